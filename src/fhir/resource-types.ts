@@ -1,0 +1,10 @@
+// The resource types this server stores. Everything else answers 404 (unknown type).
+export const SUPPORTED_TYPES = ['Patient', 'Immunization', 'Consent', 'Organization', 'Group'] as const;
+export type SupportedType = (typeof SUPPORTED_TYPES)[number];
+
+export function isSupportedType(type: string): type is SupportedType {
+  return (SUPPORTED_TYPES as readonly string[]).includes(type);
+}
+
+/** FHIR id syntax: 1-64 of [A-Za-z0-9-.]. */
+export const ID_PATTERN = /^[A-Za-z0-9\-.]{1,64}$/;

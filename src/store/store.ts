@@ -1,0 +1,175 @@
+// The narrow database API every interaction uses. Two implementations (embedded, MongoDB) keep
+// one behaviour, proved by the shared contract suite in store-contract.test.ts.
+//
+// Stored document shape (both stores; search filters are MongoDB filter documents over it and are
+// evaluated by MongoDB itself or, in the embedded store, by mingo):
+//   { _id: <resource id>, versionId: number, lastUpdated: ISO-8601 UTC string with milliseconds,
+//     deleted: boolean, resource: Resource | null, s: SearchIndex }
+// Current versions live per resource type; every version (including deletes) is kept in history.
+import type { Resource } from '@medplum/fhirtypes';
+
+/** Normalised search values extracted at write time (src/search). Keyed by search parameter code. */
+export type SearchIndex = Record<string, unknown>;
+
+/** A MongoDB filter document over StoredDoc fields (`_id`, `lastUpdated`, `s.<code>` …). */
+export type Filter = Record<string, unknown>;
+
+export interface StoredDoc {
+  _id: string;
+  versionId: number;
+  lastUpdated: string;
+  deleted: boolean;
+  resource: Resource | null;
+  s: SearchIndex;
+}
+
+/** One version of one resource as the store returns it. */
+export interface ResourceRecord {
+  resourceType: string;
+  id: string;
+  versionId: number;
+  /** ISO-8601 UTC instant with milliseconds; also in resource.meta.lastUpdated. */
+  lastUpdated: string;
+  deleted: boolean;
+  /** Absent for a delete marker. meta.versionId / meta.lastUpdated are set by the store. */
+  resource?: Resource;
+}
+
+/**
+ * Version precondition checked inside the write itself (race-safe):
+ *  - 'any': no precondition (a plain update or create-or-update),
+ *  - 'absent': the resource must not exist yet, or exist only as deleted (create),
+ *  - number: the current versionId must equal it (If-Match, or what a transaction read).
+ */
+export type VersionPrecondition = 'any' | 'absent' | number;
+
+export interface WriteOp {
+  resourceType: string;
+  id: string;
+  /** The new content; absent means delete (a versioned delete marker). */
+  resource?: Resource;
+  ifVersion?: VersionPrecondition;
+  /** Search values for the new content (ignored for deletes). */
+  index?: SearchIndex;
+}
+
+export interface SortKey {
+  /** StoredDoc field path, e.g. `lastUpdated`, `_id`, `s.birthdate.lo`. */
+  field: string;
+  direction: 1 | -1;
+}
+
+export interface StoreQuery {
+  filter: Filter;
+  sort?: SortKey[];
+  /** Maximum records to return. */
+  limit: number;
+  skip?: number;
+}
+
+export interface HistoryQuery {
+  /** Absent: system history (all types). */
+  resourceType?: string;
+  /** With resourceType: instance history. */
+  id?: string;
+  /** Only versions with lastUpdated >= since (ISO instant). */
+  since?: string;
+  /** Only versions with lastUpdated <= at (ISO instant), for `_at`-style bounds. */
+  before?: string;
+  /**
+   * Keyset cursor from a previous page: only entries strictly older than it in the
+   * (lastUpdated desc, resourceType desc, id desc, versionId desc) order.
+   */
+  after?: HistoryCursor;
+  count: number;
+}
+
+export interface HistoryCursor {
+  lastUpdated: string;
+  resourceType: string;
+  id: string;
+  versionId: number;
+}
+
+export interface Store {
+  readonly kind: 'embedded' | 'mongodb';
+  /** True when transact() can commit several writes atomically. */
+  readonly supportsTransactions: boolean;
+
+  /** Open, recover, create indexes. */
+  init(): Promise<void>;
+  /** Flush everything acknowledged and release resources. */
+  close(): Promise<void>;
+  /** Throws StoreUnavailableError when the store cannot answer. */
+  ping(): Promise<void>;
+
+  /** The current version (a delete marker comes back with deleted: true), or undefined. */
+  read(resourceType: string, id: string): Promise<ResourceRecord | undefined>;
+  vread(resourceType: string, id: string, versionId: number): Promise<ResourceRecord | undefined>;
+
+  /** One versioned write. Throws VersionConflictError when ifVersion does not hold. */
+  write(op: WriteOp): Promise<ResourceRecord>;
+  /**
+   * All or nothing: every precondition holds and every write lands, or nothing is stored.
+   * Throws TransactionsUnsupportedError when supportsTransactions is false.
+   */
+  transact(ops: WriteOp[]): Promise<ResourceRecord[]>;
+
+  /** Current, non-deleted resources matching the filter. */
+  search(resourceType: string, query: StoreQuery): Promise<ResourceRecord[]>;
+  /** Count without loading documents. */
+  count(resourceType: string, filter: Filter): Promise<number>;
+
+  /** Versions newest first, in the order of HistoryCursor. */
+  history(query: HistoryQuery): Promise<ResourceRecord[]>;
+  /** Count of versions a HistoryQuery (without cursor and count) would return. */
+  historyCount(query: Omit<HistoryQuery, 'after' | 'count'>): Promise<number>;
+
+  /**
+   * Runs fn while holding an exclusive lock named key, across every server process sharing the
+   * store (race-safe conditional create). A holder that crashed loses the lock after a timeout.
+   */
+  withLock<T>(key: string, fn: () => Promise<T>): Promise<T>;
+}
+
+/** A version precondition did not hold. */
+export class VersionConflictError extends Error {
+  constructor(
+    readonly resourceType: string,
+    readonly id: string,
+    readonly expected: VersionPrecondition,
+    readonly actual: number | undefined
+  ) {
+    super(
+      `${resourceType}/${id}: expected version ${String(expected)}, found ${actual === undefined ? 'none' : actual}`
+    );
+    this.name = 'VersionConflictError';
+  }
+}
+
+export class TransactionsUnsupportedError extends Error {
+  constructor(reason: string) {
+    super(reason);
+    this.name = 'TransactionsUnsupportedError';
+  }
+}
+
+export class StoreUnavailableError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'StoreUnavailableError';
+  }
+}
+
+/** Sets meta.versionId and meta.lastUpdated on a copy of the resource. */
+export function stampMeta(resource: Resource, id: string, versionId: number, lastUpdated: string): Resource {
+  return { ...resource, id, meta: { ...resource.meta, versionId: String(versionId), lastUpdated } } as Resource;
+}
+
+/** Strictly increasing ISO instants within one process, so versions never share a timestamp. */
+let lastInstant = 0;
+export function nextInstant(): string {
+  const now = Math.max(Date.now(), lastInstant + 1);
+  lastInstant = now;
+  return new Date(now).toISOString();
+}
