@@ -1,0 +1,101 @@
+// SMART App Launch scopes, v1 (`patient/Immunization.read`, `user/*.*`) and v2
+// (`patient/Immunization.rs`, `system/*.cruds`), and the permission each interaction needs.
+import type { Interaction } from '../interactions/types.js';
+
+export type Permission = 'c' | 'r' | 'u' | 'd' | 's';
+export type ScopeContext = 'patient' | 'user' | 'system';
+
+export interface ResourceScope {
+  context: ScopeContext;
+  /** A resource type or `*`. */
+  resourceType: string;
+  permissions: ReadonlySet<Permission>;
+}
+
+const V2_ORDER = 'cruds';
+const RESOURCE_SCOPE = /^(patient|user|system)\/([A-Za-z]+|\*)\.([a-z*]+)$/;
+
+/**
+ * Parses the resource scopes of a space-separated scope string. Non-resource scopes (openid,
+ * launch…) are ignored. A v2 scope with search parameters (`…rs?category=x`) grants less than its
+ * letters say; we do not evaluate those restrictions yet, so such scopes grant nothing.
+ */
+export function parseScopes(scope: string | undefined): ResourceScope[] {
+  if (!scope) return [];
+  const scopes: ResourceScope[] = [];
+  for (const token of scope.split(/\s+/)) {
+    const match = RESOURCE_SCOPE.exec(token);
+    if (!match) continue;
+    const permissions = permissionsOf(match[3]);
+    if (permissions) scopes.push({ context: match[1] as ScopeContext, resourceType: match[2], permissions });
+  }
+  return scopes;
+}
+
+function permissionsOf(access: string): Set<Permission> | undefined {
+  switch (access) {
+    case 'read':
+      return new Set(['r', 's']);
+    case 'write':
+      return new Set(['c', 'u', 'd']);
+    case '*':
+      return new Set(['c', 'r', 'u', 'd', 's']);
+  }
+  // v2: a non-empty subsequence of "cruds", in that order.
+  let position = 0;
+  for (const letter of access) {
+    const at = V2_ORDER.indexOf(letter, position);
+    if (at === -1) return undefined;
+    position = at + 1;
+  }
+  return new Set(access.split('') as Permission[]);
+}
+
+/** The permissions an interaction needs on its resource type. */
+export function permissionsFor(interaction: Interaction, operation?: string): Permission[] {
+  switch (interaction) {
+    case 'read':
+    case 'vread':
+    case 'history-instance':
+      return ['r'];
+    case 'search-type':
+    case 'search-system':
+    case 'history-type':
+    case 'history-system':
+      return ['s'];
+    case 'create':
+      return ['c'];
+    case 'update':
+    case 'patch':
+      return ['u'];
+    case 'conditional-update':
+    case 'conditional-patch':
+      return ['u', 's'];
+    case 'delete':
+      return ['d'];
+    case 'conditional-delete':
+      return ['d', 's'];
+    case 'operation':
+      return operation === 'validate' ? ['r'] : ['r', 'u'];
+    case 'capabilities':
+    case 'batch':
+      return [];
+  }
+}
+
+/** True when the scopes grant every permission on resourceType in one of the allowed contexts. */
+export function grants(
+  scopes: ResourceScope[],
+  resourceType: string,
+  needed: Permission[],
+  contexts: ReadonlyArray<ScopeContext>
+): boolean {
+  return needed.every((permission) =>
+    scopes.some(
+      (s) =>
+        contexts.includes(s.context) &&
+        (s.resourceType === '*' || s.resourceType === resourceType) &&
+        s.permissions.has(permission)
+    )
+  );
+}

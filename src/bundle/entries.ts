@@ -1,0 +1,131 @@
+// Bundle entry plumbing shared by batch and transaction: request checks, entry → FhirRequest,
+// FhirResponse → entry.response.
+import type { Bundle, BundleEntry, BundleEntryResponse, OperationOutcome } from '@medplum/fhirtypes';
+import { STATUS_CODES } from 'node:http';
+import { badRequest, isFhirError, makeIssue, outcome } from '../fhir/outcome.js';
+import { route, splitUrl, type RouteResult } from '../interactions/router.js';
+import type { FhirRequest, FhirResponse } from '../interactions/types.js';
+
+const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE']);
+
+export interface RoutedEntry {
+  index: number;
+  entry: BundleEntry;
+  request: FhirRequest;
+  route: RouteResult;
+}
+
+/** Checks the Bundle's shape; throws 400 naming each bad entry. */
+export function checkBundle(body: unknown): Bundle {
+  if (!body || typeof body !== 'object' || Array.isArray(body) || (body as Bundle).resourceType !== 'Bundle') {
+    throw badRequest('POST to the FHIR base needs a Bundle of type batch or transaction');
+  }
+  const bundle = body as Bundle;
+  if (bundle.type !== 'batch' && bundle.type !== 'transaction') {
+    throw badRequest(`Bundle.type must be batch or transaction, got "${String(bundle.type)}"`, {
+      expression: 'Bundle.type',
+    });
+  }
+  if (bundle.entry !== undefined && !Array.isArray(bundle.entry)) {
+    throw badRequest('Bundle.entry must be an array', { expression: 'Bundle.entry' });
+  }
+  return bundle;
+}
+
+/** The entry's request as a routed FhirRequest; throws a FhirError for a bad entry. */
+export function routeEntry(entry: BundleEntry, index: number, prefer: FhirRequest['prefer']): RoutedEntry {
+  const where = `Bundle.entry[${index}]`;
+  if (!entry || typeof entry !== 'object') throw badRequest(`${where} must be an object`, { expression: where });
+  const req = entry.request;
+  if (!req || typeof req !== 'object') throw badRequest(`${where}.request is required`, { expression: `${where}.request` });
+  if (typeof req.method !== 'string' || !METHODS.has(req.method)) {
+    throw badRequest(`${where}.request.method must be GET, HEAD, POST, PUT, PATCH or DELETE`, {
+      expression: `${where}.request.method`,
+    });
+  }
+  if (typeof req.url !== 'string' || req.url.trim() === '') {
+    throw badRequest(`${where}.request.url is required`, { expression: `${where}.request.url` });
+  }
+  const { segments, query } = splitUrl(relativeUrl(req.url));
+  const method = req.method as FhirRequest['method'];
+  const routed = route(method, segments);
+  if (routed.interaction === 'batch') {
+    throw badRequest(`${where}: a Bundle may not contain another batch or transaction`, { expression: where });
+  }
+  let body: unknown = entry.resource;
+  if (method === 'PATCH') body = patchBody(entry, where);
+  const request: FhirRequest = {
+    method,
+    resourceType: routed.resourceType,
+    id: routed.id,
+    versionId: routed.versionId,
+    operation: routed.operation,
+    interaction: routed.interaction,
+    query,
+    body,
+    contentType: method === 'PATCH' ? 'application/json-patch+json' : undefined,
+    ifMatch: req.ifMatch,
+    ifNoneMatch: req.ifNoneMatch,
+    ifNoneExist: req.ifNoneExist,
+    ifModifiedSince: req.ifModifiedSince,
+    prefer: { return: prefer.return, handling: prefer.handling },
+  };
+  if (['POST', 'PUT'].includes(method) && routed.interaction !== 'operation' && body === undefined) {
+    throw badRequest(`${where}.resource is required for ${method}`, { expression: `${where}.resource` });
+  }
+  return { index, entry, request, route: routed };
+}
+
+/** PATCH entries carry a JSON Patch as a Binary (base64 data) or a Parameters resource is not supported. */
+function patchBody(entry: BundleEntry, where: string): unknown {
+  const resource = entry.resource as { resourceType?: string; data?: string; contentType?: string } | undefined;
+  if (resource?.resourceType === 'Binary' && typeof resource.data === 'string') {
+    try {
+      return JSON.parse(Buffer.from(resource.data, 'base64').toString('utf8'));
+    } catch {
+      throw badRequest(`${where}.resource Binary.data is not a base64 JSON Patch`, { expression: `${where}.resource` });
+    }
+  }
+  throw badRequest(`${where}: PATCH entries need a Binary resource holding a JSON Patch (FHIRPath Patch is not supported)`, {
+    expression: `${where}.resource`,
+  });
+}
+
+/** Accepts relative URLs and absolute ones under any base ending in /fhir/. */
+function relativeUrl(url: string): string {
+  const absolute = /^https?:\/\/[^/]+(?:\/.*?)?\/fhir\/(.*)$/.exec(url);
+  return absolute ? absolute[1] : url.replace(/^\//, '');
+}
+
+export function statusLine(status: number): string {
+  return `${status} ${STATUS_CODES[status] ?? ''}`.trim();
+}
+
+/** The entry of a batch-/transaction-response for a handler's answer. */
+export function responseEntry(res: FhirResponse, baseUrl: string): BundleEntry {
+  const response: BundleEntryResponse = { status: statusLine(res.status) };
+  const headers = res.headers ?? {};
+  if (headers.Location) response.location = headers.Location;
+  if (headers.ETag) response.etag = headers.ETag;
+  if (headers['Last-Modified']) response.lastModified = new Date(headers['Last-Modified']).toISOString();
+  const informational = (res.issues ?? []).filter((i) => i.severity !== 'error');
+  if (informational.length > 0) response.outcome = outcome(informational);
+  const entry: BundleEntry = { response };
+  if (res.body) {
+    if (res.body.resourceType === 'OperationOutcome' && !response.outcome) response.outcome = res.body as OperationOutcome;
+    else if (res.body.resourceType !== 'OperationOutcome') entry.resource = res.body;
+  }
+  if (entry.resource?.id) entry.fullUrl = `${baseUrl}/${entry.resource.resourceType}/${entry.resource.id}`;
+  return { ...(entry.fullUrl ? { fullUrl: entry.fullUrl } : {}), ...entry };
+}
+
+/** The entry of a batch-response for an entry that failed. */
+export function errorEntry(err: unknown): BundleEntry {
+  if (isFhirError(err)) return { response: { status: statusLine(err.status), outcome: err.outcome } };
+  return {
+    response: {
+      status: statusLine(500),
+      outcome: outcome([makeIssue('error', 'exception', 'The entry could not be processed because of a server error')]),
+    },
+  };
+}

@@ -1,0 +1,229 @@
+// The Express application: request ids and logs, CORS, health, the FHIR endpoint, and the error
+// edge where every thrown error becomes an OperationOutcome response.
+import { randomUUID } from 'node:crypto';
+import express, { type NextFunction, type Request, type Response } from 'express';
+import type { Resource } from '@medplum/fhirtypes';
+import type { Caller } from '../auth/caller.js';
+import type { TokenVerifier } from '../auth/verify-token.js';
+import { FhirError, isFhirError, makeIssue, outcome } from '../fhir/outcome.js';
+import { execute } from '../interactions/pipeline.js';
+import { route, splitUrl } from '../interactions/router.js';
+import type { FhirRequest, FhirResponse, PreferHeader, ServerContext } from '../interactions/types.js';
+import { StoreUnavailableError, VersionConflictError } from '../store/store.js';
+import { FHIR_JSON, parseBody, responseFormat, type ResponseFormat } from './content.js';
+import type { Logger } from './logger.js';
+
+export interface AppOptions {
+  ctx: ServerContext;
+  verifier: TokenVerifier;
+  logger: Logger;
+}
+
+const CORS_HEADERS = {
+  'Access-Control-Allow-Methods': 'GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS',
+  'Access-Control-Allow-Headers':
+    'Authorization, Content-Type, Accept, If-Match, If-None-Match, If-None-Exist, If-Modified-Since, Prefer, X-Request-Id',
+  'Access-Control-Expose-Headers':
+    'ETag, Location, Content-Location, Last-Modified, X-Progress, Retry-After, Expires, X-Request-Id',
+  'Access-Control-Max-Age': '600',
+};
+
+export function createApp({ ctx, verifier, logger }: AppOptions): express.Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+  app.set('query parser', false);
+
+  app.use((req, res, next) => {
+    const incoming = req.headers['x-request-id'];
+    const requestId = typeof incoming === 'string' && /^[\w\-.]{1,128}$/.test(incoming) ? incoming : randomUUID();
+    res.locals.requestId = requestId;
+    res.setHeader('X-Request-Id', requestId);
+    const started = process.hrtime.bigint();
+    res.on('finish', () => {
+      logger.info('request', {
+        requestId,
+        method: req.method,
+        path: req.originalUrl.split('?')[0],
+        status: res.statusCode,
+        ms: Number(process.hrtime.bigint() - started) / 1e6,
+        sub: (res.locals.caller as Caller | undefined)?.sub,
+      });
+    });
+    next();
+  });
+
+  app.use((req, res, next) => {
+    res.setHeader('Access-Control-Allow-Origin', req.headers.origin ?? '*');
+    res.setHeader('Vary', 'Origin');
+    if (req.method === 'OPTIONS') {
+      for (const [name, value] of Object.entries(CORS_HEADERS)) res.setHeader(name, value);
+      res.status(204).end();
+      return;
+    }
+    res.setHeader('Access-Control-Expose-Headers', CORS_HEADERS['Access-Control-Expose-Headers']);
+    next();
+  });
+
+  app.get('/healthz', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+  app.get('/readyz', async (_req, res) => {
+    try {
+      await withTimeout(ctx.store.ping(), 3000);
+      res.json({ status: 'ready', store: ctx.store.kind });
+    } catch (err) {
+      res.status(503).json({ status: 'unavailable', store: ctx.store.kind, reason: (err as Error).message });
+    }
+  });
+
+  app.use('/fhir', express.raw({ type: () => true, limit: ctx.config.bodyLimitBytes }), (req, res, next) => {
+    handleFhir(req, res, ctx, verifier).catch(next);
+  });
+
+  app.use((req, res) => {
+    sendOutcome(res, new FhirError(404, outcome([makeIssue('error', 'not-found', `No endpoint at ${req.path}`)])), { contentType: FHIR_JSON, pretty: false });
+  });
+
+  app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
+    const fhirError = toFhirError(err);
+    if (fhirError.status >= 500) {
+      logger.error('request failed', { requestId: res.locals.requestId, error: describeError(err) });
+    }
+    if (res.headersSent) {
+      res.end();
+      return;
+    }
+    sendOutcome(res, fhirError, (res.locals.format as ResponseFormat | undefined) ?? { contentType: FHIR_JSON, pretty: false });
+  });
+
+  return app;
+}
+
+async function handleFhir(req: Request, res: Response, ctx: ServerContext, verifier: TokenVerifier): Promise<void> {
+  const { segments, query: fullQuery } = splitUrl(req.originalUrl.replace(/^\/fhir\/?/, ''));
+  const format = responseFormat(req, fullQuery);
+  res.locals.format = format;
+  const query = fullQuery.filter(([k]) => k !== '_format' && k !== '_pretty');
+  const method = req.method as FhirRequest['method'];
+  const routed = route(method, segments);
+
+  if (routed.interaction !== 'capabilities') {
+    res.locals.caller = verifier.verify(req.headers.authorization);
+  }
+  const isSearchPost = method === 'POST' && segments[segments.length - 1] === '_search';
+  const { body, contentType, form } = parseBody(req, { patch: method === 'PATCH', form: isSearchPost });
+  const fhirRequest: FhirRequest = {
+    method,
+    resourceType: routed.resourceType,
+    id: routed.id,
+    versionId: routed.versionId,
+    operation: routed.operation,
+    interaction: routed.interaction,
+    query: form ? [...query, ...form] : query,
+    body,
+    contentType,
+    ifMatch: header(req, 'if-match'),
+    ifNoneMatch: header(req, 'if-none-match'),
+    ifNoneExist: header(req, 'if-none-exist'),
+    ifModifiedSince: header(req, 'if-modified-since'),
+    prefer: parsePrefer(header(req, 'prefer')),
+  };
+  if (['POST', 'PUT', 'PATCH'].includes(method) && body === undefined && !isSearchPost && routed.interaction !== 'operation') {
+    throw new FhirError(400, outcome([makeIssue('error', 'required', `${method} needs a request body`)]));
+  }
+  const response = await execute(fhirRequest, routed, ctx, res.locals.caller as Caller);
+  send(res, response, format, method === 'HEAD');
+}
+
+function send(res: Response, response: FhirResponse, format: ResponseFormat, head: boolean): void {
+  res.status(response.status);
+  for (const [name, value] of Object.entries(response.headers ?? {})) res.setHeader(name, value);
+  if (response.body === undefined || response.status === 304 || response.status === 204) {
+    res.end();
+    return;
+  }
+  writeJson(res, response.body, format, head);
+}
+
+function writeJson(res: Response, body: Resource, format: ResponseFormat, head = false): void {
+  const text = format.pretty ? JSON.stringify(body, null, 2) : JSON.stringify(body);
+  res.setHeader('Content-Type', `${format.contentType}; charset=utf-8`);
+  res.setHeader('Content-Length', Buffer.byteLength(text));
+  if (head) res.end();
+  else res.end(text);
+}
+
+function sendOutcome(res: Response, err: FhirError, format: ResponseFormat): void {
+  res.status(err.status);
+  for (const [name, value] of Object.entries(err.headers)) res.setHeader(name, value);
+  writeJson(res, err.outcome, format);
+}
+
+/** Every error becomes a FhirError: ours as they are, body-parser and store errors mapped, the rest 500. */
+function toFhirError(err: unknown): FhirError {
+  if (isFhirError(err)) return err;
+  if (err instanceof StoreUnavailableError) {
+    return new FhirError(503, outcome([makeIssue('error', 'transient', 'The data store is unavailable; try again shortly')]), {
+      'Retry-After': '5',
+    });
+  }
+  if (err instanceof VersionConflictError) {
+    return new FhirError(409, outcome([makeIssue('error', 'conflict', err.message)]));
+  }
+  const bodyError = err as { type?: string; status?: number; limit?: number };
+  switch (bodyError.type) {
+    case 'entity.too.large':
+      return new FhirError(413, outcome([makeIssue('error', 'too-costly', `The request body is larger than the limit of ${bodyError.limit} bytes`)]));
+    case 'encoding.unsupported':
+    case 'charset.unsupported':
+      return new FhirError(415, outcome([makeIssue('error', 'not-supported', 'The request body encoding is not supported')]));
+    case 'request.aborted':
+    case 'request.size.invalid':
+      return new FhirError(400, outcome([makeIssue('error', 'invalid', 'The request body was incomplete')]));
+  }
+  if (typeof bodyError.status === 'number' && bodyError.status >= 400 && bodyError.status < 500) {
+    return new FhirError(bodyError.status, outcome([makeIssue('error', 'invalid', (err as Error).message)]));
+  }
+  return new FhirError(500, outcome([makeIssue('error', 'exception', 'An unexpected server error occurred; it has been logged')]));
+}
+
+function describeError(err: unknown): Record<string, unknown> {
+  if (err instanceof Error) return { name: err.name, message: err.message, stack: err.stack };
+  return { value: String(err) };
+}
+
+function header(req: Request, name: string): string | undefined {
+  const value = req.headers[name];
+  return Array.isArray(value) ? value.join(', ') : value;
+}
+
+export function parsePrefer(value: string | undefined): PreferHeader {
+  const prefer: PreferHeader = {};
+  if (!value) return prefer;
+  for (const part of value.split(/[,;]/)) {
+    const [rawKey, rawValue] = part.split('=');
+    const key = rawKey.trim().toLowerCase();
+    const val = rawValue?.trim().replace(/^"|"$/g, '');
+    if (key === 'return' && (val === 'minimal' || val === 'representation' || val === 'OperationOutcome')) prefer.return = val;
+    else if (key === 'handling' && (val === 'strict' || val === 'lenient')) prefer.handling = val;
+    else if (key === 'respond-async') prefer.respondAsync = true;
+  }
+  return prefer;
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+    promise.then(
+      (v) => {
+        clearTimeout(timer);
+        resolve(v);
+      },
+      (e) => {
+        clearTimeout(timer);
+        reject(e);
+      }
+    );
+  });
+}

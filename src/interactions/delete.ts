@@ -1,0 +1,56 @@
+// delete: DELETE [type]/[id] (a versioned delete marker) and conditional delete DELETE [type]?query.
+import { makeIssue, preconditionFailed } from '../fhir/outcome.js';
+import { chooseBody, versionHeaders } from './respond.js';
+import type { FhirRequest, FhirResponse, Prepared, ServerContext } from './types.js';
+import { commitRaw, conditionalMatches, ifMatchVersion, runWrite } from './write-support.js';
+import { queryString } from './update.js';
+
+export async function deleteResource(req: FhirRequest, ctx: ServerContext): Promise<FhirResponse> {
+  return runWrite(req, async () => commitRaw(ctx, await prepareDelete(req, ctx)));
+}
+
+/** Deleting what does not exist or is already deleted succeeds without a new version (idempotent). */
+export async function prepareDelete(req: FhirRequest, ctx: ServerContext): Promise<Prepared> {
+  const resourceType = req.resourceType as string;
+  const id = req.id as string;
+  const expected = ifMatchVersion(req);
+  const current = await ctx.store.read(resourceType, id);
+  if (expected !== undefined && (!current || current.deleted || current.versionId !== expected)) {
+    throw preconditionFailed(`If-Match W/"${expected}" does not hold for ${resourceType}/${id}`);
+  }
+  if (!current || current.deleted) {
+    const text = current ? `${resourceType}/${id} was already deleted` : `${resourceType}/${id} does not exist`;
+    return { kind: 'done', response: deletedResponse(req, [makeIssue('information', 'informational', text)]) };
+  }
+  return {
+    kind: 'write',
+    op: { resourceType, id, ifVersion: current.versionId },
+    issues: [],
+    respond: (record) => ({
+      ...deletedResponse(req, [makeIssue('information', 'informational', `Deleted ${resourceType}/${id}`)]),
+      headers: versionHeaders(record),
+    }),
+  };
+}
+
+/** 204 without a body; 200 with an OperationOutcome when the client prefers one. */
+function deletedResponse(req: FhirRequest, issues: FhirResponse['issues'] = []): FhirResponse {
+  const body = req.prefer.return === 'OperationOutcome' ? chooseBody(req, undefined, issues, 200) : undefined;
+  return { status: body ? 200 : 204, body, issues };
+}
+
+/** DELETE [type]?query: 0 or 1 match is an ordinary delete; several answer 412. */
+export async function conditionalDelete(req: FhirRequest, ctx: ServerContext): Promise<FhirResponse> {
+  return runWrite(req, async () => commitRaw(ctx, await prepareConditionalDelete(req, ctx)));
+}
+
+export async function prepareConditionalDelete(req: FhirRequest, ctx: ServerContext): Promise<Prepared> {
+  const resourceType = req.resourceType as string;
+  const matches = await conditionalMatches(ctx, resourceType, queryString(req));
+  if (matches.length > 1) throw preconditionFailed(`The conditional delete matches more than one ${resourceType}`);
+  if (matches.length === 0) {
+    const issues = [makeIssue('information', 'informational', `No ${resourceType} matches; nothing deleted`)];
+    return { kind: 'done', response: deletedResponse(req, issues) };
+  }
+  return prepareDelete({ ...req, id: matches[0].id }, ctx);
+}

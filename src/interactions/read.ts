@@ -1,0 +1,36 @@
+// read: GET [type]/[id], with conditional read (If-None-Match, If-Modified-Since → 304).
+import { gone, notFound } from '../fhir/outcome.js';
+import type { ResourceRecord } from '../store/store.js';
+import { parseVersionTag, versionHeaders } from './respond.js';
+import type { FhirRequest, FhirResponse, ServerContext } from './types.js';
+
+export async function read(req: FhirRequest, ctx: ServerContext): Promise<FhirResponse> {
+  const record = await readCurrent(ctx, req.resourceType as string, req.id as string);
+  const headers = versionHeaders(record);
+  if (notModified(req, record)) return { status: 304, headers };
+  return { status: 200, headers, body: record.resource };
+}
+
+/** The current, non-deleted version, or 404 / 410. */
+export async function readCurrent(ctx: ServerContext, resourceType: string, id: string): Promise<ResourceRecord> {
+  const record = await ctx.store.read(resourceType, id);
+  if (!record) throw notFound(`${resourceType}/${id} is not known to this server`);
+  if (record.deleted) {
+    const err = gone(`${resourceType}/${id} was deleted (version ${record.versionId})`);
+    Object.assign(err.headers, versionHeaders(record));
+    throw err;
+  }
+  return record;
+}
+
+function notModified(req: FhirRequest, record: ResourceRecord): boolean {
+  if (req.ifNoneMatch !== undefined) {
+    return parseVersionTag(req.ifNoneMatch) === record.versionId || req.ifNoneMatch.trim() === '*';
+  }
+  if (req.ifModifiedSince !== undefined) {
+    const since = Date.parse(req.ifModifiedSince);
+    // Last-Modified has second precision, so compare at seconds.
+    return !Number.isNaN(since) && Math.floor(Date.parse(record.lastUpdated) / 1000) <= Math.floor(since / 1000);
+  }
+  return false;
+}

@@ -1,0 +1,64 @@
+// Response building shared by interactions: version headers, Location, Prefer: return=…
+import type { OperationOutcomeIssue, Resource } from '@medplum/fhirtypes';
+import { makeIssue, outcome } from '../fhir/outcome.js';
+import type { ResourceRecord } from '../store/store.js';
+import type { FhirRequest, FhirResponse } from './types.js';
+
+export function etag(versionId: number): string {
+  return `W/"${versionId}"`;
+}
+
+/** ETag and Last-Modified of a stored version. */
+export function versionHeaders(record: ResourceRecord): Record<string, string> {
+  return { ETag: etag(record.versionId), 'Last-Modified': new Date(record.lastUpdated).toUTCString() };
+}
+
+export function versionUrl(baseUrl: string, record: ResourceRecord): string {
+  return `${baseUrl}/${record.resourceType}/${record.id}/_history/${record.versionId}`;
+}
+
+/**
+ * The answer to a write: status, version headers, Location when asked for, and a body chosen by
+ * Prefer: return (representation by default).
+ */
+export function writeResponse(
+  req: FhirRequest,
+  baseUrl: string,
+  record: ResourceRecord,
+  status: number,
+  issues: OperationOutcomeIssue[] = [],
+  options: { location?: boolean } = {}
+): FhirResponse {
+  const headers = versionHeaders(record);
+  if (options.location) headers.Location = versionUrl(baseUrl, record);
+  return { status, headers, body: chooseBody(req, record.resource, issues, status), issues };
+}
+
+export function chooseBody(
+  req: FhirRequest,
+  resource: Resource | undefined,
+  issues: OperationOutcomeIssue[],
+  status: number
+): Resource | undefined {
+  switch (req.prefer.return) {
+    case 'minimal':
+      return undefined;
+    case 'OperationOutcome':
+      return outcome(issues.length > 0 ? issues : [makeIssue('information', 'informational', okText(status))]);
+    default:
+      return resource;
+  }
+}
+
+function okText(status: number): string {
+  if (status === 201) return 'Created';
+  if (status === 204) return 'Deleted';
+  return 'OK';
+}
+
+/** Parses an ETag / If-Match value (`W/"3"`, `"3"`, `3`) into a version number, or undefined. */
+export function parseVersionTag(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const match = /^\s*(?:W\/)?"?(\d+)"?\s*$/.exec(value);
+  return match ? Number(match[1]) : undefined;
+}

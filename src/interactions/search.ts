@@ -1,0 +1,14 @@
+// search: GET [type]?…, POST [type]/_search, and system search GET /fhir?_type=…
+// The search module builds the whole searchset Bundle (paging, includes, _summary…).
+import { searchBundle } from '../search/execute.js';
+import type { FhirRequest, FhirResponse, ServerContext } from './types.js';
+
+export async function search(req: FhirRequest, ctx: ServerContext): Promise<FhirResponse> {
+  const body = await searchBundle(ctx.store, {
+    resourceType: req.resourceType,
+    params: req.query,
+    lenient: req.prefer.handling === 'lenient',
+    baseUrl: ctx.baseUrl,
+  });
+  return { status: 200, body };
+}

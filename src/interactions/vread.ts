@@ -1,0 +1,17 @@
+// vread: GET [type]/[id]/_history/[vid].
+import { gone, notFound } from '../fhir/outcome.js';
+import { versionHeaders } from './respond.js';
+import type { FhirRequest, FhirResponse, ServerContext } from './types.js';
+
+export async function vread(req: FhirRequest, ctx: ServerContext): Promise<FhirResponse> {
+  const { resourceType, id, versionId } = req as Required<Pick<FhirRequest, 'resourceType' | 'id' | 'versionId'>>;
+  const version = /^[1-9]\d{0,15}$/.test(versionId) ? Number(versionId) : undefined;
+  const record = version === undefined ? undefined : await ctx.store.vread(resourceType, id, version);
+  if (!record) throw notFound(`${resourceType}/${id} has no version ${versionId}`);
+  if (record.deleted) {
+    const err = gone(`${resourceType}/${id} version ${versionId} is a deletion`);
+    Object.assign(err.headers, versionHeaders(record));
+    throw err;
+  }
+  return { status: 200, headers: versionHeaders(record), body: record.resource };
+}

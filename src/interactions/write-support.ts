@@ -1,0 +1,126 @@
+// Shared steps of every write: validation (structure + business rules), search-index extraction,
+// and committing a prepared write with the store's version precondition.
+import type { OperationOutcomeIssue, Resource } from '@medplum/fhirtypes';
+import { badRequest, conflict, preconditionFailed } from '../fhir/outcome.js';
+import { findMatches } from '../search/execute.js';
+import { parseVersionTag } from './respond.js';
+import { extractSearchIndex } from '../search/extract.js';
+import { VersionConflictError, type ResourceRecord } from '../store/store.js';
+import { validateWrite, type RuleContext } from '../validation/business-rules.js';
+import type { FhirRequest, FhirResponse, Prepared, ServerContext } from './types.js';
+
+export interface ValidatedResource {
+  resource: Resource;
+  issues: OperationOutcomeIssue[];
+}
+
+/** Resources written earlier in the same transaction, by reference (`Patient/123`). */
+export type PendingResources = Map<string, Resource | null>;
+
+export function ruleContext(
+  ctx: ServerContext,
+  interaction: RuleContext['interaction'],
+  pending?: PendingResources
+): RuleContext {
+  return {
+    now: new Date(),
+    interaction,
+    async resolve(reference: string) {
+      // A resource written (or deleted: null) earlier in the same transaction.
+      if (pending?.has(reference)) return pending.get(reference) ?? undefined;
+      const match = /^([A-Z][A-Za-z]+)\/([A-Za-z0-9\-.]{1,64})$/.exec(reference);
+      if (!match) return undefined;
+      const record = await ctx.store.read(match[1], match[2]);
+      return record && !record.deleted ? record.resource : undefined;
+    },
+  };
+}
+
+/** Validates a body for a write to resourceType (and id, for updates); throws 400/422 on errors. */
+export async function validateBody(
+  ctx: ServerContext,
+  body: unknown,
+  expect: { resourceType: string; id?: string },
+  interaction: RuleContext['interaction'],
+  pending?: PendingResources
+): Promise<ValidatedResource> {
+  const input = stripServerMeta(body);
+  return validateWrite(
+    input,
+    { resourceType: expect.resourceType, id: expect.id, requireId: expect.id !== undefined },
+    ruleContext(ctx, interaction, pending),
+    ctx.rules
+  );
+}
+
+/** meta.versionId and meta.lastUpdated belong to the server: a client's values are ignored. */
+function stripServerMeta(body: unknown): unknown {
+  if (!body || typeof body !== 'object' || Array.isArray(body)) return body;
+  const resource = body as Record<string, unknown>;
+  const meta = resource.meta;
+  if (!meta || typeof meta !== 'object' || Array.isArray(meta)) return body;
+  const { versionId: _v, lastUpdated: _l, ...rest } = meta as Record<string, unknown>;
+  const copy: Record<string, unknown> = { ...resource };
+  if (Object.keys(rest).length > 0) copy.meta = rest;
+  else delete copy.meta;
+  return copy;
+}
+
+export function indexFor(resource: Resource): ReturnType<typeof extractSearchIndex> {
+  return extractSearchIndex(resource);
+}
+
+/** Commits a prepared write; a lost version race surfaces as VersionConflictError. */
+export async function commitRaw(ctx: ServerContext, prepared: Prepared): Promise<FhirResponse> {
+  if (prepared.kind === 'done') return prepared.response;
+  const record: ResourceRecord = await ctx.store.write(prepared.op);
+  return prepared.respond(record);
+}
+
+/**
+ * Runs one write interaction. Without a client precondition (If-Match) a lost version race is
+ * retried from a fresh read; with one it answers 412. A conflict that persists answers 409.
+ */
+export async function runWrite(
+  req: FhirRequest,
+  attempt: () => Promise<FhirResponse>,
+  retries = 5
+): Promise<FhirResponse> {
+  const clientPrecondition = req.ifMatch !== undefined;
+  for (let i = 0; ; i++) {
+    try {
+      return await attempt();
+    } catch (err) {
+      if (err instanceof VersionConflictError && !clientPrecondition && i < retries) continue;
+      throw translateConflict(err, clientPrecondition);
+    }
+  }
+}
+
+export function translateConflict(err: unknown, clientPrecondition: boolean): unknown {
+  if (!(err instanceof VersionConflictError)) return err;
+  const text = `${err.resourceType}/${err.id} was changed by another request (now at version ${err.actual ?? 'none'})`;
+  return clientPrecondition ? preconditionFailed(text) : conflict(text);
+}
+
+/** If-Match as a version number; a malformed value is a 400. */
+export function ifMatchVersion(req: FhirRequest): number | undefined {
+  if (req.ifMatch === undefined) return undefined;
+  const version = parseVersionTag(req.ifMatch);
+  if (version === undefined) throw badRequest(`If-Match must be a version ETag like W/"3", got "${req.ifMatch}"`);
+  return version;
+}
+
+/** A stable lock name for a conditional write, independent of parameter order. */
+export function conditionalLockKey(resourceType: string, query: string): string {
+  const params = new URLSearchParams(query);
+  const pairs = [...params.entries()].map(([k, v]) => `${k}=${v}`).sort();
+  return `conditional:${resourceType}?${pairs.join('&')}`;
+}
+
+/** Resolves a conditional query (If-None-Exist, conditional update/delete/patch) to at most 2 records. */
+export async function conditionalMatches(ctx: ServerContext, resourceType: string, query: string): Promise<ResourceRecord[]> {
+  const trimmed = query.replace(/^\?/, '');
+  if (trimmed.trim() === '') throw badRequest('A conditional request needs search parameters');
+  return findMatches(ctx.store, resourceType, trimmed, 2);
+}
