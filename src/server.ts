@@ -11,6 +11,7 @@ import type { ServerContext } from './interactions/types.js';
 import { createStore } from './store/open-store.js';
 import type { Store } from './store/store.js';
 import { RuleRegistry } from './validation/business-rules.js';
+import { warmUpValidation } from './validation/validate-resource.js';
 
 export interface RunningServer {
   url: string;
@@ -24,6 +25,7 @@ export interface RunningServer {
 export async function startServer(config: Config, options: { logger?: Logger; store?: Store } = {}): Promise<RunningServer> {
   const logger = options.logger ?? createLogger(config.logLevel);
   loadDefinitions();
+  warmUpValidation();
   const store = options.store ?? createStore(config);
   await store.init();
   const baseUrl = `${config.publicBaseUrl}/fhir`;

@@ -79,19 +79,23 @@ export async function commitRaw(ctx: ServerContext, prepared: Prepared): Promise
 
 /**
  * Runs one write interaction. Without a client precondition (If-Match) a lost version race is
- * retried from a fresh read; with one it answers 412. A conflict that persists answers 409.
+ * retried from a fresh read, with a small random back-off so many writers to one resource all
+ * land; with one it answers 412. A conflict that persists answers 409.
  */
 export async function runWrite(
   req: FhirRequest,
   attempt: () => Promise<FhirResponse>,
-  retries = 5
+  retries = 100
 ): Promise<FhirResponse> {
   const clientPrecondition = req.ifMatch !== undefined;
   for (let i = 0; ; i++) {
     try {
       return await attempt();
     } catch (err) {
-      if (err instanceof VersionConflictError && !clientPrecondition && i < retries) continue;
+      if (err instanceof VersionConflictError && !clientPrecondition && i < retries) {
+        await new Promise((resolve) => setTimeout(resolve, Math.random() * Math.min(50, 2 * (i + 1))));
+        continue;
+      }
       throw translateConflict(err, clientPrecondition);
     }
   }

@@ -1,0 +1,16 @@
+# The IIS FHIR server. Runs TypeScript through tsx (no build step), as `npm start` does.
+FROM node:20-bookworm-slim
+WORKDIR /app
+ENV NODE_ENV=production
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --no-audit --no-fund
+COPY tsconfig.json capability-statement.json ./
+COPY profiles ./profiles
+COPY src ./src
+COPY scripts ./scripts
+RUN mkdir -p /data && chown node:node /data
+USER node
+ENV PORT=8080 DATA_DIR=/data
+EXPOSE 8080
+HEALTHCHECK --interval=10s --timeout=3s CMD node -e "fetch('http://127.0.0.1:'+process.env.PORT+'/readyz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"
+CMD ["node", "--import", "tsx", "src/server.ts"]

@@ -1,0 +1,191 @@
+// npm run bench: core throughput, latency and memory on each store, over loopback HTTP against a
+// server in a child process (so client work does not count against the server's memory).
+//   npm run bench                       embedded store, and MongoDB when BENCH_MONGODB_URL is set
+//   BENCH_SCALE=0.2 npm run bench       fewer operations for a quick look
+import { spawn } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { randomUUID } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import jwt from 'jsonwebtoken';
+
+const ROOT = fileURLToPath(new URL('../', import.meta.url));
+const SECRET = 'bench-secret';
+const SCALE = Number(process.env.BENCH_SCALE ?? '1');
+const TOKEN = jwt.sign({ scope: 'system/*.cruds' }, SECRET, { algorithm: 'HS256', expiresIn: 3600 });
+const HEADERS = { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/fhir+json' };
+const CVX = ['08', '20', '10', '03', '21', '83', '133', '116', '115', '62', '141', '208'];
+
+interface Figures {
+  store: string;
+  lines: string[];
+}
+
+async function main(): Promise<void> {
+  const stores: Array<{ name: string; env: Record<string, string> }> = [{ name: 'embedded', env: {} }];
+  const mongo = process.env.BENCH_MONGODB_URL;
+  if (mongo) {
+    const url = new URL(mongo);
+    url.pathname = `/iis_bench_${randomUUID().slice(0, 8)}`;
+    stores.push({ name: `mongodb (${url.host})`, env: { MONGODB_URL: url.toString() } });
+  } else {
+    console.log('MongoDB skipped: set BENCH_MONGODB_URL (e.g. a FerretDB from scripts/ferretdb.sh) to measure it\n');
+  }
+  const results: Figures[] = [];
+  for (const store of stores) results.push(await benchStore(store.name, store.env));
+  for (const r of results) {
+    console.log(`\n## ${r.store}`);
+    for (const line of r.lines) console.log(line);
+  }
+}
+
+async function benchStore(name: string, env: Record<string, string>): Promise<Figures> {
+  const dataDir = await mkdtemp(path.join(os.tmpdir(), 'iis-bench-'));
+  const port = 20000 + Math.floor(Math.random() * 20000);
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
+    cwd: ROOT,
+    env: { ...process.env, PORT: String(port), DATA_DIR: dataDir, AUTH_JWT_SECRET: SECRET, LOG_LEVEL: 'warn', ...env },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const base = `http://127.0.0.1:${port}/fhir`;
+  await waitReady(`http://127.0.0.1:${port}/readyz`);
+  const lines: string[] = [];
+  const say = (line: string) => {
+    lines.push(line);
+    console.log(`[${name}] ${line}`);
+  };
+  try {
+    const n = Math.round(2000 * SCALE);
+    const patientIds: string[] = [];
+    const single = await timed(n, 16, async () => {
+      const res = await post(`${base}/Patient`, patientBody());
+      patientIds.push(((await res.json()) as { id: string }).id);
+      expectStatus(res, 201);
+    });
+    say(`single create (Patient, 16 concurrent): ${rate(n, single.seconds)}/s, p50 ${single.p50.toFixed(1)} ms, p99 ${single.p99.toFixed(1)} ms`);
+
+    for (const type of ['batch', 'transaction'] as const) {
+      const bundles = Math.max(2, Math.round(40 * SCALE));
+      let refused = false;
+      const bundleRun = await timed(bundles, 2, async () => {
+        const res = await post(base, bundleOf(type, patientIds));
+        if (type === 'transaction' && res.status === 400) {
+          refused = true;
+          await res.text();
+          return;
+        }
+        expectStatus(res, 200);
+        const body = (await res.json()) as { entry: Array<{ response: { status: string } }> };
+        if (!body.entry.every((e) => e.response.status.startsWith('201'))) throw new Error(`${type} entry failed`);
+      });
+      if (refused) say(`${type} Bundles: refused by this deployment (no multi-document transactions)`);
+      else say(`${type} Bundles of 100 Immunizations (2 concurrent): ${rate(bundles * 100, bundleRun.seconds)} resources/s, p50 ${bundleRun.p50.toFixed(0)} ms per Bundle`);
+    }
+
+    const reads = Math.round(5000 * SCALE);
+    const readRun = await timed(reads, 16, async (i) => {
+      const res = await fetch(`${base}/Patient/${patientIds[i % patientIds.length]}`, { headers: HEADERS });
+      expectStatus(res, 200);
+      await res.arrayBuffer();
+    });
+    say(`read (16 concurrent): ${rate(reads, readRun.seconds)}/s, p50 ${readRun.p50.toFixed(2)} ms, p99 ${readRun.p99.toFixed(2)} ms`);
+    say(`server peak RSS: ${await peakRssMb(child.pid as number)} MB`);
+  } finally {
+    child.kill('SIGTERM');
+    await new Promise((r) => child.on('exit', r));
+    await rm(dataDir, { recursive: true, force: true });
+    if (env.MONGODB_URL) await dropDatabase(env.MONGODB_URL);
+  }
+  return { store: name, lines };
+}
+
+function patientBody(): unknown {
+  const given = ['Ava', 'Liam', 'Noah', 'Emma', 'Mia', 'Lucas'][Math.floor(Math.random() * 6)];
+  return {
+    resourceType: 'Patient',
+    identifier: [{ system: 'urn:oid:2.16.840.1.113883.3.72.5.9.1', value: randomUUID() }],
+    name: [{ family: ['Smith', 'García', 'Nguyen', 'Okafor'][Math.floor(Math.random() * 4)], given: [given] }],
+    gender: Math.random() < 0.5 ? 'female' : 'male',
+    birthDate: `20${10 + Math.floor(Math.random() * 14)}-0${1 + Math.floor(Math.random() * 9)}-1${Math.floor(Math.random() * 9)}`,
+  };
+}
+
+function bundleOf(type: 'batch' | 'transaction', patientIds: string[]): unknown {
+  return {
+    resourceType: 'Bundle',
+    type,
+    entry: Array.from({ length: 100 }, () => ({
+      resource: {
+        resourceType: 'Immunization',
+        status: 'completed',
+        vaccineCode: { coding: [{ system: 'http://hl7.org/fhir/sid/cvx', code: CVX[Math.floor(Math.random() * CVX.length)] }] },
+        patient: { reference: `Patient/${patientIds[Math.floor(Math.random() * patientIds.length)]}` },
+        occurrenceDateTime: '2024-03-1' + Math.floor(Math.random() * 9),
+        primarySource: true,
+        lotNumber: `L${Math.floor(Math.random() * 1e6)}`,
+      },
+      request: { method: 'POST', url: 'Immunization' },
+    })),
+  };
+}
+
+async function timed(total: number, concurrency: number, task: (i: number) => Promise<void>) {
+  const latencies: number[] = [];
+  let next = 0;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < total) {
+        const i = next++;
+        const t = performance.now();
+        await task(i);
+        latencies.push(performance.now() - t);
+      }
+    })
+  );
+  const seconds = (performance.now() - started) / 1000;
+  latencies.sort((a, b) => a - b);
+  const pct = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))];
+  return { seconds, p50: pct(50), p99: pct(99) };
+}
+
+const post = (url: string, body: unknown) => fetch(url, { method: 'POST', headers: HEADERS, body: JSON.stringify(body) });
+const rate = (n: number, seconds: number) => Math.round(n / seconds).toLocaleString('en-US');
+
+function expectStatus(res: Response, status: number): void {
+  if (res.status !== status) throw new Error(`expected ${status}, got ${res.status} for ${res.url}`);
+}
+
+async function waitReady(url: string): Promise<void> {
+  for (let i = 0; i < 300; i++) {
+    try {
+      if ((await fetch(url)).ok) return;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`server at ${url} did not become ready`);
+}
+
+async function peakRssMb(pid: number): Promise<string> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  const kb = Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? 0);
+  return (kb / 1024).toFixed(0);
+}
+
+async function dropDatabase(url: string): Promise<void> {
+  const { MongoClient } = await import('mongodb');
+  const client = new MongoClient(url, { serverSelectionTimeoutMS: 3000 });
+  try {
+    await client.db().dropDatabase();
+  } finally {
+    await client.close();
+  }
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});

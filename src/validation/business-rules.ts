@@ -1,0 +1,101 @@
+// The single hook where IIS business rules (CONTRACT.md "Rule codes") plug into every write, and
+// the one function that turns validation issues into 400 / 422.
+import type { OperationOutcomeIssue, Resource } from '@medplum/fhirtypes';
+import { failWith, hasErrors } from '../fhir/outcome.js';
+import { isMalformedRequestIssue, validateResource } from './validate-resource.js';
+import type { ValidationExpectations } from './validate-resource.js';
+
+export interface RuleContext {
+  /** "Now" for date rules (fixed per request, injectable in tests). */
+  now: Date;
+  interaction: 'create' | 'update' | 'patch' | 'validate';
+  /** Reads another resource (e.g. the Immunization's Patient); undefined if absent or deleted. */
+  resolve(reference: string): Promise<Resource | undefined>;
+}
+
+/**
+ * A business rule: inspects a structurally valid resource and returns its issues (build them with
+ * makeIssue and a `ruleCode`). Errors reject the write (422); warnings and information are stored
+ * and returned to the client.
+ */
+export type BusinessRule = (
+  resource: Resource,
+  ctx: RuleContext
+) => OperationOutcomeIssue[] | Promise<OperationOutcomeIssue[]>;
+
+/** Rules by resource type ('*' = every type), run in registration order. */
+export class RuleRegistry {
+  private readonly rules: { resourceType: string; rule: BusinessRule }[] = [];
+
+  register(resourceType: string | '*', rule: BusinessRule): void {
+    this.rules.push({ resourceType, rule });
+  }
+
+  /** The rules that apply to a resource type, in registration order. */
+  rulesFor(resourceType: string): BusinessRule[] {
+    return this.rules.filter((r) => r.resourceType === '*' || r.resourceType === resourceType).map((r) => r.rule);
+  }
+
+  /**
+   * Runs every applicable rule and returns all their issues, in registration order (a rule's
+   * errors never stop the others). Rules run concurrently; a rule that throws fails the whole
+   * run with that error (a FhirError, e.g. 503 from the store, keeps its status).
+   */
+  async run(resource: Resource, ctx: RuleContext): Promise<OperationOutcomeIssue[]> {
+    const rules = this.rulesFor(resource.resourceType);
+    const results = await Promise.all(rules.map(async (rule) => rule(resource, ctx)));
+    return results.flat();
+  }
+}
+
+/**
+ * The HTTP status for a set of validation issues, decided in one place:
+ * - 400 (CONTRACT: "malformed request") when the body cannot be read as the resource the request
+ *   addresses: not a JSON object, resourceType missing / not a string / unknown / not the URL's
+ *   type, id missing or different from the URL's on update, id present where forbidden, or
+ *   pathological size (see isMalformedRequestIssue);
+ * - 422 (CONTRACT: "the resource breaks a rule") when it is that resource but some issue is an
+ *   error: structure, cardinality, formats, required bindings, or a business rule;
+ * - undefined when nothing is an error (warnings and information do not reject).
+ */
+export function rejectionStatus(issues: readonly OperationOutcomeIssue[]): 400 | 422 | undefined {
+  const errors = issues.filter((i) => i.severity === 'error' || i.severity === 'fatal');
+  if (errors.length === 0) return undefined;
+  return errors.some(isMalformedRequestIssue) ? 400 : 422;
+}
+
+/**
+ * Validates a write: structural validation first, then (only if structurally valid) the business
+ * rules registered for the resource type. Throws a FhirError with every issue found (status from
+ * rejectionStatus); otherwise returns the resource and the warning / information issues to store
+ * and return.
+ */
+export async function validateWrite(
+  input: unknown,
+  expect: ValidationExpectations,
+  ctx: RuleContext,
+  rules: RuleRegistry
+): Promise<{ resource: Resource; issues: OperationOutcomeIssue[] }> {
+  const structural = validateResource(input, expect);
+  const structuralStatus = rejectionStatus(structural);
+  if (structuralStatus) throw failWith(structuralStatus, structural);
+
+  const resource = input as Resource;
+  const ruleIssues = await rules.run(resource, { ...ctx, resolve: memoize(ctx.resolve.bind(ctx)) });
+  const issues = [...structural, ...ruleIssues];
+  if (hasErrors(issues)) throw failWith(rejectionStatus(issues) ?? 422, issues);
+  return { resource, issues };
+}
+
+/** Several rules often read the same reference (the Patient): read it once per write. */
+function memoize(resolve: RuleContext['resolve']): RuleContext['resolve'] {
+  const cache = new Map<string, Promise<Resource | undefined>>();
+  return (reference) => {
+    let pending = cache.get(reference);
+    if (!pending) {
+      pending = resolve(reference);
+      cache.set(reference, pending);
+    }
+    return pending;
+  };
+}

@@ -1,0 +1,44 @@
+// capability-statement.json is true to the code: it equals what the code builds, and every
+// interaction and search parameter it lists is actually routed.
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { buildCapabilityStatement } from '../src/fhir/capability.js';
+import { loadDefinitions } from '../src/fhir/definitions.js';
+import { route } from '../src/interactions/router.js';
+
+describe('capability-statement.json', () => {
+  loadDefinitions();
+  const file = JSON.parse(readFileSync(new URL('../capability-statement.json', import.meta.url), 'utf8'));
+  const version = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version;
+
+  it('equals the statement built from the code (run `npm run capability` after changing what the server supports)', () => {
+    expect(file).toEqual(buildCapabilityStatement(version));
+  });
+
+  it('every listed interaction and operation is routed', () => {
+    const methods: Record<string, [string, string[]]> = {
+      read: ['GET', ['X', 'id']],
+      vread: ['GET', ['X', 'id', '_history', '1']],
+      update: ['PUT', ['X', 'id']],
+      patch: ['PATCH', ['X', 'id']],
+      delete: ['DELETE', ['X', 'id']],
+      'history-instance': ['GET', ['X', 'id', '_history']],
+      'history-type': ['GET', ['X', '_history']],
+      create: ['POST', ['X']],
+      'search-type': ['GET', ['X']],
+    };
+    for (const resource of file.rest[0].resource) {
+      for (const { code } of resource.interaction) {
+        const [method, segments] = methods[code];
+        const routed = route(method as any, segments.map((s) => (s === 'X' ? resource.type : s)));
+        expect(routed.interaction).toBe(code);
+      }
+      for (const op of resource.operation) {
+        expect(route('POST', [resource.type, `$${op.name}`]).operation).toBe(op.name);
+      }
+    }
+    expect(route('POST', []).interaction).toBe('batch');
+    expect(route('GET', ['_history']).interaction).toBe('history-system');
+    expect(route('GET', []).interaction).toBe('search-system');
+  });
+});

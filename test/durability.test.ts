@@ -1,0 +1,92 @@
+// Every acknowledged write survives kill -9 (embedded store; MongoDB tier when TEST_MONGODB_URL is
+// set), and SIGTERM finishes in-flight work, flushes and exits 0.
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { randomUUID } from 'node:crypto';
+import jwt from 'jsonwebtoken';
+import { afterAll, describe, expect, it } from 'vitest';
+import { startChildServer } from './helpers/child-server.js';
+import { patient, TEST_SECRET, testMongoUrl } from './helpers/server.js';
+
+const token = jwt.sign({ scope: 'system/*.cruds' }, TEST_SECRET, { algorithm: 'HS256', expiresIn: 3600 });
+const auth = { authorization: `Bearer ${token}`, 'content-type': 'application/fhir+json' };
+const dirs: string[] = [];
+afterAll(async () => {
+  for (const dir of dirs) await rm(dir, { recursive: true, force: true });
+});
+
+async function storeEnv(kind: 'embedded' | 'mongodb'): Promise<Record<string, string>> {
+  const dataDir = await mkdtemp(path.join(os.tmpdir(), 'iis-durability-'));
+  dirs.push(dataDir);
+  if (kind === 'embedded') return { DATA_DIR: dataDir };
+  const url = new URL(testMongoUrl() as string);
+  url.pathname = `/iis_durability_${randomUUID().slice(0, 8)}`;
+  return { DATA_DIR: dataDir, MONGODB_URL: url.toString() };
+}
+
+const kinds = (['embedded', 'mongodb'] as const).filter((k) => k === 'embedded' || testMongoUrl());
+if (!testMongoUrl()) console.warn('[mongodb tier] durability on MongoDB skipped: TEST_MONGODB_URL is not set');
+
+describe.each(kinds)('durability on the %s store', (kind) => {
+  it('every acknowledged create survives SIGKILL', async () => {
+    const env = await storeEnv(kind);
+    const first = await startChildServer(env);
+    const acknowledged = new Map<string, unknown>();
+    let stop = false;
+    const writer = async () => {
+      while (!stop) {
+        try {
+          const res = await fetch(`${first.baseUrl}/Patient`, { method: 'POST', headers: auth, body: JSON.stringify(patient()) });
+          if (res.status === 201) {
+            const body = (await res.json()) as { id: string };
+            acknowledged.set(body.id, body);
+          }
+        } catch {
+          return; // the server is gone
+        }
+      }
+    };
+    const writers = Array.from({ length: 8 }, writer);
+    while (acknowledged.size < 300) await new Promise((r) => setTimeout(r, 20));
+    first.child.kill('SIGKILL');
+    stop = true;
+    await first.exited;
+    await Promise.all(writers);
+
+    const second = await startChildServer(env);
+    try {
+      for (const [id, body] of acknowledged) {
+        const res = await fetch(`${second.baseUrl}/Patient/${id}`, { headers: auth });
+        expect(res.status, `Patient/${id}`).toBe(200);
+        expect(await res.json()).toEqual(body);
+      }
+    } finally {
+      second.child.kill('SIGTERM');
+      expect(await second.exited).toBe(0);
+    }
+  }, 120_000);
+
+  it('SIGTERM answers requests in flight, flushes and exits 0', async () => {
+    const env = await storeEnv(kind);
+    const server = await startChildServer(env);
+    const inFlight = Array.from({ length: 20 }, () =>
+      fetch(`${server.baseUrl}/Patient`, { method: 'POST', headers: auth, body: JSON.stringify(patient()) })
+    );
+    await new Promise((r) => setTimeout(r, 5));
+    server.child.kill('SIGTERM');
+    const results = await Promise.allSettled(inFlight);
+    expect(await server.exited).toBe(0);
+    const ids: string[] = [];
+    for (const r of results) {
+      if (r.status === 'fulfilled' && r.value.status === 201) ids.push(((await r.value.json()) as { id: string }).id);
+    }
+    const again = await startChildServer(env);
+    try {
+      for (const id of ids) expect((await fetch(`${again.baseUrl}/Patient/${id}`, { headers: auth })).status).toBe(200);
+    } finally {
+      again.child.kill('SIGTERM');
+      await again.exited;
+    }
+  }, 120_000);
+});

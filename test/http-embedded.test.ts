@@ -1,0 +1,4 @@
+import { runConcurrencyContract, runHttpContract } from './http-contract.js';
+
+runHttpContract('embedded');
+runConcurrencyContract('embedded');

@@ -1,0 +1,13 @@
+import { describe, it } from 'vitest';
+import { runConcurrencyContract, runHttpContract } from './http-contract.js';
+import { testMongoUrl } from './helpers/server.js';
+
+if (testMongoUrl()) {
+  runHttpContract('mongodb');
+  runConcurrencyContract('mongodb');
+} else {
+  console.warn('[mongodb tier] skipped: TEST_MONGODB_URL is not set (.ci/run starts FerretDB and sets it)');
+  describe('HTTP contract on the mongodb store', () => {
+    it.skip('needs TEST_MONGODB_URL', () => {});
+  });
+}
