@@ -8,6 +8,7 @@ import { loadDefinitions } from './fhir/definitions.js';
 import { createApp } from './http/app.js';
 import { createLogger, type Logger } from './http/logger.js';
 import type { ServerContext } from './interactions/types.js';
+import { SharingIndex } from './consent/sharing-index.js';
 import { createStore } from './store/open-store.js';
 import type { Store } from './store/store.js';
 import { RuleRegistry } from './validation/business-rules.js';
@@ -29,7 +30,7 @@ export async function startServer(config: Config, options: { logger?: Logger; st
   const store = options.store ?? createStore(config);
   await store.init();
   const baseUrl = `${config.publicBaseUrl}/fhir`;
-  const ctx: ServerContext = { store, config, rules: new RuleRegistry(), baseUrl };
+  const ctx: ServerContext = { store, config, rules: new RuleRegistry(), baseUrl, sharing: new SharingIndex(store) };
   const verifier = createVerifier(config, baseUrl, logger);
   const app = createApp({ ctx, verifier, logger });
   const server = await new Promise<Server>((resolve, reject) => {

@@ -37,7 +37,7 @@ export async function processTransaction(
   outer: FhirRequest,
   ctx: ServerContext,
   execute: EntryExecutor,
-  authorizeEntry: (entry: RoutedEntry) => void
+  authorizeEntry: (entry: RoutedEntry) => Promise<void>
 ): Promise<FhirResponse> {
   if (!ctx.store.supportsTransactions) {
     throw new FhirError(
@@ -54,7 +54,7 @@ export async function processTransaction(
   }
   const entries = bundle.entry ?? [];
   const planned: Planned[] = entries.map((entry, index) => atEntry(index, () => routeEntry(entry, index, outer.prefer)));
-  for (const p of planned) atEntry(p.index, () => authorizeEntry(p));
+  for (const p of planned) await atEntry(p.index, () => authorizeEntry(p));
 
   const lockKeys = [
     ...new Set(

@@ -6,23 +6,30 @@ import { SUPPORTED_TYPES } from '../fhir/resource-types.js';
 import type { RouteResult } from './router.js';
 import type { FhirRequest } from './types.js';
 
+export interface Authorization {
+  /** Set when only patient/ scopes grant the request: the id of the patient it is confined to. */
+  confinedToPatient?: string;
+}
+
 /**
- * Throws 403 unless the caller's user/ or system/ scopes grant what the interaction needs on every
- * resource type it touches. patient/ scopes are refused for now: the patient-compartment
- * confinement they require is not built yet, and granting them wider access would leak records.
+ * Throws 403 unless the caller's scopes grant what the interaction needs on every resource type it
+ * touches. user/ and system/ scopes grant it outright; patient/ scopes grant it only inside the
+ * compartment of the token's patient claim (enforced by the access policy in src/consent/access.ts).
  */
-export function authorize(caller: Caller, route: RouteResult, req: FhirRequest): void {
+export function authorize(caller: Caller, route: RouteResult, req: FhirRequest): Authorization {
   const needed = permissionsFor(route.interaction, route.operation);
-  if (needed.length === 0) return;
+  if (needed.length === 0) return {};
+  let confinedToPatient: string | undefined;
   for (const resourceType of typesTouched(route, req)) {
     if (grants(caller.scopes, resourceType, needed, ['user', 'system'])) continue;
     if (grants(caller.scopes, resourceType, needed, ['patient'])) {
-      throw forbidden(
-        `patient/ scopes are not supported yet on this server; use a user/ or system/ scope for ${resourceType}`
-      );
+      if (!caller.patient) throw forbidden('patient/ scopes need a patient claim naming the patient in context');
+      confinedToPatient = caller.patient;
+      continue;
     }
     throw forbidden(`The token's scopes do not allow ${describe(route)} on ${resourceType} (needs ${needed.join('')})`);
   }
+  return { confinedToPatient };
 }
 
 function typesTouched(route: RouteResult, req: FhirRequest): string[] {

@@ -2,6 +2,7 @@
 // keyset paging (an opaque _page_token), newest first.
 import type { Bundle, BundleEntry, BundleLink } from '@medplum/fhirtypes';
 import { badRequest, notFound } from '../fhir/outcome.js';
+import { UNRESTRICTED } from '../consent/access.js';
 import type { HistoryCursor, HistoryQuery, ResourceRecord } from '../store/store.js';
 import { etag } from './respond.js';
 import type { FhirRequest, FhirResponse, ServerContext } from './types.js';
@@ -42,9 +43,18 @@ export async function history(req: FhirRequest, ctx: ServerContext): Promise<Fhi
     type: 'history',
     ...(total !== undefined ? { total } : {}),
     link,
-    entry: page.map((r) => historyEntry(ctx.baseUrl, r)),
+    // Versions the caller may not see (patient compartment, data sharing) are left out, and the
+    // total is omitted for such callers so it cannot reveal how many were hidden.
+    entry: visibleOnly(req, page).map((r) => historyEntry(ctx.baseUrl, r)),
   };
+  if (req.access && req.access !== UNRESTRICTED) delete bundle.total;
   return { status: 200, body: bundle };
+}
+
+function visibleOnly(req: FhirRequest, records: ResourceRecord[]): ResourceRecord[] {
+  const access = req.access;
+  if (!access) return records;
+  return records.filter((r) => (r.resource ? access.visible(r.resource) : true));
 }
 
 function historyEntry(baseUrl: string, record: ResourceRecord): BundleEntry {

@@ -9,6 +9,7 @@ export async function search(req: FhirRequest, ctx: ServerContext): Promise<Fhir
     params: req.query,
     lenient: req.prefer.handling === 'lenient',
     baseUrl: ctx.baseUrl,
+    accessFilter: req.access ? (type) => req.access?.accessFilter(type) : undefined,
   });
   return { status: 200, body };
 }

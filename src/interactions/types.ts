@@ -4,6 +4,8 @@
 import type { OperationOutcomeIssue, Resource } from '@medplum/fhirtypes';
 import type { Config } from '../config.js';
 import type { ResourceRecord, Store, WriteOp } from '../store/store.js';
+import type { AccessPolicy } from '../consent/access.js';
+import type { SharingIndex } from '../consent/sharing-index.js';
 import type { RuleRegistry } from '../validation/business-rules.js';
 
 export interface PreferHeader {
@@ -51,6 +53,8 @@ export interface FhirRequest {
   ifNoneExist?: string;
   ifModifiedSince?: string;
   prefer: PreferHeader;
+  /** What the caller may see (set by the pipeline; absent means unrestricted, e.g. in unit tests). */
+  access?: AccessPolicy;
 }
 
 export interface FhirResponse {
@@ -68,6 +72,8 @@ export interface ServerContext {
   rules: RuleRegistry;
   /** The FHIR base URL, e.g. http://localhost:8080/fhir (no trailing slash). */
   baseUrl: string;
+  /** Patients whose data sharing is no or unknown. */
+  sharing: SharingIndex;
 }
 
 /**

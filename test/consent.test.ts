@@ -1,0 +1,144 @@
+// Data sharing by Consent (CONTRACT.md "Data sharing") and patient/ compartment confinement, on
+// every read path: read, vread, search, _include, _revinclude, history, batch entries.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { immunization, patient, startTestServer, type TestServer } from './helpers/server.js';
+
+const consent = (patientId: string, fields: Record<string, unknown>) => ({
+  resourceType: 'Consent',
+  status: 'active',
+  scope: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/consentscope', code: 'patient-privacy' }] },
+  category: [{ coding: [{ system: 'http://loinc.org', code: '59284-0' }] }],
+  patient: { reference: `Patient/${patientId}` },
+  dateTime: '2024-01-01T00:00:00Z',
+  policyRule: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-ActCode', code: 'OPTIN' }] },
+  ...fields,
+});
+
+describe('data sharing and patient compartments', () => {
+  let server: TestServer;
+  const ids: Record<string, string> = {};
+  const imm: Record<string, string> = {};
+  const as = (claims: Record<string, unknown>) => ({ authorization: `Bearer ${server.token(claims)}` });
+  const orgC = () => as({ scope: 'user/*.cruds', organization: 'Organization/C' });
+
+  beforeAll(async () => {
+    server = await startTestServer('embedded');
+    for (const name of ['yes', 'no', 'unknown', 'noExempt']) {
+      const res = await server.fhir('POST', 'Patient', { body: patient({ name: [{ family: `Share${name}`, given: ['Kid'] }] }) });
+      ids[name] = res.body.id;
+      const i = await server.fhir('POST', 'Immunization', { body: immunization(`Patient/${res.body.id}`) });
+      imm[name] = i.body.id;
+    }
+    const post = async (body: unknown) => {
+      const res = await server.fhir('POST', 'Consent', { body });
+      expect(res.status, res.text).toBe(201);
+    };
+    await post(consent(ids.no, { provision: { type: 'deny' }, organization: [{ reference: 'Organization/A' }] }));
+    await post(consent(ids.unknown, { status: 'proposed', provision: { type: 'deny' } }));
+    await post(
+      consent(ids.noExempt, {
+        provision: { type: 'deny', provision: [{ type: 'permit', actor: [{ role: { text: 'custodian' }, reference: { reference: 'Organization/B' } }] }] },
+      })
+    );
+  });
+  afterAll(async () => {
+    await server?.close();
+  });
+
+  it('public health sees everything', async () => {
+    for (const id of Object.values(ids)) expect((await server.fhir('GET', `Patient/${id}`)).status).toBe(200);
+  });
+
+  it('"No": another organization gets 403 data-sharing-restricted on read, vread and the Immunization', async () => {
+    for (const path of [`Patient/${ids.no}`, `Patient/${ids.no}/_history/1`, `Immunization/${imm.no}`, `Patient/${ids.no}/_history`]) {
+      const res = await server.fhir('GET', path, { headers: orgC() });
+      expect(res.status, path).toBe(403);
+      expect(res.body.issue[0].details.coding[0].code).toBe('data-sharing-restricted');
+    }
+    expect((await server.fhir('GET', `Patient/${ids.yes}`, { headers: orgC() })).status).toBe(200);
+  });
+
+  it('"No": the Consent organization and a nested permit actor still see the patient', async () => {
+    expect((await server.fhir('GET', `Patient/${ids.no}`, { headers: as({ scope: 'user/*.rs', organization: 'Organization/A' }) })).status).toBe(200);
+    expect((await server.fhir('GET', `Patient/${ids.noExempt}`, { headers: as({ scope: 'user/*.rs', organization: 'Organization/B' }) })).status).toBe(200);
+    expect((await server.fhir('GET', `Patient/${ids.noExempt}`, { headers: orgC() })).status).toBe(403);
+  });
+
+  it('searches, _include, _revinclude and history leave hidden patients out', async () => {
+    const patients = await server.fhir('GET', 'Patient?family:contains=Share&_revinclude=Immunization:patient', { headers: orgC() });
+    expect(patients.status).toBe(200);
+    const seen = patients.body.entry.map((e: any) => `${e.resource.resourceType}/${e.resource.id}`);
+    expect(seen).toContain(`Patient/${ids.yes}`);
+    expect(seen).toContain(`Immunization/${imm.yes}`);
+    for (const hidden of ['no', 'unknown', 'noExempt']) {
+      expect(seen).not.toContain(`Patient/${ids[hidden]}`);
+      expect(seen).not.toContain(`Immunization/${imm[hidden]}`);
+    }
+    const imms = await server.fhir('GET', `Immunization?_include=Immunization:patient&_count=100`, { headers: orgC() });
+    const immSeen = imms.body.entry.map((e: any) => `${e.resource.resourceType}/${e.resource.id}`);
+    expect(immSeen).toContain(`Immunization/${imm.yes}`);
+    expect(immSeen).not.toContain(`Immunization/${imm.no}`);
+    expect(immSeen).not.toContain(`Patient/${ids.no}`);
+    const history = await server.fhir('GET', 'Patient/_history?_count=1000', { headers: orgC() });
+    const historySeen = history.body.entry.map((e: any) => e.resource?.id);
+    expect(historySeen).toContain(ids.yes);
+    expect(historySeen).not.toContain(ids.no);
+    expect(history.body.total).toBeUndefined();
+    const all = await server.fhir('GET', 'Patient?family:contains=Share', {});
+    expect(all.body.entry).toHaveLength(4);
+  });
+
+  it('batch entries are checked like requests', async () => {
+    const res = await server.fhir('POST', '', {
+      body: { resourceType: 'Bundle', type: 'batch', entry: [{ request: { method: 'GET', url: `Patient/${ids.no}` } }, { request: { method: 'GET', url: `Patient/${ids.yes}` } }] },
+      headers: orgC(),
+    });
+    expect(res.body.entry[0].response.status).toBe('403 Forbidden');
+    expect(res.body.entry[1].response.status).toBe('200 OK');
+  });
+
+  it('"Unknown": 403 data-sharing-unknown until the organization records Yes; the change stays in history', async () => {
+    const before = await server.fhir('GET', `Patient/${ids.unknown}`, { headers: orgC() });
+    expect(before.status).toBe(403);
+    expect(before.body.issue[0].details.coding[0].code).toBe('data-sharing-unknown');
+    const recorded = await server.fhir('POST', 'Consent', {
+      body: consent(ids.unknown, { provision: { type: 'permit' }, dateTime: '2025-06-01T00:00:00Z' }),
+      headers: orgC(),
+    });
+    expect(recorded.status).toBe(201);
+    expect((await server.fhir('GET', `Patient/${ids.unknown}`, { headers: orgC() })).status).toBe(200);
+    const consents = await server.fhir('GET', `Consent?patient=Patient/${ids.unknown}`);
+    expect(consents.body.entry).toHaveLength(2);
+  });
+
+  it('an objection and its withdrawal: the newest Consent decides', async () => {
+    const target = (await server.fhir('POST', 'Patient', { body: patient() })).body.id;
+    const objection = await server.fhir('POST', 'Consent', { body: consent(target, { provision: { type: 'deny' }, dateTime: '2025-01-01T00:00:00Z' }) });
+    expect((await server.fhir('GET', `Patient/${target}`, { headers: orgC() })).status).toBe(403);
+    const withdrawn = await server.fhir('PUT', `Consent/${objection.body.id}`, {
+      body: { ...objection.body, status: 'inactive' },
+    });
+    expect(withdrawn.status).toBe(200);
+    expect((await server.fhir('GET', `Patient/${target}`, { headers: orgC() })).status).toBe(200);
+    const history = await server.fhir('GET', `Consent/${objection.body.id}/_history`);
+    expect(history.body.entry.map((e: any) => e.resource.status)).toEqual(['inactive', 'active']);
+  });
+
+  it('patient/ tokens are confined to their compartment on read, search and writes', async () => {
+    const mine = as({ scope: 'patient/*.rs patient/Immunization.c', patient: ids.yes });
+    expect((await server.fhir('GET', `Patient/${ids.yes}`, { headers: mine })).status).toBe(200);
+    expect((await server.fhir('GET', `Immunization/${imm.yes}`, { headers: mine })).status).toBe(200);
+    expect((await server.fhir('GET', `Patient/${ids.no}`, { headers: mine })).status).toBe(403);
+    expect((await server.fhir('GET', `Immunization/${imm.noExempt}`, { headers: mine })).status).toBe(403);
+    const search = await server.fhir('GET', 'Immunization?_count=1000', { headers: mine });
+    expect(search.body.entry.map((e: any) => e.resource.id)).toEqual([imm.yes]);
+    const patients = await server.fhir('GET', 'Patient?_count=1000', { headers: mine });
+    expect(patients.body.entry.map((e: any) => e.resource.id)).toEqual([ids.yes]);
+    const foreign = await server.fhir('POST', 'Immunization', { body: immunization(`Patient/${ids.no}`), headers: mine });
+    expect(foreign.status).toBe(403);
+    const own = await server.fhir('POST', 'Immunization', { body: immunization(`Patient/${ids.yes}`), headers: mine });
+    expect(own.status).toBe(201);
+    const noClaim = as({ scope: 'patient/*.rs' });
+    expect((await server.fhir('GET', `Patient/${ids.yes}`, { headers: noClaim })).status).toBe(403);
+  });
+});
