@@ -1,0 +1,166 @@
+// Hash indexes must only narrow the candidates: an indexed store answers every filter exactly like
+// an unindexed one, and index-backed filters evaluate far fewer documents.
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Resource } from '@medplum/fhirtypes';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Filter, SearchIndex } from '../store.js';
+import { EmbeddedStore } from './embedded-store.js';
+
+const dirs: string[] = [];
+const stores: EmbeddedStore[] = [];
+
+async function openStore(indexes?: Record<string, string[]>): Promise<EmbeddedStore> {
+  const dir = await mkdtemp(join(tmpdir(), 'iis-embedded-index-'));
+  dirs.push(dir);
+  const store = new EmbeddedStore({ dataDir: dir, indexes });
+  await store.init();
+  stores.push(store);
+  return store;
+}
+
+afterAll(async () => {
+  for (const s of stores) await s.close();
+  for (const d of dirs) await rm(d, { recursive: true, force: true });
+});
+
+/** Deterministic pseudo-random numbers (mulberry32). */
+function rng(seed: number): () => number {
+  return () => {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = seed;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const N = 400;
+const FAMILIES = ['smith', 'jones', 'brown', 'lee', 'garcia'];
+const SYSTEMS = ['urn:mrn', 'urn:ssn', 'urn:state'];
+
+function makeIndex(r: () => number, i: number): SearchIndex {
+  const pick = <T,>(xs: T[]) => xs[Math.floor(r() * xs.length)];
+  const identifier = Array.from({ length: Math.floor(r() * 4) }, () => ({ system: pick(SYSTEMS), value: `v${Math.floor(r() * 20)}` }));
+  const s: SearchIndex = {
+    family: pick(FAMILIES),
+    identifier,
+    tags: Array.from({ length: Math.floor(r() * 3) }, () => pick(['a', 'b', 'c', 'd'])),
+    nested: { a: { b: Math.floor(r() * 4) } },
+    num: i % 10,
+  };
+  if (r() < 0.2) s.family = [pick(FAMILIES), pick(FAMILIES)];
+  if (r() < 0.1) delete s.family;
+  if (r() < 0.1) s.identifier = identifier[0] ?? null;
+  return s;
+}
+
+describe('embedded store hash indexes', () => {
+  let plain: EmbeddedStore;
+  let indexed: EmbeddedStore;
+
+  beforeAll(async () => {
+    plain = await openStore();
+    indexed = await openStore({ Patient: ['s.family', 's.identifier', 's.tags', 's.nested', 's.num'], Immunization: ['s.patient'] });
+    const r = rng(42);
+    const ops: { id: string; resource?: Resource; index?: SearchIndex }[] = [];
+    for (let i = 0; i < N; i++) {
+      const id = `p${String(i).padStart(4, '0')}`;
+      ops.push({ id, resource: { resourceType: 'Patient', id } as Resource, index: makeIndex(r, i) });
+    }
+    // updates that move documents between index keys, deletes, and re-creates
+    for (let i = 0; i < N; i += 3) ops.push({ id: `p${String(i).padStart(4, '0')}`, resource: { resourceType: 'Patient' } as Resource, index: makeIndex(r, i) });
+    for (let i = 0; i < N; i += 7) ops.push({ id: `p${String(i).padStart(4, '0')}` });
+    for (let i = 0; i < N; i += 14) ops.push({ id: `p${String(i).padStart(4, '0')}`, resource: { resourceType: 'Patient' } as Resource, index: makeIndex(r, i) });
+    for (const store of [plain, indexed]) {
+      for (const op of ops) await store.write({ resourceType: 'Patient', ifVersion: 'any', ...op });
+    }
+  });
+
+  const filters: Filter[] = [
+    { 's.family': 'smith' },
+    { 's.family': { $eq: 'jones' } },
+    { 's.family': { $in: ['lee', 'garcia'] } },
+    { 's.family': { $in: ['nobody'] } },
+    { 's.family': null },
+    { 's.family': { $ne: 'smith' } },
+    { 's.identifier': { $elemMatch: { system: 'urn:mrn', value: 'v3' } } },
+    { 's.identifier': { $elemMatch: { system: { $eq: 'urn:ssn' }, value: { $in: ['v1', 'v2'] } } } },
+    { 's.identifier': { $elemMatch: { value: { $regex: '^v1' }, system: 'urn:state' } } },
+    { 's.identifier.value': 'v7' },
+    { 's.identifier.system': { $in: ['urn:state'] } },
+    { 's.identifier': { system: 'urn:mrn', value: 'v5' } },
+    { 's.identifier': { value: 'v5', system: 'urn:mrn' } },
+    { 's.tags': 'a' },
+    { 's.tags': { $in: ['b', 'd'] } },
+    { 's.tags': { $all: ['a', 'b'] } },
+    { 's.nested.a.b': 2 },
+    { 's.nested': { a: { b: 1 } } },
+    { 's.nested.a': { b: 3 } },
+    { 's.num': 4 },
+    { 's.num': '4' },
+    { 's.num': { $in: [1, 2] }, 's.family': 'brown' },
+    { $and: [{ 's.family': 'smith' }, { 's.identifier.value': 'v2' }] },
+    { $and: [{ 's.tags': 'c' }, { $or: [{ 's.num': 1 }, { 's.num': 2 }] }] },
+    { $or: [{ 's.family': 'lee' }, { 's.tags': 'a' }] },
+    { _id: { $in: ['p0001', 'p0002', 'p0007'] }, 's.family': { $exists: true } },
+  ];
+
+  it('answers every filter exactly like an unindexed store', async () => {
+    for (const filter of filters) {
+      const expected = (await plain.search('Patient', { filter, limit: 10_000, sort: [{ field: '_id', direction: 1 }] })).map((x) => x.id);
+      const got = (await indexed.search('Patient', { filter, limit: 10_000, sort: [{ field: '_id', direction: 1 }] })).map((x) => x.id);
+      expect(got, JSON.stringify(filter)).toEqual(expected);
+      expect(await indexed.count('Patient', filter), JSON.stringify(filter)).toBe(expected.length);
+    }
+  });
+
+  it('uses the index for equality, $in and $elemMatch, and scans for the rest', async () => {
+    const selective: Filter[] = [
+      { 's.identifier': { $elemMatch: { system: 'urn:mrn', value: 'v3' } } },
+      { 's.identifier.value': 'v7' },
+      { 's.nested.a.b': 2 },
+      { $and: [{ 's.family': 'smith' }, { 's.identifier.value': 'v2' }] },
+      { 's.num': { $in: [1, 2] }, 's.family': 'brown' },
+    ];
+    for (const filter of selective) {
+      await indexed.count('Patient', filter);
+      expect(indexed.lastScanned, JSON.stringify(filter)).toBeLessThan(N / 2);
+      await plain.count('Patient', filter);
+      expect(plain.lastScanned).toBe(N);
+    }
+    await indexed.count('Patient', { $or: [{ 's.family': 'lee' }, { 's.tags': 'a' }] });
+    expect(indexed.lastScanned).toBe(N);
+    await indexed.count('Patient', { 's.family': null });
+    expect(indexed.lastScanned).toBe(N);
+  });
+
+  it('patient-scoped queries touch only that patient', async () => {
+    const tx = [];
+    for (let i = 0; i < 2000; i++) {
+      const id = `imm${i}`;
+      tx.push({
+        resourceType: 'Immunization',
+        id,
+        resource: { resourceType: 'Immunization', id } as Resource,
+        ifVersion: 'absent' as const,
+        index: { patient: `Patient/p${i % 200}`, date: `2024-01-${String((i % 28) + 1).padStart(2, '0')}` },
+      });
+    }
+    await indexed.transact(tx);
+    const hits = await indexed.search('Immunization', {
+      filter: { 's.patient': 'Patient/p7', 's.date': { $gte: '2024-01-05' } },
+      sort: [{ field: 's.date', direction: -1 }],
+      limit: 100,
+    });
+    expect(indexed.lastScanned).toBe(10);
+    expect(hits.length).toBeGreaterThan(0);
+    expect(hits.every((h) => h.id && Number(h.id.slice(3)) % 200 === 7)).toBe(true);
+    // _id lookups always use the primary map
+    await indexed.count('Immunization', { _id: 'imm5' });
+    expect(indexed.lastScanned).toBe(1);
+    await indexed.count('Immunization', { $and: [{ _id: { $in: ['imm1', 'imm2', 'nope'] } }, { 's.patient': 'Patient/p1' }] });
+    expect(indexed.lastScanned).toBe(2);
+  });
+});

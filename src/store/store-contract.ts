@@ -1,0 +1,826 @@
+// The shared behaviour contract both stores (embedded, MongoDB) must prove. Each store's test file
+// calls runStoreContract with a factory. Every test uses fresh random ids and a per-run tag in the
+// search index, so the suite can run against a shared (non-empty) database.
+import { randomUUID } from 'node:crypto';
+import type { Resource } from '@medplum/fhirtypes';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  StoreUnavailableError,
+  TransactionsUnsupportedError,
+  VersionConflictError,
+  type HistoryCursor,
+  type HistoryQuery,
+  type ResourceRecord,
+  type SearchIndex,
+  type Store,
+  type WriteOp,
+} from './store.js';
+
+const ISO_MS_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms);
+  });
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
+}
+
+function patient(id: string, family: string, extra: Record<string, unknown> = {}): Resource {
+  return { resourceType: 'Patient', id, name: [{ family }], ...extra } as Resource;
+}
+
+function obs(id: string, value: number): Resource {
+  return {
+    resourceType: 'Observation',
+    id,
+    status: 'final',
+    code: { text: 'contract' },
+    valueQuantity: { value },
+  } as Resource;
+}
+
+function imm(id: string, lot: string): Resource {
+  return {
+    resourceType: 'Immunization',
+    id,
+    status: 'completed',
+    vaccineCode: { text: 'contract' },
+    patient: { reference: 'Patient/x' },
+    occurrenceDateTime: '2024-01-01',
+    lotNumber: lot,
+  } as Resource;
+}
+
+/** Compares two history entries in the HistoryCursor order: negative when a comes first (newer). */
+function historyOrder(a: HistoryCursor, b: HistoryCursor): number {
+  if (a.lastUpdated !== b.lastUpdated) return a.lastUpdated > b.lastUpdated ? -1 : 1;
+  if (a.resourceType !== b.resourceType) return a.resourceType > b.resourceType ? -1 : 1;
+  if (a.id !== b.id) return a.id > b.id ? -1 : 1;
+  return b.versionId - a.versionId;
+}
+
+function cursorOf(r: ResourceRecord): HistoryCursor {
+  return { lastUpdated: r.lastUpdated, resourceType: r.resourceType, id: r.id, versionId: r.versionId };
+}
+
+const keyOf = (r: ResourceRecord) => `${r.resourceType}/${r.id}/_history/${r.versionId}`;
+
+function expectSortedNewestFirst(list: ResourceRecord[]): void {
+  for (let i = 1; i < list.length; i++) {
+    expect(historyOrder(cursorOf(list[i - 1]), cursorOf(list[i])), `history order at ${i}`).toBeLessThan(0);
+  }
+}
+
+async function expectConflict(p: Promise<unknown>): Promise<VersionConflictError> {
+  const err = await p.then(
+    () => undefined,
+    (e: unknown) => e
+  );
+  expect(err, 'expected a VersionConflictError').toBeInstanceOf(VersionConflictError);
+  return err as VersionConflictError;
+}
+
+/**
+ * Registers the store contract suite.
+ * @param name label for the describe block
+ * @param makeStore returns a new, NOT yet initialised store; the suite calls init() and close().
+ *   It is called once for the main store and once more for the lifecycle (ping after close) test.
+ * @param options.transactions false when the store legitimately cannot commit atomically
+ *   (e.g. MongoDB without a replica set): transact must then throw TransactionsUnsupportedError,
+ *   and the atomicity tests are skipped with a printed reason.
+ */
+export function runStoreContract(
+  name: string,
+  makeStore: () => Promise<Store>,
+  options: { transactions?: boolean } = {}
+): void {
+  const transactions = options.transactions ?? true;
+
+  describe(`store contract: ${name}`, () => {
+    let store: Store;
+
+    beforeAll(async () => {
+      store = await makeStore();
+      await store.init();
+    });
+
+    afterAll(async () => {
+      await store?.close();
+    });
+
+    if (!transactions) {
+      console.warn(
+        `[store contract: ${name}] transaction atomicity tests are SKIPPED: the store was started ` +
+          `without transaction support (options.transactions === false, e.g. MongoDB standalone ` +
+          `without a replica set). Only "transact throws TransactionsUnsupportedError" is checked.`
+      );
+    }
+
+    describe('lifecycle', () => {
+      it('reports its capabilities and answers ping', async () => {
+        expect(['embedded', 'mongodb']).toContain(store.kind);
+        expect(store.supportsTransactions).toBe(transactions);
+        await expect(store.ping()).resolves.toBeUndefined();
+      });
+
+      it('ping throws StoreUnavailableError after close', async () => {
+        const other = await makeStore();
+        await other.init();
+        await other.ping();
+        await other.close();
+        await expect(other.ping()).rejects.toBeInstanceOf(StoreUnavailableError);
+      });
+    });
+
+    describe('write / read / vread', () => {
+      it("create with ifVersion 'absent' gives version 1 with stamped meta", async () => {
+        const id = randomUUID();
+        const rec = await store.write({
+          resourceType: 'Patient',
+          id,
+          resource: patient(id, 'Create'),
+          ifVersion: 'absent',
+          index: { family: 'create' },
+        });
+        expect(rec.resourceType).toBe('Patient');
+        expect(rec.id).toBe(id);
+        expect(rec.versionId).toBe(1);
+        expect(rec.deleted).toBe(false);
+        expect(rec.lastUpdated).toMatch(ISO_MS_UTC);
+        expect(rec.resource?.id).toBe(id);
+        expect(rec.resource?.meta?.versionId).toBe('1');
+        expect(rec.resource?.meta?.lastUpdated).toBe(rec.lastUpdated);
+        expect((rec.resource as { name?: { family?: string }[] }).name?.[0]?.family).toBe('Create');
+
+        const read = await store.read('Patient', id);
+        expect(read).toEqual(rec);
+      });
+
+      it('read of an unknown id is undefined', async () => {
+        expect(await store.read('Patient', randomUUID())).toBeUndefined();
+        expect(await store.vread('Patient', randomUUID(), 1)).toBeUndefined();
+      });
+
+      it('keeps the resource id and stamps meta even when the input carries other meta', async () => {
+        const id = randomUUID();
+        const input = {
+          ...patient(id, 'Meta'),
+          meta: { versionId: '77', lastUpdated: '2000-01-01T00:00:00.000Z', profile: ['http://x/p'] },
+        } as Resource;
+        const rec = await store.write({ resourceType: 'Patient', id, resource: input, ifVersion: 'absent' });
+        expect(rec.resource?.meta?.versionId).toBe('1');
+        expect(rec.resource?.meta?.lastUpdated).toBe(rec.lastUpdated);
+        expect(rec.resource?.meta?.profile).toEqual(['http://x/p']);
+        // the caller's object is not modified by the store
+        expect(input.meta?.versionId).toBe('77');
+      });
+
+      it('callers cannot mutate stored state through returned objects', async () => {
+        const id = randomUUID();
+        const input = patient(id, 'Immutable');
+        const rec = await store.write({ resourceType: 'Patient', id, resource: input, ifVersion: 'absent' });
+        (input as { name?: { family?: string }[] }).name![0].family = 'ChangedInput';
+        try {
+          (rec.resource as { name?: { family?: string }[] }).name![0].family = 'ChangedResult';
+        } catch {
+          // frozen objects are fine too
+        }
+        const read1 = await store.read('Patient', id);
+        try {
+          (read1!.resource as { name?: { family?: string }[] }).name![0].family = 'ChangedRead';
+        } catch {
+          // frozen
+        }
+        const read2 = await store.read('Patient', id);
+        expect((read2!.resource as { name?: { family?: string }[] }).name![0].family).toBe('Immutable');
+        const v1 = await store.vread('Patient', id, 1);
+        expect((v1!.resource as { name?: { family?: string }[] }).name![0].family).toBe('Immutable');
+      });
+
+      it("create when the resource exists throws VersionConflictError", async () => {
+        const id = randomUUID();
+        await store.write({ resourceType: 'Patient', id, resource: patient(id, 'A'), ifVersion: 'absent' });
+        const err = await expectConflict(
+          store.write({ resourceType: 'Patient', id, resource: patient(id, 'B'), ifVersion: 'absent' })
+        );
+        expect(err.resourceType).toBe('Patient');
+        expect(err.id).toBe(id);
+        expect(err.expected).toBe('absent');
+        expect(err.actual).toBe(1);
+        const read = await store.read('Patient', id);
+        expect(read?.versionId).toBe(1);
+        expect((read?.resource as { name?: { family?: string }[] }).name?.[0]?.family).toBe('A');
+      });
+
+      it('update with a matching numeric ifVersion succeeds, a mismatching one conflicts', async () => {
+        const id = randomUUID();
+        const v1 = await store.write({ resourceType: 'Patient', id, resource: patient(id, 'A'), ifVersion: 'absent' });
+        const v2 = await store.write({ resourceType: 'Patient', id, resource: patient(id, 'B'), ifVersion: 1 });
+        expect(v2.versionId).toBe(2);
+        expect(v2.resource?.meta?.versionId).toBe('2');
+        expect(v2.lastUpdated > v1.lastUpdated).toBe(true);
+
+        const err = await expectConflict(
+          store.write({ resourceType: 'Patient', id, resource: patient(id, 'C'), ifVersion: 1 })
+        );
+        expect(err.expected).toBe(1);
+        expect(err.actual).toBe(2);
+        expect((await store.read('Patient', id))?.versionId).toBe(2);
+
+        // a numeric precondition on a missing resource conflicts with actual undefined
+        const missing = randomUUID();
+        const err2 = await expectConflict(
+          store.write({ resourceType: 'Patient', id: missing, resource: patient(missing, 'X'), ifVersion: 1 })
+        );
+        expect(err2.actual).toBeUndefined();
+        expect(await store.read('Patient', missing)).toBeUndefined();
+      });
+
+      it("'any' (and no ifVersion) creates or updates unconditionally", async () => {
+        const id = randomUUID();
+        const v1 = await store.write({ resourceType: 'Patient', id, resource: patient(id, 'A'), ifVersion: 'any' });
+        expect(v1.versionId).toBe(1);
+        const v2 = await store.write({ resourceType: 'Patient', id, resource: patient(id, 'B') });
+        expect(v2.versionId).toBe(2);
+        const v3 = await store.write({ resourceType: 'Patient', id, resource: patient(id, 'C'), ifVersion: 'any' });
+        expect(v3.versionId).toBe(3);
+      });
+
+      it('delete writes a versioned marker; read returns it; vread returns every version', async () => {
+        const id = randomUUID();
+        const v1 = await store.write({ resourceType: 'Patient', id, resource: patient(id, 'A'), ifVersion: 'absent' });
+        const v2 = await store.write({ resourceType: 'Patient', id, resource: patient(id, 'B'), ifVersion: 1 });
+        const del = await store.write({ resourceType: 'Patient', id, ifVersion: 2 });
+        expect(del.versionId).toBe(3);
+        expect(del.deleted).toBe(true);
+        expect(del.resource).toBeUndefined();
+        expect(del.lastUpdated).toMatch(ISO_MS_UTC);
+
+        const read = await store.read('Patient', id);
+        expect(read?.deleted).toBe(true);
+        expect(read?.versionId).toBe(3);
+        expect(read?.resource).toBeUndefined();
+
+        expect(await store.vread('Patient', id, 1)).toEqual(v1);
+        expect(await store.vread('Patient', id, 2)).toEqual(v2);
+        const vdel = await store.vread('Patient', id, 3);
+        expect(vdel?.deleted).toBe(true);
+        expect(vdel?.resource).toBeUndefined();
+        expect(vdel?.lastUpdated).toBe(del.lastUpdated);
+        expect(await store.vread('Patient', id, 4)).toBeUndefined();
+        expect(await store.vread('Patient', id, 0)).toBeUndefined();
+        // the type is part of the key
+        expect(await store.read('Observation', id)).toBeUndefined();
+        expect(await store.vread('Observation', id, 1)).toBeUndefined();
+      });
+
+      it("re-create after delete with 'absent' works and continues the version sequence", async () => {
+        const id = randomUUID();
+        await store.write({ resourceType: 'Patient', id, resource: patient(id, 'A'), ifVersion: 'absent' });
+        await store.write({ resourceType: 'Patient', id, ifVersion: 'any' });
+        const v3 = await store.write({ resourceType: 'Patient', id, resource: patient(id, 'B'), ifVersion: 'absent' });
+        expect(v3.versionId).toBe(3);
+        expect(v3.deleted).toBe(false);
+        expect(v3.resource?.meta?.versionId).toBe('3');
+        const read = await store.read('Patient', id);
+        expect(read?.deleted).toBe(false);
+        expect(read?.versionId).toBe(3);
+        const err = await expectConflict(
+          store.write({ resourceType: 'Patient', id, resource: patient(id, 'C'), ifVersion: 'absent' })
+        );
+        expect(err.actual).toBe(3);
+      });
+    });
+
+    describe('search and count', () => {
+      const tag = randomUUID();
+      const ids: Record<string, string> = {};
+      const specs: { key: string; family: string; gender: string; birthdate?: string; identifier: object[] }[] = [
+        {
+          key: 'p1',
+          family: 'smith',
+          gender: 'female',
+          birthdate: '1990-05-01',
+          identifier: [
+            { system: 'urn:mrn', value: 'A1' },
+            { system: 'urn:ssn', value: '111' },
+          ],
+        },
+        { key: 'p2', family: 'smith', gender: 'male', birthdate: '2001-01-15', identifier: [{ system: 'urn:mrn', value: 'A2' }] },
+        { key: 'p3', family: 'jones', gender: 'female', birthdate: '1985-12-31', identifier: [{ system: 'urn:mrn', value: 'A3' }] },
+        { key: 'p4', family: 'smithers', gender: 'male', identifier: [{ system: 'urn:ssn', value: 'A1' }] },
+        { key: 'p5', family: 'brown', gender: 'female', birthdate: '2010-07-07', identifier: [] },
+        { key: 'p6', family: 'smith', gender: 'female', birthdate: '1995-03-03', identifier: [{ system: 'urn:mrn', value: 'A1' }] },
+      ];
+
+      const idsOf = (records: ResourceRecord[]) => records.map((r) => r.id);
+      const keysOf = (records: ResourceRecord[]) =>
+        records.map((r) => Object.keys(ids).find((k) => ids[k] === r.id) ?? `foreign:${r.id}`);
+      const find = async (filter: Record<string, unknown>, extra: Partial<{ sort: { field: string; direction: 1 | -1 }[]; limit: number; skip: number }> = {}) =>
+        store.search('Patient', { filter: { 's.tag': tag, ...filter }, limit: extra.limit ?? 100, sort: extra.sort, skip: extra.skip });
+      const sortedKeys = async (filter: Record<string, unknown>) => keysOf(await find(filter)).sort();
+
+      beforeAll(async () => {
+        for (const spec of specs) {
+          const id = randomUUID();
+          ids[spec.key] = id;
+          const index: SearchIndex = {
+            tag,
+            family: spec.family,
+            gender: spec.gender,
+            identifier: spec.identifier,
+          };
+          if (spec.birthdate) index.birthdate = spec.birthdate;
+          await store.write({
+            resourceType: 'Patient',
+            id,
+            resource: patient(id, spec.family, { gender: spec.gender, birthDate: spec.birthdate }),
+            ifVersion: 'absent',
+            index,
+          });
+        }
+        // p6 is deleted: it must never be returned or counted
+        await store.write({ resourceType: 'Patient', id: ids.p6, ifVersion: 1 });
+      });
+
+      it('equality on an s field, never returning deleted resources', async () => {
+        expect(await sortedKeys({ 's.family': 'smith' })).toEqual(['p1', 'p2']);
+        const recs = await find({ 's.family': 'smith' });
+        for (const r of recs) {
+          expect(r.resourceType).toBe('Patient');
+          expect(r.deleted).toBe(false);
+          expect(r.resource?.meta?.versionId).toBe(String(r.versionId));
+          expect(r.resource?.id).toBe(r.id);
+        }
+      });
+
+      it('filters on _id (equality and $in)', async () => {
+        const one = await store.search('Patient', { filter: { _id: ids.p3 }, limit: 10 });
+        expect(idsOf(one)).toEqual([ids.p3]);
+        const many = await store.search('Patient', { filter: { _id: { $in: [ids.p1, ids.p3, ids.p6, randomUUID()] } }, limit: 10 });
+        expect(idsOf(many).sort()).toEqual([ids.p1, ids.p3].sort());
+        const deleted = await store.search('Patient', { filter: { _id: ids.p6 }, limit: 10 });
+        expect(deleted).toEqual([]);
+        // _id combined with another condition
+        const both = await store.search('Patient', { filter: { _id: ids.p1, 's.family': 'jones' }, limit: 10 });
+        expect(both).toEqual([]);
+      });
+
+      it('$elemMatch matches within one array element; dotted paths match any element', async () => {
+        expect(await sortedKeys({ 's.identifier': { $elemMatch: { system: 'urn:mrn', value: 'A1' } } })).toEqual(['p1']);
+        expect(await sortedKeys({ 's.identifier.value': 'A1' })).toEqual(['p1', 'p4']);
+        expect(await sortedKeys({ 's.identifier': { system: 'urn:mrn', value: 'A2' } })).toEqual(['p2']);
+      });
+
+      it('$in, $regex, $nin, $exists', async () => {
+        expect(await sortedKeys({ 's.family': { $in: ['jones', 'brown', 'nobody'] } })).toEqual(['p3', 'p5']);
+        expect(await sortedKeys({ 's.family': { $regex: '^smith' } })).toEqual(['p1', 'p2', 'p4']);
+        expect(await sortedKeys({ 's.family': { $regex: '^SMITH$', $options: 'i' } })).toEqual(['p1', 'p2']);
+        expect(await sortedKeys({ 's.family': { $nin: ['smith', 'smithers'] } })).toEqual(['p3', 'p5']);
+        expect(await sortedKeys({ 's.birthdate': { $exists: false } })).toEqual(['p4']);
+      });
+
+      it('string ranges with $gte / $lt', async () => {
+        expect(await sortedKeys({ 's.birthdate': { $gte: '1990-01-01', $lt: '2005-01-01' } })).toEqual(['p1', 'p2']);
+        expect(await sortedKeys({ 's.birthdate': { $lt: '1990-05-01' } })).toEqual(['p3']);
+        expect(await sortedKeys({ 's.birthdate': { $gte: '1990-05-01' } })).toEqual(['p1', 'p2', 'p5']);
+      });
+
+      it('$and / $or', async () => {
+        expect(await sortedKeys({ $or: [{ 's.family': 'jones' }, { 's.birthdate': { $gte: '2005' } }] })).toEqual(['p3', 'p5']);
+        expect(await sortedKeys({ $and: [{ 's.family': { $regex: '^smith' } }, { 's.gender': 'male' }] })).toEqual(['p2', 'p4']);
+        expect(
+          await sortedKeys({
+            $and: [
+              { $or: [{ 's.gender': 'female' }, { 's.family': 'smithers' }] },
+              { $or: [{ 's.birthdate': { $lt: '1989' } }, { 's.identifier.system': 'urn:ssn' }] },
+            ],
+          })
+        ).toEqual(['p1', 'p3', 'p4']);
+      });
+
+      it('sorts on several keys ascending and descending, missing values first ascending', async () => {
+        const byFamilyThenBirthDesc = await find({}, {
+          sort: [
+            { field: 's.family', direction: 1 },
+            { field: 's.birthdate', direction: -1 },
+          ],
+        });
+        expect(keysOf(byFamilyThenBirthDesc)).toEqual(['p5', 'p3', 'p2', 'p1', 'p4']);
+
+        const byBirthAsc = await find({}, { sort: [{ field: 's.birthdate', direction: 1 }] });
+        expect(keysOf(byBirthAsc)).toEqual(['p4', 'p3', 'p1', 'p2', 'p5']);
+        const byBirthDesc = await find({}, { sort: [{ field: 's.birthdate', direction: -1 }] });
+        expect(keysOf(byBirthDesc)).toEqual(['p5', 'p2', 'p1', 'p3', 'p4']);
+
+        const byGenderDescFamilyAscId = await find({}, {
+          sort: [
+            { field: 's.gender', direction: -1 },
+            { field: 's.family', direction: 1 },
+            { field: '_id', direction: 1 },
+          ],
+        });
+        expect(keysOf(byGenderDescFamilyAscId)).toEqual(['p2', 'p4', 'p5', 'p3', 'p1']);
+      });
+
+      it('limit and skip', async () => {
+        const all = await find({}, { sort: [{ field: '_id', direction: 1 }] });
+        expect(all).toHaveLength(5);
+        const expected = idsOf(all);
+        expect(expected).toEqual([...expected].sort());
+        expect(idsOf(await find({}, { sort: [{ field: '_id', direction: 1 }], limit: 2 }))).toEqual(expected.slice(0, 2));
+        expect(idsOf(await find({}, { sort: [{ field: '_id', direction: 1 }], limit: 2, skip: 2 }))).toEqual(expected.slice(2, 4));
+        expect(idsOf(await find({}, { sort: [{ field: '_id', direction: 1 }], limit: 10, skip: 4 }))).toEqual(expected.slice(4));
+        expect(await find({}, { sort: [{ field: '_id', direction: -1 }], limit: 10, skip: 5 })).toEqual([]);
+        expect(idsOf(await find({}, { sort: [{ field: '_id', direction: -1 }], limit: 1 }))).toEqual([expected[4]]);
+      });
+
+      it('count matches search and skips deleted resources', async () => {
+        expect(await store.count('Patient', { 's.tag': tag })).toBe(5);
+        expect(await store.count('Patient', { 's.tag': tag, 's.family': 'smith' })).toBe(2);
+        expect(await store.count('Patient', { 's.tag': tag, 's.identifier': { $elemMatch: { system: 'urn:mrn', value: 'A1' } } })).toBe(1);
+        expect(await store.count('Patient', { _id: ids.p6 })).toBe(0);
+        expect(await store.count('Patient', { 's.tag': randomUUID() })).toBe(0);
+        expect(await store.count('Observation', { 's.tag': tag })).toBe(0);
+      });
+
+      it('search sees only the current version and its current index', async () => {
+        const t2 = randomUUID();
+        const id = randomUUID();
+        await store.write({ resourceType: 'Patient', id, resource: patient(id, 'old'), ifVersion: 'absent', index: { tag: t2, family: 'old' } });
+        await store.write({ resourceType: 'Patient', id, resource: patient(id, 'new'), ifVersion: 1, index: { tag: t2, family: 'new' } });
+        expect(await store.search('Patient', { filter: { 's.tag': t2, 's.family': 'old' }, limit: 10 })).toEqual([]);
+        const hits = await store.search('Patient', { filter: { 's.tag': t2, 's.family': 'new' }, limit: 10 });
+        expect(hits).toHaveLength(1);
+        expect(hits[0].versionId).toBe(2);
+        expect((hits[0].resource as { name?: { family?: string }[] }).name?.[0]?.family).toBe('new');
+        // re-created after delete: searchable again with the new index
+        await store.write({ resourceType: 'Patient', id, ifVersion: 2 });
+        expect(await store.count('Patient', { 's.tag': t2 })).toBe(0);
+        await store.write({ resourceType: 'Patient', id, resource: patient(id, 'again'), ifVersion: 'absent', index: { tag: t2, family: 'again' } });
+        expect(idsOf(await store.search('Patient', { filter: { 's.tag': t2 }, limit: 10 }))).toEqual([id]);
+        expect(await store.count('Patient', { 's.tag': t2, 's.family': 'new' })).toBe(0);
+      });
+
+      it('filters on lastUpdated and versionId', async () => {
+        const t3 = randomUUID();
+        const a = randomUUID();
+        const b = randomUUID();
+        const ra = await store.write({ resourceType: 'Patient', id: a, resource: patient(a, 'a'), ifVersion: 'absent', index: { tag: t3 } });
+        await sleep(2);
+        const rb = await store.write({ resourceType: 'Patient', id: b, resource: patient(b, 'b'), ifVersion: 'absent', index: { tag: t3 } });
+        await store.write({ resourceType: 'Patient', id: b, resource: patient(b, 'b2'), ifVersion: 1, index: { tag: t3 } });
+        expect(idsOf(await store.search('Patient', { filter: { 's.tag': t3, lastUpdated: { $lte: ra.lastUpdated } }, limit: 10 }))).toEqual([a]);
+        expect(idsOf(await store.search('Patient', { filter: { 's.tag': t3, lastUpdated: { $gte: rb.lastUpdated } }, limit: 10 }))).toEqual([b]);
+        expect(idsOf(await store.search('Patient', { filter: { 's.tag': t3, versionId: 2 }, limit: 10 }))).toEqual([b]);
+        const sorted = await store.search('Patient', { filter: { 's.tag': t3 }, sort: [{ field: 'lastUpdated', direction: -1 }], limit: 10 });
+        expect(idsOf(sorted)).toEqual([b, a]);
+      });
+    });
+
+    describe('history', () => {
+      it('instance history is newest first, with delete markers, since/before, and counts', async () => {
+        const id = randomUUID();
+        const v: ResourceRecord[] = [];
+        v.push(await store.write({ resourceType: 'Patient', id, resource: patient(id, 'h1'), ifVersion: 'absent' }));
+        v.push(await store.write({ resourceType: 'Patient', id, resource: patient(id, 'h2'), ifVersion: 1 }));
+        v.push(await store.write({ resourceType: 'Patient', id, resource: patient(id, 'h3'), ifVersion: 2 }));
+        v.push(await store.write({ resourceType: 'Patient', id, ifVersion: 3 }));
+        v.push(await store.write({ resourceType: 'Patient', id, resource: patient(id, 'h5'), ifVersion: 'absent' }));
+        expect(v.map((r) => r.versionId)).toEqual([1, 2, 3, 4, 5]);
+
+        const all = await store.history({ resourceType: 'Patient', id, count: 100 });
+        expect(all.map((r) => r.versionId)).toEqual([5, 4, 3, 2, 1]);
+        expect(all[1].deleted).toBe(true);
+        expect(all[1].resource).toBeUndefined();
+        expect(all[0]).toEqual(v[4]);
+        expect(all[4]).toEqual(v[0]);
+        expectSortedNewestFirst(all);
+        expect(await store.historyCount({ resourceType: 'Patient', id })).toBe(5);
+
+        const since = await store.history({ resourceType: 'Patient', id, since: v[2].lastUpdated, count: 100 });
+        expect(since.map((r) => r.versionId)).toEqual([5, 4, 3]);
+        expect(await store.historyCount({ resourceType: 'Patient', id, since: v[2].lastUpdated })).toBe(3);
+
+        const before = await store.history({ resourceType: 'Patient', id, before: v[1].lastUpdated, count: 100 });
+        expect(before.map((r) => r.versionId)).toEqual([2, 1]);
+        expect(await store.historyCount({ resourceType: 'Patient', id, before: v[1].lastUpdated })).toBe(2);
+
+        const window = await store.history({ resourceType: 'Patient', id, since: v[1].lastUpdated, before: v[3].lastUpdated, count: 100 });
+        expect(window.map((r) => r.versionId)).toEqual([4, 3, 2]);
+        expect(await store.historyCount({ resourceType: 'Patient', id, since: v[1].lastUpdated, before: v[3].lastUpdated })).toBe(3);
+
+        const limited = await store.history({ resourceType: 'Patient', id, count: 2 });
+        expect(limited.map((r) => r.versionId)).toEqual([5, 4]);
+
+        const page2 = await store.history({ resourceType: 'Patient', id, count: 2, after: cursorOf(limited[1]) });
+        expect(page2.map((r) => r.versionId)).toEqual([3, 2]);
+
+        expect(await store.history({ resourceType: 'Patient', id: randomUUID(), count: 10 })).toEqual([]);
+        expect(await store.historyCount({ resourceType: 'Patient', id: randomUUID() })).toBe(0);
+      });
+
+      it('type and system history are newest first and honour since/before; cursor pages have no gaps or repeats', async () => {
+        const a = randomUUID();
+        const b = randomUUID();
+        const p = randomUUID();
+        const mine: ResourceRecord[] = [];
+        mine.push(await store.write({ resourceType: 'Observation', id: a, resource: obs(a, 1), ifVersion: 'absent' }));
+        mine.push(await store.write({ resourceType: 'Observation', id: b, resource: obs(b, 1), ifVersion: 'absent' }));
+        mine.push(await store.write({ resourceType: 'Patient', id: p, resource: patient(p, 'sys'), ifVersion: 'absent' }));
+        mine.push(await store.write({ resourceType: 'Observation', id: a, resource: obs(a, 2), ifVersion: 1 }));
+        mine.push(await store.write({ resourceType: 'Observation', id: b, ifVersion: 1 }));
+        mine.push(await store.write({ resourceType: 'Patient', id: p, resource: patient(p, 'sys2'), ifVersion: 1 }));
+        mine.push(await store.write({ resourceType: 'Observation', id: a, resource: obs(a, 3), ifVersion: 2 }));
+        if (transactions) {
+          const c = randomUUID();
+          const d = randomUUID();
+          // entries of one transaction may share a lastUpdated: the cursor order must still be total
+          mine.push(
+            ...(await store.transact([
+              { resourceType: 'Observation', id: c, resource: obs(c, 1), ifVersion: 'absent' },
+              { resourceType: 'Observation', id: d, resource: obs(d, 1), ifVersion: 'absent' },
+              { resourceType: 'Patient', id: p, resource: patient(p, 'sys3'), ifVersion: 2 },
+            ]))
+          );
+        }
+        // The window is taken from the store's own instants: under load they may run ahead of the
+        // wall clock (they are forced strictly increasing).
+        const start = mine[0].lastUpdated;
+        const end = mine.reduce((max, r) => (r.lastUpdated > max ? r.lastUpdated : max), start);
+        const mineKeys = new Set(mine.map(keyOf));
+        const mineSorted = [...mine].sort((x, y) => historyOrder(cursorOf(x), cursorOf(y)));
+
+        // type history
+        const typeAll = await store.history({ resourceType: 'Observation', since: start, before: end, count: 10_000 });
+        expectSortedNewestFirst(typeAll);
+        for (const r of typeAll) expect(r.resourceType).toBe('Observation');
+        const typeMine = typeAll.filter((r) => mineKeys.has(keyOf(r)));
+        expect(typeMine.map(keyOf)).toEqual(mineSorted.filter((r) => r.resourceType === 'Observation').map(keyOf));
+        expect(await store.historyCount({ resourceType: 'Observation', since: start, before: end })).toBe(typeAll.length);
+        const deletedB = typeAll.find((r) => r.id === b && r.versionId === 2);
+        expect(deletedB?.deleted).toBe(true);
+        expect(deletedB?.resource).toBeUndefined();
+
+        // the `before` bound is inclusive
+        const bBefore = mine[3];
+        const typeBefore = await store.history({ resourceType: 'Observation', since: start, before: bBefore.lastUpdated, count: 10_000 });
+        const typeBeforeMine = typeBefore.filter((r) => mineKeys.has(keyOf(r)));
+        expect(typeBeforeMine.map(keyOf)).toEqual([mine[3], mine[1], mine[0]].map(keyOf));
+        // the `since` bound is inclusive
+        const typeSince = await store.history({ resourceType: 'Observation', since: mine[4].lastUpdated, before: end, count: 10_000 });
+        expect(typeSince.filter((r) => mineKeys.has(keyOf(r))).map(keyOf)).toEqual(
+          mineSorted.filter((r) => r.resourceType === 'Observation' && r.lastUpdated >= mine[4].lastUpdated).map(keyOf)
+        );
+
+        // system history
+        const sysAll = await store.history({ since: start, before: end, count: 10_000 });
+        expectSortedNewestFirst(sysAll);
+        expect(sysAll.filter((r) => mineKeys.has(keyOf(r))).map(keyOf)).toEqual(mineSorted.map(keyOf));
+        expect(await store.historyCount({ since: start, before: end })).toBe(sysAll.length);
+        expect(new Set(sysAll.map(keyOf)).size).toBe(sysAll.length);
+
+        // keyset paging through system history, 3 at a time
+        for (const pageSize of [1, 3]) {
+          const paged: ResourceRecord[] = [];
+          let after: HistoryCursor | undefined;
+          for (let guard = 0; guard < 10_000; guard++) {
+            const q: HistoryQuery = { since: start, before: end, count: pageSize, after };
+            const page = await store.history(q);
+            expect(page.length).toBeLessThanOrEqual(pageSize);
+            if (page.length === 0) break;
+            if (after) expect(historyOrder(after, cursorOf(page[0]))).toBeLessThan(0);
+            paged.push(...page);
+            after = cursorOf(page[page.length - 1]);
+            if (page.length < pageSize) break;
+          }
+          expect(new Set(paged.map(keyOf)).size, 'no repeats').toBe(paged.length);
+          expectSortedNewestFirst(paged);
+          expect(paged.map(keyOf)).toEqual(sysAll.map(keyOf));
+        }
+
+        // keyset paging through type history with a cursor inside a run of equal timestamps
+        const typePaged: ResourceRecord[] = [];
+        let cursor: HistoryCursor | undefined;
+        for (;;) {
+          const page = await store.history({ resourceType: 'Observation', since: start, before: end, count: 2, after: cursor });
+          typePaged.push(...page);
+          if (page.length < 2) break;
+          cursor = cursorOf(page[page.length - 1]);
+        }
+        expect(typePaged.map(keyOf)).toEqual(typeAll.map(keyOf));
+      });
+
+      it('history entries carry stamped meta and equal vread', async () => {
+        const id = randomUUID();
+        await store.write({ resourceType: 'Immunization', id, resource: imm(id, 'L1'), ifVersion: 'absent' });
+        await store.write({ resourceType: 'Immunization', id, resource: imm(id, 'L2'), ifVersion: 1 });
+        const hist = await store.history({ resourceType: 'Immunization', id, count: 10 });
+        for (const r of hist) {
+          expect(r.resource?.meta?.versionId).toBe(String(r.versionId));
+          expect(r.resource?.meta?.lastUpdated).toBe(r.lastUpdated);
+          expect(await store.vread('Immunization', id, r.versionId)).toEqual(r);
+        }
+        expect((hist[1].resource as { lotNumber?: string }).lotNumber).toBe('L1');
+      });
+    });
+
+    describe('transactions', () => {
+      it.skipIf(transactions)('transact throws TransactionsUnsupportedError when unsupported', async () => {
+        const id = randomUUID();
+        await expect(
+          store.transact([{ resourceType: 'Patient', id, resource: patient(id, 'T'), ifVersion: 'absent' }])
+        ).rejects.toBeInstanceOf(TransactionsUnsupportedError);
+        expect(await store.read('Patient', id)).toBeUndefined();
+      });
+
+      it.skipIf(!transactions)('transact applies every write and returns the records in order', async () => {
+        const x = randomUUID();
+        const y = randomUUID();
+        const w = randomUUID();
+        await store.write({ resourceType: 'Patient', id: x, resource: patient(x, 'X'), ifVersion: 'absent' });
+        await store.write({ resourceType: 'Immunization', id: w, resource: imm(w, 'W'), ifVersion: 'absent' });
+        const tag = randomUUID();
+        const recs = await store.transact([
+          { resourceType: 'Patient', id: y, resource: patient(y, 'Y'), ifVersion: 'absent', index: { tag } },
+          { resourceType: 'Patient', id: x, resource: patient(x, 'X2'), ifVersion: 1, index: { tag } },
+          { resourceType: 'Immunization', id: w, ifVersion: 1 },
+        ]);
+        expect(recs.map((r) => [r.resourceType, r.id, r.versionId, r.deleted])).toEqual([
+          ['Patient', y, 1, false],
+          ['Patient', x, 2, false],
+          ['Immunization', w, 2, true],
+        ]);
+        for (const r of recs) {
+          expect(r.lastUpdated).toMatch(ISO_MS_UTC);
+          expect(await store.read(r.resourceType, r.id)).toEqual(r);
+        }
+        expect(recs[0].resource?.meta?.versionId).toBe('1');
+        expect(recs[2].resource).toBeUndefined();
+        expect(await store.count('Patient', { 's.tag': tag })).toBe(2);
+        expect(await store.transact([])).toEqual([]);
+      });
+
+      it.skipIf(!transactions)('one failing precondition stores nothing, on any type', async () => {
+        const x = randomUUID();
+        const y = randomUUID();
+        const z = randomUUID();
+        const tag = randomUUID();
+        await store.write({ resourceType: 'Patient', id: x, resource: patient(x, 'X'), ifVersion: 'absent' });
+        const ops: WriteOp[] = [
+          { resourceType: 'Patient', id: y, resource: patient(y, 'Y'), ifVersion: 'absent', index: { tag } },
+          { resourceType: 'Immunization', id: z, resource: imm(z, 'Z'), ifVersion: 'any', index: { tag } },
+          { resourceType: 'Patient', id: x, resource: patient(x, 'X2'), ifVersion: 99, index: { tag } },
+        ];
+        const err = await expectConflict(store.transact(ops));
+        expect(err.id).toBe(x);
+        expect(err.expected).toBe(99);
+        expect(err.actual).toBe(1);
+        expect(await store.read('Patient', y)).toBeUndefined();
+        expect(await store.read('Immunization', z)).toBeUndefined();
+        expect((await store.read('Patient', x))?.versionId).toBe(1);
+        expect(await store.historyCount({ resourceType: 'Patient', id: x })).toBe(1);
+        expect(await store.historyCount({ resourceType: 'Patient', id: y })).toBe(0);
+        expect(await store.historyCount({ resourceType: 'Immunization', id: z })).toBe(0);
+        expect(await store.count('Patient', { 's.tag': tag })).toBe(0);
+        expect(await store.count('Immunization', { 's.tag': tag })).toBe(0);
+
+        // 'absent' failing on an existing resource also aborts everything
+        const err2 = await expectConflict(
+          store.transact([
+            { resourceType: 'Immunization', id: z, resource: imm(z, 'Z'), ifVersion: 'absent' },
+            { resourceType: 'Patient', id: x, resource: patient(x, 'dup'), ifVersion: 'absent' },
+          ])
+        );
+        expect(err2.id).toBe(x);
+        expect(await store.read('Immunization', z)).toBeUndefined();
+
+        // and the same writes succeed once the precondition holds
+        const ok = await store.transact(ops.map((op) => (op.id === x ? { ...op, ifVersion: 1 } : op)));
+        expect(ok.map((r) => r.versionId)).toEqual([1, 1, 2]);
+      });
+
+      it.skipIf(!transactions)('concurrent transactions on the same resource: exactly one wins', async () => {
+        const x = randomUUID();
+        await store.write({ resourceType: 'Patient', id: x, resource: patient(x, 'X'), ifVersion: 'absent' });
+        const results = await Promise.allSettled(
+          Array.from({ length: 10 }, (_, i) => {
+            const other = randomUUID();
+            return store.transact([
+              { resourceType: 'Observation', id: other, resource: obs(other, i), ifVersion: 'absent' },
+              { resourceType: 'Patient', id: x, resource: patient(x, `X${i}`), ifVersion: 1 },
+            ]);
+          })
+        );
+        const won = results.filter((r) => r.status === 'fulfilled');
+        expect(won).toHaveLength(1);
+        for (const r of results) {
+          if (r.status === 'rejected') expect(r.reason).toBeInstanceOf(VersionConflictError);
+        }
+        expect((await store.read('Patient', x))?.versionId).toBe(2);
+      });
+    });
+
+    describe('concurrency', () => {
+      it('50 concurrent writes with the same ifVersion: exactly one succeeds', async () => {
+        const id = randomUUID();
+        await store.write({ resourceType: 'Patient', id, resource: patient(id, 'base'), ifVersion: 'absent' });
+        const results = await Promise.allSettled(
+          Array.from({ length: 50 }, (_, i) =>
+            store.write({ resourceType: 'Patient', id, resource: patient(id, `w${i}`), ifVersion: 1 })
+          )
+        );
+        const ok = results.filter((r): r is PromiseFulfilledResult<ResourceRecord> => r.status === 'fulfilled');
+        expect(ok).toHaveLength(1);
+        expect(ok[0].value.versionId).toBe(2);
+        for (const r of results) {
+          if (r.status === 'rejected') expect(r.reason).toBeInstanceOf(VersionConflictError);
+        }
+        const hist = await store.history({ resourceType: 'Patient', id, count: 100 });
+        expect(hist.map((r) => r.versionId)).toEqual([2, 1]);
+        expect(await store.read('Patient', id)).toEqual(ok[0].value);
+      });
+
+      it("50 concurrent 'any' writes all land with gapless versions", async () => {
+        const id = randomUUID();
+        const results = await Promise.all(
+          Array.from({ length: 50 }, (_, i) =>
+            store.write({ resourceType: 'Patient', id, resource: patient(id, `w${i}`), ifVersion: 'any' })
+          )
+        );
+        expect(results.map((r) => r.versionId).sort((x, y) => x - y)).toEqual(Array.from({ length: 50 }, (_, i) => i + 1));
+        const hist = await store.history({ resourceType: 'Patient', id, count: 100 });
+        expect(hist.map((r) => r.versionId)).toEqual(Array.from({ length: 50 }, (_, i) => 50 - i));
+        expectSortedNewestFirst(hist);
+        expect((await store.read('Patient', id))?.versionId).toBe(50);
+      });
+
+      it('50 concurrent creates of distinct resources all land', async () => {
+        const tag = randomUUID();
+        const ids = Array.from({ length: 50 }, () => randomUUID());
+        await Promise.all(
+          ids.map((id) => store.write({ resourceType: 'Patient', id, resource: patient(id, 'many'), ifVersion: 'absent', index: { tag } }))
+        );
+        expect(await store.count('Patient', { 's.tag': tag })).toBe(50);
+        const found = await store.search('Patient', { filter: { 's.tag': tag }, limit: 100 });
+        expect(found.map((r) => r.id).sort()).toEqual([...ids].sort());
+      });
+    });
+
+    describe('withLock', () => {
+      it('holders of the same key never overlap, and results and errors pass through', async () => {
+        const key = `contract-${randomUUID()}`;
+        let active = 0;
+        let maxActive = 0;
+        let runs = 0;
+        const body = async (i: number) => {
+          active++;
+          maxActive = Math.max(maxActive, active);
+          await sleep(20);
+          runs++;
+          active--;
+          if (i === 2) throw new Error('boom');
+          return i;
+        };
+        const results = await withTimeout(
+          Promise.allSettled([0, 1, 2, 3].map((i) => store.withLock(key, () => body(i)))),
+          20_000,
+          'withLock same key'
+        );
+        expect(maxActive).toBe(1);
+        expect(runs).toBe(4);
+        expect(results[0]).toEqual({ status: 'fulfilled', value: 0 });
+        expect(results[1]).toEqual({ status: 'fulfilled', value: 1 });
+        expect(results[2].status).toBe('rejected');
+        expect((results[2] as PromiseRejectedResult).reason.message).toBe('boom');
+        expect(results[3]).toEqual({ status: 'fulfilled', value: 3 });
+        // released after an error: can be taken again
+        expect(await withTimeout(store.withLock(key, async () => 'again'), 10_000, 'relock')).toBe('again');
+      });
+
+      it('different keys run concurrently', async () => {
+        const k1 = `contract-${randomUUID()}`;
+        const k2 = `contract-${randomUUID()}`;
+        let startA!: () => void;
+        let startB!: () => void;
+        const aStarted = new Promise<void>((r) => (startA = r));
+        const bStarted = new Promise<void>((r) => (startB = r));
+        // each holder waits for the other to be inside its own lock: only possible if they overlap
+        const p1 = store.withLock(k1, async () => {
+          startA();
+          await withTimeout(bStarted, 10_000, 'lock B never entered while A held');
+          return 'a';
+        });
+        const p2 = store.withLock(k2, async () => {
+          startB();
+          await withTimeout(aStarted, 10_000, 'lock A never entered while B held');
+          return 'b';
+        });
+        expect(await Promise.all([p1, p2])).toEqual(['a', 'b']);
+      });
+    });
+  });
+}
