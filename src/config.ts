@@ -13,6 +13,10 @@ export interface Config {
   authJwtSecret?: string;
   authJwksUrl?: string;
   authIssuer?: string;
+  /** JSON file registering SMART Backend Services clients (src/auth/clients.ts). */
+  authClientsFile?: string;
+  /** JSON file of rule code → error | warning | information | off (src/quality/policy.ts). */
+  rulePolicyFile?: string;
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -27,6 +31,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     authJwtSecret: env.AUTH_JWT_SECRET || undefined,
     authJwksUrl: env.AUTH_JWKS_URL || undefined,
     authIssuer: env.AUTH_ISSUER || undefined,
+    authClientsFile: env.AUTH_CLIENTS_FILE ? path.resolve(env.AUTH_CLIENTS_FILE) : undefined,
+    rulePolicyFile: env.IIS_RULE_POLICY ? path.resolve(env.IIS_RULE_POLICY) : undefined,
   };
 }
 

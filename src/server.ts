@@ -1,8 +1,9 @@
 // Process start: configuration, definitions, store, HTTP server, graceful shutdown.
 import type { Server } from 'node:http';
 import { pathToFileURL } from 'node:url';
-import { loadSigningSecret } from './auth/secret.js';
-import { hs256Verifier, type TokenVerifier } from './auth/verify-token.js';
+import { AuditLog } from './audit/audit-log.js';
+import { metricsRouter } from './audit/metrics.js';
+import { createAuth } from './auth/setup.js';
 import { loadConfig, type Config } from './config.js';
 import { loadDefinitions } from './fhir/definitions.js';
 import { createApp } from './http/app.js';
@@ -11,6 +12,10 @@ import type { ServerContext } from './interactions/types.js';
 import { SharingIndex } from './consent/sharing-index.js';
 import { createStore } from './store/open-store.js';
 import type { Store } from './store/store.js';
+import { registerIisRules } from './quality/register.js';
+import { loadSeverityPolicy } from './quality/policy.js';
+import { CodeSets } from './terminology/code-sets.js';
+import { TerminologySync } from './terminology/store-sync.js';
 import { RuleRegistry } from './validation/business-rules.js';
 import { warmUpValidation } from './validation/validate-resource.js';
 
@@ -19,6 +24,8 @@ export interface RunningServer {
   baseUrl: string;
   store: Store;
   server: Server;
+  /** The AuditEvent writer (counters at GET /metrics). */
+  audit: AuditLog;
   /** Stops accepting, finishes requests in flight, flushes the store. */
   close(): Promise<void>;
 }
@@ -27,12 +34,22 @@ export async function startServer(config: Config, options: { logger?: Logger; st
   const logger = options.logger ?? createLogger(config.logLevel);
   loadDefinitions();
   warmUpValidation();
-  const store = options.store ?? createStore(config);
-  await store.init();
   const baseUrl = `${config.publicBaseUrl}/fhir`;
-  const ctx: ServerContext = { store, config, rules: new RuleRegistry(), baseUrl, sharing: new SharingIndex(store) };
-  const verifier = createVerifier(config, baseUrl, logger);
-  const app = createApp({ ctx, verifier, logger });
+  const auth = await createAuth(config, baseUrl, logger);
+  const policy = loadSeverityPolicy(config.rulePolicyFile);
+  const baseStore = options.store ?? createStore(config);
+  await baseStore.init();
+  // Vaccine code sets live in the store (seeded when absent); committed writes to them reload the
+  // rules' in-memory view at once (src/terminology/store-sync.ts).
+  const terminology = new TerminologySync(baseStore, new CodeSets(), { logger });
+  const store = terminology.observe(baseStore);
+  await terminology.start();
+  const rules = new RuleRegistry();
+  registerIisRules(rules, { codeSets: terminology.codeSets, policy });
+  const audit = new AuditLog({ store, logger, serverUrl: baseUrl, dataDir: config.dataDir });
+  await audit.start();
+  const ctx: ServerContext = { store, config, rules, baseUrl, sharing: new SharingIndex(store), audit };
+  const app = createApp({ ctx, verifier: auth.verifier, logger, routers: [auth.router, metricsRouter(audit)] });
   const server = await new Promise<Server>((resolve, reject) => {
     const s = app.listen(config.port, (err?: Error) => (err ? reject(err) : resolve(s)));
   });
@@ -47,26 +64,13 @@ export async function startServer(config: Config, options: { logger?: Logger; st
         server.close(() => resolve());
         server.closeIdleConnections();
       });
+      await audit.close();
+      terminology.stop();
       await store.close();
     })();
     return closing;
   };
-  return { url: `http://127.0.0.1:${port}`, baseUrl, store, server, close };
-}
-
-function createVerifier(config: Config, baseUrl: string, logger: Logger): TokenVerifier {
-  if (config.authJwksUrl || config.authIssuer) {
-    logger.warn('AUTH_JWKS_URL / AUTH_ISSUER are not supported yet; only HS256 tokens are accepted');
-  }
-  const secret = loadSigningSecret(config, { create: true });
-  if (!secret) throw new Error('No token signing secret could be loaded or created');
-  if (secret.source === 'DATA_DIR') {
-    logger.info(secret.created ? 'created a development token secret' : 'using the development token secret', {
-      file: `${config.dataDir}/auth-secret`,
-      mintToken: 'npm run token -- --scope "system/*.cruds"',
-    });
-  }
-  return hs256Verifier(secret.secret, baseUrl);
+  return { url: `http://127.0.0.1:${port}`, baseUrl, store, server, audit, close };
 }
 
 async function main(): Promise<void> {

@@ -345,7 +345,16 @@ export function runHttpContract(kind: StoreKind): void {
         const res = await server.fhir('GET', 'metadata', { headers: { authorization: '' } });
         expect(res.status).toBe(200);
         expect(res.body.resourceType).toBe('CapabilityStatement');
-        expect(res.body.rest[0].resource.map((r: any) => r.type)).toEqual(['Patient', 'Immunization', 'Consent', 'Organization', 'Group']);
+        expect(res.body.rest[0].resource.map((r: any) => r.type)).toEqual([
+          'Patient',
+          'Immunization',
+          'Consent',
+          'Organization',
+          'Group',
+          'CodeSystem',
+          'ValueSet',
+          'ConceptMap',
+        ]);
       });
     });
 

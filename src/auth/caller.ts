@@ -7,7 +7,10 @@ export interface Caller {
   organization?: string;
   /** Patient id in context for patient/ scopes. */
   patient?: string;
+  /** The OAuth client (`client_id` or `azp` claim). */
   clientId?: string;
+  /** The token's `iss` claim, when it has one (always for JWKS-issuer and server-issued tokens). */
+  issuer?: string;
   scopes: ResourceScope[];
   /** The raw scope string, for audit. */
   scope: string;

@@ -24,12 +24,18 @@ export function parseScopes(scope: string | undefined): ResourceScope[] {
   if (!scope) return [];
   const scopes: ResourceScope[] = [];
   for (const token of scope.split(/\s+/)) {
-    const match = RESOURCE_SCOPE.exec(token);
-    if (!match) continue;
-    const permissions = permissionsOf(match[3]);
-    if (permissions) scopes.push({ context: match[1] as ScopeContext, resourceType: match[2], permissions });
+    const parsed = parseScope(token);
+    if (parsed) scopes.push(parsed);
   }
   return scopes;
+}
+
+/** One resource scope (`system/Patient.rs`, `user/*.read`…), or undefined for anything else. */
+export function parseScope(token: string): ResourceScope | undefined {
+  const match = RESOURCE_SCOPE.exec(token);
+  if (!match) return undefined;
+  const permissions = permissionsOf(match[3]);
+  return permissions ? { context: match[1] as ScopeContext, resourceType: match[2], permissions } : undefined;
 }
 
 function permissionsOf(access: string): Set<Permission> | undefined {
@@ -49,6 +55,55 @@ function permissionsOf(access: string): Set<Permission> | undefined {
     position = at + 1;
   }
   return new Set(access.split('') as Permission[]);
+}
+
+/** The v2 letters of a permission set, in `cruds` order. */
+export function v2Letters(permissions: ReadonlySet<Permission>): string {
+  return [...V2_ORDER].filter((l) => permissions.has(l as Permission)).join('');
+}
+
+/**
+ * The scopes to grant a client that asks for `requested` and is allowed `allowed` (both space
+ * separated): requested ∩ allowed. A requested scope an allowed one covers entirely (same context,
+ * type equal or allowed `*`, every permission) is granted as written (v1 or v2). One covered only in
+ * part is narrowed to the intersection, written in v2 syntax (`system/*.cruds` asked, `system/Patient.rs`
+ * allowed → `system/Patient.rs`). Non-resource scopes and v2 scopes with search parameters are
+ * granted only when allowed verbatim. Returns the granted scopes in request order, without duplicates.
+ */
+export function intersectScopes(requested: string, allowed: string): string[] {
+  const allowedTokens = allowed.split(/\s+/).filter(Boolean);
+  const allowedScopes = allowedTokens.map(parseScope).filter((s): s is ResourceScope => s !== undefined);
+  const granted: string[] = [];
+  const add = (scope: string) => {
+    if (!granted.includes(scope)) granted.push(scope);
+  };
+  for (const token of requested.split(/\s+/).filter(Boolean)) {
+    if (allowedTokens.includes(token)) {
+      add(token);
+      continue;
+    }
+    const asked = parseScope(token);
+    if (!asked) continue;
+    const covering = allowedScopes.find(
+      (a) =>
+        a.context === asked.context &&
+        (a.resourceType === '*' || a.resourceType === asked.resourceType) &&
+        [...asked.permissions].every((p) => a.permissions.has(p))
+    );
+    if (covering) {
+      add(token);
+      continue;
+    }
+    for (const a of allowedScopes) {
+      if (a.context !== asked.context) continue;
+      const type =
+        asked.resourceType === '*' ? a.resourceType : a.resourceType === '*' || a.resourceType === asked.resourceType ? asked.resourceType : undefined;
+      if (!type) continue;
+      const common = new Set([...asked.permissions].filter((p) => a.permissions.has(p)));
+      if (common.size > 0) add(`${asked.context}/${type}.${v2Letters(common)}`);
+    }
+  }
+  return granted;
 }
 
 /** The permissions an interaction needs on its resource type. */

@@ -1,32 +1,96 @@
-// Bearer token verification (CONTRACT.md "Auth"): HS256 with the configured or DATA_DIR secret.
-// alg none and every other algorithm are refused; exp is required; aud, when present, must be
-// the FHIR base URL.
-import jwt from 'jsonwebtoken';
-import { unauthorized } from '../fhir/outcome.js';
+// Bearer token verification (CONTRACT.md "Auth"). Which key checks a token is decided by its
+// header, and each key accepts only its own algorithms, so no token can pick its own verification
+// (algorithm confusion, `alg: none`):
+//   HS256                                  → the HS256 secret (AUTH_JWT_SECRET or the DATA_DIR
+//                                            development secret), when one is configured;
+//   ES384 with the server key's kid        → the server's own key (tokens from POST /auth/token),
+//                                            `iss` must be the server's token issuer;
+//   RS256, RS384, ES256, ES384 (other kid) → the configured issuer's JWKS (AUTH_JWKS_URL), `iss`
+//                                            must equal AUTH_ISSUER.
+// Everything else is refused. `exp` is required, `nbf` honoured (5 s clock tolerance), and `aud`,
+// when present, must be the FHIR base URL. Failures are 401 OperationOutcomes; an unreachable JWKS
+// is a 503.
+import { createSecretKey, type KeyObject } from 'node:crypto';
+import { decodeProtectedHeader, errors, jwtVerify, type CryptoKey, type JWTPayload, type JWTVerifyGetKey } from 'jose';
+import { FhirError, makeIssue, outcome, unauthorized } from '../fhir/outcome.js';
 import type { Caller } from './caller.js';
+import { JwksUnavailableError } from './jwks-cache.js';
 import { parseScopes } from './scopes.js';
 
 export interface TokenVerifier {
-  verify(authorization: string | undefined): Caller;
+  /** Resolves the caller of a valid token; rejects with a 401 FhirError otherwise. */
+  verify(authorization: string | undefined): Caller | Promise<Caller>;
 }
 
-export function hs256Verifier(secret: string, fhirBaseUrl: string): TokenVerifier {
+/** Algorithms accepted from the configured JWKS issuer. */
+export const JWKS_ALGORITHMS = ['RS256', 'RS384', 'ES256', 'ES384'] as const;
+const CLOCK_TOLERANCE_S = 5;
+
+export interface VerifierOptions {
+  /** The FHIR base URL; a token's `aud`, when present, must name it. */
+  fhirBaseUrl: string;
+  /** HS256 shared secret; absent: HS256 tokens are refused. */
+  hs256Secret?: string;
+  /** An external issuer's key set (AUTH_JWKS_URL + AUTH_ISSUER). */
+  jwks?: { issuer: string; getKey: JWTVerifyGetKey };
+  /** The server's own token-signing key (tokens from POST /auth/token). */
+  serverKey?: { issuer: string; kid: string; alg: string; publicKey: CryptoKey };
+}
+
+export function createTokenVerifier(options: VerifierOptions): TokenVerifier {
+  const hsKey: KeyObject | undefined = options.hs256Secret ? createSecretKey(Buffer.from(options.hs256Secret, 'utf8')) : undefined;
   return {
-    verify(authorization) {
+    async verify(authorization) {
       const token = bearerToken(authorization);
-      let payload: jwt.JwtPayload;
+      let header: ReturnType<typeof decodeProtectedHeader>;
       try {
-        const decoded = jwt.verify(token, secret, { algorithms: ['HS256'], clockTolerance: 5 });
-        if (typeof decoded === 'string') throw new Error('payload is not a JSON object');
-        payload = decoded;
+        header = decodeProtectedHeader(token);
+      } catch {
+        throw unauthorized('The access token is not a well-formed JWT');
+      }
+      const alg = header.alg;
+      let payload: JWTPayload;
+      try {
+        if (alg === 'HS256') {
+          if (!hsKey) throw unauthorized('HS256 access tokens are not accepted by this server');
+          payload = await check(token, hsKey, ['HS256']);
+        } else if (options.serverKey && header.kid === options.serverKey.kid) {
+          payload = await check(token, options.serverKey.publicKey, [options.serverKey.alg], options.serverKey.issuer);
+        } else if (options.jwks && (JWKS_ALGORITHMS as readonly string[]).includes(alg ?? '')) {
+          payload = await check(token, options.jwks.getKey, [...JWKS_ALGORITHMS], options.jwks.issuer);
+        } else {
+          throw unauthorized(`Access tokens signed with alg "${alg ?? '(none)'}"${header.kid ? ` and kid "${header.kid}"` : ''} are not accepted by this server`);
+        }
       } catch (err) {
+        if (err instanceof FhirError) throw err;
+        if (err instanceof JwksUnavailableError) {
+          throw new FhirError(503, outcome([makeIssue('error', 'transient', `The token issuer's key set could not be loaded: ${err.message}`)]), {
+            'Retry-After': '5',
+          });
+        }
         throw unauthorized(`The access token was rejected: ${describe(err)}`);
       }
-      if (typeof payload.exp !== 'number') throw unauthorized('The access token has no exp claim');
-      checkAudience(payload.aud, fhirBaseUrl);
+      checkAudience(payload.aud, options.fhirBaseUrl);
       return callerFrom(payload);
     },
   };
+}
+
+/** HS256 only (kept for callers and tests that need nothing else). */
+export function hs256Verifier(secret: string, fhirBaseUrl: string): TokenVerifier {
+  return createTokenVerifier({ fhirBaseUrl, hs256Secret: secret });
+}
+
+async function check(
+  token: string,
+  key: KeyObject | CryptoKey | JWTVerifyGetKey,
+  algorithms: string[],
+  issuer?: string
+): Promise<JWTPayload> {
+  const options = { algorithms, clockTolerance: CLOCK_TOLERANCE_S, requiredClaims: ['exp'], ...(issuer ? { issuer } : {}) };
+  const { payload } =
+    typeof key === 'function' ? await jwtVerify(token, key, options) : await jwtVerify(token, key, options);
+  return payload;
 }
 
 function bearerToken(authorization: string | undefined): string {
@@ -45,7 +109,7 @@ function checkAudience(aud: unknown, fhirBaseUrl: string): void {
   }
 }
 
-function callerFrom(payload: jwt.JwtPayload): Caller {
+function callerFrom(payload: JWTPayload): Caller {
   const scope = typeof payload.scope === 'string' ? payload.scope : '';
   const claim = (name: string): string | undefined =>
     typeof payload[name] === 'string' ? (payload[name] as string) : undefined;
@@ -54,14 +118,25 @@ function callerFrom(payload: jwt.JwtPayload): Caller {
     organization: claim('organization'),
     patient: claim('patient'),
     clientId: claim('client_id') ?? claim('azp'),
+    issuer: payload.iss,
     scopes: parseScopes(scope),
     scope,
   };
 }
 
 function describe(err: unknown): string {
-  if (err instanceof jwt.TokenExpiredError) return 'it has expired';
-  if (err instanceof jwt.NotBeforeError) return 'it is not valid yet';
-  if (err instanceof jwt.JsonWebTokenError) return err.message;
+  if (err instanceof errors.JWTExpired) return 'it has expired';
+  if (err instanceof errors.JWTClaimValidationFailed) {
+    if (err.claim === 'nbf') return 'it is not valid yet (nbf)';
+    if (err.claim === 'exp') return 'it has no valid exp claim';
+    if (err.claim === 'iss') return 'its iss is not the expected issuer';
+    return `claim ${err.claim} is invalid (${err.reason})`;
+  }
+  if (err instanceof errors.JWSSignatureVerificationFailed) return 'the signature does not verify';
+  if (err instanceof errors.JOSEAlgNotAllowed) return 'its algorithm is not accepted';
+  if (err instanceof errors.JWKSNoMatchingKey) return "the issuer's key set has no key matching its kid";
+  if (err instanceof errors.JWKSMultipleMatchingKeys) return "several keys of the issuer's key set match it; a kid is needed";
+  if (err instanceof errors.JWTInvalid || err instanceof errors.JWSInvalid) return `it is malformed (${err.message})`;
+  if (err instanceof errors.JOSENotSupported) return `it uses an unsupported feature (${err.message})`;
   return 'it could not be verified';
 }

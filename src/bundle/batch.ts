@@ -22,7 +22,7 @@ export async function processBatch(
     while (next < entries.length) {
       const index = next++;
       try {
-        const routed = routeEntry(entries[index], index, outer.prefer);
+        const routed = routeEntry(entries[index], index, outer);
         results[index] = responseEntry(await execute(routed), ctx.baseUrl);
       } catch (err) {
         results[index] = errorEntry(err);

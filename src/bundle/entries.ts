@@ -33,7 +33,8 @@ export function checkBundle(body: unknown): Bundle {
 }
 
 /** The entry's request as a routed FhirRequest; throws a FhirError for a bad entry. */
-export function routeEntry(entry: BundleEntry, index: number, prefer: FhirRequest['prefer']): RoutedEntry {
+export function routeEntry(entry: BundleEntry, index: number, outer: Pick<FhirRequest, 'prefer' | 'requestId'>): RoutedEntry {
+  const prefer = outer.prefer;
   const where = `Bundle.entry[${index}]`;
   if (!entry || typeof entry !== 'object') throw badRequest(`${where} must be an object`, { expression: where });
   const req = entry.request;
@@ -69,6 +70,7 @@ export function routeEntry(entry: BundleEntry, index: number, prefer: FhirReques
     ifNoneExist: req.ifNoneExist,
     ifModifiedSince: req.ifModifiedSince,
     prefer: { return: prefer.return, handling: prefer.handling },
+    requestId: outer.requestId,
   };
   if (['POST', 'PUT'].includes(method) && routed.interaction !== 'operation' && body === undefined) {
     throw badRequest(`${where}.resource is required for ${method}`, { expression: `${where}.resource` });

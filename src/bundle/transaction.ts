@@ -53,7 +53,7 @@ export async function processTransaction(
     );
   }
   const entries = bundle.entry ?? [];
-  const planned: Planned[] = entries.map((entry, index) => atEntry(index, () => routeEntry(entry, index, outer.prefer)));
+  const planned: Planned[] = entries.map((entry, index) => atEntry(index, () => routeEntry(entry, index, outer)));
   for (const p of planned) await atEntry(p.index, () => authorizeEntry(p));
 
   const lockKeys = [

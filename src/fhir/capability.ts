@@ -17,12 +17,19 @@ export const TYPE_INTERACTIONS = [
   'search-type',
 ] as const;
 
+/** SMART's CapabilityStatement extension carrying the OAuth endpoint URLs. */
+export const OAUTH_URIS = 'http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris';
+
 export const SYSTEM_INTERACTIONS = ['transaction', 'batch', 'search-system', 'history-system'] as const;
 
-/** Operations by resource type (an empty key list means every supported type). */
-export const TYPE_OPERATIONS = [
+/** Operations by resource type (no `types`: every supported type). */
+export const TYPE_OPERATIONS: ReadonlyArray<{ name: string; definition: string; types?: readonly string[] }> = [
   { name: 'validate', definition: 'http://hl7.org/fhir/OperationDefinition/Resource-validate' },
-] as const;
+  { name: 'lookup', definition: 'http://hl7.org/fhir/OperationDefinition/CodeSystem-lookup', types: ['CodeSystem'] },
+  { name: 'validate-code', definition: 'http://hl7.org/fhir/OperationDefinition/CodeSystem-validate-code', types: ['CodeSystem'] },
+  { name: 'validate-code', definition: 'http://hl7.org/fhir/OperationDefinition/ValueSet-validate-code', types: ['ValueSet'] },
+  { name: 'translate', definition: 'http://hl7.org/fhir/OperationDefinition/ConceptMap-translate', types: ['ConceptMap'] },
+];
 
 export function buildCapabilityStatement(version: string): CapabilityStatement {
   const resource: CapabilityStatementRestResource[] = SUPPORTED_TYPES.map((type) => ({
@@ -43,7 +50,7 @@ export function buildCapabilityStatement(version: string): CapabilityStatement {
       ...(p.definition ? { definition: p.definition } : {}),
       ...(p.documentation ? { documentation: p.documentation } : {}),
     })),
-    operation: TYPE_OPERATIONS.map((op) => ({ name: op.name, definition: op.definition })),
+    operation: TYPE_OPERATIONS.filter((op) => !op.types || op.types.includes(type)).map((op) => ({ name: op.name, definition: op.definition })),
   }));
   return {
     resourceType: 'CapabilityStatement',
@@ -59,16 +66,60 @@ export function buildCapabilityStatement(version: string): CapabilityStatement {
     rest: [
       {
         mode: 'server',
-        documentation: 'Every request except GET /metadata needs Authorization: Bearer <JWT> (HS256).',
+        documentation:
+          'Every request except GET /metadata and GET /.well-known/smart-configuration needs Authorization: Bearer <JWT>. ' +
+          'SMART Backend Services: POST /auth/token (client_credentials, private_key_jwt with RS384 or ES384).',
         security: {
           cors: true,
+          service: [
+            {
+              coding: [{ system: 'http://terminology.hl7.org/CodeSystem/restful-security-service', code: 'SMART-on-FHIR', display: 'SMART-on-FHIR' }],
+              text: 'OAuth2 using SMART-on-FHIR profile (see http://docs.smarthealthit.org)',
+            },
+          ],
+          extension: [
+            {
+              url: OAUTH_URIS,
+              // Relative to PUBLIC_BASE_URL here; made absolute when GET /metadata serves it
+              // (absoluteSecurityUrls).
+              extension: [{ url: 'token', valueUri: 'auth/token' }],
+            },
+          ],
           description:
-            'Bearer JWT access tokens signed HS256 with the server secret (AUTH_JWT_SECRET or DATA_DIR/auth-secret). ' +
-            'SMART v1/v2 user/ and system/ resource scopes are enforced per interaction; patient/ scopes are refused.',
+            'Bearer JWT access tokens: HS256 with AUTH_JWT_SECRET (or the development secret in DATA_DIR when no JWKS issuer is configured); ' +
+            'RS256/RS384/ES256/ES384 from the issuer AUTH_ISSUER whose keys are at AUTH_JWKS_URL; ' +
+            'and ES384 tokens from this server\'s own SMART Backend Services token endpoint (POST /auth/token, client_credentials ' +
+            'with a private_key_jwt assertion signed RS384 or ES384, clients registered in AUTH_CLIENTS_FILE). ' +
+            'exp is required; aud, when present, must be the FHIR base. There is no authorization endpoint: no user-facing ' +
+            'SMART launch flow exists. Discovery: GET /.well-known/smart-configuration. ' +
+            'SMART v1/v2 user/ and system/ resource scopes are enforced per interaction and per Bundle entry.',
         },
         resource,
         interaction: SYSTEM_INTERACTIONS.map((code) => ({ code })),
       },
     ],
+  };
+}
+
+/** The statement with the oauth-uris endpoint URLs made absolute against PUBLIC_BASE_URL. */
+export function absoluteSecurityUrls(statement: CapabilityStatement, publicBaseUrl: string): CapabilityStatement {
+  const base = `${publicBaseUrl.replace(/\/+$/, '')}/`;
+  return {
+    ...statement,
+    rest: statement.rest?.map((rest) => ({
+      ...rest,
+      ...(rest.security
+        ? {
+            security: {
+              ...rest.security,
+              extension: rest.security.extension?.map((ext) =>
+                ext.url === OAUTH_URIS
+                  ? { ...ext, extension: ext.extension?.map((e) => (e.valueUri ? { ...e, valueUri: new URL(e.valueUri, base).toString() } : e)) }
+                  : ext
+              ),
+            },
+          }
+        : {}),
+    })),
   };
 }

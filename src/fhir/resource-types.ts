@@ -1,5 +1,15 @@
 // The resource types this server stores. Everything else answers 404 (unknown type).
-export const SUPPORTED_TYPES = ['Patient', 'Immunization', 'Consent', 'Organization', 'Group'] as const;
+// CodeSystem, ValueSet and ConceptMap hold the vaccine code sets (src/terminology).
+export const SUPPORTED_TYPES = [
+  'Patient',
+  'Immunization',
+  'Consent',
+  'Organization',
+  'Group',
+  'CodeSystem',
+  'ValueSet',
+  'ConceptMap',
+] as const;
 export type SupportedType = (typeof SUPPORTED_TYPES)[number];
 
 export function isSupportedType(type: string): type is SupportedType {

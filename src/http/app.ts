@@ -17,6 +17,8 @@ export interface AppOptions {
   ctx: ServerContext;
   verifier: TokenVerifier;
   logger: Logger;
+  /** Routers served without a token, before /fhir (auth endpoints, SMART discovery, metrics). */
+  routers?: express.Router[];
 }
 
 const CORS_HEADERS = {
@@ -28,7 +30,7 @@ const CORS_HEADERS = {
   'Access-Control-Max-Age': '600',
 };
 
-export function createApp({ ctx, verifier, logger }: AppOptions): express.Express {
+export function createApp({ ctx, verifier, logger, routers = [] }: AppOptions): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
@@ -77,6 +79,8 @@ export function createApp({ ctx, verifier, logger }: AppOptions): express.Expres
     }
   });
 
+  for (const router of routers) app.use(router);
+
   app.use('/fhir', express.raw({ type: () => true, limit: ctx.config.bodyLimitBytes }), (req, res, next) => {
     handleFhir(req, res, ctx, verifier).catch(next);
   });
@@ -109,7 +113,7 @@ async function handleFhir(req: Request, res: Response, ctx: ServerContext, verif
   const routed = route(method, segments);
 
   if (routed.interaction !== 'capabilities') {
-    res.locals.caller = verifier.verify(req.headers.authorization);
+    res.locals.caller = await verifier.verify(req.headers.authorization);
   }
   const isSearchPost = method === 'POST' && segments[segments.length - 1] === '_search';
   const { body, contentType, form } = parseBody(req, { patch: method === 'PATCH', form: isSearchPost });
@@ -128,6 +132,7 @@ async function handleFhir(req: Request, res: Response, ctx: ServerContext, verif
     ifNoneExist: header(req, 'if-none-exist'),
     ifModifiedSince: header(req, 'if-modified-since'),
     prefer: parsePrefer(header(req, 'prefer')),
+    requestId: res.locals.requestId as string,
   };
   if (['POST', 'PUT', 'PATCH'].includes(method) && body === undefined && !isSearchPost && routed.interaction !== 'operation') {
     throw new FhirError(400, outcome([makeIssue('error', 'required', `${method} needs a request body`)]));

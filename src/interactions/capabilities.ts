@@ -2,6 +2,7 @@
 // code by `npm run capability`; test/capability.test.ts proves the file matches the code).
 import { readFileSync } from 'node:fs';
 import type { CapabilityStatement } from '@medplum/fhirtypes';
+import { absoluteSecurityUrls } from '../fhir/capability.js';
 import type { FhirRequest, FhirResponse, ServerContext } from './types.js';
 
 const FILE = new URL('../../capability-statement.json', import.meta.url);
@@ -13,7 +14,7 @@ export function loadCapabilityStatement(): CapabilityStatement {
 }
 
 export async function capabilities(_req: FhirRequest, ctx: ServerContext): Promise<FhirResponse> {
-  const statement = loadCapabilityStatement();
+  const statement = absoluteSecurityUrls(loadCapabilityStatement(), ctx.config.publicBaseUrl);
   return {
     status: 200,
     body: { ...statement, implementation: { ...statement.implementation, description: statement.implementation?.description ?? 'IIS FHIR server', url: ctx.baseUrl } },

@@ -3,6 +3,7 @@
 import type { Bundle, BundleEntry, BundleLink } from '@medplum/fhirtypes';
 import { badRequest, notFound } from '../fhir/outcome.js';
 import { UNRESTRICTED } from '../consent/access.js';
+import { SUPPORTED_TYPES } from '../fhir/resource-types.js';
 import type { HistoryCursor, HistoryQuery, ResourceRecord } from '../store/store.js';
 import { etag } from './respond.js';
 import type { FhirRequest, FhirResponse, ServerContext } from './types.js';
@@ -18,6 +19,8 @@ export async function history(req: FhirRequest, ctx: ServerContext): Promise<Fhi
     id: req.id,
     since: params.since,
     before: params.at,
+    // System history shows the REST resource types only: never the audit trail.
+    ...(req.resourceType === undefined ? { resourceTypes: [...SUPPORTED_TYPES] } : {}),
   };
   if (req.id !== undefined) {
     // Instance history of an unknown resource is a 404, not an empty Bundle.

@@ -6,7 +6,9 @@ import type { Caller } from '../auth/caller.js';
 import { processBatch } from '../bundle/batch.js';
 import { checkBundle, type RoutedEntry } from '../bundle/entries.js';
 import { processTransaction } from '../bundle/transaction.js';
+import { patientRefsOf } from '../audit/audit-event.js';
 import { accessPolicyFor, type AccessPolicy } from '../consent/access.js';
+import { isFhirError } from '../fhir/outcome.js';
 import { capabilities } from './capabilities.js';
 import { authorize } from './authorize.js';
 import type { RouteResult } from './router.js';
@@ -32,14 +34,70 @@ export async function execute(
     const bundle = checkBundle(req.body);
     const runEntry = (entry: RoutedEntry): Promise<FhirResponse> => execute(entry.request, entry.route, ctx, caller, policies);
     if (bundle.type === 'batch') return processBatch(bundle, req, ctx, runEntry);
-    return processTransaction(bundle, req, ctx, runEntry, (entry) =>
-      checkAccess(entry.request, entry.route, ctx, caller, policies).then(() => undefined)
-    );
+    // A transaction commits as one: one AuditEvent names every patient its entries touched
+    // (its GET entries run through execute and are audited on their own as well).
+    const touched: Resource[] = [];
+    let status = 500;
+    try {
+      const response = await processTransaction(bundle, req, ctx, runEntry, (entry) =>
+        checkAccess(entry.request, entry.route, ctx, caller, policies, touched).then(() => undefined)
+      );
+      status = response.status;
+      touched.push(...resourcesIn(response.body));
+      return response;
+    } catch (err) {
+      status = isFhirError(err) ? err.status : 500;
+      throw err;
+    } finally {
+      ctx.audit.recordAccess({
+        caller,
+        interaction: 'transaction',
+        patientRefs: patientRefsOf(touched),
+        outcome: status,
+        requestId: req.requestId ?? '',
+      });
+    }
   }
-  const access = await checkAccess(req, route, ctx, caller, policies);
-  const response = await route.handler(req, ctx);
-  if (RESULT_CHECKED.has(route.interaction) && response.body) access.assertVisible(response.body);
-  return response;
+  const touched: Array<Resource | undefined> = [];
+  let status = 500;
+  try {
+    const access = await checkAccess(req, route, ctx, caller, policies, touched);
+    const response = await route.handler(req, ctx);
+    status = response.status;
+    touched.push(...resourcesIn(response.body));
+    if (RESULT_CHECKED.has(route.interaction) && response.body) access.assertVisible(response.body);
+    return response;
+  } catch (err) {
+    status = isFhirError(err) ? err.status : 500;
+    throw err;
+  } finally {
+    if (isAudited(route)) {
+      ctx.audit.recordAccess({
+        caller,
+        interaction: route.interaction,
+        operation: route.operation,
+        resourceType: route.resourceType,
+        id: route.id,
+        query: req.query.length > 0 ? req.query : undefined,
+        patientRefs: patientRefsOf(touched),
+        outcome: status,
+        requestId: req.requestId ?? '',
+      });
+    }
+  }
+}
+
+/** Access to patient data (and to the audit trail itself) is audited; code sets and organizations are not. */
+const UNAUDITED_TYPES = new Set(['Organization', 'CodeSystem', 'ValueSet', 'ConceptMap']);
+function isAudited(route: RouteResult): boolean {
+  return !(route.resourceType && UNAUDITED_TYPES.has(route.resourceType));
+}
+
+/** The resources in a response: the resource itself, or a Bundle's entries. */
+function resourcesIn(body: Resource | undefined): Resource[] {
+  if (!body) return [];
+  if (body.resourceType === 'Bundle') return (body.entry ?? []).flatMap((e) => (e.resource ? [e.resource] : []));
+  return [body];
 }
 
 /**
@@ -51,8 +109,10 @@ async function checkAccess(
   route: RouteResult,
   ctx: ServerContext,
   caller: Caller,
-  policies: PolicyCache
+  policies: PolicyCache,
+  touched: Array<Resource | undefined> = []
 ): Promise<AccessPolicy> {
+  // (touched collects the resources this request reads or writes, for the AuditEvent.)
   const { confinedToPatient } = authorize(caller, route, req);
   const key = confinedToPatient ?? '';
   let policy = policies.get(key);
@@ -64,8 +124,10 @@ async function checkAccess(
   req.access = access;
   if (INSTANCE_CHECKED.has(route.interaction) && route.resourceType && route.id) {
     const current = await ctx.store.read(route.resourceType, route.id);
+    touched.push(current?.resource);
     if (current?.resource) access.assertVisible(current.resource);
   }
+  if (isResource(req.body)) touched.push(req.body);
   if (isWrite(route) && isResource(req.body) && confinedToPatient) {
     // A patient/ token may only write inside its own compartment.
     access.assertVisible({ ...req.body, id: route.id ?? req.body.id } as Resource);

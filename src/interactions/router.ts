@@ -3,6 +3,9 @@
 import { badRequest, methodNotAllowed, notFound } from '../fhir/outcome.js';
 import { isSupportedType, ID_PATTERN } from '../fhir/resource-types.js';
 import { validateOperation } from '../operations/validate.js';
+import { lookupOperation } from '../terminology/lookup.js';
+import { translateOperation } from '../terminology/translate.js';
+import { validateCodeOperation } from '../terminology/validate-code.js';
 import { create } from './create.js';
 import { conditionalDelete, deleteResource } from './delete.js';
 import { history } from './history.js';
@@ -22,6 +25,10 @@ interface OperationEntry {
 }
 const OPERATIONS: Record<string, OperationEntry> = {
   validate: { type: validateOperation, instance: validateOperation, methods: ['POST'] },
+  // Terminology (src/terminology): each handler answers only on its own resource types.
+  lookup: { type: lookupOperation, instance: lookupOperation, methods: ['GET', 'POST'] },
+  'validate-code': { type: validateCodeOperation, instance: validateCodeOperation, methods: ['GET', 'POST'] },
+  translate: { type: translateOperation, instance: translateOperation, methods: ['GET', 'POST'] },
 };
 
 export interface RouteResult {

@@ -614,6 +614,22 @@ export function runStoreContract(
         expect(typePaged.map(keyOf)).toEqual(typeAll.map(keyOf));
       });
 
+      it('system history restricted to resourceTypes leaves other types out, also in counts', async () => {
+        const o = randomUUID();
+        const p = randomUUID();
+        const first = await store.write({ resourceType: 'Observation', id: o, resource: obs(o, 1), ifVersion: 'absent' });
+        const last = await store.write({ resourceType: 'Patient', id: p, resource: patient(p, 'typed'), ifVersion: 'absent' });
+        const window = { since: first.lastUpdated, before: last.lastUpdated };
+        const onlyPatients = await store.history({ ...window, resourceTypes: ['Patient'], count: 10_000 });
+        expect(onlyPatients.every((r) => r.resourceType === 'Patient')).toBe(true);
+        expect(onlyPatients.map((r) => r.id)).toContain(p);
+        const both = await store.history({ ...window, resourceTypes: ['Patient', 'Observation'], count: 10_000 });
+        expect(both.map((r) => r.id)).toEqual(expect.arrayContaining([o, p]));
+        const patientCount = await store.historyCount({ ...window, resourceTypes: ['Patient'] });
+        expect(patientCount).toBe(onlyPatients.length);
+        expect(await store.historyCount({ ...window, resourceTypes: [] })).toBe(0);
+      });
+
       it('history entries carry stamped meta and equal vread', async () => {
         const id = randomUUID();
         await store.write({ resourceType: 'Immunization', id, resource: imm(id, 'L1'), ifVersion: 'absent' });

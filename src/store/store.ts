@@ -72,6 +72,8 @@ export interface HistoryQuery {
   resourceType?: string;
   /** With resourceType: instance history. */
   id?: string;
+  /** System history only: keep versions of these types (absent: every type). */
+  resourceTypes?: string[];
   /** Only versions with lastUpdated >= since (ISO instant). */
   since?: string;
   /** Only versions with lastUpdated <= at (ISO instant), for `_at`-style bounds. */

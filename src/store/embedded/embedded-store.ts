@@ -396,15 +396,35 @@ export class EmbeddedStore implements Store {
     }
     const out: ResourceRecord[] = [];
     const count = Math.max(0, Math.floor(query.count));
-    for (let i = hi - 1; i >= lo && out.length < count; i--) out.push(toRecord(log[i]));
+    const keep = this.typeFilter(query);
+    for (let i = hi - 1; i >= lo && out.length < count; i--) {
+      if (!keep || keep.has(log[i].e.t)) out.push(toRecord(log[i]));
+    }
     return out;
   }
 
   async historyCount(query: Omit<HistoryQuery, 'after' | 'count'>): Promise<number> {
     this.assertReadable();
+    const keep = this.typeFilter(query);
+    if (keep) {
+      // Sum the per-type logs instead of walking the system log.
+      let total = 0;
+      for (const type of keep) {
+        const ts = this.types.get(type);
+        if (!ts) continue;
+        const [lo, hi] = this.bounds(ts.log, query);
+        total += Math.max(0, hi - lo);
+      }
+      return total;
+    }
     const log = this.logFor(query);
     const [lo, hi] = this.bounds(log, query);
     return Math.max(0, hi - lo);
+  }
+
+  /** The resourceTypes restriction of a system-history query, if any. */
+  private typeFilter(query: Omit<HistoryQuery, 'after' | 'count'>): Set<string> | undefined {
+    return query.resourceType === undefined && query.resourceTypes ? new Set(query.resourceTypes) : undefined;
   }
 
   private logFor(query: Omit<HistoryQuery, 'after' | 'count'>): readonly Version[] {

@@ -1,0 +1,146 @@
+// The AuditEvent built for one access: R4-valid, BALP-like content, and who may read the trail.
+import { describe, expect, it } from 'vitest';
+import type { Caller } from '../auth/caller.js';
+import { parseScopes } from '../auth/scopes.js';
+import { loadDefinitions } from '../fhir/definitions.js';
+import { validateResource } from '../validation/validate-resource.js';
+import { auditAllowed } from './access.js';
+import { actionOf, buildAuditEvent, outcomeOf, patientRef, patientRefsOf } from './audit-event.js';
+
+const SERVER = 'https://iis.example/fhir';
+const caller = (scope: string, extra: Partial<Caller> = {}): Caller => ({ sub: 'nurse-1', scope, scopes: parseScopes(scope), ...extra });
+
+describe('buildAuditEvent', () => {
+  loadDefinitions();
+
+  it('records who, what, which interaction, outcome and when for a read', () => {
+    const event = buildAuditEvent(
+      {
+        caller: caller('user/*.rs', { organization: 'Organization/clinic-1', clientId: 'ehr-app', issuer: 'https://idp.example' }),
+        interaction: 'read',
+        resourceType: 'Immunization',
+        id: 'imm-1',
+        patientRefs: ['Patient/p-1'],
+        outcome: 200,
+        requestId: 'req-1',
+        recorded: '2026-01-02T03:04:05.678Z',
+      },
+      SERVER
+    );
+    expect(event.id).toMatch(/^[0-9a-f-]{36}$/);
+    expect(event.type).toEqual({ system: 'http://terminology.hl7.org/CodeSystem/audit-event-type', code: 'rest', display: 'RESTful Operation' });
+    expect(event.subtype).toEqual([{ system: 'http://hl7.org/fhir/restful-interaction', code: 'read', display: 'read' }]);
+    expect(event.action).toBe('R');
+    expect(event.outcome).toBe('0');
+    expect(event.recorded).toBe('2026-01-02T03:04:05.678Z');
+    const requestor = event.agent.find((a) => a.requestor);
+    expect(requestor?.who?.identifier).toEqual({ system: 'https://idp.example', value: 'nurse-1' });
+    expect(requestor?.altId).toBe('ehr-app');
+    expect(event.agent.filter((a) => a.requestor)).toHaveLength(1);
+    expect(event.agent.some((a) => a.who?.reference === 'Organization/clinic-1')).toBe(true);
+    expect(event.agent.some((a) => a.who?.identifier?.value === 'ehr-app' && a.type?.coding?.[0].code === '110150')).toBe(true);
+    expect(event.source.observer.identifier?.value).toBe(SERVER);
+    const patientEntity = event.entity?.find((e) => e.role?.code === '1');
+    expect(patientEntity).toMatchObject({ what: { reference: 'Patient/p-1' }, role: { system: 'http://terminology.hl7.org/CodeSystem/object-role', code: '1' } });
+    expect(event.entity?.find((e) => e.role?.code === '4')?.what?.reference).toBe('Immunization/imm-1');
+    const request = event.entity?.find((e) => e.type?.code === 'XrequestId');
+    expect(request?.what?.identifier?.value).toBe('req-1');
+    expect(request?.detail?.[0]).toEqual({ type: 'scope', valueString: 'user/*.rs' });
+    expect(validateResource(event).filter((i) => i.severity === 'error')).toEqual([]);
+  });
+
+  it('records a search with its query base64-encoded, one entity per patient found', () => {
+    const event = buildAuditEvent(
+      {
+        caller: caller('system/*.rs'),
+        interaction: 'search-type',
+        resourceType: 'Immunization',
+        query: [
+          ['patient', 'Patient/p-1'],
+          ['date', 'ge2020-01-01'],
+        ],
+        patientRefs: ['Patient/p-1', 'http://other/fhir/Patient/p-2/_history/3', 'Patient/p-1'],
+        outcome: 200,
+        requestId: 'req-2',
+      },
+      SERVER
+    );
+    expect(event.action).toBe('E');
+    expect(event.subtype?.[0].code).toBe('search-type');
+    const query = event.entity?.find((e) => e.role?.code === '24');
+    expect(Buffer.from(query?.query as string, 'base64').toString()).toBe('Immunization?patient=Patient%2Fp-1&date=ge2020-01-01');
+    expect(query?.name).toBeUndefined(); // sev-1: name or query, not both
+    expect(event.entity?.filter((e) => e.role?.code === '1').map((e) => e.what?.reference)).toEqual(['Patient/p-1', 'Patient/p-2']);
+    expect(validateResource(event).filter((i) => i.severity === 'error')).toEqual([]);
+  });
+
+  it('a Patient read names the patient once; a failed write is outcome 4; a 5xx is 8', () => {
+    const read = buildAuditEvent(
+      { caller: caller('system/*.rs'), interaction: 'read', resourceType: 'Patient', id: 'p-9', patientRefs: ['Patient/p-9'], outcome: 200, requestId: 'r' },
+      SERVER
+    );
+    expect(read.entity?.filter((e) => e.what?.reference === 'Patient/p-9')).toHaveLength(1);
+    const denied = buildAuditEvent(
+      { caller: caller('user/*.rs', { sub: undefined, clientId: 'c' }), interaction: 'update', resourceType: 'Patient', id: 'p-9', patientRefs: ['Patient/p-9'], outcome: 403, requestId: 'r' },
+      SERVER
+    );
+    expect(denied).toMatchObject({ action: 'U', outcome: '4', outcomeDesc: 'HTTP 403' });
+    expect(denied.agent[0].who?.identifier?.value).toBe('c'); // no sub: the client stands in
+    expect(outcomeOf(503)).toBe('8');
+    expect(outcomeOf(201)).toBe('0');
+    expect(validateResource(denied).filter((i) => i.severity === 'error')).toEqual([]);
+  });
+
+  it('maps interactions to actions and subtypes', () => {
+    expect(actionOf('create')).toBe('C');
+    expect(actionOf('vread')).toBe('R');
+    expect(actionOf('history-instance')).toBe('R');
+    expect(actionOf('patch')).toBe('U');
+    expect(actionOf('conditional-delete')).toBe('D');
+    expect(actionOf('search-system')).toBe('E');
+    expect(actionOf('operation')).toBe('E');
+    const op = buildAuditEvent(
+      { caller: caller('system/*.rs'), interaction: 'operation', operation: 'everything', resourceType: 'Patient', id: 'p', patientRefs: ['Patient/p'], outcome: 200, requestId: 'r' },
+      SERVER
+    );
+    expect(op.subtype?.map((c) => c.code)).toEqual(['operation', '$everything']);
+    const cond = buildAuditEvent(
+      { caller: caller('system/*.cruds'), interaction: 'conditional-update', resourceType: 'Patient', query: 'identifier=x|1', patientRefs: [], outcome: 200, requestId: 'r' },
+      SERVER
+    );
+    expect(cond.subtype?.[0].code).toBe('update');
+  });
+});
+
+describe('patientRef / patientRefsOf', () => {
+  it('normalises patient references and finds the patients of resources', () => {
+    expect(patientRef('Patient/1')).toBe('Patient/1');
+    expect(patientRef('https://x/fhir/Patient/1/_history/2')).toBe('Patient/1');
+    expect(patientRef('Group/1')).toBeUndefined();
+    expect(
+      patientRefsOf([
+        { resourceType: 'Patient', id: 'a' },
+        { resourceType: 'Immunization', status: 'completed', vaccineCode: {}, patient: { reference: 'Patient/b' }, occurrenceDateTime: '2020' },
+        { resourceType: 'Consent', status: 'active', scope: {}, category: [], patient: { reference: 'Patient/a' } },
+        { resourceType: 'Group', type: 'person', actual: true, member: [{ entity: { reference: 'Patient/c' } }, { entity: { reference: 'Practitioner/x' } }] },
+        { resourceType: 'Organization', id: 'o' },
+        undefined,
+      ])
+    ).toEqual(['Patient/a', 'Patient/b', 'Patient/c']);
+  });
+});
+
+describe('auditAllowed', () => {
+  it('only public-health system callers (system/ scope covering AuditEvent, no organization)', () => {
+    expect(auditAllowed(caller('system/*.rs'))).toBe(true);
+    expect(auditAllowed(caller('system/AuditEvent.s'))).toBe(true);
+    expect(auditAllowed(caller('system/AuditEvent.read'))).toBe(true);
+    expect(auditAllowed(caller('system/*.rs', { organization: 'Organization/clinic-1' }))).toBe(false);
+    expect(auditAllowed(caller('user/*.cruds'))).toBe(false);
+    expect(auditAllowed(caller('patient/*.rs'))).toBe(false);
+    expect(auditAllowed(caller('system/Patient.rs'))).toBe(false);
+    expect(auditAllowed(caller('system/*.cud'))).toBe(false);
+    expect(auditAllowed(caller(''))).toBe(false);
+    expect(auditAllowed(undefined)).toBe(false);
+  });
+});

@@ -1,0 +1,217 @@
+// Builds the FHIR R4 AuditEvent for one access to patient data, in the spirit of IHE Basic Audit
+// Log Patterns (BALP): type rest + the restful-interaction subtype, action, outcome, the requestor
+// (token sub, its client and organization), the server as observer, one entity per patient
+// (role Patient), one for the resource or the query (base64, role Query) and one for the request id.
+import { randomUUID } from 'node:crypto';
+import type { AuditEvent, AuditEventAgent, AuditEventEntity, Coding, Resource, ResourceType } from '@medplum/fhirtypes';
+import type { Caller } from '../auth/caller.js';
+import type { Interaction } from '../interactions/types.js';
+
+export type AuditInteraction = Interaction | 'transaction';
+
+export interface AccessEvent {
+  caller: Caller;
+  interaction: AuditInteraction;
+  /** `$name` without the dollar, for interaction 'operation'. */
+  operation?: string;
+  resourceType?: string;
+  id?: string;
+  /** The search or history parameters (a query string or name/value pairs). */
+  query?: string | Array<[string, string]>;
+  /** `Patient/<id>` of every patient whose data was touched (absolute URLs and versions are cut). */
+  patientRefs: string[];
+  /** The HTTP status of the response. */
+  outcome: number;
+  requestId: string;
+  /** When it happened (ISO instant); default now. */
+  recorded?: string;
+}
+
+export const AUDIT_EVENT_TYPE = 'http://terminology.hl7.org/CodeSystem/audit-event-type';
+export const RESTFUL_INTERACTION = 'http://hl7.org/fhir/restful-interaction';
+const DCM = 'http://dicom.nema.org/resources/ontology/DCM';
+const ENTITY_TYPE = 'http://terminology.hl7.org/CodeSystem/audit-entity-type';
+const OBJECT_ROLE = 'http://terminology.hl7.org/CodeSystem/object-role';
+const BALP_ENTITY_TYPE = 'https://profiles.ihe.net/ITI/BALP/CodeSystem/BasicAuditEntityType';
+const PARTICIPATION = 'http://terminology.hl7.org/CodeSystem/v3-ParticipationType';
+const SOURCE_TYPE = 'http://terminology.hl7.org/CodeSystem/security-source-type';
+
+const SUBTYPE: Record<AuditInteraction, string> = {
+  capabilities: 'capabilities',
+  read: 'read',
+  vread: 'vread',
+  update: 'update',
+  'conditional-update': 'update',
+  patch: 'patch',
+  'conditional-patch': 'patch',
+  delete: 'delete',
+  'conditional-delete': 'delete',
+  create: 'create',
+  'search-type': 'search-type',
+  'search-system': 'search-system',
+  'history-instance': 'history-instance',
+  'history-type': 'history-type',
+  'history-system': 'history-system',
+  batch: 'batch',
+  transaction: 'transaction',
+  operation: 'operation',
+};
+
+/** C create, R read (reads and history), U update/patch, D delete, E execute (search, operation, batch). */
+export function actionOf(interaction: AuditInteraction): NonNullable<AuditEvent['action']> {
+  switch (interaction) {
+    case 'create':
+      return 'C';
+    case 'read':
+    case 'vread':
+    case 'history-instance':
+    case 'history-type':
+    case 'history-system':
+    case 'capabilities':
+      return 'R';
+    case 'update':
+    case 'conditional-update':
+    case 'patch':
+    case 'conditional-patch':
+      return 'U';
+    case 'delete':
+    case 'conditional-delete':
+      return 'D';
+    default:
+      return 'E';
+  }
+}
+
+/** 0 success (status < 400), 4 minor failure (4xx), 8 serious failure (5xx). */
+export function outcomeOf(status: number): NonNullable<AuditEvent['outcome']> {
+  if (status < 400) return '0';
+  if (status < 500) return '4';
+  return '8';
+}
+
+/** `Patient/<id>` from a reference (relative, absolute, versioned), or undefined when it is not one. */
+export function patientRef(reference: string): string | undefined {
+  const match = /(?:^|\/)Patient\/([A-Za-z0-9\-.]{1,64})(?:\/_history\/[^/]*)?$/.exec(reference);
+  return match ? `Patient/${match[1]}` : undefined;
+}
+
+/** The patients a set of resources belongs to (Patient itself, Immunization/Consent.patient, Group members). */
+export function patientRefsOf(resources: Iterable<Resource | undefined>): string[] {
+  const refs = new Set<string>();
+  const add = (reference: string | undefined) => {
+    const ref = reference ? patientRef(reference) : undefined;
+    if (ref) refs.add(ref);
+  };
+  for (const resource of resources) {
+    if (!resource) continue;
+    switch (resource.resourceType) {
+      case 'Patient':
+        if (resource.id) refs.add(`Patient/${resource.id}`);
+        break;
+      case 'Immunization':
+      case 'Consent':
+        add(resource.patient?.reference);
+        break;
+      case 'Group':
+        for (const member of resource.member ?? []) add(member.entity?.reference);
+        break;
+    }
+  }
+  return [...refs];
+}
+
+export function buildAuditEvent(event: AccessEvent, serverUrl: string): AuditEvent & { id: string } {
+  const { caller } = event;
+  const subtype: Coding[] = [{ system: RESTFUL_INTERACTION, code: SUBTYPE[event.interaction], display: SUBTYPE[event.interaction] }];
+  if (event.interaction === 'operation' && event.operation) subtype.push({ code: `$${event.operation}`, display: `$${event.operation}` });
+
+  const agent: AuditEventAgent[] = [
+    {
+      type: { coding: [{ system: PARTICIPATION, code: 'IRCP', display: 'information recipient' }] },
+      who: {
+        identifier: { ...(caller.issuer ? { system: caller.issuer } : {}), value: caller.sub ?? caller.clientId ?? 'unknown' },
+        ...(caller.organization ? { display: `acting for ${caller.organization}` } : {}),
+      },
+      ...(caller.clientId ? { altId: caller.clientId } : {}),
+      requestor: true,
+    },
+  ];
+  if (caller.organization) {
+    agent.push({
+      type: { text: 'organization the requestor acts for' },
+      who: { reference: caller.organization },
+      requestor: false,
+    });
+  }
+  if (caller.clientId) {
+    agent.push({
+      type: { coding: [{ system: DCM, code: '110150', display: 'Application' }] },
+      who: { identifier: { value: caller.clientId } },
+      requestor: false,
+    });
+  }
+  agent.push({
+    type: { coding: [{ system: DCM, code: '110152', display: 'Destination Role ID' }] },
+    who: { identifier: { value: serverUrl }, display: 'iis-fhir-server' },
+    requestor: false,
+  });
+
+  const entity: AuditEventEntity[] = [];
+  const patients = [...new Set(event.patientRefs.map((r) => patientRef(r) ?? r))];
+  for (const ref of patients) {
+    entity.push({
+      what: { reference: ref },
+      type: { system: ENTITY_TYPE, code: '1', display: 'Person' },
+      role: { system: OBJECT_ROLE, code: '1', display: 'Patient' },
+    });
+  }
+  if (event.resourceType && event.id) {
+    const ref = `${event.resourceType}/${event.id}`;
+    if (!patients.includes(ref)) {
+      entity.push({
+        what: { reference: ref },
+        type: { system: ENTITY_TYPE, code: '2', display: 'System Object' },
+        role: { system: OBJECT_ROLE, code: '4', display: 'Domain Resource' },
+      });
+    }
+  } else if (event.resourceType && event.query === undefined) {
+    entity.push({
+      what: { type: event.resourceType as ResourceType },
+      type: { system: ENTITY_TYPE, code: '2', display: 'System Object' },
+      role: { system: OBJECT_ROLE, code: '4', display: 'Domain Resource' },
+    });
+  }
+  if (event.query !== undefined) {
+    const params = typeof event.query === 'string' ? event.query.replace(/^\?/, '') : new URLSearchParams(event.query).toString();
+    const text = `${event.resourceType ?? ''}${event.id ? `/${event.id}` : ''}?${params}`;
+    entity.push({
+      ...(event.resourceType ? { what: { type: event.resourceType as ResourceType } } : {}),
+      type: { system: ENTITY_TYPE, code: '2', display: 'System Object' },
+      role: { system: OBJECT_ROLE, code: '24', display: 'Query' },
+      query: Buffer.from(text, 'utf8').toString('base64'),
+    });
+  }
+  entity.push({
+    what: { identifier: { value: event.requestId } },
+    type: { system: BALP_ENTITY_TYPE, code: 'XrequestId', display: 'HTTP X-Request-Id' },
+    ...(caller.scope ? { detail: [{ type: 'scope', valueString: caller.scope }] } : {}),
+  });
+
+  return {
+    resourceType: 'AuditEvent',
+    id: randomUUID(),
+    type: { system: AUDIT_EVENT_TYPE, code: 'rest', display: 'RESTful Operation' },
+    subtype,
+    action: actionOf(event.interaction),
+    recorded: event.recorded ?? new Date().toISOString(),
+    outcome: outcomeOf(event.outcome),
+    outcomeDesc: `HTTP ${event.outcome}`,
+    agent,
+    source: {
+      site: serverUrl,
+      observer: { identifier: { value: serverUrl }, display: 'iis-fhir-server' },
+      type: [{ system: SOURCE_TYPE, code: '4', display: 'Application Server' }],
+    },
+    entity,
+  };
+}

@@ -1,0 +1,275 @@
+// Writes AuditEvents off the response path without ever dropping one silently:
+//  - recordAccess() builds the AuditEvent and queues it; the request does not wait.
+//  - A pump writes queued events to the store (up to `concurrency` at a time, which the embedded
+//    store group-commits), each with a new id, ifVersion 'absent' and its search index.
+//  - A failed write is logged (error line "audit write failed"), counted (failedWrites), put back
+//    at the head of the queue and retried with exponential backoff (retryBaseMs … retryMaxMs),
+//    for as long as the process lives. A retry that finds its id already stored (the first write
+//    landed but its answer was lost) counts as written, so nothing is stored twice.
+//  - Beyond maxQueue events waiting, or still waiting when close() gives up, events are appended
+//    to DATA_DIR/audit-undelivered.ndjson (counted as spilled, logged as errors) and replayed into
+//    the store by start() on the next start.
+// Counters: stats(), served at GET /metrics (metrics.ts).
+import { appendFile, readFile, unlink } from 'node:fs/promises';
+import path from 'node:path';
+import type { AuditEvent } from '@medplum/fhirtypes';
+import type { Logger } from '../http/logger.js';
+import { extractSearchIndex } from '../search/extract.js';
+import { VersionConflictError, type Store } from '../store/store.js';
+import { buildAuditEvent, type AccessEvent } from './audit-event.js';
+
+export const SPILL_FILE = 'audit-undelivered.ndjson';
+const REPLAY_FILE = 'audit-undelivered.replay.ndjson';
+const UNREADABLE_FILE = 'audit-undelivered.unreadable.ndjson';
+
+export interface AuditLogOptions {
+  store: Store;
+  logger: Logger;
+  /** The FHIR base URL: the AuditEvent observer and site. */
+  serverUrl: string;
+  /** Where undeliverable events are spilled and replayed from; absent: they stay queued in memory. */
+  dataDir?: string;
+  concurrency?: number;
+  retryBaseMs?: number;
+  retryMaxMs?: number;
+  maxQueue?: number;
+}
+
+export interface AuditStats {
+  /** Events handed to recordAccess (and replayed from the spill file). */
+  recorded: number;
+  /** Events stored. */
+  written: number;
+  /** Write attempts that failed (each is logged and retried). */
+  failedWrites: number;
+  /** Events waiting or being written. */
+  pending: number;
+  /** Events appended to the spill file (queue overflow or shutdown before the store took them). */
+  spilled: number;
+  /** Events that could not even be spilled (logged with their full content). */
+  lost: number;
+  lastError?: string;
+}
+
+interface Pending {
+  resource: AuditEvent & { id: string };
+  attempts: number;
+  /** Read back from the spill file by start(). */
+  replayed?: boolean;
+  /** Already appended to the spill file (by close()). */
+  spilled?: boolean;
+}
+
+export class AuditLog {
+  private readonly queue: Pending[] = [];
+  private readonly inFlight = new Set<Pending>();
+  private readonly counters = { recorded: 0, written: 0, failedWrites: 0, spilled: 0, lost: 0 };
+  private lastError?: string;
+  private backoffMs = 0;
+  private pausedUntil = 0;
+  private timer?: NodeJS.Timeout;
+  private closing = false;
+  private idleWaiters: Array<() => void> = [];
+  private spillChain: Promise<void> = Promise.resolve();
+  /** Replayed events not stored yet; the replay file is removed when it reaches 0. */
+  private replayRemaining = 0;
+  private readonly concurrency: number;
+  private readonly retryBaseMs: number;
+  private readonly retryMaxMs: number;
+  private readonly maxQueue: number;
+
+  constructor(private readonly options: AuditLogOptions) {
+    this.concurrency = options.concurrency ?? 32;
+    this.retryBaseMs = options.retryBaseMs ?? 200;
+    this.retryMaxMs = options.retryMaxMs ?? 30_000;
+    this.maxQueue = options.maxQueue ?? 100_000;
+  }
+
+  /** Queues the AuditEvent of one access; returns at once with the event's id. */
+  recordAccess(event: AccessEvent): string {
+    const resource = buildAuditEvent(event, this.options.serverUrl);
+    this.counters.recorded++;
+    this.enqueue({ resource, attempts: 0 });
+    return resource.id;
+  }
+
+  stats(): AuditStats {
+    return { ...this.counters, pending: this.queue.length + this.inFlight.size, ...(this.lastError ? { lastError: this.lastError } : {}) };
+  }
+
+  /** Replays events spilled by an earlier run (DATA_DIR/audit-undelivered.ndjson). */
+  async start(): Promise<void> {
+    const dir = this.options.dataDir;
+    if (!dir) return;
+    const spill = path.join(dir, SPILL_FILE);
+    const replay = path.join(dir, REPLAY_FILE);
+    // Move spilled events to the replay file, which is removed once they are all stored. A replay
+    // file left by a run that stopped mid-replay is read again (duplicates are harmless: an id that
+    // is already stored counts as written).
+    try {
+      await appendFile(replay, await readFile(spill, 'utf8'), { mode: 0o600 });
+      await unlink(spill);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+    const text = await readFile(replay, 'utf8').catch(() => '');
+    const events: Array<AuditEvent & { id: string }> = [];
+    const unreadable: string[] = [];
+    for (const line of text.split('\n')) {
+      if (!line.trim()) continue;
+      try {
+        events.push(JSON.parse(line) as AuditEvent & { id: string });
+      } catch {
+        unreadable.push(line);
+      }
+    }
+    if (unreadable.length > 0) {
+      // A torn line (a crash mid-append): kept aside for a human, never silently dropped.
+      const file = path.join(dir, UNREADABLE_FILE);
+      await appendFile(file, `${unreadable.join('\n')}\n`, { mode: 0o600 });
+      this.options.logger.error('audit spill lines that are not JSON were moved aside', { count: unreadable.length, file });
+    }
+    if (events.length === 0) {
+      await unlink(replay).catch(() => undefined);
+      return;
+    }
+    this.options.logger.warn('replaying undelivered audit events', { count: events.length });
+    this.replayRemaining = events.length;
+    for (const resource of events) {
+      this.counters.recorded++;
+      this.enqueue({ resource, attempts: 0, replayed: true });
+    }
+  }
+
+  /** Resolves true once every queued event is stored, false when timeoutMs passes first. */
+  flush(timeoutMs = Number.POSITIVE_INFINITY): Promise<boolean> {
+    if (this.idle()) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      let timer: NodeJS.Timeout | undefined;
+      const done = () => {
+        if (timer) clearTimeout(timer);
+        resolve(true);
+      };
+      this.idleWaiters.push(done);
+      if (Number.isFinite(timeoutMs)) {
+        timer = setTimeout(() => {
+          this.idleWaiters = this.idleWaiters.filter((w) => w !== done);
+          resolve(false);
+        }, timeoutMs);
+      }
+    });
+  }
+
+  /** Waits up to timeoutMs for the queue to drain, then spills what is left. Call before store.close(). */
+  async close(timeoutMs = 5_000): Promise<void> {
+    const drained = await this.flush(timeoutMs);
+    this.closing = true;
+    if (this.timer) clearTimeout(this.timer);
+    if (!drained) {
+      const left = [...this.queue.splice(0), ...this.inFlight];
+      this.options.logger.error('audit events not stored before shutdown', { count: left.length, spilledTo: this.options.dataDir ? SPILL_FILE : undefined });
+      await this.spill(left);
+    }
+    await this.spillChain;
+  }
+
+  private enqueue(item: Pending): void {
+    if (this.closing || this.queue.length >= this.maxQueue) {
+      this.options.logger.error('audit queue full or closed; spilling event', { auditEventId: item.resource.id, pending: this.queue.length });
+      void this.spill([item]);
+      return;
+    }
+    this.queue.push(item);
+    this.pump();
+  }
+
+  private pump(): void {
+    if (this.closing) return;
+    const now = Date.now();
+    if (now < this.pausedUntil) {
+      this.timer ??= setTimeout(() => {
+        this.timer = undefined;
+        this.pump();
+      }, this.pausedUntil - now).unref();
+      return;
+    }
+    while (this.inFlight.size < this.concurrency && this.queue.length > 0) {
+      const item = this.queue.shift() as Pending;
+      this.inFlight.add(item);
+      void this.write(item).finally(() => {
+        this.inFlight.delete(item);
+        this.pump();
+        if (this.idle()) for (const waiter of this.idleWaiters.splice(0)) waiter();
+      });
+    }
+  }
+
+  private idle(): boolean {
+    return this.queue.length === 0 && this.inFlight.size === 0;
+  }
+
+  private async write(item: Pending): Promise<void> {
+    const { resource } = item;
+    try {
+      await this.options.store.write({
+        resourceType: 'AuditEvent',
+        id: resource.id,
+        resource,
+        ifVersion: 'absent',
+        index: extractSearchIndex(resource),
+      });
+      this.stored(item);
+      this.backoffMs = 0;
+    } catch (err) {
+      if (err instanceof VersionConflictError) {
+        // Already stored by an earlier attempt whose answer was lost (or a replay): done.
+        this.stored(item);
+        return;
+      }
+      item.attempts++;
+      this.counters.failedWrites++;
+      this.lastError = err instanceof Error ? err.message : String(err);
+      this.backoffMs = Math.min(this.retryMaxMs, this.backoffMs ? this.backoffMs * 2 : this.retryBaseMs);
+      this.pausedUntil = Date.now() + this.backoffMs;
+      this.options.logger.error('audit write failed', {
+        auditEventId: resource.id,
+        attempt: item.attempts,
+        retryInMs: this.backoffMs,
+        pending: this.queue.length + this.inFlight.size,
+        error: this.lastError,
+      });
+      if (!this.closing) this.queue.unshift(item);
+      else if (!item.spilled) await this.spill([item]);
+    }
+  }
+
+  private stored(item: Pending): void {
+    this.counters.written++;
+    if (item.replayed && --this.replayRemaining === 0 && this.options.dataDir) {
+      void unlink(path.join(this.options.dataDir, REPLAY_FILE)).catch(() => undefined);
+    }
+  }
+
+  private spill(items: Pending[]): Promise<void> {
+    if (items.length === 0) return this.spillChain;
+    for (const item of items) item.spilled = true;
+    const dir = this.options.dataDir;
+    this.spillChain = this.spillChain.then(async () => {
+      if (!dir) {
+        this.counters.lost += items.length;
+        for (const { resource } of items) this.options.logger.error('audit event lost (no DATA_DIR to spill to)', { auditEvent: resource });
+        return;
+      }
+      try {
+        await appendFile(path.join(dir, SPILL_FILE), items.map(({ resource }) => `${JSON.stringify(resource)}\n`).join(''), { mode: 0o600 });
+        this.counters.spilled += items.length;
+      } catch (err) {
+        this.counters.lost += items.length;
+        for (const { resource } of items) {
+          this.options.logger.error('audit event lost (spill failed)', { error: (err as Error).message, auditEvent: resource });
+        }
+      }
+    });
+    return this.spillChain;
+  }
+}

@@ -1,0 +1,75 @@
+// The unauthenticated auth endpoints, mounted on the app before /fhir:
+//   POST /auth/token                              SMART Backend Services token endpoint
+//   GET  /auth/jwks.json                          the public key that signs our access tokens
+//   GET  /.well-known/smart-configuration         SMART discovery
+//   GET  /fhir/.well-known/smart-configuration    the same, under the FHIR base
+import express, { type NextFunction, type Request, type Response } from 'express';
+import type { Logger } from '../http/logger.js';
+import { publicJwks, type ServerKey } from './server-key.js';
+import { smartConfiguration } from './smart-config.js';
+import type { TokenEndpoint } from './token-endpoint.js';
+
+export interface AuthRouterOptions {
+  tokenEndpoint: TokenEndpoint;
+  serverKey: ServerKey;
+  publicBaseUrl: string;
+  logger: Logger;
+}
+
+const FORM = 'application/x-www-form-urlencoded';
+
+export function authRouter({ tokenEndpoint, serverKey, publicBaseUrl, logger }: AuthRouterOptions): express.Router {
+  const router = express.Router();
+  const discovery = smartConfiguration(publicBaseUrl);
+
+  const sendDiscovery = (_req: Request, res: Response) => {
+    res.setHeader('Cache-Control', 'public, max-age=3600');
+    res.json(discovery);
+  };
+  router.get('/.well-known/smart-configuration', sendDiscovery);
+  router.get('/fhir/.well-known/smart-configuration', sendDiscovery);
+
+  router.get('/auth/jwks.json', (_req, res) => {
+    res.setHeader('Cache-Control', 'public, max-age=300');
+    res.type('application/jwk-set+json').send(JSON.stringify(publicJwks(serverKey)));
+  });
+
+  router.post('/auth/token', express.text({ type: () => true, limit: '64kb' }), (req, res, next) => {
+    const contentType = (req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
+    if (contentType !== FORM) {
+      sendOAuth(res, 400, { error: 'invalid_request', error_description: `The token request must be ${FORM}` });
+      return;
+    }
+    const form = new URLSearchParams(typeof req.body === 'string' ? req.body : '');
+    tokenEndpoint.handle(form).then((result) => {
+      if (result.status !== 200) {
+        logger.warn('token request refused', {
+          requestId: res.locals.requestId,
+          error: result.body.error,
+          description: result.body.error_description,
+        });
+      }
+      sendOAuth(res, result.status, result.body);
+    }, next);
+  });
+  router.all('/auth/token', (_req, res) => {
+    res.setHeader('Allow', 'POST');
+    sendOAuth(res, 405, { error: 'invalid_request', error_description: 'Use POST for the token endpoint' });
+  });
+  router.use('/auth/token', (err: unknown, _req: Request, res: Response, next: NextFunction) => {
+    const status = (err as { status?: number }).status;
+    if (res.headersSent || typeof status !== 'number' || status >= 500) {
+      next(err);
+      return;
+    }
+    sendOAuth(res, 400, { error: 'invalid_request', error_description: `The token request body could not be read: ${(err as Error).message}` });
+  });
+  return router;
+}
+
+function sendOAuth(res: Response, status: number, body: Record<string, unknown>): void {
+  // RFC 6749 §5.1: token responses must not be cached.
+  res.setHeader('Cache-Control', 'no-store');
+  res.setHeader('Pragma', 'no-cache');
+  res.status(status).json(body);
+}

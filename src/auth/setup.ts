@@ -1,0 +1,77 @@
+// Wires the auth pieces from the configuration (called by src/server.ts): which tokens the FHIR
+// endpoint accepts, the server's signing key, the registered backend clients and the router for
+// the unauthenticated auth endpoints.
+//   AUTH_JWT_SECRET set              → HS256 tokens signed with it;
+//   AUTH_JWKS_URL + AUTH_ISSUER set  → RS256/RS384/ES256/ES384 tokens from that issuer;
+//   neither                          → HS256 with the DATA_DIR development secret (created on first
+//                                      start; `npm run token` mints tokens for it);
+//   always                           → tokens from our own POST /auth/token (key in DATA_DIR).
+import type express from 'express';
+import type { Config } from '../config.js';
+import type { Logger } from '../http/logger.js';
+import { loadClients } from './clients.js';
+import { RemoteJwks, type RemoteJwksOptions } from './jwks-cache.js';
+import { authRouter } from './router.js';
+import { loadSigningSecret, SECRET_FILE } from './secret.js';
+import { loadServerKey, type ServerKey } from './server-key.js';
+import { smartUrls, tokenIssuer } from './smart-config.js';
+import { TokenEndpoint } from './token-endpoint.js';
+import { createTokenVerifier, type TokenVerifier } from './verify-token.js';
+
+export interface Auth {
+  verifier: TokenVerifier;
+  router: express.Router;
+  serverKey: ServerKey;
+  tokenEndpoint: TokenEndpoint;
+  /** The issuer's key set when AUTH_JWKS_URL is configured. */
+  issuerJwks?: RemoteJwks;
+}
+
+export interface AuthSetupOptions {
+  /** Cache/rate options for remote key sets (the issuer's and clients' jwks_uri). */
+  remoteJwks?: RemoteJwksOptions;
+}
+
+export async function createAuth(config: Config, fhirBaseUrl: string, logger: Logger, options: AuthSetupOptions = {}): Promise<Auth> {
+  if (Boolean(config.authJwksUrl) !== Boolean(config.authIssuer)) {
+    throw new Error('AUTH_JWKS_URL and AUTH_ISSUER must be set together');
+  }
+  let hs256Secret: string | undefined;
+  if (config.authJwtSecret || !config.authJwksUrl) {
+    const secret = loadSigningSecret(config, { create: true });
+    if (!secret) throw new Error('No token signing secret could be loaded or created');
+    hs256Secret = secret.secret;
+    if (secret.source === 'DATA_DIR') {
+      logger.info(secret.created ? 'created a development token secret' : 'using the development token secret', {
+        file: `${config.dataDir}/${SECRET_FILE}`,
+        mintToken: 'npm run token -- --scope "system/*.cruds"',
+      });
+    }
+  }
+  let issuerJwks: RemoteJwks | undefined;
+  if (config.authJwksUrl && config.authIssuer) {
+    issuerJwks = new RemoteJwks(config.authJwksUrl, options.remoteJwks);
+    logger.info('accepting tokens from a JWKS issuer', { issuer: config.authIssuer, jwksUrl: config.authJwksUrl });
+  }
+  const { key: serverKey, created, file } = await loadServerKey(config.dataDir);
+  if (created) logger.info('created the token-endpoint signing key', { file });
+  const clients = loadClients(config.authClientsFile);
+  if (config.authClientsFile) logger.info('registered backend-services clients', { file: config.authClientsFile, clients: clients.length });
+  const issuer = tokenIssuer(config.publicBaseUrl);
+  const tokenEndpoint = new TokenEndpoint({
+    clients,
+    serverKey,
+    tokenUrl: smartUrls(config.publicBaseUrl).tokenEndpoint,
+    issuer,
+    audience: fhirBaseUrl,
+    remoteJwks: options.remoteJwks,
+  });
+  const verifier = createTokenVerifier({
+    fhirBaseUrl,
+    hs256Secret,
+    jwks: issuerJwks && config.authIssuer ? { issuer: config.authIssuer, getKey: issuerJwks.getKey } : undefined,
+    serverKey: { issuer, kid: serverKey.kid, alg: serverKey.alg, publicKey: serverKey.publicKey },
+  });
+  const router = authRouter({ tokenEndpoint, serverKey, publicBaseUrl: config.publicBaseUrl, logger });
+  return { verifier, router, serverKey, tokenEndpoint, issuerJwks };
+}

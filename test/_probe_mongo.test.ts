@@ -1,0 +1,22 @@
+import { it } from 'vitest';
+import { MongoStore } from '../src/store/mongo/mongo-store.js';
+import { MONGO_INDEXES } from '../src/search/indexes.js';
+import { TerminologySync } from '../src/terminology/store-sync.js';
+import { CodeSets } from '../src/terminology/code-sets.js';
+import { loadDefinitions } from '../src/fhir/definitions.js';
+it('probe', async () => {
+  loadDefinitions();
+  const store = new MongoStore({ url: `mongodb://127.0.0.1:27391/iis_probe_${Date.now()}`, indexes: MONGO_INDEXES });
+  await store.init();
+  const sync = new TerminologySync(store, new CodeSets(), { pollMs: 0 });
+  let t = performance.now();
+  const r = await sync.start();
+  console.log('start', Math.round(performance.now() - t), 'seed', Math.round(r.seedMs), 'load', Math.round(r.loadMs));
+  t = performance.now(); await sync.reload(); console.log('reload', Math.round(performance.now() - t));
+  t = performance.now(); await store.read('ConceptMap', 'ndc-unit-of-use-to-cvx'); console.log('read map', Math.round(performance.now() - t));
+  t = performance.now(); await store.history({ resourceType: 'ConceptMap', count: 1 }); console.log('history', Math.round(performance.now() - t));
+  t = performance.now(); await store.search('ConceptMap', { filter: {}, sort: [{ field: '_id', direction: 1 }], limit: 1000 }); console.log('search maps', Math.round(performance.now() - t));
+  const rec = await store.read('ConceptMap', 'ndc-unit-of-use-to-cvx');
+  t = performance.now(); await store.write({ resourceType: 'ConceptMap', id: 'ndc-unit-of-use-to-cvx', resource: rec!.resource!, ifVersion: 'any', index: {} }); console.log('write map', Math.round(performance.now() - t));
+  await store.close();
+});

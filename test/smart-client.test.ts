@@ -1,0 +1,81 @@
+// A SMART client library against the server: MedplumClient (@medplum/core) authenticates as a
+// SMART Backend Services client (client_credentials + private_key_jwt assertion at /auth/token,
+// discovered from /.well-known/smart-configuration), then creates and reads a Patient with the token.
+import { randomUUID } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { MedplumClient } from '@medplum/core';
+import type { Patient } from '@medplum/fhirtypes';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { makeKey, signWith, type TestKey } from './helpers/jwks-server.js';
+import { patient, startTestServer, type TestServer } from './helpers/server.js';
+
+let server: TestServer;
+let tmp: string;
+let key: TestKey;
+
+beforeAll(async () => {
+  key = await makeKey('ES384', 'bot-key-1');
+  tmp = await mkdtemp(path.join(os.tmpdir(), 'iis-smart-client-'));
+  const clientsFile = path.join(tmp, 'clients.json');
+  await writeFile(clientsFile, JSON.stringify([{ client_id: 'medplum-bot', jwks: { keys: [key.publicJwk] }, scope: 'system/Patient.cruds' }]));
+  server = await startTestServer('embedded', { authClientsFile: clientsFile });
+});
+
+afterAll(async () => {
+  await server?.close();
+  await rm(tmp, { recursive: true, force: true });
+});
+
+describe('MedplumClient as a SMART Backend Services client', () => {
+  it('gets a token with a signed assertion, then creates and reads a Patient', async () => {
+    const discovery = await (await fetch(`${server.url}/.well-known/smart-configuration`)).json();
+    const tokenUrl: string = discovery.token_endpoint;
+    const medplum = new MedplumClient({
+      baseUrl: `${server.url}/`,
+      fhirUrlPath: 'fhir',
+      tokenUrl,
+      clientId: 'medplum-bot',
+      fetch: (url: string, init?: RequestInit) => fetch(url, init),
+    });
+    const assertion = await signWith(key, {
+      iss: 'medplum-bot',
+      sub: 'medplum-bot',
+      aud: tokenUrl,
+      jti: randomUUID(),
+      exp: Math.floor(Date.now() / 1000) + 120,
+    });
+    await medplum.startJwtAssertionLogin(assertion);
+    expect(medplum.getAccessToken()).toBeTruthy();
+
+    const created = await medplum.createResource(patient({ name: [{ family: 'Medplum', given: ['Mia'] }] }) as unknown as Patient);
+    expect(created.id).toBeTruthy();
+    const fetched = await medplum.readResource('Patient', created.id as string, { cache: 'no-cache' });
+    expect(fetched.name?.[0]?.family).toBe('Medplum');
+    expect(fetched.meta?.versionId).toBe('1');
+
+    // Without the token the same read is refused.
+    const anonymous = await fetch(`${server.baseUrl}/Patient/${created.id}`);
+    expect(anonymous.status).toBe(401);
+  });
+
+  it('surfaces the OAuth error of a refused assertion', async () => {
+    const medplum = new MedplumClient({
+      baseUrl: `${server.url}/`,
+      fhirUrlPath: 'fhir',
+      tokenUrl: `${server.url}/auth/token`,
+      clientId: 'medplum-bot',
+      fetch: (url: string, init?: RequestInit) => fetch(url, init),
+    });
+    const wrongAudience = await signWith(key, {
+      iss: 'medplum-bot',
+      sub: 'medplum-bot',
+      aud: server.baseUrl,
+      jti: randomUUID(),
+      exp: Math.floor(Date.now() / 1000) + 120,
+    });
+    await expect(medplum.startJwtAssertionLogin(wrongAudience)).rejects.toThrow();
+    expect(medplum.getAccessToken()).toBeUndefined();
+  });
+});
