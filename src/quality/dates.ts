@@ -1,0 +1,80 @@
+// FHIR date / dateTime comparison for the data-quality rules, at the precision the values carry.
+// - Calendar dates compare as written (a dose given 2020-05-17T23:30-05:00 was given on
+//   2020-05-17, the day of a 2020-05-17 birth), at the coarser precision of the two: 2020-05 is
+//   neither before nor after 2020-05-17.
+// - Two values that both carry a time (and an offset) compare as instants.
+// - "In the future" is judged against today in the time zone furthest ahead (UTC+14) for dates,
+//   so a dose given today anywhere on Earth is never in the future; instants against now plus a
+//   small clock-skew allowance.
+
+export type Precision = 'year' | 'month' | 'day' | 'time';
+
+export interface FhirDate {
+  /** As written: YYYY, YYYY-MM or YYYY-MM-DD (the local calendar date of a dateTime). */
+  date: string;
+  precision: Precision;
+  /** Epoch ms when the value has a time and an offset. */
+  instant?: number;
+}
+
+/** Allowance for submitters' clocks running ahead of ours. */
+export const CLOCK_SKEW_MS = 5 * 60_000;
+/** The furthest time zones from UTC: Line Islands (+14:00) and Baker Island (-12:00). */
+export const MAX_OFFSET_AHEAD_MIN = 14 * 60;
+export const MAX_OFFSET_BEHIND_MIN = -12 * 60;
+
+const DATE_RE = /^(\d{4})(?:-(\d{2})(?:-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?(Z|[+-]\d{2}:\d{2})?)?)?)?$/;
+
+/** Parses a FHIR date, dateTime or instant; undefined when it is none of them. */
+export function parseFhirDate(value: unknown): FhirDate | undefined {
+  if (typeof value !== 'string') return undefined;
+  const m = DATE_RE.exec(value.trim());
+  if (!m) return undefined;
+  const [, y, mo, d, hh, mm, ss, tz] = m;
+  if (mo !== undefined && (Number(mo) < 1 || Number(mo) > 12)) return undefined;
+  if (d !== undefined && (Number(d) < 1 || Number(d) > daysIn(Number(y), Number(mo)))) return undefined;
+  if (d === undefined) return mo === undefined ? { date: y!, precision: 'year' } : { date: `${y}-${mo}`, precision: 'month' };
+  const date = `${y}-${mo}-${d}`;
+  if (hh === undefined) return { date, precision: 'day' };
+  if (tz === undefined) return { date, precision: 'day' }; // a time without offset: only the day is certain
+  const offsetMin = tz === 'Z' ? 0 : (tz[0] === '-' ? -1 : 1) * (Number(tz.slice(1, 3)) * 60 + Number(tz.slice(4, 6)));
+  const local = Date.UTC(Number(y), Number(mo) - 1, Number(d), Number(hh), Number(mm), Number(ss ?? 0));
+  return { date, precision: 'time', instant: local - offsetMin * 60_000 };
+}
+
+function daysIn(year: number, month: number): number {
+  return new Date(Date.UTC(year, month, 0)).getUTCDate();
+}
+
+const LENGTH: Record<Precision, number> = { year: 4, month: 7, day: 10, time: 10 };
+
+/**
+ * Compares two values: -1 (a before b), 1 (a after b), 0 (same, or not decidable at the common
+ * precision). Instants when both have a time, else calendar dates at the coarser precision.
+ */
+export function compareDates(a: FhirDate, b: FhirDate): -1 | 0 | 1 {
+  if (a.instant !== undefined && b.instant !== undefined) return Math.sign(a.instant - b.instant) as -1 | 0 | 1;
+  const len = Math.min(LENGTH[a.precision], LENGTH[b.precision]);
+  const x = a.date.slice(0, len);
+  const y = b.date.slice(0, len);
+  return x < y ? -1 : x > y ? 1 : 0;
+}
+
+/** The calendar date (YYYY-MM-DD) at `now` in a zone offsetMinutes from UTC. */
+export function dateAt(now: Date, offsetMinutes: number): string {
+  return new Date(now.getTime() + offsetMinutes * 60_000).toISOString().slice(0, 10);
+}
+
+/** Is the value certainly later than now? (date: after today in UTC+14; instant: after now + skew) */
+export function isInFuture(value: FhirDate, now: Date, skewMs = CLOCK_SKEW_MS): boolean {
+  if (value.instant !== undefined) return value.instant > now.getTime() + skewMs;
+  return compareDates(value, { date: dateAt(now, MAX_OFFSET_AHEAD_MIN), precision: 'day' }) > 0;
+}
+
+/** The date `years` before today (taking today where it is earliest, UTC-12: the lenient side). */
+export function yearsBeforeToday(now: Date, years: number): string {
+  const today = dateAt(now, MAX_OFFSET_BEHIND_MIN);
+  const [y, m, d] = today.split('-').map(Number) as [number, number, number];
+  const day = Math.min(d, daysIn(y - years, m));
+  return `${String(y - years).padStart(4, '0')}-${String(m).padStart(2, '0')}-${String(day).padStart(2, '0')}`;
+}
