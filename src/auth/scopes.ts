@@ -106,6 +106,9 @@ export function intersectScopes(requested: string, allowed: string): string[] {
   return granted;
 }
 
+/** Operations that only read: validation and terminology look-ups. */
+const READ_ONLY_OPERATIONS = new Set(['validate', 'lookup', 'validate-code', 'translate']);
+
 /** The permissions an interaction needs on its resource type. */
 export function permissionsFor(interaction: Interaction, operation?: string): Permission[] {
   switch (interaction) {
@@ -131,7 +134,7 @@ export function permissionsFor(interaction: Interaction, operation?: string): Pe
     case 'conditional-delete':
       return ['d', 's'];
     case 'operation':
-      return operation === 'validate' ? ['r'] : ['r', 'u'];
+      return READ_ONLY_OPERATIONS.has(operation ?? '') ? ['r'] : ['r', 'u'];
     case 'capabilities':
     case 'batch':
       return [];

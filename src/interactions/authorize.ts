@@ -18,6 +18,8 @@ export interface Authorization {
  */
 export function authorize(caller: Caller, route: RouteResult, req: FhirRequest): Authorization {
   const needed = permissionsFor(route.interaction, route.operation);
+  // A conditional create searches first, so it can reveal whether a record exists: it needs s too.
+  if (route.interaction === 'create' && req.ifNoneExist !== undefined) needed.push('s');
   if (needed.length === 0) return {};
   let confinedToPatient: string | undefined;
   for (const resourceType of typesTouched(route, req)) {
