@@ -1,0 +1,172 @@
+// Reader of the AIRA / MIIS labelled patient-pair files (immregistries/patient-matching and
+// mismo-trainer; format in test/fixtures/patient-matching/README.md) and the mapping of their
+// fields onto FHIR Patients, for the evaluation script and the tests.
+import type { Extension, Identifier, Patient } from '@medplum/fhirtypes';
+import { IDENTIFIER_TYPE_SYSTEM, MOTHERS_MAIDEN_NAME_URL, SSN_SYSTEM } from './features.js';
+
+export type PairLabel = 'Match' | 'Possible Match' | 'Not a Match' | 'Not Sure';
+
+export interface LabelledPair {
+  /** `S-1:ADDRESS_CHANGED:IDEAL-IDEAL`, `PM-12:FN:…`, `AART-TM-00012`, or `(unlabelled after D-1225)`. */
+  test: string;
+  /** `S-1`, `D-7`, `PM-12`, `AART-TM-00012`. */
+  id: string;
+  /** S (same person), D (different people), PM, EE, AART-TM. */
+  kind: string;
+  /** Scenario for S/D tests (ADDRESS_CHANGED…), `PM:<area>` for PM tests, else the kind. */
+  category: string;
+  expect: PairLabel;
+  a: Record<string, string>;
+  b: Record<string, string>;
+}
+
+const LABELS = new Set<string>(['Match', 'Possible Match', 'Not a Match', 'Not Sure']);
+
+/** Parses one pair file. Values containing commas (`COFFIN, III`) are re-joined. */
+export function parsePairFile(text: string): LabelledPair[] {
+  const out: LabelledPair[] = [];
+  let test: string | undefined;
+  let lastTest = '';
+  let expect: PairLabel | undefined;
+  let a: Record<string, string> | undefined;
+  for (const raw of text.split(/\r?\n/)) {
+    const line = raw.trimEnd();
+    if (line.startsWith('TEST:')) {
+      test = line.slice(5).trim();
+      expect = undefined;
+      a = undefined;
+    } else if (line.startsWith('EXPECT:')) {
+      const label = line.slice(7).trim();
+      expect = LABELS.has(label) ? (label as PairLabel) : undefined;
+      a = undefined;
+    } else if (line.startsWith('PATIENT A:')) {
+      a = parseFields(line.slice(10));
+    } else if (line.startsWith('PATIENT B:') && a && expect) {
+      const label = test ?? `(unlabelled after ${lastTest})`;
+      out.push({ test: label, ...classify(label), expect, a, b: parseFields(line.slice(10)) });
+      if (test) lastTest = test.split(':')[0];
+      test = undefined;
+      expect = undefined;
+      a = undefined;
+    }
+  }
+  return out;
+}
+
+function classify(test: string): { id: string; kind: string; category: string } {
+  const parts = test.split(':');
+  const id = parts[0];
+  if (/^[SD]-\d+$/.test(id)) return { id, kind: id[0], category: parts[1] ?? '?' };
+  if (id.startsWith('PM-')) return { id, kind: 'PM', category: `PM:${parts[1] ?? '?'}` };
+  if (id.startsWith('AART-TM')) return { id, kind: 'AART-TM', category: 'AART-TM' };
+  if (id.startsWith('EE-')) return { id, kind: 'EE', category: 'EE' };
+  return { id, kind: '?', category: '?' };
+}
+
+function parseFields(s: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  let last: string | undefined;
+  for (const token of s.split(',')) {
+    const eq = token.indexOf('=');
+    if (eq > 0 && /^[A-Za-z0-9]+$/.test(token.slice(0, eq).trim())) {
+      last = token.slice(0, eq).trim();
+      out[last] = token.slice(eq + 1).trim();
+    } else if (last !== undefined && token.trim() !== '') {
+      out[last] = `${out[last]}, ${token.trim()}`; // a value with a comma in it
+    }
+  }
+  return out;
+}
+
+export const TEST_MEDICAID_SYSTEM = 'urn:iis-test:medicaid:MI';
+export const TEST_MRN_SYSTEM = 'urn:iis-test:mrn:provider-';
+
+const typeOf = (code: string) => ({ coding: [{ system: IDENTIFIER_TYPE_SYSTEM, code }] });
+
+/**
+ * One pair-file record as a FHIR Patient. Field mapping:
+ *   nameFirst/nameMiddle/nameLast/nameSuffix → name[0] (official); nameAlias → a `nickname` name;
+ *   nameLastHyph is ignored (upstream: a generator's holding place, "not to be used in production");
+ *   birthDate YYYYMMDD → birthDate; gender M/F → male/female;
+ *   motherMaidenName → extension patient-mothersMaidenName;
+ *   guardianNameFirst/Last → contact (v3-RoleCode GUARD);
+ *   addressStreet1/2, City, State, Zip → address[0]; address2Zip → address[1];
+ *   phone → telecom phone; ssn → identifier us-ssn (type SS); medicaid → identifier type MA;
+ *   mrns `P-VALUE` → identifier type MR, system per provider P (an MRN is only comparable within
+ *   one provider);
+ *   birthStatus Y/N, birthType (children in the birth), birthOrder → multipleBirthInteger (order,
+ *   when part of a multiple birth or when only the order is known), multipleBirthBoolean otherwise.
+ */
+export function toPatient(fields: Record<string, string>, id: string): Patient {
+  const v = (k: string) => (fields[k] ?? '').trim();
+  const p: Patient = { resourceType: 'Patient', id };
+  const names: NonNullable<Patient['name']> = [];
+  const given = [v('nameFirst'), v('nameMiddle')].filter((x) => x !== '');
+  if (given.length > 0 || v('nameLast') !== '') {
+    names.push({
+      use: 'official',
+      ...(v('nameLast') ? { family: v('nameLast') } : {}),
+      ...(given.length ? { given } : {}),
+      ...(v('nameSuffix') ? { suffix: [v('nameSuffix')] } : {}),
+    });
+  }
+  if (v('nameAlias')) names.push({ use: 'nickname', given: [v('nameAlias')], ...(v('nameLast') ? { family: v('nameLast') } : {}) });
+  if (names.length) p.name = names;
+
+  const dob = v('birthDate');
+  if (/^\d{8}$/.test(dob)) p.birthDate = `${dob.slice(0, 4)}-${dob.slice(4, 6)}-${dob.slice(6, 8)}`;
+  const g = v('gender').toUpperCase();
+  if (g === 'M') p.gender = 'male';
+  else if (g === 'F') p.gender = 'female';
+
+  const ext: Extension[] = [];
+  if (v('motherMaidenName')) ext.push({ url: MOTHERS_MAIDEN_NAME_URL, valueString: v('motherMaidenName') });
+  if (ext.length) p.extension = ext;
+
+  if (v('guardianNameFirst') || v('guardianNameLast')) {
+    p.contact = [
+      {
+        relationship: [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-RoleCode', code: 'GUARD' }] }],
+        name: { ...(v('guardianNameLast') ? { family: v('guardianNameLast') } : {}), ...(v('guardianNameFirst') ? { given: [v('guardianNameFirst')] } : {}) },
+      },
+    ];
+  }
+
+  const addresses: NonNullable<Patient['address']> = [];
+  const lines = [v('addressStreet1'), v('addressStreet2')].filter((x) => x !== '');
+  if (lines.length || v('addressCity') || v('addressZip') || v('addressState')) {
+    addresses.push({
+      ...(lines.length ? { line: lines } : {}),
+      ...(v('addressCity') ? { city: v('addressCity') } : {}),
+      ...(v('addressState') ? { state: v('addressState') } : {}),
+      ...(v('addressZip') ? { postalCode: v('addressZip') } : {}),
+    });
+  }
+  if (v('address2Zip')) addresses.push({ postalCode: v('address2Zip') });
+  if (addresses.length) p.address = addresses;
+  if (v('phone')) p.telecom = [{ system: 'phone', value: v('phone') }];
+
+  const ids: Identifier[] = [];
+  if (v('ssn')) ids.push({ type: typeOf('SS'), system: SSN_SYSTEM, value: v('ssn') });
+  if (v('medicaid')) ids.push({ type: typeOf('MA'), system: TEST_MEDICAID_SYSTEM, value: v('medicaid') });
+  for (const mrn of v('mrns').split(/[,\s]+/).filter(Boolean)) {
+    const m = /^([^-]+)-(.+)$/.exec(mrn);
+    ids.push({ type: typeOf('MR'), system: `${TEST_MRN_SYSTEM}${m ? m[1] : 'unknown'}`, value: m ? m[2] : mrn });
+  }
+  if (ids.length) p.identifier = ids;
+
+  const status = v('birthStatus').toUpperCase();
+  const type = Number(v('birthType') || '0');
+  const order = Number(v('birthOrder') || '0');
+  const multiple = status === 'Y' || type >= 2 ? true : status === 'N' || type === 1 ? false : undefined;
+  if (multiple === true) {
+    if (order >= 1) p.multipleBirthInteger = order;
+    else p.multipleBirthBoolean = true;
+  } else if (multiple === false) {
+    if (order >= 2) p.multipleBirthInteger = order; // contradictory source: keep the order
+    else p.multipleBirthBoolean = false;
+  } else if (order >= 1) {
+    p.multipleBirthInteger = order;
+  }
+  return p;
+}

@@ -1,0 +1,140 @@
+// Blocking: the few index lookups that fetch candidates for a comparison, so matching never scans
+// every patient. Each stored Patient carries `m.keys` (matchingIndex), a multikey array of short
+// strings; blockingQueries turns an incoming Patient into equality / $in filters on that one path,
+// each answered by one index (embedded store: hash index on `m.keys`; MongoDB: `{ 'm.keys': 1 }`).
+//
+// Keys (name parts are Double Metaphone codes, dates YYYYMMDD):
+//   d:<birth date>                    exact birth date
+//   fm:<surname code>:<YYYYMM>        birth day mistyped; queried for every tolerant variant of the
+//                                     birth date (day/month swapped, year ± 1, ± 1 day)
+//   fd:<surname code>:<MMDD>          birth year mistyped; also queried for the variants
+//   fg:<surname code>:<given code>    birth date badly wrong
+//   mm:<maiden name code>:<YYYYMM>    mother's maiden name (newborn under another surname)
+//   ph:<10 digits>                    phone
+//   ad:<ZIP5>:<house number>:<street code>
+//   id:<kind>:<system>|<value>        SSN, Medicaid, MRN and other identifiers (normalised)
+// Compound / hyphenated surnames give one code per part, so Smith-Jones meets Smith and Jones.
+// The search index (`s.*`, src/search) holds none of the phonetic or compound keys, hence `m`.
+import type { Patient } from '@medplum/fhirtypes';
+import type { Filter } from '../store/store.js';
+import { features, type Features } from './features.js';
+import { phoneticCodes } from './strings.js';
+
+/** Bumped when the key scheme changes: stored `m.v` older than this needs re-indexing. */
+export const MATCHING_INDEX_VERSION = 1;
+/** Stored-document path of the blocking keys. */
+export const MATCH_KEYS_PATH = 'm.keys';
+/** Suggested per-query limit: a block bigger than this is a common name, not a lead. */
+export const BLOCK_LIMIT = 200;
+
+export interface MatchingIndex {
+  v: number;
+  keys: string[];
+}
+
+/** Extra fields to store under `m` beside the search index `s` on every Patient write. */
+export function matchingIndex(patient: Patient): MatchingIndex {
+  const keys = new Set<string>();
+  for (const group of keyGroups(features(patient), false)) for (const k of group.keys) keys.add(k);
+  return { v: MATCHING_INDEX_VERSION, keys: [...keys].sort() };
+}
+
+export interface BlockingOptions {
+  /** Path of the keys in stored documents (default `m.keys`). */
+  path?: string;
+}
+
+/**
+ * One filter per key family (birth date, surname+date, surname+given, maiden name, phone,
+ * address, identifiers), each an equality or `$in` on the keys path so an index answers it. Run
+ * each with a limit (BLOCK_LIMIT) and union the results by id; add `_id: { $ne: input.id }`
+ * and status conditions as needed. Empty when the input has nothing to block on.
+ */
+export function blockingQueries(input: Patient, options: BlockingOptions = {}): Filter[] {
+  const path = options.path ?? MATCH_KEYS_PATH;
+  const out: Filter[] = [];
+  for (const group of keyGroups(features(input), true)) {
+    if (group.keys.length === 0) continue;
+    out.push({ [path]: group.keys.length === 1 ? group.keys[0] : { $in: group.keys } });
+  }
+  return out;
+}
+
+/** Would blockingQueries(input) retrieve stored (from its matchingIndex)? For evaluation. */
+export function blockingKeysMatch(input: Patient, stored: Patient): boolean {
+  const keys = new Set(matchingIndex(stored).keys);
+  for (const group of keyGroups(features(input), true)) for (const k of group.keys) if (keys.has(k)) return true;
+  return false;
+}
+
+interface KeyGroup {
+  name: string;
+  keys: string[];
+}
+
+const pad = (n: number, w = 2) => String(n).padStart(w, '0');
+
+function ymd(y: number, m: number, d: number): string | undefined {
+  const date = new Date(Date.UTC(y, m - 1, d));
+  if (date.getUTCFullYear() !== y || date.getUTCMonth() !== m - 1 || date.getUTCDate() !== d) return undefined;
+  return `${pad(y, 4)}${pad(m)}${pad(d)}`;
+}
+
+function addDays(key: string, days: number): string {
+  const t = Date.UTC(Number(key.slice(0, 4)), Number(key.slice(4, 6)) - 1, Number(key.slice(6, 8))) + days * 86_400_000;
+  const d = new Date(t);
+  return `${pad(d.getUTCFullYear(), 4)}${pad(d.getUTCMonth() + 1)}${pad(d.getUTCDate())}`;
+}
+
+/**
+ * Key groups of a patient. `query` adds the tolerant variants (swapped / neighbouring birth
+ * dates) that are looked up but never stored, so the index stays small.
+ */
+function keyGroups(f: Features, query: boolean): KeyGroup[] {
+  const groups: KeyGroup[] = [];
+  const surnameCodes = unique(f.families.flatMap(phoneticCodes));
+  const givenCodes = unique(f.firsts.flatMap((g) => phoneticCodes(g).slice(0, 2)));
+  const b = f.birth;
+
+  // The exact birth date alone is a block; its tolerant variants (day/month swapped, year ± 1,
+  // ± 1 day) are only looked up together with the surname, which keeps the blocks small.
+  const dates: string[] = [];
+  if (b?.key) {
+    dates.push(b.key);
+    if (query && b.m !== undefined && b.d !== undefined) {
+      const swapped = b.d <= 12 && b.d !== b.m ? ymd(b.y, b.d, b.m) : undefined;
+      for (const v of [swapped, ymd(b.y - 1, b.m, b.d), ymd(b.y + 1, b.m, b.d), addDays(b.key, -1), addDays(b.key, 1)]) {
+        if (v && !dates.includes(v)) dates.push(v);
+      }
+    }
+  }
+  if (b?.key) {
+    groups.push({ name: 'birthDate', keys: [`d:${b.key}`] });
+    const months = unique(dates.map((d) => d.slice(0, 6)));
+    const days = unique(dates.map((d) => d.slice(4, 8)));
+    groups.push({ name: 'surnameMonth', keys: surnameCodes.flatMap((c) => months.map((m) => `fm:${c}:${m}`)) });
+    groups.push({ name: 'surnameDay', keys: surnameCodes.flatMap((c) => days.map((d) => `fd:${c}:${d}`)) });
+  }
+  groups.push({ name: 'surnameGiven', keys: surnameCodes.flatMap((s) => givenCodes.map((g) => `fg:${s}:${g}`)) });
+  if (f.mothersMaidenName && b?.key) {
+    const months = [b.key.slice(0, 6)];
+    if (query) for (const d of dates.slice(1)) if (!months.includes(d.slice(0, 6))) months.push(d.slice(0, 6));
+    const codes = phoneticCodes(f.mothersMaidenName);
+    groups.push({ name: 'maidenName', keys: codes.flatMap((c) => months.map((m) => `mm:${c}:${m}`)) });
+  }
+  groups.push({ name: 'phone', keys: f.phones.filter((p) => p.length === 10).map((p) => `ph:${p}`) });
+  groups.push({
+    name: 'address',
+    keys: unique(
+      f.addresses
+        .filter((a) => a.zip.length === 5 && a.number !== '' && a.street !== '')
+        .map((a) => `ad:${a.zip}:${a.number}:${phoneticCodes(a.street.split(' ')[0])[0] ?? a.street.split(' ')[0]}`)
+    ),
+  });
+  groups.push({ name: 'identifier', keys: f.ids.map((i) => `id:${i.kind}:${i.kind === 'ssn' ? '' : i.system}|${i.value}`) });
+  return groups;
+}
+
+function unique(values: string[]): string[] {
+  return [...new Set(values)];
+}

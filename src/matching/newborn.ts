@@ -1,0 +1,85 @@
+// Newborn placeholder names seen by the matcher. Detection is the data-quality module's
+// (src/quality/names.ts: isPlaceholderName / isTestName); this thin adapter adds what matching
+// needs on top: the real surname inside a placeholder (BabyGirlJones → jones), the sex the
+// placeholder states (Baby Boy → male) and its birth order as a number (Baby Girl B → 2).
+import type { HumanName } from '@medplum/fhirtypes';
+import { isPlaceholderName, isTestName, nameTokens } from '../quality/names.js';
+
+export interface PlaceholderInfo {
+  placeholder: boolean;
+  /** Real surname left in the placeholder, as a name key ('' when none). */
+  family: string;
+  sexHint?: 'male' | 'female';
+  /** Birth order the placeholder carries (A → 1, B → 2, Twin 2 → 2). */
+  order?: number;
+  /** The placeholder states a multiple birth (Twin, Triplet, a birth-order letter). */
+  multiple: boolean;
+  reason?: string;
+}
+
+const PLACEHOLDER_WORDS = new Set([
+  'baby', 'bby', 'newborn', 'nb', 'infant', 'inf', 'neonate', 'unnamed', 'bebe', 'bb', 'bg', 'bboy', 'bgirl',
+  'boy', 'girl', 'male', 'female', 'nino', 'nina', 'varon', 'hembra', 'twin', 'triplet', 'quad',
+  'quadruplet', 'multiple', 'of', 'first', 'second', 'third', 'fourth',
+]);
+const MALE_WORDS = new Set(['boy', 'male', 'nino', 'varon', 'bboy']);
+const FEMALE_WORDS = new Set(['girl', 'female', 'nina', 'hembra', 'bgirl']);
+/** Glued prefixes stripped from an all-caps surname token (BABYGIRLJONES → JONES). */
+const GLUED = ['newborn', 'infant', 'baby', 'bby', 'twin', 'boy', 'girl'];
+
+function unglue(token: string): string[] {
+  const out: string[] = [];
+  let rest = token;
+  for (let guard = 0; guard < 4; guard++) {
+    const p = GLUED.find((g) => rest.startsWith(g) && rest.length - g.length >= 2);
+    if (!p) break;
+    out.push(p);
+    rest = rest.slice(p.length);
+  }
+  out.push(rest);
+  return out;
+}
+
+function orderNumber(order: string | undefined): number | undefined {
+  if (!order) return undefined;
+  const last = order.trim().split(/\s+/).pop() ?? '';
+  if (/^[1-9]$/.test(last)) return Number(last);
+  if (/^[A-Fa-f]$/.test(last)) return last.toUpperCase().charCodeAt(0) - 64;
+  return undefined;
+}
+
+/** Cheap pre-check: a placeholder always contains one of these stems (most names do not). */
+const MAYBE_PLACEHOLDER = /bab|bby|new|nb|inf|neo|unnamed|beb|bb|bg|boy|girl|male|nin|var|hem|twin|trip|quad|mult/i;
+const NOT_PLACEHOLDER: PlaceholderInfo = Object.freeze({ placeholder: false, family: '', multiple: false });
+
+/** Placeholder analysis of one HumanName. */
+export function placeholderInfo(name: HumanName): PlaceholderInfo {
+  const joined = `${name.given?.join(' ') ?? ''} ${name.family ?? ''} ${name.text ?? ''}`;
+  if (!MAYBE_PLACEHOLDER.test(joined)) return NOT_PLACEHOLDER;
+  const result = isPlaceholderName({ family: name.family, given: name.given, text: name.text });
+  if (!result.placeholder) return NOT_PLACEHOLDER;
+  const tokens = [...nameTokens(name.given?.join(' ')), ...nameTokens(name.family)].flatMap(unglue);
+  let sexHint: 'male' | 'female' | undefined;
+  for (const t of tokens) {
+    if (MALE_WORDS.has(t)) sexHint ??= 'male';
+    else if (FEMALE_WORDS.has(t)) sexHint ??= 'female';
+  }
+  // The surname is in `family`, or glued into the given name when there is none (BabyBoySmith).
+  const source = name.family ? nameTokens(name.family) : nameTokens(name.given?.join(' ') ?? name.text);
+  const familyTokens = source.flatMap(unglue).filter((t) => t.length > 1 && !PLACEHOLDER_WORDS.has(t) && !/^\d+$/.test(t));
+  const order = orderNumber(result.birthOrder);
+  const info: PlaceholderInfo = {
+    placeholder: true,
+    family: familyTokens.join(' '),
+    multiple: order !== undefined || tokens.some((t) => t === 'twin' || t === 'triplet' || t.startsWith('quad')),
+  };
+  if (sexHint) info.sexHint = sexHint;
+  if (order !== undefined) info.order = order;
+  if (result.reason) info.reason = result.reason;
+  return info;
+}
+
+/** Does this name look like test or junk data? */
+export function isTestHumanName(name: HumanName): boolean {
+  return isTestName({ family: name.family, given: name.given, text: name.text }).test;
+}

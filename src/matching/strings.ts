@@ -1,0 +1,134 @@
+// String helpers of the matching engine: normal forms of names, digits and street lines; the
+// Jaro-Winkler similarity (@skyra/jaro-winkler) and Double Metaphone codes (double-metaphone); a
+// bounded optimal-string-alignment check for "one typo" (substitution, insertion, deletion or
+// transposition of two neighbours). Pure and allocation-light: they run for every comparison.
+import { jaroWinkler } from '@skyra/jaro-winkler';
+import { doubleMetaphone } from 'double-metaphone';
+
+/** Folded name with letters and single spaces only: `O'Brien-Núñez` → `obrien nunez`. */
+const PLAIN_ASCII = /^[\x20-\x7e]*$/;
+const MARKS = /\p{M}+/gu;
+const SPECIAL: Record<string, string> = { ß: 'ss', æ: 'ae', œ: 'oe', ø: 'o', ł: 'l', đ: 'd', þ: 'th', ı: 'i' };
+
+/**
+ * Lower case without accents (NFD, marks stripped, ß → ss, æ → ae …); whitespace, hyphens and
+ * underscores become one space; any other punctuation is dropped (a stray `;` or `\` inside a
+ * word is a typo, not a separator). Plain ASCII skips the Unicode work.
+ */
+export function foldName(value: string): string {
+  let out = value.toLowerCase();
+  if (!PLAIN_ASCII.test(value)) {
+    out = out.normalize('NFD').replace(MARKS, '').replace(/[ßæœøłđþı]/g, (c) => SPECIAL[c] ?? c);
+  }
+  return out
+    .replace(/[\s\-_\u2010-\u2014]+/g, ' ')
+    .replace(/[^a-z0-9 ]+/g, '')
+    .replace(/ {2,}/g, ' ')
+    .trim();
+}
+
+/** Folded name with letters and single spaces only: `O'Brien-Núñez` → `obrien nunez`. */
+export function nameKey(value: string | undefined): string {
+  if (!value) return '';
+  return foldName(value)
+    .replace(/[^a-z ]+/g, '')
+    .replace(/ {2,}/g, ' ')
+    .trim();
+}
+
+/** Name key without spaces, for comparing compound names written with or without separators. */
+export function squash(key: string): string {
+  return key.replace(/ /g, '');
+}
+
+/** Digits of a value (identifiers, phones, ZIP codes). */
+export function digits(value: string | undefined): string {
+  return value ? value.replace(/\D+/g, '') : '';
+}
+
+/** Upper-case letters and digits only (identifier values such as MRNs: `a-12 3` → `A123`). */
+export function alnum(value: string | undefined): string {
+  return value ? value.replace(/[^0-9A-Za-z]+/g, '').toUpperCase() : '';
+}
+
+/** Jaro-Winkler similarity in 0..1 (1 = equal). Two empty strings are not similar. */
+export function jw(a: string, b: string): number {
+  if (a === '' || b === '') return 0;
+  if (a === b) return 1;
+  return jaroWinkler(a, b);
+}
+
+/**
+ * True when a and b are equal or differ by one edit: one substitution, insertion, deletion, or a
+ * transposition of two adjacent characters (optimal string alignment distance ≤ 1).
+ */
+export function withinOneEdit(a: string, b: string): boolean {
+  if (a === b) return true;
+  const la = a.length;
+  const lb = b.length;
+  if (Math.abs(la - lb) > 1) return false;
+  let i = 0;
+  while (i < la && i < lb && a.charCodeAt(i) === b.charCodeAt(i)) i++;
+  if (la === lb) {
+    // substitution at i, or transposition of i and i+1
+    if (a.slice(i + 1) === b.slice(i + 1)) return true;
+    return i + 1 < la && a[i] === b[i + 1] && a[i + 1] === b[i] && a.slice(i + 2) === b.slice(i + 2);
+  }
+  // one insertion/deletion at i
+  return la > lb ? a.slice(i + 1) === b.slice(i) : a.slice(i) === b.slice(i + 1);
+}
+
+const metaphoneCache = new Map<string, [string, string]>();
+
+/** Double Metaphone codes [primary, alternate] of one word (letters only); cached. */
+export function metaphone(word: string): [string, string] {
+  let codes = metaphoneCache.get(word);
+  if (codes === undefined) {
+    const [p, s] = word === '' ? ['', ''] : doubleMetaphone(word);
+    codes = [p, s];
+    if (metaphoneCache.size > 50_000) metaphoneCache.clear();
+    metaphoneCache.set(word, codes);
+  }
+  return codes;
+}
+
+/** Do two words sound alike (a Double Metaphone code in common)? */
+export function soundsAlike(a: string, b: string): boolean {
+  if (a === '' || b === '') return false;
+  const [pa, sa] = metaphone(a);
+  const [pb, sb] = metaphone(b);
+  if (pa === '' || pb === '') return false;
+  return pa === pb || pa === sb || sa === pb || (sa !== '' && sa === sb);
+}
+
+/** Phonetic blocking codes of a name key: primary and alternate codes of each word. */
+export function phoneticCodes(key: string): string[] {
+  const out: string[] = [];
+  for (const word of key.split(' ')) {
+    if (word.length < 2) continue;
+    const [p, s] = metaphone(word);
+    if (p && !out.includes(p)) out.push(p);
+    if (s && !out.includes(s)) out.push(s);
+  }
+  return out;
+}
+
+// Street-line normal form: USPS suffix and direction abbreviations, so `12 North Oak Street` and
+// `12 N Oak St` compare equal.
+const STREET_WORDS = new Map<string, string>(Object.entries({
+  street: 'st', str: 'st', avenue: 'ave', av: 'ave', avn: 'ave', lane: 'ln', place: 'pl', circle: 'cir',
+  circ: 'cir', drive: 'dr', drv: 'dr', road: 'rd', court: 'ct', crt: 'ct', boulevard: 'blvd', blv: 'blvd',
+  parkway: 'pkwy', pky: 'pkwy', highway: 'hwy', terrace: 'ter', trail: 'trl', way: 'wy', square: 'sq',
+  apartment: 'apt', suite: 'ste', unit: 'unit', north: 'n', south: 's', east: 'e', west: 'w',
+  northeast: 'ne', northwest: 'nw', southeast: 'se', southwest: 'sw', mount: 'mt', saint: 'st',
+  fort: 'ft', point: 'pt', route: 'rte', post: 'po', office: 'ofc', box: 'box',
+}));
+
+/** Folded street line with USPS abbreviations: `52 Williamson Circle` → `52 williamson cir`. */
+export function streetKey(line: string | undefined): string {
+  if (!line) return '';
+  const words = foldName(line.replace(/[.,#/]+/g, ' '))
+    .split(' ')
+    .filter((w) => w !== '');
+  return words.map((w) => STREET_WORDS.get(w) ?? w).join(' ');
+}
