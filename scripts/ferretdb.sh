@@ -10,7 +10,8 @@
 # Environment:
 #   FERRETDB_CACHE       cache dir for the binary (default $HOME/.cache/iis-ferretdb)
 #   FERRETDB_BIN         use this binary instead of building one
-#   FERRETDB_DEBUG_PORT  port of FerretDB's debug HTTP listener (default <port>+1)
+#   FERRETDB_DEBUG_PORT  port of FerretDB's debug HTTP listener (default: any free loopback port;
+#                        FerretDB exits if it cannot bind it, so a fixed <port>+1 could collide)
 #
 # Telemetry is always disabled (flag, DO_NOT_TRACK and a loopback telemetry URL), which also
 # turns off FerretDB's update check (it is part of the telemetry report). Loopback only.
@@ -28,7 +29,7 @@ log() { echo "ferretdb.sh: $*" >&2; }
 die() { log "$*"; exit 1; }
 
 usage() {
-  sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 
@@ -87,7 +88,7 @@ start() {
   local dir="${1:-}" port="${2:-}"
   [[ -n "$dir" && -n "$port" ]] || usage
   [[ "$port" =~ ^[0-9]+$ ]] || die "port must be a number, got $port"
-  local debug_port="${FERRETDB_DEBUG_PORT:-$((port + 1))}"
+  local debug_port="${FERRETDB_DEBUG_PORT:-0}"
   mkdir -p "$dir"
   dir="$(cd "$dir" && pwd)"
   local pidfile="$dir/ferretdb.pid" logfile="$dir/ferretdb.log"

@@ -49,7 +49,6 @@ import {
   nextInstant,
   stampMeta,
   type Filter,
-  type HistoryCursor,
   type HistoryQuery,
   type ResourceRecord,
   type SearchIndex,
@@ -91,11 +90,6 @@ export interface MongoStoreOptions {
    * atomic updates (rolling forward is always safe there), else 5 s.
    */
   orphanGraceMs?: number;
-  /**
-   * Read instance history by _id, version by version, instead of one indexed query. Default: on
-   * FerretDB, which uses an index only for an exact `_id` filter.
-   */
-  idOnlyPushdown?: boolean;
   /** Connection pool size (driver default 100). */
   maxPoolSize?: number;
   /**
@@ -267,7 +261,6 @@ export class MongoStore implements Store {
   private atomicUpdates = true;
   private orphanGraceMs = 0;
   private arrayObjectQueries = true;
-  private idOnlyPushdown = false;
   private ferretdbVersion: string | undefined;
   private closed = false;
   private readonly ensured = new Map<string, Promise<void>>();
@@ -320,8 +313,6 @@ export class MongoStore implements Store {
       this.atomicUpdates = this.options.atomicUpdates ?? this.ferretdbVersion === undefined;
       this.orphanGraceMs = this.options.orphanGraceMs ?? (this.atomicUpdates ? 0 : 5_000);
       this.arrayObjectQueries = this.options.arrayObjectQueries ?? (await this.probeArrayObjectQueries());
-      // FerretDB 1.x (SQLite) uses an index only for a filter that is exactly { _id: <string> }.
-      this.idOnlyPushdown = this.options.idOnlyPushdown ?? this.ferretdbVersion !== undefined;
       // Claims (takeover, roll-forward) matter only for moments; drop the ones left by crashes.
       await this.locks().deleteMany({ _id: { $regex: `^${CLAIM_PREFIX}` }, expiresAt: { $lt: new Date() } });
       await createIndexes(this.historyColl(), [
@@ -457,13 +448,6 @@ export class MongoStore implements Store {
     return this.guard('history', async () => {
       const count = Math.floor(query.count);
       if (!(count > 0)) return [];
-      if (this.idOnlyPushdown && query.resourceType !== undefined && query.id !== undefined) {
-        const after = query.after;
-        return (await this.instanceVersions(query.resourceType, query.id, query))
-          .filter((h) => !after || compareHistory(h, after) > 0)
-          .slice(0, count)
-          .map(historyToRecord);
-      }
       const filter = historyFilter(query);
       if (query.after) {
         const c = query.after;
@@ -482,12 +466,7 @@ export class MongoStore implements Store {
   }
 
   async historyCount(query: Omit<HistoryQuery, 'after' | 'count'>): Promise<number> {
-    return this.guard('historyCount', async () => {
-      if (this.idOnlyPushdown && query.resourceType !== undefined && query.id !== undefined) {
-        return (await this.instanceVersions(query.resourceType, query.id, query)).length;
-      }
-      return this.historyColl().countDocuments(historyFilter(query));
-    });
+    return this.guard('historyCount', () => this.historyColl().countDocuments(historyFilter(query)));
   }
 
   async withLock<T>(key: string, fn: () => Promise<T>): Promise<T> {
@@ -628,7 +607,7 @@ export class MongoStore implements Store {
         continue;
       }
       // False only when our (committed) version was rolled forward by someone else already.
-      await this.materialize(op.resourceType, current, prev);
+      await this.materialize(op.resourceType, current, prev, false);
       return record;
     }
     throw new VersionConflictError(op.resourceType, op.id, op.ifVersion ?? 'any', undefined);
@@ -638,7 +617,7 @@ export class MongoStore implements Store {
    * Moves the current document from version prev to doc.versionId. False when the current document
    * is no longer at prev (someone else moved it).
    */
-  private async materialize(resourceType: string, doc: StoredDoc, prev: number): Promise<boolean> {
+  private async materialize(resourceType: string, doc: StoredDoc, prev: number, checkFirst: boolean): Promise<boolean> {
     const coll = this.current(resourceType);
     if (prev === 0) {
       try {
@@ -653,38 +632,16 @@ export class MongoStore implements Store {
       const res = await coll.replaceOne({ _id: doc._id, versionId: prev }, doc);
       return res.matchedCount === 1;
     }
-    // FerretDB: an update reads the matching documents and writes them back by _id, so a versionId
-    // filter would not make it atomic; and only a filter of exactly { _id } reaches SQLite's index
-    // (any other filter scans the whole collection). Check, then replace by _id.
-    const cur = await coll.findOne({ _id: doc._id }, { projection: { versionId: 1 } });
-    if (!cur || cur.versionId !== prev) return false;
+    // FerretDB reads the matching document and then writes it back by _id, so a versionId filter
+    // would be no compare-and-set, and any filter but exactly { _id } makes it decode the whole
+    // collection. The claimer of a version writes it unchecked (the orphan grace period keeps
+    // roll-forwards away from it); a roll-forward checks first.
+    if (checkFirst) {
+      const cur = await coll.findOne({ _id: doc._id }, { projection: { versionId: 1 } });
+      if (!cur || cur.versionId !== prev) return false;
+    }
     await coll.replaceOne({ _id: doc._id }, doc);
     return true;
-  }
-
-  /**
-   * Every version of one resource within the query's since/before bounds, newest first, read by
-   * _id (version numbers are dense: from the current document's version, plus any claimed beyond
-   * it, down to 1). For servers that only use an index for an exact `_id` filter (FerretDB 1.x),
-   * where the indexed history query would scan the whole history collection.
-   */
-  private async instanceVersions(
-    resourceType: string,
-    id: string,
-    bounds: Pick<HistoryQuery, 'since' | 'before'>
-  ): Promise<HistoryDoc[]> {
-    checkType(resourceType);
-    const history = this.historyColl();
-    const cur = await this.current(resourceType).findOne({ _id: id }, { projection: { versionId: 1 } });
-    let top = cur?.versionId ?? 0;
-    while (await history.findOne({ _id: historyId(resourceType, id, top + 1) }, { projection: { _id: 1 } })) top++;
-    const docs = await Promise.all(
-      Array.from({ length: top }, (_, i) => history.findOne({ _id: historyId(resourceType, id, top - i) }, { projection: { s: 0 } }))
-    );
-    return docs
-      .filter((h): h is HistoryDoc => h !== null)
-      .filter((h) => (bounds.since === undefined || h.lastUpdated >= bounds.since) && (bounds.before === undefined || h.lastUpdated <= bounds.before))
-      .sort(compareHistory);
   }
 
   /**
@@ -714,7 +671,6 @@ export class MongoStore implements Store {
     const cur = await this.current(resourceType).findOne({ _id: id }, { projection: { versionId: 1 } });
     let prev = cur?.versionId ?? 0;
     for (;;) {
-      // by _id: the one lookup every server answers from an index
       const h = await this.historyColl().findOne({ _id: historyId(resourceType, id, prev + 1) });
       if (!h) return;
       if (!this.atomicUpdates) {
@@ -730,7 +686,7 @@ export class MongoStore implements Store {
           return;
         }
       }
-      if (!(await this.materialize(resourceType, currentFromHistory(h), prev))) return; // moved on meanwhile
+      if (!(await this.materialize(resourceType, currentFromHistory(h), prev, true))) return; // moved on meanwhile
       prev = h.versionId;
     }
   }
@@ -848,14 +804,6 @@ async function createIndexes<T extends Document>(coll: Collection<T>, keys: Arra
   for (const key of keys) await coll.createIndex(key);
 }
 
-/** Order of history entries: positive when a is older than b (comes after it, newest first). */
-function compareHistory(a: HistoryCursor, b: HistoryCursor): number {
-  if (a.lastUpdated !== b.lastUpdated) return a.lastUpdated < b.lastUpdated ? 1 : -1;
-  if (a.resourceType !== b.resourceType) return a.resourceType < b.resourceType ? 1 : -1;
-  if (a.id !== b.id) return a.id < b.id ? 1 : -1;
-  return b.versionId - a.versionId;
-}
-
 function checkType(resourceType: string): void {
   if (!TYPE_PATTERN.test(resourceType)) throw new Error(`invalid resource type for a collection name: "${resourceType}"`);
 }
@@ -870,6 +818,9 @@ function historyFilter(query: Omit<HistoryQuery, 'after' | 'count'>): Filter {
     checkType(query.resourceType);
     filter.resourceType = query.resourceType;
     if (query.id !== undefined) filter.id = query.id;
+  } else if (query.resourceTypes !== undefined) {
+    for (const type of query.resourceTypes) checkType(type);
+    filter.resourceType = { $in: [...query.resourceTypes] };
   }
   const range: Record<string, string> = {};
   if (query.since !== undefined) range.$gte = query.since;
