@@ -73,7 +73,9 @@ describe.each(kinds)('fhir-kit-client on the %s store', (kind) => {
       console.warn(`[${kind}] no multi-document transactions: asserting the transaction is refused`);
       await expect(client.transaction({ body: body as any })).rejects.toMatchObject({ response: { status: 400 } });
     }
-    const batch = (await client.batch({ body: { ...body, type: 'batch', entry: [body.entry[0]] } as any })) as any;
+    // A fresh child: re-posting the same record would (rightly) merge into the existing one.
+    const fresh = { resource: patient({ name: [{ family: 'Batchson', given: ['Kit'] }], birthDate: '2019-02-03' }), request: { method: 'POST', url: 'Patient' } };
+    const batch = (await client.batch({ body: { resourceType: 'Bundle', type: 'batch', entry: [fresh] } as any })) as any;
     expect(batch.entry[0].response.status).toBe('201 Created');
   });
 });

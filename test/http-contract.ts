@@ -175,7 +175,9 @@ export function runHttpContract(kind: StoreKind): void {
         const second = await server.fhir('POST', 'Patient', { body, headers });
         expect(second.status).toBe(200);
         expect(second.body.id).toBe(first.body.id);
-        await server.fhir('POST', 'Patient', { body: patient({ identifier: [{ system: 'urn:mrn', value }] }) });
+        // A second record with the same identifier (PUT to a client id: a POST would merge into the first).
+        const dupId = `dup-${Date.now()}`;
+        await server.fhir('PUT', `Patient/${dupId}`, { body: { ...patient({ identifier: [{ system: 'urn:mrn', value }] }), id: dupId } });
         const third = await server.fhir('POST', 'Patient', { body, headers });
         expect(third.status).toBe(412);
       });

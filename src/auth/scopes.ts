@@ -134,6 +134,7 @@ export function permissionsFor(interaction: Interaction, operation?: string): Pe
     case 'conditional-delete':
       return ['d', 's'];
     case 'operation':
+      if (operation === 'match') return ['r', 's'];
       return READ_ONLY_OPERATIONS.has(operation ?? '') ? ['r'] : ['r', 'u'];
     case 'capabilities':
     case 'batch':

@@ -5,7 +5,9 @@
 import { randomUUID } from 'node:crypto';
 import type { Bundle, BundleEntry, Resource } from '@medplum/fhirtypes';
 import { badRequest, FhirError, isFhirError, makeIssue, outcome, preconditionFailed } from '../fhir/outcome.js';
-import { prepareCreate } from '../interactions/create.js';
+import type { Patient } from '@medplum/fhirtypes';
+import { createLockKeys, prepareCreate } from '../interactions/create.js';
+import { decideIngest, type IngestDecision } from '../matching/ingest.js';
 import { prepareDelete } from '../interactions/delete.js';
 import { preparePatch } from '../interactions/patch.js';
 import type { FhirRequest, FhirResponse, PreparedWrite, ServerContext } from '../interactions/types.js';
@@ -30,6 +32,8 @@ interface Planned extends RoutedEntry {
   /** The entry concluded without a write (conditional create matched, nothing to delete…). */
   response?: FhirResponse;
   prepared?: PreparedWrite;
+  /** For Patient creates: the matching decision taken while resolving targets. */
+  ingest?: IngestDecision;
 }
 
 export async function processTransaction(
@@ -61,6 +65,7 @@ export async function processTransaction(
       planned.flatMap((p) => {
         if (p.request.method === 'POST' && p.request.ifNoneExist) return [conditionalLockKey(p.request.resourceType as string, p.request.ifNoneExist)];
         if (p.route.interaction === 'conditional-update') return [conditionalLockKey(p.request.resourceType as string, queryString(p.request))];
+        if (p.route.interaction === 'create') return createLockKeys(p.request);
         return [];
       })
     ),
@@ -131,6 +136,15 @@ async function resolveTarget(p: Planned, ctx: ServerContext, references: Map<str
           break;
         }
         request.ifNoneExist = undefined;
+      }
+      if (resourceType === 'Patient' && isResource(request.body) && request.body.resourceType === 'Patient') {
+        // A certain match becomes an update of the existing child, and references to this entry's
+        // fullUrl (its Immunizations) point at the surviving record.
+        p.ingest = await decideIngest(ctx.store, request.body as Patient);
+        if (p.ingest.kind === 'merge') {
+          p.target = `Patient/${p.ingest.existing.id}`;
+          break;
+        }
       }
       p.target = `${resourceType}/${randomUUID()}`;
       break;
@@ -203,7 +217,7 @@ async function prepareEntry(p: Planned, ctx: ServerContext, pending: PendingReso
       prepared = await prepareDelete(request, ctx);
       break;
     case 'POST':
-      prepared = await prepareCreate(request, ctx, { id, pending });
+      prepared = await prepareCreate(request, ctx, { id, pending, ingest: p.ingest });
       break;
     case 'PUT':
       prepared = await prepareUpdate(request, ctx, { pending });

@@ -122,6 +122,7 @@ async function checkAccess(
   }
   const access = await policy;
   req.access = access;
+  req.caller = caller;
   if (INSTANCE_CHECKED.has(route.interaction) && route.resourceType && route.id) {
     const current = await ctx.store.read(route.resourceType, route.id);
     touched.push(current?.resource);

@@ -2,6 +2,8 @@
 // HTTP requests and batch/transaction entries are routed by the same table.
 import { badRequest, methodNotAllowed, notFound } from '../fhir/outcome.js';
 import { isSupportedType, ID_PATTERN } from '../fhir/resource-types.js';
+import { matchOperation } from '../operations/match.js';
+import { mergeOperation } from '../operations/merge.js';
 import { validateOperation } from '../operations/validate.js';
 import { lookupOperation } from '../terminology/lookup.js';
 import { translateOperation } from '../terminology/translate.js';
@@ -22,9 +24,14 @@ interface OperationEntry {
   instance?: Handler;
   system?: Handler;
   methods: ReadonlyArray<FhirRequest['method']>;
+  /** Resource types the type/instance-level operation is defined on (absent: every type). */
+  types?: readonly string[];
 }
 const OPERATIONS: Record<string, OperationEntry> = {
   validate: { type: validateOperation, instance: validateOperation, methods: ['POST'] },
+  // Patient matching (src/matching): Patient/$match and Patient/$merge.
+  match: { type: matchOperation, methods: ['POST'], types: ['Patient'] },
+  merge: { type: mergeOperation, methods: ['POST'], types: ['Patient'] },
   // Terminology (src/terminology): each handler answers only on its own resource types.
   lookup: { type: lookupOperation, instance: lookupOperation, methods: ['GET', 'POST'] },
   'validate-code': { type: validateCodeOperation, instance: validateCodeOperation, methods: ['GET', 'POST'] },
@@ -100,7 +107,7 @@ export function route(method: FhirRequest['method'], segments: string[]): RouteR
   }
   if (second?.startsWith('$')) {
     if (third !== undefined) throw notFound(`No FHIR endpoint at /${segments.join('/')}`);
-    return { ...operationRoute(verb, second, 'type'), resourceType };
+    return { ...operationRoute(verb, second, 'type', resourceType), resourceType };
   }
 
   const id = second as string;
@@ -125,16 +132,19 @@ export function route(method: FhirRequest['method'], segments: string[]): RouteR
     return { interaction: 'vread', handler: vread, resourceType, id, versionId: fourth };
   }
   if (third.startsWith('$') && fourth === undefined) {
-    return { ...operationRoute(verb, third, 'instance'), resourceType, id };
+    return { ...operationRoute(verb, third, 'instance', resourceType), resourceType, id };
   }
   throw notFound(`No FHIR endpoint at /${segments.join('/')}`);
 }
 
-function operationRoute(verb: string, segment: string, level: 'system' | 'type' | 'instance'): RouteResult {
+function operationRoute(verb: string, segment: string, level: 'system' | 'type' | 'instance', resourceType?: string): RouteResult {
   const name = segment.slice(1);
   const entry = OPERATIONS[name];
   const handler = entry?.[level];
   if (!entry || !handler) throw notFound(`Operation $${name} is not supported at the ${level} level`);
+  if (resourceType && entry.types && !entry.types.includes(resourceType)) {
+    throw notFound(`Operation $${name} is not defined on ${resourceType}`);
+  }
   if (!entry.methods.includes(verb as FhirRequest['method'])) {
     throw methodNotAllowed(`$${name} answers ${entry.methods.join(', ')}`);
   }

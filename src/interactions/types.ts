@@ -5,6 +5,7 @@ import type { OperationOutcomeIssue, Resource } from '@medplum/fhirtypes';
 import type { Config } from '../config.js';
 import type { ResourceRecord, Store, WriteOp } from '../store/store.js';
 import type { AuditLog } from '../audit/audit-log.js';
+import type { Caller } from '../auth/caller.js';
 import type { AccessPolicy } from '../consent/access.js';
 import type { SharingIndex } from '../consent/sharing-index.js';
 import type { RuleRegistry } from '../validation/business-rules.js';
@@ -54,6 +55,8 @@ export interface FhirRequest {
   ifNoneExist?: string;
   ifModifiedSince?: string;
   prefer: PreferHeader;
+  /** The verified caller (set by the pipeline). */
+  caller?: Caller;
   /** The request id of the HTTP request this came from (also for its bundle entries). */
   requestId?: string;
   /** What the caller may see (set by the pipeline; absent means unrestricted, e.g. in unit tests). */

@@ -1,5 +1,7 @@
 // update: PUT [type]/[id] (update-as-create to a client id), and conditional update PUT [type]?query.
+import type { Patient, Resource } from '@medplum/fhirtypes';
 import { badRequest, conflict, preconditionFailed } from '../fhir/outcome.js';
+import { preserveLegalName } from '../matching/ingest.js';
 import { randomUUID } from 'node:crypto';
 import { writeResponse } from './respond.js';
 import type { FhirRequest, FhirResponse, Prepared, ServerContext } from './types.js';
@@ -38,7 +40,11 @@ export async function prepareUpdate(
     throw preconditionFailed(`If-Match W/"${expected}" does not hold: ${resourceType}/${id} ${actual}`);
   }
   const exists = current !== undefined && !current.deleted;
-  const stored = { ...resource, id };
+  let stored: Resource = { ...resource, id };
+  if (resourceType === 'Patient' && exists && current.resource) {
+    // A late hospital update with "Baby Boy Smith" keeps the legal name as official.
+    stored = preserveLegalName(current.resource as Patient, stored as Patient);
+  }
   return {
     kind: 'write',
     op: { resourceType, id, resource: stored, ifVersion: current ? current.versionId : 'absent', index: indexFor(stored) },

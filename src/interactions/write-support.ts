@@ -2,6 +2,7 @@
 // and committing a prepared write with the store's version precondition.
 import type { OperationOutcomeIssue, Resource } from '@medplum/fhirtypes';
 import { badRequest, conflict, preconditionFailed } from '../fhir/outcome.js';
+import { matchKeysOf } from '../matching/candidates.js';
 import { findMatches } from '../search/execute.js';
 import { parseVersionTag } from './respond.js';
 import { extractSearchIndex } from '../search/extract.js';
@@ -66,8 +67,11 @@ function stripServerMeta(body: unknown): unknown {
   return copy;
 }
 
+/** Search values for a resource; Patients also carry their matching blocking keys as `_m`. */
 export function indexFor(resource: Resource): ReturnType<typeof extractSearchIndex> {
-  return extractSearchIndex(resource);
+  const index = extractSearchIndex(resource);
+  if (resource.resourceType === 'Patient') index._m = matchKeysOf(resource);
+  return index;
 }
 
 /** Commits a prepared write; a lost version race surfaces as VersionConflictError. */

@@ -4,8 +4,18 @@ import { EMBEDDED_INDEXES, MONGO_INDEXES } from '../search/indexes.js';
 import { EmbeddedStore } from './embedded/embedded-store.js';
 import { MongoStore } from './mongo/mongo-store.js';
 import type { Store } from './store.js';
+import { STORED_MATCH_KEYS } from '../matching/candidates.js';
 
 export function createStore(config: Config): Store {
-  if (config.mongodbUrl) return new MongoStore({ url: config.mongodbUrl, indexes: MONGO_INDEXES });
-  return new EmbeddedStore({ dataDir: config.dataDir, indexes: EMBEDDED_INDEXES });
+  if (config.mongodbUrl) return new MongoStore({ url: config.mongodbUrl, indexes: mongoIndexes() });
+  return new EmbeddedStore({ dataDir: config.dataDir, indexes: embeddedIndexes() });
+}
+
+/** The search indexes plus the matching engine's blocking keys (`s._m`) on Patient. */
+export function embeddedIndexes(): Record<string, string[]> {
+  return { ...EMBEDDED_INDEXES, Patient: [...(EMBEDDED_INDEXES.Patient ?? []), STORED_MATCH_KEYS] };
+}
+
+export function mongoIndexes(): Record<string, Array<Record<string, 1 | -1>>> {
+  return { ...MONGO_INDEXES, Patient: [...(MONGO_INDEXES.Patient ?? []), { [STORED_MATCH_KEYS]: 1 }] };
 }

@@ -1,0 +1,43 @@
+// Candidate retrieval for matching: one store query per blocking-key family (each indexed and
+// capped), united by id, then ranked by the engine. Never scans all patients.
+import type { Patient } from '@medplum/fhirtypes';
+import type { Filter, Store } from '../store/store.js';
+import { BLOCK_LIMIT, blockingQueries, matchingIndex } from './blocking.js';
+import { rankCandidates } from './rank.js';
+import type { RankedCandidate } from './types.js';
+
+/** Where the blocking keys live in the stored document (written with the search values). */
+export const STORED_MATCH_KEYS = 's._m';
+
+/** The blocking keys to store with a Patient (under the search index, as `_m`). */
+export function matchKeysOf(patient: Patient): string[] {
+  return matchingIndex(patient).keys;
+}
+
+/**
+ * Ranked candidates for an input Patient, best first, grade none left out. accessFilter (the
+ * caller's data-sharing and compartment restrictions) is ANDed onto every query.
+ */
+export async function findMatches(
+  store: Store,
+  input: Patient,
+  options: { accessFilter?: Filter; excludeId?: string } = {}
+): Promise<RankedCandidate[]> {
+  const queries = blockingQueries(input, { path: STORED_MATCH_KEYS });
+  if (queries.length === 0) return [];
+  const byId = new Map<string, Patient>();
+  const results = await Promise.all(
+    queries.map((filter) =>
+      store.search('Patient', {
+        filter: options.accessFilter ? { $and: [filter, options.accessFilter] } : filter,
+        limit: BLOCK_LIMIT,
+      })
+    )
+  );
+  for (const records of results) {
+    for (const record of records) {
+      if (record.resource && record.id !== options.excludeId) byId.set(record.id, record.resource as Patient);
+    }
+  }
+  return rankCandidates(input, [...byId.values()]);
+}

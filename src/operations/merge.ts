@@ -1,0 +1,166 @@
+// Patient/$merge (R5-style Parameters: source-patient, target-patient, preview, result-patient):
+// the source's Immunizations and data-sharing Consents move to the target, the source becomes
+// inactive with a replaced-by link, the target gets a replaces link and the source's identifiers
+// and names. Every change is an ordinary new version, so history shows each step. preview=true
+// answers what would happen without writing.
+import type { Consent, Immunization, OperationOutcomeIssue, Parameters, ParametersParameter, Patient, PatientLink, Resource } from '@medplum/fhirtypes';
+import { grants } from '../auth/scopes.js';
+import { badRequest, forbidden, makeIssue, outcome, unprocessable } from '../fhir/outcome.js';
+import { readCurrent } from '../interactions/read.js';
+import type { FhirRequest, FhirResponse, ServerContext } from '../interactions/types.js';
+import { indexFor, translateConflict, validateBody } from '../interactions/write-support.js';
+import { mergeNames } from '../matching/merge-records.js';
+import type { ResourceRecord, WriteOp } from '../store/store.js';
+
+const MAX_MOVED = 10_000;
+
+export async function mergeOperation(req: FhirRequest, ctx: ServerContext): Promise<FhirResponse> {
+  if (req.id !== undefined) throw badRequest('$merge is a type-level operation: POST /fhir/Patient/$merge');
+  const input = readInput(req.body);
+  if (req.caller && !grants(req.caller.scopes, 'Immunization', ['u'], ['user', 'system'])) {
+    throw forbidden('$merge moves Immunizations: the token needs update rights on Immunization too');
+  }
+  if (input.sourceId === input.targetId) throw badRequest('source-patient and target-patient are the same record');
+  const [source, target] = await Promise.all([
+    readCurrent(ctx, 'Patient', input.sourceId),
+    readCurrent(ctx, 'Patient', input.targetId),
+  ]);
+  for (const record of [source, target]) req.access?.assertVisible(record.resource as Resource);
+  const sourcePatient = source.resource as Patient;
+  if (sourcePatient.link?.some((l) => l.type === 'replaced-by')) {
+    throw unprocessable(`Patient/${source.id} was already merged into another record`, { expression: 'Patient.link' });
+  }
+
+  const newTarget = await buildTarget(ctx, target, sourcePatient, input.resultPatient);
+  const newSource: Patient = {
+    ...sourcePatient,
+    active: false,
+    link: [
+      ...(sourcePatient.link ?? []).filter((l) => l.other?.reference !== `Patient/${target.id}`),
+      { other: { reference: `Patient/${target.id}` }, type: 'replaced-by' },
+    ],
+  };
+  const moved = await recordsOf(ctx, `Patient/${source.id}`);
+  const ops: WriteOp[] = [
+    write('Patient', target, newTarget),
+    write('Patient', source, newSource),
+    ...moved.map((record) => write(record.resourceType, record, repoint(record.resource as Immunization | Consent, target.id))),
+  ];
+  const summary = makeIssue(
+    'information',
+    'informational',
+    `${input.preview ? 'Would merge' : 'Merged'} Patient/${source.id} into Patient/${target.id}: ` +
+      `${moved.filter((r) => r.resourceType === 'Immunization').length} Immunization(s) and ` +
+      `${moved.filter((r) => r.resourceType === 'Consent').length} Consent(s) moved; the source is inactive with a replaced-by link`
+  );
+  if (input.preview) return { status: 200, body: result(input.raw, [summary], newTarget) };
+
+  let written: ResourceRecord[];
+  try {
+    if (ctx.store.supportsTransactions) written = await ctx.store.transact(ops);
+    else {
+      // Without transactions each step is its own versioned write, in an order that leaves no
+      // Immunization pointing at a record marked replaced: target, moves, then the source.
+      written = [];
+      const ordered = [ops[0], ...ops.slice(2), ops[1]];
+      for (const op of ordered) written.push(await ctx.store.write(op));
+    }
+  } catch (err) {
+    throw translateConflict(err, false);
+  }
+  const stored = written.find((r) => r.resourceType === 'Patient' && r.id === target.id)?.resource as Patient;
+  return { status: 200, body: result(input.raw, [summary], stored) };
+}
+
+async function buildTarget(ctx: ServerContext, target: ResourceRecord, source: Patient, resultPatient: Patient | undefined): Promise<Patient> {
+  const current = target.resource as Patient;
+  let next: Patient;
+  if (resultPatient) {
+    const { resource } = await validateBody(ctx, { ...resultPatient, id: target.id }, { resourceType: 'Patient', id: target.id }, 'update');
+    next = resource as Patient;
+  } else {
+    next = {
+      ...current,
+      name: mergeNames(current.name ?? [], (source.name ?? []).map((n) => ({ ...n, use: n.use === 'official' ? 'old' : n.use }))),
+      identifier: unique([...(current.identifier ?? []), ...(source.identifier ?? []).map((i) => ({ ...i, use: i.use ?? 'old' }))], (i) => `${i.system}|${i.value}`),
+    };
+  }
+  const replaces: PatientLink = { other: { reference: `Patient/${source.id}` }, type: 'replaces' };
+  return { ...next, id: target.id, link: [...(next.link ?? []).filter((l) => l.other?.reference !== replaces.other.reference), replaces] };
+}
+
+async function recordsOf(ctx: ServerContext, patientRef: string): Promise<ResourceRecord[]> {
+  const [immunizations, consents] = await Promise.all([
+    ctx.store.search('Immunization', { filter: { 's.patient': patientRef }, limit: MAX_MOVED + 1 }),
+    ctx.store.search('Consent', { filter: { 's.patient': patientRef }, limit: MAX_MOVED + 1 }),
+  ]);
+  if (immunizations.length + consents.length > MAX_MOVED) {
+    throw unprocessable(`More than ${MAX_MOVED} records would move; merge refused`);
+  }
+  return [...immunizations, ...consents];
+}
+
+function repoint<T extends Immunization | Consent>(resource: T, targetId: string): T {
+  return { ...resource, patient: { ...resource.patient, reference: `Patient/${targetId}` } };
+}
+
+function write(resourceType: string, current: ResourceRecord, resource: Resource): WriteOp {
+  return { resourceType, id: current.id, resource, ifVersion: current.versionId, index: indexFor(resource) };
+}
+
+function unique<T>(items: T[], key: (item: T) => string): T[] {
+  const seen = new Set<string>();
+  return items.filter((item) => {
+    const k = key(item);
+    if (seen.has(k)) return false;
+    seen.add(k);
+    return true;
+  });
+}
+
+function result(input: Parameters, issues: OperationOutcomeIssue[], target: Patient): Parameters {
+  return {
+    resourceType: 'Parameters',
+    parameter: [
+      { name: 'input', resource: input },
+      { name: 'outcome', resource: outcome(issues) },
+      { name: 'result', resource: target },
+    ],
+  };
+}
+
+interface MergeInput {
+  raw: Parameters;
+  sourceId: string;
+  targetId: string;
+  preview: boolean;
+  resultPatient?: Patient;
+}
+
+function readInput(body: unknown): MergeInput {
+  const params = body as Parameters | undefined;
+  if (!params || params.resourceType !== 'Parameters' || !Array.isArray(params.parameter)) {
+    throw badRequest('$merge needs a Parameters body with source-patient and target-patient references');
+  }
+  const part = (name: string): ParametersParameter | undefined => params.parameter?.find((p) => p.name === name);
+  const idOf = (name: string): string => {
+    const reference = part(name)?.valueReference?.reference;
+    const match = reference ? /^(?:.*\/)?Patient\/([A-Za-z0-9\-.]{1,64})$/.exec(reference) : null;
+    if (!match) {
+      const byIdentifier = part(`${name}-identifier`) ? ' (merging by identifier is not supported: give a reference)' : '';
+      throw badRequest(`${name} must be a valueReference to Patient/<id>${byIdentifier}`, { expression: name });
+    }
+    return match[1];
+  };
+  const preview = part('preview');
+  if (preview && typeof preview.valueBoolean !== 'boolean') throw badRequest('preview must be a valueBoolean');
+  const resultPatient = part('result-patient')?.resource;
+  if (resultPatient && resultPatient.resourceType !== 'Patient') throw badRequest('result-patient must be a Patient');
+  return {
+    raw: params,
+    sourceId: idOf('source-patient'),
+    targetId: idOf('target-patient'),
+    preview: preview?.valueBoolean === true,
+    resultPatient: resultPatient as Patient | undefined,
+  };
+}

@@ -1,0 +1,188 @@
+// Newborn records over HTTP (CONTRACT.md "Matching and newborn records"): a placeholder name
+// reconciled with the legal name on create and in transactions, twins kept apart, $match,
+// the review list, $merge, and the hospital's later update by MRN.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { immunization, startTestServer, type TestServer } from './helpers/server.js';
+
+const MMN = 'http://hl7.org/fhir/StructureDefinition/patient-mothersMaidenName';
+const MRN_SYSTEM = 'urn:oid:1.2.840.114350.1.13.0.1.7.5.737384.14';
+
+let seq = 0;
+function household() {
+  seq++;
+  return {
+    birthDate: `2026-0${1 + (seq % 8)}-1${seq % 10}`,
+    gender: 'male',
+    address: [{ line: [`${100 + seq} Maple Street`], city: 'Springfield', state: 'IL', postalCode: '62701' }],
+    telecom: [{ system: 'phone', value: `217-555-${String(1000 + seq).padStart(4, '0')}` }],
+    extension: [{ url: MMN, valueString: 'Johnson' }],
+  };
+}
+
+describe('newborn matching over HTTP', () => {
+  let server: TestServer;
+  beforeAll(async () => {
+    server = await startTestServer('embedded');
+  });
+  afterAll(async () => {
+    await server?.close();
+  });
+
+  const hospitalRecord = (h: ReturnType<typeof household>, mrn: string, given = 'Baby Boy') => ({
+    resourceType: 'Patient',
+    identifier: [{ system: MRN_SYSTEM, value: mrn, type: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v2-0203', code: 'MR' }] } }],
+    name: [{ family: 'Smith', given: [given] }],
+    ...h,
+  });
+  const legalRecord = (h: ReturnType<typeof household>, given = 'Liam') => ({
+    resourceType: 'Patient',
+    name: [{ use: 'official', family: 'Smith', given: [given] }],
+    ...h,
+  });
+
+  it('a legal-name record of a placeholder newborn updates the existing child (200, merged-into-existing)', async () => {
+    const h = household();
+    const hospital = await server.fhir('POST', 'Patient', { body: hospitalRecord(h, `MRN-${seq}`) });
+    expect(hospital.status).toBe(201);
+    const dose = await server.fhir('POST', 'Immunization', { body: immunization(`Patient/${hospital.body.id}`, { occurrenceDateTime: h.birthDate }) });
+    expect(dose.status).toBe(201);
+
+    const clinic = await server.fhir('POST', 'Patient', { body: legalRecord(h), headers: { prefer: 'return=representation' } });
+    expect(clinic.status, clinic.text).toBe(200);
+    expect(clinic.body.id).toBe(hospital.body.id);
+    expect(clinic.headers.get('location')).toContain(`/Patient/${hospital.body.id}/_history/2`);
+    const names = clinic.body.name.map((n: any) => `${n.use}:${n.given.join(' ')} ${n.family}`);
+    expect(names).toEqual(expect.arrayContaining(['official:Liam Smith', 'old:Baby Boy Smith']));
+    expect(clinic.body.identifier.map((i: any) => i.value)).toContain(`MRN-${seq}`);
+
+    const oo = await server.fhir('POST', 'Patient', { body: legalRecord(h), headers: { prefer: 'return=OperationOutcome' } });
+    expect(oo.status).toBe(200);
+    expect(oo.body.issue.some((i: any) => i.details?.coding?.[0]?.code === 'merged-into-existing')).toBe(true);
+
+    const all = await server.fhir('GET', `Patient?birthdate=${h.birthDate}&family=Smith`);
+    expect(all.body.entry).toHaveLength(1);
+  });
+
+  it('in a transaction, the Immunizations of a merged Patient point at the surviving record', async () => {
+    const h = household();
+    const hospital = await server.fhir('POST', 'Patient', { body: hospitalRecord(h, `MRN-${seq}`) });
+    const urn = 'urn:uuid:6b0f6f1e-1b8a-4d55-8a3e-3f3c0d0e0a11';
+    const res = await server.fhir('POST', '', {
+      body: {
+        resourceType: 'Bundle',
+        type: 'transaction',
+        entry: [
+          { fullUrl: urn, resource: legalRecord(h), request: { method: 'POST', url: 'Patient' } },
+          { resource: immunization(urn, { occurrenceDateTime: h.birthDate, vaccineCode: { coding: [{ system: 'http://hl7.org/fhir/sid/cvx', code: '08' }] } }), request: { method: 'POST', url: 'Immunization' } },
+        ],
+      },
+    });
+    expect(res.status, res.text).toBe(200);
+    expect(res.body.entry[0].response.status).toBe('200 OK');
+    expect(res.body.entry[0].resource.id).toBe(hospital.body.id);
+    expect(res.body.entry[1].resource.patient.reference).toBe(`Patient/${hospital.body.id}`);
+  });
+
+  it('twins stay two children, and a later legal name does not merge them', async () => {
+    const h = household();
+    const a = await server.fhir('POST', 'Patient', { body: { ...hospitalRecord(h, `MRN-A-${seq}`, 'Baby Boy A'), multipleBirthInteger: 1 } });
+    const b = await server.fhir('POST', 'Patient', { body: { ...hospitalRecord(h, `MRN-B-${seq}`, 'Baby Boy B'), multipleBirthInteger: 2 } });
+    expect(a.status).toBe(201);
+    expect(b.status).toBe(201);
+    expect(b.body.id).not.toBe(a.body.id);
+    const namedTwins = [
+      await server.fhir('POST', 'Patient', { body: { ...legalRecord(h, 'Noah'), multipleBirthInteger: 1 } }),
+      await server.fhir('POST', 'Patient', { body: { ...legalRecord(h, 'Owen'), multipleBirthInteger: 2 } }),
+    ];
+    const ids = new Set([a.body.id, b.body.id, ...namedTwins.map((r) => r.body.id)]);
+    // Whatever each legal record joined, the two children never became one record.
+    const records = await server.fhir('GET', `Patient?birthdate=${h.birthDate}&_count=50`);
+    const byId = new Map(records.body.entry.map((e: any) => [e.resource.id, e.resource]));
+    expect(byId.has(a.body.id) && byId.has(b.body.id)).toBe(true);
+    const orders = [...ids].map((id) => (byId.get(id) as any)?.multipleBirthInteger);
+    expect(orders.filter((o) => o === 1).length).toBeGreaterThanOrEqual(1);
+    expect(orders.filter((o) => o === 2).length).toBeGreaterThanOrEqual(1);
+    const aRecord = byId.get(a.body.id) as any;
+    expect(aRecord.name.map((n: any) => n.given.join(' '))).not.toContain('Owen');
+  });
+
+  it('$match lists candidates best first with a score and a match grade; onlyCertainMatches filters', async () => {
+    const h = household();
+    const hospital = await server.fhir('POST', 'Patient', { body: hospitalRecord(h, `MRN-${seq}`) });
+    const params = (onlyCertain: boolean) => ({
+      resourceType: 'Parameters',
+      parameter: [
+        { name: 'resource', resource: legalRecord(h) },
+        { name: 'onlyCertainMatches', valueBoolean: onlyCertain },
+        { name: 'count', valueInteger: 5 },
+      ],
+    });
+    const res = await server.fhir('POST', 'Patient/$match', { body: params(false) });
+    expect(res.status, res.text).toBe(200);
+    expect(res.body.type).toBe('searchset');
+    const first = res.body.entry[0];
+    expect(first.resource.id).toBe(hospital.body.id);
+    expect(first.search.score).toBeGreaterThan(0.8);
+    const grade = first.search.extension.find((e: any) => e.url === 'http://hl7.org/fhir/StructureDefinition/match-grade');
+    expect(grade.valueCode).toBe('certain');
+    const scores = res.body.entry.map((e: any) => e.search.score);
+    expect([...scores].sort((x: number, y: number) => y - x)).toEqual(scores);
+    const only = await server.fhir('POST', 'Patient/$match', { body: params(true) });
+    expect(only.body.entry.every((e: any) => e.search.extension[0].valueCode === 'certain')).toBe(true);
+    const bad = await server.fhir('POST', 'Patient/$match', { body: { resourceType: 'Parameters', parameter: [] } });
+    expect(bad.status).toBe(400);
+  });
+
+  it('a probable match is stored as a new record tagged for review; $merge combines them', async () => {
+    const h = household();
+    const hospital = await server.fhir('POST', 'Patient', { body: hospitalRecord(h, `MRN-${seq}`) });
+    const dose = await server.fhir('POST', 'Immunization', { body: immunization(`Patient/${hospital.body.id}`, { occurrenceDateTime: h.birthDate }) });
+    // Only the placeholder surname and birth date link them: probable, not certain.
+    const other = await server.fhir('POST', 'Patient', {
+      body: { resourceType: 'Patient', name: [{ family: 'Smith', given: ['Liam'] }], birthDate: h.birthDate, gender: 'male' },
+    });
+    expect(other.status, other.text).toBe(201);
+    expect(other.body.id).not.toBe(hospital.body.id);
+    expect(other.body.meta.tag.map((t: any) => t.code)).toContain('possible-duplicate');
+    const review = await server.fhir('GET', 'Patient?_tag=https://iis-fhir-server.org/fhir/CodeSystem/match-review|possible-duplicate');
+    expect(review.body.entry.map((e: any) => e.resource.id)).toContain(other.body.id);
+
+    const mergeBody = (preview: boolean) => ({
+      resourceType: 'Parameters',
+      parameter: [
+        { name: 'source-patient', valueReference: { reference: `Patient/${hospital.body.id}` } },
+        { name: 'target-patient', valueReference: { reference: `Patient/${other.body.id}` } },
+        { name: 'preview', valueBoolean: preview },
+      ],
+    });
+    const preview = await server.fhir('POST', 'Patient/$merge', { body: mergeBody(true) });
+    expect(preview.status, preview.text).toBe(200);
+    expect((await server.fhir('GET', `Immunization/${dose.body.id}`)).body.patient.reference).toBe(`Patient/${hospital.body.id}`);
+
+    const merged = await server.fhir('POST', 'Patient/$merge', { body: mergeBody(false) });
+    expect(merged.status, merged.text).toBe(200);
+    const result = merged.body.parameter.find((p: any) => p.name === 'result').resource;
+    expect(result.link).toEqual([{ other: { reference: `Patient/${hospital.body.id}` }, type: 'replaces' }]);
+    const moved = await server.fhir('GET', `Immunization/${dose.body.id}`);
+    expect(moved.body.patient.reference).toBe(`Patient/${other.body.id}`);
+    expect(moved.body.meta.versionId).toBe('2');
+    const source = await server.fhir('GET', `Patient/${hospital.body.id}`);
+    expect(source.body.active).toBe(false);
+    expect(source.body.link[0]).toEqual({ other: { reference: `Patient/${other.body.id}` }, type: 'replaced-by' });
+    const again = await server.fhir('POST', 'Patient/$merge', { body: mergeBody(false) });
+    expect(again.status).toBe(422);
+  });
+
+  it("the hospital's later conditional update by MRN keeps the legal name official", async () => {
+    const h = household();
+    const mrn = `MRN-${seq}`;
+    const hospital = await server.fhir('POST', 'Patient', { body: hospitalRecord(h, mrn) });
+    await server.fhir('POST', 'Patient', { body: legalRecord(h) });
+    const update = await server.fhir('PUT', `Patient?identifier=${MRN_SYSTEM}|${mrn}`, { body: hospitalRecord(h, mrn) });
+    expect(update.status, update.text).toBe(200);
+    expect(update.body.id).toBe(hospital.body.id);
+    const official = update.body.name.find((n: any) => n.use === 'official');
+    expect(official.given).toEqual(['Liam']);
+    expect(update.body.name.some((n: any) => n.use === 'old' && n.given[0] === 'Baby Boy')).toBe(true);
+  });
+});
