@@ -58,7 +58,7 @@ export async function startTestServer(kind: StoreKind, overrides: Partial<Config
   config.publicBaseUrl = overrides.publicBaseUrl ?? `http://127.0.0.1:${port}`;
   const running = await startServer(config);
   const token = (claims: Record<string, unknown> = {}): string =>
-    jwt.sign({ scope: 'system/*.cruds', ...claims }, TEST_SECRET, { algorithm: 'HS256', expiresIn: 3600, subject: 'test' });
+    jwt.sign({ scope: 'system/*.cruds', sub: 'test', ...claims }, TEST_SECRET, { algorithm: 'HS256', expiresIn: 3600 });
   const defaultToken = token();
   const fhir: TestServer['fhir'] = async (method, urlPath, options = {}) => {
     const headers: Record<string, string> = { authorization: `Bearer ${defaultToken}`, ...options.headers };

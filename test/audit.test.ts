@@ -1,0 +1,73 @@
+// Every access to patient data leaves an AuditEvent (who, what patient, which interaction,
+// outcome), and the audit trail never shows up in system history.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { AuditEvent } from '@medplum/fhirtypes';
+import { immunization, patient, startTestServer, type TestServer } from './helpers/server.js';
+
+describe('audit trail', () => {
+  let server: TestServer;
+  beforeAll(async () => {
+    server = await startTestServer('embedded');
+  });
+  afterAll(async () => {
+    await server?.close();
+  });
+
+  const eventsFor = async (patientId: string): Promise<AuditEvent[]> => {
+    await server.audit.flush(5000);
+    const history = await server.store.history({ resourceType: 'AuditEvent', count: 10_000 });
+    return history
+      .map((r) => r.resource as AuditEvent)
+      .filter((e) => e.entity?.some((x) => x.what?.reference === `Patient/${patientId}`));
+  };
+
+  it('records reads, searches, writes and refusals with the patient, the caller and the outcome', async () => {
+    const created = await server.fhir('POST', 'Patient', { body: patient({ name: [{ family: 'Audited', given: ['Ann'] }] }) });
+    const id = created.body.id as string;
+    await server.fhir('POST', 'Immunization', { body: immunization(`Patient/${id}`) });
+    const orgToken = server.token({ scope: 'user/*.cruds', organization: 'Organization/clinic-1', sub: 'nurse-7' });
+    await server.fhir('GET', `Patient/${id}`, { headers: { authorization: `Bearer ${orgToken}`, 'x-request-id': 'req-audit-1' } });
+    await server.fhir('GET', `Immunization?patient=Patient/${id}`);
+    const events = await eventsFor(id);
+    const subtypes = events.map((e) => e.subtype?.[0]?.code);
+    expect(subtypes).toEqual(expect.arrayContaining(['create', 'read', 'search-type']));
+    const read = events.find((e) => e.subtype?.[0]?.code === 'read') as AuditEvent;
+    expect(read.outcome).toBe('0');
+    expect(read.action).toBe('R');
+    expect(read.agent?.[0].who?.identifier?.value).toBe('nurse-7');
+    expect(read.agent?.some((a) => a.who?.reference === 'Organization/clinic-1')).toBe(true);
+    expect(read.entity?.some((x) => x.what?.identifier?.value === 'req-audit-1')).toBe(true);
+    const search = events.find((e) => e.subtype?.[0]?.code === 'search-type') as AuditEvent;
+    const query = search.entity?.find((x) => x.query)?.query as string;
+    expect(Buffer.from(query, 'base64').toString()).toContain(`patient=Patient%2F${id}`);
+  });
+
+  it('a refused read is audited as a failure naming the patient', async () => {
+    const created = await server.fhir('POST', 'Patient', { body: patient({ name: [{ family: 'Refused', given: ['Ray'] }] }) });
+    const id = created.body.id as string;
+    await server.fhir('POST', 'Consent', {
+      body: {
+        resourceType: 'Consent',
+        status: 'active',
+        scope: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/consentscope', code: 'patient-privacy' }] },
+        category: [{ coding: [{ system: 'http://loinc.org', code: '59284-0' }] }],
+        patient: { reference: `Patient/${id}` },
+        policyRule: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-ActCode', code: 'OPTOUT' }] },
+        provision: { type: 'deny' },
+      },
+    });
+    const orgToken = server.token({ scope: 'user/*.rs', organization: 'Organization/other' });
+    const res = await server.fhir('GET', `Patient/${id}`, { headers: { authorization: `Bearer ${orgToken}` } });
+    expect(res.status).toBe(403);
+    const refused = (await eventsFor(id)).find((e) => e.subtype?.[0]?.code === 'read');
+    expect(refused?.outcome).toBe('4');
+  });
+
+  it('system history does not show the audit trail', async () => {
+    await server.audit.flush(5000);
+    expect((await server.store.historyCount({ resourceType: 'AuditEvent' })) > 0).toBe(true);
+    const history = await server.fhir('GET', '_history?_count=1000');
+    expect(history.body.entry.some((e: any) => e.resource?.resourceType === 'AuditEvent')).toBe(false);
+    expect((await server.fhir('GET', 'AuditEvent?_count=1', { headers: { authorization: `Bearer ${server.token({ scope: 'user/*.rs', organization: 'Organization/x' })}` } })).status).not.toBe(200);
+  });
+});
