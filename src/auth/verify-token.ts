@@ -37,11 +37,40 @@ export interface VerifierOptions {
   serverKey?: { issuer: string; kid: string; alg: string; publicKey: CryptoKey };
 }
 
+/**
+ * Tokens already verified, by their exact text, until they expire: clients send the same token
+ * with every request, and signature checks through WebCrypto cost more than the rest of a read.
+ * A token is only ever cached after passing every check, and never past its exp.
+ */
+class VerifiedTokens {
+  private readonly entries = new Map<string, { caller: Caller; expiresAt: number }>();
+  constructor(private readonly max = 10_000) {}
+
+  get(token: string, now = Date.now()): Caller | undefined {
+    const hit = this.entries.get(token);
+    if (!hit) return undefined;
+    if (hit.expiresAt <= now) {
+      this.entries.delete(token);
+      return undefined;
+    }
+    return hit.caller;
+  }
+
+  set(token: string, caller: Caller, exp: number | undefined): void {
+    if (typeof exp !== 'number') return;
+    if (this.entries.size >= this.max) this.entries.delete(this.entries.keys().next().value as string);
+    this.entries.set(token, { caller, expiresAt: exp * 1000 });
+  }
+}
+
 export function createTokenVerifier(options: VerifierOptions): TokenVerifier {
   const hsKey: KeyObject | undefined = options.hs256Secret ? createSecretKey(Buffer.from(options.hs256Secret, 'utf8')) : undefined;
+  const verified = new VerifiedTokens();
   return {
     async verify(authorization) {
       const token = bearerToken(authorization);
+      const known = verified.get(token);
+      if (known) return known;
       let header: ReturnType<typeof decodeProtectedHeader>;
       try {
         header = decodeProtectedHeader(token);
@@ -71,7 +100,9 @@ export function createTokenVerifier(options: VerifierOptions): TokenVerifier {
         throw unauthorized(`The access token was rejected: ${describe(err)}`);
       }
       checkAudience(payload.aud, options.fhirBaseUrl);
-      return callerFrom(payload);
+      const caller = callerFrom(payload);
+      verified.set(token, caller, payload.exp);
+      return caller;
     },
   };
 }
