@@ -10,7 +10,10 @@ import { createApp } from './http/app.js';
 import { createLogger, type Logger } from './http/logger.js';
 import type { ServerContext } from './interactions/types.js';
 import { SharingIndex } from './consent/sharing-index.js';
-import { createStore } from './store/open-store.js';
+import { createFileStore, createStore } from './store/open-store.js';
+import type { FileStore } from './store/files.js';
+import { loadBulkOptions, type BulkOptions } from './bulk/config.js';
+import { BulkExports, registerBulkExports } from './bulk/service.js';
 import type { Store } from './store/store.js';
 import { registerIisRules } from './quality/register.js';
 import { loadSeverityPolicy } from './quality/policy.js';
@@ -26,11 +29,16 @@ export interface RunningServer {
   server: Server;
   /** The AuditEvent writer (counters at GET /metrics). */
   audit: AuditLog;
+  /** Bulk export jobs and worker of this process. */
+  bulk: BulkExports;
   /** Stops accepting, finishes requests in flight, flushes the store. */
   close(): Promise<void>;
 }
 
-export async function startServer(config: Config, options: { logger?: Logger; store?: Store } = {}): Promise<RunningServer> {
+export async function startServer(
+  config: Config,
+  options: { logger?: Logger; store?: Store; files?: FileStore; bulk?: Partial<BulkOptions> } = {}
+): Promise<RunningServer> {
   const logger = options.logger ?? createLogger(config.logLevel);
   loadDefinitions();
   warmUpValidation();
@@ -49,6 +57,11 @@ export async function startServer(config: Config, options: { logger?: Logger; st
   const audit = new AuditLog({ store, logger, serverUrl: baseUrl, dataDir: config.dataDir });
   await audit.start();
   const ctx: ServerContext = { store, config, rules, baseUrl, sharing: new SharingIndex(store), audit };
+  // Bulk export: jobs in the store, outputs in the file store next to it (src/bulk).
+  const files = options.files ?? createFileStore(config);
+  await files.init();
+  const bulk = new BulkExports({ store, files, sharing: ctx.sharing, baseUrl, logger, options: { ...loadBulkOptions(), ...options.bulk } });
+  registerBulkExports(ctx, bulk);
   const app = createApp({ ctx, verifier: auth.verifier, logger, routers: [auth.router, metricsRouter(audit)] });
   const server = await new Promise<Server>((resolve, reject) => {
     const s = app.listen(config.port, (err?: Error) => (err ? reject(err) : resolve(s)));
@@ -56,6 +69,7 @@ export async function startServer(config: Config, options: { logger?: Logger; st
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
   logger.info('listening', { port, store: store.kind, fhirBase: baseUrl });
+  bulk.start();
 
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> => {
@@ -64,13 +78,15 @@ export async function startServer(config: Config, options: { logger?: Logger; st
         server.close(() => resolve());
         server.closeIdleConnections();
       });
+      await bulk.stop();
       await audit.close();
       terminology.stop();
       await store.close();
+      await files.close();
     })();
     return closing;
   };
-  return { url: `http://127.0.0.1:${port}`, baseUrl, store, server, audit, close };
+  return { url: `http://127.0.0.1:${port}`, baseUrl, store, server, audit, bulk, close };
 }
 
 async function main(): Promise<void> {

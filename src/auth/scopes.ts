@@ -106,6 +106,9 @@ export function intersectScopes(requested: string, allowed: string): string[] {
   return granted;
 }
 
+/** Bulk export kick-off, status and download: authorized per exported type by src/bulk/operations.ts. */
+const BULK_OPERATIONS = new Set(['export', 'export-poll-status', 'export-download']);
+
 /** Operations that only read: validation and terminology look-ups. */
 const READ_ONLY_OPERATIONS = new Set(['validate', 'lookup', 'validate-code', 'translate']);
 
@@ -135,6 +138,8 @@ export function permissionsFor(interaction: Interaction, operation?: string): Pe
       return ['d', 's'];
     case 'operation':
       if (operation === 'match') return ['r', 's'];
+      // Bulk export checks r+s on every type it exports (and job ownership) itself: src/bulk.
+      if (BULK_OPERATIONS.has(operation ?? '')) return [];
       return READ_ONLY_OPERATIONS.has(operation ?? '') ? ['r'] : ['r', 'u'];
     case 'capabilities':
     case 'batch':

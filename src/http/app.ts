@@ -1,6 +1,9 @@
 // The Express application: request ids and logs, CORS, health, the FHIR endpoint, and the error
 // edge where every thrown error becomes an OperationOutcome response.
 import { randomUUID } from 'node:crypto';
+import type { Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { createGunzip, createGzip } from 'node:zlib';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Resource } from '@medplum/fhirtypes';
 import type { Caller } from '../auth/caller.js';
@@ -8,7 +11,7 @@ import type { TokenVerifier } from '../auth/verify-token.js';
 import { FhirError, isFhirError, makeIssue, outcome } from '../fhir/outcome.js';
 import { execute } from '../interactions/pipeline.js';
 import { route, splitUrl } from '../interactions/router.js';
-import type { FhirRequest, FhirResponse, PreferHeader, ServerContext } from '../interactions/types.js';
+import type { FhirRequest, FhirResponse, PreferHeader, RawBody, ServerContext } from '../interactions/types.js';
 import { StoreUnavailableError, VersionConflictError } from '../store/store.js';
 import { FHIR_JSON, parseBody, responseFormat, type ResponseFormat } from './content.js';
 import type { Logger } from './logger.js';
@@ -138,7 +141,64 @@ async function handleFhir(req: Request, res: Response, ctx: ServerContext, verif
     throw new FhirError(400, outcome([makeIssue('error', 'required', `${method} needs a request body`)]));
   }
   const response = await execute(fhirRequest, routed, ctx, res.locals.caller as Caller);
-  send(res, response, format, method === 'HEAD');
+  if (response.raw) await sendRaw(req, res, response, method === 'HEAD');
+  else send(res, response, format, method === 'HEAD');
+}
+
+/**
+ * A non-FHIR body (bulk export manifest, NDJSON files). Streams are piped with back-pressure;
+ * gzip is negotiated with Accept-Encoding: stored gzip goes out as is or inflated, plain content
+ * is compressed on the way for clients that accept gzip.
+ */
+async function sendRaw(req: Request, res: Response, response: FhirResponse, head: boolean): Promise<void> {
+  const raw = response.raw as RawBody;
+  if (raw.data !== undefined || !raw.open) {
+    const buf = Buffer.from(raw.data ?? '', 'utf8');
+    res.status(response.status);
+    for (const [name, value] of Object.entries(response.headers ?? {})) res.setHeader(name, value);
+    res.setHeader('Content-Type', raw.contentType);
+    res.setHeader('Content-Length', buf.length);
+    res.end(head ? undefined : buf);
+    return;
+  }
+  const stored = raw.encoding ?? 'identity';
+  const gzip = acceptsGzip(header(req, 'accept-encoding'));
+  // Opened before any header is set, so a missing file is still a clean error response.
+  const source = head ? undefined : await raw.open();
+  res.status(response.status);
+  for (const [name, value] of Object.entries(response.headers ?? {})) res.setHeader(name, value);
+  res.setHeader('Content-Type', raw.contentType);
+  res.setHeader('Vary', 'Origin, Accept-Encoding');
+  if (gzip) res.setHeader('Content-Encoding', 'gzip');
+  if (raw.length !== undefined && (stored === 'gzip') === gzip) res.setHeader('Content-Length', raw.length);
+  if (!source) {
+    res.end();
+    return;
+  }
+  const stages: Transform[] = [];
+  if (stored === 'gzip' && !gzip) stages.push(createGunzip());
+  if (stored === 'identity' && gzip) stages.push(createGzip({ level: 1 }));
+  try {
+    await pipeline([source, ...stages, res]);
+  } catch (err) {
+    // The client went away mid-download: nothing to answer.
+    if ((err as NodeJS.ErrnoException).code === 'ERR_STREAM_PREMATURE_CLOSE') return;
+    throw err;
+  }
+}
+
+/** True when Accept-Encoding allows gzip (listed, or `*`, with a non-zero q). */
+export function acceptsGzip(value: string | undefined): boolean {
+  if (!value) return false;
+  let star = false;
+  for (const part of value.split(',')) {
+    const [coding, ...params] = part.trim().toLowerCase().split(';');
+    const q = params.map((p) => /^\s*q=([0-9.]+)\s*$/.exec(p)).find(Boolean);
+    const allowed = !q || Number(q[1]) > 0;
+    if (coding.trim() === 'gzip' || coding.trim() === 'x-gzip') return allowed;
+    if (coding.trim() === '*') star = allowed;
+  }
+  return star;
 }
 
 function send(res: Response, response: FhirResponse, format: ResponseFormat, head: boolean): void {

@@ -1,5 +1,6 @@
 // Maps a FHIR URL (path segments after the base, method) to an interaction and runs its handler.
 // HTTP requests and batch/transaction entries are routed by the same table.
+import { exportDownloadOperation, exportOperation, exportStatusOperation } from '../bulk/operations.js';
 import { badRequest, methodNotAllowed, notFound } from '../fhir/outcome.js';
 import { isSupportedType, ID_PATTERN } from '../fhir/resource-types.js';
 import { matchOperation } from '../operations/match.js';
@@ -36,6 +37,10 @@ const OPERATIONS: Record<string, OperationEntry> = {
   lookup: { type: lookupOperation, instance: lookupOperation, methods: ['GET', 'POST'] },
   'validate-code': { type: validateCodeOperation, instance: validateCodeOperation, methods: ['GET', 'POST'] },
   translate: { type: translateOperation, instance: translateOperation, methods: ['GET', 'POST'] },
+  // Bulk Data export (src/bulk): kick-off at system, Patient and Group/[id] level; status and files.
+  export: { system: exportOperation, type: exportOperation, instance: exportOperation, methods: ['GET', 'POST'], types: ['Patient', 'Group'] },
+  'export-poll-status': { system: exportStatusOperation, methods: ['GET', 'DELETE'] },
+  'export-download': { system: exportDownloadOperation, methods: ['GET'] },
 };
 
 export interface RouteResult {

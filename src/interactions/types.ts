@@ -1,6 +1,7 @@
 // The uniform shape of every interaction and operation: a FhirRequest in, a FhirResponse out.
 // HTTP routes, batch entries and transaction entries all build FhirRequests, so the same code
 // serves them all; auth, validation and audit wrap handlers in one place.
+import type { Readable } from 'node:stream';
 import type { OperationOutcomeIssue, Resource } from '@medplum/fhirtypes';
 import type { Config } from '../config.js';
 import type { ResourceRecord, Store, WriteOp } from '../store/store.js';
@@ -69,6 +70,20 @@ export interface FhirResponse {
   headers?: Record<string, string>;
   /** Warnings and information to report (Prefer: return=OperationOutcome, bundle outcomes). */
   issues?: OperationOutcomeIssue[];
+  /** A body that is not a FHIR resource (bulk export manifest and NDJSON files), sent instead of `body`. */
+  raw?: RawBody;
+}
+
+export interface RawBody {
+  contentType: string;
+  /** A small body, or… */
+  data?: string;
+  /** …a stream, opened when the response is sent (not for HEAD). */
+  open?: () => Promise<Readable>;
+  /** Content coding of data/stream: gzip is sent as is to clients that accept it, inflated for others. */
+  encoding?: 'gzip' | 'identity';
+  /** Bytes of the stream in that encoding, when known (Content-Length when sent unchanged). */
+  length?: number;
 }
 
 /** Everything a handler may use. One per server process. */

@@ -33,7 +33,7 @@ export function supportedSearchParams(resourceType: string): SupportedSearchPara
         : def.type === 'reference' && !def.docField
           ? ' Chaining (param.child) supported.'
           : '';
-    const description = (def.sp.description ?? '').split('\r\n')[0].replace(/^Multiple Resources: .*$/, '').trim();
+    const description = describe(resourceType, def.sp.description ?? '', def.code);
     out.push({
       name: def.code,
       type: def.type,
@@ -42,6 +42,23 @@ export function supportedSearchParams(resourceType: string): SupportedSearchPara
     });
   }
   return out;
+}
+
+const BASE_DOCS: Record<string, string> = {
+  _id: 'Logical id of this artifact',
+  _lastUpdated: 'When the resource version last changed',
+  _profile: 'Profiles this resource claims to conform to',
+  _security: 'Security Labels applied to this resource',
+  _source: 'Identifies where the resource comes from',
+  _tag: 'Tags applied to this resource',
+};
+
+/** The parameter's description for this type (shared R4 parameters list one line per type). */
+function describe(resourceType: string, text: string, code = ''): string {
+  if (BASE_DOCS[code]) return BASE_DOCS[code];
+  if (!text.startsWith('Multiple Resources')) return text.split(/\r?\n/)[0].trim();
+  const line = text.split(/\r?\n/).find((l) => l.includes(`[${resourceType}](`));
+  return line ? line.replace(/^\*\s*\[[^\]]+\]\([^)]*\):\s*/, '').trim() : '';
 }
 
 /** Modifiers accepted for one parameter (`[type]` stands for `:Patient` etc. on references). */

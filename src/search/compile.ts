@@ -153,9 +153,9 @@ export function compileParam(c: ParamCriterion, ctx: CompileContext): Filter {
     case 'uri':
       return or(c.values.map((v) => uriFilter(path, c.modifier, unescape(v))));
     case 'number':
-      return or(c.values.map((v) => numberFilter(path, v, ctx)));
+      return or(c.values.map((v) => numberFilter(path, v)));
     case 'quantity':
-      return or(c.values.map((v) => quantityFilter(path, v, ctx)));
+      return or(c.values.map((v) => quantityFilter(path, v)));
   }
 }
 
@@ -311,9 +311,8 @@ function numberRange(text: string): { value: number; lo: number; hi: number } {
   return { value, lo: value - half, hi: value + half };
 }
 
-function numberCond(prefix: Prefix, text: string, now: Date | undefined): Filter {
+function numberCond(prefix: Prefix, text: string): Filter {
   const { value, lo, hi } = numberRange(text);
-  void now;
   switch (prefix) {
     case 'eq':
     case 'ne':
@@ -335,19 +334,19 @@ function numberCond(prefix: Prefix, text: string, now: Date | undefined): Filter
   }
 }
 
-function numberFilter(path: string, raw: string, ctx: CompileContext): Filter {
+function numberFilter(path: string, raw: string): Filter {
   const { prefix, rest } = splitPrefix(raw);
   if (!NUMBER_RE.test(rest)) return MATCH_NOTHING;
-  const positive = { [path]: { $elemMatch: numberCond(prefix, rest, ctx.now) } };
+  const positive = { [path]: { $elemMatch: numberCond(prefix, rest) } };
   if (prefix === 'ne') return and([{ [path]: { $exists: true } }, { $nor: [positive] }]);
   return positive;
 }
 
-function quantityFilter(path: string, raw: string, ctx: CompileContext): Filter {
+function quantityFilter(path: string, raw: string): Filter {
   const { prefix, rest } = splitPrefix(raw);
   const [num, system, code] = splitEscaped(rest, '|').map(unescape);
   if (!NUMBER_RE.test(num)) return MATCH_NOTHING;
-  const elem: Filter = { v: numberCond(prefix, num, ctx.now) };
+  const elem: Filter = { v: numberCond(prefix, num) };
   if (system) elem.s = system;
   if (code) elem.c = code;
   const positive = { [path]: { $elemMatch: elem } };

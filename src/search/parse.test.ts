@@ -14,6 +14,8 @@ describe('parameter validation', () => {
   const bad: Array<[string, Array<[string, string]>, string]> = [
     ['unknown parameter', [['shoe-size', '42']], 'shoe-size'],
     ['operator injection in the name', [['name[$ne]', 'x']], 'name[$ne]'],
+    ['operator injection in the name, empty value', [['_id[$gt]', '']], '_id[$gt]'],
+    ['unknown parameter with an empty value', [['shoe-size', '']], 'shoe-size'],
     ['dotted StoredDoc path as a name', [['s.family', 'x']], 's.family'],
     ['$where as a name', [['$where', '1']], '$where'],
     ['unknown modifier', [['family:fuzzy', 'x']], 'family:fuzzy'],

@@ -239,11 +239,12 @@ export function parseSearch(params: Array<[string, string]> | unknown, options: 
       }
       if (base === '_since' || base === '_at') fail(name, 'is a history parameter, not a search parameter');
       // A search criterion: parsed for every searched type.
-      if (value === '') continue; // empty values are ignored (and left out of the links)
       for (const t of types) {
         const criterion = parseCriterion(t, name, value, options.baseUrl, 0);
-        out.criteria.get(t)?.push(criterion);
+        if (value !== '') out.criteria.get(t)?.push(criterion);
       }
+      // An empty value is ignored (and left out of the links), once its name was checked.
+      if (value === '') continue;
       linkParams.push([name, value]);
     } catch (err) {
       if (!(err instanceof ParamError)) throw err;
@@ -305,7 +306,7 @@ function parseCriterion(type: string, name: string, value: string, baseUrl: stri
   if (!NAME_RE.test(code)) fail(name, `unknown search parameter "${code}" for ${type}`);
   const def = paramDef(type, code);
   if (!def) fail(name, `unknown search parameter "${code}" for ${type}`);
-  if (dot >= 0) return parseChain(type, name, def, modifier, name.slice(dot + 1), value, baseUrl, depth);
+  if (dot >= 0) return parseChain(name, def, modifier, name.slice(dot + 1), value, baseUrl, depth);
   if (modifier !== undefined) {
     const allowed = MODIFIERS[def.type];
     const typeModifier = def.type === 'reference' && /^[A-Z][A-Za-z]+$/.test(modifier);
@@ -321,10 +322,12 @@ function parseCriterion(type: string, name: string, value: string, baseUrl: stri
     }
   }
   const values = splitEscaped(value, ',');
-  if (modifier === 'missing') {
+  if (value === '') {
+    // only the name is checked (parseSearch ignores empty values)
+  } else if (modifier === 'missing') {
     if (values.length !== 1 || (value !== 'true' && value !== 'false')) fail(name, `:missing takes true or false, got "${value}"`);
   } else {
-    for (const v of values) validateValue(name, def, modifier, v, baseUrl);
+    for (const v of values) validateValue(name, def, modifier, v);
   }
   return { kind: 'param', name, def, modifier, values };
 }
@@ -334,7 +337,6 @@ export function isIdentifierParam(def: ParamDef): boolean {
 }
 
 function parseChain(
-  type: string,
   name: string,
   def: ParamDef,
   modifier: string | undefined,
@@ -355,7 +357,6 @@ function parseChain(
   candidates = candidates.filter((t) => paramDef(t, restCode) !== undefined);
   if (candidates.length === 0) fail(name, `no target type of "${def.code}" has a search parameter "${restCode}"`);
   const subs = candidates.map((t) => ({ type: t, criterion: parseCriterion(t, rest, value, baseUrl, depth + 1) }));
-  void type;
   return { kind: 'chain', name, def, subs };
 }
 
@@ -372,7 +373,7 @@ function parseHas(type: string, name: string, value: string, baseUrl: string | u
 }
 
 /** Checks one (comma-split) value is well-formed for its parameter type. */
-function validateValue(name: string, def: ParamDef, modifier: string | undefined, raw: string, baseUrl: string | undefined): void {
+function validateValue(name: string, def: ParamDef, modifier: string | undefined, raw: string): void {
   if (raw === '') fail(name, 'empty value in a comma-separated list');
   switch (def.type) {
     case 'date': {
@@ -402,9 +403,7 @@ function validateValue(name: string, def: ParamDef, modifier: string | undefined
       return;
     }
     case 'reference': {
-      const v = unescape(raw);
-      if (/\s/.test(v)) fail(name, `"${raw}" is not a valid reference`);
-      void baseUrl;
+      if (/\s/.test(unescape(raw))) fail(name, `"${raw}" is not a valid reference`);
       return;
     }
     default:

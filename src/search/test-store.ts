@@ -10,6 +10,7 @@ import {
   type Filter,
   type HistoryQuery,
   type ResourceRecord,
+  type ScanOptions,
   type StoredDoc,
   type StoreQuery,
   type Store,
@@ -89,6 +90,18 @@ export class TestStore implements Store {
     let n = 0;
     for (const d of this.docs.get(resourceType)?.values() ?? []) if (!d.deleted && q.test(d as unknown as Record<string, unknown>)) n++;
     return n;
+  }
+
+  async *scan(resourceType: string, filter: Filter, options: ScanOptions = {}): AsyncGenerator<ResourceRecord> {
+    this.queries.push({ type: resourceType, query: { filter } });
+    const q = new Query(filter as Record<string, unknown>);
+    for (const d of [...(this.docs.get(resourceType)?.values() ?? [])]) {
+      if (d.deleted || !q.test(d as unknown as Record<string, unknown>)) continue;
+      if ((options.since && d.lastUpdated < options.since) || (options.until && d.lastUpdated > options.until)) continue;
+      const r = toRecord(resourceType, d);
+      if (options.raw) r.json = JSON.stringify(r.resource);
+      yield r;
+    }
   }
 
   async history(_query: HistoryQuery): Promise<ResourceRecord[]> {

@@ -1,7 +1,12 @@
 // Chooses the store from configuration: MongoDB when MONGODB_URL is set, else the embedded store.
+// The file store (bulk export output) lives next to it: GridFS in the same database, or DATA_DIR/bulk.
+import path from 'node:path';
 import type { Config } from '../config.js';
 import { EMBEDDED_INDEXES, MONGO_INDEXES } from '../search/indexes.js';
 import { EmbeddedStore } from './embedded/embedded-store.js';
+import { DirectoryFileStore } from './embedded/file-store.js';
+import type { FileStore } from './files.js';
+import { GridFsFileStore } from './mongo/gridfs-file-store.js';
 import { MongoStore } from './mongo/mongo-store.js';
 import type { Store } from './store.js';
 import { STORED_MATCH_KEYS } from '../matching/candidates.js';
@@ -18,4 +23,9 @@ export function embeddedIndexes(): Record<string, string[]> {
 
 export function mongoIndexes(): Record<string, Array<Record<string, 1 | -1>>> {
   return { ...MONGO_INDEXES, Patient: [...(MONGO_INDEXES.Patient ?? []), { [STORED_MATCH_KEYS]: 1 }] };
+}
+
+export function createFileStore(config: Config): FileStore {
+  if (config.mongodbUrl) return new GridFsFileStore({ url: config.mongodbUrl });
+  return new DirectoryFileStore(path.join(config.dataDir, 'bulk'));
 }

@@ -481,6 +481,127 @@ export function runStoreContract(
       });
     });
 
+    describe('scan', () => {
+      const tag = randomUUID();
+      const ids: string[] = [];
+      let deletedId = '';
+      const collect = async (filter: Record<string, unknown>, options: Parameters<Store['scan']>[2] = {}) => {
+        const out: ResourceRecord[] = [];
+        for await (const r of store.scan('Patient', filter, options)) out.push(r);
+        return out;
+      };
+
+      beforeAll(async () => {
+        for (let i = 0; i < 30; i++) {
+          const id = randomUUID();
+          ids.push(id);
+          await store.write({
+            resourceType: 'Patient',
+            id,
+            resource: patient(id, `scan${i}`),
+            ifVersion: 'absent',
+            index: { tag, n: i % 3, identifier: [{ system: 'urn:mrn', value: `S${i}` }] },
+          });
+        }
+        // one updated (only the current version counts), one deleted (never yielded)
+        await store.write({ resourceType: 'Patient', id: ids[0], resource: patient(ids[0], 'scan0-new'), ifVersion: 1, index: { tag, n: 0, identifier: [] } });
+        deletedId = ids[29];
+        await store.write({ resourceType: 'Patient', id: deletedId, ifVersion: 1 });
+      });
+
+      it('yields each current, non-deleted match once, in any batch size, parsed or raw', async () => {
+        const expected = ids.filter((id) => id !== deletedId).sort();
+        for (const batchSize of [1, 7, 1000]) {
+          const parsed = await collect({ 's.tag': tag }, { batchSize });
+          expect(parsed.map((r) => r.id).sort()).toEqual(expected);
+          expect(parsed.every((r) => !r.deleted && r.resource?.resourceType === 'Patient')).toBe(true);
+          const raw = await collect({ 's.tag': tag }, { batchSize, raw: true });
+          expect(raw.map((r) => r.id).sort()).toEqual(expected);
+        }
+        const first = (await collect({ _id: ids[0] }))[0];
+        expect(first.versionId).toBe(2);
+        expect((first.resource as { name?: { family?: string }[] }).name?.[0]?.family).toBe('scan0-new');
+      });
+
+      it('raw records carry the stamped resource as JSON text, equal to read()', async () => {
+        const [rec] = await collect({ _id: ids[1] }, { raw: true });
+        expect(typeof rec.json).toBe('string');
+        const read = await store.read('Patient', ids[1]);
+        expect(JSON.parse(rec.json as string)).toEqual(read?.resource);
+        expect(rec.versionId).toBe(read?.versionId);
+        expect(rec.lastUpdated).toBe(read?.lastUpdated);
+      });
+
+      it('applies the filter like search does ($in lists long and short, $nin, $elemMatch)', async () => {
+        const bySearch = async (filter: Record<string, unknown>) =>
+          (await store.search('Patient', { filter, limit: 1000 })).map((r) => r.id).sort();
+        const many = [...ids.slice(0, 20), ...Array.from({ length: 40 }, () => randomUUID())];
+        const filters: Record<string, unknown>[] = [
+          { 's.tag': tag, 's.n': 1 },
+          { $and: [{ 's.tag': tag }, { _id: { $in: many } }] },
+          { $and: [{ 's.tag': tag }, { _id: { $nin: many } }] },
+          { $and: [{ 's.tag': tag }, { 's.identifier.value': { $in: Array.from({ length: 20 }, (_, i) => `S${i}`) } }] },
+          { $and: [{ 's.tag': tag }, { 's.identifier.value': { $nin: Array.from({ length: 20 }, (_, i) => `S${i}`) } }] },
+          { 's.tag': tag, 's.identifier': { $elemMatch: { system: 'urn:mrn', value: 'S5' } } },
+          { 's.tag': tag, 's.n': { $in: [0, 2] } },
+        ];
+        for (const filter of filters) {
+          const scanned = (await collect(filter)).map((r) => r.id).sort();
+          expect(scanned, JSON.stringify(filter)).toEqual(await bySearch(filter));
+        }
+        expect((await collect({ 's.tag': tag, 's.identifier': { $elemMatch: { system: 'urn:mrn', value: 'S5' } } })).map((r) => r.id)).toEqual([ids[5]]);
+        expect(await collect({ 's.tag': randomUUID() })).toEqual([]);
+      });
+
+      it('since and until bound the current version lastUpdated (both inclusive)', async () => {
+        const all = await collect({ 's.tag': tag });
+        const times = all.map((r) => r.lastUpdated).sort();
+        const mid = times[Math.floor(times.length / 2)];
+        const after = await collect({ 's.tag': tag }, { since: mid });
+        const before = await collect({ 's.tag': tag }, { until: mid });
+        expect(after.every((r) => r.lastUpdated >= mid)).toBe(true);
+        expect(before.every((r) => r.lastUpdated <= mid)).toBe(true);
+        expect(after.length + before.length).toBe(all.length + all.filter((r) => r.lastUpdated === mid).length);
+        expect((await collect({ 's.tag': tag }, { since: mid, until: mid })).every((r) => r.lastUpdated === mid)).toBe(true);
+      });
+
+      it('a type never written yields nothing; breaking out early releases the scan', async () => {
+        expect(await collect({})).not.toBeUndefined();
+        const none: ResourceRecord[] = [];
+        for await (const r of store.scan('Basic', {})) none.push(r);
+        expect(none).toEqual([]);
+        let n = 0;
+        for await (const _ of store.scan('Patient', { 's.tag': tag }, { batchSize: 2 })) {
+          if (++n === 3) break;
+        }
+        expect(n).toBe(3);
+        expect(await store.count('Patient', { 's.tag': tag })).toBe(29);
+      });
+
+      it('writes during a scan do not disturb it: resources present throughout are yielded exactly once', async () => {
+        const seen = new Map<string, number>();
+        let i = 0;
+        for await (const r of store.scan('Patient', { 's.tag': tag }, { batchSize: 3 })) {
+          seen.set(r.id, (seen.get(r.id) ?? 0) + 1);
+          if (i < 5) {
+            // update one not seen yet and create a new one
+            const target = ids.find((id) => id !== deletedId && !seen.has(id));
+            if (target) {
+              const cur = await store.read('Patient', target);
+              await store.write({ resourceType: 'Patient', id: target, resource: patient(target, `moved${i}`), ifVersion: cur?.versionId, index: { tag, n: 9 } });
+            }
+            const extra = randomUUID();
+            await store.write({ resourceType: 'Patient', id: extra, resource: patient(extra, 'extra'), ifVersion: 'absent', index: { tag: randomUUID() } });
+          }
+          i++;
+        }
+        for (const id of ids) {
+          if (id === deletedId) expect(seen.has(id)).toBe(false);
+          else expect(seen.get(id), id).toBe(1);
+        }
+      });
+    });
+
     describe('history', () => {
       it('instance history is newest first, with delete markers, since/before, and counts', async () => {
         const id = randomUUID();

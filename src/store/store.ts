@@ -33,6 +33,11 @@ export interface ResourceRecord {
   deleted: boolean;
   /** Absent for a delete marker. meta.versionId / meta.lastUpdated are set by the store. */
   resource?: Resource;
+  /**
+   * The stamped resource as JSON text, only from `scan` with `raw: true` (which may then leave
+   * `resource` out): lets bulk export stream resources without a parse/serialise round trip.
+   */
+  json?: string;
 }
 
 /**
@@ -65,6 +70,17 @@ export interface StoreQuery {
   /** Maximum records to return. */
   limit: number;
   skip?: number;
+}
+
+export interface ScanOptions {
+  /** Documents fetched (MongoDB) or examined (embedded) per step; the scan yields to the event loop between steps. Default 1000. */
+  batchSize?: number;
+  /** Only resources whose current version has lastUpdated >= since (ISO instant). */
+  since?: string;
+  /** Only resources whose current version has lastUpdated <= until (ISO instant), e.g. an export's transactionTime. */
+  until?: string;
+  /** Records carry `json` (the stamped resource as JSON text) and may leave `resource` out. */
+  raw?: boolean;
 }
 
 export interface HistoryQuery {
@@ -121,6 +137,14 @@ export interface Store {
   search(resourceType: string, query: StoreQuery): Promise<ResourceRecord[]>;
   /** Count without loading documents. */
   count(resourceType: string, filter: Filter): Promise<number>;
+  /**
+   * Every current, non-deleted resource of the type matching the filter, streamed: memory stays
+   * flat whatever the number of matches (bulk export). Each resource that exists and matches
+   * throughout the scan is yielded exactly once; resources written meanwhile may or may not be.
+   * The order is the store's own (stable for unchanged data), not a sort order. Breaking out of
+   * the loop releases the cursor.
+   */
+  scan(resourceType: string, filter: Filter, options?: ScanOptions): AsyncIterable<ResourceRecord>;
 
   /** Versions newest first, in the order of HistoryCursor. */
   history(query: HistoryQuery): Promise<ResourceRecord[]>;

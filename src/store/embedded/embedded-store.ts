@@ -21,6 +21,7 @@ import {
   type HistoryCursor,
   type HistoryQuery,
   type ResourceRecord,
+  type ScanOptions,
   type SearchIndex,
   type Store,
   type StoredDoc,
@@ -31,6 +32,7 @@ import {
 import { frame, fsyncDir, HEADER_BYTES, JOURNAL_MAGIC, readFramed, SNAPSHOT_MAGIC } from './framing.js';
 import { HashIndex, idsOf, planIndexLookups } from './hash-index.js';
 import { acquireLockFile, releaseLockFile } from './lock-file.js';
+import { scanPredicate } from '../filter-predicate.js';
 import { compareValues, sortValue } from './sort.js';
 
 export interface EmbeddedStoreOptions {
@@ -294,7 +296,7 @@ export class EmbeddedStore implements Store {
     const skip = Math.max(0, Math.floor(query.skip ?? 0));
     this.lastScanned = 0;
     if (!ts || limit === 0) return [];
-    const q = new Query(query.filter as Record<string, unknown>);
+    const q = this.exactlyIndexed(ts, query.filter) ? undefined : new Query(query.filter as Record<string, unknown>);
     const sort = query.sort ?? [];
     let scanned = 0;
     if (sort.length === 0) {
@@ -302,7 +304,7 @@ export class EmbeddedStore implements Store {
       let skipped = 0;
       for (const entry of this.candidates(ts, query.filter)) {
         scanned++;
-        if (entry.doc.deleted || !q.test(entry.doc as unknown as Record<string, unknown>)) continue;
+        if (entry.doc.deleted || (q && !q.test(entry.doc as unknown as Record<string, unknown>))) continue;
         if (skipped < skip) {
           skipped++;
           continue;
@@ -316,7 +318,7 @@ export class EmbeddedStore implements Store {
     const matches: { entry: Entry; keys: unknown[] }[] = [];
     for (const entry of this.candidates(ts, query.filter)) {
       scanned++;
-      if (entry.doc.deleted || !q.test(entry.doc as unknown as Record<string, unknown>)) continue;
+      if (entry.doc.deleted || (q && !q.test(entry.doc as unknown as Record<string, unknown>))) continue;
       matches.push({ entry, keys: sort.map((k) => sortValue(entry.doc, k.field, k.direction)) });
     }
     this.lastScanned = scanned;
@@ -337,18 +339,71 @@ export class EmbeddedStore implements Store {
     const ts = this.types.get(resourceType);
     this.lastScanned = 0;
     if (!ts) return 0;
-    const q = new Query(filter as Record<string, unknown>);
+    const q = this.exactlyIndexed(ts, filter) ? undefined : new Query(filter as Record<string, unknown>);
     let n = 0;
     let scanned = 0;
     for (const entry of this.candidates(ts, filter)) {
       scanned++;
-      if (!entry.doc.deleted && q.test(entry.doc as unknown as Record<string, unknown>)) n++;
+      if (!entry.doc.deleted && (!q || q.test(entry.doc as unknown as Record<string, unknown>))) n++;
     }
     this.lastScanned = scanned;
     return n;
   }
 
+  /**
+   * Streams the current matches without copying the type: live iteration over the entries (or the
+   * index candidates), yielding to the event loop every batchSize entries examined. Raw records
+   * hand out the stored JSON text itself, so an export never parses or re-serialises a resource.
+   */
+  async *scan(resourceType: string, filter: Filter, options: ScanOptions = {}): AsyncGenerator<ResourceRecord> {
+    this.assertReadable();
+    const ts = this.types.get(resourceType);
+    if (!ts) return;
+    const batch = Math.max(1, Math.floor(options.batchSize ?? 1000));
+    const since = options.since === undefined ? undefined : normaliseInstant(options.since);
+    const until = options.until === undefined ? undefined : normaliseInstant(options.until);
+    const test = scanPredicate(filter);
+    const raw = options.raw === true;
+    let examined = 0;
+    for (const entry of this.candidates(ts, filter)) {
+      if (++examined % batch === 0) {
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        this.assertReadable();
+      }
+      const doc = entry.doc;
+      if (doc.deleted) continue;
+      const u = doc.lastUpdated;
+      if ((since !== undefined && u < since) || (until !== undefined && u > until)) continue;
+      if (test && !test(doc)) continue;
+      const ver = entry.versions[entry.versions.length - 1];
+      const json = ver.j as string;
+      const rec: ResourceRecord = { resourceType, id: entry.id, versionId: ver.v, lastUpdated: ver.u, deleted: false };
+      if (raw) rec.json = json;
+      else rec.resource = JSON.parse(json) as Resource;
+      yield rec;
+    }
+  }
+
   /** The entries a filter can match: by `_id`, else by the most selective hash index, else all. */
+  /**
+   * True when the hash index alone answers the filter exactly: one indexed path compared with a
+   * scalar or `$in` of scalars (hash lookups follow MongoDB's array rules). The filter then needs
+   * no mingo evaluation, which dominates hot key lookups such as matching's blocking queries.
+   */
+  private exactlyIndexed(ts: TypeState, filter: Filter): boolean {
+    const keys = Object.keys(filter);
+    if (keys.length !== 1 || !ts.indexes.some((i) => i.path === keys[0])) return false;
+    const value = filter[keys[0]];
+    const scalar = (v: unknown) => typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean';
+    if (scalar(value)) return planIndexLookups(filter, [keys[0]]).some((c) => c.index === keys[0]);
+    if (!value || typeof value !== 'object' || Array.isArray(value)) return false;
+    const ops = Object.keys(value);
+    const list = (value as { $in?: unknown }).$in;
+    if (!(ops.length === 1 && ops[0] === '$in' && Array.isArray(list) && list.every(scalar))) return false;
+    // Only when the planner really answers it from that index (never a full scan unfiltered).
+    return planIndexLookups(filter, [keys[0]]).some((c) => c.index === keys[0]);
+  }
+
   private candidates(ts: TypeState, filter: Filter): Iterable<Entry> {
     const ids = idsOf(filter);
     if (ids) {
@@ -363,7 +418,7 @@ export class EmbeddedStore implements Store {
     const byPath = new Map(ts.indexes.map((i) => [i.path, i]));
     let best: Set<Entry>[] | undefined;
     let bestSize = Infinity;
-    for (const c of planIndexLookups(filter, byPath.keys())) {
+    for (const c of planIndexLookups(filter, [...byPath.keys()])) {
       const index = byPath.get(c.index)!;
       const sets: Set<Entry>[] = [];
       let size = 0;

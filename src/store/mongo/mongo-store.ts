@@ -51,6 +51,7 @@ import {
   type Filter,
   type HistoryQuery,
   type ResourceRecord,
+  type ScanOptions,
   type SearchIndex,
   type Store,
   type StoreQuery,
@@ -442,6 +443,48 @@ export class MongoStore implements Store {
       }
       return n;
     });
+  }
+
+  /**
+   * One cursor in natural order (no sort: FerretDB sorts in memory), batchSize documents per
+   * getMore; the driver asks for the next batch only when the consumer has taken this one, so a
+   * slow consumer holds back the read. On servers without object-form $elemMatch the server
+   * narrows and mingo decides, as in search().
+   */
+  async *scan(resourceType: string, filter: Filter, options: ScanOptions = {}): AsyncGenerator<ResourceRecord> {
+    if (this.closed) throw new StoreUnavailableError('MongoDB store is closed (scan)');
+    const coll = this.current(resourceType);
+    const clientSide = !this.arrayObjectQueries && needsClientFilter(filter);
+    const test = clientSide ? new Query(filter) : undefined;
+    const range: Record<string, string> = {};
+    if (options.since !== undefined) range.$gte = options.since;
+    if (options.until !== undefined) range.$lte = options.until;
+    const parts: Filter[] = [{ deleted: false }];
+    const serverFilter = clientSide ? relaxFilter(filter) : filter;
+    if (Object.keys(serverFilter).length > 0) parts.unshift(serverFilter);
+    if (Object.keys(range).length > 0) parts.push({ lastUpdated: range });
+    const batchSize = Math.max(1, Math.floor(options.batchSize ?? 1000));
+    const cursor = coll.find(parts.length === 1 ? parts[0] : { $and: parts }, {
+      projection: clientSide ? undefined : { s: 0 },
+      batchSize,
+    });
+    const raw = options.raw === true;
+    try {
+      for await (const doc of cursor) {
+        if (test && !test.test(doc)) continue;
+        const record = toRecord(resourceType, doc);
+        if (raw && record.resource) {
+          record.json = JSON.stringify(record.resource);
+          delete record.resource;
+        }
+        yield record;
+      }
+    } catch (err) {
+      if (err instanceof StoreUnavailableError || !isConnectionError(err)) throw err;
+      throw new StoreUnavailableError(`MongoDB unavailable (scan): ${(err as Error).message}`, { cause: err });
+    } finally {
+      await cursor.close().catch(() => undefined);
+    }
   }
 
   async history(query: HistoryQuery): Promise<ResourceRecord[]> {

@@ -1,0 +1,240 @@
+// Runs one export job: per type, a store scan (the caller's data-sharing filter, the patient
+// cohort and the `_typeFilter` queries ANDed/ORed into one filter document, resources changed
+// after transactionTime left for the next `_since` export) streamed as NDJSON into rotated files.
+// A finished type is a checkpoint: a job taken over after a crash resumes with the next type.
+import { randomUUID } from 'node:crypto';
+import type { Bundle, Group, OperationOutcome, Resource } from '@medplum/fhirtypes';
+import { accessPolicyFor, type AccessPolicy } from '../consent/access.js';
+import type { SharingIndex } from '../consent/sharing-index.js';
+import { parseQuery } from '../interactions/router.js';
+import { and, compileCriteria, type CompileContext } from '../search/compile.js';
+import { extractSearchIndex } from '../search/extract.js';
+import { parseCriteria } from '../search/parse.js';
+import { scanPredicate } from '../store/filter-predicate.js';
+import type { FileStore } from '../store/files.js';
+import type { Filter, HistoryCursor, Store, StoredDoc } from '../store/store.js';
+import type { BulkOptions } from './config.js';
+import { elementsShaper } from './elements.js';
+import type { ExportFile, ExportJob } from './jobs.js';
+import { NdjsonWriter, type WrittenFile } from './ndjson.js';
+
+/** Patients per scan when the export is limited to a cohort (Group members, `patient`). */
+const COHORT_CHUNK = 5000;
+const HISTORY_PAGE = 1000;
+
+export interface ExportDeps {
+  store: Store;
+  files: FileStore;
+  sharing: SharingIndex;
+  baseUrl: string;
+  options: BulkOptions;
+}
+
+export interface ExportProgress {
+  type: string;
+  index: number;
+  exported: number;
+  total?: number;
+}
+
+export interface ExportHooks {
+  signal: AbortSignal;
+  /** Called as resources are written (cheap: the caller samples it on its heartbeat). */
+  progress(p: ExportProgress): void;
+  /** Called when a type's files are complete; the job records them before the next type starts. */
+  checkpoint(type: string, files: ExportFile[]): Promise<void>;
+}
+
+/** Exports every type of the job not done yet; returns the error files (OperationOutcome lines). */
+export async function runExport(job: ExportJob, deps: ExportDeps, hooks: ExportHooks): Promise<ExportFile[]> {
+  const policy = await accessPolicyFor({ organization: job.organization, scopes: [], scope: '' }, undefined, deps.sharing);
+  const problems: OperationOutcome[] = [];
+  const cohort = await resolveCohort(job, deps, policy, problems);
+  const compile: CompileContext = { store: deps.store, baseUrl: deps.baseUrl, accessFilter: (t) => policy.accessFilter(t) };
+
+  for (let index = 0; index < job.types.length; index++) {
+    const type = job.types[index];
+    if (job.done.includes(type)) continue;
+    throwIfAborted(hooks.signal);
+    const filters = await filtersFor(job, type, cohort, policy, compile);
+    const files: ExportFile[] = [];
+    const outputs = await writeType(job, type, index, filters, deps, hooks);
+    files.push(...outputs.map((f) => ({ ...f, section: 'output' as const, type, of: type })));
+    if (job.since !== undefined) {
+      const deleted = await writeDeleted(job, type, filters, deps, hooks);
+      files.push(...deleted.map((f) => ({ ...f, section: 'deleted' as const, type: 'Bundle', of: type })));
+    }
+    await hooks.checkpoint(type, files);
+  }
+
+  if (problems.length === 0) return [];
+  const writer = new NdjsonWriter(writerOptions(job, deps, 'OperationOutcome'));
+  for (const p of problems) if (writer.push(JSON.stringify(p))) await writer.flush();
+  const written = await writer.close();
+  return written.map((f) => ({ ...f, section: 'error' as const, type: 'OperationOutcome', of: 'OperationOutcome' }));
+}
+
+function throwIfAborted(signal: AbortSignal): void {
+  if (signal.aborted) throw signal.reason instanceof Error ? signal.reason : new Error(String(signal.reason));
+}
+
+function writerOptions(job: ExportJob, deps: ExportDeps, stem: string) {
+  return {
+    files: deps.files,
+    prefix: `${job.id}/${stem}`,
+    compression: job.compression,
+    gzipLevel: deps.options.gzipLevel,
+    maxLines: deps.options.fileMaxLines,
+    maxBytes: deps.options.fileMaxBytes,
+  };
+}
+
+/**
+ * The patient ids the export is limited to (Group members, the `patient` parameter), or undefined
+ * for every patient. Patients named by `patient` that the caller cannot see (unknown, deleted, or
+ * hidden by their data-sharing choice) are reported alike, so nothing is revealed about them.
+ */
+async function resolveCohort(job: ExportJob, deps: ExportDeps, policy: AccessPolicy, problems: OperationOutcome[]): Promise<string[] | undefined> {
+  let ids: string[] | undefined;
+  if (job.level === 'group' && job.groupId) {
+    const rec = await deps.store.read('Group', job.groupId);
+    if (!rec?.resource || rec.deleted) throw new Error(`Group/${job.groupId} no longer exists`);
+    const members = new Set<string>();
+    for (const m of (rec.resource as Group).member ?? []) {
+      if (m.inactive) continue;
+      const ref = m.entity?.reference ?? '';
+      const match = /(?:^|\/)Patient\/([A-Za-z0-9\-.]{1,64})$/.exec(ref);
+      if (match) members.add(match[1]);
+    }
+    ids = [...members];
+    if (job.patients) {
+      const listed = new Set(job.patients);
+      for (const p of job.patients) {
+        if (!members.has(p)) problems.push(problemOf(`Patient/${p} is not an active member of Group/${job.groupId}`));
+      }
+      ids = ids.filter((id) => listed.has(id));
+    }
+  } else if (job.patients) {
+    ids = [...job.patients];
+    const found = new Set<string>();
+    for (let i = 0; i < ids.length; i += COHORT_CHUNK) {
+      const chunk = ids.slice(i, i + COHORT_CHUNK);
+      const filter = and([policy.accessFilter('Patient'), { _id: { $in: chunk } }]);
+      for await (const r of deps.store.scan('Patient', filter, { raw: true })) found.add(r.id);
+    }
+    for (const id of ids) if (!found.has(id)) problems.push(problemOf(`Patient/${id} is not known to this server or not visible to this client`));
+    ids = ids.filter((id) => found.has(id));
+  }
+  return ids;
+}
+
+function problemOf(text: string): OperationOutcome {
+  return { resourceType: 'OperationOutcome', issue: [{ severity: 'warning', code: 'not-found', diagnostics: text, details: { text } }] };
+}
+
+/** One filter per scan: the access filter, the cohort (in chunks) and the ORed `_typeFilter` queries. */
+async function filtersFor(job: ExportJob, type: string, cohort: string[] | undefined, policy: AccessPolicy, compile: CompileContext): Promise<Filter[]> {
+  const queries = job.typeFilters.filter((f) => f.type === type);
+  let typeFilter: Filter | undefined;
+  if (queries.length > 0) {
+    const branches: Filter[] = [];
+    for (const q of queries) branches.push(await compileCriteria(type, parseCriteria(type, parseQuery(q.query), compile.baseUrl), compile));
+    typeFilter = branches.length === 1 ? branches[0] : { $or: branches };
+  }
+  const access = policy.accessFilter(type);
+  if (!cohort) return [and([access, typeFilter])];
+  const out: Filter[] = [];
+  for (let i = 0; i < cohort.length; i += COHORT_CHUNK) {
+    const chunk = cohort.slice(i, i + COHORT_CHUNK);
+    const param: [string, string] = type === 'Patient' ? ['_id', chunk.join(',')] : ['patient', chunk.map((id) => `Patient/${id}`).join(',')];
+    const members = await compileCriteria(type, parseCriteria(type, [param], compile.baseUrl), { ...compile, accessFilter: undefined });
+    out.push(and([access, members, typeFilter]));
+  }
+  return out;
+}
+
+/** Exclusive `_since` as the store's inclusive bound (instants have millisecond precision). */
+function sinceBound(since: string | undefined): string | undefined {
+  return since === undefined ? undefined : new Date(Date.parse(since) + 1).toISOString();
+}
+
+async function writeType(job: ExportJob, type: string, index: number, filters: Filter[], deps: ExportDeps, hooks: ExportHooks): Promise<WrittenFile[]> {
+  const { store, options } = deps;
+  const shape = elementsShaper(type, job.elements);
+  const writer = new NdjsonWriter(writerOptions(job, deps, type));
+  const since = sinceBound(job.since);
+  let total: number | undefined;
+  if (store.kind === 'embedded' && !job.since) {
+    // Counting is cheap in memory (and only an estimate: changes after transactionTime are left out).
+    total = 0;
+    for (const f of filters) total += await store.count(type, f);
+  }
+  let exported = 0;
+  hooks.progress({ type, index, exported, total });
+  try {
+    for (const filter of filters) {
+      for await (const rec of store.scan(type, filter, { raw: !shape, since, until: job.transactionTime, batchSize: options.batchSize })) {
+        let line: string;
+        if (shape) line = JSON.stringify(shape(rec.resource ?? (JSON.parse(rec.json as string) as Resource)));
+        else line = rec.json ?? JSON.stringify(rec.resource);
+        if (writer.push(line)) await writer.flush();
+        if (++exported % options.batchSize === 0) {
+          hooks.progress({ type, index, exported, total });
+          throwIfAborted(hooks.signal);
+          if (options.throttleMs > 0) await new Promise((r) => setTimeout(r, options.throttleMs));
+        }
+      }
+    }
+    throwIfAborted(hooks.signal);
+    const files = await writer.close();
+    hooks.progress({ type, index, exported, total });
+    return files;
+  } catch (err) {
+    for (const f of await writer.abort()) await deps.files.remove(f.name).catch(() => undefined);
+    throw err;
+  }
+}
+
+/**
+ * Resources of the type deleted after `_since` (and still deleted at transactionTime), as one
+ * transaction Bundle with a DELETE entry per line. Whether a deleted resource belonged to the
+ * export (cohort, `_typeFilter`, data sharing) is decided on its last version before the delete.
+ */
+async function writeDeleted(job: ExportJob, type: string, filters: Filter[], deps: ExportDeps, hooks: ExportHooks): Promise<WrittenFile[]> {
+  const { store } = deps;
+  const tests = filters.map((f) => scanPredicate(f));
+  const writer = new NdjsonWriter(writerOptions(job, deps, `${type}-deleted`));
+  const seen = new Set<string>();
+  let after: HistoryCursor | undefined;
+  try {
+    for (;;) {
+      throwIfAborted(hooks.signal);
+      const page = await store.history({ resourceType: type, since: sinceBound(job.since), before: job.transactionTime, count: HISTORY_PAGE, after });
+      for (const rec of page) {
+        // Newest first: the first version met per id is its state at transactionTime.
+        if (seen.has(rec.id)) continue;
+        seen.add(rec.id);
+        if (!rec.deleted || rec.versionId < 2) continue;
+        const prev = await store.vread(type, rec.id, rec.versionId - 1);
+        if (!prev?.resource) continue;
+        const doc: StoredDoc = { _id: rec.id, versionId: prev.versionId, lastUpdated: prev.lastUpdated, deleted: false, resource: prev.resource, s: extractSearchIndex(prev.resource) };
+        if (!tests.some((t) => !t || t(doc))) continue;
+        const bundle: Bundle = {
+          resourceType: 'Bundle',
+          id: randomUUID(),
+          meta: { lastUpdated: rec.lastUpdated },
+          type: 'transaction',
+          entry: [{ request: { method: 'DELETE', url: `${type}/${rec.id}` } }],
+        };
+        if (writer.push(JSON.stringify(bundle))) await writer.flush();
+      }
+      if (page.length < HISTORY_PAGE) break;
+      const last = page[page.length - 1];
+      after = { lastUpdated: last.lastUpdated, resourceType: last.resourceType, id: last.id, versionId: last.versionId };
+    }
+    return await writer.close();
+  } catch (err) {
+    for (const f of await writer.abort()) await deps.files.remove(f.name).catch(() => undefined);
+    throw err;
+  }
+}

@@ -1,0 +1,266 @@
+// The $export operations (Bulk Data Access 2.0), served under /fhir through the normal pipeline
+// (token, audit), with per-type scope checks here:
+//   GET|POST [base]/$export, [base]/Patient/$export, [base]/Group/[id]/$export   kick-off → 202
+//   GET|DELETE [base]/$export-poll-status?_jobId=…                               status, cancel
+//   GET [base]/$export-download?_jobId=…&_file=…                                  NDJSON file
+// Status and files answer only the client that started the job (same token issuer, client and
+// organization) and only while its token still reads the file's type.
+import { randomUUID } from 'node:crypto';
+import type { OperationOutcome } from '@medplum/fhirtypes';
+import type { Caller } from '../auth/caller.js';
+import { grants } from '../auth/scopes.js';
+import { badRequest, FhirError, forbidden, makeIssue, notFound, outcome } from '../fhir/outcome.js';
+import { ID_PATTERN, SUPPORTED_TYPES } from '../fhir/resource-types.js';
+import type { FhirRequest, FhirResponse, ServerContext } from '../interactions/types.js';
+import { FileNotFoundError } from '../store/files.js';
+import { nextInstant } from '../store/store.js';
+import { ACTIVE_STATES, type ExportFile, type ExportJob } from './jobs.js';
+import { COMPARTMENT_TYPES, exportPairs, parseExportParams, type ExportLevel } from './params.js';
+import { bulkExportsFor, type BulkExports } from './service.js';
+
+export const STATUS_OPERATION = 'export-poll-status';
+export const DOWNLOAD_OPERATION = 'export-download';
+export const NDJSON = 'application/fhir+ndjson';
+
+/** Kick-off at every level. */
+export async function exportOperation(req: FhirRequest, ctx: ServerContext): Promise<FhirResponse> {
+  const bulk = requireBulk(ctx);
+  const caller = requireCaller(req);
+  const level = levelOf(req);
+  if (!req.prefer.respondAsync) {
+    throw badRequest('$export runs asynchronously: send the header "Prefer: respond-async" (FHIR Bulk Data Access)');
+  }
+  const params = parseExportParams(exportPairs(req.method, req.query, req.body), {
+    level,
+    method: req.method,
+    lenient: req.prefer.handling === 'lenient',
+    baseUrl: ctx.baseUrl,
+  });
+
+  const readable = (type: string) => grants(caller.scopes, type, ['r', 's'], ['user', 'system']);
+  const scopeHint = 'bulk export needs user/ or system/ scopes with read and search (rs) on every exported type';
+  if (level === 'group' && !grants(caller.scopes, 'Group', ['r'], ['user', 'system'])) {
+    throw forbidden(`The token's scopes do not allow reading Group/${req.id} (${scopeHint})`);
+  }
+  let types: string[];
+  if (params.types) {
+    const denied = params.types.filter((t) => !readable(t));
+    if (denied.length > 0) throw forbidden(`The token's scopes do not allow exporting ${denied.join(', ')} (${scopeHint})`);
+    types = params.types;
+  } else {
+    const candidates: readonly string[] = level === 'system' ? SUPPORTED_TYPES : COMPARTMENT_TYPES;
+    types = candidates.filter(readable);
+    if (types.length === 0) throw forbidden(`The token's scopes allow exporting none of ${candidates.join(', ')} (${scopeHint})`);
+  }
+  const deniedFilters = params.typeFilters.filter((f) => !readable(f.type)).map((f) => f.type);
+  if (deniedFilters.length > 0) throw forbidden(`The token's scopes do not allow exporting ${deniedFilters.join(', ')} (${scopeHint})`);
+
+  if (level === 'group') {
+    const group = await ctx.store.read('Group', req.id as string);
+    if (!group?.resource || group.deleted) throw notFound(`Group/${req.id} is not known to this server`);
+  }
+
+  const owner = ownerOf(caller);
+  const running = await bulk.repo.active(owner);
+  if (running.length >= bulk.options.maxJobsPerClient) {
+    throw new FhirError(
+      429,
+      outcome([
+        makeIssue('error', 'throttled', `This client already has ${running.length} exports queued or running (at most ${bulk.options.maxJobsPerClient}); wait for one to finish or cancel it`),
+      ]),
+      { 'Retry-After': String(Math.max(5, Math.round(bulk.options.pollMs / 1000) * 5)) }
+    );
+  }
+
+  const now = nextInstant();
+  const job: ExportJob = {
+    resourceType: 'BulkExportJob',
+    id: randomUUID(),
+    state: 'queued',
+    owner,
+    request: kickoffUrl(ctx.baseUrl, req, level),
+    level,
+    types,
+    typeFilters: params.typeFilters,
+    compression: bulk.options.compression,
+    // Everything committed before the kick-off answered is in the export; later changes are not.
+    transactionTime: now,
+    createdAt: now,
+    attempts: 0,
+    done: [],
+    files: [],
+  };
+  if (caller.organization) job.organization = caller.organization;
+  if (level === 'group') job.groupId = req.id;
+  if (params.since) job.since = params.since;
+  if (params.patients) job.patients = params.patients;
+  if (params.elements) job.elements = params.elements;
+  await bulk.repo.create(job);
+  bulk.worker.kick();
+
+  const body: OperationOutcome = outcome([
+    makeIssue('information', 'informational', `Export job ${job.id} accepted: poll ${statusUrl(ctx.baseUrl, job.id)}`),
+    ...params.issues,
+  ]);
+  return { status: 202, headers: { 'Content-Location': statusUrl(ctx.baseUrl, job.id) }, body };
+}
+
+/** Status (GET) and cancel (DELETE). */
+export async function exportStatusOperation(req: FhirRequest, ctx: ServerContext): Promise<FhirResponse> {
+  const bulk = requireBulk(ctx);
+  const caller = requireCaller(req);
+  const id = jobIdOf(req);
+  const job = await ownedJob(bulk, id, caller);
+
+  if (req.method === 'DELETE') {
+    const terminal = job.state === 'completed' || job.state === 'failed';
+    await bulk.repo.modify(id, (j) => {
+      if (j.state === 'cancelled') return undefined;
+      const next: ExportJob = { ...j, state: 'cancelled', finishedAt: j.finishedAt ?? nextInstant(), expiresAt: nextInstant() };
+      delete next.lease;
+      delete next.progress;
+      return next;
+    });
+    bulk.stopLocal(id);
+    if (terminal) for (const f of await bulk.files.list(`${id}/`)) await bulk.files.remove(f.name).catch(() => undefined);
+    return {
+      status: 202,
+      body: outcome([makeIssue('information', 'informational', `Export job ${id} ${terminal ? 'deleted: its files are removed' : 'cancelled'}`)]),
+    };
+  }
+
+  switch (job.state) {
+    case 'queued':
+    case 'running':
+      return { status: 202, headers: { 'X-Progress': progressText(job, bulk.worker.progressOf(id)), 'Retry-After': String(retryAfter(job)) } };
+    case 'failed':
+      throw new FhirError(500, outcome([makeIssue('error', 'exception', `Export job ${id} failed: ${job.error ?? 'unknown error'}`)]));
+    case 'completed': {
+      const fileUrl = (f: ExportFile) => ({ type: f.type, url: downloadUrl(ctx.baseUrl, id, f.name), count: f.count });
+      const manifest: Record<string, unknown> = {
+        transactionTime: job.transactionTime,
+        request: job.request,
+        requiresAccessToken: true,
+        output: job.files.filter((f) => f.section === 'output').map(fileUrl),
+      };
+      if (job.since !== undefined) manifest.deleted = job.files.filter((f) => f.section === 'deleted').map(fileUrl);
+      manifest.error = job.files.filter((f) => f.section === 'error').map(fileUrl);
+      const headers: Record<string, string> = {};
+      if (job.expiresAt) headers.Expires = new Date(job.expiresAt).toUTCString();
+      return { status: 200, headers, raw: { contentType: 'application/json; charset=utf-8', data: JSON.stringify(manifest) } };
+    }
+    default:
+      throw notFound(`No export job ${id}`);
+  }
+}
+
+/** One output file, streamed (gzip when the client accepts it). */
+export async function exportDownloadOperation(req: FhirRequest, ctx: ServerContext): Promise<FhirResponse> {
+  const bulk = requireBulk(ctx);
+  const caller = requireCaller(req);
+  const id = jobIdOf(req);
+  const file = singleParam(req, '_file');
+  const job = await ownedJob(bulk, id, caller);
+  const entry = job.state === 'completed' ? job.files.find((f) => f.name === `${id}/${file}`) : undefined;
+  if (!entry) throw notFound(`Export job ${id} has no file ${file}`);
+  if (entry.section !== 'error' && !grants(caller.scopes, entry.of, ['r', 's'], ['user', 'system'])) {
+    throw forbidden(`The token's scopes do not allow reading ${entry.of} (needs rs)`);
+  }
+  const headers: Record<string, string> = { 'Cache-Control': 'private, no-store' };
+  if (job.expiresAt) headers.Expires = new Date(job.expiresAt).toUTCString();
+  const encoding = job.compression === 'gzip' ? ('gzip' as const) : ('identity' as const);
+  if (req.method === 'HEAD') {
+    const [info] = await bulk.files.list(entry.name);
+    if (!info) throw notFound(`Export job ${id} has no file ${file}`);
+    return { status: 200, headers, raw: { contentType: NDJSON, open: async () => { throw new Error('HEAD'); }, encoding, length: info.size } };
+  }
+  let opened;
+  try {
+    opened = await bulk.files.open(entry.name);
+  } catch (err) {
+    if (err instanceof FileNotFoundError) throw notFound(`Export job ${id} has no file ${file} (expired?)`);
+    throw err;
+  }
+  const stream = opened.stream;
+  return { status: 200, headers, raw: { contentType: NDJSON, open: async () => stream, encoding, length: opened.size } };
+}
+
+// ---------------------------------------------------------------------------------------------
+
+function requireBulk(ctx: ServerContext): BulkExports {
+  const bulk = bulkExportsFor(ctx);
+  if (!bulk) throw new FhirError(503, outcome([makeIssue('error', 'transient', 'Bulk export is not running on this server')]));
+  return bulk;
+}
+
+function requireCaller(req: FhirRequest): Caller {
+  if (!req.caller) throw forbidden('Bulk export needs an authenticated client');
+  return req.caller;
+}
+
+function levelOf(req: FhirRequest): ExportLevel {
+  if (req.resourceType === undefined) return 'system';
+  if (req.resourceType === 'Patient' && req.id === undefined) return 'patient';
+  if (req.resourceType === 'Group' && req.id !== undefined) return 'group';
+  throw notFound(
+    req.id === undefined
+      ? `$export is defined on the system, on Patient and on Group/[id], not on ${req.resourceType}`
+      : `$export is defined on Group/[id] instances, not on ${req.resourceType}/${req.id}`
+  );
+}
+
+/** The client a job belongs to: token issuer, client (or subject) and organization. */
+export function ownerOf(caller: Caller): string {
+  return [caller.issuer ?? '', caller.clientId ?? caller.sub ?? '', caller.organization ?? ''].join('|');
+}
+
+function singleParam(req: FhirRequest, name: string): string {
+  const values = req.query.filter(([k]) => k === name).map(([, v]) => v);
+  if (values.length !== 1 || values[0] === '') throw badRequest(`Parameter "${name}" is required once`, { expression: name });
+  return values[0];
+}
+
+function jobIdOf(req: FhirRequest): string {
+  const id = singleParam(req, '_jobId');
+  if (!ID_PATTERN.test(id)) throw badRequest(`"${id}" is not an export job id`, { expression: '_jobId' });
+  return id;
+}
+
+async function ownedJob(bulk: BulkExports, id: string, caller: Caller): Promise<ExportJob> {
+  const found = await bulk.repo.get(id);
+  const job = found?.job;
+  const expired = job?.expiresAt !== undefined && Date.parse(job.expiresAt) <= Date.now();
+  if (!job || job.state === 'cancelled' || expired) throw notFound(`No export job ${id} (unknown, cancelled or expired)`);
+  if (job.owner !== ownerOf(caller)) throw forbidden(`Export job ${id} belongs to another client`);
+  return job;
+}
+
+function progressText(job: ExportJob, live: ExportJob['progress']): string {
+  if (job.state === 'queued') return job.attempts > 0 ? 'queued (resuming)' : 'queued';
+  const p = live ?? job.progress;
+  if (!p) return 'starting';
+  const of = p.total !== undefined ? ` of ${p.total}` : '';
+  return `exporting ${p.type} (type ${p.index + 1} of ${job.types.length}): ${p.exported}${of} resources`;
+}
+
+/** Seconds until the next poll: 1 s at first, growing with the job's age up to 10 s. */
+function retryAfter(job: ExportJob): number {
+  const age = (Date.now() - Date.parse(job.createdAt)) / 1000;
+  return Math.min(10, Math.max(1, Math.round(age / 10)));
+}
+
+function kickoffUrl(baseUrl: string, req: FhirRequest, level: ExportLevel): string {
+  const path = level === 'system' ? '' : level === 'patient' ? 'Patient/' : `Group/${req.id}/`;
+  const query = req.query.map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(v)}`).join('&');
+  return `${baseUrl}/${path}$export${query ? `?${query}` : ''}`;
+}
+
+export function statusUrl(baseUrl: string, id: string): string {
+  return `${baseUrl}/$${STATUS_OPERATION}?_jobId=${id}`;
+}
+
+function downloadUrl(baseUrl: string, id: string, name: string): string {
+  return `${baseUrl}/$${DOWNLOAD_OPERATION}?_jobId=${id}&_file=${encodeURIComponent(name.slice(id.length + 1))}`;
+}
+
+export { ACTIVE_STATES };

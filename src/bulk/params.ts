@@ -1,0 +1,219 @@
+// Kick-off parameters of $export (Bulk Data Access 2.0), from the query (GET) or a Parameters
+// body (POST). Everything is checked before a job is created: unknown or unsupported parameters
+// and bad values are a 400 naming every problem, or, with `Prefer: handling=lenient`, dropped
+// with a warning in the kick-off response.
+import type { OperationOutcomeIssue, Parameters } from '@medplum/fhirtypes';
+import { failWith, isFhirError, makeIssue } from '../fhir/outcome.js';
+import { isSupportedType } from '../fhir/resource-types.js';
+import { parseQuery } from '../interactions/router.js';
+import { parseCriteria } from '../search/parse.js';
+
+export type ExportLevel = 'system' | 'patient' | 'group';
+
+/** The Patient compartment types this server stores: what Patient- and Group-level exports cover. */
+export const COMPARTMENT_TYPES = ['Patient', 'Immunization', 'Consent'] as const;
+
+export const NDJSON_FORMATS = ['application/fhir+ndjson', 'application/ndjson', 'ndjson'];
+
+/** includeAssociatedData values of the IG: accepted; this server stores no Provenance, so they add nothing. */
+const ASSOCIATED_DATA = ['LatestProvenanceResources', 'RelevantProvenanceResources'];
+
+/** Most patients one request may name (larger cohorts: a Group). */
+export const MAX_PATIENTS = 10_000;
+
+export interface TypeFilter {
+  type: string;
+  /** The search query after `?`, as received (still URL-encoded). */
+  query: string;
+}
+
+export interface ExportParams {
+  /** Requested types (`_type`), or undefined for the default set. */
+  types?: string[];
+  /** `_since` normalised to an ISO instant with milliseconds (UTC). */
+  since?: string;
+  typeFilters: TypeFilter[];
+  /** Patient ids of the `patient` parameter. */
+  patients?: string[];
+  elements?: string[];
+  outputFormat: string;
+  /** Warnings for what lenient handling dropped or what has no effect. */
+  issues: OperationOutcomeIssue[];
+}
+
+export interface ParseContext {
+  level: ExportLevel;
+  method: string;
+  lenient: boolean;
+  baseUrl: string;
+}
+
+const KNOWN = new Set(['_outputFormat', '_since', '_type', '_typeFilter', '_elements', 'patient', 'includeAssociatedData']);
+const INSTANT = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$/;
+const ELEMENT = /^([A-Z][A-Za-z]+\.)?[a-z][A-Za-z0-9]*(\[x\])?$/;
+const PATIENT_REF = /^(?:.*\/)?Patient\/([A-Za-z0-9\-.]{1,64})$/;
+
+/** Name/value pairs of the request: the query, plus the Parameters body of a POST. */
+export function exportPairs(method: string, query: Array<[string, string]>, body: unknown): Array<[string, string | { reference?: string }]> {
+  const pairs: Array<[string, string | { reference?: string }]> = [...query];
+  if (method !== 'POST' || body === undefined) return pairs;
+  const params = body as Parameters;
+  if (!params || typeof params !== 'object' || params.resourceType !== 'Parameters') {
+    throw failWith(400, [makeIssue('error', 'invalid', 'A POST $export body must be a Parameters resource')]);
+  }
+  for (const p of params.parameter ?? []) {
+    if (typeof p?.name !== 'string') throw failWith(400, [makeIssue('error', 'invalid', 'Every Parameters.parameter needs a name')]);
+    const value =
+      p.valueReference ?? p.valueString ?? p.valueCode ?? p.valueInstant ?? p.valueDateTime ?? p.valueUri ?? p.valueUrl ?? p.valueCanonical;
+    if (value === undefined) {
+      throw failWith(400, [makeIssue('error', 'invalid', `Parameter "${p.name}" has no supported value[x]`, { expression: `Parameters.parameter.where(name='${p.name}')` })]);
+    }
+    pairs.push([p.name, value as string | { reference?: string }]);
+  }
+  return pairs;
+}
+
+export function parseExportParams(pairs: Array<[string, string | { reference?: string }]>, ctx: ParseContext): ExportParams {
+  const errors: OperationOutcomeIssue[] = [];
+  const issues: OperationOutcomeIssue[] = [];
+  const problem = (param: string, text: string): void => {
+    if (ctx.lenient) issues.push(makeIssue('warning', 'not-supported', `Parameter "${param}" ignored: ${text}`, { expression: param }));
+    else errors.push(makeIssue('error', 'invalid', `Parameter "${param}": ${text}`, { expression: param }));
+  };
+  const out: ExportParams = { typeFilters: [], outputFormat: 'application/fhir+ndjson', issues };
+  const single = new Set<string>();
+  const rawFilters: string[] = [];
+
+  for (const [name, value] of pairs) {
+    if (!KNOWN.has(name)) {
+      problem(name, name === 'organizeOutputBy' ? 'organizeOutputBy is not supported by this server' : 'unknown $export parameter');
+      continue;
+    }
+    if (name === 'patient') {
+      if (ctx.level === 'system') {
+        problem(name, 'is not allowed in a system-level export (use Patient/$export or Group/[id]/$export)');
+        continue;
+      }
+      if (ctx.method !== 'POST') {
+        problem(name, 'is only accepted in the Parameters body of a POST kick-off');
+        continue;
+      }
+      const ref = typeof value === 'string' ? value : value?.reference;
+      const m = typeof ref === 'string' ? PATIENT_REF.exec(ref) : null;
+      if (!m) {
+        problem(name, `"${typeof ref === 'string' ? ref : JSON.stringify(value)}" is not a Patient reference`);
+        continue;
+      }
+      out.patients ??= [];
+      if (!out.patients.includes(m[1])) out.patients.push(m[1]);
+      continue;
+    }
+    if (typeof value !== 'string') {
+      problem(name, 'must be a string');
+      continue;
+    }
+    if (['_outputFormat', '_since', '_elements'].includes(name)) {
+      if (single.has(name)) {
+        problem(name, 'may appear only once');
+        continue;
+      }
+      single.add(name);
+    }
+    switch (name) {
+      case '_outputFormat':
+        if (!NDJSON_FORMATS.includes(value.trim().toLowerCase())) problem(name, `"${value}" is not supported; use application/fhir+ndjson`);
+        else out.outputFormat = 'application/fhir+ndjson';
+        break;
+      case '_since': {
+        const since = parseInstant(value.trim());
+        if (!since) problem(name, `"${value}" is not an instant (e.g. 2024-01-31T00:00:00Z)`);
+        else out.since = since;
+        break;
+      }
+      case '_type': {
+        const list = value.split(',').map((t) => t.trim()).filter(Boolean);
+        if (list.length === 0) problem(name, 'needs at least one resource type');
+        for (const t of list) {
+          if (!isSupportedType(t)) problem(name, `"${t}" is not a resource type this server exports`);
+          else if (ctx.level !== 'system' && !(COMPARTMENT_TYPES as readonly string[]).includes(t)) {
+            problem(name, `${t} is not in the Patient compartment (a ${ctx.level}-level export covers ${COMPARTMENT_TYPES.join(', ')})`);
+          } else {
+            out.types ??= [];
+            if (!out.types.includes(t)) out.types.push(t);
+          }
+        }
+        break;
+      }
+      case '_typeFilter':
+        rawFilters.push(...splitTypeFilters(value));
+        break;
+      case '_elements': {
+        const list = value.split(',').map((e) => e.trim()).filter(Boolean);
+        const bad = list.filter((e) => !ELEMENT.test(e));
+        if (bad.length > 0 || list.length === 0) problem(name, bad.length > 0 ? `"${bad[0]}" is not an element name` : 'needs an element name');
+        else out.elements = list;
+        break;
+      }
+      case 'includeAssociatedData':
+        for (const v of value.split(',').map((x) => x.trim()).filter(Boolean)) {
+          if (ASSOCIATED_DATA.includes(v)) {
+            issues.push(makeIssue('information', 'informational', `includeAssociatedData=${v}: this server stores no Provenance resources, so nothing is added`, { expression: name }));
+          } else problem(name, `"${v}" is not supported`);
+        }
+        break;
+    }
+  }
+
+  for (const raw of rawFilters) {
+    const q = raw.indexOf('?');
+    const type = q >= 0 ? raw.slice(0, q) : raw;
+    const query = q >= 0 ? raw.slice(q + 1) : '';
+    if (!isSupportedType(type) || query === '') {
+      problem('_typeFilter', `"${raw}" is not of the form [type]?[search parameters]`);
+      continue;
+    }
+    if (out.types && !out.types.includes(type)) {
+      problem('_typeFilter', `"${raw}" names ${type}, which is not in _type`);
+      continue;
+    }
+    if (ctx.level !== 'system' && !(COMPARTMENT_TYPES as readonly string[]).includes(type)) {
+      problem('_typeFilter', `${type} is not in the Patient compartment`);
+      continue;
+    }
+    try {
+      parseCriteria(type, parseQuery(query), ctx.baseUrl);
+      out.typeFilters.push({ type, query });
+    } catch (err) {
+      if (!isFhirError(err)) throw err;
+      const why = err.outcome.issue?.map((i) => i.diagnostics ?? i.details?.text).join('; ') ?? err.message;
+      problem('_typeFilter', `"${raw}": ${why}`);
+    }
+  }
+  if (out.patients && out.patients.length > MAX_PATIENTS) {
+    errors.push(makeIssue('error', 'too-costly', `Parameter "patient": at most ${MAX_PATIENTS} patients per request; export a Group instead`, { expression: 'patient' }));
+  }
+  if (errors.length > 0) throw failWith(400, errors);
+  return out;
+}
+
+/**
+ * Splits a `_typeFilter` value into queries. Queries are separated by commas, but a query's own
+ * values may hold commas too (clients do not always encode them twice), so a comma splits only
+ * where a new `Type?` starts.
+ */
+export function splitTypeFilters(value: string): string[] {
+  const out: string[] = [];
+  for (const part of value.split(',')) {
+    if (out.length === 0 || /^\s*[A-Z][A-Za-z]+\?/.test(part)) out.push(part.trim());
+    else out[out.length - 1] += `,${part}`;
+  }
+  return out.filter(Boolean);
+}
+
+/** A FHIR instant normalised to UTC milliseconds (rounded down), or undefined. */
+export function parseInstant(value: string): string | undefined {
+  if (!INSTANT.test(value)) return undefined;
+  const ms = Date.parse(value);
+  if (!Number.isFinite(ms)) return undefined;
+  return new Date(ms).toISOString();
+}
