@@ -71,3 +71,36 @@ describe('audit trail', () => {
     expect((await server.fhir('GET', 'AuditEvent?_count=1', { headers: { authorization: `Bearer ${server.token({ scope: 'user/*.rs', organization: 'Organization/x' })}` } })).status).not.toBe(200);
   });
 });
+
+describe('reading the audit trail', () => {
+  let server: TestServer;
+  beforeAll(async () => {
+    server = await startTestServer('embedded');
+  });
+  afterAll(async () => {
+    await server?.close();
+  });
+
+  it('public health reads and searches AuditEvents; organizations, users and patients get 403; writes 405', async () => {
+    const created = await server.fhir('POST', 'Patient', { body: patient({ name: [{ family: 'Trail', given: ['Tess'] }] }) });
+    await server.fhir('GET', `Patient/${created.body.id}`);
+    await server.audit.flush(5000);
+    const found = await server.fhir('GET', `AuditEvent?entity=Patient/${created.body.id}&_count=50`);
+    expect(found.status, found.text).toBe(200);
+    expect(found.body.entry.length).toBeGreaterThanOrEqual(2);
+    const one = found.body.entry[0].resource;
+    expect((await server.fhir('GET', `AuditEvent/${one.id}`)).body.id).toBe(one.id);
+    for (const claims of [
+      { scope: 'system/*.rs', organization: 'Organization/clinic' },
+      { scope: 'user/*.rs' },
+      { scope: 'patient/*.rs', patient: created.body.id },
+    ]) {
+      const res = await server.fhir('GET', `AuditEvent/${one.id}`, { headers: { authorization: `Bearer ${server.token(claims)}` } });
+      expect(res.status, JSON.stringify(claims)).toBe(403);
+    }
+    expect((await server.fhir('DELETE', `AuditEvent/${one.id}`)).status).toBe(405);
+    expect((await server.fhir('POST', 'AuditEvent', { body: one })).status).toBe(405);
+    const rev = await server.fhir('GET', `Patient?_id=${created.body.id}&_revinclude=AuditEvent:patient`);
+    expect(rev.status).toBe(400);
+  });
+});

@@ -18,3 +18,10 @@ export function isSupportedType(type: string): type is SupportedType {
 
 /** FHIR id syntax: 1-64 of [A-Za-z0-9-.]. */
 export const ID_PATTERN = /^[A-Za-z0-9\-.]{1,64}$/;
+
+/**
+ * Read-only over REST and only for public-health callers (src/audit/access.ts): the audit trail.
+ * Never created, updated or deleted by clients, never in system history, searches of other types
+ * or exports.
+ */
+export const AUDIT_TYPE = 'AuditEvent';

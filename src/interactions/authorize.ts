@@ -2,7 +2,8 @@
 import type { Caller } from '../auth/caller.js';
 import { grants, permissionsFor } from '../auth/scopes.js';
 import { forbidden } from '../fhir/outcome.js';
-import { SUPPORTED_TYPES } from '../fhir/resource-types.js';
+import { auditAllowed } from '../audit/access.js';
+import { AUDIT_TYPE, SUPPORTED_TYPES } from '../fhir/resource-types.js';
 import type { RouteResult } from './router.js';
 import type { FhirRequest } from './types.js';
 
@@ -17,6 +18,9 @@ export interface Authorization {
  * compartment of the token's patient claim (enforced by the access policy in src/consent/access.ts).
  */
 export function authorize(caller: Caller, route: RouteResult, req: FhirRequest): Authorization {
+  if (route.resourceType === AUDIT_TYPE && !auditAllowed(caller)) {
+    throw forbidden('The audit trail is readable only by public-health system clients (a system/ scope and no organization)');
+  }
   const needed = permissionsFor(route.interaction, route.operation);
   // A conditional create searches first, so it can reveal whether a record exists: it needs s too.
   if (route.interaction === 'create' && req.ifNoneExist !== undefined) needed.push('s');

@@ -2,7 +2,7 @@
 // HTTP requests and batch/transaction entries are routed by the same table.
 import { exportDownloadOperation, exportOperation, exportStatusOperation } from '../bulk/operations.js';
 import { badRequest, methodNotAllowed, notFound } from '../fhir/outcome.js';
-import { isSupportedType, ID_PATTERN } from '../fhir/resource-types.js';
+import { AUDIT_TYPE, isSupportedType, ID_PATTERN } from '../fhir/resource-types.js';
 import { matchOperation } from '../operations/match.js';
 import { mergeOperation } from '../operations/merge.js';
 import { validateOperation } from '../operations/validate.js';
@@ -85,6 +85,7 @@ export function route(method: FhirRequest['method'], segments: string[]): RouteR
     return operationRoute(verb, first, 'system');
   }
 
+  if (first === AUDIT_TYPE) return auditRoute(verb, segments);
   if (!isSupportedType(first)) throw notFound(`Resource type "${first}" is not supported by this server`);
   const resourceType = first;
 
@@ -154,6 +155,19 @@ function operationRoute(verb: string, segment: string, level: 'system' | 'type' 
     throw methodNotAllowed(`$${name} answers ${entry.methods.join(', ')}`);
   }
   return { interaction: 'operation', handler, operation: name };
+}
+
+/** The audit trail is read-only: search, read and vread (authorize() limits it to public health). */
+function auditRoute(verb: string, segments: string[]): RouteResult {
+  const [, id, history, version, ...rest] = segments;
+  if (verb !== 'GET') throw methodNotAllowed('AuditEvents are read-only: GET only');
+  if (id === undefined) return { interaction: 'search-type', handler: search, resourceType: AUDIT_TYPE };
+  if (!ID_PATTERN.test(id)) throw badRequest(`"${id}" is not a valid FHIR id ([A-Za-z0-9-.]{1,64})`);
+  if (history === undefined) return { interaction: 'read', handler: read, resourceType: AUDIT_TYPE, id };
+  if (history === '_history' && version !== undefined && rest.length === 0) {
+    return { interaction: 'vread', handler: vread, resourceType: AUDIT_TYPE, id, versionId: version };
+  }
+  throw notFound(`No FHIR endpoint at /${segments.join('/')}`);
 }
 
 function requireGet(verb: string, what: string): void {

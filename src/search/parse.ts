@@ -6,7 +6,7 @@
 import { isResourceType } from '@medplum/core';
 import type { OperationOutcomeIssue } from '@medplum/fhirtypes';
 import { badRequest, failWith, makeIssue, notFound } from '../fhir/outcome.js';
-import { SUPPORTED_TYPES, isSupportedType } from '../fhir/resource-types.js';
+import { AUDIT_TYPE, SUPPORTED_TYPES, isSupportedType } from '../fhir/resource-types.js';
 import { paramDef, paramDefs, type ParamDef, type ParamType } from './params.js';
 import { dateRange } from './util.js';
 
@@ -139,7 +139,7 @@ export function parseSearch(params: Array<[string, string]> | unknown, options: 
   const systemLevel = options.resourceType === undefined;
   if (!systemLevel) {
     const rt = options.resourceType as string;
-    if (!isSupportedType(rt)) throw notFound(`Unknown resource type "${rt}"`);
+    if (!isSupportedType(rt) && rt !== AUDIT_TYPE) throw notFound(`Unknown resource type "${rt}"`);
     types = [rt];
   } else {
     types = [...SUPPORTED_TYPES];
