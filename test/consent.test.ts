@@ -88,6 +88,18 @@ describe('data sharing and patient compartments', () => {
     expect(all.body.entry).toHaveLength(4);
   });
 
+  it('$everything: the compartment for those who may see it, 403 for a hidden patient', async () => {
+    const all = await server.fhir('GET', `Patient/${ids.yes}/$everything`, { headers: orgC() });
+    expect(all.status, all.text).toBe(200);
+    const seen = all.body.entry.map((e: any) => `${e.resource.resourceType}/${e.resource.id}`);
+    expect(seen).toEqual(expect.arrayContaining([`Patient/${ids.yes}`, `Immunization/${imm.yes}`]));
+    const hidden = await server.fhir('GET', `Patient/${ids.no}/$everything`, { headers: orgC() });
+    expect(hidden.status).toBe(403);
+    expect(hidden.body.issue[0].details.coding[0].code).toBe('data-sharing-restricted');
+    const publicHealth = await server.fhir('GET', `Patient/${ids.no}/$everything?_type=Immunization`);
+    expect(publicHealth.body.entry.map((e: any) => e.resource.id)).toEqual([imm.no]);
+  });
+
   it('batch entries are checked like requests', async () => {
     const res = await server.fhir('POST', '', {
       body: { resourceType: 'Bundle', type: 'batch', entry: [{ request: { method: 'GET', url: `Patient/${ids.no}` } }, { request: { method: 'GET', url: `Patient/${ids.yes}` } }] },

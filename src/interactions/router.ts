@@ -3,6 +3,7 @@
 import { exportDownloadOperation, exportOperation, exportStatusOperation } from '../bulk/operations.js';
 import { badRequest, methodNotAllowed, notFound } from '../fhir/outcome.js';
 import { AUDIT_TYPE, isSupportedType, ID_PATTERN } from '../fhir/resource-types.js';
+import { everythingOperation } from '../operations/everything.js';
 import { matchOperation } from '../operations/match.js';
 import { mergeOperation } from '../operations/merge.js';
 import { validateOperation } from '../operations/validate.js';
@@ -32,6 +33,7 @@ const OPERATIONS: Record<string, OperationEntry> = {
   validate: { type: validateOperation, instance: validateOperation, methods: ['POST'] },
   // Patient matching (src/matching): Patient/$match and Patient/$merge.
   match: { type: matchOperation, methods: ['POST'], types: ['Patient'] },
+  everything: { instance: everythingOperation, methods: ['GET', 'POST'], types: ['Patient'] },
   merge: { type: mergeOperation, methods: ['POST'], types: ['Patient'] },
   // Terminology (src/terminology): each handler answers only on its own resource types.
   lookup: { type: lookupOperation, instance: lookupOperation, methods: ['GET', 'POST'] },
