@@ -2,7 +2,7 @@
 // interaction and search parameter it lists is actually routed.
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { buildCapabilityStatement } from '../src/fhir/capability.js';
+import { buildCapabilityStatement, TYPE_OPERATIONS } from '../src/fhir/capability.js';
 import { loadDefinitions } from '../src/fhir/definitions.js';
 import { route } from '../src/interactions/router.js';
 
@@ -34,7 +34,9 @@ describe('capability-statement.json', () => {
         expect(routed.interaction).toBe(code);
       }
       for (const op of resource.operation) {
-        expect(route('POST', [resource.type, `$${op.name}`]).operation).toBe(op.name);
+        const instanceOnly = TYPE_OPERATIONS.find((o) => o.name === op.name)?.instanceOnly;
+        const segments = instanceOnly ? [resource.type, 'some-id', `$${op.name}`] : [resource.type, `$${op.name}`];
+        expect(route('POST', segments).operation).toBe(op.name);
       }
     }
     expect(route('POST', []).interaction).toBe('batch');

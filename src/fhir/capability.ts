@@ -23,12 +23,15 @@ export const OAUTH_URIS = 'http://fhir-registry.smarthealthit.org/StructureDefin
 export const SYSTEM_INTERACTIONS = ['transaction', 'batch', 'search-system', 'history-system'] as const;
 
 /** Operations by resource type (no `types`: every supported type). */
-export const TYPE_OPERATIONS: ReadonlyArray<{ name: string; definition: string; types?: readonly string[] }> = [
+export const TYPE_OPERATIONS: ReadonlyArray<{ name: string; definition: string; types?: readonly string[]; instanceOnly?: boolean }> = [
   { name: 'validate', definition: 'http://hl7.org/fhir/OperationDefinition/Resource-validate' },
   { name: 'lookup', definition: 'http://hl7.org/fhir/OperationDefinition/CodeSystem-lookup', types: ['CodeSystem'] },
   { name: 'validate-code', definition: 'http://hl7.org/fhir/OperationDefinition/CodeSystem-validate-code', types: ['CodeSystem'] },
   { name: 'validate-code', definition: 'http://hl7.org/fhir/OperationDefinition/ValueSet-validate-code', types: ['ValueSet'] },
   { name: 'translate', definition: 'http://hl7.org/fhir/OperationDefinition/ConceptMap-translate', types: ['ConceptMap'] },
+  { name: 'match', definition: 'http://hl7.org/fhir/OperationDefinition/Patient-match', types: ['Patient'] },
+  { name: 'merge', definition: 'http://hl7.org/fhir/OperationDefinition/Patient-merge', types: ['Patient'] },
+  { name: 'everything', definition: 'http://hl7.org/fhir/OperationDefinition/Patient-everything', types: ['Patient'], instanceOnly: true },
 ];
 
 export function buildCapabilityStatement(version: string): CapabilityStatement {
