@@ -1,5 +1,6 @@
 // Seeds a registry with realistic synthetic data, written directly through the Store API (with
-// search indexes), for benchmarks and demos:
+// search indexes and the matching engine's blocking keys, exactly as the server writes them), for
+// benchmarks and demos:
 //   npm run seed -- --patients 100000 --immunizations 1000000 [--data-dir ./data | --mongodb-url URL]
 //                   [--organizations 50] [--consents-percent 1.5] [--seed 42] [--batch 5000]
 // Patients are children and adolescents (names, birth dates, MRNs, addresses); Immunizations follow
@@ -17,8 +18,8 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Consent, Immunization, Organization, Patient, Resource } from '@medplum/fhirtypes';
 import { loadDefinitions } from '../src/fhir/definitions.js';
-import { extractSearchIndex } from '../src/search/extract.js';
-import { EMBEDDED_INDEXES, MONGO_INDEXES } from '../src/search/indexes.js';
+import { indexFor } from '../src/interactions/write-support.js';
+import { embeddedIndexes, mongoIndexes } from '../src/store/open-store.js';
 import { EmbeddedStore } from '../src/store/embedded/embedded-store.js';
 import { MongoStore } from '../src/store/mongo/mongo-store.js';
 import type { Store, WriteOp } from '../src/store/store.js';
@@ -177,7 +178,8 @@ let immunizationSeq = 0;
 function immunization(products: Map<string, Product>, patientId: string, cvx: string, date: Date, route: string, dose: number, orgs: string[]): Immunization {
   const p = products.get(cvx) as Product;
   const coding = [{ system: CVX, code: p.cvx, display: p.display }];
-  if (p.ndc) coding.push({ system: NDC, code: p.ndc, display: p.ndcDisplay ?? p.display });
+  // About a third of the sources report the product's NDC next to the CVX code.
+  if (p.ndc && rand() < 0.3) coding.push({ system: NDC, code: p.ndc, display: p.ndcDisplay ?? p.display });
   const site = pick(SITES);
   const occurrence = day(date);
   const recorded = addDays(date, int(0, 3));
@@ -223,10 +225,10 @@ function consent(patientId: string, i: number, orgs: string[]): Consent {
 
 async function openStore(): Promise<{ store: Store; where: string }> {
   const mongoUrl = values['mongodb-url'] ?? (values['data-dir'] ? undefined : process.env.MONGODB_URL);
-  if (mongoUrl) return { store: new MongoStore({ url: mongoUrl, indexes: MONGO_INDEXES }), where: `MongoDB ${mongoUrl}` };
+  if (mongoUrl) return { store: new MongoStore({ url: mongoUrl, indexes: mongoIndexes() }), where: `MongoDB ${mongoUrl}` };
   const dir = path.resolve(values['data-dir'] ?? process.env.DATA_DIR ?? './data');
   // No compaction while seeding (each would rewrite everything so far): one snapshot at the end.
-  return { store: new EmbeddedStore({ dataDir: dir, indexes: EMBEDDED_INDEXES, compactAfterBytes: Number.MAX_SAFE_INTEGER }), where: `embedded store in ${dir}` };
+  return { store: new EmbeddedStore({ dataDir: dir, indexes: embeddedIndexes(), compactAfterBytes: Number.MAX_SAFE_INTEGER }), where: `embedded store in ${dir}` };
 }
 
 class Writer {
@@ -238,7 +240,7 @@ class Writer {
   constructor(private readonly store: Store) {}
 
   async add(resource: Resource): Promise<void> {
-    this.ops.push({ resourceType: resource.resourceType, id: resource.id as string, resource, ifVersion: 'absent', index: extractSearchIndex(resource) });
+    this.ops.push({ resourceType: resource.resourceType, id: resource.id as string, resource, ifVersion: 'absent', index: indexFor(resource) });
     if (this.ops.length >= BATCH) await this.flush();
   }
 

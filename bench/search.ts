@@ -1,0 +1,147 @@
+// Search and $match latency on a seeded registry (issue 3 and 5 figures):
+//   npm run seed -- --data-dir ./data-bench         (100k Patients, 1M Immunizations)
+//   npm run bench:search -- --data-dir ./data-bench  (or MONGODB_URL=… for MongoDB)
+// Starts the server on that data in a child process and prints p50/p99 per query shape.
+import { spawn } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { fileURLToPath } from 'node:url';
+import jwt from 'jsonwebtoken';
+
+const ROOT = fileURLToPath(new URL('../', import.meta.url));
+const SECRET = 'bench-secret';
+const { values } = parseArgs({
+  options: {
+    'data-dir': { type: 'string', default: './data-bench' },
+    'mongodb-url': { type: 'string' },
+    requests: { type: 'string', default: '200' },
+    'heap-mb': { type: 'string', default: '6144' },
+  },
+});
+const REQUESTS = Number(values.requests);
+const TOKEN = jwt.sign({ scope: 'system/*.cruds' }, SECRET, { algorithm: 'HS256', expiresIn: 3600 });
+const HEADERS = { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/fhir+json' };
+
+interface Sample {
+  id: string;
+  family: string;
+  birthDate: string;
+  given: string;
+  gender?: string;
+}
+
+async function main(): Promise<void> {
+  const port = 20000 + Math.floor(Math.random() * 20000);
+  const env: Record<string, string> = { PORT: String(port), AUTH_JWT_SECRET: SECRET, LOG_LEVEL: 'warn', DATA_DIR: path.resolve(values['data-dir'] as string) };
+  if (values['mongodb-url'] ?? process.env.MONGODB_URL) env.MONGODB_URL = (values['mongodb-url'] ?? process.env.MONGODB_URL) as string;
+  const started = Date.now();
+  const child = spawn(process.execPath, [`--max-old-space-size=${values['heap-mb']}`, '--import', 'tsx', 'src/server.ts'], {
+    cwd: ROOT,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  const base = `http://127.0.0.1:${port}/fhir`;
+  try {
+    await waitReady(`http://127.0.0.1:${port}/readyz`);
+    console.log(`store: ${env.MONGODB_URL ? 'mongodb' : `embedded (${env.DATA_DIR})`}; server ready in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    const total = await json(`${base}/Immunization?_summary=count`);
+    const patients = await json(`${base}/Patient?_summary=count`);
+    console.log(`data: ${patients.total} Patients, ${total.total} Immunizations`);
+    if (!total.total) {
+      console.log('no data: run `npm run seed` first');
+      return;
+    }
+    const samples: Sample[] = (await json(`${base}/Patient?_count=1000`)).entry.map((e: any) => ({
+      id: e.resource.id,
+      family: e.resource.name?.[0]?.family,
+      given: e.resource.name?.[0]?.given?.[0],
+      birthDate: e.resource.birthDate,
+      gender: e.resource.gender,
+    }));
+    const pick = (i: number) => samples[(i * 7919) % samples.length];
+    const months = ['01', '02', '03', '04', '05', '06', '07', '08', '09', '10', '11', '12'];
+    const codes = ['08', '20', '10', '03', '21', '83', '133', '116', '141', '62'];
+    const shapes: Array<[string, (i: number) => Promise<unknown>]> = [
+      ["a patient's Immunizations", (i) => json(`${base}/Immunization?patient=Patient/${pick(i).id}`)],
+      ['family + birthdate', (i) => json(`${base}/Patient?family=${encodeURIComponent(pick(i).family)}&birthdate=${pick(i).birthDate}`)],
+      [
+        'vaccine-code + date range',
+        (i) => json(`${base}/Immunization?vaccine-code=http://hl7.org/fhir/sid/cvx|${codes[i % codes.length]}&date=ge2022-${months[i % 12]}-01&date=lt2022-${months[i % 12]}-08`),
+      ],
+      [
+        'vaccine-code + date range + _include=Immunization:patient',
+        (i) => json(`${base}/Immunization?vaccine-code=http://hl7.org/fhir/sid/cvx|${codes[i % codes.length]}&date=ge2022-${months[i % 12]}-01&date=lt2022-${months[i % 12]}-08&_include=Immunization:patient`),
+      ],
+      ["a patient's Immunizations + _include=Immunization:patient", (i) => json(`${base}/Immunization?patient=Patient/${pick(i).id}&_include=Immunization:patient`)],
+      [
+        'Patient/$match (a perturbed existing patient)',
+        (i) => {
+          const p = pick(i);
+          return json(`${base}/Patient/$match`, {
+            resourceType: 'Parameters',
+            parameter: [{ name: 'resource', resource: { resourceType: 'Patient', name: [{ family: p.family, given: [p.given] }], birthDate: p.birthDate, gender: p.gender } }],
+          });
+        },
+      ],
+    ];
+    for (const [name, run] of shapes) report(name, await measure(REQUESTS, run));
+
+    // Deep page: follow next links 50 pages into a large result, then time fetching that page again.
+    let page = await json(`${base}/Immunization?vaccine-code=http://hl7.org/fhir/sid/cvx|08&_count=20`);
+    for (let i = 0; i < 50 && page.link?.find((l: any) => l.relation === 'next'); i++) {
+      page = await json(page.link.find((l: any) => l.relation === 'next').url.replace(/^https?:\/\/[^/]+\/fhir/, base));
+    }
+    const self = page.link.find((l: any) => l.relation === 'self').url.replace(/^https?:\/\/[^/]+\/fhir/, base);
+    report('deep page (page 51 of vaccine-code=08, 20 per page)', await measure(Math.min(REQUESTS, 50), () => json(self)));
+    report('_total=accurate over all Immunizations (_summary=count)', await measure(Math.min(REQUESTS, 20), () => json(`${base}/Immunization?_summary=count&_total=accurate`)));
+    console.log(`server peak RSS: ${await peakRssMb(child.pid as number)} MB`);
+  } finally {
+    child.kill('SIGTERM');
+    await new Promise((r) => child.on('exit', r));
+  }
+}
+
+async function measure(n: number, run: (i: number) => Promise<unknown>): Promise<number[]> {
+  const times: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const t = performance.now();
+    await run(i);
+    times.push(performance.now() - t);
+  }
+  return times.sort((a, b) => a - b);
+}
+
+function report(name: string, sorted: number[]): void {
+  const pct = (p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+  console.log(`${name.padEnd(62)} p50 ${pct(50).toFixed(1).padStart(7)} ms   p99 ${pct(99).toFixed(1).padStart(7)} ms   (n=${sorted.length})`);
+}
+
+async function json(url: string, body?: unknown): Promise<any> {
+  const res = await fetch(url, body ? { method: 'POST', headers: HEADERS, body: JSON.stringify(body) } : { headers: HEADERS });
+  const text = await res.text();
+  if (!res.ok) throw new Error(`${res.status} for ${url}: ${text.slice(0, 300)}`);
+  return JSON.parse(text);
+}
+
+async function waitReady(url: string): Promise<void> {
+  for (let i = 0; i < 1200; i++) {
+    try {
+      if ((await fetch(url)).ok) return;
+    } catch {
+      // still loading
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error('server did not become ready');
+}
+
+async function peakRssMb(pid: number): Promise<string> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  return (Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? 0) / 1024).toFixed(0);
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});
