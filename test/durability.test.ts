@@ -48,7 +48,9 @@ describe.each(kinds)('durability on the %s store', (kind) => {
       }
     };
     const writers = Array.from({ length: 8 }, writer);
-    while (acknowledged.size < 300) await new Promise((r) => setTimeout(r, 20));
+    // FerretDB (SQLite) scans a collection for every query, so the MongoDB tier stops sooner.
+    const target = kind === 'embedded' ? 300 : 60;
+    while (acknowledged.size < target) await new Promise((r) => setTimeout(r, 20));
     first.child.kill('SIGKILL');
     stop = true;
     await first.exited;
@@ -65,7 +67,7 @@ describe.each(kinds)('durability on the %s store', (kind) => {
       second.child.kill('SIGTERM');
       expect(await second.exited).toBe(0);
     }
-  }, 120_000);
+  }, 240_000);
 
   it('SIGTERM answers requests in flight, flushes and exits 0', async () => {
     const env = await storeEnv(kind);
