@@ -21,8 +21,9 @@ import { loadDefinitions } from '../src/fhir/definitions.js';
 import { indexFor } from '../src/interactions/write-support.js';
 import { embeddedIndexes, mongoIndexes } from '../src/store/open-store.js';
 import { EmbeddedStore } from '../src/store/embedded/embedded-store.js';
-import { MongoStore } from '../src/store/mongo/mongo-store.js';
-import type { Store, WriteOp } from '../src/store/store.js';
+import { MongoClient, type Document } from 'mongodb';
+import { databaseNameFromUrl, MongoStore } from '../src/store/mongo/mongo-store.js';
+import { nextInstant, stampMeta, type Store, type WriteOp } from '../src/store/store.js';
 import { readCdcDirectory } from '../src/terminology/cdc-files.js';
 
 const { values } = parseArgs({
@@ -223,8 +224,10 @@ function consent(patientId: string, i: number, orgs: string[]): Consent {
 
 // ---- writing ------------------------------------------------------------------------------------
 
+const MONGO_URL = values['mongodb-url'] ?? (values['data-dir'] ? undefined : process.env.MONGODB_URL);
+
 async function openStore(): Promise<{ store: Store; where: string }> {
-  const mongoUrl = values['mongodb-url'] ?? (values['data-dir'] ? undefined : process.env.MONGODB_URL);
+  const mongoUrl = MONGO_URL;
   if (mongoUrl) return { store: new MongoStore({ url: mongoUrl, indexes: mongoIndexes() }), where: `MongoDB ${mongoUrl}` };
   const dir = path.resolve(values['data-dir'] ?? process.env.DATA_DIR ?? './data');
   // No compaction while seeding (each would rewrite everything so far): one snapshot at the end.
@@ -234,10 +237,12 @@ async function openStore(): Promise<{ store: Store; where: string }> {
 class Writer {
   private ops: WriteOp[] = [];
   private inFlight = new Set<Promise<void>>();
+  private readonly mongo: MongoLoader | undefined;
   written = 0;
-  bytes = 0;
 
-  constructor(private readonly store: Store) {}
+  constructor(private readonly store: Store, mongoUrl: string | undefined) {
+    this.mongo = mongoUrl ? new MongoLoader(store, mongoUrl) : undefined;
+  }
 
   async add(resource: Resource): Promise<void> {
     this.ops.push({ resourceType: resource.resourceType, id: resource.id as string, resource, ifVersion: 'absent', index: indexFor(resource) });
@@ -260,25 +265,81 @@ class Writer {
   async drain(): Promise<void> {
     await this.flush();
     await Promise.all(this.inFlight);
+    await this.mongo?.close();
   }
 
   private async write(ops: WriteOp[]): Promise<void> {
-    if (this.store.kind === 'embedded') {
-      // Many small transactions in flight: the store group-commits them (one fsync for many), and
-      // each gets its own instant (the versions of one transaction share one, which its history
-      // log orders by id at a cost growing with the square of the transaction's size).
-      const chunks: Promise<unknown>[] = [];
-      for (let i = 0; i < ops.length; i += 250) chunks.push(this.store.transact(ops.slice(i, i + 250)));
-      await Promise.all(chunks);
-      return;
+    if (this.mongo) return this.mongo.load(ops);
+    // Many small transactions in flight: the store group-commits them (one fsync for many), and
+    // each gets its own instant (the versions of one transaction share one, which its history
+    // log orders by id at a cost growing with the square of the transaction's size).
+    const chunks: Promise<unknown>[] = [];
+    for (let i = 0; i < ops.length; i += 250) chunks.push(this.store.transact(ops.slice(i, i + 250)));
+    await Promise.all(chunks);
+  }
+}
+
+/**
+ * MongoDB: the Store API writes one resource per round trip (and FerretDB slows down as
+ * collections grow), far too slow for a million. New resources are therefore inserted in batches
+ * in the store's documented layout (src/store/mongo/mongo-store.ts: the current document in the
+ * type's collection, the version in `history` with _id "<type>/<id>/<version>"); the first
+ * resource of each type goes through store.write so the store creates that type's indexes, and
+ * main() reads samples back through the Store API to prove the layout.
+ */
+class MongoLoader {
+  private readonly client: MongoClient;
+  private readonly ensured = new Set<string>();
+
+  constructor(
+    private readonly store: Store,
+    url: string
+  ) {
+    this.client = new MongoClient(url);
+  }
+
+  async load(ops: WriteOp[]): Promise<void> {
+    const db = this.client.db(databaseNameFromUrl(MONGO_URL as string));
+    const byType = new Map<string, WriteOp[]>();
+    for (const op of ops) {
+      if (!this.ensured.has(op.resourceType)) {
+        this.ensured.add(op.resourceType);
+        await this.store.write(op);
+        continue;
+      }
+      const list = byType.get(op.resourceType) ?? [];
+      list.push(op);
+      byType.set(op.resourceType, list);
     }
-    // MongoDB: one write per resource (transactions of thousands are slow, FerretDB has none).
-    let next = 0;
-    await Promise.all(
-      Array.from({ length: 64 }, async () => {
-        while (next < ops.length) await this.store.write(ops[next++]);
-      })
-    );
+    for (const [type, list] of byType) {
+      const current: Document[] = [];
+      const history: Document[] = [];
+      for (const op of list) {
+        const lastUpdated = nextInstant();
+        const resource = stampMeta(op.resource as Resource, op.id, 1, lastUpdated);
+        const s = op.index ?? {};
+        current.push({ _id: op.id, versionId: 1, lastUpdated, deleted: false, resource, s });
+        history.push({ _id: `${type}/${op.id}/1`, resourceType: type, id: op.id, versionId: 1, lastUpdated, deleted: false, resource, s });
+      }
+      await retryBusy(() => db.collection('history').insertMany(history, { ordered: false }));
+      await retryBusy(() => db.collection(type).insertMany(current, { ordered: false }));
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.client.close();
+  }
+}
+
+/** FerretDB on SQLite answers SQLITE_BUSY under concurrent writes: try again. */
+async function retryBusy<T>(fn: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (attempt >= 20 || !/SQLITE_BUSY|database is locked/.test(String((err as Error).message))) throw err;
+      await new Promise((r) => setTimeout(r, 50 * attempt));
+    }
   }
 }
 
@@ -304,7 +365,7 @@ async function main(): Promise<void> {
       throw new Error(`${where} already holds Patients: seed an empty store (another --data-dir, or another database)`);
     }
     log(`seeding ${where}: ${PATIENTS} patients, ${IMMUNIZATIONS} immunizations, ${ORGANIZATIONS} organizations (batches of ${BATCH})`);
-    const writer = new Writer(store);
+    const writer = new Writer(store, MONGO_URL);
     const orgs: string[] = [];
     for (let i = 0; i < ORGANIZATIONS; i++) {
       const o = organization(i);
@@ -355,6 +416,7 @@ async function main(): Promise<void> {
     }
     await writer.drain();
     const seconds = (performance.now() - started) / 1000;
+    if (MONGO_URL) await verifyLayout(store, patientIds[patientIds.length - 1]);
     const total = writer.written;
     log(`${total.toLocaleString('en-US')} resources (${PATIENTS} Patient, ${immunizations} Immunization, ${consents} Consent, ${ORGANIZATIONS} Organization) in ${seconds.toFixed(1)} s: ${Math.round(total / seconds).toLocaleString('en-US')} resources/s`);
     if (store instanceof EmbeddedStore) {
@@ -366,6 +428,17 @@ async function main(): Promise<void> {
     log(`seed process: heap ${Math.round(heap.heapUsed / 1048576)} MB, RSS ${Math.round(heap.rss / 1048576)} MB`);
   } finally {
     await store.close();
+  }
+}
+
+/** Documents inserted in batches read back through the Store API like written ones. */
+async function verifyLayout(store: Store, id: string): Promise<void> {
+  const read = await store.read('Patient', id);
+  const history = await store.history({ resourceType: 'Patient', id, count: 5 });
+  const scanned: string[] = [];
+  for await (const r of store.scan('Patient', { _id: id })) scanned.push(r.id);
+  if (!read?.resource || read.versionId !== 1 || history.length !== 1 || scanned[0] !== id) {
+    throw new Error('MongoDB documents seeded in batches do not read back through the Store API: the store layout changed, update scripts/seed.ts');
   }
 }
 

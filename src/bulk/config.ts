@@ -20,6 +20,8 @@ export interface BulkOptions {
   /** Files are stored gzip-compressed (and served as such to clients that accept gzip) or plain. */
   compression: 'gzip' | 'none';
   gzipLevel: number;
+  /** gzip streams (thread-pool threads) a large type is compressed with at once; files of one type are written side by side. */
+  gzipStreams: number;
   /** Resources read per store step. */
   batchSize: number;
   /** Pause after each batch, to bound an export's load on a busy store (0: none). */
@@ -39,6 +41,7 @@ export const DEFAULT_BULK_OPTIONS: BulkOptions = {
   fileMaxBytes: 256 * 1024 * 1024,
   compression: 'gzip',
   gzipLevel: 1,
+  gzipStreams: 2,
   batchSize: 1000,
   throttleMs: 0,
   maxAttempts: 3,
@@ -59,6 +62,7 @@ export function loadBulkOptions(env: NodeJS.ProcessEnv = process.env): BulkOptio
   o.compression = compression;
   o.gzipLevel = int(env, 'BULK_GZIP_LEVEL', o.gzipLevel, 1);
   if (o.gzipLevel > 9) throw new Error('BULK_GZIP_LEVEL must be 1..9');
+  o.gzipStreams = int(env, 'BULK_GZIP_STREAMS', o.gzipStreams, 1);
   o.batchSize = int(env, 'BULK_BATCH_SIZE', o.batchSize, 1);
   o.throttleMs = int(env, 'BULK_THROTTLE_MS', o.throttleMs, 0);
   o.maxAttempts = int(env, 'BULK_MAX_ATTEMPTS', o.maxAttempts, 1);

@@ -101,6 +101,15 @@ for (const kind of kinds) {
       expect(ids(await resourcesOf(m, 'Organization', PUBLIC_HEALTH))).toEqual([orgId]);
     });
 
+    it('the CapabilityStatement lists $export at system, Patient and Group level', async () => {
+      const cs = (await server.fhir('GET', 'metadata')).body;
+      expect(cs.instantiates).toContain('http://hl7.org/fhir/uv/bulkdata/CapabilityStatement/bulk-data');
+      expect(cs.rest[0].operation).toContainEqual({ name: 'export', definition: 'http://hl7.org/fhir/uv/bulkdata/OperationDefinition/export' });
+      const ops = (type: string) => cs.rest[0].resource.find((r: any) => r.type === type).operation.map((o: any) => o.definition);
+      expect(ops('Patient')).toContain('http://hl7.org/fhir/uv/bulkdata/OperationDefinition/patient-export');
+      expect(ops('Group')).toContain('http://hl7.org/fhir/uv/bulkdata/OperationDefinition/group-export');
+    });
+
     it('never exports AuditEvents or job documents; _type naming them is a 400', async () => {
       // The requests above were audited: AuditEvents exist, but no export carries them.
       const { manifest } = await exportAll(server.baseUrl, '$export', { token: PUBLIC_HEALTH });
@@ -331,10 +340,13 @@ for (const kind of kinds) {
       expect(ids(await resourcesOf(ph.manifest, 'Patient', PUBLIC_HEALTH))).toEqual(expect.arrayContaining([P[3], P[4]]));
     });
 
-    it('downloads: gzip when accepted, plain otherwise, HEAD, unknown files 404', async () => {
+    it('downloads: gzip when accepted, plain otherwise, HEAD, unknown files 404, every download audited', async () => {
       const { manifest } = await exportAll(server.baseUrl, 'Patient/$export?_type=Patient', { token: PUBLIC_HEALTH });
       const url = manifest.output[0].url;
       const auth = { authorization: `Bearer ${PUBLIC_HEALTH}` };
+      const audited = server.audit.stats().recorded;
+      expect((await download(url, PUBLIC_HEALTH)).status).toBe(200);
+      expect(server.audit.stats().recorded).toBe(audited + 1);
       const gz = await rawDownload(url, { ...auth, 'accept-encoding': 'gzip, deflate' });
       expect(gz.status).toBe(200);
       expect(gz.headers['content-encoding']).toBe('gzip');

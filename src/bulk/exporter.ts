@@ -86,6 +86,7 @@ function writerOptions(job: ExportJob, deps: ExportDeps, stem: string) {
     gzipLevel: deps.options.gzipLevel,
     maxLines: deps.options.fileMaxLines,
     maxBytes: deps.options.fileMaxBytes,
+    lanes: job.compression === 'gzip' ? deps.options.gzipStreams : 1,
   };
 }
 

@@ -1,7 +1,10 @@
 // Writes NDJSON lines into a sequence of files (`<prefix>-1.ndjson`, `-2`, …) in the file store,
 // gzip-compressed or plain, closing a file and starting the next at a line or byte limit.
-// Lines are collected and written in chunks of about 1 MiB; a chunk waits for the file stream to
+// Lines are collected and written in chunks of about 1 MiB; a chunk waits for its file stream to
 // drain, so a slow store holds the producer back and memory stays flat.
+// Compression runs on libuv's thread pool, one thread per gzip stream: once a type has produced
+// more than a few chunks, its chunks are spread over `lanes` files open at once, so that many
+// threads compress in parallel (NDJSON lines have no order, so each file stays valid on its own).
 import { once } from 'node:events';
 import type { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -25,9 +28,15 @@ export interface NdjsonWriterOptions {
   maxBytes: number;
   /** Bytes collected before they are written (default 1 MiB). */
   chunkBytes?: number;
+  /** Files written at once once the output is large (default 1). */
+  lanes?: number;
 }
 
+/** Output below this stays in one file at a time (small types get one file, not one per lane). */
+const LANE_THRESHOLD = 8 * 1024 * 1024;
+
 interface OpenFile {
+  n: number;
   name: string;
   sink: Writable;
   done: Promise<void>;
@@ -38,9 +47,10 @@ interface OpenFile {
 export class NdjsonWriter {
   private pending: string[] = [];
   private pendingChars = 0;
-  private current: OpenFile | undefined;
+  private readonly lanes: Array<OpenFile | undefined>;
+  private lane = 0;
   private next = 1;
-  private readonly written: WrittenFile[] = [];
+  private readonly written: Array<WrittenFile & { n: number }> = [];
   private readonly chunkBytes: number;
   /** Lines accepted so far (all files). */
   lines = 0;
@@ -49,6 +59,7 @@ export class NdjsonWriter {
 
   constructor(private readonly options: NdjsonWriterOptions) {
     this.chunkBytes = options.chunkBytes ?? 1024 * 1024;
+    this.lanes = new Array<OpenFile | undefined>(Math.max(1, options.lanes ?? 1)).fill(undefined);
   }
 
   /** Adds a line (no newline in it). True when the caller should `await flush()` before the next push. */
@@ -56,46 +67,53 @@ export class NdjsonWriter {
     this.pending.push(line);
     this.pendingChars += line.length + 1;
     this.lines++;
-    const fileLines = (this.current?.lines ?? 0) + this.pending.length;
+    const fileLines = (this.lanes[this.lane]?.lines ?? 0) + this.pending.length;
     return this.pendingChars >= this.chunkBytes || fileLines >= this.options.maxLines;
   }
 
   /** Writes what was collected, waiting for the file to drain; rotates the file at its limits. */
   async flush(): Promise<void> {
     if (this.pending.length === 0) return;
-    const file = this.current ?? (this.current = await this.open());
+    const lane = this.lane;
+    const file = this.lanes[lane] ?? (this.lanes[lane] = await this.open());
     const buf = Buffer.from(`${this.pending.join('\n')}\n`, 'utf8');
     file.lines += this.pending.length;
     file.bytes += buf.length;
     this.bytes += buf.length;
     this.pending = [];
     this.pendingChars = 0;
+    if (this.bytes >= LANE_THRESHOLD) this.lane = (lane + 1) % this.lanes.length;
     if (!file.sink.write(buf)) await Promise.race([once(file.sink, 'drain'), file.done]);
-    if (file.lines >= this.options.maxLines || file.bytes >= this.options.maxBytes) await this.closeCurrent();
+    if (file.lines >= this.options.maxLines || file.bytes >= this.options.maxBytes) await this.closeLane(lane);
   }
 
-  /** Flushes, closes the last file and returns every file written (none when there were no lines). */
+  /** Flushes, closes the open files and returns every file written (none when there were no lines). */
   async close(): Promise<WrittenFile[]> {
     await this.flush();
-    await this.closeCurrent();
-    return [...this.written];
+    await Promise.all(this.lanes.map((_, i) => this.closeLane(i)));
+    return this.files();
   }
 
-  /** Stops writing: the open file is discarded; files already closed are returned for the caller to remove. */
+  /** Stops writing: open files are discarded; files already closed are returned for the caller to remove. */
   async abort(): Promise<WrittenFile[]> {
     this.pending = [];
-    const file = this.current;
-    this.current = undefined;
-    if (file) {
+    const open = this.lanes.filter((f): f is OpenFile => f !== undefined);
+    this.lanes.fill(undefined);
+    for (const file of open) {
       file.sink.destroy();
       await file.done.catch(() => undefined);
       await this.options.files.remove(file.name).catch(() => undefined);
     }
-    return [...this.written];
+    return this.files();
+  }
+
+  private files(): WrittenFile[] {
+    return [...this.written].sort((a, b) => a.n - b.n).map(({ name, count, bytes }) => ({ name, count, bytes }));
   }
 
   private async open(): Promise<OpenFile> {
-    const name = `${this.options.prefix}-${this.next++}.ndjson`;
+    const n = this.next++;
+    const name = `${this.options.prefix}-${n}.ndjson`;
     const out = await this.options.files.create(name);
     let sink: Writable = out;
     let done: Promise<void>;
@@ -110,15 +128,15 @@ export class NdjsonWriter {
       });
     }
     done.catch(() => undefined); // observed by flush/close
-    return { name, sink, done, lines: 0, bytes: 0 };
+    return { n, name, sink, done, lines: 0, bytes: 0 };
   }
 
-  private async closeCurrent(): Promise<void> {
-    const file = this.current;
+  private async closeLane(lane: number): Promise<void> {
+    const file = this.lanes[lane];
     if (!file) return;
-    this.current = undefined;
+    this.lanes[lane] = undefined;
     file.sink.end();
     await file.done;
-    this.written.push({ name: file.name, count: file.lines, bytes: file.bytes });
+    this.written.push({ n: file.n, name: file.name, count: file.lines, bytes: file.bytes });
   }
 }

@@ -213,6 +213,9 @@ export function splitTypeFilters(value: string): string[] {
 /** A FHIR instant normalised to UTC milliseconds (rounded down), or undefined. */
 export function parseInstant(value: string): string | undefined {
   if (!INSTANT.test(value)) return undefined;
+  const [y, mo, d, h, mi, se] = value.split(/[-T:.Z+]/).map(Number);
+  const calendar = new Date(Date.UTC(y, mo - 1, d));
+  if (calendar.getUTCMonth() !== mo - 1 || calendar.getUTCDate() !== d || h > 23 || mi > 59 || se > 59) return undefined;
   const ms = Date.parse(value);
   if (!Number.isFinite(ms)) return undefined;
   return new Date(ms).toISOString();

@@ -32,6 +32,14 @@ export const TYPE_OPERATIONS: ReadonlyArray<{ name: string; definition: string; 
   { name: 'match', definition: 'http://hl7.org/fhir/OperationDefinition/Patient-match', types: ['Patient'] },
   { name: 'merge', definition: 'http://hl7.org/fhir/OperationDefinition/Patient-merge', types: ['Patient'] },
   { name: 'everything', definition: 'http://hl7.org/fhir/OperationDefinition/Patient-everything', types: ['Patient'], instanceOnly: true },
+  // Bulk Data Access 2.0 (src/bulk): Patient/$export and Group/[id]/$export; [base]/$export is in SYSTEM_OPERATIONS.
+  { name: 'export', definition: 'http://hl7.org/fhir/uv/bulkdata/OperationDefinition/patient-export', types: ['Patient'] },
+  { name: 'export', definition: 'http://hl7.org/fhir/uv/bulkdata/OperationDefinition/group-export', types: ['Group'], instanceOnly: true },
+];
+
+/** Operations on the FHIR base. */
+export const SYSTEM_OPERATIONS: ReadonlyArray<{ name: string; definition: string }> = [
+  { name: 'export', definition: 'http://hl7.org/fhir/uv/bulkdata/OperationDefinition/export' },
 ];
 
 export function buildCapabilityStatement(version: string): CapabilityStatement {
@@ -61,6 +69,7 @@ export function buildCapabilityStatement(version: string): CapabilityStatement {
     date: '2026-11-21',
     publisher: 'IIS FHIR server contributors',
     kind: 'instance',
+    instantiates: ['http://hl7.org/fhir/uv/bulkdata/CapabilityStatement/bulk-data'],
     software: { name: 'iis-fhir-server', version },
     implementation: { description: 'FHIR R4 Immunization Information System server' },
     fhirVersion: '4.0.1',
@@ -99,6 +108,7 @@ export function buildCapabilityStatement(version: string): CapabilityStatement {
         },
         resource,
         interaction: SYSTEM_INTERACTIONS.map((code) => ({ code })),
+        operation: SYSTEM_OPERATIONS.map((op) => ({ name: op.name, definition: op.definition })),
       },
     ],
   };
