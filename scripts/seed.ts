@@ -1,6 +1,6 @@
-// Seeds a registry with realistic synthetic data, written directly through the Store API (with
-// search indexes and the matching engine's blocking keys, exactly as the server writes them), for
-// benchmarks and demos:
+// Seeds a registry with realistic synthetic data, written directly into the store (the Store API;
+// batched inserts on MongoDB, see below), with search indexes and the matching engine's blocking
+// keys exactly as the server writes them, for benchmarks and demos:
 //   npm run seed -- --patients 100000 --immunizations 1000000 [--data-dir ./data | --mongodb-url URL]
 //                   [--organizations 50] [--consents-percent 1.5] [--seed 42] [--batch 5000]
 // Patients are children and adolescents (names, birth dates, MRNs, addresses); Immunizations follow
@@ -9,9 +9,11 @@
 // requested count; a share of patients has a data-sharing Consent (No, or Unknown).
 //
 // The embedded store must not be open in a running server (DATA_DIR is locked). It keeps
-// everything in memory: about 2-3 KB of heap per resource, so 1.1 M resources need
-// node --max-old-space-size=6144 (npm run seed sets it). The store is compacted once at the end.
-// MONGODB_URL (or --mongodb-url) seeds MongoDB instead (one write per resource, many in flight).
+// everything in memory: about 6 KB of heap per resource with these resources and their search
+// indexes (1.1 M resources: 6.7 GB), so npm run seed runs node with --max-old-space-size=8192, and
+// a server opening that data set needs as much. The store is compacted once at the end.
+// MONGODB_URL (or --mongodb-url) seeds MongoDB instead: resources are inserted in batches in the
+// store's layout (see MongoLoader), as one Store API write per resource is far too slow for a million.
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
