@@ -1,18 +1,9 @@
 // Data sharing by Consent (CONTRACT.md "Data sharing") and patient/ compartment confinement, on
 // every read path: read, vread, search, _include, _revinclude, history, batch entries.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { immunization, patient, startTestServer, type TestServer } from './helpers/server.js';
+import { immunization, patient, sharingConsent, startTestServer, type TestServer } from './helpers/server.js';
 
-const consent = (patientId: string, fields: Record<string, unknown>) => ({
-  resourceType: 'Consent',
-  status: 'active',
-  scope: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/consentscope', code: 'patient-privacy' }] },
-  category: [{ coding: [{ system: 'http://loinc.org', code: '59284-0' }] }],
-  patient: { reference: `Patient/${patientId}` },
-  dateTime: '2024-01-01T00:00:00Z',
-  policyRule: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-ActCode', code: 'OPTIN' }] },
-  ...fields,
-});
+const consent = sharingConsent;
 
 describe('data sharing and patient compartments', () => {
   let server: TestServer;

@@ -139,18 +139,7 @@ export function vaccination(patientId: string, cvx: string, date = '2024-03-05')
   };
 }
 
-export function sharingConsent(patientId: string, fields: Record<string, unknown>): Record<string, unknown> {
-  return {
-    resourceType: 'Consent',
-    status: 'active',
-    scope: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/consentscope', code: 'patient-privacy' }] },
-    category: [{ coding: [{ system: 'http://loinc.org', code: '59284-0' }] }],
-    patient: { reference: `Patient/${patientId}` },
-    dateTime: '2024-01-01T00:00:00Z',
-    policyRule: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-ActCode', code: 'OPTIN' }] },
-    ...fields,
-  };
-}
+export { sharingConsent } from '../../test/helpers/server.js';
 
 /** Sets environment variables for the duration of fn (bulk options are read when a server starts). */
 export async function withEnv<T>(vars: Record<string, string>, fn: () => Promise<T>): Promise<T> {

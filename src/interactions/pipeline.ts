@@ -9,7 +9,6 @@ import { processTransaction } from '../bundle/transaction.js';
 import { patientRefsOf } from '../audit/audit-event.js';
 import { accessPolicyFor, type AccessPolicy } from '../consent/access.js';
 import { isFhirError } from '../fhir/outcome.js';
-import { capabilities } from './capabilities.js';
 import { authorize } from './authorize.js';
 import type { RouteResult } from './router.js';
 import type { FhirRequest, FhirResponse, ServerContext } from './types.js';
@@ -29,7 +28,8 @@ export async function execute(
   caller: Caller,
   policies: PolicyCache = new Map()
 ): Promise<FhirResponse> {
-  if (route.interaction === 'capabilities') return capabilities(req, ctx);
+  // metadata needs no token, scope or audit.
+  if (route.interaction === 'capabilities') return route.handler(req, ctx);
   if (route.interaction === 'batch') {
     const bundle = checkBundle(req.body);
     const runEntry = (entry: RoutedEntry): Promise<FhirResponse> => execute(entry.request, entry.route, ctx, caller, policies);

@@ -10,13 +10,14 @@ import { validateOperation } from '../operations/validate.js';
 import { lookupOperation } from '../terminology/lookup.js';
 import { translateOperation } from '../terminology/translate.js';
 import { validateCodeOperation } from '../terminology/validate-code.js';
+import { capabilities } from './capabilities.js';
 import { create } from './create.js';
 import { conditionalDelete, deleteResource } from './delete.js';
 import { history } from './history.js';
 import { conditionalPatch, patch } from './patch.js';
 import { read } from './read.js';
 import { search } from './search.js';
-import type { FhirRequest, FhirResponse, Handler, Interaction, ServerContext } from './types.js';
+import type { FhirRequest, Handler, Interaction } from './types.js';
 import { conditionalUpdate, update } from './update.js';
 import { vread } from './vread.js';
 
@@ -72,7 +73,7 @@ export function route(method: FhirRequest['method'], segments: string[]): RouteR
   if (first === 'metadata') {
     if (second !== undefined) throw notFound(`No FHIR endpoint at /${segments.join('/')}`);
     if (verb !== 'GET') throw methodNotAllowed('metadata answers GET only');
-    return { interaction: 'capabilities', handler: BATCH_PLACEHOLDER };
+    return { interaction: 'capabilities', handler: capabilities };
   }
   if (first === '_history' && second === undefined) {
     requireGet(verb, 'history');
@@ -224,9 +225,4 @@ function restoreOffsetPlus(value: string): string {
     .split(',')
     .map((v) => v.replace(OFFSET_WITH_SPACE, '$1+$2'))
     .join(',');
-}
-
-/** Runs a routed request. */
-export async function dispatch(req: FhirRequest, handler: Handler, ctx: ServerContext): Promise<FhirResponse> {
-  return handler(req, ctx);
 }

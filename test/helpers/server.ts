@@ -129,3 +129,17 @@ export const immunization = (patientRef: string, overrides: Record<string, unkno
   lotNumber: 'LOT123',
   ...overrides,
 });
+
+/** A data-sharing Consent (CONTRACT.md "Data sharing") for a patient; fields override the defaults. */
+export function sharingConsent(patientId: string, fields: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    resourceType: 'Consent',
+    status: 'active',
+    scope: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/consentscope', code: 'patient-privacy' }] },
+    category: [{ coding: [{ system: 'http://loinc.org', code: '59284-0' }] }],
+    patient: { reference: `Patient/${patientId}` },
+    dateTime: '2024-01-01T00:00:00Z',
+    policyRule: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-ActCode', code: 'OPTIN' }] },
+    ...fields,
+  };
+}
