@@ -39,6 +39,8 @@ export function authorize(caller: Caller, route: RouteResult, req: FhirRequest):
 }
 
 function typesTouched(route: RouteResult, req: FhirRequest): string[] {
+  // $immds-forecast reads (GET on a Patient) or is given (POST) a patient's Immunizations.
+  if (route.operation === 'immds-forecast') return route.resourceType ? [route.resourceType, 'Immunization'] : ['Immunization'];
   if (route.resourceType) return [route.resourceType];
   if (route.interaction === 'search-system') {
     const listed = req.query.filter(([k]) => k === '_type').flatMap(([, v]) => v.split(','));

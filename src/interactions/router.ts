@@ -4,6 +4,7 @@ import { exportDownloadOperation, exportOperation, exportStatusOperation } from 
 import { badRequest, methodNotAllowed, notFound } from '../fhir/outcome.js';
 import { AUDIT_TYPE, isSupportedType, ID_PATTERN } from '../fhir/resource-types.js';
 import { everythingOperation } from '../operations/everything.js';
+import { immdsForecastOperation } from '../operations/immds-forecast.js';
 import { matchOperation } from '../operations/match.js';
 import { mergeOperation } from '../operations/merge.js';
 import { validateOperation } from '../operations/validate.js';
@@ -36,6 +37,8 @@ const OPERATIONS: Record<string, OperationEntry> = {
   match: { type: matchOperation, methods: ['POST'], types: ['Patient'] },
   everything: { instance: everythingOperation, methods: ['GET', 'POST'], types: ['Patient'] },
   merge: { type: mergeOperation, methods: ['POST'], types: ['Patient'] },
+  // CDC CDSi forecasting (src/forecast): history given in the request, or a stored patient's.
+  'immds-forecast': { system: immdsForecastOperation, instance: immdsForecastOperation, methods: ['GET', 'POST'], types: ['Patient'] },
   // Terminology (src/terminology): each handler answers only on its own resource types.
   lookup: { type: lookupOperation, instance: lookupOperation, methods: ['GET', 'POST'] },
   'validate-code': { type: validateCodeOperation, instance: validateCodeOperation, methods: ['GET', 'POST'] },

@@ -1,0 +1,156 @@
+// The CDSi process end to end for one patient: organise the history by antigen, find the relevant
+// patient series, evaluate and forecast each, select the best series per antigen, and combine
+// antigens into vaccine-group forecasts. Pure: supporting data and patient in, result out.
+import { addOptional, FAR_FUTURE, FAR_PAST } from './dates.js';
+import { evaluateSeries } from './evaluate.js';
+import { forecastSeries } from './forecast-series.js';
+import type {
+  AdministeredDose,
+  AntigenResult,
+  DoseEvaluation,
+  EngineResult,
+  Forecast,
+  PatientRecord,
+  PatientSeries,
+  SeriesStatus,
+  VaccineGroupForecast,
+} from './model.js';
+import { bestSeries } from './select-series.js';
+import type { Antigen, Series, SupportingData, VaccineGroup } from './supporting-data.js';
+
+/** Logic spec "organise immunization history": the antigen's doses, in date order. */
+export function antigenDoses(data: SupportingData, patient: PatientRecord, antigen: string): AdministeredDose[] {
+  return patient.doses.filter((dose) =>
+    (data.cvxToAntigens.get(dose.cvx) ?? []).some((a) => {
+      if (a.antigen !== antigen) return false;
+      const begin = addOptional(patient.birthDate, a.beginAge) ?? FAR_PAST;
+      const end = addOptional(patient.birthDate, a.endAge) ?? FAR_FUTURE;
+      return dose.date >= begin && dose.date < end;
+    }),
+  );
+}
+
+/** Logic spec "identify relevant patient series": gender, and for risk series an indication in effect. */
+export function isRelevant(series: Series, patient: PatientRecord): boolean {
+  if (series.requiredGender.length > 0 && !series.requiredGender.includes(patient.gender)) return false;
+  if (series.type !== 'risk') return true;
+  return series.indications.some((i) => {
+    if (!patient.observations.has(i.code)) return false;
+    const begin = addOptional(patient.birthDate, i.beginAge) ?? FAR_PAST;
+    const end = addOptional(patient.birthDate, i.endAge) ?? FAR_FUTURE;
+    return patient.assessmentDate >= begin && patient.assessmentDate < end;
+  });
+}
+
+function usesCompletedSeries(series: Series): boolean {
+  return series.doses.some((d) => d.conditionalSkips.some((s) => s.sets.some((set) => set.conditions.some((c) => c.type === 'completed series'))));
+}
+
+function runSeries(
+  data: SupportingData,
+  antigen: Antigen,
+  patient: PatientRecord,
+  series: Series,
+  doses: readonly AdministeredDose[],
+  completedGroups: ReadonlySet<string>,
+  otherStatuses: ReadonlyMap<AdministeredDose, 'Valid' | 'Not Valid'>,
+): PatientSeries {
+  const evaluation = evaluateSeries(data, patient, series, antigen.name, doses, completedGroups, otherStatuses);
+  const forecast = forecastSeries(data, antigen, patient, series, evaluation, completedGroups);
+  return {
+    series,
+    evaluations: evaluation.evaluations,
+    targetDoses: evaluation.targetDoses,
+    satisfiedBy: evaluation.satisfiedBy,
+    nextTarget: evaluation.nextTarget,
+    validCount: evaluation.validDoses.length,
+    forecast,
+  };
+}
+
+function runAntigen(
+  data: SupportingData,
+  antigen: Antigen,
+  patient: PatientRecord,
+  otherStatuses: ReadonlyMap<AdministeredDose, 'Valid' | 'Not Valid'>,
+): AntigenResult {
+  const relevant = antigen.series.filter((s) => isRelevant(s, patient));
+  if (relevant.length === 0) return { antigen: antigen.name, forecast: { status: 'Not Recommended' } };
+  const doses = antigenDoses(data, patient, antigen.name);
+  let results = relevant.map((s) => runSeries(data, antigen, patient, s, doses, new Set(), otherStatuses));
+  // "Completed Series" skip conditions depend on the other series' outcome: a second pass.
+  const completed = new Set(results.filter((r) => r.forecast.status === 'Complete').map((r) => r.series.seriesGroup));
+  if (completed.size > 0 && relevant.some(usesCompletedSeries)) {
+    results = relevant.map((s) => runSeries(data, antigen, patient, s, doses, completed, otherStatuses));
+  }
+  const best = bestSeries(results, patient);
+  return { antigen: antigen.name, best, forecast: best?.forecast ?? { status: 'Not Recommended' } };
+}
+
+const STATUS_ORDER: readonly SeriesStatus[] = ['Not Complete', 'Contraindicated', 'Aged Out', 'Complete', 'Immune', 'Not Recommended'];
+
+/** Logic spec "vaccine group forecast": one forecast from the group's antigens. */
+export function vaccineGroupForecast(group: VaccineGroup, antigens: readonly AntigenResult[]): Forecast {
+  const applicable = antigens.filter((a) => a.best !== undefined);
+  if (applicable.length === 0) return { status: 'Not Recommended' };
+  const needing = applicable.filter((a) => a.forecast.status === 'Not Complete');
+  if (needing.length > 0) {
+    // All antigens given together (MMR): the group waits for the latest antigen; otherwise the
+    // group is due as soon as any antigen is.
+    const pick = group.administerFullVaccineGroup ? Math.max : Math.min;
+    const dates = (key: 'earliest' | 'recommended' | 'pastDue' | 'latest') => {
+      const values = needing.map((a) => a.forecast[key]).filter((v): v is number => v !== undefined);
+      return values.length > 0 ? pick(...values) : undefined;
+    };
+    const earliest = dates('earliest');
+    const lead = needing.find((a) => a.forecast.earliest === earliest) ?? needing[0]!;
+    return {
+      status: 'Not Complete',
+      doseNumber: lead.forecast.doseNumber,
+      earliest,
+      recommended: dates('recommended'),
+      pastDue: dates('pastDue'),
+      latest: dates('latest'),
+      vaccineTypes: lead.forecast.vaccineTypes,
+    };
+  }
+  const statuses = new Set(applicable.map((a) => a.forecast.status));
+  if (statuses.has('Contraindicated')) return { status: 'Contraindicated' };
+  if (statuses.size === 1) return { status: applicable[0]!.forecast.status };
+  if (statuses.has('Complete')) return { status: 'Complete' };
+  return { status: STATUS_ORDER.find((s) => statuses.has(s)) ?? 'Not Recommended' };
+}
+
+/** Runs CDSi for one patient over every vaccine group of the supporting data. */
+export function runCdsi(data: SupportingData, patient: PatientRecord): EngineResult {
+  const sorted: PatientRecord = { ...patient, doses: [...patient.doses].sort((a, b) => a.date - b.date) };
+  const otherStatuses = new Map<AdministeredDose, 'Valid' | 'Not Valid'>();
+  const byAntigen = new Map<string, AntigenResult>();
+  const vaccineGroups: VaccineGroupForecast[] = [];
+  for (const group of data.vaccineGroups) {
+    const results: AntigenResult[] = [];
+    for (const name of group.antigens) {
+      const antigen = data.antigens.get(name);
+      if (!antigen) continue;
+      const result = runAntigen(data, antigen, sorted, otherStatuses);
+      for (const e of result.best?.evaluations ?? []) {
+        if (e.status !== 'Valid') otherStatuses.set(e.dose, 'Not Valid');
+        else if (!otherStatuses.has(e.dose)) otherStatuses.set(e.dose, 'Valid');
+      }
+      byAntigen.set(name, result);
+      results.push(result);
+    }
+    const lead = results.find((r) => r.best)?.best;
+    vaccineGroups.push({ vaccineGroup: group.name, antigens: results, forecast: vaccineGroupForecast(group, results), seriesName: lead?.series.name });
+  }
+  const evaluations: DoseEvaluation[] = [];
+  const seriesOfAntigen = new Map<string, string>();
+  for (const r of byAntigen.values()) {
+    if (!r.best) continue;
+    seriesOfAntigen.set(r.antigen, r.best.series.name);
+    evaluations.push(...r.best.evaluations);
+  }
+  const order = new Map(sorted.doses.map((d, i) => [d, i]));
+  evaluations.sort((a, b) => order.get(a.dose)! - order.get(b.dose)!);
+  return { evaluations, vaccineGroups, seriesOfAntigen };
+}

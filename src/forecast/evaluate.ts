@@ -1,0 +1,217 @@
+// Logic spec chapter "Evaluate dose administered": each of the antigen's doses, in date order,
+// against the patient series' next target dose: conditional skip, inadvertent vaccine, age,
+// preferable then allowable interval, live-virus conflict, preferable then allowable vaccine,
+// satisfy target dose. A dose that fails keeps the target dose open for the next dose.
+import { skipTargetDose } from './conditional-skip.js';
+import { addDuration, addOptional, type Day, FAR_FUTURE } from './dates.js';
+import { type AdministeredDose, type DoseEvaluation, type PatientRecord, Reason } from './model.js';
+import type { AgeRule, IntervalRule, LiveVirusConflict, Series, SeriesDose, SupportingData, VaccineRule } from './supporting-data.js';
+
+export interface SeriesEvaluation {
+  targets: readonly SeriesDose[];
+  evaluations: DoseEvaluation[];
+  targetDoses: ('satisfied' | 'skipped' | 'open')[];
+  satisfiedBy: (AdministeredDose | undefined)[];
+  nextTarget: number;
+  validDoses: AdministeredDose[];
+  /** Doses that take part in intervals (not inadvertent, not extraneous). */
+  countedDoses: AdministeredDose[];
+}
+
+/** Picks the rule in effect on `date` (effective/cessation dates), else the first undated one. */
+export function ruleInEffect<T extends { effectiveDate?: Day; cessationDate?: Day }>(rules: readonly T[], date: Day): T | undefined {
+  return rules.find(
+    (r) => (r.effectiveDate === undefined || date >= r.effectiveDate) && (r.cessationDate === undefined || date < r.cessationDate),
+  );
+}
+
+function rulesInEffect<T extends { effectiveDate?: Day; cessationDate?: Day }>(rules: readonly T[], date: Day): T[] {
+  return rules.filter(
+    (r) => (r.effectiveDate === undefined || date >= r.effectiveDate) && (r.cessationDate === undefined || date < r.cessationDate),
+  );
+}
+
+export function evaluateSeries(
+  data: SupportingData,
+  patient: PatientRecord,
+  series: Series,
+  antigen: string,
+  doses: readonly AdministeredDose[],
+  completedSeriesGroups: ReadonlySet<string>,
+  statusOfOtherDoses: ReadonlyMap<AdministeredDose, 'Valid' | 'Not Valid'>,
+): SeriesEvaluation {
+  const targets = series.doses;
+  const state: SeriesEvaluation = {
+    targets,
+    evaluations: [],
+    targetDoses: targets.map(() => 'open'),
+    satisfiedBy: targets.map(() => undefined),
+    nextTarget: 0,
+    validDoses: [],
+    countedDoses: [],
+  };
+  for (const dose of doses) {
+    let t = state.nextTarget;
+    // Conditional skips (evaluation context) move past target doses that are not needed.
+    while (
+      t < targets.length &&
+      skipTargetDose(targets[t]!.conditionalSkips, 'evaluation', {
+        patient,
+        referenceDate: dose.date,
+        previousDoses: state.countedDoses,
+        validDoses: state.validDoses,
+        completedSeriesGroups,
+      })
+    ) {
+      state.targetDoses[t] = 'skipped';
+      t++;
+    }
+    state.nextTarget = t;
+    if (t >= targets.length) {
+      state.evaluations.push({ dose, antigen, status: 'Extraneous', reason: Reason.seriesComplete });
+      continue;
+    }
+    const target = targets[t]!;
+    const outcome = evaluateAgainstTarget(data, patient, state, target, dose, statusOfOtherDoses);
+    if (outcome.status === 'Valid') {
+      state.evaluations.push({ dose, antigen, status: 'Valid', targetDose: target.doseNumber });
+      state.satisfiedBy[t] = dose;
+      state.targetDoses[t] = 'satisfied';
+      state.validDoses.push(dose);
+      state.countedDoses.push(dose);
+      // A recurring target dose (yearly influenza, boosters) stays the next target.
+      if (!target.recurring) state.nextTarget = t + 1;
+    } else {
+      state.evaluations.push({ dose, antigen, status: outcome.status, reason: outcome.reason });
+      if (outcome.reason !== Reason.inadvertent && outcome.status !== 'Extraneous') state.countedDoses.push(dose);
+    }
+  }
+  // Trailing target doses skipped at the assessment date are decided by the forecast.
+  return state;
+}
+
+interface Outcome {
+  status: 'Valid' | 'Not Valid' | 'Extraneous';
+  reason?: string;
+}
+
+function evaluateAgainstTarget(
+  data: SupportingData,
+  patient: PatientRecord,
+  state: SeriesEvaluation,
+  target: SeriesDose,
+  dose: AdministeredDose,
+  statusOfOtherDoses: ReadonlyMap<AdministeredDose, 'Valid' | 'Not Valid'>,
+): Outcome {
+  if (target.inadvertentVaccines.has(dose.cvx)) return { status: 'Not Valid', reason: Reason.inadvertent };
+
+  const dob = patient.birthDate;
+  const age: AgeRule | undefined = ruleInEffect(target.ages, dose.date);
+  if (age) {
+    const absMin = addOptional(dob, age.absMinAge) ?? dob;
+    if (dose.date < absMin) return { status: 'Not Valid', reason: Reason.tooYoung };
+    const max = addOptional(dob, age.maxAge) ?? FAR_FUTURE;
+    if (dose.date >= max) return { status: 'Extraneous', reason: Reason.tooOld };
+  }
+
+  if (!intervalsPass(patient, state, target, dose)) return { status: 'Not Valid', reason: Reason.tooSoon };
+
+  if (inLiveVirusConflict(data, dose, patient, statusOfOtherDoses, state)) {
+    return { status: 'Not Valid', reason: Reason.liveVirusConflict };
+  }
+
+  if (!vaccineMatches(target.preferableVaccines, dose, dob, true) && !vaccineMatches(target.allowableVaccines, dose, dob, false)) {
+    return { status: 'Not Valid', reason: Reason.notPreferableOrAllowable };
+  }
+  return { status: 'Valid' };
+}
+
+/** The date an interval runs from, or undefined when the interval does not apply. */
+export function intervalReference(
+  rule: IntervalRule,
+  patient: PatientRecord,
+  state: Pick<SeriesEvaluation, 'countedDoses' | 'satisfiedBy' | 'targets'>,
+  before: Day,
+): Day | undefined {
+  if (rule.fromPrevious) {
+    const prev = state.countedDoses[state.countedDoses.length - 1];
+    return prev?.date;
+  }
+  if (rule.fromTargetDose !== undefined) {
+    const index = state.targets.findIndex((t) => t.doseNumber === rule.fromTargetDose);
+    return index >= 0 ? state.satisfiedBy[index]?.date : undefined;
+  }
+  if (rule.fromMostRecent) {
+    const wanted = new Set(rule.fromMostRecent);
+    let latest: Day | undefined;
+    for (const d of patient.doses) {
+      if (d.date < before && wanted.has(d.cvx) && (latest === undefined || d.date > latest)) latest = d.date;
+    }
+    return latest;
+  }
+  if (rule.fromRelevantObs) return patient.observations.get(rule.fromRelevantObs) ?? undefined;
+  return undefined;
+}
+
+function intervalsPass(patient: PatientRecord, state: SeriesEvaluation, target: SeriesDose, dose: AdministeredDose): boolean {
+  const preferable = rulesInEffect(target.intervals, dose.date);
+  const ok = (rules: IntervalRule[]) =>
+    rules.every((rule) => {
+      const from = intervalReference(rule, patient, state, dose.date);
+      if (from === undefined) return true;
+      const absMin = rule.absMinInt ? addDuration(from, rule.absMinInt) : from;
+      return dose.date >= absMin;
+    });
+  if (ok(preferable)) return true;
+  const allowable = rulesInEffect(target.allowableIntervals, dose.date);
+  return allowable.length > 0 && ok(allowable);
+}
+
+function inLiveVirusConflict(
+  data: SupportingData,
+  dose: AdministeredDose,
+  patient: PatientRecord,
+  statusOfOtherDoses: ReadonlyMap<AdministeredDose, 'Valid' | 'Not Valid'>,
+  state: SeriesEvaluation,
+): boolean {
+  const conflicts = data.liveVirusConflicts.get(dose.cvx);
+  if (!conflicts) return false;
+  for (const other of patient.doses) {
+    if (other === dose || other.date >= dose.date) continue;
+    for (const c of conflicts) {
+      if (c.previousCvx !== other.cvx) continue;
+      if (conflictWindowHolds(c, other, dose.date, previousStatus(other, state, statusOfOtherDoses))) return true;
+    }
+  }
+  return false;
+}
+
+function previousStatus(
+  other: AdministeredDose,
+  state: SeriesEvaluation,
+  statusOfOtherDoses: ReadonlyMap<AdministeredDose, 'Valid' | 'Not Valid'>,
+): 'Valid' | 'Not Valid' {
+  const own = state.evaluations.find((e) => e.dose === other);
+  if (own) return own.status === 'Valid' ? 'Valid' : 'Not Valid';
+  return statusOfOtherDoses.get(other) ?? 'Valid';
+}
+
+/** A valid earlier live dose blocks until the full conflict end; a not valid one until the minimum end. */
+export function conflictWindowHolds(c: LiveVirusConflict, previous: AdministeredDose, date: Day, previousStatusValue: 'Valid' | 'Not Valid'): boolean {
+  const begin = addDuration(previous.date, c.begin);
+  const end = addDuration(previous.date, previousStatusValue === 'Valid' ? c.end : c.minEnd);
+  return date >= begin && date < end;
+}
+
+function vaccineMatches(rules: readonly VaccineRule[], dose: AdministeredDose, dob: Day, checkProduct: boolean): boolean {
+  for (const v of rules) {
+    if (v.cvx !== dose.cvx) continue;
+    const begin = addOptional(dob, v.beginAge);
+    const end = addOptional(dob, v.endAge);
+    if (begin !== undefined && dose.date < begin) continue;
+    if (end !== undefined && dose.date >= end) continue;
+    if (checkProduct && v.mvx && dose.mvx && v.mvx.toUpperCase() !== dose.mvx.toUpperCase()) continue;
+    return true;
+  }
+  return false;
+}

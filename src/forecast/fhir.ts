@@ -1,0 +1,183 @@
+// FHIR in, FHIR out around the CDSi engine: Patient + Immunizations + Conditions become a
+// PatientRecord; the engine's evaluations and vaccine-group forecasts become
+// ImmunizationEvaluations and one ImmunizationRecommendation shaped as CONTRACT.md "Forecasting".
+import type {
+  CodeableConcept,
+  Condition,
+  Immunization,
+  ImmunizationEvaluation,
+  ImmunizationRecommendation,
+  ImmunizationRecommendationRecommendation,
+  Patient,
+} from '@medplum/fhirtypes';
+import { badRequest } from '../fhir/outcome.js';
+import { type Day, formatDay, parseIsoDate } from './dates.js';
+import { runCdsi } from './engine.js';
+import type { AdministeredDose, DoseEvaluation, EngineResult, Forecast, SeriesStatus } from './model.js';
+import type { SupportingData } from './supporting-data.js';
+
+export const CVX_SYSTEM = 'http://hl7.org/fhir/sid/cvx';
+export const MVX_SYSTEM = 'http://hl7.org/fhir/sid/mvx';
+export const CDSI_OBSERVATION_SYSTEM = 'https://www.cdc.gov/vaccines/programs/iis/cdsi.html';
+export const SNOMED_SYSTEM = 'http://snomed.info/sct';
+/** CDC PHIN VADS code system for the VXC observation codes. */
+export const CDCPHINVS_SYSTEMS = ['urn:oid:2.16.840.1.114222.4.5.274', 'CDCPHINVS', 'http://phinvads.cdc.gov'];
+export const FORECAST_STATUS_SYSTEM = 'http://hl7.org/fhir/us/immds/CodeSystem/ForecastStatus';
+export const DOSE_STATUS_SYSTEM = 'http://terminology.hl7.org/CodeSystem/immunization-evaluation-dose-status';
+export const LOINC_SYSTEM = 'http://loinc.org';
+
+export const DATE_CRITERIA = {
+  earliest: { code: '30981-5', display: 'Earliest date to give' },
+  recommended: { code: '30980-7', display: 'Date vaccine due' },
+  pastDue: { code: '59778-1', display: 'Date when overdue for immunization' },
+  latest: { code: '59777-3', display: 'Latest date to give immunization' },
+} as const;
+
+const FORECAST_STATUS: Record<SeriesStatus, string> = {
+  'Not Complete': 'notComplete',
+  Complete: 'complete',
+  Immune: 'immune',
+  Contraindicated: 'contraindicated',
+  'Aged Out': 'agedOut',
+  'Not Recommended': 'notRecommended',
+};
+
+export interface ForecastInput {
+  assessmentDate: string;
+  patient: Patient;
+  immunizations: Immunization[];
+  conditions?: Condition[];
+}
+
+export interface ForecastOutput {
+  evaluations: ImmunizationEvaluation[];
+  recommendation: ImmunizationRecommendation;
+}
+
+function requireDate(value: string | undefined, what: string, expression: string): Day {
+  const day = parseIsoDate(value);
+  if (day === undefined || !/^\d{4}-\d{2}-\d{2}/.test(value ?? '')) {
+    throw badRequest(`${what} must be a full date (YYYY-MM-DD), got ${JSON.stringify(value ?? null)}`, { expression });
+  }
+  return day;
+}
+
+function cvxOf(imm: Immunization): string | undefined {
+  const coding = imm.vaccineCode?.coding ?? [];
+  const cvx = coding.find((c) => c.system === CVX_SYSTEM && c.code) ?? coding.find((c) => !c.system && c.code);
+  const code = cvx?.code?.trim();
+  // CVX codes are written with or without their leading zero ("3" / "03"); CDC's tables use two digits.
+  return code && /^\d+$/.test(code) ? code.padStart(2, '0') : code;
+}
+
+function mvxOf(imm: Immunization): string | undefined {
+  const identifier = imm.manufacturer?.identifier;
+  if (identifier?.value && (!identifier.system || identifier.system === MVX_SYSTEM)) return identifier.value.trim().toUpperCase();
+  return undefined;
+}
+
+/** Condition codes to CDSi observation codes (direct, or SNOMED / CDCPHINVS via the supporting data). */
+export function observationCodesOf(condition: Condition, data: SupportingData): string[] {
+  const out: string[] = [];
+  for (const c of condition.code?.coding ?? []) {
+    if (!c.code) continue;
+    if (c.system === CDSI_OBSERVATION_SYSTEM) {
+      if (data.observations.has(c.code)) out.push(c.code);
+      else if (/^\d{1,3}$/.test(c.code) && data.observations.has(c.code.padStart(3, '0'))) out.push(c.code.padStart(3, '0'));
+    } else if (c.system === SNOMED_SYSTEM) {
+      const mapped = data.observationByCodedValue.get(`SNOMED|${c.code}`);
+      if (mapped) out.push(mapped);
+    } else if (c.system && CDCPHINVS_SYSTEMS.includes(c.system)) {
+      const mapped = data.observationByCodedValue.get(`CDCPHINVS|${c.code}`);
+      if (mapped) out.push(mapped);
+    }
+  }
+  return out;
+}
+
+const EXCLUDED_VERIFICATION = new Set(['refuted', 'entered-in-error']);
+
+export function toPatientRecord(input: ForecastInput, data: SupportingData) {
+  const assessmentDate = requireDate(input.assessmentDate, 'assessmentDate', 'assessmentDate');
+  const birthDate = requireDate(input.patient?.birthDate, 'Patient.birthDate', 'Patient.birthDate');
+  const gender = input.patient.gender === 'female' || input.patient.gender === 'male' ? input.patient.gender : 'unknown';
+  const doses: AdministeredDose[] = [];
+  input.immunizations.forEach((imm, index) => {
+    if (imm.status === 'entered-in-error' || imm.status === 'not-done') return;
+    const date = parseIsoDate(imm.occurrenceDateTime ?? imm.occurrenceString);
+    const cvx = cvxOf(imm);
+    if (date === undefined || !cvx || date > assessmentDate) return;
+    doses.push({ id: imm.id ?? String(index), date, cvx, mvx: mvxOf(imm) });
+  });
+  const observations = new Map<string, Day | undefined>();
+  for (const condition of input.conditions ?? []) {
+    const verification = condition.verificationStatus?.coding?.[0]?.code;
+    if (verification && EXCLUDED_VERIFICATION.has(verification)) continue;
+    const onset = parseIsoDate(condition.onsetDateTime ?? condition.recordedDate);
+    for (const code of observationCodesOf(condition, data)) observations.set(code, onset ?? observations.get(code));
+  }
+  return { assessmentDate, birthDate, gender, doses, observations };
+}
+
+function patientReference(patient: Patient) {
+  return patient.id ? { reference: `Patient/${patient.id}` } : { display: 'Patient given in the request' };
+}
+
+function evaluationResource(e: DoseEvaluation, series: string | undefined, patient: Patient, date: string): ImmunizationEvaluation {
+  const valid = e.status === 'Valid';
+  const doseStatus: CodeableConcept = {
+    coding: [{ system: DOSE_STATUS_SYSTEM, code: valid ? 'valid' : 'notvalid', display: valid ? 'Valid' : 'Not valid' }],
+    text: e.status,
+  };
+  // CDSi's third status has no code of its own in the FHIR dose-status system: say it beside.
+  if (e.status === 'Extraneous') doseStatus.coding!.push({ system: CDSI_OBSERVATION_SYSTEM, code: 'extraneous', display: 'Extraneous' });
+  return {
+    resourceType: 'ImmunizationEvaluation',
+    status: 'completed',
+    patient: patientReference(patient),
+    date,
+    targetDisease: { text: e.antigen },
+    immunizationEvent: { reference: `Immunization/${e.dose.id}` },
+    doseStatus,
+    ...(e.reason ? { doseStatusReason: [{ text: e.reason }] } : {}),
+    ...(series ? { series } : {}),
+    ...(e.targetDose !== undefined ? { doseNumberPositiveInt: e.targetDose } : {}),
+  };
+}
+
+function recommendationEntry(group: string, antigens: readonly string[], forecast: Forecast, series: string | undefined): ImmunizationRecommendationRecommendation {
+  const criteria = (Object.keys(DATE_CRITERIA) as (keyof typeof DATE_CRITERIA)[])
+    .filter((k) => forecast[k] !== undefined)
+    .map((k) => ({
+      code: { coding: [{ system: LOINC_SYSTEM, ...DATE_CRITERIA[k] }] },
+      value: formatDay(forecast[k]!),
+    }));
+  const code = FORECAST_STATUS[forecast.status];
+  return {
+    vaccineCode: [{ text: group }],
+    targetDisease: { text: antigens.join(', ') },
+    forecastStatus: { coding: [{ system: FORECAST_STATUS_SYSTEM, code, display: forecast.status }], text: forecast.status },
+    ...(forecast.doseNumber !== undefined ? { doseNumberPositiveInt: forecast.doseNumber } : {}),
+    ...(criteria.length > 0 ? { dateCriterion: criteria } : {}),
+    ...(series && forecast.status === 'Not Complete' ? { series } : {}),
+  };
+}
+
+export function toFhir(result: EngineResult, input: ForecastInput): ForecastOutput {
+  const date = input.assessmentDate.slice(0, 10);
+  const evaluations = result.evaluations.map((e) => evaluationResource(e, result.seriesOfAntigen.get(e.antigen), input.patient, date));
+  const recommendation: ImmunizationRecommendation = {
+    resourceType: 'ImmunizationRecommendation',
+    patient: patientReference(input.patient),
+    date,
+    recommendation: result.vaccineGroups.map((g) =>
+      recommendationEntry(g.vaccineGroup, g.antigens.map((a) => a.antigen), g.forecast, g.seriesName),
+    ),
+  };
+  return { evaluations, recommendation };
+}
+
+export function forecastWith(data: SupportingData, input: ForecastInput): ForecastOutput {
+  const record = toPatientRecord(input, data);
+  return toFhir(runCdsi(data, record), input);
+}

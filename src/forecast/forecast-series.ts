@@ -1,0 +1,140 @@
+// Logic spec chapter "Forecast dates and reasons" for one patient series: conditional skip at the
+// assessment date, evidence of immunity, contraindications, whether another dose is needed, and
+// the earliest / recommended / past-due / latest dates of the next target dose.
+import { skipTargetDose } from './conditional-skip.js';
+import { addDuration, addOptional, type Day, FAR_FUTURE, FAR_PAST } from './dates.js';
+import { intervalReference, ruleInEffect, type SeriesEvaluation } from './evaluate.js';
+import type { Forecast, PatientRecord } from './model.js';
+import type { Antigen, Series, SupportingData } from './supporting-data.js';
+
+/** Evidence of immunity for the antigen (clinical history or birth before a date). */
+export function isImmune(antigen: Antigen, patient: PatientRecord): boolean {
+  if (antigen.immunityObservationCodes.some((c) => patient.observations.has(c))) return true;
+  return antigen.immunityBirthDates.some(
+    (b) => patient.birthDate < b.before && !b.exclusions.some((c) => patient.observations.has(c)),
+  );
+}
+
+/** A vaccine-group contraindication of the antigen applies on the assessment date. */
+export function isContraindicated(antigen: Antigen, patient: PatientRecord): boolean {
+  return antigen.groupContraindications.some((c) => {
+    if (!patient.observations.has(c.code)) return false;
+    const begin = addOptional(patient.birthDate, c.beginAge) ?? FAR_PAST;
+    const end = addOptional(patient.birthDate, c.endAge) ?? FAR_FUTURE;
+    return patient.assessmentDate >= begin && patient.assessmentDate < end;
+  });
+}
+
+/** CVX codes contraindicated for this patient on the assessment date (vaccine-level contraindications). */
+function contraindicatedVaccines(antigen: Antigen, patient: PatientRecord): Set<string> {
+  const out = new Set<string>();
+  for (const c of antigen.vaccineContraindications) {
+    if (!patient.observations.has(c.code)) continue;
+    for (const v of c.vaccines) {
+      const begin = addOptional(patient.birthDate, v.beginAge) ?? FAR_PAST;
+      const end = addOptional(patient.birthDate, v.endAge) ?? FAR_FUTURE;
+      if (patient.assessmentDate >= begin && patient.assessmentDate < end) out.add(v.cvx);
+    }
+  }
+  return out;
+}
+
+export function forecastSeries(
+  data: SupportingData,
+  antigen: Antigen,
+  patient: PatientRecord,
+  series: Series,
+  evaluation: SeriesEvaluation,
+  completedSeriesGroups: ReadonlySet<string>,
+): Forecast {
+  if (isImmune(antigen, patient)) return { status: 'Immune' };
+  if (isContraindicated(antigen, patient)) return { status: 'Contraindicated' };
+
+  const targets = series.doses;
+  let t = evaluation.nextTarget;
+  while (
+    t < targets.length &&
+    skipTargetDose(targets[t]!.conditionalSkips, 'forecast', {
+      patient,
+      referenceDate: patient.assessmentDate,
+      previousDoses: evaluation.countedDoses,
+      validDoses: evaluation.validDoses,
+      completedSeriesGroups,
+    })
+  ) {
+    evaluation.targetDoses[t] = 'skipped';
+    t++;
+  }
+  evaluation.nextTarget = t;
+  if (t >= targets.length) return { status: 'Complete' };
+
+  const target = targets[t]!;
+  const dob = patient.birthDate;
+  const age = ruleInEffect(target.ages, patient.assessmentDate);
+  const maxAgeDate = addOptional(dob, age?.maxAge);
+  if (maxAgeDate !== undefined && patient.assessmentDate >= maxAgeDate) return { status: 'Aged Out' };
+  if (target.seasonalEnd !== undefined && patient.assessmentDate > target.seasonalEnd) {
+    return { status: 'Not Recommended' };
+  }
+
+  const minAgeDate = addOptional(dob, age?.minAge) ?? addOptional(dob, age?.absMinAge) ?? dob;
+  const earliestCandidates: Day[] = [minAgeDate];
+  const recommendedCandidates: Day[] = [];
+  const pastDueCandidates: Day[] = [];
+  const earliestRecAge = addOptional(dob, age?.earliestRecAge);
+  if (earliestRecAge !== undefined) recommendedCandidates.push(earliestRecAge);
+  const latestRecAge = addOptional(dob, age?.latestRecAge);
+  if (latestRecAge !== undefined) pastDueCandidates.push(latestRecAge - 1);
+
+  for (const rule of target.intervals) {
+    if (rule.effectiveDate !== undefined && patient.assessmentDate < rule.effectiveDate) continue;
+    if (rule.cessationDate !== undefined && patient.assessmentDate >= rule.cessationDate) continue;
+    const from = intervalReference(rule, patient, evaluation, patient.assessmentDate + 1);
+    if (from === undefined) continue;
+    earliestCandidates.push(rule.minInt ? addDuration(from, rule.minInt) : from);
+    if (rule.earliestRecInt) recommendedCandidates.push(addDuration(from, rule.earliestRecInt));
+    if (rule.latestRecInt) pastDueCandidates.push(addDuration(from, rule.latestRecInt) - 1);
+  }
+
+  const excluded = contraindicatedVaccines(antigen, patient);
+  const forecastVaccines = target.preferableVaccines.filter((v) => !excluded.has(v.cvx));
+  const conflictEnd = liveVirusConflictEnd(data, patient, forecastVaccines.map((v) => v.cvx));
+  if (conflictEnd !== undefined) earliestCandidates.push(conflictEnd);
+  if (target.seasonalStart !== undefined) earliestCandidates.push(target.seasonalStart);
+
+  const earliest = Math.max(...earliestCandidates);
+  const unadjustedRecommended = recommendedCandidates.length > 0 ? Math.max(...recommendedCandidates) : earliest;
+  const recommended = Math.max(unadjustedRecommended, earliest);
+  const unadjustedPastDue = pastDueCandidates.length > 0 ? Math.max(...pastDueCandidates) : undefined;
+  const pastDue = unadjustedPastDue === undefined ? undefined : Math.max(unadjustedPastDue, earliest);
+  const latest = maxAgeDate !== undefined ? maxAgeDate - 1 : undefined;
+
+  return {
+    status: 'Not Complete',
+    // CDC numbers the forecast dose by the patient's history: valid doses so far, plus one.
+    doseNumber: evaluation.validDoses.length + 1,
+    earliest,
+    recommended,
+    pastDue,
+    latest,
+    vaccineTypes: forecastVaccines.filter((v) => v.forecastVaccineType).map((v) => v.cvx),
+  };
+}
+
+/** The latest end of a live-virus conflict a dose of the forecast vaccines would fall into. */
+function liveVirusConflictEnd(data: SupportingData, patient: PatientRecord, forecastCvx: readonly string[]): Day | undefined {
+  let latest: Day | undefined;
+  for (const cvx of forecastCvx) {
+    const conflicts = data.liveVirusConflicts.get(cvx);
+    if (!conflicts) continue;
+    for (const previous of patient.doses) {
+      if (previous.date > patient.assessmentDate) continue;
+      for (const c of conflicts) {
+        if (c.previousCvx !== previous.cvx) continue;
+        const end = addDuration(previous.date, c.end);
+        if (latest === undefined || end > latest) latest = end;
+      }
+    }
+  }
+  return latest;
+}

@@ -1,0 +1,77 @@
+// The agreed API (src/forecast/index.ts) and the contract's output shapes.
+import type { Immunization } from '@medplum/fhirtypes';
+import { describe, expect, it } from 'vitest';
+import { isFhirError } from '../fhir/outcome.js';
+import { forecastFromFhir } from './index.js';
+import { defaultSupportingData } from './supporting-data.js';
+
+const dtap = (id: string, date: string, cvx = '20'): Immunization => ({
+  resourceType: 'Immunization',
+  id,
+  status: 'completed',
+  patient: { reference: 'Patient/p1' },
+  vaccineCode: { coding: [{ system: 'http://hl7.org/fhir/sid/cvx', code: cvx }] },
+  occurrenceDateTime: date,
+});
+
+describe('forecastFromFhir', () => {
+  it('answers one recommendation per CDSi vaccine group, named as in the schedule', () => {
+    const { recommendation } = forecastFromFhir({
+      assessmentDate: '2025-11-10',
+      patient: { resourceType: 'Patient', id: 'p1', birthDate: '2025-09-06', gender: 'female' },
+      immunizations: [],
+    });
+    const names = recommendation.recommendation.map((r) => r.vaccineCode?.[0]?.text);
+    expect(names).toEqual(defaultSupportingData().vaccineGroups.map((g) => g.name));
+    const polio = recommendation.recommendation.find((r) => r.vaccineCode?.[0]?.text === 'Polio')!;
+    expect(polio.forecastStatus.coding?.[0]).toMatchObject({ system: 'http://hl7.org/fhir/us/immds/CodeSystem/ForecastStatus', code: 'notComplete' });
+    expect(polio.doseNumberPositiveInt).toBe(1);
+    const criteria = Object.fromEntries(polio.dateCriterion!.map((d) => [d.code.coding![0]!.code, d.value]));
+    expect(criteria['30981-5']).toBe('2025-10-18'); // 6 weeks
+    expect(criteria['30980-7']).toBe('2025-11-06'); // 2 months
+  });
+
+  it('evaluates each dose per antigen with CDC reason texts', () => {
+    const { evaluations, recommendation } = forecastFromFhir({
+      assessmentDate: '2025-11-10',
+      patient: { resourceType: 'Patient', id: 'p1', birthDate: '2025-09-06', gender: 'female' },
+      immunizations: [dtap('a', '2025-10-15', '107'), dtap('b', '2025-11-10', '107')],
+    });
+    const second = evaluations.filter((e) => e.immunizationEvent.reference === 'Immunization/b');
+    expect(second.map((e) => e.targetDisease?.text).sort()).toEqual(['Diphtheria', 'Pertussis', 'Tetanus']);
+    for (const e of second) {
+      expect(e.doseStatus.coding?.[0]).toMatchObject({ code: 'notvalid' });
+      expect(e.doseStatusReason?.[0]?.text).toBe('Age: Too Young');
+      expect(e.series).toMatch(/series/);
+    }
+    const dtapRec = recommendation.recommendation.find((r) => r.vaccineCode?.[0]?.text === 'DTaP/Tdap/Td')!;
+    expect(dtapRec.doseNumberPositiveInt).toBe(2);
+    const criteria = Object.fromEntries(dtapRec.dateCriterion!.map((d) => [d.code.coding![0]!.code, d.value]));
+    expect(criteria).toMatchObject({ '30981-5': '2025-12-08', '30980-7': '2026-01-06', '59778-1': '2026-03-05' });
+  });
+
+  it('maps CDSi observation codes given as Conditions (SNOMED via the supporting data)', () => {
+    const base = { assessmentDate: '2025-11-10', patient: { resourceType: 'Patient' as const, birthDate: '2015-01-01', gender: 'male' as const }, immunizations: [] };
+    const without = forecastFromFhir(base).recommendation.recommendation.find((r) => r.vaccineCode?.[0]?.text === 'Meningococcal')!;
+    const withAsplenia = forecastFromFhir({
+      ...base,
+      conditions: [{ resourceType: 'Condition', subject: { reference: 'Patient/x' }, code: { coding: [{ system: 'https://www.cdc.gov/vaccines/programs/iis/cdsi.html', code: '160' }] } }],
+    }).recommendation.recommendation.find((r) => r.vaccineCode?.[0]?.text === 'Meningococcal')!;
+    const recommended = (r: typeof without) => r.dateCriterion?.find((d) => d.code.coding?.[0]?.code === '30980-7')?.value;
+    // Healthy 10-year-old: the routine adolescent dose at 11; asplenia: a risk series, due now.
+    expect(without.series).not.toMatch(/risk/);
+    expect(recommended(without)! > '2025-11-10').toBe(true);
+    expect(withAsplenia.forecastStatus.coding?.[0]?.code).toBe('notComplete');
+    expect(withAsplenia.series).toMatch(/risk/);
+    expect(recommended(withAsplenia)! <= '2025-11-10').toBe(true);
+  });
+
+  it('refuses a patient without a full birth date with a 400 OperationOutcome error', () => {
+    try {
+      forecastFromFhir({ assessmentDate: '2025-11-10', patient: { resourceType: 'Patient', birthDate: '2025' }, immunizations: [] });
+      expect.unreachable();
+    } catch (err) {
+      expect(isFhirError(err) && err.status).toBe(400);
+    }
+  });
+});

@@ -1,0 +1,93 @@
+// The engine's own vocabulary (CDSi terms), independent of FHIR: what goes in, what comes out.
+import type { Day } from './dates.js';
+import type { Series } from './supporting-data.js';
+
+/** One vaccine dose administered, as the engine sees it (logic spec "gather history"). */
+export interface AdministeredDose {
+  /** Caller's id for the dose (Immunization.id); echoed in evaluations. */
+  id: string;
+  date: Day;
+  cvx: string;
+  mvx?: string;
+}
+
+export interface PatientRecord {
+  birthDate: Day;
+  /** "female", "male" or "unknown". */
+  gender: string;
+  assessmentDate: Day;
+  /** CDSi observation codes (e.g. "042"), with the date observed when known. */
+  observations: ReadonlyMap<string, Day | undefined>;
+  doses: readonly AdministeredDose[];
+}
+
+export type EvaluationStatus = 'Valid' | 'Not Valid' | 'Extraneous';
+
+/** CDSi evaluation reasons, as the logic specification words them. */
+export const Reason = {
+  inadvertent: 'Inadvertent Vaccine',
+  tooYoung: 'Age: Too Young',
+  tooOld: 'Age: Too Old',
+  tooSoon: 'Interval: Too Soon',
+  liveVirusConflict: 'Live Virus Conflict',
+  notPreferableOrAllowable: 'Not a preferable or allowable vaccine',
+  seriesComplete: 'Series Already Complete',
+} as const;
+
+export interface DoseEvaluation {
+  dose: AdministeredDose;
+  antigen: string;
+  status: EvaluationStatus;
+  reason?: string;
+  /** Target dose number the dose satisfied (valid doses only). */
+  targetDose?: number;
+}
+
+export type SeriesStatus = 'Not Complete' | 'Complete' | 'Immune' | 'Contraindicated' | 'Aged Out' | 'Not Recommended';
+
+export interface Forecast {
+  status: SeriesStatus;
+  /** Target dose number of the next dose (when a dose is needed). */
+  doseNumber?: number;
+  earliest?: Day;
+  recommended?: Day;
+  pastDue?: Day;
+  latest?: Day;
+  /** Preferable CVX codes for the next dose. */
+  vaccineTypes?: readonly string[];
+}
+
+/** A relevant patient series after evaluation and forecast. */
+export interface PatientSeries {
+  series: Series;
+  evaluations: DoseEvaluation[];
+  /** Per target dose: satisfied by this dose, skipped, or still open. */
+  targetDoses: ('satisfied' | 'skipped' | 'open')[];
+  /** The dose that satisfied each target dose (by index). */
+  satisfiedBy: (AdministeredDose | undefined)[];
+  /** Index of the next open target dose; series.doses.length when the series is complete. */
+  nextTarget: number;
+  validCount: number;
+  forecast: Forecast;
+}
+
+export interface AntigenResult {
+  antigen: string;
+  best?: PatientSeries;
+  forecast: Forecast;
+}
+
+export interface VaccineGroupForecast {
+  vaccineGroup: string;
+  antigens: readonly AntigenResult[];
+  forecast: Forecast;
+  seriesName?: string;
+}
+
+export interface EngineResult {
+  /** One entry per (dose, antigen) of the best series of each antigen, in dose order. */
+  evaluations: DoseEvaluation[];
+  vaccineGroups: VaccineGroupForecast[];
+  /** Series name of each evaluation's antigen. */
+  seriesOfAntigen: ReadonlyMap<string, string>;
+}

@@ -1,0 +1,102 @@
+// Logic spec chapter "Select best patient series": one prioritized series per series group
+// (a complete series, else scoring of in-process series, else the default / age-fitting series),
+// then the best series of the antigen across groups.
+import { addOptional } from './dates.js';
+import type { PatientRecord, PatientSeries } from './model.js';
+
+function firstValidDate(s: PatientSeries): number | undefined {
+  return s.evaluations.find((e) => e.status === 'Valid')?.dose.date;
+}
+
+/** Scorable: the patient can start (or has started) the series inside its start ages. */
+function canStart(s: PatientSeries, patient: PatientRecord): boolean {
+  const start = firstValidDate(s) ?? patient.assessmentDate;
+  const min = addOptional(patient.birthDate, s.series.minAgeToStart);
+  const max = addOptional(patient.birthDate, s.series.maxAgeToStart);
+  if (min !== undefined && start < min) return false;
+  if (max !== undefined && start >= max) return false;
+  return true;
+}
+
+const byPreference = (a: PatientSeries, b: PatientSeries) => a.series.seriesPreference - b.series.seriesPreference;
+
+function isComplete(s: PatientSeries): boolean {
+  return s.forecast.status === 'Complete';
+}
+
+function remaining(s: PatientSeries): number {
+  return s.targetDoses.filter((t) => t === 'open').length;
+}
+
+/** Points for in-process series (logic spec scoring table); higher is better. */
+function score(candidates: PatientSeries[], patient: PatientRecord): Map<PatientSeries, number> {
+  const points = new Map<PatientSeries, number>(candidates.map((c) => [c, 0]));
+  const add = (pick: (s: PatientSeries) => number, better: 'max' | 'min') => {
+    const values = candidates.map(pick).filter((v) => Number.isFinite(v));
+    if (values.length === 0) return;
+    const best = better === 'max' ? Math.max(...values) : Math.min(...values);
+    for (const c of candidates) if (pick(c) === best) points.set(c, points.get(c)! + 1);
+  };
+  add((s) => s.validCount, 'max');
+  add((s) => remaining(s), 'min');
+  add((s) => s.forecast.earliest ?? Number.POSITIVE_INFINITY, 'min');
+  for (const c of candidates) {
+    if (c.series.productPath) {
+      const valid = c.evaluations.filter((e) => e.status === 'Valid');
+      const products = new Set(valid.map((e) => e.dose.cvx));
+      points.set(c, points.get(c)! + (products.size <= 1 ? 1 : -1));
+    }
+    if (c.forecast.status === 'Aged Out') points.set(c, points.get(c)! - 1);
+  }
+  void patient;
+  return points;
+}
+
+/** The prioritized series of one series group. */
+export function prioritizedSeries(group: PatientSeries[], patient: PatientRecord): PatientSeries | undefined {
+  if (group.length === 1) return group[0];
+  const complete = group.filter(isComplete);
+  if (complete.length > 0) {
+    return complete.sort((a, b) => b.validCount - a.validCount || byPreference(a, b))[0];
+  }
+  let scorable = group.filter((s) => canStart(s, patient));
+  if (scorable.length === 0) scorable = group;
+  const bestPriority = scorable.map((s) => s.series.seriesPriority).sort()[0];
+  scorable = scorable.filter((s) => s.series.seriesPriority === bestPriority);
+  const inProcess = scorable.filter((s) => s.validCount > 0);
+  if (inProcess.length > 0) {
+    const points = score(inProcess, patient);
+    return inProcess.sort((a, b) => points.get(b)! - points.get(a)! || byPreference(a, b))[0];
+  }
+  const defaults = scorable.filter((s) => s.series.defaultSeries);
+  if (defaults.length > 0) return defaults.sort(byPreference)[0];
+  return scorable.sort(byPreference)[0];
+}
+
+/** The best patient series of an antigen across its series groups. */
+export function bestSeries(all: PatientSeries[], patient: PatientRecord): PatientSeries | undefined {
+  const groups = new Map<string, PatientSeries[]>();
+  for (const s of all) {
+    const list = groups.get(s.series.seriesGroup) ?? [];
+    list.push(s);
+    groups.set(s.series.seriesGroup, list);
+  }
+  let prioritized = [...groups.values()]
+    .map((g) => prioritizedSeries(g, patient))
+    .filter((s): s is PatientSeries => s !== undefined);
+  if (prioritized.length <= 1) return prioritized[0];
+  // A complete series also completes its equivalent series groups.
+  const completeGroups = new Set(prioritized.filter(isComplete).flatMap((s) => [s.series.seriesGroup, ...s.series.equivalentSeriesGroups]));
+  const stillNeeded = prioritized.filter((s) => !completeGroups.has(s.series.seriesGroup));
+  const needing = stillNeeded.filter((s) => s.forecast.status === 'Not Complete');
+  if (needing.length > 0) {
+    return needing.sort(
+      (a, b) =>
+        (a.forecast.earliest ?? 0) - (b.forecast.earliest ?? 0) ||
+        Number(a.series.seriesGroup) - Number(b.series.seriesGroup) ||
+        byPreference(a, b),
+    )[0];
+  }
+  prioritized = prioritized.sort((a, b) => Number(a.series.seriesGroup) - Number(b.series.seriesGroup));
+  return prioritized.find(isComplete) ?? prioritized[0];
+}
