@@ -21,6 +21,7 @@ import { CodeSets } from './terminology/code-sets.js';
 import { TerminologySync } from './terminology/store-sync.js';
 import { RuleRegistry } from './validation/business-rules.js';
 import { warmUpValidation } from './validation/validate-resource.js';
+import { hl7v2Router, loadHl7v2Options } from './hl7v2/http.js';
 
 export interface RunningServer {
   url: string;
@@ -62,7 +63,7 @@ export async function startServer(
   await files.init();
   const bulk = new BulkExports({ store, files, sharing: ctx.sharing, baseUrl, logger, options: { ...loadBulkOptions(), ...options.bulk } });
   registerBulkExports(ctx, bulk);
-  const app = createApp({ ctx, verifier: auth.verifier, logger, routers: [auth.router, metricsRouter(audit)] });
+  const app = createApp({ ctx, verifier: auth.verifier, logger, routers: [auth.router, metricsRouter(audit), hl7v2Router({ ctx, verifier: auth.verifier, options: loadHl7v2Options() })] });
   const server = await new Promise<Server>((resolve, reject) => {
     const s = app.listen(config.port, (err?: Error) => (err ? reject(err) : resolve(s)));
   });

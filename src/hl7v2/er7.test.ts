@@ -1,0 +1,65 @@
+import { describe, expect, it } from 'vitest';
+import { IIS_RULES } from '../quality/rule-catalog.js';
+import { buildAck, err } from './ack.js';
+import { component, escapeText, fhirDateTimeToHl7, hl7ToFhirDateTime, parseMessage, segment, unescapeText } from './er7.js';
+import { RULE_MAP } from './issue-map.js';
+import { Hl7Problem } from './problems.js';
+
+const LIMITS = { maxBytes: 100_000 };
+
+describe('escaping', () => {
+  it('round-trips every delimiter and the escape character', () => {
+    const text = 'A|B^C&D~E\\F';
+    expect(escapeText(text)).toBe('A\\F\\B\\S\\C\\T\\D\\R\\E\\E\\F');
+    expect(unescapeText(escapeText(text))).toBe(text);
+  });
+  it('reads hex and line-break escapes', () => {
+    expect(unescapeText('a\\X41\\b\\.br\\c')).toBe('aAb\nc');
+  });
+  it('built segments escape values and keep MSH delimiters raw', () => {
+    expect(segment('NTE', [undefined, undefined, 'x|y']).toString()).toBe('NTE|||x\\F\\y');
+    expect(segment('MSH', ['|', '^~\\&', ['APP']]).toString()).toBe('MSH|^~\\&|APP');
+  });
+});
+
+describe('parseMessage', () => {
+  const text = 'MSH|^~\\&|APP|FAC|IIS|IISF|20240101||VXU^V04^VXU_V04|C1|P|2.5.1|||ER|AL|||||Z22^CDCPHINVS\nPID|1||123^^^A^MR||DOE\\T\\SON^JO';
+  it('accepts LF separators and reads the header and MSH-21', () => {
+    const parsed = parseMessage(text, LIMITS);
+    expect(parsed).toMatchObject({ messageType: 'VXU', triggerEvent: 'V04', controlId: 'C1', version: '2.5.1', processingId: 'P', profiles: ['Z22'] });
+    expect(component(parsed.message.segments[1], 5, 1)).toBe('DOE&SON');
+  });
+  it('refuses other delimiters, a missing MSH, a second MSH, and oversize messages', () => {
+    expect(() => parseMessage(text.replace('^~\\&', '^~\\#'), LIMITS)).toThrow(Hl7Problem);
+    expect(() => parseMessage('PID|1', LIMITS)).toThrow(/MSH/);
+    expect(() => parseMessage(`${text}\r${text}`, LIMITS)).toThrow(/one message/);
+    expect(() => parseMessage(text, { maxBytes: 10 })).toThrow(/limit/);
+  });
+});
+
+describe('dates', () => {
+  it('HL7 DTM ↔ FHIR', () => {
+    expect(hl7ToFhirDateTime('20240229')).toBe('2024-02-29');
+    expect(hl7ToFhirDateTime('20230229')).toBeUndefined();
+    expect(hl7ToFhirDateTime('202401021530-0500')).toBe('2024-01-02T15:30:00-05:00');
+    expect(fhirDateTimeToHl7('2024-01-02T15:30:00-05:00')).toBe('20240102153000-0500');
+    expect(fhirDateTimeToHl7('2024-01-02')).toBe('20240102');
+  });
+});
+
+describe('ACK', () => {
+  it('ERR carries ERR-2 location, ERR-3 table 0357, ERR-4 severity, ERR-5 table 0533 and ERR-8 text', () => {
+    const e = err({ severity: 'W', hl7Code: '101', appCode: '7', text: 'Lot | missing', location: { segment: 'RXA', sequence: 2, field: 15 } });
+    expect(e.toString()).toBe('ERR||RXA^2^15^1|101^Required field missing^HL70357|W|7^Required data missing^HL70533|||Lot \\F\\ missing');
+  });
+  it('an ACK for an unreadable message still has MSH, MSA and MSH-21 Z23', () => {
+    const ack = buildAck(undefined, 'AR', []);
+    expect(ack).toMatch(/^MSH\|\^~\\&\|IIS\|/);
+    expect(ack).toContain('|ACK^V04^ACK|');
+    expect(ack).toContain('Z23^CDCPHINVS');
+    expect(ack).toMatch(/\rMSA\|AR(\r|\|?$)/);
+  });
+  it('every data-quality rule code has its ERR mapping', () => {
+    for (const rule of IIS_RULES) expect(RULE_MAP[rule.code], rule.code).toBeDefined();
+  });
+});

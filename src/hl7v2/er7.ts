@@ -1,0 +1,279 @@
+// ER7 (pipe-delimited) HL7 v2 on top of @medplum/core's Hl7Message: strict reading of what the CDC
+// guide fixes (MSH-1 `|`, MSH-2 `^~\&`, one message), escaping, and typed access to fields by
+// position that @medplum/core leaves raw (repetitions, subcomponents, unescaped text).
+import { Hl7Context, Hl7Field, Hl7Message, Hl7Segment } from '@medplum/core';
+import { Hl7Problem } from './problems.js';
+
+export const DEFAULT_CONTEXT = new Hl7Context('\r', '|', '^', '~', '\\', '&');
+const ENCODING_CHARACTERS = '^~\\&';
+
+/** Characters of the standard encoding and their escape sequences (HL7 v2.5.1 section 2.7.4). */
+const ESCAPES: Array<[string, string]> = [
+  ['\\', '\\E\\'],
+  ['|', '\\F\\'],
+  ['^', '\\S\\'],
+  ['&', '\\T\\'],
+  ['~', '\\R\\'],
+];
+
+/** Text to ER7: every delimiter escaped. Control characters become spaces (no segment break inside a value). */
+export function escapeText(text: string): string {
+  let out = '';
+  for (const ch of text) {
+    const escaped = ESCAPES.find(([c]) => c === ch);
+    if (escaped) out += escaped[1];
+    else if (ch === '\r' || ch === '\n') out += '\\.br\\';
+    else if (ch < ' ') out += ' ';
+    else out += ch;
+  }
+  return out;
+}
+
+/** ER7 to text: \F\ \S\ \T\ \R\ \E\, \Xhh..\ and \.br\ resolved; unknown sequences kept as sent. */
+export function unescapeText(text: string): string {
+  if (!text.includes('\\')) return text;
+  return text.replace(/\\([FSTRE]|X[0-9A-Fa-f]+|\.br|H|N)\\/g, (whole, code: string) => {
+    switch (code) {
+      case 'F':
+        return '|';
+      case 'S':
+        return '^';
+      case 'T':
+        return '&';
+      case 'R':
+        return '~';
+      case 'E':
+        return '\\';
+      case '.br':
+        return '\n';
+      case 'H':
+      case 'N':
+        return ''; // highlighting on/off: no meaning in stored data
+      default: {
+        const hex = code.slice(1);
+        if (hex.length % 2 !== 0) return whole;
+        return Buffer.from(hex, 'hex').toString('latin1');
+      }
+    }
+  });
+}
+
+/** A parsed message, checked far enough to be acknowledged. */
+export interface ParsedMessage {
+  message: Hl7Message;
+  msh: Hl7Segment;
+  /** MSH-9 components. */
+  messageType: string;
+  triggerEvent: string;
+  /** MSH-10. */
+  controlId: string;
+  /** MSH-12.1. */
+  version: string;
+  /** MSH-11.1 (P, T, D). */
+  processingId: string;
+  /** MSH-21 profile identifiers (first component of each repetition). */
+  profiles: string[];
+}
+
+export interface ParseLimits {
+  maxBytes: number;
+}
+
+/**
+ * Parses one ER7 message. Segment separators may be CR, LF or CRLF (many senders use LF); the
+ * delimiters must be the CDC guide's. Throws Hl7Problem (turned into an AR by the caller) otherwise.
+ */
+export function parseMessage(text: string, limits: ParseLimits): ParsedMessage {
+  const size = Buffer.byteLength(text, 'utf8');
+  if (size > limits.maxBytes) {
+    throw new Hl7Problem({
+      text: `The message is ${size} bytes, more than the limit of ${limits.maxBytes} bytes`,
+      hl7Code: '207',
+      appCode: '4',
+      location: { segment: 'MSH', sequence: 1 },
+    }, 413);
+  }
+  const normalised = text.replace(/^\uFEFF/, '').replace(/\r\n|\n|\r/g, '\r').replace(/^[\s\x0b]+|[\s\x1c]+$/g, '');
+  if (!normalised.startsWith('MSH')) {
+    throw new Hl7Problem({
+      text: 'The message does not start with an MSH segment',
+      hl7Code: '100',
+      appCode: '7',
+      location: { segment: 'MSH', sequence: 1 },
+    });
+  }
+  const fieldSeparator = normalised.charAt(3);
+  const encoding = normalised.slice(4, 8);
+  if (fieldSeparator !== '|' || encoding !== ENCODING_CHARACTERS) {
+    throw new Hl7Problem({
+      text: `MSH-1 and MSH-2 must be "|" and "${ENCODING_CHARACTERS}" (found "${fieldSeparator}" and "${encoding}")`,
+      hl7Code: '102',
+      appCode: '4',
+      location: { segment: 'MSH', sequence: 1, field: fieldSeparator === '|' ? 2 : 1 },
+    });
+  }
+  const lines = normalised.split('\r').filter((line) => line.length > 0);
+  const segments: Hl7Segment[] = [];
+  lines.forEach((line, index) => {
+    if (!/^[A-Z][A-Z0-9]{2}(\||$)/.test(line)) {
+      throw new Hl7Problem({
+        text: `Segment ${index + 1} is malformed: it must start with a three-character segment id followed by "|" (found "${line.slice(0, 12)}")`,
+        hl7Code: '100',
+        appCode: '4',
+        location: { segment: line.slice(0, 3).replace(/[^A-Za-z0-9]/g, '') || 'UNK', sequence: segmentOrdinal(lines, index) },
+      });
+    }
+    if (index > 0 && line.startsWith('MSH')) {
+      throw new Hl7Problem({
+        text: 'Only one message may be sent at a time: a second MSH segment was found',
+        hl7Code: '100',
+        appCode: '4',
+        location: { segment: 'MSH', sequence: 2 },
+      });
+    }
+    segments.push(Hl7Segment.parse(line, DEFAULT_CONTEXT));
+  });
+  const message = new Hl7Message(segments, DEFAULT_CONTEXT);
+  const msh = segments[0];
+  const parsed: ParsedMessage = {
+    message,
+    msh,
+    messageType: component(msh, 9, 1),
+    triggerEvent: component(msh, 9, 2),
+    controlId: component(msh, 10, 1),
+    version: component(msh, 12, 1),
+    processingId: component(msh, 11, 1),
+    profiles: repetitions(msh, 21).map((r) => r[0] ?? '').filter(Boolean),
+  };
+  return parsed;
+}
+
+/** 1-based ordinal of the segment at lines[index] among segments with its id (ERR-2.2). */
+function segmentOrdinal(lines: string[], index: number): number {
+  const id = lines[index].slice(0, 3);
+  return lines.slice(0, index + 1).filter((l) => l.startsWith(id)).length;
+}
+
+// ---- reading ---------------------------------------------------------------------------------
+
+/**
+ * The raw text of field n (1-based, MSH counted as HL7 does: MSH-1 is the field separator).
+ * @medplum/core keeps MSH-1 as the segment's first field, so MSH positions shift by one.
+ */
+function rawField(segment: Hl7Segment, n: number): string {
+  if (segment.name === 'MSH') {
+    if (n === 1) return '|';
+    return segment.fields[n - 1]?.toString() ?? '';
+  }
+  return segment.fields[n]?.toString() ?? '';
+}
+
+/** Repetitions of field n, each as its components (each unescaped, subcomponents kept `&`-joined). */
+export function repetitions(segment: Hl7Segment, n: number): string[][] {
+  const raw = rawField(segment, n);
+  if (raw === '' || (segment.name === 'MSH' && n === 2)) return raw === '' ? [] : [[raw]];
+  return raw.split('~').map((rep) => rep.split('^'));
+}
+
+/** Component c (1-based) of repetition r (0-based) of field n, unescaped; subcomponents `&`-joined raw. */
+export function component(segment: Hl7Segment, n: number, c = 1, r = 0): string {
+  const value = repetitions(segment, n)[r]?.[c - 1] ?? '';
+  return value.includes('&') ? value : unescapeText(value);
+}
+
+/** Subcomponent s of component c of field n (repetition r), unescaped. */
+export function subcomponent(segment: Hl7Segment, n: number, c: number, s: number, r = 0): string {
+  const value = repetitions(segment, n)[r]?.[c - 1] ?? '';
+  return unescapeText(value.split('&')[s - 1] ?? '');
+}
+
+/** A component split into its subcomponents, unescaped. */
+export function subcomponents(value: string): string[] {
+  return value.split('&').map(unescapeText);
+}
+
+/** Field n (repetition r) as its components, unescaped (subcomponents `&`-joined). */
+export function components(segment: Hl7Segment, n: number, r = 0): string[] {
+  return (repetitions(segment, n)[r] ?? []).map((c) => (c.includes('&') ? c : unescapeText(c)));
+}
+
+// ---- building --------------------------------------------------------------------------------
+
+/**
+ * A field value for building: a plain string (escaped when written), an array of components
+ * (each a string or an array of subcomponents), or repetitions of those.
+ */
+export type FieldValue = string | undefined | Array<string | undefined | Array<string | undefined>>;
+export interface Repeated {
+  repeat: FieldValue[];
+}
+
+function encodeComponents(value: FieldValue): string {
+  if (value === undefined) return '';
+  if (typeof value === 'string') return escapeText(value);
+  const parts = value.map((c) => (Array.isArray(c) ? c.map((s) => escapeText(s ?? '')).join('&') : escapeText(c ?? '')));
+  while (parts.length > 0 && parts[parts.length - 1] === '') parts.pop();
+  return parts.join('^');
+}
+
+/** Builds a segment from fields 1..n (escaping text); trailing empty fields are dropped. */
+export function segment(name: string, fields: Array<FieldValue | Repeated>): Hl7Segment {
+  const encoded = fields.map((f) =>
+    f !== undefined && typeof f === 'object' && 'repeat' in f ? f.repeat.map(encodeComponents).join('~') : encodeComponents(f)
+  );
+  while (encoded.length > 0 && encoded[encoded.length - 1] === '') encoded.pop();
+  if (name === 'MSH') {
+    // MSH-1 and MSH-2 are the delimiters themselves, never escaped.
+    return new Hl7Segment(['MSH', ENCODING_CHARACTERS, ...encoded.slice(2)].map((t) => Hl7Field.parse(t, DEFAULT_CONTEXT)), DEFAULT_CONTEXT);
+  }
+  return new Hl7Segment([name, ...encoded].map((t) => Hl7Field.parse(t, DEFAULT_CONTEXT)), DEFAULT_CONTEXT);
+}
+
+export function buildMessage(segments: Hl7Segment[]): string {
+  return new Hl7Message(segments, DEFAULT_CONTEXT).toString();
+}
+
+// ---- dates -----------------------------------------------------------------------------------
+
+/** HL7 DTM (YYYY[MM[DD[HH[MM[SS[.S…]]]]]][+/-ZZZZ]) → FHIR date or dateTime; undefined when invalid. */
+export function hl7ToFhirDateTime(value: string): string | undefined {
+  const m = /^(\d{4})(\d{2})?(\d{2})?(?:(\d{2})(\d{2})?(\d{2})?(?:\.(\d{1,4}))?)?([+-]\d{4})?$/.exec(value.trim());
+  if (!m) return undefined;
+  const [, y, mo, d, h, mi, s, frac, tz] = m;
+  if (mo && (Number(mo) < 1 || Number(mo) > 12)) return undefined;
+  if (d) {
+    const date = new Date(Date.UTC(Number(y), Number(mo) - 1, Number(d)));
+    if (date.getUTCMonth() !== Number(mo) - 1) return undefined;
+  }
+  if (!mo) return y;
+  if (!d) return `${y}-${mo}`;
+  if (!h) return `${y}-${mo}-${d}`;
+  if (Number(h) > 23 || Number(mi ?? '0') > 59 || Number(s ?? '0') > 59) return undefined;
+  const zone = tz ? `${tz.slice(0, 3)}:${tz.slice(3)}` : 'Z';
+  return `${y}-${mo}-${d}T${h}:${mi ?? '00'}:${s ?? '00'}${frac ? `.${frac}` : ''}${zone}`;
+}
+
+/** FHIR date → HL7 DT (YYYYMMDD or shorter). */
+export function fhirDateToHl7(value: string | undefined): string | undefined {
+  if (!value) return undefined;
+  return value.slice(0, 10).replace(/-/g, '');
+}
+
+/** FHIR dateTime → HL7 DTM: a date stays a date; a time keeps its offset. */
+export function fhirDateTimeToHl7(value: string | undefined): string | undefined {
+  if (!value) return undefined;
+  const m = /^(\d{4}(?:-\d{2}(?:-\d{2})?)?)(?:T(\d{2}):(\d{2})(?::(\d{2})(?:\.(\d+))?)?(Z|[+-]\d{2}:\d{2})?)?$/.exec(value);
+  if (!m) return undefined;
+  const [, date, h, mi, s, , zone] = m;
+  let out = date.replace(/-/g, '');
+  if (h) {
+    out += `${h}${mi}${s ?? '00'}`;
+    if (zone) out += zone === 'Z' ? '+0000' : zone.replace(':', '');
+  }
+  return out;
+}
+
+/** The current instant as HL7 DTM with offset (MSH-7). */
+export function nowHl7(): string {
+  return new Date().toISOString().replace(/[-:T]/g, '').replace(/\.\d+Z$/, '') + '+0000';
+}

@@ -1,0 +1,89 @@
+// One HL7 v2 message in, one response out, whatever the transport: read and check the header,
+// dispatch by message type, and turn anything wrong with the message into an AR acknowledgement.
+import { buildAck } from './ack.js';
+import { parseMessage, type ParsedMessage } from './er7.js';
+import type { FhirRunner } from './fhir-runner.js';
+import { Hl7Problem, isHl7Problem, type Hl7Issue } from './problems.js';
+import { processVxu } from './vxu.js';
+
+export interface MessageContext {
+  run: FhirRunner;
+  /** `Organization/<id>` the caller acts for (owner of PD1 Consents, performer of administered doses). */
+  organization?: string;
+  maxBytes: number;
+}
+
+export interface MessageResult {
+  /** The response message (ER7). */
+  body: string;
+  /** MSA-1 of the response. */
+  code: 'AA' | 'AE' | 'AR';
+  issues: Hl7Issue[];
+  /** HTTP status for POST /hl7v2: 200 when the message was processed, 4xx when it was rejected. */
+  status: number;
+  /** MSH-4 (sending facility), for the submitter report. */
+  facility: string;
+  messageType: string;
+}
+
+export const SUPPORTED_VERSIONS = ['2.5.1'];
+
+export async function handleMessage(text: string, ctx: MessageContext): Promise<MessageResult> {
+  let parsed: ParsedMessage | undefined;
+  try {
+    parsed = parseMessage(text, { maxBytes: ctx.maxBytes });
+    checkHeader(parsed);
+    const type = `${parsed.messageType}^${parsed.triggerEvent}`;
+    if (type === 'VXU^V04') {
+      const result = await processVxu(parsed, ctx.run, { organization: ctx.organization });
+      return { body: result.ack, code: result.code, issues: result.issues, status: result.status, facility: facilityOf(parsed), messageType: type };
+    }
+    throw unsupported(parsed);
+  } catch (err) {
+    if (!isHl7Problem(err)) throw err;
+    const issues = [err.issue];
+    return {
+      body: buildAck(parsed, 'AR', issues),
+      code: 'AR',
+      issues,
+      status: err.httpStatus,
+      facility: parsed ? facilityOf(parsed) : '',
+      messageType: parsed ? `${parsed.messageType}^${parsed.triggerEvent}` : '',
+    };
+  }
+}
+
+function facilityOf(parsed: ParsedMessage): string {
+  const msh = parsed.msh;
+  const facility = msh.getField(4)?.toString() ?? '';
+  return facility.split('^')[0] || facility.split('^')[1] || '';
+}
+
+/** MSH-9, MSH-10, MSH-11 and MSH-12 as the CDC guide requires them. */
+function checkHeader(parsed: ParsedMessage): void {
+  if (!parsed.messageType) throw problem('MSH-9 (message type) is empty', '101', '7', 9);
+  if (!parsed.controlId) throw problem('MSH-10 (message control id) is empty', '101', '7', 10);
+  if (!SUPPORTED_VERSIONS.includes(parsed.version)) {
+    throw problem(`MSH-12 version "${parsed.version}" is not supported: send HL7 version ${SUPPORTED_VERSIONS.join(' or ')}`, '203', '4', 12);
+  }
+  if (!['P', 'T', 'D'].includes(parsed.processingId)) {
+    throw problem(`MSH-11 processing id "${parsed.processingId}" is not supported: use P, T or D`, '202', '4', 11);
+  }
+}
+
+function problem(text: string, hl7Code: string, appCode: string, field: number): Hl7Problem {
+  return new Hl7Problem({ text, hl7Code, appCode, location: { segment: 'MSH', sequence: 1, field } });
+}
+
+function unsupported(parsed: ParsedMessage): Hl7Problem {
+  const known = ['VXU', 'QBP'];
+  const isKnownType = known.includes(parsed.messageType);
+  return new Hl7Problem({
+    text: isKnownType
+      ? `Event ${parsed.messageType}^${parsed.triggerEvent} is not supported: send VXU^V04 or QBP^Q11`
+      : `Message type ${parsed.messageType || '(empty)'} is not supported: send VXU^V04 or QBP^Q11`,
+    hl7Code: isKnownType ? '201' : '200',
+    appCode: '4',
+    location: { segment: 'MSH', sequence: 1, field: 9 },
+  });
+}

@@ -1,0 +1,629 @@
+// VXU^V04 (CDC profile Z22) → FHIR: one Patient, its data-sharing Consent (PD1-12/13) and one
+// Immunization per ORC/RXA group. Pure: reading a message never touches the store; what cannot be
+// read becomes an Hl7Issue (the whole message is refused only when the patient cannot be named).
+import type {
+  Address,
+  CodeableConcept,
+  Consent,
+  ContactPoint,
+  Extension,
+  HumanName,
+  Identifier,
+  Immunization,
+  ImmunizationEducation,
+  ImmunizationPerformer,
+  Patient,
+  PatientContact,
+} from '@medplum/fhirtypes';
+import type { Hl7Segment } from '@medplum/core';
+import { CDCREC, codingOf, conceptFrom, CVX, MVX, NDC, systemFor, UCUM } from './codes.js';
+import { component, components, hl7ToFhirDateTime, repetitions, subcomponents, type ParsedMessage } from './er7.js';
+import { authoritySystem, doseKey, DOSE_KEY_SYSTEM, PD1_CONSENT_SYSTEM, SSN_SYSTEM } from './identifiers.js';
+import { Hl7Problem, type ErrorLocation, type Hl7Issue } from './problems.js';
+
+export const EXT = {
+  race: 'http://hl7.org/fhir/us/core/StructureDefinition/us-core-race',
+  ethnicity: 'http://hl7.org/fhir/us/core/StructureDefinition/us-core-ethnicity',
+  mothersMaidenName: 'http://hl7.org/fhir/StructureDefinition/patient-mothersMaidenName',
+  publicity: 'https://iis-fhir-server.org/fhir/StructureDefinition/hl7v2-publicity-code',
+  publicityDate: 'https://iis-fhir-server.org/fhir/StructureDefinition/hl7v2-publicity-code-date',
+  registryStatus: 'https://iis-fhir-server.org/fhir/StructureDefinition/immunization-registry-status',
+  registryStatusDate: 'https://iis-fhir-server.org/fhir/StructureDefinition/immunization-registry-status-date',
+  evidenceOfImmunity: 'https://iis-fhir-server.org/fhir/StructureDefinition/evidence-of-immunity',
+  contraindication: 'https://iis-fhir-server.org/fhir/StructureDefinition/contraindication',
+  reactionCode: 'https://iis-fhir-server.org/fhir/StructureDefinition/reaction-code',
+  visVaccineType: 'https://iis-fhir-server.org/fhir/StructureDefinition/vis-vaccine-type',
+  administeredAt: 'https://iis-fhir-server.org/fhir/StructureDefinition/administered-at-location',
+} as const;
+
+export const LOINC_OBX = {
+  fundingEligibility: '64994-7',
+  fundingSource: '30963-3',
+  visDocument: '69764-9',
+  visPublished: '29768-9',
+  visPresented: '29769-7',
+  vaccineType: '30956-7',
+  evidenceOfImmunity: '59784-9',
+  contraindication: '30945-0',
+  reaction: '31044-1',
+} as const;
+
+export const PERFORMER_FUNCTION = 'http://terminology.hl7.org/CodeSystem/v2-0443';
+
+export type ActionCode = 'A' | 'U' | 'D';
+
+export interface DoseFromMessage {
+  immunization: Immunization;
+  /** ORC-3, or a key computed from the dose when ORC-3 is empty: what makes a resend idempotent. */
+  identifier: Identifier;
+  action: ActionCode;
+  /** ERR-2 of the RXA segment (its ordinal among RXA segments). */
+  rxa: ErrorLocation;
+}
+
+export interface VxuContent {
+  patient: Patient;
+  /** PID-3, in message order: how the submitter names the patient. */
+  identifiers: Identifier[];
+  consent?: { consent: Consent; identifier: Identifier };
+  doses: DoseFromMessage[];
+  /** Problems that drop a dose or a field but keep the rest of the message. */
+  issues: Hl7Issue[];
+}
+
+export interface ReadOptions {
+  /** The Organization the caller acts for (`Organization/<id>`): data-sharing Consent owner, performer of administered doses. */
+  organization?: string;
+}
+
+export function readVxu(parsed: ParsedMessage, options: ReadOptions = {}): VxuContent {
+  const segments = parsed.message.segments;
+  const msh = parsed.msh;
+  const sendingFacility = component(msh, 4, 1) || component(msh, 4, 2) || component(msh, 3, 1);
+  const messageTime = hl7ToFhirDateTime(component(msh, 7, 1));
+  const issues: Hl7Issue[] = [];
+
+  const pid = segments.find((s) => s.name === 'PID');
+  if (!pid) {
+    throw new Hl7Problem({ text: 'The VXU has no PID segment', hl7Code: '100', appCode: '7', location: { segment: 'PID', sequence: 1 } });
+  }
+  const pidIndex = segments.indexOf(pid);
+  if (segments.slice(1, pidIndex).some((s) => !['SFT'].includes(s.name))) {
+    const misplaced = segments.slice(1, pidIndex).find((s) => s.name !== 'SFT') as Hl7Segment;
+    throw new Hl7Problem({
+      text: `Segment ${misplaced.name} comes before PID: a VXU^V04 is MSH, PID, [PD1], [NK1…], then ORC/RXA groups`,
+      hl7Code: '100',
+      appCode: '4',
+      location: { segment: misplaced.name, sequence: 1 },
+    });
+  }
+  const patient = readPatient(pid, sendingFacility, issues);
+  const identifiers = patient.identifier ?? [];
+  if (identifiers.length === 0) {
+    throw new Hl7Problem({
+      text: 'PID-3 (patient identifier list) is empty: the patient cannot be identified',
+      hl7Code: '101',
+      appCode: '7',
+      location: { segment: 'PID', sequence: 1, field: 3 },
+    });
+  }
+
+  let consent: VxuContent['consent'];
+  const pd1 = segments.find((s) => s.name === 'PD1');
+  if (pd1) consent = readPd1(pd1, patient, identifiers[0], messageTime, options, issues);
+
+  const contacts = segments.filter((s) => s.name === 'NK1').map((nk1) => readNk1(nk1));
+  if (contacts.length > 0) patient.contact = contacts;
+
+  const doses: DoseFromMessage[] = [];
+  let rxaOrdinal = 0;
+  let orc: Hl7Segment | undefined;
+  let current: { dose: DoseFromMessage; obx: Array<{ obx: Hl7Segment; ordinal: number }> } | undefined;
+  const finish = () => {
+    if (current) {
+      applyObservations(current.dose, current.obx, issues);
+      doses.push(current.dose);
+    }
+    current = undefined;
+  };
+  for (const seg of segments.slice(pidIndex + 1)) {
+    switch (seg.name) {
+      case 'ORC':
+        finish();
+        orc = seg;
+        break;
+      case 'RXA': {
+        finish();
+        rxaOrdinal += 1;
+        const dose = readRxa(seg, orc, { rxaOrdinal, sendingFacility, identifiers, issues, options, messageTime });
+        orc = undefined;
+        if (dose) current = { dose, obx: [] };
+        break;
+      }
+      case 'RXR':
+        if (current) readRxr(seg, current.dose.immunization);
+        break;
+      case 'OBX':
+        if (current) current.obx.push({ obx: seg, ordinal: ordinalOf(segments, seg) });
+        else {
+          issues.push({
+            severity: 'I',
+            hl7Code: '0',
+            appCode: '8',
+            text: `OBX ${component(seg, 3, 1)} outside an ORC/RXA group was ignored`,
+            location: { segment: 'OBX', sequence: ordinalOf(segments, seg) },
+          });
+        }
+        break;
+      default:
+        break;
+    }
+  }
+  finish();
+  return { patient, identifiers, consent, doses, issues };
+}
+
+function ordinalOf(segments: Hl7Segment[], seg: Hl7Segment): number {
+  return segments.filter((s) => s.name === seg.name).indexOf(seg) + 1;
+}
+
+// ---- PID -------------------------------------------------------------------------------------
+
+function readPatient(pid: Hl7Segment, sendingFacility: string, issues: Hl7Issue[]): Patient {
+  const patient: Patient = { resourceType: 'Patient' };
+  const identifier: Identifier[] = [];
+  repetitions(pid, 3).forEach((_, r) => {
+    const cx = components(pid, 3, r);
+    const value = cx[0];
+    if (!value) return;
+    const [ns, uid, uidType] = subcomponents(cx[3] ?? '');
+    const type = cx[4] ?? '';
+    const id: Identifier = { value };
+    if (type === 'SS') id.system = SSN_SYSTEM;
+    else id.system = authoritySystem(ns, uid, uidType) ?? authoritySystem(sendingFacility);
+    if (ns) id.assigner = { display: ns };
+    if (type) id.type = { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v2-0203', code: type }] };
+    identifier.push(id);
+  });
+  if (identifier.length > 0) patient.identifier = identifier;
+
+  const names: HumanName[] = [];
+  repetitions(pid, 5).forEach((_, r) => {
+    const name = readName(components(pid, 5, r));
+    if (name) names.push(name);
+  });
+  if (names.length > 0) patient.name = names;
+
+  const maiden = component(pid, 6, 1);
+  const extension: Extension[] = [];
+  if (maiden) extension.push({ url: EXT.mothersMaidenName, valueString: maiden });
+
+  const birth = component(pid, 7, 1);
+  if (birth) {
+    const date = hl7ToFhirDateTime(birth);
+    if (date) patient.birthDate = date.slice(0, 10);
+    else issues.push(dateIssue('PID', 1, 7, birth, 'birth date'));
+  }
+  const sex = component(pid, 8, 1).toUpperCase();
+  const gender = ({ F: 'female', M: 'male', U: 'unknown', X: 'other', O: 'other' } as const)[sex as 'F'];
+  if (gender) patient.gender = gender;
+  else if (sex) issues.push(tableIssue('PID', 1, 8, sex, 'administrative sex (HL7 table 0001)'));
+
+  const race = repetitions(pid, 10).map((_, r) => components(pid, 10, r)).filter((ce) => ce[0] || ce[1]);
+  if (race.length > 0) extension.push(usCoreCategory(EXT.race, race));
+  const ethnicity = repetitions(pid, 22).map((_, r) => components(pid, 22, r)).filter((ce) => ce[0] || ce[1]);
+  if (ethnicity.length > 0) extension.push(usCoreCategory(EXT.ethnicity, ethnicity));
+
+  const addresses = repetitions(pid, 11).map((_, r) => readAddress(components(pid, 11, r))).filter((a): a is Address => !!a);
+  if (addresses.length > 0) patient.address = addresses;
+  const telecom = [
+    ...repetitions(pid, 13).map((_, r) => readPhone(components(pid, 13, r), 'home')),
+    ...repetitions(pid, 14).map((_, r) => readPhone(components(pid, 14, r), 'work')),
+  ].filter((t): t is ContactPoint => !!t);
+  if (telecom.length > 0) patient.telecom = telecom;
+
+  const multiple = component(pid, 24, 1).toUpperCase();
+  const order = component(pid, 25, 1);
+  if (order && /^\d+$/.test(order) && multiple !== 'N') patient.multipleBirthInteger = Number(order);
+  else if (multiple === 'Y') patient.multipleBirthBoolean = true;
+  else if (multiple === 'N') patient.multipleBirthBoolean = false;
+
+  const death = component(pid, 29, 1);
+  const deathIndicator = component(pid, 30, 1).toUpperCase();
+  if (death) {
+    const when = hl7ToFhirDateTime(death);
+    if (when) patient.deceasedDateTime = when;
+    else issues.push(dateIssue('PID', 1, 29, death, 'death date'));
+  } else if (deathIndicator === 'Y') patient.deceasedBoolean = true;
+
+  if (extension.length > 0) patient.extension = extension;
+  return patient;
+}
+
+export const NAME_USE: Record<string, HumanName['use']> = { L: 'official', A: 'nickname', M: 'maiden', B: 'official', C: 'old', D: 'usual', U: 'temp' };
+
+function readName(xpn: string[]): HumanName | undefined {
+  const [family, given, middle, suffix, prefix, , type] = xpn;
+  if (!family && !given) return undefined;
+  const name: HumanName = {};
+  if (family) name.family = family;
+  const givens = [given, middle].filter((g): g is string => !!g);
+  if (givens.length > 0) name.given = givens;
+  if (suffix) name.suffix = [suffix];
+  if (prefix) name.prefix = [prefix];
+  const use = NAME_USE[(type ?? '').toUpperCase()];
+  if (use) name.use = use;
+  return name;
+}
+
+export const ADDRESS_USE: Record<string, Partial<Address>> = {
+  H: { use: 'home' },
+  M: { use: 'home', type: 'postal' },
+  P: { use: 'home', type: 'physical' },
+  B: { use: 'work' },
+  O: { use: 'work' },
+  C: { use: 'temp' },
+  BA: { use: 'old' },
+  BR: { use: 'home', type: 'physical' },
+};
+
+function readAddress(xad: string[]): Address | undefined {
+  const [street, other, city, state, zip, country, type, , county] = xad;
+  if (![street, other, city, state, zip].some(Boolean)) return undefined;
+  const address: Address = {};
+  const line = [street, other].filter((l): l is string => !!l).map((l) => subcomponents(l)[0]);
+  if (line.length > 0) address.line = line;
+  if (city) address.city = city;
+  if (state) address.state = state;
+  if (zip) address.postalCode = zip;
+  if (country) address.country = country;
+  if (county) address.district = county;
+  Object.assign(address, ADDRESS_USE[(type ?? '').toUpperCase()] ?? {});
+  if (type === 'BR') address.extension = [{ url: 'https://iis-fhir-server.org/fhir/StructureDefinition/birth-address', valueBoolean: true }];
+  return address;
+}
+
+function readPhone(xtn: string[], fallbackUse: ContactPoint['use']): ContactPoint | undefined {
+  const [legacy, useCode, equipment, email, country, area, local, extension] = xtn;
+  if ((equipment ?? '').toUpperCase() === 'INTERNET' || useCode === 'NET') {
+    const value = email || legacy;
+    return value ? { system: 'email', value, use: 'home' } : undefined;
+  }
+  const number = area || local ? `${area ?? ''}${local ?? ''}` : (legacy ?? '').replace(/[^\d]/g, '');
+  if (!number) return undefined;
+  const value = area && local && local.length === 7 ? `(${area})${local.slice(0, 3)}-${local.slice(3)}` : number;
+  const use: ContactPoint['use'] =
+    useCode === 'WPN' ? 'work' : equipment === 'CP' ? 'mobile' : useCode === 'PRN' || useCode === 'ORN' ? 'home' : fallbackUse;
+  const contact: ContactPoint = { system: (equipment ?? '').toUpperCase() === 'FX' ? 'fax' : 'phone', value, use };
+  if (country || extension) contact.value = `${country ? `+${country} ` : ''}${value}${extension ? ` x${extension}` : ''}`;
+  return contact;
+}
+
+function usCoreCategory(url: string, ces: string[][]): Extension {
+  const inner: Extension[] = [];
+  const texts: string[] = [];
+  for (const ce of ces) {
+    const [code, text, system] = ce;
+    if (code) {
+      inner.push({
+        url: isOmb(code) ? 'ombCategory' : 'detailed',
+        valueCoding: { system: system && system !== 'CDCREC' && system !== 'HL70005' && system !== 'HL70189' ? systemFor(system) : CDCREC, code, ...(text ? { display: text } : {}) },
+      });
+    }
+    if (text) texts.push(text);
+  }
+  inner.push({ url: 'text', valueString: texts.join(', ') || ces.map((c) => c[0]).join(', ') });
+  return { url, extension: inner };
+}
+
+/** OMB minimum categories (race 1002-5 … 2131-1, ethnicity 2135-2 / 2186-5) vs detailed codes. */
+function isOmb(code: string): boolean {
+  return ['1002-5', '2028-9', '2054-5', '2076-8', '2106-3', '2131-1', '2135-2', '2186-5', 'ASKU', 'UNK'].includes(code);
+}
+
+// ---- PD1 → Consent -------------------------------------------------------------------------
+
+function readPd1(
+  pd1: Hl7Segment,
+  patient: Patient,
+  patientIdentifier: Identifier,
+  messageTime: string | undefined,
+  options: ReadOptions,
+  issues: Hl7Issue[]
+): VxuContent['consent'] {
+  const extension = patient.extension ?? [];
+  const publicity = components(pd1, 11);
+  if (publicity[0]) {
+    extension.push({ url: EXT.publicity, valueCodeableConcept: conceptFrom(publicity) });
+    const date = hl7ToFhirDateTime(component(pd1, 18, 1));
+    if (date) extension.push({ url: EXT.publicityDate, valueDate: date.slice(0, 10) });
+  }
+  const registry = component(pd1, 16, 1);
+  if (registry) {
+    extension.push({ url: EXT.registryStatus, valueCodeableConcept: { coding: [{ system: systemFor('HL70441'), code: registry }] } });
+    const date = hl7ToFhirDateTime(component(pd1, 17, 1));
+    if (date) extension.push({ url: EXT.registryStatusDate, valueDate: date.slice(0, 10) });
+  }
+  if (extension.length > 0) patient.extension = extension;
+
+  const indicator = component(pd1, 12, 1).toUpperCase();
+  if (!indicator) return undefined;
+  if (indicator !== 'Y' && indicator !== 'N') {
+    issues.push(tableIssue('PD1', 1, 12, indicator, 'protection indicator (HL7 table 0136: Y or N)'));
+    return undefined;
+  }
+  const effective = component(pd1, 13, 1);
+  const dateTime = (effective && hl7ToFhirDateTime(effective)) || messageTime || new Date().toISOString();
+  if (effective && !hl7ToFhirDateTime(effective)) issues.push(dateIssue('PD1', 1, 13, effective, 'protection indicator effective date'));
+  const identifier: Identifier = {
+    system: PD1_CONSENT_SYSTEM,
+    value: doseKey([patientIdentifier.system ?? '', patientIdentifier.value ?? '', indicator, dateTime]),
+  };
+  // PD1-12 Y: the patient (or parent) asked that the record not be shared → deny; N → permit.
+  const consent: Consent = {
+    resourceType: 'Consent',
+    identifier: [identifier],
+    status: 'active',
+    scope: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/consentscope', code: 'patient-privacy' }] },
+    category: [{ coding: [{ system: 'http://loinc.org', code: '59284-0' }] }],
+    patient: { reference: 'Patient/placeholder' },
+    dateTime,
+    policyRule: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-ActCode', code: indicator === 'Y' ? 'OPTOUT' : 'OPTIN' }] },
+    provision: { type: indicator === 'Y' ? 'deny' : 'permit' },
+    sourceAttachment: { title: `HL7 v2 PD1-12 protection indicator ${indicator}` },
+  };
+  if (options.organization) consent.organization = [{ reference: options.organization }];
+  return { consent, identifier };
+}
+
+// ---- NK1 → Patient.contact ----------------------------------------------------------------
+
+function readNk1(nk1: Hl7Segment): PatientContact {
+  const contact: PatientContact = {};
+  const name = readName(components(nk1, 2));
+  if (name) contact.name = name;
+  const relationship = conceptFrom(components(nk1, 3));
+  if (relationship) contact.relationship = [relationship];
+  const address = readAddress(components(nk1, 4));
+  if (address) contact.address = address;
+  const telecom = repetitions(nk1, 5)
+    .map((_, r) => readPhone(components(nk1, 5, r), 'home'))
+    .filter((t): t is ContactPoint => !!t);
+  if (telecom.length > 0) contact.telecom = telecom;
+  return contact;
+}
+
+// ---- ORC / RXA / RXR / OBX → Immunization -----------------------------------------------------
+
+interface RxaContext {
+  rxaOrdinal: number;
+  sendingFacility: string;
+  identifiers: Identifier[];
+  issues: Hl7Issue[];
+  options: ReadOptions;
+  messageTime?: string;
+}
+
+const COMPLETION: Record<string, Partial<Immunization>> = {
+  CP: { status: 'completed' },
+  PA: { status: 'completed', isSubpotent: true },
+  RE: { status: 'not-done' },
+  NA: { status: 'not-done' },
+};
+
+function readRxa(rxa: Hl7Segment, orc: Hl7Segment | undefined, ctx: RxaContext): DoseFromMessage | undefined {
+  const at = (field: number): ErrorLocation => ({ segment: 'RXA', sequence: ctx.rxaOrdinal, field });
+  const action = (component(rxa, 21, 1).toUpperCase() || 'A') as ActionCode;
+  if (!['A', 'U', 'D'].includes(action)) {
+    ctx.issues.push({ ...tableIssue('RXA', ctx.rxaOrdinal, 21, action, 'action code (HL7 table 0206: A, U or D)'), severity: 'E' });
+    return undefined;
+  }
+  const imm: Immunization = { resourceType: 'Immunization', status: 'completed', vaccineCode: {}, patient: { reference: 'Patient/placeholder' } };
+
+  const start = component(rxa, 3, 1);
+  const occurrence = start ? hl7ToFhirDateTime(start) : undefined;
+  if (!start) {
+    ctx.issues.push({ severity: 'E', hl7Code: '101', appCode: '7', text: 'RXA-3 (date/time start of administration) is empty: the dose was not stored', location: at(3) });
+    return undefined;
+  }
+  if (!occurrence) {
+    ctx.issues.push({ ...dateIssue('RXA', ctx.rxaOrdinal, 3, start, 'administration date'), severity: 'E', text: `RXA-3 "${start}" is not a valid date: the dose was not stored` });
+    return undefined;
+  }
+  imm.occurrenceDateTime = occurrence;
+
+  const vaccine = conceptFrom(components(rxa, 5));
+  if (!vaccine?.coding?.length) {
+    ctx.issues.push({ severity: 'E', hl7Code: '101', appCode: '7', text: 'RXA-5 (administered code) is empty: the dose was not stored', location: at(5) });
+    return undefined;
+  }
+  imm.vaccineCode = vaccine;
+
+  // Identity: ORC-3 (filler order number) makes resends and updates land on the same record.
+  const filler = orc ? components(orc, 3) : [];
+  let identifier: Identifier;
+  if (filler[0]) {
+    identifier = { value: filler[0], system: authoritySystem(filler[1] ?? '', filler[2] ?? '', filler[3] ?? '') ?? authoritySystem(ctx.sendingFacility) };
+    if (filler[1]) identifier.assigner = { display: filler[1] };
+  } else {
+    const patientId = ctx.identifiers[0];
+    const code = codingOf(vaccine, CVX)?.code ?? codingOf(vaccine, NDC)?.code ?? vaccine.coding[0].code ?? '';
+    identifier = { system: DOSE_KEY_SYSTEM, value: doseKey([ctx.sendingFacility, patientId.system ?? '', patientId.value ?? '', code, occurrence.slice(0, 10)]) };
+  }
+  imm.identifier = [identifier];
+  const placer = orc ? components(orc, 2) : [];
+  if (placer[0]) {
+    imm.identifier.push({
+      value: placer[0],
+      system: authoritySystem(placer[1] ?? '', placer[2] ?? '', placer[3] ?? '') ?? authoritySystem(ctx.sendingFacility),
+      type: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v2-0203', code: 'PLAC' }] },
+      ...(placer[1] ? { assigner: { display: placer[1] } } : {}),
+    });
+  }
+
+  const amount = component(rxa, 6, 1);
+  if (amount && amount !== '999') {
+    const value = Number(amount);
+    if (Number.isFinite(value)) {
+      const units = components(rxa, 7);
+      imm.doseQuantity = { value };
+      if (units[0]) {
+        imm.doseQuantity.unit = units[1] || units[0];
+        imm.doseQuantity.code = units[0];
+        imm.doseQuantity.system = units[2] === 'UCUM' || !units[2] ? UCUM : systemFor(units[2]);
+      }
+    } else ctx.issues.push({ severity: 'W', hl7Code: '102', appCode: '4', text: `RXA-6 "${amount}" is not a number: the amount was ignored`, location: at(6) });
+  }
+
+  const source = components(rxa, 9);
+  const sourceCode = source[0] ?? '';
+  imm.primarySource = sourceCode === '' || sourceCode === '00';
+  if (sourceCode) imm.reportOrigin = conceptFrom(source.length >= 3 ? source : [sourceCode, source[1] ?? '', 'NIP001']);
+
+  const performers: ImmunizationPerformer[] = [];
+  const administering = readProvider(components(rxa, 10));
+  if (administering) performers.push({ function: { coding: [{ system: PERFORMER_FUNCTION, code: 'AP', display: 'Administering Provider' }] }, actor: administering });
+  const ordering = orc ? readProvider(components(orc, 12)) : undefined;
+  if (ordering) performers.push({ function: { coding: [{ system: PERFORMER_FUNCTION, code: 'OP', display: 'Ordering Provider' }] }, actor: ordering });
+  if (ctx.options.organization && imm.primarySource) performers.push({ actor: { reference: ctx.options.organization } });
+  if (performers.length > 0) imm.performer = performers;
+
+  const location = components(rxa, 11);
+  const facility = subcomponents(location[3] ?? '');
+  if (facility[0] || facility[1]) {
+    imm.location = { display: facility[0] || facility[1], ...(facility[1] ? { identifier: { system: 'urn:ietf:rfc:3986', value: `urn:oid:${facility[1]}` } } : {}) };
+    imm.extension = [...(imm.extension ?? []), { url: EXT.administeredAt, valueString: location[3] ?? '' }];
+  }
+
+  const lot = component(rxa, 15, 1);
+  if (lot) imm.lotNumber = lot;
+  const expiration = component(rxa, 16, 1);
+  if (expiration) {
+    const date = hl7ToFhirDateTime(expiration);
+    if (date) imm.expirationDate = date.slice(0, 10);
+    else ctx.issues.push(dateIssue('RXA', ctx.rxaOrdinal, 16, expiration, 'lot expiration date'));
+  }
+  const mvx = components(rxa, 17);
+  if (mvx[0]) {
+    imm.manufacturer = { identifier: { system: !mvx[2] || mvx[2] === 'MVX' ? MVX : systemFor(mvx[2]), value: mvx[0] } };
+    if (mvx[1]) imm.manufacturer.display = mvx[1];
+  }
+  const refusal = conceptFrom(components(rxa, 18));
+  const completion = component(rxa, 20, 1).toUpperCase();
+  if (completion && !COMPLETION[completion]) {
+    ctx.issues.push(tableIssue('RXA', ctx.rxaOrdinal, 20, completion, 'completion status (HL7 table 0322: CP, RE, NA, PA)'));
+  }
+  Object.assign(imm, COMPLETION[completion] ?? {});
+  if (completion === 'RE') {
+    imm.statusReason = refusal ?? { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-ActReason', code: 'PATOBJ', display: 'patient objection' }] };
+  } else if (completion === 'NA' && refusal) imm.statusReason = refusal;
+  const entered = component(rxa, 22, 1);
+  if (entered) {
+    const when = hl7ToFhirDateTime(entered);
+    if (when) imm.recorded = when;
+  }
+  return { immunization: imm, identifier, action, rxa: { segment: 'RXA', sequence: ctx.rxaOrdinal } };
+}
+
+/** XCN (id, family, given, …) → a display-only reference (providers are not stored as resources). */
+function readProvider(xcn: string[]): ImmunizationPerformer['actor'] | undefined {
+  const [id, family, given] = xcn;
+  if (!id && !family) return undefined;
+  const actor: ImmunizationPerformer['actor'] = {};
+  if (id) actor.identifier = { value: id };
+  const display = [given, family].filter(Boolean).join(' ');
+  if (display) actor.display = display;
+  return actor;
+}
+
+function readRxr(rxr: Hl7Segment, imm: Immunization): void {
+  const route = conceptFrom(components(rxr, 1));
+  if (route) imm.route = route;
+  const site = conceptFrom(components(rxr, 2));
+  if (site) imm.site = site;
+}
+
+/** OBX groups by OBX-4 (sub-id): VIS statements are one group per document. */
+function applyObservations(dose: DoseFromMessage, obxs: Array<{ obx: Hl7Segment; ordinal: number }>, issues: Hl7Issue[]): void {
+  const imm = dose.immunization;
+  const education = new Map<string, ImmunizationEducation & { vaccineType?: CodeableConcept }>();
+  const educationFor = (subId: string) => {
+    let entry = education.get(subId);
+    if (!entry) {
+      entry = {};
+      education.set(subId, entry);
+    }
+    return entry;
+  };
+  for (const { obx, ordinal } of obxs) {
+    const code = component(obx, 3, 1);
+    const valueType = component(obx, 2, 1).toUpperCase();
+    const value = components(obx, 5);
+    const concept = valueType === 'CE' || valueType === 'CWE' ? conceptFrom(value) : undefined;
+    const date = hl7ToFhirDateTime(value[0] ?? '');
+    const subId = component(obx, 4, 1) || '1';
+    switch (code) {
+      case LOINC_OBX.fundingEligibility:
+        if (concept) imm.programEligibility = [...(imm.programEligibility ?? []), concept];
+        break;
+      case LOINC_OBX.fundingSource:
+        if (concept) imm.fundingSource = concept;
+        break;
+      case LOINC_OBX.visDocument:
+        educationFor(subId).documentType = value[0];
+        break;
+      case LOINC_OBX.visPublished:
+        if (date) educationFor(subId).publicationDate = date;
+        break;
+      case LOINC_OBX.visPresented:
+        if (date) educationFor(subId).presentationDate = date;
+        break;
+      case LOINC_OBX.vaccineType:
+        if (concept) educationFor(subId).vaccineType = concept;
+        break;
+      case LOINC_OBX.evidenceOfImmunity:
+        if (concept) imm.extension = [...(imm.extension ?? []), { url: EXT.evidenceOfImmunity, valueCodeableConcept: concept }];
+        break;
+      case LOINC_OBX.contraindication:
+        if (concept) imm.extension = [...(imm.extension ?? []), { url: EXT.contraindication, valueCodeableConcept: concept }];
+        break;
+      case LOINC_OBX.reaction:
+        if (concept) {
+          const reactionDate = hl7ToFhirDateTime(component(obx, 14, 1));
+          imm.reaction = [
+            ...(imm.reaction ?? []),
+            {
+              ...(reactionDate ? { date: reactionDate } : {}),
+              detail: { display: concept.text ?? concept.coding?.[0]?.display ?? concept.coding?.[0]?.code },
+              extension: [{ url: EXT.reactionCode, valueCodeableConcept: concept }],
+            },
+          ];
+        }
+        break;
+      default:
+        issues.push({
+          severity: 'I',
+          hl7Code: '0',
+          appCode: '8',
+          text: `OBX-3 ${code || '(empty)'} is not an observation this registry records: it was ignored`,
+          location: { segment: 'OBX', sequence: ordinal, field: 3 },
+        });
+    }
+  }
+  for (const entry of education.values()) {
+    const { vaccineType, ...rest } = entry;
+    const item: ImmunizationEducation = { ...rest };
+    if (vaccineType) item.extension = [{ url: EXT.visVaccineType, valueCodeableConcept: vaccineType }];
+    if (Object.keys(item).length > 0) imm.education = [...(imm.education ?? []), item];
+  }
+}
+
+// ---- issue helpers ---------------------------------------------------------------------------
+
+function dateIssue(segment: string, sequence: number, field: number, value: string, what: string): Hl7Issue {
+  return { severity: 'W', hl7Code: '102', appCode: '2', text: `${segment}-${field} "${value}" is not a valid ${what}: it was ignored`, location: { segment, sequence, field } };
+}
+
+function tableIssue(segment: string, sequence: number, field: number, value: string, what: string): Hl7Issue {
+  return { severity: 'W', hl7Code: '103', appCode: '5', text: `${segment}-${field} "${value}" is not a known ${what}: it was ignored`, location: { segment, sequence, field } };
+}

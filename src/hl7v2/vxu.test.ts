@@ -1,0 +1,285 @@
+// VXU^V04 over POST /hl7v2 against a running server (embedded store): what is stored, what the
+// ACK says, and that the data-quality rules, matching and data sharing are the FHIR ones.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Hl7Message } from '@medplum/core';
+import { startTestServer, type TestServer } from '../../test/helpers/server.js';
+import { unescapeText } from './er7.js';
+import { controlId, hl7Date, order, pid, VIS_OBX, vxu, yearsAgo, msh } from './test-messages.js';
+
+let server: TestServer;
+beforeAll(async () => {
+  server = await startTestServer('embedded');
+});
+afterAll(async () => {
+  await server?.close();
+});
+
+async function post(message: string, options: { token?: string; contentType?: string } = {}): Promise<{ status: number; text: string; ack: Hl7Message }> {
+  const res = await fetch(`${server.url}/hl7v2`, {
+    method: 'POST',
+    headers: { 'content-type': options.contentType ?? 'application/hl7-v2', authorization: `Bearer ${options.token ?? server.token()}` },
+    body: message,
+  });
+  const text = await res.text();
+  return { status: res.status, text, ack: Hl7Message.parse(text) };
+}
+
+function msa(ack: Hl7Message): string {
+  return ack.getSegment('MSA')?.getField(1).toString() ?? '';
+}
+function errs(ack: Hl7Message): Array<{ location: string; hl7: string; severity: string; app: string; text: string }> {
+  return ack.getAllSegments('ERR').map((e) => ({
+    location: e.getField(2).toString(),
+    hl7: e.getComponent(3, 1),
+    severity: e.getField(4).toString(),
+    app: e.getComponent(5, 1),
+    text: e.getField(8).toString(),
+  }));
+}
+
+async function patientsBy(identifier: string): Promise<any[]> {
+  const res = await server.fhir('GET', `Patient?identifier=${encodeURIComponent(identifier)}`);
+  return (res.body.entry ?? []).map((e: any) => e.resource);
+}
+async function immunizationsOf(patientId: string): Promise<any[]> {
+  const res = await server.fhir('GET', `Immunization?patient=Patient/${patientId}`);
+  return (res.body.entry ?? []).map((e: any) => e.resource);
+}
+const authority = (ns: string) => `https://iis-fhir-server.org/fhir/sid/hl7v2-authority/${ns}`;
+
+describe('VXU^V04 → ACK^V04 (Z23)', () => {
+  it('stores a CDC-style administered dose with its patient, VIS and funding, and acknowledges AA', async () => {
+    const given = hl7Date(10);
+    const message = vxu({
+      pid: pid({ mrn: 'CDC-1001', family: 'Kennedy', given: 'Justin', middle: 'Getty', birth: yearsAgo(0, 120) }),
+      pd1: `PD1|||||||||||02^Reminder/Recall - any method^HL70215|N|${hl7Date(10)}|||A|${hl7Date(10)}|${hl7Date(10)}`,
+      nk1: ['NK1|1|Lam^Morgan^^^^^L|MTH^Mother^HL70063|32 Prescott Street Ave^^Warwick^MA^02452^USA^L|^PRN^PH^^^657^5558563'],
+      orders: [order({ filler: 'IZ-783274', cvx: '08', date: given, obx: VIS_OBX(given) })],
+    });
+    const { status, ack, text } = await post(message);
+    expect(status, text).toBe(200);
+    expect(msa(ack), text).toBe('AA');
+    expect(ack.getSegment('MSH')?.getField(21).toString()).toBe('Z23^CDCPHINVS');
+    expect(ack.getSegment('MSH')?.getField(9).toString()).toBe('ACK^V04^ACK');
+
+    const [patient] = await patientsBy(`${authority('MYEHR')}|CDC-1001`);
+    expect(patient.name[0]).toMatchObject({ family: 'Kennedy', given: ['Justin', 'Getty'], use: 'official' });
+    expect(patient.gender).toBe('male');
+    expect(patient.address[0]).toMatchObject({ line: ['32 Prescott Street Ave'], city: 'Warwick', state: 'MA', postalCode: '02452' });
+    expect(patient.telecom[0]).toMatchObject({ system: 'phone', value: '(657)555-8563' });
+    expect(patient.extension.find((e: any) => e.url.endsWith('patient-mothersMaidenName')).valueString).toBe('Lam');
+    expect(patient.contact[0].relationship[0].coding[0].code).toBe('MTH');
+    const [imm] = await immunizationsOf(patient.id);
+    expect(imm).toMatchObject({
+      status: 'completed',
+      primarySource: true,
+      lotNumber: 'Z0860BB',
+      manufacturer: { identifier: { system: 'http://hl7.org/fhir/sid/mvx', value: 'SKB' } },
+      doseQuantity: { value: 0.5, code: 'mL' },
+    });
+    expect(imm.vaccineCode.coding[0]).toMatchObject({ system: 'http://hl7.org/fhir/sid/cvx', code: '08' });
+    expect(imm.programEligibility[0].coding[0].code).toBe('V02');
+    expect(imm.fundingSource.coding[0].code).toBe('VXC50');
+    expect(imm.education[0].documentType).toBe('253088698300012711120420');
+    expect(imm.route.coding[0].code).toBe('C28161');
+    expect(imm.site.coding[0].code).toBe('RT');
+
+    // Resubmitting the same message stores one dose.
+    const again = await post(message);
+    expect(msa(again.ack)).toBe('AA');
+    expect(await immunizationsOf(patient.id)).toHaveLength(1);
+    expect(await patientsBy(`${authority('MYEHR')}|CDC-1001`)).toHaveLength(1);
+  });
+
+  it('a pharmacy flu shot by NDC only is stored with the NDC', async () => {
+    const message = vxu({
+      facility: 'PHARM-22',
+      pid: pid({ mrn: 'RX-5531', authority: 'PHARMACY', family: 'Quinn', given: 'Harriet', birth: '19620304', sex: 'F' }),
+      orders: [order({ filler: 'RX-5531-FLU', ndc: '49281-0643-15', date: hl7Date(3), mvx: 'PMC' })],
+    });
+    const { ack, text } = await post(message);
+    expect(['AA', 'AE'], text).toContain(msa(ack));
+    const [patient] = await patientsBy(`${authority('PHARMACY')}|RX-5531`);
+    const [imm] = await immunizationsOf(patient.id);
+    expect(imm.vaccineCode.coding[0]).toMatchObject({ system: 'http://hl7.org/fhir/sid/ndc', code: '49281-0643-15' });
+  });
+
+  it('a newborn HepB dose under "BABY BOY" and the clinic\'s later VXU with the legal name end as one child', async () => {
+    const birth = hl7Date(40);
+    const hospital = vxu({
+      facility: 'HOSP-1',
+      pid: pid({ mrn: 'H-99812', authority: 'GENHOSP', family: 'Okafor', given: 'Baby Boy', birth }),
+      orders: [order({ filler: 'H-99812-HEPB', cvx: '08', date: birth })],
+    });
+    const first = await post(hospital);
+    expect(['AA', 'AE'], first.text).toContain(msa(first.ack));
+    expect(errs(first.ack).some((e) => e.severity === 'I' && /placeholder|temporary/i.test(e.text))).toBe(true);
+
+    const clinic = vxu({
+      facility: 'CLINIC-7',
+      pid: pid({ mrn: 'C-4410', authority: 'CLINICEHR', family: 'Okafor', given: 'Chidi', birth }),
+      orders: [order({ filler: 'C-4410-DTAP', cvx: '20', date: hl7Date(0) })],
+    });
+    const second = await post(clinic);
+    expect(['AA', 'AE'], second.text).toContain(msa(second.ack));
+    const byHospital = await patientsBy(`${authority('GENHOSP')}|H-99812`);
+    const byClinic = await patientsBy(`${authority('CLINICEHR')}|C-4410`);
+    expect(byHospital).toHaveLength(1);
+    expect(byClinic.map((p) => p.id)).toEqual([byHospital[0].id]);
+    const child = byClinic[0];
+    expect(child.name.find((n: any) => n.use === 'official').given).toEqual(['Chidi']);
+    expect((await immunizationsOf(child.id)).map((i) => i.vaccineCode.coding[0].code).sort()).toEqual(['08', '20']);
+  });
+
+  it('a historical dose (RXA-9 NIP001 01) is stored as not from the primary source', async () => {
+    const message = vxu({
+      pid: pid({ mrn: 'HIST-1', family: 'Ramirez', given: 'Sofia', birth: yearsAgo(6), sex: 'F' }),
+      orders: [order({ filler: 'HIST-1-MMR', cvx: '03', date: yearsAgo(5), source: '01' })],
+    });
+    const { ack, text } = await post(message);
+    expect(msa(ack), text).toBe('AA');
+    const [patient] = await patientsBy(`${authority('MYEHR')}|HIST-1`);
+    const [imm] = await immunizationsOf(patient.id);
+    expect(imm.primarySource).toBe(false);
+    expect(imm.reportOrigin.coding[0].code).toBe('01');
+  });
+
+  it('ORC-3 updates the dose; RXA-21 D deletes it', async () => {
+    const base = { pid: pid({ mrn: 'UPD-1', family: 'Berg', given: 'Lars', birth: yearsAgo(1) }) };
+    const date = hl7Date(5);
+    await post(vxu({ ...base, orders: [order({ filler: 'UPD-1-A', cvx: '10', date, lot: 'LOT-A' })] }));
+    const update = await post(vxu({ ...base, orders: [order({ filler: 'UPD-1-A', cvx: '10', date, lot: 'LOT-B', action: 'U' })] }));
+    expect(msa(update.ack), update.text).toBe('AA');
+    const [patient] = await patientsBy(`${authority('MYEHR')}|UPD-1`);
+    const doses = await immunizationsOf(patient.id);
+    expect(doses).toHaveLength(1);
+    expect(doses[0].lotNumber).toBe('LOT-B');
+
+    const deletion = await post(vxu({ ...base, orders: [order({ filler: 'UPD-1-A', cvx: '10', date, action: 'D' })] }));
+    expect(msa(deletion.ack), deletion.text).toBe('AA');
+    expect(await immunizationsOf(patient.id)).toHaveLength(0);
+  });
+
+  it('a refusal (RXA-20 RE, RXA-18 parental decision) is stored as not-done with its reason', async () => {
+    const message = vxu({
+      pid: pid({ mrn: 'REF-1', family: 'Novak', given: 'Ema', birth: yearsAgo(1), sex: 'F' }),
+      orders: [order({ filler: 'REF-1-MMR', cvx: '03', date: hl7Date(2), completion: 'RE', refusal: '00^Parental decision^NIP002', amount: '999' })],
+    });
+    const { ack, text } = await post(message);
+    expect(['AA', 'AE'], text).toContain(msa(ack));
+    const [patient] = await patientsBy(`${authority('MYEHR')}|REF-1`);
+    const [imm] = await immunizationsOf(patient.id);
+    expect(imm.status).toBe('not-done');
+    expect(imm.statusReason.coding[0].code).toBe('00');
+  });
+
+  it('a dose a rule rejects is left out (AE) with ERR-3/4/5 and ERR-8 the FHIR sentence; the rest is stored', async () => {
+    const message = vxu({
+      pid: pid({ mrn: 'RULE-1', family: 'Ito', given: 'Ken', birth: yearsAgo(2) }),
+      orders: [order({ filler: 'RULE-1-OK', cvx: '08', date: hl7Date(30) }), order({ filler: 'RULE-1-FUT', cvx: '08', date: hl7Date(-30) })],
+    });
+    const { ack, text, status } = await post(message);
+    expect(status).toBe(200);
+    expect(msa(ack), text).toBe('AE');
+    const future = errs(ack).find((e) => e.hl7 === '102');
+    expect(future, text).toMatchObject({ location: 'RXA^2^3^1', severity: 'E', app: '1' });
+    // ERR-8 is the sentence the FHIR API gives for the same Immunization.
+    const [patient] = await patientsBy(`${authority('MYEHR')}|RULE-1`);
+    const fhir = await server.fhir('POST', 'Immunization', {
+      body: { resourceType: 'Immunization', status: 'completed', vaccineCode: { coding: [{ system: 'http://hl7.org/fhir/sid/cvx', code: '08' }] }, patient: { reference: `Patient/${patient.id}` }, occurrenceDateTime: new Date(Date.now() + 30 * 86_400_000).toISOString().slice(0, 10), primarySource: true, lotNumber: 'X' },
+    });
+    expect(fhir.status).toBe(422);
+    const sentence = fhir.body.issue.find((i: any) => i.details?.coding?.[0]?.code === 'vaccination-date-in-future').diagnostics;
+    expect(unescapeText(future?.text ?? '')).toBe(sentence);
+    expect(await immunizationsOf(patient.id)).toHaveLength(1);
+  });
+
+  it('a patient a rule rejects (no birth date) rejects the message: AR, nothing stored', async () => {
+    const message = vxu({
+      pid: pid({ mrn: 'RULE-2', family: 'Ito', given: 'Mai', birth: '' }),
+      orders: [order({ filler: 'RULE-2-A', cvx: '08', date: hl7Date(30) })],
+    });
+    const { ack, status, text } = await post(message);
+    expect(status).toBe(422);
+    expect(msa(ack), text).toBe('AR');
+    expect(errs(ack)).toContainEqual(expect.objectContaining({ location: 'PID^1^7^1', hl7: '101', severity: 'E', app: '7' }));
+    expect(await patientsBy(`${authority('MYEHR')}|RULE-2`)).toHaveLength(0);
+  });
+
+  it('PD1-12 Y records a data-sharing Consent that denies sharing', async () => {
+    const message = vxu({
+      pid: pid({ mrn: 'PROT-1', family: 'Lindqvist', given: 'Alva', birth: yearsAgo(3), sex: 'F' }),
+      pd1: `PD1|||||||||||01^No reminder/recall^HL70215|Y|${hl7Date(1)}`,
+      orders: [order({ filler: 'PROT-1-A', cvx: '08', date: hl7Date(30) })],
+    });
+    const { ack, text } = await post(message);
+    expect(msa(ack), text).toBe('AA');
+    const [patient] = await patientsBy(`${authority('MYEHR')}|PROT-1`);
+    const consents = await server.fhir('GET', `Consent?patient=Patient/${patient.id}`);
+    expect(consents.body.entry).toHaveLength(1);
+    expect(consents.body.entry[0].resource.provision.type).toBe('deny');
+    // Resending does not record it twice.
+    await post(message);
+    expect((await server.fhir('GET', `Consent?patient=Patient/${patient.id}`)).body.entry).toHaveLength(1);
+  });
+});
+
+describe('messages refused as a whole (AR)', () => {
+  const good = () =>
+    vxu({ pid: pid({ mrn: 'BAD-0', family: 'Doe', given: 'Jon', birth: yearsAgo(1) }), orders: [order({ filler: 'BAD-0-A', cvx: '08', date: hl7Date(3) })] });
+
+  it('a malformed segment', async () => {
+    const message = good().replace('\rPID|', '\rP!D|');
+    const { ack, status } = await post(message);
+    expect(status).toBe(400);
+    expect(msa(ack)).toBe('AR');
+    expect(errs(ack)[0]).toMatchObject({ hl7: '100', severity: 'E' });
+  });
+
+  it('wrong delimiters (MSH-2)', async () => {
+    const message = good().replace('MSH|^~\\&|', 'MSH|^~\\#|').replace(/\r/g, '\r');
+    const { ack, status } = await post(message);
+    expect(status).toBe(400);
+    expect(msa(ack)).toBe('AR');
+    expect(errs(ack)[0]).toMatchObject({ location: 'MSH^1^2^1', hl7: '102', app: '4' });
+  });
+
+  it('a message over the size limit', async () => {
+    const message = `${good()}\r${Array.from({ length: 12_000 }, (_, i) => `NTE|${i}||${'x'.repeat(100)}`).join('\r')}`;
+    const { ack, status } = await post(message);
+    expect(status).toBe(413);
+    expect(msa(ack)).toBe('AR');
+    expect(errs(ack)[0]).toMatchObject({ hl7: '207', severity: 'E' });
+  });
+
+  it('a wrong MSH-12 version', async () => {
+    const message = good().replace(/^MSH\|.*?(\r)/, `${msh({ version: '2.3.1', controlId: controlId('V') })}$1`);
+    const { ack, status } = await post(message);
+    expect(status).toBe(400);
+    expect(msa(ack)).toBe('AR');
+    expect(errs(ack)[0]).toMatchObject({ location: 'MSH^1^12^1', hl7: '203', severity: 'E' });
+    expect(ack.getSegment('MSA')?.getField(2).toString()).toMatch(/^V-/);
+  });
+
+  it('an unsupported message type', async () => {
+    const message = good().replace('VXU^V04^VXU_V04', 'ADT^A01^ADT_A01');
+    const { ack } = await post(message);
+    expect(msa(ack)).toBe('AR');
+    expect(errs(ack)[0]).toMatchObject({ hl7: '200' });
+  });
+
+  it('no token: 401 as for FHIR; a wrong content type: 415', async () => {
+    const res = await fetch(`${server.url}/hl7v2`, { method: 'POST', headers: { 'content-type': 'application/hl7-v2' }, body: good() });
+    expect(res.status).toBe(401);
+    const wrongType = await fetch(`${server.url}/hl7v2`, { method: 'POST', headers: { 'content-type': 'text/plain', authorization: `Bearer ${server.token()}` }, body: good() });
+    expect(wrongType.status).toBe(415);
+    expect((await wrongType.json()).resourceType).toBe('OperationOutcome');
+  });
+
+  it('a token without write scopes: AR, nothing stored', async () => {
+    const { ack, status } = await post(good(), { token: server.token({ scope: 'system/*.rs' }) });
+    expect(status).toBe(403);
+    expect(msa(ack)).toBe('AR');
+    expect(errs(ack)[0]).toMatchObject({ hl7: '207', severity: 'E' });
+  });
+});

@@ -1,0 +1,174 @@
+// VXU^V04 (Z22) → one FHIR transaction Bundle through the pipeline → ACK^V04 (Z23).
+// The message is stored whole or not at all: a dose that a data-quality rule rejects is dropped
+// and the rest committed again as one transaction (AE, "partly rejected"); anything wrong with the
+// patient rejects the message (AR). Idempotent: the Patient is found by its PID-3 identifiers,
+// doses by ORC-3 (or a key of the dose), the PD1-12 Consent by patient, choice and date.
+import type { Bundle, BundleEntry, Identifier, OperationOutcomeIssue, Patient } from '@medplum/fhirtypes';
+import { isFhirError } from '../fhir/outcome.js';
+import { mergeInto } from '../matching/merge-records.js';
+import { ackCodeFor, buildAck } from './ack.js';
+import type { ParsedMessage } from './er7.js';
+import type { FhirRunner } from './fhir-runner.js';
+import { token } from './identifiers.js';
+import { hl7IssueFrom } from './issue-map.js';
+import type { Hl7Issue } from './problems.js';
+import { readVxu, type DoseFromMessage, type VxuContent } from './vxu-to-fhir.js';
+
+export interface VxuResult {
+  ack: string;
+  code: 'AA' | 'AE' | 'AR';
+  issues: Hl7Issue[];
+  /** HTTP status for the plain transport: 200 when stored, else the status the FHIR API gave. */
+  status: number;
+  /** `Patient/<id>` the message was stored under. */
+  patient?: string;
+}
+
+/** What each transaction entry stands for, to place its issues in the message. */
+type EntryRole = { kind: 'patient' } | { kind: 'consent' } | { kind: 'dose'; dose: DoseFromMessage };
+
+const PATIENT_URL = 'urn:uuid:9b4e1b6a-0000-4000-8000-000000000001';
+
+export async function processVxu(parsed: ParsedMessage, run: FhirRunner, options: { organization?: string } = {}): Promise<VxuResult> {
+  const content = readVxu(parsed, options);
+  const issues: Hl7Issue[] = [...content.issues];
+  let doses = content.doses;
+  // A dose dropped by a rule is retried without; a version race on the Patient is retried once.
+  for (let attempt = 0; attempt <= content.doses.length + 1; attempt++) {
+    const existing = await findPatient(run, content.identifiers);
+    if (existing === 'ambiguous') {
+      issues.push({
+        severity: 'E',
+        hl7Code: '205',
+        appCode: '3',
+        text: `The identifiers in PID-3 name more than one patient in the registry; the message was not stored`,
+        location: { segment: 'PID', sequence: 1, field: 3 },
+      });
+      return reject(parsed, issues, 409);
+    }
+    const { bundle, roles } = transactionFor(content, doses, existing);
+    try {
+      const response = await run({ method: 'POST', url: '', body: bundle });
+      const body = response.body as Bundle;
+      (body.entry ?? []).forEach((entry, index) => {
+        for (const issue of entry.response?.outcome && 'issue' in entry.response.outcome ? (entry.response.outcome.issue as OperationOutcomeIssue[]) : []) {
+          issues.push(hl7IssueFrom(issue, ordinalOf(roles[index])));
+        }
+      });
+      const patientEntry = body.entry?.[0];
+      const patient = patientEntry?.resource?.id ? `Patient/${patientEntry.resource.id}` : locationOf(patientEntry);
+      const code = ackCodeFor(true, issues);
+      return { ack: buildAck(parsed, code, issues), code, issues, status: 200, patient };
+    } catch (err) {
+      if (!isFhirError(err)) throw err;
+      const failing = failingEntry(err.outcome.issue ?? []);
+      const role = failing === undefined ? undefined : roles[failing];
+      const entryIssues = (err.outcome.issue ?? []).map((i) => hl7IssueFrom(i, ordinalOf(role)));
+      if (role?.kind === 'dose' && err.status === 422 && doses.length > 0) {
+        // This dose breaks a rule: report it and store the rest of the message.
+        issues.push(...entryIssues);
+        doses = doses.filter((d) => d !== role.dose);
+        continue;
+      }
+      if (err.status === 409 || err.status === 412) {
+        if (attempt === 0) continue; // the patient changed between lookup and commit: look again
+      }
+      // Refusals that are not about a field (scopes, data sharing, a deployment without transactions).
+      issues.push(...entryIssues.map((i) => (i.ruleCode || i.location ? i : { ...i, hl7Code: '207', appCode: '' })));
+      return reject(parsed, issues, err.status);
+    }
+  }
+  issues.push({ severity: 'E', hl7Code: '207', appCode: '', text: 'The message could not be stored after several attempts; send it again' });
+  return reject(parsed, issues, 409);
+}
+
+function reject(parsed: ParsedMessage, issues: Hl7Issue[], status: number): VxuResult {
+  return { ack: buildAck(parsed, 'AR', issues), code: 'AR', issues, status };
+}
+
+function ordinalOf(role: EntryRole | undefined): number {
+  return role?.kind === 'dose' ? role.dose.rxa.sequence : 1;
+}
+
+function locationOf(entry: BundleEntry | undefined): string | undefined {
+  const location = entry?.response?.location;
+  const m = location ? /(Patient\/[^/]+)/.exec(location) : null;
+  return m?.[1];
+}
+
+/** The entry a transaction error names (`Bundle.entry[i]: …`), if any. */
+function failingEntry(issues: OperationOutcomeIssue[]): number | undefined {
+  for (const issue of issues) {
+    const m = /^Bundle\.entry\[(\d+)\]/.exec(issue.diagnostics ?? issue.details?.text ?? '');
+    if (m) return Number(m[1]);
+  }
+  return undefined;
+}
+
+/** The patient the submitter's identifiers already name, as the caller sees it. */
+async function findPatient(run: FhirRunner, identifiers: Identifier[]): Promise<{ patient: Patient; version: string } | 'ambiguous' | undefined> {
+  const query = identifiers.map(token).map(encodeURIComponent).join(',');
+  const response = await run({ method: 'GET', url: `Patient?identifier=${query}&_count=2` });
+  const found = ((response.body as Bundle).entry ?? []).map((e) => e.resource as Patient).filter((p) => p?.resourceType === 'Patient');
+  if (found.length > 1) return 'ambiguous';
+  if (found.length === 0) return undefined;
+  return { patient: found[0], version: found[0].meta?.versionId ?? '' };
+}
+
+function transactionFor(
+  content: VxuContent,
+  doses: DoseFromMessage[],
+  existing: { patient: Patient; version: string } | undefined
+): { bundle: Bundle; roles: EntryRole[] } {
+  const entry: BundleEntry[] = [];
+  const roles: EntryRole[] = [];
+  if (existing) {
+    entry.push({
+      fullUrl: PATIENT_URL,
+      resource: updatedPatient(existing.patient, content.patient),
+      request: { method: 'PUT', url: `Patient/${existing.patient.id}`, ifMatch: `W/"${existing.version}"` },
+    });
+  } else {
+    entry.push({
+      fullUrl: PATIENT_URL,
+      resource: content.patient,
+      request: { method: 'POST', url: 'Patient', ifNoneExist: `identifier=${encodeURIComponent(token(content.identifiers[0]))}` },
+    });
+  }
+  roles.push({ kind: 'patient' });
+  if (content.consent) {
+    entry.push({
+      resource: { ...content.consent.consent, patient: { reference: PATIENT_URL } },
+      request: { method: 'POST', url: 'Consent', ifNoneExist: `identifier=${encodeURIComponent(token(content.consent.identifier))}` },
+    });
+    roles.push({ kind: 'consent' });
+  }
+  for (const dose of doses) {
+    const condition = `Immunization?identifier=${encodeURIComponent(token(dose.identifier))}`;
+    if (dose.action === 'D') entry.push({ request: { method: 'DELETE', url: condition } });
+    else entry.push({ resource: { ...dose.immunization, patient: { reference: PATIENT_URL } }, request: { method: 'PUT', url: condition } });
+    roles.push({ kind: 'dose', dose });
+  }
+  return { bundle: { resourceType: 'Bundle', type: 'transaction', entry }, roles };
+}
+
+/**
+ * The stored record with what the message says: the submitter's current demographics win for
+ * single-valued facts, identifiers, names, telecoms and addresses from elsewhere are kept.
+ */
+function updatedPatient(current: Patient, incoming: Patient): Patient {
+  const merged = mergeInto(current, incoming);
+  for (const key of ['gender', 'birthDate', 'multipleBirthBoolean', 'multipleBirthInteger', 'deceasedBoolean', 'deceasedDateTime'] as const) {
+    if (incoming[key] !== undefined) (merged as unknown as Record<string, unknown>)[key] = incoming[key];
+  }
+  if (incoming.multipleBirthInteger !== undefined) delete merged.multipleBirthBoolean;
+  if (incoming.multipleBirthBoolean !== undefined) delete merged.multipleBirthInteger;
+  if (incoming.deceasedDateTime !== undefined) delete merged.deceasedBoolean;
+  const incomingUrls = new Set((incoming.extension ?? []).map((e) => e.url));
+  const extension = [...(current.extension ?? []).filter((e) => !incomingUrls.has(e.url)), ...(incoming.extension ?? [])];
+  if (extension.length > 0) merged.extension = extension;
+  if (incoming.contact) merged.contact = incoming.contact;
+  delete merged.meta;
+  return merged;
+}
+
