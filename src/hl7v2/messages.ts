@@ -4,6 +4,7 @@ import { buildAck } from './ack.js';
 import { parseMessage, type ParsedMessage } from './er7.js';
 import type { FhirRunner } from './fhir-runner.js';
 import { Hl7Problem, isHl7Problem, type Hl7Issue } from './problems.js';
+import { processQbp } from './qbp.js';
 import { processVxu } from './vxu.js';
 
 export interface MessageContext {
@@ -37,6 +38,10 @@ export async function handleMessage(text: string, ctx: MessageContext): Promise<
     if (type === 'VXU^V04') {
       const result = await processVxu(parsed, ctx.run, { organization: ctx.organization });
       return { body: result.ack, code: result.code, issues: result.issues, status: result.status, facility: facilityOf(parsed), messageType: type };
+    }
+    if (type === 'QBP^Q11') {
+      const result = await processQbp(parsed, ctx.run);
+      return { body: result.body, code: result.code, issues: result.issues, status: result.status, facility: facilityOf(parsed), messageType: type };
     }
     throw unsupported(parsed);
   } catch (err) {

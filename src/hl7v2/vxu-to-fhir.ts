@@ -34,6 +34,10 @@ export const EXT = {
   reactionCode: 'https://iis-fhir-server.org/fhir/StructureDefinition/reaction-code',
   visVaccineType: 'https://iis-fhir-server.org/fhir/StructureDefinition/vis-vaccine-type',
   administeredAt: 'https://iis-fhir-server.org/fhir/StructureDefinition/administered-at-location',
+  /** The HL7 XCN / XAD type / XTN as sent, so a response message says what the submitter said. */
+  xcn: 'https://iis-fhir-server.org/fhir/StructureDefinition/hl7v2-xcn',
+  addressType: 'https://iis-fhir-server.org/fhir/StructureDefinition/hl7v2-address-type',
+  enteredBy: 'https://iis-fhir-server.org/fhir/StructureDefinition/hl7v2-entered-by',
 } as const;
 
 export const LOINC_OBX = {
@@ -265,6 +269,7 @@ export const ADDRESS_USE: Record<string, Partial<Address>> = {
   C: { use: 'temp' },
   BA: { use: 'old' },
   BR: { use: 'home', type: 'physical' },
+  L: { use: 'home' },
 };
 
 function readAddress(xad: string[]): Address | undefined {
@@ -279,7 +284,7 @@ function readAddress(xad: string[]): Address | undefined {
   if (country) address.country = country;
   if (county) address.district = county;
   Object.assign(address, ADDRESS_USE[(type ?? '').toUpperCase()] ?? {});
-  if (type === 'BR') address.extension = [{ url: 'https://iis-fhir-server.org/fhir/StructureDefinition/birth-address', valueBoolean: true }];
+  if (type) address.extension = [{ url: EXT.addressType, valueCode: type }];
   return address;
 }
 
@@ -482,9 +487,11 @@ function readRxa(rxa: Hl7Segment, orc: Hl7Segment | undefined, ctx: RxaContext):
 
   const performers: ImmunizationPerformer[] = [];
   const administering = readProvider(components(rxa, 10));
-  if (administering) performers.push({ function: { coding: [{ system: PERFORMER_FUNCTION, code: 'AP', display: 'Administering Provider' }] }, actor: administering });
+  if (administering) performers.push({ function: { coding: [{ system: PERFORMER_FUNCTION, code: 'AP', display: 'Administering Provider' }] }, actor: administering.actor, extension: administering.extension });
   const ordering = orc ? readProvider(components(orc, 12)) : undefined;
-  if (ordering) performers.push({ function: { coding: [{ system: PERFORMER_FUNCTION, code: 'OP', display: 'Ordering Provider' }] }, actor: ordering });
+  if (ordering) performers.push({ function: { coding: [{ system: PERFORMER_FUNCTION, code: 'OP', display: 'Ordering Provider' }] }, actor: ordering.actor, extension: ordering.extension });
+  const enteredBy = orc ? readProvider(components(orc, 10)) : undefined;
+  if (enteredBy) imm.extension = [...(imm.extension ?? []), { url: EXT.enteredBy, valueString: JSON.stringify(components(orc as Hl7Segment, 10)) }];
   if (ctx.options.organization && imm.primarySource) performers.push({ actor: { reference: ctx.options.organization } });
   if (performers.length > 0) imm.performer = performers;
 
@@ -525,15 +532,18 @@ function readRxa(rxa: Hl7Segment, orc: Hl7Segment | undefined, ctx: RxaContext):
   return { immunization: imm, identifier, action, rxa: { segment: 'RXA', sequence: ctx.rxaOrdinal } };
 }
 
-/** XCN (id, family, given, …) → a display-only reference (providers are not stored as resources). */
-function readProvider(xcn: string[]): ImmunizationPerformer['actor'] | undefined {
+/**
+ * XCN (id, family, given, …) → a display-only reference (providers are not stored as resources),
+ * with the XCN components kept in an extension for the response messages.
+ */
+function readProvider(xcn: string[]): { actor: ImmunizationPerformer['actor']; extension: Extension[] } | undefined {
   const [id, family, given] = xcn;
   if (!id && !family) return undefined;
   const actor: ImmunizationPerformer['actor'] = {};
   if (id) actor.identifier = { value: id };
   const display = [given, family].filter(Boolean).join(' ');
   if (display) actor.display = display;
-  return actor;
+  return { actor, extension: [{ url: EXT.xcn, valueString: JSON.stringify(xcn) }] };
 }
 
 function readRxr(rxr: Hl7Segment, imm: Immunization): void {

@@ -1,0 +1,269 @@
+// FHIR → HL7 v2 segments for responses (RSP Z32/Z31/Z42): PID, PD1, NK1 from the Patient and its
+// data-sharing status, ORC/RXA/RXR/OBX from each Immunization. The inverse of vxu-to-fhir.ts: a
+// message's core data elements (CDC guide Table A-2) come back as they were sent.
+import type { Hl7Segment } from '@medplum/core';
+import type { Address, CodeableConcept, ContactPoint, Extension, HumanName, Identifier, Immunization, Patient } from '@medplum/fhirtypes';
+import type { DataSharing } from '../consent/data-sharing.js';
+import { ceFrom, codingOf, CVX, nameFor, NDC } from './codes.js';
+import { fhirDateTimeToHl7, fhirDateToHl7, segment, type FieldValue } from './er7.js';
+import { authorityOf, DOSE_KEY_SYSTEM, SSN_SYSTEM } from './identifiers.js';
+import { ADDRESS_USE, EXT, LOINC_OBX, NAME_USE, PERFORMER_FUNCTION } from './vxu-to-fhir.js';
+
+const NAME_TYPE: Record<string, string> = Object.fromEntries(
+  Object.entries(NAME_USE)
+    .filter(([code]) => ['L', 'A', 'M', 'D', 'U'].includes(code))
+    .map(([code, use]) => [use as string, code])
+);
+
+// ---- Patient ---------------------------------------------------------------------------------
+
+export function pidSegment(patient: Patient, setId = 1): Hl7Segment {
+  const ids = (patient.identifier ?? []).filter((i) => i.value && i.system !== DOSE_KEY_SYSTEM).map(cx);
+  const names = (patient.name ?? []).filter((n) => n.use !== 'old').sort((a, b) => Number(b.use === 'official') - Number(a.use === 'official'));
+  const ext = (url: string) => patient.extension?.find((e) => e.url === url);
+  const maiden = ext(EXT.mothersMaidenName)?.valueString;
+  const race = usCoreCodes(ext(EXT.race));
+  const ethnicity = usCoreCodes(ext(EXT.ethnicity));
+  const phones = (patient.telecom ?? []).filter((t) => t.use !== 'work' || t.system === 'email').map(xtn).filter(Boolean) as FieldValue[];
+  const workPhones = (patient.telecom ?? []).filter((t) => t.use === 'work' && t.system !== 'email').map(xtn).filter(Boolean) as FieldValue[];
+  const multiple = patient.multipleBirthInteger !== undefined ? 'Y' : patient.multipleBirthBoolean === undefined ? undefined : patient.multipleBirthBoolean ? 'Y' : 'N';
+  return segment('PID', [
+    String(setId),
+    undefined,
+    { repeat: ids },
+    undefined,
+    { repeat: names.map(xpn) },
+    maiden ? [maiden, undefined, undefined, undefined, undefined, undefined, 'M'] : undefined,
+    fhirDateToHl7(patient.birthDate),
+    ({ female: 'F', male: 'M', unknown: 'U', other: 'X' } as Record<string, string>)[patient.gender ?? ''],
+    undefined,
+    { repeat: race },
+    { repeat: (patient.address ?? []).map(xad) },
+    undefined,
+    { repeat: phones },
+    { repeat: workPhones },
+    undefined,
+    undefined,
+    undefined,
+    undefined,
+    undefined,
+    undefined,
+    undefined,
+    { repeat: ethnicity },
+    undefined,
+    multiple,
+    patient.multipleBirthInteger !== undefined ? String(patient.multipleBirthInteger) : undefined,
+    undefined,
+    undefined,
+    undefined,
+    fhirDateTimeToHl7(patient.deceasedDateTime),
+    patient.deceasedDateTime || patient.deceasedBoolean ? 'Y' : patient.deceasedBoolean === false ? 'N' : undefined,
+  ]);
+}
+
+/** PD1 with the publicity code, the data-sharing status (PD1-12/13) and the registry status. */
+export function pd1Segment(patient: Patient, sharing: { status: DataSharing['status']; since?: string } | undefined): Hl7Segment | undefined {
+  const ext = (url: string) => patient.extension?.find((e) => e.url === url);
+  const publicity = ceFrom(ext(EXT.publicity)?.valueCodeableConcept);
+  const registry = ext(EXT.registryStatus)?.valueCodeableConcept?.coding?.[0]?.code;
+  const protection = sharing?.status === 'no' ? 'Y' : sharing?.status === 'yes' && sharing.since ? 'N' : undefined;
+  if (!publicity && !registry && !protection) return undefined;
+  return segment('PD1', [
+    undefined,
+    undefined,
+    undefined,
+    undefined,
+    undefined,
+    undefined,
+    undefined,
+    undefined,
+    undefined,
+    undefined,
+    publicity,
+    protection,
+    protection ? fhirDateToHl7(sharing?.since) : undefined,
+    undefined,
+    undefined,
+    registry,
+    fhirDateToHl7(ext(EXT.registryStatusDate)?.valueDate),
+    fhirDateToHl7(ext(EXT.publicityDate)?.valueDate),
+  ]);
+}
+
+export function nk1Segments(patient: Patient): Hl7Segment[] {
+  return (patient.contact ?? []).map((contact, i) =>
+    segment('NK1', [
+      String(i + 1),
+      contact.name ? xpn(contact.name) : undefined,
+      ceFrom(contact.relationship?.[0]),
+      contact.address ? xad(contact.address) : undefined,
+      { repeat: (contact.telecom ?? []).map(xtn).filter(Boolean) as FieldValue[] },
+    ])
+  );
+}
+
+function cx(identifier: Identifier): FieldValue {
+  const type = identifier.type?.coding?.[0]?.code ?? (identifier.system === SSN_SYSTEM ? 'SS' : undefined);
+  const { namespace, universalId, universalIdType } = authorityOf(identifier);
+  const authority = universalId ? [namespace, universalId, universalIdType] : [namespace];
+  return [identifier.value, undefined, undefined, authority, type];
+}
+
+function xpn(name: HumanName): FieldValue {
+  const [given, ...middle] = name.given ?? [];
+  return [name.family, given, middle.join(' ') || undefined, name.suffix?.[0], name.prefix?.[0], undefined, NAME_TYPE[name.use ?? ''] ?? (name.use ? undefined : 'L')];
+}
+
+function xad(address: Address): FieldValue {
+  const sent = address.extension?.find((e) => e.url === EXT.addressType)?.valueCode;
+  const type =
+    sent ??
+    Object.entries(ADDRESS_USE).find(([, v]) => v.use === address.use && v.type === address.type)?.[0] ??
+    (address.use === 'home' ? 'H' : undefined);
+  return [address.line?.[0], address.line?.[1], address.city, address.state, address.postalCode, address.country, type, undefined, address.district];
+}
+
+function xtn(telecom: ContactPoint): FieldValue | undefined {
+  if (!telecom.value) return undefined;
+  if (telecom.system === 'email') return [undefined, 'NET', 'Internet', telecom.value];
+  const digits = telecom.value.replace(/\D/g, '');
+  const use = telecom.use === 'work' ? 'WPN' : 'PRN';
+  const equipment = telecom.system === 'fax' ? 'FX' : telecom.use === 'mobile' ? 'CP' : 'PH';
+  if (digits.length === 10) return [undefined, use, equipment, undefined, undefined, digits.slice(0, 3), digits.slice(3)];
+  return [telecom.value, use, equipment];
+}
+
+function usCoreCodes(extension: Extension | undefined): FieldValue[] {
+  return (extension?.extension ?? [])
+    .filter((e) => e.url === 'ombCategory' || e.url === 'detailed')
+    .map((e) => [e.valueCoding?.code, e.valueCoding?.display, nameFor(e.valueCoding?.system) ?? 'CDCREC']);
+}
+
+// ---- Immunization ----------------------------------------------------------------------------
+
+const NIP001_NEW = ['00', 'New immunization record', 'NIP001'];
+
+/** ORC, RXA, RXR and OBX segments of one dose. `orderNumber` numbers ORC-1 groups in the response. */
+export function doseSegments(imm: Immunization): Hl7Segment[] {
+  const filler = imm.identifier?.find((i) => !i.type?.coding?.some((c) => c.code === 'PLAC'));
+  const placer = imm.identifier?.find((i) => i.type?.coding?.some((c) => c.code === 'PLAC'));
+  const ext = (url: string) => imm.extension?.filter((e) => e.url === url) ?? [];
+  const performer = (code: string) => imm.performer?.find((p) => p.function?.coding?.some((c) => c.system === PERFORMER_FUNCTION && c.code === code));
+  const xcnOf = (p: ReturnType<typeof performer>): FieldValue =>
+    p ? (storedXcn(p.extension) ?? [p.actor.identifier?.value, p.actor.display]) : undefined;
+  const entered = ext(EXT.enteredBy)[0]?.valueString;
+  const orc = segment('ORC', [
+    'RE',
+    placer ? ei(placer) : undefined,
+    filler && filler.system !== DOSE_KEY_SYSTEM ? ei(filler) : ['9999', 'IIS'],
+    undefined,
+    undefined,
+    undefined,
+    undefined,
+    undefined,
+    undefined,
+    entered ? (JSON.parse(entered) as string[]) : undefined,
+    undefined,
+    xcnOf(performer('OP')),
+  ]);
+
+  const historical = imm.primarySource === false;
+  const occurrence = fhirDateTimeToHl7(imm.occurrenceDateTime);
+  const completion = completionOf(imm);
+  const vaccine = ceFrom(orderedVaccineCode(imm.vaccineCode));
+  const amount = imm.doseQuantity?.value !== undefined ? String(imm.doseQuantity.value) : '999';
+  const units = imm.doseQuantity?.code ? [imm.doseQuantity.code, imm.doseQuantity.unit, nameFor(imm.doseQuantity.system) ?? 'UCUM'] : undefined;
+  const location = ext(EXT.administeredAt)[0]?.valueString;
+  const rxa = segment('RXA', [
+    '0',
+    '1',
+    occurrence,
+    undefined,
+    vaccine,
+    amount,
+    units,
+    undefined,
+    ceFrom(imm.reportOrigin) ?? (historical ? ['01', 'Historical information - source unspecified', 'NIP001'] : NIP001_NEW),
+    xcnOf(performer('AP')),
+    location ? [undefined, undefined, undefined, location.split('&')] : undefined,
+    undefined,
+    undefined,
+    undefined,
+    imm.lotNumber,
+    fhirDateToHl7(imm.expirationDate),
+    imm.manufacturer?.identifier?.value ? [imm.manufacturer.identifier.value, imm.manufacturer.display, nameFor(imm.manufacturer.identifier.system) ?? 'MVX'] : undefined,
+    completion === 'RE' || completion === 'NA' ? ceFrom(imm.statusReason) : undefined,
+    undefined,
+    completion,
+    'A',
+    fhirDateTimeToHl7(imm.recorded),
+  ]);
+  const out = [orc, rxa];
+  if (imm.route || imm.site) out.push(segment('RXR', [ceFrom(imm.route), ceFrom(imm.site)]));
+  out.push(...observationSegments(imm, occurrence));
+  return out;
+}
+
+function ei(identifier: Identifier): FieldValue {
+  const { namespace, universalId, universalIdType } = authorityOf(identifier);
+  return [identifier.value, namespace, universalId, universalIdType];
+}
+
+function storedXcn(extension: Extension[] | undefined): FieldValue | undefined {
+  const raw = extension?.find((e) => e.url === EXT.xcn)?.valueString;
+  if (!raw) return undefined;
+  try {
+    const parsed: unknown = JSON.parse(raw);
+    return Array.isArray(parsed) ? parsed.map((c) => (typeof c === 'string' ? c : '')) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** CVX first, then NDC (RXA-5 carries two codes; others after). */
+function orderedVaccineCode(concept: CodeableConcept): CodeableConcept {
+  const cvx = codingOf(concept, CVX);
+  const ndc = codingOf(concept, NDC);
+  const first = concept.coding?.[0];
+  if (first && (first === cvx || first === ndc)) return concept;
+  return { ...concept, coding: [cvx, ndc, ...(concept.coding ?? []).filter((c) => c !== cvx && c !== ndc)].filter((c) => !!c) };
+}
+
+function completionOf(imm: Immunization): string {
+  if (imm.status === 'not-done') {
+    const reason = imm.statusReason?.coding?.[0];
+    const refusal = reason?.code === 'PATOBJ' || /NIP002$/.test(reason?.system ?? '');
+    return refusal ? 'RE' : 'NA';
+  }
+  if (imm.isSubpotent) return 'PA';
+  return 'CP';
+}
+
+function observationSegments(imm: Immunization, date: string | undefined): Hl7Segment[] {
+  const out: Hl7Segment[] = [];
+  let setId = 0;
+  let subId = 0;
+  const obx = (valueType: string, code: string, name: string, value: FieldValue, group: number, observed = date) => {
+    setId += 1;
+    out.push(segment('OBX', [String(setId), valueType, [code, name, 'LN'], String(group), value, undefined, undefined, undefined, undefined, undefined, 'F', undefined, undefined, observed]));
+  };
+  for (const eligibility of imm.programEligibility ?? []) obx('CE', LOINC_OBX.fundingEligibility, 'Vaccine funding program eligibility category', ceFrom(eligibility), ++subId);
+  if (imm.fundingSource) obx('CE', LOINC_OBX.fundingSource, 'Vaccine funding source', ceFrom(imm.fundingSource), ++subId);
+  for (const vis of imm.education ?? []) {
+    const group = ++subId;
+    const vaccineType = vis.extension?.find((e) => e.url === EXT.visVaccineType)?.valueCodeableConcept;
+    if (vaccineType) obx('CE', LOINC_OBX.vaccineType, 'Vaccine Type', ceFrom(vaccineType), group);
+    if (vis.documentType) obx('CE', LOINC_OBX.visDocument, 'Document type', [vis.documentType, undefined, 'cdcgs1vis'], group);
+    if (vis.publicationDate) obx('TS', LOINC_OBX.visPublished, 'Date Vis Published', fhirDateTimeToHl7(vis.publicationDate), group);
+    if (vis.presentationDate) obx('TS', LOINC_OBX.visPresented, 'Date Vis Presented', fhirDateTimeToHl7(vis.presentationDate), group);
+  }
+  for (const e of imm.extension ?? []) {
+    if (e.url === EXT.evidenceOfImmunity) obx('CE', LOINC_OBX.evidenceOfImmunity, 'Patient immunity', ceFrom(e.valueCodeableConcept), ++subId);
+    if (e.url === EXT.contraindication) obx('CE', LOINC_OBX.contraindication, 'Contraindication', ceFrom(e.valueCodeableConcept), ++subId);
+  }
+  for (const reaction of imm.reaction ?? []) {
+    const concept = reaction.extension?.find((e) => e.url === EXT.reactionCode)?.valueCodeableConcept ?? { text: reaction.detail?.display };
+    obx('CE', LOINC_OBX.reaction, 'Reaction', ceFrom(concept), ++subId, fhirDateTimeToHl7(reaction.date) ?? date);
+  }
+  return out;
+}

@@ -1,0 +1,252 @@
+// QBP^Q11 Z34/Z44 → RSP^K11 Z31/Z32/Z33/Z42 over POST /hl7v2, and the round trip of the CDC
+// guide's core data elements (Table A-2): VXU → FHIR → RSP Z32 gives back what was sent.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Hl7Message, type Hl7Segment } from '@medplum/core';
+import { Message } from 'node-hl7-client';
+import { startTestServer, type TestServer } from '../../test/helpers/server.js';
+import { components, parseMessage, repetitions } from './er7.js';
+import { controlId, hl7Date, msh, order, pid, vxu, yearsAgo } from './test-messages.js';
+
+let server: TestServer;
+beforeAll(async () => {
+  server = await startTestServer('embedded');
+});
+afterAll(async () => {
+  await server?.close();
+});
+
+async function post(message: string, token = server.token()): Promise<{ status: number; text: string; msg: Hl7Message }> {
+  const res = await fetch(`${server.url}/hl7v2`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/hl7-v2', authorization: `Bearer ${token}` },
+    body: message,
+  });
+  const text = await res.text();
+  return { status: res.status, text, msg: parseMessage(text, { maxBytes: 1e7 }).message };
+}
+
+function qbp(qpd: string, profile = 'Z34', limit = '10'): string {
+  return [msh({ type: 'QBP^Q11^QBP_Q11', profile: `${profile}^CDCPHINVS`, controlId: controlId('Q') }), qpd, `RCP|I|${limit}^RD&Records&HL70126`].join('\r');
+}
+function qpd(fields: { tag?: string; id?: string; family: string; given: string; birth: string; sex?: string; maiden?: string }, profile = 'Z34'): string {
+  const name = profile === 'Z44' ? 'Request Evaluated History and Forecast' : 'Request Immunization History';
+  return `QPD|${profile}^${name}^CDCPHINVS|${fields.tag ?? 'TAG1'}|${fields.id ?? ''}|${fields.family}^${fields.given}^^^^^L|${fields.maiden ?? ''}|${fields.birth}|${fields.sex ?? ''}`;
+}
+const profileOf = (msg: Hl7Message) => msg.getSegment('MSH')?.getComponent(21, 1);
+const qakStatus = (msg: Hl7Message) => msg.getSegment('QAK')?.getField(2).toString();
+
+/** A VXU carrying every core data element of Table A-2 the registry stores. */
+function fullVxu(): string {
+  const given = hl7Date(20);
+  const birth = yearsAgo(0, 200);
+  return vxu({
+    pid: [
+      'PID|1||RT-7001^^^MYEHR^MR~123456789^^^SSA^SS||Whitaker^Noah^James^Jr^^^L|Ferreira^Ana^^^^^M|' + birth,
+      'M||2106-3^White^CDCREC|14 Elm St^Apt 2^Lowell^MA^01850^USA^L||^PRN^PH^^^978^5551234|||||||||2186-5^not Hispanic or Latino^CDCREC||Y|2|||||',
+    ].join('|'),
+    pd1: `PD1|||||||||||02^Reminder/Recall - any method^HL70215|N|${hl7Date(30)}|||A|${hl7Date(30)}|${hl7Date(30)}`,
+    nk1: ['NK1|1|Whitaker^Ana^^^^^L|MTH^Mother^HL70063|14 Elm St^Apt 2^Lowell^MA^01850^USA^L|^PRN^PH^^^978^5551234'],
+    orders: [
+      [
+        'ORC|RE|PL-881^EHR|RT-7001-1^NDA^2.16.840.1.113883.3.72.5.9.1^ISO|||||||7824^Jackson^Lily^Suzanne^^^^^NIST-PI-1^L^^^PRN||654^Thomas^Wilma^Elizabeth^^^^^NIST-PI-1^L^^^MD',
+        `RXA|0|1|${given}||08^Hep B, adolescent or pediatric^CVX|0.5|mL^mL^UCUM||00^New immunization record^NIP001|7832-1^Lemon^Mike^A^^^^^NIST-AA-1^^^^PRN|^^^X68||||Z0860BB|${hl7Date(-300)}|SKB^GlaxoSmithKline^MVX|||CP|A`,
+        'RXR|C28161^Intramuscular^NCIT|LT^Left Thigh^HL70163',
+        `OBX|1|CE|64994-7^Vaccine funding program eligibility category^LN|1|V02^VFC eligible - Medicaid/Medicaid Managed Care^HL70064||||||F|||${given}`,
+        `OBX|2|CE|30963-3^Vaccine funding source^LN|2|VXC50^Public^CDCPHINVS||||||F|||${given}`,
+        `OBX|3|CE|69764-9^Document type^LN|3|253088698300012711120420^^cdcgs1vis||||||F|||${given}`,
+        `OBX|4|TS|29768-9^Date Vis Published^LN|3|20200815||||||F|||${given}`,
+        `OBX|5|TS|29769-7^Date Vis Presented^LN|3|${given}||||||F|||${given}`,
+        `OBX|6|CE|31044-1^Reaction^LN|4|39579001^Anaphylaxis^SCT||||||F|||${given}`,
+      ],
+      [
+        'ORC|RE||RT-7001-2^NDA^2.16.840.1.113883.3.72.5.9.1^ISO',
+        `RXA|0|1|${hl7Date(15)}||03^MMR^CVX|999|||00^New immunization record^NIP001|||||||||00^Parental decision^NIP002||RE|A`,
+        `OBX|1|CE|30945-0^Vaccination contraindication^LN|1|91930004^Allergy to eggs^SCT||||||F|||${hl7Date(15)}`,
+      ],
+    ],
+  });
+}
+
+/** The Table A-2 fields compared between the VXU and the Z32 (segment, field, components to compare). */
+const CORE_FIELDS: Array<[string, number, number?]> = [
+  ['PID', 3],
+  ['PID', 5],
+  ['PID', 6, 1],
+  ['PID', 7],
+  ['PID', 8],
+  ['PID', 10],
+  ['PID', 11],
+  ['PID', 13],
+  ['PID', 22],
+  ['PID', 24],
+  ['PID', 25],
+  ['PD1', 11],
+  ['PD1', 12],
+  ['PD1', 13],
+  ['PD1', 16],
+  ['PD1', 17],
+  ['NK1', 2],
+  ['NK1', 3],
+  ['NK1', 4],
+  ['NK1', 5],
+  ['ORC', 2],
+  ['ORC', 3],
+  ['ORC', 10],
+  ['ORC', 12],
+  ['RXA', 3],
+  ['RXA', 5],
+  ['RXA', 6],
+  ['RXA', 7],
+  ['RXA', 9],
+  ['RXA', 10],
+  ['RXA', 11],
+  ['RXA', 15],
+  ['RXA', 16],
+  ['RXA', 17],
+  ['RXA', 18],
+  ['RXA', 20],
+  ['RXA', 21],
+  ['RXR', 1],
+  ['RXR', 2],
+];
+
+function fieldText(seg: Hl7Segment | undefined, field: number, comp?: number): string {
+  if (!seg) return '(no segment)';
+  if (comp) return components(seg, field)[comp - 1] ?? '';
+  return repetitions(seg, field).map((r) => r.join('^').replace(/\^+$/, '')).join('~');
+}
+
+describe('QBP^Q11 Z34 → RSP^K11', () => {
+  it('Table A-2 core data elements round-trip VXU → FHIR → RSP Z32', async () => {
+    const message = fullVxu();
+    const stored = await post(message);
+    expect(stored.msg.getSegment('MSA')?.getField(1).toString(), stored.text).toMatch(/^A[AE]$/);
+    const sent = parseMessage(message, { maxBytes: 1e7 }).message;
+
+    const { msg, text } = await post(qbp(qpd({ id: 'RT-7001^^^MYEHR^MR', family: 'Whitaker', given: 'Noah', birth: components(sent.getSegment('PID') as Hl7Segment, 7)[0] })));
+    expect(profileOf(msg), text).toBe('Z32');
+    expect(qakStatus(msg)).toBe('OK');
+    expect(msg.getSegment('MSH')?.getField(9).toString()).toBe('RSP^K11^RSP_K11');
+    const pairs = (name: string) => [sent.getAllSegments(name), msg.getAllSegments(name)] as const;
+    for (const [name, field, comp] of CORE_FIELDS) {
+      const [a, b] = pairs(name);
+      expect(b.length, `${name} count`).toBe(a.length);
+      a.forEach((seg, i) => expect(fieldText(b[i], field, comp), `${name}-${field}[${i}]`).toBe(fieldText(seg, field, comp)));
+    }
+    // Observations: every OBX-3 / OBX-5 sent comes back under its dose.
+    const obx = (m: Hl7Message) => m.getAllSegments('OBX').map((s) => `${components(s, 3)[0]}=${fieldText(s, 5)}`).sort();
+    expect(obx(msg)).toEqual(obx(sent));
+  });
+
+  it('a query by name and birth date only finds the child through $match (Z32)', async () => {
+    const { msg, text } = await post(qbp(qpd({ family: 'Whitaker', given: 'Noah', birth: yearsAgo(0, 200), sex: 'M', maiden: 'Ferreira' })));
+    expect(profileOf(msg), text).toBe('Z32');
+    expect(msg.getAllSegments('RXA').length).toBe(2);
+  });
+
+  it('several candidates: Z31 with one PID each; more than RCP-2: Z33 with QAK TM; none: Z33 NF', async () => {
+    const birth = yearsAgo(4);
+    for (const [mrn, phone, street] of [
+      ['TW-1', '6175550101', '1 Main St'],
+      ['TW-2', '5085550199', '99 Oak Ave'],
+    ]) {
+      await post(
+        vxu({
+          pid: `PID|1||${mrn}^^^OTHER^MR||Garcia^Maria^^^^^L||${birth}|F|||${street}^^Springfield^MA^01101^USA^L||^PRN^PH^^^${phone.slice(0, 3)}^${phone.slice(3)}`,
+          orders: [order({ filler: `${mrn}-A`, cvx: '08', date: hl7Date(30) })],
+        })
+      );
+    }
+    const many = await post(qbp(qpd({ family: 'Garcia', given: 'Maria', birth })));
+    expect(profileOf(many.msg), many.text).toBe('Z31');
+    expect(many.msg.getAllSegments('PID').length).toBe(2);
+    expect(many.msg.getAllSegments('RXA').length).toBe(0);
+
+    const tooMany = await post(qbp(qpd({ family: 'Garcia', given: 'Maria', birth }), 'Z34', '1'));
+    expect(profileOf(tooMany.msg), tooMany.text).toBe('Z33');
+    expect(qakStatus(tooMany.msg)).toBe('TM');
+    expect(tooMany.msg.getAllSegments('PID').length).toBe(0);
+
+    const none = await post(qbp(qpd({ family: 'Nobody', given: 'Known', birth: '20010101' })));
+    expect(profileOf(none.msg)).toBe('Z33');
+    expect(qakStatus(none.msg)).toBe('NF');
+    expect(none.msg.getSegment('MSA')?.getField(1).toString()).toBe('AA');
+  });
+
+  it('a patient whose data sharing is No is answered as not found to another organization', async () => {
+    const clinicA = server.token({ scope: 'user/*.cruds', organization: 'Organization/clinic-a' });
+    const clinicB = server.token({ scope: 'user/*.cruds', organization: 'Organization/clinic-b' });
+    const birth = yearsAgo(2);
+    await post(
+      vxu({
+        pid: pid({ mrn: 'PRIV-1', authority: 'CLINICA', family: 'Moreau', given: 'Elise', birth, sex: 'F' }),
+        pd1: `PD1|||||||||||01^No reminder/recall^HL70215|Y|${hl7Date(5)}`,
+        orders: [order({ filler: 'PRIV-1-A', cvx: '08', date: hl7Date(30) })],
+      }),
+      clinicA
+    );
+    const query = qbp(qpd({ id: 'PRIV-1^^^CLINICA^MR', family: 'Moreau', given: 'Elise', birth }));
+    const other = await post(query, clinicB);
+    expect(profileOf(other.msg), other.text).toBe('Z33');
+    expect(qakStatus(other.msg)).toBe('NF');
+    const owner = await post(query, clinicA);
+    expect(profileOf(owner.msg), owner.text).toBe('Z32');
+    expect(owner.msg.getSegment('PD1')?.getField(12).toString()).toBe('Y');
+    const publicHealth = await post(query);
+    expect(profileOf(publicHealth.msg)).toBe('Z32');
+  });
+
+  it('a query without identifier or name and birth date: Z33 with QAK AE and an ERR', async () => {
+    const { msg, status } = await post(qbp('QPD|Z34^Request Immunization History^CDCPHINVS|TAG9||Smith'));
+    expect(status).toBe(400);
+    expect(profileOf(msg)).toBe('Z33');
+    expect(qakStatus(msg)).toBe('AE');
+    expect(msg.getSegment('ERR')?.getComponent(3, 1)).toBe('101');
+  });
+
+  it('a query built by node-hl7-client (a real HL7 client library) is answered', async () => {
+    const message = new Message({
+      messageHeader: {
+        msh_9_1: 'QBP',
+        msh_9_2: 'Q11',
+        msh_9_3: 'QBP_Q11',
+        msh_10: controlId('NHC'),
+        msh_11_1: 'P',
+      },
+    });
+    message.set('MSH.12', '2.5.1');
+    message.set('MSH.21.1', 'Z34');
+    message.set('MSH.21.3', 'CDCPHINVS');
+    const q = message.addSegment('QPD');
+    q.set('1.1', 'Z34');
+    q.set('1.3', 'CDCPHINVS');
+    q.set('2', 'NHC-TAG');
+    q.set('3.1', 'RT-7001');
+    q.set('3.4', 'MYEHR');
+    q.set('3.5', 'MR');
+    q.set('4.1', 'Whitaker');
+    q.set('4.2', 'Noah');
+    q.set('6', yearsAgo(0, 200));
+    const rcp = message.addSegment('RCP');
+    rcp.set('1', 'I');
+    rcp.set('2.1', '5');
+    rcp.set('2.2', 'RD');
+    const { msg, text } = await post(message.toString());
+    expect(profileOf(msg), text).toBe('Z32');
+    expect(msg.getSegment('QAK')?.getField(1).toString()).toBe('NHC-TAG');
+  });
+});
+
+describe('QBP^Q11 Z44 → RSP^K11 Z42', () => {
+  it('answers the evaluated history and forecast from the forecasting engine', async () => {
+    const { msg, text } = await post(qbp(qpd({ id: 'RT-7001^^^MYEHR^MR', family: 'Whitaker', given: 'Noah', birth: yearsAgo(0, 200) }, 'Z44'), 'Z44'));
+    expect(profileOf(msg), text).toBe('Z42');
+    expect(msg.getSegment('QAK')?.getComponent(3, 1)).toBe('Z44');
+    const rxa = msg.getAllSegments('RXA');
+    expect(rxa.some((s) => s.getComponent(5, 1) === '998')).toBe(true);
+    const obx = msg.getAllSegments('OBX').map((s) => `${s.getComponent(3, 1)}=${s.getField(5).toString()}`);
+    expect(obx).toContain('59781-5=Y');
+    expect(obx.some((o) => o.startsWith('30956-7=45^HepB^CVX'))).toBe(true);
+    expect(obx.some((o) => o.startsWith('30980-7='))).toBe(true);
+  });
+});
