@@ -9,8 +9,10 @@ export interface SkipContext {
   patient: PatientRecord;
   /** Date administered (evaluation) or assessment date (forecast). */
   referenceDate: Day;
-  /** The antigen's doses before the reference dose (all statuses). */
+  /** The antigen's doses that count as administered before the reference dose (not inadvertent). */
   previousDoses: readonly AdministeredDose[];
+  /** Every dose of the antigen before the reference dose ("Total" dose counts). */
+  allDoses: readonly AdministeredDose[];
   /** Doses counted as valid so far in this patient series. */
   validDoses: readonly AdministeredDose[];
   /** Series groups of this antigen that hold a complete relevant series. */
@@ -62,10 +64,9 @@ function conditionMet(c: SkipCondition, ctx: SkipContext): boolean {
       const byAge = c.type === 'vaccine count by age';
       const begin = byAge ? addOptional(dob, c.beginAge) ?? FAR_PAST : c.startDate ?? FAR_PAST;
       const end = byAge ? addOptional(dob, c.endAge) ?? FAR_FUTURE : c.endDate ?? FAR_FUTURE;
-      const pool = c.doseType === 'valid' ? ctx.validDoses : ctx.previousDoses;
+      const pool = c.doseType === 'valid' ? ctx.validDoses : ctx.allDoses;
       let count = 0;
       for (const d of pool) {
-        if (d.date >= ctx.referenceDate) continue;
         if (c.vaccineTypes && !c.vaccineTypes.has(d.cvx)) continue;
         if (d.date >= begin && d.date < end) count++;
       }

@@ -16,6 +16,8 @@ export interface SeriesEvaluation {
   validDoses: AdministeredDose[];
   /** Doses that take part in intervals (not inadvertent, not extraneous). */
   countedDoses: AdministeredDose[];
+  /** Every dose of the antigen (for "Total" dose counts in the forecast). */
+  allDoses: readonly AdministeredDose[];
 }
 
 /** Picks the rule in effect on `date` (effective/cessation dates), else the first undated one. */
@@ -49,8 +51,9 @@ export function evaluateSeries(
     nextTarget: 0,
     validDoses: [],
     countedDoses: [],
+    allDoses: doses,
   };
-  for (const dose of doses) {
+  doses.forEach((dose, doseIndex) => {
     let t = state.nextTarget;
     // Conditional skips (evaluation context) move past target doses that are not needed.
     while (
@@ -59,6 +62,7 @@ export function evaluateSeries(
         patient,
         referenceDate: dose.date,
         previousDoses: state.countedDoses,
+        allDoses: doses.slice(0, doseIndex),
         validDoses: state.validDoses,
         completedSeriesGroups,
       })
@@ -69,7 +73,7 @@ export function evaluateSeries(
     state.nextTarget = t;
     if (t >= targets.length) {
       state.evaluations.push({ dose, antigen, status: 'Extraneous', reason: Reason.seriesComplete });
-      continue;
+      return;
     }
     const target = targets[t]!;
     const outcome = evaluateAgainstTarget(data, patient, state, target, dose, statusOfOtherDoses);
@@ -85,7 +89,7 @@ export function evaluateSeries(
       state.evaluations.push({ dose, antigen, status: outcome.status, reason: outcome.reason });
       if (outcome.reason !== Reason.inadvertent && outcome.status !== 'Extraneous') state.countedDoses.push(dose);
     }
-  }
+  });
   // Trailing target doses skipped at the assessment date are decided by the forecast.
   return state;
 }

@@ -58,6 +58,7 @@ export function forecastSeries(
       patient,
       referenceDate: patient.assessmentDate,
       previousDoses: evaluation.countedDoses,
+      allDoses: evaluation.allDoses,
       validDoses: evaluation.validDoses,
       completedSeriesGroups,
     })
@@ -77,24 +78,26 @@ export function forecastSeries(
     return { status: 'Not Recommended' };
   }
 
+  // Earliest: the latest of the minimum age and every minimum interval (live-virus conflicts and
+  // the season's start below). Recommended and past due come from the target dose's age when it
+  // has one, else from its intervals (logic spec "forecast dates").
   const minAgeDate = addOptional(dob, age?.minAge) ?? addOptional(dob, age?.absMinAge) ?? dob;
   const earliestCandidates: Day[] = [minAgeDate];
-  const recommendedCandidates: Day[] = [];
-  const pastDueCandidates: Day[] = [];
-  const earliestRecAge = addOptional(dob, age?.earliestRecAge);
-  if (earliestRecAge !== undefined) recommendedCandidates.push(earliestRecAge);
-  const latestRecAge = addOptional(dob, age?.latestRecAge);
-  if (latestRecAge !== undefined) pastDueCandidates.push(latestRecAge - 1);
-
+  const recommendedByInterval: Day[] = [];
+  const pastDueByInterval: Day[] = [];
   for (const rule of target.intervals) {
     if (rule.effectiveDate !== undefined && patient.assessmentDate < rule.effectiveDate) continue;
     if (rule.cessationDate !== undefined && patient.assessmentDate >= rule.cessationDate) continue;
     const from = intervalReference(rule, patient, evaluation, patient.assessmentDate + 1);
     if (from === undefined) continue;
     earliestCandidates.push(rule.minInt ? addDuration(from, rule.minInt) : from);
-    if (rule.earliestRecInt) recommendedCandidates.push(addDuration(from, rule.earliestRecInt));
-    if (rule.latestRecInt) pastDueCandidates.push(addDuration(from, rule.latestRecInt) - 1);
+    if (rule.earliestRecInt) recommendedByInterval.push(addDuration(from, rule.earliestRecInt));
+    if (rule.latestRecInt) pastDueByInterval.push(addDuration(from, rule.latestRecInt) - 1);
   }
+  const earliestRecAge = addOptional(dob, age?.earliestRecAge);
+  const latestRecAge = addOptional(dob, age?.latestRecAge);
+  const unadjustedRecommended = earliestRecAge ?? (recommendedByInterval.length > 0 ? Math.max(...recommendedByInterval) : undefined);
+  const unadjustedPastDue = latestRecAge !== undefined ? latestRecAge - 1 : pastDueByInterval.length > 0 ? Math.max(...pastDueByInterval) : undefined;
 
   const excluded = contraindicatedVaccines(antigen, patient);
   const forecastVaccines = target.preferableVaccines.filter((v) => !excluded.has(v.cvx));
@@ -103,9 +106,7 @@ export function forecastSeries(
   if (target.seasonalStart !== undefined) earliestCandidates.push(target.seasonalStart);
 
   const earliest = Math.max(...earliestCandidates);
-  const unadjustedRecommended = recommendedCandidates.length > 0 ? Math.max(...recommendedCandidates) : earliest;
-  const recommended = Math.max(unadjustedRecommended, earliest);
-  const unadjustedPastDue = pastDueCandidates.length > 0 ? Math.max(...pastDueCandidates) : undefined;
+  const recommended = Math.max(unadjustedRecommended ?? earliest, earliest);
   const pastDue = unadjustedPastDue === undefined ? undefined : Math.max(unadjustedPastDue, earliest);
   const latest = maxAgeDate !== undefined ? maxAgeDate - 1 : undefined;
 
