@@ -122,9 +122,11 @@ export function runCase(c: CdsiCase, data: SupportingData): CaseResult {
   let evaluationsRight = true;
   c.doses.forEach((d, i) => {
     if (!d.evaluationStatus) return;
-    const ours = evaluations.filter(
-      (e) => e.immunizationEvent.reference === `Immunization/dose-${i + 1}` && antigens.has(e.targetDisease.text ?? ''),
-    );
+    const ofDose = evaluations.filter((e) => e.immunizationEvent.reference === `Immunization/dose-${i + 1}`);
+    // A case may list doses of other vaccine groups (a varicella dose in an MMR case): those are
+    // judged by their own antigens.
+    const inGroup = ofDose.filter((e) => antigens.has(e.targetDisease.text ?? ''));
+    const ours = inGroup.length > 0 ? inGroup : ofDose;
     let status = 'none';
     let reason: string | undefined;
     if (ours.length > 0) {

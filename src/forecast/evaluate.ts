@@ -111,14 +111,16 @@ function evaluateAgainstTarget(
 
   const dob = patient.birthDate;
   const age: AgeRule | undefined = ruleInEffect(target.ages, dose.date);
+  let tooYoung = false;
   if (age) {
     const absMin = addOptional(dob, age.absMinAge) ?? dob;
-    if (dose.date < absMin) return { status: 'Not Valid', reason: Reason.tooYoung };
+    tooYoung = dose.date < absMin;
     const max = addOptional(dob, age.maxAge) ?? FAR_FUTURE;
-    if (dose.date >= max) return { status: 'Extraneous', reason: Reason.tooOld };
+    if (!tooYoung && dose.date >= max) return { status: 'Extraneous', reason: Reason.tooOld };
   }
-
+  // Age and interval are both checked; when both fail CDC's cases name the interval.
   if (!intervalsPass(patient, state, target, dose)) return { status: 'Not Valid', reason: Reason.tooSoon };
+  if (tooYoung) return { status: 'Not Valid', reason: Reason.tooYoung };
 
   if (inLiveVirusConflict(data, dose, patient, statusOfOtherDoses, state)) {
     return { status: 'Not Valid', reason: Reason.liveVirusConflict };
@@ -200,10 +202,10 @@ function previousStatus(
   return statusOfOtherDoses.get(other) ?? 'Valid';
 }
 
-/** A valid earlier live dose blocks until the full conflict end; a not valid one until the minimum end. */
+/** A valid earlier live dose blocks until the minimum conflict end (its 4-day grace); a not valid one until the full end. */
 export function conflictWindowHolds(c: LiveVirusConflict, previous: AdministeredDose, date: Day, previousStatusValue: 'Valid' | 'Not Valid'): boolean {
   const begin = addDuration(previous.date, c.begin);
-  const end = addDuration(previous.date, previousStatusValue === 'Valid' ? c.end : c.minEnd);
+  const end = addDuration(previous.date, previousStatusValue === 'Valid' ? c.minEnd : c.end);
   return date >= begin && date < end;
 }
 
