@@ -54,13 +54,13 @@ function score(candidates: PatientSeries[], patient: PatientRecord): Map<Patient
 
 /** The prioritized series of one series group. */
 export function prioritizedSeries(group: PatientSeries[], patient: PatientRecord): PatientSeries | undefined {
-  if (group.length === 1) return group[0];
   const complete = group.filter(isComplete);
   if (complete.length > 0) {
     return complete.sort((a, b) => b.validCount - a.validCount || byPreference(a, b))[0];
   }
+  // A group none of whose series the patient can start (or has started) in its start ages gives none.
   let scorable = group.filter((s) => canStart(s, patient));
-  if (scorable.length === 0) scorable = group;
+  if (scorable.length === 0) return undefined;
   const bestPriority = scorable.map((s) => s.series.seriesPriority).sort()[0];
   scorable = scorable.filter((s) => s.series.seriesPriority === bestPriority);
   const inProcess = scorable.filter((s) => s.validCount > 0);
@@ -84,7 +84,12 @@ export function bestSeries(all: PatientSeries[], patient: PatientRecord): Patien
   let prioritized = [...groups.values()]
     .map((g) => prioritizedSeries(g, patient))
     .filter((s): s is PatientSeries => s !== undefined);
-  if (prioritized.length <= 1) return prioritized[0];
+  if (prioritized.length === 0) {
+    // No series can be started: report the default series of the first group (aged out, …).
+    const first = [...all].sort((a, b) => Number(a.series.seriesGroup) - Number(b.series.seriesGroup) || Number(b.series.defaultSeries) - Number(a.series.defaultSeries) || byPreference(a, b));
+    return first[0];
+  }
+  if (prioritized.length === 1) return prioritized[0];
   // A complete series also completes its equivalent series groups.
   const completeGroups = new Set(prioritized.filter(isComplete).flatMap((s) => [s.series.seriesGroup, ...s.series.equivalentSeriesGroups]));
   const stillNeeded = prioritized.filter((s) => !completeGroups.has(s.series.seriesGroup));
