@@ -84,7 +84,7 @@ function runAntigen(
     results = relevant.map((s) => runSeries(data, antigen, patient, s, doses, completed, otherStatuses));
   }
   const best = bestSeries(results, patient);
-  return { antigen: antigen.name, best, forecast: best?.forecast ?? { status: 'Not Recommended' } };
+  return { antigen: antigen.name, best, forecast: best?.forecast ?? { status: 'Not Recommended' }, candidates: results };
 }
 
 const STATUS_ORDER: readonly SeriesStatus[] = ['Not Complete', 'Contraindicated', 'Aged Out', 'Complete', 'Immune', 'Not Recommended'];

@@ -155,7 +155,13 @@ export function intervalReference(
     }
     return latest;
   }
-  if (rule.fromRelevantObs) return patient.observations.get(rule.fromRelevantObs) ?? undefined;
+  if (rule.fromRelevantObs) {
+    if (!patient.observations.has(rule.fromRelevantObs)) return undefined;
+    // An observation without a date (e.g. "had a stem cell transplant") counts from the assessment
+    // date when forecasting; it cannot time doses already given.
+    const observed = patient.observations.get(rule.fromRelevantObs);
+    return observed ?? (before > patient.assessmentDate ? patient.assessmentDate : undefined);
+  }
   return undefined;
 }
 

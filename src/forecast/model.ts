@@ -75,6 +75,8 @@ export interface AntigenResult {
   antigen: string;
   best?: PatientSeries;
   forecast: Forecast;
+  /** Every relevant patient series, evaluated and forecast (the best one among them). */
+  candidates?: readonly PatientSeries[];
 }
 
 export interface VaccineGroupForecast {

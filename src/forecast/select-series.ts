@@ -70,7 +70,10 @@ export function prioritizedSeries(group: PatientSeries[], patient: PatientRecord
   }
   const defaults = scorable.filter((s) => s.series.defaultSeries);
   if (defaults.length > 0) return defaults.sort(byPreference)[0];
-  return scorable.sort(byPreference)[0];
+  // No valid dose and no default: a series the patient starts at its first target dose beats one
+  // whose opening doses are skipped for age (an infant series for an adult).
+  const fromStart = scorable.filter((s) => s.targetDoses[0] !== 'skipped');
+  return (fromStart.length > 0 ? fromStart : scorable).sort(byPreference)[0];
 }
 
 /** The best patient series of an antigen across its series groups. */
