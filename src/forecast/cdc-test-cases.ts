@@ -128,19 +128,20 @@ export function runCase(c: CdsiCase, data: SupportingData): CaseResult {
     const inGroup = ofDose.filter((e) => antigens.has(e.targetDisease.text ?? ''));
     const ours = inGroup.length > 0 ? inGroup : ofDose;
     let status = 'none';
-    let reason: string | undefined;
+    let reasons: string[] = [];
     if (ours.length > 0) {
       const notValid = ours.find((e) => evaluationStatus(e) === 'Not Valid');
       const extraneous = ours.find((e) => evaluationStatus(e) === 'Extraneous');
       const decisive = notValid ?? extraneous;
       status = decisive ? evaluationStatus(decisive) : 'Valid';
-      reason = decisive?.doseStatusReason?.[0]?.text;
+      reasons = (decisive?.doseStatusReason ?? []).map((r) => r.text ?? '');
     }
     const statusOk = norm(status) === norm(d.evaluationStatus);
-    const reasonOk = !d.evaluationReason || norm(reason) === norm(d.evaluationReason);
+    // CDSi may give several reasons; CDC's case names one of them.
+    const reasonOk = !d.evaluationReason || reasons.some((r) => norm(r) === norm(d.evaluationReason));
     if (!statusOk || !reasonOk) {
       evaluationsRight = false;
-      differences.push(`dose ${i + 1} (${d.cvx} ${d.dateAdministered}): expected ${d.evaluationStatus}${d.evaluationReason ? ` / ${d.evaluationReason}` : ''}, got ${status}${reason ? ` / ${reason}` : ''}`);
+      differences.push(`dose ${i + 1} (${d.cvx} ${d.dateAdministered}): expected ${d.evaluationStatus}${d.evaluationReason ? ` / ${d.evaluationReason}` : ''}, got ${status}${reasons.length > 0 ? ` / ${reasons.join(' + ')}` : ''}`);
     }
   });
 

@@ -72,13 +72,13 @@ export function evaluateSeries(
     }
     state.nextTarget = t;
     if (t >= targets.length) {
-      state.evaluations.push({ dose, antigen, status: 'Extraneous', reason: Reason.seriesComplete });
+      state.evaluations.push({ dose, antigen, status: 'Extraneous', reasons: [Reason.seriesComplete] });
       return;
     }
     const target = targets[t]!;
     const outcome = evaluateAgainstTarget(data, patient, state, target, dose, statusOfOtherDoses);
     if (outcome.status === 'Valid') {
-      state.evaluations.push({ dose, antigen, status: 'Valid', targetDose: target.doseNumber });
+      state.evaluations.push({ dose, antigen, status: 'Valid', reasons: [], targetDose: target.doseNumber });
       state.satisfiedBy[t] = dose;
       state.targetDoses[t] = 'satisfied';
       state.validDoses.push(dose);
@@ -86,8 +86,8 @@ export function evaluateSeries(
       // A recurring target dose (yearly influenza, boosters) stays the next target.
       if (!target.recurring) state.nextTarget = t + 1;
     } else {
-      state.evaluations.push({ dose, antigen, status: outcome.status, reason: outcome.reason });
-      if (outcome.reason !== Reason.inadvertent && outcome.status !== 'Extraneous') state.countedDoses.push(dose);
+      state.evaluations.push({ dose, antigen, status: outcome.status, reasons: outcome.reasons });
+      if (!outcome.reasons.includes(Reason.inadvertent) && outcome.status !== 'Extraneous') state.countedDoses.push(dose);
     }
   });
   // Trailing target doses skipped at the assessment date are decided by the forecast.
@@ -96,7 +96,7 @@ export function evaluateSeries(
 
 interface Outcome {
   status: 'Valid' | 'Not Valid' | 'Extraneous';
-  reason?: string;
+  reasons: string[];
 }
 
 function evaluateAgainstTarget(
@@ -107,29 +107,24 @@ function evaluateAgainstTarget(
   dose: AdministeredDose,
   statusOfOtherDoses: ReadonlyMap<AdministeredDose, 'Valid' | 'Not Valid'>,
 ): Outcome {
-  if (target.inadvertentVaccines.has(dose.cvx)) return { status: 'Not Valid', reason: Reason.inadvertent };
+  if (target.inadvertentVaccines.has(dose.cvx)) return { status: 'Not Valid', reasons: [Reason.inadvertent] };
 
+  // Every check runs; a dose that fails several carries every reason (CDSi reports them all).
+  const reasons: string[] = [];
   const dob = patient.birthDate;
   const age: AgeRule | undefined = ruleInEffect(target.ages, dose.date);
-  let tooYoung = false;
   if (age) {
     const absMin = addOptional(dob, age.absMinAge) ?? dob;
-    tooYoung = dose.date < absMin;
     const max = addOptional(dob, age.maxAge) ?? FAR_FUTURE;
-    if (!tooYoung && dose.date >= max) return { status: 'Extraneous', reason: Reason.tooOld };
+    if (dose.date < absMin) reasons.push(Reason.tooYoung);
+    else if (dose.date >= max) return { status: 'Extraneous', reasons: [Reason.tooOld] };
   }
-  // Age and interval are both checked; when both fail CDC's cases name the interval.
-  if (!intervalsPass(patient, state, target, dose)) return { status: 'Not Valid', reason: Reason.tooSoon };
-  if (tooYoung) return { status: 'Not Valid', reason: Reason.tooYoung };
-
-  if (inLiveVirusConflict(data, dose, patient, statusOfOtherDoses, state)) {
-    return { status: 'Not Valid', reason: Reason.liveVirusConflict };
-  }
-
+  if (!intervalsPass(patient, state, target, dose)) reasons.push(Reason.tooSoon);
+  if (inLiveVirusConflict(data, dose, patient, statusOfOtherDoses, state)) reasons.push(Reason.liveVirusConflict);
   if (!vaccineMatches(target.preferableVaccines, dose, dob, true) && !vaccineMatches(target.allowableVaccines, dose, dob, false)) {
-    return { status: 'Not Valid', reason: Reason.notPreferableOrAllowable };
+    reasons.push(Reason.notPreferableOrAllowable);
   }
-  return { status: 'Valid' };
+  return reasons.length > 0 ? { status: 'Not Valid', reasons } : { status: 'Valid', reasons };
 }
 
 /** The date an interval runs from, or undefined when the interval does not apply. */

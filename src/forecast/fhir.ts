@@ -139,7 +139,7 @@ function evaluationResource(e: DoseEvaluation, series: string | undefined, patie
     targetDisease: { text: e.antigen },
     immunizationEvent: { reference: `Immunization/${e.dose.id}` },
     doseStatus,
-    ...(e.reason ? { doseStatusReason: [{ text: e.reason }] } : {}),
+    ...(e.reasons.length > 0 ? { doseStatusReason: e.reasons.map((text) => ({ text })) } : {}),
     ...(series ? { series } : {}),
     ...(e.targetDose !== undefined ? { doseNumberPositiveInt: e.targetDose } : {}),
   };

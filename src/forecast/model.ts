@@ -38,7 +38,8 @@ export interface DoseEvaluation {
   dose: AdministeredDose;
   antigen: string;
   status: EvaluationStatus;
-  reason?: string;
+  /** Every reason the dose is not valid / extraneous, in the order CDSi checks them. */
+  reasons: readonly string[];
   /** Target dose number the dose satisfied (valid doses only). */
   targetDose?: number;
 }
