@@ -112,8 +112,9 @@ export function forecastSeries(
 
   return {
     status: 'Not Complete',
-    // CDC numbers the forecast dose by the patient's history: valid doses so far, plus one.
-    doseNumber: evaluation.validDoses.length + 1,
+    // CDC numbers the forecast dose by the patient's history (valid doses so far, plus one); a
+    // series whose first dose recurs (a new season's COVID-19 dose) starts again at 1.
+    doseNumber: target.recurring && target.doseNumber === 1 ? 1 : evaluation.validDoses.length + 1,
     earliest,
     recommended,
     pastDue,
