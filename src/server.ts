@@ -63,7 +63,7 @@ export async function startServer(
   await files.init();
   const bulk = new BulkExports({ store, files, sharing: ctx.sharing, baseUrl, logger, options: { ...loadBulkOptions(), ...options.bulk } });
   registerBulkExports(ctx, bulk);
-  const app = createApp({ ctx, verifier: auth.verifier, logger, routers: [auth.router, metricsRouter(audit), hl7v2Router({ ctx, verifier: auth.verifier, options: loadHl7v2Options() })] });
+  const app = createApp({ ctx, verifier: auth.verifier, logger, routers: [auth.router, metricsRouter(audit), hl7v2Router({ ctx, verifier: auth.verifier, logger, options: loadHl7v2Options() })] });
   const server = await new Promise<Server>((resolve, reject) => {
     const s = app.listen(config.port, (err?: Error) => (err ? reject(err) : resolve(s)));
   });

@@ -1,14 +1,19 @@
 // HTTP transports for HL7 v2: POST /hl7v2 (one ER7 message per request, the response message as
-// the body). Credentials are the FHIR ones (a bearer token); the caller's organization claim is the
-// facility the message is stored for.
+// the body) and the CDC SOAP service at POST /soap (WSDL at GET /soap?wsdl). Credentials are the
+// FHIR ones (a bearer token); the caller's organization claim is the facility the message is
+// stored for.
 import express, { type NextFunction, type Request, type Response } from 'express';
+import type { Caller } from '../auth/caller.js';
 import type { TokenVerifier } from '../auth/verify-token.js';
-import { unsupportedMediaType } from '../fhir/outcome.js';
+import { isFhirError, unsupportedMediaType } from '../fhir/outcome.js';
+import type { Logger } from '../http/logger.js';
+import { StoreUnavailableError } from '../store/store.js';
 import type { ServerContext } from '../interactions/types.js';
 import { buildAck } from './ack.js';
 import { pipelineRunner } from './fhir-runner.js';
 import { handleMessage, type MessageResult } from './messages.js';
 import type { Hl7Issue } from './problems.js';
+import { faultEnvelope, parseEnvelope, responseEnvelope, soapCaller, SoapFault, wsdlFor } from './soap.js';
 
 export const HL7_CONTENT_TYPES = ['application/hl7-v2', 'x-application/hl7-v2+er7'];
 
@@ -25,8 +30,11 @@ export function loadHl7v2Options(env: NodeJS.ProcessEnv = process.env): Hl7v2Opt
 
 export interface Hl7v2Deps {
   ctx: ServerContext;
+  /** Checks a registered user's username and password (SOAP credentials), when sign-in provides one. */
+  checkPassword?: (username: string, password: string) => Promise<Caller | undefined>;
   verifier: TokenVerifier;
   options: Hl7v2Options;
+  logger?: Logger;
   /** Called once per message answered (submitter report). */
   onMessage?: (result: MessageResult, organization: string | undefined) => void;
 }
@@ -53,7 +61,75 @@ export function hl7v2Router(deps: Hl7v2Deps): express.Router {
     }
     next(err);
   });
+
+  const wsdl = wsdlFor(deps.ctx.config.publicBaseUrl);
+  router.get('/soap', (req: Request, res: Response) => {
+    if (!/(^|&)wsdl(=|&|$)/i.test(req.originalUrl.split('?')[1] ?? '')) {
+      res.status(404).type('text/plain').send('The CDC IIS SOAP service answers POST; its WSDL is at /soap?wsdl');
+      return;
+    }
+    res.type('text/xml; charset=utf-8').send(wsdl);
+  });
+  // XML escaping can double a message's size: read up to twice the limit plus the envelope.
+  const soapBody = express.raw({ type: () => true, limit: deps.options.maxMessageBytes * 2 + 64 * 1024 });
+  router.post('/soap', soapBody, (req: Request, res: Response, next: NextFunction) => {
+    handleSoapPost(req, res, deps).catch(next);
+  });
+  router.use('/soap', (err: unknown, req: Request, res: Response, next: NextFunction) => {
+    if ((err as { type?: string }).type === 'entity.too.large') {
+      sendFault(req, res, '1.2', new SoapFault('MessageTooLargeFault', `The request is larger than ${deps.options.maxMessageBytes * 2 + 64 * 1024} bytes`));
+      return;
+    }
+    next(err);
+  });
   return router;
+}
+
+function soapContentType(version: '1.1' | '1.2'): string {
+  return version === '1.1' ? 'text/xml; charset=utf-8' : 'application/soap+xml; charset=utf-8';
+}
+
+function sendFault(_req: Request, res: Response, version: '1.1' | '1.2', fault: SoapFault): void {
+  res.status(fault.side === 'Sender' ? 400 : 500).type(soapContentType(version)).send(faultEnvelope(version, fault));
+}
+
+async function handleSoapPost(req: Request, res: Response, deps: Hl7v2Deps): Promise<void> {
+  const xml = Buffer.isBuffer(req.body) ? req.body.toString('utf8') : '';
+  let version: '1.1' | '1.2' = (req.headers['content-type'] ?? '').includes('text/xml') ? '1.1' : '1.2';
+  try {
+    const envelope = parseEnvelope(xml);
+    version = envelope.version;
+    const { request } = envelope;
+    if (request.operation === 'connectivityTest') {
+      res.type(soapContentType(version)).send(responseEnvelope(version, 'connectivityTest', request.echoBack));
+      return;
+    }
+    const size = Buffer.byteLength(request.hl7Message, 'utf8');
+    if (size > deps.options.maxMessageBytes) {
+      throw new SoapFault('MessageTooLargeFault', `The HL7 message is ${size} bytes, more than the limit of ${deps.options.maxMessageBytes} bytes`);
+    }
+    const caller = await soapCaller(req.headers.authorization, request, (h) => deps.verifier.verify(h), deps.checkPassword);
+    res.locals.caller = caller;
+    const facility = request.facilityID.trim();
+    if (facility && caller.organization && caller.organization !== `Organization/${facility}`) {
+      throw new SoapFault('SecurityFault', `facilityID "${facility}" is not the organization these credentials act for (${caller.organization})`);
+    }
+    const organization = caller.organization ?? (facility ? `Organization/${facility}` : undefined);
+    const run = pipelineRunner(deps.ctx, caller, res.locals.requestId as string);
+    const result = await handleMessage(request.hl7Message, { run, organization, maxBytes: deps.options.maxMessageBytes });
+    deps.onMessage?.(result, organization);
+    res.type(soapContentType(version)).send(responseEnvelope(version, 'submitSingleMessage', result.body));
+  } catch (err) {
+    if (err instanceof SoapFault) {
+      sendFault(req, res, version, err);
+      return;
+    }
+    // The server's own trouble (store unavailable, a bug): a Receiver fault, logged.
+    deps.logger?.error('SOAP request failed', { requestId: res.locals.requestId, error: err instanceof Error ? err.stack : String(err) });
+    const unavailable = err instanceof StoreUnavailableError || (isFhirError(err) && err.status === 503);
+    const fault = new SoapFault('UnknownFault', unavailable ? 'The data store is unavailable; try again shortly' : 'An unexpected server error occurred; it has been logged', 'Receiver');
+    res.status(unavailable ? 503 : 500).type(soapContentType(version)).send(faultEnvelope(version, fault));
+  }
 }
 
 async function handleHl7Post(req: Request, res: Response, deps: Hl7v2Deps): Promise<void> {

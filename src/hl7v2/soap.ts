@@ -1,0 +1,164 @@
+// The CDC IIS SOAP service (urn:cdc:iisb:2011) at POST /soap, its WSDL at GET /soap?wsdl.
+// Envelopes are read and written with fast-xml-parser (no entity expansion beyond XML's own, no
+// DTD processing); the HL7 message inside goes through the same handleMessage as POST /hl7v2.
+// SOAP 1.2 (application/soap+xml) is the CDC binding; a SOAP 1.1 envelope is answered in kind.
+import { readFileSync } from 'node:fs';
+import { XMLBuilder, XMLParser } from 'fast-xml-parser';
+import type { Caller } from '../auth/caller.js';
+import { isFhirError } from '../fhir/outcome.js';
+
+export const CDC_NAMESPACE = 'urn:cdc:iisb:2011';
+export const SOAP12_NS = 'http://www.w3.org/2003/05/soap-envelope';
+export const SOAP11_NS = 'http://schemas.xmlsoap.org/soap/envelope/';
+
+export type SoapFaultName = 'SecurityFault' | 'MessageTooLargeFault' | 'UnknownFault' | 'UnsupportedOperationFault';
+
+/** CDC fault codes (the WSDL types them as integers and leaves the values to the IIS). */
+const FAULT_CODES: Record<SoapFaultName, number> = { SecurityFault: 10, UnsupportedOperationFault: 20, MessageTooLargeFault: 30, UnknownFault: 40 };
+const FAULT_REASONS: Record<SoapFaultName, string> = {
+  SecurityFault: 'Security',
+  UnsupportedOperationFault: 'UnsupportedOperation',
+  MessageTooLargeFault: 'MessageTooLarge',
+  UnknownFault: 'Unknown',
+};
+
+export class SoapFault extends Error {
+  constructor(
+    readonly fault: SoapFaultName,
+    readonly detail: string,
+    /** Sender faults are the client's (HTTP 400); Receiver faults the server's (HTTP 500). */
+    readonly side: 'Sender' | 'Receiver' = 'Sender'
+  ) {
+    super(detail);
+    this.name = 'SoapFault';
+  }
+}
+
+export type SoapRequest =
+  | { operation: 'connectivityTest'; echoBack: string }
+  | { operation: 'submitSingleMessage'; username: string; password: string; facilityID: string; hl7Message: string };
+
+export interface ParsedEnvelope {
+  version: '1.1' | '1.2';
+  request: SoapRequest;
+}
+
+const parser = new XMLParser({
+  removeNSPrefix: true,
+  ignoreAttributes: true,
+  parseTagValue: false,
+  trimValues: false,
+  processEntities: true,
+  htmlEntities: true, // also decodes numeric character references (&#13; for segment ends)
+  ignoreDeclaration: true,
+  ignorePiTags: true,
+});
+
+const builder = new XMLBuilder({ ignoreAttributes: false, attributeNamePrefix: '@_', suppressEmptyNode: false });
+
+/** Reads a SOAP envelope; SoapFault (UnknownFault / UnsupportedOperationFault) when it is not one we answer. */
+export function parseEnvelope(xml: string): ParsedEnvelope {
+  if (/<!DOCTYPE/i.test(xml)) throw new SoapFault('UnknownFault', 'Document type declarations are not accepted in SOAP messages');
+  let doc: Record<string, unknown>;
+  try {
+    doc = parser.parse(xml, true) as Record<string, unknown>;
+  } catch (err) {
+    throw new SoapFault('UnknownFault', `The request is not well-formed XML: ${(err as Error).message}`);
+  }
+  const envelope = doc.Envelope as Record<string, unknown> | undefined;
+  const body = envelope?.Body as Record<string, unknown> | undefined;
+  if (!envelope || !body || typeof body !== 'object') throw new SoapFault('UnknownFault', 'The request is not a SOAP envelope with a Body');
+  const version = /soap\/envelope\//.test(xml.slice(0, 2000)) && !xml.slice(0, 2000).includes(SOAP12_NS) ? '1.1' : '1.2';
+  const [operation] = Object.keys(body);
+  const input = (body[operation] ?? {}) as Record<string, unknown>;
+  const text = (name: string): string => {
+    const value = input[name];
+    if (value === undefined || value === null) return '';
+    if (typeof value === 'string') return value;
+    if (typeof value === 'object' && '#text' in (value as object)) return String((value as Record<string, unknown>)['#text']);
+    return '';
+  };
+  if (operation === 'connectivityTest') return { version, request: { operation, echoBack: text('echoBack') } };
+  if (operation === 'submitSingleMessage') {
+    return { version, request: { operation, username: text('username'), password: text('password'), facilityID: text('facilityID'), hl7Message: text('hl7Message') } };
+  }
+  throw new SoapFault('UnsupportedOperationFault', `Operation ${operation ?? '(none)'} is not offered: use submitSingleMessage or connectivityTest`);
+}
+
+function envelope(version: '1.1' | '1.2', body: Record<string, unknown>): string {
+  const ns = version === '1.1' ? SOAP11_NS : SOAP12_NS;
+  const xml = builder.build({ 'soap:Envelope': { '@_xmlns:soap': ns, 'soap:Body': body } }) as string;
+  // XML parsers turn a literal CR into LF: HL7 segment ends travel as character references.
+  return `<?xml version="1.0" encoding="UTF-8"?>${xml.replace(/\r/g, '&#13;')}`;
+}
+
+export function responseEnvelope(version: '1.1' | '1.2', operation: SoapRequest['operation'], value: string): string {
+  return envelope(version, { [`${operation}Response`]: { '@_xmlns': CDC_NAMESPACE, return: value } });
+}
+
+export function faultEnvelope(version: '1.1' | '1.2', fault: SoapFault): string {
+  const detail = {
+    [fault.fault === 'UnknownFault' ? 'fault' : fault.fault]: {
+      '@_xmlns': CDC_NAMESPACE,
+      Code: FAULT_CODES[fault.fault],
+      Reason: FAULT_REASONS[fault.fault],
+      Detail: fault.detail,
+    },
+  };
+  if (version === '1.1') {
+    return envelope('1.1', { 'soap:Fault': { faultcode: `soap:${fault.side === 'Sender' ? 'Client' : 'Server'}`, faultstring: fault.fault, detail } });
+  }
+  return envelope('1.2', {
+    'soap:Fault': {
+      'soap:Code': { 'soap:Value': `soap:${fault.side}` },
+      'soap:Reason': { 'soap:Text': { '@_xml:lang': 'en', '#text': `${fault.fault}: ${fault.detail}` } },
+      'soap:Detail': detail,
+    },
+  });
+}
+
+/** The WSDL with its soap12:address set to this server's /soap. */
+export function wsdlFor(publicBaseUrl: string): string {
+  const text = readFileSync(new URL('./cdc-iis.wsdl', import.meta.url), 'utf8');
+  const wsdlParser = new XMLParser({ ignoreAttributes: false, attributeNamePrefix: '@_', preserveOrder: true, commentPropName: '#comment' });
+  const tree = wsdlParser.parse(text) as unknown[];
+  setAddress(tree, `${publicBaseUrl}/soap`);
+  const wsdlBuilder = new XMLBuilder({ ignoreAttributes: false, attributeNamePrefix: '@_', preserveOrder: true, commentPropName: '#comment', format: true });
+  return wsdlBuilder.build(tree) as string;
+}
+
+/** Walks the preserveOrder tree and sets soap12:address/@location. */
+function setAddress(nodes: unknown, location: string): void {
+  if (!Array.isArray(nodes)) return;
+  for (const node of nodes as Array<Record<string, unknown>>) {
+    for (const [key, value] of Object.entries(node)) {
+      if (key === 'soap12:address') {
+        node[':@'] = { ...(node[':@'] as object), '@_location': location };
+      } else if (key !== ':@') setAddress(value, location);
+    }
+  }
+}
+
+/**
+ * SOAP credentials: a bearer token in the Authorization header, or the token as the password
+ * (until a username/password check is available, see README). Anything else is a SecurityFault.
+ */
+export async function soapCaller(
+  authorization: string | undefined,
+  request: Extract<SoapRequest, { operation: 'submitSingleMessage' }>,
+  verify: (authorization: string | undefined) => Caller | Promise<Caller>,
+  checkPassword?: (username: string, password: string) => Promise<Caller | undefined>
+): Promise<Caller> {
+  try {
+    if (authorization) return await verify(authorization);
+    if (request.username && request.password && checkPassword) {
+      const caller = await checkPassword(request.username, request.password);
+      if (caller) return caller;
+    }
+    if (request.password) return await verify(`Bearer ${request.password}`);
+  } catch (err) {
+    if (!isFhirError(err)) throw err;
+    throw new SoapFault('SecurityFault', err.message);
+  }
+  throw new SoapFault('SecurityFault', 'No credentials: send a bearer token (Authorization header or as the password)');
+}
