@@ -32,6 +32,8 @@ export const TYPE_OPERATIONS: ReadonlyArray<{ name: string; definition: string; 
   { name: 'match', definition: 'http://hl7.org/fhir/OperationDefinition/Patient-match', types: ['Patient'] },
   { name: 'merge', definition: 'http://hl7.org/fhir/OperationDefinition/Patient-merge', types: ['Patient'] },
   { name: 'everything', definition: 'http://hl7.org/fhir/OperationDefinition/Patient-everything', types: ['Patient'], instanceOnly: true },
+  // CDC CDSi forecasting (src/forecast): profiles/OperationDefinition-immds-forecast.json.
+  { name: 'immds-forecast', definition: 'https://iis-fhir-server.org/fhir/OperationDefinition/immds-forecast', types: ['Patient'], instanceOnly: true },
   // Bulk Data Access 2.0 (src/bulk): Patient/$export and Group/[id]/$export; [base]/$export is in SYSTEM_OPERATIONS.
   { name: 'export', definition: 'http://hl7.org/fhir/uv/bulkdata/OperationDefinition/patient-export', types: ['Patient'] },
   { name: 'export', definition: 'http://hl7.org/fhir/uv/bulkdata/OperationDefinition/group-export', types: ['Group'], instanceOnly: true },
@@ -40,6 +42,7 @@ export const TYPE_OPERATIONS: ReadonlyArray<{ name: string; definition: string; 
 /** Operations on the FHIR base. */
 export const SYSTEM_OPERATIONS: ReadonlyArray<{ name: string; definition: string }> = [
   { name: 'export', definition: 'http://hl7.org/fhir/uv/bulkdata/OperationDefinition/export' },
+  { name: 'immds-forecast', definition: 'https://iis-fhir-server.org/fhir/OperationDefinition/immds-forecast' },
 ];
 
 export function buildCapabilityStatement(version: string): CapabilityStatement {
