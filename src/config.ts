@@ -17,6 +17,79 @@ export interface Config {
   authClientsFile?: string;
   /** JSON file of rule code → error | warning | information | off (src/quality/policy.ts). */
   rulePolicyFile?: string;
+  /** Bounds on the work one request may ask for (absent: the defaults). */
+  limits?: RequestLimits;
+}
+
+/** Bounds on one request (README "Configuration"): each refused with a 4xx OperationOutcome. */
+export interface RequestLimits {
+  /** Decompressed body bytes per compressed byte (BODY_MAX_INFLATE_RATIO). */
+  bodyMaxInflateRatio: number;
+  /** Nesting of JSON objects and arrays (JSON_MAX_DEPTH). */
+  jsonMaxDepth: number;
+  /** Characters of one JSON string (JSON_MAX_STRING_LENGTH). */
+  jsonMaxStringLength: number;
+  /** Elements of one JSON array (JSON_MAX_ARRAY_LENGTH). */
+  jsonMaxArrayLength: number;
+  /** JSON values in one body (JSON_MAX_VALUES). */
+  jsonMaxValues: number;
+  /** Query parameters of one request, URL and form together (QUERY_MAX_PARAMS). */
+  queryMaxParams: number;
+  /** Characters of the query, names and values together (QUERY_MAX_LENGTH). */
+  queryMaxLength: number;
+  /** Largest `_count` accepted (SEARCH_MAX_COUNT). */
+  searchMaxCount: number;
+  /** `_include` and `_revinclude` parameters in one search (SEARCH_MAX_INCLUDES). */
+  searchMaxIncludes: number;
+  /** Links of one chain or `_has` nesting (SEARCH_MAX_CHAIN_DEPTH). */
+  searchMaxChainDepth: number;
+  /** Chained and `_has` parameters in one search (SEARCH_MAX_CHAINS). */
+  searchMaxChains: number;
+}
+
+export const DEFAULT_LIMITS: RequestLimits = {
+  bodyMaxInflateRatio: 100,
+  jsonMaxDepth: 64,
+  jsonMaxStringLength: 32_768,
+  jsonMaxArrayLength: 10_000,
+  jsonMaxValues: 200_000,
+  queryMaxParams: 100,
+  queryMaxLength: 16_384,
+  searchMaxCount: 1000,
+  searchMaxIncludes: 10,
+  searchMaxChainDepth: 3,
+  searchMaxChains: 5,
+};
+
+/** The request limits of a configuration (defaults where it has none). */
+export function limitsOf(config: Pick<Config, 'limits'>): RequestLimits {
+  return config.limits ?? DEFAULT_LIMITS;
+}
+
+const LIMIT_ENV: Record<keyof RequestLimits, string> = {
+  bodyMaxInflateRatio: 'BODY_MAX_INFLATE_RATIO',
+  jsonMaxDepth: 'JSON_MAX_DEPTH',
+  jsonMaxStringLength: 'JSON_MAX_STRING_LENGTH',
+  jsonMaxArrayLength: 'JSON_MAX_ARRAY_LENGTH',
+  jsonMaxValues: 'JSON_MAX_VALUES',
+  queryMaxParams: 'QUERY_MAX_PARAMS',
+  queryMaxLength: 'QUERY_MAX_LENGTH',
+  searchMaxCount: 'SEARCH_MAX_COUNT',
+  searchMaxIncludes: 'SEARCH_MAX_INCLUDES',
+  searchMaxChainDepth: 'SEARCH_MAX_CHAIN_DEPTH',
+  searchMaxChains: 'SEARCH_MAX_CHAINS',
+};
+
+function loadLimits(env: NodeJS.ProcessEnv): RequestLimits {
+  const limits = { ...DEFAULT_LIMITS };
+  for (const [key, name] of Object.entries(LIMIT_ENV) as Array<[keyof RequestLimits, string]>) {
+    const raw = env[name];
+    if (raw === undefined || raw === '') continue;
+    const value = Number(raw);
+    if (!Number.isInteger(value) || value < 1) throw new Error(`${name} must be a positive integer, got "${raw}"`);
+    limits[key] = value;
+  }
+  return limits;
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -33,6 +106,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     authIssuer: env.AUTH_ISSUER || undefined,
     authClientsFile: env.AUTH_CLIENTS_FILE ? path.resolve(env.AUTH_CLIENTS_FILE) : undefined,
     rulePolicyFile: env.IIS_RULE_POLICY ? path.resolve(env.IIS_RULE_POLICY) : undefined,
+    limits: loadLimits(env),
   };
 }
 

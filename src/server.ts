@@ -8,6 +8,7 @@ import { loadConfig, type Config } from './config.js';
 import { loadDefinitions } from './fhir/definitions.js';
 import { createApp } from './http/app.js';
 import { createLogger, type Logger } from './http/logger.js';
+import { answerClientError } from './http/protocol.js';
 import type { ServerContext } from './interactions/types.js';
 import { SharingIndex } from './consent/sharing-index.js';
 import { createFileStore, createStore } from './store/open-store.js';
@@ -67,6 +68,7 @@ export async function startServer(
   const server = await new Promise<Server>((resolve, reject) => {
     const s = app.listen(config.port, (err?: Error) => (err ? reject(err) : resolve(s)));
   });
+  server.on('clientError', answerClientError);
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
   logger.info('listening', { port, store: store.kind, fhirBase: baseUrl });

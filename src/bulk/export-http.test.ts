@@ -403,6 +403,17 @@ for (const kind of kinds) {
       expect(done.body.output.reduce((n: number, o: any) => n + o.count, 0)).toBe(16);
     });
 
+    it('concurrent kick-offs by one client never exceed BULK_MAX_JOBS_PER_CLIENT (count and insert are atomic)', async () => {
+      const racer = tokenFor({ sub: 'racing-client', scope: 'system/*.rs' });
+      const answers = await Promise.all(
+        Array.from({ length: 6 }, () => kickoff(server.baseUrl, 'Patient/$export?_type=Patient', { token: racer }))
+      );
+      expect(answers.map((a) => a.status).sort()).toEqual([202, 429, 429, 429, 429, 429]);
+      const accepted = answers.find((a) => a.status === 202);
+      const cancel = await fetch(accepted?.headers.get('content-location') as string, { method: 'DELETE', headers: { authorization: `Bearer ${racer}` } });
+      expect(cancel.status).toBe(202);
+    });
+
     it('a client with too many jobs running gets 429 with Retry-After; DELETE cancels, then 404 and no files', async () => {
       const first = await kickoff(server.baseUrl, 'Patient/$export?_type=Patient', { token: PUBLIC_HEALTH });
       expect(first.status).toBe(202);

@@ -61,41 +61,46 @@ export async function exportOperation(req: FhirRequest, ctx: ServerContext): Pro
   }
 
   const owner = ownerOf(caller);
-  const running = await bulk.repo.active(owner);
-  if (running.length >= bulk.options.maxJobsPerClient) {
-    throw new FhirError(
-      429,
-      outcome([
-        makeIssue('error', 'throttled', `This client already has ${running.length} exports queued or running (at most ${bulk.options.maxJobsPerClient}); wait for one to finish or cancel it`),
-      ]),
-      { 'Retry-After': String(Math.max(5, Math.round(bulk.options.pollMs / 1000) * 5)) }
-    );
-  }
+  // Count and insert under one per-client store lock (race-safe across processes on both stores):
+  // concurrent kick-offs of one client never get past BULK_MAX_JOBS_PER_CLIENT together.
+  const job = await ctx.store.withLock(`bulk-kickoff:${owner}`, async () => {
+    const running = await bulk.repo.active(owner);
+    if (running.length >= bulk.options.maxJobsPerClient) {
+      throw new FhirError(
+        429,
+        outcome([
+          makeIssue('error', 'throttled', `This client already has ${running.length} exports queued or running (at most ${bulk.options.maxJobsPerClient}); wait for one to finish or cancel it`),
+        ]),
+        { 'Retry-After': String(Math.max(5, Math.round(bulk.options.pollMs / 1000) * 5)) }
+      );
+    }
 
-  const now = nextInstant();
-  const job: ExportJob = {
-    resourceType: 'BulkExportJob',
-    id: randomUUID(),
-    state: 'queued',
-    owner,
-    request: kickoffUrl(ctx.baseUrl, req, level),
-    level,
-    types,
-    typeFilters: params.typeFilters,
-    compression: bulk.options.compression,
-    // Everything committed before the kick-off answered is in the export; later changes are not.
-    transactionTime: now,
-    createdAt: now,
-    attempts: 0,
-    done: [],
-    files: [],
-  };
-  if (caller.organization) job.organization = caller.organization;
-  if (level === 'group') job.groupId = req.id;
-  if (params.since) job.since = params.since;
-  if (params.patients) job.patients = params.patients;
-  if (params.elements) job.elements = params.elements;
-  await bulk.repo.create(job);
+    const now = nextInstant();
+    const job: ExportJob = {
+      resourceType: 'BulkExportJob',
+      id: randomUUID(),
+      state: 'queued',
+      owner,
+      request: kickoffUrl(ctx.baseUrl, req, level),
+      level,
+      types,
+      typeFilters: params.typeFilters,
+      compression: bulk.options.compression,
+      // Everything committed before the kick-off answered is in the export; later changes are not.
+      transactionTime: now,
+      createdAt: now,
+      attempts: 0,
+      done: [],
+      files: [],
+    };
+    if (caller.organization) job.organization = caller.organization;
+    if (level === 'group') job.groupId = req.id;
+    if (params.since) job.since = params.since;
+    if (params.patients) job.patients = params.patients;
+    if (params.elements) job.elements = params.elements;
+    await bulk.repo.create(job);
+    return job;
+  });
   bulk.worker.kick();
 
   const body: OperationOutcome = outcome([

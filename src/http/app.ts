@@ -13,7 +13,10 @@ import { execute } from '../interactions/pipeline.js';
 import { route, splitUrl } from '../interactions/router.js';
 import type { FhirRequest, FhirResponse, PreferHeader, RawBody, ServerContext } from '../interactions/types.js';
 import { StoreUnavailableError, VersionConflictError } from '../store/store.js';
-import { FHIR_JSON, parseBody, responseFormat, type ResponseFormat } from './content.js';
+import { limitsOf } from '../config.js';
+import { readBody } from './body.js';
+import { checkQueryLimits, FHIR_JSON, parseBody, responseFormat, type ResponseFormat } from './content.js';
+import { bearerChallenge, challengeEvery401 } from './protocol.js';
 import type { Logger } from './logger.js';
 
 export interface AppOptions {
@@ -58,6 +61,8 @@ export function createApp({ ctx, verifier, logger, routers = [] }: AppOptions): 
     next();
   });
 
+  app.use(challengeEvery401(ctx.baseUrl));
+
   app.use((req, res, next) => {
     res.setHeader('Access-Control-Allow-Origin', req.headers.origin ?? '*');
     res.setHeader('Vary', 'Origin');
@@ -84,7 +89,7 @@ export function createApp({ ctx, verifier, logger, routers = [] }: AppOptions): 
 
   for (const router of routers) app.use(router);
 
-  app.use('/fhir', express.raw({ type: () => true, limit: ctx.config.bodyLimitBytes }), (req, res, next) => {
+  app.use('/fhir', (req, res, next) => {
     handleFhir(req, res, ctx, verifier).catch(next);
   });
 
@@ -92,8 +97,13 @@ export function createApp({ ctx, verifier, logger, routers = [] }: AppOptions): 
     sendOutcome(res, new FhirError(404, outcome([makeIssue('error', 'not-found', `No endpoint at ${req.path}`)])), { contentType: FHIR_JSON, pretty: false });
   });
 
-  app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
+  app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
     const fhirError = toFhirError(err);
+    if (fhirError.status === 401 && !fhirError.headers['WWW-Authenticate']) {
+      res.setHeader('WWW-Authenticate', bearerChallenge(ctx.baseUrl, !!req.headers.authorization, fhirError.message));
+    }
+    // A body left unread (refused before it was read) is not drained: the connection closes.
+    if (!req.complete) res.setHeader('Connection', 'close');
     if (fhirError.status >= 500) {
       logger.error('request failed', { requestId: res.locals.requestId, error: describeError(err) });
     }
@@ -111,6 +121,8 @@ async function handleFhir(req: Request, res: Response, ctx: ServerContext, verif
   const { segments, query: fullQuery } = splitUrl(req.originalUrl.replace(/^\/fhir\/?/, ''));
   const format = responseFormat(req, fullQuery);
   res.locals.format = format;
+  const limits = limitsOf(ctx.config);
+  checkQueryLimits(fullQuery, limits);
   const query = fullQuery.filter(([k]) => k !== '_format' && k !== '_pretty');
   const method = req.method as FhirRequest['method'];
   const routed = route(method, segments);
@@ -118,8 +130,9 @@ async function handleFhir(req: Request, res: Response, ctx: ServerContext, verif
   if (routed.interaction !== 'capabilities') {
     res.locals.caller = await verifier.verify(req.headers.authorization);
   }
+  req.body = await readBody(req, { maxBytes: ctx.config.bodyLimitBytes, maxInflateRatio: limits.bodyMaxInflateRatio });
   const isSearchPost = method === 'POST' && segments[segments.length - 1] === '_search';
-  const { body, contentType, form } = parseBody(req, { patch: method === 'PATCH', form: isSearchPost });
+  const { body, contentType, form } = parseBody(req, { patch: method === 'PATCH', form: isSearchPost }, limits);
   const fhirRequest: FhirRequest = {
     method,
     resourceType: routed.resourceType,
@@ -127,7 +140,7 @@ async function handleFhir(req: Request, res: Response, ctx: ServerContext, verif
     versionId: routed.versionId,
     operation: routed.operation,
     interaction: routed.interaction,
-    query: form ? [...query, ...form] : query,
+    query: form ? checkedMerge(query, form, limits) : query,
     body,
     contentType,
     ifMatch: header(req, 'if-match'),
@@ -143,6 +156,13 @@ async function handleFhir(req: Request, res: Response, ctx: ServerContext, verif
   const response = await execute(fhirRequest, routed, ctx, res.locals.caller as Caller);
   if (response.raw) await sendRaw(req, res, response, method === 'HEAD');
   else send(res, response, format, method === 'HEAD');
+}
+
+/** URL and form parameters of POST _search, within the query limits together. */
+function checkedMerge(query: Array<[string, string]>, form: Array<[string, string]>, limits: ReturnType<typeof limitsOf>): Array<[string, string]> {
+  const merged = [...query, ...form];
+  checkQueryLimits(merged, limits);
+  return merged;
 }
 
 /**

@@ -1,7 +1,9 @@
 // Content negotiation: request body types (415), JSON parsing (400), response format
 // (_format, Accept, _pretty → application/fhir+json or application/json, 406 for others).
 import type { Request } from 'express';
+import type { RequestLimits } from '../config.js';
 import { badRequest, FhirError, makeIssue, outcome, unsupportedMediaType } from '../fhir/outcome.js';
+import { parseJsonWithin } from './json-guard.js';
 
 export const FHIR_JSON = 'application/fhir+json';
 const JSON_TYPES = new Set(['application/fhir+json', 'application/json', 'application/json+fhir']);
@@ -13,34 +15,72 @@ export function mediaType(header: string | undefined): string | undefined {
 }
 
 /**
- * Parses the request body for what the route accepts: FHIR JSON always, JSON Patch for PATCH, a
- * form for _search. Returns undefined for an empty body.
+ * Parses the request body for what the route accepts: FHIR JSON, JSON Patch for PATCH; for
+ * `_search` only a form (the search parameters). JSON is parsed within the request limits
+ * (json-guard.ts). Returns undefined for an empty body.
  */
 export function parseBody(
   req: Request,
-  accept: { patch: boolean; form: boolean }
+  accept: { patch: boolean; form: boolean },
+  limits: RequestLimits
 ): { body?: unknown; contentType?: string; form?: Array<[string, string]> } {
   const raw = Buffer.isBuffer(req.body) ? req.body : undefined;
   if (!raw || raw.length === 0) return {};
   const type = mediaType(req.headers['content-type']);
   const charset = /charset=([^;]+)/i.exec(req.headers['content-type'] ?? '')?.[1]?.trim().toLowerCase();
   if (charset && charset !== 'utf-8' && charset !== 'utf8') throw unsupportedMediaType(`Only UTF-8 bodies are accepted, got charset ${charset}`);
-  if (type === FORM && accept.form) return { contentType: type, form: [...new URLSearchParams(raw.toString('utf8'))] };
+  if (accept.form) {
+    // POST _search carries search parameters as a form, nothing else (FHIR R4 3.1.0.1.1).
+    if (type !== FORM) throw unsupportedMediaType(`POST _search takes ${FORM} (the search parameters), not ${type ?? 'a body without Content-Type'}`);
+    return { contentType: type, form: parseForm(raw.toString('utf8'), limits) };
+  }
   const isJson = type !== undefined && (JSON_TYPES.has(type) || (accept.patch && PATCH_TYPES.has(type)));
   if (!isJson) {
-    const allowed = [FHIR_JSON, 'application/json', ...(accept.patch ? ['application/json-patch+json'] : []), ...(accept.form ? [FORM] : [])];
+    const allowed = [FHIR_JSON, 'application/json', ...(accept.patch ? ['application/json-patch+json'] : [])];
     throw unsupportedMediaType(`Content-Type ${type ?? '(none)'} is not accepted here; use ${allowed.join(' or ')}`);
   }
-  return { body: parseJson(raw.toString('utf8')), contentType: type };
+  return {
+    body: parseJsonWithin(raw.toString('utf8'), {
+      maxDepth: limits.jsonMaxDepth,
+      maxStringLength: limits.jsonMaxStringLength,
+      maxArrayLength: limits.jsonMaxArrayLength,
+      maxValues: limits.jsonMaxValues,
+    }),
+    contentType: type,
+  };
 }
 
-export function parseJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch (err) {
-    if (err instanceof RangeError) throw badRequest('The JSON body is nested too deeply');
-    throw badRequest(`The body is not valid JSON: ${(err as Error).message}`);
+/** A form of search parameters: `name=value` pairs, each with a name (a bare `42` or `[1,2]` is a 400). */
+function parseForm(text: string, limits: RequestLimits): Array<[string, string]> {
+  checkQueryLength(text.length, limits);
+  const pairs: Array<[string, string]> = [];
+  for (const part of text.split('&')) {
+    if (part === '') continue;
+    if (!part.includes('=')) throw badRequest(`The _search form is malformed: "${part.slice(0, 60)}" is not name=value`);
+    if (pairs.length >= limits.queryMaxParams) throw tooManyParams(limits);
+    const pair = [...new URLSearchParams(part)][0] as [string, string];
+    if (!/^[A-Za-z_]/.test(pair[0])) throw badRequest(`The _search form is malformed: "${pair[0].slice(0, 60)}" is not a parameter name`);
+    pairs.push(pair);
   }
+  return pairs;
+}
+
+/** The query of any request: at most QUERY_MAX_PARAMS parameters and QUERY_MAX_LENGTH characters. */
+export function checkQueryLimits(query: Array<[string, string]>, limits: RequestLimits): void {
+  if (query.length > limits.queryMaxParams) throw tooManyParams(limits);
+  let length = 0;
+  for (const [name, value] of query) length += name.length + value.length + 2;
+  checkQueryLength(length, limits);
+}
+
+function checkQueryLength(length: number, limits: RequestLimits): void {
+  if (length > limits.queryMaxLength) {
+    throw new FhirError(400, outcome([makeIssue('error', 'too-costly', `The query is ${length} characters long, more than the limit of ${limits.queryMaxLength} (QUERY_MAX_LENGTH)`)]));
+  }
+}
+
+function tooManyParams(limits: RequestLimits): FhirError {
+  return new FhirError(400, outcome([makeIssue('error', 'too-costly', `The request has more than ${limits.queryMaxParams} query parameters (QUERY_MAX_PARAMS)`)]));
 }
 
 export interface ResponseFormat {

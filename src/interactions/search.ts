@@ -1,5 +1,6 @@
 // search: GET [type]?…, POST [type]/_search, and system search GET /fhir?_type=…
 // The search module builds the whole searchset Bundle (paging, includes, _summary…).
+import { limitsOf } from '../config.js';
 import { searchBundle } from '../search/execute.js';
 import type { FhirRequest, FhirResponse, ServerContext } from './types.js';
 
@@ -9,6 +10,7 @@ export async function search(req: FhirRequest, ctx: ServerContext): Promise<Fhir
     params: req.query,
     lenient: req.prefer.handling === 'lenient',
     baseUrl: ctx.baseUrl,
+    limits: limitsOf(ctx.config),
     accessFilter: req.access ? (type) => req.access?.accessFilter(type) : undefined,
   });
   return { status: 200, body };

@@ -22,7 +22,7 @@ import type { Filter, ResourceRecord, SortKey, Store } from '../store/store.js';
 import { and, compileCriteria, referencesOf, type AccessFilter, type CompileContext } from './compile.js';
 import { extractSearchIndex } from './extract.js';
 import { paramDef, paramDefs, type ParamDef } from './params.js';
-import { parseCriteria, parseSearch, type IncludeSpec, type ParsedSearch, type SortSpec } from './parse.js';
+import { parseCriteria, parseSearch, type IncludeSpec, type ParsedSearch, type SearchLimits, type SortSpec } from './parse.js';
 
 export type { AccessFilter } from './compile.js';
 
@@ -47,11 +47,18 @@ export interface SearchBundleRequest {
   accessFilter?: AccessFilter;
   /** Clock for the `ap` prefix (tests). */
   now?: Date;
+  /** Bounds on the query (absent: the defaults). */
+  limits?: SearchLimits;
 }
 
 export async function searchBundle(store: Store, request: SearchBundleRequest): Promise<Bundle> {
   const baseUrl = request.baseUrl.replace(/\/+$/, '');
-  const parsed = parseSearch(request.params, { resourceType: request.resourceType, lenient: request.lenient, baseUrl });
+  const parsed = parseSearch(request.params, {
+    resourceType: request.resourceType,
+    lenient: request.lenient,
+    baseUrl,
+    limits: request.limits,
+  });
   const ctx: CompileContext = { store, baseUrl, accessFilter: request.accessFilter, now: request.now };
 
   const filters = new Map<string, Filter>();

@@ -5,13 +5,21 @@
 // issue, and leaves it out of the self link.
 import { isResourceType } from '@medplum/core';
 import type { OperationOutcomeIssue } from '@medplum/fhirtypes';
+import { DEFAULT_LIMITS, type RequestLimits } from '../config.js';
 import { badRequest, failWith, makeIssue, notFound } from '../fhir/outcome.js';
 import { AUDIT_TYPE, SUPPORTED_TYPES, isSupportedType } from '../fhir/resource-types.js';
 import { paramDef, paramDefs, type ParamDef, type ParamType } from './params.js';
 import { dateRange } from './util.js';
 
 export const DEFAULT_COUNT = 20;
-export const MAX_COUNT = 1000;
+/** The default largest `_count` (SEARCH_MAX_COUNT); larger is a 400, or capped with Prefer: handling=lenient. */
+export const MAX_COUNT = DEFAULT_LIMITS.searchMaxCount;
+
+/** The bounds a search is parsed within (config.ts RequestLimits; README "Configuration"). */
+export type SearchLimits = Pick<
+  RequestLimits,
+  'queryMaxParams' | 'searchMaxCount' | 'searchMaxIncludes' | 'searchMaxChainDepth' | 'searchMaxChains'
+>;
 
 /** Modifiers the compiler implements, per parameter type (`:missing` on all; `:[type]` on references). */
 export const MODIFIERS: Record<ParamType, string[]> = {
@@ -116,11 +124,15 @@ export interface ParseOptions {
   resourceType?: string;
   lenient?: boolean;
   baseUrl?: string;
+  /** Absent: the defaults. */
+  limits?: SearchLimits;
 }
 
 /** Parses a whole search request. Throws 400 (strict) for any bad parameter, 404 for unknown types. */
 export function parseSearch(params: Array<[string, string]> | unknown, options: ParseOptions): ParsedSearch {
   const pairs = checkPairs(params);
+  const limits = options.limits ?? DEFAULT_LIMITS;
+  checkParamCount(pairs, limits);
   const lenient = options.lenient === true;
   const issues: OperationOutcomeIssue[] = [];
   const errors: OperationOutcomeIssue[] = [];
@@ -171,6 +183,8 @@ export function parseSearch(params: Array<[string, string]> | unknown, options: 
     linkParams,
   };
   const seenControl = new Set<string>();
+  let includes = 0;
+  let chains = 0;
 
   for (const [name, value] of pairs) {
     if (name === '_type' && systemLevel) continue;
@@ -186,9 +200,11 @@ export function parseSearch(params: Array<[string, string]> | unknown, options: 
       if (base === '_type') fail(name, '_type is only allowed in system-level search');
       if (base === '_count') {
         if (!/^\d{1,9}$/.test(value)) fail(name, `must be a non-negative integer, got "${value}"`);
-        out.count = Math.min(Number(value), MAX_COUNT);
-        if (Number(value) > MAX_COUNT) {
-          issues.push(makeIssue('information', 'informational', `_count limited to ${MAX_COUNT}`, { expression: '_count' }));
+        out.count = Math.min(Number(value), limits.searchMaxCount);
+        if (Number(value) > limits.searchMaxCount) {
+          const text = `_count ${value} is over the largest page of ${limits.searchMaxCount} (SEARCH_MAX_COUNT)`;
+          if (!lenient) throw failWith(400, [makeIssue('error', 'too-costly', text, { expression: '_count' })]);
+          issues.push(makeIssue('warning', 'too-costly', `${text}; pages of ${limits.searchMaxCount} are returned`, { expression: '_count' }));
         }
         linkParams.push([name, String(out.count)]);
         continue;
@@ -229,6 +245,9 @@ export function parseSearch(params: Array<[string, string]> | unknown, options: 
         continue;
       }
       if (base === '_include' || base === '_revinclude') {
+        if (++includes > limits.searchMaxIncludes) {
+          fail(name, `more than ${limits.searchMaxIncludes} _include/_revinclude parameters (SEARCH_MAX_INCLUDES)`);
+        }
         const spec = parseInclude(name, value, base === '_revinclude', types);
         (base === '_include' ? out.include : out.revinclude).push(spec);
         linkParams.push([name, value]);
@@ -239,6 +258,10 @@ export function parseSearch(params: Array<[string, string]> | unknown, options: 
       }
       if (base === '_since' || base === '_at') fail(name, 'is a history parameter, not a search parameter');
       // A search criterion: parsed for every searched type.
+      if (chainLinks(name) > 0 && ++chains > limits.searchMaxChains) {
+        fail(name, `more than ${limits.searchMaxChains} chained or _has parameters (SEARCH_MAX_CHAINS)`);
+      }
+      checkChainDepth(name, limits);
       for (const t of types) {
         const criterion = parseCriterion(t, name, value, options.baseUrl, 0);
         if (value !== '') out.criteria.get(t)?.push(criterion);
@@ -256,8 +279,15 @@ export function parseSearch(params: Array<[string, string]> | unknown, options: 
 }
 
 /** Parses the criteria of a conditional query (strict; control parameters are not allowed). */
-export function parseCriteria(resourceType: string, params: Array<[string, string]>, baseUrl?: string): Criterion[] {
+export function parseCriteria(
+  resourceType: string,
+  params: Array<[string, string]>,
+  baseUrl?: string,
+  limits: SearchLimits = DEFAULT_LIMITS
+): Criterion[] {
   const pairs = checkPairs(params);
+  checkParamCount(pairs, limits);
+  let chains = 0;
   const out: Criterion[] = [];
   const errors: OperationOutcomeIssue[] = [];
   if (!paramDefs(resourceType)) throw notFound(`Unknown resource type "${resourceType}"`);
@@ -268,6 +298,10 @@ export function parseCriteria(resourceType: string, params: Array<[string, strin
         fail(name, 'is not allowed in a conditional request');
       }
       if (value === '') fail(name, 'needs a value');
+      if (chainLinks(name) > 0 && ++chains > limits.searchMaxChains) {
+        fail(name, `more than ${limits.searchMaxChains} chained or _has parameters (SEARCH_MAX_CHAINS)`);
+      }
+      checkChainDepth(name, limits);
       out.push(parseCriterion(resourceType, name, value, baseUrl, 0));
     } catch (err) {
       if (!(err instanceof ParamError)) throw err;
@@ -276,6 +310,29 @@ export function parseCriteria(resourceType: string, params: Array<[string, strin
   }
   if (errors.length > 0) throw failWith(400, errors);
   return out;
+}
+
+function checkParamCount(pairs: Array<[string, string]>, limits: SearchLimits): void {
+  if (pairs.length > limits.queryMaxParams) {
+    throw failWith(400, [
+      makeIssue('error', 'too-costly', `The search has ${pairs.length} parameters, more than the limit of ${limits.queryMaxParams} (QUERY_MAX_PARAMS)`),
+    ]);
+  }
+}
+
+/** Links a parameter name walks: one per chained reference (`.`) and one per `_has:`. */
+function chainLinks(name: string): number {
+  let links = 0;
+  for (let i = name.indexOf('.'); i !== -1; i = name.indexOf('.', i + 1)) links++;
+  for (let i = name.indexOf('_has:'); i !== -1; i = name.indexOf('_has:', i + 1)) links++;
+  return links;
+}
+
+function checkChainDepth(name: string, limits: SearchLimits): void {
+  const links = chainLinks(name);
+  if (links > limits.searchMaxChainDepth) {
+    fail(name, `chains ${links} links deep, more than the limit of ${limits.searchMaxChainDepth} (SEARCH_MAX_CHAIN_DEPTH)`);
+  }
 }
 
 /** Params must be an array of [string, string]; anything else (objects from `a[b]=c`, numbers …) is a 400. */

@@ -22,6 +22,7 @@ import { loadDefinitions } from '../fhir/definitions.js';
 import { makeIssue } from '../fhir/outcome.js';
 import type { IssueType } from '../fhir/outcome.js';
 import { ID_PATTERN } from '../fhir/resource-types.js';
+import { CALENDAR_TYPES, calendarProblem } from './calendar.js';
 import { canonicalUrl, expandValueSet, loadTerminology } from './terminology.js';
 import type { Expansion } from './terminology.js';
 
@@ -445,6 +446,10 @@ class Walker {
           return;
         }
         if (prop.valueSet) this.checkCode(value, prop, path);
+        if (CALENDAR_TYPES.has(prop.type)) {
+          const problem = calendarProblem(value);
+          if (problem) this.shape('value', `${path} "${truncate(value)}" is not a valid ${prop.type}: ${problem}`, path, rawPath);
+        }
       }
       return; // wrong scalar type, formats, lengths: medplum
     }
