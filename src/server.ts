@@ -23,6 +23,7 @@ import { TerminologySync } from './terminology/store-sync.js';
 import { RuleRegistry } from './validation/business-rules.js';
 import { warmUpValidation } from './validation/validate-resource.js';
 import { hl7v2Router, loadHl7v2Options } from './hl7v2/http.js';
+import { SubmitterReport } from './hl7v2/report.js';
 
 export interface RunningServer {
   url: string;
@@ -64,7 +65,10 @@ export async function startServer(
   await files.init();
   const bulk = new BulkExports({ store, files, sharing: ctx.sharing, baseUrl, logger, options: { ...loadBulkOptions(), ...options.bulk } });
   registerBulkExports(ctx, bulk);
-  const app = createApp({ ctx, verifier: auth.verifier, logger, routers: [auth.router, metricsRouter(audit), hl7v2Router({ ctx, verifier: auth.verifier, logger, options: loadHl7v2Options() })] });
+  // HL7 v2 submitter report counts (src/hl7v2/report.ts), flushed to the store every few seconds.
+  const hl7Report = new SubmitterReport(store, { logger });
+  hl7Report.start();
+  const app = createApp({ ctx, verifier: auth.verifier, logger, routers: [auth.router, metricsRouter(audit), hl7v2Router({ ctx, verifier: auth.verifier, logger, options: loadHl7v2Options(), report: hl7Report })] });
   const server = await new Promise<Server>((resolve, reject) => {
     const s = app.listen(config.port, (err?: Error) => (err ? reject(err) : resolve(s)));
   });
@@ -82,6 +86,7 @@ export async function startServer(
         server.closeIdleConnections();
       });
       await bulk.stop();
+      await hl7Report.close();
       await audit.close();
       terminology.stop();
       await store.close();

@@ -5,13 +5,14 @@
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Caller } from '../auth/caller.js';
 import type { TokenVerifier } from '../auth/verify-token.js';
-import { isFhirError, unsupportedMediaType } from '../fhir/outcome.js';
+import { failWith, forbidden, isFhirError, makeIssue, notFound, unsupportedMediaType } from '../fhir/outcome.js';
 import type { Logger } from '../http/logger.js';
 import { StoreUnavailableError } from '../store/store.js';
 import type { ServerContext } from '../interactions/types.js';
 import { buildAck } from './ack.js';
 import { pipelineRunner } from './fhir-runner.js';
-import { handleMessage, type MessageResult } from './messages.js';
+import { handleMessage } from './messages.js';
+import { reportCsv, type SubmitterReport } from './report.js';
 import type { Hl7Issue } from './problems.js';
 import { faultEnvelope, parseEnvelope, responseEnvelope, soapCaller, SoapFault, wsdlFor } from './soap.js';
 
@@ -35,8 +36,8 @@ export interface Hl7v2Deps {
   verifier: TokenVerifier;
   options: Hl7v2Options;
   logger?: Logger;
-  /** Called once per message answered (submitter report). */
-  onMessage?: (result: MessageResult, organization: string | undefined) => void;
+  /** Counts every message answered, for the submitter report. */
+  report?: SubmitterReport;
 }
 
 export function hl7v2Router(deps: Hl7v2Deps): express.Router {
@@ -60,6 +61,10 @@ export function hl7v2Router(deps: Hl7v2Deps): express.Router {
       return;
     }
     next(err);
+  });
+
+  router.get('/hl7v2/report', (req: Request, res: Response, next: NextFunction) => {
+    handleReport(req, res, deps).catch(next);
   });
 
   const wsdl = wsdlFor(deps.ctx.config.publicBaseUrl);
@@ -117,7 +122,7 @@ async function handleSoapPost(req: Request, res: Response, deps: Hl7v2Deps): Pro
     const organization = caller.organization ?? (facility ? `Organization/${facility}` : undefined);
     const run = pipelineRunner(deps.ctx, caller, res.locals.requestId as string);
     const result = await handleMessage(request.hl7Message, { run, organization, maxBytes: deps.options.maxMessageBytes });
-    deps.onMessage?.(result, organization);
+    deps.report?.record(result, organization);
     res.type(soapContentType(version)).send(responseEnvelope(version, 'submitSingleMessage', result.body));
   } catch (err) {
     if (err instanceof SoapFault) {
@@ -142,6 +147,38 @@ async function handleHl7Post(req: Request, res: Response, deps: Hl7v2Deps): Prom
   const text = Buffer.isBuffer(req.body) ? req.body.toString('utf8') : '';
   const run = pipelineRunner(deps.ctx, caller, res.locals.requestId as string);
   const result = await handleMessage(text, { run, organization: caller.organization, maxBytes: deps.options.maxMessageBytes });
-  deps.onMessage?.(result, caller.organization);
+  deps.report?.record(result, caller.organization);
   res.status(result.status).type(`${contentType}; charset=utf-8`).send(result.body);
+}
+
+/**
+ * GET /hl7v2/report?date=YYYY-MM-DD (or from=&to=, at most 366 days)[&facility=][&_format=csv]:
+ * an organization's callers see what they submitted; public-health callers (user/ or system/
+ * scopes, no organization claim) see every submitter.
+ */
+async function handleReport(req: Request, res: Response, deps: Hl7v2Deps): Promise<void> {
+  const caller = await deps.verifier.verify(req.headers.authorization);
+  res.locals.caller = caller;
+  if (caller.patient || !caller.scopes.some((s) => s.context === 'user' || s.context === 'system')) {
+    throw forbidden('The submitter report needs a user/ or system/ scope');
+  }
+  if (!deps.report) throw notFound('The submitter report is not kept by this server');
+  const params = new URLSearchParams(req.originalUrl.split('?')[1] ?? '');
+  const isDay = (v: string | null): v is string => !!v && /^\d{4}-\d{2}-\d{2}$/.test(v) && !Number.isNaN(Date.parse(v));
+  const today = new Date().toISOString().slice(0, 10);
+  const from = params.get('from') ?? params.get('date') ?? today;
+  const to = params.get('to') ?? params.get('date') ?? from;
+  const problems: string[] = [];
+  if (!isDay(from)) problems.push(`from/date "${from}" is not a YYYY-MM-DD date`);
+  if (!isDay(to)) problems.push(`to "${to}" is not a YYYY-MM-DD date`);
+  if (problems.length === 0 && (to < from || Date.parse(to) - Date.parse(from) > 366 * 86_400_000)) problems.push('the period must run forwards and span at most 366 days');
+  if (problems.length > 0) throw failWith(400, problems.map((p) => makeIssue('error', 'invalid', p)));
+  const rows = await deps.report.rows({ from, to, facility: params.get('facility') ?? undefined, organization: caller.organization });
+  const format = params.get('_format') ?? ((req.headers.accept ?? '').includes('text/csv') ? 'csv' : 'json');
+  if (format === 'csv' || format === 'text/csv') {
+    res.type('text/csv; charset=utf-8').setHeader('Content-Disposition', `attachment; filename="hl7v2-submitters-${from}_${to}.csv"`);
+    res.send(reportCsv(rows));
+    return;
+  }
+  res.type('application/json; charset=utf-8').send(JSON.stringify({ from, to, rows }));
 }
