@@ -1,4 +1,8 @@
-// npm run eval:matching [-- --dir DIR] [--summary] [--mistakes N] [--file NAME] [--category CAT]
+// npm run eval:matching [-- --dir DIR] [--summary] [--json] [--mistakes N] [--file NAME] [--category CAT]
+//
+// --json: only one JSON line per file, {"file", "counts": {label: {certain, probable, possible, none}}}
+// for Match, Possible Match and Not a Match, so any labelled set in the AIRA format can be scored by
+// a script.
 //
 // Runs comparePatients over the labelled AIRA / MIIS pair files (test/fixtures/patient-matching,
 // provenance in its README.md) and prints, per file: how many Match / Possible Match / Not a Match
@@ -66,10 +70,25 @@ function printMistakes(e: Evaluation): void {
   }
 }
 
+const jsonOnly = args.includes('--json');
+
+function countsOf(e: Evaluation): Record<string, Record<string, number>> {
+  const counts: Record<string, Record<string, number>> = {};
+  for (const label of SCORED_LABELS) counts[label] = { ...(e.byLabel[label]?.grades ?? { certain: 0, probable: 0, possible: 0, none: 0 }) };
+  return counts;
+}
+
 const files = readdirSync(dir)
   .filter((f) => f.endsWith('.txt'))
   .filter((f) => !onlyFile || f === onlyFile)
   .sort((a, b) => (ROLE[b] ? 1 : 0) - (ROLE[a] ? 1 : 0) || a.localeCompare(b));
+if (jsonOnly) {
+  for (const file of files) {
+    const e = evaluatePairs(parsePairFile(readFileSync(join(dir, file), 'utf8')));
+    console.log(JSON.stringify({ file, counts: countsOf(e) }));
+  }
+  process.exit(0);
+}
 const summary: Array<[string, Evaluation]> = [];
 let totalCertainOnNot = 0;
 console.log('Label mapping: Match ↔ certain · Possible Match ↔ probable (lenient: probable|possible) · Not a Match ↔ possible|none');
@@ -89,14 +108,18 @@ for (const file of files) {
 }
 
 console.log('\n=== Summary');
-console.log(`${'file'.padEnd(26)} ${'Match'.padStart(15)} ${'Possible'.padStart(15)} ${'Not a Match'.padStart(15)} ${'Match+Not'.padStart(9)} certain-on-Not`);
+console.log(`${'file'.padEnd(26)} ${'Match'.padStart(15)} ${'Possible'.padStart(15)} ${'Not a Match'.padStart(15)} ${'Match+Not'.padStart(9)} certain-on-Not PM-certain PM-review`);
 for (const [file, e] of summary) {
   const c = (l: string) => {
     const t = e.byLabel[l];
     return t ? `${t.right}/${t.n} ${pct(t.right, t.n)}`.padStart(15) : '-'.padStart(15);
   };
   const acc = matchAndNotMatchAccuracy(e);
-  console.log(`${file.padEnd(26)} ${c('Match')} ${c('Possible Match')} ${c('Not a Match')} ${(acc.pct.toFixed(2) + '%').padStart(9)} ${e.certainOnNotMatch}`);
+  const pm = e.byLabel['Possible Match'];
+  const pmShare = (g: 'certain' | 'probable') => (pm && pm.n > 0 ? `${((100 * pm.grades[g]) / pm.n).toFixed(1)}%` : '-');
+  console.log(
+    `${file.padEnd(26)} ${c('Match')} ${c('Possible Match')} ${c('Not a Match')} ${(acc.pct.toFixed(2) + '%').padStart(9)} ${String(e.certainOnNotMatch).padStart(14)} ${pmShare('certain').padStart(10)} ${pmShare('probable').padStart(9)}`
+  );
 }
 const airaCertainOnNot = summary.filter(([f]) => f === 'AIRA-A.txt' || f === 'AIRA-B.txt').reduce((n, [, e]) => n + e.certainOnNotMatch, 0);
 console.log(`certain decisions on Not a Match pairs: AIRA files ${airaCertainOnNot}, all files ${totalCertainOnNot}`);

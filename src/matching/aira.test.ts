@@ -65,6 +65,14 @@ describe('pair file reader', () => {
     expect(f.phones).toEqual(['9063898576']);
     expect(toPatient({ birthStatus: 'N', birthType: '1', birthOrder: '1' }, 'y').multipleBirthBoolean).toBe(false);
   });
+
+  it('an empty first name with a middle name keeps the middle name a middle name', () => {
+    const p = toPatient({ nameFirst: '', nameMiddle: 'Mauricio', nameLast: 'Delta' }, 'z');
+    expect(p.name?.[0].given).toEqual([null, 'Mauricio']);
+    const f = features(p);
+    expect(f.firsts).toEqual([]);
+    expect(f.middles).toEqual(['mauricio']);
+  });
 });
 
 describe('evaluation goals', () => {
@@ -86,6 +94,12 @@ describe('evaluation goals', () => {
       expect(e.blocking.found / e.blocking.of).toBeGreaterThan(0.99);
     });
   }
+
+  it('AIRA-A.txt: the calibrated line: certain on ≤ 3 % of Possible Match pairs, ≥ 80 % of them to review', () => {
+    const pm = evaluatePairs(read('AIRA-A.txt')).byLabel['Possible Match'];
+    expect(pm.grades.certain / pm.n).toBeLessThanOrEqual(0.03);
+    expect(pm.grades.probable / pm.n).toBeGreaterThanOrEqual(0.8);
+  });
 
   it('no twin merged in any file (D pairs of the twin scenarios are never certain)', () => {
     for (const file of readdirSync(DIR).filter((f) => f.endsWith('.txt'))) {

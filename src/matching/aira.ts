@@ -78,6 +78,7 @@ function parseFields(s: string): Record<string, string> {
   return out;
 }
 
+export const DATA_ABSENT_REASON_URL = 'http://hl7.org/fhir/StructureDefinition/data-absent-reason';
 export const TEST_MEDICAID_SYSTEM = 'urn:iis-test:medicaid:MI';
 export const TEST_MRN_SYSTEM = 'urn:iis-test:mrn:provider-';
 
@@ -101,12 +102,16 @@ export function toPatient(fields: Record<string, string>, id: string): Patient {
   const v = (k: string) => (fields[k] ?? '').trim();
   const p: Patient = { resourceType: 'Patient', id };
   const names: NonNullable<Patient['name']> = [];
-  const given = [v('nameFirst'), v('nameMiddle')].filter((x) => x !== '');
+  // An empty first name with a middle name stays a middle name: `given: [null, middle]` with a
+  // data-absent-reason on the first repetition, as FHIR writes a missing repeat.
+  const firstAbsent = v('nameFirst') === '' && v('nameMiddle') !== '';
+  const given = firstAbsent ? [null as unknown as string, v('nameMiddle')] : [v('nameFirst'), v('nameMiddle')].filter((x) => x !== '');
   if (given.length > 0 || v('nameLast') !== '') {
     names.push({
       use: 'official',
       ...(v('nameLast') ? { family: v('nameLast') } : {}),
       ...(given.length ? { given } : {}),
+      ...(firstAbsent ? { _given: [{ extension: [{ url: DATA_ABSENT_REASON_URL, valueCode: 'unknown' }] }, null] } : {}),
       ...(v('nameSuffix') ? { suffix: [v('nameSuffix')] } : {}),
     });
   }

@@ -86,6 +86,12 @@ export function compareFirst(fa: Features, fb: Features): FieldResult {
     if (swapped) {
       return { field, outcome: 'partial', weight: w.partial, detail: 'first name recorded as a middle name on the other record', kind: 'swap' };
     }
+    // A first name recorded as absent, middle names only, against a different first name.
+    const absentSide = fa.firsts.length === 0 ? fa : fb;
+    const other = absentSide === fa ? fb : fa;
+    if (!absentSide.placeholder && absentSide.middles.length > 0 && other.firsts.length > 0 && bestRelation(absentSide.middles, other.firsts).rel === 'none') {
+      return { field, outcome: 'conflict', weight: w.conflict, detail: `no first name; middle ${show(absentSide.middles)} vs first ${show(other.firsts)}`, kind: 'different' };
+    }
     const ph = fa.placeholder ? fa.placeholderText : fb.placeholder ? fb.placeholderText : undefined;
     if (ph !== undefined) {
       return missing(field, `placeholder newborn name '${ph}': first name not known yet (missing, not a mismatch)`);
@@ -309,14 +315,20 @@ export function compareAddress(fa: Features, fb: Features): FieldResult {
   if (fa.addresses.length === 0 || fb.addresses.length === 0) return missing(field, 'address missing on one record');
   const rank = { agree: 4, partial: 3, area: 2, conflict: 1, unknown: 0 } as const;
   let best: keyof typeof rank = 'unknown';
+  let exact = false;
   for (const a of fa.addresses) for (const b of fb.addresses) {
     const r = addressRelation(a, b);
     if (rank[r] > rank[best]) best = r;
+    if (r === 'agree' && ((a.zip !== '' && a.zip === b.zip) || (a.city !== '' && a.city === b.city))) exact = true;
   }
   const w = WEIGHTS.address;
   switch (best) {
     case 'agree':
-      return { field, outcome: 'agree', weight: w.agree, detail: 'same street address' };
+      // `exact`: the same house (street spelling variants allowed) in exactly the same ZIP or city;
+      // otherwise the place itself carries a typo, which reviewers do not take as proof.
+      return exact
+        ? { field, outcome: 'agree', weight: w.agree, detail: 'same street address', kind: 'exact' }
+        : { field, outcome: 'agree', weight: w.agree, detail: 'same street address (spelled differently)', kind: 'variant' };
     case 'partial':
       return { field, outcome: 'partial', weight: w.partial, detail: 'street address differs by a typo' };
     case 'area':

@@ -131,9 +131,13 @@ function extract(p: Patient): Features {
       continue;
     }
     // A suffix typed into the given names (`John Jr`, an alias `II`) is not a name.
-    const given = (name.given ?? []).map(nameKey).filter((g) => g !== '' && !(g.length > 1 && SUFFIXES.has(g)));
-    if (given.length > 0) pushUnique(f.firsts, given[0]);
-    if (name.use !== 'nickname') for (const g of given.slice(1)) pushUnique(f.middles, g);
+    const rawGiven = (name.given ?? []) as Array<string | null | undefined>;
+    // A first name recorded as absent (`given: [null, "Ann"]` with a data-absent-reason in `_given`):
+    // the remaining given names are middle names, not a first name.
+    const firstAbsent = rawGiven.length > 1 && nameKey(rawGiven[0] ?? undefined) === '';
+    const given = rawGiven.map((g) => nameKey(g ?? undefined)).filter((g) => g !== '' && !(g.length > 1 && SUFFIXES.has(g)));
+    if (given.length > 0 && !firstAbsent) pushUnique(f.firsts, given[0]);
+    if (name.use !== 'nickname') for (const g of firstAbsent ? given : given.slice(1)) pushUnique(f.middles, g);
     pushUnique(f.families, nameKey(name.family));
     for (const s of name.suffix ?? []) {
       const key = SUFFIXES.get(s.toLowerCase().replace(/[^a-z0-9]/g, ''));

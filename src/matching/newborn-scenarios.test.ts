@@ -212,10 +212,13 @@ describe('later name change by hyphenation', () => {
     expect(reason(d, 'name.family')!.detail).toMatch(/hyphenated/);
   });
 
-  it('no identifier, same address and phone: certain; the other order of the parts too', () => {
+  it('no identifier, same address and phone: probable (review), whatever the order of the parts', () => {
+    // Siblings share the household, and reviewers send a changed surname to review (issue 12).
     for (const family of ['Jones-Smith', 'Smith-Jones', 'Smith Jones']) {
       const after = patient({ given: ['Emma'], family, birthDate: '2021-08-02', gender: 'female', ...HOUSEHOLD });
-      expect(comparePatients(after, before).grade).toBe('certain');
+      const d = comparePatients(after, before);
+      expect(d.grade).toBe('probable');
+      expect(reason(d, 'name.family')).toMatchObject({ outcome: 'partial' });
     }
   });
 
@@ -232,5 +235,36 @@ describe('later name change by hyphenation', () => {
       return typeof v === 'string' ? [v] : v.$in;
     });
     expect(keys.some((k) => stored.has(k))).toBe(true);
+  });
+});
+
+describe('families: set rules about siblings (issue 12)', () => {
+  const liamMerged = (extra: Parameters<typeof patient>[0] = {}) =>
+    patient({ id: 'liam', given: ['Liam'], family: 'Smith', names: [{ use: 'old', given: ['Baby', 'Boy'], family: 'Smith' }], birthDate: DOB, gender: 'male', ...HOUSEHOLD, ...extra });
+
+  it('twins with birth orders: the second child reaches its own placeholder once the first merged', () => {
+    const placeholder2 = hospital(['Baby', 'Boy'], { id: 'bb2', gender: 'male', hospitalMrn: 'H-2', order: 2 });
+    const noah = patient({ given: ['Noah'], family: 'Smith', birthDate: DOB, gender: 'male', order: 2, ...HOUSEHOLD });
+    const ranked = rankCandidates(noah, [placeholder2, liamMerged({ order: 1 })], { includeNone: true });
+    expect(ranked.map((r) => [r.patient.id, r.decision.grade])).toEqual([['bb2', 'certain'], ['liam', 'none']]);
+  });
+
+  it('a sibling of the other sex does not make the girl\'s placeholder ambiguous', () => {
+    const babyGirl = hospital(['Baby', 'Girl'], { id: 'bg', gender: 'female', hospitalMrn: 'H-3' });
+    const emma = patient({ given: ['Emma'], family: 'Smith', birthDate: DOB, gender: 'female', ...HOUSEHOLD });
+    expect(rankCandidates(emma, [babyGirl, liamMerged()])[0]).toMatchObject({ patient: { id: 'bg' }, decision: { grade: 'certain' } });
+  });
+
+  it('a look-alike of another mother and household does not either', () => {
+    const other = { phone: '(313) 555-0199', line: '400 Elm Avenue', city: 'Detroit', zip: '48201', mothersMaidenName: 'Nguyen' };
+    const babyBoy = hospital(['Baby', 'Boy'], { id: 'bb', gender: 'male', hospitalMrn: 'H-4', ...other });
+    const noah = patient({ given: ['Noah'], family: 'Smith', birthDate: DOB, gender: 'male', ...other });
+    expect(rankCandidates(noah, [babyBoy, liamMerged()])[0]).toMatchObject({ patient: { id: 'bb' }, decision: { grade: 'certain' } });
+  });
+
+  it('two placeholders of one hospital (different MRNs) are two newborns, never one', () => {
+    const a = hospital(['Baby', 'Boy'], { id: 'a', gender: 'male', hospitalMrn: 'H-5' });
+    const b = hospital(['Baby', 'Boy'], { id: 'b', gender: 'male', hospitalMrn: 'H-6' });
+    expect(comparePatients(a, b).grade).not.toBe('certain');
   });
 });

@@ -1,8 +1,14 @@
-// Common English given-name diminutives. No well-kept npm package ships a nickname table (checked:
-// talisman, natural, humanparser, parse-full-name have none we could use), so this is a short
-// hand-made list of the unambiguous, frequent groups. A nickname is only ever "partial" agreement:
-// it can make a pair probable, never certain on its own.
-const GROUPS: string[][] = [
+// Given-name diminutives. The main source is the maintained, hand-curated data set of Carlton
+// Northern and Nick Crews (`data/nicknames.csv`, Apache-2.0; provenance in data/README.md): npm has
+// no such data set (checked: `nicknames` on npm is a nickname generator; talisman, natural,
+// humanparser, parse-full-name ship none), so the CSV is copied from the PyPI package `nicknames`
+// 1.0.1 that publishes it. A short hand list adds groups it lacks (Liam for William …).
+// Two names are nicknames of each other when one is listed as the other's nickname, or both as
+// nicknames of one name (Bill ~ Will via William). A nickname is only ever "partial" agreement: it
+// can make a pair probable, never certain on its own.
+import { readFileSync } from 'node:fs';
+
+const HAND_GROUPS: string[][] = [
   ['william', 'will', 'bill', 'billy', 'willy', 'willie', 'liam'],
   ['robert', 'rob', 'bob', 'bobby', 'robbie', 'bert'],
   ['richard', 'rick', 'ricky', 'rich', 'dick', 'richie'],
@@ -85,14 +91,33 @@ const GROUPS: string[][] = [
   ['caroline', 'carol', 'carrie', 'lina'],
 ];
 
-const INDEX = new Map<string, Set<string>>();
-for (const group of GROUPS) {
-  for (const name of group) {
-    let set = INDEX.get(name);
-    if (!set) INDEX.set(name, (set = new Set()));
-    for (const other of group) if (other !== name) set.add(other);
+/** name1,relationship,name2 rows (`has_nickname`), lower case. */
+export function parseNicknameCsv(text: string): Array<[string, string]> {
+  const pairs: Array<[string, string]> = [];
+  for (const line of text.split(/\r?\n/).slice(1)) {
+    const [name, relationship, nickname] = line.split(',').map((x) => x.trim().toLowerCase());
+    if (relationship === 'has_nickname' && name && nickname) pairs.push([name, nickname]);
   }
+  return pairs;
 }
+
+const INDEX = new Map<string, Set<string>>();
+function link(a: string, b: string): void {
+  if (a === b) return;
+  let set = INDEX.get(a);
+  if (!set) INDEX.set(a, (set = new Set()));
+  set.add(b);
+}
+
+// Groups: a formal name with all its nicknames (the CSV's rows grouped by name1, and the hand list).
+const groups = new Map<string, Set<string>>();
+for (const [name, nickname] of parseNicknameCsv(readFileSync(new URL('./data/nicknames.csv', import.meta.url), 'utf8'))) {
+  let g = groups.get(name);
+  if (!g) groups.set(name, (g = new Set([name])));
+  g.add(nickname);
+}
+for (const group of HAND_GROUPS) groups.set(`hand:${group[0]}`, new Set(group));
+for (const group of groups.values()) for (const a of group) for (const b of group) link(a, b);
 
 /** Are a and b (name keys, lower case) a known name / diminutive pair? */
 export function isNickname(a: string, b: string): boolean {

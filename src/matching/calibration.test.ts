@@ -1,0 +1,79 @@
+// Issue 12: the calibrated line between certain (merged automatically) and probable (review).
+// Certain needs name, birth date and sex plus an identifier or an exact contact fact (same phone,
+// same house in the same ZIP or city), or the same house with a typo plus a further fact; the rest
+// of the same-person evidence goes to a reviewer.
+import { describe, expect, it } from 'vitest';
+import { comparePatients } from './compare.js';
+import { isNickname } from './nicknames.js';
+import { patient } from './test-patients.js';
+
+const core = { given: ['Judith'], family: 'Okafor', birthDate: '2019-04-02', gender: 'female' as const };
+const home = { line: '48 Cedar Lane', city: 'Lansing', zip: '48910' };
+
+describe('certain or probable', () => {
+  it('the same phone: certain', () => {
+    expect(comparePatients(patient({ ...core, phone: '517-555-0101' }), patient({ ...core, phone: '(517) 555-0101' })).grade).toBe('certain');
+  });
+
+  it('the same house in the same ZIP: certain; a street spelling variant too', () => {
+    expect(comparePatients(patient({ ...core, ...home }), patient({ ...core, ...home })).grade).toBe('certain');
+    expect(comparePatients(patient({ ...core, ...home }), patient({ ...core, ...home, line: '48 Ceder Ln' })).grade).toBe('certain');
+  });
+
+  it('ZIP and city both mistyped, nothing else: probable', () => {
+    const d = comparePatients(patient({ ...core, ...home }), patient({ ...core, ...home, city: 'Lanxing', zip: '48901' }));
+    expect(d.grade).toBe('probable');
+    expect(d.reasons.at(-1)?.detail).toMatch(/identifier, phone or exact street address/);
+  });
+
+  it('a changed address with only the middle name and guardian to go on: probable', () => {
+    const a = patient({ ...core, given: ['Judith', 'Ann'], ...home });
+    const b = patient({ ...core, given: ['Judith', 'Ann'], line: '9 Monroe Street', city: 'Detroit', zip: '48201' });
+    a.contact = b.contact = [{ name: { given: ['Grace'], family: 'Okafor' } }];
+    expect(comparePatients(a, b).grade).toBe('probable');
+  });
+
+  it('an identifier: certain even without a contact fact', () => {
+    expect(comparePatients(patient({ ...core, clinicMrn: 'C-9' }), patient({ ...core, clinicMrn: 'C-9' })).grade).toBe('certain');
+  });
+
+  it('a hyphenated surname with the same household but no MRN: probable', () => {
+    const d = comparePatients(patient({ ...core, ...home, phone: '517-555-0101' }), patient({ ...core, family: 'Okafor-Reyes', ...home, phone: '517-555-0101' }));
+    expect(d.grade).toBe('probable');
+  });
+
+  it('a married name with the same birth date and phone: probable, not possible', () => {
+    const d = comparePatients(patient({ ...core, phone: '517-555-0101' }), patient({ ...core, family: 'Reyes', phone: '517-555-0101' }));
+    expect(d.grade).toBe('probable');
+    expect(d.reasons.some((r) => /marriage/.test(r.detail))).toBe(true);
+  });
+
+  it('a changed first name with the same middle name and birth date: probable; a different middle name: none', () => {
+    const a = patient({ ...core, given: ['Judith', 'Marisol'], ...home });
+    expect(comparePatients(a, patient({ ...core, given: ['Penny', 'Marisol'], ...home })).grade).toBe('probable');
+    expect(comparePatients(a, patient({ ...core, given: ['Penny', 'Grace'], ...home })).grade).toBe('none');
+  });
+
+  it('a first name recorded only as the middle name on the other record: probable', () => {
+    const absent = patient({ family: 'Okafor', birthDate: core.birthDate, gender: 'female', ...home });
+    absent.name = [{ use: 'official', family: 'Okafor', given: [null as unknown as string, 'Judith'] }];
+    expect(comparePatients(absent, patient({ ...core, ...home })).grade).toBe('probable');
+    // … and against another first name it is a different person (twins, siblings)
+    expect(comparePatients(absent, patient({ ...core, given: ['Ruth'], ...home })).grade).toBe('none');
+  });
+});
+
+describe('nicknames (maintained data set plus the hand list)', () => {
+  it('knows the common diminutives', () => {
+    for (const [a, b] of [['angela', 'angie'], ['judith', 'judy'], ['william', 'bill'], ['bill', 'will'], ['william', 'liam'], ['margaret', 'peggy']]) {
+      expect(isNickname(a, b), `${a} ~ ${b}`).toBe(true);
+      expect(isNickname(b, a), `${b} ~ ${a}`).toBe(true);
+    }
+    expect(isNickname('judith', 'angela')).toBe(false);
+  });
+
+  it('a nickname alone is probable, never certain', () => {
+    const d = comparePatients(patient({ ...core, given: ['Angela'], ...home, phone: '517-555-0101' }), patient({ ...core, given: ['Angie'], ...home, phone: '517-555-0101' }));
+    expect(d.grade).toBe('probable');
+  });
+});
