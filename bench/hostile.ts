@@ -168,7 +168,8 @@ async function main(): Promise<void> {
     process.exitCode = fivexx.length || failed.length || exited || slow.length || !unchanged ? 1 : 0;
   } finally {
     if (!exited) child.kill('SIGTERM');
-    await new Promise((r) => setTimeout(r, 500));
+    // A graceful stop (and a --cpu-prof profile written on exit) gets up to 20 s.
+    for (let i = 0; i < 200 && !exited; i++) await sleep(100);
     if (!exited) child.kill('SIGKILL');
     await rm(dataDir, { recursive: true, force: true });
   }

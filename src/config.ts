@@ -45,6 +45,8 @@ export interface RequestLimits {
   searchMaxChainDepth: number;
   /** Chained and `_has` parameters in one search (SEARCH_MAX_CHAINS). */
   searchMaxChains: number;
+  /** Entries of one batch or transaction Bundle (BUNDLE_MAX_ENTRIES). */
+  bundleMaxEntries: number;
 }
 
 export const DEFAULT_LIMITS: RequestLimits = {
@@ -52,13 +54,14 @@ export const DEFAULT_LIMITS: RequestLimits = {
   jsonMaxDepth: 64,
   jsonMaxStringLength: 32_768,
   jsonMaxArrayLength: 10_000,
-  jsonMaxValues: 200_000,
+  jsonMaxValues: 25_000,
   queryMaxParams: 100,
   queryMaxLength: 16_384,
   searchMaxCount: 1000,
   searchMaxIncludes: 10,
   searchMaxChainDepth: 3,
   searchMaxChains: 5,
+  bundleMaxEntries: 1000,
 };
 
 /** The request limits of a configuration (defaults where it has none). */
@@ -78,6 +81,7 @@ const LIMIT_ENV: Record<keyof RequestLimits, string> = {
   searchMaxIncludes: 'SEARCH_MAX_INCLUDES',
   searchMaxChainDepth: 'SEARCH_MAX_CHAIN_DEPTH',
   searchMaxChains: 'SEARCH_MAX_CHAINS',
+  bundleMaxEntries: 'BUNDLE_MAX_ENTRIES',
 };
 
 function loadLimits(env: NodeJS.ProcessEnv): RequestLimits {

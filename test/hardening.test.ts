@@ -100,6 +100,16 @@ describe('JSON bodies', () => {
     }
   });
 
+  it('a Bundle over BUNDLE_MAX_ENTRIES and a body over JSON_MAX_VALUES are 400s', async () => {
+    const bundle = { resourceType: 'Bundle', type: 'batch', entry: Array.from({ length: 1001 }, () => ({ request: { method: 'GET', url: 'Patient?_count=1' } })) };
+    const big = await server.fhir('POST', '', { body: bundle });
+    expect(big.status).toBe(400);
+    expect(diagnostics(big.body)).toContain('BUNDLE_MAX_ENTRIES');
+    const values = await server.fhir('POST', 'Patient', { body: patient({ extension: Array.from({ length: 9000 }, () => ({ url: 'http://x', valueCoding: { system: 'urn:x', code: 'c' } })) }) });
+    expect(values.status).toBe(400);
+    expect(diagnostics(values.body)).toContain('JSON_MAX_VALUES');
+  });
+
   it('a gzip bomb is refused after inflating at most BODY_MAX_INFLATE_RATIO times its size', async () => {
     // 8 MB of spaces gzip to about 8 KB: 100 times that is under the 1 MB body limit of the test server.
     const bomb = gzipSync(Buffer.alloc(8 * 1024 * 1024, 0x20), { level: 9 });

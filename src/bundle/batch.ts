@@ -21,6 +21,8 @@ export async function processBatch(
   const worker = async (): Promise<void> => {
     while (next < entries.length) {
       const index = next++;
+      // Let other requests run between entries: a batch of many searches never holds the event loop.
+      await new Promise((resolve) => setImmediate(resolve));
       try {
         const routed = routeEntry(entries[index], index, outer);
         results[index] = responseEntry(await execute(routed), ctx.baseUrl);

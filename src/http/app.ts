@@ -150,12 +150,21 @@ async function handleFhir(req: Request, res: Response, ctx: ServerContext, verif
     prefer: parsePrefer(header(req, 'prefer')),
     requestId: res.locals.requestId as string,
   };
+  if (routed.interaction === 'batch') checkBundleSize(body, limits);
   if (['POST', 'PUT', 'PATCH'].includes(method) && body === undefined && !isSearchPost && routed.interaction !== 'operation') {
     throw new FhirError(400, outcome([makeIssue('error', 'required', `${method} needs a request body`)]));
   }
   const response = await execute(fhirRequest, routed, ctx, res.locals.caller as Caller);
   if (response.raw) await sendRaw(req, res, response, method === 'HEAD');
   else send(res, response, format, method === 'HEAD');
+}
+
+/** A batch or transaction Bundle of at most BUNDLE_MAX_ENTRIES entries (each is a request of its own). */
+function checkBundleSize(body: unknown, limits: ReturnType<typeof limitsOf>): void {
+  const entries = (body as { entry?: unknown } | undefined)?.entry;
+  if (Array.isArray(entries) && entries.length > limits.bundleMaxEntries) {
+    throw new FhirError(400, outcome([makeIssue('error', 'too-costly', `The Bundle has ${entries.length} entries, more than the limit of ${limits.bundleMaxEntries} (BUNDLE_MAX_ENTRIES)`, { expression: 'Bundle.entry' })]));
+  }
 }
 
 /** URL and form parameters of POST _search, within the query limits together. */
