@@ -8,6 +8,9 @@ COPY tsconfig.json capability-statement.json ./
 COPY profiles ./profiles
 COPY src ./src
 COPY scripts ./scripts
+# The clinic web app (web/) is built into static files served at /app.
+COPY web ./web
+RUN npx tsx scripts/build-web.ts && rm -rf web/src
 RUN mkdir -p /data && chown node:node /data
 USER node
 ENV PORT=8080 DATA_DIR=/data

@@ -19,6 +19,8 @@ export interface Config {
   rulePolicyFile?: string;
   /** Bounds on the work one request may ask for (absent: the defaults). */
   limits?: RequestLimits;
+  /** The built clinic web app served at /app (default web/dist; src/http/web-app.ts). */
+  webAppDir?: string;
 }
 
 /** Bounds on one request (README "Configuration"): each refused with a 4xx OperationOutcome. */
@@ -111,6 +113,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     authClientsFile: env.AUTH_CLIENTS_FILE ? path.resolve(env.AUTH_CLIENTS_FILE) : undefined,
     rulePolicyFile: env.IIS_RULE_POLICY ? path.resolve(env.IIS_RULE_POLICY) : undefined,
     limits: loadLimits(env),
+    webAppDir: env.WEB_APP_DIR ? path.resolve(env.WEB_APP_DIR) : undefined,
   };
 }
 

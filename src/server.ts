@@ -9,6 +9,7 @@ import { loadDefinitions } from './fhir/definitions.js';
 import { createApp } from './http/app.js';
 import { createLogger, type Logger } from './http/logger.js';
 import { answerClientError } from './http/protocol.js';
+import { webAppRouter } from './http/web-app.js';
 import type { ServerContext } from './interactions/types.js';
 import { SharingIndex } from './consent/sharing-index.js';
 import { createFileStore, createStore } from './store/open-store.js';
@@ -68,7 +69,13 @@ export async function startServer(
   // HL7 v2 submitter report counts (src/hl7v2/report.ts), flushed to the store every few seconds.
   const hl7Report = new SubmitterReport(store, { logger });
   hl7Report.start();
-  const app = createApp({ ctx, verifier: auth.verifier, logger, routers: [auth.router, metricsRouter(audit), hl7v2Router({ ctx, verifier: auth.verifier, logger, options: loadHl7v2Options(), report: hl7Report })] });
+  const app = createApp({
+    ctx,
+    verifier: auth.verifier,
+    logger,
+    // The clinic web app's static files at /app (src/http/web-app.ts).
+    routers: [auth.router, metricsRouter(audit), hl7v2Router({ ctx, verifier: auth.verifier, logger, options: loadHl7v2Options(), report: hl7Report }), webAppRouter(config.webAppDir)],
+  });
   const server = await new Promise<Server>((resolve, reject) => {
     const s = app.listen(config.port, (err?: Error) => (err ? reject(err) : resolve(s)));
   });

@@ -1,0 +1,170 @@
+// The app shell: launch and session, header navigation, and the screen for the current path.
+import { Anchor, AppShell, Button, Container, Group, Loader, MantineProvider, Text, createTheme, type CSSVariablesResolver } from '@mantine/core';
+import { useCallback, useEffect, useMemo, useState } from 'react';
+import { completeLaunch, createApi, restoreSession, sessionInfo, signOut, startLaunch } from './fhir';
+import { AddPatient } from './pages/AddPatient';
+import { DuplicateReview, Duplicates } from './pages/Duplicates';
+import { FindPatient } from './pages/FindPatient';
+import { PatientRecord } from './pages/PatientRecord';
+import { RecordImmunization } from './pages/RecordImmunization';
+import { Reports } from './pages/Reports';
+import { linkClick, navigate, useLocation } from './router';
+import { SessionContext, type Session } from './session';
+import { ErrorPanel, PageTitle } from './ui';
+
+// Darker primary shades than the defaults so text on buttons and links meets WCAG AA contrast.
+const theme = createTheme({ primaryColor: 'blue', primaryShade: 8, fontFamily: 'system-ui, -apple-system, "Segoe UI", Roboto, sans-serif' });
+// Dimmed text, placeholders and error text in shades that keep 4.5:1 contrast on white.
+const contrastSafe: CSSVariablesResolver = () => ({
+  variables: {},
+  light: { '--mantine-color-dimmed': '#495057', '--mantine-color-error': '#c92a2a', '--mantine-color-placeholder': '#5c636a' },
+  dark: {},
+});
+
+type State = { kind: 'starting' } | { kind: 'ready'; session: Session } | { kind: 'signed-out' } | { kind: 'failed'; error: unknown };
+
+export function App() {
+  const location = useLocation();
+  const [state, setState] = useState<State>({ kind: 'starting' });
+  const onSignedOut = useCallback(() => setState({ kind: 'signed-out' }), []);
+
+  useEffect(() => {
+    let cancelled = false;
+    const begin = async () => {
+      if (window.location.pathname === '/app/callback') {
+        const { client, returnTo } = await completeLaunch();
+        if (cancelled) return;
+        setState({ kind: 'ready', session: { api: createApi(client, onSignedOut), info: sessionInfo(client) } });
+        navigate(returnTo, true);
+        return;
+      }
+      const client = await restoreSession();
+      if (cancelled) return;
+      if (client) setState({ kind: 'ready', session: { api: createApi(client, onSignedOut), info: sessionInfo(client) } });
+      else await startLaunch(window.location.pathname + window.location.search);
+    };
+    begin().catch((error: unknown) => !cancelled && setState({ kind: 'failed', error }));
+    return () => {
+      cancelled = true;
+    };
+  }, [onSignedOut]);
+
+  const signInAgain = () => {
+    signOut();
+    setState({ kind: 'starting' });
+    startLaunch(window.location.pathname + window.location.search).catch((error: unknown) => setState({ kind: 'failed', error }));
+  };
+
+  const body = useMemo(() => {
+    switch (state.kind) {
+      case 'starting':
+        return (
+          <Group gap="sm" role="status">
+            <Loader size="sm" aria-hidden />
+            <Text>Signing you in…</Text>
+          </Group>
+        );
+      case 'signed-out':
+        return (
+          <>
+            <PageTitle>Signed out</PageTitle>
+            <Text mb="md">Your sign-in has ended. Sign in again to continue where you were.</Text>
+            <Button onClick={signInAgain}>Sign in again</Button>
+          </>
+        );
+      case 'failed':
+        return (
+          <>
+            <PageTitle>Sign-in did not complete</PageTitle>
+            <ErrorPanel error={launchError(state.error)} title="Sign-in failed" />
+            <Button onClick={signInAgain}>Sign in again</Button>
+          </>
+        );
+      case 'ready':
+        return <Screen path={location.pathname} search={location.searchParams} />;
+    }
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [state, location.href]);
+
+  const session = state.kind === 'ready' ? state.session : null;
+  return (
+    <MantineProvider theme={theme} cssVariablesResolver={contrastSafe}>
+      <SessionContext.Provider value={session}>
+        <a className="skip-link" href="#main">
+          Skip to content
+        </a>
+        <AppShell header={{ height: { base: 'auto' } }} padding="md">
+          <AppShell.Header p="sm" pos="static">
+            <Group justify="space-between" wrap="wrap" gap="xs">
+              <Text fw={700} size="lg">
+                Immunization registry
+              </Text>
+              {session && (
+                <Group component="nav" aria-label="Main" gap="md" wrap="wrap">
+                  <NavLink to="/app/" label="Find a patient" current={location.pathname === '/app/' || location.pathname.startsWith('/app/patients')} />
+                  <NavLink to="/app/reports" label="Reports" current={location.pathname === '/app/reports'} />
+                  <NavLink to="/app/duplicates" label="Possible duplicates" current={location.pathname.startsWith('/app/duplicates')} />
+                  <Text size="sm" c="dimmed" component="span">
+                    {session.info.user}
+                    {session.info.organization ? ` · ${session.info.organization}` : ''}
+                  </Text>
+                  <Button
+                    variant="subtle"
+                    size="compact-sm"
+                    onClick={() => {
+                      signOut();
+                      setState({ kind: 'signed-out' });
+                    }}
+                  >
+                    Sign out
+                  </Button>
+                </Group>
+              )}
+            </Group>
+          </AppShell.Header>
+          <AppShell.Main id="main" pt="md">
+            <Container size="lg" px={0}>
+              {body}
+            </Container>
+          </AppShell.Main>
+        </AppShell>
+      </SessionContext.Provider>
+    </MantineProvider>
+  );
+}
+
+function NavLink({ to, label, current }: { to: string; label: string; current: boolean }) {
+  return (
+    <Anchor href={to} onClick={(e: React.MouseEvent<HTMLAnchorElement>) => linkClick(e, to)} aria-current={current ? 'page' : undefined} fw={current ? 700 : 400}>
+      {label}
+    </Anchor>
+  );
+}
+
+function launchError(error: unknown): Error {
+  const text = error instanceof Error ? error.message : String(error);
+  if (/state|SMART_KEY|No 'state'/i.test(text)) return new Error('The sign-in page sent the browser back without a session. Sign in again.');
+  if (/authorize|authorization|well-known|metadata/i.test(text)) {
+    return new Error(`The registry's sign-in service could not be reached or is not set up (${text}).`);
+  }
+  return new Error(text);
+}
+
+function Screen({ path, search }: { path: string; search: URLSearchParams }) {
+  let match: RegExpExecArray | null;
+  if (path === '/app' || path === '/app/' || path === '/app/callback') return <FindPatient initial={search} />;
+  if (path === '/app/patients/new') return <AddPatient initial={search} />;
+  if ((match = /^\/app\/patients\/([A-Za-z0-9\-.]{1,64})\/immunizations\/new$/.exec(path))) return <RecordImmunization patientId={match[1]} key={match[1]} />;
+  if ((match = /^\/app\/patients\/([A-Za-z0-9\-.]{1,64})$/.exec(path))) return <PatientRecord patientId={match[1]} key={match[1]} />;
+  if (path === '/app/reports') return <Reports />;
+  if (path === '/app/duplicates') return <Duplicates />;
+  if ((match = /^\/app\/duplicates\/([A-Za-z0-9\-.]{1,64})$/.exec(path))) return <DuplicateReview patientId={match[1]} key={match[1]} />;
+  return (
+    <>
+      <PageTitle>Page not found</PageTitle>
+      <Text>
+        There is no page at this address. <Anchor href="/app/">Find a patient</Anchor>.
+      </Text>
+    </>
+  );
+}

@@ -1,0 +1,142 @@
+// The SMART launch (fhirclient) and the one door every API call goes through: the access token
+// from the launch, FHIR JSON in and out, and every failure turned into an ApiError in plain words.
+import FHIR from 'fhirclient';
+import type Client from 'fhirclient/lib/Client';
+import type { OperationOutcome, Resource } from './fhir-types';
+import { describeFailure } from './errors';
+
+export const CLIENT_ID = 'iis-web-app';
+export const SCOPE = 'openid fhirUser user/*.cruds';
+const RETURN_TO_KEY = 'iis-app-return-to';
+
+export function fhirBaseUrl(): string {
+  return `${window.location.origin}/fhir`;
+}
+
+/** Starts a standalone launch against this server: the browser leaves for the sign-in page. */
+export async function startLaunch(returnTo: string): Promise<void> {
+  sessionStorage.setItem(RETURN_TO_KEY, returnTo);
+  await FHIR.oauth2.authorize({
+    iss: fhirBaseUrl(),
+    clientId: CLIENT_ID,
+    scope: SCOPE,
+    redirectUri: `${window.location.origin}/app/callback`,
+    pkceMode: 'required',
+  });
+}
+
+/** Completes the launch on /app/callback (or restores a session): the client, and where to go next. */
+export async function completeLaunch(): Promise<{ client: Client; returnTo: string }> {
+  const client = await FHIR.oauth2.ready();
+  const returnTo = sessionStorage.getItem(RETURN_TO_KEY) ?? '/app/';
+  sessionStorage.removeItem(RETURN_TO_KEY);
+  return { client, returnTo };
+}
+
+/** A session restored from this tab's storage, or undefined when the user has not signed in. */
+export async function restoreSession(): Promise<Client | undefined> {
+  if (!sessionStorage.getItem('SMART_KEY')) return undefined;
+  try {
+    const client = await FHIR.oauth2.ready();
+    return client.getAuthorizationHeader() ? client : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export function signOut(): void {
+  sessionStorage.clear();
+}
+
+/** Claims of the access token the app shows or uses (the user's facility, who they are). */
+export interface SessionInfo {
+  user: string;
+  organization?: string;
+  fhirUser?: string;
+  roles: string[];
+}
+
+export function sessionInfo(client: Client): SessionInfo {
+  const token = String(client.getState('tokenResponse.access_token') ?? '');
+  let claims: Record<string, unknown> = {};
+  try {
+    const payload = token.split('.')[1] ?? '';
+    claims = JSON.parse(atob(payload.replace(/-/g, '+').replace(/_/g, '/'))) as Record<string, unknown>;
+  } catch {
+    claims = {};
+  }
+  const idClaims = (client.getIdToken?.() ?? {}) as Record<string, unknown>;
+  const fhirUser = (claims.fhirUser ?? idClaims.fhirUser) as string | undefined;
+  const roleClaim = claims.roles ?? claims.role ?? idClaims.roles ?? idClaims.role;
+  return {
+    user: String(claims.preferred_username ?? idClaims.preferred_username ?? claims.sub ?? idClaims.sub ?? 'signed-in user'),
+    organization: (claims.organization ?? client.getState('tokenResponse.organization')) as string | undefined,
+    fhirUser,
+    roles: Array.isArray(roleClaim) ? roleClaim.map(String) : typeof roleClaim === 'string' ? roleClaim.split(/[ ,]+/) : [],
+  };
+}
+
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly details: string[],
+    readonly codes: string[],
+    readonly outcome?: OperationOutcome
+  ) {
+    super(message);
+  }
+}
+
+export interface Api {
+  get<T = Resource>(path: string): Promise<T>;
+  post<T = Resource>(path: string, body: unknown, headers?: Record<string, string>): Promise<T>;
+  put<T = Resource>(path: string, body: unknown): Promise<T>;
+  /** A non-FHIR download (e.g. CSV) with the session's token. */
+  text(path: string, accept: string): Promise<string>;
+}
+
+export function createApi(client: Client, onSignedOut: () => void): Api {
+  const base = String(client.getState('serverUrl') ?? fhirBaseUrl()).replace(/\/+$/, '');
+  const call = async (method: string, path: string, body?: unknown, extra: Record<string, string> = {}, accept = 'application/fhir+json'): Promise<Response> => {
+    try {
+      await client.refreshIfNeeded();
+    } catch {
+      // No refresh token: the request below answers 401 when the token has run out.
+    }
+    const headers: Record<string, string> = { Accept: accept, ...extra };
+    const auth = client.getAuthorizationHeader();
+    if (auth) headers.Authorization = auth;
+    if (body !== undefined) headers['Content-Type'] = 'application/fhir+json';
+    let res: Response;
+    try {
+      res = await fetch(`${base}/${path.replace(/^\//, '')}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+    } catch {
+      throw new ApiError(0, 'The registry could not be reached. Check the network connection and try again.', [], []);
+    }
+    if (!res.ok) {
+      let outcome: OperationOutcome | undefined;
+      try {
+        const parsed = (await res.json()) as Resource;
+        if (parsed?.resourceType === 'OperationOutcome') outcome = parsed as OperationOutcome;
+      } catch {
+        outcome = undefined;
+      }
+      const failure = describeFailure(res.status, outcome);
+      if (res.status === 401) onSignedOut();
+      throw new ApiError(res.status, failure.message, failure.details, failure.codes, outcome);
+    }
+    return res;
+  };
+  // return=minimal and 204 answers have no body.
+  const json = async <T,>(res: Response): Promise<T> => {
+    const text = await res.text();
+    return (text ? JSON.parse(text) : undefined) as T;
+  };
+  return {
+    get: async (path) => json(await call('GET', path)),
+    post: async (path, body, headers) => json(await call('POST', path, body, headers)),
+    put: async (path, body) => json(await call('PUT', path, body)),
+    text: async (path, accept) => (await call('GET', path, undefined, {}, accept)).text(),
+  };
+}

@@ -1,0 +1,111 @@
+// Add a patient not found by the search. The server may recognise the person (certain match) and
+// answer with the existing record: then that record opens, and the user is told so.
+import { Button, Group, NativeSelect, SimpleGrid, TextInput } from '@mantine/core';
+import { useState } from 'react';
+import { parseDate, today } from '../dates';
+import type { OperationOutcome, Patient } from '../fhir-types';
+import { navigate } from '../router';
+import { useSession } from '../session';
+import { ErrorPanel, PageTitle } from '../ui';
+
+export function AddPatient({ initial }: { initial: URLSearchParams }) {
+  const { api, info } = useSession();
+  const [form, setForm] = useState({
+    family: initial.get('family') ?? '',
+    given: initial.get('given') ?? '',
+    birthDate: initial.get('birthDate') ?? '',
+    gender: '',
+    phone: '',
+    line: '',
+    city: '',
+    state: '',
+    postalCode: '',
+  });
+  const [errors, setErrors] = useState<Record<string, string>>({});
+  const [error, setError] = useState<unknown>();
+  const [busy, setBusy] = useState(false);
+  const set = (key: keyof typeof form) => (e: React.ChangeEvent<HTMLInputElement | HTMLSelectElement>) => setForm({ ...form, [key]: e.currentTarget.value });
+
+  const submit = async (event: React.FormEvent) => {
+    event.preventDefault();
+    const found: Record<string, string> = {};
+    if (!form.family.trim()) found.family = 'Enter the last name';
+    if (!form.given.trim()) found.given = 'Enter the first name';
+    const birthDate = parseDate(form.birthDate);
+    if (!birthDate) found.birthDate = 'Enter the date of birth, e.g. 2024-03-05 or 03/05/2024';
+    else if (birthDate > today()) found.birthDate = 'The date of birth cannot be in the future';
+    setErrors(found);
+    if (Object.keys(found).length > 0) return;
+    const patient: Patient = {
+      resourceType: 'Patient',
+      active: true,
+      name: [{ use: 'official', family: form.family.trim(), given: form.given.trim().split(/\s+/) }],
+      birthDate,
+      ...(form.gender ? { gender: form.gender as Patient['gender'] } : {}),
+      ...(form.phone.trim() ? { telecom: [{ system: 'phone', value: form.phone.trim(), use: 'home' }] } : {}),
+      ...(form.line.trim() || form.city.trim()
+        ? {
+            address: [
+              {
+                ...(form.line.trim() ? { line: [form.line.trim()] } : {}),
+                ...(form.city.trim() ? { city: form.city.trim() } : {}),
+                ...(form.state.trim() ? { state: form.state.trim() } : {}),
+                ...(form.postalCode.trim() ? { postalCode: form.postalCode.trim() } : {}),
+              },
+            ],
+          }
+        : {}),
+      ...(info.organization ? { managingOrganization: { reference: info.organization } } : {}),
+    };
+    setBusy(true);
+    setError(undefined);
+    try {
+      const saved = await api.post<Patient | OperationOutcome>('Patient', patient, { Prefer: 'return=representation' });
+      if (saved.resourceType === 'Patient' && saved.id) navigate(`/app/patients/${saved.id}?saved=patient`);
+      else setError(new Error('The registry saved the patient but did not say under which record. Search for the patient again.'));
+    } catch (err) {
+      setError(err);
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  return (
+    <>
+      <PageTitle>Add patient</PageTitle>
+      <ErrorPanel error={error} title="The patient was not saved" />
+      <form onSubmit={submit} noValidate aria-label="Add patient">
+        <SimpleGrid cols={{ base: 1, sm: 2, md: 3 }} spacing="md">
+          <TextInput label="Last name" required value={form.family} onChange={set('family')} error={errors.family} />
+          <TextInput label="First name" required value={form.given} onChange={set('given')} error={errors.given} />
+          <TextInput label="Date of birth" description="YYYY-MM-DD or MM/DD/YYYY" required value={form.birthDate} onChange={set('birthDate')} error={errors.birthDate} />
+          <NativeSelect
+            label="Gender"
+            value={form.gender}
+            onChange={set('gender')}
+            data={[
+              { value: '', label: 'Not given' },
+              { value: 'female', label: 'Female' },
+              { value: 'male', label: 'Male' },
+              { value: 'other', label: 'Other' },
+              { value: 'unknown', label: 'Unknown' },
+            ]}
+          />
+          <TextInput label="Phone" type="tel" value={form.phone} onChange={set('phone')} />
+          <TextInput label="Street address" value={form.line} onChange={set('line')} />
+          <TextInput label="City" value={form.city} onChange={set('city')} />
+          <TextInput label="State" value={form.state} onChange={set('state')} />
+          <TextInput label="ZIP code" value={form.postalCode} onChange={set('postalCode')} />
+        </SimpleGrid>
+        <Group mt="lg">
+          <Button type="submit" loading={busy}>
+            Save
+          </Button>
+          <Button variant="outline" onClick={() => window.history.back()}>
+            Cancel
+          </Button>
+        </Group>
+      </form>
+    </>
+  );
+}

@@ -1,0 +1,208 @@
+// Find a patient: last name, first name, date of birth → candidates ranked by Patient/$match with
+// their grades (or a name search when no date of birth is given); "not found" offers to add one.
+import { Badge, Button, Group, Stack, Table, Text, TextInput } from '@mantine/core';
+import { useEffect, useState } from 'react';
+import { parseDate, showDate } from '../dates';
+import type { Bundle, Patient } from '../fhir-types';
+import { navigate } from '../router';
+import { useSession } from '../session';
+import { AppLink, BADGE, ErrorPanel, genderText, PageTitle, patientName } from '../ui';
+
+const GRADE_EXTENSION = 'http://hl7.org/fhir/StructureDefinition/match-grade';
+const GRADE_COLOR: Record<string, string> = { certain: BADGE.good, probable: BADGE.caution, possible: BADGE.neutral };
+
+interface Row {
+  patient: Patient;
+  grade?: string;
+  score?: number;
+}
+
+interface Criteria {
+  family: string;
+  given: string;
+  birthDate: string;
+}
+
+export function FindPatient({ initial }: { initial: URLSearchParams }) {
+  const { api } = useSession();
+  const [form, setForm] = useState<Criteria>({
+    family: initial.get('family') ?? '',
+    given: initial.get('given') ?? '',
+    birthDate: initial.get('birthDate') ?? '',
+  });
+  const [fieldErrors, setFieldErrors] = useState<Partial<Record<keyof Criteria, string>>>({});
+  const [rows, setRows] = useState<Row[] | undefined>();
+  const [searched, setSearched] = useState<Criteria | undefined>();
+  const [elapsed, setElapsed] = useState<number | undefined>();
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<unknown>();
+
+  const run = async (criteria: Criteria) => {
+    const errors: Partial<Record<keyof Criteria, string>> = {};
+    if (!criteria.family.trim()) errors.family = 'Enter the last name';
+    const birthDate = criteria.birthDate.trim() ? parseDate(criteria.birthDate) : undefined;
+    if (criteria.birthDate.trim() && !birthDate) errors.birthDate = 'Enter a real date, e.g. 2024-03-05 or 03/05/2024';
+    setFieldErrors(errors);
+    if (Object.keys(errors).length > 0) return;
+    setBusy(true);
+    setError(undefined);
+    const started = performance.now();
+    try {
+      const found = birthDate ? await match(criteria, birthDate) : await searchByName(criteria);
+      setRows(found);
+      setSearched({ ...criteria, birthDate: birthDate ?? '' });
+      setElapsed(Math.round(performance.now() - started));
+    } catch (err) {
+      setError(err);
+      setRows(undefined);
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  const match = async (criteria: Criteria, birthDate: string): Promise<Row[]> => {
+    const resource: Patient = {
+      resourceType: 'Patient',
+      name: [{ family: criteria.family.trim(), ...(criteria.given.trim() ? { given: [criteria.given.trim()] } : {}) }],
+      birthDate,
+    };
+    const bundle = await api.post<Bundle<Patient>>('Patient/$match', {
+      resourceType: 'Parameters',
+      parameter: [
+        { name: 'resource', resource },
+        { name: 'count', valueInteger: 20 },
+      ],
+    });
+    return (bundle.entry ?? [])
+      .filter((e) => e.resource?.active !== false)
+      .map((e) => ({
+        patient: e.resource as Patient,
+        grade: e.search?.extension?.find((x) => x.url === GRADE_EXTENSION)?.valueCode,
+        score: e.search?.score,
+      }));
+  };
+
+  const searchByName = async (criteria: Criteria): Promise<Row[]> => {
+    const params = new URLSearchParams({ family: criteria.family.trim(), 'active:not': 'false', _count: '20', _sort: 'family,given' });
+    if (criteria.given.trim()) params.set('given', criteria.given.trim());
+    const bundle = await api.get<Bundle<Patient>>(`Patient?${params}`);
+    return (bundle.entry ?? []).filter((e) => e.resource).map((e) => ({ patient: e.resource as Patient }));
+  };
+
+  useEffect(() => {
+    if (initial.get('family')) void run(form);
+    // Runs once for a search carried in the address (back button, shared link).
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, []);
+
+  const submit = (event: React.FormEvent) => {
+    event.preventDefault();
+    const params = new URLSearchParams();
+    for (const [key, value] of Object.entries(form)) if (value.trim()) params.set(key, value.trim());
+    window.history.replaceState(null, '', `/app/?${params}`);
+    void run(form);
+  };
+
+  const addUrl = () => {
+    const params = new URLSearchParams();
+    if (searched?.family) params.set('family', searched.family);
+    if (searched?.given) params.set('given', searched.given);
+    if (searched?.birthDate) params.set('birthDate', searched.birthDate);
+    return `/app/patients/new?${params}`;
+  };
+
+  return (
+    <>
+      <PageTitle>Find a patient</PageTitle>
+      <form onSubmit={submit} noValidate aria-label="Find a patient">
+        <Group align="flex-start" wrap="wrap" gap="md">
+          <TextInput
+            label="Last name"
+            required
+            autoComplete="off"
+            value={form.family}
+            error={fieldErrors.family}
+            onChange={(e) => setForm({ ...form, family: e.currentTarget.value })}
+            w={{ base: '100%', sm: 220 }}
+          />
+          <TextInput
+            label="First name"
+            autoComplete="off"
+            value={form.given}
+            onChange={(e) => setForm({ ...form, given: e.currentTarget.value })}
+            w={{ base: '100%', sm: 220 }}
+          />
+          <TextInput
+            label="Date of birth"
+            description="YYYY-MM-DD or MM/DD/YYYY"
+            autoComplete="off"
+            inputMode="numeric"
+            value={form.birthDate}
+            error={fieldErrors.birthDate}
+            onChange={(e) => setForm({ ...form, birthDate: e.currentTarget.value })}
+            w={{ base: '100%', sm: 220 }}
+          />
+          <Button type="submit" mt={{ base: 0, sm: 26 }} loading={busy}>
+            Search
+          </Button>
+        </Group>
+      </form>
+      <Stack mt="lg" gap="sm">
+        <ErrorPanel error={error} title="Search failed" />
+        <div role="status" aria-live="polite">
+          {rows && (
+            <Text size="sm" data-testid="search-summary">
+              {rows.length === 0 ? 'No patient matches these details.' : `${rows.length} ${rows.length === 1 ? 'patient' : 'patients'} found`}
+              {elapsed !== undefined ? ` (${elapsed} ms)` : ''}
+            </Text>
+          )}
+        </div>
+        {rows && rows.length > 0 && (
+          <div className="table-scroll">
+            <Table striped highlightOnHover withTableBorder aria-label="Search results">
+              <Table.Thead>
+                <Table.Tr>
+                  <Table.Th scope="col">Name</Table.Th>
+                  <Table.Th scope="col">Date of birth</Table.Th>
+                  <Table.Th scope="col">Gender</Table.Th>
+                  <Table.Th scope="col">Address</Table.Th>
+                  <Table.Th scope="col">Match</Table.Th>
+                </Table.Tr>
+              </Table.Thead>
+              <Table.Tbody>
+                {rows.map((row) => (
+                  <Table.Tr key={row.patient.id}>
+                    <Table.Td>
+                      <AppLink to={`/app/patients/${row.patient.id}`}>{patientName(row.patient)}</AppLink>
+                    </Table.Td>
+                    <Table.Td>{showDate(row.patient.birthDate)}</Table.Td>
+                    <Table.Td>{genderText(row.patient.gender)}</Table.Td>
+                    <Table.Td>{[row.patient.address?.[0]?.city, row.patient.address?.[0]?.state].filter(Boolean).join(', ') || '—'}</Table.Td>
+                    <Table.Td>
+                      {row.grade ? (
+                        <Badge color={GRADE_COLOR[row.grade] ?? BADGE.neutral} variant="filled">
+                          {row.grade}
+                          {row.score !== undefined ? ` ${Math.round(row.score * 100)}%` : ''}
+                        </Badge>
+                      ) : (
+                        'name search'
+                      )}
+                    </Table.Td>
+                  </Table.Tr>
+                ))}
+              </Table.Tbody>
+            </Table>
+          </div>
+        )}
+        {rows && (
+          <Group>
+            <Text size="sm">{rows.length === 0 ? 'Not in the registry yet?' : 'None of these?'}</Text>
+            <Button variant="outline" onClick={() => navigate(addUrl())}>
+              Add patient
+            </Button>
+          </Group>
+        )}
+      </Stack>
+    </>
+  );
+}

@@ -1,0 +1,385 @@
+// A patient's record: demographics, data sharing (Yes / No, with history), immunization history
+// with the CDSi evaluation of each dose, and the forecast per vaccine group.
+import { Alert, Badge, Button, Group, Loader, Paper, Radio, SimpleGrid, Stack, Table, Text, Title } from '@mantine/core';
+import { useCallback, useEffect, useState } from 'react';
+import { ageAt, showDate, today } from '../dates';
+import { ApiError } from '../fhir';
+import type { Bundle, Consent, Immunization, Parameters, Patient } from '../fhir-types';
+import { readForecast, type Forecast, type ForecastRow } from '../forecast';
+import { navigate } from '../router';
+import { useSession } from '../session';
+import { consentStatus, currentSharing, newSharingConsent, sharingHistory, type SharingStatus } from '../sharing';
+import { BADGE, ErrorPanel, genderText, PageTitle, patientName } from '../ui';
+
+export function PatientRecord({ patientId }: { patientId: string }) {
+  const { api } = useSession();
+  const [patient, setPatient] = useState<Patient | undefined>();
+  const [closed, setClosed] = useState<ApiError | undefined>();
+  const [error, setError] = useState<unknown>();
+  const [loading, setLoading] = useState(true);
+  const saved = new URLSearchParams(window.location.search).get('saved');
+
+  const load = useCallback(async () => {
+    setLoading(true);
+    setError(undefined);
+    try {
+      setPatient(await api.get<Patient>(`Patient/${patientId}`));
+      setClosed(undefined);
+    } catch (err) {
+      if (err instanceof ApiError && err.codes.includes('data-sharing-unknown')) setClosed(err);
+      else setError(err);
+      setPatient(undefined);
+    } finally {
+      setLoading(false);
+    }
+  }, [api, patientId]);
+
+  useEffect(() => {
+    void load();
+  }, [load]);
+
+  if (loading && !patient && !closed) {
+    return (
+      <>
+        <PageTitle>Patient record</PageTitle>
+        <Group role="status">
+          <Loader size="sm" aria-hidden />
+          <Text>Loading the record…</Text>
+        </Group>
+      </>
+    );
+  }
+  if (error) {
+    return (
+      <>
+        <PageTitle>Patient record</PageTitle>
+        <ErrorPanel error={error} title="The record could not be opened" />
+        <Button variant="outline" onClick={() => navigate('/app/')}>
+          Back to search
+        </Button>
+      </>
+    );
+  }
+  if (closed || !patient) {
+    return (
+      <>
+        <PageTitle>Patient record</PageTitle>
+        <Alert color="yellow" title="Record closed" mb="lg" role="alert">
+          {closed?.message ?? 'This record is closed.'} Ask the patient or family whether they agree to share immunization records with other
+          providers, then record Yes or No below.
+        </Alert>
+        <DataSharing patientId={patientId} onChange={load} closed />
+      </>
+    );
+  }
+
+  return (
+    <>
+      <PageTitle>{patientName(patient)}</PageTitle>
+      {saved && (
+        <Alert color="green" title="Saved" mb="md" role="status">
+          {saved === 'immunization' ? 'The immunization was recorded.' : 'The patient was saved.'}
+        </Alert>
+      )}
+      {patient.active === false && (
+        <Alert color="yellow" mb="md">
+          This record is inactive (merged into another record).
+        </Alert>
+      )}
+      <Demographics patient={patient} />
+      <Stack gap="xl" mt="xl">
+        <DataSharing patientId={patientId} onChange={load} />
+        <HistoryAndForecast patientId={patientId} />
+      </Stack>
+    </>
+  );
+}
+
+function Demographics({ patient }: { patient: Patient }) {
+  const address = patient.address?.[0];
+  const phone = patient.telecom?.find((t) => t.system === 'phone')?.value;
+  const items: Array<[string, string]> = [
+    ['Date of birth', `${showDate(patient.birthDate)} (${ageAt(patient.birthDate)})`],
+    ['Gender', genderText(patient.gender)],
+    ['Address', address ? [address.line?.join(' '), address.city, address.state, address.postalCode].filter(Boolean).join(', ') : '—'],
+    ['Phone', phone ?? '—'],
+    ['Registry ID', patient.id ?? '—'],
+  ];
+  if (patient.multipleBirthInteger !== undefined) items.push(['Birth order', String(patient.multipleBirthInteger)]);
+  return (
+    <Paper withBorder p="md">
+      <Title order={2} size="h3" mb="sm">
+        Demographics
+      </Title>
+      <SimpleGrid cols={{ base: 1, sm: 2, md: 3 }} spacing="sm" component="dl" style={{ margin: 0 }}>
+        {items.map(([label, value]) => (
+          <div key={label}>
+            <Text component="dt" size="sm" c="dimmed">
+              {label}
+            </Text>
+            <Text component="dd" m={0}>
+              {value}
+            </Text>
+          </div>
+        ))}
+      </SimpleGrid>
+    </Paper>
+  );
+}
+
+function DataSharing({ patientId, onChange, closed = false }: { patientId: string; onChange: () => void; closed?: boolean }) {
+  const { api, info } = useSession();
+  const [consents, setConsents] = useState<Consent[] | undefined>();
+  const [error, setError] = useState<unknown>();
+  const [saving, setSaving] = useState(false);
+  const [message, setMessage] = useState<string | undefined>();
+  // The choice just made shows at once; it stays until the stored Consents say the same.
+  const [chosen, setChosen] = useState<'Yes' | 'No' | undefined>();
+
+  const load = useCallback(async () => {
+    try {
+      const bundle = await api.get<Bundle<Consent>>(`Consent?patient=Patient/${patientId}&_count=100`);
+      setConsents((bundle.entry ?? []).map((e) => e.resource as Consent));
+    } catch (err) {
+      // A closed (Unknown) record may hide its Consents too: the choice can still be recorded.
+      if (err instanceof ApiError && err.status === 403) setConsents([]);
+      else setError(err);
+    }
+  }, [api, patientId]);
+
+  useEffect(() => {
+    void load();
+  }, [load]);
+
+  const status: SharingStatus | undefined = closed ? 'Unknown' : consents ? (consents.length === 0 ? undefined : currentSharing(consents)) : undefined;
+  const history = consents ? sharingHistory(consents) : [];
+
+  const record = async (choice: 'Yes' | 'No') => {
+    setChosen(choice);
+    setSaving(true);
+    setError(undefined);
+    setMessage(undefined);
+    try {
+      await api.post('Consent', newSharingConsent(patientId, choice, info.organization));
+      setMessage(choice === 'Yes' ? 'Recorded: the family agrees to share this record.' : 'Recorded: the family objects to sharing this record.');
+      await load();
+      onChange();
+    } catch (err) {
+      setError(err);
+      setChosen(undefined);
+    } finally {
+      setSaving(false);
+    }
+  };
+
+  return (
+    <section aria-labelledby="sharing-heading">
+      <Title order={2} id="sharing-heading" mb="sm">
+        Data sharing
+      </Title>
+      <ErrorPanel error={error} title="The data-sharing choice was not saved" />
+      <Text mb="xs">
+        Current status: <strong>{consents === undefined ? 'loading…' : (status ?? 'Yes (nothing recorded)')}</strong>
+      </Text>
+      <Radio.Group
+        label="Does the patient or family agree to share immunization records with other providers?"
+        value={chosen ?? (consents && status !== 'Unknown' && status ? status : null)}
+        onChange={(value) => void record(value as 'Yes' | 'No')}
+        mb="sm"
+      >
+        <Group mt="xs">
+          <Radio value="Yes" label="Yes" disabled={saving} />
+          <Radio value="No" label="No" disabled={saving} />
+        </Group>
+      </Radio.Group>
+      <div role="status" aria-live="polite">
+        {message && (
+          <Text c="#1b5e20" size="sm">
+            {message}
+          </Text>
+        )}
+      </div>
+      {history.length > 0 && (
+        <div className="table-scroll">
+          <Table withTableBorder mt="sm" aria-label="Data-sharing history">
+            <Table.Thead>
+              <Table.Tr>
+                <Table.Th scope="col">Recorded</Table.Th>
+                <Table.Th scope="col">Choice</Table.Th>
+                <Table.Th scope="col">By</Table.Th>
+              </Table.Tr>
+            </Table.Thead>
+            <Table.Tbody>
+              {history.map((c) => (
+                <Table.Tr key={c.id}>
+                  <Table.Td>{showDate(c.dateTime ?? c.meta?.lastUpdated)}</Table.Td>
+                  <Table.Td>{consentStatus(c) ?? c.status}</Table.Td>
+                  <Table.Td>{c.organization?.map((o) => o.display ?? o.reference).join(', ') || '—'}</Table.Td>
+                </Table.Tr>
+              ))}
+            </Table.Tbody>
+          </Table>
+        </div>
+      )}
+    </section>
+  );
+}
+
+function HistoryAndForecast({ patientId }: { patientId: string }) {
+  const { api } = useSession();
+  const [immunizations, setImmunizations] = useState<Immunization[] | undefined>();
+  const [forecast, setForecast] = useState<Forecast | undefined>();
+  const [historyError, setHistoryError] = useState<unknown>();
+  const [forecastError, setForecastError] = useState<unknown>();
+  const asOf = today();
+
+  useEffect(() => {
+    let cancelled = false;
+    api
+      .get<Bundle<Immunization>>(`Immunization?patient=Patient/${patientId}&_count=500`)
+      .then((bundle) => {
+        if (cancelled) return;
+        const list = (bundle.entry ?? []).map((e) => e.resource as Immunization);
+        list.sort((a, b) => (a.occurrenceDateTime ?? '').localeCompare(b.occurrenceDateTime ?? ''));
+        setImmunizations(list);
+      })
+      .catch((err: unknown) => !cancelled && setHistoryError(err));
+    api
+      .get<Parameters>(`Patient/${patientId}/$immds-forecast?assessmentDate=${asOf}`)
+      .then((params) => !cancelled && setForecast(readForecast(params, asOf)))
+      .catch((err: unknown) => !cancelled && setForecastError(err));
+    return () => {
+      cancelled = true;
+    };
+  }, [api, patientId, asOf]);
+
+  return (
+    <>
+      <section aria-labelledby="forecast-heading">
+        <Title order={2} id="forecast-heading" mb="sm">
+          Forecast
+        </Title>
+        <ErrorPanel error={forecastError} title="The forecast could not be computed" />
+        {!forecast && !forecastError && <Text role="status">Computing the forecast…</Text>}
+        {forecast && <ForecastTable rows={forecast.rows} asOf={asOf} />}
+      </section>
+      <section aria-labelledby="immunizations-heading">
+        <Group justify="space-between" mb="sm">
+          <Title order={2} id="immunizations-heading">
+            Immunizations
+          </Title>
+          <Button onClick={() => navigate(`/app/patients/${patientId}/immunizations/new`)}>Record immunization</Button>
+        </Group>
+        <ErrorPanel error={historyError} title="The immunization history could not be loaded" />
+        {!immunizations && !historyError && <Text role="status">Loading immunizations…</Text>}
+        {immunizations && immunizations.length === 0 && <Text>No immunizations recorded.</Text>}
+        {immunizations && immunizations.length > 0 && (
+          <div className="table-scroll">
+            <Table withTableBorder striped aria-label="Immunization history">
+              <Table.Thead>
+                <Table.Tr>
+                  <Table.Th scope="col">Date given</Table.Th>
+                  <Table.Th scope="col">Vaccine</Table.Th>
+                  <Table.Th scope="col">Lot number</Table.Th>
+                  <Table.Th scope="col">Evaluation (CDSi)</Table.Th>
+                </Table.Tr>
+              </Table.Thead>
+              <Table.Tbody>
+                {immunizations.map((imm) => {
+                  const evaluations = imm.id ? forecast?.evaluations.get(imm.id) : undefined;
+                  const cvx = imm.vaccineCode?.coding?.find((c) => c.system === 'http://hl7.org/fhir/sid/cvx');
+                  return (
+                    <Table.Tr key={imm.id}>
+                      <Table.Td>{showDate(imm.occurrenceDateTime ?? imm.occurrenceString)}</Table.Td>
+                      <Table.Td>
+                        {imm.vaccineCode?.text ?? cvx?.display ?? imm.vaccineCode?.coding?.[0]?.display ?? 'Vaccine'}
+                        {cvx?.code ? ` (CVX ${cvx.code})` : ''}
+                        {imm.status !== 'completed' ? ` — ${imm.status}` : ''}
+                      </Table.Td>
+                      <Table.Td>{imm.lotNumber ?? '—'}</Table.Td>
+                      <Table.Td>
+                        {evaluations ? (
+                          <Stack gap={2}>
+                            {evaluations.map((e, i) => (
+                              <Text size="sm" key={`${e.antigen}-${i}`}>
+                                <Badge size="sm" color={e.valid ? BADGE.good : BADGE.bad} variant="filled" mr={6}>
+                                  {e.valid ? 'Valid' : 'Not valid'}
+                                </Badge>
+                                {e.antigen}
+                                {!e.valid && e.reason ? `: ${e.reason}` : ''}
+                              </Text>
+                            ))}
+                          </Stack>
+                        ) : forecast ? (
+                          <Text size="sm">Not evaluated</Text>
+                        ) : (
+                          <Text size="sm">—</Text>
+                        )}
+                      </Table.Td>
+                    </Table.Tr>
+                  );
+                })}
+              </Table.Tbody>
+            </Table>
+          </div>
+        )}
+      </section>
+    </>
+  );
+}
+
+const URGENCY_BADGE: Record<ForecastRow['urgency'], { text: string; color: string } | undefined> = {
+  overdue: { text: 'Overdue', color: BADGE.bad },
+  due: { text: 'Due now', color: BADGE.caution },
+  upcoming: { text: 'Upcoming', color: BADGE.info },
+  none: undefined,
+};
+
+function ForecastTable({ rows, asOf }: { rows: ForecastRow[]; asOf: string }) {
+  if (rows.length === 0) return <Text>No vaccine groups apply.</Text>;
+  const dueCount = rows.filter((r) => r.urgency === 'due' || r.urgency === 'overdue').length;
+  return (
+    <>
+      <Text mb="xs">
+        As of {showDate(asOf)}: <strong>{dueCount === 0 ? 'nothing is due today' : `${dueCount} vaccine ${dueCount === 1 ? 'group is' : 'groups are'} due or overdue`}</strong>.
+      </Text>
+      <div className="table-scroll">
+        <Table withTableBorder aria-label="Forecast by vaccine group">
+          <Table.Thead>
+            <Table.Tr>
+              <Table.Th scope="col">Vaccine group</Table.Th>
+              <Table.Th scope="col">Status</Table.Th>
+              <Table.Th scope="col">Next dose</Table.Th>
+              <Table.Th scope="col">Earliest</Table.Th>
+              <Table.Th scope="col">Due</Table.Th>
+              <Table.Th scope="col">Overdue after</Table.Th>
+            </Table.Tr>
+          </Table.Thead>
+          <Table.Tbody>
+            {rows.map((r) => {
+              const badge = URGENCY_BADGE[r.urgency];
+              return (
+                <Table.Tr key={r.group} className={r.urgency === 'overdue' ? 'due-overdue' : r.urgency === 'due' ? 'due-now' : undefined}>
+                  <Table.Th scope="row">{r.group}</Table.Th>
+                  <Table.Td>
+                    {badge ? (
+                      <Badge color={badge.color} variant="filled">
+                        {badge.text}
+                      </Badge>
+                    ) : (
+                      r.status
+                    )}
+                  </Table.Td>
+                  <Table.Td>{r.dose ?? '—'}</Table.Td>
+                  <Table.Td>{showDate(r.earliest)}</Table.Td>
+                  <Table.Td>{r.urgency === 'due' ? <strong>{showDate(r.recommended)}</strong> : showDate(r.recommended)}</Table.Td>
+                  <Table.Td>{r.urgency === 'overdue' ? <strong>{showDate(r.pastDue)}</strong> : showDate(r.pastDue)}</Table.Td>
+                </Table.Tr>
+              );
+            })}
+          </Table.Tbody>
+        </Table>
+      </div>
+    </>
+  );
+}

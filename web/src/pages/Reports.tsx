@@ -1,0 +1,233 @@
+// Reports for the practice: the reminder/recall list (filters, table, "Download CSV") and the
+// coverage chart (the shipped measures, by vaccine and age group).
+import { Anchor, Button, Group, NativeSelect, Stack, Table, Text, TextInput, Title } from '@mantine/core';
+import { useEffect, useState } from 'react';
+import { parseDate, showDate, today } from '../dates';
+import type { Bundle, ImmunizationRecommendation, MeasureReport, Patient } from '../fhir-types';
+import { LOINC_PAST_DUE, LOINC_RECOMMENDED } from '../forecast';
+import { useSession } from '../session';
+import { AppLink, ErrorPanel, PageTitle, patientName } from '../ui';
+import { CoverageChart, MEASURES, type CoverageBar } from './CoverageChart';
+
+const GROUPS = ['DTaP/Tdap/Td', 'Polio', 'HepB', 'Hib', 'Pneumococcal', 'MMR', 'Varicella', 'Rotavirus', 'HepA', 'HPV', 'Influenza', 'Meningococcal', 'Meningococcal B', 'COVID-19', 'RSV', 'Zoster'];
+
+interface RecallRow {
+  patient: Patient;
+  group: string;
+  dose?: string;
+  recommended?: string;
+  pastDue?: string;
+  status: 'due' | 'overdue';
+}
+
+export function Reports() {
+  const { api, info } = useSession();
+  const [organization, setOrganization] = useState(info.organization ?? '');
+  const [filters, setFilters] = useState({ asOf: today(), vaccineGroup: '', status: '', ageMin: '', ageMax: '' });
+  const [rows, setRows] = useState<RecallRow[] | undefined>();
+  const [csvUrl, setCsvUrl] = useState<string | undefined>();
+  const [error, setError] = useState<unknown>();
+  const [fieldError, setFieldError] = useState<string | undefined>();
+  const [busy, setBusy] = useState(false);
+
+  useEffect(() => () => {
+    if (csvUrl) URL.revokeObjectURL(csvUrl);
+  }, [csvUrl]);
+
+  const run = async (event: React.FormEvent) => {
+    event.preventDefault();
+    const asOf = parseDate(filters.asOf);
+    if (!asOf) {
+      setFieldError('Enter a real date, e.g. 2024-03-05');
+      return;
+    }
+    setFieldError(undefined);
+    const params = new URLSearchParams({ organization: organization.trim(), asOf });
+    if (filters.vaccineGroup) params.set('vaccineGroup', filters.vaccineGroup);
+    if (filters.status) params.set('status', filters.status);
+    if (filters.ageMin.trim()) params.set('ageMin', filters.ageMin.trim());
+    if (filters.ageMax.trim()) params.set('ageMax', filters.ageMax.trim());
+    setBusy(true);
+    setError(undefined);
+    try {
+      const [bundle, csv] = await Promise.all([
+        api.get<Bundle>(`$reminder-recall?${params}`),
+        api.text(`$reminder-recall?${params}&_format=${encodeURIComponent('text/csv')}`, 'text/csv'),
+      ]);
+      setRows(recallRows(bundle, asOf));
+      setCsvUrl(URL.createObjectURL(new Blob([csv], { type: 'text/csv' })));
+    } catch (err) {
+      setError(err);
+      setRows(undefined);
+      setCsvUrl(undefined);
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  return (
+    <>
+      <PageTitle>Reports</PageTitle>
+      <section aria-labelledby="recall-heading">
+        <Title order={2} id="recall-heading" mb="sm">
+          Reminder/recall
+        </Title>
+        <form onSubmit={run} noValidate aria-label="Reminder/recall filters">
+          <Group align="flex-start" wrap="wrap">
+            <TextInput label="Practice (organization)" value={organization} onChange={(e) => setOrganization(e.currentTarget.value)} w={{ base: '100%', sm: 240 }} />
+            <TextInput label="As of" value={filters.asOf} error={fieldError} onChange={(e) => setFilters({ ...filters, asOf: e.currentTarget.value })} w={{ base: '100%', sm: 150 }} />
+            <NativeSelect
+              label="Vaccine group"
+              value={filters.vaccineGroup}
+              onChange={(e) => setFilters({ ...filters, vaccineGroup: e.currentTarget.value })}
+              data={[{ value: '', label: 'All' }, ...GROUPS.map((g) => ({ value: g, label: g }))]}
+            />
+            <NativeSelect
+              label="Status"
+              value={filters.status}
+              onChange={(e) => setFilters({ ...filters, status: e.currentTarget.value })}
+              data={[
+                { value: '', label: 'Due or overdue' },
+                { value: 'due', label: 'Due' },
+                { value: 'overdue', label: 'Overdue' },
+              ]}
+            />
+            <TextInput label="Age from (years)" inputMode="numeric" value={filters.ageMin} onChange={(e) => setFilters({ ...filters, ageMin: e.currentTarget.value })} w={130} />
+            <TextInput label="Age to (years)" inputMode="numeric" value={filters.ageMax} onChange={(e) => setFilters({ ...filters, ageMax: e.currentTarget.value })} w={130} />
+          </Group>
+          <Group mt="md">
+            <Button type="submit" loading={busy}>
+              Run reminder/recall
+            </Button>
+            {csvUrl && (
+              <Anchor href={csvUrl} download={`reminder-recall-${filters.asOf}.csv`}>
+                Download CSV
+              </Anchor>
+            )}
+          </Group>
+        </form>
+        <Stack mt="md" gap="sm">
+          <ErrorPanel error={error} title="The reminder/recall list could not be made" />
+          <div role="status" aria-live="polite">
+            {rows && <Text size="sm">{rows.length === 0 ? 'Nobody is due or overdue for these filters.' : `${new Set(rows.map((r) => r.patient.id)).size} patients, ${rows.length} doses due or overdue`}</Text>}
+          </div>
+          {rows && rows.length > 0 && (
+            <div className="table-scroll">
+              <Table withTableBorder striped aria-label="Reminder/recall list">
+                <Table.Thead>
+                  <Table.Tr>
+                    <Table.Th scope="col">Patient</Table.Th>
+                    <Table.Th scope="col">Date of birth</Table.Th>
+                    <Table.Th scope="col">Phone</Table.Th>
+                    <Table.Th scope="col">Vaccine group</Table.Th>
+                    <Table.Th scope="col">Dose</Table.Th>
+                    <Table.Th scope="col">Due</Table.Th>
+                    <Table.Th scope="col">Overdue after</Table.Th>
+                    <Table.Th scope="col">Status</Table.Th>
+                  </Table.Tr>
+                </Table.Thead>
+                <Table.Tbody>
+                  {rows.map((r) => (
+                    <Table.Tr key={`${r.patient.id}-${r.group}`}>
+                      <Table.Td>
+                        <AppLink to={`/app/patients/${r.patient.id}`}>{patientName(r.patient)}</AppLink>
+                      </Table.Td>
+                      <Table.Td>{showDate(r.patient.birthDate)}</Table.Td>
+                      <Table.Td>{r.patient.telecom?.find((t) => t.system === 'phone')?.value ?? '—'}</Table.Td>
+                      <Table.Td>{r.group}</Table.Td>
+                      <Table.Td>{r.dose ?? '—'}</Table.Td>
+                      <Table.Td>{showDate(r.recommended)}</Table.Td>
+                      <Table.Td>{showDate(r.pastDue)}</Table.Td>
+                      <Table.Td>{r.status === 'overdue' ? <strong>Overdue</strong> : 'Due'}</Table.Td>
+                    </Table.Tr>
+                  ))}
+                </Table.Tbody>
+              </Table>
+            </div>
+          )}
+        </Stack>
+      </section>
+      <Coverage organization={organization} />
+    </>
+  );
+}
+
+function recallRows(bundle: Bundle, asOf: string): RecallRow[] {
+  const patients = new Map<string, Patient>();
+  for (const e of bundle.entry ?? []) if (e.resource?.resourceType === 'Patient') patients.set(`Patient/${e.resource.id}`, e.resource as Patient);
+  const rows: RecallRow[] = [];
+  for (const e of bundle.entry ?? []) {
+    if (e.resource?.resourceType !== 'ImmunizationRecommendation') continue;
+    const rec = e.resource as ImmunizationRecommendation;
+    const patient = patients.get(rec.patient?.reference ?? '');
+    if (!patient) continue;
+    for (const r of rec.recommendation ?? []) {
+      const date = (code: string) => r.dateCriterion?.find((d) => d.code?.coding?.some((c) => c.code === code))?.value?.slice(0, 10);
+      const recommended = date(LOINC_RECOMMENDED);
+      const pastDue = date(LOINC_PAST_DUE);
+      const status = pastDue && pastDue <= asOf ? 'overdue' : recommended && recommended <= asOf ? 'due' : undefined;
+      if (!status) continue;
+      rows.push({
+        patient,
+        group: r.vaccineCode?.[0]?.text ?? 'Vaccine',
+        dose: r.doseNumberPositiveInt !== undefined ? String(r.doseNumberPositiveInt) : r.doseNumberString,
+        recommended,
+        pastDue,
+        status,
+      });
+    }
+  }
+  return rows;
+}
+
+function Coverage({ organization }: { organization: string }) {
+  const { api } = useSession();
+  const [periodEnd, setPeriodEnd] = useState(today());
+  const [bars, setBars] = useState<CoverageBar[] | undefined>();
+  const [error, setError] = useState<unknown>();
+  const [busy, setBusy] = useState(false);
+
+  const show = async (event: React.FormEvent) => {
+    event.preventDefault();
+    const end = parseDate(periodEnd);
+    if (!end) return;
+    setBusy(true);
+    setError(undefined);
+    try {
+      const subject = organization.trim() ? `&subject=${encodeURIComponent(organization.trim())}` : '';
+      const reports = await Promise.all(MEASURES.map((m) => api.get<MeasureReport>(`Measure/${m.id}/$evaluate-measure?periodEnd=${end}${subject}`)));
+      setBars(
+        reports.map((report, i) => {
+          const count = (code: string) => report.group?.[0]?.population?.find((p) => p.code?.coding?.some((c) => c.code === code))?.count ?? 0;
+          const denominator = count('denominator');
+          const numerator = count('numerator');
+          const score = report.group?.[0]?.measureScore?.value ?? (denominator ? numerator / denominator : 0);
+          return { ...MEASURES[i], numerator, denominator, score };
+        })
+      );
+    } catch (err) {
+      setError(err);
+      setBars(undefined);
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  return (
+    <section aria-labelledby="coverage-heading" style={{ marginTop: '2.5rem' }}>
+      <Title order={2} id="coverage-heading" mb="sm">
+        Coverage
+      </Title>
+      <form onSubmit={show} noValidate aria-label="Coverage">
+        <Group align="flex-end">
+          <TextInput label="Period end" value={periodEnd} onChange={(e) => setPeriodEnd(e.currentTarget.value)} w={160} />
+          <Button type="submit" loading={busy}>
+            Show coverage
+          </Button>
+        </Group>
+      </form>
+      <ErrorPanel error={error} title="Coverage could not be computed" />
+      {bars && <CoverageChart bars={bars} />}
+    </section>
+  );
+}

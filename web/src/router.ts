@@ -1,0 +1,25 @@
+// A small history-API router for the app's few paths under /app (no router library needed).
+import { useEffect, useState } from 'react';
+
+export function navigate(to: string, replace = false): void {
+  if (replace) window.history.replaceState(null, '', to);
+  else window.history.pushState(null, '', to);
+  window.dispatchEvent(new PopStateEvent('popstate'));
+}
+
+export function useLocation(): URL {
+  const [href, setHref] = useState(window.location.href);
+  useEffect(() => {
+    const update = () => setHref(window.location.href);
+    window.addEventListener('popstate', update);
+    return () => window.removeEventListener('popstate', update);
+  }, []);
+  return new URL(href);
+}
+
+/** Plain left clicks on in-app links navigate without a page load; others behave as usual. */
+export function linkClick(event: React.MouseEvent<HTMLAnchorElement>, to: string): void {
+  if (event.button !== 0 || event.metaKey || event.ctrlKey || event.shiftKey || event.altKey) return;
+  event.preventDefault();
+  navigate(to);
+}

@@ -1,0 +1,65 @@
+// Small shared pieces: in-app links, the error panel, page titles that take focus, names.
+import { Alert, Anchor, List, Title } from '@mantine/core';
+import { useEffect, useRef, type ReactNode } from 'react';
+import { ApiError } from './fhir';
+import type { HumanName, Patient } from './fhir-types';
+import { linkClick } from './router';
+
+export function AppLink({ to, children }: { to: string; children: ReactNode }) {
+  return (
+    <Anchor href={to} onClick={(e: React.MouseEvent<HTMLAnchorElement>) => linkClick(e, to)}>
+      {children}
+    </Anchor>
+  );
+}
+
+/** The page's h1; takes focus when the page opens so keyboard and screen-reader users start there. */
+export function PageTitle({ children }: { children: ReactNode }) {
+  const ref = useRef<HTMLHeadingElement>(null);
+  useEffect(() => {
+    ref.current?.focus();
+    document.title = `${typeof children === 'string' ? children : 'Immunization registry'} · Immunization registry`;
+  }, [children]);
+  return (
+    <Title order={1} ref={ref} tabIndex={-1} mb="md" style={{ outline: 'none' }}>
+      {children}
+    </Title>
+  );
+}
+
+export function ErrorPanel({ error, title = 'Something went wrong' }: { error: unknown; title?: string }) {
+  if (!error) return null;
+  const message = error instanceof ApiError ? error.message : error instanceof Error ? error.message : String(error);
+  const details = error instanceof ApiError ? error.details : [];
+  return (
+    <Alert color="red" title={title} role="alert" mb="md" variant="light">
+      {message}
+      {details.length > 0 && (
+        <List size="sm" mt="xs">
+          {details.map((d) => (
+            <List.Item key={d}>{d}</List.Item>
+          ))}
+        </List>
+      )}
+    </Alert>
+  );
+}
+
+function currentName(patient: Patient): HumanName | undefined {
+  const names = patient.name ?? [];
+  return names.find((n) => n.use === 'official') ?? names.find((n) => n.use !== 'old') ?? names[0];
+}
+
+/** "Given Family" as people say it. */
+export function patientName(patient: Patient): string {
+  const name = currentName(patient);
+  if (!name) return '(no name)';
+  return [...(name.given ?? []), name.family].filter(Boolean).join(' ') || name.text || '(no name)';
+}
+
+export function genderText(gender: string | undefined): string {
+  return gender ? gender[0].toUpperCase() + gender.slice(1) : '—';
+}
+
+/** Badge backgrounds dark enough for white text at 4.5:1 (WCAG AA, small bold text). */
+export const BADGE = { good: '#1b5e20', caution: '#7a4500', neutral: '#495057', bad: '#a61e1e', info: '#1864ab' } as const;
