@@ -32,7 +32,6 @@ describe.skipIf(Boolean(missing))('clinic web app in a browser', () => {
     expect(build.jsGzipBytes).toBeLessThanOrEqual(JS_BUDGET_BYTES);
     server = started;
     browser = launched;
-    origin = server.url.replace('127.0.0.1', '127.0.0.1');
     origin = new URL(server.baseUrl).origin;
     seeded = await seedRegistry(server);
     context = await browser.newContext({ viewport: { width: 1280, height: 900 }, acceptDownloads: true });
@@ -271,24 +270,23 @@ describe.skipIf(Boolean(missing))('clinic web app in a browser', () => {
   });
 
   it('reads at 200 % zoom and on a tablet without sideways scrolling', async () => {
-    const state = await context.storageState();
     for (const [name, viewport, scale] of [
       ['tablet', { width: 768, height: 1024 }, 1],
       ['zoom-200', { width: 640, height: 450 }, 2],
     ] as const) {
-      const small = await browser.newContext({ viewport, deviceScaleFactor: scale, storageState: state });
-      const tab = await small.newPage();
-      // The session lives in sessionStorage (per tab): carry it over from the main tab.
+      const small = await browser.newContext({ viewport, deviceScaleFactor: scale });
+      // The session lives in sessionStorage (per tab): carry it over from the main tab before the app starts.
       const session = await page.evaluate(() => JSON.stringify(Object.entries(sessionStorage)));
-      await tab.goto(`${origin}/app/healthz-not-a-page`);
-      await tab.evaluate((entries) => {
+      await small.addInitScript((entries: string) => {
+        if (sessionStorage.length > 0) return;
         for (const [k, v] of JSON.parse(entries) as Array<[string, string]>) sessionStorage.setItem(k, v);
       }, session);
+      const tab = await small.newPage();
       await tab.goto(`${origin}/app/patients/${seeded.ava.id}`);
       await tab.getByRole('heading', { level: 2, name: 'Immunizations' }).waitFor();
       const overflow = await tab.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
       expect(overflow, `${name}: page wider than the screen`).toBeLessThanOrEqual(0);
-      await tab.screenshot({ path: `${(await import('./browser.js')).SCREENSHOT_DIR}12-record-${name}.png`, fullPage: true });
+      await screenshot(tab, `12-record-${name}`);
       await small.close();
     }
     expect(problems).toEqual([]);
