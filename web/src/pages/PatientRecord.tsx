@@ -338,48 +338,66 @@ const URGENCY_BADGE: Record<ForecastRow['urgency'], { text: string; color: strin
 function ForecastTable({ rows, asOf }: { rows: ForecastRow[]; asOf: string }) {
   if (rows.length === 0) return <Text>No vaccine groups apply.</Text>;
   const dueCount = rows.filter((r) => r.urgency === 'due' || r.urgency === 'overdue').length;
+  // Groups that do not apply to this patient (not recommended, aged out) are folded away.
+  const quiet = (r: ForecastRow) => r.urgency === 'none' && (r.status === 'Not recommended' || r.status === 'Aged out');
+  const shown = rows.filter((r) => !quiet(r));
+  const folded = rows.filter(quiet);
   return (
     <>
       <Text mb="xs">
         As of {showDate(asOf)}: <strong>{dueCount === 0 ? 'nothing is due today' : `${dueCount} vaccine ${dueCount === 1 ? 'group is' : 'groups are'} due or overdue`}</strong>.
       </Text>
-      <div className="table-scroll">
-        <Table withTableBorder aria-label="Forecast by vaccine group">
-          <Table.Thead>
-            <Table.Tr>
-              <Table.Th scope="col">Vaccine group</Table.Th>
-              <Table.Th scope="col">Status</Table.Th>
-              <Table.Th scope="col">Next dose</Table.Th>
-              <Table.Th scope="col">Earliest</Table.Th>
-              <Table.Th scope="col">Due</Table.Th>
-              <Table.Th scope="col">Overdue after</Table.Th>
-            </Table.Tr>
-          </Table.Thead>
-          <Table.Tbody>
-            {rows.map((r) => {
-              const badge = URGENCY_BADGE[r.urgency];
-              return (
-                <Table.Tr key={r.group} className={r.urgency === 'overdue' ? 'due-overdue' : r.urgency === 'due' ? 'due-now' : undefined}>
-                  <Table.Th scope="row">{r.group}</Table.Th>
-                  <Table.Td>
-                    {badge ? (
-                      <Badge color={badge.color} variant="filled">
-                        {badge.text}
-                      </Badge>
-                    ) : (
-                      r.status
-                    )}
-                  </Table.Td>
-                  <Table.Td>{r.dose ?? '—'}</Table.Td>
-                  <Table.Td>{showDate(r.earliest)}</Table.Td>
-                  <Table.Td>{r.urgency === 'due' ? <strong>{showDate(r.recommended)}</strong> : showDate(r.recommended)}</Table.Td>
-                  <Table.Td>{r.urgency === 'overdue' ? <strong>{showDate(r.pastDue)}</strong> : showDate(r.pastDue)}</Table.Td>
-                </Table.Tr>
-              );
-            })}
-          </Table.Tbody>
-        </Table>
-      </div>
+      <ForecastRows rows={shown} label="Forecast by vaccine group" />
+      {folded.length > 0 && (
+        <details style={{ marginTop: '0.75rem' }}>
+          <summary>
+            Not recommended or aged out ({folded.length}): {folded.map((r) => r.group).join(', ')}
+          </summary>
+          <ForecastRows rows={folded} label="Vaccine groups that do not apply" />
+        </details>
+      )}
     </>
+  );
+}
+
+function ForecastRows({ rows, label }: { rows: ForecastRow[]; label: string }) {
+  return (
+    <div className="table-scroll">
+      <Table withTableBorder aria-label={label}>
+        <Table.Thead>
+          <Table.Tr>
+            <Table.Th scope="col">Vaccine group</Table.Th>
+            <Table.Th scope="col">Status</Table.Th>
+            <Table.Th scope="col">Next dose</Table.Th>
+            <Table.Th scope="col">Earliest</Table.Th>
+            <Table.Th scope="col">Due</Table.Th>
+            <Table.Th scope="col">Overdue after</Table.Th>
+          </Table.Tr>
+        </Table.Thead>
+        <Table.Tbody>
+          {rows.map((r) => {
+            const badge = URGENCY_BADGE[r.urgency];
+            return (
+              <Table.Tr key={r.group} className={r.urgency === 'overdue' ? 'due-overdue' : r.urgency === 'due' ? 'due-now' : undefined}>
+                <Table.Th scope="row">{r.group}</Table.Th>
+                <Table.Td>
+                  {badge ? (
+                    <Badge color={badge.color} variant="filled">
+                      {badge.text}
+                    </Badge>
+                  ) : (
+                    r.status
+                  )}
+                </Table.Td>
+                <Table.Td>{r.dose ?? '—'}</Table.Td>
+                <Table.Td>{showDate(r.earliest)}</Table.Td>
+                <Table.Td>{r.urgency === 'due' ? <strong>{showDate(r.recommended)}</strong> : showDate(r.recommended)}</Table.Td>
+                <Table.Td>{r.urgency === 'overdue' ? <strong>{showDate(r.pastDue)}</strong> : showDate(r.pastDue)}</Table.Td>
+              </Table.Tr>
+            );
+          })}
+        </Table.Tbody>
+      </Table>
+    </div>
   );
 }

@@ -1,0 +1,125 @@
+// The app's pure logic: typed dates, forecast rows and urgency, data-sharing status, error wording,
+// vaccine suggestions.
+import { describe, expect, it } from 'vitest';
+import { ageAt, parseDate, showDate } from './dates';
+import { describeFailure } from './errors';
+import type { Consent, Parameters } from './fhir-types';
+import { readForecast } from './forecast';
+import { currentSharing, newSharingConsent, sharingHistory } from './sharing';
+import { ndcDigits, resolveVaccine, suggest, vaccineLabel, type Vaccine } from './vaccines';
+
+describe('dates', () => {
+  it('reads ISO and US forms, refuses impossible dates', () => {
+    expect(parseDate('2024-03-05')).toBe('2024-03-05');
+    expect(parseDate('3/5/2024')).toBe('2024-03-05');
+    expect(parseDate('03052024')).toBe('2024-03-05');
+    expect(parseDate('2023-02-29')).toBeUndefined();
+    expect(parseDate('13/01/2024')).toBeUndefined();
+    expect(parseDate('soon')).toBeUndefined();
+    expect(showDate('2024-03-05T10:00:00Z')).toBe('5 Mar 2024');
+    expect(ageAt('2024-01-10', '2025-02-09')).toBe('12 months');
+    expect(ageAt('2020-01-10', '2025-02-09')).toBe('5 years');
+  });
+});
+
+describe('forecast', () => {
+  const rec = (group: string, status: string, recommended?: string, pastDue?: string) => ({
+    vaccineCode: [{ text: group }],
+    forecastStatus: { coding: [{ system: 'http://hl7.org/fhir/us/immds/CodeSystem/ForecastStatus', code: status }] },
+    doseNumberPositiveInt: 2,
+    dateCriterion: [
+      ...(recommended ? [{ code: { coding: [{ system: 'http://loinc.org', code: '30980-7' }] }, value: recommended }] : []),
+      ...(pastDue ? [{ code: { coding: [{ system: 'http://loinc.org', code: '59778-1' }] }, value: pastDue }] : []),
+    ],
+  });
+  it('flags overdue and due groups first and keys evaluations by immunization', () => {
+    const params = {
+      resourceType: 'Parameters',
+      parameter: [
+        {
+          name: 'recommendation',
+          resource: {
+            resourceType: 'ImmunizationRecommendation',
+            recommendation: [rec('MMR', 'notComplete', '2025-06-01', '2025-09-01'), rec('HepB', 'complete'), rec('Polio', 'notComplete', '2024-01-01', '2024-05-01'), rec('HPV', 'notComplete', '2030-01-01', '2031-01-01')],
+          },
+        },
+        {
+          name: 'evaluation',
+          resource: {
+            resourceType: 'ImmunizationEvaluation',
+            immunizationEvent: { reference: 'Immunization/abc' },
+            targetDisease: { text: 'Measles' },
+            doseStatus: { coding: [{ code: 'notvalid' }] },
+            doseStatusReason: [{ text: 'Age: Too Young' }],
+          },
+        },
+      ],
+    } as Parameters;
+    const forecast = readForecast(params, '2025-07-01');
+    expect(forecast.rows.map((r) => [r.group, r.urgency])).toEqual([
+      ['Polio', 'overdue'],
+      ['MMR', 'due'],
+      ['HPV', 'upcoming'],
+      ['HepB', 'none'],
+    ]);
+    expect(forecast.rows[3].status).toBe('Complete');
+    expect(forecast.evaluations.get('abc')).toEqual([{ antigen: 'Measles', valid: false, reason: 'Age: Too Young', series: undefined }]);
+  });
+});
+
+describe('data sharing', () => {
+  const consent = (status: Consent['status'], type: 'permit' | 'deny' | undefined, dateTime: string): Consent => ({
+    ...newSharingConsent('p1', type === 'deny' ? 'No' : 'Yes', 'Organization/a'),
+    status,
+    provision: type ? { type } : undefined,
+    dateTime,
+  });
+  it('the newest privacy Consent decides; none means Yes', () => {
+    expect(currentSharing([])).toBe('Yes');
+    expect(currentSharing([consent('proposed', undefined, '2024-01-01')])).toBe('Unknown');
+    const history = [consent('active', 'deny', '2024-02-01'), consent('active', 'permit', '2024-03-01'), consent('proposed', undefined, '2024-01-01')];
+    expect(currentSharing(history)).toBe('Yes');
+    expect(sharingHistory(history).map((c) => c.dateTime)).toEqual(['2024-03-01', '2024-02-01', '2024-01-01']);
+    expect(currentSharing(history.slice(0, 1))).toBe('No');
+    expect(newSharingConsent('p1', 'No', 'Organization/a')).toMatchObject({ status: 'active', provision: { type: 'deny' }, organization: [{ reference: 'Organization/a' }] });
+  });
+});
+
+describe('errors in plain words', () => {
+  it('names the rule and the field', () => {
+    const failure = describeFailure(422, {
+      resourceType: 'OperationOutcome',
+      issue: [
+        { severity: 'error', code: 'business-rule', diagnostics: 'The vaccination date is before the birth date', expression: ['Immunization.occurrenceDateTime'], details: { coding: [{ code: 'vaccination-before-birth' }] } },
+        { severity: 'warning', code: 'business-rule', diagnostics: 'No lot number' },
+      ],
+    });
+    expect(failure.message).toMatch(/did not accept/);
+    expect(failure.details).toEqual(['Date given: The vaccination date is before the birth date']);
+    expect(failure.codes).toContain('vaccination-before-birth');
+    expect(describeFailure(403, { resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'forbidden', details: { coding: [{ code: 'data-sharing-restricted' }] } }] }).message).toMatch(/chosen not to share/);
+    expect(describeFailure(503).message).toMatch(/temporarily unavailable/);
+  });
+});
+
+describe('vaccine suggestions', () => {
+  const all: Vaccine[] = [
+    { cvx: '03', name: 'MMR', active: true },
+    { cvx: '94', name: 'MMRV', active: true },
+    { cvx: '08', name: 'Hep B, adolescent or pediatric', active: true },
+    { cvx: '05', name: 'measles', active: false },
+  ];
+  it('matches code or every word of the name, active first; resolves a chosen label or a bare code', () => {
+    expect(suggest(all, 'mmr').map((v) => v.cvx)).toEqual(['03', '94']);
+    expect(suggest(all, 'hep ped').map((v) => v.cvx)).toEqual(['08']);
+    expect(suggest(all, '3')[0].cvx).toBe('03');
+    expect(resolveVaccine(all, vaccineLabel(all[1]), [])?.cvx).toBe('94');
+    expect(resolveVaccine(all, '3', [])?.cvx).toBe('03');
+    expect(resolveVaccine(all, 'mmr', [])?.cvx).toBe('03');
+    expect(resolveVaccine(all, 'nothing', [])).toBeUndefined();
+    const ndc = [{ cvx: '03', name: 'MMR', active: true, ndc: '00006-4681-00' }];
+    expect(resolveVaccine(all, '00006468100', ndc)?.ndc).toBe('00006-4681-00');
+    expect(ndcDigits('0006-4681-00')).toBe('0006-4681-00');
+    expect(ndcDigits('03')).toBeUndefined();
+  });
+});
