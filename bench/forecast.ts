@@ -1,0 +1,161 @@
+// npm run bench:forecast: the CDC CDSi engine's speed.
+// 1. In process: forecasts per second and CPU per forecast for a child with 20 doses and an adult
+//    with 40 (every vaccine group evaluated and forecast each time).
+// 2. Over loopback HTTP: p50/p99 latency of GET /fhir/Patient/{id}/$immds-forecast on a seeded
+//    embedded-store registry (server in this process; BENCH_SCALE scales the registry and requests).
+import { mkdtemp, rm } from 'node:fs/promises';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import type { Immunization } from '@medplum/fhirtypes';
+import jwt from 'jsonwebtoken';
+import { forecastFromFhir } from '../src/forecast/index.js';
+import { startServer } from '../src/server.js';
+
+const SCALE = Number(process.env.BENCH_SCALE ?? '1');
+
+function dose(id: string, cvx: string, date: string): Immunization {
+  return {
+    resourceType: 'Immunization',
+    id,
+    status: 'completed',
+    patient: { reference: 'Patient/bench' },
+    vaccineCode: { coding: [{ system: 'http://hl7.org/fhir/sid/cvx', code: cvx }] },
+    occurrenceDateTime: date,
+  };
+}
+
+function addDays(iso: string, days: number): string {
+  return new Date(Date.parse(iso) + days * 86_400_000).toISOString().slice(0, 10);
+}
+
+/** A routine childhood record: DTaP x5, IPV x4, Hib x4, PCV x4, HepB x3 = 20 doses. */
+function childDoses(birth: string): Immunization[] {
+  const plan: [string, number[]][] = [
+    ['20', [61, 122, 183, 457, 1461]],
+    ['10', [61, 122, 183, 1461]],
+    ['49', [61, 122, 365, 457]],
+    ['133', [61, 122, 183, 395]],
+    ['08', [1, 61, 183]],
+  ];
+  return plan.flatMap(([cvx, days]) => days.map((d, i) => dose(`${cvx}-${i}`, cvx, addDays(birth, d))));
+}
+
+/** An adult: the childhood 20 plus MMR x2, VAR x2, HepA x2, HPV x3, MenACWY x2, Tdap, Td x2, flu x6 = 40. */
+function adultDoses(birth: string): Immunization[] {
+  const extra: [string, number[]][] = [
+    ['03', [366, 1500]],
+    ['21', [366, 1500]],
+    ['83', [366, 600]],
+    ['165', [4100, 4300, 4500]],
+    ['114', [4100, 5900]],
+    ['115', [4100]],
+    ['113', [7800, 11450]],
+    ['141', [9000, 9365, 9730, 10095, 10460, 10825]],
+  ];
+  return [...childDoses(birth), ...extra.flatMap(([cvx, days]) => days.map((d, i) => dose(`${cvx}-x${i}`, cvx, addDays(birth, d))))];
+}
+
+function benchInProcess(label: string, birth: string, assessmentDate: string, immunizations: Immunization[], iterations: number): string {
+  const input = { assessmentDate, patient: { resourceType: 'Patient' as const, id: 'bench', birthDate: birth, gender: 'female' as const }, immunizations };
+  for (let i = 0; i < Math.min(200, iterations); i++) forecastFromFhir(input); // warm up (JIT)
+  const latencies: number[] = [];
+  const cpuStart = process.cpuUsage();
+  const wallStart = performance.now();
+  for (let i = 0; i < iterations; i++) {
+    const t = performance.now();
+    forecastFromFhir(input);
+    latencies.push(performance.now() - t);
+  }
+  const wall = (performance.now() - wallStart) / 1000;
+  const cpu = process.cpuUsage(cpuStart);
+  const cpuMsPer = (cpu.user + cpu.system) / 1000 / iterations;
+  latencies.sort((a, b) => a - b);
+  const p99 = latencies[Math.floor(latencies.length * 0.99)]!;
+  return `${label} (${immunizations.length} doses): ${Math.round(iterations / wall)} forecasts/s on one core, CPU ${cpuMsPer.toFixed(2)} ms per forecast, p99 ${p99.toFixed(2)} ms`;
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.listen(0, '127.0.0.1', () => {
+      const address = srv.address();
+      srv.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
+    });
+    srv.on('error', reject);
+  });
+}
+
+async function benchHttp(): Promise<string[]> {
+  const dataDir = await mkdtemp(path.join(os.tmpdir(), 'iis-bench-forecast-'));
+  const secret = 'bench-forecast-secret';
+  const port = await freePort();
+  const server = await startServer({
+    port,
+    publicBaseUrl: `http://127.0.0.1:${port}`,
+    dataDir,
+    bodyLimitBytes: 16 * 1024 * 1024,
+    logLevel: 'silent',
+    authJwtSecret: secret,
+  } as Parameters<typeof startServer>[0]);
+  const token = jwt.sign({ scope: 'system/*.cruds', sub: 'bench' }, secret, { algorithm: 'HS256', expiresIn: 3600 });
+  const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/fhir+json' };
+  try {
+    const patients = Math.max(20, Math.round(300 * SCALE));
+    const ids: string[] = [];
+    for (let p = 0; p < patients; p += 10) {
+      // One transaction per 10 children, each with 20 doses.
+      const entry = [];
+      for (let k = 0; k < 10 && p + k < patients; k++) {
+        const birth = addDays('2019-01-01', (p + k) % 700);
+        const fullUrl = `urn:uuid:${crypto.randomUUID()}`;
+        entry.push({
+          fullUrl,
+          resource: { resourceType: 'Patient', name: [{ family: `Bench${p + k}`, given: ['Kid'] }], gender: 'female', birthDate: birth },
+          request: { method: 'POST', url: 'Patient' },
+        });
+        for (const imm of childDoses(birth)) {
+          const { id: _id, ...body } = imm;
+          entry.push({ resource: { ...body, patient: { reference: fullUrl }, primarySource: false }, request: { method: 'POST', url: 'Immunization' } });
+        }
+      }
+      const res = await fetch(`${server.baseUrl}`, { method: 'POST', headers, body: JSON.stringify({ resourceType: 'Bundle', type: 'transaction', entry }) });
+      const bundle = (await res.json()) as { entry?: { response: { status: string; location?: string } }[] };
+      if (!res.ok || !bundle.entry) throw new Error(`seeding answered ${res.status}: ${JSON.stringify(bundle).slice(0, 300)}`);
+      for (const e of bundle.entry) {
+        const m = /(?:^|\/)Patient\/([^/]+)/.exec(e.response.location ?? '');
+        if (m && e.response.status.startsWith('201')) ids.push(m[1]!);
+      }
+    }
+    const requests = Math.max(50, Math.round(1000 * SCALE));
+    const latencies: number[] = [];
+    for (let i = 0; i < requests; i++) {
+      const id = ids[i % ids.length]!;
+      const t = performance.now();
+      const res = await fetch(`${server.baseUrl}/Patient/${id}/$immds-forecast?assessmentDate=2025-11-10`, { headers });
+      await res.arrayBuffer();
+      if (res.status !== 200) throw new Error(`forecast of Patient/${id} answered ${res.status}`);
+      latencies.push(performance.now() - t);
+    }
+    latencies.sort((a, b) => a - b);
+    const at = (q: number) => latencies[Math.floor(latencies.length * q)]!.toFixed(1);
+    return [
+      `GET Patient/{id}/$immds-forecast, ${ids.length} seeded children with 20 doses, ${requests} sequential requests: p50 ${at(0.5)} ms, p99 ${at(0.99)} ms`,
+    ];
+  } finally {
+    await server.close();
+    await rm(dataDir, { recursive: true, force: true });
+  }
+}
+
+async function main(): Promise<void> {
+  const loadStart = performance.now();
+  forecastFromFhir({ assessmentDate: '2025-01-01', patient: { resourceType: 'Patient', birthDate: '2020-01-01' }, immunizations: [] });
+  console.log(`supporting data parsed and first forecast: ${(performance.now() - loadStart).toFixed(0)} ms`);
+  const n = Math.max(200, Math.round(3000 * SCALE));
+  console.log(benchInProcess('child', '2019-03-15', '2025-11-10', childDoses('2019-03-15'), n));
+  console.log(benchInProcess('adult', '1990-03-15', '2025-11-10', adultDoses('1990-03-15'), n));
+  for (const line of await benchHttp()) console.log(line);
+}
+
+await main();
