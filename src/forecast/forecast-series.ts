@@ -99,6 +99,10 @@ export function forecastSeries(
   const unadjustedRecommended = earliestRecAge ?? (recommendedByInterval.length > 0 ? Math.max(...recommendedByInterval) : undefined);
   const unadjustedPastDue = latestRecAge !== undefined ? latestRecAge - 1 : pastDueByInterval.length > 0 ? Math.max(...pastDueByInterval) : undefined;
 
+  // No forecast before the antigen's latest dose, even one that counts for nothing (inadvertent).
+  const lastDose = evaluation.allDoses[evaluation.allDoses.length - 1];
+  if (lastDose) earliestCandidates.push(lastDose.date);
+
   const excluded = contraindicatedVaccines(antigen, patient);
   const forecastVaccines = target.preferableVaccines.filter((v) => !excluded.has(v.cvx));
   const conflictEnd = liveVirusConflictEnd(data, patient, forecastVaccines.map((v) => v.cvx));

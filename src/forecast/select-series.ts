@@ -8,13 +8,18 @@ function firstValidDate(s: PatientSeries): number | undefined {
   return s.evaluations.find((e) => e.status === 'Valid')?.dose.date;
 }
 
-/** Scorable: the patient can start (or has started) the series inside its start ages. */
+/**
+ * Scorable: the series was (or can now be) started inside its start ages. A default series not
+ * started yet only needs the patient old enough: past its maximum start age it is still the one
+ * CDC forecasts when nothing has been given (HPV for an adult who never had a dose).
+ */
 function canStart(s: PatientSeries, patient: PatientRecord): boolean {
-  const start = firstValidDate(s) ?? patient.assessmentDate;
+  const firstValid = firstValidDate(s);
+  const start = firstValid ?? patient.assessmentDate;
   const min = addOptional(patient.birthDate, s.series.minAgeToStart);
   const max = addOptional(patient.birthDate, s.series.maxAgeToStart);
   if (min !== undefined && start < min) return false;
-  if (max !== undefined && start >= max) return false;
+  if (max !== undefined && start >= max && (firstValid !== undefined || !s.series.defaultSeries)) return false;
   return true;
 }
 
