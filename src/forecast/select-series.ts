@@ -103,8 +103,10 @@ export function bestSeries(all: PatientSeries[], patient: PatientRecord): Patien
   const stillNeeded = prioritized.filter((s) => !completeGroups.has(s.series.seriesGroup));
   const needing = stillNeeded.filter((s) => s.forecast.status === 'Not Complete');
   if (needing.length > 0) {
+    const risk = (x: PatientSeries) => (x.series.type === 'risk' ? 0 : 1);
     return needing.sort(
       (a, b) =>
+        risk(a) - risk(b) ||
         (a.forecast.earliest ?? 0) - (b.forecast.earliest ?? 0) ||
         Number(a.series.seriesGroup) - Number(b.series.seriesGroup) ||
         byPreference(a, b),
