@@ -98,9 +98,10 @@ export function bestSeries(all: PatientSeries[], patient: PatientRecord): Patien
     return first[0];
   }
   if (prioritized.length === 1) return prioritized[0];
-  // A complete series also completes its equivalent series groups.
-  const completeGroups = new Set(prioritized.filter(isComplete).flatMap((s) => [s.series.seriesGroup, ...s.series.equivalentSeriesGroups]));
-  const stillNeeded = prioritized.filter((s) => !completeGroups.has(s.series.seriesGroup));
+  // A series whose equivalent series group holds a complete series needs nothing more (the risk
+  // 3-dose HepB series after the standard one); a series without equivalents (dialysis) still does.
+  const completeGroups = new Set(prioritized.filter(isComplete).map((s) => s.series.seriesGroup));
+  const stillNeeded = prioritized.filter((s) => !s.series.equivalentSeriesGroups.some((g) => completeGroups.has(g)));
   const needing = stillNeeded.filter((s) => s.forecast.status === 'Not Complete');
   if (needing.length > 0) {
     const risk = (x: PatientSeries) => (x.series.type === 'risk' ? 0 : 1);
