@@ -46,10 +46,11 @@ function score(candidates: PatientSeries[], patient: PatientRecord): Map<Patient
   add((s) => remaining(s), 'min');
   add((s) => s.forecast.earliest ?? Number.POSITIVE_INFINITY, 'min');
   for (const c of candidates) {
+    // A product series scores when every dose given counted in it (all one product, all valid).
     if (c.series.productPath) {
-      const valid = c.evaluations.filter((e) => e.status === 'Valid');
-      const products = new Set(valid.map((e) => e.dose.cvx));
-      points.set(c, points.get(c)! + (products.size <= 1 ? 1 : -1));
+      const allValid = c.evaluations.every((e) => e.status === 'Valid');
+      const products = new Set(c.evaluations.map((e) => e.dose.cvx));
+      if (allValid && products.size <= 1) points.set(c, points.get(c)! + 1);
     }
     if (c.forecast.status === 'Aged Out') points.set(c, points.get(c)! - 1);
   }
