@@ -1,6 +1,6 @@
 // Regenerates capability-statement.json from the code (see src/fhir/capability.ts).
 import { readFileSync, writeFileSync } from 'node:fs';
-import { buildCapabilityStatement } from '../src/fhir/capability.js';
+import { buildCapabilityStatement } from '../src/app/capability.js';
 import { loadDefinitions } from '../src/fhir/definitions.js';
 
 loadDefinitions();

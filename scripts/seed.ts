@@ -21,7 +21,7 @@ import { parseArgs } from 'node:util';
 import type { Consent, Immunization, Organization, Patient, Resource } from '@medplum/fhirtypes';
 import { loadDefinitions } from '../src/fhir/definitions.js';
 import { indexFor } from '../src/interactions/write-support.js';
-import { embeddedIndexes, mongoIndexes } from '../src/store/open-store.js';
+import { embeddedIndexes, mongoIndexes } from '../src/app/open-store.js';
 import { EmbeddedStore } from '../src/store/embedded/embedded-store.js';
 import { MongoClient, type Document } from 'mongodb';
 import { databaseNameFromUrl, MongoStore } from '../src/store/mongo/mongo-store.js';

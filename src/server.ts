@@ -7,15 +7,16 @@ import { createAuth } from './auth/setup.js';
 import { loadConfig, type Config } from './config.js';
 import { loadDefinitions } from './fhir/definitions.js';
 import { createApp } from './http/app.js';
-import { createLogger, type Logger } from './http/logger.js';
+import { createLogger, type Logger } from './logger.js';
 import { answerClientError } from './http/protocol.js';
-import { webAppRouter } from './http/web-app.js';
-import type { ServerContext } from './interactions/types.js';
 import { SharingIndex } from './consent/sharing-index.js';
-import { createFileStore, createStore } from './store/open-store.js';
+import { FRONT_DOORS } from './app/front-doors.js';
+import { buildRegistry } from './app/handlers.js';
+import { createFileStore, createStore } from './app/open-store.js';
+import { Pipeline } from './pipeline/pipeline.js';
 import type { FileStore } from './store/files.js';
 import { loadBulkOptions, type BulkOptions } from './bulk/config.js';
-import { BulkExports, registerBulkExports } from './bulk/service.js';
+import { BulkExports } from './bulk/service.js';
 import type { Store } from './store/store.js';
 import { registerIisRules } from './quality/register.js';
 import { loadSeverityPolicy } from './quality/policy.js';
@@ -23,13 +24,13 @@ import { CodeSets } from './terminology/code-sets.js';
 import { TerminologySync } from './terminology/store-sync.js';
 import { RuleRegistry } from './validation/business-rules.js';
 import { warmUpValidation } from './validation/validate-resource.js';
-import { hl7v2Router, loadHl7v2Options } from './hl7v2/http.js';
-import { SubmitterReport } from './hl7v2/report.js';
 
 export interface RunningServer {
   url: string;
   baseUrl: string;
   store: Store;
+  /** Runs FHIR requests as a given caller (pipeline.executeAs), like every front door does. */
+  pipeline: Pipeline;
   server: Server;
   /** The AuditEvent writer (counters at GET /metrics). */
   audit: AuditLog;
@@ -53,28 +54,34 @@ export async function startServer(
   await baseStore.init();
   // Vaccine code sets live in the store (seeded when absent); committed writes to them reload the
   // rules' in-memory view at once (src/terminology/store-sync.ts).
-  const terminology = new TerminologySync(baseStore, new CodeSets(), { logger });
-  const store = terminology.observe(baseStore);
+  const store = baseStore;
+  const terminology = new TerminologySync(store, new CodeSets(), { logger });
   await terminology.start();
   const rules = new RuleRegistry();
   registerIisRules(rules, { codeSets: terminology.codeSets, policy });
   const audit = new AuditLog({ store, logger, serverUrl: baseUrl, dataDir: config.dataDir });
   await audit.start();
-  const ctx: ServerContext = { store, config, rules, baseUrl, sharing: new SharingIndex(store), audit };
+  const sharing = new SharingIndex(store);
   // Bulk export: jobs in the store, outputs in the file store next to it (src/bulk).
   const files = options.files ?? createFileStore(config);
   await files.init();
-  const bulk = new BulkExports({ store, files, sharing: ctx.sharing, baseUrl, logger, options: { ...loadBulkOptions(), ...options.bulk } });
-  registerBulkExports(ctx, bulk);
-  // HL7 v2 submitter report counts (src/hl7v2/report.ts), flushed to the store every few seconds.
-  const hl7Report = new SubmitterReport(store, { logger });
-  hl7Report.start();
+  const bulk = new BulkExports({ store, files, sharing, baseUrl, logger, options: { ...loadBulkOptions(), ...options.bulk } });
+  const registry = buildRegistry({ codeSets: terminology.codeSets, bulk });
+  // The request pipeline holds the unscoped store; handlers get the caller-scoped view it builds.
+  // Committed writes of code sets reload the rules' in-memory view at once (src/terminology/store-sync.ts).
+  const pipeline = new Pipeline({ store, config, rules, baseUrl, sharing, audit, registry, onCommitted: terminology.onCommitted });
+  const frontDoors = [];
+  const closeHooks: Array<() => Promise<void>> = [];
+  for (const door of FRONT_DOORS) {
+    frontDoors.push(await door({ config, logger, baseUrl, verifier: auth.verifier, pipeline, systemStore: store, onClose: (fn) => closeHooks.push(fn) }));
+  }
   const app = createApp({
-    ctx,
+    pipeline,
+    store,
+    config,
     verifier: auth.verifier,
     logger,
-    // The clinic web app's static files at /app (src/http/web-app.ts).
-    routers: [auth.router, metricsRouter(audit), hl7v2Router({ ctx, verifier: auth.verifier, logger, options: loadHl7v2Options(), report: hl7Report }), webAppRouter(config.webAppDir)],
+    routers: [auth.router, metricsRouter(audit), ...frontDoors],
   });
   const server = await new Promise<Server>((resolve, reject) => {
     const s = app.listen(config.port, (err?: Error) => (err ? reject(err) : resolve(s)));
@@ -93,7 +100,7 @@ export async function startServer(
         server.closeIdleConnections();
       });
       await bulk.stop();
-      await hl7Report.close();
+      for (const hook of closeHooks) await hook();
       await audit.close();
       terminology.stop();
       await store.close();
@@ -101,7 +108,7 @@ export async function startServer(
     })();
     return closing;
   };
-  return { url: `http://127.0.0.1:${port}`, baseUrl, store, server, audit, bulk, close };
+  return { url: `http://127.0.0.1:${port}`, baseUrl, store, pipeline, server, audit, bulk, close };
 }
 
 async function main(): Promise<void> {

@@ -2,9 +2,29 @@
 // interaction and search parameter it lists is actually routed.
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { buildCapabilityStatement, TYPE_OPERATIONS } from '../src/fhir/capability.js';
+import { buildCapabilityStatement, TYPE_OPERATIONS } from '../src/app/capability.js';
+import { buildRegistry } from '../src/app/handlers.js';
+import { DirectoryFileStore } from '../src/store/embedded/file-store.js';
+import { DEFAULT_BULK_OPTIONS } from '../src/bulk/config.js';
+import { BulkExports } from '../src/bulk/service.js';
+import { SharingIndex } from '../src/consent/sharing-index.js';
 import { loadDefinitions } from '../src/fhir/definitions.js';
-import { route } from '../src/interactions/router.js';
+import type { FhirMethod } from '../src/fhir/request.js';
+import { route as routeWith } from '../src/pipeline/router.js';
+import { TestStore } from '../src/search/test-store.js';
+import { CodeSets } from '../src/terminology/code-sets.js';
+
+// The registry the server composes (src/app/handlers.ts), with services that are never started.
+const store = new TestStore();
+const bulk = new BulkExports({
+  store,
+  files: new DirectoryFileStore('/nonexistent-never-written'),
+  sharing: new SharingIndex(store),
+  baseUrl: 'http://localhost/fhir',
+  options: DEFAULT_BULK_OPTIONS,
+});
+const registry = buildRegistry({ codeSets: new CodeSets(), bulk });
+const route = (method: FhirMethod, segments: string[]) => routeWith(method, segments, registry);
 
 describe('capability-statement.json', () => {
   loadDefinitions();
@@ -34,7 +54,7 @@ describe('capability-statement.json', () => {
         expect(routed.interaction).toBe(code);
       }
       for (const op of resource.operation) {
-        const instanceOnly = TYPE_OPERATIONS.find((o) => o.name === op.name)?.instanceOnly;
+        const instanceOnly = TYPE_OPERATIONS.find((o: { name: string }) => o.name === op.name)?.instanceOnly;
         const segments = instanceOnly ? [resource.type, 'some-id', `$${op.name}`] : [resource.type, `$${op.name}`];
         expect(route('POST', segments).operation).toBe(op.name);
       }

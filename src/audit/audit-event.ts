@@ -5,7 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import type { AuditEvent, AuditEventAgent, AuditEventEntity, Coding, Resource, ResourceType } from '@medplum/fhirtypes';
 import type { Caller } from '../auth/caller.js';
-import type { Interaction } from '../interactions/types.js';
+import type { Interaction } from '../fhir/request.js';
 
 export type AuditInteraction = Interaction | 'transaction';
 

@@ -9,7 +9,7 @@ import type { AuditEvent } from '@medplum/fhirtypes';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { parseScopes } from '../auth/scopes.js';
 import { loadDefinitions } from '../fhir/definitions.js';
-import type { Logger } from '../http/logger.js';
+import type { Logger } from '../logger.js';
 import { EmbeddedStore } from '../store/embedded/embedded-store.js';
 import { StoreUnavailableError, type Store, type WriteOp } from '../store/store.js';
 import type { AccessEvent } from './audit-event.js';

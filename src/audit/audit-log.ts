@@ -13,7 +13,7 @@
 import { appendFile, readFile, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import type { AuditEvent } from '@medplum/fhirtypes';
-import type { Logger } from '../http/logger.js';
+import type { Logger } from '../logger.js';
 import { extractSearchIndex } from '../search/extract.js';
 import { VersionConflictError, type Store } from '../store/store.js';
 import { buildAuditEvent, type AccessEvent } from './audit-event.js';

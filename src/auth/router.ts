@@ -4,7 +4,7 @@
 //   GET  /.well-known/smart-configuration         SMART discovery
 //   GET  /fhir/.well-known/smart-configuration    the same, under the FHIR base
 import express, { type NextFunction, type Request, type Response } from 'express';
-import type { Logger } from '../http/logger.js';
+import type { Logger } from '../logger.js';
 import { publicJwks, type ServerKey } from './server-key.js';
 import { smartConfiguration } from './smart-config.js';
 import type { TokenEndpoint } from './token-endpoint.js';

@@ -1,16 +1,8 @@
 // SMART App Launch scopes, v1 (`patient/Immunization.read`, `user/*.*`) and v2
 // (`patient/Immunization.rs`, `system/*.cruds`), and the permission each interaction needs.
-import type { Interaction } from '../interactions/types.js';
+import type { Interaction, Permission, ResourceScope, ScopeContext } from '../fhir/request.js';
 
-export type Permission = 'c' | 'r' | 'u' | 'd' | 's';
-export type ScopeContext = 'patient' | 'user' | 'system';
-
-export interface ResourceScope {
-  context: ScopeContext;
-  /** A resource type or `*`. */
-  resourceType: string;
-  permissions: ReadonlySet<Permission>;
-}
+export type { Permission, ResourceScope, ScopeContext } from '../fhir/request.js';
 
 const V2_ORDER = 'cruds';
 const RESOURCE_SCOPE = /^(patient|user|system)\/([A-Za-z]+|\*)\.([a-z*]+)$/;

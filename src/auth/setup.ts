@@ -8,7 +8,7 @@
 //   always                           → tokens from our own POST /auth/token (key in DATA_DIR).
 import type express from 'express';
 import type { Config } from '../config.js';
-import type { Logger } from '../http/logger.js';
+import type { Logger } from '../logger.js';
 import { loadClients } from './clients.js';
 import { RemoteJwks, type RemoteJwksOptions } from './jwks-cache.js';
 import { authRouter } from './router.js';

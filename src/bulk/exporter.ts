@@ -4,15 +4,17 @@
 // A finished type is a checkpoint: a job taken over after a crash resumes with the next type.
 import { randomUUID } from 'node:crypto';
 import type { Bundle, Group, OperationOutcome, Resource } from '@medplum/fhirtypes';
-import { accessPolicyFor, type AccessPolicy } from '../consent/access.js';
+import { accessPolicyFor } from '../consent/access.js';
+import { ScopedStore } from '../consent/scoped-store.js';
 import type { SharingIndex } from '../consent/sharing-index.js';
-import { parseQuery } from '../interactions/router.js';
+import { parseQuery } from '../fhir/url.js';
 import { and, compileCriteria, type CompileContext } from '../search/compile.js';
 import { extractSearchIndex } from '../search/extract.js';
 import { parseCriteria } from '../search/parse.js';
 import { scanPredicate } from '../store/filter-predicate.js';
 import type { FileStore } from '../store/files.js';
-import type { Filter, HistoryCursor, Store, StoredDoc } from '../store/store.js';
+import { isFhirError } from '../fhir/outcome.js';
+import type { Filter, HistoryCursor, ResourceRecord, Store, StoredDoc } from '../store/store.js';
 import type { BulkOptions } from './config.js';
 import { elementsShaper } from './elements.js';
 import type { ExportFile, ExportJob } from './jobs.js';
@@ -47,21 +49,24 @@ export interface ExportHooks {
 
 /** Exports every type of the job not done yet; returns the error files (OperationOutcome lines). */
 export async function runExport(job: ExportJob, deps: ExportDeps, hooks: ExportHooks): Promise<ExportFile[]> {
+  // Every read of the export goes through the store view scoped to the job's caller: an
+  // organization's export never holds patients whose data sharing is No or Unknown.
   const policy = await accessPolicyFor({ organization: job.organization, scopes: [], scope: '' }, undefined, deps.sharing);
+  const view = new ScopedStore(deps.store, policy);
   const problems: OperationOutcome[] = [];
-  const cohort = await resolveCohort(job, deps, policy, problems);
-  const compile: CompileContext = { store: deps.store, baseUrl: deps.baseUrl, accessFilter: (t) => policy.accessFilter(t) };
+  const cohort = await resolveCohort(job, view, problems);
+  const compile: CompileContext = { store: view, baseUrl: deps.baseUrl };
 
   for (let index = 0; index < job.types.length; index++) {
     const type = job.types[index];
     if (job.done.includes(type)) continue;
     throwIfAborted(hooks.signal);
-    const filters = await filtersFor(job, type, cohort, policy, compile);
+    const filters = await filtersFor(job, type, cohort, compile);
     const files: ExportFile[] = [];
-    const outputs = await writeType(job, type, index, filters, deps, hooks);
+    const outputs = await writeType(job, type, index, filters, view, deps, hooks);
     files.push(...outputs.map((f) => ({ ...f, section: 'output' as const, type, of: type })));
     if (job.since !== undefined) {
-      const deleted = await writeDeleted(job, type, filters, deps, hooks);
+      const deleted = await writeDeleted(job, type, filters, view, deps, hooks);
       files.push(...deleted.map((f) => ({ ...f, section: 'deleted' as const, type: 'Bundle', of: type })));
     }
     await hooks.checkpoint(type, files);
@@ -95,10 +100,10 @@ function writerOptions(job: ExportJob, deps: ExportDeps, stem: string) {
  * for every patient. Patients named by `patient` that the caller cannot see (unknown, deleted, or
  * hidden by their data-sharing choice) are reported alike, so nothing is revealed about them.
  */
-async function resolveCohort(job: ExportJob, deps: ExportDeps, policy: AccessPolicy, problems: OperationOutcome[]): Promise<string[] | undefined> {
+async function resolveCohort(job: ExportJob, view: ScopedStore, problems: OperationOutcome[]): Promise<string[] | undefined> {
   let ids: string[] | undefined;
   if (job.level === 'group' && job.groupId) {
-    const rec = await deps.store.read('Group', job.groupId);
+    const rec = await view.read('Group', job.groupId);
     if (!rec?.resource || rec.deleted) throw new Error(`Group/${job.groupId} no longer exists`);
     const members = new Set<string>();
     for (const m of (rec.resource as Group).member ?? []) {
@@ -120,8 +125,7 @@ async function resolveCohort(job: ExportJob, deps: ExportDeps, policy: AccessPol
     const found = new Set<string>();
     for (let i = 0; i < ids.length; i += COHORT_CHUNK) {
       const chunk = ids.slice(i, i + COHORT_CHUNK);
-      const filter = and([policy.accessFilter('Patient'), { _id: { $in: chunk } }]);
-      for await (const r of deps.store.scan('Patient', filter, { raw: true })) found.add(r.id);
+      for await (const r of view.scan('Patient', { _id: { $in: chunk } }, { raw: true })) found.add(r.id);
     }
     for (const id of ids) if (!found.has(id)) problems.push(problemOf(`Patient/${id} is not known to this server or not visible to this client`));
     ids = ids.filter((id) => found.has(id));
@@ -133,8 +137,8 @@ function problemOf(text: string): OperationOutcome {
   return { resourceType: 'OperationOutcome', issue: [{ severity: 'warning', code: 'not-found', diagnostics: text, details: { text } }] };
 }
 
-/** One filter per scan: the access filter, the cohort (in chunks) and the ORed `_typeFilter` queries. */
-async function filtersFor(job: ExportJob, type: string, cohort: string[] | undefined, policy: AccessPolicy, compile: CompileContext): Promise<Filter[]> {
+/** One filter per scan: the cohort (in chunks) and the ORed `_typeFilter` queries (the view adds the access filter). */
+async function filtersFor(job: ExportJob, type: string, cohort: string[] | undefined, compile: CompileContext): Promise<Filter[]> {
   const queries = job.typeFilters.filter((f) => f.type === type);
   let typeFilter: Filter | undefined;
   if (queries.length > 0) {
@@ -142,14 +146,13 @@ async function filtersFor(job: ExportJob, type: string, cohort: string[] | undef
     for (const q of queries) branches.push(await compileCriteria(type, parseCriteria(type, parseQuery(q.query), compile.baseUrl), compile));
     typeFilter = branches.length === 1 ? branches[0] : { $or: branches };
   }
-  const access = policy.accessFilter(type);
-  if (!cohort) return [and([access, typeFilter])];
+  if (!cohort) return [and([typeFilter])];
   const out: Filter[] = [];
   for (let i = 0; i < cohort.length; i += COHORT_CHUNK) {
     const chunk = cohort.slice(i, i + COHORT_CHUNK);
     const param: [string, string] = type === 'Patient' ? ['_id', chunk.join(',')] : ['patient', chunk.map((id) => `Patient/${id}`).join(',')];
-    const members = await compileCriteria(type, parseCriteria(type, [param], compile.baseUrl), { ...compile, accessFilter: undefined });
-    out.push(and([access, members, typeFilter]));
+    const members = await compileCriteria(type, parseCriteria(type, [param], compile.baseUrl), compile);
+    out.push(and([members, typeFilter]));
   }
   return out;
 }
@@ -159,8 +162,8 @@ function sinceBound(since: string | undefined): string | undefined {
   return since === undefined ? undefined : new Date(Date.parse(since) + 1).toISOString();
 }
 
-async function writeType(job: ExportJob, type: string, index: number, filters: Filter[], deps: ExportDeps, hooks: ExportHooks): Promise<WrittenFile[]> {
-  const { store, options } = deps;
+async function writeType(job: ExportJob, type: string, index: number, filters: Filter[], store: ScopedStore, deps: ExportDeps, hooks: ExportHooks): Promise<WrittenFile[]> {
+  const { options } = deps;
   const shape = elementsShaper(type, job.elements);
   const writer = new NdjsonWriter(writerOptions(job, deps, type));
   const since = sinceBound(job.since);
@@ -201,8 +204,7 @@ async function writeType(job: ExportJob, type: string, index: number, filters: F
  * transaction Bundle with a DELETE entry per line. Whether a deleted resource belonged to the
  * export (cohort, `_typeFilter`, data sharing) is decided on its last version before the delete.
  */
-async function writeDeleted(job: ExportJob, type: string, filters: Filter[], deps: ExportDeps, hooks: ExportHooks): Promise<WrittenFile[]> {
-  const { store } = deps;
+async function writeDeleted(job: ExportJob, type: string, filters: Filter[], store: ScopedStore, deps: ExportDeps, hooks: ExportHooks): Promise<WrittenFile[]> {
   const tests = filters.map((f) => scanPredicate(f));
   const writer = new NdjsonWriter(writerOptions(job, deps, `${type}-deleted`));
   const seen = new Set<string>();
@@ -216,7 +218,7 @@ async function writeDeleted(job: ExportJob, type: string, filters: Filter[], dep
         if (seen.has(rec.id)) continue;
         seen.add(rec.id);
         if (!rec.deleted || rec.versionId < 2) continue;
-        const prev = await store.vread(type, rec.id, rec.versionId - 1);
+        const prev = await visibleVersion(store, type, rec.id, rec.versionId - 1);
         if (!prev?.resource) continue;
         const doc: StoredDoc = { _id: rec.id, versionId: prev.versionId, lastUpdated: prev.lastUpdated, deleted: false, resource: prev.resource, s: extractSearchIndex(prev.resource) };
         if (!tests.some((t) => !t || t(doc))) continue;
@@ -236,6 +238,16 @@ async function writeDeleted(job: ExportJob, type: string, filters: Filter[], dep
     return await writer.close();
   } catch (err) {
     for (const f of await writer.abort()) await deps.files.remove(f.name).catch(() => undefined);
+    throw err;
+  }
+}
+
+/** A version the view shows, or undefined when it is absent or hidden from the export's caller. */
+async function visibleVersion(store: ScopedStore, type: string, id: string, versionId: number): Promise<ResourceRecord | undefined> {
+  try {
+    return await store.vread(type, id, versionId);
+  } catch (err) {
+    if (isFhirError(err) && err.status === 403) return undefined;
     throw err;
   }
 }

@@ -7,25 +7,33 @@
 // organization) and only while its token still reads the file's type.
 import { randomUUID } from 'node:crypto';
 import type { OperationOutcome } from '@medplum/fhirtypes';
-import type { Caller } from '../auth/caller.js';
+import type { Caller } from '../fhir/request.js';
 import { grants } from '../auth/scopes.js';
 import { badRequest, FhirError, forbidden, makeIssue, notFound, outcome } from '../fhir/outcome.js';
 import { ID_PATTERN, SUPPORTED_TYPES } from '../fhir/resource-types.js';
-import type { FhirRequest, FhirResponse, ServerContext } from '../interactions/types.js';
+import type { FhirRequest, FhirResponse, Handler, HandlerContext } from '../interactions/types.js';
 import { FileNotFoundError } from '../store/files.js';
 import { nextInstant } from '../store/store.js';
 import { ACTIVE_STATES, type ExportFile, type ExportJob } from './jobs.js';
 import { COMPARTMENT_TYPES, exportPairs, parseExportParams, type ExportLevel } from './params.js';
-import { bulkExportsFor, type BulkExports } from './service.js';
+import type { BulkExports } from './service.js';
 
 export const STATUS_OPERATION = 'export-poll-status';
 export const DOWNLOAD_OPERATION = 'export-download';
 export const NDJSON = 'application/fhir+ndjson';
 
+/** The three handlers, serving the exports of this server process (registered by src/app). */
+export function bulkExportOperations(bulk: BulkExports): { kickOff: Handler; status: Handler; download: Handler } {
+  return {
+    kickOff: (req, ctx) => exportOperation(bulk, req, ctx),
+    status: (req, ctx) => exportStatusOperation(bulk, req, ctx),
+    download: (req, ctx) => exportDownloadOperation(bulk, req, ctx),
+  };
+}
+
 /** Kick-off at every level. */
-export async function exportOperation(req: FhirRequest, ctx: ServerContext): Promise<FhirResponse> {
-  const bulk = requireBulk(ctx);
-  const caller = requireCaller(req);
+async function exportOperation(bulk: BulkExports, req: FhirRequest, ctx: HandlerContext): Promise<FhirResponse> {
+  const caller = ctx.caller;
   const level = levelOf(req);
   if (!req.prefer.respondAsync) {
     throw badRequest('$export runs asynchronously: send the header "Prefer: respond-async" (FHIR Bulk Data Access)');
@@ -111,9 +119,8 @@ export async function exportOperation(req: FhirRequest, ctx: ServerContext): Pro
 }
 
 /** Status (GET) and cancel (DELETE). */
-export async function exportStatusOperation(req: FhirRequest, ctx: ServerContext): Promise<FhirResponse> {
-  const bulk = requireBulk(ctx);
-  const caller = requireCaller(req);
+async function exportStatusOperation(bulk: BulkExports, req: FhirRequest, ctx: HandlerContext): Promise<FhirResponse> {
+  const caller = ctx.caller;
   const id = jobIdOf(req);
   const job = await ownedJob(bulk, id, caller);
 
@@ -160,9 +167,8 @@ export async function exportStatusOperation(req: FhirRequest, ctx: ServerContext
 }
 
 /** One output file, streamed (gzip when the client accepts it). */
-export async function exportDownloadOperation(req: FhirRequest, ctx: ServerContext): Promise<FhirResponse> {
-  const bulk = requireBulk(ctx);
-  const caller = requireCaller(req);
+async function exportDownloadOperation(bulk: BulkExports, req: FhirRequest, ctx: HandlerContext): Promise<FhirResponse> {
+  const caller = ctx.caller;
   const id = jobIdOf(req);
   const file = singleParam(req, '_file');
   const job = await ownedJob(bulk, id, caller);
@@ -191,17 +197,6 @@ export async function exportDownloadOperation(req: FhirRequest, ctx: ServerConte
 }
 
 // ---------------------------------------------------------------------------------------------
-
-function requireBulk(ctx: ServerContext): BulkExports {
-  const bulk = bulkExportsFor(ctx);
-  if (!bulk) throw new FhirError(503, outcome([makeIssue('error', 'transient', 'Bulk export is not running on this server')]));
-  return bulk;
-}
-
-function requireCaller(req: FhirRequest): Caller {
-  if (!req.caller) throw forbidden('Bulk export needs an authenticated client');
-  return req.caller;
-}
 
 function levelOf(req: FhirRequest): ExportLevel {
   if (req.resourceType === undefined) return 'system';

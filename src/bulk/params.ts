@@ -5,7 +5,7 @@
 import type { OperationOutcomeIssue, Parameters } from '@medplum/fhirtypes';
 import { failWith, isFhirError, makeIssue } from '../fhir/outcome.js';
 import { isSupportedType } from '../fhir/resource-types.js';
-import { parseQuery } from '../interactions/router.js';
+import { parseQuery } from '../fhir/url.js';
 import { parseCriteria } from '../search/parse.js';
 
 export type ExportLevel = 'system' | 'patient' | 'group';

@@ -1,10 +1,9 @@
 // The bulk export machinery of one server process: job repository, worker and file store,
-// started and stopped with the server and found by the operation handlers through the context.
+// started and stopped with the server; src/app hands it to the $export handlers it registers.
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { SharingIndex } from '../consent/sharing-index.js';
-import type { Logger } from '../http/logger.js';
-import type { ServerContext } from '../interactions/types.js';
+import type { Logger } from '../logger.js';
 import type { FileStore } from '../store/files.js';
 import type { Store } from '../store/store.js';
 import type { BulkOptions } from './config.js';
@@ -47,14 +46,4 @@ export class BulkExports {
   stopLocal(jobId: string): void {
     this.worker.abortLocal(jobId, new ExportStopped('cancelled'));
   }
-}
-
-const REGISTRY = new WeakMap<ServerContext, BulkExports>();
-
-export function registerBulkExports(ctx: ServerContext, bulk: BulkExports): void {
-  REGISTRY.set(ctx, bulk);
-}
-
-export function bulkExportsFor(ctx: ServerContext): BulkExports | undefined {
-  return REGISTRY.get(ctx);
 }

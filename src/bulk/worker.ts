@@ -8,7 +8,7 @@
 //  - shutdown: running jobs stop and are handed back (state queued) for another node or restart.
 //  - sweep: outputs of jobs past their expiry are removed with the job, and files of jobs that no
 //    longer exist (a crash between writing and recording them) are removed too.
-import type { Logger } from '../http/logger.js';
+import type { Logger } from '../logger.js';
 import { StoreUnavailableError, VersionConflictError } from '../store/store.js';
 import { runExport, type ExportDeps, type ExportProgress } from './exporter.js';
 import type { ExportFile, ExportJob, JobRepository, VersionedJob } from './jobs.js';

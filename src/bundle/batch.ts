@@ -1,10 +1,7 @@
 // batch: every entry on its own; a failing entry gets its own error response, the rest proceed.
 import type { Bundle, BundleEntry } from '@medplum/fhirtypes';
-import type { FhirRequest, FhirResponse, ServerContext } from '../interactions/types.js';
-import { errorEntry, responseEntry, routeEntry, type RoutedEntry } from './entries.js';
-
-/** Runs one routed entry through the same pipeline as an HTTP request (auth included). */
-export type EntryExecutor = (entry: RoutedEntry) => Promise<FhirResponse>;
+import type { FhirRequest, FhirResponse, HandlerContext } from '../interactions/types.js';
+import { errorEntry, responseEntry, routeEntry } from './entries.js';
 
 /** Entries run with bounded concurrency so the store can group their durable commits. */
 const CONCURRENCY = 16;
@@ -12,8 +9,7 @@ const CONCURRENCY = 16;
 export async function processBatch(
   bundle: Bundle,
   outer: FhirRequest,
-  ctx: ServerContext,
-  execute: EntryExecutor
+  ctx: HandlerContext
 ): Promise<FhirResponse> {
   const entries = bundle.entry ?? [];
   const results: BundleEntry[] = new Array(entries.length);
@@ -24,8 +20,9 @@ export async function processBatch(
       // Let other requests run between entries: a batch of many searches never holds the event loop.
       await new Promise((resolve) => setImmediate(resolve));
       try {
-        const routed = routeEntry(entries[index], index, outer);
-        results[index] = responseEntry(await execute(routed), ctx.baseUrl);
+        // Each entry runs through the same pipeline as an HTTP request: scopes, policy, audit.
+        const routed = routeEntry(entries[index], index, outer, ctx);
+        results[index] = responseEntry(await ctx.entries.run(routed.request), ctx.baseUrl);
       } catch (err) {
         results[index] = errorEntry(err);
       }

@@ -3,16 +3,15 @@
 import type { Bundle, BundleEntry, BundleEntryResponse, OperationOutcome } from '@medplum/fhirtypes';
 import { STATUS_CODES } from 'node:http';
 import { badRequest, isFhirError, makeIssue, outcome } from '../fhir/outcome.js';
-import { route, splitUrl, type RouteResult } from '../interactions/router.js';
-import type { FhirRequest, FhirResponse } from '../interactions/types.js';
+import type { FhirRequest, FhirResponse, HandlerContext } from '../interactions/types.js';
 
 const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE']);
 
 export interface RoutedEntry {
   index: number;
   entry: BundleEntry;
+  /** The entry as a routed request (interaction, type, id, query set by the pipeline's router). */
   request: FhirRequest;
-  route: RouteResult;
 }
 
 /** Checks the Bundle's shape; throws 400 naming each bad entry. */
@@ -33,7 +32,7 @@ export function checkBundle(body: unknown): Bundle {
 }
 
 /** The entry's request as a routed FhirRequest; throws a FhirError for a bad entry. */
-export function routeEntry(entry: BundleEntry, index: number, outer: Pick<FhirRequest, 'prefer' | 'requestId'>): RoutedEntry {
+export function routeEntry(entry: BundleEntry, index: number, outer: Pick<FhirRequest, 'prefer'>, ctx: HandlerContext): RoutedEntry {
   const prefer = outer.prefer;
   const where = `Bundle.entry[${index}]`;
   if (!entry || typeof entry !== 'object') throw badRequest(`${where} must be an object`, { expression: where });
@@ -47,22 +46,15 @@ export function routeEntry(entry: BundleEntry, index: number, outer: Pick<FhirRe
   if (typeof req.url !== 'string' || req.url.trim() === '') {
     throw badRequest(`${where}.request.url is required`, { expression: `${where}.request.url` });
   }
-  const { segments, query } = splitUrl(relativeUrl(req.url));
   const method = req.method as FhirRequest['method'];
-  const routed = route(method, segments);
+  const routed = ctx.entries.route(method, relativeUrl(req.url));
   if (routed.interaction === 'batch') {
     throw badRequest(`${where}: a Bundle may not contain another batch or transaction`, { expression: where });
   }
   let body: unknown = entry.resource;
   if (method === 'PATCH') body = patchBody(entry, where);
   const request: FhirRequest = {
-    method,
-    resourceType: routed.resourceType,
-    id: routed.id,
-    versionId: routed.versionId,
-    operation: routed.operation,
-    interaction: routed.interaction,
-    query,
+    ...routed,
     body,
     contentType: method === 'PATCH' ? 'application/json-patch+json' : undefined,
     ifMatch: req.ifMatch,
@@ -70,12 +62,11 @@ export function routeEntry(entry: BundleEntry, index: number, outer: Pick<FhirRe
     ifNoneExist: req.ifNoneExist,
     ifModifiedSince: req.ifModifiedSince,
     prefer: { return: prefer.return, handling: prefer.handling },
-    requestId: outer.requestId,
   };
   if (['POST', 'PUT'].includes(method) && routed.interaction !== 'operation' && body === undefined) {
     throw badRequest(`${where}.resource is required for ${method}`, { expression: `${where}.resource` });
   }
-  return { index, entry, request, route: routed };
+  return { index, entry, request };
 }
 
 /** PATCH entries carry a JSON Patch as a Binary (base64 data) or a Parameters resource is not supported. */

@@ -10,7 +10,7 @@ import { createLockKeys, prepareCreate } from '../interactions/create.js';
 import { decideIngest, type IngestDecision } from '../matching/ingest.js';
 import { prepareDelete } from '../interactions/delete.js';
 import { preparePatch } from '../interactions/patch.js';
-import type { FhirRequest, FhirResponse, PreparedWrite, ServerContext } from '../interactions/types.js';
+import type { FhirRequest, FhirResponse, PreparedWrite, HandlerContext } from '../interactions/types.js';
 import { prepareUpdate, queryString } from '../interactions/update.js';
 import {
   conditionalLockKey,
@@ -20,13 +20,14 @@ import {
 } from '../interactions/write-support.js';
 import { findMatches } from '../search/execute.js';
 import { TransactionsUnsupportedError } from '../store/store.js';
-import type { EntryExecutor } from './batch.js';
 import { responseEntry, routeEntry, type RoutedEntry } from './entries.js';
 
 type Phase = 0 | 1 | 2 | 3;
 const PHASE: Record<FhirRequest['method'], Phase> = { DELETE: 0, POST: 1, PUT: 2, PATCH: 2, GET: 3, HEAD: 3 };
 
 interface Planned extends RoutedEntry {
+  /** The context the entry runs in: its scopes checked, the caller-scoped store it may use. */
+  ctx: HandlerContext;
   /** `Type/id` this entry writes, once resolved. */
   target?: string;
   /** The entry concluded without a write (conditional create matched, nothing to delete…). */
@@ -39,9 +40,7 @@ interface Planned extends RoutedEntry {
 export async function processTransaction(
   bundle: Bundle,
   outer: FhirRequest,
-  ctx: ServerContext,
-  execute: EntryExecutor,
-  authorizeEntry: (entry: RoutedEntry) => Promise<void>
+  ctx: HandlerContext
 ): Promise<FhirResponse> {
   if (!ctx.store.supportsTransactions) {
     throw new FhirError(
@@ -57,15 +56,16 @@ export async function processTransaction(
     );
   }
   const entries = bundle.entry ?? [];
-  const planned: Planned[] = entries.map((entry, index) => atEntry(index, () => routeEntry(entry, index, outer)));
-  for (const p of planned) await atEntry(p.index, () => authorizeEntry(p));
+  const routed = entries.map((entry, index) => atEntry(index, () => routeEntry(entry, index, outer, ctx)));
+  const planned: Planned[] = [];
+  for (const r of routed) planned.push({ ...r, ctx: await atEntry(r.index, () => ctx.entries.contextFor(r.request)) });
 
   const lockKeys = [
     ...new Set(
       planned.flatMap((p) => {
         if (p.request.method === 'POST' && p.request.ifNoneExist) return [conditionalLockKey(p.request.resourceType as string, p.request.ifNoneExist)];
-        if (p.route.interaction === 'conditional-update') return [conditionalLockKey(p.request.resourceType as string, queryString(p.request))];
-        if (p.route.interaction === 'create') return createLockKeys(p.request);
+        if (p.request.interaction === 'conditional-update') return [conditionalLockKey(p.request.resourceType as string, queryString(p.request))];
+        if (p.request.interaction === 'create') return createLockKeys(p.request);
         return [];
       })
     ),
@@ -73,7 +73,7 @@ export async function processTransaction(
 
   return withLocks(ctx, lockKeys, async () => {
     const references = new Map<string, string>();
-    for (const p of planned) await atEntry(p.index, () => resolveTarget(p, ctx, references));
+    for (const p of planned) await atEntry(p.index, () => resolveTarget(p, references));
     checkDistinctTargets(planned);
     for (const p of planned) {
       if (p.request.body !== undefined && p.request.method !== 'PATCH') {
@@ -91,7 +91,7 @@ export async function processTransaction(
     const order = [...planned].sort((a, b) => PHASE[a.request.method] - PHASE[b.request.method] || a.index - b.index);
     for (const p of order) {
       if (PHASE[p.request.method] === 3 || p.response) continue;
-      await atEntry(p.index, () => prepareEntry(p, ctx, pending));
+      await atEntry(p.index, () => prepareEntry(p, pending));
     }
     const writes = order.filter((p) => p.prepared);
     let records;
@@ -107,7 +107,7 @@ export async function processTransaction(
     for (const p of order) {
       if (PHASE[p.request.method] === 3) {
         try {
-          p.response = await execute(p);
+          p.response = await ctx.entries.run(p.request);
         } catch (err) {
           if (!isFhirError(err)) throw err;
           p.response = { status: err.status, body: err.outcome };
@@ -120,8 +120,9 @@ export async function processTransaction(
 }
 
 /** Decides which resource each write entry addresses and records fullUrl → reference. */
-async function resolveTarget(p: Planned, ctx: ServerContext, references: Map<string, string>): Promise<void> {
-  const { request, route } = p;
+async function resolveTarget(p: Planned, references: Map<string, string>): Promise<void> {
+  const { request, ctx } = p;
+  const route = { interaction: request.interaction, operation: request.operation };
   const resourceType = request.resourceType as string;
   switch (route.interaction) {
     case 'create': {
@@ -208,7 +209,8 @@ function checkDistinctTargets(planned: Planned[]): void {
   }
 }
 
-async function prepareEntry(p: Planned, ctx: ServerContext, pending: PendingResources): Promise<void> {
+async function prepareEntry(p: Planned, pending: PendingResources): Promise<void> {
+  const { ctx } = p;
   const [resourceType, id] = (p.target as string).split('/');
   const request: FhirRequest = { ...p.request, resourceType, id };
   let prepared;
@@ -236,7 +238,7 @@ async function prepareEntry(p: Planned, ctx: ServerContext, pending: PendingReso
  * Replaces references to entries' fullUrls (urn:uuid:…, urn:oid:…, absolute URLs) with the
  * resolved `Type/id`, and conditional references (`Patient?identifier=…`) with their one match.
  */
-async function rewriteReferences(body: unknown, references: Map<string, string>, ctx: ServerContext): Promise<unknown> {
+async function rewriteReferences(body: unknown, references: Map<string, string>, ctx: HandlerContext): Promise<unknown> {
   const visit = async (node: unknown): Promise<unknown> => {
     if (Array.isArray(node)) return Promise.all(node.map(visit));
     if (!node || typeof node !== 'object') return node;
@@ -254,7 +256,7 @@ async function rewriteReferences(body: unknown, references: Map<string, string>,
     }
     const conditional = /^([A-Z][A-Za-z]+)\?(.+)$/.exec(reference);
     if (conditional) {
-      const matches = await findMatches(ctx.store, conditional[1], conditional[2], 2);
+      const matches = await findMatches(ctx.store, conditional[1], conditional[2], 2, { baseUrl: ctx.baseUrl });
       if (matches.length !== 1) {
         throw preconditionFailed(
           `The conditional reference ${reference} matches ${matches.length === 0 ? 'nothing' : 'more than one resource'}`
@@ -268,7 +270,7 @@ async function rewriteReferences(body: unknown, references: Map<string, string>,
 }
 
 /** Runs fn holding every lock, taken in sorted order so two transactions cannot deadlock. */
-async function withLocks<T>(ctx: ServerContext, keys: string[], fn: () => Promise<T>): Promise<T> {
+async function withLocks<T>(ctx: HandlerContext, keys: string[], fn: () => Promise<T>): Promise<T> {
   if (keys.length === 0) return fn();
   const [first, ...rest] = keys;
   return ctx.store.withLock(first, () => withLocks(ctx, rest, fn));

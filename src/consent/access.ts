@@ -1,8 +1,10 @@
 // What one caller may see: the patient compartment of a patient/ token, and the data-sharing
-// choices of patients for callers acting for an organization. Every read path asks this policy:
-// reads check the resource, searches and includes AND its filter, history drops what it hides.
+// choices of patients for callers acting for an organization. The policy is applied in one place,
+// inside the caller-scoped store view (scoped-store.ts): reads check the resource, searches,
+// counts, scans and includes AND its filter, history drops what it hides, writes must stay inside a
+// patient compartment. Public health gets an explicit unrestricted policy, never an absent one.
 import type { Resource } from '@medplum/fhirtypes';
-import type { Caller } from '../auth/caller.js';
+import type { Caller } from '../fhir/request.js';
 import { forbidden, FhirError, makeIssue, outcome } from '../fhir/outcome.js';
 import type { Filter } from '../store/store.js';
 import type { DataSharing } from './data-sharing.js';
@@ -16,18 +18,41 @@ const PATIENT_OF: Record<string, (r: Resource) => string | undefined> = {
 };
 
 export interface AccessPolicy {
+  /** Which kind of policy this is (audit, logs, tests). */
+  readonly kind: 'public-health' | 'organization' | 'patient-compartment' | 'anonymous';
+  /** True when the policy hides anything at all (then totals that could count hidden records are left out). */
+  readonly restricts: boolean;
   /** Filter ANDed onto every query of that type (undefined: no restriction). */
   accessFilter(resourceType: string): Filter | undefined;
   /** Throws 403 (with a data-sharing rule code where that is the reason) when the resource is hidden. */
   assertVisible(resource: Resource): void;
   visible(resource: Resource): boolean;
+  /** Throws 403 when the caller may not write this content (a patient/ token outside its compartment). */
+  assertWritable(resource: Resource): void;
 }
 
-/** Public-health callers and unconfined callers without an organization see everything. */
-export const UNRESTRICTED: AccessPolicy = {
+/** Public-health callers (no organization, not confined to a patient) see everything: said explicitly. */
+export const PUBLIC_HEALTH: AccessPolicy = {
+  kind: 'public-health',
+  restricts: false,
   accessFilter: () => undefined,
   assertVisible: () => undefined,
   visible: () => true,
+  assertWritable: () => undefined,
+};
+
+/** A request nobody authenticated (GET /metadata): sees no patient data at all. */
+export const ANONYMOUS: AccessPolicy = {
+  kind: 'anonymous',
+  restricts: true,
+  accessFilter: () => ({ _id: { $in: [] } }),
+  assertVisible: (resource) => {
+    throw forbidden(`${resource.resourceType}/${resource.id ?? ''} needs an access token`);
+  },
+  visible: () => false,
+  assertWritable: (resource) => {
+    throw forbidden(`Writing ${resource.resourceType} needs an access token`);
+  },
 };
 
 export async function accessPolicyFor(
@@ -37,7 +62,7 @@ export async function accessPolicyFor(
 ): Promise<AccessPolicy> {
   const compartment = confinedToPatient ? `Patient/${confinedToPatient}` : undefined;
   const organization = caller.organization;
-  if (!compartment && !organization) return UNRESTRICTED;
+  if (!compartment && !organization) return PUBLIC_HEALTH;
 
   // A patient's own app is not subject to the patient's sharing choice; an organization is.
   const hidden = new Map<string, DataSharing>();
@@ -69,6 +94,8 @@ export async function accessPolicyFor(
   };
 
   return {
+    kind: compartment ? 'patient-compartment' : 'organization',
+    restricts: compartment !== undefined || hiddenRefs.length > 0,
     accessFilter(resourceType) {
       const inCompartment = resourceType in PATIENT_OF;
       if (compartment) {
@@ -84,6 +111,13 @@ export async function accessPolicyFor(
     },
     visible(resource) {
       return reasonFor(resource) === undefined;
+    },
+    assertWritable(resource) {
+      // Data sharing restricts what an organization sees, not what it may record (a Consent for
+      // an Unknown patient must be accepted); a patient/ token writes only inside its compartment.
+      if (!compartment) return;
+      const err = reasonFor(resource);
+      if (err) throw err;
     },
   };
 }

@@ -2,10 +2,8 @@
 // (scopes, access policy and data sharing, the handlers with their validation, data-quality rules
 // and matching, audit), as the authenticated caller. Nothing here touches the store directly.
 import type { Resource } from '@medplum/fhirtypes';
-import type { Caller } from '../auth/caller.js';
-import { execute } from '../interactions/pipeline.js';
-import { route, splitUrl } from '../interactions/router.js';
-import type { FhirRequest, FhirResponse, ServerContext } from '../interactions/types.js';
+import type { Caller, FhirRequest, FhirResponse } from '../fhir/request.js';
+import type { Pipeline } from '../pipeline/pipeline.js';
 
 export interface FhirCall {
   method: FhirRequest['method'];
@@ -19,25 +17,16 @@ export interface FhirCall {
 /** Runs one FHIR request as the caller; FhirErrors are thrown as the REST API would answer them. */
 export type FhirRunner = (call: FhirCall) => Promise<FhirResponse>;
 
-export function pipelineRunner(ctx: ServerContext, caller: Caller, requestId: string): FhirRunner {
-  return async (call) => {
-    const { segments, query } = splitUrl(call.url);
-    const routed = route(call.method, segments);
-    const req: FhirRequest = {
+export function pipelineRunner(pipeline: Pick<Pipeline, 'executeAs'>, caller: Caller, requestId: string): FhirRunner {
+  return (call) =>
+    pipeline.executeAs(caller, {
       method: call.method,
-      resourceType: routed.resourceType,
-      id: routed.id,
-      versionId: routed.versionId,
-      operation: routed.operation,
-      interaction: routed.interaction,
-      query,
+      url: call.url,
       body: call.body,
       contentType: call.body ? 'application/fhir+json' : undefined,
       ifMatch: call.ifMatch,
       ifNoneExist: call.ifNoneExist,
       prefer: { return: 'representation' },
       requestId,
-    };
-    return execute(req, routed, ctx, caller);
-  };
+    });
 }

@@ -6,13 +6,14 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import type { Caller } from '../auth/caller.js';
 import type { TokenVerifier } from '../auth/verify-token.js';
 import { failWith, forbidden, isFhirError, makeIssue, notFound, unsupportedMediaType } from '../fhir/outcome.js';
-import type { Logger } from '../http/logger.js';
+import type { Logger } from '../logger.js';
+import type { FrontDoorServices } from '../pipeline/front-door.js';
+import type { Pipeline } from '../pipeline/pipeline.js';
 import { StoreUnavailableError } from '../store/store.js';
-import type { ServerContext } from '../interactions/types.js';
 import { buildAck } from './ack.js';
 import { pipelineRunner } from './fhir-runner.js';
 import { handleMessage } from './messages.js';
-import { reportCsv, type SubmitterReport } from './report.js';
+import { reportCsv, SubmitterReport } from './report.js';
 import type { Hl7Issue } from './problems.js';
 import { faultEnvelope, parseEnvelope, responseEnvelope, soapCaller, SoapFault, wsdlFor } from './soap.js';
 
@@ -30,7 +31,9 @@ export function loadHl7v2Options(env: NodeJS.ProcessEnv = process.env): Hl7v2Opt
 }
 
 export interface Hl7v2Deps {
-  ctx: ServerContext;
+  pipeline: Pick<Pipeline, 'executeAs'>;
+  /** PUBLIC_BASE_URL, for the WSDL's service address. */
+  publicBaseUrl: string;
   /** Checks a registered user's username and password (SOAP credentials), when sign-in provides one. */
   checkPassword?: (username: string, password: string) => Promise<Caller | undefined>;
   verifier: TokenVerifier;
@@ -38,6 +41,22 @@ export interface Hl7v2Deps {
   logger?: Logger;
   /** Counts every message answered, for the submitter report. */
   report?: SubmitterReport;
+}
+
+/** The /hl7v2 front door as the server mounts it (src/app/front-doors.ts). */
+export function hl7v2FrontDoor(services: FrontDoorServices): express.Router {
+  // Submitter report counts (report.ts), kept in the front door's own stored documents.
+  const report = new SubmitterReport(services.systemStore, { logger: services.logger });
+  report.start();
+  services.onClose(() => report.close());
+  return hl7v2Router({
+    pipeline: services.pipeline,
+    publicBaseUrl: services.config.publicBaseUrl,
+    verifier: services.verifier,
+    logger: services.logger,
+    options: loadHl7v2Options(),
+    report,
+  });
 }
 
 export function hl7v2Router(deps: Hl7v2Deps): express.Router {
@@ -67,7 +86,7 @@ export function hl7v2Router(deps: Hl7v2Deps): express.Router {
     handleReport(req, res, deps).catch(next);
   });
 
-  const wsdl = wsdlFor(deps.ctx.config.publicBaseUrl);
+  const wsdl = wsdlFor(deps.publicBaseUrl);
   router.get('/soap', (req: Request, res: Response) => {
     if (!/(^|&)wsdl(=|&|$)/i.test(req.originalUrl.split('?')[1] ?? '')) {
       res.status(404).type('text/plain').send('The CDC IIS SOAP service answers POST; its WSDL is at /soap?wsdl');
@@ -120,7 +139,7 @@ async function handleSoapPost(req: Request, res: Response, deps: Hl7v2Deps): Pro
       throw new SoapFault('SecurityFault', `facilityID "${facility}" is not the organization these credentials act for (${caller.organization})`);
     }
     const organization = caller.organization ?? (facility ? `Organization/${facility}` : undefined);
-    const run = pipelineRunner(deps.ctx, caller, res.locals.requestId as string);
+    const run = pipelineRunner(deps.pipeline, caller, res.locals.requestId as string);
     const result = await handleMessage(request.hl7Message, { run, organization, maxBytes: deps.options.maxMessageBytes });
     deps.report?.record(result, organization);
     res.type(soapContentType(version)).send(responseEnvelope(version, 'submitSingleMessage', result.body));
@@ -145,7 +164,7 @@ async function handleHl7Post(req: Request, res: Response, deps: Hl7v2Deps): Prom
   const caller = await deps.verifier.verify(req.headers.authorization);
   res.locals.caller = caller;
   const text = Buffer.isBuffer(req.body) ? req.body.toString('utf8') : '';
-  const run = pipelineRunner(deps.ctx, caller, res.locals.requestId as string);
+  const run = pipelineRunner(deps.pipeline, caller, res.locals.requestId as string);
   const result = await handleMessage(text, { run, organization: caller.organization, maxBytes: deps.options.maxMessageBytes });
   deps.report?.record(result, caller.organization);
   res.status(result.status).type(`${contentType}; charset=utf-8`).send(result.body);

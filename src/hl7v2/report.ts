@@ -5,7 +5,7 @@
 // over FHIR), with the version read as precondition so several server processes add up correctly.
 import { createHash } from 'node:crypto';
 import type { Resource } from '@medplum/fhirtypes';
-import type { Logger } from '../http/logger.js';
+import type { Logger } from '../logger.js';
 import { VersionConflictError, type Store } from '../store/store.js';
 import type { MessageResult } from './messages.js';
 

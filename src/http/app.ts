@@ -6,24 +6,30 @@ import { pipeline } from 'node:stream/promises';
 import { createGunzip, createGzip } from 'node:zlib';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Resource } from '@medplum/fhirtypes';
-import type { Caller } from '../auth/caller.js';
 import type { TokenVerifier } from '../auth/verify-token.js';
-import { FhirError, isFhirError, makeIssue, outcome } from '../fhir/outcome.js';
-import { execute } from '../interactions/pipeline.js';
-import { route, splitUrl } from '../interactions/router.js';
-import type { FhirRequest, FhirResponse, PreferHeader, RawBody, ServerContext } from '../interactions/types.js';
-import { StoreUnavailableError, VersionConflictError } from '../store/store.js';
-import { limitsOf } from '../config.js';
+import { limitsOf, type Config } from '../config.js';
+import { FhirError, makeIssue, outcome } from '../fhir/outcome.js';
+import type { Caller, FhirRequest, FhirResponse, PreferHeader, RawBody } from '../fhir/request.js';
+import { splitUrl } from '../fhir/url.js';
+import { toFhirError } from '../pipeline/errors.js';
+import type { Pipeline } from '../pipeline/pipeline.js';
+import type { Store } from '../store/store.js';
 import { readBody } from './body.js';
 import { checkQueryLimits, FHIR_JSON, parseBody, responseFormat, type ResponseFormat } from './content.js';
 import { bearerChallenge, challengeEvery401 } from './protocol.js';
-import type { Logger } from './logger.js';
+import type { Logger } from '../logger.js';
 
 export interface AppOptions {
-  ctx: ServerContext;
+  pipeline: Pipeline;
+  /** For /readyz only: handlers reach the store through the pipeline's caller-scoped view. */
+  store: Pick<Store, 'ping' | 'kind'>;
+  config: Config;
   verifier: TokenVerifier;
   logger: Logger;
-  /** Routers served without a token, before /fhir (auth endpoints, SMART discovery, metrics). */
+  /**
+   * Routers mounted before /fhir, each doing its own authentication (auth endpoints, SMART
+   * discovery, metrics, and the front doors registered in src/app/front-doors.ts).
+   */
   routers?: express.Router[];
 }
 
@@ -36,7 +42,7 @@ const CORS_HEADERS = {
   'Access-Control-Max-Age': '600',
 };
 
-export function createApp({ ctx, verifier, logger, routers = [] }: AppOptions): express.Express {
+export function createApp({ pipeline, store, config, verifier, logger, routers = [] }: AppOptions): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
@@ -61,7 +67,7 @@ export function createApp({ ctx, verifier, logger, routers = [] }: AppOptions): 
     next();
   });
 
-  app.use(challengeEvery401(ctx.baseUrl));
+  app.use(challengeEvery401(pipeline.baseUrl));
 
   app.use((req, res, next) => {
     res.setHeader('Access-Control-Allow-Origin', req.headers.origin ?? '*');
@@ -80,17 +86,17 @@ export function createApp({ ctx, verifier, logger, routers = [] }: AppOptions): 
   });
   app.get('/readyz', async (_req, res) => {
     try {
-      await withTimeout(ctx.store.ping(), 3000);
-      res.json({ status: 'ready', store: ctx.store.kind });
+      await withTimeout(store.ping(), 3000);
+      res.json({ status: 'ready', store: store.kind });
     } catch (err) {
-      res.status(503).json({ status: 'unavailable', store: ctx.store.kind, reason: (err as Error).message });
+      res.status(503).json({ status: 'unavailable', store: store.kind, reason: (err as Error).message });
     }
   });
 
   for (const router of routers) app.use(router);
 
   app.use('/fhir', (req, res, next) => {
-    handleFhir(req, res, ctx, verifier).catch(next);
+    handleFhir(req, res, pipeline, config, verifier).catch(next);
   });
 
   app.use((req, res) => {
@@ -100,7 +106,7 @@ export function createApp({ ctx, verifier, logger, routers = [] }: AppOptions): 
   app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
     const fhirError = toFhirError(err);
     if (fhirError.status === 401 && !fhirError.headers['WWW-Authenticate']) {
-      res.setHeader('WWW-Authenticate', bearerChallenge(ctx.baseUrl, !!req.headers.authorization, fhirError.message));
+      res.setHeader('WWW-Authenticate', bearerChallenge(pipeline.baseUrl, !!req.headers.authorization, fhirError.message));
     }
     // A body left unread (refused before it was read) is not drained: the connection closes.
     if (!req.complete) res.setHeader('Connection', 'close');
@@ -117,20 +123,20 @@ export function createApp({ ctx, verifier, logger, routers = [] }: AppOptions): 
   return app;
 }
 
-async function handleFhir(req: Request, res: Response, ctx: ServerContext, verifier: TokenVerifier): Promise<void> {
+async function handleFhir(req: Request, res: Response, pipeline: Pipeline, config: Config, verifier: TokenVerifier): Promise<void> {
   const { segments, query: fullQuery } = splitUrl(req.originalUrl.replace(/^\/fhir\/?/, ''));
   const format = responseFormat(req, fullQuery);
   res.locals.format = format;
-  const limits = limitsOf(ctx.config);
+  const limits = limitsOf(config);
   checkQueryLimits(fullQuery, limits);
   const query = fullQuery.filter(([k]) => k !== '_format' && k !== '_pretty');
   const method = req.method as FhirRequest['method'];
-  const routed = route(method, segments);
+  const routed = pipeline.route(method, segments);
 
   if (routed.interaction !== 'capabilities') {
     res.locals.caller = await verifier.verify(req.headers.authorization);
   }
-  req.body = await readBody(req, { maxBytes: ctx.config.bodyLimitBytes, maxInflateRatio: limits.bodyMaxInflateRatio });
+  req.body = await readBody(req, { maxBytes: config.bodyLimitBytes, maxInflateRatio: limits.bodyMaxInflateRatio });
   const isSearchPost = method === 'POST' && segments[segments.length - 1] === '_search';
   const { body, contentType, form } = parseBody(req, { patch: method === 'PATCH', form: isSearchPost }, limits);
   const fhirRequest: FhirRequest = {
@@ -154,7 +160,10 @@ async function handleFhir(req: Request, res: Response, ctx: ServerContext, verif
   if (['POST', 'PUT', 'PATCH'].includes(method) && body === undefined && !isSearchPost && routed.interaction !== 'operation') {
     throw new FhirError(400, outcome([makeIssue('error', 'required', `${method} needs a request body`)]));
   }
-  const response = await execute(fhirRequest, routed, ctx, res.locals.caller as Caller);
+  const response =
+    routed.interaction === 'capabilities'
+      ? await pipeline.executeAnonymous(fhirRequest)
+      : await pipeline.execute(fhirRequest, res.locals.caller as Caller);
   if (response.raw) await sendRaw(req, res, response, method === 'HEAD');
   else send(res, response, format, method === 'HEAD');
 }
@@ -252,34 +261,6 @@ function sendOutcome(res: Response, err: FhirError, format: ResponseFormat): voi
   res.status(err.status);
   for (const [name, value] of Object.entries(err.headers)) res.setHeader(name, value);
   writeJson(res, err.outcome, format);
-}
-
-/** Every error becomes a FhirError: ours as they are, body-parser and store errors mapped, the rest 500. */
-function toFhirError(err: unknown): FhirError {
-  if (isFhirError(err)) return err;
-  if (err instanceof StoreUnavailableError) {
-    return new FhirError(503, outcome([makeIssue('error', 'transient', 'The data store is unavailable; try again shortly')]), {
-      'Retry-After': '5',
-    });
-  }
-  if (err instanceof VersionConflictError) {
-    return new FhirError(409, outcome([makeIssue('error', 'conflict', err.message)]));
-  }
-  const bodyError = err as { type?: string; status?: number; limit?: number };
-  switch (bodyError.type) {
-    case 'entity.too.large':
-      return new FhirError(413, outcome([makeIssue('error', 'too-costly', `The request body is larger than the limit of ${bodyError.limit} bytes`)]));
-    case 'encoding.unsupported':
-    case 'charset.unsupported':
-      return new FhirError(415, outcome([makeIssue('error', 'not-supported', 'The request body encoding is not supported')]));
-    case 'request.aborted':
-    case 'request.size.invalid':
-      return new FhirError(400, outcome([makeIssue('error', 'invalid', 'The request body was incomplete')]));
-  }
-  if (typeof bodyError.status === 'number' && bodyError.status >= 400 && bodyError.status < 500) {
-    return new FhirError(bodyError.status, outcome([makeIssue('error', 'invalid', (err as Error).message)]));
-  }
-  return new FhirError(500, outcome([makeIssue('error', 'exception', 'An unexpected server error occurred; it has been logged')]));
 }
 
 function describeError(err: unknown): Record<string, unknown> {

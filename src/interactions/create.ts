@@ -4,7 +4,7 @@ import type { OperationOutcomeIssue, Patient, Resource } from '@medplum/fhirtype
 import { makeIssue, outcome, preconditionFailed } from '../fhir/outcome.js';
 import { decideIngest, ingestLockKey, type IngestDecision } from '../matching/ingest.js';
 import { versionHeaders, writeResponse, chooseBody } from './respond.js';
-import type { FhirRequest, FhirResponse, Prepared, ServerContext } from './types.js';
+import type { FhirRequest, FhirResponse, Prepared, HandlerContext } from './types.js';
 import {
   commitRaw,
   conditionalLockKey,
@@ -15,7 +15,7 @@ import {
   type PendingResources,
 } from './write-support.js';
 
-export async function create(req: FhirRequest, ctx: ServerContext): Promise<FhirResponse> {
+export async function create(req: FhirRequest, ctx: HandlerContext): Promise<FhirResponse> {
   const resourceType = req.resourceType as string;
   // A Patient create may merge into an existing record: a lost race with an update of that record
   // is retried from a fresh match.
@@ -48,7 +48,7 @@ function isObject(value: unknown): value is Record<string, unknown> {
  */
 export async function prepareCreate(
   req: FhirRequest,
-  ctx: ServerContext,
+  ctx: HandlerContext,
   options: { id?: string; pending?: PendingResources; ingest?: IngestDecision } = {}
 ): Promise<Prepared> {
   const resourceType = req.resourceType as string;
@@ -103,7 +103,7 @@ export async function prepareCreate(
 /** A certain match: the existing record is updated instead of storing a duplicate (200). */
 function prepareMerge(
   req: FhirRequest,
-  ctx: ServerContext,
+  ctx: HandlerContext,
   decision: Extract<IngestDecision, { kind: 'merge' }>,
   validationIssues: OperationOutcomeIssue[]
 ): Prepared {
@@ -122,14 +122,8 @@ function prepareMerge(
     kind: 'write',
     op: { resourceType: 'Patient', id: existing.id, resource: stored, ifVersion: existing.versionId, index: indexFor(stored) },
     issues,
-    respond: (record) => {
-      const response = writeResponse(req, ctx.baseUrl, record, 200, issues, { location: true });
-      // A caller who may not see the existing record (data sharing) learns only that it was merged.
-      if (record.resource && req.access && !req.access.visible(record.resource)) {
-        return { ...response, body: outcome(issues) };
-      }
-      return response;
-    },
+    // Candidates come from the caller-scoped store: the existing record is one the caller may see.
+    respond: (record) => writeResponse(req, ctx.baseUrl, record, 200, issues, { location: true }),
   };
 }
 

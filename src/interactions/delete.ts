@@ -1,16 +1,16 @@
 // delete: DELETE [type]/[id] (a versioned delete marker) and conditional delete DELETE [type]?query.
 import { makeIssue, preconditionFailed } from '../fhir/outcome.js';
 import { chooseBody, versionHeaders } from './respond.js';
-import type { FhirRequest, FhirResponse, Prepared, ServerContext } from './types.js';
+import type { FhirRequest, FhirResponse, Prepared, HandlerContext } from './types.js';
 import { commitRaw, conditionalMatches, ifMatchVersion, runWrite } from './write-support.js';
 import { queryString } from './update.js';
 
-export async function deleteResource(req: FhirRequest, ctx: ServerContext): Promise<FhirResponse> {
+export async function deleteResource(req: FhirRequest, ctx: HandlerContext): Promise<FhirResponse> {
   return runWrite(req, async () => commitRaw(ctx, await prepareDelete(req, ctx)));
 }
 
 /** Deleting what does not exist or is already deleted succeeds without a new version (idempotent). */
-export async function prepareDelete(req: FhirRequest, ctx: ServerContext): Promise<Prepared> {
+export async function prepareDelete(req: FhirRequest, ctx: HandlerContext): Promise<Prepared> {
   const resourceType = req.resourceType as string;
   const id = req.id as string;
   const expected = ifMatchVersion(req);
@@ -40,11 +40,11 @@ function deletedResponse(req: FhirRequest, issues: FhirResponse['issues'] = []):
 }
 
 /** DELETE [type]?query: 0 or 1 match is an ordinary delete; several answer 412. */
-export async function conditionalDelete(req: FhirRequest, ctx: ServerContext): Promise<FhirResponse> {
+export async function conditionalDelete(req: FhirRequest, ctx: HandlerContext): Promise<FhirResponse> {
   return runWrite(req, async () => commitRaw(ctx, await prepareConditionalDelete(req, ctx)));
 }
 
-export async function prepareConditionalDelete(req: FhirRequest, ctx: ServerContext): Promise<Prepared> {
+export async function prepareConditionalDelete(req: FhirRequest, ctx: HandlerContext): Promise<Prepared> {
   const resourceType = req.resourceType as string;
   const matches = await conditionalMatches(ctx, resourceType, queryString(req));
   if (matches.length > 1) throw preconditionFailed(`The conditional delete matches more than one ${resourceType}`);

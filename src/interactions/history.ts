@@ -2,17 +2,16 @@
 // keyset paging (an opaque _page_token), newest first.
 import type { Bundle, BundleEntry, BundleLink } from '@medplum/fhirtypes';
 import { badRequest, notFound } from '../fhir/outcome.js';
-import { UNRESTRICTED } from '../consent/access.js';
 import { SUPPORTED_TYPES } from '../fhir/resource-types.js';
 import type { HistoryCursor, HistoryQuery, ResourceRecord } from '../store/store.js';
 import { etag } from './respond.js';
-import type { FhirRequest, FhirResponse, ServerContext } from './types.js';
+import type { FhirRequest, FhirResponse, HandlerContext } from './types.js';
 
 const DEFAULT_COUNT = 20;
 const MAX_COUNT = 1000;
 const KNOWN = new Set(['_since', '_at', '_count', '_page_token', '_format', '_pretty']);
 
-export async function history(req: FhirRequest, ctx: ServerContext): Promise<FhirResponse> {
+export async function history(req: FhirRequest, ctx: HandlerContext): Promise<FhirResponse> {
   const params = parseHistoryParams(req);
   const base: Omit<HistoryQuery, 'count' | 'after'> = {
     resourceType: req.resourceType,
@@ -23,7 +22,7 @@ export async function history(req: FhirRequest, ctx: ServerContext): Promise<Fhi
     ...(req.resourceType === undefined ? { resourceTypes: [...SUPPORTED_TYPES] } : {}),
   };
   if (req.id !== undefined) {
-    // Instance history of an unknown resource is a 404, not an empty Bundle.
+    // Instance history of an unknown resource is a 404, not an empty Bundle (403 when hidden).
     const current = await ctx.store.read(req.resourceType as string, req.id);
     if (!current) {
       throw notFound(`${req.resourceType}/${req.id} is not known to this server`);
@@ -44,20 +43,13 @@ export async function history(req: FhirRequest, ctx: ServerContext): Promise<Fhi
   const bundle: Bundle = {
     resourceType: 'Bundle',
     type: 'history',
+    // The scoped store leaves out versions the caller may not see (patient compartment, data
+    // sharing) and gives no total for such callers, so it cannot reveal how many were hidden.
     ...(total !== undefined ? { total } : {}),
     link,
-    // Versions the caller may not see (patient compartment, data sharing) are left out, and the
-    // total is omitted for such callers so it cannot reveal how many were hidden.
-    entry: visibleOnly(req, page).map((r) => historyEntry(ctx.baseUrl, r)),
+    entry: page.map((r) => historyEntry(ctx.baseUrl, r)),
   };
-  if (req.access && req.access !== UNRESTRICTED) delete bundle.total;
   return { status: 200, body: bundle };
-}
-
-function visibleOnly(req: FhirRequest, records: ResourceRecord[]): ResourceRecord[] {
-  const access = req.access;
-  if (!access) return records;
-  return records.filter((r) => (r.resource ? access.visible(r.resource) : true));
 }
 
 function historyEntry(baseUrl: string, record: ResourceRecord): BundleEntry {

@@ -5,19 +5,19 @@ import type { Resource } from '@medplum/fhirtypes';
 import { badRequest, makeIssue, failWith, preconditionFailed, unsupportedMediaType } from '../fhir/outcome.js';
 import { readCurrent } from './read.js';
 import { prepareUpdate, queryString } from './update.js';
-import type { FhirRequest, FhirResponse, Prepared, ServerContext } from './types.js';
+import type { FhirRequest, FhirResponse, Prepared, HandlerContext } from './types.js';
 import { commitRaw, conditionalMatches, ifMatchVersion, runWrite, type PendingResources } from './write-support.js';
 
 const JSON_PATCH = 'application/json-patch+json';
 
-export async function patch(req: FhirRequest, ctx: ServerContext): Promise<FhirResponse> {
+export async function patch(req: FhirRequest, ctx: HandlerContext): Promise<FhirResponse> {
   return runWrite(req, async () => commitRaw(ctx, await preparePatch(req, ctx)));
 }
 
 /** Applies the patch to the current version; the result is validated like any update. */
 export async function preparePatch(
   req: FhirRequest,
-  ctx: ServerContext,
+  ctx: HandlerContext,
   options: { pending?: PendingResources } = {}
 ): Promise<Prepared> {
   const resourceType = req.resourceType as string;
@@ -64,13 +64,13 @@ function applyOperations(resource: Resource, operations: Operation[]): Resource 
 }
 
 /** PATCH [type]?query: exactly one match is patched; none → 404, several → 412. */
-export async function conditionalPatch(req: FhirRequest, ctx: ServerContext): Promise<FhirResponse> {
+export async function conditionalPatch(req: FhirRequest, ctx: HandlerContext): Promise<FhirResponse> {
   return runWrite(req, async () => commitRaw(ctx, await prepareConditionalPatch(req, ctx)));
 }
 
 export async function prepareConditionalPatch(
   req: FhirRequest,
-  ctx: ServerContext,
+  ctx: HandlerContext,
   options: { pending?: PendingResources } = {}
 ): Promise<Prepared> {
   const resourceType = req.resourceType as string;

@@ -2,9 +2,9 @@
 import { gone, notFound } from '../fhir/outcome.js';
 import type { ResourceRecord } from '../store/store.js';
 import { parseVersionTag, versionHeaders } from './respond.js';
-import type { FhirRequest, FhirResponse, ServerContext } from './types.js';
+import type { FhirRequest, FhirResponse, HandlerContext } from './types.js';
 
-export async function read(req: FhirRequest, ctx: ServerContext): Promise<FhirResponse> {
+export async function read(req: FhirRequest, ctx: HandlerContext): Promise<FhirResponse> {
   const record = await readCurrent(ctx, req.resourceType as string, req.id as string);
   const headers = versionHeaders(record);
   if (notModified(req, record)) return { status: 304, headers };
@@ -12,7 +12,7 @@ export async function read(req: FhirRequest, ctx: ServerContext): Promise<FhirRe
 }
 
 /** The current, non-deleted version, or 404 / 410. */
-export async function readCurrent(ctx: ServerContext, resourceType: string, id: string): Promise<ResourceRecord> {
+export async function readCurrent(ctx: HandlerContext, resourceType: string, id: string): Promise<ResourceRecord> {
   const record = await ctx.store.read(resourceType, id);
   if (!record) throw notFound(`${resourceType}/${id} is not known to this server`);
   if (record.deleted) {

@@ -1,103 +1,58 @@
-// The uniform shape of every interaction and operation: a FhirRequest in, a FhirResponse out.
-// HTTP routes, batch entries and transaction entries all build FhirRequests, so the same code
-// serves them all; auth, validation and audit wrap handlers in one place.
-import type { Readable } from 'node:stream';
-import type { OperationOutcomeIssue, Resource } from '@medplum/fhirtypes';
+// What a handler sees. Every interaction and operation is a Handler: a FhirRequest and the
+// HandlerContext of its request in, a FhirResponse out. The context is built by the pipeline
+// (src/pipeline) once per request from the caller's token: its store is the caller-scoped view,
+// and there is no unscoped store in it to reach for.
+import type { OperationOutcomeIssue } from '@medplum/fhirtypes';
 import type { Config } from '../config.js';
-import type { ResourceRecord, Store, WriteOp } from '../store/store.js';
-import type { AuditLog } from '../audit/audit-log.js';
-import type { Caller } from '../auth/caller.js';
 import type { AccessPolicy } from '../consent/access.js';
-import type { SharingIndex } from '../consent/sharing-index.js';
+import type { ScopedStore } from '../consent/scoped-store.js';
+import type { Caller, FhirMethod, FhirRequest, FhirResponse } from '../fhir/request.js';
+import type { ResourceRecord, WriteOp } from '../store/store.js';
 import type { RuleRegistry } from '../validation/business-rules.js';
 
-export interface PreferHeader {
-  return?: 'minimal' | 'representation' | 'OperationOutcome';
-  handling?: 'strict' | 'lenient';
-  respondAsync?: boolean;
-}
+export type {
+  Caller,
+  FhirMethod,
+  FhirRequest,
+  FhirResponse,
+  Interaction,
+  PreferHeader,
+  RawBody,
+} from '../fhir/request.js';
 
-export type Interaction =
-  | 'capabilities'
-  | 'read'
-  | 'vread'
-  | 'update'
-  | 'conditional-update'
-  | 'patch'
-  | 'conditional-patch'
-  | 'delete'
-  | 'conditional-delete'
-  | 'create'
-  | 'search-type'
-  | 'search-system'
-  | 'history-instance'
-  | 'history-type'
-  | 'history-system'
-  | 'batch'
-  | 'operation';
-
-export interface FhirRequest {
-  method: 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
-  resourceType?: string;
-  id?: string;
-  versionId?: string;
-  /** `$name` of an operation, without the dollar. */
-  operation?: string;
-  /** What the URL addresses, decided by the router. */
-  interaction?: Interaction;
-  /** Query parameters in order; values are always strings. */
-  query: Array<[string, string]>;
-  /** Parsed JSON body (resource, Parameters, JSON Patch array…). */
-  body?: unknown;
-  /** Content type of the body without parameters, e.g. application/json-patch+json. */
-  contentType?: string;
-  ifMatch?: string;
-  ifNoneMatch?: string;
-  ifNoneExist?: string;
-  ifModifiedSince?: string;
-  prefer: PreferHeader;
-  /** The verified caller (set by the pipeline). */
-  caller?: Caller;
-  /** The request id of the HTTP request this came from (also for its bundle entries). */
-  requestId?: string;
-  /** What the caller may see (set by the pipeline; absent means unrestricted, e.g. in unit tests). */
-  access?: AccessPolicy;
-}
-
-export interface FhirResponse {
-  status: number;
-  body?: Resource;
-  headers?: Record<string, string>;
-  /** Warnings and information to report (Prefer: return=OperationOutcome, bundle outcomes). */
-  issues?: OperationOutcomeIssue[];
-  /** A body that is not a FHIR resource (bulk export manifest and NDJSON files), sent instead of `body`. */
-  raw?: RawBody;
-}
-
-export interface RawBody {
-  contentType: string;
-  /** A small body, or… */
-  data?: string;
-  /** …a stream, opened when the response is sent (not for HEAD). */
-  open?: () => Promise<Readable>;
-  /** Content coding of data/stream: gzip is sent as is to clients that accept it, inflated for others. */
-  encoding?: 'gzip' | 'identity';
-  /** Bytes of the stream in that encoding, when known (Content-Length when sent unchanged). */
-  length?: number;
-}
-
-/** Everything a handler may use. One per server process. */
-export interface ServerContext {
-  store: Store;
-  config: Config;
-  rules: RuleRegistry;
+/** Everything a handler may use, scoped to the one caller of one request. */
+export interface HandlerContext {
+  /** The caller-scoped store view, with the caller's access policy applied inside. */
+  readonly store: ScopedStore;
+  /** The verified caller (token claims and scopes). */
+  readonly caller: Caller;
+  /** The caller's access policy (also applied by `store`): for checking content a handler builds itself. */
+  readonly access: AccessPolicy;
+  readonly config: Config;
+  /** Business rules run on every write (src/validation, src/quality). */
+  readonly rules: RuleRegistry;
   /** The FHIR base URL, e.g. http://localhost:8080/fhir (no trailing slash). */
-  baseUrl: string;
-  /** Patients whose data sharing is no or unknown. */
-  sharing: SharingIndex;
-  /** The AuditEvent writer. */
-  audit: AuditLog;
+  readonly baseUrl: string;
+  /** The id of the request (HTTP X-Request-Id, shared by its Bundle entries). */
+  readonly requestId: string;
+  /** Further requests on behalf of the same caller, through the same pipeline (Bundle entries). */
+  readonly entries: EntryPipeline;
 }
+
+/** The pipeline as a Bundle handler uses it for its entries. */
+export interface EntryPipeline {
+  /**
+   * An entry's method and relative URL (`Patient/1/_history?_count=2`) routed like an HTTP request:
+   * a FhirRequest with interaction, type, id and query set (404/405/400 as over HTTP).
+   */
+  route(method: FhirMethod, url: string): FhirRequest;
+  /** Checks the caller's scopes for the entry (403) and gives the context it runs in. */
+  contextFor(req: FhirRequest): Promise<HandlerContext>;
+  /** Runs the entry through the whole pipeline: scopes, policy, handler, audit. */
+  run(req: FhirRequest): Promise<FhirResponse>;
+}
+
+export type Handler = (req: FhirRequest, ctx: HandlerContext) => Promise<FhirResponse>;
 
 /**
  * A write that has been validated and resolved but not committed, so a transaction can commit many
@@ -109,8 +64,6 @@ export interface PreparedWrite {
   issues: OperationOutcomeIssue[];
   /** Builds the response once the store has committed the write. */
   respond: (record: ResourceRecord) => FhirResponse;
-  /** Conditional-create lock key, held from preparation to commit. */
-  lockKey?: string;
 }
 
 /** The interaction concluded without writing (conditional create found a match, delete of nothing…). */
@@ -120,5 +73,3 @@ export interface NoWrite {
 }
 
 export type Prepared = PreparedWrite | NoWrite;
-
-export type Handler = (req: FhirRequest, ctx: ServerContext) => Promise<FhirResponse>;

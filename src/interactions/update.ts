@@ -4,7 +4,7 @@ import { badRequest, conflict, preconditionFailed } from '../fhir/outcome.js';
 import { preserveLegalName } from '../matching/ingest.js';
 import { randomUUID } from 'node:crypto';
 import { writeResponse } from './respond.js';
-import type { FhirRequest, FhirResponse, Prepared, ServerContext } from './types.js';
+import type { FhirRequest, FhirResponse, Prepared, HandlerContext } from './types.js';
 import {
   commitRaw,
   conditionalLockKey,
@@ -16,7 +16,7 @@ import {
   type PendingResources,
 } from './write-support.js';
 
-export async function update(req: FhirRequest, ctx: ServerContext): Promise<FhirResponse> {
+export async function update(req: FhirRequest, ctx: HandlerContext): Promise<FhirResponse> {
   return runWrite(req, async () => commitRaw(ctx, await prepareUpdate(req, ctx)));
 }
 
@@ -27,7 +27,7 @@ export async function update(req: FhirRequest, ctx: ServerContext): Promise<Fhir
  */
 export async function prepareUpdate(
   req: FhirRequest,
-  ctx: ServerContext,
+  ctx: HandlerContext,
   options: { pending?: PendingResources } = {}
 ): Promise<Prepared> {
   const resourceType = req.resourceType as string;
@@ -54,7 +54,7 @@ export async function prepareUpdate(
 }
 
 /** PUT [type]?query: R4 conditional update rules (0 → create, 1 → update it, more → 412). */
-export async function conditionalUpdate(req: FhirRequest, ctx: ServerContext): Promise<FhirResponse> {
+export async function conditionalUpdate(req: FhirRequest, ctx: HandlerContext): Promise<FhirResponse> {
   const resourceType = req.resourceType as string;
   const query = queryString(req);
   return ctx.store.withLock(conditionalLockKey(resourceType, query), () =>
@@ -64,7 +64,7 @@ export async function conditionalUpdate(req: FhirRequest, ctx: ServerContext): P
 
 export async function prepareConditionalUpdate(
   req: FhirRequest,
-  ctx: ServerContext,
+  ctx: HandlerContext,
   options: { pending?: PendingResources; newId?: string } = {}
 ): Promise<Prepared> {
   const resourceType = req.resourceType as string;

@@ -1,9 +1,9 @@
 // vread: GET [type]/[id]/_history/[vid].
 import { gone, notFound } from '../fhir/outcome.js';
 import { versionHeaders } from './respond.js';
-import type { FhirRequest, FhirResponse, ServerContext } from './types.js';
+import type { FhirRequest, FhirResponse, HandlerContext } from './types.js';
 
-export async function vread(req: FhirRequest, ctx: ServerContext): Promise<FhirResponse> {
+export async function vread(req: FhirRequest, ctx: HandlerContext): Promise<FhirResponse> {
   const { resourceType, id, versionId } = req as Required<Pick<FhirRequest, 'resourceType' | 'id' | 'versionId'>>;
   const version = /^[1-9]\d{0,15}$/.test(versionId) ? Number(versionId) : undefined;
   const record = version === undefined ? undefined : await ctx.store.vread(resourceType, id, version);

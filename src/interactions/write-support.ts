@@ -8,7 +8,7 @@ import { parseVersionTag } from './respond.js';
 import { extractSearchIndex } from '../search/extract.js';
 import { VersionConflictError, type ResourceRecord } from '../store/store.js';
 import { validateWrite, type RuleContext } from '../validation/business-rules.js';
-import type { FhirRequest, FhirResponse, Prepared, ServerContext } from './types.js';
+import type { FhirRequest, FhirResponse, Prepared, HandlerContext } from './types.js';
 
 export interface ValidatedResource {
   resource: Resource;
@@ -19,7 +19,7 @@ export interface ValidatedResource {
 export type PendingResources = Map<string, Resource | null>;
 
 export function ruleContext(
-  ctx: ServerContext,
+  ctx: HandlerContext,
   interaction: RuleContext['interaction'],
   pending?: PendingResources
 ): RuleContext {
@@ -39,7 +39,7 @@ export function ruleContext(
 
 /** Validates a body for a write to resourceType (and id, for updates); throws 400/422 on errors. */
 export async function validateBody(
-  ctx: ServerContext,
+  ctx: HandlerContext,
   body: unknown,
   expect: { resourceType: string; id?: string },
   interaction: RuleContext['interaction'],
@@ -75,7 +75,7 @@ export function indexFor(resource: Resource): ReturnType<typeof extractSearchInd
 }
 
 /** Commits a prepared write; a lost version race surfaces as VersionConflictError. */
-export async function commitRaw(ctx: ServerContext, prepared: Prepared): Promise<FhirResponse> {
+export async function commitRaw(ctx: HandlerContext, prepared: Prepared): Promise<FhirResponse> {
   if (prepared.kind === 'done') return prepared.response;
   const record: ResourceRecord = await ctx.store.write(prepared.op);
   return prepared.respond(record);
@@ -127,8 +127,8 @@ export function conditionalLockKey(resourceType: string, query: string): string 
 }
 
 /** Resolves a conditional query (If-None-Exist, conditional update/delete/patch) to at most 2 records. */
-export async function conditionalMatches(ctx: ServerContext, resourceType: string, query: string): Promise<ResourceRecord[]> {
+export async function conditionalMatches(ctx: HandlerContext, resourceType: string, query: string): Promise<ResourceRecord[]> {
   const trimmed = query.replace(/^\?/, '');
   if (trimmed.trim() === '') throw badRequest('A conditional request needs search parameters');
-  return findMatches(ctx.store, resourceType, trimmed, 2);
+  return findMatches(ctx.store, resourceType, trimmed, 2, { baseUrl: ctx.baseUrl });
 }

@@ -1,7 +1,7 @@
 // Candidate retrieval for matching: one store query per blocking-key family (each indexed and
 // capped), united by id, then ranked by the engine. Never scans all patients.
 import type { Patient } from '@medplum/fhirtypes';
-import type { Filter, Store } from '../store/store.js';
+import type { Filter, StoreReader } from '../store/store.js';
 import { BLOCK_LIMIT, blockingQueries, matchingIndex } from './blocking.js';
 import { rankCandidates } from './rank.js';
 import type { RankedCandidate } from './types.js';
@@ -19,7 +19,7 @@ export function matchKeysOf(patient: Patient): string[] {
  * caller's data-sharing and compartment restrictions) is ANDed onto every query.
  */
 export async function findMatches(
-  store: Store,
+  store: StoreReader,
   input: Patient,
   options: { accessFilter?: Filter; excludeId?: string } = {}
 ): Promise<RankedCandidate[]> {

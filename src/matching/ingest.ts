@@ -2,7 +2,7 @@
 // existing record instead of storing a duplicate; probable matches are stored as new records
 // tagged for review, with the candidates named; anything else is a plain new record.
 import type { Extension, HumanName, Patient } from '@medplum/fhirtypes';
-import type { Store } from '../store/store.js';
+import type { StoreReader } from '../store/store.js';
 import type { ResourceRecord } from '../store/store.js';
 import { findMatches } from './candidates.js';
 import { mergeInto, mergeNames } from './merge-records.js';
@@ -17,7 +17,7 @@ export type IngestDecision =
   | { kind: 'merge'; existing: ResourceRecord; merged: Patient; candidate: RankedCandidate }
   | { kind: 'new'; patient: Patient; probable: RankedCandidate[] };
 
-export async function decideIngest(store: Store, incoming: Patient): Promise<IngestDecision> {
+export async function decideIngest(store: StoreReader, incoming: Patient): Promise<IngestDecision> {
   const ranked = await findMatches(store, incoming);
   const certain = ranked.filter((c) => c.decision.grade === 'certain');
   if (certain.length === 1) {

@@ -1,16 +1,16 @@
 // Patient/[id]/$everything: the patient and everything in its compartment that this server holds
-// (Immunizations, Consents), as a searchset Bundle. The pipeline has already checked the caller
-// may see the patient; the caller's access filter still applies to every query.
+// (Immunizations, Consents), as a searchset Bundle. Reading the patient through the caller-scoped
+// store refuses a hidden patient (403); its filter also applies to every compartment query.
 import type { Bundle, BundleEntry } from '@medplum/fhirtypes';
 import { badRequest } from '../fhir/outcome.js';
 import { readCurrent } from '../interactions/read.js';
-import type { FhirRequest, FhirResponse, ServerContext } from '../interactions/types.js';
+import type { FhirRequest, FhirResponse, HandlerContext } from '../interactions/types.js';
 import type { Filter } from '../store/store.js';
 
 const COMPARTMENT_TYPES = ['Immunization', 'Consent'] as const;
 const MAX_ENTRIES = 10_000;
 
-export async function everythingOperation(req: FhirRequest, ctx: ServerContext): Promise<FhirResponse> {
+export async function everythingOperation(req: FhirRequest, ctx: HandlerContext): Promise<FhirResponse> {
   if (req.id === undefined) throw badRequest('$everything needs a patient: GET /fhir/Patient/[id]/$everything');
   const { since, types } = readParams(req);
   const patient = await readCurrent(ctx, 'Patient', req.id);
@@ -22,8 +22,6 @@ export async function everythingOperation(req: FhirRequest, ctx: ServerContext):
     if (!types.has(type)) continue;
     const clauses: Filter[] = [{ 's.patient': `Patient/${patient.id}` }];
     if (since) clauses.push({ lastUpdated: { $gte: since } });
-    const access = req.access?.accessFilter(type);
-    if (access) clauses.push(access);
     const records = await ctx.store.search(type, {
       filter: { $and: clauses },
       sort: [{ field: '_id', direction: 1 }],

@@ -1,19 +1,19 @@
 // $immds-forecast (HL7 ImmDS IG) on the CDC CDSi engine of src/forecast:
 // - POST /fhir/$immds-forecast: a Parameters with assessmentDate, patient, immunization*, condition*;
 // - GET /fhir/Patient/{id}/$immds-forecast[?assessmentDate=]: the stored record, read under the
-//   caller's access policy exactly like $everything (the pipeline has checked the Patient read).
+//   caller-scoped store exactly like $everything (a hidden patient is a 403).
 // Both answer a Parameters with evaluation* (ImmunizationEvaluation) and one recommendation.
 import type { Condition, Immunization, Parameters, ParametersParameter, Patient, Resource } from '@medplum/fhirtypes';
 import { badRequest } from '../fhir/outcome.js';
 import { forecastFromFhir, type ForecastOutput } from '../forecast/index.js';
 import { readCurrent } from '../interactions/read.js';
-import type { FhirRequest, FhirResponse, ServerContext } from '../interactions/types.js';
+import type { FhirRequest, FhirResponse, HandlerContext } from '../interactions/types.js';
 import type { Filter } from '../store/store.js';
 
 const DATE = /^\d{4}-\d{2}-\d{2}$/;
 const MAX_IMMUNIZATIONS = 10_000;
 
-export async function immdsForecastOperation(req: FhirRequest, ctx: ServerContext): Promise<FhirResponse> {
+export async function immdsForecastOperation(req: FhirRequest, ctx: HandlerContext): Promise<FhirResponse> {
   if (req.id !== undefined) {
     if (req.resourceType !== 'Patient') throw badRequest('$immds-forecast is defined on Patient instances and the system level');
     return { status: 200, body: await forecastStoredPatient(req, ctx) };
@@ -92,7 +92,7 @@ export function toParameters(out: ForecastOutput): Parameters {
   };
 }
 
-async function forecastStoredPatient(req: FhirRequest, ctx: ServerContext): Promise<Parameters> {
+async function forecastStoredPatient(req: FhirRequest, ctx: HandlerContext): Promise<Parameters> {
   let assessmentDate = new Date().toISOString().slice(0, 10);
   for (const [name, value] of req.query) {
     if (name === 'assessmentDate') {
@@ -108,8 +108,6 @@ async function forecastStoredPatient(req: FhirRequest, ctx: ServerContext): Prom
     throw badRequest(`Patient/${req.id} has no full birthDate: CDSi cannot forecast without one`, { expression: 'Patient.birthDate' });
   }
   const clauses: Filter[] = [{ 's.patient': `Patient/${patientRecord.id}` }];
-  const access = req.access?.accessFilter('Immunization');
-  if (access) clauses.push(access);
   const records = await ctx.store.search('Immunization', {
     filter: { $and: clauses },
     sort: [{ field: '_id', direction: 1 }],

@@ -3,7 +3,7 @@
 // extension. Also serves the IIP multiple-match query: every candidate with its grade.
 import type { Bundle, BundleEntry, Parameters, ParametersParameter, Patient } from '@medplum/fhirtypes';
 import { badRequest } from '../fhir/outcome.js';
-import type { FhirRequest, FhirResponse, ServerContext } from '../interactions/types.js';
+import type { FhirRequest, FhirResponse, HandlerContext } from '../interactions/types.js';
 import { findMatches } from '../matching/candidates.js';
 
 export const MATCH_GRADE_EXTENSION = 'http://hl7.org/fhir/StructureDefinition/match-grade';
@@ -11,10 +11,11 @@ export const MATCH_REASONS_EXTENSION = 'https://iis-fhir-server.org/fhir/Structu
 const DEFAULT_COUNT = 10;
 const MAX_COUNT = 100;
 
-export async function matchOperation(req: FhirRequest, ctx: ServerContext): Promise<FhirResponse> {
+export async function matchOperation(req: FhirRequest, ctx: HandlerContext): Promise<FhirResponse> {
   if (req.id !== undefined) throw badRequest('$match is a type-level operation: POST /fhir/Patient/$match');
   const { patient, onlyCertain, count } = readInput(req.body);
-  const ranked = await findMatches(ctx.store, patient, { accessFilter: req.access?.accessFilter('Patient') });
+  // Candidates come from the caller-scoped store: patients hidden from the caller are never candidates.
+  const ranked = await findMatches(ctx.store, patient);
   const kept = ranked.filter((c) => (onlyCertain ? c.decision.grade === 'certain' : c.decision.grade !== 'none')).slice(0, count);
   const entry: BundleEntry[] = kept.map((c) => ({
     fullUrl: `${ctx.baseUrl}/Patient/${c.patient.id}`,

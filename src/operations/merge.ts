@@ -7,17 +7,17 @@ import type { Consent, Immunization, OperationOutcomeIssue, Parameters, Paramete
 import { grants } from '../auth/scopes.js';
 import { badRequest, forbidden, makeIssue, outcome, unprocessable } from '../fhir/outcome.js';
 import { readCurrent } from '../interactions/read.js';
-import type { FhirRequest, FhirResponse, ServerContext } from '../interactions/types.js';
+import type { FhirRequest, FhirResponse, HandlerContext } from '../interactions/types.js';
 import { indexFor, translateConflict, validateBody } from '../interactions/write-support.js';
 import { mergeNames } from '../matching/merge-records.js';
 import type { ResourceRecord, WriteOp } from '../store/store.js';
 
 const MAX_MOVED = 10_000;
 
-export async function mergeOperation(req: FhirRequest, ctx: ServerContext): Promise<FhirResponse> {
+export async function mergeOperation(req: FhirRequest, ctx: HandlerContext): Promise<FhirResponse> {
   if (req.id !== undefined) throw badRequest('$merge is a type-level operation: POST /fhir/Patient/$merge');
   const input = readInput(req.body);
-  if (req.caller && !grants(req.caller.scopes, 'Immunization', ['u'], ['user', 'system'])) {
+  if (!grants(ctx.caller.scopes, 'Immunization', ['u'], ['user', 'system'])) {
     throw forbidden('$merge moves Immunizations: the token needs update rights on Immunization too');
   }
   if (input.sourceId === input.targetId) throw badRequest('source-patient and target-patient are the same record');
@@ -25,7 +25,7 @@ export async function mergeOperation(req: FhirRequest, ctx: ServerContext): Prom
     readCurrent(ctx, 'Patient', input.sourceId),
     readCurrent(ctx, 'Patient', input.targetId),
   ]);
-  for (const record of [source, target]) req.access?.assertVisible(record.resource as Resource);
+  // (readCurrent reads through the caller-scoped store: a patient the caller may not see is a 403.)
   const sourcePatient = source.resource as Patient;
   if (sourcePatient.link?.some((l) => l.type === 'replaced-by')) {
     throw unprocessable(`Patient/${source.id} was already merged into another record`, { expression: 'Patient.link' });
@@ -72,7 +72,7 @@ export async function mergeOperation(req: FhirRequest, ctx: ServerContext): Prom
   return { status: 200, body: result(input.raw, [summary], stored) };
 }
 
-async function buildTarget(ctx: ServerContext, target: ResourceRecord, source: Patient, resultPatient: Patient | undefined): Promise<Patient> {
+async function buildTarget(ctx: HandlerContext, target: ResourceRecord, source: Patient, resultPatient: Patient | undefined): Promise<Patient> {
   const current = target.resource as Patient;
   let next: Patient;
   if (resultPatient) {
@@ -89,7 +89,7 @@ async function buildTarget(ctx: ServerContext, target: ResourceRecord, source: P
   return { ...next, id: target.id, link: [...(next.link ?? []).filter((l) => l.other?.reference !== replaces.other.reference), replaces] };
 }
 
-async function recordsOf(ctx: ServerContext, patientRef: string): Promise<ResourceRecord[]> {
+async function recordsOf(ctx: HandlerContext, patientRef: string): Promise<ResourceRecord[]> {
   const [immunizations, consents] = await Promise.all([
     ctx.store.search('Immunization', { filter: { 's.patient': patientRef }, limit: MAX_MOVED + 1 }),
     ctx.store.search('Consent', { filter: { 's.patient': patientRef }, limit: MAX_MOVED + 1 }),

@@ -4,10 +4,10 @@
 import type { OperationOutcomeIssue, Parameters, Resource } from '@medplum/fhirtypes';
 import { badRequest, isFhirError, makeIssue, outcome } from '../fhir/outcome.js';
 import { readCurrent } from '../interactions/read.js';
-import type { FhirRequest, FhirResponse, ServerContext } from '../interactions/types.js';
+import type { FhirRequest, FhirResponse, HandlerContext } from '../interactions/types.js';
 import { validateBody } from '../interactions/write-support.js';
 
-export async function validateOperation(req: FhirRequest, ctx: ServerContext): Promise<FhirResponse> {
+export async function validateOperation(req: FhirRequest, ctx: HandlerContext): Promise<FhirResponse> {
   const resourceType = req.resourceType as string;
   const { resource, mode } = readInput(req);
   if (mode === 'delete') {

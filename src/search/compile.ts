@@ -5,7 +5,7 @@
 // caller's access filter ANDed onto every sub-query.
 import type { Resource } from '@medplum/fhirtypes';
 import { FhirError, makeIssue, outcome } from '../fhir/outcome.js';
-import type { Filter, Store } from '../store/store.js';
+import type { Filter, StoreReader } from '../store/store.js';
 import { extractParamValues, referenceForms } from './extract.js';
 import type { ParamDef } from './params.js';
 import { NUMBER_RE, splitEscaped, splitPrefix, unescape, type Criterion, type ParamCriterion, type Prefix } from './parse.js';
@@ -17,7 +17,7 @@ export const MAX_CHAIN_IDS = 10000;
 export type AccessFilter = (resourceType: string) => Filter | undefined;
 
 export interface CompileContext {
-  store: Store;
+  store: StoreReader;
   baseUrl?: string;
   accessFilter?: AccessFilter;
   /** `now` for the `ap` prefix (tests pin it). */

@@ -15,10 +15,9 @@
 import { randomUUID } from 'node:crypto';
 import { getDataType } from '@medplum/core';
 import type { Bundle, BundleEntry, BundleLink, Coding, Resource } from '@medplum/fhirtypes';
-import { loadConfig } from '../config.js';
 import { badRequest } from '../fhir/outcome.js';
 import { isSupportedType } from '../fhir/resource-types.js';
-import type { Filter, ResourceRecord, SortKey, Store } from '../store/store.js';
+import type { Filter, ResourceRecord, SortKey, StoreReader } from '../store/store.js';
 import { and, compileCriteria, referencesOf, type AccessFilter, type CompileContext } from './compile.js';
 import { extractSearchIndex } from './extract.js';
 import { paramDef, paramDefs, type ParamDef } from './params.js';
@@ -51,7 +50,7 @@ export interface SearchBundleRequest {
   limits?: SearchLimits;
 }
 
-export async function searchBundle(store: Store, request: SearchBundleRequest): Promise<Bundle> {
+export async function searchBundle(store: StoreReader, request: SearchBundleRequest): Promise<Bundle> {
   const baseUrl = request.baseUrl.replace(/\/+$/, '');
   const parsed = parseSearch(request.params, {
     resourceType: request.resourceType,
@@ -168,7 +167,7 @@ function enc(value: string): string {
   return encodeURIComponent(value).replace(/%3A/gi, ':').replace(/%7C/gi, '|').replace(/%2C/gi, ',').replace(/%2F/gi, '/');
 }
 
-async function countAll(store: Store, types: string[], filters: Map<string, Filter>): Promise<number> {
+async function countAll(store: StoreReader, types: string[], filters: Map<string, Filter>): Promise<number> {
   let n = 0;
   for (const t of types) n += await store.count(t, filters.get(t) ?? {});
   return n;
@@ -177,7 +176,8 @@ async function countAll(store: Store, types: string[], filters: Map<string, Filt
 // ---- conditional interactions ------------------------------------------------------------------
 
 export interface FindMatchesOptions {
-  baseUrl?: string;
+  /** The FHIR base, so absolute references in the query compare equal to relative ones. */
+  baseUrl: string;
   accessFilter?: AccessFilter;
 }
 
@@ -186,29 +186,20 @@ export interface FindMatchesOptions {
  * malformed parameters are a 400), at most `limit`, ordered by id.
  */
 export async function findMatches(
-  store: Store,
+  store: StoreReader,
   resourceType: string,
   query: string,
   limit: number,
-  options: FindMatchesOptions = {}
+  options: FindMatchesOptions
 ): Promise<ResourceRecord[]> {
   const trimmed = query.replace(/^\?/, '');
   const params = [...new URLSearchParams(trimmed).entries()] as Array<[string, string]>;
   if (params.length === 0) throw badRequest('A conditional request needs search parameters');
-  const baseUrl = options.baseUrl ?? defaultBaseUrl();
+  const baseUrl = options.baseUrl;
   const criteria = parseCriteria(resourceType, params, baseUrl);
   const ctx: CompileContext = { store, baseUrl, accessFilter: options.accessFilter };
   const filter = await compileCriteria(resourceType, criteria, ctx);
   return store.search(resourceType, { filter, limit, sort: [{ field: '_id', direction: 1 }] });
-}
-
-/** `${PUBLIC_BASE_URL}/fhir` (CONTRACT.md), for absolute references in conditional queries. */
-function defaultBaseUrl(): string | undefined {
-  try {
-    return `${loadConfig().publicBaseUrl}/fhir`;
-  } catch {
-    return undefined;
-  }
 }
 
 // ---- paging ------------------------------------------------------------------------------------
@@ -335,7 +326,7 @@ function afterCondition(fields: Field[], key: Array<string | null>, includeTies:
 }
 
 async function fetchPage(
-  store: Store,
+  store: StoreReader,
   types: string[],
   filters: Map<string, Filter>,
   fields: Field[],
@@ -371,7 +362,7 @@ async function fetchPage(
 // ---- _include / _revinclude --------------------------------------------------------------------
 
 async function resolveIncludes(
-  store: Store,
+  store: StoreReader,
   parsed: ParsedSearch,
   matches: ResourceRecord[],
   ctx: CompileContext

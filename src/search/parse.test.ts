@@ -129,26 +129,26 @@ describe.each(STORE_FACTORIES)('findMatches on the $name', (factory) => {
   afterAll(async () => dispose());
 
   it('matches by identifier and date, limited', async () => {
-    expect((await findMatches(store, 'Patient', 'identifier=urn:mrn|A1', 2)).map((r) => r.id)).toEqual(['pA']);
-    expect((await findMatches(store, 'Patient', '?identifier=urn:mrn|A1&birthdate=2020', 2)).map((r) => r.id)).toEqual(['pA']);
-    expect((await findMatches(store, 'Patient', 'identifier=urn%3Amrn%7CA1', 2)).map((r) => r.id)).toEqual(['pA']);
-    expect((await findMatches(store, 'Patient', 'identifier=A1', 2)).map((r) => r.id)).toEqual(['pA', 'pC']);
-    expect(await findMatches(store, 'Patient', 'identifier=A1', 1)).toHaveLength(1);
-    expect(await findMatches(store, 'Patient', 'identifier=urn:mrn|none', 2)).toEqual([]);
-    expect((await findMatches(store, 'Immunization', 'patient.identifier=urn:mrn|A1&vaccine-code=20', 2)).map((r) => r.id)).toEqual(['i2']);
-    expect((await findMatches(store, 'Patient', 'family=smith&given=jose', 2)).map((r) => r.id)).toEqual(['pA']);
+    expect((await findMatches(store, 'Patient', 'identifier=urn:mrn|A1', 2, { baseUrl: BASE })).map((r) => r.id)).toEqual(['pA']);
+    expect((await findMatches(store, 'Patient', '?identifier=urn:mrn|A1&birthdate=2020', 2, { baseUrl: BASE })).map((r) => r.id)).toEqual(['pA']);
+    expect((await findMatches(store, 'Patient', 'identifier=urn%3Amrn%7CA1', 2, { baseUrl: BASE })).map((r) => r.id)).toEqual(['pA']);
+    expect((await findMatches(store, 'Patient', 'identifier=A1', 2, { baseUrl: BASE })).map((r) => r.id)).toEqual(['pA', 'pC']);
+    expect(await findMatches(store, 'Patient', 'identifier=A1', 1, { baseUrl: BASE })).toHaveLength(1);
+    expect(await findMatches(store, 'Patient', 'identifier=urn:mrn|none', 2, { baseUrl: BASE })).toEqual([]);
+    expect((await findMatches(store, 'Immunization', 'patient.identifier=urn:mrn|A1&vaccine-code=20', 2, { baseUrl: BASE })).map((r) => r.id)).toEqual(['i2']);
+    expect((await findMatches(store, 'Patient', 'family=smith&given=jose', 2, { baseUrl: BASE })).map((r) => r.id)).toEqual(['pA']);
   });
 
   it('is strict: unknown parameters, result parameters and empty queries are 400', async () => {
-    expect((await expectFhirError(findMatches(store, 'Patient', 'foo=bar', 2))).status).toBe(400);
-    expect((await expectFhirError(findMatches(store, 'Patient', 'identifier=x&_count=1', 2))).status).toBe(400);
-    expect((await expectFhirError(findMatches(store, 'Patient', 'identifier=', 2))).status).toBe(400);
-    expect((await expectFhirError(findMatches(store, 'Patient', '', 2))).status).toBe(400);
-    expect((await expectFhirError(findMatches(store, 'Patient', 'name[$ne]=x', 2))).status).toBe(400);
+    expect((await expectFhirError(findMatches(store, 'Patient', 'foo=bar', 2, { baseUrl: BASE }))).status).toBe(400);
+    expect((await expectFhirError(findMatches(store, 'Patient', 'identifier=x&_count=1', 2, { baseUrl: BASE }))).status).toBe(400);
+    expect((await expectFhirError(findMatches(store, 'Patient', 'identifier=', 2, { baseUrl: BASE }))).status).toBe(400);
+    expect((await expectFhirError(findMatches(store, 'Patient', '', 2, { baseUrl: BASE }))).status).toBe(400);
+    expect((await expectFhirError(findMatches(store, 'Patient', 'name[$ne]=x', 2, { baseUrl: BASE }))).status).toBe(400);
   });
 
   it('honours an access filter', async () => {
-    const found = await findMatches(store, 'Patient', 'identifier=A1', 5, { accessFilter: () => ({ _id: { $ne: 'pC' } }) });
+    const found = await findMatches(store, 'Patient', 'identifier=A1', 5, { baseUrl: BASE, accessFilter: () => ({ _id: { $ne: 'pC' } }) });
     expect(found.map((r) => r.id)).toEqual(['pA']);
   });
 });

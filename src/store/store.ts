@@ -109,6 +109,19 @@ export interface HistoryCursor {
   versionId: number;
 }
 
+/**
+ * The read side of a store: what search compilation, matching and includes need. The caller-scoped
+ * view (src/consent/scoped-store.ts) implements it with the caller's access policy applied.
+ */
+export interface StoreReader {
+  readonly kind: Store['kind'];
+  read(resourceType: string, id: string): Promise<ResourceRecord | undefined>;
+  vread(resourceType: string, id: string, versionId: number): Promise<ResourceRecord | undefined>;
+  search(resourceType: string, query: StoreQuery): Promise<ResourceRecord[]>;
+  count(resourceType: string, filter: Filter): Promise<number>;
+  scan(resourceType: string, filter: Filter, options?: ScanOptions): AsyncIterable<ResourceRecord>;
+}
+
 export interface Store {
   readonly kind: 'embedded' | 'mongodb';
   /** True when transact() can commit several writes atomically. */

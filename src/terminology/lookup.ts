@@ -3,15 +3,15 @@
 // (from the NDC → CVX maps: its CVX, MVX, start and end dates), in any 10/11-digit form.
 import type { Parameters, ParametersParameter } from '@medplum/fhirtypes';
 import { badRequest, notFound } from '../fhir/outcome.js';
-import type { FhirRequest, FhirResponse, ServerContext } from '../interactions/types.js';
-import { normaliseCvx, systemKind } from './code-sets.js';
+import type { FhirRequest, FhirResponse, Handler } from '../interactions/types.js';
+import { normaliseCvx, systemKind, type CodeSets } from './code-sets.js';
 import { OperationInput, requireType } from './operation-input.js';
-import { codeSetsFor } from './store-sync.js';
 
-export async function lookupOperation(req: FhirRequest, ctx: ServerContext): Promise<FhirResponse> {
+/** The handler, answering from the server's code sets (kept current by TerminologySync). */
+export function lookupOperation(codeSets: CodeSets): Handler {
+  return async (req: FhirRequest): Promise<FhirResponse> => {
   requireType(req, ['CodeSystem'], 'lookup');
   const input = new OperationInput(req, 'lookup');
-  const codeSets = await codeSetsFor(ctx.store);
   const coding = input.coding('coding');
   const code = input.string('code') ?? coding?.code;
   let system = input.string('system') ?? coding?.system;
@@ -73,6 +73,7 @@ export async function lookupOperation(req: FhirRequest, ctx: ServerContext): Pro
     parameter.push({ name: 'property', part: [{ name: 'code', valueCode: propCode }, { name: 'value', [valueKey]: (value as Record<string, unknown>)[valueKey] }] });
   }
   return ok({ resourceType: 'Parameters', parameter });
+  };
 }
 
 function ok(body: Parameters): FhirResponse {

@@ -8,7 +8,7 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Resource } from '@medplum/fhirtypes';
-import type { Logger } from '../http/logger.js';
+import type { Logger } from '../logger.js';
 import { extractSearchIndex } from '../search/extract.js';
 import { VersionConflictError, type ResourceRecord, type Store, type WriteOp } from '../store/store.js';
 import { readCdcDirectory, type CdcRelease } from './cdc-files.js';
@@ -191,60 +191,20 @@ export class TerminologySync {
   }
 
   /**
-   * The store every request uses: the same store, except that a committed write of a terminology
-   * resource updates the code sets before it is acknowledged.
+   * Told about every committed write of the request pipeline (the server context's commit
+   * observer): a committed write of a terminology resource updates the code sets before the write
+   * is acknowledged to the client.
    */
-  observe(store: Store): Store {
-    const after = (records: ResourceRecord[]): void => {
-      try {
-        this.applyCommitted(records);
-      } catch (err) {
-        // The write is committed; the poller reloads from the store.
-        this.stamps.clear();
-        this.options.logger?.error('terminology update failed', { error: String(err) });
-      }
-    };
-    const observed = new Proxy(store, {
-      get(target, prop) {
-        if (prop === 'write') {
-          return async (op: WriteOp) => {
-            const record = await target.write(op);
-            if (isTerminologyType(op.resourceType)) after([record]);
-            return record;
-          };
-        }
-        if (prop === 'transact') {
-          return async (ops: WriteOp[]) => {
-            const records = await target.transact(ops);
-            if (ops.some((o) => isTerminologyType(o.resourceType))) after(records);
-            return records;
-          };
-        }
-        const value: unknown = Reflect.get(target, prop, target);
-        return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
-      },
-    });
-    BY_STORE.set(observed, this);
-    BY_STORE.set(store, this);
-    return observed;
-  }
-}
-
-/** Which sync (and so which CodeSets) serves a store: terminology operations find theirs here. */
-const BY_STORE = new WeakMap<Store, TerminologySync>();
-
-/**
- * The code sets of the store a request uses. A store nobody set up (a unit-test context) gets a
- * sync that loads what the store holds, without seeding or polling.
- */
-export async function codeSetsFor(store: Store): Promise<CodeSets> {
-  let sync = BY_STORE.get(store);
-  if (!sync) {
-    sync = new TerminologySync(store, new CodeSets(), { pollMs: 0 });
-    BY_STORE.set(store, sync);
-    await sync.reload();
-  }
-  return sync.codeSets;
+  readonly onCommitted = (records: ResourceRecord[]): void => {
+    if (!records.some((r) => isTerminologyType(r.resourceType))) return;
+    try {
+      this.applyCommitted(records);
+    } catch (err) {
+      // The write is committed; the poller reloads from the store.
+      this.stamps.clear();
+      this.options.logger?.error('terminology update failed', { error: String(err) });
+    }
+  };
 }
 
 /** The ids of the seeded resources (a fresh store lacks them all). */

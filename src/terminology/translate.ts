@@ -2,11 +2,10 @@
 // with `reverse=true` for CVX → NDCs. NDC source codes match in any 10/11-digit form.
 import type { Coding, ConceptMap, Parameters, ParametersParameter } from '@medplum/fhirtypes';
 import { badRequest, notFound } from '../fhir/outcome.js';
-import type { FhirRequest, FhirResponse, ServerContext } from '../interactions/types.js';
-import { normaliseCvx, systemKind } from './code-sets.js';
+import type { FhirRequest, FhirResponse, Handler } from '../interactions/types.js';
+import { normaliseCvx, systemKind, type CodeSets } from './code-sets.js';
 import { ndcCandidates } from './ndc.js';
 import { OperationInput, requireType } from './operation-input.js';
-import { codeSetsFor } from './store-sync.js';
 
 interface Match {
   equivalence: string;
@@ -14,10 +13,11 @@ interface Match {
   source: string;
 }
 
-export async function translateOperation(req: FhirRequest, ctx: ServerContext): Promise<FhirResponse> {
+/** The handler, answering from the server's code sets (kept current by TerminologySync). */
+export function translateOperation(codeSets: CodeSets): Handler {
+  return async (req: FhirRequest): Promise<FhirResponse> => {
   requireType(req, ['ConceptMap'], 'translate');
   const input = new OperationInput(req, 'translate');
-  const codeSets = await codeSetsFor(ctx.store);
   const [coding] = input.codings();
   if (!coding?.code) throw badRequest('$translate needs a code (code + system, coding, or codeableConcept)', { expression: 'code' });
   const reverse = input.boolean('reverse');
@@ -75,6 +75,7 @@ export async function translateOperation(req: FhirRequest, ctx: ServerContext): 
   }
   const body: Parameters = { resourceType: 'Parameters', parameter };
   return { status: 200, body };
+  };
 }
 
 function sameSystem(a: string, b: string | undefined): boolean {

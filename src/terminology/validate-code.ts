@@ -4,15 +4,15 @@
 // set's is reported in `message` without failing the code.
 import type { Coding, Parameters, ParametersParameter, ValueSet } from '@medplum/fhirtypes';
 import { badRequest, notFound } from '../fhir/outcome.js';
-import type { FhirRequest, FhirResponse, ServerContext } from '../interactions/types.js';
+import type { FhirRequest, FhirResponse, Handler } from '../interactions/types.js';
 import type { CodeCheck, CodeSets } from './code-sets.js';
 import { OperationInput, requireType } from './operation-input.js';
-import { codeSetsFor } from './store-sync.js';
 
-export async function validateCodeOperation(req: FhirRequest, ctx: ServerContext): Promise<FhirResponse> {
+/** The handler, answering from the server's code sets (kept current by TerminologySync). */
+export function validateCodeOperation(codeSets: CodeSets): Handler {
+  return async (req: FhirRequest): Promise<FhirResponse> => {
   const type = requireType(req, ['ValueSet', 'CodeSystem'], 'validate-code');
   const input = new OperationInput(req, 'validate-code');
-  const codeSets = await codeSetsFor(ctx.store);
   const codings = input.codings();
   if (codings.length === 0 || codings.some((c) => !c.code)) {
     throw badRequest('$validate-code needs a code (code + system, coding, or codeableConcept)', { expression: 'code' });
@@ -54,6 +54,7 @@ export async function validateCodeOperation(req: FhirRequest, ctx: ServerContext
   }
   const body: Parameters = { resourceType: 'Parameters', parameter };
   return { status: 200, body };
+  };
 }
 
 function findValueSet(req: FhirRequest, input: OperationInput, codeSets: CodeSets): ValueSet {

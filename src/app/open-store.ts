@@ -3,12 +3,12 @@
 import path from 'node:path';
 import type { Config } from '../config.js';
 import { EMBEDDED_INDEXES, MONGO_INDEXES } from '../search/indexes.js';
-import { EmbeddedStore } from './embedded/embedded-store.js';
-import { DirectoryFileStore } from './embedded/file-store.js';
-import type { FileStore } from './files.js';
-import { GridFsFileStore } from './mongo/gridfs-file-store.js';
-import { MongoStore } from './mongo/mongo-store.js';
-import type { Store } from './store.js';
+import { EmbeddedStore } from '../store/embedded/embedded-store.js';
+import { DirectoryFileStore } from '../store/embedded/file-store.js';
+import type { FileStore } from '../store/files.js';
+import { GridFsFileStore } from '../store/mongo/gridfs-file-store.js';
+import { MongoStore } from '../store/mongo/mongo-store.js';
+import type { Store } from '../store/store.js';
 import { STORED_MATCH_KEYS } from '../matching/candidates.js';
 
 export function createStore(config: Config): Store {

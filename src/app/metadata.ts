@@ -2,8 +2,8 @@
 // code by `npm run capability`; test/capability.test.ts proves the file matches the code).
 import { readFileSync } from 'node:fs';
 import type { CapabilityStatement } from '@medplum/fhirtypes';
-import { absoluteSecurityUrls } from '../fhir/capability.js';
-import type { FhirRequest, FhirResponse, ServerContext } from './types.js';
+import { absoluteSecurityUrls } from './capability.js';
+import type { FhirRequest, FhirResponse, HandlerContext } from '../interactions/types.js';
 
 const FILE = new URL('../../capability-statement.json', import.meta.url);
 let cached: CapabilityStatement | undefined;
@@ -13,7 +13,7 @@ export function loadCapabilityStatement(): CapabilityStatement {
   return cached;
 }
 
-export async function capabilities(_req: FhirRequest, ctx: ServerContext): Promise<FhirResponse> {
+export async function capabilities(_req: FhirRequest, ctx: HandlerContext): Promise<FhirResponse> {
   const statement = absoluteSecurityUrls(loadCapabilityStatement(), ctx.config.publicBaseUrl);
   return {
     status: 200,

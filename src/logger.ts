@@ -1,5 +1,5 @@
 // Structured JSON logs, one line per event, on stdout.
-import type { Config } from '../config.js';
+import type { Config } from './config.js';
 
 const LEVELS = { debug: 10, info: 20, warn: 30, error: 40, silent: 100 } as const;
 export type LogLevel = keyof typeof LEVELS;

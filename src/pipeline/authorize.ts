@@ -1,11 +1,10 @@
 // Scope check for every routed request (HTTP or bundle entry), applied in one place.
-import type { Caller } from '../auth/caller.js';
 import { grants, permissionsFor } from '../auth/scopes.js';
 import { forbidden } from '../fhir/outcome.js';
 import { auditAllowed } from '../audit/access.js';
+import type { Caller, FhirRequest } from '../fhir/request.js';
 import { AUDIT_TYPE, SUPPORTED_TYPES } from '../fhir/resource-types.js';
 import type { RouteResult } from './router.js';
-import type { FhirRequest } from './types.js';
 
 export interface Authorization {
   /** Set when only patient/ scopes grant the request: the id of the patient it is confined to. */
@@ -21,10 +20,15 @@ export function authorize(caller: Caller, route: RouteResult, req: FhirRequest):
   if (route.resourceType === AUDIT_TYPE && !auditAllowed(caller)) {
     throw forbidden('The audit trail is readable only by public-health system clients (a system/ scope and no organization)');
   }
-  const needed = permissionsFor(route.interaction, route.operation);
+  const needed = route.registration?.permissions ? [...route.registration.permissions] : permissionsFor(route.interaction, route.operation);
   // A conditional create searches first, so it can reveal whether a record exists: it needs s too.
   if (route.interaction === 'create' && req.ifNoneExist !== undefined) needed.push('s');
-  if (needed.length === 0) return {};
+  if (needed.length === 0) {
+    // Nothing to grant on a type (a Bundle, bulk export): a caller holding only patient/ scopes
+    // still works inside its patient's compartment, never unrestricted.
+    const onlyPatientScopes = caller.scopes.length > 0 && caller.scopes.every((s) => s.context === 'patient');
+    return onlyPatientScopes && caller.patient ? { confinedToPatient: caller.patient } : {};
+  }
   let confinedToPatient: string | undefined;
   for (const resourceType of typesTouched(route, req)) {
     if (grants(caller.scopes, resourceType, needed, ['user', 'system'])) continue;
@@ -39,8 +43,8 @@ export function authorize(caller: Caller, route: RouteResult, req: FhirRequest):
 }
 
 function typesTouched(route: RouteResult, req: FhirRequest): string[] {
-  // $immds-forecast reads (GET on a Patient) or is given (POST) a patient's Immunizations.
-  if (route.operation === 'immds-forecast') return route.resourceType ? [route.resourceType, 'Immunization'] : ['Immunization'];
+  const scopeTypes = route.registration?.scopeTypes;
+  if (scopeTypes) return route.resourceType ? [route.resourceType, ...scopeTypes] : [...scopeTypes];
   if (route.resourceType) return [route.resourceType];
   if (route.interaction === 'search-system') {
     const listed = req.query.filter(([k]) => k === '_type').flatMap(([, v]) => v.split(','));

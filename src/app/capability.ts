@@ -3,7 +3,7 @@
 // to capability-statement.json; test/capability.test.ts fails when the file and the code differ.
 import type { CapabilityStatement, CapabilityStatementRestResource } from '@medplum/fhirtypes';
 import { supportedSearchParams } from '../search/capability.js';
-import { SUPPORTED_TYPES } from './resource-types.js';
+import { SUPPORTED_TYPES } from '../fhir/resource-types.js';
 
 export const TYPE_INTERACTIONS = [
   'read',

@@ -1,0 +1,17 @@
+// Front doors other than FHIR REST at /fhir: HL7 v2 (/hl7v2), SOAP (/soap), sign-in (/auth/...),
+// the web app (/app). Each is an express Router the server mounts before /fhir; it authenticates
+// its own way and then runs FHIR requests as that caller through the same pipeline as /fhir
+// (scopes, caller-scoped store, data sharing, audit) with `services.pipeline.executeAs`.
+// To add one: write `export function myFrontDoor(services: FrontDoorServices): Router` in your
+// folder and add it to FRONT_DOORS below.
+import type { FrontDoor } from '../pipeline/front-door.js';
+import { hl7v2FrontDoor } from '../hl7v2/http.js';
+import { webAppRouter } from '../http/web-app.js';
+
+/** Mounted in this order, after /healthz, /readyz, /metrics and the SMART token endpoint. */
+export const FRONT_DOORS: FrontDoor[] = [
+  // HL7 v2 VXU / QBP over POST /hl7v2 (src/hl7v2).
+  hl7v2FrontDoor,
+  // The clinic web app's static files at /app (src/http/web-app.ts); it calls /fhir with its SMART token.
+  (services) => webAppRouter(services.config.webAppDir),
+];

@@ -1,0 +1,109 @@
+// The server's composition of FHIR handlers: every interaction, the Bundle handler and every
+// operation are registered here, from outside the pipeline (which imports no feature folder).
+// To add an operation: write its handler (src/<capability>/<operation>.ts, a Handler that uses
+// only its HandlerContext) and register it in registerOperations below.
+import { bulkExportOperations } from '../bulk/operations.js';
+import type { BulkExports } from '../bulk/service.js';
+import { bundleHandler } from '../bundle/bundle.js';
+import { create } from '../interactions/create.js';
+import { conditionalDelete, deleteResource } from '../interactions/delete.js';
+import { history } from '../interactions/history.js';
+import { conditionalPatch, patch } from '../interactions/patch.js';
+import { read } from '../interactions/read.js';
+import { search } from '../interactions/search.js';
+import { conditionalUpdate, update } from '../interactions/update.js';
+import { vread } from '../interactions/vread.js';
+import { everythingOperation } from '../operations/everything.js';
+import { immdsForecastOperation } from '../operations/immds-forecast.js';
+import { matchOperation } from '../operations/match.js';
+import { mergeOperation } from '../operations/merge.js';
+import { validateOperation } from '../operations/validate.js';
+import { HandlerRegistry } from '../pipeline/registry.js';
+import type { CodeSets } from '../terminology/code-sets.js';
+import { lookupOperation } from '../terminology/lookup.js';
+import { translateOperation } from '../terminology/translate.js';
+import { validateCodeOperation } from '../terminology/validate-code.js';
+import { capabilities } from './metadata.js';
+
+/** The services of this server process that operation handlers are built with. */
+export interface HandlerServices {
+  /** The vaccine code sets, kept current by TerminologySync. */
+  codeSets: CodeSets;
+  /** Bulk export jobs of this process. */
+  bulk: BulkExports;
+}
+
+export function buildRegistry(services: HandlerServices): HandlerRegistry {
+  const registry = new HandlerRegistry();
+  registerInteractions(registry);
+  registerOperations(registry, services);
+  return registry;
+}
+
+function registerInteractions(registry: HandlerRegistry): void {
+  registry
+    .interaction('capabilities', capabilities)
+    .interaction('read', read)
+    .interaction('vread', vread)
+    .interaction('create', create)
+    .interaction('update', update)
+    .interaction('conditional-update', conditionalUpdate)
+    .interaction('patch', patch)
+    .interaction('conditional-patch', conditionalPatch)
+    .interaction('delete', deleteResource)
+    .interaction('conditional-delete', conditionalDelete)
+    .interaction('search-type', search)
+    .interaction('search-system', search)
+    .interaction('history-instance', history)
+    .interaction('history-type', history)
+    .interaction('history-system', history)
+    // POST [base]: batch and transaction Bundles (src/bundle).
+    .interaction('batch', bundleHandler);
+}
+
+function registerOperations(registry: HandlerRegistry, services: HandlerServices): void {
+  // Validation (src/operations): only reads.
+  registry.operation({ name: 'validate', levels: ['type', 'instance'], methods: ['POST'], permissions: ['r'], handler: validateOperation });
+  // Patient matching (src/matching, src/operations).
+  registry.operation({ name: 'match', levels: ['type'], types: ['Patient'], methods: ['POST'], permissions: ['r', 's'], handler: matchOperation });
+  registry.operation({ name: 'merge', levels: ['type'], types: ['Patient'], methods: ['POST'], permissions: ['r', 'u'], handler: mergeOperation });
+  registry.operation({
+    name: 'everything',
+    levels: ['instance'],
+    types: ['Patient'],
+    methods: ['GET', 'POST'],
+    permissions: ['r', 's'],
+    handler: everythingOperation,
+  });
+  // CDC CDSi forecasting (src/forecast): history given in the request, or a stored patient's.
+  registry.operation({
+    name: 'immds-forecast',
+    levels: ['system', 'instance'],
+    types: ['Patient'],
+    methods: ['GET', 'POST'],
+    permissions: ['r'],
+    scopeTypes: ['Immunization'],
+    handler: immdsForecastOperation,
+  });
+  // Terminology (src/terminology): each handler answers only on its own resource types.
+  const { codeSets } = services;
+  for (const [name, handler] of [
+    ['lookup', lookupOperation(codeSets)],
+    ['validate-code', validateCodeOperation(codeSets)],
+    ['translate', translateOperation(codeSets)],
+  ] as const) {
+    registry.operation({ name, levels: ['type', 'instance'], methods: ['GET', 'POST'], permissions: ['r'], handler });
+  }
+  // Bulk Data export (src/bulk): the handlers check r+s on every exported type and job ownership.
+  const bulk = bulkExportOperations(services.bulk);
+  registry.operation({
+    name: 'export',
+    levels: ['system', 'type', 'instance'],
+    types: ['Patient', 'Group'],
+    methods: ['GET', 'POST'],
+    permissions: [],
+    handler: bulk.kickOff,
+  });
+  registry.operation({ name: 'export-poll-status', levels: ['system'], methods: ['GET', 'DELETE'], permissions: [], handler: bulk.status });
+  registry.operation({ name: 'export-download', levels: ['system'], methods: ['GET'], permissions: [], handler: bulk.download });
+}

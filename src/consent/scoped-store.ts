@@ -1,0 +1,131 @@
+// The caller-scoped store view: built once per request by the pipeline from the caller's token,
+// and the only store a handler, an operation, a Bundle entry or an export scan ever sees. The
+// access policy is applied here, inside every read path, so no code path can forget it:
+//  - read / vread of a resource the caller may not see: 403 (with the data-sharing rule code),
+//  - search / count / scan: the policy's filter ANDed onto the query (chains, `_has`, includes and
+//    conditional matches all query through here), and search results checked once more,
+//  - history: hidden versions left out (pages still fill up), no count that could reveal them,
+//  - writes: content a patient/ token writes must stay inside its compartment.
+import type { Resource } from '@medplum/fhirtypes';
+import type {
+  Filter,
+  HistoryQuery,
+  ResourceRecord,
+  ScanOptions,
+  Store,
+  StoreQuery,
+  StoreReader,
+  WriteOp,
+} from '../store/store.js';
+import type { AccessPolicy } from './access.js';
+
+/** Told about every committed write (e.g. the terminology code sets reload on a CodeSystem change). */
+export type CommitObserver = (records: ResourceRecord[]) => void;
+
+export class ScopedStore implements StoreReader {
+  constructor(
+    private readonly base: Store,
+    readonly policy: AccessPolicy,
+    private readonly onCommitted: CommitObserver = () => undefined,
+    /** Resources this request read by id (including ones it was refused), for the AuditEvent. */
+    readonly touched: Resource[] = []
+  ) {}
+
+  get kind(): Store['kind'] {
+    return this.base.kind;
+  }
+
+  get supportsTransactions(): boolean {
+    return this.base.supportsTransactions;
+  }
+
+  /** The current version, or undefined; 403 when the caller may not see it. */
+  async read(resourceType: string, id: string): Promise<ResourceRecord | undefined> {
+    return this.checked(await this.base.read(resourceType, id));
+  }
+
+  async vread(resourceType: string, id: string, versionId: number): Promise<ResourceRecord | undefined> {
+    return this.checked(await this.base.vread(resourceType, id, versionId));
+  }
+
+  async search(resourceType: string, query: StoreQuery): Promise<ResourceRecord[]> {
+    const records = await this.base.search(resourceType, { ...query, filter: this.scoped(resourceType, query.filter) });
+    // The filter already hides what the policy hides; checking again costs little and guards
+    // against a search value that was not indexed as the filter expects.
+    return this.policy.restricts ? records.filter((r) => !r.resource || this.policy.visible(r.resource)) : records;
+  }
+
+  count(resourceType: string, filter: Filter): Promise<number> {
+    return this.base.count(resourceType, this.scoped(resourceType, filter));
+  }
+
+  scan(resourceType: string, filter: Filter, options?: ScanOptions): AsyncIterable<ResourceRecord> {
+    return this.base.scan(resourceType, this.scoped(resourceType, filter), options);
+  }
+
+  /**
+   * Versions newest first, leaving out those the caller may not see. A page is filled from further
+   * versions when some were hidden, so paging by the last returned entry neither stops early nor
+   * repeats.
+   */
+  async history(query: HistoryQuery): Promise<ResourceRecord[]> {
+    if (!this.policy.restricts) return this.base.history(query);
+    const kept: ResourceRecord[] = [];
+    let after = query.after;
+    for (;;) {
+      const page = await this.base.history({ ...query, after });
+      for (const record of page) {
+        if (record.resource && !this.policy.visible(record.resource)) continue;
+        kept.push(record);
+        if (kept.length === query.count) return kept;
+      }
+      if (page.length < query.count) return kept;
+      const last = page[page.length - 1];
+      after = { lastUpdated: last.lastUpdated, resourceType: last.resourceType, id: last.id, versionId: last.versionId };
+    }
+  }
+
+  /** The number of versions, or undefined for a caller whose policy hides some (a count would reveal them). */
+  async historyCount(query: Omit<HistoryQuery, 'after' | 'count'>): Promise<number | undefined> {
+    if (this.policy.restricts) return undefined;
+    return this.base.historyCount(query);
+  }
+
+  async write(op: WriteOp): Promise<ResourceRecord> {
+    this.checkWrite(op);
+    const record = await this.base.write(op);
+    this.onCommitted([record]);
+    return record;
+  }
+
+  async transact(ops: WriteOp[]): Promise<ResourceRecord[]> {
+    for (const op of ops) this.checkWrite(op);
+    const records = await this.base.transact(ops);
+    this.onCommitted(records);
+    return records;
+  }
+
+  withLock<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    return this.base.withLock(key, fn);
+  }
+
+  /** Throws 403 unless the policy lets the caller write this content. */
+  checkWrite(op: WriteOp): void {
+    if (op.resource) this.policy.assertWritable({ ...op.resource, id: op.id } as Resource);
+  }
+
+  private checked(record: ResourceRecord | undefined): ResourceRecord | undefined {
+    if (record?.resource) {
+      this.touched.push(record.resource);
+      this.policy.assertVisible(record.resource);
+    }
+    return record;
+  }
+
+  private scoped(resourceType: string, filter: Filter): Filter {
+    const access = this.policy.accessFilter(resourceType);
+    if (!access) return filter;
+    if (Object.keys(filter).length === 0) return access;
+    return { $and: [filter, access] };
+  }
+}

@@ -1,0 +1,105 @@
+// The uniform shape of every interaction and operation: a FhirRequest in, a FhirResponse out.
+// HTTP routes, Bundle entries and the other front doors (HL7 v2, SOAP, the web app) all build
+// FhirRequests, so one pipeline serves them all. A neutral module: it imports no other folder, so
+// every layer (auth, audit, handlers, pipeline, http) can name these types.
+import type { Readable } from 'node:stream';
+import type { OperationOutcomeIssue, Resource } from '@medplum/fhirtypes';
+
+export interface PreferHeader {
+  return?: 'minimal' | 'representation' | 'OperationOutcome';
+  handling?: 'strict' | 'lenient';
+  respondAsync?: boolean;
+}
+
+export type Interaction =
+  | 'capabilities'
+  | 'read'
+  | 'vread'
+  | 'update'
+  | 'conditional-update'
+  | 'patch'
+  | 'conditional-patch'
+  | 'delete'
+  | 'conditional-delete'
+  | 'create'
+  | 'search-type'
+  | 'search-system'
+  | 'history-instance'
+  | 'history-type'
+  | 'history-system'
+  | 'batch'
+  | 'operation';
+
+export type FhirMethod = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+
+export interface FhirRequest {
+  method: FhirMethod;
+  resourceType?: string;
+  id?: string;
+  versionId?: string;
+  /** `$name` of an operation, without the dollar. */
+  operation?: string;
+  /** What the URL addresses, decided by the router. */
+  interaction?: Interaction;
+  /** Query parameters in order; values are always strings. */
+  query: Array<[string, string]>;
+  /** Parsed JSON body (resource, Parameters, JSON Patch array…). */
+  body?: unknown;
+  /** Content type of the body without parameters, e.g. application/json-patch+json. */
+  contentType?: string;
+  ifMatch?: string;
+  ifNoneMatch?: string;
+  ifNoneExist?: string;
+  ifModifiedSince?: string;
+  prefer: PreferHeader;
+  /** The request id of the HTTP request this came from (also for its bundle entries). */
+  requestId?: string;
+}
+
+export interface FhirResponse {
+  status: number;
+  body?: Resource;
+  headers?: Record<string, string>;
+  /** Warnings and information to report (Prefer: return=OperationOutcome, bundle outcomes). */
+  issues?: OperationOutcomeIssue[];
+  /** A body that is not a FHIR resource (bulk export manifest and NDJSON files), sent instead of `body`. */
+  raw?: RawBody;
+}
+
+export interface RawBody {
+  contentType: string;
+  /** A small body, or… */
+  data?: string;
+  /** …a stream, opened when the response is sent (not for HEAD). */
+  open?: () => Promise<Readable>;
+  /** Content coding of data/stream: gzip is sent as is to clients that accept it, inflated for others. */
+  encoding?: 'gzip' | 'identity';
+  /** Bytes of the stream in that encoding, when known (Content-Length when sent unchanged). */
+  length?: number;
+}
+
+/** Who is calling, as read from a verified access token (or established by another front door). */
+export interface Caller {
+  sub?: string;
+  /** `Organization/<id>` the caller acts for; absent for public-health system clients. */
+  organization?: string;
+  /** Patient id in context for patient/ scopes. */
+  patient?: string;
+  /** The OAuth client (`client_id` or `azp` claim). */
+  clientId?: string;
+  /** The token's `iss` claim, when it has one (always for JWKS-issuer and server-issued tokens). */
+  issuer?: string;
+  scopes: ResourceScope[];
+  /** The raw scope string, for audit. */
+  scope: string;
+}
+
+export type Permission = 'c' | 'r' | 'u' | 'd' | 's';
+export type ScopeContext = 'patient' | 'user' | 'system';
+
+export interface ResourceScope {
+  context: ScopeContext;
+  /** A resource type or `*`. */
+  resourceType: string;
+  permissions: ReadonlySet<Permission>;
+}

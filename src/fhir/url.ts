@@ -1,0 +1,52 @@
+// FHIR URLs as the router and Bundle entries read them: path segments and ordered query pairs.
+import { badRequest } from './outcome.js';
+
+/** Splits a relative FHIR URL (`Patient/1/_history?_count=2`) into segments and ordered query pairs. */
+export function splitUrl(url: string): { segments: string[]; query: Array<[string, string]> } {
+  const q = url.indexOf('?');
+  const path = q === -1 ? url : url.slice(0, q);
+  const segments = path
+    .split('/')
+    .filter((s) => s !== '')
+    .map((s) => {
+      try {
+        return decodeURIComponent(s);
+      } catch {
+        throw badRequest(`The URL path segment "${s}" is not valid percent-encoding`);
+      }
+    });
+  return { segments, query: q === -1 ? [] : parseQuery(url.slice(q + 1)) };
+}
+
+/**
+ * Parses a query string into ordered string pairs (never objects, so no operator can be injected).
+ * Form encoding turns `+` into a space; an unescaped `+` in a time-zone offset is restored.
+ */
+export function parseQuery(queryString: string): Array<[string, string]> {
+  const pairs: Array<[string, string]> = [];
+  for (const part of queryString.split('&')) {
+    if (part === '') continue;
+    const eq = part.indexOf('=');
+    const rawName = eq === -1 ? part : part.slice(0, eq);
+    const rawValue = eq === -1 ? '' : part.slice(eq + 1);
+    pairs.push([decodeComponent(rawName), restoreOffsetPlus(decodeComponent(rawValue))]);
+  }
+  return pairs;
+}
+
+function decodeComponent(value: string): string {
+  try {
+    return decodeURIComponent(value.replace(/\+/g, ' '));
+  } catch {
+    throw badRequest(`The query component "${value}" is not valid percent-encoding`);
+  }
+}
+
+const OFFSET_WITH_SPACE = /^((?:eq|ne|gt|lt|ge|le|sa|eb|ap)?\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?) (\d{2}:\d{2})$/;
+
+function restoreOffsetPlus(value: string): string {
+  return value
+    .split(',')
+    .map((v) => v.replace(OFFSET_WITH_SPACE, '$1+$2'))
+    .join(',');
+}

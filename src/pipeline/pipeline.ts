@@ -1,0 +1,216 @@
+// The one path every request takes, whichever door it came in by (HTTP /fhir, a Bundle entry,
+// HL7 v2, SOAP, the web app): route → scopes → the caller-scoped store view (access policy:
+// patient compartment, data sharing) → the registered handler → AuditEvent with the status the
+// client sees. Handlers get a HandlerContext whose only store is the caller-scoped view.
+import type { Resource } from '@medplum/fhirtypes';
+import { patientRefsOf } from '../audit/audit-event.js';
+import type { AuditLog } from '../audit/audit-log.js';
+import type { Config } from '../config.js';
+import { accessPolicyFor, ANONYMOUS, type AccessPolicy } from '../consent/access.js';
+import { ScopedStore, type CommitObserver } from '../consent/scoped-store.js';
+import type { SharingIndex } from '../consent/sharing-index.js';
+import type { Caller, FhirMethod, FhirRequest, FhirResponse, PreferHeader } from '../fhir/request.js';
+import { splitUrl } from '../fhir/url.js';
+import type { EntryPipeline, HandlerContext } from '../interactions/types.js';
+import type { Store } from '../store/store.js';
+import type { RuleRegistry } from '../validation/business-rules.js';
+import { authorize } from './authorize.js';
+import { statusOf } from './errors.js';
+import type { HandlerRegistry } from './registry.js';
+import { route, type RouteResult } from './router.js';
+
+/** What the pipeline is built from: the server-wide services (the unscoped store stays in here). */
+export interface PipelineDeps {
+  store: Store;
+  config: Config;
+  rules: RuleRegistry;
+  /** The FHIR base URL, e.g. http://localhost:8080/fhir (no trailing slash). */
+  baseUrl: string;
+  /** Patients whose data sharing is no or unknown. */
+  sharing: SharingIndex;
+  audit: AuditLog;
+  registry: HandlerRegistry;
+  /** Told about every write a handler commits (terminology code sets reload on a change). */
+  onCommitted?: CommitObserver;
+}
+
+/** A request from a front door other than HTTP /fhir: a FHIR URL relative to the base, plus headers. */
+export interface ExternalRequest {
+  method: FhirMethod;
+  /** Relative to the FHIR base: `Patient?identifier=x`, `Immunization/1`, `` (a Bundle). */
+  url: string;
+  body?: unknown;
+  contentType?: string;
+  ifMatch?: string;
+  ifNoneMatch?: string;
+  ifNoneExist?: string;
+  ifModifiedSince?: string;
+  prefer?: PreferHeader;
+  requestId?: string;
+}
+
+/** One top-level request and the Bundle entries it runs: one caller, policies computed once. */
+interface RequestScope {
+  caller: Caller;
+  requestId: string;
+  policies: Map<string, Promise<AccessPolicy>>;
+}
+
+/** Interactions whose response body is not patient data of its own (no AuditEvent for them). */
+const UNAUDITED_TYPES = new Set(['Organization', 'CodeSystem', 'ValueSet', 'ConceptMap']);
+
+export class Pipeline {
+  constructor(private readonly deps: PipelineDeps) {}
+
+  get baseUrl(): string {
+    return this.deps.baseUrl;
+  }
+
+  /** Routes a method and path segments (after the FHIR base) like the HTTP front door does. */
+  route(method: FhirMethod, segments: string[]): RouteResult {
+    return route(method, segments, this.deps.registry);
+  }
+
+  /** A routed FhirRequest for a method and a URL relative to the FHIR base. */
+  request(method: FhirMethod, url: string, fields: Omit<Partial<FhirRequest>, 'method'> = {}): FhirRequest {
+    const { segments, query } = splitUrl(url);
+    const routed = this.route(method, segments);
+    return {
+      prefer: {},
+      ...fields,
+      method,
+      query: [...query, ...(fields.query ?? [])],
+      resourceType: routed.resourceType,
+      id: routed.id,
+      versionId: routed.versionId,
+      operation: routed.operation,
+      interaction: routed.interaction,
+    };
+  }
+
+  /**
+   * Runs a request as a caller whose identity another front door has already established (HL7 v2
+   * over SOAP, the web app's session): the same scopes, access policy, handler and audit as HTTP.
+   * Errors are thrown as FhirErrors (isFhirError), like handlers throw them.
+   */
+  executeAs(caller: Caller, input: ExternalRequest): Promise<FhirResponse> {
+    const { method, url, prefer, ...fields } = input;
+    const req = this.request(method, url.replace(/^\//, ''), { ...fields, prefer: prefer ?? {} });
+    return this.execute(req, caller);
+  }
+
+  /** Runs a routed request (from this.request or the HTTP front door) for a verified caller. */
+  execute(req: FhirRequest, caller: Caller): Promise<FhirResponse> {
+    const scope: RequestScope = { caller, requestId: req.requestId ?? '', policies: new Map() };
+    return this.run(req, scope);
+  }
+
+  /** GET /metadata: no token, so no caller and a store view that shows nothing. */
+  async executeAnonymous(req: FhirRequest): Promise<FhirResponse> {
+    if (req.interaction !== 'capabilities') throw new Error('Only the CapabilityStatement is served without a token');
+    const caller: Caller = { scopes: [], scope: '' };
+    const scope: RequestScope = { caller, requestId: req.requestId ?? '', policies: new Map() };
+    const ctx = this.context(scope, ANONYMOUS, new ScopedStore(this.deps.store, ANONYMOUS, this.deps.onCommitted));
+    return this.deps.registry.interactionHandler('capabilities')(req, ctx);
+  }
+
+  private async run(req: FhirRequest, scope: RequestScope): Promise<FhirResponse> {
+    const routed = this.routeOf(req);
+    const touched: Resource[] = [];
+    let status = 500;
+    try {
+      const ctx = await this.contextFor(req, routed, scope, touched);
+      const response = await this.handlerOf(routed)(req, ctx);
+      status = response.status;
+      touched.push(...resourcesIn(response.body));
+      return response;
+    } catch (err) {
+      status = statusOf(err);
+      throw err;
+    } finally {
+      this.audit(req, routed, scope, touched, status);
+    }
+  }
+
+  /** Scopes, then the caller-scoped store view the handler runs with (policy computed once per request). */
+  private async contextFor(req: FhirRequest, routed: RouteResult, scope: RequestScope, touched: Resource[]): Promise<HandlerContext> {
+    if (isResource(req.body)) touched.push(req.body);
+    const { confinedToPatient } = authorize(scope.caller, routed, req);
+    const key = confinedToPatient ?? '';
+    let policy = scope.policies.get(key);
+    if (!policy) {
+      policy = accessPolicyFor(scope.caller, confinedToPatient, this.deps.sharing);
+      scope.policies.set(key, policy);
+    }
+    const access = await policy;
+    return this.context(scope, access, new ScopedStore(this.deps.store, access, this.deps.onCommitted, touched), touched);
+  }
+
+  private context(scope: RequestScope, access: AccessPolicy, store: ScopedStore, touched: Resource[] = []): HandlerContext {
+    const entries: EntryPipeline = {
+      route: (method, url) => this.request(method, url, { requestId: scope.requestId }),
+      // A transaction's entries are audited with the transaction: what they touch counts for it.
+      contextFor: (entry) => this.contextFor(entry, this.routeOf(entry), scope, touched),
+      run: (entry) => this.run(entry, scope),
+    };
+    return {
+      store,
+      caller: scope.caller,
+      access,
+      config: this.deps.config,
+      rules: this.deps.rules,
+      baseUrl: this.deps.baseUrl,
+      requestId: scope.requestId,
+      entries,
+    };
+  }
+
+  private routeOf(req: FhirRequest): RouteResult {
+    if (!req.interaction) throw new Error('FhirRequest not routed: build it with Pipeline.request()');
+    if (req.interaction !== 'operation') {
+      return { interaction: req.interaction, resourceType: req.resourceType, id: req.id, versionId: req.versionId };
+    }
+    const level = req.id !== undefined ? 'instance' : req.resourceType !== undefined ? 'type' : 'system';
+    const registration = this.deps.registry.findOperation(req.operation ?? '', level, req.method, req.resourceType);
+    return { interaction: 'operation', resourceType: req.resourceType, id: req.id, operation: req.operation, registration };
+  }
+
+  private handlerOf(routed: RouteResult) {
+    if (routed.interaction === 'operation') return (routed.registration as NonNullable<RouteResult['registration']>).handler;
+    return this.deps.registry.interactionHandler(routed.interaction);
+  }
+
+  /**
+   * One AuditEvent per request that touches patient data, with the status the client saw. A batch
+   * Bundle is audited entry by entry; a transaction commits as one and is audited as one, naming
+   * every patient its entries touched.
+   */
+  private audit(req: FhirRequest, routed: RouteResult, scope: RequestScope, touched: Resource[], status: number): void {
+    if (routed.resourceType && UNAUDITED_TYPES.has(routed.resourceType)) return;
+    if (routed.interaction === 'capabilities') return;
+    const isTransaction = routed.interaction === 'batch' && (req.body as { type?: unknown } | undefined)?.type === 'transaction';
+    if (routed.interaction === 'batch' && !isTransaction) return;
+    this.deps.audit.recordAccess({
+      caller: scope.caller,
+      interaction: isTransaction ? 'transaction' : routed.interaction,
+      operation: routed.operation,
+      resourceType: routed.resourceType,
+      id: routed.id,
+      query: !isTransaction && req.query.length > 0 ? req.query : undefined,
+      patientRefs: patientRefsOf(touched),
+      outcome: status,
+      requestId: scope.requestId,
+    });
+  }
+}
+
+/** The resources in a response: the resource itself, or a Bundle's entries. */
+function resourcesIn(body: Resource | undefined): Resource[] {
+  if (!body) return [];
+  if (body.resourceType === 'Bundle') return (body.entry ?? []).flatMap((e) => (e.resource ? [e.resource] : []));
+  return [body];
+}
+
+function isResource(body: unknown): body is Resource {
+  return !!body && typeof body === 'object' && !Array.isArray(body) && typeof (body as Resource).resourceType === 'string';
+}

@@ -1,0 +1,133 @@
+// Maps a FHIR URL (path segments after the base, and the method) to what it addresses: an
+// interaction, or an operation registered in the HandlerRegistry. HTTP requests and Bundle entries
+// are routed by the same function; the router imports no handler.
+import { badRequest, methodNotAllowed, notFound } from '../fhir/outcome.js';
+import { AUDIT_TYPE, isSupportedType, ID_PATTERN } from '../fhir/resource-types.js';
+import type { FhirRequest, Interaction } from '../fhir/request.js';
+import type { HandlerRegistry, OperationLevel, OperationRegistration } from './registry.js';
+
+export interface RouteResult {
+  interaction: Interaction;
+  resourceType?: string;
+  id?: string;
+  versionId?: string;
+  operation?: string;
+  /** For operations: the registration that serves it. */
+  registration?: OperationRegistration;
+}
+
+export function route(method: FhirRequest['method'], segments: string[], registry: HandlerRegistry): RouteResult {
+  const verb = method === 'HEAD' ? 'GET' : method;
+  const [first, second, third, fourth, ...rest] = segments;
+  if (rest.length > 0) throw notFound(`No FHIR endpoint at /${segments.join('/')}`);
+
+  if (first === undefined) {
+    if (verb === 'POST') return { interaction: 'batch' };
+    if (verb === 'GET') return { interaction: 'search-system' };
+    throw methodNotAllowed(`${method} is not allowed on the FHIR base`);
+  }
+  if (first === 'metadata') {
+    if (second !== undefined) throw notFound(`No FHIR endpoint at /${segments.join('/')}`);
+    if (verb !== 'GET') throw methodNotAllowed('metadata answers GET only');
+    return { interaction: 'capabilities' };
+  }
+  if (first === '_history' && second === undefined) {
+    requireGet(verb, 'history');
+    return { interaction: 'history-system' };
+  }
+  if (first === '_search' && second === undefined) {
+    if (verb !== 'POST') throw methodNotAllowed('_search answers POST only');
+    return { interaction: 'search-system' };
+  }
+  if (first.startsWith('$')) {
+    if (second !== undefined) throw notFound(`No FHIR endpoint at /${segments.join('/')}`);
+    return operationRoute(registry, method, first, 'system');
+  }
+
+  if (first === AUDIT_TYPE) return auditRoute(verb, segments);
+  if (!isSupportedType(first)) throw notFound(`Resource type "${first}" is not supported by this server`);
+  const resourceType = first;
+
+  if (second === undefined) {
+    switch (verb) {
+      case 'GET':
+        return { interaction: 'search-type', resourceType };
+      case 'POST':
+        return { interaction: 'create', resourceType };
+      case 'PUT':
+        return { interaction: 'conditional-update', resourceType };
+      case 'DELETE':
+        return { interaction: 'conditional-delete', resourceType };
+      case 'PATCH':
+        return { interaction: 'conditional-patch', resourceType };
+    }
+  }
+  if (second === '_search' && third === undefined) {
+    if (verb !== 'POST') throw methodNotAllowed('_search answers POST only');
+    return { interaction: 'search-type', resourceType };
+  }
+  if (second === '_history' && third === undefined) {
+    requireGet(verb, 'history');
+    return { interaction: 'history-type', resourceType };
+  }
+  if (second?.startsWith('$')) {
+    if (third !== undefined) throw notFound(`No FHIR endpoint at /${segments.join('/')}`);
+    return { ...operationRoute(registry, method, second, 'type', resourceType), resourceType };
+  }
+
+  const id = second as string;
+  if (!ID_PATTERN.test(id)) throw badRequest(`"${id}" is not a valid FHIR id ([A-Za-z0-9-.]{1,64})`);
+  if (third === undefined) {
+    switch (verb) {
+      case 'GET':
+        return { interaction: 'read', resourceType, id };
+      case 'PUT':
+        return { interaction: 'update', resourceType, id };
+      case 'PATCH':
+        return { interaction: 'patch', resourceType, id };
+      case 'DELETE':
+        return { interaction: 'delete', resourceType, id };
+      default:
+        throw methodNotAllowed(`${method} is not allowed on ${resourceType}/${id}`);
+    }
+  }
+  if (third === '_history') {
+    requireGet(verb, 'history');
+    if (fourth === undefined) return { interaction: 'history-instance', resourceType, id };
+    return { interaction: 'vread', resourceType, id, versionId: fourth };
+  }
+  if (third.startsWith('$') && fourth === undefined) {
+    return { ...operationRoute(registry, method, third, 'instance', resourceType), resourceType, id };
+  }
+  throw notFound(`No FHIR endpoint at /${segments.join('/')}`);
+}
+
+function operationRoute(
+  registry: HandlerRegistry,
+  method: FhirRequest['method'],
+  segment: string,
+  level: OperationLevel,
+  resourceType?: string
+): RouteResult {
+  const name = segment.slice(1);
+  const registration = registry.findOperation(name, level, method, resourceType);
+  return { interaction: 'operation', operation: name, registration };
+}
+
+/** The audit trail is read-only: search, read and vread (authorize() limits it to public health). */
+function auditRoute(verb: string, segments: string[]): RouteResult {
+  const [, id, history, version, ...rest] = segments;
+  if (verb !== 'GET') throw methodNotAllowed('AuditEvents are read-only: GET only');
+  if (id === undefined) return { interaction: 'search-type', resourceType: AUDIT_TYPE };
+  if (!ID_PATTERN.test(id)) throw badRequest(`"${id}" is not a valid FHIR id ([A-Za-z0-9-.]{1,64})`);
+  if (history === undefined) return { interaction: 'read', resourceType: AUDIT_TYPE, id };
+  if (history === '_history' && version !== undefined && rest.length === 0) {
+    return { interaction: 'vread', resourceType: AUDIT_TYPE, id, versionId: version };
+  }
+  throw notFound(`No FHIR endpoint at /${segments.join('/')}`);
+}
+
+function requireGet(verb: string, what: string): void {
+  if (verb !== 'GET') throw methodNotAllowed(`${what} answers GET only`);
+}
+
