@@ -8,6 +8,7 @@ import { FindPatient } from './pages/FindPatient';
 import { PatientRecord } from './pages/PatientRecord';
 import { RecordImmunization } from './pages/RecordImmunization';
 import { Reports } from './pages/Reports';
+import { Users } from './pages/Users';
 import { linkClick, navigate, useLocation } from './router';
 import { SessionContext, type Session } from './session';
 import { ErrorPanel, PageTitle } from './ui';
@@ -27,6 +28,8 @@ export function App() {
   const location = useLocation();
   const [state, setState] = useState<State>({ kind: 'starting' });
   const onSignedOut = useCallback(() => setState({ kind: 'signed-out' }), []);
+  // The Users screen is offered to those the sign-in server lets administer accounts.
+  const [canAdminister, setCanAdminister] = useState(false);
 
   useEffect(() => {
     let cancelled = false;
@@ -87,6 +90,14 @@ export function App() {
   }, [state, location.href]);
 
   const session = state.kind === 'ready' ? state.session : null;
+  useEffect(() => {
+    if (!session) return;
+    const query = session.info.organization ? `?organization=${encodeURIComponent(session.info.organization)}` : '';
+    session.api.admin('GET', `users${query}`).then(
+      () => setCanAdminister(true),
+      () => setCanAdminister(false)
+    );
+  }, [session]);
   return (
     <MantineProvider theme={theme} cssVariablesResolver={contrastSafe}>
       <SessionContext.Provider value={session}>
@@ -104,6 +115,7 @@ export function App() {
                   <NavLink to="/app/" label="Find a patient" current={location.pathname === '/app/' || location.pathname.startsWith('/app/patients')} />
                   <NavLink to="/app/reports" label="Reports" current={location.pathname === '/app/reports'} />
                   <NavLink to="/app/duplicates" label="Possible duplicates" current={location.pathname.startsWith('/app/duplicates')} />
+                  {canAdminister && <NavLink to="/app/users" label="Users" current={location.pathname === '/app/users'} />}
                   <Text size="sm" c="dimmed" component="span">
                     {session.info.user}
                     {session.info.organization ? ` · ${session.info.organization}` : ''}
@@ -158,6 +170,7 @@ function Screen({ path, search }: { path: string; search: URLSearchParams }) {
   if ((match = /^\/app\/patients\/([A-Za-z0-9\-.]{1,64})$/.exec(path))) return <PatientRecord patientId={match[1]} key={match[1]} />;
   if (path === '/app/reports') return <Reports />;
   if (path === '/app/duplicates') return <Duplicates />;
+  if (path === '/app/users') return <Users />;
   if ((match = /^\/app\/duplicates\/([A-Za-z0-9\-.]{1,64})$/.exec(path))) return <DuplicateReview patientId={match[1]} key={match[1]} />;
   return (
     <>

@@ -94,11 +94,13 @@ export interface Api {
   put<T = Resource>(path: string, body: unknown): Promise<T>;
   /** A non-FHIR download (e.g. CSV) with the session's token. */
   text(path: string, accept: string): Promise<string>;
+  /** The sign-in server's account administration (JSON under /auth/admin; errors are OperationOutcomes). */
+  admin<T>(method: 'GET' | 'POST' | 'PATCH', path: string, body?: unknown): Promise<T>;
 }
 
 export function createApi(client: Client, onSignedOut: () => void): Api {
   const base = String(client.getState('serverUrl') ?? fhirBaseUrl()).replace(/\/+$/, '');
-  const call = async (method: string, path: string, body?: unknown, extra: Record<string, string> = {}, accept = 'application/fhir+json'): Promise<Response> => {
+  const call = async (method: string, path: string, body?: unknown, extra: Record<string, string> = {}, accept = 'application/fhir+json', root = base): Promise<Response> => {
     try {
       await client.refreshIfNeeded();
     } catch {
@@ -107,10 +109,10 @@ export function createApi(client: Client, onSignedOut: () => void): Api {
     const headers: Record<string, string> = { Accept: accept, ...extra };
     const auth = client.getAuthorizationHeader();
     if (auth) headers.Authorization = auth;
-    if (body !== undefined) headers['Content-Type'] = 'application/fhir+json';
+    if (body !== undefined) headers['Content-Type'] = root === base ? 'application/fhir+json' : 'application/json';
     let res: Response;
     try {
-      res = await fetch(`${base}/${path.replace(/^\//, '')}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+      res = await fetch(`${root}/${path.replace(/^\//, '')}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
     } catch {
       throw new ApiError(0, 'The registry could not be reached. Check the network connection and try again.', [], []);
     }
@@ -138,5 +140,6 @@ export function createApi(client: Client, onSignedOut: () => void): Api {
     post: async (path, body, headers) => json(await call('POST', path, body, headers)),
     put: async (path, body) => json(await call('PUT', path, body)),
     text: async (path, accept) => (await call('GET', path, undefined, {}, accept)).text(),
+    admin: async (method, path, body) => json(await call(method, path, body, {}, 'application/json', `${new URL(base).origin}/auth/admin`)),
   };
 }

@@ -1,0 +1,104 @@
+// The clinic web app's goals measured in a real browser on a seeded registry:
+//   npm run seed -- --data-dir ./data-bench --patients 100000 --immunizations 100000
+//   npm run bench:webapp -- --data-dir ./data-bench [--searches 30]
+// Starts the server on that data in a child process (production build of the app), signs in with
+// Debian's chromium, then prints the time from "Sign in" to a usable first screen and from
+// "Search" to the results table (p50/p95 over patients picked from the registry), and the
+// gzipped JavaScript size.
+import { spawn } from 'node:child_process';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { fileURLToPath } from 'node:url';
+import jwt from 'jsonwebtoken';
+import { buildWebApp, describeBuild } from '../scripts/build-web.js';
+import { TEST_SECRET } from '../test/helpers/server.js';
+import { browserMissingReason, launchChromium } from '../test/webapp/browser.js';
+import { signInUser } from '../test/webapp/sign-in.js';
+
+const ROOT = fileURLToPath(new URL('../', import.meta.url));
+const { values } = parseArgs({
+  options: {
+    'data-dir': { type: 'string', default: './data-bench' },
+    searches: { type: 'string', default: '30' },
+    'heap-mb': { type: 'string', default: '6144' },
+  },
+});
+
+async function main(): Promise<void> {
+  const missing = browserMissingReason();
+  if (missing) {
+    console.log(`bench:webapp skipped: ${missing}`);
+    return;
+  }
+  console.log(describeBuild(await buildWebApp({ ifStale: true })));
+  const port = 20000 + Math.floor(Math.random() * 20000);
+  const origin = `http://127.0.0.1:${port}`;
+  const started = Date.now();
+  const child = spawn(process.execPath, [`--max-old-space-size=${values['heap-mb']}`, '--import', 'tsx', 'src/server.ts'], {
+    cwd: ROOT,
+    env: { ...process.env, PORT: String(port), PUBLIC_BASE_URL: origin, AUTH_JWT_SECRET: TEST_SECRET, LOG_LEVEL: 'warn', DATA_DIR: path.resolve(values['data-dir'] as string) },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  const browser = await launchChromium();
+  try {
+    await waitReady(`${origin}/readyz`);
+    console.log(`server ready in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    const token = jwt.sign({ scope: 'system/*.cruds', sub: 'bench' }, TEST_SECRET, { algorithm: 'HS256', expiresIn: 3600 });
+    const get = async (p: string) => (await fetch(`${origin}/fhir/${p}`, { headers: { authorization: `Bearer ${token}` } })).json();
+    const count = (await get('Patient?_summary=count')).total;
+    const samples = ((await get('Patient?_count=500')).entry ?? []).map((e: any) => e.resource).filter((p: any) => p.birthDate && p.name?.[0]?.family && p.active !== false);
+    console.log(`data: ${count} Patients; ${samples.length} sampled for searches`);
+    if (samples.length === 0) throw new Error('no patients: run `npm run seed` first');
+
+    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    context.setDefaultTimeout(15_000);
+    const page = await context.newPage();
+    const organization = samples[0].managingOrganization?.reference ?? 'Organization/bench-clinic';
+    const usable = await signInUser(page, context, origin, token, { username: 'bench.nurse', password: 'bench-password-1', organization });
+    console.log(`first screen usable ${usable} ms after "Sign in" (goal < 1500 ms)`);
+
+    const times: number[] = [];
+    const n = Number(values.searches);
+    for (let i = 0; i < n; i++) {
+      const p = samples[(i * 37) % samples.length];
+      await page.getByLabel('Last name').fill(p.name[0].family);
+      await page.getByLabel('First name').fill(p.name[0].given?.[0] ?? '');
+      await page.getByLabel('Date of birth').fill(p.birthDate);
+      const before = await page.getByTestId('search-summary').textContent().catch(() => null);
+      const t = performance.now();
+      await page.getByRole('button', { name: 'Search' }).click();
+      // Done when the summary line changed and the row for this patient is on screen.
+      await page.waitForFunction((prev) => {
+        const summary = document.querySelector('[data-testid="search-summary"]')?.textContent ?? null;
+        return summary !== null && summary !== prev && !document.querySelector('button[data-loading]');
+      }, before);
+      await page.getByRole('table', { name: 'Search results' }).locator(`a[href="/app/patients/${p.id}"]`).waitFor();
+      times.push(performance.now() - t);
+    }
+    times.sort((a, b) => a - b);
+    const pct = (q: number) => times[Math.min(times.length - 1, Math.floor(q * times.length))].toFixed(0);
+    console.log(`search results on screen after "Search": p50 ${pct(0.5)} ms, p95 ${pct(0.95)} ms, max ${times[times.length - 1].toFixed(0)} ms (n=${n}, ${count} Patients; goal < 300 ms)`);
+    await context.close();
+  } finally {
+    await browser.close();
+    child.kill('SIGTERM');
+    await new Promise((r) => child.on('exit', r));
+  }
+}
+
+async function waitReady(url: string): Promise<void> {
+  for (let i = 0; i < 1200; i++) {
+    try {
+      if ((await fetch(url)).ok) return;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  throw new Error('server did not become ready');
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exitCode = 1;
+});

@@ -1,0 +1,44 @@
+// Signing a clinic user in through the app's SMART launch, as a person would: the server's own
+// sign-in page when it has one (the user is created first through its account API), else the
+// stand-in authorization server inside the browser context.
+import type { BrowserContext, Page } from 'playwright-core';
+import { installStandInAuthorization } from './stand-in-authorization.js';
+
+export interface ClinicUser {
+  username: string;
+  password: string;
+  organization: string;
+  role?: string;
+}
+
+/** Creates the user where needed and signs in at /app/; answers ms from "Sign in" to a usable first screen. */
+export async function signInUser(
+  page: Page,
+  context: BrowserContext,
+  origin: string,
+  systemToken: string,
+  user: ClinicUser,
+  onSignInPage?: () => Promise<void>
+): Promise<number> {
+  const discovery = (await (await fetch(`${origin}/fhir/.well-known/smart-configuration`)).json()) as { authorization_endpoint?: string };
+  if (discovery.authorization_endpoint) {
+    const res = await fetch(`${origin}/auth/admin/users`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${systemToken}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ username: user.username, password: user.password, organization: user.organization, role: user.role ?? 'clinician' }),
+    });
+    if (res.status !== 201 && res.status !== 409) throw new Error(`could not create ${user.username}: ${res.status} ${await res.text()}`);
+  } else {
+    await installStandInAuthorization(context, origin, [{ ...user, fhirUser: `Practitioner/${user.username}` }]);
+  }
+  await page.goto(`${origin}/app/`);
+  await page.getByLabel('Username').waitFor();
+  await onSignInPage?.();
+  await page.getByLabel('Username').fill(user.username);
+  await page.getByLabel('Password').fill(user.password);
+  const started = Date.now();
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByLabel('Last name').waitFor({ state: 'visible' });
+  if (!(await page.getByLabel('Last name').isEditable())) throw new Error('the search field is not editable after sign-in');
+  return Date.now() - started;
+}
