@@ -1,0 +1,180 @@
+// Data sharing on every read path (CONTRACT.md "Data sharing"), run on both stores by
+// http-embedded.test.ts and http-mongodb.test.ts: an organization caller never sees, matches,
+// changes or learns of a patient whose data sharing is No or Unknown, whichever path it takes:
+// read, vread, history, search (chains, _has, _include, counts), $everything, $match, conditional
+// create / update / patch / delete, batch and transaction entries. Public health sees everything.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { immunization, patient, sharingConsent, startTestServer, type StoreKind, type TestServer } from './helpers/server.js';
+
+const MRN_SYSTEM = 'urn:oid:2.16.840.1.113883.3.72.5.9.1';
+
+export function runDataSharingContract(kind: StoreKind): void {
+  describe(`data sharing on every read path (${kind} store)`, () => {
+    let server: TestServer;
+    const hidden: Record<'no' | 'unknown', { id: string; mrn: string; imm: string; code: string; family: string }> = {} as never;
+    const orgC = () => ({ authorization: `Bearer ${server.token({ scope: 'user/*.cruds', organization: 'Organization/C' })}` });
+
+    beforeAll(async () => {
+      server = await startTestServer(kind);
+      for (const [status, code] of [
+        ['no', 'data-sharing-restricted'],
+        ['unknown', 'data-sharing-unknown'],
+      ] as const) {
+        const mrn = `${status}-${Date.now()}-${Math.random().toString(36).slice(2)}`;
+        const family = `Hidden${status}${Math.random().toString(36).slice(2, 8)}`;
+        const p = await server.fhir('POST', 'Patient', {
+          body: patient({ identifier: [{ system: MRN_SYSTEM, value: mrn }], name: [{ family, given: ['Kim'] }], birthDate: '2021-03-04' }),
+        });
+        expect(p.status, p.text).toBe(201);
+        const i = await server.fhir('POST', 'Immunization', { body: immunization(`Patient/${p.body.id}`, { occurrenceDateTime: '2021-04-01' }) });
+        expect(i.status, i.text).toBe(201);
+        const consent =
+          status === 'no'
+            ? sharingConsent(p.body.id, { provision: { type: 'deny' }, organization: [{ reference: 'Organization/A' }] })
+            : sharingConsent(p.body.id, { status: 'proposed', provision: { type: 'deny' } });
+        expect((await server.fhir('POST', 'Consent', { body: consent })).status).toBe(201);
+        hidden[status] = { id: p.body.id, mrn, imm: i.body.id, code, family };
+      }
+    });
+    afterAll(async () => {
+      await server?.close();
+    });
+
+    /** Public health still sees the hidden record exactly as it was stored (version 1). */
+    const expectUnchanged = async (id: string) => {
+      const res = await server.fhir('GET', `Patient/${id}`);
+      expect(res.status).toBe(200);
+      expect(res.body.meta.versionId).toBe('1');
+    };
+    const ids = (bundle: any): string[] => (bundle.entry ?? []).map((e: any) => `${e.resource?.resourceType}/${e.resource?.id}`);
+
+    for (const status of ['no', 'unknown'] as const) {
+      describe(`a patient whose data sharing is ${status}`, () => {
+        it('read, vread, instance history, the Immunization and $everything answer 403 with the rule code', async () => {
+          const { id, imm, code } = hidden[status];
+          for (const path of [`Patient/${id}`, `Patient/${id}/_history/1`, `Patient/${id}/_history`, `Immunization/${imm}`, `Patient/${id}/$everything`]) {
+            const res = await server.fhir('GET', path, { headers: orgC() });
+            expect(res.status, path).toBe(403);
+            expect(res.body.issue[0].details.coding[0].code, path).toBe(code);
+          }
+        });
+
+        it('searches leave it out: identifier, count, chain, _has, _include, _revinclude', async () => {
+          const { id, mrn, imm } = hidden[status];
+          const byId = await server.fhir('GET', `Patient?identifier=${MRN_SYSTEM}|${mrn}`, { headers: orgC() });
+          expect(byId.status).toBe(200);
+          expect(ids(byId.body)).toEqual([]);
+          const count = await server.fhir('GET', `Patient?identifier=${MRN_SYSTEM}|${mrn}&_summary=count`, { headers: orgC() });
+          expect(count.body.total).toBe(0);
+          const chained = await server.fhir('GET', `Immunization?patient.identifier=${MRN_SYSTEM}|${mrn}`, { headers: orgC() });
+          expect(ids(chained.body)).toEqual([]);
+          const has = await server.fhir('GET', `Patient?_has:Immunization:patient:_id=${imm}`, { headers: orgC() });
+          expect(ids(has.body)).toEqual([]);
+          const included = await server.fhir('GET', `Immunization?_id=${imm}&_include=Immunization:patient`, { headers: orgC() });
+          expect(ids(included.body)).toEqual([]);
+          const revincluded = await server.fhir('GET', `Patient?_id=${id}&_revinclude=Immunization:patient`, { headers: orgC() });
+          expect(ids(revincluded.body)).toEqual([]);
+          // …while public health finds it by every one of those.
+          expect(ids((await server.fhir('GET', `Immunization?patient.identifier=${MRN_SYSTEM}|${mrn}`)).body)).toEqual([`Immunization/${imm}`]);
+        });
+
+        it('type and system history leave its versions out and give no total', async () => {
+          const { id, imm } = hidden[status];
+          for (const path of ['Patient/_history?_count=1000', '_history?_count=1000', 'Immunization/_history?_count=1000']) {
+            const res = await server.fhir('GET', path, { headers: orgC() });
+            expect(res.status, path).toBe(200);
+            expect(ids(res.body), path).not.toContain(`Patient/${id}`);
+            expect(ids(res.body), path).not.toContain(`Immunization/${imm}`);
+            expect(res.body.total, path).toBeUndefined();
+          }
+        });
+
+        it('$match never offers it as a candidate', async () => {
+          const { id, mrn, family } = hidden[status];
+          const candidate = patient({ identifier: [{ system: MRN_SYSTEM, value: mrn }], name: [{ family, given: ['Kim'] }], birthDate: '2021-03-04' });
+          const res = await server.fhir('POST', 'Patient/$match', {
+            body: { resourceType: 'Parameters', parameter: [{ name: 'resource', resource: candidate }] },
+            headers: orgC(),
+          });
+          expect(res.status, res.text).toBe(200);
+          expect(ids(res.body)).not.toContain(`Patient/${id}`);
+          const publicHealth = await server.fhir('POST', 'Patient/$match', { body: { resourceType: 'Parameters', parameter: [{ name: 'resource', resource: candidate }] } });
+          expect(ids(publicHealth.body)).toContain(`Patient/${id}`);
+        });
+
+        it('conditional create (If-None-Exist) neither returns nor touches it', async () => {
+          const { id, mrn } = hidden[status];
+          const res = await server.fhir('POST', 'Patient', {
+            body: patient({ identifier: [{ system: MRN_SYSTEM, value: mrn }], name: [{ family: 'Other', given: ['Sam'] }], birthDate: '2019-01-01' }),
+            headers: { ...orgC(), 'if-none-exist': `identifier=${MRN_SYSTEM}|${mrn}` },
+          });
+          expect(res.status, res.text).toBe(201);
+          expect(res.body.id).not.toBe(id);
+          expect(JSON.stringify(res.body)).not.toContain(id);
+          await expectUnchanged(id);
+          // (The clinic's new record carries the same MRN: removed so later paths meet only the hidden one.)
+          expect((await server.fhir('DELETE', `Patient/${res.body.id}`)).status).toBe(204);
+        });
+
+        it('conditional update, patch and delete by its identifier do not reach it', async () => {
+          const { id, mrn } = hidden[status];
+          const query = `Patient?identifier=${MRN_SYSTEM}|${encodeURIComponent(mrn)}`;
+          const patchRes = await server.fhir('PATCH', query, {
+            raw: JSON.stringify([{ op: 'replace', path: '/gender', value: 'other' }]),
+            headers: { ...orgC(), 'content-type': 'application/json-patch+json' },
+          });
+          expect(patchRes.status, patchRes.text).toBe(404);
+          const del = await server.fhir('DELETE', query, { headers: orgC() });
+          expect([200, 204]).toContain(del.status);
+          await expectUnchanged(id);
+          const put = await server.fhir('PUT', query, {
+            body: patient({ identifier: [{ system: MRN_SYSTEM, value: mrn }], name: [{ family: 'Overwritten', given: ['X'] }] }),
+            headers: orgC(),
+          });
+          expect(put.status, put.text).toBe(201);
+          expect(put.body.id).not.toBe(id);
+          await expectUnchanged(id);
+          expect((await server.fhir('DELETE', `Patient/${put.body.id}`)).status).toBe(204);
+        });
+
+        it('batch and transaction entries are refused or left out like requests', async () => {
+          const { id, mrn, code } = hidden[status];
+          const batch = await server.fhir('POST', '', {
+            body: {
+              resourceType: 'Bundle',
+              type: 'batch',
+              entry: [
+                { request: { method: 'GET', url: `Patient/${id}` } },
+                { request: { method: 'GET', url: `Patient?identifier=${MRN_SYSTEM}|${mrn}` } },
+              ],
+            },
+            headers: orgC(),
+          });
+          expect(batch.status).toBe(200);
+          expect(batch.body.entry[0].response.status).toBe('403 Forbidden');
+          expect(batch.body.entry[0].response.outcome.issue[0].details.coding[0].code).toBe(code);
+          expect(batch.body.entry[1].resource.entry ?? []).toEqual([]);
+          const transaction = await server.fhir('POST', '', {
+            body: {
+              resourceType: 'Bundle',
+              type: 'transaction',
+              entry: [
+                {
+                  fullUrl: 'urn:uuid:6b3d0a4e-8a0c-4c0e-9a55-0c1f1f6f2b01',
+                  resource: patient({ identifier: [{ system: MRN_SYSTEM, value: mrn }], name: [{ family: 'Tx', given: ['Lee'] }], birthDate: '2018-02-02' }),
+                  request: { method: 'POST', url: 'Patient', ifNoneExist: `identifier=${MRN_SYSTEM}|${mrn}` },
+                },
+              ],
+            },
+            headers: orgC(),
+          });
+          if (transaction.status === 400 && transaction.body.issue[0].code === 'not-supported') return; // MongoDB without a replica set
+          expect(transaction.status, transaction.text).toBe(200);
+          expect(transaction.body.entry[0].response.status).toMatch(/^201/);
+          expect(JSON.stringify(transaction.body)).not.toContain(id);
+          await expectUnchanged(id);
+        });
+      });
+    }
+  });
+}
