@@ -8,10 +8,8 @@
 // manufacturer and lot of a real product), topped up with yearly influenza doses to reach the
 // requested count; a share of patients has a data-sharing Consent (No, or Unknown).
 //
-// The embedded store must not be open in a running server (DATA_DIR is locked). It keeps
-// everything in memory: about 6 KB of heap per resource with these resources and their search
-// indexes (1.1 M resources: 6.7 GB), so npm run seed runs node with --max-old-space-size=8192, and
-// a server opening that data set needs as much. The store is compacted once at the end.
+// The embedded store must not be open in a running server (DATA_DIR is locked). It is LMDB on disk:
+// the seed process and a server opening the data set hold no per-resource state in memory.
 // MONGODB_URL (or --mongodb-url) seeds MongoDB instead: resources are inserted in batches in the
 // store's layout (see MongoLoader), as one Store API write per resource is far too slow for a million.
 import { createHash } from 'node:crypto';
@@ -232,8 +230,7 @@ async function openStore(): Promise<{ store: Store; where: string }> {
   const mongoUrl = MONGO_URL;
   if (mongoUrl) return { store: new MongoStore({ url: mongoUrl, indexes: mongoIndexes() }), where: `MongoDB ${mongoUrl}` };
   const dir = path.resolve(values['data-dir'] ?? process.env.DATA_DIR ?? './data');
-  // No compaction while seeding (each would rewrite everything so far): one snapshot at the end.
-  return { store: new EmbeddedStore({ dataDir: dir, indexes: embeddedIndexes(), compactAfterBytes: Number.MAX_SAFE_INTEGER }), where: `embedded store in ${dir}` };
+  return { store: new EmbeddedStore({ dataDir: dir, indexes: embeddedIndexes() }), where: `embedded store in ${dir}` };
 }
 
 class Writer {
@@ -421,11 +418,6 @@ async function main(): Promise<void> {
     if (MONGO_URL) await verifyLayout(store, patientIds[patientIds.length - 1]);
     const total = writer.written;
     log(`${total.toLocaleString('en-US')} resources (${PATIENTS} Patient, ${immunizations} Immunization, ${consents} Consent, ${ORGANIZATIONS} Organization) in ${seconds.toFixed(1)} s: ${Math.round(total / seconds).toLocaleString('en-US')} resources/s`);
-    if (store instanceof EmbeddedStore) {
-      const t = performance.now();
-      await store.compact();
-      log(`compacted into a snapshot in ${((performance.now() - t) / 1000).toFixed(1)} s`);
-    }
     const heap = process.memoryUsage();
     log(`seed process: heap ${Math.round(heap.heapUsed / 1048576)} MB, RSS ${Math.round(heap.rss / 1048576)} MB`);
   } finally {

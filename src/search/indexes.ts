@@ -1,20 +1,32 @@
 // Index definitions for the two stores, over the StoredDoc paths extract.ts writes (see its header
 // for the layout). Chosen for the queries an IIS runs most: everything of a patient, identifier
 // lookups (conditional create, $match), family + birth date, vaccine code + date, and _lastUpdated
-// windows (exports, sync). The compiler emits equality / $in / $elemMatch on these paths so both
-// stores can use them.
+// windows (exports, sync). The compiler emits equality / $in / $elemMatch / ranges / prefix regexes
+// on these paths so both stores can use them.
 
 /**
- * Embedded store: hash (equality) indexes per resource type. They answer `{path: x}`,
- * `{path: {$in: […]}}`, `{'path.c': x}` and `{path: {$elemMatch: {…}}}` — reference and token
- * parameters; ranges and prefix regexes are evaluated over the candidates an index (or `_id`) gave.
+ * Embedded store: ordered indexes per resource type, each over the scalar values at one StoredDoc
+ * path (arrays traversed): equality, `$in`, ranges, `^prefix` regexes and `$elemMatch` members on
+ * these paths are index walks, and `s._sort.<code>` paths give `_sort` order (every type also has
+ * `lastUpdated` and its primary key `_id`). Token parameters are indexed by code (`.c`), dates by
+ * range start (`.lo`; conditions on `.hi` are turned into `.lo` ranges by the store's planner).
  */
 export const EMBEDDED_INDEXES: Record<string, string[]> = {
-  Patient: ['s.identifier', 's.organization', 's.link', 's.general-practitioner'],
-  Immunization: ['s.patient', 's.identifier', 's.vaccine-code', 's.performer'],
-  Consent: ['s.patient', 's.identifier', 's.organization'],
-  Organization: ['s.identifier', 's.partof'],
-  Group: ['s.identifier', 's.member', 's.managing-entity'],
+  Patient: [
+    's.identifier.c',
+    's.family',
+    's.given',
+    's.birthdate.lo',
+    's.organization',
+    's.link',
+    's.general-practitioner',
+    's._sort.family',
+    's._sort.birthdate',
+  ],
+  Immunization: ['s.patient', 's.identifier.c', 's.vaccine-code.c', 's.date.lo', 's.performer', 's._sort.date'],
+  Consent: ['s.patient', 's.identifier.c', 's.organization'],
+  Organization: ['s.identifier.c', 's.name', 's.partof'],
+  Group: ['s.identifier.c', 's.member', 's.managing-entity'],
 };
 
 const common: Array<Record<string, 1 | -1>> = [

@@ -1,5 +1,5 @@
 // Child process for the crash test: writes in a loop (single writes, updates, deletes and
-// transactions, with compaction kicking in often) and prints one line per acknowledged write:
+// transactions) and prints one line per acknowledged write:
 //   ack <resourceType> <id> <versionId> <marker|-deleted>
 // The parent SIGKILLs it mid-stream and checks every acknowledged write survived.
 import type { Resource } from '@medplum/fhirtypes';
@@ -10,7 +10,6 @@ if (!dataDir) throw new Error('usage: crash-writer.fixture.ts <dataDir>');
 
 const store = new EmbeddedStore({
   dataDir,
-  compactAfterBytes: 32 * 1024,
   indexes: { Patient: ['s.family'] },
 });
 await store.init();

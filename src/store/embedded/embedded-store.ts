@@ -1,220 +1,103 @@
-// The embedded store: the whole registry in process memory, made durable by an append-only,
-// checksummed, group-committed journal plus periodic snapshots in DATA_DIR. See README.md here.
-//
-// Memory (why history is kept as JSON strings): each version holds its resource as one JSON
-// string; only the current version also keeps its search values `s` as objects (the resource
-// object mingo sees is parsed lazily from the string). Measured: an Immunization of 460 B of JSON
-// costs ~1.75 KB of heap with one version and ~2.7 KB with two (hash indexes on patient and
-// vaccine code included). A registry of one million resources with two versions each therefore
-// needs roughly 3 GB of heap, more for larger resources (start node with --max-old-space-size
-// accordingly); well beyond that, use the MongoDB store.
-import { mkdir, open, readdir, rename, truncate, unlink, type FileHandle } from 'node:fs/promises';
+// The embedded store: LMDB (memory-mapped B+trees, ACID, readers never block) in DATA_DIR through
+// the `lmdb` package. Resources, every history version, ordered search indexes and their counts
+// live in LMDB databases (layout.ts); the Node heap holds no per-resource state, so start-up is
+// opening a file whatever the data size. See README.md here.
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Resource } from '@medplum/fhirtypes';
+import { open, type Database, type RootDatabase } from 'lmdb';
 import { Query } from 'mingo';
+import { scanPredicate } from '../filter-predicate.js';
 import {
   nextInstant,
   stampMeta,
   StoreUnavailableError,
   VersionConflictError,
   type Filter,
-  type HistoryCursor,
   type HistoryQuery,
   type ResourceRecord,
   type ScanOptions,
   type SearchIndex,
+  type SortKey,
   type Store,
   type StoredDoc,
   type StoreQuery,
   type VersionPrecondition,
   type WriteOp,
 } from '../store.js';
-import { frame, fsyncDir, HEADER_BYTES, JOURNAL_MAGIC, readFramed, SNAPSHOT_MAGIC } from './framing.js';
-import { HashIndex, idsOf, planIndexLookups } from './hash-index.js';
+import { dateSpan, indexValues, isSortPath, MAX_INDEXED_CHARS, truncated, type IndexDef, type Scalar } from './index-values.js';
+import {
+  decodeCurrent,
+  decodeCurrentHead,
+  encodeCurrent,
+  encodeVersion,
+  MAX_KEY_STRING,
+  versionInstant,
+  versionJson,
+  type Current,
+} from './layout.js';
 import { acquireLockFile, releaseLockFile } from './lock-file.js';
-import { scanPredicate } from '../filter-predicate.js';
+import { conditionsOf, hull, isPoint, type Condition, type Interval, type PathCondition } from './planner.js';
 import { compareValues, sortValue } from './sort.js';
 
 export interface EmbeddedStoreOptions {
   dataDir: string;
-  /** resourceType → StoredDoc paths (e.g. `s.patient`) kept in in-memory hash indexes. */
+  /** resourceType → StoredDoc paths (e.g. `s.patient`, `s.identifier.c`, `s._sort.family`) kept in ordered indexes. */
   indexes?: Record<string, string[]>;
-  /** Journal size that triggers a snapshot and a fresh journal. Default 64 MiB. */
-  compactAfterBytes?: number;
   /** Clock for lastUpdated (ISO instants); values are forced strictly increasing. */
   now?: () => string;
 }
 
-/** One version of one resource. Immutable once created. */
-interface Version {
-  readonly v: number;
-  readonly u: string;
-  /** The stamped resource as JSON; null for a delete marker. */
-  readonly j: string | null;
-  readonly e: Entry;
-}
+/** lmdb's declared key type leaves out null, which ordered-binary encodes (lowest of all): keys are typed loosely. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type AnyKey = any;
+/** Ordered-binary array keys: strings, numbers and null. */
+type Key = AnyKey[];
+type StoreState = 'new' | 'open' | 'closing' | 'closed';
 
-/** One resource (all its versions) of one type. */
-interface Entry {
-  readonly t: string;
-  readonly id: string;
-  readonly versions: Version[];
-  /** The current version as the StoredDoc that filters are evaluated on (never mutated). */
-  doc: StoredDoc;
-}
+/** Candidates up to this many are fetched, filtered and sorted in memory; beyond it an ordered walk streams. */
+const MATERIALISE_LIMIT = 4000;
+/** Distinct values summed when estimating a range before it counts as "large". */
+const ESTIMATE_VALUES = 2000;
+/** A condition with at most this many values is checked per candidate by key look-ups. */
+const POINT_CHECK_VALUES = 8;
+const EMPTY = Buffer.alloc(0);
 
-interface TypeState {
-  readonly entries: Map<string, Entry>;
-  /** Every version of the type, ascending in history-cursor order. */
-  readonly log: Version[];
-  readonly indexes: HashIndex<Entry>[];
-}
-
-interface PendingRequest {
-  ops: WriteOp[];
-  resolve: (records: ResourceRecord[]) => void;
-  reject: (err: unknown) => void;
-}
-
-interface PlannedOp {
-  t: string;
-  id: string;
-  v: number;
-  u: string;
-  j: string | null;
-  s: string;
-  /** The stamped resource handed back to the writer (stored state is the JSON string j). */
-  stamped: Resource | undefined;
-}
-
-const JSON_SOURCE = Symbol('json');
-
-// One shared getter: the doc's `resource` is parsed from the version JSON only when a filter
-// actually looks inside it, so current resources are not held twice (string + object).
-function resourceGetter(this: { [JSON_SOURCE]: string | null }): Resource | null {
-  const j = this[JSON_SOURCE];
-  return j === null ? null : (JSON.parse(j) as Resource);
-}
-
-function makeDoc(ver: Version, s: SearchIndex): StoredDoc {
-  const doc = {
-    _id: ver.e.id,
-    versionId: ver.v,
-    lastUpdated: ver.u,
-    deleted: ver.j === null,
-    s,
-  } as unknown as StoredDoc & { [JSON_SOURCE]: string | null };
-  Object.defineProperty(doc, JSON_SOURCE, { value: ver.j, enumerable: false });
-  Object.defineProperty(doc, 'resource', { get: resourceGetter, enumerable: true });
-  return doc;
-}
-
-function toRecord(ver: Version): ResourceRecord {
-  const rec: ResourceRecord = {
-    resourceType: ver.e.t,
-    id: ver.e.id,
-    versionId: ver.v,
-    lastUpdated: ver.u,
-    deleted: ver.j === null,
-  };
-  if (ver.j !== null) rec.resource = JSON.parse(ver.j) as Resource; // a fresh deep copy per call
-  return rec;
-}
-
-/** Ascending history-cursor order: (lastUpdated, resourceType, id, versionId). */
-function cmpVersion(a: Version, b: Version): number {
-  if (a.u !== b.u) return a.u < b.u ? -1 : 1;
-  if (a.e.t !== b.e.t) return a.e.t < b.e.t ? -1 : 1;
-  if (a.e.id !== b.e.id) return a.e.id < b.e.id ? -1 : 1;
-  return a.v - b.v;
-}
-
-function cmpVersionCursor(a: Version, c: HistoryCursor): number {
-  if (a.u !== c.lastUpdated) return a.u < c.lastUpdated ? -1 : 1;
-  if (a.e.t !== c.resourceType) return a.e.t < c.resourceType ? -1 : 1;
-  if (a.e.id !== c.id) return a.e.id < c.id ? -1 : 1;
-  return a.v - c.versionId;
-}
-
-/** First index in the ascending array for which pred is false (pred monotone true→false). */
-function partition<T>(arr: readonly T[], pred: (x: T) => boolean): number {
-  let lo = 0;
-  let hi = arr.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (pred(arr[mid])) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
-}
-
-/** Appends keeping ascending order; only entries of one transaction share an instant. */
-function insertSorted(log: Version[], ver: Version): void {
-  let i = log.length;
-  while (i > 0 && cmpVersion(log[i - 1], ver) > 0) i--;
-  if (i === log.length) log.push(ver);
-  else log.splice(i, 0, ver);
-}
-
-const ISO_MS = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
-
-function normaliseInstant(value: string): string {
-  if (ISO_MS.test(value)) return value;
-  const ms = Date.parse(value);
-  if (!Number.isFinite(ms)) throw new Error(`Not an ISO instant: ${value}`);
-  return new Date(ms).toISOString();
-}
-
-const gen8 = (n: number) => String(n).padStart(8, '0');
-const journalName = (gen: number) => `journal-${gen8(gen)}.log`;
-const snapshotName = (gen: number) => `snapshot-${gen8(gen)}.snap`;
-const FILE_RE = /^(journal|snapshot)-(\d{8})\.(log|snap)$/;
-
-/** Cap on the writes folded into one append+fsync, to bound latency and buffer size. */
-const MAX_BATCH_OPS = 20_000;
-
-type StoreState = 'new' | 'opening' | 'open' | 'closing' | 'closed' | 'failed';
+/** One pending write request (a single write or a transaction) inside the batch being committed. */
+type Outcome = { records: ResourceRecord[] } | { conflict: VersionConflictError };
 
 export class EmbeddedStore implements Store {
   readonly kind = 'embedded' as const;
   readonly supportsTransactions = true;
 
-  private readonly dataDir: string;
-  private readonly lockPath: string;
-  private readonly indexConfig: Record<string, string[]>;
-  private readonly compactAfterBytes: number;
-  private readonly now: () => string;
-
   /** Documents the last search or count evaluated its filter on (diagnostics: index use). */
   lastScanned = 0;
 
+  private readonly dataDir: string;
+  private readonly lockPath: string;
+  private readonly indexConfig: Record<string, string[]>;
+  private readonly now: () => string;
   private state: StoreState = 'new';
-  private failure: unknown;
-  private readonly types = new Map<string, TypeState>();
-  private readonly systemLog: Version[] = [];
-  private lastInstantMs = 0;
-  private seq = 0;
 
-  private gen = 0;
-  private journal: FileHandle | undefined;
-  private journalSize = 0;
+  private env!: RootDatabase;
+  private cur!: Database<Buffer, AnyKey>;
+  private ver!: Database<Buffer, AnyKey>;
+  private hist!: Database<Buffer, AnyKey>;
+  private thist!: Database<Buffer, AnyKey>;
+  private idx!: Database<Buffer, AnyKey>;
+  private stats!: Database<number, AnyKey>;
+  private meta!: Database<unknown, AnyKey>;
 
-  private queue: PendingRequest[] = [];
-  private switchWaiters: { resolve: (gen: number) => void; reject: (err: unknown) => void }[] = [];
-  private loop: Promise<void> | undefined;
-  private compaction: Promise<void> | undefined;
-  private compactRetryAt = 0;
+  /** Index definitions per type (a handful per type: configuration, not data). */
+  private readonly defs = new Map<string, IndexDef[]>();
+  private readonly pending = new Set<Promise<unknown>>();
   private readonly locks = new Map<string, Promise<void>>();
-  /** Snapshot write granularity; the snapshot yields to writers between chunks. */
-  private snapshotChunkBytes = 4 * 1024 * 1024;
-  /** Test seam: runs after each snapshot chunk is written (to race writes against a snapshot). */
-  private onSnapshotChunk: (() => Promise<void>) | undefined;
+  private lastInstantMs = 0;
 
   constructor(options: EmbeddedStoreOptions) {
     this.dataDir = options.dataDir;
     this.lockPath = join(options.dataDir, 'LOCK');
     this.indexConfig = options.indexes ?? {};
-    this.compactAfterBytes = options.compactAfterBytes ?? 64 * 1024 * 1024;
     this.now = options.now ?? nextInstant;
   }
 
@@ -222,20 +105,24 @@ export class EmbeddedStore implements Store {
 
   async init(): Promise<void> {
     if (this.state !== 'new') throw new Error(`EmbeddedStore.init called twice (state ${this.state})`);
-    this.state = 'opening';
+    await mkdir(this.dataDir, { recursive: true });
+    await acquireLockFile(this.lockPath);
     try {
-      await mkdir(this.dataDir, { recursive: true });
-      await acquireLockFile(this.lockPath);
-    } catch (err) {
-      this.state = 'closed';
-      throw err;
-    }
-    try {
-      await this.recover();
+      this.env = open({ path: join(this.dataDir, 'store.mdb'), maxDbs: 12, overlappingSync: false });
+      const compression = { threshold: 400 };
+      this.cur = this.env.openDB<Buffer, AnyKey>('cur', { encoding: 'binary', compression });
+      this.ver = this.env.openDB<Buffer, AnyKey>('ver', { encoding: 'binary', compression });
+      this.hist = this.env.openDB<Buffer, AnyKey>('hist', { encoding: 'binary' });
+      this.thist = this.env.openDB<Buffer, AnyKey>('thist', { encoding: 'binary' });
+      this.idx = this.env.openDB<Buffer, AnyKey>('idx', { encoding: 'binary' });
+      this.stats = this.env.openDB<number, AnyKey>('stats', {});
+      this.meta = this.env.openDB<unknown, AnyKey>('meta', {});
+      await this.prepareIndexes();
+      const [last] = [...this.hist.getKeys({ reverse: true, limit: 1 })] as Key[];
+      if (last) this.lastInstantMs = Date.parse(String(last[0]));
       this.state = 'open';
     } catch (err) {
-      await this.journal?.close().catch(() => undefined);
-      this.journal = undefined;
+      await this.env?.close().catch(() => undefined);
       await releaseLockFile(this.lockPath);
       this.state = 'closed';
       throw err;
@@ -243,34 +130,151 @@ export class EmbeddedStore implements Store {
   }
 
   async close(): Promise<void> {
-    if (this.state !== 'open' && this.state !== 'failed') return;
-    this.state = this.state === 'failed' ? 'failed' : 'closing';
-    // Writes queued before close still commit; compaction finishes (or fails) before the files close.
-    await this.compaction?.catch(() => undefined);
-    while (this.loop) await this.loop;
+    if (this.state !== 'open') return;
+    this.state = 'closing';
     try {
-      if (this.journal && this.state !== 'failed') await this.journal.sync();
+      while (this.pending.size > 0) await Promise.allSettled([...this.pending]);
+      await this.env.close();
     } finally {
-      await this.journal?.close().catch(() => undefined);
-      this.journal = undefined;
       await releaseLockFile(this.lockPath);
       this.state = 'closed';
     }
   }
 
   async ping(): Promise<void> {
-    if (this.state === 'open') return;
-    if (this.state === 'failed') {
-      throw new StoreUnavailableError('Embedded store failed writing its journal; restart to recover', {
-        cause: this.failure,
-      });
-    }
-    throw new StoreUnavailableError(`Embedded store is ${this.state === 'new' ? 'not open' : this.state}`);
+    if (this.state !== 'open') throw new StoreUnavailableError(`Embedded store is ${this.state === 'new' ? 'not open' : this.state}`);
   }
 
   private assertReadable(): void {
-    if (this.state !== 'open' && this.state !== 'closing' && this.state !== 'failed') {
+    if (this.state !== 'open' && this.state !== 'closing') {
       throw new StoreUnavailableError(`Embedded store is ${this.state === 'new' ? 'not open' : this.state}`);
+    }
+  }
+
+  // ---------------------------------------------------------------- index definitions
+
+  /**
+   * Loads the index definitions, creates the configured ones that are missing (filling them from
+   * the stored resources) and drops the ones no longer configured.
+   */
+  private async prepareIndexes(): Promise<void> {
+    const stored = new Map<string, number>();
+    for (const { key, value } of this.meta.getRange({ start: ['index'], end: ['index', MAX_KEY_STRING] })) {
+      stored.set(`${key[1]}\u0000${key[2]}`, value as number);
+    }
+    const types = new Set<string>(Object.keys(this.indexConfig));
+    for (const key of this.meta.getKeys({ start: ['type'], end: ['type', MAX_KEY_STRING] })) types.add(String(key[1]));
+    const wanted = new Set<string>();
+    for (const type of types) {
+      for (const path of this.pathsOf(type)) wanted.add(`${type}\u0000${path}`);
+    }
+    // Dropped from the configuration: remove its entries so a later re-creation starts clean.
+    for (const [name, n] of stored) {
+      if (wanted.has(name)) continue;
+      const [type, path] = name.split('\u0000');
+      await this.env.transaction(() => {
+        for (const key of this.idx.getKeys({ start: [n], end: [n + 1] })) this.idx.removeSync(key);
+        for (const key of this.stats.getKeys({ start: [n], end: [n + 1] })) this.stats.removeSync(key);
+        this.meta.removeSync(['index', type, path]);
+        this.meta.removeSync(['multi', n]);
+      });
+      stored.delete(name);
+    }
+    for (const type of types) {
+      const defs: IndexDef[] = [];
+      const missing: IndexDef[] = [];
+      for (const path of this.pathsOf(type)) {
+        let n = stored.get(`${type}\u0000${path}`);
+        const isNew = n === undefined;
+        if (n === undefined) {
+          n = ((this.meta.get(['nextIndex']) as number | undefined) ?? 1) as number;
+          await this.env.transaction(() => {
+            this.meta.putSync(['nextIndex'], (n as number) + 1);
+            this.meta.putSync(['index', type, path], n as number);
+          });
+        }
+        const multi = this.meta.get(['multi', n]) === true;
+        const def: IndexDef = { n, type, path, segments: path.split('.'), sort: isSortPath(path), multi };
+        defs.push(def);
+        if (isNew) missing.push(def);
+      }
+      this.defs.set(type, defs);
+      if (missing.length > 0) await this.backfill(type, missing);
+    }
+  }
+
+  private pathsOf(type: string): string[] {
+    return [...new Set(['lastUpdated', ...(this.indexConfig[type] ?? [])])];
+  }
+
+  /** Fills new indexes from the live resources of the type, in chunks of one transaction each. */
+  private async backfill(type: string, defs: IndexDef[]): Promise<void> {
+    let start: Key = [type, ''];
+    for (;;) {
+      const chunk = [...this.cur.getRange({ start, end: [type, MAX_KEY_STRING], limit: 2000 })];
+      if (chunk.length === 0) return;
+      await this.env.transaction(() => {
+        for (const { key, value } of chunk) {
+          const c = decodeCurrent(value);
+          if (c.deleted) continue;
+          const doc = { _id: key[1], lastUpdated: c.lastUpdated, s: JSON.parse(c.sJson) as SearchIndex };
+          this.addEntries(type, String(key[1]), doc, defs);
+        }
+      });
+      start = [type, String(chunk[chunk.length - 1].key[1]), MAX_KEY_STRING];
+    }
+  }
+
+  /** Registers a type the first time it is written (so its `lastUpdated` index exists). */
+  private async ensureType(type: string): Promise<void> {
+    if (this.defs.has(type)) return;
+    const n = (await this.env.transaction(() => {
+      this.meta.putSync(['type', type], true);
+      const existing = this.meta.get(['index', type, 'lastUpdated']) as number | undefined;
+      if (existing !== undefined) return existing;
+      const next = (this.meta.get(['nextIndex']) as number | undefined) ?? 1;
+      this.meta.putSync(['nextIndex'], next + 1);
+      this.meta.putSync(['index', type, 'lastUpdated'], next);
+      return next;
+    })) as number;
+    if (!this.defs.has(type)) this.defs.set(type, [{ n, type, path: 'lastUpdated', segments: ['lastUpdated'], sort: true, multi: false }]);
+  }
+
+  private defOf(type: string, path: string): IndexDef | undefined {
+    return this.defs.get(type)?.find((d) => d.path === path);
+  }
+
+  private addEntries(type: string, id: string, doc: unknown, defs: IndexDef[]): void {
+    for (const def of defs) {
+      const values = indexValues(doc, def);
+      if (values.length > 1 && !def.multi) {
+        this.meta.putSync(['multi', def.n], true);
+        def.multi = true; // if this transaction fails the flag only makes plans more careful
+      }
+      for (const v of values) {
+        this.idx.putSync([def.n, v, id], EMPTY);
+        if (v !== null) this.stats.putSync([def.n, v], (this.stats.get([def.n, v]) ?? 0) + 1);
+      }
+      if (def.path.endsWith('.lo')) {
+        const base = def.path.slice(0, -3);
+        const span = dateSpan(doc, base.split('.'));
+        if (span !== undefined) {
+          const known = this.meta.get(['span', type, base]) as number | undefined;
+          if (known === undefined || span > known) this.meta.putSync(['span', type, base], span);
+        }
+      }
+    }
+  }
+
+  private removeEntries(id: string, doc: unknown, defs: IndexDef[]): void {
+    for (const def of defs) {
+      for (const v of indexValues(doc, def)) {
+        this.idx.removeSync([def.n, v, id]);
+        if (v === null) continue;
+        const left = (this.stats.get([def.n, v]) ?? 1) - 1;
+        if (left > 0) this.stats.putSync([def.n, v], left);
+        else this.stats.removeSync([def.n, v]);
+      }
     }
   }
 
@@ -278,231 +282,422 @@ export class EmbeddedStore implements Store {
 
   async read(resourceType: string, id: string): Promise<ResourceRecord | undefined> {
     this.assertReadable();
-    const entry = this.types.get(resourceType)?.entries.get(id);
-    return entry ? toRecord(entry.versions[entry.versions.length - 1]) : undefined;
+    const head = this.cur.get([resourceType, id]);
+    if (!head) return undefined;
+    return this.versionRecord(resourceType, id, decodeCurrentHead(head).versionId);
   }
 
   async vread(resourceType: string, id: string, versionId: number): Promise<ResourceRecord | undefined> {
     this.assertReadable();
-    const entry = this.types.get(resourceType)?.entries.get(id);
-    const ver = entry?.versions[versionId - 1];
-    return ver && ver.v === versionId ? toRecord(ver) : undefined;
+    if (!Number.isInteger(versionId) || versionId < 1) return undefined;
+    return this.versionRecord(resourceType, id, versionId);
+  }
+
+  private versionRecord(resourceType: string, id: string, versionId: number): ResourceRecord | undefined {
+    const buf = this.ver.get([resourceType, id, versionId]);
+    if (!buf) return undefined;
+    const json = versionJson(buf);
+    const rec: ResourceRecord = { resourceType, id, versionId, lastUpdated: versionInstant(buf), deleted: json === null };
+    if (json !== null) rec.resource = JSON.parse(json) as Resource;
+    return rec;
+  }
+
+  /** The current version as the StoredDoc a filter is evaluated on; its resource is read only if looked at. */
+  private storedDoc(resourceType: string, id: string, c: Current): StoredDoc {
+    const ver = this.ver;
+    let resource: Resource | null | undefined;
+    const doc = { _id: id, versionId: c.versionId, lastUpdated: c.lastUpdated, deleted: c.deleted, s: JSON.parse(c.sJson) as SearchIndex };
+    Object.defineProperty(doc, 'resource', {
+      enumerable: true,
+      get() {
+        if (resource === undefined) {
+          const buf = ver.get([resourceType, id, c.versionId]);
+          const json = buf ? versionJson(buf) : null;
+          resource = json === null ? null : (JSON.parse(json) as Resource);
+        }
+        return resource;
+      },
+    });
+    return doc as unknown as StoredDoc;
+  }
+
+  private liveCount(resourceType: string): number {
+    return (this.meta.get(['count', resourceType]) as number | undefined) ?? 0;
   }
 
   async search(resourceType: string, query: StoreQuery): Promise<ResourceRecord[]> {
     this.assertReadable();
-    const ts = this.types.get(resourceType);
     const limit = Math.max(0, Math.floor(query.limit));
     const skip = Math.max(0, Math.floor(query.skip ?? 0));
     this.lastScanned = 0;
-    if (!ts || limit === 0) return [];
-    const q = this.exactlyIndexed(ts, query.filter) ? undefined : new Query(query.filter as Record<string, unknown>);
+    if (limit === 0 || !this.defs.has(resourceType)) return [];
+    const plan = this.plan(resourceType, query.filter);
     const sort = query.sort ?? [];
-    let scanned = 0;
+    const ids: string[] = [];
     if (sort.length === 0) {
-      const out: ResourceRecord[] = [];
+      // Any order will do: take matches as the best source gives them.
       let skipped = 0;
-      for (const entry of this.candidates(ts, query.filter)) {
-        scanned++;
-        if (entry.doc.deleted || (q && !q.test(entry.doc as unknown as Record<string, unknown>))) continue;
+      for (const id of this.candidateIds(resourceType, plan.best)) {
+        if (!plan.accepts(id)) continue;
         if (skipped < skip) {
           skipped++;
           continue;
         }
-        out.push(toRecord(entry.versions[entry.versions.length - 1]));
-        if (out.length >= limit) break;
+        ids.push(id);
+        if (ids.length >= limit) break;
       }
-      this.lastScanned = scanned;
-      return out;
+    } else {
+      const ordered = plan.estimate > MATERIALISE_LIMIT ? this.orderedSource(resourceType, plan, sort) : undefined;
+      if (ordered) this.streamSorted(ordered, sort, plan, skip + limit, ids);
+      else this.sortInMemory(resourceType, plan, sort, skip + limit, ids);
+      ids.splice(0, skip);
     }
-    const matches: { entry: Entry; keys: unknown[] }[] = [];
-    for (const entry of this.candidates(ts, query.filter)) {
-      scanned++;
-      if (entry.doc.deleted || (q && !q.test(entry.doc as unknown as Record<string, unknown>))) continue;
-      matches.push({ entry, keys: sort.map((k) => sortValue(entry.doc, k.field, k.direction)) });
-    }
-    this.lastScanned = scanned;
-    matches.sort((a, b) => {
-      for (let i = 0; i < sort.length; i++) {
-        const c = compareValues(a.keys[i], b.keys[i]);
-        if (c !== 0) return sort[i].direction === 1 ? c : -c;
-      }
-      return 0;
-    });
-    return matches
-      .slice(skip, skip + limit)
-      .map(({ entry }) => toRecord(entry.versions[entry.versions.length - 1]));
+    this.lastScanned = plan.scanned;
+    return ids.slice(0, limit).map((id) => plan.record(id));
   }
 
   async count(resourceType: string, filter: Filter): Promise<number> {
     this.assertReadable();
-    const ts = this.types.get(resourceType);
     this.lastScanned = 0;
-    if (!ts) return 0;
-    const q = this.exactlyIndexed(ts, filter) ? undefined : new Query(filter as Record<string, unknown>);
+    if (!this.defs.has(resourceType)) return 0;
+    if (Object.keys(filter).length === 0) return this.liveCount(resourceType);
+    const plan = this.plan(resourceType, filter);
+    if (plan.exactSingleValue !== undefined) return plan.exactSingleValue;
     let n = 0;
-    let scanned = 0;
-    for (const entry of this.candidates(ts, filter)) {
-      scanned++;
-      if (!entry.doc.deleted && (!q || q.test(entry.doc as unknown as Record<string, unknown>))) n++;
-    }
-    this.lastScanned = scanned;
+    for (const id of this.candidateIds(resourceType, plan.best)) if (plan.accepts(id)) n++;
+    this.lastScanned = plan.scanned;
     return n;
   }
 
   /**
-   * Streams the current matches without copying the type: live iteration over the entries (or the
-   * index candidates), yielding to the event loop every batchSize entries examined. Raw records
-   * hand out the stored JSON text itself, so an export never parses or re-serialises a resource.
+   * Streams the current matches: by the most selective index when it is small, by `lastUpdated`
+   * when `since` is given, else a cursor over the type's current versions (renewing its read
+   * transaction as it goes, so a long export never pins old pages). Yields to the event loop every
+   * batchSize entries examined.
    */
   async *scan(resourceType: string, filter: Filter, options: ScanOptions = {}): AsyncGenerator<ResourceRecord> {
     this.assertReadable();
-    const ts = this.types.get(resourceType);
-    if (!ts) return;
+    if (!this.defs.has(resourceType)) return;
     const batch = Math.max(1, Math.floor(options.batchSize ?? 1000));
     const since = options.since === undefined ? undefined : normaliseInstant(options.since);
     const until = options.until === undefined ? undefined : normaliseInstant(options.until);
     const test = scanPredicate(filter);
     const raw = options.raw === true;
+    const plan = Object.keys(filter).length === 0 ? undefined : this.plan(resourceType, filter);
+    let source: Iterable<{ id: string; value?: Buffer }>;
+    if (plan?.best && plan.estimate < this.liveCount(resourceType) / 4) {
+      source = mapIterable(this.candidateIds(resourceType, plan.best), (id) => ({ id }));
+    } else if (since !== undefined && this.defOf(resourceType, 'lastUpdated')) {
+      const n = this.defOf(resourceType, 'lastUpdated')!.n;
+      const end: Key = until === undefined ? [n + 1] : [n, until, MAX_KEY_STRING];
+      source = mapIterable(this.idx.getKeys({ start: [n, since], end, snapshot: false }), (key) => ({ id: String(key[2]) }));
+    } else {
+      source = mapIterable(this.cur.getRange({ start: [resourceType, ''], end: [resourceType, MAX_KEY_STRING], snapshot: false }), (e) => ({
+        id: String(e.key[1]),
+        value: e.value,
+      }));
+    }
     let examined = 0;
-    for (const entry of this.candidates(ts, filter)) {
+    for (const { id, value } of source) {
       if (++examined % batch === 0) {
         await new Promise<void>((resolve) => setImmediate(resolve));
         this.assertReadable();
       }
-      const doc = entry.doc;
-      if (doc.deleted) continue;
-      const u = doc.lastUpdated;
+      const buf = value ?? this.cur.get([resourceType, id]);
+      if (!buf) continue;
+      const head = decodeCurrentHead(buf);
+      if (head.deleted) continue;
+      const u = head.lastUpdated;
       if ((since !== undefined && u < since) || (until !== undefined && u > until)) continue;
-      if (test && !test(doc)) continue;
-      const ver = entry.versions[entry.versions.length - 1];
-      const json = ver.j as string;
-      const rec: ResourceRecord = { resourceType, id: entry.id, versionId: ver.v, lastUpdated: ver.u, deleted: false };
+      if (test && !test(this.storedDoc(resourceType, id, decodeCurrent(buf)))) continue;
+      const ver = this.ver.get([resourceType, id, head.versionId]);
+      const json = ver ? versionJson(ver) : null;
+      if (json === null) continue;
+      const rec: ResourceRecord = { resourceType, id, versionId: head.versionId, lastUpdated: u, deleted: false };
       if (raw) rec.json = json;
       else rec.resource = JSON.parse(json) as Resource;
       yield rec;
     }
   }
 
-  /** The entries a filter can match: by `_id`, else by the most selective hash index, else all. */
-  /**
-   * True when the hash index alone answers the filter exactly: one indexed path compared with a
-   * scalar or `$in` of scalars (hash lookups follow MongoDB's array rules). The filter then needs
-   * no mingo evaluation, which dominates hot key lookups such as matching's blocking queries.
-   */
-  private exactlyIndexed(ts: TypeState, filter: Filter): boolean {
-    const keys = Object.keys(filter);
-    if (keys.length !== 1 || !ts.indexes.some((i) => i.path === keys[0])) return false;
-    const value = filter[keys[0]];
-    const scalar = (v: unknown) => typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean';
-    if (scalar(value)) return planIndexLookups(filter, [keys[0]]).some((c) => c.index === keys[0]);
-    if (!value || typeof value !== 'object' || Array.isArray(value)) return false;
-    const ops = Object.keys(value);
-    const list = (value as { $in?: unknown }).$in;
-    if (!(ops.length === 1 && ops[0] === '$in' && Array.isArray(list) && list.every(scalar))) return false;
-    // Only when the planner really answers it from that index (never a full scan unfiltered).
-    return planIndexLookups(filter, [keys[0]]).some((c) => c.index === keys[0]);
+  // ---------------------------------------------------------------- planning
+
+  private plan(resourceType: string, filter: Filter): Plan {
+    const defs = this.defs.get(resourceType) ?? [];
+    const byPath = new Map(defs.map((d) => [d.path, d]));
+    const conditions = conditionsOf(filter, {
+      indexed: (path) => path === '_id' || byPath.has(path),
+      singleValued: (path) => path === '_id' || byPath.get(path)?.multi === false,
+      span: (base) => this.meta.get(['span', resourceType, base]) as number | undefined,
+    });
+    const estimates = new Map<Condition, number>();
+    const estimate = (c: Condition): number => {
+      let e = estimates.get(c);
+      if (e === undefined) {
+        e = c.kind === 'or' ? c.branches.reduce((sum, b) => sum + Math.min(...b.map(estimate)), 0) : this.estimatePath(resourceType, c, byPath);
+        estimates.set(c, e);
+      }
+      return e;
+    };
+    let best: Condition | undefined;
+    for (const c of conditions) if (!best || estimate(c) < estimate(best)) best = c;
+    return new Plan(this, resourceType, filter, conditions, best, best ? estimate(best) : this.liveCount(resourceType), byPath, estimate);
   }
 
-  private candidates(ts: TypeState, filter: Filter): Iterable<Entry> {
-    const ids = idsOf(filter);
-    if (ids) {
-      const out: Entry[] = [];
-      for (const id of new Set(ids)) {
-        const e = ts.entries.get(id);
-        if (e) out.push(e);
+  /** Index entries a path condition covers (from the per-value counts; "large" past ESTIMATE_VALUES values). */
+  private estimatePath(resourceType: string, c: PathCondition, byPath: Map<string, IndexDef>): number {
+    if (c.path === '_id') return c.intervals.every(isPoint) ? c.intervals.length : this.liveCount(resourceType);
+    const n = byPath.get(c.path)!.n;
+    let total = 0;
+    for (const interval of c.intervals) {
+      if (isPoint(interval)) {
+        total += this.stats.get([n, truncated(interval.lo!.v)]) ?? 0;
+        continue;
       }
-      return out;
-    }
-    if (ts.indexes.length === 0) return ts.entries.values();
-    const byPath = new Map(ts.indexes.map((i) => [i.path, i]));
-    let best: Set<Entry>[] | undefined;
-    let bestSize = Infinity;
-    for (const c of planIndexLookups(filter, [...byPath.keys()])) {
-      const index = byPath.get(c.index)!;
-      const sets: Set<Entry>[] = [];
-      let size = 0;
-      for (const key of c.keys) {
-        const set = index.lookup(key);
-        if (set) {
-          sets.push(set);
-          size += set.size;
-        }
-      }
-      if (size < bestSize) {
-        best = sets;
-        bestSize = size;
+      let values = 0;
+      for (const { value } of this.stats.getRange({ start: startKey(n, interval), end: endKey(n, interval) })) {
+        total += value;
+        if (++values >= ESTIMATE_VALUES) return total + this.liveCount(resourceType);
       }
     }
-    if (!best) return ts.entries.values();
-    if (best.length === 1) return [...best[0]];
-    const union = new Set<Entry>();
-    for (const set of best) for (const e of set) union.add(e);
-    return union;
+    return total;
   }
+
+  /** Ids a condition covers (may repeat an id), in index order; every live resource when there is none. */
+  candidateIds(resourceType: string, c: Condition | undefined, seen = new Set<string>()): Iterable<string> {
+    const store = this;
+    const unique = function* (source: Iterable<string>): Generator<string> {
+      for (const id of source) {
+        if (seen.has(id)) continue;
+        seen.add(id);
+        yield id;
+      }
+    };
+    if (!c) return mapIterable(this.cur.getKeys({ start: [resourceType, ''], end: [resourceType, MAX_KEY_STRING] }), (k) => String(k[1]));
+    if (c.kind === 'or') {
+      return (function* () {
+        for (const branch of c.branches) {
+          let narrowest = branch[0];
+          for (const b of branch) if (store.roughEstimate(resourceType, b) < store.roughEstimate(resourceType, narrowest)) narrowest = b;
+          yield* store.candidateIds(resourceType, narrowest, seen);
+        }
+      })();
+    }
+    return unique(this.pathIds(resourceType, c));
+  }
+
+  private roughEstimate(resourceType: string, c: Condition): number {
+    if (c.kind === 'or') return c.branches.reduce((sum, b) => sum + Math.min(...b.map((x) => this.roughEstimate(resourceType, x))), 0);
+    const byPath = new Map((this.defs.get(resourceType) ?? []).map((d) => [d.path, d]));
+    return this.estimatePath(resourceType, c, byPath);
+  }
+
+  private *pathIds(resourceType: string, c: PathCondition, reverse = false, from?: string): Generator<string> {
+    if (c.path === '_id') {
+      for (const interval of c.intervals) {
+        if (isPoint(interval)) {
+          if (typeof interval.lo!.v === 'string') yield interval.lo!.v;
+          continue;
+        }
+        if (interval.kind !== 'string') continue;
+        const start: Key = [resourceType, ...boundKey(interval.lo, 'lo', '')];
+        const end: Key = interval.hi ? [resourceType, ...boundKey(interval.hi, 'hi', '')] : [resourceType, MAX_KEY_STRING];
+        for (const key of this.cur.getKeys({ start, end })) yield String(key[1]);
+      }
+      return;
+    }
+    const n = this.defOf(resourceType, c.path)!.n;
+    const intervals = reverse ? [...c.intervals].reverse() : c.intervals;
+    for (const interval of intervals) {
+      let start = startKey(n, interval);
+      let end = endKey(n, interval);
+      if (from !== undefined && isPoint(interval)) {
+        // An id-ordered walk of one value, resumed after a keyset boundary.
+        const v = truncated(interval.lo!.v);
+        if (reverse) end = [n, v, from];
+        else start = [n, v, from];
+      }
+      const range = reverse ? this.idx.getKeys({ start: end, end: start, reverse: true }) : this.idx.getKeys({ start, end });
+      for (const key of range) yield String(key[2]);
+    }
+  }
+
+  /**
+   * An ordered walk for the first sort key, narrowed by the filter's conditions on it:
+   * `_id` (the primary keys, or the ids of the smallest single-value condition, which an index
+   * keeps in id order), or an indexed sort path. Undefined when no index gives the order.
+   */
+  private orderedSource(resourceType: string, plan: Plan, sort: SortKey[]): OrderedSource | undefined {
+    const first = sort[0];
+    const reverse = first.direction === -1;
+    const onPath = (path: string) =>
+      plan.conditions.filter((c): c is PathCondition => c.kind === 'path' && c.path === path && c.intervals.length === 1);
+    if (first.field === '_id') {
+      const idRange = hull(onPath('_id').map((c) => c.intervals[0]));
+      const points = plan.conditions.filter(
+        (c): c is PathCondition => c.kind === 'path' && c.path !== '_id' && c.intervals.length === 1 && isPoint(c.intervals[0])
+      );
+      let driver: PathCondition | undefined;
+      for (const c of points) if (!driver || plan.estimateOf(c) < plan.estimateOf(driver)) driver = c;
+      if (driver) {
+        const from = reverse ? (idRange?.hi ? String(idRange.hi.v) + MAX_KEY_STRING : undefined) : idRange?.lo ? String(idRange.lo.v) : undefined;
+        const d = driver;
+        return { field: '_id', driver: d, entries: mapIterable(this.pathIds(resourceType, d, reverse, from), (id) => ({ id, value: id })) };
+      }
+      const interval: Interval = idRange ?? { kind: 'string' };
+      const start: Key = [resourceType, ...boundKey(interval.lo, 'lo', '')];
+      const end: Key = interval.hi ? [resourceType, ...boundKey(interval.hi, 'hi', '')] : [resourceType, MAX_KEY_STRING];
+      const keys = reverse ? this.cur.getKeys({ start: end, end: start, reverse: true }) : this.cur.getKeys({ start, end });
+      return { field: '_id', entries: mapIterable(keys, (k) => ({ id: String(k[1]), value: String(k[1]) })) };
+    }
+    const def = this.defOf(resourceType, first.field);
+    if (!def?.sort) return undefined;
+    // Documents without a value sort first ascending: the walk starts at the null entries unless
+    // the filter bounds the key from below (then those documents cannot match).
+    const range = hull(onPath(first.field).map((c) => c.intervals[0]));
+    const start: Key = range?.lo ? startKey(def.n, range) : [def.n];
+    const end: Key = range?.hi ? endKey(def.n, range) : [def.n + 1];
+    const keys = reverse ? this.idx.getKeys({ start: end, end: start, reverse: true }) : this.idx.getKeys({ start, end });
+    return { field: first.field, entries: mapIterable(keys, (k) => ({ id: String(k[2]), value: k[1] as Scalar | null })) };
+  }
+
+  /** Walks the ordered source; ties on the first key are sorted by the remaining keys in memory. */
+  private streamSorted(source: OrderedSource, sort: SortKey[], plan: Plan, want: number, out: string[]): void {
+    let group: StoredDoc[] = [];
+    let groupValue: unknown = Symbol('none');
+    const flush = () => {
+      if (group.length > 1 && sort.length > 1) sortDocs(group, sort);
+      for (const d of group) out.push(d._id);
+      group = [];
+    };
+    for (const { id, value } of source.entries) {
+      if (value !== groupValue) {
+        if (out.length + group.length >= want) break;
+        flush();
+        groupValue = value;
+      }
+      const doc = plan.acceptedDoc(id, source.driver);
+      if (doc) group.push(doc);
+    }
+    flush();
+  }
+
+  private sortInMemory(resourceType: string, plan: Plan, sort: SortKey[], want: number, out: string[]): void {
+    const docs: StoredDoc[] = [];
+    for (const id of this.candidateIds(resourceType, plan.best)) {
+      const doc = plan.acceptedDoc(id);
+      if (doc) docs.push(doc);
+    }
+    sortDocs(docs, sort);
+    for (const d of docs.slice(0, want)) out.push(d._id);
+  }
+
+  // Used by Plan (below): reads of the current version, key look-ups and entry counts.
+  getCurrent(resourceType: string, id: string): Current | undefined {
+    const buf = this.cur.get([resourceType, id]);
+    return buf ? decodeCurrent(buf) : undefined;
+  }
+
+  hasEntry(n: number, v: Scalar, id: string): boolean {
+    return this.idx.getBinaryFast([n, truncated(v), id]) !== undefined;
+  }
+
+  docOf(resourceType: string, id: string, c: Current): StoredDoc {
+    return this.storedDoc(resourceType, id, c);
+  }
+
+  recordOf(resourceType: string, id: string): ResourceRecord {
+    const head = this.cur.get([resourceType, id]);
+    const rec = head ? this.versionRecord(resourceType, id, decodeCurrentHead(head).versionId) : undefined;
+    if (!rec) throw new StoreUnavailableError(`Embedded store: ${resourceType}/${id} vanished during a search`);
+    return rec;
+  }
+
+  entryCount(n: number, v: Scalar): number {
+    return this.stats.get([n, v]) ?? 0;
+  }
+
+  // ---------------------------------------------------------------- history
 
   async history(query: HistoryQuery): Promise<ResourceRecord[]> {
     this.assertReadable();
-    const log = this.logFor(query);
-    let [lo, hi] = this.bounds(log, query);
-    if (query.after) {
-      const after = { ...query.after, lastUpdated: normaliseInstant(query.after.lastUpdated) };
-      hi = Math.min(hi, partition(log, (v) => cmpVersionCursor(v, after) < 0));
-    }
-    const out: ResourceRecord[] = [];
     const count = Math.max(0, Math.floor(query.count));
-    const keep = this.typeFilter(query);
-    for (let i = hi - 1; i >= lo && out.length < count; i--) {
-      if (!keep || keep.has(log[i].e.t)) out.push(toRecord(log[i]));
+    const out: ResourceRecord[] = [];
+    if (count === 0) return out;
+    for (const v of this.historyEntries(query)) {
+      const rec = this.versionRecord(v.t, v.id, v.v);
+      if (rec) out.push(rec);
+      if (out.length >= count) break;
     }
     return out;
   }
 
   async historyCount(query: Omit<HistoryQuery, 'after' | 'count'>): Promise<number> {
     this.assertReadable();
-    const keep = this.typeFilter(query);
-    if (keep) {
-      // Sum the per-type logs instead of walking the system log.
-      let total = 0;
-      for (const type of keep) {
-        const ts = this.types.get(type);
-        if (!ts) continue;
-        const [lo, hi] = this.bounds(ts.log, query);
-        total += Math.max(0, hi - lo);
-      }
-      return total;
-    }
-    const log = this.logFor(query);
-    const [lo, hi] = this.bounds(log, query);
-    return Math.max(0, hi - lo);
-  }
-
-  /** The resourceTypes restriction of a system-history query, if any. */
-  private typeFilter(query: Omit<HistoryQuery, 'after' | 'count'>): Set<string> | undefined {
-    return query.resourceType === undefined && query.resourceTypes ? new Set(query.resourceTypes) : undefined;
-  }
-
-  private logFor(query: Omit<HistoryQuery, 'after' | 'count'>): readonly Version[] {
-    if (query.resourceType === undefined) return this.systemLog;
-    const ts = this.types.get(query.resourceType);
-    if (!ts) return [];
-    if (query.id === undefined) return ts.log;
-    return ts.entries.get(query.id)?.versions ?? [];
-  }
-
-  /** [lo, hi) of the ascending log within since/before (both inclusive). */
-  private bounds(log: readonly Version[], query: Omit<HistoryQuery, 'after' | 'count'>): [number, number] {
     const since = query.since === undefined ? undefined : normaliseInstant(query.since);
     const before = query.before === undefined ? undefined : normaliseInstant(query.before);
-    const lo = since === undefined ? 0 : partition(log, (v) => v.u < since);
-    const hi = before === undefined ? log.length : partition(log, (v) => v.u <= before);
-    return [lo, hi];
+    if (query.resourceType !== undefined && query.id !== undefined) {
+      let n = 0;
+      for (const _ of this.historyEntries(query)) n++;
+      return n;
+    }
+    const typeCount = (t: string) =>
+      this.thist.getKeysCount({ start: since === undefined ? [t, ''] : [t, since], end: before === undefined ? [t, MAX_KEY_STRING] : [t, before, MAX_KEY_STRING] });
+    if (query.resourceType !== undefined) return typeCount(query.resourceType);
+    if (query.resourceTypes) return [...new Set(query.resourceTypes)].reduce((sum, t) => sum + typeCount(t), 0);
+    return this.hist.getKeysCount({ start: since === undefined ? [''] : [since], end: before === undefined ? [MAX_KEY_STRING] : [before, MAX_KEY_STRING] });
+  }
+
+  /** Versions newest first: (lastUpdated, type, id, versionId) descending, within the query's bounds. */
+  private *historyEntries(query: Omit<HistoryQuery, 'count'>): Generator<{ t: string; id: string; v: number; u: string }> {
+    const since = query.since === undefined ? undefined : normaliseInstant(query.since);
+    const before = query.before === undefined ? undefined : normaliseInstant(query.before);
+    const after = query.after ? { ...query.after, lastUpdated: normaliseInstant(query.after.lastUpdated) } : undefined;
+    const older = (u: string, t: string, id: string, v: number): boolean => {
+      if (!after) return true;
+      if (u !== after.lastUpdated) return u < after.lastUpdated;
+      if (t !== after.resourceType) return t < after.resourceType;
+      if (id !== after.id) return id < after.id;
+      return v < after.versionId;
+    };
+    const inWindow = (u: string) => (since === undefined || u >= since) && (before === undefined || u <= before);
+    if (query.resourceType !== undefined && query.id !== undefined) {
+      const t = query.resourceType;
+      const id = query.id;
+      for (const { key, value } of this.ver.getRange({ start: [t, id, MAX_KEY_STRING], end: [t, id], reverse: true })) {
+        const v = key[2] as number;
+        const u = versionInstant(value);
+        if (inWindow(u) && older(u, t, id, v)) yield { t, id, v, u };
+      }
+      return;
+    }
+    // The upper end of the walk: the cursor (when given) or the `before` bound.
+    const top = (prefix: Key): Key => {
+      if (after && (before === undefined || after.lastUpdated <= before)) {
+        return [...prefix, after.lastUpdated, after.resourceType, after.id, after.versionId];
+      }
+      return before === undefined ? [...prefix, MAX_KEY_STRING] : [...prefix, before, MAX_KEY_STRING];
+    };
+    if (query.resourceType !== undefined) {
+      const t = query.resourceType;
+      for (const key of this.thist.getKeys({ start: top([t]), end: since === undefined ? [t, ''] : [t, since], reverse: true })) {
+        const [, u, id, v] = key as [string, string, string, number];
+        if (inWindow(u) && older(u, t, id, v)) yield { t, id, v, u };
+      }
+      return;
+    }
+    const types = query.resourceTypes ? new Set(query.resourceTypes) : undefined;
+    for (const key of this.hist.getKeys({ start: top([]), end: since === undefined ? [''] : [since], reverse: true })) {
+      const [u, t, id, v] = key as [string, string, string, number];
+      if (types && !types.has(t)) continue;
+      if (inWindow(u) && older(u, t, id, v)) yield { t, id, v, u };
+    }
   }
 
   // ---------------------------------------------------------------- writes
 
   async write(op: WriteOp): Promise<ResourceRecord> {
-    const [record] = await this.enqueue([op]);
+    const [record] = await this.commit([op]);
     return record;
   }
 
@@ -511,77 +706,92 @@ export class EmbeddedStore implements Store {
       this.assertWritable();
       return [];
     }
-    return this.enqueue(ops);
+    return this.commit(ops);
   }
 
   private assertWritable(): void {
-    if (this.state !== 'open') {
-      if (this.state === 'failed') {
-        throw new StoreUnavailableError('Embedded store failed writing its journal; restart to recover', {
-          cause: this.failure,
-        });
-      }
-      throw new StoreUnavailableError(`Embedded store is ${this.state === 'new' ? 'not open' : this.state}`);
-    }
+    if (this.state !== 'open') throw new StoreUnavailableError(`Embedded store is ${this.state === 'new' ? 'not open' : this.state}`);
   }
 
-  private enqueue(ops: WriteOp[]): Promise<ResourceRecord[]> {
+  /**
+   * One request = one callback in lmdb's batched write transaction: requests arriving in the same
+   * event turn share one commit (one fsync: group commit). The callback checks every precondition
+   * before writing anything, so a refused request leaves no trace; it runs as a child transaction,
+   * so an unexpected error rolls back its writes alone. The promise settles once the commit is on
+   * disk (overlappingSync off: the commit returns after the fsync).
+   */
+  private async commit(ops: WriteOp[]): Promise<ResourceRecord[]> {
+    this.assertWritable();
+    for (const op of ops) {
+      if (typeof op.resourceType !== 'string' || !op.resourceType || typeof op.id !== 'string' || !op.id) {
+        throw new Error('WriteOp needs a resourceType and an id');
+      }
+      if (op.resource && op.resource.resourceType !== op.resourceType) {
+        throw new Error(`WriteOp for ${op.resourceType}/${op.id} carries a ${op.resource.resourceType}`);
+      }
+    }
+    for (const t of new Set(ops.map((op) => op.resourceType))) await this.ensureType(t);
+    const task = this.env.childTransaction(() => this.apply(ops));
+    this.pending.add(task);
+    let outcome: Outcome;
     try {
-      this.assertWritable();
-      for (const op of ops) {
-        if (typeof op.resourceType !== 'string' || !op.resourceType || typeof op.id !== 'string' || !op.id) {
-          throw new Error('WriteOp needs a resourceType and an id');
-        }
-        if (op.resource && op.resource.resourceType !== op.resourceType) {
-          throw new Error(`WriteOp for ${op.resourceType}/${op.id} carries a ${op.resource.resourceType}`);
-        }
-      }
+      outcome = (await task) as Outcome;
     } catch (err) {
-      return Promise.reject(err);
+      if (err instanceof VersionConflictError) throw err;
+      throw new StoreUnavailableError('Embedded store could not commit the write', { cause: err });
+    } finally {
+      this.pending.delete(task);
     }
-    return new Promise((resolve, reject) => {
-      this.queue.push({ ops, resolve, reject });
-      this.kick();
-    });
+    if ('conflict' in outcome) throw outcome.conflict;
+    return outcome.records;
   }
 
-  private kick(): void {
-    if (this.loop) return;
-    this.loop = this.runLoop().finally(() => {
-      this.loop = undefined;
-      if (this.queue.length > 0 || this.switchWaiters.length > 0) this.kick();
-    });
-  }
-
-  /** The committer: one batch (one append + one fsync) at a time; arrivals meanwhile form the next. */
-  private async runLoop(): Promise<void> {
-    while (this.queue.length > 0 || this.switchWaiters.length > 0) {
-      if (this.state === 'failed') {
-        const err = new StoreUnavailableError('Embedded store failed writing its journal; restart to recover', {
-          cause: this.failure,
-        });
-        for (const req of this.queue.splice(0)) req.reject(err);
-        for (const w of this.switchWaiters.splice(0)) w.reject(err);
-        return;
-      }
-      if (this.switchWaiters.length > 0) {
-        const waiters = this.switchWaiters.splice(0);
-        try {
-          const gen = await this.switchJournal();
-          for (const w of waiters) w.resolve(gen);
-        } catch (err) {
-          for (const w of waiters) w.reject(err);
+  /** Runs inside the write transaction (synchronously). */
+  private apply(ops: WriteOp[]): Outcome {
+    const known = new Map<string, { v: number; deleted: boolean }>();
+    const versions: number[] = [];
+    for (const op of ops) {
+      const key = `${op.resourceType}\u0000${op.id}`;
+      let cur = known.get(key);
+      if (!cur) {
+        const buf = this.cur.get([op.resourceType, op.id]);
+        if (buf) {
+          const head = decodeCurrentHead(buf);
+          cur = { v: head.versionId, deleted: head.deleted };
         }
-        continue;
       }
-      let ops = 0;
-      let n = 0;
-      while (n < this.queue.length && (n === 0 || ops + this.queue[n].ops.length <= MAX_BATCH_OPS)) {
-        ops += this.queue[n].ops.length;
-        n++;
-      }
-      await this.commitBatch(this.queue.splice(0, n));
+      const conflict = preconditionFails(op, cur);
+      if (conflict) return { conflict };
+      const v = (cur?.v ?? 0) + 1;
+      versions.push(v);
+      known.set(key, { v, deleted: !op.resource });
     }
+    const u = this.instant();
+    const records: ResourceRecord[] = [];
+    ops.forEach((op, i) => {
+      const { resourceType: t, id } = op;
+      const v = versions[i];
+      const defs = this.defs.get(t) ?? [];
+      const oldBuf = this.cur.get([t, id]);
+      const old = oldBuf ? decodeCurrent(oldBuf) : undefined;
+      if (old && !old.deleted) {
+        this.removeEntries(id, { _id: id, lastUpdated: old.lastUpdated, s: JSON.parse(old.sJson) as SearchIndex }, defs);
+      }
+      const stamped = op.resource ? stampMeta(op.resource, id, v, u) : undefined;
+      const s: SearchIndex = op.resource ? (op.index ?? {}) : {};
+      const sJson = JSON.stringify(s);
+      this.ver.putSync([t, id, v], encodeVersion(u, stamped ? JSON.stringify(stamped) : null));
+      this.hist.putSync([u, t, id, v], EMPTY);
+      this.thist.putSync([t, u, id, v], EMPTY);
+      this.cur.putSync([t, id], encodeCurrent(v, !stamped, u, sJson));
+      if (stamped) this.addEntries(t, id, { _id: id, lastUpdated: u, s: JSON.parse(sJson) as SearchIndex }, defs);
+      const wasLive = old !== undefined && !old.deleted;
+      if (wasLive !== !!stamped) this.meta.putSync(['count', t], this.liveCount(t) + (stamped ? 1 : -1));
+      const rec: ResourceRecord = { resourceType: t, id, versionId: v, lastUpdated: u, deleted: !stamped };
+      if (stamped) rec.resource = stamped;
+      records.push(rec);
+    });
+    return { records };
   }
 
   private instant(): string {
@@ -590,154 +800,6 @@ export class EmbeddedStore implements Store {
     if (ms <= this.lastInstantMs) ms = this.lastInstantMs + 1;
     this.lastInstantMs = ms;
     return new Date(ms).toISOString();
-  }
-
-  private async commitBatch(batch: PendingRequest[]): Promise<void> {
-    // 1. Check preconditions in arrival order against committed state plus earlier requests of this
-    //    batch, assign versions and instants, and serialise the journal records.
-    const overlay = new Map<string, { v: number; deleted: boolean }>();
-    const accepted: { req: PendingRequest; planned: PlannedOp[] }[] = [];
-    const refused: { req: PendingRequest; err: unknown }[] = [];
-    const frames: Buffer[] = [];
-    for (const req of batch) {
-      try {
-        const local = new Map<string, { v: number; deleted: boolean }>();
-        const planned: PlannedOp[] = [];
-        const u = this.instant();
-        for (const op of req.ops) {
-          const key = `${op.resourceType}/${op.id}`;
-          const cur = local.get(key) ?? overlay.get(key) ?? this.currentOf(op.resourceType, op.id);
-          checkPrecondition(op, cur);
-          const v = (cur?.v ?? 0) + 1;
-          const stamped = op.resource ? stampMeta(op.resource, op.id, v, u) : undefined;
-          const j = stamped ? JSON.stringify(stamped) : null;
-          const s = op.resource ? JSON.stringify(op.index ?? {}) : '{}';
-          local.set(key, { v, deleted: !op.resource });
-          planned.push({ t: op.resourceType, id: op.id, v, u, j, s, stamped });
-        }
-        const payload =
-          `{"q":${this.seq + 1},"o":[` +
-          planned
-            .map((p) => `{"t":${JSON.stringify(p.t)},"i":${JSON.stringify(p.id)},"v":${p.v},"u":"${p.u}","r":${p.j ?? 'null'},"s":${p.s}}`)
-            .join(',') +
-          ']}';
-        frames.push(frame(payload));
-        this.seq++;
-        for (const [k, v] of local) overlay.set(k, v);
-        accepted.push({ req, planned });
-      } catch (err) {
-        refused.push({ req, err });
-      }
-    }
-
-    // 2. One append + fsync for the whole batch. Memory changes only once it is durable.
-    if (frames.length > 0) {
-      const buf = frames.length === 1 ? frames[0] : Buffer.concat(frames);
-      try {
-        await this.append(buf);
-      } catch (err) {
-        const failure = new StoreUnavailableError('Embedded store could not write its journal', { cause: err });
-        for (const { req } of accepted) req.reject(failure);
-        for (const { req } of refused) req.reject(failure);
-        return;
-      }
-    }
-
-    // 3. Apply and answer.
-    for (const { req, planned } of accepted) {
-      const records = planned.map((p): ResourceRecord => {
-        this.applyVersion(p.t, p.id, p.v, p.u, p.j, p.j === null ? {} : (JSON.parse(p.s) as SearchIndex), false);
-        // The stamped copy shares nested objects only with the caller's own input, never with
-        // stored state (which is the JSON string), so it is returned without another deep copy.
-        const rec: ResourceRecord = { resourceType: p.t, id: p.id, versionId: p.v, lastUpdated: p.u, deleted: p.j === null };
-        if (p.stamped) rec.resource = p.stamped;
-        return rec;
-      });
-      req.resolve(records);
-    }
-    for (const { req, err } of refused) req.reject(err);
-
-    if (
-      this.journalSize > this.compactAfterBytes &&
-      !this.compaction &&
-      this.state === 'open' &&
-      Date.now() >= this.compactRetryAt
-    ) {
-      this.compact().catch((err) => {
-        this.compactRetryAt = Date.now() + 60_000;
-        console.error('[embedded-store] compaction failed; will retry later', err);
-      });
-    }
-  }
-
-  private currentOf(t: string, id: string): { v: number; deleted: boolean } | undefined {
-    const entry = this.types.get(t)?.entries.get(id);
-    if (!entry) return undefined;
-    return { v: entry.doc.versionId, deleted: entry.doc.deleted };
-  }
-
-  /** Appends at the end of the journal and fsyncs. On failure the tail is cut back, or the store fails. */
-  private async append(buf: Buffer): Promise<void> {
-    const fh = this.journal!;
-    const start = this.journalSize;
-    let written = false;
-    try {
-      let off = 0;
-      while (off < buf.length) {
-        const { bytesWritten } = await fh.write(buf, off, buf.length - off, start + off);
-        off += bytesWritten;
-      }
-      written = true;
-      await fh.datasync();
-      this.journalSize = start + buf.length;
-    } catch (err) {
-      // A failed write (e.g. ENOSPC) is cut off so later records follow good ones. After a failed
-      // fsync the page cache state is unknown, so the store stops taking writes until restarted.
-      if (!written && (await cutBack(fh, start))) throw err;
-      this.state = 'failed';
-      this.failure = err;
-      throw err;
-    }
-  }
-
-  private typeState(t: string): TypeState {
-    let ts = this.types.get(t);
-    if (!ts) {
-      ts = {
-        entries: new Map(),
-        log: [],
-        indexes: (this.indexConfig[t] ?? []).map((p) => new HashIndex<Entry>(p)),
-      };
-      this.types.set(t, ts);
-    }
-    return ts;
-  }
-
-  private applyVersion(t: string, id: string, v: number, u: string, j: string | null, s: SearchIndex, recovering: boolean): Version {
-    const ts = this.typeState(t);
-    let entry = ts.entries.get(id);
-    if (!entry) {
-      entry = { t, id, versions: [], doc: undefined as unknown as StoredDoc };
-      ts.entries.set(id, entry);
-    }
-    const ver: Version = { v, u, j, e: entry };
-    const old = entry.versions.length > 0 ? entry.doc : undefined;
-    entry.versions.push(ver);
-    entry.doc = makeDoc(ver, s);
-    for (const index of ts.indexes) {
-      if (old && !old.deleted) index.remove(entry, old);
-      if (j !== null) index.add(entry, entry.doc);
-    }
-    if (recovering) {
-      ts.log.push(ver);
-      this.systemLog.push(ver);
-    } else {
-      insertSorted(ts.log, ver);
-      insertSorted(this.systemLog, ver);
-    }
-    const ms = Date.parse(u);
-    if (ms > this.lastInstantMs) this.lastInstantMs = ms;
-    return ver;
   }
 
   // ---------------------------------------------------------------- locks
@@ -757,256 +819,147 @@ export class EmbeddedStore implements Store {
       if (this.locks.get(key) === tail) this.locks.delete(key);
     }
   }
+}
 
-  // ---------------------------------------------------------------- compaction
+interface OrderedSource {
+  field: string;
+  /** When the walk is one value of an index, that condition needs no re-check. */
+  driver?: PathCondition;
+  entries: Iterable<{ id: string; value: unknown }>;
+}
 
-  /**
-   * Writes a snapshot of everything and drops the journals it covers. Writes continue meanwhile:
-   * the committer only pauses to switch to a fresh journal (generation N+1); the snapshot is then
-   * written from live memory in chunks. It may already contain some versions that are also in
-   * journal N+1; replay skips versions a resource already has, so recovery stays exact.
-   */
-  async compact(): Promise<void> {
-    while (this.compaction) await this.compaction.catch(() => undefined);
-    this.assertWritable();
-    this.compaction = this.runCompaction().finally(() => {
-      this.compaction = undefined;
-    });
-    return this.compaction;
+/**
+ * A filter compiled against one type: its index conditions, the most selective one, and the check
+ * of a candidate (key look-ups for the other single-value conditions, then the whole filter).
+ */
+class Plan {
+  scanned = 0;
+  /** The exact number of matches when the filter is one indexed value (counted from index entries). */
+  readonly exactSingleValue: number | undefined;
+  private readonly query: Query | undefined;
+  private readonly pointChecks: Array<{ n: number; values: Scalar[]; condition: PathCondition }>;
+
+  constructor(
+    private readonly store: EmbeddedStore,
+    private readonly type: string,
+    filter: Filter,
+    readonly conditions: Condition[],
+    readonly best: Condition | undefined,
+    readonly estimate: number,
+    byPath: Map<string, IndexDef>,
+    readonly estimateOf: (c: Condition) => number
+  ) {
+    this.pointChecks = [];
+    for (const c of conditions) {
+      if (c.kind !== 'path' || c.path === '_id' || c === best) continue;
+      if (c.intervals.length > POINT_CHECK_VALUES || !c.intervals.every(isPoint)) continue;
+      this.pointChecks.push({ n: byPath.get(c.path)!.n, values: c.intervals.map((i) => i.lo!.v), condition: c });
+    }
+    const exact = exactIndexed(filter, byPath);
+    this.query = exact ? undefined : new Query(filter as Record<string, unknown>);
+    this.exactSingleValue = exact && exact.values.length === 1 ? store.entryCount(exact.n, exact.values[0]) : undefined;
   }
 
-  private async runCompaction(): Promise<void> {
-    const gen = await new Promise<number>((resolve, reject) => {
-      this.switchWaiters.push({ resolve, reject });
-      this.kick();
-    });
-    await this.writeSnapshot(gen);
-    await this.removeFilesBefore(gen);
+  /** Whether the live resource with this id matches. */
+  accepts(id: string): boolean {
+    return this.acceptedDoc(id) !== undefined;
   }
 
-  /** Runs inside the committer, between batches. */
-  private async switchJournal(): Promise<number> {
-    const gen = this.gen + 1;
-    const path = join(this.dataDir, journalName(gen));
-    const fh = await open(path, 'w');
-    try {
-      await fh.write(JOURNAL_MAGIC, 0, HEADER_BYTES, 0);
-      await fh.sync();
-      await fsyncDir(this.dataDir);
-    } catch (err) {
-      await fh.close().catch(() => undefined);
-      await unlink(path).catch(() => undefined);
-      throw err;
+  acceptedDoc(id: string, skip?: PathCondition): StoredDoc | undefined {
+    this.scanned++;
+    for (const check of this.pointChecks) {
+      if (check.condition === skip) continue;
+      if (!check.values.some((v) => this.store.hasEntry(check.n, v, id))) return undefined;
     }
-    const old = this.journal;
-    this.journal = fh;
-    this.journalSize = HEADER_BYTES;
-    this.gen = gen;
-    await old?.close().catch(() => undefined); // already fsynced by its last batch
-    return gen;
+    const c = this.store.getCurrent(this.type, id);
+    if (!c || c.deleted) return undefined;
+    const doc = this.store.docOf(this.type, id, c);
+    if (this.query && !this.query.test(doc as unknown as Record<string, unknown>)) return undefined;
+    return doc;
   }
 
-  private async writeSnapshot(gen: number): Promise<void> {
-    const tmp = join(this.dataDir, `${snapshotName(gen)}.tmp`);
-    const fh = await open(tmp, 'w');
-    let pos = 0;
-    const chunks: Buffer[] = [];
-    let pending = 0;
-    const flush = async () => {
-      if (pending === 0) return;
-      const buf = Buffer.concat(chunks);
-      chunks.length = 0;
-      pending = 0;
-      let off = 0;
-      while (off < buf.length) {
-        const { bytesWritten } = await fh.write(buf, off, buf.length - off, pos + off);
-        off += bytesWritten;
-      }
-      pos += buf.length;
-    };
-    try {
-      chunks.push(SNAPSHOT_MAGIC);
-      pending += SNAPSHOT_MAGIC.length;
-      let entries = 0;
-      // Maps iterate entries added during the awaits too; each entry is serialised synchronously,
-      // so it is always a consistent prefix of its own versions.
-      for (const [t, ts] of this.types) {
-        for (const entry of ts.entries.values()) {
-          const versions = entry.versions.map((ver) => `[${ver.v},"${ver.u}",${ver.j === null ? 'null' : JSON.stringify(ver.j)}]`);
-          const payload = `{"t":${JSON.stringify(t)},"i":${JSON.stringify(entry.id)},"s":${JSON.stringify(entry.doc.s)},"v":[${versions.join(',')}]}`;
-          const framed = frame(payload);
-          chunks.push(framed);
-          pending += framed.length;
-          entries++;
-          if (pending >= this.snapshotChunkBytes) {
-            await flush(); // also yields to the event loop, so writes go on
-            await this.onSnapshotChunk?.();
-          }
-        }
-      }
-      const trailer = frame(`{"end":true,"gen":${gen},"entries":${entries}}`);
-      chunks.push(trailer);
-      pending += trailer.length;
-      await flush();
-      await fh.sync();
-    } catch (err) {
-      await fh.close().catch(() => undefined);
-      await unlink(tmp).catch(() => undefined);
-      throw err;
-    }
-    await fh.close();
-    await rename(tmp, join(this.dataDir, snapshotName(gen)));
-    await fsyncDir(this.dataDir);
-  }
-
-  private async removeFilesBefore(gen: number): Promise<void> {
-    let removed = false;
-    for (const name of await readdir(this.dataDir)) {
-      const m = FILE_RE.exec(name);
-      if (m && Number(m[2]) < gen) {
-        await unlink(join(this.dataDir, name)).catch(() => undefined);
-        removed = true;
-      }
-    }
-    if (removed) await fsyncDir(this.dataDir);
-  }
-
-  // ---------------------------------------------------------------- recovery
-
-  private async recover(): Promise<void> {
-    const names = await readdir(this.dataDir);
-    for (const name of names) {
-      if (name.endsWith('.tmp')) await unlink(join(this.dataDir, name)).catch(() => undefined);
-    }
-    const snapshots: number[] = [];
-    const journals: number[] = [];
-    for (const name of names) {
-      const m = FILE_RE.exec(name);
-      if (!m) continue;
-      (m[1] === 'snapshot' ? snapshots : journals).push(Number(m[2]));
-    }
-    snapshots.sort((a, b) => a - b);
-    journals.sort((a, b) => a - b);
-
-    // The newest snapshot is complete by construction (written to .tmp, fsynced, renamed).
-    const snapGen = snapshots.length > 0 ? snapshots[snapshots.length - 1] : 0;
-    if (snapshots.length > 0) await this.loadSnapshot(join(this.dataDir, snapshotName(snapGen)), snapGen);
-
-    const replay = journals.filter((g) => g >= snapGen);
-    for (let i = 1; i < replay.length; i++) {
-      if (replay[i] !== replay[i - 1] + 1) {
-        throw new Error(`Embedded store: journal generations ${replay[i - 1]} and ${replay[i]} are not contiguous in ${this.dataDir}`);
-      }
-    }
-    if (replay.length > 0 && snapshots.length > 0 && replay[0] !== snapGen) {
-      throw new Error(`Embedded store: journal ${snapGen} after snapshot ${snapGen} is missing in ${this.dataDir}`);
-    }
-    for (let i = 0; i < replay.length; i++) {
-      const last = i === replay.length - 1;
-      const path = join(this.dataDir, journalName(replay[i]));
-      const result = await readFramed(path, JOURNAL_MAGIC, (payload) => this.replayRecord(payload));
-      if (!result.headerOk && result.fileSize >= HEADER_BYTES) {
-        throw new Error(`Embedded store: ${path} is not a journal file`);
-      }
-      if (result.goodEnd < result.fileSize || !result.headerOk) {
-        if (!last) {
-          throw new Error(
-            `Embedded store: ${path} is corrupt at byte ${result.goodEnd} but newer journals follow; refusing to guess`
-          );
-        }
-        // A torn tail: the crash interrupted an append that was never acknowledged. Cut it off.
-        if (result.headerOk) {
-          console.warn(
-            `[embedded-store] dropped a torn journal tail of ${result.fileSize - result.goodEnd} bytes in ${path}`
-          );
-          await truncate(path, result.goodEnd);
-        }
-      }
-    }
-
-    // Versions were replayed in journal order, which a fuzzy snapshot can interleave: sort once.
-    for (const ts of this.types.values()) ts.log.sort(cmpVersion);
-    this.systemLog.sort(cmpVersion);
-
-    const gen = replay.length > 0 ? replay[replay.length - 1] : snapGen;
-    const path = join(this.dataDir, journalName(gen));
-    const fh = await open(path, replay.includes(gen) ? 'r+' : 'w+');
-    this.journal = fh;
-    this.gen = gen;
-    const size = (await fh.stat()).size;
-    if (size < HEADER_BYTES) {
-      await fh.truncate(0);
-      await fh.write(JOURNAL_MAGIC, 0, HEADER_BYTES, 0);
-      this.journalSize = HEADER_BYTES;
-    } else {
-      this.journalSize = size;
-    }
-    await fh.sync();
-    await fsyncDir(this.dataDir);
-    // Files older than the snapshot are leftovers of a compaction interrupted before its cleanup.
-    if (snapGen > 0) await this.removeFilesBefore(snapGen);
-  }
-
-  private replayRecord(payload: string): void {
-    const rec = JSON.parse(payload) as {
-      q: number;
-      o: { t: string; i: string; v: number; u: string; r: Resource | null; s: SearchIndex }[];
-    };
-    if (rec.q > this.seq) this.seq = rec.q;
-    for (const op of rec.o) {
-      const entry = this.types.get(op.t)?.entries.get(op.i);
-      const have = entry?.versions.length ?? 0;
-      if (op.v <= have) continue; // already in the snapshot
-      if (op.v !== have + 1) {
-        throw new Error(`Embedded store: journal has ${op.t}/${op.i} version ${op.v} but only ${have} before it`);
-      }
-      const j = op.r === null ? null : JSON.stringify(op.r);
-      this.applyVersion(op.t, op.i, op.v, op.u, j, j === null ? {} : op.s, true);
-    }
-  }
-
-  private async loadSnapshot(path: string, gen: number): Promise<void> {
-    let entries = 0;
-    let ended = false;
-    const result = await readFramed(path, SNAPSHOT_MAGIC, (payload) => {
-      if (ended) throw new Error(`Embedded store: data after the end of snapshot ${path}`);
-      const rec = JSON.parse(payload) as
-        | { end: true; gen: number; entries: number }
-        | { t: string; i: string; s: SearchIndex; v: [number, string, string | null][] };
-      if ('end' in rec) {
-        if (rec.entries !== entries || rec.gen !== gen) throw new Error(`Embedded store: snapshot ${path} trailer mismatch`);
-        ended = true;
-        return;
-      }
-      const last = rec.v.length - 1;
-      rec.v.forEach(([v, u, j], i) => {
-        this.applyVersion(rec.t, rec.i, v, u, j, i === last && j !== null ? rec.s : {}, true);
-      });
-      entries++;
-    });
-    if (!result.headerOk || !ended || result.goodEnd !== result.fileSize) {
-      throw new Error(`Embedded store: snapshot ${path} is incomplete or corrupt (at byte ${result.goodEnd})`);
-    }
+  record(id: string): ResourceRecord {
+    return this.store.recordOf(this.type, id);
   }
 }
 
-async function cutBack(fh: FileHandle, size: number): Promise<boolean> {
-  try {
-    await fh.truncate(size);
-    await fh.datasync();
-    return true;
-  } catch {
-    return false;
+/**
+ * `{path: v}` / `{path: {$in: [...]}}` on an indexed path, with values the index holds whole: the
+ * index alone answers it (no filter evaluation needed), and one value's count is its entry count.
+ */
+function exactIndexed(filter: Filter, byPath: Map<string, IndexDef>): { n: number; values: Scalar[] } | undefined {
+  const keys = Object.keys(filter);
+  if (keys.length !== 1 || keys[0] === 'lastUpdated') return undefined;
+  const def = byPath.get(keys[0]);
+  if (!def || def.sort) return undefined;
+  const whole = (v: unknown): v is Scalar =>
+    (typeof v === 'string' && v.length <= MAX_INDEXED_CHARS) || (typeof v === 'number' && Number.isFinite(v));
+  const cond = filter[keys[0]];
+  if (whole(cond)) return { n: def.n, values: [cond] };
+  if (cond && typeof cond === 'object' && !Array.isArray(cond)) {
+    const ops = Object.keys(cond);
+    const list = (cond as { $in?: unknown }).$in;
+    if (ops.length === 1 && ops[0] === '$in' && Array.isArray(list) && list.length > 0 && list.every(whole)) {
+      return { n: def.n, values: [...new Set(list)] };
+    }
   }
+  return undefined;
 }
 
-function checkPrecondition(op: WriteOp, cur: { v: number; deleted: boolean } | undefined): void {
+function sortDocs(docs: StoredDoc[], sort: SortKey[]): void {
+  const keyed = docs.map((doc) => ({ doc, keys: sort.map((k) => sortValue(doc, k.field, k.direction)) }));
+  keyed.sort((a, b) => {
+    for (let i = 0; i < sort.length; i++) {
+      const c = compareValues(a.keys[i], b.keys[i]);
+      if (c !== 0) return sort[i].direction === 1 ? c : -c;
+    }
+    return 0;
+  });
+  keyed.forEach((k, i) => (docs[i] = k.doc));
+}
+
+/** Key elements for one end of an interval (after the index number or type). */
+function boundKey(bound: { v: Scalar; inclusive: boolean } | undefined, end: 'lo' | 'hi', unboundedLo: Scalar): Key {
+  if (!bound) return [unboundedLo];
+  let v = bound.v;
+  let inclusive = bound.inclusive;
+  if (typeof v === 'string' && v.length > MAX_INDEXED_CHARS) {
+    v = v.slice(0, MAX_INDEXED_CHARS);
+    inclusive = true; // cut values compare equal to the cut bound
+  }
+  if (end === 'lo') return inclusive ? [v] : [v, MAX_KEY_STRING];
+  return inclusive ? [v, MAX_KEY_STRING] : [v];
+}
+
+function startKey(n: number, interval: Interval): Key {
+  return [n, ...boundKey(interval.lo, 'lo', interval.kind === 'string' ? '' : -Infinity)];
+}
+
+function endKey(n: number, interval: Interval): Key {
+  if (interval.hi) return [n, ...boundKey(interval.hi, 'hi', '')];
+  return interval.kind === 'string' ? [n + 1] : [n, ''];
+}
+
+function* mapIterable<A, B>(source: Iterable<A>, fn: (a: A) => B): Generator<B> {
+  for (const a of source) yield fn(a);
+}
+
+const ISO_MS = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
+
+function normaliseInstant(value: string): string {
+  if (ISO_MS.test(value)) return value;
+  const ms = Date.parse(value);
+  if (!Number.isFinite(ms)) throw new Error(`Not an ISO instant: ${value}`);
+  return new Date(ms).toISOString();
+}
+
+function preconditionFails(op: WriteOp, cur: { v: number; deleted: boolean } | undefined): VersionConflictError | undefined {
   const expected: VersionPrecondition = op.ifVersion ?? 'any';
-  if (expected === 'any') return;
+  if (expected === 'any') return undefined;
   if (expected === 'absent') {
-    if (!cur || cur.deleted) return;
+    if (!cur || cur.deleted) return undefined;
   } else if (cur && cur.v === expected) {
-    return;
+    return undefined;
   }
-  throw new VersionConflictError(op.resourceType, op.id, expected, cur?.v);
+  return new VersionConflictError(op.resourceType, op.id, expected, cur?.v);
 }

@@ -6,7 +6,6 @@ import { mkdir, open, readdir, rename, rmdir, stat, unlink, type FileHandle } fr
 import { dirname, join } from 'node:path';
 import { Writable } from 'node:stream';
 import { checkFileName, FileNotFoundError, type FileInfo, type FileStore, type OpenedFile } from '../files.js';
-import { fsyncDir } from './framing.js';
 
 const TMP_PREFIX = '.~';
 
@@ -150,5 +149,19 @@ async function writeAll(fh: FileHandle, buf: Buffer): Promise<void> {
   while (off < buf.length) {
     const { bytesWritten } = await fh.write(buf, off, buf.length - off);
     off += bytesWritten;
+  }
+}
+
+/** Makes a rename or unlink in the directory durable. */
+async function fsyncDir(dir: string): Promise<void> {
+  let fh: FileHandle | undefined;
+  try {
+    fh = await open(dir, 'r');
+    await fh.sync();
+  } catch (err) {
+    // Some platforms (Windows) cannot open or fsync directories; everywhere else it must work.
+    if (process.platform !== 'win32') throw err;
+  } finally {
+    await fh?.close();
   }
 }
