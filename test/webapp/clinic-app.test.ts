@@ -305,6 +305,13 @@ describe.skipIf(Boolean(missing))('clinic web app in a browser', () => {
       await tab.getByRole('heading', { level: 2, name: 'Immunizations' }).waitFor();
       const overflow = await tab.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
       expect(overflow, `${name}: page wider than the screen`).toBeLessThanOrEqual(0);
+      // No text cut short (a badge or a cell clipping its words with an ellipsis).
+      const clipped = await tab.evaluate(() =>
+        [...document.querySelectorAll('.mantine-Badge-label')].filter((el) => el.scrollWidth > el.clientWidth + 1).map((el) => el.textContent)
+      );
+      expect(clipped, `${name}: clipped labels`).toEqual([]);
+      const violations = await seriousViolations(tab);
+      expect(violations, `${name}: ${describeViolations(violations)}`).toEqual([]);
       await screenshot(tab, `12-record-${name}`);
       await small.close();
     }
