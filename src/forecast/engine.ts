@@ -94,10 +94,26 @@ export function vaccineGroupForecast(group: VaccineGroup, antigens: readonly Ant
   const applicable = antigens.filter((a) => a.best !== undefined);
   if (applicable.length === 0) return { status: 'Not Recommended' };
   const needing = applicable.filter((a) => a.forecast.status === 'Not Complete');
+  if (needing.length > 0 && group.administerFullVaccineGroup) {
+    // All antigens are given together (MMR): the dose is the one of the antigen furthest behind,
+    // and it cannot be given before every antigen can.
+    const lowest = Math.min(...needing.map((a) => a.forecast.doseNumber ?? Number.POSITIVE_INFINITY));
+    const lead = needing.find((a) => a.forecast.doseNumber === lowest) ?? needing[0]!;
+    const earliest = Math.max(...needing.map((a) => a.forecast.earliest ?? Number.NEGATIVE_INFINITY));
+    const atLeastEarliest = (d: number | undefined) => (d === undefined ? undefined : Math.max(d, earliest));
+    return {
+      status: 'Not Complete',
+      doseNumber: lead.forecast.doseNumber,
+      earliest,
+      recommended: atLeastEarliest(lead.forecast.recommended),
+      pastDue: atLeastEarliest(lead.forecast.pastDue),
+      latest: lead.forecast.latest,
+      vaccineTypes: lead.forecast.vaccineTypes,
+    };
+  }
   if (needing.length > 0) {
-    // All antigens given together (MMR): the group waits for the latest antigen; otherwise the
-    // group is due as soon as any antigen is.
-    const pick = group.administerFullVaccineGroup ? Math.max : Math.min;
+    // Antigens given separately (DTaP/Tdap/Td): the group is due as soon as any antigen is.
+    const pick = Math.min;
     const dates = (key: 'earliest' | 'recommended' | 'pastDue' | 'latest') => {
       const values = needing.map((a) => a.forecast[key]).filter((v): v is number => v !== undefined);
       return values.length > 0 ? pick(...values) : undefined;
