@@ -5,7 +5,7 @@ import { skipTargetDose } from './conditional-skip.js';
 import { addDuration, addOptional, type Day, FAR_FUTURE, FAR_PAST } from './dates.js';
 import { intervalReference, ruleInEffect, type SeriesEvaluation } from './evaluate.js';
 import type { Forecast, PatientRecord } from './model.js';
-import type { Antigen, Series, SupportingData } from './supporting-data.js';
+import type { Antigen, Series, SeriesDose, SupportingData } from './supporting-data.js';
 
 /** Evidence of immunity for the antigen (clinical history or birth before a date). */
 export function isImmune(antigen: Antigen, patient: PatientRecord): boolean {
@@ -116,15 +116,26 @@ export function forecastSeries(
 
   return {
     status: 'Not Complete',
-    // CDC numbers the forecast dose by the patient's history (valid doses so far, plus one); a
-    // series whose first dose recurs (a new season's COVID-19 dose) starts again at 1.
-    doseNumber: target.recurring && target.doseNumber === 1 ? 1 : evaluation.validDoses.length + 1,
+    doseNumber: forecastDoseNumber(target, evaluation),
     earliest,
     recommended,
     pastDue,
     latest,
     vaccineTypes: forecastVaccines.filter((v) => v.forecastVaccineType).map((v) => v.cvx),
   };
+}
+
+/**
+ * CDC numbers the forecast dose by the patient's history: valid doses so far, plus one. A seasonal
+ * dose counts only this season's doses (a new COVID-19 season starts again at 1), and so does a
+ * series whose first dose recurs.
+ */
+function forecastDoseNumber(target: SeriesDose, evaluation: SeriesEvaluation): number {
+  if (target.seasonalStart !== undefined) {
+    return evaluation.validDoses.filter((d) => d.date >= target.seasonalStart!).length + 1;
+  }
+  if (target.recurring && target.doseNumber === 1) return 1;
+  return evaluation.validDoses.length + 1;
 }
 
 /** The latest end of a live-virus conflict a dose of the forecast vaccines would fall into. */
