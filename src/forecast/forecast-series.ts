@@ -5,7 +5,7 @@ import { skipTargetDose } from './conditional-skip.js';
 import { addDuration, addOptional, type Day, FAR_FUTURE, FAR_PAST } from './dates.js';
 import { intervalReference, ruleInEffect, type SeriesEvaluation } from './evaluate.js';
 import type { Forecast, PatientRecord } from './model.js';
-import type { Antigen, Series, SeriesDose, SupportingData } from './supporting-data.js';
+import type { Antigen, Series, SeriesDose, SupportingData, VaccineRule } from './supporting-data.js';
 
 /** Evidence of immunity for the antigen (clinical history or birth before a date). */
 export function isImmune(antigen: Antigen, patient: PatientRecord): boolean {
@@ -52,17 +52,24 @@ export function forecastSeries(
 
   const targets = series.doses;
   let t = evaluation.nextTarget;
-  while (
-    t < targets.length &&
-    skipTargetDose(targets[t]!.conditionalSkips, 'forecast', {
+  // Forecast-context skips are judged at the assessment date, and also at the date the dose could
+  // first be given ("not required for those 4 years or older at the earliest forecasted date").
+  while (t < targets.length) {
+    const context = {
       patient,
       referenceDate: patient.assessmentDate,
       previousDoses: evaluation.countedDoses,
       allDoses: evaluation.allDoses,
       validDoses: evaluation.validDoses,
       completedSeriesGroups,
-    })
-  ) {
+    };
+    const skips = targets[t]!.conditionalSkips;
+    let skipped = skipTargetDose(skips, 'forecast', context);
+    if (!skipped && skips.length > 0) {
+      const earliest = forecastDates(data, antigen, patient, targets[t]!, evaluation).earliest;
+      if (earliest > patient.assessmentDate) skipped = skipTargetDose(skips, 'forecast', { ...context, referenceDate: earliest });
+    }
+    if (!skipped) break;
     evaluation.targetDoses[t] = 'skipped';
     t++;
   }
@@ -70,57 +77,75 @@ export function forecastSeries(
   if (t >= targets.length) return { status: 'Complete' };
 
   const target = targets[t]!;
-  const dob = patient.birthDate;
-  const age = ruleInEffect(target.ages, patient.assessmentDate);
-  const maxAgeDate = addOptional(dob, age?.maxAge);
-  if (maxAgeDate !== undefined && patient.assessmentDate >= maxAgeDate) return { status: 'Aged Out' };
+  const dates = forecastDates(data, antigen, patient, target, evaluation);
+  if (dates.maxAgeDate !== undefined && patient.assessmentDate >= dates.maxAgeDate) return { status: 'Aged Out' };
   if (target.seasonalEnd !== undefined && patient.assessmentDate > target.seasonalEnd) {
     return { status: 'Not Recommended' };
   }
+  return {
+    status: 'Not Complete',
+    doseNumber: forecastDoseNumber(target, evaluation),
+    earliest: dates.earliest,
+    recommended: dates.recommended,
+    pastDue: dates.pastDue,
+    latest: dates.latest,
+    vaccineTypes: dates.vaccineTypes,
+  };
+}
 
-  // Earliest: the latest of the minimum age and every minimum interval (live-virus conflicts and
-  // the season's start below). Recommended and past due come from the target dose's age when it
-  // has one, else from its intervals (logic spec "forecast dates").
+interface TargetDates {
+  earliest: Day;
+  recommended: Day;
+  pastDue?: Day;
+  latest?: Day;
+  maxAgeDate?: Day;
+  vaccineTypes: string[];
+}
+
+/**
+ * The dates of one target dose. Earliest: the latest of the minimum age, every minimum interval,
+ * the antigen's latest dose, live-virus conflicts and the season's start. Recommended and past due
+ * come from the target dose's age when it has one, else from its intervals; neither is before the
+ * earliest date (logic spec "forecast dates").
+ */
+function forecastDates(data: SupportingData, antigen: Antigen, patient: PatientRecord, target: SeriesDose, evaluation: SeriesEvaluation): TargetDates {
+  const dob = patient.birthDate;
+  const age = ruleInEffect(target.ages, patient.assessmentDate);
+  const maxAgeDate = addOptional(dob, age?.maxAge);
   const minAgeDate = addOptional(dob, age?.minAge) ?? addOptional(dob, age?.absMinAge) ?? dob;
-  const earliestCandidates: Day[] = [minAgeDate];
-  const recommendedByInterval: Day[] = [];
-  const pastDueByInterval: Day[] = [];
+  let earliest = minAgeDate;
+  let recommendedByInterval: Day | undefined;
+  let pastDueByInterval: Day | undefined;
   for (const rule of target.intervals) {
     if (rule.effectiveDate !== undefined && patient.assessmentDate < rule.effectiveDate) continue;
     if (rule.cessationDate !== undefined && patient.assessmentDate >= rule.cessationDate) continue;
     const from = intervalReference(rule, patient, evaluation, patient.assessmentDate + 1);
     if (from === undefined) continue;
-    earliestCandidates.push(rule.minInt ? addDuration(from, rule.minInt) : from);
-    if (rule.earliestRecInt) recommendedByInterval.push(addDuration(from, rule.earliestRecInt));
-    if (rule.latestRecInt) pastDueByInterval.push(addDuration(from, rule.latestRecInt) - 1);
+    earliest = Math.max(earliest, rule.minInt ? addDuration(from, rule.minInt) : from);
+    if (rule.earliestRecInt) recommendedByInterval = Math.max(recommendedByInterval ?? -Infinity, addDuration(from, rule.earliestRecInt));
+    if (rule.latestRecInt) pastDueByInterval = Math.max(pastDueByInterval ?? -Infinity, addDuration(from, rule.latestRecInt) - 1);
   }
   const earliestRecAge = addOptional(dob, age?.earliestRecAge);
   const latestRecAge = addOptional(dob, age?.latestRecAge);
-  const unadjustedRecommended = earliestRecAge ?? (recommendedByInterval.length > 0 ? Math.max(...recommendedByInterval) : undefined);
-  const unadjustedPastDue = latestRecAge !== undefined ? latestRecAge - 1 : pastDueByInterval.length > 0 ? Math.max(...pastDueByInterval) : undefined;
+  const unadjustedRecommended = earliestRecAge ?? recommendedByInterval;
+  const unadjustedPastDue = latestRecAge !== undefined ? latestRecAge - 1 : pastDueByInterval;
 
   // No forecast before the antigen's latest dose, even one that counts for nothing (inadvertent).
   const lastDose = evaluation.allDoses[evaluation.allDoses.length - 1];
-  if (lastDose) earliestCandidates.push(lastDose.date);
+  if (lastDose) earliest = Math.max(earliest, lastDose.date);
 
   const excluded = contraindicatedVaccines(antigen, patient);
   const forecastVaccines = target.preferableVaccines.filter((v) => !excluded.has(v.cvx));
-  const conflictEnd = liveVirusConflictEnd(data, patient, forecastVaccines.map((v) => v.cvx));
-  if (conflictEnd !== undefined) earliestCandidates.push(conflictEnd);
-  if (target.seasonalStart !== undefined) earliestCandidates.push(target.seasonalStart);
-
-  const earliest = Math.max(...earliestCandidates);
-  const recommended = Math.max(unadjustedRecommended ?? earliest, earliest);
-  const pastDue = unadjustedPastDue === undefined ? undefined : Math.max(unadjustedPastDue, earliest);
-  const latest = maxAgeDate !== undefined ? maxAgeDate - 1 : undefined;
+  const conflictEnd = liveVirusConflictEnd(data, patient, forecastVaccines);
+  if (conflictEnd !== undefined) earliest = Math.max(earliest, conflictEnd);
+  if (target.seasonalStart !== undefined) earliest = Math.max(earliest, target.seasonalStart);
 
   return {
-    status: 'Not Complete',
-    doseNumber: forecastDoseNumber(target, evaluation),
     earliest,
-    recommended,
-    pastDue,
-    latest,
+    recommended: Math.max(unadjustedRecommended ?? earliest, earliest),
+    pastDue: unadjustedPastDue === undefined ? undefined : Math.max(unadjustedPastDue, earliest),
+    latest: maxAgeDate !== undefined ? maxAgeDate - 1 : undefined,
+    maxAgeDate,
     vaccineTypes: forecastVaccines.filter((v) => v.forecastVaccineType).map((v) => v.cvx),
   };
 }
@@ -139,9 +164,9 @@ function forecastDoseNumber(target: SeriesDose, evaluation: SeriesEvaluation): n
 }
 
 /** The latest end of a live-virus conflict a dose of the forecast vaccines would fall into. */
-function liveVirusConflictEnd(data: SupportingData, patient: PatientRecord, forecastCvx: readonly string[]): Day | undefined {
+function liveVirusConflictEnd(data: SupportingData, patient: PatientRecord, forecastVaccines: readonly VaccineRule[]): Day | undefined {
   let latest: Day | undefined;
-  for (const cvx of forecastCvx) {
+  for (const { cvx } of forecastVaccines) {
     const conflicts = data.liveVirusConflicts.get(cvx);
     if (!conflicts) continue;
     for (const previous of patient.doses) {
