@@ -5,7 +5,7 @@ import { CASE_FILES, loadCases, runCase, tally } from './cdc-test-cases.js';
 import { defaultSupportingData } from './supporting-data.js';
 
 const FLOORS = {
-  healthy: { fullyRight: 748, evaluationsRight: 756, forecastsRight: 750 },
+  healthy: { fullyRight: 749, evaluationsRight: 757, forecastsRight: 751 },
   conditions: { fullyRight: 220, evaluationsRight: 237, forecastsRight: 226 },
 } as const;
 

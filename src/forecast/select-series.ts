@@ -1,7 +1,7 @@
 // Logic spec chapter "Select best patient series": one prioritized series per series group
 // (a complete series, else scoring of in-process series, else the default / age-fitting series),
 // then the best series of the antigen across groups.
-import { addOptional } from './dates.js';
+import { addDuration, addOptional } from './dates.js';
 import type { PatientRecord, PatientSeries } from './model.js';
 
 function firstValidDate(s: PatientSeries): number | undefined {
@@ -33,6 +33,24 @@ function remaining(s: PatientSeries): number {
   return s.targetDoses.filter((t) => t === 'open').length;
 }
 
+/**
+ * The soonest date the series could be finished: the next dose at its earliest date, then each
+ * later open target dose at its minimum interval from the one before and its minimum age.
+ */
+function projectedCompletion(s: PatientSeries, patient: PatientRecord): number {
+  let date = s.forecast.earliest;
+  if (date === undefined) return Number.POSITIVE_INFINITY;
+  for (let t = s.nextTarget + 1; t < s.series.doses.length; t++) {
+    if (s.targetDoses[t] !== 'open') continue;
+    const target = s.series.doses[t]!;
+    const interval = target.intervals.find((i) => i.fromPrevious);
+    if (interval?.minInt) date = addDuration(date, interval.minInt);
+    const minAge = addOptional(patient.birthDate, target.ages[0]?.minAge);
+    if (minAge !== undefined && minAge > date) date = minAge;
+  }
+  return date;
+}
+
 /** Points for in-process series (logic spec scoring table); higher is better. */
 function score(candidates: PatientSeries[], patient: PatientRecord): Map<PatientSeries, number> {
   const points = new Map<PatientSeries, number>(candidates.map((c) => [c, 0]));
@@ -44,7 +62,7 @@ function score(candidates: PatientSeries[], patient: PatientRecord): Map<Patient
   };
   add((s) => s.validCount, 'max');
   add((s) => remaining(s), 'min');
-  add((s) => s.forecast.earliest ?? Number.POSITIVE_INFINITY, 'min');
+  add((s) => projectedCompletion(s, patient), 'min');
   for (const c of candidates) {
     // A product series scores when every dose given counted in it (all one product, all valid).
     if (c.series.productPath) {
