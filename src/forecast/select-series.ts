@@ -40,13 +40,24 @@ function remaining(s: PatientSeries): number {
 function projectedCompletion(s: PatientSeries, patient: PatientRecord): number {
   let date = s.forecast.earliest;
   if (date === undefined) return Number.POSITIVE_INFINITY;
-  for (let t = s.nextTarget + 1; t < s.series.doses.length; t++) {
+  const doses = s.series.doses;
+  const dateOf = doses.map((_, i) => s.satisfiedBy[i]?.date);
+  dateOf[s.nextTarget] = date;
+  for (let t = s.nextTarget + 1; t < doses.length; t++) {
     if (s.targetDoses[t] !== 'open') continue;
-    const target = s.series.doses[t]!;
-    const interval = target.intervals.find((i) => i.fromPrevious);
-    if (interval?.minInt) date = addDuration(date, interval.minInt);
+    const target = doses[t]!;
+    for (const interval of target.intervals) {
+      if (!interval.minInt) continue;
+      const from = interval.fromPrevious
+        ? date
+        : interval.fromTargetDose !== undefined
+          ? dateOf[doses.findIndex((d) => d.doseNumber === interval.fromTargetDose)]
+          : undefined;
+      if (from !== undefined) date = Math.max(date, addDuration(from, interval.minInt));
+    }
     const minAge = addOptional(patient.birthDate, target.ages[0]?.minAge);
     if (minAge !== undefined && minAge > date) date = minAge;
+    dateOf[t] = date;
   }
   return date;
 }
