@@ -15,7 +15,7 @@ import type {
   SeriesStatus,
   VaccineGroupForecast,
 } from './model.js';
-import { bestSeries } from './select-series.js';
+import { bestSeries, prioritizedPerGroup } from './select-series.js';
 import type { Antigen, Series, SupportingData, VaccineGroup } from './supporting-data.js';
 
 /** Logic spec "organise immunization history": the antigen's doses, in date order. */
@@ -75,7 +75,7 @@ function runAntigen(
   otherStatuses: ReadonlyMap<AdministeredDose, 'Valid' | 'Not Valid'>,
 ): AntigenResult {
   const relevant = antigen.series.filter((s) => isRelevant(s, patient));
-  if (relevant.length === 0) return { antigen: antigen.name, forecast: { status: 'Not Recommended' } };
+  if (relevant.length === 0) return { antigen: antigen.name, evaluations: [], forecast: { status: 'Not Recommended' } };
   const doses = antigenDoses(data, patient, antigen.name);
   let results = relevant.map((s) => runSeries(data, antigen, patient, s, doses, new Set(), otherStatuses));
   // "Completed Series" skip conditions depend on the other series' outcome: a second pass.
@@ -84,7 +84,31 @@ function runAntigen(
     results = relevant.map((s) => runSeries(data, antigen, patient, s, doses, completed, otherStatuses));
   }
   const best = bestSeries(results, patient);
-  return { antigen: antigen.name, best, forecast: best?.forecast ?? { status: 'Not Recommended' }, candidates: results };
+  return {
+    antigen: antigen.name,
+    best,
+    evaluations: reportedEvaluations(best, prioritizedPerGroup(results, patient)),
+    forecast: best?.forecast ?? { status: 'Not Recommended' },
+    candidates: results,
+  };
+}
+
+/**
+ * The best series' evaluations, except that a dose it does not count but the prioritized series
+ * of another series group does (childhood doses under an adult risk booster series, a risk booster
+ * after a complete standard series) is reported valid from that series.
+ */
+function reportedEvaluations(best: PatientSeries | undefined, prioritized: readonly PatientSeries[]): DoseEvaluation[] {
+  if (!best) return [];
+  return best.evaluations.map((e) => {
+    if (e.status === 'Valid') return e;
+    for (const other of prioritized) {
+      if (other === best) continue;
+      const there = other.evaluations.find((o) => o.dose === e.dose);
+      if (there?.status === 'Valid') return there;
+    }
+    return e;
+  });
 }
 
 const STATUS_ORDER: readonly SeriesStatus[] = ['Not Complete', 'Contraindicated', 'Aged Out', 'Complete', 'Immune', 'Not Recommended'];
@@ -149,7 +173,7 @@ export function runCdsi(data: SupportingData, patient: PatientRecord): EngineRes
       const antigen = data.antigens.get(name);
       if (!antigen) continue;
       const result = runAntigen(data, antigen, sorted, otherStatuses);
-      for (const e of result.best?.evaluations ?? []) {
+      for (const e of result.evaluations) {
         if (e.status !== 'Valid') otherStatuses.set(e.dose, 'Not Valid');
         else if (!otherStatuses.has(e.dose)) otherStatuses.set(e.dose, 'Valid');
       }
@@ -160,13 +184,8 @@ export function runCdsi(data: SupportingData, patient: PatientRecord): EngineRes
     vaccineGroups.push({ vaccineGroup: group.name, antigens: results, forecast: vaccineGroupForecast(group, results), seriesName: lead?.series.name });
   }
   const evaluations: DoseEvaluation[] = [];
-  const seriesOfAntigen = new Map<string, string>();
-  for (const r of byAntigen.values()) {
-    if (!r.best) continue;
-    seriesOfAntigen.set(r.antigen, r.best.series.name);
-    evaluations.push(...r.best.evaluations);
-  }
+  for (const r of byAntigen.values()) evaluations.push(...r.evaluations);
   const order = new Map(sorted.doses.map((d, i) => [d, i]));
   evaluations.sort((a, b) => order.get(a.dose)! - order.get(b.dose)!);
-  return { evaluations, vaccineGroups, seriesOfAntigen };
+  return { evaluations, vaccineGroups };
 }

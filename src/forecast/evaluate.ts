@@ -72,13 +72,13 @@ export function evaluateSeries(
     }
     state.nextTarget = t;
     if (t >= targets.length) {
-      state.evaluations.push({ dose, antigen, status: 'Extraneous', reasons: [Reason.seriesComplete] });
+      state.evaluations.push({ dose, antigen, series: series.name, status: 'Extraneous', reasons: [Reason.seriesComplete] });
       return;
     }
     const target = targets[t]!;
     const outcome = evaluateAgainstTarget(data, patient, state, target, dose, statusOfOtherDoses);
     if (outcome.status === 'Valid') {
-      state.evaluations.push({ dose, antigen, status: 'Valid', reasons: [], targetDose: target.doseNumber });
+      state.evaluations.push({ dose, antigen, series: series.name, status: 'Valid', reasons: [], targetDose: target.doseNumber });
       state.satisfiedBy[t] = dose;
       state.targetDoses[t] = 'satisfied';
       state.validDoses.push(dose);
@@ -86,7 +86,7 @@ export function evaluateSeries(
       // A recurring target dose (yearly influenza, boosters) stays the next target.
       if (!target.recurring) state.nextTarget = t + 1;
     } else {
-      state.evaluations.push({ dose, antigen, status: outcome.status, reasons: outcome.reasons });
+      state.evaluations.push({ dose, antigen, series: series.name, status: outcome.status, reasons: outcome.reasons });
       if (!outcome.reasons.includes(Reason.inadvertent) && outcome.status !== 'Extraneous') state.countedDoses.push(dose);
     }
   });

@@ -123,7 +123,7 @@ function patientReference(patient: Patient) {
   return patient.id ? { reference: `Patient/${patient.id}` } : { display: 'Patient given in the request' };
 }
 
-function evaluationResource(e: DoseEvaluation, series: string | undefined, patient: Patient, date: string): ImmunizationEvaluation {
+function evaluationResource(e: DoseEvaluation, patient: Patient, date: string): ImmunizationEvaluation {
   const valid = e.status === 'Valid';
   const doseStatus: CodeableConcept = {
     coding: [{ system: DOSE_STATUS_SYSTEM, code: valid ? 'valid' : 'notvalid', display: valid ? 'Valid' : 'Not valid' }],
@@ -140,7 +140,7 @@ function evaluationResource(e: DoseEvaluation, series: string | undefined, patie
     immunizationEvent: { reference: `Immunization/${e.dose.id}` },
     doseStatus,
     ...(e.reasons.length > 0 ? { doseStatusReason: e.reasons.map((text) => ({ text })) } : {}),
-    ...(series ? { series } : {}),
+    series: e.series,
     ...(e.targetDose !== undefined ? { doseNumberPositiveInt: e.targetDose } : {}),
   };
 }
@@ -165,7 +165,7 @@ function recommendationEntry(group: string, antigens: readonly string[], forecas
 
 export function toFhir(result: EngineResult, input: ForecastInput): ForecastOutput {
   const date = input.assessmentDate.slice(0, 10);
-  const evaluations = result.evaluations.map((e) => evaluationResource(e, result.seriesOfAntigen.get(e.antigen), input.patient, date));
+  const evaluations = result.evaluations.map((e) => evaluationResource(e, input.patient, date));
   const recommendation: ImmunizationRecommendation = {
     resourceType: 'ImmunizationRecommendation',
     patient: patientReference(input.patient),

@@ -37,6 +37,8 @@ export const Reason = {
 export interface DoseEvaluation {
   dose: AdministeredDose;
   antigen: string;
+  /** The patient series the dose was evaluated in. */
+  series: string;
   status: EvaluationStatus;
   /** Every reason the dose is not valid / extraneous, in the order CDSi checks them. */
   reasons: readonly string[];
@@ -75,6 +77,8 @@ export interface PatientSeries {
 export interface AntigenResult {
   antigen: string;
   best?: PatientSeries;
+  /** The dose evaluations reported for the antigen (see engine.ts reportedEvaluations). */
+  evaluations: DoseEvaluation[];
   forecast: Forecast;
   /** Every relevant patient series, evaluated and forecast (the best one among them). */
   candidates?: readonly PatientSeries[];
@@ -91,6 +95,4 @@ export interface EngineResult {
   /** One entry per (dose, antigen) of the best series of each antigen, in dose order. */
   evaluations: DoseEvaluation[];
   vaccineGroups: VaccineGroupForecast[];
-  /** Series name of each evaluation's antigen. */
-  seriesOfAntigen: ReadonlyMap<string, string>;
 }

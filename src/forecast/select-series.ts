@@ -112,16 +112,19 @@ export function prioritizedSeries(group: PatientSeries[], patient: PatientRecord
 }
 
 /** The best patient series of an antigen across its series groups. */
-export function bestSeries(all: PatientSeries[], patient: PatientRecord): PatientSeries | undefined {
+/** One prioritized series per series group (groups the patient cannot start give none). */
+export function prioritizedPerGroup(all: readonly PatientSeries[], patient: PatientRecord): PatientSeries[] {
   const groups = new Map<string, PatientSeries[]>();
   for (const s of all) {
     const list = groups.get(s.series.seriesGroup) ?? [];
     list.push(s);
     groups.set(s.series.seriesGroup, list);
   }
-  let prioritized = [...groups.values()]
-    .map((g) => prioritizedSeries(g, patient))
-    .filter((s): s is PatientSeries => s !== undefined);
+  return [...groups.values()].map((g) => prioritizedSeries(g, patient)).filter((s): s is PatientSeries => s !== undefined);
+}
+
+export function bestSeries(all: PatientSeries[], patient: PatientRecord): PatientSeries | undefined {
+  let prioritized = prioritizedPerGroup(all, patient);
   if (prioritized.length === 0) {
     // No series can be started: report the default series of the first group (aged out, …).
     const first = [...all].sort((a, b) => Number(a.series.seriesGroup) - Number(b.series.seriesGroup) || Number(b.series.defaultSeries) - Number(a.series.defaultSeries) || byPreference(a, b));
