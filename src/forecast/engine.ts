@@ -84,13 +84,13 @@ function runAntigen(
     results = relevant.map((s) => runSeries(data, antigen, patient, s, doses, completed, otherStatuses));
   }
   const best = bestSeries(results, patient);
-  return {
-    antigen: antigen.name,
-    best,
-    evaluations: reportedEvaluations(best, prioritizedPerGroup(results, patient)),
-    forecast: best?.forecast ?? { status: 'Not Recommended' },
-    candidates: results,
-  };
+  const evaluations = reportedEvaluations(best, prioritizedPerGroup(results, patient));
+  let forecast = best?.forecast ?? { status: 'Not Recommended' as const };
+  if (forecast.numberedByHistory) {
+    // The dose number counts every dose reported valid, whichever series counted it.
+    forecast = { ...forecast, doseNumber: evaluations.filter((e) => e.status === 'Valid').length + 1 };
+  }
+  return { antigen: antigen.name, best, evaluations, forecast, candidates: results };
 }
 
 /**

@@ -85,6 +85,7 @@ export function forecastSeries(
   return {
     status: 'Not Complete',
     doseNumber: forecastDoseNumber(target, evaluation),
+    numberedByHistory: target.seasonalStart === undefined && !(target.recurring && target.doseNumber === 1),
     earliest: dates.earliest,
     recommended: dates.recommended,
     pastDue: dates.pastDue,

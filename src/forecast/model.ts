@@ -50,8 +50,10 @@ export type SeriesStatus = 'Not Complete' | 'Complete' | 'Immune' | 'Contraindic
 
 export interface Forecast {
   status: SeriesStatus;
-  /** Target dose number of the next dose (when a dose is needed). */
+  /** Number of the next dose (when a dose is needed): the patient's valid doses plus one. */
   doseNumber?: number;
+  /** The dose number counts the whole history (not only the current season's doses). */
+  numberedByHistory?: boolean;
   earliest?: Day;
   recommended?: Day;
   pastDue?: Day;
