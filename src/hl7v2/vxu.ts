@@ -5,6 +5,7 @@
 // doses by ORC-3 (or a key of the dose), the PD1-12 Consent by patient, choice and date.
 import type { Bundle, BundleEntry, Identifier, OperationOutcomeIssue, Patient } from '@medplum/fhirtypes';
 import { isFhirError } from '../fhir/outcome.js';
+import { REVIEW_TAG } from '../matching/ingest.js';
 import { mergeInto } from '../matching/merge-records.js';
 import { ackCodeFor, buildAck } from './ack.js';
 import type { ParsedMessage } from './er7.js';
@@ -27,24 +28,27 @@ export interface VxuResult {
 /** What each transaction entry stands for, to place its issues in the message. */
 type EntryRole = { kind: 'patient' } | { kind: 'consent' } | { kind: 'dose'; dose: DoseFromMessage };
 
+const MAX_CONFLICT_RETRIES = 5;
 const PATIENT_URL = 'urn:uuid:9b4e1b6a-0000-4000-8000-000000000001';
 
 export async function processVxu(parsed: ParsedMessage, run: FhirRunner, options: { organization?: string } = {}): Promise<VxuResult> {
   const content = readVxu(parsed, options);
   const issues: Hl7Issue[] = [...content.issues];
   let doses = content.doses;
-  // A dose dropped by a rule is retried without; a version race on the Patient is retried once.
-  for (let attempt = 0; attempt <= content.doses.length + 1; attempt++) {
-    const existing = await findPatient(run, content.identifiers);
-    if (existing === 'ambiguous') {
+  let conflicts = 0;
+  // A dose dropped by a rule is retried without; a version race on the Patient (another message
+  // for the same child committed in between) is retried with the new version.
+  for (let attempt = 0; attempt <= content.doses.length + MAX_CONFLICT_RETRIES; attempt++) {
+    const found = await findPatient(run, content.identifiers);
+    const existing = found?.chosen;
+    if (found && found.others.length > 0 && attempt === 0) {
       issues.push({
-        severity: 'E',
+        severity: 'W',
         hl7Code: '205',
         appCode: '3',
-        text: `The identifiers in PID-3 name more than one patient in the registry; the message was not stored`,
+        text: `The identifiers in PID-3 name ${found.others.length + 1} patients in the registry (possible duplicates awaiting review): the message was stored on Patient/${existing?.patient.id}`,
         location: { segment: 'PID', sequence: 1, field: 3 },
       });
-      return reject(parsed, issues, 409);
     }
     const { bundle, roles } = transactionFor(content, doses, existing);
     try {
@@ -70,8 +74,10 @@ export async function processVxu(parsed: ParsedMessage, run: FhirRunner, options
         doses = doses.filter((d) => d !== role.dose);
         continue;
       }
-      if (err.status === 409 || err.status === 412) {
-        if (attempt === 0) continue; // the patient changed between lookup and commit: look again
+      if ((err.status === 409 || err.status === 412) && conflicts < MAX_CONFLICT_RETRIES) {
+        conflicts += 1;
+        await new Promise((resolve) => setTimeout(resolve, Math.random() * 5 * conflicts));
+        continue;
       }
       // Refusals that are not about a field (scopes, data sharing, a deployment without transactions).
       issues.push(...entryIssues.map((i) => (i.ruleCode || i.location ? i : { ...i, hl7Code: '207', appCode: '' })));
@@ -105,14 +111,23 @@ function failingEntry(issues: OperationOutcomeIssue[]): number | undefined {
   return undefined;
 }
 
-/** The patient the submitter's identifiers already name, as the caller sees it. */
-async function findPatient(run: FhirRunner, identifiers: Identifier[]): Promise<{ patient: Patient; version: string } | 'ambiguous' | undefined> {
+/**
+ * The patient the submitter's identifiers already name, as the caller sees it. When several do (a
+ * possible duplicate awaiting review), the one not tagged for review, else the oldest, is chosen.
+ */
+async function findPatient(
+  run: FhirRunner,
+  identifiers: Identifier[]
+): Promise<{ chosen: { patient: Patient; version: string }; others: Patient[] } | undefined> {
   const query = identifiers.map(token).map(encodeURIComponent).join(',');
-  const response = await run({ method: 'GET', url: `Patient?identifier=${query}&_count=2` });
-  const found = ((response.body as Bundle).entry ?? []).map((e) => e.resource as Patient).filter((p) => p?.resourceType === 'Patient');
-  if (found.length > 1) return 'ambiguous';
+  const response = await run({ method: 'GET', url: `Patient?identifier=${query}&_count=20&_sort=_lastUpdated` });
+  const found = ((response.body as Bundle).entry ?? [])
+    .map((e) => e.resource as Patient)
+    .filter((p) => p?.resourceType === 'Patient' && p.active !== false);
   if (found.length === 0) return undefined;
-  return { patient: found[0], version: found[0].meta?.versionId ?? '' };
+  const underReview = (p: Patient) => p.meta?.tag?.some((t) => t.system === REVIEW_TAG.system && t.code === REVIEW_TAG.code) ?? false;
+  const chosen = found.find((p) => !underReview(p)) ?? found[0];
+  return { chosen: { patient: chosen, version: chosen.meta?.versionId ?? '' }, others: found.filter((p) => p !== chosen) };
 }
 
 function transactionFor(
@@ -129,11 +144,9 @@ function transactionFor(
       request: { method: 'PUT', url: `Patient/${existing.patient.id}`, ifMatch: `W/"${existing.version}"` },
     });
   } else {
-    entry.push({
-      fullUrl: PATIENT_URL,
-      resource: content.patient,
-      request: { method: 'POST', url: 'Patient', ifNoneExist: `identifier=${encodeURIComponent(token(content.identifiers[0]))}` },
-    });
+    // A plain create: matching runs on it (serialised per birth date), so a copy of this message
+    // arriving at the same time, or the same child sent by another facility, is merged, not doubled.
+    entry.push({ fullUrl: PATIENT_URL, resource: content.patient, request: { method: 'POST', url: 'Patient' } });
   }
   roles.push({ kind: 'patient' });
   if (content.consent) {

@@ -1,0 +1,176 @@
+// npm run bench:hl7v2: VXU^V04 messages through the CDC SOAP service (POST /soap,
+// submitSingleMessage) against a server in a child process on the embedded store, over loopback.
+//   1. closed loop: BENCH_HL7_CONCURRENCY (default 16) clients as fast as they go → messages/s;
+//   2. open loop: messages sent at BENCH_HL7_RATE per second (default 300) for BENCH_HL7_SECONDS
+//      (default 10) → the rate achieved and p50/p99 latency at that rate (the goal: ≥ 300/s, p99 ≤ 50 ms).
+// Each message is a new child with one dose, or (one in five) a further dose for a child already sent,
+// so matching, the data-quality rules, the transaction and the audit trail all run as in production.
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { XMLBuilder, XMLParser } from 'fast-xml-parser';
+import jwt from 'jsonwebtoken';
+
+const ROOT = fileURLToPath(new URL('../', import.meta.url));
+const SECRET = 'bench-secret';
+const SCALE = Number(process.env.BENCH_SCALE ?? '1');
+const CONCURRENCY = Number(process.env.BENCH_HL7_CONCURRENCY ?? '16');
+const RATE = Number(process.env.BENCH_HL7_RATE ?? '300');
+const SECONDS = Number(process.env.BENCH_HL7_SECONDS ?? '10') * SCALE;
+const TOKEN = jwt.sign({ scope: 'user/*.cruds', organization: 'Organization/bench-pharmacy' }, SECRET, { algorithm: 'HS256', expiresIn: 3600 });
+const CVX = ['08', '20', '10', '03', '21', '83', '133', '116', '141', '115', '62'];
+const FAMILIES = ['Smith', 'Johnson', 'Williams', 'Brown', 'Jones', 'Garcia', 'Miller', 'Davis', 'Rodriguez', 'Martinez', 'Hernandez', 'Lopez', 'Gonzalez', 'Wilson', 'Anderson'];
+const GIVEN = ['Olivia', 'Liam', 'Emma', 'Noah', 'Amelia', 'Oliver', 'Ava', 'Elijah', 'Sophia', 'Lucas', 'Mia', 'Levi', 'Isabella', 'Mateo', 'Evelyn'];
+
+const builder = new XMLBuilder({ ignoreAttributes: false, attributeNamePrefix: '@_' });
+const parser = new XMLParser({ removeNSPrefix: true, htmlEntities: true, parseTagValue: false });
+
+let sequence = 0;
+const sent: Array<{ mrn: string; family: string; given: string; birth: string; street: string; maiden: string; phone: string; sex: string }> = [];
+
+/** A distinct, letters-only surname suffix per child (digits would look like test data to the rules). */
+function syllables(n: number): string {
+  const parts = ['ka', 'lo', 'mi', 'ne', 'ru', 'sa', 'ti', 'vo', 'be', 'da'];
+  return String(n)
+    .split('')
+    .map((d) => parts[Number(d)])
+    .join('');
+}
+
+function hl7Date(daysAgo: number): string {
+  return new Date(Date.now() - daysAgo * 86_400_000).toISOString().slice(0, 10).replace(/-/g, '');
+}
+
+function nextMessage(): string {
+  sequence += 1;
+  const again = sent.length > 50 && sequence % 5 === 0;
+  const child = again
+    ? sent[Math.floor(Math.random() * sent.length)]
+    : {
+        mrn: `B-${process.pid}-${sequence}`,
+        family: `${FAMILIES[sequence % FAMILIES.length]}${syllables(sequence)}`,
+        given: GIVEN[(sequence * 7) % GIVEN.length],
+        birth: hl7Date(200 + (sequence % 3000)),
+        street: `${sequence} ${FAMILIES[(sequence * 11) % FAMILIES.length]} St`,
+        maiden: `${FAMILIES[(sequence * 3) % FAMILIES.length]}${String.fromCharCode(65 + (sequence % 23))}`,
+        phone: String(1000000 + sequence).padStart(7, '0'),
+        sex: sequence % 2 ? 'F' : 'M',
+      };
+  if (!again) sent.push(child);
+  const cvx = CVX[sequence % CVX.length];
+  return [
+    `MSH|^~\\&|BenchRx|PHARM-BENCH|IIS|IIS|${hl7Date(0)}120000-0500||VXU^V04^VXU_V04|BENCH-${sequence}|P|2.5.1|||ER|AL|||||Z22^CDCPHINVS`,
+    `PID|1||${child.mrn}^^^BENCHRX^MR||${child.family}^${child.given}^^^^^L|${child.maiden}^Jane^^^^^M|${child.birth}|${child.sex}|||${child.street}^^Boston^MA^02110^USA^L||^PRN^PH^^^617^${child.phone}`,
+    `ORC|RE||BENCH-${sequence}^BENCHRX`,
+    `RXA|0|1|${hl7Date(1 + (sequence % 100))}||${cvx}^vaccine^CVX|0.5|mL^mL^UCUM||00^New immunization record^NIP001||||||LOT${sequence}|${hl7Date(-365)}||||CP|A`,
+    'RXR|C28161^Intramuscular^NCIT|LA^Left Arm^HL70163',
+    `OBX|1|CE|64994-7^Vaccine funding program eligibility category^LN|1|V01^Not VFC eligible^HL70064||||||F|||${hl7Date(1)}`,
+  ].join('\r');
+}
+
+function envelope(message: string): string {
+  const xml = builder.build({
+    'soap:Envelope': {
+      '@_xmlns:soap': 'http://www.w3.org/2003/05/soap-envelope',
+      'soap:Body': { submitSingleMessage: { '@_xmlns': 'urn:cdc:iisb:2011', username: 'bench', password: TOKEN, facilityID: 'bench-pharmacy', hl7Message: message } },
+    },
+  }) as string;
+  return xml.replace(/\r/g, '&#13;');
+}
+
+async function submit(url: string): Promise<string> {
+  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/soap+xml; charset=utf-8' }, body: envelope(nextMessage()) });
+  const text = await res.text();
+  if (res.status !== 200) throw new Error(`HTTP ${res.status}: ${text.slice(0, 300)}`);
+  const ack = String((parser.parse(text) as { Envelope: { Body: { submitSingleMessageResponse: { return: string } } } }).Envelope.Body.submitSingleMessageResponse.return);
+  const code = /MSA\|(A[AER])/.exec(ack)?.[1];
+  if (code !== 'AA' && code !== 'AE') throw new Error(`not accepted: ${ack.replace(/\r/g, '\n')}`);
+  return code;
+}
+
+const pct = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
+
+async function closedLoop(url: string, total: number, concurrency: number) {
+  const latencies: number[] = [];
+  let next = 0;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < total) {
+        next += 1;
+        const t = performance.now();
+        await submit(url);
+        latencies.push(performance.now() - t);
+      }
+    })
+  );
+  const seconds = (performance.now() - started) / 1000;
+  latencies.sort((a, b) => a - b);
+  return { rate: total / seconds, p50: pct(latencies, 50), p99: pct(latencies, 99) };
+}
+
+/** Sends at a fixed rate regardless of answers (an open loop: queueing shows up as latency). */
+async function openLoop(url: string, rate: number, seconds: number) {
+  const total = Math.round(rate * seconds);
+  const latencies: number[] = [];
+  const started = performance.now();
+  const inFlight: Array<Promise<void>> = [];
+  for (let i = 0; i < total; i++) {
+    const due = started + (i * 1000) / rate;
+    const wait = due - performance.now();
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    const t = performance.now();
+    inFlight.push(submit(url).then(() => void latencies.push(performance.now() - t)));
+  }
+  await Promise.all(inFlight);
+  const elapsed = (performance.now() - started) / 1000;
+  latencies.sort((a, b) => a - b);
+  return { sent: total, rate: total / elapsed, p50: pct(latencies, 50), p99: pct(latencies, 99), max: latencies[latencies.length - 1] };
+}
+
+async function waitReady(url: string): Promise<void> {
+  for (let i = 0; i < 600; i++) {
+    try {
+      if ((await fetch(url)).ok) return;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`server at ${url} did not become ready`);
+}
+
+async function main(): Promise<void> {
+  const dataDir = await mkdtemp(path.join(os.tmpdir(), 'iis-bench-hl7-'));
+  const port = 20000 + Math.floor(Math.random() * 20000);
+  // BENCH_SERVER_NODE_ARGS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof", profiles the server.
+  const nodeArgs = (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', 'src/server.ts'], {
+    cwd: ROOT,
+    env: { ...process.env, PORT: String(port), DATA_DIR: dataDir, AUTH_JWT_SECRET: SECRET, LOG_LEVEL: 'warn' },
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
+  const url = `http://127.0.0.1:${port}/soap`;
+  try {
+    await waitReady(`http://127.0.0.1:${port}/readyz`);
+    await closedLoop(url, Math.round(300 * Math.max(SCALE, 0.2)), 8); // warm-up: JIT, code sets, rules
+    const closed = await closedLoop(url, Math.round(3000 * SCALE), CONCURRENCY);
+    console.log(`VXU via SOAP, closed loop (${CONCURRENCY} concurrent): ${closed.rate.toFixed(0)} messages/s, p50 ${closed.p50.toFixed(1)} ms, p99 ${closed.p99.toFixed(1)} ms`);
+    const open = await openLoop(url, RATE, SECONDS);
+    console.log(
+      `VXU via SOAP, open loop at ${RATE}/s for ${SECONDS}s: ${open.sent} sent, ${open.rate.toFixed(0)} messages/s achieved, p50 ${open.p50.toFixed(1)} ms, p99 ${open.p99.toFixed(1)} ms, max ${open.max.toFixed(1)} ms`
+    );
+    console.log(`goal (≥ 300/s, p99 ≤ 50 ms at 300/s): ${closed.rate >= 300 && open.rate >= RATE * 0.97 && open.p99 <= 50 ? 'met' : 'NOT met'}`);
+  } finally {
+    child.kill('SIGTERM');
+    await new Promise((r) => child.once('exit', r));
+    await rm(dataDir, { recursive: true, force: true });
+  }
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});
