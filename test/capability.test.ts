@@ -9,6 +9,7 @@ import { DEFAULT_BULK_OPTIONS } from '../src/bulk/config.js';
 import { BulkExports } from '../src/bulk/service.js';
 import { SharingIndex } from '../src/consent/sharing-index.js';
 import { loadDefinitions } from '../src/fhir/definitions.js';
+import { HealthCardIssuer } from '../src/health-cards/issuer.js';
 import type { FhirMethod } from '../src/fhir/request.js';
 import { route as routeWith } from '../src/pipeline/router.js';
 import { TestStore } from '../src/search/test-store.js';
@@ -23,7 +24,8 @@ const bulk = new BulkExports({
   baseUrl: 'http://localhost/fhir',
   options: DEFAULT_BULK_OPTIONS,
 });
-const registry = buildRegistry({ codeSets: new CodeSets(), bulk });
+const healthCards = new HealthCardIssuer({ dataDir: '/nonexistent-never-written', publicBaseUrl: 'http://localhost' });
+const registry = buildRegistry({ codeSets: new CodeSets(), bulk, healthCards });
 const route = (method: FhirMethod, segments: string[]) => routeWith(method, segments, registry);
 
 describe('capability-statement.json', () => {

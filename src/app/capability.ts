@@ -34,6 +34,8 @@ export const TYPE_OPERATIONS: ReadonlyArray<{ name: string; definition: string; 
   { name: 'everything', definition: 'http://hl7.org/fhir/OperationDefinition/Patient-everything', types: ['Patient'], instanceOnly: true },
   // CDC CDSi forecasting (src/forecast): profiles/OperationDefinition-immds-forecast.json.
   { name: 'immds-forecast', definition: 'https://iis-fhir-server.org/fhir/OperationDefinition/immds-forecast', types: ['Patient'], instanceOnly: true },
+  // SMART Health Cards (src/health-cards): profiles/OperationDefinition-health-cards-issue.json.
+  { name: 'health-cards-issue', definition: 'https://iis-fhir-server.org/fhir/OperationDefinition/health-cards-issue', types: ['Patient'], instanceOnly: true },
   // Bulk Data Access 2.0 (src/bulk): Patient/$export and Group/[id]/$export; [base]/$export is in SYSTEM_OPERATIONS.
   { name: 'export', definition: 'http://hl7.org/fhir/uv/bulkdata/OperationDefinition/patient-export', types: ['Patient'] },
   { name: 'export', definition: 'http://hl7.org/fhir/uv/bulkdata/OperationDefinition/group-export', types: ['Group'], instanceOnly: true },

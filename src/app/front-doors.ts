@@ -6,10 +6,13 @@
 // folder and add it to FRONT_DOORS below.
 import type { FrontDoor } from '../pipeline/front-door.js';
 import { hl7v2FrontDoor } from '../hl7v2/http.js';
+import { healthCardsFrontDoor } from '../health-cards/issuer.js';
 import { webAppRouter } from '../http/web-app.js';
 
 /** Mounted in this order, after /healthz, /readyz, /metrics and the SMART token endpoint. */
 export const FRONT_DOORS: FrontDoor[] = [
+  // SMART Health Cards issuer keys at GET /.well-known/jwks.json (src/health-cards).
+  healthCardsFrontDoor,
   // HL7 v2 VXU / QBP over POST /hl7v2 (src/hl7v2).
   hl7v2FrontDoor,
   // The clinic web app's static files at /app (src/http/web-app.ts); it calls /fhir with its SMART token.

@@ -13,6 +13,8 @@ import { read } from '../interactions/read.js';
 import { search } from '../interactions/search.js';
 import { conditionalUpdate, update } from '../interactions/update.js';
 import { vread } from '../interactions/vread.js';
+import { healthCardsIssueOperation } from '../health-cards/issue.js';
+import type { HealthCardIssuer } from '../health-cards/issuer.js';
 import { everythingOperation } from '../operations/everything.js';
 import { immdsForecastOperation } from '../operations/immds-forecast.js';
 import { matchOperation } from '../operations/match.js';
@@ -31,6 +33,8 @@ export interface HandlerServices {
   codeSets: CodeSets;
   /** Bulk export jobs of this process. */
   bulk: BulkExports;
+  /** The SMART Health Card issuer (keys in DATA_DIR). */
+  healthCards: HealthCardIssuer;
 }
 
 export function buildRegistry(services: HandlerServices): HandlerRegistry {
@@ -84,6 +88,16 @@ function registerOperations(registry: HandlerRegistry, services: HandlerServices
     permissions: ['r'],
     scopeTypes: ['Immunization'],
     handler: immdsForecastOperation,
+  });
+  // SMART Health Cards (src/health-cards): a signed copy of what a read of the patient shows.
+  registry.operation({
+    name: 'health-cards-issue',
+    levels: ['instance'],
+    types: ['Patient'],
+    methods: ['POST'],
+    permissions: ['r'],
+    scopeTypes: ['Immunization'],
+    handler: healthCardsIssueOperation(services.healthCards),
   });
   // Terminology (src/terminology): each handler answers only on its own resource types.
   const { codeSets } = services;

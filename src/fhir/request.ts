@@ -52,6 +52,8 @@ export interface FhirRequest {
   ifNoneExist?: string;
   ifModifiedSince?: string;
   prefer: PreferHeader;
+  /** The Accept header, for operations that also answer in a non-FHIR format (health card file, QR image). */
+  accept?: string;
   /** The request id of the HTTP request this came from (also for its bundle entries). */
   requestId?: string;
 }
@@ -68,8 +70,8 @@ export interface FhirResponse {
 
 export interface RawBody {
   contentType: string;
-  /** A small body, or… */
-  data?: string;
+  /** A small body (text, or bytes such as an image), or… */
+  data?: string | Buffer;
   /** …a stream, opened when the response is sent (not for HEAD). */
   open?: () => Promise<Readable>;
   /** Content coding of data/stream: gzip is sent as is to clients that accept it, inflated for others. */

@@ -154,6 +154,7 @@ async function handleFhir(req: Request, res: Response, pipeline: Pipeline, confi
     ifNoneExist: header(req, 'if-none-exist'),
     ifModifiedSince: header(req, 'if-modified-since'),
     prefer: parsePrefer(header(req, 'prefer')),
+    accept: header(req, 'accept'),
     requestId: res.locals.requestId as string,
   };
   if (routed.interaction === 'batch') checkBundleSize(body, limits);
@@ -191,7 +192,7 @@ function checkedMerge(query: Array<[string, string]>, form: Array<[string, strin
 async function sendRaw(req: Request, res: Response, response: FhirResponse, head: boolean): Promise<void> {
   const raw = response.raw as RawBody;
   if (raw.data !== undefined || !raw.open) {
-    const buf = Buffer.from(raw.data ?? '', 'utf8');
+    const buf = Buffer.isBuffer(raw.data) ? raw.data : Buffer.from(raw.data ?? '', 'utf8');
     res.status(response.status);
     for (const [name, value] of Object.entries(response.headers ?? {})) res.setHeader(name, value);
     res.setHeader('Content-Type', raw.contentType);

@@ -83,6 +83,9 @@ function tooManyParams(limits: RequestLimits): FhirError {
   return new FhirError(400, outcome([makeIssue('error', 'too-costly', `The request has more than ${limits.queryMaxParams} query parameters (QUERY_MAX_PARAMS)`)]));
 }
 
+/** Non-FHIR formats some operations produce (src/health-cards); the operation reads Accept itself. */
+const OPERATION_FORMATS = new Set(['application/smart-health-card', 'image/png', 'image/svg+xml', 'text/plain']);
+
 export interface ResponseFormat {
   contentType: string;
   pretty: boolean;
@@ -104,6 +107,8 @@ export function responseFormat(req: Request, query: Array<[string, string]>): Re
   if (types.some((t) => t === FHIR_JSON || t === 'application/json+fhir' || t === '*/*' || t === 'application/*')) return { contentType: FHIR_JSON, pretty };
   if (types.includes('application/json')) return { contentType: 'application/json', pretty };
   if (types.some((t) => t === 'application/fhir+ndjson' || t === 'application/ndjson')) return { contentType: FHIR_JSON, pretty };
+  // Formats an operation answers itself (health card file, QR image); errors are still FHIR JSON.
+  if (types.some((t) => OPERATION_FORMATS.has(t))) return { contentType: FHIR_JSON, pretty };
   throw notAcceptable(`Accept: ${accept} cannot be served; this server speaks ${FHIR_JSON}`);
 }
 
