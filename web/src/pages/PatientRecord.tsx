@@ -142,10 +142,10 @@ function DataSharing({ patientId, onChange, closed = false }: { patientId: strin
       setConsents((bundle.entry ?? []).map((e) => e.resource as Consent));
     } catch (err) {
       // A closed (Unknown) record may hide its Consents too: the choice can still be recorded.
-      if (err instanceof ApiError && err.status === 403) setConsents([]);
+      if (closed && err instanceof ApiError && err.status === 403) setConsents([]);
       else setError(err);
     }
-  }, [api, patientId]);
+  }, [api, patientId, closed]);
 
   useEffect(() => {
     void load();
