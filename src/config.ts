@@ -21,6 +21,23 @@ export interface Config {
   limits?: RequestLimits;
   /** The built clinic web app served at /app (default web/dist; src/http/web-app.ts). */
   webAppDir?: string;
+  /** Sign-in for people (src/signin); unset fields take the defaults there. */
+  signin?: SigninSettings;
+}
+
+export interface SigninSettings {
+  /** IIS_ADMIN_USERNAME / IIS_ADMIN_PASSWORD: the public-health administrator created on first start. */
+  adminUsername?: string;
+  adminPassword?: string;
+  /** SIGNIN_IDLE_MINUTES (15): sessions and refresh tokens unused this long expire. */
+  idleMinutes?: number;
+  /** SIGNIN_MAX_SESSION_HOURS (12): a sign-in lasts at most this long, however active. */
+  maxSessionHours?: number;
+  /** SIGNIN_LOCKOUT_ATTEMPTS (5) failures in a row lock an account for SIGNIN_LOCKOUT_MINUTES (15). */
+  lockoutAttempts?: number;
+  lockoutMinutes?: number;
+  /** SIGNIN_ACCESS_TOKEN_MINUTES (15): lifetime of access tokens issued to people's apps. */
+  accessTokenMinutes?: number;
 }
 
 /** Bounds on one request (README "Configuration"): each refused with a 4xx OperationOutcome. */
@@ -114,7 +131,24 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     rulePolicyFile: env.IIS_RULE_POLICY ? path.resolve(env.IIS_RULE_POLICY) : undefined,
     limits: loadLimits(env),
     webAppDir: env.WEB_APP_DIR ? path.resolve(env.WEB_APP_DIR) : undefined,
+    signin: {
+      adminUsername: env.IIS_ADMIN_USERNAME || undefined,
+      adminPassword: env.IIS_ADMIN_PASSWORD || undefined,
+      idleMinutes: positive(env, 'SIGNIN_IDLE_MINUTES'),
+      maxSessionHours: positive(env, 'SIGNIN_MAX_SESSION_HOURS'),
+      lockoutAttempts: positive(env, 'SIGNIN_LOCKOUT_ATTEMPTS'),
+      lockoutMinutes: positive(env, 'SIGNIN_LOCKOUT_MINUTES'),
+      accessTokenMinutes: positive(env, 'SIGNIN_ACCESS_TOKEN_MINUTES'),
+    },
   };
+}
+
+function positive(env: NodeJS.ProcessEnv, name: string): number | undefined {
+  const value = env[name];
+  if (value === undefined || value === '') return undefined;
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0) throw new Error(`${name} must be a positive number, got "${value}"`);
+  return n;
 }
 
 function parsePort(value: string): number {

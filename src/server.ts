@@ -74,7 +74,7 @@ export async function startServer(
   const frontDoors = [];
   const closeHooks: Array<() => Promise<void>> = [];
   for (const door of FRONT_DOORS) {
-    frontDoors.push(await door({ config, logger, baseUrl, verifier: auth.verifier, pipeline, systemStore: store, onClose: (fn) => closeHooks.push(fn) }));
+    frontDoors.push(await door({ config, logger, baseUrl, verifier: auth.verifier, pipeline, systemStore: store, audit, onClose: (fn) => closeHooks.push(fn) }));
   }
   const app = createApp({
     pipeline,

@@ -85,7 +85,8 @@ export function buildCapabilityStatement(version: string): CapabilityStatement {
         mode: 'server',
         documentation:
           'Every request except GET /metadata and GET /.well-known/smart-configuration needs Authorization: Bearer <JWT>. ' +
-          'SMART Backend Services: POST /auth/token (client_credentials, private_key_jwt with RS384 or ES384).',
+          'SMART App Launch 2 for people (authorization code with PKCE S256 at /auth/authorize, standalone launch with launch/patient, ' +
+          'openid fhirUser, refresh tokens) and SMART Backend Services (POST /auth/token, client_credentials, private_key_jwt with RS384 or ES384).',
         security: {
           cors: true,
           service: [
@@ -99,17 +100,22 @@ export function buildCapabilityStatement(version: string): CapabilityStatement {
               url: OAUTH_URIS,
               // Relative to PUBLIC_BASE_URL here; made absolute when GET /metadata serves it
               // (absoluteSecurityUrls).
-              extension: [{ url: 'token', valueUri: 'auth/token' }],
+              extension: [
+                { url: 'authorize', valueUri: 'auth/authorize' },
+                { url: 'token', valueUri: 'auth/token' },
+                { url: 'revoke', valueUri: 'auth/revoke' },
+                { url: 'introspect', valueUri: 'auth/introspect' },
+              ],
             },
           ],
           description:
             'Bearer JWT access tokens: HS256 with AUTH_JWT_SECRET (or the development secret in DATA_DIR when no JWKS issuer is configured); ' +
             'RS256/RS384/ES256/ES384 from the issuer AUTH_ISSUER whose keys are at AUTH_JWKS_URL; ' +
             'and ES384 tokens from this server\'s own SMART Backend Services token endpoint (POST /auth/token, client_credentials ' +
-            'with a private_key_jwt assertion signed RS384 or ES384, clients registered in AUTH_CLIENTS_FILE). ' +
-            'exp is required; aud, when present, must be the FHIR base. There is no authorization endpoint: no user-facing ' +
-            'SMART launch flow exists. Discovery: GET /.well-known/smart-configuration. ' +
-            'SMART v1/v2 user/ and system/ resource scopes are enforced per interaction and per Bundle entry.',
+            'with a private_key_jwt assertion signed RS384 or ES384, clients registered in AUTH_CLIENTS_FILE); ' +
+            'and ES384 tokens issued to people signing in at /auth/authorize (SMART App Launch: fhirUser, organization = the user\'s facility, ' +
+            'scope narrowed to the user\'s role). exp is required; aud, when present, must be the FHIR base. Discovery: GET /.well-known/smart-configuration. ' +
+            'SMART v1/v2 patient/, user/ and system/ resource scopes are enforced per interaction and per Bundle entry.',
         },
         resource,
         interaction: SYSTEM_INTERACTIONS.map((code) => ({ code })),

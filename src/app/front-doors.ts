@@ -8,9 +8,13 @@ import type { FrontDoor } from '../pipeline/front-door.js';
 import { hl7v2FrontDoor } from '../hl7v2/http.js';
 import { healthCardsFrontDoor } from '../health-cards/issuer.js';
 import { webAppRouter } from '../http/web-app.js';
+import { signinFrontDoor } from '../signin/index.js';
 
 /** Mounted in this order, after /healthz, /readyz, /metrics and the SMART token endpoint. */
 export const FRONT_DOORS: FrontDoor[] = [
+  // Sign-in for people: the SMART App Launch authorization server, its pages and account
+  // administration under /auth (src/signin); codes and refresh tokens at POST /auth/token.
+  signinFrontDoor,
   // SMART Health Cards issuer keys at GET /.well-known/jwks.json (src/health-cards).
   healthCardsFrontDoor,
   // HL7 v2 VXU / QBP over POST /hl7v2 (src/hl7v2).

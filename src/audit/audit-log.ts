@@ -93,6 +93,16 @@ export class AuditLog {
     return resource.id;
   }
 
+  /**
+   * Queues an AuditEvent built elsewhere (sign-in, sign-in failures, account administration:
+   * src/signin/audit.ts), with the same delivery guarantees; returns its id.
+   */
+  recordEvent(resource: AuditEvent & { id: string }): string {
+    this.counters.recorded++;
+    this.enqueue({ resource, attempts: 0 });
+    return resource.id;
+  }
+
   stats(): AuditStats {
     return { ...this.counters, pending: this.queue.length + this.inFlight.size, ...(this.lastError ? { lastError: this.lastError } : {}) };
   }

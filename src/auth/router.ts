@@ -1,5 +1,6 @@
 // The unauthenticated auth endpoints, mounted on the app before /fhir:
-//   POST /auth/token                              SMART Backend Services token endpoint
+//   POST /auth/token                              SMART Backend Services token endpoint (codes and
+//                                                 refresh tokens go on to src/signin)
 //   GET  /auth/jwks.json                          the public key that signs our access tokens
 //   GET  /.well-known/smart-configuration         SMART discovery
 //   GET  /fhir/.well-known/smart-configuration    the same, under the FHIR base
@@ -17,6 +18,8 @@ export interface AuthRouterOptions {
 }
 
 const FORM = 'application/x-www-form-urlencoded';
+/** Grants of the sign-in flow for people (src/signin), not of SMART Backend Services. */
+const USER_GRANTS = new Set(['authorization_code', 'refresh_token']);
 
 export function authRouter({ tokenEndpoint, serverKey, publicBaseUrl, logger }: AuthRouterOptions): express.Router {
   const router = express.Router();
@@ -41,6 +44,13 @@ export function authRouter({ tokenEndpoint, serverKey, publicBaseUrl, logger }: 
       return;
     }
     const form = new URLSearchParams(typeof req.body === 'string' ? req.body : '');
+    // Codes and refresh tokens of people's apps are answered by the sign-in front door
+    // (src/signin), mounted after this router; it reads the body this one already read. A request
+    // with a signed client assertion is a backend-services client's, whatever grant it names.
+    if (!form.has('client_assertion') && USER_GRANTS.has(form.get('grant_type') ?? '')) {
+      next('router');
+      return;
+    }
     tokenEndpoint.handle(form).then((result) => {
       if (result.status !== 200) {
         logger.warn('token request refused', {

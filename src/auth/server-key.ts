@@ -17,6 +17,8 @@ export interface ServerKey {
   publicKey: CryptoKey;
   /** The public JWK (kty, crv, x, y, kid, alg, use). */
   publicJwk: JWK;
+  /** The private JWK, for the sign-in authorization server (src/signin) that signs with the same key. */
+  privateJwk: JWK;
 }
 
 export interface LoadedServerKey {
@@ -70,5 +72,6 @@ async function importKey(jwk: JWK, file: string): Promise<ServerKey> {
   const publicJwk: JWK = { kty: jwk.kty, crv: jwk.crv, x: jwk.x, y: jwk.y, kid, alg: SERVER_KEY_ALG, use: 'sig' };
   const privateKey = (await importJWK({ ...jwk, kid }, SERVER_KEY_ALG)) as CryptoKey;
   const publicKey = (await importJWK(publicJwk, SERVER_KEY_ALG)) as CryptoKey;
-  return { alg: SERVER_KEY_ALG, kid, privateKey, publicKey, publicJwk };
+  const privateJwk: JWK = { ...publicJwk, d: jwk.d };
+  return { alg: SERVER_KEY_ALG, kid, privateKey, publicKey, publicJwk, privateJwk };
 }

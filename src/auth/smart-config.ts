@@ -1,19 +1,30 @@
 // SMART App Launch 2 discovery (`/.well-known/smart-configuration`, also under the FHIR base).
-// What we offer is SMART Backend Services only: the client_credentials grant with private_key_jwt
-// client authentication at our token endpoint. There is no authorization_endpoint (and so no
-// response_types_supported, code_challenge_methods_supported, launch or sso capabilities) because
-// this server has no user-facing launch flow; `issuer` is omitted because we are not an OpenID
-// Connect provider (SMART: "required if sso-openid-connect; otherwise, omitted").
+// Two ways to a token: SMART Backend Services (client_credentials with a private_key_jwt assertion,
+// src/auth/token-endpoint.ts) and, for people, the authorization server of src/signin
+// (authorization code with PKCE S256, standalone launch with launch/patient, OpenID Connect with
+// fhirUser, refresh tokens, revocation, introspection). Both share the token endpoint.
 import { SUPPORTED_TYPES } from '../fhir/resource-types.js';
 import { ASSERTION_ALGORITHMS } from './token-endpoint.js';
 
 export interface SmartUrls {
+  issuer: string;
+  authorizationEndpoint: string;
   tokenEndpoint: string;
+  revocationEndpoint: string;
+  introspectionEndpoint: string;
   jwksUri: string;
 }
 
 export function smartUrls(publicBaseUrl: string): SmartUrls {
-  return { tokenEndpoint: `${publicBaseUrl}/auth/token`, jwksUri: `${publicBaseUrl}/auth/jwks.json` };
+  const auth = `${publicBaseUrl}/auth`;
+  return {
+    issuer: auth,
+    authorizationEndpoint: `${auth}/authorize`,
+    tokenEndpoint: `${auth}/token`,
+    revocationEndpoint: `${auth}/revoke`,
+    introspectionEndpoint: `${auth}/introspect`,
+    jwksUri: `${auth}/jwks.json`,
+  };
 }
 
 /** The `iss` of access tokens from our token endpoint. */
@@ -22,22 +33,47 @@ export function tokenIssuer(publicBaseUrl: string): string {
 }
 
 /** SMART capabilities that are real on this server. */
-export const SMART_CAPABILITIES = ['client-confidential-asymmetric', 'permission-v1', 'permission-v2'] as const;
+export const SMART_CAPABILITIES = [
+  'launch-standalone',
+  'client-public',
+  'client-confidential-symmetric',
+  'client-confidential-asymmetric',
+  'context-standalone-patient',
+  'sso-openid-connect',
+  'permission-offline',
+  'permission-user',
+  'permission-patient',
+  'permission-v1',
+  'permission-v2',
+] as const;
 
-/** The system/ scopes a backend client may ask for (v2 and v1 spellings), for each type and `*`. */
+/** Scopes of the sign-in flow that are not about resources. */
+const LAUNCH_SCOPES = ['openid', 'fhirUser', 'profile', 'launch/patient', 'offline_access'];
+
+/** The scopes clients may ask for (v2 and v1 spellings), for each type and `*`. */
 export function scopesSupported(): string[] {
-  return ['*', ...SUPPORTED_TYPES].flatMap((type) => ['cruds', 'rs', 'read', 'write'].map((access) => `system/${type}.${access}`));
+  const types = ['*', ...SUPPORTED_TYPES];
+  return [
+    ...LAUNCH_SCOPES,
+    ...['system', 'user', 'patient'].flatMap((context) => types.flatMap((type) => ['cruds', 'rs', 'read', 'write'].map((access) => `${context}/${type}.${access}`))),
+  ];
 }
 
 export function smartConfiguration(publicBaseUrl: string): Record<string, unknown> {
   const urls = smartUrls(publicBaseUrl);
   return {
+    issuer: urls.issuer,
+    jwks_uri: urls.jwksUri,
+    authorization_endpoint: urls.authorizationEndpoint,
     token_endpoint: urls.tokenEndpoint,
-    token_endpoint_auth_methods_supported: ['private_key_jwt'],
+    token_endpoint_auth_methods_supported: ['private_key_jwt', 'client_secret_basic', 'none'],
     token_endpoint_auth_signing_alg_values_supported: [...ASSERTION_ALGORITHMS],
-    grant_types_supported: ['client_credentials'],
+    grant_types_supported: ['authorization_code', 'refresh_token', 'client_credentials'],
+    response_types_supported: ['code'],
+    code_challenge_methods_supported: ['S256'],
+    revocation_endpoint: urls.revocationEndpoint,
+    introspection_endpoint: urls.introspectionEndpoint,
     scopes_supported: scopesSupported(),
     capabilities: [...SMART_CAPABILITIES],
-    jwks_uri: urls.jwksUri,
   };
 }

@@ -148,11 +148,18 @@ function callerFrom(payload: JWTPayload): Caller {
     sub: payload.sub,
     organization: claim('organization'),
     patient: claim('patient'),
+    ...(fhirUserOf(claim('fhirUser')) ? { fhirUser: fhirUserOf(claim('fhirUser')) } : {}),
     clientId: claim('client_id') ?? claim('azp'),
     issuer: payload.iss,
     scopes: parseScopes(scope),
     scope,
   };
+}
+
+/** `Practitioner/<id>` (or another type) from an absolute or relative fhirUser URL. */
+function fhirUserOf(value: string | undefined): string | undefined {
+  const match = value ? /(?:^|\/)([A-Z][A-Za-z]+\/[A-Za-z0-9\-.]{1,64})$/.exec(value) : null;
+  return match ? match[1] : undefined;
 }
 
 function describe(err: unknown): string {

@@ -85,6 +85,8 @@ export interface Caller {
   sub?: string;
   /** `Organization/<id>` the caller acts for; absent for public-health system clients. */
   organization?: string;
+  /** The signed-in person (`Practitioner/<id>`, from the `fhirUser` claim of sign-in tokens). */
+  fhirUser?: string;
   /** Patient id in context for patient/ scopes. */
   patient?: string;
   /** The OAuth client (`client_id` or `azp` claim). */

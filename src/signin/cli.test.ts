@@ -1,0 +1,73 @@
+// npm run users / npm run clients, against a running server (admin API) and on a stopped one (store).
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig, type Config } from '../config.js';
+import { startTestServer, type TestServer } from '../../test/helpers/server.js';
+import { runCli } from './cli.js';
+import { signinOf } from './test-helpers.js';
+
+function capture() {
+  const lines: string[] = [];
+  const errors: string[] = [];
+  return { io: { out: (l: string) => lines.push(l), err: (l: string) => errors.push(l) }, lines, errors };
+}
+
+describe('npm run users / clients with no server running (direct store access)', () => {
+  let dir: string;
+  let config: Config;
+  beforeAll(async () => {
+    dir = await mkdtemp(path.join(os.tmpdir(), 'iis-cli-'));
+    config = loadConfig({ DATA_DIR: dir, PORT: '1', LOG_LEVEL: 'silent' });
+  });
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('adds, lists and disables users; registers an app', async () => {
+    const add = capture();
+    expect(await runCli('users', ['add', '--username', 'nurse.joy', '--password', 'pallet town 1', '--organization', 'Organization/clinic-a', '--role', 'clinician'], config, add.io)).toBe(0);
+    expect(add.lines.join('\n')).toMatch(/added nurse\.joy \(clinician, Organization\/clinic-a\)/);
+    const again = capture();
+    expect(await runCli('users', ['add', '--username', 'nurse.joy', '--password', 'pallet town 1', '--organization', 'Organization/clinic-a', '--role', 'clinician'], config, again.io)).toBe(1);
+    expect(again.errors.join('\n')).toMatch(/409.*taken/);
+    const bad = capture();
+    expect(await runCli('users', ['add', '--username', 'x', '--password', 'p', '--role', 'nurse'], config, bad.io)).toBe(2);
+    expect(await runCli('users', ['disable', '--username', 'nurse.joy'], config, capture().io)).toBe(0);
+    const list = capture();
+    expect(await runCli('users', ['list'], config, list.io)).toBe(0);
+    expect(list.lines).toEqual(['nurse.joy\tclinician\tOrganization/clinic-a\tdisabled']);
+    const client = capture();
+    expect(await runCli('clients', ['add', '--client-id', 'clinic-ehr', '--redirect-uri', 'https://ehr.example/cb'], config, client.io)).toBe(0);
+    expect(client.lines.join('\n')).toMatch(/client_secret=[\w-]{40,}/);
+  });
+});
+
+describe('npm run users / clients against a running server (admin API)', () => {
+  let server: TestServer;
+  let config: Config;
+  beforeAll(async () => {
+    server = await startTestServer('embedded');
+    config = loadConfig({ DATA_DIR: server.dataDir, PUBLIC_BASE_URL: server.url, LOG_LEVEL: 'silent' });
+  });
+  afterAll(async () => {
+    await server?.close();
+  });
+
+  it('goes through the server while it holds the store', async () => {
+    const add = capture();
+    expect(await runCli('users', ['add', '--username', 'site.admin', '--password', 'clinic a admin', '--organization', 'Organization/clinic-a', '--role', 'site-admin'], config, add.io)).toBe(0);
+    expect(await signinOf(server).users.findByUsername('site.admin')).toMatchObject({ role: 'site-admin', organization: 'Organization/clinic-a' });
+    const totp = capture();
+    expect(await runCli('users', ['totp', '--username', 'site.admin', '--enable'], config, totp.io)).toBe(0);
+    expect(totp.lines.join('\n')).toMatch(/otpauth:\/\/totp\/IIS:site\.admin/);
+    const pub = capture();
+    expect(await runCli('clients', ['add', '--client-id', 'phone-app', '--redirect-uri', 'http://127.0.0.1:7000/cb', '--public'], config, pub.io)).toBe(0);
+    expect(pub.lines.join('\n')).not.toMatch(/client_secret/);
+    expect(await signinOf(server).clients.get('phone-app')).toMatchObject({ public: true });
+    const missing = capture();
+    expect(await runCli('users', ['disable', '--username', 'nobody'], config, missing.io)).toBe(1);
+    expect(missing.errors.join('\n')).toMatch(/404/);
+  });
+});

@@ -1,0 +1,271 @@
+// Sign-in for people (CONTRACT.md "Users, facilities and sign-in"): wires the user directory, the
+// registered apps, the authorization server (oidc-provider) and its pages, account administration
+// and the audit of all of it. A front door (src/app/front-doors.ts): users and apps are its own
+// records in the system store; patient data is only ever reached through pipeline.executeAs.
+//
+// Routes (all outside /fhir, served without a FHIR token):
+//   /auth/authorize, /auth/token (codes and refresh tokens; client_credentials stays with the
+//   backend-services endpoint), /auth/revoke, /auth/introspect, /auth/logout,
+//   /auth/.well-known/openid-configuration, /auth/interaction/<uid>… (sign-in pages),
+//   /auth/admin/… (account administration, bearer token).
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import express, { type NextFunction, type Request, type Response } from 'express';
+import type { Caller } from '../auth/caller.js';
+import { loadServerKey } from '../auth/server-key.js';
+import { tokenIssuer } from '../auth/smart-config.js';
+import type { Config } from '../config.js';
+import type { Logger } from '../logger.js';
+import type { FrontDoorServices } from '../pipeline/front-door.js';
+import type { Store } from '../store/store.js';
+import { adminRouter } from './admin.js';
+import { AppClients, webAppClient } from './app-clients.js';
+import { buildSecurityEvent, type AdminEvent, type AuditSink, type SignInEvent } from './audit.js';
+import { interactionRouter } from './interactions.js';
+import { callerForUser, PatientLookup } from './patient-lookup.js';
+import { createProvider, type SigninProvider } from './provider.js';
+import { MemoryArtifacts } from './provider-adapter.js';
+import { narrowScope, type Role } from './roles.js';
+import { fhirUserOf, UserDirectory } from './users.js';
+
+export { WEB_APP_CLIENT_ID } from './app-clients.js';
+export { callerForUser } from './patient-lookup.js';
+export { UserDirectory } from './users.js';
+
+/** A person who proved a username and password (SOAP credentials, hl7v2). */
+export interface Principal {
+  userId: string;
+  username: string;
+  role: Role;
+  /** `Organization/<id>`; absent for public-health administrators. */
+  organization?: string;
+  /** `Practitioner/<id>`. */
+  fhirUser: string;
+  /** The pipeline caller for this person: user/ scopes of the role, the facility as organization. */
+  caller: Caller;
+}
+
+export interface CredentialCheck {
+  /** Where the credentials came from, for the audit trail (e.g. `soap`). */
+  via?: string;
+  /** Remote address, for the audit trail. */
+  address?: string;
+  /** One-time code, when the user has a second factor. */
+  totp?: string;
+}
+
+export interface Signin {
+  /** Mount before the backend-services auth router (it takes /auth/token requests that are not client_credentials). */
+  router: express.Router;
+  users: UserDirectory;
+  clients: AppClients;
+  provider: SigninProvider;
+  /**
+   * Checks a username and password (lockout, disabled accounts, suspended facilities and TOTP
+   * apply; every attempt is audited) and returns the person, or undefined.
+   */
+  checkCredentials(username: string, password: string, options?: CredentialCheck): Promise<Principal | undefined>;
+  close(): void;
+}
+
+export interface SigninOptions {
+  /** scrypt parameters (tests use cheaper ones). */
+  hashParams?: { N: number; r: number; p: number };
+}
+
+const COOKIE_KEYS_FILE = 'signin-cookie-keys';
+const DEFAULT_LOCKOUT_ATTEMPTS = 5;
+const DEFAULT_LOCKOUT_MINUTES = 15;
+
+/** The sign-in front door (src/app/front-doors.ts). */
+export async function signinFrontDoor(services: FrontDoorServices): Promise<express.Router> {
+  const signin = await createSignin(services);
+  services.onClose(async () => signin.close());
+  return signin.router;
+}
+
+export async function createSignin(services: FrontDoorServices, options: SigninOptions = {}): Promise<Signin> {
+  const { config, logger } = services;
+  const issuer = tokenIssuer(config.publicBaseUrl);
+  const store = services.systemStore;
+  const settings = {
+    idleMinutes: config.signin?.idleMinutes ?? 15,
+    maxSessionHours: config.signin?.maxSessionHours ?? 12,
+    lockoutMinutes: config.signin?.lockoutMinutes ?? DEFAULT_LOCKOUT_MINUTES,
+    accessTokenMinutes: config.signin?.accessTokenMinutes ?? 15,
+  };
+  const sink: AuditSink = (event) => services.audit.recordEvent(event);
+  const auditSignIn = (event: Omit<SignInEvent, 'kind'>) => sink(buildSecurityEvent({ kind: 'signin', ...event }, services.baseUrl));
+  const auditAdmin = (event: Omit<AdminEvent, 'kind'>) => sink(buildSecurityEvent({ kind: 'admin', ...event }, services.baseUrl));
+
+  const users = userDirectoryFor(store, config, options);
+  await bootstrapAdmin(users, config, logger, auditAdmin);
+
+  const builtIn = [webAppClient(config.publicBaseUrl)];
+  const clients = new AppClients(store, builtIn);
+  // The same ES384 key as the backend-services tokens (DATA_DIR/auth-signing-key.json).
+  const { key: serverKey } = await loadServerKey(config.dataDir);
+  const artifacts = new MemoryArtifacts();
+  const provider = createProvider({
+    publicBaseUrl: config.publicBaseUrl,
+    fhirBaseUrl: services.baseUrl,
+    issuer,
+    users,
+    clients,
+    builtInClients: builtIn,
+    artifacts,
+    signingJwk: serverKey.privateJwk,
+    cookieKeys: loadCookieKeys(config.dataDir),
+    idleMinutes: settings.idleMinutes,
+    maxSessionHours: settings.maxSessionHours,
+    accessTokenMinutes: settings.accessTokenMinutes,
+    verifier: services.verifier,
+    logger,
+  });
+  const basePath = new URL(issuer).pathname.replace(/\/$/, '');
+  const callback = provider.provider.callback();
+  const mounted = express.Router();
+  mounted.use(basePath, (req, res) => {
+    callback(req, res);
+  });
+
+  const router = express.Router();
+  // /auth/token: the backend-services endpoint (src/auth/router.ts, mounted before the front doors)
+  // answers client_credentials and passes authorization_code and refresh_token requests on to
+  // here, with the body already read (req.body, the form as text).
+  router.post(`${basePath}/token`, (req: Request, res: Response, next: NextFunction) => {
+    mounted(req, res, next);
+  });
+  router.use(
+    interactionRouter({
+      provider: provider.provider,
+      users,
+      clients,
+      patients: new PatientLookup(services.pipeline, issuer),
+      setLaunchPatient: provider.setLaunchPatient,
+      auditSignIn,
+      firstParty: (clientId) => builtIn.some((c) => c.clientId === clientId),
+      basePath,
+      lockoutMinutes: settings.lockoutMinutes,
+    })
+  );
+  // OpenID Connect honours offline_access only with prompt=consent; SMART apps ask for it without a
+  // prompt. Such a request is sent back with prompt=consent added (apps that are not first-party
+  // see the consent screen on every sign-in anyway; the web app's consent is implicit).
+  router.get(`${basePath}/authorize`, (req, res, next) => {
+    const query = new URLSearchParams(req.originalUrl.split('?')[1] ?? '');
+    if (!query.has('prompt') && !query.has('request') && !query.has('request_uri') && (query.get('scope') ?? '').split(' ').includes('offline_access')) {
+      query.set('prompt', 'consent');
+      res.redirect(303, `${basePath}/authorize?${query.toString()}`);
+      return;
+    }
+    next();
+  });
+  router.use(adminRouter({ users, clients, verifier: services.verifier, issuer, auditAdmin, totpIssuer: 'IIS' }));
+  // Everything else under /auth that the backend-services router does not answer (token, jwks.json).
+  const providerPaths = Object.values({ authorize: '/authorize', revoke: '/revoke', introspect: '/introspect', logout: '/logout', jwks: '/jwks', wellKnown: '/.well-known' });
+  router.use(basePath, (req, res, next) => {
+    if (providerPaths.some((p) => req.path === p || req.path.startsWith(`${p}/`))) {
+      req.url = req.originalUrl;
+      mounted(req, res, next);
+      return;
+    }
+    next();
+  });
+
+  const checkCredentials = credentialChecker(services, users);
+
+  return { router, users, clients, provider, checkCredentials, close: () => artifacts.close() };
+}
+
+/** The user directory with the configured lockout and the facilities' enrollment status. */
+export function userDirectoryFor(store: Store, config: Config, options: SigninOptions = {}): UserDirectory {
+  return new UserDirectory(store, {
+    lockoutAttempts: config.signin?.lockoutAttempts ?? DEFAULT_LOCKOUT_ATTEMPTS,
+    lockoutMinutes: config.signin?.lockoutMinutes ?? DEFAULT_LOCKOUT_MINUTES,
+    hashParams: options.hashParams,
+    facilityActive: async (organization) => {
+      // A facility's enrollment: Organization.active false = suspended. An unknown facility is
+      // not refused (users may be created before their Organization is).
+      const record = await store.read('Organization', organization.slice('Organization/'.length));
+      return !(record?.resource && (record.resource as { active?: boolean }).active === false) && !record?.deleted;
+    },
+  });
+}
+
+/**
+ * Username/password checking for other front doors (SOAP credentials in src/hl7v2): build it once
+ * from the front door's services, then `await check(username, password, { via: 'soap' })` gives
+ * the Principal (whose `caller` goes to pipeline.executeAs) or undefined. Lockout, disabled
+ * accounts, suspended facilities and TOTP apply; every attempt is audited.
+ */
+export function credentialChecker(
+  services: Pick<FrontDoorServices, 'systemStore' | 'audit' | 'baseUrl' | 'config'>,
+  users: UserDirectory = userDirectoryFor(services.systemStore, services.config)
+): Signin['checkCredentials'] {
+  const issuer = tokenIssuer(services.config.publicBaseUrl);
+  return async (username, password, check = {}) => {
+    const result = await users.authenticate(username, password, check.totp);
+    services.audit.recordEvent(
+      buildSecurityEvent(
+        {
+          kind: 'signin',
+          username: String(username ?? '').trim().toLowerCase().slice(0, 256),
+          userId: result.user?.id,
+          organization: result.user?.organization,
+          clientId: check.via,
+          address: check.address,
+          result: result.ok ? 'success' : result.reason,
+        },
+        services.baseUrl
+      )
+    );
+    if (!result.ok) return undefined;
+    const user = result.user;
+    return {
+      userId: user.id,
+      username: user.username,
+      role: user.role,
+      ...(user.organization ? { organization: user.organization } : {}),
+      fhirUser: fhirUserOf(user),
+      caller: callerForUser(user, narrowScope(user.role, 'user/*.cruds'), { clientId: check.via, issuer }),
+    };
+  };
+}
+
+/** IIS_ADMIN_USERNAME / IIS_ADMIN_PASSWORD: the first public-health administrator. */
+async function bootstrapAdmin(users: UserDirectory, config: Config, logger: Logger, auditAdmin: (e: Omit<AdminEvent, 'kind'>) => void): Promise<void> {
+  const { adminUsername, adminPassword } = config.signin ?? {};
+  if (!adminUsername && !adminPassword) return;
+  if (!adminUsername || !adminPassword) throw new Error('IIS_ADMIN_USERNAME and IIS_ADMIN_PASSWORD must be set together');
+  if (await users.findByUsername(adminUsername)) return;
+  try {
+    const user = await users.create({ username: adminUsername, password: adminPassword, role: 'admin' });
+    auditAdmin({ actor: 'IIS_ADMIN_USERNAME', action: 'create', target: `user:${user.username}`, detail: 'role admin (bootstrap)' });
+    logger.info('created the public-health administrator', { username: user.username });
+  } catch (err) {
+    // Another process created it first.
+    if ((err as { status?: number }).status === 409) return;
+    throw new Error(`IIS_ADMIN_USERNAME / IIS_ADMIN_PASSWORD: ${(err as Error).message}`);
+  }
+}
+
+/** Keys signing the sign-in cookies, created in DATA_DIR on first start (shared by every process using it). */
+function loadCookieKeys(dataDir: string): string[] {
+  const file = path.join(dataDir, COOKIE_KEYS_FILE);
+  try {
+    return readFileSync(file, 'utf8').split('\n').filter(Boolean);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+  mkdirSync(dataDir, { recursive: true });
+  const key = randomBytes(32).toString('base64url');
+  try {
+    writeFileSync(file, `${key}\n`, { mode: 0o600, flag: 'wx' });
+    return [key];
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return readFileSync(file, 'utf8').split('\n').filter(Boolean);
+    throw err;
+  }
+}

@@ -1,0 +1,42 @@
+// Password hashing with Node's memory-hard scrypt. A stored hash names its own parameters
+// (`scrypt$N$r$p$salt$hash`, base64url), so they can be raised later without breaking older hashes.
+import { randomBytes, scrypt, timingSafeEqual, type ScryptOptions } from 'node:crypto';
+
+/** 2^15 × 8 × 128 B = 32 MiB of memory per hash, about 50–100 ms on one core. */
+const DEFAULT_PARAMS = { N: 2 ** 15, r: 8, p: 1 };
+const KEY_LENGTH = 32;
+/** Passwords longer than this are refused before hashing: no one types them, and they cost time. */
+export const MAX_PASSWORD_LENGTH = 1024;
+export const MIN_PASSWORD_LENGTH = 8;
+
+function derive(password: string, salt: Buffer, params: { N: number; r: number; p: number }): Promise<Buffer> {
+  const options: ScryptOptions = { ...params, maxmem: 256 * params.N * params.r };
+  return new Promise((resolve, reject) => {
+    scrypt(password.normalize('NFKC'), salt, KEY_LENGTH, options, (err, key) => (err ? reject(err) : resolve(key)));
+  });
+}
+
+export async function hashPassword(password: string, params = DEFAULT_PARAMS): Promise<string> {
+  const salt = randomBytes(16);
+  const key = await derive(password, salt, params);
+  return ['scrypt', params.N, params.r, params.p, salt.toString('base64url'), key.toString('base64url')].join('$');
+}
+
+/** True when password matches the stored hash (constant-time comparison). */
+export async function verifyPassword(password: string, stored: string): Promise<boolean> {
+  const parts = stored.split('$');
+  if (parts.length !== 6 || parts[0] !== 'scrypt') return false;
+  const [N, r, p] = parts.slice(1, 4).map(Number);
+  if (![N, r, p].every((n) => Number.isInteger(n) && n > 0)) return false;
+  if (password.length > MAX_PASSWORD_LENGTH) return false;
+  const expected = Buffer.from(parts[5], 'base64url');
+  const key = await derive(password, Buffer.from(parts[4], 'base64url'), { N, r, p });
+  return key.length === expected.length && timingSafeEqual(key, expected);
+}
+
+/** A reason the password cannot be used, or undefined when it is acceptable. */
+export function passwordProblem(password: string): string | undefined {
+  if (password.length < MIN_PASSWORD_LENGTH) return `The password must have at least ${MIN_PASSWORD_LENGTH} characters`;
+  if (password.length > MAX_PASSWORD_LENGTH) return `The password must have at most ${MAX_PASSWORD_LENGTH} characters`;
+  return undefined;
+}

@@ -1,0 +1,280 @@
+// The OpenID Connect / OAuth 2 authorization server (oidc-provider, OpenID certified), configured
+// for SMART App Launch 2: authorization code with PKCE S256 (required for every client), refresh
+// tokens (offline_access, rotated: an unused refresh token expires after the idle timeout),
+// revocation, introspection, OpenID Connect with the `fhirUser` claim, and standalone launch with
+// `launch/patient` (an extra "launch" prompt where the user picks a patient, interactions.ts).
+// Access tokens are JWTs signed with the server's ES384 key, iss = PUBLIC_BASE_URL/auth,
+// aud = the FHIR base, carrying fhirUser, organization (absent for public-health admins), patient
+// and the scope narrowed to the user's role: the FHIR pipeline verifies them like any token.
+import type { JWK } from 'jose';
+import Provider, { errors, interactionPolicy, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
+import { SUPPORTED_TYPES } from '../fhir/resource-types.js';
+import type { Logger } from '../logger.js';
+import type { TokenVerifier } from '../auth/verify-token.js';
+import { decodeJwt } from 'jose';
+import { clientMetadata, type AppClients, type AppClient } from './app-clients.js';
+import { messagePage, esc } from './pages.js';
+import { adapterFactory, type MemoryArtifacts } from './provider-adapter.js';
+import { NON_RESOURCE_SCOPES, narrowScope } from './roles.js';
+import { fhirUserOf, type UserDirectory } from './users.js';
+
+export const PROVIDER_ROUTES = {
+  authorization: '/authorize',
+  token: '/token',
+  revocation: '/revoke',
+  introspection: '/introspect',
+  jwks: '/jwks',
+  end_session: '/logout',
+} as const;
+
+/** The patient chosen for a grant (standalone launch); kept as long as the grant. */
+export const LAUNCH_MODEL = 'LaunchContext';
+
+export interface ProviderOptions {
+  publicBaseUrl: string;
+  fhirBaseUrl: string;
+  /** `PUBLIC_BASE_URL/auth`: also the `iss` the token verifier expects from our own tokens. */
+  issuer: string;
+  users: UserDirectory;
+  clients: AppClients;
+  builtInClients: AppClient[];
+  artifacts: MemoryArtifacts;
+  /** The server's private signing JWK (ES384, src/auth/server-key.ts). */
+  signingJwk: JWK;
+  cookieKeys: string[];
+  /** Idle timeout: sessions and refresh tokens unused this long expire. */
+  idleMinutes: number;
+  /** Refresh token chains end after this long, used or not. */
+  maxSessionHours: number;
+  accessTokenMinutes: number;
+  /** Verifies our JWT access tokens (src/auth/verify-token.ts), for introspection. */
+  verifier: TokenVerifier;
+  logger: Logger;
+}
+
+/** Every user/ and patient/ resource scope (v1 and v2 spellings) the FHIR API understands. */
+export function resourceScopes(): string[] {
+  const v2: string[] = [];
+  for (let mask = 1; mask < 32; mask++) v2.push([...'cruds'].filter((_, i) => mask & (1 << (4 - i))).join(''));
+  const access = ['read', 'write', '*', ...v2];
+  return ['patient', 'user'].flatMap((context) => ['*', ...SUPPORTED_TYPES].flatMap((type) => access.map((a) => `${context}/${type}.${a}`)));
+}
+
+export interface SigninProvider {
+  provider: Provider;
+  /** The patient chosen for a grant's standalone launch. */
+  launchPatient(grantId: string | undefined): Promise<string | undefined>;
+  setLaunchPatient(grantId: string, patient: string): Promise<void>;
+}
+
+export function createProvider(options: ProviderOptions): SigninProvider {
+  const { users, fhirBaseUrl, artifacts } = options;
+  const launchStore = artifacts.adapter(LAUNCH_MODEL);
+  const launchPatient = async (grantId: string | undefined): Promise<string | undefined> => {
+    if (!grantId) return undefined;
+    const found = await launchStore.find(grantId);
+    return found && typeof found.patient === 'string' ? found.patient : undefined;
+  };
+  const setLaunchPatient = async (grantId: string, patient: string): Promise<void> => {
+    await launchStore.upsert(grantId, { patient }, options.maxSessionHours * 3600);
+  };
+
+  const policy = interactionPolicy.base();
+  policy.add(
+    new interactionPolicy.Prompt(
+      { name: 'launch', requestable: false },
+      new interactionPolicy.Check('launch_patient_missing', 'the app asks for a patient (launch/patient)', 'interaction_required', (ctx) => {
+        const result = ctx.oidc.result as { launch?: { patient?: string } } | undefined;
+        return ctx.oidc.requestParamScopes.has('launch/patient') && !result?.launch?.patient
+          ? interactionPolicy.Check.REQUEST_PROMPT
+          : interactionPolicy.Check.NO_NEED_TO_PROMPT;
+      })
+    ),
+    1
+  );
+
+  const idleSeconds = options.idleMinutes * 60;
+  const maxSeconds = options.maxSessionHours * 3600;
+  const rsScope = resourceScopes().join(' ');
+
+  const configuration: Configuration = {
+    adapter: adapterFactory(artifacts, options.clients),
+    clients: options.builtInClients.map(clientMetadata),
+    async findAccount(_ctx, id) {
+      const user = await users.get(id);
+      if (!user || !user.active) return undefined;
+      return {
+        accountId: id,
+        async claims() {
+          return {
+            sub: id,
+            fhirUser: `${fhirBaseUrl}/${fhirUserOf(user)}`,
+            preferred_username: user.username,
+            ...(user.name ? { name: user.name } : {}),
+          };
+        },
+      };
+    },
+    claims: { openid: ['sub'], fhirUser: ['fhirUser'], profile: ['name', 'preferred_username'] },
+    scopes: [...NON_RESOURCE_SCOPES],
+    // SMART puts fhirUser in the id_token of a code flow.
+    conformIdTokenClaims: false,
+    responseTypes: ['code'],
+    pkce: { methods: ['S256'], required: () => true },
+    routes: { ...PROVIDER_ROUTES },
+    extraParams: {
+      // SMART: the app names the FHIR server it wants a token for; anything else is refused.
+      async aud(_ctx, value) {
+        if (value !== undefined && value !== fhirBaseUrl && value !== `${fhirBaseUrl}/`) {
+          throw new errors.InvalidRequest(`aud must be this server's FHIR base (${fhirBaseUrl})`);
+        }
+      },
+      launch: null,
+    },
+    features: {
+      devInteractions: { enabled: false },
+      introspection: { enabled: true },
+      revocation: { enabled: true },
+      // Every access token is for the FHIR API (aud = FHIR base); the id_token carries fhirUser.
+      userinfo: { enabled: false },
+      clientCredentials: { enabled: false },
+      rpInitiatedLogout: {
+        enabled: true,
+        async logoutSource(ctx, form) {
+          ctx.type = 'html';
+          ctx.body = plainPage('Sign out', `<h1>Sign out</h1><p>Sign out of the Immunization Information System?</p>${form}<button type="submit" form="op.logoutForm" name="logout" value="yes">Sign out</button>`);
+        },
+        async postLogoutSuccessSource(ctx) {
+          ctx.type = 'html';
+          ctx.body = plainPage('Signed out', '<h1>Signed out</h1><p>You are signed out.</p>');
+        },
+      },
+      resourceIndicators: {
+        enabled: true,
+        // SMART apps send `aud`, not `resource`: every token is for the FHIR base.
+        defaultResource: () => fhirBaseUrl,
+        useGrantedResource: () => true,
+        async getResourceServerInfo(_ctx, indicator) {
+          if (indicator !== fhirBaseUrl) throw new errors.InvalidTarget(`The only resource is ${fhirBaseUrl}`);
+          return {
+            scope: rsScope,
+            audience: fhirBaseUrl,
+            accessTokenTTL: options.accessTokenMinutes * 60,
+            accessTokenFormat: 'jwt',
+            jwt: { sign: { alg: 'ES384' } },
+          };
+        },
+      },
+    },
+    async extraTokenClaims(ctx, token) {
+      const accountId = (token as { accountId?: string }).accountId;
+      if (!accountId) return undefined;
+      const user = await users.get(accountId);
+      if (!user) return undefined;
+      // The token never carries more than the user's role allows (roles.ts).
+      const scoped = token as { scope?: string };
+      if (scoped.scope) scoped.scope = narrowScope(user.role, scoped.scope);
+      const patient = await launchPatient((token as { grantId?: string }).grantId);
+      return {
+        fhirUser: `${fhirBaseUrl}/${fhirUserOf(user)}`,
+        ...(user.organization ? { organization: user.organization } : {}),
+        ...(patient ? { patient } : {}),
+      };
+    },
+    formats: {
+      customizers: {
+        async jwt(_ctx, token, jwt) {
+          // extraTokenClaims narrowed token.scope after the payload was assembled.
+          const scope = (token as { scope?: string }).scope;
+          if (scope !== undefined) jwt.payload.scope = scope;
+          return jwt;
+        },
+      },
+    },
+    interactions: {
+      policy,
+      url: (_ctx, interaction) => `${new URL(options.issuer).pathname}/interaction/${interaction.uid}`,
+    },
+    issueRefreshToken: async (_ctx, client, code) => client.grantTypeAllowed('refresh_token') && code.scopes.has('offline_access'),
+    // Every use of a refresh token replaces it with one valid for the idle timeout again.
+    rotateRefreshToken: () => true,
+    ttl: {
+      AccessToken: options.accessTokenMinutes * 60,
+      AuthorizationCode: 60,
+      IdToken: options.accessTokenMinutes * 60,
+      Interaction: 30 * 60,
+      Session: idleSeconds,
+      Grant: maxSeconds,
+      RefreshToken(_ctx, token) {
+        const used = (token as { totalLifetime?: () => number }).totalLifetime?.() ?? 0;
+        return Math.max(1, Math.min(idleSeconds, maxSeconds - used));
+      },
+    },
+    jwks: { keys: [options.signingJwk as never] },
+    enabledJWA: { idTokenSigningAlgValues: ['ES384'], userinfoSigningAlgValues: ['ES384'] },
+    clientDefaults: { id_token_signed_response_alg: 'ES384', grant_types: ['authorization_code', 'refresh_token'], response_types: ['code'] },
+    cookies: { keys: options.cookieKeys, long: { httpOnly: true, sameSite: 'lax' }, short: { httpOnly: true, sameSite: 'lax' } },
+    clientBasedCORS: () => true,
+    async renderError(ctx, out) {
+      ctx.type = 'html';
+      const text = [out.error, out.error_description].filter(Boolean).join(': ');
+      const { body } = messagePage('Sign-in problem', text || 'The request could not be completed.');
+      ctx.body = plainPage('Sign-in problem', body);
+    },
+  };
+
+  const provider = new Provider(options.issuer, configuration);
+  if (options.publicBaseUrl.startsWith('https:')) provider.proxy = true;
+
+  provider.use(async (ctx, next) => {
+    await next();
+    const oidc = (ctx as KoaContextWithOIDC).oidc;
+    if (!oidc) return;
+    // SMART: the token response names the launched patient.
+    if (oidc.route === 'token' && ctx.status === 200 && ctx.body && typeof ctx.body === 'object') {
+      const body = ctx.body as Record<string, unknown>;
+      const source = oidc.entities.AuthorizationCode ?? oidc.entities.RefreshToken;
+      const patient = await launchPatient(source?.grantId);
+      if (patient) body.patient = patient;
+      // The response's scope names the OpenID scopes granted too (openid, fhirUser, launch/patient,
+      // offline_access), not only the FHIR ones the access token carries.
+      if (source?.scope && oidc.entities.Grant && typeof body.scope === 'string') {
+        const openid = oidc.entities.Grant.getOIDCScopeFiltered(new Set(source.scope.split(' ')));
+        body.scope = [...new Set([...openid.split(' '), ...body.scope.split(' ')].filter(Boolean))].join(' ');
+      }
+    }
+    if (oidc.route === 'introspection' && ctx.body && typeof ctx.body === 'object') {
+      const body = ctx.body as Record<string, unknown>;
+      const token = typeof oidc.params?.token === 'string' ? oidc.params.token : '';
+      if (!body.active && token.split('.').length === 3 && oidc.client) {
+        // Access tokens are self-contained JWTs that oidc-provider does not keep: introspect them by
+        // verifying them like the FHIR endpoint does (only for the client they were issued to).
+        Object.assign(body, await introspectJwt(token, oidc.client.clientId));
+      } else if (body.active && typeof body.sub === 'string' && typeof body.scope === 'string') {
+        // What the token really allows (narrowed to the role).
+        const user = await users.get(body.sub);
+        if (user) body.scope = narrowScope(user.role, body.scope);
+      }
+    }
+  });
+
+  async function introspectJwt(token: string, clientId: string): Promise<Record<string, unknown>> {
+    try {
+      const caller = await options.verifier.verify(`Bearer ${token}`);
+      const claims = decodeJwt(token);
+      if (caller.issuer !== options.issuer || claims.client_id !== clientId) return { active: false };
+      const picked = ['scope', 'client_id', 'sub', 'exp', 'iat', 'iss', 'aud', 'jti', 'fhirUser', 'organization', 'patient'];
+      return { active: true, token_type: 'Bearer', ...Object.fromEntries(picked.filter((k) => claims[k] !== undefined).map((k) => [k, claims[k]])) };
+    } catch {
+      return { active: false };
+    }
+  }
+
+  provider.on('server_error', (_ctx: unknown, err: Error) => options.logger.error('authorization server error', { error: err.stack ?? err.message }));
+  return { provider, launchPatient, setLaunchPatient };
+}
+
+function plainPage(title: string, body: string): string {
+  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>${esc(title)}</title></head><body><main>${body}</main></body></html>`;
+}
+
