@@ -36,6 +36,8 @@ export const TYPE_OPERATIONS: ReadonlyArray<{ name: string; definition: string; 
   { name: 'immds-forecast', definition: 'https://iis-fhir-server.org/fhir/OperationDefinition/immds-forecast', types: ['Patient'], instanceOnly: true },
   // SMART Health Cards (src/health-cards): profiles/OperationDefinition-health-cards-issue.json.
   { name: 'health-cards-issue', definition: 'https://iis-fhir-server.org/fhir/OperationDefinition/health-cards-issue', types: ['Patient'], instanceOnly: true },
+  // Coverage (src/population): the Measures shipped in profiles/measures and any stored ones.
+  { name: 'evaluate-measure', definition: 'http://hl7.org/fhir/OperationDefinition/Measure-evaluate-measure', types: ['Measure'], instanceOnly: true },
   // Bulk Data Access 2.0 (src/bulk): Patient/$export and Group/[id]/$export; [base]/$export is in SYSTEM_OPERATIONS.
   { name: 'export', definition: 'http://hl7.org/fhir/uv/bulkdata/OperationDefinition/patient-export', types: ['Patient'] },
   { name: 'export', definition: 'http://hl7.org/fhir/uv/bulkdata/OperationDefinition/group-export', types: ['Group'], instanceOnly: true },
@@ -45,6 +47,8 @@ export const TYPE_OPERATIONS: ReadonlyArray<{ name: string; definition: string; 
 export const SYSTEM_OPERATIONS: ReadonlyArray<{ name: string; definition: string }> = [
   { name: 'export', definition: 'http://hl7.org/fhir/uv/bulkdata/OperationDefinition/export' },
   { name: 'immds-forecast', definition: 'https://iis-fhir-server.org/fhir/OperationDefinition/immds-forecast' },
+  // Reminder/recall (src/population): profiles/OperationDefinition-reminder-recall.json.
+  { name: 'reminder-recall', definition: 'https://iis-fhir-server.org/fhir/OperationDefinition/reminder-recall' },
 ];
 
 export function buildCapabilityStatement(version: string): CapabilityStatement {

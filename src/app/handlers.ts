@@ -21,6 +21,8 @@ import { matchOperation } from '../operations/match.js';
 import { mergeOperation } from '../operations/merge.js';
 import { validateOperation } from '../operations/validate.js';
 import { HandlerRegistry } from '../pipeline/registry.js';
+import { evaluateMeasureOperation } from '../population/evaluate-measure.js';
+import { reminderRecallOperation } from '../population/reminder-recall.js';
 import type { CodeSets } from '../terminology/code-sets.js';
 import { lookupOperation } from '../terminology/lookup.js';
 import { translateOperation } from '../terminology/translate.js';
@@ -98,6 +100,24 @@ function registerOperations(registry: HandlerRegistry, services: HandlerServices
     permissions: ['r'],
     scopeTypes: ['Immunization'],
     handler: healthCardsIssueOperation(services.healthCards),
+  });
+  // Population runs on the forecast (src/population): reminder/recall lists and coverage measures.
+  registry.operation({
+    name: 'reminder-recall',
+    levels: ['system'],
+    methods: ['GET'],
+    permissions: ['r', 's'],
+    scopeTypes: ['Patient', 'Immunization'],
+    handler: reminderRecallOperation,
+  });
+  registry.operation({
+    name: 'evaluate-measure',
+    levels: ['instance'],
+    types: ['Measure'],
+    methods: ['GET', 'POST'],
+    permissions: ['r', 's'],
+    scopeTypes: ['Patient', 'Immunization'],
+    handler: evaluateMeasureOperation,
   });
   // Terminology (src/terminology): each handler answers only on its own resource types.
   const { codeSets } = services;

@@ -56,6 +56,11 @@ export interface FhirRequest {
   accept?: string;
   /** The request id of the HTTP request this came from (also for its bundle entries). */
   requestId?: string;
+  /**
+   * CSV was asked for with `_format=text/csv` (or `csv`) or `Accept: text/csv`, for GET operations
+   * that offer it ($reminder-recall); the HTTP edge answers 406 when the handler gives no CSV.
+   */
+  wantsCsv?: boolean;
 }
 
 export interface FhirResponse {

@@ -1,5 +1,6 @@
 // The resource types this server stores. Everything else answers 404 (unknown type).
-// CodeSystem, ValueSet and ConceptMap hold the vaccine code sets (src/terminology).
+// CodeSystem, ValueSet and ConceptMap hold the vaccine code sets (src/terminology); Measure the
+// coverage measures (src/population; the shipped ones are in profiles/measures).
 export const SUPPORTED_TYPES = [
   'Patient',
   'Immunization',
@@ -9,6 +10,7 @@ export const SUPPORTED_TYPES = [
   'CodeSystem',
   'ValueSet',
   'ConceptMap',
+  'Measure',
 ] as const;
 export type SupportedType = (typeof SUPPORTED_TYPES)[number];
 

@@ -132,6 +132,10 @@ async function handleFhir(req: Request, res: Response, pipeline: Pipeline, confi
   const query = fullQuery.filter(([k]) => k !== '_format' && k !== '_pretty');
   const method = req.method as FhirRequest['method'];
   const routed = pipeline.route(method, segments);
+  // CSV is offered by GET operations only ($reminder-recall); errors still answer FHIR JSON.
+  if (format.csv && !(routed.interaction === 'operation' && (method === 'GET' || method === 'HEAD'))) {
+    throw new FhirError(406, outcome([makeIssue('error', 'not-supported', 'text/csv is offered by GET operations such as $reminder-recall only; this endpoint speaks FHIR JSON')]));
+  }
 
   if (routed.interaction !== 'capabilities') {
     res.locals.caller = await verifier.verify(req.headers.authorization);
@@ -156,6 +160,7 @@ async function handleFhir(req: Request, res: Response, pipeline: Pipeline, confi
     prefer: parsePrefer(header(req, 'prefer')),
     accept: header(req, 'accept'),
     requestId: res.locals.requestId as string,
+    ...(format.csv ? { wantsCsv: true } : {}),
   };
   if (routed.interaction === 'batch') checkBundleSize(body, limits);
   if (['POST', 'PUT', 'PATCH'].includes(method) && body === undefined && !isSearchPost && routed.interaction !== 'operation') {
@@ -165,6 +170,9 @@ async function handleFhir(req: Request, res: Response, pipeline: Pipeline, confi
     routed.interaction === 'capabilities'
       ? await pipeline.executeAnonymous(fhirRequest)
       : await pipeline.execute(fhirRequest, res.locals.caller as Caller);
+  if (format.csv && !response.raw) {
+    throw new FhirError(406, outcome([makeIssue('error', 'not-supported', `$${routed.operation} does not offer text/csv`)]));
+  }
   if (response.raw) await sendRaw(req, res, response, method === 'HEAD');
   else send(res, response, format, method === 'HEAD');
 }

@@ -89,7 +89,11 @@ const OPERATION_FORMATS = new Set(['application/smart-health-card', 'image/png',
 export interface ResponseFormat {
   contentType: string;
   pretty: boolean;
+  /** CSV was asked for (`_format=text/csv` or `csv`, `Accept: text/csv`): only operations that offer it answer it. */
+  csv?: boolean;
 }
+
+const CSV_FORMATS = new Set(['text/csv', 'csv']);
 
 /** Decides the response format from _format / Accept; XML and other formats answer 406. */
 export function responseFormat(req: Request, query: Array<[string, string]>): ResponseFormat {
@@ -99,6 +103,7 @@ export function responseFormat(req: Request, query: Array<[string, string]>): Re
     const f = format.toLowerCase();
     if (['json', FHIR_JSON, 'application/fhir+json;fhirversion=4.0', 'application/json+fhir'].includes(f)) return { contentType: FHIR_JSON, pretty };
     if (f === 'application/json') return { contentType: 'application/json', pretty };
+    if (CSV_FORMATS.has(f)) return { contentType: FHIR_JSON, pretty, csv: true };
     throw notAcceptable(`_format=${format} is not supported; this server speaks JSON (_format=json)`);
   }
   const accept = req.headers.accept;
@@ -107,6 +112,7 @@ export function responseFormat(req: Request, query: Array<[string, string]>): Re
   if (types.some((t) => t === FHIR_JSON || t === 'application/json+fhir' || t === '*/*' || t === 'application/*')) return { contentType: FHIR_JSON, pretty };
   if (types.includes('application/json')) return { contentType: 'application/json', pretty };
   if (types.some((t) => t === 'application/fhir+ndjson' || t === 'application/ndjson')) return { contentType: FHIR_JSON, pretty };
+  if (types.includes('text/csv')) return { contentType: FHIR_JSON, pretty, csv: true };
   // Formats an operation answers itself (health card file, QR image); errors are still FHIR JSON.
   if (types.some((t) => OPERATION_FORMATS.has(t))) return { contentType: FHIR_JSON, pretty };
   throw notAcceptable(`Accept: ${accept} cannot be served; this server speaks ${FHIR_JSON}`);

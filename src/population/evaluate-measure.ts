@@ -1,0 +1,214 @@
+// Measure/{id}/$evaluate-measure (CONTRACT.md "Reminder/recall and coverage"): coverage of a
+// population as a MeasureReport. Parameters (GET query or POST Parameters): periodEnd (required),
+// periodStart (default: one year before periodEnd), subject (Organization/{id} or Group/{id};
+// absent: every patient the caller may see), reportType summary (default) | subject-list.
+// The initial population (an age range on periodEnd) is fetched by birth date, in batches, with
+// the caller's data-sharing filter; each patient's history goes through the CDSi forecast limited
+// to the measure's vaccine groups, and only doses CDSi calls valid count. Strata: age bands and
+// ZIP codes. Memory: counters per stratum (plus the patient references for subject-list).
+import type { List, Measure, MeasureReport, MeasureReportGroupPopulation, MeasureReportGroupStratifier, Parameters, Patient } from '@medplum/fhirtypes';
+import { badRequest, notFound } from '../fhir/outcome.js';
+import type { ForecastOutput } from '../forecast/index.js';
+import type { FhirRequest, FhirResponse, HandlerContext } from '../interactions/types.js';
+import { cohortBatches, parseSubject, type CohortMember, type CohortSubject } from './cohort.js';
+import { addDays, addMonths, ageInMonths, bornBetweenForAgeMonths, isDate } from './dates.js';
+import { inThreadRunner, type ForecastRunner } from './forecast-runner.js';
+import { parseMeasure, shippedMeasures, type MeasureDefinition } from './measure-definition.js';
+
+const POPULATION_SYSTEM = 'http://terminology.hl7.org/CodeSystem/measure-population';
+const BATCH = 250;
+
+export interface EvaluateParams {
+  periodStart: string;
+  periodEnd: string;
+  subject: CohortSubject;
+  subjectReference?: string;
+  reportType: 'summary' | 'subject-list';
+}
+
+export function readEvaluateParams(req: FhirRequest): EvaluateParams {
+  const pairs: Array<[string, string]> = [...req.query];
+  if (req.method === 'POST' && req.body !== undefined) {
+    const params = req.body as Parameters;
+    if (!params || typeof params !== 'object' || params.resourceType !== 'Parameters') throw badRequest('$evaluate-measure expects a Parameters resource (or GET with query parameters)');
+    for (const p of params.parameter ?? []) {
+      const v = p.valueDate ?? p.valueString ?? p.valueCode ?? p.valueReference?.reference;
+      if (typeof v !== 'string') throw badRequest(`Parameter "${p.name}" needs a value (valueDate, valueString, valueCode or valueReference)`, { expression: p.name });
+      pairs.push([p.name as string, v]);
+    }
+  }
+  let periodStart: string | undefined;
+  let periodEnd: string | undefined;
+  let subjectReference: string | undefined;
+  let reportType: EvaluateParams['reportType'] = 'summary';
+  for (const [name, value] of pairs) {
+    switch (name) {
+      case 'periodStart':
+      case 'periodEnd': {
+        const date = value.slice(0, 10);
+        if (!isDate(date) || (value.length > 10 && !/^\d{4}-\d{2}-\d{2}T/.test(value))) throw badRequest(`${name} must be a date YYYY-MM-DD, got "${value}"`, { expression: name });
+        if (name === 'periodStart') periodStart = date;
+        else periodEnd = date;
+        break;
+      }
+      case 'subject':
+        subjectReference = value;
+        break;
+      case 'reportType':
+        if (value !== 'summary' && value !== 'subject-list') throw badRequest(`reportType must be summary or subject-list, got "${value}"`, { expression: 'reportType' });
+        reportType = value;
+        break;
+      default:
+        if (req.prefer.handling !== 'lenient') throw badRequest(`Unknown $evaluate-measure parameter "${name}"`, { expression: name });
+    }
+  }
+  if (!periodEnd) throw badRequest('periodEnd (YYYY-MM-DD) is required', { expression: 'periodEnd' });
+  periodStart ??= addDays(addMonths(periodEnd, -12), 1);
+  if (periodStart > periodEnd) throw badRequest('periodStart is after periodEnd', { expression: 'periodStart' });
+  const subject: CohortSubject = subjectReference ? parseSubject(subjectReference) : { kind: 'all' };
+  return { periodStart, periodEnd, subject, subjectReference: subject.kind === 'all' ? undefined : subject.reference, reportType };
+}
+
+async function loadMeasure(ctx: HandlerContext, id: string): Promise<Measure> {
+  const stored = await ctx.store.read('Measure', id);
+  if (stored && !stored.deleted && stored.resource) return stored.resource as Measure;
+  const shipped = shippedMeasures().get(id);
+  if (!shipped) throw notFound(`Measure/${id} is not known to this server (shipped: ${[...shippedMeasures().keys()].join(', ')})`);
+  return shipped;
+}
+
+interface Tally {
+  initial: number;
+  numerator: number;
+  initialRefs?: string[];
+  numeratorRefs?: string[];
+}
+
+const newTally = (list: boolean): Tally => (list ? { initial: 0, numerator: 0, initialRefs: [], numeratorRefs: [] } : { initial: 0, numerator: 0 });
+
+function months(n: number, unit: 'months' | 'years'): number {
+  return unit === 'years' ? n * 12 : n;
+}
+
+/** Does the patient's forecast put it in the numerator? */
+export function inNumerator(def: MeasureDefinition, member: CohortMember, forecast: ForecastOutput): boolean {
+  const rule = def.numerator;
+  if (rule.kind === 'status') {
+    const entry = forecast.recommendation.recommendation?.find((r) => r.vaccineCode?.[0]?.text === rule.vaccineGroup);
+    const code = entry?.forecastStatus?.coding?.[0]?.code;
+    return code === 'complete' || code === 'immune';
+  }
+  const birth = member.patient.birthDate as string;
+  const by = rule.by ? addMonths(birth, months(rule.by.n, rule.by.unit)) : undefined;
+  const from = rule.from ? addMonths(birth, months(rule.from.n, rule.from.unit)) : undefined;
+  const dateOf = new Map(member.immunizations.map((i) => [`Immunization/${i.id}`, (i.occurrenceDateTime ?? '').slice(0, 10)]));
+  const valid = new Map<string, Set<string>>();
+  for (const e of forecast.evaluations) {
+    if (!e.doseStatus?.coding?.some((c) => c.code === 'valid')) continue;
+    const antigen = e.targetDisease?.text ?? '';
+    const ref = e.immunizationEvent?.reference ?? '';
+    const date = dateOf.get(ref);
+    if (!date || (by && date > by) || (from && date < from)) continue;
+    let set = valid.get(antigen);
+    if (!set) valid.set(antigen, (set = new Set()));
+    set.add(ref);
+  }
+  return rule.counts.every((c) => (valid.get(c.antigen)?.size ?? 0) >= c.min);
+}
+
+function zipOf(p: Patient): string {
+  const a = p.address?.find((x) => x.use === 'home') ?? p.address?.[0];
+  const zip = (a?.postalCode ?? '').replace(/\D/g, '').slice(0, 5);
+  return zip.length === 5 ? zip : 'unknown';
+}
+
+export function evaluateMeasureHandler(runner: ForecastRunner = inThreadRunner) {
+  return async (req: FhirRequest, ctx: HandlerContext): Promise<FhirResponse> => {
+    if (req.resourceType !== 'Measure' || req.id === undefined) throw badRequest('$evaluate-measure is invoked on a Measure: /fhir/Measure/{id}/$evaluate-measure');
+    const params = readEvaluateParams(req);
+    const def = parseMeasure(await loadMeasure(ctx, req.id));
+    return { status: 200, body: await evaluate(ctx, req, def, params, runner) };
+  };
+}
+
+export const evaluateMeasureOperation = evaluateMeasureHandler();
+
+export async function evaluate(ctx: HandlerContext, req: FhirRequest, def: MeasureDefinition, p: EvaluateParams, runner: ForecastRunner): Promise<MeasureReport> {
+  const list = p.reportType === 'subject-list';
+  const minMonths = months(def.population.min, def.population.unit);
+  const maxMonths = months(def.population.max, def.population.unit) + (def.population.unit === 'years' ? 11 : 0);
+  const total = newTally(list);
+  const strata = def.stratifiers.map(() => new Map<string, Tally>());
+  const cohort = cohortBatches(ctx.store, p.subject, { batchSize: BATCH, ...bornBetweenForAgeMonths(p.periodEnd, minMonths, maxMonths) });
+  for await (const batch of cohort) {
+    const inRange = batch.filter((m) => {
+      const age = m.patient.birthDate && isDate(m.patient.birthDate) ? ageInMonths(m.patient.birthDate, p.periodEnd) : -1;
+      return age >= minMonths && age <= maxMonths;
+    });
+    const forecasts = await runner(
+      inRange.map((m) => ({ assessmentDate: p.periodEnd, patient: m.patient, immunizations: m.immunizations })),
+      def.vaccineGroups
+    );
+    inRange.forEach((m, i) => {
+      const forecast = forecasts[i];
+      if (!forecast) return;
+      const ref = `Patient/${m.patient.id}`;
+      const hit = inNumerator(def, m, forecast);
+      const keys = def.stratifiers.map((s) => {
+        if (s.kind === 'zip') return zipOf(m.patient);
+        const age = ageInMonths(m.patient.birthDate as string, p.periodEnd);
+        const inUnit = s.unit === 'years' ? Math.floor(age / 12) : age;
+        return s.bands.find((b) => inUnit >= b.min && inUnit <= b.max)?.label ?? 'other';
+      });
+      const tallies = [total, ...keys.map((k, j) => strata[j].get(k) ?? strata[j].set(k, newTally(list)).get(k)!)];
+      for (const t of tallies) {
+        t.initial++;
+        t.initialRefs?.push(ref);
+        if (hit) {
+          t.numerator++;
+          t.numeratorRefs?.push(ref);
+        }
+      }
+    });
+  }
+  return report(ctx, def, p, total, strata);
+}
+
+function report(ctx: HandlerContext, def: MeasureDefinition, p: EvaluateParams, total: Tally, strata: Array<Map<string, Tally>>): MeasureReport {
+  const contained: List[] = [];
+  const populations = (t: Tally, prefix: string): MeasureReportGroupPopulation[] =>
+    (
+      [
+        ['initial-population', t.initial, t.initialRefs],
+        ['denominator', t.initial, t.initialRefs],
+        ['numerator', t.numerator, t.numeratorRefs],
+      ] as const
+    ).map(([code, count, refs]) => {
+      const pop: MeasureReportGroupPopulation = { code: { coding: [{ system: POPULATION_SYSTEM, code }] }, count };
+      if (refs) {
+        const id = `${prefix}${code}`;
+        contained.push({ resourceType: 'List', id, status: 'current', mode: 'snapshot', entry: refs.map((reference) => ({ item: { reference } })) });
+        pop.subjectResults = { reference: `#${id}` };
+      }
+      return pop;
+    });
+  const score = (t: Tally) => (t.initial > 0 ? { measureScore: { value: Math.round((t.numerator / t.initial) * 10000) / 10000 } } : {});
+  const stratifier: MeasureReportGroupStratifier[] = def.stratifiers.map((s, j) => ({
+    code: [{ text: s.code }],
+    stratum: [...strata[j].entries()]
+      .sort(([a], [b]) => a.localeCompare(b))
+      .map(([value, t], k) => ({ value: { text: value }, population: populations(t, `s${j}-${k}-`), ...score(t) })),
+  }));
+  const group = [{ population: populations(total, ''), ...score(total), stratifier }];
+  return {
+    resourceType: 'MeasureReport',
+    ...(contained.length > 0 ? { contained } : {}),
+    status: 'complete',
+    type: p.reportType,
+    measure: def.measure.url ?? `${ctx.baseUrl}/Measure/${def.measure.id}`,
+    ...(p.subjectReference ? { subject: { reference: p.subjectReference } } : {}),
+    date: new Date().toISOString(),
+    period: { start: p.periodStart, end: p.periodEnd },
+    group,
+  } as MeasureReport;
+}

@@ -1,0 +1,212 @@
+// GET /fhir/$reminder-recall (CONTRACT.md "Reminder/recall and coverage"): an organization's
+// patients with a dose due or overdue as of a date, from the CDSi forecast of each patient.
+//   organization=Organization/{id} (required), asOf=YYYY-MM-DD (default today), vaccineGroup (CDSi
+//   names, repeatable or comma-separated), status=due|overdue, ageMin / ageMax (whole years on asOf),
+//   _count (patients per page, default 50, at most 1000) and _cursor (from the next link).
+// JSON: a searchset Bundle page, each Patient (search.mode match) followed by its
+// ImmunizationRecommendation (search.mode include) holding the groups due or overdue.
+// _format=text/csv: the whole list, one row per patient and vaccine group, streamed as computed.
+// The caller's data-sharing restrictions apply to every query (src/population/cohort.ts).
+import { Readable } from 'node:stream';
+import { randomUUID } from 'node:crypto';
+import type { Bundle, BundleEntry, BundleLink, ImmunizationRecommendation, Patient } from '@medplum/fhirtypes';
+import { badRequest } from '../fhir/outcome.js';
+import type { FhirRequest, FhirResponse, HandlerContext } from '../interactions/types.js';
+import { cohortBatches, parseSubject, type CohortMember, type CohortOptions, type CohortSubject } from './cohort.js';
+import { addDays, addMonths, isDate } from './dates.js';
+import { dueItems, type DueItem, type DueStatus } from './due.js';
+import { canonicalGroup } from './forecast.js';
+import { inThreadRunner, type ForecastRunner } from './forecast-runner.js';
+
+export const CSV_TYPE = 'text/csv';
+const DEFAULT_COUNT = 50;
+const MAX_COUNT = 1000;
+const BATCH = 200;
+
+export interface ReminderRecallParams {
+  subject: CohortSubject;
+  asOf: string;
+  groups?: string[];
+  statuses?: Set<DueStatus>;
+  ageMin?: number;
+  ageMax?: number;
+  count: number;
+  cursor?: string;
+}
+
+export function readReminderParams(req: FhirRequest): ReminderRecallParams {
+  let organization: string | undefined;
+  let asOf = new Date().toISOString().slice(0, 10);
+  const groups: string[] = [];
+  let statuses: Set<DueStatus> | undefined;
+  let ageMin: number | undefined;
+  let ageMax: number | undefined;
+  let count = DEFAULT_COUNT;
+  let cursor: string | undefined;
+  const years = (name: string, value: string): number => {
+    if (!/^\d{1,3}$/.test(value)) throw badRequest(`${name} must be a whole number of years, got "${value}"`, { expression: name });
+    return Number(value);
+  };
+  for (const [name, value] of req.query) {
+    switch (name) {
+      case 'organization':
+        organization = value;
+        break;
+      case 'asOf':
+        if (!isDate(value)) throw badRequest(`asOf must be a date YYYY-MM-DD, got "${value}"`, { expression: 'asOf' });
+        asOf = value;
+        break;
+      case 'vaccineGroup':
+        for (const g of value.split(',')) if (g.trim() !== '') groups.push(canonicalGroup(g));
+        break;
+      case 'status':
+        statuses = new Set();
+        for (const s of value.split(',')) {
+          if (s !== 'due' && s !== 'overdue') throw badRequest(`status must be due or overdue, got "${s}"`, { expression: 'status' });
+          statuses.add(s);
+        }
+        break;
+      case 'ageMin':
+        ageMin = years(name, value);
+        break;
+      case 'ageMax':
+        ageMax = years(name, value);
+        break;
+      case '_count':
+        if (!/^\d+$/.test(value) || Number(value) < 1) throw badRequest(`_count must be a positive whole number, got "${value}"`, { expression: '_count' });
+        count = Math.min(Number(value), MAX_COUNT);
+        break;
+      case '_cursor':
+        if (!/^[A-Za-z0-9\-.]{1,64}$/.test(value)) throw badRequest('_cursor is not one this server gave', { expression: '_cursor' });
+        cursor = value;
+        break;
+      default:
+        if (req.prefer.handling !== 'lenient') throw badRequest(`Unknown $reminder-recall parameter "${name}"`, { expression: name });
+    }
+  }
+  if (!organization) throw badRequest('organization (Organization/{id}) is required', { expression: 'organization' });
+  const subject = parseSubject(organization);
+  if (subject.kind !== 'organization') throw badRequest('organization must be an Organization/{id} reference', { expression: 'organization' });
+  if (ageMin !== undefined && ageMax !== undefined && ageMin > ageMax) throw badRequest('ageMin is greater than ageMax', { expression: 'ageMin' });
+  return { subject, asOf, groups: groups.length > 0 ? [...new Set(groups)] : undefined, statuses, ageMin, ageMax, count, cursor };
+}
+
+function cohortOptions(req: FhirRequest, p: ReminderRecallParams): CohortOptions {
+  return {
+    batchSize: BATCH,
+    after: p.cursor,
+    // Age in whole years on asOf between ageMin and ageMax.
+    ...(p.ageMin !== undefined ? { bornTo: addMonths(p.asOf, -12 * p.ageMin) } : {}),
+    ...(p.ageMax !== undefined ? { bornFrom: addDays(addMonths(p.asOf, -12 * (p.ageMax + 1)), 1) } : {}),
+  };
+}
+
+export interface DuePatient {
+  patient: Patient;
+  items: DueItem[];
+  recommendation: ImmunizationRecommendation;
+}
+
+/** Patients with something due, batch by batch, in the cohort's order. */
+export async function* duePatients(ctx: HandlerContext, req: FhirRequest, p: ReminderRecallParams, runner: ForecastRunner): AsyncGenerator<DuePatient[]> {
+  const groupFilter = p.groups ? new Set(p.groups) : undefined;
+  for await (const batch of cohortBatches(ctx.store, p.subject, cohortOptions(req, p))) {
+    const forecasts = await runner(
+      batch.map((m: CohortMember) => ({ assessmentDate: p.asOf, patient: m.patient, immunizations: m.immunizations })),
+      p.groups
+    );
+    const out: DuePatient[] = [];
+    batch.forEach((m, i) => {
+      const forecast = forecasts[i];
+      if (!forecast) return;
+      const items = dueItems(forecast.recommendation, p.asOf, { groups: groupFilter, statuses: p.statuses });
+      if (items.length === 0) return;
+      out.push({ patient: m.patient, items, recommendation: { ...forecast.recommendation, recommendation: items.map((x) => x.entry) } });
+    });
+    yield out;
+  }
+}
+
+export function reminderRecallHandler(runner: ForecastRunner = inThreadRunner) {
+  return async (req: FhirRequest, ctx: HandlerContext): Promise<FhirResponse> => {
+    if (req.resourceType !== undefined || req.id !== undefined) throw badRequest('$reminder-recall is a system-level operation: GET /fhir/$reminder-recall');
+    const params = readReminderParams(req);
+    if (req.wantsCsv) {
+      return {
+        status: 200,
+        headers: { 'Content-Disposition': `attachment; filename="reminder-recall-${params.asOf}.csv"` },
+        raw: { contentType: `${CSV_TYPE}; charset=utf-8`, open: async () => Readable.from(csvLines(duePatients(ctx, req, { ...params, cursor: undefined }, runner))) },
+      };
+    }
+    return { status: 200, body: await page(ctx, req, params, runner) };
+  };
+}
+
+export const reminderRecallOperation = reminderRecallHandler();
+
+async function page(ctx: HandlerContext, req: FhirRequest, p: ReminderRecallParams, runner: ForecastRunner): Promise<Bundle> {
+  const entry: BundleEntry[] = [];
+  let included = 0;
+  let lastId: string | undefined;
+  let more = false;
+  outer: for await (const batch of duePatients(ctx, req, p, runner)) {
+    for (const d of batch) {
+      if (included === p.count) {
+        more = true;
+        break outer;
+      }
+      entry.push({ fullUrl: `${ctx.baseUrl}/Patient/${d.patient.id}`, resource: d.patient, search: { mode: 'match' } });
+      entry.push({ fullUrl: `urn:uuid:${randomUUID()}`, resource: d.recommendation, search: { mode: 'include' } });
+      included++;
+      lastId = d.patient.id;
+    }
+  }
+  const link: BundleLink[] = [{ relation: 'self', url: linkUrl(ctx, req, p.cursor) }];
+  if (more && lastId) link.push({ relation: 'next', url: linkUrl(ctx, req, lastId) });
+  return { resourceType: 'Bundle', type: 'searchset', link, entry };
+}
+
+function linkUrl(ctx: HandlerContext, req: FhirRequest, cursor: string | undefined): string {
+  const q = new URLSearchParams(req.query.filter(([k]) => k !== '_cursor'));
+  if (cursor) q.set('_cursor', cursor);
+  return `${ctx.baseUrl}/$reminder-recall?${q.toString()}`;
+}
+
+export const CSV_HEADER = ['id', 'name', 'birthDate', 'phone', 'address', 'vaccineGroup', 'dose', 'recommended', 'pastDue', 'status'];
+
+function csvCell(value: string | number | undefined): string {
+  const s = value === undefined ? '' : String(value);
+  return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+}
+
+function nameOf(p: Patient): string {
+  const name = p.name?.find((n) => n.use === 'official') ?? p.name?.find((n) => n.use !== 'old') ?? p.name?.[0];
+  if (!name) return '';
+  return name.text ?? [...(name.given ?? []), name.family ?? ''].join(' ').trim();
+}
+
+function addressOf(p: Patient): string {
+  const a = p.address?.find((x) => x.use === 'home') ?? p.address?.[0];
+  if (!a) return '';
+  const place = [a.city, [a.state, a.postalCode].filter(Boolean).join(' ')].filter(Boolean).join(', ');
+  return [...(a.line ?? []), place].filter((x) => x && x !== '').join(', ');
+}
+
+function phoneOf(p: Patient): string {
+  return p.telecom?.find((t) => t.system === 'phone' || t.system === 'sms')?.value ?? '';
+}
+
+/** One CSV line per patient and vaccine group, header first; lines leave as each batch is done. */
+export async function* csvLines(patients: AsyncIterable<DuePatient[]>): AsyncGenerator<string> {
+  yield `${CSV_HEADER.join(',')}\r\n`;
+  for await (const batch of patients) {
+    let chunk = '';
+    for (const d of batch) {
+      const fixed = [d.patient.id, nameOf(d.patient), d.patient.birthDate, phoneOf(d.patient), addressOf(d.patient)];
+      for (const item of d.items) {
+        chunk += `${[...fixed, item.vaccineGroup, item.dose, item.recommended, item.pastDue, item.status].map(csvCell).join(',')}\r\n`;
+      }
+    }
+    if (chunk !== '') yield chunk;
+  }
+}
