@@ -127,28 +127,18 @@ export class SubmitterReport {
   }
 
   /**
-   * The rows of one day (or a range), stored and not yet flushed, optionally for one facility;
-   * `organization` limits them to what that organization submitted.
+   * The rows of one day (or a range), optionally for one facility; `organization` limits them to
+   * what that organization submitted. This process's pending counts are flushed first, so the
+   * answer is what the store holds (other processes add theirs within a flush interval).
    */
   async rows(query: { from: string; to: string; facility?: string; organization?: string }): Promise<ReportRow[]> {
+    await this.flush();
     const filter: Record<string, unknown> = { 's.day': { $gte: query.from, $lte: query.to } };
     if (query.facility) filter['s.facility'] = query.facility;
     if (query.organization !== undefined) filter['s.organization'] = query.organization;
     const records = await this.store.search(REPORT_TYPE, { filter, limit: 10_000 });
-    const merged = new Map<string, DayCounts>();
-    for (const rec of records) {
-      const c = rec.resource as unknown as DayCounts;
-      merged.set(keyOf(c.day, c.facility, c.organization), { ...emptyCounts(c.day, c.facility, c.organization), ...pick(c) });
-    }
-    for (const p of this.pending.values()) {
-      if (p.day < query.from || p.day > query.to) continue;
-      if (query.facility && p.facility !== query.facility) continue;
-      if (query.organization !== undefined && p.organization !== query.organization) continue;
-      const key = keyOf(p.day, p.facility, p.organization);
-      const base = merged.get(key) ?? emptyCounts(p.day, p.facility, p.organization);
-      merged.set(key, mergeInto({ ...base, errorCodes: { ...base.errorCodes } }, p));
-    }
-    return [...merged.values()]
+    return records
+      .map((rec) => pick(rec.resource as unknown as DayCounts))
       .sort((a, b) => a.day.localeCompare(b.day) || a.facility.localeCompare(b.facility) || a.organization.localeCompare(b.organization))
       .map(({ errorCodes, ...rest }) => ({
         ...rest,
