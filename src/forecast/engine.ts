@@ -31,14 +31,14 @@ export function antigenDoses(data: SupportingData, patient: PatientRecord, antig
 }
 
 /** Logic spec "identify relevant patient series": gender, and for risk series an indication in effect. */
-export function isRelevant(series: Series, patient: PatientRecord): boolean {
+export function isRelevant(series: Series, patient: PatientRecord, beforeIndicationAge = false): boolean {
   if (series.requiredGender.length > 0 && !series.requiredGender.includes(patient.gender)) return false;
   if (series.type !== 'risk') return true;
   return series.indications.some((i) => {
     if (!patient.observations.has(i.code)) return false;
     const begin = addOptional(patient.birthDate, i.beginAge) ?? FAR_PAST;
     const end = addOptional(patient.birthDate, i.endAge) ?? FAR_FUTURE;
-    return patient.assessmentDate >= begin && patient.assessmentDate < end;
+    return (patient.assessmentDate >= begin || beforeIndicationAge) && patient.assessmentDate < end;
   });
 }
 
@@ -74,7 +74,10 @@ function runAntigen(
   patient: PatientRecord,
   otherStatuses: ReadonlyMap<AdministeredDose, 'Valid' | 'Not Valid'>,
 ): AntigenResult {
-  const relevant = antigen.series.filter((s) => isRelevant(s, patient));
+  // An antigen given only for risk (dengue, travel vaccines): a patient with the indication who is
+  // not yet old enough gets the series forecast for when they reach the indication's begin age.
+  const riskOnly = antigen.series.every((s) => s.type === 'risk');
+  const relevant = antigen.series.filter((s) => isRelevant(s, patient, riskOnly));
   if (relevant.length === 0) return { antigen: antigen.name, evaluations: [], forecast: { status: 'Not Recommended' } };
   const doses = antigenDoses(data, patient, antigen.name);
   let results = relevant.map((s) => runSeries(data, antigen, patient, s, doses, new Set(), otherStatuses));
