@@ -94,11 +94,13 @@ export function prioritizedSeries(group: PatientSeries[], patient: PatientRecord
     return complete.sort((a, b) => b.validCount - a.validCount || byPreference(a, b))[0];
   }
   // A group none of whose series the patient can start (or has started) in its start ages gives none.
-  let scorable = group.filter((s) => canStart(s, patient));
+  const scorable = group.filter((s) => canStart(s, patient));
   if (scorable.length === 0) return undefined;
-  const bestPriority = scorable.map((s) => s.series.seriesPriority).sort()[0];
-  scorable = scorable.filter((s) => s.series.seriesPriority === bestPriority);
-  const inProcess = scorable.filter((s) => s.validCount > 0);
+  const highestPriority = (list: PatientSeries[]) => {
+    const best = list.map((s) => s.series.seriesPriority).sort()[0];
+    return list.filter((s) => s.series.seriesPriority === best);
+  };
+  const inProcess = highestPriority(scorable).filter((s) => s.validCount > 0);
   if (inProcess.length > 0) {
     const points = score(inProcess, patient);
     return inProcess.sort((a, b) => points.get(b)! - points.get(a)! || byPreference(a, b))[0];
@@ -106,9 +108,9 @@ export function prioritizedSeries(group: PatientSeries[], patient: PatientRecord
   const defaults = scorable.filter((s) => s.series.defaultSeries);
   if (defaults.length > 0) return defaults.sort(byPreference)[0];
   // No valid dose and no default: a series the patient starts at its first target dose beats one
-  // whose opening doses are skipped for age (an infant series for an adult).
+  // whose opening doses are skipped for age (an infant series for an adult), then priority.
   const fromStart = scorable.filter((s) => s.targetDoses[0] !== 'skipped');
-  return (fromStart.length > 0 ? fromStart : scorable).sort(byPreference)[0];
+  return highestPriority(fromStart.length > 0 ? fromStart : scorable).sort(byPreference)[0];
 }
 
 /** The best patient series of an antigen across its series groups. */
