@@ -145,14 +145,18 @@ export function vaccineGroupForecast(group: VaccineGroup, antigens: readonly Ant
       const values = needing.map((a) => a.forecast[key]).filter((v): v is number => v !== undefined);
       return values.length > 0 ? pick(...values) : undefined;
     };
-    const earliest = dates('earliest');
-    const lead = needing.find((a) => a.forecast.earliest === earliest) ?? needing[0]!;
+    // …but not before the group's latest dose (a DT given today answers for diphtheria and
+    // tetanus, and the next pertussis-containing dose comes after it).
+    const latestGroupDose = Math.max(...antigens.flatMap((a) => a.evaluations.map((e) => e.dose.date)));
+    const notBeforeLatest = (d: number | undefined) => (d === undefined ? undefined : Math.max(d, latestGroupDose));
+    const earliest = notBeforeLatest(dates('earliest'));
+    const lead = needing.find((a) => a.forecast.earliest === dates('earliest')) ?? needing[0]!;
     return {
       status: 'Not Complete',
-      doseNumber: lead.forecast.doseNumber,
+      doseNumber: Math.max(...needing.map((a) => a.forecast.doseNumber ?? 0)) || lead.forecast.doseNumber,
       earliest,
-      recommended: dates('recommended'),
-      pastDue: dates('pastDue'),
+      recommended: notBeforeLatest(dates('recommended')),
+      pastDue: notBeforeLatest(dates('pastDue')),
       latest: dates('latest'),
       vaccineTypes: lead.forecast.vaccineTypes,
     };
