@@ -161,9 +161,10 @@ function DataSharing({ patientId, onChange, closed = false }: { patientId: strin
     setMessage(undefined);
     try {
       await api.post('Consent', newSharingConsent(patientId, choice, info.organization));
-      setMessage(choice === 'Yes' ? 'Recorded: the family agrees to share this record.' : 'Recorded: the family objects to sharing this record.');
       await load();
       onChange();
+      // Said once the history shows the new choice.
+      setMessage(choice === 'Yes' ? 'Recorded: the family agrees to share this record.' : 'Recorded: the family objects to sharing this record.');
     } catch (err) {
       setError(err);
       setChosen(undefined);

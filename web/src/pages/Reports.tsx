@@ -7,7 +7,7 @@ import type { Bundle, ImmunizationRecommendation, MeasureReport, Patient } from 
 import { LOINC_PAST_DUE, LOINC_RECOMMENDED } from '../forecast';
 import { useSession } from '../session';
 import { AppLink, ErrorPanel, PageTitle, patientName } from '../ui';
-import { CoverageChart, MEASURES, type CoverageBar } from './CoverageChart';
+import { CoverageChart, MEASURES, type CoverageBar, type CoverageFigure } from './CoverageChart';
 
 const GROUPS = ['DTaP/Tdap/Td', 'Polio', 'HepB', 'Hib', 'Pneumococcal', 'MMR', 'Varicella', 'Rotavirus', 'HepA', 'HPV', 'Influenza', 'Meningococcal', 'Meningococcal B', 'COVID-19', 'RSV', 'Zoster'];
 
@@ -26,6 +26,8 @@ export function Reports() {
   const [filters, setFilters] = useState({ asOf: today(), vaccineGroup: '', status: '', ageMin: '', ageMax: '' });
   const [rows, setRows] = useState<RecallRow[] | undefined>();
   const [csvUrl, setCsvUrl] = useState<string | undefined>();
+  const [next, setNext] = useState<string | undefined>();
+  const [asOfUsed, setAsOfUsed] = useState(today());
   const [error, setError] = useState<unknown>();
   const [fieldError, setFieldError] = useState<string | undefined>();
   const [busy, setBusy] = useState(false);
@@ -51,15 +53,32 @@ export function Reports() {
     setError(undefined);
     try {
       const [bundle, csv] = await Promise.all([
-        api.get<Bundle>(`$reminder-recall?${params}`),
+        api.get<Bundle>(`$reminder-recall?${params}&_count=200`),
         api.text(`$reminder-recall?${params}&_format=${encodeURIComponent('text/csv')}`, 'text/csv'),
       ]);
       setRows(recallRows(bundle, asOf));
+      setNext(nextPage(bundle));
+      setAsOfUsed(asOf);
       setCsvUrl(URL.createObjectURL(new Blob([csv], { type: 'text/csv' })));
     } catch (err) {
       setError(err);
       setRows(undefined);
       setCsvUrl(undefined);
+      setNext(undefined);
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  const more = async () => {
+    if (!next) return;
+    setBusy(true);
+    try {
+      const bundle = await api.get<Bundle>(next);
+      setRows([...(rows ?? []), ...recallRows(bundle, asOfUsed)]);
+      setNext(nextPage(bundle));
+    } catch (err) {
+      setError(err);
     } finally {
       setBusy(false);
     }
@@ -145,11 +164,24 @@ export function Reports() {
               </Table>
             </div>
           )}
+          {next && (
+            <Button variant="outline" onClick={() => void more()} loading={busy} w="fit-content">
+              Show more patients
+            </Button>
+          )}
         </Stack>
       </section>
       <Coverage organization={organization} />
     </>
   );
+}
+
+/** The next page's path under the FHIR base, from the Bundle's absolute next link. */
+function nextPage(bundle: Bundle): string | undefined {
+  const url = bundle.link?.find((l) => l.relation === 'next')?.url;
+  if (!url) return undefined;
+  const at = url.indexOf('/fhir/');
+  return at >= 0 ? url.slice(at + '/fhir/'.length) : undefined;
 }
 
 function recallRows(bundle: Bundle, asOf: string): RecallRow[] {
@@ -180,6 +212,29 @@ function recallRows(bundle: Bundle, asOf: string): RecallRow[] {
   return rows;
 }
 
+type PopulationLike = { population?: Array<{ code?: { coding?: Array<{ code?: string }> }; count?: number }>; measureScore?: { value?: number } };
+
+function figure(part: PopulationLike | undefined): CoverageFigure {
+  const count = (code: string) => part?.population?.find((p) => p.code?.coding?.some((c) => c.code === code))?.count ?? 0;
+  // The denominator is the initial population when the report gives no separate denominator.
+  const denominator = count('denominator') || count('initial-population');
+  const numerator = count('numerator');
+  return { numerator, denominator, score: part?.measureScore?.value ?? (denominator ? numerator / denominator : 0) };
+}
+
+/** One measure's MeasureReport as a bar, with its age-band strata. */
+export function coverageBar(report: MeasureReport, measure: (typeof MEASURES)[number]): CoverageBar {
+  const group = report.group?.[0];
+  const ageBands = group?.stratifier?.find((s) => s.code?.some((c) => /age/i.test(c.text ?? '')));
+  return {
+    ...measure,
+    ...figure(group),
+    bands: (ageBands?.stratum ?? [])
+      .filter((s) => s.value?.text && s.value.text !== 'other')
+      .map((s) => ({ label: `${s.value?.text} ${measure.unit}`, ...figure(s) })),
+  };
+}
+
 function Coverage({ organization }: { organization: string }) {
   const { api } = useSession();
   const [periodEnd, setPeriodEnd] = useState(today());
@@ -196,15 +251,7 @@ function Coverage({ organization }: { organization: string }) {
     try {
       const subject = organization.trim() ? `&subject=${encodeURIComponent(organization.trim())}` : '';
       const reports = await Promise.all(MEASURES.map((m) => api.get<MeasureReport>(`Measure/${m.id}/$evaluate-measure?periodEnd=${end}${subject}`)));
-      setBars(
-        reports.map((report, i) => {
-          const count = (code: string) => report.group?.[0]?.population?.find((p) => p.code?.coding?.some((c) => c.code === code))?.count ?? 0;
-          const denominator = count('denominator');
-          const numerator = count('numerator');
-          const score = report.group?.[0]?.measureScore?.value ?? (denominator ? numerator / denominator : 0);
-          return { ...MEASURES[i], numerator, denominator, score };
-        })
-      );
+      setBars(reports.map((report, i) => coverageBar(report, MEASURES[i])));
     } catch (err) {
       setError(err);
       setBars(undefined);
