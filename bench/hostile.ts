@@ -7,6 +7,7 @@
 //   HOSTILE_SEED=7            another deterministic request mix
 //   HOSTILE_HEAP_SNAPSHOT=1   start the server with --heapsnapshot-near-heap-limit (files in its cwd)
 //   HOSTILE_SERVER_ARGS="--max-old-space-size=4096"   extra node flags for the server
+//   HOSTILE_KINDS=big-string,bundle   only these kinds of request
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -440,6 +441,15 @@ function hostileFactory(random: () => number, seeded: Seeded[]): (i: number) => 
     ]), 'latin1') }),
     ],
   ];
+  // HOSTILE_KINDS=big-string,bundle keeps only those kinds (to find which input costs what).
+  const only = process.env.HOSTILE_KINDS?.split(',').filter(Boolean);
+  if (only) {
+    const kept = makers.filter(([, make]) => {
+      for (let i = 0; i < 20; i++) if (only.includes(make().kind)) return true;
+      return false;
+    });
+    makers.splice(0, makers.length, ...kept);
+  }
   const weights = makers.reduce((sum, [w]) => sum + w, 0);
   return () => {
     let r = random() * weights;
