@@ -53,3 +53,11 @@ export class TestAgent {
     return { status: res.status, url, location: res.headers.get('location') ?? undefined, html: await res.text() };
   }
 }
+
+/** Signs in on the server's form; then allows the app when a consent screen comes. Returns the redirect back to the app. */
+export async function signInAndAllow(agent: TestAgent, authorizeUrl: string, redirect: string, username: string, password: string): Promise<AgentResponse> {
+  const loginPage = await agent.follow(await agent.get(authorizeUrl), redirect);
+  const afterLogin = await agent.follow(await agent.post(agent.formAction(loginPage), { username, password }), redirect);
+  if (afterLogin.location?.startsWith(redirect) || !afterLogin.html.includes('name="decision"')) return afterLogin;
+  return agent.follow(await agent.post(agent.formAction(afterLogin, 'decision'), { decision: 'allow' }), redirect);
+}
