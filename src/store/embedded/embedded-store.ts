@@ -46,6 +46,11 @@ export interface EmbeddedStoreOptions {
   indexes?: Record<string, string[]>;
   /** Clock for lastUpdated (ISO instants); values are forced strictly increasing. */
   now?: () => string;
+  /**
+   * Sorted searches with at most this many candidates are fetched, filtered and sorted in memory;
+   * beyond it an ordered index walk streams the page (default 4,000; tests lower it).
+   */
+  materialiseLimit?: number;
 }
 
 /** lmdb's declared key type leaves out null, which ordered-binary encodes (lowest of all): keys are typed loosely. */
@@ -55,7 +60,6 @@ type AnyKey = any;
 type Key = AnyKey[];
 type StoreState = 'new' | 'open' | 'closing' | 'closed';
 
-/** Candidates up to this many are fetched, filtered and sorted in memory; beyond it an ordered walk streams. */
 const MATERIALISE_LIMIT = 4000;
 /** Distinct values summed when estimating a range before it counts as "large". */
 const ESTIMATE_VALUES = 2000;
@@ -77,6 +81,7 @@ export class EmbeddedStore implements Store {
   private readonly lockPath: string;
   private readonly indexConfig: Record<string, string[]>;
   private readonly now: () => string;
+  private readonly materialiseLimit: number;
   private state: StoreState = 'new';
 
   private env!: RootDatabase;
@@ -99,6 +104,7 @@ export class EmbeddedStore implements Store {
     this.lockPath = join(options.dataDir, 'LOCK');
     this.indexConfig = options.indexes ?? {};
     this.now = options.now ?? nextInstant;
+    this.materialiseLimit = options.materialiseLimit ?? MATERIALISE_LIMIT;
   }
 
   // ---------------------------------------------------------------- lifecycle
@@ -214,12 +220,14 @@ export class EmbeddedStore implements Store {
       const chunk = [...this.cur.getRange({ start, end: [type, MAX_KEY_STRING], limit: 2000 })];
       if (chunk.length === 0) return;
       await this.env.transaction(() => {
+        const tally = new Tally();
         for (const { key, value } of chunk) {
           const c = decodeCurrent(value);
           if (c.deleted) continue;
           const doc = { _id: key[1], lastUpdated: c.lastUpdated, s: JSON.parse(c.sJson) as SearchIndex };
-          this.addEntries(type, String(key[1]), doc, defs);
+          this.addEntries(type, String(key[1]), doc, defs, tally);
         }
+        this.applyTally(tally);
       });
       start = [type, String(chunk[chunk.length - 1].key[1]), MAX_KEY_STRING];
     }
@@ -244,7 +252,7 @@ export class EmbeddedStore implements Store {
     return this.defs.get(type)?.find((d) => d.path === path);
   }
 
-  private addEntries(type: string, id: string, doc: unknown, defs: IndexDef[]): void {
+  private addEntries(type: string, id: string, doc: unknown, defs: IndexDef[], tally: Tally): void {
     for (const def of defs) {
       const values = indexValues(doc, def);
       if (values.length > 1 && !def.multi) {
@@ -253,28 +261,37 @@ export class EmbeddedStore implements Store {
       }
       for (const v of values) {
         this.idx.putSync([def.n, v, id], EMPTY);
-        if (v !== null) this.stats.putSync([def.n, v], (this.stats.get([def.n, v]) ?? 0) + 1);
+        if (v !== null) tally.entry(def.n, v, 1);
       }
       if (def.path.endsWith('.lo')) {
         const base = def.path.slice(0, -3);
         const span = dateSpan(doc, base.split('.'));
-        if (span !== undefined) {
-          const known = this.meta.get(['span', type, base]) as number | undefined;
-          if (known === undefined || span > known) this.meta.putSync(['span', type, base], span);
-        }
+        if (span !== undefined) tally.span(type, base, span);
       }
     }
   }
 
-  private removeEntries(id: string, doc: unknown, defs: IndexDef[]): void {
+  private removeEntries(id: string, doc: unknown, defs: IndexDef[], tally: Tally): void {
     for (const def of defs) {
       for (const v of indexValues(doc, def)) {
         this.idx.removeSync([def.n, v, id]);
-        if (v === null) continue;
-        const left = (this.stats.get([def.n, v]) ?? 1) - 1;
-        if (left > 0) this.stats.putSync([def.n, v], left);
-        else this.stats.removeSync([def.n, v]);
+        if (v !== null) tally.entry(def.n, v, -1);
       }
+    }
+  }
+
+  /** Writes the counters a request changed, once per key (many resources share values). */
+  private applyTally(tally: Tally): void {
+    for (const { key, delta } of tally.entries.values()) {
+      if (delta === 0) continue;
+      const left = (this.stats.get(key) ?? 0) + delta;
+      if (left > 0) this.stats.putSync(key, left);
+      else this.stats.removeSync(key);
+    }
+    for (const [type, delta] of tally.live) if (delta !== 0) this.meta.putSync(['count', type], this.liveCount(type) + delta);
+    for (const { key, span } of tally.spans.values()) {
+      const known = this.meta.get(key) as number | undefined;
+      if (known === undefined || span > known) this.meta.putSync(key, span);
     }
   }
 
@@ -347,7 +364,7 @@ export class EmbeddedStore implements Store {
         if (ids.length >= limit) break;
       }
     } else {
-      const ordered = plan.estimate > MATERIALISE_LIMIT ? this.orderedSource(resourceType, plan, sort) : undefined;
+      const ordered = plan.estimate > this.materialiseLimit ? this.orderedSource(resourceType, plan, sort) : undefined;
       if (ordered) this.streamSorted(ordered, sort, plan, skip + limit, ids);
       else this.sortInMemory(resourceType, plan, sort, skip + limit, ids);
       ids.splice(0, skip);
@@ -768,6 +785,7 @@ export class EmbeddedStore implements Store {
     }
     const u = this.instant();
     const records: ResourceRecord[] = [];
+    const tally = new Tally();
     ops.forEach((op, i) => {
       const { resourceType: t, id } = op;
       const v = versions[i];
@@ -775,7 +793,7 @@ export class EmbeddedStore implements Store {
       const oldBuf = this.cur.get([t, id]);
       const old = oldBuf ? decodeCurrent(oldBuf) : undefined;
       if (old && !old.deleted) {
-        this.removeEntries(id, { _id: id, lastUpdated: old.lastUpdated, s: JSON.parse(old.sJson) as SearchIndex }, defs);
+        this.removeEntries(id, { _id: id, lastUpdated: old.lastUpdated, s: JSON.parse(old.sJson) as SearchIndex }, defs, tally);
       }
       const stamped = op.resource ? stampMeta(op.resource, id, v, u) : undefined;
       const s: SearchIndex = op.resource ? (op.index ?? {}) : {};
@@ -784,13 +802,14 @@ export class EmbeddedStore implements Store {
       this.hist.putSync([u, t, id, v], EMPTY);
       this.thist.putSync([t, u, id, v], EMPTY);
       this.cur.putSync([t, id], encodeCurrent(v, !stamped, u, sJson));
-      if (stamped) this.addEntries(t, id, { _id: id, lastUpdated: u, s: JSON.parse(sJson) as SearchIndex }, defs);
+      if (stamped) this.addEntries(t, id, { _id: id, lastUpdated: u, s: JSON.parse(sJson) as SearchIndex }, defs, tally);
       const wasLive = old !== undefined && !old.deleted;
-      if (wasLive !== !!stamped) this.meta.putSync(['count', t], this.liveCount(t) + (stamped ? 1 : -1));
+      if (wasLive !== !!stamped) tally.live.set(t, (tally.live.get(t) ?? 0) + (stamped ? 1 : -1));
       const rec: ResourceRecord = { resourceType: t, id, versionId: v, lastUpdated: u, deleted: !stamped };
       if (stamped) rec.resource = stamped;
       records.push(rec);
     });
+    this.applyTally(tally);
     return { records };
   }
 
@@ -818,6 +837,27 @@ export class EmbeddedStore implements Store {
       release();
       if (this.locks.get(key) === tail) this.locks.delete(key);
     }
+  }
+}
+
+/** Counter changes of one write request (index value counts, live resources per type, date spans). */
+class Tally {
+  readonly entries = new Map<string, { key: Key; delta: number }>();
+  readonly live = new Map<string, number>();
+  readonly spans = new Map<string, { key: Key; span: number }>();
+
+  entry(n: number, v: Scalar, delta: number): void {
+    const name = `${n}\u0000${typeof v}\u0000${v}`;
+    const e = this.entries.get(name);
+    if (e) e.delta += delta;
+    else this.entries.set(name, { key: [n, v], delta });
+  }
+
+  span(type: string, base: string, span: number): void {
+    const name = `${type}\u0000${base}`;
+    const e = this.spans.get(name);
+    if (!e) this.spans.set(name, { key: ['span', type, base], span });
+    else if (span > e.span) e.span = span;
   }
 }
 
