@@ -138,8 +138,12 @@ async function runExport(label: string, env: Record<string, string>): Promise<Re
     // Peak RSS from here on: Linux resets VmHWM to the current RSS on "5" in clear_refs.
     await writeFile(`/proc/${pid}/clear_refs`, '5').catch(() => undefined);
     let sampled = 0;
+    let sampledAnon = baseline.anon;
     const sampler = setInterval(() => {
-      memory(pid).then((m) => (sampled = Math.max(sampled, m.rss)), () => undefined);
+      memory(pid).then((m) => {
+        sampled = Math.max(sampled, m.rss);
+        sampledAnon = Math.max(sampledAnon, m.anon);
+      }, () => undefined);
     }, 100);
 
     const t0 = performance.now();
@@ -189,7 +193,8 @@ async function runExport(label: string, env: Record<string, string>): Promise<Re
     say(`kick-off → manifest: ${exportS.toFixed(1)} s = ${rate(resources, exportS)} resources/s, ${(mb / exportS).toFixed(1)} MB/s`);
     say(`download (gzip, ${DOWNLOADS_IN_PARALLEL} in parallel): ${downloadS.toFixed(1)} s = ${rate(resources, downloadS)} resources/s, ${(mb / downloadS).toFixed(1)} MB/s`);
     say(`end to end (kick-off → last byte): ${totalS.toFixed(1)} s = ${rate(resources, totalS)} resources/s, ${(mb / totalS).toFixed(1)} MB/s`);
-    say(`server RSS: ${baseline.rss} MB before the export (data set in memory: ${env.MONGODB_URL ? 'no' : 'yes'}), peak during export ${Math.max(after.hwm, sampled)} MB (+${Math.max(after.hwm, sampled) - baseline.rss} MB)`);
+    say(`server RSS: ${baseline.rss} MB before the export, peak during export ${Math.max(after.hwm, sampled)} MB (+${Math.max(after.hwm, sampled) - baseline.rss} MB)`);
+    say(`server anonymous RSS (without mapped file pages, i.e. page cache of a memory-mapped store): ${baseline.anon} MB before, peak ${sampledAnon} MB during the export`);
   } finally {
     child.kill('SIGTERM');
     await exited;
@@ -222,10 +227,10 @@ async function rawScanRate(url: string): Promise<number> {
   }
 }
 
-async function memory(pid: number): Promise<{ rss: number; hwm: number }> {
+async function memory(pid: number): Promise<{ rss: number; hwm: number; anon: number }> {
   const status = await readFile(`/proc/${pid}/status`, 'utf8');
   const kb = (key: string) => Number(new RegExp(`${key}:\\s+(\\d+) kB`).exec(status)?.[1] ?? 0);
-  return { rss: Math.round(kb('VmRSS') / 1024), hwm: Math.round(kb('VmHWM') / 1024) };
+  return { rss: Math.round(kb('VmRSS') / 1024), hwm: Math.round(kb('VmHWM') / 1024), anon: Math.round(kb('RssAnon') / 1024) };
 }
 
 /** Downloads one file with gzip, inflating it as it arrives to count NDJSON bytes and lines. */
