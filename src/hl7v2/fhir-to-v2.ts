@@ -7,7 +7,7 @@ import type { DataSharing } from '../consent/data-sharing.js';
 import { ceFrom, codingOf, CVX, nameFor, NDC } from './codes.js';
 import { fhirDateTimeToHl7, fhirDateToHl7, segment, type FieldValue } from './er7.js';
 import { authorityOf, DOSE_KEY_SYSTEM, SSN_SYSTEM } from './identifiers.js';
-import { ADDRESS_USE, EXT, LOINC_OBX, NAME_USE, PERFORMER_FUNCTION } from './vxu-to-fhir.js';
+import { ADDRESS_USE, EXT, LOINC_OBX, NAME_USE, PERFORMER_FUNCTION, VIS_BY_VACCINE_TYPE } from './vxu-to-fhir.js';
 
 const NAME_TYPE: Record<string, string> = Object.fromEntries(
   Object.entries(NAME_USE)
@@ -253,7 +253,7 @@ function observationSegments(imm: Immunization, date: string | undefined): Hl7Se
     const group = ++subId;
     const vaccineType = vis.extension?.find((e) => e.url === EXT.visVaccineType)?.valueCodeableConcept;
     if (vaccineType) obx('CE', LOINC_OBX.vaccineType, 'Vaccine Type', ceFrom(vaccineType), group);
-    if (vis.documentType) obx('CE', LOINC_OBX.visDocument, 'Document type', [vis.documentType, undefined, 'cdcgs1vis'], group);
+    if (vis.documentType && !vis.documentType.startsWith(VIS_BY_VACCINE_TYPE)) obx('CE', LOINC_OBX.visDocument, 'Document type', [vis.documentType, undefined, 'cdcgs1vis'], group);
     if (vis.publicationDate) obx('TS', LOINC_OBX.visPublished, 'Date Vis Published', fhirDateTimeToHl7(vis.publicationDate), group);
     if (vis.presentationDate) obx('TS', LOINC_OBX.visPresented, 'Date Vis Presented', fhirDateTimeToHl7(vis.presentationDate), group);
   }

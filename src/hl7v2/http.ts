@@ -9,6 +9,7 @@ import { failWith, forbidden, isFhirError, makeIssue, notFound, unsupportedMedia
 import type { Logger } from '../logger.js';
 import type { FrontDoorServices } from '../pipeline/front-door.js';
 import type { Pipeline } from '../pipeline/pipeline.js';
+import { credentialChecker } from '../signin/index.js';
 import { StoreUnavailableError } from '../store/store.js';
 import { buildAck } from './ack.js';
 import { pipelineRunner } from './fhir-runner.js';
@@ -35,7 +36,7 @@ export interface Hl7v2Deps {
   /** PUBLIC_BASE_URL, for the WSDL's service address. */
   publicBaseUrl: string;
   /** Checks a registered user's username and password (SOAP credentials), when sign-in provides one. */
-  checkPassword?: (username: string, password: string) => Promise<Caller | undefined>;
+  checkPassword?: (username: string, password: string, address?: string) => Promise<Caller | undefined>;
   verifier: TokenVerifier;
   options: Hl7v2Options;
   logger?: Logger;
@@ -49,7 +50,10 @@ export function hl7v2FrontDoor(services: FrontDoorServices): express.Router {
   const report = new SubmitterReport(services.systemStore, { logger: services.logger });
   report.start();
   services.onClose(() => report.close());
+  // SOAP username/password: the registered users of src/signin (lockout, TOTP, audit apply there).
+  const check = credentialChecker(services);
   return hl7v2Router({
+    checkPassword: async (username, password, address) => (await check(username, password, { via: 'soap', address }))?.caller,
     pipeline: services.pipeline,
     publicBaseUrl: services.config.publicBaseUrl,
     verifier: services.verifier,
@@ -132,7 +136,7 @@ async function handleSoapPost(req: Request, res: Response, deps: Hl7v2Deps): Pro
     if (size > deps.options.maxMessageBytes) {
       throw new SoapFault('MessageTooLargeFault', `The HL7 message is ${size} bytes, more than the limit of ${deps.options.maxMessageBytes} bytes`);
     }
-    const caller = await soapCaller(req.headers.authorization, request, (h) => deps.verifier.verify(h), deps.checkPassword);
+    const caller = await soapCaller(req.headers.authorization, request, (h) => deps.verifier.verify(h), deps.checkPassword && ((u, p) => deps.checkPassword!(u, p, req.ip)));
     res.locals.caller = caller;
     const facility = request.facilityID.trim();
     if (facility && caller.organization && caller.organization !== `Organization/${facility}`) {

@@ -70,6 +70,13 @@ const EXPRESSION_FIELDS: Array<[RegExp, 'PID' | 'RXA' | 'RXR' | 'PD1', number]> 
   [/^Consent/, 'PD1', 12],
 ];
 
+/** Anything else about a resource points at the segment it came from. */
+const RESOURCE_SEGMENTS: Array<[RegExp, 'PID' | 'RXA' | 'PD1']> = [
+  [/^Patient/, 'PID'],
+  [/^Immunization/, 'RXA'],
+  [/^Consent/, 'PD1'],
+];
+
 export function ruleCodeOf(issue: OperationOutcomeIssue): string | undefined {
   return issue.details?.coding?.find((c) => c.system === RULE_CODE_SYSTEM)?.code;
 }
@@ -105,6 +112,10 @@ export function hl7IssueFrom(issue: OperationOutcomeIssue, ordinal: number): Hl7
     const expression = issue.expression?.[0] ?? '';
     const hit = EXPRESSION_FIELDS.find(([re]) => re.test(expression));
     if (hit) location = { segment: hit[1], sequence: hit[1] === 'RXA' || hit[1] === 'RXR' ? ordinal : 1, field: hit[2] };
+    else {
+      const segment = RESOURCE_SEGMENTS.find(([re]) => re.test(expression))?.[1];
+      if (segment) location = { segment, sequence: segment === 'RXA' ? ordinal : 1 };
+    }
     hl7Code = issue.code === 'required' ? '101' : issue.code === 'code-invalid' ? '103' : severity === 'E' ? '102' : '0';
     appCode = issue.code === 'required' ? '7' : issue.code === 'code-invalid' ? '5' : '4';
   }

@@ -3,6 +3,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import soap from 'soap';
 import { startTestServer, type TestServer } from '../../test/helpers/server.js';
+import { UserDirectory } from '../signin/users.js';
 import { parseMessage } from './er7.js';
 import { controlId, hl7Date, msh, order, pid, vxu, yearsAgo } from './test-messages.js';
 
@@ -57,6 +58,19 @@ describe('CDC WSDL SOAP 1.2 at /soap', () => {
     const rsp = parseMessage(answered.return, { maxBytes: 1e6 });
     expect(rsp.profiles[0], answered.return).toBe('Z32');
     expect(rsp.message.getSegment('RXA')?.getComponent(5, 1)).toBe('49281-0643-15');
+  });
+
+  it('the username and password of a registered user (src/signin) are SOAP credentials', async () => {
+    await new UserDirectory(server.store).create({ username: 'pharmacist9', password: 'Correct-horse-battery-9', role: 'data-entry', organization: 'Organization/pharm-9' });
+    const message = vxu({
+      facility: 'PHARM-9',
+      pid: pid({ mrn: 'SOAP-2', authority: 'RXCHAIN', family: 'Ibarra', given: 'Tomas', birth: yearsAgo(41) }),
+      orders: [order({ filler: 'SOAP-2-FLU', ndc: '49281-0643-15', date: hl7Date(1), mvx: 'PMC' })],
+    });
+    const [stored] = (await client.submitSingleMessageAsync({ username: 'pharmacist9', password: 'Correct-horse-battery-9', facilityID: 'pharm-9', hl7Message: message })) as [SoapResult];
+    expect(stored.return).toMatch(/\rMSA\|A[AE]\|/);
+    const wrong = await client.submitSingleMessageAsync({ username: 'pharmacist9', password: 'not-the-password', facilityID: 'pharm-9', hl7Message: message }).catch((e: unknown) => e);
+    expect(String((wrong as { body?: string }).body)).toContain('SecurityFault');
   });
 
   it('bad credentials: SecurityFault', async () => {

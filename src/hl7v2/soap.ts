@@ -140,8 +140,9 @@ function setAddress(nodes: unknown, location: string): void {
 }
 
 /**
- * SOAP credentials: a bearer token in the Authorization header, or the token as the password
- * (until a username/password check is available, see README). Anything else is a SecurityFault.
+ * SOAP credentials, in this order: a bearer token in the Authorization header; a password that is
+ * an access token (a JWT: system clients that have no user account); the username and password
+ * of a registered user. Anything else is a SecurityFault.
  */
 export async function soapCaller(
   authorization: string | undefined,
@@ -151,14 +152,17 @@ export async function soapCaller(
 ): Promise<Caller> {
   try {
     if (authorization) return await verify(authorization);
-    if (request.username && request.password && checkPassword) {
-      const caller = await checkPassword(request.username, request.password);
-      if (caller) return caller;
-    }
-    if (request.password) return await verify(`Bearer ${request.password}`);
+    if (JWT_SHAPE.test(request.password)) return await verify(`Bearer ${request.password}`);
   } catch (err) {
     if (!isFhirError(err)) throw err;
     throw new SoapFault('SecurityFault', err.message);
   }
-  throw new SoapFault('SecurityFault', 'No credentials: send a bearer token (Authorization header or as the password)');
+  if (request.username && request.password && checkPassword) {
+    const caller = await checkPassword(request.username, request.password);
+    if (caller) return caller;
+    throw new SoapFault('SecurityFault', 'The username or password is not valid (or the account is locked, disabled or its facility suspended)');
+  }
+  throw new SoapFault('SecurityFault', 'No valid credentials: send the username and password of a registered user, or an access token');
 }
+
+const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;

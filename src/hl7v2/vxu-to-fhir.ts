@@ -52,6 +52,9 @@ export const LOINC_OBX = {
   reaction: '31044-1',
 } as const;
 
+/** documentType of a VIS given by vaccine type only (no VIS document id in the message). */
+export const VIS_BY_VACCINE_TYPE = 'VIS for vaccine type ';
+
 export const PERFORMER_FUNCTION = 'http://terminology.hl7.org/CodeSystem/v2-0443';
 
 export type ActionCode = 'A' | 'U' | 'D';
@@ -623,6 +626,12 @@ function applyObservations(dose: DoseFromMessage, obxs: Array<{ obx: Hl7Segment;
   for (const entry of education.values()) {
     const { vaccineType, ...rest } = entry;
     const item: ImmunizationEducation = { ...rest };
+    // A VIS named by vaccine type (30956-7) rather than by document (69764-9): R4 needs a
+    // documentType (imm-1), so it names the vaccine type; the response messages leave it out.
+    if (!item.documentType && !item.reference && vaccineType) {
+      const code = vaccineType.coding?.[0]?.code ?? vaccineType.text ?? '';
+      item.documentType = `${VIS_BY_VACCINE_TYPE}${code}`;
+    }
     if (vaccineType) item.extension = [{ url: EXT.visVaccineType, valueCodeableConcept: vaccineType }];
     if (Object.keys(item).length > 0) imm.education = [...(imm.education ?? []), item];
   }
