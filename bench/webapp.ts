@@ -13,7 +13,7 @@ import jwt from 'jsonwebtoken';
 import { buildWebApp, describeBuild } from '../scripts/build-web.js';
 import { TEST_SECRET } from '../test/helpers/server.js';
 import { browserMissingReason, launchChromium } from '../test/webapp/browser.js';
-import { signInUser } from '../test/webapp/sign-in.js';
+import { lastSignInBreakdown, signInUser } from '../test/webapp/sign-in.js';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const { values } = parseArgs({
@@ -55,7 +55,7 @@ async function main(): Promise<void> {
     const page = await context.newPage();
     const organization = samples[0].managingOrganization?.reference ?? 'Organization/bench-clinic';
     const usable = await signInUser(page, context, origin, token, { username: 'bench.nurse', password: 'bench-password-1', organization });
-    console.log(`first screen usable ${usable} ms after "Sign in" (goal < 1500 ms)`);
+    console.log(`first screen usable ${usable} ms after "Sign in" (goal < 1500 ms): ${lastSignInBreakdown}`);
 
     const times: number[] = [];
     const n = Number(values.searches);

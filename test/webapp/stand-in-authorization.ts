@@ -59,7 +59,7 @@ export async function installStandInAuthorization(context: BrowserContext, origi
       return route.fulfill({ status: 400, contentType: 'application/json', body: JSON.stringify({ error: 'invalid_grant' }) });
     }
     pending.delete(form.get('code') ?? '');
-    const scope = 'openid fhirUser user/*.cruds';
+    const scope = 'openid fhirUser profile user/*.cruds';
     const accessToken = jwt.sign(
       { sub: grant.user.username, preferred_username: grant.user.username, scope, organization: grant.user.organization, fhirUser: grant.user.fhirUser },
       TEST_SECRET,

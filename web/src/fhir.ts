@@ -6,7 +6,7 @@ import type { OperationOutcome, Resource } from './fhir-types';
 import { describeFailure } from './errors';
 
 export const CLIENT_ID = 'iis-web-app';
-export const SCOPE = 'openid fhirUser user/*.cruds';
+export const SCOPE = 'openid fhirUser profile user/*.cruds';
 const RETURN_TO_KEY = 'iis-app-return-to';
 
 export function fhirBaseUrl(): string {
