@@ -89,7 +89,8 @@ function score(candidates: PatientSeries[], patient: PatientRecord): Map<Patient
 
 /** The prioritized series of one series group. */
 export function prioritizedSeries(group: PatientSeries[], patient: PatientRecord): PatientSeries | undefined {
-  const complete = group.filter(isComplete);
+  const bestPriority = group.map((s) => s.series.seriesPriority).sort()[0];
+  const complete = group.filter((s) => isComplete(s) && s.series.seriesPriority === bestPriority);
   if (complete.length > 0) {
     return complete.sort((a, b) => b.validCount - a.validCount || byPreference(a, b))[0];
   }
