@@ -14,15 +14,30 @@ export interface DurationTerm {
 /** A parsed CDSi duration; empty terms means "0 days". */
 export type Duration = readonly DurationTerm[];
 
-const MS_PER_DAY = 86_400_000;
-
+// Civil-calendar conversions without Date objects (H. Hinnant's days_from_civil / civil_from_days):
+// the engine does date arithmetic thousands of times per forecast.
 export function dayFromYmd(year: number, month: number, day: number): Day {
-  return Math.floor(Date.UTC(year, month - 1, day) / MS_PER_DAY);
+  // Month 13 (from "first of the next month") rolls into the next year.
+  const y0 = year + Math.floor((month - 1) / 12);
+  const m0 = ((((month - 1) % 12) + 12) % 12) + 1;
+  const y = m0 <= 2 ? y0 - 1 : y0;
+  const era = Math.floor(y / 400);
+  const yoe = y - era * 400;
+  const doy = Math.floor((153 * (m0 + (m0 > 2 ? -3 : 9)) + 2) / 5) + day - 1;
+  const doe = yoe * 365 + Math.floor(yoe / 4) - Math.floor(yoe / 100) + doy;
+  return era * 146097 + doe - 719468;
 }
 
 export function ymdFromDay(d: Day): [number, number, number] {
-  const date = new Date(d * MS_PER_DAY);
-  return [date.getUTCFullYear(), date.getUTCMonth() + 1, date.getUTCDate()];
+  const z = d + 719468;
+  const era = Math.floor(z / 146097);
+  const doe = z - era * 146097;
+  const yoe = Math.floor((doe - Math.floor(doe / 1460) + Math.floor(doe / 36524) - Math.floor(doe / 146096)) / 365);
+  const doy = doe - (365 * yoe + Math.floor(yoe / 4) - Math.floor(yoe / 100));
+  const mp = Math.floor((5 * doy + 2) / 153);
+  const day = doy - Math.floor((153 * mp + 2) / 5) + 1;
+  const month = mp < 10 ? mp + 3 : mp - 9;
+  return [yoe + era * 400 + (month <= 2 ? 1 : 0), month, day];
 }
 
 const ISO_DATE = /^(\d{4})-(\d{2})-(\d{2})/;
@@ -51,8 +66,10 @@ export function parseSupportingDate(text: string | undefined): Day | undefined {
   return parseIsoDate(text.trim());
 }
 
+const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
 function daysInMonth(year: number, month: number): number {
-  return new Date(Date.UTC(year, month, 0)).getUTCDate();
+  if (month === 2 && year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0)) return 29;
+  return DAYS_IN_MONTH[month - 1]!;
 }
 
 function addMonths(d: Day, months: number): Day {
@@ -84,7 +101,21 @@ export function parseDuration(text: string | undefined): Duration | undefined {
   return result;
 }
 
+// Results per duration and start day: a forecast adds the same ages to the same birth date many times.
+const sums = new WeakMap<Duration, Map<Day, Day>>();
+
 export function addDuration(d: Day, duration: Duration): Day {
+  let byDay = sums.get(duration);
+  if (!byDay) sums.set(duration, (byDay = new Map()));
+  const known = byDay.get(d);
+  if (known !== undefined) return known;
+  if (byDay.size > 50_000) byDay.clear(); // bounded: a long-running server sees many birth dates
+  const out = computeDuration(d, duration);
+  byDay.set(d, out);
+  return out;
+}
+
+function computeDuration(d: Day, duration: Duration): Day {
   let out = d;
   for (const term of duration) {
     switch (term.unit) {
