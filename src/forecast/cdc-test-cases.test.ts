@@ -6,7 +6,7 @@ import { defaultSupportingData } from './supporting-data.js';
 
 const FLOORS = {
   healthy: { fullyRight: 752, evaluationsRight: 757, forecastsRight: 754 },
-  conditions: { fullyRight: 235, evaluationsRight: 251, forecastsRight: 236 },
+  conditions: { fullyRight: 237, evaluationsRight: 252, forecastsRight: 237 },
 } as const;
 
 describe('CDC CDSi test cases', () => {

@@ -65,9 +65,10 @@ export function scheduleGroupName(label: string, data: SupportingData): string {
 }
 
 export function caseToParameters(c: CdsiCase): Parameters {
-  const observationCodes = new Set<string>();
-  for (const o of c.observations ?? []) if (o.code) observationCodes.add(o.code);
-  if (c.medHistory?.code) observationCodes.add(c.medHistory.code);
+  // CDSi observations become Conditions; a dated observation (weeks of gestation) keeps its date.
+  const observations = new Map<string, string | null>();
+  for (const o of c.observations ?? []) if (o.code) observations.set(o.code, o.date ?? observations.get(o.code) ?? null);
+  if (c.medHistory?.code && !observations.has(c.medHistory.code)) observations.set(c.medHistory.code, null);
   const immunizations: Immunization[] = c.doses.map((d, i) => ({
     resourceType: 'Immunization',
     id: `dose-${i + 1}`,
@@ -86,13 +87,14 @@ export function caseToParameters(c: CdsiCase): Parameters {
         resource: { resourceType: 'Patient', id: c.id, birthDate: c.dob, gender: c.gender === 'F' ? 'female' : c.gender === 'M' ? 'male' : 'unknown' },
       },
       ...immunizations.map((resource) => ({ name: 'immunization', resource })),
-      ...[...observationCodes].map((code, i) => ({
+      ...[...observations].map(([code, date], i) => ({
         name: 'condition',
         resource: {
           resourceType: 'Condition' as const,
           id: `obs-${i + 1}`,
           subject: { reference: `Patient/${c.id}` },
           code: { coding: [{ system: CDSI_OBSERVATION_SYSTEM, code }] },
+          ...(date ? { onsetDateTime: date } : {}),
         },
       })),
     ],
