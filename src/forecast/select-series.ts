@@ -23,6 +23,13 @@ function canStart(s: PatientSeries, patient: PatientRecord): boolean {
   return true;
 }
 
+/** A started series whose first valid dose came before its maximum age to start. */
+function startedInTime(s: PatientSeries, patient: PatientRecord): boolean {
+  const first = firstValidDate(s);
+  const max = addOptional(patient.birthDate, s.series.maxAgeToStart);
+  return first === undefined || max === undefined || first < max;
+}
+
 const byPreference = (a: PatientSeries, b: PatientSeries) => a.series.seriesPreference - b.series.seriesPreference;
 
 function isComplete(s: PatientSeries): boolean {
@@ -90,7 +97,7 @@ function score(candidates: PatientSeries[], patient: PatientRecord): Map<Patient
 /** The prioritized series of one series group. */
 export function prioritizedSeries(group: PatientSeries[], patient: PatientRecord): PatientSeries | undefined {
   const bestPriority = group.map((s) => s.series.seriesPriority).sort()[0];
-  const complete = group.filter((s) => isComplete(s) && s.series.seriesPriority === bestPriority);
+  const complete = group.filter((s) => isComplete(s) && s.series.seriesPriority === bestPriority && startedInTime(s, patient));
   if (complete.length > 0) {
     return complete.sort((a, b) => b.validCount - a.validCount || byPreference(a, b))[0];
   }
