@@ -2,7 +2,7 @@
 // ACK says, and that the data-quality rules, matching and data sharing are the FHIR ones.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Hl7Message } from '@medplum/core';
-import { startTestServer, type TestServer } from '../../test/helpers/server.js';
+import { startTestServer, testMongoUrl, type TestServer } from '../../test/helpers/server.js';
 import { unescapeText } from './er7.js';
 import { controlId, hl7Date, order, pid, VIS_OBX, vxu, yearsAgo, msh } from './test-messages.js';
 
@@ -281,5 +281,34 @@ describe('messages refused as a whole (AR)', () => {
     expect(status).toBe(403);
     expect(msa(ack)).toBe('AR');
     expect(errs(ack)[0]).toMatchObject({ hl7: '207', severity: 'E' });
+  });
+});
+
+// The MongoDB tier (TEST_MONGODB_URL): a replica set stores the message as one transaction; a
+// MongoDB without transactions (FerretDB 1.x, a standalone server) answers AR and stores nothing.
+describe.skipIf(!testMongoUrl())('VXU on MongoDB', () => {
+  let mongo: TestServer;
+  beforeAll(async () => {
+    mongo = await startTestServer('mongodb');
+  });
+  afterAll(async () => {
+    await mongo?.close();
+  });
+
+  it('is stored whole or answered AR, never half stored', async () => {
+    const message = vxu({ pid: pid({ mrn: 'MG-1', family: 'Castillo', given: 'Ines', birth: yearsAgo(1), sex: 'F' }), orders: [order({ filler: 'MG-1-A', cvx: '08', date: hl7Date(10) })] });
+    const res = await fetch(`${mongo.url}/hl7v2`, { method: 'POST', headers: { 'content-type': 'application/hl7-v2', authorization: `Bearer ${mongo.token()}` }, body: message });
+    const ack = Hl7Message.parse(await res.text());
+    const stored = await mongo.fhir('GET', `Patient?identifier=${encodeURIComponent(`${authority('MYEHR')}|MG-1`)}`);
+    if (mongo.store.supportsTransactions) {
+      expect(msa(ack)).toBe('AA');
+      expect(stored.body.entry).toHaveLength(1);
+    } else {
+      console.log('MongoDB without multi-document transactions: the VXU is refused (AR), as FHIR transaction Bundles are');
+      expect(res.status).toBe(400);
+      expect(msa(ack)).toBe('AR');
+      expect(errs(ack)[0]).toMatchObject({ hl7: '207', severity: 'E' });
+      expect(stored.body.entry ?? []).toHaveLength(0);
+    }
   });
 });
