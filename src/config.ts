@@ -1,4 +1,5 @@
 // Typed configuration from the environment (CONTRACT.md "Running it").
+import os from 'node:os';
 import path from 'node:path';
 
 export interface Config {
@@ -23,6 +24,8 @@ export interface Config {
   webAppDir?: string;
   /** Sign-in for people (src/signin); unset fields take the defaults there. */
   signin?: SigninSettings;
+  /** POPULATION_WORKERS: worker threads forecasting population runs (src/population); 0 or absent: the request thread. */
+  populationWorkers?: number;
 }
 
 export interface SigninSettings {
@@ -131,6 +134,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     rulePolicyFile: env.IIS_RULE_POLICY ? path.resolve(env.IIS_RULE_POLICY) : undefined,
     limits: loadLimits(env),
     webAppDir: env.WEB_APP_DIR ? path.resolve(env.WEB_APP_DIR) : undefined,
+    populationWorkers: populationWorkers(env),
     signin: {
       adminUsername: env.IIS_ADMIN_USERNAME || undefined,
       adminPassword: env.IIS_ADMIN_PASSWORD || undefined,
@@ -172,4 +176,16 @@ function parseLogLevel(value: string): Config['logLevel'] {
   const level = levels.find((l) => l === value.toLowerCase());
   if (!level) throw new Error(`LOG_LEVEL must be one of ${levels.join(', ')}, got "${value}"`);
   return level;
+}
+
+/** POPULATION_WORKERS, default one per core up to 4 (none on a single core). */
+function populationWorkers(env: NodeJS.ProcessEnv): number {
+  const raw = env.POPULATION_WORKERS;
+  if (raw === undefined || raw === '') {
+    const cores = os.availableParallelism();
+    return cores > 1 ? Math.min(4, cores) : 0;
+  }
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 0 || n > 64) throw new Error(`POPULATION_WORKERS must be an integer from 0 to 64, got "${raw}"`);
+  return n;
 }

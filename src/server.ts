@@ -12,6 +12,7 @@ import { answerClientError } from './http/protocol.js';
 import { SharingIndex } from './consent/sharing-index.js';
 import { FRONT_DOORS } from './app/front-doors.js';
 import { buildRegistry } from './app/handlers.js';
+import { ForecastPool } from './population/worker-pool.js';
 import { HealthCardIssuer } from './health-cards/issuer.js';
 import { createFileStore, createStore } from './app/open-store.js';
 import { Pipeline } from './pipeline/pipeline.js';
@@ -67,7 +68,9 @@ export async function startServer(
   const files = options.files ?? createFileStore(config);
   await files.init();
   const bulk = new BulkExports({ store, files, sharing, baseUrl, logger, options: { ...loadBulkOptions(), ...options.bulk } });
-  const registry = buildRegistry({ codeSets: terminology.codeSets, bulk, healthCards: new HealthCardIssuer(config) });
+  // Population runs forecast on worker threads (src/population/worker-pool.ts; 0: request thread).
+  const forecastPool = new ForecastPool(config.populationWorkers ?? 0);
+  const registry = buildRegistry({ codeSets: terminology.codeSets, bulk, healthCards: new HealthCardIssuer(config), forecasts: forecastPool.runner });
   // The request pipeline holds the unscoped store; handlers get the caller-scoped view it builds.
   // Committed writes of code sets reload the rules' in-memory view at once (src/terminology/store-sync.ts).
   const pipeline = new Pipeline({ store, config, rules, baseUrl, sharing, audit, registry, onCommitted: terminology.onCommitted });
@@ -101,6 +104,7 @@ export async function startServer(
         server.closeIdleConnections();
       });
       await bulk.stop();
+      await forecastPool.close();
       for (const hook of closeHooks) await hook();
       await audit.close();
       terminology.stop();

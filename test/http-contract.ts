@@ -356,6 +356,7 @@ export function runHttpContract(kind: StoreKind): void {
           'CodeSystem',
           'ValueSet',
           'ConceptMap',
+          'Measure',
         ]);
       });
     });

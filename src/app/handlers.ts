@@ -21,8 +21,9 @@ import { matchOperation } from '../operations/match.js';
 import { mergeOperation } from '../operations/merge.js';
 import { validateOperation } from '../operations/validate.js';
 import { HandlerRegistry } from '../pipeline/registry.js';
-import { evaluateMeasureOperation } from '../population/evaluate-measure.js';
-import { reminderRecallOperation } from '../population/reminder-recall.js';
+import { evaluateMeasureHandler } from '../population/evaluate-measure.js';
+import type { ForecastRunner } from '../population/forecast-runner.js';
+import { reminderRecallHandler } from '../population/reminder-recall.js';
 import type { CodeSets } from '../terminology/code-sets.js';
 import { lookupOperation } from '../terminology/lookup.js';
 import { translateOperation } from '../terminology/translate.js';
@@ -37,6 +38,8 @@ export interface HandlerServices {
   bulk: BulkExports;
   /** The SMART Health Card issuer (keys in DATA_DIR). */
   healthCards: HealthCardIssuer;
+  /** Runs population forecasts (src/population): in the request thread or on a worker pool. */
+  forecasts?: ForecastRunner;
 }
 
 export function buildRegistry(services: HandlerServices): HandlerRegistry {
@@ -108,7 +111,7 @@ function registerOperations(registry: HandlerRegistry, services: HandlerServices
     methods: ['GET'],
     permissions: ['r', 's'],
     scopeTypes: ['Patient', 'Immunization'],
-    handler: reminderRecallOperation,
+    handler: reminderRecallHandler(services.forecasts),
   });
   registry.operation({
     name: 'evaluate-measure',
@@ -117,7 +120,7 @@ function registerOperations(registry: HandlerRegistry, services: HandlerServices
     methods: ['GET', 'POST'],
     permissions: ['r', 's'],
     scopeTypes: ['Patient', 'Immunization'],
-    handler: evaluateMeasureOperation,
+    handler: evaluateMeasureHandler(services.forecasts),
   });
   // Terminology (src/terminology): each handler answers only on its own resource types.
   const { codeSets } = services;

@@ -83,6 +83,8 @@ export interface RawBody {
   encoding?: 'gzip' | 'identity';
   /** Bytes of the stream in that encoding, when known (Content-Length when sent unchanged). */
   length?: number;
+  /** Produced while being sent (not a stored file): each chunk is flushed to the client as it comes. */
+  live?: boolean;
 }
 
 /** Who is calling, as read from a verified access token (or established by another front door). */

@@ -3,7 +3,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { createGunzip, createGzip } from 'node:zlib';
+import { constants as zlibConstants, createGunzip, createGzip } from 'node:zlib';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Resource } from '@medplum/fhirtypes';
 import type { TokenVerifier } from '../auth/verify-token.js';
@@ -224,7 +224,9 @@ async function sendRaw(req: Request, res: Response, response: FhirResponse, head
   }
   const stages: Transform[] = [];
   if (stored === 'gzip' && !gzip) stages.push(createGunzip());
-  if (stored === 'identity' && gzip) stages.push(createGzip({ level: 1 }));
+  // A live stream (computed while sent: reminder/recall CSV) is flushed chunk by chunk, so the
+  // client sees each part as soon as it is ready instead of when gzip's buffer fills.
+  if (stored === 'identity' && gzip) stages.push(createGzip({ level: 1, ...(raw.live ? { flush: zlibConstants.Z_SYNC_FLUSH } : {}) }));
   try {
     await pipeline([source, ...stages, res]);
   } catch (err) {

@@ -135,7 +135,7 @@ export function reminderRecallHandler(runner: ForecastRunner = inThreadRunner) {
       return {
         status: 200,
         headers: { 'Content-Disposition': `attachment; filename="reminder-recall-${params.asOf}.csv"` },
-        raw: { contentType: `${CSV_TYPE}; charset=utf-8`, open: async () => Readable.from(csvLines(duePatients(ctx, req, { ...params, cursor: undefined }, runner))) },
+        raw: { contentType: `${CSV_TYPE}; charset=utf-8`, live: true, open: async () => Readable.from(csvLines(duePatients(ctx, req, { ...params, cursor: undefined }, runner))) },
       };
     }
     return { status: 200, body: await page(ctx, req, params, runner) };
