@@ -53,11 +53,11 @@ interface Server {
   stop(): Promise<void>;
 }
 
-async function serve(dataDir: string): Promise<Server> {
+async function serve(dataDir: string, extraEnv: Record<string, string> = {}): Promise<Server> {
   const port = 20000 + Math.floor(Math.random() * 20000);
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
     cwd: ROOT,
-    env: { ...process.env, PORT: String(port), DATA_DIR: dataDir, AUTH_JWT_SECRET: SECRET, LOG_LEVEL: 'warn' },
+    env: { ...process.env, PORT: String(port), DATA_DIR: dataDir, AUTH_JWT_SECRET: SECRET, LOG_LEVEL: 'warn', ...extraEnv },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   for (let i = 0; ; i++) {
@@ -137,11 +137,17 @@ async function main(): Promise<void> {
   console.log(`population bench: scale ${SCALE}, POPULATION_WORKERS=${workers}, ${os.cpus().length} CPUs, load ${os.loadavg().map((x) => x.toFixed(1)).join(' ')}`);
   const org = `Organization/${firstOrganizationId()}`;
 
+  const parts = (process.env.BENCH_POPULATION_PARTS ?? 'reminder,coverage').split(',');
   // 1. Reminder/recall of one practice.
+  if (parts.includes('reminder')) await reminderBench(org);
+  if (parts.includes('coverage')) await coverageBench();
+}
+
+async function reminderBench(org: string): Promise<void> {
   const practice = Math.round(10_000 * SCALE);
   const seeded = await seed(practice, practice * DOSES);
   console.log(`\nreminder/recall: practice of ${practice.toLocaleString('en-US')} patients, ${(practice * DOSES).toLocaleString('en-US')} doses (seeded in ${seeded.seconds.toFixed(0)} s)`);
-  let server = await serve(seeded.dir);
+  const server = await serve(seeded.dir);
   try {
     // The first forecast of a process parses CDC's supporting data: measured apart.
     const warm = await warmUp(server.base);
@@ -161,24 +167,32 @@ async function main(): Promise<void> {
     await rm(seeded.dir, { recursive: true, force: true });
   }
 
-  // 2. Coverage of a registry of children.
+}
+
+async function coverageBench(): Promise<void> {
+  // 2. Coverage of a registry of children, with forecasts in the request thread and on the pool.
   const children = Math.round(100_000 * CHILDREN_SCALE);
   const registry = await seed(children, children * DOSES);
   console.log(`\ncoverage: registry of ${children.toLocaleString('en-US')} children (0–18 years), ${(children * DOSES).toLocaleString('en-US')} doses (seeded in ${registry.seconds.toFixed(0)} s)`);
-  server = await serve(registry.dir);
   try {
-    const before = await rssMb(server.pid, 'VmRSS');
-    await warmUp(server.base);
-    for (const measure of ['childhood-combined-7', 'adolescent-tdap']) {
-      const r = await json(`${server.base}/Measure/${measure}/$evaluate-measure?periodEnd=${TODAY}`);
-      const counts = Object.fromEntries(r.body.group[0].population.map((p: any) => [p.code.coding[0].code, p.count]));
-      console.log(
-        `  ${measure} (summary, whole registry): ${s(r.ms)}; initial population ${counts['initial-population'].toLocaleString('en-US')}, numerator ${counts.numerator.toLocaleString('en-US')}, score ${r.body.group[0].measureScore?.value}`
-      );
+    for (const workers of ['0', process.env.POPULATION_WORKERS ?? String(Math.min(4, os.availableParallelism()))]) {
+      const server = await serve(registry.dir, { POPULATION_WORKERS: workers });
+      try {
+        const before = await rssMb(server.pid, 'VmRSS');
+        await warmUp(server.base);
+        for (const measure of ['childhood-combined-7', 'adolescent-tdap']) {
+          const r = await json(`${server.base}/Measure/${measure}/$evaluate-measure?periodEnd=${TODAY}`);
+          const counts = Object.fromEntries(r.body.group[0].population.map((p: any) => [p.code.coding[0].code, p.count]));
+          console.log(
+            `  POPULATION_WORKERS=${workers}: ${measure} (summary, whole registry): ${s(r.ms)}; initial population ${counts['initial-population'].toLocaleString('en-US')}, numerator ${counts.numerator.toLocaleString('en-US')}, score ${r.body.group[0].measureScore?.value}`
+          );
+        }
+        console.log(`  POPULATION_WORKERS=${workers}: server RSS before ${before} MB, peak ${await rssMb(server.pid, 'VmHWM')} MB`);
+      } finally {
+        await server.stop();
+      }
     }
-    console.log(`  server RSS before ${before} MB, peak ${await rssMb(server.pid, 'VmHWM')} MB`);
   } finally {
-    await server.stop();
     await rm(registry.dir, { recursive: true, force: true });
   }
 }
