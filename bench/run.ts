@@ -49,7 +49,13 @@ async function benchStore(name: string, env: Record<string, string>): Promise<Fi
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const base = `http://127.0.0.1:${port}/fhir`;
-  await waitReady(`http://127.0.0.1:${port}/readyz`);
+  try {
+    await waitReady(`http://127.0.0.1:${port}/readyz`);
+  } catch (err) {
+    child.kill('SIGTERM');
+    await rm(dataDir, { recursive: true, force: true });
+    throw err;
+  }
   const lines: string[] = [];
   const say = (line: string) => {
     lines.push(line);
@@ -158,7 +164,8 @@ function expectStatus(res: Response, status: number): void {
 }
 
 async function waitReady(url: string): Promise<void> {
-  for (let i = 0; i < 300; i++) {
+  // Up to 5 minutes: tsx compiles the whole server at start, slow on a loaded 2-core machine.
+  for (let i = 0; i < 3000; i++) {
     try {
       if ((await fetch(url)).ok) return;
     } catch {
