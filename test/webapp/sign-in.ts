@@ -1,8 +1,7 @@
-// Signing a clinic user in through the app's SMART launch, as a person would: the server's own
-// sign-in page when it has one (the user is created first through its account API), else the
-// stand-in authorization server inside the browser context.
-import type { BrowserContext, Page } from 'playwright-core';
-import { installStandInAuthorization } from './stand-in-authorization.js';
+// Signing a clinic user in through the app's SMART launch, as a person would: the user is created
+// through the sign-in server's account API (with a public-health system token), then signs in on
+// the server's own sign-in page.
+import type { Page } from 'playwright-core';
 
 export interface ClinicUser {
   username: string;
@@ -14,23 +13,19 @@ export interface ClinicUser {
 /** Creates the user where needed and signs in at /app/; answers ms from "Sign in" to a usable first screen. */
 export async function signInUser(
   page: Page,
-  context: BrowserContext,
   origin: string,
   systemToken: string,
   user: ClinicUser,
   onSignInPage?: () => Promise<void>
 ): Promise<number> {
   const discovery = (await (await fetch(`${origin}/fhir/.well-known/smart-configuration`)).json()) as { authorization_endpoint?: string };
-  if (discovery.authorization_endpoint) {
-    const res = await fetch(`${origin}/auth/admin/users`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${systemToken}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ username: user.username, password: user.password, organization: user.organization, role: user.role ?? 'clinician' }),
-    });
-    if (res.status !== 201 && res.status !== 409) throw new Error(`could not create ${user.username}: ${res.status} ${await res.text()}`);
-  } else {
-    await installStandInAuthorization(context, origin, [{ ...user, fhirUser: `Practitioner/${user.username}` }]);
-  }
+  if (!discovery.authorization_endpoint) throw new Error('the server offers no authorization_endpoint: no sign-in for people');
+  const res = await fetch(`${origin}/auth/admin/users`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${systemToken}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ username: user.username, password: user.password, organization: user.organization, role: user.role ?? 'clinician' }),
+  });
+  if (res.status !== 201 && res.status !== 409) throw new Error(`could not create ${user.username}: ${res.status} ${await res.text()}`);
   await page.goto(`${origin}/app/`);
   await page.getByLabel('Username').waitFor();
   await onSignInPage?.();
