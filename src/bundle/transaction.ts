@@ -1,23 +1,24 @@
-// transaction: all or nothing. Entries are routed, their targets resolved (new ids for creates,
-// conditional creates/updates/deletes by search), urn:uuid and conditional references rewritten,
-// every write validated and prepared, and then committed in one store.transact(). Processing order
-// follows the R4 spec: DELETE, POST, PUT/PATCH, then GET/HEAD (after the commit).
-import { randomUUID } from 'node:crypto';
+// transaction: all or nothing. Each write entry is the same write operation a single request is
+// (src/interactions/write-path.ts: resolve its conditions, prepare, commit); what is the
+// transaction's own is only
+//  - reference rewriting: every entry's fullUrl (urn:uuid:…, urn:oid:…, absolute URLs) becomes the
+//    `Type/id` its entry resolved to, in conditions (If-None-Exist, conditional URLs) before they
+//    are resolved, and in bodies before they are validated; conditional references
+//    (`Patient?identifier=…`) in bodies become their one match;
+//  - the atomic commit: every prepared operation in one store.transact().
+// Processing order follows R4: DELETE, POST, PUT/PATCH, then GET/HEAD (after the commit).
 import type { Bundle, BundleEntry, Resource } from '@medplum/fhirtypes';
 import { badRequest, FhirError, isFhirError, makeIssue, outcome, preconditionFailed } from '../fhir/outcome.js';
-import type { Patient } from '@medplum/fhirtypes';
-import { createLockKeys, prepareCreate } from '../interactions/create.js';
-import { decideIngest, type IngestDecision } from '../matching/ingest.js';
-import { prepareDelete } from '../interactions/delete.js';
-import { preparePatch } from '../interactions/patch.js';
-import type { FhirRequest, FhirResponse, PreparedWrite, HandlerContext } from '../interactions/types.js';
-import { prepareUpdate, queryString } from '../interactions/update.js';
+import type { FhirRequest, FhirResponse, HandlerContext, PreparedWrite } from '../interactions/types.js';
 import {
-  conditionalLockKey,
-  conditionalMatches,
-  translateConflict,
-  type PendingResources,
-} from '../interactions/write-support.js';
+  prepareWrite,
+  resolveWrite,
+  withLocks,
+  WRITE_INTERACTIONS,
+  writeLockKeys,
+  type ResolvedWrite,
+} from '../interactions/write-path.js';
+import { translateConflict, type PendingResources } from '../interactions/write-support.js';
 import { findMatches } from '../search/execute.js';
 import { TransactionsUnsupportedError } from '../store/store.js';
 import { responseEntry, routeEntry, type RoutedEntry } from './entries.js';
@@ -28,20 +29,14 @@ const PHASE: Record<FhirRequest['method'], Phase> = { DELETE: 0, POST: 1, PUT: 2
 interface Planned extends RoutedEntry {
   /** The context the entry runs in: its scopes checked, the caller-scoped store it may use. */
   ctx: HandlerContext;
-  /** `Type/id` this entry writes, once resolved. */
-  target?: string;
-  /** The entry concluded without a write (conditional create matched, nothing to delete…). */
+  /** Write entries, once their conditions are resolved. */
+  resolved?: ResolvedWrite;
+  /** The entry's answer: without a write (conditional create matched…), or after the commit. */
   response?: FhirResponse;
   prepared?: PreparedWrite;
-  /** For Patient creates: the matching decision taken while resolving targets. */
-  ingest?: IngestDecision;
 }
 
-export async function processTransaction(
-  bundle: Bundle,
-  outer: FhirRequest,
-  ctx: HandlerContext
-): Promise<FhirResponse> {
+export async function processTransaction(bundle: Bundle, outer: FhirRequest, ctx: HandlerContext): Promise<FhirResponse> {
   if (!ctx.store.supportsTransactions) {
     throw new FhirError(
       400,
@@ -58,60 +53,62 @@ export async function processTransaction(
   const entries = bundle.entry ?? [];
   const routed = entries.map((entry, index) => atEntry(index, () => routeEntry(entry, index, outer, ctx)));
   const planned: Planned[] = [];
-  for (const r of routed) planned.push({ ...r, ctx: await atEntry(r.index, () => ctx.entries.contextFor(r.request)) });
-
-  const lockKeys = [
-    ...new Set(
-      planned.flatMap((p) => {
-        if (p.request.method === 'POST' && p.request.ifNoneExist) return [conditionalLockKey(p.request.resourceType as string, p.request.ifNoneExist)];
-        if (p.request.interaction === 'conditional-update') return [conditionalLockKey(p.request.resourceType as string, queryString(p.request))];
-        if (p.request.interaction === 'create') return createLockKeys(p.request);
-        return [];
-      })
-    ),
-  ].sort();
+  for (const r of routed) {
+    if (PHASE[r.request.method] !== 3 && !WRITE_INTERACTIONS.has(r.request.interaction ?? '')) {
+      const what = r.request.operation ? `$${r.request.operation}` : r.request.interaction;
+      throw atEntryError(r.index, badRequest(`A transaction cannot contain ${what} entries`));
+    }
+    // Scopes and the caller-scoped store of each entry, checked before anything is resolved.
+    planned.push({ ...r, ctx: await atEntry(r.index, () => ctx.entries.contextFor(r.request)) });
+  }
+  const writes = planned.filter((p) => PHASE[p.request.method] !== 3);
+  const lockKeys = writes.flatMap((p) => writeLockKeys(p.request));
 
   return withLocks(ctx, lockKeys, async () => {
-    const references = new Map<string, string>();
-    for (const p of planned) await atEntry(p.index, () => resolveTarget(p, references));
-    checkDistinctTargets(planned);
-    for (const p of planned) {
-      if (p.request.body !== undefined && p.request.method !== 'PATCH') {
-        p.request.body = await atEntry(p.index, () => rewriteReferences(p.request.body, references, ctx));
+    const references = await resolveAll(writes);
+    checkDistinctTargets(writes);
+    for (const p of writes) {
+      const req = p.resolved?.req;
+      if (req && !p.resolved?.done && req.body !== undefined && req.method !== 'PATCH') {
+        req.body = await atEntry(p.index, () => rewriteReferences(req.body, references, p.ctx));
       }
     }
+    // What earlier entries write, so validation of later ones resolves references to them.
     const pending: PendingResources = new Map();
-    for (const p of planned) {
-      if (!p.target || p.response) continue;
-      if (p.request.method === 'DELETE') pending.set(p.target, null);
-      else if (p.request.method !== 'PATCH' && isResource(p.request.body)) {
-        pending.set(p.target, { ...p.request.body, id: p.target.split('/')[1] } as Resource);
+    for (const p of writes) {
+      const { target, done, req } = p.resolved ?? {};
+      if (!target || done || !req) continue;
+      if (req.method === 'DELETE') pending.set(target, null);
+      else if (req.method !== 'PATCH' && isResource(req.body)) pending.set(target, { ...req.body, id: target.split('/')[1] } as Resource);
+    }
+    const order = [...writes].sort((a, b) => PHASE[a.request.method] - PHASE[b.request.method] || a.index - b.index);
+    for (const p of order) {
+      const prepared = await atEntry(p.index, () => prepareWrite(p.resolved as ResolvedWrite, p.ctx, pending));
+      if (prepared.kind === 'done') p.response = prepared.response;
+      else {
+        // The entry's own policy (a patient/ scope's compartment) holds for what it writes.
+        atEntry(p.index, () => p.ctx.store.checkWrite(prepared.op));
+        p.prepared = prepared;
       }
     }
-    const order = [...planned].sort((a, b) => PHASE[a.request.method] - PHASE[b.request.method] || a.index - b.index);
-    for (const p of order) {
-      if (PHASE[p.request.method] === 3 || p.response) continue;
-      await atEntry(p.index, () => prepareEntry(p, pending));
-    }
-    const writes = order.filter((p) => p.prepared);
+    const committing = order.filter((p) => p.prepared);
     let records;
     try {
-      records = await ctx.store.transact(writes.map((p) => (p.prepared as PreparedWrite).op));
+      records = await ctx.store.transact(committing.map((p) => (p.prepared as PreparedWrite).op));
     } catch (err) {
       if (err instanceof TransactionsUnsupportedError) throw badRequest(err.message);
-      throw translateConflict(err, writes.some((p) => p.request.ifMatch !== undefined));
+      throw translateConflict(err, committing.some((p) => p.request.ifMatch !== undefined));
     }
-    writes.forEach((p, i) => {
+    committing.forEach((p, i) => {
       p.response = (p.prepared as PreparedWrite).respond(records[i]);
     });
-    for (const p of order) {
-      if (PHASE[p.request.method] === 3) {
-        try {
-          p.response = await ctx.entries.run(p.request);
-        } catch (err) {
-          if (!isFhirError(err)) throw err;
-          p.response = { status: err.status, body: err.outcome };
-        }
+    for (const p of planned) {
+      if (PHASE[p.request.method] !== 3) continue;
+      try {
+        p.response = await ctx.entries.run(p.request);
+      } catch (err) {
+        if (!isFhirError(err)) throw err;
+        p.response = { status: err.status, body: err.outcome };
       }
     }
     const entry: BundleEntry[] = planned.map((p) => responseEntry(p.response as FhirResponse, ctx.baseUrl));
@@ -119,124 +116,81 @@ export async function processTransaction(
   });
 }
 
-/** Decides which resource each write entry addresses and records fullUrl → reference. */
-async function resolveTarget(p: Planned, references: Map<string, string>): Promise<void> {
-  const { request, ctx } = p;
-  const route = { interaction: request.interaction, operation: request.operation };
-  const resourceType = request.resourceType as string;
-  switch (route.interaction) {
-    case 'create': {
-      if (request.ifNoneExist) {
-        const prepared = await prepareCreate(request, ctx);
-        if (prepared.kind === 'done') {
-          p.response = prepared.response;
-          const existing = prepared.response.body as Resource | undefined;
-          const location = prepared.response.headers?.Location ?? '';
-          const id = existing?.id ?? /\/([^/]+)\/_history\//.exec(location)?.[1];
-          p.target = `${resourceType}/${id}`;
-          break;
-        }
-        request.ifNoneExist = undefined;
+/**
+ * Resolves every write entry and maps its fullUrl to the `Type/id` it resolved to. Entries whose
+ * conditions name another entry's fullUrl are resolved after that entry, with the reference
+ * rewritten, so `ifNoneExist: patient=urn:uuid:…` finds (or does not find) the right patient.
+ */
+async function resolveAll(writes: Planned[]): Promise<Map<string, string>> {
+  const references = new Map<string, string>();
+  const fullUrls = new Set(writes.map((p) => p.entry.fullUrl).filter((u): u is string => typeof u === 'string'));
+  let waiting = [...writes];
+  while (waiting.length > 0) {
+    const blocked: Planned[] = [];
+    for (const p of waiting) {
+      const names = conditionReferences(p.request).filter((r) => fullUrls.has(r) && r !== p.entry.fullUrl);
+      if (names.some((r) => !references.has(r))) {
+        blocked.push(p);
+        continue;
       }
-      if (resourceType === 'Patient' && isResource(request.body) && request.body.resourceType === 'Patient') {
-        // A certain match becomes an update of the existing child, and references to this entry's
-        // fullUrl (its Immunizations) point at the surviving record.
-        p.ingest = await decideIngest(ctx.store, request.body as Patient);
-        if (p.ingest.kind === 'merge') {
-          p.target = `Patient/${p.ingest.existing.id}`;
-          break;
-        }
+      const request = atEntry(p.index, () => withConditionsRewritten(p.request, references));
+      p.resolved = await atEntry(p.index, () => resolveWrite(request, p.ctx));
+      const fullUrl = p.entry.fullUrl;
+      if (fullUrl && p.resolved.target) {
+        if (references.has(fullUrl)) throw atEntryError(p.index, badRequest(`fullUrl ${fullUrl} appears twice in the transaction`));
+        references.set(fullUrl, p.resolved.target);
       }
-      p.target = `${resourceType}/${randomUUID()}`;
-      break;
     }
-    case 'update':
-    case 'patch':
-    case 'delete':
-      p.target = `${resourceType}/${request.id}`;
-      break;
-    case 'conditional-update': {
-      const matches = await conditionalMatches(ctx, resourceType, queryString(request));
-      if (matches.length > 1) throw preconditionFailed(`The conditional update matches more than one ${resourceType}`);
-      const bodyId = (request.body as { id?: unknown } | undefined)?.id;
-      const id = matches[0]?.id ?? (typeof bodyId === 'string' ? bodyId : randomUUID());
-      if (matches[0] && typeof bodyId === 'string' && bodyId !== id) {
-        throw badRequest(`The body id "${bodyId}" differs from the matching ${resourceType}/${id}`);
-      }
-      request.id = id;
-      request.body = { ...(request.body as object), id };
-      p.target = `${resourceType}/${id}`;
-      break;
+    if (blocked.length === waiting.length) {
+      throw atEntryError(blocked[0].index, badRequest('The conditions of these entries name each other: none can be resolved first'));
     }
-    case 'conditional-delete':
-    case 'conditional-patch': {
-      const matches = await conditionalMatches(ctx, resourceType, queryString(request));
-      if (matches.length > 1) throw preconditionFailed(`The conditional request matches more than one ${resourceType}`);
-      if (matches.length === 0) {
-        if (route.interaction === 'conditional-patch') {
-          throw new FhirError(404, outcome([makeIssue('error', 'not-found', `No ${resourceType} matches the conditional patch`)]));
-        }
-        p.response = { status: 204 };
-        break;
-      }
-      request.id = matches[0].id;
-      p.target = `${resourceType}/${request.id}`;
-      break;
-    }
-    default:
-      if (PHASE[request.method] !== 3) {
-        throw badRequest(`A transaction cannot contain ${route.operation ? `$${route.operation}` : route.interaction} entries`);
-      }
+    waiting = blocked;
   }
-  const fullUrl = p.entry.fullUrl;
-  if (fullUrl && p.target) {
-    if (references.has(fullUrl)) throw badRequest(`fullUrl ${fullUrl} appears twice in the transaction`);
-    references.set(fullUrl, p.target);
-  }
+  return references;
 }
 
-function checkDistinctTargets(planned: Planned[]): void {
+/** Values in an entry's conditions (If-None-Exist, conditional URL) that may name another entry. */
+function conditionReferences(req: FhirRequest): string[] {
+  const values = [...req.query.map(([, v]) => v), ...(req.ifNoneExist ? [...new URLSearchParams(req.ifNoneExist.replace(/^\?/, '')).values()] : [])];
+  return values.flatMap((v) => v.split(','));
+}
+
+/** The request with entry fullUrls in its conditions replaced by the `Type/id` they resolved to. */
+function withConditionsRewritten(req: FhirRequest, references: Map<string, string>): FhirRequest {
+  // Only a value that is exactly an entry's fullUrl is a reference to it (`urn:oid:…|123` is a token).
+  const map = (value: string): string =>
+    value
+      .split(',')
+      .map((part) => references.get(part) ?? part)
+      .join(',');
+  const query = req.query.map(([k, v]): [string, string] => [k, map(v)]);
+  let ifNoneExist = req.ifNoneExist;
+  if (ifNoneExist !== undefined) {
+    const params = new URLSearchParams(ifNoneExist.replace(/^\?/, ''));
+    ifNoneExist = [...params.entries()].map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(map(v))}`).join('&');
+  }
+  return { ...req, query, ifNoneExist };
+}
+
+function checkDistinctTargets(writes: Planned[]): void {
   const seen = new Map<string, number>();
-  for (const p of planned) {
-    if (!p.target || p.response) continue;
-    const earlier = seen.get(p.target);
+  for (const p of writes) {
+    const target = p.resolved?.target;
+    if (!target || p.resolved?.done) continue;
+    const earlier = seen.get(target);
     if (earlier !== undefined) {
-      throw badRequest(`Bundle.entry[${earlier}] and Bundle.entry[${p.index}] both write ${p.target}`, {
+      throw badRequest(`Bundle.entry[${earlier}] and Bundle.entry[${p.index}] both write ${target}`, {
         expression: `Bundle.entry[${p.index}]`,
       });
     }
-    seen.set(p.target, p.index);
+    seen.set(target, p.index);
   }
-}
-
-async function prepareEntry(p: Planned, pending: PendingResources): Promise<void> {
-  const { ctx } = p;
-  const [resourceType, id] = (p.target as string).split('/');
-  const request: FhirRequest = { ...p.request, resourceType, id };
-  let prepared;
-  switch (p.request.method) {
-    case 'DELETE':
-      prepared = await prepareDelete(request, ctx);
-      break;
-    case 'POST':
-      prepared = await prepareCreate(request, ctx, { id, pending, ingest: p.ingest });
-      break;
-    case 'PUT':
-      prepared = await prepareUpdate(request, ctx, { pending });
-      break;
-    case 'PATCH':
-      prepared = await preparePatch(request, ctx, { pending });
-      break;
-    default:
-      return;
-  }
-  if (prepared.kind === 'done') p.response = prepared.response;
-  else p.prepared = prepared;
 }
 
 /**
  * Replaces references to entries' fullUrls (urn:uuid:…, urn:oid:…, absolute URLs) with the
- * resolved `Type/id`, and conditional references (`Patient?identifier=…`) with their one match.
+ * resolved `Type/id`, and conditional references (`Patient?identifier=…`) with their one match
+ * among the resources the caller may see.
  */
 async function rewriteReferences(body: unknown, references: Map<string, string>, ctx: HandlerContext): Promise<unknown> {
   const visit = async (node: unknown): Promise<unknown> => {
@@ -269,35 +223,29 @@ async function rewriteReferences(body: unknown, references: Map<string, string>,
   return visit(body);
 }
 
-/** Runs fn holding every lock, taken in sorted order so two transactions cannot deadlock. */
-async function withLocks<T>(ctx: HandlerContext, keys: string[], fn: () => Promise<T>): Promise<T> {
-  if (keys.length === 0) return fn();
-  const [first, ...rest] = keys;
-  return ctx.store.withLock(first, () => withLocks(ctx, rest, fn));
-}
-
 function isResource(body: unknown): body is Resource {
   return !!body && typeof body === 'object' && !Array.isArray(body) && typeof (body as Resource).resourceType === 'string';
 }
 
 /** Prefixes every issue of a failing entry with the entry's position. */
 function atEntry<T>(index: number, fn: () => T): T {
-  const relabel = (err: unknown): never => {
-    if (isFhirError(err)) {
-      for (const issue of err.outcome.issue ?? []) {
-        const text = issue.diagnostics ?? issue.details?.text ?? '';
-        if (!text.startsWith('Bundle.entry[')) {
-          issue.diagnostics = `Bundle.entry[${index}]: ${text}`;
-          if (issue.details) issue.details = { ...issue.details, text: issue.diagnostics };
-        }
-      }
-    }
-    throw err;
-  };
   try {
     const result = fn();
-    return (result instanceof Promise ? result.catch(relabel) : result) as T;
+    return (result instanceof Promise ? result.catch((err: unknown) => { throw atEntryError(index, err); }) : result) as T;
   } catch (err) {
-    return relabel(err);
+    throw atEntryError(index, err);
   }
+}
+
+function atEntryError(index: number, err: unknown): unknown {
+  if (isFhirError(err)) {
+    for (const issue of err.outcome.issue ?? []) {
+      const text = issue.diagnostics ?? issue.details?.text ?? '';
+      if (!text.startsWith('Bundle.entry[')) {
+        issue.diagnostics = `Bundle.entry[${index}]: ${text}`;
+        if (issue.details) issue.details = { ...issue.details, text: issue.diagnostics };
+      }
+    }
+  }
+  return err;
 }

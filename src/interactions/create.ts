@@ -1,30 +1,17 @@
-// create: POST [type], with conditional create (If-None-Exist) made race-safe by a store lock.
-import { randomUUID } from 'node:crypto';
+// create: POST [type]. The write path (write-path.ts) resolves If-None-Exist and the Patient
+// ingest decision, then prepareCreate validates and builds the store operation: the same steps for
+// a single request and a transaction entry.
 import type { OperationOutcomeIssue, Patient, Resource } from '@medplum/fhirtypes';
-import { makeIssue, outcome, preconditionFailed } from '../fhir/outcome.js';
-import { decideIngest, ingestLockKey, type IngestDecision } from '../matching/ingest.js';
-import { versionHeaders, writeResponse, chooseBody } from './respond.js';
-import type { FhirRequest, FhirResponse, Prepared, HandlerContext } from './types.js';
-import {
-  commitRaw,
-  conditionalLockKey,
-  conditionalMatches,
-  indexFor,
-  runWrite,
-  validateBody,
-  type PendingResources,
-} from './write-support.js';
+import { makeIssue } from '../fhir/outcome.js';
+import { ingestLockKey, markForReview, type IngestDecision } from '../matching/ingest.js';
+import { mergeInto } from '../matching/merge-records.js';
+import { writeResponse } from './respond.js';
+import type { FhirRequest, FhirResponse, HandlerContext, Prepared } from './types.js';
+import { conditionalLockKey, indexFor, validateBody, type PendingResources } from './write-support.js';
+import { executeWrite } from './write-path.js';
 
-export async function create(req: FhirRequest, ctx: HandlerContext): Promise<FhirResponse> {
-  const resourceType = req.resourceType as string;
-  // A Patient create may merge into an existing record: a lost race with an update of that record
-  // is retried from a fresh match.
-  const attempt = async (): Promise<FhirResponse> => commitRaw(ctx, await prepareCreate(req, ctx));
-  const retries = resourceType === 'Patient' ? 5 : 0;
-  const locks = createLockKeys(req);
-  const run = (keys: string[]): Promise<FhirResponse> =>
-    keys.length === 0 ? runWrite(req, attempt, retries) : ctx.store.withLock(keys[0], () => run(keys.slice(1)));
-  return run(locks);
+export function create(req: FhirRequest, ctx: HandlerContext): Promise<FhirResponse> {
+  return executeWrite(req, ctx);
 }
 
 /**
@@ -43,42 +30,23 @@ function isObject(value: unknown): value is Record<string, unknown> {
 }
 
 /**
- * Validates and resolves a create. With If-None-Exist: one match answers 200 with it and writes
- * nothing; several answer 412. The body's id is ignored (the server assigns ids on create).
+ * Validates a create to the id the write path chose (the server assigns ids: the body's id is
+ * ignored). A Patient that certainly matches an existing record (ingest decided by the write path)
+ * becomes an update of that record instead.
  */
 export async function prepareCreate(
   req: FhirRequest,
   ctx: HandlerContext,
-  options: { id?: string; pending?: PendingResources; ingest?: IngestDecision } = {}
+  options: { id: string; pending?: PendingResources; ingest?: IngestDecision }
 ): Promise<Prepared> {
   const resourceType = req.resourceType as string;
   const { resource, issues } = await validateBody(ctx, withoutId(req.body), { resourceType }, 'create', options.pending);
-  if (req.ifNoneExist !== undefined) {
-    const matches = await conditionalMatches(ctx, resourceType, req.ifNoneExist);
-    if (matches.length > 1) {
-      throw preconditionFailed(`If-None-Exist "${req.ifNoneExist}" matches more than one ${resourceType}`);
-    }
-    if (matches.length === 1) {
-      const existing = matches[0];
-      return {
-        kind: 'done',
-        response: {
-          status: 200,
-          headers: {
-            ...versionHeaders(existing),
-            Location: `${ctx.baseUrl}/${resourceType}/${existing.id}/_history/${existing.versionId}`,
-          },
-          body: chooseBody(req, existing.resource, [], 200),
-        },
-      };
-    }
-  }
   let toStore: Resource = resource;
-  if (resourceType === 'Patient') {
-    const decision = options.ingest ?? (await decideIngest(ctx.store, resource as Patient));
-    if (decision.kind === 'merge') return prepareMerge(req, ctx, decision, issues);
-    toStore = decision.patient;
+  const decision = options.ingest;
+  if (resourceType === 'Patient' && decision) {
+    if (decision.kind === 'merge') return prepareMerge(req, ctx, decision, resource as Patient, issues);
     if (decision.probable.length > 0) {
+      toStore = markForReview(resource as Patient, decision.probable);
       const names = decision.probable.slice(0, 5).map((c) => `Patient/${c.patient.id} (${c.decision.grade})`);
       issues.push(
         makeIssue(
@@ -90,7 +58,7 @@ export async function prepareCreate(
       );
     }
   }
-  const id = options.id ?? randomUUID();
+  const id = options.id;
   const stored = { ...toStore, id };
   return {
     kind: 'write',
@@ -105,10 +73,12 @@ function prepareMerge(
   req: FhirRequest,
   ctx: HandlerContext,
   decision: Extract<IngestDecision, { kind: 'merge' }>,
+  incoming: Patient,
   validationIssues: OperationOutcomeIssue[]
 ): Prepared {
-  const { existing, merged } = decision;
-  const stored = { ...merged, id: existing.id };
+  const { existing } = decision;
+  // Merged with the content as validated (in a transaction: after its references were rewritten).
+  const stored = { ...mergeInto(existing.resource as Patient, incoming), id: existing.id };
   const issues = [
     ...validationIssues,
     makeIssue(

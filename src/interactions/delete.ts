@@ -2,11 +2,16 @@
 import { makeIssue, preconditionFailed } from '../fhir/outcome.js';
 import { chooseBody, versionHeaders } from './respond.js';
 import type { FhirRequest, FhirResponse, Prepared, HandlerContext } from './types.js';
-import { commitRaw, conditionalMatches, ifMatchVersion, runWrite } from './write-support.js';
-import { queryString } from './update.js';
+import { ifMatchVersion } from './write-support.js';
+import { executeWrite } from './write-path.js';
 
-export async function deleteResource(req: FhirRequest, ctx: HandlerContext): Promise<FhirResponse> {
-  return runWrite(req, async () => commitRaw(ctx, await prepareDelete(req, ctx)));
+export function deleteResource(req: FhirRequest, ctx: HandlerContext): Promise<FhirResponse> {
+  return executeWrite(req, ctx);
+}
+
+/** DELETE [type]?query: 0 or 1 match is an ordinary delete; several answer 412 (write-path.ts). */
+export function conditionalDelete(req: FhirRequest, ctx: HandlerContext): Promise<FhirResponse> {
+  return executeWrite(req, ctx);
 }
 
 /** Deleting what does not exist or is already deleted succeeds without a new version (idempotent). */
@@ -34,23 +39,7 @@ export async function prepareDelete(req: FhirRequest, ctx: HandlerContext): Prom
 }
 
 /** 204 without a body; 200 with an OperationOutcome when the client prefers one. */
-function deletedResponse(req: FhirRequest, issues: FhirResponse['issues'] = []): FhirResponse {
+export function deletedResponse(req: FhirRequest, issues: FhirResponse['issues'] = []): FhirResponse {
   const body = req.prefer.return === 'OperationOutcome' ? chooseBody(req, undefined, issues, 200) : undefined;
   return { status: body ? 200 : 204, body, issues };
-}
-
-/** DELETE [type]?query: 0 or 1 match is an ordinary delete; several answer 412. */
-export async function conditionalDelete(req: FhirRequest, ctx: HandlerContext): Promise<FhirResponse> {
-  return runWrite(req, async () => commitRaw(ctx, await prepareConditionalDelete(req, ctx)));
-}
-
-export async function prepareConditionalDelete(req: FhirRequest, ctx: HandlerContext): Promise<Prepared> {
-  const resourceType = req.resourceType as string;
-  const matches = await conditionalMatches(ctx, resourceType, queryString(req));
-  if (matches.length > 1) throw preconditionFailed(`The conditional delete matches more than one ${resourceType}`);
-  if (matches.length === 0) {
-    const issues = [makeIssue('information', 'informational', `No ${resourceType} matches; nothing deleted`)];
-    return { kind: 'done', response: deletedResponse(req, issues) };
-  }
-  return prepareDelete({ ...req, id: matches[0].id }, ctx);
 }

@@ -4,14 +4,20 @@ import type { Operation } from 'fast-json-patch';
 import type { Resource } from '@medplum/fhirtypes';
 import { badRequest, makeIssue, failWith, preconditionFailed, unsupportedMediaType } from '../fhir/outcome.js';
 import { readCurrent } from './read.js';
-import { prepareUpdate, queryString } from './update.js';
+import { prepareUpdate } from './update.js';
 import type { FhirRequest, FhirResponse, Prepared, HandlerContext } from './types.js';
-import { commitRaw, conditionalMatches, ifMatchVersion, runWrite, type PendingResources } from './write-support.js';
+import { ifMatchVersion, type PendingResources } from './write-support.js';
+import { executeWrite } from './write-path.js';
 
 const JSON_PATCH = 'application/json-patch+json';
 
-export async function patch(req: FhirRequest, ctx: HandlerContext): Promise<FhirResponse> {
-  return runWrite(req, async () => commitRaw(ctx, await preparePatch(req, ctx)));
+export function patch(req: FhirRequest, ctx: HandlerContext): Promise<FhirResponse> {
+  return executeWrite(req, ctx);
+}
+
+/** PATCH [type]?query: exactly one match is patched; none → 404, several → 412 (write-path.ts). */
+export function conditionalPatch(req: FhirRequest, ctx: HandlerContext): Promise<FhirResponse> {
+  return executeWrite(req, ctx);
 }
 
 /** Applies the patch to the current version; the result is validated like any update. */
@@ -61,23 +67,4 @@ function applyOperations(resource: Resource, operations: Operation[]): Resource 
     }
     throw badRequest(`The JSON Patch cannot be applied: ${(err as Error).message.split('\n')[0]}`);
   }
-}
-
-/** PATCH [type]?query: exactly one match is patched; none → 404, several → 412. */
-export async function conditionalPatch(req: FhirRequest, ctx: HandlerContext): Promise<FhirResponse> {
-  return runWrite(req, async () => commitRaw(ctx, await prepareConditionalPatch(req, ctx)));
-}
-
-export async function prepareConditionalPatch(
-  req: FhirRequest,
-  ctx: HandlerContext,
-  options: { pending?: PendingResources } = {}
-): Promise<Prepared> {
-  const resourceType = req.resourceType as string;
-  const matches = await conditionalMatches(ctx, resourceType, queryString(req));
-  if (matches.length > 1) throw preconditionFailed(`The conditional patch matches more than one ${resourceType}`);
-  if (matches.length === 0) {
-    throw failWith(404, [makeIssue('error', 'not-found', `No ${resourceType} matches the conditional patch`)]);
-  }
-  return preparePatch({ ...req, id: matches[0].id }, ctx, options);
 }

@@ -32,7 +32,7 @@ export async function decideIngest(store: StoreReader, incoming: Patient): Promi
 }
 
 /** Tags a new record as a possible duplicate of its probable matches (the review list). */
-function markForReview(patient: Patient, probable: RankedCandidate[]): Patient {
+export function markForReview(patient: Patient, probable: RankedCandidate[]): Patient {
   const extension: Extension[] = probable.slice(0, MAX_REVIEW_CANDIDATES).map((c) => ({
     url: POSSIBLE_DUPLICATE_EXTENSION,
     valueReference: { reference: `Patient/${c.patient.id}`, display: `${c.decision.grade} match, score ${c.decision.score.toFixed(2)}` },
