@@ -12,7 +12,8 @@ import type { TokenEndpoint } from './token-endpoint.js';
 
 export interface AuthRouterOptions {
   tokenEndpoint: TokenEndpoint;
-  serverKey: ServerKey;
+  /** Published at /auth/jwks.json: the backend-services key and the sign-in key. */
+  serverKeys: ServerKey[];
   publicBaseUrl: string;
   logger: Logger;
 }
@@ -21,7 +22,7 @@ const FORM = 'application/x-www-form-urlencoded';
 /** Grants of the sign-in flow for people (src/signin), not of SMART Backend Services. */
 const USER_GRANTS = new Set(['authorization_code', 'refresh_token']);
 
-export function authRouter({ tokenEndpoint, serverKey, publicBaseUrl, logger }: AuthRouterOptions): express.Router {
+export function authRouter({ tokenEndpoint, serverKeys, publicBaseUrl, logger }: AuthRouterOptions): express.Router {
   const router = express.Router();
   const discovery = smartConfiguration(publicBaseUrl);
 
@@ -34,7 +35,7 @@ export function authRouter({ tokenEndpoint, serverKey, publicBaseUrl, logger }: 
 
   router.get('/auth/jwks.json', (_req, res) => {
     res.setHeader('Cache-Control', 'public, max-age=300');
-    res.type('application/jwk-set+json').send(JSON.stringify(publicJwks(serverKey)));
+    res.type('application/jwk-set+json').send(JSON.stringify(publicJwks(...serverKeys)));
   });
 
   router.post('/auth/token', express.text({ type: () => true, limit: '64kb' }), (req, res, next) => {

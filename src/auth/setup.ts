@@ -55,6 +55,9 @@ export async function createAuth(config: Config, fhirBaseUrl: string, logger: Lo
   }
   const { key: serverKey, created, file } = await loadServerKey(config.dataDir);
   if (created) logger.info('created the token-endpoint signing key', { file });
+  const signin = await loadServerKey(config.dataDir, 'signin');
+  if (signin.created) logger.info('created the sign-in signing key', { file: signin.file });
+  const signinKey = signin.key;
   const clients = loadClients(config.authClientsFile);
   if (config.authClientsFile) logger.info('registered backend-services clients', { file: config.authClientsFile, clients: clients.length });
   const issuer = tokenIssuer(config.publicBaseUrl);
@@ -70,8 +73,8 @@ export async function createAuth(config: Config, fhirBaseUrl: string, logger: Lo
     fhirBaseUrl,
     hs256Secret,
     jwks: issuerJwks && config.authIssuer ? { issuer: config.authIssuer, getKey: issuerJwks.getKey } : undefined,
-    serverKey: { issuer, kid: serverKey.kid, alg: serverKey.alg, publicKey: serverKey.publicKey },
+    serverKeys: [serverKey, signinKey].map((k) => ({ issuer, kid: k.kid, alg: k.alg, publicKey: k.publicKey })),
   });
-  const router = authRouter({ tokenEndpoint, serverKey, publicBaseUrl: config.publicBaseUrl, logger });
+  const router = authRouter({ tokenEndpoint, serverKeys: [serverKey, signinKey], publicBaseUrl: config.publicBaseUrl, logger });
   return { verifier, router, serverKey, tokenEndpoint, issuerJwks };
 }

@@ -3,8 +3,9 @@
 // (algorithm confusion, `alg: none`):
 //   HS256                                  → the HS256 secret (AUTH_JWT_SECRET or the DATA_DIR
 //                                            development secret), when one is configured;
-//   ES384 with the server key's kid        → the server's own key (tokens from POST /auth/token),
-//                                            `iss` must be the server's token issuer;
+//   a kid of one of the server's own keys → that key with its own algorithm: ES384 (backend-services
+//                                            tokens from POST /auth/token) or ES256 (people's tokens
+//                                            from src/signin); `iss` must be the server's token issuer;
 //   RS256, RS384, ES256, ES384 (other kid) → the configured issuer's JWKS (AUTH_JWKS_URL), `iss`
 //                                            must equal AUTH_ISSUER.
 // Everything else is refused. `exp` is required, `nbf` honoured (5 s clock tolerance), and `aud`,
@@ -33,8 +34,8 @@ export interface VerifierOptions {
   hs256Secret?: string;
   /** An external issuer's key set (AUTH_JWKS_URL + AUTH_ISSUER). */
   jwks?: { issuer: string; getKey: JWTVerifyGetKey };
-  /** The server's own token-signing key (tokens from POST /auth/token). */
-  serverKey?: { issuer: string; kid: string; alg: string; publicKey: CryptoKey };
+  /** The server's own token-signing keys (backend-services tokens; people's tokens from src/signin). */
+  serverKeys?: Array<{ issuer: string; kid: string; alg: string; publicKey: CryptoKey }>;
 }
 
 /**
@@ -66,6 +67,7 @@ class VerifiedTokens {
 export function createTokenVerifier(options: VerifierOptions): TokenVerifier {
   const hsKey: KeyObject | undefined = options.hs256Secret ? createSecretKey(Buffer.from(options.hs256Secret, 'utf8')) : undefined;
   const verified = new VerifiedTokens();
+  const own = new Map((options.serverKeys ?? []).map((k) => [k.kid, k]));
   return {
     async verify(authorization) {
       const token = bearerToken(authorization);
@@ -83,8 +85,9 @@ export function createTokenVerifier(options: VerifierOptions): TokenVerifier {
         if (alg === 'HS256') {
           if (!hsKey) throw unauthorized('HS256 access tokens are not accepted by this server');
           payload = await check(token, hsKey, ['HS256']);
-        } else if (options.serverKey && header.kid === options.serverKey.kid) {
-          payload = await check(token, options.serverKey.publicKey, [options.serverKey.alg], options.serverKey.issuer);
+        } else if (own.has(header.kid ?? '')) {
+          const key = own.get(header.kid ?? '') as NonNullable<VerifierOptions['serverKeys']>[number];
+          payload = await check(token, key.publicKey, [key.alg], key.issuer);
         } else if (options.jwks && (JWKS_ALGORITHMS as readonly string[]).includes(alg ?? '')) {
           payload = await check(token, options.jwks.getKey, [...JWKS_ALGORITHMS], options.jwks.issuer);
         } else {

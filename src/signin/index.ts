@@ -104,8 +104,9 @@ export async function createSignin(services: FrontDoorServices, options: SigninO
 
   const builtIn = [webAppClient(config.publicBaseUrl)];
   const clients = new AppClients(store, builtIn);
-  // The same ES384 key as the backend-services tokens (DATA_DIR/auth-signing-key.json).
-  const { key: serverKey } = await loadServerKey(config.dataDir);
+  // The sign-in key (ES256, DATA_DIR/auth-signin-key.json), created by src/auth/setup.ts, which
+  // publishes it at /auth/jwks.json and lets the FHIR endpoint verify its tokens.
+  const { key: signingKey } = await loadServerKey(config.dataDir, 'signin');
   const artifacts = new MemoryArtifacts();
   const provider = createProvider({
     publicBaseUrl: config.publicBaseUrl,
@@ -115,7 +116,7 @@ export async function createSignin(services: FrontDoorServices, options: SigninO
     clients,
     builtInClients: builtIn,
     artifacts,
-    signingJwk: serverKey.privateJwk,
+    signingJwk: signingKey.privateJwk,
     cookieKeys: loadCookieKeys(config.dataDir),
     idleMinutes: settings.idleMinutes,
     maxSessionHours: settings.maxSessionHours,
@@ -133,7 +134,8 @@ export async function createSignin(services: FrontDoorServices, options: SigninO
   const router = express.Router();
   // /auth/token: the backend-services endpoint (src/auth/router.ts, mounted before the front doors)
   // answers client_credentials and passes authorization_code and refresh_token requests on to
-  // here, with the body already read (req.body, the form as text).
+  // here, with the body already read (req.body, the form as text). oidc-provider takes req.body
+  // then, and says once on the console that it found an already parsed body: expected here.
   router.post(`${basePath}/token`, (req: Request, res: Response, next: NextFunction) => {
     mounted(req, res, next);
   });

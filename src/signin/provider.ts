@@ -3,7 +3,7 @@
 // tokens (offline_access, rotated: an unused refresh token expires after the idle timeout),
 // revocation, introspection, OpenID Connect with the `fhirUser` claim, and standalone launch with
 // `launch/patient` (an extra "launch" prompt where the user picks a patient, interactions.ts).
-// Access tokens are JWTs signed with the server's ES384 key, iss = PUBLIC_BASE_URL/auth,
+// Access tokens are JWTs signed with the server's sign-in key (ES256), iss = PUBLIC_BASE_URL/auth,
 // aud = the FHIR base, carrying fhirUser, organization (absent for public-health admins), patient
 // and the scope narrowed to the user's role: the FHIR pipeline verifies them like any token.
 import type { JWK } from 'jose';
@@ -39,7 +39,7 @@ export interface ProviderOptions {
   clients: AppClients;
   builtInClients: AppClient[];
   artifacts: MemoryArtifacts;
-  /** The server's private signing JWK (ES384, src/auth/server-key.ts). */
+  /** The sign-in private signing JWK (ES256, src/auth/server-key.ts). */
   signingJwk: JWK;
   cookieKeys: string[];
   /** Idle timeout: sessions and refresh tokens unused this long expire. */
@@ -161,7 +161,7 @@ export function createProvider(options: ProviderOptions): SigninProvider {
             audience: fhirBaseUrl,
             accessTokenTTL: options.accessTokenMinutes * 60,
             accessTokenFormat: 'jwt',
-            jwt: { sign: { alg: 'ES384' } },
+            jwt: { sign: { alg: 'ES256' } },
           };
         },
       },
@@ -211,8 +211,8 @@ export function createProvider(options: ProviderOptions): SigninProvider {
       },
     },
     jwks: { keys: [options.signingJwk as never] },
-    enabledJWA: { idTokenSigningAlgValues: ['ES384'], userinfoSigningAlgValues: ['ES384'] },
-    clientDefaults: { id_token_signed_response_alg: 'ES384', grant_types: ['authorization_code', 'refresh_token'], response_types: ['code'] },
+    enabledJWA: { idTokenSigningAlgValues: ['ES256'], userinfoSigningAlgValues: ['ES256'] },
+    clientDefaults: { id_token_signed_response_alg: 'ES256', grant_types: ['authorization_code', 'refresh_token'], response_types: ['code'] },
     cookies: { keys: options.cookieKeys, long: { httpOnly: true, sameSite: 'lax' }, short: { httpOnly: true, sameSite: 'lax' } },
     clientBasedCORS: () => true,
     async renderError(ctx, out) {
