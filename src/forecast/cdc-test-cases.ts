@@ -132,9 +132,12 @@ export function runCase(c: CdsiCase, data: SupportingData): CaseResult {
     let status = 'none';
     let reasons: string[] = [];
     if (ours.length > 0) {
+      // Per vaccine group: not valid for any antigen is not valid; otherwise a dose that counts for
+      // some antigen (a decennial Tdap after the pertussis series is complete) is valid.
       const notValid = ours.find((e) => evaluationStatus(e) === 'Not Valid');
+      const valid = ours.find((e) => evaluationStatus(e) === 'Valid');
       const extraneous = ours.find((e) => evaluationStatus(e) === 'Extraneous');
-      const decisive = notValid ?? extraneous;
+      const decisive = notValid ?? (valid ? undefined : extraneous);
       status = decisive ? evaluationStatus(decisive) : 'Valid';
       reasons = (decisive?.doseStatusReason ?? []).map((r) => r.text ?? '');
     }
