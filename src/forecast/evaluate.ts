@@ -54,6 +54,12 @@ export function evaluateSeries(
     allDoses: doses,
   };
   doses.forEach((dose, doseIndex) => {
+    // A sub-potent or expired dose counts for nothing, not even as the previous dose of an interval.
+    if (dose.condition) {
+      const reason = dose.condition === 'expired' ? Reason.expired : Reason.subpotent;
+      state.evaluations.push({ dose, antigen, series: series.name, status: 'Not Valid', reasons: [reason] });
+      return;
+    }
     let t = state.nextTarget;
     // Conditional skips (evaluation context) move past target doses that are not needed.
     while (

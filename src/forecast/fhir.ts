@@ -107,7 +107,9 @@ export function toPatientRecord(input: ForecastInput, data: SupportingData) {
     const date = parseIsoDate(imm.occurrenceDateTime ?? imm.occurrenceString);
     const cvx = cvxOf(imm);
     if (date === undefined || !cvx || date > assessmentDate) return;
-    doses.push({ id: imm.id ?? String(index), date, cvx, mvx: mvxOf(imm) });
+    const expiration = parseIsoDate(imm.expirationDate);
+    const condition = imm.isSubpotent ? 'subpotent' : expiration !== undefined && expiration < date ? 'expired' : undefined;
+    doses.push({ id: imm.id ?? String(index), date, cvx, mvx: mvxOf(imm), ...(condition ? { condition } : {}) });
   });
   const observations = new Map<string, Day | undefined>();
   for (const condition of input.conditions ?? []) {

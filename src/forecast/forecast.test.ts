@@ -66,6 +66,22 @@ describe('forecastFromFhir', () => {
     expect(recommended(withAsplenia)! <= '2025-11-10').toBe(true);
   });
 
+  it('does not count a sub-potent or expired dose (dose administered condition)', () => {
+    const { evaluations, recommendation } = forecastFromFhir({
+      assessmentDate: '2025-11-10',
+      patient: { resourceType: 'Patient', id: 'p1', birthDate: '2025-01-06', gender: 'female' },
+      immunizations: [
+        { ...dtap('a', '2025-03-10'), isSubpotent: true },
+        { ...dtap('b', '2025-05-10'), expirationDate: '2025-05-01' },
+      ],
+    });
+    const reasons = (id: string) => evaluations.filter((e) => e.immunizationEvent.reference === `Immunization/${id}`).map((e) => e.doseStatusReason?.[0]?.text);
+    expect(new Set(reasons('a'))).toEqual(new Set(['Sub-standard dose']));
+    expect(new Set(reasons('b'))).toEqual(new Set(['Expired vaccine']));
+    const dtapRec = recommendation.recommendation.find((r) => r.vaccineCode?.[0]?.text === 'DTaP/Tdap/Td')!;
+    expect(dtapRec.doseNumberPositiveInt).toBe(1);
+  });
+
   it('refuses a patient without a full birth date with a 400 OperationOutcome error', () => {
     try {
       forecastFromFhir({ assessmentDate: '2025-11-10', patient: { resourceType: 'Patient', birthDate: '2025' }, immunizations: [] });

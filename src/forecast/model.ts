@@ -9,6 +9,8 @@ export interface AdministeredDose {
   date: Day;
   cvx: string;
   mvx?: string;
+  /** Logic spec "dose administered condition": why the dose cannot count at all, if it cannot. */
+  condition?: 'subpotent' | 'expired';
 }
 
 export interface PatientRecord {
@@ -26,6 +28,8 @@ export type EvaluationStatus = 'Valid' | 'Not Valid' | 'Extraneous';
 /** CDSi evaluation reasons, as the logic specification words them. */
 export const Reason = {
   inadvertent: 'Inadvertent Vaccine',
+  subpotent: 'Sub-standard dose',
+  expired: 'Expired vaccine',
   tooYoung: 'Age: Too Young',
   tooOld: 'Age: Too Old',
   tooSoon: 'Interval: Too Soon',
