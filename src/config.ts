@@ -26,6 +26,8 @@ export interface Config {
   signin?: SigninSettings;
   /** POPULATION_WORKERS: worker threads forecasting population runs (src/population); 0 or absent: the request thread. */
   populationWorkers?: number;
+  /** HL7V2_MAX_MESSAGE_BYTES: largest HL7 v2 message at /hl7v2 and /soap (src/hl7v2; default 1 MiB). */
+  hl7v2MaxMessageBytes?: number;
 }
 
 export interface SigninSettings {
@@ -135,6 +137,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     limits: loadLimits(env),
     webAppDir: env.WEB_APP_DIR ? path.resolve(env.WEB_APP_DIR) : undefined,
     populationWorkers: populationWorkers(env),
+    hl7v2MaxMessageBytes: positive(env, 'HL7V2_MAX_MESSAGE_BYTES'),
     signin: {
       adminUsername: env.IIS_ADMIN_USERNAME || undefined,
       adminPassword: env.IIS_ADMIN_PASSWORD || undefined,

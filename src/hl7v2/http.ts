@@ -25,11 +25,8 @@ export interface Hl7v2Options {
   maxMessageBytes: number;
 }
 
-export function loadHl7v2Options(env: NodeJS.ProcessEnv = process.env): Hl7v2Options {
-  const value = Number(env.HL7V2_MAX_MESSAGE_BYTES ?? 1024 * 1024);
-  if (!Number.isInteger(value) || value < 1024) throw new Error(`HL7V2_MAX_MESSAGE_BYTES must be an integer ≥ 1024, got "${env.HL7V2_MAX_MESSAGE_BYTES}"`);
-  return { maxMessageBytes: value };
-}
+/** The default of HL7V2_MAX_MESSAGE_BYTES. */
+export const DEFAULT_MAX_MESSAGE_BYTES = 1024 * 1024;
 
 export interface Hl7v2Deps {
   pipeline: Pick<Pipeline, 'executeAs'>;
@@ -58,7 +55,7 @@ export function hl7v2FrontDoor(services: FrontDoorServices): express.Router {
     publicBaseUrl: services.config.publicBaseUrl,
     verifier: services.verifier,
     logger: services.logger,
-    options: loadHl7v2Options(),
+    options: { maxMessageBytes: services.config.hl7v2MaxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES },
     report,
   });
 }
