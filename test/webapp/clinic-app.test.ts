@@ -334,4 +334,27 @@ describe.skipIf(Boolean(missing))('clinic web app in a browser', () => {
     }
     expect(problems).toEqual([]);
   });
+  it('says in words when the sign-in has ended, and signs in again to the same page', async () => {
+    await page.evaluate(() => {
+      const key = JSON.parse(sessionStorage.getItem('SMART_KEY') ?? '""') as string;
+      const state = JSON.parse(sessionStorage.getItem(key) ?? '{}');
+      state.tokenResponse.access_token = 'no-longer-valid';
+      sessionStorage.setItem(key, JSON.stringify(state));
+    });
+    await page.goto(`${origin}/app/patients/${seeded.ava.id}`);
+    await page.getByRole('heading', { level: 1, name: 'Signed out' }).waitFor();
+    await expect(page.getByText('Your sign-in has ended').isVisible()).resolves.toBe(true);
+    await accessible('14-signed-out');
+    await page.getByRole('button', { name: 'Sign in again' }).click();
+    // The sign-in server may still hold the user's session (no form then); otherwise sign in.
+    const record = page.getByRole('heading', { level: 1, name: 'Ava Lucia Rivera' });
+    await page.getByLabel('Username').or(record).first().waitFor();
+    if (await page.getByLabel('Username').count()) {
+      await page.getByLabel('Username').fill(NURSE.username);
+      await page.getByLabel('Password').fill(NURSE.password);
+      await page.getByRole('button', { name: 'Sign in' }).click();
+    }
+    await record.waitFor();
+    expect(new URL(page.url()).pathname).toBe(`/app/patients/${seeded.ava.id}`);
+  });
 });
