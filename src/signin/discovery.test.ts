@@ -1,0 +1,75 @@
+// What apps discover (CONTRACT.md "Users, facilities and sign-in"), and the idle timeout.
+import * as oidc from 'openid-client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestServer, type TestServer } from '../../test/helpers/server.js';
+import { signinOf } from './test-helpers.js';
+import { signInAndAllow, TestAgent } from './test-agent.js';
+
+let server: TestServer;
+
+beforeAll(async () => {
+  // Idle timeout of 3 seconds: an unused refresh token dies after it.
+  server = await startTestServer('embedded', { signin: { idleMinutes: 0.05 } });
+  await signinOf(server).users.create({ username: 'nurse.idle', password: 'idle nurse 12', role: 'clinician', organization: 'Organization/clinic-a' });
+});
+afterAll(async () => {
+  await server?.close();
+});
+
+describe('SMART discovery of the sign-in flow', () => {
+  it.each(['/.well-known/smart-configuration', '/fhir/.well-known/smart-configuration'])('%s lists the endpoints and capabilities', async (p) => {
+    const doc = await (await fetch(`${server.url}${p}`)).json();
+    expect(doc).toMatchObject({
+      issuer: `${server.url}/auth`,
+      authorization_endpoint: `${server.url}/auth/authorize`,
+      token_endpoint: `${server.url}/auth/token`,
+      revocation_endpoint: `${server.url}/auth/revoke`,
+      introspection_endpoint: `${server.url}/auth/introspect`,
+      jwks_uri: `${server.url}/auth/jwks.json`,
+      code_challenge_methods_supported: ['S256'],
+      response_types_supported: ['code'],
+    });
+    expect(doc.grant_types_supported).toEqual(expect.arrayContaining(['authorization_code', 'refresh_token', 'client_credentials']));
+    expect(doc.capabilities).toEqual(
+      expect.arrayContaining(['launch-standalone', 'client-public', 'client-confidential-symmetric', 'context-standalone-patient', 'permission-user', 'permission-patient', 'permission-v2', 'sso-openid-connect'])
+    );
+    expect(doc.scopes_supported).toEqual(expect.arrayContaining(['openid', 'fhirUser', 'launch/patient', 'offline_access', 'patient/Immunization.rs', 'user/*.cruds']));
+  });
+
+  it('metadata names every OAuth endpoint in oauth-uris', async () => {
+    const res = await server.fhir('GET', 'metadata', { headers: { authorization: '' } });
+    const uris = res.body.rest[0].security.extension.find((e: { url: string }) => e.url.endsWith('/oauth-uris'));
+    expect(Object.fromEntries(uris.extension.map((e: { url: string; valueUri: string }) => [e.url, e.valueUri]))).toEqual({
+      authorize: `${server.url}/auth/authorize`,
+      token: `${server.url}/auth/token`,
+      revoke: `${server.url}/auth/revoke`,
+      introspect: `${server.url}/auth/introspect`,
+    });
+  });
+
+  it('the OpenID configuration and the key set agree with the tokens', async () => {
+    const openid = await (await fetch(`${server.url}/auth/.well-known/openid-configuration`)).json();
+    expect(openid.issuer).toBe(`${server.url}/auth`);
+    expect(openid.code_challenge_methods_supported).toEqual(['S256']);
+    const jwks = await (await fetch(`${server.url}/auth/jwks.json`)).json();
+    expect(jwks.keys.map((k: { alg: string }) => k.alg).sort()).toEqual(['ES256', 'ES384']);
+    expect(JSON.stringify(jwks)).not.toContain('"d"');
+  });
+});
+
+describe('idle timeout', () => {
+  it('a refresh token unused for longer than SIGNIN_IDLE_MINUTES is refused; used in time, it keeps the session going', async () => {
+    const cfg = await oidc.discovery(new URL(`${server.url}/auth`), 'iis-web-app', undefined, oidc.None(), { execute: [oidc.allowInsecureRequests] });
+    const verifier = oidc.randomPKCECodeVerifier();
+    const callback = `${server.url}/app/callback`;
+    const url = oidc.buildAuthorizationUrl(cfg, { redirect_uri: callback, scope: 'openid offline_access user/Patient.rs', code_challenge: await oidc.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256', state: 'i' });
+    const back = await signInAndAllow(new TestAgent(), url.toString(), callback, 'nurse.idle', 'idle nurse 12');
+    const tokens = await oidc.authorizationCodeGrant(cfg, new URL(back.location as string), { pkceCodeVerifier: verifier, expectedState: 'i' });
+    await new Promise((r) => setTimeout(r, 1500));
+    const kept = await oidc.refreshTokenGrant(cfg, tokens.refresh_token as string);
+    await new Promise((r) => setTimeout(r, 1500));
+    const keptAgain = await oidc.refreshTokenGrant(cfg, kept.refresh_token as string);
+    await new Promise((r) => setTimeout(r, 4000));
+    await expect(oidc.refreshTokenGrant(cfg, keptAgain.refresh_token as string)).rejects.toMatchObject({ error: 'invalid_grant' });
+  }, 30_000);
+});
