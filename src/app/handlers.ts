@@ -5,14 +5,11 @@
 import { bulkExportOperations } from '../bulk/operations.js';
 import type { BulkExports } from '../bulk/service.js';
 import { bundleHandler } from '../bundle/bundle.js';
-import { create } from '../interactions/create.js';
-import { conditionalDelete, deleteResource } from '../interactions/delete.js';
 import { history } from '../interactions/history.js';
-import { conditionalPatch, patch } from '../interactions/patch.js';
 import { read } from '../interactions/read.js';
 import { search } from '../interactions/search.js';
-import { conditionalUpdate, update } from '../interactions/update.js';
 import { vread } from '../interactions/vread.js';
+import { executeWrite } from '../interactions/write-path.js';
 import { healthCardsIssueOperation } from '../health-cards/issue.js';
 import type { HealthCardIssuer } from '../health-cards/issuer.js';
 import { everythingOperation } from '../operations/everything.js';
@@ -54,13 +51,14 @@ function registerInteractions(registry: HandlerRegistry): void {
     .interaction('capabilities', capabilities)
     .interaction('read', read)
     .interaction('vread', vread)
-    .interaction('create', create)
-    .interaction('update', update)
-    .interaction('conditional-update', conditionalUpdate)
-    .interaction('patch', patch)
-    .interaction('conditional-patch', conditionalPatch)
-    .interaction('delete', deleteResource)
-    .interaction('conditional-delete', conditionalDelete)
+    // Every write takes the one write path (src/interactions/write-path.ts), as Bundle entries do.
+    .interaction('create', executeWrite)
+    .interaction('update', executeWrite)
+    .interaction('conditional-update', executeWrite)
+    .interaction('patch', executeWrite)
+    .interaction('conditional-patch', executeWrite)
+    .interaction('delete', executeWrite)
+    .interaction('conditional-delete', executeWrite)
     .interaction('search-type', search)
     .interaction('search-system', search)
     .interaction('history-instance', history)

@@ -8,11 +8,6 @@ import { mergeInto } from '../matching/merge-records.js';
 import { writeResponse } from './respond.js';
 import type { FhirRequest, FhirResponse, HandlerContext, Prepared } from './types.js';
 import { conditionalLockKey, indexFor, validateBody, type PendingResources } from './write-support.js';
-import { executeWrite } from './write-path.js';
-
-export function create(req: FhirRequest, ctx: HandlerContext): Promise<FhirResponse> {
-  return executeWrite(req, ctx);
-}
 
 /**
  * Locks a create holds: its If-None-Exist query, and for Patients the ingest lock of its birth date

@@ -3,16 +3,6 @@ import { makeIssue, preconditionFailed } from '../fhir/outcome.js';
 import { chooseBody, versionHeaders } from './respond.js';
 import type { FhirRequest, FhirResponse, Prepared, HandlerContext } from './types.js';
 import { ifMatchVersion } from './write-support.js';
-import { executeWrite } from './write-path.js';
-
-export function deleteResource(req: FhirRequest, ctx: HandlerContext): Promise<FhirResponse> {
-  return executeWrite(req, ctx);
-}
-
-/** DELETE [type]?query: 0 or 1 match is an ordinary delete; several answer 412 (write-path.ts). */
-export function conditionalDelete(req: FhirRequest, ctx: HandlerContext): Promise<FhirResponse> {
-  return executeWrite(req, ctx);
-}
 
 /** Deleting what does not exist or is already deleted succeeds without a new version (idempotent). */
 export async function prepareDelete(req: FhirRequest, ctx: HandlerContext): Promise<Prepared> {

@@ -7,18 +7,8 @@ import { readCurrent } from './read.js';
 import { prepareUpdate } from './update.js';
 import type { FhirRequest, FhirResponse, Prepared, HandlerContext } from './types.js';
 import { ifMatchVersion, type PendingResources } from './write-support.js';
-import { executeWrite } from './write-path.js';
 
 const JSON_PATCH = 'application/json-patch+json';
-
-export function patch(req: FhirRequest, ctx: HandlerContext): Promise<FhirResponse> {
-  return executeWrite(req, ctx);
-}
-
-/** PATCH [type]?query: exactly one match is patched; none → 404, several → 412 (write-path.ts). */
-export function conditionalPatch(req: FhirRequest, ctx: HandlerContext): Promise<FhirResponse> {
-  return executeWrite(req, ctx);
-}
 
 /** Applies the patch to the current version; the result is validated like any update. */
 export async function preparePatch(

@@ -6,16 +6,6 @@ import { preserveLegalName } from '../matching/ingest.js';
 import { writeResponse } from './respond.js';
 import type { FhirRequest, FhirResponse, Prepared, HandlerContext } from './types.js';
 import { ifMatchVersion, indexFor, validateBody, type PendingResources } from './write-support.js';
-import { executeWrite } from './write-path.js';
-
-export function update(req: FhirRequest, ctx: HandlerContext): Promise<FhirResponse> {
-  return executeWrite(req, ctx);
-}
-
-/** PUT [type]?query: R4 conditional update rules (0 → create, 1 → update it, more → 412), resolved in write-path.ts. */
-export function conditionalUpdate(req: FhirRequest, ctx: HandlerContext): Promise<FhirResponse> {
-  return executeWrite(req, ctx);
-}
 
 /**
  * Validates an update of [type]/[id]. The body's id must equal the URL id. If-Match must name the

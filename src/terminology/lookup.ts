@@ -3,12 +3,15 @@
 // (from the NDC → CVX maps: its CVX, MVX, start and end dates), in any 10/11-digit form.
 import type { Parameters, ParametersParameter } from '@medplum/fhirtypes';
 import { badRequest, notFound } from '../fhir/outcome.js';
-import type { FhirRequest, FhirResponse, Handler } from '../interactions/types.js';
+import type { FhirRequest, FhirResponse } from '../fhir/request.js';
+
+/** A terminology operation: answers from the code sets alone (a Handler that needs no store). */
+type CodeSetHandler = (req: FhirRequest) => Promise<FhirResponse>;
 import { normaliseCvx, systemKind, type CodeSets } from './code-sets.js';
 import { OperationInput, requireType } from './operation-input.js';
 
 /** The handler, answering from the server's code sets (kept current by TerminologySync). */
-export function lookupOperation(codeSets: CodeSets): Handler {
+export function lookupOperation(codeSets: CodeSets): CodeSetHandler {
   return async (req: FhirRequest): Promise<FhirResponse> => {
   requireType(req, ['CodeSystem'], 'lookup');
   const input = new OperationInput(req, 'lookup');

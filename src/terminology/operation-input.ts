@@ -2,7 +2,7 @@
 // body (POST), read the same way: name → values.
 import type { CodeableConcept, Coding, Parameters, ParametersParameter, Resource } from '@medplum/fhirtypes';
 import { badRequest, methodNotAllowed, notFound } from '../fhir/outcome.js';
-import type { FhirRequest } from '../interactions/types.js';
+import type { FhirRequest } from '../fhir/request.js';
 
 export class OperationInput {
   private readonly params: ParametersParameter[];

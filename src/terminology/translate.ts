@@ -2,7 +2,10 @@
 // with `reverse=true` for CVX → NDCs. NDC source codes match in any 10/11-digit form.
 import type { Coding, ConceptMap, Parameters, ParametersParameter } from '@medplum/fhirtypes';
 import { badRequest, notFound } from '../fhir/outcome.js';
-import type { FhirRequest, FhirResponse, Handler } from '../interactions/types.js';
+import type { FhirRequest, FhirResponse } from '../fhir/request.js';
+
+/** A terminology operation: answers from the code sets alone (a Handler that needs no store). */
+type CodeSetHandler = (req: FhirRequest) => Promise<FhirResponse>;
 import { normaliseCvx, systemKind, type CodeSets } from './code-sets.js';
 import { ndcCandidates } from './ndc.js';
 import { OperationInput, requireType } from './operation-input.js';
@@ -14,7 +17,7 @@ interface Match {
 }
 
 /** The handler, answering from the server's code sets (kept current by TerminologySync). */
-export function translateOperation(codeSets: CodeSets): Handler {
+export function translateOperation(codeSets: CodeSets): CodeSetHandler {
   return async (req: FhirRequest): Promise<FhirResponse> => {
   requireType(req, ['ConceptMap'], 'translate');
   const input = new OperationInput(req, 'translate');

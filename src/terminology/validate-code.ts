@@ -4,12 +4,15 @@
 // set's is reported in `message` without failing the code.
 import type { Coding, Parameters, ParametersParameter, ValueSet } from '@medplum/fhirtypes';
 import { badRequest, notFound } from '../fhir/outcome.js';
-import type { FhirRequest, FhirResponse, Handler } from '../interactions/types.js';
+import type { FhirRequest, FhirResponse } from '../fhir/request.js';
+
+/** A terminology operation: answers from the code sets alone (a Handler that needs no store). */
+type CodeSetHandler = (req: FhirRequest) => Promise<FhirResponse>;
 import type { CodeCheck, CodeSets } from './code-sets.js';
 import { OperationInput, requireType } from './operation-input.js';
 
 /** The handler, answering from the server's code sets (kept current by TerminologySync). */
-export function validateCodeOperation(codeSets: CodeSets): Handler {
+export function validateCodeOperation(codeSets: CodeSets): CodeSetHandler {
   return async (req: FhirRequest): Promise<FhirResponse> => {
   const type = requireType(req, ['ValueSet', 'CodeSystem'], 'validate-code');
   const input = new OperationInput(req, 'validate-code');
