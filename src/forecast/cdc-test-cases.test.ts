@@ -5,7 +5,7 @@ import { CASE_FILES, loadCases, runCase, tally } from './cdc-test-cases.js';
 import { defaultSupportingData } from './supporting-data.js';
 
 const FLOORS = {
-  healthy: { fullyRight: 757, evaluationsRight: 759, forecastsRight: 757 },
+  healthy: { fullyRight: 758, evaluationsRight: 759, forecastsRight: 758 },
   conditions: { fullyRight: 237, evaluationsRight: 252, forecastsRight: 237 },
 } as const;
 

@@ -18,7 +18,8 @@ function canStart(s: PatientSeries, patient: PatientRecord): boolean {
   const start = firstValid ?? patient.assessmentDate;
   const min = addOptional(patient.birthDate, s.series.minAgeToStart);
   const max = addOptional(patient.birthDate, s.series.maxAgeToStart);
-  if (min !== undefined && start < min) return false;
+  // A started series is judged with the 4-day grace its doses' ages have.
+  if (min !== undefined && start < (firstValid === undefined ? min : min - 4)) return false;
   if (max !== undefined && start >= max && (firstValid !== undefined || !s.series.defaultSeries)) return false;
   return true;
 }
