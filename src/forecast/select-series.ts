@@ -135,7 +135,9 @@ export function prioritizedPerGroup(all: readonly PatientSeries[], patient: Pati
 }
 
 export function bestSeries(all: PatientSeries[], patient: PatientRecord): PatientSeries | undefined {
-  let prioritized = prioritizedPerGroup(all, patient);
+  // "Evaluation only" series judge doses already given; they are never the series forecast.
+  const forecastable = all.filter((s) => s.series.type !== 'evaluation only');
+  let prioritized = prioritizedPerGroup(forecastable.length > 0 ? forecastable : all, patient);
   if (prioritized.length === 0) {
     // No series can be started: report the default series of the first group (aged out, …).
     const first = [...all].sort((a, b) => Number(a.series.seriesGroup) - Number(b.series.seriesGroup) || Number(b.series.defaultSeries) - Number(a.series.defaultSeries) || byPreference(a, b));
