@@ -129,7 +129,7 @@ export function permissionsFor(interaction: Interaction, operation?: string): Pe
     case 'conditional-delete':
       return ['d', 's'];
     case 'operation':
-      if (operation === 'match' || operation === 'everything' || operation === 'immds-forecast') return ['r', 's'];
+      if (operation === 'match' || operation === 'everything') return ['r', 's'];
       // Bulk export checks r+s on every type it exports (and job ownership) itself: src/bulk.
       if (BULK_OPERATIONS.has(operation ?? '')) return [];
       return READ_ONLY_OPERATIONS.has(operation ?? '') ? ['r'] : ['r', 'u'];
