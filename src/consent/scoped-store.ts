@@ -23,44 +23,49 @@ import type { AccessPolicy } from './access.js';
 export type CommitObserver = (records: ResourceRecord[]) => void;
 
 export class ScopedStore implements StoreReader {
+  /** The unscoped store: a JavaScript private field, so not even a cast reaches it from a handler. */
+  readonly #base: Store;
+
   constructor(
-    private readonly base: Store,
+    base: Store,
     readonly policy: AccessPolicy,
     private readonly onCommitted: CommitObserver = () => undefined,
     /** Resources this request read by id (including ones it was refused), for the AuditEvent. */
     readonly touched: Resource[] = []
-  ) {}
+  ) {
+    this.#base = base;
+  }
 
   get kind(): Store['kind'] {
-    return this.base.kind;
+    return this.#base.kind;
   }
 
   get supportsTransactions(): boolean {
-    return this.base.supportsTransactions;
+    return this.#base.supportsTransactions;
   }
 
   /** The current version, or undefined; 403 when the caller may not see it. */
   async read(resourceType: string, id: string): Promise<ResourceRecord | undefined> {
-    return this.checked(await this.base.read(resourceType, id));
+    return this.checked(await this.#base.read(resourceType, id));
   }
 
   async vread(resourceType: string, id: string, versionId: number): Promise<ResourceRecord | undefined> {
-    return this.checked(await this.base.vread(resourceType, id, versionId));
+    return this.checked(await this.#base.vread(resourceType, id, versionId));
   }
 
   async search(resourceType: string, query: StoreQuery): Promise<ResourceRecord[]> {
-    const records = await this.base.search(resourceType, { ...query, filter: this.scoped(resourceType, query.filter) });
+    const records = await this.#base.search(resourceType, { ...query, filter: this.scoped(resourceType, query.filter) });
     // The filter already hides what the policy hides; checking again costs little and guards
     // against a search value that was not indexed as the filter expects.
     return this.policy.restricts ? records.filter((r) => !r.resource || this.policy.visible(r.resource)) : records;
   }
 
   count(resourceType: string, filter: Filter): Promise<number> {
-    return this.base.count(resourceType, this.scoped(resourceType, filter));
+    return this.#base.count(resourceType, this.scoped(resourceType, filter));
   }
 
   scan(resourceType: string, filter: Filter, options?: ScanOptions): AsyncIterable<ResourceRecord> {
-    return this.base.scan(resourceType, this.scoped(resourceType, filter), options);
+    return this.#base.scan(resourceType, this.scoped(resourceType, filter), options);
   }
 
   /**
@@ -69,11 +74,11 @@ export class ScopedStore implements StoreReader {
    * repeats.
    */
   async history(query: HistoryQuery): Promise<ResourceRecord[]> {
-    if (!this.policy.restricts) return this.base.history(query);
+    if (!this.policy.restricts) return this.#base.history(query);
     const kept: ResourceRecord[] = [];
     let after = query.after;
     for (;;) {
-      const page = await this.base.history({ ...query, after });
+      const page = await this.#base.history({ ...query, after });
       for (const record of page) {
         if (record.resource && !this.policy.visible(record.resource)) continue;
         kept.push(record);
@@ -88,25 +93,25 @@ export class ScopedStore implements StoreReader {
   /** The number of versions, or undefined for a caller whose policy hides some (a count would reveal them). */
   async historyCount(query: Omit<HistoryQuery, 'after' | 'count'>): Promise<number | undefined> {
     if (this.policy.restricts) return undefined;
-    return this.base.historyCount(query);
+    return this.#base.historyCount(query);
   }
 
   async write(op: WriteOp): Promise<ResourceRecord> {
     this.checkWrite(op);
-    const record = await this.base.write(op);
+    const record = await this.#base.write(op);
     this.onCommitted([record]);
     return record;
   }
 
   async transact(ops: WriteOp[]): Promise<ResourceRecord[]> {
     for (const op of ops) this.checkWrite(op);
-    const records = await this.base.transact(ops);
+    const records = await this.#base.transact(ops);
     this.onCommitted(records);
     return records;
   }
 
   withLock<T>(key: string, fn: () => Promise<T>): Promise<T> {
-    return this.base.withLock(key, fn);
+    return this.#base.withLock(key, fn);
   }
 
   /** Throws 403 unless the policy lets the caller write this content. */

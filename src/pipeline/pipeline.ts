@@ -93,7 +93,7 @@ export class Pipeline {
    * over SOAP, the web app's session): the same scopes, access policy, handler and audit as HTTP.
    * Errors are thrown as FhirErrors (isFhirError), like handlers throw them.
    */
-  executeAs(caller: Caller, input: ExternalRequest): Promise<FhirResponse> {
+  async executeAs(caller: Caller, input: ExternalRequest): Promise<FhirResponse> {
     const { method, url, prefer, ...fields } = input;
     const req = this.request(method, url.replace(/^\//, ''), { ...fields, prefer: prefer ?? {} });
     return this.execute(req, caller);

@@ -1,0 +1,133 @@
+// The caller-scoped store view against a real store: what an organization caller, a patient/
+// token and public health see on every read path, and what they may write.
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import type { Resource } from '@medplum/fhirtypes';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Caller } from '../fhir/request.js';
+import { isFhirError } from '../fhir/outcome.js';
+import { extractSearchIndex } from '../search/extract.js';
+import { EmbeddedStore } from '../store/embedded/embedded-store.js';
+import type { ResourceRecord } from '../store/store.js';
+import { accessPolicyFor, PUBLIC_HEALTH } from './access.js';
+import { ScopedStore } from './scoped-store.js';
+import { SharingIndex } from './sharing-index.js';
+
+const caller = (claims: Partial<Caller>): Caller => ({ scopes: [], scope: '', ...claims });
+
+describe('ScopedStore', () => {
+  let dir: string;
+  let store: EmbeddedStore;
+  let sharing: SharingIndex;
+  const put = async (resource: Resource) =>
+    store.write({ resourceType: resource.resourceType, id: resource.id as string, resource, ifVersion: 'any', index: extractSearchIndex(resource) });
+
+  beforeAll(async () => {
+    dir = await mkdtemp(path.join(os.tmpdir(), 'iis-scoped-'));
+    store = new EmbeddedStore({ dataDir: dir });
+    await store.init();
+    sharing = new SharingIndex(store);
+    for (const id of ['open', 'hidden']) {
+      await put({ resourceType: 'Patient', id, birthDate: '2020-01-01' });
+      await put({ resourceType: 'Immunization', id: `imm-${id}`, status: 'completed', vaccineCode: { text: 'x' }, patient: { reference: `Patient/${id}` }, occurrenceDateTime: '2020-02-01' });
+    }
+    // Several versions of the hidden patient, so history has something to leave out.
+    for (let i = 0; i < 3; i++) await put({ resourceType: 'Patient', id: 'hidden', birthDate: `2020-01-0${i + 2}` });
+    await put({
+      resourceType: 'Consent',
+      id: 'objection',
+      status: 'active',
+      scope: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/consentscope', code: 'patient-privacy' }] },
+      category: [{ coding: [{ system: 'http://loinc.org', code: '59284-0' }] }],
+      patient: { reference: 'Patient/hidden' },
+      provision: { type: 'deny' },
+      organization: [{ reference: 'Organization/A' }],
+    } as Resource);
+  });
+  afterAll(async () => {
+    await store.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  const viewFor = async (claims: Partial<Caller>, confinedToPatient?: string) =>
+    new ScopedStore(store, await accessPolicyFor(caller(claims), confinedToPatient, sharing));
+
+  const refusal = async (p: Promise<unknown>): Promise<string | undefined> => {
+    try {
+      await p;
+      return undefined;
+    } catch (err) {
+      if (!isFhirError(err)) throw err;
+      return `${err.status} ${err.outcome.issue?.[0]?.details?.coding?.[0]?.code ?? ''}`.trim();
+    }
+  };
+  const ids = (records: ResourceRecord[]) => records.map((r) => `${r.resourceType}/${r.id}`).sort();
+
+  it('public health gets an explicit unrestricted policy and sees everything', async () => {
+    const view = await viewFor({});
+    expect(view.policy).toBe(PUBLIC_HEALTH);
+    expect(view.policy.kind).toBe('public-health');
+    expect((await view.read('Patient', 'hidden'))?.id).toBe('hidden');
+    expect(await view.count('Patient', {})).toBe(2);
+    expect(await view.historyCount({ resourceType: 'Patient' })).toBe(5);
+  });
+
+  it('an organization caller: read and vread refuse a No patient, search/count/scan leave it out', async () => {
+    const view = await viewFor({ organization: 'Organization/C' });
+    expect(view.policy.kind).toBe('organization');
+    expect(await refusal(view.read('Patient', 'hidden'))).toBe('403 data-sharing-restricted');
+    expect(await refusal(view.vread('Patient', 'hidden', 1))).toBe('403 data-sharing-restricted');
+    expect(await refusal(view.read('Immunization', 'imm-hidden'))).toBe('403 data-sharing-restricted');
+    expect((await view.read('Patient', 'open'))?.id).toBe('open');
+    expect(ids(await view.search('Patient', { filter: {}, limit: 10 }))).toEqual(['Patient/open']);
+    expect(ids(await view.search('Immunization', { filter: { 's.patient': 'Patient/hidden' }, limit: 10 }))).toEqual([]);
+    expect(await view.count('Immunization', {})).toBe(1);
+    const scanned: ResourceRecord[] = [];
+    for await (const r of view.scan('Patient', {})) scanned.push(r);
+    expect(ids(scanned)).toEqual(['Patient/open']);
+    // The refused read is remembered for the AuditEvent.
+    expect(view.touched.map((r) => r.id)).toContain('hidden');
+  });
+
+  it('the Consent organization still sees the patient', async () => {
+    const view = await viewFor({ organization: 'Organization/A' });
+    expect((await view.read('Patient', 'hidden'))?.id).toBe('hidden');
+  });
+
+  it('history leaves hidden versions out, fills its pages, and gives no count', async () => {
+    const view = await viewFor({ organization: 'Organization/C' });
+    const page = await view.history({ resourceType: 'Patient', count: 1 });
+    expect(ids(page)).toEqual(['Patient/open']);
+    expect(await view.history({ resourceType: 'Patient', id: 'hidden', count: 10 })).toEqual([]);
+    expect(await view.historyCount({ resourceType: 'Patient' })).toBeUndefined();
+  });
+
+  it('a patient/ token reads only its compartment and writes only inside it', async () => {
+    const view = await viewFor({ patient: 'open' }, 'open');
+    expect(view.policy.kind).toBe('patient-compartment');
+    expect(ids(await view.search('Immunization', { filter: {}, limit: 10 }))).toEqual(['Immunization/imm-open']);
+    expect(await refusal(view.read('Patient', 'hidden'))).toBe('403');
+    const foreign = { resourceType: 'Immunization', status: 'completed', vaccineCode: { text: 'x' }, patient: { reference: 'Patient/hidden' } } as Resource;
+    expect(await refusal(view.write({ resourceType: 'Immunization', id: 'w1', resource: foreign, ifVersion: 'absent' }))).toBe('403');
+    const own = { ...foreign, patient: { reference: 'Patient/open' } } as Resource;
+    expect((await view.write({ resourceType: 'Immunization', id: 'w2', resource: own, ifVersion: 'absent', index: extractSearchIndex(own) })).id).toBe('w2');
+  });
+
+  it('an organization may record data (a Consent for a patient it cannot see); committed writes are observed', async () => {
+    const seen: string[] = [];
+    const view = new ScopedStore(store, await accessPolicyFor(caller({ organization: 'Organization/C' }), undefined, sharing), (records) =>
+      seen.push(...records.map((r) => r.id))
+    );
+    const consent = { resourceType: 'Consent', status: 'proposed', patient: { reference: 'Patient/hidden' } } as Resource;
+    await view.write({ resourceType: 'Consent', id: 'c2', resource: consent, ifVersion: 'absent' });
+    expect(seen).toEqual(['c2']);
+  });
+
+  it('no unscoped store can be reached from the view, not even through a cast', () => {
+    const view = new ScopedStore(store, PUBLIC_HEALTH);
+    const values = Object.values(view as unknown as Record<string, unknown>);
+    expect(values).not.toContain(store);
+    expect((view as unknown as { base?: unknown }).base).toBeUndefined();
+  });
+});
