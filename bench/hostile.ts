@@ -8,14 +8,15 @@
 //   HOSTILE_HEAP_SNAPSHOT=1   start the server with --heapsnapshot-near-heap-limit (files in its cwd)
 //   HOSTILE_SERVER_ARGS="--max-old-space-size=4096"   extra node flags for the server
 //   HOSTILE_KINDS=big-string,bundle   only these kinds of request
+//   HOSTILE_LOOP_MONITOR=1    also print the server's own event-loop delay (perf_hooks)
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { deflateRawSync, gzipSync } from 'node:zlib';
 import jwt from 'jsonwebtoken';
 
@@ -64,6 +65,7 @@ interface Outcome {
 }
 
 async function main(): Promise<void> {
+  const bombs = buildBombs();
   const dataDir = await mkdtemp(path.join(os.tmpdir(), 'iis-hostile-'));
   const port = 20000 + Math.floor(Math.random() * 20000);
   const nodeArgs = [...(process.env.HOSTILE_SERVER_ARGS?.split(/\s+/).filter(Boolean) ?? [])];
@@ -73,6 +75,24 @@ async function main(): Promise<void> {
     await mkdir(snapshots, { recursive: true });
     nodeArgs.push('--heapsnapshot-near-heap-limit=1', `--diagnostic-dir=${snapshots}`);
     console.log(`heap snapshots (if the heap nears its limit) go to ${snapshots}`);
+  }
+  if (process.env.HOSTILE_LOOP_MONITOR) {
+    // The server's own event-loop delay (perf_hooks), free of this machine's scheduling of the
+    // probe process: a preload prints the histogram when the server exits.
+    const monitor = path.join(dataDir, 'loop-monitor.mjs');
+    writeFileSync(
+      monitor,
+      `import { monitorEventLoopDelay } from 'node:perf_hooks';
+const h = monitorEventLoopDelay({ resolution: 10 });
+h.enable();
+let over100 = 0, last = performance.now();
+// Reset when the hostile requests start (after start-up and seeding).
+process.on('SIGUSR2', () => { h.reset(); over100 = 0; });
+setInterval(() => { const now = performance.now(); if (now - last > 150) over100++; last = now; }, 50).unref();
+process.on('exit', () => process.stderr.write('LOOPMON ' + JSON.stringify({ maxMs: h.max / 1e6, p99Ms: h.percentile(99) / 1e6, p999Ms: h.percentile(99.9) / 1e6, ticksLateOver100Ms: over100 }) + '\\n'));
+`
+    );
+    nodeArgs.push('--import', pathToFileURL(monitor).href);
   }
   const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', 'src/server.ts'], {
     cwd: ROOT,
@@ -94,6 +114,7 @@ async function main(): Promise<void> {
     const seeded = await seed(base);
     const before = await snapshot(base, seeded);
     const baselineRss = rssMb(child.pid!);
+    if (process.env.HOSTILE_LOOP_MONITOR) child.kill('SIGUSR2');
     console.log(`seeded ${seeded.length} resources; server RSS ${baselineRss} MB; sending ${TOTAL} hostile requests at concurrency ${CONCURRENCY} (seed ${SEED})`);
 
     let peakRss = baselineRss;
@@ -136,7 +157,7 @@ async function main(): Promise<void> {
     );
 
     const random = prng(SEED);
-    const factory = hostileFactory(random, seeded);
+    const factory = hostileFactory(random, seeded, bombs);
     const outcomes: Outcome[] = [];
     let next = 0;
     const started = performance.now();
@@ -194,6 +215,12 @@ async function main(): Promise<void> {
     // A graceful stop (and a --cpu-prof profile written on exit) gets up to 20 s.
     for (let i = 0; i < 200 && !exited; i++) await sleep(100);
     if (!exited) child.kill('SIGKILL');
+    await sleep(300); // stderr may trail the exit event
+    const loop = /LOOPMON (\{.*\})/.exec(stderr)?.[1];
+    if (loop) {
+      const m = JSON.parse(loop) as { maxMs: number; p99Ms: number; p999Ms: number; ticksLateOver100Ms: number };
+      console.log(`server event-loop delay during the hostile requests (perf_hooks): max ${m.maxMs.toFixed(0)} ms, p99 ${m.p99Ms.toFixed(1)} ms, p99.9 ${m.p999Ms.toFixed(1)} ms; 50 ms timer late by over 100 ms ${m.ticksLateOver100Ms} times`);
+    }
     await rm(dataDir, { recursive: true, force: true });
   }
 }
@@ -313,17 +340,32 @@ async function request(base: string, method: string, url: string, body: unknown)
 // ---------------------------------------------------------------------------------------------
 // The hostile request mix
 
-function hostileFactory(random: () => number, seeded: Seeded[]): (i: number) => HostileRequest {
+interface Bombs {
+  gzipBomb: Buffer;
+  jsonBomb: Buffer;
+  deflateBomb: Buffer;
+}
+
+/**
+ * Built once, before any request: compressing them takes seconds, and a pause that long between
+ * requests would let the server close the client's idle keep-alive sockets under it.
+ */
+function buildBombs(): Bombs {
+  return {
+    gzipBomb: gzipSync(Buffer.alloc(256 * 1024 * 1024, 0x20), { level: 9 }),
+    jsonBomb: gzipSync(Buffer.from(`{"resourceType":"Patient","name":[${Array(300_000).fill('{"given":["a"]}').join(',')}]}`), { level: 9 }),
+    deflateBomb: deflateRawSync(Buffer.alloc(64 * 1024 * 1024, 0x5b)),
+  };
+}
+
+function hostileFactory(random: () => number, seeded: Seeded[], bombs: Bombs): (i: number) => HostileRequest {
   const pick = <T>(list: readonly T[]): T => list[Math.floor(random() * list.length)];
   const int = (lo: number, hi: number) => lo + Math.floor(random() * (hi - lo + 1));
   const seededPatient = () => pick(seeded.filter((s) => s.type === 'Patient')).id;
   const bigString = () => 'x'.repeat(int(64 * 1024, 1024 * 1024));
   const json = { 'content-type': 'application/fhir+json' };
   const auth = (token = SYSTEM) => ({ authorization: `Bearer ${token}` });
-  // Built once: compressing 1 GB for each request would measure the client, not the server.
-  const gzipBomb = gzipSync(Buffer.alloc(256 * 1024 * 1024, 0x20), { level: 9 });
-  const jsonBomb = gzipSync(Buffer.from(`{"resourceType":"Patient","name":[${Array(300_000).fill('{"given":["a"]}').join(',')}]}`), { level: 9 });
-  const deflateBomb = deflateRawSync(Buffer.alloc(64 * 1024 * 1024, 0x5b));
+  const { gzipBomb, jsonBomb, deflateBomb } = bombs;
   const deep = (n: number, open: string, close: string, inner = '1') => open.repeat(n) + inner + close.repeat(n);
   const deepExtension = (n: number) => {
     let ext = '{"url":"http://x/e","valueString":"v"}';
