@@ -175,7 +175,7 @@ async function coverageBench(): Promise<void> {
   const registry = await seed(children, children * DOSES);
   console.log(`\ncoverage: registry of ${children.toLocaleString('en-US')} children (0–18 years), ${(children * DOSES).toLocaleString('en-US')} doses (seeded in ${registry.seconds.toFixed(0)} s)`);
   try {
-    for (const workers of ['0', process.env.POPULATION_WORKERS ?? String(Math.min(4, os.availableParallelism()))]) {
+    for (const workers of ['0', process.env.POPULATION_WORKERS ?? '2']) {
       const server = await serve(registry.dir, { POPULATION_WORKERS: workers });
       try {
         const before = await rssMb(server.pid, 'VmRSS');

@@ -181,12 +181,16 @@ function parseLogLevel(value: string): Config['logLevel'] {
   return level;
 }
 
-/** POPULATION_WORKERS, default one per core up to 4 (none on a single core). */
+/**
+ * POPULATION_WORKERS; default: with 4 or more cores, one per core but one (at most 4); fewer cores,
+ * none — on 2 busy cores the workers' own CDSi data (+100 MB each) and start-up cost more than they
+ * gained (bench:population).
+ */
 function populationWorkers(env: NodeJS.ProcessEnv): number {
   const raw = env.POPULATION_WORKERS;
   if (raw === undefined || raw === '') {
     const cores = os.availableParallelism();
-    return cores > 1 ? Math.min(4, cores) : 0;
+    return cores >= 4 ? Math.min(4, cores - 1) : 0;
   }
   const n = Number(raw);
   if (!Number.isInteger(n) || n < 0 || n > 64) throw new Error(`POPULATION_WORKERS must be an integer from 0 to 64, got "${raw}"`);

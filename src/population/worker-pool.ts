@@ -1,7 +1,8 @@
 // Forecasts off the request thread: a fixed pool of worker threads (forecast-worker.ts), each with
 // its own copy of CDC's supporting data (parsed on its first job). A batch is split evenly across
 // the workers, so a population run uses the other cores and the event loop stays free to serve
-// other requests and to stream the CSV. POPULATION_WORKERS sets the size (0: the request thread).
+// other requests and to stream the CSV. POPULATION_WORKERS sets the size (0: the request thread;
+// default 0 below 4 cores, where the workers' own copies of the CDSi data cost more than they gain).
 // The workers are unref'd: an idle pool never keeps the process alive; close() ends them.
 import { Worker } from 'node:worker_threads';
 import type { ForecastOutput } from '../forecast/index.js';
