@@ -365,7 +365,14 @@ export class EmbeddedStore implements Store {
       }
     } else {
       const ordered = plan.estimate > this.materialiseLimit ? this.orderedSource(resourceType, plan, sort) : undefined;
-      if (ordered) this.streamSorted(ordered, sort, plan, skip + limit, ids);
+      // Streaming in order pays off when the walk is itself narrowed by the most selective
+      // condition, or when the filter is not selective (matches come soon); otherwise fetching the
+      // candidates of the selective condition and sorting them costs less than skipping through
+      // the ordered walk.
+      const stream =
+        ordered !== undefined &&
+        (!plan.best || ordered.covers.includes(plan.best) || plan.estimate * 4 > this.liveCount(resourceType));
+      if (stream) this.streamSorted(ordered, sort, plan, skip + limit, ids);
       else this.sortInMemory(resourceType, plan, sort, skip + limit, ids);
       ids.splice(0, skip);
     }
@@ -559,13 +566,18 @@ export class EmbeddedStore implements Store {
       if (driver) {
         const from = reverse ? (idRange?.hi ? String(idRange.hi.v) + MAX_KEY_STRING : undefined) : idRange?.lo ? String(idRange.lo.v) : undefined;
         const d = driver;
-        return { field: '_id', driver: d, entries: mapIterable(this.pathIds(resourceType, d, reverse, from), (id) => ({ id, value: id })) };
+        return {
+          field: '_id',
+          driver: d,
+          covers: [d, ...onPath('_id')],
+          entries: mapIterable(this.pathIds(resourceType, d, reverse, from), (id) => ({ id, value: id })),
+        };
       }
       const interval: Interval = idRange ?? { kind: 'string' };
       const start: Key = [resourceType, ...boundKey(interval.lo, 'lo', '')];
       const end: Key = interval.hi ? [resourceType, ...boundKey(interval.hi, 'hi', '')] : [resourceType, MAX_KEY_STRING];
       const keys = reverse ? this.cur.getKeys({ start: end, end: start, reverse: true }) : this.cur.getKeys({ start, end });
-      return { field: '_id', entries: mapIterable(keys, (k) => ({ id: String(k[1]), value: String(k[1]) })) };
+      return { field: '_id', covers: onPath('_id'), entries: mapIterable(keys, (k) => ({ id: String(k[1]), value: String(k[1]) })) };
     }
     const def = this.defOf(resourceType, first.field);
     if (!def?.sort) return undefined;
@@ -575,7 +587,7 @@ export class EmbeddedStore implements Store {
     const start: Key = range?.lo ? startKey(def.n, range) : [def.n];
     const end: Key = range?.hi ? endKey(def.n, range) : [def.n + 1];
     const keys = reverse ? this.idx.getKeys({ start: end, end: start, reverse: true }) : this.idx.getKeys({ start, end });
-    return { field: first.field, entries: mapIterable(keys, (k) => ({ id: String(k[2]), value: k[1] as Scalar | null })) };
+    return { field: first.field, covers: onPath(first.field), entries: mapIterable(keys, (k) => ({ id: String(k[2]), value: k[1] as Scalar | null })) };
   }
 
   /** Walks the ordered source; ties on the first key are sorted by the remaining keys in memory. */
@@ -865,6 +877,8 @@ interface OrderedSource {
   field: string;
   /** When the walk is one value of an index, that condition needs no re-check. */
   driver?: PathCondition;
+  /** The conditions the walk's own range already applies. */
+  covers: Condition[];
   entries: Iterable<{ id: string; value: unknown }>;
 }
 
