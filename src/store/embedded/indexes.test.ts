@@ -280,7 +280,7 @@ describe('embedded store ordered walks: ranges, prefixes, sorts and keyset pages
         }
       }
     }
-  });
+  }, 120_000); // several hundred searches: slow on a loaded machine
 
   it('pages by keyset: each page seeks past the previous one instead of walking it again', async () => {
     const sort: SortKey[] = [
