@@ -1,0 +1,128 @@
+// Transaction processing beside the code: reference rewriting (bodies, conditions, conditional
+// references), the checks only a transaction has, and all-or-nothing commits, through a real
+// pipeline over the embedded store (validation without the IIS rules).
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { AuditLog } from '../audit/audit-log.js';
+import { parseScopes } from '../auth/scopes.js';
+import { SharingIndex } from '../consent/sharing-index.js';
+import { isFhirError } from '../fhir/outcome.js';
+import type { Caller, FhirResponse } from '../fhir/request.js';
+import { read } from '../interactions/read.js';
+import { executeWrite } from '../interactions/write-path.js';
+import { Pipeline } from '../pipeline/pipeline.js';
+import { HandlerRegistry } from '../pipeline/registry.js';
+import { EmbeddedStore } from '../store/embedded/embedded-store.js';
+import { RuleRegistry } from '../validation/business-rules.js';
+import { bundleHandler } from './bundle.js';
+
+const caller: Caller = { sub: 't', scope: 'system/*.cruds', scopes: parseScopes('system/*.cruds') };
+const patient = (family: string, extra: Record<string, unknown> = {}) => ({
+  resourceType: 'Patient',
+  identifier: [{ system: 'urn:test', value: family }],
+  name: [{ family, given: ['Ann'] }],
+  birthDate: '2019-03-04',
+  ...extra,
+});
+
+describe('transaction Bundles', () => {
+  let dir: string;
+  let store: EmbeddedStore;
+  let pipeline: Pipeline;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(path.join(os.tmpdir(), 'iis-transaction-'));
+    store = new EmbeddedStore({ dataDir: dir });
+    await store.init();
+    const registry = new HandlerRegistry().interaction('read', read).interaction('search-type', async () => ({ status: 200 })).interaction('batch', bundleHandler);
+    for (const w of ['create', 'update', 'conditional-update', 'patch', 'conditional-patch', 'delete', 'conditional-delete'] as const) registry.interaction(w, executeWrite);
+    registry.operation({ name: 'noop', levels: ['type'], methods: ['POST'], permissions: ['r'], handler: async () => ({ status: 200 }) });
+    pipeline = new Pipeline({
+      store,
+      config: { port: 0, publicBaseUrl: 'http://x', dataDir: dir, bodyLimitBytes: 1 << 20, logLevel: 'silent' },
+      rules: new RuleRegistry(),
+      baseUrl: 'http://x/fhir',
+      sharing: new SharingIndex(store),
+      audit: { recordAccess: () => undefined } as unknown as AuditLog,
+      registry,
+    });
+  });
+  afterAll(async () => {
+    await store.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  const transaction = (entry: unknown[]): Promise<FhirResponse> =>
+    pipeline.executeAs(caller, { method: 'POST', url: '', body: { resourceType: 'Bundle', type: 'transaction', entry } });
+  const failure = async (entry: unknown[]): Promise<{ status: number; text: string }> => {
+    try {
+      await transaction(entry);
+    } catch (err) {
+      if (isFhirError(err)) return { status: err.status, text: err.outcome.issue?.map((i) => i.diagnostics).join(' | ') ?? '' };
+      throw err;
+    }
+    throw new Error('the transaction succeeded');
+  };
+
+  it('rewrites urn:uuid references in bodies and in conditions to the entry they name', async () => {
+    const res = await transaction([
+      { fullUrl: 'urn:uuid:a1', resource: patient('Rewrite'), request: { method: 'POST', url: 'Patient' } },
+      {
+        fullUrl: 'urn:uuid:a2',
+        resource: patient('Linked', { link: [{ other: { reference: 'urn:uuid:a1' }, type: 'seealso' }] }),
+        request: { method: 'PUT', url: 'Patient?link=urn:uuid:a1' },
+      },
+    ]);
+    const [first, second] = (res.body as { entry: Array<{ resource: { id: string; link?: Array<{ other: { reference: string } }> } }> }).entry;
+    expect(second.resource.link?.[0].other.reference).toBe(`Patient/${first.resource.id}`);
+  });
+
+  it('a conditional reference in a body becomes its one match; none or several is 412', async () => {
+    await transaction([{ resource: patient('Target'), request: { method: 'POST', url: 'Patient' } }]);
+    const ok = await transaction([
+      { resource: patient('Pointing', { link: [{ other: { reference: 'Patient?identifier=urn:test|Target' }, type: 'seealso' }] }), request: { method: 'POST', url: 'Patient' } },
+    ]);
+    const link = (ok.body as { entry: Array<{ resource: { link: Array<{ other: { reference: string } }> } }> }).entry[0].resource.link[0].other.reference;
+    expect(link).toMatch(/^Patient\/[0-9a-f-]{36}$/);
+    const none = await failure([
+      { resource: patient('Nowhere', { link: [{ other: { reference: 'Patient?identifier=urn:test|Nobody' }, type: 'seealso' }] }), request: { method: 'POST', url: 'Patient' } },
+    ]);
+    expect(none.status).toBe(412);
+    expect(none.text).toMatch(/^Bundle\.entry\[0\]: .*matches nothing/);
+  });
+
+  it('refuses what only a transaction can get wrong (400, naming the entry)', async () => {
+    const twice = await failure([
+      { fullUrl: 'urn:uuid:d1', resource: patient('Dup1'), request: { method: 'POST', url: 'Patient' } },
+      { fullUrl: 'urn:uuid:d1', resource: patient('Dup2'), request: { method: 'POST', url: 'Patient' } },
+    ]);
+    expect(twice).toMatchObject({ status: 400 });
+    expect(twice.text).toMatch(/appears twice/);
+    const sameTarget = await failure([
+      { resource: patient('Same', { id: 'same-1' }), request: { method: 'PUT', url: 'Patient/same-1' } },
+      { request: { method: 'DELETE', url: 'Patient/same-1' } },
+    ]);
+    expect(sameTarget.text).toMatch(/both write Patient\/same-1/);
+    const unknownRef = await failure([{ resource: patient('Dangling', { link: [{ other: { reference: 'urn:uuid:zz' }, type: 'seealso' }] }), request: { method: 'POST', url: 'Patient' } }]);
+    expect(unknownRef.text).toMatch(/names no entry/);
+    const operation = await failure([{ resource: { resourceType: 'Parameters' }, request: { method: 'POST', url: 'Patient/$noop' } }]);
+    expect(operation.text).toMatch(/cannot contain \$noop entries/);
+    const cycle = await failure([
+      { fullUrl: 'urn:uuid:c1', resource: patient('C1'), request: { method: 'PUT', url: 'Patient?link=urn:uuid:c2' } },
+      { fullUrl: 'urn:uuid:c2', resource: patient('C2'), request: { method: 'PUT', url: 'Patient?link=urn:uuid:c1' } },
+    ]);
+    expect(cycle.text).toMatch(/name each other/);
+  });
+
+  it('all or nothing: one failing entry leaves nothing stored', async () => {
+    const before = await store.count('Patient', {});
+    const failed = await failure([
+      { resource: patient('Kept?'), request: { method: 'POST', url: 'Patient' } },
+      { resource: patient('Stale', { id: 'stale-1' }), request: { method: 'PUT', url: 'Patient/stale-1', ifMatch: 'W/"4"' } },
+    ]);
+    expect(failed.status).toBe(412);
+    expect(await store.count('Patient', {})).toBe(before);
+  });
+});
