@@ -300,6 +300,16 @@ describe.skipIf(Boolean(missing))('clinic web app in a browser', () => {
       await screenshot(adminPage, '13-users');
       const violations = await seriousViolations(adminPage);
       expect(violations, describeViolations(violations)).toEqual([]);
+      // A site-admin's token may read every type of its facility, Measures included: the coverage chart.
+      await adminPage.getByRole('link', { name: 'Reports' }).click();
+      await adminPage.getByRole('button', { name: 'Show coverage' }).click();
+      await adminPage.getByRole('img', { name: /Coverage by vaccine and age group/ }).waitFor();
+      const figures = adminPage.getByRole('table', { name: 'Coverage figures' });
+      // Mia (30 months, all childhood doses here) is the childhood measure's one patient.
+      await expect(figures.getByRole('row', { name: /^Combined 7-series/ }).textContent()).resolves.toMatch(/Children 24–35 months\d+1\d/);
+      await screenshot(adminPage, '15-coverage-chart');
+      const chartViolations = await seriousViolations(adminPage);
+      expect(chartViolations, describeViolations(chartViolations)).toEqual([]);
     } finally {
       await adminContext.close();
     }

@@ -77,6 +77,41 @@ export async function seedRegistry(server: TestServer): Promise<Seeded> {
     );
   }
 
+  // Mia: 30 months old, every childhood dose given at this clinic (the coverage measure's cohort).
+  const miaBirth = isoDaysAgo(915);
+  const mia = await ok(
+    server.fhir('POST', 'Patient', {
+      body: { resourceType: 'Patient', name: [{ use: 'official', family: 'Chen', given: ['Mia'] }], gender: 'female', birthDate: miaBirth, managingOrganization: { reference: CLINIC } },
+    })
+  );
+  const childhood: Array<[string, number[]]> = [
+    ['20', [61, 122, 183, 456]],
+    ['10', [61, 122, 183]],
+    ['49', [61, 122, 366]],
+    ['08', [0, 30, 183]],
+    ['133', [61, 122, 183, 366]],
+    ['03', [366]],
+    ['21', [366]],
+  ];
+  for (const [cvx, ages] of childhood) {
+    for (const age of ages) {
+      await ok(
+        server.fhir('POST', 'Immunization', {
+          body: {
+            resourceType: 'Immunization',
+            status: 'completed',
+            vaccineCode: { coding: [{ system: 'http://hl7.org/fhir/sid/cvx', code: cvx }] },
+            patient: { reference: `Patient/${mia.id}` },
+            occurrenceDateTime: addDays(miaBirth, age),
+            primarySource: true,
+            lotNumber: `MP${cvx}${age}`,
+            performer: [{ actor: { reference: CLINIC } }],
+          },
+        })
+      );
+    }
+  }
+
   // Noah: the family was asked nothing yet (a proposed privacy Consent): his record stays closed.
   const noahBirth = isoDaysAgo(200);
   const noah = await ok(

@@ -123,3 +123,62 @@ describe('vaccine suggestions', () => {
     expect(ndcDigits('03')).toBeUndefined();
   });
 });
+
+describe('coverage', () => {
+  it('reads the overall figure and one figure per age band from a MeasureReport', async () => {
+    const { coverageBar } = await import('./coverage');
+    const pop = (initial: number, numerator: number) => [
+      { code: { coding: [{ code: 'initial-population' }] }, count: initial },
+      { code: { coding: [{ code: 'denominator' }] }, count: initial },
+      { code: { coding: [{ code: 'numerator' }] }, count: numerator },
+    ];
+    const bar = coverageBar(
+      {
+        resourceType: 'MeasureReport',
+        status: 'complete',
+        type: 'summary',
+        measure: 'Measure/childhood-combined-7',
+        period: { end: '2025-06-30' },
+        group: [
+          {
+            population: pop(10, 7),
+            measureScore: { value: 0.7 },
+            stratifier: [
+              {
+                code: [{ text: 'age-band' }],
+                stratum: [
+                  { value: { text: '24-29' }, population: pop(4, 4), measureScore: { value: 1 } },
+                  { value: { text: '30-35' }, population: pop(6, 3), measureScore: { value: 0.5 } },
+                ],
+              },
+            ],
+          },
+        ],
+      },
+      { id: 'childhood-combined-7', vaccine: 'Combined', short: 'Childhood 7-series', age: 'Children 24–35 months', unit: 'months' }
+    );
+    expect(bar).toMatchObject({ numerator: 7, denominator: 10, score: 0.7 });
+    expect(bar.bands).toEqual([
+      { label: '24-29 months', numerator: 4, denominator: 4, score: 1 },
+      { label: '30-35 months', numerator: 3, denominator: 6, score: 0.5 },
+    ]);
+  });
+});
+
+describe('coverage band labels', () => {
+  it('keeps a unit the server already wrote', async () => {
+    const { coverageBar } = await import('./coverage');
+    const bar = coverageBar(
+      {
+        resourceType: 'MeasureReport',
+        status: 'complete',
+        type: 'summary',
+        measure: 'Measure/adolescent-tdap',
+        period: { end: '2025-06-30' },
+        group: [{ stratifier: [{ code: [{ text: 'age-band' }], stratum: [{ value: { text: '13-15 years' } }, { value: { text: '16-17' } }] }] }],
+      },
+      { id: 'adolescent-tdap', vaccine: 'Tdap', short: 'Tdap', age: 'Adolescents', unit: 'years' }
+    );
+    expect(bar.bands.map((b) => b.label)).toEqual(['13-15 years', '16-17 years']);
+  });
+});

@@ -38,7 +38,7 @@ export function CoverageChart({ bars }: { bars: CoverageBar[] }) {
     ...b.bands.map((band) => ({ key: `${b.id}-${band.label}`, title: `   ${band.label}`, sub: '', figure: band as CoverageFigure, band: true })),
   ]);
   const height = rows.length * (BAR + GAP) + 34;
-  const scale = (WIDTH - LABEL - 60) / 100;
+  const scale = (WIDTH - LABEL - 110) / 100;
   return (
     <figure style={{ margin: '1rem 0' }}>
       <svg viewBox={`0 0 ${WIDTH} ${height}`} width="100%" style={{ maxWidth: WIDTH }} role="img" aria-labelledby="coverage-caption">

@@ -7,7 +7,8 @@ import type { Bundle, ImmunizationRecommendation, MeasureReport, Patient } from 
 import { LOINC_PAST_DUE, LOINC_RECOMMENDED } from '../forecast';
 import { useSession } from '../session';
 import { AppLink, ErrorPanel, PageTitle, patientName } from '../ui';
-import { CoverageChart, MEASURES, type CoverageBar, type CoverageFigure } from './CoverageChart';
+import { coverageBar } from '../coverage';
+import { CoverageChart, MEASURES, type CoverageBar } from './CoverageChart';
 
 const GROUPS = ['DTaP/Tdap/Td', 'Polio', 'HepB', 'Hib', 'Pneumococcal', 'MMR', 'Varicella', 'Rotavirus', 'HepA', 'HPV', 'Influenza', 'Meningococcal', 'Meningococcal B', 'COVID-19', 'RSV', 'Zoster'];
 
@@ -210,29 +211,6 @@ function recallRows(bundle: Bundle, asOf: string): RecallRow[] {
     }
   }
   return rows;
-}
-
-type PopulationLike = { population?: Array<{ code?: { coding?: Array<{ code?: string }> }; count?: number }>; measureScore?: { value?: number } };
-
-function figure(part: PopulationLike | undefined): CoverageFigure {
-  const count = (code: string) => part?.population?.find((p) => p.code?.coding?.some((c) => c.code === code))?.count ?? 0;
-  // The denominator is the initial population when the report gives no separate denominator.
-  const denominator = count('denominator') || count('initial-population');
-  const numerator = count('numerator');
-  return { numerator, denominator, score: part?.measureScore?.value ?? (denominator ? numerator / denominator : 0) };
-}
-
-/** One measure's MeasureReport as a bar, with its age-band strata. */
-export function coverageBar(report: MeasureReport, measure: (typeof MEASURES)[number]): CoverageBar {
-  const group = report.group?.[0];
-  const ageBands = group?.stratifier?.find((s) => s.code?.some((c) => /age/i.test(c.text ?? '')));
-  return {
-    ...measure,
-    ...figure(group),
-    bands: (ageBands?.stratum ?? [])
-      .filter((s) => s.value?.text && s.value.text !== 'other')
-      .map((s) => ({ label: `${s.value?.text} ${measure.unit}`, ...figure(s) })),
-  };
 }
 
 function Coverage({ organization }: { organization: string }) {
