@@ -102,9 +102,10 @@ describe('evaluation goals', () => {
   });
 
   it('no twin merged in any file (D pairs of the twin scenarios are never certain)', () => {
+    // Only the twin scenarios' D pairs are compared (the whole files would take long on a busy CI).
     for (const file of readdirSync(DIR).filter((f) => f.endsWith('.txt'))) {
-      const e = evaluatePairs(read(file));
-      const twinMerges = e.outcomes.filter((o) => o.pair.kind === 'D' && /TWIN/.test(o.pair.category) && o.grade === 'certain');
+      const twins = read(file).filter((p) => p.kind === 'D' && /TWIN/.test(p.category));
+      const twinMerges = twins.filter((p) => comparePatients(toPatient(p.a, 'A'), toPatient(p.b, 'B')).grade === 'certain').map((p) => p.test);
       expect(twinMerges, file).toEqual([]);
     }
   });
