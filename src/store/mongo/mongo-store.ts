@@ -30,7 +30,6 @@ import {
   MongoNotConnectedError,
   MongoOperationTimeoutError,
   MongoServerClosedError,
-  MongoServerError,
   MongoServerSelectionError,
   MongoTopologyClosedError,
   type ClientSession,
@@ -38,25 +37,26 @@ import {
   type Db,
   type Document,
 } from 'mongodb';
-import type { Resource } from '@medplum/fhirtypes';
 import { Query } from 'mingo';
 import { SUPPORTED_TYPES } from '../../fhir/resource-types.js';
 import { needsClientFilter, relaxFilter } from './compat.js';
+import { buildVersion, checkType, currentFromHistory, HISTORY_SORT, historyFilter, historyId, historyToRecord, type HistoryDoc } from './journal.js';
+import { acquireLock, CLAIM_PREFIX, isDuplicateKey, sleep, type LockDoc } from './locks.js';
+
+export type { HistoryDoc } from './journal.js';
+export type { LockDoc } from './locks.js';
+import { checkPrecondition, toRecord } from '../records.js';
 import {
   StoreUnavailableError,
   TransactionsUnsupportedError,
   VersionConflictError,
-  nextInstant,
-  stampMeta,
   type Filter,
   type HistoryQuery,
   type ResourceRecord,
   type ScanOptions,
-  type SearchIndex,
   type Store,
   type StoreQuery,
   type StoredDoc,
-  type VersionPrecondition,
   type WriteOp,
 } from '../store.js';
 
@@ -110,37 +110,12 @@ export interface MongoCapabilities {
   ferretdbVersion?: string;
 }
 
-/** One entry of the `history` collection. */
-export interface HistoryDoc {
-  _id: string;
-  resourceType: string;
-  id: string;
-  versionId: number;
-  lastUpdated: string;
-  deleted: boolean;
-  resource: Resource | null;
-  /** Search values of this version, so a crashed write can be rolled forward from history alone. */
-  s: SearchIndex;
-}
-
-export interface LockDoc {
-  _id: string;
-  owner: string;
-  expiresAt: Date;
-}
-
-/** Prefix of the `locks` documents that claim a lock takeover or a roll-forward (insert-only claims). */
-const CLAIM_PREFIX = '~claim~';
-
 const HISTORY = 'history';
 const LOCKS = 'locks';
 const DEFAULT_DB = 'iis';
-/** Collection names come from resource types: keep them to plain identifiers. */
-const TYPE_PATTERN = /^[A-Z][A-Za-z0-9]{0,63}$/;
 /** Attempts of one write before giving up under extreme contention ('any' writes race each other). */
 const MAX_WRITE_ATTEMPTS = 200;
 const MAX_TRANSACTION_ATTEMPTS = 20;
-const HISTORY_SORT = { lastUpdated: -1, resourceType: -1, id: -1, versionId: -1 } as const;
 
 /** The database named by a MongoDB URL's path, or `iis`. */
 export function databaseNameFromUrl(url: string): string {
@@ -167,74 +142,6 @@ export function isConnectionError(err: unknown): boolean {
   }
   const code = (err as { code?: unknown } | null)?.code;
   return typeof code === 'string' && ['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH'].includes(code);
-}
-
-function isDuplicateKey(err: unknown): boolean {
-  return err instanceof MongoServerError && (err.code === 11000 || err.code === 11001);
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-function historyId(resourceType: string, id: string, versionId: number): string {
-  return `${resourceType}/${id}/${versionId}`;
-}
-
-function checkPrecondition(op: WriteOp, current: { versionId: number; deleted: boolean } | null): void {
-  const expected: VersionPrecondition = op.ifVersion ?? 'any';
-  if (expected === 'any') return;
-  const actual = current?.versionId;
-  const holds = expected === 'absent' ? current === null || current.deleted : actual === expected;
-  if (!holds) throw new VersionConflictError(op.resourceType, op.id, expected, actual);
-}
-
-function toRecord(resourceType: string, doc: Pick<StoredDoc, '_id' | 'versionId' | 'lastUpdated' | 'deleted' | 'resource'>): ResourceRecord {
-  const record: ResourceRecord = {
-    resourceType,
-    id: doc._id,
-    versionId: doc.versionId,
-    lastUpdated: doc.lastUpdated,
-    deleted: doc.deleted,
-  };
-  if (!doc.deleted && doc.resource) record.resource = doc.resource;
-  return record;
-}
-
-function historyToRecord(doc: HistoryDoc): ResourceRecord {
-  const record: ResourceRecord = {
-    resourceType: doc.resourceType,
-    id: doc.id,
-    versionId: doc.versionId,
-    lastUpdated: doc.lastUpdated,
-    deleted: doc.deleted,
-  };
-  if (!doc.deleted && doc.resource) record.resource = doc.resource;
-  return record;
-}
-
-function currentFromHistory(h: HistoryDoc): StoredDoc {
-  return { _id: h.id, versionId: h.versionId, lastUpdated: h.lastUpdated, deleted: h.deleted, resource: h.resource, s: h.s ?? {} };
-}
-
-/** The new version of op as history entry, current document and returned record. */
-function buildVersion(op: WriteOp, versionId: number): { hist: HistoryDoc; current: StoredDoc; record: ResourceRecord } {
-  const lastUpdated = nextInstant();
-  const deleted = op.resource === undefined;
-  const resource = deleted ? null : stampMeta(op.resource as Resource, op.id, versionId, lastUpdated);
-  const s = deleted ? {} : (op.index ?? {});
-  const hist: HistoryDoc = {
-    _id: historyId(op.resourceType, op.id, versionId),
-    resourceType: op.resourceType,
-    id: op.id,
-    versionId,
-    lastUpdated,
-    deleted,
-    resource,
-    s,
-  };
-  const current: StoredDoc = { _id: op.id, versionId, lastUpdated, deleted, resource, s };
-  return { hist, current, record: toRecord(op.resourceType, current) };
 }
 
 /** Thrown inside a transaction when the next version is already in history (an orphan). */
@@ -514,7 +421,7 @@ export class MongoStore implements Store {
 
   async withLock<T>(key: string, fn: () => Promise<T>): Promise<T> {
     const owner = randomUUID();
-    const claim = await this.guard('lock', () => this.acquireLock(key, owner));
+    const claim = await this.guard('lock', () => acquireLock(this.locks(), key, owner, { ttlMs: this.lockTtlMs, waitMs: this.lockWaitMs }));
     const locks = this.locks();
     // Renew while fn runs, so only a holder that stopped (crashed) loses the lock after lockTtlMs.
     const renew = setInterval(
@@ -776,55 +683,6 @@ export class MongoStore implements Store {
     return record;
   }
 
-  /**
-   * Takes the lock document `key` for owner: by insert, or by taking over an expired one. Returns
-   * the id of the takeover claim to delete on release, if any.
-   */
-  private async acquireLock(key: string, owner: string): Promise<string | undefined> {
-    const locks = this.locks();
-    const giveUpAt = Date.now() + this.lockWaitMs;
-    let wait = 5;
-    for (;;) {
-      try {
-        await locks.insertOne({ _id: key, owner, expiresAt: new Date(Date.now() + this.lockTtlMs) });
-        return undefined;
-      } catch (err) {
-        if (!isDuplicateKey(err)) throw err;
-      }
-      const held = await locks.findOne({ _id: key });
-      if (!held) continue; // released meanwhile: try again at once
-      if (held.expiresAt.getTime() <= Date.now()) {
-        // Expired (holder crashed). One waiter per period takes over this incarnation (owner +
-        // expiry): it claims it with an insert, which is atomic everywhere, unlike a conditional
-        // update on FerretDB. The conditional update then moves the lock to the new owner. The
-        // period in the claim lets another waiter try again if that claimant crashed in turn.
-        const period = Math.floor(Date.now() / Math.max(this.lockTtlMs, 100));
-        const claim = `${CLAIM_PREFIX}takeover~${key}~${held.owner}~${held.expiresAt.getTime()}~${period}`;
-        let claimed = false;
-        try {
-          await locks.insertOne({ _id: claim, owner, expiresAt: new Date(Date.now() + this.lockTtlMs) });
-          claimed = true;
-        } catch (err) {
-          if (!isDuplicateKey(err)) throw err;
-        }
-        if (claimed) {
-          const res = await locks.updateOne(
-            { _id: key, owner: held.owner, expiresAt: held.expiresAt },
-            { $set: { owner, expiresAt: new Date(Date.now() + this.lockTtlMs) } }
-          );
-          if (res.matchedCount === 1) return claim;
-          await locks.deleteOne({ _id: claim, owner }); // released or renewed meanwhile
-          continue;
-        }
-      }
-      if (Date.now() >= giveUpAt) {
-        throw new StoreUnavailableError(`lock "${key}" still busy after ${this.lockWaitMs} ms`);
-      }
-      await sleep(wait / 2 + Math.random() * wait);
-      wait = Math.min(wait * 1.5, 100);
-    }
-  }
-
   /** Runs fn, turning connection failures into StoreUnavailableError (HTTP 503). */
   private async guard<T>(what: string, fn: () => Promise<T>): Promise<T> {
     // The driver would silently reconnect a closed client: a closed store stays closed.
@@ -847,29 +705,8 @@ async function createIndexes<T extends Document>(coll: Collection<T>, keys: Arra
   for (const key of keys) await coll.createIndex(key);
 }
 
-function checkType(resourceType: string): void {
-  if (!TYPE_PATTERN.test(resourceType)) throw new Error(`invalid resource type for a collection name: "${resourceType}"`);
-}
-
 function notDeleted(filter: Filter): Filter {
   return Object.keys(filter).length === 0 ? { deleted: false } : { $and: [filter, { deleted: false }] };
-}
-
-function historyFilter(query: Omit<HistoryQuery, 'after' | 'count'>): Filter {
-  const filter: Filter = {};
-  if (query.resourceType !== undefined) {
-    checkType(query.resourceType);
-    filter.resourceType = query.resourceType;
-    if (query.id !== undefined) filter.id = query.id;
-  } else if (query.resourceTypes !== undefined) {
-    for (const type of query.resourceTypes) checkType(type);
-    filter.resourceType = { $in: [...query.resourceTypes] };
-  }
-  const range: Record<string, string> = {};
-  if (query.since !== undefined) range.$gte = query.since;
-  if (query.before !== undefined) range.$lte = query.before;
-  if (Object.keys(range).length > 0) filter.lastUpdated = range;
-  return filter;
 }
 
 function parseTransactionsEnv(value: string | undefined): boolean | undefined {
