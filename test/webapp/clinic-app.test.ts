@@ -124,6 +124,7 @@ describe.skipIf(Boolean(missing))('clinic web app in a browser', () => {
   it('records an immunization: vaccine suggestions, data-quality warnings before saving, then Save', async () => {
     await page.getByRole('button', { name: 'Record immunization' }).click();
     await page.getByRole('heading', { level: 1, name: 'Record immunization' }).waitFor();
+    for (const name of ['Vaccine', 'Date given', 'Lot number']) await expect(page.getByLabel(name).count()).resolves.toBe(1);
     await page.getByLabel('Vaccine').fill('MMR');
     await page.getByRole('option', { name: /^CVX 03 MMR/ }).click();
     await expect(page.getByLabel('Vaccine').inputValue()).resolves.toMatch(/^CVX 03 MMR/);
@@ -168,6 +169,9 @@ describe.skipIf(Boolean(missing))('clinic web app in a browser', () => {
 
   it("records the family's objection to sharing and its withdrawal, keeping the history", async () => {
     await page.getByRole('heading', { level: 2, name: 'Data sharing' }).waitFor();
+    // The contract's names stay unambiguous however a test looks them up (label text is matched
+    // as a substring, so no other label on the record may contain "yes" or "no").
+    for (const name of ['Yes', 'No']) await expect(page.getByLabel(name).count()).resolves.toBe(1);
     await page.getByRole('radio', { name: 'No' }).check();
     await page.getByText('Recorded: the family objects to sharing this record.').waitFor();
     await page.getByRole('table', { name: 'Data-sharing history' }).getByRole('cell', { name: 'No' }).waitFor();

@@ -354,7 +354,7 @@ function ForecastTable({ rows, asOf }: { rows: ForecastRow[]; asOf: string }) {
           <summary>
             Not recommended or aged out ({folded.length}): {folded.map((r) => r.group).join(', ')}
           </summary>
-          <ForecastRows rows={folded} label="Vaccine groups that do not apply" />
+          <ForecastRows rows={folded} label="Other vaccine groups" />
         </details>
       )}
     </>
