@@ -9,7 +9,10 @@ function firstValidDate(s: PatientSeries): number | undefined {
 }
 
 /**
- * Scorable: the series was (or can now be) started inside its start ages. A default series not
+ * Scorable: the series was (or can now be) started inside its start ages. The minimum age to start
+ * is the patient's age at assessment, not at the first dose: an adult risk series counts a dose
+ * given in childhood (HepA risk 2-dose series after a dose at 7 years), while a series for older
+ * patients is still not scored for a child who had a dose of its product. A default series not
  * started yet only needs the patient old enough: past its maximum start age it is still the one
  * CDC forecasts when nothing has been given (HPV for an adult who never had a dose).
  */
@@ -18,8 +21,9 @@ function canStart(s: PatientSeries, patient: PatientRecord): boolean {
   const start = firstValid ?? patient.assessmentDate;
   const min = addOptional(patient.birthDate, s.series.minAgeToStart);
   const max = addOptional(patient.birthDate, s.series.maxAgeToStart);
-  // A started series is judged with the 4-day grace its doses' ages have.
-  if (min !== undefined && start < (firstValid === undefined ? min : min - 4)) return false;
+  // A started series is judged with the 4-day grace its doses' ages have (Heplisav-B 2-dose
+  // series at 18 years - 4 days).
+  if (min !== undefined && patient.assessmentDate < (firstValid === undefined ? min : min - 4)) return false;
   if (max !== undefined && start >= max && (firstValid !== undefined || !s.series.defaultSeries)) return false;
   return true;
 }
