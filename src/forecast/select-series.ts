@@ -87,11 +87,15 @@ function score(candidates: PatientSeries[], patient: PatientRecord): Map<Patient
   add((s) => remaining(s), 'min');
   add((s) => projectedCompletion(s, patient), 'min');
   for (const c of candidates) {
-    // A product series scores when every dose given counted in it (all one product, all valid).
+    // A product series scores when every dose given counted in it (all one product, all valid),
+    // and loses a point when a dose given did not count in it (another product in the history:
+    // Engerix-B, Heplisav-B, Recombivax HB goes to the Heplisav-B secondary 4-dose series, not
+    // to the Heplisav-B 2-dose series that counts one of the three).
     if (c.series.productPath) {
       const allValid = c.evaluations.every((e) => e.status === 'Valid');
       const products = new Set(c.evaluations.map((e) => e.dose.cvx));
       if (allValid && products.size <= 1) points.set(c, points.get(c)! + 1);
+      else if (!allValid) points.set(c, points.get(c)! - 1);
     }
     if (c.forecast.status === 'Aged Out') points.set(c, points.get(c)! - 1);
   }
