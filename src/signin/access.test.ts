@@ -180,6 +180,9 @@ describe('administration: a site-admin manages its own facility only', () => {
     const nurse = (await webAppTokens('nurse.joy', 'pallet town 1')).access_token;
     expect((await admin(nurse, 'GET', '/auth/admin/users')).status).toBe(403);
     expect((await fetch(`${server.url}/auth/admin/users`)).status).toBe(401);
+    // A read-only public-health system client administers nothing either.
+    expect((await admin(server.token({ scope: 'system/*.rs' }), 'GET', '/auth/admin/users')).status).toBe(403);
+    expect((await admin(server.token({ scope: 'system/*.cruds', organization: 'Organization/clinic-a' }), 'GET', '/auth/admin/users')).status).toBe(403);
     // Public health manages every facility.
     const ph = (await webAppTokens('ph.admin', 'public health 1')).access_token;
     expect((await admin(ph, 'GET', '/auth/admin/users?organization=Organization/clinic-b')).body.users.map((u: { username: string }) => u.username)).toEqual(['nurse.b']);

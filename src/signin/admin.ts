@@ -7,8 +7,8 @@
 //          { active?, role?, password?, unlock?: true, totp?: "enable" | "disable" }
 //   GET    /auth/admin/clients, POST /auth/admin/clients { clientId, redirectUris, public, name? },
 //   DELETE /auth/admin/clients/{clientId}                      (public health only)
-// Who may: public-health administrators (an `admin` user's token, or a system/ token without an
-// organization, e.g. the CLI's) manage every user and app; a `site-admin` manages the users of its
+// Who may: public-health administrators (an `admin` user's token, or a system/*.cruds token without
+// an organization, e.g. the CLI's) manage every user and app; a `site-admin` manages the users of its
 // own facility only, never grants `admin`, and never changes its own role or status.
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Caller } from '../auth/caller.js';
@@ -44,7 +44,10 @@ export async function administratorOf(caller: Caller, users: UserDirectory, issu
     if (user.role === 'site-admin' && user.organization) return { kind: 'site-admin', actor: user.username, user, organization: user.organization };
     throw forbidden(`Administering accounts needs the site-admin or admin role; you are ${user.role}`);
   }
-  if (!caller.organization && !caller.fhirUser && caller.scopes.some((s) => s.context === 'system')) {
+  // A public-health system client with full rights (system/*.cruds, as `npm run users` mints):
+  // a read-only or narrower system client administers nothing.
+  const full = (s: Caller['scopes'][number]) => s.context === 'system' && s.resourceType === '*' && [...'cruds'].every((p) => s.permissions.has(p as 'c'));
+  if (!caller.organization && !caller.fhirUser && caller.scopes.some(full)) {
     return { kind: 'public-health', actor: caller.sub ?? caller.clientId ?? 'system' };
   }
   throw forbidden('Administering accounts needs a public-health administrator or a site-admin');
