@@ -24,6 +24,12 @@ describe('role scopes', () => {
     expect(narrowScope('data-entry', 'user/Immunization.write')).toBe('user/Immunization.cu');
   });
 
+  it('lets reports and clinicians run coverage measures (Measure read) but not change them', () => {
+    expect(narrowScope('reports', 'user/Measure.cruds')).toBe('user/Measure.rs');
+    expect(narrowScope('clinician', 'user/Measure.rs')).toBe('user/Measure.rs');
+    expect(narrowScope('data-entry', 'user/Measure.rs')).toBe('');
+  });
+
   it('lists v2 scopes for every role', () => {
     expect(roleScope('site-admin')).toContain('user/*.rs');
   });
