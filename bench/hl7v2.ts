@@ -117,17 +117,25 @@ async function openLoop(url: string, rate: number, seconds: number) {
   const latencies: number[] = [];
   const started = performance.now();
   const inFlight: Array<Promise<void>> = [];
+  // An open loop past the server's capacity ends in refused or timed-out connections: count them
+  // (they are the figure) rather than abort the run.
+  let failed = 0;
   for (let i = 0; i < total; i++) {
     const due = started + (i * 1000) / rate;
     const wait = due - performance.now();
     if (wait > 0) await new Promise((r) => setTimeout(r, wait));
     const t = performance.now();
-    inFlight.push(submit(url).then(() => void latencies.push(performance.now() - t)));
+    inFlight.push(
+      submit(url).then(
+        () => void latencies.push(performance.now() - t),
+        () => void (failed += 1)
+      )
+    );
   }
   await Promise.all(inFlight);
   const elapsed = (performance.now() - started) / 1000;
   latencies.sort((a, b) => a - b);
-  return { sent: total, rate: total / elapsed, p50: pct(latencies, 50), p99: pct(latencies, 99), max: latencies[latencies.length - 1] };
+  return { sent: total, failed, rate: latencies.length / elapsed, p50: pct(latencies, 50), p99: pct(latencies, 99), max: latencies[latencies.length - 1] };
 }
 
 async function waitReady(url: string): Promise<void> {
@@ -160,9 +168,9 @@ async function main(): Promise<void> {
     console.log(`VXU via SOAP, closed loop (${CONCURRENCY} concurrent): ${closed.rate.toFixed(0)} messages/s, p50 ${closed.p50.toFixed(1)} ms, p99 ${closed.p99.toFixed(1)} ms`);
     const open = await openLoop(url, RATE, SECONDS);
     console.log(
-      `VXU via SOAP, open loop at ${RATE}/s for ${SECONDS}s: ${open.sent} sent, ${open.rate.toFixed(0)} messages/s achieved, p50 ${open.p50.toFixed(1)} ms, p99 ${open.p99.toFixed(1)} ms, max ${open.max.toFixed(1)} ms`
+      `VXU via SOAP, open loop at ${RATE}/s for ${SECONDS}s: ${open.sent} sent, ${open.failed} failed (connection refused/timed out or not accepted), ${open.rate.toFixed(0)} messages/s achieved, p50 ${open.p50.toFixed(1)} ms, p99 ${open.p99.toFixed(1)} ms, max ${open.max.toFixed(1)} ms`
     );
-    console.log(`goal (≥ 300/s, p99 ≤ 50 ms at 300/s): ${closed.rate >= 300 && open.rate >= RATE * 0.97 && open.p99 <= 50 ? 'met' : 'NOT met'}`);
+    console.log(`goal (≥ 300/s, p99 ≤ 50 ms at 300/s): ${closed.rate >= 300 && open.failed === 0 && open.rate >= RATE * 0.97 && open.p99 <= 50 ? 'met' : 'NOT met'}`);
   } finally {
     child.kill('SIGTERM');
     await new Promise((r) => child.once('exit', r));
