@@ -20,6 +20,7 @@ import { fileURLToPath } from 'node:url';
 import { createGunzip } from 'node:zlib';
 import jwt from 'jsonwebtoken';
 import { MongoClient } from 'mongodb';
+import { waitReady } from './wait-ready.js';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const SECRET = 'bench-secret';
@@ -131,7 +132,7 @@ async function runExport(label: string, env: Record<string, string>): Promise<Re
   };
   try {
     const base = `http://127.0.0.1:${port}`;
-    await waitReady(`${base}/readyz`, child);
+    await waitReady(`${base}/readyz`, { child, timeoutMs: 1_800_000 });
     say(`server ready in ${((performance.now() - started) / 1000).toFixed(1)} s (loading the data set)`);
     const pid = child.pid as number;
     const baseline = await memory(pid);
@@ -259,18 +260,6 @@ function downloadCounting(url: string): Promise<{ bytes: number; wire: number; l
   });
 }
 
-async function waitReady(url: string, child: ChildProcess): Promise<void> {
-  for (let i = 0; i < 18_000; i++) {
-    if (child.exitCode !== null) throw new Error(`server exited with ${child.exitCode}`);
-    try {
-      if ((await fetch(url)).ok) return;
-    } catch {
-      // not listening yet
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`server at ${url} did not become ready`);
-}
 
 main().catch((err: unknown) => {
   console.error(err);

@@ -9,6 +9,7 @@ import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import jwt from 'jsonwebtoken';
+import { waitReady } from './wait-ready.js';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const SECRET = 'bench-secret';
@@ -163,18 +164,6 @@ function expectStatus(res: Response, status: number): void {
   if (res.status !== status) throw new Error(`expected ${status}, got ${res.status} for ${res.url}`);
 }
 
-async function waitReady(url: string): Promise<void> {
-  // Up to 5 minutes: tsx compiles the whole server at start, slow on a loaded 2-core machine.
-  for (let i = 0; i < 3000; i++) {
-    try {
-      if ((await fetch(url)).ok) return;
-    } catch {
-      // not listening yet
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`server at ${url} did not become ready`);
-}
 
 async function peakRssMb(pid: number): Promise<string> {
   const status = await readFile(`/proc/${pid}/status`, 'utf8');

@@ -8,6 +8,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import jwt from 'jsonwebtoken';
+import { waitReady } from './wait-ready.js';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const SECRET = 'bench-secret';
@@ -133,17 +134,6 @@ async function json(url: string, body?: unknown): Promise<any> {
   return JSON.parse(text);
 }
 
-async function waitReady(url: string): Promise<void> {
-  for (let i = 0; i < 1200; i++) {
-    try {
-      if ((await fetch(url)).ok) return;
-    } catch {
-      // still loading
-    }
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  throw new Error('server did not become ready');
-}
 
 /** VmRSS split into its anonymous part and its file-backed part (memory-mapped store pages), MB. */
 async function memory(pid: number): Promise<{ rss: number; anon: number; file: number }> {

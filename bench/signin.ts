@@ -17,6 +17,7 @@ import jwt from 'jsonwebtoken';
 import { loadServerKey } from '../src/auth/server-key.js';
 import { createTokenVerifier } from '../src/auth/verify-token.js';
 import { TestAgent } from '../src/signin/test-agent.js';
+import { waitReady } from './wait-ready.js';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const SECRET = 'bench-secret';
@@ -220,17 +221,6 @@ async function pool(total: number, concurrency: number, task: () => Promise<void
   await Promise.all(Array.from({ length: Math.min(concurrency, total) }, worker));
 }
 
-async function waitReady(url: string): Promise<void> {
-  for (let i = 0; i < 600; i++) {
-    try {
-      if ((await fetch(url)).ok) return;
-    } catch {
-      // not listening yet
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`server at ${url} did not become ready`);
-}
 
 main().catch((err: unknown) => {
   console.error(err);

@@ -14,6 +14,7 @@ import { buildWebApp, describeBuild } from '../scripts/build-web.js';
 import { TEST_SECRET } from '../test/helpers/server.js';
 import { browserMissingReason, launchChromium } from '../test/webapp/browser.js';
 import { lastSignInBreakdown, signInUser } from '../test/webapp/sign-in.js';
+import { waitReady } from './wait-ready.js';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const { values } = parseArgs({
@@ -126,17 +127,6 @@ async function main(): Promise<void> {
   }
 }
 
-async function waitReady(url: string): Promise<void> {
-  for (let i = 0; i < 1200; i++) {
-    try {
-      if ((await fetch(url)).ok) return;
-    } catch {
-      // not listening yet
-    }
-    await new Promise((r) => setTimeout(r, 500));
-  }
-  throw new Error('server did not become ready');
-}
 
 main().catch((err: unknown) => {
   console.error(err);
