@@ -2,7 +2,7 @@
 // assessment date, evidence of immunity, contraindications, whether another dose is needed, and
 // the earliest / recommended / past-due / latest dates of the next target dose.
 import { skipTargetDose } from './conditional-skip.js';
-import { addDuration, addOptional, type Day, FAR_FUTURE, FAR_PAST } from './dates.js';
+import { addDuration, addOptional, type Day, dayFromYmd, FAR_FUTURE, FAR_PAST, ymdFromDay } from './dates.js';
 import { intervalReference, ruleInEffect, type SeriesEvaluation } from './evaluate.js';
 import type { Forecast, PatientRecord } from './model.js';
 import type { Antigen, Series, SeriesDose, SupportingData, VaccineRule } from './supporting-data.js';
@@ -77,21 +77,55 @@ export function forecastSeries(
   if (t >= targets.length) return { status: 'Complete' };
 
   const target = targets[t]!;
-  const dates = forecastDates(data, antigen, patient, target, evaluation);
+  const season = seasonOf(target, patient.assessmentDate);
+  const dates = forecastDates(data, antigen, patient, target, evaluation, season);
   if (dates.maxAgeDate !== undefined && patient.assessmentDate >= dates.maxAgeDate) return { status: 'Aged Out' };
-  if (target.seasonalEnd !== undefined && patient.assessmentDate > target.seasonalEnd) {
+  if (season !== undefined && patient.assessmentDate > season.end) {
     return { status: 'Not Recommended' };
   }
   return {
     status: 'Not Complete',
-    doseNumber: forecastDoseNumber(target, evaluation),
-    numberedByHistory: target.seasonalStart === undefined && !(target.recurring && target.doseNumber === 1),
+    doseNumber: forecastDoseNumber(target, evaluation, season),
+    numberedByHistory: season === undefined && !(target.recurring && target.doseNumber === 1),
     earliest: dates.earliest,
     recommended: dates.recommended,
     pastDue: dates.pastDue,
     latest: dates.latest,
     vaccineTypes: dates.vaccineTypes,
   };
+}
+
+interface Season {
+  start: Day;
+  end: Day;
+}
+
+/**
+ * The season a forecast on this assessment date falls in. The supporting data names one season
+ * (the release's, e.g. 2025-10-01 → 2026-03-31); seasons recur every year, so an assessment date
+ * in an earlier season gets that season's window: the data's window moved back by whole years to
+ * the first one that has not ended on the assessment date. After the data's own season has ended
+ * nothing is moved (that season is over and the release names no later one: Not Recommended).
+ */
+function seasonOf(target: SeriesDose, assessmentDate: Day): Season | undefined {
+  if (target.seasonalStart === undefined) return undefined;
+  let start = target.seasonalStart;
+  let end = target.seasonalEnd ?? FAR_FUTURE;
+  if (target.seasonalEnd === undefined) return { start, end };
+  for (;;) {
+    const earlierEnd = shiftYears(end, -1);
+    if (earlierEnd < assessmentDate) return { start, end };
+    start = shiftYears(start, -1);
+    end = earlierEnd;
+  }
+}
+
+/** The same month and day a whole number of years away (29 February becomes 28 February). */
+function shiftYears(day: Day, years: number): Day {
+  const [y, m, d] = ymdFromDay(day);
+  const target = y + years;
+  const leap = (target % 4 === 0 && target % 100 !== 0) || target % 400 === 0;
+  return dayFromYmd(target, m, m === 2 && d === 29 && !leap ? 28 : d);
 }
 
 interface TargetDates {
@@ -109,7 +143,14 @@ interface TargetDates {
  * come from the target dose's age when it has one, else from its intervals; neither is before the
  * earliest date (logic spec "forecast dates").
  */
-function forecastDates(data: SupportingData, antigen: Antigen, patient: PatientRecord, target: SeriesDose, evaluation: SeriesEvaluation): TargetDates {
+function forecastDates(
+  data: SupportingData,
+  antigen: Antigen,
+  patient: PatientRecord,
+  target: SeriesDose,
+  evaluation: SeriesEvaluation,
+  season = seasonOf(target, patient.assessmentDate),
+): TargetDates {
   const dob = patient.birthDate;
   const age = ruleInEffect(target.ages, patient.assessmentDate);
   const maxAgeDate = addOptional(dob, age?.maxAge);
@@ -139,7 +180,7 @@ function forecastDates(data: SupportingData, antigen: Antigen, patient: PatientR
   const forecastVaccines = target.preferableVaccines.filter((v) => !excluded.has(v.cvx));
   const conflictEnd = liveVirusConflictEnd(data, patient, forecastVaccines);
   if (conflictEnd !== undefined) earliest = Math.max(earliest, conflictEnd);
-  if (target.seasonalStart !== undefined) earliest = Math.max(earliest, target.seasonalStart);
+  if (season !== undefined) earliest = Math.max(earliest, season.start);
 
   return {
     earliest,
@@ -156,9 +197,9 @@ function forecastDates(data: SupportingData, antigen: Antigen, patient: PatientR
  * dose counts only this season's doses (a new COVID-19 season starts again at 1), and so does a
  * series whose first dose recurs.
  */
-function forecastDoseNumber(target: SeriesDose, evaluation: SeriesEvaluation): number {
-  if (target.seasonalStart !== undefined) {
-    return evaluation.validDoses.filter((d) => d.date >= target.seasonalStart!).length + 1;
+function forecastDoseNumber(target: SeriesDose, evaluation: SeriesEvaluation, season: Season | undefined): number {
+  if (season !== undefined) {
+    return evaluation.validDoses.filter((d) => d.date >= season.start).length + 1;
   }
   if (target.recurring && target.doseNumber === 1) return 1;
   return evaluation.validDoses.length + 1;

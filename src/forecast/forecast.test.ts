@@ -82,6 +82,29 @@ describe('forecastFromFhir', () => {
     expect(dtapRec.doseNumberPositiveInt).toBe(1);
   });
 
+  it('places a seasonal dose in the season of the assessment date (the data names one season; seasons recur)', () => {
+    const rsvEarliest = (assessmentDate: string, birthDate: string) => {
+      const { recommendation } = forecastFromFhir({
+        assessmentDate,
+        patient: { resourceType: 'Patient', id: 'p1', birthDate, gender: 'female' },
+        immunizations: [],
+        conditions: [
+          {
+            resourceType: 'Condition',
+            subject: { reference: 'Patient/p1' },
+            code: { coding: [{ system: 'https://www.cdc.gov/vaccines/programs/iis/cdsi.html', code: '017' }] },
+          },
+        ],
+      });
+      const rsv = recommendation.recommendation.find((r) => r.vaccineCode?.[0]?.text === 'RSV')!;
+      return rsv.dateCriterion?.find((d) => d.code.coding?.[0]?.code === '30981-5')?.value;
+    };
+    // v4.64's season is 2025-10-01 → 2026-03-31: the same window one and two years earlier.
+    expect(rsvEarliest('2025-11-10', '2025-03-01')).toBe('2025-10-01');
+    expect(rsvEarliest('2023-10-12', '2022-12-21')).toBe('2023-10-01');
+    expect(rsvEarliest('2024-05-01', '2024-01-10')).toBe('2024-10-01');
+  });
+
   it('refuses a patient without a full birth date with a 400 OperationOutcome error', () => {
     try {
       forecastFromFhir({ assessmentDate: '2025-11-10', patient: { resourceType: 'Patient', birthDate: '2025' }, immunizations: [] });
