@@ -19,6 +19,8 @@ function addDays(date: string, days: number): string {
 
 export interface Seeded {
   ava: { id: string; birthDate: string; doses: number };
+  /** New to this clinic: a toddler whose record so far comes only from the other clinic (the nurse story). */
+  sofia: { id: string; birthDate: string; doses: number };
   noah: { id: string; birthDate: string };
   duplicate: { id: string; of: string };
 }
@@ -27,6 +29,39 @@ async function ok(res: Promise<{ status: number; text: string; body: any }>): Pr
   const r = await res;
   if (r.status >= 300) throw new Error(`seed request failed ${r.status}: ${r.text}`);
   return r.body;
+}
+
+// A 13-month-old's infant doses (CVX, age in days, display).
+const INFANT_DOSES: Array<[string, number, string]> = [
+  ['08', 0, 'Hep B, adolescent or pediatric'],
+  ['08', 61, 'Hep B, adolescent or pediatric'],
+  ['20', 61, 'DTaP'],
+  ['10', 61, 'IPV'],
+  ['49', 61, 'Hib (PRP-OMP)'],
+  ['133', 61, 'Pneumococcal conjugate PCV 13'],
+  ['20', 122, 'DTaP'],
+  ['10', 122, 'IPV'],
+  ['49', 122, 'Hib (PRP-OMP)'],
+  ['133', 122, 'Pneumococcal conjugate PCV 13'],
+];
+
+async function giveDoses(server: TestServer, patientId: string, birthDate: string, doses: Array<[string, number, string]>, performer: string, lotPrefix: string): Promise<void> {
+  for (const [cvx, age, display] of doses) {
+    await ok(
+      server.fhir('POST', 'Immunization', {
+        body: {
+          resourceType: 'Immunization',
+          status: 'completed',
+          vaccineCode: { coding: [{ system: 'http://hl7.org/fhir/sid/cvx', code: cvx, display }] },
+          patient: { reference: `Patient/${patientId}` },
+          occurrenceDateTime: addDays(birthDate, age),
+          primarySource: true,
+          lotNumber: `${lotPrefix}${cvx}${age}`,
+          performer: [{ actor: { reference: performer } }],
+        },
+      })
+    );
+  }
 }
 
 export async function seedRegistry(server: TestServer): Promise<Seeded> {
@@ -48,34 +83,24 @@ export async function seedRegistry(server: TestServer): Promise<Seeded> {
       },
     })
   );
-  const doses: Array<[string, number, string]> = [
-    ['08', 0, 'Hep B, adolescent or pediatric'],
-    ['08', 61, 'Hep B, adolescent or pediatric'],
-    ['20', 61, 'DTaP'],
-    ['10', 61, 'IPV'],
-    ['49', 61, 'Hib (PRP-OMP)'],
-    ['133', 61, 'Pneumococcal conjugate PCV 13'],
-    ['20', 122, 'DTaP'],
-    ['10', 122, 'IPV'],
-    ['49', 122, 'Hib (PRP-OMP)'],
-    ['133', 122, 'Pneumococcal conjugate PCV 13'],
-  ];
-  for (const [cvx, age, display] of doses) {
-    await ok(
-      server.fhir('POST', 'Immunization', {
-        body: {
-          resourceType: 'Immunization',
-          status: 'completed',
-          vaccineCode: { coding: [{ system: 'http://hl7.org/fhir/sid/cvx', code: cvx, display }] },
-          patient: { reference: `Patient/${ava.id}` },
-          occurrenceDateTime: addDays(avaBirth, age),
-          primarySource: true,
-          lotNumber: `RF${cvx}${age}`,
-          performer: [{ actor: { reference: OTHER_CLINIC } }],
-        },
-      })
-    );
-  }
+  const doses: Array<[string, number, string]> = INFANT_DOSES;
+  await giveDoses(server, ava.id, avaBirth, doses, OTHER_CLINIC, 'RF');
+
+  // Sofia: the same age and history from the other clinic, new to this one (the end-to-end story).
+  const sofia = await ok(
+    server.fhir('POST', 'Patient', {
+      body: {
+        resourceType: 'Patient',
+        name: [{ use: 'official', family: 'Marquez', given: ['Sofia'] }],
+        gender: 'female',
+        birthDate: avaBirth,
+        telecom: [{ system: 'phone', value: '413-555-0187' }],
+        address: [{ line: ['3 Mill Street'], city: 'Hadley', state: 'MA', postalCode: '01035' }],
+        managingOrganization: { reference: OTHER_CLINIC },
+      },
+    })
+  );
+  await giveDoses(server, sofia.id, avaBirth, doses, OTHER_CLINIC, 'RS');
 
   // Mia: 30 months old, every childhood dose given at this clinic (the coverage measure's cohort).
   const miaBirth = isoDaysAgo(915);
@@ -161,6 +186,7 @@ export async function seedRegistry(server: TestServer): Promise<Seeded> {
 
   return {
     ava: { id: ava.id, birthDate: avaBirth, doses: doses.length },
+    sofia: { id: sofia.id, birthDate: avaBirth, doses: doses.length },
     noah: { id: noah.id, birthDate: noahBirth },
     duplicate: { id: clinicRecord.id, of: hospital.id },
   };

@@ -18,14 +18,7 @@ export async function signInUser(
   user: ClinicUser,
   onSignInPage?: () => Promise<void>
 ): Promise<number> {
-  const discovery = (await (await fetch(`${origin}/fhir/.well-known/smart-configuration`)).json()) as { authorization_endpoint?: string };
-  if (!discovery.authorization_endpoint) throw new Error('the server offers no authorization_endpoint: no sign-in for people');
-  const res = await fetch(`${origin}/auth/admin/users`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${systemToken}`, 'content-type': 'application/json' },
-    body: JSON.stringify({ username: user.username, password: user.password, organization: user.organization, role: user.role ?? 'clinician' }),
-  });
-  if (res.status !== 201 && res.status !== 409) throw new Error(`could not create ${user.username}: ${res.status} ${await res.text()}`);
+  await createUser(origin, systemToken, user);
   await page.goto(`${origin}/app/`);
   await page.getByLabel('Username').waitFor();
   await onSignInPage?.();
@@ -44,6 +37,18 @@ export async function signInUser(
   const total = Date.now() - started;
   lastSignInBreakdown = callbackAt ? `sign-in server ${callbackAt - started} ms, then app (load, token exchange, first screen) ${total - (callbackAt - started)} ms` : '';
   return total;
+}
+
+/** Creates the user through the sign-in server's account API (an existing user is kept). */
+export async function createUser(origin: string, systemToken: string, user: ClinicUser): Promise<void> {
+  const discovery = (await (await fetch(`${origin}/fhir/.well-known/smart-configuration`)).json()) as { authorization_endpoint?: string };
+  if (!discovery.authorization_endpoint) throw new Error('the server offers no authorization_endpoint: no sign-in for people');
+  const res = await fetch(`${origin}/auth/admin/users`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${systemToken}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ username: user.username, password: user.password, organization: user.organization, role: user.role ?? 'clinician' }),
+  });
+  if (res.status !== 201 && res.status !== 409) throw new Error(`could not create ${user.username}: ${res.status} ${await res.text()}`);
 }
 
 /** Where the last sign-in's time went (sign-in server vs the app after the redirect back). */

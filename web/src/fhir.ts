@@ -3,7 +3,7 @@
 import FHIR from 'fhirclient';
 import type Client from 'fhirclient/lib/Client';
 import type { OperationOutcome, Resource } from './fhir-types';
-import { describeFailure } from './errors';
+import { describeFailure, STATUS_TEXT } from './errors';
 
 export const CLIENT_ID = 'iis-web-app';
 export const SCOPE = 'openid fhirUser profile user/*.cruds';
@@ -114,7 +114,7 @@ export function createApi(client: Client, onSignedOut: () => void): Api {
     try {
       res = await fetch(`${root}/${path.replace(/^\//, '')}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
     } catch {
-      throw new ApiError(0, 'The registry could not be reached. Check the network connection and try again.', [], []);
+      throw new ApiError(0, STATUS_TEXT[0], [], []);
     }
     if (!res.ok) {
       let outcome: OperationOutcome | undefined;

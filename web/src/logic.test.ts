@@ -2,7 +2,7 @@
 // vaccine suggestions.
 import { describe, expect, it } from 'vitest';
 import { ageAt, parseDate, showDate } from './dates';
-import { describeFailure } from './errors';
+import { describeFailure, STATUS_TEXT } from './errors';
 import type { Consent, Parameters } from './fhir-types';
 import { readForecast } from './forecast';
 import { currentSharing, newSharingConsent, sharingHistory } from './sharing';
@@ -99,6 +99,20 @@ describe('errors in plain words', () => {
     expect(failure.codes).toContain('vaccination-before-birth');
     expect(describeFailure(403, { resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'forbidden', details: { coding: [{ code: 'data-sharing-restricted' }] } }] }).message).toMatch(/chosen not to share/);
     expect(describeFailure(503).message).toMatch(/temporarily unavailable/);
+  });
+
+  it('says for every status the registry answers with what happened and what to do next', () => {
+    // CONTRACT.md "Errors": every status a request can end with, plus 0 (the registry not reached).
+    const next = /try again|Sign in again|Ask |Search for|Correct|Wait|Send less|Reload/i;
+    for (const status of [0, 400, 401, 403, 404, 405, 406, 409, 410, 412, 413, 415, 422, 429, 500, 502, 503]) {
+      const message = status === 0 ? STATUS_TEXT[0] : describeFailure(status).message;
+      expect(message, `HTTP ${status}`).not.toMatch(/HTTP \d/);
+      expect(message, `HTTP ${status}`).toMatch(next);
+    }
+    for (const code of ['data-sharing-restricted', 'data-sharing-unknown']) {
+      const oo = { resourceType: 'OperationOutcome' as const, issue: [{ severity: 'error' as const, code: 'forbidden' as const, details: { coding: [{ code }] } }] };
+      expect(describeFailure(403, oo).message).toMatch(/record Yes|ask the clinic|Ask the family/i);
+    }
   });
 });
 

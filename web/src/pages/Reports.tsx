@@ -1,7 +1,7 @@
 // Reports for the practice: the reminder/recall list (filters, table, "Download CSV") and the
 // coverage chart (the shipped measures, by vaccine and age group).
 import { Anchor, Button, Group, NativeSelect, Stack, Table, Text, TextInput, Title } from '@mantine/core';
-import { useEffect, useState } from 'react';
+import { useState } from 'react';
 import { parseDate, showDate, today } from '../dates';
 import type { Bundle, ImmunizationRecommendation, MeasureReport, Patient } from '../fhir-types';
 import { LOINC_PAST_DUE, LOINC_RECOMMENDED } from '../forecast';
@@ -26,16 +26,15 @@ export function Reports() {
   const [organization, setOrganization] = useState(info.organization ?? '');
   const [filters, setFilters] = useState({ asOf: today(), vaccineGroup: '', status: '', ageMin: '', ageMax: '' });
   const [rows, setRows] = useState<RecallRow[] | undefined>();
-  const [csvUrl, setCsvUrl] = useState<string | undefined>();
+  // The query of the list on screen: "Download CSV" asks the server for the same list as CSV.
+  const [listQuery, setListQuery] = useState<string | undefined>();
+  const [downloading, setDownloading] = useState(false);
+  const [downloadError, setDownloadError] = useState<unknown>();
   const [next, setNext] = useState<string | undefined>();
   const [asOfUsed, setAsOfUsed] = useState(today());
   const [error, setError] = useState<unknown>();
   const [fieldError, setFieldError] = useState<string | undefined>();
   const [busy, setBusy] = useState(false);
-
-  useEffect(() => () => {
-    if (csvUrl) URL.revokeObjectURL(csvUrl);
-  }, [csvUrl]);
 
   const run = async (event: React.FormEvent) => {
     event.preventDefault();
@@ -52,22 +51,38 @@ export function Reports() {
     if (filters.ageMax.trim()) params.set('ageMax', filters.ageMax.trim());
     setBusy(true);
     setError(undefined);
+    setDownloadError(undefined);
     try {
-      const [bundle, csv] = await Promise.all([
-        api.get<Bundle>(`$reminder-recall?${params}&_count=200`),
-        api.text(`$reminder-recall?${params}&_format=${encodeURIComponent('text/csv')}`, 'text/csv'),
-      ]);
+      // Only the first page here: the whole list as CSV is computed when the user asks for it.
+      const bundle = await api.get<Bundle>(`$reminder-recall?${params}&_count=200`);
       setRows(recallRows(bundle, asOf));
       setNext(nextPage(bundle));
       setAsOfUsed(asOf);
-      setCsvUrl(URL.createObjectURL(new Blob([csv], { type: 'text/csv' })));
+      setListQuery(params.toString());
     } catch (err) {
       setError(err);
       setRows(undefined);
-      setCsvUrl(undefined);
+      setListQuery(undefined);
       setNext(undefined);
     } finally {
       setBusy(false);
+    }
+  };
+
+  // The CSV needs the session's token, so the link cannot point at the server itself: one request
+  // per click, handed to the browser as a file.
+  const download = async (event: React.MouseEvent<HTMLAnchorElement>) => {
+    event.preventDefault();
+    if (!listQuery || downloading) return;
+    setDownloading(true);
+    setDownloadError(undefined);
+    try {
+      const csv = await api.text(`$reminder-recall?${listQuery}&_format=${encodeURIComponent('text/csv')}`, 'text/csv');
+      saveFile(csv, 'text/csv', `reminder-recall-${asOfUsed}.csv`);
+    } catch (err) {
+      setDownloadError(err);
+    } finally {
+      setDownloading(false);
     }
   };
 
@@ -119,15 +134,22 @@ export function Reports() {
             <Button type="submit" loading={busy}>
               Run reminder/recall
             </Button>
-            {csvUrl && (
-              <Anchor href={csvUrl} download={`reminder-recall-${filters.asOf}.csv`}>
+            {listQuery && (
+              // A plain address would lack the token: opened elsewhere, it just shows this page.
+              <Anchor href="/app/reports" onClick={(e: React.MouseEvent<HTMLAnchorElement>) => void download(e)} aria-busy={downloading || undefined}>
                 Download CSV
               </Anchor>
+            )}
+            {downloading && (
+              <Text size="sm" role="status">
+                Preparing the CSV…
+              </Text>
             )}
           </Group>
         </form>
         <Stack mt="md" gap="sm">
           <ErrorPanel error={error} title="The reminder/recall list could not be made" />
+          <ErrorPanel error={downloadError} title="The CSV could not be downloaded" />
           <div role="status" aria-live="polite">
             {rows && <Text size="sm">{rows.length === 0 ? 'Nobody is due or overdue for these filters.' : `${new Set(rows.map((r) => r.patient.id)).size} patients, ${rows.length} doses due or overdue`}</Text>}
           </div>
@@ -175,6 +197,20 @@ export function Reports() {
       <Coverage organization={organization} />
     </>
   );
+}
+
+/** Offers text to the browser as a downloaded file. */
+function saveFile(text: string, type: string, filename: string): void {
+  const url = URL.createObjectURL(new Blob([text], { type }));
+  const link = document.createElement('a');
+  link.href = url;
+  link.download = filename;
+  link.hidden = true;
+  document.body.append(link);
+  link.click();
+  link.remove();
+  // The browser has taken the file once the click is handled; the blob is then not needed.
+  setTimeout(() => URL.revokeObjectURL(url), 10_000);
 }
 
 /** The next page's path under the FHIR base, from the Bundle's absolute next link. */
