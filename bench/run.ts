@@ -2,6 +2,10 @@
 // server in a child process (so client work does not count against the server's memory).
 //   npm run bench                       embedded store, and MongoDB when BENCH_MONGODB_URL is set
 //   BENCH_SCALE=0.2 npm run bench       fewer operations for a quick look
+//   BENCH_ONLY=transaction              only that phase (create|batch|transaction|read; creates needed run anyway)
+//   BENCH_SERVER_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof"   profiles the server
+// Each phase also prints the server's CPU time per operation (from /proc), steadier than wall
+// time on a shared machine.
 import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
@@ -14,6 +18,8 @@ import { waitReady } from './wait-ready.js';
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const SECRET = 'bench-secret';
 const SCALE = Number(process.env.BENCH_SCALE ?? '1');
+const ONLY = process.env.BENCH_ONLY;
+const wanted = (phase: string) => !ONLY || ONLY.split(',').includes(phase);
 const TOKEN = jwt.sign({ scope: 'system/*.cruds' }, SECRET, { algorithm: 'HS256', expiresIn: 3600 });
 const HEADERS = { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/fhir+json' };
 const CVX = ['08', '20', '10', '03', '21', '83', '133', '116', '115', '62', '141', '208'];
@@ -44,7 +50,8 @@ async function main(): Promise<void> {
 async function benchStore(name: string, env: Record<string, string>): Promise<Figures> {
   const dataDir = await mkdtemp(path.join(os.tmpdir(), 'iis-bench-'));
   const port = 20000 + Math.floor(Math.random() * 20000);
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
+  const nodeArgs = (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', 'src/server.ts'], {
     cwd: ROOT,
     env: { ...process.env, PORT: String(port), DATA_DIR: dataDir, AUTH_JWT_SECRET: SECRET, LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'pipe', 'inherit'],
@@ -63,18 +70,24 @@ async function benchStore(name: string, env: Record<string, string>): Promise<Fi
     console.log(`[${name}] ${line}`);
   };
   try {
-    const n = Math.round(2000 * SCALE);
+    const pid = child.pid as number;
+    const n = wanted('create') ? Math.round(2000 * SCALE) : 200;
     const patientIds: string[] = [];
+    let cpu = await cpuMicros(pid);
     const single = await timed(n, 16, async () => {
       const res = await post(`${base}/Patient`, patientBody());
       patientIds.push(((await res.json()) as { id: string }).id);
       expectStatus(res, 201);
     });
-    say(`single create (Patient, 16 concurrent): ${rate(n, single.seconds)}/s, p50 ${single.p50.toFixed(1)} ms, p99 ${single.p99.toFixed(1)} ms`);
+    say(`single create (Patient, 16 concurrent): ${rate(n, single.seconds)}/s, p50 ${single.p50.toFixed(1)} ms, p99 ${single.p99.toFixed(1)} ms, ${await cpuPer(pid, cpu, n)} µs server CPU per create`);
 
     for (const type of ['batch', 'transaction'] as const) {
+      if (!wanted(type)) continue;
       const bundles = Math.max(2, Math.round(40 * SCALE));
       let refused = false;
+      // One Bundle first (not counted): JIT, code sets, rules.
+      await (await post(base, bundleOf(type, patientIds))).arrayBuffer();
+      cpu = await cpuMicros(pid);
       const bundleRun = await timed(bundles, 2, async () => {
         const res = await post(base, bundleOf(type, patientIds));
         if (type === 'transaction' && res.status === 400) {
@@ -87,16 +100,26 @@ async function benchStore(name: string, env: Record<string, string>): Promise<Fi
         if (!body.entry.every((e) => e.response.status.startsWith('201'))) throw new Error(`${type} entry failed`);
       });
       if (refused) say(`${type} Bundles: refused by this deployment (no multi-document transactions)`);
-      else say(`${type} Bundles of 100 Immunizations (2 concurrent): ${rate(bundles * 100, bundleRun.seconds)} resources/s, p50 ${bundleRun.p50.toFixed(0)} ms per Bundle`);
+      else {
+        say(
+          `${type} Bundles of 100 Immunizations (2 concurrent): ${rate(bundles * 100, bundleRun.seconds)} resources/s, ` +
+            `p50 ${bundleRun.p50.toFixed(0)} ms, p99 ${bundleRun.p99.toFixed(0)} ms per Bundle, ${await cpuPer(pid, cpu, bundles * 100)} µs server CPU per resource`
+        );
+      }
     }
 
+    if (!wanted('read')) {
+      say(`server peak RSS: ${await peakRssMb(pid)} MB`);
+      return { store: name, lines };
+    }
     const reads = Math.round(5000 * SCALE);
+    cpu = await cpuMicros(pid);
     const readRun = await timed(reads, 16, async (i) => {
       const res = await fetch(`${base}/Patient/${patientIds[i % patientIds.length]}`, { headers: HEADERS });
       expectStatus(res, 200);
       await res.arrayBuffer();
     });
-    say(`read (16 concurrent): ${rate(reads, readRun.seconds)}/s, p50 ${readRun.p50.toFixed(2)} ms, p99 ${readRun.p99.toFixed(2)} ms`);
+    say(`read (16 concurrent): ${rate(reads, readRun.seconds)}/s, p50 ${readRun.p50.toFixed(2)} ms, p99 ${readRun.p99.toFixed(2)} ms, ${await cpuPer(pid, cpu, reads)} µs server CPU per read`);
     say(`server peak RSS: ${await peakRssMb(child.pid as number)} MB`);
   } finally {
     child.kill('SIGTERM');
@@ -164,6 +187,16 @@ function expectStatus(res: Response, status: number): void {
   if (res.status !== status) throw new Error(`expected ${status}, got ${res.status} for ${res.url}`);
 }
 
+/** User + system CPU time of a process so far, in µs (from /proc/<pid>/stat, in clock ticks of 10 ms). */
+async function cpuMicros(pid: number): Promise<number> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10_000;
+}
+
+async function cpuPer(pid: number, since: number, operations: number): Promise<string> {
+  return Math.round(((await cpuMicros(pid)) - since) / operations).toLocaleString('en-US');
+}
 
 async function peakRssMb(pid: number): Promise<string> {
   const status = await readFile(`/proc/${pid}/status`, 'utf8');

@@ -190,38 +190,63 @@ function checkDistinctTargets(writes: Planned[]): void {
 /**
  * Replaces references to entries' fullUrls (urn:uuid:…, urn:oid:…, absolute URLs) with the
  * resolved `Type/id`, and conditional references (`Patient?identifier=…`) with their one match
- * among the resources the caller may see.
+ * among the resources the caller may see. Copy on write: a body with nothing to rewrite is returned
+ * as is, and only the objects on the way to a rewritten reference are copied.
  */
 async function rewriteReferences(body: unknown, references: Map<string, string>, ctx: HandlerContext): Promise<unknown> {
-  const visit = async (node: unknown): Promise<unknown> => {
-    if (Array.isArray(node)) return Promise.all(node.map(visit));
+  // 1. Every reference that changes, in document order (the first bad one is the error reported).
+  const replacements = new Map<string, string>();
+  const conditionals: string[] = [];
+  const scan = (node: unknown): void => {
+    if (Array.isArray(node)) {
+      for (const item of node) scan(item);
+      return;
+    }
+    if (!node || typeof node !== 'object') return;
+    for (const key in node) {
+      const value = (node as Record<string, unknown>)[key];
+      if (key === 'reference' && typeof value === 'string') {
+        const mapped = references.get(value);
+        if (mapped) replacements.set(value, mapped);
+        else if (value.startsWith('urn:uuid:') || value.startsWith('urn:oid:')) {
+          throw badRequest(`The reference ${value} names no entry of this transaction`);
+        } else if (CONDITIONAL_REFERENCE.test(value) && !conditionals.includes(value)) conditionals.push(value);
+      } else scan(value);
+    }
+  };
+  scan(body);
+  for (const reference of conditionals) {
+    const [, type, query] = CONDITIONAL_REFERENCE.exec(reference) as RegExpExecArray;
+    const matches = await findMatches(ctx.store, type, query, 2, { baseUrl: ctx.baseUrl });
+    if (matches.length !== 1) {
+      throw preconditionFailed(`The conditional reference ${reference} matches ${matches.length === 0 ? 'nothing' : 'more than one resource'}`);
+    }
+    replacements.set(reference, `${type}/${matches[0].id}`);
+  }
+  if (replacements.size === 0) return body;
+  // 2. The body with those references replaced.
+  const rewrite = (node: unknown): unknown => {
+    if (Array.isArray(node)) {
+      let copy: unknown[] | undefined;
+      node.forEach((item, i) => {
+        const next = rewrite(item);
+        if (next !== item) (copy ??= [...node])[i] = next;
+      });
+      return copy ?? node;
+    }
     if (!node || typeof node !== 'object') return node;
-    const copy: Record<string, unknown> = {};
-    for (const [key, value] of Object.entries(node)) {
-      copy[key] = key === 'reference' && typeof value === 'string' ? await resolveReference(value) : await visit(value);
+    let copy: Record<string, unknown> | undefined;
+    for (const key in node) {
+      const value = (node as Record<string, unknown>)[key];
+      const next = key === 'reference' && typeof value === 'string' ? (replacements.get(value) ?? value) : rewrite(value);
+      if (next !== value) (copy ??= { ...(node as Record<string, unknown>) })[key] = next;
     }
-    return copy;
+    return copy ?? node;
   };
-  const resolveReference = async (reference: string): Promise<string> => {
-    const mapped = references.get(reference);
-    if (mapped) return mapped;
-    if (reference.startsWith('urn:uuid:') || reference.startsWith('urn:oid:')) {
-      throw badRequest(`The reference ${reference} names no entry of this transaction`);
-    }
-    const conditional = /^([A-Z][A-Za-z]+)\?(.+)$/.exec(reference);
-    if (conditional) {
-      const matches = await findMatches(ctx.store, conditional[1], conditional[2], 2, { baseUrl: ctx.baseUrl });
-      if (matches.length !== 1) {
-        throw preconditionFailed(
-          `The conditional reference ${reference} matches ${matches.length === 0 ? 'nothing' : 'more than one resource'}`
-        );
-      }
-      return `${conditional[1]}/${matches[0].id}`;
-    }
-    return reference;
-  };
-  return visit(body);
+  return rewrite(body);
 }
+
+const CONDITIONAL_REFERENCE = /^([A-Z][A-Za-z]+)\?(.+)$/;
 
 function isResource(body: unknown): body is Resource {
   return !!body && typeof body === 'object' && !Array.isArray(body) && typeof (body as Resource).resourceType === 'string';

@@ -7,7 +7,14 @@ import { ingestLockKey, markForReview, type IngestDecision } from '../matching/i
 import { mergeInto } from '../matching/merge-records.js';
 import { writeResponse } from './respond.js';
 import type { FhirRequest, FhirResponse, HandlerContext, Prepared } from './types.js';
-import { conditionalLockKey, indexFor, validateBody, type PendingResources } from './write-support.js';
+import {
+  conditionalLockKey,
+  indexFor,
+  reuseValidation,
+  validateBody,
+  type PendingResources,
+  type ReusableValidation,
+} from './write-support.js';
 
 /**
  * Locks a create holds: its If-None-Exist query, and for Patients the ingest lock of its birth date
@@ -32,10 +39,13 @@ function isObject(value: unknown): value is Record<string, unknown> {
 export async function prepareCreate(
   req: FhirRequest,
   ctx: HandlerContext,
-  options: { id: string; pending?: PendingResources; ingest?: IngestDecision }
+  options: { id: string; pending?: PendingResources; ingest?: IngestDecision; validated?: ReusableValidation }
 ): Promise<Prepared> {
   const resourceType = req.resourceType as string;
-  const { resource, issues } = await validateBody(ctx, withoutId(req.body), { resourceType }, 'create', options.pending);
+  // A Patient was validated before matching: that result holds when the body is unchanged since.
+  const { resource, issues } =
+    reuseValidation(options.validated, req.body, 'create') ??
+    (await validateBody(ctx, withoutId(req.body), { resourceType }, 'create', options.pending));
   let toStore: Resource = resource;
   const decision = options.ingest;
   if (resourceType === 'Patient' && decision) {

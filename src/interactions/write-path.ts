@@ -23,8 +23,9 @@ import {
   conditionalLockKey,
   conditionalMatches,
   runWrite,
-  validateBody,
+  validateForReuse,
   type PendingResources,
+  type ReusableValidation,
 } from './write-support.js';
 
 /** Interactions that write, and so take this path. */
@@ -48,6 +49,8 @@ export interface ResolvedWrite {
   done?: FhirResponse;
   /** Patient creates: the matching decision (a certain match makes it an update of that record). */
   ingest?: IngestDecision;
+  /** Patient creates: the validation matching needed, reused by prepareWrite when the body is unchanged. */
+  validated?: ReusableValidation;
 }
 
 /**
@@ -81,10 +84,10 @@ export async function resolveWrite(req: FhirRequest, ctx: HandlerContext): Promi
       if (resourceType === 'Patient') {
         // A certain match becomes an update of the existing child (and, in a transaction,
         // references to this entry point at the surviving record). Matching needs valid content.
-        const { resource } = await validateBody(ctx, req.body, { resourceType }, 'create');
-        const ingest = await decideIngest(ctx.store, resource as Patient);
-        if (ingest.kind === 'merge') return at(ingest.existing.id, { ingest });
-        return at(randomUUID(), { ingest });
+        const { result, reusable: validated } = await validateForReuse(ctx, req.body, { resourceType }, 'create');
+        const ingest = await decideIngest(ctx.store, result.resource as Patient);
+        if (ingest.kind === 'merge') return at(ingest.existing.id, { ingest, validated });
+        return at(randomUUID(), { ingest, validated });
       }
       return at(randomUUID());
     }
@@ -140,7 +143,7 @@ export async function prepareWrite(resolved: ResolvedWrite, ctx: HandlerContext,
   const { req } = resolved;
   switch (req.interaction) {
     case 'create':
-      return prepareCreate(req, ctx, { id: req.id as string, pending, ingest: resolved.ingest });
+      return prepareCreate(req, ctx, { id: req.id as string, pending, ingest: resolved.ingest, validated: resolved.validated });
     case 'update':
     case 'conditional-update':
       return prepareUpdate(req, ctx, { pending });

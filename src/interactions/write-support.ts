@@ -21,12 +21,14 @@ export type PendingResources = Map<string, Resource | null>;
 export function ruleContext(
   ctx: HandlerContext,
   interaction: RuleContext['interaction'],
-  pending?: PendingResources
+  pending?: PendingResources,
+  onResolve?: () => void
 ): RuleContext {
   return {
     now: new Date(),
     interaction,
     async resolve(reference: string) {
+      onResolve?.();
       // A resource written (or deleted: null) earlier in the same transaction.
       if (pending?.has(reference)) return pending.get(reference) ?? undefined;
       const match = /^([A-Z][A-Za-z]+)\/([A-Za-z0-9\-.]{1,64})$/.exec(reference);
@@ -52,6 +54,50 @@ export async function validateBody(
     ruleContext(ctx, interaction, pending),
     ctx.rules
   );
+}
+
+/**
+ * A validation whose result holds for a later validation of the same body: the body carried no id
+ * (a create validates it without one) and no rule read another resource (so what else a
+ * transaction writes could not change the outcome).
+ */
+export interface ReusableValidation {
+  body: unknown;
+  interaction: RuleContext['interaction'];
+  result: ValidatedResource;
+}
+
+/**
+ * validateBody for a create whose body is validated again when the write is prepared (a Patient
+ * is validated before matching): returns the result and, when it may be reused for the same body
+ * object, a ReusableValidation (see reuseValidation).
+ */
+export async function validateForReuse(
+  ctx: HandlerContext,
+  body: unknown,
+  expect: { resourceType: string },
+  interaction: RuleContext['interaction']
+): Promise<{ result: ValidatedResource; reusable?: ReusableValidation }> {
+  let resolved = false;
+  const result = await validateWrite(
+    stripServerMeta(body),
+    { resourceType: expect.resourceType, requireId: false },
+    ruleContext(ctx, interaction, undefined, () => (resolved = true)),
+    ctx.rules
+  );
+  const hasId = !!body && typeof body === 'object' && 'id' in body;
+  if (resolved || hasId) return { result };
+  return { result, reusable: { body, interaction, result } };
+}
+
+/** The earlier validation's result when it holds for this body (the same object, unchanged since). */
+export function reuseValidation(
+  reusable: ReusableValidation | undefined,
+  body: unknown,
+  interaction: RuleContext['interaction']
+): ValidatedResource | undefined {
+  if (!reusable || reusable.body !== body || reusable.interaction !== interaction) return undefined;
+  return { resource: reusable.result.resource, issues: [...reusable.result.issues] };
 }
 
 /** meta.versionId and meta.lastUpdated belong to the server: a client's values are ignored. */
