@@ -1,9 +1,13 @@
 // npm run bench:forecast: the CDC CDSi engine's speed.
 // 1. In process: forecasts per second and CPU per forecast for a child with 20 doses and an adult
 //    with 40 (every vaccine group evaluated and forecast each time).
-// 2. Over loopback HTTP: p50/p99 latency of GET /fhir/Patient/{id}/$immds-forecast on a seeded
-//    embedded-store registry (server in this process; BENCH_SCALE scales the registry and requests).
-import { mkdtemp, rm } from 'node:fs/promises';
+// 2. Over loopback HTTP: p50/p99 latency and CPU per request of GET /fhir/Patient/{id}/$immds-forecast
+//    on a seeded embedded-store registry (server in this process; BENCH_SCALE scales the registry and
+//    requests). BENCH_DATA_DIR=<a COPY of a seeded data dir> measures there instead of seeding
+//    (e.g. `cp -a /work/data/full /tmp/x && BENCH_DATA_DIR=/tmp/x npm run bench:forecast`; the
+//    server may write to it). BENCH_ONLY=http skips part 1.
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import inspector from 'node:inspector/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -87,7 +91,8 @@ function freePort(): Promise<number> {
 }
 
 async function benchHttp(): Promise<string[]> {
-  const dataDir = await mkdtemp(path.join(os.tmpdir(), 'iis-bench-forecast-'));
+  const givenDataDir = process.env.BENCH_DATA_DIR;
+  const dataDir = givenDataDir ?? (await mkdtemp(path.join(os.tmpdir(), 'iis-bench-forecast-')));
   const secret = 'bench-forecast-secret';
   const port = await freePort();
   const server = await startServer({
@@ -101,8 +106,8 @@ async function benchHttp(): Promise<string[]> {
   const token = jwt.sign({ scope: 'system/*.cruds', sub: 'bench' }, secret, { algorithm: 'HS256', expiresIn: 3600 });
   const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/fhir+json' };
   try {
-    const patients = Math.max(20, Math.round(300 * SCALE));
-    const ids: string[] = [];
+    const patients = givenDataDir ? 0 : Math.max(20, Math.round(300 * SCALE));
+    const ids: string[] = givenDataDir ? await patientsWithDoses(server.baseUrl, headers, Math.max(50, Math.round(500 * SCALE))) : [];
     for (let p = 0; p < patients; p += 10) {
       // One transaction per 10 children, each with 20 doses.
       const entry = [];
@@ -129,23 +134,67 @@ async function benchHttp(): Promise<string[]> {
     }
     const requests = Math.max(50, Math.round(1000 * SCALE));
     const latencies: number[] = [];
+    // Warm up (JIT, supporting data, store pages) on other requests than the measured ones.
+    for (let i = 0; i < Math.min(50, ids.length); i++) {
+      const res = await fetch(`${server.baseUrl}/Patient/${ids[ids.length - 1 - i]}/$immds-forecast?assessmentDate=2025-11-10`, { headers });
+      await res.arrayBuffer();
+    }
+    let doses = 0;
+    const profiler = process.env.BENCH_PROFILE ? await startProfile() : undefined;
+    const cpuStart = process.cpuUsage();
     for (let i = 0; i < requests; i++) {
       const id = ids[i % ids.length]!;
       const t = performance.now();
       const res = await fetch(`${server.baseUrl}/Patient/${id}/$immds-forecast?assessmentDate=2025-11-10`, { headers });
-      await res.arrayBuffer();
+      const answer = (await res.json()) as { parameter?: { name: string }[] };
       if (res.status !== 200) throw new Error(`forecast of Patient/${id} answered ${res.status}`);
       latencies.push(performance.now() - t);
+      doses += new Set((answer.parameter ?? []).filter((p) => p.name === 'evaluation').map((p) => JSON.stringify((p as { resource?: { immunizationEvent?: unknown } }).resource?.immunizationEvent))).size;
     }
+    const cpu = process.cpuUsage(cpuStart);
+    if (profiler) await profiler.stop(process.env.BENCH_PROFILE!);
     latencies.sort((a, b) => a - b);
     const at = (q: number) => latencies[Math.floor(latencies.length * q)]!.toFixed(1);
+    const where = givenDataDir ? `${givenDataDir} (${ids.length} patients with doses, ${(doses / requests).toFixed(1)} evaluated doses on average)` : `${ids.length} seeded children with 20 doses`;
     return [
-      `GET Patient/{id}/$immds-forecast, ${ids.length} seeded children with 20 doses, ${requests} sequential requests: p50 ${at(0.5)} ms, p99 ${at(0.99)} ms`,
+      `GET Patient/{id}/$immds-forecast, ${where}, ${requests} sequential requests: p50 ${at(0.5)} ms, p99 ${at(0.99)} ms, max ${latencies[latencies.length - 1]!.toFixed(1)} ms; CPU (server and client, one process) ${((cpu.user + cpu.system) / 1000 / requests).toFixed(2)} ms per request`,
     ];
   } finally {
     await server.close();
-    await rm(dataDir, { recursive: true, force: true });
+    if (!givenDataDir) await rm(dataDir, { recursive: true, force: true });
   }
+}
+
+/** BENCH_PROFILE=<file.cpuprofile>: a CPU profile of the measured requests only (not seeding). */
+async function startProfile(): Promise<{ stop: (file: string) => Promise<void> }> {
+  const session = new inspector.Session();
+  session.connect();
+  await session.post('Profiler.enable');
+  await session.post('Profiler.start');
+  return {
+    stop: async (file) => {
+      const { profile } = await session.post('Profiler.stop');
+      await writeFile(file, JSON.stringify(profile));
+      session.disconnect();
+    },
+  };
+}
+
+/** Patients of a seeded registry that have doses: the patients of the first Immunizations. */
+async function patientsWithDoses(baseUrl: string, headers: Record<string, string>, count: number): Promise<string[]> {
+  const ids = new Set<string>();
+  let url: string | undefined = `${baseUrl}/Immunization?_count=1000&_elements=patient`;
+  while (url && ids.size < count) {
+    const res = await fetch(url, { headers });
+    const bundle = (await res.json()) as { entry?: { resource?: { patient?: { reference?: string } } }[]; link?: { relation: string; url: string }[] };
+    if (!res.ok) throw new Error(`Immunization search answered ${res.status}`);
+    for (const e of bundle.entry ?? []) {
+      const m = /Patient\/([^/]+)$/.exec(e.resource?.patient?.reference ?? '');
+      if (m) ids.add(m[1]!);
+    }
+    url = bundle.link?.find((l) => l.relation === 'next')?.url;
+  }
+  return [...ids].slice(0, count);
 }
 
 async function main(): Promise<void> {
@@ -153,8 +202,10 @@ async function main(): Promise<void> {
   forecastFromFhir({ assessmentDate: '2025-01-01', patient: { resourceType: 'Patient', birthDate: '2020-01-01' }, immunizations: [] });
   console.log(`supporting data parsed and first forecast: ${(performance.now() - loadStart).toFixed(0)} ms`);
   const n = Math.max(200, Math.round(3000 * SCALE));
-  console.log(benchInProcess('child', '2019-03-15', '2025-11-10', childDoses('2019-03-15'), n));
-  console.log(benchInProcess('adult', '1990-03-15', '2025-11-10', adultDoses('1990-03-15'), n));
+  if (process.env.BENCH_ONLY !== 'http') {
+    console.log(benchInProcess('child', '2019-03-15', '2025-11-10', childDoses('2019-03-15'), n));
+    console.log(benchInProcess('adult', '1990-03-15', '2025-11-10', adultDoses('1990-03-15'), n));
+  }
   for (const line of await benchHttp()) console.log(line);
 }
 

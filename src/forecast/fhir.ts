@@ -4,6 +4,7 @@
 import type {
   CodeableConcept,
   Condition,
+  Extension,
   Immunization,
   ImmunizationEvaluation,
   ImmunizationRecommendation,
@@ -25,6 +26,17 @@ export const CDCPHINVS_SYSTEMS = ['urn:oid:2.16.840.1.114222.4.5.274', 'CDCPHINV
 export const FORECAST_STATUS_SYSTEM = 'http://hl7.org/fhir/us/immds/CodeSystem/ForecastStatus';
 export const DOSE_STATUS_SYSTEM = 'http://terminology.hl7.org/CodeSystem/immunization-evaluation-dose-status';
 export const LOINC_SYSTEM = 'http://loinc.org';
+
+/**
+ * Extensions holding a patient observation reported with a dose (HL7 v2 OBX 59784-9 "evidence of
+ * immunity" and 30945-0 "contraindication", stored on the Immunization — or the Patient — by
+ * src/hl7v2 with the same URLs): each valueCodeableConcept (SNOMED, CDCPHINVS or a CDSi code) is
+ * an observation for the forecast, dated by the Immunization's occurrence.
+ */
+export const OBSERVATION_EXTENSIONS = [
+  'https://iis-fhir-server.org/fhir/StructureDefinition/evidence-of-immunity',
+  'https://iis-fhir-server.org/fhir/StructureDefinition/contraindication',
+] as const;
 
 export const DATE_CRITERIA = {
   earliest: { code: '30981-5', display: 'Earliest date to give' },
@@ -78,8 +90,12 @@ function mvxOf(imm: Immunization): string | undefined {
 
 /** Condition codes to CDSi observation codes (direct, or SNOMED / CDCPHINVS via the supporting data). */
 export function observationCodesOf(condition: Condition, data: SupportingData): string[] {
+  return observationCodesOfConcept(condition.code, data);
+}
+
+function observationCodesOfConcept(concept: CodeableConcept | undefined, data: SupportingData): string[] {
   const out: string[] = [];
-  for (const c of condition.code?.coding ?? []) {
+  for (const c of concept?.coding ?? []) {
     if (!c.code) continue;
     if (c.system === CDSI_OBSERVATION_SYSTEM) {
       if (data.observations.has(c.code)) out.push(c.code);
@@ -117,6 +133,23 @@ export function toPatientRecord(input: ForecastInput, data: SupportingData) {
     if (verification && EXCLUDED_VERIFICATION.has(verification)) continue;
     const onset = parseIsoDate(condition.onsetDateTime ?? condition.recordedDate);
     for (const code of observationCodesOf(condition, data)) observations.set(code, onset ?? observations.get(code));
+  }
+  const observe = (extensions: Extension[] | undefined, date: Day | undefined) => {
+    for (const ext of extensions ?? []) {
+      if (!(OBSERVATION_EXTENSIONS as readonly string[]).includes(ext.url)) continue;
+      for (const code of observationCodesOfConcept(ext.valueCodeableConcept, data)) {
+        // The earliest report dates an observation; one already given undated stays undated.
+        if (!observations.has(code)) observations.set(code, date);
+        else if (date !== undefined && observations.get(code) !== undefined && date < observations.get(code)!) observations.set(code, date);
+      }
+    }
+  };
+  observe(input.patient.extension, undefined);
+  for (const imm of input.immunizations) {
+    if (imm.status === 'entered-in-error' || !imm.extension) continue;
+    const date = parseIsoDate(imm.occurrenceDateTime ?? imm.occurrenceString);
+    if (date !== undefined && date > assessmentDate) continue;
+    observe(imm.extension, date);
   }
   return { assessmentDate, birthDate, gender, doses, observations };
 }

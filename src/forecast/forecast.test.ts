@@ -105,6 +105,34 @@ describe('forecastFromFhir', () => {
     expect(rsvEarliest('2024-05-01', '2024-01-10')).toBe('2024-10-01');
   });
 
+  it('reads evidence of immunity reported with a dose (HL7 v2 OBX 59784-9, stored as an extension)', () => {
+    const patient = { resourceType: 'Patient' as const, id: 'p1', birthDate: '2015-01-06', gender: 'female' as const };
+    const noVaccine: Immunization = {
+      ...dtap('h', '2020-05-01', '998'),
+      status: 'not-done',
+      extension: [
+        {
+          url: 'https://iis-fhir-server.org/fhir/StructureDefinition/evidence-of-immunity',
+          valueCodeableConcept: { coding: [{ system: 'http://snomed.info/sct', code: '38907003' }] },
+        },
+      ],
+    };
+    const varicella = (immunizations: Immunization[]) =>
+      forecastFromFhir({ assessmentDate: '2025-11-10', patient, immunizations }).recommendation.recommendation.find(
+        (r) => r.vaccineCode?.[0]?.text === 'Varicella',
+      )!.forecastStatus.coding?.[0]?.code;
+    expect(varicella([])).toBe('notComplete');
+    expect(varicella([noVaccine])).toBe('immune');
+    // The same observation given as a Condition (the POST form) answers the same.
+    const viaCondition = forecastFromFhir({
+      assessmentDate: '2025-11-10',
+      patient,
+      immunizations: [],
+      conditions: [{ resourceType: 'Condition', subject: { reference: 'Patient/p1' }, code: noVaccine.extension![0]!.valueCodeableConcept! }],
+    });
+    expect(viaCondition.recommendation.recommendation.find((r) => r.vaccineCode?.[0]?.text === 'Varicella')!.forecastStatus.coding?.[0]?.code).toBe('immune');
+  });
+
   it('refuses a patient without a full birth date with a 400 OperationOutcome error', () => {
     try {
       forecastFromFhir({ assessmentDate: '2025-11-10', patient: { resourceType: 'Patient', birthDate: '2025' }, immunizations: [] });

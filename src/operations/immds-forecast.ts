@@ -107,14 +107,13 @@ async function forecastStoredPatient(req: FhirRequest, ctx: HandlerContext): Pro
   if (!patient.birthDate || !DATE.test(patient.birthDate)) {
     throw badRequest(`Patient/${req.id} has no full birthDate: CDSi cannot forecast without one`, { expression: 'Patient.birthDate' });
   }
-  const clauses: Filter[] = [{ 's.patient': `Patient/${patientRecord.id}` }];
-  const records = await ctx.store.search('Immunization', {
-    filter: { $and: clauses },
-    sort: [{ field: '_id', direction: 1 }],
-    limit: MAX_IMMUNIZATIONS,
-  });
+  // One indexed equality and no store-side sort: the store answers it from the patient index alone
+  // (a sort or an $and would make it evaluate a filter and sort every dose); ordered here by id so
+  // the answer does not depend on the store's order.
+  const filter: Filter = { 's.patient': `Patient/${patientRecord.id}` };
+  const records = await ctx.store.search('Immunization', { filter, limit: MAX_IMMUNIZATIONS });
   const immunizations = records
     .map((r) => r.resource as Immunization)
-    .filter((imm) => imm.occurrenceDateTime && imm.vaccineCode?.coding?.some((c) => c.code));
+    .sort((a, b) => (a.id! < b.id! ? -1 : a.id! > b.id! ? 1 : 0));
   return toParameters(forecastFromFhir({ assessmentDate, patient, immunizations }));
 }
