@@ -52,7 +52,7 @@ export async function startServer(
   const baseUrl = `${config.publicBaseUrl}/fhir`;
   const auth = await createAuth(config, baseUrl, logger);
   const policy = loadSeverityPolicy(config.rulePolicyFile);
-  const baseStore = options.store ?? createStore(config);
+  const baseStore = options.store ?? (await createStore(config));
   await baseStore.init();
   // Vaccine code sets live in the store (seeded when absent); committed writes to them reload the
   // rules' in-memory view at once (src/terminology/store-sync.ts).
@@ -65,7 +65,7 @@ export async function startServer(
   await audit.start();
   const sharing = new SharingIndex(store);
   // Bulk export: jobs in the store, outputs in the file store next to it (src/bulk).
-  const files = options.files ?? createFileStore(config);
+  const files = options.files ?? (await createFileStore(config));
   await files.init();
   const bulk = new BulkExports({ store, files, sharing, baseUrl, logger, options: { ...loadBulkOptions(), ...options.bulk } });
   // Population runs forecast on worker threads (src/population/worker-pool.ts; 0: request thread).

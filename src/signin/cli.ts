@@ -223,8 +223,8 @@ async function httpBackend(config: Config, base: string): Promise<Backend> {
 }
 
 /** No server running: the same operations on the store, audited through an AuditLog of our own. */
-export async function directBackend(config: Config, openStore: (c: Config) => Store = createStore): Promise<Backend> {
-  const store = openStore(config);
+export async function directBackend(config: Config, openStore: (c: Config) => Store | Promise<Store> = createStore): Promise<Backend> {
+  const store = await openStore(config);
   await store.init();
   const logger = createLogger('warn');
   const fhirBase = `${config.publicBaseUrl}/fhir`;
