@@ -3,7 +3,7 @@
 // antigens into vaccine-group forecasts. Pure: supporting data and patient in, result out.
 import { addOptional, FAR_FUTURE, FAR_PAST } from './dates.js';
 import { evaluateSeries } from './evaluate.js';
-import { forecastSeries } from './forecast-series.js';
+import { contraindicatedVaccines, forecastSeries } from './forecast-series.js';
 import type {
   AdministeredDose,
   AntigenResult,
@@ -188,7 +188,18 @@ export function runCdsi(data: SupportingData, patient: PatientRecord): EngineRes
       results.push(result);
     }
     const lead = results.find((r) => r.best)?.best;
-    vaccineGroups.push({ vaccineGroup: group.name, antigens: results, forecast: vaccineGroupForecast(group, results), seriesName: lead?.series.name });
+    const contraindicated = new Set<string>();
+    for (const name of group.antigens) {
+      const antigen = data.antigens.get(name);
+      if (antigen && antigen.vaccineContraindications.length > 0) for (const cvx of contraindicatedVaccines(antigen, sorted)) contraindicated.add(cvx);
+    }
+    vaccineGroups.push({
+      vaccineGroup: group.name,
+      antigens: results,
+      forecast: vaccineGroupForecast(group, results),
+      seriesName: lead?.series.name,
+      contraindicatedVaccines: [...contraindicated].sort(),
+    });
   }
   const evaluations: DoseEvaluation[] = [];
   for (const r of byAntigen.values()) evaluations.push(...r.evaluations);

@@ -180,7 +180,13 @@ function evaluationResource(e: DoseEvaluation, patient: Patient, date: string): 
   };
 }
 
-function recommendationEntry(group: string, antigens: readonly string[], forecast: Forecast, series: string | undefined): ImmunizationRecommendationRecommendation {
+function recommendationEntry(
+  group: string,
+  antigens: readonly string[],
+  forecast: Forecast,
+  series: string | undefined,
+  contraindicatedVaccines: readonly string[],
+): ImmunizationRecommendationRecommendation {
   const criteria = (Object.keys(DATE_CRITERIA) as (keyof typeof DATE_CRITERIA)[])
     .filter((k) => forecast[k] !== undefined)
     .map((k) => ({
@@ -191,6 +197,10 @@ function recommendationEntry(group: string, antigens: readonly string[], forecas
   return {
     vaccineCode: [{ text: group }],
     targetDisease: { text: antigens.join(', ') },
+    // CDSi vaccine-level contraindications: these vaccines must not fulfil the recommendation.
+    ...(contraindicatedVaccines.length > 0
+      ? { contraindicatedVaccineCode: contraindicatedVaccines.map((code) => ({ coding: [{ system: CVX_SYSTEM, code }] })) }
+      : {}),
     forecastStatus: { coding: [{ system: FORECAST_STATUS_SYSTEM, code, display: forecast.status }], text: forecast.status },
     ...(forecast.doseNumber !== undefined ? { doseNumberPositiveInt: forecast.doseNumber } : {}),
     ...(criteria.length > 0 ? { dateCriterion: criteria } : {}),
@@ -206,7 +216,7 @@ export function toFhir(result: EngineResult, input: ForecastInput): ForecastOutp
     patient: patientReference(input.patient),
     date,
     recommendation: result.vaccineGroups.map((g) =>
-      recommendationEntry(g.vaccineGroup, g.antigens.map((a) => a.antigen), g.forecast, g.seriesName),
+      recommendationEntry(g.vaccineGroup, g.antigens.map((a) => a.antigen), g.forecast, g.seriesName, g.contraindicatedVaccines),
     ),
   };
   return { evaluations, recommendation };

@@ -26,7 +26,7 @@ export function isContraindicated(antigen: Antigen, patient: PatientRecord): boo
 }
 
 /** CVX codes contraindicated for this patient on the assessment date (vaccine-level contraindications). */
-function contraindicatedVaccines(antigen: Antigen, patient: PatientRecord): Set<string> {
+export function contraindicatedVaccines(antigen: Antigen, patient: PatientRecord): Set<string> {
   const out = new Set<string>();
   for (const c of antigen.vaccineContraindications) {
     if (!patient.observations.has(c.code)) continue;

@@ -133,6 +133,26 @@ describe('forecastFromFhir', () => {
     expect(viaCondition.recommendation.recommendation.find((r) => r.vaccineCode?.[0]?.text === 'Varicella')!.forecastStatus.coding?.[0]?.code).toBe('immune');
   });
 
+  it('names vaccines a vaccine-level contraindication rules out, and still forecasts the group with the others', () => {
+    // Atopic dermatitis (CDSi 224) contraindicates ACAM2000 (CVX 75), not JYNNEOS: CDC's case
+    // 2022-UC-0025 expects the orthopoxvirus series Not Complete.
+    const { recommendation } = forecastFromFhir({
+      assessmentDate: '2025-11-10',
+      patient: { resourceType: 'Patient', id: 'p1', birthDate: '1990-02-02', gender: 'male' },
+      immunizations: [],
+      conditions: ['239', '224'].map((code) => ({
+        resourceType: 'Condition' as const,
+        subject: { reference: 'Patient/p1' },
+        code: { coding: [{ system: 'https://www.cdc.gov/vaccines/programs/iis/cdsi.html', code }] },
+      })),
+    });
+    const pox = recommendation.recommendation.find((r) => r.vaccineCode?.[0]?.text === 'Orthopoxvirus')!;
+    expect(pox.forecastStatus.coding?.[0]?.code).toBe('notComplete');
+    expect(pox.contraindicatedVaccineCode).toEqual([{ coding: [{ system: 'http://hl7.org/fhir/sid/cvx', code: '75' }] }]);
+    const polio = recommendation.recommendation.find((r) => r.vaccineCode?.[0]?.text === 'Polio')!;
+    expect(polio.contraindicatedVaccineCode).toBeUndefined();
+  });
+
   it('refuses a patient without a full birth date with a 400 OperationOutcome error', () => {
     try {
       forecastFromFhir({ assessmentDate: '2025-11-10', patient: { resourceType: 'Patient', birthDate: '2025' }, immunizations: [] });

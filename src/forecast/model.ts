@@ -95,6 +95,8 @@ export interface VaccineGroupForecast {
   antigens: readonly AntigenResult[];
   forecast: Forecast;
   seriesName?: string;
+  /** CVX codes the patient must not be given on the assessment date (vaccine-level contraindications of the group's antigens). */
+  contraindicatedVaccines: readonly string[];
 }
 
 export interface EngineResult {
