@@ -26,6 +26,8 @@ export interface Config {
   signin?: SigninSettings;
   /** POPULATION_WORKERS: worker threads forecasting population runs (src/population); 0 or absent: the request thread. */
   populationWorkers?: number;
+  /** VALIDATION_WORKERS: worker threads for structural validation of writes (src/validation); 0 or absent: the request thread. */
+  validationWorkers?: number;
   /** HL7V2_MAX_MESSAGE_BYTES: largest HL7 v2 message at /hl7v2 and /soap (src/hl7v2; default 1 MiB). */
   hl7v2MaxMessageBytes?: number;
 }
@@ -137,6 +139,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     limits: loadLimits(env),
     webAppDir: env.WEB_APP_DIR ? path.resolve(env.WEB_APP_DIR) : undefined,
     populationWorkers: populationWorkers(env),
+    validationWorkers: validationWorkers(env),
     hl7v2MaxMessageBytes: positive(env, 'HL7V2_MAX_MESSAGE_BYTES'),
     signin: {
       adminUsername: env.IIS_ADMIN_USERNAME || undefined,
@@ -179,6 +182,18 @@ function parseLogLevel(value: string): Config['logLevel'] {
   const level = levels.find((l) => l === value.toLowerCase());
   if (!level) throw new Error(`LOG_LEVEL must be one of ${levels.join(', ')}, got "${value}"`);
   return level;
+}
+
+/**
+ * VALIDATION_WORKERS; default 0: each worker holds its own copy of the FHIR definitions (+260 MB
+ * RSS measured), more than the 2-core machine's memory goals allow for the throughput it adds.
+ */
+function validationWorkers(env: NodeJS.ProcessEnv): number {
+  const raw = env.VALIDATION_WORKERS;
+  if (raw === undefined || raw === '') return 0;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 0 || n > 64) throw new Error(`VALIDATION_WORKERS must be an integer from 0 to 64, got "${raw}"`);
+  return n;
 }
 
 /**

@@ -25,6 +25,7 @@ import { loadSeverityPolicy } from './quality/policy.js';
 import { CodeSets } from './terminology/code-sets.js';
 import { TerminologySync } from './terminology/store-sync.js';
 import { RuleRegistry } from './validation/business-rules.js';
+import { StructuralValidationPool } from './validation/structural-pool.js';
 import { warmUpValidation } from './validation/validate-resource.js';
 
 export interface RunningServer {
@@ -59,7 +60,8 @@ export async function startServer(
   const store = baseStore;
   const terminology = new TerminologySync(store, new CodeSets(), { logger });
   await terminology.start();
-  const rules = new RuleRegistry();
+  const validationPool = new StructuralValidationPool(config.validationWorkers ?? 0);
+  const rules = new RuleRegistry({ structural: validationPool.validate });
   registerIisRules(rules, { codeSets: terminology.codeSets, policy });
   const audit = new AuditLog({ store, logger, serverUrl: baseUrl, dataDir: config.dataDir });
   await audit.start();
@@ -105,6 +107,7 @@ export async function startServer(
       });
       await bulk.stop();
       await forecastPool.close();
+      await validationPool.close();
       for (const hook of closeHooks) await hook();
       await audit.close();
       terminology.stop();

@@ -2,7 +2,8 @@
 // the one function that turns validation issues into 400 / 422.
 import type { OperationOutcomeIssue, Resource } from '@medplum/fhirtypes';
 import { failWith, hasErrors } from '../fhir/outcome.js';
-import { isMalformedRequestIssue, validateResource } from './validate-resource.js';
+import { inThreadValidator, type StructuralValidator } from './structural-pool.js';
+import { isMalformedRequestIssue } from './validate-resource.js';
 import type { ValidationExpectations } from './validate-resource.js';
 
 export interface RuleContext {
@@ -23,9 +24,17 @@ export type BusinessRule = (
   ctx: RuleContext
 ) => OperationOutcomeIssue[] | Promise<OperationOutcomeIssue[]>;
 
-/** Rules by resource type ('*' = every type), run in registration order. */
+/**
+ * Rules by resource type ('*' = every type), run in registration order; and the structural
+ * validation every write goes through first (in the request thread, or a StructuralValidationPool).
+ */
 export class RuleRegistry {
   private readonly rules: { resourceType: string; rule: BusinessRule }[] = [];
+  readonly structural: StructuralValidator;
+
+  constructor(options: { structural?: StructuralValidator } = {}) {
+    this.structural = options.structural ?? inThreadValidator;
+  }
 
   register(resourceType: string | '*', rule: BusinessRule): void {
     this.rules.push({ resourceType, rule });
@@ -76,7 +85,7 @@ export async function validateWrite(
   ctx: RuleContext,
   rules: RuleRegistry
 ): Promise<{ resource: Resource; issues: OperationOutcomeIssue[] }> {
-  const structural = validateResource(input, expect);
+  const structural = await rules.structural(input, expect);
   const structuralStatus = rejectionStatus(structural);
   if (structuralStatus) throw failWith(structuralStatus, structural);
 

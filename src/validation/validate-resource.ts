@@ -62,6 +62,11 @@ function malformed(issue: OperationOutcomeIssue): OperationOutcomeIssue {
   return issue;
 }
 
+/** Marks an issue malformed again on this side of a thread boundary (structural-pool.ts). */
+export function markMalformed(issue: OperationOutcomeIssue): void {
+  malformedIssues.add(issue);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Entry point
 

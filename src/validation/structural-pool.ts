@@ -1,0 +1,116 @@
+// Structural validation (validate-resource.ts) off the request thread: a fixed pool of worker
+// threads, each with its own copy of the FHIR definitions. Validation is about a third of the CPU
+// a write costs (the @medplum/core validator walks every element of the type); in a worker it runs
+// on another core while the request thread resolves, matches and commits other writes.
+// VALIDATION_WORKERS sets the size (0: the request thread). The same function runs either way, so
+// the issues are the same; a worker that fails or exits hands its jobs back to the request thread.
+// The workers are unref'd while idle: an idle pool never keeps the process alive; close() ends them.
+import { Worker } from 'node:worker_threads';
+import type { OperationOutcomeIssue } from '@medplum/fhirtypes';
+import { markMalformed, validateResource, type ValidationExpectations } from './validate-resource.js';
+
+/** Structural validation of one body: every issue found (see validateResource). */
+export type StructuralValidator = (input: unknown, expect: ValidationExpectations) => Promise<OperationOutcomeIssue[]>;
+
+/** In the request thread. */
+export const inThreadValidator: StructuralValidator = (input, expect) => Promise.resolve(validateResource(input, expect));
+
+interface Job {
+  input: unknown;
+  expect: ValidationExpectations;
+  resolve: (issues: OperationOutcomeIssue[]) => void;
+  reject: (err: unknown) => void;
+}
+
+interface Answer {
+  id: number;
+  issues?: OperationOutcomeIssue[];
+  malformed?: number[];
+  error?: string;
+}
+
+class ValidationWorker {
+  private readonly worker: Worker;
+  private readonly jobs = new Map<number, Job>();
+  private seq = 0;
+  broken = false;
+
+  constructor() {
+    this.worker = new Worker(new URL('./structural-worker.mjs', import.meta.url));
+    this.worker.unref();
+    this.worker.on('message', (answer: Answer) => {
+      const job = this.jobs.get(answer.id);
+      if (!job) return;
+      this.jobs.delete(answer.id);
+      if (this.jobs.size === 0) this.worker.unref();
+      if (answer.error !== undefined || !answer.issues) {
+        // The worker could not validate it: the request thread does, with the same function.
+        settleInThread(job);
+        return;
+      }
+      for (const i of answer.malformed ?? []) markMalformed(answer.issues[i]);
+      job.resolve(answer.issues);
+    });
+    this.worker.on('error', () => this.fail());
+    this.worker.on('exit', () => this.fail());
+  }
+
+  get load(): number {
+    return this.jobs.size;
+  }
+
+  run(job: Job): void {
+    const id = ++this.seq;
+    // Referenced while it has work, so the process waits for answers it asked for.
+    if (this.jobs.size === 0) this.worker.ref();
+    this.jobs.set(id, job);
+    try {
+      this.worker.postMessage({ id, input: job.input, expect: job.expect });
+    } catch {
+      // Not cloneable (cannot happen for parsed JSON): validate here.
+      this.jobs.delete(id);
+      settleInThread(job);
+    }
+  }
+
+  private fail(): void {
+    this.broken = true;
+    const left = [...this.jobs.values()];
+    this.jobs.clear();
+    for (const job of left) settleInThread(job);
+  }
+
+  terminate(): Promise<number> {
+    this.broken = true;
+    return this.worker.terminate();
+  }
+}
+
+function settleInThread(job: Job): void {
+  try {
+    job.resolve(validateResource(job.input, job.expect));
+  } catch (err) {
+    job.reject(err);
+  }
+}
+
+export class StructuralValidationPool {
+  private readonly workers: ValidationWorker[];
+
+  constructor(readonly size: number) {
+    this.workers = Array.from({ length: Math.max(0, Math.floor(size)) }, () => new ValidationWorker());
+  }
+
+  /** Validates in the least busy live worker (in the request thread when there is none). */
+  readonly validate: StructuralValidator = (input, expect) => {
+    let best: ValidationWorker | undefined;
+    for (const w of this.workers) if (!w.broken && (!best || w.load < best.load)) best = w;
+    if (!best) return inThreadValidator(input, expect);
+    const worker = best;
+    return new Promise((resolve, reject) => worker.run({ input, expect, resolve, reject }));
+  };
+
+  async close(): Promise<void> {
+    await Promise.all(this.workers.map((w) => w.terminate()));
+  }
+}
