@@ -1,28 +1,45 @@
-// npm run bench:population: reminder/recall and coverage on seeded registries (issue 14 goals:
+// npm run bench:population: reminder/recall and coverage on a seeded registry (issue 14 goals:
 // a 10,000-patient practice's reminder/recall CSV, first byte < 1 s and whole CSV < 10 s; coverage
 // of 100,000 children (childhood-combined-7, summary) < 60 s with server RSS < 600 MB).
-// Each registry is seeded with scripts/seed.ts (children 0–18 years, the CDC schedule for their
-// age, one organization giving every dose) into a fresh embedded store, then served by a server in
-// a child process (so the server's RSS is its own) and queried over loopback.
-//   BENCH_POPULATION_SCALE=0.1 npm run bench:population   smaller registries for a quick look
-//   POPULATION_WORKERS=0|N                                 forecasts in the request thread or N workers
-import { spawn } from 'node:child_process';
+// The registry is served by a server in a child process (so its RSS and CPU are its own) and
+// queried over loopback. Either an existing data dir (a COPY: the server locks and may write it),
+// or fresh registries seeded by scripts/seed.ts (children 0–18 years, the CDC schedule for their age).
+//   npm run bench:population -- --data-dir /work/data/my-copy [--organization Organization/ID]
+//   npm run bench:population -- --practice 10000 --children 100000 [--doses 10]
+//   options: --parts reminder,coverage   --workers 0,1   --groups MMR (reminder query; '' = every group)
+// Prints per run: wall time, the server's CPU time (all threads; load on a shared machine inflates
+// wall time, hardly CPU time), first byte / first data row for CSVs, and server RSS (now and peak).
+import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
 import jwt from 'jsonwebtoken';
+import { waitReady } from './wait-ready.js';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const SECRET = 'bench-secret';
-const SCALE = Number(process.env.BENCH_POPULATION_SCALE ?? '1');
 const TOKEN = jwt.sign({ scope: 'system/*.rs' }, SECRET, { algorithm: 'HS256', expiresIn: 7200 });
 const SEED = '42';
 const TODAY = new Date().toISOString().slice(0, 10);
-/** Doses per patient: enough for the whole CDC schedule up to each child's age (the seed caps each patient at this many). */
-const DOSES = Number(process.env.BENCH_POPULATION_DOSES ?? '25');
-const CHILDREN_SCALE = Number(process.env.BENCH_POPULATION_CHILDREN_SCALE ?? String(SCALE));
+
+const { values: args } = parseArgs({
+  options: {
+    'data-dir': { type: 'string' },
+    organization: { type: 'string' },
+    practice: { type: 'string', default: process.env.BENCH_POPULATION_PRACTICE ?? '10000' },
+    children: { type: 'string', default: process.env.BENCH_POPULATION_CHILDREN ?? '100000' },
+    doses: { type: 'string', default: process.env.BENCH_POPULATION_DOSES ?? '10' },
+    parts: { type: 'string', default: process.env.BENCH_POPULATION_PARTS ?? 'reminder,coverage' },
+    workers: { type: 'string', default: process.env.POPULATION_WORKERS ?? '0,1' },
+    groups: { type: 'string', default: 'MMR' },
+    measures: { type: 'string', default: 'childhood-combined-7' },
+  },
+});
+const PARTS = args.parts.split(',');
+const WORKERS = args.workers.split(',').filter((w) => w !== '');
 
 /** scripts/seed.ts's id of its first organization (uuidOf('org-0') with the default seed). */
 function firstOrganizationId(): string {
@@ -30,13 +47,14 @@ function firstOrganizationId(): string {
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-4${h.slice(13, 16)}-${((parseInt(h[16], 16) & 3) | 8).toString(16)}${h.slice(17, 20)}-${h.slice(20, 32)}`;
 }
 
-function run(cmd: string, args: string[]): Promise<void> {
+function run(cmd: string, argv: string[]): Promise<void> {
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { cwd: ROOT, stdio: ['ignore', 'inherit', 'inherit'] });
-    child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`${args.join(' ')} exited ${code}`))));
+    const child = spawn(cmd, argv, { cwd: ROOT, stdio: ['ignore', 'inherit', 'inherit'] });
+    child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`${argv.join(' ')} exited ${code}`))));
   });
 }
 
+/** A fresh registry whose every dose was given by one organization (so its practice is every patient). */
 async function seed(patients: number, immunizations: number): Promise<{ dir: string; seconds: number }> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'iis-bench-population-'));
   const t = performance.now();
@@ -55,28 +73,23 @@ interface Server {
 
 async function serve(dataDir: string, extraEnv: Record<string, string> = {}): Promise<Server> {
   const port = 20000 + Math.floor(Math.random() * 20000);
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
+  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
     cwd: ROOT,
     env: { ...process.env, PORT: String(port), DATA_DIR: dataDir, AUTH_JWT_SECRET: SECRET, LOG_LEVEL: 'warn', ...extraEnv },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
-  for (let i = 0; ; i++) {
-    try {
-      if ((await fetch(`http://127.0.0.1:${port}/readyz`)).ok) break;
-    } catch {
-      // not listening yet
-    }
-    if (i > 1200) throw new Error('server did not become ready');
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return {
-    base: `http://127.0.0.1:${port}/fhir`,
-    pid: child.pid as number,
-    stop: async () => {
-      child.kill('SIGTERM');
-      await new Promise((r) => child.on('exit', r));
-    },
+  const stop = async () => {
+    if (child.exitCode !== null) return;
+    child.kill('SIGTERM');
+    await new Promise((r) => child.on('exit', r));
   };
+  try {
+    await waitReady(`http://127.0.0.1:${port}/readyz`, { child });
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return { base: `http://127.0.0.1:${port}/fhir`, pid: child.pid as number, stop };
 }
 
 async function rssMb(pid: number, field: 'VmRSS' | 'VmHWM'): Promise<number> {
@@ -84,13 +97,21 @@ async function rssMb(pid: number, field: 'VmRSS' | 'VmHWM'): Promise<number> {
   return Math.round(Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(status)?.[1] ?? 0) / 1024);
 }
 
-/** GET a CSV: time to the first body byte, to the end, and the number of data rows. */
-async function csv(url: string): Promise<{ firstByte: number; total: number; rows: number; patients: number }> {
+/** The process's CPU time so far (user + system, every thread), in ms. */
+async function cpuMs(pid: number): Promise<number> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100; // utime, stime in clock ticks (USER_HZ 100)
+}
+
+/** GET a CSV: time to the first body byte, to the first data row, to the end, and the rows. */
+async function csv(url: string): Promise<{ firstByte: number; firstRow: number; total: number; rows: number; patients: number }> {
   const t = performance.now();
   const res = await fetch(url, { headers: { authorization: `Bearer ${TOKEN}` } });
   if (res.status !== 200) throw new Error(`${url}: ${res.status} ${await res.text()}`);
   const reader = (res.body as ReadableStream<Uint8Array>).getReader();
   let firstByte = 0;
+  let firstRow = 0;
   let text = '';
   const decoder = new TextDecoder();
   for (;;) {
@@ -98,9 +119,10 @@ async function csv(url: string): Promise<{ firstByte: number; total: number; row
     if (done) break;
     if (firstByte === 0) firstByte = performance.now() - t;
     text += decoder.decode(value, { stream: true });
+    if (firstRow === 0 && text.split('\r\n').length > 2) firstRow = performance.now() - t;
   }
-  const lines = text.trim().split('\r\n').slice(1);
-  return { firstByte, total: performance.now() - t, rows: lines.length, patients: new Set(lines.map((l) => l.slice(0, l.indexOf(',')))).size };
+  const lines = text.trim().split('\r\n').slice(1).filter((l) => l !== '');
+  return { firstByte, firstRow, total: performance.now() - t, rows: lines.length, patients: new Set(lines.map((l) => l.slice(0, l.indexOf(',')))).size };
 }
 
 async function json(url: string): Promise<{ ms: number; body: any }> {
@@ -112,7 +134,7 @@ async function json(url: string): Promise<{ ms: number; body: any }> {
 }
 
 /** One tiny $immds-forecast: the server parses CDC's supporting data on its first forecast. */
-async function warmUp(base: string): Promise<{ ms: number }> {
+async function warmUp(base: string): Promise<number> {
   const t = performance.now();
   const res = await fetch(`${base}/$immds-forecast`, {
     method: 'POST',
@@ -127,73 +149,95 @@ async function warmUp(base: string): Promise<{ ms: number }> {
   });
   await res.text();
   if (res.status !== 200) throw new Error(`warm-up: ${res.status}`);
-  return { ms: performance.now() - t };
+  return performance.now() - t;
 }
 
 const s = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
+const n = (x: number) => x.toLocaleString('en-US');
 
-async function main(): Promise<void> {
-  const workers = process.env.POPULATION_WORKERS ?? 'default';
-  console.log(`population bench: scale ${SCALE}, POPULATION_WORKERS=${workers}, ${os.cpus().length} CPUs, load ${os.loadavg().map((x) => x.toFixed(1)).join(' ')}`);
-  const org = `Organization/${firstOrganizationId()}`;
-
-  const parts = (process.env.BENCH_POPULATION_PARTS ?? 'reminder,coverage').split(',');
-  // 1. Reminder/recall of one practice.
-  if (parts.includes('reminder')) await reminderBench(org);
-  if (parts.includes('coverage')) await coverageBench();
-}
-
-async function reminderBench(org: string): Promise<void> {
-  const practice = Math.round(10_000 * SCALE);
-  const seeded = await seed(practice, practice * DOSES);
-  console.log(`\nreminder/recall: practice of ${practice.toLocaleString('en-US')} patients, ${(practice * DOSES).toLocaleString('en-US')} doses (seeded in ${seeded.seconds.toFixed(0)} s)`);
-  const server = await serve(seeded.dir);
+async function withServer(dir: string, workers: string, fn: (server: Server) => Promise<void>): Promise<void> {
+  const server = await serve(dir, { POPULATION_WORKERS: workers });
   try {
-    // The first forecast of a process parses CDC's supporting data: measured apart.
     const warm = await warmUp(server.base);
-    console.log(`  first request after start (parses the CDSi supporting data): ${s(warm.ms)}`);
-    for (const [label, query] of [
-      ['MMR due or overdue', '&vaccineGroup=MMR'],
-      ['every vaccine group', ''],
-    ] as const) {
-      const r = await csv(`${server.base}/$reminder-recall?organization=${org}&asOf=${TODAY}${query}&_format=text/csv`);
-      console.log(`  CSV, ${label}: first byte ${s(r.firstByte)}, whole CSV ${s(r.total)} (${r.patients.toLocaleString('en-US')} patients, ${r.rows.toLocaleString('en-US')} rows)`);
-    }
-    const page = await json(`${server.base}/$reminder-recall?organization=${org}&asOf=${TODAY}&vaccineGroup=MMR&_count=50`);
-    console.log(`  JSON first page of 50 (MMR): ${s(page.ms)}`);
-    console.log(`  server RSS ${await rssMb(server.pid, 'VmRSS')} MB, peak ${await rssMb(server.pid, 'VmHWM')} MB`);
+    console.log(`  POPULATION_WORKERS=${workers}: server ready, RSS ${await rssMb(server.pid, 'VmRSS')} MB; first forecast (parses the CDSi data) ${s(warm)}`);
+    await fn(server);
+    console.log(`  POPULATION_WORKERS=${workers}: server RSS now ${await rssMb(server.pid, 'VmRSS')} MB, peak ${await rssMb(server.pid, 'VmHWM')} MB`);
   } finally {
     await server.stop();
-    await rm(seeded.dir, { recursive: true, force: true });
   }
-
 }
 
-async function coverageBench(): Promise<void> {
-  // 2. Coverage of a registry of children, with forecasts in the request thread and on the pool.
-  const children = Math.round(100_000 * CHILDREN_SCALE);
-  const registry = await seed(children, children * DOSES);
-  console.log(`\ncoverage: registry of ${children.toLocaleString('en-US')} children (0–18 years), ${(children * DOSES).toLocaleString('en-US')} doses (seeded in ${registry.seconds.toFixed(0)} s)`);
-  try {
-    for (const workers of ['0', process.env.POPULATION_WORKERS ?? '2']) {
-      const server = await serve(registry.dir, { POPULATION_WORKERS: workers });
-      try {
-        const before = await rssMb(server.pid, 'VmRSS');
-        await warmUp(server.base);
-        for (const measure of ['childhood-combined-7', 'adolescent-tdap']) {
-          const r = await json(`${server.base}/Measure/${measure}/$evaluate-measure?periodEnd=${TODAY}`);
-          const counts = Object.fromEntries(r.body.group[0].population.map((p: any) => [p.code.coding[0].code, p.count]));
-          console.log(
-            `  POPULATION_WORKERS=${workers}: ${measure} (summary, whole registry): ${s(r.ms)}; initial population ${counts['initial-population'].toLocaleString('en-US')}, numerator ${counts.numerator.toLocaleString('en-US')}, score ${r.body.group[0].measureScore?.value}`
-          );
-        }
-        console.log(`  POPULATION_WORKERS=${workers}: server RSS before ${before} MB, peak ${await rssMb(server.pid, 'VmHWM')} MB`);
-      } finally {
-        await server.stop();
+async function reminderRuns(dir: string, org: string): Promise<void> {
+  for (const workers of WORKERS) {
+    await withServer(dir, workers, async (server) => {
+      const queries: Array<[string, string]> = [[args.groups === '' ? 'every vaccine group' : `${args.groups} due or overdue`, args.groups === '' ? '' : `&vaccineGroup=${args.groups}`]];
+      for (const [label, query] of queries) {
+        const cpu = await cpuMs(server.pid);
+        const r = await csv(`${server.base}/$reminder-recall?organization=${org}&asOf=${TODAY}${query}&_format=text/csv`);
+        const used = (await cpuMs(server.pid)) - cpu;
+        console.log(
+          `  POPULATION_WORKERS=${workers}: CSV, ${label}: first byte ${s(r.firstByte)}, first row ${s(r.firstRow)}, whole CSV ${s(r.total)}, server CPU ${s(used)} (${n(r.patients)} patients, ${n(r.rows)} rows)`
+        );
       }
+      const cpu = await cpuMs(server.pid);
+      const page = await json(`${server.base}/$reminder-recall?organization=${org}&asOf=${TODAY}&vaccineGroup=MMR&_count=50`);
+      console.log(`  POPULATION_WORKERS=${workers}: JSON first page of 50 (MMR): ${s(page.ms)}, server CPU ${s((await cpuMs(server.pid)) - cpu)}`);
+    });
+  }
+}
+
+async function coverageRuns(dir: string): Promise<void> {
+  for (const workers of WORKERS) {
+    await withServer(dir, workers, async (server) => {
+      for (const measure of args.measures.split(',')) {
+        const cpu = await cpuMs(server.pid);
+        const r = await json(`${server.base}/Measure/${measure}/$evaluate-measure?periodEnd=${TODAY}`);
+        const used = (await cpuMs(server.pid)) - cpu;
+        const counts = Object.fromEntries(r.body.group[0].population.map((p: any) => [p.code.coding[0].code, p.count]));
+        console.log(
+          `  POPULATION_WORKERS=${workers}: ${measure} (summary, whole registry): ${s(r.ms)}, server CPU ${s(used)}; initial population ${n(counts['initial-population'])}, numerator ${n(counts.numerator)}, score ${r.body.group[0].measureScore?.value}, RSS peak ${await rssMb(server.pid, 'VmHWM')} MB`
+        );
+      }
+    });
+  }
+}
+
+async function main(): Promise<void> {
+  console.log(`population bench: workers ${WORKERS.join(' and ')}, ${os.cpus().length} CPUs, load ${os.loadavg().map((x) => x.toFixed(1)).join(' ')}`);
+  const org = args.organization ?? `Organization/${firstOrganizationId()}`;
+  if (args['data-dir']) {
+    const dir = path.resolve(args['data-dir']);
+    console.log(`data dir ${dir} (served as is: pass a copy), practice ${org}`);
+    if (PARTS.includes('reminder')) {
+      console.log('\nreminder/recall of the practice');
+      await reminderRuns(dir, org);
     }
-  } finally {
-    await rm(registry.dir, { recursive: true, force: true });
+    if (PARTS.includes('coverage')) {
+      console.log('\ncoverage of the whole registry');
+      await coverageRuns(dir);
+    }
+    return;
+  }
+  const doses = Number(args.doses);
+  if (PARTS.includes('reminder')) {
+    const practice = Number(args.practice);
+    const seeded = await seed(practice, practice * doses);
+    console.log(`\nreminder/recall: practice of ${n(practice)} patients, ${n(practice * doses)} doses (seeded in ${seeded.seconds.toFixed(0)} s)`);
+    try {
+      await reminderRuns(seeded.dir, org);
+    } finally {
+      await rm(seeded.dir, { recursive: true, force: true });
+    }
+  }
+  if (PARTS.includes('coverage')) {
+    const children = Number(args.children);
+    const seeded = await seed(children, children * doses);
+    console.log(`\ncoverage: registry of ${n(children)} children (0–18 years), ${n(children * doses)} doses (seeded in ${seeded.seconds.toFixed(0)} s)`);
+    try {
+      await coverageRuns(seeded.dir);
+    } finally {
+      await rm(seeded.dir, { recursive: true, force: true });
+    }
   }
 }
 

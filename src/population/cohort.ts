@@ -2,12 +2,18 @@
 // organization (its managingOrganization, or a dose it gave: Immunization.performer.actor), the
 // members of a Group, or every patient of the registry; each with its Immunizations. Read through
 // the caller-scoped store (ctx.store), so patients hidden from the caller never enter a run.
-// Memory: one batch of patients and their doses at a time; for an organization or a Group the
-// sorted patient ids (strings, not resources) are held to visit each patient once, in id order —
-// which also gives reminder/recall a stable paging cursor.
+// Memory: one batch of patients and their doses at a time, plus the ids (strings) of the patients
+// already visited, so each patient is visited once.
+//  - Streamed (`ordered: false`: CSV, coverage): an organization's managed patients first, then
+//    the patients of its doses as the store's walk of `performer` finds them: the first batch is
+//    ready after a few hundred index entries, not after reading every dose the organization gave.
+//  - Ordered (`ordered: true`: reminder/recall JSON pages): the sorted patient ids are collected
+//    first, so pages have a stable cursor (`after` = the last patient id of the previous page).
+// Doses are read with one index walk per batch (`s.patient` $in the batch) and handed on as the
+// store's JSON text, unparsed (patient-task.ts parses them where the forecast runs).
 import type { Group, Immunization, Patient } from '@medplum/fhirtypes';
 import { badRequest, notFound } from '../fhir/outcome.js';
-import type { Filter, StoreReader } from '../store/store.js';
+import type { Filter, ResourceRecord, StoreReader } from '../store/store.js';
 
 export type CohortSubject =
   | { kind: 'organization'; reference: string }
@@ -16,7 +22,8 @@ export type CohortSubject =
 
 export interface CohortMember {
   patient: Patient;
-  immunizations: Immunization[];
+  /** The patient's Immunizations as a JSON array text (parse where needed). */
+  immunizations: string;
 }
 
 export interface CohortOptions {
@@ -26,11 +33,16 @@ export interface CohortOptions {
   bornTo?: string;
   /** Patients per batch (default 200). */
   batchSize?: number;
-  /** Only patients whose id sorts after this one (paging cursor; organization and Group only). */
+  /** Visit an organization's or Group's patients in id order (needed for `after`). */
+  ordered?: boolean;
+  /** Only patients whose id sorts after this one (paging cursor; ordered runs only). */
   after?: string;
 }
 
 const ID_REF = /^(Organization|Group)\/([A-Za-z0-9\-.]{1,64})$/;
+const PATIENT_REF = /(?:^|\/)Patient\/([A-Za-z0-9\-.]{1,64})(?:\/_history\/[^/]+)?$/;
+/** `"patient":{…"reference":"…"` with no nested object before the reference. */
+const PATIENT_IN_JSON = /"patient":\{[^{}]*?"reference":"((?:[^"\\]|\\.)*)"/;
 
 /** `Organization/x` or `Group/x` (a bare id is taken as the given default type). */
 export function parseSubject(value: string, defaultType: 'Organization' | 'Group' = 'Organization'): CohortSubject {
@@ -41,8 +53,23 @@ export function parseSubject(value: string, defaultType: 'Organization' | 'Group
 }
 
 function patientIdOf(reference: string | undefined): string | undefined {
-  const m = reference ? /(?:^|\/)Patient\/([A-Za-z0-9\-.]{1,64})(?:\/_history\/[^/]+)?$/.exec(reference) : null;
+  const m = reference ? PATIENT_REF.exec(reference) : null;
   return m ? m[1] : undefined;
+}
+
+/**
+ * The patient id of an Immunization read as JSON text, without parsing the whole resource: the
+ * top-level `patient` reference (a resource with contained resources, where a nested `patient`
+ * could come first, is parsed).
+ */
+export function immunizationPatientId(record: ResourceRecord): string | undefined {
+  const json = record.json;
+  if (json === undefined) return patientIdOf((record.resource as Immunization | undefined)?.patient?.reference);
+  if (!json.includes('"contained"')) {
+    const m = PATIENT_IN_JSON.exec(json);
+    if (m && !m[1].includes('\\')) return patientIdOf(m[1]);
+  }
+  return patientIdOf((JSON.parse(json) as Immunization).patient?.reference);
 }
 
 function and(...clauses: Array<Filter | undefined>): Filter {
@@ -61,47 +88,63 @@ function birthFilter(options: CohortOptions): Filter | undefined {
 async function subjectIds(store: StoreReader, subject: Exclude<CohortSubject, { kind: 'all' }>): Promise<string[]> {
   const ids = new Set<string>();
   if (subject.kind === 'organization') {
-    for await (const r of store.scan('Patient', { 's.organization': subject.reference })) ids.add(r.id);
-    for await (const r of store.scan('Immunization', { 's.performer': subject.reference })) {
-      const id = patientIdOf((r.resource as Immunization).patient?.reference);
+    for await (const r of store.scan('Patient', { 's.organization': subject.reference }, { raw: true })) ids.add(r.id);
+    for await (const r of store.scan('Immunization', { 's.performer': subject.reference }, { raw: true })) {
+      const id = immunizationPatientId(r);
       if (id) ids.add(id);
     }
   } else {
-    const id = subject.reference.slice('Group/'.length);
-    const record = await store.read('Group', id);
-    if (!record || record.deleted || !record.resource) throw notFound(`${subject.reference} is not known to this server`);
-    for (const m of (record.resource as Group).member ?? []) {
-      const pid = patientIdOf(m.entity?.reference);
-      if (pid && !m.inactive) ids.add(pid);
-    }
+    for (const id of await groupMemberIds(store, subject.reference)) ids.add(id);
   }
   return [...ids].sort();
 }
 
-/** The Immunizations of a batch of patients, by patient id. */
-async function dosesOf(store: StoreReader, patients: Patient[]): Promise<Map<string, Immunization[]>> {
-  const byPatient = new Map<string, Immunization[]>(patients.map((p) => [p.id as string, []]));
-  if (patients.length === 0) return byPatient;
-  const refs = patients.map((p) => `Patient/${p.id}`);
-  for await (const r of store.scan('Immunization', { 's.patient': { $in: refs } })) {
-    const imm = r.resource as Immunization;
-    byPatient.get(patientIdOf(imm.patient?.reference) ?? '')?.push(imm);
+async function groupMemberIds(store: StoreReader, reference: string): Promise<string[]> {
+  const record = await store.read('Group', reference.slice('Group/'.length));
+  if (!record || record.deleted || !record.resource) throw notFound(`${reference} is not known to this server`);
+  const ids: string[] = [];
+  for (const m of (record.resource as Group).member ?? []) {
+    const pid = patientIdOf(m.entity?.reference);
+    if (pid && !m.inactive) ids.push(pid);
   }
-  return byPatient;
+  return ids;
+}
+
+/** The Immunizations of a batch of patients (one index walk), as a JSON array text per patient id. */
+async function dosesOf(store: StoreReader, patients: Patient[]): Promise<Map<string, string>> {
+  const byPatient = new Map<string, string[]>(patients.map((p) => [p.id as string, []]));
+  if (patients.length > 0) {
+    const refs = patients.map((p) => `Patient/${p.id}`);
+    for await (const r of store.scan('Immunization', { 's.patient': { $in: refs } }, { raw: true })) {
+      const list = byPatient.get(immunizationPatientId(r) ?? '');
+      if (list) list.push(r.json ?? JSON.stringify(r.resource));
+    }
+  }
+  return new Map([...byPatient].map(([id, list]) => [id, `[${list.join(',')}]`]));
 }
 
 async function withDoses(store: StoreReader, patients: Patient[]): Promise<CohortMember[]> {
   const doses = await dosesOf(store, patients);
-  return patients.map((patient) => ({ patient, immunizations: doses.get(patient.id as string) ?? [] }));
+  return patients.map((patient) => ({ patient, immunizations: doses.get(patient.id as string) ?? '[]' }));
 }
 
-/** The subject's patients (with their doses) in batches; ordered by id for organizations and Groups. */
+/** The patients with these ids that pass the filter, in id order. */
+async function patientsById(store: StoreReader, ids: string[], patientFilter: Filter | undefined): Promise<Patient[]> {
+  const records = await store.search('Patient', {
+    filter: and({ _id: { $in: ids } }, patientFilter),
+    sort: [{ field: '_id', direction: 1 }],
+    limit: ids.length,
+  });
+  return records.map((r) => r.resource as Patient);
+}
+
+/** The subject's patients (with their doses) in batches. */
 export async function* cohortBatches(store: StoreReader, subject: CohortSubject, options: CohortOptions = {}): AsyncGenerator<CohortMember[]> {
   const size = Math.max(1, options.batchSize ?? 200);
-  const patientFilter = birthFilter(options) ?? {};
+  const patientFilter = birthFilter(options);
   if (subject.kind === 'all') {
     let batch: Patient[] = [];
-    for await (const r of store.scan('Patient', patientFilter, { batchSize: 1000 })) {
+    for await (const r of store.scan('Patient', patientFilter ?? {}, { batchSize: 1000 })) {
       batch.push(r.resource as Patient);
       if (batch.length >= size) {
         yield await withDoses(store, batch);
@@ -111,16 +154,50 @@ export async function* cohortBatches(store: StoreReader, subject: CohortSubject,
     if (batch.length > 0) yield await withDoses(store, batch);
     return;
   }
+  if (!options.ordered && subject.kind === 'organization') {
+    yield* organizationStream(store, subject.reference, patientFilter, size);
+    return;
+  }
   let ids = await subjectIds(store, subject);
   if (options.after !== undefined) ids = ids.filter((id) => id > options.after!);
   for (let i = 0; i < ids.length; i += size) {
-    const slice = ids.slice(i, i + size);
-    const records = await store.search('Patient', {
-      filter: and({ _id: { $in: slice } }, patientFilter),
-      sort: [{ field: '_id', direction: 1 }],
-      limit: slice.length,
-    });
-    const patients = records.map((r) => r.resource as Patient);
+    const patients = await patientsById(store, ids.slice(i, i + size), patientFilter);
     if (patients.length > 0) yield await withDoses(store, patients);
   }
+}
+
+/** An organization's patients as the store finds them: managed ones, then those it gave a dose. */
+async function* organizationStream(store: StoreReader, organization: string, patientFilter: Filter | undefined, size: number): AsyncGenerator<CohortMember[]> {
+  const seen = new Set<string>();
+  let batch: Patient[] = [];
+  for await (const r of store.scan('Patient', and({ 's.organization': organization }, patientFilter), { batchSize: 1000 })) {
+    seen.add(r.id);
+    batch.push(r.resource as Patient);
+    if (batch.length >= size) {
+      yield await withDoses(store, batch);
+      batch = [];
+    }
+  }
+  let pending: string[] = [];
+  const flush = async (): Promise<CohortMember[] | undefined> => {
+    const ids = pending;
+    pending = [];
+    batch.push(...(await patientsById(store, ids, patientFilter)));
+    if (batch.length === 0) return undefined;
+    const members = await withDoses(store, batch);
+    batch = [];
+    return members;
+  };
+  for await (const r of store.scan('Immunization', { 's.performer': organization }, { raw: true })) {
+    const id = immunizationPatientId(r);
+    if (!id || seen.has(id)) continue;
+    seen.add(id);
+    pending.push(id);
+    if (pending.length + batch.length >= size) {
+      const members = await flush();
+      if (members) yield members;
+    }
+  }
+  const members = await flush();
+  if (members) yield members;
 }

@@ -8,11 +8,12 @@
 // ZIP codes. Memory: counters per stratum (plus the patient references for subject-list).
 import type { List, Measure, MeasureReport, MeasureReportGroupPopulation, MeasureReportGroupStratifier, Parameters, Patient } from '@medplum/fhirtypes';
 import { badRequest, notFound } from '../fhir/outcome.js';
-import type { ForecastOutput } from '../forecast/index.js';
 import type { FhirRequest, FhirResponse, HandlerContext } from '../interactions/types.js';
 import { cohortBatches, parseSubject, type CohortMember, type CohortSubject } from './cohort.js';
 import { addDays, addMonths, ageInMonths, bornBetweenForAgeMonths, isDate } from './dates.js';
 import { inThreadRunner, type ForecastRunner } from './forecast-runner.js';
+import type { MeasureResult, PopulationTask } from './patient-task.js';
+import { pipelined } from './pipelined.js';
 import { parseMeasure, shippedMeasures, type MeasureDefinition } from './measure-definition.js';
 
 const POPULATION_SYSTEM = 'http://terminology.hl7.org/CodeSystem/measure-population';
@@ -90,32 +91,6 @@ function months(n: number, unit: 'months' | 'years'): number {
   return unit === 'years' ? n * 12 : n;
 }
 
-/** Does the patient's forecast put it in the numerator? */
-export function inNumerator(def: MeasureDefinition, member: CohortMember, forecast: ForecastOutput): boolean {
-  const rule = def.numerator;
-  if (rule.kind === 'status') {
-    const entry = forecast.recommendation.recommendation?.find((r) => r.vaccineCode?.[0]?.text === rule.vaccineGroup);
-    const code = entry?.forecastStatus?.coding?.[0]?.code;
-    return code === 'complete' || code === 'immune';
-  }
-  const birth = member.patient.birthDate as string;
-  const by = rule.by ? addMonths(birth, months(rule.by.n, rule.by.unit)) : undefined;
-  const from = rule.from ? addMonths(birth, months(rule.from.n, rule.from.unit)) : undefined;
-  const dateOf = new Map(member.immunizations.map((i) => [`Immunization/${i.id}`, (i.occurrenceDateTime ?? '').slice(0, 10)]));
-  const valid = new Map<string, Set<string>>();
-  for (const e of forecast.evaluations) {
-    if (!e.doseStatus?.coding?.some((c) => c.code === 'valid')) continue;
-    const antigen = e.targetDisease?.text ?? '';
-    const ref = e.immunizationEvent?.reference ?? '';
-    const date = dateOf.get(ref);
-    if (!date || (by && date > by) || (from && date < from)) continue;
-    let set = valid.get(antigen);
-    if (!set) valid.set(antigen, (set = new Set()));
-    set.add(ref);
-  }
-  return rule.counts.every((c) => (valid.get(c.antigen)?.size ?? 0) >= c.min);
-}
-
 function zipOf(p: Patient): string {
   const a = p.address?.find((x) => x.use === 'home') ?? p.address?.[0];
   const zip = (a?.postalCode ?? '').replace(/\D/g, '').slice(0, 5);
@@ -140,23 +115,23 @@ export async function evaluate(ctx: HandlerContext, req: FhirRequest, def: Measu
   const total = newTally(list);
   const strata = def.stratifiers.map(() => new Map<string, Tally>());
   const cohort = cohortBatches(ctx.store, p.subject, { batchSize: BATCH, ...bornBetweenForAgeMonths(p.periodEnd, minMonths, maxMonths) });
-  for await (const batch of cohort) {
+  const task: PopulationTask = { kind: 'measure', periodEnd: p.periodEnd, numerator: def.numerator, vaccineGroups: def.vaccineGroups };
+  // While a worker thread forecasts one batch, the next is read from the store (pipelined.ts).
+  const evaluated = pipelined(cohort, async (batch: CohortMember[]) => {
     const inRange = batch.filter((m) => {
       const age = m.patient.birthDate && isDate(m.patient.birthDate) ? ageInMonths(m.patient.birthDate, p.periodEnd) : -1;
       return age >= minMonths && age <= maxMonths;
     });
-    const forecasts = await runner(
-      inRange.map((m) => ({ assessmentDate: p.periodEnd, patient: m.patient, immunizations: m.immunizations })),
-      def.vaccineGroups
-    );
-    inRange.forEach((m, i) => {
-      const forecast = forecasts[i];
-      if (!forecast) return;
-      const ref = `Patient/${m.patient.id}`;
-      const hit = inNumerator(def, m, forecast);
+    const hits = await runner(task, inRange);
+    return inRange.map((m, i) => ({ patient: m.patient, hit: hits[i] as MeasureResult }));
+  });
+  for await (const batch of evaluated) {
+    for (const { patient, hit } of batch) {
+      if (hit === undefined) continue;
+      const ref = `Patient/${patient.id}`;
       const keys = def.stratifiers.map((s) => {
-        if (s.kind === 'zip') return zipOf(m.patient);
-        const age = ageInMonths(m.patient.birthDate as string, p.periodEnd);
+        if (s.kind === 'zip') return zipOf(patient);
+        const age = ageInMonths(patient.birthDate as string, p.periodEnd);
         const inUnit = s.unit === 'years' ? Math.floor(age / 12) : age;
         return s.bands.find((b) => inUnit >= b.min && inUnit <= b.max)?.label ?? 'other';
       });
@@ -169,7 +144,7 @@ export async function evaluate(ctx: HandlerContext, req: FhirRequest, def: Measu
           t.numeratorRefs?.push(ref);
         }
       }
-    });
+    }
   }
   return report(ctx, def, p, total, strata);
 }

@@ -1,18 +1,22 @@
-// A worker thread of the forecast pool (worker-pool.ts): forecasts the inputs it is sent with the
-// same code as the request thread (forecast-runner.ts) and answers the outputs in order.
+// A worker thread of the population pool (worker-pool.ts): runs the task for each patient it is
+// sent with the same code as the request thread (patient-task.ts) and answers the results in order.
 import { parentPort } from 'node:worker_threads';
-import { forecastOrSkip } from './forecast-runner.js';
-import type { PopulationForecastInput } from './forecast.js';
+import { defaultSupportingData } from '../forecast/index.js';
+import { runTask, type PatientInput, type PopulationTask } from './patient-task.js';
 
 interface Job {
   id: number;
-  inputs: PopulationForecastInput[];
-  groups?: string[];
+  task: PopulationTask;
+  inputs: PatientInput[];
 }
+
+// CDC's supporting data is parsed once, when the thread starts, not on the first batch of a run.
+defaultSupportingData();
+parentPort?.postMessage({ ready: true });
 
 parentPort?.on('message', (job: Job) => {
   try {
-    parentPort?.postMessage({ id: job.id, outputs: job.inputs.map((input) => forecastOrSkip(input, job.groups)) });
+    parentPort?.postMessage({ id: job.id, results: job.inputs.map((input) => runTask(job.task, input)) });
   } catch (err) {
     parentPort?.postMessage({ id: job.id, error: err instanceof Error ? err.message : String(err) });
   }

@@ -4,7 +4,7 @@
 // (measured: all groups ≈ 5× the seven childhood groups, ≈ 35× MMR alone). The groups kept run in
 // the schedule's own order, exactly as in the full forecast.
 import type { Immunization, Patient } from '@medplum/fhirtypes';
-import { badRequest } from '../fhir/outcome.js';
+import { badRequest, isFhirError } from '../fhir/outcome.js';
 import { forecastWith } from '../forecast/fhir.js';
 import { defaultSupportingData, type ForecastOutput } from '../forecast/index.js';
 import type { SupportingData } from '../forecast/supporting-data.js';
@@ -45,4 +45,14 @@ function dataFor(groups: readonly string[] | undefined): SupportingData {
 /** Forecast of the given vaccine groups only (all groups when none are given). */
 export function forecastGroups(input: PopulationForecastInput, groups?: readonly string[]): ForecastOutput {
   return forecastWith(dataFor(groups), input);
+}
+
+/** A patient CDSi refuses (400: no full birth date) is left out of the run, not a failed run. */
+export function forecastOrSkip(input: PopulationForecastInput, groups?: readonly string[]): ForecastOutput | undefined {
+  try {
+    return forecastGroups(input, groups);
+  } catch (err) {
+    if (isFhirError(err) && err.status === 400) return undefined;
+    throw err;
+  }
 }

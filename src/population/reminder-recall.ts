@@ -14,9 +14,11 @@ import { badRequest } from '../fhir/outcome.js';
 import type { FhirRequest, FhirResponse, HandlerContext } from '../interactions/types.js';
 import { cohortBatches, parseSubject, type CohortMember, type CohortOptions, type CohortSubject } from './cohort.js';
 import { addDays, addMonths, isDate } from './dates.js';
-import { dueItems, type DueItem, type DueStatus } from './due.js';
+import type { DueItem, DueStatus } from './due.js';
 import { canonicalGroup } from './forecast.js';
 import { inThreadRunner, type ForecastRunner } from './forecast-runner.js';
+import type { DueResult, PopulationTask } from './patient-task.js';
+import { pipelined } from './pipelined.js';
 
 export const CSV_TYPE = 'text/csv';
 const DEFAULT_COUNT = 50;
@@ -91,9 +93,10 @@ export function readReminderParams(req: FhirRequest): ReminderRecallParams {
   return { subject, asOf, groups: groups.length > 0 ? [...new Set(groups)] : undefined, statuses, ageMin, ageMax, count, cursor };
 }
 
-function cohortOptions(req: FhirRequest, p: ReminderRecallParams): CohortOptions {
+function cohortOptions(p: ReminderRecallParams, ordered: boolean): CohortOptions {
   return {
     batchSize: BATCH,
+    ordered,
     after: p.cursor,
     // Age in whole years on asOf between ageMin and ageMax.
     ...(p.ageMin !== undefined ? { bornTo: addMonths(p.asOf, -12 * p.ageMin) } : {}),
@@ -107,24 +110,22 @@ export interface DuePatient {
   recommendation: ImmunizationRecommendation;
 }
 
-/** Patients with something due, batch by batch, in the cohort's order. */
-export async function* duePatients(ctx: HandlerContext, req: FhirRequest, p: ReminderRecallParams, runner: ForecastRunner): AsyncGenerator<DuePatient[]> {
-  const groupFilter = p.groups ? new Set(p.groups) : undefined;
-  for await (const batch of cohortBatches(ctx.store, p.subject, cohortOptions(req, p))) {
-    const forecasts = await runner(
-      batch.map((m: CohortMember) => ({ assessmentDate: p.asOf, patient: m.patient, immunizations: m.immunizations })),
-      p.groups
-    );
+/**
+ * Patients with something due, batch by batch, in the cohort's order. While the runner (a worker
+ * thread) forecasts one batch, the next is read from the store (pipelined, order kept).
+ */
+export async function* duePatients(ctx: HandlerContext, p: ReminderRecallParams, runner: ForecastRunner, ordered: boolean): AsyncGenerator<DuePatient[]> {
+  const task: PopulationTask = { kind: 'due', asOf: p.asOf, groups: p.groups, statuses: p.statuses ? [...p.statuses] : undefined };
+  const results = pipelined(cohortBatches(ctx.store, p.subject, cohortOptions(p, ordered)), async (batch: CohortMember[]) => {
+    const due = await runner(task, batch);
     const out: DuePatient[] = [];
     batch.forEach((m, i) => {
-      const forecast = forecasts[i];
-      if (!forecast) return;
-      const items = dueItems(forecast.recommendation, p.asOf, { groups: groupFilter, statuses: p.statuses });
-      if (items.length === 0) return;
-      out.push({ patient: m.patient, items, recommendation: { ...forecast.recommendation, recommendation: items.map((x) => x.entry) } });
+      const d = due[i] as DueResult;
+      if (d) out.push({ patient: m.patient, items: d.items, recommendation: d.recommendation });
     });
-    yield out;
-  }
+    return out;
+  });
+  yield* results;
 }
 
 export function reminderRecallHandler(runner: ForecastRunner = inThreadRunner) {
@@ -135,7 +136,7 @@ export function reminderRecallHandler(runner: ForecastRunner = inThreadRunner) {
       return {
         status: 200,
         headers: { 'Content-Disposition': `attachment; filename="reminder-recall-${params.asOf}.csv"` },
-        raw: { contentType: `${CSV_TYPE}; charset=utf-8`, live: true, open: async () => Readable.from(csvLines(duePatients(ctx, req, { ...params, cursor: undefined }, runner))) },
+        raw: { contentType: `${CSV_TYPE}; charset=utf-8`, live: true, open: async () => Readable.from(csvLines(duePatients(ctx, { ...params, cursor: undefined }, runner, false))) },
       };
     }
     return { status: 200, body: await page(ctx, req, params, runner) };
@@ -149,7 +150,7 @@ async function page(ctx: HandlerContext, req: FhirRequest, p: ReminderRecallPara
   let included = 0;
   let lastId: string | undefined;
   let more = false;
-  outer: for await (const batch of duePatients(ctx, req, p, runner)) {
+  outer: for await (const batch of duePatients(ctx, p, runner, true)) {
     for (const d of batch) {
       if (included === p.count) {
         more = true;

@@ -1,16 +1,17 @@
-// Forecasts off the request thread: a fixed pool of worker threads (forecast-worker.ts), each with
-// its own copy of CDC's supporting data (parsed on its first job). A batch is split evenly across
-// the workers, so a population run uses the other cores and the event loop stays free to serve
-// other requests and to stream the CSV. POPULATION_WORKERS sets the size (0: the request thread;
-// default 0 below 4 cores, where the workers' own copies of the CDSi data cost more than they gain).
+// Population work off the request thread: a fixed pool of worker threads (forecast-worker.ts),
+// each with its own copy of CDC's supporting data (parsed when the thread starts). A batch is split
+// evenly across the workers; the thread that reads the store sends each patient with its doses as
+// the store's JSON text (a string copy, no structured clone of resources) and gets back only the
+// small result (due items, or in/out of a numerator). The caller keeps reading the next batch
+// while a worker computes this one (reminder-recall.ts, evaluate-measure.ts), so a run uses both
+// cores even on a 2-core machine. POPULATION_WORKERS sets the size (0: the request thread).
 // The workers are unref'd: an idle pool never keeps the process alive; close() ends them.
 import { Worker } from 'node:worker_threads';
-import type { ForecastOutput } from '../forecast/index.js';
-import type { PopulationForecastInput } from './forecast.js';
 import { inThreadRunner, type ForecastRunner } from './forecast-runner.js';
+import type { PatientInput, PopulationTask } from './patient-task.js';
 
 interface Pending {
-  resolve: (outputs: Array<ForecastOutput | undefined>) => void;
+  resolve: (results: unknown[]) => void;
   reject: (err: Error) => void;
 }
 
@@ -24,25 +25,26 @@ class ForecastWorker {
     // forecast-worker.mjs registers tsx in the thread, then loads forecast-worker.ts.
     this.worker = new Worker(new URL('./forecast-worker.mjs', import.meta.url));
     this.worker.unref();
-    this.worker.on('message', (msg: { id: number; outputs?: Array<ForecastOutput | undefined>; error?: string }) => {
+    this.worker.on('message', (msg: { id?: number; ready?: boolean; results?: unknown[]; error?: string }) => {
+      if (msg.id === undefined) return;
       const p = this.pending.get(msg.id);
       if (!p) return;
       this.pending.delete(msg.id);
       if (--this.busy === 0) this.worker.unref();
       if (msg.error !== undefined) p.reject(new Error(`forecast worker: ${msg.error}`));
-      else p.resolve(msg.outputs ?? []);
+      else p.resolve(msg.results ?? []);
     });
     this.worker.on('error', (err) => this.failAll(err));
     this.worker.on('exit', (code) => this.failAll(new Error(`forecast worker exited (${code})`)));
   }
 
-  run(inputs: PopulationForecastInput[], groups?: readonly string[]): Promise<Array<ForecastOutput | undefined>> {
+  run(task: PopulationTask, inputs: PatientInput[]): Promise<unknown[]> {
     const id = ++this.seq;
     // Referenced while it has work, so the process waits for answers it asked for.
     if (this.busy++ === 0) this.worker.ref();
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
-      this.worker.postMessage({ id, inputs, groups: groups ? [...groups] : undefined });
+      this.worker.postMessage({ id, task, inputs });
     });
   }
 
@@ -65,16 +67,16 @@ export class ForecastPool {
   }
 
   /** The batch split across the workers (the request thread when the pool is empty). */
-  readonly runner: ForecastRunner = async (inputs, groups) => {
-    if (this.workers.length === 0 || inputs.length === 0) return inThreadRunner(inputs, groups);
+  readonly runner: ForecastRunner = async (task, inputs) => {
+    if (this.workers.length === 0 || inputs.length === 0) return inThreadRunner(task, inputs);
     const per = Math.ceil(inputs.length / this.workers.length);
     const parts = await Promise.all(
       this.workers.map((w, i) => {
         const slice = inputs.slice(i * per, (i + 1) * per);
-        return slice.length > 0 ? w.run(slice, groups) : Promise.resolve([]);
+        return slice.length > 0 ? w.run(task, slice) : Promise.resolve([]);
       })
     );
-    return parts.flat();
+    return parts.flat() as never;
   };
 
   async close(): Promise<void> {
