@@ -1,12 +1,13 @@
 // The worker pool answers exactly what the request thread answers, in order, for both kinds of
 // population task, with the doses sent as JSON text; a patient CDSi cannot forecast stays undefined.
-import { afterAll, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { Immunization } from '@medplum/fhirtypes';
 import { inThreadRunner } from './forecast-runner.js';
 import type { PatientInput, PopulationTask } from './patient-task.js';
 import { ForecastPool } from './worker-pool.js';
 
 const pool = new ForecastPool(1);
+beforeAll(() => pool.whenReady(), 60_000);
 afterAll(() => pool.close());
 
 const dose = (id: string, cvx: string, date: string): Immunization => ({

@@ -20,12 +20,21 @@ class ForecastWorker {
   private readonly pending = new Map<number, Pending>();
   private seq = 0;
   private busy = 0;
+  /** True once the thread has loaded the CDSi data; false again if it dies. */
+  ready = false;
+  readonly started: Promise<void>;
 
   constructor() {
-    // forecast-worker.mjs registers tsx in the thread, then loads forecast-worker.ts.
+    // forecast-worker.mjs loads forecast-worker.js (compiled) or registers tsx for the .ts source.
     this.worker = new Worker(new URL('./forecast-worker.mjs', import.meta.url));
     this.worker.unref();
+    let started: () => void = () => undefined;
+    this.started = new Promise((resolve) => (started = resolve));
     this.worker.on('message', (msg: { id?: number; ready?: boolean; results?: unknown[]; error?: string }) => {
+      if (msg.ready) {
+        this.ready = true;
+        started();
+      }
       if (msg.id === undefined) return;
       const p = this.pending.get(msg.id);
       if (!p) return;
@@ -35,7 +44,10 @@ class ForecastWorker {
       else p.resolve(msg.results ?? []);
     });
     this.worker.on('error', (err) => this.failAll(err));
-    this.worker.on('exit', (code) => this.failAll(new Error(`forecast worker exited (${code})`)));
+    this.worker.on('exit', (code) => {
+      this.failAll(new Error(`forecast worker exited (${code})`));
+      started();
+    });
   }
 
   run(task: PopulationTask, inputs: PatientInput[]): Promise<unknown[]> {
@@ -49,6 +61,7 @@ class ForecastWorker {
   }
 
   private failAll(err: Error): void {
+    this.ready = false;
     for (const p of this.pending.values()) p.reject(err);
     this.pending.clear();
     this.busy = 0;
@@ -59,19 +72,32 @@ class ForecastWorker {
   }
 }
 
+/**
+ * The threads start with the first population run (a server that never runs one never pays for
+ * them); until they have loaded the CDSi data, batches run in the request thread.
+ */
 export class ForecastPool {
-  private readonly workers: ForecastWorker[];
+  private workers: ForecastWorker[] | undefined;
 
-  constructor(readonly size: number) {
-    this.workers = Array.from({ length: Math.max(0, Math.floor(size)) }, () => new ForecastWorker());
+  constructor(readonly size: number) {}
+
+  private started(): ForecastWorker[] {
+    this.workers ??= Array.from({ length: Math.max(0, Math.floor(this.size)) }, () => new ForecastWorker());
+    return this.workers;
   }
 
-  /** The batch split across the workers (the request thread when the pool is empty). */
+  /** Starts the threads and waits until each has loaded the CDSi data (or died). */
+  async whenReady(): Promise<void> {
+    await Promise.all(this.started().map((w) => w.started));
+  }
+
+  /** The batch split across the ready workers (the request thread when there is none). */
   readonly runner: ForecastRunner = async (task, inputs) => {
-    if (this.workers.length === 0 || inputs.length === 0) return inThreadRunner(task, inputs);
-    const per = Math.ceil(inputs.length / this.workers.length);
+    const ready = this.size > 0 ? this.started().filter((w) => w.ready) : [];
+    if (ready.length === 0 || inputs.length === 0) return inThreadRunner(task, inputs);
+    const per = Math.ceil(inputs.length / ready.length);
     const parts = await Promise.all(
-      this.workers.map((w, i) => {
+      ready.map((w, i) => {
         const slice = inputs.slice(i * per, (i + 1) * per);
         return slice.length > 0 ? w.run(task, slice) : Promise.resolve([]);
       })
@@ -80,6 +106,6 @@ export class ForecastPool {
   };
 
   async close(): Promise<void> {
-    await Promise.all(this.workers.map((w) => w.terminate()));
+    await Promise.all((this.workers ?? []).map((w) => w.terminate()));
   }
 }
