@@ -13,6 +13,7 @@ import { SharingIndex } from './consent/sharing-index.js';
 import { FRONT_DOORS } from './app/front-doors.js';
 import { buildRegistry } from './app/handlers.js';
 import { ForecastPool } from './population/worker-pool.js';
+import { populationJobTasks } from './population/async-jobs.js';
 import { HealthCardIssuer } from './health-cards/issuer.js';
 import { createFileStore, createStore } from './app/open-store.js';
 import { Pipeline } from './pipeline/pipeline.js';
@@ -69,9 +70,10 @@ export async function startServer(
   // Bulk export: jobs in the store, outputs in the file store next to it (src/bulk).
   const files = options.files ?? (await createFileStore(config));
   await files.init();
-  const bulk = new BulkExports({ store, files, sharing, baseUrl, logger, options: { ...loadBulkOptions(), ...options.bulk } });
   // Population runs forecast on worker threads (src/population/worker-pool.ts; 0: request thread).
   const forecastPool = new ForecastPool(config.populationWorkers ?? 0);
+  // Asynchronous population runs are jobs of the bulk worker (src/population/async-jobs.ts).
+  const bulk = new BulkExports({ store, files, sharing, baseUrl, logger, options: { ...loadBulkOptions(), ...options.bulk }, tasks: populationJobTasks(forecastPool.runner) });
   const registry = buildRegistry({ codeSets: terminology.codeSets, bulk, healthCards: new HealthCardIssuer(config), forecasts: forecastPool.runner });
   // The request pipeline holds the unscoped store; handlers get the caller-scoped view it builds.
   // Committed writes of code sets reload the rules' in-memory view at once (src/terminology/store-sync.ts).

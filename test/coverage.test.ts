@@ -3,6 +3,7 @@
 // and by age band; subject-list; the adolescent measures; bad input.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { addDays, addMonths } from '../src/population/dates.js';
+import { exportAll, kickoff, resourcesOf } from '../src/bulk/test-helpers.js';
 import { immunization, sharingConsent, startTestServer, type TestServer } from './helpers/server.js';
 
 const PERIOD_END = '2026-06-30';
@@ -159,6 +160,19 @@ describe('$evaluate-measure', () => {
     expect(counts(mening.group[0])).toEqual({ 'initial-population': 2, denominator: 2, numerator: 1 });
     const hpv = await evaluate('adolescent-hpv-utd', `periodEnd=${PERIOD_END}`);
     expect(counts(hpv.group[0])).toEqual({ 'initial-population': 2, denominator: 2, numerator: 0 });
+  });
+
+  it('Prefer: respond-async: a job polled like $export whose one MeasureReport is the synchronous answer', async () => {
+    const token = server.token({ scope: 'user/Patient.rs user/Immunization.rs user/Measure.rs', organization: PRACTICE });
+    const query = `Measure/childhood-combined-7/$evaluate-measure?periodEnd=${PERIOD_END}&subject=${PRACTICE}`;
+    const { manifest } = await exportAll(server.baseUrl, query, { token });
+    expect(manifest.output.map((o) => [o.type, o.count])).toEqual([['MeasureReport', 1]]);
+    const [report] = await resourcesOf(manifest, 'MeasureReport', token);
+    const sync = await evaluate('childhood-combined-7', `periodEnd=${PERIOD_END}&subject=${PRACTICE}`, { authorization: `Bearer ${token}` });
+    expect(counts(report.group[0])).toEqual({ 'initial-population': 5, denominator: 5, numerator: 2 }); // cov-h hidden from the practice
+    expect(report.group).toEqual(sync.group);
+    const bad = await kickoff(server.baseUrl, 'Measure/no-such-measure/$evaluate-measure?periodEnd=2026-06-30', { token });
+    expect(bad.status).toBe(404);
   });
 
   it('bad input is a 400 (or 404) OperationOutcome', async () => {

@@ -6,6 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CASE_FILES, loadCases, runCase, scheduleGroupName, type CdsiCase } from '../src/forecast/cdc-test-cases.js';
 import { defaultSupportingData } from '../src/forecast/index.js';
+import { exportAll, kickoff, resourcesOf } from '../src/bulk/test-helpers.js';
 import { immunization, sharingConsent, startTestServer, type TestServer } from './helpers/server.js';
 
 const AS_OF = '2025-11-10';
@@ -205,6 +206,33 @@ describe('$reminder-recall', () => {
     const noScope = server.token({ scope: 'user/Patient.rs' });
     const refused = await server.fhir('GET', `$reminder-recall?organization=${PRACTICE}&asOf=${AS_OF}`, { headers: { authorization: `Bearer ${noScope}` } });
     expect(refused.status).toBe(403);
+  });
+
+  it('Prefer: respond-async: a job polled like $export, whose NDJSON files hold the same list (data sharing applies)', async () => {
+    const practiceToken = server.token({ scope: 'user/Patient.rs user/Immunization.rs', organization: PRACTICE });
+    const query = `$reminder-recall?organization=${PRACTICE}&asOf=${AS_OF}&vaccineGroup=HepB`;
+    for (const [token, hiddenListed] of [[server.token(), true], [practiceToken, false]] as const) {
+      const { manifest } = await exportAll(server.baseUrl, query, { token });
+      expect(manifest.request).toBe(`${server.baseUrl}/${query.replace('Organization/', 'Organization%2F')}`);
+      expect(manifest.output.map((o) => o.type).sort()).toEqual(['ImmunizationRecommendation', 'Patient']);
+      const patients = await resourcesOf(manifest, 'Patient', token);
+      const recommendations = await resourcesOf(manifest, 'ImmunizationRecommendation', token);
+      const sync = await server.fhir('GET', `${query}&_count=1000`, { headers: { authorization: `Bearer ${token}` } });
+      const syncIds = (sync.body.entry ?? []).filter((e: any) => e.search.mode === 'match').map((e: any) => e.resource.id);
+      expect(patients.map((p) => p.id).sort()).toEqual([...syncIds].sort());
+      expect(patients.map((p) => p.id).includes('hidden-1')).toBe(hiddenListed);
+      expect(recommendations.map((r) => r.patient.reference).sort()).toEqual(patients.map((p) => `Patient/${p.id}`).sort());
+      for (const r of recommendations) expect(r.recommendation.map((x: any) => x.vaccineCode[0].text)).toEqual(['HepB']);
+    }
+    // Another client may not poll it; a patient/ token may not start one; bad parameters are refused at kick-off.
+    const k = await kickoff(server.baseUrl, query, { token: server.token() });
+    expect(k.status).toBe(202);
+    const other = await fetch(k.headers.get('content-location') as string, { headers: { authorization: `Bearer ${practiceToken}` } });
+    expect(other.status).toBe(403);
+    const patientToken = server.token({ scope: 'patient/Patient.rs patient/Immunization.rs', patient: 'hidden-1' });
+    expect((await kickoff(server.baseUrl, query, { token: patientToken })).status).toBe(403);
+    expect((await kickoff(server.baseUrl, `${query}&status=late`, { token: server.token() })).status).toBe(400);
+    expect((await kickoff(server.baseUrl, `${query}&_format=text/csv`, { token: server.token() })).status).toBe(400);
   });
 
   it('bad input is a 400 OperationOutcome; CSV elsewhere is a 406', async () => {

@@ -18,9 +18,9 @@ import { matchOperation } from '../operations/match.js';
 import { mergeOperation } from '../operations/merge.js';
 import { validateOperation } from '../operations/validate.js';
 import { HandlerRegistry } from '../pipeline/registry.js';
-import { evaluateMeasureHandler } from '../population/evaluate-measure.js';
+import { populationOperations } from '../population/async-jobs.js';
+import { inThreadRunner } from '../population/forecast-runner.js';
 import type { ForecastRunner } from '../population/forecast-runner.js';
-import { reminderRecallHandler } from '../population/reminder-recall.js';
 import type { CodeSets } from '../terminology/code-sets.js';
 import { lookupOperation } from '../terminology/lookup.js';
 import { translateOperation } from '../terminology/translate.js';
@@ -102,14 +102,16 @@ function registerOperations(registry: HandlerRegistry, services: HandlerServices
     scopeTypes: ['Immunization'],
     handler: healthCardsIssueOperation(services.healthCards),
   });
-  // Population runs on the forecast (src/population): reminder/recall lists and coverage measures.
+  // Population runs on the forecast (src/population): reminder/recall lists and coverage measures,
+  // at once or (Prefer: respond-async) as jobs of the bulk worker, polled like $export.
+  const population = populationOperations(services.forecasts ?? inThreadRunner, services.bulk);
   registry.operation({
     name: 'reminder-recall',
     levels: ['system'],
     methods: ['GET'],
     permissions: ['r', 's'],
     scopeTypes: ['Patient', 'Immunization'],
-    handler: reminderRecallHandler(services.forecasts),
+    handler: population.reminderRecall,
   });
   registry.operation({
     name: 'evaluate-measure',
@@ -118,7 +120,7 @@ function registerOperations(registry: HandlerRegistry, services: HandlerServices
     methods: ['GET', 'POST'],
     permissions: ['r', 's'],
     scopeTypes: ['Patient', 'Immunization'],
-    handler: evaluateMeasureHandler(services.forecasts),
+    handler: population.evaluateMeasure,
   });
   // Terminology (src/terminology): each handler answers only on its own resource types.
   const { codeSets } = services;

@@ -14,7 +14,7 @@ import { parseCriteria } from '../search/parse.js';
 import { scanPredicate } from '../store/filter-predicate.js';
 import type { FileStore } from '../store/files.js';
 import { isFhirError } from '../fhir/outcome.js';
-import type { Filter, HistoryCursor, ResourceRecord, Store, StoredDoc } from '../store/store.js';
+import type { Filter, HistoryCursor, ResourceRecord, Store, StoredDoc, StoreReader } from '../store/store.js';
 import type { BulkOptions } from './config.js';
 import { elementsShaper } from './elements.js';
 import type { ExportFile, ExportJob } from './jobs.js';
@@ -30,6 +30,39 @@ export interface ExportDeps {
   sharing: SharingIndex;
   baseUrl: string;
   options: BulkOptions;
+  /** Job kinds other than exports (ExportJob.task), by name; registered by src/app. */
+  tasks?: ReadonlyMap<string, JobTask>;
+}
+
+/** What a registered task gets to run one job. */
+export interface JobTaskContext {
+  job: ExportJob;
+  /** The store as the job's caller sees it (its data-sharing policy applied to every read). */
+  store: StoreReader;
+  baseUrl: string;
+  signal: AbortSignal;
+  /** An NDJSON writer for the job's files named `<stem>-<n>.ndjson`. */
+  output(stem: string): NdjsonWriter;
+  progress(p: ExportProgress): void;
+}
+
+/** Runs one job of a task kind; answers the files it wrote (section, type, and `of` for the scope check on download). */
+export type JobTask = (ctx: JobTaskContext) => Promise<ExportFile[]>;
+
+/** Runs a job: a registered task, or an export. */
+export async function runJob(job: ExportJob, deps: ExportDeps, hooks: ExportHooks): Promise<ExportFile[]> {
+  if (!job.task) return runExport(job, deps, hooks);
+  const task = deps.tasks?.get(job.task.kind);
+  if (!task) throw new Error(`no task "${job.task.kind}" is registered on this server`);
+  const policy = await accessPolicyFor({ organization: job.organization, scopes: [], scope: '' }, undefined, deps.sharing);
+  return task({
+    job,
+    store: new ScopedStore(deps.store, policy),
+    baseUrl: deps.baseUrl,
+    signal: hooks.signal,
+    output: (stem) => new NdjsonWriter(writerOptions(job, deps, stem)),
+    progress: hooks.progress,
+  });
 }
 
 export interface ExportProgress {

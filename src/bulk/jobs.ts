@@ -57,6 +57,12 @@ export interface ExportJob {
   files: ExportFile[];
   progress?: { type: string; index: number; exported: number; total?: number };
   error?: string;
+  /**
+   * A job that is not an export: a task registered with the worker by name (e.g. a population run,
+   * src/population/async-jobs.ts), with its parameters. Polled, downloaded, cancelled and expired
+   * exactly like an export; `types` names its output types.
+   */
+  task?: { kind: string; params: Record<string, unknown> };
 }
 
 export interface VersionedJob {

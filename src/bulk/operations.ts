@@ -68,6 +68,30 @@ async function exportOperation(bulk: BulkExports, req: FhirRequest, ctx: Handler
     if (!group?.resource || group.deleted) throw notFound(`Group/${req.id} is not known to this server`);
   }
 
+  const fields: JobFields = { request: kickoffUrl(ctx.baseUrl, req, level), level, types, typeFilters: params.typeFilters };
+  if (level === 'group') fields.groupId = req.id;
+  if (params.since) fields.since = params.since;
+  if (params.patients) fields.patients = params.patients;
+  if (params.elements) fields.elements = params.elements;
+  const job = await enqueueJob(bulk, ctx, fields);
+  const body: OperationOutcome = outcome([
+    makeIssue('information', 'informational', `Export job ${job.id} accepted: poll ${statusUrl(ctx.baseUrl, job.id)}`),
+    ...params.issues,
+  ]);
+  return { status: 202, headers: { 'Content-Location': statusUrl(ctx.baseUrl, job.id) }, body };
+}
+
+/** What a kick-off decides about a job; the rest (owner, state, instants) is set by enqueueJob. */
+export type JobFields = Pick<ExportJob, 'request' | 'level' | 'types' | 'typeFilters'> &
+  Partial<Pick<ExportJob, 'groupId' | 'since' | 'patients' | 'elements' | 'task'>>;
+
+/**
+ * Queues a job for the caller (an export, or a registered task such as a population run started
+ * with `Prefer: respond-async`): at most BULK_MAX_JOBS_PER_CLIENT active per client (429 beyond),
+ * polled at `$export-poll-status?_jobId=` like an export.
+ */
+export async function enqueueJob(bulk: BulkExports, ctx: HandlerContext, fields: JobFields): Promise<ExportJob> {
+  const caller = ctx.caller;
   const owner = ownerOf(caller);
   // Count and insert under one per-client store lock (race-safe across processes on both stores):
   // concurrent kick-offs of one client never get past BULK_MAX_JOBS_PER_CLIENT together.
@@ -77,7 +101,7 @@ async function exportOperation(bulk: BulkExports, req: FhirRequest, ctx: Handler
       throw new FhirError(
         429,
         outcome([
-          makeIssue('error', 'throttled', `This client already has ${running.length} exports queued or running (at most ${bulk.options.maxJobsPerClient}); wait for one to finish or cancel it`),
+          makeIssue('error', 'throttled', `This client already has ${running.length} jobs queued or running (at most ${bulk.options.maxJobsPerClient}); wait for one to finish or cancel it`),
         ]),
         { 'Retry-After': String(Math.max(5, Math.round(bulk.options.pollMs / 1000) * 5)) }
       );
@@ -89,10 +113,6 @@ async function exportOperation(bulk: BulkExports, req: FhirRequest, ctx: Handler
       id: randomUUID(),
       state: 'queued',
       owner,
-      request: kickoffUrl(ctx.baseUrl, req, level),
-      level,
-      types,
-      typeFilters: params.typeFilters,
       compression: bulk.options.compression,
       // Everything committed before the kick-off answered is in the export; later changes are not.
       transactionTime: now,
@@ -100,22 +120,14 @@ async function exportOperation(bulk: BulkExports, req: FhirRequest, ctx: Handler
       attempts: 0,
       done: [],
       files: [],
+      ...fields,
     };
     if (caller.organization) job.organization = caller.organization;
-    if (level === 'group') job.groupId = req.id;
-    if (params.since) job.since = params.since;
-    if (params.patients) job.patients = params.patients;
-    if (params.elements) job.elements = params.elements;
     await bulk.repo.create(job);
     return job;
   });
   bulk.worker.kick();
-
-  const body: OperationOutcome = outcome([
-    makeIssue('information', 'informational', `Export job ${job.id} accepted: poll ${statusUrl(ctx.baseUrl, job.id)}`),
-    ...params.issues,
-  ]);
-  return { status: 202, headers: { 'Content-Location': statusUrl(ctx.baseUrl, job.id) }, body };
+  return job;
 }
 
 /** Status (GET) and cancel (DELETE). */
@@ -239,6 +251,7 @@ function progressText(job: ExportJob, live: ExportJob['progress']): string {
   if (job.state === 'queued') return job.attempts > 0 ? 'queued (resuming)' : 'queued';
   const p = live ?? job.progress;
   if (!p) return 'starting';
+  if (job.task) return `${job.task.kind}: ${p.exported}${p.total !== undefined ? ` of ${p.total}` : ''} ${p.type}`;
   const of = p.total !== undefined ? ` of ${p.total}` : '';
   return `exporting ${p.type} (type ${p.index + 1} of ${job.types.length}): ${p.exported}${of} resources`;
 }

@@ -7,6 +7,7 @@ import type { Logger } from '../logger.js';
 import type { FileStore } from '../store/files.js';
 import type { Store } from '../store/store.js';
 import type { BulkOptions } from './config.js';
+import type { JobTask } from './exporter.js';
 import { JobRepository } from './jobs.js';
 import { ExportStopped, ExportWorker } from './worker.js';
 
@@ -17,6 +18,8 @@ export interface BulkExportsDeps {
   baseUrl: string;
   options: BulkOptions;
   logger?: Logger;
+  /** Job kinds other than exports, run by the same workers (ExportJob.task). */
+  tasks?: ReadonlyMap<string, JobTask>;
 }
 
 export class BulkExports {

@@ -10,7 +10,7 @@
 //    longer exist (a crash between writing and recording them) are removed too.
 import type { Logger } from '../logger.js';
 import { StoreUnavailableError, VersionConflictError } from '../store/store.js';
-import { runExport, type ExportDeps, type ExportProgress } from './exporter.js';
+import { runJob, type ExportDeps, type ExportProgress } from './exporter.js';
 import type { ExportFile, ExportJob, JobRepository, VersionedJob } from './jobs.js';
 
 /** Why a running export stopped before its end. */
@@ -156,7 +156,7 @@ export class ExportWorker {
       const kept = new Set(run.job.files.map((f) => f.name));
       for (const f of await files.list(`${id}/`)) if (!kept.has(f.name)) await files.remove(f.name);
       logger?.info('bulk export started', { job: id, types: run.job.types, attempt: run.job.attempts, resumedAfter: run.job.done });
-      const errorFiles = await runExport(run.job, this.deps, {
+      const errorFiles = await runJob(run.job, this.deps, {
         signal: run.abort.signal,
         progress: (p) => run.setProgress(p),
         checkpoint: async (type, written) => {

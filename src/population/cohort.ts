@@ -20,6 +20,12 @@ export type CohortSubject =
   | { kind: 'group'; reference: string }
   | { kind: 'all' };
 
+/** What a run needs of its context: the caller-scoped store and the base URL (a HandlerContext, or an async job's). */
+export interface RunContext {
+  store: StoreReader;
+  baseUrl: string;
+}
+
 export interface CohortMember {
   patient: Patient;
   /** The patient's Immunizations as a JSON array text (parse where needed). */

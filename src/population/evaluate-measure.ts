@@ -9,7 +9,7 @@
 import type { List, Measure, MeasureReport, MeasureReportGroupPopulation, MeasureReportGroupStratifier, Parameters, Patient } from '@medplum/fhirtypes';
 import { badRequest, notFound } from '../fhir/outcome.js';
 import type { FhirRequest, FhirResponse, HandlerContext } from '../interactions/types.js';
-import { cohortBatches, parseSubject, type CohortMember, type CohortSubject } from './cohort.js';
+import { cohortBatches, parseSubject, type CohortMember, type CohortSubject, type RunContext } from './cohort.js';
 import { addDays, addMonths, ageInMonths, bornBetweenForAgeMonths, isDate } from './dates.js';
 import { inThreadRunner, type ForecastRunner } from './forecast-runner.js';
 import type { MeasureResult, PopulationTask } from './patient-task.js';
@@ -70,7 +70,7 @@ export function readEvaluateParams(req: FhirRequest): EvaluateParams {
   return { periodStart, periodEnd, subject, subjectReference: subject.kind === 'all' ? undefined : subject.reference, reportType };
 }
 
-async function loadMeasure(ctx: HandlerContext, id: string): Promise<Measure> {
+export async function loadMeasure(ctx: RunContext, id: string): Promise<Measure> {
   const stored = await ctx.store.read('Measure', id);
   if (stored && !stored.deleted && stored.resource) return stored.resource as Measure;
   const shipped = shippedMeasures().get(id);
@@ -102,13 +102,13 @@ export function evaluateMeasureHandler(runner: ForecastRunner = inThreadRunner) 
     if (req.resourceType !== 'Measure' || req.id === undefined) throw badRequest('$evaluate-measure is invoked on a Measure: /fhir/Measure/{id}/$evaluate-measure');
     const params = readEvaluateParams(req);
     const def = parseMeasure(await loadMeasure(ctx, req.id));
-    return { status: 200, body: await evaluate(ctx, req, def, params, runner) };
+    return { status: 200, body: await evaluate(ctx, def, params, runner) };
   };
 }
 
 export const evaluateMeasureOperation = evaluateMeasureHandler();
 
-export async function evaluate(ctx: HandlerContext, req: FhirRequest, def: MeasureDefinition, p: EvaluateParams, runner: ForecastRunner): Promise<MeasureReport> {
+export async function evaluate(ctx: RunContext, def: MeasureDefinition, p: EvaluateParams, runner: ForecastRunner, signal?: AbortSignal): Promise<MeasureReport> {
   const list = p.reportType === 'subject-list';
   const minMonths = months(def.population.min, def.population.unit);
   const maxMonths = months(def.population.max, def.population.unit) + (def.population.unit === 'years' ? 11 : 0);
@@ -126,6 +126,7 @@ export async function evaluate(ctx: HandlerContext, req: FhirRequest, def: Measu
     return inRange.map((m, i) => ({ patient: m.patient, hit: hits[i] as MeasureResult }));
   });
   for await (const batch of evaluated) {
+    signal?.throwIfAborted();
     for (const { patient, hit } of batch) {
       if (hit === undefined) continue;
       const ref = `Patient/${patient.id}`;
@@ -149,7 +150,7 @@ export async function evaluate(ctx: HandlerContext, req: FhirRequest, def: Measu
   return report(ctx, def, p, total, strata);
 }
 
-function report(ctx: HandlerContext, def: MeasureDefinition, p: EvaluateParams, total: Tally, strata: Array<Map<string, Tally>>): MeasureReport {
+function report(ctx: RunContext, def: MeasureDefinition, p: EvaluateParams, total: Tally, strata: Array<Map<string, Tally>>): MeasureReport {
   const contained: List[] = [];
   const populations = (t: Tally, prefix: string): MeasureReportGroupPopulation[] =>
     (

@@ -12,7 +12,7 @@ import { randomUUID } from 'node:crypto';
 import type { Bundle, BundleEntry, BundleLink, ImmunizationRecommendation, Patient } from '@medplum/fhirtypes';
 import { badRequest } from '../fhir/outcome.js';
 import type { FhirRequest, FhirResponse, HandlerContext } from '../interactions/types.js';
-import { cohortBatches, parseSubject, type CohortMember, type CohortOptions, type CohortSubject } from './cohort.js';
+import { cohortBatches, parseSubject, type CohortMember, type CohortOptions, type CohortSubject, type RunContext } from './cohort.js';
 import { addDays, addMonths, isDate } from './dates.js';
 import type { DueItem, DueStatus } from './due.js';
 import { canonicalGroup } from './forecast.js';
@@ -36,7 +36,7 @@ export interface ReminderRecallParams {
   cursor?: string;
 }
 
-export function readReminderParams(req: FhirRequest): ReminderRecallParams {
+export function readReminderParams(req: Pick<FhirRequest, 'query' | 'prefer'>): ReminderRecallParams {
   let organization: string | undefined;
   let asOf = new Date().toISOString().slice(0, 10);
   const groups: string[] = [];
@@ -114,7 +114,7 @@ export interface DuePatient {
  * Patients with something due, batch by batch, in the cohort's order. While the runner (a worker
  * thread) forecasts one batch, the next is read from the store (pipelined, order kept).
  */
-export async function* duePatients(ctx: HandlerContext, p: ReminderRecallParams, runner: ForecastRunner, ordered: boolean): AsyncGenerator<DuePatient[]> {
+export async function* duePatients(ctx: RunContext, p: ReminderRecallParams, runner: ForecastRunner, ordered: boolean): AsyncGenerator<DuePatient[]> {
   const task: PopulationTask = { kind: 'due', asOf: p.asOf, groups: p.groups, statuses: p.statuses ? [...p.statuses] : undefined };
   const results = pipelined(cohortBatches(ctx.store, p.subject, cohortOptions(p, ordered)), async (batch: CohortMember[]) => {
     const due = await runner(task, batch);
