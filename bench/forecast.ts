@@ -133,36 +133,61 @@ async function benchHttp(): Promise<string[]> {
       }
     }
     const requests = Math.max(50, Math.round(1000 * SCALE));
-    const latencies: number[] = [];
-    // Warm up (JIT, supporting data, store pages) on other requests than the measured ones.
-    for (let i = 0; i < Math.min(50, ids.length); i++) {
-      const res = await fetch(`${server.baseUrl}/Patient/${ids[ids.length - 1 - i]}/$immds-forecast?assessmentDate=2025-11-10`, { headers });
-      await res.arrayBuffer();
-    }
-    let doses = 0;
-    const profiler = process.env.BENCH_PROFILE ? await startProfile() : undefined;
-    const cpuStart = process.cpuUsage();
-    for (let i = 0; i < requests; i++) {
-      const id = ids[i % ids.length]!;
-      const t = performance.now();
-      const res = await fetch(`${server.baseUrl}/Patient/${id}/$immds-forecast?assessmentDate=2025-11-10`, { headers });
-      const answer = (await res.json()) as { parameter?: { name: string }[] };
-      if (res.status !== 200) throw new Error(`forecast of Patient/${id} answered ${res.status}`);
-      latencies.push(performance.now() - t);
-      doses += new Set((answer.parameter ?? []).filter((p) => p.name === 'evaluation').map((p) => JSON.stringify((p as { resource?: { immunizationEvent?: unknown } }).resource?.immunizationEvent))).size;
-    }
-    const cpu = process.cpuUsage(cpuStart);
-    if (profiler) await profiler.stop(process.env.BENCH_PROFILE!);
-    latencies.sort((a, b) => a - b);
-    const at = (q: number) => latencies[Math.floor(latencies.length * q)]!.toFixed(1);
-    const where = givenDataDir ? `${givenDataDir} (${ids.length} patients with doses, ${(doses / requests).toFixed(1)} evaluated doses on average)` : `${ids.length} seeded children with 20 doses`;
-    return [
-      `GET Patient/{id}/$immds-forecast, ${where}, ${requests} sequential requests: p50 ${at(0.5)} ms, p99 ${at(0.99)} ms, max ${latencies[latencies.length - 1]!.toFixed(1)} ms; CPU (server and client, one process) ${((cpu.user + cpu.system) / 1000 / requests).toFixed(2)} ms per request`,
-    ];
+    // A clinic user: organization-scoped, so data sharing filters every read (the usual caller).
+    const clinicToken = jwt.sign({ scope: 'user/*.rs', sub: 'bench-clinic', organization: 'Organization/bench-clinic' }, secret, { algorithm: 'HS256', expiresIn: 3600 });
+    const clinic = { authorization: `Bearer ${clinicToken}` };
+    const where = (doses: number) =>
+      givenDataDir ? `${givenDataDir} (${ids.length} patients with doses, ${(doses / requests).toFixed(1)} evaluated doses on average)` : `${ids.length} seeded children with 20 doses`;
+    const forecastUrl = (id: string) => `${server.baseUrl}/Patient/${id}/$immds-forecast?assessmentDate=2025-11-10`;
+    const lines: string[] = [];
+    const first = await measure(ids, requests, forecastUrl, headers, process.env.BENCH_PROFILE);
+    lines.push(`GET Patient/{id}/$immds-forecast as public health, ${where(first.doses)}, ${requests} sequential requests: ${first.summary}`);
+    // Patients who do not share their data with the clinic answer 403: measure the others.
+    const shared: string[] = [];
+    for (const id of ids) if ((await fetch(`${server.baseUrl}/Patient/${id}`, { headers: clinic })).status === 200) shared.push(id);
+    const asClinic = await measure(shared, requests, forecastUrl, clinic);
+    lines.push(`GET Patient/{id}/$immds-forecast as a clinic user (data sharing applied; ${ids.length - shared.length} of ${ids.length} patients hidden): ${asClinic.summary}`);
+    const read = await measure(ids, requests, (id) => `${server.baseUrl}/Patient/${id}`, headers);
+    lines.push(`baseline GET Patient/{id} (same server, same patients): ${read.summary}`);
+    return lines;
   } finally {
     await server.close();
     if (!givenDataDir) await rm(dataDir, { recursive: true, force: true });
   }
+}
+
+/** Sequential GETs of url(id) over the ids after a warm-up; latency quantiles and CPU per request. */
+async function measure(
+  ids: string[],
+  requests: number,
+  url: (id: string) => string,
+  headers: Record<string, string>,
+  profileTo?: string,
+): Promise<{ summary: string; doses: number }> {
+  // Warm up (JIT, supporting data, store pages) on other requests than the measured ones.
+  for (let i = 0; i < Math.min(50, ids.length); i++) await (await fetch(url(ids[ids.length - 1 - i]!), { headers })).arrayBuffer();
+  const latencies: number[] = [];
+  let doses = 0;
+  const profiler = profileTo ? await startProfile() : undefined;
+  const cpuStart = process.cpuUsage();
+  for (let i = 0; i < requests; i++) {
+    const id = ids[i % ids.length]!;
+    const t = performance.now();
+    const res = await fetch(url(id), { headers });
+    const answer = (await res.json()) as { parameter?: { name: string; resource?: { immunizationEvent?: { reference?: string } } }[] };
+    if (res.status !== 200) throw new Error(`${url(id)} answered ${res.status}: ${JSON.stringify(answer).slice(0, 300)}`);
+    latencies.push(performance.now() - t);
+    doses += new Set((answer.parameter ?? []).filter((p) => p.name === 'evaluation').map((p) => p.resource?.immunizationEvent?.reference)).size;
+  }
+  const cpu = process.cpuUsage(cpuStart);
+  if (profiler) await profiler.stop(profileTo!);
+  latencies.sort((a, b) => a - b);
+  const at = (q: number) => latencies[Math.floor(latencies.length * q)]!.toFixed(1);
+  const cpuMs = ((cpu.user + cpu.system) / 1000 / requests).toFixed(2);
+  return {
+    summary: `p50 ${at(0.5)} ms, p99 ${at(0.99)} ms, max ${latencies[latencies.length - 1]!.toFixed(1)} ms; CPU (server and client, one process) ${cpuMs} ms per request`,
+    doses,
+  };
 }
 
 /** BENCH_PROFILE=<file.cpuprofile>: a CPU profile of the measured requests only (not seeding). */

@@ -11,7 +11,7 @@ import { extractSearchIndex } from '../search/extract.js';
 import { EmbeddedStore } from '../store/embedded/embedded-store.js';
 import type { ResourceRecord } from '../store/store.js';
 import { accessPolicyFor, PUBLIC_HEALTH } from './access.js';
-import { ScopedStore } from './scoped-store.js';
+import { ScopedStore, withinAccess } from './scoped-store.js';
 import { SharingIndex } from './sharing-index.js';
 
 const caller = (claims: Partial<Caller>): Caller => ({ scopes: [], scope: '', ...claims });
@@ -88,6 +88,21 @@ describe('ScopedStore', () => {
     expect(ids(scanned)).toEqual(['Patient/open']);
     // The refused read is remembered for the AuditEvent.
     expect(view.touched.map((r) => r.id)).toContain('hidden');
+  });
+
+  it("one visible patient's records are searched without the policy's filter; a hidden one's still are not found", async () => {
+    const view = await viewFor({ organization: 'Organization/C' });
+    expect(ids(await view.search('Immunization', { filter: { 's.patient': 'Patient/open' }, limit: 10 }))).toEqual(['Immunization/imm-open']);
+    expect(ids(await view.search('Immunization', { filter: { 's.patient': 'Patient/hidden' }, limit: 10 }))).toEqual([]);
+    const nin = { 's.patient': { $nin: ['Patient/hidden'] } };
+    expect(withinAccess({ 's.patient': 'Patient/open' }, nin)).toBe(true);
+    expect(withinAccess({ 's.patient': 'Patient/open', 's.date.lo': { $gte: 1 } }, nin)).toBe(true);
+    expect(withinAccess({ 's.patient': 'Patient/hidden' }, nin)).toBe(false);
+    expect(withinAccess({ 's.patient': { $in: ['Patient/open'] } }, nin)).toBe(false);
+    expect(withinAccess({ $or: [{ 's.patient': 'Patient/open' }] }, nin)).toBe(false);
+    expect(withinAccess({ 's.patient': 'Patient/p1' }, { 's.patient': 'Patient/p1' })).toBe(true);
+    expect(withinAccess({ 's.patient': 'Patient/p2' }, { 's.patient': 'Patient/p1' })).toBe(false);
+    expect(withinAccess({ _id: 'x' }, { _id: { $in: [] } })).toBe(false);
   });
 
   it('the Consent organization still sees the patient', async () => {

@@ -54,7 +54,12 @@ export class ScopedStore implements StoreReader {
   }
 
   async search(resourceType: string, query: StoreQuery): Promise<ResourceRecord[]> {
-    const records = await this.#base.search(resourceType, { ...query, filter: this.scoped(resourceType, query.filter) });
+    // A search for one visible patient's records (`{'s.patient': 'Patient/x'}`, x not hidden)
+    // already stays inside the policy: ANDing the policy's `$nin` of every hidden patient would
+    // only make the store test each match against it. The results are checked below all the same.
+    const access = this.policy.accessFilter(resourceType);
+    const filter = access && withinAccess(query.filter, access) ? query.filter : this.scoped(resourceType, query.filter);
+    const records = await this.#base.search(resourceType, { ...query, filter });
     // The filter already hides what the policy hides; checking again costs little and guards
     // against a search value that was not indexed as the filter expects.
     return this.policy.restricts ? records.filter((r) => !r.resource || this.policy.visible(r.resource)) : records;
@@ -133,4 +138,25 @@ export class ScopedStore implements StoreReader {
     if (Object.keys(filter).length === 0) return access;
     return { $and: [filter, access] };
   }
+}
+
+/**
+ * Whether `filter` alone keeps within `access`: it asks one value of the very field the access
+ * filter constrains (top-level keys are ANDed), and that value is the one access allows or is not
+ * among those it excludes.
+ */
+export function withinAccess(filter: Filter, access: Filter): boolean {
+  const fields = Object.keys(access);
+  if (fields.length !== 1) return false;
+  const field = fields[0]!;
+  const asked = (filter as Record<string, unknown>)[field];
+  if (typeof asked !== 'string') return false;
+  const allowed = (access as Record<string, unknown>)[field];
+  if (typeof allowed === 'string') return asked === allowed;
+  if (allowed && typeof allowed === 'object' && !Array.isArray(allowed)) {
+    const ops = Object.keys(allowed);
+    const excluded = (allowed as { $nin?: unknown }).$nin;
+    return ops.length === 1 && Array.isArray(excluded) && !excluded.includes(asked);
+  }
+  return false;
 }
