@@ -10,6 +10,8 @@
  * these paths are index walks, and `s._sort.<code>` paths give `_sort` order (every type also has
  * `lastUpdated` and its primary key `_id`). Token parameters are indexed by code (`.c`), dates by
  * range start (`.lo`; conditions on `.hi` are turned into `.lo` ranges by the store's planner).
+ * Compound indexes (`a+b`): vaccine code then date (a code within a date range is one short walk),
+ * and family then birth date (`_sort=family,birthdate` streams in order).
  */
 export const EMBEDDED_INDEXES: Record<string, string[]> = {
   Patient: [
@@ -22,8 +24,9 @@ export const EMBEDDED_INDEXES: Record<string, string[]> = {
     's.general-practitioner',
     's._sort.family',
     's._sort.birthdate',
+    's._sort.family+s._sort.birthdate',
   ],
-  Immunization: ['s.patient', 's.identifier.c', 's.vaccine-code.c', 's.date.lo', 's.performer', 's._sort.date'],
+  Immunization: ['s.patient', 's.identifier.c', 's.vaccine-code.c', 's.date.lo', 's.vaccine-code.c+s.date.lo', 's.performer', 's._sort.date'],
   Consent: ['s.patient', 's.identifier.c', 's.organization'],
   Organization: ['s.identifier.c', 's.name', 's.partof'],
   Group: ['s.identifier.c', 's.member', 's.managing-entity'],

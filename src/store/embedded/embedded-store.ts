@@ -2,6 +2,7 @@
 // the `lmdb` package. Resources, every history version, ordered search indexes and their counts
 // live in LMDB databases (layout.ts); the Node heap holds no per-resource state, so start-up is
 // opening a file whatever the data size. See README.md here.
+import { readFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Resource } from '@medplum/fhirtypes';
@@ -25,19 +26,21 @@ import {
   type VersionPrecondition,
   type WriteOp,
 } from '../store.js';
-import { dateSpan, indexValues, isSortPath, MAX_INDEXED_CHARS, truncated, type IndexDef, type Scalar } from './index-values.js';
+import { dateSpan, indexDef, indexTuples, MAX_INDEXED_CHARS, truncated, type IndexDef, type Scalar } from './index-values.js';
 import {
-  decodeCurrent,
+  currentResourceJson,
+  currentSearchJson,
   decodeCurrentHead,
   encodeCurrent,
   encodeVersion,
+  LAYOUT,
   MAX_KEY_STRING,
   versionInstant,
   versionJson,
-  type Current,
+  type CurrentHead,
 } from './layout.js';
 import { acquireLockFile, releaseLockFile } from './lock-file.js';
-import { conditionsOf, hull, isPoint, type Condition, type Interval, type PathCondition } from './planner.js';
+import { compoundCondition, conditionsOf, hull, isPoint, type Condition, type Interval, type PathCondition } from './planner.js';
 import { compareValues, sortValue } from './sort.js';
 
 export interface EmbeddedStoreOptions {
@@ -66,6 +69,22 @@ const ESTIMATE_VALUES = 2000;
 /** A condition with at most this many values is checked per candidate by key look-ups. */
 const POINT_CHECK_VALUES = 8;
 const EMPTY = Buffer.alloc(0);
+/** Values of `cur` and `ver` from this size on are compressed (with the dictionary: nearly all). */
+const COMPRESS_FROM_BYTES = 64;
+
+/** The compression dictionary a new store copies into its meta database (scripts/embedded-dictionary.ts). */
+function shippedDictionary(): Buffer {
+  return readFileSync(new URL('./dictionary.txt', import.meta.url));
+}
+
+/** A current version as read from `cur`: its head, and the record itself for the JSON parts. */
+interface Current extends CurrentHead {
+  buf: Buffer;
+}
+
+function current(buf: Buffer): Current {
+  return { ...decodeCurrentHead(buf), buf };
+}
 
 /** One pending write request (a single write or a transaction) inside the batch being committed. */
 type Outcome = { records: ResourceRecord[] } | { conflict: VersionConflictError };
@@ -115,14 +134,14 @@ export class EmbeddedStore implements Store {
     await acquireLockFile(this.lockPath);
     try {
       this.env = open({ path: join(this.dataDir, 'store.mdb'), maxDbs: 12, overlappingSync: false });
-      const compression = { threshold: 400 };
-      this.cur = this.env.openDB<Buffer, AnyKey>('cur', { encoding: 'binary', compression });
-      this.ver = this.env.openDB<Buffer, AnyKey>('ver', { encoding: 'binary', compression });
       this.hist = this.env.openDB<Buffer, AnyKey>('hist', { encoding: 'binary' });
       this.thist = this.env.openDB<Buffer, AnyKey>('thist', { encoding: 'binary' });
       this.idx = this.env.openDB<Buffer, AnyKey>('idx', { encoding: 'binary' });
       this.stats = this.env.openDB<number, AnyKey>('stats', {});
       this.meta = this.env.openDB<unknown, AnyKey>('meta', {});
+      const compression = { threshold: COMPRESS_FROM_BYTES, dictionary: await this.dictionary() };
+      this.cur = this.env.openDB<Buffer, AnyKey>('cur', { encoding: 'binary', compression });
+      this.ver = this.env.openDB<Buffer, AnyKey>('ver', { encoding: 'binary', compression });
       await this.prepareIndexes();
       const [last] = [...this.hist.getKeys({ reverse: true, limit: 1 })] as Key[];
       if (last) this.lastInstantMs = Date.parse(String(last[0]));
@@ -155,6 +174,30 @@ export class EmbeddedStore implements Store {
     if (this.state !== 'open' && this.state !== 'closing') {
       throw new StoreUnavailableError(`Embedded store is ${this.state === 'new' ? 'not open' : this.state}`);
     }
+  }
+
+  /**
+   * The compression dictionary of this store: copied from the shipped one when the store is
+   * created, read from meta afterwards (records compressed with it stay readable whatever later
+   * releases ship). A data directory of an older layout is refused (nothing was released with it:
+   * seed it again).
+   */
+  private async dictionary(): Promise<Buffer> {
+    const layout = this.meta.get(['layout']) as number | undefined;
+    if (layout === undefined) {
+      const [anyVersion] = [...this.hist.getKeys({ limit: 1 })];
+      if (anyVersion !== undefined) {
+        throw new Error(`${this.dataDir} holds an embedded store of an older layout: seed it again (npm run seed) into an empty directory`);
+      }
+      const dictionary = shippedDictionary();
+      await this.env.transaction(() => {
+        this.meta.putSync(['layout'], LAYOUT);
+        this.meta.putSync(['dictionary'], dictionary);
+      });
+      return dictionary;
+    }
+    if (layout !== LAYOUT) throw new Error(`${this.dataDir} holds an embedded store of layout ${layout}; this version reads layout ${LAYOUT}`);
+    return Buffer.from(this.meta.get(['dictionary']) as Uint8Array);
   }
 
   // ---------------------------------------------------------------- index definitions
@@ -199,8 +242,7 @@ export class EmbeddedStore implements Store {
             this.meta.putSync(['index', type, path], n as number);
           });
         }
-        const multi = this.meta.get(['multi', n]) === true;
-        const def: IndexDef = { n, type, path, segments: path.split('.'), sort: isSortPath(path), multi };
+        const def = indexDef(n, type, path, this.meta.get(['multi', n]) === true);
         defs.push(def);
         if (isNew) missing.push(def);
       }
@@ -222,9 +264,9 @@ export class EmbeddedStore implements Store {
       await this.env.transaction(() => {
         const tally = new Tally();
         for (const { key, value } of chunk) {
-          const c = decodeCurrent(value);
+          const c = decodeCurrentHead(value);
           if (c.deleted) continue;
-          const doc = { _id: key[1], lastUpdated: c.lastUpdated, s: JSON.parse(c.sJson) as SearchIndex };
+          const doc = { _id: key[1], lastUpdated: c.lastUpdated, s: JSON.parse(currentSearchJson(value)) as SearchIndex };
           this.addEntries(type, String(key[1]), doc, defs, tally);
         }
         this.applyTally(tally);
@@ -245,7 +287,7 @@ export class EmbeddedStore implements Store {
       this.meta.putSync(['index', type, 'lastUpdated'], next);
       return next;
     })) as number;
-    if (!this.defs.has(type)) this.defs.set(type, [{ n, type, path: 'lastUpdated', segments: ['lastUpdated'], sort: true, multi: false }]);
+    if (!this.defs.has(type)) this.defs.set(type, [indexDef(n, type, 'lastUpdated', false)]);
   }
 
   private defOf(type: string, path: string): IndexDef | undefined {
@@ -254,14 +296,15 @@ export class EmbeddedStore implements Store {
 
   private addEntries(type: string, id: string, doc: unknown, defs: IndexDef[], tally: Tally): void {
     for (const def of defs) {
-      const values = indexValues(doc, def);
-      if (values.length > 1 && !def.multi) {
+      const tuples = indexTuples(doc, def);
+      if (tuples.length > 1 && !def.multi) {
         this.meta.putSync(['multi', def.n], true);
         def.multi = true; // if this transaction fails the flag only makes plans more careful
       }
-      for (const v of values) {
-        this.idx.putSync([def.n, v, id], EMPTY);
-        if (v !== null) tally.entry(def.n, v, 1);
+      const counted = !(def.parts && def.sort); // a compound of sort keys only orders: no estimates
+      for (const t of tuples) {
+        this.idx.putSync([def.n, ...t, id], EMPTY);
+        if (counted && !t.includes(null)) tally.entry(def.n, t as Scalar[], 1);
       }
       if (def.path.endsWith('.lo')) {
         const base = def.path.slice(0, -3);
@@ -273,9 +316,10 @@ export class EmbeddedStore implements Store {
 
   private removeEntries(id: string, doc: unknown, defs: IndexDef[], tally: Tally): void {
     for (const def of defs) {
-      for (const v of indexValues(doc, def)) {
-        this.idx.removeSync([def.n, v, id]);
-        if (v !== null) tally.entry(def.n, v, -1);
+      const counted = !(def.parts && def.sort);
+      for (const t of indexTuples(doc, def)) {
+        this.idx.removeSync([def.n, ...t, id]);
+        if (counted && !t.includes(null)) tally.entry(def.n, t as Scalar[], -1);
       }
     }
   }
@@ -299,9 +343,8 @@ export class EmbeddedStore implements Store {
 
   async read(resourceType: string, id: string): Promise<ResourceRecord | undefined> {
     this.assertReadable();
-    const head = this.cur.get([resourceType, id]);
-    if (!head) return undefined;
-    return this.versionRecord(resourceType, id, decodeCurrentHead(head).versionId);
+    const buf = this.cur.get([resourceType, id]);
+    return buf ? currentRecord(resourceType, id, buf) : undefined;
   }
 
   async vread(resourceType: string, id: string, versionId: number): Promise<ResourceRecord | undefined> {
@@ -311,6 +354,8 @@ export class EmbeddedStore implements Store {
   }
 
   private versionRecord(resourceType: string, id: string, versionId: number): ResourceRecord | undefined {
+    const cur = this.cur.get([resourceType, id]);
+    if (cur && cur.readUInt32LE(2) === versionId) return currentRecord(resourceType, id, cur);
     const buf = this.ver.get([resourceType, id, versionId]);
     if (!buf) return undefined;
     const json = versionJson(buf);
@@ -320,16 +365,14 @@ export class EmbeddedStore implements Store {
   }
 
   /** The current version as the StoredDoc a filter is evaluated on; its resource is read only if looked at. */
-  private storedDoc(resourceType: string, id: string, c: Current): StoredDoc {
-    const ver = this.ver;
+  private storedDoc(c: Current, id: string): StoredDoc {
     let resource: Resource | null | undefined;
-    const doc = { _id: id, versionId: c.versionId, lastUpdated: c.lastUpdated, deleted: c.deleted, s: JSON.parse(c.sJson) as SearchIndex };
+    const doc = { _id: id, versionId: c.versionId, lastUpdated: c.lastUpdated, deleted: c.deleted, s: JSON.parse(currentSearchJson(c.buf)) as SearchIndex };
     Object.defineProperty(doc, 'resource', {
       enumerable: true,
       get() {
         if (resource === undefined) {
-          const buf = ver.get([resourceType, id, c.versionId]);
-          const json = buf ? versionJson(buf) : null;
+          const json = currentResourceJson(c.buf);
           resource = json === null ? null : (JSON.parse(json) as Resource);
         }
         return resource;
@@ -429,13 +472,12 @@ export class EmbeddedStore implements Store {
       }
       const buf = value ?? this.cur.get([resourceType, id]);
       if (!buf) continue;
-      const head = decodeCurrentHead(buf);
+      const head = current(buf);
       if (head.deleted) continue;
       const u = head.lastUpdated;
       if ((since !== undefined && u < since) || (until !== undefined && u > until)) continue;
-      if (test && !test(this.storedDoc(resourceType, id, decodeCurrent(buf)))) continue;
-      const ver = this.ver.get([resourceType, id, head.versionId]);
-      const json = ver ? versionJson(ver) : null;
+      if (test && !test(this.storedDoc(head, id))) continue;
+      const json = currentResourceJson(buf);
       if (json === null) continue;
       const rec: ResourceRecord = { resourceType, id, versionId: head.versionId, lastUpdated: u, deleted: false };
       if (raw) rec.json = json;
@@ -454,6 +496,11 @@ export class EmbeddedStore implements Store {
       singleValued: (path) => path === '_id' || byPath.get(path)?.multi === false,
       span: (base) => this.meta.get(['span', resourceType, base]) as number | undefined,
     });
+    for (const def of defs) {
+      if (!def.parts || def.sort) continue;
+      const compound = compoundCondition(def.path, conditions);
+      if (compound) conditions.push(compound);
+    }
     const estimates = new Map<Condition, number>();
     const estimate = (c: Condition): number => {
       let e = estimates.get(c);
@@ -476,6 +523,10 @@ export class EmbeddedStore implements Store {
     for (const interval of c.intervals) {
       if (isPoint(interval)) {
         total += this.stats.get([n, truncated(interval.lo!.v)]) ?? 0;
+        continue;
+      }
+      if (interval.prefix !== undefined && interval.lo && interval.hi && interval.lo.v === interval.hi.v && interval.lo.inclusive && interval.hi.inclusive) {
+        total += this.stats.get([n, truncated(interval.prefix), truncated(interval.lo.v)]) ?? 0;
         continue;
       }
       let values = 0;
@@ -542,7 +593,7 @@ export class EmbeddedStore implements Store {
         else start = [n, v, from];
       }
       const range = reverse ? this.idx.getKeys({ start: end, end: start, reverse: true }) : this.idx.getKeys({ start, end });
-      for (const key of range) yield String(key[2]);
+      for (const key of range) yield String(key[key.length - 1]);
     }
   }
 
@@ -579,7 +630,10 @@ export class EmbeddedStore implements Store {
       const keys = reverse ? this.cur.getKeys({ start: end, end: start, reverse: true }) : this.cur.getKeys({ start, end });
       return { field: '_id', covers: onPath('_id'), entries: mapIterable(keys, (k) => ({ id: String(k[1]), value: String(k[1]) })) };
     }
-    const def = this.defOf(resourceType, first.field);
+    // A compound of the first two sort keys (same direction) walks in their order; else the first's.
+    const second = sort[1];
+    const pair = second && second.direction === first.direction ? this.defOf(resourceType, `${first.field}+${second.field}`) : undefined;
+    const def = pair?.sort ? pair : this.defOf(resourceType, first.field);
     if (!def?.sort) return undefined;
     // Documents without a value sort first ascending: the walk starts at the null entries unless
     // the filter bounds the key from below (then those documents cannot match).
@@ -587,6 +641,11 @@ export class EmbeddedStore implements Store {
     const start: Key = range?.lo ? startKey(def.n, range) : [def.n];
     const end: Key = range?.hi ? endKey(def.n, range) : [def.n + 1];
     const keys = reverse ? this.idx.getKeys({ start: end, end: start, reverse: true }) : this.idx.getKeys({ start, end });
+    if (def.parts) {
+      // Ties are groups of equal (first, second) values: a key of both (strings, numbers or null).
+      const tie = (k: Key) => JSON.stringify([k[1], k[2]]);
+      return { field: first.field, covers: onPath(first.field), entries: mapIterable(keys, (k) => ({ id: String(k[k.length - 1]), value: tie(k) })) };
+    }
     return { field: first.field, covers: onPath(first.field), entries: mapIterable(keys, (k) => ({ id: String(k[2]), value: k[1] as Scalar | null })) };
   }
 
@@ -624,20 +683,20 @@ export class EmbeddedStore implements Store {
   // Used by Plan (below): reads of the current version, key look-ups and entry counts.
   getCurrent(resourceType: string, id: string): Current | undefined {
     const buf = this.cur.get([resourceType, id]);
-    return buf ? decodeCurrent(buf) : undefined;
+    return buf ? current(buf) : undefined;
   }
 
   hasEntry(n: number, v: Scalar, id: string): boolean {
     return this.idx.getBinaryFast([n, truncated(v), id]) !== undefined;
   }
 
-  docOf(resourceType: string, id: string, c: Current): StoredDoc {
-    return this.storedDoc(resourceType, id, c);
+  docOf(id: string, c: Current): StoredDoc {
+    return this.storedDoc(c, id);
   }
 
   recordOf(resourceType: string, id: string): ResourceRecord {
-    const head = this.cur.get([resourceType, id]);
-    const rec = head ? this.versionRecord(resourceType, id, decodeCurrentHead(head).versionId) : undefined;
+    const buf = this.cur.get([resourceType, id]);
+    const rec = buf ? currentRecord(resourceType, id, buf) : undefined;
     if (!rec) throw new StoreUnavailableError(`Embedded store: ${resourceType}/${id} vanished during a search`);
     return rec;
   }
@@ -693,6 +752,12 @@ export class EmbeddedStore implements Store {
     if (query.resourceType !== undefined && query.id !== undefined) {
       const t = query.resourceType;
       const id = query.id;
+      // The current version (in `cur`), then the superseded ones (in `ver`), newest first.
+      const buf = this.cur.get([t, id]);
+      if (buf) {
+        const { versionId: v, lastUpdated: u } = decodeCurrentHead(buf);
+        if (inWindow(u) && older(u, t, id, v)) yield { t, id, v, u };
+      }
       for (const { key, value } of this.ver.getRange({ start: [t, id, MAX_KEY_STRING], end: [t, id], reverse: true })) {
         const v = key[2] as number;
         const u = versionInstant(value);
@@ -803,17 +868,21 @@ export class EmbeddedStore implements Store {
       const v = versions[i];
       const defs = this.defs.get(t) ?? [];
       const oldBuf = this.cur.get([t, id]);
-      const old = oldBuf ? decodeCurrent(oldBuf) : undefined;
-      if (old && !old.deleted) {
-        this.removeEntries(id, { _id: id, lastUpdated: old.lastUpdated, s: JSON.parse(old.sJson) as SearchIndex }, defs, tally);
+      const old = oldBuf ? decodeCurrentHead(oldBuf) : undefined;
+      if (old) {
+        // The version being superseded moves to `ver` (a store keeps only current ones in `cur`).
+        this.ver.putSync([t, id, old.versionId], encodeVersion(old.lastUpdated, currentResourceJson(oldBuf as Buffer)));
+        if (!old.deleted) {
+          const oldS = JSON.parse(currentSearchJson(oldBuf as Buffer)) as SearchIndex;
+          this.removeEntries(id, { _id: id, lastUpdated: old.lastUpdated, s: oldS }, defs, tally);
+        }
       }
       const stamped = op.resource ? stampMeta(op.resource, id, v, u) : undefined;
       const s: SearchIndex = op.resource ? (op.index ?? {}) : {};
       const sJson = JSON.stringify(s);
-      this.ver.putSync([t, id, v], encodeVersion(u, stamped ? JSON.stringify(stamped) : null));
       this.hist.putSync([u, t, id, v], EMPTY);
       this.thist.putSync([t, u, id, v], EMPTY);
-      this.cur.putSync([t, id], encodeCurrent(v, !stamped, u, sJson));
+      this.cur.putSync([t, id], encodeCurrent(v, u, stamped ? JSON.stringify(stamped) : null, sJson));
       if (stamped) this.addEntries(t, id, { _id: id, lastUpdated: u, s: JSON.parse(sJson) as SearchIndex }, defs, tally);
       const wasLive = old !== undefined && !old.deleted;
       if (wasLive !== !!stamped) tally.live.set(t, (tally.live.get(t) ?? 0) + (stamped ? 1 : -1));
@@ -858,11 +927,11 @@ class Tally {
   readonly live = new Map<string, number>();
   readonly spans = new Map<string, { key: Key; span: number }>();
 
-  entry(n: number, v: Scalar, delta: number): void {
-    const name = `${n}\u0000${typeof v}\u0000${v}`;
+  entry(n: number, values: Scalar[], delta: number): void {
+    const name = `${n}\u0000${values.map((v) => `${typeof v}\u0000${v}`).join('\u0000')}`;
     const e = this.entries.get(name);
     if (e) e.delta += delta;
-    else this.entries.set(name, { key: [n, v], delta });
+    else this.entries.set(name, { key: [n, ...values], delta });
   }
 
   span(type: string, base: string, span: number): void {
@@ -905,7 +974,7 @@ class Plan {
   ) {
     this.pointChecks = [];
     for (const c of conditions) {
-      if (c.kind !== 'path' || c.path === '_id' || c === best) continue;
+      if (c.kind !== 'path' || c.path === '_id' || c.path.includes('+') || c === best) continue;
       if (c.intervals.length > POINT_CHECK_VALUES || !c.intervals.every(isPoint)) continue;
       this.pointChecks.push({ n: byPath.get(c.path)!.n, values: c.intervals.map((i) => i.lo!.v), condition: c });
     }
@@ -927,7 +996,7 @@ class Plan {
     }
     const c = this.store.getCurrent(this.type, id);
     if (!c || c.deleted) return undefined;
-    const doc = this.store.docOf(this.type, id, c);
+    const doc = this.store.docOf(id, c);
     if (this.query && !this.query.test(doc as unknown as Record<string, unknown>)) return undefined;
     return doc;
   }
@@ -960,6 +1029,15 @@ function exactIndexed(filter: Filter, byPath: Map<string, IndexDef>): { n: numbe
   return undefined;
 }
 
+/** The current version as a record (a delete marker comes back with deleted: true). */
+function currentRecord(resourceType: string, id: string, buf: Buffer): ResourceRecord {
+  const head = decodeCurrentHead(buf);
+  const rec: ResourceRecord = { resourceType, id, versionId: head.versionId, lastUpdated: head.lastUpdated, deleted: head.deleted };
+  const json = currentResourceJson(buf);
+  if (json !== null) rec.resource = JSON.parse(json) as Resource;
+  return rec;
+}
+
 function sortDocs(docs: StoredDoc[], sort: SortKey[]): void {
   const keyed = docs.map((doc) => ({ doc, keys: sort.map((k) => sortValue(doc, k.field, k.direction)) }));
   keyed.sort((a, b) => {
@@ -985,12 +1063,18 @@ function boundKey(bound: { v: Scalar; inclusive: boolean } | undefined, end: 'lo
   return inclusive ? [v, MAX_KEY_STRING] : [v];
 }
 
+/** The index number, and a compound's first-part value when the interval is under one. */
+function head(n: number, interval: Interval): Key {
+  return interval.prefix === undefined ? [n] : [n, truncated(interval.prefix)];
+}
+
 function startKey(n: number, interval: Interval): Key {
-  return [n, ...boundKey(interval.lo, 'lo', interval.kind === 'string' ? '' : -Infinity)];
+  return [...head(n, interval), ...boundKey(interval.lo, 'lo', interval.kind === 'string' ? '' : -Infinity)];
 }
 
 function endKey(n: number, interval: Interval): Key {
-  if (interval.hi) return [n, ...boundKey(interval.hi, 'hi', '')];
+  if (interval.hi) return [...head(n, interval), ...boundKey(interval.hi, 'hi', '')];
+  if (interval.prefix !== undefined) return [...head(n, interval), interval.kind === 'string' ? MAX_KEY_STRING : ''];
   return interval.kind === 'string' ? [n + 1] : [n, ''];
 }
 

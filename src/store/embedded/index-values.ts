@@ -5,6 +5,11 @@
 //
 // Sort paths (`s._sort.<code>`, `lastUpdated`) also get a null entry when the document has no value,
 // so walking the index visits every live document, missing values first, as MongoDB sorts them.
+//
+// A compound index names several paths joined by `+` (`s.vaccine-code.c+s.date.lo`): its entries
+// are every combination of the parts' values, ordered by the first part, then the next, then id, so
+// an equality on the first part and a range on the second is one short walk, and a compound of
+// sort paths (`s._sort.family+s._sort.birthdate`) walks in the order of a two-key `_sort`.
 
 /** Longest string kept in an index key; longer values are cut (the filter is re-checked on candidates). */
 export const MAX_INDEXED_CHARS = 200;
@@ -17,7 +22,9 @@ export interface IndexDef {
   type: string;
   path: string;
   segments: string[];
-  /** Single-valued sort key: missing values get a null entry. */
+  /** The parts' paths of a compound index (`a+b`), else undefined. */
+  parts?: string[];
+  /** Single-valued sort key (for a compound: every part is one): missing values get a null entry. */
   sort: boolean;
   /** Some document held several values (then range conditions on the path are not intersected). */
   multi: boolean;
@@ -25,7 +32,14 @@ export interface IndexDef {
 
 /** Sort paths: one value per document by construction (extract.ts `_sort`, the document's own instant). */
 export function isSortPath(path: string): boolean {
+  if (path.includes('+')) return path.split('+').every(isSortPath);
   return path === 'lastUpdated' || path.startsWith('s._sort.');
+}
+
+/** The definition of an index on `path` (a StoredDoc path, or compound paths joined by `+`). */
+export function indexDef(n: number, type: string, path: string, multi: boolean): IndexDef {
+  const parts = path.includes('+') ? path.split('+') : undefined;
+  return { n, type, path, segments: path.split('.'), ...(parts ? { parts } : {}), sort: isSortPath(path), multi };
 }
 
 export function indexable(v: unknown): v is Scalar {
@@ -49,12 +63,28 @@ function collect(value: unknown, segments: string[], i: number, out: Set<Scalar>
   if (typeof value === 'object') collect((value as Record<string, unknown>)[segments[i]], segments, i + 1, out, depth + 1);
 }
 
+function valuesAt(doc: unknown, segments: string[], sort: boolean): Array<Scalar | null> {
+  const out = new Set<Scalar>();
+  collect(doc, segments, 0, out, 0);
+  if (out.size === 0) return sort ? [null] : [];
+  return [...out];
+}
+
 /** The index values of a document (StoredDoc-shaped: `_id`, `lastUpdated`, `s`); null alone for a sort path without value. */
 export function indexValues(doc: unknown, def: IndexDef): Array<Scalar | null> {
-  const out = new Set<Scalar>();
-  collect(doc, def.segments, 0, out, 0);
-  if (out.size === 0) return def.sort ? [null] : [];
-  return [...out];
+  return valuesAt(doc, def.segments, def.sort);
+}
+
+/** The key tuples (the key between the index number and the id) of a document: one value, or a compound's combinations. */
+export function indexTuples(doc: unknown, def: IndexDef): Array<Array<Scalar | null>> {
+  if (!def.parts) return indexValues(doc, def).map((v) => [v]);
+  let tuples: Array<Array<Scalar | null>> = [[]];
+  for (const part of def.parts) {
+    const values = valuesAt(doc, part.split('.'), def.sort);
+    tuples = tuples.flatMap((t) => values.map((v) => [...t, v]));
+    if (tuples.length === 0) return tuples;
+  }
+  return tuples;
 }
 
 /**

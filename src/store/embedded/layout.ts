@@ -1,19 +1,29 @@
 // Byte layout of the LMDB databases of the embedded store (see README.md here for the whole picture).
 // Keys are ordered-binary arrays (lmdb's default key encoding), values are raw bytes:
-//   cur   [type, id]                 → u32 versionId · u8 deleted · 24 B lastUpdated · JSON of s
-//   ver   [type, id, versionId]      → 24 B lastUpdated · JSON of the stamped resource (empty: delete)
+//   cur   [type, id]                 → the current version, whole (below); LZ4 with the dictionary
+//   ver   [type, id, versionId]      → superseded versions only: 24 B lastUpdated · stamped JSON
+//                                      (empty: a delete); LZ4 with the dictionary
 //   hist  [lastUpdated, type, id, v] → empty   (system history, ascending)
 //   thist [type, lastUpdated, id, v] → empty   (type history, ascending)
 //   idx   [n, value, id]             → empty   (ordered index n: one entry per value per document)
 //   stats [n, value]                 → count of idx entries with that value (planner estimates, counts)
-//   meta  various                    → msgpack (index numbers, live counts, date spans, types)
+//   meta  various                    → msgpack (layout version, dictionary, index numbers, live
+//                                      counts, date spans, which indexes hold several values)
+// A current version is one record, compressed as a whole, so the search values (which repeat much
+// of the resource's text) cost little next to the JSON, and reading a resource is one look-up:
+//   u8 LAYOUT · u8 deleted · u32 versionId · 24 B lastUpdated · u32 bytes of resource JSON ·
+//   stamped resource JSON (none for a delete) · JSON of the search values
 import type { SearchIndex } from '../store.js';
 
 /** Sorts after every id and type name (ids are ASCII, FHIR id syntax). */
 export const MAX_KEY_STRING = '\uffff';
 
+/** Written to meta ['layout'] when a store is created; also the first byte of every `cur` value (lmdb reads a first byte ≥ 250 as its compression flag). */
+export const LAYOUT = 2;
+
 const INSTANT_BYTES = 24;
-const CUR_HEADER = 4 + 1 + INSTANT_BYTES;
+const CUR_HEADER = 1 + 1 + 4 + INSTANT_BYTES + 4;
+const RESOURCE_AT = CUR_HEADER;
 
 export interface CurrentHead {
   versionId: number;
@@ -21,28 +31,34 @@ export interface CurrentHead {
   lastUpdated: string;
 }
 
-export interface Current extends CurrentHead {
-  /** The search values as JSON text (parsed only when a filter needs them). */
-  sJson: string;
-}
-
-export function encodeCurrent(versionId: number, deleted: boolean, lastUpdated: string, s: SearchIndex | string): Buffer {
-  const json = typeof s === 'string' ? s : JSON.stringify(s);
-  const body = Buffer.byteLength(json);
-  const buf = Buffer.allocUnsafe(CUR_HEADER + body);
-  buf.writeUInt32LE(versionId, 0);
-  buf.writeUInt8(deleted ? 1 : 0, 4);
-  writeInstant(buf, 5, lastUpdated);
-  buf.write(json, CUR_HEADER, 'utf8');
+export function encodeCurrent(versionId: number, lastUpdated: string, resourceJson: string | null, s: SearchIndex | string): Buffer {
+  const sJson = typeof s === 'string' ? s : JSON.stringify(s);
+  const resourceBytes = resourceJson === null ? 0 : Buffer.byteLength(resourceJson);
+  const buf = Buffer.allocUnsafe(CUR_HEADER + resourceBytes + Buffer.byteLength(sJson));
+  buf.writeUInt8(LAYOUT, 0);
+  buf.writeUInt8(resourceJson === null ? 1 : 0, 1);
+  buf.writeUInt32LE(versionId, 2);
+  writeInstant(buf, 6, lastUpdated);
+  buf.writeUInt32LE(resourceBytes, 30);
+  if (resourceJson !== null) buf.write(resourceJson, RESOURCE_AT, 'utf8');
+  buf.write(sJson, RESOURCE_AT + resourceBytes, 'utf8');
   return buf;
 }
 
 export function decodeCurrentHead(buf: Buffer): CurrentHead {
-  return { versionId: buf.readUInt32LE(0), deleted: buf[4] === 1, lastUpdated: buf.toString('latin1', 5, CUR_HEADER) };
+  if (buf[0] !== LAYOUT) throw new Error(`Embedded store: a current version in an unknown layout (${buf[0]})`);
+  return { versionId: buf.readUInt32LE(2), deleted: buf[1] === 1, lastUpdated: buf.toString('latin1', 6, 30) };
 }
 
-export function decodeCurrent(buf: Buffer): Current {
-  return { ...decodeCurrentHead(buf), sJson: buf.toString('utf8', CUR_HEADER) };
+/** The stamped resource JSON of a current version, or null for a delete marker. */
+export function currentResourceJson(buf: Buffer): string | null {
+  const bytes = buf.readUInt32LE(30);
+  return buf[1] === 1 ? null : buf.toString('utf8', RESOURCE_AT, RESOURCE_AT + bytes);
+}
+
+/** The search values of a current version as JSON text. */
+export function currentSearchJson(buf: Buffer): string {
+  return buf.toString('utf8', RESOURCE_AT + buf.readUInt32LE(30));
 }
 
 export function encodeVersion(lastUpdated: string, json: string | null): Buffer {

@@ -21,6 +21,8 @@ export interface Interval {
   kind: 'string' | 'number';
   lo?: Bound;
   hi?: Bound;
+  /** Compound index: the value of its first part this interval (on the second part) lies under. */
+  prefix?: Scalar;
 }
 
 /** The document holds a value at `path` inside one of the intervals. */
@@ -68,7 +70,7 @@ function kindOf(v: unknown): 'string' | 'number' | undefined {
 export const point = (v: Scalar): Interval => ({ kind: typeof v === 'string' ? 'string' : 'number', lo: { v, inclusive: true }, hi: { v, inclusive: true } });
 
 export function isPoint(i: Interval): boolean {
-  return i.lo !== undefined && i.hi !== undefined && i.lo.inclusive && i.hi.inclusive && i.lo.v === i.hi.v;
+  return i.prefix === undefined && i.lo !== undefined && i.hi !== undefined && i.lo.inclusive && i.hi.inclusive && i.lo.v === i.hi.v;
 }
 
 /** The largest string a literal prefix can begin (all code points sort at or below U+10FFFF). */
@@ -242,6 +244,20 @@ function refine(conditions: Condition[], ctx: PlannerContext): Condition[] {
 }
 
 /** `{lo, hi}` at base: lo ≤ hi ≤ lo + span, so a bound on hi bounds lo. */
+/**
+ * A condition on a compound index `first+second` when the conditions hold an equality (or `$in`) on
+ * its first part and one range on its second: one interval under each first-part value.
+ */
+export function compoundCondition(path: string, conditions: Condition[], maxValues = 64): PathCondition | undefined {
+  const [first, second, ...more] = path.split('+');
+  if (!second || more.length > 0) return undefined;
+  const paths = conditions.filter((c): c is PathCondition => c.kind === 'path');
+  const eq = paths.find((c) => c.path === first && c.intervals.length <= maxValues && c.intervals.every(isPoint));
+  const range = paths.find((c) => c.path === second && c.intervals.length === 1);
+  if (!eq || !range) return undefined;
+  return { kind: 'path', path, intervals: eq.intervals.map((p) => ({ ...range.intervals[0], prefix: p.lo!.v })) };
+}
+
 function loFromHi(base: string, hi: Interval, ctx: PlannerContext): PathCondition | undefined {
   const path = `${base}.lo`;
   if (!ctx.indexed(path)) return undefined;

@@ -7,6 +7,7 @@ import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type { Resource } from '@medplum/fhirtypes';
+import { open as openLmdb } from 'lmdb';
 import { afterAll, describe, expect, it } from 'vitest';
 import { StoreUnavailableError, type ResourceRecord, type Store } from '../store.js';
 import { EmbeddedStore, type EmbeddedStoreOptions } from './embedded-store.js';
@@ -175,6 +176,30 @@ describe('embedded store recovery', () => {
     await expect(a.read('Patient', 'x')).rejects.toBeInstanceOf(StoreUnavailableError);
     await expect(a.write({ resourceType: 'Patient', id: 'z', resource: patient('z', 'z') })).rejects.toBeInstanceOf(StoreUnavailableError);
     await expect(a.ping()).rejects.toBeInstanceOf(StoreUnavailableError);
+  });
+
+  it('keeps its compression dictionary and layout in the store; refuses a directory of an older layout', async () => {
+    const dir = await tempDir();
+    const store = await open(dir);
+    await store.write({ resourceType: 'Patient', id: 'p1', resource: patient('p1', 'Older'), index: { family: ['older'] } });
+    await store.write({ resourceType: 'Patient', id: 'p1', resource: patient('p1', 'Newer'), index: { family: ['newer'] } });
+    await store.close();
+    const env = openLmdb({ path: join(dir, 'store.mdb'), maxDbs: 12 });
+    const meta = env.openDB<unknown, Array<string | number>>('meta', {});
+    expect(Buffer.from(meta.get(['dictionary']) as Uint8Array).length).toBeGreaterThan(10_000);
+    // the store reads with its own copy of the dictionary, whatever the shipped one becomes
+    await meta.put(['dictionary'], Buffer.concat([Buffer.from(meta.get(['dictionary']) as Uint8Array)]));
+    await env.close();
+    const again = await open(dir);
+    expect((await again.read('Patient', 'p1'))?.resource).toMatchObject({ name: [{ family: 'Newer' }] });
+    expect((await again.vread('Patient', 'p1', 1))?.resource).toMatchObject({ name: [{ family: 'Older' }] });
+    expect((await again.history({ resourceType: 'Patient', id: 'p1', count: 10 })).map((r) => r.versionId)).toEqual([2, 1]);
+    await again.close();
+    // a directory written before the layout was recorded (older releases): refused, not misread
+    const env2 = openLmdb({ path: join(dir, 'store.mdb'), maxDbs: 12 });
+    await env2.openDB<unknown, Array<string | number>>('meta', {}).remove(['layout']);
+    await env2.close();
+    await expect(open(dir)).rejects.toThrow(/older layout/);
   });
 
   it('adds an index configured later from the stored resources, and drops one no longer configured', async () => {
