@@ -13,6 +13,7 @@ import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import jwt from 'jsonwebtoken';
+import { cpuPer, cpuSnapshot } from './cpu.js';
 import { serverEntry } from './server-entry.js';
 import { waitReady } from './wait-ready.js';
 
@@ -74,13 +75,13 @@ async function benchStore(name: string, env: Record<string, string>): Promise<Fi
     const pid = child.pid as number;
     const n = wanted('create') ? Math.round(2000 * SCALE) : 200;
     const patientIds: string[] = [];
-    let cpu = await cpuMicros(pid);
+    let cpu = await cpuSnapshot(pid);
     const single = await timed(n, 16, async () => {
       const res = await post(`${base}/Patient`, patientBody());
       patientIds.push(((await res.json()) as { id: string }).id);
       expectStatus(res, 201);
     });
-    say(`single create (Patient, 16 concurrent): ${rate(n, single.seconds)}/s, p50 ${single.p50.toFixed(1)} ms, p99 ${single.p99.toFixed(1)} ms, ${await cpuPer(pid, cpu, n)} µs server CPU per create`);
+    say(`single create (Patient, 16 concurrent): ${rate(n, single.seconds)}/s, p50 ${single.p50.toFixed(1)} ms, p99 ${single.p99.toFixed(1)} ms, ${await cpuPer(pid, cpu, n, 'create')}`);
 
     for (const type of ['batch', 'transaction'] as const) {
       if (!wanted(type)) continue;
@@ -88,7 +89,7 @@ async function benchStore(name: string, env: Record<string, string>): Promise<Fi
       let refused = false;
       // One Bundle first (not counted): JIT, code sets, rules.
       await (await post(base, bundleOf(type, patientIds))).arrayBuffer();
-      cpu = await cpuMicros(pid);
+      cpu = await cpuSnapshot(pid);
       const bundleRun = await timed(bundles, 2, async () => {
         const res = await post(base, bundleOf(type, patientIds));
         if (type === 'transaction' && res.status === 400) {
@@ -104,7 +105,7 @@ async function benchStore(name: string, env: Record<string, string>): Promise<Fi
       else {
         say(
           `${type} Bundles of 100 Immunizations (2 concurrent): ${rate(bundles * 100, bundleRun.seconds)} resources/s, ` +
-            `p50 ${bundleRun.p50.toFixed(0)} ms, p99 ${bundleRun.p99.toFixed(0)} ms per Bundle, ${await cpuPer(pid, cpu, bundles * 100)} µs server CPU per resource`
+            `p50 ${bundleRun.p50.toFixed(0)} ms, p99 ${bundleRun.p99.toFixed(0)} ms per Bundle, ${await cpuPer(pid, cpu, bundles * 100, 'resource')}`
         );
       }
     }
@@ -114,13 +115,13 @@ async function benchStore(name: string, env: Record<string, string>): Promise<Fi
       return { store: name, lines };
     }
     const reads = Math.round(5000 * SCALE);
-    cpu = await cpuMicros(pid);
+    cpu = await cpuSnapshot(pid);
     const readRun = await timed(reads, 16, async (i) => {
       const res = await fetch(`${base}/Patient/${patientIds[i % patientIds.length]}`, { headers: HEADERS });
       expectStatus(res, 200);
       await res.arrayBuffer();
     });
-    say(`read (16 concurrent): ${rate(reads, readRun.seconds)}/s, p50 ${readRun.p50.toFixed(2)} ms, p99 ${readRun.p99.toFixed(2)} ms, ${await cpuPer(pid, cpu, reads)} µs server CPU per read`);
+    say(`read (16 concurrent): ${rate(reads, readRun.seconds)}/s, p50 ${readRun.p50.toFixed(2)} ms, p99 ${readRun.p99.toFixed(2)} ms, ${await cpuPer(pid, cpu, reads, 'read')}`);
     say(`server peak RSS: ${await peakRssMb(child.pid as number)} MB`);
   } finally {
     child.kill('SIGTERM');
@@ -186,17 +187,6 @@ const rate = (n: number, seconds: number) => Math.round(n / seconds).toLocaleStr
 
 function expectStatus(res: Response, status: number): void {
   if (res.status !== status) throw new Error(`expected ${status}, got ${res.status} for ${res.url}`);
-}
-
-/** User + system CPU time of a process so far, in µs (from /proc/<pid>/stat, in clock ticks of 10 ms). */
-async function cpuMicros(pid: number): Promise<number> {
-  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) * 10_000;
-}
-
-async function cpuPer(pid: number, since: number, operations: number): Promise<string> {
-  return Math.round(((await cpuMicros(pid)) - since) / operations).toLocaleString('en-US');
 }
 
 async function peakRssMb(pid: number): Promise<string> {

@@ -62,7 +62,7 @@ export async function startServer(
   const terminology = new TerminologySync(store, new CodeSets(), { logger });
   await terminology.start();
   const validationPool = new StructuralValidationPool(config.validationWorkers ?? 0);
-  const rules = new RuleRegistry({ structural: validationPool.validate });
+  const rules = new RuleRegistry({ structural: validationPool });
   registerIisRules(rules, { codeSets: terminology.codeSets, policy });
   const audit = new AuditLog({ store, logger, serverUrl: baseUrl, dataDir: config.dataDir });
   await audit.start();

@@ -16,6 +16,7 @@ import { Pipeline } from '../pipeline/pipeline.js';
 import { HandlerRegistry } from '../pipeline/registry.js';
 import { EmbeddedStore } from '../store/embedded/embedded-store.js';
 import { RuleRegistry } from '../validation/business-rules.js';
+import { StructuralValidationPool } from '../validation/structural-pool.js';
 import { bundleHandler } from './bundle.js';
 
 const caller: Caller = { sub: 't', scope: 'system/*.cruds', scopes: parseScopes('system/*.cruds') };
@@ -27,10 +28,15 @@ const patient = (family: string, extra: Record<string, unknown> = {}) => ({
   ...extra,
 });
 
-describe('transaction Bundles', () => {
+// Run twice: validation in the request thread, and in a pool (entries validated side by side).
+describe.each([
+  ['validation in the request thread', 0],
+  ['a validation pool', 1],
+])('transaction Bundles (%s)', (_name, workers) => {
   let dir: string;
   let store: EmbeddedStore;
   let pipeline: Pipeline;
+  const pool = new StructuralValidationPool(workers);
 
   beforeAll(async () => {
     dir = await mkdtemp(path.join(os.tmpdir(), 'iis-transaction-'));
@@ -42,7 +48,7 @@ describe('transaction Bundles', () => {
     pipeline = new Pipeline({
       store,
       config: { port: 0, publicBaseUrl: 'http://x', dataDir: dir, bodyLimitBytes: 1 << 20, logLevel: 'silent' },
-      rules: new RuleRegistry(),
+      rules: new RuleRegistry({ structural: pool }),
       baseUrl: 'http://x/fhir',
       sharing: new SharingIndex(store),
       audit: { recordAccess: () => undefined } as unknown as AuditLog,
@@ -50,6 +56,7 @@ describe('transaction Bundles', () => {
     });
   });
   afterAll(async () => {
+    await pool.close();
     await store.close();
     await rm(dir, { recursive: true, force: true });
   });

@@ -11,6 +11,7 @@ import type { Bundle, BundleEntry, Resource } from '@medplum/fhirtypes';
 import { badRequest, FhirError, isFhirError, makeIssue, outcome, preconditionFailed } from '../fhir/outcome.js';
 import type { FhirRequest, FhirResponse, HandlerContext, PreparedWrite } from '../interactions/types.js';
 import {
+  prefetchValidation,
   prepareWrite,
   resolveWrite,
   withLocks,
@@ -82,6 +83,8 @@ export async function processTransaction(bundle: Bundle, outer: FhirRequest, ctx
       else if (req.method !== 'PATCH' && isResource(req.body)) pending.set(target, { ...req.body, id: target.split('/')[1] } as Resource);
     }
     const order = [...writes].sort((a, b) => PHASE[a.request.method] - PHASE[b.request.method] || a.index - b.index);
+    // With a validation pool, every entry's validation starts now, side by side with the preparing.
+    for (const p of order) if (p.resolved) prefetchValidation(p.resolved, p.ctx);
     for (const p of order) {
       const prepared = await atEntry(p.index, () => prepareWrite(p.resolved as ResolvedWrite, p.ctx, pending));
       if (prepared.kind === 'done') p.response = prepared.response;

@@ -102,7 +102,7 @@ function prepareMerge(
   };
 }
 
-function withoutId(body: unknown): unknown {
+export function withoutId(body: unknown): unknown {
   if (!body || typeof body !== 'object' || Array.isArray(body) || !('id' in body)) return body;
   const { id: _ignored, ...rest } = body as Record<string, unknown>;
   return rest;

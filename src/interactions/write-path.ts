@@ -12,7 +12,7 @@ import { randomUUID } from 'node:crypto';
 import type { Patient } from '@medplum/fhirtypes';
 import { badRequest, conflict, failWith, makeIssue, preconditionFailed } from '../fhir/outcome.js';
 import { decideIngest, type IngestDecision } from '../matching/ingest.js';
-import { createLockKeys, prepareCreate } from './create.js';
+import { createLockKeys, prepareCreate, withoutId } from './create.js';
 import { deletedResponse, prepareDelete } from './delete.js';
 import { preparePatch } from './patch.js';
 import { chooseBody, versionHeaders } from './respond.js';
@@ -22,6 +22,7 @@ import {
   commitRaw,
   conditionalLockKey,
   conditionalMatches,
+  prefetchBody,
   runWrite,
   validateForReuse,
   type PendingResources,
@@ -155,6 +156,27 @@ export async function prepareWrite(resolved: ResolvedWrite, ctx: HandlerContext,
       return prepareDelete(req, ctx);
     default:
       throw badRequest(`${req.interaction ?? 'this request'} is not a write`);
+  }
+}
+
+/**
+ * Starts validating what prepareWrite will validate (see prefetchBody), so the writes of a
+ * transaction are validated side by side in a validation pool while they are prepared in order.
+ */
+export function prefetchValidation(resolved: ResolvedWrite, ctx: HandlerContext): void {
+  const { req, done, validated } = resolved;
+  if (done || req.body === undefined) return;
+  const resourceType = req.resourceType as string;
+  switch (req.interaction) {
+    case 'create':
+      if (validated?.body === req.body) return; // validated before matching, reused
+      prefetchBody(ctx, withoutId(req.body), { resourceType });
+      return;
+    case 'update':
+    case 'conditional-update':
+      prefetchBody(ctx, req.body, { resourceType, id: req.id as string });
+      return;
+    default:
   }
 }
 

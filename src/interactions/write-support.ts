@@ -100,6 +100,16 @@ export function reuseValidation(
   return { resource: reusable.result.resource, issues: [...reusable.result.issues] };
 }
 
+/**
+ * Starts the structural validation validateBody will ask for (a validation pool works on it while
+ * this thread prepares earlier writes); nothing when validation runs in this thread.
+ */
+export function prefetchBody(ctx: HandlerContext, body: unknown, expect: { resourceType: string; id?: string }): void {
+  const prefetch = ctx.rules.structural.prefetch;
+  if (!prefetch) return;
+  prefetch(stripServerMeta(body), { resourceType: expect.resourceType, id: expect.id, requireId: expect.id !== undefined });
+}
+
 /** meta.versionId and meta.lastUpdated belong to the server: a client's values are ignored. */
 function stripServerMeta(body: unknown): unknown {
   if (!body || typeof body !== 'object' || Array.isArray(body)) return body;

@@ -2,7 +2,7 @@
 // the one function that turns validation issues into 400 / 422.
 import type { OperationOutcomeIssue, Resource } from '@medplum/fhirtypes';
 import { failWith, hasErrors } from '../fhir/outcome.js';
-import { inThreadValidator, type StructuralValidator } from './structural-pool.js';
+import { inThreadValidator, type StructuralValidation } from './structural-pool.js';
 import { isMalformedRequestIssue } from './validate-resource.js';
 import type { ValidationExpectations } from './validate-resource.js';
 
@@ -30,10 +30,10 @@ export type BusinessRule = (
  */
 export class RuleRegistry {
   private readonly rules: { resourceType: string; rule: BusinessRule }[] = [];
-  readonly structural: StructuralValidator;
+  readonly structural: StructuralValidation;
 
-  constructor(options: { structural?: StructuralValidator } = {}) {
-    this.structural = options.structural ?? inThreadValidator;
+  constructor(options: { structural?: StructuralValidation } = {}) {
+    this.structural = options.structural ?? { validate: inThreadValidator };
   }
 
   register(resourceType: string | '*', rule: BusinessRule): void {
@@ -85,7 +85,7 @@ export async function validateWrite(
   ctx: RuleContext,
   rules: RuleRegistry
 ): Promise<{ resource: Resource; issues: OperationOutcomeIssue[] }> {
-  const structural = await rules.structural(input, expect);
+  const structural = await rules.structural.validate(input, expect);
   const structuralStatus = rejectionStatus(structural);
   if (structuralStatus) throw failWith(structuralStatus, structural);
 

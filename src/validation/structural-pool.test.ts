@@ -32,12 +32,23 @@ describe('StructuralValidationPool', () => {
   });
 
   it('is what validateWrite uses when the RuleRegistry is given it, with the same outcome', async () => {
-    const rules = new RuleRegistry({ structural: pool.validate });
+    const rules = new RuleRegistry({ structural: pool });
     const ctx = { now: new Date('2024-06-01T00:00:00Z'), interaction: 'create' as const, resolve: async () => undefined };
     await expect(validateWrite({ resourceType: 'Patient', id: 'x' }, { resourceType: 'Patient', id: 'y', requireId: true }, ctx, rules)).rejects.toMatchObject({ status: 400 });
     await expect(validateWrite({ ...clone(validPatient), gender: 'f' }, { resourceType: 'Patient' }, ctx, rules)).rejects.toMatchObject({ status: 422 });
     const ok = await validateWrite(clone(validPatient), { resourceType: 'Patient' }, ctx, rules);
     expect(ok.resource.resourceType).toBe('Patient');
+  });
+
+  it('answers a prefetched validation from the worker it started in, and equal content only', async () => {
+    const body = { ...clone(validImmunization), status: 'done' };
+    pool.prefetch?.(body, { resourceType: 'Immunization' });
+    const copy = clone(body);
+    expect(await pool.validate(copy, { resourceType: 'Immunization' })).toEqual(validateResource(copy, { resourceType: 'Immunization' }));
+    // Other expectations of the same body are their own validation.
+    const asUpdate = await pool.validate(copy, { resourceType: 'Immunization', id: 'i1', requireId: true });
+    expect(asUpdate).toEqual(validateResource(copy, { resourceType: 'Immunization', id: 'i1', requireId: true }));
+    expect(rejectionStatus(asUpdate)).toBe(400);
   });
 
   it('falls back to the request thread once closed', async () => {

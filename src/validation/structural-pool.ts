@@ -12,6 +12,16 @@ import { markMalformed, validateResource, type ValidationExpectations } from './
 /** Structural validation of one body: every issue found (see validateResource). */
 export type StructuralValidator = (input: unknown, expect: ValidationExpectations) => Promise<OperationOutcomeIssue[]>;
 
+/**
+ * Structural validation as a write uses it. `prefetch` (pools only) starts validating a body that
+ * will be validated soon (the entries of a transaction, validated one after another): a later
+ * `validate` of equal content and expectations takes that result instead of asking again.
+ */
+export interface StructuralValidation {
+  validate: StructuralValidator;
+  prefetch?: (input: unknown, expect: ValidationExpectations) => void;
+}
+
 /** In the request thread. */
 export const inThreadValidator: StructuralValidator = (input, expect) => Promise.resolve(validateResource(input, expect));
 
@@ -86,6 +96,14 @@ class ValidationWorker {
   }
 }
 
+function contentKey(input: unknown, expect: ValidationExpectations): string | undefined {
+  try {
+    return JSON.stringify([expect.resourceType, expect.id, expect.requireId, expect.forbidId, input]);
+  } catch {
+    return undefined; // not JSON (a cycle): validated when asked, not ahead
+  }
+}
+
 function settleInThread(job: Job): void {
   try {
     job.resolve(validateResource(job.input, job.expect));
@@ -94,23 +112,51 @@ function settleInThread(job: Job): void {
   }
 }
 
-export class StructuralValidationPool {
+/** Prefetched validations kept at most (oldest dropped first: one not asked for again is only lost work). */
+const MAX_PREFETCHED = 5_000;
+
+export class StructuralValidationPool implements StructuralValidation {
   private readonly workers: ValidationWorker[];
+  /** Validations started ahead, by content (JSON of expectations and body): a pure function of it. */
+  private readonly prefetched = new Map<string, Promise<OperationOutcomeIssue[]>>();
 
   constructor(readonly size: number) {
     this.workers = Array.from({ length: Math.max(0, Math.floor(size)) }, () => new ValidationWorker());
   }
 
-  /** Validates in the least busy live worker (in the request thread when there is none). */
+  readonly prefetch = (input: unknown, expect: ValidationExpectations): void => {
+    if (!this.workers.some((w) => !w.broken)) return;
+    const key = contentKey(input, expect);
+    if (key === undefined || this.prefetched.has(key)) return;
+    const pending = this.dispatch(input, expect);
+    pending.catch(() => undefined); // asked for again by validate, which then sees the error
+    this.prefetched.set(key, pending);
+    if (this.prefetched.size > MAX_PREFETCHED) this.prefetched.delete(this.prefetched.keys().next().value as string);
+  };
+
   readonly validate: StructuralValidator = (input, expect) => {
+    if (this.prefetched.size > 0) {
+      const key = contentKey(input, expect);
+      const ahead = key === undefined ? undefined : this.prefetched.get(key);
+      if (ahead) {
+        this.prefetched.delete(key as string);
+        return ahead;
+      }
+    }
+    return this.dispatch(input, expect);
+  };
+
+  /** Validates in the least busy live worker (in the request thread when there is none). */
+  private dispatch(input: unknown, expect: ValidationExpectations): Promise<OperationOutcomeIssue[]> {
     let best: ValidationWorker | undefined;
     for (const w of this.workers) if (!w.broken && (!best || w.load < best.load)) best = w;
     if (!best) return inThreadValidator(input, expect);
     const worker = best;
     return new Promise((resolve, reject) => worker.run({ input, expect, resolve, reject }));
-  };
+  }
 
   async close(): Promise<void> {
+    this.prefetched.clear();
     await Promise.all(this.workers.map((w) => w.terminate()));
   }
 }
