@@ -20,6 +20,7 @@ import { fileURLToPath } from 'node:url';
 import { createGunzip } from 'node:zlib';
 import jwt from 'jsonwebtoken';
 import { MongoClient } from 'mongodb';
+import { serverEntry } from './server-entry.js';
 import { waitReady } from './wait-ready.js';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
@@ -119,7 +120,7 @@ async function runExport(label: string, env: Record<string, string>): Promise<Re
   const port = 20000 + Math.floor(Math.random() * 20000);
   const started = performance.now();
   const extra = (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean); // e.g. --cpu-prof
-  const child = spawn(process.execPath, [`--max-old-space-size=${HEAP}`, ...extra, '--import', 'tsx', 'src/server.ts'], {
+  const child = spawn(process.execPath, [`--max-old-space-size=${HEAP}`, ...extra, ...serverEntry()], {
     cwd: ROOT,
     env: { ...process.env, PORT: String(port), AUTH_JWT_SECRET: SECRET, LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'inherit', 'inherit'],

@@ -8,6 +8,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import jwt from 'jsonwebtoken';
+import { serverEntry } from './server-entry.js';
 import { waitReady } from './wait-ready.js';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
@@ -37,7 +38,7 @@ async function main(): Promise<void> {
   const env: Record<string, string> = { PORT: String(port), AUTH_JWT_SECRET: SECRET, LOG_LEVEL: 'warn', DATA_DIR: path.resolve(values['data-dir'] as string) };
   if (values['mongodb-url'] ?? process.env.MONGODB_URL) env.MONGODB_URL = (values['mongodb-url'] ?? process.env.MONGODB_URL) as string;
   const started = Date.now();
-  const child = spawn(process.execPath, [`--max-old-space-size=${values['heap-mb']}`, '--import', 'tsx', 'src/server.ts'], {
+  const child = spawn(process.execPath, [`--max-old-space-size=${values['heap-mb']}`, ...serverEntry()], {
     cwd: ROOT,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'ignore', 'inherit'],
