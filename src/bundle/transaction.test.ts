@@ -39,6 +39,7 @@ describe.each([
   const pool = new StructuralValidationPool(workers);
 
   beforeAll(async () => {
+    await pool.warm();
     dir = await mkdtemp(path.join(os.tmpdir(), 'iis-transaction-'));
     store = new EmbeddedStore({ dataDir: dir });
     await store.init();
@@ -54,7 +55,7 @@ describe.each([
       audit: { recordAccess: () => undefined } as unknown as AuditLog,
       registry,
     });
-  });
+  }, 120_000);
   afterAll(async () => {
     await pool.close();
     await store.close();

@@ -1,10 +1,11 @@
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RuleRegistry, rejectionStatus, validateWrite } from './business-rules.js';
 import { StructuralValidationPool } from './structural-pool.js';
 import { clone, validImmunization, validPatient } from './test-fixtures.js';
 import { validateResource } from './validate-resource.js';
 
 const pool = new StructuralValidationPool(1);
+beforeAll(() => pool.warm(), 120_000);
 afterAll(() => pool.close());
 
 const bodies: Array<[string, unknown, { resourceType?: string; id?: string; requireId?: boolean }]> = [
@@ -50,6 +51,18 @@ describe('StructuralValidationPool', () => {
     expect(asUpdate).toEqual(validateResource(copy, { resourceType: 'Immunization', id: 'i1', requireId: true }));
     expect(rejectionStatus(asUpdate)).toBe(400);
   });
+
+  it('validates in the request thread until its worker is warm, with the same result', async () => {
+    const cold = new StructuralValidationPool(1);
+    try {
+      const body = { ...clone(validImmunization), status: 'done' };
+      expect(await cold.validate(body, { resourceType: 'Immunization' })).toEqual(validateResource(body, { resourceType: 'Immunization' }));
+      await cold.warm();
+      expect(await cold.validate(body, { resourceType: 'Immunization' })).toEqual(validateResource(body, { resourceType: 'Immunization' }));
+    } finally {
+      await cold.close();
+    }
+  }, 120_000);
 
   it('falls back to the request thread once closed', async () => {
     const closed = new StructuralValidationPool(1);

@@ -4,7 +4,8 @@
 // on another core while the request thread resolves, matches and commits other writes.
 // VALIDATION_WORKERS sets the size (0: the request thread). The same function runs either way, so
 // the issues are the same; a worker that fails or exits hands its jobs back to the request thread.
-// The workers are unref'd while idle: an idle pool never keeps the process alive; close() ends them.
+// The workers start with the first write and take work once warm (request thread until then); they
+// are unref'd while idle: an idle pool never keeps the process alive; close() ends them.
 import { Worker } from 'node:worker_threads';
 import type { OperationOutcomeIssue } from '@medplum/fhirtypes';
 import { markMalformed, validateResource, type ValidationExpectations } from './validate-resource.js';
@@ -43,12 +44,18 @@ class ValidationWorker {
   private readonly worker: Worker;
   private readonly jobs = new Map<number, Job>();
   private seq = 0;
+  /** Its definitions are loaded (it said so): until then writes are validated in the request thread. */
+  ready = false;
   broken = false;
 
   constructor() {
     this.worker = new Worker(new URL('./structural-worker.mjs', import.meta.url));
     this.worker.unref();
-    this.worker.on('message', (answer: Answer) => {
+    this.worker.on('message', (answer: Answer | 'ready') => {
+      if (answer === 'ready') {
+        this.ready = true;
+        return;
+      }
       const job = this.jobs.get(answer.id);
       if (!job) return;
       this.jobs.delete(answer.id);
@@ -116,16 +123,32 @@ function settleInThread(job: Job): void {
 const MAX_PREFETCHED = 5_000;
 
 export class StructuralValidationPool implements StructuralValidation {
-  private readonly workers: ValidationWorker[];
+  private workers: ValidationWorker[] = [];
+  private closed = false;
   /** Validations started ahead, by content (JSON of expectations and body): a pure function of it. */
   private readonly prefetched = new Map<string, Promise<OperationOutcomeIssue[]>>();
 
-  constructor(readonly size: number) {
-    this.workers = Array.from({ length: Math.max(0, Math.floor(size)) }, () => new ValidationWorker());
+  /**
+   * The workers start with the first write (a server that only reads never pays for their memory)
+   * and take validations once they have loaded the definitions; `start` starts them now.
+   */
+  constructor(readonly size: number) {}
+
+  start(): void {
+    if (this.closed || this.workers.length > 0) return;
+    this.workers = Array.from({ length: Math.max(0, Math.floor(this.size)) }, () => new ValidationWorker());
+  }
+
+  /** Resolves once every worker can take validations (tests; benches). */
+  async warm(timeoutMs = 60_000): Promise<void> {
+    this.start();
+    const deadline = Date.now() + timeoutMs;
+    while (this.workers.some((w) => !w.ready && !w.broken) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
   }
 
   readonly prefetch = (input: unknown, expect: ValidationExpectations): void => {
-    if (!this.workers.some((w) => !w.broken)) return;
+    this.start();
+    if (!this.workers.some((w) => w.ready && !w.broken)) return;
     const key = contentKey(input, expect);
     if (key === undefined || this.prefetched.has(key)) return;
     const pending = this.dispatch(input, expect);
@@ -135,6 +158,7 @@ export class StructuralValidationPool implements StructuralValidation {
   };
 
   readonly validate: StructuralValidator = (input, expect) => {
+    this.start();
     if (this.prefetched.size > 0) {
       const key = contentKey(input, expect);
       const ahead = key === undefined ? undefined : this.prefetched.get(key);
@@ -149,13 +173,14 @@ export class StructuralValidationPool implements StructuralValidation {
   /** Validates in the least busy live worker (in the request thread when there is none). */
   private dispatch(input: unknown, expect: ValidationExpectations): Promise<OperationOutcomeIssue[]> {
     let best: ValidationWorker | undefined;
-    for (const w of this.workers) if (!w.broken && (!best || w.load < best.load)) best = w;
+    for (const w of this.workers) if (w.ready && !w.broken && (!best || w.load < best.load)) best = w;
     if (!best) return inThreadValidator(input, expect);
     const worker = best;
     return new Promise((resolve, reject) => worker.run({ input, expect, resolve, reject }));
   }
 
   async close(): Promise<void> {
+    this.closed = true;
     this.prefetched.clear();
     await Promise.all(this.workers.map((w) => w.terminate()));
   }

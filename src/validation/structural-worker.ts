@@ -12,6 +12,7 @@ interface Job {
 }
 
 warmUpValidation();
+parentPort?.postMessage('ready');
 
 parentPort?.on('message', (job: Job) => {
   try {
