@@ -66,6 +66,16 @@ export interface ForecastOutput {
   recommendation: ImmunizationRecommendation;
 }
 
+/**
+ * An array element of the input, or none: the POST form's resources are not validated before they
+ * get here, so `coding: {}` or `extension: "x"` must mean "nothing", never a crash.
+ */
+function listOf<T>(value: T[] | undefined): T[] {
+  return Array.isArray(value) ? value.filter((v) => v !== null && typeof v === 'object') : [];
+}
+
+const text = (value: unknown): string | undefined => (typeof value === 'string' ? value : undefined);
+
 function requireDate(value: string | undefined, what: string, expression: string): Day {
   const day = parseIsoDate(value);
   if (day === undefined || !/^\d{4}-\d{2}-\d{2}/.test(value ?? '')) {
@@ -75,16 +85,17 @@ function requireDate(value: string | undefined, what: string, expression: string
 }
 
 function cvxOf(imm: Immunization): string | undefined {
-  const coding = imm.vaccineCode?.coding ?? [];
-  const cvx = coding.find((c) => c.system === CVX_SYSTEM && c.code) ?? coding.find((c) => !c.system && c.code);
-  const code = cvx?.code?.trim();
+  const coding = listOf(imm.vaccineCode?.coding);
+  const cvx = coding.find((c) => c.system === CVX_SYSTEM && text(c.code)) ?? coding.find((c) => !c.system && text(c.code));
+  const code = text(cvx?.code)?.trim();
   // CVX codes are written with or without their leading zero ("3" / "03"); CDC's tables use two digits.
   return code && /^\d+$/.test(code) ? code.padStart(2, '0') : code;
 }
 
 function mvxOf(imm: Immunization): string | undefined {
   const identifier = imm.manufacturer?.identifier;
-  if (identifier?.value && (!identifier.system || identifier.system === MVX_SYSTEM)) return identifier.value.trim().toUpperCase();
+  const value = text(identifier?.value);
+  if (value && (!identifier!.system || identifier!.system === MVX_SYSTEM)) return value.trim().toUpperCase();
   return undefined;
 }
 
@@ -95,16 +106,17 @@ export function observationCodesOf(condition: Condition, data: SupportingData): 
 
 function observationCodesOfConcept(concept: CodeableConcept | undefined, data: SupportingData): string[] {
   const out: string[] = [];
-  for (const c of concept?.coding ?? []) {
-    if (!c.code) continue;
+  for (const c of listOf(concept?.coding)) {
+    const code = text(c.code);
+    if (!code) continue;
     if (c.system === CDSI_OBSERVATION_SYSTEM) {
-      if (data.observations.has(c.code)) out.push(c.code);
-      else if (/^\d{1,3}$/.test(c.code) && data.observations.has(c.code.padStart(3, '0'))) out.push(c.code.padStart(3, '0'));
+      if (data.observations.has(code)) out.push(code);
+      else if (/^\d{1,3}$/.test(code) && data.observations.has(code.padStart(3, '0'))) out.push(code.padStart(3, '0'));
     } else if (c.system === SNOMED_SYSTEM) {
-      const mapped = data.observationByCodedValue.get(`SNOMED|${c.code}`);
+      const mapped = data.observationByCodedValue.get(`SNOMED|${code}`);
       if (mapped) out.push(mapped);
     } else if (c.system && CDCPHINVS_SYSTEMS.includes(c.system)) {
-      const mapped = data.observationByCodedValue.get(`CDCPHINVS|${c.code}`);
+      const mapped = data.observationByCodedValue.get(`CDCPHINVS|${code}`);
       if (mapped) out.push(mapped);
     }
   }
@@ -118,7 +130,7 @@ export function toPatientRecord(input: ForecastInput, data: SupportingData) {
   const birthDate = requireDate(input.patient?.birthDate, 'Patient.birthDate', 'Patient.birthDate');
   const gender = input.patient.gender === 'female' || input.patient.gender === 'male' ? input.patient.gender : 'unknown';
   const doses: AdministeredDose[] = [];
-  input.immunizations.forEach((imm, index) => {
+  listOf(input.immunizations).forEach((imm, index) => {
     if (imm.status === 'entered-in-error' || imm.status === 'not-done') return;
     const date = parseIsoDate(imm.occurrenceDateTime ?? imm.occurrenceString);
     const cvx = cvxOf(imm);
@@ -128,14 +140,14 @@ export function toPatientRecord(input: ForecastInput, data: SupportingData) {
     doses.push({ id: imm.id ?? String(index), date, cvx, mvx: mvxOf(imm), ...(condition ? { condition } : {}) });
   });
   const observations = new Map<string, Day | undefined>();
-  for (const condition of input.conditions ?? []) {
-    const verification = condition.verificationStatus?.coding?.[0]?.code;
+  for (const condition of listOf(input.conditions)) {
+    const verification = listOf(condition.verificationStatus?.coding)[0]?.code;
     if (verification && EXCLUDED_VERIFICATION.has(verification)) continue;
     const onset = parseIsoDate(condition.onsetDateTime ?? condition.recordedDate);
     for (const code of observationCodesOf(condition, data)) observations.set(code, onset ?? observations.get(code));
   }
   const observe = (extensions: Extension[] | undefined, date: Day | undefined) => {
-    for (const ext of extensions ?? []) {
+    for (const ext of listOf(extensions)) {
       if (!(OBSERVATION_EXTENSIONS as readonly string[]).includes(ext.url)) continue;
       for (const code of observationCodesOfConcept(ext.valueCodeableConcept, data)) {
         // The earliest report dates an observation; one already given undated stays undated.
@@ -145,7 +157,7 @@ export function toPatientRecord(input: ForecastInput, data: SupportingData) {
     }
   };
   observe(input.patient.extension, undefined);
-  for (const imm of input.immunizations) {
+  for (const imm of listOf(input.immunizations)) {
     if (imm.status === 'entered-in-error' || !imm.extension) continue;
     const date = parseIsoDate(imm.occurrenceDateTime ?? imm.occurrenceString);
     if (date !== undefined && date > assessmentDate) continue;

@@ -67,6 +67,22 @@ describe('$immds-forecast', () => {
     expect(text).toMatch(/patient/);
     expect((await server.fhir('POST', '$immds-forecast', { body: { resourceType: 'Patient' } })).status).toBe(400);
     expect((await server.fhir('GET', '$immds-forecast')).status).toBe(400);
+    expect((await server.fhir('POST', '$immds-forecast', { body: { resourceType: 'Parameters', parameter: {} } })).status).toBe(400);
+    expect((await server.fhir('POST', '$immds-forecast', { body: { resourceType: 'Parameters', parameter: [null] } })).status).toBe(400);
+    // Misshapen parts of the given resources count for nothing: never a 500.
+    const odd = await server.fhir('POST', '$immds-forecast', {
+      body: {
+        resourceType: 'Parameters',
+        parameter: [
+          { name: 'assessmentDate', valueDate: '2025-11-10' },
+          { name: 'patient', resource: { resourceType: 'Patient', birthDate: '2025-01-06', extension: {} } },
+          { name: 'immunization', resource: { resourceType: 'Immunization', id: 'a', vaccineCode: { coding: [{ code: '20' }] }, occurrenceDateTime: '2025-03-10', extension: 'x' } },
+          { name: 'condition', resource: { resourceType: 'Condition', code: { coding: {} } } },
+        ],
+      },
+    });
+    expect(odd.status, odd.text).toBe(200);
+    expect((await server.fhir('POST', '$immds-forecast', { body: { resourceType: 'Parameters', parameter: [{ name: 'assessmentDate', valueDate: '2025-11-10' }, { name: 'patient', resource: { resourceType: 'Patient', birthDate: '2025-01-06' } }, { name: 'immunization', resource: { resourceType: 'Immunization', vaccineCode: { coding: {} }, occurrenceDateTime: '2025-03-10' } }] } })).status).toBe(400);
   });
 
   it('GET on a stored patient: the record\'s doses, at the assessment date asked for', async () => {

@@ -39,7 +39,12 @@ function readInput(body: unknown): { assessmentDate: string; patient: Patient; i
   const immunizations: Immunization[] = [];
   const conditions: Condition[] = [];
   const issues: string[] = [];
+  if (params.parameter !== undefined && !Array.isArray(params.parameter)) throw badRequest('Parameters.parameter must be an array');
   (params.parameter ?? []).forEach((p: ParametersParameter, i) => {
+    if (!p || typeof p !== 'object') {
+      issues.push(`Parameters.parameter[${i}] must be an object`);
+      return;
+    }
     const where = `Parameters.parameter[${i}]`;
     switch (p.name) {
       case 'assessmentDate':
@@ -70,7 +75,8 @@ function readInput(body: unknown): { assessmentDate: string; patient: Patient; i
     if (!imm.occurrenceDateTime || !/^\d{4}-\d{2}-\d{2}/.test(imm.occurrenceDateTime)) {
       issues.push(`immunization ${imm.id ?? i}: occurrenceDateTime must hold a full date`);
     }
-    if (!imm.vaccineCode?.coding?.some((c) => c.code)) issues.push(`immunization ${imm.id ?? i}: vaccineCode needs a CVX coding`);
+    const coding = imm.vaccineCode?.coding;
+    if (!Array.isArray(coding) || !coding.some((c) => c && typeof c.code === 'string' && c.code)) issues.push(`immunization ${imm.id ?? i}: vaccineCode needs a CVX coding`);
   });
   if (immunizations.length > MAX_IMMUNIZATIONS) issues.push(`at most ${MAX_IMMUNIZATIONS} immunizations per request`);
   if (issues.length > 0) throw badRequest(issues.join('; '));
