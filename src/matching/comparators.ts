@@ -124,16 +124,16 @@ export function compareFirst(fa: Features, fb: Features): FieldResult {
 export function compareMiddle(fa: Features, fb: Features, firstSwapped: boolean): FieldResult {
   const field = 'name.middle';
   const w = WEIGHTS.middle;
-  if (firstSwapped) return { field, outcome: 'partial', weight: 0, detail: 'middle name swapped with the first name' };
+  if (firstSwapped) return { field, outcome: 'partial', weight: 0, detail: 'middle name swapped with the first name', kind: 'swap' };
   if (fa.middles.length === 0 || fb.middles.length === 0) return missing(field, 'middle name missing on one record');
   const best = bestRelation(fa.middles, fb.middles);
   if (best.rel === 'exact') {
     return best.a.length === 1
-      ? { field, outcome: 'partial', weight: w.initial, detail: `same middle initial '${best.a}'` }
+      ? { field, outcome: 'partial', weight: w.initial, detail: `same middle initial '${best.a}'`, kind: 'initial' }
       : { field, outcome: 'agree', weight: w.agree, detail: `same middle name '${best.a}'` };
   }
-  if (best.rel === 'initial') return { field, outcome: 'partial', weight: w.initial, detail: `middle initial fits '${best.a}' ~ '${best.b}'` };
-  if (best.rel !== 'none') return { field, outcome: 'partial', weight: w.partial, detail: `middle name variant '${best.a}' ~ '${best.b}'` };
+  if (best.rel === 'initial') return { field, outcome: 'partial', weight: w.initial, detail: `middle initial fits '${best.a}' ~ '${best.b}'`, kind: 'initial' };
+  if (best.rel !== 'none') return { field, outcome: 'partial', weight: w.partial, detail: `middle name variant '${best.a}' ~ '${best.b}'`, kind: 'variant' };
   return { field, outcome: 'conflict', weight: w.conflict, detail: `different middle names ${show(fa.middles)} vs ${show(fb.middles)}` };
 }
 
@@ -330,9 +330,9 @@ export function compareAddress(fa: Features, fb: Features): FieldResult {
         ? { field, outcome: 'agree', weight: w.agree, detail: 'same street address', kind: 'exact' }
         : { field, outcome: 'agree', weight: w.agree, detail: 'same street address (spelled differently)', kind: 'variant' };
     case 'partial':
-      return { field, outcome: 'partial', weight: w.partial, detail: 'street address differs by a typo' };
+      return { field, outcome: 'partial', weight: w.partial, detail: 'street address differs by a typo', kind: 'typo' };
     case 'area':
-      return { field, outcome: 'partial', weight: w.area, detail: 'same ZIP code or city only' };
+      return { field, outcome: 'partial', weight: w.area, detail: 'same ZIP code or city only', kind: 'area' };
     case 'conflict':
       return { field, outcome: 'conflict', weight: w.conflict, detail: 'different addresses' };
     default:

@@ -49,63 +49,77 @@ import {
 import { features, hasTestName, type Features } from './features.js';
 import { GRADE_ORDER, type MatchDecision, type MatchGrade, type MatchReason } from './types.js';
 
-/** Weight thresholds of the grades (sum of field weights). */
-export const THRESHOLDS = { certain: 12, probable: 9, possible: 5 } as const;
-/** Weight the non-core fields must add for a certain decision. */
-export const CORROBORATION = 1.5;
-
-const CORE_FIELDS = new Set(['name.given', 'name.family', 'birthDate', 'gender']);
 
 export function comparePatients(a: Patient, b: Patient): MatchDecision {
   return compareFeatures(features(a), features(b));
 }
 
-export function compareFeatures(fa: Features, fb: Features): MatchDecision {
-  const first = compareFirst(fa, fb);
-  const family = compareFamily(fa, fb);
-  const birth = compareBirthDate(fa, fb);
-  const sex = compareSex(fa, fb);
-  const middle = compareMiddle(fa, fb, first.kind === 'swap');
-  const suffix = compareSuffix(fa, fb);
-  const ssn = compareIdentifiers(fa, fb, 'ssn');
-  const medicaid = compareIdentifiers(fa, fb, 'medicaid');
-  const mrn = compareIdentifiers(fa, fb, 'mrn');
-  const otherId = compareIdentifiers(fa, fb, 'other');
-  const phone = comparePhone(fa, fb);
-  const address = compareAddress(fa, fb);
-  const maiden = compareMothersMaidenName(fa, fb);
-  const guardians = compareGuardians(fa, fb);
-  const multiple = compareMultipleBirth(fa, fb);
-  const fields: FieldResult[] = [first, middle, family, suffix, birth, sex, ssn, medicaid, mrn, otherId, phone, address, maiden, guardians, multiple];
-  let total = 0;
-  let other = 0;
-  for (const r of fields) {
-    total += r.weight;
-    if (!CORE_FIELDS.has(r.field)) other += r.weight;
-  }
-  const weight = round(total);
-  const corroboration = round(other);
-  const notes: MatchReason[] = [];
+/** The field comparisons of one pair, by name. */
+export interface FieldSet {
+  first: FieldResult;
+  middle: FieldResult;
+  family: FieldResult;
+  suffix: FieldResult;
+  birth: FieldResult;
+  sex: FieldResult;
+  ssn: FieldResult;
+  medicaid: FieldResult;
+  mrn: FieldResult;
+  otherId: FieldResult;
+  phone: FieldResult;
+  address: FieldResult;
+  maiden: FieldResult;
+  guardians: FieldResult;
+  multiple: FieldResult;
+}
 
+export function compareFields(fa: Features, fb: Features): FieldSet {
+  const first = compareFirst(fa, fb);
+  return {
+    first,
+    middle: compareMiddle(fa, fb, first.kind === 'swap'),
+    family: compareFamily(fa, fb),
+    suffix: compareSuffix(fa, fb),
+    birth: compareBirthDate(fa, fb),
+    sex: compareSex(fa, fb),
+    ssn: compareIdentifiers(fa, fb, 'ssn'),
+    medicaid: compareIdentifiers(fa, fb, 'medicaid'),
+    mrn: compareIdentifiers(fa, fb, 'mrn'),
+    otherId: compareIdentifiers(fa, fb, 'other'),
+    phone: comparePhone(fa, fb),
+    address: compareAddress(fa, fb),
+    maiden: compareMothersMaidenName(fa, fb),
+    guardians: compareGuardians(fa, fb),
+    multiple: compareMultipleBirth(fa, fb),
+  };
+}
+
+/** What the hard rules say about a pair, whatever the evidence weighs. */
+export interface RuleVerdict {
+  /** Why the pair may not be certain (empty: the learned line decides). */
+  blockers: string[];
+  /** The highest grade the pair may get (twins, other sex). */
+  cap: MatchGrade;
+  /** The lowest grade the pair gets (a married name: review). */
+  floor: MatchGrade;
+  notes: MatchReason[];
+}
+
+/**
+ * The hard safety rules, kept outside the learned weights: certain needs the core identity (first
+ * name, family name, birth date exactly, no other sex, no conflicting middle name or suffix), with
+ * the newborn and hyphenated-surname paths; twins and another sex cap the grade; a multiple-birth
+ * placeholder without the birth order on the other record, or two MRNs of one hospital on a
+ * placeholder, is never certain.
+ */
+export function safetyRules(fa: Features, fb: Features, f: FieldSet): RuleVerdict {
+  const { first, middle, family, suffix, birth, sex, ssn, medicaid, mrn, otherId, phone, address, maiden, multiple } = f;
+  const notes: MatchReason[] = [];
+  const blockers: string[] = [];
   const idAgree = ssn.outcome === 'agree' || medicaid.outcome === 'agree' || mrn.outcome === 'agree' || otherId.outcome === 'agree';
   const householdAgree = (address.outcome === 'agree' ? 1 : 0) + (phone.outcome === 'agree' ? 1 : 0) + (maiden.outcome === 'agree' ? 1 : 0);
   const strong = idAgree || householdAgree >= 2;
-  // The calibrated line for certain: besides name, birth date and sex, an identifier or a contact
-  // fact that agrees exactly (the same phone, the same street line in the same ZIP or city). An
-  // address with a typo, a changed or missing address with only middle name, guardian or mother's
-  // maiden name to go on is what reviewers send to review (AIRA labels), so it stays probable.
-  const contactAnchor = phone.outcome === 'agree' || (address.outcome === 'agree' && address.kind === 'exact');
-  // The same house with a typo in its place (ZIP, city) counts when a further fact agrees as well.
-  const sameHouse = address.outcome === 'agree' || (address.outcome === 'partial' && address.weight >= WEIGHTS.address.partial);
-  const further = [maiden, guardians, middle].filter((r) => r.outcome === 'agree').length;
-  // No contact data to compare (one record has no address, the phones do not differ): one further
-  // fact — a full middle name, the guardian, the mother's maiden name — is the corroboration.
-  const nothingToCompare = address.outcome === 'missing' && phone.outcome !== 'conflict';
-  const corroborated = contactAnchor || ((sameHouse || nothingToCompare) && further >= 1);
 
-  // ---- certain eligibility
-  let eligible = birth.outcome === 'agree' && sex.outcome !== 'conflict';
-  const blockers: string[] = [];
   if (birth.outcome !== 'agree') blockers.push('birth dates are not identical');
   if (sex.outcome === 'conflict') blockers.push('sex differs');
   const newbornPath = first.outcome === 'missing' && (fa.placeholder || fb.placeholder);
@@ -115,7 +129,6 @@ export function compareFeatures(fa: Features, fb: Features): MatchDecision {
     if (newbornPath && strong && sex.outcome === 'agree' && !hospitalMrnsDiffer) {
       notes.push(note('decision', 'partial', 'newborn placeholder: certain only because an identifier or two household facts agree', 0));
     } else {
-      eligible = false;
       blockers.push(newbornPath ? (hospitalMrnsDiffer ? 'placeholder name with two different MRNs of one assigner (two newborns?)' : 'placeholder first name without an identifier or two household facts agreeing') : 'first names are not identical');
     }
   }
@@ -123,47 +136,16 @@ export function compareFeatures(fa: Features, fb: Features): MatchDecision {
     // A changed (hyphenated, compound) surname: certain only on the same MRN of one assigner. SSNs
     // and Medicaid numbers are shared within families (a parent's number on a child's record), and
     // household facts are shared by siblings, so neither proves the renamed child is this one.
-    const mrnAgree = mrn.outcome === 'agree';
-    const compoundOk = family.kind === 'compound' && mrnAgree;
+    const compoundOk = family.kind === 'compound' && mrn.outcome === 'agree';
     // A newborn under the mother's surname needs an identifier (hospital MRN) to be certain.
     const newbornOk = newbornPath && (family.outcome === 'missing' || (family.kind === 'mother' && idAgree));
-    if (!compoundOk && !newbornOk) {
-      eligible = false;
-      blockers.push('family names are not identical');
-    } else if (compoundOk) {
-      notes.push(note('decision', 'partial', 'hyphenated family name: certain only because the same MRN of one assigner agrees', 0));
-    }
+    if (!compoundOk && !newbornOk) blockers.push('family names are not identical');
+    else if (compoundOk) notes.push(note('decision', 'partial', 'hyphenated family name: certain only because the same MRN of one assigner agrees', 0));
   }
-  if (middle.outcome === 'conflict') {
-    eligible = false;
-    blockers.push('middle names differ');
-  }
-  if (suffix.outcome === 'conflict') {
-    eligible = false;
-    blockers.push('suffixes differ');
-  }
-  if (corroboration < CORROBORATION && !(newbornPath && strong)) {
-    eligible = false;
-    blockers.push(`too little besides name, birth date and sex (${corroboration} < ${CORROBORATION})`);
-  } else if (!idAgree && !corroborated && !(newbornPath && strong)) {
-    eligible = false;
-    blockers.push('no identifier, phone or exact street address agrees (middle name, guardian, maiden name alone are left to a reviewer)');
-  }
+  if (middle.outcome === 'conflict') blockers.push('middle names differ');
+  if (suffix.outcome === 'conflict') blockers.push('suffixes differ');
   // Placeholder with a birth order (Baby Girl B) against a record that has none: which twin?
-  if (orderOpen(fa, fb) || orderOpen(fb, fa)) {
-    eligible = false;
-    blockers.push('a newborn of a multiple birth without the birth order on the other record');
-  }
-
-  if (eligible && weight >= THRESHOLDS.certain && (hasTestName(fa) || hasTestName(fb))) {
-    eligible = false;
-    blockers.push('a test-patient name');
-  }
-  let grade: MatchGrade =
-    eligible && weight >= THRESHOLDS.certain ? 'certain' : weight >= THRESHOLDS.probable ? 'probable' : weight >= THRESHOLDS.possible ? 'possible' : 'none';
-  if (grade !== 'certain' && weight >= THRESHOLDS.probable && blockers.length > 0) {
-    notes.push(note('decision', 'partial', `not certain: ${blockers.join('; ')}`, 0));
-  }
+  if (orderOpen(fa, fb) || orderOpen(fb, fa)) blockers.push('a newborn of a multiple birth without the birth order on the other record');
 
   // ---- caps
   let cap: MatchGrade = 'certain';
@@ -185,22 +167,98 @@ export function compareFeatures(fa: Features, fb: Features): MatchDecision {
   }
   // A married or otherwise changed surname: first name, birth date and the phone still agree. (A
   // shared MRN or address is not enough: siblings and cousins share those.)
-  if (
-    GRADE_ORDER[grade] < GRADE_ORDER.probable &&
-    family.outcome === 'conflict' && first.outcome === 'agree' && birth.outcome === 'agree' && sex.outcome !== 'conflict' &&
-    phone.outcome === 'agree'
-  ) {
-    grade = 'probable';
+  let floor: MatchGrade = 'none';
+  if (family.outcome === 'conflict' && first.outcome === 'agree' && birth.outcome === 'agree' && sex.outcome !== 'conflict' && phone.outcome === 'agree') {
+    floor = 'probable';
     notes.push(note('decision', 'partial', 'family name differs (marriage, adoption?) but first name, birth date and phone agree: review', 0));
   }
-  if (GRADE_ORDER[cap] < GRADE_ORDER[grade]) grade = cap;
+  return { blockers, cap, floor, notes };
+}
 
-  const reasons: MatchReason[] = [
-    ...fields.map((r) => ({ field: r.field, outcome: r.outcome, detail: r.detail, weight: r.weight })),
-    ...notes,
-  ];
+/** Comparison level of one field result (`name.given=partial:nickname`), the unit the learned weights are keyed by. */
+export function levelOf(r: FieldResult): string {
+  return `${r.field}=${r.outcome}${r.kind ? `:${r.kind}` : ''}`;
+}
+
+export function comparisonLevels(f: FieldSet): string[] {
+  return Object.values(f).map(levelOf);
+}
+
+/** Weight thresholds of the grades (sum of field weights). */
+export const THRESHOLDS = { certain: 12, probable: 9, possible: 5 } as const;
+/** Weight the non-core fields must add for a certain decision. */
+export const CORROBORATION = 1.5;
+
+const CORE_FIELDS = new Set(['name.given', 'name.family', 'birthDate', 'gender']);
+
+/**
+ * The calibrated line for certain (issue 12), on top of the safety rules: besides name, birth date
+ * and sex, corroboration worth CORROBORATION from the other fields, and an identifier or a contact
+ * fact that agrees exactly (the same phone, the same street line in the same ZIP or city); the same
+ * house written with a typo, or no address to compare, counts with one further fact (full middle
+ * name, guardian, mother's maiden name). A changed or mistyped address with only middle name,
+ * guardian or maiden name to go on is what reviewers send to review, so it stays probable.
+ */
+export function calibrationBlockers(fa: Features, fb: Features, f: FieldSet): string[] {
+  const { first, middle, ssn, medicaid, mrn, otherId, phone, address, maiden, guardians } = f;
+  let corroboration = 0;
+  for (const r of Object.values(f)) if (!CORE_FIELDS.has(r.field)) corroboration += r.weight;
+  corroboration = round(corroboration);
+  const idAgree = ssn.outcome === 'agree' || medicaid.outcome === 'agree' || mrn.outcome === 'agree' || otherId.outcome === 'agree';
+  const householdAgree = (address.outcome === 'agree' ? 1 : 0) + (phone.outcome === 'agree' ? 1 : 0) + (maiden.outcome === 'agree' ? 1 : 0);
+  const newbornStrong = first.outcome === 'missing' && (fa.placeholder || fb.placeholder) && (idAgree || householdAgree >= 2);
+  const contactAnchor = phone.outcome === 'agree' || (address.outcome === 'agree' && address.kind === 'exact');
+  const sameHouse = address.outcome === 'agree' || (address.outcome === 'partial' && address.weight >= WEIGHTS.address.partial);
+  const further = [maiden, guardians, middle].filter((r) => r.outcome === 'agree').length;
+  // No contact data to compare (one record has no address, the phones do not differ).
+  const nothingToCompare = address.outcome === 'missing' && phone.outcome !== 'conflict';
+  const corroborated = contactAnchor || ((sameHouse || nothingToCompare) && further >= 1);
+  if (corroboration < CORROBORATION && !newbornStrong) return [`too little besides name, birth date and sex (${corroboration} < ${CORROBORATION})`];
+  if (!idAgree && !corroborated && !newbornStrong) return ['no identifier, phone or exact street address agrees (middle name, guardian, maiden name alone are left to a reviewer)'];
+  return [];
+}
+
+export function compareFeatures(fa: Features, fb: Features): MatchDecision {
+  const f = compareFields(fa, fb);
+  const fields = Object.values(f);
+  const verdict = safetyRules(fa, fb, f);
+  const blockers = [...verdict.blockers, ...calibrationBlockers(fa, fb, f)];
+  let total = 0;
+  for (const r of fields) total += r.weight;
+  const weight = round(total);
+  const notes = [...verdict.notes];
+  const testName = blockers.length === 0 && weight >= THRESHOLDS.certain && (hasTestName(fa) || hasTestName(fb));
+  if (testName) blockers.push('a test-patient name');
+  const grade = gradeFrom({ ...verdict, blockers }, weight, weight, THRESHOLDS);
+  if (grade !== 'certain' && weight >= THRESHOLDS.probable && blockers.length > 0) {
+    notes.push(note('decision', 'partial', `not certain: ${blockers.join('; ')}`, 0));
+  }
+  const reasons: MatchReason[] = [...fields.map((r) => ({ field: r.field, outcome: r.outcome, detail: r.detail, weight: r.weight })), ...notes];
   return { grade, score: bandScore(grade, weight), weight, reasons };
 }
+
+/** Grade thresholds: certain, probable and possible lines on their totals. */
+export interface GradeLines {
+  certain: number;
+  probable: number;
+  possible: number;
+}
+
+/**
+ * The grade from two totals (hand weights: both are the weight sum; scripts/train-matching.ts
+ * passes learned ones) and the rules: certain when the certain total reaches its line and nothing
+ * blocks it (a blocked pair that reaches the line goes to review); otherwise the review total
+ * decides probable / possible / none; then the floor (a married name) and the cap (twins, another
+ * sex).
+ */
+export function gradeFrom(verdict: Pick<RuleVerdict, 'blockers' | 'cap' | 'floor'>, certainWeight: number, reviewWeight: number, t: GradeLines, testName = false): MatchGrade {
+  let grade: MatchGrade = reviewWeight >= t.probable ? 'probable' : reviewWeight >= t.possible ? 'possible' : 'none';
+  if (certainWeight >= t.certain) grade = verdict.blockers.length === 0 && !testName ? 'certain' : GRADE_ORDER[grade] < GRADE_ORDER.probable ? 'probable' : grade;
+  if (GRADE_ORDER[grade] < GRADE_ORDER[verdict.floor]) grade = verdict.floor;
+  if (GRADE_ORDER[verdict.cap] < GRADE_ORDER[grade]) grade = verdict.cap;
+  return grade;
+}
+
 
 function orderOpen(x: Features, y: Features): boolean {
   return x.placeholder && (x.order !== undefined || x.multiple === true) && y.order === undefined;

@@ -1,0 +1,121 @@
+// Patient/$match latency and server CPU per call on a seeded registry (issue 12 goal: p99 ≤ 20 ms
+// at 100k Patients):
+//   npm run seed -- --data-dir ./data-bench              (100k Patients, 1M Immunizations)
+//   npm run bench:match -- --data-dir ./data-bench [--requests 400]
+// Starts the server on that data in a child process, then sends $match requests one at a time for
+// four input shapes built from stored patients: the same record again (name, birth date, sex,
+// address, phone), a first-name typo, a birth date one day off, and name + birth date only.
+// Prints p50/p99 per shape and overall, and the server's CPU time per call (/proc utime+stime),
+// which load from other processes hardly changes.
+import { spawn } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { fileURLToPath } from 'node:url';
+import type { Patient } from '@medplum/fhirtypes';
+import jwt from 'jsonwebtoken';
+import { waitReady } from './wait-ready.js';
+
+const ROOT = fileURLToPath(new URL('../', import.meta.url));
+const SECRET = 'bench-secret';
+const { values } = parseArgs({
+  options: {
+    'data-dir': { type: 'string', default: './data-bench' },
+    requests: { type: 'string', default: '400' },
+    'heap-mb': { type: 'string', default: '6144' },
+  },
+});
+const REQUESTS = Number(values.requests);
+const TOKEN = jwt.sign({ scope: 'system/*.cruds' }, SECRET, { algorithm: 'HS256', expiresIn: 3600 });
+const HEADERS = { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/fhir+json' };
+
+function typo(s: string): string {
+  return s.length < 4 ? `${s}a` : `${s.slice(0, 1)}${s[2]}${s[1]}${s.slice(3)}`;
+}
+
+function dayOff(date: string): string {
+  const d = new Date(`${date}T00:00:00Z`);
+  d.setUTCDate(d.getUTCDate() + 1);
+  return d.toISOString().slice(0, 10);
+}
+
+const SHAPES: Array<[string, (p: Patient) => Patient]> = [
+  ['same record again (name, birth date, sex, address, phone)', (p) => ({ resourceType: 'Patient', name: p.name, birthDate: p.birthDate, gender: p.gender, address: p.address, telecom: p.telecom })],
+  ['first-name typo', (p) => ({ resourceType: 'Patient', name: [{ family: p.name?.[0]?.family, given: [typo(p.name?.[0]?.given?.[0] ?? 'x')] }], birthDate: p.birthDate, gender: p.gender, address: p.address })],
+  ['birth date one day off', (p) => ({ resourceType: 'Patient', name: p.name, birthDate: p.birthDate ? dayOff(p.birthDate) : undefined, gender: p.gender })],
+  ['name + birth date only', (p) => ({ resourceType: 'Patient', name: [{ family: p.name?.[0]?.family, given: p.name?.[0]?.given }], birthDate: p.birthDate })],
+];
+
+async function main(): Promise<void> {
+  const port = 20000 + Math.floor(Math.random() * 20000);
+  const env = { PORT: String(port), AUTH_JWT_SECRET: SECRET, LOG_LEVEL: 'warn', DATA_DIR: path.resolve(values['data-dir'] as string) };
+  const child = spawn(process.execPath, [`--max-old-space-size=${values['heap-mb']}`, '--import', 'tsx', 'src/server.ts'], {
+    cwd: ROOT,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  const base = `http://127.0.0.1:${port}/fhir`;
+  try {
+    await waitReady(`http://127.0.0.1:${port}/readyz`);
+    const count = await json(`${base}/Patient?_summary=count`);
+    console.log(`data: ${count.total} Patients (${env.DATA_DIR})`);
+    // Stored patients spread over the registry: a few pages at different birth years.
+    const samples: Patient[] = [];
+    for (const year of ['2008', '2012', '2016', '2020', '2023']) {
+      const page = await json(`${base}/Patient?birthdate=ge${year}-03-01&birthdate=lt${year}-04-01&_count=100`);
+      for (const e of page.entry ?? []) samples.push(e.resource as Patient);
+    }
+    if (samples.length === 0) throw new Error('no patients: seed the data dir first');
+    const pick = (i: number) => samples[(i * 7919) % samples.length];
+    const request = (input: Patient) =>
+      json(`${base}/Patient/$match`, { resourceType: 'Parameters', parameter: [{ name: 'resource', resource: input }] });
+    for (let i = 0; i < 40; i++) await request(SHAPES[i % SHAPES.length][1](pick(i + 1000))); // warm-up
+
+    const all: number[] = [];
+    let found = 0;
+    const cpuStart = await cpuMs(child.pid as number);
+    for (const [name, shape] of SHAPES) {
+      const times: number[] = [];
+      for (let i = 0; i < REQUESTS / SHAPES.length; i++) {
+        const p = pick(i);
+        const t = performance.now();
+        const bundle = await request(shape(p));
+        times.push(performance.now() - t);
+        if ((bundle.entry ?? []).some((e: any) => e.resource?.id === p.id)) found++;
+      }
+      all.push(...times);
+      report(name, times);
+    }
+    const cpu = (await cpuMs(child.pid as number)) - cpuStart;
+    report('all $match requests', all);
+    console.log(`server CPU per $match: ${(cpu / all.length).toFixed(2)} ms (utime+stime over ${all.length} calls); the stored patient was among the results in ${found}/${all.length}`);
+  } finally {
+    child.kill('SIGTERM');
+    await new Promise((r) => child.on('exit', r));
+  }
+}
+
+function report(name: string, times: number[]): void {
+  const sorted = [...times].sort((a, b) => a - b);
+  const pct = (p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+  console.log(`${name.padEnd(58)} p50 ${pct(50).toFixed(1).padStart(6)} ms   p99 ${pct(99).toFixed(1).padStart(6)} ms   (n=${sorted.length})`);
+}
+
+/** CPU time (user + system) of a process so far, ms. */
+async function cpuMs(pid: number): Promise<number> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100; // utime, stime in clock ticks (100/s)
+}
+
+async function json(url: string, body?: unknown): Promise<any> {
+  const res = await fetch(url, body ? { method: 'POST', headers: HEADERS, body: JSON.stringify(body) } : { headers: HEADERS });
+  const text = await res.text();
+  if (!res.ok) throw new Error(`${res.status} for ${url}: ${text.slice(0, 300)}`);
+  return JSON.parse(text);
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});
