@@ -92,10 +92,35 @@ async function serve(dataDir: string, extraEnv: Record<string, string> = {}): Pr
   return { base: `http://127.0.0.1:${port}/fhir`, pid: child.pid as number, stop };
 }
 
-async function rssMb(pid: number, field: 'VmRSS' | 'VmHWM'): Promise<number> {
+async function rssMb(pid: number, field: 'VmRSS' | 'VmHWM' | 'RssAnon' | 'RssFile'): Promise<number> {
   const status = await readFile(`/proc/${pid}/status`, 'utf8');
   return Math.round(Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(status)?.[1] ?? 0) / 1024);
 }
+
+/**
+ * Samples the server's memory every 100 ms while fn runs: peak RSS split into anonymous memory (the
+ * heaps, buffers: what the process holds) and file pages (LMDB's memory map of store.mdb: page cache
+ * the kernel can drop at any time, shared with every reader of the file).
+ */
+async function sampled<T>(pid: number, fn: () => Promise<T>): Promise<{ result: T; peak: { rss: number; anon: number; file: number } }> {
+  const peak = { rss: 0, anon: 0, file: 0 };
+  const sample = async () => {
+    const [anon, file] = [await rssMb(pid, 'RssAnon'), await rssMb(pid, 'RssFile')];
+    peak.anon = Math.max(peak.anon, anon);
+    peak.file = Math.max(peak.file, file);
+    peak.rss = Math.max(peak.rss, anon + file);
+  };
+  const timer = setInterval(() => void sample().catch(() => undefined), 100);
+  try {
+    const result = await fn();
+    await sample();
+    return { result, peak };
+  } finally {
+    clearInterval(timer);
+  }
+}
+
+const mem = (p: { rss: number; anon: number; file: number }) => `peak RSS ${p.rss} MB (anonymous ${p.anon} MB + LMDB file pages ${p.file} MB)`;
 
 /** The process's CPU time so far (user + system, every thread), in ms. */
 async function cpuMs(pid: number): Promise<number> {
@@ -173,10 +198,10 @@ async function reminderRuns(dir: string, org: string): Promise<void> {
       const queries: Array<[string, string]> = [[args.groups === '' ? 'every vaccine group' : `${args.groups} due or overdue`, args.groups === '' ? '' : `&vaccineGroup=${args.groups}`]];
       for (const [label, query] of queries) {
         const cpu = await cpuMs(server.pid);
-        const r = await csv(`${server.base}/$reminder-recall?organization=${org}&asOf=${TODAY}${query}&_format=text/csv`);
+        const { result: r, peak } = await sampled(server.pid, () => csv(`${server.base}/$reminder-recall?organization=${org}&asOf=${TODAY}${query}&_format=text/csv`));
         const used = (await cpuMs(server.pid)) - cpu;
         console.log(
-          `  POPULATION_WORKERS=${workers}: CSV, ${label}: first byte ${s(r.firstByte)}, first row ${s(r.firstRow)}, whole CSV ${s(r.total)}, server CPU ${s(used)} (${n(r.patients)} patients, ${n(r.rows)} rows)`
+          `  POPULATION_WORKERS=${workers}: CSV, ${label}: first byte ${s(r.firstByte)}, first row ${s(r.firstRow)}, whole CSV ${s(r.total)}, server CPU ${s(used)} (${n(r.patients)} patients, ${n(r.rows)} rows); ${mem(peak)}`
         );
       }
       const cpu = await cpuMs(server.pid);
@@ -191,11 +216,11 @@ async function coverageRuns(dir: string): Promise<void> {
     await withServer(dir, workers, async (server) => {
       for (const measure of args.measures.split(',')) {
         const cpu = await cpuMs(server.pid);
-        const r = await json(`${server.base}/Measure/${measure}/$evaluate-measure?periodEnd=${TODAY}`);
+        const { result: r, peak } = await sampled(server.pid, () => json(`${server.base}/Measure/${measure}/$evaluate-measure?periodEnd=${TODAY}`));
         const used = (await cpuMs(server.pid)) - cpu;
         const counts = Object.fromEntries(r.body.group[0].population.map((p: any) => [p.code.coding[0].code, p.count]));
         console.log(
-          `  POPULATION_WORKERS=${workers}: ${measure} (summary, whole registry): ${s(r.ms)}, server CPU ${s(used)}; initial population ${n(counts['initial-population'])}, numerator ${n(counts.numerator)}, score ${r.body.group[0].measureScore?.value}, RSS peak ${await rssMb(server.pid, 'VmHWM')} MB`
+          `  POPULATION_WORKERS=${workers}: ${measure} (summary, whole registry): ${s(r.ms)}, server CPU ${s(used)}; initial population ${n(counts['initial-population'])}, numerator ${n(counts.numerator)}, score ${r.body.group[0].measureScore?.value}; ${mem(peak)}`
         );
       }
     });
