@@ -7,6 +7,7 @@
 //   npm run bench:population -- --data-dir /work/data/my-copy [--organization Organization/ID]
 //   npm run bench:population -- --practice 10000 --children 100000 [--doses 10]
 //   options: --parts reminder,coverage   --workers 0,1   --groups MMR (reminder query; '' = every group)
+//   BENCH_DIST=1: the compiled server (`npm start`'s dist/server.js) instead of tsx on the sources
 // Prints per run: wall time, the server's CPU time (all threads; load on a shared machine inflates
 // wall time, hardly CPU time), first byte / first data row for CSVs, and server RSS (now and peak).
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -17,6 +18,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import jwt from 'jsonwebtoken';
+import { serverEntry } from './server-entry.js';
 import { waitReady } from './wait-ready.js';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
@@ -73,7 +75,7 @@ interface Server {
 
 async function serve(dataDir: string, extraEnv: Record<string, string> = {}): Promise<Server> {
   const port = 20000 + Math.floor(Math.random() * 20000);
-  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
+  const child: ChildProcess = spawn(process.execPath, serverEntry(), {
     cwd: ROOT,
     env: { ...process.env, PORT: String(port), DATA_DIR: dataDir, AUTH_JWT_SECRET: SECRET, LOG_LEVEL: 'warn', ...extraEnv },
     stdio: ['ignore', 'ignore', 'inherit'],
@@ -184,7 +186,10 @@ async function withServer(dir: string, workers: string, fn: (server: Server) => 
   const server = await serve(dir, { POPULATION_WORKERS: workers });
   try {
     const warm = await warmUp(server.base);
-    console.log(`  POPULATION_WORKERS=${workers}: server ready, RSS ${await rssMb(server.pid, 'VmRSS')} MB; first forecast (parses the CDSi data) ${s(warm)}`);
+    // The population worker threads start with the first run: an empty one, then time to load the CDSi data.
+    await csv(`${server.base}/$reminder-recall?organization=Organization/bench-warm-up&_format=text/csv`);
+    if (workers !== '0') await new Promise((r) => setTimeout(r, 10_000));
+    console.log(`  POPULATION_WORKERS=${workers}: server ready, RSS ${await rssMb(server.pid, 'VmRSS')} MB; first forecast (parses the CDSi data) ${s(warm)}; worker threads started`);
     await fn(server);
     console.log(`  POPULATION_WORKERS=${workers}: server RSS now ${await rssMb(server.pid, 'VmRSS')} MB, peak ${await rssMb(server.pid, 'VmHWM')} MB`);
   } finally {
