@@ -90,12 +90,15 @@ function birthFilter(options: CohortOptions): Filter | undefined {
   return Object.keys(range).length > 0 ? { 's.birthdate.lo': range } : undefined;
 }
 
+// Single references are asked as `{ $in: [ref] }`: the store then checks candidates with a set
+// look-up instead of a general filter evaluation (src/store/filter-predicate.ts).
+
 /** The sorted ids of the subject's patients (before access and age filters). */
 async function subjectIds(store: StoreReader, subject: Exclude<CohortSubject, { kind: 'all' }>): Promise<string[]> {
   const ids = new Set<string>();
   if (subject.kind === 'organization') {
-    for await (const r of store.scan('Patient', { 's.organization': subject.reference }, { raw: true })) ids.add(r.id);
-    for await (const r of store.scan('Immunization', { 's.performer': subject.reference }, { raw: true })) {
+    for await (const r of store.scan('Patient', { 's.organization': { $in: [subject.reference] } }, { raw: true })) ids.add(r.id);
+    for await (const r of store.scan('Immunization', { 's.performer': { $in: [subject.reference] } }, { raw: true })) {
       const id = immunizationPatientId(r);
       if (id) ids.add(id);
     }
@@ -176,7 +179,7 @@ export async function* cohortBatches(store: StoreReader, subject: CohortSubject,
 async function* organizationStream(store: StoreReader, organization: string, patientFilter: Filter | undefined, size: number): AsyncGenerator<CohortMember[]> {
   const seen = new Set<string>();
   let batch: Patient[] = [];
-  for await (const r of store.scan('Patient', and({ 's.organization': organization }, patientFilter), { batchSize: 1000 })) {
+  for await (const r of store.scan('Patient', and({ 's.organization': { $in: [organization] } }, patientFilter), { batchSize: 1000 })) {
     seen.add(r.id);
     batch.push(r.resource as Patient);
     if (batch.length >= size) {
@@ -194,7 +197,7 @@ async function* organizationStream(store: StoreReader, organization: string, pat
     batch = [];
     return members;
   };
-  for await (const r of store.scan('Immunization', { 's.performer': organization }, { raw: true })) {
+  for await (const r of store.scan('Immunization', { 's.performer': { $in: [organization] } }, { raw: true })) {
     const id = immunizationPatientId(r);
     if (!id || seen.has(id)) continue;
     seen.add(id);
