@@ -24,6 +24,7 @@ export const CSV_TYPE = 'text/csv';
 const DEFAULT_COUNT = 50;
 const MAX_COUNT = 1000;
 const BATCH = 200;
+const FIRST_BATCH = 25;
 
 export interface ReminderRecallParams {
   subject: CohortSubject;
@@ -96,6 +97,8 @@ export function readReminderParams(req: Pick<FhirRequest, 'query' | 'prefer'>): 
 function cohortOptions(p: ReminderRecallParams, ordered: boolean): CohortOptions {
   return {
     batchSize: BATCH,
+    // A CSV's first rows leave after a small first batch.
+    firstBatchSize: ordered ? BATCH : FIRST_BATCH,
     ordered,
     after: p.cursor,
     // Age in whole years on asOf between ageMin and ageMax.
