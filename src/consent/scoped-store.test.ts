@@ -98,11 +98,26 @@ describe('ScopedStore', () => {
     expect(withinAccess({ 's.patient': 'Patient/open' }, nin)).toBe(true);
     expect(withinAccess({ 's.patient': 'Patient/open', 's.date.lo': { $gte: 1 } }, nin)).toBe(true);
     expect(withinAccess({ 's.patient': 'Patient/hidden' }, nin)).toBe(false);
-    expect(withinAccess({ 's.patient': { $in: ['Patient/open'] } }, nin)).toBe(false);
+    expect(withinAccess({ 's.patient': { $in: ['Patient/open'] } }, nin)).toBe(true);
+    expect(withinAccess({ 's.patient': { $in: ['Patient/open', 'Patient/hidden'] } }, nin)).toBe(false);
+    expect(withinAccess({ 's.patient': { $in: [] } }, nin)).toBe(false);
+    expect(withinAccess({ 's.patient': { $in: ['Patient/open'], $ne: 'x' } }, nin)).toBe(false);
     expect(withinAccess({ $or: [{ 's.patient': 'Patient/open' }] }, nin)).toBe(false);
     expect(withinAccess({ 's.patient': 'Patient/p1' }, { 's.patient': 'Patient/p1' })).toBe(true);
     expect(withinAccess({ 's.patient': 'Patient/p2' }, { 's.patient': 'Patient/p1' })).toBe(false);
     expect(withinAccess({ _id: 'x' }, { _id: { $in: [] } })).toBe(false);
+  });
+
+  it('a scan of visible patients\' records skips the policy filter; one naming a hidden patient keeps it', async () => {
+    const view = await viewFor({ organization: 'Organization/C' });
+    const scanned = async (filter: Record<string, unknown>) => {
+      const out: string[] = [];
+      for await (const r of view.scan('Immunization', filter)) out.push(`Immunization/${r.id}`);
+      return out.sort();
+    };
+    expect(await scanned({ 's.patient': { $in: ['Patient/open'] } })).toEqual(['Immunization/imm-open']);
+    expect(await scanned({ 's.patient': { $in: ['Patient/open', 'Patient/hidden'] } })).toEqual(['Immunization/imm-open']);
+    expect(await scanned({ 's.patient': 'Patient/hidden' })).toEqual([]);
   });
 
   it('the Consent organization still sees the patient', async () => {

@@ -70,7 +70,12 @@ export class ScopedStore implements StoreReader {
   }
 
   scan(resourceType: string, filter: Filter, options?: ScanOptions): AsyncIterable<ResourceRecord> {
-    return this.#base.scan(resourceType, this.scoped(resourceType, filter), options);
+    // As in search: a scan that asks only allowed values of the field the policy constrains (a
+    // population run reading the doses of a batch of visible patients) needs no $nin evaluated per
+    // record. The fields involved are single-valued (a record's patient), so nothing hidden can match.
+    const access = this.policy.accessFilter(resourceType);
+    const scoped = access && withinAccess(filter, access) ? filter : this.scoped(resourceType, filter);
+    return this.#base.scan(resourceType, scoped, options);
   }
 
   /**
@@ -141,22 +146,34 @@ export class ScopedStore implements StoreReader {
 }
 
 /**
- * Whether `filter` alone keeps within `access`: it asks one value of the very field the access
- * filter constrains (top-level keys are ANDed), and that value is the one access allows or is not
- * among those it excludes.
+ * Whether `filter` alone keeps within `access`: it asks one value (or an `$in` list) of the very
+ * field the access filter constrains (top-level keys are ANDed), and every value asked is the one
+ * access allows or is not among those it excludes.
  */
 export function withinAccess(filter: Filter, access: Filter): boolean {
   const fields = Object.keys(access);
   if (fields.length !== 1) return false;
   const field = fields[0]!;
-  const asked = (filter as Record<string, unknown>)[field];
-  if (typeof asked !== 'string') return false;
+  const asked = askedValues((filter as Record<string, unknown>)[field]);
+  if (!asked) return false;
   const allowed = (access as Record<string, unknown>)[field];
-  if (typeof allowed === 'string') return asked === allowed;
+  if (typeof allowed === 'string') return asked.every((v) => v === allowed);
   if (allowed && typeof allowed === 'object' && !Array.isArray(allowed)) {
     const ops = Object.keys(allowed);
     const excluded = (allowed as { $nin?: unknown }).$nin;
-    return ops.length === 1 && Array.isArray(excluded) && !excluded.includes(asked);
+    if (ops.length !== 1 || !Array.isArray(excluded)) return false;
+    const hidden = new Set(excluded);
+    return asked.every((v) => !hidden.has(v));
   }
   return false;
+}
+
+/** The values a condition asks for: one string, or `{ $in: [strings…] }` (non-empty). */
+function askedValues(condition: unknown): string[] | undefined {
+  if (typeof condition === 'string') return [condition];
+  if (!condition || typeof condition !== 'object' || Array.isArray(condition)) return undefined;
+  const ops = Object.keys(condition);
+  const list = (condition as { $in?: unknown }).$in;
+  if (ops.length !== 1 || !Array.isArray(list) || list.length === 0 || !list.every((v) => typeof v === 'string')) return undefined;
+  return list as string[];
 }
