@@ -1,10 +1,11 @@
-// Stored-patient forecasts read the observations the registry holds for the patient: an HL7 v2
+// Stored-patient forecasts read the observations the registry holds for the patient: Conditions
+// written over FHIR (read through the caller-scoped store, so data sharing applies), and an HL7 v2
 // VXU reporting evidence of immunity (OBX 59784-9 on an RXA 998 "no vaccine administered") is
 // stored by src/hl7v2 as an extension on the Immunization; GET Patient/{id}/$immds-forecast must
 // then answer as the POST form given the same observation as a Condition.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { controlId, hl7Date, order, pid, vxu, yearsAgo } from '../src/hl7v2/test-messages.js';
-import { startTestServer, type TestServer } from './helpers/server.js';
+import { patient, sharingConsent, startTestServer, type TestServer } from './helpers/server.js';
 
 let server: TestServer;
 beforeAll(async () => {
@@ -69,5 +70,40 @@ describe('stored observations in Patient/{id}/$immds-forecast', () => {
     });
     expect(posted.status, posted.text).toBe(200);
     expect(statusOf(posted.body, 'Varicella')).toBe('immune');
+  });
+
+  it('a stored Condition counts like the POST form\'s condition input, under data sharing and scopes', async () => {
+    const p = await server.fhir('POST', 'Patient', { body: patient({ name: [{ family: 'Conditioned', given: ['Cal'] }], birthDate: '2015-01-06' }) });
+    expect(p.status, p.text).toBe(201);
+    const id = p.body.id as string;
+    const before = await server.fhir('GET', `Patient/${id}/$immds-forecast?assessmentDate=2025-11-10`);
+    expect(statusOf(before.body, 'Varicella')).toBe('notComplete');
+    const c = await server.fhir('POST', 'Condition', {
+      body: {
+        resourceType: 'Condition',
+        subject: { reference: `Patient/${id}` },
+        code: { coding: [{ system: 'http://snomed.info/sct', code: '38907003', display: 'Varicella' }] },
+      },
+    });
+    expect(c.status, c.text).toBe(201);
+    const after = await server.fhir('GET', `Patient/${id}/$immds-forecast?assessmentDate=2025-11-10`);
+    expect(after.status, after.text).toBe(200);
+    expect(statusOf(after.body, 'Varicella')).toBe('immune');
+    // A token that may not read Conditions still gets a forecast, from the doses alone.
+    const noConditions = { authorization: `Bearer ${server.token({ scope: 'system/Patient.rs system/Immunization.rs' })}` };
+    const narrow = await server.fhir('GET', `Patient/${id}/$immds-forecast?assessmentDate=2025-11-10`, { headers: noConditions });
+    expect(narrow.status, narrow.text).toBe(200);
+    expect(statusOf(narrow.body, 'Varicella')).toBe('notComplete');
+
+    // Data sharing: once the patient says No to Organization/A, a caller of another organization
+    // sees neither the patient's forecast nor the Condition.
+    const consent = await server.fhir('POST', 'Consent', { body: sharingConsent(id, { provision: { type: 'deny' }, organization: [{ reference: 'Organization/A' }] }) });
+    expect(consent.status, consent.text).toBe(201);
+    const orgC = { authorization: `Bearer ${server.token({ scope: 'user/*.rs', organization: 'Organization/C' })}` };
+    expect((await server.fhir('GET', `Patient/${id}/$immds-forecast`, { headers: orgC })).status).toBe(403);
+    expect((await server.fhir('GET', `Condition/${c.body.id}`, { headers: orgC })).status).toBe(403);
+    const searched = await server.fhir('GET', `Condition?patient=Patient/${id}`, { headers: orgC });
+    expect(searched.status, searched.text).toBe(200);
+    expect(searched.body.entry ?? []).toHaveLength(0);
   });
 });

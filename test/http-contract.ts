@@ -351,6 +351,7 @@ export function runHttpContract(kind: StoreKind): void {
           'Patient',
           'Immunization',
           'Consent',
+          'Condition',
           'Organization',
           'Group',
           'CodeSystem',

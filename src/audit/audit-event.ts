@@ -95,7 +95,7 @@ export function patientRef(reference: string): string | undefined {
   return match ? `Patient/${match[1]}` : undefined;
 }
 
-/** The patients a set of resources belongs to (Patient itself, Immunization/Consent.patient, Group members). */
+/** The patients a set of resources belongs to (Patient itself, Immunization/Consent.patient, Condition.subject, Group members). */
 export function patientRefsOf(resources: Iterable<Resource | undefined>): string[] {
   const refs = new Set<string>();
   const add = (reference: string | undefined) => {
@@ -111,6 +111,9 @@ export function patientRefsOf(resources: Iterable<Resource | undefined>): string
       case 'Immunization':
       case 'Consent':
         add(resource.patient?.reference);
+        break;
+      case 'Condition':
+        add(resource.subject?.reference);
         break;
       case 'Group':
         for (const member of resource.member ?? []) add(member.entity?.reference);

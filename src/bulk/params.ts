@@ -11,7 +11,7 @@ import { parseCriteria } from '../search/parse.js';
 export type ExportLevel = 'system' | 'patient' | 'group';
 
 /** The Patient compartment types this server stores: what Patient- and Group-level exports cover. */
-export const COMPARTMENT_TYPES = ['Patient', 'Immunization', 'Consent'] as const;
+export const COMPARTMENT_TYPES = ['Patient', 'Immunization', 'Consent', 'Condition'] as const;
 
 export const NDJSON_FORMATS = ['application/fhir+ndjson', 'application/ndjson', 'ndjson'];
 

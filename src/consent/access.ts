@@ -15,6 +15,7 @@ const PATIENT_OF: Record<string, (r: Resource) => string | undefined> = {
   Patient: (r) => (r.id ? `Patient/${r.id}` : undefined),
   Immunization: (r) => normaliseRef((r as { patient?: { reference?: string } }).patient?.reference),
   Consent: (r) => normaliseRef((r as { patient?: { reference?: string } }).patient?.reference),
+  Condition: (r) => normaliseRef((r as { subject?: { reference?: string } }).subject?.reference),
 };
 
 export interface AccessPolicy {

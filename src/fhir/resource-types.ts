@@ -1,10 +1,12 @@
 // The resource types this server stores. Everything else answers 404 (unknown type).
 // CodeSystem, ValueSet and ConceptMap hold the vaccine code sets (src/terminology); Measure the
-// coverage measures (src/population; the shipped ones are in profiles/measures).
+// coverage measures (src/population; the shipped ones are in profiles/measures). Condition holds a
+// patient's conditions and observations the CDSi forecast reads (src/forecast, $immds-forecast).
 export const SUPPORTED_TYPES = [
   'Patient',
   'Immunization',
   'Consent',
+  'Condition',
   'Organization',
   'Group',
   'CodeSystem',

@@ -1,5 +1,5 @@
 // Patient/[id]/$everything: the patient and everything in its compartment that this server holds
-// (Immunizations, Consents), as a searchset Bundle. Reading the patient through the caller-scoped
+// (Immunizations, Consents, Conditions), as a searchset Bundle. Reading the patient through the caller-scoped
 // store refuses a hidden patient (403); its filter also applies to every compartment query.
 import type { Bundle, BundleEntry } from '@medplum/fhirtypes';
 import { badRequest } from '../fhir/outcome.js';
@@ -7,7 +7,7 @@ import { readCurrent } from '../interactions/read.js';
 import type { FhirRequest, FhirResponse, HandlerContext } from '../interactions/types.js';
 import type { Filter } from '../store/store.js';
 
-const COMPARTMENT_TYPES = ['Immunization', 'Consent'] as const;
+const COMPARTMENT_TYPES = ['Immunization', 'Consent', 'Condition'] as const;
 const MAX_ENTRIES = 10_000;
 
 export async function everythingOperation(req: FhirRequest, ctx: HandlerContext): Promise<FhirResponse> {

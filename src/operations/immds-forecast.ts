@@ -1,9 +1,11 @@
 // $immds-forecast (HL7 ImmDS IG) on the CDC CDSi engine of src/forecast:
 // - POST /fhir/$immds-forecast: a Parameters with assessmentDate, patient, immunization*, condition*;
-// - GET /fhir/Patient/{id}/$immds-forecast[?assessmentDate=]: the stored record, read under the
-//   caller-scoped store exactly like $everything (a hidden patient is a 403).
+// - GET /fhir/Patient/{id}/$immds-forecast[?assessmentDate=]: the stored record (the Patient, its
+//   Immunizations and, when the token may read them, its Conditions), read under the caller-scoped
+//   store exactly like $everything (a hidden patient is a 403).
 // Both answer a Parameters with evaluation* (ImmunizationEvaluation) and one recommendation.
 import type { Condition, Immunization, Parameters, ParametersParameter, Patient, Resource } from '@medplum/fhirtypes';
+import { grants } from '../auth/scopes.js';
 import { badRequest } from '../fhir/outcome.js';
 import { forecastFromFhir, type ForecastOutput } from '../forecast/index.js';
 import { readCurrent } from '../interactions/read.js';
@@ -12,6 +14,7 @@ import type { Filter } from '../store/store.js';
 
 const DATE = /^\d{4}-\d{2}-\d{2}$/;
 const MAX_IMMUNIZATIONS = 10_000;
+const MAX_CONDITIONS = 1_000;
 
 export async function immdsForecastOperation(req: FhirRequest, ctx: HandlerContext): Promise<FhirResponse> {
   if (req.id !== undefined) {
@@ -117,9 +120,17 @@ async function forecastStoredPatient(req: FhirRequest, ctx: HandlerContext): Pro
   // (a sort or an $and would make it evaluate a filter and sort every dose); ordered here by id so
   // the answer does not depend on the store's order.
   const filter: Filter = { 's.patient': `Patient/${patientRecord.id}` };
-  const records = await ctx.store.search('Immunization', { filter, limit: MAX_IMMUNIZATIONS });
+  // The patient's Conditions (CDSi observations: risk indications, evidence of immunity,
+  // contraindications) when the token may read them; a token without Condition read forecasts
+  // from the doses alone, as before Conditions were stored.
+  const readsConditions = grants(ctx.caller.scopes, 'Condition', ['r', 's'], ['patient', 'user', 'system']);
+  const [records, conditionRecords] = await Promise.all([
+    ctx.store.search('Immunization', { filter, limit: MAX_IMMUNIZATIONS }),
+    readsConditions ? ctx.store.search('Condition', { filter, limit: MAX_CONDITIONS }) : Promise.resolve([]),
+  ]);
+  const conditions = conditionRecords.map((r) => r.resource as Condition);
   const immunizations = records
     .map((r) => r.resource as Immunization)
     .sort((a, b) => (a.id! < b.id! ? -1 : a.id! > b.id! ? 1 : 0));
-  return toParameters(forecastFromFhir({ assessmentDate, patient, immunizations }));
+  return toParameters(forecastFromFhir({ assessmentDate, patient, immunizations, conditions }));
 }

@@ -1,9 +1,9 @@
 // Patient/$merge (R5-style Parameters: source-patient, target-patient, preview, result-patient):
-// the source's Immunizations and data-sharing Consents move to the target, the source becomes
+// the source's Immunizations, data-sharing Consents and Conditions move to the target, the source becomes
 // inactive with a replaced-by link, the target gets a replaces link and the source's identifiers
 // and names. Every change is an ordinary new version, so history shows each step. preview=true
 // answers what would happen without writing.
-import type { Consent, Immunization, OperationOutcomeIssue, Parameters, ParametersParameter, Patient, PatientLink, Resource } from '@medplum/fhirtypes';
+import type { Condition, Consent, Immunization, OperationOutcomeIssue, Parameters, ParametersParameter, Patient, PatientLink, Resource } from '@medplum/fhirtypes';
 import { grants } from '../auth/scopes.js';
 import { badRequest, forbidden, makeIssue, outcome, unprocessable } from '../fhir/outcome.js';
 import { readCurrent } from '../interactions/read.js';
@@ -41,17 +41,20 @@ export async function mergeOperation(req: FhirRequest, ctx: HandlerContext): Pro
     ],
   };
   const moved = await recordsOf(ctx, `Patient/${source.id}`);
+  const conditions = moved.filter((r) => r.resourceType === 'Condition').length;
   const ops: WriteOp[] = [
     write('Patient', target, newTarget),
     write('Patient', source, newSource),
-    ...moved.map((record) => write(record.resourceType, record, repoint(record.resource as Immunization | Consent, target.id))),
+    ...moved.map((record) => write(record.resourceType, record, repoint(record.resource as Immunization | Consent | Condition, target.id))),
   ];
   const summary = makeIssue(
     'information',
     'informational',
     `${input.preview ? 'Would merge' : 'Merged'} Patient/${source.id} into Patient/${target.id}: ` +
       `${moved.filter((r) => r.resourceType === 'Immunization').length} Immunization(s) and ` +
-      `${moved.filter((r) => r.resourceType === 'Consent').length} Consent(s) moved; the source is inactive with a replaced-by link`
+      `${moved.filter((r) => r.resourceType === 'Consent').length} Consent(s)` +
+      (conditions > 0 ? ` and ${conditions} Condition(s)` : '') +
+      ' moved; the source is inactive with a replaced-by link'
   );
   if (input.preview) return { status: 200, body: result(input.raw, [summary], newTarget) };
 
@@ -90,18 +93,21 @@ async function buildTarget(ctx: HandlerContext, target: ResourceRecord, source: 
 }
 
 async function recordsOf(ctx: HandlerContext, patientRef: string): Promise<ResourceRecord[]> {
-  const [immunizations, consents] = await Promise.all([
+  const [immunizations, consents, conditions] = await Promise.all([
     ctx.store.search('Immunization', { filter: { 's.patient': patientRef }, limit: MAX_MOVED + 1 }),
     ctx.store.search('Consent', { filter: { 's.patient': patientRef }, limit: MAX_MOVED + 1 }),
+    ctx.store.search('Condition', { filter: { 's.patient': patientRef }, limit: MAX_MOVED + 1 }),
   ]);
-  if (immunizations.length + consents.length > MAX_MOVED) {
+  if (immunizations.length + consents.length + conditions.length > MAX_MOVED) {
     throw unprocessable(`More than ${MAX_MOVED} records would move; merge refused`);
   }
-  return [...immunizations, ...consents];
+  return [...immunizations, ...consents, ...conditions];
 }
 
-function repoint<T extends Immunization | Consent>(resource: T, targetId: string): T {
-  return { ...resource, patient: { ...resource.patient, reference: `Patient/${targetId}` } };
+function repoint<T extends Immunization | Consent | Condition>(resource: T, targetId: string): T {
+  // A Condition names its patient as subject; Immunization and Consent as patient.
+  if (resource.resourceType === 'Condition') return { ...resource, subject: { ...resource.subject, reference: `Patient/${targetId}` } };
+  return { ...resource, patient: { ...(resource as Immunization | Consent).patient, reference: `Patient/${targetId}` } };
 }
 
 function write(resourceType: string, current: ResourceRecord, resource: Resource): WriteOp {

@@ -28,6 +28,7 @@ export const EMBEDDED_INDEXES: Record<string, string[]> = {
   ],
   Immunization: ['s.patient', 's.identifier.c', 's.vaccine-code.c', 's.date.lo', 's.vaccine-code.c+s.date.lo', 's.performer', 's._sort.date'],
   Consent: ['s.patient', 's.identifier.c', 's.organization'],
+  Condition: ['s.patient', 's.code.c'],
   Organization: ['s.identifier.c', 's.name', 's.partof'],
   Group: ['s.identifier.c', 's.member', 's.managing-entity'],
 };
@@ -62,6 +63,7 @@ export const MONGO_INDEXES: Record<string, Array<Record<string, 1 | -1>>> = {
     { 's._sort.date': 1, _id: 1 },
   ],
   Consent: [...common, { 's.patient': 1, 's.date.lo': 1 }, { 's.organization': 1 }],
+  Condition: [...common, { 's.patient': 1 }, { 's.code.c': 1 }],
   Organization: [...common, { 's.name': 1 }, { 's.partof': 1 }],
   Group: [...common, { 's.member': 1 }, { 's.managing-entity': 1 }],
 };

@@ -22,9 +22,9 @@ const ROLE_PERMISSIONS: Record<Role, Record<string, string>> = {
   // An access administrator manages accounts; it may look at its facility's records.
   'site-admin': { '*': 'rs' },
   // Reads, records doses and data sharing.
-  clinician: { Patient: 'cruds', Immunization: 'cruds', Consent: 'cruds', Organization: 'rs', Group: 'rs', Measure: 'rs', ...Object.fromEntries(TERMINOLOGY.map((t) => [t, 'rs'])) },
+  clinician: { Patient: 'cruds', Immunization: 'cruds', Consent: 'cruds', Condition: 'cruds', Organization: 'rs', Group: 'rs', Measure: 'rs', ...Object.fromEntries(TERMINOLOGY.map((t) => [t, 'rs'])) },
   // Records patients and doses; does not change data sharing.
-  'data-entry': { Patient: 'crus', Immunization: 'crus', Consent: 'rs', Organization: 'rs', ...Object.fromEntries(TERMINOLOGY.map((t) => [t, 'rs'])) },
+  'data-entry': { Patient: 'crus', Immunization: 'crus', Consent: 'rs', Condition: 'crus', Organization: 'rs', ...Object.fromEntries(TERMINOLOGY.map((t) => [t, 'rs'])) },
   // Reminder/recall and coverage reports (Measure/$evaluate-measure needs Measure read): reads only.
   reports: { Patient: 'rs', Immunization: 'rs', Organization: 'rs', Group: 'rs', Measure: 'rs', ...Object.fromEntries(TERMINOLOGY.map((t) => [t, 'rs'])) },
 };
