@@ -66,6 +66,14 @@ describe('pair file reader', () => {
     expect(toPatient({ birthStatus: 'N', birthType: '1', birthOrder: '1' }, 'y').multipleBirthBoolean).toBe(false);
   });
 
+  it('a suffix written into the surname is the suffix; an AART record\'s address2Zip is its ZIP', () => {
+    const p = toPatient({ nameFirst: 'JOSEPH', nameLast: 'COFFIN, III', address2Zip: '48278', addressCity: 'Detroit' }, 's');
+    expect(p.name?.[0]).toMatchObject({ family: 'COFFIN', suffix: ['III'] });
+    expect(p.address).toEqual([{ city: 'Detroit', postalCode: '48278' }]);
+    const two = toPatient({ addressZip: '48910', address2Zip: '48278' }, 't');
+    expect(two.address?.map((a) => a.postalCode)).toEqual(['48910', '48278']);
+  });
+
   it('an empty first name with a middle name keeps the middle name a middle name', () => {
     const p = toPatient({ nameFirst: '', nameMiddle: 'Mauricio', nameLast: 'Delta' }, 'z');
     expect(p.name?.[0].given).toEqual([null, 'Mauricio']);

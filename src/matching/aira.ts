@@ -86,12 +86,14 @@ const typeOf = (code: string) => ({ coding: [{ system: IDENTIFIER_TYPE_SYSTEM, c
 
 /**
  * One pair-file record as a FHIR Patient. Field mapping:
- *   nameFirst/nameMiddle/nameLast/nameSuffix → name[0] (official); nameAlias → a `nickname` name;
+ *   nameFirst/nameMiddle/nameLast/nameSuffix → name[0] (official), a suffix written into nameLast
+ *   (`COFFIN, III`) as the suffix; nameAlias → a `nickname` name;
  *   nameLastHyph is ignored (upstream: a generator's holding place, "not to be used in production");
  *   birthDate YYYYMMDD → birthDate; gender M/F → male/female;
  *   motherMaidenName → extension patient-mothersMaidenName;
  *   guardianNameFirst/Last → contact (v3-RoleCode GUARD);
- *   addressStreet1/2, City, State, Zip → address[0]; address2Zip → address[1];
+ *   addressStreet1/2, City, State, Zip → address[0]; address2Zip → address[1], or address[0]'s ZIP
+ *   when there is no addressZip (the AART-TM records write their ZIP there);
  *   phone → telecom phone; ssn → identifier us-ssn (type SS); medicaid → identifier type MA;
  *   mrns `P-VALUE` → identifier type MR, system per provider P (an MRN is only comparable within
  *   one provider);
@@ -106,16 +108,20 @@ export function toPatient(fields: Record<string, string>, id: string): Patient {
   // data-absent-reason on the first repetition, as FHIR writes a missing repeat.
   const firstAbsent = v('nameFirst') === '' && v('nameMiddle') !== '';
   const given = firstAbsent ? [null as unknown as string, v('nameMiddle')] : [v('nameFirst'), v('nameMiddle')].filter((x) => x !== '');
-  if (given.length > 0 || v('nameLast') !== '') {
+  // A generational suffix written into the surname ("COFFIN, III") is a suffix, as FHIR has it.
+  const suffixed = /^(.+?),\s*(JR|SR|II|III|IV|V)\.?$/i.exec(v('nameLast'));
+  const family = suffixed ? suffixed[1].trim() : v('nameLast');
+  const suffix = v('nameSuffix') || (suffixed ? suffixed[2] : '');
+  if (given.length > 0 || family !== '') {
     names.push({
       use: 'official',
-      ...(v('nameLast') ? { family: v('nameLast') } : {}),
+      ...(family ? { family } : {}),
       ...(given.length ? { given } : {}),
       ...(firstAbsent ? { _given: [{ extension: [{ url: DATA_ABSENT_REASON_URL, valueCode: 'unknown' }] }, null] } : {}),
-      ...(v('nameSuffix') ? { suffix: [v('nameSuffix')] } : {}),
+      ...(suffix ? { suffix: [suffix] } : {}),
     });
   }
-  if (v('nameAlias')) names.push({ use: 'nickname', given: [v('nameAlias')], ...(v('nameLast') ? { family: v('nameLast') } : {}) });
+  if (v('nameAlias')) names.push({ use: 'nickname', given: [v('nameAlias')], ...(family ? { family } : {}) });
   if (names.length) p.name = names;
 
   const dob = v('birthDate');
@@ -139,15 +145,18 @@ export function toPatient(fields: Record<string, string>, id: string): Patient {
 
   const addresses: NonNullable<Patient['address']> = [];
   const lines = [v('addressStreet1'), v('addressStreet2')].filter((x) => x !== '');
-  if (lines.length || v('addressCity') || v('addressZip') || v('addressState')) {
+  // The AART-TM records carry their ZIP as address2Zip and have no addressZip (shared data README).
+  const zip = v('addressZip') || v('address2Zip');
+  const secondZip = v('addressZip') ? v('address2Zip') : '';
+  if (lines.length || v('addressCity') || zip || v('addressState')) {
     addresses.push({
       ...(lines.length ? { line: lines } : {}),
       ...(v('addressCity') ? { city: v('addressCity') } : {}),
       ...(v('addressState') ? { state: v('addressState') } : {}),
-      ...(v('addressZip') ? { postalCode: v('addressZip') } : {}),
+      ...(zip ? { postalCode: zip } : {}),
     });
   }
-  if (v('address2Zip')) addresses.push({ postalCode: v('address2Zip') });
+  if (secondZip) addresses.push({ postalCode: secondZip });
   if (addresses.length) p.address = addresses;
   if (v('phone')) p.telecom = [{ system: 'phone', value: v('phone') }];
 

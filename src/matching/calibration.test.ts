@@ -37,6 +37,14 @@ describe('certain or probable', () => {
     expect(comparePatients(patient({ ...core, clinicMrn: 'C-9' }), patient({ ...core, clinicMrn: 'C-9' })).grade).toBe('certain');
   });
 
+  it('a birth date missing on one record: certain with the same MRN, never without an identifier', () => {
+    const noBirth = { ...core, birthDate: undefined };
+    expect(comparePatients(patient({ ...noBirth, clinicMrn: 'C-9', ...home }), patient({ ...core, clinicMrn: 'C-9', ...home })).grade).toBe('certain');
+    expect(comparePatients(patient({ ...noBirth, ...home, phone: '517-555-0101' }), patient({ ...core, ...home, phone: '517-555-0101' })).grade).not.toBe('certain');
+    // a different birth date stays a blocker whatever the identifier
+    expect(comparePatients(patient({ ...core, birthDate: '2019-04-09', clinicMrn: 'C-9' }), patient({ ...core, clinicMrn: 'C-9' })).grade).not.toBe('certain');
+  });
+
   it('a hyphenated surname with the same household but no MRN: probable', () => {
     const d = comparePatients(patient({ ...core, ...home, phone: '517-555-0101' }), patient({ ...core, family: 'Okafor-Reyes', ...home, phone: '517-555-0101' }));
     expect(d.grade).toBe('probable');

@@ -120,7 +120,9 @@ export function safetyRules(fa: Features, fb: Features, f: FieldSet): RuleVerdic
   const householdAgree = (address.outcome === 'agree' ? 1 : 0) + (phone.outcome === 'agree' ? 1 : 0) + (maiden.outcome === 'agree' ? 1 : 0);
   const strong = idAgree || householdAgree >= 2;
 
-  if (birth.outcome !== 'agree') blockers.push('birth dates are not identical');
+  // A birth date missing on one record (not a different one) is no obstacle when an identifier
+  // agrees: the labelled pairs like that (AART-TM pairs of MIIS-F1/F2, 39 labels) are all Match.
+  if (birth.outcome !== 'agree' && !(birth.outcome === 'missing' && idAgree)) blockers.push('birth dates are not identical');
   if (sex.outcome === 'conflict') blockers.push('sex differs');
   const newbornPath = first.outcome === 'missing' && (fa.placeholder || fb.placeholder);
   // Two MRNs of one hospital: two newborns of one birth (unmarked twins), not one child twice.
