@@ -98,13 +98,23 @@ export interface Api {
   admin<T>(method: 'GET' | 'POST' | 'PATCH', path: string, body?: unknown): Promise<T>;
 }
 
+/** fhirclient's own rule (refreshIfNeeded): a refresh token, and the access token ends within 10 s. */
+function refreshDue(client: Client): boolean {
+  const expiresAt = Number(client.state.expiresAt ?? 0);
+  return Boolean(client.getState('tokenResponse.refresh_token')) && expiresAt - 10 < Date.now() / 1000;
+}
+
 export function createApi(client: Client, onSignedOut: () => void): Api {
   const base = String(client.getState('serverUrl') ?? fhirBaseUrl()).replace(/\/+$/, '');
   const call = async (method: string, path: string, body?: unknown, extra: Record<string, string> = {}, accept = 'application/fhir+json', root = base): Promise<Response> => {
-    try {
-      await client.refreshIfNeeded();
-    } catch {
-      // No refresh token: the request below answers 401 when the token has run out.
+    // Only a token about to run out waits for a refresh; otherwise the request leaves at once,
+    // before the caller's own state updates render (an await here would let them go first).
+    if (refreshDue(client)) {
+      try {
+        await client.refreshIfNeeded();
+      } catch {
+        // The refresh failed: the request below answers 401 when the token has run out.
+      }
     }
     const headers: Record<string, string> = { Accept: accept, ...extra };
     const auth = client.getAuthorizationHeader();

@@ -44,11 +44,13 @@ export function FindPatient({ initial }: { initial: URLSearchParams }) {
     if (criteria.birthDate.trim() && !birthDate) errors.birthDate = 'Enter a real date, e.g. 2024-03-05 or 03/05/2024';
     setFieldErrors(errors);
     if (Object.keys(errors).length > 0) return;
+    // The request leaves first; the screen's own updates (busy button) render while it is out.
+    const started = performance.now();
+    const request = birthDate ? match(criteria, birthDate) : searchByName(criteria);
     setBusy(true);
     setError(undefined);
-    const started = performance.now();
     try {
-      const found = birthDate ? await match(criteria, birthDate) : await searchByName(criteria);
+      const found = await request;
       setRows(found);
       setSearched({ ...criteria, birthDate: birthDate ?? '' });
       setElapsed(Math.round(performance.now() - started));
@@ -99,8 +101,8 @@ export function FindPatient({ initial }: { initial: URLSearchParams }) {
     event.preventDefault();
     const params = new URLSearchParams();
     for (const [key, value] of Object.entries(form)) if (value.trim()) params.set(key, value.trim());
-    window.history.replaceState(null, '', `/app/?${params}`);
     void run(form);
+    window.history.replaceState(null, '', `/app/?${params}`);
   };
 
   const addUrl = () => {
