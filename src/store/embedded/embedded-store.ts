@@ -961,6 +961,7 @@ class Plan {
   readonly exactSingleValue: number | undefined;
   private readonly query: Query | undefined;
   private readonly pointChecks: Array<{ n: number; values: Scalar[]; condition: PathCondition }>;
+  private readonly excludedIds: Set<string> | undefined;
 
   constructor(
     private readonly store: EmbeddedStore,
@@ -978,9 +979,13 @@ class Plan {
       if (c.intervals.length > POINT_CHECK_VALUES || !c.intervals.every(isPoint)) continue;
       this.pointChecks.push({ n: byPath.get(c.path)!.n, values: c.intervals.map((i) => i.lo!.v), condition: c });
     }
-    const exact = exactIndexed(filter, byPath);
-    this.query = exact ? undefined : new Query(filter as Record<string, unknown>);
-    this.exactSingleValue = exact && exact.values.length === 1 ? store.entryCount(exact.n, exact.values[0]) : undefined;
+    // Ids ruled out by `_id: {$nin}` (an organization's hidden patients, ~1,500 at 100k) are a Set
+    // checked before the doc is read: mingo would build a hash of the whole list for every candidate.
+    const { rest, excludedIds } = splitIdExclusions(filter);
+    this.excludedIds = excludedIds;
+    const exact = exactIndexed(rest, byPath);
+    this.query = exact || Object.keys(rest).length === 0 ? undefined : new Query(rest as Record<string, unknown>);
+    this.exactSingleValue = exact && !excludedIds && exact.values.length === 1 ? store.entryCount(exact.n, exact.values[0]) : undefined;
   }
 
   /** Whether the live resource with this id matches. */
@@ -990,6 +995,7 @@ class Plan {
 
   acceptedDoc(id: string, skip?: PathCondition): StoredDoc | undefined {
     this.scanned++;
+    if (this.excludedIds?.has(id)) return undefined;
     for (const check of this.pointChecks) {
       if (check.condition === skip) continue;
       if (!check.values.some((v) => this.store.hasEntry(check.n, v, id))) return undefined;
@@ -1004,6 +1010,50 @@ class Plan {
   record(id: string): ResourceRecord {
     return this.store.recordOf(this.type, id);
   }
+}
+
+/**
+ * Takes `_id: {$nin: [ids]}` out of a filter (top level, or members of a top-level `$and`) as one
+ * Set; what remains is evaluated as before. Anything else about `_id` stays in the filter.
+ */
+export function splitIdExclusions(filter: Filter): { rest: Filter; excludedIds: Set<string> | undefined } {
+  const ids = (cond: unknown): string[] | undefined => {
+    if (!cond || typeof cond !== 'object' || Array.isArray(cond)) return undefined;
+    const ops = Object.keys(cond);
+    const list = (cond as { $nin?: unknown }).$nin;
+    return ops.length === 1 && ops[0] === '$nin' && Array.isArray(list) && list.every((v) => typeof v === 'string') ? (list as string[]) : undefined;
+  };
+  let excluded: Set<string> | undefined;
+  const exclude = (list: string[]) => {
+    excluded ??= new Set();
+    for (const id of list) excluded.add(id);
+  };
+  const rest: Filter = {};
+  for (const [key, cond] of Object.entries(filter)) {
+    const topIds = key === '_id' ? ids(cond) : undefined;
+    if (topIds) {
+      exclude(topIds);
+      continue;
+    }
+    if (key === '$and' && Array.isArray(cond)) {
+      const kept: unknown[] = [];
+      for (const member of cond as unknown[]) {
+        const only = member && typeof member === 'object' && !Array.isArray(member) && Object.keys(member).length === 1 ? ids((member as Filter)._id) : undefined;
+        if (only) exclude(only);
+        else kept.push(member);
+      }
+      if (kept.length === 0) continue;
+      // One member left and nothing else at the top: the member itself (so exactIndexed can see it).
+      if (kept.length === 1 && Object.keys(filter).length === 1 && kept[0] && typeof kept[0] === 'object' && !Array.isArray(kept[0])) {
+        Object.assign(rest, kept[0] as Filter);
+        continue;
+      }
+      rest.$and = kept;
+      continue;
+    }
+    rest[key] = cond;
+  }
+  return excluded ? { rest, excludedIds: excluded } : { rest: filter, excludedIds: undefined };
 }
 
 /**
