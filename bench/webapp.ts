@@ -89,19 +89,22 @@ async function main(): Promise<void> {
       await page.evaluate((id) => {
         const w = window as unknown as Record<string, unknown>;
         performance.clearResourceTimings();
-        const prev = document.querySelector('[data-testid="search-summary"]')?.textContent ?? null;
         w.__clickAt = undefined;
         document.addEventListener('click', (e) => (w.__clickAt = e.timeStamp), { capture: true, once: true });
+        // Done when the Search button was busy and no longer is, with the row on screen (the
+        // summary's text alone can repeat from one search to the next).
         // (No named functions in here: tsx would wrap them in a helper the page does not have.)
         w.__shown = new Promise<number>((resolve, reject) => {
           setTimeout(() => reject(new Error(`Patient/${id} was not shown within 15 s of "Search"`)), 15_000);
+          let wasBusy = false;
           const observer = new MutationObserver(() => {
-            const summary = document.querySelector('[data-testid="search-summary"]')?.textContent ?? null;
-            if (summary === null || summary === prev || !document.querySelector(`table[aria-label="Search results"] a[href="/app/patients/${id}"]`)) return;
+            const busy = document.querySelector('button[data-loading]') !== null;
+            wasBusy ||= busy;
+            if (!wasBusy || busy || !document.querySelector(`table[aria-label="Search results"] a[href="/app/patients/${id}"]`)) return;
             observer.disconnect();
             requestAnimationFrame(() => resolve(performance.now()));
           });
-          observer.observe(document.body, { subtree: true, childList: true, characterData: true });
+          observer.observe(document.body, { subtree: true, childList: true, characterData: true, attributes: true });
         });
       }, p.id);
       const t = performance.now();
