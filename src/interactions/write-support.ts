@@ -33,10 +33,39 @@ export function ruleContext(
       if (pending?.has(reference)) return pending.get(reference) ?? undefined;
       const match = /^([A-Z][A-Za-z]+)\/([A-Za-z0-9\-.]{1,64})$/.exec(reference);
       if (!match) return undefined;
-      const record = await ctx.store.read(match[1], match[2]);
-      return record && !record.deleted ? record.resource : undefined;
+      const read = async () => {
+        const record = await ctx.store.read(match[1], match[2]);
+        return record && !record.deleted ? record.resource : undefined;
+      };
+      return pending ? readOncePerTransaction(pending, ctx, reference, read) : read();
     },
   };
+}
+
+/**
+ * What the rules of a transaction's entries read (the Patient of each dose), per access policy: a
+ * resource is read once per transaction however many entries name it. Entries with another policy
+ * (a patient/ scope's compartment) read for themselves, so every read is still checked against
+ * the policy of the entry that makes it.
+ */
+const transactionReads = new WeakMap<PendingResources, Map<object, Map<string, Promise<Resource | undefined>>>>();
+
+function readOncePerTransaction(
+  pending: PendingResources,
+  ctx: HandlerContext,
+  reference: string,
+  read: () => Promise<Resource | undefined>
+): Promise<Resource | undefined> {
+  let byPolicy = transactionReads.get(pending);
+  if (!byPolicy) transactionReads.set(pending, (byPolicy = new Map()));
+  let reads = byPolicy.get(ctx.access);
+  if (!reads) byPolicy.set(ctx.access, (reads = new Map()));
+  let result = reads.get(reference);
+  if (!result) {
+    result = read();
+    reads.set(reference, result);
+  }
+  return result;
 }
 
 /** Validates a body for a write to resourceType (and id, for updates); throws 400/422 on errors. */
