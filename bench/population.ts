@@ -6,7 +6,8 @@
 // or fresh registries seeded by scripts/seed.ts (children 0–18 years, the CDC schedule for their age).
 //   npm run bench:population -- --data-dir /work/data/my-copy [--organization Organization/ID]
 //   npm run bench:population -- --practice 10000 --children 100000 [--doses 10]
-//   options: --parts reminder,coverage   --workers 0,1   --groups MMR (reminder query; '' = every group)
+//   options: --as-organization (the practice's own token: data sharing applies; default public health)
+//            --parts reminder,coverage   --workers 0,1   --groups MMR (reminder query; '' = every group)
 //   BENCH_DIST=1: the compiled server (`npm start`'s dist/server.js) instead of tsx on the sources
 // Prints per run: wall time, the server's CPU time (all threads; load on a shared machine inflates
 // wall time, hardly CPU time), first byte / first data row for CSVs, and server RSS (now and peak).
@@ -23,7 +24,6 @@ import { waitReady } from './wait-ready.js';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const SECRET = 'bench-secret';
-const TOKEN = jwt.sign({ scope: 'system/*.rs' }, SECRET, { algorithm: 'HS256', expiresIn: 7200 });
 const SEED = '42';
 const TODAY = new Date().toISOString().slice(0, 10);
 
@@ -38,8 +38,14 @@ const { values: args } = parseArgs({
     workers: { type: 'string', default: process.env.POPULATION_WORKERS ?? '0,1' },
     groups: { type: 'string', default: 'MMR' },
     measures: { type: 'string', default: 'childhood-combined-7' },
+    'as-organization': { type: 'boolean', default: false },
   },
 });
+const ORG = args.organization ?? `Organization/${firstOrganizationId()}`;
+/** Public health (system/*.rs), or with --as-organization the practice's own user token (its data-sharing filter applies). */
+const TOKEN = args['as-organization']
+  ? jwt.sign({ sub: 'bench', scope: 'user/Patient.rs user/Immunization.rs user/Measure.rs', organization: ORG }, SECRET, { algorithm: 'HS256', expiresIn: 7200 })
+  : jwt.sign({ scope: 'system/*.rs' }, SECRET, { algorithm: 'HS256', expiresIn: 7200 });
 const PARTS = args.parts.split(',');
 const WORKERS = args.workers.split(',').filter((w) => w !== '');
 
@@ -234,10 +240,10 @@ async function coverageRuns(dir: string): Promise<void> {
 
 async function main(): Promise<void> {
   console.log(`population bench: workers ${WORKERS.join(' and ')}, ${os.cpus().length} CPUs, load ${os.loadavg().map((x) => x.toFixed(1)).join(' ')}`);
-  const org = args.organization ?? `Organization/${firstOrganizationId()}`;
+  const org = ORG;
   if (args['data-dir']) {
     const dir = path.resolve(args['data-dir']);
-    console.log(`data dir ${dir} (served as is: pass a copy), practice ${org}`);
+    console.log(`data dir ${dir} (served as is: pass a copy), practice ${org}, caller: ${args['as-organization'] ? 'the practice (its data-sharing filter)' : 'public health'}`);
     if (PARTS.includes('reminder')) {
       console.log('\nreminder/recall of the practice');
       await reminderRuns(dir, org);
