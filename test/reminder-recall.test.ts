@@ -208,6 +208,25 @@ describe('$reminder-recall', () => {
     expect(refused.status).toBe(403);
   });
 
+  it('a stored Condition counts when the token may read Conditions (as Patient/{id}/$immds-forecast): immune to varicella is not due', async () => {
+    const put = await server.fhir('PUT', 'Patient/var-immune', {
+      body: { resourceType: 'Patient', id: 'var-immune', name: [{ family: 'Immune', given: ['Vera'] }], birthDate: '2020-01-06', gender: 'female', managingOrganization: { reference: PRACTICE } },
+    });
+    expect(put.status, put.text).toBe(201);
+    const c = await server.fhir('POST', 'Condition', {
+      body: { resourceType: 'Condition', subject: { reference: 'Patient/var-immune' }, code: { coding: [{ system: 'http://snomed.info/sct', code: '38907003', display: 'Varicella' }] } },
+    });
+    expect(c.status, c.text).toBe(201);
+    const listed = async (scope?: string) => {
+      const headers = scope ? { authorization: `Bearer ${server.token({ scope })}` } : undefined;
+      const res = await server.fhir('GET', `$reminder-recall?organization=${PRACTICE}&asOf=${AS_OF}&vaccineGroup=Varicella&_format=text/csv`, headers ? { headers } : undefined);
+      expect(res.status, res.text).toBe(200);
+      return res.text.split('\r\n').some((l) => l.startsWith('var-immune,'));
+    };
+    expect(await listed()).toBe(false); // system/*.cruds reads Conditions: immune
+    expect(await listed('system/Patient.rs system/Immunization.rs')).toBe(true); // doses alone: no varicella dose, overdue
+  });
+
   it('Prefer: respond-async: a job polled like $export, whose NDJSON files hold the same list (data sharing applies)', async () => {
     const practiceToken = server.token({ scope: 'user/Patient.rs user/Immunization.rs', organization: PRACTICE });
     const query = `$reminder-recall?organization=${PRACTICE}&asOf=${AS_OF}&vaccineGroup=HepB`;

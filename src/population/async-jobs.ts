@@ -19,6 +19,7 @@ import type { BulkExports } from '../bulk/service.js';
 import { badRequest, forbidden, makeIssue, outcome } from '../fhir/outcome.js';
 import type { FhirRequest, FhirResponse, Handler, HandlerContext } from '../interactions/types.js';
 import { evaluate, evaluateMeasureHandler, loadMeasure, readEvaluateParams, type EvaluateParams } from './evaluate-measure.js';
+import { readsConditions } from './cohort.js';
 import type { ForecastRunner } from './forecast-runner.js';
 import { parseMeasure } from './measure-definition.js';
 import { duePatients, readReminderParams, reminderRecallHandler } from './reminder-recall.js';
@@ -60,8 +61,8 @@ function outputs(files: Array<{ name: string; count: number; bytes: number }>, t
 
 async function reminderJob(ctx: JobTaskContext, runner: ForecastRunner): Promise<ExportFile[]> {
   const { job } = ctx;
-  const params = job.task?.params as { query: Array<[string, string]>; lenient: boolean };
-  const p = readReminderParams({ query: params.query, prefer: params.lenient ? { handling: 'lenient' } : {} });
+  const params = job.task?.params as { query: Array<[string, string]>; lenient: boolean; conditions?: boolean };
+  const p = { ...readReminderParams({ query: params.query, prefer: params.lenient ? { handling: 'lenient' } : {} }), conditions: params.conditions === true };
   const patients = ctx.output('Patient');
   const recommendations = ctx.output('ImmunizationRecommendation');
   let done = 0;
@@ -118,13 +119,13 @@ export function populationOperations(runner: ForecastRunner, bulk: BulkExports):
       if (!req.prefer.respondAsync) return reminderNow(req, ctx);
       if (req.wantsCsv) throw badRequest('An asynchronous $reminder-recall answers NDJSON files (Patient, ImmunizationRecommendation); ask for the CSV without "Prefer: respond-async"');
       readReminderParams(req);
-      const params = { query: req.query.filter(([k]) => k !== '_count' && k !== '_cursor'), lenient: req.prefer.handling === 'lenient' };
+      const params = { query: req.query.filter(([k]) => k !== '_count' && k !== '_cursor'), lenient: req.prefer.handling === 'lenient', conditions: readsConditions(ctx.caller) };
       return startPopulationJob(bulk, req, ctx, REMINDER_TASK, params, ['Patient', 'ImmunizationRecommendation']);
     },
     evaluateMeasure: async (req, ctx) => {
       if (!req.prefer.respondAsync) return measureNow(req, ctx);
       if (req.resourceType !== 'Measure' || req.id === undefined) return measureNow(req, ctx); // its 400
-      const evaluateParams = readEvaluateParams(req);
+      const evaluateParams = { ...readEvaluateParams(req), conditions: readsConditions(ctx.caller) };
       parseMeasure(await loadMeasure(ctx, req.id)); // unknown or unreadable Measure: 404 / 400 now
       return startPopulationJob(bulk, req, ctx, MEASURE_TASK, { measure: req.id, evaluate: evaluateParams }, ['MeasureReport']);
     },

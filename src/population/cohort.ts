@@ -12,6 +12,8 @@
 // Doses are read with one index walk per batch (`s.patient` $in the batch) and handed on as the
 // store's JSON text, unparsed (patient-task.ts parses them where the forecast runs).
 import type { Group, Immunization, Patient } from '@medplum/fhirtypes';
+import { grants } from '../auth/scopes.js';
+import type { Caller } from '../fhir/request.js';
 import { badRequest, notFound } from '../fhir/outcome.js';
 import type { Filter, ResourceRecord, StoreReader } from '../store/store.js';
 
@@ -30,6 +32,8 @@ export interface CohortMember {
   patient: Patient;
   /** The patient's Immunizations as a JSON array text (parse where needed). */
   immunizations: string;
+  /** The patient's Conditions as a JSON array text, when the run reads them (`conditions` option). */
+  conditions?: string;
 }
 
 export interface CohortOptions {
@@ -45,12 +49,24 @@ export interface CohortOptions {
   ordered?: boolean;
   /** Only patients whose id sorts after this one (paging cursor; ordered runs only). */
   after?: string;
+  /** Also read each patient's Conditions (when the caller may: the forecast then counts them). */
+  conditions?: boolean;
 }
 
 const ID_REF = /^(Organization|Group)\/([A-Za-z0-9\-.]{1,64})$/;
 const PATIENT_REF = /(?:^|\/)Patient\/([A-Za-z0-9\-.]{1,64})(?:\/_history\/[^/]+)?$/;
-/** `"patient":{…"reference":"…"` with no nested object before the reference. */
+/** `"patient":{…"reference":"…"` (or `"subject"`) with no nested object before the reference. */
 const PATIENT_IN_JSON = /"patient":\{[^{}]*?"reference":"((?:[^"\\]|\\.)*)"/;
+const SUBJECT_IN_JSON = /"subject":\{[^{}]*?"reference":"((?:[^"\\]|\\.)*)"/;
+
+/**
+ * Whether a run reads the patients' Conditions (CDSi risk indications, immunity, contraindications):
+ * when the caller's token may read them, as Patient/{id}/$immds-forecast does; otherwise the
+ * forecasts use the doses alone.
+ */
+export function readsConditions(caller: Caller): boolean {
+  return grants(caller.scopes, 'Condition', ['r', 's'], ['patient', 'user', 'system']);
+}
 
 /** `Organization/x` or `Group/x` (a bare id is taken as the given default type). */
 export function parseSubject(value: string, defaultType: 'Organization' | 'Group' = 'Organization'): CohortSubject {
@@ -71,13 +87,23 @@ function patientIdOf(reference: string | undefined): string | undefined {
  * could come first, is parsed).
  */
 export function immunizationPatientId(record: ResourceRecord): string | undefined {
+  return patientIdIn(record, 'patient', PATIENT_IN_JSON);
+}
+
+/** The patient (`subject`) of a Condition read as JSON text, the same way. */
+export function conditionPatientId(record: ResourceRecord): string | undefined {
+  return patientIdIn(record, 'subject', SUBJECT_IN_JSON);
+}
+
+function patientIdIn(record: ResourceRecord, field: 'patient' | 'subject', quick: RegExp): string | undefined {
   const json = record.json;
-  if (json === undefined) return patientIdOf((record.resource as Immunization | undefined)?.patient?.reference);
+  const parsed = (r: unknown) => patientIdOf((r as Record<string, { reference?: string } | undefined> | undefined)?.[field]?.reference);
+  if (json === undefined) return parsed(record.resource);
   if (!json.includes('"contained"')) {
-    const m = PATIENT_IN_JSON.exec(json);
+    const m = quick.exec(json);
     if (m && !m[1].includes('\\')) return patientIdOf(m[1]);
   }
-  return patientIdOf((JSON.parse(json) as Immunization).patient?.reference);
+  return parsed(JSON.parse(json));
 }
 
 function and(...clauses: Array<Filter | undefined>): Filter {
@@ -121,22 +147,29 @@ async function groupMemberIds(store: StoreReader, reference: string): Promise<st
   return ids;
 }
 
-/** The Immunizations of a batch of patients (one index walk), as a JSON array text per patient id. */
-async function dosesOf(store: StoreReader, patients: Patient[]): Promise<Map<string, string>> {
+/** A batch's records of one type (one index walk of `s.patient`), as a JSON array text per patient id. */
+async function recordsOf(store: StoreReader, type: 'Immunization' | 'Condition', patients: Patient[]): Promise<Map<string, string>> {
   const byPatient = new Map<string, string[]>(patients.map((p) => [p.id as string, []]));
   if (patients.length > 0) {
     const refs = patients.map((p) => `Patient/${p.id}`);
-    for await (const r of store.scan('Immunization', { 's.patient': { $in: refs } }, { raw: true })) {
-      const list = byPatient.get(immunizationPatientId(r) ?? '');
+    const patientOf = type === 'Immunization' ? immunizationPatientId : conditionPatientId;
+    for await (const r of store.scan(type, { 's.patient': { $in: refs } }, { raw: true })) {
+      const list = byPatient.get(patientOf(r) ?? '');
       if (list) list.push(r.json ?? JSON.stringify(r.resource));
     }
   }
   return new Map([...byPatient].map(([id, list]) => [id, `[${list.join(',')}]`]));
 }
 
-async function withDoses(store: StoreReader, patients: Patient[]): Promise<CohortMember[]> {
-  const doses = await dosesOf(store, patients);
-  return patients.map((patient) => ({ patient, immunizations: doses.get(patient.id as string) ?? '[]' }));
+async function withDoses(store: StoreReader, patients: Patient[], conditions: boolean): Promise<CohortMember[]> {
+  const doses = await recordsOf(store, 'Immunization', patients);
+  const observed = conditions ? await recordsOf(store, 'Condition', patients) : undefined;
+  return patients.map((patient) => {
+    const member: CohortMember = { patient, immunizations: doses.get(patient.id as string) ?? '[]' };
+    const c = observed?.get(patient.id as string);
+    if (c !== undefined && c !== '[]') member.conditions = c;
+    return member;
+  });
 }
 
 /** The patients with these ids that pass the filter, in id order. */
@@ -153,32 +186,40 @@ async function patientsById(store: StoreReader, ids: string[], patientFilter: Fi
 export async function* cohortBatches(store: StoreReader, subject: CohortSubject, options: CohortOptions = {}): AsyncGenerator<CohortMember[]> {
   const size = Math.max(1, options.batchSize ?? 200);
   const patientFilter = birthFilter(options);
+  const withConditions = options.conditions === true;
   if (subject.kind === 'all') {
     let batch: Patient[] = [];
     for await (const r of store.scan('Patient', patientFilter ?? {}, { batchSize: 1000 })) {
       batch.push(r.resource as Patient);
       if (batch.length >= size) {
-        yield await withDoses(store, batch);
+        yield await withDoses(store, batch, withConditions);
         batch = [];
       }
     }
-    if (batch.length > 0) yield await withDoses(store, batch);
+    if (batch.length > 0) yield await withDoses(store, batch, withConditions);
     return;
   }
   if (!options.ordered && subject.kind === 'organization') {
-    yield* organizationStream(store, subject.reference, patientFilter, size, Math.max(1, Math.min(size, options.firstBatchSize ?? size)));
+    yield* organizationStream(store, subject.reference, patientFilter, size, Math.max(1, Math.min(size, options.firstBatchSize ?? size)), withConditions);
     return;
   }
   let ids = await subjectIds(store, subject);
   if (options.after !== undefined) ids = ids.filter((id) => id > options.after!);
   for (let i = 0; i < ids.length; i += size) {
     const patients = await patientsById(store, ids.slice(i, i + size), patientFilter);
-    if (patients.length > 0) yield await withDoses(store, patients);
+    if (patients.length > 0) yield await withDoses(store, patients, withConditions);
   }
 }
 
 /** An organization's patients as the store finds them: managed ones, then those it gave a dose. */
-async function* organizationStream(store: StoreReader, organization: string, patientFilter: Filter | undefined, batchSize: number, firstSize: number): AsyncGenerator<CohortMember[]> {
+async function* organizationStream(
+  store: StoreReader,
+  organization: string,
+  patientFilter: Filter | undefined,
+  batchSize: number,
+  firstSize: number,
+  withConditions: boolean
+): AsyncGenerator<CohortMember[]> {
   const seen = new Set<string>();
   let size = firstSize;
   let batch: Patient[] = [];
@@ -186,7 +227,7 @@ async function* organizationStream(store: StoreReader, organization: string, pat
     seen.add(r.id);
     batch.push(r.resource as Patient);
     if (batch.length >= size) {
-      yield await withDoses(store, batch);
+      yield await withDoses(store, batch, withConditions);
       batch = [];
       size = batchSize;
     }
@@ -197,7 +238,7 @@ async function* organizationStream(store: StoreReader, organization: string, pat
     pending = [];
     batch.push(...(await patientsById(store, ids, patientFilter)));
     if (batch.length === 0) return undefined;
-    const members = await withDoses(store, batch);
+    const members = await withDoses(store, batch, withConditions);
     batch = [];
     return members;
   };

@@ -9,7 +9,7 @@
 import type { List, Measure, MeasureReport, MeasureReportGroupPopulation, MeasureReportGroupStratifier, Parameters, Patient } from '@medplum/fhirtypes';
 import { badRequest, notFound } from '../fhir/outcome.js';
 import type { FhirRequest, FhirResponse, HandlerContext } from '../interactions/types.js';
-import { cohortBatches, parseSubject, type CohortMember, type CohortSubject, type RunContext } from './cohort.js';
+import { cohortBatches, parseSubject, readsConditions, type CohortMember, type CohortSubject, type RunContext } from './cohort.js';
 import { addDays, addMonths, ageInMonths, bornBetweenForAgeMonths, isDate } from './dates.js';
 import { inThreadRunner, type ForecastRunner } from './forecast-runner.js';
 import type { MeasureResult, PopulationTask } from './patient-task.js';
@@ -25,6 +25,8 @@ export interface EvaluateParams {
   subject: CohortSubject;
   subjectReference?: string;
   reportType: 'summary' | 'subject-list';
+  /** Read the patients' Conditions (the caller's token may read them). */
+  conditions?: boolean;
 }
 
 export function readEvaluateParams(req: FhirRequest): EvaluateParams {
@@ -100,7 +102,7 @@ function zipOf(p: Patient): string {
 export function evaluateMeasureHandler(runner: ForecastRunner = inThreadRunner) {
   return async (req: FhirRequest, ctx: HandlerContext): Promise<FhirResponse> => {
     if (req.resourceType !== 'Measure' || req.id === undefined) throw badRequest('$evaluate-measure is invoked on a Measure: /fhir/Measure/{id}/$evaluate-measure');
-    const params = readEvaluateParams(req);
+    const params = { ...readEvaluateParams(req), conditions: readsConditions(ctx.caller) };
     const def = parseMeasure(await loadMeasure(ctx, req.id));
     return { status: 200, body: await evaluate(ctx, def, params, runner) };
   };
@@ -114,7 +116,7 @@ export async function evaluate(ctx: RunContext, def: MeasureDefinition, p: Evalu
   const maxMonths = months(def.population.max, def.population.unit) + (def.population.unit === 'years' ? 11 : 0);
   const total = newTally(list);
   const strata = def.stratifiers.map(() => new Map<string, Tally>());
-  const cohort = cohortBatches(ctx.store, p.subject, { batchSize: BATCH, ...bornBetweenForAgeMonths(p.periodEnd, minMonths, maxMonths) });
+  const cohort = cohortBatches(ctx.store, p.subject, { batchSize: BATCH, conditions: p.conditions === true, ...bornBetweenForAgeMonths(p.periodEnd, minMonths, maxMonths) });
   const task: PopulationTask = { kind: 'measure', periodEnd: p.periodEnd, numerator: def.numerator, vaccineGroups: def.vaccineGroups };
   // While a worker thread forecasts one batch, the next is read from the store (pipelined.ts).
   const evaluated = pipelined(cohort, async (batch: CohortMember[]) => {

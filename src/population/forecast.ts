@@ -3,7 +3,7 @@
 // need not forecast all 26 groups of the schedule: each group left out is work saved per patient
 // (measured: all groups ≈ 5× the seven childhood groups, ≈ 35× MMR alone). The groups kept run in
 // the schedule's own order, exactly as in the full forecast.
-import type { Immunization, Patient } from '@medplum/fhirtypes';
+import type { Condition, Immunization, Patient } from '@medplum/fhirtypes';
 import { badRequest, isFhirError } from '../fhir/outcome.js';
 import { forecastWith } from '../forecast/fhir.js';
 import { defaultSupportingData, type ForecastOutput } from '../forecast/index.js';
@@ -13,6 +13,8 @@ export interface PopulationForecastInput {
   assessmentDate: string;
   patient: Patient;
   immunizations: Immunization[];
+  /** The patient's stored Conditions (CDSi observations), when the caller may read them. */
+  conditions?: Condition[];
 }
 
 const limited = new Map<string, SupportingData>();

@@ -4,7 +4,7 @@
 //  - `measure` (coverage): whether the patient is in the measure's numerator.
 // The doses arrive as the store's JSON text (a JSON array), parsed here: in a worker that keeps
 // the parsing off the thread that reads the store.
-import type { Immunization, ImmunizationRecommendation, Patient } from '@medplum/fhirtypes';
+import type { Condition, Immunization, ImmunizationRecommendation, Patient } from '@medplum/fhirtypes';
 import type { ForecastOutput } from '../forecast/index.js';
 import { addMonths } from './dates.js';
 import { dueItems, type DueItem, type DueStatus } from './due.js';
@@ -19,6 +19,8 @@ export interface PatientInput {
   patient: Patient;
   /** The patient's Immunizations, parsed or as a JSON array text. */
   immunizations: Immunization[] | string;
+  /** The patient's Conditions (parsed or JSON array text), when the run reads them. */
+  conditions?: Condition[] | string;
 }
 
 /** Due items and the recommendation holding them; undefined when nothing is due or CDSi cannot forecast. */
@@ -59,8 +61,10 @@ export function inNumerator(rule: NumeratorRule, patient: Patient, immunizations
 
 export function runTask<T extends PopulationTask>(task: T, input: PatientInput): TaskResult<T> {
   const immunizations = typeof input.immunizations === 'string' ? (JSON.parse(input.immunizations) as Immunization[]) : input.immunizations;
+  const conditions = typeof input.conditions === 'string' ? (JSON.parse(input.conditions) as Condition[]) : input.conditions;
+  const more = conditions && conditions.length > 0 ? { conditions } : {};
   if (task.kind === 'due') {
-    const forecast = forecastOrSkip({ assessmentDate: task.asOf, patient: input.patient, immunizations }, task.groups);
+    const forecast = forecastOrSkip({ assessmentDate: task.asOf, patient: input.patient, immunizations, ...more }, task.groups);
     if (!forecast) return undefined as TaskResult<T>;
     const items = dueItems(forecast.recommendation, task.asOf, {
       groups: task.groups ? new Set(task.groups) : undefined,
@@ -69,6 +73,6 @@ export function runTask<T extends PopulationTask>(task: T, input: PatientInput):
     if (items.length === 0) return undefined as TaskResult<T>;
     return { items, recommendation: { ...forecast.recommendation, recommendation: items.map((x) => x.entry) } } as TaskResult<T>;
   }
-  const forecast = forecastOrSkip({ assessmentDate: task.periodEnd, patient: input.patient, immunizations }, task.vaccineGroups);
+  const forecast = forecastOrSkip({ assessmentDate: task.periodEnd, patient: input.patient, immunizations, ...more }, task.vaccineGroups);
   return (forecast ? inNumerator(task.numerator, input.patient, immunizations, forecast) : undefined) as TaskResult<T>;
 }

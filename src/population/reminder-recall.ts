@@ -12,7 +12,7 @@ import { randomUUID } from 'node:crypto';
 import type { Bundle, BundleEntry, BundleLink, ImmunizationRecommendation, Patient } from '@medplum/fhirtypes';
 import { badRequest } from '../fhir/outcome.js';
 import type { FhirRequest, FhirResponse, HandlerContext } from '../interactions/types.js';
-import { cohortBatches, parseSubject, type CohortMember, type CohortOptions, type CohortSubject, type RunContext } from './cohort.js';
+import { cohortBatches, parseSubject, readsConditions, type CohortMember, type CohortOptions, type CohortSubject, type RunContext } from './cohort.js';
 import { addDays, addMonths, isDate } from './dates.js';
 import type { DueItem, DueStatus } from './due.js';
 import { canonicalGroup } from './forecast.js';
@@ -35,6 +35,8 @@ export interface ReminderRecallParams {
   ageMax?: number;
   count: number;
   cursor?: string;
+  /** Read the patients' Conditions (the caller's token may read them). */
+  conditions?: boolean;
 }
 
 export function readReminderParams(req: Pick<FhirRequest, 'query' | 'prefer'>): ReminderRecallParams {
@@ -101,6 +103,7 @@ function cohortOptions(p: ReminderRecallParams, ordered: boolean): CohortOptions
     firstBatchSize: ordered ? BATCH : FIRST_BATCH,
     ordered,
     after: p.cursor,
+    conditions: p.conditions === true,
     // Age in whole years on asOf between ageMin and ageMax.
     ...(p.ageMin !== undefined ? { bornTo: addMonths(p.asOf, -12 * p.ageMin) } : {}),
     ...(p.ageMax !== undefined ? { bornFrom: addDays(addMonths(p.asOf, -12 * (p.ageMax + 1)), 1) } : {}),
@@ -134,7 +137,7 @@ export async function* duePatients(ctx: RunContext, p: ReminderRecallParams, run
 export function reminderRecallHandler(runner: ForecastRunner = inThreadRunner) {
   return async (req: FhirRequest, ctx: HandlerContext): Promise<FhirResponse> => {
     if (req.resourceType !== undefined || req.id !== undefined) throw badRequest('$reminder-recall is a system-level operation: GET /fhir/$reminder-recall');
-    const params = readReminderParams(req);
+    const params = { ...readReminderParams(req), conditions: readsConditions(ctx.caller) };
     if (req.wantsCsv) {
       return {
         status: 200,
