@@ -452,8 +452,12 @@ export class EmbeddedStore implements Store {
     const raw = options.raw === true;
     const plan = Object.keys(filter).length === 0 ? undefined : this.plan(resourceType, filter);
     let source: Iterable<{ id: string; value?: Buffer }>;
+    // When the index walk is the whole filter (`{path: v}` / `{path: {$in: [...]}}` on an indexed
+    // path), every id it yields matches: the filter need not be evaluated (no parse of the search values).
+    let walkIsFilter = false;
     if (plan?.best && plan.estimate < this.liveCount(resourceType) / 4) {
       source = mapIterable(this.candidateIds(resourceType, plan.best), (id) => ({ id }));
+      walkIsFilter = plan.walkAnswersFilter;
     } else if (since !== undefined && this.defOf(resourceType, 'lastUpdated')) {
       const n = this.defOf(resourceType, 'lastUpdated')!.n;
       const end: Key = until === undefined ? [n + 1] : [n, until, MAX_KEY_STRING];
@@ -476,7 +480,7 @@ export class EmbeddedStore implements Store {
       if (head.deleted) continue;
       const u = head.lastUpdated;
       if ((since !== undefined && u < since) || (until !== undefined && u > until)) continue;
-      if (test && !test(this.storedDoc(head, id))) continue;
+      if (test && !walkIsFilter && !test(this.storedDoc(head, id))) continue;
       const json = currentResourceJson(buf);
       if (json === null) continue;
       const rec: ResourceRecord = { resourceType, id, versionId: head.versionId, lastUpdated: u, deleted: false };
@@ -959,6 +963,8 @@ class Plan {
   scanned = 0;
   /** The exact number of matches when the filter is one indexed value (counted from index entries). */
   readonly exactSingleValue: number | undefined;
+  /** The filter is one indexed condition the index answers whole: the walk of `best` yields exactly its matches. */
+  readonly walkAnswersFilter: boolean;
   private readonly query: Query | undefined;
   private readonly pointChecks: Array<{ n: number; values: Scalar[]; condition: PathCondition }>;
   private readonly excludedIds: Set<string> | undefined;
@@ -986,6 +992,7 @@ class Plan {
     const exact = exactIndexed(rest, byPath);
     this.query = exact || Object.keys(rest).length === 0 ? undefined : new Query(rest as Record<string, unknown>);
     this.exactSingleValue = exact && !excludedIds && exact.values.length === 1 ? store.entryCount(exact.n, exact.values[0]) : undefined;
+    this.walkAnswersFilter = exact !== undefined && !excludedIds && best?.kind === 'path' && best.path === Object.keys(rest)[0];
   }
 
   /** Whether the live resource with this id matches. */

@@ -1,0 +1,48 @@
+// A scan whose filter is one indexed condition answered whole by the index (`{path: v}`,
+// `{path: {$in: [...]}}`) skips evaluating the filter per record: same records as the evaluated
+// filter, deleted ones still left out, and a filter with anything more still evaluated.
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Resource } from '@medplum/fhirtypes';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { EmbeddedStore } from './embedded-store.js';
+
+describe('embedded store: scans the index answers whole', () => {
+  let dir: string;
+  let store: EmbeddedStore;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'iis-embedded-scan-exact-'));
+    store = new EmbeddedStore({ dataDir: dir, indexes: { Immunization: ['s.patient', 's.n'] } });
+    await store.init();
+    // 40 records over 20 patients, so one patient's records are well under a quarter of the type (index walk).
+    for (let i = 0; i < 40; i++) {
+      const resource = { resourceType: 'Immunization', id: `i${i}` } as Resource;
+      await store.write({ resourceType: 'Immunization', id: `i${i}`, resource, ifVersion: 'any', index: { patient: `Patient/p${i % 20}`, n: i } });
+    }
+    await store.write({ resourceType: 'Immunization', id: 'i0' }); // deleted
+  });
+
+  afterAll(async () => {
+    await store.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  const scanned = async (filter: Record<string, unknown>) => {
+    const out: string[] = [];
+    for await (const r of store.scan('Immunization', filter)) out.push(r.id);
+    return out.sort();
+  };
+
+  it('one value and an $in list: exactly the index matches, deleted ones left out', async () => {
+    expect(await scanned({ 's.patient': 'Patient/p1' })).toEqual(['i1', 'i21']);
+    expect(await scanned({ 's.patient': { $in: ['Patient/p0', 'Patient/p2'] } })).toEqual(['i2', 'i20', 'i22']);
+  });
+
+  it('anything beyond the one condition is still evaluated', async () => {
+    expect(await scanned({ 's.patient': { $in: ['Patient/p1', 'Patient/p2'] }, 's.n': { $gte: 20 } })).toEqual(['i21', 'i22']);
+    expect(await scanned({ $and: [{ 's.patient': { $in: ['Patient/p1', 'Patient/p2'] } }, { 's.patient': { $nin: ['Patient/p2'] } }] })).toEqual(['i1', 'i21']);
+    expect(await scanned({ $and: [{ 's.patient': { $in: ['Patient/p1', 'Patient/p3'] } }, { _id: { $nin: ['i3'] } }] })).toEqual(['i1', 'i21', 'i23']);
+  });
+});
