@@ -106,7 +106,6 @@ export class EmbeddedStore implements Store {
   private env!: RootDatabase;
   private cur!: Database<Buffer, AnyKey>;
   private ver!: Database<Buffer, AnyKey>;
-  private hist!: Database<Buffer, AnyKey>;
   private thist!: Database<Buffer, AnyKey>;
   private idx!: Database<Buffer, AnyKey>;
   private stats!: Database<number, AnyKey>;
@@ -134,7 +133,6 @@ export class EmbeddedStore implements Store {
     await acquireLockFile(this.lockPath);
     try {
       this.env = open({ path: join(this.dataDir, 'store.mdb'), maxDbs: 12, overlappingSync: false });
-      this.hist = this.env.openDB<Buffer, AnyKey>('hist', { encoding: 'binary' });
       this.thist = this.env.openDB<Buffer, AnyKey>('thist', { encoding: 'binary' });
       this.idx = this.env.openDB<Buffer, AnyKey>('idx', { encoding: 'binary' });
       this.stats = this.env.openDB<number, AnyKey>('stats', {});
@@ -143,8 +141,10 @@ export class EmbeddedStore implements Store {
       this.cur = this.env.openDB<Buffer, AnyKey>('cur', { encoding: 'binary', compression });
       this.ver = this.env.openDB<Buffer, AnyKey>('ver', { encoding: 'binary', compression });
       await this.prepareIndexes();
-      const [last] = [...this.hist.getKeys({ reverse: true, limit: 1 })] as Key[];
-      if (last) this.lastInstantMs = Date.parse(String(last[0]));
+      for (const t of this.types()) {
+        const [last] = [...this.thist.getKeys({ start: [t, MAX_KEY_STRING], end: [t], reverse: true, limit: 1 })] as Key[];
+        if (last) this.lastInstantMs = Math.max(this.lastInstantMs, Date.parse(String(last[1])));
+      }
       this.state = 'open';
     } catch (err) {
       await this.env?.close().catch(() => undefined);
@@ -185,7 +185,7 @@ export class EmbeddedStore implements Store {
   private async dictionary(): Promise<Buffer> {
     const layout = this.meta.get(['layout']) as number | undefined;
     if (layout === undefined) {
-      const [anyVersion] = [...this.hist.getKeys({ limit: 1 })];
+      const [anyVersion] = [...this.thist.getKeys({ limit: 1 })];
       if (anyVersion !== undefined) {
         throw new Error(`${this.dataDir} holds an embedded store of an older layout: seed it again (npm run seed) into an empty directory`);
       }
@@ -737,7 +737,12 @@ export class EmbeddedStore implements Store {
       this.thist.getKeysCount({ start: since === undefined ? [t, ''] : [t, since], end: before === undefined ? [t, MAX_KEY_STRING] : [t, before, MAX_KEY_STRING] });
     if (query.resourceType !== undefined) return typeCount(query.resourceType);
     if (query.resourceTypes) return [...new Set(query.resourceTypes)].reduce((sum, t) => sum + typeCount(t), 0);
-    return this.hist.getKeysCount({ start: since === undefined ? [''] : [since], end: before === undefined ? [MAX_KEY_STRING] : [before, MAX_KEY_STRING] });
+    return this.types().reduce((sum, t) => sum + typeCount(t), 0);
+  }
+
+  /** Every resource type configured or ever written (prepareIndexes and ensureType define them). */
+  private types(): string[] {
+    return [...this.defs.keys()];
   }
 
   /** Versions newest first: (lastUpdated, type, id, versionId) descending, within the query's bounds. */
@@ -769,26 +774,21 @@ export class EmbeddedStore implements Store {
       }
       return;
     }
-    // The upper end of the walk: the cursor (when given) or the `before` bound.
-    const top = (prefix: Key): Key => {
-      if (after && (before === undefined || after.lastUpdated <= before)) {
-        return [...prefix, after.lastUpdated, after.resourceType, after.id, after.versionId];
-      }
-      return before === undefined ? [...prefix, MAX_KEY_STRING] : [...prefix, before, MAX_KEY_STRING];
+    // Each type's walk starts at the cursor's instant (or the `before` bound); `older` drops the
+    // versions at that instant the cursor already passed.
+    const top = (t: string): Key => {
+      if (after && (before === undefined || after.lastUpdated <= before)) return [t, after.lastUpdated, MAX_KEY_STRING];
+      return before === undefined ? [t, MAX_KEY_STRING] : [t, before, MAX_KEY_STRING];
     };
-    if (query.resourceType !== undefined) {
-      const t = query.resourceType;
-      for (const key of this.thist.getKeys({ start: top([t]), end: since === undefined ? [t, ''] : [t, since], reverse: true })) {
+    const walk = (t: string) =>
+      mapIterable(this.thist.getKeys({ start: top(t), end: since === undefined ? [t, ''] : [t, since], reverse: true }), (key) => {
         const [, u, id, v] = key as [string, string, string, number];
-        if (inWindow(u) && older(u, t, id, v)) yield { t, id, v, u };
-      }
-      return;
-    }
-    const types = query.resourceTypes ? new Set(query.resourceTypes) : undefined;
-    for (const key of this.hist.getKeys({ start: top([]), end: since === undefined ? [''] : [since], reverse: true })) {
-      const [u, t, id, v] = key as [string, string, string, number];
-      if (types && !types.has(t)) continue;
-      if (inWindow(u) && older(u, t, id, v)) yield { t, id, v, u };
+        return { t, id, v, u };
+      });
+    const types = query.resourceType !== undefined ? [query.resourceType] : query.resourceTypes ? [...new Set(query.resourceTypes)] : this.types();
+    // System history: the types' walks merged, newest first (a handful of types).
+    for (const e of mergeNewestFirst(types.map(walk))) {
+      if (inWindow(e.u) && older(e.u, e.t, e.id, e.v)) yield e;
     }
   }
 
@@ -884,7 +884,6 @@ export class EmbeddedStore implements Store {
       const stamped = op.resource ? stampMeta(op.resource, id, v, u) : undefined;
       const s: SearchIndex = op.resource ? (op.index ?? {}) : {};
       const sJson = JSON.stringify(s);
-      this.hist.putSync([u, t, id, v], EMPTY);
       this.thist.putSync([t, u, id, v], EMPTY);
       this.cur.putSync([t, id], encodeCurrent(v, u, stamped ? JSON.stringify(stamped) : null, sJson));
       if (stamped) this.addEntries(t, id, { _id: id, lastUpdated: u, s: JSON.parse(sJson) as SearchIndex }, defs, tally);
@@ -1133,6 +1132,26 @@ function endKey(n: number, interval: Interval): Key {
   if (interval.hi) return [...head(n, interval), ...boundKey(interval.hi, 'hi', '')];
   if (interval.prefix !== undefined) return [...head(n, interval), interval.kind === 'string' ? MAX_KEY_STRING : ''];
   return interval.kind === 'string' ? [n + 1] : [n, ''];
+}
+
+type HistoryEntry = { t: string; id: string; v: number; u: string };
+
+/** Merges walks that are each newest first into one, newest first: (lastUpdated, type, id, versionId) descending. */
+function* mergeNewestFirst(walks: Iterable<HistoryEntry>[]): Generator<HistoryEntry> {
+  const its = walks.map((w) => w[Symbol.iterator]());
+  const heads = its.map((it) => it.next());
+  const newer = (a: HistoryEntry, b: HistoryEntry): boolean =>
+    a.u !== b.u ? a.u > b.u : a.t !== b.t ? a.t > b.t : a.id !== b.id ? a.id > b.id : a.v > b.v;
+  for (;;) {
+    let best = -1;
+    for (let i = 0; i < heads.length; i++) {
+      const h = heads[i];
+      if (!h.done && (best < 0 || newer(h.value, (heads[best] as IteratorYieldResult<HistoryEntry>).value))) best = i;
+    }
+    if (best < 0) return;
+    yield (heads[best] as IteratorYieldResult<HistoryEntry>).value;
+    heads[best] = its[best].next();
+  }
 }
 
 function* mapIterable<A, B>(source: Iterable<A>, fn: (a: A) => B): Generator<B> {

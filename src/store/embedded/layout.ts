@@ -3,8 +3,8 @@
 //   cur   [type, id]                 → the current version, whole (below); LZ4 with the dictionary
 //   ver   [type, id, versionId]      → superseded versions only: 24 B lastUpdated · stamped JSON
 //                                      (empty: a delete); LZ4 with the dictionary
-//   hist  [lastUpdated, type, id, v] → empty   (system history, ascending)
-//   thist [type, lastUpdated, id, v] → empty   (type history, ascending)
+//   thist [type, lastUpdated, id, v] → empty   (type history, ascending; system history merges
+//                                      the types' walks)
 //   idx   [n, value, id]             → empty   (ordered index n: one entry per value per document)
 //   stats [n, value]                 → count of idx entries with that value (planner estimates, counts)
 //   meta  various                    → msgpack (layout version, dictionary, index numbers, live
