@@ -51,13 +51,29 @@ export interface BlockingOptions {
  * and status conditions as needed. Empty when the input has nothing to block on.
  */
 export function blockingQueries(input: Patient, options: BlockingOptions = {}): Filter[] {
+  const { exact, tolerant } = blockingStages(input, options);
+  return [...exact, ...tolerant];
+}
+
+/** Key families every certain match shares with its input: the exact birth date, phone, address, identifiers. */
+const EXACT_GROUPS = new Set(['birthDate', 'phone', 'address', 'identifier']);
+
+/**
+ * blockingQueries split in two stages. `exact`: the families a certain match always shares with
+ * its input (certain needs the same birth date, or an identifier when one record has none; twins
+ * and duplicates that could make it ambiguous share the birth date too). `tolerant`: surname with
+ * neighbouring dates, surname + given name, mother's maiden name, for typos. When the exact
+ * stage already yields a certain match, the tolerant stage cannot change that decision.
+ */
+export function blockingStages(input: Patient, options: BlockingOptions = {}): { exact: Filter[]; tolerant: Filter[] } {
   const path = options.path ?? MATCH_KEYS_PATH;
-  const out: Filter[] = [];
+  const exact: Filter[] = [];
+  const tolerant: Filter[] = [];
   for (const group of keyGroups(features(input), true)) {
     if (group.keys.length === 0) continue;
-    out.push({ [path]: group.keys.length === 1 ? group.keys[0] : { $in: group.keys } });
+    (EXACT_GROUPS.has(group.name) ? exact : tolerant).push({ [path]: group.keys.length === 1 ? group.keys[0] : { $in: group.keys } });
   }
-  return out;
+  return { exact, tolerant };
 }
 
 /** Would blockingQueries(input) retrieve stored (from its matchingIndex)? For evaluation. */

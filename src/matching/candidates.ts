@@ -2,7 +2,7 @@
 // capped), united by id, then ranked by the engine. Never scans all patients.
 import type { Patient } from '@medplum/fhirtypes';
 import type { Filter, StoreReader } from '../store/store.js';
-import { BLOCK_LIMIT, blockingQueries, matchingIndex } from './blocking.js';
+import { BLOCK_LIMIT, blockingStages, matchingIndex } from './blocking.js';
 import { rankCandidates } from './rank.js';
 import type { RankedCandidate } from './types.js';
 
@@ -16,28 +16,39 @@ export function matchKeysOf(patient: Patient): string[] {
 
 /**
  * Ranked candidates for an input Patient, best first, grade none left out. accessFilter (the
- * caller's data-sharing and compartment restrictions) is ANDed onto every query.
+ * caller's data-sharing and compartment restrictions) is ANDed onto every query. Two stages
+ * (blocking.ts `blockingStages`): the exact key families first; when they yield exactly one
+ * certain match (the common re-registration), the tolerant families (typo'd dates and names) are
+ * not fetched, since they cannot change that decision — they would only add weaker candidates.
  */
 export async function findMatches(
   store: StoreReader,
   input: Patient,
   options: { accessFilter?: Filter; excludeId?: string } = {}
 ): Promise<RankedCandidate[]> {
-  const queries = blockingQueries(input, { path: STORED_MATCH_KEYS });
-  if (queries.length === 0) return [];
+  const { exact, tolerant } = blockingStages(input, { path: STORED_MATCH_KEYS });
+  if (exact.length + tolerant.length === 0) return [];
   const byId = new Map<string, Patient>();
-  const results = await Promise.all(
-    queries.map((filter) =>
-      store.search('Patient', {
-        filter: options.accessFilter ? { $and: [filter, options.accessFilter] } : filter,
-        limit: BLOCK_LIMIT,
-      })
-    )
-  );
-  for (const records of results) {
-    for (const record of records) {
-      if (record.resource && record.id !== options.excludeId) byId.set(record.id, record.resource as Patient);
+  const fetch = async (queries: Filter[]) => {
+    const results = await Promise.all(
+      queries.map((filter) =>
+        store.search('Patient', {
+          filter: options.accessFilter ? { $and: [filter, options.accessFilter] } : filter,
+          limit: BLOCK_LIMIT,
+        })
+      )
+    );
+    for (const records of results) {
+      for (const record of records) {
+        if (record.resource && record.id !== options.excludeId) byId.set(record.id, record.resource as Patient);
+      }
     }
+  };
+  if (exact.length > 0) {
+    await fetch(exact);
+    const ranked = rankCandidates(input, [...byId.values()]);
+    if (ranked.filter((r) => r.decision.grade === 'certain').length === 1 || tolerant.length === 0) return ranked;
   }
+  await fetch(tolerant);
   return rankCandidates(input, [...byId.values()]);
 }

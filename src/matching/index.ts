@@ -3,6 +3,7 @@ export { comparePatients, THRESHOLDS, CORROBORATION } from './compare.js';
 export { rankCandidates, type RankOptions } from './rank.js';
 export {
   blockingQueries,
+  blockingStages,
   matchingIndex,
   BLOCK_LIMIT,
   MATCH_KEYS_PATH,
