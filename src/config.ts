@@ -199,15 +199,15 @@ function validationWorkers(env: NodeJS.ProcessEnv): number {
 }
 
 /**
- * POPULATION_WORKERS; default: one per core but one (at most 4), and one on 2–3 cores: a warm
- * worker forecasts a batch while the request thread reads the next (bench:population: on 2 cores
- * the CSV's first data row 1.5 s instead of 4.5 s, 20 % less server CPU).
+ * POPULATION_WORKERS; default: one per core but one (at most 4), none below 4 cores: on the shared
+ * 2-core machine a worker cost more CPU than it saved (10k-practice CSV, bench:population: server
+ * CPU 10.1 s in the request thread, 14.1 s with one worker; whole CSV 32 s vs 38 s under load 12–14).
  */
 function populationWorkers(env: NodeJS.ProcessEnv): number {
   const raw = env.POPULATION_WORKERS;
   if (raw === undefined || raw === '') {
     const cores = os.availableParallelism();
-    return cores >= 4 ? Math.min(4, cores - 1) : cores >= 2 ? 1 : 0;
+    return cores >= 4 ? Math.min(4, cores - 1) : 0;
   }
   const n = Number(raw);
   if (!Number.isInteger(n) || n < 0 || n > 64) throw new Error(`POPULATION_WORKERS must be an integer from 0 to 64, got "${raw}"`);
