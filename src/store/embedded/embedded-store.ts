@@ -116,6 +116,10 @@ export class EmbeddedStore implements Store {
   private readonly pending = new Set<Promise<unknown>>();
   private readonly locks = new Map<string, Promise<void>>();
   private lastInstantMs = 0;
+  /** Bumped when a write starts and when it ends: cached counts hold only while it is unchanged. */
+  private writeSeq = 0;
+  /** The number of matches of the last filter a search evaluated completely. */
+  private lastCount: { key: string; seq: number; n: number } | undefined;
 
   constructor(options: EmbeddedStoreOptions) {
     this.dataDir = options.dataDir;
@@ -428,6 +432,8 @@ export class EmbeddedStore implements Store {
     this.lastScanned = 0;
     if (!this.defs.has(resourceType)) return 0;
     if (Object.keys(filter).length === 0) return this.liveCount(resourceType);
+    const last = this.lastCount;
+    if (last && last.seq === this.writeSeq && last.key === countKey(resourceType, filter)) return last.n;
     const plan = this.plan(resourceType, filter);
     if (plan.exactSingleValue !== undefined) return plan.exactSingleValue;
     let n = 0;
@@ -505,26 +511,48 @@ export class EmbeddedStore implements Store {
       const compound = compoundCondition(def.path, conditions);
       if (compound) conditions.push(compound);
     }
+    // Estimates stop counting past `cap` (the best so far): a wide range is not summed value by
+    // value once a narrower condition is known. A capped estimate is a lower bound above the cap.
     const estimates = new Map<Condition, number>();
-    const estimate = (c: Condition): number => {
+    const estimate = (c: Condition, cap = Infinity): number => {
       let e = estimates.get(c);
       if (e === undefined) {
-        e = c.kind === 'or' ? c.branches.reduce((sum, b) => sum + Math.min(...b.map(estimate)), 0) : this.estimatePath(resourceType, c, byPath);
+        if (c.kind === 'or') {
+          e = 0;
+          for (const branch of c.branches) {
+            let narrowest = Infinity;
+            for (const b of branch) narrowest = Math.min(narrowest, estimate(b, Math.min(narrowest, cap - e)));
+            e += narrowest;
+            if (e > cap) break;
+          }
+        } else {
+          e = this.estimatePath(resourceType, c, byPath, cap);
+        }
         estimates.set(c, e);
       }
       return e;
     };
+    // Cheap, usually narrow conditions first (equalities), so wide ranges are cut short.
+    const order = (c: Condition) => (c.kind === 'or' ? 3 : c.intervals.every(isPoint) ? 0 : c.path.includes('+') ? 1 : 2);
     let best: Condition | undefined;
-    for (const c of conditions) if (!best || estimate(c) < estimate(best)) best = c;
-    return new Plan(this, resourceType, filter, conditions, best, best ? estimate(best) : this.liveCount(resourceType), byPath, estimate);
+    let bestEstimate = Infinity;
+    for (const c of [...conditions].sort((a, b) => order(a) - order(b))) {
+      const e = estimate(c, bestEstimate);
+      if (!best || e < bestEstimate) {
+        best = c;
+        bestEstimate = e;
+      }
+    }
+    return new Plan(this, resourceType, filter, conditions, best, best ? bestEstimate : this.liveCount(resourceType), byPath, (c) => estimate(c));
   }
 
   /** Index entries a path condition covers (from the per-value counts; "large" past ESTIMATE_VALUES values). */
-  private estimatePath(resourceType: string, c: PathCondition, byPath: Map<string, IndexDef>): number {
+  private estimatePath(resourceType: string, c: PathCondition, byPath: Map<string, IndexDef>, cap = Infinity): number {
     if (c.path === '_id') return c.intervals.every(isPoint) ? c.intervals.length : this.liveCount(resourceType);
     const n = byPath.get(c.path)!.n;
     let total = 0;
     for (const interval of c.intervals) {
+      if (total > cap) return total;
       if (isPoint(interval)) {
         total += this.stats.get([n, truncated(interval.lo!.v)]) ?? 0;
         continue;
@@ -536,6 +564,7 @@ export class EmbeddedStore implements Store {
       let values = 0;
       for (const { value } of this.stats.getRange({ start: startKey(n, interval), end: endKey(n, interval) })) {
         total += value;
+        if (total > cap) return total;
         if (++values >= ESTIMATE_VALUES) return total + this.liveCount(resourceType);
       }
     }
@@ -676,26 +705,46 @@ export class EmbeddedStore implements Store {
 
   private sortInMemory(resourceType: string, plan: Plan, sort: SortKey[], want: number, out: string[]): void {
     const docs: StoredDoc[] = [];
+    const seq = this.writeSeq;
     for (const id of this.candidateIds(resourceType, plan.best)) {
       const doc = plan.acceptedDoc(id);
       if (doc) docs.push(doc);
     }
+    // Every match was found: a count of the same filter that follows (a first page's total) is known.
+    this.lastCount = { key: countKey(resourceType, plan.filter), seq, n: docs.length };
     sortDocs(docs, sort);
     for (const d of docs.slice(0, want)) out.push(d._id);
   }
 
   // Used by Plan (below): reads of the current version, key look-ups and entry counts.
-  getCurrent(resourceType: string, id: string): Current | undefined {
-    const buf = this.cur.get([resourceType, id]);
-    return buf ? current(buf) : undefined;
+  /**
+   * The live current version as the StoredDoc a filter is evaluated on, read without copying the
+   * record (its search values are decoded at once); the resource is read again only if looked at.
+   */
+  liveDoc(resourceType: string, id: string): StoredDoc | undefined {
+    const buf = this.cur.getBinaryFast([resourceType, id]);
+    if (!buf) return undefined;
+    const head = decodeCurrentHead(buf);
+    if (head.deleted) return undefined;
+    const cur = this.cur;
+    let resource: Resource | null | undefined;
+    const doc = { _id: id, versionId: head.versionId, lastUpdated: head.lastUpdated, deleted: false, s: JSON.parse(currentSearchJson(buf)) as SearchIndex };
+    Object.defineProperty(doc, 'resource', {
+      enumerable: true,
+      get() {
+        if (resource === undefined) {
+          const again = cur.get([resourceType, id]);
+          const json = again ? currentResourceJson(again) : null;
+          resource = json === null ? null : (JSON.parse(json) as Resource);
+        }
+        return resource;
+      },
+    });
+    return doc as unknown as StoredDoc;
   }
 
   hasEntry(n: number, v: Scalar, id: string): boolean {
     return this.idx.getBinaryFast([n, truncated(v), id]) !== undefined;
-  }
-
-  docOf(id: string, c: Current): StoredDoc {
-    return this.storedDoc(c, id);
   }
 
   recordOf(resourceType: string, id: string): ResourceRecord {
@@ -829,6 +878,7 @@ export class EmbeddedStore implements Store {
       }
     }
     for (const t of new Set(ops.map((op) => op.resourceType))) await this.ensureType(t);
+    this.writeSeq++;
     const task = this.env.childTransaction(() => this.apply(ops));
     this.pending.add(task);
     let outcome: Outcome;
@@ -839,6 +889,7 @@ export class EmbeddedStore implements Store {
       throw new StoreUnavailableError('Embedded store could not commit the write', { cause: err });
     } finally {
       this.pending.delete(task);
+      this.writeSeq++;
     }
     if ('conflict' in outcome) throw outcome.conflict;
     return outcome.records;
@@ -971,7 +1022,7 @@ class Plan {
   constructor(
     private readonly store: EmbeddedStore,
     private readonly type: string,
-    filter: Filter,
+    readonly filter: Filter,
     readonly conditions: Condition[],
     readonly best: Condition | undefined,
     readonly estimate: number,
@@ -1006,9 +1057,8 @@ class Plan {
       if (check.condition === skip) continue;
       if (!check.values.some((v) => this.store.hasEntry(check.n, v, id))) return undefined;
     }
-    const c = this.store.getCurrent(this.type, id);
-    if (!c || c.deleted) return undefined;
-    const doc = this.store.docOf(id, c);
+    const doc = this.store.liveDoc(this.type, id);
+    if (!doc) return undefined;
     if (this.query && !this.query.test(doc as unknown as Record<string, unknown>)) return undefined;
     return doc;
   }
@@ -1083,6 +1133,14 @@ function exactIndexed(filter: Filter, byPath: Map<string, IndexDef>): { n: numbe
     }
   }
   return undefined;
+}
+
+function countKey(resourceType: string, filter: Filter): string {
+  // Regexes and dates are tagged (JSON.stringify would turn a RegExp into {} and a Date into a string).
+  const tagged = (_: string, v: unknown) => (v instanceof RegExp ? { $re: v.source, $flags: v.flags } : v instanceof Date ? { $date: v.getTime() } : v);
+  return `${resourceType}\u0000${JSON.stringify(filter, function (this: Record<string, unknown>, k) {
+    return tagged(k, this[k]);
+  })}`;
 }
 
 /** The current version as a record (a delete marker comes back with deleted: true). */

@@ -323,6 +323,19 @@ describe('embedded store ordered walks: ranges, prefixes, sorts and keyset pages
     expect(indexed.lastScanned).toBeLessThanOrEqual(22);
   });
 
+  it('a count right after a search of the same filter is the total that search found, until the next write', async () => {
+    const filter: Filter = { 's.tags': 'b', 's.num': { $lt: 5 } };
+    const sort: SortKey[] = [{ field: '_id', direction: 1 }];
+    const before = await plain.count('Patient', filter);
+    await indexed.search('Patient', { filter, sort, limit: 5 });
+    expect(await indexed.count('Patient', filter)).toBe(before);
+    expect(await indexed.count('Patient', { 's.tags': { $regex: '^b' }, 's.num': { $lt: 5 } })).toBe(before);
+    await indexed.write({ resourceType: 'Patient', id: 'counted-later', resource: { resourceType: 'Patient' } as Resource, index: { tags: ['b'], num: 1 } });
+    expect(await indexed.count('Patient', filter)).toBe(before + 1);
+    await indexed.write({ resourceType: 'Patient', id: 'counted-later' });
+    expect(await indexed.count('Patient', filter)).toBe(before);
+  });
+
   it('pages by keyset: each page seeks past the previous one instead of walking it again', async () => {
     const sort: SortKey[] = [
       { field: 's._sort.family', direction: 1 },
