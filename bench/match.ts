@@ -1,12 +1,14 @@
 // Patient/$match latency and server CPU per call on a seeded registry (issue 12 goal: p99 ≤ 20 ms
 // at 100k Patients):
 //   npm run seed -- --data-dir ./data-bench              (100k Patients, 1M Immunizations)
-//   npm run bench:match -- --data-dir ./data-bench [--requests 400]
+//   npm run bench:match -- --data-dir ./data-bench [--requests 400] [--in-process]
 // Starts the server on that data in a child process, then sends $match requests one at a time for
 // four input shapes built from stored patients: the same record again (name, birth date, sex,
 // address, phone), a first-name typo, a birth date one day off, and name + birth date only.
 // Prints p50/p99 per shape and overall, and the server's CPU time per call (/proc utime+stime),
-// which load from other processes hardly changes.
+// which load from other processes hardly changes. `--in-process` opens the store itself instead
+// (no HTTP, auth or audit) and prints the engine side's CPU per call (findMatches: blocking
+// searches + ranking).
 import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -23,6 +25,7 @@ const { values } = parseArgs({
     'data-dir': { type: 'string', default: './data-bench' },
     requests: { type: 'string', default: '400' },
     'heap-mb': { type: 'string', default: '6144' },
+    'in-process': { type: 'boolean', default: false },
   },
 });
 const REQUESTS = Number(values.requests);
@@ -46,7 +49,39 @@ const SHAPES: Array<[string, (p: Patient) => Patient]> = [
   ['name + birth date only', (p) => ({ resourceType: 'Patient', name: [{ family: p.name?.[0]?.family, given: p.name?.[0]?.given }], birthDate: p.birthDate })],
 ];
 
+async function inProcess(): Promise<void> {
+  const { EmbeddedStore } = await import('../src/store/embedded/embedded-store.js');
+  const { embeddedIndexes } = await import('../src/app/open-store.js');
+  const { findMatches } = await import('../src/matching/candidates.js');
+  const store = new EmbeddedStore({ dataDir: path.resolve(values['data-dir'] as string), indexes: embeddedIndexes() });
+  await store.init();
+  try {
+    const samples: Patient[] = [];
+    const records = await store.search('Patient', { filter: {}, limit: 3000 });
+    records.forEach((r, i) => {
+      if (i % 10 === 0 && r.resource) samples.push(r.resource as Patient);
+    });
+    if (samples.length === 0) throw new Error('no patients: seed the data dir first');
+    for (const p of samples.slice(0, 30)) await findMatches(store, SHAPES[0][1](p)); // warm-up
+    for (const [name, shape] of SHAPES) {
+      const times: number[] = [];
+      const start = process.cpuUsage();
+      for (const p of samples) {
+        const t = performance.now();
+        await findMatches(store, shape(p));
+        times.push(performance.now() - t);
+      }
+      const cpu = process.cpuUsage(start);
+      report(`${name} (in process)`, times);
+      console.log(`  CPU per findMatches: ${((cpu.user + cpu.system) / 1000 / samples.length).toFixed(2)} ms`);
+    }
+  } finally {
+    await store.close();
+  }
+}
+
 async function main(): Promise<void> {
+  if (values['in-process']) return inProcess();
   const port = 20000 + Math.floor(Math.random() * 20000);
   const env = { PORT: String(port), AUTH_JWT_SECRET: SECRET, LOG_LEVEL: 'warn', DATA_DIR: path.resolve(values['data-dir'] as string) };
   const child = spawn(process.execPath, [`--max-old-space-size=${values['heap-mb']}`, '--import', 'tsx', 'src/server.ts'], {
