@@ -12,6 +12,11 @@ import { CoverageChart, MEASURES, type CoverageBar } from './CoverageChart';
 
 const GROUPS = ['DTaP/Tdap/Td', 'Polio', 'HepB', 'Hib', 'Pneumococcal', 'MMR', 'Varicella', 'Rotavirus', 'HepA', 'HPV', 'Influenza', 'Meningococcal', 'Meningococcal B', 'COVID-19', 'RSV', 'Zoster'];
 
+// Patients per page of the list on screen. The server forecasts every patient of a page before it
+// answers (measured at 100k Patients: 50 a page ≈ 1 s, 200 a page ≈ 5 s), so the first page is small
+// and "Show more patients" pages on; the CSV holds the whole list.
+const RECALL_PAGE = 50;
+
 interface RecallRow {
   patient: Patient;
   group: string;
@@ -54,7 +59,7 @@ export function Reports() {
     setDownloadError(undefined);
     try {
       // Only the first page here: the whole list as CSV is computed when the user asks for it.
-      const bundle = await api.get<Bundle>(`$reminder-recall?${params}&_count=200`);
+      const bundle = await api.get<Bundle>(`$reminder-recall?${params}&_count=${RECALL_PAGE}`);
       setRows(recallRows(bundle, asOf));
       setNext(nextPage(bundle));
       setAsOfUsed(asOf);
