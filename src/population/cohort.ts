@@ -172,14 +172,14 @@ async function withDoses(store: StoreReader, patients: Patient[], conditions: bo
   });
 }
 
-/** The patients with these ids that pass the filter, in id order. */
+/**
+ * The patients with these ids that pass the filter, in id order. A scan of the ids (a set look-up
+ * per record, no general filter evaluation unless an age range is given), sorted here.
+ */
 async function patientsById(store: StoreReader, ids: string[], patientFilter: Filter | undefined): Promise<Patient[]> {
-  const records = await store.search('Patient', {
-    filter: and({ _id: { $in: ids } }, patientFilter),
-    sort: [{ field: '_id', direction: 1 }],
-    limit: ids.length,
-  });
-  return records.map((r) => r.resource as Patient);
+  const patients: Patient[] = [];
+  for await (const r of store.scan('Patient', and({ _id: { $in: ids } }, patientFilter))) patients.push(r.resource as Patient);
+  return patients.sort((a, b) => ((a.id as string) < (b.id as string) ? -1 : (a.id as string) > (b.id as string) ? 1 : 0));
 }
 
 /** The subject's patients (with their doses) in batches. */

@@ -1042,7 +1042,8 @@ class Plan {
     const exact = exactIndexed(rest, byPath);
     this.query = exact || Object.keys(rest).length === 0 ? undefined : new Query(rest as Record<string, unknown>);
     this.exactSingleValue = exact && !excludedIds && exact.values.length === 1 ? store.entryCount(exact.n, exact.values[0]) : undefined;
-    this.walkAnswersFilter = exact !== undefined && !excludedIds && best?.kind === 'path' && best.path === Object.keys(rest)[0];
+    this.walkAnswersFilter =
+      !excludedIds && best?.kind === 'path' && best.path === Object.keys(rest)[0] && (exact !== undefined || isIdList(rest));
   }
 
   /** Whether the live resource with this id matches. */
@@ -1110,6 +1111,17 @@ export function splitIdExclusions(filter: Filter): { rest: Filter; excludedIds: 
     rest[key] = cond;
   }
   return excluded ? { rest, excludedIds: excluded } : { rest: filter, excludedIds: undefined };
+}
+
+/** `{_id: v}` / `{_id: {$in: [ids]}}`: the primary keys answer it whole. */
+function isIdList(filter: Filter): boolean {
+  const keys = Object.keys(filter);
+  if (keys.length !== 1 || keys[0] !== '_id') return false;
+  const cond = filter._id;
+  if (typeof cond === 'string') return true;
+  if (!cond || typeof cond !== 'object' || Array.isArray(cond)) return false;
+  const list = (cond as { $in?: unknown }).$in;
+  return Object.keys(cond).length === 1 && Array.isArray(list) && list.every((v) => typeof v === 'string');
 }
 
 /**

@@ -40,6 +40,13 @@ describe('embedded store: scans the index answers whole', () => {
     expect(await scanned({ 's.patient': { $in: ['Patient/p0', 'Patient/p2'] } })).toEqual(['i2', 'i20', 'i22']);
   });
 
+  it('a list of ids: those that exist and are not deleted', async () => {
+    expect(await scanned({ _id: { $in: ['i5', 'i0', 'nope', 'i7'] } })).toEqual(['i5', 'i7']);
+    expect(await scanned({ _id: 'i9' })).toEqual(['i9']);
+    expect(await scanned({ _id: { $in: ['i5', 'i7'] }, 's.n': 7 })).toEqual(['i7']);
+    expect(await scanned({ $and: [{ _id: { $in: ['i5', 'i7'] } }, { _id: { $nin: ['i5'] } }] })).toEqual(['i7']);
+  });
+
   it('anything beyond the one condition is still evaluated', async () => {
     expect(await scanned({ 's.patient': { $in: ['Patient/p1', 'Patient/p2'] }, 's.n': { $gte: 20 } })).toEqual(['i21', 'i22']);
     expect(await scanned({ $and: [{ 's.patient': { $in: ['Patient/p1', 'Patient/p2'] } }, { 's.patient': { $nin: ['Patient/p2'] } }] })).toEqual(['i1', 'i21']);
