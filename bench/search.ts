@@ -48,6 +48,7 @@ async function main(): Promise<void> {
     await waitReady(`http://127.0.0.1:${port}/readyz`);
     console.log(`store: ${env.MONGODB_URL ? 'mongodb' : `embedded (${env.DATA_DIR})`}; server ready in ${((Date.now() - started) / 1000).toFixed(1)} s`);
     const pid = child.pid as number;
+    serverPid = pid;
     const atStart = await memory(pid);
     console.log(`server memory after start: RSS ${atStart.rss} MB (anonymous ${atStart.anon} MB, mapped files ${atStart.file} MB)`);
     // Peak of the anonymous part (heap, buffers): file-backed pages of a memory-mapped store are page cache.
@@ -113,19 +114,32 @@ async function main(): Promise<void> {
   }
 }
 
-async function measure(n: number, run: (i: number) => Promise<unknown>): Promise<number[]> {
+/** The server's process id, for its CPU time per query (set once it runs). */
+let serverPid: number | undefined;
+
+/** CPU time (user + system, all threads) of the server so far, in ms (0 when unknown). */
+async function serverCpuMs(): Promise<number> {
+  if (serverPid === undefined) return 0;
+  const fields = (await readFile(`/proc/${serverPid}/stat`, 'utf8')).split(') ')[1].split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
+async function measure(n: number, run: (i: number) => Promise<unknown>): Promise<{ sorted: number[]; cpuMs: number }> {
   const times: number[] = [];
+  const cpu0 = await serverCpuMs();
   for (let i = 0; i < n; i++) {
     const t = performance.now();
     await run(i);
     times.push(performance.now() - t);
   }
-  return times.sort((a, b) => a - b);
+  return { sorted: times.sort((a, b) => a - b), cpuMs: ((await serverCpuMs()) - cpu0) / n };
 }
 
-function report(name: string, sorted: number[]): void {
+function report(name: string, { sorted, cpuMs }: { sorted: number[]; cpuMs: number }): void {
   const pct = (p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
-  console.log(`${name.padEnd(62)} p50 ${pct(50).toFixed(1).padStart(7)} ms   p99 ${pct(99).toFixed(1).padStart(7)} ms   (n=${sorted.length})`);
+  console.log(
+    `${name.padEnd(62)} p50 ${pct(50).toFixed(1).padStart(7)} ms   p99 ${pct(99).toFixed(1).padStart(7)} ms   server CPU ${cpuMs.toFixed(1).padStart(5)} ms/query   (n=${sorted.length})`
+  );
 }
 
 async function json(url: string, body?: unknown): Promise<any> {
