@@ -64,7 +64,7 @@ export async function startServer(
   const validationPool = new StructuralValidationPool(config.validationWorkers ?? 0);
   const rules = new RuleRegistry({ structural: validationPool });
   registerIisRules(rules, { codeSets: terminology.codeSets, policy });
-  const audit = new AuditLog({ store, logger, serverUrl: baseUrl, dataDir: config.dataDir });
+  const audit = new AuditLog({ store, logger, serverUrl: baseUrl, dataDir: config.dataDir, searchIndexOf: validationPool.searchIndexOf });
   await audit.start();
   const sharing = new SharingIndex(store);
   // Bulk export: jobs in the store, outputs in the file store next to it (src/bulk).

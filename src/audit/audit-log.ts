@@ -15,7 +15,7 @@ import path from 'node:path';
 import type { AuditEvent } from '@medplum/fhirtypes';
 import type { Logger } from '../logger.js';
 import { extractSearchIndex } from '../search/extract.js';
-import { VersionConflictError, type Store } from '../store/store.js';
+import { VersionConflictError, type SearchIndex, type Store } from '../store/store.js';
 import { buildAuditEvent, type AccessEvent } from './audit-event.js';
 
 export const SPILL_FILE = 'audit-undelivered.ndjson';
@@ -30,6 +30,11 @@ export interface AuditLogOptions {
   /** Where undeliverable events are spilled and replayed from; absent: they stay queued in memory. */
   dataDir?: string;
   concurrency?: number;
+  /**
+   * The search values of an event (default extractSearchIndex, in this thread); the server passes
+   * its validation pool's, which extracts them in a worker thread once one is running.
+   */
+  searchIndexOf?: (event: AuditEvent) => Promise<SearchIndex>;
   retryBaseMs?: number;
   retryMaxMs?: number;
   maxQueue?: number;
@@ -221,13 +226,8 @@ export class AuditLog {
   private async write(item: Pending): Promise<void> {
     const { resource } = item;
     try {
-      await this.options.store.write({
-        resourceType: 'AuditEvent',
-        id: resource.id,
-        resource,
-        ifVersion: 'absent',
-        index: extractSearchIndex(resource),
-      });
+      const index = this.options.searchIndexOf ? await this.options.searchIndexOf(resource) : extractSearchIndex(resource);
+      await this.options.store.write({ resourceType: 'AuditEvent', id: resource.id, resource, ifVersion: 'absent', index });
       this.stored(item);
       this.backoffMs = 0;
     } catch (err) {

@@ -3,6 +3,8 @@ import { RuleRegistry, rejectionStatus, validateWrite } from './business-rules.j
 import { StructuralValidationPool } from './structural-pool.js';
 import { clone, validImmunization, validPatient } from './test-fixtures.js';
 import { validateResource } from './validate-resource.js';
+import { extractSearchIndex } from '../search/extract.js';
+import type { AuditEvent } from '@medplum/fhirtypes';
 
 const pool = new StructuralValidationPool(1);
 beforeAll(() => pool.warm(), 120_000);
@@ -63,6 +65,25 @@ describe('StructuralValidationPool', () => {
       await cold.close();
     }
   }, 120_000);
+
+  it('extracts the same search values as the request thread (AuditEvents), without starting cold workers', async () => {
+    const event: AuditEvent = {
+      resourceType: 'AuditEvent',
+      id: 'a1',
+      type: { system: 'http://terminology.hl7.org/CodeSystem/audit-event-type', code: 'rest' },
+      action: 'C',
+      recorded: '2026-12-06T10:00:00.000Z',
+      outcome: '0',
+      agent: [{ who: { identifier: { value: 'client-1' }, display: 'acting for Organization/o1' }, requestor: true }],
+      source: { observer: { identifier: { value: 'http://x/fhir' } } },
+      entity: Array.from({ length: 30 }, (_, i) => ({ what: { reference: `Patient/p${i}` }, role: { code: '1' } })),
+    };
+    expect(await pool.searchIndexOf(event)).toEqual(extractSearchIndex(event));
+    const cold = new StructuralValidationPool(1);
+    expect(await cold.searchIndexOf(event)).toEqual(extractSearchIndex(event));
+    expect((cold as unknown as { workers: unknown[] }).workers).toHaveLength(0);
+    await cold.close();
+  });
 
   it('falls back to the request thread once closed', async () => {
     const closed = new StructuralValidationPool(1);

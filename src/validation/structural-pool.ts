@@ -6,8 +6,12 @@
 // the issues are the same; a worker that fails or exits hands its jobs back to the request thread.
 // The workers start with the first write and take work once warm (request thread until then); they
 // are unref'd while idle: an idle pool never keeps the process alive; close() ends them.
+// The workers also extract the search values of AuditEvents (src/audit writes one or two per
+// request, off the response path): the same extractSearchIndex, on definitions they hold anyway.
 import { Worker } from 'node:worker_threads';
-import type { OperationOutcomeIssue } from '@medplum/fhirtypes';
+import type { OperationOutcomeIssue, Resource } from '@medplum/fhirtypes';
+import { extractSearchIndex } from '../search/extract.js';
+import type { SearchIndex } from '../store/store.js';
 import { markMalformed, validateResource, type ValidationExpectations } from './validate-resource.js';
 
 /** Structural validation of one body: every issue found (see validateResource). */
@@ -26,18 +30,19 @@ export interface StructuralValidation {
 /** In the request thread. */
 export const inThreadValidator: StructuralValidator = (input, expect) => Promise.resolve(validateResource(input, expect));
 
-interface Job {
-  input: unknown;
-  expect: ValidationExpectations;
-  resolve: (issues: OperationOutcomeIssue[]) => void;
-  reject: (err: unknown) => void;
-}
+/** What a worker is asked (posted as is, with an id). */
+export type WorkerRequest = { kind: 'validate'; input: unknown; expect: ValidationExpectations } | { kind: 'index'; resource: Resource };
 
-interface Answer {
-  id: number;
-  issues?: OperationOutcomeIssue[];
-  malformed?: number[];
-  error?: string;
+/** What it answers. */
+export type WorkerAnswer =
+  | { id: number; issues: OperationOutcomeIssue[]; malformed: number[] }
+  | { id: number; index: SearchIndex }
+  | { id: number; error: string };
+
+interface Job {
+  request: WorkerRequest;
+  resolve: (value: never) => void;
+  reject: (err: unknown) => void;
 }
 
 class ValidationWorker {
@@ -51,7 +56,7 @@ class ValidationWorker {
   constructor() {
     this.worker = new Worker(new URL('./structural-worker.mjs', import.meta.url));
     this.worker.unref();
-    this.worker.on('message', (answer: Answer | 'ready') => {
+    this.worker.on('message', (answer: WorkerAnswer | 'ready') => {
       if (answer === 'ready') {
         this.ready = true;
         return;
@@ -60,13 +65,15 @@ class ValidationWorker {
       if (!job) return;
       this.jobs.delete(answer.id);
       if (this.jobs.size === 0) this.worker.unref();
-      if (answer.error !== undefined || !answer.issues) {
-        // The worker could not validate it: the request thread does, with the same function.
+      if ('issues' in answer && job.request.kind === 'validate') {
+        for (const i of answer.malformed) markMalformed(answer.issues[i]);
+        job.resolve(answer.issues as never);
+      } else if ('index' in answer && job.request.kind === 'index') {
+        job.resolve(answer.index as never);
+      } else {
+        // The worker could not do it: the request thread does, with the same function.
         settleInThread(job);
-        return;
       }
-      for (const i of answer.malformed ?? []) markMalformed(answer.issues[i]);
-      job.resolve(answer.issues);
     });
     this.worker.on('error', () => this.fail());
     this.worker.on('exit', () => this.fail());
@@ -82,7 +89,7 @@ class ValidationWorker {
     if (this.jobs.size === 0) this.worker.ref();
     this.jobs.set(id, job);
     try {
-      this.worker.postMessage({ id, input: job.input, expect: job.expect });
+      this.worker.postMessage({ id, ...job.request });
     } catch {
       // Not cloneable (cannot happen for parsed JSON): validate here.
       this.jobs.delete(id);
@@ -113,7 +120,8 @@ function contentKey(input: unknown, expect: ValidationExpectations): string | un
 
 function settleInThread(job: Job): void {
   try {
-    job.resolve(validateResource(job.input, job.expect));
+    const { request } = job;
+    job.resolve((request.kind === 'validate' ? validateResource(request.input, request.expect) : extractSearchIndex(request.resource)) as never);
   } catch (err) {
     job.reject(err);
   }
@@ -170,13 +178,27 @@ export class StructuralValidationPool implements StructuralValidation {
     return this.dispatch(input, expect);
   };
 
+  /**
+   * The search values of a resource (extractSearchIndex), in a warm worker when there is one. Does
+   * not start the workers: the audit trail of a server that only reads stays in this thread.
+   */
+  readonly searchIndexOf = (resource: Resource): Promise<SearchIndex> => {
+    const worker = this.leastBusy();
+    if (!worker) return Promise.resolve(extractSearchIndex(resource));
+    return new Promise((resolve, reject) => worker.run({ request: { kind: 'index', resource }, resolve: resolve as (v: never) => void, reject }));
+  };
+
   /** Validates in the least busy live worker (in the request thread when there is none). */
   private dispatch(input: unknown, expect: ValidationExpectations): Promise<OperationOutcomeIssue[]> {
+    const worker = this.leastBusy();
+    if (!worker) return inThreadValidator(input, expect);
+    return new Promise((resolve, reject) => worker.run({ request: { kind: 'validate', input, expect }, resolve: resolve as (v: never) => void, reject }));
+  }
+
+  private leastBusy(): ValidationWorker | undefined {
     let best: ValidationWorker | undefined;
     for (const w of this.workers) if (w.ready && !w.broken && (!best || w.load < best.load)) best = w;
-    if (!best) return inThreadValidator(input, expect);
-    const worker = best;
-    return new Promise((resolve, reject) => worker.run({ input, expect, resolve, reject }));
+    return best;
   }
 
   async close(): Promise<void> {
