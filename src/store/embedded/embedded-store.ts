@@ -411,7 +411,9 @@ export class EmbeddedStore implements Store {
         if (ids.length >= limit) break;
       }
     } else {
-      const ordered = plan.estimate > this.materialiseLimit ? this.orderedSource(resourceType, plan, sort) : undefined;
+      // Without a usable condition every document is a candidate: an ordered walk (when an index
+      // gives the order) stops at the page whatever the size; with one, small sets sort in memory.
+      const ordered = !plan.best || plan.estimate > this.materialiseLimit ? this.orderedSource(resourceType, plan, sort) : undefined;
       // Streaming in order pays off when the walk is itself narrowed by the most selective
       // condition, or when the filter is not selective (matches come soon); otherwise fetching the
       // candidates of the selective condition and sorting them costs less than skipping through
