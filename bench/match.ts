@@ -1,7 +1,7 @@
 // Patient/$match latency and server CPU per call on a seeded registry (issue 12 goal: p99 ≤ 20 ms
 // at 100k Patients):
 //   npm run seed -- --data-dir ./data-bench              (100k Patients, 1M Immunizations)
-//   npm run bench:match -- --data-dir ./data-bench [--requests 400] [--in-process]
+//   npm run bench:match -- --data-dir ./data-bench [--requests 400] [--in-process] [--server-cpu-prof DIR]
 // Starts the server on that data in a child process, then sends $match requests one at a time for
 // four input shapes built from stored patients: the same record again (name, birth date, sex,
 // address, phone), a first-name typo, a birth date one day off, and name + birth date only.
@@ -26,6 +26,8 @@ const { values } = parseArgs({
     requests: { type: 'string', default: '400' },
     'heap-mb': { type: 'string', default: '6144' },
     'in-process': { type: 'boolean', default: false },
+    /** Write a V8 CPU profile of the server into this directory (on exit). */
+    'server-cpu-prof': { type: 'string' },
   },
 });
 const REQUESTS = Number(values.requests);
@@ -84,7 +86,8 @@ async function main(): Promise<void> {
   if (values['in-process']) return inProcess();
   const port = 20000 + Math.floor(Math.random() * 20000);
   const env = { PORT: String(port), AUTH_JWT_SECRET: SECRET, LOG_LEVEL: 'warn', DATA_DIR: path.resolve(values['data-dir'] as string) };
-  const child = spawn(process.execPath, [`--max-old-space-size=${values['heap-mb']}`, '--import', 'tsx', 'src/server.ts'], {
+  const prof = values['server-cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(values['server-cpu-prof'])}`] : [];
+  const child = spawn(process.execPath, [...prof, `--max-old-space-size=${values['heap-mb']}`, '--import', 'tsx', 'src/server.ts'], {
     cwd: ROOT,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'ignore', 'inherit'],
