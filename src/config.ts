@@ -185,14 +185,15 @@ function parseLogLevel(value: string): Config['logLevel'] {
 }
 
 /**
- * VALIDATION_WORKERS; default 1 with 2 or more cores: validation (a third of a write's CPU) then runs
- * beside the request thread. The worker starts with the first write (a server that only reads never
- * pays for it) and holds its own FHIR definitions: +82 MB RSS compiled (`npm start`), +260 MB from
- * the TypeScript sources (tsx). 0: in the request thread.
+ * VALIDATION_WORKERS; default 1 with 4 or more cores, else 0. On 2 cores the worker took a third of
+ * the request thread's CPU per write but added ~30 % to the process's (cloning, and the other core
+ * is already half busy with LMDB's commits and GC), and the measured rates stayed the same
+ * (bench/run.ts transaction, both ways, same minutes); it also holds its own FHIR definitions
+ * (+82 MB RSS compiled, +260 MB through tsx). It starts with the first write.
  */
 function validationWorkers(env: NodeJS.ProcessEnv): number {
   const raw = env.VALIDATION_WORKERS;
-  if (raw === undefined || raw === '') return os.availableParallelism() >= 2 ? 1 : 0;
+  if (raw === undefined || raw === '') return os.availableParallelism() >= 4 ? 1 : 0;
   const n = Number(raw);
   if (!Number.isInteger(n) || n < 0 || n > 64) throw new Error(`VALIDATION_WORKERS must be an integer from 0 to 64, got "${raw}"`);
   return n;
