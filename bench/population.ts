@@ -7,7 +7,7 @@
 //   npm run bench:population -- --data-dir /work/data/my-copy [--organization Organization/ID]
 //   npm run bench:population -- --practice 10000 --children 100000 [--doses 10]
 //   options: --as-organization (the practice's own token: data sharing applies; default public health)
-//            --parts reminder,coverage   --workers 0,1   --groups MMR (reminder query; '' = every group)
+//            --parts reminder,coverage,async (async: both runs as Bulk-style jobs; data-dir only)   --workers 0,1   --groups MMR (reminder query; '' = every group)
 //   BENCH_DIST=1: the compiled server (`npm start`'s dist/server.js) instead of tsx on the sources
 // Prints per run: wall time, the server's CPU time (all threads; load on a shared machine inflates
 // wall time, hardly CPU time), first byte / first data row for CSVs, and server RSS (now and peak).
@@ -238,6 +238,49 @@ async function coverageRuns(dir: string): Promise<void> {
   }
 }
 
+/** A run as an asynchronous job: kick-off → poll → manifest → every file downloaded. */
+async function asyncRun(url: string): Promise<{ ms: number; polls: number; files: Array<{ type: string; lines: number }> }> {
+  const t = performance.now();
+  const kick = await fetch(url, { headers: { authorization: `Bearer ${TOKEN}`, prefer: 'respond-async' } });
+  await kick.text();
+  if (kick.status !== 202) throw new Error(`${url}: kick-off answered ${kick.status}`);
+  const status = kick.headers.get('content-location') as string;
+  let polls = 0;
+  for (;;) {
+    polls++;
+    const res = await fetch(status, { headers: { authorization: `Bearer ${TOKEN}` } });
+    const text = await res.text();
+    if (res.status === 202) {
+      await new Promise((r) => setTimeout(r, 250));
+      continue;
+    }
+    if (res.status !== 200) throw new Error(`job ended with ${res.status}: ${text}`);
+    const manifest = JSON.parse(text) as { output: Array<{ type: string; url: string }> };
+    const files = [];
+    for (const f of manifest.output) {
+      const body = await (await fetch(f.url, { headers: { authorization: `Bearer ${TOKEN}` } })).text();
+      files.push({ type: f.type, lines: body.split('\n').filter(Boolean).length });
+    }
+    return { ms: performance.now() - t, polls, files };
+  }
+}
+
+async function asyncRuns(dir: string, org: string): Promise<void> {
+  for (const workers of WORKERS) {
+    await withServer(dir, workers, async (server) => {
+      for (const [label, url] of [
+        ['childhood-combined-7, whole registry', `${server.base}/Measure/childhood-combined-7/$evaluate-measure?periodEnd=${TODAY}`],
+        [`reminder/recall of ${org}, MMR`, `${server.base}/$reminder-recall?organization=${org}&asOf=${TODAY}&vaccineGroup=MMR`],
+      ]) {
+        const cpu = await cpuMs(server.pid);
+        const { result: r, peak } = await sampled(server.pid, () => asyncRun(url));
+        const files = r.files.map((f) => `${f.type} ${n(f.lines)}`).join(', ');
+        console.log(`  POPULATION_WORKERS=${workers}: async ${label}: kick-off to last file ${s(r.ms)} (${r.polls} polls), server CPU ${s((await cpuMs(server.pid)) - cpu)}; files: ${files}; ${mem(peak)}`);
+      }
+    });
+  }
+}
+
 async function main(): Promise<void> {
   console.log(`population bench: workers ${WORKERS.join(' and ')}, ${os.cpus().length} CPUs, load ${os.loadavg().map((x) => x.toFixed(1)).join(' ')}`);
   const org = ORG;
@@ -251,6 +294,10 @@ async function main(): Promise<void> {
     if (PARTS.includes('coverage')) {
       console.log('\ncoverage of the whole registry');
       await coverageRuns(dir);
+    }
+    if (PARTS.includes('async')) {
+      console.log('\nasynchronous runs (Prefer: respond-async, polled like $export)');
+      await asyncRuns(dir, org);
     }
     return;
   }
