@@ -1,6 +1,7 @@
 // Group commit: concurrent writes share one LMDB commit (one fsync), so durable throughput scales with load.
-// Prints the measured rates; the asserted floors are far below the targets (≥ 3,000 resources/s
-// through 100-resource transactions) so a busy CI machine does not fail spuriously.
+// Prints the measured rates for information only: speed targets live in the benchmarks (npm run bench),
+// not in timed tests, so a busy CI machine cannot fail here. What is asserted is that every transaction,
+// sequential or 100 in flight, commits whole.
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -58,7 +59,7 @@ describe('embedded store throughput', () => {
     expect(await store.count('Immunization', {})).toBe(n);
   });
 
-  it('commits 100-resource transactions quickly', async () => {
+  it('commits 100-resource transactions whole, one at a time and 100 in flight', async () => {
     const txs = 100;
     const t0 = performance.now();
     for (let t = 0; t < txs; t++) {
@@ -87,7 +88,9 @@ describe('embedded store throughput', () => {
     console.log(
       `[embedded throughput] 100-resource transact(): ${sequential} resources/s one at a time, ${concurrent} resources/s with 100 in flight`
     );
-    expect(sequential).toBeGreaterThan(500);
-    expect(concurrent).toBeGreaterThan(500);
+    expect(await store.count('Immunization', { 's.patient': 'Patient/p7' })).toBe(22); // s7, s1007 + ten t and ten c
+    for (const prefix of ['t', 'c']) {
+      for (const i of [0, 99, 5_050, 9_999]) expect((await store.read('Immunization', `${prefix}${i}`))?.id).toBe(`${prefix}${i}`);
+    }
   });
 });
