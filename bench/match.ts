@@ -17,6 +17,7 @@ import { fileURLToPath } from 'node:url';
 import type { Patient } from '@medplum/fhirtypes';
 import jwt from 'jsonwebtoken';
 import { waitReady } from './wait-ready.js';
+import { serverEntry } from './server-entry.js';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const SECRET = 'bench-secret';
@@ -87,7 +88,7 @@ async function main(): Promise<void> {
   const port = 20000 + Math.floor(Math.random() * 20000);
   const env = { PORT: String(port), AUTH_JWT_SECRET: SECRET, LOG_LEVEL: 'warn', DATA_DIR: path.resolve(values['data-dir'] as string) };
   const prof = values['server-cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(values['server-cpu-prof'])}`] : [];
-  const child = spawn(process.execPath, [...prof, `--max-old-space-size=${values['heap-mb']}`, '--import', 'tsx', 'src/server.ts'], {
+  const child = spawn(process.execPath, [...prof, `--max-old-space-size=${values['heap-mb']}`, ...serverEntry()], {
     cwd: ROOT,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'ignore', 'inherit'],

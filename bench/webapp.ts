@@ -16,6 +16,7 @@ import { TEST_SECRET } from '../test/helpers/server.js';
 import { browserMissingReason, launchChromium } from '../test/webapp/browser.js';
 import { lastSignInBreakdown, signInUser } from '../test/webapp/sign-in.js';
 import { waitReady } from './wait-ready.js';
+import { serverEntry } from './server-entry.js';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const { values } = parseArgs({
@@ -36,7 +37,7 @@ async function main(): Promise<void> {
   const port = 20000 + Math.floor(Math.random() * 20000);
   const origin = `http://127.0.0.1:${port}`;
   const started = Date.now();
-  const child = spawn(process.execPath, [`--max-old-space-size=${values['heap-mb']}`, '--import', 'tsx', 'src/server.ts'], {
+  const child = spawn(process.execPath, [`--max-old-space-size=${values['heap-mb']}`, ...serverEntry()], {
     cwd: ROOT,
     env: { ...process.env, PORT: String(port), PUBLIC_BASE_URL: origin, AUTH_JWT_SECRET: TEST_SECRET, LOG_LEVEL: 'warn', DATA_DIR: path.resolve(values['data-dir'] as string) },
     stdio: ['ignore', 'ignore', 'inherit'],
