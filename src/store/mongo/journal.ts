@@ -32,15 +32,7 @@ export function historyId(resourceType: string, id: string, versionId: number): 
 }
 
 export function historyToRecord(doc: HistoryDoc): ResourceRecord {
-  const record: ResourceRecord = {
-    resourceType: doc.resourceType,
-    id: doc.id,
-    versionId: doc.versionId,
-    lastUpdated: doc.lastUpdated,
-    deleted: doc.deleted,
-  };
-  if (!doc.deleted && doc.resource) record.resource = doc.resource;
-  return record;
+  return toRecord(doc.resourceType, { ...doc, _id: doc.id });
 }
 
 export function currentFromHistory(h: HistoryDoc): StoredDoc {
