@@ -120,6 +120,24 @@ describe('ScopedStore', () => {
     expect(await scanned({ 's.patient': 'Patient/hidden' })).toEqual([]);
   });
 
+  it('a scan that skips the policy filter still checks each record (an index value that disagrees with the content)', async () => {
+    // Content of the hidden patient indexed under the visible one: only the per-record check catches it.
+    await store.write({
+      resourceType: 'Immunization',
+      id: 'mis-indexed',
+      resource: { resourceType: 'Immunization', id: 'mis-indexed', status: 'completed', vaccineCode: { text: 'x' }, patient: { reference: 'Patient/hidden' }, occurrenceDateTime: '2020-02-01' },
+      index: { patient: 'Patient/open' },
+    });
+    try {
+      const view = await viewFor({ organization: 'Organization/C' });
+      const out: string[] = [];
+      for await (const r of view.scan('Immunization', { 's.patient': 'Patient/open' })) out.push(r.id);
+      expect(out).toEqual(['imm-open']);
+    } finally {
+      await store.write({ resourceType: 'Immunization', id: 'mis-indexed' });
+    }
+  });
+
   it('the Consent organization still sees the patient', async () => {
     const view = await viewFor({ organization: 'Organization/A' });
     expect((await view.read('Patient', 'hidden'))?.id).toBe('hidden');

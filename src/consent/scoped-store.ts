@@ -73,9 +73,10 @@ export class ScopedStore implements StoreReader {
     // As in search: a scan that asks only allowed values of the field the policy constrains (a
     // population run reading the doses of a batch of visible patients) needs no $nin evaluated per
     // record. The fields involved are single-valued (a record's patient), so nothing hidden can match.
+    // As search does, the records are still checked one by one when the $nin was left out.
     const access = this.policy.accessFilter(resourceType);
-    const scoped = access && withinAccess(filter, access) ? filter : this.scoped(resourceType, filter);
-    return this.#base.scan(resourceType, scoped, options);
+    if (!access || !withinAccess(filter, access)) return this.#base.scan(resourceType, this.scoped(resourceType, filter), options);
+    return visibleOnly(this.#base.scan(resourceType, filter, options), this.policy);
   }
 
   /**
@@ -143,6 +144,10 @@ export class ScopedStore implements StoreReader {
     if (Object.keys(filter).length === 0) return access;
     return { $and: [filter, access] };
   }
+}
+
+async function* visibleOnly(records: AsyncIterable<ResourceRecord>, policy: AccessPolicy): AsyncIterable<ResourceRecord> {
+  for await (const record of records) if (!record.resource || policy.visible(record.resource)) yield record;
 }
 
 /**
