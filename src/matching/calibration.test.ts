@@ -37,6 +37,24 @@ describe('certain or probable', () => {
     expect(comparePatients(patient({ ...core, clinicMrn: 'C-9' }), patient({ ...core, clinicMrn: 'C-9' })).grade).toBe('certain');
   });
 
+  it('an identifier against another address with nothing else in common: probable (a shared or reused number)', () => {
+    const moved = { line: '9 Monroe Street', city: 'Detroit', zip: '48201' };
+    const d = comparePatients(patient({ ...core, clinicMrn: 'C-9', ...home }), patient({ ...core, clinicMrn: 'C-9', ...moved }));
+    expect(d.grade).toBe('probable');
+    expect(d.reasons.at(-1)?.detail).toMatch(/shared or reused number/);
+    // … one more fact in common (the phone) makes it certain again
+    expect(comparePatients(patient({ ...core, clinicMrn: 'C-9', ...home, phone: '517-555-0101' }), patient({ ...core, clinicMrn: 'C-9', ...moved, phone: '517-555-0101' })).grade).toBe('certain');
+  });
+
+  it('the same name and household with the birth day changed inside the month: probable (review), never certain', () => {
+    const d = comparePatients(patient({ ...core, ...home }), patient({ ...core, ...home, birthDate: '2019-04-23' }));
+    expect(d.grade).toBe('probable');
+    expect(d.reasons.find((r) => r.field === 'birthDate')?.detail).toMatch(/same birth month/);
+    // another month (or another name) stays apart
+    expect(comparePatients(patient({ ...core, ...home }), patient({ ...core, ...home, birthDate: '2019-06-23' })).grade).not.toBe('probable');
+    expect(comparePatients(patient({ ...core, ...home }), patient({ ...core, given: ['Ruth'], ...home, birthDate: '2019-04-23' })).grade).toBe('none');
+  });
+
   it('a birth date missing on one record: certain with the same MRN, never without an identifier', () => {
     const noBirth = { ...core, birthDate: undefined };
     expect(comparePatients(patient({ ...noBirth, clinicMrn: 'C-9', ...home }), patient({ ...core, clinicMrn: 'C-9', ...home })).grade).toBe('certain');

@@ -22,7 +22,7 @@ export const WEIGHTS = {
   middle: { agree: 1.5, partial: 0.8, initial: 0.5, conflict: -1 },
   family: { agree: 4, partial: 2.5, phonetic: 2, crossMaiden: 2, conflict: -4, conflictNewborn: -1.5 },
   suffix: { agree: 0.5, conflict: -3 },
-  birthDate: { agree: 5, partial: 2, digit: 1.5, yearOnly: 1, conflict: -6 },
+  birthDate: { agree: 5, partial: 2, digit: 1.5, yearOnly: 1, month: 1, conflict: -6 },
   sex: { agree: 0.5, conflict: -5 },
   ssn: { agree: 7, partial: 2.5, conflict: -4 },
   medicaid: { agree: 5, partial: 1.5, conflict: -1.5 },
@@ -221,6 +221,12 @@ export function compareBirthDate(fa: Features, fb: Features): FieldResult {
   }
   if (withinOneEdit(a.key, b.key)) {
     return { field, outcome: 'partial', weight: w.digit, detail: `one digit differs (${pair})`, kind: 'digit' };
+  }
+  // Same year and month, another day: a birth day recorded wrong (the AIRA DOB_VALUE_SWAPPED
+  // scenario, which reviewers send to review). Two children of one name born weeks apart are
+  // rarer than a wrong day, but it is too weak for certain (safety rules want the exact date).
+  if (a.y === b.y && a.m === b.m) {
+    return { field, outcome: 'partial', weight: w.month, detail: `same birth month, another day (${pair})`, kind: 'month' };
   }
   return { field, outcome: 'conflict', weight: w.conflict, detail: `different birth dates ${pair}`, kind: 'different' };
 }

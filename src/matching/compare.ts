@@ -7,7 +7,9 @@
 //     (issue 12, measured on the AIRA/MIIS labels): an identifier, or the same phone, or the same
 //     house in exactly the same ZIP or city; or the same house written with a typo, or no address
 //     to compare at all, together with one further fact (full middle name, guardian, mother's
-//     maiden name). A changed or typo'd address with nothing else is left to a reviewer. Relaxed
+//     maiden name). A changed or typo'd address with nothing else is left to a reviewer, and so is
+//     an identifier contradicted by another address with no other fact in common (a number shared
+//     in a family or reused looks like that). Relaxed
 //     paths, each needing an identifier or two household facts (address, phone, mother's maiden
 //     name) to agree:
 //       - a newborn placeholder first name (Baby Boy Smith → Liam Smith), unless the two records
@@ -151,7 +153,8 @@ export function safetyRules(fa: Features, fb: Features, f: FieldSet): RuleVerdic
 
   // ---- caps
   let cap: MatchGrade = 'certain';
-  const sameBirth = birth.outcome === 'agree' || birth.outcome === 'partial';
+  // Twins share the birth date (or nearly: a typo in it); a birth weeks apart in one month is not a twin's.
+  const sameBirth = birth.outcome === 'agree' || (birth.outcome === 'partial' && birth.kind !== 'month');
   const realFirstsAgree = first.outcome === 'agree';
   if (sameBirth && multiple.kind === 'order') {
     cap = lower(cap, realFirstsAgree ? 'probable' : 'none', notes, 'twins',
@@ -216,6 +219,11 @@ export function calibrationBlockers(fa: Features, fb: Features, f: FieldSet): st
   const nothingToCompare = address.outcome === 'missing' && phone.outcome !== 'conflict';
   const corroborated = contactAnchor || ((sameHouse || nothingToCompare) && further >= 1);
   if (corroboration < CORROBORATION && !newbornStrong) return [`too little besides name, birth date and sex (${corroboration} < ${CORROBORATION})`];
+  // An identifier contradicted by another address, with no other fact in common (phone, middle
+  // name, guardian, mother's maiden name): numbers are shared within families and MRNs are reused,
+  // so this is what a borrowed number looks like as often as a move. A reviewer decides.
+  const onlyTheNumber = idAgree && address.outcome === 'conflict' && !contactAnchor && further === 0;
+  if (onlyTheNumber && !newbornStrong) return ['an identifier agrees but the address differs and nothing else corroborates (a shared or reused number?)'];
   if (!idAgree && !corroborated && !newbornStrong) return ['no identifier, phone or exact street address agrees (middle name, guardian, maiden name alone are left to a reviewer)'];
   return [];
 }
