@@ -16,8 +16,12 @@ const ESCAPES: Array<[string, string]> = [
   ['~', '\\R\\'],
 ];
 
+// eslint-disable-next-line no-control-regex
+const NEEDS_ESCAPE = /[\\|^&~\x00-\x1f]/;
+
 /** Text to ER7: every delimiter escaped. Control characters become spaces (no segment break inside a value). */
 export function escapeText(text: string): string {
+  if (!NEEDS_ESCAPE.test(text)) return text;
   let out = '';
   for (const ch of text) {
     const escaped = ESCAPES.find(([c]) => c === ch);
@@ -170,9 +174,16 @@ function rawField(segment: Hl7Segment, n: number): string {
 
 /** Repetitions of field n, each as its components (each unescaped, subcomponents kept `&`-joined). */
 export function repetitions(segment: Hl7Segment, n: number): string[][] {
-  const raw = rawField(segment, n);
-  if (raw === '' || (segment.name === 'MSH' && n === 2)) return raw === '' ? [] : [[raw]];
-  return raw.split('~').map((rep) => rep.split('^'));
+  if (segment.name === 'MSH' && n <= 2) {
+    const raw = rawField(segment, n);
+    return raw === '' ? [] : [[raw]];
+  }
+  // The parsed field already holds its repetitions split into components (read-only here): no
+  // need to join it back into text and split it again.
+  const field = segment.fields[segment.name === 'MSH' ? n - 1 : n];
+  if (!field) return [];
+  const reps = field.components;
+  return reps.length === 1 && reps[0].length === 1 && reps[0][0] === '' ? [] : reps;
 }
 
 /** Component c (1-based) of repetition r (0-based) of field n, unescaped; subcomponents `&`-joined raw. */

@@ -5,6 +5,7 @@ import soap from 'soap';
 import { startTestServer, type TestServer } from '../../test/helpers/server.js';
 import { UserDirectory } from '../signin/users.js';
 import { parseMessage } from './er7.js';
+import { parseEnvelope } from './soap.js';
 import { controlId, hl7Date, msh, order, pid, vxu, yearsAgo } from './test-messages.js';
 
 let server: TestServer;
@@ -114,5 +115,19 @@ describe('CDC WSDL SOAP 1.2 at /soap', () => {
     const [result] = (await client.submitSingleMessageAsync({ username: 'x', password: server.token(), facilityID: '', hl7Message: 'MSH|^~\\&|A|B|C|D|20240101||VXU^V04^VXU_V04|X1|P|2.3.1' })) as [SoapResult];
     expect(result.return).toMatch(/\rMSA\|AR\|X1/);
     expect(result.return).toContain('203^Unsupported version id^HL70357');
+  });
+
+  it('reads XML entities and character references once, and nothing else', () => {
+    const xml =
+      '<soap:Envelope xmlns:soap="http://www.w3.org/2003/05/soap-envelope"><soap:Body><submitSingleMessage xmlns="urn:cdc:iisb:2011">' +
+      '<username>a&amp;b</username><password>&lt;&gt;&quot;&apos;</password><facilityID>&#x41;&#66;&nbsp;</facilityID>' +
+      '<hl7Message>MSH|^~\\&amp;|X&#13;PID|1&#xD;ORC|RE &amp;#13;</hl7Message></submitSingleMessage></soap:Body></soap:Envelope>';
+    expect(parseEnvelope(xml).request).toEqual({
+      operation: 'submitSingleMessage',
+      username: 'a&b',
+      password: '<>"\'',
+      facilityID: 'AB&nbsp;', // HTML's named entities are not XML's: kept as written
+      hl7Message: 'MSH|^~\\&|X\rPID|1\rORC|RE &#13;', // an escaped reference is text, not a segment end
+    });
   });
 });

@@ -3,7 +3,7 @@
 // DTD processing); the HL7 message inside goes through the same handleMessage as POST /hl7v2.
 // SOAP 1.2 (application/soap+xml) is the CDC binding; a SOAP 1.1 envelope is answered in kind.
 import { readFileSync } from 'node:fs';
-import { XMLBuilder, XMLParser } from 'fast-xml-parser';
+import { XMLBuilder, XMLParser, type EntityDecoderOptions } from 'fast-xml-parser';
 import type { Caller } from '../auth/caller.js';
 import { isFhirError } from '../fhir/outcome.js';
 
@@ -43,13 +43,35 @@ export interface ParsedEnvelope {
   request: SoapRequest;
 }
 
+/**
+ * XML's own entities only: the five named ones and numeric character references (`&#13;` carries
+ * the segment ends). DOCTYPEs are refused before parsing, so there are no declared entities to
+ * expand; an unknown `&name;` stays as written. One instance serves every parse (the parser's
+ * default decoder is built anew for each document, a third of the cost of reading an envelope).
+ */
+function xmlEntities(): EntityDecoderOptions {
+  const NAMED: Record<string, string> = { lt: '<', gt: '>', amp: '&', quot: '"', apos: "'" };
+  const decodeOne = (whole: string, name: string): string => {
+    if (name[0] !== '#') return NAMED[name] ?? whole;
+    const code = name[1] === 'x' || name[1] === 'X' ? parseInt(name.slice(2), 16) : parseInt(name.slice(1), 10);
+    return Number.isInteger(code) && code > 0 && code <= 0x10ffff && (code < 0xd800 || code > 0xdfff) ? String.fromCodePoint(code) : whole;
+  };
+  return {
+    decode: (text) => (text.includes('&') ? text.replace(/&(#[xX][0-9a-fA-F]{1,6}|#[0-9]{1,7}|[A-Za-z]+);/g, decodeOne) : text),
+    reset: () => undefined,
+    setXmlVersion: () => undefined,
+    setExternalEntities: () => undefined,
+    addInputEntities: () => undefined,
+  };
+}
+
 const parser = new XMLParser({
   removeNSPrefix: true,
   ignoreAttributes: true,
   parseTagValue: false,
   trimValues: false,
   processEntities: true,
-  htmlEntities: true, // also decodes numeric character references (&#13; for segment ends)
+  entityDecoder: xmlEntities(),
   ignoreDeclaration: true,
   ignorePiTags: true,
 });
