@@ -17,6 +17,7 @@ import type { Logger } from '../logger.js';
 import { extractSearchIndex } from '../search/extract.js';
 import { VersionConflictError, type SearchIndex, type Store } from '../store/store.js';
 import { buildAuditEvent, type AccessEvent } from './audit-event.js';
+import { directAuditSearchIndex } from './search-values.js';
 
 export const SPILL_FILE = 'audit-undelivered.ndjson';
 const REPLAY_FILE = 'audit-undelivered.replay.ndjson';
@@ -31,8 +32,9 @@ export interface AuditLogOptions {
   dataDir?: string;
   concurrency?: number;
   /**
-   * The search values of an event (default extractSearchIndex, in this thread); the server passes
-   * its validation pool's, which extracts them in a worker thread once one is running.
+   * The search values of an event the pipeline did not build (default extractSearchIndex, in this
+   * thread); the server passes its validation pool's, which extracts them in a worker thread once
+   * one is running. The pipeline's own events get theirs from search-values.ts.
    */
   searchIndexOf?: (event: AuditEvent) => Promise<SearchIndex>;
   retryBaseMs?: number;
@@ -226,7 +228,10 @@ export class AuditLog {
   private async write(item: Pending): Promise<void> {
     const { resource } = item;
     try {
-      const index = this.options.searchIndexOf ? await this.options.searchIndexOf(resource) : extractSearchIndex(resource);
+      // The pipeline's own events: their few search values directly (search-values.ts); others
+      // (sign-in events, replayed spills of other versions) through the generic extractor.
+      const index =
+        directAuditSearchIndex(resource) ?? (this.options.searchIndexOf ? await this.options.searchIndexOf(resource) : extractSearchIndex(resource));
       await this.options.store.write({ resourceType: 'AuditEvent', id: resource.id, resource, ifVersion: 'absent', index });
       this.stored(item);
       this.backoffMs = 0;

@@ -302,7 +302,8 @@ function stringSortKey(values: TypedValue[]): string | undefined {
 
 type CodingLike = { system?: string; code?: string; display?: string };
 
-function tokenEntries(values: TypedValue[]): TokenEntry[] {
+/** Token entries of values (in order, without repeats); also used by src/audit/search-values.ts. */
+export function tokenEntries(values: TypedValue[]): TokenEntry[] {
   const out: TokenEntry[] = [];
   const seen = new Set<string>();
   const add = (e: TokenEntry): void => {

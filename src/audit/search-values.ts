@@ -1,0 +1,120 @@
+// The search values of an AuditEvent built by buildAuditEvent, computed straight from its few known
+// fields instead of evaluating every AuditEvent SearchParameter (extractSearchIndex: ~100–200 µs per
+// event, most of it folding the same constant display texts again; one event is written per read).
+// The values are exactly what extractSearchIndex gives (search-values.test.ts compares both over
+// every interaction and caller shape); the normalisation itself (token entries, reference forms,
+// date ranges) is extract.ts's, with the token entries of each Coding memoised (the codings of an
+// audit trail are a small fixed set). An event with anything this does not know (other elements, a
+// reference that is not a plain `Type/id`) gets extractSearchIndex.
+import type { AuditEvent, Coding } from '@medplum/fhirtypes';
+import { extractSearchIndex, referenceForms, tokenEntries, type TokenEntry } from '../search/extract.js';
+import { dateRange } from '../search/util.js';
+import type { SearchIndex } from '../store/store.js';
+
+const RELATIVE_REF = /^([A-Z][A-Za-z]+)\/[A-Za-z0-9\-.]{1,64}$/;
+/** Elements buildAuditEvent sets; anything else goes to the generic extractor. */
+const KNOWN_KEYS = new Set(['resourceType', 'id', 'type', 'subtype', 'action', 'recorded', 'outcome', 'outcomeDesc', 'agent', 'source', 'entity']);
+const KNOWN_AGENT_KEYS = new Set(['type', 'who', 'altId', 'requestor']);
+const KNOWN_ENTITY_KEYS = new Set(['what', 'type', 'role', 'query', 'detail']);
+const MEMO_MAX = 1000;
+const memo = new Map<string, TokenEntry[]>();
+
+/** extractSearchIndex(event), without FHIRPath for the AuditEvents buildAuditEvent makes. */
+export function auditSearchIndex(event: AuditEvent): SearchIndex {
+  return directAuditSearchIndex(event) ?? extractSearchIndex(event);
+}
+
+/** The search values of an event buildAuditEvent made; undefined for any other shape. */
+export function directAuditSearchIndex(event: AuditEvent): SearchIndex | undefined {
+  if (!isKnownShape(event)) return undefined;
+  const agents = event.agent ?? [];
+  const entities = event.entity ?? [];
+  const index: SearchIndex = {};
+  const sort: Record<string, string> = {};
+  const tokens = (code: string, entries: TokenEntry[]) => {
+    if (entries.length === 0) return;
+    index[code] = entries;
+    const first = entries.find((e): e is { s?: string; c?: string } => 'c' in e && e.c !== undefined);
+    const text = entries.find((e): e is { t: string } => 't' in e);
+    const key = first?.c ?? text?.t;
+    if (key !== undefined) sort[code] = key;
+  };
+  const references = (code: string, refs: string[]) => {
+    const out: string[] = [];
+    for (const ref of refs) for (const f of referenceForms(ref)) if (!out.includes(f)) out.push(f);
+    if (out.length === 0) return;
+    index[code] = out;
+    sort[code] = out[0];
+  };
+  const agentRefs = agents.flatMap((a) => (a.who?.reference ? [a.who.reference] : []));
+  const entityRefs = entities.flatMap((e) => (e.what?.reference ? [e.what.reference] : []));
+  // `patient` is `agent.who.where(resolve() is Patient) | entity.what.where(resolve() is Patient)`:
+  // for a relative reference, resolve() gives the type it names.
+  const patientRefs = [...agentRefs, ...entityRefs].filter((ref) => RELATIVE_REF.exec(ref)?.[1] === 'Patient');
+
+  // In the order of the AuditEvent SearchParameters (as extractSearchIndex writes them).
+  if (event.action) tokens('action', [{ c: event.action }]);
+  references('agent', agentRefs);
+  tokens('altid', distinct(agents.flatMap((a) => (a.altId ? [{ c: a.altId }] : []))));
+  const date = event.recorded ? dateRange(event.recorded) : undefined;
+  if (date) {
+    index.date = { lo: date.lo, hi: date.hi };
+    sort.date = date.lo;
+  }
+  references('entity', entityRefs);
+  tokens('entity-role', codingEntries(entities.flatMap((e) => (e.role ? [e.role] : []))));
+  tokens('entity-type', codingEntries(entities.flatMap((e) => (e.type ? [e.type] : []))));
+  if (event.outcome) tokens('outcome', [{ c: event.outcome }]);
+  references('patient', patientRefs);
+  if (event.source?.site) tokens('site', [{ c: event.source.site }]);
+  tokens('subtype', codingEntries(event.subtype ?? []));
+  if (event.type) tokens('type', codingEntries([event.type]));
+  if (Object.keys(sort).length > 0) index._sort = sort;
+  return index;
+}
+
+/** Whether an event holds only what buildAuditEvent writes (else the generic extractor runs). */
+function isKnownShape(event: AuditEvent): boolean {
+  for (const key of Object.keys(event)) if (!KNOWN_KEYS.has(key)) return false;
+  if (event.source && (event.source.observer?.reference !== undefined || Object.keys(event.source).some((k) => k !== 'site' && k !== 'observer' && k !== 'type'))) {
+    return false;
+  }
+  for (const agent of event.agent ?? []) {
+    for (const key of Object.keys(agent)) if (!KNOWN_AGENT_KEYS.has(key)) return false;
+    if (agent.who?.reference !== undefined && !RELATIVE_REF.test(agent.who.reference)) return false;
+  }
+  for (const entity of event.entity ?? []) {
+    for (const key of Object.keys(entity)) if (!KNOWN_ENTITY_KEYS.has(key)) return false;
+    if (entity.what?.reference !== undefined && !RELATIVE_REF.test(entity.what.reference)) return false;
+  }
+  return true;
+}
+
+/** Token entries of codings in order, without repeats (as extract.ts's tokenEntries over all of them). */
+function codingEntries(codings: Coding[]): TokenEntry[] {
+  const out: TokenEntry[] = [];
+  for (const coding of codings) {
+    const key = JSON.stringify(coding);
+    let entries = memo.get(key);
+    if (!entries) {
+      entries = tokenEntries([{ type: 'Coding', value: coding }]);
+      if (memo.size >= MEMO_MAX) memo.clear();
+      memo.set(key, entries);
+    }
+    out.push(...entries);
+  }
+  return distinct(out);
+}
+
+function distinct(entries: TokenEntry[]): TokenEntry[] {
+  const seen = new Set<string>();
+  const out: TokenEntry[] = [];
+  for (const e of entries) {
+    const key = JSON.stringify(e);
+    if (seen.has(key)) continue;
+    seen.add(key);
+    // Copies: the memoised entries are never handed out (a caller could change the index).
+    out.push({ ...e });
+  }
+  return out;
+}
