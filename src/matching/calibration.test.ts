@@ -80,6 +80,12 @@ describe('certain or probable', () => {
     expect(comparePatients(a, patient({ ...core, given: ['Penny', 'Grace'], ...home })).grade).toBe('none');
   });
 
+  it('a changed first name with only the middle initial in common: probable with an identifier and a household fact, none without', () => {
+    const a = patient({ ...core, given: ['Judith', 'M'], clinicMrn: 'C-9', ...home, phone: '517-555-0101' });
+    expect(comparePatients(a, patient({ ...core, given: ['Penny', 'M'], clinicMrn: 'C-9', ...home, phone: '517-555-0101' })).grade).toBe('probable');
+    expect(comparePatients(a, patient({ ...core, given: ['Penny', 'M'], ...home, phone: '517-555-0101' })).grade).toBe('none');
+  });
+
   it('a first name recorded only as the middle name on the other record: probable', () => {
     const absent = patient({ family: 'Okafor', birthDate: core.birthDate, gender: 'female', ...home });
     absent.name = [{ use: 'official', family: 'Okafor', given: [null as unknown as string, 'Judith'] }];

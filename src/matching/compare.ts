@@ -23,7 +23,8 @@
 //     - twins: same (or nearly same) birth date with different birth orders, or different first
 //       names → none (possible when an identifier agrees; probable when only the birth order
 //       differs but the first names are the same, which is a data error to review, or when the
-//       full middle names agree and no birth order conflicts: a changed first name);
+//       full middle names agree — or the middle initial fits and an identifier and a household
+//       fact agree — and no birth order conflicts: a changed first name);
 //     - different sex: none, unless the first names agree (probable, for review);
 //     - a newborn placeholder carrying a birth order (Baby Girl B) against a record without one
 //       cannot be certain: which twin it is stays open.
@@ -161,8 +162,11 @@ export function safetyRules(fa: Features, fb: Features, f: FieldSet): RuleVerdic
       realFirstsAgree ? 'different birth orders with the same birth date: twins are never merged (same first name: review)' : 'twins: same birth date, different birth orders; never merged');
   }
   // A first name changed (adoption, a name chosen later) keeps the middle name; twins rarely share
-  // one. Same full middle name and no birth-order conflict: a reviewer decides.
-  const renamed = first.outcome === 'conflict' && middle.outcome === 'agree' && multiple.kind !== 'order' && sex.outcome !== 'conflict';
+  // one. Same full middle name and no birth-order conflict: a reviewer decides. A middle name that
+  // only fits (an initial) is enough when an identifier and a household fact also agree: twins
+  // have numbers of their own.
+  const middleFits = middle.outcome === 'agree' || (middle.outcome === 'partial' && idAgree && householdAgree >= 1);
+  const renamed = first.outcome === 'conflict' && middleFits && multiple.kind !== 'order' && sex.outcome !== 'conflict';
   if (sameBirth && first.outcome === 'conflict') {
     cap = lower(cap, renamed ? 'probable' : idAgree ? 'possible' : 'none', notes, 'twins',
       renamed ? 'different first names but the same middle name and birth date: a changed first name or a twin, review' : 'twins or siblings: same birth date, different first names; never merged');
