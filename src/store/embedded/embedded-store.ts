@@ -40,6 +40,7 @@ import {
   type CurrentHead,
 } from './layout.js';
 import { acquireLockFile, releaseLockFile } from './lock-file.js';
+import { DictionaryCompressor } from './lz4-dictionary.js';
 import { compoundCondition, conditionsOf, hull, isPoint, type Condition, type Interval, type PathCondition } from './planner.js';
 import { compareValues, sortValue } from './sort.js';
 
@@ -106,6 +107,10 @@ export class EmbeddedStore implements Store {
   private env!: RootDatabase;
   private cur!: Database<Buffer, AnyKey>;
   private ver!: Database<Buffer, AnyKey>;
+  /** The same databases without lmdb's compression: values are compressed by `compressor` (same format). */
+  private curWrite!: Database<Buffer, AnyKey>;
+  private verWrite!: Database<Buffer, AnyKey>;
+  private compressor!: DictionaryCompressor;
   private thist!: Database<Buffer, AnyKey>;
   private idx!: Database<Buffer, AnyKey>;
   private stats!: Database<number, AnyKey>;
@@ -141,9 +146,16 @@ export class EmbeddedStore implements Store {
       this.idx = this.env.openDB<Buffer, AnyKey>('idx', { encoding: 'binary' });
       this.stats = this.env.openDB<number, AnyKey>('stats', {});
       this.meta = this.env.openDB<unknown, AnyKey>('meta', {});
-      const compression = { threshold: COMPRESS_FROM_BYTES, dictionary: await this.dictionary() };
+      const dictionary = await this.dictionary();
+      const compression = { threshold: COMPRESS_FROM_BYTES, dictionary };
       this.cur = this.env.openDB<Buffer, AnyKey>('cur', { encoding: 'binary', compression });
       this.ver = this.env.openDB<Buffer, AnyKey>('ver', { encoding: 'binary', compression });
+      // lmdb's own compression re-hashes the whole dictionary for every value (~115 µs a put with
+      // ours): writes are compressed in lz4-dictionary.ts instead, into lmdb's format, and go
+      // through handles without compression; reads decompress as before.
+      this.curWrite = this.env.openDB<Buffer, AnyKey>('cur', { encoding: 'binary' });
+      this.verWrite = this.env.openDB<Buffer, AnyKey>('ver', { encoding: 'binary' });
+      this.compressor = new DictionaryCompressor(dictionary);
       await this.prepareIndexes();
       for (const t of this.types()) {
         const [last] = [...this.thist.getKeys({ start: [t, MAX_KEY_STRING], end: [t], reverse: true, limit: 1 })] as Key[];
@@ -928,7 +940,7 @@ export class EmbeddedStore implements Store {
       const old = oldBuf ? decodeCurrentHead(oldBuf) : undefined;
       if (old) {
         // The version being superseded moves to `ver` (a store keeps only current ones in `cur`).
-        this.ver.putSync([t, id, old.versionId], encodeVersion(old.lastUpdated, currentResourceJson(oldBuf as Buffer)));
+        this.putCompressed(this.verWrite, this.ver, [t, id, old.versionId], encodeVersion(old.lastUpdated, currentResourceJson(oldBuf as Buffer)));
         if (!old.deleted) {
           const oldS = JSON.parse(currentSearchJson(oldBuf as Buffer)) as SearchIndex;
           this.removeEntries(id, { _id: id, lastUpdated: old.lastUpdated, s: oldS }, defs, tally);
@@ -938,7 +950,7 @@ export class EmbeddedStore implements Store {
       const s: SearchIndex = op.resource ? (op.index ?? {}) : {};
       const sJson = JSON.stringify(s);
       this.thist.putSync([t, u, id, v], EMPTY);
-      this.cur.putSync([t, id], encodeCurrent(v, u, stamped ? JSON.stringify(stamped) : null, sJson));
+      this.putCompressed(this.curWrite, this.cur, [t, id], encodeCurrent(v, u, stamped ? JSON.stringify(stamped) : null, sJson));
       if (stamped) this.addEntries(t, id, { _id: id, lastUpdated: u, s: JSON.parse(sJson) as SearchIndex }, defs, tally);
       const wasLive = old !== undefined && !old.deleted;
       if (wasLive !== !!stamped) tally.live.set(t, (tally.live.get(t) ?? 0) + (stamped ? 1 : -1));
@@ -948,6 +960,16 @@ export class EmbeddedStore implements Store {
     });
     this.applyTally(tally);
     return { records };
+  }
+
+  /**
+   * Puts a `cur`/`ver` value as lmdb's compression would store it: small values as they are,
+   * others compressed with the dictionary. What lmdb would treat otherwise (a first byte it reads
+   * as a compression flag, values of 16 MB and more) goes through lmdb's own compression.
+   */
+  private putCompressed(raw: Database<Buffer, AnyKey>, compressing: Database<Buffer, AnyKey>, key: Key, value: Buffer): void {
+    if (value[0] >= 250 || !this.compressor.accepts(value.length)) compressing.putSync(key, value);
+    else raw.putSync(key, value.length < COMPRESS_FROM_BYTES ? value : this.compressor.compress(value));
   }
 
   private instant(): string {
