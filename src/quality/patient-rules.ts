@@ -63,7 +63,8 @@ function checkNames(patient: Patient, emit: Emit): void {
   if (!names.some(({ name }) => (name.family ?? '').trim() !== '')) {
     emit('name-missing', `Patient.name[${first}].family`, "The patient's name has no family name: send the family (last) name.");
   }
-  if (!names.some(({ name }) => (name.given ?? []).some((g) => g.trim() !== ''))) {
+  // A repetition can be null (FHIR JSON writes a missing first given name as null beside its _given).
+  if (!names.some(({ name }) => (name.given ?? []).some((g) => (g ?? '').trim() !== ''))) {
     emit(
       'name-missing',
       `Patient.name[${first}].given`,

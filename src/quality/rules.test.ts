@@ -104,6 +104,9 @@ describe('Patient rules', () => {
     expect(await found(basePatient({ name: [{ family: 'Smith' }] }))).toEqual([['name-missing', 'error', 'Patient.name[0].given']]);
     expect(await found(basePatient({ name: [{ given: ['Anna'] }] }))).toEqual([['name-missing', 'error', 'Patient.name[0].family']]);
     expect(await found(basePatient({ name: [{ family: 'Smith', given: ['  '] }] }))).toEqual([['name-missing', 'error', 'Patient.name[0].given']]);
+    // a missing first given name is null in FHIR JSON (with its _given): no crash, the middle name counts
+    expect(await found(basePatient({ name: [{ family: 'Smith', given: [null as unknown as string, 'Rawnie'] }] }))).toEqual([]);
+    expect(await found(basePatient({ name: [{ family: 'Smith', given: [null as unknown as string] }] }))).toEqual([['name-missing', 'error', 'Patient.name[0].given']]);
     expect(await found(basePatient({ name: undefined }))).toEqual([['name-missing', 'error', 'Patient.name']]);
     expect(await found(basePatient({ name: [{ text: 'Anna Smith' }] }))).toEqual([
       ['name-missing', 'error', 'Patient.name[0].family'],
