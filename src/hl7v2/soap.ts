@@ -74,6 +74,7 @@ const parser = new XMLParser({
   entityDecoder: xmlEntities(),
   ignoreDeclaration: true,
   ignorePiTags: true,
+  jPath: false, // no callbacks read the tag path: do not build its string for every element
 });
 
 const builder = new XMLBuilder({ ignoreAttributes: false, attributeNamePrefix: '@_', suppressEmptyNode: false });
