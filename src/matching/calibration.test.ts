@@ -74,6 +74,12 @@ describe('certain or probable', () => {
     expect(d.reasons.some((r) => /marriage/.test(r.detail))).toBe(true);
   });
 
+  it('… but not when a fact a marriage keeps differs (SSN, mother\'s maiden name): a relative sharing the phone', () => {
+    const a = patient({ ...core, phone: '517-555-0101', ssn: '401-23-5567' });
+    const b = patient({ ...core, family: 'Reyes', phone: '517-555-0101', ssn: '402-88-1234' });
+    expect(comparePatients(a, b).grade).not.toBe('probable');
+  });
+
   it('a changed first name with the same middle name and birth date: probable; a different middle name: none', () => {
     const a = patient({ ...core, given: ['Judith', 'Marisol'], ...home });
     expect(comparePatients(a, patient({ ...core, given: ['Penny', 'Marisol'], ...home })).grade).toBe('probable');

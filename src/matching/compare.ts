@@ -29,7 +29,8 @@
 //     - a newborn placeholder carrying a birth order (Baby Girl B) against a record without one
 //       cannot be certain: which twin it is stays open.
 //  4. a different family name with the same first name, birth date and phone (a married name) is
-//     at least probable.
+//     at least probable, unless the SSN, Medicaid number or mother's maiden name differs (a
+//     marriage keeps those: a relative sharing the phone).
 // A different SSN lowers the weight but does not forbid certain: children often carry a
 // parent's SSN by mistake (AIRA SSN_SHARED scenario).
 import type { Patient } from '@medplum/fhirtypes';
@@ -175,9 +176,12 @@ export function safetyRules(fa: Features, fb: Features, f: FieldSet): RuleVerdic
     cap = lower(cap, realFirstsAgree ? 'probable' : idAgree ? 'possible' : 'none', notes, 'decision', 'different sex');
   }
   // A married or otherwise changed surname: first name, birth date and the phone still agree. (A
-  // shared MRN or address is not enough: siblings and cousins share those.)
+  // shared MRN or address is not enough: siblings and cousins share those.) A marriage keeps the
+  // person's SSN, Medicaid number and mother's maiden name: one of those differing says another
+  // person who shares the phone (a relative), so no review is forced.
   let floor: MatchGrade = 'none';
-  if (family.outcome === 'conflict' && first.outcome === 'agree' && birth.outcome === 'agree' && sex.outcome !== 'conflict' && phone.outcome === 'agree') {
+  const keptFactDiffers = ssn.outcome === 'conflict' || medicaid.outcome === 'conflict' || maiden.outcome === 'conflict';
+  if (family.outcome === 'conflict' && first.outcome === 'agree' && birth.outcome === 'agree' && sex.outcome !== 'conflict' && phone.outcome === 'agree' && !keptFactDiffers) {
     floor = 'probable';
     notes.push(note('decision', 'partial', 'family name differs (marriage, adoption?) but first name, birth date and phone agree: review', 0));
   }
