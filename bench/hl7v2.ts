@@ -203,6 +203,7 @@ async function main(): Promise<void> {
     await submit(url, true); // one reply read as XML: the envelope's shape is what the regex assumes
     await closedLoop(url, warmUp - 1, 8); // warm-up: JIT, code sets, rules
     const pid = child.pid as number;
+    console.log(`load average (1/5/15 min) at the start: ${os.loadavg().map((l) => l.toFixed(2)).join(' / ')}`);
     let cpu = await cpuSnapshot(pid);
     let client = process.cpuUsage();
     const closed = await closedLoop(url, closedCount, CONCURRENCY);
@@ -217,6 +218,7 @@ async function main(): Promise<void> {
     console.log(
       `VXU via SOAP, open loop at ${RATE}/s for ${SECONDS}s: ${open.sent} sent, ${open.failed} failed (connection refused/timed out or not accepted), ${open.rate.toFixed(0)} messages/s achieved, p50 ${open.p50.toFixed(1)} ms, p99 ${open.p99.toFixed(1)} ms, max ${open.max.toFixed(1)} ms, ${openCpu}; client ${clientCpuPer(client, open.sent)}`
     );
+    console.log(`load average (1/5/15 min) at the end: ${os.loadavg().map((l) => l.toFixed(2)).join(' / ')} on ${os.availableParallelism()} cores (figures taken under load are not the idle ones)`);
     console.log(`goal (≥ 300/s, p99 ≤ 50 ms at 300/s): ${closed.rate >= 300 && open.failed === 0 && open.rate >= RATE * 0.97 && open.p99 <= 50 ? 'met' : 'NOT met'}`);
   } finally {
     agent.destroy();
