@@ -56,8 +56,14 @@ function xmlEntities(): EntityDecoderOptions {
     const code = name[1] === 'x' || name[1] === 'X' ? parseInt(name.slice(2), 16) : parseInt(name.slice(1), 10);
     return Number.isInteger(code) && code > 0 && code <= 0x10ffff && (code < 0xd800 || code > 0xdfff) ? String.fromCodePoint(code) : whole;
   };
+  const REFERENCE = /&(#[xX][0-9a-fA-F]{1,6}|#[0-9]{1,7}|[A-Za-z]+);/g;
   return {
-    decode: (text) => (text.includes('&') ? text.replace(/&(#[xX][0-9a-fA-F]{1,6}|#[0-9]{1,7}|[A-Za-z]+);/g, decodeOne) : text),
+    decode: (text) => {
+      if (!text.includes('&')) return text;
+      // Segment ends are nearly every reference in a message: replaced without the regex first.
+      const crs = text.includes('&#13;') ? text.split('&#13;').join('\r') : text;
+      return crs.includes('&') ? crs.replace(REFERENCE, decodeOne) : crs;
+    },
     reset: () => undefined,
     setXmlVersion: () => undefined,
     setExternalEntities: () => undefined,
