@@ -131,6 +131,38 @@ describe('VXU^V04 → ACK^V04 (Z23)', () => {
     expect((await immunizationsOf(child.id)).map((i) => i.vaccineCode.coding[0].code).sort()).toEqual(['08', '20']);
   });
 
+  it("siblings carrying a parent's SSN stay two children; the same child's SSN-only message reaches its record", async () => {
+    const withSsn = (segment: string, ssn: string) => segment.replace(/^(PID\|1\|\|)([^|]*)/, `$1$2~${ssn}^^^SSA^SS`);
+    const older = vxu({
+      pid: withSsn(pid({ mrn: 'SIB-1', family: 'Whitaker', given: 'Noah', birth: yearsAgo(4, 10) }), '401235567'),
+      orders: [order({ filler: 'SIB-1-DTAP', cvx: '20', date: hl7Date(30) })],
+    });
+    const younger = vxu({
+      pid: withSsn(pid({ mrn: 'SIB-2', family: 'Whitaker', given: 'Emma', birth: yearsAgo(2, 40), sex: 'F' }), '401235567'),
+      orders: [order({ filler: 'SIB-2-DTAP', cvx: '20', date: hl7Date(20) })],
+    });
+    for (const m of [older, younger]) {
+      const r = await post(m);
+      expect(['AA', 'AE'], r.text).toContain(msa(r.ack));
+    }
+    const noah = await patientsBy(`${authority('MYEHR')}|SIB-1`);
+    const emma = await patientsBy(`${authority('MYEHR')}|SIB-2`);
+    expect(noah).toHaveLength(1);
+    expect(emma).toHaveLength(1);
+    expect(emma[0].id).not.toBe(noah[0].id);
+    expect(noah[0].name[0].given).toEqual(['Noah']);
+    // The same child again from another system that sends only the SSN: matching (name, birth date,
+    // sex and the SSN) puts it on Noah's record.
+    const ssnOnly = vxu({
+      pid: pid({ mrn: 'SIB-1', family: 'Whitaker', given: 'Noah', birth: yearsAgo(4, 10) }).replace(/^(PID\|1\|\|)([^|]*)/, (_m, head: string) => `${head}401235567^^^SSA^SS`),
+      orders: [order({ filler: 'OTHER-FLU', cvx: '141', date: hl7Date(5) })],
+    });
+    const third = await post(ssnOnly);
+    expect(['AA', 'AE'], third.text).toContain(msa(third.ack));
+    expect((await immunizationsOf(noah[0].id)).map((i) => i.vaccineCode.coding[0].code).sort()).toEqual(['141', '20']);
+    expect((await immunizationsOf(emma[0].id)).map((i) => i.vaccineCode.coding[0].code)).toEqual(['20']);
+  });
+
   it('a historical dose (RXA-9 NIP001 01) is stored as not from the primary source', async () => {
     const message = vxu({
       pid: pid({ mrn: 'HIST-1', family: 'Ramirez', given: 'Sofia', birth: yearsAgo(6), sex: 'F' }),

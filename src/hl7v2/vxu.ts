@@ -5,6 +5,7 @@
 // doses by ORC-3 (or a key of the dose), the PD1-12 Consent by patient, choice and date.
 import type { Bundle, BundleEntry, Identifier, OperationOutcomeIssue, Patient } from '@medplum/fhirtypes';
 import { isFhirError } from '../fhir/outcome.js';
+import { sharedInFamilies } from '../matching/features.js';
 import { REVIEW_TAG } from '../matching/ingest.js';
 import { mergeInto } from '../matching/merge-records.js';
 import { ackCodeFor, buildAck } from './ack.js';
@@ -39,7 +40,10 @@ export async function processVxu(parsed: ParsedMessage, run: FhirRunner, options
   // A dose dropped by a rule is retried without; a version race on the Patient (another message
   // for the same child committed in between) is retried with the new version.
   for (let attempt = 0; attempt <= content.doses.length + MAX_CONFLICT_RETRIES; attempt++) {
-    const found = await findPatient(run, content.identifiers);
+    // The record PID-3 names directly: by record numbers only. An SSN or Medicaid number is shared
+    // in families (siblings with a parent's SSN), so a message carrying only those goes through the
+    // create path's matching, which weighs it with the name, birth date and sex as FHIR does.
+    const found = await findPatient(run, content.identifiers.filter((id) => !sharedInFamilies(id)));
     const existing = found?.chosen;
     if (found && found.others.length > 0 && attempt === 0) {
       issues.push({
@@ -119,6 +123,7 @@ async function findPatient(
   run: FhirRunner,
   identifiers: Identifier[]
 ): Promise<{ chosen: { patient: Patient; version: string }; others: Patient[] } | undefined> {
+  if (identifiers.length === 0) return undefined;
   const query = identifiers.map(token).map(encodeURIComponent).join(',');
   const response = await run({ method: 'GET', url: `Patient?identifier=${query}&_count=20&_sort=_lastUpdated` });
   const found = ((response.body as Bundle).entry ?? [])

@@ -244,6 +244,15 @@ function normSystem(system: string | undefined): string {
 
 const JUNK_SSN = new Set(['123456789', '987654321', '078051120']);
 
+/**
+ * An identifier families share (SSN: children carry a parent's by mistake; Medicaid: case numbers):
+ * it corroborates a match but does not by itself name one person's record.
+ */
+export function sharedInFamilies(id: Identifier): boolean {
+  const kind = identifierFeature(id)?.kind;
+  return kind === 'ssn' || kind === 'medicaid';
+}
+
 function identifierFeature(id: Identifier): IdFeature | undefined {
   const system = normSystem(id.system);
   const typeCodes = (id.type?.coding ?? []).map((c) => c.code?.toUpperCase());
