@@ -745,7 +745,19 @@ export class EmbeddedStore implements Store {
     if (head.deleted) return undefined;
     const cur = this.cur;
     let resource: Resource | null | undefined;
-    const doc = { _id: id, versionId: head.versionId, lastUpdated: head.lastUpdated, deleted: false, s: JSON.parse(currentSearchJson(buf)) as SearchIndex };
+    // The search values are parsed only if looked at (a filter or sort on them): a walk whose index
+    // answers the filter and whose order is `_id` never needs them. Their text is taken now, as
+    // the buffer is lmdb's shared one, overwritten by the next read.
+    const sJson = currentSearchJson(buf);
+    let s: SearchIndex | undefined;
+    const doc = { _id: id, versionId: head.versionId, lastUpdated: head.lastUpdated, deleted: false };
+    Object.defineProperty(doc, 's', {
+      enumerable: true,
+      get() {
+        s ??= JSON.parse(sJson) as SearchIndex;
+        return s;
+      },
+    });
     Object.defineProperty(doc, 'resource', {
       enumerable: true,
       get() {
@@ -765,7 +777,8 @@ export class EmbeddedStore implements Store {
   }
 
   recordOf(resourceType: string, id: string): ResourceRecord {
-    const buf = this.cur.get([resourceType, id]);
+    // lmdb's shared buffer (no copy): currentRecord reads everything it needs from it at once.
+    const buf = this.cur.getBinaryFast([resourceType, id]);
     const rec = buf ? currentRecord(resourceType, id, buf) : undefined;
     if (!rec) throw new StoreUnavailableError(`Embedded store: ${resourceType}/${id} vanished during a search`);
     return rec;
