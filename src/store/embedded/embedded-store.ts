@@ -413,6 +413,25 @@ export class EmbeddedStore implements Store {
     const plan = this.plan(resourceType, query.filter);
     const sort = query.sort ?? [];
     const ids: string[] = [];
+    if (sort.length === 0 && !plan.needsDoc) {
+      // Any order, and nothing to evaluate on the document (the index walk, key look-ups and id
+      // exclusions decide): each match is read once, as the record returned (the matching engine's
+      // blocking queries; a candidate used to be decoded twice, once to test it, once to return it).
+      const records: ResourceRecord[] = [];
+      let skipped = 0;
+      for (const id of this.candidateIds(resourceType, plan.best)) {
+        const rec = plan.acceptedRecord(id);
+        if (!rec) continue;
+        if (skipped < skip) {
+          skipped++;
+          continue;
+        }
+        records.push(rec);
+        if (records.length >= limit) break;
+      }
+      this.lastScanned = plan.scanned;
+      return records;
+    }
     if (sort.length === 0) {
       // Any order will do: take matches as the best source gives them.
       let skipped = 0;
@@ -776,6 +795,13 @@ export class EmbeddedStore implements Store {
     return this.idx.getBinaryFast([n, truncated(v), id]) !== undefined;
   }
 
+  /** The live current version as a record (one read), or undefined when absent or deleted. */
+  liveRecord(resourceType: string, id: string): ResourceRecord | undefined {
+    const buf = this.cur.get([resourceType, id]);
+    const rec = buf ? currentRecord(resourceType, id, buf) : undefined;
+    return rec && !rec.deleted ? rec : undefined;
+  }
+
   recordOf(resourceType: string, id: string): ResourceRecord {
     // lmdb's shared buffer (no copy): currentRecord reads everything it needs from it at once.
     const buf = this.cur.getBinaryFast([resourceType, id]);
@@ -1134,6 +1160,24 @@ class Plan {
     this.exactSingleValue = exact && !excludedIds && exact.values.length === 1 ? store.entryCount(exact.n, exact.values[0]) : undefined;
     this.walkAnswersFilter =
       !excludedIds && best?.kind === 'path' && best.path === Object.keys(rest)[0] && (exact !== undefined || isIdList(rest));
+  }
+
+  /** Whether the check of a candidate needs its document (a filter left to evaluate on it). */
+  get needsDoc(): boolean {
+    return this.query !== undefined;
+  }
+
+  /**
+   * The live record with this id when it matches, read once; only for plans that need no document
+   * (the index walk, key look-ups and id exclusions decide).
+   */
+  acceptedRecord(id: string): ResourceRecord | undefined {
+    this.scanned++;
+    if (this.excludedIds?.has(id)) return undefined;
+    for (const check of this.pointChecks) {
+      if (!check.values.some((v) => this.store.hasEntry(check.n, v, id))) return undefined;
+    }
+    return this.store.liveRecord(this.type, id);
   }
 
   /** Whether the live resource with this id matches. */
