@@ -797,7 +797,8 @@ export class EmbeddedStore implements Store {
 
   /** The live current version as a record (one read), or undefined when absent or deleted. */
   liveRecord(resourceType: string, id: string): ResourceRecord | undefined {
-    const buf = this.cur.get([resourceType, id]);
+    // Decoded at once, so lmdb's shared read buffer need not be copied.
+    const buf = this.cur.getBinaryFast([resourceType, id]);
     const rec = buf ? currentRecord(resourceType, id, buf) : undefined;
     return rec && !rec.deleted ? rec : undefined;
   }
