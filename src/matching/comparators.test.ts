@@ -11,6 +11,7 @@ import {
   compareSex,
   compareSuffix,
   nameRelation,
+  nameRelationUncached,
 } from './comparators.js';
 import { features } from './features.js';
 import { foldName, jw, nameKey, soundsAlike, streetKey, withinOneEdit } from './strings.js';
@@ -55,6 +56,13 @@ describe('string helpers', () => {
 });
 
 describe('names', () => {
+  it('nameRelation keeps each pair\'s relation: asked again (either order), it answers what the uncached comparison does', () => {
+    const names = ['mary ellen', 'maryellen', 'william', 'bill', 'smith jones', 'jones', 'jon', 'john', 'catherine', 'kathryn', 'a', 'ann', 'anne', 'steven', 'stephen', 'x'];
+    for (let round = 0; round < 2; round++) {
+      for (const a of names) for (const b of names) expect(nameRelation(a, b), `${a} / ${b}`).toBe(nameRelationUncached(a, b));
+    }
+  });
+
   it('nameRelation recognises the kinds of variants', () => {
     expect(nameRelation('mary ellen', 'maryellen')).toBe('exact');
     expect(nameRelation('william', 'bill')).toBe('nickname');

@@ -41,8 +41,28 @@ function missing(field: string, detail: string): FieldResult {
   return { field, outcome: 'missing', weight: 0, detail };
 }
 
+export type NameRelation = 'exact' | 'nickname' | 'compound' | 'typo' | 'phonetic' | 'initial' | 'none';
+
+// Names repeat (a registry's first names and surnames are few next to its patients), and every
+// candidate of a $match compares its names with the input's: the relation of a pair is kept.
+const relations = new Map<string, NameRelation>();
+const RELATIONS_KEPT = 100_000;
+
 /** How two single name keys relate: exact, a variant (typo, nickname, compound, phonetic), or not. */
-export function nameRelation(a: string, b: string): 'exact' | 'nickname' | 'compound' | 'typo' | 'phonetic' | 'initial' | 'none' {
+export function nameRelation(a: string, b: string): NameRelation {
+  if (a === b) return 'exact';
+  const key = `${a}\u0000${b}`;
+  let rel = relations.get(key);
+  if (rel === undefined) {
+    rel = nameRelationUncached(a, b);
+    if (relations.size >= RELATIONS_KEPT) relations.clear();
+    relations.set(key, rel);
+  }
+  return rel;
+}
+
+/** nameRelation without the kept pairs (exported for its test). */
+export function nameRelationUncached(a: string, b: string): NameRelation {
   if (a === b || squash(a) === squash(b)) return 'exact';
   if (a.length === 1 || b.length === 1) return a[0] === b[0] ? 'initial' : 'none';
   if (isNickname(a, b)) return 'nickname';
@@ -302,7 +322,8 @@ function addressRelation(a: AddressFeature, b: AddressFeature): 'agree' | 'parti
   const placeOk = zipClose || citySame || a.zip === '' || b.zip === '';
   if (a.line !== '' && b.line !== '') {
     const numberSame = a.number === b.number;
-    const streetClose = a.street === b.street || withinOneEdit(a.street, b.street) || jw(a.street, b.street) >= 0.92;
+    // Only looked at together with the same house number (Jaro-Winkler is the costly part).
+    const streetClose = numberSame && (a.street === b.street || withinOneEdit(a.street, b.street) || jw(a.street, b.street) >= 0.92);
     if (a.line === b.line && placeOk) return 'agree';
     if (numberSame && streetClose && placeOk) return a.number !== '' && (zipSame || citySame) ? 'agree' : 'partial';
     if (a.line === b.line || (numberSame && streetClose) || (withinOneEdit(a.number, b.number) && a.street === b.street && (zipSame || citySame))) {

@@ -86,7 +86,7 @@ export function nameKey(value: string | undefined): string {
 
 /** Name key without spaces, for comparing compound names written with or without separators. */
 export function squash(key: string): string {
-  return key.replace(/ /g, '');
+  return key.includes(' ') ? key.replace(/ /g, '') : key;
 }
 
 /** Digits of a value (identifiers, phones, ZIP codes). */
