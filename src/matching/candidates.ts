@@ -40,7 +40,9 @@ export async function findMatches(
     );
     for (const records of results) {
       for (const record of records) {
-        if (record.resource && record.id !== options.excludeId) byId.set(record.id, record.resource as Patient);
+        // A record found again (by another key family or stage) keeps its first copy, whose
+        // features are already computed.
+        if (record.resource && record.id !== options.excludeId && !byId.has(record.id)) byId.set(record.id, record.resource as Patient);
       }
     }
   };
