@@ -15,6 +15,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import type { Patient } from '@medplum/fhirtypes';
+import type { StoreReader } from '../src/store/store.js';
 import jwt from 'jsonwebtoken';
 import { waitReady } from './wait-ready.js';
 import { serverEntry } from './server-entry.js';
@@ -65,18 +66,41 @@ async function inProcess(): Promise<void> {
       if (i % 10 === 0 && r.resource) samples.push(r.resource as Patient);
     });
     if (samples.length === 0) throw new Error('no patients: seed the data dir first');
+    // Counts the records the blocking searches return (each one read, parsed and compared).
+    let recordsRead = 0;
+    const counting: StoreReader = {
+      kind: store.kind,
+      read: (type, id) => store.read(type, id),
+      vread: (type, id, v) => store.vread(type, id, v),
+      count: (type, filter) => store.count(type, filter),
+      scan: (type, filter, options) => store.scan(type, filter, options),
+      search: async (type, query) => {
+        const records = await store.search(type, query);
+        recordsRead += records.length;
+        return records;
+      },
+    };
     for (const p of samples.slice(0, 30)) await findMatches(store, SHAPES[0][1](p)); // warm-up
     for (const [name, shape] of SHAPES) {
       const times: number[] = [];
+      const reads: number[] = [];
+      let results = 0;
       const start = process.cpuUsage();
       for (const p of samples) {
         const t = performance.now();
-        await findMatches(store, shape(p));
+        const before = recordsRead;
+        results += (await findMatches(counting, shape(p))).length;
         times.push(performance.now() - t);
+        reads.push(recordsRead - before);
       }
       const cpu = process.cpuUsage(start);
       report(`${name} (in process)`, times);
-      console.log(`  CPU per findMatches: ${((cpu.user + cpu.system) / 1000 / samples.length).toFixed(2)} ms`);
+      reads.sort((a, b) => a - b);
+      const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+      console.log(
+        `  CPU per findMatches: ${((cpu.user + cpu.system) / 1000 / samples.length).toFixed(2)} ms; records read per call: mean ${mean(reads).toFixed(1)}, ` +
+          `p50 ${reads[Math.floor(reads.length / 2)]}, max ${reads[reads.length - 1]}; matches listed per call: ${(results / samples.length).toFixed(2)}`
+      );
     }
   } finally {
     await store.close();
