@@ -5,6 +5,8 @@ import type { Patient } from '@medplum/fhirtypes';
 import { describe, expect, it } from 'vitest';
 import { EmbeddedStore } from '../store/embedded/embedded-store.js';
 import { blockingQueries, BLOCK_LIMIT, MATCHING_INDEX_VERSION, matchingIndex } from './blocking.js';
+import { compareBirthDate } from './comparators.js';
+import { features } from './features.js';
 import { rankCandidates } from './rank.js';
 import { HOUSEHOLD, patient } from './test-patients.js';
 
@@ -19,6 +21,7 @@ const liam = patient({
   ...HOUSEHOLD,
 });
 
+const unique = (xs: string[]) => [...new Set(xs)];
 const keysOf = (filters: Array<Record<string, unknown>>, path = 'm.keys') =>
   filters.flatMap((f) => {
     const v = f[path] as string | { $in: string[] };
@@ -44,8 +47,9 @@ describe('matchingIndex', () => {
     expect(matchingIndex(liam).keys.filter((k) => k.startsWith('d:'))).toEqual(['d:20250314']);
     const keys = keysOf(blockingQueries(liam));
     expect(keys.filter((k) => k.startsWith('d:'))).toEqual(['d:20250314']);
-    expect(keys.filter((k) => k.startsWith('fm:')).map((k) => k.split(':')[2])).toEqual(expect.arrayContaining(['202503', '202403', '202603']));
-    expect(keys.filter((k) => k.startsWith('fd:')).map((k) => k.split(':')[2])).toEqual(expect.arrayContaining(['0314', '0313', '0315']));
+    // 2025-03-14: day/month not swappable (14 > 12); ± 1 day stays in March; year ± 1 goes by the day of year.
+    expect(unique(keys.filter((k) => k.startsWith('fm:')).map((k) => k.split(':')[2]))).toEqual(['202503']);
+    expect(unique(keys.filter((k) => k.startsWith('fd:')).map((k) => k.split(':')[2]))).toEqual(['0314']);
   });
 });
 
@@ -61,12 +65,46 @@ describe('blockingQueries', () => {
     expect(keysOf(blockingQueries(liam, { path: 's._m' }), 's._m').length).toBeGreaterThan(0);
   });
 
-  it('swapped day/month and year typos are queried', () => {
+  it('swapped day/month, neighbouring days and year typos are queried; dates wrong in two parts are not', () => {
     const p = patient({ given: ['Ann'], family: 'Lee', birthDate: '2011-07-03' });
     const keys = keysOf(blockingQueries(p));
-    expect(keys.some((k) => k.startsWith('fm:') && k.endsWith(':201103'))).toBe(true); // swapped
-    expect(keys.some((k) => k.startsWith('fd:') && k.endsWith(':0307'))).toBe(true);
-    expect(keys.some((k) => k.startsWith('fm:') && k.endsWith(':201007'))).toBe(true); // year - 1
+    expect(keys.some((k) => k.startsWith('fm:') && k.endsWith(':201103'))).toBe(true); // swapped: 2011-03-07
+    expect(keys.some((k) => k.startsWith('fm:') && k.endsWith(':201107'))).toBe(true); // another day of July 2011
+    expect(keys.some((k) => k.startsWith('fd:') && k.endsWith(':0703'))).toBe(true); // another year, same day
+    expect(keys.some((k) => k.endsWith(':201007') || k.endsWith(':201207'))).toBe(false); // July of 2010/2012 on another day
+    expect(keys.some((k) => k.startsWith('fd:') && !k.endsWith(':0703'))).toBe(false); // 03-07, 07-02, 07-04 of other years
+    // A day apart across the new year: the neighbouring month (of the other year) is looked up.
+    const nye = keysOf(blockingQueries(patient({ given: ['Ann'], family: 'Lee', birthDate: '2011-12-31' })));
+    expect(nye.some((k) => k.startsWith('fm:') && k.endsWith(':201201'))).toBe(true);
+  });
+
+  it('the surname keys find every birth date the comparator calls a typo (but a month digit), for 4,000 dates', () => {
+    // Same name on both sides: which birth dates do birth date + surname keys (d, fm, fd) reach?
+    let seed = 7;
+    const next = () => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648;
+    const day = 86_400_000;
+    const iso = (t: number) => new Date(t).toISOString().slice(0, 10);
+    const dateKeys = (keys: string[]) => keys.filter((k) => /^(d|fm|fd):/.test(k));
+    let typos = 0;
+    for (let i = 0; i < 4_000; i++) {
+      const t = Date.UTC(2000, 0, 1) + Math.floor(next() * 26 * 365) * day;
+      const a = iso(t);
+      // Neighbouring dates, the same day in neighbouring years, day/month swapped, anything nearby.
+      const [y, m, d] = a.split('-');
+      const candidates = [iso(t + day), iso(t - day), `${Number(y) + 1}-${m}-${d}`, `${Number(y) - 3}-${m}-${d}`, `${y}-${d}-${m}`, iso(t + Math.floor((next() - 0.5) * 1600) * day)];
+      const query = dateKeys(keysOf(blockingQueries(patient({ given: ['Ann'], family: 'Lee', birthDate: a }))));
+      for (const b of candidates) {
+        if (Number.isNaN(Date.parse(b)) || iso(Date.parse(b)) !== b) continue;
+        const stored = patient({ given: ['Ann'], family: 'Lee', birthDate: b });
+        const r = compareBirthDate(features(patient({ birthDate: a })), features(stored));
+        const monthDigit = r.kind === 'digit' && a.slice(0, 4) === b.slice(0, 4) && a.slice(5, 7) !== b.slice(5, 7);
+        if (r.outcome === 'conflict' || monthDigit) continue;
+        typos++;
+        const reached = dateKeys(matchingIndex(stored).keys).some((k) => query.includes(k));
+        expect(reached, `${a} → ${b} (${r.kind})`).toBe(true);
+      }
+    }
+    expect(typos).toBeGreaterThan(15_000);
   });
 
   it('a patient with nothing to block on gives no filters', () => {
