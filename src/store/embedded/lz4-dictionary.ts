@@ -6,8 +6,8 @@
 // Why not lmdb's compression for writes: its native code re-hashes the whole dictionary
 // (LZ4_loadDict) before every value, ~115 µs of CPU per put with the store's 41 KB dictionary
 // against ~5 µs for the compression itself. Here the dictionary is hashed once; each value only
-// consults that table (read-only) and a table of its own positions (reset in O(1) by a generation
-// stamp).
+// consults that table (read-only) and a table of its own positions (offset per value, so nothing
+// is cleared between values).
 //
 // LZ4 block format (lz4 docs, "LZ4 Block Format Description"): sequences of token (literal length
 // high nibble, match length − 4 low nibble), extra length bytes (255 …), literals, 2-byte
@@ -16,7 +16,7 @@
 // Offsets reach back at most 65,535 bytes, across the end of the dictionary into the value's start
 // as the decoder sees them (the dictionary placed just before the output).
 
-const HASH_LOG = 16;
+const HASH_LOG = 13;
 const HASH_SIZE = 1 << HASH_LOG;
 const MIN_MATCH = 4;
 /** A match may not start in the last 12 bytes. */
@@ -41,18 +41,24 @@ function hash(sequence: number, fifth: number): number {
 export class DictionaryCompressor {
   /** The dictionary as lmdb's decoder uses it: its length rounded down to a multiple of 8. */
   private readonly dict: Uint8Array;
-  /** hash of 4 bytes → the last dictionary position holding them (-1: none). */
-  private readonly dictTable = new Int32Array(HASH_SIZE).fill(-1);
-  /** hash → last position in the value being compressed, valid when its stamp is the current generation. */
+  /** Only the dictionary's last 64 KB can be referenced: positions in dictTable count from here. */
+  private readonly dictStart: number;
+  /** hash of 5 bytes → 1 + the last dictionary position (from dictStart) holding them (0: none). */
+  private readonly dictTable = new Uint16Array(HASH_SIZE);
+  /**
+   * hash → `base` + the last position in the value being compressed; entries below the current
+   * `base` belong to earlier values (so nothing is cleared between values). Small tables on
+   * purpose: they stay in the CPU's caches next to the server's own data.
+   */
   private readonly table = new Int32Array(HASH_SIZE);
-  private readonly stamp = new Uint32Array(HASH_SIZE);
-  private generation = 0;
+  private base = 1;
 
   constructor(dictionary: Uint8Array) {
     const usable = (dictionary.length >> 3) << 3;
     this.dict = dictionary.subarray(0, usable);
     // Only the last 64 KB can be referenced; later positions overwrite earlier ones (nearer is better).
-    for (let i = Math.max(0, usable - MAX_OFFSET); i + MIN_MATCH < usable; i++) this.dictTable[hash(read32(this.dict, i), this.dict[i + 4])] = i;
+    this.dictStart = Math.max(0, usable - MAX_OFFSET);
+    for (let i = this.dictStart; i + MIN_MATCH < usable; i++) this.dictTable[hash(read32(this.dict, i), this.dict[i + 4])] = i - this.dictStart + 1;
   }
 
   /** Whether `compress` takes a value of this size (larger ones need lmdb's 8-byte header). */
@@ -72,11 +78,15 @@ export class DictionaryCompressor {
     let op = 4;
     let anchor = 0;
     if (n >= MF_LIMIT + 1) {
-      if (++this.generation === 0xffffffff) {
-        this.stamp.fill(0);
-        this.generation = 1;
+      if (this.base + n >= 0x7fffffff) {
+        this.table.fill(0);
+        this.base = 1;
       }
-      const gen = this.generation;
+      const base = this.base;
+      this.base += n + 1;
+      const table = this.table;
+      const dictTable = this.dictTable;
+      const dictStart = this.dictStart;
       const dict = this.dict;
       const d = dict.length;
       const lastMatchStart = n - MF_LIMIT;
@@ -89,8 +99,9 @@ export class DictionaryCompressor {
         let length = 0;
         let offset = 0;
         let ref = -1; // match start: ≥ 0 in the value, < 0 as (position in dictionary − d)
-        if (this.stamp[h] === gen) {
-          const c = this.table[h];
+        const seen = table[h] - base;
+        if (seen >= 0) {
+          const c = seen;
           if (ip - c <= MAX_OFFSET && read32(input, c) === sequence) {
             let k = MIN_MATCH;
             while (ip + k < matchLimit && input[c + k] === input[ip + k]) k++;
@@ -99,11 +110,10 @@ export class DictionaryCompressor {
             ref = c;
           }
         }
-        this.table[h] = ip;
-        this.stamp[h] = gen;
+        table[h] = base + ip;
         // The dictionary's candidate too: the longer match wins.
-        const c = this.dictTable[h];
-        if (c >= 0 && d - c + ip <= MAX_OFFSET && read32(dict, c) === sequence) {
+        const c = dictTable[h] - 1 + dictStart;
+        if (c >= dictStart && d - c + ip <= MAX_OFFSET && read32(dict, c) === sequence) {
           let k = MIN_MATCH;
           while (ip + k < matchLimit && c + k < d && dict[c + k] === input[ip + k]) k++;
           if (k > length) {
@@ -129,9 +139,7 @@ export class DictionaryCompressor {
         anchor = ip;
         // Remember a position inside the match too (helps the next look-up of repetitive text).
         if (ip - 2 <= lastMatchStart && ip - 2 >= 0) {
-          const h2 = hash(read32(input, ip - 2), input[ip + 2]);
-          this.table[h2] = ip - 2;
-          this.stamp[h2] = gen;
+          table[hash(read32(input, ip - 2), input[ip + 2])] = base + ip - 2;
         }
       }
     }
