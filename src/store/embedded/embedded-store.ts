@@ -313,23 +313,20 @@ export class EmbeddedStore implements Store {
   private addEntries(type: string, id: string, doc: unknown, defs: IndexDef[], tally: Tally): void {
     for (const def of defs) {
       const tuples = indexTuples(doc, def);
-      for (const t of tuples) this.idx.putSync([def.n, ...t, id], EMPTY);
-      this.countEntries(type, doc, def, tuples, tally);
-    }
-  }
-
-  /** The counters (and the several-values flag) of one index's new entries for a document (in the write transaction). */
-  private countEntries(type: string, doc: unknown, def: IndexDef, tuples: Key[], tally: Tally): void {
-    if (tuples.length > 1 && !def.multi) {
-      this.meta.putSync(['multi', def.n], true);
-      def.multi = true; // if this transaction fails the flag only makes plans more careful
-    }
-    const counted = !(def.parts && def.sort); // a compound of sort keys only orders: no estimates
-    if (counted) for (const t of tuples) if (!t.includes(null)) tally.entry(def.n, t as Scalar[], 1);
-    if (def.path.endsWith('.lo')) {
-      const base = def.path.slice(0, -3);
-      const span = dateSpan(doc, base.split('.'));
-      if (span !== undefined) tally.span(type, base, span);
+      if (tuples.length > 1 && !def.multi) {
+        this.meta.putSync(['multi', def.n], true);
+        def.multi = true; // if this transaction fails the flag only makes plans more careful
+      }
+      const counted = !(def.parts && def.sort); // a compound of sort keys only orders: no estimates
+      for (const t of tuples) {
+        this.idx.putSync([def.n, ...t, id], EMPTY);
+        if (counted && !t.includes(null)) tally.entry(def.n, t as Scalar[], 1);
+      }
+      if (def.path.endsWith('.lo')) {
+        const base = def.path.slice(0, -3);
+        const span = dateSpan(doc, base.split('.'));
+        if (span !== undefined) tally.span(type, base, span);
+      }
     }
   }
 
@@ -901,7 +898,6 @@ export class EmbeddedStore implements Store {
   // ---------------------------------------------------------------- writes
 
   async write(op: WriteOp): Promise<ResourceRecord> {
-    if (op.ifVersion === 'absent' && op.resource) return this.create(op);
     const [record] = await this.commit([op]);
     return record;
   }
@@ -927,7 +923,14 @@ export class EmbeddedStore implements Store {
    */
   private async commit(ops: WriteOp[]): Promise<ResourceRecord[]> {
     this.assertWritable();
-    for (const op of ops) checkOp(op);
+    for (const op of ops) {
+      if (typeof op.resourceType !== 'string' || !op.resourceType || typeof op.id !== 'string' || !op.id) {
+        throw new Error('WriteOp needs a resourceType and an id');
+      }
+      if (op.resource && op.resource.resourceType !== op.resourceType) {
+        throw new Error(`WriteOp for ${op.resourceType}/${op.id} carries a ${op.resource.resourceType}`);
+      }
+    }
     for (const t of new Set(ops.map((op) => op.resourceType))) await this.ensureType(t);
     this.writeSeq++;
     const task = this.env.childTransaction(() => this.apply(ops));
@@ -944,62 +947,6 @@ export class EmbeddedStore implements Store {
     }
     if ('conflict' in outcome) throw outcome.conflict;
     return outcome.records;
-  }
-
-  /**
-   * A single create of an id that must not exist yet (ifVersion 'absent': every AuditEvent, one per
-   * request; bulk jobs, accounts) through lmdb's conditional asynchronous puts: the record is
-   * compressed (LZ4 with the store's 41 KB dictionary: ~0.2 ms of CPU, most of an AuditEvent's
-   * write) on a background thread instead of the request thread, and written only if the key is
-   * absent when the write thread gets to it. The counters (read-modify-write) follow in a
-   * transaction callback queued in the same event turn, so lmdb commits both in the same
-   * transaction (one fsync, all or nothing); it counts only when the record was written, which the
-   * type-history key (lastUpdated is unique per write request) tells. When the id exists (a conflict,
-   * or a deleted resource being created again) nothing was written and the regular path decides.
-   */
-  private async create(op: WriteOp): Promise<ResourceRecord> {
-    this.assertWritable();
-    checkOp(op);
-    const { resourceType: t, id } = op;
-    await this.ensureType(t);
-    this.assertWritable();
-    const defs = this.defs.get(t) ?? [];
-    const u = this.instant();
-    const stamped = stampMeta(op.resource as Resource, id, 1, u);
-    const sJson = JSON.stringify(op.index ?? {});
-    const doc = { _id: id, lastUpdated: u, s: JSON.parse(sJson) as SearchIndex };
-    const entries = defs.map((def) => ({ def, tuples: indexTuples(doc, def) }));
-    const value = encodeCurrent(1, u, JSON.stringify(stamped), sJson);
-    const historyKey: Key = [t, u, id, 1];
-    this.writeSeq++;
-    const written = this.cur.ifNoExists([t, id], () => {
-      this.cur.put([t, id], value);
-      this.thist.put(historyKey, EMPTY);
-      for (const { def, tuples } of entries) for (const tuple of tuples) this.idx.put([def.n, ...tuple, id], EMPTY);
-    });
-    const counted = this.env.childTransaction(() => {
-      if (!this.thist.doesExist(historyKey)) return;
-      const tally = new Tally();
-      for (const { def, tuples } of entries) this.countEntries(t, doc, def, tuples, tally);
-      tally.live.set(t, 1);
-      this.applyTally(tally);
-    });
-    const task = Promise.all([written, counted]);
-    this.pending.add(task);
-    let stored: boolean;
-    try {
-      [stored] = (await task) as [boolean, unknown];
-    } catch (err) {
-      throw new StoreUnavailableError('Embedded store could not commit the write', { cause: err });
-    } finally {
-      this.pending.delete(task);
-      this.writeSeq++;
-    }
-    if (!stored) {
-      const [record] = await this.commit([op]);
-      return record;
-    }
-    return { resourceType: t, id, versionId: 1, lastUpdated: u, deleted: false, resource: stamped };
   }
 
   /** Runs inside the write transaction (synchronously). */
@@ -1370,15 +1317,6 @@ function normaliseInstant(value: string): string {
   const ms = Date.parse(value);
   if (!Number.isFinite(ms)) throw new Error(`Not an ISO instant: ${value}`);
   return new Date(ms).toISOString();
-}
-
-function checkOp(op: WriteOp): void {
-  if (typeof op.resourceType !== 'string' || !op.resourceType || typeof op.id !== 'string' || !op.id) {
-    throw new Error('WriteOp needs a resourceType and an id');
-  }
-  if (op.resource && op.resource.resourceType !== op.resourceType) {
-    throw new Error(`WriteOp for ${op.resourceType}/${op.id} carries a ${op.resource.resourceType}`);
-  }
 }
 
 function preconditionFails(op: WriteOp, cur: { v: number; deleted: boolean } | undefined): VersionConflictError | undefined {
