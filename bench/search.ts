@@ -13,6 +13,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import jwt from 'jsonwebtoken';
+import { cpuSnapshot } from './cpu.js';
 import { serverEntry } from './server-entry.js';
 import { waitReady } from './wait-ready.js';
 
@@ -135,17 +136,19 @@ async function main(): Promise<void> {
 /** The server's process id, for its CPU time per query (set once it runs). */
 let serverPid: number | undefined;
 
-/** CPU time (user + system, all threads) of the server so far, in ms (0 when unknown). */
-async function serverCpuMs(): Promise<number> {
-  if (serverPid === undefined) return 0;
-  const fields = (await readFile(`/proc/${serverPid}/stat`, 'utf8')).split(') ')[1].split(' ');
-  return (Number(fields[11]) + Number(fields[12])) * 10;
+/** CPU time (user + system) of the server so far, in ms: all threads, and the request thread alone. */
+async function serverCpuMs(): Promise<{ process: number; requestThread: number }> {
+  if (serverPid === undefined) return { process: 0, requestThread: 0 };
+  const { process, requestThread } = await cpuSnapshot(serverPid);
+  return { process: process / 1000, requestThread: requestThread / 1000 };
 }
 
 interface Measured {
   sorted: number[];
   /** The server's CPU (all threads) per request, ms. */
   cpuMs: number;
+  /** The server's request thread's CPU per request, ms. */
+  threadMs: number;
   /** This bench process's own CPU per request (it shares the cores with the server), ms. */
   clientCpuMs: number;
 }
@@ -166,13 +169,19 @@ async function measure(n: number, run: (i: number) => Promise<unknown>): Promise
   };
   await Promise.all(Array.from({ length: Math.min(CONCURRENCY, n) }, worker));
   const own = process.cpuUsage(own0);
-  return { sorted: times.sort((a, b) => a - b), cpuMs: ((await serverCpuMs()) - cpu0) / n, clientCpuMs: (own.user + own.system) / 1000 / n };
+  const cpu1 = await serverCpuMs();
+  return {
+    sorted: times.sort((a, b) => a - b),
+    cpuMs: (cpu1.process - cpu0.process) / n,
+    threadMs: (cpu1.requestThread - cpu0.requestThread) / n,
+    clientCpuMs: (own.user + own.system) / 1000 / n,
+  };
 }
 
-function report(name: string, { sorted, cpuMs, clientCpuMs }: Measured): void {
+function report(name: string, { sorted, cpuMs, threadMs, clientCpuMs }: Measured): void {
   const pct = (p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
   console.log(
-    `${name.padEnd(62)} p50 ${pct(50).toFixed(1).padStart(7)} ms   p99 ${pct(99).toFixed(1).padStart(7)} ms   server CPU ${cpuMs.toFixed(1).padStart(5)} ms/query   bench CPU ${clientCpuMs.toFixed(1)} ms   (n=${sorted.length})`
+    `${name.padEnd(62)} p50 ${pct(50).toFixed(1).padStart(7)} ms   p99 ${pct(99).toFixed(1).padStart(7)} ms   server CPU ${cpuMs.toFixed(2).padStart(5)} ms/query (request thread ${threadMs.toFixed(2)})   bench CPU ${clientCpuMs.toFixed(1)} ms   (n=${sorted.length})`
   );
 }
 
