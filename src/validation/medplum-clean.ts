@@ -17,7 +17,6 @@ import {
   getDataType,
   getTypedPropertyValueWithSchema,
   HTTP_HL7_ORG,
-  isEmpty,
   isPrimitiveType,
   isReference,
   LRUCache,
@@ -163,8 +162,9 @@ class CleanCheck {
   private property(parent: TypedValue, name: string, element: InternalSchemaElement): boolean {
     if (element.slicing || element.pattern || element.fixed) return false;
     if (element.type?.some((t) => t.code === 'Resource')) return false; // contained resources: the validator's own walk
+    // undefined when the value is empty (medplum's isEmpty): the validator reports that.
     const resolved = getTypedPropertyValueWithSchema(parent, name, element);
-    if (resolved === undefined || isEmpty(resolved)) return false;
+    if (resolved === undefined) return false;
     let values: TypedValue[];
     if (element.isArray) {
       if (!Array.isArray(resolved)) return false;
@@ -181,7 +181,7 @@ class CleanCheck {
       if (isPrimitiveType(item.type)) {
         if (!primitiveValid(item)) return false;
       } else {
-        if (typeof item.value !== 'object' || Array.isArray(item.value) || isEmpty(item.value)) return false;
+        if (typeof item.value !== 'object' || Array.isArray(item.value) || !hasOwnKey(item.value)) return false;
         if (!this.object(item, getDataType(item.type))) return false;
       }
     }
@@ -203,6 +203,12 @@ class CleanCheck {
     }
     return true;
   }
+}
+
+/** A JSON object with at least one property (medplum's isEmpty is false), without listing its keys. */
+function hasOwnKey(value: object): boolean {
+  for (const key in value) if (Object.prototype.hasOwnProperty.call(value, key)) return true;
+  return false;
 }
 
 /** The validator's primitive checks (JSON type, whitespace, size, format, numeric ranges). */

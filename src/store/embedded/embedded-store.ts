@@ -953,15 +953,21 @@ export class EmbeddedStore implements Store {
   private apply(ops: WriteOp[]): Outcome {
     const known = new Map<string, { v: number; deleted: boolean }>();
     const versions: number[] = [];
+    /** Resources this request writes once and that do not exist yet (creates): nothing to read again below. */
+    const absent = new Set<string>();
+    const repeated = new Set<string>();
+    const seen = new Set<string>();
     for (const op of ops) {
       const key = `${op.resourceType}\u0000${op.id}`;
+      if (seen.has(key)) repeated.add(key);
+      seen.add(key);
       let cur = known.get(key);
       if (!cur) {
         const buf = this.cur.get([op.resourceType, op.id]);
         if (buf) {
           const head = decodeCurrentHead(buf);
           cur = { v: head.versionId, deleted: head.deleted };
-        }
+        } else if (!known.has(key)) absent.add(key);
       }
       const conflict = preconditionFails(op, cur);
       if (conflict) return { conflict };
@@ -976,7 +982,8 @@ export class EmbeddedStore implements Store {
       const { resourceType: t, id } = op;
       const v = versions[i];
       const defs = this.defs.get(t) ?? [];
-      const oldBuf = this.cur.get([t, id]);
+      const key = `${t}\u0000${id}`;
+      const oldBuf = absent.has(key) && !repeated.has(key) ? undefined : this.cur.get([t, id]);
       const old = oldBuf ? decodeCurrentHead(oldBuf) : undefined;
       if (old) {
         // The version being superseded moves to `ver` (a store keeps only current ones in `cur`).
