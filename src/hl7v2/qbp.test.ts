@@ -144,6 +144,23 @@ describe('QBP^Q11 Z34 → RSP^K11', () => {
     expect(msg.getAllSegments('RXA').length).toBe(2);
   });
 
+  it("a query by a twin's SSN and birth date with the co-twin's first name does not answer the registered twin's history", async () => {
+    const birth = yearsAgo(1, 3);
+    const registered = vxu({
+      pid: pid({ mrn: 'TW-1', family: 'Okonkwo', given: 'Noah', birth }).replace(/^(PID\|1\|\|)([^|]*)/, (_m, head: string) => `${head}TW-1^^^MYEHR^MR~401235567^^^SSA^SS`),
+      orders: [order({ filler: 'TW-1-HEPB', cvx: '08', date: hl7Date(10) })],
+    });
+    expect((await post(registered)).msg.getSegment('MSA')?.getField(1).toString()).toMatch(/^A[AE]$/);
+    // the same SSN (a parent's, on both twins' records) and birth date, another first name
+    const coTwin = await post(qbp(qpd({ id: '401235567^^^SSA^SS', family: 'Okonkwo', given: 'Liam', birth, sex: 'M' })));
+    expect(profileOf(coTwin.msg), coTwin.text).not.toBe('Z32');
+    expect(coTwin.msg.getAllSegments('RXA')).toHaveLength(0);
+    // … the registered twin's own name with that SSN still finds his history
+    const own = await post(qbp(qpd({ id: '401235567^^^SSA^SS', family: 'Okonkwo', given: 'Noah', birth, sex: 'M' })));
+    expect(profileOf(own.msg), own.text).toBe('Z32');
+    expect(own.msg.getAllSegments('RXA')).toHaveLength(1);
+  });
+
   it('several candidates: Z31 with one PID each; more than RCP-2: Z33 with QAK TM; none: Z33 NF', async () => {
     const birth = yearsAgo(4);
     for (const [mrn, phone, street] of [

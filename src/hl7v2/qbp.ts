@@ -18,6 +18,8 @@ import type {
 } from '@medplum/fhirtypes';
 import { dataSharingOf } from '../consent/data-sharing.js';
 import { isFhirError } from '../fhir/outcome.js';
+import { comparePatients } from '../matching/compare.js';
+import { GRADE_ORDER } from '../matching/types.js';
 import { err, msa, responseMsh } from './ack.js';
 import { buildMessage, component, components, hl7ToFhirDateTime, repetitions, segment, subcomponents, type ParsedMessage } from './er7.js';
 import type { FhirRunner } from './fhir-runner.js';
@@ -209,8 +211,12 @@ async function findCandidates(query: Query, run: FhirRunner): Promise<Candidates
   if (identified.length > 0) {
     const response = await run({ method: 'GET', url: `Patient?identifier=${identified.map(token).map(encodeURIComponent).join(',')}&_count=2` });
     const found = patientsOf(response.body as Bundle);
-    // An identifier hit counts when the demographics sent do not contradict it.
-    if (found.length === 1 && (!patient.birthDate || found[0].birthDate === patient.birthDate)) return { kind: 'one', patient: found[0] };
+    // An identifier hit counts when the demographics sent do not contradict it: the birth date, and
+    // the name as the matching engine weighs it (a twin or sibling carrying the same SSN has another
+    // first name: the engine grades that below probable, so the query goes to $match).
+    if (found.length === 1 && (!patient.birthDate || found[0].birthDate === patient.birthDate) && !namesAnotherChild(patient, found[0])) {
+      return { kind: 'one', patient: found[0] };
+    }
   }
   if (!patient.name?.[0]?.family || !patient.birthDate) return { kind: 'many', patients: [] };
   const response = await run({
@@ -223,6 +229,12 @@ async function findCandidates(query: Query, run: FhirRunner): Promise<Candidates
   const certain = graded.filter((g) => g.grade === 'certain');
   if (certain.length === 1) return { kind: 'one', patient: certain[0].patient };
   return { kind: 'many', patients: graded.map((g) => g.patient) };
+}
+
+/** The query names someone the engine would not even send to review against this record. */
+function namesAnotherChild(query: Patient, found: Patient): boolean {
+  if (!query.name?.[0]?.given?.length) return false;
+  return GRADE_ORDER[comparePatients(query, found).grade] < GRADE_ORDER.probable;
 }
 
 function patientsOf(bundle: Bundle): Patient[] {
