@@ -80,6 +80,12 @@ interface KeyInfo {
    * keys under one choice element make it warn.
    */
   choice: string | undefined;
+  /**
+   * The type the validator resolves this key to (getTypedPropertyValueWithSchema: the choice's
+   * type, or the element's one type), when that resolution is a plain look-up of this key;
+   * undefined: ask getTypedPropertyValueWithSchema.
+   */
+  type: string | undefined;
 }
 
 interface TypeInfo {
@@ -105,14 +111,17 @@ function typeInfo(schema: InternalTypeSchema): TypeInfo {
   };
   for (const [name, element] of Object.entries(schema.elements)) {
     if (element.min > 0) required.push(name);
+    // The validator looks the value up under the last segment of the element's path.
+    const plain = element.path.slice(element.path.lastIndexOf('.') + 1) === name;
     if (name.endsWith('[x]')) {
       const base = name.slice(0, -3);
       for (const t of element.type ?? []) {
         const key = base + t.code.charAt(0).toUpperCase() + t.code.slice(1);
-        if (!keys.has(key)) keys.set(key, { element: name, choice: choiceOf(key) });
+        if (!keys.has(key)) keys.set(key, { element: name, choice: choiceOf(key), type: plain ? t.code : undefined });
       }
     } else {
-      keys.set(name, { element: name, choice: choiceOf(name) });
+      const type = plain && element.type?.length === 1 ? element.type[0].code : undefined;
+      keys.set(name, { element: name, choice: choiceOf(name), type });
     }
   }
   info = { keys, required };
@@ -136,7 +145,8 @@ class CleanCheck {
   private object(typed: TypedValue, schema: InternalTypeSchema): boolean {
     const value = typed.value as Record<string, unknown>;
     const info = typeInfo(schema);
-    const present = new Set<string>();
+    /** Element key → the JSON key present for it. */
+    const present = new Map<string, string>();
     const choices = new Set<string>();
     for (const key of Object.keys(value)) {
       if (key === 'resourceType') continue; // the validator skips it in every object
@@ -149,21 +159,21 @@ class CleanCheck {
         choices.add(k.choice);
       }
       if (present.has(k.element)) return false; // two keys of one choice element
-      present.add(k.element);
+      present.set(k.element, key);
     }
     for (const name of info.required) if (!present.has(name)) return false;
-    for (const name of present) {
+    for (const [name, key] of present) {
       const element = schema.elements[name];
-      if (!this.property(typed, name, element)) return false;
+      if (!this.property(typed, name, element, key, (info.keys.get(key) as KeyInfo).type)) return false;
     }
     return true;
   }
 
-  private property(parent: TypedValue, name: string, element: InternalSchemaElement): boolean {
+  private property(parent: TypedValue, name: string, element: InternalSchemaElement, key: string, type: string | undefined): boolean {
     if (element.slicing || element.pattern || element.fixed) return false;
     if (element.type?.some((t) => t.code === 'Resource')) return false; // contained resources: the validator's own walk
     // undefined when the value is empty (medplum's isEmpty): the validator reports that.
-    const resolved = getTypedPropertyValueWithSchema(parent, name, element);
+    const resolved = type === undefined ? getTypedPropertyValueWithSchema(parent, name, element) : lookUp(parent, key, type);
     if (resolved === undefined) return false;
     let values: TypedValue[];
     if (element.isArray) {
@@ -203,6 +213,19 @@ class CleanCheck {
     }
     return true;
   }
+}
+
+/**
+ * What getTypedPropertyValueWithSchema gives for a key whose type is known and that has no `_`
+ * twin (the walk refuses those): the value typed, item by item for an array; undefined when
+ * medplum's isEmpty holds (null, '', [], {}).
+ */
+function lookUp(parent: TypedValue, key: string, type: string): TypedValue | TypedValue[] | undefined {
+  const value = (parent.value as Record<string, unknown>)[key];
+  if (value === undefined || value === null || value === '') return undefined;
+  if (Array.isArray(value)) return value.length === 0 ? undefined : value.map((v: unknown) => ({ type, value: v }));
+  if (typeof value === 'object' && !hasOwnKey(value)) return undefined;
+  return { type, value };
 }
 
 /** A JSON object with at least one property (medplum's isEmpty is false), without listing its keys. */
