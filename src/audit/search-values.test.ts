@@ -66,10 +66,12 @@ describe('auditSearchIndex', () => {
     expect(auditSearchIndex(foreign)['agent-name']).toBeDefined();
   });
 
-  it('hands out copies: changing one index does not change the next', () => {
+  it('shares only frozen entries: changing one index throws instead of changing the next', () => {
     const event = events()[1];
     const first = auditSearchIndex(event);
-    (first.type as Array<Record<string, string>>)[0].c = 'changed';
+    expect(() => {
+      (first.type as Array<Record<string, string>>)[0].c = 'changed';
+    }).toThrow(TypeError);
     expect(auditSearchIndex(event)).toEqual(extractSearchIndex(event));
   });
 });
