@@ -3,7 +3,7 @@
 // names thousands of members): mingo tests those against every list element for every document,
 // so they are answered here with a Set, with MongoDB's semantics for a plain field path (an array
 // matches when any element is listed; a missing field matches `$nin`, never `$in`).
-import { Query } from 'mingo';
+import { filterQuery } from './mingo-query.js';
 import type { Filter, StoredDoc } from './store.js';
 
 /** Lists shorter than this stay with mingo (no gain). */
@@ -23,7 +23,7 @@ export function scanPredicate(filter: Filter): DocPredicate | undefined {
     if (p) fast.push(p);
     else rest.push(part);
   }
-  const query = rest.length === 0 ? undefined : new Query(rest.length === 1 ? rest[0] : { $and: rest });
+  const query = rest.length === 0 ? undefined : filterQuery(rest.length === 1 ? rest[0] : { $and: rest });
   if (fast.length === 0) return query ? (doc) => query.test(doc as unknown as Record<string, unknown>) : undefined;
   return (doc) => {
     for (const p of fast) if (!p(doc)) return false;

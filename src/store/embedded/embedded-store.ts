@@ -7,8 +7,8 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Resource } from '@medplum/fhirtypes';
 import { open, type Database, type RootDatabase } from 'lmdb';
-import { Query } from 'mingo';
 import { scanPredicate } from '../filter-predicate.js';
+import { filterQuery, type FilterQuery } from '../mingo-query.js';
 import {
   nextInstant,
   stampMeta,
@@ -1086,7 +1086,7 @@ class Plan {
   readonly exactSingleValue: number | undefined;
   /** The filter is one indexed condition the index answers whole: the walk of `best` yields exactly its matches. */
   readonly walkAnswersFilter: boolean;
-  private readonly query: Query | undefined;
+  private readonly query: FilterQuery | undefined;
   private readonly pointChecks: Array<{ n: number; values: Scalar[]; condition: PathCondition }>;
   private readonly excludedIds: Set<string> | undefined;
 
@@ -1111,7 +1111,7 @@ class Plan {
     const { rest, excludedIds } = splitIdExclusions(filter);
     this.excludedIds = excludedIds;
     const exact = exactIndexed(rest, byPath);
-    this.query = exact || Object.keys(rest).length === 0 ? undefined : new Query(rest as Record<string, unknown>);
+    this.query = exact || Object.keys(rest).length === 0 ? undefined : filterQuery(rest as Record<string, unknown>);
     this.exactSingleValue = exact && !excludedIds && exact.values.length === 1 ? store.entryCount(exact.n, exact.values[0]) : undefined;
     this.walkAnswersFilter =
       !excludedIds && best?.kind === 'path' && best.path === Object.keys(rest)[0] && (exact !== undefined || isIdList(rest));
