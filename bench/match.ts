@@ -5,12 +5,11 @@
 // Starts the server on that data in a child process, then sends $match requests one at a time for
 // four input shapes built from stored patients: the same record again (name, birth date, sex,
 // address, phone), a first-name typo, a birth date one day off, and name + birth date only.
-// Prints p50/p99 per shape and overall, and the server's CPU time per call (/proc utime+stime),
-// which load from other processes hardly changes. `--in-process` opens the store itself instead
-// (no HTTP, auth or audit) and prints the engine side's CPU per call (findMatches: blocking
-// searches + ranking).
+// Prints p50/p99 per shape and overall, and the server's CPU time per call (/proc utime+stime:
+// the whole process and the request thread alone), which load from other processes changes less.
+// `--in-process` opens the store itself instead (no HTTP, auth or audit) and prints the engine
+// side's CPU per call (findMatches: blocking searches + ranking) and the records it read.
 import { spawn } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
@@ -19,6 +18,7 @@ import type { StoreReader } from '../src/store/store.js';
 import jwt from 'jsonwebtoken';
 import { waitReady } from './wait-ready.js';
 import { serverEntry } from './server-entry.js';
+import { cpuSnapshot } from './cpu.js';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const SECRET = 'bench-secret';
@@ -136,7 +136,7 @@ async function main(): Promise<void> {
 
     const all: number[] = [];
     let found = 0;
-    const cpuStart = await cpuMs(child.pid as number);
+    const cpuStart = await cpuSnapshot(child.pid as number);
     for (const [name, shape] of SHAPES) {
       const times: number[] = [];
       for (let i = 0; i < REQUESTS / SHAPES.length; i++) {
@@ -149,9 +149,13 @@ async function main(): Promise<void> {
       all.push(...times);
       report(name, times);
     }
-    const cpu = (await cpuMs(child.pid as number)) - cpuStart;
+    const cpu = await cpuSnapshot(child.pid as number);
+    const perCall = (us: number) => (us / 1000 / all.length).toFixed(2);
     report('all $match requests', all);
-    console.log(`server CPU per $match: ${(cpu / all.length).toFixed(2)} ms (utime+stime over ${all.length} calls); the stored patient was among the results in ${found}/${all.length}`);
+    console.log(
+      `server CPU per $match: ${perCall(cpu.process - cpuStart.process)} ms (utime+stime over ${all.length} calls; request thread ${perCall(cpu.requestThread - cpuStart.requestThread)} ms); ` +
+        `the stored patient was among the results in ${found}/${all.length}`
+    );
   } finally {
     child.kill('SIGTERM');
     await new Promise((r) => child.on('exit', r));
@@ -162,13 +166,6 @@ function report(name: string, times: number[]): void {
   const sorted = [...times].sort((a, b) => a - b);
   const pct = (p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
   console.log(`${name.padEnd(58)} p50 ${pct(50).toFixed(1).padStart(6)} ms   p99 ${pct(99).toFixed(1).padStart(6)} ms   (n=${sorted.length})`);
-}
-
-/** CPU time (user + system) of a process so far, ms. */
-async function cpuMs(pid: number): Promise<number> {
-  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100; // utime, stime in clock ticks (100/s)
 }
 
 async function json(url: string, body?: unknown): Promise<any> {
