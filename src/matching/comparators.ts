@@ -43,39 +43,29 @@ function missing(field: string, detail: string): FieldResult {
 
 export type NameRelation = 'exact' | 'nickname' | 'compound' | 'typo' | 'phonetic' | 'initial' | 'none';
 
-// Names repeat (a registry's first names and surnames are few next to its patients), and every
-// candidate of a $match compares its names with the input's: the relation of a pair is kept.
-const relations = new Map<string, NameRelation>();
-const RELATIONS_KEPT = 100_000;
-
-/** How two single name keys relate: exact, a variant (typo, nickname, compound, phonetic), or not. */
+/**
+ * How two single name keys relate: exact, a variant (typo, nickname, compound, phonetic), or not.
+ * Runs for every name pair of every candidate: no splitting or squashing of names without spaces,
+ * and no Jaro-Winkler for short names that do not sound alike (only "phonetic" could follow).
+ */
 export function nameRelation(a: string, b: string): NameRelation {
   if (a === b) return 'exact';
-  const key = `${a}\u0000${b}`;
-  let rel = relations.get(key);
-  if (rel === undefined) {
-    rel = nameRelationUncached(a, b);
-    if (relations.size >= RELATIONS_KEPT) relations.clear();
-    relations.set(key, rel);
-  }
-  return rel;
-}
-
-/** nameRelation without the kept pairs (exported for its test). */
-export function nameRelationUncached(a: string, b: string): NameRelation {
-  if (a === b || squash(a) === squash(b)) return 'exact';
+  const spaced = a.includes(' ') || b.includes(' ');
+  const sa = spaced ? squash(a) : a;
+  const sb = spaced ? squash(b) : b;
+  if (sa === sb) return 'exact';
   if (a.length === 1 || b.length === 1) return a[0] === b[0] ? 'initial' : 'none';
   if (isNickname(a, b)) return 'nickname';
-  const ta = a.split(' ');
-  const tb = b.split(' ');
-  if ((ta.length > 1 || tb.length > 1) && (ta.every((t) => tb.includes(t)) || tb.every((t) => ta.includes(t)))) {
-    return 'compound';
+  if (spaced) {
+    const ta = a.split(' ');
+    const tb = b.split(' ');
+    if (ta.every((t) => tb.includes(t)) || tb.every((t) => ta.includes(t))) return 'compound';
   }
-  const sa = squash(a);
-  const sb = squash(b);
-  if (Math.min(sa.length, sb.length) >= 4 && withinOneEdit(sa, sb)) return 'typo';
+  const short = Math.min(sa.length, sb.length) < 4;
+  if (!short && withinOneEdit(sa, sb)) return 'typo';
+  if (short && !soundsAlike(sa, sb)) return 'none';
   const sim = jw(sa, sb);
-  if (sim >= 0.92 && Math.min(sa.length, sb.length) >= 4) return 'typo';
+  if (!short && sim >= 0.92) return 'typo';
   if (sim >= 0.85 && soundsAlike(sa, sb)) return 'phonetic';
   return 'none';
 }

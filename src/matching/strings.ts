@@ -65,23 +65,14 @@ function foldAscii(value: string, classes: Uint8Array): string {
   return out;
 }
 
-const nameKeys = new Map<string, string>();
-
-/** Folded name with letters and single spaces only: `O'Brien-Núñez` → `obrien nunez`. Cached (names repeat). */
+/** Folded name with letters and single spaces only: `O'Brien-Núñez` → `obrien nunez`. */
 export function nameKey(value: string | undefined): string {
   if (!value) return '';
-  let key = nameKeys.get(value);
-  if (key === undefined) {
-    key = PLAIN_ASCII.test(value)
-      ? foldAscii(value, FOLD_LETTERS)
-      : foldName(value)
-          .replace(/[^a-z ]+/g, '')
-          .replace(/ {2,}/g, ' ')
-          .trim();
-    if (nameKeys.size >= 50_000) nameKeys.clear();
-    nameKeys.set(value, key);
-  }
-  return key;
+  if (PLAIN_ASCII.test(value)) return foldAscii(value, FOLD_LETTERS);
+  return foldName(value)
+    .replace(/[^a-z ]+/g, '')
+    .replace(/ {2,}/g, ' ')
+    .trim();
 }
 
 /** Name key without spaces, for comparing compound names written with or without separators. */
