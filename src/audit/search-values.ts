@@ -41,9 +41,12 @@ export function directAuditSearchIndex(event: AuditEvent): SearchIndex | undefin
     if (key !== undefined) sort[code] = key;
   };
   const references = (code: string, refs: string[]) => {
-    const out: string[] = [];
-    for (const ref of refs) for (const f of referenceForms(ref)) if (!out.includes(f)) out.push(f);
-    if (out.length === 0) return;
+    // A Set keeps the first-seen order: the same list as includes() gave, without its n² cost
+    // (a transaction's event names every entry).
+    const seen = new Set<string>();
+    for (const ref of refs) for (const f of referenceForms(ref)) seen.add(f);
+    if (seen.size === 0) return;
+    const out = [...seen];
     index[code] = out;
     sort[code] = out[0];
   };
