@@ -7,6 +7,7 @@
 //   --only "patient's Imm,family"   only the shapes whose names contain one of these (comma-separated)
 //   --warmup N                      requests per shape sent (and not counted) before measuring
 //   BENCH_SERVER_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof"   extra node flags for the server
+//   BENCH_SERVER_STDOUT=1                                            the server's stdout here (e.g. with "--trace-gc")
 import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -55,7 +56,7 @@ async function main(): Promise<void> {
   const child = spawn(process.execPath, [`--max-old-space-size=${values['heap-mb']}`, ...nodeArgs, ...serverEntry()], {
     cwd: ROOT,
     env: { ...process.env, ...env },
-    stdio: ['ignore', 'ignore', 'inherit'],
+    stdio: ['ignore', process.env.BENCH_SERVER_STDOUT ? 'inherit' : 'ignore', 'inherit'],
   });
   const base = `http://127.0.0.1:${port}/fhir`;
   try {
