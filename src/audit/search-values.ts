@@ -8,7 +8,7 @@
 // audit trail are a small fixed set). An event with anything this does not know (other elements, a
 // reference that is not a plain `Type/id`) gets extractSearchIndex.
 import type { AuditEvent, Coding } from '@medplum/fhirtypes';
-import { extractSearchIndex, referenceForms, tokenEntries, type TokenEntry } from '../search/extract.js';
+import { extractSearchIndex, referenceForms, tokenEntries, tokenSortKey, type TokenEntry } from '../search/extract.js';
 import { dateRange } from '../search/util.js';
 import type { SearchIndex } from '../store/store.js';
 
@@ -35,9 +35,7 @@ export function directAuditSearchIndex(event: AuditEvent): SearchIndex | undefin
   const tokens = (code: string, entries: TokenEntry[]) => {
     if (entries.length === 0) return;
     index[code] = entries;
-    const first = entries.find((e): e is { s?: string; c?: string } => 'c' in e && e.c !== undefined);
-    const text = entries.find((e): e is { t: string } => 't' in e);
-    const key = first?.c ?? text?.t;
+    const key = tokenSortKey(entries);
     if (key !== undefined) sort[code] = key;
   };
   const references = (code: string, refs: string[]) => {

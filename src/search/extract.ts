@@ -161,9 +161,7 @@ function addParam(
       const entries = tokenEntries(values);
       if (entries.length === 0) return;
       index[code] = entries;
-      const first = entries.find((e): e is { s?: string; c?: string } => 'c' in e && e.c !== undefined);
-      const text = entries.find((e): e is { t: string } => 't' in e);
-      const key = first?.c ?? text?.t;
+      const key = tokenSortKey(entries);
       if (key !== undefined) sort[code] = key;
       return;
     }
@@ -303,6 +301,13 @@ function stringSortKey(values: TypedValue[]): string | undefined {
 type CodingLike = { system?: string; code?: string; display?: string };
 
 /** Token entries of values (in order, without repeats); also used by src/audit/search-values.ts. */
+/** What a token parameter sorts by: the first code, else the first text. */
+export function tokenSortKey(entries: TokenEntry[]): string | undefined {
+  const first = entries.find((e): e is { s?: string; c?: string } => 'c' in e && e.c !== undefined);
+  const text = entries.find((e): e is { t: string } => 't' in e);
+  return first?.c ?? text?.t;
+}
+
 export function tokenEntries(values: TypedValue[]): TokenEntry[] {
   const out: TokenEntry[] = [];
   const seen = new Set<string>();

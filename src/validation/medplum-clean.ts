@@ -26,32 +26,8 @@ import {
 } from '@medplum/core';
 import type { FhirPathAtom, InternalSchemaElement, InternalTypeSchema, TypedValue } from '@medplum/core';
 import type { Resource } from '@medplum/fhirtypes';
+import { PRIMITIVE_JS_TYPES } from './primitive-types.js';
 
-/** The validator's JavaScript type per primitive type (same table as @medplum/core's fhirTypeToJsType). */
-const JS_TYPES: Record<string, 'string' | 'number' | 'boolean'> = {
-  base64Binary: 'string',
-  boolean: 'boolean',
-  canonical: 'string',
-  code: 'string',
-  date: 'string',
-  dateTime: 'string',
-  decimal: 'number',
-  id: 'string',
-  instant: 'string',
-  integer: 'number',
-  integer64: 'string',
-  markdown: 'string',
-  oid: 'string',
-  positiveInt: 'number',
-  string: 'string',
-  time: 'string',
-  unsignedInt: 'number',
-  uri: 'string',
-  url: 'string',
-  uuid: 'string',
-  xhtml: 'string',
-  'http://hl7.org/fhirpath/System.String': 'string',
-};
 
 /** Invariants the validator does not evaluate (its skippedConstraintKeys). */
 const SKIPPED_CONSTRAINTS = new Set(['ele-1', 'dom-3', 'org-1', 'sdf-19']);
@@ -236,7 +212,7 @@ function hasOwnKey(value: object): boolean {
 
 /** The validator's primitive checks (JSON type, whitespace, size, format, numeric ranges). */
 function primitiveValid(item: TypedValue): boolean {
-  const expected = JS_TYPES[item.type];
+  const expected = PRIMITIVE_JS_TYPES[item.type];
   if (!expected) return false;
   const value = item.value as unknown;
   if (typeof value !== expected) return false;

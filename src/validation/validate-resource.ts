@@ -24,6 +24,7 @@ import type { IssueType } from '../fhir/outcome.js';
 import { ID_PATTERN } from '../fhir/resource-types.js';
 import { CALENDAR_TYPES, calendarProblem } from './calendar.js';
 import { medplumFindsNothing } from './medplum-clean.js';
+import { PRIMITIVE_JS_TYPES, type JsType } from './primitive-types.js';
 import { canonicalUrl, expandValueSet, loadTerminology } from './terminology.js';
 import type { Expansion } from './terminology.js';
 
@@ -242,32 +243,6 @@ function checkSize(input: Record<string, unknown>): OperationOutcomeIssue | unde
 // ---------------------------------------------------------------------------------------------
 // Pass 2: our own walk
 
-type JsType = 'string' | 'number' | 'boolean';
-
-const PRIMITIVE_JS_TYPES: Record<string, JsType> = {
-  base64Binary: 'string',
-  boolean: 'boolean',
-  canonical: 'string',
-  code: 'string',
-  date: 'string',
-  dateTime: 'string',
-  decimal: 'number',
-  id: 'string',
-  instant: 'string',
-  integer: 'number',
-  integer64: 'string',
-  markdown: 'string',
-  oid: 'string',
-  positiveInt: 'number',
-  string: 'string',
-  time: 'string',
-  unsignedInt: 'number',
-  uri: 'string',
-  url: 'string',
-  uuid: 'string',
-  xhtml: 'string',
-  'http://hl7.org/fhirpath/System.String': 'string',
-};
 
 /** One JSON property of a type, as our walk needs it (choice elements get one per type). */
 interface Property {
