@@ -3,7 +3,7 @@
 import type { Patient } from '@medplum/fhirtypes';
 import type { Filter, StoreReader } from '../store/store.js';
 import { BLOCK_LIMIT, blockingStages, matchingIndex } from './blocking.js';
-import { rankCandidates } from './rank.js';
+import { CandidateRanker } from './rank.js';
 import type { RankedCandidate } from './types.js';
 
 /** Where the blocking keys live in the stored document (written with the search values). */
@@ -29,6 +29,8 @@ export async function findMatches(
   const { exact, tolerant } = blockingStages(input, { path: STORED_MATCH_KEYS });
   if (exact.length + tolerant.length === 0) return [];
   const byId = new Map<string, Patient>();
+  // One ranker for both stages: a candidate of the exact stage is not compared again in the second.
+  const ranker = new CandidateRanker(input);
   const fetch = async (queries: Filter[]) => {
     const results = await Promise.all(
       queries.map((filter) =>
@@ -48,9 +50,9 @@ export async function findMatches(
   };
   if (exact.length > 0) {
     await fetch(exact);
-    const ranked = rankCandidates(input, [...byId.values()]);
+    const ranked = ranker.rank([...byId.values()]);
     if (ranked.filter((r) => r.decision.grade === 'certain').length === 1 || tolerant.length === 0) return ranked;
   }
   await fetch(tolerant);
-  return rankCandidates(input, [...byId.values()]);
+  return ranker.rank([...byId.values()]);
 }

@@ -3,7 +3,7 @@
 // observation is for the same person than for two different people) and a detail for reviewers.
 // Weights are hand-set from how discriminating and how stable each field is (see WEIGHTS), then
 // checked on the AIRA development set (scripts/eval-matching.ts).
-import type { AddressFeature, BirthFeature, Features, IdFeature, IdKind } from './features.js';
+import type { AddressFeature, BirthFeature, CoreFeatures, Features, IdFeature, IdKind } from './features.js';
 import { isNickname } from './nicknames.js';
 import { jw, soundsAlike, squash, withinOneEdit } from './strings.js';
 import type { FieldOutcome } from './types.js';
@@ -85,7 +85,7 @@ function bestRelation(as: string[], bs: string[]): { rel: keyof typeof RELATION_
 }
 
 /** First given name, with placeholders as missing and first/middle swaps recognised. */
-export function compareFirst(fa: Features, fb: Features): FieldResult {
+export function compareFirst(fa: CoreFeatures, fb: CoreFeatures): FieldResult {
   const field = 'name.given';
   const w = WEIGHTS.first;
   if (fa.firsts.length === 0 || fb.firsts.length === 0) {
@@ -148,7 +148,7 @@ export function compareMiddle(fa: Features, fb: Features, firstSwapped: boolean)
 }
 
 /** Family name: exact, hyphenated/compound, typo, phonetic; a newborn's surname may be the mother's. */
-export function compareFamily(fa: Features, fb: Features): FieldResult {
+export function compareFamily(fa: CoreFeatures, fb: CoreFeatures): FieldResult {
   const field = 'name.family';
   const w = WEIGHTS.family;
   if (fa.families.length === 0 || fb.families.length === 0) return missing(field, 'family name missing on one record');
@@ -182,7 +182,7 @@ export function compareFamily(fa: Features, fb: Features): FieldResult {
 }
 
 /** A newborn placeholder whose surname is a guardian's surname on the other record. */
-function guardianFamily(x: Features, y: Features): boolean {
+function guardianFamily(x: CoreFeatures, y: CoreFeatures): boolean {
   return x.placeholder && y.guardians.some((g) => g.family !== '' && x.families.includes(g.family));
 }
 
@@ -205,7 +205,7 @@ const iso = (b: BirthFeature): string =>
     .join('-');
 
 /** Birth date: exact; day/month swapped, year off by one, one day apart, one digit wrong. */
-export function compareBirthDate(fa: Features, fb: Features): FieldResult {
+export function compareBirthDate(fa: CoreFeatures, fb: CoreFeatures): FieldResult {
   const field = 'birthDate';
   const w = WEIGHTS.birthDate;
   const a = fa.birth;
@@ -241,7 +241,7 @@ export function compareBirthDate(fa: Features, fb: Features): FieldResult {
   return { field, outcome: 'conflict', weight: w.conflict, detail: `different birth dates ${pair}`, kind: 'different' };
 }
 
-export function compareSex(fa: Features, fb: Features): FieldResult {
+export function compareSex(fa: CoreFeatures, fb: CoreFeatures): FieldResult {
   const field = 'gender';
   if (!fa.sex || !fb.sex) return missing(field, 'sex missing on one record');
   const from = fa.sexFromPlaceholder || fb.sexFromPlaceholder ? ' (from the placeholder name)' : '';

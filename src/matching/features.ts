@@ -1,7 +1,9 @@
 // What the matcher reads from a FHIR Patient, in normal form: name keys (placeholders set apart),
 // birth date parts, sex, typed identifiers, phone digits, street lines, mother's maiden name,
 // guardians, multiple-birth facts. Computed once per Patient object (WeakMap cache): callers must
-// not mutate a Patient between comparisons.
+// not mutate a Patient between comparisons. Two parts: the core (names, birth date, sex, mother's
+// maiden name, guardians, multiple birth: what the screen of rank.ts compares) and the rest
+// (identifiers, phones, addresses), extracted only for the candidates that pass the screen.
 import type { HumanName, Identifier, Patient } from '@medplum/fhirtypes';
 import { isTestHumanName, placeholderInfo } from './newborn.js';
 import { alnum, digits, nameKey, streetKey } from './strings.js';
@@ -39,7 +41,7 @@ export interface BirthFeature {
   key?: string;
 }
 
-export interface Features {
+export interface CoreFeatures {
   /** First given names of real (non-placeholder) names, aliases included. */
   firsts: string[];
   /** Further given names of real names. */
@@ -54,9 +56,6 @@ export interface Features {
   sex?: 'male' | 'female';
   /** True when the sex comes only from a placeholder (Baby Boy). */
   sexFromPlaceholder: boolean;
-  ids: IdFeature[];
-  phones: string[];
-  addresses: AddressFeature[];
   mothersMaidenName: string;
   guardians: Array<{ first: string; family: string }>;
   /** Part of a multiple birth: true, false (explicitly single), or unknown. */
@@ -64,6 +63,12 @@ export interface Features {
   order?: number;
   /** The names as given, for the (lazy, rarely needed) test-name check. */
   rawNames: HumanName[];
+}
+
+export interface Features extends CoreFeatures {
+  ids: IdFeature[];
+  phones: string[];
+  addresses: AddressFeature[];
 }
 
 const testNames = new WeakMap<Features, boolean>();
@@ -78,12 +83,23 @@ export function hasTestName(f: Features): boolean {
   return v;
 }
 
+const coreCache = new WeakMap<Patient, CoreFeatures>();
 const cache = new WeakMap<Patient, Features>();
+
+/** Names, birth date, sex, mother's maiden name, guardians and multiple birth of a Patient. */
+export function coreFeatures(patient: Patient): CoreFeatures {
+  let f = coreCache.get(patient);
+  if (!f) {
+    f = extractCore(patient);
+    coreCache.set(patient, f);
+  }
+  return f;
+}
 
 export function features(patient: Patient): Features {
   let f = cache.get(patient);
   if (!f) {
-    f = extract(patient);
+    f = extractRest(patient, coreFeatures(patient));
     cache.set(patient, f);
   }
   return f;
@@ -98,17 +114,14 @@ function pushUnique(out: string[], v: string): void {
   if (v !== '' && !out.includes(v)) out.push(v);
 }
 
-function extract(p: Patient): Features {
-  const f: Features = {
+function extractCore(p: Patient): CoreFeatures {
+  const f: CoreFeatures = {
     firsts: [],
     middles: [],
     families: [],
     suffixes: [],
     placeholder: false,
     sexFromPlaceholder: false,
-    ids: [],
-    phones: [],
-    addresses: [],
     mothersMaidenName: '',
     guardians: [],
     rawNames: [],
@@ -154,25 +167,6 @@ function extract(p: Patient): Features {
     f.sexFromPlaceholder = true;
   }
 
-  for (const id of p.identifier ?? []) {
-    const feature = identifierFeature(id);
-    if (feature && !f.ids.some((x) => x.kind === feature.kind && x.system === feature.system && x.value === feature.value)) {
-      f.ids.push(feature);
-    }
-  }
-  for (const t of p.telecom ?? []) {
-    if (t.system !== undefined && t.system !== 'phone' && t.system !== 'sms') continue;
-    const phone = phoneKey(t.value);
-    if (phone) pushUnique(f.phones, phone);
-  }
-  for (const a of p.address ?? []) {
-    const line = streetKey(a.line?.[0]);
-    const m = /^(\d+[a-z]?)\s+(.*)$/.exec(line);
-    const zip = digits(a.postalCode).slice(0, 5);
-    const city = nameKey(a.city);
-    if (line === '' && zip === '' && city === '') continue;
-    f.addresses.push({ line, number: m ? m[1] : '', street: m ? m[2] : line, city, zip });
-  }
   for (const ext of p.extension ?? []) {
     if (ext.url === MOTHERS_MAIDEN_NAME_URL && typeof ext.valueString === 'string') {
       f.mothersMaidenName ||= nameKey(ext.valueString);
@@ -196,6 +190,31 @@ function extract(p: Patient): Features {
   }
   if (f.order === undefined && placeholderOrder !== undefined) f.order = placeholderOrder;
   if (placeholderMultiple && f.multiple === undefined) f.multiple = true;
+  return f;
+}
+
+/** The core plus identifiers, phones and addresses. */
+function extractRest(p: Patient, core: CoreFeatures): Features {
+  const f: Features = { ...core, ids: [], phones: [], addresses: [] };
+  for (const id of p.identifier ?? []) {
+    const feature = identifierFeature(id);
+    if (feature && !f.ids.some((x) => x.kind === feature.kind && x.system === feature.system && x.value === feature.value)) {
+      f.ids.push(feature);
+    }
+  }
+  for (const t of p.telecom ?? []) {
+    if (t.system !== undefined && t.system !== 'phone' && t.system !== 'sms') continue;
+    const phone = phoneKey(t.value);
+    if (phone) pushUnique(f.phones, phone);
+  }
+  for (const a of p.address ?? []) {
+    const line = streetKey(a.line?.[0]);
+    const m = /^(\d+[a-z]?)\s+(.*)$/.exec(line);
+    const zip = digits(a.postalCode).slice(0, 5);
+    const city = nameKey(a.city);
+    if (line === '' && zip === '' && city === '') continue;
+    f.addresses.push({ line, number: m ? m[1] : '', street: m ? m[2] : line, city, zip });
+  }
   return f;
 }
 

@@ -9,9 +9,21 @@
 //    that certainly is not the placeholder's child — the other sex, a conflicting birth order,
 //    another mother or household — leaves the match certain, so the second child's legal record
 //    reaches its own placeholder once the first child's has merged into its own.
+//
+// Screen (the speed of $match and of a Patient create; the answers are the same): most candidates
+// blocking fetches are other people (same birth date, another name; same name, another birth
+// date). Before the full comparison, the four core fields (first name, family name, birth date,
+// sex) are compared from the candidate's core features, and every other field is bounded by the
+// most it could add given what the INPUT carries (no SSN on the input: the SSN adds nothing). When
+// even that bound stays under the possible line, and the married-name floor cannot apply, the
+// candidate is certainly graded none: it is never listed and is not certain, so it is left out
+// without extracting its identifiers, phones and addresses or comparing them. One graded none can
+// still matter: a registered sibling with the same birth date, which the twin rule above looks at;
+// such candidates are kept aside and compared in full only when that rule runs.
 import type { Patient } from '@medplum/fhirtypes';
-import { comparePatients } from './compare.js';
-import { features } from './features.js';
+import { compareBirthDate, compareFamily, compareFirst, compareSex, WEIGHTS } from './comparators.js';
+import { compareFeatures, comparePatients, THRESHOLDS } from './compare.js';
+import { coreFeatures, features, type Features } from './features.js';
 import { GRADE_ORDER, type MatchDecision, type RankedCandidate } from './types.js';
 
 export interface RankOptions {
@@ -52,48 +64,147 @@ export function certainlyAnotherChild(placeholderRecord: Patient, sibling: Patie
 }
 
 export function rankCandidates(input: Patient, candidates: Patient[], options: RankOptions = {}): RankedCandidate[] {
-  const seen = new Set<string>();
-  const all: RankedCandidate[] = [];
-  for (const patient of candidates) {
-    if (patient.id !== undefined) {
-      if (patient.id === input.id || seen.has(patient.id)) continue;
-      seen.add(patient.id);
-    }
-    if (isReplaced(patient)) continue;
-    all.push({ patient, decision: comparePatients(input, patient) });
+  return new CandidateRanker(input).rank(candidates, options);
+}
+
+/** A candidate in ranking; `decision` is left out while a screened-out sibling is kept aside. */
+interface Ranking {
+  patient: Patient;
+  decision?: MatchDecision;
+}
+
+/** What the screen says of a candidate: its full decision, certainly none, or none but possibly a twin. */
+type Screened = MatchDecision | 'none' | 'none-same-birth-date';
+
+/** The most a field can add to the weight, whatever the other record holds. */
+const most = (weights: Record<string, number>): number => Math.max(0, ...Object.values(weights));
+
+/**
+ * The most the fields the screen does not compare (everything but first name, family name, birth
+ * date and sex) can add for this input, whatever the candidate: each comparator answers `missing`
+ * (weight 0) when the input has nothing of its kind, and at most its best weight otherwise.
+ */
+export function restBound(fa: Features): number {
+  const kinds = new Set(fa.ids.map((i) => i.kind));
+  return (
+    (fa.middles.length > 0 ? most(WEIGHTS.middle) : 0) +
+    (fa.suffixes.length > 0 ? most(WEIGHTS.suffix) : 0) +
+    (kinds.has('ssn') ? most(WEIGHTS.ssn) : 0) +
+    (kinds.has('medicaid') ? most(WEIGHTS.medicaid) : 0) +
+    (kinds.has('mrn') ? most(WEIGHTS.mrn) : 0) +
+    (kinds.has('other') ? most(WEIGHTS.other) : 0) +
+    (fa.phones.length > 0 ? most(WEIGHTS.phone) : 0) +
+    (fa.addresses.length > 0 ? most(WEIGHTS.address) : 0) +
+    (fa.mothersMaidenName !== '' ? most(WEIGHTS.mothersMaidenName) : 0) +
+    (fa.guardians.length > 0 ? most(WEIGHTS.guardian) : 0) +
+    // A birth order agrees only when both records carry one.
+    (fa.order !== undefined ? most(WEIGHTS.multipleBirth) : 0)
+  );
+}
+
+/**
+ * Ranks candidates for one input. Keeps each candidate's decision (by object), so a record found
+ * again in a later blocking stage (findMatches) is not compared again.
+ */
+export class CandidateRanker {
+  private readonly fa: Features;
+  private readonly rest: number;
+  private readonly screened = new WeakMap<Patient, Screened>();
+
+  constructor(readonly input: Patient) {
+    this.fa = features(input);
+    this.rest = restBound(this.fa);
   }
 
-  const certain = all.filter((r) => r.decision.grade === 'certain');
-  if (certain.length > 1) {
-    for (const r of certain) {
-      r.decision = toProbable(r.decision, `${certain.length} records match certainly: ambiguous (twins or existing duplicates), review instead of merging`);
+  /** The full decision for a candidate. */
+  decide(patient: Patient): MatchDecision {
+    const known = this.screened.get(patient);
+    if (known !== undefined && typeof known !== 'string') return known;
+    const decision = compareFeatures(this.fa, features(patient));
+    this.screened.set(patient, decision);
+    return decision;
+  }
+
+  /**
+   * The full decision, or 'none' when the candidate is certainly graded none (weight under the
+   * possible line whatever the fields not compared hold, and no married-name floor), or
+   * 'none-same-birth-date' for such a candidate that shares the input's birth date (a twin the set
+   * rules may need to look at).
+   */
+  screen(patient: Patient): Screened {
+    const known = this.screened.get(patient);
+    if (known !== undefined) return known;
+    const fb = coreFeatures(patient);
+    const first = compareFirst(this.fa, fb);
+    const family = compareFamily(this.fa, fb);
+    const birth = compareBirthDate(this.fa, fb);
+    const sex = compareSex(this.fa, fb);
+    const bound = first.weight + family.weight + birth.weight + sex.weight + this.rest;
+    // The married-name floor (compare.ts) makes a pair probable whatever its weight. (It needs the
+    // same phone, so the input has one and the bound is above the line anyway: kept in case the
+    // weights change.)
+    const floorPossible = family.outcome === 'conflict' && first.outcome === 'agree' && birth.outcome === 'agree' && sex.outcome !== 'conflict';
+    // The stored weight is rounded to hundredths: stay clear of the line by more than that.
+    if (floorPossible || bound >= THRESHOLDS.possible - 0.01) return this.decide(patient);
+    const verdict = birth.outcome === 'agree' ? 'none-same-birth-date' : 'none';
+    this.screened.set(patient, verdict);
+    return verdict;
+  }
+
+  rank(candidates: Patient[], options: RankOptions = {}): RankedCandidate[] {
+    const input = this.input;
+    const seen = new Set<string>();
+    const all: Ranking[] = [];
+    for (const patient of candidates) {
+      if (patient.id !== undefined) {
+        if (patient.id === input.id || seen.has(patient.id)) continue;
+        seen.add(patient.id);
+      }
+      if (isReplaced(patient)) continue;
+      if (options.includeNone) {
+        all.push({ patient, decision: this.decide(patient) });
+        continue;
+      }
+      const screened = this.screen(patient);
+      if (screened === 'none') continue;
+      all.push({ patient, decision: screened === 'none-same-birth-date' ? undefined : screened });
     }
-  } else if (certain.length === 1) {
-    const r = certain[0];
-    const placeholder = features(input).placeholder || features(r.patient).placeholder;
-    // An identifier or the same birth order tells the children apart; household facts do not.
-    const idAgree = r.decision.reasons.some((x) => (x.field.startsWith('identifier.') || x.field === 'multipleBirth') && x.outcome === 'agree');
-    const placeholderRecord = features(r.patient).placeholder ? r.patient : input;
-    const twin = placeholder && !idAgree
-      ? all.find(
+
+    const certain = all.filter((r) => r.decision?.grade === 'certain') as RankedCandidate[];
+    if (certain.length > 1) {
+      for (const r of certain) {
+        r.decision = toProbable(r.decision, `${certain.length} records match certainly: ambiguous (twins or existing duplicates), review instead of merging`);
+      }
+    } else if (certain.length === 1) {
+      const r = certain[0];
+      const placeholder = features(input).placeholder || features(r.patient).placeholder;
+      // An identifier or the same birth order tells the children apart; household facts do not.
+      const idAgree = r.decision.reasons.some((x) => (x.field.startsWith('identifier.') || x.field === 'multipleBirth') && x.outcome === 'agree');
+      const placeholderRecord = features(r.patient).placeholder ? r.patient : input;
+      let twin: RankedCandidate | undefined;
+      if (placeholder && !idAgree) {
+        // The siblings kept aside by the screen are compared now, in their places.
+        for (const o of all) o.decision ??= this.decide(o.patient);
+        twin = (all as RankedCandidate[]).find(
           (o) =>
             o !== r &&
             outcomeOf(o.decision, 'birthDate') === 'agree' &&
             o.decision.reasons.some((x) => x.field === 'twins') &&
             !certainlyAnotherChild(placeholderRecord, o.patient)
-        )
-      : undefined;
-    if (twin) {
-      r.decision = toProbable(r.decision, `a twin with the same birth date is registered (${twin.patient.id ?? 'unsaved'}): the newborn placeholder may be either child`);
+        );
+      }
+      if (twin) {
+        r.decision = toProbable(r.decision, `a twin with the same birth date is registered (${twin.patient.id ?? 'unsaved'}): the newborn placeholder may be either child`);
+      }
     }
-  }
 
-  const ranked = options.includeNone ? all : all.filter((r) => r.decision.grade !== 'none');
-  ranked.sort(
-    (x, y) =>
-      GRADE_ORDER[y.decision.grade] - GRADE_ORDER[x.decision.grade] ||
-      y.decision.score - x.decision.score ||
-      (x.patient.id ?? '').localeCompare(y.patient.id ?? '')
-  );
-  return ranked;
+    const ranked = (options.includeNone ? all : all.filter((r) => r.decision !== undefined && r.decision.grade !== 'none')) as RankedCandidate[];
+    ranked.sort(
+      (x, y) =>
+        GRADE_ORDER[y.decision.grade] - GRADE_ORDER[x.decision.grade] ||
+        y.decision.score - x.decision.score ||
+        (x.patient.id ?? '').localeCompare(y.patient.id ?? '')
+    );
+    return ranked;
+  }
 }

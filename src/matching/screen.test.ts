@@ -1,0 +1,120 @@
+// The screen of rank.ts (a fast path: candidates certainly graded none are left out without their
+// full comparison) must never change an answer. Checked three ways: every labelled AIRA/MIIS pair
+// in both directions, random families of records (fast-check: the screened ranking against the
+// full one), and the twin rule, which needs the siblings the screen keeps aside.
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Identifier, Patient } from '@medplum/fhirtypes';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { parsePairFile, TEST_MEDICAID_SYSTEM, toPatient } from './aira.js';
+import { comparePatients } from './compare.js';
+import { CandidateRanker, rankCandidates } from './rank.js';
+import { HOUSEHOLD, patient, type PatientSpec } from './test-patients.js';
+
+const DIR = join(import.meta.dirname, '..', '..', 'test', 'fixtures', 'patient-matching');
+
+/** The ranking without the screen: every candidate compared in full, the grade-none ones dropped at the end. */
+function fullRanking(input: Patient, candidates: Patient[]) {
+  return rankCandidates(input, candidates, { includeNone: true }).filter((r) => r.decision.grade !== 'none');
+}
+
+/** The screen's verdict agrees with the full comparison of the pair. */
+function expectScreenSound(a: Patient, b: Patient): 'kept' | 'screened' {
+  const verdict = new CandidateRanker(a).screen(b);
+  const full = comparePatients(a, b);
+  if (typeof verdict !== 'string') {
+    expect(verdict).toEqual(full);
+    return 'kept';
+  }
+  expect(full.grade).toBe('none');
+  const birth = full.reasons.find((r) => r.field === 'birthDate')?.outcome;
+  expect(verdict).toBe(birth === 'agree' ? 'none-same-birth-date' : 'none');
+  return 'screened';
+}
+
+describe('the screen on every labelled pair', () => {
+  it('leaves out only pairs the full comparison grades none, both ways round', () => {
+    const seen = new Set<string>();
+    let screened = 0;
+    let pairs = 0;
+    for (const file of readdirSync(DIR).filter((f) => f.endsWith('.txt'))) {
+      for (const p of parsePairFile(readFileSync(join(DIR, file), 'utf8'))) {
+        const key = JSON.stringify([p.a, p.b]);
+        if (seen.has(key)) continue;
+        seen.add(key);
+        for (const [x, y] of [[p.a, p.b], [p.b, p.a]]) {
+          pairs++;
+          if (expectScreenSound(toPatient(x, 'A'), toPatient(y, 'B')) === 'screened') screened++;
+        }
+      }
+    }
+    // The fast path is exercised, not only the full comparison.
+    expect(pairs).toBeGreaterThan(5000);
+    expect(screened).toBeGreaterThan(pairs / 20);
+  });
+});
+
+// Random records from small pools, so that relations of every kind occur: nicknames, typos,
+// compound and placeholder names, birth date variants (swap, day, year, digit, month, precision),
+// other sex, identifiers that agree, differ by a digit or conflict, households, twins.
+const given = fc.constantFrom(['Liam'], ['William'], ['Will'], ['Wiliam'], ['Liam', 'James'], ['James', 'Liam'], ['Ada'], ['Adda'], ['Ngozi'], ['Mary Ann'], ['Mary'], ['A'], ['Baby', 'Boy'], ['Baby', 'Girl', 'B'], ['Ada', 'J']).map((g) => [...g]);
+const family = fc.constantFrom('Okafor', 'Okafer', 'Okafor-Smith', 'Smith', 'Garcia', 'Lopez', 'Smyth');
+const birthDate = fc.constantFrom('2019-11-02', '2019-02-11', '2019-11-03', '2019-11-01', '2018-11-02', '2019-11-12', '2019-11-24', '2019-11', '2019', '2001-05-05', undefined);
+const gender = fc.constantFrom<Patient['gender'] | undefined>('female', 'male', 'unknown', undefined);
+const medicaid = (value: string): Identifier => ({ type: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v2-0203', code: 'MA' }] }, system: TEST_MEDICAID_SYSTEM, value });
+
+const spec: fc.Arbitrary<PatientSpec> = fc.record(
+  {
+    given,
+    family,
+    names: fc.constantFrom(undefined, [{ use: 'old' as const, given: ['Baby', 'Girl'], family: 'Garcia' }], [{ use: 'nickname' as const, given: ['Billy'] }], [{ text: 'Baby Boy Okafor' }]),
+    birthDate,
+    gender,
+    hospitalMrn: fc.constantFrom(undefined, 'H1', 'H2'),
+    clinicMrn: fc.constantFrom(undefined, 'C1'),
+    ssn: fc.constantFrom(undefined, '123-45-6780', '123-45-6708', '555-12-3456'),
+    identifiers: fc.constantFrom(undefined, [medicaid('MA1000')], [medicaid('MA1001')], [{ system: 'urn:other', value: 'X9' }]),
+    phone: fc.constantFrom(undefined, HOUSEHOLD.phone, '(616) 555-0134', '(517) 555-9999'),
+    line: fc.constantFrom(undefined, HOUSEHOLD.line, '12 Oak St', '14 Oak Street', '9 Elm Road'),
+    city: fc.constantFrom(undefined, HOUSEHOLD.city, 'Detroit'),
+    zip: fc.constantFrom(undefined, HOUSEHOLD.zip, '48910', '49503'),
+    mothersMaidenName: fc.constantFrom(undefined, 'Garcia', 'Lopez', 'Okafor'),
+    order: fc.constantFrom(undefined, 1, 2),
+    multiple: fc.constantFrom(undefined, true, false),
+  },
+  { requiredKeys: [] }
+);
+const withGuardian = (p: Patient, guardian: string | undefined): Patient =>
+  guardian === undefined ? p : { ...p, contact: [{ relationship: [{ coding: [{ code: 'MTH' }] }], name: { family: guardian, given: ['Rosa'], ...(guardian === 'Garcia' ? { use: 'maiden' as const } : {}) } }] };
+const record = fc.tuple(spec, fc.constantFrom(undefined, 'Garcia', 'Okafor')).map(([s, guardian]) => withGuardian(patient(s), guardian));
+
+describe('the screened ranking equals the full one', () => {
+  it('for random inputs and candidate lists (fast-check)', () => {
+    fc.assert(
+      fc.property(record, fc.array(record, { minLength: 1, maxLength: 8 }), (input, candidates) => {
+        const stored = candidates.map((c, i) => ({ ...c, id: `c${i}` }));
+        for (const c of stored) expectScreenSound(input, c);
+        // Fresh objects for each ranking: no features or decisions carried over between the two.
+        const copy = (ps: Patient[]) => ps.map((p) => structuredClone(p));
+        expect(rankCandidates(structuredClone(input), copy(stored))).toEqual(fullRanking(structuredClone(input), copy(stored)));
+      }),
+      { numRuns: 1500, seed: 20261206 }
+    );
+  });
+
+  it('a twin the screen kept aside still stops a placeholder merge resting on household facts only', () => {
+    // The legal record of a newborn: its placeholder is certain on household facts alone, and a
+    // sibling is registered (same birth date, another first name, the father's surname, nothing
+    // else recorded: graded none, kept aside by the screen) who could be the placeholder's child.
+    const family = { family: 'Okafor', birthDate: '2019-11-02', gender: 'female' as const, ...HOUSEHOLD };
+    const input = patient({ given: ['Ada'], ...family });
+    const placeholder = patient({ id: 'ph', given: ['Baby', 'Girl'], ...family });
+    const sibling = patient({ id: 'sib', given: ['Ngozi'], family: 'Nwosu', birthDate: '2019-11-02' });
+    expect(new CandidateRanker(input).screen(sibling)).toBe('none-same-birth-date');
+    const ranked = rankCandidates(input, [placeholder, sibling]);
+    expect(ranked.map((r) => [r.patient.id, r.decision.grade])).toEqual([['ph', 'probable']]);
+    expect(ranked[0].decision.reasons.at(-1)?.detail).toMatch(/a twin with the same birth date is registered \(sib\)/);
+    expect(ranked).toEqual(fullRanking(input, [placeholder, sibling]));
+  });
+});
