@@ -1,12 +1,17 @@
 // Server CPU time per operation, read from /proc (clock ticks of 10 ms): steadier than wall time on
 // a shared machine. Two figures: the whole process (request thread, validation workers, LMDB's
-// and libuv's threads) and the request thread alone (task <pid>), whose time per operation bounds
-// the rate one process can reach when the other threads have a core of their own.
+// and libuv's threads, V8's compiler and GC helpers) and the request thread alone (task <pid>),
+// whose time per operation bounds the rate one process can reach when the other threads have a
+// core of their own.
+// BENCH_IO=1 adds the bytes the server had written to storage per operation (/proc/<pid>/io
+// write_bytes: what the kernel writes back, e.g. whole page-cache folios for a 4 KB page changed).
 import { readFile } from 'node:fs/promises';
 
 export interface CpuSnapshot {
   process: number;
   requestThread: number;
+  /** Bytes written to storage so far (BENCH_IO=1 only). */
+  writtenBytes?: number;
 }
 
 async function ticksOf(file: string): Promise<number> {
@@ -15,14 +20,24 @@ async function ticksOf(file: string): Promise<number> {
   return (Number(fields[11]) + Number(fields[12])) * 10_000;
 }
 
+async function writtenBytes(pid: number): Promise<number> {
+  return Number(/write_bytes: (\d+)/.exec(await readFile(`/proc/${pid}/io`, 'utf8'))?.[1] ?? 0);
+}
+
 /** User + system CPU time so far, in µs. */
 export async function cpuSnapshot(pid: number): Promise<CpuSnapshot> {
-  return { process: await ticksOf(`/proc/${pid}/stat`), requestThread: await ticksOf(`/proc/${pid}/task/${pid}/stat`) };
+  const snapshot: CpuSnapshot = { process: await ticksOf(`/proc/${pid}/stat`), requestThread: await ticksOf(`/proc/${pid}/task/${pid}/stat`) };
+  if (process.env.BENCH_IO) snapshot.writtenBytes = await writtenBytes(pid);
+  return snapshot;
 }
 
 /** "N µs server CPU (M on the request thread) per <what>" since a snapshot. */
 export async function cpuPer(pid: number, since: CpuSnapshot, operations: number, what: string): Promise<string> {
   const now = await cpuSnapshot(pid);
   const per = (v: number) => Math.round(v / operations).toLocaleString('en-US');
-  return `${per(now.process - since.process)} µs server CPU (${per(now.requestThread - since.requestThread)} µs on the request thread) per ${what}`;
+  let text = `${per(now.process - since.process)} µs server CPU (${per(now.requestThread - since.requestThread)} µs on the request thread) per ${what}`;
+  if (now.writtenBytes !== undefined && since.writtenBytes !== undefined) {
+    text += `, ${per((now.writtenBytes - since.writtenBytes) / 1024)} KB written to storage per ${what}`;
+  }
+  return text;
 }

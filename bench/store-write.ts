@@ -1,0 +1,106 @@
+// The embedded store's share of ingest, in process (no HTTP, no validation, no rules): 100-entry
+// transactions of new Immunizations (the shape bench/run.ts posts), two in flight like the bench's
+// two clients, committed with store.transact. Prints Immunizations/s and the CPU per Immunization of
+// the whole process and of this (the request) thread, so a populated registry and an empty store
+// can be compared for what the store alone costs.
+//   npm run bench:store-write -- --data-dir DIR [--bundles 120] [--warmup 20]
+// DIR is written to (pass a copy of a seeded registry, or a new directory for an empty store) and
+// must not be open in a running server (DATA_DIR is locked).
+import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import type { Immunization } from '@medplum/fhirtypes';
+import { embeddedIndexes } from '../src/app/open-store.js';
+import { loadDefinitions } from '../src/fhir/definitions.js';
+import { indexFor } from '../src/interactions/write-support.js';
+import { EmbeddedStore } from '../src/store/embedded/embedded-store.js';
+import type { WriteOp } from '../src/store/store.js';
+
+const { values } = parseArgs({
+  options: {
+    'data-dir': { type: 'string' },
+    bundles: { type: 'string', default: '120' },
+    warmup: { type: 'string', default: '20' },
+  },
+});
+const CVX = ['08', '20', '10', '03', '21', '83', '133', '116', '115', '62', '141', '208'];
+
+function threadCpuUs(): number {
+  const stat = readFileSync(`/proc/${process.pid}/task/${process.pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10_000;
+}
+
+/** Bytes this process caused to be written to storage so far (/proc/self/io). */
+function writtenBytes(): number {
+  return Number(/write_bytes: (\d+)/.exec(readFileSync('/proc/self/io', 'utf8'))?.[1] ?? 0);
+}
+
+function bundleOps(patientIds: string[]): WriteOp[] {
+  return Array.from({ length: 100 }, () => {
+    const id = randomUUID();
+    const resource: Immunization = {
+      resourceType: 'Immunization',
+      id,
+      status: 'completed',
+      vaccineCode: { coding: [{ system: 'http://hl7.org/fhir/sid/cvx', code: CVX[Math.floor(Math.random() * CVX.length)] }] },
+      patient: { reference: `Patient/${patientIds[Math.floor(Math.random() * patientIds.length)]}` },
+      occurrenceDateTime: '2024-03-1' + Math.floor(Math.random() * 9),
+      primarySource: true,
+      lotNumber: `L${Math.floor(Math.random() * 1e6)}`,
+    };
+    return { resourceType: 'Immunization', id, resource, ifVersion: 'absent' as const, index: indexFor(resource) };
+  });
+}
+
+async function run(store: EmbeddedStore, bundles: number, patientIds: string[]): Promise<number[]> {
+  let next = 0;
+  const latencies: number[] = [];
+  await Promise.all(
+    [0, 1].map(async () => {
+      while (next < bundles) {
+        next++;
+        const ops = bundleOps(patientIds);
+        const t = performance.now();
+        await store.transact(ops);
+        latencies.push(performance.now() - t);
+      }
+    })
+  );
+  return latencies.sort((a, b) => a - b);
+}
+
+async function main(): Promise<void> {
+  if (!values['data-dir']) throw new Error('--data-dir DIR is required (a copy of a registry, or a new directory)');
+  loadDefinitions();
+  const store = new EmbeddedStore({ dataDir: path.resolve(values['data-dir']), indexes: embeddedIndexes() });
+  await store.init();
+  try {
+    const patientIds = Array.from({ length: 6000 }, () => randomUUID());
+    console.log(`store holds ${await store.count('Immunization', {})} Immunizations`);
+    await run(store, Number(values.warmup), patientIds);
+    const bundles = Number(values.bundles);
+    const cpu0 = process.cpuUsage();
+    const thread0 = threadCpuUs();
+    const written0 = writtenBytes();
+    const t0 = performance.now();
+    const latencies = await run(store, bundles, patientIds);
+    const seconds = (performance.now() - t0) / 1000;
+    const cpu = process.cpuUsage(cpu0);
+    const n = bundles * 100;
+    const per = (us: number) => Math.round(us / n);
+    console.log(
+      `${bundles} transactions of 100 Immunizations (2 in flight): ${Math.round(n / seconds).toLocaleString('en-US')} /s, ` +
+        `${per(cpu.user + cpu.system)} µs process CPU (${per(threadCpuUs() - thread0)} µs on this thread) per Immunization; ` +
+        `${Math.round((writtenBytes() - written0) / n / 1024)} KB written, transact p50 ${latencies[Math.floor(latencies.length / 2)].toFixed(1)} ms, p90 ${latencies[Math.floor(latencies.length * 0.9)].toFixed(1)} ms`
+    );
+  } finally {
+    await store.close();
+  }
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});
