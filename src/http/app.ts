@@ -16,6 +16,7 @@ import type { Pipeline } from '../pipeline/pipeline.js';
 import type { Store } from '../store/store.js';
 import { readBody } from './body.js';
 import { checkQueryLimits, FHIR_JSON, parseBody, responseFormat, type ResponseFormat } from './content.js';
+import { jsonBody } from './json-body.js';
 import { bearerChallenge, challengeEvery401 } from './protocol.js';
 import type { Logger } from '../logger.js';
 
@@ -261,11 +262,11 @@ function send(res: Response, response: FhirResponse, format: ResponseFormat, hea
 }
 
 function writeJson(res: Response, body: Resource, format: ResponseFormat, head = false): void {
-  const text = format.pretty ? JSON.stringify(body, null, 2) : JSON.stringify(body);
+  const json = jsonBody(body, format.pretty);
   res.setHeader('Content-Type', `${format.contentType}; charset=utf-8`);
-  res.setHeader('Content-Length', Buffer.byteLength(text));
+  res.setHeader('Content-Length', typeof json === 'string' ? Buffer.byteLength(json) : json.length);
   if (head) res.end();
-  else res.end(text);
+  else res.end(json);
 }
 
 function sendOutcome(res: Response, err: FhirError, format: ResponseFormat): void {

@@ -17,6 +17,7 @@ import { getDataType } from '@medplum/core';
 import type { Bundle, BundleEntry, BundleLink, Coding, Resource } from '@medplum/fhirtypes';
 import { badRequest } from '../fhir/outcome.js';
 import { isSupportedType } from '../fhir/resource-types.js';
+import { markStoredJson } from '../fhir/stored-json.js';
 import type { Filter, ResourceRecord, SortKey, StoreReader } from '../store/store.js';
 import { and, compileCriteria, referencesOf, type AccessFilter, type CompileContext } from './compile.js';
 import { extractSearchIndex } from './extract.js';
@@ -98,22 +99,8 @@ export async function searchBundle(store: StoreReader, request: SearchBundleRequ
   const included = countOnly ? { records: [] as ResourceRecord[], truncated: false } : await resolveIncludes(store, parsed, matches, ctx);
 
   const entries: BundleEntry[] = [];
-  for (const r of matches) {
-    if (!r.resource) continue;
-    entries.push({
-      fullUrl: `${baseUrl}/${r.resourceType}/${r.id}`,
-      resource: shape(r.resource, parsed, true),
-      search: { mode: 'match' },
-    });
-  }
-  for (const r of included.records) {
-    if (!r.resource) continue;
-    entries.push({
-      fullUrl: `${baseUrl}/${r.resourceType}/${r.id}`,
-      resource: shape(r.resource, parsed, false),
-      search: { mode: 'include' },
-    });
-  }
+  for (const r of matches) if (r.resource) entries.push(entryOf(r, r.resource, baseUrl, parsed, 'match'));
+  for (const r of included.records) if (r.resource) entries.push(entryOf(r, r.resource, baseUrl, parsed, 'include'));
   const issues = [...parsed.issues];
   if (included.truncated) {
     issues.push({
@@ -161,6 +148,14 @@ export async function searchBundle(store: StoreReader, request: SearchBundleRequ
   bundle.link = link;
   if (entries.length > 0) bundle.entry = entries;
   return bundle;
+}
+
+/** A match or include entry; an unshaped resource keeps the store's JSON bytes for the response (stored-json.ts). */
+function entryOf(r: ResourceRecord, resource: Resource, baseUrl: string, parsed: ParsedSearch, mode: 'match' | 'include'): BundleEntry {
+  const shaped = shape(resource, parsed, mode === 'match');
+  const entry: BundleEntry = { fullUrl: `${baseUrl}/${r.resourceType}/${r.id}`, resource: shaped, search: { mode } };
+  if (shaped === resource && r.jsonBytes) markStoredJson(entry, resource, r.jsonBytes);
+  return entry;
 }
 
 function enc(value: string): string {

@@ -38,6 +38,12 @@ export interface ResourceRecord {
    * `resource` out): lets bulk export stream resources without a parse/serialise round trip.
    */
   json?: string;
+  /**
+   * The stamped resource's JSON as the store holds it (UTF-8, exactly `JSON.stringify(resource)`),
+   * when a store has the bytes at hand (the embedded store's search results): a response may copy
+   * them instead of serialising `resource` again. Read-only; absent otherwise.
+   */
+  jsonBytes?: Uint8Array;
 }
 
 /**

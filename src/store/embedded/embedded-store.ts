@@ -28,6 +28,7 @@ import {
 } from '../store.js';
 import { dateSpan, indexDef, indexTuples, MAX_INDEXED_CHARS, truncated, type IndexDef, type Scalar } from './index-values.js';
 import {
+  currentResourceBytes,
   currentResourceJson,
   currentSearchJson,
   decodeCurrentHead,
@@ -1233,11 +1234,14 @@ class RecordDoc implements StoredDoc {
     return this.parsedResource;
   }
 
-  /** The record a search returns (its resource parsed from these bytes, once). */
+  /** The record a search returns: its resource parsed from these bytes (once), and the bytes of its JSON. */
   record(): ResourceRecord {
     const rec: ResourceRecord = { resourceType: this.resourceType, id: this._id, versionId: this.versionId, lastUpdated: this.lastUpdated, deleted: this.deleted };
     const resource = this.resource;
-    if (resource !== null) rec.resource = resource;
+    if (resource !== null) {
+      rec.resource = resource;
+      rec.jsonBytes = currentResourceBytes(this.buf) ?? undefined;
+    }
     return rec;
   }
 }

@@ -56,6 +56,11 @@ export function currentResourceJson(buf: Buffer): string | null {
   return buf[1] === 1 ? null : buf.toString('utf8', RESOURCE_AT, RESOURCE_AT + bytes);
 }
 
+/** The stamped resource JSON of a current version as UTF-8 bytes (a view of `buf`), or null for a delete marker. */
+export function currentResourceBytes(buf: Buffer): Buffer | null {
+  return buf[1] === 1 ? null : buf.subarray(RESOURCE_AT, RESOURCE_AT + buf.readUInt32LE(30));
+}
+
 /** The search values of a current version as JSON text. */
 export function currentSearchJson(buf: Buffer): string {
   return buf.toString('utf8', RESOURCE_AT + buf.readUInt32LE(30));
