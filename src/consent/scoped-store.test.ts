@@ -81,6 +81,9 @@ describe('ScopedStore', () => {
     expect(await refusal(view.read('Immunization', 'imm-hidden'))).toBe('403 data-sharing-restricted');
     expect((await view.read('Patient', 'open'))?.id).toBe('open');
     expect(ids(await view.search('Patient', { filter: {}, limit: 10 }))).toEqual(['Patient/open']);
+    // Records as JSON text (the matching engine's candidate reads) are checked the same way.
+    expect(ids(await view.search('Patient', { filter: {}, limit: 10, raw: true }))).toEqual(['Patient/open']);
+    expect(ids(await view.search('Patient', { filter: { _id: { $in: ['open', 'hidden'] } }, limit: 10, raw: true }))).toEqual(['Patient/open']);
     expect(ids(await view.search('Immunization', { filter: { 's.patient': 'Patient/hidden' }, limit: 10 }))).toEqual([]);
     expect(await view.count('Immunization', {})).toBe(1);
     const scanned: ResourceRecord[] = [];

@@ -62,7 +62,11 @@ export class ScopedStore implements StoreReader {
     const records = await this.#base.search(resourceType, { ...query, filter });
     // The filter already hides what the policy hides; checking again costs little and guards
     // against a search value that was not indexed as the filter expects.
-    return this.policy.restricts ? records.filter((r) => !r.resource || this.policy.visible(r.resource)) : records;
+    if (!this.policy.restricts) return records;
+    return records.filter((r) => {
+      const resource = r.resource ?? (r.json === undefined ? undefined : (JSON.parse(r.json) as Resource));
+      return !resource || this.policy.visible(resource);
+    });
   }
 
   count(resourceType: string, filter: Filter): Promise<number> {

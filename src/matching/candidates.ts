@@ -37,6 +37,9 @@ export async function findMatches(
         store.search('Patient', {
           filter: options.accessFilter ? { $and: [filter, options.accessFilter] } : filter,
           limit: BLOCK_LIMIT,
+          // The stored JSON where the store can give it: most candidates are told apart by their
+          // birth date alone, looked up in the text, and are never parsed.
+          raw: true,
         })
       )
     );
@@ -44,7 +47,14 @@ export async function findMatches(
       for (const record of records) {
         // A record found again (by another key family or stage) keeps its first copy, whose
         // features are already computed.
-        if (record.resource && record.id !== options.excludeId && !byId.has(record.id)) byId.set(record.id, record.resource as Patient);
+        if (record.id === options.excludeId || byId.has(record.id)) continue;
+        let patient = record.resource as Patient | undefined;
+        if (!patient && record.json !== undefined) {
+          const birth = storedBirthDate(record.json);
+          if (birth !== undefined && ranker.certainlyNoneByBirthDate(birth.birthDate)) continue;
+          patient = JSON.parse(record.json) as Patient;
+        }
+        if (patient) byId.set(record.id, patient);
       }
     }
   };
@@ -55,4 +65,39 @@ export async function findMatches(
   }
   await fetch(tolerant);
   return ranker.rank([...byId.values()]);
+}
+
+const BIRTH_DATE_KEY = '"birthDate":"';
+
+/**
+ * A stored Patient's `birthDate` read from its JSON text without parsing it: `{ birthDate }`
+ * (undefined when the Patient has none), or undefined when the text does not tell for certain
+ * (contained resources, which may carry their own birthDate; the key more than once; an escape in
+ * the value; anything but a string value; a key not at the top level).
+ */
+export function storedBirthDate(json: string): { birthDate: string | undefined } | undefined {
+  if (json.includes('"contained"')) return undefined;
+  const at = json.indexOf(BIRTH_DATE_KEY);
+  if (at === -1) return json.includes('"birthDate"') ? undefined : { birthDate: undefined };
+  if (json.indexOf(BIRTH_DATE_KEY, at + 1) !== -1) return undefined;
+  const start = at + BIRTH_DATE_KEY.length;
+  const end = json.indexOf('"', start);
+  if (end === -1) return undefined;
+  const value = json.slice(start, end);
+  if (value.includes('\\') || depthAt(json, at) !== 1) return undefined;
+  return { birthDate: value };
+}
+
+/** How many objects and arrays are open at `position` of a JSON text (strings skipped). */
+function depthAt(json: string, position: number): number {
+  let depth = 0;
+  for (let i = 0; i < position; i++) {
+    const c = json.charCodeAt(i);
+    if (c === 0x22) {
+      // Skip the string, escapes included.
+      for (i++; i < position && json.charCodeAt(i) !== 0x22; i++) if (json.charCodeAt(i) === 0x5c) i++;
+    } else if (c === 0x7b || c === 0x5b) depth++;
+    else if (c === 0x7d || c === 0x5d) depth--;
+  }
+  return depth;
 }

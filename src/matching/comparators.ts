@@ -205,7 +205,7 @@ const iso = (b: BirthFeature): string =>
     .join('-');
 
 /** Birth date: exact; day/month swapped, year off by one, one day apart, one digit wrong. */
-export function compareBirthDate(fa: CoreFeatures, fb: CoreFeatures): FieldResult {
+export function compareBirthDate(fa: Pick<CoreFeatures, 'birth'>, fb: Pick<CoreFeatures, 'birth'>): FieldResult {
   const field = 'birthDate';
   const w = WEIGHTS.birthDate;
   const a = fa.birth;

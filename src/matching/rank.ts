@@ -23,7 +23,7 @@
 import type { Patient } from '@medplum/fhirtypes';
 import { compareBirthDate, compareFamily, compareFirst, compareSex, WEIGHTS } from './comparators.js';
 import { compareFeatures, comparePatients, THRESHOLDS } from './compare.js';
-import { coreFeatures, features, type Features } from './features.js';
+import { coreFeatures, features, parseBirthDate, type Features } from './features.js';
 import { GRADE_ORDER, type MatchDecision, type RankedCandidate } from './types.js';
 
 export interface RankOptions {
@@ -109,11 +109,30 @@ export function restBound(fa: Features): number {
 export class CandidateRanker {
   private readonly fa: Features;
   private readonly rest: number;
+  /** The most the first name, family name and sex can add for this input, whatever the candidate. */
+  private readonly namesAndSex: number;
   private readonly screened = new WeakMap<Patient, Screened>();
 
   constructor(readonly input: Patient) {
-    this.fa = features(input);
-    this.rest = restBound(this.fa);
+    const fa = features(input);
+    this.fa = fa;
+    this.rest = restBound(fa);
+    // compareFirst and compareFamily answer missing (0) when the input has no name of the kind
+    // (a first name recorded as the input's middle name scores a partial, hence the middles).
+    this.namesAndSex =
+      (fa.firsts.length > 0 || fa.middles.length > 0 ? most(WEIGHTS.first) : 0) +
+      (fa.families.length > 0 ? most(WEIGHTS.family) : 0) +
+      (fa.sex !== undefined ? most(WEIGHTS.sex) : 0);
+  }
+
+  /**
+   * Is a candidate with this `birthDate` (the element's text as stored; undefined: none) certainly
+   * graded none and not born on the input's birth date, whatever else it holds? Then it need not
+   * even be parsed (findMatches looks at the stored JSON first): the screen below would say 'none'.
+   */
+  certainlyNoneByBirthDate(birthDate: string | undefined): boolean {
+    const birth = compareBirthDate(this.fa, { birth: parseBirthDate(birthDate) });
+    return birth.outcome !== 'agree' && birth.weight + this.namesAndSex + this.rest < THRESHOLDS.possible - 0.01;
   }
 
   /** The full decision for a candidate. */

@@ -1,13 +1,17 @@
 // The screen of rank.ts (a fast path: candidates certainly graded none are left out without their
-// full comparison) must never change an answer. Checked three ways: every labelled AIRA/MIIS pair
-// in both directions, random families of records (fast-check: the screened ranking against the
-// full one), and the twin rule, which needs the siblings the screen keeps aside.
+// full comparison) and findMatches' look at a stored candidate's birth date before parsing it must
+// never change an answer. Checked on every labelled AIRA/MIIS pair in both directions, on random
+// families of records (fast-check: the screened ranking against the full one; findMatches over
+// stored JSON against findMatches over parsed records), and on the twin rule, which needs the
+// siblings the screen keeps aside.
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Identifier, Patient } from '@medplum/fhirtypes';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import type { Filter, ResourceRecord, StoreReader } from '../store/store.js';
 import { parsePairFile, TEST_MEDICAID_SYSTEM, toPatient } from './aira.js';
+import { findMatches, matchKeysOf, storedBirthDate } from './candidates.js';
 import { comparePatients } from './compare.js';
 import { CandidateRanker, rankCandidates } from './rank.js';
 import { HOUSEHOLD, patient, type PatientSpec } from './test-patients.js';
@@ -116,5 +120,65 @@ describe('the screened ranking equals the full one', () => {
     expect(ranked.map((r) => [r.patient.id, r.decision.grade])).toEqual([['ph', 'probable']]);
     expect(ranked[0].decision.reasons.at(-1)?.detail).toMatch(/a twin with the same birth date is registered \(sib\)/);
     expect(ranked).toEqual(fullRanking(input, [placeholder, sibling]));
+  });
+});
+
+/** A StoreReader over an array answering `s._m` equality / `$in`; with `json`, raw searches get the JSON text. */
+function arrayStore(patients: Patient[], json: boolean): StoreReader {
+  const keys = new Map(patients.map((p) => [p.id as string, new Set(matchKeysOf(p))]));
+  return {
+    kind: 'embedded',
+    async search(_type: string, query: { filter: Filter; limit: number; raw?: boolean }): Promise<ResourceRecord[]> {
+      const want = (query.filter as Record<string, unknown>)['s._m'];
+      const wanted = typeof want === 'string' ? [want] : ((want as { $in: string[] }).$in ?? []);
+      return patients
+        .filter((p) => wanted.some((k) => keys.get(p.id as string)!.has(k)))
+        .slice(0, query.limit)
+        .map((p) => {
+          const head = { resourceType: 'Patient', id: p.id as string, versionId: 1, lastUpdated: '2026-01-01T00:00:00.000Z', deleted: false };
+          // A fresh object per search, as a store gives.
+          return json && query.raw ? { ...head, json: JSON.stringify(p) } : { ...head, resource: structuredClone(p) };
+        });
+    },
+  } as unknown as StoreReader;
+}
+
+describe('findMatches over stored JSON (birth dates looked at before parsing)', () => {
+  it('answers as over parsed records (fast-check)', async () => {
+    await fc.assert(
+      fc.asyncProperty(record, fc.array(record, { minLength: 1, maxLength: 10 }), async (input, candidates) => {
+        const stored = candidates.map((c, i) => ({ ...c, id: `c${i}` }));
+        const overJson = await findMatches(arrayStore(stored, true), structuredClone(input));
+        const overParsed = await findMatches(arrayStore(stored, false), structuredClone(input));
+        expect(overJson).toEqual(overParsed);
+      }),
+      { numRuns: 1000, seed: 20261206 }
+    );
+  });
+
+  it('reads the birth date from the text only when the text tells it for certain', () => {
+    const p = (extra: Record<string, unknown>) => JSON.stringify({ resourceType: 'Patient', id: 'x', name: [{ family: 'Okafor' }], ...extra });
+    expect(storedBirthDate(p({ birthDate: '2019-11-02', gender: 'female' }))).toEqual({ birthDate: '2019-11-02' });
+    expect(storedBirthDate(p({ gender: 'female' }))).toEqual({ birthDate: undefined });
+    expect(storedBirthDate(p({ birthDate: '2019-11' }))).toEqual({ birthDate: '2019-11' });
+    // Not for certain: a contained resource (its own birthDate), the word as a string value, an
+    // escape in the value, a value that is not a string, the key below the top level.
+    expect(storedBirthDate(p({ birthDate: '2019-11-02', contained: [{ resourceType: 'RelatedPerson', birthDate: '1990-01-01' }] }))).toBeUndefined();
+    // Text inside a string value is escaped, so it is never taken for the key.
+    expect(storedBirthDate(p({ extension: [{ url: 'urn:x', valueString: '"birthDate":"2000-01-01"' }], birthDate: '2019-11-02' }))).toEqual({ birthDate: '2019-11-02' });
+    expect(storedBirthDate(p({ extension: [{ url: 'urn:x', valueString: 'birthDate' }] }))).toBeUndefined();
+    expect(storedBirthDate(p({ birthDate: '2019-11-0"2' }))).toBeUndefined();
+    expect(storedBirthDate(p({ birthDate: null }))).toBeUndefined();
+    expect(storedBirthDate(p({ contact: [{ birthDate: '1990-01-01' }] }))).toBeUndefined();
+  });
+
+  it('agrees with the parsed resource on random records (fast-check)', () => {
+    fc.assert(
+      fc.property(record, (p) => {
+        const seen = storedBirthDate(JSON.stringify(p));
+        if (seen !== undefined) expect(seen.birthDate).toBe(p.birthDate);
+      }),
+      { numRuns: 500, seed: 20261206 }
+    );
   });
 });

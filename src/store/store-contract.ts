@@ -465,6 +465,21 @@ export function runStoreContract(
         expect(await store.count('Patient', { 's.tag': t2, 's.family': 'new' })).toBe(0);
       });
 
+      it('raw search: the same records in the same order, each resource parsed or as JSON text equal to it', async () => {
+        const filters: Record<string, unknown>[] = [{}, { 's.family': 'smith' }, { 's.family': { $in: ['smith', 'jones'] } }];
+        for (const filter of filters) {
+          for (const limit of [1, 2, 100]) {
+            const parsed = await find(filter, { limit });
+            const raw = await store.search('Patient', { filter: { 's.tag': tag, ...filter }, limit, raw: true });
+            expect(idsOf(raw)).toEqual(idsOf(parsed));
+            raw.forEach((r, i) => {
+              expect(r.resource ?? JSON.parse(r.json as string)).toEqual(parsed[i].resource);
+              expect([r.versionId, r.lastUpdated, r.deleted]).toEqual([parsed[i].versionId, parsed[i].lastUpdated, parsed[i].deleted]);
+            });
+          }
+        }
+      });
+
       it('filters on lastUpdated and versionId', async () => {
         const t3 = randomUUID();
         const a = randomUUID();

@@ -34,8 +34,9 @@ export interface ResourceRecord {
   /** Absent for a delete marker. meta.versionId / meta.lastUpdated are set by the store. */
   resource?: Resource;
   /**
-   * The stamped resource as JSON text, only from `scan` with `raw: true` (which may then leave
-   * `resource` out): lets bulk export stream resources without a parse/serialise round trip.
+   * The stamped resource as JSON text, only from `scan` or `search` with `raw: true` (which may
+   * then leave `resource` out): lets bulk export stream resources without a parse/serialise round
+   * trip, and the matching engine look at a candidate's birth date before parsing it.
    */
   json?: string;
   /**
@@ -76,6 +77,11 @@ export interface StoreQuery {
   /** Maximum records to return. */
   limit: number;
   skip?: number;
+  /**
+   * Records may carry `json` (the stamped resource as JSON text) instead of `resource`; a hint
+   * (a store may still parse), with the same records, limit and order as without it.
+   */
+  raw?: boolean;
 }
 
 export interface ScanOptions {

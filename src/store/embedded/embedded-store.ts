@@ -401,7 +401,7 @@ export class EmbeddedStore implements Store {
       const records: ResourceRecord[] = [];
       let skipped = 0;
       for (const id of this.candidateIds(resourceType, plan.best)) {
-        const rec = plan.acceptedRecord(id);
+        const rec = plan.acceptedRecord(id, query.raw === true);
         if (!rec) continue;
         if (skipped < skip) {
           skipped++;
@@ -757,10 +757,10 @@ export class EmbeddedStore implements Store {
   }
 
   /** The live current version as a record (one read), or undefined when absent or deleted. */
-  liveRecord(resourceType: string, id: string): ResourceRecord | undefined {
+  liveRecord(resourceType: string, id: string, raw = false): ResourceRecord | undefined {
     // Decoded at once, so lmdb's shared read buffer need not be copied.
     const buf = this.cur.getBinaryFast([resourceType, id]);
-    const rec = buf ? currentRecord(resourceType, id, buf) : undefined;
+    const rec = buf ? currentRecord(resourceType, id, buf, raw) : undefined;
     return rec && !rec.deleted ? rec : undefined;
   }
 
@@ -1082,13 +1082,13 @@ class Plan {
    * The live record with this id when it matches, read once; only for plans that need no document
    * (the index walk, key look-ups and id exclusions decide).
    */
-  acceptedRecord(id: string): ResourceRecord | undefined {
+  acceptedRecord(id: string, raw = false): ResourceRecord | undefined {
     this.scanned++;
     if (this.excludedIds?.has(id)) return undefined;
     for (const check of this.pointChecks) {
       if (!check.values.some((v) => this.store.hasEntry(check.n, v, id))) return undefined;
     }
-    return this.store.liveRecord(this.type, id);
+    return this.store.liveRecord(this.type, id, raw);
   }
 
   /** Whether the live resource with this id matches. */
@@ -1246,12 +1246,15 @@ class RecordDoc implements StoredDoc {
   }
 }
 
-/** The current version as a record (a delete marker comes back with deleted: true). */
-function currentRecord(resourceType: string, id: string, buf: Buffer): ResourceRecord {
+/** The current version as a record (a delete marker comes back with deleted: true); `raw`: its JSON text, not parsed. */
+function currentRecord(resourceType: string, id: string, buf: Buffer, raw = false): ResourceRecord {
   const head = decodeCurrentHead(buf);
   const rec: ResourceRecord = { resourceType, id, versionId: head.versionId, lastUpdated: head.lastUpdated, deleted: head.deleted };
   const json = currentResourceJson(buf);
-  if (json !== null) rec.resource = JSON.parse(json) as Resource;
+  if (json !== null) {
+    if (raw) rec.json = json;
+    else rec.resource = JSON.parse(json) as Resource;
+  }
   return rec;
 }
 
