@@ -211,9 +211,9 @@ async function writeType(job: ExportJob, type: string, index: number, filters: F
   try {
     for (const filter of filters) {
       for await (const rec of store.scan(type, filter, { raw: !shape, since, until: job.transactionTime, batchSize: options.batchSize })) {
-        let line: string;
-        if (shape) line = JSON.stringify(shape(rec.resource ?? (JSON.parse(rec.json as string) as Resource)));
-        else line = rec.json ?? JSON.stringify(rec.resource);
+        let line: string | Uint8Array;
+        if (shape) line = JSON.stringify(shape(rec.resource ?? (JSON.parse(rec.json ?? Buffer.from(rec.jsonBytes as Uint8Array).toString('utf8')) as Resource)));
+        else line = rec.jsonBytes ?? rec.json ?? JSON.stringify(rec.resource);
         if (writer.push(line)) await writer.flush();
         if (++exported % options.batchSize === 0) {
           hooks.progress({ type, index, exported, total });

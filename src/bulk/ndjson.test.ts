@@ -41,6 +41,17 @@ describe('NdjsonWriter', () => {
     expect(await read(store, 'job/Patient-3.ndjson', false)).toBe('{"i":6}\n{"i":7}\n');
   });
 
+  it('writes byte lines (stored JSON) as they are, mixed with text lines, counting bytes', async () => {
+    const store = await files();
+    const w = new NdjsonWriter({ files: store, prefix: 'job/Mixed', compression: 'none', maxLines: 1e9, maxBytes: 1e9, chunkBytes: 40 });
+    const lines = Array.from({ length: 9 }, (_, i) => JSON.stringify({ i, text: i % 3 ? 'naïve ✓ 😀' : 'plain' }));
+    for (const [i, l] of lines.entries()) if (w.push(i % 2 ? Buffer.from(l, 'utf8') : l)) await w.flush();
+    const [file] = await w.close();
+    const expected = `${lines.join('\n')}\n`;
+    expect(await read(store, file.name, false)).toBe(expected);
+    expect([file.count, file.bytes]).toEqual([9, Buffer.byteLength(expected)]);
+  });
+
   it('gzip over several lanes: every line exactly once, counts and bytes right, nothing written for no lines', async () => {
     const store = await files();
     const w = new NdjsonWriter({ files: store, prefix: 'job/Immunization', compression: 'gzip', maxLines: 1e9, maxBytes: 1e9, chunkBytes: 64 * 1024, lanes: 3 });

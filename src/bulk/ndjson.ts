@@ -45,7 +45,8 @@ interface OpenFile {
 }
 
 export class NdjsonWriter {
-  private pending: string[] = [];
+  /** Lines waiting for flush: text, or UTF-8 bytes (a store's stored JSON, copied as they are). */
+  private pending: Array<string | Uint8Array> = [];
   private pendingChars = 0;
   private readonly lanes: Array<OpenFile | undefined>;
   private lane = 0;
@@ -63,7 +64,7 @@ export class NdjsonWriter {
   }
 
   /** Adds a line (no newline in it). True when the caller should `await flush()` before the next push. */
-  push(line: string): boolean {
+  push(line: string | Uint8Array): boolean {
     this.pending.push(line);
     this.pendingChars += line.length + 1;
     this.lines++;
@@ -76,7 +77,7 @@ export class NdjsonWriter {
     if (this.pending.length === 0) return;
     const lane = this.lane;
     const file = this.lanes[lane] ?? (this.lanes[lane] = await this.open());
-    const buf = Buffer.from(`${this.pending.join('\n')}\n`, 'utf8');
+    const buf = joinLines(this.pending);
     file.lines += this.pending.length;
     file.bytes += buf.length;
     this.bytes += buf.length;
@@ -139,4 +140,22 @@ export class NdjsonWriter {
     await file.done;
     this.written.push({ n: file.n, name: file.name, count: file.lines, bytes: file.bytes });
   }
+}
+
+/** The lines, each followed by a newline, as one UTF-8 buffer (byte lines copied as they are). */
+function joinLines(lines: Array<string | Uint8Array>): Buffer {
+  if (lines.every((l) => typeof l === 'string')) return Buffer.from(`${lines.join('\n')}\n`, 'utf8');
+  let length = 0;
+  for (const l of lines) length += (typeof l === 'string' ? Buffer.byteLength(l) : l.length) + 1;
+  const out = Buffer.allocUnsafe(length);
+  let at = 0;
+  for (const l of lines) {
+    if (typeof l === 'string') at += out.write(l, at, 'utf8');
+    else {
+      out.set(l, at);
+      at += l.length;
+    }
+    out[at++] = 0x0a;
+  }
+  return out;
 }

@@ -35,14 +35,16 @@ export interface ResourceRecord {
   resource?: Resource;
   /**
    * The stamped resource as JSON text, only from `scan` or `search` with `raw: true` (which may
-   * then leave `resource` out): lets bulk export stream resources without a parse/serialise round
-   * trip, and the matching engine look at a candidate's birth date before parsing it.
+   * then leave `resource` out; a raw scan may give `jsonBytes` instead): lets bulk export stream
+   * resources without a parse/serialise round trip, and the matching engine look at a candidate's
+   * birth date before parsing it.
    */
   json?: string;
   /**
    * The stamped resource's JSON as the store holds it (UTF-8, exactly `JSON.stringify(resource)`),
-   * when a store has the bytes at hand (the embedded store's search results): a response may copy
-   * them instead of serialising `resource` again. Read-only; absent otherwise.
+   * when a store has the bytes at hand: the embedded store's search results (beside `resource`) and
+   * raw scans (instead of `json`). A response or an export copies them instead of serialising the
+   * resource again. Read-only.
    */
   jsonBytes?: Uint8Array;
 }
