@@ -37,6 +37,12 @@ function writtenBytes(): number {
   return Number(/write_bytes: (\d+)/.exec(readFileSync('/proc/self/io', 'utf8'))?.[1] ?? 0);
 }
 
+function faults(): [number, number] {
+  const stat = readFileSync(`/proc/${process.pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return [Number(fields[7]), Number(fields[9])];
+}
+
 function bundleOps(patientIds: string[]): WriteOp[] {
   return Array.from({ length: 100 }, () => {
     const id = randomUUID();
@@ -84,9 +90,11 @@ async function main(): Promise<void> {
     const cpu0 = process.cpuUsage();
     const thread0 = threadCpuUs();
     const written0 = writtenBytes();
+    const f0 = faults();
     const t0 = performance.now();
     const latencies = await run(store, bundles, patientIds);
     const seconds = (performance.now() - t0) / 1000;
+    console.log(`faults per entry: minor ${((faults()[0] - f0[0]) / (bundles * 100)).toFixed(1)}, major ${((faults()[1] - f0[1]) / (bundles * 100)).toFixed(2)}`);
     const cpu = process.cpuUsage(cpu0);
     const n = bundles * 100;
     const per = (us: number) => Math.round(us / n);
