@@ -34,6 +34,9 @@ export interface AppOptions {
   routers?: express.Router[];
 }
 
+/** A path under /fhir the FHIR edge answers: the base, or a first segment that is a type, `$op`, `_x` or `metadata`. */
+const FHIR_PATH = /^\/?(?:$|[A-Z$_]|metadata(?:\/|$))/;
+
 const CORS_HEADERS = {
   'Access-Control-Allow-Methods': 'GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS',
   'Access-Control-Allow-Headers':
@@ -92,6 +95,18 @@ export function createApp({ pipeline, store, config, verifier, logger, routers =
     } catch (err) {
       res.status(503).json({ status: 'unavailable', store: store.kind, reason: (err as Error).message });
     }
+  });
+
+  // FHIR requests go straight to the FHIR edge: walking every layer of every router below costs
+  // ~30 layer matches and ~28 KB of garbage per request. The routers serve no FHIR path (a type,
+  // `$operation`, `_history`/`_search`, `metadata`, or the base itself); paths under /fhir that are
+  // not FHIR-shaped (SMART discovery at /fhir/.well-known/…) still reach them, then the edge below.
+  app.use('/fhir', (req, res, next) => {
+    if (!FHIR_PATH.test(req.path)) {
+      next();
+      return;
+    }
+    handleFhir(req, res, pipeline, config, verifier).catch(next);
   });
 
   for (const router of routers) app.use(router);
