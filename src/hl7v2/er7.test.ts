@@ -1,7 +1,9 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { Hl7Field, Hl7Segment } from '@medplum/core';
 import { IIS_RULES } from '../quality/rule-catalog.js';
 import { buildAck, err } from './ack.js';
-import { component, escapeText, fhirDateTimeToHl7, hl7ToFhirDateTime, parseMessage, segment, unescapeText } from './er7.js';
+import { component, DEFAULT_CONTEXT, escapeText, fhirDateTimeToHl7, hl7ToFhirDateTime, parseMessage, parseSegment, segment, unescapeText } from './er7.js';
 import { RULE_MAP } from './issue-map.js';
 import { Hl7Problem } from './problems.js';
 
@@ -61,5 +63,39 @@ describe('ACK', () => {
   });
   it('every data-quality rule code has its ERR mapping', () => {
     for (const rule of IIS_RULES) expect(RULE_MAP[rule.code], rule.code).toBeDefined();
+  });
+});
+
+describe('parseSegment (the fast path of reading a segment)', () => {
+  // Text made of the delimiters, the escape character and a few letters, so that empty fields,
+  // repetitions, components and subcomponents of every shape come up.
+  const line = fc
+    .array(fc.constantFrom('|', '^', '~', '&', '\\', 'A', 'b', '1', ' ', ''), { maxLength: 60 })
+    .map((parts) => `PID|${parts.join('')}`);
+  const shape = (s: Hl7Segment) => ({ name: s.name, fields: s.fields.map((f) => f.components), text: s.toString() });
+
+  it("reads every line as @medplum/core's Hl7Segment.parse does", () => {
+    fc.assert(
+      fc.property(line, (text) => {
+        expect(shape(parseSegment(text))).toEqual(shape(Hl7Segment.parse(text, DEFAULT_CONTEXT)));
+      }),
+      { numRuns: 2000 }
+    );
+  });
+
+  it('reads MSH (its MSH-2 holds the repetition separator) as Hl7Segment.parse does', () => {
+    const msh = 'MSH|^~\\&|APP|FAC|IIS|IISF|20240101||VXU^V04^VXU_V04|C1|P|2.5.1|||ER|AL|||||Z22^CDCPHINVS~Z23^X';
+    expect(shape(parseSegment(msh))).toEqual(shape(Hl7Segment.parse(msh, DEFAULT_CONTEXT)));
+  });
+
+  it('built segments hold the fields Hl7Field.parse would give', () => {
+    fc.assert(
+      fc.property(fc.array(fc.oneof(fc.constant(undefined), fc.string({ maxLength: 8 }), fc.array(fc.option(fc.string({ maxLength: 5 }), { nil: undefined }), { maxLength: 4 })), { maxLength: 8 }), (fields) => {
+        const built = segment('OBX', fields);
+        const reparsed = new Hl7Segment(built.toString().split('|').map((t) => Hl7Field.parse(t, DEFAULT_CONTEXT)), DEFAULT_CONTEXT);
+        expect(shape(built)).toEqual(shape(reparsed));
+      }),
+      { numRuns: 1000 }
+    );
   });
 });
