@@ -31,6 +31,7 @@ export async function findMatches(
   const byId = new Map<string, Patient>();
   // One ranker for both stages: a candidate of the exact stage is not compared again in the second.
   const ranker = new CandidateRanker(input);
+  const peek = ranker.screensByBirthDate;
   const fetch = async (queries: Filter[]) => {
     const results = await Promise.all(
       queries.map((filter) =>
@@ -50,7 +51,7 @@ export async function findMatches(
         if (record.id === options.excludeId || byId.has(record.id)) continue;
         let patient = record.resource as Patient | undefined;
         if (!patient && record.json !== undefined) {
-          const birth = storedBirthDate(record.json);
+          const birth = peek ? storedBirthDate(record.json) : undefined;
           if (birth !== undefined && ranker.certainlyNoneByBirthDate(birth.birthDate)) continue;
           patient = JSON.parse(record.json) as Patient;
         }

@@ -131,7 +131,7 @@ export function compareFirst(fa: CoreFeatures, fb: CoreFeatures): FieldResult {
   return { field, outcome: 'conflict', weight: w.conflict, detail: `different first names ${show(fa.firsts)} vs ${show(fb.firsts)}`, kind: 'different' };
 }
 
-export function compareMiddle(fa: Features, fb: Features, firstSwapped: boolean): FieldResult {
+export function compareMiddle(fa: CoreFeatures, fb: CoreFeatures, firstSwapped: boolean): FieldResult {
   const field = 'name.middle';
   const w = WEIGHTS.middle;
   if (firstSwapped) return { field, outcome: 'partial', weight: 0, detail: 'middle name swapped with the first name', kind: 'swap' };
@@ -186,7 +186,7 @@ function guardianFamily(x: CoreFeatures, y: CoreFeatures): boolean {
   return x.placeholder && y.guardians.some((g) => g.family !== '' && x.families.includes(g.family));
 }
 
-export function compareSuffix(fa: Features, fb: Features): FieldResult {
+export function compareSuffix(fa: CoreFeatures, fb: CoreFeatures): FieldResult {
   const field = 'name.suffix';
   if (fa.suffixes.length === 0 || fb.suffixes.length === 0) return missing(field, 'suffix missing on one record');
   if (fa.suffixes.some((s) => fb.suffixes.includes(s))) {
@@ -357,7 +357,7 @@ export function compareAddress(fa: Features, fb: Features): FieldResult {
   }
 }
 
-export function compareMothersMaidenName(fa: Features, fb: Features): FieldResult {
+export function compareMothersMaidenName(fa: CoreFeatures, fb: CoreFeatures): FieldResult {
   const field = 'mothersMaidenName';
   const a = fa.mothersMaidenName;
   const b = fb.mothersMaidenName;
@@ -375,7 +375,7 @@ function similar(x: string, y: string): boolean | undefined {
   return x === '' || y === '' ? undefined : nameRelation(x, y) !== 'none';
 }
 
-export function compareGuardians(fa: Features, fb: Features): FieldResult {
+export function compareGuardians(fa: CoreFeatures, fb: CoreFeatures): FieldResult {
   const field = 'contact.name';
   if (fa.guardians.length === 0 || fb.guardians.length === 0) return missing(field, 'guardian missing on one record');
   const rank = { agree: 3, partial: 2, conflict: 1, unknown: 0 } as const;
@@ -396,7 +396,7 @@ export function compareGuardians(fa: Features, fb: Features): FieldResult {
   return missing(field, 'guardians not comparable');
 }
 
-export function compareMultipleBirth(fa: Features, fb: Features): FieldResult {
+export function compareMultipleBirth(fa: CoreFeatures, fb: CoreFeatures): FieldResult {
   const field = 'multipleBirth';
   const w = WEIGHTS.multipleBirth;
   if (fa.order !== undefined && fb.order !== undefined) {

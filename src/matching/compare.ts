@@ -50,7 +50,7 @@ import {
   compareSuffix,
   type FieldResult,
 } from './comparators.js';
-import { features, hasTestName, type Features } from './features.js';
+import { features, hasTestName, type CoreFeatures, type Features } from './features.js';
 import { GRADE_ORDER, type MatchDecision, type MatchGrade, type MatchReason } from './types.js';
 
 
@@ -77,7 +77,10 @@ export interface FieldSet {
   multiple: FieldResult;
 }
 
-export function compareFields(fa: Features, fb: Features): FieldSet {
+/** The fields compared from the core features alone: all but identifiers, phone and address. */
+export type CoreFieldSet = Pick<FieldSet, 'first' | 'middle' | 'family' | 'suffix' | 'birth' | 'sex' | 'maiden' | 'guardians' | 'multiple'>;
+
+export function compareCoreFields(fa: CoreFeatures, fb: CoreFeatures): CoreFieldSet {
   const first = compareFirst(fa, fb);
   return {
     first,
@@ -86,15 +89,31 @@ export function compareFields(fa: Features, fb: Features): FieldSet {
     suffix: compareSuffix(fa, fb),
     birth: compareBirthDate(fa, fb),
     sex: compareSex(fa, fb),
+    maiden: compareMothersMaidenName(fa, fb),
+    guardians: compareGuardians(fa, fb),
+    multiple: compareMultipleBirth(fa, fb),
+  };
+}
+
+/** Every field of a pair; `core`: the core fields when already compared (rank.ts's screen). */
+export function compareFields(fa: Features, fb: Features, core: CoreFieldSet = compareCoreFields(fa, fb)): FieldSet {
+  // In this order: the reasons of a decision list the fields so.
+  return {
+    first: core.first,
+    middle: core.middle,
+    family: core.family,
+    suffix: core.suffix,
+    birth: core.birth,
+    sex: core.sex,
     ssn: compareIdentifiers(fa, fb, 'ssn'),
     medicaid: compareIdentifiers(fa, fb, 'medicaid'),
     mrn: compareIdentifiers(fa, fb, 'mrn'),
     otherId: compareIdentifiers(fa, fb, 'other'),
     phone: comparePhone(fa, fb),
     address: compareAddress(fa, fb),
-    maiden: compareMothersMaidenName(fa, fb),
-    guardians: compareGuardians(fa, fb),
-    multiple: compareMultipleBirth(fa, fb),
+    maiden: core.maiden,
+    guardians: core.guardians,
+    multiple: core.multiple,
   };
 }
 
@@ -236,8 +255,8 @@ export function calibrationBlockers(fa: Features, fb: Features, f: FieldSet): st
   return [];
 }
 
-export function compareFeatures(fa: Features, fb: Features): MatchDecision {
-  const f = compareFields(fa, fb);
+export function compareFeatures(fa: Features, fb: Features, core?: CoreFieldSet): MatchDecision {
+  const f = compareFields(fa, fb, core);
   const fields = Object.values(f);
   const verdict = safetyRules(fa, fb, f);
   const blockers = [...verdict.blockers, ...calibrationBlockers(fa, fb, f)];

@@ -115,15 +115,22 @@ function pushUnique(out: string[], v: string): void {
 }
 
 function extractCore(p: Patient): CoreFeatures {
+  // Every field present from the start (optional ones undefined), in one order: one object shape
+  // for all records, so the comparators' property reads stay monomorphic.
   const f: CoreFeatures = {
     firsts: [],
     middles: [],
     families: [],
     suffixes: [],
     placeholder: false,
+    placeholderText: undefined,
+    birth: undefined,
+    sex: undefined,
     sexFromPlaceholder: false,
     mothersMaidenName: '',
     guardians: [],
+    multiple: undefined,
+    order: undefined,
     rawNames: [],
   };
   let sawPlaceholder = false;
@@ -195,7 +202,26 @@ function extractCore(p: Patient): CoreFeatures {
 
 /** The core plus identifiers, phones and addresses. */
 function extractRest(p: Patient, core: CoreFeatures): Features {
-  const f: Features = { ...core, ids: [], phones: [], addresses: [] };
+  // Field by field, not a spread: the same shape for every record (see extractCore).
+  const f: Features = {
+    firsts: core.firsts,
+    middles: core.middles,
+    families: core.families,
+    suffixes: core.suffixes,
+    placeholder: core.placeholder,
+    placeholderText: core.placeholderText,
+    birth: core.birth,
+    sex: core.sex,
+    sexFromPlaceholder: core.sexFromPlaceholder,
+    mothersMaidenName: core.mothersMaidenName,
+    guardians: core.guardians,
+    multiple: core.multiple,
+    order: core.order,
+    rawNames: core.rawNames,
+    ids: [],
+    phones: [],
+    addresses: [],
+  };
   for (const id of p.identifier ?? []) {
     const feature = identifierFeature(id);
     if (feature && !f.ids.some((x) => x.kind === feature.kind && x.system === feature.system && x.value === feature.value)) {

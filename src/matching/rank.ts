@@ -12,18 +12,20 @@
 //
 // Screen (the speed of $match and of a Patient create; the answers are the same): most candidates
 // blocking fetches are other people (same birth date, another name; same name, another birth
-// date). Before the full comparison, the four core fields (first name, family name, birth date,
-// sex) are compared from the candidate's core features, and every other field is bounded by the
-// most it could add given what the INPUT carries (no SSN on the input: the SSN adds nothing). When
-// even that bound stays under the possible line, and the married-name floor cannot apply, the
-// candidate is certainly graded none: it is never listed and is not certain, so it is left out
-// without extracting its identifiers, phones and addresses or comparing them. One graded none can
-// still matter: a registered sibling with the same birth date, which the twin rule above looks at;
-// such candidates are kept aside and compared in full only when that rule runs.
+// date). Before the full comparison, the core fields (names, birth date, sex, mother's maiden
+// name, guardians, multiple birth) are compared from the candidate's core features, and the rest
+// (identifiers, phone, address) is bounded by the most it could add given what the INPUT carries
+// (no SSN on the input: the SSN adds nothing). When even that bound stays under the possible line,
+// and the married-name floor cannot apply, the candidate is certainly graded none: it is never
+// listed and is not certain, so it is left out without extracting its identifiers, phones and
+// addresses or comparing them. One graded none can still matter: a registered sibling with the
+// same birth date, which the twin rule above looks at; such candidates are kept aside and compared
+// in full only when that rule runs. findMatches goes one step earlier with the birth date alone
+// (certainlyNoneByBirthDate), read from the stored JSON before it is parsed.
 import type { Patient } from '@medplum/fhirtypes';
-import { compareBirthDate, compareFamily, compareFirst, compareSex, WEIGHTS } from './comparators.js';
-import { compareFeatures, comparePatients, THRESHOLDS } from './compare.js';
-import { coreFeatures, features, parseBirthDate, type Features } from './features.js';
+import { compareBirthDate, WEIGHTS } from './comparators.js';
+import { compareCoreFields, compareFeatures, comparePatients, THRESHOLDS, type CoreFieldSet } from './compare.js';
+import { coreFeatures, features, parseBirthDate, type CoreFeatures, type Features } from './features.js';
 import { GRADE_ORDER, type MatchDecision, type RankedCandidate } from './types.js';
 
 export interface RankOptions {
@@ -80,27 +82,42 @@ type Screened = MatchDecision | 'none' | 'none-same-birth-date';
 const most = (weights: Record<string, number>): number => Math.max(0, ...Object.values(weights));
 
 /**
- * The most the fields the screen does not compare (everything but first name, family name, birth
- * date and sex) can add for this input, whatever the candidate: each comparator answers `missing`
- * (weight 0) when the input has nothing of its kind, and at most its best weight otherwise.
+ * The most the fields the screen does not compare (identifiers, phone, address) can add for this
+ * input, whatever the candidate: each comparator answers `missing` (weight 0) when the input has
+ * nothing of its kind, and at most its best weight otherwise.
  */
-export function restBound(fa: Features): number {
+export function uncomparedBound(fa: Features): number {
   const kinds = new Set(fa.ids.map((i) => i.kind));
   return (
-    (fa.middles.length > 0 ? most(WEIGHTS.middle) : 0) +
-    (fa.suffixes.length > 0 ? most(WEIGHTS.suffix) : 0) +
     (kinds.has('ssn') ? most(WEIGHTS.ssn) : 0) +
     (kinds.has('medicaid') ? most(WEIGHTS.medicaid) : 0) +
     (kinds.has('mrn') ? most(WEIGHTS.mrn) : 0) +
     (kinds.has('other') ? most(WEIGHTS.other) : 0) +
     (fa.phones.length > 0 ? most(WEIGHTS.phone) : 0) +
-    (fa.addresses.length > 0 ? most(WEIGHTS.address) : 0) +
+    (fa.addresses.length > 0 ? most(WEIGHTS.address) : 0)
+  );
+}
+
+/**
+ * The most the core fields but the birth date can add for this input, whatever the candidate (as
+ * uncomparedBound). A first name recorded as the input's middle name scores a partial, hence the
+ * middles with the first name; a birth order agrees only when both records carry one.
+ */
+export function coreBoundWithoutBirthDate(fa: CoreFeatures): number {
+  return (
+    (fa.firsts.length > 0 || fa.middles.length > 0 ? most(WEIGHTS.first) : 0) +
+    (fa.middles.length > 0 ? most(WEIGHTS.middle) : 0) +
+    (fa.families.length > 0 ? most(WEIGHTS.family) : 0) +
+    (fa.suffixes.length > 0 ? most(WEIGHTS.suffix) : 0) +
+    (fa.sex !== undefined ? most(WEIGHTS.sex) : 0) +
     (fa.mothersMaidenName !== '' ? most(WEIGHTS.mothersMaidenName) : 0) +
     (fa.guardians.length > 0 ? most(WEIGHTS.guardian) : 0) +
-    // A birth order agrees only when both records carry one.
     (fa.order !== undefined ? most(WEIGHTS.multipleBirth) : 0)
   );
 }
+
+/** The stored weight is rounded to hundredths: a bound must stay clear of the line by more than that. */
+const UNDER_POSSIBLE = THRESHOLDS.possible - 0.01;
 
 /**
  * Ranks candidates for one input. Keeps each candidate's decision (by object), so a record found
@@ -108,21 +125,27 @@ export function restBound(fa: Features): number {
  */
 export class CandidateRanker {
   private readonly fa: Features;
-  private readonly rest: number;
-  /** The most the first name, family name and sex can add for this input, whatever the candidate. */
-  private readonly namesAndSex: number;
+  /** uncomparedBound of the input. */
+  private readonly uncompared: number;
+  /** coreBoundWithoutBirthDate of the input. */
+  private readonly coreWithoutBirth: number;
   private readonly screened = new WeakMap<Patient, Screened>();
 
   constructor(readonly input: Patient) {
     const fa = features(input);
     this.fa = fa;
-    this.rest = restBound(fa);
-    // compareFirst and compareFamily answer missing (0) when the input has no name of the kind
-    // (a first name recorded as the input's middle name scores a partial, hence the middles).
-    this.namesAndSex =
-      (fa.firsts.length > 0 || fa.middles.length > 0 ? most(WEIGHTS.first) : 0) +
-      (fa.families.length > 0 ? most(WEIGHTS.family) : 0) +
-      (fa.sex !== undefined ? most(WEIGHTS.sex) : 0);
+    this.uncompared = uncomparedBound(fa);
+    this.coreWithoutBirth = coreBoundWithoutBirthDate(fa);
+  }
+
+  /**
+   * Can certainlyNoneByBirthDate say yes for any candidate? Not when the input carries so much that
+   * even a conflicting birth date leaves the bound above the line (a full registration record):
+   * then findMatches need not look for the birth date in the stored text.
+   */
+  get screensByBirthDate(): boolean {
+    const lowest = this.fa.birth ? Math.min(0, ...Object.values(WEIGHTS.birthDate)) : 0;
+    return lowest + this.coreWithoutBirth + this.uncompared < UNDER_POSSIBLE;
   }
 
   /**
@@ -132,14 +155,14 @@ export class CandidateRanker {
    */
   certainlyNoneByBirthDate(birthDate: string | undefined): boolean {
     const birth = compareBirthDate(this.fa, { birth: parseBirthDate(birthDate) });
-    return birth.outcome !== 'agree' && birth.weight + this.namesAndSex + this.rest < THRESHOLDS.possible - 0.01;
+    return birth.outcome !== 'agree' && birth.weight + this.coreWithoutBirth + this.uncompared < UNDER_POSSIBLE;
   }
 
-  /** The full decision for a candidate. */
-  decide(patient: Patient): MatchDecision {
+  /** The full decision for a candidate (`core`: its core fields, when already compared). */
+  decide(patient: Patient, core?: CoreFieldSet): MatchDecision {
     const known = this.screened.get(patient);
     if (known !== undefined && typeof known !== 'string') return known;
-    const decision = compareFeatures(this.fa, features(patient));
+    const decision = compareFeatures(this.fa, features(patient), core);
     this.screened.set(patient, decision);
     return decision;
   }
@@ -153,18 +176,15 @@ export class CandidateRanker {
   screen(patient: Patient): Screened {
     const known = this.screened.get(patient);
     if (known !== undefined) return known;
-    const fb = coreFeatures(patient);
-    const first = compareFirst(this.fa, fb);
-    const family = compareFamily(this.fa, fb);
-    const birth = compareBirthDate(this.fa, fb);
-    const sex = compareSex(this.fa, fb);
-    const bound = first.weight + family.weight + birth.weight + sex.weight + this.rest;
+    const core = compareCoreFields(this.fa, coreFeatures(patient));
+    const { first, family, birth, sex } = core;
+    let bound = this.uncompared;
+    for (const field of Object.values(core)) bound += field.weight;
     // The married-name floor (compare.ts) makes a pair probable whatever its weight. (It needs the
     // same phone, so the input has one and the bound is above the line anyway: kept in case the
     // weights change.)
     const floorPossible = family.outcome === 'conflict' && first.outcome === 'agree' && birth.outcome === 'agree' && sex.outcome !== 'conflict';
-    // The stored weight is rounded to hundredths: stay clear of the line by more than that.
-    if (floorPossible || bound >= THRESHOLDS.possible - 0.01) return this.decide(patient);
+    if (floorPossible || bound >= UNDER_POSSIBLE) return this.decide(patient, core);
     const verdict = birth.outcome === 'agree' ? 'none-same-birth-date' : 'none';
     this.screened.set(patient, verdict);
     return verdict;

@@ -172,6 +172,14 @@ describe('findMatches over stored JSON (birth dates looked at before parsing)', 
     expect(storedBirthDate(p({ contact: [{ birthDate: '1990-01-01' }] }))).toBeUndefined();
   });
 
+  it('looks for birth dates in the text only when one can leave a candidate out', () => {
+    // Name, birth date and sex only: a candidate born on another date is certainly none.
+    expect(new CandidateRanker(patient({ given: ['Ada'], family: 'Okafor', birthDate: '2019-11-02', gender: 'female' })).screensByBirthDate).toBe(true);
+    // A full registration record: the same name and household could still make another birth date possible.
+    const full = patient({ given: ['Ada', 'Grace'], family: 'Okafor', birthDate: '2019-11-02', gender: 'female', hospitalMrn: 'H1', ...HOUSEHOLD });
+    expect(new CandidateRanker(full).screensByBirthDate).toBe(false);
+  });
+
   it('agrees with the parsed resource on random records (fast-check)', () => {
     fc.assert(
       fc.property(record, (p) => {
