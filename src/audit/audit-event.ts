@@ -22,6 +22,8 @@ export interface AccessEvent {
   patientRefs: string[];
   /** The HTTP status of the response. */
   outcome: number;
+  /** More about the outcome, after the status in outcomeDesc (an HL7 v2 message: `HL7 MSA-1 AE`). */
+  outcomeDesc?: string;
   requestId: string;
   /** When it happened (ISO instant); default now. */
   recorded?: string;
@@ -208,7 +210,7 @@ export function buildAuditEvent(event: AccessEvent, serverUrl: string): AuditEve
     action: actionOf(event.interaction),
     recorded: event.recorded ?? new Date().toISOString(),
     outcome: outcomeOf(event.outcome),
-    outcomeDesc: `HTTP ${event.outcome}`,
+    outcomeDesc: event.outcomeDesc ? `HTTP ${event.outcome}, ${event.outcomeDesc}` : `HTTP ${event.outcome}`,
     agent,
     source: {
       site: serverUrl,

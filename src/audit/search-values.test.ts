@@ -39,6 +39,8 @@ function events(): AuditEvent[] {
       out.push(buildAuditEvent({ ...base, operation: 'export', query: '_type=Patient', patientRefs: [] }, SERVER));
       out.push(buildAuditEvent({ ...base, resourceType: 'Immunization', id: 'odd id/with slash', patientRefs: [] }, SERVER));
       out.push(buildAuditEvent({ ...base, recorded: '2026-01-02T03:04:05.678Z', requestId: 'weird ~ id' }, SERVER));
+      // An HL7 v2 message's one event (Pipeline.executeMessageAs): the lookup's query, the patients, the HL7 outcome.
+      out.push(buildAuditEvent({ ...base, resourceType: 'Patient', query: 'identifier=urn%3Aoid%3A1.2%7CMRN-1&_count=20&_sort=_lastUpdated', patientRefs: ['Patient/p-9'], outcomeDesc: 'HL7 MSA-1 AE' }, SERVER));
     }
   }
   return out;

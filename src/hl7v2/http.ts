@@ -12,7 +12,7 @@ import type { Pipeline } from '../pipeline/pipeline.js';
 import { credentialChecker } from '../signin/index.js';
 import { StoreUnavailableError } from '../store/store.js';
 import { buildAck } from './ack.js';
-import { pipelineRunner } from './fhir-runner.js';
+import { pipelineMessageRunner, pipelineRunner } from './fhir-runner.js';
 import { handleMessage } from './messages.js';
 import { reportCsv, SubmitterReport } from './report.js';
 import type { Hl7Issue } from './problems.js';
@@ -29,7 +29,7 @@ export interface Hl7v2Options {
 export const DEFAULT_MAX_MESSAGE_BYTES = 1024 * 1024;
 
 export interface Hl7v2Deps {
-  pipeline: Pick<Pipeline, 'executeAs'>;
+  pipeline: Pick<Pipeline, 'executeAs' | 'executeMessageAs'>;
   /** PUBLIC_BASE_URL, for the WSDL's service address. */
   publicBaseUrl: string;
   /** Checks a registered user's username and password (SOAP credentials), when sign-in provides one. */
@@ -140,8 +140,10 @@ async function handleSoapPost(req: Request, res: Response, deps: Hl7v2Deps): Pro
       throw new SoapFault('SecurityFault', `facilityID "${facility}" is not the organization these credentials act for (${caller.organization})`);
     }
     const organization = caller.organization ?? (facility ? `Organization/${facility}` : undefined);
-    const run = pipelineRunner(deps.pipeline, caller, res.locals.requestId as string);
-    const result = await handleMessage(request.hl7Message, { run, organization, maxBytes: deps.options.maxMessageBytes });
+    const requestId = res.locals.requestId as string;
+    const run = pipelineRunner(deps.pipeline, caller, requestId);
+    const runMessage = pipelineMessageRunner(deps.pipeline, caller, requestId);
+    const result = await handleMessage(request.hl7Message, { run, runMessage, organization, maxBytes: deps.options.maxMessageBytes });
     deps.report?.record(result, organization);
     res.type(soapContentType(version)).send(responseEnvelope(version, 'submitSingleMessage', result.body));
   } catch (err) {
@@ -165,8 +167,10 @@ async function handleHl7Post(req: Request, res: Response, deps: Hl7v2Deps): Prom
   const caller = await deps.verifier.verify(req.headers.authorization);
   res.locals.caller = caller;
   const text = Buffer.isBuffer(req.body) ? req.body.toString('utf8') : '';
-  const run = pipelineRunner(deps.pipeline, caller, res.locals.requestId as string);
-  const result = await handleMessage(text, { run, organization: caller.organization, maxBytes: deps.options.maxMessageBytes });
+  const requestId = res.locals.requestId as string;
+  const run = pipelineRunner(deps.pipeline, caller, requestId);
+  const runMessage = pipelineMessageRunner(deps.pipeline, caller, requestId);
+  const result = await handleMessage(text, { run, runMessage, organization: caller.organization, maxBytes: deps.options.maxMessageBytes });
   deps.report?.record(result, caller.organization);
   res.status(result.status).type(`${contentType}; charset=utf-8`).send(result.body);
 }

@@ -2,13 +2,18 @@
 // dispatch by message type, and turn anything wrong with the message into an AR acknowledgement.
 import { buildAck } from './ack.js';
 import { parseMessage, type ParsedMessage } from './er7.js';
-import type { FhirRunner } from './fhir-runner.js';
+import type { FhirRunner, MessageRunner } from './fhir-runner.js';
 import { Hl7Problem, isHl7Problem, type Hl7Issue } from './problems.js';
 import { processQbp } from './qbp.js';
 import { processVxu } from './vxu.js';
 
 export interface MessageContext {
   run: FhirRunner;
+  /**
+   * Runs a VXU's requests audited as ONE AuditEvent (the pipeline's executeMessageAs); absent (unit
+   * tests with a fake runner): through `run`, one event per request.
+   */
+  runMessage?: MessageRunner;
   /** `Organization/<id>` the caller acts for (owner of PD1 Consents, performer of administered doses). */
   organization?: string;
   maxBytes: number;
@@ -36,7 +41,8 @@ export async function handleMessage(text: string, ctx: MessageContext): Promise<
     checkHeader(parsed);
     const type = `${parsed.messageType}^${parsed.triggerEvent}`;
     if (type === 'VXU^V04') {
-      const result = await processVxu(parsed, ctx.run, { organization: ctx.organization });
+      const vxu = (run: FhirRunner) => processVxu(parsed as ParsedMessage, run, { organization: ctx.organization });
+      const result = ctx.runMessage ? await ctx.runMessage(vxu, (r) => ({ status: r.status, description: `HL7 MSA-1 ${r.code}` })) : await vxu(ctx.run);
       return { body: result.ack, code: result.code, issues: result.issues, status: result.status, facility: facilityOf(parsed), messageType: type };
     }
     if (type === 'QBP^Q11') {

@@ -2,6 +2,7 @@
 // ACK says, and that the data-quality rules, matching and data sharing are the FHIR ones.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Hl7Message } from '@medplum/core';
+import type { AuditEvent } from '@medplum/fhirtypes';
 import { startTestServer, testMongoUrl, type TestServer } from '../../test/helpers/server.js';
 import { unescapeText } from './er7.js';
 import { controlId, hl7Date, order, pid, VIS_OBX, vxu, yearsAgo, msh } from './test-messages.js';
@@ -14,10 +15,14 @@ afterAll(async () => {
   await server?.close();
 });
 
-async function post(message: string, options: { token?: string; contentType?: string } = {}): Promise<{ status: number; text: string; ack: Hl7Message }> {
+async function post(message: string, options: { token?: string; contentType?: string; requestId?: string } = {}): Promise<{ status: number; text: string; ack: Hl7Message }> {
   const res = await fetch(`${server.url}/hl7v2`, {
     method: 'POST',
-    headers: { 'content-type': options.contentType ?? 'application/hl7-v2', authorization: `Bearer ${options.token ?? server.token()}` },
+    headers: {
+      'content-type': options.contentType ?? 'application/hl7-v2',
+      authorization: `Bearer ${options.token ?? server.token()}`,
+      ...(options.requestId ? { 'x-request-id': options.requestId } : {}),
+    },
     body: message,
   });
   const text = await res.text();
@@ -253,6 +258,80 @@ describe('VXU^V04 → ACK^V04 (Z23)', () => {
     // Resending does not record it twice.
     await post(message);
     expect((await server.fhir('GET', `Consent?patient=Patient/${patient.id}`)).body.entry).toHaveLength(1);
+  });
+});
+
+describe('the audit trail: one AuditEvent per message', () => {
+  async function eventsOf(requestId: string): Promise<AuditEvent[]> {
+    await server.audit.flush(5000);
+    const history = await server.store.history({ resourceType: 'AuditEvent', count: 10_000 });
+    return history
+      .map((r) => r.resource as AuditEvent)
+      .filter((e) => e.entity?.some((x) => x.type?.code === 'XrequestId' && x.what?.identifier?.value === requestId));
+  }
+  const queryOf = (event: AuditEvent) => {
+    const entity = event.entity?.find((x) => x.role?.code === '24');
+    return entity ? { type: entity.what?.type, text: Buffer.from(entity.query ?? '', 'base64').toString('utf8') } : undefined;
+  };
+  const patientsOf = (event: AuditEvent) => (event.entity ?? []).filter((x) => x.role?.code === '1').map((x) => x.what?.reference);
+  const lookup = (mrn: string) => `Patient?identifier=${encodeURIComponent(`${authority('MYEHR')}|${mrn}`)}&_count=20&_sort=_lastUpdated`;
+
+  it('a VXU leaves one event: the transaction, its patient, the PID-3 lookup as the query, the answer as the outcome', async () => {
+    const message = vxu({ pid: pid({ mrn: 'AUD-1', family: 'Audit', given: 'Ada', birth: yearsAgo(1) }), orders: [order({ filler: 'AUD-1-A', cvx: '08', date: hl7Date(3) })] });
+    const first = await post(message, { requestId: 'vxu-audit-1' });
+    expect(msa(first.ack), first.text).toBe('AA');
+    const [patient] = await patientsBy(`${authority('MYEHR')}|AUD-1`);
+    const [event, ...more] = await eventsOf('vxu-audit-1');
+    expect(more).toHaveLength(0);
+    expect(event).toMatchObject({ subtype: [{ code: 'transaction' }], action: 'E', outcome: '0', outcomeDesc: 'HTTP 200, HL7 MSA-1 AA' });
+    expect(event.agent?.[0]?.who?.identifier?.value).toBe('test');
+    expect(patientsOf(event)).toEqual([`Patient/${patient.id}`]);
+    expect(queryOf(event)).toEqual({ type: 'Patient', text: lookup('AUD-1') });
+
+    // The same child again: the lookup finds it, the transaction updates it; still one event.
+    const again = vxu({ pid: pid({ mrn: 'AUD-1', family: 'Audit', given: 'Ada', birth: yearsAgo(1) }), orders: [order({ filler: 'AUD-1-B', cvx: '20', date: hl7Date(2) })] });
+    expect(msa((await post(again, { requestId: 'vxu-audit-2' })).ack)).toBe('AA');
+    const second = await eventsOf('vxu-audit-2');
+    expect(second).toHaveLength(1);
+    expect(patientsOf(second[0])).toEqual([`Patient/${patient.id}`]);
+    expect(queryOf(second[0])).toEqual({ type: 'Patient', text: lookup('AUD-1') });
+  });
+
+  it('a dose dropped by a rule (the message stored again without it): still one event, outcome AE', async () => {
+    const message = vxu({
+      pid: pid({ mrn: 'AUD-2', family: 'Audit', given: 'Bo', birth: yearsAgo(2) }),
+      orders: [order({ filler: 'AUD-2-OK', cvx: '08', date: hl7Date(30) }), order({ filler: 'AUD-2-FUT', cvx: '08', date: hl7Date(-30) })],
+    });
+    expect(msa((await post(message, { requestId: 'vxu-audit-3' })).ack)).toBe('AE');
+    const [patient] = await patientsBy(`${authority('MYEHR')}|AUD-2`);
+    const events = await eventsOf('vxu-audit-3');
+    expect(events).toHaveLength(1);
+    expect(events[0]).toMatchObject({ subtype: [{ code: 'transaction' }], outcome: '0', outcomeDesc: 'HTTP 200, HL7 MSA-1 AE' });
+    expect(patientsOf(events[0])).toEqual([`Patient/${patient.id}`]);
+  });
+
+  it('a rejected message (AR) leaves its one event with the failure', async () => {
+    const message = vxu({ pid: pid({ mrn: 'AUD-3', family: 'Audit', given: 'Cy', birth: '' }), orders: [order({ filler: 'AUD-3-A', cvx: '08', date: hl7Date(3) })] });
+    const { ack, status } = await post(message, { requestId: 'vxu-audit-4' });
+    expect([status, msa(ack)]).toEqual([422, 'AR']);
+    const events = await eventsOf('vxu-audit-4');
+    expect(events).toHaveLength(1);
+    expect(events[0]).toMatchObject({ subtype: [{ code: 'transaction' }], outcome: '4', outcomeDesc: 'HTTP 422, HL7 MSA-1 AR' });
+    expect(queryOf(events[0])).toEqual({ type: 'Patient', text: lookup('AUD-3') });
+  });
+
+  it('a QBP keeps its own events, one per request as for FHIR', async () => {
+    const qbp = [
+      msh({ type: 'QBP^Q11^QBP_Q11', profile: 'Z34^CDCPHINVS' }),
+      `QPD|Z34^Request Immunization History^CDCPHINVS|Q-AUD-1|AUD-1^^^MYEHR^MR|Audit^Ada|||F`,
+      'RCP|I|5^RD&records&HL70126',
+    ].join('\r');
+    const { ack, text } = await post(qbp, { requestId: 'qbp-audit-1' });
+    expect(ack.getSegment('MSA')?.getField(1).toString(), text).toBe('AA');
+    const events = await eventsOf('qbp-audit-1');
+    expect(events.length).toBeGreaterThan(0);
+    for (const event of events) expect(event.outcomeDesc).toMatch(/^HTTP \d+$/);
+    expect(events.map((e) => e.subtype?.[0]?.code)).toContain('search-type');
   });
 });
 

@@ -3,7 +3,7 @@
 // patient compartment, data sharing) → the registered handler → AuditEvent with the status the
 // client sees. Handlers get a HandlerContext whose only store is the caller-scoped view.
 import type { Resource } from '@medplum/fhirtypes';
-import { patientRefsOf } from '../audit/audit-event.js';
+import { patientRefsOf, type AccessEvent } from '../audit/audit-event.js';
 import type { AuditLog } from '../audit/audit-log.js';
 import type { Config } from '../config.js';
 import { accessPolicyFor, ANONYMOUS, type AccessPolicy } from '../consent/access.js';
@@ -47,6 +47,23 @@ export interface ExternalRequest {
   ifModifiedSince?: string;
   prefer?: PreferHeader;
   requestId?: string;
+}
+
+/** How a message was answered, for its AuditEvent (executeMessageAs). */
+export interface MessageOutcome {
+  /** The HTTP status the message was answered with (outcome 0 / 4 / 8). */
+  status: number;
+  /** Said in the event's outcomeDesc after the status, e.g. `HL7 MSA-1 AE`. */
+  description?: string;
+}
+
+/** The requests of one message gathered for its single AuditEvent. */
+interface AuditUnit {
+  patients: string[];
+  /** The first search's query (a VXU's PID-3 lookup). */
+  query?: { resourceType?: string; query: AccessEvent['query'] };
+  /** The last request's event: its interaction and caller are the message's. */
+  last?: AccessEvent;
 }
 
 /** One top-level request and the Bundle entries it runs: one caller, policies computed once. */
@@ -105,6 +122,50 @@ export class Pipeline {
     return this.run(req, scope);
   }
 
+  /**
+   * The FHIR requests that answer ONE HL7 v2 VXU (the PID-3 lookup, the transaction, again when a
+   * dose is dropped or a version race is retried), each run as executeAs runs it, audited as ONE
+   * AuditEvent: recorded once `answer` settles, whatever it does, naming every patient any of the
+   * requests touched, the first search's query (the lookup), the last request's interaction, and
+   * the outcome the message was answered with. Nothing here skips the audit: only its grouping
+   * differs. No request run (a message refused before reaching the data): no event, as before.
+   */
+  async executeMessageAs<T>(
+    caller: Caller,
+    requestId: string,
+    answer: (run: (input: ExternalRequest) => Promise<FhirResponse>) => Promise<T>,
+    outcomeOf: (result: T) => MessageOutcome
+  ): Promise<T> {
+    const unit: AuditUnit = { patients: [] };
+    const run = (input: ExternalRequest): Promise<FhirResponse> => {
+      const { method, url, prefer, ...fields } = input;
+      const req = this.request(method, url.replace(/^\//, ''), { ...fields, requestId, prefer: prefer ?? {} });
+      // A scope per request, as executeAs: the access policy is computed afresh for each one.
+      return this.run(req, { caller, requestId, policies: new Map() }, unit);
+    };
+    let outcome: MessageOutcome;
+    try {
+      const result = await answer(run);
+      outcome = outcomeOf(result);
+      return result;
+    } catch (err) {
+      outcome = { status: statusOf(err) };
+      throw err;
+    } finally {
+      if (unit.last) {
+        this.deps.audit.recordAccess({
+          ...unit.last,
+          resourceType: unit.query?.resourceType ?? unit.last.resourceType,
+          query: unit.query?.query ?? unit.last.query,
+          patientRefs: [...new Set(unit.patients)],
+          outcome: outcome!.status,
+          outcomeDesc: outcome!.description,
+          requestId,
+        });
+      }
+    }
+  }
+
   /** GET /metadata: no token, so no caller and a store view that shows nothing. */
   async executeAnonymous(req: FhirRequest): Promise<FhirResponse> {
     if (req.interaction !== 'capabilities') throw new Error('Only the CapabilityStatement is served without a token');
@@ -114,7 +175,7 @@ export class Pipeline {
     return this.deps.registry.interactionHandler('capabilities')(req, ctx);
   }
 
-  private async run(req: FhirRequest, scope: RequestScope): Promise<FhirResponse> {
+  private async run(req: FhirRequest, scope: RequestScope, unit?: AuditUnit): Promise<FhirResponse> {
     const routed = this.routeOf(req);
     const touched: Resource[] = [];
     let status = 500;
@@ -128,7 +189,7 @@ export class Pipeline {
       status = statusOf(err);
       throw err;
     } finally {
-      this.audit(req, routed, scope, touched, status);
+      this.audit(req, routed, scope, touched, status, unit);
     }
   }
 
@@ -185,12 +246,12 @@ export class Pipeline {
    * Bundle is audited entry by entry; a transaction commits as one and is audited as one, naming
    * every patient its entries touched.
    */
-  private audit(req: FhirRequest, routed: RouteResult, scope: RequestScope, touched: Resource[], status: number): void {
+  private audit(req: FhirRequest, routed: RouteResult, scope: RequestScope, touched: Resource[], status: number, unit?: AuditUnit): void {
     if (routed.resourceType && UNAUDITED_TYPES.has(routed.resourceType)) return;
     if (routed.interaction === 'capabilities') return;
     const isTransaction = routed.interaction === 'batch' && (req.body as { type?: unknown } | undefined)?.type === 'transaction';
     if (routed.interaction === 'batch' && !isTransaction) return;
-    this.deps.audit.recordAccess({
+    const event: AccessEvent = {
       caller: scope.caller,
       interaction: isTransaction ? 'transaction' : routed.interaction,
       operation: routed.operation,
@@ -200,7 +261,15 @@ export class Pipeline {
       patientRefs: patientRefsOf(touched),
       outcome: status,
       requestId: scope.requestId,
-    });
+    };
+    if (!unit) {
+      this.deps.audit.recordAccess(event);
+      return;
+    }
+    // One request of a message audited as one event (executeMessageAs): folded into it.
+    unit.patients.push(...event.patientRefs);
+    if (!unit.query && event.query !== undefined) unit.query = { resourceType: event.resourceType, query: event.query };
+    unit.last = event;
   }
 }
 
