@@ -50,10 +50,11 @@ export async function findMatches(
         // features are already computed.
         if (record.id === options.excludeId || byId.has(record.id)) continue;
         let patient = record.resource as Patient | undefined;
-        if (!patient && record.json !== undefined) {
-          const birth = peek ? storedBirthDate(record.json) : undefined;
+        const json = patient ? undefined : (record.json ?? textOf(record.jsonBytes));
+        if (json !== undefined) {
+          const birth = peek ? storedBirthDate(json) : undefined;
           if (birth !== undefined && ranker.certainlyNoneByBirthDate(birth.birthDate)) continue;
-          patient = JSON.parse(record.json) as Patient;
+          patient = JSON.parse(json) as Patient;
         }
         if (patient) byId.set(record.id, patient);
       }
@@ -66,6 +67,11 @@ export async function findMatches(
   }
   await fetch(tolerant);
   return ranker.rank([...byId.values()]);
+}
+
+/** A raw record's JSON given as UTF-8 bytes (store.ts allows either form). */
+function textOf(bytes: Uint8Array | undefined): string | undefined {
+  return bytes === undefined ? undefined : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8');
 }
 
 const BIRTH_DATE_KEY = '"birthDate":"';
