@@ -24,7 +24,12 @@ export function matchKeysOf(patient: Patient): string[] {
 export async function findMatches(
   store: StoreReader,
   input: Patient,
-  options: { accessFilter?: Filter; excludeId?: string } = {}
+  options: {
+    accessFilter?: Filter;
+    excludeId?: string;
+    /** Counts added to (bench/match.ts): records the blocking searches returned, and those parsed. */
+    counts?: { read: number; parsed: number };
+  } = {}
 ): Promise<RankedCandidate[]> {
   const { exact, tolerant } = blockingStages(input, { path: STORED_MATCH_KEYS });
   if (exact.length + tolerant.length === 0) return [];
@@ -45,6 +50,7 @@ export async function findMatches(
       )
     );
     for (const records of results) {
+      if (options.counts) options.counts.read += records.length;
       for (const record of records) {
         // A record found again (by another key family or stage) keeps its first copy, whose
         // features are already computed.
@@ -55,6 +61,7 @@ export async function findMatches(
           const birth = peek ? storedBirthDate(json) : undefined;
           if (birth !== undefined && ranker.certainlyNoneByBirthDate(birth.birthDate)) continue;
           patient = JSON.parse(json) as Patient;
+          if (options.counts) options.counts.parsed++;
         }
         if (patient) byId.set(record.id, patient);
       }
