@@ -210,7 +210,7 @@ async function writeType(job: ExportJob, type: string, index: number, filters: F
   hooks.progress({ type, index, exported, total });
   try {
     for (const filter of filters) {
-      for await (const rec of store.scan(type, filter, { raw: !shape, since, until: job.transactionTime, batchSize: options.batchSize })) {
+      for await (const rec of store.scan(type, filter, { raw: !shape, rawBytes: !shape, since, until: job.transactionTime, batchSize: options.batchSize })) {
         let line: string | Uint8Array;
         if (shape) line = JSON.stringify(shape(rec.resource ?? (JSON.parse(rec.json ?? Buffer.from(rec.jsonBytes as Uint8Array).toString('utf8')) as Resource)));
         else line = rec.jsonBytes ?? rec.json ?? JSON.stringify(rec.resource);

@@ -35,16 +35,16 @@ export interface ResourceRecord {
   resource?: Resource;
   /**
    * The stamped resource as JSON text, only from `scan` or `search` with `raw: true` (which may
-   * then leave `resource` out; a raw scan may give `jsonBytes` instead): lets bulk export stream
-   * resources without a parse/serialise round trip, and the matching engine look at a candidate's
-   * birth date before parsing it.
+   * then leave `resource` out; a scan with `rawBytes` may give `jsonBytes` instead): lets bulk
+   * export stream resources without a parse/serialise round trip, and the matching engine look at
+   * a candidate's birth date before parsing it.
    */
   json?: string;
   /**
    * The stamped resource's JSON as the store holds it (UTF-8, exactly `JSON.stringify(resource)`),
    * when a store has the bytes at hand: the embedded store's search results (beside `resource`) and
-   * raw scans (instead of `json`). A response or an export copies them instead of serialising the
-   * resource again. Read-only.
+   * scans with `rawBytes` (instead of `json`). A response or an export copies them instead of
+   * serialising the resource again. Read-only.
    */
   jsonBytes?: Uint8Array;
 }
@@ -95,6 +95,11 @@ export interface ScanOptions {
   until?: string;
   /** Records carry `json` (the stamped resource as JSON text) and may leave `resource` out. */
   raw?: boolean;
+  /**
+   * With `raw`: a store that holds the JSON as UTF-8 bytes may give `jsonBytes` instead of `json`
+   * (the embedded store does; bulk export writes them as they are). A hint: check for either.
+   */
+  rawBytes?: boolean;
 }
 
 export interface HistoryQuery {

@@ -497,6 +497,7 @@ export class EmbeddedStore implements Store {
     const until = options.until === undefined ? undefined : normaliseInstant(options.until);
     const test = scanPredicate(filter);
     const raw = options.raw === true;
+    const rawBytes = raw && options.rawBytes === true;
     const plan = Object.keys(filter).length === 0 ? undefined : this.plan(resourceType, filter);
     let source: Iterable<{ id: string; value?: Buffer }>;
     // When the index walk is the whole filter (`{path: v}` / `{path: {$in: [...]}}` on an indexed
@@ -529,8 +530,9 @@ export class EmbeddedStore implements Store {
       if ((since !== undefined && u < since) || (until !== undefined && u > until)) continue;
       if (test && !walkIsFilter && !test(new RecordDoc(resourceType, id, head, buf))) continue;
       const rec: ResourceRecord = { resourceType, id, versionId: head.versionId, lastUpdated: u, deleted: false };
-      // A raw record carries the stored bytes (a view of this record's own copy), never re-encoded.
-      if (raw) rec.jsonBytes = currentResourceBytes(buf) as Buffer;
+      // rawBytes: the stored bytes (a view of this record's own copy), never decoded and re-encoded.
+      if (rawBytes) rec.jsonBytes = currentResourceBytes(buf) as Buffer;
+      else if (raw) rec.json = currentResourceJson(buf) as string;
       else rec.resource = JSON.parse(currentResourceJson(buf) as string) as Resource;
       yield rec;
     }
