@@ -1053,7 +1053,8 @@ class Tally {
   readonly spans = new Map<string, { key: Key; span: number }>();
 
   entry(n: number, values: Scalar[], delta: number): void {
-    const name = `${n}\u0000${values.map((v) => `${typeof v}\u0000${v}`).join('\u0000')}`;
+    let name = String(n);
+    for (const v of values) name += `\u0000${typeof v}\u0000${v}`;
     const e = this.entries.get(name);
     if (e) e.delta += delta;
     else this.entries.set(name, { key: [n, ...values], delta });
