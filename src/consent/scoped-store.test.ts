@@ -83,7 +83,10 @@ describe('ScopedStore', () => {
     expect(ids(await view.search('Patient', { filter: {}, limit: 10 }))).toEqual(['Patient/open']);
     // Records as JSON text (the matching engine's candidate reads) are checked the same way.
     expect(ids(await view.search('Patient', { filter: {}, limit: 10, raw: true }))).toEqual(['Patient/open']);
-    expect(ids(await view.search('Patient', { filter: { _id: { $in: ['open', 'hidden'] } }, limit: 10, raw: true }))).toEqual(['Patient/open']);
+    const raw = await view.search('Patient', { filter: { _id: { $in: ['open', 'hidden'] } }, limit: 10, raw: true });
+    expect(ids(raw)).toEqual(['Patient/open']);
+    // Parsed for the check once, and handed on parsed.
+    expect(raw[0].resource?.id).toBe('open');
     expect(ids(await view.search('Immunization', { filter: { 's.patient': 'Patient/hidden' }, limit: 10 }))).toEqual([]);
     expect(await view.count('Immunization', {})).toBe(1);
     const scanned: ResourceRecord[] = [];

@@ -64,8 +64,12 @@ export class ScopedStore implements StoreReader {
     // against a search value that was not indexed as the filter expects.
     if (!this.policy.restricts) return records;
     return records.filter((r) => {
-      const resource = r.resource ?? (r.json === undefined ? undefined : (JSON.parse(r.json) as Resource));
-      return !resource || this.policy.visible(resource);
+      // A raw record is parsed for the check, and keeps the parsed resource: the caller need not
+      // parse it again.
+      if (!r.resource && (r.json !== undefined || r.jsonBytes !== undefined)) {
+        r.resource = JSON.parse(r.json ?? Buffer.from(r.jsonBytes!.buffer, r.jsonBytes!.byteOffset, r.jsonBytes!.byteLength).toString('utf8')) as Resource;
+      }
+      return !r.resource || this.policy.visible(r.resource);
     });
   }
 
