@@ -105,6 +105,21 @@ export function features(patient: Patient): Features {
   return f;
 }
 
+/**
+ * Not cached: for callers that keep what they compute for as long as they need it (rank.ts keeps
+ * a call's candidates in its own Map). The module's WeakMaps cost the garbage collector dearly
+ * when tens of fresh records per call pass through them (ephemeron tables: ~1.3 MB promoted per
+ * young-generation collection in process, against ~0.3 MB without).
+ */
+export function computeCoreFeatures(patient: Patient): CoreFeatures {
+  return extractCore(patient);
+}
+
+/** Not cached (see computeCoreFeatures): the full features from the core ones already computed. */
+export function computeFeatures(patient: Patient, core: CoreFeatures): Features {
+  return extractRest(patient, core);
+}
+
 const SUFFIXES = new Map<string, string>([
   ['jr', 'jr'], ['junior', 'jr'], ['sr', 'sr'], ['senior', 'sr'], ['ii', 'ii'], ['2nd', 'ii'], ['iii', 'iii'], ['3rd', 'iii'],
   ['iv', 'iv'], ['4th', 'iv'], ['v', 'v'],

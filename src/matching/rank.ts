@@ -25,7 +25,7 @@
 import type { Patient } from '@medplum/fhirtypes';
 import { compareBirthDate, WEIGHTS } from './comparators.js';
 import { compareCoreFields, compareFeatures, comparePatients, THRESHOLDS, type CoreFieldSet } from './compare.js';
-import { coreFeatures, features, parseBirthDate, type CoreFeatures, type Features } from './features.js';
+import { computeCoreFeatures, computeFeatures, features, parseBirthDate, type CoreFeatures, type Features } from './features.js';
 import { GRADE_ORDER, type MatchDecision, type RankedCandidate } from './types.js';
 
 export interface RankOptions {
@@ -129,7 +129,11 @@ export class CandidateRanker {
   private readonly uncompared: number;
   /** coreBoundWithoutBirthDate of the input. */
   private readonly coreWithoutBirth: number;
-  private readonly screened = new WeakMap<Patient, Screened>();
+  // Per ranker (one findMatches call), in plain Maps that die with it: the candidates are fresh
+  // records each call, and passing them through module-level WeakMaps costs the GC (features.ts).
+  private readonly screened = new Map<Patient, Screened>();
+  private readonly cores = new Map<Patient, CoreFeatures>();
+  private readonly fulls = new Map<Patient, Features>();
 
   constructor(readonly input: Patient) {
     const fa = features(input);
@@ -158,11 +162,29 @@ export class CandidateRanker {
     return birth.outcome !== 'agree' && birth.weight + this.coreWithoutBirth + this.uncompared < UNDER_POSSIBLE;
   }
 
+  private coreOf(patient: Patient): CoreFeatures {
+    let f = this.cores.get(patient);
+    if (!f) {
+      f = computeCoreFeatures(patient);
+      this.cores.set(patient, f);
+    }
+    return f;
+  }
+
+  private featuresOf(patient: Patient): Features {
+    let f = this.fulls.get(patient);
+    if (!f) {
+      f = computeFeatures(patient, this.coreOf(patient));
+      this.fulls.set(patient, f);
+    }
+    return f;
+  }
+
   /** The full decision for a candidate (`core`: its core fields, when already compared). */
   decide(patient: Patient, core?: CoreFieldSet): MatchDecision {
     const known = this.screened.get(patient);
     if (known !== undefined && typeof known !== 'string') return known;
-    const decision = compareFeatures(this.fa, features(patient), core);
+    const decision = compareFeatures(this.fa, this.featuresOf(patient), core);
     this.screened.set(patient, decision);
     return decision;
   }
@@ -176,7 +198,7 @@ export class CandidateRanker {
   screen(patient: Patient): Screened {
     const known = this.screened.get(patient);
     if (known !== undefined) return known;
-    const core = compareCoreFields(this.fa, coreFeatures(patient));
+    const core = compareCoreFields(this.fa, this.coreOf(patient));
     const { first, family, birth, sex } = core;
     let bound = this.uncompared;
     for (const field of Object.values(core)) bound += field.weight;
@@ -216,10 +238,10 @@ export class CandidateRanker {
       }
     } else if (certain.length === 1) {
       const r = certain[0];
-      const placeholder = features(input).placeholder || features(r.patient).placeholder;
+      const placeholder = this.fa.placeholder || this.featuresOf(r.patient).placeholder;
       // An identifier or the same birth order tells the children apart; household facts do not.
       const idAgree = r.decision.reasons.some((x) => (x.field.startsWith('identifier.') || x.field === 'multipleBirth') && x.outcome === 'agree');
-      const placeholderRecord = features(r.patient).placeholder ? r.patient : input;
+      const placeholderRecord = this.featuresOf(r.patient).placeholder ? r.patient : input;
       let twin: RankedCandidate | undefined;
       if (placeholder && !idAgree) {
         // The siblings kept aside by the screen are compared now, in their places.
