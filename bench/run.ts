@@ -19,6 +19,7 @@ import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import jwt from 'jsonwebtoken';
 import { cpuPer, cpuSnapshot } from './cpu.js';
+import { benchImmunization } from './ingest-data.js';
 import { serverEntry } from './server-entry.js';
 import { waitReady } from './wait-ready.js';
 
@@ -31,7 +32,6 @@ const WARMUP_BUNDLES = Math.max(1, Number(process.env.BENCH_WARMUP_BUNDLES ?? '3
 const wanted = (phase: string) => !ONLY || ONLY.split(',').includes(phase);
 const TOKEN = jwt.sign({ scope: 'system/*.cruds' }, SECRET, { algorithm: 'HS256', expiresIn: 3600 });
 const HEADERS = { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/fhir+json' };
-const CVX = ['08', '20', '10', '03', '21', '83', '133', '116', '115', '62', '141', '208'];
 
 interface Figures {
   store: string;
@@ -169,15 +169,7 @@ function bundleOf(type: 'batch' | 'transaction', patientIds: string[]): unknown 
     resourceType: 'Bundle',
     type,
     entry: Array.from({ length: 100 }, () => ({
-      resource: {
-        resourceType: 'Immunization',
-        status: 'completed',
-        vaccineCode: { coding: [{ system: 'http://hl7.org/fhir/sid/cvx', code: CVX[Math.floor(Math.random() * CVX.length)] }] },
-        patient: { reference: `Patient/${patientIds[Math.floor(Math.random() * patientIds.length)]}` },
-        occurrenceDateTime: '2024-03-1' + Math.floor(Math.random() * 9),
-        primarySource: true,
-        lotNumber: `L${Math.floor(Math.random() * 1e6)}`,
-      },
+      resource: benchImmunization(patientIds),
       request: { method: 'POST', url: 'Immunization' },
     })),
   };

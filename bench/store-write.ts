@@ -16,6 +16,7 @@ import { loadDefinitions } from '../src/fhir/definitions.js';
 import { indexFor } from '../src/interactions/write-support.js';
 import { EmbeddedStore } from '../src/store/embedded/embedded-store.js';
 import type { WriteOp } from '../src/store/store.js';
+import { benchImmunization } from './ingest-data.js';
 
 const { values } = parseArgs({
   options: {
@@ -24,7 +25,6 @@ const { values } = parseArgs({
     warmup: { type: 'string', default: '20' },
   },
 });
-const CVX = ['08', '20', '10', '03', '21', '83', '133', '116', '115', '62', '141', '208'];
 
 function threadCpuUs(): number {
   const stat = readFileSync(`/proc/${process.pid}/task/${process.pid}/stat`, 'utf8');
@@ -46,16 +46,7 @@ function faults(): [number, number] {
 function bundleOps(patientIds: string[]): WriteOp[] {
   return Array.from({ length: 100 }, () => {
     const id = randomUUID();
-    const resource: Immunization = {
-      resourceType: 'Immunization',
-      id,
-      status: 'completed',
-      vaccineCode: { coding: [{ system: 'http://hl7.org/fhir/sid/cvx', code: CVX[Math.floor(Math.random() * CVX.length)] }] },
-      patient: { reference: `Patient/${patientIds[Math.floor(Math.random() * patientIds.length)]}` },
-      occurrenceDateTime: '2024-03-1' + Math.floor(Math.random() * 9),
-      primarySource: true,
-      lotNumber: `L${Math.floor(Math.random() * 1e6)}`,
-    };
+    const resource: Immunization = { ...benchImmunization(patientIds), id };
     return { resourceType: 'Immunization', id, resource, ifVersion: 'absent' as const, index: indexFor(resource) };
   });
 }

@@ -9,6 +9,7 @@ import { once } from 'node:events';
 import type { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
+import { concatUtf8 } from '../fhir/stored-json.js';
 import type { FileStore } from '../store/files.js';
 
 export interface WrittenFile {
@@ -145,17 +146,5 @@ export class NdjsonWriter {
 /** The lines, each followed by a newline, as one UTF-8 buffer (byte lines copied as they are). */
 function joinLines(lines: Array<string | Uint8Array>): Buffer {
   if (lines.every((l) => typeof l === 'string')) return Buffer.from(`${lines.join('\n')}\n`, 'utf8');
-  let length = 0;
-  for (const l of lines) length += (typeof l === 'string' ? Buffer.byteLength(l) : l.length) + 1;
-  const out = Buffer.allocUnsafe(length);
-  let at = 0;
-  for (const l of lines) {
-    if (typeof l === 'string') at += out.write(l, at, 'utf8');
-    else {
-      out.set(l, at);
-      at += l.length;
-    }
-    out[at++] = 0x0a;
-  }
-  return out;
+  return concatUtf8(lines, 0x0a);
 }

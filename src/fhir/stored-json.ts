@@ -24,3 +24,24 @@ export function storedJsonOf(entry: BundleEntry): Uint8Array | undefined {
   const stored = (entry as Marked)[STORED_JSON];
   return stored && stored.resource === entry.resource ? stored.bytes : undefined;
 }
+
+/**
+ * Strings and stored JSON bytes as one UTF-8 buffer, the bytes copied as they are (never decoded
+ * and encoded again); `after`, when given, is a byte written after every part (NDJSON's newline).
+ */
+export function concatUtf8(parts: ReadonlyArray<string | Uint8Array>, after?: number): Buffer {
+  const extra = after === undefined ? 0 : 1;
+  let length = 0;
+  for (const p of parts) length += (typeof p === 'string' ? Buffer.byteLength(p) : p.length) + extra;
+  const out = Buffer.allocUnsafe(length);
+  let at = 0;
+  for (const p of parts) {
+    if (typeof p === 'string') at += out.write(p, at, 'utf8');
+    else {
+      out.set(p, at);
+      at += p.length;
+    }
+    if (after !== undefined) out[at++] = after;
+  }
+  return out;
+}

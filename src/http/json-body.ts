@@ -5,7 +5,7 @@
 // resource again and encoding the whole text to UTF-8 a second time. Pretty output and every other
 // body go through JSON.stringify.
 import type { Bundle, BundleEntry, Resource } from '@medplum/fhirtypes';
-import { storedJsonOf } from '../fhir/stored-json.js';
+import { concatUtf8, storedJsonOf } from '../fhir/stored-json.js';
 
 /** The body as JSON: a string from JSON.stringify, or a Buffer assembled around stored resource bytes. */
 export function jsonBody(body: Resource, pretty: boolean): string | Buffer {
@@ -16,7 +16,7 @@ export function jsonBody(body: Resource, pretty: boolean): string | Buffer {
   }
   const parts: Array<string | Uint8Array> = [];
   objectParts(body as unknown as Record<string, unknown>, parts, (key, value) => (key === 'entry' && value === entries ? entryListParts(entries, parts) : false));
-  return concat(parts);
+  return concatUtf8(parts);
 }
 
 /**
@@ -63,19 +63,4 @@ function entryListParts(entries: BundleEntry[], parts: Array<string | Uint8Array
   });
   parts.push(']');
   return true;
-}
-
-function concat(parts: Array<string | Uint8Array>): Buffer {
-  let length = 0;
-  for (const p of parts) length += typeof p === 'string' ? Buffer.byteLength(p) : p.length;
-  const out = Buffer.allocUnsafe(length);
-  let at = 0;
-  for (const p of parts) {
-    if (typeof p === 'string') at += out.write(p, at, 'utf8');
-    else {
-      out.set(p, at);
-      at += p.length;
-    }
-  }
-  return out;
 }
