@@ -139,6 +139,12 @@ describe('ScopedStore', () => {
       const out: string[] = [];
       for await (const r of view.scan('Immunization', { 's.patient': 'Patient/open' })) out.push(r.id);
       expect(out).toEqual(['imm-open']);
+      // The same with raw records (stored JSON as text, or as bytes as bulk export asks): parsed for the check.
+      for (const options of [{ raw: true }, { raw: true, rawBytes: true }]) {
+        const raw: string[] = [];
+        for await (const r of view.scan('Immunization', { 's.patient': { $in: ['Patient/open'] } }, options)) raw.push(r.id);
+        expect(raw).toEqual(['imm-open']);
+      }
     } finally {
       await store.write({ resourceType: 'Immunization', id: 'mis-indexed' });
     }

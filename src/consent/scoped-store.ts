@@ -63,14 +63,7 @@ export class ScopedStore implements StoreReader {
     // The filter already hides what the policy hides; checking again costs little and guards
     // against a search value that was not indexed as the filter expects.
     if (!this.policy.restricts) return records;
-    return records.filter((r) => {
-      // A raw record is parsed for the check, and keeps the parsed resource: the caller need not
-      // parse it again.
-      if (!r.resource && (r.json !== undefined || r.jsonBytes !== undefined)) {
-        r.resource = JSON.parse(r.json ?? Buffer.from(r.jsonBytes!.buffer, r.jsonBytes!.byteOffset, r.jsonBytes!.byteLength).toString('utf8')) as Resource;
-      }
-      return !r.resource || this.policy.visible(r.resource);
-    });
+    return records.filter((r) => isVisible(r, this.policy));
   }
 
   count(resourceType: string, filter: Filter): Promise<number> {
@@ -155,7 +148,21 @@ export class ScopedStore implements StoreReader {
 }
 
 async function* visibleOnly(records: AsyncIterable<ResourceRecord>, policy: AccessPolicy): AsyncIterable<ResourceRecord> {
-  for await (const record of records) if (!record.resource || policy.visible(record.resource)) yield record;
+  for await (const record of records) if (isVisible(record, policy)) yield record;
+}
+
+/**
+ * The per-record check of search and scan. A raw record (stored JSON, no parsed resource) is parsed
+ * for it and keeps the parsed resource, so the caller need not parse it again; only a deleted
+ * record (no content at all) passes without a check, as it has nothing to show.
+ */
+function isVisible(record: ResourceRecord, policy: AccessPolicy): boolean {
+  if (!record.resource && (record.json !== undefined || record.jsonBytes !== undefined)) {
+    const bytes = record.jsonBytes;
+    const text = record.json ?? Buffer.from(bytes!.buffer, bytes!.byteOffset, bytes!.byteLength).toString('utf8');
+    record.resource = JSON.parse(text) as Resource;
+  }
+  return !record.resource || policy.visible(record.resource);
 }
 
 /**
