@@ -6,7 +6,6 @@ import { readFileSync } from 'node:fs';
 import { XMLBuilder, XMLParser, type EntityDecoderOptions } from 'fast-xml-parser';
 import type { Caller } from '../auth/caller.js';
 import { isFhirError } from '../fhir/outcome.js';
-import { readPlainEnvelope } from './envelope-reader.js';
 
 export const CDC_NAMESPACE = 'urn:cdc:iisb:2011';
 export const SOAP12_NS = 'http://www.w3.org/2003/05/soap-envelope';
@@ -72,16 +71,13 @@ function xmlEntities(): EntityDecoderOptions {
   };
 }
 
-/** One decoder for the library and the direct reader (envelope-reader.ts): the same text either way. */
-const decoder = xmlEntities();
-
 const parser = new XMLParser({
   removeNSPrefix: true,
   ignoreAttributes: true,
   parseTagValue: false,
   trimValues: false,
   processEntities: true,
-  entityDecoder: decoder,
+  entityDecoder: xmlEntities(),
   ignoreDeclaration: true,
   ignorePiTags: true,
   jPath: false, // no callbacks read the tag path: do not build its string for every element
@@ -91,25 +87,6 @@ const builder = new XMLBuilder({ ignoreAttributes: false, attributeNamePrefix: '
 
 /** Reads a SOAP envelope; SoapFault (UnknownFault / UnsupportedOperationFault) when it is not one we answer. */
 export function parseEnvelope(xml: string): ParsedEnvelope {
-  // The shape nearly every request has, read directly (envelope-reader.ts); anything else in full.
-  const plain = readPlainEnvelope(xml, decoder.decode);
-  if (!plain) return parseEnvelopeFully(xml);
-  const text = (name: string): string => plain.values.get(name) ?? '';
-  const version = versionOf(xml);
-  if (plain.operation === 'connectivityTest') return { version, request: { operation: 'connectivityTest', echoBack: text('echoBack') } };
-  return {
-    version,
-    request: { operation: 'submitSingleMessage', username: text('username'), password: text('password'), facilityID: text('facilityID'), hl7Message: text('hl7Message') },
-  };
-}
-
-/** SOAP 1.1 when the envelope's namespace is 1.1's (and 1.2's is not named near the start). */
-function versionOf(xml: string): '1.1' | '1.2' {
-  return /soap\/envelope\//.test(xml.slice(0, 2000)) && !xml.slice(0, 2000).includes(SOAP12_NS) ? '1.1' : '1.2';
-}
-
-/** parseEnvelope with the XML library, whatever the document's shape (exported for the test that compares both). */
-export function parseEnvelopeFully(xml: string): ParsedEnvelope {
   if (/<!DOCTYPE/i.test(xml)) throw new SoapFault('UnknownFault', 'Document type declarations are not accepted in SOAP messages');
   let doc: Record<string, unknown>;
   try {
@@ -120,7 +97,7 @@ export function parseEnvelopeFully(xml: string): ParsedEnvelope {
   const envelope = doc.Envelope as Record<string, unknown> | undefined;
   const body = envelope?.Body as Record<string, unknown> | undefined;
   if (!envelope || !body || typeof body !== 'object') throw new SoapFault('UnknownFault', 'The request is not a SOAP envelope with a Body');
-  const version = versionOf(xml);
+  const version = /soap\/envelope\//.test(xml.slice(0, 2000)) && !xml.slice(0, 2000).includes(SOAP12_NS) ? '1.1' : '1.2';
   const [operation] = Object.keys(body);
   const input = (body[operation] ?? {}) as Record<string, unknown>;
   const text = (name: string): string => {
