@@ -2,10 +2,10 @@
 // Log Patterns (BALP): type rest + the restful-interaction subtype, action, outcome, the requestor
 // (token sub, its client and organization), the server as observer, one entity per patient
 // (role Patient), one for the resource or the query (base64, role Query) and one for the request id.
-import { randomUUID } from 'node:crypto';
 import type { AuditEvent, AuditEventAgent, AuditEventEntity, Coding, Resource, ResourceType } from '@medplum/fhirtypes';
 import type { Caller } from '../auth/caller.js';
 import type { Interaction } from '../fhir/request.js';
+import { newResourceId } from '../fhir/resource-id.js';
 
 export type AuditInteraction = Interaction | 'transaction';
 
@@ -204,7 +204,7 @@ export function buildAuditEvent(event: AccessEvent, serverUrl: string): AuditEve
 
   return {
     resourceType: 'AuditEvent',
-    id: randomUUID(),
+    id: newResourceId(),
     type: { system: AUDIT_EVENT_TYPE, code: 'rest', display: 'RESTful Operation' },
     subtype,
     action: actionOf(event.interaction),

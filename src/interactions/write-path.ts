@@ -8,9 +8,9 @@
 //      transaction, every entry's operation in one atomic store.transact.
 // A transaction adds only what is its own: urn:uuid reference rewriting (before conditions are
 // resolved, so a condition may name another entry) and the atomic commit.
-import { randomUUID } from 'node:crypto';
 import type { Patient } from '@medplum/fhirtypes';
 import { badRequest, conflict, failWith, makeIssue, preconditionFailed } from '../fhir/outcome.js';
+import { newResourceId } from '../fhir/resource-id.js';
 import { decideIngest, type IngestDecision } from '../matching/ingest.js';
 import { createLockKeys, prepareCreate, withoutId } from './create.js';
 import { deletedResponse, prepareDelete } from './delete.js';
@@ -88,9 +88,9 @@ export async function resolveWrite(req: FhirRequest, ctx: HandlerContext): Promi
         const { result, reusable: validated } = await validateForReuse(ctx, req.body, { resourceType }, 'create');
         const ingest = await decideIngest(ctx.store, result.resource as Patient);
         if (ingest.kind === 'merge') return at(ingest.existing.id, { ingest, validated });
-        return at(randomUUID(), { ingest, validated });
+        return at(newResourceId(), { ingest, validated });
       }
-      return at(randomUUID());
+      return at(newResourceId());
     }
     case 'update':
     case 'patch':
@@ -115,7 +115,7 @@ export async function resolveWrite(req: FhirRequest, ctx: HandlerContext): Promi
         }
         return at(bodyId);
       }
-      const id = randomUUID();
+      const id = newResourceId();
       return at(id, { req: { ...req, id, body: withId(req.body, id) } });
     }
     case 'conditional-patch': {

@@ -1,7 +1,7 @@
 // AuditEvents of people signing in and of account administration (DICOM security alert codes),
 // queued on the same AuditLog as patient-data access (src/audit), readable by public health only.
-import { randomUUID } from 'node:crypto';
 import type { AuditEvent, AuditEventAgent, AuditEventEntity } from '@medplum/fhirtypes';
+import { newResourceId } from '../fhir/resource-id.js';
 
 const DCM = 'http://dicom.nema.org/resources/ontology/DCM';
 const SIGNIN_EVENT = 'https://iis-fhir-server.org/fhir/CodeSystem/signin-event';
@@ -63,7 +63,7 @@ export function buildSecurityEvent(event: SignInEvent | AdminEvent, serverUrl: s
     if (event.organization) agent.push({ type: { text: 'organization the user acts for' }, who: { reference: event.organization }, requestor: false });
     return {
       resourceType: 'AuditEvent',
-      id: randomUUID(),
+      id: newResourceId(),
       type: { system: DCM, code: '110114', display: 'User Authentication' },
       subtype: [
         { system: DCM, code: '110122', display: 'Login' },
@@ -95,7 +95,7 @@ export function buildSecurityEvent(event: SignInEvent | AdminEvent, serverUrl: s
   const roleChange = event.action === 'change-role';
   return {
     resourceType: 'AuditEvent',
-    id: randomUUID(),
+    id: newResourceId(),
     type: roleChange
       ? { system: DCM, code: '110136', display: 'Security Roles Changed' }
       : { system: DCM, code: '110137', display: 'User Security Attributes Changed' },
