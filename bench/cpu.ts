@@ -4,7 +4,9 @@
 // whose time per operation bounds the rate one process can reach when the other threads have a
 // core of their own.
 // BENCH_IO=1 adds the bytes the server had written to storage per operation (/proc/<pid>/io
-// write_bytes: what the kernel writes back, e.g. whole page-cache folios for a 4 KB page changed).
+// write_bytes: what the kernel writes back, e.g. whole page-cache folios for a 4 KB page changed),
+// and the bytes the server passed to write calls (wchar: the store's pages as LMDB writes them, plus
+// the responses sent, ~1 KB per Immunization of a transaction's reply).
 import { readFile } from 'node:fs/promises';
 
 export interface CpuSnapshot {
@@ -12,6 +14,8 @@ export interface CpuSnapshot {
   requestThread: number;
   /** Bytes written to storage so far (BENCH_IO=1 only). */
   writtenBytes?: number;
+  /** Bytes passed to write system calls so far (BENCH_IO=1 only). */
+  writeCallBytes?: number;
 }
 
 async function ticksOf(file: string): Promise<number> {
@@ -20,14 +24,19 @@ async function ticksOf(file: string): Promise<number> {
   return (Number(fields[11]) + Number(fields[12])) * 10_000;
 }
 
-async function writtenBytes(pid: number): Promise<number> {
-  return Number(/write_bytes: (\d+)/.exec(await readFile(`/proc/${pid}/io`, 'utf8'))?.[1] ?? 0);
+async function written(pid: number): Promise<{ storage: number; calls: number }> {
+  const io = await readFile(`/proc/${pid}/io`, 'utf8');
+  return { storage: Number(/write_bytes: (\d+)/.exec(io)?.[1] ?? 0), calls: Number(/wchar: (\d+)/.exec(io)?.[1] ?? 0) };
 }
 
 /** User + system CPU time so far, in µs. */
 export async function cpuSnapshot(pid: number): Promise<CpuSnapshot> {
   const snapshot: CpuSnapshot = { process: await ticksOf(`/proc/${pid}/stat`), requestThread: await ticksOf(`/proc/${pid}/task/${pid}/stat`) };
-  if (process.env.BENCH_IO) snapshot.writtenBytes = await writtenBytes(pid);
+  if (process.env.BENCH_IO) {
+    const io = await written(pid);
+    snapshot.writtenBytes = io.storage;
+    snapshot.writeCallBytes = io.calls;
+  }
   return snapshot;
 }
 
@@ -38,6 +47,7 @@ export async function cpuPer(pid: number, since: CpuSnapshot, operations: number
   let text = `${per(now.process - since.process)} µs server CPU (${per(now.requestThread - since.requestThread)} µs on the request thread) per ${what}`;
   if (now.writtenBytes !== undefined && since.writtenBytes !== undefined) {
     text += `, ${per((now.writtenBytes - since.writtenBytes) / 1024)} KB written to storage per ${what}`;
+    text += ` (${per(((now.writeCallBytes ?? 0) - (since.writeCallBytes ?? 0)) / 1024)} KB through write calls)`;
   }
   return text;
 }
