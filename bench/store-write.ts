@@ -7,6 +7,7 @@
 // DIR is written to (pass a copy of a seeded registry, or a new directory for an empty store) and
 // must not be open in a running server (DATA_DIR is locked).
 import { randomUUID } from 'node:crypto';
+import { newResourceId } from '../src/fhir/resource-id.js';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -45,7 +46,7 @@ function faults(): [number, number] {
 
 function bundleOps(patientIds: string[]): WriteOp[] {
   return Array.from({ length: 100 }, () => {
-    const id = randomUUID();
+    const id = newResourceId(); // as the server assigns them (time-ordered)
     const resource: Immunization = { ...benchImmunization(patientIds), id };
     return { resourceType: 'Immunization', id, resource, ifVersion: 'absent' as const, index: indexFor(resource) };
   });

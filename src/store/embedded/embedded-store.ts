@@ -26,7 +26,7 @@ import {
   type VersionPrecondition,
   type WriteOp,
 } from '../store.js';
-import { dateSpan, indexDef, indexTuples, MAX_INDEXED_CHARS, truncated, type IndexDef, type Scalar } from './index-values.js';
+import { dateSpan, indexDef, indexTuples, isPlainJsonData, MAX_INDEXED_CHARS, truncated, type IndexDef, type Scalar } from './index-values.js';
 import {
   currentResourceBytes,
   currentResourceJson,
@@ -990,7 +990,12 @@ export class EmbeddedStore implements Store {
       const curValue = encodeCurrent(v, u, stamped ? JSON.stringify(stamped) : null, sJson);
       if (curPuts) curPuts.push({ key: [t, id], value: curValue });
       else this.putCompressed(this.curWrite, this.cur, [t, id], curValue);
-      if (stamped) this.addEntries(t, id, { _id: id, lastUpdated: u, s: JSON.parse(sJson) as SearchIndex }, defs, tally, idxPuts);
+      // The entries follow the JSON just written (a later update or delete removes them by it): the
+      // search values as given when they are plain JSON data, else their parsed JSON.
+      if (stamped) {
+        const sStored = isPlainJsonData(s) ? s : (JSON.parse(sJson) as SearchIndex);
+        this.addEntries(t, id, { _id: id, lastUpdated: u, s: sStored }, defs, tally, idxPuts);
+      }
       const wasLive = old !== undefined && !old.deleted;
       if (wasLive !== !!stamped) tally.live.set(t, (tally.live.get(t) ?? 0) + (stamped ? 1 : -1));
       const rec: ResourceRecord = { resourceType: t, id, versionId: v, lastUpdated: u, deleted: !stamped };

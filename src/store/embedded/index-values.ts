@@ -116,3 +116,40 @@ export function dateSpan(doc: unknown, segments: string[]): number | undefined {
   }
   return span;
 }
+
+/**
+ * True when `value` is JSON data that JSON.stringify then JSON.parse gives back unchanged as far as
+ * indexTuples and dateSpan can tell: strings, booleans, null, finite numbers other than -0 (written
+ * as 0), undefined members (left out, or null in arrays: both are skipped), and plain arrays and
+ * objects of those (prototype Array / Object / null, no toJSON). A write's index entries are then
+ * taken from the search values as given instead of from a parse of the JSON just written (which the
+ * entries must agree with: that JSON is what a later update or delete removes them by).
+ */
+export function isPlainJsonData(value: unknown, depth = 0): boolean {
+  switch (typeof value) {
+    case 'string':
+    case 'boolean':
+    case 'undefined':
+      return true;
+    case 'number':
+      return Number.isFinite(value) && !Object.is(value, -0);
+    case 'object': {
+      if (value === null) return true;
+      if (depth > 32) return false;
+      if (Array.isArray(value)) {
+        if (Object.getPrototypeOf(value) !== Array.prototype) return false;
+        for (let i = 0; i < value.length; i++) if (!isPlainJsonData(value[i], depth + 1)) return false;
+        return true;
+      }
+      const proto = Object.getPrototypeOf(value) as unknown;
+      if (proto !== Object.prototype && proto !== null) return false;
+      if (Object.prototype.hasOwnProperty.call(value, 'toJSON')) return false;
+      for (const key in value) {
+        if (!isPlainJsonData((value as Record<string, unknown>)[key], depth + 1)) return false;
+      }
+      return true;
+    }
+    default:
+      return false;
+  }
+}
