@@ -12,16 +12,19 @@ import { readFile } from 'node:fs/promises';
 export interface CpuSnapshot {
   process: number;
   requestThread: number;
+  /** The request thread's share spent in the kernel (page faults on the store's map, system calls). */
+  requestThreadSystem: number;
   /** Bytes written to storage so far (BENCH_IO=1 only). */
   writtenBytes?: number;
   /** Bytes passed to write system calls so far (BENCH_IO=1 only). */
   writeCallBytes?: number;
 }
 
-async function ticksOf(file: string): Promise<number> {
+/** User and system CPU time of a process or thread, in µs. */
+async function ticksOf(file: string): Promise<{ user: number; system: number }> {
   const stat = await readFile(file, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) * 10_000;
+  return { user: Number(fields[11]) * 10_000, system: Number(fields[12]) * 10_000 };
 }
 
 async function written(pid: number): Promise<{ storage: number; calls: number }> {
@@ -31,7 +34,9 @@ async function written(pid: number): Promise<{ storage: number; calls: number }>
 
 /** User + system CPU time so far, in µs. */
 export async function cpuSnapshot(pid: number): Promise<CpuSnapshot> {
-  const snapshot: CpuSnapshot = { process: await ticksOf(`/proc/${pid}/stat`), requestThread: await ticksOf(`/proc/${pid}/task/${pid}/stat`) };
+  const whole = await ticksOf(`/proc/${pid}/stat`);
+  const thread = await ticksOf(`/proc/${pid}/task/${pid}/stat`);
+  const snapshot: CpuSnapshot = { process: whole.user + whole.system, requestThread: thread.user + thread.system, requestThreadSystem: thread.system };
   if (process.env.BENCH_IO) {
     const io = await written(pid);
     snapshot.writtenBytes = io.storage;
@@ -44,7 +49,9 @@ export async function cpuSnapshot(pid: number): Promise<CpuSnapshot> {
 export async function cpuPer(pid: number, since: CpuSnapshot, operations: number, what: string): Promise<string> {
   const now = await cpuSnapshot(pid);
   const per = (v: number) => Math.round(v / operations).toLocaleString('en-US');
-  let text = `${per(now.process - since.process)} µs server CPU (${per(now.requestThread - since.requestThread)} µs on the request thread) per ${what}`;
+  let text =
+    `${per(now.process - since.process)} µs server CPU (${per(now.requestThread - since.requestThread)} µs on the request thread, ` +
+    `${per(now.requestThreadSystem - since.requestThreadSystem)} of it in the kernel) per ${what}`;
   if (now.writtenBytes !== undefined && since.writtenBytes !== undefined) {
     text += `, ${per((now.writtenBytes - since.writtenBytes) / 1024)} KB written to storage per ${what}`;
     text += ` (${per(((now.writeCallBytes ?? 0) - (since.writeCallBytes ?? 0)) / 1024)} KB through write calls)`;
