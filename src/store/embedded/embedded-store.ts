@@ -1092,7 +1092,10 @@ class Plan {
   readonly exactSingleValue: number | undefined;
   /** The filter is one indexed condition the index answers whole: the walk of `best` yields exactly its matches. */
   readonly walkAnswersFilter: boolean;
-  private readonly query: FilterQuery | undefined;
+  /** The filter left to evaluate on a candidate's document (none when the index answers it whole). */
+  private readonly rest: Record<string, unknown> | undefined;
+  /** `rest` compiled by mingo, when the first candidate's document is checked (see `query`). */
+  private compiled: FilterQuery | undefined;
   private readonly pointChecks: Array<{ n: number; values: Scalar[]; condition: PathCondition }>;
   private readonly excludedIds: Set<string> | undefined;
 
@@ -1117,7 +1120,7 @@ class Plan {
     const { rest, excludedIds } = splitIdExclusions(filter);
     this.excludedIds = excludedIds;
     const exact = exactIndexed(rest, byPath);
-    this.query = exact || Object.keys(rest).length === 0 ? undefined : filterQuery(rest as Record<string, unknown>);
+    this.rest = exact || Object.keys(rest).length === 0 ? undefined : (rest as Record<string, unknown>);
     this.exactSingleValue = exact && !excludedIds && exact.values.length === 1 ? store.entryCount(exact.n, exact.values[0]) : undefined;
     this.walkAnswersFilter =
       !excludedIds && best?.kind === 'path' && best.path === Object.keys(rest)[0] && (exact !== undefined || isIdList(rest));
@@ -1125,7 +1128,17 @@ class Plan {
 
   /** Whether the check of a candidate needs its document (a filter left to evaluate on it). */
   get needsDoc(): boolean {
-    return this.query !== undefined;
+    return this.rest !== undefined;
+  }
+
+  /**
+   * The compiled filter, built when a candidate first needs it: compiling costs more than most
+   * searches' whole walk (~2 % of a VXU's request thread, perf), and many plans meet no candidate
+   * (a new child's look-ups and matching's blocking keys).
+   */
+  private get query(): FilterQuery | undefined {
+    if (this.rest !== undefined && this.compiled === undefined) this.compiled = filterQuery(this.rest);
+    return this.compiled;
   }
 
   /**
