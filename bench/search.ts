@@ -10,8 +10,12 @@
 //   --warmup N                      requests per shape sent (and not counted) before measuring (default 100)
 //   BENCH_SERVER_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof"   extra node flags for the server
 //   BENCH_SERVER_STDOUT=1                                            the server's stdout here (e.g. with "--trace-gc")
+//   --gc                            also line the requests up with the server's GC pauses (bench/gc-observer.cjs):
+//                                   per shape the scavenges and their pauses, the share of requests that overlapped
+//                                   a pause, and the p99 of the requests that met none (what is left is scheduling)
 import { spawn } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
@@ -31,6 +35,7 @@ const { values } = parseArgs({
     concurrency: { type: 'string', default: '1' },
     only: { type: 'string' },
     warmup: { type: 'string', default: '100' },
+    gc: { type: 'boolean', default: false },
   },
 });
 const REQUESTS = Number(values.requests);
@@ -55,6 +60,11 @@ async function main(): Promise<void> {
   if (values['mongodb-url'] ?? process.env.MONGODB_URL) env.MONGODB_URL = (values['mongodb-url'] ?? process.env.MONGODB_URL) as string;
   const started = Date.now();
   const nodeArgs = (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const gcDir = values.gc ? await mkdtemp(path.join(tmpdir(), 'bench-gc-')) : undefined;
+  if (gcDir) {
+    nodeArgs.unshift('--require', path.join(ROOT, 'bench', 'gc-observer.cjs'));
+    env.GC_OBSERVER_OUT = path.join(gcDir, 'pauses.json');
+  }
   const child = spawn(process.execPath, [`--max-old-space-size=${values['heap-mb']}`, ...nodeArgs, ...serverEntry()], {
     cwd: ROOT,
     env: { ...process.env, ...env },
@@ -114,7 +124,7 @@ async function main(): Promise<void> {
       ],
     ];
     console.log(`closed loop, concurrency ${CONCURRENCY}${WARMUP ? `, ${WARMUP} warm-up requests per shape` : ''}`);
-    for (const [name, run] of shapes) if (wanted(name)) report(name, await measure(REQUESTS, run));
+    for (const [name, run] of shapes) if (wanted(name)) report(name, await measure(REQUESTS, run, name));
 
     // Deep page: follow next links 50 pages into a large result, then time fetching that page again.
     if (wanted('deep page')) {
@@ -123,10 +133,10 @@ async function main(): Promise<void> {
         page = await json(page.link.find((l: any) => l.relation === 'next').url.replace(/^https?:\/\/[^/]+\/fhir/, base));
       }
       const self = page.link.find((l: any) => l.relation === 'self').url.replace(/^https?:\/\/[^/]+\/fhir/, base);
-      report('deep page (page 51 of vaccine-code=08, 20 per page)', await measure(Math.min(REQUESTS, 50), () => json(self)));
+      report('deep page (page 51 of vaccine-code=08, 20 per page)', await measure(Math.min(REQUESTS, 50), () => json(self), 'deep page'));
     }
     if (wanted('_total')) {
-      report('_total=accurate over all Immunizations (_summary=count)', await measure(Math.min(REQUESTS, 20), () => json(`${base}/Immunization?_summary=count&_total=accurate`)));
+      report('_total=accurate over all Immunizations (_summary=count)', await measure(Math.min(REQUESTS, 20), () => json(`${base}/Immunization?_summary=count&_total=accurate`), '_total'));
     }
     clearInterval(sampler);
     console.log(`server peak RSS: ${await peakRssMb(pid)} MB (including mapped file pages); peak anonymous RSS during the bench ${peakAnon} MB`);
@@ -134,6 +144,30 @@ async function main(): Promise<void> {
     child.kill('SIGTERM');
     await new Promise((r) => child.on('exit', r));
   }
+  if (gcDir) {
+    const pauses = JSON.parse(await readFile(env.GC_OBSERVER_OUT, 'utf8')) as Array<[number, number, number]>;
+    console.log('GC pauses of the server during each shape (scavenges; requests overlapping any pause; p99 of the others):');
+    for (const { name, requests } of timeline) reportGc(name, requests, pauses);
+    await rm(gcDir, { recursive: true, force: true });
+  }
+}
+
+/** Each measured shape's requests: wall-clock start (ms since the epoch) and duration (ms). */
+const timeline: Array<{ name: string; requests: Array<[number, number]> }> = [];
+
+function reportGc(name: string, requests: Array<[number, number]>, pauses: Array<[number, number, number]>): void {
+  if (requests.length === 0) return;
+  const from = requests[0][0];
+  const to = Math.max(...requests.map(([t, d]) => t + d));
+  const during = pauses.filter(([t, d]) => t < to && t + d > from);
+  const scavenges = during.filter(([, , kind]) => kind === 1).map(([, d]) => d).sort((a, b) => a - b);
+  const overlaps = ([t, d]: [number, number]) => during.some(([gt, gd]) => gt < t + d && gt + gd > t);
+  const clear = requests.filter((r) => !overlaps(r)).map(([, d]) => d).sort((a, b) => a - b);
+  const hit = requests.length - clear.length;
+  const pct = (a: number[], p: number) => (a.length ? a[Math.min(a.length - 1, Math.floor(p * a.length))].toFixed(1) : '-');
+  console.log(
+    `  ${name.padEnd(60)} scavenges ${String(scavenges.length).padStart(4)} (pause p50 ${pct(scavenges, 0.5)} / max ${pct(scavenges, 1)} ms), other pauses ${during.length - scavenges.length}; requests overlapping a pause ${hit} (${((100 * hit) / requests.length).toFixed(1)} %); p99 of the others ${pct(clear, 0.99)} ms`
+  );
 }
 
 /** The server's process id, for its CPU time per query (set once it runs). */
@@ -156,9 +190,11 @@ interface Measured {
   clientCpuMs: number;
 }
 
-async function measure(n: number, run: (i: number) => Promise<unknown>): Promise<Measured> {
+async function measure(n: number, run: (i: number) => Promise<unknown>, name: string): Promise<Measured> {
   for (let i = 0; i < WARMUP; i++) await run(n + i);
   const times: number[] = [];
+  const requests: Array<[number, number]> = [];
+  timeline.push({ name, requests });
   const cpu0 = await serverCpuMs();
   const own0 = process.cpuUsage();
   let next = 0;
@@ -167,7 +203,9 @@ async function measure(n: number, run: (i: number) => Promise<unknown>): Promise
       const i = next++;
       const t = performance.now();
       await run(i);
-      times.push(performance.now() - t);
+      const ms = performance.now() - t;
+      times.push(ms);
+      requests.push([performance.timeOrigin + t, ms]);
     }
   };
   await Promise.all(Array.from({ length: Math.min(CONCURRENCY, n) }, worker));
