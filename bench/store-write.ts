@@ -3,7 +3,7 @@
 // two clients, committed with store.transact. Prints Immunizations/s and the CPU per Immunization of
 // the whole process and of this (the request) thread, so a populated registry and an empty store
 // can be compared for what the store alone costs.
-//   npm run bench:store-write -- --data-dir DIR [--bundles 120] [--warmup 20]
+//   npm run bench:store-write -- --data-dir DIR [--bundles 120] [--warmup 20] [--size 100]
 // DIR is written to (pass a copy of a seeded registry, or a new directory for an empty store) and
 // must not be open in a running server (DATA_DIR is locked).
 import { randomUUID } from 'node:crypto';
@@ -24,6 +24,8 @@ const { values } = parseArgs({
     'data-dir': { type: 'string' },
     bundles: { type: 'string', default: '120' },
     warmup: { type: 'string', default: '20' },
+    // Entries per transaction: 100 is a Bundle's shape; 1-2 is a single write's or a VXU's (a commit each).
+    size: { type: 'string', default: '100' },
   },
 });
 
@@ -44,8 +46,10 @@ function faults(): [number, number] {
   return [Number(fields[7]), Number(fields[9])];
 }
 
+const size = Math.max(1, Math.floor(Number(values.size)));
+
 function bundleOps(patientIds: string[]): WriteOp[] {
-  return Array.from({ length: 100 }, () => {
+  return Array.from({ length: size }, () => {
     const id = newResourceId(); // as the server assigns them (time-ordered)
     const resource: Immunization = { ...benchImmunization(patientIds), id };
     return { resourceType: 'Immunization', id, resource, ifVersion: 'absent' as const, index: indexFor(resource) };
@@ -86,12 +90,12 @@ async function main(): Promise<void> {
     const t0 = performance.now();
     const latencies = await run(store, bundles, patientIds);
     const seconds = (performance.now() - t0) / 1000;
-    console.log(`faults per entry: minor ${((faults()[0] - f0[0]) / (bundles * 100)).toFixed(1)}, major ${((faults()[1] - f0[1]) / (bundles * 100)).toFixed(2)}`);
+    console.log(`faults per entry: minor ${((faults()[0] - f0[0]) / (bundles * size)).toFixed(1)}, major ${((faults()[1] - f0[1]) / (bundles * size)).toFixed(2)}`);
     const cpu = process.cpuUsage(cpu0);
-    const n = bundles * 100;
+    const n = bundles * size;
     const per = (us: number) => Math.round(us / n);
     console.log(
-      `${bundles} transactions of 100 Immunizations (2 in flight): ${Math.round(n / seconds).toLocaleString('en-US')} /s, ` +
+      `${bundles} transactions of ${size} Immunization${size === 1 ? '' : 's'} (2 in flight): ${Math.round(n / seconds).toLocaleString('en-US')} /s, ` +
         `${per(cpu.user + cpu.system)} µs process CPU (${per(threadCpuUs() - thread0)} µs on this thread) per Immunization; ` +
         `${Math.round((writtenBytes() - written0) / n / 1024)} KB written, transact p50 ${latencies[Math.floor(latencies.length / 2)].toFixed(1)} ms, p90 ${latencies[Math.floor(latencies.length * 0.9)].toFixed(1)} ms`
     );

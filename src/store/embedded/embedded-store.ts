@@ -1058,8 +1058,10 @@ class Tally {
   readonly spans = new Map<string, { key: Key; span: number }>();
 
   entry(n: number, values: Scalar[], delta: number): void {
+    // One name per key, distinct for distinct keys: strings are length-prefixed (a value holding
+    // the separator cannot make two keys of a compound index share a counter), and -0 is kept apart.
     let name = String(n);
-    for (const v of values) name += `\u0000${typeof v}\u0000${v}`;
+    for (const v of values) name += typeof v === 'string' ? `|s${v.length}:${v}` : `|n${Object.is(v, -0) ? '-0' : v}`;
     const e = this.entries.get(name);
     if (e) e.delta += delta;
     else this.entries.set(name, { key: [n, ...values], delta });
