@@ -29,10 +29,11 @@ const { values } = parseArgs({
   },
 });
 
-function threadCpuUs(): number {
+/** This thread's CPU so far (user + kernel) and its kernel part alone, in µs. */
+function threadCpu(): { total: number; kernel: number } {
   const stat = readFileSync(`/proc/${process.pid}/task/${process.pid}/stat`, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) * 10_000;
+  return { total: (Number(fields[11]) + Number(fields[12])) * 10_000, kernel: Number(fields[12]) * 10_000 };
 }
 
 /** Bytes this process caused to be written to storage so far (/proc/self/io). */
@@ -84,7 +85,7 @@ async function main(): Promise<void> {
     await run(store, Number(values.warmup), patientIds);
     const bundles = Number(values.bundles);
     const cpu0 = process.cpuUsage();
-    const thread0 = threadCpuUs();
+    const thread0 = threadCpu();
     const written0 = writtenBytes();
     const f0 = faults();
     const t0 = performance.now();
@@ -92,11 +93,12 @@ async function main(): Promise<void> {
     const seconds = (performance.now() - t0) / 1000;
     console.log(`faults per entry: minor ${((faults()[0] - f0[0]) / (bundles * size)).toFixed(1)}, major ${((faults()[1] - f0[1]) / (bundles * size)).toFixed(2)}`);
     const cpu = process.cpuUsage(cpu0);
+    const thread = threadCpu();
     const n = bundles * size;
     const per = (us: number) => Math.round(us / n);
     console.log(
       `${bundles} transactions of ${size} Immunization${size === 1 ? '' : 's'} (2 in flight): ${Math.round(n / seconds).toLocaleString('en-US')} /s, ` +
-        `${per(cpu.user + cpu.system)} µs process CPU (${per(threadCpuUs() - thread0)} µs on this thread) per Immunization; ` +
+        `${per(cpu.user + cpu.system)} µs process CPU (${per(thread.total - thread0.total)} µs on this thread, ${per(thread.kernel - thread0.kernel)} of it in the kernel) per Immunization; ` +
         `${Math.round((writtenBytes() - written0) / n / 1024)} KB written, transact p50 ${latencies[Math.floor(latencies.length / 2)].toFixed(1)} ms, p90 ${latencies[Math.floor(latencies.length * 0.9)].toFixed(1)} ms`
     );
   } finally {

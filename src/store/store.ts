@@ -227,7 +227,12 @@ export function stampMeta(resource: Resource, id: string, versionId: number, las
 /** Strictly increasing ISO instants within one process, so versions never share a timestamp. */
 let lastInstant = 0;
 export function nextInstant(): string {
+  return new Date(nextInstantMs()).toISOString();
+}
+
+/** `nextInstant` as epoch milliseconds (the same sequence: each call takes the next instant of either). */
+export function nextInstantMs(): number {
   const now = Math.max(Date.now(), lastInstant + 1);
   lastInstant = now;
-  return new Date(now).toISOString();
+  return now;
 }

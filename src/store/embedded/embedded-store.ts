@@ -10,7 +10,7 @@ import { open, type Database, type RootDatabase } from 'lmdb';
 import { scanPredicate } from '../filter-predicate.js';
 import { filterQuery, type FilterQuery } from '../mingo-query.js';
 import {
-  nextInstant,
+  nextInstantMs,
   stampMeta,
   StoreUnavailableError,
   VersionConflictError,
@@ -110,7 +110,8 @@ export class EmbeddedStore implements Store {
   private readonly dataDir: string;
   private readonly lockPath: string;
   private readonly indexConfig: Record<string, string[]>;
-  private readonly now: () => string;
+  /** The clock given in the options (ISO instants), or undefined for the process's own (`nextInstantMs`). */
+  private readonly now: (() => string) | undefined;
   private readonly materialiseLimit: number;
   private state: StoreState = 'new';
 
@@ -146,7 +147,7 @@ export class EmbeddedStore implements Store {
     this.dataDir = options.dataDir;
     this.lockPath = join(options.dataDir, 'LOCK');
     this.indexConfig = options.indexes ?? {};
-    this.now = options.now ?? nextInstant;
+    this.now = options.now;
     this.materialiseLimit = options.materialiseLimit ?? MATERIALISE_LIMIT;
   }
 
@@ -1025,7 +1026,9 @@ export class EmbeddedStore implements Store {
   }
 
   private instant(): string {
-    let ms = Date.parse(this.now());
+    // The default clock's milliseconds directly: its ISO text parsed back is the same number (a
+    // write's instant used to be formatted, parsed and formatted again).
+    let ms = this.now ? Date.parse(this.now()) : nextInstantMs();
     if (!Number.isFinite(ms)) throw new Error('The store clock returned an invalid instant');
     if (ms <= this.lastInstantMs) ms = this.lastInstantMs + 1;
     this.lastInstantMs = ms;
