@@ -168,6 +168,9 @@ async function openLoop(url: URL, rate: number, seconds: number) {
   // An open loop past the server's capacity ends in refused or timed-out connections: count them
   // (they are the figure) rather than abort the run.
   let failed = 0;
+  // Why the first few failed (a refused connection, a timeout, or an answer other than AA/AE), so a
+  // failure is explained rather than only counted.
+  const reasons: string[] = [];
   for (let i = 0; i < total; i++) {
     const due = started + (i * 1000) / rate;
     const wait = due - performance.now();
@@ -176,14 +179,17 @@ async function openLoop(url: URL, rate: number, seconds: number) {
     inFlight.push(
       submit(url).then(
         () => void latencies.push(performance.now() - t),
-        () => void (failed += 1)
+        (err: unknown) => {
+          failed += 1;
+          if (reasons.length < 3) reasons.push(err instanceof Error ? err.message : String(err));
+        }
       )
     );
   }
   await Promise.all(inFlight);
   const elapsed = (performance.now() - started) / 1000;
   latencies.sort((a, b) => a - b);
-  return { sent: total, failed, rate: latencies.length / elapsed, p50: pct(latencies, 50), p99: pct(latencies, 99), max: latencies[latencies.length - 1] };
+  return { sent: total, failed, reasons, rate: latencies.length / elapsed, p50: pct(latencies, 50), p99: pct(latencies, 99), max: latencies[latencies.length - 1] };
 }
 
 async function main(): Promise<void> {
@@ -228,6 +234,7 @@ async function main(): Promise<void> {
       `VXU via SOAP, open loop at ${RATE}/s for ${SECONDS}s: ${open.sent} sent, ${open.failed} failed (connection refused/timed out or not accepted), ${open.rate.toFixed(0)} messages/s achieved, p50 ${open.p50.toFixed(1)} ms, p99 ${open.p99.toFixed(1)} ms, max ${open.max.toFixed(1)} ms, ${openCpu}; client ${clientCpuPer(client, open.sent)}`
     );
     console.log(`load average (1/5/15 min) at the end: ${os.loadavg().map((l) => l.toFixed(2)).join(' / ')} on ${os.availableParallelism()} cores (figures taken under load are not the idle ones)`);
+    for (const reason of open.reasons) console.log(`  a failed message: ${reason.slice(0, 600)}`);
     console.log(`goal (≥ 300/s, p99 ≤ 50 ms at 300/s): ${closed.rate >= 300 && open.failed === 0 && open.rate >= RATE * 0.97 && open.p99 <= 50 ? 'met' : 'NOT met'}`);
   } finally {
     agent.destroy();
