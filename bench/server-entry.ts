@@ -6,9 +6,15 @@ import { fileURLToPath } from 'node:url';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 
+/**
+ * The V8 flags `npm start` gives the server (package.json "start"; the Dockerfile's CMD too), so
+ * that a bench measures what is run. See README "Embedded store on LMDB", session 6 (lead).
+ */
+export const SERVER_NODE_FLAGS = ['--no-allocation-site-pretenuring'];
+
 /** Node arguments that run the server (after any of the bench's own node flags). */
 export function serverEntry(): string[] {
-  if (!process.env.BENCH_DIST) return ['--import', 'tsx', 'src/server.ts'];
+  if (!process.env.BENCH_DIST) return [...SERVER_NODE_FLAGS, '--import', 'tsx', 'src/server.ts'];
   execFileSync(process.execPath, ['scripts/build-server.mjs', '--if-stale'], { cwd: ROOT, stdio: 'inherit' });
-  return ['dist/server.js'];
+  return [...SERVER_NODE_FLAGS, 'dist/server.js'];
 }
