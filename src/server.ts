@@ -1,12 +1,12 @@
 // Process start: configuration, definitions, store, HTTP server, graceful shutdown.
-import type { Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import { pathToFileURL } from 'node:url';
 import { AuditLog } from './audit/audit-log.js';
 import { metricsRouter } from './audit/metrics.js';
 import { createAuth } from './auth/setup.js';
 import { loadConfig, type Config } from './config.js';
 import { loadDefinitions } from './fhir/definitions.js';
-import { createApp } from './http/app.js';
+import { createApp, withFastLanes } from './http/app.js';
 import { createLogger, type Logger } from './logger.js';
 import { answerClientError } from './http/protocol.js';
 import { SharingIndex } from './consent/sharing-index.js';
@@ -16,6 +16,7 @@ import { ForecastPool } from './population/worker-pool.js';
 import { populationJobTasks } from './population/async-jobs.js';
 import { HealthCardIssuer } from './health-cards/issuer.js';
 import { createFileStore, createStore } from './app/open-store.js';
+import type { FastLane } from './pipeline/front-door.js';
 import { Pipeline } from './pipeline/pipeline.js';
 import type { FileStore } from './store/files.js';
 import { loadBulkOptions, type BulkOptions } from './bulk/config.js';
@@ -79,9 +80,14 @@ export async function startServer(
   // Committed writes of code sets reload the rules' in-memory view at once (src/terminology/store-sync.ts).
   const pipeline = new Pipeline({ store, config, rules, baseUrl, sharing, audit, registry, onCommitted: terminology.onCommitted });
   const frontDoors = [];
+  const lanes: FastLane[] = [];
   const closeHooks: Array<() => Promise<void>> = [];
   for (const door of FRONT_DOORS) {
-    frontDoors.push(await door({ config, logger, baseUrl, verifier: auth.verifier, pipeline, systemStore: store, audit, onClose: (fn) => closeHooks.push(fn) }));
+    const parts = await door({ config, logger, baseUrl, verifier: auth.verifier, pipeline, systemStore: store, audit, onClose: (fn) => closeHooks.push(fn) });
+    if ('lanes' in parts) {
+      frontDoors.push(parts.router);
+      lanes.push(...parts.lanes);
+    } else frontDoors.push(parts);
   }
   const app = createApp({
     pipeline,
@@ -92,7 +98,12 @@ export async function startServer(
     routers: [auth.router, metricsRouter(audit), ...frontDoors],
   });
   const server = await new Promise<Server>((resolve, reject) => {
-    const s = app.listen(config.port, (err?: Error) => (err ? reject(err) : resolve(s)));
+    const s = createServer(withFastLanes(app, lanes, logger));
+    s.once('error', reject);
+    s.listen(config.port, () => {
+      s.off('error', reject);
+      resolve(s);
+    });
   });
   server.on('clientError', answerClientError);
   const address = server.address();

@@ -7,7 +7,7 @@ import type { Caller } from '../auth/caller.js';
 import type { TokenVerifier } from '../auth/verify-token.js';
 import { failWith, forbidden, isFhirError, makeIssue, notFound, unsupportedMediaType } from '../fhir/outcome.js';
 import type { Logger } from '../logger.js';
-import type { FrontDoorServices } from '../pipeline/front-door.js';
+import type { FastLane, FrontDoorParts, FrontDoorServices, RequestLocals } from '../pipeline/front-door.js';
 import type { Pipeline } from '../pipeline/pipeline.js';
 import { credentialChecker } from '../signin/index.js';
 import { StoreUnavailableError } from '../store/store.js';
@@ -42,14 +42,14 @@ export interface Hl7v2Deps {
 }
 
 /** The /hl7v2 front door as the server mounts it (src/app/front-doors.ts). */
-export function hl7v2FrontDoor(services: FrontDoorServices): express.Router {
+export function hl7v2FrontDoor(services: FrontDoorServices): FrontDoorParts {
   // Submitter report counts (report.ts), kept in the front door's own stored documents.
   const report = new SubmitterReport(services.systemStore, { logger: services.logger });
   report.start();
   services.onClose(() => report.close());
   // SOAP username/password: the registered users of src/signin (lockout, TOTP, audit apply there).
   const check = credentialChecker(services);
-  return hl7v2Router({
+  const deps: Hl7v2Deps = {
     checkPassword: async (username, password, address) => (await check(username, password, { via: 'soap', address }))?.caller,
     pipeline: services.pipeline,
     publicBaseUrl: services.config.publicBaseUrl,
@@ -57,7 +57,8 @@ export function hl7v2FrontDoor(services: FrontDoorServices): express.Router {
     logger: services.logger,
     options: { maxMessageBytes: services.config.hl7v2MaxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES },
     report,
-  });
+  };
+  return { router: hl7v2Router(deps), lanes: [soapFastLane(deps)] };
 }
 
 export function hl7v2Router(deps: Hl7v2Deps): express.Router {
@@ -95,14 +96,14 @@ export function hl7v2Router(deps: Hl7v2Deps): express.Router {
     }
     res.type('text/xml; charset=utf-8').send(wsdl);
   });
-  // XML escaping can double a message's size: read up to twice the limit plus the envelope.
-  const soapBody = express.raw({ type: () => true, limit: deps.options.maxMessageBytes * 2 + 64 * 1024 });
+  const soapBody = express.raw({ type: () => true, limit: soapBodyLimit(deps.options) });
   router.post('/soap', soapBody, (req: Request, res: Response, next: NextFunction) => {
     handleSoapPost(req, res, deps).catch(next);
   });
-  router.use('/soap', (err: unknown, req: Request, res: Response, next: NextFunction) => {
+  router.use('/soap', (err: unknown, _req: Request, res: Response, next: NextFunction) => {
     if ((err as { type?: string }).type === 'entity.too.large') {
-      sendFault(req, res, '1.2', new SoapFault('MessageTooLargeFault', `The request is larger than ${deps.options.maxMessageBytes * 2 + 64 * 1024} bytes`));
+      const answer = faultAnswer('1.2', new SoapFault('MessageTooLargeFault', `The request is larger than ${soapBodyLimit(deps.options)} bytes`));
+      res.status(answer.status).type(answer.contentType).send(answer.body);
       return;
     }
     next(err);
@@ -114,49 +115,122 @@ function soapContentType(version: '1.1' | '1.2'): string {
   return version === '1.1' ? 'text/xml; charset=utf-8' : 'application/soap+xml; charset=utf-8';
 }
 
-function sendFault(_req: Request, res: Response, version: '1.1' | '1.2', fault: SoapFault): void {
-  res.status(fault.side === 'Sender' ? 400 : 500).type(soapContentType(version)).send(faultEnvelope(version, fault));
+function faultAnswer(version: '1.1' | '1.2', fault: SoapFault): SoapAnswer {
+  return { status: fault.side === 'Sender' ? 400 : 500, contentType: soapContentType(version), body: faultEnvelope(version, fault) };
+}
+
+/** A SOAP request as the transport gives it (express's route, or the fast lane). */
+interface SoapRequestIn {
+  xml: string;
+  contentType: string | undefined;
+  authorization: string | undefined;
+  /** The client's address (for the sign-in lockout of a username and password). */
+  address: string | undefined;
+  locals: RequestLocals;
+}
+
+/** What POST /soap answers. */
+interface SoapAnswer {
+  status: number;
+  contentType: string;
+  body: string;
 }
 
 async function handleSoapPost(req: Request, res: Response, deps: Hl7v2Deps): Promise<void> {
-  const xml = Buffer.isBuffer(req.body) ? req.body.toString('utf8') : '';
-  let version: '1.1' | '1.2' = (req.headers['content-type'] ?? '').includes('text/xml') ? '1.1' : '1.2';
+  const answer = await answerSoap(
+    {
+      xml: Buffer.isBuffer(req.body) ? req.body.toString('utf8') : '',
+      contentType: req.headers['content-type'],
+      authorization: req.headers.authorization,
+      address: req.ip,
+      locals: res.locals as RequestLocals,
+    },
+    deps
+  );
+  res.status(answer.status).type(answer.contentType).send(answer.body);
+}
+
+async function answerSoap(input: SoapRequestIn, deps: Hl7v2Deps): Promise<SoapAnswer> {
+  let version: '1.1' | '1.2' = (input.contentType ?? '').includes('text/xml') ? '1.1' : '1.2';
   try {
-    const envelope = parseEnvelope(xml);
+    const envelope = parseEnvelope(input.xml);
     version = envelope.version;
     const { request } = envelope;
     if (request.operation === 'connectivityTest') {
-      res.type(soapContentType(version)).send(responseEnvelope(version, 'connectivityTest', request.echoBack));
-      return;
+      return { status: 200, contentType: soapContentType(version), body: responseEnvelope(version, 'connectivityTest', request.echoBack) };
     }
     const size = Buffer.byteLength(request.hl7Message, 'utf8');
     if (size > deps.options.maxMessageBytes) {
       throw new SoapFault('MessageTooLargeFault', `The HL7 message is ${size} bytes, more than the limit of ${deps.options.maxMessageBytes} bytes`);
     }
-    const caller = await soapCaller(req.headers.authorization, request, (h) => deps.verifier.verify(h), deps.checkPassword && ((u, p) => deps.checkPassword!(u, p, req.ip)));
-    res.locals.caller = caller;
+    const caller = await soapCaller(input.authorization, request, (h) => deps.verifier.verify(h), deps.checkPassword && ((u, p) => deps.checkPassword!(u, p, input.address)));
+    input.locals.caller = caller;
     const facility = request.facilityID.trim();
     if (facility && caller.organization && caller.organization !== `Organization/${facility}`) {
       throw new SoapFault('SecurityFault', `facilityID "${facility}" is not the organization these credentials act for (${caller.organization})`);
     }
     const organization = caller.organization ?? (facility ? `Organization/${facility}` : undefined);
-    const requestId = res.locals.requestId as string;
+    const requestId = input.locals.requestId;
     const run = pipelineRunner(deps.pipeline, caller, requestId);
     const runMessage = pipelineMessageRunner(deps.pipeline, caller, requestId);
     const result = await handleMessage(request.hl7Message, { run, runMessage, organization, maxBytes: deps.options.maxMessageBytes });
     deps.report?.record(result, organization);
-    res.type(soapContentType(version)).send(responseEnvelope(version, 'submitSingleMessage', result.body));
+    return { status: 200, contentType: soapContentType(version), body: responseEnvelope(version, 'submitSingleMessage', result.body) };
   } catch (err) {
-    if (err instanceof SoapFault) {
-      sendFault(req, res, version, err);
-      return;
-    }
+    if (err instanceof SoapFault) return faultAnswer(version, err);
     // The server's own trouble (store unavailable, a bug): a Receiver fault, logged.
-    deps.logger?.error('SOAP request failed', { requestId: res.locals.requestId, error: err instanceof Error ? err.stack : String(err) });
+    deps.logger?.error('SOAP request failed', { requestId: input.locals.requestId, error: err instanceof Error ? err.stack : String(err) });
     const unavailable = err instanceof StoreUnavailableError || (isFhirError(err) && err.status === 503);
     const fault = new SoapFault('UnknownFault', unavailable ? 'The data store is unavailable; try again shortly' : 'An unexpected server error occurred; it has been logged', 'Receiver');
-    res.status(unavailable ? 503 : 500).type(soapContentType(version)).send(faultEnvelope(version, fault));
+    return { status: unavailable ? 503 : 500, contentType: soapContentType(version), body: faultEnvelope(version, fault) };
   }
+}
+
+/**
+ * POST /soap without express (see FastLane): a request with a plain body of a declared length
+ * within the limit (no Content-Encoding, no chunked transfer); anything else goes through the
+ * express route, whose body-parser answers encodings, oversize and chunked bodies. The answer's
+ * status, headers and bytes are the route's (soap-lane.test.ts compares them).
+ */
+export function soapFastLane(deps: Hl7v2Deps): FastLane {
+  const limit = soapBodyLimit(deps.options);
+  return {
+    claims(req) {
+      if (req.method !== 'POST' || req.url !== '/soap') return false;
+      const { headers } = req;
+      if (headers['content-encoding'] !== undefined || headers['transfer-encoding'] !== undefined) return false;
+      const length = headers['content-length'];
+      return length !== undefined && /^\d{1,10}$/.test(length) && Number(length) <= limit;
+    },
+    answer(req, res, locals) {
+      const chunks: Buffer[] = [];
+      req.on('data', (chunk: Buffer) => chunks.push(chunk));
+      // A request aborted mid-body has no one to answer (express's error edge would write to a closed socket).
+      req.on('error', () => res.destroy());
+      req.on('end', () => {
+        const xml = (chunks.length === 1 ? chunks[0] : Buffer.concat(chunks)).toString('utf8');
+        const input = { xml, contentType: req.headers['content-type'], authorization: req.headers.authorization, address: req.socket.remoteAddress, locals };
+        answerSoap(input, deps).then(
+          (answer) => {
+            // What express's res.status().type().send() writes for this string: the same headers, in the same order.
+            res.statusCode = answer.status;
+            res.setHeader('Content-Type', answer.contentType);
+            res.setHeader('Content-Length', Buffer.byteLength(answer.body, 'utf8'));
+            res.end(answer.body, 'utf8');
+          },
+          (err: unknown) => {
+            deps.logger?.error('SOAP request failed', { requestId: locals.requestId, error: err instanceof Error ? err.stack : String(err) });
+            res.destroy();
+          }
+        );
+      });
+    },
+  };
+}
+
+/** XML escaping can double a message's size: a SOAP body may be twice the limit plus the envelope. */
+function soapBodyLimit(options: Hl7v2Options): number {
+  return options.maxMessageBytes * 2 + 64 * 1024;
 }
 
 async function handleHl7Post(req: Request, res: Response, deps: Hl7v2Deps): Promise<void> {

@@ -1,6 +1,7 @@
 // The Express application: request ids and logs, CORS, health, the FHIR endpoint, and the error
 // edge where every thrown error becomes an OperationOutcome response.
 import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import type { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { constants as zlibConstants, createGunzip, createGzip } from 'node:zlib';
@@ -12,6 +13,7 @@ import { FhirError, makeIssue, outcome } from '../fhir/outcome.js';
 import type { Caller, FhirRequest, FhirResponse, PreferHeader, RawBody } from '../fhir/request.js';
 import { splitUrl } from '../fhir/url.js';
 import { toFhirError } from '../pipeline/errors.js';
+import type { FastLane, RequestLocals } from '../pipeline/front-door.js';
 import type { Pipeline } from '../pipeline/pipeline.js';
 import type { Store } from '../store/store.js';
 import { readBody } from './body.js';
@@ -53,36 +55,14 @@ export function createApp({ pipeline, store, config, verifier, logger, routers =
   app.set('query parser', false);
 
   app.use((req, res, next) => {
-    const incoming = req.headers['x-request-id'];
-    const requestId = typeof incoming === 'string' && /^[\w\-.]{1,128}$/.test(incoming) ? incoming : randomUUID();
-    res.locals.requestId = requestId;
-    res.setHeader('X-Request-Id', requestId);
-    const started = process.hrtime.bigint();
-    res.on('finish', () => {
-      logger.info('request', {
-        requestId,
-        method: req.method,
-        path: req.originalUrl.split('?')[0],
-        status: res.statusCode,
-        ms: Number(process.hrtime.bigint() - started) / 1e6,
-        sub: (res.locals.caller as Caller | undefined)?.sub,
-      });
-    });
+    startRequest(req, res, logger, res.locals as RequestLocals);
     next();
   });
 
   app.use(challengeEvery401(pipeline.baseUrl));
 
   app.use((req, res, next) => {
-    res.setHeader('Access-Control-Allow-Origin', req.headers.origin ?? '*');
-    res.setHeader('Vary', 'Origin');
-    if (req.method === 'OPTIONS') {
-      for (const [name, value] of Object.entries(CORS_HEADERS)) res.setHeader(name, value);
-      res.status(204).end();
-      return;
-    }
-    res.setHeader('Access-Control-Expose-Headers', CORS_HEADERS['Access-Control-Expose-Headers']);
-    next();
+    if (corsHeaders(req, res)) next();
   });
 
   app.get('/healthz', (_req, res) => {
@@ -137,6 +117,63 @@ export function createApp({ pipeline, store, config, verifier, logger, routers =
   });
 
   return app;
+}
+
+/**
+ * The request id (X-Request-Id: the client's when well-formed, else a new UUID) and the request's
+ * log line when its answer is finished: for every request, through express or a fast lane.
+ */
+function startRequest(req: IncomingMessage & { originalUrl?: string }, res: ServerResponse, logger: Logger, locals: RequestLocals): void {
+  const incoming = req.headers['x-request-id'];
+  const requestId = typeof incoming === 'string' && /^[\w\-.]{1,128}$/.test(incoming) ? incoming : randomUUID();
+  locals.requestId = requestId;
+  res.setHeader('X-Request-Id', requestId);
+  const started = process.hrtime.bigint();
+  res.on('finish', () => {
+    logger.info('request', {
+      requestId,
+      method: req.method,
+      path: (req.originalUrl ?? req.url ?? '').split('?')[0],
+      status: res.statusCode,
+      ms: Number(process.hrtime.bigint() - started) / 1e6,
+      sub: locals.caller?.sub,
+    });
+  });
+}
+
+/** CORS headers on every answer; an OPTIONS preflight is answered here (false: nothing more to do). */
+function corsHeaders(req: IncomingMessage, res: ServerResponse): boolean {
+  res.setHeader('Access-Control-Allow-Origin', req.headers.origin ?? '*');
+  res.setHeader('Vary', 'Origin');
+  if (req.method === 'OPTIONS') {
+    for (const [name, value] of Object.entries(CORS_HEADERS)) res.setHeader(name, value);
+    res.statusCode = 204;
+    res.end();
+    return false;
+  }
+  res.setHeader('Access-Control-Expose-Headers', CORS_HEADERS['Access-Control-Expose-Headers']);
+  return true;
+}
+
+/**
+ * The server's request listener: a request a front door's fast lane claims is answered there,
+ * after what every request gets (startRequest, corsHeaders; a lane claims no OPTIONS request and
+ * answers no 401, so the Bearer challenge of challengeEvery401 never applies); every other request
+ * goes to express.
+ */
+export function withFastLanes(app: express.Express, lanes: FastLane[], logger: Logger): RequestListener {
+  if (lanes.length === 0) return app;
+  return (req, res) => {
+    for (const lane of lanes) {
+      if (lane.claims(req)) {
+        const locals = { requestId: '' } as RequestLocals;
+        startRequest(req, res, logger, locals);
+        if (corsHeaders(req, res)) lane.answer(req, res, locals);
+        return;
+      }
+    }
+    app(req, res);
+  };
 }
 
 async function handleFhir(req: Request, res: Response, pipeline: Pipeline, config: Config, verifier: TokenVerifier): Promise<void> {
