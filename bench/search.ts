@@ -13,8 +13,12 @@
 //   --gc                            also line the requests up with the server's GC pauses (bench/gc-observer.cjs):
 //                                   per shape the scavenges and their pauses, the share of requests that overlapped
 //                                   a pause, and the p99 of the requests that met none (what is left is scheduling)
+//   --alloc                         also sample every allocation of the server during each shape's measured requests
+//                                   (bench/heap-sampler.cjs): bytes allocated per request and the functions that
+//                                   allocate most (the sampling costs time: take latencies from a run without it).
+//                                   BENCH_ALLOC_KEEP=DIR keeps the profiles (.heapprofile, for Chrome DevTools)
 import { spawn } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -36,11 +40,13 @@ const { values } = parseArgs({
     only: { type: 'string' },
     warmup: { type: 'string', default: '100' },
     gc: { type: 'boolean', default: false },
+    alloc: { type: 'boolean', default: false },
   },
 });
 const REQUESTS = Number(values.requests);
 const CONCURRENCY = Math.max(1, Number(values.concurrency));
 const WARMUP = Math.max(0, Number(values.warmup));
+const ALLOC = values.alloc === true;
 const ONLY = values.only ? values.only.split(',').map((s) => s.trim().toLowerCase()).filter(Boolean) : undefined;
 const wanted = (name: string) => !ONLY || ONLY.some((part) => name.toLowerCase().includes(part));
 const TOKEN = jwt.sign({ scope: 'system/*.cruds' }, SECRET, { algorithm: 'HS256', expiresIn: 3600 });
@@ -64,6 +70,11 @@ async function main(): Promise<void> {
   if (gcDir) {
     nodeArgs.unshift('--require', path.join(ROOT, 'bench', 'gc-observer.cjs'));
     env.GC_OBSERVER_OUT = path.join(gcDir, 'pauses.json');
+  }
+  const allocDir = values.alloc ? await mkdtemp(path.join(tmpdir(), 'bench-alloc-')) : undefined;
+  if (allocDir) {
+    nodeArgs.unshift('--require', path.join(ROOT, 'bench', 'heap-sampler.cjs'));
+    env.HEAP_SAMPLER_OUT = allocOut = path.join(allocDir, 'profile');
   }
   const child = spawn(process.execPath, [`--max-old-space-size=${values['heap-mb']}`, ...nodeArgs, ...serverEntry()], {
     cwd: ROOT,
@@ -150,6 +161,53 @@ async function main(): Promise<void> {
     for (const { name, requests } of timeline) reportGc(name, requests, pauses);
     await rm(gcDir, { recursive: true, force: true });
   }
+  if (allocDir) await rm(allocDir, { recursive: true, force: true });
+}
+
+/** Starts (first call) or stops and writes (second call) the server's allocation sampling. */
+async function toggleAllocSampling(): Promise<void> {
+  if (serverPid === undefined) return;
+  process.kill(serverPid, 'SIGUSR2');
+  await new Promise((r) => setTimeout(r, 100)); // the signal is handled on the server's next turn
+}
+
+interface HeapNode {
+  callFrame: { functionName: string; url: string; lineNumber: number };
+  selfSize: number;
+  children: HeapNode[];
+}
+
+let allocProfiles = 0;
+let allocOut = '';
+
+/** Reads the profile of the last sampled shape and prints bytes per request and the top allocating functions. */
+async function reportAlloc(name: string, n: number): Promise<void> {
+  allocProfiles += 1;
+  const file = `${allocOut}.${allocProfiles}.json`;
+  let profile: { head: HeapNode } | undefined;
+  for (let i = 0; i < 100 && !profile; i++) {
+    try {
+      profile = JSON.parse(await readFile(file, 'utf8'));
+    } catch {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  if (!profile) return console.log(`  ${name}: no allocation profile`);
+  if (process.env.BENCH_ALLOC_KEEP) await writeFile(path.join(process.env.BENCH_ALLOC_KEEP, `${allocProfiles}-${name.replace(/[^a-z0-9]+/gi, '-')}.heapprofile`), JSON.stringify(profile));
+  const bySelf = new Map<string, number>();
+  let total = 0;
+  const walk = (node: HeapNode) => {
+    total += node.selfSize;
+    if (node.selfSize > 0) {
+      const { functionName, url, lineNumber } = node.callFrame;
+      const key = `${functionName || '(anonymous)'} ${url.replace(/^.*\/(src|dist|node_modules)\//, '$1/')}:${lineNumber + 1}`;
+      bySelf.set(key, (bySelf.get(key) ?? 0) + node.selfSize);
+    }
+    node.children.forEach(walk);
+  };
+  walk(profile.head);
+  console.log(`${name}: allocated per request (sampled): ${(total / n / 1024).toFixed(1)} KB; most (self, KB per request):`);
+  for (const [key, bytes] of [...bySelf].sort((a, b) => b[1] - a[1]).slice(0, 12)) console.log(`    ${(bytes / n / 1024).toFixed(1).padStart(7)}  ${key}`);
 }
 
 /** Each measured shape's requests: wall-clock start (ms since the epoch) and duration (ms). */
@@ -195,6 +253,7 @@ async function measure(n: number, run: (i: number) => Promise<unknown>, name: st
   const times: number[] = [];
   const requests: Array<[number, number]> = [];
   timeline.push({ name, requests });
+  if (ALLOC) await toggleAllocSampling();
   const cpu0 = await serverCpuMs();
   const own0 = process.cpuUsage();
   let next = 0;
@@ -211,6 +270,10 @@ async function measure(n: number, run: (i: number) => Promise<unknown>, name: st
   await Promise.all(Array.from({ length: Math.min(CONCURRENCY, n) }, worker));
   const own = process.cpuUsage(own0);
   const cpu1 = await serverCpuMs();
+  if (ALLOC) {
+    await toggleAllocSampling();
+    await reportAlloc(name, n);
+  }
   return {
     sorted: times.sort((a, b) => a - b),
     cpuMs: (cpu1.process - cpu0.process) / n,

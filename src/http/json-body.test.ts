@@ -62,6 +62,32 @@ describe('jsonBody', () => {
     );
   });
 
+  it('writes the common entry shape { fullUrl, resource, search: { mode } } like JSON.stringify (property)', () => {
+    const modes = fc.oneof(fc.constantFrom('match', 'include', 'outcome', 'constructor', '__proto__', 'toString'), strings);
+    const urls = fc.oneof(fc.webUrl(), strings, fc.constant('http://x/fhir/Immunization/a"b\\c\u2028\ud83d'));
+    const searches = fc.oneof(
+      modes.map((mode) => ({ mode })),
+      fc.record({ mode: modes, score: fc.double({ noNaN: true, noDefaultInfinity: true }) }),
+      fc.constant({}),
+      fc.constant(null),
+      fc.constant({ mode: 1 }),
+      fc.constant(Object.create({ inherited: true }, { mode: { value: 'match', enumerable: true } }))
+    );
+    fc.assert(
+      fc.property(fc.array(fc.record({ resource: resourceArb, fullUrl: fc.option(urls), search: searches, order: fc.boolean() }), { maxLength: 5 }), (specs) => {
+        const entry = specs.map(({ resource, fullUrl, search, order }) => {
+          const s = stored(resource);
+          const e = (order ? { fullUrl: fullUrl ?? undefined, resource: s.resource, search } : { resource: s.resource, fullUrl: fullUrl ?? undefined, search }) as BundleEntry;
+          markStoredJson(e, s.resource, s.bytes);
+          return e;
+        });
+        const bundle = { resourceType: 'Bundle', type: 'searchset', entry } as Bundle;
+        expect(text(bundle)).toBe(JSON.stringify(bundle));
+      }),
+      { numRuns: 500 }
+    );
+  });
+
   it('uses the stored bytes only while the entry holds the resource they were parsed into', () => {
     const s = stored({ resourceType: 'Patient', id: 'p', name: [{ family: 'Ünïcode 😀' }] });
     const entry: BundleEntry = { resource: s.resource };

@@ -55,6 +55,7 @@ function entryListParts(entries: BundleEntry[], parts: Array<string | Uint8Array
       parts.push(JSON.stringify(entry) ?? 'null');
       return;
     }
+    if (searchEntryParts(entry, bytes, parts)) return;
     objectParts(entry as unknown as Record<string, unknown>, parts, (key) => {
       if (key !== 'resource') return false;
       parts.push(bytes);
@@ -62,5 +63,32 @@ function entryListParts(entries: BundleEntry[], parts: Array<string | Uint8Array
     });
   });
   parts.push(']');
+  return true;
+}
+
+/** JSON.stringify's text of a string that needs no escaping: the string itself between quotes. */
+const PLAIN_JSON_STRING = /^[^"\\\u0000-\u001f\ud800-\udfff]*$/;
+
+/** The text after the resource of an entry whose search is `{ mode }` (the common modes, written once). */
+const SEARCH_TAILS: Record<string, string> = {
+  match: ',"search":{"mode":"match"}}',
+  include: ',"search":{"mode":"include"}}',
+};
+
+/**
+ * The common searchset entry, `{ fullUrl, resource, search: { mode } }` with exactly these own keys
+ * in this order, appended without building any string per entry (its parts are constants, the URL
+ * itself and the stored bytes); false for any other entry, which objectParts writes.
+ */
+function searchEntryParts(entry: BundleEntry, bytes: Uint8Array, parts: Array<string | Uint8Array>): boolean {
+  const keys = Object.keys(entry);
+  if (keys.length !== 3 || keys[0] !== 'fullUrl' || keys[1] !== 'resource' || keys[2] !== 'search') return false;
+  const { fullUrl, search } = entry;
+  if (typeof fullUrl !== 'string' || !PLAIN_JSON_STRING.test(fullUrl)) return false;
+  if (search === null || typeof search !== 'object' || Array.isArray(search) || Object.getPrototypeOf(search) !== Object.prototype) return false;
+  const searchKeys = Object.keys(search);
+  const tail = searchKeys.length === 1 && searchKeys[0] === 'mode' && typeof search.mode === 'string' ? SEARCH_TAILS[search.mode] : undefined;
+  if (tail === undefined || !Object.hasOwn(SEARCH_TAILS, search.mode as string)) return false;
+  parts.push('{"fullUrl":"', fullUrl, '","resource":', bytes, tail);
   return true;
 }
