@@ -142,6 +142,14 @@ export class EmbeddedStore implements Store {
   private writeSeq = 0;
   /** The number of matches of the last filter a search evaluated completely. */
   private lastCount: { key: string; seq: number; n: number } | undefined;
+  /**
+   * Per type: a counter raised when a write request of that type starts and again when it ends
+   * (like `writeSeq`), and the newest history entry read at a counter's value (`newestVersion`).
+   */
+  private readonly typeSeq = new Map<string, number>();
+  private readonly newestVersions = new Map<string, { seq: number; entry: { id: string; v: number } | null }>();
+  /** Per type: its index definitions by path, for the planner (see `indexesOf`). */
+  private readonly byPathCache = new Map<string, { defs: IndexDef[]; size: number; byPath: Map<string, IndexDef> }>();
 
   constructor(options: EmbeddedStoreOptions) {
     this.dataDir = options.dataDir;
@@ -423,7 +431,7 @@ export class EmbeddedStore implements Store {
       // blocking queries; a candidate used to be decoded twice, once to test it, once to return it).
       const records: ResourceRecord[] = [];
       let skipped = 0;
-      for (const id of this.candidateIds(resourceType, plan.best)) {
+      for (const id of this.candidateIds(resourceType, plan.best, new Set(), plan.pointCounts)) {
         const rec = plan.acceptedRecord(id, query.raw === true);
         if (!rec) continue;
         if (skipped < skip) {
@@ -439,7 +447,7 @@ export class EmbeddedStore implements Store {
     if (sort.length === 0) {
       // Any order will do: take matches as the best source gives them.
       let skipped = 0;
-      for (const id of this.candidateIds(resourceType, plan.best)) {
+      for (const id of this.candidateIds(resourceType, plan.best, new Set(), plan.pointCounts)) {
         const doc = plan.acceptedDoc(id);
         if (!doc) continue;
         if (skipped < skip) {
@@ -479,7 +487,7 @@ export class EmbeddedStore implements Store {
     const plan = this.plan(resourceType, filter);
     if (plan.exactSingleValue !== undefined) return plan.exactSingleValue;
     let n = 0;
-    for (const id of this.candidateIds(resourceType, plan.best)) if (plan.accepts(id)) n++;
+    for (const id of this.candidateIds(resourceType, plan.best, new Set(), plan.pointCounts)) if (plan.accepts(id)) n++;
     this.lastScanned = plan.scanned;
     return n;
   }
@@ -542,8 +550,7 @@ export class EmbeddedStore implements Store {
   // ---------------------------------------------------------------- planning
 
   private plan(resourceType: string, filter: Filter): Plan {
-    const defs = this.defs.get(resourceType) ?? [];
-    const byPath = new Map(defs.map((d) => [d.path, d]));
+    const { defs, byPath } = this.indexesOf(resourceType);
     const conditions = conditionsOf(filter, {
       indexed: (path) => path === '_id' || byPath.has(path),
       singleValued: (path) => path === '_id' || byPath.get(path)?.multi === false,
@@ -557,6 +564,7 @@ export class EmbeddedStore implements Store {
     // Estimates stop counting past `cap` (the best so far): a wide range is not summed value by
     // value once a narrower condition is known. A capped estimate is a lower bound above the cap.
     const estimates = new Map<Condition, number>();
+    const pointCounts = new Map<Interval, number>();
     const estimate = (c: Condition, cap = Infinity): number => {
       let e = estimates.get(c);
       if (e === undefined) {
@@ -569,7 +577,7 @@ export class EmbeddedStore implements Store {
             if (e > cap) break;
           }
         } else {
-          e = this.estimatePath(resourceType, c, byPath, cap);
+          e = this.estimatePath(resourceType, c, byPath, cap, pointCounts);
         }
         estimates.set(c, e);
       }
@@ -586,18 +594,37 @@ export class EmbeddedStore implements Store {
         bestEstimate = e;
       }
     }
-    return new Plan(this, resourceType, filter, conditions, best, best ? bestEstimate : this.liveCount(resourceType), byPath, (c) => estimate(c));
+    return new Plan(this, resourceType, filter, conditions, best, best ? bestEstimate : this.liveCount(resourceType), byPath, (c) => estimate(c), pointCounts);
   }
 
-  /** Index entries a path condition covers (from the per-value counts; "large" past ESTIMATE_VALUES values). */
-  private estimatePath(resourceType: string, c: PathCondition, byPath: Map<string, IndexDef>, cap = Infinity): number {
+  /** The type's index definitions and the same by path (rebuilt only when the type's definitions are replaced). */
+  private indexesOf(resourceType: string): { defs: IndexDef[]; byPath: Map<string, IndexDef> } {
+    const defs = this.defs.get(resourceType) ?? [];
+    let cached = this.byPathCache.get(resourceType);
+    if (cached?.defs !== defs || cached.size !== defs.length) {
+      cached = { defs, size: defs.length, byPath: new Map(defs.map((d) => [d.path, d])) };
+      this.byPathCache.set(resourceType, cached);
+    }
+    return cached;
+  }
+
+  /**
+   * Index entries a path condition covers (from the per-value counts; "large" past ESTIMATE_VALUES values).
+   * `pointCounts` receives the exact entry count of each point value looked up on an index whose
+   * values are all counted (see `addEntries`): a value counted 0 has no entries, so its walk is skipped.
+   */
+  private estimatePath(resourceType: string, c: PathCondition, byPath: Map<string, IndexDef>, cap = Infinity, pointCounts?: Map<Interval, number>): number {
     if (c.path === '_id') return c.intervals.every(isPoint) ? c.intervals.length : this.liveCount(resourceType);
-    const n = byPath.get(c.path)!.n;
+    const def = byPath.get(c.path)!;
+    const n = def.n;
+    const exactCounts = pointCounts !== undefined && !def.parts;
     let total = 0;
     for (const interval of c.intervals) {
       if (total > cap) return total;
       if (isPoint(interval)) {
-        total += this.stats.get([n, truncated(interval.lo!.v)]) ?? 0;
+        const count = (this.stats.get([n, truncated(interval.lo!.v)]) as number | undefined) ?? 0;
+        if (exactCounts) pointCounts.set(interval, count);
+        total += count;
         continue;
       }
       if (interval.prefix !== undefined && interval.lo && interval.hi && interval.lo.v === interval.hi.v && interval.lo.inclusive && interval.hi.inclusive) {
@@ -615,7 +642,11 @@ export class EmbeddedStore implements Store {
   }
 
   /** Ids a condition covers (may repeat an id), in index order; every live resource when there is none. */
-  candidateIds(resourceType: string, c: Condition | undefined, seen = new Set<string>()): Iterable<string> {
+  /**
+   * `pointCounts` (a plan's, used in the same synchronous step as it was made: the same read
+   * snapshot) gives values known to have no entries, whose walks are skipped.
+   */
+  candidateIds(resourceType: string, c: Condition | undefined, seen = new Set<string>(), pointCounts?: Map<Interval, number>): Iterable<string> {
     const store = this;
     const unique = function* (source: Iterable<string>): Generator<string> {
       for (const id of source) {
@@ -630,20 +661,19 @@ export class EmbeddedStore implements Store {
         for (const branch of c.branches) {
           let narrowest = branch[0];
           for (const b of branch) if (store.roughEstimate(resourceType, b) < store.roughEstimate(resourceType, narrowest)) narrowest = b;
-          yield* store.candidateIds(resourceType, narrowest, seen);
+          yield* store.candidateIds(resourceType, narrowest, seen, pointCounts);
         }
       })();
     }
-    return unique(this.pathIds(resourceType, c));
+    return unique(this.pathIds(resourceType, c, false, undefined, pointCounts));
   }
 
   private roughEstimate(resourceType: string, c: Condition): number {
     if (c.kind === 'or') return c.branches.reduce((sum, b) => sum + Math.min(...b.map((x) => this.roughEstimate(resourceType, x))), 0);
-    const byPath = new Map((this.defs.get(resourceType) ?? []).map((d) => [d.path, d]));
-    return this.estimatePath(resourceType, c, byPath);
+    return this.estimatePath(resourceType, c, this.indexesOf(resourceType).byPath);
   }
 
-  private *pathIds(resourceType: string, c: PathCondition, reverse = false, from?: string): Generator<string> {
+  private *pathIds(resourceType: string, c: PathCondition, reverse = false, from?: string, pointCounts?: Map<Interval, number>): Generator<string> {
     if (c.path === '_id') {
       for (const interval of c.intervals) {
         if (isPoint(interval)) {
@@ -660,6 +690,7 @@ export class EmbeddedStore implements Store {
     const n = this.defOf(resourceType, c.path)!.n;
     const intervals = reverse ? [...c.intervals].reverse() : c.intervals;
     for (const interval of intervals) {
+      if (pointCounts?.get(interval) === 0) continue; // counted: no entries
       let start = startKey(n, interval);
       let end = endKey(n, interval);
       if (from !== undefined && isPoint(interval)) {
@@ -697,7 +728,7 @@ export class EmbeddedStore implements Store {
           field: '_id',
           driver: d,
           covers: [d, ...onPath('_id')],
-          entries: mapIterable(this.pathIds(resourceType, d, reverse, from), (id) => ({ id, value: id })),
+          entries: mapIterable(this.pathIds(resourceType, d, reverse, from, plan.pointCounts), (id) => ({ id, value: id })),
         };
       }
       const interval: Interval = idRange ?? { kind: 'string' };
@@ -749,7 +780,7 @@ export class EmbeddedStore implements Store {
   private sortInMemory(resourceType: string, plan: Plan, sort: SortKey[], want: number, out: RecordDoc[]): void {
     const docs: RecordDoc[] = [];
     const seq = this.writeSeq;
-    for (const id of this.candidateIds(resourceType, plan.best)) {
+    for (const id of this.candidateIds(resourceType, plan.best, new Set(), plan.pointCounts)) {
       const doc = plan.acceptedDoc(id);
       if (doc) docs.push(doc);
     }
@@ -802,6 +833,14 @@ export class EmbeddedStore implements Store {
     const count = Math.max(0, Math.floor(query.count));
     const out: ResourceRecord[] = [];
     if (count === 0) return out;
+    // A type's newest version (the data-sharing index asks for Consent's on every FHIR request, the
+    // terminology poll for its types'): known without a walk while no write of the type came since.
+    if (count === 1 && query.resourceType !== undefined && query.id === undefined && query.since === undefined && query.before === undefined && query.after === undefined) {
+      const newest = this.newestVersion(query.resourceType);
+      if (newest === null) return out;
+      const rec = this.versionRecord(query.resourceType, newest.id, newest.v);
+      if (rec) return [rec];
+    }
     for (const v of this.historyEntries(query)) {
       const rec = this.versionRecord(v.t, v.id, v.v);
       if (rec) out.push(rec);
@@ -824,6 +863,29 @@ export class EmbeddedStore implements Store {
     if (query.resourceType !== undefined) return typeCount(query.resourceType);
     if (query.resourceTypes) return [...new Set(query.resourceTypes)].reduce((sum, t) => sum + typeCount(t), 0);
     return this.types().reduce((sum, t) => sum + typeCount(t), 0);
+  }
+
+  /**
+   * The newest entry of a type's history (null: none), read once per value of the type's write
+   * counter: a write request of the type raises it when it starts and when it has committed (so an
+   * entry read while one is in flight is not kept past it), and nothing else adds or removes `thist`
+   * keys. lmdb renews the read snapshot before a commit's promise settles, so a read after the
+   * second raise sees the commit.
+   */
+  private newestVersion(t: string): { id: string; v: number } | null {
+    const seq = this.typeSeq.get(t) ?? 0;
+    const known = this.newestVersions.get(t);
+    if (known !== undefined && known.seq === seq) return known.entry;
+    let entry: { id: string; v: number } | null = null;
+    for (const key of this.thist.getKeys({ start: [t, MAX_KEY_STRING], end: [t, ''], reverse: true, limit: 1 })) {
+      entry = { id: String((key as Key)[2]), v: Number((key as Key)[3]) };
+    }
+    this.newestVersions.set(t, { seq, entry });
+    return entry;
+  }
+
+  private raiseTypeSeq(types: Set<string>): void {
+    for (const t of types) this.typeSeq.set(t, (this.typeSeq.get(t) ?? 0) + 1);
   }
 
   /** Every resource type configured or ever written (prepareIndexes and ensureType define them). */
@@ -914,8 +976,10 @@ export class EmbeddedStore implements Store {
         throw new Error(`WriteOp for ${op.resourceType}/${op.id} carries a ${op.resource.resourceType}`);
       }
     }
-    for (const t of new Set(ops.map((op) => op.resourceType))) await this.ensureType(t);
+    const types = new Set(ops.map((op) => op.resourceType));
+    for (const t of types) await this.ensureType(t);
     this.writeSeq++;
+    this.raiseTypeSeq(types);
     const task = this.env.childTransaction(() => this.apply(ops));
     this.pending.add(task);
     let outcome: Outcome;
@@ -927,6 +991,7 @@ export class EmbeddedStore implements Store {
     } finally {
       this.pending.delete(task);
       this.writeSeq++;
+      this.raiseTypeSeq(types);
     }
     if ('conflict' in outcome) throw outcome.conflict;
     return outcome.records;
@@ -1093,8 +1158,8 @@ interface OrderedSource {
  */
 class Plan {
   scanned = 0;
-  /** The exact number of matches when the filter is one indexed value (counted from index entries). */
-  readonly exactSingleValue: number | undefined;
+  /** The filter as one indexed value (or values) the index answers whole, if it is that. */
+  private readonly exact: { n: number; values: Scalar[] } | undefined;
   /** The filter is one indexed condition the index answers whole: the walk of `best` yields exactly its matches. */
   readonly walkAnswersFilter: boolean;
   /** The filter left to evaluate on a candidate's document (none when the index answers it whole). */
@@ -1112,7 +1177,9 @@ class Plan {
     readonly best: Condition | undefined,
     readonly estimate: number,
     byPath: Map<string, IndexDef>,
-    readonly estimateOf: (c: Condition) => number
+    readonly estimateOf: (c: Condition) => number,
+    /** Exact entry counts of the point values the planner looked up (see `estimatePath`). */
+    readonly pointCounts: Map<Interval, number>
   ) {
     this.pointChecks = [];
     for (const c of conditions) {
@@ -1125,10 +1192,16 @@ class Plan {
     const { rest, excludedIds } = splitIdExclusions(filter);
     this.excludedIds = excludedIds;
     const exact = exactIndexed(rest, byPath);
+    this.exact = exact;
     this.rest = exact || Object.keys(rest).length === 0 ? undefined : (rest as Record<string, unknown>);
-    this.exactSingleValue = exact && !excludedIds && exact.values.length === 1 ? store.entryCount(exact.n, exact.values[0]) : undefined;
     this.walkAnswersFilter =
       !excludedIds && best?.kind === 'path' && best.path === Object.keys(rest)[0] && (exact !== undefined || isIdList(rest));
+  }
+
+  /** The exact number of matches when the filter is one indexed value (counted from index entries; read when asked). */
+  get exactSingleValue(): number | undefined {
+    const exact = this.exact;
+    return exact && !this.excludedIds && exact.values.length === 1 ? this.store.entryCount(exact.n, exact.values[0]) : undefined;
   }
 
   /** Whether the check of a candidate needs its document (a filter left to evaluate on it). */

@@ -1,0 +1,208 @@
+// npm run bench:store-vxu: what the embedded store's work costs a VXU, measured in process. A server
+// runs in this process (embedded store, temp DATA_DIR) and VXU^V04 messages of bench/hl7v2.ts's shape
+// go through POST /soap over loopback; the store's methods are wrapped so that the time of their
+// synchronous work (a search, read or history is synchronous inside; a write's work is the
+// `apply` callback lmdb runs in its write transaction) is summed per kind of call:
+//   - the PID-3 look-up (Patient search by identifier), matching's blocking searches (`s._m`), the
+//     ORC-3 conditional update's Immunization search, reads, history reads (the Consent stamp);
+//   - the write callback of the VXU's transaction (Patient + Immunization) and of AuditEvents.
+// Printed: calls per message, µs of this thread's CPU per call and per message (from the thread's
+// schedstat, read before and after each section: ~2 µs of the figure per call is that read itself;
+// the process's CPU per message is printed too). One client at a time by default
+// (STORE_VXU_CONCURRENCY), after STORE_VXU_WARMUP messages (default 1,500) of warm-up.
+//   [BENCH_DIST=1] npx tsx bench/store-vxu.ts [messages, default 1500]
+import { openSync, readSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { XMLBuilder } from 'fast-xml-parser';
+import jwt from 'jsonwebtoken';
+import type * as ConfigModule from '../src/config.js';
+import type * as OpenStoreModule from '../src/app/open-store.js';
+import type * as ServerModule from '../src/server.js';
+import type { EmbeddedStore } from '../src/store/embedded/embedded-store.js';
+import type { StoreQuery, WriteOp } from '../src/store/store.js';
+
+const MESSAGES = Number(process.argv[2] ?? '1500');
+const WARM_UP = Number(process.env.STORE_VXU_WARMUP ?? '1500');
+const CONCURRENCY = Number(process.env.STORE_VXU_CONCURRENCY ?? '1');
+const LOOPS = Number(process.env.STORE_VXU_LOOPS ?? '2000');
+const SECRET = 'bench-secret';
+const TOKEN = jwt.sign({ scope: 'user/*.cruds', organization: 'Organization/bench-pharmacy' }, SECRET, { algorithm: 'HS256', expiresIn: 3600 });
+const CVX = ['08', '20', '10', '03', '21', '83', '133', '116', '141', '115', '62'];
+const FAMILIES = ['Smith', 'Johnson', 'Williams', 'Brown', 'Jones', 'Garcia', 'Miller', 'Davis', 'Rodriguez', 'Martinez', 'Hernandez', 'Lopez', 'Gonzalez', 'Wilson', 'Anderson'];
+const GIVEN = ['Olivia', 'Liam', 'Emma', 'Noah', 'Amelia', 'Oliver', 'Ava', 'Elijah', 'Sophia', 'Lucas', 'Mia', 'Levi', 'Isabella', 'Mateo', 'Evelyn'];
+const builder = new XMLBuilder({ ignoreAttributes: false, attributeNamePrefix: '@_' });
+
+// The messages of bench/hl7v2.ts (the same content): a new child with one dose, one in five a
+// further dose for a child already sent.
+let sequence = 0;
+const sent: Array<Record<string, string>> = [];
+const syllables = (n: number) =>
+  String(n)
+    .split('')
+    .map((d) => ['ka', 'lo', 'mi', 'ne', 'ru', 'sa', 'ti', 'vo', 'be', 'da'][Number(d)])
+    .join('');
+const hl7Date = (daysAgo: number) => new Date(Date.now() - daysAgo * 86_400_000).toISOString().slice(0, 10).replace(/-/g, '');
+function nextEnvelope(): string {
+  sequence += 1;
+  const again = sent.length > 50 && sequence % 5 === 0;
+  const child = again
+    ? sent[Math.floor(Math.random() * sent.length)]
+    : {
+        mrn: `B-${process.pid}-${sequence}`,
+        family: `${FAMILIES[sequence % FAMILIES.length]}${syllables(sequence)}`,
+        given: GIVEN[(sequence * 7) % GIVEN.length],
+        birth: hl7Date(200 + (sequence % 3000)),
+        street: `${sequence} ${FAMILIES[(sequence * 11) % FAMILIES.length]} St`,
+        maiden: `${FAMILIES[(sequence * 3) % FAMILIES.length]}${String.fromCharCode(65 + (sequence % 23))}`,
+        phone: String(1000000 + sequence).padStart(7, '0'),
+        sex: sequence % 2 ? 'F' : 'M',
+      };
+  if (!again) sent.push(child);
+  const message = [
+    `MSH|^~\\&|BenchRx|PHARM-BENCH|IIS|IIS|${hl7Date(0)}120000-0500||VXU^V04^VXU_V04|BENCH-${sequence}|P|2.5.1|||ER|AL|||||Z22^CDCPHINVS`,
+    `PID|1||${child.mrn}^^^BENCHRX^MR||${child.family}^${child.given}^^^^^L|${child.maiden}^Jane^^^^^M|${child.birth}|${child.sex}|||${child.street}^^Boston^MA^02110^USA^L||^PRN^PH^^^617^${child.phone}`,
+    `ORC|RE||BENCH-${sequence}^BENCHRX`,
+    `RXA|0|1|${hl7Date(1 + (sequence % 100))}||${CVX[sequence % CVX.length]}^vaccine^CVX|0.5|mL^mL^UCUM||00^New immunization record^NIP001||||||LOT${sequence}|${hl7Date(-365)}||||CP|A`,
+    'RXR|C28161^Intramuscular^NCIT|LA^Left Arm^HL70163',
+    `OBX|1|CE|64994-7^Vaccine funding program eligibility category^LN|1|V01^Not VFC eligible^HL70064||||||F|||${hl7Date(1)}`,
+  ].join('\r');
+  const xml = builder.build({
+    'soap:Envelope': {
+      '@_xmlns:soap': 'http://www.w3.org/2003/05/soap-envelope',
+      'soap:Body': { submitSingleMessage: { '@_xmlns': 'urn:cdc:iisb:2011', username: 'bench', password: TOKEN, facilityID: 'bench-pharmacy', hl7Message: message } },
+    },
+  }) as string;
+  return xml.replace(/\r/g, '&#13;');
+}
+
+/**
+ * This thread's CPU time in ns (/proc/thread-self/schedstat, read again through one open file):
+ * what a synchronous section cost the request thread, whatever else runs on the machine.
+ */
+const schedstat = openSync('/proc/thread-self/schedstat', 'r');
+const statBuffer = Buffer.alloc(128);
+function threadNs(): number {
+  const n = readSync(schedstat, statBuffer, 0, 128, 0);
+  return Number(statBuffer.toString('latin1', 0, n).split(' ')[0]);
+}
+
+const totals = new Map<string, { calls: number; ms: number }>();
+let measuring = false;
+function add(kind: string, ms: number): void {
+  if (!measuring) return;
+  const t = totals.get(kind) ?? { calls: 0, ms: 0 };
+  t.calls++;
+  t.ms += ms;
+  totals.set(kind, t);
+}
+
+function searchKind(resourceType: string, query: StoreQuery): string {
+  const text = JSON.stringify(query.filter);
+  if (resourceType === 'Patient' && text.includes('"s._m"')) return 'search: matching blocking key';
+  if (resourceType === 'Patient' && text.includes('identifier')) return 'search: PID-3 look-up';
+  if (resourceType === 'Immunization' && text.includes('identifier')) return 'search: ORC-3 conditional update';
+  return `search: ${resourceType} other`;
+}
+
+/** The store's methods before `instrument` wrapped them. */
+const originals = new Map<string, (...args: unknown[]) => unknown>();
+
+/** Wraps the store's methods (their synchronous work timed; see the header). */
+function instrument(store: EmbeddedStore): void {
+  const s = store as unknown as Record<string, (...args: unknown[]) => unknown>;
+  const wrap = (name: string, kindOf: (args: unknown[]) => string) => {
+    const original = s[name].bind(store);
+    originals.set(name, original);
+    s[name] = (...args: unknown[]) => {
+      const t = threadNs();
+      try {
+        return original(...args);
+      } finally {
+        add(kindOf(args), (threadNs() - t) / 1e6);
+      }
+    };
+  };
+  wrap('search', (a) => searchKind(a[0] as string, a[1] as StoreQuery));
+  wrap('read', (a) => `read: ${a[0] as string}`);
+  wrap('history', () => 'history read');
+  wrap('count', (a) => `count: ${a[0] as string}`);
+  wrap('apply', (a) => `write callback: ${[...new Set((a[0] as WriteOp[]).map((op) => op.resourceType))].join(' + ')}`);
+}
+
+async function main(): Promise<void> {
+  // BENCH_DIST=1: the compiled server (dist/, `npm run -s prestart` first), as the other benches.
+  const root = process.env.BENCH_DIST === '1' ? '../dist' : '../src';
+  const { loadConfig } = (await import(`${root}/config.js`)) as typeof ConfigModule;
+  const { createStore } = (await import(`${root}/app/open-store.js`)) as typeof OpenStoreModule;
+  const { startServer } = (await import(`${root}/server.js`)) as typeof ServerModule;
+  const dataDir = await mkdtemp(path.join(os.tmpdir(), 'iis-bench-store-vxu-'));
+  const config = { ...loadConfig({ ...process.env, DATA_DIR: dataDir, AUTH_JWT_SECRET: SECRET, LOG_LEVEL: 'warn', PORT: '0' }), port: 0 };
+  const store = await createStore(config);
+  if (store.kind !== 'embedded') throw new Error('bench:store-vxu measures the embedded store (unset MONGODB_URL)');
+  instrument(store as EmbeddedStore);
+  const running = await startServer(config, { store });
+  const url = `${running.url}/soap`;
+  const post = async () => {
+    const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/soap+xml; charset=utf-8' }, body: nextEnvelope() });
+    const text = await res.text();
+    if (!/MSA\|A[AE]\|/.test(text)) throw new Error(`not accepted: ${text.slice(0, 1000)}`);
+  };
+  const run = async (n: number) => {
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: CONCURRENCY }, async () => {
+        while (next < n) {
+          next++;
+          await post();
+        }
+      })
+    );
+  };
+  try {
+    await run(WARM_UP);
+    await running.audit.flush();
+    measuring = true;
+    const cpu = process.cpuUsage();
+    const t = performance.now();
+    await run(MESSAGES);
+    const used = process.cpuUsage(cpu);
+    const seconds = (performance.now() - t) / 1000;
+    measuring = false;
+    console.log(
+      `${MESSAGES} VXU (after ${WARM_UP} warm-up, ${CONCURRENCY} at a time): ${(MESSAGES / seconds).toFixed(0)} /s, process CPU ${Math.round((used.user + used.system) / MESSAGES)} µs per message (client included); load ${os.loadavg()[0].toFixed(2)}`
+    );
+    let sum = 0;
+    for (const [kind, { calls, ms }] of [...totals].sort((a, b) => a[0].localeCompare(b[0]))) {
+      const perMessage = (ms * 1000) / MESSAGES;
+      sum += perMessage;
+      console.log(`  ${kind.padEnd(45)} ${(calls / MESSAGES).toFixed(2).padStart(6)} per message, ${((ms * 1000) / calls).toFixed(1).padStart(7)} µs per call, ${perMessage.toFixed(0).padStart(5)} µs per message`);
+    }
+    if (process.env.STORE_VXU_LOOP) {
+      const search = originals.get('search') as EmbeddedStore['search'];
+      const shapes: Array<[string, string, StoreQuery]> = [
+        ['pid3 new', 'Patient', { filter: { 's.identifier': { $elemMatch: { c: 'B-none-1', s: 'https://iis-fhir-server.org/fhir/sid/hl7v2-authority/BENCHRX' } } }, sort: [{ field: 'lastUpdated', direction: 1 }, { field: '_id', direction: 1 }], limit: 21 }],
+        ['pid3 known', 'Patient', { filter: { 's.identifier': { $elemMatch: { c: sent[5].mrn, s: 'https://iis-fhir-server.org/fhir/sid/hl7v2-authority/BENCHRX' } } }, sort: [{ field: 'lastUpdated', direction: 1 }, { field: '_id', direction: 1 }], limit: 21 }],
+        ['block empty', 'Patient', { filter: { 's._m': 'ph:0000000000' }, limit: 200, raw: true }],
+        ['block 3 empty', 'Patient', { filter: { 's._m': { $in: ['mm:X:1', 'mm:X:2', 'mm:X:3'] } }, limit: 200, raw: true }],
+        ['orc3 new', 'Immunization', { filter: { 's.identifier': { $elemMatch: { c: 'BENCH-none', s: 'https://iis-fhir-server.org/fhir/sid/hl7v2-authority/BENCHRX' } } }, limit: 2, sort: [{ field: '_id', direction: 1 }] }],
+      ];
+      for (const [name, type, q] of shapes.filter(([n]) => !process.env.STORE_VXU_LOOP_ONLY || n === process.env.STORE_VXU_LOOP_ONLY)) {
+        for (let r = 0; r < 500; r++) await search(type, q);
+        const t = threadNs();
+        for (let r = 0; r < LOOPS; r++) void search(type, q);
+        console.log(`  loop ${name}: ${((threadNs() - t) / LOOPS / 1000).toFixed(1)} µs per call`);
+      }
+    }
+    console.log(`  ${'store work in all'.padEnd(45)} ${sum.toFixed(0).padStart(40)} µs per message`);
+  } finally {
+    await running.close();
+    await rm(dataDir, { recursive: true, force: true });
+  }
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});
