@@ -30,6 +30,12 @@ export interface Config {
   validationWorkers?: number;
   /** HL7V2_MAX_MESSAGE_BYTES: largest HL7 v2 message at /hl7v2 and /soap (src/hl7v2; default 1 MiB). */
   hl7v2MaxMessageBytes?: number;
+  /**
+   * false: FHIR GET requests go through express like every other request instead of the lane that
+   * answers them without it (src/http/app.ts fhirGetLane; the same bytes either way, its test
+   * compares both). Default on; no environment variable.
+   */
+  fhirGetLane?: boolean;
 }
 
 export interface SigninSettings {

@@ -6,7 +6,7 @@ import { metricsRouter } from './audit/metrics.js';
 import { createAuth } from './auth/setup.js';
 import { loadConfig, type Config } from './config.js';
 import { loadDefinitions } from './fhir/definitions.js';
-import { createApp, withFastLanes } from './http/app.js';
+import { createApp, fhirGetLane, withFastLanes } from './http/app.js';
 import { createLogger, type Logger } from './logger.js';
 import { answerClientError } from './http/protocol.js';
 import { SharingIndex } from './consent/sharing-index.js';
@@ -98,6 +98,8 @@ export async function startServer(
     routers: [auth.router, metricsRouter(audit), ...frontDoors],
   });
   const server = await new Promise<Server>((resolve, reject) => {
+    // FHIR GETs (reads, searches) skip express too, unless the config turns that lane off (tests compare both).
+    if (config.fhirGetLane !== false) lanes.push(fhirGetLane({ pipeline, config, verifier: auth.verifier, logger }));
     const s = createServer(withFastLanes(app, lanes, logger));
     s.once('error', reject);
     s.listen(config.port, () => {

@@ -86,13 +86,13 @@ export function createApp({ pipeline, store, config, verifier, logger, routers =
       next();
       return;
     }
-    handleFhir(req, res, pipeline, config, verifier).catch(next);
+    handleFhir(req, res, res.locals as FhirLocals, pipeline, config, verifier).catch(next);
   });
 
   for (const router of routers) app.use(router);
 
   app.use('/fhir', (req, res, next) => {
-    handleFhir(req, res, pipeline, config, verifier).catch(next);
+    handleFhir(req, res, res.locals as FhirLocals, pipeline, config, verifier).catch(next);
   });
 
   app.use((req, res) => {
@@ -100,20 +100,7 @@ export function createApp({ pipeline, store, config, verifier, logger, routers =
   });
 
   app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
-    const fhirError = toFhirError(err);
-    if (fhirError.status === 401 && !fhirError.headers['WWW-Authenticate']) {
-      res.setHeader('WWW-Authenticate', bearerChallenge(pipeline.baseUrl, !!req.headers.authorization, fhirError.message));
-    }
-    // A body left unread (refused before it was read) is not drained: the connection closes.
-    if (!req.complete) res.setHeader('Connection', 'close');
-    if (fhirError.status >= 500) {
-      logger.error('request failed', { requestId: res.locals.requestId, error: describeError(err) });
-    }
-    if (res.headersSent) {
-      res.end();
-      return;
-    }
-    sendOutcome(res, fhirError, (res.locals.format as ResponseFormat | undefined) ?? { contentType: FHIR_JSON, pretty: false });
+    answerFhirError(err, req, res, res.locals as FhirLocals, pipeline.baseUrl, logger);
   });
 
   return app;
@@ -176,10 +163,79 @@ export function withFastLanes(app: express.Express, lanes: FastLane[], logger: L
   };
 }
 
-async function handleFhir(req: Request, res: Response, pipeline: Pipeline, config: Config, verifier: TokenVerifier): Promise<void> {
-  const { segments, query: fullQuery } = splitUrl(req.originalUrl.replace(/^\/fhir\/?/, ''));
+/**
+ * GET requests of the FHIR edge (reads and searches: a registry's most frequent requests, e.g. a
+ * patient's Immunizations) answered on Node's request and response without express. Express gives
+ * every request a new prototype and a chain of router closures; besides ~20 KB of garbage per read,
+ * ~15 KB of those per-request objects outlived a young-generation GC each time (for reasons not
+ * found: they are not reachable from anything of ours), and what outlives a scavenge is what makes
+ * its pause long (README "Embedded store on LMDB", session 7). The lane does what express does for
+ * these requests, in the same order: the request id and log line and CORS headers (withFastLanes),
+ * the Bearer challenge on any 401 (challengeEvery401), handleFhir, and the same error edge
+ * (answerFhirError). It claims only what express would hand to the FHIR edge first: a GET of a
+ * FHIR-shaped path under `/fhir/` (FHIR_PATH, as the express route tests it) without a body.
+ * `fhir-lane.test.ts` compares both byte for byte.
+ */
+export function fhirGetLane({ pipeline, config, verifier, logger }: Pick<AppOptions, 'pipeline' | 'config' | 'verifier' | 'logger'>): FastLane {
+  const challenge = challengeEvery401(pipeline.baseUrl);
+  const noop = () => undefined;
+  return {
+    claims(req) {
+      const url = req.url;
+      if (req.method !== 'GET' || url === undefined || !url.startsWith('/fhir/')) return false;
+      if (req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0')) return false;
+      const q = url.indexOf('?');
+      return FHIR_PATH.test(q < 0 ? url.slice(5) : url.slice(5, q));
+    },
+    answer(req, res, locals) {
+      challenge(req as Request, res as Response, noop);
+      const fhirLocals = locals as FhirLocals;
+      handleFhir(req, res, fhirLocals, pipeline, config, verifier)
+        .catch((err: unknown) => answerFhirError(err, req, res, fhirLocals, pipeline.baseUrl, logger))
+        .catch((err: unknown) => {
+          // Only if the error answer itself failed (express would answer with its final handler's 500).
+          logger.error('request failed', { requestId: locals.requestId, error: describeError(err) });
+          if (!res.headersSent) res.statusCode = 500;
+          res.end();
+        });
+    },
+  };
+}
+
+/** What the FHIR edge keeps per request (express: res.locals; the search lane: its own object). */
+interface FhirLocals extends RequestLocals {
+  /** The response format, once the query was read (errors after that answer in it). */
+  format?: ResponseFormat;
+}
+
+/** The request as the FHIR edge reads it: Node's, plus what express adds (the URL before mounting; the body once read). */
+type FhirHttpRequest = IncomingMessage & { originalUrl?: string; body?: unknown };
+
+/**
+ * The error edge: every error thrown while answering becomes an OperationOutcome response
+ * (express's error middleware and the FHIR search lane both answer here).
+ */
+function answerFhirError(err: unknown, req: IncomingMessage, res: ServerResponse, locals: FhirLocals, baseUrl: string, logger: Logger): void {
+  const fhirError = toFhirError(err);
+  if (fhirError.status === 401 && !fhirError.headers['WWW-Authenticate']) {
+    res.setHeader('WWW-Authenticate', bearerChallenge(baseUrl, !!req.headers.authorization, fhirError.message));
+  }
+  // A body left unread (refused before it was read) is not drained: the connection closes.
+  if (!req.complete) res.setHeader('Connection', 'close');
+  if (fhirError.status >= 500) {
+    logger.error('request failed', { requestId: locals.requestId, error: describeError(err) });
+  }
+  if (res.headersSent) {
+    res.end();
+    return;
+  }
+  sendOutcome(res, fhirError, locals.format ?? { contentType: FHIR_JSON, pretty: false });
+}
+
+async function handleFhir(req: FhirHttpRequest, res: ServerResponse, locals: FhirLocals, pipeline: Pipeline, config: Config, verifier: TokenVerifier): Promise<void> {
+  const { segments, query: fullQuery } = splitUrl((req.originalUrl ?? req.url ?? '').replace(/^\/fhir\/?/, ''));
   const format = responseFormat(req, fullQuery);
-  res.locals.format = format;
+  locals.format = format;
   const limits = limitsOf(config);
   checkQueryLimits(fullQuery, limits);
   const query = fullQuery.filter(([k]) => k !== '_format' && k !== '_pretty');
@@ -191,7 +247,7 @@ async function handleFhir(req: Request, res: Response, pipeline: Pipeline, confi
   }
 
   if (routed.interaction !== 'capabilities') {
-    res.locals.caller = await verifier.verify(req.headers.authorization);
+    locals.caller = await verifier.verify(req.headers.authorization);
   }
   req.body = await readBody(req, { maxBytes: config.bodyLimitBytes, maxInflateRatio: limits.bodyMaxInflateRatio });
   const isSearchPost = method === 'POST' && segments[segments.length - 1] === '_search';
@@ -212,7 +268,7 @@ async function handleFhir(req: Request, res: Response, pipeline: Pipeline, confi
     ifModifiedSince: header(req, 'if-modified-since'),
     prefer: parsePrefer(header(req, 'prefer')),
     accept: header(req, 'accept'),
-    requestId: res.locals.requestId as string,
+    requestId: locals.requestId,
     ...(format.csv ? { wantsCsv: true } : {}),
   };
   if (routed.interaction === 'batch') checkBundleSize(body, limits);
@@ -222,7 +278,7 @@ async function handleFhir(req: Request, res: Response, pipeline: Pipeline, confi
   const response =
     routed.interaction === 'capabilities'
       ? await pipeline.executeAnonymous(fhirRequest)
-      : await pipeline.execute(fhirRequest, res.locals.caller as Caller);
+      : await pipeline.execute(fhirRequest, locals.caller as Caller);
   if (format.csv && !response.raw) {
     throw new FhirError(406, outcome([makeIssue('error', 'not-supported', `$${routed.operation} does not offer text/csv`)]));
   }
@@ -250,11 +306,11 @@ function checkedMerge(query: Array<[string, string]>, form: Array<[string, strin
  * gzip is negotiated with Accept-Encoding: stored gzip goes out as is or inflated, plain content
  * is compressed on the way for clients that accept gzip.
  */
-async function sendRaw(req: Request, res: Response, response: FhirResponse, head: boolean): Promise<void> {
+async function sendRaw(req: IncomingMessage, res: ServerResponse, response: FhirResponse, head: boolean): Promise<void> {
   const raw = response.raw as RawBody;
   if (raw.data !== undefined || !raw.open) {
     const buf = Buffer.isBuffer(raw.data) ? raw.data : Buffer.from(raw.data ?? '', 'utf8');
-    res.status(response.status);
+    res.statusCode = response.status;
     for (const [name, value] of Object.entries(response.headers ?? {})) res.setHeader(name, value);
     res.setHeader('Content-Type', raw.contentType);
     res.setHeader('Content-Length', buf.length);
@@ -265,7 +321,7 @@ async function sendRaw(req: Request, res: Response, response: FhirResponse, head
   const gzip = acceptsGzip(header(req, 'accept-encoding'));
   // Opened before any header is set, so a missing file is still a clean error response.
   const source = head ? undefined : await raw.open();
-  res.status(response.status);
+  res.statusCode = response.status;
   for (const [name, value] of Object.entries(response.headers ?? {})) res.setHeader(name, value);
   res.setHeader('Content-Type', raw.contentType);
   res.setHeader('Vary', 'Origin, Accept-Encoding');
@@ -303,8 +359,8 @@ export function acceptsGzip(value: string | undefined): boolean {
   return star;
 }
 
-function send(res: Response, response: FhirResponse, format: ResponseFormat, head: boolean): void {
-  res.status(response.status);
+function send(res: ServerResponse, response: FhirResponse, format: ResponseFormat, head: boolean): void {
+  res.statusCode = response.status;
   for (const [name, value] of Object.entries(response.headers ?? {})) res.setHeader(name, value);
   if (response.body === undefined || response.status === 304 || response.status === 204) {
     res.end();
@@ -313,7 +369,7 @@ function send(res: Response, response: FhirResponse, format: ResponseFormat, hea
   writeJson(res, response.body, format, head);
 }
 
-function writeJson(res: Response, body: Resource, format: ResponseFormat, head = false): void {
+function writeJson(res: ServerResponse, body: Resource, format: ResponseFormat, head = false): void {
   const json = jsonBody(body, format.pretty);
   res.setHeader('Content-Type', `${format.contentType}; charset=utf-8`);
   res.setHeader('Content-Length', typeof json === 'string' ? Buffer.byteLength(json) : json.length);
@@ -321,8 +377,8 @@ function writeJson(res: Response, body: Resource, format: ResponseFormat, head =
   else res.end(json);
 }
 
-function sendOutcome(res: Response, err: FhirError, format: ResponseFormat): void {
-  res.status(err.status);
+function sendOutcome(res: ServerResponse, err: FhirError, format: ResponseFormat): void {
+  res.statusCode = err.status;
   for (const [name, value] of Object.entries(err.headers)) res.setHeader(name, value);
   writeJson(res, err.outcome, format);
 }
@@ -332,7 +388,7 @@ function describeError(err: unknown): Record<string, unknown> {
   return { value: String(err) };
 }
 
-function header(req: Request, name: string): string | undefined {
+function header(req: IncomingMessage, name: string): string | undefined {
   const value = req.headers[name];
   return Array.isArray(value) ? value.join(', ') : value;
 }

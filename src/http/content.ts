@@ -1,6 +1,6 @@
 // Content negotiation: request body types (415), JSON parsing (400), response format
 // (_format, Accept, _pretty → application/fhir+json or application/json, 406 for others).
-import type { Request } from 'express';
+import type { IncomingMessage } from 'node:http';
 import type { RequestLimits } from '../config.js';
 import { badRequest, FhirError, makeIssue, outcome, unsupportedMediaType } from '../fhir/outcome.js';
 import { parseJsonWithin } from './json-guard.js';
@@ -20,7 +20,7 @@ export function mediaType(header: string | undefined): string | undefined {
  * (json-guard.ts). Returns undefined for an empty body.
  */
 export function parseBody(
-  req: Request,
+  req: Pick<IncomingMessage, 'headers'> & { body?: unknown },
   accept: { patch: boolean; form: boolean },
   limits: RequestLimits
 ): { body?: unknown; contentType?: string; form?: Array<[string, string]> } {
@@ -96,7 +96,7 @@ export interface ResponseFormat {
 const CSV_FORMATS = new Set(['text/csv', 'csv']);
 
 /** Decides the response format from _format / Accept; XML and other formats answer 406. */
-export function responseFormat(req: Request, query: Array<[string, string]>): ResponseFormat {
+export function responseFormat(req: Pick<IncomingMessage, 'headers'>, query: Array<[string, string]>): ResponseFormat {
   const format = query.find(([k]) => k === '_format')?.[1];
   const pretty = query.find(([k]) => k === '_pretty')?.[1] === 'true';
   if (format !== undefined) {
