@@ -88,6 +88,7 @@ function threadNs(): number {
   return Number(statBuffer.toString('latin1', 0, n).split(' ')[0]);
 }
 
+const lmdbCalls = new Map<string, number>();
 const totals = new Map<string, { calls: number; ms: number }>();
 let measuring = false;
 function add(kind: string, ms: number): void {
@@ -104,6 +105,24 @@ function searchKind(resourceType: string, query: StoreQuery): string {
   if (resourceType === 'Patient' && text.includes('identifier')) return 'search: PID-3 look-up';
   if (resourceType === 'Immunization' && text.includes('identifier')) return 'search: ORC-3 conditional update';
   return `search: ${resourceType} other`;
+}
+
+/** Counts the store's LMDB calls (its databases exist once it is open). */
+function countLmdbCalls(store: EmbeddedStore): void {
+  // LMDB calls per message (deterministic, unlike CPU on a shared machine): reads, walks started (getKeys,
+  // getRange), puts (a `get` may call `getBinaryFast` inside lmdb: both are counted).
+  const s = store as unknown as Record<string, unknown>;
+  for (const db of ['cur', 'idx', 'stats', 'thist', 'meta', 'ver']) {
+    const handle = s[db] as unknown as Record<string, (...args: unknown[]) => unknown>;
+    for (const method of ['get', 'getBinaryFast', 'getKeys', 'getRange', 'getKeysCount', 'putSync', 'removeSync']) {
+      const original = handle[method]?.bind(handle);
+      if (!original) continue;
+      handle[method] = (...args: unknown[]) => {
+        if (measuring) lmdbCalls.set(`${db}.${method}`, (lmdbCalls.get(`${db}.${method}`) ?? 0) + 1);
+        return original(...args);
+      };
+    }
+  }
 }
 
 /** The store's methods before `instrument` wrapped them. */
@@ -143,6 +162,7 @@ async function main(): Promise<void> {
   if (store.kind !== 'embedded') throw new Error('bench:store-vxu measures the embedded store (unset MONGODB_URL)');
   instrument(store as EmbeddedStore);
   const running = await startServer(config, { store });
+  countLmdbCalls(store as EmbeddedStore);
   const url = `${running.url}/soap`;
   const post = async () => {
     const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/soap+xml; charset=utf-8' }, body: nextEnvelope() });
@@ -195,6 +215,12 @@ async function main(): Promise<void> {
         console.log(`  loop ${name}: ${((threadNs() - t) / LOOPS / 1000).toFixed(1)} µs per call`);
       }
     }
+    console.log(
+      `  LMDB calls per message: ${[...lmdbCalls]
+        .sort((x, y) => x[0].localeCompare(y[0]))
+        .map(([k, n]) => `${k} ${(n / MESSAGES).toFixed(1)}`)
+        .join(', ')}`
+    );
     console.log(`  ${'store work in all'.padEnd(45)} ${sum.toFixed(0).padStart(40)} µs per message`);
   } finally {
     await running.close();
