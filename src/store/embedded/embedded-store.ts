@@ -41,6 +41,7 @@ import {
   type CurrentHead,
 } from './layout.js';
 import { acquireLockFile, releaseLockFile } from './lock-file.js';
+import { elemMatchTest, type QuickTest } from './elem-match.js';
 import { DictionaryCompressor } from './lz4-dictionary.js';
 import { compoundCondition, conditionsOf, hull, isPoint, type Condition, type Interval, type PathCondition } from './planner.js';
 import { compareValues, sortValue } from './sort.js';
@@ -1218,6 +1219,8 @@ class Plan {
   private readonly rest: Record<string, unknown> | undefined;
   /** `rest` compiled by mingo, when the first candidate's document is checked (see `query`). */
   private compiled: FilterQuery | undefined;
+  /** `rest`'s test without mingo when it is an identifier's `$elemMatch` (elem-match.ts); null: none. */
+  private quick: QuickTest | null | undefined;
   private readonly pointChecks: Array<{ n: number; values: Scalar[]; condition: PathCondition }>;
   private readonly excludedIds: Set<string> | undefined;
 
@@ -1298,7 +1301,12 @@ class Plan {
     }
     const doc = this.store.liveDoc(this.type, id);
     if (!doc) return undefined;
-    if (this.query && !this.query.test(doc as unknown as Record<string, unknown>)) return undefined;
+    if (this.rest !== undefined) {
+      this.quick ??= elemMatchTest(this.rest) ?? null;
+      const decided = this.quick?.(doc);
+      if (decided === false) return undefined;
+      if (decided === undefined && this.query?.test(doc as unknown as Record<string, unknown>) === false) return undefined;
+    }
     return doc;
   }
 }
