@@ -2,6 +2,7 @@
 // the body) and the CDC SOAP service at POST /soap (WSDL at GET /soap?wsdl). Credentials are the
 // FHIR ones (a bearer token); the caller's organization claim is the facility the message is
 // stored for.
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Caller } from '../auth/caller.js';
 import type { TokenVerifier } from '../auth/verify-token.js';
@@ -58,13 +59,12 @@ export function hl7v2FrontDoor(services: FrontDoorServices): FrontDoorParts {
     options: { maxMessageBytes: services.config.hl7v2MaxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES },
     report,
   };
-  return { router: hl7v2Router(deps), lanes: [soapFastLane(deps)] };
+  return { router: hl7v2Router(deps), lanes: [soapFastLane(deps), hl7FastLane(deps)] };
 }
 
 export function hl7v2Router(deps: Hl7v2Deps): express.Router {
   const router = express.Router();
-  // Read a little past the message limit so an oversize message is still answered with an AR.
-  const rawBody = express.raw({ type: () => true, limit: deps.options.maxMessageBytes + 64 * 1024 });
+  const rawBody = express.raw({ type: () => true, limit: hl7BodyLimit(deps.options) });
 
   router.post('/hl7v2', rawBody, (req: Request, res: Response, next: NextFunction) => {
     handleHl7Post(req, res, deps).catch(next);
@@ -129,7 +129,7 @@ interface SoapRequestIn {
   locals: RequestLocals;
 }
 
-/** What POST /soap answers. */
+/** What POST /soap (or POST /hl7v2) answers. */
 interface SoapAnswer {
   status: number;
   contentType: string;
@@ -196,33 +196,13 @@ export function soapFastLane(deps: Hl7v2Deps): FastLane {
   const limit = soapBodyLimit(deps.options);
   return {
     claims(req) {
-      if (req.method !== 'POST' || req.url !== '/soap') return false;
-      const { headers } = req;
-      if (headers['content-encoding'] !== undefined || headers['transfer-encoding'] !== undefined) return false;
-      const length = headers['content-length'];
-      return length !== undefined && /^\d{1,10}$/.test(length) && Number(length) <= limit;
+      return req.method === 'POST' && req.url === '/soap' && plainBodyWithin(req, limit);
     },
-    answer(req, res, locals) {
-      const chunks: Buffer[] = [];
-      req.on('data', (chunk: Buffer) => chunks.push(chunk));
-      // A request aborted mid-body has no one to answer (express's error edge would write to a closed socket).
-      req.on('error', () => res.destroy());
-      req.on('end', () => {
-        const xml = (chunks.length === 1 ? chunks[0] : Buffer.concat(chunks)).toString('utf8');
-        const input = { xml, contentType: req.headers['content-type'], authorization: req.headers.authorization, address: req.socket.remoteAddress, locals };
-        answerSoap(input, deps).then(
-          (answer) => {
-            // What express's res.status().type().send() writes for this string: the same headers, in the same order.
-            res.statusCode = answer.status;
-            res.setHeader('Content-Type', answer.contentType);
-            res.setHeader('Content-Length', Buffer.byteLength(answer.body, 'utf8'));
-            res.end(answer.body, 'utf8');
-          },
-          (err: unknown) => {
-            deps.logger?.error('SOAP request failed', { requestId: locals.requestId, error: err instanceof Error ? err.stack : String(err) });
-            res.destroy();
-          }
-        );
+    answer(req, res, locals, fail) {
+      readPlainBody(req, res, (body) => {
+        const input = { xml: body.toString('utf8'), contentType: req.headers['content-type'], authorization: req.headers.authorization, address: req.socket.remoteAddress, locals };
+        // answerSoap answers every error as a fault; anything else is the edge's, as from the route.
+        answerSoap(input, deps).then((answer) => send(res, answer), fail);
       });
     },
   };
@@ -234,19 +214,79 @@ function soapBodyLimit(options: Hl7v2Options): number {
 }
 
 async function handleHl7Post(req: Request, res: Response, deps: Hl7v2Deps): Promise<void> {
-  const contentType = (req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
+  const contentType = hl7ContentType(req.headers['content-type']);
   if (!HL7_CONTENT_TYPES.includes(contentType)) {
     throw unsupportedMediaType(`POST /hl7v2 takes one ER7 message as ${HL7_CONTENT_TYPES.join(' or ')}, not "${contentType || '(none)'}"`);
   }
-  const caller = await deps.verifier.verify(req.headers.authorization);
-  res.locals.caller = caller;
   const text = Buffer.isBuffer(req.body) ? req.body.toString('utf8') : '';
-  const requestId = res.locals.requestId as string;
-  const run = pipelineRunner(deps.pipeline, caller, requestId);
-  const runMessage = pipelineMessageRunner(deps.pipeline, caller, requestId);
+  const answer = await answerHl7(text, contentType, req.headers.authorization, res.locals as RequestLocals, deps);
+  res.status(answer.status).type(answer.contentType).send(answer.body);
+}
+
+/** The media type of a Content-Type header, as POST /hl7v2 compares it. */
+function hl7ContentType(header: string | undefined): string {
+  return (header ?? '').split(';')[0].trim().toLowerCase();
+}
+
+/** POST /hl7v2 once its media type is one of HL7_CONTENT_TYPES; throws FhirErrors (401…) for the HTTP edge. */
+async function answerHl7(text: string, contentType: string, authorization: string | undefined, locals: RequestLocals, deps: Hl7v2Deps): Promise<SoapAnswer> {
+  const caller = await deps.verifier.verify(authorization);
+  locals.caller = caller;
+  const run = pipelineRunner(deps.pipeline, caller, locals.requestId);
+  const runMessage = pipelineMessageRunner(deps.pipeline, caller, locals.requestId);
   const result = await handleMessage(text, { run, runMessage, organization: caller.organization, maxBytes: deps.options.maxMessageBytes });
   deps.report?.record(result, caller.organization);
-  res.status(result.status).type(`${contentType}; charset=utf-8`).send(result.body);
+  return { status: result.status, contentType: `${contentType}; charset=utf-8`, body: result.body };
+}
+
+/**
+ * POST /hl7v2 without express (see FastLane), for an HL7 media type and a plain body of a declared
+ * length within the limit; anything else (another media type: 415; an encoding, chunked or
+ * oversize body) goes through the express route. Errors (401, the store's 503) reach the HTTP
+ * edge through `fail`, as the route's do. hl7-lane.test.ts compares the answers byte for byte.
+ */
+export function hl7FastLane(deps: Hl7v2Deps): FastLane {
+  const limit = hl7BodyLimit(deps.options);
+  return {
+    claims(req) {
+      if (req.method !== 'POST' || req.url !== '/hl7v2' || !plainBodyWithin(req, limit)) return false;
+      return HL7_CONTENT_TYPES.includes(hl7ContentType(req.headers['content-type']));
+    },
+    answer(req, res, locals, fail) {
+      readPlainBody(req, res, (body) => {
+        answerHl7(body.toString('utf8'), hl7ContentType(req.headers['content-type']), req.headers.authorization, locals, deps).then((answer) => send(res, answer), fail);
+      });
+    },
+  };
+}
+
+/** A body of a declared length within the limit, neither encoded nor chunked (what a lane reads itself). */
+function plainBodyWithin(req: IncomingMessage, limit: number): boolean {
+  const { headers } = req;
+  if (headers['content-encoding'] !== undefined || headers['transfer-encoding'] !== undefined) return false;
+  const length = headers['content-length'];
+  return length !== undefined && /^\d{1,10}$/.test(length) && Number(length) <= limit;
+}
+
+function readPlainBody(req: IncomingMessage, res: ServerResponse, then: (body: Buffer) => void): void {
+  const chunks: Buffer[] = [];
+  req.on('data', (chunk: Buffer) => chunks.push(chunk));
+  // A request aborted mid-body has no one to answer (express's error edge would write to a closed socket).
+  req.on('error', () => res.destroy());
+  req.on('end', () => then(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks)));
+}
+
+/** What express's res.status().type().send() writes for this string: the same headers, in the same order. */
+function send(res: ServerResponse, answer: SoapAnswer): void {
+  res.statusCode = answer.status;
+  res.setHeader('Content-Type', answer.contentType);
+  res.setHeader('Content-Length', Buffer.byteLength(answer.body, 'utf8'));
+  res.end(answer.body, 'utf8');
+}
+
+/** Read a little past the message limit so an oversize message is still answered with an AR. */
+function hl7BodyLimit(options: Hl7v2Options): number {
+  return options.maxMessageBytes + 64 * 1024;
 }
 
 /**

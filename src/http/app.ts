@@ -55,6 +55,13 @@ export function createApp({ pipeline, store, config, verifier, logger, routers =
   app.set('query parser', false);
 
   app.use((req, res, next) => {
+    // A fast lane's error (withFastLanes): straight to the error edge below, as a route's error goes.
+    const laneError = laneErrors.get(req);
+    if (laneError) {
+      laneErrors.delete(req);
+      next(laneError.error);
+      return;
+    }
     startRequest(req, res, logger, res.locals as RequestLocals);
     next();
   });
@@ -143,10 +150,10 @@ function corsHeaders(req: IncomingMessage, res: ServerResponse): boolean {
 }
 
 /**
- * The server's request listener: a request a front door's fast lane claims is answered there,
- * after what every request gets (startRequest, corsHeaders; a lane claims no OPTIONS request and
- * answers no 401, so the Bearer challenge of challengeEvery401 never applies); every other request
- * goes to express.
+ * The server's request listener: a request a fast lane claims is answered there, after what every
+ * request gets (startRequest, corsHeaders; a lane claims no OPTIONS request); every other request
+ * goes to express. A lane that writes a 401 itself applies challengeEvery401 (fhirGetLane); one
+ * that hands its errors to `fail` gets express's error edge, which sets the challenge.
  */
 export function withFastLanes(app: express.Express, lanes: FastLane[], logger: Logger): RequestListener {
   if (lanes.length === 0) return app;
@@ -155,13 +162,23 @@ export function withFastLanes(app: express.Express, lanes: FastLane[], logger: L
       if (lane.claims(req)) {
         const locals = { requestId: '' } as RequestLocals;
         startRequest(req, res, logger, locals);
-        if (corsHeaders(req, res)) lane.answer(req, res, locals);
+        // An error the lane cannot answer goes through express to its error edge, with this
+        // request's locals (request id, caller) and without starting the request a second time.
+        const fail = (error: unknown): void => {
+          laneErrors.set(req, { error });
+          (res as ServerResponse & { locals?: RequestLocals }).locals = locals;
+          app(req, res);
+        };
+        if (corsHeaders(req, res)) lane.answer(req, res, locals, fail);
         return;
       }
     }
     app(req, res);
   };
 }
+
+/** Errors of fast lanes on their way to express's error edge (see withFastLanes). */
+const laneErrors = new WeakMap<IncomingMessage, { error: unknown }>();
 
 /**
  * GET requests of the FHIR edge (reads and searches: a registry's most frequent requests, e.g. a

@@ -48,12 +48,13 @@ export interface RequestLocals {
  * thread). `claims` looks only at the method, URL and headers, and takes nothing that express would
  * answer differently (another encoding, a body over the limit…): those still go through express.
  * The server gives a claimed request what every answer gets before `answer` runs (its request id,
- * its log line, the CORS headers: src/http/app.ts openRequest); `answer` reads the body and writes
- * the same response express would have.
+ * its log line, the CORS headers: src/http/app.ts withFastLanes); `answer` reads the body and writes
+ * the same response express would have, or hands an error to `fail`, which answers it at the HTTP
+ * edge exactly as when express's route throws it (an OperationOutcome, the Bearer challenge…).
  */
 export interface FastLane {
   claims(req: IncomingMessage): boolean;
-  answer(req: IncomingMessage, res: ServerResponse, locals: RequestLocals): void;
+  answer(req: IncomingMessage, res: ServerResponse, locals: RequestLocals, fail: (err: unknown) => void): void;
 }
 
 /** A front door's express Router, and optionally its fast lanes. */
