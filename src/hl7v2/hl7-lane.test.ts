@@ -48,7 +48,7 @@ function rawRequest(path: string, body: string, headers: Record<string, string>)
 
 function normalised(raw: string): string {
   return raw
-    .replace(/^Date: .*$/im, 'Date: (now)')
+    .replace(/^Date: .*$/gim, 'Date: (now)')
     .replace(/http:\/\/127\.0\.0\.1:\d+\//g, 'http://127.0.0.1:(port)/')
     .replace(/\d{14}(\.\d{1,4})?[-+]\d{4}/g, '(time)')
     .replace(/(\|(?:ACK\^V04\^ACK|RSP\^K11\^RSP_K11)\|)[0-9a-f]{20}\|/g, '$1(id)|')

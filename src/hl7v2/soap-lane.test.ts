@@ -53,7 +53,7 @@ function rawRequest(path: string, body: string, headers: Record<string, string>)
  */
 function normalised(raw: string): string {
   return raw
-    .replace(/^Date: .*$/im, 'Date: (now)')
+    .replace(/^Date: .*$/gim, 'Date: (now)')
     .replace(/\d{14}(\.\d{1,4})?[-+]\d{4}/g, '(time)')
     .replace(/(\|ACK\^V04\^ACK\|)[0-9a-f]{20}\|/g, '$1(id)|')
     .replace(/([A-Z][A-Za-z]+\/)[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/g, '$1(id)');
@@ -133,6 +133,18 @@ describe('POST /soap fast lane', () => {
       ),
       { numRuns: 40 }
     );
+  });
+
+  it('answers requests pipelined on one keep-alive connection in order, as express does', async () => {
+    const one = (echo: string, path: string) =>
+      rawRequest(path, envelope('connectivityTest', { echoBack: echo }), { ...SOAP12, connection: 'keep-alive', 'x-request-id': `pipelined-${echo}` });
+    const answer = async (server: TestServer, path: string) =>
+      normalised(await exchange(portOf(server), one('first', path) + one('second', path) + rawRequest(path, envelope('connectivityTest', { echoBack: 'last' }), { ...SOAP12, 'x-request-id': 'pipelined-last' })));
+    const lane = await answer(viaLane, '/soap');
+    expect(lane).toBe(await answer(viaExpress, '/soap?via=express'));
+    expect(lane.match(/HTTP\/1\.1 200 OK/g)).toHaveLength(3);
+    expect(lane.indexOf('first')).toBeLessThan(lane.indexOf('second'));
+    expect(lane.indexOf('second')).toBeLessThan(lane.indexOf('last'));
   });
 
   it('claims only a plain POST /soap of a declared length within the limit (express answers the rest)', () => {
