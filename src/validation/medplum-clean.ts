@@ -121,9 +121,11 @@ class CleanCheck {
   private object(typed: TypedValue, schema: InternalTypeSchema): boolean {
     const value = typed.value as Record<string, unknown>;
     const info = typeInfo(schema);
-    /** Element key → the JSON key present for it. */
-    const present = new Map<string, string>();
-    const choices = new Set<string>();
+    // Element keys present, and the JSON key present for each, in key order. An object has a few
+    // keys: arrays scanned are cheaper than a Map and a Set per object (the walk's largest garbage).
+    const elements: string[] = [];
+    const keys: string[] = [];
+    let choices: string[] | undefined;
     for (const key of Object.keys(value)) {
       if (key === 'resourceType') continue; // the validator skips it in every object
       const v = value[key];
@@ -131,16 +133,17 @@ class CleanCheck {
       const k = info.keys.get(key);
       if (!k) return false; // `_x`, unknown, or a choice key of a type the element does not take
       if (k.choice !== undefined) {
-        if (choices.has(k.choice)) return false;
-        choices.add(k.choice);
+        if (choices?.includes(k.choice)) return false;
+        (choices ??= []).push(k.choice);
       }
-      if (present.has(k.element)) return false; // two keys of one choice element
-      present.set(k.element, key);
+      if (elements.includes(k.element)) return false; // two keys of one choice element
+      elements.push(k.element);
+      keys.push(key);
     }
-    for (const name of info.required) if (!present.has(name)) return false;
-    for (const [name, key] of present) {
-      const element = schema.elements[name];
-      if (!this.property(typed, name, element, key, (info.keys.get(key) as KeyInfo).type)) return false;
+    for (const name of info.required) if (!elements.includes(name)) return false;
+    for (let i = 0; i < elements.length; i++) {
+      const name = elements[i];
+      if (!this.property(typed, name, schema.elements[name], keys[i], (info.keys.get(keys[i]) as KeyInfo).type)) return false;
     }
     return true;
   }
@@ -151,27 +154,23 @@ class CleanCheck {
     // undefined when the value is empty (medplum's isEmpty): the validator reports that.
     const resolved = type === undefined ? getTypedPropertyValueWithSchema(parent, name, element) : lookUp(parent, key, type);
     if (resolved === undefined) return false;
-    let values: TypedValue[];
-    if (element.isArray) {
-      if (!Array.isArray(resolved)) return false;
-      values = resolved;
-    } else {
+    if (!element.isArray) {
       if (Array.isArray(resolved)) return false;
-      values = [resolved];
+      return 1 >= element.min && 1 <= element.max && this.item(resolved, element);
     }
-    if (values.length < element.min || values.length > element.max) return false;
-    for (const item of values) {
-      if (item.value === null || item.value === undefined) return false;
-      if (!this.invariantsHold(item, element.constraints)) return false;
-      if (!referenceAllowed(item, element)) return false;
-      if (isPrimitiveType(item.type)) {
-        if (!primitiveValid(item)) return false;
-      } else {
-        if (typeof item.value !== 'object' || Array.isArray(item.value) || !hasOwnKey(item.value)) return false;
-        if (!this.object(item, getDataType(item.type))) return false;
-      }
-    }
+    if (!Array.isArray(resolved)) return false;
+    if (resolved.length < element.min || resolved.length > element.max) return false;
+    for (const item of resolved) if (!this.item(item, element)) return false;
     return true;
+  }
+
+  private item(item: TypedValue, element: InternalSchemaElement): boolean {
+    if (item.value === null || item.value === undefined) return false;
+    if (!this.invariantsHold(item, element.constraints)) return false;
+    if (!referenceAllowed(item, element)) return false;
+    if (isPrimitiveType(item.type)) return primitiveValid(item);
+    if (typeof item.value !== 'object' || Array.isArray(item.value) || !hasOwnKey(item.value)) return false;
+    return this.object(item, getDataType(item.type));
   }
 
   private invariantsHold(typed: TypedValue, constraints: InternalSchemaElement['constraints']): boolean {
@@ -220,7 +219,7 @@ function primitiveValid(item: TypedValue): boolean {
     const s = value as string;
     if (!s.trim() || s.length > MAX_STRING) return false;
     const regex = validationRegexes[item.type];
-    return !regex || regex.exec(s) !== null;
+    return !regex || regex.test(s); // test, not exec: the same answer without a match array
   }
   if (expected === 'number') {
     const n = value as number;
