@@ -3,6 +3,8 @@
 //   1. closed loop: BENCH_HL7_CONCURRENCY (default 16) clients as fast as they go → messages/s;
 //   2. open loop: messages sent at BENCH_HL7_RATE per second (default 300) for BENCH_HL7_SECONDS
 //      (default 10) → the rate achieved and p50/p99 latency at that rate (the goal: ≥ 300/s, p99 ≤ 50 ms).
+// BENCH_HL7_PATH (default /soap) is the URL path posted to: `/soap?via=express` is answered by the
+// express route instead of the SOAP fast lane (the same answers), for an A/B of the lane.
 // Both run after a warm-up of BENCH_HL7_WARMUP messages (default 2,000, whatever BENCH_SCALE): the
 // figures are a running server's, not its first seconds'. With a few hundred messages of warm-up,
 // V8 was still optimising the request path during the timed loops: its compiler threads took
@@ -105,7 +107,7 @@ const agent = new http.Agent({ keepAlive: true, maxSockets: 1024 });
 function post(url: URL, body: Buffer): Promise<{ status: number; text: string }> {
   return new Promise((resolve, reject) => {
     const req = http.request(
-      { agent, host: url.hostname, port: url.port, path: url.pathname, method: 'POST', headers: { 'content-type': 'application/soap+xml; charset=utf-8', 'content-length': body.length } },
+      { agent, host: url.hostname, port: url.port, path: url.pathname + url.search, method: 'POST', headers: { 'content-type': 'application/soap+xml; charset=utf-8', 'content-length': body.length } },
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
@@ -202,7 +204,7 @@ async function main(): Promise<void> {
     env: { ...process.env, PORT: String(port), DATA_DIR: dataDir, AUTH_JWT_SECRET: SECRET, LOG_LEVEL: 'warn' },
     stdio: ['ignore', 'inherit', 'inherit'],
   });
-  const url = new URL(`http://127.0.0.1:${port}/soap`);
+  const url = new URL(`http://127.0.0.1:${port}${process.env.BENCH_HL7_PATH ?? '/soap'}`);
   try {
     await waitReady(`http://127.0.0.1:${port}/readyz`);
     const warmUp = WARM_UP;
