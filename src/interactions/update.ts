@@ -15,13 +15,14 @@ import { ifMatchVersion, indexFor, validateBody, type PendingResources } from '.
 export async function prepareUpdate(
   req: FhirRequest,
   ctx: HandlerContext,
-  options: { pending?: PendingResources } = {}
+  options: { pending?: PendingResources; freshId?: boolean } = {}
 ): Promise<Prepared> {
   const resourceType = req.resourceType as string;
   const id = req.id as string;
   const { resource, issues } = await validateBody(ctx, req.body, { resourceType, id }, 'update', options.pending);
   const expected = ifMatchVersion(req);
-  const current = await ctx.store.read(resourceType, id);
+  // A fresh server-given id (write-path.ts `freshId`) has no stored version: nothing to read.
+  const current = options.freshId ? undefined : await ctx.store.read(resourceType, id);
   if (expected !== undefined && (!current || current.deleted || current.versionId !== expected)) {
     const actual = !current ? 'does not exist' : current.deleted ? 'is deleted' : `is at version ${current.versionId}`;
     throw preconditionFailed(`If-Match W/"${expected}" does not hold: ${resourceType}/${id} ${actual}`);

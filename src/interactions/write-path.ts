@@ -52,6 +52,11 @@ export interface ResolvedWrite {
   ingest?: IngestDecision;
   /** Patient creates: the validation matching needed, reused by prepareWrite when the body is unchanged. */
   validated?: ReusableValidation;
+  /**
+   * The id was given here by newResourceId (a conditional update that matched nothing): no version
+   * of it can be stored, so prepareWrite does not read it (the write's precondition is 'absent').
+   */
+  freshId?: boolean;
 }
 
 /**
@@ -116,7 +121,7 @@ export async function resolveWrite(req: FhirRequest, ctx: HandlerContext): Promi
         return at(bodyId);
       }
       const id = newResourceId();
-      return at(id, { req: { ...req, id, body: withId(req.body, id) } });
+      return at(id, { req: { ...req, id, body: withId(req.body, id) }, freshId: true });
     }
     case 'conditional-patch': {
       const matches = await conditionalMatches(ctx, resourceType, queryString(req));
@@ -147,7 +152,7 @@ export async function prepareWrite(resolved: ResolvedWrite, ctx: HandlerContext,
       return prepareCreate(req, ctx, { id: req.id as string, pending, ingest: resolved.ingest, validated: resolved.validated });
     case 'update':
     case 'conditional-update':
-      return prepareUpdate(req, ctx, { pending });
+      return prepareUpdate(req, ctx, { pending, freshId: resolved.freshId });
     case 'patch':
     case 'conditional-patch':
       return preparePatch(req, ctx, { pending });
