@@ -12,9 +12,10 @@ import { loadDefinitions } from '../fhir/definitions.js';
 import type { Logger } from '../logger.js';
 import { EmbeddedStore } from '../store/embedded/embedded-store.js';
 import { StoreUnavailableError, type Store, type WriteOp } from '../store/store.js';
-import type { AccessEvent } from './audit-event.js';
+import { buildAuditEvent, type AccessEvent } from './audit-event.js';
 import { AuditLog, SPILL_FILE } from './audit-log.js';
 import { metricsText } from './metrics.js';
+import { directAuditSearchIndex } from './search-values.js';
 
 const SERVER = 'https://iis.example/fhir';
 let dir: string;
@@ -48,7 +49,7 @@ const access = (overrides: Partial<AccessEvent> = {}): AccessEvent => ({
   ...overrides,
 });
 
-/** A store whose writes fail while `down` is true (a flaky or unavailable database). */
+/** A store whose writes and transactions fail while `down` is true (a flaky or unavailable database). */
 function flaky(inner: Store): Store & { down: boolean; attempts: number } {
   const wrapper = Object.create(inner) as Store & { down: boolean; attempts: number };
   wrapper.down = true;
@@ -57,6 +58,11 @@ function flaky(inner: Store): Store & { down: boolean; attempts: number } {
     wrapper.attempts++;
     if (wrapper.down) throw new StoreUnavailableError('database is down');
     return inner.write(op);
+  };
+  wrapper.transact = async (ops: WriteOp[]) => {
+    wrapper.attempts++;
+    if (wrapper.down) throw new StoreUnavailableError('database is down');
+    return inner.transact(ops);
   };
   return wrapper;
 }
@@ -162,5 +168,84 @@ describe('AuditLog', () => {
     expect(audit.stats().spilled).toBe(6);
     const lines = (await readFile(path.join(dir, SPILL_FILE), 'utf8')).trim().split('\n');
     expect(new Set(lines.map((l) => JSON.parse(l).id)).size).toBe(6);
+  });
+
+  describe('batches (the events queued while one commits share the next commit)', () => {
+    /** The store, with every write() and transact() call's op count recorded. */
+    function counting(inner: Store, supportsTransactions = true): Store & { calls: Array<['write' | 'transact', number]> } {
+      const wrapper = Object.create(inner) as Store & { calls: Array<['write' | 'transact', number]> };
+      wrapper.calls = [];
+      Object.defineProperty(wrapper, 'supportsTransactions', { value: supportsTransactions });
+      wrapper.write = async (op: WriteOp) => {
+        wrapper.calls.push(['write', 1]);
+        return inner.write(op);
+      };
+      wrapper.transact = async (ops: WriteOp[]) => {
+        wrapper.calls.push(['transact', ops.length]);
+        return inner.transact(ops);
+      };
+      return wrapper;
+    }
+    const record = (audit: AuditLog, n: number, from = 0) =>
+      Array.from({ length: n }, (_, i) => audit.recordAccess(access({ id: `p-${from + i}`, patientRefs: [`Patient/p-${from + i}`], requestId: `r-${from + i}` })));
+
+    it('a lone event is written at once; those queued meanwhile go in one transaction, at most `concurrency` each', async () => {
+      const counted = counting(store);
+      const audit = new AuditLog({ store: counted, logger, serverUrl: SERVER, concurrency: 8 });
+      const ids = record(audit, 21);
+      expect(await audit.flush(5000)).toBe(true);
+      expect(counted.calls).toEqual([['write', 1], ['transact', 8], ['transact', 8], ['transact', 4]]);
+      expect(await store.count('AuditEvent', {})).toBe(21);
+      for (const id of ids) {
+        const stored = await store.read('AuditEvent', id);
+        expect(stored?.versionId).toBe(1);
+        // Each with its own search values, as a write of its own would store them.
+        const found = await store.search('AuditEvent', { filter: { 's.patient': (stored?.resource as AuditEvent | undefined)?.entity?.[0]?.what?.reference }, limit: 5 });
+        expect(found.map((r) => r.id)).toEqual([id]);
+      }
+      expect(audit.stats()).toMatchObject({ recorded: 21, written: 21, failedWrites: 0, pending: 0 });
+    });
+
+    it('a batch holding an event already stored is written again event by event: nothing twice, nothing lost', async () => {
+      const counted = counting(store);
+      const audit = new AuditLog({ store: counted, logger, serverUrl: SERVER });
+      record(audit, 1, 100); // the lone event, so that the next ones queue up as one batch
+      const ids = record(audit, 5);
+      // One of the batch's events lands before the batch (a lost acknowledgement, a replay).
+      const early = buildAuditEvent(access({ id: 'p-2', patientRefs: ['Patient/p-2'], requestId: 'r-2' }), SERVER);
+      const again = audit.recordEvent(early);
+      await store.write({ resourceType: 'AuditEvent', id: early.id, resource: early, ifVersion: 'absent', index: directAuditSearchIndex(early) });
+      expect(await audit.flush(5000)).toBe(true);
+      expect(counted.calls.map(([kind]) => kind)).toEqual(['write', 'transact', 'write', 'write', 'write', 'write', 'write', 'write']);
+      for (const id of [...ids, again]) expect((await store.read('AuditEvent', id))?.versionId).toBe(1);
+      expect(await store.count('AuditEvent', {})).toBe(7);
+      expect(audit.stats()).toMatchObject({ recorded: 7, written: 7, failedWrites: 0, pending: 0 });
+    });
+
+    it('a failed batch is logged and counted once per attempt, retried whole, and lands', async () => {
+      const down = flaky(store);
+      const audit = new AuditLog({ store: down, logger, serverUrl: SERVER, retryBaseMs: 5, retryMaxMs: 20 });
+      const ids = record(audit, 6);
+      await new Promise((resolve) => setTimeout(resolve, 60));
+      const stats = audit.stats();
+      expect(stats.failedWrites).toBeGreaterThanOrEqual(2);
+      expect(stats.failedWrites).toBe(down.attempts);
+      const errors = logs.filter((l) => l.level === 'error' && l.msg === 'audit write failed');
+      expect(errors.length).toBe(stats.failedWrites);
+      expect(errors.some((e) => e.fields?.events === 6)).toBe(true); // the lone first event has rejoined the others
+      down.down = false;
+      expect(await audit.flush(5000)).toBe(true);
+      for (const id of ids) expect((await store.read('AuditEvent', id))?.versionId).toBe(1);
+      expect(audit.stats()).toMatchObject({ recorded: 6, written: 6, pending: 0 });
+    });
+
+    it('a store without transactions gets one write per event', async () => {
+      const counted = counting(store, false);
+      const audit = new AuditLog({ store: counted, logger, serverUrl: SERVER });
+      record(audit, 10);
+      expect(await audit.flush(5000)).toBe(true);
+      expect(counted.calls).toEqual(Array.from({ length: 10 }, () => ['write', 1]));
+      expect(await store.count('AuditEvent', {})).toBe(10);
+    });
   });
 });
