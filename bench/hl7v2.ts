@@ -22,79 +22,19 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { XMLBuilder, XMLParser } from 'fast-xml-parser';
-import jwt from 'jsonwebtoken';
+import { XMLParser } from 'fast-xml-parser';
 import { cpuPer, cpuSnapshot } from './cpu.js';
 import { serverEntry } from './server-entry.js';
 import { waitReady } from './wait-ready.js';
+import { envelope, nextMessage, SECRET } from './vxu-messages.js';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
-const SECRET = 'bench-secret';
 const SCALE = Number(process.env.BENCH_SCALE ?? '1');
 const CONCURRENCY = Number(process.env.BENCH_HL7_CONCURRENCY ?? '16');
 const RATE = Number(process.env.BENCH_HL7_RATE ?? '300');
 const SECONDS = Number(process.env.BENCH_HL7_SECONDS ?? '10') * SCALE;
 const WARM_UP = Math.max(2, Number(process.env.BENCH_HL7_WARMUP ?? '2000'));
-const TOKEN = jwt.sign({ scope: 'user/*.cruds', organization: 'Organization/bench-pharmacy' }, SECRET, { algorithm: 'HS256', expiresIn: 3600 });
-const CVX = ['08', '20', '10', '03', '21', '83', '133', '116', '141', '115', '62'];
-const FAMILIES = ['Smith', 'Johnson', 'Williams', 'Brown', 'Jones', 'Garcia', 'Miller', 'Davis', 'Rodriguez', 'Martinez', 'Hernandez', 'Lopez', 'Gonzalez', 'Wilson', 'Anderson'];
-const GIVEN = ['Olivia', 'Liam', 'Emma', 'Noah', 'Amelia', 'Oliver', 'Ava', 'Elijah', 'Sophia', 'Lucas', 'Mia', 'Levi', 'Isabella', 'Mateo', 'Evelyn'];
-
-const builder = new XMLBuilder({ ignoreAttributes: false, attributeNamePrefix: '@_' });
 const parser = new XMLParser({ removeNSPrefix: true, htmlEntities: true, parseTagValue: false });
-
-let sequence = 0;
-const sent: Array<{ mrn: string; family: string; given: string; birth: string; street: string; maiden: string; phone: string; sex: string }> = [];
-
-/** A distinct, letters-only surname suffix per child (digits would look like test data to the rules). */
-function syllables(n: number): string {
-  const parts = ['ka', 'lo', 'mi', 'ne', 'ru', 'sa', 'ti', 'vo', 'be', 'da'];
-  return String(n)
-    .split('')
-    .map((d) => parts[Number(d)])
-    .join('');
-}
-
-function hl7Date(daysAgo: number): string {
-  return new Date(Date.now() - daysAgo * 86_400_000).toISOString().slice(0, 10).replace(/-/g, '');
-}
-
-function nextMessage(): string {
-  sequence += 1;
-  const again = sent.length > 50 && sequence % 5 === 0;
-  const child = again
-    ? sent[Math.floor(Math.random() * sent.length)]
-    : {
-        mrn: `B-${process.pid}-${sequence}`,
-        family: `${FAMILIES[sequence % FAMILIES.length]}${syllables(sequence)}`,
-        given: GIVEN[(sequence * 7) % GIVEN.length],
-        birth: hl7Date(200 + (sequence % 3000)),
-        street: `${sequence} ${FAMILIES[(sequence * 11) % FAMILIES.length]} St`,
-        maiden: `${FAMILIES[(sequence * 3) % FAMILIES.length]}${String.fromCharCode(65 + (sequence % 23))}`,
-        phone: String(1000000 + sequence).padStart(7, '0'),
-        sex: sequence % 2 ? 'F' : 'M',
-      };
-  if (!again) sent.push(child);
-  const cvx = CVX[sequence % CVX.length];
-  return [
-    `MSH|^~\\&|BenchRx|PHARM-BENCH|IIS|IIS|${hl7Date(0)}120000-0500||VXU^V04^VXU_V04|BENCH-${sequence}|P|2.5.1|||ER|AL|||||Z22^CDCPHINVS`,
-    `PID|1||${child.mrn}^^^BENCHRX^MR||${child.family}^${child.given}^^^^^L|${child.maiden}^Jane^^^^^M|${child.birth}|${child.sex}|||${child.street}^^Boston^MA^02110^USA^L||^PRN^PH^^^617^${child.phone}`,
-    `ORC|RE||BENCH-${sequence}^BENCHRX`,
-    `RXA|0|1|${hl7Date(1 + (sequence % 100))}||${cvx}^vaccine^CVX|0.5|mL^mL^UCUM||00^New immunization record^NIP001||||||LOT${sequence}|${hl7Date(-365)}||||CP|A`,
-    'RXR|C28161^Intramuscular^NCIT|LA^Left Arm^HL70163',
-    `OBX|1|CE|64994-7^Vaccine funding program eligibility category^LN|1|V01^Not VFC eligible^HL70064||||||F|||${hl7Date(1)}`,
-  ].join('\r');
-}
-
-function envelope(message: string): string {
-  const xml = builder.build({
-    'soap:Envelope': {
-      '@_xmlns:soap': 'http://www.w3.org/2003/05/soap-envelope',
-      'soap:Body': { submitSingleMessage: { '@_xmlns': 'urn:cdc:iisb:2011', username: 'bench', password: TOKEN, facilityID: 'bench-pharmacy', hl7Message: message } },
-    },
-  }) as string;
-  return xml.replace(/\r/g, '&#13;');
-}
 
 /** Envelopes built ahead of the timed loops (see the header). */
 const prepared: Buffer[] = [];
