@@ -189,9 +189,9 @@ describe('AuditLog', () => {
     const record = (audit: AuditLog, n: number, from = 0) =>
       Array.from({ length: n }, (_, i) => audit.recordAccess(access({ id: `p-${from + i}`, patientRefs: [`Patient/p-${from + i}`], requestId: `r-${from + i}` })));
 
-    it('a lone event is written at once; those queued meanwhile go in one transaction, at most `concurrency` each', async () => {
+    it('without a batch delay a lone event is written at once; those queued meanwhile go in one transaction, at most `concurrency` each', async () => {
       const counted = counting(store);
-      const audit = new AuditLog({ store: counted, logger, serverUrl: SERVER, concurrency: 8 });
+      const audit = new AuditLog({ store: counted, logger, serverUrl: SERVER, concurrency: 8, batchDelayMs: 0 });
       const ids = record(audit, 21);
       expect(await audit.flush(5000)).toBe(true);
       expect(counted.calls).toEqual([['write', 1], ['transact', 8], ['transact', 8], ['transact', 4]]);
@@ -208,7 +208,7 @@ describe('AuditLog', () => {
 
     it('a batch holding an event already stored is written again event by event: nothing twice, nothing lost', async () => {
       const counted = counting(store);
-      const audit = new AuditLog({ store: counted, logger, serverUrl: SERVER });
+      const audit = new AuditLog({ store: counted, logger, serverUrl: SERVER, batchDelayMs: 0 });
       record(audit, 1, 100); // the lone event, so that the next ones queue up as one batch
       const ids = record(audit, 5);
       // One of the batch's events lands before the batch (a lost acknowledgement, a replay).
@@ -237,6 +237,36 @@ describe('AuditLog', () => {
       expect(await audit.flush(5000)).toBe(true);
       for (const id of ids) expect((await store.read('AuditEvent', id))?.versionId).toBe(1);
       expect(audit.stats()).toMatchObject({ recorded: 6, written: 6, pending: 0 });
+    });
+
+    it('a short batch waits batchDelayMs for more events: those of requests a few ms apart share one commit', async () => {
+      const counted = counting(store);
+      const audit = new AuditLog({ store: counted, logger, serverUrl: SERVER, batchDelayMs: 300 });
+      const ids: string[] = [];
+      for (let i = 0; i < 4; i++) {
+        ids.push(...record(audit, 1, i));
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+      expect(counted.calls).toEqual([]); // still gathering
+      expect(audit.stats().pending).toBe(4);
+      expect(await audit.flush(5000)).toBe(true);
+      expect(counted.calls).toEqual([['transact', 4]]);
+      for (const id of ids) expect((await store.read('AuditEvent', id))?.versionId).toBe(1);
+    });
+
+    it('a full batch does not wait, and close() writes a gathering batch instead of spilling it', async () => {
+      const counted = counting(store);
+      const full = new AuditLog({ store: counted, logger, serverUrl: SERVER, concurrency: 4, batchDelayMs: 60_000 });
+      record(full, 4);
+      expect(await full.flush(5000)).toBe(true);
+      expect(counted.calls).toEqual([['transact', 4]]);
+
+      const gathering = new AuditLog({ store, logger, serverUrl: SERVER, dataDir: dir, batchDelayMs: 50 });
+      const ids = record(gathering, 3, 10);
+      await gathering.close(5000);
+      expect(gathering.stats()).toMatchObject({ written: 3, spilled: 0, pending: 0 });
+      for (const id of ids) expect((await store.read('AuditEvent', id))?.versionId).toBe(1);
+      expect(existsSync(path.join(dir, SPILL_FILE))).toBe(false);
     });
 
     it('a store without transactions gets one write per event', async () => {
