@@ -222,7 +222,7 @@ describe('AuditLog', () => {
       expect(audit.stats()).toMatchObject({ recorded: 7, written: 7, failedWrites: 0, pending: 0 });
     });
 
-    it('a failed batch is logged and counted once per attempt, retried whole, and lands', async () => {
+    it('a failed batch is logged and counted, then written event by event (each failure logged, counted, retried), and lands', async () => {
       const down = flaky(store);
       const audit = new AuditLog({ store: down, logger, serverUrl: SERVER, retryBaseMs: 5, retryMaxMs: 20 });
       const ids = record(audit, 6);
@@ -267,6 +267,26 @@ describe('AuditLog', () => {
       expect(gathering.stats()).toMatchObject({ written: 3, spilled: 0, pending: 0 });
       for (const id of ids) expect((await store.read('AuditEvent', id))?.versionId).toBe(1);
       expect(existsSync(path.join(dir, SPILL_FILE))).toBe(false);
+    });
+
+    it('one event the store refuses does not hold back the others of its batch', async () => {
+      const counted = counting(store);
+      const audit = new AuditLog({ store: counted, logger, serverUrl: SERVER, retryBaseMs: 5, retryMaxMs: 10 });
+      const good = record(audit, 3);
+      // E.g. a malformed line of a spill file: the store refuses it whatever the attempt.
+      const bad = audit.recordEvent({ resourceType: 'Patient', id: 'not-an-audit-event' } as unknown as AuditEvent & { id: string });
+      good.push(...record(audit, 2, 3));
+      await new Promise((resolve) => setTimeout(resolve, 150));
+      for (const id of good) expect((await store.read('AuditEvent', id))?.versionId).toBe(1);
+      expect(counted.calls[0]).toEqual(['transact', 6]);
+      const stats = audit.stats();
+      expect(stats).toMatchObject({ recorded: 6, written: 5, pending: 1 });
+      expect(stats.failedWrites).toBeGreaterThanOrEqual(2); // the batch, then the refused event alone (and its retries)
+      const errors = logs.filter((l) => l.level === 'error' && l.msg === 'audit write failed');
+      expect(errors.length).toBe(stats.failedWrites);
+      expect(errors.some((e) => e.fields?.auditEventId === bad && e.fields?.attempt === 1)).toBe(true);
+      await audit.close(10);
+      expect(audit.stats()).toMatchObject({ written: 5, lost: 1 }); // no DATA_DIR here: counted and logged as lost
     });
 
     it('a store without transactions gets one write per event', async () => {

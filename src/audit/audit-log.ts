@@ -11,8 +11,9 @@
 //    src/audit/README.md). The price: an event stays queued in memory up to that long before its
 //    commit starts (flush() and close() wait for it and write it; only a crash of the process within
 //    those ms loses it, as a crash always lost the events queued behind a commit). A batch is all or
-//    nothing: when one of its events is already stored (a replay, a lost acknowledgement) the batch
-//    is written again event by event.
+//    nothing: when it fails (one of its events already stored after a replay or a lost
+//    acknowledgement, a store error, an event the store refuses) it is written again event by event,
+//    so one bad event never holds back the others.
 //  - A failed write is logged (error line "audit write failed"), counted (failedWrites), put back
 //    at the head of the queue and retried with exponential backoff (retryBaseMs … retryMaxMs),
 //    for as long as the process lives. A retry that finds its id already stored (the first write
@@ -275,8 +276,8 @@ export class AuditLog {
 
   /**
    * Several events in one store transaction (one commit); one event, or a store without
-   * transactions, through write() per event. A batch that meets an event already stored is written
-   * again event by event, each of those counting as written.
+   * transactions, through write() per event. A batch that fails (an event already stored, which
+   * then counts as written, or any other error) is written again event by event.
    */
   private async writeBatch(batch: Pending[]): Promise<void> {
     if (batch.length === 1 || !this.options.store.supportsTransactions) {
@@ -289,11 +290,21 @@ export class AuditLog {
       for (const item of batch) this.stored(item);
       this.backoffMs = 0;
     } catch (err) {
-      if (err instanceof VersionConflictError) {
-        await Promise.all(batch.map((item) => this.write(item)));
-        return;
+      if (!(err instanceof VersionConflictError)) {
+        // Logged and counted as one failed attempt, then written event by event at once: one event
+        // the store refuses (say a malformed replayed spill line) must not hold back the others,
+        // and when the store is down each event fails, backs off and is retried as before.
+        this.counters.failedWrites++;
+        this.lastError = err instanceof Error ? err.message : String(err);
+        this.options.logger.error('audit write failed', {
+          auditEventId: batch[0].resource.id,
+          events: batch.length,
+          retry: 'event by event',
+          pending: this.queue.length + this.inFlight.size,
+          error: this.lastError,
+        });
       }
-      await this.failed(batch, err);
+      await Promise.all(batch.map((item) => this.write(item)));
     }
   }
 
@@ -312,7 +323,7 @@ export class AuditLog {
     }
   }
 
-  /** One failed write attempt (of one event or a batch): logged, counted once, retried after a backoff. */
+  /** One failed write attempt of one event: logged, counted, retried after a backoff. */
   private async failed(items: Pending[], err: unknown): Promise<void> {
     for (const item of items) item.attempts++;
     this.counters.failedWrites++;
@@ -321,7 +332,6 @@ export class AuditLog {
     this.pausedUntil = Date.now() + this.backoffMs;
     this.options.logger.error('audit write failed', {
       auditEventId: items[0].resource.id,
-      ...(items.length > 1 ? { events: items.length } : {}),
       attempt: items[0].attempts,
       retryInMs: this.backoffMs,
       pending: this.queue.length + this.inFlight.size,
