@@ -15,67 +15,20 @@ import { openSync, readSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { XMLBuilder } from 'fast-xml-parser';
-import jwt from 'jsonwebtoken';
 import type * as ConfigModule from '../src/config.js';
 import type * as OpenStoreModule from '../src/app/open-store.js';
 import type * as ServerModule from '../src/server.js';
 import type { EmbeddedStore } from '../src/store/embedded/embedded-store.js';
 import type { StoreQuery, WriteOp } from '../src/store/store.js';
+import { envelope, nextMessage, SECRET, sent } from './vxu-messages.js';
 
 const MESSAGES = Number(process.argv[2] ?? '1500');
 const WARM_UP = Number(process.env.STORE_VXU_WARMUP ?? '1500');
 const CONCURRENCY = Number(process.env.STORE_VXU_CONCURRENCY ?? '1');
 const LOOPS = Number(process.env.STORE_VXU_LOOPS ?? '2000');
-const SECRET = 'bench-secret';
-const TOKEN = jwt.sign({ scope: 'user/*.cruds', organization: 'Organization/bench-pharmacy' }, SECRET, { algorithm: 'HS256', expiresIn: 3600 });
-const CVX = ['08', '20', '10', '03', '21', '83', '133', '116', '141', '115', '62'];
-const FAMILIES = ['Smith', 'Johnson', 'Williams', 'Brown', 'Jones', 'Garcia', 'Miller', 'Davis', 'Rodriguez', 'Martinez', 'Hernandez', 'Lopez', 'Gonzalez', 'Wilson', 'Anderson'];
-const GIVEN = ['Olivia', 'Liam', 'Emma', 'Noah', 'Amelia', 'Oliver', 'Ava', 'Elijah', 'Sophia', 'Lucas', 'Mia', 'Levi', 'Isabella', 'Mateo', 'Evelyn'];
-const builder = new XMLBuilder({ ignoreAttributes: false, attributeNamePrefix: '@_' });
-
-// The messages of bench/hl7v2.ts (the same content): a new child with one dose, one in five a
-// further dose for a child already sent.
-let sequence = 0;
-const sent: Array<Record<string, string>> = [];
-const syllables = (n: number) =>
-  String(n)
-    .split('')
-    .map((d) => ['ka', 'lo', 'mi', 'ne', 'ru', 'sa', 'ti', 'vo', 'be', 'da'][Number(d)])
-    .join('');
-const hl7Date = (daysAgo: number) => new Date(Date.now() - daysAgo * 86_400_000).toISOString().slice(0, 10).replace(/-/g, '');
-function nextEnvelope(): string {
-  sequence += 1;
-  const again = sent.length > 50 && sequence % 5 === 0;
-  const child = again
-    ? sent[Math.floor(Math.random() * sent.length)]
-    : {
-        mrn: `B-${process.pid}-${sequence}`,
-        family: `${FAMILIES[sequence % FAMILIES.length]}${syllables(sequence)}`,
-        given: GIVEN[(sequence * 7) % GIVEN.length],
-        birth: hl7Date(200 + (sequence % 3000)),
-        street: `${sequence} ${FAMILIES[(sequence * 11) % FAMILIES.length]} St`,
-        maiden: `${FAMILIES[(sequence * 3) % FAMILIES.length]}${String.fromCharCode(65 + (sequence % 23))}`,
-        phone: String(1000000 + sequence).padStart(7, '0'),
-        sex: sequence % 2 ? 'F' : 'M',
-      };
-  if (!again) sent.push(child);
-  const message = [
-    `MSH|^~\\&|BenchRx|PHARM-BENCH|IIS|IIS|${hl7Date(0)}120000-0500||VXU^V04^VXU_V04|BENCH-${sequence}|P|2.5.1|||ER|AL|||||Z22^CDCPHINVS`,
-    `PID|1||${child.mrn}^^^BENCHRX^MR||${child.family}^${child.given}^^^^^L|${child.maiden}^Jane^^^^^M|${child.birth}|${child.sex}|||${child.street}^^Boston^MA^02110^USA^L||^PRN^PH^^^617^${child.phone}`,
-    `ORC|RE||BENCH-${sequence}^BENCHRX`,
-    `RXA|0|1|${hl7Date(1 + (sequence % 100))}||${CVX[sequence % CVX.length]}^vaccine^CVX|0.5|mL^mL^UCUM||00^New immunization record^NIP001||||||LOT${sequence}|${hl7Date(-365)}||||CP|A`,
-    'RXR|C28161^Intramuscular^NCIT|LA^Left Arm^HL70163',
-    `OBX|1|CE|64994-7^Vaccine funding program eligibility category^LN|1|V01^Not VFC eligible^HL70064||||||F|||${hl7Date(1)}`,
-  ].join('\r');
-  const xml = builder.build({
-    'soap:Envelope': {
-      '@_xmlns:soap': 'http://www.w3.org/2003/05/soap-envelope',
-      'soap:Body': { submitSingleMessage: { '@_xmlns': 'urn:cdc:iisb:2011', username: 'bench', password: TOKEN, facilityID: 'bench-pharmacy', hl7Message: message } },
-    },
-  }) as string;
-  return xml.replace(/\r/g, '&#13;');
-}
+// The messages of bench/hl7v2.ts (bench/vxu-messages.ts): a new child with one dose, one in five
+// a further dose for a child already sent.
+const nextEnvelope = (): string => envelope(nextMessage());
 
 /**
  * This thread's CPU time in ns (/proc/thread-self/schedstat, read again through one open file):

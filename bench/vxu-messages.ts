@@ -14,7 +14,8 @@ const GIVEN = ['Olivia', 'Liam', 'Emma', 'Noah', 'Amelia', 'Oliver', 'Ava', 'Eli
 const builder = new XMLBuilder({ ignoreAttributes: false, attributeNamePrefix: '@_' });
 
 let sequence = 0;
-const sent: Array<{ mrn: string; family: string; given: string; birth: string; street: string; maiden: string; phone: string; sex: string }> = [];
+/** The children sent so far (one message in five is a further dose for one of them). */
+export const sent: Array<{ mrn: string; family: string; given: string; birth: string; street: string; maiden: string; phone: string; sex: string }> = [];
 
 /** A distinct, letters-only surname suffix per child (digits would look like test data to the rules). */
 function syllables(n: number): string {

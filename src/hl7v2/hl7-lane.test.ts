@@ -4,10 +4,10 @@
 // `/hl7v2` (the lane); their raw answers must be the same bytes but for what differs by nature
 // (the Date header, each server's own URL in the Bearer realm, HL7 timestamps, the ACK's control
 // id, resource ids).
-import net from 'node:net';
 import type { IncomingMessage } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, type TestServer } from '../../test/helpers/server.js';
+import { exchange } from '../../test/helpers/raw-exchange.js';
 import { DEFAULT_MAX_MESSAGE_BYTES, hl7FastLane, type Hl7v2Deps } from './http.js';
 import { controlId, hl7Date, msh, order, pid, vxu, yearsAgo } from './test-messages.js';
 
@@ -25,15 +25,6 @@ afterAll(async () => {
   await Promise.all([viaExpress?.close(), viaLane?.close()]);
 });
 
-function exchange(port: number, request: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect(port, '127.0.0.1', () => socket.write(request));
-    const chunks: Buffer[] = [];
-    socket.on('data', (chunk) => chunks.push(chunk));
-    socket.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    socket.on('error', reject);
-  });
-}
 
 const portOf = (server: TestServer) => Number(new URL(server.url).port);
 

@@ -3,11 +3,11 @@
 // (a URL the lane does not claim, so express's route answers), the other at `/soap` (the lane).
 // Their raw answers (status line, every header in order, body) must be the same bytes, but for
 // the Date header and the ACK's own timestamp (MSH-7, the time of answering).
-import net from 'node:net';
 import type { IncomingMessage } from 'node:http';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, type TestServer } from '../../test/helpers/server.js';
+import { exchange } from '../../test/helpers/raw-exchange.js';
 import { soapFastLane, DEFAULT_MAX_MESSAGE_BYTES, type Hl7v2Deps } from './http.js';
 import { controlId, hl7Date, order, pid, vxu, yearsAgo } from './test-messages.js';
 
@@ -25,16 +25,6 @@ afterAll(async () => {
   await Promise.all([viaExpress?.close(), viaLane?.close()]);
 });
 
-/** Sends raw bytes and returns the raw answer (one request per connection). */
-function exchange(port: number, request: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect(port, '127.0.0.1', () => socket.write(request));
-    const chunks: Buffer[] = [];
-    socket.on('data', (chunk) => chunks.push(chunk));
-    socket.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    socket.on('error', reject);
-  });
-}
 
 function portOf(server: TestServer): number {
   return Number(new URL(server.url).port);

@@ -4,10 +4,10 @@
 // with it on. Their raw answers (status line, every header in order, body) must be the same bytes,
 // but for what differs between two servers by nature: the Date header, instants (when each server
 // wrote or answered), random ids (Bundle ids) and the port in URLs.
-import net from 'node:net';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, type TestServer } from '../../test/helpers/server.js';
+import { exchange } from '../../test/helpers/raw-exchange.js';
 
 let viaExpress: TestServer;
 let viaLane: TestServer;
@@ -43,16 +43,6 @@ afterAll(async () => {
   await Promise.all([viaExpress?.close(), viaLane?.close()]);
 });
 
-/** Sends raw bytes and returns the raw answer (one request per connection). */
-function exchange(port: number, request: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect(port, '127.0.0.1', () => socket.write(request));
-    const chunks: Buffer[] = [];
-    socket.on('data', (chunk) => chunks.push(chunk));
-    socket.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    socket.on('error', reject);
-  });
-}
 
 const portOf = (server: TestServer): number => Number(new URL(server.url).port);
 
