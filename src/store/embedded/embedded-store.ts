@@ -339,8 +339,14 @@ export class EmbeddedStore implements Store {
     return this.defs.get(type)?.find((d) => d.path === path);
   }
 
-  /** Puts the document's index entries, or adds their keys to `later` (put by the caller, in key order). */
-  private addEntries(type: string, id: string, doc: unknown, defs: IndexDef[], tally: Tally, later?: Key[]): void {
+  /**
+   * Puts the document's index entries, or adds their keys to `later` (put by the caller, in key
+   * order). For an update of a live resource (`oldDoc`: the superseded version's document) the
+   * entries of the old version only are removed and those both versions hold are left as they are:
+   * removing and putting them again gave the same store (their counts net to zero) for two LMDB
+   * writes each, and a resent Patient keeps nearly all its ~20 entries.
+   */
+  private addEntries(type: string, id: string, doc: unknown, defs: IndexDef[], tally: Tally, later?: Key[], oldDoc?: unknown): void {
     for (const def of defs) {
       const tuples = indexTuples(doc, def);
       if (tuples.length > 1 && !def.multi) {
@@ -348,7 +354,22 @@ export class EmbeddedStore implements Store {
         def.multi = true; // if this transaction fails the flag only makes plans more careful
       }
       const counted = !(def.parts && def.sort); // a compound of sort keys only orders: no estimates
+      let kept: Set<string> | undefined; // the entries both versions hold (an update only)
+      if (oldDoc !== undefined) {
+        kept = new Set();
+        const names = new Set(tuples.map(tupleName));
+        for (const t of indexTuples(oldDoc, def)) {
+          const name = tupleName(t);
+          if (names.has(name)) {
+            kept.add(name);
+            continue;
+          }
+          this.idx.removeSync([def.n, ...t, id]);
+          if (counted && !t.includes(null)) tally.entry(def.n, t as Scalar[], -1);
+        }
+      }
       for (const t of tuples) {
+        if (kept !== undefined && kept.size > 0 && kept.has(tupleName(t))) continue;
         if (later) later.push([def.n, ...t, id]);
         else this.idx.putSync([def.n, ...t, id], EMPTY);
         if (counted && !t.includes(null)) tally.entry(def.n, t as Scalar[], 1);
@@ -357,43 +378,6 @@ export class EmbeddedStore implements Store {
         const base = def.path.slice(0, -3);
         const span = dateSpan(doc, base.split('.'));
         if (span !== undefined) tally.span(type, base, span);
-      }
-    }
-  }
-
-  /**
-   * The entries of a live resource's update: those of the old version only are removed, those of
-   * the new one only are put (or added to `later`), and the entries (and counts) both versions hold
-   * are left as they are. Removing and putting them again gave the same store (their counts net to
-   * zero) for two LMDB writes each: a resent Patient keeps nearly all its ~20 entries.
-   */
-  private updateEntries(id: string, oldDoc: unknown, doc: unknown, defs: IndexDef[], tally: Tally, later?: Key[]): void {
-    for (const def of defs) {
-      const before = indexTuples(oldDoc, def);
-      const after = indexTuples(doc, def);
-      if (after.length > 1 && !def.multi) {
-        this.meta.putSync(['multi', def.n], true);
-        def.multi = true; // if this transaction fails the flag only makes plans more careful
-      }
-      const counted = !(def.parts && def.sort);
-      const beforeNames = before.map(tupleName);
-      const afterNames = new Set(after.map(tupleName));
-      const both = new Set(beforeNames.filter((name) => afterNames.has(name)));
-      before.forEach((tuple, i) => {
-        if (both.has(beforeNames[i])) return;
-        this.idx.removeSync([def.n, ...tuple, id]);
-        if (counted && !tuple.includes(null)) tally.entry(def.n, tuple as Scalar[], -1);
-      });
-      for (const tuple of after) {
-        if (both.size > 0 && both.has(tupleName(tuple))) continue;
-        if (later) later.push([def.n, ...tuple, id]);
-        else this.idx.putSync([def.n, ...tuple, id], EMPTY);
-        if (counted && !tuple.includes(null)) tally.entry(def.n, tuple as Scalar[], 1);
-      }
-      if (def.path.endsWith('.lo')) {
-        const base = def.path.slice(0, -3);
-        const span = dateSpan(doc, base.split('.'));
-        if (span !== undefined) tally.span(def.type, base, span);
       }
     }
   }
@@ -469,7 +453,7 @@ export class EmbeddedStore implements Store {
       // blocking queries; a candidate used to be decoded twice, once to test it, once to return it).
       const records: ResourceRecord[] = [];
       let skipped = 0;
-      for (const id of this.candidateIds(resourceType, plan.best, new Set(), plan.pointCounts)) {
+      for (const id of plan.candidates()) {
         const rec = plan.acceptedRecord(id, query.raw === true);
         if (!rec) continue;
         if (skipped < skip) {
@@ -485,7 +469,7 @@ export class EmbeddedStore implements Store {
     if (sort.length === 0) {
       // Any order will do: take matches as the best source gives them.
       let skipped = 0;
-      for (const id of this.candidateIds(resourceType, plan.best, new Set(), plan.pointCounts)) {
+      for (const id of plan.candidates()) {
         const doc = plan.acceptedDoc(id);
         if (!doc) continue;
         if (skipped < skip) {
@@ -525,7 +509,7 @@ export class EmbeddedStore implements Store {
     const plan = this.plan(resourceType, filter);
     if (plan.exactSingleValue !== undefined) return plan.exactSingleValue;
     let n = 0;
-    for (const id of this.candidateIds(resourceType, plan.best, new Set(), plan.pointCounts)) if (plan.accepts(id)) n++;
+    for (const id of plan.candidates()) if (plan.accepts(id)) n++;
     this.lastScanned = plan.scanned;
     return n;
   }
@@ -818,7 +802,7 @@ export class EmbeddedStore implements Store {
   private sortInMemory(resourceType: string, plan: Plan, sort: SortKey[], want: number, out: RecordDoc[]): void {
     const docs: RecordDoc[] = [];
     const seq = this.writeSeq;
-    for (const id of this.candidateIds(resourceType, plan.best, new Set(), plan.pointCounts)) {
+    for (const id of plan.candidates()) {
       const doc = plan.acceptedDoc(id);
       if (doc) docs.push(doc);
     }
@@ -1102,8 +1086,7 @@ export class EmbeddedStore implements Store {
       if (stamped) {
         const sStored = isPlainJsonData(s) ? s : (JSON.parse(sJson) as SearchIndex);
         const doc = { _id: id, lastUpdated: u, s: sStored };
-        if (oldDoc) this.updateEntries(id, oldDoc, doc, defs, tally, idxPuts);
-        else this.addEntries(t, id, doc, defs, tally, idxPuts);
+        this.addEntries(t, id, doc, defs, tally, idxPuts, oldDoc);
       }
       const wasLive = old !== undefined && !old.deleted;
       if (wasLive !== !!stamped) tally.live.set(t, (tally.live.get(t) ?? 0) + (stamped ? 1 : -1));
@@ -1288,6 +1271,11 @@ class Plan {
   }
 
   /** Whether the live resource with this id matches. */
+  /** The ids `best` covers, in index order; point values the planner counted 0 are not walked. */
+  candidates(): Iterable<string> {
+    return this.store.candidateIds(this.type, this.best, new Set(), this.pointCounts);
+  }
+
   accepts(id: string): boolean {
     return this.acceptedDoc(id) !== undefined;
   }
