@@ -5,50 +5,24 @@
 // (the Date header, each server's own URL in the Bearer realm, HL7 timestamps, the ACK's control
 // id, resource ids).
 import type { IncomingMessage } from 'node:http';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestServer, type TestServer } from '../../test/helpers/server.js';
-import { exchange } from '../../test/helpers/raw-exchange.js';
+import { describe, expect, it } from 'vitest';
+import type { TestServer } from '../../test/helpers/server.js';
+import { exchange, normalisedHl7Answer, portOf, rawPost, serverPair } from '../../test/helpers/raw-exchange.js';
 import { DEFAULT_MAX_MESSAGE_BYTES, hl7FastLane, type Hl7v2Deps } from './http.js';
 import { controlId, hl7Date, msh, order, pid, vxu, yearsAgo } from './test-messages.js';
 
 const MAX_MESSAGE_BYTES = 4096;
-let viaExpress: TestServer;
-let viaLane: TestServer;
-
-beforeAll(async () => {
-  [viaExpress, viaLane] = await Promise.all([
-    startTestServer('embedded', { logLevel: 'silent', hl7v2MaxMessageBytes: MAX_MESSAGE_BYTES }),
-    startTestServer('embedded', { logLevel: 'silent', hl7v2MaxMessageBytes: MAX_MESSAGE_BYTES }),
-  ]);
-});
-afterAll(async () => {
-  await Promise.all([viaExpress?.close(), viaLane?.close()]);
-});
-
-
-const portOf = (server: TestServer) => Number(new URL(server.url).port);
+const servers = serverPair({ logLevel: 'silent', hl7v2MaxMessageBytes: MAX_MESSAGE_BYTES });
 
 function rawRequest(path: string, body: string, headers: Record<string, string>): string {
-  const all: Record<string, string> = { host: 'localhost', connection: 'close', 'content-length': String(Buffer.byteLength(body)), 'x-request-id': 'hl7-lane-1', ...headers };
-  const head = Object.entries(all)
-    .filter(([, v]) => v !== '')
-    .map(([k, v]) => `${k}: ${v}`)
-    .join('\r\n');
-  return `POST ${path} HTTP/1.1\r\n${head}\r\n\r\n${body}`;
+  return rawPost(path, body, { 'x-request-id': 'hl7-lane-1', ...headers });
 }
 
-function normalised(raw: string): string {
-  return raw
-    .replace(/^Date: .*$/gim, 'Date: (now)')
-    .replace(/http:\/\/127\.0\.0\.1:\d+\//g, 'http://127.0.0.1:(port)/')
-    .replace(/\d{14}(\.\d{1,4})?[-+]\d{4}/g, '(time)')
-    .replace(/(\|(?:ACK\^V04\^ACK|RSP\^K11\^RSP_K11)\|)[0-9a-f]{20}\|/g, '$1(id)|')
-    .replace(/([A-Z][A-Za-z]+\/)[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/g, '$1(id)');
-}
+const normalised = normalisedHl7Answer;
 
 async function both(body: string, headers: Record<string, string>): Promise<{ express: string; lane: string }> {
-  const express = await exchange(portOf(viaExpress), rawRequest('/hl7v2?via=express', body, headers));
-  const lane = await exchange(portOf(viaLane), rawRequest('/hl7v2', body, headers));
+  const express = await exchange(portOf(servers.viaExpress), rawRequest('/hl7v2?via=express', body, headers));
+  const lane = await exchange(portOf(servers.viaLane), rawRequest('/hl7v2', body, headers));
   return { express: normalised(express), lane: normalised(lane) };
 }
 
@@ -62,7 +36,7 @@ function message(mrn: string): string {
 
 describe('POST /hl7v2 fast lane', () => {
   it('answers the same bytes as the express route, request by request', async () => {
-    const token = viaExpress.token({ scope: 'user/*.cruds', organization: 'Organization/clinic-lane' });
+    const token = servers.viaExpress.token({ scope: 'user/*.cruds', organization: 'Organization/clinic-lane' });
     const auth = { authorization: `Bearer ${token}` };
     const ER7 = { 'content-type': 'application/hl7-v2', ...auth };
     const query = [msh({ type: 'QBP^Q11^QBP_Q11', profile: 'Z34^CDCPHINVS', controlId: controlId('HQ'), facility: 'CLINIC-LANE' }), `QPD|Z34^Request Immunization History^CDCPHINVS|HQ-1|HL-1^^^LANECLINIC^MR|Adeyemi^Tobi^^^^^L||${yearsAgo(2)}|M`, 'RCP|I|5^RD&Records&HL70126'].join('\r');
@@ -87,8 +61,8 @@ describe('POST /hl7v2 fast lane', () => {
       expect(answers.lane, name).toMatch(/^HTTP\/1\.1 \d{3} /);
     }
     const count = async (server: TestServer) => (await server.fhir('GET', 'Immunization?_summary=count')).body.total;
-    expect(await count(viaLane)).toBe(await count(viaExpress));
-    expect(await count(viaLane)).toBeGreaterThan(0);
+    expect(await count(servers.viaLane)).toBe(await count(servers.viaExpress));
+    expect(await count(servers.viaLane)).toBeGreaterThan(0);
   });
 
   it('claims only an HL7 media type with a plain body of a declared length within the limit', () => {

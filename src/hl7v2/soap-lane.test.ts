@@ -5,54 +5,23 @@
 // the Date header and the ACK's own timestamp (MSH-7, the time of answering).
 import type { IncomingMessage } from 'node:http';
 import fc from 'fast-check';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestServer, type TestServer } from '../../test/helpers/server.js';
-import { exchange } from '../../test/helpers/raw-exchange.js';
+import { describe, expect, it } from 'vitest';
+import type { TestServer } from '../../test/helpers/server.js';
+import { exchange, normalisedHl7Answer, portOf, rawPost, serverPair } from '../../test/helpers/raw-exchange.js';
 import { soapFastLane, DEFAULT_MAX_MESSAGE_BYTES, type Hl7v2Deps } from './http.js';
 import { controlId, hl7Date, order, pid, vxu, yearsAgo } from './test-messages.js';
 
 const MAX_MESSAGE_BYTES = 4096;
-let viaExpress: TestServer;
-let viaLane: TestServer;
+const servers = serverPair({ logLevel: 'silent', hl7v2MaxMessageBytes: MAX_MESSAGE_BYTES });
 
-beforeAll(async () => {
-  [viaExpress, viaLane] = await Promise.all([
-    startTestServer('embedded', { logLevel: 'silent', hl7v2MaxMessageBytes: MAX_MESSAGE_BYTES }),
-    startTestServer('embedded', { logLevel: 'silent', hl7v2MaxMessageBytes: MAX_MESSAGE_BYTES }),
-  ]);
-});
-afterAll(async () => {
-  await Promise.all([viaExpress?.close(), viaLane?.close()]);
-});
+const rawRequest = rawPost;
 
-
-function portOf(server: TestServer): number {
-  return Number(new URL(server.url).port);
-}
-
-function rawRequest(path: string, body: string, headers: Record<string, string>): string {
-  const head = Object.entries({ host: 'localhost', connection: 'close', 'content-length': String(Buffer.byteLength(body)), ...headers })
-    .map(([k, v]) => `${k}: ${v}`)
-    .join('\r\n');
-  return `POST ${path} HTTP/1.1\r\n${head}\r\n\r\n${body}`;
-}
-
-/**
- * What differs between two servers by nature: the Date header and HL7 timestamps (the time of
- * answering), the ACK's own control id (MSH-10, random) and resource ids (random UUIDs).
- */
-function normalised(raw: string): string {
-  return raw
-    .replace(/^Date: .*$/gim, 'Date: (now)')
-    .replace(/\d{14}(\.\d{1,4})?[-+]\d{4}/g, '(time)')
-    .replace(/(\|ACK\^V04\^ACK\|)[0-9a-f]{20}\|/g, '$1(id)|')
-    .replace(/([A-Z][A-Za-z]+\/)[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/g, '$1(id)');
-}
+const normalised = normalisedHl7Answer;
 
 async function both(body: string, headers: Record<string, string> = {}): Promise<{ express: string; lane: string }> {
   const withId = { 'x-request-id': 'lane-test-1', ...headers };
-  const express = await exchange(portOf(viaExpress), rawRequest('/soap?via=express', body, withId));
-  const lane = await exchange(portOf(viaLane), rawRequest('/soap', body, withId));
+  const express = await exchange(portOf(servers.viaExpress), rawRequest('/soap?via=express', body, withId));
+  const lane = await exchange(portOf(servers.viaLane), rawRequest('/soap', body, withId));
   return { express: normalised(express), lane: normalised(lane) };
 }
 
@@ -77,7 +46,7 @@ function message(mrn: string, extra: { version?: string } = {}): string {
 
 describe('POST /soap fast lane', () => {
   it('answers the same bytes as the express route, request by request', async () => {
-    const token = viaExpress.token({ scope: 'user/*.cruds', organization: 'Organization/pharm-lane' });
+    const token = servers.viaExpress.token({ scope: 'user/*.cruds', organization: 'Organization/pharm-lane' });
     const bearer = { ...SOAP12, authorization: `Bearer ${token}` };
     const cases: Array<[string, string, Record<string, string>]> = [
       ['a new child (AA)', envelope('submitSingleMessage', { username: '', password: '', facilityID: 'pharm-lane', hl7Message: message('LANE-1') }), bearer],
@@ -130,8 +99,8 @@ describe('POST /soap fast lane', () => {
       rawRequest(path, envelope('connectivityTest', { echoBack: echo }), { ...SOAP12, connection: 'keep-alive', 'x-request-id': `pipelined-${echo}` });
     const answer = async (server: TestServer, path: string) =>
       normalised(await exchange(portOf(server), one('first', path) + one('second', path) + rawRequest(path, envelope('connectivityTest', { echoBack: 'last' }), { ...SOAP12, 'x-request-id': 'pipelined-last' })));
-    const lane = await answer(viaLane, '/soap');
-    expect(lane).toBe(await answer(viaExpress, '/soap?via=express'));
+    const lane = await answer(servers.viaLane, '/soap');
+    expect(lane).toBe(await answer(servers.viaExpress, '/soap?via=express'));
     expect(lane.match(/HTTP\/1\.1 200 OK/g)).toHaveLength(3);
     expect(lane.indexOf('first')).toBeLessThan(lane.indexOf('second'));
     expect(lane.indexOf('second')).toBeLessThan(lane.indexOf('last'));
@@ -163,12 +132,12 @@ describe('POST /soap fast lane', () => {
   });
 
   it('stores a VXU sent through the lane like one sent through express', async () => {
-    const token = viaLane.token({ scope: 'user/*.cruds', organization: 'Organization/pharm-lane' });
+    const token = servers.viaLane.token({ scope: 'user/*.cruds', organization: 'Organization/pharm-lane' });
     const body = envelope('submitSingleMessage', { username: '', password: '', facilityID: '', hl7Message: message(`LANE-${controlId('S')}`) });
     const answers = await both(body, { ...SOAP12, authorization: `Bearer ${token}` });
     expect(answers.lane).toBe(answers.express);
     expect(answers.lane).toContain('MSA|AA');
     const count = async (server: TestServer) => (await server.fhir('GET', 'Immunization?_summary=count')).body.total;
-    expect(await count(viaLane)).toBe(await count(viaExpress));
+    expect(await count(servers.viaLane)).toBe(await count(servers.viaExpress));
   });
 });

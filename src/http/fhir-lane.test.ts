@@ -7,7 +7,7 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, type TestServer } from '../../test/helpers/server.js';
-import { exchange } from '../../test/helpers/raw-exchange.js';
+import { exchange, portOf } from '../../test/helpers/raw-exchange.js';
 
 let viaExpress: TestServer;
 let viaLane: TestServer;
@@ -44,7 +44,6 @@ afterAll(async () => {
 });
 
 
-const portOf = (server: TestServer): number => Number(new URL(server.url).port);
 
 /** What differs between two servers by nature (see the top of the file). */
 function normalised(raw: string, port: number): string {
