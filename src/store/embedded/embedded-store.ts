@@ -450,6 +450,9 @@ export class EmbeddedStore implements Store {
       if (direct) return direct;
     }
     const plan = this.plan(resourceType, query.filter);
+    // Nothing to walk (a new child's PID-3 look-up, a new dose's ORC-3): the empty answer, without
+    // setting up a sort or the count key of a result that is known to be empty.
+    if (plan.meetsNone) return [];
     const docs: RecordDoc[] = [];
     if (sort.length === 0 && !plan.needsDoc) {
       // Any order, and nothing to evaluate on the document (the index walk, key look-ups and id
@@ -656,6 +659,10 @@ export class EmbeddedStore implements Store {
     let best: Condition | undefined;
     let bestEstimate = Infinity;
     for (const c of [...conditions].sort((a, b) => order(a) - order(b))) {
+      // Nothing is narrower than no entry at all (estimates are counts): the rest need no estimate
+      // (the PID-3 and ORC-3 look-ups of a new child: the identifier's code is counted 0, its
+      // system would be looked up for nothing).
+      if (best && bestEstimate === 0) break;
       const e = estimate(c, bestEstimate);
       if (!best || e < bestEstimate) {
         best = c;
@@ -1286,6 +1293,15 @@ class Plan {
   get exactSingleValue(): number | undefined {
     const exact = this.exact;
     return exact && !this.excludedIds && exact.values.length === 1 ? this.store.entryCount(exact.n, exact.values[0]) : undefined;
+  }
+
+  /**
+   * The plan certainly meets no record: its walk is of point values every one of which the index
+   * counted 0 (exact counts, see `estimatePath`), so `candidates()` yields nothing.
+   */
+  get meetsNone(): boolean {
+    const best = this.best;
+    return best?.kind === 'path' && best.intervals.length > 0 && best.intervals.every((i) => this.pointCounts.get(i) === 0);
   }
 
   /** Whether the check of a candidate needs its document (a filter left to evaluate on it). */

@@ -189,6 +189,21 @@ export function conditionsOf(filter: Filter, ctx: PlannerContext): Condition[] {
   return refine(raw, ctx);
 }
 
+/**
+ * Paths with an empty or array-position segment (`a..b`, `a.0`) are not answered by an index.
+ * Asked only of indexed paths (a fixed set per deployment), so the answers are kept: the split and
+ * the regular expression were a tenth of a small search's planning.
+ */
+const positional = new Map<string, boolean>();
+function hasPositionalSegment(path: string): boolean {
+  let v = positional.get(path);
+  if (v === undefined) {
+    v = path.split('.').some((s) => s === '' || /^\d+$/.test(s));
+    positional.set(path, v);
+  }
+  return v;
+}
+
 function refine(conditions: Condition[], ctx: PlannerContext): Condition[] {
   const derived: Condition[] = [];
   for (const c of conditions) {
@@ -222,7 +237,7 @@ function refine(conditions: Condition[], ctx: PlannerContext): Condition[] {
       out.push(c);
       continue;
     }
-    if (c.path.split('.').some((s) => s === '' || /^\d+$/.test(s)) || !ctx.indexed(c.path)) continue;
+    if (!ctx.indexed(c.path) || hasPositionalSegment(c.path)) continue;
     if (c.intervals.length === 1 && ctx.singleValued(c.path)) {
       const prev = single.get(c.path);
       if (prev && prev.intervals[0].kind === c.intervals[0].kind) {
