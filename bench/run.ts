@@ -8,7 +8,15 @@
 //   BENCH_WARMUP_BUNDLES=30             Bundles posted before each Bundle phase's measure (printed apart;
 //                                       1: measure a just-started server, JIT compilation included)
 //   BENCH_IO=1                           also the bytes the server wrote to storage per operation
-//   BENCH_SERVER_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof"   profiles the server
+//   BENCH_SERVER_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof"   profiles the server; each timed
+//                                       Bundle phase then also prints its window on the monotonic clock
+//                                       (µs, the clock of the profile's timestamps), for
+//                                       bench/profile-window.ts to read only those samples
+//   BENCH_SERVER_NODE_ARGS="--require bench/gc-observer.cjs" GC_OBSERVER_OUT=FILE   the server's GC
+//                                       pauses (bench/gc-window.ts: those of the timed Bundles)
+//   BENCH_SERVER_NODE_ARGS="--require bench/heap-sampler.cjs" HEAP_SAMPLER_OUT=PREFIX   samples what
+//                                       the server allocates during each timed Bundle phase
+//                                       (PREFIX.<n>.json; bench/heap-window.ts reads it)
 // Each phase also prints the server's CPU time per operation (from /proc), steadier than wall
 // time on a shared machine.
 import { spawn } from 'node:child_process';
@@ -122,7 +130,13 @@ async function benchStore(name: string, env: Record<string, string>): Promise<Fi
       }
       cpu = await cpuSnapshot(pid);
       const clientCpu = process.cpuUsage();
+      const windowStart = process.hrtime.bigint() / 1000n;
+      const wallStart = Date.now();
+      if (process.env.HEAP_SAMPLER_OUT) child.kill('SIGUSR2'); // bench/heap-sampler.cjs: start sampling
       const bundleRun = await timed(refused ? 0 : bundles, 2, postBundle);
+      if (process.env.HEAP_SAMPLER_OUT) child.kill('SIGUSR2'); // … stop, and write HEAP_SAMPLER_OUT.<n>.json
+      const windowEnd = process.hrtime.bigint() / 1000n;
+      const wallEnd = Date.now();
       if (refused) say(`${type} Bundles: refused by this deployment (no multi-document transactions)`);
       else {
         // The bench client shares the machine's cores with the server: its CPU is printed too.
@@ -132,6 +146,8 @@ async function benchStore(name: string, env: Record<string, string>): Promise<Fi
             `p50 ${bundleRun.p50.toFixed(0)} ms, p99 ${bundleRun.p99.toFixed(0)} ms per Bundle, ${await cpuPer(pid, cpu, bundles * 100, 'resource')}; ` +
             `bench client ${Math.round((client.user + client.system) / (bundles * 100))} µs CPU per resource`
         );
+        if (nodeArgs.some((a) => a.startsWith('--cpu-prof'))) say(`${type} Bundles profile window (monotonic µs): ${windowStart} ${windowEnd}`);
+        if (process.env.GC_OBSERVER_OUT) say(`${type} Bundles GC window (epoch ms): ${wallStart} ${wallEnd}`);
       }
     }
 
