@@ -83,6 +83,56 @@ function iso(ms: number): string {
  * server's time zone). Both bounds inclusive, millisecond resolution. Undefined when malformed.
  */
 export function dateRange(value: string): DateRange | undefined {
+  return plainDateRange(value) ?? dateRangeByParts(value);
+}
+
+/** Digit value of the character at i, or -1 (no allocation: charCodeAt). */
+function digitAt(value: string, i: number): number {
+  const c = value.charCodeAt(i) - 48;
+  return c >= 0 && c <= 9 ? c : -1;
+}
+
+function number2(value: string, i: number): number {
+  const a = digitAt(value, i);
+  const b = digitAt(value, i + 1);
+  return a < 0 || b < 0 ? -1 : a * 10 + b;
+}
+
+function daysInMonth(y: number, mo: number): number {
+  if (mo === 2) return y % 4 === 0 && (y % 100 !== 0 || y % 400 === 0) ? 29 : 28;
+  return mo === 4 || mo === 6 || mo === 9 || mo === 11 ? 30 : 31;
+}
+
+/**
+ * The two shapes nearly every stored date has, answered without Date objects (index extraction
+ * runs this for every date of every write): a valid day `YYYY-MM-DD` (its whole UTC day) and a valid
+ * UTC instant with milliseconds `YYYY-MM-DDThh:mm:ss.sssZ` (that instant: it is already the
+ * canonical ISO text). Years from 0001 only (0000 is clamped by the general path). Undefined for
+ * anything else, which `dateRangeByParts` answers; util.test.ts compares the two with fast-check.
+ */
+function plainDateRange(value: string): DateRange | undefined {
+  const length = value.length;
+  if ((length !== 10 && length !== 24) || value.charCodeAt(4) !== 45 || value.charCodeAt(7) !== 45) return undefined;
+  const y1 = number2(value, 0);
+  const y2 = number2(value, 2);
+  const mo = number2(value, 5);
+  const d = number2(value, 8);
+  if (y1 < 0 || y2 < 0 || mo < 1 || mo > 12 || d < 1) return undefined;
+  const y = y1 * 100 + y2;
+  if (y === 0 || d > daysInMonth(y, mo)) return undefined;
+  if (length === 10) return { lo: `${value}T00:00:00.000Z`, hi: `${value}T23:59:59.999Z` };
+  if (value.charCodeAt(10) !== 84 || value.charCodeAt(13) !== 58 || value.charCodeAt(16) !== 58 || value.charCodeAt(19) !== 46 || value.charCodeAt(23) !== 90) {
+    return undefined;
+  }
+  const h = number2(value, 11);
+  const mi = number2(value, 14);
+  const s = number2(value, 17);
+  if (h < 0 || h > 23 || mi < 0 || mi > 59 || s < 0 || s > 59 || digitAt(value, 20) < 0 || digitAt(value, 21) < 0 || digitAt(value, 22) < 0) return undefined;
+  return { lo: value, hi: value };
+}
+
+/** dateRange of any form, from its parts (exported for util.test.ts: the reference for plainDateRange). */
+export function dateRangeByParts(value: string): DateRange | undefined {
   const m = DATE_RE.exec(value);
   if (!m) return undefined;
   const y = Number(m[1]);
