@@ -19,7 +19,7 @@ import {
   writeLockKeys,
   type ResolvedWrite,
 } from '../interactions/write-path.js';
-import { translateConflict, type PendingResources } from '../interactions/write-support.js';
+import { copyWithId, translateConflict, type PendingResources } from '../interactions/write-support.js';
 import { findMatches } from '../search/execute.js';
 import { TransactionsUnsupportedError } from '../store/store.js';
 import { responseEntry, routeEntry, type RoutedEntry } from './entries.js';
@@ -60,7 +60,8 @@ export async function processTransaction(bundle: Bundle, outer: FhirRequest, ctx
       throw atEntryError(r.index, badRequest(`A transaction cannot contain ${what} entries`));
     }
     // Scopes and the caller-scoped store of each entry, checked before anything is resolved.
-    planned.push({ ...r, ctx: await atEntry(r.index, () => ctx.entries.contextFor(r.request)) });
+    const entryCtx = await atEntry(r.index, () => ctx.entries.contextFor(r.request));
+    planned.push({ index: r.index, entry: r.entry, request: r.request, ctx: entryCtx });
   }
   const writes = planned.filter((p) => PHASE[p.request.method] !== 3);
   const lockKeys = writes.flatMap((p) => writeLockKeys(p.request));
@@ -80,7 +81,7 @@ export async function processTransaction(bundle: Bundle, outer: FhirRequest, ctx
       const { target, done, req } = p.resolved ?? {};
       if (!target || done || !req) continue;
       if (req.method === 'DELETE') pending.set(target, null);
-      else if (req.method !== 'PATCH' && isResource(req.body)) pending.set(target, { ...req.body, id: target.split('/')[1] } as Resource);
+      else if (req.method !== 'PATCH' && isResource(req.body)) pending.set(target, copyWithId(req.body, target.split('/')[1]));
     }
     const order = [...writes].sort((a, b) => PHASE[a.request.method] - PHASE[b.request.method] || a.index - b.index);
     // With a validation pool, every entry's validation starts now, side by side with the preparing.
@@ -154,12 +155,14 @@ async function resolveAll(writes: Planned[]): Promise<Map<string, string>> {
 
 /** Values in an entry's conditions (If-None-Exist, conditional URL) that may name another entry. */
 function conditionReferences(req: FhirRequest): string[] {
+  if (req.query.length === 0 && req.ifNoneExist === undefined) return []; // no conditions (most entries)
   const values = [...req.query.map(([, v]) => v), ...(req.ifNoneExist ? [...new URLSearchParams(req.ifNoneExist.replace(/^\?/, '')).values()] : [])];
   return values.flatMap((v) => v.split(','));
 }
 
 /** The request with entry fullUrls in its conditions replaced by the `Type/id` they resolved to. */
 function withConditionsRewritten(req: FhirRequest, references: Map<string, string>): FhirRequest {
+  if (req.query.length === 0 && req.ifNoneExist === undefined) return req; // no conditions: nothing to rewrite
   // Only a value that is exactly an entry's fullUrl is a reference to it (`urn:oid:…|123` is a token).
   const map = (value: string): string =>
     value

@@ -9,6 +9,7 @@ import { writeResponse } from './respond.js';
 import type { FhirRequest, FhirResponse, HandlerContext, Prepared } from './types.js';
 import {
   conditionalLockKey,
+  copyWithId,
   indexFor,
   reuseValidation,
   validateBody,
@@ -64,7 +65,7 @@ export async function prepareCreate(
     }
   }
   const id = options.id;
-  const stored = { ...toStore, id };
+  const stored = copyWithId(toStore, id);
   return {
     kind: 'write',
     op: { resourceType, id, resource: stored, ifVersion: 'absent', index: indexFor(stored) },

@@ -5,7 +5,7 @@ import { preconditionFailed } from '../fhir/outcome.js';
 import { preserveLegalName } from '../matching/ingest.js';
 import { writeResponse } from './respond.js';
 import type { FhirRequest, FhirResponse, Prepared, HandlerContext } from './types.js';
-import { ifMatchVersion, indexFor, validateBody, type PendingResources } from './write-support.js';
+import { copyWithId, ifMatchVersion, indexFor, validateBody, type PendingResources } from './write-support.js';
 
 /**
  * Validates an update of [type]/[id]. The body's id must equal the URL id. If-Match must name the
@@ -28,7 +28,7 @@ export async function prepareUpdate(
     throw preconditionFailed(`If-Match W/"${expected}" does not hold: ${resourceType}/${id} ${actual}`);
   }
   const exists = current !== undefined && !current.deleted;
-  let stored: Resource = { ...resource, id };
+  let stored: Resource = copyWithId(resource, id);
   if (resourceType === 'Patient' && exists && current.resource) {
     // A late hospital update with "Baby Boy Smith" keeps the legal name as official.
     stored = preserveLegalName(current.resource as Patient, stored as Patient);

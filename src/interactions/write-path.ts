@@ -22,6 +22,7 @@ import {
   commitRaw,
   conditionalLockKey,
   conditionalMatches,
+  copyWithId,
   prefetchBody,
   runWrite,
   validateForReuse,
@@ -223,5 +224,5 @@ function bodyIdOf(body: unknown): string | undefined {
 
 function withId(body: unknown, id: string): unknown {
   if (!body || typeof body !== 'object' || Array.isArray(body)) return body;
-  return { ...(body as object), id };
+  return copyWithId(body, id);
 }
