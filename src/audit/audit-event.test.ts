@@ -1,4 +1,5 @@
 // The AuditEvent built for one access: R4-valid, BALP-like content, and who may read the trail.
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { Caller } from '../auth/caller.js';
 import { parseScopes } from '../auth/scopes.js';
@@ -142,5 +143,35 @@ describe('auditAllowed', () => {
     expect(auditAllowed(caller('system/*.cud'))).toBe(false);
     expect(auditAllowed(caller(''))).toBe(false);
     expect(auditAllowed(undefined)).toBe(false);
+  });
+});
+
+describe('patientRef', () => {
+  /** The general pattern alone, as patientRef was before its plain `Patient/<id>` fast path. */
+  const byPattern = (reference: string) => {
+    const match = /(?:^|\/)Patient\/([A-Za-z0-9\-.]{1,64})(?:\/_history\/[^/]*)?$/.exec(reference);
+    return match ? `Patient/${match[1]}` : undefined;
+  };
+
+  it('gives what the general pattern gives, for plain, absolute, versioned, too long and odd references', () => {
+    const idChar = fc.constantFrom(...'aZ09-._/ %:'.split(''));
+    const id = fc.array(idChar, { minLength: 0, maxLength: 70 }).map((c) => c.join(''));
+    const reference = fc.oneof(
+      id.map((x) => `Patient/${x}`),
+      fc.tuple(fc.constantFrom('', 'https://a.example/fhir/', 'x/', 'Patient/', 'Group/'), id, fc.constantFrom('', '/_history/3', '/_history/', '/x')).map(
+        ([pre, x, post]) => `${pre}Patient/${x}${post}`
+      ),
+      fc.uuid().map((u) => `Patient/${u}`),
+      fc.string()
+    );
+    fc.assert(
+      fc.property(reference, (ref) => {
+        expect(patientRef(ref)).toBe(byPattern(ref));
+      }),
+      { numRuns: 5000 }
+    );
+    for (const ref of ['Patient/' + 'a'.repeat(64), 'Patient/' + 'a'.repeat(65), 'Patient/', 'Patient/a\n', 'Patient/a.b-c']) {
+      expect(patientRef(ref)).toBe(byPattern(ref));
+    }
   });
 });

@@ -93,9 +93,15 @@ export function outcomeOf(status: number): NonNullable<AuditEvent['outcome']> {
 
 /** `Patient/<id>` from a reference (relative, absolute, versioned), or undefined when it is not one. */
 export function patientRef(reference: string): string | undefined {
+  // Most references are already `Patient/<id>` (an Immunization's patient): that is the answer, and
+  // an anchored test is cheap where the general pattern below, unanchored, is tried at every
+  // position (~2 µs per reference; a transaction's event reads ~200). Same answers (audit-event.test.ts).
+  if (PLAIN_PATIENT_REF.test(reference)) return reference;
   const match = /(?:^|\/)Patient\/([A-Za-z0-9\-.]{1,64})(?:\/_history\/[^/]*)?$/.exec(reference);
   return match ? `Patient/${match[1]}` : undefined;
 }
+
+const PLAIN_PATIENT_REF = /^Patient\/[A-Za-z0-9\-.]{1,64}$/;
 
 /** The patients a set of resources belongs to (Patient itself, Immunization/Consent.patient, Condition.subject, Group members). */
 export function patientRefsOf(resources: Iterable<Resource | undefined>): string[] {

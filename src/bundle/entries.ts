@@ -96,13 +96,25 @@ export function statusLine(status: number): string {
   return `${status} ${STATUS_CODES[status] ?? ''}`.trim();
 }
 
+/**
+ * An HTTP date (Last-Modified) as an ISO instant, as `new Date(value).toISOString()` gives it (a
+ * RangeError for an invalid one): the entries of one Bundle were written in the same second, so
+ * the last answer is kept for its text.
+ */
+function instantOf(httpDate: string): string {
+  if (httpDate !== lastInstant.httpDate) lastInstant = { httpDate, iso: new Date(httpDate).toISOString() };
+  return lastInstant.iso;
+}
+
+let lastInstant = { httpDate: '', iso: '' };
+
 /** The entry of a batch-/transaction-response for a handler's answer. */
 export function responseEntry(res: FhirResponse, baseUrl: string): BundleEntry {
   const response: BundleEntryResponse = { status: statusLine(res.status) };
   const headers = res.headers ?? {};
   if (headers.Location) response.location = headers.Location;
   if (headers.ETag) response.etag = headers.ETag;
-  if (headers['Last-Modified']) response.lastModified = new Date(headers['Last-Modified']).toISOString();
+  if (headers['Last-Modified']) response.lastModified = instantOf(headers['Last-Modified']);
   const informational = (res.issues ?? []).filter((i) => i.severity !== 'error');
   if (informational.length > 0) response.outcome = outcome(informational);
   const entry: BundleEntry = { response };

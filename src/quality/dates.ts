@@ -42,8 +42,17 @@ export function parseFhirDate(value: unknown): FhirDate | undefined {
   return { date, precision: 'time', instant: local - offsetMin * 60_000 };
 }
 
-function daysIn(year: number, month: number): number {
-  return new Date(Date.UTC(year, month, 0)).getUTCDate();
+/**
+ * Days in a month (1-12) as `new Date(Date.UTC(year, month, 0)).getUTCDate()` gives them, without
+ * a Date: Date.UTC reads years 0-99 as 1900-1999 (so 0000-02 has 28 days here, as it always had),
+ * other years as proleptic Gregorian. dates.test.ts compares both for every year 0-9999.
+ */
+export function daysIn(year: number, month: number): number {
+  if (month === 2) {
+    const y = year >= 0 && year <= 99 ? 1900 + year : year;
+    return y % 4 === 0 && (y % 100 !== 0 || y % 400 === 0) ? 29 : 28;
+  }
+  return month === 4 || month === 6 || month === 9 || month === 11 ? 30 : 31;
 }
 
 const LENGTH: Record<Precision, number> = { year: 4, month: 7, day: 10, time: 10 };
@@ -62,8 +71,13 @@ export function compareDates(a: FhirDate, b: FhirDate): -1 | 0 | 1 {
 
 /** The calendar date (YYYY-MM-DD) at `now` in a zone offsetMinutes from UTC. */
 export function dateAt(now: Date, offsetMinutes: number): string {
-  return new Date(now.getTime() + offsetMinutes * 60_000).toISOString().slice(0, 10);
+  // Every dose's rules ask for today in UTC+14 (isInFuture): the last answer is kept for its instant.
+  const at = now.getTime() + offsetMinutes * 60_000;
+  if (at !== lastDateAt.at) lastDateAt = { at, date: new Date(at).toISOString().slice(0, 10) };
+  return lastDateAt.date;
 }
+
+let lastDateAt = { at: NaN, date: '' };
 
 /** Is the value certainly later than now? (date: after today in UTC+14; instant: after now + skew) */
 export function isInFuture(value: FhirDate, now: Date, skewMs = CLOCK_SKEW_MS): boolean {

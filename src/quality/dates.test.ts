@@ -1,0 +1,42 @@
+// The rules' date helpers against the Date-based forms they replaced (same answers).
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { dateAt, daysIn, isInFuture, parseFhirDate } from './dates.js';
+
+describe('daysIn', () => {
+  it('gives what new Date(Date.UTC(year, month, 0)).getUTCDate() gives, for every month of years -500 to 10,500', () => {
+    for (let year = -500; year <= 10_500; year++) {
+      for (let month = 1; month <= 12; month++) {
+        const expected = new Date(Date.UTC(year, month, 0)).getUTCDate();
+        if (daysIn(year, month) !== expected) expect(`${year}-${month}: ${daysIn(year, month)}`).toBe(`${year}-${month}: ${expected}`);
+      }
+    }
+  });
+
+  it('keeps parseFhirDate as it was on day bounds (0000-02-29 refused as Date.UTC reads year 0 as 1900; 2000-02-29 taken)', () => {
+    expect(parseFhirDate('0000-02-29')).toBeUndefined();
+    expect(parseFhirDate('0004-02-29')).toEqual({ date: '0004-02-29', precision: 'day' });
+    expect(parseFhirDate('1900-02-29')).toBeUndefined();
+    expect(parseFhirDate('2000-02-29')).toEqual({ date: '2000-02-29', precision: 'day' });
+    expect(parseFhirDate('2023-04-31')).toBeUndefined();
+  });
+});
+
+describe('dateAt', () => {
+  it('gives the calendar date at an offset, whatever instants and offsets come in whatever order', () => {
+    const instant = fc.integer({ min: -8.64e15 + 1e9, max: 8.64e15 - 1e9 });
+    const offset = fc.constantFrom(14 * 60, -12 * 60, 0, 90);
+    fc.assert(
+      fc.property(fc.array(fc.tuple(instant, offset), { minLength: 1, maxLength: 6 }), (calls) => {
+        for (const [t, off] of [...calls, ...calls]) {
+          expect(dateAt(new Date(t), off)).toBe(new Date(t + off * 60_000).toISOString().slice(0, 10));
+        }
+      })
+    );
+  });
+
+  it('throws for an invalid now, as before', () => {
+    expect(() => dateAt(new Date(NaN), 0)).toThrow(RangeError);
+    expect(isInFuture({ date: '2999-01-01', precision: 'day' }, new Date())).toBe(true);
+  });
+});
