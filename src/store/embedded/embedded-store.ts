@@ -26,14 +26,14 @@ import {
   type VersionPrecondition,
   type WriteOp,
 } from '../store.js';
-import { dateSpan, indexDef, indexTuples, isPlainJsonData, MAX_INDEXED_CHARS, truncated, type IndexDef, type Scalar } from './index-values.js';
+import { dateSpan, indexDef, indexTuples, indexValues, isPlainJsonData, MAX_INDEXED_CHARS, truncated, type IndexDef, type Scalar } from './index-values.js';
 import {
   currentResourceBytes,
   currentResourceJson,
   currentSearchJson,
+  CurrentEncoder,
   decodeCurrentHead,
-  encodeCurrent,
-  encodeVersion,
+  encodeVersionBytes,
   LAYOUT,
   MAX_KEY_STRING,
   versionInstant,
@@ -129,6 +129,7 @@ export class EmbeddedStore implements Store {
   private curScan!: Database<Buffer, AnyKey>;
   private verWrite!: Database<Buffer, AnyKey>;
   private compressor!: DictionaryCompressor;
+  private readonly currentEncoder = new CurrentEncoder();
   private thist!: Database<Buffer, AnyKey>;
   private idx!: Database<Buffer, AnyKey>;
   private stats!: Database<number, AnyKey>;
@@ -348,6 +349,11 @@ export class EmbeddedStore implements Store {
    */
   private addEntries(type: string, id: string, doc: unknown, defs: IndexDef[], tally: Tally, later?: Key[], oldDoc?: unknown): void {
     for (const def of defs) {
+      if (def.span) {
+        const span = dateSpan(doc, def.span.segments);
+        if (span !== undefined) tally.span(type, def.span.base, span);
+      }
+      if (def.parts === undefined && this.addValueEntries(id, doc, def, tally, later, oldDoc)) continue;
       const tuples = indexTuples(doc, def);
       if (tuples.length > 1 && !def.multi) {
         this.meta.putSync(['multi', def.n], true);
@@ -374,12 +380,43 @@ export class EmbeddedStore implements Store {
         else this.idx.putSync([def.n, ...t, id], EMPTY);
         if (counted && !t.includes(null)) tally.entry(def.n, t as Scalar[], 1);
       }
-      if (def.path.endsWith('.lo')) {
-        const base = def.path.slice(0, -3);
-        const span = dateSpan(doc, base.split('.'));
-        if (span !== undefined) tally.span(type, base, span);
+    }
+  }
+
+  /**
+   * addEntries for an index of one path (not a compound): the same entries and counts, from the
+   * values themselves (no tuple arrays, no tuple names). Returns false, having done nothing, when a
+   * value is -0 (which a Set does not tell from 0; the tuple path keeps them apart).
+   */
+  private addValueEntries(id: string, doc: unknown, def: IndexDef, tally: Tally, later?: Key[], oldDoc?: unknown): boolean {
+    const values = indexValues(doc, def);
+    const oldValues = oldDoc === undefined ? undefined : indexValues(oldDoc, def);
+    if (hasNegativeZero(values) || (oldValues !== undefined && hasNegativeZero(oldValues))) return false;
+    if (values.length > 1 && !def.multi) {
+      this.meta.putSync(['multi', def.n], true);
+      def.multi = true; // if this transaction fails the flag only makes plans more careful
+    }
+    let kept: Set<Scalar | null> | undefined; // the values both versions hold (an update only)
+    if (oldValues !== undefined) {
+      kept = new Set();
+      const now = new Set(values);
+      for (const v of oldValues) {
+        if (now.has(v)) {
+          kept.add(v);
+          continue;
+        }
+        this.idx.removeSync([def.n, v, id]);
+        if (v !== null) tally.value(def.n, v, -1);
       }
     }
+    for (const v of values) {
+      if (kept !== undefined && kept.has(v)) continue;
+      const key: Key = [def.n, v, id];
+      if (later) later.push(key);
+      else this.idx.putSync(key, EMPTY);
+      if (v !== null) tally.value(def.n, v, 1);
+    }
+    return true;
   }
 
   private removeEntries(id: string, doc: unknown, defs: IndexDef[], tally: Tally): void {
@@ -395,7 +432,9 @@ export class EmbeddedStore implements Store {
   /** Writes the counters a request changed, once per key (many resources share values). */
   private applyTally(tally: Tally): void {
     // In key order, like the index puts (see apply).
-    const entries = [...tally.entries.values()].sort((a, b) => compareKeys(a.key, b.key));
+    const entries = [...tally.entries.values()];
+    for (const byValue of tally.values.values()) for (const e of byValue.values()) entries.push(e);
+    entries.sort((a, b) => compareKeys(a.key, b.key));
     for (const { key, delta } of entries) {
       if (delta === 0) continue;
       const left = (this.stats.get(key) ?? 0) + delta;
@@ -1075,6 +1114,8 @@ export class EmbeddedStore implements Store {
   /** Runs inside the write transaction (synchronously). */
   private apply(ops: WriteOp[]): Outcome {
     const known = new Map<string, { v: number; deleted: boolean }>();
+    /** The record each resource had before this request, read once here (reused below unless the request writes it twice). */
+    const before = new Map<string, Buffer | undefined>();
     const versions: number[] = [];
     /** Resources this request writes once and that do not exist yet (creates): nothing to read again below. */
     const absent = new Set<string>();
@@ -1087,6 +1128,7 @@ export class EmbeddedStore implements Store {
       let cur = known.get(key);
       if (!cur) {
         const buf = this.cur.get([op.resourceType, op.id]);
+        if (!before.has(key)) before.set(key, buf);
         if (buf) {
           const head = decodeCurrentHead(buf);
           cur = { v: head.versionId, deleted: head.deleted };
@@ -1108,19 +1150,21 @@ export class EmbeddedStore implements Store {
     // one evicted): ~12 % less CPU in this callback at 1.1 M resources. Removals stay in place.
     const sorted = repeated.size === 0;
     const idxPuts: Key[] | undefined = sorted ? [] : undefined;
-    const curPuts: Array<{ key: Key; value: Buffer }> | undefined = sorted ? [] : undefined;
+    const curPuts: Array<{ key: Key; value: Buffer; raw: boolean }> | undefined = sorted ? [] : undefined;
     ops.forEach((op, i) => {
       const { resourceType: t, id } = op;
       const v = versions[i];
       const defs = this.defs.get(t) ?? [];
       const key = `${t}\u0000${id}`;
-      const oldBuf = absent.has(key) && !repeated.has(key) ? undefined : this.cur.get([t, id]);
+      // lmdb's `get` of a binary value returns a copy, so the first read's record is still this one's
+      // unless an earlier op of this request wrote the same resource.
+      const oldBuf = repeated.has(key) ? this.cur.get([t, id]) : before.get(key);
       const old = oldBuf ? decodeCurrentHead(oldBuf) : undefined;
       /** The superseded live version's document, when this op updates a live resource (its entries are changed below). */
       let oldDoc: { _id: string; lastUpdated: string; s: SearchIndex } | undefined;
       if (old) {
         // The version being superseded moves to `ver` (a store keeps only current ones in `cur`).
-        this.putCompressed(this.verWrite, this.ver, [t, id, old.versionId], encodeVersion(old.lastUpdated, currentResourceJson(oldBuf as Buffer)));
+        this.putCompressed(this.verWrite, this.ver, [t, id, old.versionId], encodeVersionBytes(old.lastUpdated, currentResourceBytes(oldBuf as Buffer)));
         if (!old.deleted) {
           const oldS = JSON.parse(currentSearchJson(oldBuf as Buffer)) as SearchIndex;
           oldDoc = { _id: id, lastUpdated: old.lastUpdated, s: oldS };
@@ -1131,9 +1175,12 @@ export class EmbeddedStore implements Store {
       const s: SearchIndex = op.resource ? (op.index ?? {}) : {};
       const sJson = JSON.stringify(s);
       this.thist.putSync([t, u, id, v], EMPTY);
-      const curValue = encodeCurrent(v, u, stamped ? JSON.stringify(stamped) : null, sJson);
-      if (curPuts) curPuts.push({ key: [t, id], value: curValue });
-      else this.putCompressed(this.curWrite, this.cur, [t, id], curValue);
+      // Encoded into the encoder's buffer and stored form made at once (compressed: a buffer of its own).
+      const encoded = this.currentEncoder.encode(v, u, stamped ? JSON.stringify(stamped) : null, sJson);
+      const raw = this.compressor.accepts(encoded.length); // else lmdb's own compression (16 MB and more)
+      const curValue = !raw ? Buffer.from(encoded) : encoded.length < COMPRESS_FROM_BYTES ? Buffer.from(encoded) : this.compressor.compress(encoded);
+      if (curPuts) curPuts.push({ key: [t, id], value: curValue, raw });
+      else (raw ? this.curWrite : this.cur).putSync([t, id], curValue);
       // The entries follow the JSON just written (a later update or delete removes them by it): the
       // search values as given when they are plain JSON data, else their parsed JSON.
       if (stamped) {
@@ -1149,7 +1196,7 @@ export class EmbeddedStore implements Store {
     });
     if (curPuts) {
       curPuts.sort((a, b) => compareKeys(a.key, b.key));
-      for (const { key, value } of curPuts) this.putCompressed(this.curWrite, this.cur, key, value);
+      for (const { key, value, raw } of curPuts) (raw ? this.curWrite : this.cur).putSync(key, value);
     }
     if (idxPuts) {
       idxPuts.sort(compareKeys);
@@ -1202,6 +1249,11 @@ export class EmbeddedStore implements Store {
  * One name per index tuple, distinct for distinct keys (as `Tally.entry` names them: strings
  * length-prefixed, -0 apart from 0, null as its own kind).
  */
+function hasNegativeZero(values: Array<Scalar | null>): boolean {
+  for (const v of values) if (v === 0 && Object.is(v, -0)) return true;
+  return false;
+}
+
 function tupleName(tuple: Array<Scalar | null>): string {
   let name = '';
   for (const v of tuple) name += v === null ? '|z' : typeof v === 'string' ? `|s${v.length}:${v}` : `|n${Object.is(v, -0) ? '-0' : v}`;
@@ -1210,11 +1262,26 @@ function tupleName(tuple: Array<Scalar | null>): string {
 
 /** Counter changes of one write request (index value counts, live resources per type, date spans). */
 class Tally {
+  /** Counter changes of compound values (and of -0), by a name per key. */
   readonly entries = new Map<string, { key: Key; delta: number }>();
+  /** Counter changes of single values (never -0): index number → value → change; no name built per entry. */
+  readonly values = new Map<number, Map<Scalar, { key: Key; delta: number }>>();
+
+  value(n: number, v: Scalar, delta: number): void {
+    let byValue = this.values.get(n);
+    if (byValue === undefined) this.values.set(n, (byValue = new Map()));
+    const e = byValue.get(v);
+    if (e) e.delta += delta;
+    else byValue.set(v, { key: [n, v], delta });
+  }
+
   readonly live = new Map<string, number>();
   readonly spans = new Map<string, { key: Key; span: number }>();
 
   entry(n: number, values: Scalar[], delta: number): void {
+    // One entry per key whatever the path that counts it: a single value's changes all go to
+    // `values` (two entries of one key would be applied one after the other, each clamped at 0).
+    if (values.length === 1 && !Object.is(values[0], -0)) return this.value(n, values[0], delta);
     // One name per key, distinct for distinct keys: strings are length-prefixed (a value holding
     // the separator cannot make two keys of a compound index share a counter), and -0 is kept apart.
     let name = String(n);

@@ -28,6 +28,8 @@ export interface IndexDef {
   sort: boolean;
   /** Some document held several values (then range conditions on the path are not intersected). */
   multi: boolean;
+  /** For a path ending in `.lo`: the `{lo, hi}` objects' path, whose widest span a write records (dateSpan). */
+  span?: { base: string; segments: string[] };
 }
 
 /** Sort paths: one value per document by construction (extract.ts `_sort`, the document's own instant). */
@@ -39,7 +41,17 @@ export function isSortPath(path: string): boolean {
 /** The definition of an index on `path` (a StoredDoc path, or compound paths joined by `+`). */
 export function indexDef(n: number, type: string, path: string, multi: boolean): IndexDef {
   const parts = path.includes('+') ? path.split('+') : undefined;
-  return { n, type, path, segments: path.split('.'), ...(parts ? { parts } : {}), sort: isSortPath(path), multi };
+  const base = path.endsWith('.lo') ? path.slice(0, -3) : undefined;
+  return {
+    n,
+    type,
+    path,
+    segments: path.split('.'),
+    ...(parts ? { parts } : {}),
+    sort: isSortPath(path),
+    multi,
+    ...(base !== undefined ? { span: { base, segments: base.split('.') } } : {}),
+  };
 }
 
 export function indexable(v: unknown): v is Scalar {

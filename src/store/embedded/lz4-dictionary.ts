@@ -28,6 +28,8 @@ const MAX_OFFSET = 65535;
 const MAX_INPUT = 0xffffff;
 /** lmdb's flag byte for a compressed value with a 3-byte length. */
 const COMPRESSED_FLAG = 254;
+/** The largest output buffer kept for the next value. */
+const SCRATCH_KEPT_BYTES = 4 * 1024 * 1024;
 
 function read32(b: Uint8Array, i: number): number {
   return b[i] | (b[i + 1] << 8) | (b[i + 2] << 16) | (b[i + 3] << 24);
@@ -53,6 +55,8 @@ export class DictionaryCompressor {
    */
   private readonly table = new Int32Array(HASH_SIZE);
   private base = 1;
+  /** The block is built here and copied out at its exact size (no buffer of the input's size per value). */
+  private scratch = Buffer.allocUnsafe(64 * 1024);
 
   constructor(dictionary: Uint8Array) {
     const usable = (dictionary.length >> 3) << 3;
@@ -72,7 +76,17 @@ export class DictionaryCompressor {
   compress(input: Uint8Array): Buffer {
     const n = input.length;
     if (n > MAX_INPUT) throw new RangeError('DictionaryCompressor: value too large');
-    const out = Buffer.allocUnsafe(4 + n + Math.ceil(n / 255) + 16);
+    const room = 4 + n + Math.ceil(n / 255) + 16;
+    if (this.scratch.length < room) {
+      const grown = Buffer.allocUnsafe(room);
+      if (room <= SCRATCH_KEPT_BYTES) this.scratch = grown;
+      else return this.compressInto(input, grown);
+    }
+    return this.compressInto(input, this.scratch);
+  }
+
+  private compressInto(input: Uint8Array, out: Buffer): Buffer {
+    const n = input.length;
     out[0] = COMPRESSED_FLAG;
     out[1] = (n >>> 16) & 255;
     out[2] = (n >>> 8) & 255;
@@ -155,7 +169,9 @@ export class DictionaryCompressor {
     const literals = n - anchor;
     op = literalLength(out, op, literals, 0);
     op = copyLiterals(out, op, input, anchor, n);
-    return out.subarray(0, op);
+    const packed = Buffer.allocUnsafe(op);
+    out.copy(packed, 0, 0, op);
+    return packed;
   }
 
   private sequence(out: Buffer, op: number, input: Uint8Array, anchor: number, ip: number, offset: number, length: number): number {
