@@ -6,7 +6,7 @@
 //   - the PID-3 look-up (Patient search by identifier), matching's blocking searches (`s._m`), the
 //     ORC-3 conditional update's Immunization search, reads, history reads (the Consent stamp);
 //   - the write callback of the VXU's transaction (Patient + Immunization) and of AuditEvents.
-// Printed: calls per message, µs of this thread's CPU per call and per message (from the thread's
+// Printed: calls per message, µs of this thread's CPU per call and per message, records per search call (from the thread's
 // schedstat, read before and after each section: ~2 µs of the figure per call is that read itself;
 // the process's CPU per message is printed too). One client at a time by default
 // (STORE_VXU_CONCURRENCY), after STORE_VXU_WARMUP messages (default 1,500) of warm-up.
@@ -42,11 +42,11 @@ function threadNs(): number {
 }
 
 const lmdbCalls = new Map<string, number>();
-const totals = new Map<string, { calls: number; ms: number }>();
+const totals = new Map<string, { calls: number; ms: number; records: number }>();
 let measuring = false;
 function add(kind: string, ms: number): void {
   if (!measuring) return;
-  const t = totals.get(kind) ?? { calls: 0, ms: 0 };
+  const t = totals.get(kind) ?? { calls: 0, ms: 0, records: 0 };
   t.calls++;
   t.ms += ms;
   totals.set(kind, t);
@@ -89,10 +89,15 @@ function instrument(store: EmbeddedStore): void {
     originals.set(name, original);
     s[name] = (...args: unknown[]) => {
       const t = threadNs();
+      let result: unknown;
       try {
-        return original(...args);
+        result = original(...args);
+        return result;
       } finally {
-        add(kindOf(args), (threadNs() - t) / 1e6);
+        const kind = kindOf(args);
+        add(kind, (threadNs() - t) / 1e6);
+        // Records a search returned (a blocking key that meets many records costs their reads).
+        if (name === 'search' && measuring) void (result as Promise<unknown[]>).then((records) => void (totals.get(kind)!.records += records.length));
       }
     };
   };
@@ -147,10 +152,11 @@ async function main(): Promise<void> {
       `${MESSAGES} VXU (after ${WARM_UP} warm-up, ${CONCURRENCY} at a time): ${(MESSAGES / seconds).toFixed(0)} /s, process CPU ${Math.round((used.user + used.system) / MESSAGES)} µs per message (client included); load ${os.loadavg()[0].toFixed(2)}`
     );
     let sum = 0;
-    for (const [kind, { calls, ms }] of [...totals].sort((a, b) => a[0].localeCompare(b[0]))) {
+    for (const [kind, { calls, ms, records }] of [...totals].sort((a, b) => a[0].localeCompare(b[0]))) {
       const perMessage = (ms * 1000) / MESSAGES;
       sum += perMessage;
-      console.log(`  ${kind.padEnd(45)} ${(calls / MESSAGES).toFixed(2).padStart(6)} per message, ${((ms * 1000) / calls).toFixed(1).padStart(7)} µs per call, ${perMessage.toFixed(0).padStart(5)} µs per message`);
+      const found = kind.startsWith('search') ? `, ${(records / calls).toFixed(2)} records per call` : '';
+      console.log(`  ${kind.padEnd(45)} ${(calls / MESSAGES).toFixed(2).padStart(6)} per message, ${((ms * 1000) / calls).toFixed(1).padStart(7)} µs per call, ${perMessage.toFixed(0).padStart(5)} µs per message${found}`);
     }
     if (process.env.STORE_VXU_LOOP) {
       const search = originals.get('search') as EmbeddedStore['search'];
