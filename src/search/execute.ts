@@ -159,7 +159,9 @@ function entryOf(r: ResourceRecord, resource: Resource, baseUrl: string, parsed:
 }
 
 function enc(value: string): string {
-  return encodeURIComponent(value).replace(/%3A/gi, ':').replace(/%7C/gi, '|').replace(/%2C/gi, ',').replace(/%2F/gi, '/');
+  const encoded = encodeURIComponent(value);
+  // Most names and values need no escape: nothing to put back (four replaces per pair per link).
+  return encoded.includes('%') ? encoded.replace(/%3A/gi, ':').replace(/%7C/gi, '|').replace(/%2C/gi, ',').replace(/%2F/gi, '/') : encoded;
 }
 
 async function countAll(store: StoreReader, types: string[], filters: Map<string, Filter>): Promise<number> {
