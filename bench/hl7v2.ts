@@ -146,7 +146,7 @@ async function main(): Promise<void> {
   });
   const url = new URL(`http://127.0.0.1:${port}${process.env.BENCH_HL7_PATH ?? '/soap'}`);
   try {
-    await waitReady(`http://127.0.0.1:${port}/readyz`);
+    await waitReady(`http://127.0.0.1:${port}/readyz`, { child }); // a server that could not start (a port taken) fails the run at once
     const warmUp = WARM_UP;
     const closedCount = Math.round(3000 * SCALE);
     const openCount = Math.round(RATE * SECONDS);
