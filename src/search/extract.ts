@@ -353,7 +353,10 @@ export function tokenEntries(values: TypedValue[]): TokenEntry[] {
         const typeCodings = (id.type?.coding ?? []).filter((c) => c && (c.code || c.system));
         if (typeCodings.length === 0) add(base);
         for (const tc of typeCodings) {
-          const e: { s?: string; c?: string; ts?: string; tc?: string } = { ...base };
+          // Built member by member (a spread followed by more members is V8's slow path): the same object as `{ ...base }`.
+          const e: { s?: string; c?: string; ts?: string; tc?: string } = {};
+          if (base.s !== undefined) e.s = base.s;
+          if (base.c !== undefined) e.c = base.c;
           if (tc.system) e.ts = tc.system;
           if (tc.code) e.tc = tc.code;
           add(e);
