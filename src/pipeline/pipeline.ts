@@ -17,6 +17,7 @@ import type { RuleRegistry } from '../validation/business-rules.js';
 import { authorize } from './authorize.js';
 import { statusOf } from './errors.js';
 import type { HandlerRegistry } from './registry.js';
+import { externalFields, routedRequest } from './request-object.js';
 import { route, type RouteResult } from './router.js';
 
 /** What the pipeline is built from: the server-wide services (the unscoped store stays in here). */
@@ -91,18 +92,7 @@ export class Pipeline {
   /** A routed FhirRequest for a method and a URL relative to the FHIR base. */
   request(method: FhirMethod, url: string, fields: Omit<Partial<FhirRequest>, 'method'> = {}): FhirRequest {
     const { segments, query } = splitUrl(url);
-    const routed = this.route(method, segments);
-    return {
-      prefer: {},
-      ...fields,
-      method,
-      query: [...query, ...(fields.query ?? [])],
-      resourceType: routed.resourceType,
-      id: routed.id,
-      versionId: routed.versionId,
-      operation: routed.operation,
-      interaction: routed.interaction,
-    };
+    return routedRequest(method, query, this.route(method, segments), fields);
   }
 
   /**
@@ -111,8 +101,7 @@ export class Pipeline {
    * Errors are thrown as FhirErrors (isFhirError), like handlers throw them.
    */
   async executeAs(caller: Caller, input: ExternalRequest): Promise<FhirResponse> {
-    const { method, url, prefer, ...fields } = input;
-    const req = this.request(method, url.replace(/^\//, ''), { ...fields, prefer: prefer ?? {} });
+    const req = this.request(input.method, input.url.replace(/^\//, ''), externalFields(input));
     return this.execute(req, caller);
   }
 
@@ -138,8 +127,7 @@ export class Pipeline {
   ): Promise<T> {
     const unit: AuditUnit = { patients: [] };
     const run = (input: ExternalRequest): Promise<FhirResponse> => {
-      const { method, url, prefer, ...fields } = input;
-      const req = this.request(method, url.replace(/^\//, ''), { ...fields, requestId, prefer: prefer ?? {} });
+      const req = this.request(input.method, input.url.replace(/^\//, ''), externalFields(input, { value: requestId }));
       // A scope per request, as executeAs: the access policy is computed afresh for each one.
       return this.run(req, { caller, requestId, policies: new Map() }, unit);
     };
