@@ -128,7 +128,10 @@ export class ScopedStore implements StoreReader {
 
   /** Throws 403 unless the policy lets the caller write this content. */
   checkWrite(op: WriteOp): void {
-    if (op.resource) this.policy.assertWritable({ ...op.resource, id: op.id } as Resource);
+    // The content as it will be stored, with the op's id: the resource itself when it already
+    // carries that id (the policies only read it; a spread copy per written resource was V8's slow
+    // path on Node 20, a spread followed by a member).
+    if (op.resource) this.policy.assertWritable(op.resource.id === op.id ? op.resource : ({ ...op.resource, id: op.id } as Resource));
   }
 
   private checked(record: ResourceRecord | undefined): ResourceRecord | undefined {
