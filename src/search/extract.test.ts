@@ -1,9 +1,10 @@
 // Index extraction: layout, normalisation, date precision, and speed; plus number/quantity/uri
 // parameters (not used by the stored IIS types, proven here on Observation/RiskAssessment).
 import type { Resource } from '@medplum/fhirtypes';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { compileCriteria } from './compile.js';
-import { extractSearchIndex } from './extract.js';
+import { extractSearchIndex, tokenKey, type TokenEntry } from './extract.js';
 import { fixtureResources, put } from './fixtures.js';
 import { parseCriteria } from './parse.js';
 import { TestStore } from './test-store.js';
@@ -216,5 +217,41 @@ describe('number, quantity and uri parameters (any R4 type)', () => {
     expect(await run('ValueSet', 'url:below=http://acme.org/fhir/')).toEqual(['v1', 'v2']);
     expect(await run('ValueSet', 'url:below=http://acme.org/fhir/ValueSet/123')).toEqual(['v1', 'v2']);
     expect(await run('ValueSet', 'url:above=http://acme.org/fhir/ValueSet/123/_history/5')).toEqual(['v1']);
+  });
+});
+
+describe('tokenKey (the name tokenEntries drops repeats by)', () => {
+  // Entries as tokenEntries builds them (members in the order s, c, ts, tc; or t alone), with strings
+  // that look like the names' own separators, and odd members (numbers, objects) a resource could carry.
+  const text = fc.oneof(fc.string({ maxLength: 6 }), fc.constantFrom('', '-', '1:a', '\u0001', '{"c":"x"}', '0:'));
+  const odd = fc.oneof(text, fc.integer({ min: -3, max: 3 }), fc.constantFrom({ a: 1 }, { b: 2 }, [1]), fc.constant(undefined));
+  const entry = fc.oneof(
+    fc.record({ t: text }),
+    fc.tuple(fc.option(odd, { nil: undefined }), fc.option(odd, { nil: undefined }), fc.option(odd, { nil: undefined }), fc.option(odd, { nil: undefined })).map(([s, c, ts, tc]) => {
+      const e: Record<string, unknown> = {};
+      if (s !== undefined) e.s = s;
+      if (c !== undefined) e.c = c;
+      if (ts !== undefined) e.ts = ts;
+      if (tc !== undefined) e.tc = tc;
+      return e as TokenEntry;
+    })
+  );
+
+  it('names two entries alike exactly when their JSON texts are alike', () => {
+    fc.assert(
+      fc.property(entry, entry, (a, b) => {
+        expect(tokenKey(a) === tokenKey(b)).toBe(JSON.stringify(a) === JSON.stringify(b));
+      }),
+      { numRuns: 5000 }
+    );
+  });
+
+  it('names an entry like its copy', () => {
+    fc.assert(
+      fc.property(entry, (a) => {
+        expect(tokenKey(a)).toBe(tokenKey(JSON.parse(JSON.stringify(a)) as TokenEntry));
+      }),
+      { numRuns: 1000 }
+    );
   });
 });

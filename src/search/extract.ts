@@ -300,7 +300,6 @@ function stringSortKey(values: TypedValue[]): string | undefined {
 
 type CodingLike = { system?: string; code?: string; display?: string };
 
-/** Token entries of values (in order, without repeats); also used by src/audit/search-values.ts. */
 /** What a token parameter sorts by: the first code, else the first text. */
 export function tokenSortKey(entries: TokenEntry[]): string | undefined {
   const first = entries.find((e): e is { s?: string; c?: string } => 'c' in e && e.c !== undefined);
@@ -308,11 +307,33 @@ export function tokenSortKey(entries: TokenEntry[]): string | undefined {
   return first?.c ?? text?.t;
 }
 
+/**
+ * A name per token entry, equal for two entries exactly when their JSON texts are (what tokenEntries
+ * drops repeats by): entries are built with their members in one order (s, c, ts, tc; or t alone),
+ * so when every member is a string the length-prefixed members name it without JSON.stringify;
+ * anything else is named by its JSON (which starts with `{`, never with the \u0001 of the others).
+ * extract.test.ts compares the two namings with fast-check.
+ */
+export function tokenKey(e: TokenEntry): string {
+  const { s, c, ts, tc, t } = e as { s?: unknown; c?: unknown; ts?: unknown; tc?: unknown; t?: unknown };
+  if (!isStringOrAbsent(s) || !isStringOrAbsent(c) || !isStringOrAbsent(ts) || !isStringOrAbsent(tc) || !isStringOrAbsent(t)) return JSON.stringify(e);
+  return `\u0001${keyPart(s)}${keyPart(c)}${keyPart(ts)}${keyPart(tc)}${keyPart(t)}`;
+}
+
+function isStringOrAbsent(v: unknown): v is string | undefined {
+  return v === undefined || typeof v === 'string';
+}
+
+function keyPart(v: string | undefined): string {
+  return v === undefined ? '-' : `${v.length}:${v}`;
+}
+
+/** Token entries of values (in order, without repeats); also used by src/audit/search-values.ts. */
 export function tokenEntries(values: TypedValue[]): TokenEntry[] {
   const out: TokenEntry[] = [];
   const seen = new Set<string>();
   const add = (e: TokenEntry): void => {
-    const key = JSON.stringify(e);
+    const key = tokenKey(e);
     if (seen.has(key)) return;
     seen.add(key);
     out.push(e);
