@@ -6,7 +6,25 @@ import { parseScopes } from '../auth/scopes.js';
 import { loadDefinitions } from '../fhir/definitions.js';
 import { validateResource } from '../validation/validate-resource.js';
 import { auditAllowed } from './access.js';
-import { actionOf, buildAuditEvent, outcomeOf, patientRef, patientRefsOf } from './audit-event.js';
+import type { AuditEvent, AuditEventAgent, AuditEventEntity, Coding, ResourceType } from '@medplum/fhirtypes';
+import { newResourceId } from '../fhir/resource-id.js';
+import {
+  type AccessEvent,
+  actionOf,
+  AUDIT_EVENT_TYPE,
+  BALP_ENTITY_TYPE,
+  buildAuditEvent,
+  DCM,
+  ENTITY_TYPE,
+  OBJECT_ROLE,
+  outcomeOf,
+  PARTICIPATION,
+  patientRef,
+  patientRefsOf,
+  RESTFUL_INTERACTION,
+  SOURCE_TYPE,
+  SUBTYPE,
+} from './audit-event.js';
 
 const SERVER = 'https://iis.example/fhir';
 const caller = (scope: string, extra: Partial<Caller> = {}): Caller => ({ sub: 'nurse-1', scope, scopes: parseScopes(scope), ...extra });
@@ -173,5 +191,149 @@ describe('patientRef', () => {
     for (const ref of ['Patient/' + 'a'.repeat(64), 'Patient/' + 'a'.repeat(65), 'Patient/', 'Patient/a\n', 'Patient/a.b-c']) {
       expect(patientRef(ref)).toBe(byPattern(ref));
     }
+  });
+});
+
+// buildAuditEvent as it was before its optional members were set one by one (conditional spreads,
+// V8's slow path for a literal that spreads and then adds members): the reference for the test below.
+function buildAuditEventBySpread(event: AccessEvent, serverUrl: string): AuditEvent & { id: string } {
+  const { caller } = event;
+  const subtype: Coding[] = [{ system: RESTFUL_INTERACTION, code: SUBTYPE[event.interaction], display: SUBTYPE[event.interaction] }];
+  if (event.interaction === 'operation' && event.operation) subtype.push({ code: `$${event.operation}`, display: `$${event.operation}` });
+
+  const agent: AuditEventAgent[] = [
+    {
+      type: { coding: [{ system: PARTICIPATION, code: 'IRCP', display: 'information recipient' }] },
+      who: {
+        identifier: { ...(caller.issuer ? { system: caller.issuer } : {}), value: caller.sub ?? caller.clientId ?? 'unknown' },
+        ...(caller.organization ? { display: `acting for ${caller.organization}` } : {}),
+      },
+      ...(caller.clientId ? { altId: caller.clientId } : {}),
+      requestor: true,
+    },
+  ];
+  if (caller.organization) {
+    agent.push({
+      type: { text: 'organization the requestor acts for' },
+      who: { reference: caller.organization },
+      requestor: false,
+    });
+  }
+  if (caller.clientId) {
+    agent.push({
+      type: { coding: [{ system: DCM, code: '110150', display: 'Application' }] },
+      who: { identifier: { value: caller.clientId } },
+      requestor: false,
+    });
+  }
+  agent.push({
+    type: { coding: [{ system: DCM, code: '110152', display: 'Destination Role ID' }] },
+    who: { identifier: { value: serverUrl }, display: 'iis-fhir-server' },
+    requestor: false,
+  });
+
+  const entity: AuditEventEntity[] = [];
+  const patients = [...new Set(event.patientRefs.map((r) => patientRef(r) ?? r))];
+  for (const ref of patients) {
+    entity.push({
+      what: { reference: ref },
+      type: { system: ENTITY_TYPE, code: '1', display: 'Person' },
+      role: { system: OBJECT_ROLE, code: '1', display: 'Patient' },
+    });
+  }
+  if (event.resourceType && event.id) {
+    const ref = `${event.resourceType}/${event.id}`;
+    if (!patients.includes(ref)) {
+      entity.push({
+        what: { reference: ref },
+        type: { system: ENTITY_TYPE, code: '2', display: 'System Object' },
+        role: { system: OBJECT_ROLE, code: '4', display: 'Domain Resource' },
+      });
+    }
+  } else if (event.resourceType && event.query === undefined) {
+    entity.push({
+      what: { type: event.resourceType as ResourceType },
+      type: { system: ENTITY_TYPE, code: '2', display: 'System Object' },
+      role: { system: OBJECT_ROLE, code: '4', display: 'Domain Resource' },
+    });
+  }
+  if (event.query !== undefined) {
+    const params = typeof event.query === 'string' ? event.query.replace(/^\?/, '') : new URLSearchParams(event.query).toString();
+    const text = `${event.resourceType ?? ''}${event.id ? `/${event.id}` : ''}?${params}`;
+    entity.push({
+      ...(event.resourceType ? { what: { type: event.resourceType as ResourceType } } : {}),
+      type: { system: ENTITY_TYPE, code: '2', display: 'System Object' },
+      role: { system: OBJECT_ROLE, code: '24', display: 'Query' },
+      query: Buffer.from(text, 'utf8').toString('base64'),
+    });
+  }
+  entity.push({
+    what: { identifier: { value: event.requestId } },
+    type: { system: BALP_ENTITY_TYPE, code: 'XrequestId', display: 'HTTP X-Request-Id' },
+    ...(caller.scope ? { detail: [{ type: 'scope', valueString: caller.scope }] } : {}),
+  });
+
+  return {
+    resourceType: 'AuditEvent',
+    id: newResourceId(),
+    type: { system: AUDIT_EVENT_TYPE, code: 'rest', display: 'RESTful Operation' },
+    subtype,
+    action: actionOf(event.interaction),
+    recorded: event.recorded ?? new Date().toISOString(),
+    outcome: outcomeOf(event.outcome),
+    outcomeDesc: event.outcomeDesc ? `HTTP ${event.outcome}, ${event.outcomeDesc}` : `HTTP ${event.outcome}`,
+    agent,
+    source: {
+      site: serverUrl,
+      observer: { identifier: { value: serverUrl }, display: 'iis-fhir-server' },
+      type: [{ system: SOURCE_TYPE, code: '4', display: 'Application Server' }],
+    },
+    entity,
+  };
+}
+
+describe('buildAuditEvent built member by member', () => {
+  // Keys in order, undefined members included: JSON output order is observable.
+  const withOrder = (value: unknown): string => JSON.stringify(value, (_key, v: unknown) => (v === undefined ? '<undefined>' : v));
+  const optional = <T>(arb: fc.Arbitrary<T>) => fc.option(arb, { nil: undefined });
+  const text = fc.oneof(fc.constant(''), fc.string({ maxLength: 12 }));
+  const callerArb = fc.record(
+    {
+      sub: optional(text),
+      organization: optional(text),
+      clientId: optional(text),
+      issuer: optional(text),
+      scope: text,
+    },
+    { requiredKeys: ['scope'] }
+  );
+  const eventArb = fc.record(
+    {
+      caller: callerArb,
+      interaction: fc.constantFrom(...(Object.keys(SUBTYPE) as Array<keyof typeof SUBTYPE>)),
+      operation: optional(text),
+      resourceType: optional(fc.constantFrom('', 'Patient', 'Immunization', 'AuditEvent')),
+      id: optional(text),
+      query: optional(fc.oneof(text, fc.array(fc.tuple(text, text), { maxLength: 3 }))),
+      patientRefs: fc.array(fc.oneof(fc.constant('Patient/p-1'), fc.constant('https://x.example/fhir/Patient/p-2/_history/3'), text), { maxLength: 4 }),
+      outcome: fc.constantFrom(200, 201, 404, 422, 500),
+      outcomeDesc: optional(text),
+      requestId: text,
+      recorded: fc.constant('2026-01-02T03:04:05.678Z'),
+    },
+    { requiredKeys: ['caller', 'interaction', 'patientRefs', 'outcome', 'requestId', 'recorded'] }
+  );
+
+  it('gives the same event as the conditional spreads, keys in the same order', () => {
+    fc.assert(
+      fc.property(eventArb, (input) => {
+        const event = { ...input, caller: { scopes: [], ...input.caller } } as AccessEvent;
+        const built = { ...buildAuditEvent(event, SERVER), id: 'same' };
+        const reference = { ...buildAuditEventBySpread(event, SERVER), id: 'same' };
+        expect(withOrder(built)).toBe(withOrder(reference));
+        expect(built).toStrictEqual(reference);
+      }),
+      { numRuns: 500 }
+    );
   });
 });
