@@ -34,8 +34,13 @@ export function doseKey(parts: string[]): string {
   return createHash('sha256').update(parts.join('\u0000')).digest('hex').slice(0, 40);
 }
 
+/** The characters FHIR search escapes in a token (`\\`, `|`, `,`, `$`). */
+const SEARCH_SPECIALS = /[\\|,$]/;
+
 /** `system|value` as a search token, with the FHIR search escapes. */
 export function token(identifier: Identifier): string {
-  const esc = (s: string) => s.replace(/\\/g, '\\\\').replace(/\|/g, '\\|').replace(/,/g, '\\,').replace(/\$/g, '\\$');
+  // Most systems and values hold none of the four: no replace to run (four per part per message).
+  const esc = (s: string) =>
+    SEARCH_SPECIALS.test(s) ? s.replace(/\\/g, '\\\\').replace(/\|/g, '\\|').replace(/,/g, '\\,').replace(/\$/g, '\\$') : s;
   return `${esc(identifier.system ?? '')}|${esc(identifier.value ?? '')}`;
 }
