@@ -35,6 +35,42 @@ describe('dateAt', () => {
     );
   });
 
+  it('gives the same dates near day boundaries, the ends of the Date range, and for fractional offsets', () => {
+    const DAY = 86_400_000;
+    const nearBoundary = fc.tuple(fc.integer({ min: -3_000, max: 3_000 }), fc.integer({ min: -3, max: 3 })).map(([d, ms]) => d * DAY + ms);
+    const nearEnds = fc.tuple(fc.constantFrom(-8.64e15, 8.64e15), fc.integer({ min: -2 * DAY, max: 2 * DAY })).map(([end, ms]) => end + ms);
+    const atEnds = fc.constantFrom(8.64e15, 8.64e15 - 1, -8.64e15, -8.64e15 + 1);
+    // ±0.5 ms: a fractional `at` just either side of a day boundary (new Date truncates it).
+    const offset = fc.oneof(fc.constantFrom(14 * 60, -12 * 60, 0, -1 / 120_000, 1 / 120_000), fc.double({ min: -1_000, max: 1_000, noNaN: true }));
+    const reference = (t: number, off: number): string | RangeError => {
+      try {
+        return new Date(new Date(t).getTime() + off * 60_000).toISOString().slice(0, 10); // dateAt as it was
+      } catch (err) {
+        return err as RangeError;
+      }
+    };
+    fc.assert(
+      fc.property(fc.array(fc.tuple(fc.oneof(nearBoundary, nearEnds, atEnds), offset), { minLength: 1, maxLength: 12 }), (calls) => {
+        for (const [t, off] of [...calls, ...calls]) {
+          const expected = reference(t, off);
+          if (expected instanceof RangeError) expect(() => dateAt(new Date(t), off)).toThrow(RangeError);
+          else expect(dateAt(new Date(t), off)).toBe(expected);
+        }
+      }),
+      { numRuns: 2_000 }
+    );
+  });
+
+  it('files a fractional instant under the day of the time value new Date keeps (truncated toward 0)', () => {
+    for (const day of [0, -1, -400, 12_345]) {
+      const boundary = day * 86_400_000;
+      // `at` = boundary − 0.5 ms: new Date keeps boundary for a negative one, boundary − 1 for a positive one.
+      expect(dateAt(new Date(boundary), -1 / 120_000)).toBe(new Date(boundary - 0.5).toISOString().slice(0, 10));
+      expect(dateAt(new Date(boundary - 1), 0)).toBe(new Date(boundary - 1).toISOString().slice(0, 10));
+      expect(dateAt(new Date(boundary), 0)).toBe(new Date(boundary).toISOString().slice(0, 10));
+    }
+  });
+
   it('throws for an invalid now, as before', () => {
     expect(() => dateAt(new Date(NaN), 0)).toThrow(RangeError);
     expect(isInFuture({ date: '2999-01-01', precision: 'day' }, new Date())).toBe(true);

@@ -71,13 +71,27 @@ export function compareDates(a: FhirDate, b: FhirDate): -1 | 0 | 1 {
 
 /** The calendar date (YYYY-MM-DD) at `now` in a zone offsetMinutes from UTC. */
 export function dateAt(now: Date, offsetMinutes: number): string {
-  // Every dose's rules ask for today in UTC+14 (isInFuture): the last answer is kept for its instant.
+  // Every write's rules ask for today in UTC+14 (isInFuture) and UTC-12 (yearsBeforeToday), each
+  // request with its own `now`: the date is kept per UTC day number, which is all it depends on
+  // (one date a day per offset instead of a Date formatted per call; dates.test.ts compares).
+  // The day of the time value `new Date(at)` holds (it truncates a fractional `at`); outside the
+  // Date range nothing is looked up, so toISOString throws its RangeError as before.
   const at = now.getTime() + offsetMinutes * 60_000;
-  if (at !== lastDateAt.at) lastDateAt = { at, date: new Date(at).toISOString().slice(0, 10) };
-  return lastDateAt.date;
+  const time = Math.trunc(at);
+  const day = Math.floor(time / 86_400_000);
+  if (time >= -MAX_TIME && time <= MAX_TIME) {
+    const known = datesByDay.get(day);
+    if (known !== undefined) return known;
+  }
+  const date = new Date(at).toISOString().slice(0, 10);
+  if (datesByDay.size >= 16) datesByDay.clear();
+  datesByDay.set(day, date);
+  return date;
 }
 
-let lastDateAt = { at: NaN, date: '' };
+/** The largest time value a Date holds (ECMAScript: ±8.64e15 ms). */
+const MAX_TIME = 8.64e15;
+const datesByDay = new Map<number, string>();
 
 /** Is the value certainly later than now? (date: after today in UTC+14; instant: after now + skew) */
 export function isInFuture(value: FhirDate, now: Date, skewMs = CLOCK_SKEW_MS): boolean {
