@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
   isPlaceholderFamily,
@@ -180,5 +181,39 @@ describe('isTestName: false positives (real names)', () => {
   it('isTestNameString handles empty values', () => {
     expect(isTestNameString('')).toEqual({ test: false });
     expect(isTestNameString(undefined)).toEqual({ test: false });
+  });
+});
+
+describe('nameTokens on plain words', () => {
+  // nameTokens before its plain-words path: the reference for any value.
+  const byReplaces = (value: string | undefined): string[] => {
+    if (!value) return [];
+    const ascii = /[^\x00-\x7f]/.test(value) ? value.normalize('NFKD').replace(/[\u0300-\u036f]/g, '') : value;
+    const plain = ascii
+      .replace(/([a-z])([A-Z])/g, '$1 $2')
+      .replace(/([A-Za-z])(\d)/g, '$1 $2')
+      .replace(/(\d)([A-Za-z])/g, '$1 $2')
+      .toLowerCase();
+    return plain.split(/[^a-z0-9]+/).filter((t) => t !== '');
+  };
+  const letters = fc.constantFrom(...'aAbBzZmMcCdD'.split(''));
+  const chars = fc.constantFrom(...'aAzZ 1-\'.é\tÆ'.split(''));
+  const word = fc.oneof(
+    fc.constantFrom('Smith', 'SMITH', 'smith', 'McDonald', 'BabyBoy', 'Twin2', 'A', 'a', 'O', 'Ava', "O'Brien", 'José'),
+    fc.array(letters, { minLength: 1, maxLength: 6 }).map((c) => c.join(''))
+  );
+  const value = fc.oneof(
+    fc.array(word, { minLength: 1, maxLength: 4 }).chain((words) => fc.constantFrom(' ', '  ', '-', ', ').map((sep) => words.join(sep))),
+    fc.array(chars, { maxLength: 12 }).map((c) => c.join('')),
+    fc.string({ maxLength: 12 })
+  );
+
+  it('gives the tokens the replaces give, for any value', () => {
+    fc.assert(
+      fc.property(fc.option(value, { nil: undefined }), (v) => {
+        expect(nameTokens(v)).toEqual(byReplaces(v));
+      }),
+      { numRuns: 3_000 }
+    );
   });
 });

@@ -56,12 +56,18 @@ const GLUED_PREFIXES = [
   'twin',
 ];
 
+/** Words of ASCII letters, each capitalised, lower or upper case (no camel case), one space apart. */
+const PLAIN_WORDS = /^(?:[A-Z]?[a-z]+|[A-Z]+)(?: (?:[A-Z]?[a-z]+|[A-Z]+))*$/;
+
 /**
  * Splits a name into lower-case ASCII tokens: diacritics removed, camel case and letter/digit
  * boundaries split (BabyBoySmith → baby boy smith, Twin2 → twin 2), punctuation dropped.
  */
 export function nameTokens(value: string | undefined): string[] {
   if (!value) return [];
+  // Most names are plain words (Smith, SMITH, ava, "Ava Marie"): nothing for the replaces below to
+  // split or drop, so the tokens are the lower-cased words (names.test.ts compares the two paths).
+  if (PLAIN_WORDS.test(value)) return value.toLowerCase().split(' ');
   const plain = stripDiacritics(value)
     .replace(/([a-z])([A-Z])/g, '$1 $2')
     .replace(/([A-Za-z])(\d)/g, '$1 $2')
