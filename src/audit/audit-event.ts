@@ -5,6 +5,7 @@
 import type { AuditEvent, AuditEventAgent, AuditEventEntity, Coding, Resource, ResourceType } from '@medplum/fhirtypes';
 import type { Caller } from '../auth/caller.js';
 import type { Interaction } from '../fhir/request.js';
+import { isoNow } from '../fhir/instant.js';
 import { newResourceId } from '../fhir/resource-id.js';
 
 export type AuditInteraction = Interaction | 'transaction';
@@ -220,7 +221,7 @@ export function buildAuditEvent(event: AccessEvent, serverUrl: string): AuditEve
     type: { system: AUDIT_EVENT_TYPE, code: 'rest', display: 'RESTful Operation' },
     subtype,
     action: actionOf(event.interaction),
-    recorded: event.recorded ?? new Date().toISOString(),
+    recorded: event.recorded ?? isoNow(),
     outcome: outcomeOf(event.outcome),
     outcomeDesc: event.outcomeDesc ? `HTTP ${event.outcome}, ${event.outcomeDesc}` : `HTTP ${event.outcome}`,
     agent,

@@ -15,6 +15,7 @@
 import { randomUUID } from 'node:crypto';
 import { getDataType } from '@medplum/core';
 import type { Bundle, BundleEntry, BundleLink, Coding, Resource } from '@medplum/fhirtypes';
+import { isoNow } from '../fhir/instant.js';
 import { badRequest } from '../fhir/outcome.js';
 import { isSupportedType } from '../fhir/resource-types.js';
 import { markStoredJson } from '../fhir/stored-json.js';
@@ -141,7 +142,7 @@ export async function searchBundle(store: StoreReader, request: SearchBundleRequ
   const bundle: Bundle = {
     resourceType: 'Bundle',
     id: randomUUID(),
-    meta: { lastUpdated: new Date().toISOString() },
+    meta: { lastUpdated: isoNow() },
     type: 'searchset',
   };
   if (total !== undefined) bundle.total = total;
