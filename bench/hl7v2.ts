@@ -5,6 +5,11 @@
 //      (default 10) → the rate achieved and p50/p99 latency at that rate (the goal: ≥ 300/s, p99 ≤ 50 ms).
 // BENCH_HL7_PATH (default /soap) is the URL path posted to: `/soap?via=express` is answered by the
 // express route instead of the SOAP fast lane (the same answers), for an A/B of the lane.
+// BENCH_HL7_BIRTH_DAYS (default 3000): the birth-date cycle of the messages (bench/vxu-messages.ts).
+// With the default, most open-loop messages meet a probable match and no closed-loop one does; a
+// cycle longer than the run gives both loops the same work per message.
+// With BENCH_SERVER_NODE_ARGS="--cpu-prof ..." each loop's window on the monotonic clock is printed,
+// for bench/profile-window.ts (--window, or --diff of the two loops in one profile).
 // Both run after a warm-up of BENCH_HL7_WARMUP messages (default 2,000, whatever BENCH_SCALE): the
 // figures are a running server's, not its first seconds'. With a few hundred messages of warm-up,
 // V8 was still optimising the request path during the timed loops: its compiler threads took
@@ -161,16 +166,22 @@ async function main(): Promise<void> {
       `warm-up (not in the figures below): ${(warmUp - 1).toLocaleString('en-US')} messages, 8 concurrent: ${warm.rate.toFixed(0)} messages/s, p99 ${warm.p99.toFixed(1)} ms, ${await cpuPer(pid, warmCpu, warmUp - 1, 'message')}`
     );
     console.log(`after ${warmUp.toLocaleString('en-US')} warm-up messages; load average (1/5/15 min) at the start: ${os.loadavg().map((l) => l.toFixed(2)).join(' / ')}`);
+    const profiled = nodeArgs.some((a) => a.startsWith('--cpu-prof'));
+    const monotonicUs = () => process.hrtime.bigint() / 1000n;
     let cpu = await cpuSnapshot(pid);
     let client = process.cpuUsage();
+    let windowStart = monotonicUs();
     const closed = await closedLoop(url, closedCount, CONCURRENCY);
+    if (profiled) console.log(`closed loop profile window (monotonic µs, for bench/profile-window.ts --window): ${windowStart} ${monotonicUs()}`);
     const closedCpu = await cpuPer(pid, cpu, closedCount, 'message');
     console.log(
       `VXU via SOAP, closed loop (${CONCURRENCY} concurrent): ${closed.rate.toFixed(0)} messages/s, p50 ${closed.p50.toFixed(1)} ms, p99 ${closed.p99.toFixed(1)} ms, ${closedCpu}; client ${clientCpuPer(client, closedCount)}`
     );
     cpu = await cpuSnapshot(pid);
     client = process.cpuUsage();
+    windowStart = monotonicUs();
     const open = await openLoop(url, RATE, SECONDS);
+    if (profiled) console.log(`open loop profile window (monotonic µs): ${windowStart} ${monotonicUs()}`);
     const openCpu = await cpuPer(pid, cpu, open.sent, 'message');
     console.log(
       `VXU via SOAP, open loop at ${RATE}/s for ${SECONDS}s: ${open.sent} sent, ${open.failed} failed (connection refused/timed out or not accepted), ${open.rate.toFixed(0)} messages/s achieved, p50 ${open.p50.toFixed(1)} ms, p99 ${open.p99.toFixed(1)} ms, max ${open.max.toFixed(1)} ms, ${openCpu}; client ${clientCpuPer(client, open.sent)}`
