@@ -14,6 +14,12 @@ export interface CpuSnapshot {
   requestThread: number;
   /** The request thread's share spent in the kernel (page faults on the store's map, system calls). */
   requestThreadSystem: number;
+  /**
+   * µs the request thread was ready to run but waited for a core (/proc/<pid>/task/<pid>/schedstat,
+   * run_delay): time a request spends queued behind the server's other threads, the client or other
+   * processes on the machine, which its CPU time does not show. Undefined where the kernel has no schedstat.
+   */
+  requestThreadWaitingForCore?: number;
   /** Bytes written to storage so far (BENCH_IO=1 only). */
   writtenBytes?: number;
   /** Bytes passed to write system calls so far (BENCH_IO=1 only). */
@@ -27,6 +33,16 @@ async function ticksOf(file: string): Promise<{ user: number; system: number }> 
   return { user: Number(fields[11]) * 10_000, system: Number(fields[12]) * 10_000 };
 }
 
+/** The thread's run-queue delay so far in µs (second field of schedstat, ns), or undefined. */
+async function runDelayOf(file: string): Promise<number | undefined> {
+  try {
+    const delay = Number((await readFile(file, 'utf8')).split(' ')[1]);
+    return Number.isFinite(delay) ? delay / 1000 : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 async function written(pid: number): Promise<{ storage: number; calls: number }> {
   const io = await readFile(`/proc/${pid}/io`, 'utf8');
   return { storage: Number(/write_bytes: (\d+)/.exec(io)?.[1] ?? 0), calls: Number(/wchar: (\d+)/.exec(io)?.[1] ?? 0) };
@@ -37,6 +53,7 @@ export async function cpuSnapshot(pid: number): Promise<CpuSnapshot> {
   const whole = await ticksOf(`/proc/${pid}/stat`);
   const thread = await ticksOf(`/proc/${pid}/task/${pid}/stat`);
   const snapshot: CpuSnapshot = { process: whole.user + whole.system, requestThread: thread.user + thread.system, requestThreadSystem: thread.system };
+  snapshot.requestThreadWaitingForCore = await runDelayOf(`/proc/${pid}/task/${pid}/schedstat`);
   if (process.env.BENCH_IO) {
     const io = await written(pid);
     snapshot.writtenBytes = io.storage;
@@ -52,6 +69,9 @@ export async function cpuPer(pid: number, since: CpuSnapshot, operations: number
   let text =
     `${per(now.process - since.process)} µs server CPU (${per(now.requestThread - since.requestThread)} µs on the request thread, ` +
     `${per(now.requestThreadSystem - since.requestThreadSystem)} of it in the kernel) per ${what}`;
+  if (now.requestThreadWaitingForCore !== undefined && since.requestThreadWaitingForCore !== undefined) {
+    text += `, the request thread waiting ${per(now.requestThreadWaitingForCore - since.requestThreadWaitingForCore)} µs for a core per ${what}`;
+  }
   if (now.writtenBytes !== undefined && since.writtenBytes !== undefined) {
     text += `, ${per((now.writtenBytes - since.writtenBytes) / 1024)} KB written to storage per ${what}`;
     text += ` (${per(((now.writeCallBytes ?? 0) - (since.writeCallBytes ?? 0)) / 1024)} KB through write calls)`;
