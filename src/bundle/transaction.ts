@@ -19,9 +19,9 @@ import {
   writeLockKeys,
   type ResolvedWrite,
 } from '../interactions/write-path.js';
-import { copyWithId, translateConflict, type PendingResources } from '../interactions/write-support.js';
+import { translateConflict, type PendingResources } from '../interactions/write-support.js';
 import { findMatches } from '../search/execute.js';
-import { TransactionsUnsupportedError } from '../store/store.js';
+import { copyWithId, TransactionsUnsupportedError } from '../store/store.js';
 import { responseEntry, routeEntry, type RoutedEntry } from './entries.js';
 
 type Phase = 0 | 1 | 2 | 3;

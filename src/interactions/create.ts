@@ -6,10 +6,10 @@ import { makeIssue } from '../fhir/outcome.js';
 import { ingestLockKey, markForReview, type IngestDecision } from '../matching/ingest.js';
 import { mergeInto } from '../matching/merge-records.js';
 import { writeResponse } from './respond.js';
+import { copyWithId } from '../store/store.js';
 import type { FhirRequest, FhirResponse, HandlerContext, Prepared } from './types.js';
 import {
   conditionalLockKey,
-  copyWithId,
   indexFor,
   reuseValidation,
   validateBody,

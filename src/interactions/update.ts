@@ -4,8 +4,9 @@ import type { Patient, Resource } from '@medplum/fhirtypes';
 import { preconditionFailed } from '../fhir/outcome.js';
 import { preserveLegalName } from '../matching/ingest.js';
 import { writeResponse } from './respond.js';
+import { copyWithId } from '../store/store.js';
 import type { FhirRequest, FhirResponse, Prepared, HandlerContext } from './types.js';
-import { copyWithId, ifMatchVersion, indexFor, validateBody, type PendingResources } from './write-support.js';
+import { ifMatchVersion, indexFor, validateBody, type PendingResources } from './write-support.js';
 
 /**
  * Validates an update of [type]/[id]. The body's id must equal the URL id. If-Match must name the

@@ -16,13 +16,13 @@ import { createLockKeys, prepareCreate, withoutId } from './create.js';
 import { deletedResponse, prepareDelete } from './delete.js';
 import { preparePatch } from './patch.js';
 import { chooseBody, versionHeaders } from './respond.js';
+import { copyWithId } from '../store/store.js';
 import type { FhirRequest, FhirResponse, HandlerContext, Prepared } from './types.js';
 import { prepareUpdate } from './update.js';
 import {
   commitRaw,
   conditionalLockKey,
   conditionalMatches,
-  copyWithId,
   prefetchBody,
   runWrite,
   validateForReuse,

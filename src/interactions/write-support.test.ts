@@ -2,7 +2,8 @@ import type { Resource } from '@medplum/fhirtypes';
 import fc from 'fast-check';
 import { describe, expect, it, vi } from 'vitest';
 import type { HandlerContext } from './types.js';
-import { copyWithId, ruleContext, type PendingResources } from './write-support.js';
+import { copyWithId } from '../store/store.js';
+import { ruleContext, type PendingResources } from './write-support.js';
 
 function contextWith(read: (type: string, id: string) => Promise<unknown>, access: object): HandlerContext {
   return { store: { read }, access } as unknown as HandlerContext;

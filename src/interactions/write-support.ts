@@ -152,23 +152,6 @@ function stripServerMeta(body: unknown): unknown {
   return copy;
 }
 
-/**
- * `{ ...resource, id }`, the same object, built without V8's slow path for a property added to an
- * object literal after a spread (Node 20: ~1.8 µs for an Immunization whose copy gains its id,
- * ~11 µs for a 16-field request gaining 6, against ~0.14 µs here; writes make several such copies).
- * Object.assign copies the same own enumerable properties in the same order, and `id` keeps its
- * place when the resource has one. The one difference is an own "__proto__" key (JSON.parse makes
- * one from a body's `"__proto__"`): a spread defines it as data, Object.assign would set the copy's
- * prototype instead, so such a resource is copied by the spread as before. write-support.test.ts
- * compares both with fast-check.
- */
-export function copyWithId<T extends object>(resource: T, id: string): T & { id: string } {
-  if (Object.hasOwn(resource, '__proto__')) return { ...resource, id };
-  const copy = Object.assign({}, resource) as T & { id: string };
-  copy.id = id;
-  return copy;
-}
-
 /** Search values for a resource; Patients also carry their matching blocking keys as `_m`. */
 export function indexFor(resource: Resource): ReturnType<typeof extractSearchIndex> {
   const index = extractSearchIndex(resource);
