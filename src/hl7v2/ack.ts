@@ -2,16 +2,20 @@
 // response profile), MSA, and one ERR per issue (CDC guide release 1.5, ACK^V04 profile Z23).
 import { randomUUID } from 'node:crypto';
 import type { Hl7Segment } from '@medplum/core';
-import { buildMessage, component, nowHl7, segment, type ParsedMessage } from './er7.js';
+import { buildMessage, component, nowHl7, segment, segmentText, type FieldValue, type ParsedMessage } from './er7.js';
 import { CDC_0533, HL7_0357, type Hl7Issue } from './problems.js';
 
 export type AckCode = 'AA' | 'AE' | 'AR';
 
 /** MSH of a response to `request` (which may be undefined when the request could not be read). */
 export function responseMsh(request: ParsedMessage | undefined, messageType: [string, string, string], profile: string): Hl7Segment {
+  return segment('MSH', mshFields(request, messageType, profile));
+}
+
+function mshFields(request: ParsedMessage | undefined, messageType: [string, string, string], profile: string): FieldValue[] {
   const msh = request?.msh;
   const pick = (field: number): string[] => (msh ? [component(msh, field, 1), component(msh, field, 2), component(msh, field, 3)] : []);
-  return segment('MSH', [
+  return [
     '|',
     '^~\\&',
     pick(5).some(Boolean) ? pick(5) : ['IIS'],
@@ -33,19 +37,27 @@ export function responseMsh(request: ParsedMessage | undefined, messageType: [st
     undefined,
     undefined,
     [profile, 'CDCPHINVS'],
-  ]);
+  ];
 }
 
 export function msa(code: AckCode, request: ParsedMessage | undefined): Hl7Segment {
-  return segment('MSA', [code, request?.controlId ?? '']);
+  return segment('MSA', msaFields(code, request));
+}
+
+function msaFields(code: AckCode, request: ParsedMessage | undefined): FieldValue[] {
+  return [code, request?.controlId ?? ''];
 }
 
 export function err(issue: Hl7Issue): Hl7Segment {
+  return segment('ERR', errFields(issue));
+}
+
+function errFields(issue: Hl7Issue): FieldValue[] {
   const loc = issue.location;
   const location = loc
     ? [loc.segment, String(loc.sequence), loc.field !== undefined ? String(loc.field) : undefined, loc.field !== undefined ? String(loc.repetition ?? 1) : undefined, loc.component !== undefined ? String(loc.component) : undefined]
     : undefined;
-  return segment('ERR', [
+  return [
     undefined,
     location,
     [issue.hl7Code, HL7_0357[issue.hl7Code] ?? '', 'HL70357'],
@@ -54,7 +66,7 @@ export function err(issue: Hl7Issue): Hl7Segment {
     undefined,
     undefined,
     issue.text,
-  ]);
+  ];
 }
 
 /** The acknowledgement code for what happened: AR when nothing was stored, AE with errors or warnings, else AA. */
@@ -64,7 +76,11 @@ export function ackCodeFor(stored: boolean, issues: Hl7Issue[]): AckCode {
 }
 
 /** ACK^V04 (Z23) for a VXU, or ACK with the request's trigger for anything else. */
-export function buildAck(request: ParsedMessage | undefined, code: AckCode, issues: Hl7Issue[]): string {
+export function buildAck(request: ParsedMessage | undefined, code: AckCode, issues: Hl7Issue[], options: { reference?: boolean } = {}): string {
   const trigger = request?.triggerEvent || 'V04';
-  return buildMessage([responseMsh(request, ['ACK', trigger, 'ACK'], 'Z23'), msa(code, request), ...issues.map(err)]);
+  if (options.reference) return buildMessage([responseMsh(request, ['ACK', trigger, 'ACK'], 'Z23'), msa(code, request), ...issues.map(err)]);
+  // The same text without building @medplum/core segments only to write them out (segmentText).
+  let text = `${segmentText('MSH', mshFields(request, ['ACK', trigger, 'ACK'], 'Z23'))}\r${segmentText('MSA', msaFields(code, request))}`;
+  for (const issue of issues) text += `\r${segmentText('ERR', errFields(issue))}`;
+  return text;
 }

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { Hl7Field, Hl7Segment } from '@medplum/core';
 import { IIS_RULES } from '../quality/rule-catalog.js';
 import { buildAck, err } from './ack.js';
-import { component, DEFAULT_CONTEXT, escapeText, fhirDateTimeToHl7, hl7ToFhirDateTime, parseMessage, parseSegment, segment, unescapeText } from './er7.js';
+import { component, DEFAULT_CONTEXT, escapeText, fhirDateTimeToHl7, hl7Instant, hl7InstantUncached, hl7ToFhirDateTime, nowHl7, parseMessage, parseSegment, segment, segmentText, unescapeText } from './er7.js';
 import { RULE_MAP } from './issue-map.js';
 import { Hl7Problem } from './problems.js';
 
@@ -97,5 +97,63 @@ describe('parseSegment (the fast path of reading a segment)', () => {
       }),
       { numRuns: 1000 }
     );
+  });
+});
+
+describe('segmentText and buildAck (text written without building segments)', () => {
+  const piece = fc.constantFrom('|', '^', '~', '&', '\\', '\r', '\n', '\t', 'A', 'b', '1', ' ', '', 'é');
+  const text = fc.array(piece, { maxLength: 12 }).map((parts) => parts.join(''));
+  const optionalText = fc.option(text, { nil: undefined });
+  const value = fc.oneof(optionalText, fc.array(fc.oneof(optionalText, fc.array(optionalText, { maxLength: 3 })), { maxLength: 4 }));
+  const field = fc.oneof({ weight: 4, arbitrary: value }, { weight: 1, arbitrary: fc.array(value, { maxLength: 3 }).map((repeat) => ({ repeat })) });
+  const fields = fc.array(field, { maxLength: 24 });
+
+  it('writes what segment(…).toString() writes, for MSH and other segments', () => {
+    fc.assert(
+      fc.property(fc.constantFrom('MSH', 'MSA', 'ERR', 'NTE'), fields, (name, f) => {
+        expect(segmentText(name, f)).toBe(segment(name, f).toString());
+      }),
+      { numRuns: 1000 }
+    );
+  });
+
+  const issue = fc.record({
+    severity: fc.constantFrom('E', 'W', 'I') as fc.Arbitrary<'E' | 'W' | 'I'>,
+    hl7Code: fc.constantFrom('101', '102', '207', '999'),
+    appCode: fc.constantFrom('', '1', '4', '7'),
+    text,
+    location: fc.option(
+      fc.record({ segment: fc.constantFrom('PID', 'RXA'), sequence: fc.nat(3), field: fc.option(fc.nat(20), { nil: undefined }), repetition: fc.option(fc.nat(3), { nil: undefined }), component: fc.option(fc.nat(5), { nil: undefined }) }),
+      { nil: undefined }
+    ),
+  });
+  const header = fc.tuple(text, text, text, text, fc.constantFrom('V04', 'Q11', ''), fc.constantFrom('P', 'T', '')).map(
+    ([app, fac, recvApp, recvFac, trigger, processing]) =>
+      `MSH|^~\\&|${escapeText(app)}^x|${escapeText(fac)}|${escapeText(recvApp)}^${escapeText(recvFac)}^ISO|${escapeText(recvFac)}|20240101||VXU^${trigger}|C${escapeText(app)}|${processing}|2.5.1`
+  );
+  // MSH-7 (now) and MSH-10 (a random id) differ between any two answers.
+  const stable = (ack: string) => ack.replace(/^(MSH(?:\|[^|]*){5})\|[^|]*((?:\|[^|]*){2})\|[^|]*/, '$1|T$2|ID');
+
+  it('buildAck writes the reference ACK (built segments), with and without a readable request', () => {
+    fc.assert(
+      fc.property(fc.option(header, { nil: undefined }), fc.constantFrom('AA', 'AE', 'AR') as fc.Arbitrary<'AA' | 'AE' | 'AR'>, fc.array(issue, { maxLength: 3 }), (msh, code, issues) => {
+        const request = msh === undefined ? undefined : parseMessage(msh, LIMITS);
+        const fast = buildAck(request, code, issues);
+        const reference = buildAck(request, code, issues, { reference: true });
+        expect(stable(fast)).toBe(stable(reference));
+        expect(stable(fast)).not.toBe(fast); // the masking did mask MSH-7 and MSH-10
+      }),
+      { numRuns: 500 }
+    );
+  });
+
+  it('the current instant is written once per second, as for every call', () => {
+    fc.assert(
+      fc.property(fc.array(fc.integer({ min: 0, max: 4_102_444_800_000 }), { minLength: 1, maxLength: 20 }), fc.nat(999), (instants, offset) => {
+        for (const ms of instants.flatMap((t) => [t, t - (t % 1000) + offset, t])) expect(hl7Instant(ms)).toBe(hl7InstantUncached(ms));
+      })
+    );
+    expect(hl7InstantUncached(Date.UTC(2024, 1, 29, 13, 5, 9, 999))).toBe('20240229130509+0000');
+    expect(nowHl7()).toMatch(/^\d{14}\+0000$/);
   });
 });

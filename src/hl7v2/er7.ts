@@ -241,17 +241,28 @@ function encodeComponents(value: FieldValue): string {
   return parts.join('^');
 }
 
-/** Builds a segment from fields 1..n (escaping text); trailing empty fields are dropped. */
-export function segment(name: string, fields: Array<FieldValue | Repeated>): Hl7Segment {
+/** The ER7 text of each field of a segment: its name, then fields 1..n escaped, trailing empty ones dropped. */
+function segmentFields(name: string, fields: Array<FieldValue | Repeated>): string[] {
   const encoded = fields.map((f) =>
     f !== undefined && typeof f === 'object' && 'repeat' in f ? f.repeat.map(encodeComponents).join('~') : encodeComponents(f)
   );
   while (encoded.length > 0 && encoded[encoded.length - 1] === '') encoded.pop();
-  if (name === 'MSH') {
-    // MSH-1 and MSH-2 are the delimiters themselves, never escaped.
-    return new Hl7Segment(['MSH', ENCODING_CHARACTERS, ...encoded.slice(2)].map(parseField), DEFAULT_CONTEXT);
-  }
-  return new Hl7Segment([name, ...encoded].map(parseField), DEFAULT_CONTEXT);
+  // MSH-1 and MSH-2 are the delimiters themselves, never escaped.
+  return name === 'MSH' ? ['MSH', ENCODING_CHARACTERS, ...encoded.slice(2)] : [name, ...encoded];
+}
+
+/** Builds a segment from fields 1..n (escaping text); trailing empty fields are dropped. */
+export function segment(name: string, fields: Array<FieldValue | Repeated>): Hl7Segment {
+  return new Hl7Segment(segmentFields(name, fields).map(parseField), DEFAULT_CONTEXT);
+}
+
+/**
+ * `segment(name, fields).toString()` without building the segment: @medplum/core writes a field
+ * by joining what parseField split (repetitions by `~`, components by `^`), so the text is the
+ * fields' own text joined by `|` (er7.test.ts compares both over arbitrary fields).
+ */
+export function segmentText(name: string, fields: Array<FieldValue | Repeated>): string {
+  return segmentFields(name, fields).join('|');
 }
 
 export function buildMessage(segments: Hl7Segment[]): string {
@@ -300,5 +311,23 @@ export function fhirDateTimeToHl7(value: string | undefined): string | undefined
 
 /** The current instant as HL7 DTM with offset (MSH-7). */
 export function nowHl7(): string {
-  return new Date().toISOString().replace(/[-:T]/g, '').replace(/\.\d+Z$/, '') + '+0000';
+  return hl7Instant(Date.now());
+}
+
+/** The last second hl7Instant wrote, and its text: every answer within that second reuses it. */
+let lastSecond = Number.NaN;
+let lastText = '';
+
+/** An instant (ms since the epoch) as HL7 DTM to the second, UTC (`hl7InstantUncached`, once per second). */
+export function hl7Instant(ms: number): string {
+  const second = Math.floor(ms / 1000);
+  if (second !== lastSecond) {
+    lastText = hl7InstantUncached(ms);
+    lastSecond = second;
+  }
+  return lastText;
+}
+
+export function hl7InstantUncached(ms: number): string {
+  return new Date(ms).toISOString().replace(/[-:T]/g, '').replace(/\.\d+Z$/, '') + '+0000';
 }
