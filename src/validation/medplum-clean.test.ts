@@ -1,12 +1,12 @@
 // medplumFindsNothing may only say "clean" when the @medplum/core validator returns no issue at
 // all: checked against the validator itself on generated Immunizations and Patients, built from a
 // valid base with random valid and invalid changes (so both answers are exercised).
-import { validateResource as medplumValidate } from '@medplum/core';
+import { evalFhirPathTyped, toTypedValue, validateResource as medplumValidate } from '@medplum/core';
 import type { Resource } from '@medplum/fhirtypes';
 import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadDefinitions } from '../fhir/definitions.js';
-import { medplumFindsNothing } from './medplum-clean.js';
+import { extensionPlainlyHolds, medplumFindsNothing } from './medplum-clean.js';
 
 type Json = Record<string, unknown>;
 type Change = (r: Json) => void;
@@ -185,5 +185,44 @@ describe('medplumFindsNothing', () => {
         expect(medplumFindsNothing(r as unknown as Resource)).toBe(true);
       }
     }
+  });
+});
+
+describe('extensionPlainlyHolds (ext-1 without FHIRPath)', () => {
+  const EXT_1 = 'extension.exists() != value.exists()';
+  const valueOf = fc.oneof(
+    fc.constantFrom<unknown>('', ' ', 'x', 'F', 0, 1.5, Number.NaN, true, false, null, [], ['x'], {}, { coding: [] }, { code: 'x' }, { reference: 'Patient/1' }, { value: 1 })
+  );
+  const valueKey = fc.constantFrom('valueString', 'valueCode', 'valueBoolean', 'valueInteger', 'valueDecimal', 'valueReference', 'valueCodeableConcept', 'valueQuantity', 'value', 'valueFoo', 'valuestring', 'valueDateTime');
+  const other = fc.constantFrom('_valueString', '_extension', 'url', 'id', 'valueX');
+  const extensionList = fc.constantFrom<unknown>(undefined, [], [{ url: 'http://e/a', valueBoolean: true }], [{ url: 'http://e/a' }], [{ url: '' }], [{ id: 'a' }], [null], ['x'], {}, [{}]);
+  const extension = fc
+    .tuple(fc.dictionary(valueKey, valueOf, { maxKeys: 3 }), fc.dictionary(other, valueOf, { maxKeys: 2 }), extensionList, fc.boolean())
+    .map(([values, others, ext, withUrl]) => {
+      const e: Record<string, unknown> = { ...values, ...others };
+      if (withUrl) e.url = 'http://example.org/x';
+      if (ext !== undefined) e.extension = ext;
+      return e;
+    });
+
+  it('says true only where FHIRPath gives exactly [true], and for plain extensions', () => {
+    let plain = 0;
+    fc.assert(
+      fc.property(extension, (e) => {
+        const typed = toTypedValue({ resourceType: 'Patient', extension: [e] });
+        const item = { type: 'Extension', value: e };
+        if (!extensionPlainlyHolds(item)) return;
+        plain++;
+        const result = evalFhirPathTyped(EXT_1, [item], { '%context': item, '%resource': typed, '%rootResource': typed });
+        expect(result.length).toBe(1);
+        expect(result[0].value).toBe(true);
+      }),
+      { numRuns: 3000 }
+    );
+    expect(plain).toBeGreaterThan(40);
+    expect(extensionPlainlyHolds({ type: 'Extension', value: { url: 'http://e/x', valueString: 'BrownB' } })).toBe(true);
+    expect(extensionPlainlyHolds({ type: 'Extension', value: { url: 'http://e/x', extension: [{ url: 'a', valueCode: 'L' }] } })).toBe(true);
+    expect(extensionPlainlyHolds({ type: 'Extension', value: { url: 'http://e/x', valueString: 'v', extension: [{ url: 'a', valueCode: 'L' }] } })).toBe(false);
+    expect(extensionPlainlyHolds({ type: 'Extension', value: { url: 'http://e/x' } })).toBe(false);
   });
 });
