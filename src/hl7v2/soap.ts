@@ -119,9 +119,7 @@ export function parseEnvelope(xml: string, options: { reference?: boolean } = {}
 function readRawFields(xml: string): { doc: Record<string, unknown> } | undefined {
   let doc: Record<string, unknown>;
   try {
-    // The library's validator (a fifth of a VXU envelope's reading) only where plainlyWellFormed
-    // cannot vouch for the document: it accepts every document plainlyWellFormed accepts.
-    doc = parser.parse(xml, !plainlyWellFormed(xml)) as Record<string, unknown>;
+    doc = parser.parse(xml, true) as Record<string, unknown>;
   } catch {
     return undefined;
   }
@@ -134,71 +132,6 @@ function readRawFields(xml: string): { doc: Record<string, unknown> } | undefine
     }
   }
   return { doc };
-}
-
-const XML_NAME = '[A-Za-z_][A-Za-z0-9_.-]*(?::[A-Za-z_][A-Za-z0-9_.-]*)?';
-const XML_DECLARATION = /<\?xml[^?<>]*\?>/y;
-const XML_OPEN_TAG = new RegExp(`<(${XML_NAME})((?:[ \\t\\r\\n]+${XML_NAME}="[^"<&]*"|[ \\t\\r\\n]+${XML_NAME}='[^'<&]*')*)[ \\t\\r\\n]*(/?)>`, 'y');
-const XML_CLOSE_TAG = new RegExp(`</(${XML_NAME})>`, 'y');
-const XML_ATTRIBUTE_NAME = new RegExp(`(${XML_NAME})=`, 'g');
-/** Text without markup; every `&` starts a character or entity reference the validator accepts. */
-const XML_TEXT = /[^<&]*(?:&(?:#[0-9]+|#x[0-9A-Fa-f]+|[A-Za-z0-9_]{1,20});[^<&]*)*/y;
-const XML_SPACE = /[ \t\r\n]*/y;
-
-/**
- * Whether the document is in a plain subset of XML that fast-xml-parser's validator accepts: an
- * optional declaration at its very start, then one element (ASCII names, optionally prefixed;
- * quoted attributes without `<` or `&`, none repeated; closing tags matching) holding elements and
- * text whose `&`s are references; only whitespace around it; no comment, CDATA, processing
- * instruction, DOCTYPE or byte order mark. `false` means "not vouched for", not "malformed": the
- * validator then decides (soap-envelope.test.ts checks that it accepts whatever this accepts).
- */
-export function plainlyWellFormed(xml: string): boolean {
-  let at = 0;
-  XML_DECLARATION.lastIndex = 0;
-  if (XML_DECLARATION.test(xml)) at = XML_DECLARATION.lastIndex;
-  const open: string[] = [];
-  let rootClosed = false;
-  for (;;) {
-    XML_SPACE.lastIndex = at;
-    XML_SPACE.test(xml);
-    at = XML_SPACE.lastIndex;
-    if (at === xml.length) return rootClosed;
-    if (rootClosed || xml.charCodeAt(at) !== 60 /* < */) return false;
-    if (xml.charCodeAt(at + 1) === 47 /* / */) {
-      XML_CLOSE_TAG.lastIndex = at;
-      const close = XML_CLOSE_TAG.exec(xml);
-      if (!close || open.pop() !== close[1]) return false;
-      at = XML_CLOSE_TAG.lastIndex;
-      rootClosed = open.length === 0;
-      if (rootClosed) continue;
-    } else {
-      XML_OPEN_TAG.lastIndex = at;
-      const tag = XML_OPEN_TAG.exec(xml);
-      if (!tag || (tag[3] === '/' && open.length === 0)) return false;
-      if (tag[2] && tag[2].indexOf('=') !== tag[2].lastIndexOf('=') && !distinctAttributes(tag[2])) return false;
-      at = XML_OPEN_TAG.lastIndex;
-      if (tag[3] !== '/') open.push(tag[1]);
-    }
-    // Element content up to the next tag.
-    XML_TEXT.lastIndex = at;
-    XML_TEXT.test(xml);
-    at = XML_TEXT.lastIndex;
-    if (at < xml.length && xml.charCodeAt(at) !== 60) return false; // an `&` that is not a reference
-    const next = xml.charCodeAt(at + 1);
-    if (next === 33 /* ! */ || next === 63 /* ? */) return false;
-  }
-}
-
-/** No attribute name twice in a tag's attributes (`a="1" b='2'`: values hold no quotes of their own kind). */
-function distinctAttributes(attributes: string): boolean {
-  const names = new Set<string>();
-  const values = attributes.replace(/"[^"]*"|'[^']*'/g, '""');
-  for (const [, name] of values.matchAll(XML_ATTRIBUTE_NAME)) {
-    if (names.has(name)) return false;
-    names.add(name);
-  }
-  return true;
 }
 
 function hasMarkup(value: unknown): boolean {
@@ -236,24 +169,8 @@ function envelope(version: '1.1' | '1.2', body: Record<string, unknown>): string
   return `<?xml version="1.0" encoding="UTF-8"?>${xml.replace(/\r/g, '&#13;')}`;
 }
 
-/**
- * The answer's envelope. Written as text: what the builder writes for this one shape (its five
- * entities escaped, `&` first, then CRs as `&#13;`); `{ reference: true }` builds it with the
- * builder (soap-envelope.test.ts compares both over arbitrary values).
- */
-export function responseEnvelope(version: '1.1' | '1.2', operation: SoapRequest['operation'], value: string, options: { reference?: boolean } = {}): string {
-  if (options.reference) return envelope(version, { [`${operation}Response`]: { '@_xmlns': CDC_NAMESPACE, return: value } });
-  const ns = version === '1.1' ? SOAP11_NS : SOAP12_NS;
-  const response = `${operation}Response`;
-  return `<?xml version="1.0" encoding="UTF-8"?><soap:Envelope xmlns:soap="${ns}"><soap:Body><${response} xmlns="${CDC_NAMESPACE}"><return>${xmlText(value)}</return></${response}></soap:Body></soap:Envelope>`;
-}
-
-const XML_SPECIAL = /[&<>'"\r]/;
-const XML_ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', "'": '&apos;', '"': '&quot;', '\r': '&#13;' };
-
-/** Element text as the builder escapes it, with CRs as character references (see `envelope`). */
-function xmlText(value: string): string {
-  return XML_SPECIAL.test(value) ? value.replace(/[&<>'"\r]/g, (ch) => XML_ESCAPES[ch]) : value;
+export function responseEnvelope(version: '1.1' | '1.2', operation: SoapRequest['operation'], value: string): string {
+  return envelope(version, { [`${operation}Response`]: { '@_xmlns': CDC_NAMESPACE, return: value } });
 }
 
 export function faultEnvelope(version: '1.1' | '1.2', fault: SoapFault): string {
