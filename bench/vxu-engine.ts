@@ -129,7 +129,7 @@ async function main(): Promise<void> {
       });
     };
     if (ONLY !== 'validate') {
-      const counts = { read: 0, parsed: 0 };
+      const counts = { read: 0, parsed: 0, known: 0 };
       let listed = 0;
       await measure('findMatches', async (b, first) => {
         for (const p of patients) {
@@ -141,7 +141,7 @@ async function main(): Promise<void> {
           }
         }
       });
-      console.log(`  ${(listed / patients.length).toFixed(2)} listed, ${(counts.read / patients.length).toFixed(1)} records read, ${(counts.parsed / patients.length).toFixed(1)} parsed per input`);
+      console.log(`  ${(listed / patients.length).toFixed(2)} listed, ${(counts.read / patients.length).toFixed(1)} records read, ${(counts.parsed / patients.length).toFixed(1)} parsed per input, features known for ${(counts.known / patients.length).toFixed(1)} (first round)`);
     }
     if (ONLY !== 'match') {
       await measure('validateResource (Patient + Immunization)', async (b, first) => {

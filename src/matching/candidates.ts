@@ -3,6 +3,7 @@
 import type { Patient } from '@medplum/fhirtypes';
 import type { Filter, StoreReader } from '../store/store.js';
 import { BLOCK_LIMIT, blockingStages, matchingIndex } from './blocking.js';
+import type { CoreFeatures, Features } from './features.js';
 import { CandidateRanker } from './rank.js';
 import type { RankedCandidate } from './types.js';
 
@@ -27,8 +28,12 @@ export async function findMatches(
   options: {
     accessFilter?: Filter;
     excludeId?: string;
-    /** Counts added to (bench/match.ts): records the blocking searches returned, and those parsed. */
-    counts?: { read: number; parsed: number };
+    /**
+     * Counts added to (bench/match.ts, bench/vxu-engine.ts): records the blocking searches returned,
+     * those parsed, and those whose features were known from an earlier call (left out unparsed by
+     * the screen, or parsed).
+     */
+    counts?: { read: number; parsed: number; known?: number };
   } = {}
 ): Promise<RankedCandidate[]> {
   const { exact, tolerant } = blockingStages(input, { path: STORED_MATCH_KEYS });
@@ -37,6 +42,16 @@ export async function findMatches(
   // One ranker for both stages: a candidate of the exact stage is not compared again in the second.
   const ranker = new CandidateRanker(input);
   const peek = ranker.screensByBirthDate;
+  // Records met in earlier calls (knownCandidates): the cache's own Patient objects, used by the
+  // ranker but never handed out (a listed one is parsed again for the answer), by their text.
+  const borrowed = new Map<Patient, { id: string; json: string }>();
+  // Records parsed in this call: kept in knownCandidates afterwards (their Patient object only if
+  // it is not handed out in the answer).
+  const parsed: Array<{ id: string; json: string; patient: Patient }> = [];
+  const parse = (json: string): Patient => {
+    if (options.counts) options.counts.parsed++;
+    return JSON.parse(json) as Patient;
+  };
   const fetch = async (queries: Filter[]) => {
     const results = await Promise.all(
       queries.map((filter) =>
@@ -60,21 +75,106 @@ export async function findMatches(
         if (json !== undefined) {
           const birth = peek ? storedBirthDate(json) : undefined;
           if (birth !== undefined && ranker.certainlyNoneByBirthDate(birth.birthDate)) continue;
-          patient = JSON.parse(json) as Patient;
-          if (options.counts) options.counts.parsed++;
+          // Met before (the same stored text): its features are known, and the screen may leave it
+          // out on them, unparsed.
+          const known = knownCandidates.get(record.id, json);
+          if (known) {
+            if (options.counts) options.counts.known = (options.counts.known ?? 0) + 1;
+            const screened = ranker.screenCore(known.core);
+            if (screened === 'none') continue;
+            if (known.patient) {
+              patient = known.patient;
+              borrowed.set(patient, { id: record.id, json });
+            } else {
+              patient = parse(json);
+              parsed.push({ id: record.id, json, patient });
+            }
+            ranker.adopt(patient, known.core, known.full, screened);
+          } else {
+            patient = parse(json);
+            parsed.push({ id: record.id, json, patient });
+          }
         }
         if (patient) byId.set(record.id, patient);
       }
     }
   };
+  /** The answer: what this call computed is kept for the next calls; borrowed records are handed out as fresh copies. */
+  const answer = (ranked: RankedCandidate[]): RankedCandidate[] => {
+    const listed = new Set(ranked.map((r) => r.patient));
+    for (const { id, json, patient } of parsed) {
+      const { core, full } = ranker.featuresKnown(patient);
+      if (core) knownCandidates.set(id, json, core, full, listed.has(patient) ? undefined : patient);
+    }
+    for (const [patient, { id, json }] of borrowed) {
+      const { core, full } = ranker.featuresKnown(patient);
+      if (core) knownCandidates.set(id, json, core, full, patient);
+    }
+    return borrowed.size === 0 ? ranked : ranked.map((r) => (borrowed.has(r.patient) ? { ...r, patient: parse(borrowed.get(r.patient)!.json) } : r));
+  };
   if (exact.length > 0) {
     await fetch(exact);
     const ranked = ranker.rank([...byId.values()]);
-    if (ranked.filter((r) => r.decision.grade === 'certain').length === 1 || tolerant.length === 0) return ranked;
+    if (ranked.filter((r) => r.decision.grade === 'certain').length === 1 || tolerant.length === 0) return answer(ranked);
   }
   await fetch(tolerant);
-  return ranker.rank([...byId.values()]);
+  return answer(ranker.rank([...byId.values()]));
 }
+
+/**
+ * The features of stored candidates met in earlier calls, by record id, each with the stored JSON
+ * text it was computed from: an entry is used only for the same text (the same version of the same
+ * record, whatever store it came from), so it gives exactly what parsing that text again would.
+ * Features are a pure function of the Patient. Bounded: the least recently used entry goes first.
+ * The parsed Patient is kept too while no answer has handed it out (see KnownCandidate.patient).
+ * In bench/hl7v2.ts's open loop, about two in three of the records a VXU's blocking keys meet were
+ * met by an earlier VXU (other children of the same mother's maiden name and birth months, of the
+ * same surname code): most of them the screen leaves out unparsed.
+ */
+export class KnownCandidates {
+  private readonly entries = new Map<string, KnownCandidate>();
+
+  constructor(readonly capacity: number) {}
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  get(id: string, json: string): KnownCandidate | undefined {
+    const entry = this.entries.get(id);
+    if (entry === undefined || entry.json !== json) return undefined;
+    // Most recently used last.
+    this.entries.delete(id);
+    this.entries.set(id, entry);
+    return entry;
+  }
+
+  set(id: string, json: string, core: CoreFeatures, full: Features | undefined, patient: Patient | undefined): void {
+    this.entries.delete(id);
+    this.entries.set(id, { json, core, full, patient });
+    if (this.entries.size > this.capacity) this.entries.delete(this.entries.keys().next().value as string);
+  }
+
+  clear(): void {
+    this.entries.clear();
+  }
+}
+
+interface KnownCandidate {
+  /** The stored JSON text the rest was computed from. */
+  json: string;
+  core: CoreFeatures;
+  /** Undefined until a call compared the record in full. */
+  full: Features | undefined;
+  /**
+   * The text parsed, when no call handed this object out (findMatches hands out fresh copies of
+   * it): only the ranker reads it, nobody changes it.
+   */
+  patient: Patient | undefined;
+}
+
+/** Candidates' features across findMatches calls (see KnownCandidates). */
+export const knownCandidates = new KnownCandidates(1024);
 
 /** A raw record's JSON given as UTF-8 bytes (store.ts allows either form). */
 function textOf(bytes: Uint8Array | undefined): string | undefined {

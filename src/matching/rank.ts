@@ -134,6 +134,8 @@ export class CandidateRanker {
   private readonly screened = new Map<Patient, Screened>();
   private readonly cores = new Map<Patient, CoreFeatures>();
   private readonly fulls = new Map<Patient, Features>();
+  /** Core comparisons screenCore made before the record was parsed (adopt). */
+  private readonly comparedCores = new Map<Patient, CoreFieldSet>();
 
   constructor(readonly input: Patient) {
     const fa = features(input);
@@ -198,7 +200,15 @@ export class CandidateRanker {
   screen(patient: Patient): Screened {
     const known = this.screened.get(patient);
     if (known !== undefined) return known;
-    const core = compareCoreFields(this.fa, this.coreOf(patient));
+    const core = this.comparedCores.get(patient) ?? compareCoreFields(this.fa, this.coreOf(patient));
+    const verdict = this.screenVerdict(core);
+    if (verdict === undefined) return this.decide(patient, core);
+    this.screened.set(patient, verdict);
+    return verdict;
+  }
+
+  /** What screen() says from the core comparisons: undefined when the full decision is needed. */
+  private screenVerdict(core: CoreFieldSet): 'none' | 'none-same-birth-date' | undefined {
     const { first, family, birth, sex } = core;
     let bound = this.uncompared;
     for (const field of Object.values(core)) bound += field.weight;
@@ -206,10 +216,33 @@ export class CandidateRanker {
     // same phone, so the input has one and the bound is above the line anyway: kept in case the
     // weights change.)
     const floorPossible = family.outcome === 'conflict' && first.outcome === 'agree' && birth.outcome === 'agree' && sex.outcome !== 'conflict';
-    if (floorPossible || bound >= UNDER_POSSIBLE) return this.decide(patient, core);
-    const verdict = birth.outcome === 'agree' ? 'none-same-birth-date' : 'none';
-    this.screened.set(patient, verdict);
-    return verdict;
+    if (floorPossible || bound >= UNDER_POSSIBLE) return undefined;
+    return birth.outcome === 'agree' ? 'none-same-birth-date' : 'none';
+  }
+
+  /**
+   * screen() of a record not parsed yet, from its core features (findMatches keeps those of the
+   * records it met before): 'none' when screen() would say 'none' (rank() leaves it out: it need
+   * not be parsed); otherwise the core comparisons, for adopt() once it is parsed.
+   */
+  screenCore(core: CoreFeatures): 'none' | CoreFieldSet {
+    const compared = compareCoreFields(this.fa, core);
+    return this.screenVerdict(compared) === 'none' ? 'none' : compared;
+  }
+
+  /**
+   * A parsed candidate whose features are known already (computed from the same stored text):
+   * they, and its core comparisons when screenCore gave them, are used instead of computing them.
+   */
+  adopt(patient: Patient, core: CoreFeatures, full: Features | undefined, compared: CoreFieldSet | undefined): void {
+    this.cores.set(patient, core);
+    if (full) this.fulls.set(patient, full);
+    if (compared) this.comparedCores.set(patient, compared);
+  }
+
+  /** The features computed for a candidate during this ranking (core always once screened; full when it was compared in full). */
+  featuresKnown(patient: Patient): { core: CoreFeatures | undefined; full: Features | undefined } {
+    return { core: this.cores.get(patient), full: this.fulls.get(patient) };
   }
 
   rank(candidates: Patient[], options: RankOptions = {}): RankedCandidate[] {

@@ -3,7 +3,8 @@
 // never change an answer. Checked on every labelled AIRA/MIIS pair in both directions, on random
 // families of records (fast-check: the screened ranking against the full one; findMatches over
 // stored JSON against findMatches over parsed records), and on the twin rule, which needs the
-// siblings the screen keeps aside.
+// siblings the screen keeps aside. Likewise the features findMatches keeps of the records it met
+// (knownCandidates): answers with them equal answers without, and what it hands out is never theirs.
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Identifier, Patient } from '@medplum/fhirtypes';
@@ -11,7 +12,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { Filter, ResourceRecord, StoreReader } from '../store/store.js';
 import { parsePairFile, TEST_MEDICAID_SYSTEM, toPatient } from './aira.js';
-import { findMatches, matchKeysOf, storedBirthDate } from './candidates.js';
+import { findMatches, knownCandidates, matchKeysOf, storedBirthDate } from './candidates.js';
 import { comparePatients } from './compare.js';
 import { CandidateRanker, rankCandidates } from './rank.js';
 import { HOUSEHOLD, patient, type PatientSpec } from './test-patients.js';
@@ -188,6 +189,79 @@ describe('findMatches over stored JSON (birth dates looked at before parsing)', 
         if (seen !== undefined) expect(seen.birthDate).toBe(p.birthDate);
       }),
       { numRuns: 500, seed: 20261206 }
+    );
+  });
+});
+
+describe('findMatches with the records of earlier calls known (knownCandidates)', () => {
+  /** Each input's answer with nothing known: the reference. */
+  async function cold(store: StoreReader, inputs: Patient[]) {
+    const answers = [];
+    for (const input of inputs) {
+      knownCandidates.clear();
+      answers.push(await findMatches(store, structuredClone(input)));
+    }
+    return answers;
+  }
+
+  it('answers as with nothing known, call after call (fast-check)', async () => {
+    let known = 0;
+    await fc.assert(
+      fc.asyncProperty(fc.array(record, { minLength: 1, maxLength: 4 }), fc.array(record, { minLength: 1, maxLength: 10 }), async (inputs, candidates) => {
+        const stored = candidates.map((c, i) => ({ ...c, id: `c${i}` }));
+        const store = arrayStore(stored, 'text');
+        const reference = await cold(store, inputs);
+        knownCandidates.clear();
+        // Twice over, the cache warm from the earlier calls (and from this input's own earlier call).
+        for (let round = 0; round < 2; round++) {
+          for (let i = 0; i < inputs.length; i++) {
+            const counts = { read: 0, parsed: 0, known: 0 };
+            const answer = await findMatches(store, structuredClone(inputs[i]), { counts });
+            known += counts.known;
+            expect(answer).toEqual(reference[i]);
+          }
+        }
+      }),
+      { numRuns: 400, seed: 20261207 }
+    );
+    expect(known).toBeGreaterThan(500);
+  });
+
+  it('uses what it knows of a record only for the same stored text (a new version, or another store)', async () => {
+    await fc.assert(
+      fc.asyncProperty(record, fc.array(record, { minLength: 1, maxLength: 6 }), fc.array(record, { minLength: 1, maxLength: 6 }), async (input, before, after) => {
+        // The same ids with other contents: another version of each record, or another store's records.
+        const first = arrayStore(before.map((c, i) => ({ ...c, id: `c${i}` })), 'text');
+        const second = arrayStore(after.map((c, i) => ({ ...c, id: `c${i}` })), 'text');
+        const [reference] = await cold(second, [input]);
+        knownCandidates.clear();
+        await findMatches(first, structuredClone(input));
+        expect(await findMatches(second, structuredClone(input))).toEqual(reference);
+      }),
+      { numRuns: 300, seed: 20261207 }
+    );
+  });
+
+  it('hands out its own copies: changing the records of an answer changes no later answer', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(record, { minLength: 1, maxLength: 3 }), fc.array(record, { minLength: 1, maxLength: 8 }), async (inputs, candidates) => {
+        const store = arrayStore(candidates.map((c, i) => ({ ...c, id: `c${i}` })), 'text');
+        const reference = await cold(store, inputs);
+        knownCandidates.clear();
+        for (let round = 0; round < 3; round++) {
+          for (let i = 0; i < inputs.length; i++) {
+            const answer = await findMatches(store, structuredClone(inputs[i]));
+            expect(answer).toEqual(reference[i]);
+            // A caller scribbling on what it got (as it may: the records are its own).
+            for (const r of answer) {
+              r.patient.birthDate = '1900-01-01';
+              r.patient.name = [{ family: 'Scribbled', given: ['Over'] }];
+              r.patient.link = [{ type: 'replaced-by', other: { reference: 'Patient/x' } }];
+            }
+          }
+        }
+      }),
+      { numRuns: 300, seed: 20261207 }
     );
   });
 });
