@@ -22,7 +22,14 @@ const ASCII = /^[\x00-\x7f]*$/;
 
 export function fold(value: string): string {
   if (PLAIN_ASCII.test(value) && !value.includes('  ') && value.trim() === value) return value;
-  let out = ASCII.test(value) ? value.toLowerCase() : value.normalize('NFD').replace(MARKS, '').toLowerCase();
+  if (ASCII.test(value)) {
+    // ASCII holds none of the special letters; when lower-casing alone leaves a plain folded text
+    // (`Smith`, `2901 Miller St`: most names and addresses) the replaces below would change nothing.
+    const lower = value.toLowerCase();
+    if (PLAIN_ASCII.test(lower) && !lower.includes('  ') && lower.trim() === lower) return lower;
+    return lower.replace(APOSTROPHES, '').replace(SEPARATORS, ' ').trim();
+  }
+  let out = value.normalize('NFD').replace(MARKS, '').toLowerCase();
   if (/[ßæœøłđþı]/.test(out)) {
     out = out
       .replace(/ß/g, 'ss')
@@ -44,11 +51,19 @@ export function fold(value: string): string {
 export function foldedWithWords(value: string): string[] {
   const f = fold(value);
   if (f === '') return [];
-  const words = f.split(' ');
-  if (words.length === 1) return [f];
+  // A folded text's words are separated by single spaces (none leading or trailing), so each later
+  // word on is a tail of it: no split and join per word.
+  let space = f.indexOf(' ');
+  if (space < 0) return [f];
   const out = [f];
-  for (let i = 1; i < words.length; i++) out.push(words.slice(i).join(' '));
-  out.push(words.join(''));
+  let together = f.slice(0, space);
+  while (space >= 0) {
+    const next = f.indexOf(' ', space + 1);
+    out.push(f.slice(space + 1));
+    together += next < 0 ? f.slice(space + 1) : f.slice(space + 1, next);
+    space = next;
+  }
+  out.push(together);
   return out;
 }
 
