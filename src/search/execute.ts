@@ -121,12 +121,11 @@ export async function searchBundle(store: StoreReader, request: SearchBundleRequ
 
   // links
   const path = request.resourceType ? `${baseUrl}/${request.resourceType}` : baseUrl;
-  const linkFor = (extra?: string): string => {
-    const pairs: Array<[string, string]> = [...parsed.linkParams];
-    if (!pairs.some(([n]) => n === '_count')) pairs.push(['_count', String(parsed.count)]);
-    if (extra) pairs.push(['_page_token', extra]);
-    return `${path}?${pairs.map(([n, v]) => `${enc(n)}=${enc(v)}`).join('&')}`;
-  };
+  // Every link is the same parameters (then a page token): encoded once, not once per link.
+  const pairs: Array<[string, string]> = [...parsed.linkParams];
+  if (!pairs.some(([n]) => n === '_count')) pairs.push(['_count', String(parsed.count)]);
+  const linkBase = `${path}?${pairs.map(([n, v]) => `${enc(n)}=${enc(v)}`).join('&')}`;
+  const linkFor = (extra?: string): string => (extra ? `${linkBase}&_page_token=${enc(extra)}` : linkBase);
   const link: BundleLink[] = [{ relation: 'self', url: linkFor(parsed.pageToken) }];
   if (!countOnly) {
     link.push({ relation: 'first', url: linkFor() });
