@@ -107,12 +107,67 @@ interface KeyInfo {
    * undefined: ask getTypedPropertyValueWithSchema.
    */
   type: string | undefined;
+  /** What the walk needs of the element's definition (the same object for every key of the element). */
+  plan: ElementPlan;
+}
+
+/**
+ * What the walk reads of an element definition, read from it once per type. The definitions'
+ * objects come in many shapes (each property only where the StructureDefinition has it), so every
+ * read of one is a slow, megamorphic look-up: in the server's profile, the checks for slicing,
+ * fixed values and contained resources were half of this walk's own time.
+ */
+interface ElementPlan {
+  element: InternalSchemaElement;
+  /** Slicing, a pattern or fixed value, or contained resources: the walk answers "not sure". */
+  refused: boolean;
+  isArray: boolean;
+  min: number;
+  max: number;
+  /** The constraints to evaluate (severity error, not skipped by the validator). */
+  constraints: Constraint[];
+  /**
+   * targetProfile of the element's Reference type (undefined: none, or no Reference type); null:
+   * the element lists no types at all (referenceAllowed then answers "not sure").
+   */
+  referenceTargets: string[] | undefined | null;
+}
+
+interface Constraint {
+  key: string;
+  expression: string;
+  /** Looks only at `contained`: holds when the resource has none. */
+  containedOnly: boolean;
+}
+
+/** The constraints of a definition the walk evaluates, in their order. */
+function evaluatedConstraints(constraints: InternalSchemaElement['constraints']): Constraint[] {
+  const out: Constraint[] = [];
+  for (const c of constraints ?? []) {
+    if (c.severity !== 'error' || SKIPPED_CONSTRAINTS.has(c.key)) continue;
+    out.push({ key: c.key, expression: c.expression, containedOnly: CONTAINED_ONLY.has(c.expression) });
+  }
+  return out;
+}
+
+function elementPlan(element: InternalSchemaElement): ElementPlan {
+  return {
+    element,
+    refused: !!(element.slicing || element.pattern || element.fixed) || !!element.type?.some((t) => t.code === 'Resource'),
+    isArray: !!element.isArray,
+    min: element.min,
+    max: element.max,
+    constraints: evaluatedConstraints(element.constraints),
+    referenceTargets: element.type ? element.type.find((t) => t.code === 'Reference')?.targetProfile : null,
+  };
 }
 
 interface TypeInfo {
   keys: Map<string, KeyInfo>;
   /** Element keys with min > 0. */
   required: string[];
+  /** The type's own constraints the walk evaluates (on a resource: at its root). */
+  constraints: Constraint[];
 }
 
 const typeInfos = new WeakMap<InternalTypeSchema, TypeInfo>();
@@ -132,20 +187,21 @@ function typeInfo(schema: InternalTypeSchema): TypeInfo {
   };
   for (const [name, element] of Object.entries(schema.elements)) {
     if (element.min > 0) required.push(name);
+    const plan = elementPlan(element);
     // The validator looks the value up under the last segment of the element's path.
     const plain = element.path.slice(element.path.lastIndexOf('.') + 1) === name;
     if (name.endsWith('[x]')) {
       const base = name.slice(0, -3);
       for (const t of element.type ?? []) {
         const key = base + t.code.charAt(0).toUpperCase() + t.code.slice(1);
-        if (!keys.has(key)) keys.set(key, { element: name, choice: choiceOf(key), type: plain ? t.code : undefined });
+        if (!keys.has(key)) keys.set(key, { element: name, choice: choiceOf(key), type: plain ? t.code : undefined, plan });
       }
     } else {
       const type = plain && element.type?.length === 1 ? element.type[0].code : undefined;
-      keys.set(name, { element: name, choice: choiceOf(name), type });
+      keys.set(name, { element: name, choice: choiceOf(name), type, plan });
     }
   }
-  info = { keys, required };
+  info = { keys, required, constraints: evaluatedConstraints(schema.constraints) };
   typeInfos.set(schema, info);
   return info;
 }
@@ -159,17 +215,18 @@ class CleanCheck {
 
   run(): boolean {
     const schema = getDataType(this.resource.resourceType);
-    if (!this.invariantsHold(this.rootTyped, schema.constraints)) return false;
+    if (!this.invariantsHold(this.rootTyped, typeInfo(schema).constraints)) return false;
     return this.object(this.rootTyped, schema);
   }
 
   private object(typed: TypedValue, schema: InternalTypeSchema): boolean {
     const value = typed.value as Record<string, unknown>;
     const info = typeInfo(schema);
-    // Element keys present, and the JSON key present for each, in key order. An object has a few
-    // keys: arrays scanned are cheaper than a Map and a Set per object (the walk's largest garbage).
+    // Element keys present, and the JSON key and its KeyInfo for each, in key order. An object has
+    // a few keys: arrays scanned are cheaper than a Map and a Set per object (the walk's largest garbage).
     const elements: string[] = [];
     const keys: string[] = [];
+    const infos: KeyInfo[] = [];
     let choices: string[] | undefined;
     for (const key of Object.keys(value)) {
       if (key === 'resourceType') continue; // the validator skips it in every object
@@ -184,45 +241,42 @@ class CleanCheck {
       if (elements.includes(k.element)) return false; // two keys of one choice element
       elements.push(k.element);
       keys.push(key);
+      infos.push(k);
     }
     for (const name of info.required) if (!elements.includes(name)) return false;
-    for (let i = 0; i < elements.length; i++) {
-      const name = elements[i];
-      if (!this.property(typed, name, schema.elements[name], keys[i], (info.keys.get(keys[i]) as KeyInfo).type)) return false;
-    }
+    for (let i = 0; i < infos.length; i++) if (!this.property(typed, infos[i], keys[i])) return false;
     return true;
   }
 
-  private property(parent: TypedValue, name: string, element: InternalSchemaElement, key: string, type: string | undefined): boolean {
-    if (element.slicing || element.pattern || element.fixed) return false;
-    if (element.type?.some((t) => t.code === 'Resource')) return false; // contained resources: the validator's own walk
+  private property(parent: TypedValue, k: KeyInfo, key: string): boolean {
+    const plan = k.plan;
+    // Slicing, patterns, fixed values; contained resources: the validator's own walk.
+    if (plan.refused) return false;
     // undefined when the value is empty (medplum's isEmpty): the validator reports that.
-    const resolved = type === undefined ? getTypedPropertyValueWithSchema(parent, name, element) : lookUp(parent, key, type);
+    const resolved = k.type === undefined ? getTypedPropertyValueWithSchema(parent, k.element, plan.element) : lookUp(parent, key, k.type);
     if (resolved === undefined) return false;
-    if (!element.isArray) {
+    if (!plan.isArray) {
       if (Array.isArray(resolved)) return false;
-      return 1 >= element.min && 1 <= element.max && this.item(resolved, element);
+      return 1 >= plan.min && 1 <= plan.max && this.item(resolved, plan);
     }
     if (!Array.isArray(resolved)) return false;
-    if (resolved.length < element.min || resolved.length > element.max) return false;
-    for (const item of resolved) if (!this.item(item, element)) return false;
+    if (resolved.length < plan.min || resolved.length > plan.max) return false;
+    for (const item of resolved) if (!this.item(item, plan)) return false;
     return true;
   }
 
-  private item(item: TypedValue, element: InternalSchemaElement): boolean {
+  private item(item: TypedValue, plan: ElementPlan): boolean {
     if (item.value === null || item.value === undefined) return false;
-    if (!this.invariantsHold(item, element.constraints)) return false;
-    if (!referenceAllowed(item, element)) return false;
+    if (plan.constraints.length > 0 && !this.invariantsHold(item, plan.constraints)) return false;
+    if (!referenceAllowed(item, plan.referenceTargets)) return false;
     if (isPrimitiveType(item.type)) return primitiveValid(item);
     if (typeof item.value !== 'object' || Array.isArray(item.value) || !hasOwnKey(item.value)) return false;
     return this.object(item, getDataType(item.type));
   }
 
-  private invariantsHold(typed: TypedValue, constraints: InternalSchemaElement['constraints']): boolean {
-    if (!constraints) return true;
+  private invariantsHold(typed: TypedValue, constraints: Constraint[]): boolean {
     for (const constraint of constraints) {
-      if (constraint.severity !== 'error' || SKIPPED_CONSTRAINTS.has(constraint.key)) continue;
-      if (CONTAINED_ONLY.has(constraint.expression) && (this.resource as { contained?: unknown }).contained === undefined) continue;
+      if (constraint.containedOnly && (this.resource as { contained?: unknown }).contained === undefined) continue;
       if (constraint.expression === EXT_1 && extensionPlainlyHolds(typed)) continue;
       const variables: Record<string, TypedValue> = { '%context': typed, '%ucum': ucum, '%resource': this.rootTyped, '%rootResource': this.rootTyped };
       try {
@@ -279,13 +333,13 @@ function primitiveValid(item: TypedValue): boolean {
 }
 
 /** False where the validator would warn that a reference points to a type the element does not allow. */
-function referenceAllowed(item: TypedValue, element: InternalSchemaElement): boolean {
+function referenceAllowed(item: TypedValue, targets: string[] | undefined | null): boolean {
   if (item.type !== 'Reference' || !isReference(item.value)) return true;
   const reference = item.value.reference;
   if (reference.startsWith('#')) return true;
   const type = reference.includes('?') ? reference.split('?')[0] : reference.split('/')[0];
   if (!type) return true;
-  const targets = element.type.find((t) => t.code === 'Reference')?.targetProfile;
+  if (targets === null) return false;
   if (!targets) return true;
   for (const target of targets) {
     if (target === HL7_BASE + 'Resource' || target === HL7_BASE + type || target === MEDPLUM_BASE + type) return true;
