@@ -85,7 +85,7 @@ export function runPlan(plan: PathStep[][], resource: Resource): TypedValue[] {
       } else if (step.kind === 'where') {
         for (const v of current) if ((v.value as Record<string, unknown>)?.[step.field] === step.value) next.push(v);
       } else {
-        for (const v of current) member(v, step.name, next);
+        for (const v of current) member(v, step, next);
       }
       current = next;
       if (current.length === 0 && steps[steps.length - 1].kind !== 'notFalse') break;
@@ -115,10 +115,19 @@ function memberKeys(type: string, name: string): Array<[string, string]> {
   return keys;
 }
 
-function member(v: TypedValue, name: string, out: TypedValue[]): void {
+/** A member step with the keys of the type it last met (a step nearly always meets one type). */
+type MemberStep = Extract<PathStep, { kind: 'member' }> & { seenType?: string; seenKeys?: Array<[string, string]> };
+
+function member(v: TypedValue, step: MemberStep, out: TypedValue[]): void {
   const obj = v.value as Record<string, unknown> | undefined;
   if (!obj || typeof obj !== 'object') return;
-  for (const [key, type] of memberKeys(v.type, name)) {
+  let keys = step.seenKeys;
+  if (step.seenType !== v.type || keys === undefined) {
+    keys = memberKeys(v.type, step.name);
+    step.seenType = v.type;
+    step.seenKeys = keys;
+  }
+  for (const [key, type] of keys) {
     const value = obj[key];
     if (value === undefined || value === null) continue;
     if (Array.isArray(value)) {
@@ -153,7 +162,7 @@ function addParam(
       }
       if (folded.size === 0) return;
       index[code] = [...folded];
-      if (!def.phonetic) exact[code] = [...new Set([...parts, ...fulls])];
+      if (!def.phonetic) exact[code] = distinctOf(parts, fulls);
       sort[code] = stringSortKey(values) ?? fold(parts[0] ?? fulls[0]);
       return;
     }
@@ -236,6 +245,20 @@ function addParam(
 }
 
 // ---- strings ---------------------------------------------------------------------------------
+
+/** The values of a then b in order, each once (`[...new Set([...a, ...b])]` without the copies). */
+function distinctOf(a: string[], b: string[]): string[] {
+  const out: string[] = [];
+  const seen = new Set<string>();
+  for (const list of [a, b]) {
+    for (const v of list) {
+      if (seen.has(v)) continue;
+      seen.add(v);
+      out.push(v);
+    }
+  }
+  return out;
+}
 
 type HumanNameLike = { text?: string; family?: string; given?: string[]; prefix?: string[]; suffix?: string[] };
 type AddressLike = {
@@ -330,39 +353,18 @@ function keyPart(v: string | undefined): string {
 
 /** Token entries of values (in order, without repeats); also used by src/audit/search-values.ts. */
 export function tokenEntries(values: TypedValue[]): TokenEntry[] {
-  const out: TokenEntry[] = [];
-  const seen = new Set<string>();
-  const add = (e: TokenEntry): void => {
-    const key = tokenKey(e);
-    if (seen.has(key)) return;
-    seen.add(key);
-    out.push(e);
-  };
-  const addText = (text: unknown): void => {
-    if (typeof text !== 'string') return;
-    for (const t of foldedWithWords(text)) add({ t });
-  };
-  const addCoding = (c: CodingLike | undefined): void => {
-    if (!c || typeof c !== 'object') return;
-    if (c.code !== undefined || c.system !== undefined) {
-      const e: { s?: string; c?: string } = {};
-      if (c.system) e.s = c.system;
-      if (c.code !== undefined && c.code !== '') e.c = String(c.code);
-      if (e.s !== undefined || e.c !== undefined) add(e);
-    }
-    addText(c.display);
-  };
+  const tokens = new TokenCollector();
   for (const tv of values) {
     const v = tv.value;
     if (v === undefined || v === null) continue;
     switch (tv.type) {
       case 'Coding':
-        addCoding(v as CodingLike);
+        tokens.addCoding(v as CodingLike);
         break;
       case 'CodeableConcept': {
         const cc = v as { coding?: CodingLike[]; text?: string };
-        for (const c of cc.coding ?? []) addCoding(c);
-        addText(cc.text);
+        for (const c of cc.coding ?? []) tokens.addCoding(c);
+        tokens.addText(cc.text);
         break;
       }
       case 'Identifier': {
@@ -372,7 +374,7 @@ export function tokenEntries(values: TypedValue[]): TokenEntry[] {
         if (id.value !== undefined && id.value !== '') base.c = id.value;
         if (base.s === undefined && base.c === undefined) break;
         const typeCodings = (id.type?.coding ?? []).filter((c) => c && (c.code || c.system));
-        if (typeCodings.length === 0) add(base);
+        if (typeCodings.length === 0) tokens.add(base);
         for (const tc of typeCodings) {
           // Built member by member (a spread followed by more members is V8's slow path): the same object as `{ ...base }`.
           const e: { s?: string; c?: string; ts?: string; tc?: string } = {};
@@ -380,26 +382,55 @@ export function tokenEntries(values: TypedValue[]): TokenEntry[] {
           if (base.c !== undefined) e.c = base.c;
           if (tc.system) e.ts = tc.system;
           if (tc.code) e.tc = tc.code;
-          add(e);
+          tokens.add(e);
         }
-        addText(id.type?.text);
+        tokens.addText(id.type?.text);
         break;
       }
       case 'ContactPoint': {
         const cp = v as { system?: string; value?: string };
-        if (cp.value) add(cp.system ? { s: cp.system, c: cp.value } : { c: cp.value });
+        if (cp.value) tokens.add(cp.system ? { s: cp.system, c: cp.value } : { c: cp.value });
         break;
       }
       case 'boolean':
-        add({ c: v ? 'true' : 'false' });
+        tokens.add({ c: v ? 'true' : 'false' });
         break;
       default:
-        if (typeof v === 'string' || typeof v === 'number') add({ c: String(v) });
-        else if (typeof v === 'boolean') add({ c: v ? 'true' : 'false' });
-        else if (typeof v === 'object' && typeof (v as CodingLike).code === 'string') addCoding(v as CodingLike);
+        if (typeof v === 'string' || typeof v === 'number') tokens.add({ c: String(v) });
+        else if (typeof v === 'boolean') tokens.add({ c: v ? 'true' : 'false' });
+        else if (typeof v === 'object' && typeof (v as CodingLike).code === 'string') tokens.addCoding(v as CodingLike);
     }
   }
-  return out;
+  return tokens.out;
+}
+
+/** The entries tokenEntries collects, in order, each once (by tokenKey). */
+class TokenCollector {
+  readonly out: TokenEntry[] = [];
+  private readonly seen = new Set<string>();
+
+  add(e: TokenEntry): void {
+    const key = tokenKey(e);
+    if (this.seen.has(key)) return;
+    this.seen.add(key);
+    this.out.push(e);
+  }
+
+  addText(text: unknown): void {
+    if (typeof text !== 'string') return;
+    for (const t of foldedWithWords(text)) this.add({ t });
+  }
+
+  addCoding(c: CodingLike | undefined): void {
+    if (!c || typeof c !== 'object') return;
+    if (c.code !== undefined || c.system !== undefined) {
+      const e: { s?: string; c?: string } = {};
+      if (c.system) e.s = c.system;
+      if (c.code !== undefined && c.code !== '') e.c = String(c.code);
+      if (e.s !== undefined || e.c !== undefined) this.add(e);
+    }
+    this.addText(c.display);
+  }
 }
 
 // ---- dates -----------------------------------------------------------------------------------
