@@ -2,7 +2,7 @@ import type { Immunization, Patient } from '@medplum/fhirtypes';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { extractSearchIndex } from '../../search/extract.js';
-import { dateSpan, indexDef, indexTuples, isPlainJsonData } from './index-values.js';
+import { dateSpan, indexDef, indexTuples, indexValues, isPlainJsonData, MAX_INDEXED_CHARS, truncated, type Scalar } from './index-values.js';
 
 // The store takes a write's index entries from the search values as given when isPlainJsonData
 // says so, and from the parse of their stored JSON otherwise: both must give the same entries.
@@ -87,5 +87,51 @@ describe('isPlainJsonData', () => {
       expect(isPlainJsonData(s)).toBe(true);
       expect(roundTrip(s)).toEqual(s);
     }
+  });
+});
+
+/** indexValues as it was before session 9 (a Set per call): the reference for the short-list version. */
+function indexValuesReference(doc: unknown, segments: string[], sort: boolean): Array<Scalar | null> {
+  const out = new Set<Scalar>();
+  const walk = (value: unknown, i: number, depth: number): void => {
+    if (value === undefined || value === null || depth > 16) return;
+    if (Array.isArray(value)) {
+      for (const el of value) walk(el, i, depth + 1);
+      return;
+    }
+    if (i === segments.length) {
+      if (typeof value === 'string' || (typeof value === 'number' && Number.isFinite(value))) out.add(truncated(value));
+      return;
+    }
+    if (typeof value === 'object') walk((value as Record<string, unknown>)[segments[i]], i + 1, depth + 1);
+  };
+  walk(doc, 0, 0);
+  if (out.size === 0) return sort ? [null] : [];
+  return [...out];
+}
+
+describe('indexValues', () => {
+  it('gives the distinct values in first-met order, as a Set did, for few and many values (fast-check)', () => {
+    const long = 'x'.repeat(MAX_INDEXED_CHARS);
+    const scalar = fc.oneof(
+      fc.constantFrom('a', 'b', 'c', 'A', '', long + 'y', long + 'z', long, 0, -0, 1, 2.5, NaN, Infinity, true, null),
+      fc.string({ maxLength: 3 }),
+      fc.integer({ min: -3, max: 40 })
+    );
+    const value = fc.oneof(scalar, fc.array(scalar, { maxLength: 40 }), fc.array(fc.record({ c: fc.oneof(scalar, fc.array(scalar, { maxLength: 30 })) }), { maxLength: 6 }));
+    const defs = [indexDef(1, 'T', 's.a', false), indexDef(2, 'T', 's.a.c', false), indexDef(3, 'T', 's._sort.a', false)];
+    fc.assert(
+      fc.property(value, (a) => {
+        const d = doc({ a, _sort: { a } });
+        for (const def of defs) {
+          const got = indexValues(d, def);
+          const want = indexValuesReference(d, def.segments, def.sort);
+          expect(got).toEqual(want);
+          // toEqual does not tell -0 from 0: compare each value's identity too.
+          expect(got.map((v) => Object.is(v, -0))).toEqual(want.map((v) => Object.is(v, -0)));
+        }
+      }),
+      { numRuns: 3000 }
+    );
   });
 });

@@ -62,24 +62,50 @@ export function truncated(v: Scalar): Scalar {
   return typeof v === 'string' && v.length > MAX_INDEXED_CHARS ? v.slice(0, MAX_INDEXED_CHARS) : v;
 }
 
-function collect(value: unknown, segments: string[], i: number, out: Set<Scalar>, depth: number): void {
+/**
+ * The distinct values found, in the order first met (as a Set keeps them; `includes` compares alike:
+ * SameValueZero). An array while short (most paths hold one to a few values: no Set per call), a Set
+ * from LIST_MAX values on.
+ */
+const LIST_MAX = 16;
+
+interface Found {
+  list: Scalar[];
+  set: Set<Scalar> | undefined;
+}
+
+function collect(value: unknown, segments: string[], i: number, out: Found, depth: number): void {
   if (value === undefined || value === null || depth > 16) return;
   if (Array.isArray(value)) {
     for (const el of value) collect(el, segments, i, out, depth + 1);
     return;
   }
   if (i === segments.length) {
-    if (indexable(value)) out.add(truncated(value));
+    if (indexable(value)) add(out, truncated(value));
     return;
   }
   if (typeof value === 'object') collect((value as Record<string, unknown>)[segments[i]], segments, i + 1, out, depth + 1);
 }
 
+function add(out: Found, value: Scalar): void {
+  const v = value === 0 ? 0 : value; // -0 as +0, as a Set stores it
+  if (out.set !== undefined) {
+    if (!out.set.has(v)) {
+      out.set.add(v);
+      out.list.push(v);
+    }
+    return;
+  }
+  if (out.list.includes(v)) return;
+  out.list.push(v);
+  if (out.list.length >= LIST_MAX) out.set = new Set(out.list);
+}
+
 function valuesAt(doc: unknown, segments: string[], sort: boolean): Array<Scalar | null> {
-  const out = new Set<Scalar>();
+  const out: Found = { list: [], set: undefined };
   collect(doc, segments, 0, out, 0);
-  if (out.size === 0) return sort ? [null] : [];
-  return [...out];
+  if (out.list.length === 0) return sort ? [null] : [];
+  return out.list;
 }
 
 /** The index values of a document (StoredDoc-shaped: `_id`, `lastUpdated`, `s`); null alone for a sort path without value. */
