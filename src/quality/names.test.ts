@@ -217,3 +217,40 @@ describe('nameTokens on plain words', () => {
     );
   });
 });
+
+describe('isTestNameString', () => {
+  // Before its phrases were padded once and skipped for a single word: the reference for any value.
+  const PHRASES = ['test patient', 'test case', 'test child', 'test baby', 'mickey mouse', 'minnie mouse', 'donald duck', 'daffy duck', 'bugs bunny', 'john doe', 'jane doe', 'do not use', 'not valid', 'no name', 'first name', 'last name'];
+  const reference = (value: string | undefined) => {
+    if (!value || value.trim() === '') return { test: false };
+    if (/\d/.test(value)) return { test: true, reason: `"${value.trim()}" contains digits` };
+    const raw = (/[^\x00-\x7f]/.test(value) ? value.normalize('NFKD').replace(/[\u0300-\u036f]/g, '') : value).toLowerCase();
+    const words = raw.split(/[^a-z]+/).filter((t) => t !== '');
+    const joined = ` ${words.join(' ')} `;
+    for (const phrase of PHRASES) if (joined.includes(` ${phrase} `)) return { test: true, reason: `"${phrase}" looks like test data` };
+    return undefined; // the token checks are the same code on both sides
+  };
+  const word = fc.constantFrom('test', 'Patient', 'MICKEY', 'mouse', 'Doe', 'john', 'not', 'valid', 'do', 'use', 'no', 'name', 'first', 'Last', 'Ava', 'Smith', 'zzsmith', 'asdf', 'José', 'x', 'baby');
+  const value = fc.oneof(
+    fc.array(word, { minLength: 1, maxLength: 4 }).chain((words) => fc.constantFrom(' ', '  ', '-', ', ', '.').map((sep) => words.join(sep))),
+    fc.string({ maxLength: 14 })
+  );
+
+  it('finds the phrases the reference finds, with the same reason (fast-check)', () => {
+    let phrases = 0;
+    fc.assert(
+      fc.property(fc.option(value, { nil: undefined }), (v) => {
+        const expected = reference(v);
+        const got = isTestNameString(v);
+        if (expected) {
+          if (expected.test && /looks like test data/.test(expected.reason ?? '')) phrases++;
+          expect(got).toEqual(expected);
+        } else {
+          expect(got.reason ?? '').not.toMatch(/looks like test data|contains digits/);
+        }
+      }),
+      { numRuns: 3_000 }
+    );
+    expect(phrases).toBeGreaterThan(20);
+  });
+});

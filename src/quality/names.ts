@@ -305,6 +305,9 @@ const JUNK_PHRASES = [
   'last name',
 ];
 
+/** Each junk phrase with a space either side (as found in the name's words joined by spaces), built once. */
+const PADDED_JUNK_PHRASES = JUNK_PHRASES.map((phrase) => ({ phrase, padded: ` ${phrase} ` }));
+
 const KEYBOARD_ROWS = ['qwertyuiop', 'asdfghjkl', 'zxcvbnm', 'abcdefghijklmnopqrstuvwxyz'];
 
 /** Why a single token looks like junk, or undefined. */
@@ -327,9 +330,12 @@ export function isTestNameString(value: string | undefined): TestNameResult {
   if (/\d/.test(value)) return { test: true, reason: `"${value.trim()}" contains digits` };
   const raw = stripDiacritics(value).toLowerCase();
   const words = raw.split(/[^a-z]+/).filter((t) => t !== '');
-  const joined = ` ${words.join(' ')} `;
-  for (const phrase of JUNK_PHRASES) {
-    if (joined.includes(` ${phrase} `)) return { test: true, reason: `"${phrase}" looks like test data` };
+  // Every phrase has two words or more: a single word holds none.
+  if (words.length > 1) {
+    const joined = ` ${words.join(' ')} `;
+    for (const { phrase, padded } of PADDED_JUNK_PHRASES) {
+      if (joined.includes(padded)) return { test: true, reason: `"${phrase}" looks like test data` };
+    }
   }
   for (const token of new Set([...words, ...nameTokens(value)])) {
     const why = junkToken(token);
