@@ -3,7 +3,9 @@
 // (default 2,900: what precedes bench/hl7v2.ts's open loop at BENCH_SCALE=0.3) through POST /soap;
 // the next VXU_ENGINE_INPUTS messages (default 900, the open loop's: most meet a probable match,
 // bench/vxu-messages.ts) are read into their Patients and Immunizations without being sent, and
-//   - findMatches(store, patient) runs over them VXU_ENGINE_ROUNDS times (default 5),
+//   - the matching of each new child's create runs over them VXU_ENGINE_ROUNDS times (default 5):
+//     findMatches(store, patient), then what is stored — markForReview with the probable matches,
+//     matchKeysOf of the record stored (a further dose updates its child: no matching);
 //   - validateResource runs over the Patient and the Immunizations as many times;
 // printed: this process's CPU per input (lowest and median round), and a sha256 of every decision
 // (candidates named by MRN and name, grades, scores, reasons) and every validation issue. The
@@ -22,10 +24,11 @@ import type * as ConfigModule from '../src/config.js';
 import type * as OpenStoreModule from '../src/app/open-store.js';
 import type * as ServerModule from '../src/server.js';
 import type * as CandidatesModule from '../src/matching/candidates.js';
+import type * as IngestModule from '../src/matching/ingest.js';
 import type * as Er7Module from '../src/hl7v2/er7.js';
 import type * as VxuToFhirModule from '../src/hl7v2/vxu-to-fhir.js';
 import type * as ValidateModule from '../src/validation/validate-resource.js';
-import { envelope, nextMessage, SECRET } from './vxu-messages.js';
+import { envelope, nextMessage, SECRET, sent } from './vxu-messages.js';
 
 const WARM_UP = Number(process.env.VXU_ENGINE_WARMUP ?? '2900');
 const INPUTS = Number(process.env.VXU_ENGINE_INPUTS ?? '900');
@@ -66,7 +69,8 @@ async function main(): Promise<void> {
   const { loadConfig } = (await import(`${root}/config.js`)) as typeof ConfigModule;
   const { createStore } = (await import(`${root}/app/open-store.js`)) as typeof OpenStoreModule;
   const { startServer } = (await import(`${root}/server.js`)) as typeof ServerModule;
-  const { findMatches } = (await import(`${root}/matching/candidates.js`)) as typeof CandidatesModule;
+  const { findMatches, matchKeysOf } = (await import(`${root}/matching/candidates.js`)) as typeof CandidatesModule;
+  const { markForReview } = (await import(`${root}/matching/ingest.js`)) as typeof IngestModule;
   const { parseMessage } = (await import(`${root}/hl7v2/er7.js`)) as typeof Er7Module;
   const { readVxu } = (await import(`${root}/hl7v2/vxu-to-fhir.js`)) as typeof VxuToFhirModule;
   const { validateResource } = (await import(`${root}/validation/validate-resource.js`)) as typeof ValidateModule;
@@ -89,20 +93,30 @@ async function main(): Promise<void> {
     );
     await running.audit.flush();
     const patients: Patient[] = [];
+    const newChildren: Patient[] = [];
     const doses: Immunization[] = [];
     for (let i = 0; i < INPUTS; i++) {
+      const children = sent.length;
       const content = readVxu(parseMessage(nextSeededMessage(), { maxBytes: 1_000_000 }), { organization: 'Organization/bench-pharmacy' });
       patients.push(content.patient);
+      if (sent.length > children) newChildren.push(content.patient);
       for (const d of content.doses) doses.push({ ...d.immunization, patient: { reference: 'Patient/p1' } });
     }
     // VXU_ENGINE_BASE=DIR (another build's dist/ or src/): its findMatches and validateResource run
     // too, in rounds alternated with this build's over the same store, and their answers compared.
-    const builds: Array<{ label: string; findMatches: typeof findMatches; validateResource: typeof validateResource }> = [{ label: 'this build', findMatches, validateResource }];
+    const builds: Array<{
+      label: string;
+      findMatches: typeof findMatches;
+      matchKeysOf: typeof matchKeysOf;
+      markForReview: typeof markForReview;
+      validateResource: typeof validateResource;
+    }> = [{ label: 'this build', findMatches, matchKeysOf, markForReview, validateResource }];
     const base = process.env.VXU_ENGINE_BASE;
     if (base) {
       builds.push({
         label: `base ${base}`,
-        findMatches: ((await import(path.resolve(base, 'matching/candidates.js'))) as typeof CandidatesModule).findMatches,
+        ...((await import(path.resolve(base, 'matching/candidates.js'))) as typeof CandidatesModule),
+        markForReview: ((await import(path.resolve(base, 'matching/ingest.js'))) as typeof IngestModule).markForReview,
         validateResource: ((await import(path.resolve(base, 'validation/validate-resource.js'))) as typeof ValidateModule).validateResource,
       });
     }
@@ -112,39 +126,45 @@ async function main(): Promise<void> {
       if (process.env.VXU_ENGINE_DUMP) answers[b].dump.push(text);
     };
     const profiled = process.execArgv.some((a) => a.startsWith('--cpu-prof'));
-    const measure = async (name: string, run: (b: number, first: boolean) => Promise<void>) => {
+    const measure = async (name: string, inputs: number, run: (b: number, first: boolean, round: number) => Promise<void>) => {
       const windowStart = process.hrtime.bigint() / 1000n;
       const perRound = builds.map(() => [] as number[]);
       for (let r = 0; r < ROUNDS; r++) {
         for (let b = 0; b < builds.length; b++) {
           const t = threadCpuUs();
-          await run(b, r === 0);
-          perRound[b].push((threadCpuUs() - t) / patients.length);
+          await run(b, r === 0, r);
+          perRound[b].push((threadCpuUs() - t) / inputs);
         }
       }
       if (profiled) console.log(`${name} profile window (monotonic µs): ${windowStart} ${process.hrtime.bigint() / 1000n}`);
       builds.forEach((build, b) => {
         const sorted = [...perRound[b]].sort((x, y) => x - y);
-        console.log(`${name}, ${build.label}: µs CPU per input lowest ${sorted[0].toFixed(1)}, median ${sorted[Math.floor(sorted.length / 2)].toFixed(1)} (${ROUNDS} rounds over ${patients.length})`);
+        console.log(`${name}, ${build.label}: µs CPU per input lowest ${sorted[0].toFixed(1)}, median ${sorted[Math.floor(sorted.length / 2)].toFixed(1)} (${ROUNDS} rounds over ${inputs})`);
       });
     };
     if (ONLY !== 'validate') {
       const counts = { read: 0, parsed: 0, known: 0 };
       let listed = 0;
-      await measure('findMatches', async (b, first) => {
-        for (const p of patients) {
-          const ranked = await builds[b].findMatches(store, p, first && b === 0 ? { counts } : {});
+      // Fresh objects each round and build, made before timing: features are kept per object.
+      const copies = builds.map(() => Array.from({ length: ROUNDS }, () => newChildren.map((p) => structuredClone(p))));
+      await measure('matching of a new child (findMatches, markForReview, matchKeysOf)', newChildren.length, async (b, first, round) => {
+        const build = builds[b];
+        for (const p of copies[b][round]) {
+          const ranked = await build.findMatches(store, p, first && b === 0 ? { counts } : {});
+          const probable = ranked.filter((c) => c.decision.grade === 'probable' || c.decision.grade === 'certain');
+          const keys = build.matchKeysOf(probable.length > 0 ? build.markForReview(p, probable) : p);
           if (first) {
             if (b === 0) listed += ranked.length;
-            // Record ids are random and MRNs carry the pid: a candidate is named by its MRN and name.
-            answer(b, JSON.stringify(ranked.map((c) => [c.patient.identifier, c.patient.name, c.decision])).replaceAll(`B-${process.pid}-`, 'B-'));
+            // Record ids are random and MRNs carry the pid (taken out): a candidate is named by its MRN and name.
+            answer(b, JSON.stringify([ranked.map((c) => [c.patient.identifier, c.patient.name, c.decision]), keys]).replaceAll(String(process.pid), 'PID'));
           }
         }
       });
-      console.log(`  ${(listed / patients.length).toFixed(2)} listed, ${(counts.read / patients.length).toFixed(1)} records read, ${(counts.parsed / patients.length).toFixed(1)} parsed per input, features known for ${(counts.known / patients.length).toFixed(1)} (first round)`);
+      const n = newChildren.length;
+      console.log(`  ${n} new children: ${(listed / n).toFixed(2)} listed, ${(counts.read / n).toFixed(1)} records read, ${(counts.parsed / n).toFixed(1)} parsed per input, features known for ${(counts.known / n).toFixed(1)} (first round)`);
     }
     if (ONLY !== 'match') {
-      await measure('validateResource (Patient + Immunization)', async (b, first) => {
+      await measure('validateResource (Patient + Immunization)', patients.length, async (b, first) => {
         for (let i = 0; i < patients.length; i++) {
           const x = builds[b].validateResource(patients[i]);
           const y = builds[b].validateResource(doses[i]);

@@ -108,8 +108,7 @@ function addDays(key: string, days: number): string {
  */
 function keyGroups(f: Features, query: boolean): KeyGroup[] {
   const groups: KeyGroup[] = [];
-  const surnameCodes = unique(f.families.flatMap(phoneticCodes));
-  const givenCodes = unique(f.firsts.flatMap((g) => phoneticCodes(g).slice(0, 2)));
+  const { surnameCodes, givenCodes, maidenCodes, streetCodes } = codesOf(f);
   const b = f.birth;
 
   // The exact birth date alone is a block; its tolerant variants (day/month swapped, year ± 1,
@@ -147,20 +146,45 @@ function keyGroups(f: Features, query: boolean): KeyGroup[] {
   if (f.mothersMaidenName && b?.key) {
     const months = [b.key.slice(0, 6)];
     if (query) for (const d of dates.slice(1)) if (!months.includes(d.slice(0, 6))) months.push(d.slice(0, 6));
-    const codes = phoneticCodes(f.mothersMaidenName);
-    groups.push({ name: 'maidenName', keys: codes.flatMap((c) => months.map((m) => `mm:${c}:${m}`)) });
+    groups.push({ name: 'maidenName', keys: maidenCodes.flatMap((c) => months.map((m) => `mm:${c}:${m}`)) });
   }
   groups.push({ name: 'phone', keys: f.phones.filter((p) => p.length === 10).map((p) => `ph:${p}`) });
-  groups.push({
-    name: 'address',
-    keys: unique(
-      f.addresses
-        .filter((a) => a.zip.length === 5 && a.number !== '' && a.street !== '')
-        .map((a) => `ad:${a.zip}:${a.number}:${phoneticCodes(a.street.split(' ')[0])[0] ?? a.street.split(' ')[0]}`)
-    ),
-  });
+  groups.push({ name: 'address', keys: streetCodes.slice() }); // a copy: the cached list stays as it is
   groups.push({ name: 'identifier', keys: f.ids.map((i) => `id:${i.kind}:${i.kind === 'ssn' ? '' : i.system}|${i.value}`) });
   return groups;
+}
+
+interface Codes {
+  surnameCodes: string[];
+  givenCodes: string[];
+  maidenCodes: string[];
+  /** The address keys (ZIP, house number and the street's first word's code). */
+  streetCodes: string[];
+}
+
+/**
+ * The phonetic codes of a record's names and streets, once per Features object (they are
+ * immutable): a new Patient's keys are computed twice, to look it up (blockingStages) and to store
+ * them (matchingIndex of the same record, or of markForReview's copy, which shares its features).
+ */
+const codesCache = new WeakMap<Features, Codes>();
+
+function codesOf(f: Features): Codes {
+  let codes = codesCache.get(f);
+  if (codes === undefined) {
+    codes = {
+      surnameCodes: unique(f.families.flatMap(phoneticCodes)),
+      givenCodes: unique(f.firsts.flatMap((g) => phoneticCodes(g).slice(0, 2))),
+      maidenCodes: f.mothersMaidenName ? phoneticCodes(f.mothersMaidenName) : [],
+      streetCodes: unique(
+        f.addresses
+          .filter((a) => a.zip.length === 5 && a.number !== '' && a.street !== '')
+          .map((a) => `ad:${a.zip}:${a.number}:${phoneticCodes(a.street.split(' ')[0])[0] ?? a.street.split(' ')[0]}`)
+      ),
+    };
+    codesCache.set(f, codes);
+  }
+  return codes;
 }
 
 function unique(values: string[]): string[] {

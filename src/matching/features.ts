@@ -106,6 +106,18 @@ export function features(patient: Patient): Features {
 }
 
 /**
+ * `copy`'s features are `original`'s (the same objects, computed now if need be). Only for a copy
+ * that differs from the original in nothing the features read: the same name, birthDate, gender,
+ * identifier, telecom, address, contact and multipleBirth[x], and the same mother's-maiden-name
+ * extensions in the same order (markForReview: the copy's meta tags and possible-duplicate
+ * extensions differ). The copy's blocking keys (stored with it) then need no features of their own.
+ */
+export function shareFeatures(copy: Patient, original: Patient): void {
+  coreCache.set(copy, coreFeatures(original));
+  cache.set(copy, features(original));
+}
+
+/**
  * Not cached: for callers that keep what they compute for as long as they need it (rank.ts keeps
  * a call's candidates in its own Map). The module's WeakMaps cost the garbage collector dearly
  * when tens of fresh records per call pass through them (ephemeron tables: ~1.3 MB promoted per

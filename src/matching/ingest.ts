@@ -5,6 +5,7 @@ import type { Extension, HumanName, Patient } from '@medplum/fhirtypes';
 import type { StoreReader } from '../store/store.js';
 import type { ResourceRecord } from '../store/store.js';
 import { findMatches } from './candidates.js';
+import { shareFeatures } from './features.js';
 import { mergeInto, mergeNames } from './merge-records.js';
 import { placeholderInfo } from './newborn.js';
 import type { RankedCandidate } from './types.js';
@@ -37,11 +38,16 @@ export function markForReview(patient: Patient, probable: RankedCandidate[]): Pa
     url: POSSIBLE_DUPLICATE_EXTENSION,
     valueReference: { reference: `Patient/${c.patient.id}`, display: `${c.decision.grade} match, score ${c.decision.score.toFixed(2)}` },
   }));
-  return {
+  const marked: Patient = {
     ...patient,
     meta: { ...patient.meta, tag: [...(patient.meta?.tag ?? []).filter((t) => t.code !== REVIEW_TAG.code), REVIEW_TAG] },
     extension: [...(patient.extension ?? []).filter((e) => e.url !== POSSIBLE_DUPLICATE_EXTENSION), ...extension],
   };
+  // Only meta and the possible-duplicate extensions differ (the mother's maiden name keeps its
+  // place among the extensions): the record's matching features, and so its blocking keys, are
+  // the incoming one's, already computed for the blocking searches.
+  shareFeatures(marked, patient);
+  return marked;
 }
 
 /**

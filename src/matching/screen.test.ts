@@ -12,7 +12,10 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { Filter, ResourceRecord, StoreReader } from '../store/store.js';
 import { parsePairFile, TEST_MEDICAID_SYSTEM, toPatient } from './aira.js';
+import { blockingStages, matchingIndex } from './blocking.js';
 import { findMatches, knownCandidates, matchKeysOf, storedBirthDate } from './candidates.js';
+import { features, MOTHERS_MAIDEN_NAME_URL } from './features.js';
+import { markForReview, POSSIBLE_DUPLICATE_EXTENSION } from './ingest.js';
 import { comparePatients } from './compare.js';
 import { CandidateRanker, rankCandidates } from './rank.js';
 import { HOUSEHOLD, patient, type PatientSpec } from './test-patients.js';
@@ -262,6 +265,35 @@ describe('findMatches with the records of earlier calls known (knownCandidates)'
         }
       }),
       { numRuns: 300, seed: 20261207 }
+    );
+  });
+});
+
+describe("markForReview's copy shares the incoming record's features", () => {
+  const extension = fc.constantFrom(
+    { url: MOTHERS_MAIDEN_NAME_URL, valueString: 'Okafor' },
+    { url: MOTHERS_MAIDEN_NAME_URL, valueString: 'Garcia-Lopez' },
+    { url: POSSIBLE_DUPLICATE_EXTENSION, valueReference: { reference: 'Patient/old' } },
+    { url: 'http://example.org/other', valueString: 'x' }
+  );
+  it('its features and blocking keys are those computed afresh (fast-check)', () => {
+    fc.assert(
+      fc.property(record, fc.array(extension, { maxLength: 4 }), fc.integer({ min: 1, max: 3 }), (base, extra, n) => {
+        const incoming: Patient = { ...base, extension: [...(base.extension ?? []), ...extra] };
+        // As findMatches does first: the incoming record's features and keys computed.
+        const stages = blockingStages(incoming);
+        expect(stages).toEqual(blockingStages(structuredClone(incoming)));
+        const probable = Array.from({ length: n }, (_, i) => ({
+          patient: { resourceType: 'Patient', id: `p${i}` } as Patient,
+          decision: { grade: 'probable' as const, score: 0.6, weight: 10, reasons: [] },
+        }));
+        const marked = markForReview(incoming, probable);
+        const fresh = structuredClone(marked);
+        expect(features(marked)).toEqual(features(fresh));
+        expect(matchingIndex(marked)).toEqual(matchingIndex(fresh));
+        expect(matchKeysOf(marked)).toEqual(matchKeysOf(structuredClone(marked)));
+      }),
+      { numRuns: 1000, seed: 20261207 }
     );
   });
 });
