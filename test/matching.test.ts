@@ -173,6 +173,42 @@ describe('newborn matching over HTTP', () => {
     expect(again.status).toBe(422);
   });
 
+  it('a create that certainly matches a record under review updates it and keeps it under review', async () => {
+    const h = household();
+    const hospital = await server.fhir('POST', 'Patient', { body: hospitalRecord(h, `MRN-${seq}`) });
+    expect(hospital.status).toBe(201);
+    // The clinic's record: the placeholder surname and birth date link it to the hospital's (probable),
+    // its own MRN and phone make a later copy of it a certain match of it alone.
+    const clinicRecord = {
+      resourceType: 'Patient',
+      identifier: [{ system: 'urn:oid:2.16.840.1.113883.3.9999.7', value: `CL-${seq}`, type: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v2-0203', code: 'MR' }] } }],
+      name: [{ family: 'Smith', given: ['Liam'] }],
+      birthDate: h.birthDate,
+      gender: 'male',
+      telecom: [{ system: 'phone', value: `312-555-${String(7000 + seq).padStart(4, '0')}` }],
+    };
+    const tagged = await server.fhir('POST', 'Patient', { body: clinicRecord });
+    expect(tagged.status, tagged.text).toBe(201);
+    expect(tagged.body.meta.tag.map((t: any) => t.code)).toContain('possible-duplicate');
+    const restricted = [{ system: 'http://terminology.hl7.org/CodeSystem/v3-Confidentiality', code: 'R' }];
+    const labelled = await server.fhir('PUT', `Patient/${tagged.body.id}`, { body: { ...tagged.body, meta: { tag: tagged.body.meta.tag, security: restricted } } });
+    expect(labelled.status, labelled.text).toBe(200);
+
+    const again = await server.fhir('POST', 'Patient', {
+      body: { ...clinicRecord, address: [{ line: ['7 Lake Shore Drive'], city: 'Chicago', state: 'IL', postalCode: '60601' }] },
+      headers: { prefer: 'return=representation' },
+    });
+    expect(again.status, again.text).toBe(200);
+    expect(again.body.id).toBe(tagged.body.id);
+    expect(again.body.meta.versionId).toBe('3');
+    expect(again.body.address.map((a: any) => a.city)).toContain('Chicago');
+    expect(again.body.meta.tag).toEqual(tagged.body.meta.tag);
+    expect(again.body.meta.security).toEqual(restricted);
+    const review = await server.fhir('GET', 'Patient?_tag=https://iis-fhir-server.org/fhir/CodeSystem/match-review|possible-duplicate&active:not=false&_count=100');
+    expect(review.body.entry.map((e: any) => e.resource.id)).toContain(tagged.body.id);
+    expect((await server.fhir('GET', `Patient/${hospital.body.id}`)).body.meta.versionId).toBe('1');
+  });
+
   it("the hospital's later conditional update by MRN keeps the legal name official", async () => {
     const h = household();
     const mrn = `MRN-${seq}`;

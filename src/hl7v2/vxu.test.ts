@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Hl7Message } from '@medplum/core';
 import type { AuditEvent } from '@medplum/fhirtypes';
 import { startTestServer, testMongoUrl, type TestServer } from '../../test/helpers/server.js';
+import { POSSIBLE_DUPLICATE_EXTENSION, REVIEW_TAG } from '../matching/ingest.js';
 import { unescapeText } from './er7.js';
 import { controlId, hl7Date, order, pid, VIS_OBX, vxu, yearsAgo, msh } from './test-messages.js';
 
@@ -93,7 +94,10 @@ describe('VXU^V04 → ACK^V04 (Z23)', () => {
     const again = await post(message);
     expect(msa(again.ack)).toBe('AA');
     expect(await immunizationsOf(patient.id)).toHaveLength(1);
-    expect(await patientsBy(`${authority('MYEHR')}|CDC-1001`)).toHaveLength(1);
+    const resent = await patientsBy(`${authority('MYEHR')}|CDC-1001`);
+    expect(resent).toHaveLength(1);
+    // The update a further message makes adds no tag the record did not have.
+    expect(resent[0].meta.tag).toBeUndefined();
   });
 
   it('a pharmacy flu shot by NDC only is stored with the NDC', async () => {
@@ -166,6 +170,58 @@ describe('VXU^V04 → ACK^V04 (Z23)', () => {
     expect(['AA', 'AE'], third.text).toContain(msa(third.ack));
     expect((await immunizationsOf(noah[0].id)).map((i) => i.vaccineCode.coding[0].code).sort()).toEqual(['141', '20']);
     expect((await immunizationsOf(emma[0].id)).map((i) => i.vaccineCode.coding[0].code)).toEqual(['20']);
+  });
+
+  it("a child stored as a possible duplicate stays under review when its submitter's next VXU updates it", async () => {
+    const birth = yearsAgo(1, 17);
+    const iso = `${birth.slice(0, 4)}-${birth.slice(4, 6)}-${birth.slice(6, 8)}`;
+    // Registered earlier by another submitter, at another address: the clinic's record is only a
+    // probable match of it (review), not a certain one.
+    const registered = await server.fhir('POST', 'Patient', {
+      body: { resourceType: 'Patient', name: [{ family: 'Lindqvist', given: ['Elsa'] }], birthDate: iso, gender: 'female', address: [{ line: ['9 Harbor Road'], city: 'Salem', state: 'MA', postalCode: '01970' }] },
+    });
+    expect(registered.status, registered.text).toBe(201);
+    const clinicVxu = (filler: string, cvx: string, daysAgo: number) =>
+      vxu({
+        facility: 'CLINIC-R',
+        pid: pid({ mrn: 'REV-1', authority: 'REVIEWEHR', family: 'Lindqvist', given: 'Elsa', birth, sex: 'F' }),
+        orders: [order({ filler, cvx, date: hl7Date(daysAgo) })],
+      });
+    const underReview = (p: any) => (p.meta?.tag ?? []).some((t: any) => t.system === REVIEW_TAG.system && t.code === REVIEW_TAG.code);
+    const reviewList = async () => {
+      const res = await server.fhir('GET', `Patient?_tag=${encodeURIComponent(`${REVIEW_TAG.system}|${REVIEW_TAG.code}`)}&active:not=false&_count=100`);
+      return (res.body.entry ?? []).map((e: any) => e.resource.id);
+    };
+
+    const first = await post(clinicVxu('REV-1-DTAP', '20', 30));
+    expect(['AA', 'AE'], first.text).toContain(msa(first.ack));
+    const [stored] = await patientsBy(`${authority('REVIEWEHR')}|REV-1`);
+    expect(stored.id).not.toBe(registered.body.id);
+    expect(underReview(stored)).toBe(true);
+    expect(await reviewList()).toContain(stored.id);
+    // A security label someone put on the record meanwhile (a plain PUT keeps what its body says).
+    const labelled = await server.fhir('PUT', `Patient/${stored.id}`, {
+      body: { ...stored, meta: { tag: stored.meta.tag, security: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-Confidentiality', code: 'R' }] } },
+    });
+    expect(labelled.status, labelled.text).toBe(200);
+
+    const next = await post(clinicVxu('REV-1-MMR', '03', 2));
+    expect(['AA', 'AE'], next.text).toContain(msa(next.ack));
+    const after = await patientsBy(`${authority('REVIEWEHR')}|REV-1`);
+    expect(after.map((p) => p.id)).toEqual([stored.id]);
+    expect(Number(after[0].meta.versionId)).toBeGreaterThan(Number(labelled.body.meta.versionId));
+    expect(underReview(after[0])).toBe(true);
+    expect(after[0].meta.tag).toEqual(stored.meta.tag);
+    expect(after[0].meta.security).toEqual([{ system: 'http://terminology.hl7.org/CodeSystem/v3-Confidentiality', code: 'R' }]);
+    expect(after[0].extension.filter((e: any) => e.url === POSSIBLE_DUPLICATE_EXTENSION).map((e: any) => e.valueReference.reference)).toEqual([
+      `Patient/${registered.body.id}`,
+    ]);
+    expect(await reviewList()).toContain(stored.id);
+    expect((await immunizationsOf(stored.id)).map((i) => i.vaccineCode.coding[0].code).sort()).toEqual(['03', '20']);
+    // The record it may duplicate is untouched.
+    const original = await server.fhir('GET', `Patient/${registered.body.id}`);
+    expect(original.body.meta.versionId).toBe('1');
+    expect(await immunizationsOf(registered.body.id)).toEqual([]);
   });
 
   it('a historical dose (RXA-9 NIP001 01) is stored as not from the primary source', async () => {

@@ -172,7 +172,8 @@ function transactionFor(
 
 /**
  * The stored record with what the message says: the submitter's current demographics win for
- * single-valued facts, identifiers, names, telecoms and addresses from elsewhere are kept.
+ * single-valued facts, identifiers, names, telecoms and addresses from elsewhere are kept, and so
+ * are the record's tags and security labels.
  */
 function updatedPatient(current: Patient, incoming: Patient): Patient {
   const merged = mergeInto(current, incoming);
@@ -186,7 +187,11 @@ function updatedPatient(current: Patient, incoming: Patient): Patient {
   const extension = [...(current.extension ?? []).filter((e) => !incomingUrls.has(e.url)), ...(incoming.extension ?? [])];
   if (extension.length > 0) merged.extension = extension;
   if (incoming.contact) merged.contact = incoming.contact;
+  // The message has no say on the record's labels: its tags (a possible duplicate stays on the
+  // review list until a reviewer resolves it with $merge) and security labels are kept as stored.
+  // The rest of meta is left out, as before (version and lastUpdated are the store's).
+  const { tag, security } = merged.meta ?? {};
   delete merged.meta;
+  if (tag?.length || security?.length) merged.meta = { ...(tag?.length ? { tag } : {}), ...(security?.length ? { security } : {}) };
   return merged;
 }
-
