@@ -6,6 +6,8 @@ import { immunization, startTestServer, type TestServer } from './helpers/server
 
 const MMN = 'http://hl7.org/fhir/StructureDefinition/patient-mothersMaidenName';
 const MRN_SYSTEM = 'urn:oid:1.2.840.114350.1.13.0.1.7.5.737384.14';
+const DUPLICATE_OF = 'https://iis-fhir-server.org/fhir/StructureDefinition/possible-duplicate-of';
+const REVIEW_LIST = 'Patient?_tag=https://iis-fhir-server.org/fhir/CodeSystem/match-review|possible-duplicate';
 
 let seq = 0;
 function household() {
@@ -171,6 +173,97 @@ describe('newborn matching over HTTP', () => {
     expect(source.body.link[0]).toEqual({ other: { reference: `Patient/${other.body.id}` }, type: 'replaced-by' });
     const again = await server.fhir('POST', 'Patient/$merge', { body: mergeBody(false) });
     expect(again.status).toBe(422);
+    // The merge settled this pair's review: the target named only the source, so it leaves the list.
+    expect(result.meta.tag ?? []).not.toContainEqual(expect.objectContaining({ code: 'possible-duplicate' }));
+    expect(result.extension ?? []).not.toContainEqual(expect.objectContaining({ url: DUPLICATE_OF }));
+    const after = await server.fhir('GET', `${REVIEW_LIST}&active:not=false&_count=100`);
+    expect((after.body.entry ?? []).map((e: any) => e.resource.id)).not.toContain(other.body.id);
+    // The merged-away record cannot take anything back: no second, crossed merge.
+    const crossed = await server.fhir('POST', 'Patient/$merge', {
+      body: {
+        resourceType: 'Parameters',
+        parameter: [
+          { name: 'source-patient', valueReference: { reference: `Patient/${other.body.id}` } },
+          { name: 'target-patient', valueReference: { reference: `Patient/${hospital.body.id}` } },
+          { name: 'preview', valueBoolean: true },
+        ],
+      },
+    });
+    expect(crossed.status, crossed.text).toBe(422);
+    expect(crossed.body.issue[0].diagnostics).toBe(
+      `target-patient Patient/${hospital.body.id} was already merged into Patient/${other.body.id}: merge into that record instead`
+    );
+    expect((await server.fhir('GET', `Patient/${other.body.id}`)).body.active).not.toBe(false);
+    expect((await server.fhir('GET', `Immunization/${dose.body.id}`)).body.patient.reference).toBe(`Patient/${other.body.id}`);
+  });
+
+  it('$merge settles only the merged pair: a record naming another candidate stays under review, with its other tags and labels', async () => {
+    const h = household();
+    const hospital = await server.fhir('POST', 'Patient', { body: hospitalRecord(h, `MRN-${seq}`) });
+    const other = await server.fhir('POST', 'Patient', { body: { resourceType: 'Patient', name: [{ family: 'Smith', given: ['Liam'] }], birthDate: h.birthDate, gender: 'male' } });
+    expect(other.body.meta.tag.map((t: any) => t.code)).toContain('possible-duplicate');
+    const second = await server.fhir('POST', 'Patient', { body: { resourceType: 'Patient', name: [{ family: 'Okonkwo', given: ['Ada'] }], birthDate: '2019-02-03', gender: 'female' } });
+    expect(second.status, second.text).toBe(201);
+    const rosterTag = { system: 'urn:example:tags', code: 'school-roster' };
+    const restricted = { system: 'http://terminology.hl7.org/CodeSystem/v3-Confidentiality', code: 'R' };
+    // A second candidate named on the record, and a tag and a label of someone else's.
+    const named = await server.fhir('PUT', `Patient/${other.body.id}`, {
+      body: {
+        ...other.body,
+        meta: { tag: [...other.body.meta.tag, rosterTag], security: [restricted] },
+        extension: [...other.body.extension, { url: DUPLICATE_OF, valueReference: { reference: `Patient/${second.body.id}` } }],
+      },
+    });
+    expect(named.status, named.text).toBe(200);
+    const merge = (source: string) =>
+      server.fhir('POST', 'Patient/$merge', {
+        body: {
+          resourceType: 'Parameters',
+          parameter: [
+            { name: 'source-patient', valueReference: { reference: `Patient/${source}` } },
+            { name: 'target-patient', valueReference: { reference: `Patient/${other.body.id}` } },
+          ],
+        },
+      });
+    const reviewIds = async () => ((await server.fhir('GET', `${REVIEW_LIST}&active:not=false&_count=100`)).body.entry ?? []).map((e: any) => e.resource.id);
+
+    const first = await merge(hospital.body.id);
+    expect(first.status, first.text).toBe(200);
+    const afterFirst = (await server.fhir('GET', `Patient/${other.body.id}`)).body;
+    expect(afterFirst.meta.tag.map((t: any) => t.code)).toEqual(['possible-duplicate', 'school-roster']);
+    expect(afterFirst.meta.security).toEqual([restricted]);
+    expect(afterFirst.extension.filter((e: any) => e.url === DUPLICATE_OF).map((e: any) => e.valueReference.reference)).toEqual([`Patient/${second.body.id}`]);
+    expect(await reviewIds()).toContain(other.body.id);
+
+    const last = await merge(second.body.id);
+    expect(last.status, last.text).toBe(200);
+    const afterLast = (await server.fhir('GET', `Patient/${other.body.id}`)).body;
+    expect(afterLast.meta.tag).toEqual([rosterTag]);
+    expect(afterLast.meta.security).toEqual([restricted]);
+    expect(afterLast.extension ?? []).not.toContainEqual(expect.objectContaining({ url: DUPLICATE_OF }));
+    expect(await reviewIds()).not.toContain(other.body.id);
+  });
+
+  it('$merge refuses an inactive target (422) and moves nothing', async () => {
+    const h = household();
+    const source = await server.fhir('POST', 'Patient', { body: hospitalRecord(h, `MRN-${seq}`) });
+    const dose = await server.fhir('POST', 'Immunization', { body: immunization(`Patient/${source.body.id}`, { occurrenceDateTime: h.birthDate }) });
+    const target = await server.fhir('POST', 'Patient', { body: { resourceType: 'Patient', name: [{ family: 'Idowu', given: ['Tobi'] }], birthDate: '2018-05-06', gender: 'male' } });
+    const inactive = await server.fhir('PUT', `Patient/${target.body.id}`, { body: { ...target.body, active: false } });
+    expect(inactive.status, inactive.text).toBe(200);
+    const res = await server.fhir('POST', 'Patient/$merge', {
+      body: {
+        resourceType: 'Parameters',
+        parameter: [
+          { name: 'source-patient', valueReference: { reference: `Patient/${source.body.id}` } },
+          { name: 'target-patient', valueReference: { reference: `Patient/${target.body.id}` } },
+        ],
+      },
+    });
+    expect(res.status, res.text).toBe(422);
+    expect(res.body.issue[0].diagnostics).toBe(`target-patient Patient/${target.body.id} is inactive (active: false): a merge needs an active target`);
+    expect((await server.fhir('GET', `Immunization/${dose.body.id}`)).body.patient.reference).toBe(`Patient/${source.body.id}`);
+    expect((await server.fhir('GET', `Patient/${source.body.id}`)).body.meta.versionId).toBe('1');
   });
 
   it('a create that certainly matches a record under review updates it and keeps it under review', async () => {

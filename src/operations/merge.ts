@@ -1,14 +1,19 @@
 // Patient/$merge (R5-style Parameters: source-patient, target-patient, preview, result-patient):
 // the source's Immunizations, data-sharing Consents and Conditions move to the target, the source becomes
 // inactive with a replaced-by link, the target gets a replaces link and the source's identifiers
-// and names. Every change is an ordinary new version, so history shows each step. preview=true
-// answers what would happen without writing.
-import type { Condition, Consent, Immunization, OperationOutcomeIssue, Parameters, ParametersParameter, Patient, PatientLink, Resource } from '@medplum/fhirtypes';
+// and names, and the pair leaves the review list (the target's possible-duplicate-of naming the
+// source goes; its review tag when no other candidate is named). A target that is itself merged
+// away or inactive is refused (422). With result-patient the target's content, meta included, is
+// the client's, as in a PUT (only the pair's review is settled as above). Every change is an
+// ordinary new version, so history shows each step. preview=true answers what would happen
+// without writing.
+import type { Condition, Consent, Extension, Immunization, OperationOutcomeIssue, Parameters, ParametersParameter, Patient, PatientLink, Resource } from '@medplum/fhirtypes';
 import { grants } from '../auth/scopes.js';
 import { badRequest, forbidden, makeIssue, outcome, unprocessable } from '../fhir/outcome.js';
 import { readCurrent } from '../interactions/read.js';
 import type { FhirRequest, FhirResponse, HandlerContext } from '../interactions/types.js';
 import { indexFor, translateConflict, validateBody } from '../interactions/write-support.js';
+import { POSSIBLE_DUPLICATE_EXTENSION, REVIEW_TAG } from '../matching/ingest.js';
 import { mergeNames } from '../matching/merge-records.js';
 import type { ResourceRecord, WriteOp } from '../store/store.js';
 
@@ -30,6 +35,7 @@ export async function mergeOperation(req: FhirRequest, ctx: HandlerContext): Pro
   if (sourcePatient.link?.some((l) => l.type === 'replaced-by')) {
     throw unprocessable(`Patient/${source.id} was already merged into another record`, { expression: 'Patient.link' });
   }
+  refuseInactiveTarget(target.id, target.resource as Patient);
 
   const newTarget = await buildTarget(ctx, target, sourcePatient, input.resultPatient);
   const newSource: Patient = {
@@ -88,8 +94,47 @@ async function buildTarget(ctx: HandlerContext, target: ResourceRecord, source: 
       identifier: unique([...(current.identifier ?? []), ...(source.identifier ?? []).map((i) => ({ ...i, use: i.use ?? 'old' }))], (i) => `${i.system}|${i.value}`),
     };
   }
+  next = resolveReview(next, source.id as string);
   const replaces: PatientLink = { other: { reference: `Patient/${source.id}` }, type: 'replaces' };
   return { ...next, id: target.id, link: [...(next.link ?? []).filter((l) => l.other?.reference !== replaces.other.reference), replaces] };
+}
+
+/**
+ * A target merged away itself (a replaced-by link) or inactive cannot take the source's records:
+ * its doses would land on a record nobody looks at, and two records could each replace the other.
+ */
+function refuseInactiveTarget(id: string, target: Patient): void {
+  const replacedBy = target.link?.find((l) => l.type === 'replaced-by');
+  if (replacedBy) {
+    const into = replacedBy.other?.reference ?? 'another record';
+    throw unprocessable(`target-patient Patient/${id} was already merged into ${into}: merge into that record instead`, { expression: 'Patient.link' });
+  }
+  if (target.active === false) {
+    throw unprocessable(`target-patient Patient/${id} is inactive (active: false): a merge needs an active target`, { expression: 'Patient.active' });
+  }
+}
+
+/**
+ * The merge settles the review of this pair: the target's possible-duplicate-of naming the source
+ * is removed, and the review tag too when no other candidate is named. Other tags, security
+ * labels and extensions stay as they are.
+ */
+function resolveReview(target: Patient, sourceId: string): Patient {
+  const namesSource = (e: Extension) => e.url === POSSIBLE_DUPLICATE_EXTENSION && referencesPatient(e.valueReference?.reference, sourceId);
+  if (!target.extension?.some(namesSource)) return target;
+  const resolved: Patient = { ...target, extension: target.extension.filter((e) => !namesSource(e)) };
+  if (resolved.extension?.length === 0) delete resolved.extension;
+  const stillUnderReview = resolved.extension?.some((e) => e.url === POSSIBLE_DUPLICATE_EXTENSION) ?? false;
+  if (!stillUnderReview && target.meta?.tag) {
+    const tag = target.meta.tag.filter((t) => !(t.system === REVIEW_TAG.system && t.code === REVIEW_TAG.code));
+    resolved.meta = { ...target.meta, tag };
+    if (tag.length === 0) delete resolved.meta.tag;
+  }
+  return resolved;
+}
+
+function referencesPatient(reference: string | undefined, id: string): boolean {
+  return reference === `Patient/${id}` || (reference?.endsWith(`/Patient/${id}`) ?? false);
 }
 
 async function recordsOf(ctx: HandlerContext, patientRef: string): Promise<ResourceRecord[]> {
