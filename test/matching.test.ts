@@ -244,7 +244,7 @@ describe('newborn matching over HTTP', () => {
     expect(await reviewIds()).not.toContain(other.body.id);
   });
 
-  it('$merge refuses an inactive target (422) and moves nothing', async () => {
+  it('$merge refuses an inactive target (422) and a record merged into itself (400), and moves nothing', async () => {
     const h = household();
     const source = await server.fhir('POST', 'Patient', { body: hospitalRecord(h, `MRN-${seq}`) });
     const dose = await server.fhir('POST', 'Immunization', { body: immunization(`Patient/${source.body.id}`, { occurrenceDateTime: h.birthDate }) });
@@ -264,6 +264,17 @@ describe('newborn matching over HTTP', () => {
     expect(res.body.issue[0].diagnostics).toBe(`target-patient Patient/${target.body.id} is inactive (active: false): a merge needs an active target`);
     expect((await server.fhir('GET', `Immunization/${dose.body.id}`)).body.patient.reference).toBe(`Patient/${source.body.id}`);
     expect((await server.fhir('GET', `Patient/${source.body.id}`)).body.meta.versionId).toBe('1');
+    const onItself = await server.fhir('POST', 'Patient/$merge', {
+      body: {
+        resourceType: 'Parameters',
+        parameter: [
+          { name: 'source-patient', valueReference: { reference: `Patient/${source.body.id}` } },
+          { name: 'target-patient', valueReference: { reference: `Patient/${source.body.id}` } },
+        ],
+      },
+    });
+    expect(onItself.status, onItself.text).toBe(400);
+    expect(onItself.body.issue[0].diagnostics).toBe('source-patient and target-patient are the same record');
   });
 
   it('a create that certainly matches a record under review updates it and keeps it under review', async () => {
