@@ -255,6 +255,71 @@ describe.skipIf(Boolean(missing))('clinic web app in a browser', () => {
     expect(source.body.link[0]).toMatchObject({ type: 'replaced-by', other: { reference: `Patient/${seeded.duplicate.of}` } });
   });
 
+  it('keeps twins apart: "Not the same child" after a confirmation, and the pair leaves the list', async () => {
+    const before = (await server.fhir('GET', `Patient/${seeded.twin.id}`)).body;
+    await page.goto(`${origin}/app/duplicates`);
+    await page.getByRole('heading', { level: 1, name: 'Possible duplicates' }).waitFor();
+    await page.getByRole('link', { name: 'Efua Mensah' }).click();
+    const table = page.getByRole('table', { name: 'Records side by side' });
+    await table.waitFor();
+    await expect(table.textContent()).resolves.toMatch(/Baby Girl Mensah/);
+    await page.getByRole('button', { name: 'Not the same child' }).click();
+    const confirm = page.getByRole('group', { name: 'Not the same child?' });
+    await confirm.waitFor();
+    await expect(confirm.textContent()).resolves.toMatch(/two different children.*Nothing else changes/);
+    expect(await focusedName(page)).toBe('Not the same child?');
+    await accessible('11b-not-same-confirm');
+    // Cancel changes nothing and gives the focus back.
+    await confirm.getByRole('button', { name: 'Cancel' }).click();
+    await confirm.waitFor({ state: 'detached' });
+    expect(await focusedName(page)).toBe('Not the same child');
+    expect((await server.fhir('GET', `Patient/${seeded.twin.id}`)).body.meta.versionId).toBe(before.meta.versionId);
+
+    await page.getByRole('button', { name: 'Not the same child' }).click();
+    await confirm.getByRole('button', { name: 'Yes, keep them separate' }).click();
+    const done = page.getByRole('status').filter({ hasText: 'recorded as different children' });
+    await done.waitFor();
+    await expect(done.textContent()).resolves.toMatch(/no longer waiting for review/);
+    await accessible('11c-not-same-done');
+
+    const after = (await server.fhir('GET', `Patient/${seeded.twin.id}`)).body;
+    expect(after.meta.tag).toEqual([{ system: 'https://example.org/clinic-flags', code: 'twin', display: 'Multiple birth' }]);
+    expect(after.extension ?? []).toEqual((before.extension ?? []).filter((x: { url: string }) => !x.url.endsWith('/possible-duplicate-of')));
+    expect(after.active).not.toBe(false);
+    const content = ({ meta, extension, ...rest }: Record<string, unknown>) => rest;
+    expect(content(after)).toEqual(content(before));
+    expect(Number(after.meta.versionId)).toBe(Number(before.meta.versionId) + 1);
+    const other = (await server.fhir('GET', `Patient/${seeded.twin.of}`)).body;
+    expect(other.active).not.toBe(false);
+
+    await page.getByRole('link', { name: 'Back to possible duplicates' }).click();
+    await page.getByRole('heading', { level: 1, name: 'Possible duplicates' }).waitFor();
+    await page.getByText('No records are waiting for review.').waitFor();
+    await expect(page.getByRole('link', { name: 'Efua Mensah' }).count()).resolves.toBe(0);
+  });
+
+  it('says plainly when the record changed before "Not the same child" was confirmed (412)', async () => {
+    // A second look-alike pair, made here: the page is opened, then the record changes underneath.
+    const birthDate = isoDaysAgo(60);
+    const first = await server.fhir('POST', 'Patient', { body: { resourceType: 'Patient', name: [{ family: 'Lindqvist', given: ['Baby Boy'] }], birthDate, gender: 'male', address: [{ line: ['3 Pine Lane'], city: 'Hadley', state: 'MA', postalCode: '01035' }] } });
+    const second = await server.fhir('POST', 'Patient', { body: { resourceType: 'Patient', name: [{ family: 'Lindqvist', given: ['Oskar'] }], birthDate, gender: 'male' } });
+    expect(first.status).toBe(201);
+    expect(second.body.meta.tag.some((t: { code: string }) => t.code === 'possible-duplicate')).toBe(true);
+    await page.goto(`${origin}/app/duplicates/${second.body.id}`);
+    await page.getByRole('table', { name: 'Records side by side' }).waitFor();
+    const changed = await server.fhir('PUT', `Patient/${second.body.id}`, { body: { ...second.body, telecom: [{ system: 'phone', value: '413-555-0123' }] } });
+    expect(changed.status).toBe(200);
+    await page.getByRole('button', { name: 'Not the same child' }).click();
+    await page.getByRole('button', { name: 'Yes, keep them separate' }).click();
+    const alert = page.getByRole('alert').filter({ hasText: 'Nothing was changed' });
+    await alert.waitFor();
+    await expect(alert.textContent()).resolves.toMatch(/record changed after the page was opened.*Reload the page/);
+    await accessible('11d-not-same-changed');
+    const now = (await server.fhir('GET', `Patient/${second.body.id}`)).body;
+    expect(now.meta.versionId).toBe(changed.body.meta.versionId);
+    expect(now.meta.tag.some((t: { code: string }) => t.code === 'possible-duplicate')).toBe(true);
+  });
+
   it("lets a site administrator manage the facility's users", async () => {
     const adminContext = await browser.newContext({ viewport: { width: 1280, height: 900 } });
     adminContext.setDefaultTimeout(8000);

@@ -23,6 +23,8 @@ export interface Seeded {
   sofia: { id: string; birthDate: string; doses: number };
   noah: { id: string; birthDate: string };
   duplicate: { id: string; of: string };
+  /** Twins the matcher takes for one child: the reviewer decides they are not the same child. */
+  twin: { id: string; of: string };
 }
 
 async function ok(res: Promise<{ status: number; text: string; body: any }>): Promise<any> {
@@ -184,7 +186,38 @@ export async function seedRegistry(server: TestServer): Promise<Seeded> {
   const tagged = (clinicRecord.meta?.tag ?? []).some((t: { code?: string }) => t.code === 'possible-duplicate');
   if (!tagged) throw new Error(`seed: the newborn pair was not flagged as a possible duplicate: ${JSON.stringify(clinicRecord)}`);
 
+  // Twin girls: the hospital's record of one, the clinic's of the other (a look-alike pair that the
+  // reviewer keeps apart). The clinic's record carries a tag of its own that must survive the review.
+  const twinBirth = isoDaysAgo(45);
+  const twinHospital = await ok(
+    server.fhir('POST', 'Patient', {
+      body: {
+        resourceType: 'Patient',
+        identifier: [{ system: 'urn:oid:1.2.840.114350.1.13.0.1.7.5.737384.14', value: 'MRN-80214' }],
+        name: [{ family: 'Mensah', given: ['Baby Girl'] }],
+        birthDate: twinBirth,
+        gender: 'female',
+        address: [{ line: ['7 Elm Street'], city: 'Amherst', state: 'MA', postalCode: '01002' }],
+      },
+    })
+  );
+  const twinClinic = await ok(
+    server.fhir('POST', 'Patient', {
+      body: {
+        resourceType: 'Patient',
+        meta: { tag: [{ system: 'https://example.org/clinic-flags', code: 'twin', display: 'Multiple birth' }] },
+        name: [{ family: 'Mensah', given: ['Efua'] }],
+        birthDate: twinBirth,
+        gender: 'female',
+      },
+    })
+  );
+  if (!(twinClinic.meta?.tag ?? []).some((t: { code?: string }) => t.code === 'possible-duplicate')) {
+    throw new Error(`seed: the twin pair was not flagged as a possible duplicate: ${JSON.stringify(twinClinic)}`);
+  }
+
   return {
+    twin: { id: twinClinic.id, of: twinHospital.id },
     ava: { id: ava.id, birthDate: avaBirth, doses: doses.length },
     sofia: { id: sofia.id, birthDate: avaBirth, doses: doses.length },
     noah: { id: noah.id, birthDate: noahBirth },

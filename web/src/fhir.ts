@@ -91,7 +91,8 @@ export class ApiError extends Error {
 export interface Api {
   get<T = Resource>(path: string): Promise<T>;
   post<T = Resource>(path: string, body: unknown, headers?: Record<string, string>): Promise<T>;
-  put<T = Resource>(path: string, body: unknown): Promise<T>;
+  /** headers: e.g. If-Match (W/"versionId") so a record changed meanwhile answers 412, not overwritten. */
+  put<T = Resource>(path: string, body: unknown, headers?: Record<string, string>): Promise<T>;
   /** A non-FHIR download (e.g. CSV) with the session's token. */
   text(path: string, accept: string): Promise<string>;
   /** The sign-in server's account administration (JSON under /auth/admin; errors are OperationOutcomes). */
@@ -148,7 +149,7 @@ export function createApi(client: Client, onSignedOut: () => void): Api {
   return {
     get: async (path) => json(await call('GET', path)),
     post: async (path, body, headers) => json(await call('POST', path, body, headers)),
-    put: async (path, body) => json(await call('PUT', path, body)),
+    put: async (path, body, headers) => json(await call('PUT', path, body, headers)),
     text: async (path, accept) => (await call('GET', path, undefined, {}, accept)).text(),
     admin: async (method, path, body) => json(await call(method, path, body, {}, 'application/json', `${new URL(base).origin}/auth/admin`)),
   };

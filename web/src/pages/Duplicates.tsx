@@ -1,21 +1,20 @@
 // Possible duplicates: records the server stored as probable matches of another (tagged for
-// review). The review shows both records side by side and merges with $merge, preview first.
+// review). The review shows both records side by side and ends in one of two ways: the same child
+// ($merge, preview first) or not the same child (a PUT of the tagged record without that pair's
+// possible-duplicate-of, guarded by If-Match; see duplicate-review.ts).
 import { Alert, Button, Group, List, Loader, Table, Text } from '@mantine/core';
-import { useEffect, useState } from 'react';
+import { useEffect, useRef, useState } from 'react';
 import { showDate } from '../dates';
+import { ApiError } from '../fhir';
 import type { Bundle, Immunization, OperationOutcome, Parameters, Patient } from '../fhir-types';
 import { useSession } from '../session';
 import { AppLink, BADGE, ErrorPanel, genderText, PageTitle, patientName } from '../ui';
+import { duplicateOf, notTheSameChild, REVIEW_TAG, underReview } from './duplicate-review';
 
-const REVIEW_TAG = 'https://iis-fhir-server.org/fhir/CodeSystem/match-review|possible-duplicate';
-const DUPLICATE_OF = 'https://iis-fhir-server.org/fhir/StructureDefinition/possible-duplicate-of';
-
-function duplicateOf(patient: Patient): string[] {
-  return (patient.extension ?? [])
-    .filter((x) => x.url === DUPLICATE_OF)
-    .map((x) => x.valueReference?.reference?.split('/').pop() ?? '')
-    .filter(Boolean);
-}
+/** A 412 to the If-Match PUT: someone (or a new message from a provider) changed the record meanwhile. */
+const CHANGED_MEANWHILE = new Error(
+  'This record changed after the page was opened (another user, or a new message from a provider), so nothing was saved. Reload the page to see the record as it is now, then decide again.'
+);
 
 export function Duplicates() {
   const { api } = useSession();
@@ -74,7 +73,21 @@ export function DuplicateReview({ patientId }: { patientId: string }) {
   const [preview, setPreview] = useState<{ summary: string[]; result?: Patient } | undefined>();
   const [merged, setMerged] = useState<string | undefined>();
   const [error, setError] = useState<unknown>();
+  const [errorTitle, setErrorTitle] = useState('The merge did not happen');
   const [busy, setBusy] = useState(false);
+  const [confirming, setConfirming] = useState(false);
+  const [separated, setSeparated] = useState<string | undefined>();
+  const confirmRef = useRef<HTMLDivElement>(null);
+  const notSameRef = useRef<HTMLButtonElement>(null);
+  const doneRef = useRef<HTMLDivElement>(null);
+
+  // The confirmation and the result take focus, so keyboard and screen-reader users are told at once.
+  useEffect(() => {
+    if (confirming) confirmRef.current?.focus();
+  }, [confirming]);
+  useEffect(() => {
+    if (separated) doneRef.current?.focus();
+  }, [separated]);
 
   useEffect(() => {
     const side = async (id: string): Promise<Side> => {
@@ -107,6 +120,7 @@ export function DuplicateReview({ patientId }: { patientId: string }) {
   const run = async (previewOnly: boolean) => {
     setBusy(true);
     setError(undefined);
+    setErrorTitle('The merge did not happen');
     try {
       const answer = await api.post<Parameters>('Patient/$merge', mergeParams(previewOnly));
       const outcome = answer.parameter?.find((p) => p.name === 'outcome')?.resource as OperationOutcome | undefined;
@@ -119,6 +133,37 @@ export function DuplicateReview({ patientId }: { patientId: string }) {
     } finally {
       setBusy(false);
     }
+  };
+
+  const keepSeparate = async () => {
+    if (!source || !target) return;
+    setBusy(true);
+    setError(undefined);
+    setErrorTitle('Nothing was changed');
+    const other = target.patient;
+    try {
+      const version = source.patient.meta?.versionId;
+      const saved = await api.put<Patient>(`Patient/${patientId}`, notTheSameChild(source.patient, other.id ?? ''), version ? { 'If-Match': `W/"${version}"` } : {});
+      const left = targets.filter((t) => t.patient.id !== other.id);
+      setSource({ ...source, patient: saved ?? source.patient });
+      setTargets(left);
+      setTargetId(left[0]?.patient.id);
+      setPreview(undefined);
+      setConfirming(false);
+      setSeparated(
+        `${patientName(source.patient)} (${patientId}) and ${patientName(other)} (${other.id}) are recorded as different children; both records stay as they were. ` +
+          (saved && underReview(saved) ? `This record still resembles ${duplicateOf(saved).length} other record(s) and stays on the review list.` : 'This record is no longer waiting for review.')
+      );
+    } catch (err) {
+      setError(err instanceof ApiError && err.status === 412 ? CHANGED_MEANWHILE : err);
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  const cancelConfirm = () => {
+    setConfirming(false);
+    notSameRef.current?.focus();
   };
 
   const rows: Array<[string, (s: Side) => string]> = [
@@ -138,20 +183,31 @@ export function DuplicateReview({ patientId }: { patientId: string }) {
   return (
     <>
       <PageTitle>Review possible duplicate</PageTitle>
-      <ErrorPanel error={error} title="The merge did not happen" />
+      <ErrorPanel error={error} title={errorTitle} />
+      {separated && (
+        <>
+          <Alert color="green" title="Kept as different children" role="status" mb="xs" ref={doneRef} tabIndex={-1}>
+            {separated}
+          </Alert>
+          {/* Outside the green box: the app's link blue is under 4.5:1 on its background. */}
+          <Text mb="md">
+            <AppLink to="/app/duplicates">Back to possible duplicates</AppLink>
+          </Text>
+        </>
+      )}
       {merged && (
         <Alert color="green" title="Merged" role="status" mb="md">
           {merged} <AppLink to={`/app/patients/${targetId}`}>Open the merged record</AppLink>
         </Alert>
       )}
       {!source && !error && <Loader size="sm" aria-label="Loading" />}
-      {source && targets.length === 0 && <Text>The records this one resembled are no longer available.</Text>}
+      {source && targets.length === 0 && !separated && <Text>The records this one resembled are no longer available.</Text>}
       {source && target && (
         <>
           {targets.length > 1 && (
             <Group mb="sm">
               {targets.map((t) => (
-                <Button key={t.patient.id} variant={t.patient.id === targetId ? 'filled' : 'outline'} onClick={() => (setTargetId(t.patient.id), setPreview(undefined))}>
+                <Button key={t.patient.id} variant={t.patient.id === targetId ? 'filled' : 'outline'} onClick={() => (setTargetId(t.patient.id), setPreview(undefined), setConfirming(false))}>
                   Compare with {patientName(t.patient)} ({t.patient.id})
                 </Button>
               ))}
@@ -194,7 +250,27 @@ export function DuplicateReview({ patientId }: { patientId: string }) {
                   Merge records
                 </Button>
               )}
+              <Button variant="outline" ref={notSameRef} onClick={() => setConfirming(true)} disabled={busy}>
+                Not the same child
+              </Button>
             </Group>
+          )}
+          {confirming && !merged && (
+            <Alert color="yellow" title="Not the same child?" mt="md" role="group" ref={confirmRef} tabIndex={-1}>
+              <Text size="sm">
+                The registry will keep {patientName(source.patient)} ({patientId}) and {patientName(target.patient)} ({target.patient.id}) as two different children. This
+                record will no longer be listed as a possible duplicate of that one. Nothing else changes: no names, dates, identifiers or immunizations move, and both records
+                stay active.
+              </Text>
+              <Group mt="sm">
+                <Button onClick={() => void keepSeparate()} loading={busy}>
+                  Yes, keep them separate
+                </Button>
+                <Button variant="default" onClick={cancelConfirm} disabled={busy}>
+                  Cancel
+                </Button>
+              </Group>
+            </Alert>
           )}
           {preview && !merged && (
             <Alert color="blue" title="What the merge will do" mt="md">
