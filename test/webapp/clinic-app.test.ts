@@ -250,6 +250,8 @@ describe.skipIf(Boolean(missing))('clinic web app in a browser', () => {
     await accessible('11-duplicate-review');
     await page.getByRole('button', { name: 'Merge records' }).click();
     await page.getByText(/^Merged Patient/).waitFor();
+    await page.getByRole('link', { name: 'Open the merged record' }).waitFor();
+    await accessible('11a-duplicate-merged');
     const source = await server.fhir('GET', `Patient/${seeded.duplicate.id}`);
     expect(source.body.active).toBe(false);
     expect(source.body.link[0]).toMatchObject({ type: 'replaced-by', other: { reference: `Patient/${seeded.duplicate.of}` } });
