@@ -17,7 +17,7 @@ import { loadConfig } from '../src/config.js';
 import { startServer } from '../src/server.js';
 import type { EmbeddedStore } from '../src/store/embedded/embedded-store.js';
 import type { WriteOp } from '../src/store/store.js';
-import { envelope, nextMessage, SECRET } from './vxu-messages.js';
+import { SECRET, submitVxus } from './vxu-messages.js';
 
 const MESSAGES = Number(process.argv[2] ?? '900');
 const WARM_UP = Number(process.env.STORE_VXU_WARMUP ?? '2900');
@@ -88,22 +88,7 @@ async function main(): Promise<void> {
     }
   };
   const url = `${running.url}/soap`;
-  const post = async () => {
-    const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/soap+xml; charset=utf-8' }, body: envelope(nextMessage()) });
-    const text = await res.text();
-    if (!/MSA\|A[AE]\|/.test(text)) throw new Error(`not accepted: ${text.slice(0, 1000)}`);
-  };
-  const run = async (n: number) => {
-    let next = 0;
-    await Promise.all(
-      Array.from({ length: CONCURRENCY }, async () => {
-        while (next < n) {
-          next++;
-          await post();
-        }
-      })
-    );
-  };
+  const run = (n: number) => submitVxus(url, n, CONCURRENCY);
   try {
     await run(WARM_UP);
     await running.audit.flush();

@@ -20,15 +20,14 @@ import type * as OpenStoreModule from '../src/app/open-store.js';
 import type * as ServerModule from '../src/server.js';
 import type { EmbeddedStore } from '../src/store/embedded/embedded-store.js';
 import type { StoreQuery, WriteOp } from '../src/store/store.js';
-import { envelope, nextMessage, SECRET, sent } from './vxu-messages.js';
+import { SECRET, sent, submitVxus } from './vxu-messages.js';
 
 const MESSAGES = Number(process.argv[2] ?? '1500');
 const WARM_UP = Number(process.env.STORE_VXU_WARMUP ?? '1500');
 const CONCURRENCY = Number(process.env.STORE_VXU_CONCURRENCY ?? '1');
 const LOOPS = Number(process.env.STORE_VXU_LOOPS ?? '2000');
-// The messages of bench/hl7v2.ts (bench/vxu-messages.ts): a new child with one dose, one in five
-// a further dose for a child already sent.
-const nextEnvelope = (): string => envelope(nextMessage());
+// The messages are bench/hl7v2.ts's (bench/vxu-messages.ts, sent by its submitVxus): a new child with
+// one dose, one in five a further dose for a child already sent.
 
 /**
  * This thread's CPU time in ns (/proc/thread-self/schedstat, read again through one open file):
@@ -122,22 +121,7 @@ async function main(): Promise<void> {
   const running = await startServer(config, { store });
   countLmdbCalls(store as EmbeddedStore);
   const url = `${running.url}/soap`;
-  const post = async () => {
-    const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/soap+xml; charset=utf-8' }, body: nextEnvelope() });
-    const text = await res.text();
-    if (!/MSA\|A[AE]\|/.test(text)) throw new Error(`not accepted: ${text.slice(0, 1000)}`);
-  };
-  const run = async (n: number) => {
-    let next = 0;
-    await Promise.all(
-      Array.from({ length: CONCURRENCY }, async () => {
-        while (next < n) {
-          next++;
-          await post();
-        }
-      })
-    );
-  };
+  const run = (n: number) => submitVxus(url, n, CONCURRENCY);
   try {
     await run(WARM_UP);
     await running.audit.flush();

@@ -28,7 +28,7 @@ import type * as IngestModule from '../src/matching/ingest.js';
 import type * as Er7Module from '../src/hl7v2/er7.js';
 import type * as VxuToFhirModule from '../src/hl7v2/vxu-to-fhir.js';
 import type * as ValidateModule from '../src/validation/validate-resource.js';
-import { envelope, nextMessage, SECRET, sent } from './vxu-messages.js';
+import { nextMessage, SECRET, sent, submitVxus } from './vxu-messages.js';
 
 const WARM_UP = Number(process.env.VXU_ENGINE_WARMUP ?? '2900');
 const INPUTS = Number(process.env.VXU_ENGINE_INPUTS ?? '900');
@@ -80,17 +80,7 @@ async function main(): Promise<void> {
   const running = await startServer(config, { store });
   const url = `${running.url}/soap`;
   try {
-    let next = 0;
-    await Promise.all(
-      Array.from({ length: 1 }, async () => {
-        while (next < WARM_UP) {
-          next++;
-          const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/soap+xml; charset=utf-8' }, body: envelope(nextSeededMessage()) });
-          const text = await res.text();
-          if (!/MSA\|A[AE]\|/.test(text)) throw new Error(`not accepted: ${text.slice(0, 1000)}`);
-        }
-      })
-    );
+    await submitVxus(url, WARM_UP, 1, nextSeededMessage);
     await running.audit.flush();
     const patients: Patient[] = [];
     const newChildren: Patient[] = [];

@@ -77,3 +77,22 @@ export function envelope(message: string): string {
   return xml.replace(/\r/g, '&#13;');
 }
 
+
+/**
+ * Sends `n` VXUs through POST `url` (the SOAP endpoint), `concurrency` at a time, each message
+ * built by `message` (default: the next of this module's sequence). A reply whose MSA-1 is not AA
+ * or AE fails the run: a bench that measures refusals would measure the wrong work.
+ */
+export async function submitVxus(url: string, n: number, concurrency: number, message: () => string = nextMessage): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < n) {
+        next++;
+        const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/soap+xml; charset=utf-8' }, body: envelope(message()) });
+        const text = await res.text();
+        if (!/MSA\|A[AE]\|/.test(text)) throw new Error(`not accepted: ${text.slice(0, 1000)}`);
+      }
+    })
+  );
+}
