@@ -20,6 +20,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { deflateRawSync, gzipSync } from 'node:zlib';
 import jwt from 'jsonwebtoken';
 import { waitReady } from './wait-ready.js';
+import { prng } from './prng.js';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const SECRET = 'hostile-bench-secret';
@@ -34,17 +35,6 @@ const sign = (claims: Record<string, unknown>): string =>
 const SYSTEM = sign({ scope: 'system/*.cruds' });
 const CLINIC = sign({ scope: 'user/*.cruds', organization: 'Organization/clinic-b' });
 
-/** A small deterministic PRNG (mulberry32), so a run can be repeated exactly. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface HostileRequest {
   kind: string;

@@ -29,6 +29,7 @@ import type * as Er7Module from '../src/hl7v2/er7.js';
 import type * as VxuToFhirModule from '../src/hl7v2/vxu-to-fhir.js';
 import type * as ValidateModule from '../src/validation/validate-resource.js';
 import { nextMessage, SECRET, sent, submitVxus } from './vxu-messages.js';
+import { prng } from './prng.js';
 
 const WARM_UP = Number(process.env.VXU_ENGINE_WARMUP ?? '2900');
 const INPUTS = Number(process.env.VXU_ENGINE_INPUTS ?? '900');
@@ -40,20 +41,9 @@ function threadCpuUs(): number {
   return u.user + u.system;
 }
 
-/** A seeded PRNG (mulberry32). */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** The next bench message, its choice of a child for a further dose drawn from a seeded PRNG: the same in every run. */
-const messageRandom = seeded(20261207);
+const messageRandom = prng(20261207);
 function nextSeededMessage(): string {
   const random = Math.random;
   Math.random = messageRandom;
