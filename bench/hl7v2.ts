@@ -10,6 +10,8 @@
 // cycle longer than the run gives both loops the same work per message.
 // With BENCH_SERVER_NODE_ARGS="--cpu-prof ..." each loop's window on the monotonic clock is printed,
 // for bench/profile-window.ts (--window, or --diff of the two loops in one profile).
+// BENCH_SERVER_NODE_ARGS="--require ./bench/heap-sampler.cjs" HEAP_SAMPLER_OUT=PREFIX samples what the
+// server allocates during the open loop (PREFIX.1.json; `npx tsx bench/heap-window.ts PREFIX.1.json N`).
 // Both run after a warm-up of BENCH_HL7_WARMUP messages (default 2,000, whatever BENCH_SCALE): the
 // figures are a running server's, not its first seconds'. With a few hundred messages of warm-up,
 // V8 was still optimising the request path during the timed loops: its compiler threads took
@@ -180,7 +182,9 @@ async function main(): Promise<void> {
     cpu = await cpuSnapshot(pid);
     client = process.cpuUsage();
     windowStart = monotonicUs();
+    if (process.env.HEAP_SAMPLER_OUT) child.kill('SIGUSR2'); // bench/heap-sampler.cjs: start sampling
     const open = await openLoop(url, RATE, SECONDS);
+    if (process.env.HEAP_SAMPLER_OUT) child.kill('SIGUSR2'); // … stop, and write HEAP_SAMPLER_OUT.1.json
     if (profiled) console.log(`open loop profile window (monotonic µs): ${windowStart} ${monotonicUs()}`);
     const openCpu = await cpuPer(pid, cpu, open.sent, 'message');
     console.log(

@@ -4,6 +4,7 @@
 import type { OperationOutcomeIssue, Patient, Resource } from '@medplum/fhirtypes';
 import { makeIssue } from '../fhir/outcome.js';
 import { ingestLockKey, markForReview, type IngestDecision } from '../matching/ingest.js';
+import { shareFeatures } from '../matching/features.js';
 import { mergeInto } from '../matching/merge-records.js';
 import { writeResponse } from './respond.js';
 import { copyWithId } from '../store/store.js';
@@ -66,6 +67,9 @@ export async function prepareCreate(
   }
   const id = options.id;
   const stored = copyWithId(toStore, id);
+  // The copy differs only by its id, which matching does not read: its blocking keys (indexFor)
+  // come from the features matching already computed for the lookup, not from a second extraction.
+  if (resourceType === 'Patient') shareFeatures(stored as Patient, toStore as Patient);
   return {
     kind: 'write',
     op: { resourceType, id, resource: stored, ifVersion: 'absent', index: indexFor(stored) },

@@ -90,17 +90,71 @@ interface KeyGroup {
 
 const pad = (n: number, w = 2) => String(n).padStart(w, '0');
 
-function ymd(y: number, m: number, d: number): string | undefined {
+/** YYYYMMDD of a calendar date, undefined when y/m/d is not one (the reference: Date.UTC, see ymd). */
+function ymdByDate(y: number, m: number, d: number): string | undefined {
   const date = new Date(Date.UTC(y, m - 1, d));
   if (date.getUTCFullYear() !== y || date.getUTCMonth() !== m - 1 || date.getUTCDate() !== d) return undefined;
   return `${pad(y, 4)}${pad(m)}${pad(d)}`;
 }
 
-function addDays(key: string, days: number): string {
+/** The date `days` days after a YYYYMMDD key (the reference: Date.UTC, see addDays). */
+function addDaysByDate(key: string, days: number): string {
   const t = Date.UTC(Number(key.slice(0, 4)), Number(key.slice(4, 6)) - 1, Number(key.slice(6, 8))) + days * 86_400_000;
   const d = new Date(t);
   return `${pad(d.getUTCFullYear(), 4)}${pad(d.getUTCMonth() + 1)}${pad(d.getUTCDate())}`;
 }
+
+// The same answers without Date objects for the dates blocking meets (years 100–9999, valid
+// months and days: JS dates are proleptic Gregorian); anything else (a month 13, a year Date.UTC
+// reads as 19xx) goes to the Date reference. blocking-dates.test.ts compares both.
+const MONTH_DAYS = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+
+function daysInMonth(y: number, m: number): number {
+  return m === 2 && y % 4 === 0 && (y % 100 !== 0 || y % 400 === 0) ? 29 : MONTH_DAYS[m - 1];
+}
+
+function plainDate(y: number, m: number, d: number): boolean {
+  return Number.isInteger(y) && Number.isInteger(m) && Number.isInteger(d) && y >= 100 && y <= 9999 && m >= 1 && m <= 12;
+}
+
+const two = (n: number): string => (n < 10 ? `0${n}` : `${n}`);
+const four = (n: number): string => (n < 1000 ? `0${n}` : `${n}`); // n ≥ 100
+
+export function ymd(y: number, m: number, d: number): string | undefined {
+  if (!plainDate(y, m, d)) return ymdByDate(y, m, d);
+  if (d < 1 || d > daysInMonth(y, m)) return undefined;
+  return `${four(y)}${two(m)}${two(d)}`;
+}
+
+/** One day before or after a YYYYMMDD key (days ±1; other offsets go to the Date reference). */
+export function addDays(key: string, days: number): string {
+  const y = Number(key.slice(0, 4));
+  const m = Number(key.slice(4, 6));
+  const d = Number(key.slice(6, 8));
+  if ((days !== 1 && days !== -1) || !plainDate(y, m, d) || d < 1 || d > daysInMonth(y, m)) return addDaysByDate(key, days);
+  let ny = y;
+  let nm = m;
+  let nd = d + days;
+  if (nd < 1) {
+    nm -= 1;
+    if (nm < 1) {
+      nm = 12;
+      ny -= 1;
+    }
+    nd = daysInMonth(ny, nm);
+  } else if (nd > daysInMonth(y, m)) {
+    nd = 1;
+    nm += 1;
+    if (nm > 12) {
+      nm = 1;
+      ny += 1;
+    }
+  }
+  return `${ny >= 10000 ? `${ny}` : ny < 100 ? pad(ny, 4) : four(ny)}${two(nm)}${two(nd)}`;
+}
+
+/** The Date-based references of ymd and addDays, for the tests. */
+export const DATE_REFERENCE = { ymd: ymdByDate, addDays: addDaysByDate };
 
 /**
  * Key groups of a patient. `query` adds the tolerant variants (swapped / neighbouring birth
