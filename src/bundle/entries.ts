@@ -3,6 +3,7 @@
 import type { Bundle, BundleEntry, BundleEntryResponse, OperationOutcome } from '@medplum/fhirtypes';
 import { STATUS_CODES } from 'node:http';
 import { badRequest, isFhirError, makeIssue, outcome } from '../fhir/outcome.js';
+import { markUnchangedWritesNothing, unchangedWritesNothing } from '../fhir/request.js';
 import type { FhirRequest, FhirResponse, HandlerContext } from '../interactions/types.js';
 
 const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE']);
@@ -65,6 +66,8 @@ export function routeEntry(entry: BundleEntry, index: number, outer: Pick<FhirRe
     ifModifiedSince: req.ifModifiedSince,
     prefer: { return: prefer.return, handling: prefer.handling },
   });
+  // An internal caller's marker (a Symbol key: a client's JSON cannot set it) goes with the entry.
+  if (unchangedWritesNothing(req)) markUnchangedWritesNothing(request);
   if (['POST', 'PUT'].includes(method) && routed.interaction !== 'operation' && body === undefined) {
     throw badRequest(`${where}.resource is required for ${method}`, { expression: `${where}.resource` });
   }

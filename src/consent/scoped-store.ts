@@ -111,14 +111,15 @@ export class ScopedStore implements StoreReader {
   async write(op: WriteOp): Promise<ResourceRecord> {
     this.checkWrite(op);
     const record = await this.#base.write(op);
-    this.onCommitted([record]);
+    if (!op.verifyOnly) this.onCommitted([record]);
     return record;
   }
 
   async transact(ops: WriteOp[]): Promise<ResourceRecord[]> {
     for (const op of ops) this.checkWrite(op);
     const records = await this.#base.transact(ops);
-    this.onCommitted(records);
+    // A verify-only op wrote nothing: its record is no committed change.
+    this.onCommitted(ops.some((op) => op.verifyOnly) ? records.filter((_, i) => !ops[i].verifyOnly) : records);
     return records;
   }
 

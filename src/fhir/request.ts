@@ -32,6 +32,27 @@ export type Interaction =
 
 export type FhirMethod = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 
+/**
+ * An update that an internal caller marked so: when its content equals the stored version (see
+ * fhir/same-content.ts), it writes nothing and answers with the stored version, its version still
+ * checked inside the store's write (WriteOp.verifyOnly), so it fails as a write with that
+ * precondition would. HL7 v2 marks the Patient of a further VXU: a child's unchanged demographics
+ * add no version per dose. A Symbol key, set only by code: JSON (an HTTP body, a client's Bundle)
+ * cannot carry one, so a client's PUT is versioned as ever.
+ */
+export const UNCHANGED_WRITES_NOTHING: unique symbol = Symbol('unchangedWritesNothing');
+
+/** Marks a request (a FhirRequest, or a Bundle entry's `request`, which routing carries over). */
+export function markUnchangedWritesNothing<T extends object>(request: T): T {
+  (request as { [UNCHANGED_WRITES_NOTHING]?: true })[UNCHANGED_WRITES_NOTHING] = true;
+  return request;
+}
+
+/** Whether an internal caller marked the request (markUnchangedWritesNothing). */
+export function unchangedWritesNothing(request: object): boolean {
+  return (request as { [UNCHANGED_WRITES_NOTHING]?: true })[UNCHANGED_WRITES_NOTHING] === true;
+}
+
 export interface FhirRequest {
   method: FhirMethod;
   resourceType?: string;
@@ -61,6 +82,8 @@ export interface FhirRequest {
    * that offer it ($reminder-recall); the HTTP edge answers 406 when the handler gives no CSV.
    */
   wantsCsv?: boolean;
+  /** Set only by internal callers: see UNCHANGED_WRITES_NOTHING. */
+  [UNCHANGED_WRITES_NOTHING]?: true;
 }
 
 export interface FhirResponse {

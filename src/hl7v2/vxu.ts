@@ -3,8 +3,9 @@
 // and the rest committed again as one transaction (AE, "partly rejected"); anything wrong with the
 // patient rejects the message (AR). Idempotent: the Patient is found by its PID-3 identifiers,
 // doses by ORC-3 (or a key of the dose), the PD1-12 Consent by patient, choice and date.
-import type { Bundle, BundleEntry, Identifier, OperationOutcomeIssue, Patient } from '@medplum/fhirtypes';
+import type { Bundle, BundleEntry, BundleEntryRequest, Identifier, OperationOutcomeIssue, Patient } from '@medplum/fhirtypes';
 import { isFhirError } from '../fhir/outcome.js';
+import { markUnchangedWritesNothing } from '../fhir/request.js';
 import { sharedInFamilies } from '../matching/features.js';
 import { REVIEW_TAG } from '../matching/ingest.js';
 import { mergeInto } from '../matching/merge-records.js';
@@ -143,10 +144,14 @@ function transactionFor(
   const entry: BundleEntry[] = [];
   const roles: EntryRole[] = [];
   if (existing) {
+    // The version read stays the write's precondition (a record merged away or changed meanwhile
+    // fails it and the message is retried); when the message changes nothing on the record (a
+    // further dose with the same demographics), no new version is written, the version is only
+    // checked inside the store's write (UNCHANGED_WRITES_NOTHING).
     entry.push({
       fullUrl: PATIENT_URL,
       resource: updatedPatient(existing.patient, content.patient),
-      request: { method: 'PUT', url: `Patient/${existing.patient.id}`, ifMatch: `W/"${existing.version}"` },
+      request: markUnchangedWritesNothing<BundleEntryRequest>({ method: 'PUT', url: `Patient/${existing.patient.id}`, ifMatch: `W/"${existing.version}"` }),
     });
   } else {
     // A plain create: matching runs on it (serialised per birth date), so a copy of this message

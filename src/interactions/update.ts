@@ -2,6 +2,8 @@
 // (its match resolved by the write path, write-path.ts).
 import type { Patient, Resource } from '@medplum/fhirtypes';
 import { preconditionFailed } from '../fhir/outcome.js';
+import { unchangedWritesNothing } from '../fhir/request.js';
+import { sameStoredContent } from '../fhir/same-content.js';
 import { preserveLegalName } from '../matching/ingest.js';
 import { writeResponse } from './respond.js';
 import { copyWithId } from '../store/store.js';
@@ -11,7 +13,9 @@ import { ifMatchVersion, indexFor, validateBody, type PendingResources } from '.
 /**
  * Validates an update of [type]/[id]. The body's id must equal the URL id. If-Match must name the
  * current version (412 otherwise). The version read here becomes the write's precondition, so a
- * concurrent change makes the commit fail instead of being overwritten.
+ * concurrent change makes the commit fail instead of being overwritten. An update an internal
+ * caller marked (UNCHANGED_WRITES_NOTHING) whose content equals the stored version writes nothing:
+ * its store operation only checks that version (WriteOp.verifyOnly).
  */
 export async function prepareUpdate(
   req: FhirRequest,
@@ -33,6 +37,16 @@ export async function prepareUpdate(
   if (resourceType === 'Patient' && exists && current.resource) {
     // A late hospital update with "Baby Boy Smith" keeps the legal name as official.
     stored = preserveLegalName(current.resource as Patient, stored as Patient);
+  }
+  if (exists && current.resource && unchangedWritesNothing(req) && sameStoredContent(stored, current.resource)) {
+    // Nothing would change (an internal caller's update, UNCHANGED_WRITES_NOTHING): no new version,
+    // only the check that the version read is still the current one, inside the store's write.
+    return {
+      kind: 'write',
+      op: { resourceType, id, resource: stored, ifVersion: current.versionId, verifyOnly: true },
+      issues,
+      respond: (record) => writeResponse(req, ctx.baseUrl, record, 200, issues, { location: true }),
+    };
   }
   return {
     kind: 'write',

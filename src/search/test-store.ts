@@ -50,8 +50,12 @@ export class TestStore implements Store {
     const cur = t.get(op.id);
     const actual = cur ? cur.versionId : undefined;
     if (op.ifVersion === 'absent' && cur && !cur.deleted) throw new VersionConflictError(op.resourceType, op.id, 'absent', actual);
-    if (typeof op.ifVersion === 'number' && op.ifVersion !== actual) {
+    if (typeof op.ifVersion === 'number' && (op.ifVersion !== actual || (op.verifyOnly && cur?.deleted))) {
       throw new VersionConflictError(op.resourceType, op.id, op.ifVersion, actual);
+    }
+    if (op.verifyOnly) {
+      if (typeof op.ifVersion !== 'number') throw new Error('A verifyOnly WriteOp needs a version number');
+      return toRecord(op.resourceType, cur as StoredDoc);
     }
     const versionId = (cur?.versionId ?? 0) + 1;
     const lastUpdated = nextInstant();

@@ -789,6 +789,130 @@ export function runStoreContract(
       });
     });
 
+    describe('verify-only writes (WriteOp.verifyOnly)', () => {
+      /** Everything a write would change: the record, its history, type history since then, its search entries. */
+      async function snapshot(id: string, tag: string) {
+        return {
+          read: await store.read('Patient', id),
+          history: await store.history({ resourceType: 'Patient', id, count: 100 }),
+          count: await store.historyCount({ resourceType: 'Patient', id }),
+          tagged: await store.count('Patient', { 's.tag': tag }),
+        };
+      }
+
+      it('a verify that holds writes nothing and returns the current record', async () => {
+        const id = randomUUID();
+        const tag = randomUUID();
+        await store.write({ resourceType: 'Patient', id, resource: patient(id, 'V1'), ifVersion: 'absent' });
+        const v2 = await store.write({ resourceType: 'Patient', id, resource: patient(id, 'V2'), ifVersion: 1 });
+        const before = await snapshot(id, tag);
+        // The content and search values given are not stored: a verify writes nothing at all.
+        const rec = await store.write({ resourceType: 'Patient', id, resource: patient(id, 'other'), ifVersion: 2, index: { tag }, verifyOnly: true });
+        expect(rec).toEqual(v2);
+        expect(rec).toEqual(before.read);
+        expect(await snapshot(id, tag)).toEqual(before);
+        expect(before.count).toBe(2);
+        expect(await store.history({ resourceType: 'Patient', since: v2.lastUpdated, count: 100 }).then((h) => h.filter((r) => r.id === id).map((r) => r.versionId))).toEqual([2]);
+        // and the next write takes the next version as if no verify had happened
+        expect((await store.write({ resourceType: 'Patient', id, resource: patient(id, 'V3'), ifVersion: 2 })).versionId).toBe(3);
+      });
+
+      it('a verify fails like a write on a newer version, a deleted or an absent resource, and changes nothing', async () => {
+        const id = randomUUID();
+        const tag = randomUUID();
+        await store.write({ resourceType: 'Patient', id, resource: patient(id, 'F1'), ifVersion: 'absent' });
+        await store.write({ resourceType: 'Patient', id, resource: patient(id, 'F2'), ifVersion: 1 });
+        let before = await snapshot(id, tag);
+        const stale = await expectConflict(store.write({ resourceType: 'Patient', id, resource: patient(id, 'F2'), ifVersion: 1, index: { tag }, verifyOnly: true }));
+        expect([stale.expected, stale.actual]).toEqual([1, 2]);
+        expect(await snapshot(id, tag)).toEqual(before);
+
+        await store.write({ resourceType: 'Patient', id, ifVersion: 2 });
+        before = await snapshot(id, tag);
+        const deleted = await expectConflict(store.write({ resourceType: 'Patient', id, resource: patient(id, 'F2'), ifVersion: 2, verifyOnly: true }));
+        expect(deleted.actual).toBe(3);
+        await expectConflict(store.write({ resourceType: 'Patient', id, resource: patient(id, 'F2'), ifVersion: 3, verifyOnly: true }));
+        expect(await snapshot(id, tag)).toEqual(before);
+
+        const absent = randomUUID();
+        await expectConflict(store.write({ resourceType: 'Patient', id: absent, resource: patient(absent, 'A'), ifVersion: 1, verifyOnly: true }));
+        expect(await store.read('Patient', absent)).toBeUndefined();
+        expect(await store.historyCount({ resourceType: 'Patient', id: absent })).toBe(0);
+      });
+
+      it.skipIf(!transactions)('in a transaction: a verify that holds lets the other writes land and writes nothing itself', async () => {
+        const x = randomUUID();
+        const w = randomUUID();
+        const tag = randomUUID();
+        const v1 = await store.write({ resourceType: 'Patient', id: x, resource: patient(x, 'TX'), ifVersion: 'absent' });
+        const before = await snapshot(x, tag);
+        const recs = await store.transact([
+          { resourceType: 'Patient', id: x, resource: patient(x, 'TX'), ifVersion: 1, index: { tag }, verifyOnly: true },
+          { resourceType: 'Immunization', id: w, resource: imm(w, 'W'), ifVersion: 'absent', index: { tag } },
+        ]);
+        expect(recs[0]).toEqual(v1);
+        expect(recs[1].versionId).toBe(1);
+        expect(await store.read('Immunization', w)).toEqual(recs[1]);
+        expect(await store.count('Immunization', { 's.tag': tag })).toBe(1);
+        expect(await snapshot(x, tag)).toEqual(before);
+      });
+
+      it.skipIf(!transactions)('in a transaction: a verify that fails (newer version, deleted) rejects the whole request', async () => {
+        const x = randomUUID();
+        const y = randomUUID();
+        const tag = randomUUID();
+        await store.write({ resourceType: 'Patient', id: x, resource: patient(x, 'R1'), ifVersion: 'absent' });
+        await store.write({ resourceType: 'Patient', id: x, resource: patient(x, 'R2'), ifVersion: 1 });
+        const attempt = (version: number) => {
+          const w = randomUUID();
+          return {
+            w,
+            ops: [
+              { resourceType: 'Immunization', id: w, resource: imm(w, 'W'), ifVersion: 'absent', index: { tag } },
+              { resourceType: 'Patient', id: y, resource: patient(y, 'Y'), ifVersion: 'absent', index: { tag } },
+              { resourceType: 'Patient', id: x, resource: patient(x, 'R1'), ifVersion: version, verifyOnly: true },
+            ] satisfies WriteOp[],
+          };
+        };
+        const stale = attempt(1);
+        let before = await snapshot(x, tag);
+        const err = await expectConflict(store.transact(stale.ops));
+        expect([err.id, err.expected, err.actual]).toEqual([x, 1, 2]);
+        expect(await store.read('Immunization', stale.w)).toBeUndefined();
+        expect(await store.read('Patient', y)).toBeUndefined();
+        expect(await store.historyCount({ resourceType: 'Immunization', id: stale.w })).toBe(0);
+        expect(await snapshot(x, tag)).toEqual(before);
+
+        await store.write({ resourceType: 'Patient', id: x, ifVersion: 2 });
+        before = await snapshot(x, tag);
+        const gone = attempt(3);
+        await expectConflict(store.transact(gone.ops));
+        expect(await store.read('Immunization', gone.w)).toBeUndefined();
+        expect(await store.read('Patient', y)).toBeUndefined();
+        expect(await snapshot(x, tag)).toEqual(before);
+      });
+
+      it.skipIf(!transactions)('a verify racing writes of the same resource: it holds only if it commits before them', async () => {
+        const x = randomUUID();
+        await store.write({ resourceType: 'Patient', id: x, resource: patient(x, 'C'), ifVersion: 'absent' });
+        const verifies = Array.from({ length: 5 }, () => {
+          const w = randomUUID();
+          return { w, done: store.transact([
+            { resourceType: 'Immunization', id: w, resource: imm(w, 'W'), ifVersion: 'absent' },
+            { resourceType: 'Patient', id: x, resource: patient(x, 'C'), ifVersion: 1, verifyOnly: true },
+          ]).then(() => true, (e: unknown) => { expect(e).toBeInstanceOf(VersionConflictError); return false; }) };
+        });
+        const write = store.write({ resourceType: 'Patient', id: x, resource: patient(x, 'C2'), ifVersion: 1 });
+        const [outcomes, written] = await Promise.all([Promise.all(verifies.map((v) => v.done)), write]);
+        expect(written.versionId).toBe(2);
+        for (const [i, held] of outcomes.entries()) {
+          // Each verify either committed (its dose stored) or was refused whole (nothing stored).
+          expect(!!(await store.read('Immunization', verifies[i].w)), `verify ${i}`).toBe(held);
+        }
+        expect(await store.historyCount({ resourceType: 'Patient', id: x })).toBe(2);
+      });
+    });
+
     describe('transactions', () => {
       it.skipIf(transactions)('transact throws TransactionsUnsupportedError when unsupported', async () => {
         const id = randomUUID();

@@ -65,6 +65,16 @@ export interface WriteOp {
   ifVersion?: VersionPrecondition;
   /** Search values for the new content (ignored for deletes). */
   index?: SearchIndex;
+  /**
+   * Write nothing: only check `ifVersion` (a version number, required) inside the store's write,
+   * as a write would, and give back the current record as `read` would. An internal caller that
+   * found its content equal to the stored version uses it to keep the version precondition (the
+   * record must not have changed, been deleted or merged away since it was read) without adding an
+   * identical version. In a transaction a failing check rejects the whole request, like a failing
+   * `ifVersion` of a write. `resource` may carry the (unchanged) content for access checks; it is
+   * not stored.
+   */
+  verifyOnly?: boolean;
 }
 
 export interface SortKey {

@@ -6,7 +6,9 @@ import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import jwt from 'jsonwebtoken';
 import type { Config } from '../../src/config.js';
+import { createStore } from '../../src/app/open-store.js';
 import { startServer, type RunningServer } from '../../src/server.js';
+import type { Store } from '../../src/store/store.js';
 
 export const TEST_SECRET = 'test-secret-for-hs256-tokens-only';
 
@@ -31,7 +33,11 @@ export function testMongoUrl(): string | undefined {
   return process.env.TEST_MONGODB_URL || undefined;
 }
 
-export async function startTestServer(kind: StoreKind, overrides: Partial<Config> = {}): Promise<TestServer> {
+export async function startTestServer(
+  kind: StoreKind,
+  overrides: Partial<Config> = {},
+  options: { /** Wraps the server's store (a test that must act between two of the server's store calls). */ wrapStore?: (store: Store) => Store } = {}
+): Promise<TestServer> {
   const dataDir = await mkdtemp(path.join(os.tmpdir(), 'iis-test-'));
   let mongodbUrl: string | undefined;
   if (kind === 'mongodb') {
@@ -56,7 +62,7 @@ export async function startTestServer(kind: StoreKind, overrides: Partial<Config
   const port = overrides.port ?? (await freePort());
   config.port = port;
   config.publicBaseUrl = overrides.publicBaseUrl ?? `http://127.0.0.1:${port}`;
-  const running = await startServer(config);
+  const running = await startServer(config, options.wrapStore ? { store: options.wrapStore(await createStore(config)) } : {});
   const token = (claims: Record<string, unknown> = {}): string =>
     jwt.sign({ scope: 'system/*.cruds', sub: 'test', ...claims }, TEST_SECRET, { algorithm: 'HS256', expiresIn: 3600 });
   const defaultToken = token();

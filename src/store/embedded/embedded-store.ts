@@ -1089,6 +1089,7 @@ export class EmbeddedStore implements Store {
       if (op.resource && op.resource.resourceType !== op.resourceType) {
         throw new Error(`WriteOp for ${op.resourceType}/${op.id} carries a ${op.resource.resourceType}`);
       }
+      if (op.verifyOnly && typeof op.ifVersion !== 'number') throw new Error(`A verifyOnly WriteOp for ${op.resourceType}/${op.id} needs a version number`);
     }
     const types = new Set(ops.map((op) => op.resourceType));
     for (const t of types) await this.ensureType(t);
@@ -1136,6 +1137,13 @@ export class EmbeddedStore implements Store {
       }
       const conflict = preconditionFails(op, cur);
       if (conflict) return { conflict };
+      if (op.verifyOnly) {
+        // Checked, not written (WriteOp.verifyOnly): the resource keeps its version. A delete marker
+        // at the expected number cannot occur (versions only grow), but is refused all the same.
+        if (cur?.deleted) return { conflict: new VersionConflictError(op.resourceType, op.id, op.ifVersion as number, cur.v) };
+        versions.push((cur as { v: number }).v);
+        continue;
+      }
       const v = (cur?.v ?? 0) + 1;
       versions.push(v);
       known.set(key, { v, deleted: !op.resource });
@@ -1159,6 +1167,10 @@ export class EmbeddedStore implements Store {
       // lmdb's `get` of a binary value returns a copy, so the first read's record is still this one's
       // unless an earlier op of this request wrote the same resource.
       const oldBuf = repeated.has(key) ? this.cur.get([t, id]) : before.get(key);
+      if (op.verifyOnly) {
+        records.push(currentRecord(t, id, oldBuf as Buffer)); // the version checked above, as `read` gives it
+        return;
+      }
       const old = oldBuf ? decodeCurrentHead(oldBuf) : undefined;
       /** The superseded live version's document, when this op updates a live resource (its entries are changed below). */
       let oldDoc: { _id: string; lastUpdated: string; s: SearchIndex } | undefined;

@@ -543,6 +543,12 @@ export class MongoStore implements Store {
    */
   private async writeWithoutTransaction(op: WriteOp): Promise<ResourceRecord> {
     const coll = this.current(op.resourceType);
+    if (op.verifyOnly) {
+      // One read is the whole check: nothing is written that a concurrent writer could race with.
+      const doc = await coll.findOne({ _id: op.id }, { projection: { s: 0 } });
+      checkVerify(op, doc);
+      return toRecord(op.resourceType, doc as StoredDoc);
+    }
     for (let attempt = 0; attempt < MAX_WRITE_ATTEMPTS; attempt++) {
       const cur = await coll.findOne({ _id: op.id }, { projection: { versionId: 1, deleted: 1 } });
       checkPrecondition(op, cur);
@@ -669,6 +675,7 @@ export class MongoStore implements Store {
 
   private async writeInTransaction(op: WriteOp, session: ClientSession): Promise<ResourceRecord> {
     const coll = this.current(op.resourceType);
+    if (op.verifyOnly) return this.verifyInTransaction(op, session);
     const cur = await coll.findOne({ _id: op.id }, { projection: { versionId: 1, deleted: 1 }, session });
     checkPrecondition(op, cur);
     const prev = cur?.versionId ?? 0;
@@ -683,6 +690,28 @@ export class MongoStore implements Store {
     return record;
   }
 
+  /**
+   * WriteOp.verifyOnly inside a transaction. Snapshot isolation does not make a read conflict with
+   * a concurrent write, so the check claims what every new version of the resource must claim, its
+   * next history slot, and gives it back in the same transaction (nothing of it is committed): a
+   * concurrent write of the resource then fails with a write conflict on that key in one of the two
+   * transactions (retried by withTransaction, and then the verify finds the new version, or the
+   * writer goes after it), as two writes of one version do.
+   */
+  private async verifyInTransaction(op: WriteOp, session: ClientSession): Promise<ResourceRecord> {
+    const doc = await this.current(op.resourceType).findOne({ _id: op.id }, { projection: { s: 0 }, session });
+    checkVerify(op, doc);
+    const slot = historyId(op.resourceType, op.id, (doc as StoredDoc).versionId + 1);
+    try {
+      await this.historyColl().insertOne({ _id: slot } as HistoryDoc, { session });
+    } catch (err) {
+      if (isDuplicateKey(err)) throw new OrphanVersionError(op.resourceType, op.id);
+      throw err;
+    }
+    await this.historyColl().deleteOne({ _id: slot }, { session });
+    return toRecord(op.resourceType, doc as StoredDoc);
+  }
+
   /** Runs fn, turning connection failures into StoreUnavailableError (HTTP 503). */
   private async guard<T>(what: string, fn: () => Promise<T>): Promise<T> {
     // The driver would silently reconnect a closed client: a closed store stays closed.
@@ -695,6 +724,13 @@ export class MongoStore implements Store {
       throw new StoreUnavailableError(`MongoDB unavailable (${what}): ${message}`, { cause: err });
     }
   }
+}
+
+/** WriteOp.verifyOnly: the resource exists, is not deleted and is at exactly op.ifVersion. */
+function checkVerify(op: WriteOp, doc: Pick<StoredDoc, 'versionId' | 'deleted'> | null): void {
+  if (typeof op.ifVersion !== 'number') throw new Error(`A verifyOnly WriteOp for ${op.resourceType}/${op.id} needs a version number`);
+  checkPrecondition(op, doc);
+  if (doc?.deleted) throw new VersionConflictError(op.resourceType, op.id, op.ifVersion, doc.versionId);
 }
 
 /**
