@@ -9,7 +9,7 @@ import type { TypedValue } from '@medplum/core';
 import type { Immunization, Patient, Resource } from '@medplum/fhirtypes';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { extractSearchIndex, tokenEntries, tokenKey, type TokenEntry } from './extract.js';
+import { extractSearchIndex, extractSearchIndexRunningEveryPlan, tokenEntries, tokenKey, type TokenEntry } from './extract.js';
 import { paramDefs } from './params.js';
 import { foldedWithWords } from './util.js';
 
@@ -174,6 +174,24 @@ describe('index extraction with plans', () => {
     fc.assert(
       fc.property(fc.oneof(patient, immunization), (resource) => {
         expect(JSON.stringify(extractSearchIndex(resource))).toBe(byFhirPath(resource));
+      }),
+      { numRuns: 1500 }
+    );
+  });
+});
+
+describe('parameters whose members are absent', () => {
+  // extractSearchIndex skips a plan whose first members the resource lacks (mayHaveValues): the
+  // same index as running every plan, also with members null or empty, and `deceased` (notFalse).
+  const blanks = fc.dictionary(
+    fc.constantFrom('identifier', 'name', 'telecom', 'address', 'deceasedBoolean', 'deceasedDateTime', 'meta', 'active', 'link', 'occurrenceDateTime', 'lotNumber', 'manufacturer', 'performer', 'protocolApplied', 'reaction'),
+    fc.constantFrom(null, [], {}, [null], false) as fc.Arbitrary<unknown>
+  );
+  it('gives the index of running every plan', () => {
+    fc.assert(
+      fc.property(fc.oneof(patient, immunization), blanks, (resource, extra) => {
+        const withBlanks = { ...resource, ...extra } as Resource;
+        for (const r of [resource, withBlanks]) expect(JSON.stringify(extractSearchIndex(r))).toBe(JSON.stringify(extractSearchIndexRunningEveryPlan(r)));
       }),
       { numRuns: 1500 }
     );
