@@ -63,6 +63,8 @@ function searchKind(resourceType: string, query: StoreQuery): string {
 function countLmdbCalls(store: EmbeddedStore): void {
   // LMDB calls per message (deterministic, unlike CPU on a shared machine): reads, walks started (getKeys,
   // getRange), puts (a `get` may call `getBinaryFast` inside lmdb: both are counted).
+  // With STORE_VXU_READS=1 each call is also counted by its caller (the store method or section
+  // running), with the reads that met nothing and the keys read again in the same message.
   const s = store as unknown as Record<string, unknown>;
   for (const db of ['cur', 'idx', 'stats', 'thist', 'meta', 'ver']) {
     const handle = s[db] as unknown as Record<string, (...args: unknown[]) => unknown>;
@@ -71,10 +73,77 @@ function countLmdbCalls(store: EmbeddedStore): void {
       if (!original) continue;
       handle[method] = (...args: unknown[]) => {
         if (measuring) lmdbCalls.set(`${db}.${method}`, (lmdbCalls.get(`${db}.${method}`) ?? 0) + 1);
-        return original(...args);
+        if (!measuring || !BY_CALLER) return original(...args);
+        // lmdb's `get` reads through `getBinaryFast`: the outer call is the one counted.
+        if (nestedLmdb) return original(...args);
+        nestedLmdb = true;
+        let result: unknown;
+        try {
+          result = original(...args);
+        } finally {
+          nestedLmdb = false;
+        }
+        const isWalk = method === 'getKeys' || method === 'getRange';
+        const isPut = method === 'putSync' || method === 'removeSync';
+        const keyText = isWalk || method === 'getKeysCount' ? undefined : `${db}:${JSON.stringify(args[0])}`;
+        const row = byCaller.get(`${caller} | ${db}.${method}`) ?? { calls: 0, empty: 0, repeated: 0 };
+        byCaller.set(`${caller} | ${db}.${method}`, row);
+        row.calls++;
+        if (keyText !== undefined) {
+          const before = keysThisMessage.get(keyText);
+          if (before !== undefined) {
+            row.repeated++;
+            const pair = `${before} → ${caller} ${isPut ? 'put' : 'read'} ${db}`;
+            repeats.set(pair, (repeats.get(pair) ?? 0) + 1);
+          }
+          keysThisMessage.set(keyText, `${caller} ${isPut ? 'put' : 'read'} ${db}`);
+        }
+        if (!isPut && !isWalk && result === undefined) row.empty++;
+        if (isWalk) {
+          const iterable = result as Iterable<unknown>;
+          return {
+            *[Symbol.iterator]() {
+              let n = 0;
+              try {
+                for (const item of iterable) {
+                  n++;
+                  yield item;
+                }
+              } finally {
+                if (n === 0) row.empty++;
+              }
+            },
+          };
+        }
+        return result;
       };
     }
   }
+}
+
+const shown = new Set<string>();
+const BY_CALLER = process.env.STORE_VXU_READS === '1';
+/** The store method (and section of it) running now: what an LMDB call is counted under. */
+let caller = 'outside the store';
+let nestedLmdb = false;
+const byCaller = new Map<string, { calls: number; empty: number; repeated: number }>();
+/** Keys read or written in the current message (a message starts with its PID-3 look-up), by who touched them last. */
+const keysThisMessage = new Map<string, string>();
+const repeats = new Map<string, number>();
+
+/** Labels a private section of the store (its LMDB calls counted under `outer > label`). */
+function section(store: EmbeddedStore, name: string, label: string): void {
+  const s = store as unknown as Record<string, (...args: unknown[]) => unknown>;
+  const original = s[name].bind(store);
+  s[name] = (...args: unknown[]) => {
+    const outer = caller;
+    caller = `${outer} > ${label}`;
+    try {
+      return original(...args);
+    } finally {
+      caller = outer;
+    }
+  };
 }
 
 /** The store's methods before `instrument` wrapped them. */
@@ -89,10 +158,15 @@ function instrument(store: EmbeddedStore): void {
     s[name] = (...args: unknown[]) => {
       const t = threadNs();
       let result: unknown;
+      const outer = caller;
+      caller = kindOf(args);
+      if (caller === 'search: PID-3 look-up') keysThisMessage.clear();
+      if (process.env.STORE_VXU_SHOW && measuring && !shown.has(caller)) { shown.add(caller); console.log(caller, JSON.stringify(args)); }
       try {
         result = original(...args);
         return result;
       } finally {
+        caller = outer;
         const kind = kindOf(args);
         add(kind, (threadNs() - t) / 1e6);
         // Records a search returned (a blocking key that meets many records costs their reads).
@@ -104,6 +178,12 @@ function instrument(store: EmbeddedStore): void {
   wrap('read', (a) => `read: ${a[0] as string}`);
   wrap('history', () => 'history read');
   wrap('count', (a) => `count: ${a[0] as string}`);
+  if (BY_CALLER) {
+    section(store, 'applyTally', 'counters (applyTally)');
+    section(store, 'plan', 'plan');
+    section(store, 'directWalk', 'directWalk');
+    section(store, 'newestVersion', 'newestVersion');
+  }
   wrap('apply', (a) => `write callback: ${[...new Set((a[0] as WriteOp[]).map((op) => op.resourceType))].join(' + ')}`);
 }
 
@@ -164,6 +244,14 @@ async function main(): Promise<void> {
         .map(([k, n]) => `${k} ${(n / MESSAGES).toFixed(1)}`)
         .join(', ')}`
     );
+    if (BY_CALLER) {
+      console.log('  LMDB calls per message by caller (calls, of them meeting nothing, of them keys already touched in the message):');
+      for (const [key, { calls, empty, repeated }] of [...byCaller].sort((x, y) => x[0].localeCompare(y[0]))) {
+        console.log(`    ${key.padEnd(95)} ${(calls / MESSAGES).toFixed(2).padStart(6)}  empty ${(empty / MESSAGES).toFixed(2).padStart(6)}  again ${(repeated / MESSAGES).toFixed(2).padStart(6)}`);
+      }
+      console.log('  keys touched again in one message (first toucher → again):');
+      for (const [pair, n] of [...repeats].sort((x, y) => y[1] - x[1])) console.log(`    ${(n / MESSAGES).toFixed(2).padStart(6)}  ${pair}`);
+    }
     console.log(`  ${'store work in all'.padEnd(45)} ${sum.toFixed(0).padStart(40)} µs per message`);
   } finally {
     await running.close();

@@ -73,12 +73,13 @@ export async function findMatches(
         let patient = record.resource as Patient | undefined;
         const json = patient ? undefined : (record.json ?? textOf(record.jsonBytes));
         if (json !== undefined) {
-          const birth = peek ? storedBirthDate(json) : undefined;
-          if (birth !== undefined && ranker.certainlyNoneByBirthDate(birth.birthDate)) continue;
           // Met before (the same stored text): its features are known, and the screen may leave it
-          // out on them, unparsed.
-          const known = knownCandidates.get(record.id, json);
+          // out on them, unparsed; its birth date was read from the text once.
+          const known = knownCandidates.peek(record.id, json);
+          const birth = peek ? (known ? knownBirthDate(known) : storedBirthDate(json)) : undefined;
+          if (birth !== undefined && ranker.certainlyNoneByBirthDate(birth.birthDate)) continue;
           if (known) {
+            knownCandidates.touch(record.id, known);
             if (options.counts) options.counts.known = (options.counts.known ?? 0) + 1;
             const screened = ranker.screenCore(known.core);
             if (screened === 'none') continue;
@@ -141,17 +142,26 @@ export class KnownCandidates {
   }
 
   get(id: string, json: string): KnownCandidate | undefined {
+    const entry = this.peek(id, json);
+    if (entry !== undefined) this.touch(id, entry);
+    return entry;
+  }
+
+  /** The entry for this text, left where it is in the order of use (see `touch`). */
+  peek(id: string, json: string): KnownCandidate | undefined {
     const entry = this.entries.get(id);
-    if (entry === undefined || entry.json !== json) return undefined;
-    // Most recently used last.
+    return entry === undefined || entry.json !== json ? undefined : entry;
+  }
+
+  /** Marks a peeked entry used: most recently used last. */
+  touch(id: string, entry: KnownCandidate): void {
     this.entries.delete(id);
     this.entries.set(id, entry);
-    return entry;
   }
 
   set(id: string, json: string, core: CoreFeatures, full: Features | undefined, patient: Patient | undefined): void {
     this.entries.delete(id);
-    this.entries.set(id, { json, core, full, patient });
+    this.entries.set(id, { json, core, full, patient, birth: UNREAD });
     if (this.entries.size > this.capacity) this.entries.delete(this.entries.keys().next().value as string);
   }
 
@@ -171,6 +181,16 @@ interface KnownCandidate {
    * it): only the ranker reads it, nobody changes it.
    */
   patient: Patient | undefined;
+  /** `storedBirthDate(json)`, read when first needed (UNREAD until then). */
+  birth: ReturnType<typeof storedBirthDate> | typeof UNREAD;
+}
+
+const UNREAD = Symbol('unread');
+
+/** `storedBirthDate` of an entry's text, read once per entry. */
+function knownBirthDate(entry: KnownCandidate): ReturnType<typeof storedBirthDate> {
+  if (entry.birth === UNREAD) entry.birth = storedBirthDate(entry.json);
+  return entry.birth;
 }
 
 /** Candidates' features across findMatches calls (see KnownCandidates). */

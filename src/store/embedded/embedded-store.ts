@@ -43,7 +43,7 @@ import {
 import { acquireLockFile, releaseLockFile } from './lock-file.js';
 import { elemMatchTest, type QuickTest } from './elem-match.js';
 import { DictionaryCompressor } from './lz4-dictionary.js';
-import { compoundCondition, conditionsOf, hull, isPoint, point, type Condition, type Interval, type PathCondition } from './planner.js';
+import { compoundCondition, conditionsOf, hasPositionalSegment, hull, isPoint, point, requiredStrings, type Condition, type Interval, type PathCondition } from './planner.js';
 import { compareValues, sortValue } from './sort.js';
 
 export interface EmbeddedStoreOptions {
@@ -71,6 +71,8 @@ const MATERIALISE_LIMIT = 4000;
 const ESTIMATE_VALUES = 2000;
 /** A condition with at most this many values is checked per candidate by key look-ups. */
 const POINT_CHECK_VALUES = 8;
+/** Raw records kept per type between writes of the type (`liveRawRecord`): a few new children's blocking walks. */
+const RAW_READS_KEPT = 256;
 const EMPTY = Buffer.alloc(0);
 /** Values of `cur` and `ver` from this size on are compressed (with the dictionary: nearly all). */
 const COMPRESS_FROM_BYTES = 64;
@@ -150,6 +152,8 @@ export class EmbeddedStore implements Store {
    */
   private readonly typeSeq = new Map<string, number>();
   private readonly newestVersions = new Map<string, { seq: number; entry: { id: string; v: number } | null }>();
+  /** Raw records directWalk read, per type, for one value of its write counter (see `liveRawRecord`). */
+  private readonly rawReads = new Map<string, { seq: number; byId: Map<string, ResourceRecord | null> }>();
   /** Per type: its index definitions by path, for the planner (see `indexesOf`). */
   private readonly byPathCache = new Map<string, { defs: IndexDef[]; size: number; byPath: Map<string, IndexDef> }>();
 
@@ -488,9 +492,14 @@ export class EmbeddedStore implements Store {
       const direct = this.directWalk(resourceType, query.filter, limit, skip, query.raw === true);
       if (direct) return direct;
     }
-    const plan = this.plan(resourceType, query.filter);
-    // Nothing to walk (a new child's PID-3 look-up, a new dose's ORC-3): the empty answer, without
-    // setting up a sort or the count key of a result that is known to be empty.
+    // A string the filter requires that the index counts 0 (a new child's PID-3 look-up, a new
+    // dose's ORC-3: their identifier's code): the empty answer, without planning. The counts read
+    // here are the planner's first estimates otherwise (read once).
+    const counted = new Map<string, number>();
+    if (this.requiresUncounted(resourceType, query.filter, counted)) return [];
+    const plan = this.plan(resourceType, query.filter, counted);
+    // Nothing to walk: the empty answer, without setting up a sort or the count key of a result
+    // that is known to be empty.
     if (plan.meetsNone) return [];
     const docs: RecordDoc[] = [];
     if (sort.length === 0 && !plan.needsDoc) {
@@ -573,7 +582,7 @@ export class EmbeddedStore implements Store {
         if (seen.has(id)) continue;
         seen.add(id);
         scanned++;
-        const rec = this.liveRecord(resourceType, id, raw);
+        const rec = raw ? this.liveRawRecord(resourceType, id) : this.liveRecord(resourceType, id);
         if (!rec) continue;
         if (skipped < skip) {
           skipped++;
@@ -585,6 +594,24 @@ export class EmbeddedStore implements Store {
     }
     this.lastScanned = scanned;
     return records;
+  }
+
+  /**
+   * Whether the filter requires a string value (planner.ts `requiredStrings`) that an exactly
+   * counted index (one part, not a sort path, no array positions: the counts `estimatePath` takes
+   * as exact) counts 0: then no live document holds it, and the filter meets no record, sorted or
+   * not — the answer the planned search gives (`meetsNone`, or a walk of candidates that all fail),
+   * for a third of its cost. `counted` receives each count read (`countKey`), for the planner.
+   */
+  private requiresUncounted(resourceType: string, filter: Filter, counted: Map<string, number>): boolean {
+    const { byPath } = this.indexesOf(resourceType);
+    return requiredStrings(filter, (path, value) => {
+      const def = byPath.get(path);
+      if (!def || def.parts || def.sort || path === 'lastUpdated' || value.length > MAX_INDEXED_CHARS || hasPositionalSegment(path)) return false;
+      const n = this.entryCount(def.n, value);
+      counted.set(pointKey(def.n, value), n);
+      return n === 0;
+    });
   }
 
   async count(resourceType: string, filter: Filter): Promise<number> {
@@ -659,7 +686,8 @@ export class EmbeddedStore implements Store {
 
   // ---------------------------------------------------------------- planning
 
-  private plan(resourceType: string, filter: Filter): Plan {
+  /** `counted`: entry counts of string point values already read in this step (`pointKey`), not read again. */
+  private plan(resourceType: string, filter: Filter, counted?: Map<string, number>): Plan {
     const { defs, byPath } = this.indexesOf(resourceType);
     const conditions = conditionsOf(filter, {
       indexed: (path) => path === '_id' || byPath.has(path),
@@ -687,7 +715,7 @@ export class EmbeddedStore implements Store {
             if (e > cap) break;
           }
         } else {
-          e = this.estimatePath(resourceType, c, byPath, cap, pointCounts);
+          e = this.estimatePath(resourceType, c, byPath, cap, pointCounts, counted);
         }
         estimates.set(c, e);
       }
@@ -727,7 +755,14 @@ export class EmbeddedStore implements Store {
    * `pointCounts` receives the exact entry count of each point value looked up on an index whose
    * values are all counted (see `addEntries`): a value counted 0 has no entries, so its walk is skipped.
    */
-  private estimatePath(resourceType: string, c: PathCondition, byPath: Map<string, IndexDef>, cap = Infinity, pointCounts?: Map<Interval, number>): number {
+  private estimatePath(
+    resourceType: string,
+    c: PathCondition,
+    byPath: Map<string, IndexDef>,
+    cap = Infinity,
+    pointCounts?: Map<Interval, number>,
+    counted?: Map<string, number>
+  ): number {
     if (c.path === '_id') return c.intervals.every(isPoint) ? c.intervals.length : this.liveCount(resourceType);
     const def = byPath.get(c.path)!;
     const n = def.n;
@@ -736,7 +771,9 @@ export class EmbeddedStore implements Store {
     for (const interval of c.intervals) {
       if (total > cap) return total;
       if (isPoint(interval)) {
-        const count = (this.stats.get([n, truncated(interval.lo!.v)]) as number | undefined) ?? 0;
+        const v = interval.lo!.v;
+        const known = counted !== undefined && typeof v === 'string' ? counted.get(pointKey(n, v)) : undefined;
+        const count = known ?? (this.stats.get([n, truncated(v)]) as number | undefined) ?? 0;
         if (exactCounts) pointCounts.set(interval, count);
         total += count;
         continue;
@@ -934,6 +971,31 @@ export class EmbeddedStore implements Store {
     const buf = this.cur.getBinaryFast([resourceType, id]);
     const rec = buf ? currentRecord(resourceType, id, buf, raw) : undefined;
     return rec && !rec.deleted ? rec : undefined;
+  }
+
+  /**
+   * `liveRecord(…, raw)` of a record read before while no write of the type came since: matching's
+   * blocking queries of one new child meet the same record through several keys (~1 read in 7 in
+   * bench/hl7v2.ts's open loop), each query a search of its own. Kept per type for one value of the
+   * type's write counter (`typeSeq`, as `newestVersion`: raised when a write request of the type
+   * starts and when it has committed), so a record read in between is never kept past the commit.
+   * Each call returns a record object of its own (callers may set `resource` on a raw record); the
+   * JSON text is shared (strings are immutable).
+   */
+  private liveRawRecord(resourceType: string, id: string): ResourceRecord | undefined {
+    const seq = this.typeSeq.get(resourceType) ?? 0;
+    let known = this.rawReads.get(resourceType);
+    if (known === undefined || known.seq !== seq) {
+      known = { seq, byId: new Map() };
+      this.rawReads.set(resourceType, known);
+    }
+    let rec = known.byId.get(id);
+    if (rec === undefined) {
+      if (known.byId.size >= RAW_READS_KEPT) known.byId.clear();
+      rec = this.liveRecord(resourceType, id, true) ?? null;
+      known.byId.set(id, rec);
+    }
+    return rec === null ? undefined : { ...rec };
   }
 
   entryCount(n: number, v: Scalar): number {
@@ -1516,6 +1578,11 @@ function exactIndexed(filter: Filter, byPath: Map<string, IndexDef>): { n: numbe
     }
   }
   return undefined;
+}
+
+/** The key of a string point value's entry count in a search's `counted` map. */
+function pointKey(n: number, v: string): string {
+  return `${n}\u0000${v}`;
 }
 
 function countKey(resourceType: string, filter: Filter): string {

@@ -190,12 +190,42 @@ export function conditionsOf(filter: Filter, ctx: PlannerContext): Condition[] {
 }
 
 /**
+ * The string equalities a filter requires, in its order, without planning it (store search's first
+ * look, before `conditionsOf`): a field equal to a string (`{path: 'v'}`), and each member of an
+ * `$elemMatch` equal to one (`{path: {$elemMatch: {member: 'v'}}}` requires a value 'v' at
+ * `path.member`), at the top or in members of a top-level `$and`. Each is one of the point conditions
+ * conditionsOf finds (so implied by the filter); `visit` returns true to stop.
+ */
+export function requiredStrings(filter: Filter, visit: (path: string, value: string) => boolean): boolean {
+  for (const field in filter) {
+    const cond = (filter as Record<string, unknown>)[field];
+    if (field === '$and') {
+      if (Array.isArray(cond)) for (const clause of cond) if (isPlainObject(clause) && requiredStrings(clause as Filter, visit)) return true;
+      continue;
+    }
+    if (field.charCodeAt(0) === 0x24 /* $ */) continue;
+    if (typeof cond === 'string') {
+      if (visit(field, cond)) return true;
+      continue;
+    }
+    if (!isOperatorObject(cond)) continue;
+    const body = cond.$elemMatch;
+    if (!isPlainObject(body) || '$options' in cond) continue;
+    for (const member in body) {
+      const v = body[member];
+      if (typeof v === 'string' && member !== '_id' && member.charCodeAt(0) !== 0x24 && visit(`${field}.${member}`, v)) return true;
+    }
+  }
+  return false;
+}
+
+/**
  * Paths with an empty or array-position segment (`a..b`, `a.0`) are not answered by an index.
  * Asked only of indexed paths (a fixed set per deployment), so the answers are kept: the split and
  * the regular expression were a tenth of a small search's planning.
  */
 const positional = new Map<string, boolean>();
-function hasPositionalSegment(path: string): boolean {
+export function hasPositionalSegment(path: string): boolean {
   let v = positional.get(path);
   if (v === undefined) {
     v = path.split('.').some((s) => s === '' || /^\d+$/.test(s));

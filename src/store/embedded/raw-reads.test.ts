@@ -1,0 +1,90 @@
+// Matching's blocking queries (raw searches walked directly, `directWalk`) keep the records they read
+// while no write of the type came since (embedded-store.ts `liveRawRecord`): a record met again by
+// another key of the same new child is not read and decoded twice. Checked against the planned
+// search of the same filter (`{$and: [filter]}`, which reads every record itself), in the same
+// synchronous step (one snapshot), over random groups of concurrent creates, updates that move a
+// record between keys or change it, deletes and refused writes, read while the writes are in flight
+// and after they settle, each check twice (the second meets the records kept by the first).
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Resource } from '@medplum/fhirtypes';
+import fc from 'fast-check';
+import { afterAll, describe, expect, it } from 'vitest';
+import type { Filter, ResourceRecord, WriteOp } from '../store.js';
+import { EmbeddedStore } from './embedded-store.js';
+
+const dirs: string[] = [];
+afterAll(async () => {
+  for (const d of dirs) await rm(d, { recursive: true, force: true });
+});
+
+const IDS = ['a', 'b', 'c', 'd'];
+const KEYS = ['k1', 'k2', 'k3'];
+const FILTERS: Filter[] = [{ 's._m': 'k1' }, { 's._m': 'k2' }, { 's._m': { $in: ['k3', 'k1'] } }, { 's._m': { $in: ['k2', 'k3', 'none'] } }];
+
+interface Write {
+  id: string;
+  remove: boolean;
+  absent: boolean;
+  keys: string[];
+  note: string;
+}
+
+const writeArb: fc.Arbitrary<Write> = fc.record({
+  id: fc.constantFrom(...IDS),
+  remove: fc.boolean(),
+  absent: fc.boolean(),
+  keys: fc.uniqueArray(fc.constantFrom(...KEYS), { maxLength: 2 }),
+  note: fc.string({ maxLength: 4 }),
+});
+
+// The planned search of `{$and: [filter]}` evaluates the filter on documents and returns parsed records.
+const summary = (records: ResourceRecord[]) =>
+  records.map((r) => ({ id: r.id, versionId: r.versionId, lastUpdated: r.lastUpdated, deleted: r.deleted, resource: r.resource ?? (r.json === undefined ? undefined : JSON.parse(r.json)) }));
+
+describe('embedded store: raw records kept between writes of the type', () => {
+  it('are those the planned search reads, during and after concurrent writes (fast-check)', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(fc.array(writeArb, { minLength: 1, maxLength: 4 }), { minLength: 1, maxLength: 8 }), async (groups) => {
+        const dir = await mkdtemp(join(tmpdir(), 'iis-embedded-raw-reads-'));
+        dirs.push(dir);
+        const store = new EmbeddedStore({ dataDir: dir, indexes: { Patient: ['s._m'] } });
+        await store.init();
+        const check = async () => {
+          for (let twice = 0; twice < 2; twice++) {
+            for (const filter of FILTERS) {
+              // Both searches in the same synchronous step: the same snapshot.
+              const fast = store.search('Patient', { filter, limit: 10, raw: true });
+              const planned = store.search('Patient', { filter: { $and: [filter] }, limit: 10, raw: true });
+              const [f, p] = [await fast, await planned];
+              expect(summary(f)).toEqual(summary(p));
+              expect(f.every((r) => typeof r.json === 'string' && r.resource === undefined)).toBe(true);
+              // Each call's records are its own objects.
+              for (const r of f) r.resource = { resourceType: 'Patient', id: 'changed by a caller' } as Resource;
+            }
+          }
+        };
+        try {
+          await check();
+          for (const group of groups) {
+            const writes = group.map((w) => {
+              const op: WriteOp = { resourceType: 'Patient', id: w.id, ...(w.absent ? { ifVersion: 'absent' as const } : {}) };
+              if (!w.remove) {
+                op.resource = { resourceType: 'Patient', id: w.id, text: { status: 'generated', div: w.note } } as unknown as Resource;
+                op.index = { _m: w.keys };
+              }
+              return store.write(op).catch(() => undefined);
+            });
+            await check(); // in flight
+            await Promise.all(writes);
+            await check();
+          }
+        } finally {
+          await store.close();
+        }
+      }),
+      { numRuns: 40 }
+    );
+  });
+});
