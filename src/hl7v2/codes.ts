@@ -27,7 +27,23 @@ const BY_NAME: Record<string, string> = {
 };
 const BY_URI = new Map(Object.entries(BY_NAME).map(([name, uri]) => [uri, name]));
 
+/**
+ * A coding system's URI by its HL7 v2 name (systemNamed), remembered per name as written: a VXU
+ * names a handful of systems (CVX, HL70163, NCIT, NIP001…) in a dozen coded fields. Bounded.
+ */
+const systemsByName = new Map<string, string | undefined>();
+
 export function systemFor(name: string): string | undefined {
+  const known = systemsByName.get(name);
+  if (known !== undefined || systemsByName.has(name)) return known;
+  const uri = systemNamed(name);
+  if (systemsByName.size >= 1024) systemsByName.clear();
+  systemsByName.set(name, uri);
+  return uri;
+}
+
+/** systemFor without the memory (the reference). */
+export function systemNamed(name: string): string | undefined {
   const upper = name.trim().toUpperCase();
   if (!upper) return undefined;
   if (BY_NAME[upper]) return BY_NAME[upper];

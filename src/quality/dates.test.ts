@@ -1,7 +1,7 @@
 // The rules' date helpers against the Date-based forms they replaced (same answers).
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { dateAt, daysIn, isInFuture, parseFhirDate } from './dates.js';
+import { dateAt, daysIn, isInFuture, MAX_OFFSET_BEHIND_MIN, parseFhirDate, yearsBefore, yearsBeforeToday } from './dates.js';
 
 describe('daysIn', () => {
   it('gives what new Date(Date.UTC(year, month, 0)).getUTCDate() gives, for every month of years -500 to 10,500', () => {
@@ -74,5 +74,24 @@ describe('dateAt', () => {
   it('throws for an invalid now, as before', () => {
     expect(() => dateAt(new Date(NaN), 0)).toThrow(RangeError);
     expect(isInFuture({ date: '2999-01-01', precision: 'day' }, new Date())).toBe(true);
+  });
+});
+
+describe('yearsBeforeToday keeps its last answer', () => {
+  it('gives what computing it afresh gives, over calls with the day and the years changing', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(fc.integer({ min: Date.UTC(1999, 0, 1), max: Date.UTC(2031, 0, 1) }), fc.constantFrom(0, 1, 4, 100, 130, 131)), { maxLength: 30 }),
+        (calls) => {
+          for (const [time, years] of calls) {
+            // Often the same day twice in a row, and leap days' neighbours.
+            for (const now of [new Date(time), new Date(time + 3_600_000), new Date(Date.UTC(2024, 1, 29, 20))]) {
+              expect(yearsBeforeToday(now, years)).toBe(yearsBefore(dateAt(now, MAX_OFFSET_BEHIND_MIN), years));
+            }
+          }
+        }
+      ),
+      { numRuns: 300 }
+    );
   });
 });

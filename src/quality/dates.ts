@@ -102,6 +102,17 @@ export function isInFuture(value: FhirDate, now: Date, skewMs = CLOCK_SKEW_MS): 
 /** The date `years` before today (taking today where it is earliest, UTC-12: the lenient side). */
 export function yearsBeforeToday(now: Date, years: number): string {
   const today = dateAt(now, MAX_OFFSET_BEHIND_MIN);
+  // The same answer all day: the last one is kept (every Patient write asks, with MAX_AGE_YEARS).
+  if (today === lastCutoff.today && years === lastCutoff.years) return lastCutoff.date;
+  const date = yearsBefore(today, years);
+  lastCutoff = { today, years, date };
+  return date;
+}
+
+let lastCutoff = { today: '', years: NaN, date: '' };
+
+/** The date `years` before the date `today` (YYYY-MM-DD), the 29th of February kept in the month. */
+export function yearsBefore(today: string, years: number): string {
   const [y, m, d] = today.split('-').map(Number) as [number, number, number];
   const day = Math.min(d, daysIn(y - years, m));
   return `${String(y - years).padStart(4, '0')}-${String(m).padStart(2, '0')}-${String(day).padStart(2, '0')}`;

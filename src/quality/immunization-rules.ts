@@ -153,6 +153,7 @@ function checkCodes(imm: Immunization, occurrence: FhirDate | undefined, codeSet
 }
 
 function checkNdcAgainstCvx(imm: Immunization, cvx: KnownCoding<CvxInfo>[], ndc: KnownCoding<NdcInfo>[], emit: Emit): void {
+  if (ndc.length === 0) return; // no NDC to check against the CVX sent (most doses: CVX only)
   const givenCvx = (imm.vaccineCode?.coding ?? [])
     .filter((c) => systemKind(c.system) === 'cvx' && c.code)
     .map((c) => (/^\d$/.test(c.code!.trim()) ? `0${c.code!.trim()}` : c.code!.trim()));
