@@ -65,6 +65,33 @@ describe('newborn matching over HTTP', () => {
     expect(all.body.entry).toHaveLength(1);
   });
 
+  it('a create that certainly matches and brings nothing new answers the stored version and writes none', async () => {
+    const h = household();
+    await server.fhir('POST', 'Patient', { body: hospitalRecord(h, `MRN-${seq}`) });
+    const merged = await server.fhir('POST', 'Patient', { body: legalRecord(h), headers: { prefer: 'return=representation' } });
+    expect(merged.status, merged.text).toBe(200);
+    const id = merged.body.id as string;
+    expect(merged.body.meta.versionId).toBe('2');
+    // The same child again: merged-into-existing as before, but the record is as stored already.
+    const again = await server.fhir('POST', 'Patient', { body: legalRecord(h), headers: { prefer: 'return=representation' } });
+    expect(again.status, again.text).toBe(200);
+    expect(again.body).toEqual(merged.body);
+    expect(again.headers.get('etag')).toBe('W/"2"');
+    expect(again.headers.get('location')).toContain(`/Patient/${id}/_history/2`);
+    const oo = await server.fhir('POST', 'Patient', { body: legalRecord(h), headers: { prefer: 'return=OperationOutcome' } });
+    expect(oo.status).toBe(200);
+    expect(oo.body.issue.some((i: any) => i.details?.coding?.[0]?.code === 'merged-into-existing')).toBe(true);
+    const history = await server.fhir('GET', `Patient/${id}/_history`);
+    expect(history.body.entry.map((e: any) => e.resource.meta.versionId)).toEqual(['2', '1']);
+    // Something new for the record (a second phone) is written as before.
+    const phone = await server.fhir('POST', 'Patient', {
+      body: { ...legalRecord(h), telecom: [...h.telecom, { system: 'phone', value: '217-555-0000' }] },
+      headers: { prefer: 'return=representation' },
+    });
+    expect(phone.status, phone.text).toBe(200);
+    expect(phone.body.meta.versionId).toBe('3');
+  });
+
   it('in a transaction, the Immunizations of a merged Patient point at the surviving record', async () => {
     const h = household();
     const hospital = await server.fhir('POST', 'Patient', { body: hospitalRecord(h, `MRN-${seq}`) });

@@ -3,6 +3,7 @@
 // a single request and a transaction entry.
 import type { OperationOutcomeIssue, Patient, Resource } from '@medplum/fhirtypes';
 import { makeIssue } from '../fhir/outcome.js';
+import { sameStoredContent } from '../fhir/same-content.js';
 import { ingestLockKey, markForReview, type IngestDecision } from '../matching/ingest.js';
 import { shareFeatures } from '../matching/features.js';
 import { mergeInto } from '../matching/merge-records.js';
@@ -98,9 +99,15 @@ function prepareMerge(
       { ruleCode: 'merged-into-existing', expression: 'Patient' }
     ),
   ];
+  // Nothing new for the record (the child sent again as it is stored): the answer carries the
+  // stored version and nothing is written, the version matched still checked inside the store's
+  // write (a record changed or merged away meanwhile fails it as the update would).
+  const unchanged = sameStoredContent(stored as Patient, existing.resource as Patient);
   return {
     kind: 'write',
-    op: { resourceType: 'Patient', id: existing.id, resource: stored, ifVersion: existing.versionId, index: indexFor(stored) },
+    op: unchanged
+      ? { resourceType: 'Patient', id: existing.id, resource: stored, ifVersion: existing.versionId, verifyOnly: true }
+      : { resourceType: 'Patient', id: existing.id, resource: stored, ifVersion: existing.versionId, index: indexFor(stored) },
     issues,
     // Candidates come from the caller-scoped store: the existing record is one the caller may see.
     respond: (record) => writeResponse(req, ctx.baseUrl, record, 200, issues, { location: true }),
