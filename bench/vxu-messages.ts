@@ -23,6 +23,13 @@ const builder = new XMLBuilder({ ignoreAttributes: false, attributeNamePrefix: '
  */
 const BIRTH_DAYS = Number(process.env.BENCH_HL7_BIRTH_DAYS ?? '3000');
 
+/**
+ * One message in this many is a further dose for a child already sent (BENCH_HL7_FURTHER_EVERY,
+ * default 5, the benches' workload): 1 makes every message after the first 50 a further dose (an
+ * A/B of what only further doses do, e.g. the Patient step of an unchanged child).
+ */
+const FURTHER_EVERY = Number(process.env.BENCH_HL7_FURTHER_EVERY ?? '5');
+
 let sequence = 0;
 /** The children sent so far (one message in five is a further dose for one of them). */
 export const sent: Array<{ mrn: string; family: string; given: string; birth: string; street: string; maiden: string; phone: string; sex: string }> = [];
@@ -42,7 +49,7 @@ function hl7Date(daysAgo: number): string {
 
 export function nextMessage(): string {
   sequence += 1;
-  const again = sent.length > 50 && sequence % 5 === 0;
+  const again = sent.length > 50 && sequence % FURTHER_EVERY === 0;
   const child = again
     ? sent[Math.floor(Math.random() * sent.length)]
     : {
