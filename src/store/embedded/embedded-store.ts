@@ -1174,8 +1174,12 @@ export class EmbeddedStore implements Store {
       }
       if (op.verifyOnly && typeof op.ifVersion !== 'number') throw new Error(`A verifyOnly WriteOp for ${op.resourceType}/${op.id} needs a version number`);
     }
-    const types = new Set(ops.map((op) => op.resourceType));
-    for (const t of types) await this.ensureType(t);
+    for (const t of new Set(ops.map((op) => op.resourceType))) await this.ensureType(t);
+    // The types this request writes: a verify-only op writes nothing of its type, so what is kept
+    // per type while no write of it comes (newestVersion, liveRawRecord) stays valid (a further VXU
+    // of an unchanged child keeps the Patient reads that matching's blocking walks reuse).
+    const types = new Set<string>();
+    for (const op of ops) if (!op.verifyOnly) types.add(op.resourceType);
     this.writeSeq++;
     this.raiseTypeSeq(types);
     const group = this.openGroup ?? this.startGroup();
