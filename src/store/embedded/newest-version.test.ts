@@ -27,6 +27,8 @@ interface Write {
   /** Written with ifVersion 'absent': refused when the resource exists. */
   absent: boolean;
   note: string;
+  /** A verify-only op at this version (WriteOp.verifyOnly): writes nothing, so nothing kept is dropped. */
+  verify?: number;
 }
 
 const writeArb: fc.Arbitrary<Write> = fc.record({
@@ -35,6 +37,7 @@ const writeArb: fc.Arbitrary<Write> = fc.record({
   remove: fc.boolean(),
   absent: fc.boolean(),
   note: fc.string({ maxLength: 4 }),
+  verify: fc.option(fc.integer({ min: 1, max: 3 }), { nil: undefined }),
 });
 
 const summary = (records: ResourceRecord[]) => records.map((r) => ({ id: r.id, versionId: r.versionId, lastUpdated: r.lastUpdated, deleted: r.deleted, resource: r.resource }));
@@ -61,6 +64,7 @@ describe('embedded store: a type newest version', () => {
             const writes = group.map((w) => {
               const op: WriteOp = { resourceType: w.type, id: w.id, ...(w.absent ? { ifVersion: 'absent' as const } : {}) };
               if (!w.remove) op.resource = { resourceType: w.type, id: w.id, text: { status: 'generated', div: w.note } } as unknown as Resource;
+              if (w.verify !== undefined) Object.assign(op, { ifVersion: w.verify, verifyOnly: true });
               return store.write(op).catch(() => undefined);
             });
             await check(); // in flight

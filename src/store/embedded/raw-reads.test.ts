@@ -29,6 +29,8 @@ interface Write {
   absent: boolean;
   keys: string[];
   note: string;
+  /** A verify-only op at this version (WriteOp.verifyOnly): writes nothing, so the records kept stay valid. */
+  verify?: number;
 }
 
 const writeArb: fc.Arbitrary<Write> = fc.record({
@@ -37,6 +39,7 @@ const writeArb: fc.Arbitrary<Write> = fc.record({
   absent: fc.boolean(),
   keys: fc.uniqueArray(fc.constantFrom(...KEYS), { maxLength: 2 }),
   note: fc.string({ maxLength: 4 }),
+  verify: fc.option(fc.integer({ min: 1, max: 3 }), { nil: undefined }),
 });
 
 // The planned search of `{$and: [filter]}` evaluates the filter on documents and returns parsed records.
@@ -74,6 +77,7 @@ describe('embedded store: raw records kept between writes of the type', () => {
                 op.resource = { resourceType: 'Patient', id: w.id, text: { status: 'generated', div: w.note } } as unknown as Resource;
                 op.index = { _m: w.keys };
               }
+              if (w.verify !== undefined) Object.assign(op, { ifVersion: w.verify, verifyOnly: true });
               return store.write(op).catch(() => undefined);
             });
             await check(); // in flight
