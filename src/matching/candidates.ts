@@ -34,6 +34,13 @@ export async function findMatches(
      * the screen, or parsed).
      */
     counts?: { read: number; parsed: number; known?: number };
+    /**
+     * The caller only reads the answer's Patients, never changes them (decideIngest: their ids): a
+     * listed candidate the cache holds is handed out as the cache's own object instead of a fresh
+     * parse of its text, and a listed one parsed in this call stays in the cache with its parse.
+     * Same candidates, decisions and order as without.
+     */
+    shared?: boolean;
   } = {}
 ): Promise<RankedCandidate[]> {
   const { exact, tolerant } = blockingStages(input, { path: STORED_MATCH_KEYS });
@@ -43,7 +50,7 @@ export async function findMatches(
   const ranker = new CandidateRanker(input);
   const peek = ranker.screensByBirthDate;
   // Records met in earlier calls (knownCandidates): the cache's own Patient objects, used by the
-  // ranker but never handed out (a listed one is parsed again for the answer), by their text.
+  // ranker but never handed out (a listed one is parsed again for the answer, unless `shared`), by their text.
   const borrowed = new Map<Patient, { id: string; json: string }>();
   // Records parsed in this call: kept in knownCandidates afterwards (their Patient object only if
   // it is not handed out in the answer).
@@ -105,13 +112,13 @@ export async function findMatches(
     const listed = new Set(ranked.map((r) => r.patient));
     for (const { id, json, patient } of parsed) {
       const { core, full } = ranker.featuresKnown(patient);
-      if (core) knownCandidates.set(id, json, core, full, listed.has(patient) ? undefined : patient);
+      if (core) knownCandidates.set(id, json, core, full, listed.has(patient) && !options.shared ? undefined : patient);
     }
     for (const [patient, { id, json }] of borrowed) {
       const { core, full } = ranker.featuresKnown(patient);
       if (core) knownCandidates.set(id, json, core, full, patient);
     }
-    return borrowed.size === 0 ? ranked : ranked.map((r) => (borrowed.has(r.patient) ? { ...r, patient: parse(borrowed.get(r.patient)!.json) } : r));
+    return borrowed.size === 0 || options.shared ? ranked : ranked.map((r) => (borrowed.has(r.patient) ? { ...r, patient: parse(borrowed.get(r.patient)!.json) } : r));
   };
   if (exact.length > 0) {
     await fetch(exact);
@@ -178,7 +185,7 @@ interface KnownCandidate {
   full: Features | undefined;
   /**
    * The text parsed, when no call handed this object out (findMatches hands out fresh copies of
-   * it): only the ranker reads it, nobody changes it.
+   * it) or only `shared` calls did (their callers only read it): nobody changes it.
    */
   patient: Patient | undefined;
   /** `storedBirthDate(json)`, read when first needed (UNREAD until then). */

@@ -19,7 +19,8 @@ export type IngestDecision =
   | { kind: 'new'; patient: Patient; probable: RankedCandidate[] };
 
 export async function decideIngest(store: StoreReader, incoming: Patient): Promise<IngestDecision> {
-  const ranked = await findMatches(store, incoming);
+  // The decision's candidates are only read (their ids, grades and scores): the cache's own parses.
+  const ranked = await findMatches(store, incoming, { shared: true });
   const certain = ranked.filter((c) => c.decision.grade === 'certain');
   if (certain.length === 1) {
     const existing = await store.read('Patient', certain[0].patient.id as string);

@@ -269,6 +269,41 @@ describe('findMatches with the records of earlier calls known (knownCandidates)'
   });
 });
 
+describe('findMatches handing out the cache\'s own records to a caller that only reads them (shared)', () => {
+  it('answers as with fresh copies and as with nothing known, shared and fresh calls mixed (fast-check)', async () => {
+    let shared = 0;
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(record, { minLength: 1, maxLength: 4 }),
+        fc.array(record, { minLength: 1, maxLength: 10 }),
+        fc.array(fc.boolean(), { minLength: 12, maxLength: 12 }),
+        async (inputs, candidates, sharedCalls) => {
+          const store = arrayStore(candidates.map((c, i) => ({ ...c, id: `c${i}` })), 'text');
+          const reference: unknown[] = [];
+          for (const input of inputs) {
+            knownCandidates.clear();
+            reference.push(await findMatches(store, structuredClone(input)));
+          }
+          knownCandidates.clear();
+          let call = 0;
+          for (let round = 0; round < 3; round++) {
+            for (let i = 0; i < inputs.length; i++) {
+              const asShared = sharedCalls[call++ % sharedCalls.length];
+              const answer = await findMatches(store, structuredClone(inputs[i]), asShared ? { shared: true } : {});
+              expect(answer).toEqual(reference[i]);
+              if (asShared) shared += answer.length;
+              // A fresh answer is the caller's own: scribbling on it changes no later answer.
+              if (!asShared) for (const r of answer) r.patient.birthDate = '1900-01-01';
+            }
+          }
+        }
+      ),
+      { numRuns: 300, seed: 20261207 }
+    );
+    expect(shared).toBeGreaterThan(100);
+  });
+});
+
 describe("markForReview's copy shares the incoming record's features", () => {
   const extension = fc.constantFrom(
     { url: MOTHERS_MAIDEN_NAME_URL, valueString: 'Okafor' },

@@ -587,7 +587,7 @@ export class EmbeddedStore implements Store {
     const def = byPath.get(Object.keys(filter)[0])!;
     // The planner drops conditions on such paths (array positions); compound indexes are counted
     // differently: both go the planned way.
-    if (def.parts || def.path.split('.').some((s) => s === '' || /^\d+$/.test(s))) return undefined;
+    if (def.parts || hasPositionalSegment(def.path)) return undefined;
     const records: ResourceRecord[] = [];
     const seen = new Set<string>();
     let scanned = 0;
