@@ -1232,7 +1232,13 @@ export class EmbeddedStore implements Store {
     if (requests.length > 1) {
       try {
         this.inChild(() => {
-          for (let i = 0; i < requests.length; i++) outcomes[i] = this.apply(requests[i]);
+          // One tally for the group: a counter several requests change (a vaccine code, the
+          // performer, the live count of a type) is read and put once. Nothing in apply reads
+          // `stats` or the counts in `meta`, so the sums put at the end are what the requests put
+          // one after the other would leave.
+          const tally = new Tally();
+          for (let i = 0; i < requests.length; i++) outcomes[i] = this.apply(requests[i], tally);
+          this.applyTally(tally);
         });
         return;
       } catch {
@@ -1267,8 +1273,11 @@ export class EmbeddedStore implements Store {
     }
   }
 
-  /** Runs inside the write transaction (synchronously). */
-  private apply(ops: WriteOp[]): Outcome {
+  /**
+   * Runs inside the write transaction (synchronously). The request's counter changes go into
+   * `groupTally` when given (put by the caller, see applyGroup), else are put here.
+   */
+  private apply(ops: WriteOp[], groupTally?: Tally): Outcome {
     const known = new Map<string, { v: number; deleted: boolean }>();
     /** The record each resource had before this request, read once here (reused below unless the request writes it twice). */
     const before = new Map<string, Buffer | undefined>();
@@ -1305,7 +1314,7 @@ export class EmbeddedStore implements Store {
     }
     const u = this.instant();
     const records: ResourceRecord[] = [];
-    const tally = new Tally();
+    const tally = groupTally ?? new Tally();
     // When no resource is written twice in this request, no key is both put and removed here (every
     // key of `cur` and `idx` ends with the resource's id), so the `cur` and index puts can wait and
     // go in key order: neighbouring keys share B-tree pages, which stay in the CPU's caches between
@@ -1369,7 +1378,7 @@ export class EmbeddedStore implements Store {
       idxPuts.sort(compareKeys);
       for (const k of idxPuts) this.idx.putSync(k, EMPTY);
     }
-    this.applyTally(tally);
+    if (!groupTally) this.applyTally(tally);
     return { records };
   }
 
