@@ -207,41 +207,7 @@ function checkRequestId(
 // ---------------------------------------------------------------------------------------------
 // Pass 1: size guard
 
-/**
- * The size guard. A body within both limits (every body but a pathological one) is told apart by
- * a walk without allocation (withinSizeLimits, recursion bounded by MAX_DEPTH); only a body past a
- * limit is walked again by checkSizeFully, which says which limit it met first.
- */
-export function checkSize(input: Record<string, unknown>): OperationOutcomeIssue | undefined {
-  const walk = { nodes: 0 };
-  if (withinSizeLimits(input, 1, walk)) return undefined;
-  return checkSizeFully(input);
-}
-
-/**
- * True when the value and everything under it hold at most MAX_NODES JSON values in all (counted
- * in `walk`) and no object or array deeper than MAX_DEPTH: exactly when checkSizeFully finds
- * nothing (its size test never exceeds the number of values; its depth test is of objects only).
- * Stops at the first limit passed, so the recursion is never deeper than MAX_DEPTH + 1.
- */
-function withinSizeLimits(value: unknown, depth: number, walk: { nodes: number }): boolean {
-  walk.nodes++;
-  if (walk.nodes > MAX_NODES) return false;
-  if (value === null || typeof value !== 'object') return true;
-  if (depth > MAX_DEPTH) return false;
-  if (Array.isArray(value)) {
-    for (let i = 0; i < value.length; i++) if (!withinSizeLimits(value[i], depth + 1, walk)) return false;
-    return true;
-  }
-  // Object.values' values: own enumerable string-keyed properties.
-  for (const key in value) {
-    if (Object.hasOwn(value, key) && !withinSizeLimits((value as Record<string, unknown>)[key], depth + 1, walk)) return false;
-  }
-  return true;
-}
-
-/** The size guard's reference: which limit a body meets first (or undefined within both). */
-export function checkSizeFully(input: Record<string, unknown>): OperationOutcomeIssue | undefined {
+function checkSize(input: Record<string, unknown>): OperationOutcomeIssue | undefined {
   // Iterative depth-first walk: no recursion, so 10,000 levels cannot overflow the stack.
   const values: unknown[] = [input];
   const depths: number[] = [1];
