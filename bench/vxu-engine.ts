@@ -13,7 +13,8 @@
 // VXU_ENGINE_BASE=DIR names another build (its dist/ or src/, e.g. main's in a second worktree):
 // its findMatches and validateResource run in rounds alternated with this build's, over the same
 // store and inputs, and a difference in their answers is printed. VXU_ENGINE_ONLY=match|validate,
-// VXU_ENGINE_DUMP=FILE (the answers as text).
+// VXU_ENGINE_DUMP=FILE (the answers as text). VXU_ENGINE_SHARED=1 calls findMatches as decideIngest does
+// (`shared`: the answer's records are only read; a build without the option ignores it).
 //   [BENCH_DIST=1] npm run bench:vxu-engine   (VXU_ENGINE_BASE=/work/wt/x/dist ...)
 import { createHash } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -35,6 +36,7 @@ const WARM_UP = Number(process.env.VXU_ENGINE_WARMUP ?? '2900');
 const INPUTS = Number(process.env.VXU_ENGINE_INPUTS ?? '900');
 const ROUNDS = Number(process.env.VXU_ENGINE_ROUNDS ?? '5');
 const ONLY = process.env.VXU_ENGINE_ONLY; // 'match' | 'validate'
+const SHARED = process.env.VXU_ENGINE_SHARED === '1';
 
 function threadCpuUs(): number {
   const u = process.cpuUsage();
@@ -130,7 +132,8 @@ async function main(): Promise<void> {
       await measure('matching of a new child (findMatches, markForReview, matchKeysOf)', newChildren.length, async (b, first, round) => {
         const build = builds[b];
         for (const p of copies[b][round]) {
-          const ranked = await build.findMatches(store, p, first && b === 0 ? { counts } : {});
+          // VXU_ENGINE_SHARED=1: as decideIngest calls it (the answer's records only read: the cache's own).
+          const ranked = await build.findMatches(store, p, { ...(first && b === 0 ? { counts } : {}), ...(SHARED ? { shared: true } : {}) });
           const probable = ranked.filter((c) => c.decision.grade === 'probable' || c.decision.grade === 'certain');
           const keys = build.matchKeysOf(probable.length > 0 ? build.markForReview(p, probable) : p);
           if (first) {
