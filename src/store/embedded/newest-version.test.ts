@@ -6,10 +6,10 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Resource } from '@medplum/fhirtypes';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
-import type { ResourceRecord, WriteOp } from '../store.js';
+import type { ResourceRecord } from '../store.js';
+import { groupWriteOp, runConcurrentGroups, type GroupWrite } from './concurrent-writes.fixture.js';
 import { EmbeddedStore } from './embedded-store.js';
 
 const dirs: string[] = [];
@@ -20,16 +20,7 @@ afterAll(async () => {
 const TYPES = ['Consent', 'Patient'];
 const IDS = ['a', 'b', 'c'];
 
-interface Write {
-  type: string;
-  id: string;
-  remove: boolean;
-  /** Written with ifVersion 'absent': refused when the resource exists. */
-  absent: boolean;
-  note: string;
-  /** A verify-only op at this version (WriteOp.verifyOnly): writes nothing, so nothing kept is dropped. */
-  verify?: number;
-}
+type Write = GroupWrite;
 
 const writeArb: fc.Arbitrary<Write> = fc.record({
   type: fc.constantFrom(...TYPES),
@@ -59,18 +50,7 @@ describe('embedded store: a type newest version', () => {
           }
         };
         try {
-          await check();
-          for (const group of groups) {
-            const writes = group.map((w) => {
-              const op: WriteOp = { resourceType: w.type, id: w.id, ...(w.absent ? { ifVersion: 'absent' as const } : {}) };
-              if (!w.remove) op.resource = { resourceType: w.type, id: w.id, text: { status: 'generated', div: w.note } } as unknown as Resource;
-              if (w.verify !== undefined) Object.assign(op, { ifVersion: w.verify, verifyOnly: true });
-              return store.write(op).catch(() => undefined);
-            });
-            await check(); // in flight
-            await Promise.all(writes);
-            await check();
-          }
+          await runConcurrentGroups(store, groups, (w) => groupWriteOp(w), check);
         } finally {
           await store.close();
         }

@@ -11,7 +11,8 @@ import { join } from 'node:path';
 import type { Resource } from '@medplum/fhirtypes';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
-import type { Filter, ResourceRecord, WriteOp } from '../store.js';
+import type { Filter, ResourceRecord } from '../store.js';
+import { groupWriteOp, runConcurrentGroups } from './concurrent-writes.fixture.js';
 import { EmbeddedStore } from './embedded-store.js';
 
 const dirs: string[] = [];
@@ -69,21 +70,7 @@ describe('embedded store: raw records kept between writes of the type', () => {
           }
         };
         try {
-          await check();
-          for (const group of groups) {
-            const writes = group.map((w) => {
-              const op: WriteOp = { resourceType: 'Patient', id: w.id, ...(w.absent ? { ifVersion: 'absent' as const } : {}) };
-              if (!w.remove) {
-                op.resource = { resourceType: 'Patient', id: w.id, text: { status: 'generated', div: w.note } } as unknown as Resource;
-                op.index = { _m: w.keys };
-              }
-              if (w.verify !== undefined) Object.assign(op, { ifVersion: w.verify, verifyOnly: true });
-              return store.write(op).catch(() => undefined);
-            });
-            await check(); // in flight
-            await Promise.all(writes);
-            await check();
-          }
+          await runConcurrentGroups(store, groups, (w) => groupWriteOp({ ...w, type: 'Patient' }, { index: { _m: w.keys } }), check);
         } finally {
           await store.close();
         }
