@@ -9,6 +9,18 @@ const MRN_SYSTEM = 'urn:oid:1.2.840.114350.1.13.0.1.7.5.737384.14';
 const DUPLICATE_OF = 'https://iis-fhir-server.org/fhir/StructureDefinition/possible-duplicate-of';
 const REVIEW_LIST = 'Patient?_tag=https://iis-fhir-server.org/fhir/CodeSystem/match-review|possible-duplicate';
 
+/** The R5-style Parameters of Patient/$merge (ids of the two records; `preview` only when given). */
+function mergeParameters(sourceId: string, targetId: string, preview?: boolean) {
+  return {
+    resourceType: 'Parameters',
+    parameter: [
+      { name: 'source-patient', valueReference: { reference: `Patient/${sourceId}` } },
+      { name: 'target-patient', valueReference: { reference: `Patient/${targetId}` } },
+      ...(preview === undefined ? [] : [{ name: 'preview', valueBoolean: preview }]),
+    ],
+  };
+}
+
 let seq = 0;
 function household() {
   seq++;
@@ -176,14 +188,7 @@ describe('newborn matching over HTTP', () => {
     const review = await server.fhir('GET', 'Patient?_tag=https://iis-fhir-server.org/fhir/CodeSystem/match-review|possible-duplicate');
     expect(review.body.entry.map((e: any) => e.resource.id)).toContain(other.body.id);
 
-    const mergeBody = (preview: boolean) => ({
-      resourceType: 'Parameters',
-      parameter: [
-        { name: 'source-patient', valueReference: { reference: `Patient/${hospital.body.id}` } },
-        { name: 'target-patient', valueReference: { reference: `Patient/${other.body.id}` } },
-        { name: 'preview', valueBoolean: preview },
-      ],
-    });
+    const mergeBody = (preview: boolean) => mergeParameters(hospital.body.id, other.body.id, preview);
     const preview = await server.fhir('POST', 'Patient/$merge', { body: mergeBody(true) });
     expect(preview.status, preview.text).toBe(200);
     expect((await server.fhir('GET', `Immunization/${dose.body.id}`)).body.patient.reference).toBe(`Patient/${hospital.body.id}`);
@@ -206,16 +211,7 @@ describe('newborn matching over HTTP', () => {
     const after = await server.fhir('GET', `${REVIEW_LIST}&active:not=false&_count=100`);
     expect((after.body.entry ?? []).map((e: any) => e.resource.id)).not.toContain(other.body.id);
     // The merged-away record cannot take anything back: no second, crossed merge.
-    const crossed = await server.fhir('POST', 'Patient/$merge', {
-      body: {
-        resourceType: 'Parameters',
-        parameter: [
-          { name: 'source-patient', valueReference: { reference: `Patient/${other.body.id}` } },
-          { name: 'target-patient', valueReference: { reference: `Patient/${hospital.body.id}` } },
-          { name: 'preview', valueBoolean: true },
-        ],
-      },
-    });
+    const crossed = await server.fhir('POST', 'Patient/$merge', { body: mergeParameters(other.body.id, hospital.body.id, true) });
     expect(crossed.status, crossed.text).toBe(422);
     expect(crossed.body.issue[0].diagnostics).toBe(
       `target-patient Patient/${hospital.body.id} was already merged into Patient/${other.body.id}: merge into that record instead`
@@ -242,16 +238,7 @@ describe('newborn matching over HTTP', () => {
       },
     });
     expect(named.status, named.text).toBe(200);
-    const merge = (source: string) =>
-      server.fhir('POST', 'Patient/$merge', {
-        body: {
-          resourceType: 'Parameters',
-          parameter: [
-            { name: 'source-patient', valueReference: { reference: `Patient/${source}` } },
-            { name: 'target-patient', valueReference: { reference: `Patient/${other.body.id}` } },
-          ],
-        },
-      });
+    const merge = (source: string) => server.fhir('POST', 'Patient/$merge', { body: mergeParameters(source, other.body.id) });
     const reviewIds = async () => ((await server.fhir('GET', `${REVIEW_LIST}&active:not=false&_count=100`)).body.entry ?? []).map((e: any) => e.resource.id);
 
     const first = await merge(hospital.body.id);
@@ -278,28 +265,12 @@ describe('newborn matching over HTTP', () => {
     const target = await server.fhir('POST', 'Patient', { body: { resourceType: 'Patient', name: [{ family: 'Idowu', given: ['Tobi'] }], birthDate: '2018-05-06', gender: 'male' } });
     const inactive = await server.fhir('PUT', `Patient/${target.body.id}`, { body: { ...target.body, active: false } });
     expect(inactive.status, inactive.text).toBe(200);
-    const res = await server.fhir('POST', 'Patient/$merge', {
-      body: {
-        resourceType: 'Parameters',
-        parameter: [
-          { name: 'source-patient', valueReference: { reference: `Patient/${source.body.id}` } },
-          { name: 'target-patient', valueReference: { reference: `Patient/${target.body.id}` } },
-        ],
-      },
-    });
+    const res = await server.fhir('POST', 'Patient/$merge', { body: mergeParameters(source.body.id, target.body.id) });
     expect(res.status, res.text).toBe(422);
     expect(res.body.issue[0].diagnostics).toBe(`target-patient Patient/${target.body.id} is inactive (active: false): a merge needs an active target`);
     expect((await server.fhir('GET', `Immunization/${dose.body.id}`)).body.patient.reference).toBe(`Patient/${source.body.id}`);
     expect((await server.fhir('GET', `Patient/${source.body.id}`)).body.meta.versionId).toBe('1');
-    const onItself = await server.fhir('POST', 'Patient/$merge', {
-      body: {
-        resourceType: 'Parameters',
-        parameter: [
-          { name: 'source-patient', valueReference: { reference: `Patient/${source.body.id}` } },
-          { name: 'target-patient', valueReference: { reference: `Patient/${source.body.id}` } },
-        ],
-      },
-    });
+    const onItself = await server.fhir('POST', 'Patient/$merge', { body: mergeParameters(source.body.id, source.body.id) });
     expect(onItself.status, onItself.text).toBe(400);
     expect(onItself.body.issue[0].diagnostics).toBe('source-patient and target-patient are the same record');
   });
