@@ -7,7 +7,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { embeddedIndexes } from '../src/app/open-store.js';
+import { embeddedIndexes, embeddedUncounted } from '../src/app/open-store.js';
 import { buildAuditEvent, type AccessEvent } from '../src/audit/audit-event.js';
 import { AuditLog } from '../src/audit/audit-log.js';
 import { directAuditSearchIndex } from '../src/audit/search-values.js';
@@ -54,7 +54,7 @@ for (let round = 0; round < 2; round++) {
 }
 
 const dir = await mkdtemp(path.join(os.tmpdir(), 'bench-audit-'));
-const store = new EmbeddedStore({ dataDir: path.join(dir, 'store'), indexes: embeddedIndexes() });
+const store = new EmbeddedStore({ dataDir: path.join(dir, 'store'), indexes: embeddedIndexes(), uncounted: embeddedUncounted });
 await store.init();
 const logger = { debug() {}, info() {}, warn() {}, error() {} };
 try {

@@ -81,9 +81,9 @@ const IN_PROCESS_SHAPES: Array<[string, (p: Patient, i: number, all: Patient[]) 
 
 async function inProcess(): Promise<void> {
   const { EmbeddedStore } = await import('../src/store/embedded/embedded-store.js');
-  const { embeddedIndexes } = await import('../src/app/open-store.js');
+  const { embeddedIndexes, embeddedUncounted } = await import('../src/app/open-store.js');
   const { findMatches } = await import('../src/matching/candidates.js');
-  const store = new EmbeddedStore({ dataDir: path.resolve(values['data-dir'] as string), indexes: embeddedIndexes() });
+  const store = new EmbeddedStore({ dataDir: path.resolve(values['data-dir'] as string), indexes: embeddedIndexes(), uncounted: embeddedUncounted });
   await store.init();
   try {
     const samples: Patient[] = [];

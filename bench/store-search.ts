@@ -7,7 +7,7 @@
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Bundle, Patient } from '@medplum/fhirtypes';
-import { embeddedIndexes } from '../src/app/open-store.js';
+import { embeddedIndexes, embeddedUncounted } from '../src/app/open-store.js';
 import { loadDefinitions } from '../src/fhir/definitions.js';
 import { searchBundle } from '../src/search/execute.js';
 import { EmbeddedStore } from '../src/store/embedded/embedded-store.js';
@@ -21,7 +21,7 @@ const BASE = 'http://localhost/fhir';
 async function main(): Promise<void> {
   loadDefinitions();
   const t0 = performance.now();
-  const store = new EmbeddedStore({ dataDir: path.resolve(values['data-dir'] as string), indexes: embeddedIndexes() });
+  const store = new EmbeddedStore({ dataDir: path.resolve(values['data-dir'] as string), indexes: embeddedIndexes(), uncounted: embeddedUncounted });
   await store.init();
   console.log(`store opened in ${(performance.now() - t0).toFixed(0)} ms; heap ${Math.round(process.memoryUsage().heapUsed / 1048576)} MB`);
   try {

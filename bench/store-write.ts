@@ -12,7 +12,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Immunization } from '@medplum/fhirtypes';
-import { embeddedIndexes } from '../src/app/open-store.js';
+import { embeddedIndexes, embeddedUncounted } from '../src/app/open-store.js';
 import { loadDefinitions } from '../src/fhir/definitions.js';
 import { indexFor } from '../src/interactions/write-support.js';
 import { EmbeddedStore } from '../src/store/embedded/embedded-store.js';
@@ -77,7 +77,7 @@ async function run(store: EmbeddedStore, bundles: number, patientIds: string[]):
 async function main(): Promise<void> {
   if (!values['data-dir']) throw new Error('--data-dir DIR is required (a copy of a registry, or a new directory)');
   loadDefinitions();
-  const store = new EmbeddedStore({ dataDir: path.resolve(values['data-dir']), indexes: embeddedIndexes() });
+  const store = new EmbeddedStore({ dataDir: path.resolve(values['data-dir']), indexes: embeddedIndexes(), uncounted: embeddedUncounted });
   await store.init();
   try {
     const patientIds = Array.from({ length: 6000 }, () => randomUUID());

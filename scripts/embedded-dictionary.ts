@@ -11,7 +11,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadDefinitions } from '../src/fhir/definitions.js';
 import { indexFor } from '../src/interactions/write-support.js';
-import { embeddedIndexes } from '../src/app/open-store.js';
+import { embeddedIndexes, embeddedUncounted } from '../src/app/open-store.js';
 import { EmbeddedStore } from '../src/store/embedded/embedded-store.js';
 
 const { values } = parseArgs({ options: { 'data-dir': { type: 'string' }, out: { type: 'string' } } });
@@ -26,7 +26,7 @@ const PLAN: Array<[string, number]> = [
 ];
 
 loadDefinitions();
-const store = new EmbeddedStore({ dataDir: dir, indexes: embeddedIndexes() });
+const store = new EmbeddedStore({ dataDir: dir, indexes: embeddedIndexes(), uncounted: embeddedUncounted });
 await store.init();
 const parts: string[] = [];
 try {

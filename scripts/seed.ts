@@ -21,7 +21,7 @@ import { parseArgs } from 'node:util';
 import type { Consent, Immunization, Organization, Patient, Resource } from '@medplum/fhirtypes';
 import { loadDefinitions } from '../src/fhir/definitions.js';
 import { indexFor } from '../src/interactions/write-support.js';
-import { embeddedIndexes, mongoIndexes } from '../src/app/open-store.js';
+import { embeddedIndexes, embeddedUncounted, mongoIndexes } from '../src/app/open-store.js';
 import { EmbeddedStore } from '../src/store/embedded/embedded-store.js';
 import { MongoClient, type Document } from 'mongodb';
 import { databaseNameFromUrl, MongoStore } from '../src/store/mongo/mongo-store.js';
@@ -232,7 +232,7 @@ async function openStore(): Promise<{ store: Store; where: string }> {
   const mongoUrl = MONGO_URL;
   if (mongoUrl) return { store: new MongoStore({ url: mongoUrl, indexes: mongoIndexes() }), where: `MongoDB ${mongoUrl}` };
   const dir = path.resolve(values['data-dir'] ?? process.env.DATA_DIR ?? './data');
-  return { store: new EmbeddedStore({ dataDir: dir, indexes: embeddedIndexes() }), where: `embedded store in ${dir}` };
+  return { store: new EmbeddedStore({ dataDir: dir, indexes: embeddedIndexes(), uncounted: embeddedUncounted }), where: `embedded store in ${dir}` };
 }
 
 class Writer {

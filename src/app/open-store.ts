@@ -2,7 +2,7 @@
 // The file store (bulk export output) lives next to it: GridFS in the same database, or DATA_DIR/bulk.
 import path from 'node:path';
 import type { Config } from '../config.js';
-import { EMBEDDED_INDEXES, MONGO_INDEXES } from '../search/indexes.js';
+import { EMBEDDED_INDEXES, embeddedUncounted as searchUncounted, MONGO_INDEXES } from '../search/indexes.js';
 import { EmbeddedStore } from '../store/embedded/embedded-store.js';
 import { DirectoryFileStore } from '../store/embedded/file-store.js';
 import type { FileStore } from '../store/files.js';
@@ -15,12 +15,21 @@ export async function createStore(config: Config): Promise<Store> {
     const { MongoStore } = await import('../store/mongo/mongo-store.js');
     return new MongoStore({ url: config.mongodbUrl, indexes: mongoIndexes() });
   }
-  return new EmbeddedStore({ dataDir: config.dataDir, indexes: embeddedIndexes() });
+  return new EmbeddedStore({ dataDir: config.dataDir, indexes: embeddedIndexes(), uncounted: embeddedUncounted });
 }
 
 /** The search indexes plus the matching engine's blocking keys (`s._m`) on Patient. */
 export function embeddedIndexes(): Record<string, string[]> {
   return { ...EMBEDDED_INDEXES, Patient: [...(EMBEDDED_INDEXES.Patient ?? []), STORED_MATCH_KEYS] };
+}
+
+/**
+ * The embedded indexes kept without per-value counters (EmbeddedStoreOptions.uncounted): the search
+ * indexes' few-entries-per-value ones, and the blocking keys (~7.5 counters a VXU's Patient changed,
+ * read only to skip keys that meet no one, which a look at the key's first entry tells as well).
+ */
+export function embeddedUncounted(resourceType: string, path: string): boolean {
+  return (resourceType === 'Patient' && path === STORED_MATCH_KEYS) || searchUncounted(resourceType, path);
 }
 
 export function mongoIndexes(): Record<string, Array<Record<string, 1 | -1>>> {

@@ -10,7 +10,7 @@ import { MongoStore } from '../store/mongo/mongo-store.js';
 import type { Store } from '../store/store.js';
 import { searchBundle, type SearchBundleRequest } from './execute.js';
 import { extractSearchIndex } from './extract.js';
-import { EMBEDDED_INDEXES, MONGO_INDEXES } from './indexes.js';
+import { EMBEDDED_INDEXES, embeddedUncounted, MONGO_INDEXES } from './indexes.js';
 import { TestStore } from './test-store.js';
 
 export const BASE = 'http://localhost:8080/fhir';
@@ -32,7 +32,7 @@ export const STORE_FACTORIES: StoreFactory[] = [
     name: 'embedded store',
     async open() {
       const dir = await mkdtemp(join(tmpdir(), 'iis-search-test-'));
-      const store = new EmbeddedStore({ dataDir: dir, indexes: EMBEDDED_INDEXES });
+      const store = new EmbeddedStore({ dataDir: dir, indexes: EMBEDDED_INDEXES, uncounted: embeddedUncounted });
       await store.init();
       return {
         store,

@@ -33,6 +33,16 @@ export const EMBEDDED_INDEXES: Record<string, string[]> = {
   Group: ['s.identifier.c', 's.member', 's.managing-entity'],
 };
 
+/**
+ * Embedded store: the indexes whose values each hold a few entries (an instant, an identifier, a
+ * patient's resources), whose per-value counters are not kept (EmbeddedStoreOptions.uncounted): a
+ * counter cost every write a read and a put per value; counting a few entries where a count is
+ * needed (estimates, "no entry: no walk") costs about what reading the counter did.
+ */
+export function embeddedUncounted(_resourceType: string, path: string): boolean {
+  return path === 'lastUpdated' || path === 's.identifier.c' || path === 's.patient';
+}
+
 const common: Array<Record<string, 1 | -1>> = [
   { lastUpdated: 1 },
   { 's.identifier.c': 1, 's.identifier.s': 1 },

@@ -14,13 +14,15 @@ import { EmbeddedStore } from './embedded-store.js';
 
 const KEYS = ['k0', 'k1', 'k2', 'k3', 'k4', 'k5', 'none'];
 
-describe('embedded store: one indexed value or $in without a sort, walked directly', () => {
+// Counted indexes, and the same uncounted (the matching keys as the server keeps them: a value's
+// entries are looked at instead of its counter).
+describe.each([false, true])('embedded store: one indexed value or $in without a sort, walked directly (uncounted: %s)', (uncounted) => {
   let dir: string;
   let store: EmbeddedStore;
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'iis-embedded-direct-walk-'));
-    store = new EmbeddedStore({ dataDir: dir, indexes: { Patient: ['s._m', 's.n'] } });
+    store = new EmbeddedStore({ dataDir: dir, indexes: { Patient: ['s._m', 's.n'] }, uncounted: () => uncounted });
     await store.init();
     // Multi-valued keys (a record met by several values of an $in is returned once), numbers,
     // updates that move a record between keys, and deletes (entries of deleted records are gone).

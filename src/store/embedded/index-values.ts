@@ -30,6 +30,12 @@ export interface IndexDef {
   multi: boolean;
   /** For a path ending in `.lo`: the `{lo, hi}` objects' path, whose widest span a write records (dateSpan). */
   span?: { base: string; segments: string[] };
+  /**
+   * Whether `stats` keeps an entry count per value. Not for a compound of sort keys (it only
+   * orders), nor for an index configured uncounted (EmbeddedStoreOptions.uncounted: its values'
+   * entries are counted where a count is needed, by a capped walk of the entries themselves).
+   */
+  counted: boolean;
 }
 
 /** Sort paths: one value per document by construction (extract.ts `_sort`, the document's own instant). */
@@ -39,18 +45,20 @@ export function isSortPath(path: string): boolean {
 }
 
 /** The definition of an index on `path` (a StoredDoc path, or compound paths joined by `+`). */
-export function indexDef(n: number, type: string, path: string, multi: boolean): IndexDef {
+export function indexDef(n: number, type: string, path: string, multi: boolean, uncounted = false): IndexDef {
   const parts = path.includes('+') ? path.split('+') : undefined;
   const base = path.endsWith('.lo') ? path.slice(0, -3) : undefined;
+  const sort = isSortPath(path);
   return {
     n,
     type,
     path,
     segments: path.split('.'),
     ...(parts ? { parts } : {}),
-    sort: isSortPath(path),
+    sort,
     multi,
     ...(base !== undefined ? { span: { base, segments: base.split('.') } } : {}),
+    counted: !uncounted && !(parts && sort),
   };
 }
 

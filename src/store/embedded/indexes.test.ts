@@ -12,10 +12,10 @@ import { EmbeddedStore } from './embedded-store.js';
 const dirs: string[] = [];
 const stores: EmbeddedStore[] = [];
 
-async function openStore(indexes?: Record<string, string[]>): Promise<EmbeddedStore> {
+async function openStore(indexes?: Record<string, string[]>, uncounted = false): Promise<EmbeddedStore> {
   const dir = await mkdtemp(join(tmpdir(), 'iis-embedded-index-'));
   dirs.push(dir);
-  const store = new EmbeddedStore({ dataDir: dir, indexes });
+  const store = new EmbeddedStore({ dataDir: dir, indexes, uncounted: () => uncounted });
   await store.init();
   stores.push(store);
   return store;
@@ -57,16 +57,21 @@ function makeIndex(r: () => number, i: number): SearchIndex {
   return s;
 }
 
-describe('embedded store ordered indexes', () => {
+// Each suite twice: indexes counted, and uncounted (estimates and "no entry" short cuts from the
+// entries themselves).
+describe.each([false, true])('embedded store ordered indexes (uncounted: %s)', (uncounted) => {
   let plain: EmbeddedStore;
   let indexed: EmbeddedStore;
 
   beforeAll(async () => {
     plain = await openStore();
-    indexed = await openStore({
-      Patient: ['s.family', 's.identifier.system', 's.identifier.value', 's.tags', 's.nested.a.b', 's.num'],
-      Immunization: ['s.patient'],
-    });
+    indexed = await openStore(
+      {
+        Patient: ['s.family', 's.identifier.system', 's.identifier.value', 's.tags', 's.nested.a.b', 's.num'],
+        Immunization: ['s.patient'],
+      },
+      uncounted
+    );
     const r = rng(42);
     const ops: { id: string; resource?: Resource; index?: SearchIndex }[] = [];
     for (let i = 0; i < N; i++) {
@@ -173,7 +178,7 @@ describe('embedded store ordered indexes', () => {
   });
 });
 
-describe('embedded store ordered walks: ranges, prefixes, sorts and keyset pages', () => {
+describe.each([false, true])('embedded store ordered walks: ranges, prefixes, sorts and keyset pages (uncounted: %s)', (uncounted) => {
   let plain: EmbeddedStore;
   let indexed: EmbeddedStore;
   const M = 600;
@@ -187,6 +192,7 @@ describe('embedded store ordered walks: ranges, prefixes, sorts and keyset pages
     indexed = new EmbeddedStore({
       dataDir: dir,
       materialiseLimit: 10,
+      uncounted: () => uncounted,
       indexes: {
         Patient: ['s.family', 's.birthdate.lo', 's._sort.family', 's._sort.birthdate', 's.tags', 's.num', 's.tags+s.birthdate.lo', 's._sort.family+s._sort.birthdate'],
       },

@@ -6,9 +6,11 @@
 //   thist [type, lastUpdated, id, v] → empty   (type history, ascending; system history merges
 //                                      the types' walks)
 //   idx   [n, value, id]             → empty   (ordered index n: one entry per value per document)
-//   stats [n, value]                 → count of idx entries with that value (planner estimates, counts)
+//   stats [n, value]                 → count of idx entries with that value (planner estimates,
+//                                      counts), for each index not marked uncounted in meta
 //   meta  various                    → msgpack (layout version, dictionary, index numbers, live
-//                                      counts, date spans, which indexes hold several values)
+//                                      counts, date spans, which indexes hold several values,
+//                                      which have no counts: ['uncounted', n])
 // A current version is one record, compressed as a whole, so the search values (which repeat much
 // of the resource's text) cost little next to the JSON, and reading a resource is one look-up:
 //   u8 LAYOUT · u8 deleted · u32 versionId · 24 B lastUpdated · u32 bytes of resource JSON ·
@@ -18,8 +20,19 @@ import type { SearchIndex } from '../store.js';
 /** Sorts after every id and type name (ids are ASCII, FHIR id syntax). */
 export const MAX_KEY_STRING = '\uffff';
 
-/** Written to meta ['layout'] when a store is created; also the first byte of every `cur` value (lmdb reads a first byte ≥ 250 as its compression flag). */
+/** The first byte of every `cur` value (lmdb reads a first byte ≥ 250 as its compression flag). */
 export const LAYOUT = 2;
+
+/**
+ * meta ['layout'] of a store: 3 since indexes may be uncounted (`['uncounted', n]` in meta: no
+ * `stats` entries). A store of layout 2 (every index counted, no such marks) is one of layout 3
+ * without marks: it is opened and its layout raised at once, before any counter is dropped, so
+ * that a release reading layout 2 (which would take a missing counter for an empty value and
+ * answer empty) refuses the directory instead.
+ */
+export const STORE_LAYOUT = 3;
+/** The store layout before uncounted indexes, opened as STORE_LAYOUT. */
+export const STORE_LAYOUT_ALL_COUNTED = LAYOUT;
 
 const INSTANT_BYTES = 24;
 const CUR_HEADER = 1 + 1 + 4 + INSTANT_BYTES + 4;

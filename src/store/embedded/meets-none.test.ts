@@ -12,14 +12,15 @@ import { filterQuery } from '../mingo-query.js';
 import type { SortKey } from '../store.js';
 import { EmbeddedStore } from './embedded-store.js';
 
-describe('embedded store: a plan that meets no record', () => {
+// Counted indexes, and the same with every index uncounted (their entries counted where read).
+describe.each([false, true])('embedded store: a plan that meets no record (indexes uncounted: %s)', (uncounted) => {
   let dir: string;
   let store: EmbeddedStore;
   const docs: Array<{ id: string; s: { identifier: Array<{ c: string; s: string }>; n: number } }> = [];
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'iis-embedded-meets-none-'));
-    store = new EmbeddedStore({ dataDir: dir, indexes: { Patient: ['s.identifier.c', 's.identifier.s', 's.n'] } });
+    store = new EmbeddedStore({ dataDir: dir, indexes: { Patient: ['s.identifier.c', 's.identifier.s', 's.n'] }, uncounted: () => uncounted });
     await store.init();
     for (let i = 0; i < 30; i++) {
       const id = `p${String(i).padStart(2, '0')}`;

@@ -222,6 +222,50 @@ describe('embedded store recovery', () => {
     expect(await d.count('Patient', { 's.family': 'upd1' })).toBe(expected.length);
     await d.close();
   });
+
+  it('opens a store of layout 2 (every index counted) and raises its layout before dropping counters', async () => {
+    const dir = await tempDir();
+    const a = await open(dir);
+    await workload(a, 'a', 30);
+    const query = { filter: { 's.family': 'upd1' }, limit: 100, sort: [{ field: '_id' as const, direction: 1 as const }] };
+    const expected = (await a.search('Patient', query)).map((r) => r.id);
+    const patientImms = (await a.search('Immunization', { filter: { 's.patient': 'Patient/a-p3' }, limit: 100 })).map((r) => r.id).sort();
+    expect(expected.length).toBeGreaterThan(0);
+    expect(patientImms.length).toBeGreaterThan(0);
+    await a.close();
+    // The layout written before uncounted indexes: every index counted, no marks.
+    const lmdb = () => openLmdb({ path: join(dir, 'store.mdb'), maxDbs: 12 });
+    const env = lmdb();
+    await env.openDB<unknown, Array<string | number>>('meta', {}).put(['layout'], 2);
+    await env.close();
+    const uncounted = (_type: string, path: string) => path === 's.family' || path === 'lastUpdated' || path === 's.patient';
+    const b = await open(dir, { uncounted });
+    expect((await b.search('Patient', query)).map((r) => r.id)).toEqual(expected);
+    expect(await b.count('Patient', { 's.family': 'upd1' })).toBe(expected.length);
+    expect((await b.search('Immunization', { filter: { 's.patient': 'Patient/a-p3' }, limit: 100 })).map((r) => r.id).sort()).toEqual(patientImms);
+    expect(await b.search('Patient', { filter: { 's.family': 'nobody' }, limit: 10 })).toEqual([]);
+    await b.close();
+    const env2 = lmdb();
+    const meta = env2.openDB<unknown, Array<string | number>>('meta', {});
+    // A release reading layout 2 would take the dropped counters for empty values: it refuses layout 3.
+    expect(meta.get(['layout'])).toBe(3);
+    const family = meta.get(['index', 'Patient', 's.family']) as number;
+    expect(meta.get(['uncounted', family])).toBe(true);
+    const stats = env2.openDB<number, Array<string | number>>('stats', {});
+    expect([...stats.getKeys({ start: [family], end: [family + 1] })]).toEqual([]);
+    await env2.close();
+    // Counted again: counted from the entries.
+    const c = await open(dir);
+    expect(await c.count('Patient', { 's.family': 'upd1' })).toBe(expected.length);
+    await c.close();
+    const d = await open(dir, { uncounted: () => false });
+    expect(await d.count('Patient', { 's.family': 'upd1' })).toBe(expected.length);
+    expect((d as unknown as { uncountedIndexes: Set<number> }).uncountedIndexes.size).toBe(0);
+    await d.close();
+    const env3 = lmdb();
+    expect(env3.openDB<number, Array<string | number>>('stats', {}).get([family, 'upd1'])).toBe(expected.length);
+    await env3.close();
+  });
 });
 
 describe('embedded store crash (SIGKILL mid-write)', () => {
