@@ -1,4 +1,5 @@
 import type { OperationOutcomeIssue } from '@medplum/fhirtypes';
+import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
   MAX_DEPTH,
@@ -537,5 +538,91 @@ describe('pathological input', () => {
     const issues = validateResource(body);
     expect(issues.every((i) => i.severity === 'error' && i.code === 'structure')).toBe(true);
     expect(({} as Record<string, unknown>).gender).toBeUndefined();
+  });
+});
+
+describe('issue paths of the walk (built only where an issue needs them)', () => {
+  // Every primitive value of the fixtures, at any depth, broken one way: the walk's issue names
+  // the element by its FHIRPath (choice keys by their element name, array items by index), and
+  // medplum's own issue about the same value (named by the JSON key) is dropped, not repeated.
+  type Step = string | number;
+  const CHOICE_KEYS: Record<string, string> = {
+    occurrenceDateTime: 'occurrence',
+    multipleBirthBoolean: 'multipleBirth',
+    doseNumberPositiveInt: 'doseNumber',
+    seriesDosesPositiveInt: 'seriesDoses',
+    valueBoolean: 'value',
+  };
+  function leaves(value: unknown, at: Step[] = []): Step[][] {
+    if (Array.isArray(value)) return value.flatMap((item, i) => leaves(item, [...at, i]));
+    if (value && typeof value === 'object') {
+      return Object.entries(value).flatMap(([key, v]) =>
+        // resourceType and id are the request's shape; `_x` twins and meta are not what this checks.
+        at.length === 0 && (key === 'resourceType' || key === 'id' || key === 'meta') ? [] : key.startsWith('_') ? [] : leaves(v, [...at, key])
+      );
+    }
+    return typeof value === 'string' ? [at] : [];
+  }
+  /** Every value's location (objects and arrays too), at any depth. */
+  function locations(value: unknown, at: Step[] = []): Step[][] {
+    const inner = Array.isArray(value)
+      ? value.flatMap((item, i) => locations(item, [...at, i]))
+      : value && typeof value === 'object'
+        ? Object.entries(value).flatMap(([key, v]) => (key.startsWith('_') || (at.length === 0 && key === 'resourceType') ? [] : locations(v, [...at, key])))
+        : [];
+    return at.length === 0 ? inner : [at, ...inner];
+  }
+  function fhirPath(type: string, at: Step[], byKey = false): string {
+    return at.reduce<string>((path, step) => (typeof step === 'number' ? `${path}[${step}]` : `${path}.${byKey ? step : (CHOICE_KEYS[step] ?? step)}`), type);
+  }
+  const fixtures = [validPatient, validImmunization, validConsent, validOrganization];
+  const cases = fixtures.flatMap((fixture) => leaves(fixture).map((at) => ({ fixture, at })));
+  const defects = [
+    { value: '', code: 'value', text: 'is an empty string' },
+    { value: '   ', code: 'value', text: 'holds only whitespace' },
+    { value: { nested: true }, code: 'structure', text: 'not an object' },
+  ];
+
+  it('names the broken value by its FHIRPath, once', () => {
+    expect(cases.length).toBeGreaterThan(40);
+    fc.assert(
+      fc.property(fc.constantFrom(...cases), fc.constantFrom(...defects), ({ fixture, at }, defect) => {
+        const resource = clone(fixture);
+        let parent = resource;
+        for (const step of at.slice(0, -1)) parent = parent[step];
+        parent[at[at.length - 1]] = defect.value;
+        const type = resource.resourceType as string;
+        const expected = fhirPath(type, at);
+        const issues = validateResource(resource, { resourceType: type });
+        const atValue = issues.filter((i) => i.diagnostics?.includes(defect.text));
+        expect(summary(atValue), JSON.stringify(issues)).toEqual([['error', defect.code, expected]]);
+        // medplum's issue about the same value is dropped, under either name of it
+        const raw = fhirPath(type, at, true);
+        expect(issues.filter((i) => i !== atValue[0] && (i.expression ?? []).some((e) => e === expected || e === raw))).toEqual([]);
+      }),
+      { numRuns: 300 }
+    );
+  });
+
+  it('names a null array item by its path', () => {
+    // (an item whose `_` twin carries it may be null: the fixtures' `_given`)
+    const items = fixtures.flatMap((fixture) => locations(fixture).map((at) => ({ fixture, at }))).filter(({ fixture, at }) => {
+      if (typeof at[at.length - 1] !== 'number') return false;
+      let owner: Record<string, unknown> = fixture;
+      for (const step of at.slice(0, -2)) owner = (owner as Record<string | number, Record<string, unknown>>)[step];
+      return owner[`_${String(at[at.length - 2])}`] === undefined;
+    });
+    expect(items.length).toBeGreaterThan(10);
+    fc.assert(
+      fc.property(fc.constantFrom(...items), ({ fixture, at }) => {
+        const resource = clone(fixture);
+        let parent = resource;
+        for (const step of at.slice(0, -1)) parent = parent[step];
+        parent[at[at.length - 1]] = null;
+        const type = resource.resourceType as string;
+        const nulls = validateResource(resource, { resourceType: type }).filter((i) => i.diagnostics?.includes('arrays must not contain nulls'));
+        expect(summary(nulls)).toEqual([['error', 'structure', fhirPath(type, at)]]);
+      })
+    );
   });
 });
