@@ -4,6 +4,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AuditLog } from '../audit/audit-log.js';
 import { parseScopes } from '../auth/scopes.js';
@@ -18,6 +19,7 @@ import { EmbeddedStore } from '../store/embedded/embedded-store.js';
 import { RuleRegistry } from '../validation/business-rules.js';
 import { StructuralValidationPool } from '../validation/structural-pool.js';
 import { bundleHandler } from './bundle.js';
+import { scanReferences, withReplacements } from './transaction.js';
 
 const caller: Caller = { sub: 't', scope: 'system/*.cruds', scopes: parseScopes('system/*.cruds') };
 const patient = (family: string, extra: Record<string, unknown> = {}) => ({
@@ -132,5 +134,56 @@ describe.each([
     ]);
     expect(failed.status).toBe(412);
     expect(await store.count('Patient', {})).toBe(before);
+  });
+});
+
+describe('reference rewriting of a body (scanReferences, withReplacements)', () => {
+  // The reference: a JSON round trip with every mapped `reference` replaced (a whole new body).
+  const referenceRewrite = (body: unknown, map: Map<string, string>): unknown =>
+    JSON.parse(JSON.stringify(body), (key, value: unknown) => (key === 'reference' && typeof value === 'string' ? (map.get(value) ?? value) : value));
+  const fullUrls = ['urn:uuid:a', 'urn:uuid:b', 'http://x/fhir/Patient/7'];
+  const map = new Map([
+    ['urn:uuid:a', 'Patient/1'],
+    ['urn:uuid:b', 'Immunization/2'],
+    ['http://x/fhir/Patient/7', 'Patient/7'],
+  ]);
+  const reference = fc.constantFrom(...fullUrls, 'Patient/9', 'Patient?identifier=urn:test|x', 'Patient?name=y', '#contained');
+  const body = fc.letrec((tie) => ({
+    node: fc.oneof(
+      { depthSize: 'small' },
+      fc.string(),
+      fc.integer(),
+      fc.boolean(),
+      fc.constant(null),
+      fc.array(tie('node'), { maxLength: 4 }),
+      fc.dictionary(fc.constantFrom('a', 'b', 'subject', 'other', 'display'), tie('node'), { maxKeys: 4 }),
+      fc.record({ reference, display: fc.string() }, { requiredKeys: ['reference'] })
+    ),
+  })).node;
+
+  it('replaces exactly the mapped references, copies only what holds one, and finds conditionals and unknown urns in order', () => {
+    fc.assert(
+      fc.property(body, (input) => {
+        const before = JSON.stringify(input);
+        const found = { references: map, replacements: new Map<string, string>(), conditionals: [] as string[] };
+        if (input !== null && typeof input === 'object') scanReferences(input, found);
+        const texts: string[] = [];
+        JSON.stringify(input, (key, value: unknown) => {
+          if (key === 'reference' && typeof value === 'string') texts.push(value);
+          return value;
+        });
+        expect([...found.replacements.keys()].sort()).toEqual([...new Set(texts.filter((t) => map.has(t)))].sort());
+        expect(found.conditionals).toEqual([...new Set(texts.filter((t) => /^[A-Z][A-Za-z]+\?.+$/.test(t)))]);
+        const output = withReplacements(input, found.replacements);
+        expect(output).toEqual(referenceRewrite(input, found.replacements));
+        expect(JSON.stringify(input)).toBe(before); // the input is not changed
+        if (found.replacements.size === 0) expect(output).toBe(input);
+      })
+    );
+  });
+
+  it('refuses a urn that names no entry', () => {
+    const found = { references: map, replacements: new Map<string, string>(), conditionals: [] as string[] };
+    expect(() => scanReferences({ a: [{ b: { reference: 'urn:uuid:zz' } }] }, found)).toThrow(/names no entry/);
   });
 });

@@ -201,26 +201,9 @@ function checkDistinctTargets(writes: Planned[]): void {
  */
 async function rewriteReferences(body: unknown, references: Map<string, string>, ctx: HandlerContext): Promise<unknown> {
   // 1. Every reference that changes, in document order (the first bad one is the error reported).
-  const replacements = new Map<string, string>();
-  const conditionals: string[] = [];
-  const scan = (node: unknown): void => {
-    if (Array.isArray(node)) {
-      for (const item of node) scan(item);
-      return;
-    }
-    if (!node || typeof node !== 'object') return;
-    for (const key in node) {
-      const value = (node as Record<string, unknown>)[key];
-      if (key === 'reference' && typeof value === 'string') {
-        const mapped = references.get(value);
-        if (mapped) replacements.set(value, mapped);
-        else if (value.startsWith('urn:uuid:') || value.startsWith('urn:oid:')) {
-          throw badRequest(`The reference ${value} names no entry of this transaction`);
-        } else if (CONDITIONAL_REFERENCE.test(value) && !conditionals.includes(value)) conditionals.push(value);
-      } else scan(value);
-    }
-  };
-  scan(body);
+  const found: ReferenceScan = { references, replacements: new Map(), conditionals: [] };
+  if (body !== null && typeof body === 'object') scanReferences(body, found);
+  const { replacements, conditionals } = found;
   for (const reference of conditionals) {
     const [, type, query] = CONDITIONAL_REFERENCE.exec(reference) as RegExpExecArray;
     const matches = await findMatches(ctx.store, type, query, 2, { baseUrl: ctx.baseUrl });
@@ -231,25 +214,57 @@ async function rewriteReferences(body: unknown, references: Map<string, string>,
   }
   if (replacements.size === 0) return body;
   // 2. The body with those references replaced.
-  const rewrite = (node: unknown): unknown => {
-    if (Array.isArray(node)) {
-      let copy: unknown[] | undefined;
-      node.forEach((item, i) => {
-        const next = rewrite(item);
-        if (next !== item) (copy ??= [...node])[i] = next;
-      });
-      return copy ?? node;
-    }
-    if (!node || typeof node !== 'object') return node;
-    let copy: Record<string, unknown> | undefined;
-    for (const key in node) {
-      const value = (node as Record<string, unknown>)[key];
-      const next = key === 'reference' && typeof value === 'string' ? (replacements.get(value) ?? value) : rewrite(value);
-      if (next !== value) (copy ??= { ...(node as Record<string, unknown>) })[key] = next;
+  return withReplacements(body, replacements);
+}
+
+/** What scanReferences collects: the fullUrls it maps, and what it finds to replace. */
+export interface ReferenceScan {
+  references: Map<string, string>;
+  replacements: Map<string, string>;
+  /** Conditional references (`Patient?identifier=…`), each once, in document order. */
+  conditionals: string[];
+}
+
+/**
+ * Every `reference` string under node, in document order. Only objects and arrays are descended
+ * into (a function, not a closure, called only for them: a body is mostly primitive values).
+ */
+export function scanReferences(node: object, found: ReferenceScan): void {
+  if (Array.isArray(node)) {
+    for (const item of node) if (item !== null && typeof item === 'object') scanReferences(item as object, found);
+    return;
+  }
+  for (const key in node) {
+    const value = (node as Record<string, unknown>)[key];
+    if (key === 'reference' && typeof value === 'string') {
+      const mapped = found.references.get(value);
+      if (mapped) found.replacements.set(value, mapped);
+      else if (value.startsWith('urn:uuid:') || value.startsWith('urn:oid:')) {
+        throw badRequest(`The reference ${value} names no entry of this transaction`);
+      } else if (CONDITIONAL_REFERENCE.test(value) && !found.conditionals.includes(value)) found.conditionals.push(value);
+    } else if (value !== null && typeof value === 'object') scanReferences(value, found);
+  }
+}
+
+/** node with its `reference` strings replaced; copy on write (untouched objects are kept as they are). */
+export function withReplacements(node: unknown, replacements: Map<string, string>): unknown {
+  if (node === null || typeof node !== 'object') return node;
+  if (Array.isArray(node)) {
+    let copy: unknown[] | undefined;
+    for (let i = 0; i < node.length; i++) {
+      const item: unknown = node[i];
+      const next = withReplacements(item, replacements);
+      if (next !== item) (copy ??= [...node])[i] = next;
     }
     return copy ?? node;
-  };
-  return rewrite(body);
+  }
+  let copy: Record<string, unknown> | undefined;
+  for (const key in node) {
+    const value = (node as Record<string, unknown>)[key];
+    const next = key === 'reference' && typeof value === 'string' ? (replacements.get(value) ?? value) : withReplacements(value, replacements);
+    if (next !== value) (copy ??= { ...(node as Record<string, unknown>) })[key] = next;
+  }
+  return copy ?? node;
 }
 
 const CONDITIONAL_REFERENCE = /^([A-Z][A-Za-z]+)\?(.+)$/;
