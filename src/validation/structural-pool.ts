@@ -132,6 +132,8 @@ const MAX_PREFETCHED = 5_000;
 
 export class StructuralValidationPool implements StructuralValidation {
   private workers: ValidationWorker[] = [];
+  /** start() ran: asked on every write, it makes the workers once (none for a pool of size 0). */
+  private started = false;
   private closed = false;
   /** Validations started ahead, by content (JSON of expectations and body): a pure function of it. */
   private readonly prefetched = new Map<string, Promise<OperationOutcomeIssue[]>>();
@@ -143,7 +145,8 @@ export class StructuralValidationPool implements StructuralValidation {
   constructor(readonly size: number) {}
 
   start(): void {
-    if (this.closed || this.workers.length > 0) return;
+    if (this.closed || this.started) return;
+    this.started = true;
     this.workers = Array.from({ length: Math.max(0, Math.floor(this.size)) }, () => new ValidationWorker());
   }
 
