@@ -264,8 +264,11 @@ export class Pipeline {
 /** The resources in a response: the resource itself, or a Bundle's entries. */
 function resourcesIn(body: Resource | undefined): Resource[] {
   if (!body) return [];
-  if (body.resourceType === 'Bundle') return (body.entry ?? []).flatMap((e) => (e.resource ? [e.resource] : []));
-  return [body];
+  if (body.resourceType !== 'Bundle') return [body];
+  // A loop, not flatMap (V8's generic path, and an array per entry): every search and transaction answer passes here.
+  const resources: Resource[] = [];
+  for (const e of body.entry ?? []) if (e.resource) resources.push(e.resource);
+  return resources;
 }
 
 function isResource(body: unknown): body is Resource {
