@@ -3,8 +3,9 @@
 // library's full parse's, the reference (`{ reference: true }`), for every input — the same
 // request, or the same fault with the same text.
 import fc from 'fast-check';
+import { XMLParser } from 'fast-xml-parser';
 import { describe, expect, it } from 'vitest';
-import { parseEnvelope, SoapFault } from './soap.js';
+import { objectForm, parseEnvelope, SoapFault, STOP_NODE_OPTIONS, type OrderedNode } from './soap.js';
 
 function outcome(xml: string, reference: boolean): unknown {
   try {
@@ -74,5 +75,39 @@ describe('parseEnvelope (fields read raw) against the full library parse', () =>
       version: '1.2',
       request: { operation: 'submitSingleMessage', username: 'u', password: 'p&q', facilityID: 'F', hl7Message: 'MSH|^~\\&|A\rPID|1' },
     });
+  });
+});
+
+describe('objectForm (the ordered parse read as objects) against the library own object form', () => {
+  const ordered = new XMLParser({ ...STOP_NODE_OPTIONS, preserveOrder: true });
+  const objects = new XMLParser(STOP_NODE_OPTIONS);
+  // Elements nested a few levels, repeated, empty, self-closing or prefixed, beside text, CDATA,
+  // comments and references; some of them the request's fields (read raw as stop nodes).
+  const names = fc.constantFrom('Envelope', 'soap:Body', 'Body', 'submitSingleMessage', 'hl7Message', 'username', 'a', 'x:b', 'constructor', 'toString');
+  const text = fc.constantFrom('', ' ', '\n  ', 't', '&amp;', '&#13;', '<![CDATA[c<d]]>', '<!-- n -->', 'é');
+  const tree: fc.Arbitrary<string> = fc.letrec<{ node: string }>((tie) => ({
+    node: fc.oneof(
+      { depthSize: 'small', withCrossShrink: true },
+      text,
+      names.map((n) => `<${n}/>`),
+      fc.tuple(names, fc.array(tie('node'), { maxLength: 4 })).map(([n, children]) => `<${n}>${children.join('')}</${n}>`)
+    ),
+  })).node;
+
+  it('is the same object for any document the library reads', () => {
+    fc.assert(
+      fc.property(fc.array(tree, { minLength: 1, maxLength: 3 }), (parts) => {
+        const xml = parts.join('');
+        let expected: unknown;
+        try {
+          expected = objects.parse(xml, true);
+        } catch {
+          expect(() => ordered.parse(xml, true)).toThrow();
+          return;
+        }
+        expect(objectForm(ordered.parse(xml, true) as OrderedNode[])).toEqual(expected);
+      }),
+      { numRuns: 1000 }
+    );
   });
 });

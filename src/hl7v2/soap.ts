@@ -96,8 +96,57 @@ const REQUEST_FIELDS = ['username', 'password', 'facilityID', 'hl7Message', 'ech
  * text holds no markup (no `<`: no child element, CDATA or comment); otherwise, or if this parse
  * throws, the envelope is read again with `fullParser`, the reference (soap.test.ts compares both).
  */
-const parser = new XMLParser({ ...PARSER_OPTIONS, stopNodes: REQUEST_FIELDS.map((field) => `*.${field}`) });
+export const STOP_NODE_OPTIONS = { ...PARSER_OPTIONS, stopNodes: REQUEST_FIELDS.map((field) => `*.${field}`) };
+const parser = new XMLParser({ ...STOP_NODE_OPTIONS, preserveOrder: true });
 const fullParser = new XMLParser(PARSER_OPTIONS);
+
+/**
+ * A node of the library's ordered form (preserveOrder): `{ [element]: children }` or
+ * `{ '#text': text }` (no attributes: they are ignored).
+ */
+export type OrderedNode = Record<string, unknown>;
+
+/**
+ * The library's object form of ordered nodes, as its own conversion (node2json's `compress`) makes
+ * it with these options (attributes ignored, no element forced into an array, no empty text node
+ * kept): an element of text only is its text, an empty one `''`, a repeated one an array, text
+ * beside elements `#text`, joined. The library builds that form by walking the ordered tree again
+ * with its path matcher, once per element (a second tree and ~10 % of reading a VXU's envelope);
+ * an envelope's tree is a dozen nodes, read here directly. The full parse (`fullParser`) is the
+ * reference it is compared with (soap-envelope.test.ts).
+ */
+export function objectForm(nodes: OrderedNode[]): Record<string, unknown> {
+  const form: Record<string, unknown> = {};
+  let text: string | undefined;
+  for (const node of nodes) {
+    const name = nameOf(node);
+    if (name === undefined) continue;
+    if (name === '#text') {
+      text = text === undefined ? (node[name] as string) : text + String(node[name]);
+      continue;
+    }
+    const children = node[name] as OrderedNode[] | undefined;
+    if (!children) continue;
+    const inner = objectForm(children);
+    const keys = Object.keys(inner);
+    const value: unknown = keys.length === 1 && inner['#text'] !== undefined ? inner['#text'] : keys.length === 0 ? '' : inner;
+    if (form[name] !== undefined && Object.prototype.hasOwnProperty.call(form, name)) {
+      const seen = form[name];
+      if (Array.isArray(seen)) seen.push(value);
+      else form[name] = [seen, value];
+    } else form[name] = value;
+  }
+  if (typeof text === 'string') {
+    if (text.length > 0) form['#text'] = text;
+  } else if (text !== undefined) form['#text'] = text;
+  return form;
+}
+
+/** The node's element name, or `#text` (its first key that is not the attributes' `:@`). */
+function nameOf(node: OrderedNode): string | undefined {
+  for (const key of Object.keys(node)) if (key !== ':@') return key;
+  return undefined;
+}
 
 const builder = new XMLBuilder({ ignoreAttributes: false, attributeNamePrefix: '@_', suppressEmptyNode: false });
 
@@ -119,7 +168,7 @@ export function parseEnvelope(xml: string, options: { reference?: boolean } = {}
 function readRawFields(xml: string): { doc: Record<string, unknown> } | undefined {
   let doc: Record<string, unknown>;
   try {
-    doc = parser.parse(xml, true) as Record<string, unknown>;
+    doc = objectForm(parser.parse(xml, true) as OrderedNode[]);
   } catch {
     return undefined;
   }
