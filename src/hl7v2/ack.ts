@@ -7,21 +7,45 @@ import { CDC_0533, HL7_0357, type Hl7Issue } from './problems.js';
 
 export type AckCode = 'AA' | 'AE' | 'AR';
 
-/** MSH of a response to `request` (which may be undefined when the request could not be read). */
-export function responseMsh(request: ParsedMessage | undefined, messageType: [string, string, string], profile: string): Hl7Segment {
-  return segment('MSH', mshFields(request, messageType, profile));
+/**
+ * What a response takes from the request's header: MSH-3 to MSH-6 (components 1–3 of each),
+ * MSH-10, MSH-11 and the trigger event. A message being stored keeps this rather than its parsed
+ * message for its answer: the parse tree (~6 KB for a VXU) would otherwise stay reachable while the
+ * message's requests run, and be copied by every young-generation GC meanwhile.
+ */
+export interface AckRequest {
+  /** MSH-3, MSH-4, MSH-5, MSH-6: components 1–3 each ([] when the field is absent). */
+  applications: [string[], string[], string[], string[]];
+  processingId: string;
+  controlId: string;
+  triggerEvent: string;
 }
 
-function mshFields(request: ParsedMessage | undefined, messageType: [string, string, string], profile: string): FieldValue[] {
-  const msh = request?.msh;
-  const pick = (field: number): string[] => (msh ? [component(msh, field, 1), component(msh, field, 2), component(msh, field, 3)] : []);
+/** The header facts of a parsed request that a response needs. */
+export function ackRequestOf(request: ParsedMessage): AckRequest {
+  const msh = request.msh;
+  const pick = (field: number): string[] => [component(msh, field, 1), component(msh, field, 2), component(msh, field, 3)];
+  return { applications: [pick(3), pick(4), pick(5), pick(6)], processingId: request.processingId, controlId: request.controlId, triggerEvent: request.triggerEvent };
+}
+
+function asAckRequest(request: ParsedMessage | AckRequest | undefined): AckRequest | undefined {
+  return request === undefined || 'applications' in request ? request : ackRequestOf(request);
+}
+
+/** MSH of a response to `request` (which may be undefined when the request could not be read). */
+export function responseMsh(request: ParsedMessage | AckRequest | undefined, messageType: [string, string, string], profile: string): Hl7Segment {
+  return segment('MSH', mshFields(asAckRequest(request), messageType, profile));
+}
+
+function mshFields(request: AckRequest | undefined, messageType: [string, string, string], profile: string): FieldValue[] {
+  const [sendingApplication, sendingFacility, receivingApplication, receivingFacility] = request?.applications ?? [[], [], [], []];
   return [
     '|',
     '^~\\&',
-    pick(5).some(Boolean) ? pick(5) : ['IIS'],
-    pick(6),
-    pick(3),
-    pick(4),
+    receivingApplication.some(Boolean) ? receivingApplication : ['IIS'],
+    receivingFacility,
+    sendingApplication,
+    sendingFacility,
     nowHl7(),
     undefined,
     messageType,
@@ -40,11 +64,11 @@ function mshFields(request: ParsedMessage | undefined, messageType: [string, str
   ];
 }
 
-export function msa(code: AckCode, request: ParsedMessage | undefined): Hl7Segment {
+export function msa(code: AckCode, request: ParsedMessage | AckRequest | undefined): Hl7Segment {
   return segment('MSA', msaFields(code, request));
 }
 
-function msaFields(code: AckCode, request: ParsedMessage | undefined): FieldValue[] {
+function msaFields(code: AckCode, request: ParsedMessage | AckRequest | undefined): FieldValue[] {
   return [code, request?.controlId ?? ''];
 }
 
@@ -76,11 +100,11 @@ export function ackCodeFor(stored: boolean, issues: Hl7Issue[]): AckCode {
 }
 
 /** ACK^V04 (Z23) for a VXU, or ACK with the request's trigger for anything else. */
-export function buildAck(request: ParsedMessage | undefined, code: AckCode, issues: Hl7Issue[], options: { reference?: boolean } = {}): string {
+export function buildAck(request: ParsedMessage | AckRequest | undefined, code: AckCode, issues: Hl7Issue[], options: { reference?: boolean } = {}): string {
   const trigger = request?.triggerEvent || 'V04';
   if (options.reference) return buildMessage([responseMsh(request, ['ACK', trigger, 'ACK'], 'Z23'), msa(code, request), ...issues.map(err)]);
   // The same text without building @medplum/core segments only to write them out (segmentText).
-  let text = `${segmentText('MSH', mshFields(request, ['ACK', trigger, 'ACK'], 'Z23'))}\r${segmentText('MSA', msaFields(code, request))}`;
+  let text = `${segmentText('MSH', mshFields(asAckRequest(request), ['ACK', trigger, 'ACK'], 'Z23'))}\r${segmentText('MSA', msaFields(code, request))}`;
   for (const issue of issues) text += `\r${segmentText('ERR', errFields(issue))}`;
   return text;
 }

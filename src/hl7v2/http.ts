@@ -17,7 +17,7 @@ import { pipelineMessageRunner, pipelineRunner } from './fhir-runner.js';
 import { handleMessage } from './messages.js';
 import { reportCsv, SubmitterReport } from './report.js';
 import type { Hl7Issue } from './problems.js';
-import { faultEnvelope, parseEnvelope, responseEnvelope, soapCaller, SoapFault, wsdlFor } from './soap.js';
+import { faultEnvelope, parseEnvelope, responseEnvelope, soapCaller, SoapFault, wsdlFor, type SoapRequest } from './soap.js';
 
 export const HL7_CONTENT_TYPES = ['application/hl7-v2', 'x-application/hl7-v2+er7'];
 
@@ -119,9 +119,8 @@ function faultAnswer(version: '1.1' | '1.2', fault: SoapFault): SoapAnswer {
   return { status: fault.side === 'Sender' ? 400 : 500, contentType: soapContentType(version), body: faultEnvelope(version, fault) };
 }
 
-/** A SOAP request as the transport gives it (express's route, or the fast lane). */
+/** A SOAP request as the transport gives it (express's route, or the fast lane), besides its body. */
 interface SoapRequestIn {
-  xml: string;
   contentType: string | undefined;
   authorization: string | undefined;
   /** The client's address (for the sign-in lockout of a username and password). */
@@ -138,8 +137,8 @@ interface SoapAnswer {
 
 async function handleSoapPost(req: Request, res: Response, deps: Hl7v2Deps): Promise<void> {
   const answer = await answerSoap(
+    Buffer.isBuffer(req.body) ? req.body.toString('utf8') : '',
     {
-      xml: Buffer.isBuffer(req.body) ? req.body.toString('utf8') : '',
       contentType: req.headers['content-type'],
       authorization: req.headers.authorization,
       address: req.ip,
@@ -150,40 +149,65 @@ async function handleSoapPost(req: Request, res: Response, deps: Hl7v2Deps): Pro
   res.status(answer.status).type(answer.contentType).send(answer.body);
 }
 
-async function answerSoap(input: SoapRequestIn, deps: Hl7v2Deps): Promise<SoapAnswer> {
+/**
+ * POST /soap's answer; every error is answered as a fault. The envelope is read here, before
+ * anything waits, and only the request's fields go on: neither the envelope's text nor (once the
+ * message is handed to handleMessage) the message's text stays reachable while the message is
+ * processed — an async function would keep its arguments and locals alive until it returns, and
+ * each young-generation GC meanwhile would copy them.
+ */
+function answerSoap(xml: string, input: SoapRequestIn, deps: Hl7v2Deps): Promise<SoapAnswer> {
   let version: '1.1' | '1.2' = (input.contentType ?? '').includes('text/xml') ? '1.1' : '1.2';
   try {
-    const envelope = parseEnvelope(input.xml);
+    const envelope = parseEnvelope(xml);
     version = envelope.version;
     const { request } = envelope;
     if (request.operation === 'connectivityTest') {
-      return { status: 200, contentType: soapContentType(version), body: responseEnvelope(version, 'connectivityTest', request.echoBack) };
+      return Promise.resolve({ status: 200, contentType: soapContentType(version), body: responseEnvelope(version, 'connectivityTest', request.echoBack) });
     }
     const size = Buffer.byteLength(request.hl7Message, 'utf8');
     if (size > deps.options.maxMessageBytes) {
       throw new SoapFault('MessageTooLargeFault', `The HL7 message is ${size} bytes, more than the limit of ${deps.options.maxMessageBytes} bytes`);
     }
-    const caller = await soapCaller(input.authorization, request, (h) => deps.verifier.verify(h), deps.checkPassword && ((u, p) => deps.checkPassword!(u, p, input.address)));
-    input.locals.caller = caller;
-    const facility = request.facilityID.trim();
-    if (facility && caller.organization && caller.organization !== `Organization/${facility}`) {
-      throw new SoapFault('SecurityFault', `facilityID "${facility}" is not the organization these credentials act for (${caller.organization})`);
-    }
-    const organization = caller.organization ?? (facility ? `Organization/${facility}` : undefined);
-    const requestId = input.locals.requestId;
-    const run = pipelineRunner(deps.pipeline, caller, requestId);
-    const runMessage = pipelineMessageRunner(deps.pipeline, caller, requestId);
-    const result = await handleMessage(request.hl7Message, { run, runMessage, organization, maxBytes: deps.options.maxMessageBytes });
+    const submitted = version;
+    return answerSubmission(submitted, request, input, deps).catch((err: unknown) => failureAnswer(submitted, err, input, deps));
+  } catch (err) {
+    return Promise.resolve(failureAnswer(version, err, input, deps));
+  }
+}
+
+/** submitSingleMessage once its envelope is read: the caller, its facility, then the message. */
+async function answerSubmission(
+  version: '1.1' | '1.2',
+  request: Extract<SoapRequest, { operation: 'submitSingleMessage' }>,
+  input: SoapRequestIn,
+  deps: Hl7v2Deps
+): Promise<SoapAnswer> {
+  const caller = await soapCaller(input.authorization, request, (h) => deps.verifier.verify(h), deps.checkPassword && ((u, p) => deps.checkPassword!(u, p, input.address)));
+  input.locals.caller = caller;
+  const facility = request.facilityID.trim();
+  if (facility && caller.organization && caller.organization !== `Organization/${facility}`) {
+    throw new SoapFault('SecurityFault', `facilityID "${facility}" is not the organization these credentials act for (${caller.organization})`);
+  }
+  const organization = caller.organization ?? (facility ? `Organization/${facility}` : undefined);
+  const requestId = input.locals.requestId;
+  const run = pipelineRunner(deps.pipeline, caller, requestId);
+  const runMessage = pipelineMessageRunner(deps.pipeline, caller, requestId);
+  // Returned, not awaited: this function (and the message's text in `request`) is done with while
+  // the message is processed.
+  return handleMessage(request.hl7Message, { run, runMessage, organization, maxBytes: deps.options.maxMessageBytes }).then((result) => {
     deps.report?.record(result, organization);
     return { status: 200, contentType: soapContentType(version), body: responseEnvelope(version, 'submitSingleMessage', result.body) };
-  } catch (err) {
-    if (err instanceof SoapFault) return faultAnswer(version, err);
-    // The server's own trouble (store unavailable, a bug): a Receiver fault, logged.
-    deps.logger?.error('SOAP request failed', { requestId: input.locals.requestId, error: err instanceof Error ? err.stack : String(err) });
-    const unavailable = err instanceof StoreUnavailableError || (isFhirError(err) && err.status === 503);
-    const fault = new SoapFault('UnknownFault', unavailable ? 'The data store is unavailable; try again shortly' : 'An unexpected server error occurred; it has been logged', 'Receiver');
-    return { status: unavailable ? 503 : 500, contentType: soapContentType(version), body: faultEnvelope(version, fault) };
-  }
+  });
+}
+
+/** A SoapFault as its fault; anything else (the store unavailable, a bug) as a Receiver fault, logged. */
+function failureAnswer(version: '1.1' | '1.2', err: unknown, input: SoapRequestIn, deps: Hl7v2Deps): SoapAnswer {
+  if (err instanceof SoapFault) return faultAnswer(version, err);
+  deps.logger?.error('SOAP request failed', { requestId: input.locals.requestId, error: err instanceof Error ? err.stack : String(err) });
+  const unavailable = err instanceof StoreUnavailableError || (isFhirError(err) && err.status === 503);
+  const fault = new SoapFault('UnknownFault', unavailable ? 'The data store is unavailable; try again shortly' : 'An unexpected server error occurred; it has been logged', 'Receiver');
+  return { status: unavailable ? 503 : 500, contentType: soapContentType(version), body: faultEnvelope(version, fault) };
 }
 
 /**
@@ -200,9 +224,9 @@ export function soapFastLane(deps: Hl7v2Deps): FastLane {
     },
     answer(req, res, locals, fail) {
       readPlainBody(req, res, (body) => {
-        const input = { xml: body.toString('utf8'), contentType: req.headers['content-type'], authorization: req.headers.authorization, address: req.socket.remoteAddress, locals };
+        const input = { contentType: req.headers['content-type'], authorization: req.headers.authorization, address: req.socket.remoteAddress, locals };
         // answerSoap answers every error as a fault; anything else is the edge's, as from the route.
-        answerSoap(input, deps).then((answer) => send(res, answer), fail);
+        answerSoap(body.toString('utf8'), input, deps).then((answer) => send(res, answer), fail);
       });
     },
   };
@@ -234,9 +258,11 @@ async function answerHl7(text: string, contentType: string, authorization: strin
   locals.caller = caller;
   const run = pipelineRunner(deps.pipeline, caller, locals.requestId);
   const runMessage = pipelineMessageRunner(deps.pipeline, caller, locals.requestId);
-  const result = await handleMessage(text, { run, runMessage, organization: caller.organization, maxBytes: deps.options.maxMessageBytes });
-  deps.report?.record(result, caller.organization);
-  return { status: result.status, contentType: `${contentType}; charset=utf-8`, body: result.body };
+  // Returned, not awaited: the message's text is let go while the message is processed (answerSoap).
+  return handleMessage(text, { run, runMessage, organization: caller.organization, maxBytes: deps.options.maxMessageBytes }).then((result) => {
+    deps.report?.record(result, caller.organization);
+    return { status: result.status, contentType: `${contentType}; charset=utf-8`, body: result.body };
+  });
 }
 
 /**
@@ -273,7 +299,12 @@ function readPlainBody(req: IncomingMessage, res: ServerResponse, then: (body: B
   req.on('data', (chunk: Buffer) => chunks.push(chunk));
   // A request aborted mid-body has no one to answer (express's error edge would write to a closed socket).
   req.on('error', () => res.destroy());
-  req.on('end', () => then(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks)));
+  req.on('end', () => {
+    const body = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
+    // The listeners (and so `chunks`) live as long as the request: the body is let go once read.
+    chunks.length = 0;
+    then(body);
+  });
 }
 
 /** What express's res.status().type().send() writes for this string: the same headers, in the same order. */

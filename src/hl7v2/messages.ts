@@ -1,11 +1,11 @@
 // One HL7 v2 message in, one response out, whatever the transport: read and check the header,
 // dispatch by message type, and turn anything wrong with the message into an AR acknowledgement.
-import { buildAck } from './ack.js';
+import { ackRequestOf, buildAck, type AckRequest } from './ack.js';
 import { parseMessage, type ParsedMessage } from './er7.js';
 import type { FhirRunner, MessageRunner } from './fhir-runner.js';
 import { Hl7Problem, isHl7Problem, type Hl7Issue } from './problems.js';
 import { processQbp } from './qbp.js';
-import { processVxu } from './vxu.js';
+import { prepareVxu } from './vxu.js';
 
 export interface MessageContext {
   run: FhirRunner;
@@ -34,34 +34,46 @@ export interface MessageResult {
 
 export const SUPPORTED_VERSIONS = ['2.5.1'];
 
-export async function handleMessage(text: string, ctx: MessageContext): Promise<MessageResult> {
+/**
+ * Not an async function on purpose: the message is read and checked now, and what goes on to the
+ * store holds only what the answer needs (prepareVxu), so the message's text and parse tree are not
+ * kept alive while its requests run. Anything wrong with the message is an AR, now or later.
+ */
+export function handleMessage(text: string, ctx: MessageContext): Promise<MessageResult> {
   let parsed: ParsedMessage | undefined;
   try {
     parsed = parseMessage(text, { maxBytes: ctx.maxBytes });
     checkHeader(parsed);
     const type = `${parsed.messageType}^${parsed.triggerEvent}`;
+    const facility = facilityOf(parsed);
     if (type === 'VXU^V04') {
-      const vxu = (run: FhirRunner) => processVxu(parsed as ParsedMessage, run, { organization: ctx.organization });
-      const result = ctx.runMessage ? await ctx.runMessage(vxu, (r) => ({ status: r.status, description: `HL7 MSA-1 ${r.code}` })) : await vxu(ctx.run);
-      return { body: result.ack, code: result.code, issues: result.issues, status: result.status, facility: facilityOf(parsed), messageType: type };
+      const store = prepareVxu(parsed, { organization: ctx.organization });
+      const stored = ctx.runMessage ? ctx.runMessage(store, (r) => ({ status: r.status, description: `HL7 MSA-1 ${r.code}` })) : store(ctx.run);
+      const answered = stored.then((result): MessageResult => ({ body: result.ack, code: result.code, issues: result.issues, status: result.status, facility, messageType: type }));
+      return rejectedLater(answered, ackRequestOf(parsed), facility, type);
     }
     if (type === 'QBP^Q11') {
-      const result = await processQbp(parsed, ctx.run);
-      return { body: result.body, code: result.code, issues: result.issues, status: result.status, facility: facilityOf(parsed), messageType: type };
+      const answered = processQbp(parsed, ctx.run).then((result): MessageResult => ({ body: result.body, code: result.code, issues: result.issues, status: result.status, facility, messageType: type }));
+      return rejectedLater(answered, ackRequestOf(parsed), facility, type);
     }
     throw unsupported(parsed);
   } catch (err) {
-    if (!isHl7Problem(err)) throw err;
-    const issues = [err.issue];
-    return {
-      body: buildAck(parsed, 'AR', issues),
-      code: 'AR',
-      issues,
-      status: err.httpStatus,
-      facility: parsed ? facilityOf(parsed) : '',
-      messageType: parsed ? `${parsed.messageType}^${parsed.triggerEvent}` : '',
-    };
+    if (!isHl7Problem(err)) return Promise.reject(err);
+    return Promise.resolve(rejection(err, parsed, parsed ? facilityOf(parsed) : '', parsed ? `${parsed.messageType}^${parsed.triggerEvent}` : ''));
   }
+}
+
+/** The answer, or the AR of an Hl7Problem met while the message was being processed. */
+function rejectedLater(answered: Promise<MessageResult>, request: AckRequest, facility: string, messageType: string): Promise<MessageResult> {
+  return answered.catch((err: unknown) => {
+    if (!isHl7Problem(err)) throw err;
+    return rejection(err, request, facility, messageType);
+  });
+}
+
+function rejection(problem: Hl7Problem, request: ParsedMessage | AckRequest | undefined, facility: string, messageType: string): MessageResult {
+  const issues = [problem.issue];
+  return { body: buildAck(request, 'AR', issues), code: 'AR', issues, status: problem.httpStatus, facility, messageType };
 }
 
 function facilityOf(parsed: ParsedMessage): string {

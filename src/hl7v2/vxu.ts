@@ -9,7 +9,7 @@ import { markUnchangedWritesNothing } from '../fhir/request.js';
 import { sharedInFamilies } from '../matching/features.js';
 import { REVIEW_TAG } from '../matching/ingest.js';
 import { mergeInto } from '../matching/merge-records.js';
-import { ackCodeFor, buildAck } from './ack.js';
+import { ackCodeFor, ackRequestOf, buildAck, type AckRequest } from './ack.js';
 import type { ParsedMessage } from './er7.js';
 import type { FhirRunner } from './fhir-runner.js';
 import { token } from './identifiers.js';
@@ -33,8 +33,20 @@ type EntryRole = { kind: 'patient' } | { kind: 'consent' } | { kind: 'dose'; dos
 const MAX_CONFLICT_RETRIES = 5;
 const PATIENT_URL = 'urn:uuid:9b4e1b6a-0000-4000-8000-000000000001';
 
-export async function processVxu(parsed: ParsedMessage, run: FhirRunner, options: { organization?: string } = {}): Promise<VxuResult> {
+/**
+ * Reads a VXU now (an Hl7Problem when the patient cannot be named) and returns the step that
+ * stores it through a runner. That step holds the message's content and the few header facts its
+ * ACK needs, not the parsed message: the message's text and parse tree are let go before its
+ * requests run (an async function keeps every argument and local alive until it returns, so the
+ * tree would be copied by each young-generation GC while the store works).
+ */
+export function prepareVxu(parsed: ParsedMessage, options: { organization?: string } = {}): (run: FhirRunner) => Promise<VxuResult> {
   const content = readVxu(parsed, options);
+  const request = ackRequestOf(parsed);
+  return (run) => storeVxu(content, request, run);
+}
+
+async function storeVxu(content: VxuContent, request: AckRequest, run: FhirRunner): Promise<VxuResult> {
   const issues: Hl7Issue[] = [...content.issues];
   let doses = content.doses;
   let conflicts = 0;
@@ -67,7 +79,7 @@ export async function processVxu(parsed: ParsedMessage, run: FhirRunner, options
       const patientEntry = body.entry?.[0];
       const patient = patientEntry?.resource?.id ? `Patient/${patientEntry.resource.id}` : locationOf(patientEntry);
       const code = ackCodeFor(true, issues);
-      return { ack: buildAck(parsed, code, issues), code, issues, status: 200, patient };
+      return { ack: buildAck(request, code, issues), code, issues, status: 200, patient };
     } catch (err) {
       if (!isFhirError(err)) throw err;
       const failing = failingEntry(err.outcome.issue ?? []);
@@ -86,15 +98,15 @@ export async function processVxu(parsed: ParsedMessage, run: FhirRunner, options
       }
       // Refusals that are not about a field (scopes, data sharing, a deployment without transactions).
       issues.push(...entryIssues.map((i) => (i.ruleCode || i.location ? i : { ...i, hl7Code: '207', appCode: '' })));
-      return reject(parsed, issues, err.status);
+      return reject(request, issues, err.status);
     }
   }
   issues.push({ severity: 'E', hl7Code: '207', appCode: '', text: 'The message could not be stored after several attempts; send it again' });
-  return reject(parsed, issues, 409);
+  return reject(request, issues, 409);
 }
 
-function reject(parsed: ParsedMessage, issues: Hl7Issue[], status: number): VxuResult {
-  return { ack: buildAck(parsed, 'AR', issues), code: 'AR', issues, status };
+function reject(request: AckRequest, issues: Hl7Issue[], status: number): VxuResult {
+  return { ack: buildAck(request, 'AR', issues), code: 'AR', issues, status };
 }
 
 function ordinalOf(role: EntryRole | undefined): number {
