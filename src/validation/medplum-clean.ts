@@ -93,6 +93,8 @@ const ucum = toTypedValue(UCUM);
 
 /** What a JSON key of an object of some type means, computed once per type. */
 interface KeyInfo {
+  /** The JSON key itself (a KeyInfo is per type and key). */
+  key: string;
   /** The element key in the schema (`occurrence[x]` for `occurrenceDateTime`). */
   element: string;
   /**
@@ -194,11 +196,11 @@ function typeInfo(schema: InternalTypeSchema): TypeInfo {
       const base = name.slice(0, -3);
       for (const t of element.type ?? []) {
         const key = base + t.code.charAt(0).toUpperCase() + t.code.slice(1);
-        if (!keys.has(key)) keys.set(key, { element: name, choice: choiceOf(key), type: plain ? t.code : undefined, plan });
+        if (!keys.has(key)) keys.set(key, { key, element: name, choice: choiceOf(key), type: plain ? t.code : undefined, plan });
       }
     } else {
       const type = plain && element.type?.length === 1 ? element.type[0].code : undefined;
-      keys.set(name, { element: name, choice: choiceOf(name), type, plan });
+      keys.set(name, { key: name, element: name, choice: choiceOf(name), type, plan });
     }
   }
   info = { keys, required, constraints: evaluatedConstraints(schema.constraints) };
@@ -222,10 +224,9 @@ class CleanCheck {
   private object(typed: TypedValue, schema: InternalTypeSchema): boolean {
     const value = typed.value as Record<string, unknown>;
     const info = typeInfo(schema);
-    // Element keys present, and the JSON key and its KeyInfo for each, in key order. An object has
-    // a few keys: arrays scanned are cheaper than a Map and a Set per object (the walk's largest garbage).
-    const elements: string[] = [];
-    const keys: string[] = [];
+    // The KeyInfo of each key present, in key order (it names the key and its element). An object
+    // has a few keys: one array scanned is cheaper than a Map and a Set per object, or an array per
+    // question (the walk's largest garbage).
     const infos: KeyInfo[] = [];
     let choices: string[] | undefined;
     for (const key of Object.keys(value)) {
@@ -238,13 +239,11 @@ class CleanCheck {
         if (choices?.includes(k.choice)) return false;
         (choices ??= []).push(k.choice);
       }
-      if (elements.includes(k.element)) return false; // two keys of one choice element
-      elements.push(k.element);
-      keys.push(key);
+      if (hasElement(infos, k.element)) return false; // two keys of one choice element
       infos.push(k);
     }
-    for (const name of info.required) if (!elements.includes(name)) return false;
-    for (let i = 0; i < infos.length; i++) if (!this.property(typed, infos[i], keys[i])) return false;
+    for (const name of info.required) if (!hasElement(infos, name)) return false;
+    for (let i = 0; i < infos.length; i++) if (!this.property(typed, infos[i], infos[i].key)) return false;
     return true;
   }
 
@@ -288,6 +287,12 @@ class CleanCheck {
     }
     return true;
   }
+}
+
+/** Whether one of the keys present is of the element `element`. */
+function hasElement(infos: KeyInfo[], element: string): boolean {
+  for (let i = 0; i < infos.length; i++) if (infos[i].element === element) return true;
+  return false;
 }
 
 /**
