@@ -13,6 +13,7 @@ import type { Pipeline } from '../pipeline/pipeline.js';
 import { credentialChecker } from '../signin/index.js';
 import { StoreUnavailableError } from '../store/store.js';
 import { buildAck } from './ack.js';
+import { DEFAULT_MAX_CONCURRENT_MESSAGES, MessageGate } from './gate.js';
 import { pipelineMessageRunner, pipelineRunner } from './fhir-runner.js';
 import { handleMessage } from './messages.js';
 import { reportCsv, SubmitterReport } from './report.js';
@@ -40,6 +41,8 @@ export interface Hl7v2Deps {
   logger?: Logger;
   /** Counts every message answered, for the submitter report. */
   report?: SubmitterReport;
+  /** Limits the messages processed at once (gate.ts); absent: no limit. */
+  gate?: MessageGate;
 }
 
 /** The /hl7v2 front door as the server mounts it (src/app/front-doors.ts). */
@@ -58,6 +61,7 @@ export function hl7v2FrontDoor(services: FrontDoorServices): FrontDoorParts {
     logger: services.logger,
     options: { maxMessageBytes: services.config.hl7v2MaxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES },
     report,
+    gate: new MessageGate(DEFAULT_MAX_CONCURRENT_MESSAGES),
   };
   return { router: hl7v2Router(deps), lanes: [soapFastLane(deps), hl7FastLane(deps)] };
 }
@@ -136,16 +140,9 @@ interface SoapAnswer {
 }
 
 async function handleSoapPost(req: Request, res: Response, deps: Hl7v2Deps): Promise<void> {
-  const answer = await answerSoap(
-    Buffer.isBuffer(req.body) ? req.body.toString('utf8') : '',
-    {
-      contentType: req.headers['content-type'],
-      authorization: req.headers.authorization,
-      address: req.ip,
-      locals: res.locals as RequestLocals,
-    },
-    deps
-  );
+  const body = Buffer.isBuffer(req.body) ? req.body : undefined;
+  const input = { contentType: req.headers['content-type'], authorization: req.headers.authorization, address: req.ip, locals: res.locals as RequestLocals };
+  const answer = await gated(deps, () => answerSoap(body ? body.toString('utf8') : '', input, deps));
   res.status(answer.status).type(answer.contentType).send(answer.body);
 }
 
@@ -226,10 +223,15 @@ export function soapFastLane(deps: Hl7v2Deps): FastLane {
       readPlainBody(req, res, (body) => {
         const input = { contentType: req.headers['content-type'], authorization: req.headers.authorization, address: req.socket.remoteAddress, locals };
         // answerSoap answers every error as a fault; anything else is the edge's, as from the route.
-        answerSoap(body.toString('utf8'), input, deps).then((answer) => send(res, answer), fail);
+        gated(deps, () => answerSoap(body.toString('utf8'), input, deps)).then((answer) => send(res, answer), fail);
       });
     },
   };
+}
+
+/** A message's answer through the gate (waiting as its body while the gate is full), if there is one. */
+function gated<T>(deps: Hl7v2Deps, answer: () => Promise<T>): Promise<T> {
+  return deps.gate ? deps.gate.run(answer) : answer();
 }
 
 /** XML escaping can double a message's size: a SOAP body may be twice the limit plus the envelope. */
@@ -242,8 +244,8 @@ async function handleHl7Post(req: Request, res: Response, deps: Hl7v2Deps): Prom
   if (!HL7_CONTENT_TYPES.includes(contentType)) {
     throw unsupportedMediaType(`POST /hl7v2 takes one ER7 message as ${HL7_CONTENT_TYPES.join(' or ')}, not "${contentType || '(none)'}"`);
   }
-  const text = Buffer.isBuffer(req.body) ? req.body.toString('utf8') : '';
-  const answer = await answerHl7(text, contentType, req.headers.authorization, res.locals as RequestLocals, deps);
+  const body = Buffer.isBuffer(req.body) ? req.body : undefined;
+  const answer = await gated(deps, () => answerHl7(body ? body.toString('utf8') : '', contentType, req.headers.authorization, res.locals as RequestLocals, deps));
   res.status(answer.status).type(answer.contentType).send(answer.body);
 }
 
@@ -280,7 +282,7 @@ export function hl7FastLane(deps: Hl7v2Deps): FastLane {
     },
     answer(req, res, locals, fail) {
       readPlainBody(req, res, (body) => {
-        answerHl7(body.toString('utf8'), hl7ContentType(req.headers['content-type']), req.headers.authorization, locals, deps).then((answer) => send(res, answer), fail);
+        gated(deps, () => answerHl7(body.toString('utf8'), hl7ContentType(req.headers['content-type']), req.headers.authorization, locals, deps)).then((answer) => send(res, answer), fail);
       });
     },
   };
