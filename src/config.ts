@@ -30,6 +30,8 @@ export interface Config {
   validationWorkers?: number;
   /** HL7V2_MAX_MESSAGE_BYTES: largest HL7 v2 message at /hl7v2 and /soap (src/hl7v2; default 1 MiB). */
   hl7v2MaxMessageBytes?: number;
+  /** HL7V2_MAX_CONCURRENT_MESSAGES: HL7 v2 messages processed at once, the rest waiting in order (src/hl7v2/gate.ts; default 16). */
+  hl7v2MaxConcurrentMessages?: number;
   /**
    * false: FHIR GET requests go through express like every other request instead of the lane that
    * answers them without it (src/http/app.ts fhirGetLane; the same bytes either way, its test
@@ -147,6 +149,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     populationWorkers: populationWorkers(env),
     validationWorkers: validationWorkers(env),
     hl7v2MaxMessageBytes: positive(env, 'HL7V2_MAX_MESSAGE_BYTES'),
+    hl7v2MaxConcurrentMessages: positive(env, 'HL7V2_MAX_CONCURRENT_MESSAGES'),
     signin: {
       adminUsername: env.IIS_ADMIN_USERNAME || undefined,
       adminPassword: env.IIS_ADMIN_PASSWORD || undefined,

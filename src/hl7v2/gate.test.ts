@@ -80,3 +80,12 @@ describe('MessageGate', () => {
     expect(() => new MessageGate(1.5)).toThrow();
   });
 });
+
+describe('HL7V2_MAX_CONCURRENT_MESSAGES', () => {
+  it('is read as the gate limit, and refused when not positive', async () => {
+    const { loadConfig } = await import('../config.js');
+    expect(loadConfig({ HL7V2_MAX_CONCURRENT_MESSAGES: '8' }).hl7v2MaxConcurrentMessages).toBe(8);
+    expect(loadConfig({}).hl7v2MaxConcurrentMessages).toBeUndefined();
+    expect(() => loadConfig({ HL7V2_MAX_CONCURRENT_MESSAGES: '0' })).toThrow(/HL7V2_MAX_CONCURRENT_MESSAGES/);
+  });
+});

@@ -61,7 +61,7 @@ export function hl7v2FrontDoor(services: FrontDoorServices): FrontDoorParts {
     logger: services.logger,
     options: { maxMessageBytes: services.config.hl7v2MaxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES },
     report,
-    gate: new MessageGate(DEFAULT_MAX_CONCURRENT_MESSAGES),
+    gate: new MessageGate(services.config.hl7v2MaxConcurrentMessages ?? DEFAULT_MAX_CONCURRENT_MESSAGES),
   };
   return { router: hl7v2Router(deps), lanes: [soapFastLane(deps), hl7FastLane(deps)] };
 }
