@@ -12,6 +12,8 @@
 // for bench/profile-window.ts (--window, or --diff of the two loops in one profile).
 // BENCH_SERVER_NODE_ARGS="--require ./bench/heap-sampler.cjs" HEAP_SAMPLER_OUT=PREFIX samples what the
 // server allocates during the open loop (PREFIX.1.json; `npx tsx bench/heap-window.ts PREFIX.1.json N`).
+// BENCH_HL7_TRACE=FILE ends the run with the breakdown of the open loop's slowest 1 % against its
+// middle (bench/latency-breakdown.ts), from the server's LATENCY_TRACE recorder (src/latency-trace.ts).
 // Both run after a warm-up of BENCH_HL7_WARMUP messages (default 2,000, whatever BENCH_SCALE): the
 // figures are a running server's, not its first seconds'. With a few hundred messages of warm-up,
 // V8 was still optimising the request path during the timed loops: its compiler threads took
@@ -25,12 +27,13 @@
 // load is the server's problem, not the client's; the client's CPU per message is printed too.
 import { spawn } from 'node:child_process';
 import http from 'node:http';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { XMLParser } from 'fast-xml-parser';
 import { cpuPer, cpuSnapshot } from './cpu.js';
+import { breakdown, type ClientRequest } from './latency-breakdown.js';
 import { serverEntry } from './server-entry.js';
 import { waitReady } from './wait-ready.js';
 import { envelope, nextMessage, SECRET } from './vxu-messages.js';
@@ -41,6 +44,10 @@ const CONCURRENCY = Number(process.env.BENCH_HL7_CONCURRENCY ?? '16');
 const RATE = Number(process.env.BENCH_HL7_RATE ?? '300');
 const SECONDS = Number(process.env.BENCH_HL7_SECONDS ?? '10') * SCALE;
 const WARM_UP = Math.max(2, Number(process.env.BENCH_HL7_WARMUP ?? '2000'));
+// BENCH_HL7_TRACE=FILE: the server records where each request's time goes (LATENCY_TRACE, see
+// src/latency-trace.ts) and the run ends with the breakdown of the open loop's slowest 1 %
+// (bench/latency-breakdown.ts); FILE keeps the server's trace, FILE.client.json the client's side.
+const TRACE = process.env.BENCH_HL7_TRACE;
 const parser = new XMLParser({ removeNSPrefix: true, htmlEntities: true, parseTagValue: false });
 
 /** Envelopes built ahead of the timed loops (see the header). */
@@ -51,10 +58,12 @@ function prepare(count: number): void {
 
 const agent = new http.Agent({ keepAlive: true, maxSockets: 1024 });
 
-function post(url: URL, body: Buffer): Promise<{ status: number; text: string }> {
+function post(url: URL, body: Buffer, requestId?: string): Promise<{ status: number; text: string }> {
+  const headers: http.OutgoingHttpHeaders = { 'content-type': 'application/soap+xml; charset=utf-8', 'content-length': body.length };
+  if (requestId) headers['x-request-id'] = requestId;
   return new Promise((resolve, reject) => {
     const req = http.request(
-      { agent, host: url.hostname, port: url.port, path: url.pathname + url.search, method: 'POST', headers: { 'content-type': 'application/soap+xml; charset=utf-8', 'content-length': body.length } },
+      { agent, host: url.hostname, port: url.port, path: url.pathname + url.search, method: 'POST', headers },
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
@@ -72,10 +81,10 @@ function ackOf(text: string): string {
   return String((parser.parse(text) as { Envelope: { Body: { submitSingleMessageResponse: { return: string } } } }).Envelope.Body.submitSingleMessageResponse.return);
 }
 
-async function submit(url: URL, parse = false): Promise<string> {
+async function submit(url: URL, parse = false, requestId?: string): Promise<string> {
   const body = prepared.pop();
   if (!body) throw new Error('no prepared message left');
-  const { status, text } = await post(url, body);
+  const { status, text } = await post(url, body, requestId);
   if (status !== 200) throw new Error(`HTTP ${status}: ${text.slice(0, 300)}`);
   const code = /MSA\|(A[AER])\|/.exec(parse ? ackOf(text) : text)?.[1];
   if (code !== 'AA' && code !== 'AE') throw new Error(`not accepted: ${text.slice(0, 2000).replace(/&#13;/g, '\n')}`);
@@ -120,14 +129,21 @@ async function openLoop(url: URL, rate: number, seconds: number) {
   // Why the first few failed (a refused connection, a timeout, or an answer other than AA/AE), so a
   // failure is explained rather than only counted.
   const reasons: string[] = [];
+  // With BENCH_HL7_TRACE: each request's id, send time (epoch ms) and latency, for the breakdown.
+  const traced: ClientRequest[] = [];
   for (let i = 0; i < total; i++) {
     const due = started + (i * 1000) / rate;
     const wait = due - performance.now();
     if (wait > 0) await new Promise((r) => setTimeout(r, wait));
     const t = performance.now();
+    const id = TRACE ? `open-${i}` : undefined;
     inFlight.push(
-      submit(url).then(
-        () => void latencies.push(performance.now() - t),
+      submit(url, false, id).then(
+        () => {
+          const ms = performance.now() - t;
+          latencies.push(ms);
+          if (id) traced.push({ id, sent: performance.timeOrigin + t, ms });
+        },
         (err: unknown) => {
           failed += 1;
           if (reasons.length < 3) reasons.push(err instanceof Error ? err.message : String(err));
@@ -138,7 +154,7 @@ async function openLoop(url: URL, rate: number, seconds: number) {
   await Promise.all(inFlight);
   const elapsed = (performance.now() - started) / 1000;
   latencies.sort((a, b) => a - b);
-  return { sent: total, failed, reasons, rate: latencies.length / elapsed, p50: pct(latencies, 50), p99: pct(latencies, 99), max: latencies[latencies.length - 1] };
+  return { traced, sent: total, failed, reasons, rate: latencies.length / elapsed, p50: pct(latencies, 50), p99: pct(latencies, 99), max: latencies[latencies.length - 1] };
 }
 
 async function main(): Promise<void> {
@@ -148,10 +164,11 @@ async function main(): Promise<void> {
   const nodeArgs = (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean);
   const child = spawn(process.execPath, [...nodeArgs, ...serverEntry()], {
     cwd: ROOT,
-    env: { ...process.env, PORT: String(port), DATA_DIR: dataDir, AUTH_JWT_SECRET: SECRET, LOG_LEVEL: 'warn' },
+    env: { ...process.env, PORT: String(port), DATA_DIR: dataDir, AUTH_JWT_SECRET: SECRET, LOG_LEVEL: 'warn', ...(TRACE ? { LATENCY_TRACE: path.resolve(TRACE) } : {}) },
     stdio: ['ignore', 'inherit', 'inherit'],
   });
   const url = new URL(`http://127.0.0.1:${port}${process.env.BENCH_HL7_PATH ?? '/soap'}`);
+  let traced: ClientRequest[] = [];
   try {
     await waitReady(`http://127.0.0.1:${port}/readyz`, { child }); // a server that could not start (a port taken) fails the run at once
     const warmUp = WARM_UP;
@@ -184,6 +201,7 @@ async function main(): Promise<void> {
     windowStart = monotonicUs();
     if (process.env.HEAP_SAMPLER_OUT) child.kill('SIGUSR2'); // bench/heap-sampler.cjs: start sampling
     const open = await openLoop(url, RATE, SECONDS);
+    traced = open.traced;
     if (process.env.HEAP_SAMPLER_OUT) child.kill('SIGUSR2'); // … stop, and write HEAP_SAMPLER_OUT.1.json
     if (profiled) console.log(`open loop profile window (monotonic µs): ${windowStart} ${monotonicUs()}`);
     const openCpu = await cpuPer(pid, cpu, open.sent, 'message');
@@ -198,6 +216,11 @@ async function main(): Promise<void> {
     child.kill('SIGTERM');
     await new Promise((r) => child.once('exit', r));
     await rm(dataDir, { recursive: true, force: true });
+  }
+  if (TRACE) {
+    // The server wrote its trace as it exited (above).
+    await writeFile(`${path.resolve(TRACE)}.client.json`, JSON.stringify(traced));
+    console.log(breakdown(JSON.parse(await readFile(path.resolve(TRACE), 'utf8')), traced));
   }
 }
 

@@ -25,6 +25,7 @@
 import { appendFile, readFile, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import type { AuditEvent } from '@medplum/fhirtypes';
+import { latencyTrace } from '../latency-trace.js';
 import type { Logger } from '../logger.js';
 import { extractSearchIndex } from '../search/extract.js';
 import { VersionConflictError, type SearchIndex, type Store, type WriteOp } from '../store/store.js';
@@ -285,8 +286,10 @@ export class AuditLog {
       return;
     }
     try {
+      const started = latencyTrace?.now() ?? 0;
       const ops = await Promise.all(batch.map(({ resource }) => this.writeOp(resource)));
       await this.options.store.transact(ops);
+      latencyTrace?.event('audit-batch', started, latencyTrace.now(), { events: batch.length });
       for (const item of batch) this.stored(item);
       this.backoffMs = 0;
     } catch (err) {

@@ -21,6 +21,7 @@ import {
 } from '../interactions/write-path.js';
 import { translateConflict, type PendingResources } from '../interactions/write-support.js';
 import { findMatches } from '../search/execute.js';
+import { latencyTrace } from '../latency-trace.js';
 import { copyWithId, TransactionsUnsupportedError } from '../store/store.js';
 import { responseEntry, routeEntry, type RoutedEntry } from './entries.js';
 
@@ -51,6 +52,7 @@ export async function processTransaction(bundle: Bundle, outer: FhirRequest, ctx
       ])
     );
   }
+  latencyTrace?.mark(ctx.requestId, 'transaction');
   const entries = bundle.entry ?? [];
   const routed = entries.map((entry, index) => atEntry(index, () => routeEntry(entry, index, outer, ctx)));
   const planned: Planned[] = [];
@@ -98,11 +100,17 @@ export async function processTransaction(bundle: Bundle, outer: FhirRequest, ctx
     }
     const committing = order.filter((p) => p.prepared);
     let records;
+    latencyTrace?.mark(ctx.requestId, 'commitAsked');
+    const commitAsked = latencyTrace?.now() ?? 0;
     try {
       records = await ctx.store.transact(committing.map((p) => (p.prepared as PreparedWrite).op));
     } catch (err) {
       if (err instanceof TransactionsUnsupportedError) throw badRequest(err.message);
       throw translateConflict(err, committing.some((p) => p.request.ifMatch !== undefined));
+    }
+    if (latencyTrace) {
+      latencyTrace.mark(ctx.requestId, 'committed');
+      latencyTrace.add(ctx.requestId, 'commitWaitMs', latencyTrace.now() - commitAsked);
     }
     committing.forEach((p, i) => {
       p.response = (p.prepared as PreparedWrite).respond(records[i]);

@@ -18,6 +18,7 @@ import { pipelineMessageRunner, pipelineRunner } from './fhir-runner.js';
 import { handleMessage } from './messages.js';
 import { reportCsv, SubmitterReport } from './report.js';
 import type { Hl7Issue } from './problems.js';
+import { latencyTrace } from '../latency-trace.js';
 import { faultEnvelope, parseEnvelope, responseEnvelope, soapCaller, SoapFault, wsdlFor, type SoapRequest } from './soap.js';
 
 export const HL7_CONTENT_TYPES = ['application/hl7-v2', 'x-application/hl7-v2+er7'];
@@ -154,6 +155,7 @@ async function handleSoapPost(req: Request, res: Response, deps: Hl7v2Deps): Pro
  * each young-generation GC meanwhile would copy them.
  */
 function answerSoap(xml: string, input: SoapRequestIn, deps: Hl7v2Deps): Promise<SoapAnswer> {
+  latencyTrace?.mark(input.locals.requestId, 'handler');
   let version: '1.1' | '1.2' = (input.contentType ?? '').includes('text/xml') ? '1.1' : '1.2';
   try {
     const envelope = parseEnvelope(xml);
@@ -223,7 +225,10 @@ export function soapFastLane(deps: Hl7v2Deps): FastLane {
       readPlainBody(req, res, (body) => {
         const input = { contentType: req.headers['content-type'], authorization: req.headers.authorization, address: req.socket.remoteAddress, locals };
         // answerSoap answers every error as a fault; anything else is the edge's, as from the route.
-        gated(deps, () => answerSoap(body.toString('utf8'), input, deps)).then((answer) => send(res, answer), fail);
+        gated(deps, () => answerSoap(body.toString('utf8'), input, deps)).then((answer) => {
+          latencyTrace?.mark(locals.requestId, 'answered');
+          send(res, answer);
+        }, fail);
       });
     },
   };

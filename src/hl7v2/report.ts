@@ -5,6 +5,7 @@
 // over FHIR), with the version read as precondition so several server processes add up correctly.
 import { createHash } from 'node:crypto';
 import type { Resource } from '@medplum/fhirtypes';
+import { latencyTrace } from '../latency-trace.js';
 import type { Logger } from '../logger.js';
 import { VersionConflictError, type Store } from '../store/store.js';
 import type { MessageResult } from './messages.js';
@@ -83,6 +84,7 @@ export class SubmitterReport {
   private async flushNow(): Promise<void> {
     const batch = [...this.pending.values()];
     this.pending.clear();
+    const started = latencyTrace?.now() ?? 0;
     for (const delta of batch) {
       try {
         await this.add(delta);
@@ -92,6 +94,7 @@ export class SubmitterReport {
         mergeInto(this.pendingFor(delta), delta);
       }
     }
+    latencyTrace?.event('report-flush', started, latencyTrace.now(), { documents: batch.length });
   }
 
   private pendingFor(delta: DayCounts): DayCounts {

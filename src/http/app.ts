@@ -21,6 +21,7 @@ import { checkQueryLimits, FHIR_JSON, parseBody, responseFormat, type ResponseFo
 import { jsonBody } from './json-body.js';
 import { bearerChallenge, challengeEvery401 } from './protocol.js';
 import type { Logger } from '../logger.js';
+import { latencyTrace, type LatencyTrace } from '../latency-trace.js';
 
 export interface AppOptions {
   pipeline: Pipeline;
@@ -162,6 +163,7 @@ export function withFastLanes(app: express.Express, lanes: FastLane[], logger: L
       if (lane.claims(req)) {
         const locals = { requestId: '' } as RequestLocals;
         startRequest(req, res, logger, locals);
+        if (latencyTrace) traceRequest(latencyTrace, locals.requestId, res);
         // An error the lane cannot answer goes through express to its error edge, with this
         // request's locals (request id, caller) and without starting the request a second time.
         const fail = (error: unknown): void => {
@@ -175,6 +177,12 @@ export function withFastLanes(app: express.Express, lanes: FastLane[], logger: L
     }
     app(req, res);
   };
+}
+
+/** LATENCY_TRACE: the request's arrival (its 'request' event) and its 'finish'. */
+function traceRequest(trace: LatencyTrace, requestId: string, res: ServerResponse): void {
+  trace.mark(requestId, 'arrive');
+  res.once('finish', () => trace.mark(requestId, 'finish'));
 }
 
 /** Errors of fast lanes on their way to express's error edge (see withFastLanes). */

@@ -10,6 +10,7 @@
 // request, off the response path): the same extractSearchIndex, on definitions they hold anyway.
 import { Worker } from 'node:worker_threads';
 import type { OperationOutcomeIssue, Resource } from '@medplum/fhirtypes';
+import { latencyTrace } from '../latency-trace.js';
 import { extractSearchIndex } from '../search/extract.js';
 import type { SearchIndex } from '../store/store.js';
 import { markMalformed, validateResource, type ValidationExpectations } from './validate-resource.js';
@@ -41,6 +42,8 @@ export type WorkerAnswer =
 
 interface Job {
   request: WorkerRequest;
+  /** LATENCY_TRACE only: when it was posted to the worker. */
+  posted?: number;
   resolve: (value: never) => void;
   reject: (err: unknown) => void;
 }
@@ -53,7 +56,7 @@ class ValidationWorker {
   ready = false;
   broken = false;
 
-  constructor() {
+  constructor(private readonly number = 0) {
     this.worker = new Worker(new URL('./structural-worker.mjs', import.meta.url));
     this.worker.unref();
     this.worker.on('message', (answer: WorkerAnswer | 'ready') => {
@@ -64,6 +67,7 @@ class ValidationWorker {
       const job = this.jobs.get(answer.id);
       if (!job) return;
       this.jobs.delete(answer.id);
+      if (latencyTrace && job.posted !== undefined) latencyTrace.event(job.request.kind, job.posted, latencyTrace.now(), { worker: this.number, queued: this.jobs.size });
       if (this.jobs.size === 0) this.worker.unref();
       if ('issues' in answer && job.request.kind === 'validate') {
         for (const i of answer.malformed) markMalformed(answer.issues[i]);
@@ -88,6 +92,7 @@ class ValidationWorker {
     // Referenced while it has work, so the process waits for answers it asked for.
     if (this.jobs.size === 0) this.worker.ref();
     this.jobs.set(id, job);
+    if (latencyTrace) job.posted = latencyTrace.now();
     try {
       this.worker.postMessage({ id, ...job.request });
     } catch {
@@ -147,7 +152,7 @@ export class StructuralValidationPool implements StructuralValidation {
   start(): void {
     if (this.closed || this.started) return;
     this.started = true;
-    this.workers = Array.from({ length: Math.max(0, Math.floor(this.size)) }, () => new ValidationWorker());
+    this.workers = Array.from({ length: Math.max(0, Math.floor(this.size)) }, (_, i) => new ValidationWorker(i));
   }
 
   /** Resolves once every worker can take validations (tests; benches). */

@@ -42,6 +42,7 @@ import {
   versionJson,
   type CurrentHead,
 } from './layout.js';
+import { latencyTrace, type LatencyTrace } from '../../latency-trace.js';
 import { acquireLockFile, releaseLockFile } from './lock-file.js';
 import { elemMatchTest, type QuickTest } from './elem-match.js';
 import { DictionaryCompressor } from './lz4-dictionary.js';
@@ -1298,11 +1299,36 @@ export class EmbeddedStore implements Store {
   private startGroup(): WriteGroup {
     const group: WriteGroup = { requests: [], outcomes: [], committed: Promise.resolve() };
     this.openGroup = group;
+    if (latencyTrace) return this.startTracedGroup(group, latencyTrace);
     group.committed = this.env.transaction(() => {
       if (this.openGroup === group) this.openGroup = undefined;
       this.applyGroup(group);
     });
     return group;
+  }
+
+  /** startGroup with LATENCY_TRACE on: the group's moments as a 'group' event (src/latency-trace.ts). */
+  private startTracedGroup(group: WriteGroup, trace: LatencyTrace): WriteGroup {
+    const opened = trace.now();
+    let callbackStart = 0;
+    let callbackEnd = 0;
+    group.committed = this.env.transaction(() => {
+      if (this.openGroup === group) this.openGroup = undefined;
+      callbackStart = trace.now();
+      this.applyGroup(group);
+      callbackEnd = trace.now();
+    });
+    const settled = () => {
+      const ops = group.requests.reduce((n, r) => n + r.length, 0);
+      trace.event('group', opened, trace.now(), { callbackStart, callbackEnd, requests: group.requests.length, ops, mapSize: this.mapSize() });
+    };
+    group.committed.then(settled, settled);
+    return group;
+  }
+
+  /** The LMDB map's size in bytes (it grows as the store does: lmdb-js doubles it when full). */
+  private mapSize(): number {
+    return (this.env.getStats() as { mapSize?: number }).mapSize ?? 0;
   }
 
   /**
