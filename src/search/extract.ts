@@ -44,6 +44,8 @@ function extract(resource: Resource, skipAbsent: boolean): SearchIndex {
   const index: SearchIndex = {};
   if (!defs) return index;
   let root: TypedValue[] | undefined;
+  // The resource as the plans' starting point, made once for all of its parameters (only read).
+  let start: TypedValue[] | undefined;
   const sort: Record<string, string> = {};
   const exact: Record<string, string[]> = {};
   const roots = skipAbsent ? rootIndexOf(defs, resource.resourceType) : undefined;
@@ -57,7 +59,7 @@ function extract(resource: Resource, skipAbsent: boolean): SearchIndex {
       if (def.plan) {
         // Every branch starts with a member the resource does not have: runPlan would find nothing.
         if (roots && present && def.plan === roots.plans[i] && roots.skippable[i] && present[i] === 0) continue;
-        values = runPlan(def.plan, resource);
+        values = runPlan(def.plan, resource, (start ??= [{ type: resource.resourceType, value: resource }]));
       } else {
         root ??= [toTypedValue(resource)];
         values = evalFhirPathTyped(def.expression, root, { '%resource': root[0], '%context': root[0] });
@@ -153,30 +155,42 @@ export function extractParamValues(resource: Resource, def: ParamDef): TypedValu
   }
 }
 
-/** Evaluates a plain-path plan (params.ts planFor) with the schema types FHIRPath would give. */
-export function runPlan(plan: PathStep[][], resource: Resource): TypedValue[] {
-  const out: TypedValue[] = [];
-  for (const steps of plan) {
-    let current: TypedValue[] = [{ type: resource.resourceType, value: resource }];
-    for (const step of steps) {
-      const next: TypedValue[] = [];
-      if (step.kind === 'as') {
-        for (const v of current) if (v.type === step.type) next.push(v);
-      } else if (step.kind === 'notFalse') {
-        // `X.exists() and X != false`: one boolean for the resource
-        const present = current.length > 0 && !current.every((v) => v.value === false);
-        next.push({ type: 'boolean', value: present });
-      } else if (step.kind === 'where') {
-        for (const v of current) if ((v.value as Record<string, unknown>)?.[step.field] === step.value) next.push(v);
-      } else {
-        for (const v of current) member(v, step, next);
-      }
-      current = next;
-      if (current.length === 0 && steps[steps.length - 1].kind !== 'notFalse') break;
-    }
-    for (const v of current) out.push(v);
+/**
+ * Evaluates a plain-path plan (params.ts planFor) with the schema types FHIRPath would give.
+ * `start` is the resource as a typed value (extract passes one for all of a resource's plans; it is
+ * only read). A new array is returned, never `start`.
+ */
+export function runPlan(plan: PathStep[][], resource: Resource, start: TypedValue[] = [{ type: resource.resourceType, value: resource }]): TypedValue[] {
+  // One branch (most parameters): its last step's values are the answer, without a copy.
+  if (plan.length === 1) {
+    const current = runBranch(plan[0], start);
+    return current === start ? [...current] : current;
   }
+  const out: TypedValue[] = [];
+  for (const steps of plan) for (const v of runBranch(steps, start)) out.push(v);
   return out;
+}
+
+/** The values one branch of a plan reaches from `start` (`start` itself when it has no step). */
+function runBranch(steps: PathStep[], start: TypedValue[]): TypedValue[] {
+  let current = start;
+  for (const step of steps) {
+    const next: TypedValue[] = [];
+    if (step.kind === 'as') {
+      for (const v of current) if (v.type === step.type) next.push(v);
+    } else if (step.kind === 'notFalse') {
+      // `X.exists() and X != false`: one boolean for the resource
+      const present = current.length > 0 && !current.every((v) => v.value === false);
+      next.push({ type: 'boolean', value: present });
+    } else if (step.kind === 'where') {
+      for (const v of current) if ((v.value as Record<string, unknown>)?.[step.field] === step.value) next.push(v);
+    } else {
+      for (const v of current) member(v, step, next);
+    }
+    current = next;
+    if (current.length === 0 && steps[steps.length - 1].kind !== 'notFalse') break;
+  }
+  return current;
 }
 
 /** Per (type, member): the JSON keys it can appear under and the type each one carries. */
