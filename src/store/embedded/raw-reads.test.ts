@@ -1,6 +1,7 @@
 // Matching's blocking queries (raw searches walked directly, `directWalk`) keep the records they read
-// while no write of the type came since (embedded-store.ts `liveRawRecord`): a record met again by
-// another key of the same new child is not read and decoded twice. Checked against the planned
+// while no write of the record came since (embedded-store.ts `liveRawRecord`): a record met again by
+// another key of the same new child, or by a later child's keys, is not read and decoded twice.
+// Checked against the planned
 // search of the same filter (`{$and: [filter]}`, which reads every record itself), in the same
 // synchronous step (one snapshot), over random groups of concurrent creates, updates that move a
 // record between keys or change it, deletes and refused writes, read while the writes are in flight
@@ -10,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Resource } from '@medplum/fhirtypes';
 import fc from 'fast-check';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import type { Filter, ResourceRecord } from '../store.js';
 import { groupWriteOp, runConcurrentGroups } from './concurrent-writes.fixture.js';
 import { EmbeddedStore } from './embedded-store.js';
@@ -47,7 +48,7 @@ const writeArb: fc.Arbitrary<Write> = fc.record({
 const summary = (records: ResourceRecord[]) =>
   records.map((r) => ({ id: r.id, versionId: r.versionId, lastUpdated: r.lastUpdated, deleted: r.deleted, resource: r.resource ?? (r.json === undefined ? undefined : JSON.parse(r.json)) }));
 
-describe('embedded store: raw records kept between writes of the type', () => {
+describe('embedded store: raw records kept between writes of the record', () => {
   it('are those the planned search reads, during and after concurrent writes (fast-check)', async () => {
     await fc.assert(
       fc.asyncProperty(fc.array(fc.array(writeArb, { minLength: 1, maxLength: 4 }), { minLength: 1, maxLength: 8 }), async (groups) => {
@@ -77,5 +78,32 @@ describe('embedded store: raw records kept between writes of the type', () => {
       }),
       { numRuns: 40 }
     );
+  });
+
+  it('are read again after a write of the record, not after writes of other records', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'iis-embedded-raw-reads-'));
+    dirs.push(dir);
+    const store = new EmbeddedStore({ dataDir: dir, indexes: { Patient: ['s._m'] } });
+    await store.init();
+    const write = (id: string, note: string, keys: string[]) =>
+      store.write({ resourceType: 'Patient', id, resource: { resourceType: 'Patient', id, text: { status: 'generated', div: note } } as unknown as Resource, index: { _m: keys } });
+    const reads = vi.spyOn(store as unknown as { liveRecord: () => unknown }, 'liveRecord');
+    const texts = async () => (await store.search('Patient', { filter: { 's._m': 'k1' }, limit: 10, raw: true })).map((r) => r.json);
+    try {
+      await write('a', 'first', ['k1']);
+      await write('b', 'first', ['k1']);
+      const first = await texts();
+      expect(reads).toHaveBeenCalledTimes(2);
+      await write('c', 'other', ['k2']); // another record of the type
+      expect(await texts()).toEqual(first);
+      expect(reads).toHaveBeenCalledTimes(2);
+      await write('a', 'second', ['k1']);
+      const after = await texts();
+      expect(reads).toHaveBeenCalledTimes(3);
+      expect(after.map((t) => (JSON.parse(t as string) as { text: { div: string } }).text.div)).toEqual(['second', 'first']);
+    } finally {
+      reads.mockRestore();
+      await store.close();
+    }
   });
 });
