@@ -8,7 +8,7 @@
 //   npm run bench:population -- --practice 10000 --children 100000 [--doses 10]
 //   options: --as-organization (the practice's own token: data sharing applies; default public health)
 //            --parts reminder,coverage,async (async: both runs as Bulk-style jobs; data-dir only)   --workers 0,1   --groups MMR (reminder query; '' = every group)
-//   BENCH_DIST=1: the compiled server (`npm start`'s dist/server.js) instead of tsx on the sources
+//   the compiled server (`npm start`'s dist/server.js) by default; BENCH_SOURCES=1: tsx on the sources
 // Prints per run: wall time, the server's CPU time (all threads; load on a shared machine inflates
 // wall time, hardly CPU time), first byte / first data row for CSVs, and server RSS (now and peak).
 import { spawn, type ChildProcess } from 'node:child_process';
