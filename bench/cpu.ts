@@ -36,21 +36,14 @@ async function ticksOf(file: string): Promise<{ user: number; system: number }> 
   return { user: Number(fields[11]) * 10_000, system: Number(fields[12]) * 10_000 };
 }
 
-/** A thread's run time so far in µs (first field of schedstat, ns), or undefined. */
-async function runTimeOf(file: string): Promise<number | undefined> {
+/**
+ * A thread's schedstat so far in µs, or undefined where the kernel keeps none: its run time on a core
+ * (first field, ns) and its run-queue delay, ready to run but waiting for a core (second field, ns).
+ */
+async function schedstatOf(file: string): Promise<{ runTime: number; runDelay: number } | undefined> {
   try {
-    const ns = Number((await readFile(file, 'utf8')).split(' ')[0]);
-    return Number.isFinite(ns) ? ns / 1000 : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-/** The thread's run-queue delay so far in µs (second field of schedstat, ns), or undefined. */
-async function runDelayOf(file: string): Promise<number | undefined> {
-  try {
-    const delay = Number((await readFile(file, 'utf8')).split(' ')[1]);
-    return Number.isFinite(delay) ? delay / 1000 : undefined;
+    const [runTime, runDelay] = (await readFile(file, 'utf8')).split(' ').map(Number);
+    return Number.isFinite(runTime) && Number.isFinite(runDelay) ? { runTime: runTime / 1000, runDelay: runDelay / 1000 } : undefined;
   } catch {
     return undefined;
   }
@@ -65,15 +58,15 @@ async function written(pid: number): Promise<{ storage: number; calls: number }>
 export async function cpuSnapshot(pid: number): Promise<CpuSnapshot> {
   const whole = await ticksOf(`/proc/${pid}/stat`);
   const thread = await ticksOf(`/proc/${pid}/task/${pid}/stat`);
-  const threadNs = await runTimeOf(`/proc/${pid}/task/${pid}/schedstat`);
+  const sched = await schedstatOf(`/proc/${pid}/task/${pid}/schedstat`);
   const snapshot: CpuSnapshot = {
     // The whole process stays in ticks: the sum of its threads' schedstat would leave out threads
     // that ended between two snapshots (a validation worker), which the process's ticks keep.
     process: whole.user + whole.system,
-    requestThread: threadNs ?? thread.user + thread.system,
+    requestThread: sched?.runTime ?? thread.user + thread.system,
     requestThreadSystem: thread.system,
   };
-  snapshot.requestThreadWaitingForCore = await runDelayOf(`/proc/${pid}/task/${pid}/schedstat`);
+  snapshot.requestThreadWaitingForCore = sched?.runDelay;
   if (process.env.BENCH_IO) {
     const io = await written(pid);
     snapshot.writtenBytes = io.storage;

@@ -14,7 +14,7 @@ import { createStore } from '../src/app/open-store.js';
 import { loadConfig } from '../src/config.js';
 import { startServer } from '../src/server.js';
 import type { EmbeddedStore } from '../src/store/embedded/embedded-store.js';
-import { SECRET, submitVxus } from './vxu-messages.js';
+import { SECRET, warmThenMeasure } from './vxu-messages.js';
 
 const MESSAGES = Number(process.argv[2] ?? '900');
 const WARM_UP = Number(process.env.STORE_VXU_WARMUP ?? '2900');
@@ -88,33 +88,20 @@ async function main(): Promise<void> {
   wrapSync('requiresUncounted');
   wrapSync('sortInMemory');
   wrapSync('plan');
-  const apply = s.apply.bind(store);
-  s.apply = (...args: unknown[]) => {
-    inWrite = true;
-    try {
-      return apply(...args);
-    } finally {
-      inWrite = false;
-    }
-  };
-  const applyTally = s.applyTally.bind(store);
-  s.applyTally = (...args: unknown[]) => {
-    inWrite = true;
-    try {
-      return applyTally(...args);
-    } finally {
-      inWrite = false;
-    }
-  };
-  const url = `${running.url}/soap`;
-  const run = (n: number) => submitVxus(url, n, CONCURRENCY);
+  // The write callback's own reads are the write side's (store-vxu-writes.ts): not counted here.
+  for (const name of ['apply', 'applyTally']) {
+    const original = s[name].bind(store);
+    s[name] = (...args: unknown[]) => {
+      inWrite = true;
+      try {
+        return original(...args);
+      } finally {
+        inWrite = false;
+      }
+    };
+  }
   try {
-    await run(WARM_UP);
-    await running.audit.flush();
-    measuring = true;
-    await run(MESSAGES);
-    await running.audit.flush();
-    measuring = false;
+    await warmThenMeasure(running, { warmUp: WARM_UP, messages: MESSAGES, concurrency: CONCURRENCY }, (on) => void (measuring = on));
     console.log(`${MESSAGES} VXU after ${WARM_UP} (${CONCURRENCY} at a time); reads per message outside the write callback:`);
     for (const [what, n] of [...counts].sort((a, b) => a[0].localeCompare(b[0]))) console.log(`${(n / MESSAGES).toFixed(2).padStart(7)} ${what}`);
     console.log('µs per message inside (wall, synchronous; nested calls counted in each):');

@@ -17,7 +17,7 @@ import { loadConfig } from '../src/config.js';
 import { startServer } from '../src/server.js';
 import type { EmbeddedStore } from '../src/store/embedded/embedded-store.js';
 import type { WriteOp } from '../src/store/store.js';
-import { SECRET, submitVxus } from './vxu-messages.js';
+import { SECRET, warmThenMeasure } from './vxu-messages.js';
 
 const MESSAGES = Number(process.argv[2] ?? '900');
 const WARM_UP = Number(process.env.STORE_VXU_WARMUP ?? '2900');
@@ -102,15 +102,8 @@ async function main(): Promise<void> {
       kind = outer;
     }
   };
-  const url = `${running.url}/soap`;
-  const run = (n: number) => submitVxus(url, n, CONCURRENCY);
   try {
-    await run(WARM_UP);
-    await running.audit.flush();
-    measuring = true;
-    await run(MESSAGES);
-    await running.audit.flush();
-    measuring = false;
+    await warmThenMeasure(running, { warmUp: WARM_UP, messages: MESSAGES, concurrency: CONCURRENCY }, (on) => void (measuring = on));
     console.log(`${MESSAGES} VXU after ${WARM_UP} (${CONCURRENCY} at a time); LMDB calls per message:`);
     for (const [k, byCall] of counts) {
       const r = requests.get(k);

@@ -103,3 +103,22 @@ export async function submitVxus(url: string, n: number, concurrency: number, me
     })
   );
 }
+
+/**
+ * The counting benches' run (store-vxu-reads, store-vxu-writes): `warmUp` messages, then `messages`
+ * with `measuring(true)` around them. The audit trail's batches are written before and after, so the
+ * counts hold the measured messages' own audit writes and none of the warm-up's.
+ */
+export async function warmThenMeasure(
+  running: { url: string; audit: { flush(): Promise<unknown> } },
+  run: { warmUp: number; messages: number; concurrency: number },
+  measuring: (on: boolean) => void
+): Promise<void> {
+  const url = `${running.url}/soap`;
+  await submitVxus(url, run.warmUp, run.concurrency);
+  await running.audit.flush();
+  measuring(true);
+  await submitVxus(url, run.messages, run.concurrency);
+  await running.audit.flush();
+  measuring(false);
+}
