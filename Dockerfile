@@ -16,5 +16,6 @@ USER node
 ENV PORT=8080 DATA_DIR=/data
 EXPOSE 8080
 HEALTHCHECK --interval=10s --timeout=3s CMD node -e "fetch('http://127.0.0.1:'+process.env.PORT+'/readyz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"
-# --no-allocation-site-pretenuring: as `npm start` (README "Embedded store on LMDB", session 6 lead)
-CMD ["node", "--no-allocation-site-pretenuring", "--import", "tsx", "src/server.ts"]
+# --no-allocation-site-pretenuring, --initial-old-space-size=256: as `npm start` (README "Embedded
+# store on LMDB", session 6 lead; src/hl7v2/README.md "Session 11 (tail)")
+CMD ["node", "--no-allocation-site-pretenuring", "--initial-old-space-size=256", "--import", "tsx", "src/server.ts"]

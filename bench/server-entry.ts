@@ -13,7 +13,7 @@ const ROOT = fileURLToPath(new URL('../', import.meta.url));
  * The V8 flags `npm start` gives the server (package.json "start"; the Dockerfile's CMD too), so
  * that a bench measures what is run. See README "Embedded store on LMDB", session 6 (lead).
  */
-export const SERVER_NODE_FLAGS = ['--no-allocation-site-pretenuring'];
+export const SERVER_NODE_FLAGS = ['--no-allocation-site-pretenuring', '--initial-old-space-size=256'];
 
 /** Node arguments that run the server (after any of the bench's own node flags). */
 export function serverEntry(): string[] {
