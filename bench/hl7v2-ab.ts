@@ -16,7 +16,7 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { envelope, nextMessage, SECRET } from './vxu-messages.js';
+import { envelope, nextMessage, SECRET, soapAgent } from './vxu-messages.js';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const [PATH_A, PATH_B] = (process.env.BENCH_AB_PATHS ?? '/soap?via=express,/soap').split(',');
@@ -25,7 +25,7 @@ const MESSAGES = Number(process.env.BENCH_AB_MESSAGES ?? '300');
 const WARM_UP = Number(process.env.BENCH_AB_WARMUP ?? '1600');
 const CONCURRENCY = 8;
 
-const agent = new http.Agent({ keepAlive: true, maxSockets: CONCURRENCY * 2 });
+const agent = soapAgent(CONCURRENCY * 2);
 
 function post(port: number, urlPath: string, body: Buffer): Promise<void> {
   return new Promise((resolve, reject) => {

@@ -18,7 +18,7 @@ import path from 'node:path';
 import { cpuSnapshot } from './cpu.js';
 import { SERVER_NODE_FLAGS } from './server-entry.js';
 import { waitReady } from './wait-ready.js';
-import { envelope, nextMessage, SECRET } from './vxu-messages.js';
+import { envelope, nextMessage, SECRET, soapAgent } from './vxu-messages.js';
 
 const BUILDS = (process.env.BENCH_BUILDS ?? '').split(',').filter(Boolean);
 const ROUNDS = Number(process.env.BENCH_BUILDS_ROUNDS ?? '8');
@@ -26,7 +26,7 @@ const PER_ROUND = Number(process.env.BENCH_BUILDS_MESSAGES ?? '300');
 const CONCURRENCY = Number(process.env.BENCH_BUILDS_CONCURRENCY ?? '8');
 const WARM_UP = Number(process.env.BENCH_HL7_WARMUP ?? '2000');
 
-const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
+const agent = soapAgent(256);
 
 function post(port: number, body: Buffer): Promise<string> {
   return new Promise((resolve, reject) => {

@@ -36,7 +36,7 @@ import { cpuPer, cpuSnapshot } from './cpu.js';
 import { breakdown, type ClientRequest } from './latency-breakdown.js';
 import { serverEntry } from './server-entry.js';
 import { waitReady } from './wait-ready.js';
-import { envelope, nextMessage, SECRET } from './vxu-messages.js';
+import { envelope, nextMessage, SECRET, soapAgent } from './vxu-messages.js';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const SCALE = Number(process.env.BENCH_SCALE ?? '1');
@@ -56,7 +56,7 @@ function prepare(count: number): void {
   for (let i = 0; i < count; i++) prepared.push(Buffer.from(envelope(nextMessage()), 'utf8'));
 }
 
-const agent = new http.Agent({ keepAlive: true, maxSockets: 1024 });
+const agent = soapAgent(1024);
 
 function post(url: URL, body: Buffer, requestId?: string): Promise<{ status: number; text: string }> {
   const headers: http.OutgoingHttpHeaders = { 'content-type': 'application/soap+xml; charset=utf-8', 'content-length': body.length };
