@@ -14,8 +14,9 @@ import type { Resource } from '@medplum/fhirtypes';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { SearchIndex, WriteOp } from '../store.js';
+import { expectedCounters, indexDefsOf, storedCounters } from './counter-oracle.fixture.js';
 import { EmbeddedStore } from './embedded-store.js';
-import { indexTuples, type IndexDef } from './index-values.js';
+import type { IndexDef } from './index-values.js';
 
 const dirs: string[] = [];
 afterAll(async () => {
@@ -76,21 +77,6 @@ function writeOp(o: Op): WriteOp {
 }
 
 /** Counters the live resources call for, by JSON of the key. */
-function expectedCounts(live: Map<string, { lastUpdated: string; s: SearchIndex }>, defs: IndexDef[]): Map<string, number> {
-  const counts = new Map<string, number>();
-  for (const [id, { lastUpdated, s }] of live) {
-    for (const def of defs) {
-      if (!def.counted) continue;
-      for (const t of indexTuples({ _id: id, lastUpdated, s }, def)) {
-        if (t.includes(null)) continue;
-        const name = JSON.stringify([def.n, ...t]);
-        counts.set(name, (counts.get(name) ?? 0) + 1);
-      }
-    }
-  }
-  return counts;
-}
-
 describe('embedded store counters', () => {
   it('stay exact across shared commits, requests failing half-way, conflicts and restarts', async () => {
     await fc.assert(
@@ -128,12 +114,8 @@ describe('embedded store counters', () => {
               store = new EmbeddedStore({ dataDir: dir, indexes: INDEXES, uncounted: uncounted(group.uncountedAfter) });
               await store.init();
             }
-            const defs = (store as unknown as Internals).defs.get('Immunization') ?? [];
-            const ns = new Set(defs.map((d) => d.n));
-            const stored = new Map(
-              [...(store as unknown as Internals).stats.getRange()].filter((e) => ns.has(e.key[0] as number)).map((e) => [JSON.stringify(e.key), e.value])
-            );
-            expect(stored).toEqual(expectedCounts(live, defs));
+            const defs = indexDefsOf(store, 'Immunization');
+            expect(storedCounters(store, defs)).toEqual(expectedCounters(live, defs));
             for (const code of CODES) {
               const n = [...live.values()].filter(({ s }) => (s['vaccine-code'] as Array<{ c: string }>).some((v) => v.c === code)).length;
               expect(await store.count('Immunization', { 's.vaccine-code.c': code })).toBe(n);
