@@ -101,6 +101,45 @@ describe('certain or probable', () => {
   });
 });
 
+describe('name variants a reviewer should see (issue 12: review rather than none)', () => {
+  it('a first name cut short (Fran / Francesca) with the same birth date and household: probable; two letters (Je / Jemma): none', () => {
+    const a = patient({ ...core, given: ['Francesca'], ...home });
+    expect(comparePatients(a, patient({ ...core, given: ['Fran'], ...home })).grade).toBe('probable');
+    expect(comparePatients(a, patient({ ...core, given: ['Fr'], ...home })).grade).toBe('none');
+  });
+
+  it('… but a first name cut short beside a different middle name is a twin (Thor Hewett / Thorfinn Matai): none', () => {
+    const a = patient({ ...core, gender: 'male', given: ['Thorfinn', 'Matai'], ...home });
+    const b = patient({ ...core, gender: 'male', given: ['Thor', 'Hewett'], ...home });
+    expect(comparePatients(a, b).grade).toBe('none');
+  });
+
+  it('first and family names written in each other\'s place: probable, not a twin', () => {
+    const d = comparePatients(patient({ ...core, ...home }), patient({ ...core, given: ['Okafor'], family: 'Judith', ...home }));
+    expect(d.grade).toBe('probable');
+  });
+
+  it('a first name spelled with other vowels (Salihah / Seilihah): probable', () => {
+    expect(comparePatients(patient({ ...core, given: ['Salihah'], ...home }), patient({ ...core, given: ['Seilihah'], ...home })).grade).toBe('probable');
+  });
+});
+
+describe('test-patient names', () => {
+  it('two records that both look like test data are never merged automatically', () => {
+    const a = patient({ ...core, given: ['Test'], family: 'Patient', ...home, phone: '517-555-0101' });
+    const b = patient({ ...core, given: ['Test'], family: 'Patient', ...home, phone: '517-555-0101' });
+    const d = comparePatients(a, b);
+    expect(d.grade).toBe('probable');
+    expect(d.reasons.at(-1)?.detail).toMatch(/test-patient name/);
+  });
+
+  it('a digit typed into one record\'s middle name (Marily9) does not make a real record test data: certain', () => {
+    const a = patient({ ...core, given: ['Judith', 'Marilyn'], ...home, phone: '517-555-0101' });
+    const b = patient({ ...core, given: ['Judith', 'Marily9'], ...home, phone: '517-555-0101' });
+    expect(comparePatients(a, b).grade).toBe('certain');
+  });
+});
+
 describe('nicknames (maintained data set plus the hand list)', () => {
   it('knows the common diminutives', () => {
     for (const [a, b] of [['angela', 'angie'], ['judith', 'judy'], ['william', 'bill'], ['bill', 'will'], ['william', 'liam'], ['margaret', 'peggy']]) {

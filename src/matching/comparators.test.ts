@@ -70,12 +70,14 @@ describe('names', () => {
       if (Math.min(sa.length, sb.length) >= 4 && withinOneEdit(sa, sb)) return 'typo';
       const sim = jw(sa, sb);
       if (sim >= 0.92 && Math.min(sa.length, sb.length) >= 4) return 'typo';
-      if (sim >= 0.85 && soundsAlike(sa, sb)) return 'phonetic';
-      return 'none';
+      if (sim >= 0.8 && soundsAlike(sa, sb)) return 'phonetic';
+      const [short, long] = sa.length < sb.length ? [sa, sb] : [sb, sa];
+      return short.length >= 3 && long.length > short.length && long.startsWith(short) ? 'prefix' : 'none';
     };
     const names = ['mary ellen', 'maryellen', 'mary', 'ellen mary', 'william', 'bill', 'will', 'smith jones', 'jones', 'smith', 'smyth',
       'jon', 'john', 'jo', 'joe', 'catherine', 'kathryn', 'katherine', 'a', 'ann', 'anne', 'an', 'steven', 'stephen', 'x', 'li', 'lee', 'leigh',
-      'ng', 'nguyen', 'mc donald', 'mcdonald', 'de la cruz', 'cruz', 'ty', 'tie', 'kai', 'kay', 'liam', 'lima', 'al', 'ali', 'eli'];
+      'ng', 'nguyen', 'mc donald', 'mcdonald', 'de la cruz', 'cruz', 'ty', 'tie', 'kai', 'kay', 'liam', 'lima', 'al', 'ali', 'eli',
+      'fran', 'francesca', 'je', 'jemma', 'salihah', 'seilihah', 'thor', 'thorfinn'];
     const kinds = new Set<string>();
     for (const a of names) {
       for (const b of names) {
@@ -84,7 +86,7 @@ describe('names', () => {
         expect(rel, `${a} / ${b}`).toBe(plain(a, b));
       }
     }
-    expect([...kinds].sort()).toEqual(['compound', 'exact', 'initial', 'nickname', 'none', 'phonetic', 'typo']);
+    expect([...kinds].sort()).toEqual(['compound', 'exact', 'initial', 'nickname', 'none', 'phonetic', 'prefix', 'typo']);
   });
 
   it('nameRelation recognises the kinds of variants', () => {
@@ -93,6 +95,12 @@ describe('names', () => {
     expect(nameRelation('smith jones', 'jones')).toBe('compound');
     expect(nameRelation('catherine', 'catherina')).toBe('typo');
     expect(nameRelation('j', 'john')).toBe('initial');
+    // vowels written differently (Jaro-Winkler 0.83, the same Double Metaphone codes)
+    expect(nameRelation('salihah', 'seilihah')).toBe('phonetic');
+    // a name cut short: three letters or more
+    expect(nameRelation('fran', 'francesca')).toBe('prefix');
+    expect(nameRelation('lac', 'lacey')).not.toBe('none');
+    expect(nameRelation('je', 'jemma')).toBe('none');
     expect(nameRelation('john', 'peter')).toBe('none');
   });
 
@@ -112,6 +120,15 @@ describe('names', () => {
     const noFirst = features(patient({ names: [{ given: ['Rawnie'], family: 'X' }] }));
     const middleOnly = { ...noFirst, firsts: [], middles: ['rawnie'] };
     expect(compareFirst(middleOnly, f({ given: ['Rawnie'] }))).toMatchObject({ outcome: 'partial', kind: 'swap' });
+  });
+
+  it('first and family names written in each other\'s place: a partial agreement on both, not a different first name', () => {
+    const a = f({ given: ['Tierra'], family: 'Henderson' });
+    const b = f({ given: ['Henderson'], family: 'Tierra' });
+    expect(compareFirst(a, b)).toMatchObject({ outcome: 'partial', kind: 'swapFamily' });
+    expect(compareFamily(a, b)).toMatchObject({ outcome: 'partial', kind: 'swapFirst' });
+    // one side only (a first name that happens to be the other's surname) is no swap
+    expect(compareFirst(a, f({ given: ['Henderson'], family: 'Smith' })).outcome).toBe('conflict');
   });
 
   it('a placeholder first name is missing information, not a mismatch', () => {

@@ -41,7 +41,7 @@ function missing(field: string, detail: string): FieldResult {
   return { field, outcome: 'missing', weight: 0, detail };
 }
 
-export type NameRelation = 'exact' | 'nickname' | 'compound' | 'typo' | 'phonetic' | 'initial' | 'none';
+export type NameRelation = 'exact' | 'nickname' | 'compound' | 'typo' | 'phonetic' | 'prefix' | 'initial' | 'none';
 
 /**
  * How two single name keys relate: exact, a variant (typo, nickname, compound, phonetic), or not.
@@ -63,14 +63,22 @@ export function nameRelation(a: string, b: string): NameRelation {
   }
   const short = Math.min(sa.length, sb.length) < 4;
   if (!short && withinOneEdit(sa, sb)) return 'typo';
-  if (short && !soundsAlike(sa, sb)) return 'none';
-  const sim = jw(sa, sb);
+  const sim = short && !soundsAlike(sa, sb) ? 0 : jw(sa, sb);
   if (!short && sim >= 0.92) return 'typo';
-  if (sim >= 0.85 && soundsAlike(sa, sb)) return 'phonetic';
-  return 'none';
+  if (sim >= 0.8 && soundsAlike(sa, sb)) return 'phonetic';
+  return truncated(sa, sb) ? 'prefix' : 'none';
 }
 
-const RELATION_RANK = { exact: 5, nickname: 4, compound: 4, typo: 4, phonetic: 3, initial: 2, none: 0 } as const;
+/**
+ * One name cut short of the other, three letters or more (Fran / Francesca, Lac / Lacey): a
+ * diminutive or a field truncated on entry. Two letters (Je / Jemma) say too little.
+ */
+function truncated(a: string, b: string): boolean {
+  const [short, long] = a.length < b.length ? [a, b] : [b, a];
+  return short.length >= 3 && long.length > short.length && long.startsWith(short);
+}
+
+const RELATION_RANK = { exact: 5, nickname: 4, compound: 4, typo: 4, phonetic: 3, prefix: 3, initial: 2, none: 0 } as const;
 
 function bestRelation(as: string[], bs: string[]): { rel: keyof typeof RELATION_RANK; a: string; b: string } {
   let best: { rel: keyof typeof RELATION_RANK; a: string; b: string } = { rel: 'none', a: as[0] ?? '', b: bs[0] ?? '' };
@@ -122,8 +130,12 @@ export function compareFirst(fa: CoreFeatures, fb: CoreFeatures): FieldResult {
       return { field, outcome: 'partial', weight: w.partial, detail: `spelling variant ${pair}`, kind: 'typo' };
     case 'phonetic':
       return { field, outcome: 'partial', weight: w.partial - 0.5, detail: `sounds alike ${pair}`, kind: 'phonetic' };
+    case 'prefix':
+      return { field, outcome: 'partial', weight: w.partial - 0.5, detail: `one first name is the other cut short ${pair}`, kind: 'prefix' };
     default:
   }
+  // First and family names written in each other's place (a form filled in the wrong order).
+  if (namesSwapped(fa, fb)) return { field, outcome: 'partial', weight: w.partial, detail: `first and family names swapped ${pair}`, kind: 'swapFamily' };
   // First and middle names swapped between the records.
   const swap = fa.firsts.some((x) => fb.middles.includes(x)) || fb.firsts.some((x) => fa.middles.includes(x));
   if (swap) return { field, outcome: 'partial', weight: w.partial, detail: `first and middle names swapped ${pair}`, kind: 'swap' };
@@ -163,8 +175,11 @@ export function compareFamily(fa: CoreFeatures, fb: CoreFeatures): FieldResult {
       return { field, outcome: 'partial', weight: w.partial, detail: `spelling variant ${pair}`, kind: 'typo' };
     case 'phonetic':
       return { field, outcome: 'partial', weight: w.phonetic, detail: `sounds alike ${pair}`, kind: 'phonetic' };
+    case 'prefix':
+      return { field, outcome: 'partial', weight: w.phonetic, detail: `one family name is the other cut short ${pair}`, kind: 'prefix' };
     default:
   }
+  if (namesSwapped(fa, fb)) return { field, outcome: 'partial', weight: w.partial, detail: `first and family names swapped ${pair}`, kind: 'swapFirst' };
   const newborn = fa.placeholder || fb.placeholder;
   // A newborn registered under the mother's (maiden) surname, the legal name under the father's.
   const crossA = fa.placeholder && fb.mothersMaidenName !== '' && fa.families.includes(fb.mothersMaidenName);
@@ -179,6 +194,15 @@ export function compareFamily(fa: CoreFeatures, fb: CoreFeatures): FieldResult {
     detail: `different family names ${show(fa.families)} vs ${show(fb.families)}${newborn ? ' (newborn placeholder: a weaker conflict)' : ''}`,
     kind: 'different',
   };
+}
+
+/**
+ * Each record's first name is the other's family name (Tierra Henderson / Henderson Tierra): the
+ * same two names in the wrong fields. Twins never differ that way, so it is a variant for a
+ * reviewer, not a different first name.
+ */
+function namesSwapped(fa: CoreFeatures, fb: CoreFeatures): boolean {
+  return fa.firsts.some((x) => fb.families.includes(x)) && fb.firsts.some((x) => fa.families.includes(x));
 }
 
 /** A newborn placeholder whose surname is a guardian's surname on the other record. */

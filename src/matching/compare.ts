@@ -187,7 +187,9 @@ export function safetyRules(fa: Features, fb: Features, f: FieldSet): RuleVerdic
   // have numbers of their own.
   const middleFits = middle.outcome === 'agree' || (middle.outcome === 'partial' && idAgree && householdAgree >= 1);
   const renamed = first.outcome === 'conflict' && middleFits && multiple.kind !== 'order' && sex.outcome !== 'conflict';
-  if (sameBirth && first.outcome === 'conflict') {
+  // A first name cut short (Thor / Thorfinn) beside two different middle names is a twin's name.
+  const differentFirst = first.outcome === 'conflict' || (first.kind === 'prefix' && middle.outcome === 'conflict');
+  if (sameBirth && differentFirst) {
     cap = lower(cap, renamed ? 'probable' : idAgree ? 'possible' : 'none', notes, 'twins',
       renamed ? 'different first names but the same middle name and birth date: a changed first name or a twin, review' : 'twins or siblings: same birth date, different first names; never merged');
   }
@@ -264,7 +266,7 @@ export function compareFeatures(fa: Features, fb: Features, core?: CoreFieldSet)
   for (const r of fields) total += r.weight;
   const weight = round(total);
   const notes = [...verdict.notes];
-  const testName = blockers.length === 0 && weight >= THRESHOLDS.certain && (hasTestName(fa) || hasTestName(fb));
+  const testName = blockers.length === 0 && weight >= THRESHOLDS.certain && hasTestName(fa) && hasTestName(fb);
   if (testName) blockers.push('a test-patient name');
   const grade = gradeFrom({ ...verdict, blockers }, weight, weight, THRESHOLDS);
   if (grade !== 'certain' && weight >= THRESHOLDS.probable && blockers.length > 0) {
