@@ -275,6 +275,69 @@ describe('newborn matching over HTTP', () => {
     expect(onItself.body.issue[0].diagnostics).toBe('source-patient and target-patient are the same record');
   });
 
+  it('$merge by identifier (source-patient-identifier, target-patient-identifier): one live record each, or a 422 that says why', async () => {
+    const h = household();
+    const hospital = await server.fhir('POST', 'Patient', { body: hospitalRecord(h, `MRN-ID-${seq}`) });
+    const dose = await server.fhir('POST', 'Immunization', { body: immunization(`Patient/${hospital.body.id}`, { occurrenceDateTime: h.birthDate }) });
+    const CLINIC = 'urn:oid:2.16.840.1.113883.3.9999.8';
+    const clinic = await server.fhir('POST', 'Patient', {
+      body: { resourceType: 'Patient', identifier: [{ system: CLINIC, value: `CL|${seq},a` }], name: [{ family: 'Smith', given: ['Liam'] }], birthDate: h.birthDate, gender: 'male' },
+    });
+    expect(clinic.status, clinic.text).toBe(201);
+    const byIdentifiers = (source: object[], target: object[], preview?: boolean) => ({
+      resourceType: 'Parameters',
+      parameter: [
+        ...source.map((i) => ({ name: 'source-patient-identifier', valueIdentifier: i })),
+        ...target.map((i) => ({ name: 'target-patient-identifier', valueIdentifier: i })),
+        ...(preview === undefined ? [] : [{ name: 'preview', valueBoolean: preview }]),
+      ],
+    });
+    const mrn = { system: MRN_SYSTEM, value: `MRN-ID-${seq}` };
+    // (the clinic's value holds the search escapes' characters | and , on purpose)
+    const clinicId = { system: CLINIC, value: `CL|${seq},a` };
+
+    // Nothing carries it; a reference whose record lacks the identifier given with it.
+    const none = await server.fhir('POST', 'Patient/$merge', { body: byIdentifiers([{ system: MRN_SYSTEM, value: 'NO-SUCH-MRN' }], [clinicId]) });
+    expect(none.status, none.text).toBe(422);
+    expect(none.body.issue[0].diagnostics).toBe(`source-patient-identifier ${MRN_SYSTEM}|NO-SUCH-MRN matches no Patient`);
+    const lacking = await server.fhir('POST', 'Patient/$merge', {
+      body: { resourceType: 'Parameters', parameter: [
+        { name: 'source-patient', valueReference: { reference: `Patient/${hospital.body.id}` } },
+        { name: 'source-patient-identifier', valueIdentifier: clinicId },
+        { name: 'target-patient-identifier', valueIdentifier: clinicId },
+      ] },
+    });
+    expect(lacking.status, lacking.text).toBe(422);
+    expect(lacking.body.issue[0].diagnostics).toMatch(/does not carry the identifier/);
+    const noValue = await server.fhir('POST', 'Patient/$merge', { body: byIdentifiers([{ system: MRN_SYSTEM }], [clinicId]) });
+    expect(noValue.status, noValue.text).toBe(400);
+    const neither = await server.fhir('POST', 'Patient/$merge', { body: byIdentifiers([], [clinicId]) });
+    expect(neither.status, neither.text).toBe(400);
+    expect((await server.fhir('GET', `Immunization/${dose.body.id}`)).body.patient.reference).toBe(`Patient/${hospital.body.id}`);
+
+    const merged = await server.fhir('POST', 'Patient/$merge', { body: byIdentifiers([mrn], [clinicId]) });
+    expect(merged.status, merged.text).toBe(200);
+    expect((await server.fhir('GET', `Immunization/${dose.body.id}`)).body.patient.reference).toBe(`Patient/${clinic.body.id}`);
+    expect((await server.fhir('GET', `Patient/${hospital.body.id}`)).body.link[0]).toEqual({ other: { reference: `Patient/${clinic.body.id}` }, type: 'replaced-by' });
+    // The target now carries the hospital's MRN too; the merged-away record is no candidate, so the
+    // MRN names the live record: merging it into itself is refused.
+    const again = await server.fhir('POST', 'Patient/$merge', { body: byIdentifiers([mrn], [clinicId], true) });
+    expect(again.status, again.text).toBe(400);
+    expect(again.body.issue[0].diagnostics).toBe('source-patient and target-patient are the same record');
+
+    // Two live records share an identifier: ambiguous, named in the message.
+    const shared = { system: 'urn:oid:2.16.840.1.113883.3.9999.9', value: `SHARED-${seq}` };
+    const twin = async (given: string) =>
+      server.fhir('POST', 'Patient', { body: { resourceType: 'Patient', identifier: [shared], name: [{ family: 'Abara', given: [given] }], birthDate: '2017-03-04', gender: 'female' } });
+    const [a, b] = [await twin('Ada'), await twin('Obi')];
+    expect([a.status, b.status]).toEqual([201, 201]);
+    const ambiguous = await server.fhir('POST', 'Patient/$merge', { body: byIdentifiers([shared], [clinicId], true) });
+    expect(ambiguous.status, ambiguous.text).toBe(422);
+    expect(ambiguous.body.issue[0].diagnostics).toContain('matches more than one Patient');
+    expect(ambiguous.body.issue[0].diagnostics).toContain(`Patient/${a.body.id}`);
+    expect(ambiguous.body.issue[0].diagnostics).toContain(`Patient/${b.body.id}`);
+  });
+
   it('a create that certainly matches a record under review updates it and keeps it under review', async () => {
     const h = household();
     const hospital = await server.fhir('POST', 'Patient', { body: hospitalRecord(h, `MRN-${seq}`) });

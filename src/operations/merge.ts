@@ -1,4 +1,9 @@
-// Patient/$merge (R5-style Parameters: source-patient, target-patient, preview, result-patient):
+// Patient/$merge (R5-style Parameters: source-patient and/or source-patient-identifier,
+// target-patient and/or target-patient-identifier, preview, result-patient). A patient named by
+// identifiers is looked up through the caller's view of the registry and must be exactly one live
+// record carrying all of them (a record merged away is not a candidate while a live one carries
+// the identifiers too: after a merge the target holds the source's identifiers); with a reference
+// as well, every identifier given must be on the record referenced. Then:
 // the source's Immunizations, data-sharing Consents and Conditions move to the target, the source becomes
 // inactive with a replaced-by link, the target gets a replaces link and the source's identifiers
 // and names, and the pair leaves the review list (the target's possible-duplicate-of naming the
@@ -7,7 +12,7 @@
 // the client's, as in a PUT (only the pair's review is settled as above). Every change is an
 // ordinary new version, so history shows each step. preview=true answers what would happen
 // without writing.
-import type { Condition, Consent, Extension, Immunization, OperationOutcomeIssue, Parameters, ParametersParameter, Patient, PatientLink, Resource } from '@medplum/fhirtypes';
+import type { Condition, Consent, Extension, Identifier, Immunization, OperationOutcomeIssue, Parameters, ParametersParameter, Patient, PatientLink, Resource } from '@medplum/fhirtypes';
 import { grants } from '../auth/scopes.js';
 import { badRequest, forbidden, makeIssue, outcome, unprocessable } from '../fhir/outcome.js';
 import { readCurrent } from '../interactions/read.js';
@@ -15,6 +20,7 @@ import type { FhirRequest, FhirResponse, HandlerContext } from '../interactions/
 import { indexFor, translateConflict, validateBody } from '../interactions/write-support.js';
 import { POSSIBLE_DUPLICATE_EXTENSION, REVIEW_TAG } from '../matching/ingest.js';
 import { mergeNames } from '../matching/merge-records.js';
+import { findMatches } from '../search/execute.js';
 import type { ResourceRecord, WriteOp } from '../store/store.js';
 
 const MAX_MOVED = 10_000;
@@ -25,11 +31,11 @@ export async function mergeOperation(req: FhirRequest, ctx: HandlerContext): Pro
   if (!grants(ctx.caller.scopes, 'Immunization', ['u'], ['user', 'system'])) {
     throw forbidden('$merge moves Immunizations: the token needs update rights on Immunization too');
   }
-  if (input.sourceId === input.targetId) throw badRequest('source-patient and target-patient are the same record');
-  const [source, target] = await Promise.all([
-    readCurrent(ctx, 'Patient', input.sourceId),
-    readCurrent(ctx, 'Patient', input.targetId),
-  ]);
+  const [sourceId, targetId] = await Promise.all([resolvePatient(ctx, input.source), resolvePatient(ctx, input.target)]);
+  if (sourceId === targetId) throw badRequest('source-patient and target-patient are the same record');
+  const [source, target] = await Promise.all([readCurrent(ctx, 'Patient', sourceId), readCurrent(ctx, 'Patient', targetId)]);
+  requireIdentifiers(input.source, source);
+  requireIdentifiers(input.target, target);
   // (readCurrent reads through the caller-scoped store: a patient the caller may not see is a 403.)
   const sourcePatient = source.resource as Patient;
   if (sourcePatient.link?.some((l) => l.type === 'replaced-by')) {
@@ -180,12 +186,66 @@ function result(input: Parameters, issues: OperationOutcomeIssue[], target: Pati
   };
 }
 
+/** One side of the merge as the client named it: a reference, identifiers, or both. */
+interface PatientSelector {
+  /** The parameter's name (source-patient, target-patient), for messages. */
+  name: string;
+  id?: string;
+  identifiers: Identifier[];
+}
+
 interface MergeInput {
   raw: Parameters;
-  sourceId: string;
-  targetId: string;
+  source: PatientSelector;
+  target: PatientSelector;
   preview: boolean;
   resultPatient?: Patient;
+}
+
+/** The number of records an ambiguous identifier lookup names in its message. */
+const NAMED_WHEN_AMBIGUOUS = 10;
+
+/**
+ * The id of the record a selector names: its reference, or the one live record (not merged away)
+ * the caller may see that carries every identifier. None or several is a 422: the client must
+ * say which record it means.
+ */
+async function resolvePatient(ctx: HandlerContext, selector: PatientSelector): Promise<string> {
+  if (selector.id !== undefined) return selector.id;
+  const query = selector.identifiers.map((i) => `identifier=${encodeURIComponent(tokenOf(i))}`).join('&');
+  const found = await findMatches(ctx.store, 'Patient', query, NAMED_WHEN_AMBIGUOUS + 1, { baseUrl: ctx.baseUrl });
+  const live = found.filter((r) => !(r.resource as Patient).link?.some((l) => l.type === 'replaced-by'));
+  const candidates = live.length > 0 ? live : found;
+  const shown = selector.identifiers.map(tokenOf).join(', ');
+  if (candidates.length === 0) {
+    throw unprocessable(`${selector.name}-identifier ${shown} matches no Patient`, { expression: `${selector.name}-identifier` });
+  }
+  if (candidates.length > 1) {
+    const ids = candidates.slice(0, NAMED_WHEN_AMBIGUOUS).map((r) => `Patient/${r.id}`).join(', ');
+    throw unprocessable(`${selector.name}-identifier ${shown} matches more than one Patient (${ids}${found.length > NAMED_WHEN_AMBIGUOUS ? ', …' : ''}): give ${selector.name} as a reference`, {
+      expression: `${selector.name}-identifier`,
+    });
+  }
+  return candidates[0].id;
+}
+
+/** With a reference and identifiers, the record referenced must carry every identifier given. */
+function requireIdentifiers(selector: PatientSelector, record: ResourceRecord): void {
+  if (selector.id === undefined) return;
+  const carried = (record.resource as Patient).identifier ?? [];
+  for (const wanted of selector.identifiers) {
+    const found = carried.some((i) => i.value === wanted.value && (wanted.system === undefined || i.system === wanted.system));
+    if (!found) {
+      throw unprocessable(`Patient/${record.id} (${selector.name}) does not carry the identifier ${tokenOf(wanted)} given for it`, { expression: `${selector.name}-identifier` });
+    }
+  }
+}
+
+/** An Identifier as a search token (system|value, or value alone), with FHIR's escapes. */
+function tokenOf(identifier: Identifier): string {
+  const escape = (v: string) => v.replace(/[\\|,$]/g, (c) => `\\${c}`);
+  const value = escape(identifier.value ?? '');
+  return identifier.system === undefined ? value : `${escape(identifier.system)}|${value}`;
 }
 
 function readInput(body: unknown): MergeInput {
@@ -194,14 +254,31 @@ function readInput(body: unknown): MergeInput {
     throw badRequest('$merge needs a Parameters body with source-patient and target-patient references');
   }
   const part = (name: string): ParametersParameter | undefined => params.parameter?.find((p) => p.name === name);
-  const idOf = (name: string): string => {
-    const reference = part(name)?.valueReference?.reference;
-    const match = reference ? /^(?:.*\/)?Patient\/([A-Za-z0-9\-.]{1,64})$/.exec(reference) : null;
-    if (!match) {
-      const byIdentifier = part(`${name}-identifier`) ? ' (merging by identifier is not supported: give a reference)' : '';
-      throw badRequest(`${name} must be a valueReference to Patient/<id>${byIdentifier}`, { expression: name });
+  const selectorOf = (name: string): PatientSelector => {
+    const ref = part(name);
+    const identifiers: Identifier[] = [];
+    for (const p of params.parameter ?? []) {
+      if (p.name !== `${name}-identifier`) continue;
+      const identifier = p.valueIdentifier;
+      if (!identifier || typeof identifier.value !== 'string' || identifier.value === '' || (identifier.system !== undefined && typeof identifier.system !== 'string')) {
+        throw badRequest(`${name}-identifier must be a valueIdentifier with a value (and a system)`, { expression: `${name}-identifier` });
+      }
+      identifiers.push({ system: identifier.system, value: identifier.value });
     }
-    return match[1];
+    // A logical reference may carry the identifier itself (Reference.identifier).
+    const logical = ref?.valueReference?.identifier;
+    if (logical) {
+      if (typeof logical.value !== 'string' || logical.value === '') throw badRequest(`${name}.identifier needs a value`, { expression: name });
+      identifiers.push({ system: logical.system, value: logical.value });
+    }
+    const reference = ref?.valueReference?.reference;
+    if (reference === undefined) {
+      if (identifiers.length > 0) return { name, identifiers };
+      throw badRequest(`${name} (a valueReference to Patient/<id>) or ${name}-identifier is required`, { expression: name });
+    }
+    const match = /^(?:.*\/)?Patient\/([A-Za-z0-9\-.]{1,64})$/.exec(reference);
+    if (!match) throw badRequest(`${name} must be a valueReference to Patient/<id>`, { expression: name });
+    return { name, id: match[1], identifiers };
   };
   const preview = part('preview');
   if (preview && typeof preview.valueBoolean !== 'boolean') throw badRequest('preview must be a valueBoolean');
@@ -209,8 +286,8 @@ function readInput(body: unknown): MergeInput {
   if (resultPatient && resultPatient.resourceType !== 'Patient') throw badRequest('result-patient must be a Patient');
   return {
     raw: params,
-    sourceId: idOf('source-patient'),
-    targetId: idOf('target-patient'),
+    source: selectorOf('source-patient'),
+    target: selectorOf('target-patient'),
     preview: preview?.valueBoolean === true,
     resultPatient: resultPatient as Patient | undefined,
   };
