@@ -124,6 +124,24 @@ describe('name variants a reviewer should see (issue 12: review rather than none
   });
 });
 
+describe('twins with the birth order on one record only (issue 12: review, not none)', () => {
+  const twin = { ...core, ...home, phone: '517-555-0101', given: ['Jarvia', 'Alaine'] };
+  it('a different first name, the same household, nothing telling two children apart: probable', () => {
+    const d = comparePatients(patient({ ...twin, order: 1 }), patient({ ...twin, given: ['Jan', 'A'] }));
+    expect(d.grade).toBe('probable');
+    expect(d.reasons.some((r) => /birth order on one record only/.test(r.detail))).toBe(true);
+  });
+
+  it('… but another middle name, another SSN, both birth orders or no multiple birth at all: none', () => {
+    const other = { ...twin, given: ['Jan', 'A'] };
+    expect(comparePatients(patient({ ...twin, order: 1 }), patient({ ...other, given: ['Jan', 'Grace'] })).grade).toBe('none');
+    expect(comparePatients(patient({ ...twin, order: 1, ssn: '401-23-5567' }), patient({ ...other, ssn: '402-88-1234' })).grade).not.toBe('probable');
+    expect(comparePatients(patient({ ...twin, order: 1 }), patient({ ...other, order: 2 })).grade).toBe('none');
+    expect(comparePatients(patient(twin), patient(other)).grade).toBe('none');
+    expect(comparePatients(patient({ ...twin, order: 1 }), patient({ ...other, multiple: false })).grade).toBe('none');
+  });
+});
+
 describe('test-patient names', () => {
   it('two records that both look like test data are never merged automatically', () => {
     const a = patient({ ...core, given: ['Test'], family: 'Patient', ...home, phone: '517-555-0101' });

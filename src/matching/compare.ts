@@ -186,12 +186,24 @@ export function safetyRules(fa: Features, fb: Features, f: FieldSet): RuleVerdic
   // only fits (an initial) is enough when an identifier and a household fact also agree: twins
   // have numbers of their own.
   const middleFits = middle.outcome === 'agree' || (middle.outcome === 'partial' && idAgree && householdAgree >= 1);
-  const renamed = first.outcome === 'conflict' && middleFits && multiple.kind !== 'order' && sex.outcome !== 'conflict';
+  // A multiple birth whose birth order is known on one record only, the same household, a
+  // different first name and nothing that tells two children apart (no other middle name, SSN or
+  // Medicaid number): the twin, or this child renamed. Issue 12's reviewers send that to review.
+  // (A birth order at all says a multiple birth: FHIR's multipleBirthInteger is the order within one.)
+  const saysMultiple = (x: Features) => x.multiple === true || x.order !== undefined;
+  const birthOrderOpen = (saysMultiple(fa) || saysMultiple(fb)) && fa.multiple !== false && fb.multiple !== false && (fa.order === undefined || fb.order === undefined);
+  const twinOrRenamed =
+    birthOrderOpen && householdAgree >= 1 && middle.outcome !== 'conflict' && ssn.outcome !== 'conflict' && medicaid.outcome !== 'conflict' && multiple.outcome !== 'conflict';
+  const renamed = first.outcome === 'conflict' && (middleFits || twinOrRenamed) && multiple.kind !== 'order' && sex.outcome !== 'conflict';
   // A first name cut short (Thor / Thorfinn) beside two different middle names is a twin's name.
   const differentFirst = first.outcome === 'conflict' || (first.kind === 'prefix' && middle.outcome === 'conflict');
   if (sameBirth && differentFirst) {
     cap = lower(cap, renamed ? 'probable' : idAgree ? 'possible' : 'none', notes, 'twins',
-      renamed ? 'different first names but the same middle name and birth date: a changed first name or a twin, review' : 'twins or siblings: same birth date, different first names; never merged');
+      renamed
+        ? middleFits
+          ? 'different first names but the same middle name and birth date: a changed first name or a twin, review'
+          : 'a multiple birth with the birth order on one record only, a different first name and nothing else telling two children apart: a twin or a changed first name, review'
+        : 'twins or siblings: same birth date, different first names; never merged');
   }
   if (sex.outcome === 'conflict') {
     cap = lower(cap, realFirstsAgree ? 'probable' : idAgree ? 'possible' : 'none', notes, 'decision', 'different sex');

@@ -1,7 +1,9 @@
 // Floors on every labelled AIRA/MIIS file (issue 12): fails when a change to the comparators, the
 // safety rules or the calibrated line moves any file's figures below what was measured on
 // 2026-12-06, session 4 (README "Evaluation"; floors are the figures rounded down to 0.1,
-// ceilings up). Each distinct pair is compared once, then every file's labels
+// ceilings up). Session 12 lowered two by one pair (MIIS-E2, MIIS-C): a twin whose birth order is
+// open on one record and whose first name differs goes to review (D-218), as issue 12 asks, where
+// these files say Not a Match. Each distinct pair is compared once, then every file's labels
 // are scored, so the eleven files cost about one file's time.
 //
 // Files whose labels disagree with the other labellers on the same pairs (MIIS-B, MIIS-C, MIIS-D,
@@ -22,12 +24,12 @@ const FLOORS: Record<string, [number, number, number, number]> = {
   'AIRA-A.txt': [99.3, 0, 2.5, 96.3],
   'AIRA-B.txt': [98.2, 0, 2.5, 95.6],
   'Dev-Test-2015-01-01.txt': [97.4, 0, 0.2, 98.8],
-  'MIIS-E2.txt': [97.9, 0, 0.5, 98.2],
+  'MIIS-E2.txt': [97.8, 0, 0.5, 98.2],
   'MIIS-E3.txt': [97.3, 0, 0.4, 98.3],
   'MIIS-F1.txt': [97.3, 0, 0.4, 98.2],
   'MIIS-F2.txt': [97.1, 0, 0.4, 97.4],
   'MIIS-B.txt': [88.9, 3, 9.1, 86.4],
-  'MIIS-C.txt': [87.7, 13, 6.4, 88.4],
+  'MIIS-C.txt': [87.6, 13, 6.4, 88.4],
   'MIIS-D.txt': [90.9, 0, 0.1, 98.4],
   'MIIS-E.txt': [90.9, 0, 0.5, 97.8],
 };
