@@ -15,7 +15,7 @@ import type { Caller } from '../auth/caller.js';
 import type { TokenVerifier } from '../auth/verify-token.js';
 import { badRequest, forbidden, notFound } from '../fhir/outcome.js';
 import type { AdminEvent } from './audit.js';
-import type { AppClients } from './app-clients.js';
+import { publicView, type AppClients } from './app-clients.js';
 import { isRole, type Role } from './roles.js';
 import { newTotpSecret, totpUri } from './totp.js';
 import { normaliseUsername, userIdFor, viewOf, type User, type UserDirectory } from './users.js';
@@ -180,7 +180,7 @@ export function adminRouter(options: AdminOptions): express.Router {
 
   router.get('/auth/admin/clients', wrap(async (_req, res, admin) => {
     if (admin.kind !== 'public-health') throw forbidden('Apps are registered by public health');
-    res.json({ clients: (await clients.list()).map(({ secret: _s, ...c }) => c) });
+    res.json({ clients: (await clients.list()).map(publicView) });
   }));
 
   router.post('/auth/admin/clients', json, wrap(async (req, res, admin) => {

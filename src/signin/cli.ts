@@ -13,7 +13,7 @@ import { isFhirError } from '../fhir/outcome.js';
 import { createLogger } from '../logger.js';
 import { createStore } from '../app/open-store.js';
 import type { Store } from '../store/store.js';
-import { AppClients, webAppClient } from './app-clients.js';
+import { AppClients, publicView, webAppClient } from './app-clients.js';
 import { buildSecurityEvent } from './audit.js';
 import { ROLES } from './roles.js';
 import { userIdFor, UserDirectory, viewOf } from './users.js';
@@ -269,7 +269,7 @@ export async function directBackend(config: Config, openStore: (c: Config) => St
       return { status: 200, body: { ...viewOf(updated), ...(secret ? { totpUri: totpUri(secret, updated.username, 'IIS') } : {}) } };
     }
     if (segments[0] === 'clients') {
-      if (method === 'GET') return { status: 200, body: { clients: (await clients.list()).map(({ secret: _s, ...c }) => c) } };
+      if (method === 'GET') return { status: 200, body: { clients: (await clients.list()).map(publicView) } };
       if (method === 'POST') {
         const client = await clients.register(body);
         record('client-register', `client:${client.clientId}`, client.public ? 'public' : 'confidential');

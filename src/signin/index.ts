@@ -103,7 +103,10 @@ export async function createSignin(services: FrontDoorServices, options: SigninO
   await bootstrapAdmin(users, config, logger, auditAdmin);
 
   const builtIn = [webAppClient(config.publicBaseUrl)];
-  const clients = new AppClients(store, builtIn);
+  const clients = new AppClients(store, builtIn, options.hashParams);
+  // Apps registered before secrets were hashed: their clear secrets are replaced by hashes now.
+  const rehashed = await clients.hashLegacySecrets();
+  if (rehashed.length > 0) logger.info('stored the hashes of registered apps\' secrets instead of the secrets', { clients: rehashed });
   // The sign-in key (ES256, DATA_DIR/auth-signin-key.json), created by src/auth/setup.ts, which
   // publishes it at /auth/jwks.json and lets the FHIR endpoint verify its tokens.
   const { key: signingKey } = await loadServerKey(config.dataDir, 'signin');

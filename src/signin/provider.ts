@@ -224,6 +224,14 @@ export function createProvider(options: ProviderOptions): SigninProvider {
   };
 
   const provider = new Provider(options.issuer, configuration);
+  // Confidential apps' secrets are stored as scrypt hashes (app-clients.ts): the client's
+  // `client_secret` holds the hash and the presented secret is checked against it here. Replacing
+  // Client#compareClientSecret is oidc-provider's supported way (its maintainer, discussion #1410;
+  // the method is public API); it rules out client_secret_jwt and HS* algorithms, none enabled.
+  const clientPrototype = provider.Client.prototype as unknown as { compareClientSecret(actual: unknown): Promise<boolean>; clientId: string; clientSecret: string };
+  clientPrototype.compareClientSecret = async function compareClientSecret(this: typeof clientPrototype, actual: unknown) {
+    return options.clients.secretMatches(this.clientId, this.clientSecret, actual);
+  };
   if (options.publicBaseUrl.startsWith('https:')) provider.proxy = true;
 
   provider.use(async (ctx, next) => {

@@ -10,12 +10,14 @@ import { TestAgent, type AgentResponse } from './test-agent.js';
 
 let server: TestServer;
 const REDIRECT = 'http://127.0.0.1:9/callback';
+/** The confidential app's secret, as registration showed it (the store keeps only its hash). */
+let ehrSecret: string;
 
 beforeAll(async () => {
   server = await startTestServer('embedded', { signin: { adminUsername: 'ph.admin', adminPassword: 'public health 1' } });
   await server.fhir('PUT', 'Organization/clinic-a', { body: { resourceType: 'Organization', id: 'clinic-a', name: 'Clinic A', active: true } });
   await signinOf(server).users.create({ username: 'nurse.joy', password: 'pallet town 1', role: 'clinician', organization: 'Organization/clinic-a' });
-  await signinOf(server).clients.register({ clientId: 'ehr-app', redirectUris: [REDIRECT], public: false });
+  ehrSecret = (await signinOf(server).clients.register({ clientId: 'ehr-app', redirectUris: [REDIRECT], public: false })).secret as string;
   await signinOf(server).clients.register({ clientId: 'phone-app', redirectUris: [REDIRECT], public: true });
 });
 afterAll(async () => {
@@ -97,8 +99,7 @@ describe('authorization code flow with openid-client', () => {
   });
 
   it('confidential client with client_secret_basic, and introspection', async () => {
-    const registered = await signinOf(server).clients.get('ehr-app');
-    const config = await discover('ehr-app', oidc.ClientSecretBasic(registered?.secret));
+    const config = await discover('ehr-app', oidc.ClientSecretBasic(ehrSecret));
     const verifier = oidc.randomPKCECodeVerifier();
     const url = oidc.buildAuthorizationUrl(config, {
       redirect_uri: REDIRECT,
@@ -124,6 +125,45 @@ describe('authorization code flow with openid-client', () => {
     expect(refused).toMatchObject({ status: 401 });
   });
 
+  it('client_secret_basic is checked against the stored hash: the right secret gets tokens, a wrong one invalid_client (401)', async () => {
+    const stored = await server.store.read('SigninClient', 'ehr-app');
+    expect(JSON.stringify(stored?.resource)).not.toContain(ehrSecret);
+    expect((stored?.resource as { secretHash?: string }).secretHash).toMatch(/^scrypt\$/);
+    const exchange = (secret: string) => codeExchange('ehr-app', secret);
+    const ok = await exchange(ehrSecret);
+    expect(ok.status).toBe(200);
+    expect(ok.body.access_token).toBeTruthy();
+    for (const wrong of [`${ehrSecret.slice(0, -1)}x`, (stored?.resource as unknown as { secretHash: string }).secretHash]) {
+      const refused = await exchange(wrong);
+      expect(refused.status).toBe(401);
+      expect(refused.body.error).toBe('invalid_client');
+    }
+  });
+
+  it('an app registered before secrets were hashed (secret in the clear) still authenticates, and its record is rewritten with the hash', async () => {
+    const legacySecret = 'legacy-secret-stored-in-the-clear-0123456789';
+    await server.store.write({
+      resourceType: 'SigninClient',
+      id: 'legacy-app',
+      resource: { resourceType: 'SigninClient', id: 'legacy-app', clientId: 'legacy-app', redirectUris: [REDIRECT], public: false, secret: legacySecret, createdAt: '2026-01-01T00:00:00.000Z' } as never,
+      ifVersion: 'absent',
+      index: {},
+    });
+    const wrong = await codeExchange('legacy-app', 'not-the-legacy-secret');
+    expect(wrong.status).toBe(401);
+    expect(wrong.body.error).toBe('invalid_client');
+    expect((await server.store.read('SigninClient', 'legacy-app'))?.resource).toMatchObject({ secret: legacySecret });
+    const ok = await codeExchange('legacy-app', legacySecret);
+    expect(ok.status).toBe(200);
+    const upgraded = (await server.store.read('SigninClient', 'legacy-app'))?.resource as { secret?: string; secretHash?: string };
+    expect(upgraded.secret).toBeUndefined();
+    expect(upgraded.secretHash).toMatch(/^scrypt\$/);
+    expect(JSON.stringify(upgraded)).not.toContain(legacySecret);
+    // The hash now authenticates the same secret.
+    expect((await codeExchange('legacy-app', legacySecret)).status).toBe(200);
+    expect((await codeExchange('legacy-app', 'not-the-legacy-secret')).status).toBe(401);
+  });
+
   it('a wrong password shows the form again with an error, and is audited', async () => {
     const config = await discover('phone-app', oidc.None());
     const verifier = oidc.randomPKCECodeVerifier();
@@ -147,6 +187,27 @@ describe('authorization code flow with openid-client', () => {
     expect(signins.some((r: { outcome: string }) => r.outcome === "0")).toBe(true);
   });
 });
+
+/** Signs nurse.joy in for a confidential app and exchanges the code with client_secret_basic (this secret). */
+async function codeExchange(clientId: string, secret: string): Promise<{ status: number; body: any }> {
+  const verifier = oidc.randomPKCECodeVerifier();
+  const config = await discover(clientId, oidc.None());
+  const url = oidc.buildAuthorizationUrl(config, {
+    redirect_uri: REDIRECT,
+    scope: 'openid user/Patient.rs',
+    code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
+    code_challenge_method: 'S256',
+    state: 'c1',
+  });
+  const back = await signIn(new TestAgent(), url);
+  const code = new URL(back.location as string).searchParams.get('code') as string;
+  const res = await fetch(`${server.url}/auth/token`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from(`${encodeURIComponent(clientId)}:${encodeURIComponent(secret)}`).toString('base64')}` },
+    body: new URLSearchParams({ grant_type: 'authorization_code', code, redirect_uri: REDIRECT, code_verifier: verifier }).toString(),
+  });
+  return { status: res.status, body: await res.json() };
+}
 
 describe('the built-in web app client (iis-web-app)', () => {
   it('signs in with the form and comes straight back to /app/callback (first party: no consent screen)', async () => {

@@ -9,7 +9,7 @@ import { UserDirectory } from './users.js';
 
 /** The users and apps of a running test server (they live in its store). */
 export function signinOf(server: { store: Store; url: string }): { users: UserDirectory; clients: AppClients } {
-  return { users: new UserDirectory(server.store, { hashParams: FAST_HASH }), clients: new AppClients(server.store, [webAppClient(server.url)]) };
+  return { users: new UserDirectory(server.store, { hashParams: FAST_HASH }), clients: new AppClients(server.store, [webAppClient(server.url)], FAST_HASH) };
 }
 
 /** scrypt parameters that keep tests fast; production uses the memory-hard defaults. */
