@@ -25,6 +25,7 @@ import type { Store } from './store/store.js';
 import { registerIisRules } from './quality/register.js';
 import { loadSeverityPolicy } from './quality/policy.js';
 import { CodeSets } from './terminology/code-sets.js';
+import { syncCdsiObservations } from './terminology/cdsi-observations.js';
 import { TerminologySync } from './terminology/store-sync.js';
 import { RuleRegistry } from './validation/business-rules.js';
 import { StructuralValidationPool } from './validation/structural-pool.js';
@@ -60,6 +61,9 @@ export async function startServer(
   // Vaccine code sets live in the store (seeded when absent); committed writes to them reload the
   // rules' in-memory view at once (src/terminology/store-sync.ts).
   const store = baseStore;
+  // CDSi's observation codes (what a Condition carries for the forecast) as CodeSystem/cdsi-observation,
+  // rewritten when the supporting data changed, before the code sets load (src/terminology/cdsi-observations.ts).
+  await syncCdsiObservations(store);
   const terminology = new TerminologySync(store, new CodeSets(), { logger });
   await terminology.start();
   const validationPool = new StructuralValidationPool(config.validationWorkers ?? 0);

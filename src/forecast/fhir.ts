@@ -124,6 +124,27 @@ function observationCodesOfConcept(concept: CodeableConcept | undefined, data: S
 }
 
 const EXCLUDED_VERIFICATION = new Set(['refuted', 'entered-in-error']);
+/** Clinical statuses saying the condition no longer holds (http://terminology.hl7.org/CodeSystem/condition-clinical). */
+const ENDED_CLINICAL = new Set(['inactive', 'resolved']);
+
+/** The condition had ended by the assessment date: inactive / resolved, and no abatement after that date. */
+function endedBy(condition: Condition, assessmentDate: Day): boolean {
+  const clinical = listOf(condition.clinicalStatus?.coding)[0]?.code;
+  if (!clinical || !ENDED_CLINICAL.has(clinical)) return false;
+  const abated = parseIsoDate(condition.abatementDateTime);
+  return abated === undefined || abated <= assessmentDate;
+}
+
+const immunityCodesOf = new WeakMap<SupportingData, ReadonlySet<string>>();
+/** Every observation code some antigen takes as evidence of immunity. */
+function immunityCodes(data: SupportingData): ReadonlySet<string> {
+  let codes = immunityCodesOf.get(data);
+  if (!codes) {
+    codes = new Set([...data.antigens.values()].flatMap((a) => a.immunityObservationCodes));
+    immunityCodesOf.set(data, codes);
+  }
+  return codes;
+}
 
 export function toPatientRecord(input: ForecastInput, data: SupportingData) {
   const assessmentDate = requireDate(input.assessmentDate, 'assessmentDate', 'assessmentDate');
@@ -144,7 +165,13 @@ export function toPatientRecord(input: ForecastInput, data: SupportingData) {
     const verification = listOf(condition.verificationStatus?.coding)[0]?.code;
     if (verification && EXCLUDED_VERIFICATION.has(verification)) continue;
     const onset = parseIsoDate(condition.onsetDateTime ?? condition.recordedDate);
-    for (const code of observationCodesOf(condition, data)) observations.set(code, onset ?? observations.get(code));
+    const ended = endedBy(condition, assessmentDate);
+    for (const code of observationCodesOf(condition, data)) {
+      // A resolved contraindication or indication (pregnancy over, treatment stopped) no longer
+      // applies; a resolved disease stays evidence of immunity — its history is the evidence.
+      if (ended && !immunityCodes(data).has(code)) continue;
+      observations.set(code, onset ?? observations.get(code));
+    }
   }
   const observe = (extensions: Extension[] | undefined, date: Day | undefined) => {
     for (const ext of listOf(extensions)) {

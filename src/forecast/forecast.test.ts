@@ -1,5 +1,5 @@
 // The agreed API (src/forecast/index.ts) and the contract's output shapes.
-import type { Immunization } from '@medplum/fhirtypes';
+import type { Condition, Immunization } from '@medplum/fhirtypes';
 import { describe, expect, it } from 'vitest';
 import { isFhirError } from '../fhir/outcome.js';
 import { forecastFromFhir } from './index.js';
@@ -131,6 +131,26 @@ describe('forecastFromFhir', () => {
       conditions: [{ resourceType: 'Condition', subject: { reference: 'Patient/p1' }, code: noVaccine.extension![0]!.valueCodeableConcept! }],
     });
     expect(viaCondition.recommendation.recommendation.find((r) => r.vaccineCode?.[0]?.text === 'Varicella')!.forecastStatus.coding?.[0]?.code).toBe('immune');
+  });
+
+  it('leaves out a Condition entered in error, and a resolved contraindication — but not resolved evidence of immunity', () => {
+    const patient = { resourceType: 'Patient' as const, id: 'p1', birthDate: '2024-10-01', gender: 'female' as const };
+    const cdsi = (code: string) => ({ coding: [{ system: 'https://www.cdc.gov/vaccines/programs/iis/cdsi.html', code }] });
+    const clinical = (code: string) => ({ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/condition-clinical', code }] });
+    const varicella = (conditions: Condition[]) =>
+      forecastFromFhir({ assessmentDate: '2025-11-10', patient, immunizations: [], conditions }).recommendation.recommendation.find(
+        (r) => r.vaccineCode?.[0]?.text === 'Varicella',
+      )!.forecastStatus.coding?.[0]?.code;
+    const condition = (code: string, extra: Partial<Condition> = {}): Condition => ({ resourceType: 'Condition', subject: { reference: 'Patient/p1' }, code: cdsi(code), ...extra });
+    expect(varicella([])).toBe('notComplete');
+    // 089: severe allergic reaction after a previous varicella dose (a contraindication).
+    expect(varicella([condition('089', { clinicalStatus: clinical('active') })])).toBe('contraindicated');
+    expect(varicella([condition('089', { verificationStatus: { coding: [{ code: 'entered-in-error' }] } })])).toBe('notComplete');
+    expect(varicella([condition('089', { clinicalStatus: clinical('resolved'), abatementDateTime: '2025-11-01' })])).toBe('notComplete');
+    // Resolved only after the assessment date: it still held then.
+    expect(varicella([condition('089', { clinicalStatus: clinical('resolved'), abatementDateTime: '2025-12-01' })])).toBe('contraindicated');
+    // 024: provider-verified history of varicella — the disease resolved, the immunity stays.
+    expect(varicella([condition('024', { clinicalStatus: clinical('resolved') })])).toBe('immune');
   });
 
   it('names vaccines a vaccine-level contraindication rules out, and still forecasts the group with the others', () => {
