@@ -1,5 +1,6 @@
 // A patient's record: demographics, data sharing (Yes / No, with history), immunization history
-// with the CDSi evaluation of each dose, and the forecast per vaccine group.
+// with the CDSi evaluation of each dose, the forecast per vaccine group, and the Conditions (CDSi
+// observations) the forecast reads — a Condition recorded or changed asks for the forecast again.
 import { Alert, Badge, Button, Group, Loader, Paper, Radio, SimpleGrid, Stack, Table, Text, Title } from '@mantine/core';
 import { useCallback, useEffect, useState } from 'react';
 import { ageAt, showDate, today } from '../dates';
@@ -8,6 +9,7 @@ import type { Bundle, Consent, Immunization, Parameters, Patient } from '../fhir
 import { readForecast, type Forecast, type ForecastRow } from '../forecast';
 import { navigate } from '../router';
 import { useSession } from '../session';
+import { Conditions } from './Conditions';
 import { consentStatus, currentSharing, newSharingConsent, sharingHistory, type SharingStatus } from '../sharing';
 import { BADGE, ErrorPanel, genderText, PageTitle, patientName } from '../ui';
 
@@ -17,6 +19,8 @@ export function PatientRecord({ patientId }: { patientId: string }) {
   const [closed, setClosed] = useState<ApiError | undefined>();
   const [error, setError] = useState<unknown>();
   const [loading, setLoading] = useState(true);
+  // Bumped when a Condition is recorded or changed: the forecast is asked for again.
+  const [conditionsRevision, setConditionsRevision] = useState(0);
   const saved = new URLSearchParams(window.location.search).get('saved');
 
   const load = useCallback(async () => {
@@ -89,7 +93,11 @@ export function PatientRecord({ patientId }: { patientId: string }) {
       <Demographics patient={patient} />
       <Stack gap="xl" mt="xl">
         <DataSharing patientId={patientId} onChange={load} />
-        <HistoryAndForecast patientId={patientId} />
+        <HistoryAndForecast
+          patientId={patientId}
+          revision={conditionsRevision}
+          conditions={<Conditions patientId={patientId} onChange={() => setConditionsRevision((n) => n + 1)} />}
+        />
       </Stack>
     </>
   );
@@ -226,7 +234,7 @@ function DataSharing({ patientId, onChange, closed = false }: { patientId: strin
   );
 }
 
-function HistoryAndForecast({ patientId }: { patientId: string }) {
+function HistoryAndForecast({ patientId, revision, conditions }: { patientId: string; revision: number; conditions: React.ReactNode }) {
   const { api } = useSession();
   const [immunizations, setImmunizations] = useState<Immunization[] | undefined>();
   const [forecast, setForecast] = useState<Forecast | undefined>();
@@ -245,6 +253,15 @@ function HistoryAndForecast({ patientId }: { patientId: string }) {
         setImmunizations(list);
       })
       .catch((err: unknown) => !cancelled && setHistoryError(err));
+    return () => {
+      cancelled = true;
+    };
+  }, [api, patientId]);
+
+  // The forecast again after each change of the Conditions (revision): they change what is due.
+  useEffect(() => {
+    let cancelled = false;
+    setForecastError(undefined);
     api
       .get<Parameters>(`Patient/${patientId}/$immds-forecast?assessmentDate=${asOf}`)
       .then((params) => !cancelled && setForecast(readForecast(params, asOf)))
@@ -252,7 +269,7 @@ function HistoryAndForecast({ patientId }: { patientId: string }) {
     return () => {
       cancelled = true;
     };
-  }, [api, patientId, asOf]);
+  }, [api, patientId, asOf, revision]);
 
   return (
     <>
@@ -264,6 +281,7 @@ function HistoryAndForecast({ patientId }: { patientId: string }) {
         {!forecast && !forecastError && <Text role="status">Computing the forecast…</Text>}
         {forecast && <ForecastTable rows={forecast.rows} asOf={asOf} />}
       </section>
+      {conditions}
       <section aria-labelledby="immunizations-heading">
         <Group justify="space-between" mb="sm">
           <Title order={2} id="immunizations-heading">
