@@ -188,6 +188,10 @@ describe.skipIf(Boolean(missing))('clinic web app: Conditions on the record', ()
       expect(cs.body.url).toBe(CDSI);
       expect(cs.body.concept.find((c: any) => c.code === '024').display).toBe(VARICELLA_HISTORY);
     }
+    // The server's terminology operations know the codes too.
+    const lookup = await server.fhir('GET', `CodeSystem/$lookup?system=${encodeURIComponent(CDSI)}&code=089`, { headers: as(roleToken('clinician', CLINIC)) });
+    expect(lookup.status).toBe(200);
+    expect(lookup.body.parameter.find((p: any) => p.name === 'display').valueString).toBe(VARICELLA_ALLERGY);
     const condition = {
       resourceType: 'Condition',
       subject: { reference: `Patient/${seeded.sofia.id}` },
