@@ -2,6 +2,7 @@
 // antigen) parsed into the typed model the engine reads. Everything schedule-specific (vaccine
 // groups, antigens, series, ages, intervals, vaccines, skips, conflicts, observations) comes from
 // these files: a new CDC release replaces XML in profiles/cdsi/, not code.
+import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -456,6 +457,22 @@ function parseSchedule(xml: string): Omit<SupportingData, 'antigens'> {
     for (const v of codedValues) observationByCodedValue.set(`${v.codeSystem.toUpperCase()}|${v.code}`, code);
   }
   return { vaccineGroups, cvxToAntigens, liveVirusConflicts: conflicts, observations, observationByCodedValue };
+}
+
+const isSupportingDataFile = (name: string) => /^(Schedule|Antigen)SupportingData.*\.xml$/i.test(name);
+
+/**
+ * SHA-256 (hex) of the supporting data files in dir, names and bytes: it changes when CDC's XML is
+ * replaced, and costs a few milliseconds where parsing costs most of a second.
+ */
+export function supportingDataFingerprint(dir: string = DEFAULT_SUPPORTING_DATA_DIR): string {
+  const hash = createHash('sha256');
+  for (const name of readdirSync(dir).filter(isSupportingDataFile).sort()) {
+    hash.update(`${name}\0`);
+    hash.update(readFileSync(join(dir, name)));
+    hash.update('\0');
+  }
+  return hash.digest('hex');
 }
 
 /** Parses a directory holding ScheduleSupportingData.xml and the AntigenSupportingData files. */

@@ -1,10 +1,11 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { CodeSystem } from '@medplum/fhirtypes';
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadDefinitions } from '../fhir/definitions.js';
 import { CDSI_OBSERVATION_SYSTEM } from '../forecast/fhir.js';
+import { defaultSupportingData, supportingDataFingerprint } from '../forecast/supporting-data.js';
 import { EMBEDDED_INDEXES } from '../search/indexes.js';
 import { extractSearchIndex } from '../search/extract.js';
 import { EmbeddedStore } from '../store/embedded/embedded-store.js';
@@ -51,25 +52,44 @@ describe('syncCdsiObservations', () => {
     dir = undefined;
   });
 
-  it('writes the code system once, again only when the stored copy differs from the data, and the code sets load it', async () => {
+  it('writes the code system once, again only when the supporting data changed (its fingerprint is the version), and the code sets load it', async () => {
     loadDefinitions();
     dir = await mkdtemp(path.join(os.tmpdir(), 'iis-cdsi-obs-'));
     store = new EmbeddedStore({ dataDir: dir, indexes: EMBEDDED_INDEXES });
     await store.init();
+    let parsed = 0;
+    const release = (version: string) => ({ version, data: () => (parsed++, defaultSupportingData()) });
     expect(await syncCdsiObservations(store)).toBe(true);
-    expect(await syncCdsiObservations(store)).toBe(false);
-    const first = await store.read('CodeSystem', CDSI_OBSERVATION_ID);
-    expect(first?.versionId).toBe(1);
+    const first = (await store.read('CodeSystem', CDSI_OBSERVATION_ID))!;
+    expect(first.versionId).toBe(1);
+    expect((first.resource as CodeSystem).version).toBe(`sha256:${supportingDataFingerprint()}`);
+    // The same files: nothing parsed, nothing written.
+    expect(await syncCdsiObservations(store, release(supportingDataFingerprint()))).toBe(false);
+    expect(parsed).toBe(0);
 
-    // Someone changed the stored copy (or a new CDC release changed the data): written back.
-    const edited: CodeSystem = { ...(first!.resource as CodeSystem), concept: [{ code: '999', display: 'not CDC' }] };
+    // A new release (other files, another fingerprint): written again, from the data.
+    const edited: CodeSystem = { ...(first.resource as CodeSystem), concept: [{ code: '999', display: 'not CDC' }] };
     await store.write({ resourceType: 'CodeSystem', id: CDSI_OBSERVATION_ID, resource: edited, ifVersion: 'any', index: extractSearchIndex(edited) });
-    expect(await syncCdsiObservations(store)).toBe(true);
+    expect(await syncCdsiObservations(store, release('next-release'))).toBe(true);
+    expect(parsed).toBe(1);
     const now = (await store.read('CodeSystem', CDSI_OBSERVATION_ID))!;
     expect(now.versionId).toBe(3);
+    expect((now.resource as CodeSystem).version).toBe('sha256:next-release');
     expect(concept(now.resource as CodeSystem, '024')).toBeDefined();
 
     const codeSets = new CodeSets([now.resource!]);
     expect(codeSets.codeSystem(CDSI_OBSERVATION_SYSTEM)?.resource.id).toBe(CDSI_OBSERVATION_ID);
+  });
+
+  it('the fingerprint follows the files: the shipped data has a stable one, another directory another', async () => {
+    expect(supportingDataFingerprint()).toMatch(/^[0-9a-f]{64}$/);
+    expect(supportingDataFingerprint()).toBe(supportingDataFingerprint());
+    dir = await mkdtemp(path.join(os.tmpdir(), 'iis-cdsi-files-'));
+    await writeFile(path.join(dir, 'ScheduleSupportingData.xml'), '<scheduleSupportingData/>');
+    const one = supportingDataFingerprint(dir);
+    await writeFile(path.join(dir, 'notes.txt'), 'not supporting data');
+    expect(supportingDataFingerprint(dir)).toBe(one);
+    await writeFile(path.join(dir, 'ScheduleSupportingData.xml'), '<scheduleSupportingData></scheduleSupportingData>');
+    expect(supportingDataFingerprint(dir)).not.toBe(one);
   });
 });

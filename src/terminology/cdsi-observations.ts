@@ -3,11 +3,12 @@
 // the same supporting data XML the forecast engine reads (src/forecast, profiles/cdsi). Stored like
 // the vaccine code sets so that clients read it (`GET CodeSystem/cdsi-observation`, as the clinic
 // web app reads CodeSystem/cvx for its suggestions) and `$lookup` / `$validate-code` know the codes.
-// The supporting data stays the source of truth: on start the stored copy is written again when it
-// differs from what the loaded data builds (a new CDC release replaces the XML, and with it this).
+// The supporting data stays the source of truth: on start the stored copy is written again when the
+// supporting data files changed (a new CDC release replaces the XML, and with it this); their
+// SHA-256 is the CodeSystem's version, so an unchanged start reads one record and parses nothing.
 import type { CodeSystem, CodeSystemConcept, CodeSystemConceptProperty } from '@medplum/fhirtypes';
 import { CDCPHINVS_SYSTEMS, CDSI_OBSERVATION_SYSTEM, SNOMED_SYSTEM } from '../forecast/fhir.js';
-import { defaultSupportingData, type SupportingData } from '../forecast/supporting-data.js';
+import { defaultSupportingData, supportingDataFingerprint, type SupportingData } from '../forecast/supporting-data.js';
 import { extractSearchIndex } from '../search/extract.js';
 import { VersionConflictError, type Store } from '../store/store.js';
 
@@ -53,7 +54,19 @@ function mappedSystem(codeSystem: string): string | undefined {
   return undefined;
 }
 
-export function cdsiObservationCodeSystem(data: SupportingData = defaultSupportingData()): CodeSystem {
+/** Where the observations come from: the supporting data's version (fingerprint) and, parsed when needed, the data. */
+export interface ObservationSource {
+  version: string;
+  data: () => SupportingData;
+}
+
+/** The supporting data shipped in profiles/cdsi, the one the forecast engine reads. */
+export function shippedObservationSource(): ObservationSource {
+  return { version: supportingDataFingerprint(), data: defaultSupportingData };
+}
+
+export function cdsiObservationCodeSystem(source: ObservationSource = shippedObservationSource()): CodeSystem {
+  const data = source.data();
   const uses = usesOf(data);
   const concept: CodeSystemConcept[] = [...data.observations.values()]
     .sort((a, b) => a.code.localeCompare(b.code))
@@ -73,6 +86,7 @@ export function cdsiObservationCodeSystem(data: SupportingData = defaultSupporti
     resourceType: 'CodeSystem',
     id: CDSI_OBSERVATION_ID,
     url: CDSI_OBSERVATION_SYSTEM,
+    version: `sha256:${source.version}`,
     name: 'CdsiObservation',
     title: 'CDC CDSi patient observations',
     status: 'active',
@@ -89,15 +103,15 @@ export function cdsiObservationCodeSystem(data: SupportingData = defaultSupporti
 }
 
 /**
- * Writes CodeSystem/cdsi-observation when the store lacks it or holds something else than the
- * loaded supporting data builds. Answers whether it wrote. Safe with several processes starting at
- * once: the write is conditional on the version read, and a process that loses the race leaves it.
+ * Writes CodeSystem/cdsi-observation when the store lacks it or holds one built from other
+ * supporting data (another version). Answers whether it wrote. Safe with several processes starting
+ * at once: the write is conditional on the version read, and a process that loses the race leaves it.
  */
-export async function syncCdsiObservations(store: Store, data: SupportingData = defaultSupportingData()): Promise<boolean> {
-  const built = cdsiObservationCodeSystem(data);
+export async function syncCdsiObservations(store: Store, source: ObservationSource = shippedObservationSource()): Promise<boolean> {
   const current = await store.read('CodeSystem', CDSI_OBSERVATION_ID);
   const live = current && !current.deleted ? (current.resource as CodeSystem | undefined) : undefined;
-  if (live && sameContent(live, built)) return false;
+  if (live && live.version === `sha256:${source.version}`) return false;
+  const built = cdsiObservationCodeSystem(source);
   try {
     await store.write({
       resourceType: 'CodeSystem',
@@ -111,9 +125,4 @@ export async function syncCdsiObservations(store: Store, data: SupportingData = 
     if (err instanceof VersionConflictError) return false;
     throw err;
   }
-}
-
-function sameContent(stored: CodeSystem, built: CodeSystem): boolean {
-  const { meta: _meta, ...rest } = stored;
-  return JSON.stringify(rest) === JSON.stringify(built);
 }

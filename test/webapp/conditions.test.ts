@@ -12,7 +12,7 @@ import { buildWebApp } from '../../scripts/build-web.js';
 import { roleScope, type Role } from '../../src/signin/roles.js';
 import { sharingConsent, startTestServer, type TestServer } from '../helpers/server.js';
 import { browserMissingReason, launchChromium, screenshot } from './browser.js';
-import { checkEverySize } from './keyboard.js';
+import { checkEverySize, tabTo } from './keyboard.js';
 import { CLINIC, isoDaysAgo, OTHER_CLINIC, seedRegistry, type Seeded } from './seed.js';
 import { signInUser } from './sign-in.js';
 
@@ -112,11 +112,21 @@ describe.skipIf(Boolean(missing))('clinic web app: Conditions on the record', ()
       await immunityRow.filter({ hasText: 'Entered in error' }).waitFor();
       await waitForVaricella(tab, /Due now|Overdue/);
 
-      // A contraindication, found by its CDSi code: varicella Contraindicated; resolved: due again.
-      await tab.getByRole('button', { name: 'Record condition' }).click();
-      await tab.getByLabel(CONDITION_FIELD).fill('89');
-      await tab.getByRole('option', { name: `089 ${VARICELLA_ALLERGY}` }).click();
-      await tab.getByRole('button', { name: 'Save' }).click();
+      // A contraindication, found by its CDSi code, keyboard only: varicella Contraindicated; resolved: due again.
+      await tab.getByRole('heading', { level: 2, name: 'Conditions' }).click();
+      await tabTo(tab, 'Record condition');
+      await tab.keyboard.press('Enter');
+      await tabTo(tab, 'Condition');
+      await tab.keyboard.type('89');
+      // The exact code leads the list once both digits are in.
+      await tab.getByRole('option').first().filter({ hasText: `089 ${VARICELLA_ALLERGY}` }).waitFor();
+      const option = tab.getByRole('option', { name: `089 ${VARICELLA_ALLERGY}` });
+      // Mantine marks the option the arrow keys reached with data-combobox-selected.
+      for (let i = 0; i < 15 && (await option.getAttribute('data-combobox-selected')) === null; i++) await tab.keyboard.press('ArrowDown');
+      await tab.keyboard.press('Enter');
+      await expect(tab.getByLabel(CONDITION_FIELD).inputValue()).resolves.toBe(`089 ${VARICELLA_ALLERGY}`);
+      await tabTo(tab, 'Save');
+      await tab.keyboard.press('Enter');
       await tab.getByText(`Recorded: ${VARICELLA_ALLERGY}. The forecast was updated.`).waitFor();
       await waitForVaricella(tab, /Contraindicated/);
       await expect(table.getByRole('row', { name: new RegExp(VARICELLA_ALLERGY) }).textContent()).resolves.toMatch(/Contraindication.*Active/);
