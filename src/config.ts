@@ -32,6 +32,8 @@ export interface Config {
   hl7v2MaxMessageBytes?: number;
   /** HL7V2_MAX_CONCURRENT_MESSAGES: HL7 v2 messages processed at once, the rest waiting in order (src/hl7v2/gate.ts; default 16). */
   hl7v2MaxConcurrentMessages?: number;
+  /** HL7V2_MAX_BATCH_MESSAGES: most messages (and batches) in one HL7 v2 batch file at POST /hl7v2 (src/hl7v2/batch.ts; default 1,000). */
+  hl7v2MaxBatchMessages?: number;
   /**
    * false: FHIR GET requests go through express like every other request instead of the lane that
    * answers them without it (src/http/app.ts fhirGetLane; the same bytes either way, its test
@@ -150,6 +152,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     validationWorkers: validationWorkers(env),
     hl7v2MaxMessageBytes: positive(env, 'HL7V2_MAX_MESSAGE_BYTES'),
     hl7v2MaxConcurrentMessages: positive(env, 'HL7V2_MAX_CONCURRENT_MESSAGES'),
+    hl7v2MaxBatchMessages: positive(env, 'HL7V2_MAX_BATCH_MESSAGES'),
     signin: {
       adminUsername: env.IIS_ADMIN_USERNAME || undefined,
       adminPassword: env.IIS_ADMIN_PASSWORD || undefined,

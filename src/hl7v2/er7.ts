@@ -5,7 +5,7 @@ import { Hl7Context, Hl7Field, Hl7Message, Hl7Segment } from '@medplum/core';
 import { Hl7Problem } from './problems.js';
 
 export const DEFAULT_CONTEXT = new Hl7Context('\r', '|', '^', '~', '\\', '&');
-const ENCODING_CHARACTERS = '^~\\&';
+export const ENCODING_CHARACTERS = '^~\\&';
 
 /** Characters of the standard encoding and their escape sequences (HL7 v2.5.1 section 2.7.4). */
 const ESCAPES: Array<[string, string]> = [
@@ -247,8 +247,8 @@ function segmentFields(name: string, fields: Array<FieldValue | Repeated>): stri
     f !== undefined && typeof f === 'object' && 'repeat' in f ? f.repeat.map(encodeComponents).join('~') : encodeComponents(f)
   );
   while (encoded.length > 0 && encoded[encoded.length - 1] === '') encoded.pop();
-  // MSH-1 and MSH-2 are the delimiters themselves, never escaped.
-  return name === 'MSH' ? ['MSH', ENCODING_CHARACTERS, ...encoded.slice(2)] : [name, ...encoded];
+  // MSH-1 and MSH-2 (and FHS's and BHS's, which mirror them) are the delimiters themselves, never escaped.
+  return name === 'MSH' || name === 'FHS' || name === 'BHS' ? [name, ENCODING_CHARACTERS, ...encoded.slice(2)] : [name, ...encoded];
 }
 
 /** Builds a segment from fields 1..n (escaping text); trailing empty fields are dropped. */

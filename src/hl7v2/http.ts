@@ -1,5 +1,5 @@
 // HTTP transports for HL7 v2: POST /hl7v2 (one ER7 message per request, the response message as
-// the body) and the CDC SOAP service at POST /soap (WSDL at GET /soap?wsdl). Credentials are the
+// the body; or a batch file, FHS/BHS…BTS/FTS, answered as a batch: batch.ts) and the CDC SOAP service at POST /soap (WSDL at GET /soap?wsdl). Credentials are the
 // FHIR ones (a bearer token); the caller's organization claim is the facility the message is
 // stored for.
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -13,6 +13,7 @@ import type { Pipeline } from '../pipeline/pipeline.js';
 import { credentialChecker } from '../signin/index.js';
 import { StoreUnavailableError } from '../store/store.js';
 import { buildAck } from './ack.js';
+import { DEFAULT_MAX_BATCH_MESSAGES, handleBatch, isBatch } from './batch.js';
 import { DEFAULT_MAX_CONCURRENT_MESSAGES, MessageGate } from './gate.js';
 import { pipelineMessageRunner, pipelineRunner } from './fhir-runner.js';
 import { handleMessage } from './messages.js';
@@ -26,6 +27,13 @@ export const HL7_CONTENT_TYPES = ['application/hl7-v2', 'x-application/hl7-v2+er
 export interface Hl7v2Options {
   /** Largest message accepted, in bytes (HL7V2_MAX_MESSAGE_BYTES, default 1 MiB). */
   maxMessageBytes: number;
+  /** Most messages (and batches) in one batch file at POST /hl7v2 (HL7V2_MAX_BATCH_MESSAGES, default 1,000). */
+  maxBatchMessages?: number;
+  /**
+   * Largest batch file at POST /hl7v2, in bytes: the server's body limit (BODY_LIMIT, default 16 MB),
+   * and never less than what a single message may take.
+   */
+  maxBatchBytes?: number;
 }
 
 /** The default of HL7V2_MAX_MESSAGE_BYTES. */
@@ -60,7 +68,11 @@ export function hl7v2FrontDoor(services: FrontDoorServices): FrontDoorParts {
     publicBaseUrl: services.config.publicBaseUrl,
     verifier: services.verifier,
     logger: services.logger,
-    options: { maxMessageBytes: services.config.hl7v2MaxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES },
+    options: {
+      maxMessageBytes: services.config.hl7v2MaxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES,
+      maxBatchMessages: services.config.hl7v2MaxBatchMessages ?? DEFAULT_MAX_BATCH_MESSAGES,
+      maxBatchBytes: services.config.bodyLimitBytes,
+    },
     report,
     gate: new MessageGate(services.config.hl7v2MaxConcurrentMessages ?? DEFAULT_MAX_CONCURRENT_MESSAGES),
   };
@@ -69,21 +81,17 @@ export function hl7v2FrontDoor(services: FrontDoorServices): FrontDoorParts {
 
 export function hl7v2Router(deps: Hl7v2Deps): express.Router {
   const router = express.Router();
-  const rawBody = express.raw({ type: () => true, limit: hl7BodyLimit(deps.options) });
+  // Read up to the batch limit: whether a body is a batch shows only in its first bytes. A single
+  // message over hl7BodyLimit is then answered as express's body limit answered it (tooLargeAnswer).
+  const rawBody = express.raw({ type: () => true, limit: batchBodyLimit(deps.options) });
 
   router.post('/hl7v2', rawBody, (req: Request, res: Response, next: NextFunction) => {
     handleHl7Post(req, res, deps).catch(next);
   });
   router.use('/hl7v2', (err: unknown, _req: Request, res: Response, next: NextFunction) => {
     if ((err as { type?: string }).type === 'entity.too.large') {
-      const issue: Hl7Issue = {
-        severity: 'E',
-        hl7Code: '207',
-        appCode: '4',
-        text: `The message is larger than the limit of ${deps.options.maxMessageBytes} bytes`,
-        location: { segment: 'MSH', sequence: 1 },
-      };
-      res.status(413).type(HL7_CONTENT_TYPES[0]).send(buildAck(undefined, 'AR', [issue]));
+      const answer = tooLargeAnswer(deps);
+      res.status(answer.status).type(answer.contentType).send(answer.body);
       return;
     }
     next(err);
@@ -244,13 +252,37 @@ function soapBodyLimit(options: Hl7v2Options): number {
   return options.maxMessageBytes * 2 + 64 * 1024;
 }
 
+/** The AR a body over the single-message limit gets (from express's body limit, or after reading a body that is not a batch). */
+function tooLargeAnswer(deps: Hl7v2Deps): SoapAnswer {
+  const issue: Hl7Issue = {
+    severity: 'E',
+    hl7Code: '207',
+    appCode: '4',
+    text: `The message is larger than the limit of ${deps.options.maxMessageBytes} bytes`,
+    location: { segment: 'MSH', sequence: 1 },
+  };
+  return { status: 413, contentType: HL7_CONTENT_TYPES[0], body: buildAck(undefined, 'AR', [issue]) };
+}
+
 async function handleHl7Post(req: Request, res: Response, deps: Hl7v2Deps): Promise<void> {
+  const body = Buffer.isBuffer(req.body) ? req.body : undefined;
+  const text = body ? body.toString('utf8') : '';
+  const batch = isBatch(text);
+  // A single message is refused at the single-message limit, before its media type is looked at,
+  // exactly as when express's body limit was that limit.
+  if (!batch && body && body.length > hl7BodyLimit(deps.options)) {
+    const answer = tooLargeAnswer(deps);
+    res.status(answer.status).type(answer.contentType).send(answer.body);
+    return;
+  }
   const contentType = hl7ContentType(req.headers['content-type']);
   if (!HL7_CONTENT_TYPES.includes(contentType)) {
     throw unsupportedMediaType(`POST /hl7v2 takes one ER7 message as ${HL7_CONTENT_TYPES.join(' or ')}, not "${contentType || '(none)'}"`);
   }
-  const body = Buffer.isBuffer(req.body) ? req.body : undefined;
-  const answer = await gated(deps, () => answerHl7(body ? body.toString('utf8') : '', contentType, req.headers.authorization, res.locals as RequestLocals, deps));
+  const locals = res.locals as RequestLocals;
+  const answer = batch
+    ? await answerHl7Batch(text, contentType, req.headers.authorization, locals, deps, () => res.socket?.destroyed === true)
+    : await gated(deps, () => answerHl7(text, contentType, req.headers.authorization, locals, deps));
   res.status(answer.status).type(answer.contentType).send(answer.body);
 }
 
@@ -273,6 +305,33 @@ async function answerHl7(text: string, contentType: string, authorization: strin
 }
 
 /**
+ * POST /hl7v2 with a batch file (batch.ts): the caller once, then each message as answerHl7 answers
+ * a single one — handleMessage with the same context, through the gate one message at a time, each
+ * counted in the submitter report — and one batch of answers.
+ */
+async function answerHl7Batch(text: string, contentType: string, authorization: string | undefined, locals: RequestLocals, deps: Hl7v2Deps, clientGone: () => boolean): Promise<SoapAnswer> {
+  const caller = await deps.verifier.verify(authorization);
+  locals.caller = caller;
+  const context = {
+    run: pipelineRunner(deps.pipeline, caller, locals.requestId),
+    runMessage: pipelineMessageRunner(deps.pipeline, caller, locals.requestId),
+    organization: caller.organization,
+    maxBytes: deps.options.maxMessageBytes,
+  };
+  const answer = await handleBatch(text, {
+    maxMessages: deps.options.maxBatchMessages ?? DEFAULT_MAX_BATCH_MESSAGES,
+    maxMessageBytes: deps.options.maxMessageBytes,
+    answer: (message) => handleMessage(message, context),
+    gate: deps.gate,
+    answered: (result) => deps.report?.record(result, caller.organization),
+    clientGone,
+    logger: deps.logger,
+    requestId: locals.requestId,
+  });
+  return { status: answer.status, contentType: `${contentType}; charset=utf-8`, body: answer.body };
+}
+
+/**
  * POST /hl7v2 without express (see FastLane), for an HL7 media type and a plain body of a declared
  * length within the limit; anything else (another media type: 415; an encoding, chunked or
  * oversize body) goes through the express route. Errors (401, the store's 503) reach the HTTP
@@ -287,7 +346,12 @@ export function hl7FastLane(deps: Hl7v2Deps): FastLane {
     },
     answer(req, res, locals, fail) {
       readPlainBody(req, res, (body) => {
-        gated(deps, () => answerHl7(body.toString('utf8'), hl7ContentType(req.headers['content-type']), req.headers.authorization, locals, deps)).then((answer) => send(res, answer), fail);
+        const text = body.toString('utf8');
+        const contentType = hl7ContentType(req.headers['content-type']);
+        const answered = isBatch(text)
+          ? answerHl7Batch(text, contentType, req.headers.authorization, locals, deps, () => res.socket?.destroyed === true)
+          : gated(deps, () => answerHl7(text, contentType, req.headers.authorization, locals, deps));
+        answered.then((answer) => send(res, answer), fail);
       });
     },
   };
@@ -325,6 +389,11 @@ function send(res: ServerResponse, answer: SoapAnswer): void {
 /** Read a little past the message limit so an oversize message is still answered with an AR. */
 function hl7BodyLimit(options: Hl7v2Options): number {
   return options.maxMessageBytes + 64 * 1024;
+}
+
+/** What POST /hl7v2's express route reads: a batch file, up to its limit (never less than a single message). */
+function batchBodyLimit(options: Hl7v2Options): number {
+  return Math.max(options.maxBatchBytes ?? 0, hl7BodyLimit(options));
 }
 
 /**
