@@ -2,6 +2,7 @@
 // whole (and then never run), what goes to one message, the answer's shape and counts, order, the
 // gate, yielding between messages, and a batch that stops part-way. The real messages through the
 // server: batch-http.test.ts.
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { handleBatch, isBatch, readBatchFile, type BatchOptions } from './batch.js';
 import { MessageGate } from './gate.js';
@@ -115,6 +116,43 @@ describe('batch files (batch.ts)', () => {
       expect(err[8]).toMatch(/nothing was processed/);
     });
   }
+
+  it('any sequence of envelope segments, messages and junk: answered 200/400/413, never thrown; refused runs nothing, else one answer per MSH in order (fast-check)', async () => {
+    const line = fc.oneof(
+      fc.constant(FHS),
+      fc.constant(BHS()),
+      fc.constant('BHS|^~\\#|X'),
+      fc.nat(4).map((n) => `BTS|${n}`),
+      fc.constant('BTS'),
+      fc.nat(3).map((n) => `FTS|${n}`),
+      fc.constant('FTS'),
+      fc.constant('PID|1||X'),
+      fc.constant(''),
+      fc.constant(' \x1c'),
+      fc.string({ maxLength: 8 }),
+      fc.nat(99).map((n) => MSG(`M${n}`))
+    );
+    await fc.assert(
+      fc.asyncProperty(fc.array(line, { minLength: 1, maxLength: 14 }), fc.constantFrom('\r', '\n', '\r\n'), async (lines, eol) => {
+        const body = [lines[0].startsWith('FHS') || lines[0].startsWith('BHS') ? '' : BHS('FIRST'), ...lines].filter((l, i) => i > 0 || l !== '').join(eol);
+        const log: string[] = [];
+        const answer = await handleBatch(body, options({ maxMessages: 4, answer: fakeAnswer(log) }));
+        expect([200, 400, 413]).toContain(answer.status);
+        const msa = segments(answer.body).filter((s) => s.startsWith('MSA'));
+        if (answer.status !== 200) {
+          expect(log).toEqual([]);
+          expect(msa).toEqual(['MSA|AR']);
+          return;
+        }
+        const sent = body.split(/\r\n|\r|\n/).filter((l) => l.startsWith('MSH|')).map((l) => l.split('|')[9]);
+        expect(log.map((m) => m.split('|')[9])).toEqual(sent);
+        expect(msa.map((s) => s.split('|')[2])).toEqual(sent);
+        const counts = segments(answer.body).filter((s) => s.startsWith('BTS')).map((s) => Number(s.split('|')[1]));
+        expect(counts.reduce((a, b) => a + b, 0)).toBe(sent.length);
+      }),
+      { numRuns: 500 }
+    );
+  });
 
   it('what is wrong inside a message goes to that message (read by the single-message path), not the batch', async () => {
     const log: string[] = [];

@@ -82,6 +82,22 @@ describe('POST /hl7v2 fast lane', () => {
     expect(lane.claims(req('GET', '/hl7v2', er7))).toBe(false);
   });
 
+  it('answers a batch file (FHS/BHS…BTS/FTS) with the same bytes as the express route', async () => {
+    const token = servers.viaExpress.token({ scope: 'user/*.cruds', organization: 'Organization/clinic-lane' });
+    const headers = { 'content-type': 'application/hl7-v2', authorization: `Bearer ${token}` };
+    // The batch's own control ids (FHS-11, BHS-11: 20 hex digits) differ by nature, like MSH-10.
+    const ids = (answer: string) => answer.replace(/^((?:FHS|BHS)(?:\|[^|\r]*){9}\|)[0-9a-f]{20}/gm, '$1(id)').replace(/\r((?:FHS|BHS)(?:\|[^|\r]*){9}\|)[0-9a-f]{20}/g, '\r$1(id)');
+    const cases: Array<[string, string]> = [
+      ['a file of two messages', ['FHS|^~\\&|EHR|CLINIC-LANE|IIS|IIS|20261207||||F-1', 'BHS|^~\\&|EHR|CLINIC-LANE|IIS|IIS|20261207||||B-1', message('HL-B1'), message('HL-B2'), 'BTS|2', 'FTS|1'].join('\r')],
+      ['counts that disagree (400)', ['BHS|^~\\&|EHR|CLINIC-LANE|IIS|IIS|20261207||||B-2', message('HL-B3'), 'BTS|5'].join('\r')],
+    ];
+    for (const [name, body] of cases) {
+      const answers = await both(body, headers);
+      expect(ids(answers.lane), name).toBe(ids(answers.express));
+      expect(answers.lane, name).toMatch(/^HTTP\/1\.1 (200|400) /);
+    }
+  });
+
   it('leaves an oversize request to express (an AR from its body reader)', async () => {
     const answers = await both('MSH|' + 'x'.repeat(MAX_MESSAGE_BYTES + 64 * 1024 + 1), { 'content-type': 'application/hl7-v2' });
     expect(answers.lane).toBe(answers.express);
