@@ -4,7 +4,7 @@
 // sending them one by one.
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestServer, type TestServer } from '../../test/helpers/server.js';
+import { startTestServer, testMongoUrl, type TestServer } from '../../test/helpers/server.js';
 import { controlId, hl7Date, msh, order, pid, VIS_OBX, vxu, yearsAgo } from './test-messages.js';
 
 const MAX_BATCH_MESSAGES = 6;
@@ -256,4 +256,32 @@ describe('HL7 v2 batch files at POST /hl7v2', () => {
       { numRuns: 40 }
     );
   }, 120_000);
+});
+
+// The same on MongoDB: each message stored whole or answered AR (without multi-document
+// transactions every VXU is AR, as when sent alone), never half stored, the batch answered 200.
+describe.skipIf(!testMongoUrl())('HL7 v2 batch files on MongoDB', () => {
+  let mongo: TestServer;
+  beforeAll(async () => {
+    mongo = await startTestServer('mongodb');
+  });
+  afterAll(async () => {
+    await mongo?.close();
+  });
+
+  it('answers each message as when sent alone and stores what the ACKs say', async () => {
+    const body = [BHS('MG'), accepted('MG-B1', 'Castillo'), rejected('MG-B2', 'Castillo'), 'BTS|2'].join('\r');
+    const { status, text } = await post(mongo, body);
+    expect(status, text).toBe(200);
+    const codes = answersIn(text).map((a) => field(segments(a).find((s) => s.startsWith('MSA|')), 1));
+    expect(codes[1]).toBe('AR');
+    expect(await patients(mongo, 'MG-B2')).toHaveLength(0);
+    if (mongo.store.supportsTransactions) {
+      expect(codes[0]).toBe('AA');
+      expect(await patients(mongo, 'MG-B1')).toHaveLength(1);
+    } else {
+      expect(codes[0]).toBe('AR');
+      expect(await patients(mongo, 'MG-B1')).toHaveLength(0);
+    }
+  });
 });
