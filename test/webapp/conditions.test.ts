@@ -3,7 +3,9 @@
 // Condition suggestions (the server's CodeSystem/cdsi-observation, built from the CDSi supporting
 // data), sees them listed with since when and by which facility, sees the Forecast change (varicella
 // Immune, then Contraindicated), and marks them entered in error / resolved (the forecast goes back).
-// Roles and data sharing over HTTP with role-scoped tokens, and in the browser for the users whose
+// The cases are CDC's: 2016-UC-0020 (024, provider-verified varicella history: Immune) and
+// 2016-UC-0021 (089, anaphylaxis after a varicella dose: Contraindicated), on a 13-month-old due
+// varicella. Roles and data sharing over HTTP with role-scoped tokens, and in the browser for the users whose
 // rights stop short (reports: no Conditions; site-admin: reads, cannot save). axe-core and the
 // layout checks run on the new screens (test/webapp/keyboard.ts checkEverySize).
 import type { Browser, BrowserContext, Page } from 'playwright-core';
@@ -91,6 +93,8 @@ describe.skipIf(Boolean(missing))('clinic web app: Conditions on the record', ()
       await tab.getByText(`Recorded: ${VARICELLA_HISTORY}. The forecast was updated.`).waitFor();
       const table = tab.getByRole('table', { name: 'Patient conditions' });
       const immunityRow = table.getByRole('row', { name: new RegExp(VARICELLA_HISTORY) });
+      // The facility's name is read after the list (the Condition carries its reference).
+      await immunityRow.filter({ hasText: 'Maple Pediatrics' }).waitFor();
       await expect(immunityRow.textContent()).resolves.toMatch(/CDSi 024.*Evidence of immunity.*Active.*Maple Pediatrics/);
       // The forecast was asked again: the stored Condition makes varicella Immune.
       await waitForVaricella(tab, /Immune/);
@@ -107,8 +111,11 @@ describe.skipIf(Boolean(missing))('clinic web app: Conditions on the record', ()
         extension: [{ valueReference: { reference: CLINIC } }],
       });
 
-      // Entered in error: no longer evidence, the forecast goes back to due.
+      // Entered in error, after a confirmation in words: no longer evidence, the forecast goes back to due.
       await tab.getByRole('button', { name: `Mark ${VARICELLA_HISTORY} entered in error` }).click();
+      await tab.getByRole('group', { name: 'Mark as entered in error?' }).getByText('the forecast no longer reads it').waitFor();
+      expect(await checkEverySize(tab, 'conditions-02b-confirm')).toEqual([]);
+      await tab.getByRole('button', { name: 'Yes, entered in error' }).click();
       await immunityRow.filter({ hasText: 'Entered in error' }).waitFor();
       await waitForVaricella(tab, /Due now|Overdue/);
 
@@ -133,7 +140,13 @@ describe.skipIf(Boolean(missing))('clinic web app: Conditions on the record', ()
       // The current one is listed first.
       await expect(table.locator('tbody tr').first().textContent()).resolves.toMatch(VARICELLA_ALLERGY);
       expect(await checkEverySize(tab, 'conditions-03-contraindicated')).toEqual([]);
+      // Cancel changes nothing and gives focus back to the row's button.
       await tab.getByRole('button', { name: `Mark ${VARICELLA_ALLERGY} resolved` }).click();
+      await tab.getByRole('button', { name: 'Cancel' }).click();
+      await expect(tab.evaluate(() => document.activeElement?.getAttribute('aria-label'))).resolves.toBe(`Mark ${VARICELLA_ALLERGY} resolved`);
+      await expect(table.getByRole('row', { name: new RegExp(VARICELLA_ALLERGY) }).textContent()).resolves.toMatch(/Active/);
+      await tab.getByRole('button', { name: `Mark ${VARICELLA_ALLERGY} resolved` }).click();
+      await tab.getByRole('button', { name: 'Yes, resolved' }).click();
       await table.getByRole('row', { name: new RegExp(VARICELLA_ALLERGY) }).filter({ hasText: /Resolved \d+ \w+ \d{4}/ }).waitFor();
       await waitForVaricella(tab, /Due now|Overdue/);
       expect(await varicellaStatus(tab)).not.toMatch(/Contraindicated/);

@@ -1,8 +1,9 @@
 // The record's Conditions: the CDSi observations the forecast reads (evidence of immunity,
 // contraindications, risk indications) — listed with since when and by which facility, recorded
 // with a form (Condition suggestions from the server's CodeSystem/cdsi-observation, Date), and
-// marked resolved or entered in error. Every change tells the record so the forecast is asked again.
-import { Button, Group, SimpleGrid, Stack, Table, Text, TextInput, Title } from '@mantine/core';
+// marked resolved or entered in error (after a confirmation in words). Every change tells the record
+// so the forecast is asked again.
+import { Alert, Button, Group, SimpleGrid, Stack, Table, Text, TextInput, Title } from '@mantine/core';
 import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import {
   changedCondition,
@@ -33,6 +34,23 @@ export function Conditions({ patientId, onChange }: { patientId: string; onChang
   const [formOpen, setFormOpen] = useState(false);
   const [busy, setBusy] = useState(false);
   const openButton = useRef<HTMLButtonElement>(null);
+  // A change waiting for its confirmation; the confirmation takes focus, and gives it back on Cancel.
+  const [confirming, setConfirming] = useState<{ row: ConditionRow; what: ConditionChange } | undefined>();
+  const confirmRef = useRef<HTMLDivElement>(null);
+  useEffect(() => {
+    if (confirming) confirmRef.current?.focus();
+  }, [confirming]);
+  const actionButton = (row: ConditionRow, what: ConditionChange) => document.querySelector<HTMLButtonElement>(`[data-condition-action="${row.id}:${what}"]`);
+  const askToConfirm = (row: ConditionRow, what: ConditionChange) => {
+    setMessage(undefined);
+    setSaveError(undefined);
+    setConfirming({ row, what });
+  };
+  const cancelConfirm = () => {
+    const back = confirming && actionButton(confirming.row, confirming.what);
+    setConfirming(undefined);
+    back?.focus();
+  };
 
   const load = useCallback(async () => {
     try {
@@ -98,7 +116,10 @@ export function Conditions({ patientId, onChange }: { patientId: string; onChang
       await api.put(`Condition/${row.id}`, changedCondition(current, what, today()), version ? { 'If-Match': `W/"${version}"`, Prefer: 'return=minimal' } : { Prefer: 'return=minimal' });
       await load();
       onChange();
+      setConfirming(undefined);
       setMessage(`${row.what}: ${what === 'resolved' ? 'marked resolved' : 'marked entered in error'}. The forecast was updated.`);
+      // The row's buttons changed: focus goes to the section's heading, next to the message.
+      document.getElementById('conditions-heading')?.focus();
     } catch (err) {
       setSaveError(err);
     } finally {
@@ -109,7 +130,7 @@ export function Conditions({ patientId, onChange }: { patientId: string; onChang
   return (
     <section aria-labelledby="conditions-heading">
       <Group justify="space-between" mb="sm">
-        <Title order={2} id="conditions-heading">
+        <Title order={2} id="conditions-heading" tabIndex={-1} style={{ outline: 'none' }}>
           Conditions
         </Title>
         {!formOpen && !listError && (
@@ -130,6 +151,30 @@ export function Conditions({ patientId, onChange }: { patientId: string; onChang
           </Text>
         )}
       </div>
+      {confirming && (
+        <Alert
+          color="yellow"
+          title={confirming.what === 'resolved' ? 'Mark as resolved?' : 'Mark as entered in error?'}
+          mb="md"
+          role="group"
+          ref={confirmRef}
+          tabIndex={-1}
+        >
+          <Text size="sm">
+            {confirming.what === 'resolved'
+              ? `“${confirming.row.what}” will be recorded as resolved today: as a contraindication or risk indication it no longer counts in the forecast.`
+              : `“${confirming.row.what}” will be marked as entered in error: it stays in the record's history, but the forecast no longer reads it.`}
+          </Text>
+          <Group mt="sm">
+            <Button onClick={() => void change(confirming.row, confirming.what)} loading={busy}>
+              {confirming.what === 'resolved' ? 'Yes, resolved' : 'Yes, entered in error'}
+            </Button>
+            <Button variant="default" onClick={cancelConfirm} disabled={busy}>
+              Cancel
+            </Button>
+          </Group>
+        </Alert>
+      )}
       {formOpen && <ConditionForm observations={observations} busy={busy} onCancel={closeForm} onSave={(o, onset) => void record(newCondition(patientId, o, onset, info.organization), o.title)} />}
       {!conditions && !listError && <Text role="status">Loading conditions…</Text>}
       {conditions && rows.length === 0 && <Text>No conditions recorded.</Text>}
@@ -159,12 +204,27 @@ export function Conditions({ patientId, onChange }: { patientId: string; onChang
                   <Table.Td>
                     <Stack gap={4} align="flex-start">
                       {r.canResolve && (
-                        <Button size="compact-sm" variant="outline" disabled={busy} aria-label={`Mark ${r.what} resolved`} onClick={() => void change(r, 'resolved')}>
+                        <Button
+                          size="compact-sm"
+                          variant="outline"
+                          disabled={busy}
+                          aria-label={`Mark ${r.what} resolved`}
+                          data-condition-action={`${r.id}:resolved`}
+                          onClick={() => askToConfirm(r, 'resolved')}
+                        >
                           Resolved
                         </Button>
                       )}
                       {r.canMarkError && (
-                        <Button size="compact-sm" variant="outline" color="red.9" disabled={busy} aria-label={`Mark ${r.what} entered in error`} onClick={() => void change(r, 'entered-in-error')}>
+                        <Button
+                          size="compact-sm"
+                          variant="outline"
+                          color="red.9"
+                          disabled={busy}
+                          aria-label={`Mark ${r.what} entered in error`}
+                          data-condition-action={`${r.id}:entered-in-error`}
+                          onClick={() => askToConfirm(r, 'entered-in-error')}
+                        >
                           Entered in error
                         </Button>
                       )}
