@@ -16,6 +16,7 @@ import {
   type Store,
   type WriteOp,
 } from '../store/store.js';
+import { checkNamespace, MemoryExpiringRecords, type ExpiringRecords } from '../store/expiring.js';
 import { extractSearchIndex } from './extract.js';
 
 export class TestStore implements Store {
@@ -24,6 +25,14 @@ export class TestStore implements Store {
   readonly docs = new Map<string, Map<string, StoredDoc>>();
   /** Every query the store answered (type + filter), for assertions on what was pushed down. */
   readonly queries: Array<{ type: string; query: StoreQuery | { filter: Filter } }> = [];
+
+  private readonly expiring = new Map<string, MemoryExpiringRecords>();
+
+  expiringRecords(namespace: string): ExpiringRecords {
+    let records = this.expiring.get(checkNamespace(namespace));
+    if (!records) this.expiring.set(namespace, (records = new MemoryExpiringRecords()));
+    return records;
+  }
 
   async init(): Promise<void> {}
   async close(): Promise<void> {}

@@ -7,6 +7,7 @@
 //     deleted: boolean, resource: Resource | null, s: SearchIndex }
 // Current versions live per resource type; every version (including deletes) is kept in history.
 import type { Resource } from '@medplum/fhirtypes';
+import type { ExpiringRecords } from './expiring.js';
 
 /** Normalised search values extracted at write time (src/search). Keyed by search parameter code. */
 export type SearchIndex = Record<string, unknown>;
@@ -198,6 +199,13 @@ export interface Store {
    * store (race-safe conditional create). A holder that crashed loses the lock after a timeout.
    */
   withLock<T>(key: string, fn: () => Promise<T>): Promise<T>;
+
+  /**
+   * A feature's short-lived records (expiring.ts: sessions, codes, refresh tokens of the sign-in
+   * server), kept durably next to the resources but not as resources: no versions, no history, no
+   * search; expired ones are never returned. `namespace`: lower-case letters, digits and `-`.
+   */
+  expiringRecords(namespace: string): ExpiringRecords;
 }
 
 /** A version precondition did not hold. */

@@ -44,6 +44,8 @@ import {
 } from './layout.js';
 import { latencyTrace, type LatencyTrace } from '../../latency-trace.js';
 import { acquireLockFile, releaseLockFile } from './lock-file.js';
+import { checkNamespace, type ExpiringRecords } from '../expiring.js';
+import { EmbeddedExpiringRecords, type ExpiringHost } from './expiring-records.js';
 import { elemMatchTest, type QuickTest } from './elem-match.js';
 import { DictionaryCompressor } from './lz4-dictionary.js';
 import { compoundCondition, conditionsOf, hasPositionalSegment, hull, isPoint, point, requiredStrings, type Condition, type Interval, type PathCondition } from './planner.js';
@@ -163,6 +165,8 @@ export class EmbeddedStore implements Store {
   private idx!: Database<Buffer, AnyKey>;
   private stats!: Database<number, AnyKey>;
   private meta!: Database<unknown, AnyKey>;
+  /** Short-lived records (expiring-records.ts), JSON values. */
+  private exp!: ExpiringHost['db'];
 
   /** Index definitions per type (a handful per type: configuration, not data). */
   private readonly defs = new Map<string, IndexDef[]>();
@@ -211,6 +215,7 @@ export class EmbeddedStore implements Store {
       this.idx = this.env.openDB<Buffer, AnyKey>('idx', { encoding: 'binary' });
       this.stats = this.env.openDB<number, AnyKey>('stats', {});
       this.meta = this.env.openDB<unknown, AnyKey>('meta', {});
+      this.exp = this.env.openDB<Parameters<ExpiringHost['db']['putSync']>[1], AnyKey>('exp', { encoding: 'json' });
       const dictionary = await this.dictionary();
       const compression = { threshold: COMPRESS_FROM_BYTES, dictionary };
       this.cur = this.env.openDB<Buffer, AnyKey>('cur', { encoding: 'binary', compression });
@@ -1234,6 +1239,33 @@ export class EmbeddedStore implements Store {
     // System history: the types' walks merged, newest first (a handful of types).
     for (const e of mergeNewestFirst(types.map(walk))) {
       if (inWindow(e.u) && older(e.u, e.t, e.id, e.v)) yield e;
+    }
+  }
+
+  // ---------------------------------------------------------------- short-lived records
+
+  expiringRecords(namespace: string): ExpiringRecords {
+    const host: ExpiringHost = {
+      env: this.env,
+      db: this.exp,
+      assertWritable: () => this.assertWritable(),
+      assertReadable: () => this.assertReadable(),
+      write: (fn) => this.writeExpiring(fn),
+    };
+    return new EmbeddedExpiringRecords(host, checkNamespace(namespace));
+  }
+
+  /** One write transaction of lmdb's batch for short-lived records; close() waits for it. */
+  private async writeExpiring(fn: () => void): Promise<void> {
+    this.assertWritable();
+    const task = this.env.transaction(fn);
+    this.pending.add(task);
+    try {
+      await task;
+    } catch (err) {
+      throw new StoreUnavailableError('Embedded store could not commit the write', { cause: err });
+    } finally {
+      this.pending.delete(task);
     }
   }
 

@@ -8,6 +8,7 @@ import type { Resource } from '@medplum/fhirtypes';
 import { MongoClient } from 'mongodb';
 import { afterAll, describe, expect, it } from 'vitest';
 import { runStoreContract } from '../store-contract.js';
+import { runExpiringContract } from '../expiring-contract.js';
 import {
   StoreUnavailableError,
   TransactionsUnsupportedError,
@@ -111,6 +112,11 @@ if (!TEST_URL) {
   });
 
   runStoreContract('mongodb', async () => storeOn('contract'), { transactions: detectedTransactions });
+  runExpiringContract('mongodb', async () => {
+    const store = storeOn('expiring');
+    await store.init();
+    return { records: (namespace) => store.expiringRecords(namespace), dispose: () => store.close() };
+  });
   if (caps.atomicUpdates || caps.arrayObjectQueries) {
     // A full MongoDB: also prove the paths taken on FerretDB 1.x (no compare-and-set, object
     // queries on arrays decided in process) against it.

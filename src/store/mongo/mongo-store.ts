@@ -43,6 +43,9 @@ import { needsClientFilter, relaxFilter } from './compat.js';
 import { buildVersion, checkType, currentFromHistory, HISTORY_SORT, historyFilter, historyId, historyToRecord, type HistoryDoc } from './journal.js';
 import { acquireLock, CLAIM_PREFIX, isDuplicateKey, sleep, type LockDoc } from './locks.js';
 
+import { checkNamespace, type ExpiringRecords } from '../expiring.js';
+import { EXPIRING_COLLECTION, EXPIRING_INDEXES, MongoExpiringRecords, type ExpiringDoc } from './expiring-records.js';
+
 export type { HistoryDoc } from './journal.js';
 export type { LockDoc } from './locks.js';
 import { checkPrecondition, toRecord } from '../records.js';
@@ -228,6 +231,7 @@ export class MongoStore implements Store {
         { ...HISTORY_SORT },
         { resourceType: 1, lastUpdated: -1, id: -1, versionId: -1 },
       ]);
+      await createIndexes(this.db.collection<ExpiringDoc>(EXPIRING_COLLECTION), EXPIRING_INDEXES);
       const types = new Set<string>([...SUPPORTED_TYPES, ...Object.keys(this.extraIndexes)]);
       for (const type of types) await this.ensureType(type);
     });
@@ -710,6 +714,10 @@ export class MongoStore implements Store {
     }
     await this.historyColl().deleteOne({ _id: slot }, { session });
     return toRecord(op.resourceType, doc as StoredDoc);
+  }
+
+  expiringRecords(namespace: string): ExpiringRecords {
+    return new MongoExpiringRecords(this.db.collection<ExpiringDoc>(EXPIRING_COLLECTION), checkNamespace(namespace), (what, fn) => this.guard(what, fn));
   }
 
   /** Runs fn, turning connection failures into StoreUnavailableError (HTTP 503). */
