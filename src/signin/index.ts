@@ -25,7 +25,7 @@ import { buildSecurityEvent, type AdminEvent, type AuditSink, type SignInEvent }
 import { interactionRouter } from './interactions.js';
 import { callerForUser, PatientLookup } from './patient-lookup.js';
 import { createProvider, type SigninProvider } from './provider.js';
-import { MemoryArtifacts } from './provider-adapter.js';
+import { StoredArtifacts } from './provider-adapter.js';
 import { narrowScope, type Role } from './roles.js';
 import { fhirUserOf, UserDirectory } from './users.js';
 
@@ -110,7 +110,8 @@ export async function createSignin(services: FrontDoorServices, options: SigninO
   // The sign-in key (ES256, DATA_DIR/auth-signin-key.json), created by src/auth/setup.ts, which
   // publishes it at /auth/jwks.json and lets the FHIR endpoint verify its tokens.
   const { key: signingKey } = await loadServerKey(config.dataDir, 'signin');
-  const artifacts = new MemoryArtifacts();
+  // Sessions, codes, grants and refresh tokens: short-lived records of the store (provider-adapter.ts).
+  const artifacts = new StoredArtifacts(store, logger);
   const provider = createProvider({
     publicBaseUrl: config.publicBaseUrl,
     fhirBaseUrl: services.baseUrl,

@@ -14,7 +14,7 @@ import type { TokenVerifier } from '../auth/verify-token.js';
 import { decodeJwt } from 'jose';
 import { clientMetadata, type AppClients, type AppClient } from './app-clients.js';
 import { messagePage, esc } from './pages.js';
-import { adapterFactory, type MemoryArtifacts } from './provider-adapter.js';
+import { adapterFactory, type StoredArtifacts } from './provider-adapter.js';
 import { NON_RESOURCE_SCOPES, narrowScope } from './roles.js';
 import { fhirUserOf, type UserDirectory } from './users.js';
 
@@ -38,7 +38,7 @@ export interface ProviderOptions {
   users: UserDirectory;
   clients: AppClients;
   builtInClients: AppClient[];
-  artifacts: MemoryArtifacts;
+  artifacts: StoredArtifacts;
   /** The sign-in private signing JWK (ES256, src/auth/server-key.ts). */
   signingJwk: JWK;
   cookieKeys: string[];
