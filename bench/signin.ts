@@ -3,6 +3,8 @@
 //   - sign-ins through the form (one scrypt password check each),
 //   - authorization requests answered from a live session (code issued without a page),
 //   - code exchanges at POST /auth/token (PKCE checked, JWT access token signed), goal ≥ 200/s,
+//   - one browser at a time: an authorization request from its live session, the code's exchange
+//     and a refresh (rotation), each waiting for its own artifact writes to reach the disk,
 //   - what verifying a user's access token adds to a FHIR request, goal ≤ 0.2 ms: the verifier in
 //     process (first sight of a token: ES384 signature; later requests: the verified-token cache),
 //     and over HTTP (GET Patient/{id} with a user token vs an HS256 system token).
@@ -120,6 +122,50 @@ async function main(): Promise<void> {
       `  server CPU per exchange: ${serverCpuMs.toFixed(2)} ms → at most ${(1000 / serverCpuMs).toFixed(0)} exchanges/s on one free core (load average now ${os.loadavg()[0].toFixed(1)} on ${os.cpus().length} cores)`
     );
 
+    // 3b. One request at a time: what a single user waits for, every artifact write (sessions,
+    // codes, refresh tokens are kept in the store) committed to disk before the answer.
+    const rounds = 100;
+    const sequential = { authorize: [] as number[], exchange: [] as number[], refresh: [] as number[], webApp: [] as number[] };
+    const offline = new TestAgent();
+    await signInOnce(origin, callback, 'bench.nurse', 'bench nurse password', offline);
+    for (let i = 0; i < rounds + 5; i++) {
+      const verifier = b64url(randomBytes(32));
+      const t0 = performance.now();
+      const res = await agent.get(authorizeUrl(origin, callback, verifier));
+      const t1 = performance.now();
+      const code = new URL(res.location ?? '', origin).searchParams.get('code');
+      if (!code) throw new Error(`no code from a live session: ${res.status} ${res.location}`);
+      const exchanged = await tokenRequest(origin, { grant_type: 'authorization_code', code, code_verifier: verifier, redirect_uri: callback, client_id: 'iis-web-app' });
+      const t2 = performance.now();
+      if (!exchanged.access_token) throw new Error(`exchange failed: ${JSON.stringify(exchanged)}`);
+      if (i >= 5) {
+        sequential.authorize.push(t1 - t0);
+        sequential.exchange.push(t2 - t1);
+      }
+    }
+    // The web app's own request (offline_access): sent back with prompt=consent, through the
+    // interaction (implicit consent), a code: 8 artifact writes one after the other.
+    for (let i = 0; i < rounds + 5; i++) {
+      const t0 = performance.now();
+      const back = await offline.follow(await offline.get(authorizeUrl(origin, callback, b64url(randomBytes(32)), 'openid fhirUser offline_access user/*.cruds')), callback);
+      if (!back.location?.startsWith(callback)) throw new Error(`the web app's request from a live session did not come back: ${back.status}`);
+      if (i >= 5) sequential.webApp.push(performance.now() - t0);
+    }
+    let refreshToken = (await signInOnce(origin, callback, 'bench.nurse', 'bench nurse password', offline, 'openid fhirUser offline_access user/*.cruds')).refresh_token as string;
+    for (let i = 0; i < rounds + 5; i++) {
+      const t0 = performance.now();
+      const refreshed = await tokenRequest(origin, { grant_type: 'refresh_token', refresh_token: refreshToken, client_id: 'iis-web-app' });
+      if (i >= 5) sequential.refresh.push(performance.now() - t0);
+      if (!refreshed.refresh_token) throw new Error(`refresh failed: ${JSON.stringify(refreshed)}`);
+      refreshToken = refreshed.refresh_token;
+    }
+    for (const times of Object.values(sequential)) times.sort((a, b) => a - b);
+    line(
+      `one request at a time (${rounds} each), p50 / p99: authorization request from a live session ${pct(sequential.authorize, 0.5)} / ${pct(sequential.authorize, 0.99)} ms, ` +
+        `the web app's (offline_access, through the interaction) ${pct(sequential.webApp, 0.5)} / ${pct(sequential.webApp, 0.99)} ms, ` +
+        `code exchange ${pct(sequential.exchange, 0.5)} / ${pct(sequential.exchange, 0.99)} ms, refresh (rotated) ${pct(sequential.refresh, 0.5)} / ${pct(sequential.refresh, 0.99)} ms`
+    );
+
     // 4. Verification in process, with the server's key (as the FHIR endpoint does).
     const keys = [(await loadServerKey(dataDir)).key, (await loadServerKey(dataDir, 'signin')).key];
     const verifier = createTokenVerifier({ fhirBaseUrl: fhir, serverKeys: keys.map((key) => ({ issuer: `${origin}/auth`, kid: key.kid, alg: key.alg, publicKey: key.publicKey })) });
@@ -176,13 +222,13 @@ function pct(sorted: number[], q: number): string {
   return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * q))].toFixed(2);
 }
 
-function authorizeUrl(origin: string, callback: string, verifier: string): string {
+function authorizeUrl(origin: string, callback: string, verifier: string, scope = 'openid fhirUser user/*.cruds'): string {
   const challenge = createHash('sha256').update(verifier).digest('base64url');
   const q = new URLSearchParams({
     response_type: 'code',
     client_id: 'iis-web-app',
     redirect_uri: callback,
-    scope: 'openid fhirUser user/*.cruds',
+    scope,
     code_challenge: challenge,
     code_challenge_method: 'S256',
     state: b64url(randomBytes(8)),
@@ -190,11 +236,16 @@ function authorizeUrl(origin: string, callback: string, verifier: string): strin
   return `${origin}/auth/authorize?${q}`;
 }
 
-/** Signs in through the form with the web app client and exchanges the code. */
-async function signInOnce(origin: string, callback: string, username: string, password: string, agent = new TestAgent()): Promise<{ access_token: string }> {
+async function tokenRequest(origin: string, form: Record<string, string>): Promise<{ access_token?: string; refresh_token?: string; error?: string }> {
+  const res = await fetch(`${origin}/auth/token`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams(form) });
+  return (await res.json()) as { access_token?: string; refresh_token?: string; error?: string };
+}
+
+/** Signs in through the form (unless the agent's session answers) with the web app client and exchanges the code. */
+async function signInOnce(origin: string, callback: string, username: string, password: string, agent = new TestAgent(), scope?: string): Promise<{ access_token: string; refresh_token?: string }> {
   const verifier = b64url(randomBytes(32));
-  const loginPage = await agent.follow(await agent.get(authorizeUrl(origin, callback, verifier)), callback);
-  const back = await agent.follow(await agent.post(agent.formAction(loginPage), { username, password }), callback);
+  const loginPage = await agent.follow(await agent.get(authorizeUrl(origin, callback, verifier, scope)), callback);
+  const back = loginPage.location?.startsWith(callback) ? loginPage : await agent.follow(await agent.post(agent.formAction(loginPage), { username, password }), callback);
   const code = back.location ? new URL(back.location).searchParams.get('code') : null;
   if (!code) throw new Error(`sign-in of ${username} failed: ${back.status} ${back.html.slice(0, 300)}`);
   const res = await fetch(`${origin}/auth/token`, {
@@ -202,7 +253,7 @@ async function signInOnce(origin: string, callback: string, username: string, pa
     headers: { 'content-type': 'application/x-www-form-urlencoded' },
     body: new URLSearchParams({ grant_type: 'authorization_code', code, code_verifier: verifier, redirect_uri: callback, client_id: 'iis-web-app' }),
   });
-  return (await res.json()) as { access_token: string };
+  return (await res.json()) as { access_token: string; refresh_token?: string };
 }
 
 async function put(fhir: string, token: string, url: string, body: unknown): Promise<void> {
