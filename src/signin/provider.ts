@@ -9,6 +9,7 @@
 import type { JWK } from 'jose';
 import Provider, { errors, interactionPolicy, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
 import { SUPPORTED_TYPES } from '../fhir/resource-types.js';
+import { StoreUnavailableError } from '../store/store.js';
 import type { Logger } from '../logger.js';
 import type { TokenVerifier } from '../auth/verify-token.js';
 import { decodeJwt } from 'jose';
@@ -26,6 +27,8 @@ export const PROVIDER_ROUTES = {
   jwks: '/jwks',
   end_session: '/logout',
 } as const;
+
+const STORE_UNAVAILABLE = 'The data store is unavailable; try again shortly';
 
 /** The patient chosen for a grant (standalone launch); kept as long as the grant. */
 export const LAUNCH_MODEL = 'LaunchContext';
@@ -215,8 +218,14 @@ export function createProvider(options: ProviderOptions): SigninProvider {
     clientDefaults: { id_token_signed_response_alg: 'ES256', grant_types: ['authorization_code', 'refresh_token'], response_types: ['code'] },
     cookies: { keys: options.cookieKeys, long: { httpOnly: true, sameSite: 'lax' }, short: { httpOnly: true, sameSite: 'lax' } },
     clientBasedCORS: () => true,
-    async renderError(ctx, out) {
+    async renderError(ctx, out, err) {
       ctx.type = 'html';
+      if (err instanceof StoreUnavailableError) {
+        ctx.status = 503;
+        ctx.set('Retry-After', '5');
+        ctx.body = plainPage('Sign-in unavailable', `<h1>Sign-in unavailable</h1><p>${esc(STORE_UNAVAILABLE)}.</p>`);
+        return;
+      }
       const text = [out.error, out.error_description].filter(Boolean).join(': ');
       const { body } = messagePage('Sign-in problem', text || 'The request could not be completed.');
       ctx.body = plainPage('Sign-in problem', body);
@@ -278,7 +287,20 @@ export function createProvider(options: ProviderOptions): SigninProvider {
     }
   }
 
-  provider.on('server_error', (_ctx: unknown, err: Error) => options.logger.error('authorization server error', { error: err.stack ?? err.message }));
+  provider.on('server_error', (ctx: KoaContextWithOIDC, err: Error) => {
+    if (err instanceof StoreUnavailableError) {
+      // Sessions, codes, tokens and users are in the store: when it does not answer, the client
+      // is told to come back (503, like the FHIR API), not that the server broke. The listener runs
+      // inside oidc-provider's error handler, after it set the answer and before it is sent.
+      // (An HTML answer is rendered by renderError, which oidc-provider may call after this.)
+      options.logger.warn('authorization server: the store is unavailable', { error: err.message });
+      ctx.status = 503;
+      ctx.set('Retry-After', '5');
+      if (ctx.body && typeof ctx.body === 'object') ctx.body = { error: 'temporarily_unavailable', error_description: STORE_UNAVAILABLE };
+      return;
+    }
+    options.logger.error('authorization server error', { error: err.stack ?? err.message });
+  });
   return { provider, launchPatient, setLaunchPatient };
 }
 
