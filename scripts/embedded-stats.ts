@@ -23,12 +23,12 @@ interface Stats {
 
 let usedPages = 0;
 let pageSize = 4096;
-for (const name of ['cur', 'ver', 'hist', 'thist', 'idx', 'stats', 'meta']) {
+for (const name of ['cur', 'ver', 'hist', 'thist', 'idx', 'stats', 'meta', 'exp']) {
   let s: Stats;
   try {
     s = env.openDB(name, { encoding: 'binary' }).getStats() as Stats;
   } catch {
-    continue; // not in this store (`hist`: written by stores before 2026-12-06 only)
+    continue; // not in this store (`hist`: written by stores before 2026-12-06 only; `exp`: short-lived records, since 2026-12-07)
   }
   const pages = s.treeBranchPageCount + s.treeLeafPageCount + s.overflowPages;
   usedPages += pages;
