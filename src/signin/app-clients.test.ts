@@ -67,4 +67,14 @@ describe('confidential apps’ secrets at rest', () => {
       expect(await clients.secretMatches(id, client?.secretHash as string, secret)).toBe(true);
     }
   });
+
+  it('an app removed and registered again gets a new secret; the old one no longer matches', async () => {
+    const clients = new AppClients(store, [], FAST_HASH);
+    await writeLegacy('rotated', 'clear-secret-in-history');
+    expect(await clients.remove('rotated')).toBe(true);
+    const again = await clients.register({ clientId: 'rotated', redirectUris: ['https://app.example/cb'], public: false });
+    const stored = await clients.get('rotated');
+    expect(await clients.secretMatches('rotated', stored?.secretHash as string, again.secret)).toBe(true);
+    expect(await clients.secretMatches('rotated', stored?.secretHash as string, 'clear-secret-in-history')).toBe(false);
+  });
 });
