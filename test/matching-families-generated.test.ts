@@ -14,22 +14,13 @@
 // A failure prints the seed and the shrunk family (MATCHING_FAMILIES_SEED=… reproduces a run).
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { childRecord, MR, type Household, type HouseholdFact } from './helpers/families.js';
 import { immunization, startTestServer, type TestServer } from './helpers/server.js';
 
-const MMN = 'http://hl7.org/fhir/StructureDefinition/patient-mothersMaidenName';
-const MR = { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v2-0203', code: 'MR' }] };
 const HOSPITALS = ['urn:oid:2.16.840.1.113883.3.9999.201', 'urn:oid:2.16.840.1.113883.3.9999.202'];
 const NAMES = ['Liam', 'Noah', 'Ann', 'Anna', 'Thor', 'Thorfinn', 'Leah', 'Lea', 'Eva', 'Ava', 'Mason', 'Jason', 'Emma', 'Emily', 'Chris', 'Christina'];
 const SURNAMES = ['Smith', 'Johnson', 'Williams', 'Garcia', 'Nguyen'];
-type Fact = 'address' | 'phone' | 'maiden';
 type Kind = 'twins' | 'triplets' | 'boyGirl' | 'lookAlikes' | 'single' | 'twinsWithoutOrder';
-
-interface Household {
-  line: string;
-  zip: string;
-  phone: string;
-  maiden: string;
-}
 
 interface Child {
   legal: string;
@@ -46,7 +37,7 @@ interface Family {
   placeholder: 'sexed' | 'plain';
   children: Child[];
   /** Household facts the clinic's records carry. */
-  clinicFacts: Fact[];
+  clinicFacts: HouseholdFact[];
   clinicOrder: number[];
 }
 
@@ -71,7 +62,7 @@ const familyArb: fc.Arbitrary<Family> = fc
     sex: fc.constantFrom<'male' | 'female'>('male', 'female'),
     sameMother: fc.boolean(),
     sameHospital: fc.boolean(),
-    clinicFacts: fc.subarray<Fact>(['address', 'phone', 'maiden']),
+    clinicFacts: fc.subarray<HouseholdFact>(['address', 'phone', 'maiden']),
     shuffle: fc.array(fc.nat(), { minLength: 3, maxLength: 3 }),
   })
   .map(({ kind, surname, placeholder, names, sex, sameMother, sameHospital, clinicFacts, shuffle }) => {
@@ -102,17 +93,6 @@ function placeholderGiven(family: Family, child: Child): string[] {
   return ['Baby', child.gender === 'male' ? 'Boy' : 'Girl'];
 }
 
-function record(child: Child, birthDate: string, facts: readonly Fact[]) {
-  return {
-    resourceType: 'Patient',
-    birthDate,
-    gender: child.gender,
-    ...(facts.includes('address') ? { address: [{ line: [child.household.line], city: 'Springfield', state: 'IL', postalCode: child.household.zip }] } : {}),
-    ...(facts.includes('phone') ? { telecom: [{ system: 'phone', value: child.household.phone }] } : {}),
-    ...(facts.includes('maiden') ? { extension: [{ url: MMN, valueString: child.household.maiden }] } : {}),
-    ...(child.order !== undefined ? { multipleBirthInteger: child.order } : {}),
-  };
-}
 
 describe('generated families over HTTP: never two children in one record; one record per child when the clinic sends the household', () => {
   let server: TestServer;
@@ -134,7 +114,7 @@ describe('generated families over HTTP: never two children in one record; one re
     for (const child of family.children) {
       const hospital = await server.fhir('POST', 'Patient', {
         body: {
-          ...record(child, birthDate, ['address', 'phone', 'maiden']),
+          ...childRecord(child, birthDate),
           identifier: [{ type: MR, system: child.hospital, value: `GNB-${++mrnSeq}` }],
           name: [{ family: family.surname, given: placeholderGiven(family, child) }],
         },
@@ -148,7 +128,7 @@ describe('generated families over HTTP: never two children in one record; one re
     for (const i of family.clinicOrder) {
       const child = family.children[i];
       const clinic = await server.fhir('POST', 'Patient', {
-        body: { ...record(child, birthDate, family.clinicFacts), name: [{ use: 'official', family: family.surname, given: [child.legal] }] },
+        body: { ...childRecord(child, birthDate, family.clinicFacts), name: [{ use: 'official', family: family.surname, given: [child.legal] }] },
       });
       expect([200, 201], clinic.text).toContain(clinic.status);
       const landed = placeholders.indexOf(clinic.body.id);

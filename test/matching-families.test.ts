@@ -4,19 +4,11 @@
 // other mothers — every legal record must reach its own placeholder (200, merged-into-existing),
 // so the registry ends with one record per child, each dose on its child, and no twin merged.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { childRecord, MR, type Household } from './helpers/families.js';
 import { immunization, startTestServer, type TestServer } from './helpers/server.js';
 
-const MMN = 'http://hl7.org/fhir/StructureDefinition/patient-mothersMaidenName';
-const MR = { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v2-0203', code: 'MR' }] };
 const HOSPITAL_A = 'urn:oid:2.16.840.1.113883.3.9999.101';
 const HOSPITAL_B = 'urn:oid:2.16.840.1.113883.3.9999.102';
-
-interface Household {
-  line: string;
-  zip: string;
-  phone: string;
-  maiden: string;
-}
 
 interface Child {
   placeholder: string[];
@@ -42,17 +34,6 @@ function household(n: number): Household {
   };
 }
 
-function base(child: Child, birthDate: string) {
-  return {
-    resourceType: 'Patient',
-    birthDate,
-    gender: child.gender,
-    address: [{ line: [child.household.line], city: 'Springfield', state: 'IL', postalCode: child.household.zip }],
-    telecom: [{ system: 'phone', value: child.household.phone }],
-    extension: [{ url: MMN, valueString: child.household.maiden }],
-    ...(child.order !== undefined ? { multipleBirthInteger: child.order } : {}),
-  };
-}
 
 describe('families over HTTP: one record per child', () => {
   let server: TestServer;
@@ -75,7 +56,7 @@ describe('families over HTTP: one record per child', () => {
     for (const child of children) {
       const hospital = await server.fhir('POST', 'Patient', {
         body: {
-          ...base(child, birthDate),
+          ...childRecord(child, birthDate),
           identifier: [{ type: MR, system: child.hospital, value: `NB-${++mrnSeq}` }],
           name: [{ family: child.family, given: child.placeholder }],
         },
@@ -88,7 +69,7 @@ describe('families over HTTP: one record per child', () => {
     for (const i of clinicOrder) {
       const child = children[i];
       const clinic = await server.fhir('POST', 'Patient', {
-        body: { ...base(child, birthDate), name: [{ use: 'official', family: child.family, given: [child.legal] }] },
+        body: { ...childRecord(child, birthDate), name: [{ use: 'official', family: child.family, given: [child.legal] }] },
         headers: { prefer: 'return=representation' },
       });
       expect(clinic.status, `${child.legal}: ${clinic.text}`).toBe(200);
@@ -161,11 +142,11 @@ describe('families over HTTP: one record per child', () => {
       const ids: string[] = [];
       for (const child of [twin('Liam'), twin('Noah')]) {
         const res = await server.fhir('POST', 'Patient', {
-          body: { ...base(child, birthDate), identifier: [{ type: MR, system: child.hospital, value: `NB-${++mrnSeq}` }], name: [{ family: 'Brown', given: ['Baby', 'Boy'] }] },
+          body: { ...childRecord(child, birthDate), identifier: [{ type: MR, system: child.hospital, value: `NB-${++mrnSeq}` }], name: [{ family: 'Brown', given: ['Baby', 'Boy'] }] },
         });
         ids.push(res.body.id);
       }
-      const clinic = await server.fhir('POST', 'Patient', { body: { ...base(twin('Liam'), birthDate), name: [{ use: 'official', family: 'Brown', given: ['Liam'] }] } });
+      const clinic = await server.fhir('POST', 'Patient', { body: { ...childRecord(twin('Liam'), birthDate), name: [{ use: 'official', family: 'Brown', given: ['Liam'] }] } });
       expect(clinic.status, clinic.text).toBe(201);
       expect(ids).not.toContain(clinic.body.id);
       expect(clinic.body.meta.tag.map((t: any) => t.code)).toContain('possible-duplicate');
