@@ -9,7 +9,7 @@ import path from 'node:path';
 import * as oidc from 'openid-client';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Config } from '../config.js';
-import { freePort, startTestServer, testMongoUrl, type TestServer } from '../../test/helpers/server.js';
+import { dropDatabase, freePort, startTestServer, testMongoUrl, type TestServer } from '../../test/helpers/server.js';
 import { artifactHash } from './provider-adapter.js';
 import { signinOf } from './test-helpers.js';
 import { TestAgent } from './test-agent.js';
@@ -28,7 +28,8 @@ function restartSuite(kind: 'embedded' | 'mongodb'): void {
       for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
     });
 
-    it('refresh token, session cookie, consumed code, rotated refresh token and grant revocation', async () => {
+    /** A data directory (and, on MongoDB, a database of its own) that two starts of the server share. */
+    async function restartableOverrides(): Promise<Partial<Config>> {
       const dataDir = await mkdtemp(path.join(os.tmpdir(), 'iis-signin-restart-'));
       cleanups.push(() => rm(dataDir, { recursive: true, force: true }));
       const overrides: Partial<Config> = { dataDir, port: await freePort() };
@@ -38,6 +39,11 @@ function restartSuite(kind: 'embedded' | 'mongodb'): void {
         overrides.mongodbUrl = url.toString();
         cleanups.push(() => dropDatabase(url.toString()));
       }
+      return overrides;
+    }
+
+    it('refresh token, session cookie, consumed code, rotated refresh token and grant revocation', async () => {
+      const overrides = await restartableOverrides();
       // 'embedded' as the helper's kind: with mongodbUrl in the overrides the server uses MongoDB,
       // and the helper leaves the database alone when it closes (the second start needs it).
       let server: TestServer = await startTestServer('embedded', overrides);
@@ -65,7 +71,7 @@ function restartSuite(kind: 'embedded' | 'mongodb'): void {
       await server.close();
       closed = true;
       // The store holds none of these credentials in the clear, only their hashes.
-      const atRest = await storedArtifactsText(kind, dataDir, overrides.mongodbUrl);
+      const atRest = await storedArtifactsText(kind, overrides.dataDir as string, overrides.mongodbUrl);
       expect(atRest).toContain(artifactHash('RefreshToken', refresh2));
       for (const secret of [refresh1, refresh2, code1]) expect(atRest).not.toContain(secret);
       server = await startTestServer('embedded', overrides);
@@ -102,15 +108,7 @@ function restartSuite(kind: 'embedded' | 'mongodb'): void {
     });
 
     it('a consumed code is refused after a restart even before anything else of its grant is used', async () => {
-      const dataDir = await mkdtemp(path.join(os.tmpdir(), 'iis-signin-restart-'));
-      cleanups.push(() => rm(dataDir, { recursive: true, force: true }));
-      const overrides: Partial<Config> = { dataDir, port: await freePort() };
-      if (kind === 'mongodb') {
-        const url = new URL(testMongoUrl() as string);
-        url.pathname = `/iis_test_restart_${randomUUID().replace(/-/g, '').slice(0, 12)}`;
-        overrides.mongodbUrl = url.toString();
-        cleanups.push(() => dropDatabase(url.toString()));
-      }
+      const overrides = await restartableOverrides();
       let server: TestServer = await startTestServer('embedded', overrides);
       await signinOf(server).users.create({ ...USER, role: 'clinician', organization: 'Organization/clinic-a' });
       const callback = `${server.url}/app/callback`;
@@ -178,15 +176,6 @@ async function storedArtifactsText(kind: 'embedded' | 'mongodb', dataDir: string
   }
 }
 
-async function dropDatabase(url: string): Promise<void> {
-  const { MongoClient } = await import('mongodb');
-  const client = new MongoClient(url, { serverSelectionTimeoutMS: 3000 });
-  try {
-    await client.db().dropDatabase();
-  } finally {
-    await client.close();
-  }
-}
 
 restartSuite('embedded');
 if (testMongoUrl()) {

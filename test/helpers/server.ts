@@ -93,7 +93,8 @@ export async function startTestServer(
   return { ...running, close, token, fhir, dataDir };
 }
 
-async function dropDatabase(url: string): Promise<void> {
+/** Drops a test MongoDB database (the URL's database). */
+export async function dropDatabase(url: string): Promise<void> {
   const { MongoClient } = await import('mongodb');
   const client = new MongoClient(url, { serverSelectionTimeoutMS: 3000 });
   try {
