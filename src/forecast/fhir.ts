@@ -104,7 +104,8 @@ export function observationCodesOf(condition: Condition, data: SupportingData): 
   return observationCodesOfConcept(condition.code, data);
 }
 
-function observationCodesOfConcept(concept: CodeableConcept | undefined, data: SupportingData): string[] {
+/** A coded value (SNOMED, CDCPHINVS or a CDSi code) → the CDSi observation codes it stands for. */
+export function observationCodesOfConcept(concept: CodeableConcept | undefined, data: SupportingData): string[] {
   const out: string[] = [];
   for (const c of listOf(concept?.coding)) {
     const code = text(c.code);
@@ -146,6 +147,33 @@ function immunityCodes(data: SupportingData): ReadonlySet<string> {
   return codes;
 }
 
+const contraindicationCodesOf = new WeakMap<SupportingData, ReadonlySet<string>>();
+/** Every observation code some antigen takes as a contraindication (vaccine group or vaccine). */
+function contraindicationCodes(data: SupportingData): ReadonlySet<string> {
+  let codes = contraindicationCodesOf.get(data);
+  if (!codes) {
+    codes = new Set([...data.antigens.values()].flatMap((a) => [...a.groupContraindications, ...a.vaccineContraindications].map((c) => c.code)));
+    contraindicationCodesOf.set(data, codes);
+  }
+  return codes;
+}
+
+/**
+ * What a Condition tells the forecast on `assessmentDate`, by the rules toPatientRecord applies:
+ * the CDSi codes it carries that count as evidence of immunity, and those that count as a
+ * contraindication (none when entered in error or refuted; a resolved one stays evidence of immunity only).
+ */
+export function conditionObservations(condition: Condition, assessmentDate: Day, data: SupportingData): { immunity: string[]; contraindication: string[] } {
+  const verification = listOf(condition.verificationStatus?.coding)[0]?.code;
+  if (verification && EXCLUDED_VERIFICATION.has(verification)) return { immunity: [], contraindication: [] };
+  const codes = observationCodesOf(condition, data);
+  const ended = endedBy(condition, assessmentDate);
+  return {
+    immunity: codes.filter((c) => immunityCodes(data).has(c)),
+    contraindication: ended ? [] : codes.filter((c) => contraindicationCodes(data).has(c)),
+  };
+}
+
 export function toPatientRecord(input: ForecastInput, data: SupportingData) {
   const assessmentDate = requireDate(input.assessmentDate, 'assessmentDate', 'assessmentDate');
   const birthDate = requireDate(input.patient?.birthDate, 'Patient.birthDate', 'Patient.birthDate');
@@ -161,6 +189,16 @@ export function toPatientRecord(input: ForecastInput, data: SupportingData) {
     doses.push({ id: imm.id ?? String(index), date, cvx, mvx: mvxOf(imm), ...(condition ? { condition } : {}) });
   });
   const observations = new Map<string, Day | undefined>();
+  // A Condition recorded from a dose's OBX (src/hl7v2: `evidence.detail` names that Immunization,
+  // which keeps the OBX as an extension) is the same piece of evidence as the extension: the
+  // Condition decides whether it counts (entered in error, refuted, resolved), the extension still
+  // dates it as before. `Immunization/<id>|<observation code>`.
+  const recordedAsCondition = new Set<string>();
+  for (const condition of listOf(input.conditions)) {
+    const doses = listOf(condition.evidence).flatMap((e) => listOf(e.detail)).map((d) => text(d.reference)).filter((r): r is string => !!r && r.startsWith('Immunization/'));
+    if (doses.length === 0) continue;
+    for (const code of observationCodesOf(condition, data)) for (const dose of doses) recordedAsCondition.add(`${dose}|${code}`);
+  }
   for (const condition of listOf(input.conditions)) {
     const verification = listOf(condition.verificationStatus?.coding)[0]?.code;
     if (verification && EXCLUDED_VERIFICATION.has(verification)) continue;
@@ -173,10 +211,12 @@ export function toPatientRecord(input: ForecastInput, data: SupportingData) {
       observations.set(code, onset ?? observations.get(code));
     }
   }
-  const observe = (extensions: Extension[] | undefined, date: Day | undefined) => {
+  const observe = (extensions: Extension[] | undefined, date: Day | undefined, reference?: string) => {
     for (const ext of listOf(extensions)) {
       if (!(OBSERVATION_EXTENSIONS as readonly string[]).includes(ext.url)) continue;
       for (const code of observationCodesOfConcept(ext.valueCodeableConcept, data)) {
+        // Its Condition did not count (entered in error, resolved contraindication): neither does the extension.
+        if (reference && !observations.has(code) && recordedAsCondition.has(`${reference}|${code}`)) continue;
         // The earliest report dates an observation; one already given undated stays undated.
         if (!observations.has(code)) observations.set(code, date);
         else if (date !== undefined && observations.get(code) !== undefined && date < observations.get(code)!) observations.set(code, date);
@@ -188,7 +228,7 @@ export function toPatientRecord(input: ForecastInput, data: SupportingData) {
     if (imm.status === 'entered-in-error' || !imm.extension) continue;
     const date = parseIsoDate(imm.occurrenceDateTime ?? imm.occurrenceString);
     if (date !== undefined && date > assessmentDate) continue;
-    observe(imm.extension, date);
+    observe(imm.extension, date, imm.id ? `Immunization/${imm.id}` : undefined);
   }
   return { assessmentDate, birthDate, gender, doses, observations };
 }

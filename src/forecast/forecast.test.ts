@@ -133,6 +133,34 @@ describe('forecastFromFhir', () => {
     expect(viaCondition.recommendation.recommendation.find((r) => r.vaccineCode?.[0]?.text === 'Varicella')!.forecastStatus.coding?.[0]?.code).toBe('immune');
   });
 
+  it('a Condition recorded from a dose\'s OBX (evidence.detail → that Immunization) and the dose\'s extension are one piece of evidence: the Condition decides', () => {
+    const patient = { resourceType: 'Patient' as const, id: 'p1', birthDate: '2015-01-06', gender: 'female' as const };
+    const snomed = { coding: [{ system: 'http://snomed.info/sct', code: '38907003' }] };
+    const noVaccine: Immunization = {
+      ...dtap('h', '2020-05-01', '998'),
+      status: 'not-done',
+      extension: [{ url: 'https://iis-fhir-server.org/fhir/StructureDefinition/evidence-of-immunity', valueCodeableConcept: snomed }],
+    };
+    const fromObx = (verification: string, detail = 'Immunization/h'): Condition => ({
+      resourceType: 'Condition',
+      subject: { reference: 'Patient/p1' },
+      verificationStatus: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/condition-ver-status', code: verification }] },
+      code: { coding: [{ system: 'https://www.cdc.gov/vaccines/programs/iis/cdsi.html', code: '024' }, ...snomed.coding] },
+      onsetDateTime: '2020-05-01',
+      evidence: [{ detail: [{ reference: detail }] }],
+    });
+    const varicella = (conditions: Condition[]) =>
+      forecastFromFhir({ assessmentDate: '2025-11-10', patient, immunizations: [noVaccine], conditions }).recommendation.recommendation.find(
+        (r) => r.vaccineCode?.[0]?.text === 'Varicella',
+      )!.forecastStatus.coding?.[0]?.code;
+    expect(varicella([])).toBe('immune');
+    expect(varicella([fromObx('confirmed')])).toBe('immune');
+    // Marked entered in error: the extension it was recorded from no longer counts either.
+    expect(varicella([fromObx('entered-in-error')])).toBe('notComplete');
+    // A Condition about another dose does not take the extension with it.
+    expect(varicella([fromObx('entered-in-error', 'Immunization/other')])).toBe('immune');
+  });
+
   it('leaves out a Condition entered in error, and a resolved contraindication — but not resolved evidence of immunity', () => {
     const patient = { resourceType: 'Patient' as const, id: 'p1', birthDate: '2024-10-01', gender: 'female' as const };
     const cdsi = (code: string) => ({ coding: [{ system: 'https://www.cdc.gov/vaccines/programs/iis/cdsi.html', code }] });

@@ -11,6 +11,8 @@ export const UCUM = 'http://unitsofmeasure.org';
 export const CDCREC = 'urn:oid:2.16.840.1.113883.6.238';
 export const CDCPHINVS = 'urn:oid:2.16.840.1.114222.4.5.274';
 export const NCIT = 'http://ncithesaurus-stage.nci.nih.gov';
+/** CDC CDSi observation codes (the forecast's supporting data); named CDSI in a message's CE. */
+export const CDSI = 'https://www.cdc.gov/vaccines/programs/iis/cdsi.html';
 /** Tables without a published FHIR URI (NIP001, NIP002, state tables…): one URI per table name. */
 export const TABLE_BASE = 'https://iis-fhir-server.org/fhir/CodeSystem/hl7v2-table-';
 
@@ -24,6 +26,7 @@ const BY_NAME: Record<string, string> = {
   CDCREC,
   CDCPHINVS,
   NCIT,
+  CDSI,
 };
 const BY_URI = new Map(Object.entries(BY_NAME).map(([name, uri]) => [uri, name]));
 

@@ -2,7 +2,10 @@
 // data-sharing status, ORC/RXA/RXR/OBX from each Immunization. The inverse of vxu-to-fhir.ts: a
 // message's core data elements (CDC guide Table A-2) come back as they were sent.
 import type { Hl7Segment } from '@medplum/core';
-import type { Address, CodeableConcept, ContactPoint, Extension, HumanName, Identifier, Immunization, Patient } from '@medplum/fhirtypes';
+import type { Address, CodeableConcept, Condition, ContactPoint, Extension, HumanName, Identifier, Immunization, Patient } from '@medplum/fhirtypes';
+import { CDCPHINVS_SYSTEMS, conditionObservations, observationCodesOf, observationCodesOfConcept, SNOMED_SYSTEM } from '../forecast/fhir.js';
+import { parseIsoDate } from '../forecast/dates.js';
+import type { SupportingData } from '../forecast/supporting-data.js';
 import type { DataSharing } from '../consent/data-sharing.js';
 import { ceFrom, codingOf, CVX, nameFor, NDC } from './codes.js';
 import { fhirDateTimeToHl7, fhirDateToHl7, segment, type FieldValue } from './er7.js';
@@ -266,4 +269,84 @@ function observationSegments(imm: Immunization, date: string | undefined): Hl7Se
     obx('CE', LOINC_OBX.reaction, 'Reaction', ceFrom(concept), ++subId, fhirDateTimeToHl7(reaction.date) ?? date);
   }
   return out;
+}
+
+// ---- Conditions ------------------------------------------------------------------------------
+
+const OBSERVATION_OBX = {
+  immunity: { code: LOINC_OBX.evidenceOfImmunity, name: 'Patient immunity', prefer: 'SCT' },
+  contraindication: { code: LOINC_OBX.contraindication, name: 'Contraindication', prefer: 'CDCPHINVS' },
+} as const;
+
+/**
+ * The patient's Conditions that the forecast takes as evidence of immunity or a contraindication
+ * on `assessmentDate` (recorded over FHIR, in the clinic web app, or from an OBX), as the CDC guide
+ * reports an observation without a dose: per Condition an ORC, an RXA 998 "no vaccine administered"
+ * (RXA-20 NA) dated by its onset, and an OBX 59784-9 / 30945-0. A Condition recorded from a dose's
+ * OBX whose dose still carries it (its `evidence.detail`) is left out: that OBX comes back with
+ * the dose, as it was sent. Risk indications have no OBX in the guide and are not listed.
+ */
+export function conditionSegments(conditions: Condition[], immunizations: Immunization[], assessmentDate: string, data: SupportingData): Hl7Segment[] {
+  const day = parseIsoDate(assessmentDate);
+  if (day === undefined) return [];
+  const byReference = new Map(immunizations.map((imm) => [`Immunization/${imm.id}`, imm]));
+  const carriedByDose = (condition: Condition): boolean => {
+    const codes = new Set(observationCodesOf(condition, data));
+    return (condition.evidence ?? []).some((e) =>
+      (e.detail ?? []).some((d) =>
+        (byReference.get(d.reference ?? '')?.extension ?? []).some(
+          (x) => (x.url === EXT.evidenceOfImmunity || x.url === EXT.contraindication) && observationCodesOfConcept(x.valueCodeableConcept, data).some((c) => codes.has(c))
+        )
+      )
+    );
+  };
+  const listed = conditions
+    .map((condition) => ({ condition, kinds: conditionObservations(condition, day, data), date: condition.onsetDateTime ?? condition.recordedDate }))
+    .filter(({ condition, kinds }) => (kinds.immunity.length > 0 || kinds.contraindication.length > 0) && !carriedByDose(condition))
+    .sort((a, b) => (a.date ?? '').localeCompare(b.date ?? ''));
+  const out: Hl7Segment[] = [];
+  for (const { condition, kinds, date } of listed) {
+    const rxaDate = fhirDateToHl7(date) ?? assessmentDate.replace(/-/g, '');
+    out.push(
+      segment('ORC', ['RE', undefined, ['9999', 'CDC']]),
+      segment('RXA', ['0', '1', rxaDate, rxaDate, ['998', 'No vaccine administered', 'CVX'], '999', undefined, undefined, undefined, undefined, undefined, undefined, undefined, undefined, undefined, undefined, undefined, undefined, undefined, 'NA'])
+    );
+    let setId = 0;
+    for (const kind of ['immunity', 'contraindication'] as const) {
+      const code = kinds[kind][0];
+      if (!code) continue;
+      const obx = OBSERVATION_OBX[kind];
+      setId += 1;
+      out.push(
+        segment('OBX', [String(setId), 'CE', [obx.code, obx.name, 'LN'], String(setId), observedValue(condition, code, obx.prefer, data), undefined, undefined, undefined, undefined, undefined, 'F', undefined, undefined, fhirDateTimeToHl7(date)])
+      );
+    }
+  }
+  return out;
+}
+
+/**
+ * OBX-5 for a Condition's CDSi observation: the SNOMED / CDC PHIN VADS code it was recorded with
+ * (as an OBX sent it), else one the supporting data maps to the observation (and back), else the
+ * CDSi code alone; the CDSi code (system CDSI) as the alternate identifier after another system's code.
+ */
+function observedValue(condition: Condition, cdsi: string, prefer: 'SCT' | 'CDCPHINVS', data: SupportingData): FieldValue {
+  const observation = data.observations.get(cdsi);
+  const title = observation?.title ?? '';
+  const alternate = [cdsi, title, 'CDSI'];
+  const sent = (condition.code?.coding ?? []).find((c) => {
+    if (!c.code || !(c.system === SNOMED_SYSTEM || CDCPHINVS_SYSTEMS.includes(c.system ?? ''))) return false;
+    return observationCodesOfConcept({ coding: [c] }, data).includes(cdsi);
+  });
+  if (sent) return [sent.code, sent.display ?? '', sent.system === SNOMED_SYSTEM ? 'SCT' : 'CDCPHINVS', ...alternate];
+  const mapped = [...(observation?.codedValues ?? [])]
+    // Only a code that reads back as this observation (VXC20 stands for several; the tables map it to one).
+    .filter((v) => ['SNOMED', 'CDCPHINVS'].includes(v.codeSystem.toUpperCase()) && data.observationByCodedValue.get(`${v.codeSystem.toUpperCase()}|${v.code}`) === cdsi)
+    .sort((a, b) => Number(nameOfTable(b.codeSystem) === prefer) - Number(nameOfTable(a.codeSystem) === prefer))[0];
+  if (mapped) return [mapped.code, title, nameOfTable(mapped.codeSystem), ...alternate];
+  return alternate;
+}
+
+function nameOfTable(codeSystem: string): 'SCT' | 'CDCPHINVS' {
+  return codeSystem.toUpperCase() === 'SNOMED' ? 'SCT' : 'CDCPHINVS';
 }

@@ -9,6 +9,7 @@
 import type { Hl7Segment } from '@medplum/core';
 import type {
   Bundle,
+  Condition,
   Consent,
   Immunization,
   ImmunizationEvaluation,
@@ -23,7 +24,8 @@ import { GRADE_ORDER } from '../matching/types.js';
 import { err, msa, responseMsh } from './ack.js';
 import { buildMessage, component, components, hl7ToFhirDateTime, repetitions, segment, subcomponents, type ParsedMessage } from './er7.js';
 import type { FhirRunner } from './fhir-runner.js';
-import { doseSegments, nk1Segments, pd1Segment, pidSegment } from './fhir-to-v2.js';
+import { defaultSupportingData } from '../forecast/supporting-data.js';
+import { conditionSegments, doseSegments, nk1Segments, pd1Segment, pidSegment } from './fhir-to-v2.js';
 import { authoritySystem, SSN_SYSTEM, token } from './identifiers.js';
 import { hl7IssueFrom } from './issue-map.js';
 import type { Hl7Issue } from './problems.js';
@@ -267,11 +269,14 @@ async function historyResponse(
   const pd1 = pd1Segment(patient, { status: sharing.status, since: deciding?.dateTime });
   if (pd1) segments.push(pd1);
   segments.push(...nk1Segments(patient));
+  const assessmentDate = today();
+  const conditions = await conditionsOf(run, patient);
+  const observed = conditionSegments(conditions, immunizations, assessmentDate, defaultSupportingData());
   if (query.profile === 'Z34') {
     for (const imm of immunizations) segments.push(...doseSegments(imm));
+    segments.push(...observed);
     return buildMessage(segments);
   }
-  const assessmentDate = today();
   const forecast = await run({ method: 'GET', url: `Patient/${patient.id}/$immds-forecast?assessmentDate=${assessmentDate}` });
   const parameters = forecast.body as Parameters;
   const evaluations = (parameters.parameter ?? []).filter((p) => p.name === 'evaluation').map((p) => p.resource as ImmunizationEvaluation);
@@ -280,8 +285,23 @@ async function historyResponse(
     const own = evaluations.filter((e) => e.immunizationEvent?.reference === `Immunization/${imm.id}`);
     segments.push(...doseSegments(imm), ...evaluationSegments(own, nextObxSetId(segments)));
   }
+  segments.push(...observed);
   if (recommendation) segments.push(...forecastSegments(recommendation, assessmentDate));
   return buildMessage(segments);
+}
+
+/**
+ * The patient's Conditions as the caller may read them (data sharing applies as to every search);
+ * a caller whose scopes do not cover Condition gets the history without them, as
+ * `Patient/{id}/$immds-forecast` then forecasts from the doses alone.
+ */
+async function conditionsOf(run: FhirRunner, patient: Patient): Promise<Condition[]> {
+  try {
+    return await readAll<Condition>(run, `Condition?patient=Patient/${patient.id}&_count=1000`);
+  } catch (error) {
+    if (isFhirError(error) && error.status === 403) return [];
+    throw error;
+  }
 }
 
 async function readAll<T>(run: FhirRunner, url: string): Promise<T[]> {

@@ -4,6 +4,7 @@
 import type {
   Address,
   CodeableConcept,
+  Condition,
   Consent,
   ContactPoint,
   Extension,
@@ -20,6 +21,8 @@ import { CDCREC, codingOf, conceptFrom, CVX, MVX, NDC, systemFor, UCUM } from '.
 import { component, components, hl7ToFhirDateTime, repetitions, subcomponents, type ParsedMessage } from './er7.js';
 import { authoritySystem, doseKey, DOSE_KEY_SYSTEM, PD1_CONSENT_SYSTEM, SSN_SYSTEM } from './identifiers.js';
 import { Hl7Problem, type ErrorLocation, type Hl7Issue } from './problems.js';
+import { CDSI_OBSERVATION_SYSTEM, observationCodesOfConcept } from '../forecast/fhir.js';
+import { defaultSupportingData } from '../forecast/supporting-data.js';
 
 export const EXT = {
   race: 'http://hl7.org/fhir/us/core/StructureDefinition/us-core-race',
@@ -38,7 +41,14 @@ export const EXT = {
   xcn: 'https://iis-fhir-server.org/fhir/StructureDefinition/hl7v2-xcn',
   addressType: 'https://iis-fhir-server.org/fhir/StructureDefinition/hl7v2-address-type',
   enteredBy: 'https://iis-fhir-server.org/fhir/StructureDefinition/hl7v2-entered-by',
+  /** The facility that recorded a Condition (as the clinic web app writes it; R4 Condition.recorder cannot name an Organization). */
+  recordingOrganization: 'https://iis-fhir-server.org/fhir/StructureDefinition/recording-organization',
 } as const;
+
+/** Conditions recorded from an OBX 59784-9 / 30945-0: one per dose, OBX-3 and coded value (see observationKey). */
+export const OBSERVATION_KEY_SYSTEM = 'https://iis-fhir-server.org/fhir/sid/hl7v2-observation';
+export const CONDITION_CLINICAL = 'http://terminology.hl7.org/CodeSystem/condition-clinical';
+export const CONDITION_VERIFICATION = 'http://terminology.hl7.org/CodeSystem/condition-ver-status';
 
 export const LOINC_OBX = {
   fundingEligibility: '64994-7',
@@ -66,6 +76,20 @@ export interface DoseFromMessage {
   action: ActionCode;
   /** ERR-2 of the RXA segment (its ordinal among RXA segments). */
   rxa: ErrorLocation;
+  /**
+   * The dose's evidence-of-immunity / contraindication OBX whose value maps to a CDSi observation,
+   * as Conditions of the patient (stored with the dose, which keeps its extensions too).
+   */
+  conditions: ConditionFromMessage[];
+}
+
+export interface ConditionFromMessage {
+  /** `subject` and `evidence.detail` are placeholders: the transaction points them at its Patient and dose entries. */
+  condition: Condition;
+  /** Derived from the dose's identity and the OBX: what makes a resend store no second Condition. */
+  identifier: Identifier;
+  /** ERR-2 of the OBX segment. */
+  obx: ErrorLocation;
 }
 
 export interface VxuContent {
@@ -79,7 +103,7 @@ export interface VxuContent {
 }
 
 export interface ReadOptions {
-  /** The Organization the caller acts for (`Organization/<id>`): data-sharing Consent owner, performer of administered doses. */
+  /** The Organization the caller acts for (`Organization/<id>`): data-sharing Consent owner, performer of administered doses, recorder of Conditions. */
   organization?: string;
 }
 
@@ -126,9 +150,10 @@ export function readVxu(parsed: ParsedMessage, options: ReadOptions = {}): VxuCo
   let rxaOrdinal = 0;
   let orc: Hl7Segment | undefined;
   let current: { dose: DoseFromMessage; obx: Array<{ obx: Hl7Segment; ordinal: number }> } | undefined;
+  const recorder = { organization: options.organization, sendingFacility, messageTime };
   const finish = () => {
     if (current) {
-      applyObservations(current.dose, current.obx, issues);
+      applyObservations(current.dose, current.obx, issues, recorder);
       doses.push(current.dose);
     }
     current = undefined;
@@ -532,7 +557,7 @@ function readRxa(rxa: Hl7Segment, orc: Hl7Segment | undefined, ctx: RxaContext):
     const when = hl7ToFhirDateTime(entered);
     if (when) imm.recorded = when;
   }
-  return { immunization: imm, identifier, action, rxa: { segment: 'RXA', sequence: ctx.rxaOrdinal } };
+  return { immunization: imm, identifier, action, rxa: { segment: 'RXA', sequence: ctx.rxaOrdinal }, conditions: [] };
 }
 
 /**
@@ -556,8 +581,14 @@ function readRxr(rxr: Hl7Segment, imm: Immunization): void {
   if (site) imm.site = site;
 }
 
+interface Recorder {
+  organization?: string;
+  sendingFacility: string;
+  messageTime?: string;
+}
+
 /** OBX groups by OBX-4 (sub-id): VIS statements are one group per document. */
-function applyObservations(dose: DoseFromMessage, obxs: Array<{ obx: Hl7Segment; ordinal: number }>, issues: Hl7Issue[]): void {
+function applyObservations(dose: DoseFromMessage, obxs: Array<{ obx: Hl7Segment; ordinal: number }>, issues: Hl7Issue[], recorder: Recorder): void {
   const imm = dose.immunization;
   const education = new Map<string, ImmunizationEducation & { vaccineType?: CodeableConcept }>();
   const educationFor = (subId: string) => {
@@ -595,10 +626,14 @@ function applyObservations(dose: DoseFromMessage, obxs: Array<{ obx: Hl7Segment;
         if (concept) educationFor(subId).vaccineType = concept;
         break;
       case LOINC_OBX.evidenceOfImmunity:
-        if (concept) imm.extension = [...(imm.extension ?? []), { url: EXT.evidenceOfImmunity, valueCodeableConcept: concept }];
-        break;
       case LOINC_OBX.contraindication:
-        if (concept) imm.extension = [...(imm.extension ?? []), { url: EXT.contraindication, valueCodeableConcept: concept }];
+        if (concept) {
+          // The extension stays (what the dose said, returned as sent in a Z32/Z42 and read by the
+          // forecast for records stored before Conditions); the Condition is the patient's record of it.
+          const url = code === LOINC_OBX.evidenceOfImmunity ? EXT.evidenceOfImmunity : EXT.contraindication;
+          imm.extension = [...(imm.extension ?? []), { url, valueCodeableConcept: concept }];
+          if (dose.action !== 'D') observationCondition(dose, code, concept, obx, ordinal, issues, recorder);
+        }
         break;
       case LOINC_OBX.reaction:
         if (concept) {
@@ -635,6 +670,65 @@ function applyObservations(dose: DoseFromMessage, obxs: Array<{ obx: Hl7Segment;
     if (vaccineType) item.extension = [{ url: EXT.visVaccineType, valueCodeableConcept: vaccineType }];
     if (Object.keys(item).length > 0) imm.education = [...(imm.education ?? []), item];
   }
+}
+
+/**
+ * OBX 59784-9 / 30945-0 → a Condition of the patient whose code is the CDSi observation the value
+ * maps to (the forecast's supporting data) followed by the coding as sent. A value that maps to
+ * none (a code outside the CDSi tables, or a local code) stays on the dose only, said in an
+ * information ERR: the IG's value sets are SNOMED (immunity) and CDC PHIN VADS (contraindication)
+ * codes, and an IIS ignores what it cannot use without refusing the message.
+ */
+function observationCondition(dose: DoseFromMessage, code: string, concept: CodeableConcept, obx: Hl7Segment, ordinal: number, issues: Hl7Issue[], recorder: Recorder): void {
+  const data = defaultSupportingData();
+  const cdsi = [...new Set(observationCodesOfConcept(concept, data))];
+  const sent = concept.coding?.[0];
+  const named = sent ? `${sent.code}${sent.display ? ` (${sent.display})` : ''}` : (concept.text ?? '');
+  if (cdsi.length === 0) {
+    issues.push({
+      severity: 'I',
+      hl7Code: '103',
+      appCode: '5',
+      text: `OBX-5 ${named} is not a code the CDC CDSi observations list (SNOMED or CDC PHIN VADS): it was kept with the dose but not recorded as a Condition, and the forecast does not use it`,
+      location: { segment: 'OBX', sequence: ordinal, field: 5 },
+    });
+    return;
+  }
+  const observed = hl7ToFhirDateTime(component(obx, 14, 1));
+  const onset = observed ?? dose.immunization.occurrenceDateTime;
+  const identifier: Identifier = {
+    system: OBSERVATION_KEY_SYSTEM,
+    value: doseKey([dose.identifier.system ?? '', dose.identifier.value ?? '', code, ...(concept.coding ?? []).map((c) => `${c.system ?? ''}|${c.code ?? ''}`)]),
+  };
+  // The same OBX twice under one dose is one Condition (two conditional creates in one transaction would both create).
+  if (dose.conditions.some((c) => c.identifier.value === identifier.value)) return;
+  const condition: Condition = {
+    resourceType: 'Condition',
+    identifier: [identifier],
+    extension: [
+      {
+        url: EXT.recordingOrganization,
+        valueReference: recorder.organization ? { reference: recorder.organization } : { display: recorder.sendingFacility },
+      },
+    ],
+    clinicalStatus: { coding: [{ system: CONDITION_CLINICAL, code: 'active', display: 'Active' }] },
+    verificationStatus: { coding: [{ system: CONDITION_VERIFICATION, code: 'confirmed', display: 'Confirmed' }] },
+    code: {
+      coding: [
+        ...cdsi.map((c) => {
+          const title = data.observations.get(c)?.title;
+          return title ? { system: CDSI_OBSERVATION_SYSTEM, code: c, display: title } : { system: CDSI_OBSERVATION_SYSTEM, code: c };
+        }),
+        ...(concept.coding ?? []),
+      ],
+      ...(concept.text ? { text: concept.text } : {}),
+    },
+    subject: { reference: 'Patient/placeholder' },
+    ...(onset ? { onsetDateTime: onset } : {}),
+    ...(recorder.messageTime ? { recordedDate: recorder.messageTime } : {}),
+    evidence: [{ detail: [{ reference: 'Immunization/placeholder' }] }],
+  };
+  dose.conditions.push({ condition, identifier, obx: { segment: 'OBX', sequence: ordinal } });
 }
 
 // ---- issue helpers ---------------------------------------------------------------------------

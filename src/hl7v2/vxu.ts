@@ -15,7 +15,7 @@ import type { FhirRunner } from './fhir-runner.js';
 import { token } from './identifiers.js';
 import { hl7IssueFrom } from './issue-map.js';
 import type { Hl7Issue } from './problems.js';
-import { readVxu, type DoseFromMessage, type VxuContent } from './vxu-to-fhir.js';
+import { readVxu, type ConditionFromMessage, type DoseFromMessage, type VxuContent } from './vxu-to-fhir.js';
 
 export interface VxuResult {
   ack: string;
@@ -28,10 +28,12 @@ export interface VxuResult {
 }
 
 /** What each transaction entry stands for, to place its issues in the message. */
-type EntryRole = { kind: 'patient' } | { kind: 'consent' } | { kind: 'dose'; dose: DoseFromMessage };
+type EntryRole = { kind: 'patient' } | { kind: 'consent' } | { kind: 'dose'; dose: DoseFromMessage } | { kind: 'condition'; dose: DoseFromMessage; item: ConditionFromMessage };
 
 const MAX_CONFLICT_RETRIES = 5;
 const PATIENT_URL = 'urn:uuid:9b4e1b6a-0000-4000-8000-000000000001';
+/** The n-th dose entry's fullUrl, named only by the Conditions its OBX made (`evidence.detail`). */
+const doseUrl = (n: number) => `urn:uuid:9b4e1b6a-0000-4000-8001-${String(n).padStart(12, '0')}`;
 
 /**
  * Reads a VXU now (an Hl7Problem when the patient cannot be named) and returns the step that
@@ -49,6 +51,8 @@ export function prepareVxu(parsed: ParsedMessage, options: { organization?: stri
 async function storeVxu(content: VxuContent, request: AckRequest, run: FhirRunner): Promise<VxuResult> {
   const issues: Hl7Issue[] = [...content.issues];
   let doses = content.doses;
+  /** Conditions the store refused (a rule, or credentials that may not write Conditions): the dose keeps the OBX as its extension. */
+  const refusedConditions = new Set<ConditionFromMessage>();
   let conflicts = 0;
   // A dose dropped by a rule is retried without; a version race on the Patient (another message
   // for the same child committed in between) is retried with the new version.
@@ -67,13 +71,13 @@ async function storeVxu(content: VxuContent, request: AckRequest, run: FhirRunne
         location: { segment: 'PID', sequence: 1, field: 3 },
       });
     }
-    const { bundle, roles } = transactionFor(content, doses, existing);
+    const { bundle, roles } = transactionFor(content, doses, existing, refusedConditions);
     try {
       const response = await run({ method: 'POST', url: '', body: bundle });
       const body = response.body as Bundle;
       (body.entry ?? []).forEach((entry, index) => {
         for (const issue of entry.response?.outcome && 'issue' in entry.response.outcome ? (entry.response.outcome.issue as OperationOutcomeIssue[]) : []) {
-          issues.push(hl7IssueFrom(issue, ordinalOf(roles[index])));
+          issues.push(issueAt(issue, roles[index]));
         }
       });
       const patientEntry = body.entry?.[0];
@@ -84,7 +88,21 @@ async function storeVxu(content: VxuContent, request: AckRequest, run: FhirRunne
       if (!isFhirError(err)) throw err;
       const failing = failingEntry(err.outcome.issue ?? []);
       const role = failing === undefined ? undefined : roles[failing];
-      const entryIssues = (err.outcome.issue ?? []).map((i) => hl7IssueFrom(i, ordinalOf(role)));
+      const entryIssues = (err.outcome.issue ?? []).map((i) => issueAt(i, role));
+      if (role?.kind === 'condition' && err.status >= 400 && err.status < 500 && err.status !== 409 && err.status !== 412) {
+        // The Condition alone is left out; the OBX stays on its dose (and in the forecast) as before.
+        refusedConditions.add(role.item);
+        issues.push(
+          ...entryIssues.map((i) => ({
+            ...i,
+            severity: 'I' as const,
+            hl7Code: '0',
+            appCode: '8',
+            text: `OBX-5 was kept with the dose but not recorded as a Condition: ${i.text}`,
+          }))
+        );
+        continue;
+      }
       if (role?.kind === 'dose' && err.status === 422 && doses.length > 0) {
         // This dose breaks a rule: report it and store the rest of the message.
         issues.push(...entryIssues);
@@ -110,7 +128,13 @@ function reject(request: AckRequest, issues: Hl7Issue[], status: number): VxuRes
 }
 
 function ordinalOf(role: EntryRole | undefined): number {
-  return role?.kind === 'dose' ? role.dose.rxa.sequence : 1;
+  return role?.kind === 'dose' || role?.kind === 'condition' ? role.dose.rxa.sequence : 1;
+}
+
+/** An entry's FHIR issue as an ERR: a Condition's issues point at the OBX it came from. */
+function issueAt(issue: OperationOutcomeIssue, role: EntryRole | undefined): Hl7Issue {
+  const mapped = hl7IssueFrom(issue, ordinalOf(role));
+  return role?.kind === 'condition' ? { ...mapped, location: { ...role.item.obx, field: 5 } } : mapped;
 }
 
 function locationOf(entry: BundleEntry | undefined): string | undefined {
@@ -151,7 +175,8 @@ async function findPatient(
 function transactionFor(
   content: VxuContent,
   doses: DoseFromMessage[],
-  existing: { patient: Patient; version: string } | undefined
+  existing: { patient: Patient; version: string } | undefined,
+  refusedConditions: ReadonlySet<ConditionFromMessage>
 ): { bundle: Bundle; roles: EntryRole[] } {
   const entry: BundleEntry[] = [];
   const roles: EntryRole[] = [];
@@ -178,11 +203,32 @@ function transactionFor(
     });
     roles.push({ kind: 'consent' });
   }
-  for (const dose of doses) {
+  const conditions: Array<{ dose: DoseFromMessage; item: ConditionFromMessage; doseUrl: string }> = [];
+  doses.forEach((dose, n) => {
     const condition = `Immunization?identifier=${encodeURIComponent(token(dose.identifier))}`;
     if (dose.action === 'D') entry.push({ request: { method: 'DELETE', url: condition } });
-    else entry.push({ resource: { ...dose.immunization, patient: { reference: PATIENT_URL } }, request: { method: 'PUT', url: condition } });
+    else {
+      const resource = { ...dose.immunization, patient: { reference: PATIENT_URL } };
+      const request: BundleEntryRequest = { method: 'PUT', url: condition };
+      // Only a dose whose OBX made Conditions gets a fullUrl (their evidence.detail): the others' entries are as before.
+      const wanted = dose.conditions.filter((c) => !refusedConditions.has(c));
+      if (wanted.length > 0) {
+        const fullUrl = doseUrl(n);
+        entry.push({ fullUrl, resource, request });
+        for (const item of wanted) conditions.push({ dose, item, doseUrl: fullUrl });
+      } else entry.push({ resource, request });
+    }
     roles.push({ kind: 'dose', dose });
+  });
+  // After the doses (R4 processing order: creates before updates anyway); a conditional create by
+  // the identifier the message gives each one, so a resend stores nothing new and never reopens a
+  // Condition a clinician has since resolved or marked entered in error.
+  for (const { dose, item, doseUrl: detail } of conditions) {
+    entry.push({
+      resource: { ...item.condition, subject: { reference: PATIENT_URL }, evidence: [{ detail: [{ reference: detail }] }] },
+      request: { method: 'POST', url: 'Condition', ifNoneExist: `identifier=${encodeURIComponent(token(item.identifier))}` },
+    });
+    roles.push({ kind: 'condition', dose, item });
   }
   return { bundle: { resourceType: 'Bundle', type: 'transaction', entry }, roles };
 }
