@@ -1,6 +1,6 @@
 // npm run bench:health-cards: issuing a SMART Health Card for a typical child with 20 doses (the
 // US schedule to about 18 months: real CVX codes, lot numbers, a clinic as performer).
-// Prints the JWS size (≤ 1,195 characters fits one QR code), the time to build and sign a card in
+// Prints the JWS size (with its vc.rid; ≤ 1,195 characters fits one QR code), the time to build and sign a card in
 // process, and POST /fhir/Patient/{id}/$health-cards-issue over loopback (p50/p99).
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
@@ -10,6 +10,7 @@ import type { Immunization, Patient } from '@medplum/fhirtypes';
 import { cardContent } from '../src/health-cards/credential.js';
 import { IssuerKeys } from '../src/health-cards/issuer-keys.js';
 import { healthCardPayload, signHealthCard } from '../src/health-cards/jws.js';
+import { RidSecret } from '../src/health-cards/rid.js';
 import { MAX_SINGLE_QR_JWS } from '../src/health-cards/qr.js';
 import { startServer } from '../src/server.js';
 
@@ -53,9 +54,11 @@ async function main(): Promise<void> {
     const { patient, doses } = child();
     const keys = new IssuerKeys(dataDir);
     const key = await keys.signingKey();
+    // Every card carries its revocation identifier (11 characters) since revocation exists.
+    const rid = new RidSecret(dataDir).ridFor(key.kid, patient.id as string);
     const issueOnce = async () => {
       const content = cardContent(patient, doses, { baseUrl: 'https://iis.example.org/fhir' });
-      return signHealthCard(healthCardPayload('https://iis.example.org', content.bundle, new Date()), key);
+      return signHealthCard(healthCardPayload('https://iis.example.org', content.bundle, new Date(), rid), key);
     };
     const jws = await issueOnce();
     for (let i = 0; i < 50; i++) await issueOnce(); // warm-up

@@ -1,21 +1,15 @@
-// npm run health-cards -- rotate-key [--data-dir DIR]
-// Adds a new SMART Health Card signing key to DATA_DIR/health-cards-keys.json. New cards are signed
-// with it at once (the running server re-reads the file); older keys stay in /.well-known/jwks.json
-// so cards already issued keep verifying.
-import path from 'node:path';
-import { rotateIssuerKey } from '../src/health-cards/issuer-keys.js';
+// npm run health-cards -- rotate-key | revoke --patient ID [--before INSTANT]  (src/health-cards/cli.ts)
+// rotate-key adds a new SMART Health Card signing key to DATA_DIR/health-cards-keys.json (the
+// running server signs with it from the next card on; older keys stay in /.well-known/jwks.json).
+// revoke puts the patient's rid in every key's Card Revocation List (/.well-known/crl/{kid}.json).
+import { loadConfig } from '../src/config.js';
+import { runHealthCardsCli } from '../src/health-cards/cli.js';
 
-const args = process.argv.slice(2);
-const flag = args.indexOf('--data-dir');
-const dataDir = path.resolve(flag >= 0 ? (args[flag + 1] ?? '') : (process.env.DATA_DIR ?? './data'));
-if (args[0] !== 'rotate-key') {
-  process.stderr.write('usage: npm run health-cards -- rotate-key [--data-dir DIR]\n');
-  process.exit(2);
-}
-rotateIssuerKey(dataDir).then(
-  (kid) => process.stdout.write(`new health card signing key ${kid} in ${dataDir}; older keys stay published\n`),
-  (err: unknown) => {
-    process.stderr.write(`${String(err)}\n`);
-    process.exit(1);
-  }
-);
+const code = await runHealthCardsCli(process.argv.slice(2), loadConfig(), {
+  out: (line) => process.stdout.write(`${line}\n`),
+  err: (line) => process.stderr.write(`${line}\n`),
+}).catch((err: unknown) => {
+  process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n`);
+  return 1;
+});
+process.exit(code);

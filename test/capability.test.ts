@@ -24,7 +24,7 @@ const bulk = new BulkExports({
   baseUrl: 'http://localhost/fhir',
   options: DEFAULT_BULK_OPTIONS,
 });
-const healthCards = new HealthCardIssuer({ dataDir: '/nonexistent-never-written', publicBaseUrl: 'http://localhost' });
+const healthCards = new HealthCardIssuer({ dataDir: '/nonexistent-never-written', publicBaseUrl: 'http://localhost' }, store);
 const registry = buildRegistry({ codeSets: new CodeSets(), bulk, healthCards });
 const route = (method: FhirMethod, segments: string[]) => routeWith(method, segments, registry);
 

@@ -12,10 +12,12 @@ import { vread } from '../interactions/vread.js';
 import { executeWrite } from '../interactions/write-path.js';
 import { healthCardsIssueOperation } from '../health-cards/issue.js';
 import type { HealthCardIssuer } from '../health-cards/issuer.js';
+import { revokeAfterMerge } from '../health-cards/merge-revocation.js';
+import { healthCardsRevokeOperation } from '../health-cards/revoke.js';
 import { everythingOperation } from '../operations/everything.js';
 import { immdsForecastOperation } from '../operations/immds-forecast.js';
 import { matchOperation } from '../operations/match.js';
-import { mergeOperation } from '../operations/merge.js';
+import { mergeOperationWith } from '../operations/merge.js';
 import { validateOperation } from '../operations/validate.js';
 import { HandlerRegistry } from '../pipeline/registry.js';
 import { populationOperations } from '../population/async-jobs.js';
@@ -73,7 +75,8 @@ function registerOperations(registry: HandlerRegistry, services: HandlerServices
   registry.operation({ name: 'validate', levels: ['type', 'instance'], methods: ['POST'], permissions: ['r'], handler: validateOperation });
   // Patient matching (src/matching, src/operations).
   registry.operation({ name: 'match', levels: ['type'], types: ['Patient'], methods: ['POST'], permissions: ['r', 's'], handler: matchOperation });
-  registry.operation({ name: 'merge', levels: ['type'], types: ['Patient'], methods: ['POST'], permissions: ['r', 'u'], handler: mergeOperation });
+  // A merge revokes the health cards issued for the source record (src/health-cards/merge-revocation.ts).
+  registry.operation({ name: 'merge', levels: ['type'], types: ['Patient'], methods: ['POST'], permissions: ['r', 'u'], handler: mergeOperationWith(revokeAfterMerge(services.healthCards)) });
   registry.operation({
     name: 'everything',
     levels: ['instance'],
@@ -101,6 +104,17 @@ function registerOperations(registry: HandlerRegistry, services: HandlerServices
     permissions: ['r'],
     scopeTypes: ['Immunization'],
     handler: healthCardsIssueOperation(services.healthCards),
+  });
+  // Revoking a patient's cards (Card Revocation Lists at /.well-known/crl/{kid}.json): public
+  // health, or the patient's managing facility, with update rights (the handler checks both).
+  registry.operation({
+    name: 'health-cards-revoke',
+    levels: ['instance'],
+    types: ['Patient'],
+    methods: ['POST'],
+    permissions: ['r', 'u'],
+    scopeTypes: ['Immunization'],
+    handler: healthCardsRevokeOperation(services.healthCards),
   });
   // Population runs on the forecast (src/population): reminder/recall lists and coverage measures,
   // at once or (Prefer: respond-async) as jobs of the bulk worker, polled like $export.

@@ -6,7 +6,7 @@
 // nothing to issue), the `.smart-health-card` file (application/smart-health-card), the QR code
 // (image/png or image/svg+xml) or its `shc:/` text (text/plain).
 import type { Immunization, Parameters, ParametersParameter, Patient } from '@medplum/fhirtypes';
-import { badRequest, FhirError, isFhirError, makeIssue, notFound, outcome } from '../fhir/outcome.js';
+import { badRequest, conflict, FhirError, isFhirError, makeIssue, notFound, outcome } from '../fhir/outcome.js';
 import { readCurrent } from '../interactions/read.js';
 import type { FhirRequest, FhirResponse, Handler, HandlerContext } from '../interactions/types.js';
 import { cardContent, IDENTITY_CLAIMS, IMMUNIZATION_CARD, HEALTH_CARD, type IdentityClaim } from './credential.js';
@@ -17,6 +17,8 @@ import { MAX_SINGLE_QR_JWS, qrPng, qrSvg, toNumeric } from './qr.js';
 /** credentialType values that ask for an immunization card. */
 const IMMUNIZATION_TYPES = new Set([IMMUNIZATION_CARD, 'Immunization', HEALTH_CARD]);
 const MAX_DOSES = 1000;
+/** Longest wait for a revocation's last second to pass before signing (revocations are never in the future). */
+const MAX_ISSUE_WAIT_MS = 2000;
 export const SHC_FILE = 'application/smart-health-card';
 
 interface IssueInput {
@@ -66,7 +68,9 @@ async function issueCard(req: FhirRequest, ctx: HandlerContext, issuer: HealthCa
   });
   if (content.bundle.entry!.length === 1) return nothing(`Patient/${req.id} has no completed immunizations on record`);
 
-  const jws = await signHealthCard(healthCardPayload(issuer.iss, content.bundle, new Date()), await issuer.keys.signingKey());
+  const key = await issuer.keys.signingKey();
+  const rid = issuer.rids.ridFor(key.kid, patientRecord.id);
+  const jws = await signHealthCard(healthCardPayload(issuer.iss, content.bundle, await issueTime(issuer, key.kid, rid), rid), key);
   switch (format) {
     case 'file':
       return {
@@ -87,6 +91,21 @@ async function issueCard(req: FhirRequest, ctx: HandlerContext, issuer: HealthCa
     default:
       return { status: 200, body: toParameters(jws, content.links) };
   }
+}
+
+/**
+ * When the card is issued: now, unless the patient's cards were just revoked "before" a time still
+ * in the current second (a revocation is taken to the next whole second, nbf is in seconds): then a
+ * card signed now would be born revoked, so issuance waits for that second to pass (under 1 s).
+ */
+async function issueTime(issuer: HealthCardIssuer, kid: string, rid: string): Promise<Date> {
+  const until = await issuer.revocations.revokedUntil(kid, rid);
+  if (until === undefined || until * 1000 <= Date.now()) return new Date();
+  if (until === Infinity || until * 1000 - Date.now() > MAX_ISSUE_WAIT_MS) {
+    throw conflict(`The health cards of this patient are revoked${until === Infinity ? '' : ` until ${new Date(until * 1000).toISOString()}`}; a card issued now would be revoked too`);
+  }
+  await new Promise((resolve) => setTimeout(resolve, until * 1000 - Date.now()));
+  return new Date(Math.max(Date.now(), until * 1000));
 }
 
 function toParameters(jws: string, links: Array<{ bundledResource: string; hostedResource: string }>): Parameters {

@@ -81,6 +81,11 @@ export class IssuerKeys {
     return (await this.current()).signing;
   }
 
+  /** The kid of every key, oldest first (each has its own revocation list). */
+  async kids(): Promise<string[]> {
+    return (await this.current()).keys.map((k) => k.kid);
+  }
+
   /** The JWK Set to publish: every key, newest last. */
   async jwks(): Promise<{ keys: JWK[] }> {
     return { keys: (await this.current()).keys.map(publicJwk) };

@@ -1,38 +1,92 @@
-// The health card issuer of this server: iss = PUBLIC_BASE_URL, keys in DATA_DIR, and the
-// unauthenticated key set verifiers fetch: GET /.well-known/jwks.json (CORS open to every origin).
+// The health card issuer of this server: iss = PUBLIC_BASE_URL, keys and the rid secret in
+// DATA_DIR, revocation lists in the store, and what verifiers fetch without a token (CORS open to
+// every origin): GET /.well-known/jwks.json (each key with its `crlVersion`) and
+// GET /.well-known/crl/{kid}.json (the key's Card Revocation List).
 import express from 'express';
+import type { JWK } from 'jose';
 import type { Config } from '../config.js';
 import type { FrontDoorServices } from '../pipeline/front-door.js';
+import type { Store } from '../store/store.js';
 import { IssuerKeys } from './issuer-keys.js';
+import { RevocationLists, type RevokeResult } from './revocation-list.js';
+import { RidSecret } from './rid.js';
 
 export class HealthCardIssuer {
   /** `iss` of every card, and the base of its key set URL. */
   readonly iss: string;
   readonly keys: IssuerKeys;
+  readonly rids: RidSecret;
+  readonly revocations: RevocationLists;
 
-  constructor(config: Pick<Config, 'dataDir' | 'publicBaseUrl'>) {
+  constructor(config: Pick<Config, 'dataDir' | 'publicBaseUrl'>, store: Store) {
     this.iss = config.publicBaseUrl;
     this.keys = new IssuerKeys(config.dataDir);
+    this.rids = new RidSecret(config.dataDir);
+    this.revocations = new RevocationLists(store);
+  }
+
+  /**
+   * Revokes the patient's cards issued before `before`, under every key (a card carries the rid of
+   * the key that signed it). The time is taken up to the next whole second, as a card's nbf is in
+   * whole seconds: a card issued in that last partial second is revoked too.
+   */
+  async revokePatient(patientId: string, before: Date): Promise<{ before: number; lists: RevokeResult[] }> {
+    const seconds = Math.ceil(before.getTime() / 1000);
+    const revocations = (await this.keys.kids()).map((kid) => ({ kid, rid: this.rids.ridFor(kid, patientId) }));
+    return { before: seconds, lists: await this.revocations.revoke(revocations, seconds) };
+  }
+
+  /** The published key set: every key with the counter of its revocation list. */
+  async jwks(): Promise<{ keys: JWK[] }> {
+    const { keys } = await this.keys.jwks();
+    const versions = await this.revocations.versions(keys.map((k) => k.kid as string));
+    return { keys: keys.map((k) => ({ ...k, crlVersion: versions.get(k.kid as string) ?? 1 })) };
   }
 }
 
+/** `{kid}.json`: a kid is a base64url SHA-256 thumbprint (43 characters). */
+const CRL_FILE = /^([A-Za-z0-9_-]{43})\.json$/;
+
 /**
  * GET /.well-known/jwks.json: every issuer key, old ones included (cards signed before a rotation
- * still verify). Creates the first key in DATA_DIR when the server starts.
+ * still verify), each with `crlVersion`. GET /.well-known/crl/{kid}.json: its revocation list.
+ * Creates the first key and the rid secret in DATA_DIR when the server starts.
  */
-export async function healthCardsFrontDoor(services: Pick<FrontDoorServices, 'config'>): Promise<express.Router> {
-  const issuer = new HealthCardIssuer(services.config);
+export async function healthCardsFrontDoor(services: Pick<FrontDoorServices, 'config' | 'systemStore'>): Promise<express.Router> {
+  const issuer = new HealthCardIssuer(services.config, services.systemStore);
   await issuer.keys.jwks();
+  issuer.rids.value();
   const router = express.Router();
+  // Verifiers refetch a list when crlVersion changes, so the key set is cached briefly and the
+  // lists are revalidated every time (their ETag is the counter).
   router.get('/.well-known/jwks.json', (_req, res, next) => {
-    issuer.keys
+    issuer
       .jwks()
       .then((jwks) => {
         res.setHeader('Access-Control-Allow-Origin', '*');
-        res.setHeader('Cache-Control', 'public, max-age=3600');
+        res.setHeader('Cache-Control', 'public, max-age=300');
         res.type('application/json').send(JSON.stringify(jwks));
       })
       .catch(next);
+  });
+  router.get('/.well-known/crl/:file', (req, res, next) => {
+    res.setHeader('Access-Control-Allow-Origin', '*');
+    const kid = CRL_FILE.exec(req.params.file)?.[1];
+    (async () => {
+      if (!kid || !(await issuer.keys.kids()).includes(kid)) {
+        res.status(404).type('application/json').send(JSON.stringify({ error: `no issuer key ${req.params.file.replace(/\.json$/, '')}` }));
+        return;
+      }
+      const list = await issuer.revocations.list(kid);
+      const etag = `"${list.ctr}"`;
+      res.setHeader('Cache-Control', 'no-cache');
+      res.setHeader('ETag', etag);
+      if (req.headers['if-none-match'] === etag) {
+        res.status(304).end();
+        return;
+      }
+      res.type('application/json').send(JSON.stringify(list));
+    })().catch(next);
   });
   return router;
 }

@@ -10,14 +10,15 @@ import type { SigningKey } from './issuer-keys.js';
 export interface HealthCardPayload {
   iss: string;
   nbf: number;
-  vc: { type: string[]; credentialSubject: { fhirVersion: string; fhirBundle: Bundle } };
+  /** `rid`: the revocation identifier (rid.ts), on every card issued since revocation exists. */
+  vc: { type: string[]; credentialSubject: { fhirVersion: string; fhirBundle: Bundle }; rid?: string };
 }
 
-export function healthCardPayload(issuer: string, bundle: Bundle, now: Date): HealthCardPayload {
+export function healthCardPayload(issuer: string, bundle: Bundle, now: Date, rid?: string): HealthCardPayload {
   return {
     iss: issuer,
     nbf: Math.floor(now.getTime() / 1000),
-    vc: { type: [HEALTH_CARD, IMMUNIZATION_CARD], credentialSubject: { fhirVersion: '4.0.1', fhirBundle: bundle } },
+    vc: { type: [HEALTH_CARD, IMMUNIZATION_CARD], credentialSubject: { fhirVersion: '4.0.1', fhirBundle: bundle }, ...(rid === undefined ? {} : { rid }) },
   };
 }
 

@@ -25,7 +25,15 @@ import type { ResourceRecord, WriteOp } from '../store/store.js';
 
 const MAX_MOVED = 10_000;
 
-export async function mergeOperation(req: FhirRequest, ctx: HandlerContext): Promise<FhirResponse> {
+/** Told about a committed merge (not a preview); its issues join the merge's outcome. */
+export type AfterMerge = (merge: { sourceId: string; targetId: string; mergedAt: Date }, ctx: HandlerContext) => Promise<OperationOutcomeIssue[]>;
+
+/** $merge with what the composition adds after a merge (src/app/handlers.ts: revoking the source's health cards). */
+export function mergeOperationWith(afterMerge?: AfterMerge): (req: FhirRequest, ctx: HandlerContext) => Promise<FhirResponse> {
+  return (req, ctx) => merge(req, ctx, afterMerge);
+}
+
+async function merge(req: FhirRequest, ctx: HandlerContext, afterMerge: AfterMerge | undefined): Promise<FhirResponse> {
   if (req.id !== undefined) throw badRequest('$merge is a type-level operation: POST /fhir/Patient/$merge');
   const input = readInput(req.body);
   if (!grants(ctx.caller.scopes, 'Immunization', ['u'], ['user', 'system'])) {
@@ -84,7 +92,8 @@ export async function mergeOperation(req: FhirRequest, ctx: HandlerContext): Pro
     throw translateConflict(err, false);
   }
   const stored = written.find((r) => r.resourceType === 'Patient' && r.id === target.id)?.resource as Patient;
-  return { status: 200, body: result(input.raw, [summary], stored) };
+  const more = afterMerge ? await afterMerge({ sourceId: source.id, targetId: target.id, mergedAt: new Date() }, ctx) : [];
+  return { status: 200, body: result(input.raw, [summary, ...more], stored) };
 }
 
 async function buildTarget(ctx: HandlerContext, target: ResourceRecord, source: Patient, resultPatient: Patient | undefined): Promise<Patient> {
