@@ -2,6 +2,7 @@
 // immunization card for a stored patient. The pipeline checks the caller's scopes (r on Patient
 // and Immunization) and audits the issuance; the Patient and its Immunizations are read through
 // the caller-scoped store, so the patient/ compartment and data sharing apply as to any read.
+// Every card carries the patient's revocation identifier `vc.rid` for the signing key (rid.ts).
 // Answers, by Accept: a Parameters (verifiableCredential + resourceLink; empty when there is
 // nothing to issue), the `.smart-health-card` file (application/smart-health-card), the QR code
 // (image/png or image/svg+xml) or its `shc:/` text (text/plain).

@@ -13,6 +13,7 @@ import { immunization, patient, sharingConsent, startTestServer, testMongoUrl, t
 import type { Config } from '../config.js';
 import { EmbeddedStore } from '../store/embedded/embedded-store.js';
 import { runHealthCardsCli } from './cli.js';
+import { rotateIssuerKey } from './issuer-keys.js';
 import { RevocationLists } from './revocation-list.js';
 import { RID_SECRET_FILE, revocationId } from './rid.js';
 
@@ -66,7 +67,7 @@ function suite(kind: StoreKind): void {
     }
 
     /** The verifier's decision, from the published key set and CRL only. */
-    async function verify(jws: string): Promise<{ payload: any; kid: string; revoked: boolean; crlVersion: number }> {
+    async function verify(jws: string): Promise<{ jws: string; payload: any; kid: string; revoked: boolean; crlVersion: number }> {
       const kid = decodeProtectedHeader(jws).kid as string;
       const jwk = (await jwks()).find((k) => k.kid === kid);
       expect(jwk).toBeDefined();
@@ -81,7 +82,7 @@ function suite(kind: StoreKind): void {
         const [listed, time] = entry.split('.');
         return listed === rid && (time === undefined || payload.nbf < Number(time));
       });
-      return { payload, kid, revoked, crlVersion: crlVersion as number };
+      return { jws, payload, kid, revoked, crlVersion: crlVersion as number };
     }
 
     it("a card carries vc.rid: the spec's HMAC construction over the patient's id with the DATA_DIR secret and the signing kid", async () => {
@@ -253,6 +254,26 @@ function suite(kind: StoreKind): void {
       });
       expect(preview.status).toBe(200);
       expect((await verify(otherCard)).revoked).toBe(false);
+    });
+
+    it('after a key rotation: one rid per kid, the secret unchanged, a revoke reaches the cards of every key', async () => {
+      const id = await child();
+      const oldCard = await verify(await issue(id));
+      const newKid = await rotateIssuerKey(server.dataDir);
+      const newCard = await verify(await issue(id));
+      expect(newCard.kid).toBe(newKid);
+      expect(newCard.payload.vc.rid).not.toBe(oldCard.payload.vc.rid);
+      const { secret } = JSON.parse(readFileSync(join(server.dataDir, RID_SECRET_FILE), 'utf8')) as { secret: string };
+      expect(newCard.payload.vc.rid).toBe(revocationId(secret, newKid, id));
+      expect(oldCard.payload.vc.rid).toBe(revocationId(secret, oldCard.kid, id));
+      expect(newCard.crlVersion).toBe(1);
+      const res = await revoke(id);
+      expect(res.status, res.text).toBe(200);
+      expect(res.body.parameter.filter((p: any) => p.name === 'revocationList').map((p: any) => p.part[0].valueString)).toEqual(expect.arrayContaining([oldCard.kid, newKid]));
+      const [oldAfter, newAfter] = [await verify(oldCard.jws), await verify(newCard.jws)];
+      expect(oldAfter.revoked).toBe(true);
+      expect(newAfter.revoked).toBe(true);
+      expect(newAfter.crlVersion).toBe(2);
     });
 
     it('npm run health-cards -- revoke goes through the running server', async () => {
