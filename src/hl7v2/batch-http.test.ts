@@ -2,12 +2,16 @@
 // and stored as when it is sent alone, the batch answer's shape and counts, what a refusal stores
 // (nothing), and — fast-check — that any split of messages into a batch gives the same answers as
 // sending them one by one.
+import net from 'node:net';
+import { gzipSync } from 'node:zlib';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, testMongoUrl, type TestServer } from '../../test/helpers/server.js';
 import { controlId, hl7Date, msh, order, pid, VIS_OBX, vxu, yearsAgo } from './test-messages.js';
 
 const MAX_BATCH_MESSAGES = 6;
+/** HL7V2_MAX_MESSAGE_BYTES of the servers that test size limits (small, so an oversize body is quick to build). */
+const MAX_MESSAGE_BYTES_SMALL = 64 * 1024;
 let server: TestServer;
 /** Two more servers for the property, which see only its messages: one by one there, as batches here. */
 let singles: TestServer;
@@ -23,13 +27,44 @@ afterAll(async () => {
   await batches?.close();
 });
 
-async function post(target: TestServer, body: string, headers: Record<string, string> = {}): Promise<{ status: number; text: string; contentType: string | null }> {
+async function post(target: TestServer, body: string | Buffer, headers: Record<string, string> = {}): Promise<{ status: number; text: string; contentType: string | null }> {
   const res = await fetch(`${target.url}/hl7v2`, {
     method: 'POST',
     headers: { 'content-type': 'application/hl7-v2', authorization: `Bearer ${target.token({ scope: 'user/*.cruds', organization: 'Organization/batch-clinic' })}`, ...headers },
-    body,
+    body: typeof body === 'string' ? body : new Uint8Array(body),
   });
   return { status: res.status, text: await res.text(), contentType: res.headers.get('content-type') };
+}
+
+/**
+ * The first HTTP answer on a socket that sent `request` (and nothing more, the socket kept open):
+ * its head and its body (by Content-Length). Fails after `ms` without one.
+ */
+function firstAnswer(port: number, request: string, ms: number): Promise<{ head: string; body: string }> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(port, '127.0.0.1');
+    let received = Buffer.alloc(0);
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new Error(`no answer within ${ms} ms`));
+    }, ms);
+    socket.on('data', (data: Buffer) => {
+      received = Buffer.concat([received, data]);
+      const end = received.indexOf('\r\n\r\n');
+      if (end < 0) return;
+      const head = received.subarray(0, end).toString('latin1');
+      const length = Number(/\r\ncontent-length: (\d+)/i.exec(head)?.[1] ?? NaN);
+      if (received.length - end - 4 < length) return;
+      clearTimeout(timer);
+      socket.destroy();
+      resolve({ head, body: received.subarray(end + 4, end + 4 + length).toString('utf8') });
+    });
+    socket.on('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+    socket.write(request);
+  });
 }
 
 const segments = (text: string) => text.split('\r');
@@ -200,6 +235,36 @@ describe('HL7 v2 batch files at POST /hl7v2', () => {
     expect(noToken.status).toBe(401);
     expect((await post(server, [BHS('CT'), small, 'BTS|1'].join('\r'), { 'content-type': 'text/plain' })).status).toBe(415);
     expect(await patients(server, 'BAT-BIG-2')).toHaveLength(0);
+  });
+
+  it('a single message over HL7V2_MAX_MESSAGE_BYTES is refused (413, the same AR) before the rest of its body is sent', async () => {
+    const limit = MAX_MESSAGE_BYTES_SMALL + 64 * 1024; // what a single message may take on the wire
+    const withSmallLimit = await startTestServer('embedded', { hl7v2MaxMessageBytes: MAX_MESSAGE_BYTES_SMALL });
+    try {
+      const token = withSmallLimit.token({ scope: 'user/*.cruds', organization: 'Organization/batch-clinic' });
+      const big = `${accepted('BAT-HUGE-1', 'Ferreira')}\r${'NTE|1||'.padEnd(limit + 1, 'n')}`;
+      // Sent whole and gzipped (read whole, then measured): the AR every oversize message gets.
+      const whole = await post(withSmallLimit, gzipSync(big), { 'content-encoding': 'gzip' });
+      expect(whole.status).toBe(413);
+      const { port } = new URL(withSmallLimit.url);
+      const head = (length: string) =>
+        `POST /hl7v2 HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/hl7-v2\r\nAuthorization: Bearer ${token}\r\n${length}\r\n`;
+      // A Content-Length of 16 MB of which only the first 64 KiB are sent, and a chunked body that
+      // stops just past the limit and never ends: both answered now, not when (if ever) the rest comes.
+      const declared = head('Content-Length: 16000000\r\n') + big.slice(0, 64 * 1024);
+      const chunk = big.slice(0, limit + 1);
+      const chunked = head('Transfer-Encoding: chunked\r\n') + `${Buffer.byteLength(chunk).toString(16)}\r\n${chunk}\r\n`;
+      for (const [name, request] of [['declared length', declared], ['chunked', chunked]]) {
+        const answer = await firstAnswer(Number(port), request, 5000);
+        expect(answer.head, name).toMatch(/^HTTP\/1\.1 413 /);
+        expect(answer.head, name).toMatch(/\r\nconnection: close\r\n/i);
+        expect(withoutTimeAndId(answer.body), name).toBe(withoutTimeAndId(whole.text));
+        expect(answer.body, name).toMatch(/\|207\^/);
+      }
+      expect(await patients(withSmallLimit, 'BAT-HUGE-1')).toHaveLength(0);
+    } finally {
+      await withSmallLimit.close();
+    }
   });
 
   it('any split of messages into a batch gives the same answers as sending them one by one (fast-check)', async () => {

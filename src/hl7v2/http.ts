@@ -81,15 +81,42 @@ export function hl7v2FrontDoor(services: FrontDoorServices): FrontDoorParts {
 
 export function hl7v2Router(deps: Hl7v2Deps): express.Router {
   const router = express.Router();
-  // Read up to the batch limit: whether a body is a batch shows only in its first bytes. A single
-  // message over hl7BodyLimit is then answered as express's body limit answered it (tooLargeAnswer).
-  const rawBody = express.raw({ type: () => true, limit: batchBodyLimit(deps.options) });
+  // Whether a body is a batch shows only in its first bytes: those are read first (firstSegment),
+  // then the body is read with the limit of what it is. A single message over hl7BodyLimit is so
+  // refused by express's body limit as before batches: unread when its Content-Length says so, or
+  // as soon as that many bytes have come (tooLargeAnswer), never read up to the batch limit.
+  const singleBody = express.raw({ type: () => true, limit: hl7BodyLimit(deps.options) });
+  const batchBody = express.raw({ type: () => true, limit: batchBodyLimit(deps.options) });
+  const singleLimit = hl7BodyLimit(deps.options);
+  const rawBody = (req: Request, res: Response, next: NextFunction): void => {
+    // A compressed body's first bytes say nothing: read it to the batch limit (handleHl7Post then
+    // refuses a single message over hl7BodyLimit).
+    if (req.headers['content-encoding'] !== undefined) return batchBody(req, res, next);
+    firstSegment(req, res, (isBatchBody) => {
+      if (isBatchBody) return batchBody(req, res, next);
+      const declared = Number(req.headers['content-length']);
+      if (declared > singleLimit) return refuseOversize(req, res, deps);
+      // No length declared (chunked): refused as soon as more than the limit has come, not after
+      // the rest is read (express's body reader reads a refused body to its end before answering).
+      let received = 0;
+      const count = (chunk: Buffer) => {
+        received += chunk.length;
+        if (received > singleLimit) {
+          req.off('data', count);
+          refuseOversize(req, res, deps);
+        }
+      };
+      req.on('data', count);
+      singleBody(req, res, next);
+    });
+  };
 
   router.post('/hl7v2', rawBody, (req: Request, res: Response, next: NextFunction) => {
     handleHl7Post(req, res, deps).catch(next);
   });
   router.use('/hl7v2', (err: unknown, _req: Request, res: Response, next: NextFunction) => {
     if ((err as { type?: string }).type === 'entity.too.large') {
+      if (res.headersSent) return; // refused already (refuseOversize), as soon as it was over
       const answer = tooLargeAnswer(deps);
       res.status(answer.status).type(answer.contentType).send(answer.body);
       return;
@@ -384,6 +411,69 @@ function send(res: ServerResponse, answer: SoapAnswer): void {
   res.setHeader('Content-Type', answer.contentType);
   res.setHeader('Content-Length', Buffer.byteLength(answer.body, 'utf8'));
   res.end(answer.body, 'utf8');
+}
+
+/**
+ * A single message over hl7BodyLimit, answered at once with its AR (tooLargeAnswer, the same bytes
+ * as express's limit gives): the rest of the body is neither kept nor waited for; the connection is
+ * closed after the answer (what is still coming is dropped meanwhile, as src/http/body.ts does).
+ */
+function refuseOversize(req: IncomingMessage, res: Response, deps: Hl7v2Deps): void {
+  if (res.headersSent) return;
+  req.resume();
+  const answer = tooLargeAnswer(deps);
+  res.setHeader('Connection', 'close');
+  res.status(answer.status).type(answer.contentType).send(answer.body);
+}
+
+/** The bytes before a body's first segment name: an optional BOM (3 bytes in UTF-8), then whitespace. */
+const LEADING_BYTES = new Set([0x20, 0x09, 0x0a, 0x0b, 0x0c, 0x0d]);
+const BOM = Buffer.from([0xef, 0xbb, 0xbf]);
+
+/**
+ * Reads a body's first bytes until they show whether it is a batch (its first segment FHS or BHS:
+ * isBatch), puts them back on the request for express's body reader, and says. A body that ends
+ * first (or whose first 64 KiB are all whitespace) is not a batch.
+ */
+function firstSegment(req: IncomingMessage, res: ServerResponse, then: (isBatchBody: boolean) => void): void {
+  const chunks: Buffer[] = [];
+  let received = 0;
+  let decided = false;
+  const decide = (isBatchBody: boolean, ended: boolean) => {
+    decided = true;
+    req.off('data', onData);
+    req.off('end', onEnd);
+    req.off('error', onError);
+    if (ended) {
+      // Nothing left to read: hand express the body as read (body-parser skips a finished request).
+      Object.assign(req, { body: Buffer.concat(chunks, received), _body: true });
+      then(isBatchBody);
+      return;
+    }
+    // Paused while the bytes read go back and the next reader attaches (synchronously, in then);
+    // a paused stream stays paused when a 'data' listener is added, so it is resumed after.
+    req.pause();
+    if (received > 0) req.unshift(Buffer.concat(chunks, received));
+    then(isBatchBody);
+    req.resume();
+  };
+  const onData = (chunk: Buffer) => {
+    chunks.push(chunk);
+    received += chunk.length;
+    const head = Buffer.concat(chunks, received);
+    let at = head.subarray(0, 3).equals(BOM) ? 3 : 0;
+    while (at < head.length && LEADING_BYTES.has(head[at])) at++;
+    if (head.length - at >= 3) decide(isBatch(head.subarray(at, at + 3).toString('latin1')), false);
+    else if (at > 64 * 1024) decide(false, false);
+  };
+  const onEnd = () => {
+    if (!decided) decide(false, true);
+  };
+  // A request aborted before its first segment has no one to answer.
+  const onError = () => res.destroy();
+  req.on('data', onData);
+  req.on('end', onEnd);
+  req.on('error', onError);
 }
 
 /** Read a little past the message limit so an oversize message is still answered with an AR. */
