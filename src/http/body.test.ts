@@ -1,8 +1,8 @@
 import { Readable } from 'node:stream';
 import type { IncomingMessage } from 'node:http';
-import { deflateRawSync, deflateSync, gzipSync } from 'node:zlib';
-import { describe, expect, it } from 'vitest';
-import { readBody } from './body.js';
+import { deflateRawSync, deflateSync, Gunzip, gzipSync } from 'node:zlib';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { INFLATE_STEP_BYTES, readBody } from './body.js';
 
 function request(body: Buffer, headers: Record<string, string> = {}): IncomingMessage {
   const stream = Readable.from(body.length > 0 ? [body.subarray(0, body.length >> 1), body.subarray(body.length >> 1)] : []) as unknown as IncomingMessage;
@@ -37,5 +37,69 @@ describe('readBody', () => {
   it('refuses unknown encodings (415) and corrupt compressed data (400)', async () => {
     expect(await refusal(readBody(request(Buffer.from('x'), { 'content-encoding': 'br' }), LIMITS))).toMatchObject({ status: 415 });
     expect(await refusal(readBody(request(Buffer.from('not gzip'), { 'content-encoding': 'gzip' }), LIMITS))).toMatchObject({ status: 400 });
+  });
+
+  describe('bombs are stopped as soon as a bound is passed', () => {
+    // Every byte any zlib stream (gunzip, inflate, inflateRaw; stream or one-shot API) produces goes
+    // through the common Zlib prototype's push: counted there, whatever readBody uses.
+    const zlibPrototype = Object.getPrototypeOf(Gunzip.prototype) as { push(chunk: Buffer | null, encoding?: BufferEncoding): boolean };
+    const push = zlibPrototype.push;
+    let inflated = 0;
+    beforeEach(() => {
+      inflated = 0;
+      zlibPrototype.push = function (this: unknown, chunk: Buffer | null, encoding?: BufferEncoding) {
+        if (chunk) inflated += chunk.length;
+        return push.call(this, chunk, encoding);
+      };
+    });
+    afterEach(() => {
+      zlibPrototype.push = push;
+    });
+    const PRODUCTION = { maxBytes: 16 * 1024 * 1024, maxInflateRatio: 100 };
+
+    it('a gzip body inflating to 16 MB (about 16 KB compressed) is refused after inflating at most 4 steps, not 16 MB', async () => {
+      const bomb = gzipSync(Buffer.alloc(PRODUCTION.maxBytes, 0x20), { level: 9 });
+      expect(bomb.length).toBeLessThan(32 * 1024);
+      // By the ratio of the whole body it is over 100 times as well, so the answer names the ratio.
+      expect(await refusal(readBody(request(bomb, { 'content-encoding': 'gzip' }), PRODUCTION))).toMatchObject({ status: 413, text: expect.stringContaining('BODY_MAX_INFLATE_RATIO') });
+      expect(inflated).toBeGreaterThan(0);
+      expect(inflated).toBeLessThanOrEqual(4 * INFLATE_STEP_BYTES);
+    });
+
+    it('a raw-deflate bomb (64 MB of "[") is refused after inflating at most 4 steps', async () => {
+      const bomb = deflateRawSync(Buffer.alloc(64 * 1024 * 1024, 0x5b));
+      expect(await refusal(readBody(request(bomb, { 'content-encoding': 'deflate' }), PRODUCTION))).toMatchObject({ status: 413, text: expect.stringContaining('BODY_MAX_INFLATE_RATIO') });
+      expect(inflated).toBeLessThanOrEqual(4 * INFLATE_STEP_BYTES);
+    });
+
+    it('at a ratio no bomb reaches, BODY_LIMIT stops it one step past the limit', async () => {
+      const limits = { maxBytes: 1024 * 1024, maxInflateRatio: 1_000_000 };
+      const bomb = gzipSync(Buffer.alloc(16 * 1024 * 1024, 0x20), { level: 9 });
+      expect(await refusal(readBody(request(bomb, { 'content-encoding': 'gzip' }), limits))).toMatchObject({ status: 413, text: expect.stringContaining('(BODY_LIMIT)') });
+      expect(inflated).toBeLessThanOrEqual(limits.maxBytes + 2 * INFLATE_STEP_BYTES);
+    });
+
+    it('a genuine compressed body of several MB is read whole, in steps', async () => {
+      // JSON-like text of varied values: compresses about 5–10 times, like FHIR JSON.
+      const parts: string[] = [];
+      for (let i = 0, length = 0; length < 3 * 1024 * 1024; i++, length += parts[parts.length - 1].length) parts.push(`{"resourceType":"Patient","id":"p${i}","name":[{"family":"F${(i * 7919) % 100_003}","given":["G${(i * 104_729) % 99_991}"]}],"birthDate":"19${10 + (i % 90)}-0${1 + (i % 9)}-1${i % 10}"},`);
+      const text = Buffer.from(parts.join(''));
+      for (const [encoding, body] of [['gzip', gzipSync(text)], ['deflate', deflateSync(text)], ['deflate', deflateRawSync(text)]] as const) {
+        expect((await readBody(request(body, { 'content-encoding': encoding }), PRODUCTION)).equals(text), encoding).toBe(true);
+      }
+    });
+
+    it('truncated or corrupt gzip and deflate: 400', async () => {
+      const text = Buffer.from(JSON.stringify({ resourceType: 'Patient', name: [{ family: 'x'.repeat(5000) }] }));
+      const gz = gzipSync(text);
+      for (const [encoding, body] of [
+        ['gzip', gz.subarray(0, gz.length - 12)],
+        ['gzip', Buffer.concat([gz.subarray(0, 20), Buffer.from('garbage garbage garbage'), gz.subarray(40)])],
+        ['deflate', deflateSync(text).subarray(0, 30)],
+        ['deflate', deflateRawSync(text).subarray(0, 30)],
+      ] as const) {
+        expect(await refusal(readBody(request(body, { 'content-encoding': encoding }), PRODUCTION))).toMatchObject({ status: 400, text: expect.stringContaining('could not be decompressed') });
+      }
+    });
   });
 });
