@@ -1,10 +1,12 @@
 // The health card issuer of this server: iss = PUBLIC_BASE_URL, keys and the rid secret in
 // DATA_DIR, revocation lists in the store, and what verifiers fetch without a token (CORS open to
 // every origin): GET /.well-known/jwks.json (each key with its `crlVersion`) and
-// GET /.well-known/crl/{kid}.json (the key's Card Revocation List).
+// GET /.well-known/crl/{kid}.json (the key's Card Revocation List). Both read the store: while it
+// is down they answer 503 (the error edge), never a key set without crlVersion.
 import express from 'express';
 import type { JWK } from 'jose';
 import type { Config } from '../config.js';
+import { notFound } from '../fhir/outcome.js';
 import type { FrontDoorServices } from '../pipeline/front-door.js';
 import type { Store } from '../store/store.js';
 import { IssuerKeys } from './issuer-keys.js';
@@ -73,10 +75,7 @@ export async function healthCardsFrontDoor(services: Pick<FrontDoorServices, 'co
     res.setHeader('Access-Control-Allow-Origin', '*');
     const kid = CRL_FILE.exec(req.params.file)?.[1];
     (async () => {
-      if (!kid || !(await issuer.keys.kids()).includes(kid)) {
-        res.status(404).type('application/json').send(JSON.stringify({ error: `no issuer key ${req.params.file.replace(/\.json$/, '')}` }));
-        return;
-      }
+      if (!kid || !(await issuer.keys.kids()).includes(kid)) throw notFound(`No issuer key ${req.params.file.replace(/\.json$/, '')}: no revocation list`);
       const list = await issuer.revocations.list(kid);
       const etag = `"${list.ctr}"`;
       res.setHeader('Cache-Control', 'no-cache');

@@ -104,7 +104,17 @@ function suite(kind: StoreKind): void {
       for (const key of keys) {
         expect(await crl(key.kid as string)).toEqual({ kid: key.kid, method: 'rid', ctr: (key as { crlVersion: number }).crlVersion, rids: [] });
       }
-      expect((await fetch(`${server.url}/.well-known/crl/${'x'.repeat(43)}.json`)).status).toBe(404);
+      // Revalidated every time, by the counter.
+      const kid = keys[0].kid as string;
+      const first = await fetch(`${server.url}/.well-known/crl/${kid}.json`);
+      expect(first.headers.get('cache-control')).toBe('no-cache');
+      const etag = first.headers.get('etag') as string;
+      expect(etag).toBe(`"${(await first.json() as { ctr: number }).ctr}"`);
+      expect((await fetch(`${server.url}/.well-known/crl/${kid}.json`, { headers: { 'if-none-match': etag } })).status).toBe(304);
+      const unknown = await fetch(`${server.url}/.well-known/crl/${'x'.repeat(43)}.json`);
+      expect(unknown.status).toBe(404);
+      expect(unknown.headers.get('access-control-allow-origin')).toBe('*');
+      expect(((await unknown.json()) as { resourceType: string }).resourceType).toBe('OperationOutcome');
       expect((await fetch(`${server.url}/.well-known/crl/..%2Fhealth-cards-keys.json`)).status).toBe(404);
     });
 
