@@ -177,10 +177,12 @@ function suite(kind: StoreKind): void {
       expect((await revoke(managed, undefined, server.token({ scope: 'user/*.cruds', organization: 'Organization/elsewhere' }))).status).toBe(403);
       expect((await revoke(managed, undefined, server.token({ scope: 'user/Patient.cruds user/Immunization.cruds', organization: `Organization/${org.body.id}` }))).status).toBe(200);
       expect((await revoke(managed, undefined, server.token({ scope: 'system/Patient.rus system/Immunization.rus' }))).status).toBe(200);
-      const hidden = await child({ managingOrganization: { reference: 'Organization/A' } });
+      // Managed by B, but the family objected to sharing beyond A: B is refused by data sharing.
+      const hidden = await child({ managingOrganization: { reference: 'Organization/B' } });
       expect((await server.fhir('POST', 'Consent', { body: sharingConsent(hidden, { provision: { type: 'deny' }, organization: [{ reference: 'Organization/A' }] }) })).status).toBe(201);
       const restricted = await revoke(hidden, undefined, server.token({ scope: 'user/*.cruds', organization: 'Organization/B' }));
       expect(restricted.status).toBe(403);
+      expect(restricted.body.issue[0].details.coding[0].code).toBe('data-sharing-restricted');
       expect((await fetch(`${server.baseUrl}/Patient/${managed}/$health-cards-revoke`, { method: 'POST' })).status).toBe(401);
     });
 
