@@ -1,7 +1,7 @@
 // batch: every entry on its own; a failing entry gets its own error response, the rest proceed.
 import type { Bundle, BundleEntry } from '@medplum/fhirtypes';
 import type { FhirRequest, FhirResponse, HandlerContext } from '../interactions/types.js';
-import { errorEntry, responseEntry, routeEntry } from './entries.js';
+import { errorEntry, letOtherRequestsRun, responseEntry, routeEntry } from './entries.js';
 
 /** Entries run with bounded concurrency so the store can group their durable commits. */
 const CONCURRENCY = 16;
@@ -18,7 +18,7 @@ export async function processBatch(
     while (next < entries.length) {
       const index = next++;
       // Let other requests run between entries: a batch of many searches never holds the event loop.
-      await new Promise((resolve) => setImmediate(resolve));
+      await letOtherRequestsRun();
       try {
         // Each entry runs through the same pipeline as an HTTP request: scopes, policy, audit.
         const routed = routeEntry(entries[index], index, outer, ctx);

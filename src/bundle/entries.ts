@@ -8,6 +8,15 @@ import type { FhirRequest, FhirResponse, HandlerContext } from '../interactions/
 
 const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE']);
 
+/**
+ * Resolves after the event loop has gone round once (I/O, timers, other requests' callbacks):
+ * awaited before each entry of a batch or transaction, so a Bundle of many entries never holds the
+ * event loop for its whole length, only for one entry at a time.
+ */
+export function letOtherRequestsRun(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
 export interface RoutedEntry {
   index: number;
   entry: BundleEntry;

@@ -5,7 +5,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import fc from 'fast-check';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { AuditLog } from '../audit/audit-log.js';
 import { parseScopes } from '../auth/scopes.js';
 import { SharingIndex } from '../consent/sharing-index.js';
@@ -20,6 +20,22 @@ import { RuleRegistry } from '../validation/business-rules.js';
 import { StructuralValidationPool } from '../validation/structural-pool.js';
 import { bundleHandler } from './bundle.js';
 import { scanReferences, withReplacements } from './transaction.js';
+
+// letOtherRequestsRun, switchable: the same transaction with and without yielding between entries.
+const yielding = vi.hoisted(() => ({ on: true, calls: 0 }));
+vi.mock('./entries.js', async (importOriginal) => {
+  const actual = await importOriginal<typeof import('./entries.js')>();
+  return {
+    ...actual,
+    letOtherRequestsRun: () => {
+      yielding.calls += 1;
+      return yielding.on ? actual.letOtherRequestsRun() : Promise.resolve();
+    },
+  };
+});
+
+/** BUNDLE_MAX_ENTRIES's default. */
+const MAX_ENTRIES = 1000;
 
 const caller: Caller = { sub: 't', scope: 'system/*.cruds', scopes: parseScopes('system/*.cruds') };
 const patient = (family: string, extra: Record<string, unknown> = {}) => ({
@@ -125,6 +141,39 @@ describe.each([
     ]);
     expect(cycle.text).toMatch(/name each other/);
   });
+
+  /**
+   * A transaction of MAX_ENTRIES entries: Patients written by PUT (ids from `prefix`), every second
+   * one linking the one before it by its urn:uuid fullUrl (rewritten by the transaction).
+   */
+  const largeTransaction = (prefix: string) =>
+    Array.from({ length: MAX_ENTRIES }, (_, i) => ({
+      fullUrl: `urn:uuid:00000000-0000-4000-8000-${String(i).padStart(12, '0')}`,
+      resource: patient(`Large${i}`, {
+        id: `${prefix}-${i}`,
+        ...(i % 2 === 1 ? { link: [{ other: { reference: `urn:uuid:00000000-0000-4000-8000-${String(i - 1).padStart(12, '0')}` }, type: 'seealso' }] } : {}),
+      }),
+      request: { method: 'PUT', url: `Patient/${prefix}-${i}` },
+    }));
+  afterEach(() => {
+    yielding.on = true;
+  });
+
+  it(`a transaction of ${MAX_ENTRIES} entries answers the same bytes with and without yielding between entries`, async () => {
+    const answers: string[] = [];
+    for (const [prefix, on] of [[`yield-on-${workers}`, true], [`yield-off-${workers}`, false]] as const) {
+      yielding.on = on;
+      yielding.calls = 0;
+      const res = await transaction(largeTransaction(prefix));
+      expect(res.status).toBe(200);
+      // Each entry's steps (scopes, resolve, rewrite, prepare) let other requests run first.
+      expect(yielding.calls).toBeGreaterThanOrEqual(4 * MAX_ENTRIES);
+      // The same bytes but for the ids (each run its own) and the instants written.
+      answers.push(JSON.stringify(res.body).replaceAll(prefix, '(prefix)').replace(/"\d{4}-\d{2}-\d{2}T[\d:.]+Z"/g, '"(instant)"'));
+    }
+    expect(answers[0]).toContain('"reference":"Patient/(prefix)-0"');
+    expect(answers[1]).toBe(answers[0]);
+  }, 120_000);
 
   it('all or nothing: one failing entry leaves nothing stored', async () => {
     const before = await store.count('Patient', {});

@@ -6,6 +6,10 @@
 //    are resolved, and in bodies before they are validated; conditional references
 //    (`Patient?identifier=…`) in bodies become their one match;
 //  - the atomic commit: every prepared operation in one store.transact().
+// Each step over the entries lets other requests run before each entry (letOtherRequestsRun, as a
+// batch does): a transaction of BUNDLE_MAX_ENTRIES entries holds the event loop for one entry at a
+// time, not for its whole validation. It stays atomic: its locks are held throughout, nothing is
+// written before the one commit, and the answer does not depend on what ran in between.
 // Processing order follows R4: DELETE, POST, PUT/PATCH, then GET/HEAD (after the commit).
 import type { Bundle, BundleEntry, Resource } from '@medplum/fhirtypes';
 import { badRequest, FhirError, isFhirError, makeIssue, outcome, preconditionFailed } from '../fhir/outcome.js';
@@ -23,7 +27,7 @@ import { translateConflict, type PendingResources } from '../interactions/write-
 import { findMatches } from '../search/execute.js';
 import { latencyTrace } from '../latency-trace.js';
 import { copyWithId, TransactionsUnsupportedError } from '../store/store.js';
-import { responseEntry, routeEntry, type RoutedEntry } from './entries.js';
+import { letOtherRequestsRun, responseEntry, routeEntry, type RoutedEntry } from './entries.js';
 
 type Phase = 0 | 1 | 2 | 3;
 const PHASE: Record<FhirRequest['method'], Phase> = { DELETE: 0, POST: 1, PUT: 2, PATCH: 2, GET: 3, HEAD: 3 };
@@ -57,6 +61,7 @@ export async function processTransaction(bundle: Bundle, outer: FhirRequest, ctx
   const routed = entries.map((entry, index) => atEntry(index, () => routeEntry(entry, index, outer, ctx)));
   const planned: Planned[] = [];
   for (const r of routed) {
+    await letOtherRequestsRun();
     if (PHASE[r.request.method] !== 3 && !WRITE_INTERACTIONS.has(r.request.interaction ?? '')) {
       const what = r.request.operation ? `$${r.request.operation}` : r.request.interaction;
       throw atEntryError(r.index, badRequest(`A transaction cannot contain ${what} entries`));
@@ -75,6 +80,7 @@ export async function processTransaction(bundle: Bundle, outer: FhirRequest, ctx
     for (const p of writes) {
       const req = p.resolved?.req;
       if (req && !p.resolved?.done && req.body !== undefined && req.method !== 'PATCH') {
+        await letOtherRequestsRun();
         req.body = await atEntry(p.index, () => rewriteReferences(req.body, references, p.ctx));
       }
     }
@@ -90,6 +96,7 @@ export async function processTransaction(bundle: Bundle, outer: FhirRequest, ctx
     // With a validation pool, every entry's validation starts now, side by side with the preparing.
     for (const p of order) if (p.resolved) prefetchValidation(p.resolved, p.ctx);
     for (const p of order) {
+      await letOtherRequestsRun();
       const prepared = await atEntry(p.index, () => prepareWrite(p.resolved as ResolvedWrite, p.ctx, pending));
       if (prepared.kind === 'done') p.response = prepared.response;
       else {
@@ -117,6 +124,7 @@ export async function processTransaction(bundle: Bundle, outer: FhirRequest, ctx
     });
     for (const p of planned) {
       if (PHASE[p.request.method] !== 3) continue;
+      await letOtherRequestsRun();
       try {
         p.response = await ctx.entries.run(p.request);
       } catch (err) {
@@ -146,6 +154,7 @@ async function resolveAll(writes: Planned[]): Promise<Map<string, string>> {
         blocked.push(p);
         continue;
       }
+      await letOtherRequestsRun();
       const request = atEntry(p.index, () => withConditionsRewritten(p.request, references));
       p.resolved = await atEntry(p.index, () => resolveWrite(request, p.ctx));
       const fullUrl = p.entry.fullUrl;
