@@ -3,7 +3,7 @@
 // stores none twice; data sharing hides them like the rest of the record; the forecast of a record
 // stored the old way (the OBX only as the dose's extension) and the new way is the same; and a
 // Condition recorded over FHIR comes back in a QBP answer as the IG reports an observation.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { Hl7Message } from '@medplum/core';
 import { startTestServer, testMongoUrl, type TestServer } from '../../test/helpers/server.js';
 import { parseMessage } from './er7.js';
@@ -74,8 +74,16 @@ const statusOf = (body: any, group: string): string =>
   body.parameter.find((p: any) => p.name === 'recommendation').resource.recommendation.find((r: Rec) => r.vaccineCode[0].text === group).forecastStatus.coding[0].code;
 
 describe.each(testMongoUrl() ? (['embedded', 'mongodb'] as const) : (['embedded'] as const))('VXU OBX 59784-9 / 30945-0 → Condition (%s)', (kind) => {
+  // A MongoDB without multi-document transactions (FerretDB 1.x, a standalone server) answers every
+  // VXU AR and stores nothing (vxu.test.ts, "VXU on MongoDB"): nothing here to compare on it.
+  let noTransactions = false;
   beforeAll(async () => {
     server = await startTestServer(kind);
+    noTransactions = !server.store.supportsTransactions;
+    if (noTransactions) console.log(`[vxu-conditions: ${kind}] SKIPPED: this deployment has no multi-document transactions, so every VXU is refused (AR) by design`);
+  });
+  beforeEach((ctx) => {
+    if (noTransactions) ctx.skip();
   });
   afterAll(async () => {
     await server?.close();
