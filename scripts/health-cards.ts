@@ -4,12 +4,6 @@
 // revoke puts the patient's rid in every key's Card Revocation List (/.well-known/crl/{kid}.json).
 import { loadConfig } from '../src/config.js';
 import { runHealthCardsCli } from '../src/health-cards/cli.js';
+import { runCliAndExit } from './run-cli.js';
 
-const code = await runHealthCardsCli(process.argv.slice(2), loadConfig(), {
-  out: (line) => process.stdout.write(`${line}\n`),
-  err: (line) => process.stderr.write(`${line}\n`),
-}).catch((err: unknown) => {
-  process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n`);
-  return 1;
-});
-process.exit(code);
+await runCliAndExit((io) => runHealthCardsCli(process.argv.slice(2), loadConfig(), io));

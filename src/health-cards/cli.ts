@@ -9,11 +9,9 @@
 import { randomUUID } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import type { Parameters } from '@medplum/fhirtypes';
-import { SignJWT } from 'jose';
 import { createStore } from '../app/open-store.js';
 import { AuditLog } from '../audit/audit-log.js';
-import { loadServerKey } from '../auth/server-key.js';
-import { tokenIssuer } from '../auth/smart-config.js';
+import { operatorToken } from '../auth/operator-token.js';
 import type { Config } from '../config.js';
 import { createLogger } from '../logger.js';
 import type { Store } from '../store/store.js';
@@ -97,16 +95,7 @@ async function serverAnswers(base: string): Promise<boolean> {
 }
 
 async function revokeOverHttp(config: Config, base: string, patientId: string, body: Parameters): Promise<{ status: number; body: unknown }> {
-  // A public-health token signed by the server's own key (only someone who can read DATA_DIR can).
-  const { key } = await loadServerKey(config.dataDir);
-  const token = await new SignJWT({ scope: 'system/Patient.rus system/Immunization.rus', client_id: 'iis-cli' })
-    .setProtectedHeader({ alg: key.alg, kid: key.kid })
-    .setIssuer(tokenIssuer(config.publicBaseUrl))
-    .setSubject(`cli:${process.env.USER ?? 'operator'}`)
-    .setAudience(`${config.publicBaseUrl}/fhir`)
-    .setIssuedAt()
-    .setExpirationTime('2m')
-    .sign(key.privateKey);
+  const token = await operatorToken(config, 'system/Patient.rus system/Immunization.rus');
   const res = await fetch(`${base}/fhir/Patient/${encodeURIComponent(patientId)}/$health-cards-revoke`, {
     method: 'POST',
     headers: { authorization: `Bearer ${token}`, 'content-type': 'application/fhir+json' },

@@ -4,10 +4,8 @@
 // DATA_DIR; when no server runs, the store is opened directly (the embedded store allows one
 // process at a time). Either way the change is audited.
 import { parseArgs } from 'node:util';
-import { SignJWT } from 'jose';
 import { AuditLog } from '../audit/audit-log.js';
-import { loadServerKey } from '../auth/server-key.js';
-import { tokenIssuer } from '../auth/smart-config.js';
+import { operatorToken } from '../auth/operator-token.js';
 import type { Config } from '../config.js';
 import { isFhirError } from '../fhir/outcome.js';
 import { createLogger } from '../logger.js';
@@ -198,16 +196,7 @@ async function httpOrDirect(config: Config, url: string | undefined): Promise<Ba
 }
 
 async function httpBackend(config: Config, base: string): Promise<Backend> {
-  // A public-health token signed by the server's own key (only someone who can read DATA_DIR can).
-  const { key } = await loadServerKey(config.dataDir);
-  const token = await new SignJWT({ scope: 'system/*.cruds', client_id: 'iis-cli' })
-    .setProtectedHeader({ alg: key.alg, kid: key.kid })
-    .setIssuer(tokenIssuer(config.publicBaseUrl))
-    .setSubject(`cli:${process.env.USER ?? 'operator'}`)
-    .setAudience(`${config.publicBaseUrl}/fhir`)
-    .setIssuedAt()
-    .setExpirationTime('2m')
-    .sign(key.privateKey);
+  const token = await operatorToken(config, 'system/*.cruds');
   return {
     async request(method, path, body) {
       const res = await fetch(`${base}${path}`, {
