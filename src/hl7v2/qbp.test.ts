@@ -6,6 +6,7 @@ import { Message } from 'node-hl7-client';
 import { startTestServer, type TestServer } from '../../test/helpers/server.js';
 import { components, parseMessage, repetitions } from './er7.js';
 import { controlId, hl7Date, msh, order, pid, vxu, yearsAgo } from './test-messages.js';
+import { postHl7v2 } from './test-http.js';
 
 let server: TestServer;
 beforeAll(async () => {
@@ -15,15 +16,7 @@ afterAll(async () => {
   await server?.close();
 });
 
-async function post(message: string, token = server.token()): Promise<{ status: number; text: string; msg: Hl7Message }> {
-  const res = await fetch(`${server.url}/hl7v2`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/hl7-v2', authorization: `Bearer ${token}` },
-    body: message,
-  });
-  const text = await res.text();
-  return { status: res.status, text, msg: parseMessage(text, { maxBytes: 1e7 }).message };
-}
+const post = (message: string, token?: string) => postHl7v2(server, message, token);
 
 function qbp(qpd: string, profile = 'Z34', limit = '10'): string {
   return [msh({ type: 'QBP^Q11^QBP_Q11', profile: `${profile}^CDCPHINVS`, controlId: controlId('Q') }), qpd, `RCP|I|${limit}^RD&Records&HL70126`].join('\r');

@@ -6,8 +6,8 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { Hl7Message } from '@medplum/core';
 import { startTestServer, testMongoUrl, type TestServer } from '../../test/helpers/server.js';
-import { parseMessage } from './er7.js';
 import { controlId, hl7Date, msh, order, pid, vxu, yearsAgo } from './test-messages.js';
+import { postHl7v2 } from './test-http.js';
 
 // Both stores (the MongoDB tier when TEST_MONGODB_URL names a replica set): the same answers.
 let server: TestServer;
@@ -17,15 +17,7 @@ const SNOMED = 'http://snomed.info/sct';
 const authority = (ns: string) => `https://iis-fhir-server.org/fhir/sid/hl7v2-authority/${ns}`;
 const iso = (d: string) => `${d.slice(0, 4)}-${d.slice(4, 6)}-${d.slice(6, 8)}`;
 
-async function post(message: string, token = server.token()): Promise<{ status: number; text: string; msg: Hl7Message }> {
-  const res = await fetch(`${server.url}/hl7v2`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/hl7-v2', authorization: `Bearer ${token}` },
-    body: message,
-  });
-  const text = await res.text();
-  return { status: res.status, text, msg: parseMessage(text, { maxBytes: 1e7 }).message };
-}
+const post = (message: string, token?: string) => postHl7v2(server, message, token);
 const msa = (msg: Hl7Message) => msg.getSegment('MSA')?.getField(1).toString();
 const errs = (msg: Hl7Message) =>
   msg.getAllSegments('ERR').map((e) => ({ location: e.getField(2).toString(), hl7: e.getComponent(3, 1), severity: e.getField(4).toString(), app: e.getComponent(5, 1), text: e.getField(8).toString() }));
