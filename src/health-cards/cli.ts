@@ -17,6 +17,7 @@ import { createLogger } from '../logger.js';
 import type { Store } from '../store/store.js';
 import { HealthCardIssuer } from './issuer.js';
 import { rotateIssuerKey } from './issuer-keys.js';
+import { revocationAnswer } from './revoke.js';
 
 export const HEALTH_CARDS_USAGE = `usage:
   npm run health-cards -- rotate-key [--data-dir DIR]
@@ -131,21 +132,7 @@ async function revokeDirectly(config: Config, patientId: string, body: Parameter
     record(200);
     return {
       status: 200,
-      body: {
-        resourceType: 'Parameters',
-        parameter: [
-          { name: 'before', valueInstant: new Date(revoked.before * 1000).toISOString() },
-          ...revoked.lists.map((l) => ({
-            name: 'revocationList',
-            part: [
-              { name: 'kid', valueString: l.kid },
-              { name: 'entry', valueString: l.entry },
-              { name: 'crlVersion', valueInteger: l.ctr },
-              { name: 'changed', valueBoolean: l.changed },
-            ],
-          })),
-        ],
-      } satisfies Parameters,
+      body: revocationAnswer(revoked),
     };
   } finally {
     await audit.close();

@@ -32,20 +32,7 @@ async function revokeCards(req: FhirRequest, ctx: HandlerContext, issuer: Health
     throw forbidden(`Only public health or the patient's managing facility may revoke its health cards; Patient/${req.id} is not managed by ${ctx.caller.organization}`);
   }
   const revoked = await issuer.revokePatient(req.id, before);
-  const parameter: ParametersParameter[] = [{ name: 'before', valueInstant: new Date(revoked.before * 1000).toISOString() }];
-  for (const list of revoked.lists) {
-    parameter.push({
-      name: 'revocationList',
-      part: [
-        { name: 'kid', valueString: list.kid },
-        { name: 'rid', valueString: list.rid },
-        { name: 'entry', valueString: list.entry },
-        { name: 'crlVersion', valueInteger: list.ctr },
-        { name: 'changed', valueBoolean: list.changed },
-      ],
-    });
-  }
-  return { status: 200, body: { resourceType: 'Parameters', parameter } satisfies Parameters };
+  return { status: 200, body: revocationAnswer(revoked) };
 }
 
 /** The patient as the caller may see it; a deleted one as it was before its deletion. */
@@ -92,3 +79,21 @@ function readBefore(body: unknown, lenient: boolean, now: Date): Date {
 
 /** FHIR instant: date, time and a zone. */
 const INSTANT = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$/;
+
+/** The answer to a revoke (the operation's, and the CLI's when it opens the store itself): the time written and, per key, its list entry. */
+export function revocationAnswer(revoked: Awaited<ReturnType<HealthCardIssuer['revokePatient']>>): Parameters {
+  const parameter: ParametersParameter[] = [{ name: 'before', valueInstant: new Date(revoked.before * 1000).toISOString() }];
+  for (const list of revoked.lists) {
+    parameter.push({
+      name: 'revocationList',
+      part: [
+        { name: 'kid', valueString: list.kid },
+        { name: 'rid', valueString: list.rid },
+        { name: 'entry', valueString: list.entry },
+        { name: 'crlVersion', valueInteger: list.ctr },
+        { name: 'changed', valueBoolean: list.changed },
+      ],
+    });
+  }
+  return { resourceType: 'Parameters', parameter };
+}
