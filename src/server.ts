@@ -22,6 +22,7 @@ import type { FileStore } from './store/files.js';
 import { loadBulkOptions, type BulkOptions } from './bulk/config.js';
 import { BulkExports } from './bulk/service.js';
 import type { Store } from './store/store.js';
+import { completePolicyRule } from './consent/policy-rule.js';
 import { registerIisRules } from './quality/register.js';
 import { loadSeverityPolicy } from './quality/policy.js';
 import { CodeSets } from './terminology/code-sets.js';
@@ -69,6 +70,7 @@ export async function startServer(
   const validationPool = new StructuralValidationPool(config.validationWorkers ?? 0);
   const rules = new RuleRegistry({ structural: validationPool });
   registerIisRules(rules, { codeSets: terminology.codeSets, policy });
+  rules.registerCompletion('Consent', completePolicyRule);
   const audit = new AuditLog({ store, logger, serverUrl: baseUrl, dataDir: config.dataDir, searchIndexOf: validationPool.searchIndexOf });
   await audit.start();
   const sharing = new SharingIndex(store);

@@ -145,3 +145,77 @@ describe('data sharing and patient compartments', () => {
     expect((await server.fhir('GET', `Patient/${ids.yes}`, { headers: noClaim })).status).toBe(403);
   });
 });
+
+// CONTRACT.md defines a data-sharing Consent by scope, category, patient, status and provision.type;
+// FHIR R4's ppc-1 also wants policy or policyRule. A clinic's Consent with only the contract's
+// fields must still record the family's decision (the server adds the policyRule and says so).
+describe('a data-sharing Consent with only the contract\'s fields', () => {
+  let server: TestServer;
+  beforeAll(async () => {
+    server = await startTestServer('embedded');
+  });
+  afterAll(async () => {
+    await server?.close();
+  });
+  const orgC = () => ({ authorization: `Bearer ${server.token({ scope: 'user/*.cruds', organization: 'Organization/C' })}` });
+  const bare = (patientId: string, fields: Record<string, unknown>) => {
+    const body = consent(patientId, fields);
+    delete body.policyRule;
+    return body;
+  };
+
+  it('is stored with policyRule OPTOUT for deny (an information issue says so) and hides the child', async () => {
+    const kid = await server.fhir('POST', 'Patient', { body: patient({ name: [{ family: 'Bareconsent', given: ['Nora'] }] }) });
+    const res = await server.fhir('POST', 'Consent', {
+      body: bare(kid.body.id, { provision: { type: 'deny' }, organization: [{ reference: 'Organization/A' }] }),
+      headers: { prefer: 'return=OperationOutcome' },
+    });
+    expect(res.status, res.text).toBe(201);
+    const added = res.body.issue.find((i: any) => i.expression?.[0] === 'Consent.policyRule');
+    expect(added?.severity).toBe('information');
+    const stored = await server.fhir('GET', (res.headers.get('location') ?? '').replace(/^.*\/fhir\//, '').replace(/\/_history\/.*$/, ''));
+    expect(stored.body.policyRule.coding[0]).toMatchObject({ system: 'http://terminology.hl7.org/CodeSystem/v3-ActCode', code: 'OPTOUT' });
+    const read = await server.fhir('GET', `Patient/${kid.body.id}`, { headers: orgC() });
+    expect(read.status).toBe(403);
+    expect(read.body.issue[0].details.coding[0].code).toBe('data-sharing-restricted');
+  });
+
+  it('gets OPTIN for permit and for a proposed Consent without provision (Unknown), in a transaction too', async () => {
+    const kid = await server.fhir('POST', 'Patient', { body: patient({ name: [{ family: 'Bareconsent', given: ['Otto'] }] }) });
+    const bundle = {
+      resourceType: 'Bundle',
+      type: 'transaction',
+      entry: [{ request: { method: 'POST', url: 'Consent' }, resource: bare(kid.body.id, { status: 'proposed', provision: undefined }) }],
+    };
+    const tx = await server.fhir('POST', '', { body: bundle });
+    expect(tx.status, tx.text).toBe(200);
+    expect(tx.body.entry[0].response.status).toMatch(/^201/);
+    const read = await server.fhir('GET', `Patient/${kid.body.id}`, { headers: orgC() });
+    expect(read.body.issue?.[0]?.details?.coding?.[0]?.code).toBe('data-sharing-unknown');
+    const yes = await server.fhir('POST', 'Consent', { body: bare(kid.body.id, { dateTime: '2025-06-01T00:00:00Z', provision: { type: 'permit' } }) });
+    expect(yes.status, yes.text).toBe(201);
+    expect(yes.body.policyRule.coding[0].code).toBe('OPTIN');
+    expect((await server.fhir('GET', `Patient/${kid.body.id}`, { headers: orgC() })).status).toBe(200);
+  });
+
+  it('leaves other Consents to FHIR: no policy on a treatment Consent is still a 422 (ppc-1)', async () => {
+    const kid = await server.fhir('POST', 'Patient', { body: patient({ name: [{ family: 'Bareconsent', given: ['Ida'] }] }) });
+    const body = bare(kid.body.id, { scope: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/consentscope', code: 'treatment' }] } });
+    const res = await server.fhir('POST', 'Consent', { body });
+    expect(res.status).toBe(422);
+    expect(JSON.stringify(res.body)).toContain('ppc-1');
+  });
+
+  it('keeps a policyRule the client sent, and odd shapes are a 4xx, not a crash', async () => {
+    const kid = await server.fhir('POST', 'Patient', { body: patient({ name: [{ family: 'Bareconsent', given: ['Uma'] }] }) });
+    const own = consent(kid.body.id, { policyRule: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-ActCode', code: 'OPTINR' }] } });
+    const kept = await server.fhir('POST', 'Consent', { body: own });
+    expect(kept.status, kept.text).toBe(201);
+    expect(kept.body.policyRule.coding[0].code).toBe('OPTINR');
+    for (const odd of [{ scope: 'patient-privacy' }, { scope: { coding: 'x' } }, { category: { coding: [] } }, { provision: 'deny' }, { category: [null] }]) {
+      const res = await server.fhir('POST', 'Consent', { body: bare(kid.body.id, odd) });
+      expect(res.status, JSON.stringify(odd)).toBeGreaterThanOrEqual(400);
+      expect(res.status, JSON.stringify(odd)).toBeLessThan(500);
+    }
+  });
+});

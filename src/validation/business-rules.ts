@@ -25,11 +25,20 @@ export type BusinessRule = (
 ) => OperationOutcomeIssue[] | Promise<OperationOutcomeIssue[]>;
 
 /**
+ * A completion: runs on the body as received, before any validation, and may return a completed
+ * copy (an element the server can derive with certainty and FHIR requires) with the issues that
+ * tell the client what was added. Undefined: nothing to complete. It must not throw on bodies of
+ * any shape (structural validation has not run yet) and must never change what the client said.
+ */
+export type Completion = (body: Record<string, unknown>) => { body: Record<string, unknown>; issues: OperationOutcomeIssue[] } | undefined;
+
+/**
  * Rules by resource type ('*' = every type), run in registration order; and the structural
  * validation every write goes through first (in the request thread, or a StructuralValidationPool).
  */
 export class RuleRegistry {
   private readonly rules: { resourceType: string; rule: BusinessRule }[] = [];
+  private readonly completions = new Map<string, Completion[]>();
   readonly structural: StructuralValidation;
 
   constructor(options: { structural?: StructuralValidation } = {}) {
@@ -38,6 +47,29 @@ export class RuleRegistry {
 
   register(resourceType: string | '*', rule: BusinessRule): void {
     this.rules.push({ resourceType, rule });
+  }
+
+  registerCompletion(resourceType: string, completion: Completion): void {
+    const list = this.completions.get(resourceType) ?? [];
+    list.push(completion);
+    this.completions.set(resourceType, list);
+  }
+
+  /** The body with every completion of its resource type applied, and their issues. */
+  complete(input: unknown): { input: unknown; issues: OperationOutcomeIssue[] } {
+    if (this.completions.size === 0 || typeof input !== 'object' || input === null || Array.isArray(input)) return { input, issues: [] };
+    const resourceType = (input as { resourceType?: unknown }).resourceType;
+    const completions = typeof resourceType === 'string' ? this.completions.get(resourceType) : undefined;
+    if (!completions) return { input, issues: [] };
+    let body = input as Record<string, unknown>;
+    const issues: OperationOutcomeIssue[] = [];
+    for (const completion of completions) {
+      const done = completion(body);
+      if (!done) continue;
+      body = done.body;
+      issues.push(...done.issues);
+    }
+    return { input: body, issues };
   }
 
   /** The rules that apply to a resource type, in registration order. */
@@ -85,13 +117,14 @@ export async function validateWrite(
   ctx: RuleContext,
   rules: RuleRegistry
 ): Promise<{ resource: Resource; issues: OperationOutcomeIssue[] }> {
-  const structural = await rules.structural.validate(input, expect);
+  const completed = rules.complete(input);
+  const structural = await rules.structural.validate(completed.input, expect);
   const structuralStatus = rejectionStatus(structural);
   if (structuralStatus) throw failWith(structuralStatus, structural);
 
-  const resource = input as Resource;
+  const resource = completed.input as Resource;
   const ruleIssues = await rules.run(resource, { ...ctx, resolve: memoize(ctx.resolve.bind(ctx)) });
-  const issues = [...structural, ...ruleIssues];
+  const issues = [...structural, ...completed.issues, ...ruleIssues];
   if (hasErrors(issues)) throw failWith(rejectionStatus(issues) ?? 422, issues);
   return { resource, issues };
 }
