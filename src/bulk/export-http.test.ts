@@ -205,6 +205,62 @@ for (const kind of kinds) {
       expect(later.manifest.deleted).toEqual([]);
     });
 
+    it('_until: resources last updated at or before it; with _since a window, deleted[] included; a later value is capped at transactionTime', async () => {
+      const pause = () => new Promise((r) => setTimeout(r, 25));
+      const t0 = new Date().toISOString();
+      await pause();
+      const a = await create(distinctPatient(50));
+      const gone = await create(vaccination(a, '08'));
+      await pause();
+      const t1 = new Date().toISOString();
+      await pause();
+      const b = await create(distinctPatient(51));
+      expect([200, 204]).toContain((await server.fhir('DELETE', `Immunization/${gone}`)).status);
+      await pause();
+      const t2 = new Date().toISOString();
+      await pause();
+      const c = await create(distinctPatient(52));
+      const q = (params: Record<string, string>) => Object.entries(params).map(([k, v]) => `${k}=${encodeURIComponent(v)}`).join('&');
+
+      const upToT1 = await exportAll(server.baseUrl, `$export?${q({ _type: 'Patient', _until: t1 })}`, { token: PUBLIC_HEALTH });
+      const before = ids(await resourcesOf(upToT1.manifest, 'Patient', PUBLIC_HEALTH));
+      expect(before).toContain(a);
+      expect(before).not.toContain(b);
+      expect(before).not.toContain(c);
+      expect(upToT1.manifest.deleted).toBeUndefined(); // deleted[] comes with _since
+
+      // [t0, t2]: a and b; the deletion inside the window is listed
+      const wide = await exportAll(server.baseUrl, `$export?${q({ _type: 'Patient,Immunization', _since: t0, _until: t2 })}`, { token: PUBLIC_HEALTH });
+      expect(ids(await resourcesOf(wide.manifest, 'Patient', PUBLIC_HEALTH))).toEqual([a, b].sort());
+      expect((await resourcesOf(wide.manifest, 'Bundle', PUBLIC_HEALTH, 'deleted')).map((d) => d.entry[0].request.url)).toEqual([`Immunization/${gone}`]);
+      // [t0, t1]: a only; the immunization still existed at t1, so no deletion is listed
+      const narrow = await exportAll(server.baseUrl, `$export?${q({ _type: 'Patient,Immunization', _since: t0, _until: t1 })}`, { token: PUBLIC_HEALTH });
+      expect(ids(await resourcesOf(narrow.manifest, 'Patient', PUBLIC_HEALTH))).toEqual([a]);
+      expect(await resourcesOf(narrow.manifest, 'Bundle', PUBLIC_HEALTH, 'deleted')).toEqual([]);
+
+      // after the kick-off: accepted with a note, bounded by transactionTime
+      const future = new Date(Date.now() + 3600_000).toISOString();
+      const k = await kickoff(server.baseUrl, `$export?${q({ _type: 'Patient', _since: t0, _until: future })}`, { token: PUBLIC_HEALTH });
+      expect(k.status).toBe(202);
+      expect(k.body.issue.some((i: any) => i.severity === 'information' && i.expression?.[0] === '_until' && /transactionTime/.test(i.diagnostics))).toBe(true);
+      const done = await poll(k.headers.get('content-location') as string, PUBLIC_HEALTH);
+      expect(done.status).toBe(200);
+      expect(done.body.transactionTime < future).toBe(true);
+      expect(ids(await resourcesOf(done.body, 'Patient', PUBLIC_HEALTH))).toEqual([a, b, c].sort());
+
+      // bad values: 400 naming _until, or dropped with a warning under handling=lenient
+      for (const bad of [q({ _until: 'yesterday' }), q({ _until: '2024-01-01' }), q({ _since: t1, _until: t0 }), q({ _until: t0, x: '1' }).replace('x=1', `_until=${encodeURIComponent(t1)}`)]) {
+        const r = await kickoff(server.baseUrl, `$export?_type=Patient&${bad}`, { token: PUBLIC_HEALTH });
+        expect(r.status, bad).toBe(400);
+        expect(r.body.issue.some((i: any) => i.severity === 'error' && i.expression?.[0] === '_until'), bad).toBe(true);
+      }
+      const lenient = await kickoff(server.baseUrl, `$export?_type=Patient&${q({ _since: t1, _until: t0 })}`, { token: PUBLIC_HEALTH, headers: { prefer: 'respond-async, handling=lenient' } });
+      expect(lenient.status).toBe(202);
+      expect(lenient.body.issue.filter((i: any) => i.severity === 'warning').map((i: any) => i.expression[0])).toEqual(['_until']);
+      const dropped = await poll(lenient.headers.get('content-location') as string, PUBLIC_HEALTH);
+      expect(ids(await resourcesOf(dropped.body, 'Patient', PUBLIC_HEALTH))).toEqual([b, c].sort());
+    });
+
     it('_typeFilter: search semantics, several per type ORed, other types unfiltered', async () => {
       const cvx = (code: string) => encodeURIComponent(`Immunization?vaccine-code=http://hl7.org/fhir/sid/cvx|${code}`);
       const hep = await exportAll(server.baseUrl, `$export?_type=Immunization,Patient&_typeFilter=${cvx('08')}`, { token: PUBLIC_HEALTH });

@@ -17,7 +17,7 @@ import { isFhirError } from '../fhir/outcome.js';
 import type { Filter, HistoryCursor, ResourceRecord, Store, StoredDoc, StoreReader } from '../store/store.js';
 import type { BulkOptions } from './config.js';
 import { elementsShaper } from './elements.js';
-import type { ExportFile, ExportJob } from './jobs.js';
+import { exportUpperBound, type ExportFile, type ExportJob } from './jobs.js';
 import { NdjsonWriter, type WrittenFile } from './ndjson.js';
 
 /** Patients per scan when the export is limited to a cohort (Group members, `patient`). */
@@ -201,7 +201,7 @@ async function writeType(job: ExportJob, type: string, index: number, filters: F
   const writer = new NdjsonWriter(writerOptions(job, deps, type));
   const since = sinceBound(job.since);
   let total: number | undefined;
-  if (store.kind === 'embedded' && !job.since) {
+  if (store.kind === 'embedded' && !job.since && !job.until) {
     // Counting is cheap in memory (and only an estimate: changes after transactionTime are left out).
     total = 0;
     for (const f of filters) total += await store.count(type, f);
@@ -210,7 +210,7 @@ async function writeType(job: ExportJob, type: string, index: number, filters: F
   hooks.progress({ type, index, exported, total });
   try {
     for (const filter of filters) {
-      for await (const rec of store.scan(type, filter, { raw: !shape, rawBytes: !shape, since, until: job.transactionTime, batchSize: options.batchSize })) {
+      for await (const rec of store.scan(type, filter, { raw: !shape, rawBytes: !shape, since, until: exportUpperBound(job), batchSize: options.batchSize })) {
         let line: string | Uint8Array;
         if (shape) line = JSON.stringify(shape(rec.resource ?? (JSON.parse(rec.json ?? Buffer.from(rec.jsonBytes as Uint8Array).toString('utf8')) as Resource)));
         else line = rec.jsonBytes ?? rec.json ?? JSON.stringify(rec.resource);
@@ -233,7 +233,8 @@ async function writeType(job: ExportJob, type: string, index: number, filters: F
 }
 
 /**
- * Resources of the type deleted after `_since` (and still deleted at transactionTime), as one
+ * Resources of the type deleted after `_since` (and still deleted at the export's upper bound:
+ * `_until` when earlier than transactionTime, else transactionTime), as one
  * transaction Bundle with a DELETE entry per line. Whether a deleted resource belonged to the
  * export (cohort, `_typeFilter`, data sharing) is decided on its last version before the delete.
  */
@@ -245,9 +246,9 @@ async function writeDeleted(job: ExportJob, type: string, filters: Filter[], sto
   try {
     for (;;) {
       throwIfAborted(hooks.signal);
-      const page = await store.history({ resourceType: type, since: sinceBound(job.since), before: job.transactionTime, count: HISTORY_PAGE, after });
+      const page = await store.history({ resourceType: type, since: sinceBound(job.since), before: exportUpperBound(job), count: HISTORY_PAGE, after });
       for (const rec of page) {
-        // Newest first: the first version met per id is its state at transactionTime.
+        // Newest first: the first version met per id is its state at the upper bound.
         if (seen.has(rec.id)) continue;
         seen.add(rec.id);
         if (!rec.deleted || rec.versionId < 2) continue;

@@ -40,6 +40,11 @@ export interface ExportJob {
   types: string[];
   /** Exclusive lower bound on lastUpdated (ISO, ms). */
   since?: string;
+  /**
+   * `_until`: inclusive upper bound on lastUpdated (ISO, ms). The export never goes past
+   * transactionTime, so the bound used is the earlier of the two (exportUpperBound).
+   */
+  until?: string;
   typeFilters: TypeFilter[];
   patients?: string[];
   elements?: string[];
@@ -63,6 +68,11 @@ export interface ExportJob {
    * exactly like an export; `types` names its output types.
    */
   task?: { kind: string; params: Record<string, unknown> };
+}
+
+/** The last instant whose changes the job exports: `_until` when given and earlier, else transactionTime. */
+export function exportUpperBound(job: Pick<ExportJob, 'until' | 'transactionTime'>): string {
+  return job.until !== undefined && job.until < job.transactionTime ? job.until : job.transactionTime;
 }
 
 export interface VersionedJob {

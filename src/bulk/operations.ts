@@ -71,19 +71,27 @@ async function exportOperation(bulk: BulkExports, req: FhirRequest, ctx: Handler
   const fields: JobFields = { request: kickoffUrl(ctx.baseUrl, req, level), level, types, typeFilters: params.typeFilters };
   if (level === 'group') fields.groupId = req.id;
   if (params.since) fields.since = params.since;
+  if (params.until) fields.until = params.until;
   if (params.patients) fields.patients = params.patients;
   if (params.elements) fields.elements = params.elements;
   const job = await enqueueJob(bulk, ctx, fields);
+  const notes = [...params.issues];
+  if (job.until !== undefined && job.until > job.transactionTime) {
+    // The manifest's transactionTime bounds every export: later changes are not in it.
+    notes.push(
+      makeIssue('information', 'informational', `Parameter "_until": ${job.until} is after this export's transactionTime (${job.transactionTime}); resources changed after transactionTime are not included`, { expression: '_until' })
+    );
+  }
   const body: OperationOutcome = outcome([
     makeIssue('information', 'informational', `Export job ${job.id} accepted: poll ${statusUrl(ctx.baseUrl, job.id)}`),
-    ...params.issues,
+    ...notes,
   ]);
   return { status: 202, headers: { 'Content-Location': statusUrl(ctx.baseUrl, job.id) }, body };
 }
 
 /** What a kick-off decides about a job; the rest (owner, state, instants) is set by enqueueJob. */
 export type JobFields = Pick<ExportJob, 'request' | 'level' | 'types' | 'typeFilters'> &
-  Partial<Pick<ExportJob, 'groupId' | 'since' | 'patients' | 'elements' | 'task'>>;
+  Partial<Pick<ExportJob, 'groupId' | 'since' | 'until' | 'patients' | 'elements' | 'task'>>;
 
 /**
  * Queues a job for the caller (an export, or a registered task such as a population run started

@@ -23,6 +23,7 @@ describe('$export kick-off parameters', () => {
       [
         ['_outputFormat', 'application/ndjson'],
         ['_since', '2024-01-31T10:00:00.1234+02:00'],
+        ['_until', '2024-02-01T00:00:00Z'],
         ['_type', 'Patient, Immunization'],
         ['_type', 'Consent'],
         ['_typeFilter', 'Immunization?vaccine-code=08,20'],
@@ -33,10 +34,22 @@ describe('$export kick-off parameters', () => {
     );
     expect(p.outputFormat).toBe('application/fhir+ndjson');
     expect(p.since).toBe('2024-01-31T08:00:00.123Z');
+    expect(p.until).toBe('2024-02-01T00:00:00.000Z');
     expect(p.types).toEqual(['Patient', 'Immunization', 'Consent']);
     expect(p.typeFilters).toEqual([{ type: 'Immunization', query: 'vaccine-code=08,20' }]);
     expect(p.elements).toEqual(['Patient.name', 'birthDate']);
     expect(p.issues.map((i) => i.severity)).toEqual(['information']);
+  });
+
+  it('_until: an instant, once, after _since', () => {
+    const problems = (pairs: Array<[string, string]>) => issuesOf(() => parseExportParams(pairs, ctx())).map((i) => i.split(':')[0]);
+    expect(problems([['_until', '2024-01-31']])).toEqual(['_until']);
+    expect(problems([['_until', '2024-01-31T00:00:00Z'], ['_until', '2024-02-01T00:00:00Z']])).toEqual(['_until']);
+    expect(problems([['_since', '2024-02-01T00:00:00Z'], ['_until', '2024-02-01T00:00:00Z']])).toEqual(['_until']);
+    const lenient = parseExportParams([['_since', '2024-02-01T00:00:00Z'], ['_until', '2024-01-01T00:00:00Z']], ctx({ lenient: true }));
+    expect(lenient.until).toBeUndefined();
+    expect(lenient.since).toBe('2024-02-01T00:00:00.000Z');
+    expect(lenient.issues.map((i) => i.expression?.[0])).toEqual(['_until']);
   });
 
   it('reports every problem at once (strict), or drops them with warnings (lenient)', () => {

@@ -32,6 +32,8 @@ export interface ExportParams {
   types?: string[];
   /** `_since` normalised to an ISO instant with milliseconds (UTC). */
   since?: string;
+  /** `_until` normalised likewise: resources last updated at or before it. */
+  until?: string;
   typeFilters: TypeFilter[];
   /** Patient ids of the `patient` parameter. */
   patients?: string[];
@@ -48,7 +50,7 @@ export interface ParseContext {
   baseUrl: string;
 }
 
-const KNOWN = new Set(['_outputFormat', '_since', '_type', '_typeFilter', '_elements', 'patient', 'includeAssociatedData']);
+const KNOWN = new Set(['_outputFormat', '_since', '_until', '_type', '_typeFilter', '_elements', 'patient', 'includeAssociatedData']);
 const INSTANT = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$/;
 const ELEMENT = /^([A-Z][A-Za-z]+\.)?[a-z][A-Za-z0-9]*(\[x\])?$/;
 const PATIENT_REF = /^(?:.*\/)?Patient\/([A-Za-z0-9\-.]{1,64})$/;
@@ -112,7 +114,7 @@ export function parseExportParams(pairs: Array<[string, string | { reference?: s
       problem(name, 'must be a string');
       continue;
     }
-    if (['_outputFormat', '_since', '_elements'].includes(name)) {
+    if (['_outputFormat', '_since', '_until', '_elements'].includes(name)) {
       if (single.has(name)) {
         problem(name, 'may appear only once');
         continue;
@@ -128,6 +130,12 @@ export function parseExportParams(pairs: Array<[string, string | { reference?: s
         const since = parseInstant(value.trim());
         if (!since) problem(name, `"${value}" is not an instant (e.g. 2024-01-31T00:00:00Z)`);
         else out.since = since;
+        break;
+      }
+      case '_until': {
+        const until = parseInstant(value.trim());
+        if (!until) problem(name, `"${value}" is not an instant (e.g. 2024-01-31T00:00:00Z)`);
+        else out.until = until;
         break;
       }
       case '_type': {
@@ -162,6 +170,11 @@ export function parseExportParams(pairs: Array<[string, string | { reference?: s
         }
         break;
     }
+  }
+
+  if (out.since !== undefined && out.until !== undefined && out.until <= out.since) {
+    problem('_until', `${out.until} is not after _since (${out.since}): the window would be empty`);
+    delete out.until;
   }
 
   for (const raw of rawFilters) {
