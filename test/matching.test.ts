@@ -258,6 +258,25 @@ describe('newborn matching over HTTP', () => {
     expect(await reviewIds()).not.toContain(other.body.id);
   });
 
+  it('$merge of the record under review into the older one: the merged-away record leaves the review list too', async () => {
+    const h = household();
+    const hospital = await server.fhir('POST', 'Patient', { body: hospitalRecord(h, `MRN-${seq}`) });
+    const other = await server.fhir('POST', 'Patient', { body: { resourceType: 'Patient', name: [{ family: 'Smith', given: ['Liam'] }], birthDate: h.birthDate, gender: 'male' } });
+    expect(other.body.meta.tag.map((t: any) => t.code)).toContain('possible-duplicate');
+    const merged = await server.fhir('POST', 'Patient/$merge', { body: mergeParameters(other.body.id, hospital.body.id) });
+    expect(merged.status, merged.text).toBe(200);
+    const source = (await server.fhir('GET', `Patient/${other.body.id}`)).body;
+    expect(source.active).toBe(false);
+    expect(source.meta.tag ?? []).not.toContainEqual(expect.objectContaining({ code: 'possible-duplicate' }));
+    expect(source.extension ?? []).not.toContainEqual(expect.objectContaining({ url: DUPLICATE_OF }));
+    // The plain review list (no active filter), as the README gives it.
+    const list = await server.fhir('GET', `${REVIEW_LIST}&_count=1000`);
+    expect((list.body.entry ?? []).map((e: any) => e.resource.id)).not.toContain(other.body.id);
+    // Its history still shows it was under review.
+    const first = await server.fhir('GET', `Patient/${other.body.id}/_history/1`);
+    expect(first.body.meta.tag.map((t: any) => t.code)).toContain('possible-duplicate');
+  });
+
   it('$merge refuses an inactive target (422) and a record merged into itself (400), and moves nothing', async () => {
     const h = household();
     const source = await server.fhir('POST', 'Patient', { body: hospitalRecord(h, `MRN-${seq}`) });

@@ -7,7 +7,8 @@
 // the source's Immunizations, data-sharing Consents and Conditions move to the target, the source becomes
 // inactive with a replaced-by link, the target gets a replaces link and the source's identifiers
 // and names, and the pair leaves the review list (the target's possible-duplicate-of naming the
-// source goes; its review tag when no other candidate is named). A target that is itself merged
+// source goes, its review tag when no other candidate is named; the source, merged away, loses its
+// review tag and possible-duplicate-of extensions). A target that is itself merged
 // away or inactive is refused (422). With result-patient the target's content, meta included, is
 // the client's, as in a PUT (only the pair's review is settled as above). Every change is an
 // ordinary new version, so history shows each step. preview=true answers what would happen
@@ -53,7 +54,7 @@ async function merge(req: FhirRequest, ctx: HandlerContext, afterMerge: AfterMer
 
   const newTarget = await buildTarget(ctx, target, sourcePatient, input.resultPatient);
   const newSource: Patient = {
-    ...sourcePatient,
+    ...withoutReview(sourcePatient),
     active: false,
     link: [
       ...(sourcePatient.link ?? []).filter((l) => l.other?.reference !== `Patient/${target.id}`),
@@ -146,6 +147,24 @@ function resolveReview(target: Patient, sourceId: string): Patient {
     if (tag.length === 0) delete resolved.meta.tag;
   }
   return resolved;
+}
+
+/**
+ * A record merged away leaves the review list whichever side of the pair was under review: it can
+ * no longer be merged (it is not a live record), so its review tag and every possible-duplicate-of
+ * it carried go (its history keeps them). The target keeps its own review of other candidates.
+ */
+function withoutReview(source: Patient): Patient {
+  const next: Patient = { ...source };
+  const extension = source.extension?.filter((e) => e.url !== POSSIBLE_DUPLICATE_EXTENSION);
+  if (extension && extension.length > 0) next.extension = extension;
+  else delete next.extension;
+  const tag = source.meta?.tag?.filter((t) => !(t.system === REVIEW_TAG.system && t.code === REVIEW_TAG.code));
+  if (source.meta?.tag && tag) {
+    next.meta = { ...source.meta, tag };
+    if (tag.length === 0) delete next.meta.tag;
+  }
+  return next;
 }
 
 function referencesPatient(reference: string | undefined, id: string): boolean {
