@@ -7,6 +7,7 @@
 //   /auth/authorize, /auth/token (codes and refresh tokens; client_credentials stays with the
 //   backend-services endpoint), /auth/revoke, /auth/introspect, /auth/logout,
 //   /auth/.well-known/openid-configuration, /auth/interaction/<uid>… (sign-in pages),
+//   /auth/userinfo (OpenID Connect UserInfo for our JWT access tokens),
 //   /auth/admin/… (account administration, bearer token).
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -27,6 +28,7 @@ import { callerForUser, PatientLookup } from './patient-lookup.js';
 import { createProvider, type SigninProvider } from './provider.js';
 import { StoredArtifacts } from './provider-adapter.js';
 import { narrowScope, type Role } from './roles.js';
+import { userinfoRouter } from './userinfo.js';
 import { fhirUserOf, UserDirectory } from './users.js';
 
 export { WEB_APP_CLIENT_ID } from './app-clients.js';
@@ -168,6 +170,7 @@ export async function createSignin(services: FrontDoorServices, options: SigninO
     }
     next();
   });
+  router.use(userinfoRouter({ users, verifier: services.verifier, issuer, fhirBaseUrl: services.baseUrl, basePath }));
   router.use(adminRouter({ users, clients, verifier: services.verifier, issuer, auditAdmin, totpIssuer: 'IIS' }));
   // Everything else under /auth that the backend-services router does not answer (token, jwks.json).
   const providerPaths = Object.values({ authorize: '/authorize', revoke: '/revoke', introspect: '/introspect', logout: '/logout', jwks: '/jwks', wellKnown: '/.well-known' });

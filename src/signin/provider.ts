@@ -17,6 +17,7 @@ import { clientMetadata, type AppClients, type AppClient } from './app-clients.j
 import { messagePage, esc } from './pages.js';
 import { adapterFactory, type StoredArtifacts } from './provider-adapter.js';
 import { NON_RESOURCE_SCOPES, narrowScope } from './roles.js';
+import { USERINFO_PATH } from './userinfo.js';
 import { fhirUserOf, type UserDirectory } from './users.js';
 
 export const PROVIDER_ROUTES = {
@@ -186,10 +187,12 @@ export function createProvider(options: ProviderOptions): SigninProvider {
     },
     formats: {
       customizers: {
-        async jwt(_ctx, token, jwt) {
-          // extraTokenClaims narrowed token.scope after the payload was assembled.
+        async jwt(ctx, token, jwt) {
+          // extraTokenClaims narrowed token.scope after the payload was assembled. The OpenID
+          // scopes granted (openid, fhirUser, profile…) are named too, as in the token response:
+          // the userinfo endpoint (userinfo.ts) reads them from the token apps really hold.
           const scope = (token as { scope?: string }).scope;
-          if (scope !== undefined) jwt.payload.scope = scope;
+          if (scope !== undefined) jwt.payload.scope = [grantedOpenIdScope(ctx), scope].filter(Boolean).join(' ');
           return jwt;
         },
       },
@@ -260,6 +263,10 @@ export function createProvider(options: ProviderOptions): SigninProvider {
         body.scope = [...new Set([...openid.split(' '), ...body.scope.split(' ')].filter(Boolean))].join(' ');
       }
     }
+    // Our own userinfo endpoint (userinfo.ts) answers for the JWT access tokens.
+    if (oidc.route === 'discovery' && ctx.status === 200 && ctx.body && typeof ctx.body === 'object') {
+      (ctx.body as Record<string, unknown>).userinfo_endpoint = `${options.issuer}${USERINFO_PATH}`;
+    }
     if (oidc.route === 'introspection' && ctx.body && typeof ctx.body === 'object') {
       const body = ctx.body as Record<string, unknown>;
       const token = typeof oidc.params?.token === 'string' ? oidc.params.token : '';
@@ -302,6 +309,14 @@ export function createProvider(options: ProviderOptions): SigninProvider {
     options.logger.error('authorization server error', { error: err.stack ?? err.message });
   });
   return { provider, launchPatient, setLaunchPatient };
+}
+
+/** The OpenID scopes (openid, fhirUser, profile, offline_access…) granted with the code or refresh token being exchanged. */
+function grantedOpenIdScope(ctx: KoaContextWithOIDC): string {
+  const source = ctx.oidc?.entities.AuthorizationCode ?? ctx.oidc?.entities.RefreshToken;
+  const grant = ctx.oidc?.entities.Grant;
+  if (!source?.scope || !grant) return '';
+  return grant.getOIDCScopeFiltered(new Set(source.scope.split(' ')));
 }
 
 function plainPage(title: string, body: string): string {

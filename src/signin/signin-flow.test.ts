@@ -229,7 +229,8 @@ describe('the built-in web app client (iis-web-app)', () => {
     const claims = decodeJwt(tokens.access_token);
     // The public-health admin (IIS_ADMIN_USERNAME bootstrap) acts for no facility.
     expect(claims.organization).toBeUndefined();
-    expect(claims.scope).toBe('user/*.cruds');
+    // The resource scope as granted, and the OpenID scopes named as in the token response.
+    expect(String(claims.scope).split(' ').sort()).toEqual(['fhirUser', 'offline_access', 'openid', 'user/*.cruds']);
     expect(tokens.refresh_token).toBeTruthy();
     const other = oidc.buildAuthorizationUrl(config, { redirect_uri: 'https://evil.example/cb', scope: 'openid', code_challenge: 'x'.repeat(43), code_challenge_method: 'S256' });
     const refused = await new TestAgent().get(other.toString());
