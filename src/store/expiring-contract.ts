@@ -118,6 +118,21 @@ export function runExpiringContract(name: string, open: () => Promise<ExpiringSu
       expect(await records.sweep()).toBe(1);
     });
 
+    it('take removes and returns a live record once: of concurrent takes only one gets it; none for expired or absent ones', async () => {
+      const records = fresh();
+      const later = Date.now() + 3_600_000;
+      await records.put({ key: 'launch', value: { patient: 'p1' }, expiresAt: later, lookups: { grant: 'g' } });
+      const takes = await Promise.all([records.take('launch'), records.take('launch'), records.take('launch')]);
+      const got = takes.filter((t) => t !== undefined);
+      expect(got).toEqual([{ key: 'launch', value: { patient: 'p1' }, expiresAt: later, lookups: { grant: 'g' } }]);
+      expect(await records.get('launch')).toBeUndefined();
+      expect(await records.findBy('grant', 'g')).toBeUndefined();
+      expect(await records.take('launch')).toBeUndefined();
+      expect(await records.take('absent')).toBeUndefined();
+      await records.put({ key: 'old', value: { n: 1 }, expiresAt: Date.now() - 1 });
+      expect(await records.take('old')).toBeUndefined();
+    });
+
     it('refuses malformed records, lookups and namespaces', async () => {
       const records = fresh();
       await expect(records.put({ key: '', value: {}, expiresAt: Date.now() })).rejects.toThrow();

@@ -36,6 +36,11 @@ export interface ExpiringRecords {
   update(key: string, fields: Record<string, unknown>): Promise<boolean>;
   /** Removes the record (absent: nothing to do). */
   remove(key: string): Promise<void>;
+  /**
+   * Removes the live record under key and returns it, in one atomic step: of two takes of the same
+   * record, only one gets it (single-use credentials). Undefined when there is no live record.
+   */
+  take(key: string): Promise<ExpiringRecord | undefined>;
   /** Removes every record, live or expired, whose lookup `name` is `value`; how many there were. */
   removeBy(name: string, value: string): Promise<number>;
   /** Removes up to `limit` expired records, earliest expiry first; how many it removed. */
@@ -114,6 +119,12 @@ export class MemoryExpiringRecords implements ExpiringRecords {
 
   async remove(key: string): Promise<void> {
     this.records.delete(key);
+  }
+
+  async take(key: string): Promise<ExpiringRecord | undefined> {
+    const record = this.records.get(key);
+    this.records.delete(key);
+    return record && record.expiresAt > this.now() ? record : undefined;
   }
 
   async removeBy(name: string, value: string): Promise<number> {

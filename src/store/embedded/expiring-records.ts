@@ -88,6 +88,17 @@ export class EmbeddedExpiringRecords implements ExpiringRecords {
     await this.host.write(() => this.removeNow(key));
   }
 
+  async take(key: string): Promise<ExpiringRecord | undefined> {
+    this.host.assertWritable();
+    let taken: ExpiringRecord | undefined;
+    // Read and removal in one write transaction: LMDB runs write transactions one at a time.
+    await this.host.write(() => {
+      taken = this.live(key, this.now());
+      this.removeNow(key);
+    });
+    return taken;
+  }
+
   async removeBy(name: string, value: string): Promise<number> {
     checkLookup(name, value);
     this.host.assertWritable();

@@ -75,6 +75,17 @@ export class MongoExpiringRecords implements ExpiringRecords {
     await this.guard('expiring remove', () => this.coll.deleteOne({ _id: this.id(key) }));
   }
 
+  async take(key: string): Promise<ExpiringRecord | undefined> {
+    return this.guard('expiring take', async () => {
+      const doc = await this.coll.findOne({ _id: this.id(key), x: { $gt: new Date(this.now()) } });
+      if (!doc) return undefined;
+      // The deletion decides who takes it: of concurrent takes only one deletes the document.
+      // (FerretDB's findOneAndDelete reads, then deletes: two could both get it.)
+      const res = await this.coll.deleteOne({ _id: doc._id, v: doc.v, x: doc.x });
+      return res.deletedCount === 1 ? this.recordOf(doc) : undefined;
+    });
+  }
+
   async removeBy(name: string, value: string): Promise<number> {
     checkLookup(name, value);
     const res = await this.guard('expiring removeBy', () => this.coll.deleteMany({ ns: this.ns, l: `${name}:${value}` }));
