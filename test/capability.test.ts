@@ -65,4 +65,30 @@ describe('capability-statement.json', () => {
     expect(route('GET', ['_history']).interaction).toBe('history-system');
     expect(route('GET', []).interaction).toBe('search-system');
   });
+
+  it('every routed operation is listed, at each level and type it is served on', () => {
+    // Bulk Data's status and download URLs are addresses the manifest hands out, not operations a
+    // client discovers.
+    const unlisted = new Set(['export-poll-status', 'export-download']);
+    const listedTypes = new Map<string, Set<string>>(
+      file.rest[0].resource.map((r: { type: string; operation?: { name: string }[] }) => [r.type, new Set((r.operation ?? []).map((o) => o.name))])
+    );
+    const system = new Set((file.rest[0].operation ?? []).map((o: { name: string }) => o.name));
+    const missing: string[] = [];
+    for (const op of registry.registeredOperations()) {
+      if (unlisted.has(op.name)) continue;
+      if (op.levels.includes('system') && !system.has(op.name)) missing.push(`$${op.name} (system)`);
+      if (op.levels.includes('type') || op.levels.includes('instance')) {
+        for (const [type, names] of listedTypes) {
+          if (op.types && !op.types.includes(type)) continue;
+          if (!names.has(op.name)) missing.push(`${type}/$${op.name}`);
+        }
+      }
+    }
+    expect(missing).toEqual([]);
+  });
+
+  it('routes the system-level interactions', () => {
+    expect(route('POST', []).interaction).toBe('batch');
+  });
 });

@@ -136,14 +136,14 @@ function registerOperations(registry: HandlerRegistry, services: HandlerServices
     scopeTypes: ['Patient', 'Immunization'],
     handler: population.evaluateMeasure,
   });
-  // Terminology (src/terminology): each handler answers only on its own resource types.
+  // Terminology (src/terminology), each on the resource types its OperationDefinition names.
   const { codeSets } = services;
-  for (const [name, handler] of [
-    ['lookup', lookupOperation(codeSets)],
-    ['validate-code', validateCodeOperation(codeSets)],
-    ['translate', translateOperation(codeSets)],
+  for (const [name, types, handler] of [
+    ['lookup', ['CodeSystem'], lookupOperation(codeSets)],
+    ['validate-code', ['CodeSystem', 'ValueSet'], validateCodeOperation(codeSets)],
+    ['translate', ['ConceptMap'], translateOperation(codeSets)],
   ] as const) {
-    registry.operation({ name, levels: ['type', 'instance'], methods: ['GET', 'POST'], permissions: ['r'], handler });
+    registry.operation({ name, levels: ['type', 'instance'], types, methods: ['GET', 'POST'], permissions: ['r'], handler });
   }
   // Bulk Data export (src/bulk): the handlers check r+s on every exported type and job ownership.
   const bulk = bulkExportOperations(services.bulk);

@@ -61,6 +61,11 @@ export class HandlerRegistry {
     return this;
   }
 
+  /** Every registered operation, in registration order (the CapabilityStatement test reads it). */
+  registeredOperations(): readonly OperationRegistration[] {
+    return this.operations;
+  }
+
   interactionHandler(interaction: HandledInteraction): Handler {
     const handler = this.interactions.get(interaction);
     if (!handler) throw notFound(`This server does not support the ${interaction} interaction`);
