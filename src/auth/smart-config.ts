@@ -1,7 +1,8 @@
 // SMART App Launch 2 discovery (`/.well-known/smart-configuration`, also under the FHIR base).
 // Two ways to a token: SMART Backend Services (client_credentials with a private_key_jwt assertion,
 // src/auth/token-endpoint.ts) and, for people, the authorization server of src/signin
-// (authorization code with PKCE S256, standalone launch with launch/patient, OpenID Connect with
+// (authorization code with PKCE S256, standalone launch with launch/patient, EHR launch from the
+// clinic web app with launch + the launch id, OpenID Connect with
 // fhirUser, refresh tokens, revocation, introspection). Both share the token endpoint.
 import { SUPPORTED_TYPES } from '../fhir/resource-types.js';
 import { ASSERTION_ALGORITHMS } from './token-endpoint.js';
@@ -35,10 +36,12 @@ export function tokenIssuer(publicBaseUrl: string): string {
 /** SMART capabilities that are real on this server. */
 export const SMART_CAPABILITIES = [
   'launch-standalone',
+  'launch-ehr',
   'client-public',
   'client-confidential-symmetric',
   'client-confidential-asymmetric',
   'context-standalone-patient',
+  'context-ehr-patient',
   'sso-openid-connect',
   'permission-offline',
   'permission-user',
@@ -48,7 +51,7 @@ export const SMART_CAPABILITIES = [
 ] as const;
 
 /** Scopes of the sign-in flow that are not about resources. */
-const LAUNCH_SCOPES = ['openid', 'fhirUser', 'profile', 'launch/patient', 'offline_access'];
+const LAUNCH_SCOPES = ['openid', 'fhirUser', 'profile', 'launch', 'launch/patient', 'offline_access'];
 
 /** The scopes clients may ask for (v2 and v1 spellings), for each type and `*`. */
 export function scopesSupported(): string[] {

@@ -5,7 +5,7 @@
 //   GET    /auth/admin/users/{username}
 //   PATCH  /auth/admin/users/{username}
 //          { active?, role?, password?, unlock?: true, totp?: "enable" | "disable" }
-//   GET    /auth/admin/clients, POST /auth/admin/clients { clientId, redirectUris, public, name? },
+//   GET    /auth/admin/clients, POST /auth/admin/clients { clientId, redirectUris, public, name?, launchUri? },
 //   DELETE /auth/admin/clients/{clientId}                      (public health only)
 // Who may: public-health administrators (an `admin` user's token, or a system/*.cruds token without
 // an organization, e.g. the CLI's) manage every user and app; a `site-admin` manages the users of its
@@ -187,7 +187,7 @@ export function adminRouter(options: AdminOptions): express.Router {
     if (admin.kind !== 'public-health') throw forbidden('Apps are registered by public health');
     const body = objectBody(req.body);
     const redirectUris = Array.isArray(body.redirectUris) ? body.redirectUris.map(String) : typeof body.redirectUri === 'string' ? [body.redirectUri] : [];
-    const client = await clients.register({ clientId: str(body.clientId), redirectUris, public: body.public === true, name: str(body.name) || undefined });
+    const client = await clients.register({ clientId: str(body.clientId), redirectUris, public: body.public === true, name: str(body.name) || undefined, launchUri: str(body.launchUri) || undefined });
     options.auditAdmin({ actor: admin.actor, action: 'client-register', target: `client:${client.clientId}`, detail: client.public ? 'public' : 'confidential' });
     res.status(201).json(client);
   }));

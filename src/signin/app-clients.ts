@@ -23,6 +23,8 @@ export interface AppClient {
   name?: string;
   redirectUris: string[];
   public: boolean;
+  /** Where the clinic web app opens the app for a SMART EHR launch (`?iss=…&launch=…`); none: no EHR launch. */
+  launchUri?: string;
   /** Confidential apps only: the secret's scrypt hash (`scrypt$N$r$p$salt$hash`, passwords.ts). */
   secretHash?: string;
   /**
@@ -41,6 +43,7 @@ export interface NewAppClient {
   redirectUris: string[];
   public: boolean;
   name?: string;
+  launchUri?: string;
 }
 
 const CLIENT_ID = /^[A-Za-z0-9][A-Za-z0-9._~-]{1,127}$/;
@@ -143,18 +146,8 @@ export class AppClients {
     const problems: string[] = [];
     if (!CLIENT_ID.test(input.clientId ?? '')) problems.push('The client id must be 2-128 characters: letters, digits, ".", "_", "~" or "-"');
     if (!Array.isArray(input.redirectUris) || input.redirectUris.length === 0) problems.push('At least one redirect URI is needed');
-    for (const uri of input.redirectUris ?? []) {
-      let url: URL | undefined;
-      try {
-        url = new URL(uri);
-      } catch {
-        problems.push(`The redirect URI "${uri}" is not an absolute URL`);
-        continue;
-      }
-      if (url.hash) problems.push(`The redirect URI "${uri}" must not have a fragment`);
-      const loopback = ['localhost', '127.0.0.1', '[::1]'].includes(url.hostname);
-      if (url.protocol === 'http:' && !loopback) problems.push(`The redirect URI "${uri}" must use https (http only for loopback)`);
-    }
+    for (const uri of input.redirectUris ?? []) problems.push(...appUrlProblems('redirect URI', uri));
+    if (input.launchUri !== undefined) problems.push(...appUrlProblems('launch URI', input.launchUri));
     if (this.builtIn.some((c) => c.clientId === input.clientId)) problems.push(`"${input.clientId}" is a built-in client`);
     if (problems.length > 0) throw badRequest(problems.join('; '));
     const secret = input.public ? undefined : randomBytes(32).toString('base64url');
@@ -163,6 +156,7 @@ export class AppClients {
       ...(input.name ? { name: input.name } : {}),
       redirectUris: [...new Set(input.redirectUris)],
       public: input.public,
+      ...(input.launchUri !== undefined ? { launchUri: input.launchUri } : {}),
       ...(secret ? { secretHash: await hashPassword(secret, this.hashParams) } : {}),
       createdAt: new Date().toISOString(),
     };
@@ -183,6 +177,21 @@ export class AppClients {
     await this.store.write({ resourceType: CLIENT_TYPE, id: clientId, ifVersion: record.versionId });
     return true;
   }
+}
+
+/** What is wrong with an app's redirect or launch URL: absolute, no fragment, http only for loopback. */
+function appUrlProblems(what: string, uri: string): string[] {
+  let url: URL;
+  try {
+    url = new URL(uri);
+  } catch {
+    return [`The ${what} "${uri}" is not an absolute URL`];
+  }
+  const problems: string[] = [];
+  if (url.hash) problems.push(`The ${what} "${uri}" must not have a fragment`);
+  const loopback = ['localhost', '127.0.0.1', '[::1]'].includes(url.hostname);
+  if (url.protocol === 'http:' && !loopback) problems.push(`The ${what} "${uri}" must use https (http only for loopback)`);
+  return problems;
 }
 
 /** What the admin API and the CLI list about an app: never its secret nor the secret's hash. */

@@ -66,6 +66,16 @@ describe('npm run users / clients against a running server (admin API)', () => {
     expect(await runCli('clients', ['add', '--client-id', 'phone-app', '--redirect-uri', 'http://127.0.0.1:7000/cb', '--public'], config, pub.io)).toBe(0);
     expect(pub.lines.join('\n')).not.toMatch(/client_secret/);
     expect(await signinOf(server).clients.get('phone-app')).toMatchObject({ public: true });
+    const launchable = capture();
+    expect(await runCli('clients', ['add', '--client-id', 'growth-chart', '--redirect-uri', 'https://growth.example/cb', '--public', '--launch-uri', 'https://growth.example/launch'], config, launchable.io)).toBe(0);
+    expect(launchable.lines.join('\n')).toMatch(/launch_uri=https:\/\/growth\.example\/launch/);
+    expect(await signinOf(server).clients.get('growth-chart')).toMatchObject({ launchUri: 'https://growth.example/launch' });
+    const listed = capture();
+    expect(await runCli('clients', ['list'], config, listed.io)).toBe(0);
+    expect(listed.lines).toContain('growth-chart\tpublic\thttps://growth.example/cb\tlaunch https://growth.example/launch');
+    const badLaunch = capture();
+    expect(await runCli('clients', ['add', '--client-id', 'bad-launch', '--redirect-uri', 'https://x.example/cb', '--public', '--launch-uri', 'http://x.example/launch'], config, badLaunch.io)).toBe(1);
+    expect(badLaunch.errors.join('\n')).toMatch(/launch URI .* must use https/);
     const missing = capture();
     expect(await runCli('users', ['disable', '--username', 'nobody'], config, missing.io)).toBe(1);
     expect(missing.errors.join('\n')).toMatch(/404/);

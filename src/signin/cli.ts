@@ -28,7 +28,7 @@ export const USERS_USAGE = `usage:
 options: --url <server> (default PUBLIC_BASE_URL or http://localhost:PORT); --direct (open the store, no server)`;
 
 export const CLIENTS_USAGE = `usage:
-  npm run clients -- add --client-id C --redirect-uri URI [--redirect-uri URI2] [--public] [--name "N"]
+  npm run clients -- add --client-id C --redirect-uri URI [--redirect-uri URI2] [--public] [--name "N"] [--launch-uri URL]
   npm run clients -- list
   npm run clients -- remove --client-id C
 options: --url <server> (default PUBLIC_BASE_URL or http://localhost:PORT); --direct (open the store, no server)`;
@@ -60,6 +60,7 @@ export async function runCli(kind: 'users' | 'clients', argv: string[], config: 
         disable: { type: 'boolean' },
         'client-id': { type: 'string' },
         'redirect-uri': { type: 'string', multiple: true },
+        'launch-uri': { type: 'string' },
         public: { type: 'boolean' },
         url: { type: 'string' },
         direct: { type: 'boolean' },
@@ -156,10 +157,11 @@ function clientRequest(command: string, v: Record<string, unknown>): Plan | stri
       return {
         method: 'POST',
         path: '/auth/admin/clients',
-        body: { clientId, redirectUris: v['redirect-uri'], public: Boolean(v.public), name: v.name },
+        body: { clientId, redirectUris: v['redirect-uri'], public: Boolean(v.public), name: v.name, ...(v['launch-uri'] ? { launchUri: v['launch-uri'] } : {}) },
         print: (c, io) => {
           io.out(`registered ${c.clientId} (${c.public ? 'public: PKCE, no secret' : 'confidential: client_secret_basic'})`);
           io.out(`client_id=${c.clientId}`);
+          if (c.launchUri) io.out(`launch_uri=${c.launchUri} (EHR launch from a patient's record in the clinic web app)`);
           if (c.secret) io.out(`client_secret=${c.secret}\n(shown once: store it in the app's configuration)`);
         },
       };
@@ -167,7 +169,7 @@ function clientRequest(command: string, v: Record<string, unknown>): Plan | stri
       return {
         method: 'GET',
         path: '/auth/admin/clients',
-        print: (b, io) => b.clients.forEach((c: any) => io.out(`${c.clientId}\t${c.public ? 'public' : 'confidential'}\t${c.redirectUris.join(' ')}`)),
+        print: (b, io) => b.clients.forEach((c: any) => io.out(`${c.clientId}\t${c.public ? 'public' : 'confidential'}\t${c.redirectUris.join(' ')}${c.launchUri ? `\tlaunch ${c.launchUri}` : ''}`)),
       };
     case 'remove':
       if (!clientId) return 'remove needs --client-id';

@@ -8,6 +8,7 @@
 //   backend-services endpoint), /auth/revoke, /auth/introspect, /auth/logout,
 //   /auth/.well-known/openid-configuration, /auth/interaction/<uid>… (sign-in pages),
 //   /auth/userinfo (OpenID Connect UserInfo for our JWT access tokens),
+//   /auth/launch, /auth/launch/apps (EHR launch ids for the clinic web app, bearer token),
 //   /auth/admin/… (account administration, bearer token).
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -26,7 +27,8 @@ import { buildSecurityEvent, type AdminEvent, type AuditSink, type SignInEvent }
 import { interactionRouter } from './interactions.js';
 import { callerForUser, PatientLookup } from './patient-lookup.js';
 import { createProvider, type SigninProvider } from './provider.js';
-import { StoredArtifacts } from './provider-adapter.js';
+import { ARTIFACTS_NAMESPACE, StoredArtifacts } from './provider-adapter.js';
+import { EhrLaunches, ehrLaunchRouter } from './ehr-launch.js';
 import { narrowScope, type Role } from './roles.js';
 import { userinfoRouter } from './userinfo.js';
 import { fhirUserOf, UserDirectory } from './users.js';
@@ -114,6 +116,9 @@ export async function createSignin(services: FrontDoorServices, options: SigninO
   const { key: signingKey } = await loadServerKey(config.dataDir, 'signin');
   // Sessions, codes, grants and refresh tokens: short-lived records of the store (provider-adapter.ts).
   const artifacts = new StoredArtifacts(store, logger);
+  // EHR launch ids: short-lived records beside the provider's artifacts (swept with them).
+  const launches = new EhrLaunches(store.expiringRecords(ARTIFACTS_NAMESPACE));
+  const patients = new PatientLookup(services.pipeline, issuer);
   const provider = createProvider({
     publicBaseUrl: config.publicBaseUrl,
     fhirBaseUrl: services.baseUrl,
@@ -128,6 +133,7 @@ export async function createSignin(services: FrontDoorServices, options: SigninO
     maxSessionHours: settings.maxSessionHours,
     accessTokenMinutes: settings.accessTokenMinutes,
     verifier: services.verifier,
+    launches,
     logger,
   });
   const basePath = new URL(issuer).pathname.replace(/\/$/, '');
@@ -150,8 +156,9 @@ export async function createSignin(services: FrontDoorServices, options: SigninO
       provider: provider.provider,
       users,
       clients,
-      patients: new PatientLookup(services.pipeline, issuer),
+      patients,
       setLaunchPatient: provider.setLaunchPatient,
+      launches,
       auditSignIn,
       firstParty: (clientId) => builtIn.some((c) => c.clientId === clientId),
       basePath,
@@ -171,6 +178,7 @@ export async function createSignin(services: FrontDoorServices, options: SigninO
     next();
   });
   router.use(userinfoRouter({ users, verifier: services.verifier, issuer, fhirBaseUrl: services.baseUrl, basePath }));
+  router.use(ehrLaunchRouter({ users, clients, verifier: services.verifier, patients, launches, issuer, fhirBaseUrl: services.baseUrl, basePath }));
   router.use(adminRouter({ users, clients, verifier: services.verifier, issuer, auditAdmin, totpIssuer: 'IIS' }));
   // Everything else under /auth that the backend-services router does not answer (token, jwks.json).
   const providerPaths = Object.values({ authorize: '/authorize', revoke: '/revoke', introspect: '/introspect', logout: '/logout', jwks: '/jwks', wellKnown: '/.well-known' });

@@ -1,11 +1,13 @@
 // The pages of the sign-in flow, served at /auth/interaction/<uid> while oidc-provider waits for the
 // user: sign in (username, password, and the one-time code when the user has a second factor),
-// choose a patient (standalone launch with launch/patient), allow or deny the app's scopes.
+// choose a patient (standalone launch with launch/patient) or take it from the EHR launch (the
+// `launch` id the clinic web app gave the app, ehr-launch.ts), allow or deny the app's scopes.
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type Provider from 'oidc-provider';
 import { errors as oidcErrors } from 'oidc-provider';
 import type { AppClients } from './app-clients.js';
 import type { SignInEvent } from './audit.js';
+import { launchRefusal, type EhrLaunches } from './ehr-launch.js';
 import { consentPage, describeScope, loginPage, messagePage, page, patientPickerPage } from './pages.js';
 import type { PatientLookup, PatientQuery } from './patient-lookup.js';
 import { narrowScope } from './roles.js';
@@ -17,6 +19,8 @@ export interface InteractionOptions {
   clients: AppClients;
   patients: PatientLookup;
   setLaunchPatient(grantId: string, patient: string): Promise<void>;
+  /** EHR launch ids (ehr-launch.ts). */
+  launches: EhrLaunches;
   auditSignIn(event: Omit<SignInEvent, 'kind'>): void;
   /** First-party apps (the built-in web app): no consent screen, the role's scopes are granted. */
   firstParty(clientId: string): boolean;
@@ -34,6 +38,13 @@ const FAILURE_TEXT: Record<Exclude<SignInFailure, 'totp-required'>, (o: Interact
   'facility-suspended': () => "Your facility's enrollment is suspended. Ask the immunization program.",
   'totp-invalid': () => 'The one-time code is not right. Enter the current code from your authenticator app.',
 };
+
+/** The launch id of an EHR launch (the `launch` scope and parameter), or undefined. */
+function ehrLaunchId(details: Details): string | undefined {
+  const scopes = String(details.params.scope ?? '').split(' ');
+  const launch = details.params.launch;
+  return scopes.includes('launch') && typeof launch === 'string' && launch !== '' ? launch : undefined;
+}
 
 export function interactionRouter(options: InteractionOptions): express.Router {
   const { provider, users, clients, patients, basePath } = options;
@@ -84,6 +95,29 @@ export function interactionRouter(options: InteractionOptions): express.Router {
     page(res, problem ? 400 : 200, title, body);
   };
 
+  /**
+   * EHR launch: the launch id the app was opened with is taken (used once, whatever the outcome)
+   * and must be this app's, this user's and this facility's, and the patient still visible to the
+   * user; the patient is then the launch's, as if picked. Otherwise the app gets an OAuth error.
+   */
+  const resolveEhrLaunch = async (req: Request, res: Response, details: Details): Promise<void> => {
+    const user = await signedInUser(details);
+    if (!user) throw new Error('launch prompt without a signed-in user');
+    const clientId = String(details.params.client_id);
+    const context = await options.launches.take(ehrLaunchId(details) as string);
+    let refusal = launchRefusal(context, clientId, user);
+    const chosen = context && !refusal ? await patients.visible(user, clientId, context.patient, String(res.locals.requestId ?? '')) : undefined;
+    if (context && !refusal && !chosen) refusal = 'The patient of the launch can no longer be opened from your session';
+    if (refusal || !chosen) {
+      await provider.interactionFinished(req, res, { error: 'invalid_request', error_description: refusal }, { mergeWithLastSubmission: false });
+      return;
+    }
+    const grant = new provider.Grant({ accountId: user.id, clientId });
+    const grantId = await grant.save();
+    await options.setLaunchPatient(grantId, chosen.id);
+    await provider.interactionFinished(req, res, { launch: { patient: chosen.id }, consent: { grantId } }, { mergeWithLastSubmission: true });
+  };
+
   /** Records the user's consent to what the app asked, within the user's role; returns the grant id. */
   const grantConsent = async (details: Details, user: User): Promise<string> => {
     const clientId = String(details.params.client_id);
@@ -112,7 +146,8 @@ export function interactionRouter(options: InteractionOptions): express.Router {
         return;
       }
       case 'launch':
-        await showPicker(req, res, details);
+        if (ehrLaunchId(details)) await resolveEhrLaunch(req, res, details);
+        else await showPicker(req, res, details);
         return;
       case 'consent': {
         const user = await signedInUser(details);

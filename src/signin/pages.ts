@@ -167,6 +167,8 @@ export function describeScope(scope: string): string {
       return 'Stay signed in while you use it';
     case 'launch/patient':
       return 'Open the patient you choose';
+    case 'launch':
+      return 'Open the patient record it was started from';
   }
   const m = /^(patient|user)\/([A-Za-z]+|\*)\.([a-z*]+)$/.exec(scope);
   if (!m) return scope;

@@ -1,8 +1,10 @@
 // The OpenID Connect / OAuth 2 authorization server (oidc-provider, OpenID certified), configured
 // for SMART App Launch 2: authorization code with PKCE S256 (required for every client), refresh
 // tokens (offline_access, rotated: an unused refresh token expires after the idle timeout),
-// revocation, introspection, OpenID Connect with the `fhirUser` claim, and standalone launch with
-// `launch/patient` (an extra "launch" prompt where the user picks a patient, interactions.ts).
+// revocation, introspection, OpenID Connect with the `fhirUser` claim, standalone launch with
+// `launch/patient` (an extra "launch" prompt where the user picks a patient, interactions.ts) and
+// EHR launch (`launch` scope + `launch` id from the clinic web app, ehr-launch.ts: the same prompt
+// takes the patient from the launch instead).
 // Access tokens are JWTs signed with the server's sign-in key (ES256), iss = PUBLIC_BASE_URL/auth,
 // aud = the FHIR base, carrying fhirUser, organization (absent for public-health admins), patient
 // and the scope narrowed to the user's role: the FHIR pipeline verifies them like any token.
@@ -14,6 +16,7 @@ import type { Logger } from '../logger.js';
 import type { TokenVerifier } from '../auth/verify-token.js';
 import { decodeJwt } from 'jose';
 import { clientMetadata, type AppClients, type AppClient } from './app-clients.js';
+import type { EhrLaunches } from './ehr-launch.js';
 import { messagePage, esc } from './pages.js';
 import { adapterFactory, type StoredArtifacts } from './provider-adapter.js';
 import { NON_RESOURCE_SCOPES, narrowScope } from './roles.js';
@@ -51,6 +54,8 @@ export interface ProviderOptions {
   /** Refresh token chains end after this long, used or not. */
   maxSessionHours: number;
   accessTokenMinutes: number;
+  /** EHR launch ids (ehr-launch.ts). */
+  launches: EhrLaunches;
   /** Verifies our JWT access tokens (src/auth/verify-token.ts), for introspection. */
   verifier: TokenVerifier;
   logger: Logger;
@@ -89,7 +94,7 @@ export function createProvider(options: ProviderOptions): SigninProvider {
       { name: 'launch', requestable: false },
       new interactionPolicy.Check('launch_patient_missing', 'the app asks for a patient (launch/patient)', 'interaction_required', (ctx) => {
         const result = ctx.oidc.result as { launch?: { patient?: string } } | undefined;
-        return ctx.oidc.requestParamScopes.has('launch/patient') && !result?.launch?.patient
+        return (ctx.oidc.requestParamScopes.has('launch/patient') || isEhrLaunch(ctx)) && !result?.launch?.patient
           ? interactionPolicy.Check.REQUEST_PROMPT
           : interactionPolicy.Check.NO_NEED_TO_PROMPT;
       })
@@ -133,7 +138,16 @@ export function createProvider(options: ProviderOptions): SigninProvider {
           throw new errors.InvalidRequest(`aud must be this server's FHIR base (${fhirBaseUrl})`);
         }
       },
-      launch: null,
+      // EHR launch: the `launch` scope needs the id the clinic web app gave the app (ehr-launch.ts);
+      // one that is unknown, expired, used or another app's is refused here, before any sign-in.
+      // (It is taken, and checked against the signed-in user, in the launch step: interactions.ts.)
+      async launch(ctx, value, client) {
+        if (!ctx.oidc.requestParamScopes.has('launch')) return;
+        if (typeof value !== 'string' || value === '') throw new errors.InvalidRequest('the launch scope needs the launch parameter given to the app by the EHR');
+        if (!client || !(await options.launches.usableBy(value, client.clientId))) {
+          throw new errors.InvalidRequest('launch is unknown, expired, already used or for another app: open the app again from the patient record');
+        }
+      },
     },
     features: {
       devInteractions: { enabled: false },
@@ -309,6 +323,11 @@ export function createProvider(options: ProviderOptions): SigninProvider {
     options.logger.error('authorization server error', { error: err.stack ?? err.message });
   });
   return { provider, launchPatient, setLaunchPatient };
+}
+
+/** An EHR launch: the `launch` scope with the id the EHR gave the app. */
+export function isEhrLaunch(ctx: KoaContextWithOIDC): boolean {
+  return ctx.oidc.requestParamScopes.has('launch') && typeof ctx.oidc.params?.launch === 'string' && ctx.oidc.params.launch !== '';
 }
 
 /** The OpenID scopes (openid, fhirUser, profile, offline_access…) granted with the code or refresh token being exchanged. */

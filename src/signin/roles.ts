@@ -30,7 +30,7 @@ const ROLE_PERMISSIONS: Record<Role, Record<string, string>> = {
 };
 
 /** Scopes that are not about resources: sign-in, identity, launch context, refresh tokens. */
-export const NON_RESOURCE_SCOPES = ['openid', 'fhirUser', 'profile', 'offline_access', 'online_access', 'launch/patient'] as const;
+export const NON_RESOURCE_SCOPES = ['openid', 'fhirUser', 'profile', 'offline_access', 'online_access', 'launch', 'launch/patient'] as const;
 
 /** The widest scope string a role allows (user/ and patient/ contexts, plus non-resource scopes). */
 export function roleScope(role: Role): string {
