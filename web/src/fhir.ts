@@ -97,6 +97,8 @@ export interface Api {
   text(path: string, accept: string): Promise<string>;
   /** The sign-in server's account administration (JSON under /auth/admin; errors are OperationOutcomes). */
   admin<T>(method: 'GET' | 'POST' | 'PATCH', path: string, body?: unknown): Promise<T>;
+  /** The sign-in server's other JSON endpoints under /auth (e.g. launch: EHR launch of SMART apps). */
+  signin<T>(method: 'GET' | 'POST', path: string, body?: unknown): Promise<T>;
 }
 
 /** fhirclient's own rule (refreshIfNeeded): a refresh token, and the access token ends within 10 s. */
@@ -152,5 +154,6 @@ export function createApi(client: Client, onSignedOut: () => void): Api {
     put: async (path, body, headers) => json(await call('PUT', path, body, headers)),
     text: async (path, accept) => (await call('GET', path, undefined, {}, accept)).text(),
     admin: async (method, path, body) => json(await call(method, path, body, {}, 'application/json', `${new URL(base).origin}/auth/admin`)),
+    signin: async (method, path, body) => json(await call(method, path, body, {}, 'application/json', `${new URL(base).origin}/auth`)),
   };
 }

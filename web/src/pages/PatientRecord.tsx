@@ -10,6 +10,7 @@ import { readForecast, type Forecast, type ForecastRow } from '../forecast';
 import { navigate } from '../router';
 import { useSession } from '../session';
 import { Conditions } from './Conditions';
+import { LaunchApp } from './LaunchApp';
 import { consentStatus, currentSharing, newSharingConsent, sharingHistory, type SharingStatus } from '../sharing';
 import { BADGE, ErrorPanel, genderText, PageTitle, patientName } from '../ui';
 
@@ -90,6 +91,7 @@ export function PatientRecord({ patientId }: { patientId: string }) {
           This record is inactive (merged into another record).
         </Alert>
       )}
+      <LaunchApp patientId={patientId} />
       <Demographics patient={patient} />
       <Stack gap="xl" mt="xl">
         <DataSharing patientId={patientId} onChange={load} />
