@@ -24,6 +24,7 @@ import { BulkExports } from './bulk/service.js';
 import type { Store } from './store/store.js';
 import { completePolicyRule } from './consent/policy-rule.js';
 import { registerIisRules } from './quality/register.js';
+import { retireWithdrawnObservationConditions } from './hl7v2/observation-conditions.js';
 import { loadSeverityPolicy } from './quality/policy.js';
 import { CodeSets } from './terminology/code-sets.js';
 import { syncCdsiObservations } from './terminology/cdsi-observations.js';
@@ -71,6 +72,8 @@ export async function startServer(
   const rules = new RuleRegistry({ structural: validationPool });
   registerIisRules(rules, { codeSets: terminology.codeSets, policy });
   rules.registerCompletion('Consent', completePolicyRule);
+  // A Condition made from a dose's HL7 v2 OBX follows that dose (src/hl7v2/observation-conditions.ts).
+  rules.registerFollowUp('Immunization', retireWithdrawnObservationConditions);
   const audit = new AuditLog({ store, logger, serverUrl: baseUrl, dataDir: config.dataDir, searchIndexOf: validationPool.searchIndexOf });
   await audit.start();
   const sharing = new SharingIndex(store);

@@ -23,7 +23,7 @@ import {
   writeLockKeys,
   type ResolvedWrite,
 } from '../interactions/write-path.js';
-import { translateConflict, type PendingResources } from '../interactions/write-support.js';
+import { followUpOps, translateConflict, type PendingResources } from '../interactions/write-support.js';
 import { findMatches } from '../search/execute.js';
 import { latencyTrace } from '../latency-trace.js';
 import { copyWithId, TransactionsUnsupportedError } from '../store/store.js';
@@ -110,7 +110,10 @@ export async function processTransaction(bundle: Bundle, outer: FhirRequest, ctx
     latencyTrace?.mark(ctx.requestId, 'commitAsked');
     const commitAsked = latencyTrace?.now() ?? 0;
     try {
-      records = await ctx.store.transact(committing.map((p) => (p.prepared as PreparedWrite).op));
+      // What the writes cause elsewhere (RuleRegistry.registerFollowUp), committed with them.
+      const written = committing.map((p) => ({ ctx: p.ctx, prepared: p.prepared as PreparedWrite }));
+      const followUps = await followUpOps(written, pending);
+      records = await ctx.store.transact(followUps.length === 0 ? written.map((w) => w.prepared.op) : [...written.map((w) => w.prepared.op), ...followUps]);
     } catch (err) {
       if (err instanceof TransactionsUnsupportedError) throw badRequest(err.message);
       throw translateConflict(err, committing.some((p) => p.request.ifMatch !== undefined));

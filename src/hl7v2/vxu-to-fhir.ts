@@ -15,6 +15,7 @@ import type {
   ImmunizationPerformer,
   Patient,
   PatientContact,
+  Reference,
 } from '@medplum/fhirtypes';
 import type { Hl7Segment } from '@medplum/core';
 import { CDCREC, codingOf, conceptFrom, CVX, MVX, NDC, systemFor, UCUM } from './codes.js';
@@ -680,11 +681,18 @@ function applyObservations(dose: DoseFromMessage, obxs: Array<{ obx: Hl7Segment;
  * codes, and an IIS ignores what it cannot use without refusing the message.
  */
 function observationCondition(dose: DoseFromMessage, code: string, concept: CodeableConcept, obx: Hl7Segment, ordinal: number, issues: Hl7Issue[], recorder: Recorder): void {
-  const data = defaultSupportingData();
-  const cdsi = [...new Set(observationCodesOfConcept(concept, data))];
-  const sent = concept.coding?.[0];
-  const named = sent ? `${sent.code}${sent.display ? ` (${sent.display})` : ''}` : (concept.text ?? '');
-  if (cdsi.length === 0) {
+  const observed = hl7ToFhirDateTime(component(obx, 14, 1));
+  const made = observationConditionOf({
+    dose: dose.identifier,
+    loinc: code,
+    concept,
+    onset: observed ?? dose.immunization.occurrenceDateTime,
+    recordedDate: recorder.messageTime,
+    recorder: recorder.organization ? { reference: recorder.organization } : { display: recorder.sendingFacility },
+  });
+  if (!made) {
+    const sent = concept.coding?.[0];
+    const named = sent ? `${sent.code}${sent.display ? ` (${sent.display})` : ''}` : (concept.text ?? '');
     issues.push({
       severity: 'I',
       hl7Code: '103',
@@ -694,23 +702,45 @@ function observationCondition(dose: DoseFromMessage, code: string, concept: Code
     });
     return;
   }
-  const observed = hl7ToFhirDateTime(component(obx, 14, 1));
-  const onset = observed ?? dose.immunization.occurrenceDateTime;
+  // The same OBX twice under one dose is one Condition (two conditional creates in one transaction would both create).
+  if (dose.conditions.some((c) => c.identifier.value === made.identifier.value)) return;
+  dose.conditions.push({ ...made, obx: { segment: 'OBX', sequence: ordinal } });
+}
+
+/** What an evidence-of-immunity / contraindication observation of a dose becomes a Condition from. */
+export interface DoseObservation {
+  /** The dose's identity: ORC-3, the dose key, or (a record stored without either) `Immunization/<id>`. */
+  dose: Identifier;
+  /** OBX-3: LOINC_OBX.evidenceOfImmunity or LOINC_OBX.contraindication. */
+  loinc: string;
+  /** OBX-5 as sent (the dose's extension value). */
+  concept: CodeableConcept;
+  onset?: string;
+  recordedDate?: string;
+  /** The facility that recorded it (`recording-organization`). */
+  recorder?: Reference;
+}
+
+/**
+ * The Condition of the patient an observation reported with a dose stands for, or none when its value
+ * maps to no CDSi observation. Its identifier is derived from the dose's identity, OBX-3 and the coded
+ * value: the VXU path and the backfill of older records (backfill-conditions.ts) make the same one, so
+ * a conditional create by it never stores a second. `subject` and `evidence.detail` are placeholders
+ * the caller points at the patient and the dose.
+ */
+export function observationConditionOf(observation: DoseObservation): { condition: Condition; identifier: Identifier } | undefined {
+  const { concept } = observation;
+  const data = defaultSupportingData();
+  const cdsi = [...new Set(observationCodesOfConcept(concept, data))];
+  if (cdsi.length === 0) return undefined;
   const identifier: Identifier = {
     system: OBSERVATION_KEY_SYSTEM,
-    value: doseKey([dose.identifier.system ?? '', dose.identifier.value ?? '', code, ...(concept.coding ?? []).map((c) => `${c.system ?? ''}|${c.code ?? ''}`)]),
+    value: doseKey([observation.dose.system ?? '', observation.dose.value ?? '', observation.loinc, ...(concept.coding ?? []).map((c) => `${c.system ?? ''}|${c.code ?? ''}`)]),
   };
-  // The same OBX twice under one dose is one Condition (two conditional creates in one transaction would both create).
-  if (dose.conditions.some((c) => c.identifier.value === identifier.value)) return;
   const condition: Condition = {
     resourceType: 'Condition',
     identifier: [identifier],
-    extension: [
-      {
-        url: EXT.recordingOrganization,
-        valueReference: recorder.organization ? { reference: recorder.organization } : { display: recorder.sendingFacility },
-      },
-    ],
+    ...(observation.recorder ? { extension: [{ url: EXT.recordingOrganization, valueReference: observation.recorder }] } : {}),
     clinicalStatus: { coding: [{ system: CONDITION_CLINICAL, code: 'active', display: 'Active' }] },
     verificationStatus: { coding: [{ system: CONDITION_VERIFICATION, code: 'confirmed', display: 'Confirmed' }] },
     code: {
@@ -724,11 +754,11 @@ function observationCondition(dose: DoseFromMessage, code: string, concept: Code
       ...(concept.text ? { text: concept.text } : {}),
     },
     subject: { reference: 'Patient/placeholder' },
-    ...(onset ? { onsetDateTime: onset } : {}),
-    ...(recorder.messageTime ? { recordedDate: recorder.messageTime } : {}),
+    ...(observation.onset ? { onsetDateTime: observation.onset } : {}),
+    ...(observation.recordedDate ? { recordedDate: observation.recordedDate } : {}),
     evidence: [{ detail: [{ reference: 'Immunization/placeholder' }] }],
   };
-  dose.conditions.push({ condition, identifier, obx: { segment: 'OBX', sequence: ordinal } });
+  return { condition, identifier };
 }
 
 // ---- issue helpers ---------------------------------------------------------------------------

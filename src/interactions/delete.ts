@@ -21,6 +21,7 @@ export async function prepareDelete(req: FhirRequest, ctx: HandlerContext): Prom
     kind: 'write',
     op: { resourceType, id, ifVersion: current.versionId },
     issues: [],
+    previous: current.resource,
     respond: (record) => ({
       ...deletedResponse(req, [makeIssue('information', 'informational', `Deleted ${resourceType}/${id}`)]),
       headers: versionHeaders(record),

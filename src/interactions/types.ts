@@ -2,7 +2,7 @@
 // HandlerContext of its request in, a FhirResponse out. The context is built by the pipeline
 // (src/pipeline) once per request from the caller's token: its store is the caller-scoped view,
 // and there is no unscoped store in it to reach for.
-import type { OperationOutcomeIssue } from '@medplum/fhirtypes';
+import type { OperationOutcomeIssue, Resource } from '@medplum/fhirtypes';
 import type { Config } from '../config.js';
 import type { AccessPolicy } from '../consent/access.js';
 import type { ScopedStore } from '../consent/scoped-store.js';
@@ -62,6 +62,8 @@ export interface PreparedWrite {
   kind: 'write';
   op: WriteOp;
   issues: OperationOutcomeIssue[];
+  /** The stored content this write replaces or deletes (updates and deletes of an existing record): what its follow-ups compare. */
+  previous?: Resource;
   /** Builds the response once the store has committed the write. */
   respond: (record: ResourceRecord) => FhirResponse;
 }

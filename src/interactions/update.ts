@@ -52,6 +52,7 @@ export async function prepareUpdate(
     kind: 'write',
     op: { resourceType, id, resource: stored, ifVersion: current ? current.versionId : 'absent', index: indexFor(stored) },
     issues,
+    previous: exists ? current.resource : undefined,
     respond: (record) => writeResponse(req, ctx.baseUrl, record, exists ? 200 : 201, issues, { location: true }),
   };
 }

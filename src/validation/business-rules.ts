@@ -2,6 +2,7 @@
 // the one function that turns validation issues into 400 / 422.
 import type { OperationOutcomeIssue, Resource } from '@medplum/fhirtypes';
 import { failWith, hasErrors } from '../fhir/outcome.js';
+import type { ResourceRecord, StoreReader } from '../store/store.js';
 import { inThreadValidator, type StructuralValidation } from './structural-pool.js';
 import { isMalformedRequestIssue } from './validate-resource.js';
 import type { ValidationExpectations } from './validate-resource.js';
@@ -24,6 +25,29 @@ export type BusinessRule = (
   ctx: RuleContext
 ) => OperationOutcomeIssue[] | Promise<OperationOutcomeIssue[]>;
 
+/** A write about to be committed: what it replaces and what it stores (none: a delete). */
+export interface WriteChange {
+  resourceType: string;
+  id: string;
+  /** The stored content the write replaces or deletes (none for a create). */
+  previous?: Resource;
+  /** The content the write stores; none when it deletes. */
+  next?: Resource;
+}
+
+/** What a follow-up reads with: the caller-scoped store, and the transaction's own writes first. */
+export interface FollowUpContext {
+  store: StoreReader;
+  /** `Type/id` → the content as it will be once the commit lands (the transaction's writes first, null: deleted there); undefined: absent. */
+  resolve(reference: string): Promise<Resource | undefined>;
+}
+
+/** A stored resource a follow-up rewrites, and the version it read (the commit's precondition). */
+export interface FollowUpWrite {
+  current: ResourceRecord;
+  resource: Resource;
+}
+
 /**
  * A completion: runs on the body as received, before any validation, and may return a completed
  * copy (an element the server can derive with certainty and FHIR requires) with the issues that
@@ -33,12 +57,23 @@ export type BusinessRule = (
 export type Completion = (body: Record<string, unknown>) => { body: Record<string, unknown>; issues: OperationOutcomeIssue[] } | undefined;
 
 /**
- * Rules by resource type ('*' = every type), run in registration order; and the structural
- * validation every write goes through first (in the request thread, or a StructuralValidationPool).
+ * A consequence of a write on other stored resources (a Condition made from a dose's HL7 v2 OBX is
+ * no longer asserted once that dose is deleted or resent without it): the rewrites are committed in
+ * the same store transaction as the write that caused them. It must answer at once (no read) for
+ * the writes that have no consequence: it runs on every write of its resource type.
+ */
+export type FollowUp = (change: WriteChange, ctx: FollowUpContext) => Promise<FollowUpWrite[]>;
+
+/**
+ * Rules by resource type ('*' = every type), run in registration order; the structural
+ * validation every write goes through first (in the request thread, or a StructuralValidationPool);
+ * completions of a body before validation (Completion); and the follow-ups of a write (FollowUp),
+ * by the resource type written.
  */
 export class RuleRegistry {
   private readonly rules: { resourceType: string; rule: BusinessRule }[] = [];
   private readonly completions = new Map<string, Completion[]>();
+  private readonly followUps = new Map<string, FollowUp[]>();
   readonly structural: StructuralValidation;
 
   constructor(options: { structural?: StructuralValidation } = {}) {
@@ -70,6 +105,15 @@ export class RuleRegistry {
       issues.push(...done.issues);
     }
     return { input: body, issues };
+  }
+
+  registerFollowUp(resourceType: string, followUp: FollowUp): void {
+    this.followUps.set(resourceType, [...(this.followUps.get(resourceType) ?? []), followUp]);
+  }
+
+  /** The follow-ups of writes to a resource type (none: most types, nothing to do). */
+  followUpsFor(resourceType: string): readonly FollowUp[] | undefined {
+    return this.followUps.get(resourceType);
   }
 
   /** The rules that apply to a resource type, in registration order. */
