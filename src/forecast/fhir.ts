@@ -208,7 +208,10 @@ export function toPatientRecord(input: ForecastInput, data: SupportingData) {
       // A resolved contraindication or indication (pregnancy over, treatment stopped) no longer
       // applies; a resolved disease stays evidence of immunity — its history is the evidence.
       if (ended && !immunityCodes(data).has(code)) continue;
-      observations.set(code, onset ?? observations.get(code));
+      // The earliest dated report dates it, whatever order the Conditions come in (a store's order is
+      // its own: the backfill of older records, src/hl7v2/backfill-conditions.ts, must not change a forecast).
+      const known = observations.get(code);
+      if (!observations.has(code) || (onset !== undefined && (known === undefined || onset < known))) observations.set(code, onset ?? known);
     }
   }
   const observe = (extensions: Extension[] | undefined, date: Day | undefined, reference?: string) => {

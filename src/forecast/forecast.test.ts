@@ -3,6 +3,7 @@ import type { Condition, Immunization } from '@medplum/fhirtypes';
 import { describe, expect, it } from 'vitest';
 import { isFhirError } from '../fhir/outcome.js';
 import { forecastFromFhir } from './index.js';
+import { toPatientRecord } from './fhir.js';
 import { defaultSupportingData } from './supporting-data.js';
 
 const dtap = (id: string, date: string, cvx = '20'): Immunization => ({
@@ -103,6 +104,23 @@ describe('forecastFromFhir', () => {
     expect(rsvEarliest('2025-11-10', '2025-03-01')).toBe('2025-10-01');
     expect(rsvEarliest('2023-10-12', '2022-12-21')).toBe('2023-10-01');
     expect(rsvEarliest('2024-05-01', '2024-01-10')).toBe('2024-10-01');
+  });
+
+  it('two Conditions of one observation: the earliest dated one dates it, in whatever order they come', () => {
+    const patient = { resourceType: 'Patient' as const, id: 'p1', birthDate: '2015-01-06', gender: 'female' as const };
+    const allergy = (onsetDateTime?: string): Condition => ({
+      resourceType: 'Condition',
+      subject: { reference: 'Patient/p1' },
+      code: { coding: [{ system: 'https://www.cdc.gov/vaccines/programs/iis/cdsi.html', code: '091' }] },
+      ...(onsetDateTime ? { onsetDateTime } : {}),
+    });
+    const dated = (conditions: Condition[]) => toPatientRecord({ assessmentDate: '2025-11-10', patient, immunizations: [], conditions }, defaultSupportingData()).observations.get('091');
+    const early = dated([allergy('2019-03-01')]);
+    expect(early).toBeDefined();
+    expect(dated([allergy('2019-03-01'), allergy('2022-07-01')])).toBe(early);
+    expect(dated([allergy('2022-07-01'), allergy('2019-03-01')])).toBe(early);
+    expect(dated([allergy(), allergy('2019-03-01')])).toBe(early);
+    expect(dated([allergy('2019-03-01'), allergy()])).toBe(early);
   });
 
   it('reads evidence of immunity reported with a dose (HL7 v2 OBX 59784-9, stored as an extension)', () => {
