@@ -25,6 +25,7 @@ import type { Store } from './store/store.js';
 import { completePolicyRule } from './consent/policy-rule.js';
 import { registerIisRules } from './quality/register.js';
 import { retireWithdrawnObservationConditions } from './hl7v2/observation-conditions.js';
+import { backfillObservationConditions } from './hl7v2/backfill-conditions.js';
 import { loadSeverityPolicy } from './quality/policy.js';
 import { CodeSets } from './terminology/code-sets.js';
 import { syncCdsiObservations } from './terminology/cdsi-observations.js';
@@ -121,6 +122,12 @@ export async function startServer(
   const port = typeof address === 'object' && address ? address.port : config.port;
   logger.info('listening', { port, store: store.kind, fhirBase: baseUrl });
   bulk.start();
+  // Records stored before HL7 v2 OBX also became Conditions get theirs, in the background, once
+  // (src/hl7v2/backfill-conditions.ts: a done run costs one read at start; stopped by close()).
+  let closingBackfill = false;
+  const backfill = backfillObservationConditions({ store, audit: (event) => audit.recordAccess(event), logger, stopped: () => closingBackfill }).catch((err: unknown) =>
+    logger.error('observation Conditions backfill failed; it resumes at the next start', { error: String(err) })
+  );
 
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> => {
@@ -130,6 +137,8 @@ export async function startServer(
         server.closeIdleConnections();
       });
       await bulk.stop();
+      closingBackfill = true;
+      await backfill;
       await forecastPool.close();
       await validationPool.close();
       for (const hook of closeHooks) await hook();
