@@ -109,9 +109,15 @@ describe.each(testMongoUrl() ? (['embedded', 'mongodb'] as const) : (['embedded'
     expect(verification(byCode.get('091'))).toBe('confirmed');
     expect(await statusOf(id, 'Varicella')).not.toBe('immune');
     expect(await statusOf(id, 'MMR')).toBe('contraindicated');
+    expect(byCode.get('024').identifier[0].system).toBe('https://iis-fhir-server.org/fhir/sid/hl7v2-observation-withdrawn');
     // The same message again (the OBX still absent) writes nothing more.
     await postHl7v2(server, observedVxu('FOL-2', 'Resent', { immunity: false }));
     expect((await server.fhir('GET', `Condition/${byCode.get('024').id}/_history`)).body.entry).toHaveLength(2);
+    // The submitter reports the history again: a new Condition, and it counts.
+    expect(msa((await postHl7v2(server, observedVxu('FOL-2', 'Resent'))).msg)).toBe('AA');
+    const immunity = (await search(`Condition?patient=Patient/${id}`)).filter((c) => cdsiCodes(c).includes('024'));
+    expect(immunity.map(verification).sort()).toEqual(['confirmed', 'entered-in-error']);
+    expect(await statusOf(id, 'Varicella')).toBe('immune');
   });
 
   /** A dose stored with the OBX as its extension and the Condition made from it, over FHIR (as a VXU or the backfill leaves them). */

@@ -22,6 +22,14 @@ import { OBSERVATION_EXTENSIONS } from '../forecast/fhir.js';
 import type { FollowUp, FollowUpContext, FollowUpWrite, WriteChange } from '../validation/business-rules.js';
 import { CONDITION_VERIFICATION, OBSERVATION_KEY_SYSTEM } from './vxu-to-fhir.js';
 
+/**
+ * Where a retired Condition's `hl7v2-observation` identifier moves: it no longer stands for that
+ * OBX, so the same OBX sent again later (the submitter reports it anew) makes a new Condition by
+ * the VXU's conditional create, while one a clinician marked entered in error (its identifier kept)
+ * is never reopened by a resend.
+ */
+export const WITHDRAWN_OBSERVATION_KEY_SYSTEM = 'https://iis-fhir-server.org/fhir/sid/hl7v2-observation-withdrawn';
+
 /** The most Conditions of one patient looked at for one dose's change. */
 const MAX_CONDITIONS = 1000;
 
@@ -116,11 +124,12 @@ function reports(dose: Immunization, condition: Condition): boolean {
   });
 }
 
-/** The Condition marked entered in error (R4 con-5: no clinicalStatus then), with a note saying why. */
+/** The Condition marked entered in error (R4 con-5: no clinicalStatus then), its OBX key withdrawn, with a note saying why. */
 function withdrawn(condition: Condition, dose: string, why: string): Condition {
   const { clinicalStatus: _ended, ...rest } = condition;
   return {
     ...rest,
+    identifier: (condition.identifier ?? []).map((i) => (i.system === OBSERVATION_KEY_SYSTEM ? { ...i, system: WITHDRAWN_OBSERVATION_KEY_SYSTEM } : i)),
     verificationStatus: { coding: [{ system: CONDITION_VERIFICATION, code: 'entered-in-error', display: 'Entered in Error' }] },
     note: [...(condition.note ?? []), { time: new Date().toISOString(), text: `Entered in error by the registry: ${dose}, whose HL7 v2 observation it was recorded from, was ${why}.` }],
   };
