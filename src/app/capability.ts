@@ -38,6 +38,9 @@ export const TYPE_OPERATIONS: ReadonlyArray<{ name: string; definition: string; 
   { name: 'health-cards-issue', definition: 'https://iis-fhir-server.org/fhir/OperationDefinition/health-cards-issue', types: ['Patient'], instanceOnly: true },
   // Revoking a patient's cards: profiles/OperationDefinition-health-cards-revoke.json.
   { name: 'health-cards-revoke', definition: 'https://iis-fhir-server.org/fhir/OperationDefinition/health-cards-revoke', types: ['Patient'], instanceOnly: true },
+  // SMART Health Links to a patient's card: profiles/OperationDefinition-health-link-create.json and -revoke.json.
+  { name: 'health-link-create', definition: 'https://iis-fhir-server.org/fhir/OperationDefinition/health-link-create', types: ['Patient'], instanceOnly: true },
+  { name: 'health-link-revoke', definition: 'https://iis-fhir-server.org/fhir/OperationDefinition/health-link-revoke', types: ['Patient'], instanceOnly: true },
   // Coverage (src/population): the Measures shipped in profiles/measures and any stored ones.
   { name: 'evaluate-measure', definition: 'http://hl7.org/fhir/OperationDefinition/Measure-evaluate-measure', types: ['Measure'], instanceOnly: true },
   // Bulk Data Access 2.0 (src/bulk): Patient/$export and Group/[id]/$export; [base]/$export is in SYSTEM_OPERATIONS.

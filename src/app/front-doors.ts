@@ -7,6 +7,7 @@
 import type { FrontDoor } from '../pipeline/front-door.js';
 import { hl7v2FrontDoor } from '../hl7v2/http.js';
 import { healthCardsFrontDoor } from '../health-cards/issuer.js';
+import { healthLinksFrontDoor } from '../health-cards/link-manifest.js';
 import { webAppRouter } from '../http/web-app.js';
 import { signinFrontDoor } from '../signin/index.js';
 
@@ -21,6 +22,8 @@ export const FRONT_DOORS: FrontDoor[] = [
   signinFrontDoor,
   // SMART Health Cards issuer keys at GET /.well-known/jwks.json (src/health-cards).
   healthCardsFrontDoor,
+  // SMART Health Links: the manifest (POST /shl/{id}) and single-use file URLs, without a token.
+  healthLinksFrontDoor,
   // The clinic web app's static files at /app (src/http/web-app.ts); it calls /fhir with its SMART token.
   (services) => webAppRouter(services.config.webAppDir),
 ];

@@ -14,6 +14,8 @@ import { healthCardsIssueOperation } from '../health-cards/issue.js';
 import type { HealthCardIssuer } from '../health-cards/issuer.js';
 import { revokeAfterMerge } from '../health-cards/merge-revocation.js';
 import { healthCardsRevokeOperation } from '../health-cards/revoke.js';
+import { healthLinkCreateOperation } from '../health-cards/link-create.js';
+import { healthLinkRevokeOperation } from '../health-cards/link-revoke.js';
 import { everythingOperation } from '../operations/everything.js';
 import { immdsForecastOperation } from '../operations/immds-forecast.js';
 import { matchOperation } from '../operations/match.js';
@@ -115,6 +117,26 @@ function registerOperations(registry: HandlerRegistry, services: HandlerServices
     permissions: ['r', 'u'],
     scopeTypes: ['Immunization'],
     handler: healthCardsRevokeOperation(services.healthCards),
+  });
+  // SMART Health Links to a patient's card (manifest at /shl/{id}): made and revoked by whoever may
+  // have the card ($health-cards-issue's rights; data sharing applies in the handler's reads).
+  registry.operation({
+    name: 'health-link-create',
+    levels: ['instance'],
+    types: ['Patient'],
+    methods: ['POST'],
+    permissions: ['r'],
+    scopeTypes: ['Immunization'],
+    handler: healthLinkCreateOperation(services.healthCards),
+  });
+  registry.operation({
+    name: 'health-link-revoke',
+    levels: ['instance'],
+    types: ['Patient'],
+    methods: ['POST'],
+    permissions: ['r'],
+    scopeTypes: ['Immunization'],
+    handler: healthLinkRevokeOperation(services.healthCards),
   });
   // Population runs on the forecast (src/population): reminder/recall lists and coverage measures,
   // at once or (Prefer: respond-async) as jobs of the bulk worker, polled like $export.

@@ -46,32 +46,9 @@ async function issueCard(req: FhirRequest, ctx: HandlerContext, issuer: HealthCa
     return nothing(`this server issues immunization cards only (credentialType ${IMMUNIZATION_CARD})`);
   }
 
-  const patientRecord = await readCurrent(ctx, 'Patient', req.id);
-  const patient = patientRecord.resource as Patient;
-  const records = await ctx.store.search('Immunization', {
-    filter: { 's.patient': `Patient/${patientRecord.id}` },
-    sort: [{ field: '_id', direction: 1 }],
-    limit: MAX_DOSES,
-  });
-  const immunizations = records.map((r) => r.resource as Immunization);
-  if (input.since) {
-    const changed = patientRecord.lastUpdated >= input.since || records.some((r) => r.lastUpdated >= input.since!);
-    if (!changed) return nothing(`nothing changed since ${input.since}`);
-  }
-  const organizations = await performerNames(immunizations, ctx);
-  const content = cardContent(patient, immunizations, {
-    baseUrl: ctx.baseUrl,
-    identity: input.identity,
-    performerName: (imm) => {
-      const ref = imm.performer?.find((p) => p.actor?.reference?.startsWith('Organization/'))?.actor?.reference;
-      return imm.performer?.find((p) => p.actor?.display)?.actor?.display ?? (ref ? organizations.get(ref) : undefined);
-    },
-  });
-  if (content.bundle.entry!.length === 1) return nothing(`Patient/${req.id} has no completed immunizations on record`);
-
-  const key = await issuer.keys.signingKey();
-  const rid = issuer.rids.ridFor(key.kid, patientRecord.id);
-  const jws = await signHealthCard(healthCardPayload(issuer.iss, content.bundle, await issueTime(issuer, key.kid, rid), rid), key);
+  const issued = await issueImmunizationCard(ctx, issuer, req.id, input);
+  if ('nothing' in issued) return nothing(issued.nothing);
+  const { jws, links } = issued;
   switch (format) {
     case 'file':
       return {
@@ -90,8 +67,55 @@ async function issueCard(req: FhirRequest, ctx: HandlerContext, issuer: HealthCa
       return { status: 200, raw: { contentType: 'image/png', data: await qrPng(jws) } };
     }
     default:
-      return { status: 200, body: toParameters(jws, content.links) };
+      return { status: 200, body: toParameters(jws, links) };
   }
+}
+
+/** A signed card, with the map from its Bundle's entries to the stored resources. */
+export interface IssuedCard {
+  jws: string;
+  links: Array<{ bundledResource: string; hostedResource: string }>;
+}
+
+/**
+ * The immunization card of a stored patient as the caller may read it (the Patient and its
+ * Immunizations through the caller-scoped store: the patient/ compartment and data sharing apply),
+ * or why there is none. Also what a SMART Health Link shares (link-create.ts).
+ */
+export async function issueImmunizationCard(
+  ctx: HandlerContext,
+  issuer: HealthCardIssuer,
+  patientId: string,
+  input: { identity?: IdentityClaim[]; since?: string } = {}
+): Promise<IssuedCard | { nothing: string }> {
+  const patientRecord = await readCurrent(ctx, 'Patient', patientId);
+  const patient = patientRecord.resource as Patient;
+  const records = await ctx.store.search('Immunization', {
+    filter: { 's.patient': `Patient/${patientRecord.id}` },
+    sort: [{ field: '_id', direction: 1 }],
+    limit: MAX_DOSES,
+  });
+  const immunizations = records.map((r) => r.resource as Immunization);
+  if (input.since) {
+    const since = input.since;
+    const changed = patientRecord.lastUpdated >= since || records.some((r) => r.lastUpdated >= since);
+    if (!changed) return { nothing: `nothing changed since ${since}` };
+  }
+  const organizations = await performerNames(immunizations, ctx);
+  const content = cardContent(patient, immunizations, {
+    baseUrl: ctx.baseUrl,
+    identity: input.identity,
+    performerName: (imm) => {
+      const ref = imm.performer?.find((p) => p.actor?.reference?.startsWith('Organization/'))?.actor?.reference;
+      return imm.performer?.find((p) => p.actor?.display)?.actor?.display ?? (ref ? organizations.get(ref) : undefined);
+    },
+  });
+  if (content.bundle.entry!.length === 1) return { nothing: `Patient/${patientId} has no completed immunizations on record` };
+
+  const key = await issuer.keys.signingKey();
+  const rid = issuer.rids.ridFor(key.kid, patientRecord.id);
+  const jws = await signHealthCard(healthCardPayload(issuer.iss, content.bundle, await issueTime(issuer, key.kid, rid), rid), key);
+  return { jws, links: content.links };
 }
 
 /**

@@ -10,6 +10,7 @@ import { notFound } from '../fhir/outcome.js';
 import type { FrontDoorServices } from '../pipeline/front-door.js';
 import type { Store } from '../store/store.js';
 import { IssuerKeys } from './issuer-keys.js';
+import { HealthLinks } from './link-store.js';
 import { RevocationLists, type RevokeResult } from './revocation-list.js';
 import { RidSecret } from './rid.js';
 
@@ -19,23 +20,29 @@ export class HealthCardIssuer {
   readonly keys: IssuerKeys;
   readonly rids: RidSecret;
   readonly revocations: RevocationLists;
+  /** The SMART Health Links made for patients' cards (link-store.ts). */
+  readonly links: HealthLinks;
 
   constructor(config: Pick<Config, 'dataDir' | 'publicBaseUrl'>, store: Store) {
     this.iss = config.publicBaseUrl;
     this.keys = new IssuerKeys(config.dataDir);
     this.rids = new RidSecret(config.dataDir);
     this.revocations = new RevocationLists(store);
+    this.links = new HealthLinks(store);
   }
 
   /**
    * Revokes the patient's cards issued before `before`, under every key (a card carries the rid of
    * the key that signed it). The time is taken up to the next whole second, as a card's nbf is in
-   * whole seconds: a card issued in that last partial second is revoked too.
+   * whole seconds: a card issued in that last partial second is revoked too. Every SMART Health
+   * Link of the patient is deactivated as well (after the lists: a link would otherwise keep
+   * handing out cards), whatever `before` is: a link shares cards from now on.
    */
-  async revokePatient(patientId: string, before: Date): Promise<{ before: number; lists: RevokeResult[] }> {
+  async revokePatient(patientId: string, before: Date): Promise<{ before: number; lists: RevokeResult[]; linksDeactivated: number }> {
     const seconds = Math.ceil(before.getTime() / 1000);
     const revocations = (await this.keys.kids()).map((kid) => ({ kid, rid: this.rids.ridFor(kid, patientId) }));
-    return { before: seconds, lists: await this.revocations.revoke(revocations, seconds) };
+    const lists = await this.revocations.revoke(revocations, seconds);
+    return { before: seconds, lists, linksDeactivated: await this.links.revokePatient(patientId) };
   }
 
   /** The published key set: every key with the counter of its revocation list. */

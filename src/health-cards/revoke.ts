@@ -95,5 +95,7 @@ export function revocationAnswer(revoked: Awaited<ReturnType<HealthCardIssuer['r
       ],
     });
   }
+  // The patient's SMART Health Links go with the cards (link-revoke.ts).
+  parameter.push({ name: 'healthLinksDeactivated', valueInteger: revoked.linksDeactivated });
   return { resourceType: 'Parameters', parameter };
 }

@@ -1,0 +1,251 @@
+// What a SMART Health Links receiving app calls, without a token (the link id in the URL is the
+// capability; CORS is open as for every answer of this server):
+//   POST /shl/{id}        the manifest request: JSON {recipient, passcode?, embeddedLengthMax?}
+//                         → {files: [{contentType, embedded | location, lastUpdated, status, …}]}
+//   GET  /shl/file/{token} a manifest's single-use `location` (5 minutes; the first GET takes it)
+//                         → the JWE, content-type application/jose
+// The link is looked up by the SHA-256 of its id (shlink.ts), never by the id. An unknown, expired,
+// revoked or disabled link answers 404 (the spec: "no longer active"). With flag P a wrong
+// passcode answers 401 {"remainingAttempts": n} and costs one of the link's PASSCODE_ATTEMPTS; the
+// last one disables the link; a missing passcode answers 401 without costing one.
+// The manifest lists the card as `application/smart-health-card` (the file {"verifiableCredential":
+// [jws]}) and its Bundle as `application/fhir+json`, each encrypted with the link's key (JWE, dir +
+// A256GCM) and embedded, or behind a `location` when longer than the app's embeddedLengthMax.
+// A snapshot link shares the card signed when it was made; a long-term one (flag L) has the card
+// re-issued at each request through the FHIR pipeline as the person who made the link (read rights
+// on Patient and Immunization only), so data sharing applies as of now and the issuance is audited.
+// Every manifest request for a live link is an AuditEvent (DICOM Export): who = the recipient string
+// the app sent, the link's handle, the Patient, the outcome; unknown ids are not audited (no patient,
+// and anyone could fill the audit trail with them).
+import { inflateRawSync } from 'node:zlib';
+import type { AuditEvent, AuditEventEntity, Parameters } from '@medplum/fhirtypes';
+import express, { type Request, type Response } from 'express';
+import type { Caller, ResourceScope } from '../fhir/request.js';
+import { FhirError, isFhirError, makeIssue, notFound, outcome } from '../fhir/outcome.js';
+import { newResourceId } from '../fhir/resource-id.js';
+import type { FrontDoorServices } from '../pipeline/front-door.js';
+import { SHC_FILE } from './issue.js';
+import { HealthLinks, type HealthLink } from './link-store.js';
+import { encryptFile, LINK_ID, linkHandle, MANIFEST_PATH } from './shlink.js';
+
+const FHIR_JSON = 'application/fhir+json';
+const JOSE = 'application/jose';
+/** A manifest request is a few fields; anything bigger is refused before it is parsed. */
+const MAX_MANIFEST_BODY = '4kb';
+const MAX_RECIPIENT = 256;
+const SWEEP_MS = 10 * 60_000;
+const DCM = 'http://dicom.nema.org/resources/ontology/DCM';
+const LINK_EVENT = 'https://iis-fhir-server.org/fhir/CodeSystem/health-link-event';
+const ASK_CARD: Parameters = { resourceType: 'Parameters', parameter: [{ name: 'credentialType', valueUri: 'https://smarthealth.cards#immunization' }] };
+
+interface ManifestRequest {
+  recipient: string;
+  passcode?: string;
+  embeddedLengthMax?: number;
+}
+
+interface ManifestFile {
+  contentType: string;
+  embedded?: string;
+  location?: string;
+  lastUpdated?: string;
+  status?: 'finalized' | 'can-change';
+  fhirVersion?: string;
+}
+
+type Services = Pick<FrontDoorServices, 'config' | 'systemStore' | 'pipeline' | 'audit' | 'onClose' | 'baseUrl'>;
+
+export function healthLinksFrontDoor(services: Services): express.Router {
+  const links = new HealthLinks(services.systemStore);
+  const publicBase = services.config.publicBaseUrl;
+  const sweeper = setInterval(() => void links.sweep().catch(() => undefined), SWEEP_MS);
+  sweeper.unref();
+  services.onClose(async () => clearInterval(sweeper));
+
+  const router = express.Router();
+  const readJson = express.json({ limit: MAX_MANIFEST_BODY, inflate: false, strict: true, type: () => true });
+
+  router.post(`${MANIFEST_PATH}/:id`, (req, res, next) => {
+    // The id is checked before the body is read: an unknown link costs no parsing.
+    if (!LINK_ID.test(req.params.id)) {
+      next(notFound('No such SMART Health Link'));
+      return;
+    }
+    readJson(req, res, (err?: unknown) => {
+      if (err) {
+        next(err);
+        return;
+      }
+      answerManifest(req, res, links, services, publicBase).catch(next);
+    });
+  });
+
+  router.get(`${MANIFEST_PATH}/file/:token`, (req, res, next) => {
+    (async () => {
+      const jwe = LINK_ID.test(req.params.token) ? await links.takeFile(req.params.token) : undefined;
+      if (jwe === undefined) throw notFound('No such file: file URLs of a SMART Health Link manifest are used once and expire after 5 minutes; request the manifest again');
+      res.setHeader('Cache-Control', 'no-store');
+      res.type(JOSE).send(jwe);
+    })().catch(next);
+  });
+  return router;
+}
+
+async function answerManifest(req: Request, res: Response, links: HealthLinks, services: Services, publicBase: string): Promise<void> {
+  const input = readManifestRequest(req.body);
+  const handle = linkHandle(req.params.id as string);
+  const requestId = (res.locals as { requestId?: string }).requestId ?? newResourceId();
+  let link = await links.get(handle);
+  if (!link) throw notFound('No such SMART Health Link, or it is no longer active (expired, revoked or disabled)');
+
+  const audit = (status: number, outcomeDesc: string) =>
+    services.audit.recordEvent(manifestEvent({ link: link!, recipient: input.recipient, address: req.ip, status, outcomeDesc, requestId, serverUrl: services.baseUrl }));
+
+  if (link.flag.includes('P')) {
+    const check = await links.checkPasscode(handle, input.passcode);
+    if (!check) throw notFound('No such SMART Health Link, or it is no longer active (expired, revoked or disabled)');
+    if (!check.ok) {
+      const why = input.passcode === undefined ? 'no passcode' : check.disabled ? 'wrong passcode; no attempts left, the link is disabled' : 'wrong passcode';
+      audit(401, `${why} (${check.remainingAttempts} attempts left)`);
+      res.setHeader('Cache-Control', 'no-store');
+      res.status(401).json({ remainingAttempts: check.remainingAttempts });
+      return;
+    }
+    link = check.link;
+  }
+
+  let jws: string | undefined;
+  try {
+    jws = link.sharer ? await reissue(link, services, requestId) : link.card;
+  } catch (err) {
+    audit(isFhirError(err) ? err.status : 500, `the card could not be re-issued: ${err instanceof Error ? err.message : String(err)}`);
+    throw err;
+  }
+  const files = jws === undefined ? [] : await manifestFiles(link, jws, input.embeddedLengthMax, links, publicBase);
+  audit(200, `manifest with ${files.length} file${files.length === 1 ? '' : 's'} (${files.map((f) => (f.embedded ? 'embedded' : 'location')).join(', ')})`);
+  res.setHeader('Cache-Control', 'no-store');
+  res.status(200).json({ files });
+}
+
+/** The card of a long-term link, issued now through the pipeline as the link's sharer; undefined when there is no dose to show. */
+async function reissue(link: HealthLink, services: Services, requestId: string): Promise<string | undefined> {
+  const sharer = link.sharer!;
+  const read = new Set(['r'] as const);
+  const scopes: ResourceScope[] = [
+    { context: sharer.context, resourceType: 'Patient', permissions: read },
+    { context: sharer.context, resourceType: 'Immunization', permissions: read },
+  ];
+  const caller: Caller = {
+    ...(sharer.sub === undefined ? {} : { sub: sharer.sub }),
+    ...(sharer.organization === undefined ? {} : { organization: sharer.organization }),
+    ...(sharer.fhirUser === undefined ? {} : { fhirUser: sharer.fhirUser }),
+    ...(sharer.patient === undefined ? {} : { patient: sharer.patient }),
+    ...(sharer.clientId === undefined ? {} : { clientId: sharer.clientId }),
+    ...(sharer.issuer === undefined ? {} : { issuer: sharer.issuer }),
+    scopes,
+    scope: `${sharer.context}/Patient.r ${sharer.context}/Immunization.r`,
+  };
+  const response = await services.pipeline.executeAs(caller, { method: 'POST', url: `Patient/${link.patient}/$health-cards-issue`, body: ASK_CARD, requestId });
+  const card = (response.body as Parameters | undefined)?.parameter?.find((p) => p.name === 'verifiableCredential')?.valueString;
+  return card;
+}
+
+async function manifestFiles(link: HealthLink, jws: string, embeddedLengthMax: number | undefined, links: HealthLinks, publicBase: string): Promise<ManifestFile[]> {
+  const payload = JSON.parse(inflateRawSync(Buffer.from(jws.split('.')[1], 'base64url')).toString('utf8')) as {
+    nbf: number;
+    vc: { credentialSubject: { fhirVersion: string; fhirBundle: unknown } };
+  };
+  const lastUpdated = new Date(payload.nbf * 1000).toISOString();
+  const status = link.flag.includes('L') ? 'can-change' : 'finalized';
+  const contents: Array<[string, string, Partial<ManifestFile>]> = [
+    [SHC_FILE, JSON.stringify({ verifiableCredential: [jws] }), {}],
+    [FHIR_JSON, JSON.stringify(payload.vc.credentialSubject.fhirBundle), { fhirVersion: payload.vc.credentialSubject.fhirVersion }],
+  ];
+  const files: ManifestFile[] = [];
+  for (const [contentType, content, extra] of contents) {
+    const jwe = await encryptFile(link.key, contentType, content);
+    const file: ManifestFile = { contentType };
+    if (embeddedLengthMax === undefined || jwe.length <= embeddedLengthMax) file.embedded = jwe;
+    else file.location = `${publicBase}${MANIFEST_PATH}/file/${await links.putFile(link, jwe)}`;
+    files.push({ ...file, lastUpdated, status, ...extra });
+  }
+  return files;
+}
+
+function readManifestRequest(body: unknown): ManifestRequest {
+  const problems: string[] = [];
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) {
+    throw new FhirError(400, outcome([makeIssue('error', 'invalid', 'A manifest request is a JSON object: {"recipient": "…", "passcode": "…" (with flag P), "embeddedLengthMax": n (optional)}')]));
+  }
+  const { recipient, passcode, embeddedLengthMax } = body as Record<string, unknown>;
+  if (typeof recipient !== 'string' || recipient.trim() === '' || recipient.length > MAX_RECIPIENT) problems.push(`recipient is required: a string of 1-${MAX_RECIPIENT} characters naming who receives the data`);
+  if (passcode !== undefined && (typeof passcode !== 'string' || passcode.length > 1024)) problems.push('passcode must be a string');
+  if (embeddedLengthMax !== undefined && !(typeof embeddedLengthMax === 'number' && Number.isSafeInteger(embeddedLengthMax) && embeddedLengthMax >= 0)) {
+    problems.push('embeddedLengthMax must be a non-negative integer');
+  }
+  if (problems.length > 0) throw new FhirError(400, outcome(problems.map((text) => makeIssue('error', 'invalid', text))));
+  return {
+    // Control characters are dropped: the recipient is shown to people reading the audit trail.
+    recipient: (recipient as string).replace(/[\u0000-\u001f\u007f]/g, ' ').trim(),
+    ...(typeof passcode === 'string' ? { passcode } : {}),
+    ...(typeof embeddedLengthMax === 'number' ? { embeddedLengthMax } : {}),
+  };
+}
+
+/** The AuditEvent of one manifest request: the recipient, the link (its handle), the Patient, the outcome. */
+export function manifestEvent(event: {
+  link: HealthLink;
+  recipient: string;
+  address?: string;
+  status: number;
+  outcomeDesc: string;
+  requestId: string;
+  serverUrl: string;
+}): AuditEvent & { id: string } {
+  const entity: AuditEventEntity[] = [
+    {
+      what: { reference: `Patient/${event.link.patient}` },
+      type: { system: 'http://terminology.hl7.org/CodeSystem/audit-entity-type', code: '1', display: 'Person' },
+      role: { system: 'http://terminology.hl7.org/CodeSystem/object-role', code: '1', display: 'Patient' },
+    },
+    {
+      what: { identifier: { system: `${event.serverUrl}/health-links`, value: event.link.handle } },
+      type: { system: 'http://terminology.hl7.org/CodeSystem/audit-entity-type', code: '2', display: 'System Object' },
+      description: 'SMART Health Link',
+      detail: [
+        { type: 'flag', valueString: event.link.flag || '(none)' },
+        ...(event.link.label ? [{ type: 'label', valueString: event.link.label }] : []),
+      ],
+    },
+    { what: { identifier: { value: event.requestId } }, type: { system: 'https://profiles.ihe.net/ITI/BALP/CodeSystem/BasicAuditEntityType', code: 'XrequestId' } },
+  ];
+  return {
+    resourceType: 'AuditEvent',
+    id: newResourceId(),
+    type: { system: DCM, code: '110106', display: 'Export' },
+    subtype: [{ system: LINK_EVENT, code: 'manifest', display: 'SMART Health Link manifest request' }],
+    action: 'R',
+    recorded: new Date().toISOString(),
+    outcome: event.status < 400 ? '0' : event.status < 500 ? '4' : '8',
+    outcomeDesc: `${event.status} ${event.outcomeDesc}`,
+    agent: [
+      {
+        type: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-ParticipationType', code: 'IRCP', display: 'information recipient' }] },
+        who: { display: event.recipient },
+        requestor: true,
+        ...(event.address ? { network: { address: event.address, type: '2' as const } } : {}),
+      },
+      {
+        type: { coding: [{ system: DCM, code: '110152', display: 'Destination Role ID' }] },
+        who: { identifier: { value: event.serverUrl }, display: 'iis-fhir-server' },
+        requestor: false,
+      },
+    ],
+    source: {
+      site: event.serverUrl,
+      observer: { identifier: { value: event.serverUrl }, display: 'iis-fhir-server' },
+      type: [{ system: 'http://terminology.hl7.org/CodeSystem/security-source-type', code: '4', display: 'Application Server' }],
+    },
+    entity,
+  };
+}
