@@ -125,7 +125,8 @@ export async function startServer(
   // Records stored before HL7 v2 OBX also became Conditions get theirs, in the background, once
   // (src/hl7v2/backfill-conditions.ts: a done run costs one read at start; stopped by close()).
   let closingBackfill = false;
-  const backfill = backfillObservationConditions({ store, audit: (event) => audit.recordAccess(event), logger, stopped: () => closingBackfill }).catch((err: unknown) =>
+  // Small pages and a pause between them: a page's read holds the event loop (~1–2 ms per 100 doses).
+  const backfill = backfillObservationConditions({ store, audit: (event) => audit.recordAccess(event), logger, pageSize: 100, pauseMs: 10, stopped: () => closingBackfill }).catch((err: unknown) =>
     logger.error('observation Conditions backfill failed; it resumes at the next start', { error: String(err) })
   );
 
