@@ -177,3 +177,49 @@ describe.each(testMongoUrl() ? (['embedded', 'mongodb'] as const) : (['embedded'
     expect(await search(`Condition?patient=Patient/${patient}`)).toHaveLength(1);
   });
 });
+
+describe('the server runs the backfill at start', () => {
+  it('a data directory written before OBX became Conditions: the Condition appears, the progress record says done, and a restart does not run it again', async () => {
+    const { mkdtemp, rm } = await import('node:fs/promises');
+    const os = await import('node:os');
+    const path = await import('node:path');
+    const { createStore } = await import('../app/open-store.js');
+    const { indexFor } = await import('../interactions/write-support.js');
+    const dataDir = await mkdtemp(path.join(os.tmpdir(), 'iis-backfill-start-'));
+    const before = await createStore({ dataDir } as never);
+    await before.init();
+    const dose = {
+      resourceType: 'Immunization' as const,
+      id: 'stored-before',
+      status: 'not-done' as const,
+      vaccineCode: { coding: [{ system: 'http://hl7.org/fhir/sid/cvx', code: '998' }] },
+      patient: { reference: 'Patient/stored-child' },
+      occurrenceDateTime: '2024-05-01',
+      extension: [{ url: IMMUNITY, valueCodeableConcept: varicellaHistory }],
+    };
+    await before.write({ resourceType: 'Immunization', id: dose.id, resource: dose, ifVersion: 'absent', index: indexFor(dose) });
+    await before.close();
+    let started = await startTestServer('embedded', { dataDir });
+    try {
+      let found: any[] = [];
+      for (let i = 0; i < 100 && found.length === 0; i++) {
+        const res = await started.fhir('GET', 'Condition?patient=Patient/stored-child');
+        found = (res.body.entry ?? []).map((e: any) => e.resource);
+        if (found.length === 0) await new Promise((r) => setTimeout(r, 50));
+      }
+      expect(found.map(cdsiCodes)).toEqual([['024']]);
+      expect(found[0].evidence[0].detail[0].reference).toBe('Immunization/stored-before');
+      expect(found[0].identifier[0]).toMatchObject({ system: OBSERVATION_KEY });
+      for (let i = 0; i < 100 && !(await readBackfillProgress(started.store))?.done; i++) await new Promise((r) => setTimeout(r, 50));
+      const done = await readBackfillProgress(started.store);
+      expect(done).toMatchObject({ done: true, examined: 1, made: 1 });
+      await started.close();
+      started = await startTestServer('embedded', { dataDir });
+      await new Promise((r) => setTimeout(r, 200));
+      expect(await readBackfillProgress(started.store)).toEqual(done);
+    } finally {
+      await started.close();
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  });
+});
