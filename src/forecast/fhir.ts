@@ -84,7 +84,8 @@ function requireDate(value: string | undefined, what: string, expression: string
   return day;
 }
 
-function cvxOf(imm: Immunization): string | undefined {
+/** The dose's CVX code, two digits at least ("3" and "03" are the same vaccine). */
+export function cvxOf(imm: Immunization): string | undefined {
   const coding = listOf(imm.vaccineCode?.coding);
   const cvx = coding.find((c) => c.system === CVX_SYSTEM && text(c.code)) ?? coding.find((c) => !c.system && text(c.code));
   const code = text(cvx?.code)?.trim();
@@ -99,29 +100,56 @@ function mvxOf(imm: Immunization): string | undefined {
   return undefined;
 }
 
-/** Condition codes to CDSi observation codes (direct, or SNOMED / CDCPHINVS via the supporting data). */
-export function observationCodesOf(condition: Condition, data: SupportingData): string[] {
-  return observationCodesOfConcept(condition.code, data);
+/**
+ * Condition codes to CDSi observation codes (direct, or SNOMED / CDCPHINVS via the supporting data).
+ * `vaccines`: the CVX codes of the doses the Condition was reported with (its `evidence.detail`),
+ * which tell "allergy to a previous dose of this vaccine" (VXC20) apart; see observationCodesOfConcept.
+ */
+export function observationCodesOf(condition: Condition, data: SupportingData, vaccines?: readonly string[]): string[] {
+  return observationCodesOfConcept(condition.code, data, vaccines);
 }
 
-/** A coded value (SNOMED, CDCPHINVS or a CDSi code) → the CDSi observation codes it stands for. */
-export function observationCodesOfConcept(concept: CodeableConcept | undefined, data: SupportingData): string[] {
-  const out: string[] = [];
+/**
+ * A coded value (SNOMED, CDCPHINVS or a CDSi code) → the CDSi observation codes it stands for.
+ *
+ * CDSi codes in the concept are the precise translation (the server writes them beside the code
+ * sent): when there are any, they alone count. A SNOMED or CDC PHIN VADS code the supporting data
+ * lists on several observations stands for:
+ * - with `vaccines` (the CVX of the dose it was reported with), the observations that name one of
+ *   those vaccines (VXC20 on a DTaP dose: the allergies to diphtheria, tetanus and pertussis);
+ * - otherwise the observations that name no vaccine (VXC20 without a vaccine: 080, an adverse
+ *   reaction to a vaccine component, which contraindicates every vaccine — a clinician must look
+ *   rather than the forecast recommend a dose the child may have reacted to);
+ * - otherwise all of them (SNOMED AIDS: 154 and 155; recombinant and live zoster allergy: both), so
+ *   a contraindication is never dropped because the code was less precise than the observations.
+ */
+export function observationCodesOfConcept(concept: CodeableConcept | undefined, data: SupportingData, vaccines?: readonly string[]): string[] {
+  const direct: string[] = [];
+  const mapped: string[] = [];
   for (const c of listOf(concept?.coding)) {
     const code = text(c.code);
     if (!code) continue;
     if (c.system === CDSI_OBSERVATION_SYSTEM) {
-      if (data.observations.has(code)) out.push(code);
-      else if (/^\d{1,3}$/.test(code) && data.observations.has(code.padStart(3, '0'))) out.push(code.padStart(3, '0'));
+      if (data.observations.has(code)) direct.push(code);
+      else if (/^\d{1,3}$/.test(code) && data.observations.has(code.padStart(3, '0'))) direct.push(code.padStart(3, '0'));
     } else if (c.system === SNOMED_SYSTEM) {
-      const mapped = data.observationByCodedValue.get(`SNOMED|${code}`);
-      if (mapped) out.push(mapped);
+      mapped.push(...chooseObservations(data.observationsByCodedValue.get(`SNOMED|${code}`), data, vaccines));
     } else if (c.system && CDCPHINVS_SYSTEMS.includes(c.system)) {
-      const mapped = data.observationByCodedValue.get(`CDCPHINVS|${code}`);
-      if (mapped) out.push(mapped);
+      mapped.push(...chooseObservations(data.observationsByCodedValue.get(`CDCPHINVS|${code}`), data, vaccines));
     }
   }
-  return out;
+  return [...new Set(direct.length > 0 ? direct : mapped)];
+}
+
+function chooseObservations(candidates: readonly string[] | undefined, data: SupportingData, vaccines: readonly string[] | undefined): readonly string[] {
+  if (!candidates || candidates.length <= 1) return candidates ?? [];
+  const given = vaccines && vaccines.length > 0 ? new Set(vaccines) : undefined;
+  if (given) {
+    const ofTheVaccine = candidates.filter((o) => [...(data.observationVaccines.get(o) ?? [])].some((cvx) => given.has(cvx)));
+    if (ofTheVaccine.length > 0) return ofTheVaccine;
+  }
+  const general = candidates.filter((o) => !data.observationVaccines.has(o));
+  return general.length > 0 ? general : candidates;
 }
 
 const EXCLUDED_VERIFICATION = new Set(['refuted', 'entered-in-error']);
@@ -163,10 +191,15 @@ function contraindicationCodes(data: SupportingData): ReadonlySet<string> {
  * the CDSi codes it carries that count as evidence of immunity, and those that count as a
  * contraindication (none when entered in error or refuted; a resolved one stays evidence of immunity only).
  */
-export function conditionObservations(condition: Condition, assessmentDate: Day, data: SupportingData): { immunity: string[]; contraindication: string[] } {
+export function conditionObservations(
+  condition: Condition,
+  assessmentDate: Day,
+  data: SupportingData,
+  vaccines?: readonly string[]
+): { immunity: string[]; contraindication: string[] } {
   const verification = listOf(condition.verificationStatus?.coding)[0]?.code;
   if (verification && EXCLUDED_VERIFICATION.has(verification)) return { immunity: [], contraindication: [] };
-  const codes = observationCodesOf(condition, data);
+  const codes = observationCodesOf(condition, data, vaccines);
   const ended = endedBy(condition, assessmentDate);
   return {
     immunity: codes.filter((c) => immunityCodes(data).has(c)),
@@ -194,17 +227,26 @@ export function toPatientRecord(input: ForecastInput, data: SupportingData) {
   // Condition decides whether it counts (entered in error, refuted, resolved), the extension still
   // dates it as before. `Immunization/<id>|<observation code>`.
   const recordedAsCondition = new Set<string>();
+  // The vaccine of each dose, for a code that names "this vaccine" (VXC20): `Immunization/<id>` → CVX.
+  const vaccineOf = new Map<string, string>();
+  for (const imm of listOf(input.immunizations)) {
+    const cvx = cvxOf(imm);
+    if (imm.id && cvx) vaccineOf.set(`Immunization/${imm.id}`, cvx);
+  }
+  const dosesOf = (condition: Condition) =>
+    listOf(condition.evidence).flatMap((e) => listOf(e.detail)).map((d) => text(d.reference)).filter((r): r is string => !!r && r.startsWith('Immunization/'));
+  const vaccinesOf = (doses: string[]) => doses.map((d) => vaccineOf.get(d)).filter((cvx): cvx is string => cvx !== undefined);
   for (const condition of listOf(input.conditions)) {
-    const doses = listOf(condition.evidence).flatMap((e) => listOf(e.detail)).map((d) => text(d.reference)).filter((r): r is string => !!r && r.startsWith('Immunization/'));
+    const doses = dosesOf(condition);
     if (doses.length === 0) continue;
-    for (const code of observationCodesOf(condition, data)) for (const dose of doses) recordedAsCondition.add(`${dose}|${code}`);
+    for (const code of observationCodesOf(condition, data, vaccinesOf(doses))) for (const dose of doses) recordedAsCondition.add(`${dose}|${code}`);
   }
   for (const condition of listOf(input.conditions)) {
     const verification = listOf(condition.verificationStatus?.coding)[0]?.code;
     if (verification && EXCLUDED_VERIFICATION.has(verification)) continue;
     const onset = parseIsoDate(condition.onsetDateTime ?? condition.recordedDate);
     const ended = endedBy(condition, assessmentDate);
-    for (const code of observationCodesOf(condition, data)) {
+    for (const code of observationCodesOf(condition, data, vaccinesOf(dosesOf(condition)))) {
       // A resolved contraindication or indication (pregnancy over, treatment stopped) no longer
       // applies; a resolved disease stays evidence of immunity — its history is the evidence.
       if (ended && !immunityCodes(data).has(code)) continue;
@@ -214,10 +256,10 @@ export function toPatientRecord(input: ForecastInput, data: SupportingData) {
       if (!observations.has(code) || (onset !== undefined && (known === undefined || onset < known))) observations.set(code, onset ?? known);
     }
   }
-  const observe = (extensions: Extension[] | undefined, date: Day | undefined, reference?: string) => {
+  const observe = (extensions: Extension[] | undefined, date: Day | undefined, reference?: string, vaccine?: string) => {
     for (const ext of listOf(extensions)) {
       if (!(OBSERVATION_EXTENSIONS as readonly string[]).includes(ext.url)) continue;
-      for (const code of observationCodesOfConcept(ext.valueCodeableConcept, data)) {
+      for (const code of observationCodesOfConcept(ext.valueCodeableConcept, data, vaccine ? [vaccine] : undefined)) {
         // Its Condition did not count (entered in error, resolved contraindication): neither does the extension.
         if (reference && !observations.has(code) && recordedAsCondition.has(`${reference}|${code}`)) continue;
         // The earliest report dates an observation; one already given undated stays undated.
@@ -231,7 +273,7 @@ export function toPatientRecord(input: ForecastInput, data: SupportingData) {
     if (imm.status === 'entered-in-error' || !imm.extension) continue;
     const date = parseIsoDate(imm.occurrenceDateTime ?? imm.occurrenceString);
     if (date !== undefined && date > assessmentDate) continue;
-    observe(imm.extension, date, imm.id ? `Immunization/${imm.id}` : undefined);
+    observe(imm.extension, date, imm.id ? `Immunization/${imm.id}` : undefined, cvxOf(imm));
   }
   return { assessmentDate, birthDate, gender, doses, observations };
 }

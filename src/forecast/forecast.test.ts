@@ -179,6 +179,56 @@ describe('forecastFromFhir', () => {
     expect(varicella([fromObx('entered-in-error', 'Immunization/other')])).toBe('immune');
   });
 
+  describe('a code the supporting data lists on several observations', () => {
+    const patient = { resourceType: 'Patient' as const, id: 'p1', birthDate: '2020-01-06', gender: 'female' as const };
+    const VXC20 = { coding: [{ system: 'urn:oid:2.16.840.1.114222.4.5.274', code: 'VXC20', display: 'Allergy to previous dose of this vaccine' }] };
+    const allergyExtension = { url: 'https://iis-fhir-server.org/fhir/StructureDefinition/contraindication', valueCodeableConcept: VXC20 };
+    const statuses = (immunizations: Immunization[], conditions: Condition[] = []) =>
+      Object.fromEntries(
+        forecastFromFhir({ assessmentDate: '2025-11-10', patient, immunizations, conditions }).recommendation.recommendation.map((r) => [
+          r.vaccineCode?.[0]?.text,
+          r.forecastStatus.coding?.[0]?.code,
+        ])
+      );
+    const contraindicated = (s: Record<string, unknown>) => Object.keys(s).filter((group) => s[group] === 'contraindicated').sort();
+
+    it('VXC20 ("allergy to a previous dose of this vaccine") reported with a DTaP dose contraindicates DTaP only', () => {
+      const withDose = [{ ...dtap('d1', '2020-03-06'), extension: [allergyExtension] }];
+      expect(contraindicated(statuses(withDose))).toEqual(['DTaP/Tdap/Td']);
+      // As a Condition naming the dose it came with (evidence.detail), the same.
+      const condition: Condition = { resourceType: 'Condition', subject: { reference: 'Patient/p1' }, code: VXC20, evidence: [{ detail: [{ reference: 'Immunization/d1' }] }] };
+      expect(contraindicated(statuses([dtap('d1', '2020-03-06')], [condition]))).toEqual(['DTaP/Tdap/Td']);
+      // With an MMR dose: MMR (and varicella? no: only the vaccines the observations name).
+      const mmr = [{ ...dtap('m1', '2021-01-10', '03'), extension: [allergyExtension] }];
+      expect(contraindicated(statuses(mmr))).toEqual(['MMR']);
+    });
+
+    it('VXC20 without a vaccine (an RXA 998, a Condition naming no dose) is an adverse reaction to a vaccine component: every group is contraindicated', () => {
+      const noVaccine = [{ ...dtap('n', '2020-03-06', '998'), status: 'not-done' as const, extension: [allergyExtension] }];
+      const all = statuses(noVaccine);
+      expect(all['DTaP/Tdap/Td']).toBe('contraindicated');
+      expect(all.MMR).toBe('contraindicated');
+      expect(all.Polio).toBe('contraindicated');
+      expect(contraindicated(statuses([], [{ resourceType: 'Condition', subject: { reference: 'Patient/p1' }, code: VXC20 }])).length).toBeGreaterThan(5);
+    });
+
+    it('a CDSi code beside the code sent is the precise translation: only it counts', () => {
+      const condition: Condition = {
+        resourceType: 'Condition',
+        subject: { reference: 'Patient/p1' },
+        code: { coding: [{ system: 'https://www.cdc.gov/vaccines/programs/iis/cdsi.html', code: '097' }, ...VXC20.coding] },
+      };
+      expect(contraindicated(statuses([], [condition]))).toEqual(['HepB']);
+    });
+
+    it('SNOMED AIDS (62479008) counts as both observations it is listed on, so the live-vaccine contraindication of 154 is not lost', () => {
+      const aids: Condition = { resourceType: 'Condition', subject: { reference: 'Patient/p1' }, code: { coding: [{ system: 'http://snomed.info/sct', code: '62479008' }] } };
+      const severe: Condition = { resourceType: 'Condition', subject: { reference: 'Patient/p1' }, code: { coding: [{ system: 'https://www.cdc.gov/vaccines/programs/iis/cdsi.html', code: '154' }] } };
+      expect(statuses([], [aids]).MMR).toBe(statuses([], [severe]).MMR);
+      expect(statuses([], [aids]).MMR).toBe('contraindicated');
+    });
+  });
+
   it('leaves out a Condition entered in error, and a resolved contraindication — but not resolved evidence of immunity', () => {
     const patient = { resourceType: 'Patient' as const, id: 'p1', birthDate: '2024-10-01', gender: 'female' as const };
     const cdsi = (code: string) => ({ coding: [{ system: 'https://www.cdc.gov/vaccines/programs/iis/cdsi.html', code }] });

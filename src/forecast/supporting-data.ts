@@ -181,8 +181,16 @@ export interface SupportingData {
   /** Live-virus conflicts by the current dose's CVX. */
   liveVirusConflicts: ReadonlyMap<string, readonly LiveVirusConflict[]>;
   observations: ReadonlyMap<string, Observation>;
-  /** "SNOMED|code" / "CDCPHINVS|code" to the CDSi observation code. */
-  observationByCodedValue: ReadonlyMap<string, string>;
+  /**
+   * "SNOMED|code" / "CDCPHINVS|code" to every CDSi observation that lists it, in the data's order.
+   * One code may stand for several: CDC PHIN VADS VXC20 ("allergy to a previous dose of this
+   * vaccine") is listed on each vaccine's allergy observation and on 080 (any vaccine component);
+   * SNOMED 62479008 (AIDS) on 154 and 155 (severely immunocompromised or not). See
+   * observationCodesOfConcept (fhir.ts) for how the forecast chooses among them.
+   */
+  observationsByCodedValue: ReadonlyMap<string, readonly string[]>;
+  /** The CVX codes an observation lists (a vaccine's allergy observation); absent when none. */
+  observationVaccines: ReadonlyMap<string, ReadonlySet<string>>;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -446,7 +454,8 @@ function parseSchedule(xml: string): Omit<SupportingData, 'antigens'> {
     );
   }
   const observations = new Map<string, Observation>();
-  const observationByCodedValue = new Map<string, string>();
+  const observationsByCodedValue = new Map<string, string[]>();
+  const observationVaccines = new Map<string, Set<string>>();
   for (const o of list(child(root, 'observations'), 'observation')) {
     const code = text(o, 'observationCode') ?? '';
     const codedValues = list(child(o, 'codedValues'), 'codedValue').map((v) => ({
@@ -454,9 +463,20 @@ function parseSchedule(xml: string): Omit<SupportingData, 'antigens'> {
       codeSystem: text(v, 'codeSystem') ?? '',
     }));
     observations.set(code, { code, title: text(o, 'observationTitle') ?? '', codedValues });
-    for (const v of codedValues) observationByCodedValue.set(`${v.codeSystem.toUpperCase()}|${v.code}`, code);
+    for (const v of codedValues) {
+      const system = v.codeSystem.toUpperCase();
+      if (system === 'CVX') {
+        const cvx = /^\d+$/.test(v.code) ? v.code.padStart(2, '0') : v.code;
+        observationVaccines.set(code, (observationVaccines.get(code) ?? new Set<string>()).add(cvx));
+        continue;
+      }
+      const key = `${system}|${v.code}`;
+      const listed = observationsByCodedValue.get(key) ?? [];
+      if (!listed.includes(code)) listed.push(code);
+      observationsByCodedValue.set(key, listed);
+    }
   }
-  return { vaccineGroups, cvxToAntigens, liveVirusConflicts: conflicts, observations, observationByCodedValue };
+  return { vaccineGroups, cvxToAntigens, liveVirusConflicts: conflicts, observations, observationsByCodedValue, observationVaccines };
 }
 
 const isSupportingDataFile = (name: string) => /^(Schedule|Antigen)SupportingData.*\.xml$/i.test(name);

@@ -30,7 +30,7 @@ import { conditionalLockKey, indexFor } from '../interactions/write-support.js';
 import type { Logger } from '../logger.js';
 import { findMatches } from '../search/execute.js';
 import { VersionConflictError, type ResourceRecord, type Store } from '../store/store.js';
-import { OBSERVATION_EXTENSIONS } from '../forecast/fhir.js';
+import { cvxOf, OBSERVATION_EXTENSIONS } from '../forecast/fhir.js';
 import { token } from './identifiers.js';
 import { EXT, LOINC_OBX, observationConditionOf } from './vxu-to-fhir.js';
 
@@ -185,6 +185,7 @@ export function conditionsOf(dose: Immunization): Condition[] {
       dose: identity,
       loinc: extension.url === EXT.evidenceOfImmunity ? LOINC_OBX.evidenceOfImmunity : LOINC_OBX.contraindication,
       concept: extension.valueCodeableConcept,
+      vaccine: cvxOf(dose),
       onset: dose.occurrenceDateTime,
       recordedDate: dose.recorded,
       recorder,

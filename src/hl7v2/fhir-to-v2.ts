@@ -3,7 +3,7 @@
 // message's core data elements (CDC guide Table A-2) come back as they were sent.
 import type { Hl7Segment } from '@medplum/core';
 import type { Address, CodeableConcept, Condition, ContactPoint, Extension, HumanName, Identifier, Immunization, Patient } from '@medplum/fhirtypes';
-import { CDCPHINVS_SYSTEMS, conditionObservations, observationCodesOf, observationCodesOfConcept, SNOMED_SYSTEM } from '../forecast/fhir.js';
+import { CDCPHINVS_SYSTEMS, conditionObservations, cvxOf, observationCodesOf, observationCodesOfConcept, SNOMED_SYSTEM } from '../forecast/fhir.js';
 import { parseIsoDate } from '../forecast/dates.js';
 import type { SupportingData } from '../forecast/supporting-data.js';
 import type { DataSharing } from '../consent/data-sharing.js';
@@ -290,18 +290,22 @@ export function conditionSegments(conditions: Condition[], immunizations: Immuni
   const day = parseIsoDate(assessmentDate);
   if (day === undefined) return [];
   const byReference = new Map(immunizations.map((imm) => [`Immunization/${imm.id}`, imm]));
+  // The vaccines of the doses a Condition was reported with: a code meaning "this vaccine" (VXC20) reads as theirs.
+  const dosesOf = (condition: Condition) =>
+    (condition.evidence ?? []).flatMap((e) => e.detail ?? []).map((d) => byReference.get(d.reference ?? '')).filter((imm): imm is Immunization => imm !== undefined);
+  const vaccinesOf = (condition: Condition) => dosesOf(condition).map(cvxOf).filter((cvx): cvx is string => cvx !== undefined);
   const carriedByDose = (condition: Condition): boolean => {
-    const codes = new Set(observationCodesOf(condition, data));
-    return (condition.evidence ?? []).some((e) =>
-      (e.detail ?? []).some((d) =>
-        (byReference.get(d.reference ?? '')?.extension ?? []).some(
-          (x) => (x.url === EXT.evidenceOfImmunity || x.url === EXT.contraindication) && observationCodesOfConcept(x.valueCodeableConcept, data).some((c) => codes.has(c))
-        )
-      )
+    const codes = new Set(observationCodesOf(condition, data, vaccinesOf(condition)));
+    return dosesOf(condition).some((dose) =>
+      (dose.extension ?? []).some((x) => {
+        if (x.url !== EXT.evidenceOfImmunity && x.url !== EXT.contraindication) return false;
+        const vaccine = cvxOf(dose);
+        return observationCodesOfConcept(x.valueCodeableConcept, data, vaccine ? [vaccine] : undefined).some((c) => codes.has(c));
+      })
     );
   };
   const listed = conditions
-    .map((condition) => ({ condition, kinds: conditionObservations(condition, day, data), date: condition.onsetDateTime ?? condition.recordedDate }))
+    .map((condition) => ({ condition, kinds: conditionObservations(condition, day, data, vaccinesOf(condition)), date: condition.onsetDateTime ?? condition.recordedDate }))
     .filter(({ condition, kinds }) => (kinds.immunity.length > 0 || kinds.contraindication.length > 0) && !carriedByDose(condition))
     .sort((a, b) => (a.date ?? '').localeCompare(b.date ?? ''));
   const out: Hl7Segment[] = [];
@@ -340,8 +344,12 @@ function observedValue(condition: Condition, cdsi: string, prefer: 'SCT' | 'CDCP
   });
   if (sent) return [sent.code, sent.display ?? '', sent.system === SNOMED_SYSTEM ? 'SCT' : 'CDCPHINVS', ...alternate];
   const mapped = [...(observation?.codedValues ?? [])]
-    // Only a code that reads back as this observation (VXC20 stands for several; the tables map it to one).
-    .filter((v) => ['SNOMED', 'CDCPHINVS'].includes(v.codeSystem.toUpperCase()) && data.observationByCodedValue.get(`${v.codeSystem.toUpperCase()}|${v.code}`) === cdsi)
+    // Only a code that reads back as this observation alone (VXC20 stands for 27 of them).
+    .filter((v) => {
+      if (!['SNOMED', 'CDCPHINVS'].includes(v.codeSystem.toUpperCase())) return false;
+      const readsAs = data.observationsByCodedValue.get(`${v.codeSystem.toUpperCase()}|${v.code}`) ?? [];
+      return readsAs.length === 1 && readsAs[0] === cdsi;
+    })
     .sort((a, b) => Number(nameOfTable(b.codeSystem) === prefer) - Number(nameOfTable(a.codeSystem) === prefer))[0];
   if (mapped) return [mapped.code, title, nameOfTable(mapped.codeSystem), ...alternate];
   return alternate;

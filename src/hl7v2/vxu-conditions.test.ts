@@ -131,6 +131,36 @@ describe.each(testMongoUrl() ? (['embedded', 'mongodb'] as const) : (['embedded'
     expect(statusOf(after.body, 'Varicella')).toBe('immune');
   });
 
+  it('VXC20 ("allergy to a previous dose of this vaccine") on a DTaP dose is the DTaP allergies; with no vaccine (RXA 998), any vaccine component', async () => {
+    const mrn = 'COND-VXC20';
+    const recorded = hl7Date(30);
+    const allergy = `OBX|1|CE|30945-0^Vaccination contraindication^LN|1|VXC20^Allergy to previous dose of this vaccine^CDCPHINVS||||||F|||${recorded}`;
+    const message = vxu({
+      controlId: controlId('COND'),
+      pid: pid({ mrn, family: 'Vexsee', given: 'Vera', birth: yearsAgo(4, 7), sex: 'F' }),
+      orders: [order({ filler: `${mrn}-1`, cvx: '20', date: hl7Date(1200), obx: [allergy] })],
+    });
+    const { msg, text } = await post(message);
+    expect(msa(msg), text).toBe('AA');
+    const id = await patientId(mrn);
+    const conditions = await search(`Condition?patient=Patient/${id}`);
+    expect(conditions.map(cdsiCodes)).toEqual([['086', '087', '088']]);
+    const forecast = await server.fhir('GET', `Patient/${id}/$immds-forecast`);
+    expect(statusOf(forecast.body, 'DTaP/Tdap/Td')).toBe('contraindicated');
+    expect(statusOf(forecast.body, 'MMR')).not.toBe('contraindicated');
+
+    const unknownVaccine = vxu({
+      controlId: controlId('COND'),
+      pid: pid({ mrn: `${mrn}-2`, family: 'Vexsee', given: 'Vanna', birth: yearsAgo(4, 8), sex: 'F' }),
+      orders: [order({ filler: `${mrn}-2-1`, cvx: '998', date: recorded, completion: 'NA', obx: [allergy] })],
+    });
+    expect(msa((await post(unknownVaccine)).msg)).toBe('AA');
+    const other = await patientId(`${mrn}-2`);
+    expect((await search(`Condition?patient=Patient/${other}`)).map(cdsiCodes)).toEqual([['080']]);
+    const cautious = await server.fhir('GET', `Patient/${other}/$immds-forecast`);
+    expect(statusOf(cautious.body, 'MMR')).toBe('contraindicated');
+  });
+
   it('a value that maps to no CDSi observation stays on the dose only, with an information ERR', async () => {
     const { msg, text } = await post(observedVxu('COND-2', 'Unmapped', { immunity: '123456789^Something else^SCT' }));
     expect(msa(msg), text).toBe('AA');

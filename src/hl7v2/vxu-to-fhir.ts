@@ -22,7 +22,7 @@ import { CDCREC, codingOf, conceptFrom, CVX, MVX, NDC, systemFor, UCUM } from '.
 import { component, components, hl7ToFhirDateTime, repetitions, subcomponents, type ParsedMessage } from './er7.js';
 import { authoritySystem, doseKey, DOSE_KEY_SYSTEM, PD1_CONSENT_SYSTEM, SSN_SYSTEM } from './identifiers.js';
 import { Hl7Problem, type ErrorLocation, type Hl7Issue } from './problems.js';
-import { CDSI_OBSERVATION_SYSTEM, observationCodesOfConcept } from '../forecast/fhir.js';
+import { CDSI_OBSERVATION_SYSTEM, cvxOf, observationCodesOfConcept } from '../forecast/fhir.js';
 import { defaultSupportingData } from '../forecast/supporting-data.js';
 
 export const EXT = {
@@ -686,6 +686,7 @@ function observationCondition(dose: DoseFromMessage, code: string, concept: Code
     dose: dose.identifier,
     loinc: code,
     concept,
+    vaccine: cvxOf(dose.immunization),
     onset: observed ?? dose.immunization.occurrenceDateTime,
     recordedDate: recorder.messageTime,
     recorder: recorder.organization ? { reference: recorder.organization } : { display: recorder.sendingFacility },
@@ -715,6 +716,8 @@ export interface DoseObservation {
   loinc: string;
   /** OBX-5 as sent (the dose's extension value). */
   concept: CodeableConcept;
+  /** The dose's CVX: a value meaning "this vaccine" (CDC PHIN VADS VXC20) is that vaccine's observation. */
+  vaccine?: string;
   onset?: string;
   recordedDate?: string;
   /** The facility that recorded it (`recording-organization`). */
@@ -731,7 +734,7 @@ export interface DoseObservation {
 export function observationConditionOf(observation: DoseObservation): { condition: Condition; identifier: Identifier } | undefined {
   const { concept } = observation;
   const data = defaultSupportingData();
-  const cdsi = [...new Set(observationCodesOfConcept(concept, data))];
+  const cdsi = [...new Set(observationCodesOfConcept(concept, data, observation.vaccine ? [observation.vaccine] : undefined))];
   if (cdsi.length === 0) return undefined;
   const identifier: Identifier = {
     system: OBSERVATION_KEY_SYSTEM,
