@@ -9,7 +9,7 @@ import { MongoClient } from 'mongodb';
 import { afterAll, describe, expect, it } from 'vitest';
 import { startChildServer, type ChildServer } from '../../test/helpers/child-server.js';
 import { testMongoUrl } from '../../test/helpers/server.js';
-import { distinctPatient, poll, resourcesOf, tokenFor, vaccination, type Manifest } from './test-helpers.js';
+import { distinctPatient, download, poll, resourcesOf, tokenFor, vaccination, type Manifest } from './test-helpers.js';
 
 const TOKEN = tokenFor({ scope: 'system/*.rs' });
 const WRITER = tokenFor({ scope: 'system/*.cruds' });
@@ -113,6 +113,45 @@ for (const kind of kinds) {
       expect(done.polls.some((p) => p.status === 202)).toBe(true);
       await expectComplete(done.body as Manifest, data);
       expect(second.output()).toMatch(/"msg":"bulk export started".*"resumedAfter":\["Patient"\]/);
+      second.child.kill('SIGTERM');
+      expect(await second.exited).toBe(0);
+    });
+
+    it('SIGKILL mid-type: the next process keeps the committed files and continues after the last resource in them, each resource exactly once', async () => {
+      const env = { ...(await storeEnv(kind)), BULK_FILE_MAX_LINES: '4' };
+      const first = await startChildServer(env);
+      cleanups.push(async () => void first.child.kill('SIGKILL'));
+      const data = await seed(first.baseUrl);
+      const k = await fetch(`${first.baseUrl}/$export?_type=Immunization`, { headers: { authorization: `Bearer ${TOKEN}`, prefer: 'respond-async' } });
+      expect(k.status).toBe(202);
+      const statusUrl = k.headers.get('content-location') as string;
+      // Past two committed parts (files of 4), well before the end (30)
+      await waitForProgress(statusUrl, /exporting Immunization .*: (9|1\d|2[0-1])( of \d+)? resources/);
+      first.child.kill('SIGKILL');
+      await first.exited;
+
+      const second = await startChildServer(env);
+      cleanups.push(async () => void second.child.kill('SIGKILL'));
+      const done = await poll(on(second, statusUrl), TOKEN, 90_000);
+      expect(done.status).toBe(200);
+      const resumed = /"msg":"bulk export started".*"resumeAt":\{"type":"Immunization","scan":0,"afterId":"([^"]+)","exported":(\d+)\}/.exec(second.output());
+      expect(resumed, second.output()).not.toBeNull();
+      expect(Number(resumed![2])).toBeGreaterThanOrEqual(8);
+      const manifest = done.body as Manifest;
+      const imms = (await resourcesOf(manifest, 'Immunization', TOKEN)).map((r) => r.id);
+      expect(imms.length).toBe(new Set(imms).size); // none twice
+      expect([...imms].sort()).toEqual([...data.immunizations].sort()); // none lost
+      expect(manifest.output.every((o) => o.count <= 4)).toBe(true);
+      expect(new Set(manifest.output.map((o) => o.url)).size).toBe(manifest.output.length);
+      // The files of the first process are in the manifest: the committed part holds the resume point's id
+      const firstFiles = manifest.output.filter((o) => /Immunization-[12]\.ndjson/.test(decodeURIComponent(o.url)));
+      expect(firstFiles).toHaveLength(2);
+      const early = (await Promise.all(firstFiles.map((o) => download(o.url, TOKEN)))).flatMap((d) => d.lines.map((r) => r.id));
+      expect(early.every((id) => id <= resumed![1])).toBe(true);
+      // and the union equals a fresh export of the same data
+      const fresh = await fetch(`${new URL(second.baseUrl).origin}/fhir/$export?_type=Immunization`, { headers: { authorization: `Bearer ${TOKEN}`, prefer: 'respond-async' } });
+      const again = await poll(on(second, fresh.headers.get('content-location') as string), TOKEN, 90_000);
+      expect((await resourcesOf(again.body as Manifest, 'Immunization', TOKEN)).map((r) => r.id).sort()).toEqual([...imms].sort());
       second.child.kill('SIGTERM');
       expect(await second.exited).toBe(0);
     });

@@ -17,7 +17,7 @@ import { isFhirError } from '../fhir/outcome.js';
 import type { Filter, HistoryCursor, ResourceRecord, Store, StoredDoc, StoreReader } from '../store/store.js';
 import type { BulkOptions } from './config.js';
 import { elementsShaper } from './elements.js';
-import { exportUpperBound, type ExportFile, type ExportJob } from './jobs.js';
+import { exportUpperBound, type ExportCursor, type ExportFile, type ExportJob } from './jobs.js';
 import { NdjsonWriter, type WrittenFile } from './ndjson.js';
 
 /** Patients per scan when the export is limited to a cohort (Group members, `patient`). */
@@ -78,6 +78,11 @@ export interface ExportHooks {
   progress(p: ExportProgress): void;
   /** Called when a type's files are complete; the job records them before the next type starts. */
   checkpoint(type: string, files: ExportFile[]): Promise<void>;
+  /**
+   * Called when files of the type in progress are closed: the job records them together with the
+   * resume point they reach, before the export goes on.
+   */
+  part(files: ExportFile[], cursor: ExportCursor): Promise<void>;
 }
 
 /** Exports every type of the job not done yet; returns the error files (OperationOutcome lines). */
@@ -97,7 +102,7 @@ export async function runExport(job: ExportJob, deps: ExportDeps, hooks: ExportH
     const filters = await filtersFor(job, type, cohort, compile);
     const files: ExportFile[] = [];
     const outputs = await writeType(job, type, index, filters, view, deps, hooks);
-    files.push(...outputs.map((f) => ({ ...f, section: 'output' as const, type, of: type })));
+    files.push(...outputs.map((f) => outputFile(f, type)));
     if (job.since !== undefined) {
       const deleted = await writeDeleted(job, type, filters, view, deps, hooks);
       files.push(...deleted.map((f) => ({ ...f, section: 'deleted' as const, type: 'Bundle', of: type })));
@@ -110,6 +115,22 @@ export async function runExport(job: ExportJob, deps: ExportDeps, hooks: ExportH
   for (const p of problems) if (writer.push(JSON.stringify(p))) await writer.flush();
   const written = await writer.close();
   return written.map((f) => ({ ...f, section: 'error' as const, type: 'OperationOutcome', of: 'OperationOutcome' }));
+}
+
+function outputFile(f: WrittenFile, type: string): ExportFile {
+  return { ...f, section: 'output', type, of: type };
+}
+
+/** The number after the last file `<job>/<stem>-<n>.ndjson` the job already has (1 when none). */
+function nextFileNumber(job: ExportJob, stem: string): number {
+  const prefix = `${job.id}/${stem}-`;
+  let last = 0;
+  for (const f of job.files) {
+    if (!f.name.startsWith(prefix)) continue;
+    const n = /^(\d+)\.ndjson$/.exec(f.name.slice(prefix.length));
+    if (n) last = Math.max(last, Number(n[1]));
+  }
+  return last + 1;
 }
 
 function throwIfAborted(signal: AbortSignal): void {
@@ -163,7 +184,9 @@ async function resolveCohort(job: ExportJob, view: ScopedStore, problems: Operat
     for (const id of ids) if (!found.has(id)) problems.push(problemOf(`Patient/${id} is not known to this server or not visible to this client`));
     ids = ids.filter((id) => found.has(id));
   }
-  return ids;
+  // Sorted: the cohort's chunks (one scan each) are the same at every attempt, so a resume point
+  // (scan number, id) means the same thing to the process that takes the job over.
+  return ids?.sort();
 }
 
 function problemOf(text: string): OperationOutcome {
@@ -195,10 +218,17 @@ function sinceBound(since: string | undefined): string | undefined {
   return since === undefined ? undefined : new Date(Date.parse(since) + 1).toISOString();
 }
 
+/**
+ * The type's resources, scan by scan in id order. Whenever files close at their limits, they are
+ * committed (hooks.part) with the id of the last resource written: a job taken over after a crash
+ * continues after it (job.cursor), with no resource lost or written twice. The last files are
+ * returned for the type's own checkpoint.
+ */
 async function writeType(job: ExportJob, type: string, index: number, filters: Filter[], store: ScopedStore, deps: ExportDeps, hooks: ExportHooks): Promise<WrittenFile[]> {
   const { options } = deps;
   const shape = elementsShaper(type, job.elements);
-  const writer = new NdjsonWriter(writerOptions(job, deps, type));
+  const resume = job.cursor?.type === type ? job.cursor : undefined;
+  const writer = new NdjsonWriter({ ...writerOptions(job, deps, type), firstNumber: nextFileNumber(job, type) });
   const since = sinceBound(job.since);
   let total: number | undefined;
   if (store.kind === 'embedded' && !job.since && !job.until) {
@@ -206,16 +236,27 @@ async function writeType(job: ExportJob, type: string, index: number, filters: F
     total = 0;
     for (const f of filters) total += await store.count(type, f);
   }
-  let exported = 0;
+  const committed = new Set<string>();
+  let exported = resume?.exported ?? 0;
   hooks.progress({ type, index, exported, total });
   try {
-    for (const filter of filters) {
-      for await (const rec of store.scan(type, filter, { raw: !shape, rawBytes: !shape, since, until: exportUpperBound(job), batchSize: options.batchSize })) {
+    for (let scan = resume?.scan ?? 0; scan < filters.length; scan++) {
+      const afterId = scan === resume?.scan ? resume.afterId : undefined;
+      const scanOptions = { raw: !shape, rawBytes: !shape, since, until: exportUpperBound(job), batchSize: options.batchSize, orderById: true, afterId };
+      for await (const rec of store.scan(type, filters[scan], scanOptions)) {
         let line: string | Uint8Array;
         if (shape) line = JSON.stringify(shape(rec.resource ?? (JSON.parse(rec.json ?? Buffer.from(rec.jsonBytes as Uint8Array).toString('utf8')) as Resource)));
         else line = rec.jsonBytes ?? rec.json ?? JSON.stringify(rec.resource);
-        if (writer.push(line)) await writer.flush();
-        if (++exported % options.batchSize === 0) {
+        ++exported;
+        if (writer.push(line)) {
+          await writer.flush();
+          if (writer.partReady) {
+            const part = await writer.takePart();
+            await hooks.part(part.map((f) => outputFile(f, type)), { type, scan, afterId: rec.id, exported });
+            for (const f of part) committed.add(f.name);
+          }
+        }
+        if (exported % options.batchSize === 0) {
           hooks.progress({ type, index, exported, total });
           throwIfAborted(hooks.signal);
           if (options.throttleMs > 0) await new Promise((r) => setTimeout(r, options.throttleMs));
@@ -223,11 +264,12 @@ async function writeType(job: ExportJob, type: string, index: number, filters: F
       }
     }
     throwIfAborted(hooks.signal);
-    const files = await writer.close();
+    const files = await writer.takePart();
     hooks.progress({ type, index, exported, total });
     return files;
   } catch (err) {
-    for (const f of await writer.abort()) await deps.files.remove(f.name).catch(() => undefined);
+    // Files of committed parts belong to the job now (a takeover keeps them); only the others go.
+    for (const f of await writer.abort()) if (!committed.has(f.name)) await deps.files.remove(f.name).catch(() => undefined);
     throw err;
   }
 }

@@ -25,6 +25,17 @@ export interface ExportFile {
   bytes: number;
 }
 
+/** A resume point inside one type's scans (scans run in id order, one per cohort chunk). */
+export interface ExportCursor {
+  type: string;
+  /** Index of the scan (cohort chunk) the last committed resource came from. */
+  scan: number;
+  /** Id of the last committed resource of that scan: the scan resumes after it. */
+  afterId: string;
+  /** Resources of the type in the committed files (progress). */
+  exported: number;
+}
+
 export interface ExportJob {
   resourceType: typeof JOB_TYPE;
   id: string;
@@ -59,6 +70,11 @@ export interface ExportJob {
   attempts: number;
   /** Types whose files are complete (checkpoints: a takeover resumes after them). */
   done: string[];
+  /**
+   * Within the type in progress: how far its committed files go. Written together with the files
+   * of the part it closes, so a takeover keeps those files and continues after `afterId`.
+   */
+  cursor?: ExportCursor;
   files: ExportFile[];
   progress?: { type: string; index: number; exported: number; total?: number };
   error?: string;

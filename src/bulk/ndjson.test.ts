@@ -28,6 +28,41 @@ async function read(store: DirectoryFileStore, name: string, gzip: boolean): Pro
 }
 
 describe('NdjsonWriter', () => {
+  it('parts: takePart closes every open file and hands out only the files closed since the last part; numbering can start later', async () => {
+    const store = await files();
+    const w = new NdjsonWriter({ files: store, prefix: 'job/Patient', compression: 'none', maxLines: 3, maxBytes: 1e9, chunkBytes: 10, firstNumber: 4 });
+    let ready = -1;
+    for (let i = 0; i < 4; i++) {
+      if (w.push(JSON.stringify({ i }))) await w.flush();
+      if (ready < 0 && w.partReady) ready = i;
+    }
+    expect(ready).toBe(2); // the first file closed at its third line
+    const first = await w.takePart();
+    expect(first.map((f) => [f.name, f.count])).toEqual([
+      ['job/Patient-4.ndjson', 3],
+      ['job/Patient-5.ndjson', 1],
+    ]);
+    expect(w.partReady).toBe(false);
+    if (w.push(JSON.stringify({ i: 4 }))) await w.flush();
+    const second = await w.takePart();
+    expect(second.map((f) => [f.name, f.count])).toEqual([['job/Patient-6.ndjson', 1]]);
+    expect(await w.takePart()).toEqual([]);
+    expect(await read(store, 'job/Patient-5.ndjson', false)).toBe('{"i":3}\n');
+  });
+
+  it('keepTogether: a block never straddles two files; a block over the limit gets its own file', async () => {
+    const store = await files();
+    const w = new NdjsonWriter({ files: store, prefix: 'job/patients', compression: 'none', maxLines: 4, maxBytes: 1e9 });
+    for (const size of [2, 2, 3, 6, 1]) {
+      await w.keepTogether(size);
+      for (let i = 0; i < size; i++) w.push(JSON.stringify({ size, i }));
+      await w.flush();
+    }
+    const written = await w.close();
+    expect(written.map((f) => f.count)).toEqual([4, 3, 6, 1]);
+  });
+
+
   it('rotates files at the line limit, exactly', async () => {
     const store = await files();
     const w = new NdjsonWriter({ files: store, prefix: 'job/Patient', compression: 'none', maxLines: 3, maxBytes: 1e9, chunkBytes: 10 });

@@ -31,6 +31,8 @@ export interface NdjsonWriterOptions {
   chunkBytes?: number;
   /** Files written at once once the output is large (default 1). */
   lanes?: number;
+  /** Number of the first file (a resumed export continues after the files it already has). */
+  firstNumber?: number;
 }
 
 /** Output below this stays in one file at a time (small types get one file, not one per lane). */
@@ -53,6 +55,8 @@ export class NdjsonWriter {
   private lane = 0;
   private next = 1;
   private readonly written: Array<WrittenFile & { n: number }> = [];
+  /** How many of `written` were handed out by takePart already. */
+  private taken = 0;
   private readonly chunkBytes: number;
   /** Lines accepted so far (all files). */
   lines = 0;
@@ -62,6 +66,38 @@ export class NdjsonWriter {
   constructor(private readonly options: NdjsonWriterOptions) {
     this.chunkBytes = options.chunkBytes ?? 1024 * 1024;
     this.lanes = new Array<OpenFile | undefined>(Math.max(1, options.lanes ?? 1)).fill(undefined);
+    this.next = Math.max(1, options.firstNumber ?? 1);
+  }
+
+  /** True once a file was closed at its limits since the last takePart: a part is ready to be committed. */
+  get partReady(): boolean {
+    return this.written.length > this.taken;
+  }
+
+  /**
+   * Ends a part: flushes, closes every open file, and returns the files closed since the last
+   * part. Every line pushed so far is then in a returned or earlier file, so the caller can record
+   * them together with how far its input got (a resume point), and start the next part.
+   */
+  async takePart(): Promise<WrittenFile[]> {
+    await this.flush();
+    await Promise.all(this.lanes.map((_, i) => this.closeLane(i)));
+    const part = this.written.slice(this.taken).sort((a, b) => a.n - b.n);
+    this.taken = this.written.length;
+    return part.map(({ name, count, bytes }) => ({ name, count, bytes }));
+  }
+
+  /**
+   * Before a block of `lines` lines that must stay in one file (organized output: one patient):
+   * closes the current file first if the block would take it past maxLines. A block larger than
+   * the limit gets a file of its own. Push the block, then flush.
+   */
+  async keepTogether(lines: number): Promise<void> {
+    const current = (this.lanes[this.lane]?.lines ?? 0) + this.pending.length;
+    if (current > 0 && current + lines > this.options.maxLines) {
+      await this.flush();
+      await this.closeLane(this.lane);
+    }
   }
 
   /** Adds a line (no newline in it). True when the caller should `await flush()` before the next push. */

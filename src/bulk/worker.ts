@@ -4,7 +4,8 @@
 //    several nodes claiming the same version exactly one wins.
 //  - heartbeat: every leaseMs/3 the lease is renewed (and progress recorded) by another versioned
 //    write. A conflict means someone else changed the job: cancelled (stop, remove the files) or
-//    taken over after our lease lapsed (stop quietly: the new owner redoes the unfinished type).
+//    taken over after our lease lapsed (stop quietly: the new owner continues after the last
+//    committed part, job.cursor).
 //  - shutdown: running jobs stop and are handed back (state queued) for another node or restart.
 //  - sweep: outputs of jobs past their expiry are removed with the job, and files of jobs that no
 //    longer exist (a crash between writing and recording them) are removed too.
@@ -132,6 +133,7 @@ export class ExportWorker {
     const next: ExportJob = { ...job, state, finishedAt: iso(now), expiresAt: iso(now + this.deps.options.retentionMs) };
     delete next.lease;
     delete next.progress;
+    delete next.cursor;
     if (error) next.error = error;
     return next;
   }
@@ -152,15 +154,22 @@ export class ExportWorker {
     const heartbeat = setInterval(() => void run.heartbeat(), Math.max(50, Math.floor(options.leaseMs / 3)));
     heartbeat.unref();
     try {
-      // Files of a type a previous owner did not finish are redone: remove them first.
+      // Files a previous owner wrote but did not commit (after its last part) are redone: remove them first.
       const kept = new Set(run.job.files.map((f) => f.name));
       for (const f of await files.list(`${id}/`)) if (!kept.has(f.name)) await files.remove(f.name);
-      logger?.info('bulk export started', { job: id, types: run.job.types, attempt: run.job.attempts, resumedAfter: run.job.done });
+      logger?.info('bulk export started', { job: id, types: run.job.types, attempt: run.job.attempts, resumedAfter: run.job.done, resumeAt: run.job.cursor });
       const errorFiles = await runJob(run.job, this.deps, {
         signal: run.abort.signal,
         progress: (p) => run.setProgress(p),
         checkpoint: async (type, written) => {
-          await run.save((j) => ({ ...j, done: [...j.done, type], files: [...j.files, ...written] }));
+          await run.save((j) => {
+            const next: ExportJob = { ...j, done: [...j.done, type], files: [...j.files, ...written] };
+            delete next.cursor;
+            return next;
+          });
+        },
+        part: async (written, cursor) => {
+          await run.save((j) => ({ ...j, files: [...j.files, ...written], cursor }));
         },
       });
       clearInterval(heartbeat);
@@ -301,7 +310,8 @@ class LeasedRun {
             if (!this.abort.signal.aborted) this.abort.abort(stop);
             throw stop;
           }
-          this.job = { ...fresh!.job, files: this.job.files, done: this.job.done };
+          this.job = { ...fresh!.job, files: this.job.files, done: this.job.done, cursor: this.job.cursor };
+          if (!this.job.cursor) delete this.job.cursor;
           this.version = fresh!.version;
         }
       }

@@ -624,6 +624,35 @@ export function runStoreContract(
           else expect(seen.get(id), id).toBe(1);
         }
       });
+      it('orderById / afterId: ascending ids, resumable after any id, whichever way the store walks (all, index, since range)', async () => {
+        const orderTag = randomUUID();
+        const before = new Date(Date.now() - 1).toISOString();
+        const made: string[] = [];
+        for (let i = 0; i < 12; i++) {
+          const id = randomUUID();
+          made.push(id);
+          await store.write({ resourceType: 'Patient', id, resource: patient(id, `ord${i}`), ifVersion: 'absent', index: { tag: orderTag } });
+        }
+        const sorted = [...made].sort();
+        const idsIn = (records: ResourceRecord[]) => records.map((r) => r.id);
+        // a selective filter (an index walk where there is one)
+        expect(idsIn(await collect({ 's.tag': orderTag }, { orderById: true, batchSize: 5 }))).toEqual(sorted);
+        expect(idsIn(await collect({ 's.tag': orderTag }, { afterId: sorted[4] }))).toEqual(sorted.slice(5));
+        expect(idsIn(await collect({ 's.tag': orderTag }, { afterId: sorted[11] }))).toEqual([]);
+        // ids not in the store as the resume point
+        expect(idsIn(await collect({ 's.tag': orderTag }, { afterId: '' }))).toEqual(sorted);
+        // every Patient (the type's own walk), and a since range
+        const all = idsIn(await collect({}, { orderById: true, batchSize: 7 }));
+        expect(all).toEqual([...all].sort());
+        expect(all.filter((id) => made.includes(id))).toEqual(sorted);
+        const after = idsIn(await collect({}, { afterId: sorted[6] }));
+        expect(after).toEqual(all.filter((id) => id > sorted[6]));
+        const recent = idsIn(await collect({ 's.tag': orderTag }, { since: before, afterId: sorted[2] }));
+        expect(recent).toEqual(sorted.slice(3));
+        const recentAll = idsIn(await collect({}, { since: before, orderById: true }));
+        expect(recentAll.filter((id) => made.includes(id))).toEqual(sorted);
+        expect(recentAll).toEqual([...recentAll].sort());
+      });
     });
 
     describe('history', () => {

@@ -111,6 +111,13 @@ export interface ScanOptions {
    * (the embedded store does; bulk export writes them as they are). A hint: check for either.
    */
   rawBytes?: boolean;
+  /**
+   * Yield in ascending id order (byte order of the ids), so a scan can be resumed where it
+   * stopped: bulk export checkpoints the last id written and resumes with `afterId`.
+   */
+  orderById?: boolean;
+  /** Only resources whose id sorts after it (implies orderById). */
+  afterId?: string;
 }
 
 export interface HistoryQuery {

@@ -739,7 +739,36 @@ export class EmbeddedStore implements Store {
     // When the index walk is the whole filter (`{path: v}` / `{path: {$in: [...]}}` on an indexed
     // path), every id it yields matches: the filter need not be evaluated (no parse of the search values).
     let walkIsFilter = false;
-    if (plan?.best && plan.estimate < this.liveCount(resourceType) / 4) {
+    const afterId = options.afterId;
+    if (options.orderById || afterId !== undefined) {
+      // Id order: the current versions' own keys are in it. A selective index walk (or a small
+      // `since` range) is not, so its ids are collected and sorted (bounded: the walk is chosen
+      // only below a quarter of the type, and the range is abandoned past that).
+      const cap = this.liveCount(resourceType) / 4;
+      let ids: string[] | undefined;
+      if (plan?.best && plan.estimate < cap) {
+        ids = [...new Set(this.candidateIds(resourceType, plan.best))];
+        walkIsFilter = plan.walkAnswersFilter;
+      } else if (since !== undefined && this.defOf(resourceType, 'lastUpdated')) {
+        const n = this.defOf(resourceType, 'lastUpdated')!.n;
+        const end: Key = until === undefined ? [n + 1] : [n, until, MAX_KEY_STRING];
+        ids = [];
+        for (const key of this.idx.getKeys({ start: [n, since], end })) {
+          if (ids.length > cap) {
+            ids = undefined;
+            break;
+          }
+          ids.push(String(key[2]));
+        }
+      }
+      if (ids) {
+        const sorted = (afterId === undefined ? ids : ids.filter((id) => id > afterId)).sort();
+        source = sorted.map((id) => ({ id }));
+      } else {
+        const start: Key = [resourceType, afterId ?? ''];
+        source = mapIterable(this.curScan.getRange({ start, end: [resourceType, MAX_KEY_STRING], snapshot: false }), (e) => ({ id: String(e.key[1]), value: e.value }));
+      }
+    } else if (plan?.best && plan.estimate < this.liveCount(resourceType) / 4) {
       source = mapIterable(this.candidateIds(resourceType, plan.best), (id) => ({ id }));
       walkIsFilter = plan.walkAnswersFilter;
     } else if (since !== undefined && this.defOf(resourceType, 'lastUpdated')) {
@@ -754,6 +783,7 @@ export class EmbeddedStore implements Store {
     }
     let examined = 0;
     for (const { id, value } of source) {
+      if (afterId !== undefined && id <= afterId) continue; // the range starts at afterId itself
       if (++examined % batch === 0) {
         await new Promise<void>((resolve) => setImmediate(resolve));
         this.assertReadable();

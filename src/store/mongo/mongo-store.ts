@@ -374,10 +374,14 @@ export class MongoStore implements Store {
     const serverFilter = clientSide ? relaxFilter(filter) : filter;
     if (Object.keys(serverFilter).length > 0) parts.unshift(serverFilter);
     if (Object.keys(range).length > 0) parts.push({ lastUpdated: range });
+    if (options.afterId !== undefined) parts.push({ _id: { $gt: options.afterId } });
+    const ordered = options.orderById === true || options.afterId !== undefined;
     const batchSize = Math.max(1, Math.floor(options.batchSize ?? 1000));
     const cursor = coll.find(parts.length === 1 ? parts[0] : { $and: parts }, {
       projection: clientSide ? undefined : { s: 0 },
       batchSize,
+      // Resumable order: the current collection's _id is the resource id (its primary index).
+      ...(ordered ? { sort: { _id: 1 } } : {}),
     });
     const raw = options.raw === true;
     try {
