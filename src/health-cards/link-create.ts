@@ -7,7 +7,8 @@
 // at most MAX_LINK_LIFETIME_MS ahead, later ones are cut to it; default that maximum), `label`
 // (valueString, at most 80 characters) and `longTerm` (valueBoolean; flag L: the card is re-issued
 // as this caller at every manifest request, so it follows the record; otherwise the link shares
-// the card signed now). Answers, by Accept: a Parameters (`shlink`, `link` = the handle to revoke
+// the card signed now) and `directFile` (valueBoolean; flag U: the url answers GET ?recipient=…
+// with the card's file itself; not with a passcode). Answers, by Accept: a Parameters (`shlink`, `link` = the handle to revoke
 // it by, `flag`, `expiration`, `label`), the QR code (image/png, image/svg+xml) or the `shlink:/`
 // text (text/plain).
 import type { OperationOutcomeIssue, Parameters, ParametersParameter } from '@medplum/fhirtypes';
@@ -26,6 +27,7 @@ interface LinkInput {
   expiration?: number;
   label?: string;
   longTerm: boolean;
+  directFile: boolean;
 }
 
 export function healthLinkCreateOperation(issuer: HealthCardIssuer): Handler {
@@ -58,7 +60,7 @@ async function createLink(req: FhirRequest, ctx: HandlerContext, issuer: HealthC
   if (url.length > MAX_MANIFEST_URL) {
     throw serverError(`PUBLIC_BASE_URL is too long for SMART Health Links: the manifest URL would have ${url.length} characters, the specification allows ${MAX_MANIFEST_URL}`);
   }
-  const flag = `${input.longTerm ? 'L' : ''}${input.passcode !== undefined ? 'P' : ''}`;
+  const flag = `${input.longTerm ? 'L' : ''}${input.passcode !== undefined ? 'P' : ''}${input.directFile ? 'U' : ''}`;
   const link = await issuer.links.create(
     {
       handle: linkHandle(id),
@@ -128,7 +130,7 @@ function wantedFormat(accept: string | undefined): 'parameters' | 'png' | 'svg' 
 const INSTANT = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$/;
 
 function readInput(body: unknown, lenient: boolean): LinkInput {
-  const input: LinkInput = { longTerm: false };
+  const input: LinkInput = { longTerm: false, directFile: false };
   if (body === undefined) return input;
   const params = body as Parameters;
   if (params === null || typeof params !== 'object' || params.resourceType !== 'Parameters') {
@@ -139,7 +141,7 @@ function readInput(body: unknown, lenient: boolean): LinkInput {
   (Array.isArray(params.parameter) ? params.parameter : []).forEach((p, i) => {
     const where = `Parameters.parameter[${i}]`;
     const name = typeof p?.name === 'string' ? p.name : '';
-    if (['passcode', 'expiration', 'label', 'longTerm'].includes(name)) {
+    if (['passcode', 'expiration', 'label', 'longTerm', 'directFile'].includes(name)) {
       if (seen.has(name)) {
         problems.push(`${where}: ${name} is given more than once`);
         return;
@@ -172,13 +174,16 @@ function readInput(body: unknown, lenient: boolean): LinkInput {
         break;
       }
       case 'longTerm':
-        if (typeof p.valueBoolean !== 'boolean') problems.push(`${where}: longTerm needs valueBoolean`);
-        else input.longTerm = p.valueBoolean;
+      case 'directFile':
+        if (typeof p.valueBoolean !== 'boolean') problems.push(`${where}: ${name} needs valueBoolean`);
+        else input[name] = p.valueBoolean;
         break;
       default:
-        if (!lenient) problems.push(`${where}: unknown parameter "${name}" (passcode, expiration, label, longTerm)`);
+        if (!lenient) problems.push(`${where}: unknown parameter "${name}" (passcode, expiration, label, longTerm, directFile)`);
     }
   });
+  // The spec: U "SHALL NOT be used in combination with P" (a GET carries no passcode).
+  if (input.directFile && input.passcode !== undefined) problems.push('directFile (flag U) cannot be combined with a passcode (flag P)');
   if (problems.length > 0) {
     throw new FhirError(400, outcome(problems.map((text) => makeIssue('error', 'invalid', text, { expression: 'Parameters.parameter' }))));
   }

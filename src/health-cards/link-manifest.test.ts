@@ -185,6 +185,40 @@ function suite(kind: StoreKind): void {
       expect(later.files[0].status).toBe('can-change');
     });
 
+    it('flag U: the url answers GET ?recipient= with the card file itself (a JWE); never with a passcode', async () => {
+      const id = await child(1);
+      const { payload, handle } = await makeLink(id, params(param('directFile', { valueBoolean: true }), param('longTerm', { valueBoolean: true })));
+      expect(payload.flag).toBe('LU');
+      const res = await fetch(`${payload.url}?recipient=${encodeURIComponent('Front desk, Camp Wanakee')}`);
+      expect(res.status).toBe(200);
+      expect(res.headers.get('content-type')).toMatch(/^application\/jose/);
+      const { cty, content } = await decryptFile(payload, { contentType: 'application/smart-health-card', embedded: await res.text() });
+      expect(cty).toBe('application/smart-health-card');
+      expect((await verifyCard(content.verifiableCredential[0])).vc.credentialSubject.fhirBundle.entry).toHaveLength(2);
+      expect((await fetch(payload.url)).status).toBe(400);
+      // Links without U have no direct file.
+      const plain = await makeLink(id);
+      expect((await fetch(`${plain.payload.url}?recipient=x`)).status).toBe(404);
+      expect((await create(id, params(param('directFile', { valueBoolean: true }), param('passcode', { valueString: '1234' })))).status).toBe(400);
+      // Audited like a manifest request.
+      await server.audit.flush(5000);
+      const found = await server.fhir('GET', `AuditEvent?entity=Patient/${id}&_count=50`);
+      const direct = found.body.entry.map((e: any) => e.resource).filter((e: any) => e.agent?.[0]?.who?.display === 'Front desk, Camp Wanakee');
+      expect(direct).toHaveLength(1);
+      expect(direct[0].entity.some((x: any) => x.what.identifier?.value === handle)).toBe(true);
+    });
+
+    it('a snapshot link stops when the patient record is deleted', async () => {
+      const id = await child(1);
+      const { payload } = await makeLink(id);
+      expect((await manifest(payload)).status).toBe(200);
+      const doses = await server.fhir('GET', `Immunization?patient=Patient/${id}`);
+      for (const entry of doses.body.entry ?? []) expect((await server.fhir('DELETE', `Immunization/${entry.resource.id}`)).status).toBeLessThan(300);
+      const deleted = await server.fhir('DELETE', `Patient/${id}`);
+      expect(deleted.status, deleted.text).toBeLessThan(300);
+      expect((await manifest(payload)).status).toBe(404);
+    });
+
     it('passcode (P): stored hashed; wrong ones cost attempts (401 remainingAttempts), the last disables the link (404)', async () => {
       const id = await child(1);
       const { payload, handle } = await makeLink(id, params(param('passcode', { valueString: '4711-secret' }), param('longTerm', { valueBoolean: true })));
@@ -355,6 +389,8 @@ function suite(kind: StoreKind): void {
       statuses.gzip = (await post(payload.url, new Blob([new Uint8Array(gzipSync(Buffer.from('{"recipient":"x"}')))]), { 'content-type': 'application/json', 'content-encoding': 'gzip' })).status;
       statuses.badFileToken = (await fetch(`${base}/file/nope`)).status;
       statuses.unknownFileToken = (await fetch(`${base}/file/${'B'.repeat(43)}`)).status;
+      statuses.directBadId = (await fetch(`${base}/abc?recipient=x`)).status;
+      statuses.directOddQuery = (await fetch(`${payload.url}?recipient=%ZZ&recipient=a&recipient[]=b`)).status;
       expect(statuses).toEqual({
         shortId: 404,
         unknownId: 404,
@@ -370,6 +406,8 @@ function suite(kind: StoreKind): void {
         gzip: 415,
         badFileToken: 404,
         unknownFileToken: 404,
+        directBadId: 404,
+        directOddQuery: 404,
       });
       // The link still works after all that.
       expect((await manifest(payload)).status).toBe(200);

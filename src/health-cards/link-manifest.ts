@@ -4,6 +4,7 @@
 //                         → {files: [{contentType, embedded | location, lastUpdated, status, …}]}
 //   GET  /shl/file/{token} a manifest's single-use `location` (5 minutes; the first GET takes it)
 //                         → the JWE, content-type application/jose
+//   GET  /shl/{id}?recipient=…  a link with flag U: its one file (the card) directly, as a JWE
 // The link is looked up by the SHA-256 of its id (shlink.ts), never by the id. An unknown, expired,
 // revoked or disabled link answers 404 (the spec: "no longer active"). With flag P a wrong
 // passcode answers 401 {"remainingAttempts": n} and costs one of the link's PASSCODE_ATTEMPTS; the
@@ -80,6 +81,11 @@ export function healthLinksFrontDoor(services: Services): express.Router {
     });
   });
 
+  // Flag U: the link's url answers GET ?recipient=… with its one file (the card), no manifest.
+  router.get(`${MANIFEST_PATH}/:id`, (req, res, next) => {
+    answerDirectFile(req, res, links, services).catch(next);
+  });
+
   router.get(`${MANIFEST_PATH}/file/:token`, (req, res, next) => {
     (async () => {
       const jwe = LINK_ID.test(req.params.token) ? await links.takeFile(req.params.token) : undefined;
@@ -89,6 +95,33 @@ export function healthLinksFrontDoor(services: Services): express.Router {
     })().catch(next);
   });
   return router;
+}
+
+async function answerDirectFile(req: Request, res: Response, links: HealthLinks, services: Services): Promise<void> {
+  const id = req.params.id as string;
+  const link = LINK_ID.test(id) ? await links.get(linkHandle(id)) : undefined;
+  if (!link || !link.flag.includes('U')) throw notFound('No such SMART Health Link with a direct file (flag U), or it is no longer active; other links answer a manifest request (POST)');
+  // The server turns express's query parser off: the query string is read here.
+  const recipient = readRecipient(new URLSearchParams((req.originalUrl ?? req.url).split('?')[1] ?? '').get('recipient') ?? undefined);
+  if (recipient === undefined) throw new FhirError(400, outcome([makeIssue('error', 'invalid', `recipient is required: ?recipient= a string of 1-${MAX_RECIPIENT} characters naming who receives the data`)]));
+  const requestId = (res.locals as { requestId?: string }).requestId ?? newResourceId();
+  const audit = (status: number, outcomeDesc: string) =>
+    services.audit.recordEvent(manifestEvent({ link, recipient, address: req.ip, status, outcomeDesc, requestId, serverUrl: services.baseUrl }));
+  const jws = await currentCard(link, services, requestId, audit);
+  if (jws === undefined) {
+    audit(404, 'no completed dose to share');
+    throw notFound('The patient has no completed immunization on record to share');
+  }
+  const jwe = await encryptFile(link.key, SHC_FILE, JSON.stringify({ verifiableCredential: [jws] }));
+  audit(200, 'direct file (flag U)');
+  res.setHeader('Cache-Control', 'no-store');
+  res.type(JOSE).send(jwe);
+}
+
+/** The recipient string as the audit trail shows it (control characters dropped), or undefined when unusable. */
+function readRecipient(value: unknown): string | undefined {
+  if (typeof value !== 'string' || value.trim() === '' || value.length > MAX_RECIPIENT) return undefined;
+  return value.replace(/[\u0000-\u001f\u007f]/g, ' ').trim();
 }
 
 async function answerManifest(req: Request, res: Response, links: HealthLinks, services: Services, publicBase: string): Promise<void> {
@@ -114,17 +147,28 @@ async function answerManifest(req: Request, res: Response, links: HealthLinks, s
     link = check.link;
   }
 
-  let jws: string | undefined;
-  try {
-    jws = link.sharer ? await reissue(link, services, requestId) : link.card;
-  } catch (err) {
-    audit(isFhirError(err) ? err.status : 500, `the card could not be re-issued: ${err instanceof Error ? err.message : String(err)}`);
-    throw err;
-  }
+  const jws = await currentCard(link, services, requestId, audit);
   const files = jws === undefined ? [] : await manifestFiles(link, jws, input.embeddedLengthMax, links, publicBase);
   audit(200, `manifest with ${files.length} file${files.length === 1 ? '' : 's'} (${files.map((f) => (f.embedded ? 'embedded' : 'location')).join(', ')})`);
   res.setHeader('Cache-Control', 'no-store');
   res.status(200).json({ files });
+}
+
+/**
+ * The card a link shares now: re-issued for a long-term link; for a snapshot the card it was made
+ * with, as long as the patient's record is not deleted (a deleted record was wrong or is gone: its
+ * links stop, as they stop when its cards are revoked). An error is audited before it is thrown.
+ */
+async function currentCard(link: HealthLink, services: Services, requestId: string, audit: (status: number, outcomeDesc: string) => void): Promise<string | undefined> {
+  try {
+    if (link.sharer) return await reissue(link, services, requestId);
+    const record = await services.systemStore.read('Patient', link.patient);
+    if (!record || record.deleted) throw notFound(`The record of the patient this SMART Health Link shares was deleted; the link is no longer active`);
+    return link.card;
+  } catch (err) {
+    audit(isFhirError(err) ? err.status : 500, `no card to share: ${err instanceof Error ? err.message : String(err)}`);
+    throw err;
+  }
 }
 
 /** The card of a long-term link, issued now through the pipeline as the link's sharer; undefined when there is no dose to show. */
@@ -177,16 +221,16 @@ function readManifestRequest(body: unknown): ManifestRequest {
   if (body === null || typeof body !== 'object' || Array.isArray(body)) {
     throw new FhirError(400, outcome([makeIssue('error', 'invalid', 'A manifest request is a JSON object: {"recipient": "…", "passcode": "…" (with flag P), "embeddedLengthMax": n (optional)}')]));
   }
-  const { recipient, passcode, embeddedLengthMax } = body as Record<string, unknown>;
-  if (typeof recipient !== 'string' || recipient.trim() === '' || recipient.length > MAX_RECIPIENT) problems.push(`recipient is required: a string of 1-${MAX_RECIPIENT} characters naming who receives the data`);
+  const { recipient: given, passcode, embeddedLengthMax } = body as Record<string, unknown>;
+  const recipient = readRecipient(given);
+  if (recipient === undefined) problems.push(`recipient is required: a string of 1-${MAX_RECIPIENT} characters naming who receives the data`);
   if (passcode !== undefined && (typeof passcode !== 'string' || passcode.length > 1024)) problems.push('passcode must be a string');
   if (embeddedLengthMax !== undefined && !(typeof embeddedLengthMax === 'number' && Number.isSafeInteger(embeddedLengthMax) && embeddedLengthMax >= 0)) {
     problems.push('embeddedLengthMax must be a non-negative integer');
   }
   if (problems.length > 0) throw new FhirError(400, outcome(problems.map((text) => makeIssue('error', 'invalid', text))));
   return {
-    // Control characters are dropped: the recipient is shown to people reading the audit trail.
-    recipient: (recipient as string).replace(/[\u0000-\u001f\u007f]/g, ' ').trim(),
+    recipient: recipient as string,
     ...(typeof passcode === 'string' ? { passcode } : {}),
     ...(typeof embeddedLengthMax === 'number' ? { embeddedLengthMax } : {}),
   };

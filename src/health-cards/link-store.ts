@@ -43,7 +43,7 @@ export interface HealthLink {
   patient: string;
   /** The files' encryption key (base64url, 32 bytes). */
   key: string;
-  /** `L`, `P`, `LP` or ''. */
+  /** Flags in alphabetical order: L, P, U (never P with U), or ''. */
   flag: string;
   label?: string;
   /** `scrypt$N$r$p$salt$hash` when the link needs a passcode. */

@@ -25,7 +25,7 @@ export interface ShlinkPayload {
   key: string;
   /** Expiry in seconds since the epoch (a hint for the receiving app; the server enforces it). */
   exp?: number;
-  /** Single-letter flags in alphabetical order: L long-term, P passcode. */
+  /** Single-letter flags in alphabetical order: L long-term, P passcode, U direct file (GET, no manifest). */
   flag?: string;
   label?: string;
 }
