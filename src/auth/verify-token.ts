@@ -21,6 +21,17 @@ import { parseScopes } from './scopes.js';
 export interface TokenVerifier {
   /** Resolves the caller of a valid token; rejects with a 401 FhirError otherwise. */
   verify(authorization: string | undefined): Caller | Promise<Caller>;
+  /**
+   * From now on, also refuses the tokens `revoked` names (checked on every request, cached tokens
+   * included): src/signin registers the people disabled since their tokens were issued.
+   */
+  useRevocations?(revoked: RevokedTokens): void;
+}
+
+/** Tokens that stopped being valid before their exp (a synchronous, in-memory check: it runs on every request). */
+export interface RevokedTokens {
+  /** True when the token of this issuer and subject, issued at `issuedAt` (seconds), is revoked. */
+  isRevoked(issuer: string | undefined, subject: string | undefined, issuedAt: number | undefined): boolean;
 }
 
 /** Algorithms accepted from the configured JWKS issuer. */
@@ -44,35 +55,46 @@ export interface VerifierOptions {
  * A token is only ever cached after passing every check, and never past its exp.
  */
 class VerifiedTokens {
-  private readonly entries = new Map<string, { caller: Caller; expiresAt: number }>();
+  private readonly entries = new Map<string, { caller: Caller; expiresAt: number; issuedAt?: number }>();
   constructor(private readonly max = 10_000) {}
 
-  get(token: string, now = Date.now()): Caller | undefined {
+  get(token: string, now = Date.now()): { caller: Caller; issuedAt?: number } | undefined {
     const hit = this.entries.get(token);
     if (!hit) return undefined;
     if (hit.expiresAt <= now) {
       this.entries.delete(token);
       return undefined;
     }
-    return hit.caller;
+    return hit;
   }
 
-  set(token: string, caller: Caller, exp: number | undefined): void {
+  set(token: string, caller: Caller, exp: number | undefined, issuedAt: number | undefined): void {
     if (typeof exp !== 'number') return;
     if (this.entries.size >= this.max) this.entries.delete(this.entries.keys().next().value as string);
-    this.entries.set(token, { caller, expiresAt: exp * 1000 });
+    this.entries.set(token, { caller, expiresAt: exp * 1000, ...(typeof issuedAt === 'number' ? { issuedAt } : {}) });
   }
+}
+
+function assertNotRevoked(revoked: RevokedTokens | undefined, caller: Caller, issuedAt: number | undefined): void {
+  if (revoked?.isRevoked(caller.issuer, caller.sub, issuedAt)) throw unauthorized('The access token was revoked: its user has been disabled since it was issued');
 }
 
 export function createTokenVerifier(options: VerifierOptions): TokenVerifier {
   const hsKey: KeyObject | undefined = options.hs256Secret ? createSecretKey(Buffer.from(options.hs256Secret, 'utf8')) : undefined;
   const verified = new VerifiedTokens();
   const own = new Map((options.serverKeys ?? []).map((k) => [k.kid, k]));
+  let revoked: RevokedTokens | undefined;
   return {
+    useRevocations(list) {
+      revoked = list;
+    },
     async verify(authorization) {
       const token = bearerToken(authorization);
       const known = verified.get(token);
-      if (known) return known;
+      if (known) {
+        assertNotRevoked(revoked, known.caller, known.issuedAt);
+        return known.caller;
+      }
       let header: ReturnType<typeof decodeProtectedHeader>;
       try {
         header = decodeProtectedHeader(token);
@@ -104,7 +126,8 @@ export function createTokenVerifier(options: VerifierOptions): TokenVerifier {
       }
       checkAudience(payload.aud, options.fhirBaseUrl);
       const caller = callerFrom(payload);
-      verified.set(token, caller, payload.exp);
+      assertNotRevoked(revoked, caller, payload.iat);
+      verified.set(token, caller, payload.exp, payload.iat);
       return caller;
     },
   };

@@ -31,7 +31,8 @@ import { ARTIFACTS_NAMESPACE, StoredArtifacts } from './provider-adapter.js';
 import { EhrLaunches, ehrLaunchRouter } from './ehr-launch.js';
 import { narrowScope, type Role } from './roles.js';
 import { userinfoRouter } from './userinfo.js';
-import { fhirUserOf, UserDirectory } from './users.js';
+import { DisabledUsers } from './revocations.js';
+import { fhirUserOf, UserDirectory, type DirectoryOptions } from './users.js';
 
 export { WEB_APP_CLIENT_ID } from './app-clients.js';
 export { callerForUser } from './patient-lookup.js';
@@ -76,6 +77,8 @@ export interface Signin {
 export interface SigninOptions {
   /** scrypt parameters (tests use cheaper ones). */
   hashParams?: { N: number; r: number; p: number };
+  /** How often the disabled users are read again (other processes' changes; revocations.ts). */
+  revocationPollSeconds?: number;
 }
 
 const COOKIE_KEYS_FILE = 'signin-cookie-keys';
@@ -103,7 +106,14 @@ export async function createSignin(services: FrontDoorServices, options: SigninO
   const auditSignIn = (event: Omit<SignInEvent, 'kind'>) => sink(buildSecurityEvent({ kind: 'signin', ...event }, services.baseUrl));
   const auditAdmin = (event: Omit<AdminEvent, 'kind'>) => sink(buildSecurityEvent({ kind: 'admin', ...event }, services.baseUrl));
 
-  const users = userDirectoryFor(store, config, options);
+  // Tokens of people disabled since they were issued stop working at the next request (this
+  // process's changes) or within DEFAULT_REVOCATION_POLL_SECONDS (other processes'): revocations.ts.
+  let disabledUsers: DisabledUsers | undefined;
+  const users = userDirectoryFor(store, config, { ...options, onChange: (user) => disabledUsers?.noteUser(user) });
+  disabledUsers = new DisabledUsers(users, issuer, settings.accessTokenMinutes * 60, logger);
+  await disabledUsers.refresh();
+  disabledUsers.start(options.revocationPollSeconds);
+  services.verifier.useRevocations?.(disabledUsers);
   await bootstrapAdmin(users, config, logger, auditAdmin);
 
   const builtIn = [webAppClient(config.publicBaseUrl)];
@@ -193,12 +203,16 @@ export async function createSignin(services: FrontDoorServices, options: SigninO
 
   const checkCredentials = credentialChecker(services, users);
 
-  return { router, users, clients, provider, checkCredentials, close: () => artifacts.close() };
+  return { router, users, clients, provider, checkCredentials, close: () => {
+    artifacts.close();
+    disabledUsers?.stop();
+  } };
 }
 
 /** The user directory with the configured lockout and the facilities' enrollment status. */
-export function userDirectoryFor(store: Store, config: Config, options: SigninOptions = {}): UserDirectory {
+export function userDirectoryFor(store: Store, config: Config, options: SigninOptions & Pick<DirectoryOptions, 'onChange'> = {}): UserDirectory {
   return new UserDirectory(store, {
+    onChange: options.onChange,
     lockoutAttempts: config.signin?.lockoutAttempts ?? DEFAULT_LOCKOUT_ATTEMPTS,
     lockoutMinutes: config.signin?.lockoutMinutes ?? DEFAULT_LOCKOUT_MINUTES,
     hashParams: options.hashParams,

@@ -102,6 +102,8 @@ export interface DirectoryOptions {
   hashParams?: { N: number; r: number; p: number };
   /** Whether a facility may sign in (Organization.active not false). */
   facilityActive?: (organization: string) => Promise<boolean>;
+  /** Called with every user this directory has just changed (revocations.ts: a disabled user's tokens stop at once). */
+  onChange?: (user: User) => void;
 }
 
 /** Hash checked for unknown usernames, so a miss costs as much time as a wrong password. */
@@ -179,6 +181,7 @@ export class UserDirectory {
       const next = { ...(await change(current)), id, updatedAt: new Date().toISOString() };
       try {
         await this.store.write({ resourceType: USER_TYPE, id, resource: toResource(next), ifVersion: record.versionId, index: indexOf(next) });
+        this.options.onChange?.(next);
         return next;
       } catch (err) {
         if (err instanceof VersionConflictError && attempt < 5) continue;
