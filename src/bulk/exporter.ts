@@ -18,7 +18,7 @@ import type { Filter, HistoryCursor, ResourceRecord, Store, StoredDoc, StoreRead
 import type { BulkOptions } from './config.js';
 import { elementsShaper } from './elements.js';
 import { exportUpperBound, type ExportCursor, type ExportFile, type ExportJob } from './jobs.js';
-import { NdjsonWriter, type WrittenFile } from './ndjson.js';
+import { NdjsonWriter, type LineFormat, type WrittenFile } from './ndjson.js';
 
 /** Patients per scan when the export is limited to a cohort (Group members, `patient`). */
 const COHORT_CHUNK = 5000;
@@ -41,8 +41,11 @@ export interface JobTaskContext {
   store: StoreReader;
   baseUrl: string;
   signal: AbortSignal;
-  /** An NDJSON writer for the job's files named `<stem>-<n>.ndjson`. */
-  output(stem: string): NdjsonWriter;
+  /**
+   * A writer for the job's files named `<stem>-<n>.ndjson`, or of another line format
+   * (`<stem>-<n>.<extension>`, e.g. CSV), written one file at a time so the files keep the lines' order.
+   */
+  output(stem: string, format?: LineFormat): NdjsonWriter;
   progress(p: ExportProgress): void;
 }
 
@@ -60,7 +63,7 @@ export async function runJob(job: ExportJob, deps: ExportDeps, hooks: ExportHook
     store: new ScopedStore(deps.store, policy),
     baseUrl: deps.baseUrl,
     signal: hooks.signal,
-    output: (stem) => new NdjsonWriter(writerOptions(job, deps, stem)),
+    output: (stem, format) => new NdjsonWriter(format ? { ...writerOptions(job, deps, stem), format, lanes: 1 } : writerOptions(job, deps, stem)),
     progress: hooks.progress,
   });
 }

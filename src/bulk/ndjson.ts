@@ -33,6 +33,19 @@ export interface NdjsonWriterOptions {
   lanes?: number;
   /** Number of the first file (a resumed export continues after the files it already has). */
   firstNumber?: number;
+  /** Another line-based text format (a task's CSV): extension, line terminator and header. */
+  format?: LineFormat;
+}
+
+/**
+ * A line-based text format other than NDJSON, for a task's outputs (the reminder/recall CSV):
+ * files `<prefix>-<n>.<extension>`, lines ended by `newline`, `header` (with its terminator)
+ * first in every file so each file stands alone (not counted as a line). Lines are text only.
+ */
+export interface LineFormat {
+  extension: string;
+  newline: string;
+  header?: string;
 }
 
 /** Output below this stays in one file at a time (small types get one file, not one per lane). */
@@ -114,7 +127,7 @@ export class NdjsonWriter {
     if (this.pending.length === 0) return;
     const lane = this.lane;
     const file = this.lanes[lane] ?? (this.lanes[lane] = await this.open());
-    const buf = joinLines(this.pending);
+    const buf = joinLines(this.pending, this.options.format?.newline);
     file.lines += this.pending.length;
     file.bytes += buf.length;
     this.bytes += buf.length;
@@ -151,7 +164,7 @@ export class NdjsonWriter {
 
   private async open(): Promise<OpenFile> {
     const n = this.next++;
-    const name = `${this.options.prefix}-${n}.ndjson`;
+    const name = `${this.options.prefix}-${n}.${this.options.format?.extension ?? 'ndjson'}`;
     const out = await this.options.files.create(name);
     let sink: Writable = out;
     let done: Promise<void>;
@@ -166,7 +179,12 @@ export class NdjsonWriter {
       });
     }
     done.catch(() => undefined); // observed by flush/close
-    return { n, name, sink, done, lines: 0, bytes: 0 };
+    const header = this.options.format?.header;
+    if (header === undefined) return { n, name, sink, done, lines: 0, bytes: 0 };
+    const head = Buffer.from(header, 'utf8');
+    sink.write(head);
+    this.bytes += head.length;
+    return { n, name, sink, done, lines: 0, bytes: head.length };
   }
 
   private async closeLane(lane: number): Promise<void> {
@@ -180,7 +198,8 @@ export class NdjsonWriter {
 }
 
 /** The lines, each followed by a newline, as one UTF-8 buffer (byte lines copied as they are). */
-function joinLines(lines: Array<string | Uint8Array>): Buffer {
-  if (lines.every((l) => typeof l === 'string')) return Buffer.from(`${lines.join('\n')}\n`, 'utf8');
+function joinLines(lines: Array<string | Uint8Array>, newline = '\n'): Buffer {
+  if (lines.every((l) => typeof l === 'string')) return Buffer.from(`${lines.join(newline)}${newline}`, 'utf8');
+  if (newline !== '\n') throw new Error('byte lines are NDJSON only');
   return concatUtf8(lines, 0x0a);
 }

@@ -200,10 +200,11 @@ async function exportDownloadOperation(bulk: BulkExports, req: FhirRequest, ctx:
   const headers: Record<string, string> = { 'Cache-Control': 'private, no-store' };
   if (job.expiresAt) headers.Expires = new Date(job.expiresAt).toUTCString();
   const encoding = job.compression === 'gzip' ? ('gzip' as const) : ('identity' as const);
+  const contentType = contentTypeOf(entry.name);
   if (req.method === 'HEAD') {
     const [info] = await bulk.files.list(entry.name);
     if (!info) throw notFound(`Export job ${id} has no file ${file}`);
-    return { status: 200, headers, raw: { contentType: NDJSON, open: async () => { throw new Error('HEAD'); }, encoding, length: info.size } };
+    return { status: 200, headers, raw: { contentType, open: async () => { throw new Error('HEAD'); }, encoding, length: info.size } };
   }
   let opened;
   try {
@@ -213,7 +214,12 @@ async function exportDownloadOperation(bulk: BulkExports, req: FhirRequest, ctx:
     throw err;
   }
   const stream = opened.stream;
-  return { status: 200, headers, raw: { contentType: NDJSON, open: async () => stream, encoding, length: opened.size } };
+  return { status: 200, headers, raw: { contentType, open: async () => stream, encoding, length: opened.size } };
+}
+
+/** NDJSON, or the CSV of a task that writes one (a reminder/recall job with `_outputFormat=text/csv`). */
+function contentTypeOf(fileName: string): string {
+  return fileName.endsWith('.csv') ? 'text/csv; charset=utf-8' : NDJSON;
 }
 
 // ---------------------------------------------------------------------------------------------

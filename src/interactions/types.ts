@@ -37,6 +37,13 @@ export interface HandlerContext {
   readonly requestId: string;
   /** Further requests on behalf of the same caller, through the same pipeline (Bundle entries). */
   readonly entries: EntryPipeline;
+  /**
+   * Audits patients whose data the answer gives out after the handler returned (a streamed body
+   * such as the reminder/recall CSV, which the request's own AuditEvent cannot name): one more
+   * AuditEvent of this request (same caller, interaction, query, request id and status) naming
+   * them, `description` in its outcomeDesc. Absent outside the pipeline (nothing to audit to).
+   */
+  readonly auditDisclosed?: (patientRefs: string[], description: string) => void;
 }
 
 /** The pipeline as a Bundle handler uses it for its entries. */

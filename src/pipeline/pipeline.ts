@@ -167,8 +167,10 @@ export class Pipeline {
     const routed = this.routeOf(req);
     const touched: Resource[] = [];
     let status = 500;
+    // Patients a streamed answer gives out after this request was audited (HandlerContext.auditDisclosed).
+    const auditDisclosed = (patientRefs: string[], description: string) => this.auditDisclosed(req, routed, scope, status, patientRefs, description);
     try {
-      const ctx = await this.contextFor(req, routed, scope, touched);
+      const ctx = await this.contextFor(req, routed, scope, touched, auditDisclosed);
       const response = await this.handlerOf(routed)(req, ctx);
       status = response.status;
       touched.push(...resourcesIn(response.body));
@@ -182,7 +184,13 @@ export class Pipeline {
   }
 
   /** Scopes, then the caller-scoped store view the handler runs with (policy computed once per request). */
-  private async contextFor(req: FhirRequest, routed: RouteResult, scope: RequestScope, touched: Resource[]): Promise<HandlerContext> {
+  private async contextFor(
+    req: FhirRequest,
+    routed: RouteResult,
+    scope: RequestScope,
+    touched: Resource[],
+    auditDisclosed?: HandlerContext['auditDisclosed']
+  ): Promise<HandlerContext> {
     if (isResource(req.body)) touched.push(req.body);
     const { confinedToPatient } = authorize(scope.caller, routed, req);
     const key = confinedToPatient ?? '';
@@ -192,10 +200,16 @@ export class Pipeline {
       scope.policies.set(key, policy);
     }
     const access = await policy;
-    return this.context(scope, access, new ScopedStore(this.deps.store, access, this.deps.onCommitted, touched), touched);
+    return this.context(scope, access, new ScopedStore(this.deps.store, access, this.deps.onCommitted, touched), touched, auditDisclosed);
   }
 
-  private context(scope: RequestScope, access: AccessPolicy, store: ScopedStore, touched: Resource[] = []): HandlerContext {
+  private context(
+    scope: RequestScope,
+    access: AccessPolicy,
+    store: ScopedStore,
+    touched: Resource[] = [],
+    auditDisclosed?: HandlerContext['auditDisclosed']
+  ): HandlerContext {
     const entries: EntryPipeline = {
       route: (method, url) => this.request(method, url, { requestId: scope.requestId }),
       // A transaction's entries are audited with the transaction: what they touch counts for it.
@@ -211,6 +225,7 @@ export class Pipeline {
       baseUrl: this.deps.baseUrl,
       requestId: scope.requestId,
       entries,
+      auditDisclosed,
     };
   }
 
@@ -258,6 +273,25 @@ export class Pipeline {
     unit.patients.push(...event.patientRefs);
     if (!unit.query && event.query !== undefined) unit.query = { resourceType: event.resourceType, query: event.query };
     unit.last = event;
+  }
+
+  /**
+   * One more AuditEvent of a request whose answer gives out patients after the request's own event
+   * was recorded (a streamed CSV): the same caller, interaction, query, request id and status.
+   */
+  private auditDisclosed(req: FhirRequest, routed: RouteResult, scope: RequestScope, status: number, patientRefs: string[], description: string): void {
+    this.deps.audit.recordAccess({
+      caller: scope.caller,
+      interaction: routed.interaction,
+      operation: routed.operation,
+      resourceType: routed.resourceType,
+      id: routed.id,
+      query: req.query.length > 0 ? req.query : undefined,
+      patientRefs,
+      outcome: status,
+      outcomeDesc: description,
+      requestId: scope.requestId,
+    });
   }
 }
 

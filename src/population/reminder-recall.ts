@@ -18,6 +18,7 @@ import type { DueItem, DueStatus } from './due.js';
 import { canonicalGroup } from './forecast.js';
 import { inThreadRunner, type ForecastRunner } from './forecast-runner.js';
 import type { DueResult, PopulationTask } from './patient-task.js';
+import { PatientDisclosures } from './disclosure.js';
 import { pipelined } from './pipelined.js';
 
 export const CSV_TYPE = 'text/csv';
@@ -142,7 +143,15 @@ export function reminderRecallHandler(runner: ForecastRunner = inThreadRunner) {
       return {
         status: 200,
         headers: { 'Content-Disposition': `attachment; filename="reminder-recall-${params.asOf}.csv"` },
-        raw: { contentType: `${CSV_TYPE}; charset=utf-8`, live: true, open: async () => Readable.from(csvLines(duePatients(ctx, { ...params, cursor: undefined }, runner, false))) },
+        raw: {
+          contentType: `${CSV_TYPE}; charset=utf-8`,
+          live: true,
+          open: async () => {
+            // The rows leave after this request's AuditEvent: their patients are audited as they go.
+            const disclosures = ctx.auditDisclosed ? new PatientDisclosures(ctx.auditDisclosed, '$reminder-recall CSV') : undefined;
+            return Readable.from(csvLines(duePatients(ctx, { ...params, cursor: undefined }, runner, false), disclosures));
+          },
+        },
       };
     }
     return { status: 200, body: await page(ctx, req, params, runner) };
@@ -203,17 +212,36 @@ function phoneOf(p: Patient): string {
   return p.telecom?.find((t) => t.system === 'phone' || t.system === 'sms')?.value ?? '';
 }
 
-/** One CSV line per patient and vaccine group, header first; lines leave as each batch is done. */
-export async function* csvLines(patients: AsyncIterable<DuePatient[]>): AsyncGenerator<string> {
-  yield `${CSV_HEADER.join(',')}\r\n`;
-  for await (const batch of patients) {
-    let chunk = '';
-    for (const d of batch) {
-      const fixed = [d.patient.id, nameOf(d.patient), d.patient.birthDate, phoneOf(d.patient), addressOf(d.patient)];
-      for (const item of d.items) {
-        chunk += `${[...fixed, item.vaccineGroup, item.dose, item.recommended, item.pastDue, item.status].map(csvCell).join(',')}\r\n`;
+/** The CSV's line terminator (RFC 4180) and its header line. */
+export const CSV_NEWLINE = '\r\n';
+export const CSV_HEADER_LINE = `${CSV_HEADER.join(',')}${CSV_NEWLINE}`;
+
+/** The CSV rows of one patient (one per vaccine group due or overdue), without their terminators. */
+export function csvRows(d: DuePatient): string[] {
+  const fixed = [d.patient.id, nameOf(d.patient), d.patient.birthDate, phoneOf(d.patient), addressOf(d.patient)];
+  return d.items.map((item) => [...fixed, item.vaccineGroup, item.dose, item.recommended, item.pastDue, item.status].map(csvCell).join(','));
+}
+
+/**
+ * One CSV line per patient and vaccine group, header first; lines leave as each batch is done.
+ * The patients of each batch are given to `disclosures` (the audit) before its lines leave; what is
+ * left is recorded when the stream ends, however it ends (the client gone: a batch may be named
+ * that did not reach it, never one that did without being named).
+ */
+export async function* csvLines(patients: AsyncIterable<DuePatient[]>, disclosures?: PatientDisclosures): AsyncGenerator<string> {
+  yield CSV_HEADER_LINE;
+  try {
+    for await (const batch of patients) {
+      let chunk = '';
+      for (const d of batch) {
+        const rows = csvRows(d);
+        if (rows.length === 0) continue;
+        for (const row of rows) chunk += `${row}${CSV_NEWLINE}`;
+        disclosures?.add(d.patient.id as string);
       }
+      if (chunk !== '') yield chunk;
     }
-    if (chunk !== '') yield chunk;
+  } finally {
+    disclosures?.flush();
   }
 }
