@@ -101,7 +101,7 @@ describe('Pipeline', () => {
     const ctx = seen[0];
     expect(ctx.store).toBeInstanceOf(ScopedStore);
     expect(ctx.access).toBe(PUBLIC_HEALTH);
-    expect(Object.keys(ctx).sort()).toEqual(['access', 'baseUrl', 'caller', 'config', 'entries', 'requestId', 'rules', 'store']);
+    expect(Object.keys(ctx).sort()).toEqual(['access', 'auditDisclosed', 'baseUrl', 'caller', 'config', 'entries', 'requestId', 'rules', 'store']);
     await pipeline.executeAs(system('user/*.rs', { organization: 'Organization/C' }), { method: 'GET', url: 'Patient/p1' });
     expect(seen[1].access.kind).toBe('organization');
   });
