@@ -275,6 +275,10 @@ function suite(kind: StoreKind): void {
       expect((await server.fhir('POST', `Patient/${id}/$health-link-revoke`, { body: params(param('link', { valueString: b.shlink })) })).status).toBe(200);
       expect((await manifest(b.payload)).status).toBe(404);
       expect((await server.fhir('POST', `Patient/${id}/$health-link-revoke`, { body: params(param('link', { valueString: b.handle })) })).status).toBe(404);
+      // Or by its manifest URL.
+      const e = await makeLink(id);
+      expect((await server.fhir('POST', `Patient/${id}/$health-link-revoke`, { body: params(param('link', { valueString: e.payload.url })) })).status).toBe(200);
+      expect((await manifest(e.payload)).status).toBe(404);
       // All links of the patient; the outstanding file URLs go with them.
       const all = await server.fhir('POST', `Patient/${id}/$health-link-revoke`);
       expect(all.body.parameter).toEqual([{ name: 'revoked', valueInteger: 1 }]);
@@ -356,6 +360,7 @@ function suite(kind: StoreKind): void {
       // The creation is audited by the pipeline like any operation.
       const creations = found.body.entry.map((e: any) => e.resource).filter((e: any) => JSON.stringify(e.subtype).includes('$health-link-create'));
       expect(creations).toHaveLength(1);
+      expect(JSON.stringify(creations)).not.toContain('open-sesame');
     });
 
     it('link state is never reachable through FHIR search, history or export', async () => {

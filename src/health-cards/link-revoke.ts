@@ -1,7 +1,7 @@
 // POST /fhir/Patient/{id}/$health-link-revoke: deactivates SMART Health Links of a patient, by the
 // callers who may make them ($health-link-create's rights: r on Patient and Immunization, a patient/
 // token for its own patient, data sharing as for a read; the pipeline audits it). With `link`
-// (valueString: the handle $health-link-create answered, or the `shlink:/…` URI itself) that one
+// (valueString: the handle $health-link-create answered, the `shlink:/…` URI or its manifest URL) that one
 // link; without, every link of the patient. A deactivated link's manifest answers 404 at once, its
 // outstanding single-use file URLs go with it. Answers a Parameters with `revoked` (how many).
 // Revoking the patient's health cards ($health-cards-revoke, the CLI) and merging the patient away
@@ -54,9 +54,10 @@ function readLink(body: unknown, lenient: boolean): string | undefined {
       return;
     }
     const value = p.valueString ?? p.valueUri;
-    const id = typeof value === 'string' ? linkIdOf(decodeShlink(value)?.url ?? '') : undefined;
+    // The shlink:/ URI (or a viewer URL around it), or the manifest URL itself.
+    const id = typeof value === 'string' ? linkIdOf(decodeShlink(value)?.url ?? (/^https?:\/\//.test(value) ? value : '')) : undefined;
     const named = id !== undefined ? linkHandle(id) : typeof value === 'string' && HANDLE.test(value) ? value : undefined;
-    if (named === undefined) problems.push(`${where}: link needs valueString: the link's handle (as $health-link-create answered) or its shlink:/ URI`);
+    if (named === undefined) problems.push(`${where}: link needs valueString: the link's handle (as $health-link-create answered), its shlink:/ URI or its manifest URL`);
     else if (handle !== undefined) problems.push(`${where}: link is given more than once`);
     else handle = named;
   });
