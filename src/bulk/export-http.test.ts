@@ -314,7 +314,7 @@ for (const kind of kinds) {
         '_type=Nothing',
         '_elements=1bad',
         'includeAssociatedData=_custom',
-        'organizeOutputBy=Patient',
+        'organizeOutputBy=Immunization',
         'unknownParam=1',
       ];
       for (const q of bad) {

@@ -98,9 +98,21 @@ export async function runExport(job: ExportJob, deps: ExportDeps, hooks: ExportH
   const cohort = await resolveCohort(job, view, problems);
   const compile: CompileContext = { store: view, baseUrl: deps.baseUrl };
 
+  if (job.organizeOutputBy && !job.done.includes(ORGANIZED)) {
+    throwIfAborted(hooks.signal);
+    const files: ExportFile[] = (await writeOrganized(job, cohort, view, compile, deps, hooks)).map((f) => ({ ...f, section: 'output' as const, type: 'Patient', of: job.types.join(',') }));
+    if (job.since !== undefined) {
+      for (const type of job.types) {
+        const deleted = await writeDeleted(job, type, await filtersFor(job, type, cohort, compile), view, deps, hooks);
+        files.push(...deleted.map((f) => ({ ...f, section: 'deleted' as const, type: 'Bundle', of: type })));
+      }
+    }
+    await hooks.checkpoint(ORGANIZED, files);
+  }
+
   for (let index = 0; index < job.types.length; index++) {
     const type = job.types[index];
-    if (job.done.includes(type)) continue;
+    if (job.done.includes(type) || job.organizeOutputBy) continue;
     throwIfAborted(hooks.signal);
     const filters = await filtersFor(job, type, cohort, compile);
     const files: ExportFile[] = [];
@@ -198,13 +210,7 @@ function problemOf(text: string): OperationOutcome {
 
 /** One filter per scan: the cohort (in chunks) and the ORed `_typeFilter` queries (the view adds the access filter). */
 async function filtersFor(job: ExportJob, type: string, cohort: string[] | undefined, compile: CompileContext): Promise<Filter[]> {
-  const queries = job.typeFilters.filter((f) => f.type === type);
-  let typeFilter: Filter | undefined;
-  if (queries.length > 0) {
-    const branches: Filter[] = [];
-    for (const q of queries) branches.push(await compileCriteria(type, parseCriteria(type, parseQuery(q.query), compile.baseUrl), compile));
-    typeFilter = branches.length === 1 ? branches[0] : { $or: branches };
-  }
+  const typeFilter = await typeFilterOf(job, type, compile);
   if (!cohort) return [and([typeFilter])];
   const out: Filter[] = [];
   for (let i = 0; i < cohort.length; i += COHORT_CHUNK) {
@@ -214,6 +220,129 @@ async function filtersFor(job: ExportJob, type: string, cohort: string[] | undef
     out.push(and([members, typeFilter]));
   }
   return out;
+}
+
+/** The checkpoint name (job.done, job.cursor.type) of an organized export's patient blocks. */
+const ORGANIZED = 'organizeOutputBy=Patient';
+/** Patients whose blocks are gathered at once (their resources are held in memory together). */
+const BLOCK_BATCH = 200;
+const PATIENT_REFERENCE = /(?:^|\/)Patient\/([A-Za-z0-9\-.]{1,64})$/;
+
+/** The patient a compartment resource belongs to (Immunization.patient, Consent.patient, Condition.subject). */
+function patientOf(resource: Record<string, unknown>): string | undefined {
+  const ref = ((resource.patient ?? resource.subject) as { reference?: unknown } | undefined)?.reference;
+  return typeof ref === 'string' ? PATIENT_REFERENCE.exec(ref)?.[1] : undefined;
+}
+
+/**
+ * Organized output (`organizeOutputBy=Patient`): files of patient blocks, each a header
+ * `Parameters` naming the patient, then the Patient, then the patient's resources of the other
+ * requested types. The patients the caller may see (the cohort, data sharing) are walked in id
+ * order; for each batch of them, every type is scanned once with its own filters and the
+ * `_since`/`_until` window, and the lines are grouped by patient. A patient with nothing to export
+ * gets no block. A block never straddles two files: a file is closed before a block that would
+ * take it past BULK_FILE_MAX_LINES. Each closed file is committed with the last patient it holds
+ * (job.cursor), so a takeover continues with the next patient.
+ */
+async function writeOrganized(job: ExportJob, cohort: string[] | undefined, view: ScopedStore, compile: CompileContext, deps: ExportDeps, hooks: ExportHooks): Promise<WrittenFile[]> {
+  const { options } = deps;
+  const stem = 'patients';
+  const resume = job.cursor?.type === ORGANIZED ? job.cursor : undefined;
+  const writer = new NdjsonWriter({ ...writerOptions(job, deps, stem), lanes: 1, firstNumber: nextFileNumber(job, stem) });
+  const since = sinceBound(job.since);
+  const until = exportUpperBound(job);
+  const typeFilters = new Map<string, Filter | undefined>();
+  for (const type of job.types) typeFilters.set(type, await typeFilterOf(job, type, compile));
+  const shapers = new Map(job.types.map((t) => [t, elementsShaper(t, job.elements)]));
+  const committed = new Set<string>();
+  let exported = resume?.exported ?? 0;
+  const progress = () => hooks.progress({ type: 'Patient blocks', index: 0, exported });
+  progress();
+
+  const commit = async (scan: number, afterId: string) => {
+    const part = await writer.takePart();
+    await hooks.part(part.map((f) => ({ ...f, section: 'output' as const, type: 'Patient', of: job.types.join(',') })), { type: ORGANIZED, scan, afterId, exported });
+    for (const f of part) committed.add(f.name);
+  };
+
+  const writeBatch = async (scan: number, ids: string[], lastBefore: string | undefined): Promise<string | undefined> => {
+    const lines = new Map<string, Array<string | Uint8Array>>(ids.map((id) => [id, []]));
+    for (const type of job.types) {
+      const param: [string, string] = type === 'Patient' ? ['_id', ids.join(',')] : ['patient', ids.map((id) => `Patient/${id}`).join(',')];
+      const members = await compileCriteria(type, parseCriteria(type, [param], compile.baseUrl), compile);
+      const shape = shapers.get(type);
+      for await (const rec of view.scan(type, and([members, typeFilters.get(type)]), { raw: true, since, until, batchSize: options.batchSize, orderById: true })) {
+        const text = rec.json ?? (rec.jsonBytes ? Buffer.from(rec.jsonBytes).toString('utf8') : JSON.stringify(rec.resource));
+        const resource = JSON.parse(text) as Record<string, unknown>;
+        const owner = type === 'Patient' ? rec.id : patientOf(resource);
+        const block = owner === undefined ? undefined : lines.get(owner);
+        if (!block) continue; // another patient's (a resource naming several)
+        block.push(shape ? JSON.stringify(shape(resource as unknown as Resource)) : text);
+      }
+    }
+    let last = lastBefore;
+    for (const id of ids) {
+      const block = lines.get(id) as Array<string | Uint8Array>;
+      if (block.length > 0) {
+        await writer.keepTogether(block.length + 1);
+        if (writer.partReady && last !== undefined) await commit(scan, last);
+        writer.push(JSON.stringify({ resourceType: 'Parameters', parameter: [{ name: 'header', valueReference: { reference: `Patient/${id}` } }] }));
+        for (const line of block) writer.push(line);
+        await writer.flush();
+        exported += block.length;
+        if (writer.partReady) await commit(scan, id);
+      }
+      last = id;
+    }
+    progress();
+    throwIfAborted(hooks.signal);
+    if (options.throttleMs > 0) await new Promise((r) => setTimeout(r, options.throttleMs));
+    return last;
+  };
+
+  try {
+    const scans = cohortScans(cohort);
+    for (let scan = resume?.scan ?? 0; scan < scans.length; scan++) {
+      const afterId = scan === resume?.scan ? resume.afterId : undefined;
+      let last = afterId;
+      let batch: string[] = [];
+      const members = scans[scan] === undefined ? {} : await compileCriteria('Patient', parseCriteria('Patient', [['_id', (scans[scan] as string[]).join(',')]], compile.baseUrl), compile);
+      // Every patient the caller may see, changed or not: with `_since` a block may hold only
+      // resources changed in the window.
+      for await (const rec of view.scan('Patient', members, { raw: true, batchSize: options.batchSize, orderById: true, afterId })) {
+        batch.push(rec.id);
+        if (batch.length >= BLOCK_BATCH) {
+          last = await writeBatch(scan, batch, last);
+          batch = [];
+        }
+      }
+      if (batch.length > 0) last = await writeBatch(scan, batch, last);
+    }
+    throwIfAborted(hooks.signal);
+    const files = await writer.takePart();
+    progress();
+    return files;
+  } catch (err) {
+    for (const f of await writer.abort()) if (!committed.has(f.name)) await deps.files.remove(f.name).catch(() => undefined);
+    throw err;
+  }
+}
+
+/** The cohort in chunks of COHORT_CHUNK ids, or one unlimited scan ([undefined]). */
+function cohortScans(cohort: string[] | undefined): Array<string[] | undefined> {
+  if (!cohort) return [undefined];
+  const out: string[][] = [];
+  for (let i = 0; i < cohort.length; i += COHORT_CHUNK) out.push(cohort.slice(i, i + COHORT_CHUNK));
+  return out;
+}
+
+/** The type's `_typeFilter` queries, ORed (undefined when it has none). */
+async function typeFilterOf(job: ExportJob, type: string, compile: CompileContext): Promise<Filter | undefined> {
+  const queries = job.typeFilters.filter((f) => f.type === type);
+  if (queries.length === 0) return undefined;
+  const branches: Filter[] = [];
+  for (const q of queries) branches.push(await compileCriteria(type, parseCriteria(type, parseQuery(q.query), compile.baseUrl), compile));
+  return branches.length === 1 ? branches[0] : { $or: branches };
 }
 
 /** Exclusive `_since` as the store's inclusive bound (instants have millisecond precision). */

@@ -18,7 +18,7 @@ export interface ExportFile {
   section: 'output' | 'deleted' | 'error';
   /** resourceType of the lines (Bundle for deletions, OperationOutcome for errors). */
   type: string;
-  /** The exported type the file is about (scope check on download). */
+  /** The exported type the file is about (scope check on download); a patient-block file lists every type it may hold, comma-separated. */
   of: string;
   count: number;
   /** NDJSON bytes before compression. */
@@ -57,6 +57,8 @@ export interface ExportJob {
    */
   until?: string;
   typeFilters: TypeFilter[];
+  /** Files of patient blocks (Bulk Data `organizeOutputBy=Patient`), not one type per file. */
+  organizeOutputBy?: 'Patient';
   patients?: string[];
   elements?: string[];
   compression: 'gzip' | 'none';

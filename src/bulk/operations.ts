@@ -56,7 +56,7 @@ async function exportOperation(bulk: BulkExports, req: FhirRequest, ctx: Handler
     if (denied.length > 0) throw forbidden(`The token's scopes do not allow exporting ${denied.join(', ')} (${scopeHint})`);
     types = params.types;
   } else {
-    const candidates: readonly string[] = level === 'system' ? SUPPORTED_TYPES : COMPARTMENT_TYPES;
+    const candidates: readonly string[] = level === 'system' && !params.organizeOutputBy ? SUPPORTED_TYPES : COMPARTMENT_TYPES;
     types = candidates.filter(readable);
     if (types.length === 0) throw forbidden(`The token's scopes allow exporting none of ${candidates.join(', ')} (${scopeHint})`);
   }
@@ -72,6 +72,7 @@ async function exportOperation(bulk: BulkExports, req: FhirRequest, ctx: Handler
   if (level === 'group') fields.groupId = req.id;
   if (params.since) fields.since = params.since;
   if (params.until) fields.until = params.until;
+  if (params.organizeOutputBy) fields.organizeOutputBy = params.organizeOutputBy;
   if (params.patients) fields.patients = params.patients;
   if (params.elements) fields.elements = params.elements;
   const job = await enqueueJob(bulk, ctx, fields);
@@ -91,7 +92,7 @@ async function exportOperation(bulk: BulkExports, req: FhirRequest, ctx: Handler
 
 /** What a kick-off decides about a job; the rest (owner, state, instants) is set by enqueueJob. */
 export type JobFields = Pick<ExportJob, 'request' | 'level' | 'types' | 'typeFilters'> &
-  Partial<Pick<ExportJob, 'groupId' | 'since' | 'until' | 'patients' | 'elements' | 'task'>>;
+  Partial<Pick<ExportJob, 'groupId' | 'since' | 'until' | 'organizeOutputBy' | 'patients' | 'elements' | 'task'>>;
 
 /**
  * Queues a job for the caller (an export, or a registered task such as a population run started
@@ -173,8 +174,16 @@ async function exportStatusOperation(bulk: BulkExports, req: FhirRequest, ctx: H
         transactionTime: job.transactionTime,
         request: job.request,
         requiresAccessToken: true,
-        output: job.files.filter((f) => f.section === 'output').map(fileUrl),
       };
+      const outputs = job.files.filter((f) => f.section === 'output');
+      if (job.organizeOutputBy) {
+        // Organized output (Bulk Data manifest): outputOrganizedBy, and no `type` on output entries
+        // (a file holds several). No block is split across files, so no continuesInFile either.
+        manifest.outputOrganizedBy = job.organizeOutputBy;
+        manifest.output = outputs.map((f) => ({ url: downloadUrl(ctx.baseUrl, id, f.name), count: f.count }));
+      } else {
+        manifest.output = outputs.map(fileUrl);
+      }
       if (job.since !== undefined) manifest.deleted = job.files.filter((f) => f.section === 'deleted').map(fileUrl);
       manifest.error = job.files.filter((f) => f.section === 'error').map(fileUrl);
       const headers: Record<string, string> = {};
@@ -194,9 +203,8 @@ async function exportDownloadOperation(bulk: BulkExports, req: FhirRequest, ctx:
   const job = await ownedJob(bulk, id, caller);
   const entry = job.state === 'completed' ? job.files.find((f) => f.name === `${id}/${file}`) : undefined;
   if (!entry) throw notFound(`Export job ${id} has no file ${file}`);
-  if (entry.section !== 'error' && !grants(caller.scopes, entry.of, ['r', 's'], ['user', 'system'])) {
-    throw forbidden(`The token's scopes do not allow reading ${entry.of} (needs rs)`);
-  }
+  const denied = entry.section === 'error' ? [] : entry.of.split(',').filter((t) => !grants(caller.scopes, t, ['r', 's'], ['user', 'system']));
+  if (denied.length > 0) throw forbidden(`The token's scopes do not allow reading ${denied.join(', ')} (needs rs)`);
   const headers: Record<string, string> = { 'Cache-Control': 'private, no-store' };
   if (job.expiresAt) headers.Expires = new Date(job.expiresAt).toUTCString();
   const encoding = job.compression === 'gzip' ? ('gzip' as const) : ('identity' as const);
@@ -266,6 +274,7 @@ function progressText(job: ExportJob, live: ExportJob['progress']): string {
   const p = live ?? job.progress;
   if (!p) return 'starting';
   if (job.task) return `${job.task.kind}: ${p.exported}${p.total !== undefined ? ` of ${p.total}` : ''} ${p.type}`;
+  if (job.organizeOutputBy) return `exporting patient blocks: ${p.exported} resources of ${job.types.join(', ')}`;
   const of = p.total !== undefined ? ` of ${p.total}` : '';
   return `exporting ${p.type} (type ${p.index + 1} of ${job.types.length}): ${p.exported}${of} resources`;
 }

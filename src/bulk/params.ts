@@ -39,6 +39,8 @@ export interface ExportParams {
   patients?: string[];
   elements?: string[];
   outputFormat: string;
+  /** `organizeOutputBy`: files of patient blocks (header, Patient, their resources) instead of one type per file. */
+  organizeOutputBy?: 'Patient';
   /** Warnings for what lenient handling dropped or what has no effect. */
   issues: OperationOutcomeIssue[];
 }
@@ -50,7 +52,7 @@ export interface ParseContext {
   baseUrl: string;
 }
 
-const KNOWN = new Set(['_outputFormat', '_since', '_until', '_type', '_typeFilter', '_elements', 'patient', 'includeAssociatedData']);
+const KNOWN = new Set(['_outputFormat', '_since', '_until', '_type', '_typeFilter', '_elements', 'patient', 'includeAssociatedData', 'organizeOutputBy']);
 const INSTANT = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$/;
 const ELEMENT = /^([A-Z][A-Za-z]+\.)?[a-z][A-Za-z0-9]*(\[x\])?$/;
 const PATIENT_REF = /^(?:.*\/)?Patient\/([A-Za-z0-9\-.]{1,64})$/;
@@ -88,7 +90,7 @@ export function parseExportParams(pairs: Array<[string, string | { reference?: s
 
   for (const [name, value] of pairs) {
     if (!KNOWN.has(name)) {
-      problem(name, name === 'organizeOutputBy' ? 'organizeOutputBy is not supported by this server' : 'unknown $export parameter');
+      problem(name, 'unknown $export parameter');
       continue;
     }
     if (name === 'patient') {
@@ -114,7 +116,7 @@ export function parseExportParams(pairs: Array<[string, string | { reference?: s
       problem(name, 'must be a string');
       continue;
     }
-    if (['_outputFormat', '_since', '_until', '_elements'].includes(name)) {
+    if (['_outputFormat', '_since', '_until', '_elements', 'organizeOutputBy'].includes(name)) {
       if (single.has(name)) {
         problem(name, 'may appear only once');
         continue;
@@ -162,6 +164,12 @@ export function parseExportParams(pairs: Array<[string, string | { reference?: s
         else out.elements = list;
         break;
       }
+      case 'organizeOutputBy':
+        // Patient is the only resource type here with a compartment: blocks of other types would
+        // hold nothing but themselves.
+        if (value.trim() !== 'Patient') problem(name, `"${value}" is not supported; output can be organized by Patient only`);
+        else out.organizeOutputBy = 'Patient';
+        break;
       case 'includeAssociatedData':
         for (const v of value.split(',').map((x) => x.trim()).filter(Boolean)) {
           if (ASSOCIATED_DATA.includes(v)) {
@@ -172,6 +180,14 @@ export function parseExportParams(pairs: Array<[string, string | { reference?: s
     }
   }
 
+  if (out.organizeOutputBy && out.types) {
+    // A patient block holds the patient's compartment; other types have no place in it.
+    for (const t of out.types.filter((x) => !(COMPARTMENT_TYPES as readonly string[]).includes(x))) {
+      problem('_type', `${t} is not in the Patient compartment, which is what organizeOutputBy=Patient files hold (${COMPARTMENT_TYPES.join(', ')})`);
+    }
+    out.types = out.types.filter((x) => (COMPARTMENT_TYPES as readonly string[]).includes(x));
+    if (out.types.length === 0) delete out.types;
+  }
   if (out.since !== undefined && out.until !== undefined && out.until <= out.since) {
     problem('_until', `${out.until} is not after _since (${out.since}): the window would be empty`);
     delete out.until;
@@ -189,7 +205,7 @@ export function parseExportParams(pairs: Array<[string, string | { reference?: s
       problem('_typeFilter', `"${raw}" names ${type}, which is not in _type`);
       continue;
     }
-    if (ctx.level !== 'system' && !(COMPARTMENT_TYPES as readonly string[]).includes(type)) {
+    if ((ctx.level !== 'system' || out.organizeOutputBy) && !(COMPARTMENT_TYPES as readonly string[]).includes(type)) {
       problem('_typeFilter', `${type} is not in the Patient compartment`);
       continue;
     }
