@@ -1,5 +1,6 @@
 // The Express application: request ids and logs, CORS, health, the FHIR endpoint, and the error
 // edge where every thrown error becomes an OperationOutcome response.
+import { loggablePath } from './log-path.js';
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import type { Transform } from 'node:stream';
@@ -128,7 +129,7 @@ function startRequest(req: IncomingMessage & { originalUrl?: string }, res: Serv
     logger.info('request', {
       requestId,
       method: req.method,
-      path: (req.originalUrl ?? req.url ?? '').split('?')[0],
+      path: loggablePath(req.originalUrl ?? req.url ?? ''),
       status: res.statusCode,
       ms: Number(process.hrtime.bigint() - started) / 1e6,
       sub: locals.caller?.sub,
