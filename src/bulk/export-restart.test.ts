@@ -156,6 +156,36 @@ for (const kind of kinds) {
       expect(await second.exited).toBe(0);
     });
 
+    it('SIGKILL mid organizeOutputBy=Patient: the next process continues after the last patient of the committed files, each patient once', async () => {
+      const env = { ...(await storeEnv(kind)), BULK_FILE_MAX_LINES: '4' };
+      const first = await startChildServer(env);
+      cleanups.push(async () => void first.child.kill('SIGKILL'));
+      const data = await seed(first.baseUrl);
+      const k = await fetch(`${first.baseUrl}/Patient/$export?organizeOutputBy=Patient&_type=Patient,Immunization`, { headers: { authorization: `Bearer ${TOKEN}`, prefer: 'respond-async' } });
+      expect(k.status).toBe(202);
+      const statusUrl = k.headers.get('content-location') as string;
+      // blocks of 3 lines (header, Patient, Immunization): one per file; kill after a few, before the end (60)
+      await waitForProgress(statusUrl, /exporting patient blocks: ([1-3]\d) resources/);
+      first.child.kill('SIGKILL');
+      await first.exited;
+
+      const second = await startChildServer(env);
+      cleanups.push(async () => void second.child.kill('SIGKILL'));
+      const done = await poll(on(second, statusUrl), TOKEN, 90_000);
+      expect(done.status).toBe(200);
+      expect(second.output()).toMatch(/"msg":"bulk export started".*"resumeAt":\{"type":"organizeOutputBy=Patient","scan":0,"afterId":"[^"]+"/);
+      const manifest = done.body as Manifest & { outputOrganizedBy?: string };
+      expect(manifest.outputOrganizedBy).toBe('Patient');
+      const lines = (await Promise.all(manifest.output.map((o) => download(o.url, TOKEN)))).flatMap((d) => d.lines);
+      const headers = lines.filter((l) => l.resourceType === 'Parameters').map((l) => l.parameter[0].valueReference.reference);
+      expect(headers.length).toBe(new Set(headers).size); // no patient twice
+      expect(headers.sort()).toEqual(data.patients.map((id) => `Patient/${id}`).sort()); // none lost
+      expect(lines.filter((l) => l.resourceType === 'Patient').map((l) => l.id).sort()).toEqual([...data.patients].sort());
+      expect(lines.filter((l) => l.resourceType === 'Immunization').map((l) => l.id).sort()).toEqual([...data.immunizations].sort());
+      second.child.kill('SIGTERM');
+      expect(await second.exited).toBe(0);
+    });
+
     it('SIGTERM mid-export: the job is handed back and the restarted process finishes it at once', async () => {
       const env = await storeEnv(kind);
       const first = await startChildServer(env);

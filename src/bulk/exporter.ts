@@ -224,7 +224,7 @@ async function filtersFor(job: ExportJob, type: string, cohort: string[] | undef
 
 /** The checkpoint name (job.done, job.cursor.type) of an organized export's patient blocks. */
 const ORGANIZED = 'organizeOutputBy=Patient';
-/** Patients whose blocks are gathered at once (their resources are held in memory together). */
+/** Most patients whose blocks are gathered at once (their resources are held in memory together); BULK_BATCH_SIZE when smaller. */
 const BLOCK_BATCH = 200;
 const PATIENT_REFERENCE = /(?:^|\/)Patient\/([A-Za-z0-9\-.]{1,64})$/;
 
@@ -311,7 +311,7 @@ async function writeOrganized(job: ExportJob, cohort: string[] | undefined, view
       // resources changed in the window.
       for await (const rec of view.scan('Patient', members, { raw: true, batchSize: options.batchSize, orderById: true, afterId })) {
         batch.push(rec.id);
-        if (batch.length >= BLOCK_BATCH) {
+        if (batch.length >= Math.min(BLOCK_BATCH, options.batchSize)) {
           last = await writeBatch(scan, batch, last);
           batch = [];
         }
