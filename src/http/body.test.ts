@@ -89,6 +89,52 @@ describe('readBody', () => {
       }
     });
 
+    /** A transaction Bundle of `identical` copies of one entry, then `varied` different ones. */
+    function bundleText(identical: number, varied: number): Buffer {
+      const entry = (i: number, family: string) =>
+        JSON.stringify({ fullUrl: `urn:uuid:${i}`, resource: { resourceType: 'Patient', name: [{ family, given: ['Ann'] }], birthDate: '2020-01-01' }, request: { method: 'POST', url: 'Patient' } });
+      const same = entry(0, 'Same');
+      const entries = [...Array.from({ length: identical }, () => same), ...Array.from({ length: varied }, (_, i) => entry(i + 1, `F${(i * 7919) % 100_003}x${(i * 104_729) % 99_991}`))];
+      return Buffer.from(`{"resourceType":"Bundle","type":"transaction","entry":[${entries.join(',')}]}`);
+    }
+
+    it('a body whose start inflates far more than the ratio is read whole when the whole body is within it', async () => {
+      // 3,000 identical entries (~520 KB, inflating ~230 times) then 12,000 varied ones: the whole
+      // body inflates ~10 times, its first steps far more than 100 times the bytes they consumed.
+      const text = bundleText(3000, 12_000);
+      for (const [encoding, body] of [['gzip', gzipSync(text)], ['gzip', gzipSync(text, { level: 9 })], ['deflate', deflateSync(text)], ['deflate', deflateRawSync(text)]] as const) {
+        expect(text.length / body.length).toBeLessThan(PRODUCTION.maxInflateRatio);
+        expect((await readBody(request(body, { 'content-encoding': encoding }), PRODUCTION)).equals(text), encoding).toBe(true);
+      }
+      // The start alone, with as many varied entries as keep the first steps over the ratio: the
+      // whole is over it, and refused.
+      const startOnly = gzipSync(bundleText(3000, 10));
+      expect(await refusal(readBody(request(startOnly, { 'content-encoding': 'gzip' }), PRODUCTION))).toMatchObject({ status: 413, text: expect.stringContaining('BODY_MAX_INFLATE_RATIO') });
+    });
+
+    it('a body repeating a longer unit, over the ratio, is stopped once it cannot end within it: after ratio × its compressed bytes', async () => {
+      // 300-byte units inflate ~230 times, like identical entries: not plainly a bomb, so read until
+      // the output passes 100 times the whole compressed body.
+      const unit = Buffer.from(Array.from({ length: 300 }, (_, i) => 0x61 + ((i * 7) % 26)));
+      const body = gzipSync(Buffer.concat(Array.from({ length: (8 * 1024 * 1024) / 300 }, () => unit)));
+      expect(await refusal(readBody(request(body, { 'content-encoding': 'gzip' }), PRODUCTION))).toMatchObject({ status: 413, text: expect.stringContaining('BODY_MAX_INFLATE_RATIO') });
+      expect(inflated).toBeGreaterThan(PRODUCTION.maxInflateRatio * body.length - INFLATE_STEP_BYTES);
+      expect(inflated).toBeLessThanOrEqual(PRODUCTION.maxInflateRatio * body.length + 2 * INFLATE_STEP_BYTES);
+    });
+
+    it('a gzip level-1 bomb (inflating ~230 times per step, as identical entries do) is refused after at most 4 steps', async () => {
+      const bomb = gzipSync(Buffer.alloc(16 * 1024 * 1024, 0x20), { level: 1 });
+      expect(await refusal(readBody(request(bomb, { 'content-encoding': 'gzip' }), PRODUCTION))).toMatchObject({ status: 413, text: expect.stringContaining('BODY_MAX_INFLATE_RATIO') });
+      expect(inflated).toBeLessThanOrEqual(4 * INFLATE_STEP_BYTES);
+    });
+
+    it('a run of a short unit inside a body within the ratio so far (an attachment of zeros) is read', async () => {
+      const varied = bundleText(0, 6000).subarray(0, -2); // without its closing ']}'
+      const text = Buffer.concat([varied, Buffer.from(`,{"resource":{"resourceType":"Binary","contentType":"application/octet-stream","data":"${'A'.repeat(256 * 1024)}"}}]}`)]);
+      const body = gzipSync(text);
+      expect((await readBody(request(body, { 'content-encoding': 'gzip' }), PRODUCTION)).equals(text)).toBe(true);
+    });
+
     it('truncated or corrupt gzip and deflate: 400', async () => {
       const text = Buffer.from(JSON.stringify({ resourceType: 'Patient', name: [{ family: 'x'.repeat(5000) }] }));
       const gz = gzipSync(text);

@@ -1,8 +1,9 @@
 // Reads a request body within bounds: at most BODY_LIMIT bytes on the wire, and after
 // decompression at most BODY_LIMIT bytes and at most BODY_MAX_INFLATE_RATIO times the compressed
 // bytes. Inflation streams on the zlib thread pool (a large body never holds the event loop) and
-// stops as soon as a bound is passed: a bomb is refused after inflating little more than one step
-// (measured in body.test.ts), not after inflating up to its cap.
+// stops as soon as the body cannot end within a bound, or is plainly a bomb: a bomb is refused
+// after inflating one step (measured in body.test.ts), not after inflating up to its cap, while a
+// body whose start compresses far better than the rest is read whole when it ends within the ratio.
 import type { IncomingMessage } from 'node:http';
 import type { Transform } from 'node:stream';
 import { createGunzip, createInflate, createInflateRaw, type Zlib, type ZlibOptions } from 'node:zlib';
@@ -22,11 +23,13 @@ export interface BodyLimits {
 export const INFLATE_STEP_BYTES = 64 * 1024;
 
 /**
- * Inflated bytes never refused by the ratio while inflating: deflate's first blocks may inflate
- * more than the whole body does on average (a run of spaces, a repeated entry). The ratio is
- * checked on the whole body at the end as well.
+ * The longest unit whose repetition filling a whole step marks a bomb. Deflate encodes a repeat at
+ * a distance of at most 32 bytes in so few bits that such a run inflates 400–1,000 times (230 times
+ * at gzip level 1); nothing a client sends repeats so short a unit for 64 KB (the shortest Bundle
+ * entry, `{"resource":{"resourceType":"Patient"}},`, is 42 bytes). Longer units (identical entries)
+ * are read on: whether their body ends within the ratio shows only at its end.
  */
-const RATIO_GRACE_BYTES = INFLATE_STEP_BYTES;
+const BOMB_UNIT_MAX_BYTES = 32;
 
 function tooLarge(text: string): FhirError {
   return new FhirError(413, outcome([makeIssue('error', 'too-costly', text)]), { Connection: 'close' });
@@ -61,9 +64,9 @@ export async function readBody(req: IncomingMessage, limits: BodyLimits): Promis
 }
 
 /**
- * wire inflated, step by step on the thread pool; a 413 as soon as the output passes BODY_LIMIT or
- * BODY_MAX_INFLATE_RATIO times the compressed bytes inflated so far (zlib's bytesWritten: the input
- * it has consumed), and no further step is taken. Truncated or corrupt data rejects with zlib's error.
+ * wire inflated, step by step on the thread pool; a 413 as soon as a step shows the body cannot
+ * end within the bounds (inflatingBeyond), and no further step is taken. Truncated or corrupt data
+ * rejects with zlib's error.
  */
 function inflateWithin(create: (options: ZlibOptions) => Transform & Zlib, wire: Buffer, limits: BodyLimits): Promise<Buffer> {
   return new Promise((resolve, reject) => {
@@ -81,11 +84,9 @@ function inflateWithin(create: (options: ZlibOptions) => Transform & Zlib, wire:
     inflater.on('data', (chunk: Buffer) => {
       if (done) return;
       inflated += chunk.length;
-      if (inflated > limits.maxBytes) {
-        stop(tooLarge(`The decompressed request body is larger than the limit of ${limits.maxBytes} bytes (BODY_LIMIT)`));
-      } else if (inflated > RATIO_GRACE_BYTES && inflated > limits.maxInflateRatio * inflater.bytesWritten) {
-        stop(tooLargeRatio(limits));
-      } else chunks.push(chunk);
+      const beyond = inflatingBeyond(limits, { wireBytes: wire.length, consumed: inflater.bytesWritten, inflated, step: chunk });
+      if (beyond) stop(beyond);
+      else chunks.push(chunk);
     });
     inflater.on('end', () => {
       if (done) return;
@@ -96,6 +97,47 @@ function inflateWithin(create: (options: ZlibOptions) => Transform & Zlib, wire:
     inflater.on('error', stop);
     inflater.end(wire);
   });
+}
+
+/** Where an inflation stands after a step: its output `step`, and the totals including it. */
+export interface InflationStep {
+  /** The compressed body's length, when known (all of it read, or its Content-Length). */
+  wireBytes: number | undefined;
+  /** Compressed bytes zlib has consumed so far (its bytesWritten). */
+  consumed: number;
+  /** Bytes inflated so far. */
+  inflated: number;
+  step: Buffer;
+}
+
+/**
+ * The 413 for a body that cannot end within the limits, known after this step: its output is past
+ * BODY_LIMIT; or past BODY_MAX_INFLATE_RATIO times the whole compressed body (however the rest
+ * inflates, the whole body's ratio is over); or it is plainly a bomb: past the ratio of the bytes
+ * consumed so far, and the step is a repetition of a unit of at most BOMB_UNIT_MAX_BYTES. Anything
+ * else is inflated on, so a body whose start inflates far more than its rest (a Bundle of many
+ * identical entries followed by varied ones) is read whole when it ends within the ratio; a body
+ * that repeats a longer unit is stopped once it cannot, after at most ratio times its compressed
+ * bytes: as much as an accepted body of its size inflates.
+ */
+export function inflatingBeyond(limits: BodyLimits, at: InflationStep): FhirError | undefined {
+  if (at.inflated > limits.maxBytes) {
+    return tooLarge(`The decompressed request body is larger than the limit of ${limits.maxBytes} bytes (BODY_LIMIT)`);
+  }
+  if (at.wireBytes !== undefined && at.inflated > limits.maxInflateRatio * at.wireBytes) return tooLargeRatio(limits);
+  if (at.inflated > limits.maxInflateRatio * at.consumed && at.step.length >= INFLATE_STEP_BYTES && repeatsShortUnit(at.step)) {
+    return tooLargeRatio(limits);
+  }
+  return undefined;
+}
+
+/** Whether bytes are one unit of at most BOMB_UNIT_MAX_BYTES repeated (a run of spaces, `[[[[`, `{"a":1},{"a":1},`). */
+function repeatsShortUnit(bytes: Buffer): boolean {
+  for (let unit = 1; unit <= BOMB_UNIT_MAX_BYTES && unit < bytes.length; unit++) {
+    // bytes[i] === bytes[i + unit] for every i: memcmp, which stops at the first difference.
+    if (bytes.compare(bytes, unit, bytes.length, 0, bytes.length - unit) === 0) return true;
+  }
+  return false;
 }
 
 function tooLargeRatio(limits: BodyLimits): FhirError {
