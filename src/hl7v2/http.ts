@@ -5,6 +5,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Caller } from '../auth/caller.js';
+import { DEFAULT_LIMITS, limitsOf } from '../config.js';
+import { inflateAsItComes } from '../http/body.js';
 import type { TokenVerifier } from '../auth/verify-token.js';
 import { failWith, forbidden, isFhirError, makeIssue, notFound, unsupportedMediaType } from '../fhir/outcome.js';
 import type { Logger } from '../logger.js';
@@ -34,6 +36,8 @@ export interface Hl7v2Options {
    * and never less than what a single message may take.
    */
   maxBatchBytes?: number;
+  /** Inflated bytes per compressed byte of a gzip/deflate body (BODY_MAX_INFLATE_RATIO, default 100). */
+  maxInflateRatio?: number;
 }
 
 /** The default of HL7V2_MAX_MESSAGE_BYTES. */
@@ -72,6 +76,7 @@ export function hl7v2FrontDoor(services: FrontDoorServices): FrontDoorParts {
       maxMessageBytes: services.config.hl7v2MaxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES,
       maxBatchMessages: services.config.hl7v2MaxBatchMessages ?? DEFAULT_MAX_BATCH_MESSAGES,
       maxBatchBytes: services.config.bodyLimitBytes,
+      maxInflateRatio: limitsOf(services.config).bodyMaxInflateRatio,
     },
     report,
     gate: new MessageGate(services.config.hl7v2MaxConcurrentMessages ?? DEFAULT_MAX_CONCURRENT_MESSAGES),
@@ -89,9 +94,7 @@ export function hl7v2Router(deps: Hl7v2Deps): express.Router {
   const batchBody = express.raw({ type: () => true, limit: batchBodyLimit(deps.options) });
   const singleLimit = hl7BodyLimit(deps.options);
   const rawBody = (req: Request, res: Response, next: NextFunction): void => {
-    // A compressed body's first bytes say nothing: read it to the batch limit (handleHl7Post then
-    // refuses a single message over hl7BodyLimit).
-    if (req.headers['content-encoding'] !== undefined) return batchBody(req, res, next);
+    if (req.headers['content-encoding'] !== undefined) return inflatedBody(req, res, next, deps);
     firstSegment(req, res, (isBatchBody) => {
       if (isBatchBody) return batchBody(req, res, next);
       const declared = Number(req.headers['content-length']);
@@ -279,13 +282,16 @@ function soapBodyLimit(options: Hl7v2Options): number {
   return options.maxMessageBytes * 2 + 64 * 1024;
 }
 
-/** The AR a body over the single-message limit gets (from express's body limit, or after reading a body that is not a batch). */
-function tooLargeAnswer(deps: Hl7v2Deps): SoapAnswer {
+/**
+ * The AR a body over the single-message limit gets (from express's body limit, or after reading a
+ * body that is not a batch); `text` for another size refusal (a compressed body's ratio).
+ */
+function tooLargeAnswer(deps: Hl7v2Deps, text = `The message is larger than the limit of ${deps.options.maxMessageBytes} bytes`): SoapAnswer {
   const issue: Hl7Issue = {
     severity: 'E',
     hl7Code: '207',
     appCode: '4',
-    text: `The message is larger than the limit of ${deps.options.maxMessageBytes} bytes`,
+    text,
     location: { segment: 'MSH', sequence: 1 },
   };
   return { status: 413, contentType: HL7_CONTENT_TYPES[0], body: buildAck(undefined, 'AR', [issue]) };
@@ -418,10 +424,10 @@ function send(res: ServerResponse, answer: SoapAnswer): void {
  * as express's limit gives): the rest of the body is neither kept nor waited for; the connection is
  * closed after the answer (what is still coming is dropped meanwhile, as src/http/body.ts does).
  */
-function refuseOversize(req: IncomingMessage, res: Response, deps: Hl7v2Deps): void {
+function refuseOversize(req: IncomingMessage, res: Response, deps: Hl7v2Deps, text?: string): void {
   if (res.headersSent) return;
   req.resume();
-  const answer = tooLargeAnswer(deps);
+  const answer = tooLargeAnswer(deps, text);
   res.setHeader('Connection', 'close');
   res.status(answer.status).type(answer.contentType).send(answer.body);
 }
@@ -429,6 +435,56 @@ function refuseOversize(req: IncomingMessage, res: Response, deps: Hl7v2Deps): v
 /** The bytes before a body's first segment name: an optional BOM (3 bytes in UTF-8), then whitespace. */
 const LEADING_BYTES = new Set([0x20, 0x09, 0x0a, 0x0b, 0x0c, 0x0d]);
 const BOM = Buffer.from([0xef, 0xbb, 0xbf]);
+
+/**
+ * Whether a body starting with `head` is a batch (its first segment FHS or BHS: isBatch), or
+ * undefined while its first bytes do not show it yet. A body that ends first (`ended`), or whose
+ * first 64 KiB are all whitespace, is not a batch.
+ */
+function batchOrNot(head: Buffer, ended: boolean): boolean | undefined {
+  let at = head.subarray(0, 3).equals(BOM) ? 3 : 0;
+  while (at < head.length && LEADING_BYTES.has(head[at])) at++;
+  if (head.length - at >= 3) return isBatch(head.subarray(at, at + 3).toString('latin1'));
+  if (at > 64 * 1024 || ended) return false;
+  return undefined;
+}
+
+/** A compressed body over its limit: a single message's (hl7BodyLimit) or a batch file's (inflatedBody). */
+class Hl7BodyTooLarge extends Error {}
+
+/**
+ * A gzip/deflate body, inflated as it arrives (src/http/body.ts): within the batch limits (the body
+ * limit, BODY_MAX_INFLATE_RATIO) until its first inflated bytes show whether it is a batch; then a
+ * single message within hl7BodyLimit, wire and inflated bytes alike, so an oversize one is answered
+ * its AR (with Connection: close) as soon as it is over, as an uncompressed one is. A batch over
+ * the ratio gets an AR naming it. Corrupt data and other encodings reach the edge (400, 415).
+ */
+function inflatedBody(req: Request, res: Response, next: NextFunction, deps: Hl7v2Deps): void {
+  const singleLimit = hl7BodyLimit(deps.options);
+  const batchLimit = batchBodyLimit(deps.options);
+  const batchLimits = { maxBytes: batchLimit, maxInflateRatio: deps.options.maxInflateRatio ?? DEFAULT_LIMITS.bodyMaxInflateRatio };
+  // A single message: its own limit alone, as when sent uncompressed (the same AR at the same size);
+  // it bounds inflation to that limit and a step.
+  const singleLimits = { maxBytes: singleLimit, maxInflateRatio: Number.POSITIVE_INFINITY };
+  inflateAsItComes(req, {
+    ...batchLimits,
+    limitsOnceKnown: (head, ended) => {
+      const batch = batchOrNot(head, ended);
+      return batch === undefined ? undefined : batch ? batchLimits : singleLimits;
+    },
+    overLimit: () => new Hl7BodyTooLarge(),
+  }).then(
+    (body) => {
+      req.body = body;
+      next();
+    },
+    (err: unknown) => {
+      if (err instanceof Hl7BodyTooLarge) return refuseOversize(req, res, deps);
+      if (isFhirError(err) && err.status === 413) return refuseOversize(req, res, deps, err.message);
+      next(err);
+    }
+  );
+}
 
 /**
  * Reads a body's first bytes until they show whether it is a batch (its first segment FHS or BHS:
@@ -460,11 +516,8 @@ function firstSegment(req: IncomingMessage, res: ServerResponse, then: (isBatchB
   const onData = (chunk: Buffer) => {
     chunks.push(chunk);
     received += chunk.length;
-    const head = Buffer.concat(chunks, received);
-    let at = head.subarray(0, 3).equals(BOM) ? 3 : 0;
-    while (at < head.length && LEADING_BYTES.has(head[at])) at++;
-    if (head.length - at >= 3) decide(isBatch(head.subarray(at, at + 3).toString('latin1')), false);
-    else if (at > 64 * 1024) decide(false, false);
+    const batch = batchOrNot(Buffer.concat(chunks, received), false);
+    if (batch !== undefined) decide(batch, false);
   };
   const onEnd = () => {
     if (!decided) decide(false, true);

@@ -1,8 +1,8 @@
-import { Readable } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
 import type { IncomingMessage } from 'node:http';
 import { deflateRawSync, deflateSync, Gunzip, gzipSync } from 'node:zlib';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { INFLATE_STEP_BYTES, readBody } from './body.js';
+import { INFLATE_STEP_BYTES, inflateAsItComes, readBody } from './body.js';
 
 function request(body: Buffer, headers: Record<string, string> = {}): IncomingMessage {
   const stream = Readable.from(body.length > 0 ? [body.subarray(0, body.length >> 1), body.subarray(body.length >> 1)] : []) as unknown as IncomingMessage;
@@ -147,5 +147,61 @@ describe('readBody', () => {
         expect(await refusal(readBody(request(body, { 'content-encoding': encoding }), PRODUCTION))).toMatchObject({ status: 400, text: expect.stringContaining('could not be decompressed') });
       }
     });
+  });
+});
+
+describe('inflateAsItComes', () => {
+  /** A request whose body is `sent` and then nothing more (it never ends), with `headers`. */
+  function unfinished(sent: Buffer, headers: Record<string, string>): IncomingMessage {
+    const stream = new PassThrough();
+    stream.write(sent);
+    (stream as unknown as { headers: Record<string, string> }).headers = headers;
+    return stream as unknown as IncomingMessage;
+  }
+  const LARGE = { maxBytes: 16 * 1024 * 1024, maxInflateRatio: 100 };
+  /** ER7-like text: `lines` varied segments, compressing about 4–6 times. */
+  const segmentsText = (lines: number, first = 'MSH') =>
+    Buffer.from([`${first}|^~\\&|A|B`, ...Array.from({ length: lines }, (_, i) => `NTE|${i}||note ${(i * 7919) % 100_003} of ${(i * 104_729) % 99_991}`)].join('\r'));
+
+  it('reads gzip, zlib-deflate and raw-deflate bodies as readBody does', async () => {
+    const text = segmentsText(20_000);
+    for (const [encoding, body] of [['gzip', gzipSync(text)], ['deflate', deflateSync(text)], ['deflate', deflateRawSync(text)]] as const) {
+      expect((await inflateAsItComes(request(body, { 'content-encoding': encoding }), LARGE)).equals(text), encoding).toBe(true);
+    }
+    expect(await refusal(inflateAsItComes(request(Buffer.from('x'), { 'content-encoding': 'br' }), LARGE))).toMatchObject({ status: 415 });
+    expect(await refusal(inflateAsItComes(request(Buffer.from('not gzip at all'), { 'content-encoding': 'gzip' }), LARGE))).toMatchObject({ status: 400, text: expect.stringContaining('could not be decompressed') });
+  });
+
+  it('a lower limit once the start shows what the body is: refused as soon as the inflated bytes pass it, before the rest is sent', async () => {
+    const limitsOnceKnown = (head: Buffer) => (head.subarray(0, 3).toString() === 'MSH' ? { maxBytes: 100_000, maxInflateRatio: 100 } : head.length >= 3 ? LARGE : undefined);
+    const overLimit = (limit: number) => Object.assign(new Error(`over ${limit}`), { status: 413, outcome: { issue: [{ diagnostics: `over ${limit}` }] } });
+    // ~1.1 MB of segments; only the first half of its compressed bytes are sent, and nothing more.
+    const big = gzipSync(segmentsText(40_000));
+    const answer = await refusal(inflateAsItComes(unfinished(big.subarray(0, big.length >> 1), { 'content-encoding': 'gzip' }), { ...LARGE, limitsOnceKnown, overLimit }));
+    expect(answer).toEqual({ status: 413, text: 'over 100000' });
+    // A Content-Length past the lower limit: refused once the first step shows the limit.
+    const declared = await refusal(inflateAsItComes(unfinished(big.subarray(0, 1000), { 'content-encoding': 'gzip', 'content-length': String(big.length) }), { ...LARGE, limitsOnceKnown: () => ({ maxBytes: 100_000, maxInflateRatio: 100 }), overLimit }));
+    expect(declared).toEqual({ status: 413, text: 'over 100000' });
+    // Another start keeps the body's limit: read whole.
+    const batch = segmentsText(40_000, 'BHS');
+    expect((await inflateAsItComes(request(gzipSync(batch), { 'content-encoding': 'gzip' }), { ...LARGE, limitsOnceKnown, overLimit })).equals(batch)).toBe(true);
+  });
+
+  it('a bomb with a Content-Length is refused at the ratio before the rest is sent; without one, as plainly a bomb', async () => {
+    const bomb = gzipSync(Buffer.alloc(16 * 1024 * 1024, 0x20), { level: 9 });
+    const sent = bomb.subarray(0, bomb.length >> 1);
+    for (const headers of [{ 'content-encoding': 'gzip', 'content-length': String(bomb.length) }, { 'content-encoding': 'gzip' }] as Array<Record<string, string>>) {
+      expect(await refusal(inflateAsItComes(unfinished(sent, headers), LARGE))).toMatchObject({ status: 413, text: expect.stringContaining('BODY_MAX_INFLATE_RATIO') });
+    }
+    // A body that repeats a longer unit over the ratio, sent whole with its length: refused past ratio × its length.
+    const unit = Buffer.from(Array.from({ length: 300 }, (_, i) => 0x61 + ((i * 7) % 26)));
+    const crafted = gzipSync(Buffer.concat(Array.from({ length: 20_000 }, () => unit)));
+    expect(await refusal(inflateAsItComes(unfinished(crafted, { 'content-encoding': 'gzip', 'content-length': String(crafted.length) }), LARGE))).toMatchObject({ status: 413, text: expect.stringContaining('BODY_MAX_INFLATE_RATIO') });
+  });
+
+  it('the wire bytes count against the limit too (a declared length at once, a streamed body as it comes)', async () => {
+    const body = gzipSync(segmentsText(40_000));
+    expect(await refusal(inflateAsItComes(unfinished(body.subarray(0, 10), { 'content-encoding': 'gzip', 'content-length': String(body.length) }), { maxBytes: 1000, maxInflateRatio: 100 }))).toMatchObject({ status: 413, text: expect.stringContaining('BODY_LIMIT') });
+    expect(await refusal(inflateAsItComes(unfinished(body, { 'content-encoding': 'gzip' }), { maxBytes: 1000, maxInflateRatio: 1_000_000 }))).toMatchObject({ status: 413 });
   });
 });

@@ -63,6 +63,134 @@ export async function readBody(req: IncomingMessage, limits: BodyLimits): Promis
   }
 }
 
+/** What inflateAsItComes reads within, besides BodyLimits. */
+export interface StreamedBodyLimits extends BodyLimits {
+  /**
+   * The limits from the step on which the body's start shows what it is (maxBytes for the wire
+   * and the inflated bytes alike): called with the bytes inflated so far after each step (and at
+   * the end, `ended`) until it answers. An HL7 v2 single message so gets its own limit, a batch
+   * file the body's.
+   */
+  limitsOnceKnown?: (head: Buffer, ended: boolean) => BodyLimits | undefined;
+  /** The 413 for a body over maxBytes (or the limit once known); default: the BODY_LIMIT OperationOutcome. */
+  overLimit?: (limit: number) => Error;
+}
+
+/**
+ * A gzip or deflate body, inflated as it arrives (the wire bytes go to zlib as they come), so a
+ * body is refused as soon as its wire bytes, its inflated bytes or their ratio (inflatingBeyond)
+ * pass a bound: before the rest of it is sent. With a Content-Length the ratio is checked against
+ * it while inflating; without one (chunked), against the bytes consumed, and at the end.
+ */
+export function inflateAsItComes(req: IncomingMessage, limits: StreamedBodyLimits): Promise<Buffer> {
+  const encoding = (req.headers['content-encoding'] ?? 'identity').trim().toLowerCase();
+  if (!['gzip', 'x-gzip', 'deflate'].includes(encoding)) {
+    req.resume();
+    return Promise.reject(unsupportedMediaType(`Content-Encoding ${encoding} is not supported here; send gzip or deflate`));
+  }
+  const overLimit = limits.overLimit ?? ((limit: number) => tooLarge(`The request body is larger than the limit of ${limit} bytes (BODY_LIMIT)`));
+  const declaredHeader = req.headers['content-length'];
+  const declared = declaredHeader !== undefined && /^\d+$/.test(declaredHeader) ? Number(declaredHeader) : undefined;
+  let { maxBytes, maxInflateRatio } = limits;
+  if (declared !== undefined && declared > maxBytes) {
+    req.resume();
+    return Promise.reject(overLimit(maxBytes));
+  }
+  return new Promise((resolve, reject) => {
+    let inflater: (Transform & Zlib) | undefined;
+    let firstBytes: Buffer[] = []; // wire bytes before a deflate body's first two show its wrapping
+    const chunks: Buffer[] = [];
+    let received = 0;
+    let inflated = 0;
+    let known = limits.limitsOnceKnown === undefined;
+    let done = false;
+    const finish = (err: unknown, body?: Buffer) => {
+      if (done) return;
+      done = true;
+      chunks.length = 0;
+      req.off('data', onData);
+      req.off('end', onEnd);
+      req.off('error', onError);
+      req.off('aborted', onAborted);
+      inflater?.destroy(); // no further step is queued on the thread pool
+      if (err) {
+        req.resume(); // what is still coming is dropped; the connection is closed after the answer
+        reject(err);
+      } else resolve(body!);
+    };
+    const decideLimit = (ended: boolean) => {
+      if (known) return;
+      const once = limits.limitsOnceKnown!(Buffer.concat(chunks, inflated), ended);
+      if (once === undefined) return;
+      known = true;
+      ({ maxBytes, maxInflateRatio } = once);
+    };
+    const startInflater = (head: Buffer) => {
+      // HTTP "deflate" is zlib-wrapped (RFC 1950: CMF/FLG, a multiple of 31); some clients send raw DEFLATE.
+      const zlibWrapped = head.length >= 2 && (head[0] & 0x0f) === 8 && ((head[0] << 8) | head[1]) % 31 === 0;
+      const create = encoding === 'deflate' ? (zlibWrapped ? createInflate : createInflateRaw) : createGunzip;
+      const started = create({ chunkSize: INFLATE_STEP_BYTES });
+      started.on('data', (step: Buffer) => {
+        if (done) return;
+        inflated += step.length;
+        chunks.push(step);
+        decideLimit(false);
+        if (received > maxBytes || (declared !== undefined && declared > maxBytes) || inflated > maxBytes) {
+          finish(overLimit(maxBytes));
+          return;
+        }
+        const beyond = inflatingBeyond({ maxBytes, maxInflateRatio }, { wireBytes: declared, consumed: started.bytesWritten, inflated, step });
+        if (beyond) finish(beyond);
+      });
+      started.on('drain', () => req.resume());
+      started.on('end', () => {
+        if (done) return;
+        decideLimit(true);
+        if (received > maxBytes || inflated > maxBytes) finish(overLimit(maxBytes));
+        else if (inflated > maxInflateRatio * received) finish(tooLargeRatio({ maxBytes, maxInflateRatio }));
+        else finish(undefined, Buffer.concat(chunks, inflated));
+      });
+      started.on('error', (err: Error) => {
+        finish(new FhirError(400, outcome([makeIssue('error', 'invalid', `The ${encoding} request body could not be decompressed: ${err.message}`)])));
+      });
+      inflater = started;
+      return started;
+    };
+    const feed = (bytes: Buffer) => {
+      if (!inflater) {
+        firstBytes.push(bytes);
+        const head = Buffer.concat(firstBytes);
+        if (head.length < 2) return;
+        firstBytes = [];
+        bytes = head;
+        startInflater(head);
+      }
+      // Paused while zlib is behind (a slow step on a busy thread pool); resumed on its 'drain'.
+      if (!inflater!.write(bytes)) req.pause();
+    };
+    const onData = (chunk: Buffer) => {
+      received += chunk.length;
+      if (received > maxBytes) {
+        finish(overLimit(maxBytes));
+        return;
+      }
+      feed(chunk);
+    };
+    const onEnd = () => {
+      if (done) return;
+      if (received === 0) return finish(undefined, Buffer.alloc(0));
+      if (!inflater) startInflater(Buffer.concat(firstBytes)).write(Buffer.concat(firstBytes));
+      inflater!.end();
+    };
+    const onError = (err: Error) => finish(new FhirError(400, outcome([makeIssue('error', 'invalid', `The request body could not be read: ${err.message}`)])));
+    const onAborted = () => finish(new FhirError(400, outcome([makeIssue('error', 'invalid', 'The request body was incomplete')])));
+    req.on('data', onData);
+    req.on('end', onEnd);
+    req.on('error', onError);
+    req.on('aborted', onAborted);
+  });
+}
+
 /**
  * wire inflated, step by step on the thread pool; a 413 as soon as a step shows the body cannot
  * end within the bounds (inflatingBeyond), and no further step is taken. Truncated or corrupt data
