@@ -1,7 +1,7 @@
 // The patient of a dose read as JSON text: found without parsing, and a resource where the quick
 // look could be fooled (contained resources, escapes, a display before the reference) is parsed.
 import { expect, it } from 'vitest';
-import { immunizationPatientId } from './cohort.js';
+import { immunizationPatientId, immunizationPatientIdOf } from './cohort.js';
 
 const rec = (resource: Record<string, unknown>) => ({ resourceType: 'Immunization', id: 'i', versionId: 1, lastUpdated: '', deleted: false, json: JSON.stringify(resource) });
 
@@ -20,4 +20,24 @@ it('a contained resource naming another patient first does not fool it', () => {
 
 it('parsed records work too', () => {
   expect(immunizationPatientId({ resourceType: 'Immunization', id: 'i', versionId: 1, lastUpdated: '', deleted: false, resource: { resourceType: 'Immunization', patient: { reference: 'Patient/p-5' } } as never })).toBe('p-5');
+});
+
+it('from the stored bytes (a scan with rawBytes): the same answer as from the whole text, whatever the dose holds', () => {
+  const cases: Array<Record<string, unknown>> = [
+    { resourceType: 'Immunization', id: 'i', status: 'completed', patient: { reference: 'Patient/p-1' }, performer: [{ actor: { reference: 'Organization/o' } }] },
+    { resourceType: 'Immunization', patient: { display: 'Zoë } Ådne', reference: 'Patient/p-6' } }, // a brace in a string before the reference
+    { resourceType: 'Immunization', patient: { reference: 'Patient/p}7' } }, // not an id: none, both ways
+    { resourceType: 'Immunization', note: [{ text: '"patient":{"x":1}' }], patient: { reference: 'Patient/p-8' } },
+    { resourceType: 'Immunization', patient: { reference: 'Patient/p\\9' } },
+    { resourceType: 'Immunization', contained: [{ resourceType: 'Immunization', id: 'c', patient: { reference: 'Patient/other' } }], patient: { reference: 'Patient/real' } },
+    { resourceType: 'Immunization', status: 'completed' },
+  ];
+  const answers = cases.map((resource) => {
+    const json = JSON.stringify(resource);
+    const viaText = immunizationPatientId(rec(resource));
+    const viaBytes = immunizationPatientIdOf({ resourceType: 'Immunization', id: 'i', versionId: 1, lastUpdated: '', deleted: false, jsonBytes: new Uint8Array(Buffer.from(json, 'utf8')) });
+    expect(viaBytes, json).toBe(viaText);
+    return viaBytes;
+  });
+  expect(answers).toEqual(['p-1', 'p-6', undefined, 'p-8', undefined, 'real', undefined]);
 });

@@ -53,3 +53,48 @@ describe('embedded store: scans the index answers whole', () => {
     expect(await scanned({ $and: [{ 's.patient': { $in: ['Patient/p1', 'Patient/p3'] } }, { _id: { $nin: ['i3'] } }] })).toEqual(['i1', 'i21', 'i23']);
   });
 });
+
+describe('embedded store: a full pass whose filter the index answers whole (index entries decide)', () => {
+  let dir: string;
+  let store: EmbeddedStore;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'iis-embedded-scan-exact-full-'));
+    store = new EmbeddedStore({ dataDir: dir, indexes: { Immunization: ['s.performer', 's.n'] } });
+    await store.init();
+    // Organization/a gave 3 of every 4 doses (well over a quarter of the type: a full pass, not a
+    // walk); some doses name two performers (a multi-valued index); one of a's is deleted.
+    for (let i = 0; i < 40; i++) {
+      const performer = i % 4 === 3 ? ['Organization/b'] : i % 5 === 0 ? ['Organization/b', 'Organization/a'] : ['Organization/a'];
+      const resource = { resourceType: 'Immunization', id: `i${i}` } as Resource;
+      await store.write({ resourceType: 'Immunization', id: `i${i}`, resource, ifVersion: 'any', index: { performer, n: i } });
+    }
+    await store.write({ resourceType: 'Immunization', id: 'i1' }); // deleted
+  });
+
+  afterAll(async () => {
+    await store.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  const scanned = async (filter: Record<string, unknown>, options = {}) => {
+    const out: string[] = [];
+    for await (const r of store.scan('Immunization', filter, options)) out.push(r.id);
+    return out.sort();
+  };
+  const ids = (pred: (i: number) => boolean) => [...Array(40).keys()].filter((i) => i !== 1 && pred(i)).map((i) => `i${i}`).sort();
+
+  it('exactly the records holding the value (any element of an array), deleted ones left out, in any scan order', async () => {
+    const byA = ids((i) => i % 4 !== 3);
+    const byB = ids((i) => i % 4 === 3 || i % 5 === 0);
+    expect(byA.length).toBeGreaterThan(10); // over a quarter of the type: the full pass
+    for (const options of [{}, { raw: true }, { orderById: true }]) {
+      expect(await scanned({ 's.performer': { $in: ['Organization/a'] } }, options)).toEqual(byA);
+      expect(await scanned({ 's.performer': 'Organization/a' }, options)).toEqual(byA);
+      expect(await scanned({ 's.performer': { $in: ['Organization/a', 'Organization/b'] } }, options)).toEqual(ids(() => true));
+      expect(await scanned({ 's.performer': { $in: ['Organization/b', 'Organization/none'] } }, options)).toEqual(byB);
+      // More than the one condition: still evaluated on the document.
+      expect(await scanned({ 's.performer': 'Organization/a', 's.n': { $lt: 10 } }, options)).toEqual(byA.filter((id) => Number(id.slice(1)) < 10));
+    }
+  });
+});
