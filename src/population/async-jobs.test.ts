@@ -127,6 +127,18 @@ describe.each(kinds)('$reminder-recall as CSV files, and its audit (%s store)', 
     expect(manifest.output.every((o) => !o.url.includes('.csv'))).toBe(true);
   }, 120_000);
 
+  it('an age range: the streamed CSV lists the same patients as the JSON pages (managed ones and those of its doses)', async () => {
+    const json = await server.fhir('GET', `${QUERY}&ageMax=5&_count=1000`);
+    expect(json.status, json.text).toBe(200);
+    const listed = new Set<string>((json.body.entry ?? []).filter((e: any) => e.search.mode === 'match').map((e: any) => e.resource.id));
+    const csv = csvIds(await syncCsv(server.token()));
+    const young = csvIds((await server.fhir('GET', `${QUERY}&ageMax=5&_format=text/csv`)).text);
+    expect(young).toEqual(listed);
+    expect(young.has('rr-7') && young.has('rr-8')).toBe(true); // the practice's by a dose it gave
+    expect(csv.has('rr-0') && !young.has('rr-0')).toBe(true); // managed, 6 years old
+    expect(csv.has('rr-6') && !young.has('rr-6')).toBe(true); // by a dose, 6 years old
+  });
+
   /** The AuditEvents in the store (written once the audit log is flushed). */
   async function auditEvents(): Promise<AuditEvent[]> {
     await server.audit.flush();

@@ -265,6 +265,11 @@ async function* organizationStream(
     batch = [];
     return members;
   };
+  if (patientFilter) {
+    // The managed patients outside the age range are known too (ids only), so the dose walk does
+    // not fetch each again by id, with the age filter evaluated, only to leave it out.
+    for await (const r of store.scan('Patient', { 's.organization': { $in: [organization] } }, { raw: true, rawBytes: true })) seen.add(r.id);
+  }
   for await (const r of store.scan('Immunization', { 's.performer': { $in: [organization] } }, { raw: true, rawBytes: true })) {
     const id = immunizationPatientIdOf(r);
     if (!id || seen.has(id)) continue;

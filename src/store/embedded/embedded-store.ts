@@ -1742,14 +1742,17 @@ class Plan {
   /**
    * Whether a record matches, from its index entries alone, when the filter is one indexed
    * condition the index holds whole (exactIndexed) of at most POINT_CHECK_VALUES values (a key
-   * look-up each; a longer list is left to the filter's Set test); undefined otherwise.
+   * look-up each; a longer list is left to the filter's Set test), with or without excluded ids;
+   * undefined otherwise.
    */
   indexDecides(): ((id: string) => boolean) | undefined {
     const exact = this.exact;
-    if (!exact || this.excludedIds || exact.values.length > POINT_CHECK_VALUES) return undefined;
+    if (!exact || exact.values.length > POINT_CHECK_VALUES) return undefined;
     const { n, values } = exact;
-    if (values.length === 1) return (id) => this.store.hasEntry(n, values[0], id);
-    return (id) => values.some((v) => this.store.hasEntry(n, v, id));
+    // `_id: {$nin}` beside it (an organization caller's hidden patients) is a Set checked first.
+    const excluded = this.excludedIds;
+    if (values.length === 1) return excluded ? (id) => !excluded.has(id) && this.store.hasEntry(n, values[0], id) : (id) => this.store.hasEntry(n, values[0], id);
+    return (id) => !excluded?.has(id) && values.some((v) => this.store.hasEntry(n, v, id));
   }
 
   /**

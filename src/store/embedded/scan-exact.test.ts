@@ -93,6 +93,8 @@ describe('embedded store: a full pass whose filter the index answers whole (inde
       expect(await scanned({ 's.performer': 'Organization/a' }, options)).toEqual(byA);
       expect(await scanned({ 's.performer': { $in: ['Organization/a', 'Organization/b'] } }, options)).toEqual(ids(() => true));
       expect(await scanned({ 's.performer': { $in: ['Organization/b', 'Organization/none'] } }, options)).toEqual(byB);
+      // Ids excluded beside it (an organization caller's hidden patients): left out.
+      expect(await scanned({ $and: [{ 's.performer': 'Organization/a' }, { _id: { $nin: ['i2', 'i4', 'i3'] } }] }, options)).toEqual(byA.filter((id) => id !== 'i2' && id !== 'i4'));
       // More than the one condition: still evaluated on the document.
       expect(await scanned({ 's.performer': 'Organization/a', 's.n': { $lt: 10 } }, options)).toEqual(byA.filter((id) => Number(id.slice(1)) < 10));
     }
