@@ -121,6 +121,9 @@ describe.each(kinds)('$reminder-recall as CSV files, and its audit (%s store)', 
     expect((await kickoff(server.baseUrl, `${QUERY}&_outputFormat=text/csv&_outputFormat=ndjson`, { token })).status).toBe(400);
     const sync = await server.fhir('GET', `${QUERY}&_outputFormat=text/csv`);
     expect(sync.status).toBe(400);
+    const lenient = await server.fhir('GET', `${QUERY}&_outputFormat=text/csv`, { headers: { prefer: 'handling=lenient' } });
+    expect(lenient.status, lenient.text).toBe(200);
+    expect(lenient.body.resourceType).toBe('Bundle');
     // NDJSON stays the default, and its Bulk Data names are accepted.
     const { manifest } = await exportAll(server.baseUrl, `${QUERY}&_outputFormat=application/fhir%2Bndjson`, { token });
     expect(manifest.output.map((o) => o.type)).toContain('Patient');

@@ -245,7 +245,8 @@ export function populationOperations(runner: ForecastRunner, bulk: BulkExports):
   return {
     reminderRecall: async (req, ctx) => {
       if (!req.prefer.respondAsync) {
-        if (req.query.some(([k]) => k === OUTPUT_FORMAT)) {
+        // Meaningless without a job: refused, or ignored like any parameter under lenient handling.
+        if (req.prefer.handling !== 'lenient' && req.query.some(([k]) => k === OUTPUT_FORMAT)) {
           throw badRequest(`${OUTPUT_FORMAT} names the files of an asynchronous run (with "Prefer: respond-async"); for the CSV now use _format=text/csv`, { expression: OUTPUT_FORMAT });
         }
         return reminderNow(req, ctx);
