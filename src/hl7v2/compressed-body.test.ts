@@ -108,6 +108,8 @@ describe('POST /hl7v2 with a compressed body', () => {
       expect(msa(text)).toMatch(/^MSA\|AA\|/);
       expect(await patients(mrn)).toHaveLength(1);
     }
+    const identity = await post(accepted('GZ-OK-identity', 'Gzipson'), { 'content-encoding': 'identity' });
+    expect(msa(identity.text), identity.text).toMatch(/^MSA\|AA\|/);
     expect((await post(Buffer.from('x'), { 'content-encoding': 'br' })).status).toBe(415);
     expect((await post(Buffer.from('not gzip at all'), { 'content-encoding': 'gzip' })).status).toBe(400);
   });

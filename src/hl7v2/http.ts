@@ -94,7 +94,8 @@ export function hl7v2Router(deps: Hl7v2Deps): express.Router {
   const batchBody = express.raw({ type: () => true, limit: batchBodyLimit(deps.options) });
   const singleLimit = hl7BodyLimit(deps.options);
   const rawBody = (req: Request, res: Response, next: NextFunction): void => {
-    if (req.headers['content-encoding'] !== undefined) return inflatedBody(req, res, next, deps);
+    const encoding = (req.headers['content-encoding'] ?? 'identity').trim().toLowerCase();
+    if (encoding !== 'identity') return inflatedBody(req, res, next, deps);
     firstSegment(req, res, (isBatchBody) => {
       if (isBatchBody) return batchBody(req, res, next);
       const declared = Number(req.headers['content-length']);
