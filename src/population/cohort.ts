@@ -148,7 +148,7 @@ function birthFilter(options: CohortOptions): Filter | undefined {
 async function subjectIds(store: StoreReader, subject: Exclude<CohortSubject, { kind: 'all' }>): Promise<string[]> {
   const ids = new Set<string>();
   if (subject.kind === 'organization') {
-    for await (const r of store.scan('Patient', { 's.organization': { $in: [subject.reference] } }, { raw: true })) ids.add(r.id);
+    for await (const r of store.scan('Patient', { 's.organization': { $in: [subject.reference] } }, { raw: true, rawBytes: true })) ids.add(r.id); // ids only: the bytes are never decoded
     for await (const r of store.scan('Immunization', { 's.performer': { $in: [subject.reference] } }, { raw: true, rawBytes: true })) {
       const id = immunizationPatientIdOf(r);
       if (id) ids.add(id);
