@@ -8,7 +8,10 @@
 //   HOSTILE_HEAP_SNAPSHOT=1   start the server with --heapsnapshot-near-heap-limit (files in its cwd)
 //   HOSTILE_SERVER_ARGS="--max-old-space-size=4096"   extra node flags for the server
 //   HOSTILE_KINDS=big-string,bundle   only these kinds of request
-//   HOSTILE_LOOP_MONITOR=1    also print the server's own event-loop delay (perf_hooks)
+//   HOSTILE_LOOP_MONITOR=1    also print the server's own event-loop delay and GC pauses (perf_hooks)
+//   HOSTILE_LIVE_HEAP=1       with HOSTILE_LOOP_MONITOR: a full GC in the server every 8 s, printing
+//                             the heap left after it (live data: a leak grows it; garbage not yet
+//                             collected does not). The forced GCs change the run: not for timings.
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -73,17 +76,29 @@ async function main(): Promise<void> {
     const monitor = path.join(dataDir, 'loop-monitor.mjs');
     writeFileSync(
       monitor,
-      `import { monitorEventLoopDelay } from 'node:perf_hooks';
+      `import { monitorEventLoopDelay, PerformanceObserver, constants } from 'node:perf_hooks';
 const h = monitorEventLoopDelay({ resolution: 10 });
 h.enable();
 let over100 = 0, last = performance.now();
+// GC pauses by kind (the pause of each collection, as perf_hooks reports it).
+const kinds = { [constants.NODE_PERFORMANCE_GC_MAJOR]: 'major', [constants.NODE_PERFORMANCE_GC_MINOR]: 'minor', [constants.NODE_PERFORMANCE_GC_INCREMENTAL]: 'incremental', [constants.NODE_PERFORMANCE_GC_WEAKCB]: 'weak callbacks' };
+let gc = {}, live = [];
+new PerformanceObserver((list) => {
+  for (const e of list.getEntries()) {
+    const g = (gc[kinds[e.detail?.kind] ?? 'other'] ??= { count: 0, totalMs: 0, maxMs: 0, over50Ms: 0 });
+    g.count++; g.totalMs += e.duration; g.maxMs = Math.max(g.maxMs, e.duration); if (e.duration > 50) g.over50Ms++;
+  }
+}).observe({ entryTypes: ['gc'] });
+// With --expose-gc (HOSTILE_LIVE_HEAP): the heap left after a full GC every 8 s, in MB.
+if (globalThis.gc) setInterval(() => { globalThis.gc(); live.push(Math.round(process.memoryUsage().heapUsed / 1048576)); }, 8000).unref();
 // Reset when the hostile requests start (after start-up and seeding).
-process.on('SIGUSR2', () => { h.reset(); over100 = 0; });
+process.on('SIGUSR2', () => { h.reset(); over100 = 0; gc = {}; live = []; });
 setInterval(() => { const now = performance.now(); if (now - last > 150) over100++; last = now; }, 50).unref();
-process.on('exit', () => process.stderr.write('LOOPMON ' + JSON.stringify({ maxMs: h.max / 1e6, p99Ms: h.percentile(99) / 1e6, p999Ms: h.percentile(99.9) / 1e6, ticksLateOver100Ms: over100 }) + '\\n'));
+process.on('exit', () => process.stderr.write('LOOPMON ' + JSON.stringify({ maxMs: h.max / 1e6, p99Ms: h.percentile(99) / 1e6, p999Ms: h.percentile(99.9) / 1e6, ticksLateOver100Ms: over100, gc, live }) + '\\n'));
 `
     );
     nodeArgs.push('--import', pathToFileURL(monitor).href);
+    if (process.env.HOSTILE_LIVE_HEAP) nodeArgs.push('--expose-gc');
   }
   const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', 'src/server.ts'], {
     cwd: ROOT,
@@ -209,8 +224,12 @@ process.on('exit', () => process.stderr.write('LOOPMON ' + JSON.stringify({ maxM
     await sleep(300); // stderr may trail the exit event
     const loop = /LOOPMON (\{.*\})/.exec(stderr)?.[1];
     if (loop) {
-      const m = JSON.parse(loop) as { maxMs: number; p99Ms: number; p999Ms: number; ticksLateOver100Ms: number };
+      type Pauses = { count: number; totalMs: number; maxMs: number; over50Ms: number };
+      const m = JSON.parse(loop) as { maxMs: number; p99Ms: number; p999Ms: number; ticksLateOver100Ms: number; gc: Record<string, Pauses>; live: number[] };
       console.log(`server event-loop delay during the hostile requests (perf_hooks): max ${m.maxMs.toFixed(0)} ms, p99 ${m.p99Ms.toFixed(1)} ms, p99.9 ${m.p999Ms.toFixed(1)} ms; 50 ms timer late by over 100 ms ${m.ticksLateOver100Ms} times`);
+      const pauses = Object.entries(m.gc).map(([kind, g]) => `${kind} ${g.count} (${g.totalMs.toFixed(0)} ms in all, max ${g.maxMs.toFixed(0)} ms, ${g.over50Ms} over 50 ms)`);
+      console.log(`server GC pauses during the hostile requests: ${pauses.join('; ')}`);
+      if (m.live.length > 0) console.log(`server heap after a full GC every 8 s (live data), MB: ${m.live.join(', ')}`);
     }
     await rm(dataDir, { recursive: true, force: true });
   }
