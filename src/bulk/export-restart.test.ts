@@ -136,18 +136,20 @@ for (const kind of kinds) {
       expect(done.status).toBe(200);
       const resumed = /"msg":"bulk export started".*"resumeAt":\{"type":"Immunization","scan":0,"afterId":"([^"]+)","exported":(\d+)\}/.exec(second.output());
       expect(resumed, second.output()).not.toBeNull();
-      expect(Number(resumed![2])).toBeGreaterThanOrEqual(8);
+      expect(Number(resumed![2])).toBeGreaterThanOrEqual(4);
       const manifest = done.body as Manifest;
       const imms = (await resourcesOf(manifest, 'Immunization', TOKEN)).map((r) => r.id);
       expect(imms.length).toBe(new Set(imms).size); // none twice
       expect([...imms].sort()).toEqual([...data.immunizations].sort()); // none lost
       expect(manifest.output.every((o) => o.count <= 4)).toBe(true);
       expect(new Set(manifest.output.map((o) => o.url)).size).toBe(manifest.output.length);
-      // The files of the first process are in the manifest: the committed part holds the resume point's id
-      const firstFiles = manifest.output.filter((o) => /Immunization-[12]\.ndjson/.test(decodeURIComponent(o.url)));
-      expect(firstFiles).toHaveLength(2);
-      const early = (await Promise.all(firstFiles.map((o) => download(o.url, TOKEN)))).flatMap((d) => d.lines.map((r) => r.id));
-      expect(early.every((id) => id <= resumed![1])).toBe(true);
+      // The committed files of the first process are kept: every file lies wholly at or before the
+      // resume point (the first process's) or wholly after it (the second's), and there are both
+      const files = await Promise.all(manifest.output.map((o) => download(o.url, TOKEN)));
+      const sides = files.map((d) => new Set(d.lines.map((r) => r.id <= resumed![1])));
+      expect(sides.every((side) => side.size === 1)).toBe(true);
+      expect(sides.filter((side) => side.has(true)).length).toBeGreaterThanOrEqual(1);
+      expect(sides.filter((side) => side.has(false)).length).toBeGreaterThanOrEqual(1);
       // and the union equals a fresh export of the same data
       const fresh = await fetch(`${new URL(second.baseUrl).origin}/fhir/$export?_type=Immunization`, { headers: { authorization: `Bearer ${TOKEN}`, prefer: 'respond-async' } });
       const again = await poll(on(second, fresh.headers.get('content-location') as string), TOKEN, 90_000);

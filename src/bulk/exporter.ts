@@ -259,6 +259,7 @@ async function writeOrganized(job: ExportJob, cohort: string[] | undefined, view
   const progress = () => hooks.progress({ type: 'Patient blocks', index: 0, exported });
   progress();
 
+  const commits = commitPacer(options);
   const commit = async (scan: number, afterId: string) => {
     const part = await writer.takePart();
     await hooks.part(part.map((f) => ({ ...f, section: 'output' as const, type: 'Patient', of: job.types.join(',') })), { type: ORGANIZED, scan, afterId, exported });
@@ -285,12 +286,12 @@ async function writeOrganized(job: ExportJob, cohort: string[] | undefined, view
       const block = lines.get(id) as Array<string | Uint8Array>;
       if (block.length > 0) {
         await writer.keepTogether(block.length + 1);
-        if (writer.partReady && last !== undefined) await commit(scan, last);
+        if (writer.partReady && commits.due()) await commit(scan, last ?? '');
         writer.push(JSON.stringify({ resourceType: 'Parameters', parameter: [{ name: 'header', valueReference: { reference: `Patient/${id}` } }] }));
         for (const line of block) writer.push(line);
         await writer.flush();
         exported += block.length;
-        if (writer.partReady) await commit(scan, id);
+        if (writer.partReady && commits.due()) await commit(scan, id);
       }
       last = id;
     }
@@ -326,6 +327,24 @@ async function writeOrganized(job: ExportJob, cohort: string[] | undefined, view
     for (const f of await writer.abort()) if (!committed.has(f.name)) await deps.files.remove(f.name).catch(() => undefined);
     throw err;
   }
+}
+
+/**
+ * When closed files are committed (one job write each time): the first at once, then at most once
+ * per heartbeat period (a third of the lease). Files closed in between wait for the next commit;
+ * a takeover redoes at most that much. Committing every file would write the job (and, on
+ * MongoDB, its history) once per file, which small BULK_FILE_MAX_LINES make a lot of writes.
+ */
+function commitPacer(options: BulkOptions): { due(): boolean } {
+  let last = 0;
+  return {
+    due() {
+      const now = Date.now();
+      if (now - last < options.leaseMs / 3) return false;
+      last = now;
+      return true;
+    },
+  };
 }
 
 /** The cohort in chunks of COHORT_CHUNK ids, or one unlimited scan ([undefined]). */
@@ -369,6 +388,7 @@ async function writeType(job: ExportJob, type: string, index: number, filters: F
     for (const f of filters) total += await store.count(type, f);
   }
   const committed = new Set<string>();
+  const commits = commitPacer(options);
   let exported = resume?.exported ?? 0;
   hooks.progress({ type, index, exported, total });
   try {
@@ -382,7 +402,7 @@ async function writeType(job: ExportJob, type: string, index: number, filters: F
         ++exported;
         if (writer.push(line)) {
           await writer.flush();
-          if (writer.partReady) {
+          if (writer.partReady && commits.due()) {
             const part = await writer.takePart();
             await hooks.part(part.map((f) => outputFile(f, type)), { type, scan, afterId: rec.id, exported });
             for (const f of part) committed.add(f.name);
