@@ -123,6 +123,23 @@ describe('JSON bodies', () => {
     expect(((await res.json()) as any).issue[0].diagnostics).toContain('BODY_MAX_INFLATE_RATIO');
   });
 
+  it('a gzip body whose start inflates far more than BODY_MAX_INFLATE_RATIO is accepted when the whole body is within it', async () => {
+    // 3,000 identical identifiers (~350 KB, inflating ~250 times) then 1,000 varied ones: the whole
+    // body inflates ~40 times; its first 64 KB steps from fewer than 1/100 of their bytes.
+    const same = { system: 'urn:oid:2.16.840.1.113883.3.72.5.9.1', value: 'SAME-0000000000', type: { text: 'medical record number' } };
+    const varied = Array.from({ length: 1000 }, (_, i) => ({ system: `urn:oid:2.16.840.1.113883.3.72.5.${(i * 7919) % 997}`, value: `V${(i * 104_729) % 99_991}-${(i * 31_337) % 9973}` }));
+    const text = Buffer.from(JSON.stringify(patient({ identifier: [...Array.from({ length: 3000 }, () => same), ...varied] })));
+    const body = gzipSync(text);
+    expect(text.length / body.length).toBeLessThan(100);
+    const res = await fetch(`${server.baseUrl}/Patient`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${server.token()}`, 'content-type': 'application/fhir+json', 'content-encoding': 'gzip' },
+      body: new Uint8Array(body),
+    });
+    expect(res.status, await res.clone().text()).toBe(201);
+    expect(((await res.json()) as any).identifier).toHaveLength(4000);
+  });
+
   it('a gzip body within the limits is accepted', async () => {
     const res = await fetch(`${server.baseUrl}/Patient`, {
       method: 'POST',
