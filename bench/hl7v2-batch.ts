@@ -1,7 +1,8 @@
 // npm run bench:hl7v2-batch: VXU^V04 messages/s through POST /hl7v2 as one batch file of
 // BENCH_BATCH_MESSAGES (default 1,000) against the same number sent one message per request — one at
-// a time (what a batch does inside: src/hl7v2/batch.ts runs its messages one after the other) and
-// BENCH_BATCH_CONCURRENCY (default 16) at a time — on a server in a child process with an empty
+// a time (what a batch did inside until session 13) and BENCH_BATCH_CONCURRENCY (default 16) at a
+// time — on a server in a child process (HL7V2_BATCH_CONCURRENCY passed on: the file's messages run
+// at once, src/hl7v2/batch-schedule.ts; 1 runs them one after the other as before) with an empty
 // embedded store, over loopback. Each message is a new child with one dose, or one in five a
 // further dose (bench/vxu-messages.ts), so matching, the rules, the transaction and the audit all run.
 // After a warm-up of BENCH_BATCH_WARMUP single messages (default 1,000), BENCH_BATCH_ROUNDS rounds
@@ -76,6 +77,7 @@ async function main(): Promise<void> {
     const pid = child.pid as number;
     const take = (n: number) => Array.from({ length: n }, () => nextMessage());
     await singles(url, take(WARM_UP), 8);
+    console.log(`server: HL7V2_BATCH_CONCURRENCY ${process.env.HL7V2_BATCH_CONCURRENCY || '(default)'}`);
     console.log(`warm-up: ${WARM_UP.toLocaleString('en-US')} single messages, 8 at a time; load average (1/5/15 min) ${os.loadavg().map((l) => l.toFixed(2)).join(' / ')} on ${os.availableParallelism()} cores`);
     const ways: Array<[string, (messages: string[]) => Promise<number>]> = [
       [`one batch file of ${MESSAGES.toLocaleString('en-US')}`, (m) => batch(url, m)],

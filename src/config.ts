@@ -34,6 +34,8 @@ export interface Config {
   hl7v2MaxConcurrentMessages?: number;
   /** HL7V2_MAX_BATCH_MESSAGES: most messages (and batches) in one HL7 v2 batch file at POST /hl7v2 (src/hl7v2/batch.ts; default 1,000). */
   hl7v2MaxBatchMessages?: number;
+  /** HL7V2_BATCH_CONCURRENCY: messages of one HL7 v2 batch file processed at once when they concern different patients (src/hl7v2/batch-schedule.ts; default 8; 1: one at a time). */
+  hl7v2BatchConcurrency?: number;
   /**
    * false: FHIR GET requests go through express like every other request instead of the lane that
    * answers them without it (src/http/app.ts fhirGetLane; the same bytes either way, its test
@@ -153,6 +155,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     hl7v2MaxMessageBytes: positive(env, 'HL7V2_MAX_MESSAGE_BYTES'),
     hl7v2MaxConcurrentMessages: positive(env, 'HL7V2_MAX_CONCURRENT_MESSAGES'),
     hl7v2MaxBatchMessages: positive(env, 'HL7V2_MAX_BATCH_MESSAGES'),
+    hl7v2BatchConcurrency: positive(env, 'HL7V2_BATCH_CONCURRENCY'),
     signin: {
       adminUsername: env.IIS_ADMIN_USERNAME || undefined,
       adminPassword: env.IIS_ADMIN_PASSWORD || undefined,

@@ -1,6 +1,7 @@
 // The batch envelope (batch.ts) with a stand-in for the single-message path: what is refused as a
 // whole (and then never run), what goes to one message, the answer's shape and counts, order, the
-// gate, yielding between messages, and a batch that stops part-way. The real messages through the
+// gate, messages about different children side by side, yielding between messages, and a batch
+// that stops part-way. The real messages through the
 // server: batch-http.test.ts.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
@@ -193,6 +194,48 @@ describe('batch files (batch.ts)', () => {
     expect(order.indexOf('S1')).toBeGreaterThan(0);
     expect(order.indexOf('S1')).toBeLessThan(order.indexOf('B3'));
     expect(order.filter((id) => id.startsWith('B'))).toEqual(['B1', 'B2', 'B3']);
+  });
+
+  it('runs messages about different children side by side, at most `concurrency` at once, and single messages still get their turn at the gate', async () => {
+    const gate = new MessageGate(3);
+    const order: string[] = [];
+    let running = 0;
+    let most = 0;
+    const answer: BatchOptions['answer'] = async (message) => {
+      running += 1;
+      most = Math.max(most, running);
+      order.push(message.split('|')[9]);
+      await new Promise((r) => setTimeout(r, 5));
+      running -= 1;
+      return fakeAnswer()(message);
+    };
+    // Each message names another child (PID-3), but C2 and C4 the same one: C4 waits for C2.
+    const child = (id: string, pid: string) => MSG(id, [`PID|1||${pid}`]);
+    const messages = [child('C1', 'P1'), child('C2', 'P2'), child('C3', 'P3'), child('C4', 'P2'), child('C5', 'P5'), child('C6', 'P6')];
+    const batch = handleBatch([BHS(), ...messages, 'BTS|6'].join('\r'), options({ gate, answer, concurrency: 2 }));
+    await new Promise((r) => setTimeout(r, 2));
+    const single = gate.run(() => answer(MSG('S1')));
+    const result = await batch;
+    await single;
+    // Two of the batch's at once (the gate allows three): the third slot is the single message's.
+    expect(most).toBe(3);
+    expect(order.indexOf('S1')).toBeLessThan(order.indexOf('C4'));
+    expect(order.indexOf('C2')).toBeLessThan(order.indexOf('C4'));
+    expect(segments(result.body).filter((s) => s.startsWith('MSA')).map((s) => s.split('|')[2])).toEqual(['C1', 'C2', 'C3', 'C4', 'C5', 'C6']);
+  });
+
+  it('a store that goes away while others run: those already running keep their answers, the rest are AR, 503', async () => {
+    const answer: BatchOptions['answer'] = async (message) => {
+      await new Promise((r) => setTimeout(r, message.includes('|M2|') ? 1 : 10));
+      if (message.includes('|M2|')) throw new StoreUnavailableError('down');
+      return fakeAnswer()(message);
+    };
+    const child = (id: string) => MSG(id, [`PID|1||${id}`]);
+    const result = await handleBatch([BHS(), child('M1'), child('M2'), child('M3'), child('M4'), 'BTS|4'].join('\r'), options({ answer, concurrency: 3 }));
+    expect(result.status).toBe(503);
+    // M1 and M3 were running with M2 (different children): stored, and answered so; M4 never started.
+    expect(segments(result.body).filter((s) => s.startsWith('MSA'))).toEqual(['MSA|AA|M1', 'MSA|AR|M2', 'MSA|AA|M3', 'MSA|AR|M4']);
+    expect(segments(result.body).filter((s) => s.startsWith('ERR'))[1]).toMatch(/Not processed: the data store became unavailable at message 2/);
   });
 
   it('yields to other work between two messages', async () => {

@@ -1,9 +1,11 @@
 // HL7 v2 batch files on POST /hl7v2, as registries receive them from EHRs and pharmacies (HL7 v2.5.1
 // chapter 2, "HL7 batch protocol": [FHS] { [BHS] { MSH … } [BTS] } [FTS]). Each message is answered
 // exactly as when it is sent alone — by the same function (`answer`: messages.ts handleMessage with
-// the caller's context), in order, one at a time, each through the message gate — and the answers
-// go back as one batch: FHS/BHS answering the sender's (FHS-12/BHS-12 = its FHS-11/BHS-11), one
-// ACK or RSP per message in order, BTS-1 the count of answers, FTS-1 the count of batches.
+// the caller's context), each through the message gate — and as when the file runs one message at a
+// time in order: messages run side by side only when no two of them can reach the same record
+// (batch-footprint.ts, batch-schedule.ts). The answers go back as one batch: FHS/BHS answering the
+// sender's (FHS-12/BHS-12 = its FHS-11/BHS-11), one ACK or RSP per message in file order, BTS-1 the
+// count of answers, FTS-1 the count of batches.
 //
 // What is whole-batch and what is per message (the batch is checked before any message is run, so a
 // batch refused as a whole has stored nothing):
@@ -27,12 +29,22 @@ import type { Logger } from '../logger.js';
 import { StoreUnavailableError } from '../store/store.js';
 import { ackRequestOf, buildAck, type AckRequest } from './ack.js';
 import { ENCODING_CHARACTERS, nowHl7, parseMessage, segmentText, unescapeText, type FieldValue } from './er7.js';
+import { footprintOf } from './batch-footprint.js';
+import { runScheduled } from './batch-schedule.js';
 import type { MessageGate } from './gate.js';
 import type { MessageResult } from './messages.js';
 import { Hl7Problem, isHl7Problem, type Hl7Issue } from './problems.js';
 
 /** The default of HL7V2_MAX_BATCH_MESSAGES: the most messages (and batches) one request may carry. */
 export const DEFAULT_MAX_BATCH_MESSAGES = 1000;
+
+/**
+ * The default of HL7V2_BATCH_CONCURRENCY: messages of one file run at once (when they concern
+ * different patients). Measured with bench:hl7v2-batch (src/hl7v2/README.md "Batch files: speed").
+ */
+export const DEFAULT_BATCH_CONCURRENCY = 8;
+/** Messages of a file read ahead (footprints known) and not finished, at least 4 × the concurrency. */
+const BATCH_LOOKAHEAD = 64;
 
 /** A body whose first segment is FHS or BHS (after a byte-order mark, whitespace or an MLLP start block). */
 export function isBatch(text: string): boolean {
@@ -283,6 +295,13 @@ export interface BatchOptions {
   answer: (message: string) => Promise<MessageResult>;
   /** The message gate (gate.ts): each message of the batch takes its turn there like any other message. */
   gate?: MessageGate;
+  /**
+   * Messages of the file run at once (HL7V2_BATCH_CONCURRENCY, default DEFAULT_BATCH_CONCURRENCY):
+   * only those no two of which can reach the same record (batch-schedule.ts); 1: one at a time.
+   */
+  concurrency?: number;
+  /** `Organization/<id>` the caller acts for: the messages' footprints are read as handleMessage reads them. */
+  organization?: string;
   /** Called with each message's result as it is answered (the submitter report). */
   answered?: (result: MessageResult) => void;
   /** True once the client has gone: the messages not yet run are not run. */
@@ -302,36 +321,50 @@ type Stop = { reason: 'store-unavailable'; at: number } | { reason: 'client-gone
 
 /**
  * Answers a batch file: the envelope is read and checked first (a refusal stores nothing), then the
- * messages are run one at a time, in order, each through the gate, yielding to other work between
- * two messages; only each message's answer (text) is kept meanwhile.
+ * messages are run — side by side where their footprints (batch-footprint.ts) say no two of them
+ * can reach the same record, in file order where they could (batch-schedule.ts), each through the
+ * gate, yielding to other work before each message — and their answers put back in file order;
+ * only each message's answer (text) is kept meanwhile.
  */
 export async function handleBatch(text: string, options: BatchOptions): Promise<BatchAnswer> {
   const { file, problem } = readBatchFile(text, options.maxMessages);
   if (problem) return refusedBatch(file, problem);
-  const answered: Array<{ received: ReceivedBatch; answers: string[]; comment?: string }> = [];
+  const messages = file.batches.flatMap((batch) => batch.messages);
+  const answers: string[] = new Array<string>(messages.length);
   let stop: Stop | undefined;
-  let ordinal = 0;
-  for (const received of file.batches) {
-    const answers: string[] = [];
-    answered.push({ received, answers, comment: received.trailer === undefined ? 'No BTS was sent: the message count could not be checked' : undefined });
-    for (const [start, end] of received.messages) {
-      ordinal += 1;
-      const message = text.slice(start, end);
+  const messageAt = (index: number): string => text.slice(messages[index][0], messages[index][1]);
+  const concurrency = options.concurrency ?? DEFAULT_BATCH_CONCURRENCY;
+  await runScheduled(messages.length, {
+    concurrency,
+    lookahead: Math.max(BATCH_LOOKAHEAD, 4 * concurrency),
+    // A stopped batch runs nothing more: its messages need no footprint.
+    footprint: (index) => (stop ? { kind: 'none' } : footprintOf(messageAt(index), { maxBytes: options.maxMessageBytes, organization: options.organization })),
+    run: async (index) => {
+      const ordinal = index + 1;
+      const message = messageAt(index);
       if (!stop && options.clientGone?.()) stop = { reason: 'client-gone', at: ordinal };
-      if (stop) {
-        answers.push(notRun(message, stop, options));
-        continue;
+      if (!stop) {
+        // Other requests' work (reading sockets, parsing, the store's callbacks) runs before each message.
+        await new Promise<void>((resolve) => setImmediate(resolve));
       }
-      // Other requests' work (reading sockets, parsing, the store's callbacks) runs between two messages.
-      await new Promise<void>((resolve) => setImmediate(resolve));
+      if (stop) {
+        answers[index] = notRun(message, stop, options);
+        return;
+      }
       const { ack, storeUnavailable } = await answerOne(message, ordinal, options);
-      answers.push(ack);
-      if (storeUnavailable) stop = { reason: 'store-unavailable', at: ordinal };
-    }
-  }
+      answers[index] = ack;
+      if (storeUnavailable) stop ??= { reason: 'store-unavailable', at: ordinal };
+    },
+  });
   if (stop?.reason === 'client-gone') {
-    options.logger?.warn('HL7 v2 batch: the client went away; the rest of the batch was not run', { requestId: options.requestId, stoppedAt: stop.at, messages: ordinal });
+    options.logger?.warn('HL7 v2 batch: the client went away; the rest of the batch was not run', { requestId: options.requestId, stoppedAt: stop.at, messages: messages.length });
   }
+  let next = 0;
+  const answered = file.batches.map((received) => ({
+    received,
+    answers: answers.slice(next, (next += received.messages.length)),
+    comment: received.trailer === undefined ? 'No BTS was sent: the message count could not be checked' : undefined,
+  }));
   const fileComment = file.header !== undefined && file.trailer === undefined ? 'No FTS was sent: the batch count could not be checked' : undefined;
   return { status: stop?.reason === 'store-unavailable' ? 503 : 200, body: buildBatchAnswer(file, answered, fileComment) };
 }

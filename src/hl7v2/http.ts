@@ -15,7 +15,7 @@ import type { Pipeline } from '../pipeline/pipeline.js';
 import { credentialChecker } from '../signin/index.js';
 import { StoreUnavailableError } from '../store/store.js';
 import { buildAck } from './ack.js';
-import { DEFAULT_MAX_BATCH_MESSAGES, handleBatch, isBatch } from './batch.js';
+import { DEFAULT_BATCH_CONCURRENCY, DEFAULT_MAX_BATCH_MESSAGES, handleBatch, isBatch } from './batch.js';
 import { DEFAULT_MAX_CONCURRENT_MESSAGES, MessageGate } from './gate.js';
 import { pipelineMessageRunner, pipelineRunner } from './fhir-runner.js';
 import { handleMessage } from './messages.js';
@@ -38,6 +38,8 @@ export interface Hl7v2Options {
   maxBatchBytes?: number;
   /** Inflated bytes per compressed byte of a gzip/deflate body (BODY_MAX_INFLATE_RATIO, default 100). */
   maxInflateRatio?: number;
+  /** Messages of one batch file processed at once (HL7V2_BATCH_CONCURRENCY, default DEFAULT_BATCH_CONCURRENCY). */
+  batchConcurrency?: number;
 }
 
 /** The default of HL7V2_MAX_MESSAGE_BYTES. */
@@ -77,6 +79,7 @@ export function hl7v2FrontDoor(services: FrontDoorServices): FrontDoorParts {
       maxBatchMessages: services.config.hl7v2MaxBatchMessages ?? DEFAULT_MAX_BATCH_MESSAGES,
       maxBatchBytes: services.config.bodyLimitBytes,
       maxInflateRatio: limitsOf(services.config).bodyMaxInflateRatio,
+      batchConcurrency: services.config.hl7v2BatchConcurrency ?? DEFAULT_BATCH_CONCURRENCY,
     },
     report,
     gate: new MessageGate(services.config.hl7v2MaxConcurrentMessages ?? DEFAULT_MAX_CONCURRENT_MESSAGES),
@@ -340,8 +343,9 @@ async function answerHl7(text: string, contentType: string, authorization: strin
 
 /**
  * POST /hl7v2 with a batch file (batch.ts): the caller once, then each message as answerHl7 answers
- * a single one — handleMessage with the same context, through the gate one message at a time, each
- * counted in the submitter report — and one batch of answers.
+ * a single one — handleMessage with the same context, each through the gate (several of the file's
+ * at once when they concern different patients: batch-schedule.ts), each counted in the submitter
+ * report — and one batch of answers.
  */
 async function answerHl7Batch(text: string, contentType: string, authorization: string | undefined, locals: RequestLocals, deps: Hl7v2Deps, clientGone: () => boolean): Promise<SoapAnswer> {
   const caller = await deps.verifier.verify(authorization);
@@ -356,6 +360,8 @@ async function answerHl7Batch(text: string, contentType: string, authorization: 
     maxMessages: deps.options.maxBatchMessages ?? DEFAULT_MAX_BATCH_MESSAGES,
     maxMessageBytes: deps.options.maxMessageBytes,
     answer: (message) => handleMessage(message, context),
+    concurrency: deps.options.batchConcurrency ?? DEFAULT_BATCH_CONCURRENCY,
+    organization: caller.organization,
     gate: deps.gate,
     answered: (result) => deps.report?.record(result, caller.organization),
     clientGone,
