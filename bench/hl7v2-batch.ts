@@ -7,6 +7,8 @@
 // further dose (bench/vxu-messages.ts), so matching, the rules, the transaction and the audit all run.
 // After a warm-up of BENCH_BATCH_WARMUP single messages (default 1,000), BENCH_BATCH_ROUNDS rounds
 // (default 2) of the three ways, their order turned each round (the store grows as they go).
+// BENCH_BATCH_BESIDE=1 adds a fourth: the file while single messages are sent one at a time beside
+// it (their latency meanwhile); BENCH_BATCH_ONLY_BESIDE=1 with it runs that way alone.
 // No 1M data set: the store starts empty.
 import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -63,6 +65,30 @@ async function batch(url: string, messages: string[]): Promise<number> {
   return seconds;
 }
 
+/**
+ * The file while another sender sends single messages one at a time beside it (BENCH_BATCH_BESIDE=1):
+ * the file's rate, and the single messages' count and latency meanwhile (what a file does to a
+ * registry's other senders: each of its messages takes a turn at the message gate like theirs).
+ */
+async function batchBeside(url: string, messages: string[], take: (n: number) => string[]): Promise<{ seconds: number; note: string }> {
+  let done = false;
+  const latencies: number[] = [];
+  const beside = (async () => {
+    while (!done) {
+      const [message] = take(1);
+      const started = performance.now();
+      const { status, text } = await post(url, message);
+      if (status !== 200 || !/\rMSA\|A[AE]\|/.test(text)) throw new Error(`not accepted (HTTP ${status}): ${text.slice(0, 600)}`);
+      latencies.push(performance.now() - started);
+    }
+  })();
+  const seconds = await batch(url, messages).finally(() => (done = true));
+  await beside;
+  latencies.sort((a, b) => a - b);
+  const at = (q: number) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))]?.toFixed(1) ?? '-';
+  return { seconds, note: `; beside it ${latencies.length} single messages, latency p50 ${at(0.5)} ms, p99 ${at(0.99)} ms` };
+}
+
 async function main(): Promise<void> {
   const dataDir = await mkdtemp(path.join(os.tmpdir(), 'iis-bench-hl7-batch-'));
   const port = 20000 + Math.floor(Math.random() * 20000);
@@ -84,13 +110,20 @@ async function main(): Promise<void> {
       ['single messages, 1 at a time', (m) => singles(url, m, 1)],
       [`single messages, ${CONCURRENCY} at a time`, (m) => singles(url, m, CONCURRENCY)],
     ];
+    const besideWay: Array<[string, (messages: string[]) => Promise<{ seconds: number; note: string }>]> = [
+      [`one batch file of ${MESSAGES.toLocaleString('en-US')}, single messages 1 at a time beside it`, (m) => batchBeside(url, m, take)],
+    ];
+    const timed: Array<[string, (messages: string[]) => Promise<{ seconds: number; note: string }>]> = [
+      ...(process.env.BENCH_BATCH_BESIDE === '1' ? besideWay : []),
+      ...(process.env.BENCH_BATCH_ONLY_BESIDE === '1' ? [] : ways.map(([name, run]): [string, (m: string[]) => Promise<{ seconds: number; note: string }>] => [name, async (m) => ({ seconds: await run(m), note: '' })])),
+    ];
     for (let round = 1; round <= ROUNDS; round++) {
-      const order = round % 2 === 1 ? ways : [...ways].reverse();
+      const order = round % 2 === 1 ? timed : [...timed].reverse();
       for (const [name, run] of order) {
         const messages = take(MESSAGES);
         const cpu = await cpuSnapshot(pid);
-        const seconds = await run(messages);
-        console.log(`round ${round}, ${name}: ${(MESSAGES / seconds).toFixed(0)} messages/s (${seconds.toFixed(2)} s), ${await cpuPer(pid, cpu, MESSAGES, 'message')}`);
+        const { seconds, note } = await run(messages);
+        console.log(`round ${round}, ${name}: ${(MESSAGES / seconds).toFixed(0)} messages/s (${seconds.toFixed(2)} s), ${await cpuPer(pid, cpu, MESSAGES, 'message')}${note}`);
       }
     }
     console.log(`load average (1/5/15 min) at the end: ${os.loadavg().map((l) => l.toFixed(2)).join(' / ')}`);
