@@ -53,7 +53,9 @@ describe('batch message footprint', () => {
     expect(keysOf(footprintOf(a, options)).length).toBeGreaterThan(3);
     expect(shared(a, b)).toEqual([]);
     const again = message(child({ id: 'U-1', family: 'Abara', given: 'Ada', birth: '20200101' }));
-    expect(shared(a, again)).toContain('pid https://iis-fhir-server.org/fhir/sid/hl7v2-authority/MYEHR|U-1');
+    expect(shared(a, again)).toContain('pid https://iis-fhir-server.org/fhir/sid/hl7v2-authority/myehr|u-1');
+    // Another spelling of the same record number (case) is the same key.
+    expect(shared(a, message(child({ id: 'u-1', family: 'Zeller', given: 'Zoe', birth: '20190909' })))).toContain('pid https://iis-fhir-server.org/fhir/sid/hl7v2-authority/myehr|u-1');
   });
 
   it('a QBP is a query, what cannot be parsed touches nothing, another type or an unreadable VXU runs alone', () => {

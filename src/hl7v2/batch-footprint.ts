@@ -25,6 +25,7 @@
 // it keeps its place against every VXU (a query). A message that cannot be parsed touches nothing
 // (handleMessage answers it AR from the same parse). Anything else (another message type, a VXU that
 // cannot be read into a patient) runs alone: after everything before it, before everything after.
+import type { Identifier } from '@medplum/fhirtypes';
 import { blockingStages, matchingIndex } from '../matching/blocking.js';
 import { parseMessage, type ParsedMessage } from './er7.js';
 import { token } from './identifiers.js';
@@ -47,6 +48,14 @@ export interface FootprintOptions {
   organization?: string;
 }
 
+/**
+ * An identifier as a key: its search token, lower-cased and trimmed, so that two spellings a search
+ * might treat as one (case, surrounding spaces) are one key — coarser than any search, never finer.
+ */
+function tokenKey(identifier: Identifier): string {
+  return token({ system: identifier.system?.trim().toLowerCase(), value: identifier.value?.trim().toLowerCase() });
+}
+
 /** The path blockingStages is asked to name: its filters are read back as keys. */
 const KEY_PATH = 'k';
 
@@ -67,7 +76,7 @@ export function footprintOf(message: string, options: FootprintOptions): Footpri
     return { kind: 'alone' };
   }
   const keys = new Set<string>();
-  for (const identifier of content.identifiers) keys.add(`pid ${token(identifier)}`);
+  for (const identifier of content.identifiers) keys.add(`pid ${tokenKey(identifier)}`);
   const { exact, tolerant } = blockingStages(content.patient, { path: KEY_PATH });
   for (const filter of [...exact, ...tolerant]) {
     const condition = filter[KEY_PATH] as string | { $in: string[] } | undefined;
@@ -77,9 +86,9 @@ export function footprintOf(message: string, options: FootprintOptions): Footpri
   }
   for (const key of matchingIndex(content.patient).keys) keys.add(`match ${key}`);
   for (const dose of content.doses) {
-    keys.add(`dose ${token(dose.identifier)}`);
-    for (const condition of dose.conditions) keys.add(`condition ${token(condition.identifier)}`);
+    keys.add(`dose ${tokenKey(dose.identifier)}`);
+    for (const condition of dose.conditions) keys.add(`condition ${tokenKey(condition.identifier)}`);
   }
-  if (content.consent) keys.add(`consent ${token(content.consent.identifier)}`);
+  if (content.consent) keys.add(`consent ${tokenKey(content.consent.identifier)}`);
   return { kind: 'record', keys: [...keys] };
 }
