@@ -11,6 +11,16 @@ function request(body: Buffer, headers: Record<string, string> = {}): IncomingMe
 }
 
 const LIMITS = { maxBytes: 1000, maxInflateRatio: 10 };
+
+/** A request whose body is `sent` and then nothing more (it never ends), with `headers`. */
+function unfinished(sent: Buffer, headers: Record<string, string>): IncomingMessage {
+  const stream = new PassThrough();
+  stream.write(sent);
+  (stream as unknown as { headers: Record<string, string> }).headers = headers;
+  return stream as unknown as IncomingMessage;
+}
+/** The headers of a body sent with its Content-Length (inflated as it arrives) or chunked (read whole first). */
+const framings = (body: Buffer, encoding: string): Array<Record<string, string>> => [{ 'content-encoding': encoding, 'content-length': String(body.length) }, { 'content-encoding': encoding }];
 const refusal = (p: Promise<unknown>) => p.then(() => undefined, (err: { status: number; outcome: { issue: Array<{ diagnostics: string }> } }) => ({ status: err.status, text: err.outcome.issue[0].diagnostics }));
 
 describe('readBody', () => {
@@ -29,9 +39,11 @@ describe('readBody', () => {
 
   it('stops inflating at the ratio or the limit (413), and names which', async () => {
     const bomb = gzipSync(Buffer.alloc(900, 0x20)); // about 30 bytes inflating to 900: over 10 times
-    expect(await refusal(readBody(request(bomb, { 'content-encoding': 'gzip' }), LIMITS))).toMatchObject({ status: 413, text: expect.stringContaining('BODY_MAX_INFLATE_RATIO') });
     const big = gzipSync(Buffer.alloc(5000, 0x20));
-    expect(await refusal(readBody(request(big, { 'content-encoding': 'gzip' }), { maxBytes: 1000, maxInflateRatio: 1000 }))).toMatchObject({ status: 413, text: expect.stringContaining('BODY_LIMIT') });
+    for (const [bombHeaders, bigHeaders] of [0, 1].map((i) => [framings(bomb, 'gzip')[i], framings(big, 'gzip')[i]])) {
+      expect(await refusal(readBody(request(bomb, bombHeaders), LIMITS))).toMatchObject({ status: 413, text: expect.stringContaining('BODY_MAX_INFLATE_RATIO') });
+      expect(await refusal(readBody(request(big, bigHeaders), { maxBytes: 1000, maxInflateRatio: 1000 }))).toMatchObject({ status: 413, text: expect.stringContaining('BODY_LIMIT') });
+    }
   });
 
   it('refuses unknown encodings (415) and corrupt compressed data (400)', async () => {
@@ -68,8 +80,11 @@ describe('readBody', () => {
 
     it('a raw-deflate bomb (64 MB of "[") is refused after inflating at most 4 steps', async () => {
       const bomb = deflateRawSync(Buffer.alloc(64 * 1024 * 1024, 0x5b));
-      expect(await refusal(readBody(request(bomb, { 'content-encoding': 'deflate' }), PRODUCTION))).toMatchObject({ status: 413, text: expect.stringContaining('BODY_MAX_INFLATE_RATIO') });
-      expect(inflated).toBeLessThanOrEqual(4 * INFLATE_STEP_BYTES);
+      for (const headers of framings(bomb, 'deflate')) {
+        inflated = 0;
+        expect(await refusal(readBody(request(bomb, headers), PRODUCTION))).toMatchObject({ status: 413, text: expect.stringContaining('BODY_MAX_INFLATE_RATIO') });
+        expect(inflated).toBeLessThanOrEqual(4 * INFLATE_STEP_BYTES);
+      }
     });
 
     it('at a ratio no bomb reaches, BODY_LIMIT stops it one step past the limit', async () => {
@@ -85,8 +100,17 @@ describe('readBody', () => {
       for (let i = 0, length = 0; length < 3 * 1024 * 1024; i++, length += parts[parts.length - 1].length) parts.push(`{"resourceType":"Patient","id":"p${i}","name":[{"family":"F${(i * 7919) % 100_003}","given":["G${(i * 104_729) % 99_991}"]}],"birthDate":"19${10 + (i % 90)}-0${1 + (i % 9)}-1${i % 10}"},`);
       const text = Buffer.from(parts.join(''));
       for (const [encoding, body] of [['gzip', gzipSync(text)], ['deflate', deflateSync(text)], ['deflate', deflateRawSync(text)]] as const) {
-        expect((await readBody(request(body, { 'content-encoding': encoding }), PRODUCTION)).equals(text), encoding).toBe(true);
+        for (const headers of framings(body, encoding)) {
+          expect((await readBody(request(body, headers), PRODUCTION)).equals(text), JSON.stringify(headers)).toBe(true);
+        }
       }
+    });
+
+    it('a body of a declared length is inflated as it arrives: a bomb is refused before the rest is sent', async () => {
+      const bomb = gzipSync(Buffer.alloc(PRODUCTION.maxBytes, 0x20), { level: 9 });
+      const headers = { 'content-encoding': 'gzip', 'content-length': String(bomb.length) };
+      expect(await refusal(readBody(unfinished(bomb.subarray(0, bomb.length >> 2), headers), PRODUCTION))).toMatchObject({ status: 413, text: expect.stringContaining('BODY_MAX_INFLATE_RATIO') });
+      expect(inflated).toBeLessThanOrEqual(4 * INFLATE_STEP_BYTES);
     });
 
     /** A transaction Bundle of `identical` copies of one entry, then `varied` different ones. */
@@ -104,7 +128,9 @@ describe('readBody', () => {
       const text = bundleText(3000, 12_000);
       for (const [encoding, body] of [['gzip', gzipSync(text)], ['gzip', gzipSync(text, { level: 9 })], ['deflate', deflateSync(text)], ['deflate', deflateRawSync(text)]] as const) {
         expect(text.length / body.length).toBeLessThan(PRODUCTION.maxInflateRatio);
-        expect((await readBody(request(body, { 'content-encoding': encoding }), PRODUCTION)).equals(text), encoding).toBe(true);
+        for (const headers of framings(body, encoding)) {
+          expect((await readBody(request(body, headers), PRODUCTION)).equals(text), JSON.stringify(headers)).toBe(true);
+        }
       }
       // The start alone, with as many varied entries as keep the first steps over the ratio: the
       // whole is over it, and refused.
@@ -117,9 +143,12 @@ describe('readBody', () => {
       // the output passes 100 times the whole compressed body.
       const unit = Buffer.from(Array.from({ length: 300 }, (_, i) => 0x61 + ((i * 7) % 26)));
       const body = gzipSync(Buffer.concat(Array.from({ length: (8 * 1024 * 1024) / 300 }, () => unit)));
-      expect(await refusal(readBody(request(body, { 'content-encoding': 'gzip' }), PRODUCTION))).toMatchObject({ status: 413, text: expect.stringContaining('BODY_MAX_INFLATE_RATIO') });
-      expect(inflated).toBeGreaterThan(PRODUCTION.maxInflateRatio * body.length - INFLATE_STEP_BYTES);
-      expect(inflated).toBeLessThanOrEqual(PRODUCTION.maxInflateRatio * body.length + 2 * INFLATE_STEP_BYTES);
+      for (const headers of framings(body, 'gzip')) {
+        inflated = 0;
+        expect(await refusal(readBody(request(body, headers), PRODUCTION))).toMatchObject({ status: 413, text: expect.stringContaining('BODY_MAX_INFLATE_RATIO') });
+        expect(inflated).toBeGreaterThan(PRODUCTION.maxInflateRatio * body.length - INFLATE_STEP_BYTES);
+        expect(inflated).toBeLessThanOrEqual(PRODUCTION.maxInflateRatio * body.length + 2 * INFLATE_STEP_BYTES);
+      }
     });
 
     it('a gzip level-1 bomb (inflating ~230 times per step, as identical entries do) is refused after at most 4 steps', async () => {
@@ -144,20 +173,15 @@ describe('readBody', () => {
         ['deflate', deflateSync(text).subarray(0, 30)],
         ['deflate', deflateRawSync(text).subarray(0, 30)],
       ] as const) {
-        expect(await refusal(readBody(request(body, { 'content-encoding': encoding }), PRODUCTION))).toMatchObject({ status: 400, text: expect.stringContaining('could not be decompressed') });
+        for (const headers of framings(body, encoding)) {
+          expect(await refusal(readBody(request(body, headers), PRODUCTION)), JSON.stringify(headers)).toMatchObject({ status: 400, text: expect.stringContaining('could not be decompressed') });
+        }
       }
     });
   });
 });
 
 describe('inflateAsItComes', () => {
-  /** A request whose body is `sent` and then nothing more (it never ends), with `headers`. */
-  function unfinished(sent: Buffer, headers: Record<string, string>): IncomingMessage {
-    const stream = new PassThrough();
-    stream.write(sent);
-    (stream as unknown as { headers: Record<string, string> }).headers = headers;
-    return stream as unknown as IncomingMessage;
-  }
   const LARGE = { maxBytes: 16 * 1024 * 1024, maxInflateRatio: 100 };
   /** ER7-like text: `lines` varied segments, compressing about 4–6 times. */
   const segmentsText = (lines: number, first = 'MSH') =>

@@ -1,7 +1,8 @@
 // Reads a request body within bounds: at most BODY_LIMIT bytes on the wire, and after
 // decompression at most BODY_LIMIT bytes and at most BODY_MAX_INFLATE_RATIO times the compressed
-// bytes. Inflation streams on the zlib thread pool (a large body never holds the event loop) and
-// stops as soon as the body cannot end within a bound, or is plainly a bomb: a bomb is refused
+// bytes. Inflation streams on the zlib thread pool (a large body never holds the event loop), as
+// the body arrives when its length is declared, and stops as soon as the body cannot end within a
+// bound, or is plainly a bomb: a bomb is refused
 // after inflating one step (measured in body.test.ts), not after inflating up to its cap, while a
 // body whose start compresses far better than the rest is read whole when it ends within the ratio.
 import type { IncomingMessage } from 'node:http';
@@ -46,6 +47,13 @@ export async function readBody(req: IncomingMessage, limits: BodyLimits): Promis
     req.resume(); // drain quietly; the connection is closed after the answer
     throw tooLarge(`The request body (${declared} bytes) is larger than the limit of ${limits.maxBytes} bytes (BODY_LIMIT)`);
   }
+  if (encoding !== 'identity' && Number.isFinite(declared)) {
+    // Its length known, a compressed body is inflated as it arrives: refused as soon as a step
+    // shows it cannot end within the bounds (the ratio against that length), before the rest is
+    // read, and never held whole both compressed and inflated.
+    return inflateAsItComes(req, limits);
+  }
+  // Chunked: read whole first, so the ratio is checked against its whole length while inflating.
   const wire = await collect(req, limits.maxBytes);
   if (encoding === 'identity' || wire.length === 0) return wire;
   try {
