@@ -34,6 +34,7 @@ export class RemoteJwks {
   /** Outbound fetch attempts so far (for tests and diagnostics). */
   fetches = 0;
   private resolver?: KeyResolver;
+  private loadedSet?: JSONWebKeySet;
   private fetchedAt = 0;
   private maxAgeOfSet: number;
   private lastAttempt = Number.NEGATIVE_INFINITY;
@@ -60,6 +61,11 @@ export class RemoteJwks {
     this.timeoutMs = options.timeoutMs ?? 5_000;
     this.maxBytes = options.maxBytes ?? 256 * 1024;
     this.now = options.now ?? Date.now;
+  }
+
+  /** The public keys loaded last (undefined before the first successful fetch). */
+  get keySet(): JSONWebKeySet | undefined {
+    return this.loadedSet;
   }
 
   /** A jose key resolver (pass to jwtVerify). */
@@ -143,6 +149,7 @@ export class RemoteJwks {
     const jwks = publicKeySet(parsed);
     if (!jwks) throw new JwksUnavailableError(`The document at ${this.url} is not a JSON Web Key Set`);
     this.resolver = createLocalJWKSet(jwks);
+    this.loadedSet = jwks;
     this.fetchedAt = this.now();
     this.maxAgeOfSet = Math.min(this.maxAgeMs, cacheMaxAge(res.headers.get('cache-control')) ?? Number.POSITIVE_INFINITY);
   }

@@ -46,9 +46,10 @@ export function authRouter({ tokenEndpoint, serverKeys, publicBaseUrl, logger }:
     }
     const form = new URLSearchParams(typeof req.body === 'string' ? req.body : '');
     // Codes and refresh tokens of people's apps are answered by the sign-in front door
-    // (src/signin), mounted after this router; it reads the body this one already read. A request
-    // with a signed client assertion is a backend-services client's, whatever grant it names.
-    if (!form.has('client_assertion') && USER_GRANTS.has(form.get('grant_type') ?? '')) {
+    // (src/signin), mounted after this router; it reads the body this one already read. Those apps
+    // may authenticate with a signed client assertion too (private_key_jwt); every other grant
+    // (client_credentials, SMART Backend Services) is answered here.
+    if (USER_GRANTS.has(form.get('grant_type') ?? '')) {
       next('router');
       return;
     }

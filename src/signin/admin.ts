@@ -5,7 +5,8 @@
 //   GET    /auth/admin/users/{username}
 //   PATCH  /auth/admin/users/{username}
 //          { active?, role?, password?, unlock?: true, totp?: "enable" | "disable" }
-//   GET    /auth/admin/clients, POST /auth/admin/clients { clientId, redirectUris, public, name?, launchUri? },
+//   GET    /auth/admin/clients, POST /auth/admin/clients { clientId, redirectUris, public, name?, launchUri?,
+//          jwksUri? | jwks? (private_key_jwt: the app's key set URL or its public keys; no secret) },
 //   DELETE /auth/admin/clients/{clientId}                      (public health only)
 // Who may: public-health administrators (an `admin` user's token, or a system/*.cruds token without
 // an organization, e.g. the CLI's) manage every user and app; a `site-admin` manages the users of its
@@ -15,7 +16,7 @@ import type { Caller } from '../auth/caller.js';
 import type { TokenVerifier } from '../auth/verify-token.js';
 import { badRequest, forbidden, notFound } from '../fhir/outcome.js';
 import type { AdminEvent } from './audit.js';
-import { publicView, type AppClients } from './app-clients.js';
+import { clientKind, publicView, type AppClients } from './app-clients.js';
 import { isRole, type Role } from './roles.js';
 import { newTotpSecret, totpUri } from './totp.js';
 import { normaliseUsername, userIdFor, viewOf, type User, type UserDirectory } from './users.js';
@@ -187,8 +188,16 @@ export function adminRouter(options: AdminOptions): express.Router {
     if (admin.kind !== 'public-health') throw forbidden('Apps are registered by public health');
     const body = objectBody(req.body);
     const redirectUris = Array.isArray(body.redirectUris) ? body.redirectUris.map(String) : typeof body.redirectUri === 'string' ? [body.redirectUri] : [];
-    const client = await clients.register({ clientId: str(body.clientId), redirectUris, public: body.public === true, name: str(body.name) || undefined, launchUri: str(body.launchUri) || undefined });
-    options.auditAdmin({ actor: admin.actor, action: 'client-register', target: `client:${client.clientId}`, detail: client.public ? 'public' : 'confidential' });
+    const client = await clients.register({
+      clientId: str(body.clientId),
+      redirectUris,
+      public: body.public === true,
+      name: str(body.name) || undefined,
+      launchUri: str(body.launchUri) || undefined,
+      ...(body.jwksUri !== undefined ? { jwksUri: str(body.jwksUri) } : {}),
+      ...(body.jwks !== undefined ? { jwks: body.jwks } : {}),
+    });
+    options.auditAdmin({ actor: admin.actor, action: 'client-register', target: `client:${client.clientId}`, detail: clientKind(client) });
     res.status(201).json(client);
   }));
 

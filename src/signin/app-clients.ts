@@ -5,10 +5,15 @@
 // user passwords' hashing, passwords.ts), checked at the token endpoint by `secretMatches` (the
 // provider's Client#compareClientSecret calls it, provider.ts). Records written before the hash
 // (`secret` in the clear) still authenticate and are rewritten with a hash at the sign-in server's
-// start (`hashLegacySecrets`) and, should one appear later, at its first successful use. The clinic web app (`iis-web-app`) is built in and needs no registration.
+// start (`hashLegacySecrets`) and, should one appear later, at its first successful use.
+// Confidential apps may instead authenticate with signed JWTs (SMART `client-confidential-asymmetric`,
+// `private_key_jwt`): registered with their public keys inline (`jwks`) or a URL the server fetches
+// them from (`jwksUri`, client-keys.ts), they get no secret at all. The clinic web app
+// (`iis-web-app`) is built in and needs no registration.
 // SMART Backend Services clients (client_credentials with signed assertions) stay in
 // AUTH_CLIENTS_FILE (src/auth/clients.ts).
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import type { JSONWebKeySet } from 'jose';
 import type { ClientMetadata } from 'oidc-provider';
 import type { Resource } from '@medplum/fhirtypes';
 import { badRequest, conflict } from '../fhir/outcome.js';
@@ -32,6 +37,10 @@ export interface AppClient {
    * accepted, and replaced by `secretHash` at start or at first use (see the top of this file).
    */
   secret?: string;
+  /** Asymmetric apps (private_key_jwt): the URL of their public key set, fetched by the server. */
+  jwksUri?: string;
+  /** Asymmetric apps (private_key_jwt): their public key set, inline. */
+  jwks?: JSONWebKeySet;
   createdAt: string;
 }
 
@@ -44,7 +53,16 @@ export interface NewAppClient {
   public: boolean;
   name?: string;
   launchUri?: string;
+  /** Asymmetric: the app's key set URL (https, or http on loopback). Not with `jwks` nor `public`. */
+  jwksUri?: string;
+  /** Asymmetric: the app's public keys (RSA or EC P-384). Not with `jwksUri` nor `public`. */
+  jwks?: unknown;
 }
+
+/** Signing algorithms of client assertions (SMART App Launch 2 requires RS384 and ES384; the backend-services endpoint takes the same). */
+export const CLIENT_ASSERTION_ALGORITHMS = ['RS384', 'ES384'];
+/** Most keys an inline key set may hold. */
+const MAX_INLINE_KEYS = 10;
 
 const CLIENT_ID = /^[A-Za-z0-9][A-Za-z0-9._~-]{1,127}$/;
 
@@ -58,18 +76,31 @@ export function webAppClient(publicBaseUrl: string): AppClient {
   };
 }
 
-export function clientMetadata(client: AppClient): ClientMetadata {
+/** How a registered app authenticates at the token endpoint. */
+export function authMethodOf(client: Pick<AppClient, 'public' | 'jwks' | 'jwksUri'>): 'none' | 'private_key_jwt' | 'client_secret_basic' {
+  if (client.public) return 'none';
+  return client.jwks || client.jwksUri ? 'private_key_jwt' : 'client_secret_basic';
+}
+
+/**
+ * oidc-provider's view of an app. An app with a `jwksUri` gets the keys fetched from it so far
+ * (`remoteKeys`, client-keys.ts; none yet: an empty set) inline: the server, not oidc-provider,
+ * fetches them, with its size limit, timeout and cache.
+ */
+export function clientMetadata(client: AppClient, remoteKeys?: (url: string) => JSONWebKeySet | undefined): ClientMetadata {
+  const method = authMethodOf(client);
   return {
     client_id: client.clientId,
     ...(client.name ? { client_name: client.name } : {}),
     redirect_uris: client.redirectUris,
     grant_types: ['authorization_code', 'refresh_token'],
     response_types: ['code'],
-    token_endpoint_auth_method: client.public ? 'none' : 'client_secret_basic',
+    token_endpoint_auth_method: method,
+    ...(method === 'private_key_jwt' ? { jwks: client.jwks ?? (client.jwksUri ? remoteKeys?.(client.jwksUri) : undefined) ?? { keys: [] } } : {}),
     // oidc-provider needs a client_secret for client_secret_basic; it holds the hash (or a legacy
     // record's secret) and is only ever compared by secretMatches (no HS* algorithms or
     // client_secret_jwt are enabled, which would use it as a key).
-    ...(client.secretHash || client.secret ? { client_secret: client.secretHash ?? client.secret } : {}),
+    ...(method === 'client_secret_basic' && (client.secretHash || client.secret) ? { client_secret: client.secretHash ?? client.secret } : {}),
   };
 }
 
@@ -131,9 +162,9 @@ export class AppClients {
   }
 
   /** What oidc-provider needs to know about a client (undefined: unknown client). */
-  async metadata(clientId: string): Promise<ClientMetadata | undefined> {
+  async metadata(clientId: string, remoteKeys?: (url: string) => JSONWebKeySet | undefined): Promise<ClientMetadata | undefined> {
     const client = await this.get(clientId);
-    return client ? clientMetadata(client) : undefined;
+    return client ? clientMetadata(client, remoteKeys) : undefined;
   }
 
   async list(): Promise<AppClient[]> {
@@ -149,14 +180,21 @@ export class AppClients {
     for (const uri of input.redirectUris ?? []) problems.push(...appUrlProblems('redirect URI', uri));
     if (input.launchUri !== undefined) problems.push(...appUrlProblems('launch URI', input.launchUri));
     if (this.builtIn.some((c) => c.clientId === input.clientId)) problems.push(`"${input.clientId}" is a built-in client`);
+    const jwks = input.jwks === undefined ? undefined : inlineKeySet(input.jwks, problems);
+    if (input.jwksUri !== undefined) problems.push(...appUrlProblems('JWKS URL', input.jwksUri));
+    if (input.jwksUri !== undefined && input.jwks !== undefined) problems.push('Give the keys inline (jwks) or by URL (jwksUri), not both');
+    if (input.public && (input.jwksUri !== undefined || input.jwks !== undefined)) problems.push('A public app has no keys: leave out jwks and jwksUri, or register it as confidential');
     if (problems.length > 0) throw badRequest(problems.join('; '));
-    const secret = input.public ? undefined : randomBytes(32).toString('base64url');
+    const asymmetric = jwks !== undefined || input.jwksUri !== undefined;
+    const secret = input.public || asymmetric ? undefined : randomBytes(32).toString('base64url');
     const client: AppClient = {
       clientId: input.clientId,
       ...(input.name ? { name: input.name } : {}),
       redirectUris: [...new Set(input.redirectUris)],
       public: input.public,
       ...(input.launchUri !== undefined ? { launchUri: input.launchUri } : {}),
+      ...(input.jwksUri !== undefined ? { jwksUri: input.jwksUri } : {}),
+      ...(jwks ? { jwks } : {}),
       ...(secret ? { secretHash: await hashPassword(secret, this.hashParams) } : {}),
       createdAt: new Date().toISOString(),
     };
@@ -192,6 +230,47 @@ function appUrlProblems(what: string, uri: string): string[] {
   const loopback = ['localhost', '127.0.0.1', '[::1]'].includes(url.hostname);
   if (url.protocol === 'http:' && !loopback) problems.push(`The ${what} "${uri}" must use https (http only for loopback)`);
   return problems;
+}
+
+/**
+ * An inline key set as stored: public RSA (2048 bits or more, RS384) or EC P-384 (ES384) keys only, each with
+ * a `kid` of its own (a private member is refused, not dropped: whoever sent it leaked the key).
+ * Problems go to `problems`.
+ */
+function inlineKeySet(value: unknown, problems: string[]): JSONWebKeySet | undefined {
+  const keys = typeof value === 'object' && value !== null ? (value as { keys?: unknown }).keys : undefined;
+  if (!Array.isArray(keys) || keys.length === 0) {
+    problems.push('jwks must be a JSON Web Key Set with at least one key ({"keys": [...]})');
+    return undefined;
+  }
+  if (keys.length > MAX_INLINE_KEYS) problems.push(`jwks may hold at most ${MAX_INLINE_KEYS} keys`);
+  const kids = new Set<string>();
+  const kept: JSONWebKeySet['keys'] = [];
+  keys.forEach((key: unknown, i) => {
+    const k = (typeof key === 'object' && key !== null ? key : {}) as Record<string, unknown>;
+    const label = `jwks key ${i + 1}`;
+    if (['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k'].some((m) => m in k)) problems.push(`${label} holds private key material: register the public key only`);
+    else if (k.kty === 'RSA') {
+      if (typeof k.n !== 'string' || typeof k.e !== 'string') problems.push(`${label}: an RSA key needs n and e`);
+      else if (Buffer.from(k.n, 'base64url').length * 8 < 2048) problems.push(`${label}: RSA keys must have at least 2048 bits`);
+    } else if (k.kty === 'EC') {
+      if (k.crv !== 'P-384') problems.push(`${label}: EC keys must be on P-384 (ES384)`);
+      else if (typeof k.x !== 'string' || typeof k.y !== 'string') problems.push(`${label}: an EC key needs x and y`);
+    } else problems.push(`${label}: kty must be RSA or EC`);
+    if (typeof k.kid !== 'string' || k.kid === '') problems.push(`${label} needs a kid`);
+    else if (kids.has(k.kid)) problems.push(`${label}: kid "${k.kid}" is used twice`);
+    else kids.add(k.kid);
+    if (k.use !== undefined && k.use !== 'sig') problems.push(`${label}: use must be "sig"`);
+    if (k.alg !== undefined && !CLIENT_ASSERTION_ALGORITHMS.includes(String(k.alg))) problems.push(`${label}: alg must be one of ${CLIENT_ASSERTION_ALGORITHMS.join(', ')}`);
+    kept.push(JSON.parse(JSON.stringify(k)));
+  });
+  return { keys: kept };
+}
+
+/** How an app authenticates, in words (audit details, the CLI). */
+export function clientKind(client: Pick<AppClient, 'public' | 'jwks' | 'jwksUri'>): string {
+  const method = authMethodOf(client);
+  return method === 'none' ? 'public' : method === 'private_key_jwt' ? `confidential: private_key_jwt (${client.jwksUri ? `keys at ${client.jwksUri}` : 'keys inline'})` : 'confidential';
 }
 
 /** What the admin API and the CLI list about an app: never its secret nor the secret's hash. */

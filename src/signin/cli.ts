@@ -3,6 +3,7 @@
 // admin API (/auth/admin, admin.ts) with a public-health token signed by the server key in
 // DATA_DIR; when no server runs, the store is opened directly (the embedded store allows one
 // process at a time). Either way the change is audited.
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { AuditLog } from '../audit/audit-log.js';
 import { operatorToken } from '../auth/operator-token.js';
@@ -11,7 +12,7 @@ import { isFhirError } from '../fhir/outcome.js';
 import { createLogger } from '../logger.js';
 import { createStore } from '../app/open-store.js';
 import type { Store } from '../store/store.js';
-import { AppClients, publicView, webAppClient } from './app-clients.js';
+import { AppClients, clientKind, publicView, webAppClient } from './app-clients.js';
 import { buildSecurityEvent } from './audit.js';
 import { ROLES } from './roles.js';
 import { userIdFor, UserDirectory, viewOf } from './users.js';
@@ -29,6 +30,7 @@ options: --url <server> (default PUBLIC_BASE_URL or http://localhost:PORT); --di
 
 export const CLIENTS_USAGE = `usage:
   npm run clients -- add --client-id C --redirect-uri URI [--redirect-uri URI2] [--public] [--name "N"] [--launch-uri URL]
+                        [--jwks-uri URL | --jwks FILE]   (private_key_jwt: the app's key set, by URL or a JSON file; no secret)
   npm run clients -- list
   npm run clients -- remove --client-id C
 options: --url <server> (default PUBLIC_BASE_URL or http://localhost:PORT); --direct (open the store, no server)`;
@@ -61,6 +63,8 @@ export async function runCli(kind: 'users' | 'clients', argv: string[], config: 
         'client-id': { type: 'string' },
         'redirect-uri': { type: 'string', multiple: true },
         'launch-uri': { type: 'string' },
+        'jwks-uri': { type: 'string' },
+        jwks: { type: 'string' },
         public: { type: 'boolean' },
         url: { type: 'string' },
         direct: { type: 'boolean' },
@@ -154,12 +158,29 @@ function clientRequest(command: string, v: Record<string, unknown>): Plan | stri
   switch (command) {
     case 'add':
       if (!clientId || !(v['redirect-uri'] as string[] | undefined)?.length) return 'add needs --client-id and --redirect-uri';
+      if (v['jwks-uri'] !== undefined && v.jwks !== undefined) return 'give --jwks-uri or --jwks, not both';
+      let jwks: unknown;
+      if (typeof v.jwks === 'string') {
+        try {
+          jwks = JSON.parse(readFileSync(v.jwks, 'utf8'));
+        } catch (err) {
+          return `--jwks ${v.jwks}: not a readable JSON file (${(err as Error).message})`;
+        }
+      }
       return {
         method: 'POST',
         path: '/auth/admin/clients',
-        body: { clientId, redirectUris: v['redirect-uri'], public: Boolean(v.public), name: v.name, ...(v['launch-uri'] ? { launchUri: v['launch-uri'] } : {}) },
+        body: {
+          clientId,
+          redirectUris: v['redirect-uri'],
+          public: Boolean(v.public),
+          name: v.name,
+          ...(v['launch-uri'] ? { launchUri: v['launch-uri'] } : {}),
+          ...(v['jwks-uri'] !== undefined ? { jwksUri: v['jwks-uri'] } : {}),
+          ...(jwks !== undefined ? { jwks } : {}),
+        },
         print: (c, io) => {
-          io.out(`registered ${c.clientId} (${c.public ? 'public: PKCE, no secret' : 'confidential: client_secret_basic'})`);
+          io.out(`registered ${c.clientId} (${c.public ? 'public: PKCE, no secret' : c.jwksUri || c.jwks ? `confidential: private_key_jwt (RS384 or ES384 assertions; ${c.jwksUri ? `keys fetched from ${c.jwksUri}` : 'keys as given'}), no secret` : 'confidential: client_secret_basic'})`);
           io.out(`client_id=${c.clientId}`);
           if (c.launchUri) io.out(`launch_uri=${c.launchUri} (EHR launch from a patient's record in the clinic web app)`);
           if (c.secret) io.out(`client_secret=${c.secret}\n(shown once: store it in the app's configuration)`);
@@ -169,7 +190,7 @@ function clientRequest(command: string, v: Record<string, unknown>): Plan | stri
       return {
         method: 'GET',
         path: '/auth/admin/clients',
-        print: (b, io) => b.clients.forEach((c: any) => io.out(`${c.clientId}\t${c.public ? 'public' : 'confidential'}\t${c.redirectUris.join(' ')}${c.launchUri ? `\tlaunch ${c.launchUri}` : ''}`)),
+        print: (b, io) => b.clients.forEach((c: any) => io.out(`${c.clientId}\t${clientKind(c)}\t${c.redirectUris.join(' ')}${c.launchUri ? `\tlaunch ${c.launchUri}` : ''}`)),
       };
     case 'remove':
       if (!clientId) return 'remove needs --client-id';
@@ -263,7 +284,7 @@ export async function directBackend(config: Config, openStore: (c: Config) => St
       if (method === 'GET') return { status: 200, body: { clients: (await clients.list()).map(publicView) } };
       if (method === 'POST') {
         const client = await clients.register(body);
-        record('client-register', `client:${client.clientId}`, client.public ? 'public' : 'confidential');
+        record('client-register', `client:${client.clientId}`, clientKind(client));
         return { status: 201, body: client };
       }
       if (method === 'DELETE') {

@@ -20,9 +20,10 @@ import { tokenIssuer } from '../auth/smart-config.js';
 import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
 import type { FrontDoorServices } from '../pipeline/front-door.js';
-import type { Store } from '../store/store.js';
+import { StoreUnavailableError, type Store } from '../store/store.js';
 import { adminRouter } from './admin.js';
 import { AppClients, webAppClient } from './app-clients.js';
+import { ClientKeySets } from './client-keys.js';
 import { buildSecurityEvent, type AdminEvent, type AuditSink, type SignInEvent } from './audit.js';
 import { interactionRouter } from './interactions.js';
 import { callerForUser, PatientLookup } from './patient-lookup.js';
@@ -129,12 +130,15 @@ export async function createSignin(services: FrontDoorServices, options: SigninO
   // EHR launch ids: short-lived records beside the provider's artifacts (swept with them).
   const launches = new EhrLaunches(store.expiringRecords(ARTIFACTS_NAMESPACE));
   const patients = new PatientLookup(services.pipeline, issuer);
+  // Apps registered with a JWKS URL: their keys, fetched and cached by the server (client-keys.ts).
+  const clientKeys = new ClientKeySets(clients);
   const provider = createProvider({
     publicBaseUrl: config.publicBaseUrl,
     fhirBaseUrl: services.baseUrl,
     issuer,
     users,
     clients,
+    clientKeys,
     builtInClients: builtIn,
     artifacts,
     signingJwk: signingKey.privateJwk,
@@ -158,8 +162,28 @@ export async function createSignin(services: FrontDoorServices, options: SigninO
   // answers client_credentials and passes authorization_code and refresh_token requests on to
   // here, with the body already read (req.body, the form as text). oidc-provider takes req.body
   // then, and says once on the console that it found an already parsed body: expected here.
+  // A request with a client assertion (private_key_jwt) of an app registered with a JWKS URL: its
+  // keys are loaded first (client-keys.ts); a set that cannot be fetched is invalid_client (401).
   router.post(`${basePath}/token`, (req: Request, res: Response, next: NextFunction) => {
-    mounted(req, res, next);
+    const assertion = typeof req.body === 'string' ? new URLSearchParams(req.body).get('client_assertion') : null;
+    if (!assertion) {
+      mounted(req, res, next);
+      return;
+    }
+    clientKeys.prepare(assertion).then((refusal) => {
+      if (refusal === undefined) {
+        mounted(req, res, next);
+        return;
+      }
+      logger.warn('token request refused', { requestId: res.locals.requestId, error: 'invalid_client', description: refusal });
+      res.setHeader('Cache-Control', 'no-store');
+      res.status(401).json({ error: 'invalid_client', error_description: refusal });
+    }, (err: unknown) => {
+      if (!(err instanceof StoreUnavailableError)) return next(err);
+      res.setHeader('Cache-Control', 'no-store');
+      res.setHeader('Retry-After', '5');
+      res.status(503).json({ error: 'temporarily_unavailable', error_description: 'The data store is unavailable; try again shortly' });
+    });
   });
   router.use(
     interactionRouter({

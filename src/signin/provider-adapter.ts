@@ -21,6 +21,7 @@ import type { ExpiringRecords } from '../store/expiring.js';
 import type { Store } from '../store/store.js';
 import type { Logger } from '../logger.js';
 import type { AppClients } from './app-clients.js';
+import type { ClientKeySets } from './client-keys.js';
 
 /** Kinds of artifacts a grant owns (revoked together with it). */
 const GRANTABLE = new Set(['AccessToken', 'AuthorizationCode', 'RefreshToken', 'DeviceCode', 'BackchannelAuthenticationRequest']);
@@ -122,11 +123,12 @@ function atRest(model: string, payload: AdapterPayload, id: string): Record<stri
 }
 
 /** The adapter factory handed to oidc-provider. */
-export function adapterFactory(artifacts: StoredArtifacts, clients: AppClients): (model: string) => Adapter {
+export function adapterFactory(artifacts: StoredArtifacts, clients: AppClients, clientKeys?: ClientKeySets): (model: string) => Adapter {
   return (model) => {
     if (model !== 'Client') return artifacts.adapter(model);
     return {
-      find: async (id) => clients.metadata(id),
+      // Apps with a JWKS URL carry the keys the server fetched (client-keys.ts), inline.
+      find: async (id) => clients.metadata(id, clientKeys?.current),
       upsert: async () => undefined,
       findByUid: async () => undefined,
       findByUserCode: async () => undefined,

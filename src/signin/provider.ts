@@ -15,7 +15,8 @@ import { StoreUnavailableError } from '../store/store.js';
 import type { Logger } from '../logger.js';
 import type { TokenVerifier } from '../auth/verify-token.js';
 import { decodeJwt } from 'jose';
-import { clientMetadata, type AppClients, type AppClient } from './app-clients.js';
+import { CLIENT_ASSERTION_ALGORITHMS, clientMetadata, type AppClients, type AppClient } from './app-clients.js';
+import type { ClientKeySets } from './client-keys.js';
 import type { EhrLaunches } from './ehr-launch.js';
 import { messagePage, esc } from './pages.js';
 import { adapterFactory, type StoredArtifacts } from './provider-adapter.js';
@@ -33,6 +34,10 @@ export const PROVIDER_ROUTES = {
 } as const;
 
 const STORE_UNAVAILABLE = 'The data store is unavailable; try again shortly';
+/** A client assertion (private_key_jwt) may expire at most this long from now (SMART App Launch 2). */
+export const MAX_CLIENT_ASSERTION_LIFETIME_S = 300;
+/** Clock skew allowed on client assertions' exp/iat/nbf (oidc-provider's check and ours). */
+const ASSERTION_CLOCK_TOLERANCE_S = 5;
 
 /** The patient chosen for a grant (standalone launch); kept as long as the grant. */
 export const LAUNCH_MODEL = 'LaunchContext';
@@ -44,6 +49,8 @@ export interface ProviderOptions {
   issuer: string;
   users: UserDirectory;
   clients: AppClients;
+  /** Key sets of apps registered with a JWKS URL (private_key_jwt). */
+  clientKeys: ClientKeySets;
   builtInClients: AppClient[];
   artifacts: StoredArtifacts;
   /** The sign-in private signing JWK (ES256, src/auth/server-key.ts). */
@@ -107,8 +114,8 @@ export function createProvider(options: ProviderOptions): SigninProvider {
   const rsScope = resourceScopes().join(' ');
 
   const configuration: Configuration = {
-    adapter: adapterFactory(artifacts, options.clients),
-    clients: options.builtInClients.map(clientMetadata),
+    adapter: adapterFactory(artifacts, options.clients, options.clientKeys),
+    clients: options.builtInClients.map((client) => clientMetadata(client)),
     async findAccount(_ctx, id) {
       const user = await users.get(id);
       if (!user || !user.active) return undefined;
@@ -130,6 +137,26 @@ export function createProvider(options: ProviderOptions): SigninProvider {
     conformIdTokenClaims: false,
     responseTypes: ['code'],
     pkce: { methods: ['S256'], required: () => true },
+    clockTolerance: ASSERTION_CLOCK_TOLERANCE_S,
+    // private_key_jwt (SMART client-confidential-asymmetric): oidc-provider checks the signature
+    // with the app's registered keys, iss = sub = client_id, exp, a jti never seen (ReplayDetection:
+    // a record of the store, provider-adapter.ts, so every server process on the same store sees
+    // it) and an aud among its own URLs. SMART asks more: aud is the token endpoint (not the issuer)
+    // and the assertion lives at most 5 minutes.
+    async assertJwtClientAuthClaimsAndHeader(ctx, claims) {
+      // urlFor is OIDCContext's (not in its type declarations): the absolute URL of a route.
+      const urlFor = (route: string) => (ctx.oidc as unknown as { urlFor(route: string): string }).urlFor(route);
+      const endpoint = urlFor(ctx.oidc.route);
+      const tokenEndpoint = urlFor('token');
+      const audiences = Array.isArray(claims.aud) ? claims.aud : [claims.aud];
+      if (!audiences.some((aud) => aud === tokenEndpoint || aud === endpoint)) {
+        throw new errors.InvalidClientAuth(`aud of the client assertion must be the token endpoint URL (${tokenEndpoint})`);
+      }
+      const now = Math.floor(Date.now() / 1000);
+      if (typeof claims.exp !== 'number' || claims.exp > now + MAX_CLIENT_ASSERTION_LIFETIME_S + ASSERTION_CLOCK_TOLERANCE_S) {
+        throw new errors.InvalidClientAuth(`the client assertion must expire within ${MAX_CLIENT_ASSERTION_LIFETIME_S} seconds`);
+      }
+    },
     routes: { ...PROVIDER_ROUTES },
     extraParams: {
       // SMART: the app names the FHIR server it wants a token for; anything else is refused.
@@ -231,7 +258,7 @@ export function createProvider(options: ProviderOptions): SigninProvider {
       },
     },
     jwks: { keys: [options.signingJwk as never] },
-    enabledJWA: { idTokenSigningAlgValues: ['ES256'], userinfoSigningAlgValues: ['ES256'] },
+    enabledJWA: { idTokenSigningAlgValues: ['ES256'], userinfoSigningAlgValues: ['ES256'], clientAuthSigningAlgValues: [...CLIENT_ASSERTION_ALGORITHMS] as never },
     clientDefaults: { id_token_signed_response_alg: 'ES256', grant_types: ['authorization_code', 'refresh_token'], response_types: ['code'] },
     cookies: { keys: options.cookieKeys, long: { httpOnly: true, sameSite: 'lax' }, short: { httpOnly: true, sameSite: 'lax' } },
     clientBasedCORS: () => true,
