@@ -47,9 +47,11 @@ export function authRouter({ tokenEndpoint, serverKeys, publicBaseUrl, logger }:
     const form = new URLSearchParams(typeof req.body === 'string' ? req.body : '');
     // Codes and refresh tokens of people's apps are answered by the sign-in front door
     // (src/signin), mounted after this router; it reads the body this one already read. Those apps
-    // may authenticate with a signed client assertion too (private_key_jwt); every other grant
-    // (client_credentials, SMART Backend Services) is answered here.
-    if (USER_GRANTS.has(form.get('grant_type') ?? '')) {
+    // may authenticate with a signed client assertion too (private_key_jwt). Every other grant, and
+    // any request whose assertion names a backend-services client, is answered here (SMART Backend
+    // Services: client_credentials only; another grant is unsupported_grant_type).
+    const assertion = form.get('client_assertion');
+    if (USER_GRANTS.has(form.get('grant_type') ?? '') && !(assertion !== null && tokenEndpoint.namesOwnClient(assertion))) {
       next('router');
       return;
     }

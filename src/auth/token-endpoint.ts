@@ -84,6 +84,19 @@ export class TokenEndpoint {
   }
 
   /** Handles one token request given its form parameters (each name → every value sent). */
+  /**
+   * Whether a client assertion names (`sub`, not yet verified) a backend-services client of
+   * AUTH_CLIENTS_FILE: such a client's requests are answered here whatever grant they name.
+   */
+  namesOwnClient(clientAssertion: string): boolean {
+    try {
+      const sub = decodeJwt(clientAssertion).sub;
+      return typeof sub === 'string' && this.clients.has(sub);
+    } catch {
+      return false;
+    }
+  }
+
   async handle(form: URLSearchParams): Promise<TokenResponse> {
     try {
       return { status: 200, body: await this.issue(form) };
