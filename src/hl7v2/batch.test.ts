@@ -224,6 +224,24 @@ describe('batch files (batch.ts)', () => {
     expect(segments(result.body).filter((s) => s.startsWith('MSA')).map((s) => s.split('|')[2])).toEqual(['C1', 'C2', 'C3', 'C4', 'C5', 'C6']);
   });
 
+  it('one child under two identifiers (placeholder newborn, then the legal name) keeps its order; another child runs beside', async () => {
+    const events: string[] = [];
+    const answer: BatchOptions['answer'] = async (message) => {
+      const id = message.split('|')[9];
+      events.push(`start ${id}`);
+      await new Promise((r) => setTimeout(r, 5));
+      events.push(`end ${id}`);
+      return fakeAnswer()(message);
+    };
+    // No identifier in common: only matching's keys (the same birth date, surname, mother) tie them.
+    const hospital = MSG('H', ['PID|1||H-1^^^GENHOSP^MR||Okafor^Baby Boy^^^^^L|Adeyemi^Ngozi^^^^^M|20261001|M']);
+    const clinic = MSG('C', ['PID|1||C-7^^^CLINICEHR^MR||Okafor^Chidi^^^^^L|Adeyemi^Ngozi^^^^^M|20261001|M']);
+    const other = MSG('O', ['PID|1||O-3^^^CLINICEHR^MR||Lindqvist^Maja^^^^^L||20190505|F']);
+    await handleBatch([BHS(), hospital, clinic, other, 'BTS|3'].join('\r'), options({ answer, concurrency: 4 }));
+    expect(events.indexOf('start C')).toBeGreaterThan(events.indexOf('end H'));
+    expect(events.indexOf('start O')).toBeLessThan(events.indexOf('end H'));
+  });
+
   it('a store that goes away while others run: those already running keep their answers, the rest are AR, 503', async () => {
     const answer: BatchOptions['answer'] = async (message) => {
       await new Promise((r) => setTimeout(r, message.includes('|M2|') ? 1 : 10));
