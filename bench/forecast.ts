@@ -5,15 +5,19 @@
 //    on a seeded embedded-store registry (server in this process; BENCH_SCALE scales the registry and
 //    requests). BENCH_DATA_DIR=<a COPY of a seeded data dir> measures there instead of seeding
 //    (e.g. `cp -a /work/data/full /tmp/x && BENCH_DATA_DIR=/tmp/x npm run bench:forecast`; the
-//    server may write to it). BENCH_ONLY=http skips part 1.
+//    server may write to it). BENCH_ONLY=http skips part 1, BENCH_ONLY=inproc part 2.
+// Part 1 also runs 3,000 generated patients (src/forecast/golden-population.ts: children and adults
+// with schedule-like histories and conditions) and reports the GC time the forecasts caused.
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import inspector from 'node:inspector/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import type { Immunization } from '@medplum/fhirtypes';
+import { PerformanceObserver } from 'node:perf_hooks';
 import jwt from 'jsonwebtoken';
-import { forecastFromFhir } from '../src/forecast/index.js';
+import { generatedInputs } from '../src/forecast/golden-population.js';
+import { defaultSupportingData, forecastFromFhir } from '../src/forecast/index.js';
 import { startServer } from '../src/server.js';
 
 const SCALE = Number(process.env.BENCH_SCALE ?? '1');
@@ -60,23 +64,52 @@ function adultDoses(birth: string): Immunization[] {
   return [...childDoses(birth), ...extra.flatMap(([cvx, days]) => days.map((d, i) => dose(`${cvx}-x${i}`, cvx, addDays(birth, d))))];
 }
 
-function benchInProcess(label: string, birth: string, assessmentDate: string, immunizations: Immunization[], iterations: number): string {
+/** Total duration (ms) of the garbage collections while `run` runs (observer entries arrive asynchronously). */
+async function gcDuringMs(run: () => void): Promise<number> {
+  let total = 0;
+  const observer = new PerformanceObserver((list) => {
+    for (const entry of list.getEntries()) total += entry.duration;
+  });
+  observer.observe({ entryTypes: ['gc'] });
+  run();
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  observer.disconnect();
+  return total;
+}
+
+async function benchInProcess(label: string, birth: string, assessmentDate: string, immunizations: Immunization[], iterations: number): Promise<string> {
   const input = { assessmentDate, patient: { resourceType: 'Patient' as const, id: 'bench', birthDate: birth, gender: 'female' as const }, immunizations };
   for (let i = 0; i < Math.min(200, iterations); i++) forecastFromFhir(input); // warm up (JIT)
   const latencies: number[] = [];
   const cpuStart = process.cpuUsage();
   const wallStart = performance.now();
-  for (let i = 0; i < iterations; i++) {
-    const t = performance.now();
-    forecastFromFhir(input);
-    latencies.push(performance.now() - t);
-  }
-  const wall = (performance.now() - wallStart) / 1000;
+  const gcMs = await gcDuringMs(() => {
+    for (let i = 0; i < iterations; i++) {
+      const t = performance.now();
+      forecastFromFhir(input);
+      latencies.push(performance.now() - t);
+    }
+  });
+  const wall = (performance.now() - wallStart - 50) / 1000;
   const cpu = process.cpuUsage(cpuStart);
   const cpuMsPer = (cpu.user + cpu.system) / 1000 / iterations;
   latencies.sort((a, b) => a - b);
   const p99 = latencies[Math.floor(latencies.length * 0.99)]!;
-  return `${label} (${immunizations.length} doses): ${Math.round(iterations / wall)} forecasts/s on one core, CPU ${cpuMsPer.toFixed(2)} ms per forecast, p99 ${p99.toFixed(2)} ms`;
+  return `${label} (${immunizations.length} doses): ${Math.round(iterations / wall)} forecasts/s on one core, CPU ${cpuMsPer.toFixed(2)} ms per forecast, p99 ${p99.toFixed(2)} ms, GC ${(gcMs / iterations).toFixed(3)} ms per forecast`;
+}
+
+/** The generated population of the golden-output check, each patient forecast once per round. */
+async function benchPopulation(patients: number, rounds: number): Promise<string> {
+  const inputs = generatedInputs(defaultSupportingData(), patients).map((g) => g.input);
+  for (const input of inputs.slice(0, 500)) forecastFromFhir(input); // warm up (JIT)
+  const doses = inputs.reduce((n, i) => n + i.immunizations.length, 0);
+  const cpuStart = process.cpuUsage();
+  const gcMs = await gcDuringMs(() => {
+    for (let r = 0; r < rounds; r++) for (const input of inputs) forecastFromFhir(input);
+  });
+  const cpu = process.cpuUsage(cpuStart);
+  const forecasts = patients * rounds;
+  return `generated population (${patients} patients, ${(doses / patients).toFixed(1)} doses on average, ${rounds} rounds): CPU ${((cpu.user + cpu.system) / 1000 / forecasts).toFixed(2)} ms per forecast, GC ${(gcMs / forecasts).toFixed(3)} ms per forecast`;
 }
 
 function freePort(): Promise<number> {
@@ -229,10 +262,11 @@ async function main(): Promise<void> {
   console.log(`supporting data parsed and first forecast: ${(performance.now() - loadStart).toFixed(0)} ms`);
   const n = Math.max(200, Math.round(3000 * SCALE));
   if (process.env.BENCH_ONLY !== 'http') {
-    console.log(benchInProcess('child', '2019-03-15', '2025-11-10', childDoses('2019-03-15'), n));
-    console.log(benchInProcess('adult', '1990-03-15', '2025-11-10', adultDoses('1990-03-15'), n));
+    console.log(await benchInProcess('child', '2019-03-15', '2025-11-10', childDoses('2019-03-15'), n));
+    console.log(await benchInProcess('adult', '1990-03-15', '2025-11-10', adultDoses('1990-03-15'), n));
+    console.log(await benchPopulation(Math.max(300, Math.round(3000 * SCALE)), 2));
   }
-  for (const line of await benchHttp()) console.log(line);
+  if (process.env.BENCH_ONLY !== 'inproc') for (const line of await benchHttp()) console.log(line);
 }
 
 await main();
