@@ -18,32 +18,40 @@ import type {
 import { bestSeries, prioritizedPerGroup } from './select-series.js';
 import type { Antigen, Series, SupportingData, VaccineGroup } from './supporting-data.js';
 
-/** Logic spec "organise immunization history": the antigen's doses, in date order. */
-export function antigenDoses(data: SupportingData, patient: PatientRecord, antigen: string): AdministeredDose[] {
-  return patient.doses.filter((dose) =>
-    (data.cvxToAntigens.get(dose.cvx) ?? []).some((a) => {
-      if (a.antigen !== antigen) return false;
+/**
+ * Logic spec "organise immunization history": each antigen's doses, in the history's (date) order.
+ * One pass over the history for all antigens, rather than one per antigen.
+ */
+export function dosesByAntigen(data: SupportingData, patient: PatientRecord): Map<string, AdministeredDose[]> {
+  const byAntigen = new Map<string, AdministeredDose[]>();
+  for (const dose of patient.doses) {
+    for (const a of data.cvxToAntigens.get(dose.cvx) ?? []) {
       const begin = addOptional(patient.birthDate, a.beginAge) ?? FAR_PAST;
       const end = addOptional(patient.birthDate, a.endAge) ?? FAR_FUTURE;
-      return dose.date >= begin && dose.date < end;
-    }),
-  );
+      if (dose.date < begin || dose.date >= end) continue;
+      const doses = byAntigen.get(a.antigen);
+      if (!doses) byAntigen.set(a.antigen, [dose]);
+      // A CVX may list an antigen twice (two age ranges): the dose is still one dose of it.
+      else if (doses[doses.length - 1] !== dose) doses.push(dose);
+    }
+  }
+  return byAntigen;
 }
+
+const NO_DOSES: readonly AdministeredDose[] = [];
+const NO_EVALUATIONS: readonly DoseEvaluation[] = [];
 
 /** Logic spec "identify relevant patient series": gender, and for risk series an indication in effect. */
 export function isRelevant(series: Series, patient: PatientRecord, beforeIndicationAge = false): boolean {
   if (series.requiredGender.length > 0 && !series.requiredGender.includes(patient.gender)) return false;
   if (series.type !== 'risk') return true;
-  return series.indications.some((i) => {
-    if (!patient.observations.has(i.code)) return false;
+  for (const i of series.indications) {
+    if (!patient.observations.has(i.code)) continue;
     const begin = addOptional(patient.birthDate, i.beginAge) ?? FAR_PAST;
     const end = addOptional(patient.birthDate, i.endAge) ?? FAR_FUTURE;
-    return (patient.assessmentDate >= begin || beforeIndicationAge) && patient.assessmentDate < end;
-  });
-}
-
-function usesCompletedSeries(series: Series): boolean {
-  return series.doses.some((d) => d.conditionalSkips.some((s) => s.sets.some((set) => set.conditions.some((c) => c.type === 'completed series'))));
+    if ((patient.assessmentDate >= begin || beforeIndicationAge) && patient.assessmentDate < end) return true;
+  }
+  return false;
 }
 
 function runSeries(
@@ -72,6 +80,7 @@ function runAntigen(
   data: SupportingData,
   antigen: Antigen,
   patient: PatientRecord,
+  doses: readonly AdministeredDose[],
   otherStatuses: ReadonlyMap<AdministeredDose, 'Valid' | 'Not Valid'>,
 ): AntigenResult {
   // An antigen given only for risk (dengue, travel vaccines): a patient with the indication who is
@@ -79,15 +88,15 @@ function runAntigen(
   const riskOnly = antigen.series.every((s) => s.type === 'risk');
   const relevant = antigen.series.filter((s) => isRelevant(s, patient, riskOnly));
   if (relevant.length === 0) return { antigen: antigen.name, evaluations: [], forecast: { status: 'Not Recommended' } };
-  const doses = antigenDoses(data, patient, antigen.name);
   let results = relevant.map((s) => runSeries(data, antigen, patient, s, doses, new Set(), otherStatuses));
   // "Completed Series" skip conditions depend on the other series' outcome: a second pass.
   const completed = new Set(results.filter((r) => r.forecast.status === 'Complete').map((r) => r.series.seriesGroup));
-  if (completed.size > 0 && relevant.some(usesCompletedSeries)) {
+  if (completed.size > 0 && relevant.some((s) => s.usesCompletedSeries)) {
     results = relevant.map((s) => runSeries(data, antigen, patient, s, doses, completed, otherStatuses));
   }
-  const best = bestSeries(results, patient);
-  const evaluations = reportedEvaluations(best, prioritizedPerGroup(results, patient));
+  const prioritized = prioritizedPerGroup(results, patient);
+  const best = bestSeries(results, patient, prioritized);
+  const evaluations = reportedEvaluations(best, prioritized);
   let forecast = best?.forecast ?? { status: 'Not Recommended' as const };
   if (forecast.numberedByHistory) {
     // The dose number counts every dose reported valid, whichever series counted it.
@@ -171,6 +180,7 @@ export function vaccineGroupForecast(group: VaccineGroup, antigens: readonly Ant
 /** Runs CDSi for one patient over every vaccine group of the supporting data. */
 export function runCdsi(data: SupportingData, patient: PatientRecord): EngineResult {
   const sorted: PatientRecord = { ...patient, doses: [...patient.doses].sort((a, b) => a.date - b.date) };
+  const antigenDoses = dosesByAntigen(data, sorted);
   const otherStatuses = new Map<AdministeredDose, 'Valid' | 'Not Valid'>();
   const byAntigen = new Map<string, AntigenResult>();
   const vaccineGroups: VaccineGroupForecast[] = [];
@@ -179,7 +189,7 @@ export function runCdsi(data: SupportingData, patient: PatientRecord): EngineRes
     for (const name of group.antigens) {
       const antigen = data.antigens.get(name);
       if (!antigen) continue;
-      const result = runAntigen(data, antigen, sorted, otherStatuses);
+      const result = runAntigen(data, antigen, sorted, antigenDoses.get(name) ?? NO_DOSES, otherStatuses);
       for (const e of result.evaluations) {
         if (e.status !== 'Valid') otherStatuses.set(e.dose, 'Not Valid');
         else if (!otherStatuses.has(e.dose)) otherStatuses.set(e.dose, 'Valid');
@@ -201,9 +211,16 @@ export function runCdsi(data: SupportingData, patient: PatientRecord): EngineRes
       contraindicatedVaccines: [...contraindicated].sort(),
     });
   }
+  // In dose order, and for one dose in the order of the antigens (what a stable sort by dose gives).
+  const ofDose = new Map<AdministeredDose, DoseEvaluation[]>();
+  for (const r of byAntigen.values()) {
+    for (const e of r.evaluations) {
+      const list = ofDose.get(e.dose);
+      if (list) list.push(e);
+      else ofDose.set(e.dose, [e]);
+    }
+  }
   const evaluations: DoseEvaluation[] = [];
-  for (const r of byAntigen.values()) evaluations.push(...r.evaluations);
-  const order = new Map(sorted.doses.map((d, i) => [d, i]));
-  evaluations.sort((a, b) => order.get(a.dose)! - order.get(b.dose)!);
+  for (const dose of sorted.doses) for (const e of ofDose.get(dose) ?? NO_EVALUATIONS) evaluations.push(e);
   return { evaluations, vaccineGroups };
 }

@@ -22,15 +22,12 @@ export interface SeriesEvaluation {
 
 /** Picks the rule in effect on `date` (effective/cessation dates), else the first undated one. */
 export function ruleInEffect<T extends { effectiveDate?: Day; cessationDate?: Day }>(rules: readonly T[], date: Day): T | undefined {
-  return rules.find(
-    (r) => (r.effectiveDate === undefined || date >= r.effectiveDate) && (r.cessationDate === undefined || date < r.cessationDate),
-  );
+  for (const rule of rules) if (inEffect(rule, date)) return rule;
+  return undefined;
 }
 
-function rulesInEffect<T extends { effectiveDate?: Day; cessationDate?: Day }>(rules: readonly T[], date: Day): T[] {
-  return rules.filter(
-    (r) => (r.effectiveDate === undefined || date >= r.effectiveDate) && (r.cessationDate === undefined || date < r.cessationDate),
-  );
+function inEffect(rule: { effectiveDate?: Day; cessationDate?: Day }, date: Day): boolean {
+  return (rule.effectiveDate === undefined || date >= rule.effectiveDate) && (rule.cessationDate === undefined || date < rule.cessationDate);
 }
 
 export function evaluateSeries(
@@ -53,17 +50,20 @@ export function evaluateSeries(
     countedDoses: [],
     allDoses: doses,
   };
-  doses.forEach((dose, doseIndex) => {
+  for (let doseIndex = 0; doseIndex < doses.length; doseIndex++) {
+    const dose = doses[doseIndex]!;
     // A sub-potent or expired dose counts for nothing, not even as the previous dose of an interval.
     if (dose.condition) {
       const reason = dose.condition === 'expired' ? Reason.expired : Reason.subpotent;
       state.evaluations.push({ dose, antigen, series: series.name, status: 'Not Valid', reasons: [reason] });
-      return;
+      continue;
     }
     let t = state.nextTarget;
-    // Conditional skips (evaluation context) move past target doses that are not needed.
+    // Conditional skips (evaluation context) move past target doses that are not needed (most
+    // target doses have none: no skip context to build then).
     while (
       t < targets.length &&
+      targets[t]!.conditionalSkips.length > 0 &&
       skipTargetDose(targets[t]!.conditionalSkips, 'evaluation', {
         patient,
         referenceDate: dose.date,
@@ -79,7 +79,7 @@ export function evaluateSeries(
     state.nextTarget = t;
     if (t >= targets.length) {
       state.evaluations.push({ dose, antigen, series: series.name, status: 'Extraneous', reasons: [Reason.seriesComplete] });
-      return;
+      continue;
     }
     const target = targets[t]!;
     const outcome = evaluateAgainstTarget(data, patient, state, target, dose, statusOfOtherDoses);
@@ -95,7 +95,7 @@ export function evaluateSeries(
       state.evaluations.push({ dose, antigen, series: series.name, status: outcome.status, reasons: outcome.reasons });
       if (!outcome.reasons.includes(Reason.inadvertent) && outcome.status !== 'Extraneous') state.countedDoses.push(dose);
     }
-  });
+  }
   // Trailing target doses skipped at the assessment date are decided by the forecast.
   return state;
 }
@@ -166,18 +166,24 @@ export function intervalReference(
   return undefined;
 }
 
+/** The preferable intervals in effect on the dose's date all pass, else the allowable ones (when there are any). */
 function intervalsPass(patient: PatientRecord, state: SeriesEvaluation, target: SeriesDose, dose: AdministeredDose): boolean {
-  const preferable = rulesInEffect(target.intervals, dose.date);
-  const ok = (rules: IntervalRule[]) =>
-    rules.every((rule) => {
-      const from = intervalReference(rule, patient, state, dose.date);
-      if (from === undefined) return true;
-      const absMin = rule.absMinInt ? addDuration(from, rule.absMinInt) : from;
-      return dose.date >= absMin;
-    });
-  if (ok(preferable)) return true;
-  const allowable = rulesInEffect(target.allowableIntervals, dose.date);
-  return allowable.length > 0 && ok(allowable);
+  if (intervalsInEffectPass(target.intervals, patient, state, dose) !== false) return true;
+  return intervalsInEffectPass(target.allowableIntervals, patient, state, dose) === true;
+}
+
+/** Whether every interval in effect on the dose's date passes; undefined when none is in effect. */
+function intervalsInEffectPass(rules: readonly IntervalRule[], patient: PatientRecord, state: SeriesEvaluation, dose: AdministeredDose): boolean | undefined {
+  let anyInEffect = false;
+  for (const rule of rules) {
+    if (!inEffect(rule, dose.date)) continue;
+    anyInEffect = true;
+    const from = intervalReference(rule, patient, state, dose.date);
+    if (from === undefined) continue;
+    const absMin = rule.absMinInt ? addDuration(from, rule.absMinInt) : from;
+    if (dose.date < absMin) return false;
+  }
+  return anyInEffect ? true : undefined;
 }
 
 function inLiveVirusConflict(
@@ -187,12 +193,11 @@ function inLiveVirusConflict(
   statusOfOtherDoses: ReadonlyMap<AdministeredDose, 'Valid' | 'Not Valid'>,
   state: SeriesEvaluation,
 ): boolean {
-  const conflicts = data.liveVirusConflicts.get(dose.cvx);
-  if (!conflicts) return false;
+  const conflictsByPrevious = data.liveVirusConflictsByPair.get(dose.cvx);
+  if (!conflictsByPrevious) return false;
   for (const other of patient.doses) {
     if (other === dose || other.date >= dose.date) continue;
-    for (const c of conflicts) {
-      if (c.previousCvx !== other.cvx) continue;
+    for (const c of conflictsByPrevious.get(other.cvx) ?? []) {
       if (conflictWindowHolds(c, other, dose.date, previousStatus(other, state, statusOfOtherDoses))) return true;
     }
   }

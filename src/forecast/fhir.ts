@@ -45,6 +45,8 @@ export const DATE_CRITERIA = {
   latest: { code: '59777-3', display: 'Latest date to give immunization' },
 } as const;
 
+const DATE_CRITERION_KEYS = Object.keys(DATE_CRITERIA) as (keyof typeof DATE_CRITERIA)[];
+
 const FORECAST_STATUS: Record<SeriesStatus, string> = {
   'Not Complete': 'notComplete',
   Complete: 'complete',
@@ -290,7 +292,9 @@ function evaluationResource(e: DoseEvaluation, patient: Patient, date: string): 
   };
   // CDSi's third status has no code of its own in the FHIR dose-status system: say it beside.
   if (e.status === 'Extraneous') doseStatus.coding!.push({ system: CDSI_OBSERVATION_SYSTEM, code: 'extraneous', display: 'Extraneous' });
-  return {
+  // Optional elements are assigned in place (no spread of temporary objects: one resource per dose
+  // and antigen); the order of assignment is the order of the JSON.
+  const resource: ImmunizationEvaluation = {
     resourceType: 'ImmunizationEvaluation',
     status: 'completed',
     patient: patientReference(patient),
@@ -298,10 +302,11 @@ function evaluationResource(e: DoseEvaluation, patient: Patient, date: string): 
     targetDisease: { text: e.antigen },
     immunizationEvent: { reference: `Immunization/${e.dose.id}` },
     doseStatus,
-    ...(e.reasons.length > 0 ? { doseStatusReason: e.reasons.map((text) => ({ text })) } : {}),
-    series: e.series,
-    ...(e.targetDose !== undefined ? { doseNumberPositiveInt: e.targetDose } : {}),
   };
+  if (e.reasons.length > 0) resource.doseStatusReason = e.reasons.map((text) => ({ text }));
+  resource.series = e.series;
+  if (e.targetDose !== undefined) resource.doseNumberPositiveInt = e.targetDose;
+  return resource;
 }
 
 function recommendationEntry(
@@ -311,25 +316,27 @@ function recommendationEntry(
   series: string | undefined,
   contraindicatedVaccines: readonly string[],
 ): ImmunizationRecommendationRecommendation {
-  const criteria = (Object.keys(DATE_CRITERIA) as (keyof typeof DATE_CRITERIA)[])
-    .filter((k) => forecast[k] !== undefined)
-    .map((k) => ({
-      code: { coding: [{ system: LOINC_SYSTEM, ...DATE_CRITERIA[k] }] },
-      value: formatDay(forecast[k]!),
-    }));
+  const criteria: ImmunizationRecommendationRecommendation['dateCriterion'] = [];
+  for (const k of DATE_CRITERION_KEYS) {
+    const day = forecast[k];
+    if (day === undefined) continue;
+    criteria.push({ code: { coding: [{ system: LOINC_SYSTEM, code: DATE_CRITERIA[k].code, display: DATE_CRITERIA[k].display }] }, value: formatDay(day) });
+  }
   const code = FORECAST_STATUS[forecast.status];
-  return {
+  // Optional elements are assigned in place, in the order of the JSON (see evaluationResource).
+  const entry: ImmunizationRecommendationRecommendation = {
     vaccineCode: [{ text: group }],
     targetDisease: { text: antigens.join(', ') },
-    // CDSi vaccine-level contraindications: these vaccines must not fulfil the recommendation.
-    ...(contraindicatedVaccines.length > 0
-      ? { contraindicatedVaccineCode: contraindicatedVaccines.map((code) => ({ coding: [{ system: CVX_SYSTEM, code }] })) }
-      : {}),
-    forecastStatus: { coding: [{ system: FORECAST_STATUS_SYSTEM, code, display: forecast.status }], text: forecast.status },
-    ...(forecast.doseNumber !== undefined ? { doseNumberPositiveInt: forecast.doseNumber } : {}),
-    ...(criteria.length > 0 ? { dateCriterion: criteria } : {}),
-    ...(series && forecast.status === 'Not Complete' ? { series } : {}),
-  };
+  } as ImmunizationRecommendationRecommendation;
+  // CDSi vaccine-level contraindications: these vaccines must not fulfil the recommendation.
+  if (contraindicatedVaccines.length > 0) {
+    entry.contraindicatedVaccineCode = contraindicatedVaccines.map((code) => ({ coding: [{ system: CVX_SYSTEM, code }] }));
+  }
+  entry.forecastStatus = { coding: [{ system: FORECAST_STATUS_SYSTEM, code, display: forecast.status }], text: forecast.status };
+  if (forecast.doseNumber !== undefined) entry.doseNumberPositiveInt = forecast.doseNumber;
+  if (criteria.length > 0) entry.dateCriterion = criteria;
+  if (series && forecast.status === 'Not Complete') entry.series = series;
+  return entry;
 }
 
 export function toFhir(result: EngineResult, input: ForecastInput): ForecastOutput {

@@ -25,18 +25,22 @@ export function isContraindicated(antigen: Antigen, patient: PatientRecord): boo
   });
 }
 
+const NO_VACCINES: ReadonlySet<string> = new Set();
+
 /** CVX codes contraindicated for this patient on the assessment date (vaccine-level contraindications). */
-export function contraindicatedVaccines(antigen: Antigen, patient: PatientRecord): Set<string> {
-  const out = new Set<string>();
+export function contraindicatedVaccines(antigen: Antigen, patient: PatientRecord): ReadonlySet<string> {
+  // Asked for every target dose forecast: most patients have no observation, and get no new Set.
+  if (patient.observations.size === 0) return NO_VACCINES;
+  let out: Set<string> | undefined;
   for (const c of antigen.vaccineContraindications) {
     if (!patient.observations.has(c.code)) continue;
     for (const v of c.vaccines) {
       const begin = addOptional(patient.birthDate, v.beginAge) ?? FAR_PAST;
       const end = addOptional(patient.birthDate, v.endAge) ?? FAR_FUTURE;
-      if (patient.assessmentDate >= begin && patient.assessmentDate < end) out.add(v.cvx);
+      if (patient.assessmentDate >= begin && patient.assessmentDate < end) (out ??= new Set()).add(v.cvx);
     }
   }
-  return out;
+  return out ?? NO_VACCINES;
 }
 
 export function forecastSeries(
@@ -55,6 +59,8 @@ export function forecastSeries(
   // Forecast-context skips are judged at the assessment date, and also at the date the dose could
   // first be given ("not required for those 4 years or older at the earliest forecasted date").
   while (t < targets.length) {
+    const skips = targets[t]!.conditionalSkips;
+    if (skips.length === 0) break;
     const context = {
       patient,
       referenceDate: patient.assessmentDate,
@@ -63,9 +69,8 @@ export function forecastSeries(
       validDoses: evaluation.validDoses,
       completedSeriesGroups,
     };
-    const skips = targets[t]!.conditionalSkips;
     let skipped = skipTargetDose(skips, 'forecast', context);
-    if (!skipped && skips.length > 0) {
+    if (!skipped) {
       const earliest = forecastDates(data, antigen, patient, targets[t]!, evaluation).earliest;
       if (earliest > patient.assessmentDate) skipped = skipTargetDose(skips, 'forecast', { ...context, referenceDate: earliest });
     }
@@ -134,7 +139,7 @@ interface TargetDates {
   pastDue?: Day;
   latest?: Day;
   maxAgeDate?: Day;
-  vaccineTypes: string[];
+  vaccineTypes: readonly string[];
 }
 
 /**
@@ -177,7 +182,7 @@ function forecastDates(
   if (lastDose) earliest = Math.max(earliest, lastDose.date);
 
   const excluded = contraindicatedVaccines(antigen, patient);
-  const forecastVaccines = target.preferableVaccines.filter((v) => !excluded.has(v.cvx));
+  const forecastVaccines = excluded.size === 0 ? target.preferableVaccines : target.preferableVaccines.filter((v) => !excluded.has(v.cvx));
   const conflictEnd = liveVirusConflictEnd(data, patient, forecastVaccines);
   if (conflictEnd !== undefined) earliest = Math.max(earliest, conflictEnd);
   if (season !== undefined) earliest = Math.max(earliest, season.start);
@@ -188,7 +193,8 @@ function forecastDates(
     pastDue: unadjustedPastDue === undefined ? undefined : Math.max(unadjustedPastDue, earliest),
     latest: maxAgeDate !== undefined ? maxAgeDate - 1 : undefined,
     maxAgeDate,
-    vaccineTypes: forecastVaccines.filter((v) => v.forecastVaccineType).map((v) => v.cvx),
+    vaccineTypes:
+      excluded.size === 0 ? target.forecastVaccineTypes : forecastVaccines.filter((v) => v.forecastVaccineType).map((v) => v.cvx),
   };
 }
 
@@ -209,12 +215,11 @@ function forecastDoseNumber(target: SeriesDose, evaluation: SeriesEvaluation, se
 function liveVirusConflictEnd(data: SupportingData, patient: PatientRecord, forecastVaccines: readonly VaccineRule[]): Day | undefined {
   let latest: Day | undefined;
   for (const { cvx } of forecastVaccines) {
-    const conflicts = data.liveVirusConflicts.get(cvx);
-    if (!conflicts) continue;
+    const conflictsByPrevious = data.liveVirusConflictsByPair.get(cvx);
+    if (!conflictsByPrevious) continue;
     for (const previous of patient.doses) {
       if (previous.date > patient.assessmentDate) continue;
-      for (const c of conflicts) {
-        if (c.previousCvx !== previous.cvx) continue;
+      for (const c of conflictsByPrevious.get(previous.cvx) ?? []) {
         const end = addDuration(previous.date, c.end);
         if (latest === undefined || end > latest) latest = end;
       }

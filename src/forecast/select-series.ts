@@ -103,9 +103,16 @@ function score(candidates: PatientSeries[], patient: PatientRecord): Map<Patient
   return points;
 }
 
+/** The first series priority in sort order ("A" before "B"). */
+function bestPriorityOf(list: readonly PatientSeries[]): string | undefined {
+  let best: string | undefined;
+  for (const s of list) if (best === undefined || s.series.seriesPriority < best) best = s.series.seriesPriority;
+  return best;
+}
+
 /** The prioritized series of one series group. */
 export function prioritizedSeries(group: PatientSeries[], patient: PatientRecord): PatientSeries | undefined {
-  const bestPriority = group.map((s) => s.series.seriesPriority).sort()[0];
+  const bestPriority = bestPriorityOf(group);
   const complete = group.filter((s) => isComplete(s) && s.series.seriesPriority === bestPriority && startedInTime(s, patient));
   if (complete.length > 0) {
     return complete.sort((a, b) => b.validCount - a.validCount || byPreference(a, b))[0];
@@ -114,7 +121,7 @@ export function prioritizedSeries(group: PatientSeries[], patient: PatientRecord
   const scorable = group.filter((s) => canStart(s, patient));
   if (scorable.length === 0) return undefined;
   const highestPriority = (list: PatientSeries[]) => {
-    const best = list.map((s) => s.series.seriesPriority).sort()[0];
+    const best = bestPriorityOf(list);
     return list.filter((s) => s.series.seriesPriority === best);
   };
   const inProcess = highestPriority(scorable).filter((s) => s.validCount > 0);
@@ -142,10 +149,15 @@ export function prioritizedPerGroup(all: readonly PatientSeries[], patient: Pati
   return [...groups.values()].map((g) => prioritizedSeries(g, patient)).filter((s): s is PatientSeries => s !== undefined);
 }
 
-export function bestSeries(all: PatientSeries[], patient: PatientRecord): PatientSeries | undefined {
+/**
+ * `prioritizedOfAll`: prioritizedPerGroup(all, patient) when the caller has it already (it is not
+ * changed here).
+ */
+export function bestSeries(all: PatientSeries[], patient: PatientRecord, prioritizedOfAll?: readonly PatientSeries[]): PatientSeries | undefined {
   // "Evaluation only" series judge doses already given; they are never the series forecast.
   const forecastable = all.filter((s) => s.series.type !== 'evaluation only');
-  let prioritized = prioritizedPerGroup(forecastable.length > 0 ? forecastable : all, patient);
+  const fromAll = forecastable.length === 0 || forecastable.length === all.length;
+  let prioritized = fromAll ? [...(prioritizedOfAll ?? prioritizedPerGroup(all, patient))] : prioritizedPerGroup(forecastable, patient);
   if (prioritized.length === 0) {
     // No series can be started: report the default series of the first group (aged out, …).
     const first = [...all].sort((a, b) => Number(a.series.seriesGroup) - Number(b.series.seriesGroup) || Number(b.series.defaultSeries) - Number(a.series.defaultSeries) || byPreference(a, b));

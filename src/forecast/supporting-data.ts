@@ -100,6 +100,8 @@ export interface SeriesDose {
   recurring: boolean;
   seasonalStart?: Day;
   seasonalEnd?: Day;
+  /** The CVX of the preferable vaccines marked as forecast vaccine types (derived once, at load). */
+  forecastVaccineTypes: readonly string[];
 }
 
 export interface Indication {
@@ -126,6 +128,8 @@ export interface Series {
   maxAgeToStart?: Duration;
   indications: readonly Indication[];
   doses: readonly SeriesDose[];
+  /** A target dose has a "Completed Series" skip condition (derived once, at load). */
+  usesCompletedSeries: boolean;
 }
 
 export interface GroupContraindication {
@@ -180,6 +184,8 @@ export interface SupportingData {
   cvxToAntigens: ReadonlyMap<string, readonly AntigenAssociation[]>;
   /** Live-virus conflicts by the current dose's CVX. */
   liveVirusConflicts: ReadonlyMap<string, readonly LiveVirusConflict[]>;
+  /** The same conflicts by current CVX, then previous CVX: the engine looks them up per pair of doses. */
+  liveVirusConflictsByPair: ReadonlyMap<string, ReadonlyMap<string, readonly LiveVirusConflict[]>>;
   observations: ReadonlyMap<string, Observation>;
   /**
    * "SNOMED|code" / "CDCPHINVS|code" to every CDSi observation that lists it, in the data's order.
@@ -333,23 +339,26 @@ function parseSkip(n: Node): ConditionalSkip {
 
 function parseSeriesDose(n: Node): SeriesDose {
   const seasonal = child(n, 'seasonalRecommendation');
+  const preferableVaccines = list(n, 'preferableVaccine').map(parseVaccine).filter((v) => v.cvx !== '');
   return {
     doseNumber: Number(/(\d+)/.exec(text(n, 'doseNumber') ?? '')?.[1] ?? 0),
     ages: list(n, 'age').map(parseAge),
     intervals: list(n, 'interval').map(parseInterval),
     allowableIntervals: list(n, 'allowableInterval').map(parseInterval),
-    preferableVaccines: list(n, 'preferableVaccine').map(parseVaccine).filter((v) => v.cvx !== ''),
+    preferableVaccines,
     allowableVaccines: list(n, 'allowableVaccine').map(parseVaccine).filter((v) => v.cvx !== ''),
     inadvertentVaccines: new Set(list(n, 'inadvertentVaccine').map((v) => text(v, 'cvx') ?? '').filter((c) => c !== '')),
     conditionalSkips: list(n, 'conditionalSkip').map(parseSkip).filter((s) => s.sets.length > 0),
     recurring: yes(text(n, 'recurringDose')),
     seasonalStart: parseSupportingDate(text(seasonal, 'startDate')),
     seasonalEnd: parseSupportingDate(text(seasonal, 'endDate')),
+    forecastVaccineTypes: preferableVaccines.filter((v) => v.forecastVaccineType).map((v) => v.cvx),
   };
 }
 
 function parseSeries(n: Node): Series {
   const select = child(n, 'selectSeries');
+  const doses = list(n, 'seriesDose').map(parseSeriesDose);
   return {
     name: text(n, 'seriesName') ?? '',
     antigen: text(n, 'targetDisease') ?? '',
@@ -372,7 +381,10 @@ function parseSeries(n: Node): Series {
         endAge: parseDuration(text(i, 'endAge')),
       }))
       .filter((i) => i.code !== ''),
-    doses: list(n, 'seriesDose').map(parseSeriesDose),
+    doses,
+    usesCompletedSeries: doses.some((d) =>
+      d.conditionalSkips.some((s) => s.sets.some((set) => set.conditions.some((c) => c.type === 'completed series'))),
+    ),
   };
 }
 
@@ -429,6 +441,12 @@ function parseSchedule(xml: string): Omit<SupportingData, 'antigens'> {
     bucket.push(conflict);
     conflicts.set(conflict.currentCvx, bucket);
   }
+  const conflictsByPair = new Map<string, Map<string, LiveVirusConflict[]>>();
+  for (const [current, list] of conflicts) {
+    const byPrevious = new Map<string, LiveVirusConflict[]>();
+    for (const c of list) byPrevious.set(c.previousCvx, [...(byPrevious.get(c.previousCvx) ?? []), c]);
+    conflictsByPair.set(current, byPrevious);
+  }
   const antigensOfGroup = new Map<string, string[]>();
   for (const m of list(child(root, 'vaccineGroupToAntigenMap'), 'vaccineGroupMap')) {
     const antigens = strings(m, 'antigen');
@@ -476,7 +494,15 @@ function parseSchedule(xml: string): Omit<SupportingData, 'antigens'> {
       observationsByCodedValue.set(key, listed);
     }
   }
-  return { vaccineGroups, cvxToAntigens, liveVirusConflicts: conflicts, observations, observationsByCodedValue, observationVaccines };
+  return {
+    vaccineGroups,
+    cvxToAntigens,
+    liveVirusConflicts: conflicts,
+    liveVirusConflictsByPair: conflictsByPair,
+    observations,
+    observationsByCodedValue,
+    observationVaccines,
+  };
 }
 
 const isSupportingDataFile = (name: string) => /^(Schedule|Antigen)SupportingData.*\.xml$/i.test(name);
