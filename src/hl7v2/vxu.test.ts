@@ -140,6 +140,20 @@ describe('VXU^V04 → ACK^V04 (Z23)', () => {
     expect((await immunizationsOf(child.id)).map((i) => i.vaccineCode.coding[0].code).sort()).toEqual(['08', '20']);
   });
 
+  it('the hospital\'s next VXU for its newborn, still under "BABY BOY", is stored on the same record, the placeholder still its name', async () => {
+    const birth = hl7Date(41);
+    const hospital = (filler: string, date: string) =>
+      vxu({ facility: 'HOSP-1', pid: pid({ mrn: 'H-99813', authority: 'GENHOSP', family: 'Nwosu', given: 'Baby Girl', birth, sex: 'F' }), orders: [order({ filler, cvx: '08', date })] });
+    const first = await post(hospital('H-99813-HEPB', birth));
+    expect(['AA', 'AE'], first.text).toContain(msa(first.ack));
+    const second = await post(hospital('H-99813-HEPB2', hl7Date(3)));
+    expect(['AA', 'AE'], second.text).toContain(msa(second.ack));
+    const [child, ...others] = await patientsBy(`${authority('GENHOSP')}|H-99813`);
+    expect(others).toEqual([]);
+    expect(child.name.filter((n: any) => n.use !== 'old').map((n: any) => n.given)).toEqual([['Baby Girl']]);
+    expect(await immunizationsOf(child.id)).toHaveLength(2);
+  });
+
   it("siblings carrying a parent's SSN stay two children; the same child's SSN-only message reaches its record", async () => {
     const withSsn = (segment: string, ssn: string) => segment.replace(/^(PID\|1\|\|)([^|]*)/, `$1$2~${ssn}^^^SSA^SS`);
     const older = vxu({

@@ -39,6 +39,13 @@ export function mergeNames(existing: HumanName[], incoming: HumanName[]): HumanN
     seen.add(key);
     out.push({ ...name, use });
   };
+  if (incomingLegal.length === 0 && !existing.some((n) => !isPlaceholder(n) && n.use !== 'old')) {
+    // No legal name on either side yet (the hospital's next message for its newborn, still "Baby
+    // Boy"): the placeholder stays the current name, as the first message stored it. Made old, it
+    // left the record with no current name, and the message was refused (name-missing).
+    for (const n of [...existing, ...incoming]) push(n, n.use ?? 'official');
+    return out;
+  }
   if (incomingLegal.length > 0) {
     for (const n of incomingLegal) push(n, n.use && n.use !== 'old' ? n.use : 'official');
     for (const n of existing) push(n, isPlaceholder(n) || n.use === 'official' || n.use === 'usual' ? 'old' : n.use);
