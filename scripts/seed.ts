@@ -12,6 +12,7 @@
 // the seed process and a server opening the data set hold no per-resource state in memory.
 // MONGODB_URL (or --mongodb-url) seeds MongoDB instead: resources are inserted in batches in the
 // store's layout (see MongoLoader), as one Store API write per resource is far too slow for a million.
+import { recordBackfillNotNeeded } from '../src/hl7v2/backfill-conditions.js';
 import { createHash } from 'node:crypto';
 import { existsSync, statSync } from 'node:fs';
 import { rename, rm } from 'node:fs/promises';
@@ -416,6 +417,8 @@ async function main(): Promise<void> {
       }
     }
     await writer.drain();
+    // The seed writes no dose observations (OBX 59784-9 / 30945-0): no Conditions to backfill.
+    await recordBackfillNotNeeded(store);
     const seconds = (performance.now() - started) / 1000;
     if (MONGO_URL) await verifyLayout(store, patientIds[patientIds.length - 1]);
     const total = writer.written;
