@@ -13,6 +13,8 @@ export interface SmartUrls {
   tokenEndpoint: string;
   revocationEndpoint: string;
   introspectionEndpoint: string;
+  /** Dynamic client registration (RFC 7591, src/signin/registration.ts; needs an initial access token). */
+  registrationEndpoint: string;
   jwksUri: string;
 }
 
@@ -24,6 +26,7 @@ export function smartUrls(publicBaseUrl: string): SmartUrls {
     tokenEndpoint: `${auth}/token`,
     revocationEndpoint: `${auth}/revoke`,
     introspectionEndpoint: `${auth}/introspect`,
+    registrationEndpoint: `${auth}/register`,
     jwksUri: `${auth}/jwks.json`,
   };
 }
@@ -76,6 +79,7 @@ export function smartConfiguration(publicBaseUrl: string): Record<string, unknow
     code_challenge_methods_supported: ['S256'],
     revocation_endpoint: urls.revocationEndpoint,
     introspection_endpoint: urls.introspectionEndpoint,
+    registration_endpoint: urls.registrationEndpoint,
     scopes_supported: scopesSupported(),
     capabilities: [...SMART_CAPABILITIES],
   };

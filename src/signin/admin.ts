@@ -8,6 +8,8 @@
 //   GET    /auth/admin/clients, POST /auth/admin/clients { clientId, redirectUris, public, name?, launchUri?,
 //          jwksUri? | jwks? (private_key_jwt: the app's key set URL or its public keys; no secret) },
 //   DELETE /auth/admin/clients/{clientId}                      (public health only)
+//   POST   /auth/admin/registration-tokens { hours? } → { token, expiresAt }: an initial access
+//          token for one dynamic registration (registration.ts)   (public health only)
 // Who may: public-health administrators (an `admin` user's token, or a system/*.cruds token without
 // an organization, e.g. the CLI's) manage every user and app; a `site-admin` manages the users of its
 // own facility only, never grants `admin`, and never changes its own role or status.
@@ -17,6 +19,7 @@ import type { TokenVerifier } from '../auth/verify-token.js';
 import { badRequest, forbidden, notFound } from '../fhir/outcome.js';
 import type { AdminEvent } from './audit.js';
 import { clientKind, publicView, type AppClients } from './app-clients.js';
+import { DEFAULT_REGISTRATION_TOKEN_HOURS, type RegistrationTokens } from './registration.js';
 import { isRole, type Role } from './roles.js';
 import { newTotpSecret, totpUri } from './totp.js';
 import { normaliseUsername, userIdFor, viewOf, type User, type UserDirectory } from './users.js';
@@ -24,6 +27,7 @@ import { normaliseUsername, userIdFor, viewOf, type User, type UserDirectory } f
 export interface AdminOptions {
   users: UserDirectory;
   clients: AppClients;
+  registrationTokens: RegistrationTokens;
   verifier: TokenVerifier;
   /** Tokens of people come from here (`iss`): only they can name a user as actor. */
   issuer: string;
@@ -199,6 +203,21 @@ export function adminRouter(options: AdminOptions): express.Router {
     });
     options.auditAdmin({ actor: admin.actor, action: 'client-register', target: `client:${client.clientId}`, detail: clientKind(client) });
     res.status(201).json(client);
+  }));
+
+  router.post('/auth/admin/registration-tokens', json, wrap(async (req, res, admin) => {
+    if (admin.kind !== 'public-health') throw forbidden('Registration tokens are issued by public health');
+    const body = req.body === undefined || req.body === null || (typeof req.body === 'object' && Object.keys(req.body).length === 0) ? {} : objectBody(req.body);
+    const hours = body.hours === undefined ? DEFAULT_REGISTRATION_TOKEN_HOURS : Number(body.hours);
+    let issued;
+    try {
+      issued = await options.registrationTokens.issue(admin.actor, hours);
+    } catch (err) {
+      if (err instanceof RangeError) throw badRequest(err.message);
+      throw err;
+    }
+    options.auditAdmin({ actor: admin.actor, action: 'registration-token', target: 'client:(dynamic registration)', detail: `expires ${issued.expiresAt}` });
+    res.status(201).json(issued);
   }));
 
   router.delete('/auth/admin/clients/:clientId', wrap(async (req, res, admin) => {

@@ -172,8 +172,8 @@ export class AppClients {
     return [...this.builtIn, ...records.map(clientOf).filter((c): c is AppClient => c !== undefined)];
   }
 
-  /** Registers an app; a confidential one gets its secret here (returned once, for the CLI to show; only its hash is stored). */
-  async register(input: NewAppClient): Promise<RegisteredAppClient> {
+  /** Throws a 400 naming every problem of a registration (nothing is written); the checked inline key set. */
+  check(input: NewAppClient): AppClient['jwks'] {
     const problems: string[] = [];
     if (!CLIENT_ID.test(input.clientId ?? '')) problems.push('The client id must be 2-128 characters: letters, digits, ".", "_", "~" or "-"');
     if (!Array.isArray(input.redirectUris) || input.redirectUris.length === 0) problems.push('At least one redirect URI is needed');
@@ -185,6 +185,12 @@ export class AppClients {
     if (input.jwksUri !== undefined && input.jwks !== undefined) problems.push('Give the keys inline (jwks) or by URL (jwksUri), not both');
     if (input.public && (input.jwksUri !== undefined || input.jwks !== undefined)) problems.push('A public app has no keys: leave out jwks and jwksUri, or register it as confidential');
     if (problems.length > 0) throw badRequest(problems.join('; '));
+    return jwks;
+  }
+
+  /** Registers an app; a confidential one gets its secret here (returned once, for the CLI to show; only its hash is stored). */
+  async register(input: NewAppClient): Promise<RegisteredAppClient> {
+    const jwks = this.check(input);
     const asymmetric = jwks !== undefined || input.jwksUri !== undefined;
     const secret = input.public || asymmetric ? undefined : randomBytes(32).toString('base64url');
     const client: AppClient = {

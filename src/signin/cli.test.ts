@@ -1,5 +1,6 @@
 // npm run users / npm run clients, against a running server (admin API) and on a stopped one (store).
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { exportJWK, generateKeyPair } from 'jose';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -41,6 +42,16 @@ describe('npm run users / clients with no server running (direct store access)',
     const client = capture();
     expect(await runCli('clients', ['add', '--client-id', 'clinic-ehr', '--redirect-uri', 'https://ehr.example/cb'], config, client.io)).toBe(0);
     expect(client.lines.join('\n')).toMatch(/client_secret=[\w-]{40,}/);
+    // private_key_jwt with the keys in a file; a registration token.
+    const keyFile = path.join(dir, 'app-jwks.json');
+    await writeFile(keyFile, JSON.stringify({ keys: [{ ...(await exportJWK((await generateKeyPair('ES384')).publicKey)), kid: 'k1' }] }));
+    const asym = capture();
+    expect(await runCli('clients', ['add', '--client-id', 'chart-app', '--redirect-uri', 'https://chart.example/cb', '--jwks', keyFile], config, asym.io)).toBe(0);
+    expect(asym.lines.join('\n')).toMatch(/private_key_jwt/);
+    expect(asym.lines.join('\n')).not.toMatch(/client_secret/);
+    const token = capture();
+    expect(await runCli('clients', ['registration-token', '--hours', '2'], config, token.io)).toBe(0);
+    expect(token.lines.join('\n')).toMatch(/registration_token=[\w-]{40,}/);
   });
 });
 
@@ -76,6 +87,15 @@ describe('npm run users / clients against a running server (admin API)', () => {
     const badLaunch = capture();
     expect(await runCli('clients', ['add', '--client-id', 'bad-launch', '--redirect-uri', 'https://x.example/cb', '--public', '--launch-uri', 'http://x.example/launch'], config, badLaunch.io)).toBe(1);
     expect(badLaunch.errors.join('\n')).toMatch(/launch URI .* must use https/);
+    const byUrl = capture();
+    expect(await runCli('clients', ['add', '--client-id', 'url-app', '--redirect-uri', 'https://u.example/cb', '--jwks-uri', 'https://u.example/jwks.json'], config, byUrl.io)).toBe(0);
+    expect(await signinOf(server).clients.get('url-app')).toMatchObject({ public: false, jwksUri: 'https://u.example/jwks.json' });
+    expect((await signinOf(server).clients.get('url-app'))?.secretHash).toBeUndefined();
+    const token = capture();
+    expect(await runCli('clients', ['registration-token'], config, token.io)).toBe(0);
+    const issued = /registration_token=([\w-]+)/.exec(token.lines.join('\n'))?.[1];
+    const registered = await fetch(`${server.url}/auth/register`, { method: 'POST', headers: { authorization: `Bearer ${issued}`, 'content-type': 'application/json' }, body: JSON.stringify({ redirect_uris: ['https://d.example/cb'], token_endpoint_auth_method: 'none' }) });
+    expect(registered.status).toBe(201);
     const missing = capture();
     expect(await runCli('users', ['disable', '--username', 'nobody'], config, missing.io)).toBe(1);
     expect(missing.errors.join('\n')).toMatch(/404/);

@@ -14,6 +14,8 @@ import { createStore } from '../app/open-store.js';
 import type { Store } from '../store/store.js';
 import { AppClients, clientKind, publicView, webAppClient } from './app-clients.js';
 import { buildSecurityEvent } from './audit.js';
+import { ARTIFACTS_NAMESPACE } from './provider-adapter.js';
+import { DEFAULT_REGISTRATION_TOKEN_HOURS, RegistrationTokens } from './registration.js';
 import { ROLES } from './roles.js';
 import { userIdFor, UserDirectory, viewOf } from './users.js';
 import { newTotpSecret, totpUri } from './totp.js';
@@ -31,6 +33,7 @@ options: --url <server> (default PUBLIC_BASE_URL or http://localhost:PORT); --di
 export const CLIENTS_USAGE = `usage:
   npm run clients -- add --client-id C --redirect-uri URI [--redirect-uri URI2] [--public] [--name "N"] [--launch-uri URL]
                         [--jwks-uri URL | --jwks FILE]   (private_key_jwt: the app's key set, by URL or a JSON file; no secret)
+  npm run clients -- registration-token [--hours H]   (one dynamic registration at POST /auth/register; default 24 h)
   npm run clients -- list
   npm run clients -- remove --client-id C
 options: --url <server> (default PUBLIC_BASE_URL or http://localhost:PORT); --direct (open the store, no server)`;
@@ -64,6 +67,7 @@ export async function runCli(kind: 'users' | 'clients', argv: string[], config: 
         'redirect-uri': { type: 'string', multiple: true },
         'launch-uri': { type: 'string' },
         'jwks-uri': { type: 'string' },
+        hours: { type: 'string' },
         jwks: { type: 'string' },
         public: { type: 'boolean' },
         url: { type: 'string' },
@@ -186,6 +190,16 @@ function clientRequest(command: string, v: Record<string, unknown>): Plan | stri
           if (c.secret) io.out(`client_secret=${c.secret}\n(shown once: store it in the app's configuration)`);
         },
       };
+    case 'registration-token':
+      return {
+        method: 'POST',
+        path: '/auth/admin/registration-tokens',
+        body: v.hours !== undefined ? { hours: Number(v.hours) } : {},
+        print: (t, io) => {
+          io.out(`registration_token=${t.token}`);
+          io.out(`(good for one registration at POST /auth/register until ${t.expiresAt}; shown once)`);
+        },
+      };
     case 'list':
       return {
         method: 'GET',
@@ -279,6 +293,16 @@ export async function directBackend(config: Config, openStore: (c: Config) => St
       const action = body.active === false ? 'disable' : body.active === true ? 'enable' : body.role ? 'change-role' : body.password ? 'reset-password' : body.unlock ? 'unlock' : `totp-${body.totp}`;
       record(action, `user:${updated.username}`, body.role ? `${current.role} → ${updated.role}` : undefined, updated.organization);
       return { status: 200, body: { ...viewOf(updated), ...(secret ? { totpUri: totpUri(secret, updated.username, 'IIS') } : {}) } };
+    }
+    if (segments[0] === 'registration-tokens' && method === 'POST') {
+      try {
+        const issued = await new RegistrationTokens(store.expiringRecords(ARTIFACTS_NAMESPACE)).issue(actor, body.hours ?? DEFAULT_REGISTRATION_TOKEN_HOURS);
+        record('registration-token', 'client:(dynamic registration)', `expires ${issued.expiresAt}`);
+        return { status: 201, body: issued };
+      } catch (err) {
+        if (err instanceof RangeError) return { status: 400, body: { issue: [{ diagnostics: err.message }] } };
+        throw err;
+      }
     }
     if (segments[0] === 'clients') {
       if (method === 'GET') return { status: 200, body: { clients: (await clients.list()).map(publicView) } };

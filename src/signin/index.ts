@@ -9,6 +9,7 @@
 //   /auth/.well-known/openid-configuration, /auth/interaction/<uid>… (sign-in pages),
 //   /auth/userinfo (OpenID Connect UserInfo for our JWT access tokens),
 //   /auth/launch, /auth/launch/apps (EHR launch ids for the clinic web app, bearer token),
+//   /auth/register (dynamic client registration, RFC 7591, with an initial access token),
 //   /auth/admin/… (account administration, bearer token).
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -32,6 +33,7 @@ import { ARTIFACTS_NAMESPACE, StoredArtifacts } from './provider-adapter.js';
 import { EhrLaunches, ehrLaunchRouter } from './ehr-launch.js';
 import { narrowScope, type Role } from './roles.js';
 import { userinfoRouter } from './userinfo.js';
+import { RegistrationTokens, registrationRouter } from './registration.js';
 import { DisabledUsers } from './revocations.js';
 import { fhirUserOf, UserDirectory, type DirectoryOptions } from './users.js';
 
@@ -213,7 +215,11 @@ export async function createSignin(services: FrontDoorServices, options: SigninO
   });
   router.use(userinfoRouter({ users, verifier: services.verifier, issuer, fhirBaseUrl: services.baseUrl, basePath }));
   router.use(ehrLaunchRouter({ users, clients, verifier: services.verifier, patients, launches, issuer, fhirBaseUrl: services.baseUrl, basePath }));
-  router.use(adminRouter({ users, clients, verifier: services.verifier, issuer, auditAdmin, totpIssuer: 'IIS' }));
+  // Dynamic client registration (RFC 7591) with single-use initial access tokens issued by public
+  // health (registration.ts); the tokens are short-lived records beside the provider's artifacts.
+  const registrationTokens = new RegistrationTokens(store.expiringRecords(ARTIFACTS_NAMESPACE));
+  router.use(registrationRouter({ tokens: registrationTokens, clients, basePath, issuer, auditAdmin }));
+  router.use(adminRouter({ users, clients, registrationTokens, verifier: services.verifier, issuer, auditAdmin, totpIssuer: 'IIS' }));
   // Everything else under /auth that the backend-services router does not answer (token, jwks.json).
   const providerPaths = Object.values({ authorize: '/authorize', revoke: '/revoke', introspect: '/introspect', logout: '/logout', jwks: '/jwks', wellKnown: '/.well-known' });
   router.use(basePath, (req, res, next) => {

@@ -22,6 +22,7 @@ import { messagePage, esc } from './pages.js';
 import { adapterFactory, type StoredArtifacts } from './provider-adapter.js';
 import { NON_RESOURCE_SCOPES, narrowScope } from './roles.js';
 import { USERINFO_PATH } from './userinfo.js';
+import { REGISTRATION_PATH } from './registration.js';
 import { fhirUserOf, type UserDirectory } from './users.js';
 
 export const PROVIDER_ROUTES = {
@@ -307,6 +308,8 @@ export function createProvider(options: ProviderOptions): SigninProvider {
     // Our own userinfo endpoint (userinfo.ts) answers for the JWT access tokens.
     if (oidc.route === 'discovery' && ctx.status === 200 && ctx.body && typeof ctx.body === 'object') {
       (ctx.body as Record<string, unknown>).userinfo_endpoint = `${options.issuer}${USERINFO_PATH}`;
+      // Dynamic registration is ours too (registration.ts: initial access token required).
+      (ctx.body as Record<string, unknown>).registration_endpoint = `${options.issuer}${REGISTRATION_PATH}`;
     }
     if (oidc.route === 'introspection' && ctx.body && typeof ctx.body === 'object') {
       const body = ctx.body as Record<string, unknown>;
