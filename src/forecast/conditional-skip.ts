@@ -1,7 +1,7 @@
 // Logic spec "Evaluate conditional skip" (used by evaluation and forecast): a target dose is not
 // needed when its skip sets are met. Condition types: Age, Interval, Vaccine Count by Age,
 // Vaccine Count by Date, Completed Series.
-import { addDuration, addOptional, type Day, FAR_FUTURE, FAR_PAST } from './dates.js';
+import { addDuration, dateAtAge, type Day, FAR_FUTURE, FAR_PAST } from './dates.js';
 import type { AdministeredDose, PatientRecord } from './model.js';
 import type { ConditionalSkip, SkipCondition, SkipSet } from './supporting-data.js';
 
@@ -47,11 +47,10 @@ function setMet(set: SkipSet, ctx: SkipContext): boolean {
 }
 
 function conditionMet(c: SkipCondition, ctx: SkipContext): boolean {
-  const dob = ctx.patient.birthDate;
   switch (c.type) {
     case 'age': {
-      const begin = addOptional(dob, c.beginAge) ?? FAR_PAST;
-      const end = addOptional(dob, c.endAge) ?? FAR_FUTURE;
+      const begin = dateAtAge(ctx.patient, c.beginAge) ?? FAR_PAST;
+      const end = dateAtAge(ctx.patient, c.endAge) ?? FAR_FUTURE;
       return ctx.referenceDate >= begin && ctx.referenceDate < end;
     }
     case 'interval': {
@@ -62,8 +61,8 @@ function conditionMet(c: SkipCondition, ctx: SkipContext): boolean {
     case 'vaccine count by age':
     case 'vaccine count by date': {
       const byAge = c.type === 'vaccine count by age';
-      const begin = byAge ? addOptional(dob, c.beginAge) ?? FAR_PAST : c.startDate ?? FAR_PAST;
-      const end = byAge ? addOptional(dob, c.endAge) ?? FAR_FUTURE : c.endDate ?? FAR_FUTURE;
+      const begin = byAge ? dateAtAge(ctx.patient, c.beginAge) ?? FAR_PAST : c.startDate ?? FAR_PAST;
+      const end = byAge ? dateAtAge(ctx.patient, c.endAge) ?? FAR_FUTURE : c.endDate ?? FAR_FUTURE;
       const pool = c.doseType === 'valid' ? ctx.validDoses : ctx.allDoses;
       let count = 0;
       for (const d of pool) {

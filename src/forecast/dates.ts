@@ -131,6 +131,24 @@ function computeDuration(d: Day, duration: Duration): Day {
   return out;
 }
 
+/**
+ * The date a patient reaches an age (birth date + duration), or undefined when there is no age.
+ * The engine asks for the same few ages (a series' minimum age, a vaccine's age range, …) for every
+ * series, dose and target dose of a patient; `ageDates`, when the record has one (runCdsi gives it
+ * one per forecast), remembers them by duration: a lookup costs a tenth of the calendar arithmetic.
+ */
+export function dateAtAge(patient: { birthDate: Day; ageDates?: Map<Duration, Day> }, age: Duration | undefined): Day | undefined {
+  if (age === undefined) return undefined;
+  const memo = patient.ageDates;
+  if (memo === undefined) return addDuration(patient.birthDate, age);
+  let day = memo.get(age);
+  if (day === undefined) {
+    day = addDuration(patient.birthDate, age);
+    memo.set(age, day);
+  }
+  return day;
+}
+
 /** d + duration, or undefined when there is no duration. */
 export function addOptional(d: Day | undefined, duration: Duration | undefined): Day | undefined {
   return d === undefined || duration === undefined ? undefined : addDuration(d, duration);

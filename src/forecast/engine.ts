@@ -1,7 +1,7 @@
 // The CDSi process end to end for one patient: organise the history by antigen, find the relevant
 // patient series, evaluate and forecast each, select the best series per antigen, and combine
 // antigens into vaccine-group forecasts. Pure: supporting data and patient in, result out.
-import { addOptional, FAR_FUTURE, FAR_PAST } from './dates.js';
+import { dateAtAge, FAR_FUTURE, FAR_PAST } from './dates.js';
 import { evaluateSeries } from './evaluate.js';
 import { contraindicatedVaccines, forecastSeries } from './forecast-series.js';
 import type {
@@ -26,8 +26,8 @@ export function dosesByAntigen(data: SupportingData, patient: PatientRecord): Ma
   const byAntigen = new Map<string, AdministeredDose[]>();
   for (const dose of patient.doses) {
     for (const a of data.cvxToAntigens.get(dose.cvx) ?? []) {
-      const begin = addOptional(patient.birthDate, a.beginAge) ?? FAR_PAST;
-      const end = addOptional(patient.birthDate, a.endAge) ?? FAR_FUTURE;
+      const begin = dateAtAge(patient, a.beginAge) ?? FAR_PAST;
+      const end = dateAtAge(patient, a.endAge) ?? FAR_FUTURE;
       if (dose.date < begin || dose.date >= end) continue;
       const doses = byAntigen.get(a.antigen);
       if (!doses) byAntigen.set(a.antigen, [dose]);
@@ -47,8 +47,8 @@ export function isRelevant(series: Series, patient: PatientRecord, beforeIndicat
   if (series.type !== 'risk') return true;
   for (const i of series.indications) {
     if (!patient.observations.has(i.code)) continue;
-    const begin = addOptional(patient.birthDate, i.beginAge) ?? FAR_PAST;
-    const end = addOptional(patient.birthDate, i.endAge) ?? FAR_FUTURE;
+    const begin = dateAtAge(patient, i.beginAge) ?? FAR_PAST;
+    const end = dateAtAge(patient, i.endAge) ?? FAR_FUTURE;
     if ((patient.assessmentDate >= begin || beforeIndicationAge) && patient.assessmentDate < end) return true;
   }
   return false;
@@ -179,7 +179,7 @@ export function vaccineGroupForecast(group: VaccineGroup, antigens: readonly Ant
 
 /** Runs CDSi for one patient over every vaccine group of the supporting data. */
 export function runCdsi(data: SupportingData, patient: PatientRecord): EngineResult {
-  const sorted: PatientRecord = { ...patient, doses: [...patient.doses].sort((a, b) => a.date - b.date) };
+  const sorted: PatientRecord = { ...patient, doses: [...patient.doses].sort((a, b) => a.date - b.date), ageDates: new Map() };
   const antigenDoses = dosesByAntigen(data, sorted);
   const otherStatuses = new Map<AdministeredDose, 'Valid' | 'Not Valid'>();
   const byAntigen = new Map<string, AntigenResult>();

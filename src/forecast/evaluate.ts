@@ -3,7 +3,7 @@
 // preferable then allowable interval, live-virus conflict, preferable then allowable vaccine,
 // satisfy target dose. A dose that fails keeps the target dose open for the next dose.
 import { skipTargetDose } from './conditional-skip.js';
-import { addDuration, addOptional, type Day, FAR_FUTURE } from './dates.js';
+import { addDuration, dateAtAge, type Day, FAR_FUTURE } from './dates.js';
 import { type AdministeredDose, type DoseEvaluation, type PatientRecord, Reason } from './model.js';
 import type { AgeRule, IntervalRule, LiveVirusConflict, Series, SeriesDose, SupportingData, VaccineRule } from './supporting-data.js';
 
@@ -120,14 +120,14 @@ function evaluateAgainstTarget(
   const dob = patient.birthDate;
   const age: AgeRule | undefined = ruleInEffect(target.ages, dose.date);
   if (age) {
-    const absMin = addOptional(dob, age.absMinAge) ?? dob;
-    const max = addOptional(dob, age.maxAge) ?? FAR_FUTURE;
+    const absMin = dateAtAge(patient, age.absMinAge) ?? dob;
+    const max = dateAtAge(patient, age.maxAge) ?? FAR_FUTURE;
     if (dose.date < absMin) reasons.push(Reason.tooYoung);
     else if (dose.date >= max) return { status: 'Extraneous', reasons: [Reason.tooOld] };
   }
   if (!intervalsPass(patient, state, target, dose)) reasons.push(Reason.tooSoon);
   if (inLiveVirusConflict(data, dose, patient, statusOfOtherDoses, state)) reasons.push(Reason.liveVirusConflict);
-  if (!vaccineMatches(target.preferableVaccines, dose, dob, true) && !vaccineMatches(target.allowableVaccines, dose, dob, false)) {
+  if (!vaccineMatches(target.preferableVaccines, dose, patient, true) && !vaccineMatches(target.allowableVaccines, dose, patient, false)) {
     reasons.push(Reason.notPreferableOrAllowable);
   }
   return reasons.length > 0 ? { status: 'Not Valid', reasons } : { status: 'Valid', reasons };
@@ -221,11 +221,11 @@ export function conflictWindowHolds(c: LiveVirusConflict, previous: Administered
   return date >= begin && date < end;
 }
 
-function vaccineMatches(rules: readonly VaccineRule[], dose: AdministeredDose, dob: Day, checkProduct: boolean): boolean {
+function vaccineMatches(rules: readonly VaccineRule[], dose: AdministeredDose, patient: PatientRecord, checkProduct: boolean): boolean {
   for (const v of rules) {
     if (v.cvx !== dose.cvx) continue;
-    const begin = addOptional(dob, v.beginAge);
-    const end = addOptional(dob, v.endAge);
+    const begin = dateAtAge(patient, v.beginAge);
+    const end = dateAtAge(patient, v.endAge);
     if (begin !== undefined && dose.date < begin) continue;
     if (end !== undefined && dose.date >= end) continue;
     if (checkProduct && v.mvx && dose.mvx && v.mvx.toUpperCase() !== dose.mvx.toUpperCase()) continue;

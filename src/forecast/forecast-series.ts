@@ -2,7 +2,7 @@
 // assessment date, evidence of immunity, contraindications, whether another dose is needed, and
 // the earliest / recommended / past-due / latest dates of the next target dose.
 import { skipTargetDose } from './conditional-skip.js';
-import { addDuration, addOptional, type Day, dayFromYmd, FAR_FUTURE, FAR_PAST, ymdFromDay } from './dates.js';
+import { addDuration, dateAtAge, type Day, dayFromYmd, FAR_FUTURE, FAR_PAST, ymdFromDay } from './dates.js';
 import { intervalReference, ruleInEffect, type SeriesEvaluation } from './evaluate.js';
 import type { Forecast, PatientRecord } from './model.js';
 import type { Antigen, Series, SeriesDose, SupportingData, VaccineRule } from './supporting-data.js';
@@ -19,8 +19,8 @@ export function isImmune(antigen: Antigen, patient: PatientRecord): boolean {
 export function isContraindicated(antigen: Antigen, patient: PatientRecord): boolean {
   return antigen.groupContraindications.some((c) => {
     if (!patient.observations.has(c.code)) return false;
-    const begin = addOptional(patient.birthDate, c.beginAge) ?? FAR_PAST;
-    const end = addOptional(patient.birthDate, c.endAge) ?? FAR_FUTURE;
+    const begin = dateAtAge(patient, c.beginAge) ?? FAR_PAST;
+    const end = dateAtAge(patient, c.endAge) ?? FAR_FUTURE;
     return patient.assessmentDate >= begin && patient.assessmentDate < end;
   });
 }
@@ -35,8 +35,8 @@ export function contraindicatedVaccines(antigen: Antigen, patient: PatientRecord
   for (const c of antigen.vaccineContraindications) {
     if (!patient.observations.has(c.code)) continue;
     for (const v of c.vaccines) {
-      const begin = addOptional(patient.birthDate, v.beginAge) ?? FAR_PAST;
-      const end = addOptional(patient.birthDate, v.endAge) ?? FAR_FUTURE;
+      const begin = dateAtAge(patient, v.beginAge) ?? FAR_PAST;
+      const end = dateAtAge(patient, v.endAge) ?? FAR_FUTURE;
       if (patient.assessmentDate >= begin && patient.assessmentDate < end) (out ??= new Set()).add(v.cvx);
     }
   }
@@ -158,8 +158,8 @@ function forecastDates(
 ): TargetDates {
   const dob = patient.birthDate;
   const age = ruleInEffect(target.ages, patient.assessmentDate);
-  const maxAgeDate = addOptional(dob, age?.maxAge);
-  const minAgeDate = addOptional(dob, age?.minAge) ?? addOptional(dob, age?.absMinAge) ?? dob;
+  const maxAgeDate = dateAtAge(patient, age?.maxAge);
+  const minAgeDate = dateAtAge(patient, age?.minAge) ?? dateAtAge(patient, age?.absMinAge) ?? dob;
   let earliest = minAgeDate;
   let recommendedByInterval: Day | undefined;
   let pastDueByInterval: Day | undefined;
@@ -172,8 +172,8 @@ function forecastDates(
     if (rule.earliestRecInt) recommendedByInterval = Math.max(recommendedByInterval ?? -Infinity, addDuration(from, rule.earliestRecInt));
     if (rule.latestRecInt) pastDueByInterval = Math.max(pastDueByInterval ?? -Infinity, addDuration(from, rule.latestRecInt) - 1);
   }
-  const earliestRecAge = addOptional(dob, age?.earliestRecAge);
-  const latestRecAge = addOptional(dob, age?.latestRecAge);
+  const earliestRecAge = dateAtAge(patient, age?.earliestRecAge);
+  const latestRecAge = dateAtAge(patient, age?.latestRecAge);
   const unadjustedRecommended = earliestRecAge ?? recommendedByInterval;
   const unadjustedPastDue = latestRecAge !== undefined ? latestRecAge - 1 : pastDueByInterval;
 

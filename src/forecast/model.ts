@@ -1,5 +1,5 @@
 // The engine's own vocabulary (CDSi terms), independent of FHIR: what goes in, what comes out.
-import type { Day } from './dates.js';
+import type { Day, Duration } from './dates.js';
 import type { Series } from './supporting-data.js';
 
 /** One vaccine dose administered, as the engine sees it (logic spec "gather history"). */
@@ -21,6 +21,8 @@ export interface PatientRecord {
   /** CDSi observation codes (e.g. "042"), with the date observed when known. */
   observations: ReadonlyMap<string, Day | undefined>;
   doses: readonly AdministeredDose[];
+  /** Birth date + duration already worked out for this forecast (see dates.ts dateAtAge). */
+  ageDates?: Map<Duration, Day>;
 }
 
 export type EvaluationStatus = 'Valid' | 'Not Valid' | 'Extraneous';

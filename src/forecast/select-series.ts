@@ -1,7 +1,7 @@
 // Logic spec chapter "Select best patient series": one prioritized series per series group
 // (a complete series, else scoring of in-process series, else the default / age-fitting series),
 // then the best series of the antigen across groups.
-import { addDuration, addOptional } from './dates.js';
+import { addDuration, dateAtAge } from './dates.js';
 import type { PatientRecord, PatientSeries } from './model.js';
 
 function firstValidDate(s: PatientSeries): number | undefined {
@@ -19,8 +19,8 @@ function firstValidDate(s: PatientSeries): number | undefined {
 function canStart(s: PatientSeries, patient: PatientRecord): boolean {
   const firstValid = firstValidDate(s);
   const start = firstValid ?? patient.assessmentDate;
-  const min = addOptional(patient.birthDate, s.series.minAgeToStart);
-  const max = addOptional(patient.birthDate, s.series.maxAgeToStart);
+  const min = dateAtAge(patient, s.series.minAgeToStart);
+  const max = dateAtAge(patient, s.series.maxAgeToStart);
   // A started series is judged with the 4-day grace its doses' ages have (Heplisav-B 2-dose
   // series at 18 years - 4 days).
   if (min !== undefined && patient.assessmentDate < (firstValid === undefined ? min : min - 4)) return false;
@@ -31,7 +31,7 @@ function canStart(s: PatientSeries, patient: PatientRecord): boolean {
 /** A started series whose first valid dose came before its maximum age to start. */
 function startedInTime(s: PatientSeries, patient: PatientRecord): boolean {
   const first = firstValidDate(s);
-  const max = addOptional(patient.birthDate, s.series.maxAgeToStart);
+  const max = dateAtAge(patient, s.series.maxAgeToStart);
   return first === undefined || max === undefined || first < max;
 }
 
@@ -67,7 +67,7 @@ function projectedCompletion(s: PatientSeries, patient: PatientRecord): number {
           : undefined;
       if (from !== undefined) date = Math.max(date, addDuration(from, interval.minInt));
     }
-    const minAge = addOptional(patient.birthDate, target.ages[0]?.minAge);
+    const minAge = dateAtAge(patient, target.ages[0]?.minAge);
     if (minAge !== undefined && minAge > date) date = minAge;
     dateOf[t] = date;
   }
