@@ -5,6 +5,8 @@
 //   - code exchanges at POST /auth/token (PKCE checked, JWT access token signed), goal ≥ 200/s,
 //   - one browser at a time: an authorization request from its live session, the code's exchange
 //     and a refresh (rotation), each waiting for its own artifact writes to reach the disk,
+//   - a private_key_jwt app's refreshes one at a time (ES384 assertion verified, its jti recorded),
+//     alternated with the public web app's,
 //   - what verifying a user's access token adds to a FHIR request, goal ≤ 0.2 ms: the verifier in
 //     process (first sight of a token: ES384 signature; later requests: the verified-token cache),
 //     and over HTTP (GET Patient/{id} with a user token vs an HS256 system token); the cache path
@@ -20,7 +22,8 @@ import jwt from 'jsonwebtoken';
 import { loadServerKey } from '../src/auth/server-key.js';
 import { createTokenVerifier } from '../src/auth/verify-token.js';
 import { DisabledUsers } from '../src/signin/revocations.js';
-import { TestAgent } from '../src/signin/test-agent.js';
+import { exportJWK, generateKeyPair, SignJWT } from 'jose';
+import { signInAndAllow, TestAgent } from '../src/signin/test-agent.js';
 import { waitReady } from './wait-ready.js';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
@@ -166,6 +169,61 @@ async function main(): Promise<void> {
       `one request at a time (${rounds} each), p50 / p99: authorization request from a live session ${pct(sequential.authorize, 0.5)} / ${pct(sequential.authorize, 0.99)} ms, ` +
         `the web app's (offline_access, through the interaction) ${pct(sequential.webApp, 0.5)} / ${pct(sequential.webApp, 0.99)} ms, ` +
         `code exchange ${pct(sequential.exchange, 0.5)} / ${pct(sequential.exchange, 0.99)} ms, refresh (rotated) ${pct(sequential.refresh, 0.5)} / ${pct(sequential.refresh, 0.99)} ms`
+    );
+
+    // 3c. A private_key_jwt app (keys inline, ES384): refreshes one at a time, each with a fresh
+    // assertion (signature check + the jti's replay record written to the store), alternated in
+    // blocks of 20 with the public web app's refreshes so the load affects both alike.
+    const appKey = await generateKeyPair('ES384');
+    const appJwk = { ...(await exportJWK(appKey.publicKey)), kid: 'bench-es384', alg: 'ES384' };
+    const appCallback = 'http://127.0.0.1:9/bench-app';
+    const registered = await fetch(`${origin}/auth/admin/clients`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${adminTokens.access_token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ clientId: 'bench-asym', redirectUris: [appCallback], jwks: { keys: [appJwk] } }),
+    });
+    if (registered.status !== 201) throw new Error(`could not register the private_key_jwt app: ${registered.status} ${await registered.text()}`);
+    const assertion = () =>
+      new SignJWT({ jti: b64url(randomBytes(16)) })
+        .setProtectedHeader({ alg: 'ES384', kid: 'bench-es384' })
+        .setIssuer('bench-asym')
+        .setSubject('bench-asym')
+        .setAudience(`${origin}/auth/token`)
+        .setIssuedAt()
+        .setExpirationTime('2m')
+        .sign(appKey.privateKey);
+    const appVerifier = b64url(randomBytes(32));
+    const appAuthorize = new URL(authorizeUrl(origin, appCallback, appVerifier, 'openid fhirUser offline_access user/*.cruds'));
+    appAuthorize.searchParams.set('client_id', 'bench-asym');
+    const appBack = await signInAndAllow(new TestAgent(), appAuthorize.toString(), appCallback, 'bench.nurse', 'bench nurse password');
+    const appCode = new URL(appBack.location ?? '').searchParams.get('code');
+    const appTokens = await tokenRequest(origin, { grant_type: 'authorization_code', code: appCode ?? '', code_verifier: appVerifier, redirect_uri: appCallback, client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer', client_assertion: await assertion() });
+    if (!appTokens.refresh_token) throw new Error(`the private_key_jwt app's code exchange failed: ${JSON.stringify(appTokens)}`);
+    let appRefresh = appTokens.refresh_token;
+    const asymTimes: number[] = [];
+    const publicTimes: number[] = [];
+    for (let block = 0; block < 6; block++) {
+      for (let i = 0; i < 20; i++) {
+        const signed = await assertion();
+        const t0 = performance.now();
+        const refreshed = await tokenRequest(origin, { grant_type: 'refresh_token', refresh_token: appRefresh, client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer', client_assertion: signed });
+        if (block > 0) asymTimes.push(performance.now() - t0);
+        if (!refreshed.refresh_token) throw new Error(`private_key_jwt refresh failed: ${JSON.stringify(refreshed)}`);
+        appRefresh = refreshed.refresh_token;
+      }
+      for (let i = 0; i < 20; i++) {
+        const t0 = performance.now();
+        const refreshed = await tokenRequest(origin, { grant_type: 'refresh_token', refresh_token: refreshToken, client_id: 'iis-web-app' });
+        if (block > 0) publicTimes.push(performance.now() - t0);
+        if (!refreshed.refresh_token) throw new Error(`refresh failed: ${JSON.stringify(refreshed)}`);
+        refreshToken = refreshed.refresh_token;
+      }
+    }
+    asymTimes.sort((a, b) => a - b);
+    publicTimes.sort((a, b) => a - b);
+    line(
+      `refresh one at a time, alternated in blocks of 20 (100 each), p50 / p99: private_key_jwt app (ES384 assertion, jti recorded) ${pct(asymTimes, 0.5)} / ${pct(asymTimes, 0.99)} ms, ` +
+        `public web app ${pct(publicTimes, 0.5)} / ${pct(publicTimes, 0.99)} ms (load average now ${os.loadavg()[0].toFixed(1)})`
     );
 
     // 4. Verification in process, with the server's key (as the FHIR endpoint does).
