@@ -40,6 +40,8 @@ export function dosesByAntigen(data: SupportingData, patient: PatientRecord): Ma
 
 const NO_DOSES: readonly AdministeredDose[] = [];
 const NO_EVALUATIONS: readonly DoseEvaluation[] = [];
+const NO_COMPLETED_GROUPS: ReadonlySet<string> = new Set();
+const NO_CVX: readonly string[] = [];
 
 /** Logic spec "identify relevant patient series": gender, and for risk series an indication in effect. */
 export function isRelevant(series: Series, patient: PatientRecord, beforeIndicationAge = false): boolean {
@@ -88,7 +90,7 @@ function runAntigen(
   const riskOnly = antigen.series.every((s) => s.type === 'risk');
   const relevant = antigen.series.filter((s) => isRelevant(s, patient, riskOnly));
   if (relevant.length === 0) return { antigen: antigen.name, evaluations: [], forecast: { status: 'Not Recommended' } };
-  let results = relevant.map((s) => runSeries(data, antigen, patient, s, doses, new Set(), otherStatuses));
+  let results = relevant.map((s) => runSeries(data, antigen, patient, s, doses, NO_COMPLETED_GROUPS, otherStatuses));
   // "Completed Series" skip conditions depend on the other series' outcome: a second pass.
   const completed = new Set(results.filter((r) => r.forecast.status === 'Complete').map((r) => r.series.seriesGroup));
   if (completed.size > 0 && relevant.some((s) => s.usesCompletedSeries)) {
@@ -198,17 +200,19 @@ export function runCdsi(data: SupportingData, patient: PatientRecord): EngineRes
       results.push(result);
     }
     const lead = results.find((r) => r.best)?.best;
-    const contraindicated = new Set<string>();
+    let contraindicated: Set<string> | undefined;
     for (const name of group.antigens) {
       const antigen = data.antigens.get(name);
-      if (antigen && antigen.vaccineContraindications.length > 0) for (const cvx of contraindicatedVaccines(antigen, sorted)) contraindicated.add(cvx);
+      if (antigen && antigen.vaccineContraindications.length > 0) {
+        for (const cvx of contraindicatedVaccines(antigen, sorted)) (contraindicated ??= new Set()).add(cvx);
+      }
     }
     vaccineGroups.push({
       vaccineGroup: group.name,
       antigens: results,
       forecast: vaccineGroupForecast(group, results),
       seriesName: lead?.series.name,
-      contraindicatedVaccines: [...contraindicated].sort(),
+      contraindicatedVaccines: contraindicated ? [...contraindicated].sort() : NO_CVX,
     });
   }
   // In dose order, and for one dose in the order of the antigens (what a stable sort by dose gives).

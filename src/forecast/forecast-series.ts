@@ -9,20 +9,24 @@ import type { Antigen, Series, SeriesDose, SupportingData, VaccineRule } from '.
 
 /** Evidence of immunity for the antigen (clinical history or birth before a date). */
 export function isImmune(antigen: Antigen, patient: PatientRecord): boolean {
-  if (antigen.immunityObservationCodes.some((c) => patient.observations.has(c))) return true;
-  return antigen.immunityBirthDates.some(
-    (b) => patient.birthDate < b.before && !b.exclusions.some((c) => patient.observations.has(c)),
-  );
+  // Loops, not closures: asked for every relevant series of every antigen.
+  for (const code of antigen.immunityObservationCodes) if (patient.observations.has(code)) return true;
+  for (const b of antigen.immunityBirthDates) {
+    if (patient.birthDate >= b.before) continue;
+    if (!b.exclusions.some((c) => patient.observations.has(c))) return true;
+  }
+  return false;
 }
 
 /** A vaccine-group contraindication of the antigen applies on the assessment date. */
 export function isContraindicated(antigen: Antigen, patient: PatientRecord): boolean {
-  return antigen.groupContraindications.some((c) => {
-    if (!patient.observations.has(c.code)) return false;
+  for (const c of antigen.groupContraindications) {
+    if (!patient.observations.has(c.code)) continue;
     const begin = dateAtAge(patient, c.beginAge) ?? FAR_PAST;
     const end = dateAtAge(patient, c.endAge) ?? FAR_FUTURE;
-    return patient.assessmentDate >= begin && patient.assessmentDate < end;
-  });
+    if (patient.assessmentDate >= begin && patient.assessmentDate < end) return true;
+  }
+  return false;
 }
 
 const NO_VACCINES: ReadonlySet<string> = new Set();
