@@ -11,6 +11,7 @@
 // check itself runs under it too, so parallel guesses are decided one by one and their total over
 // the link's life never exceeds the limit; the last allowed wrong one removes the link.
 import { randomBytes, scrypt, timingSafeEqual, type ScryptOptions } from 'node:crypto';
+import type { Caller } from '../fhir/request.js';
 import type { ExpiringRecords } from '../store/expiring.js';
 import type { Store } from '../store/store.js';
 import { linkHandle, randomToken } from './shlink.js';
@@ -23,18 +24,13 @@ export const FILE_URL_TTL_MS = 5 * 60_000;
 export const MAX_LINK_LIFETIME_MS = 365 * 24 * 3_600_000;
 export const MAX_PASSCODE_LENGTH = 256;
 
-/** Who shared a long-term link: the card is re-issued as this caller at each manifest request. */
-export interface LinkSharer {
-  sub?: string;
-  organization?: string;
-  fhirUser?: string;
-  /** The patient of a patient/ token. */
-  patient?: string;
-  clientId?: string;
-  issuer?: string;
-  /** The scope context the sharer read the patient under. */
+/**
+ * Who shared a long-term link: the card is re-issued as this caller at each manifest request (the
+ * caller's identity fields, and the scope context the sharer read the patient under).
+ */
+export type LinkSharer = Pick<Caller, 'sub' | 'organization' | 'fhirUser' | 'patient' | 'clientId' | 'issuer'> & {
   context: 'patient' | 'user' | 'system';
-}
+};
 
 export interface HealthLink {
   /** SHA-256 of the link id (base64url): the link's name in the store, the audit trail and revocation. */

@@ -2,12 +2,12 @@
 // and stored as when it is sent alone, the batch answer's shape and counts, what a refusal stores
 // (nothing), and — fast-check — that any split of messages into a batch gives the same answers as
 // sending them one by one.
-import net from 'node:net';
 import { gzipSync } from 'node:zlib';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, testMongoUrl, type TestServer } from '../../test/helpers/server.js';
 import { controlId, hl7Date, msh, order, pid, VIS_OBX, vxu, yearsAgo } from './test-messages.js';
+import { firstAnswer } from './test-http.js';
 
 const MAX_BATCH_MESSAGES = 6;
 /** HL7V2_MAX_MESSAGE_BYTES of the servers that test size limits (small, so an oversize body is quick to build). */
@@ -34,37 +34,6 @@ async function post(target: TestServer, body: string | Buffer, headers: Record<s
     body: typeof body === 'string' ? body : new Uint8Array(body),
   });
   return { status: res.status, text: await res.text(), contentType: res.headers.get('content-type') };
-}
-
-/**
- * The first HTTP answer on a socket that sent `request` (and nothing more, the socket kept open):
- * its head and its body (by Content-Length). Fails after `ms` without one.
- */
-function firstAnswer(port: number, request: string, ms: number): Promise<{ head: string; body: string }> {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect(port, '127.0.0.1');
-    let received = Buffer.alloc(0);
-    const timer = setTimeout(() => {
-      socket.destroy();
-      reject(new Error(`no answer within ${ms} ms`));
-    }, ms);
-    socket.on('data', (data: Buffer) => {
-      received = Buffer.concat([received, data]);
-      const end = received.indexOf('\r\n\r\n');
-      if (end < 0) return;
-      const head = received.subarray(0, end).toString('latin1');
-      const length = Number(/\r\ncontent-length: (\d+)/i.exec(head)?.[1] ?? NaN);
-      if (received.length - end - 4 < length) return;
-      clearTimeout(timer);
-      socket.destroy();
-      resolve({ head, body: received.subarray(end + 4, end + 4 + length).toString('utf8') });
-    });
-    socket.on('error', (err) => {
-      clearTimeout(timer);
-      reject(err);
-    });
-    socket.write(request);
-  });
 }
 
 const segments = (text: string) => text.split('\r');
@@ -255,7 +224,7 @@ describe('HL7 v2 batch files at POST /hl7v2', () => {
       const chunk = big.slice(0, limit + 1);
       const chunked = head('Transfer-Encoding: chunked\r\n') + `${Buffer.byteLength(chunk).toString(16)}\r\n${chunk}\r\n`;
       for (const [name, request] of [['declared length', declared], ['chunked', chunked]]) {
-        const answer = await firstAnswer(Number(port), request, 5000);
+        const answer = await firstAnswer(Number(port), [request], 5000);
         expect(answer.head, name).toMatch(/^HTTP\/1\.1 413 /);
         expect(answer.head, name).toMatch(/\r\nconnection: close\r\n/i);
         expect(withoutTimeAndId(answer.body), name).toBe(withoutTimeAndId(whole.text));

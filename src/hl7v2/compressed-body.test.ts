@@ -2,11 +2,11 @@
 // arrive (http.ts inflatedBody, src/http/body.ts inflateAsItComes), a single message within
 // HL7V2_MAX_MESSAGE_BYTES as if sent uncompressed — an oversize one answered its AR before the rest
 // of its body is sent —, a batch file within the body limit and BODY_MAX_INFLATE_RATIO.
-import net from 'node:net';
 import { deflateRawSync, deflateSync, gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, type TestServer } from '../../test/helpers/server.js';
 import { controlId, hl7Date, order, pid, VIS_OBX, vxu, yearsAgo } from './test-messages.js';
+import { firstAnswer } from './test-http.js';
 
 /** HL7V2_MAX_MESSAGE_BYTES of the server (small, so an oversize message is quick to build). */
 const MAX_MESSAGE_BYTES = 64 * 1024;
@@ -30,38 +30,6 @@ async function post(body: string | Buffer, headers: Record<string, string> = {})
     body: typeof body === 'string' ? body : new Uint8Array(body),
   });
   return { status: res.status, text: await res.text(), connection: res.headers.get('connection') };
-}
-
-/**
- * The first HTTP answer on a socket that sent `head` and `body` (and nothing more, the socket kept
- * open): its head and body (by Content-Length). Fails after `ms` without one.
- */
-function firstAnswer(head: string, body: Buffer, ms: number): Promise<{ head: string; body: string }> {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect(Number(new URL(server.url).port), '127.0.0.1');
-    let received = Buffer.alloc(0);
-    const timer = setTimeout(() => {
-      socket.destroy();
-      reject(new Error(`no answer within ${ms} ms`));
-    }, ms);
-    socket.on('data', (data: Buffer) => {
-      received = Buffer.concat([received, data]);
-      const end = received.indexOf('\r\n\r\n');
-      if (end < 0) return;
-      const answerHead = received.subarray(0, end).toString('latin1');
-      const length = Number(/\r\ncontent-length: (\d+)/i.exec(answerHead)?.[1] ?? NaN);
-      if (received.length - end - 4 < length) return;
-      clearTimeout(timer);
-      socket.destroy();
-      resolve({ head: answerHead, body: received.subarray(end + 4, end + 4 + length).toString('utf8') });
-    });
-    socket.on('error', (err) => {
-      clearTimeout(timer);
-      reject(err);
-    });
-    socket.write(head);
-    socket.write(body);
-  });
 }
 
 const requestHead = (headers: string) =>
@@ -129,8 +97,8 @@ describe('POST /hl7v2 with a compressed body', () => {
     // Its Content-Length declared, and only the compressed bytes that inflate past the limit sent;
     // chunked, the same bytes in one chunk and no end: both answered now, not when the rest comes.
     const pastLimit = compressed.subarray(0, Math.ceil(compressed.length * 0.8));
-    const declared = firstAnswer(requestHead(`Content-Length: ${compressed.length}\r\n`), pastLimit, 5000);
-    const chunked = firstAnswer(requestHead('Transfer-Encoding: chunked\r\n'), Buffer.concat([Buffer.from(`${pastLimit.length.toString(16)}\r\n`), pastLimit, Buffer.from('\r\n')]), 5000);
+    const declared = firstAnswer(Number(new URL(server.url).port), [requestHead(`Content-Length: ${compressed.length}\r\n`), pastLimit], 5000);
+    const chunked = firstAnswer(Number(new URL(server.url).port), [requestHead('Transfer-Encoding: chunked\r\n'), Buffer.concat([Buffer.from(`${pastLimit.length.toString(16)}\r\n`), pastLimit, Buffer.from('\r\n')])], 5000);
     for (const answer of await Promise.all([declared, chunked])) {
       expect(answer.head).toMatch(/^HTTP\/1\.1 413 /);
       expect(answer.head).toMatch(/\r\nconnection: close\r\n/i);
@@ -140,7 +108,7 @@ describe('POST /hl7v2 with a compressed body', () => {
     // after the first bytes show a single message, not after the rest.
     const incompressible = gzipSync(`${accepted('GZ-HUGE-2', 'Gzipson')}\r${randomNotes(2 * SINGLE_LIMIT)}`);
     expect(incompressible.length).toBeGreaterThan(SINGLE_LIMIT);
-    const early = await firstAnswer(requestHead(`Content-Length: ${incompressible.length}\r\n`), incompressible.subarray(0, 4096), 5000);
+    const early = await firstAnswer(Number(new URL(server.url).port), [requestHead(`Content-Length: ${incompressible.length}\r\n`), incompressible.subarray(0, 4096)], 5000);
     expect(early.head).toMatch(/^HTTP\/1\.1 413 /);
     expect(withoutTimeAndId(early.body)).toBe(withoutTimeAndId(uncompressed.text));
     expect(await patients('GZ-HUGE-1')).toHaveLength(0);

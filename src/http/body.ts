@@ -190,8 +190,8 @@ export function inflateAsItComes(req: IncomingMessage, limits: StreamedBodyLimit
       if (!inflater) startInflater(Buffer.concat(firstBytes)).write(Buffer.concat(firstBytes));
       inflater!.end();
     };
-    const onError = (err: Error) => finish(new FhirError(400, outcome([makeIssue('error', 'invalid', `The request body could not be read: ${err.message}`)])));
-    const onAborted = () => finish(new FhirError(400, outcome([makeIssue('error', 'invalid', 'The request body was incomplete')])));
+    const onError = (err: Error) => finish(unreadable(err));
+    const onAborted = () => finish(incomplete());
     req.on('data', onData);
     req.on('end', onEnd);
     req.on('error', onError);
@@ -280,6 +280,16 @@ function tooLargeRatio(limits: BodyLimits): FhirError {
   return tooLarge(`The request body inflates more than ${limits.maxInflateRatio} times its compressed size (BODY_MAX_INFLATE_RATIO)`);
 }
 
+/** The connection failed while the body was read (400: the request never arrived whole). */
+function unreadable(err: Error): FhirError {
+  return new FhirError(400, outcome([makeIssue('error', 'invalid', `The request body could not be read: ${err.message}`)]));
+}
+
+/** The client went away before the body's end (400). */
+function incomplete(): FhirError {
+  return new FhirError(400, outcome([makeIssue('error', 'invalid', 'The request body was incomplete')]));
+}
+
 function collect(req: IncomingMessage, maxBytes: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
@@ -306,8 +316,8 @@ function collect(req: IncomingMessage, maxBytes: number): Promise<Buffer> {
       chunks.push(chunk);
     };
     const onEnd = () => finish();
-    const onError = (err: Error) => finish(new FhirError(400, outcome([makeIssue('error', 'invalid', `The request body could not be read: ${err.message}`)])));
-    const onAborted = () => finish(new FhirError(400, outcome([makeIssue('error', 'invalid', 'The request body was incomplete')])));
+    const onError = (err: Error) => finish(unreadable(err));
+    const onAborted = () => finish(incomplete());
     req.on('data', onData);
     req.on('end', onEnd);
     req.on('error', onError);
