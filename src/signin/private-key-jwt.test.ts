@@ -137,12 +137,11 @@ function asymmetricSuite(kind: StoreKind): void {
       expect(host.hits.get('/rs/jwks.json')).toBe(1);
     });
 
-    it('refuses with invalid_client (401): replayed jti, exp over 5 minutes, aud not the token endpoint, another key, another alg, no assertion', async () => {
+    it('refuses with invalid_client (401): replayed jti, exp over 5 minutes, aud naming another server, another key, another alg, no assertion', async () => {
       const { tokens } = await signIn('asym-inline', esKey);
       let refreshToken = tokens.refresh_token as string;
       const refusals: Array<[string, string | undefined, string | undefined]> = [
         ['exp 10 minutes ahead', await assertion('asym-inline', esKey, { exp: Math.floor(Date.now() / 1000) + 600 }), undefined],
-        ['aud the issuer', await assertion('asym-inline', esKey, { aud: `${server.url}/auth` }), undefined],
         ['aud another server', await assertion('asym-inline', esKey, { aud: 'https://elsewhere.example/token' }), undefined],
         ['expired', await assertion('asym-inline', esKey, { exp: Math.floor(Date.now() / 1000) - 60 }), undefined],
         ['signed by a key not registered', await assertion('asym-inline', { ...strangerKey, kid: esKey.kid }), undefined],
@@ -166,7 +165,24 @@ function asymmetricSuite(kind: StoreKind): void {
       refreshToken = first.body.refresh_token;
       expect(await refresh(refreshToken, once)).toMatchObject({ status: 401, body: { error: 'invalid_client' } });
       // A fresh assertion works with the same refresh token (the refusal did not spend it).
-      expect((await refresh(refreshToken, await assertion('asym-inline', esKey))).status).toBe(200);
+      const fresh = await refresh(refreshToken, await assertion('asym-inline', esKey));
+      expect(fresh.status).toBe(200);
+      // aud = the issuer identifier (RFC 7523; openid-client's default) names this server too.
+      const byIssuer = await refresh(fresh.body.refresh_token, await assertion('asym-inline', esKey, { aud: `${server.url}/auth` }));
+      expect(byIssuer.status, JSON.stringify(byIssuer.body)).toBe(200);
+    });
+
+    it("openid-client's own private_key_jwt (aud: the issuer, no override) signs in and refreshes", async () => {
+      const cfg = await oidc.discovery(new URL(`${server.url}/auth`), 'asym-inline', undefined, oidc.PrivateKeyJwt({ key: esKey.privateKey, kid: esKey.kid }), {
+        execute: [oidc.allowInsecureRequests],
+      });
+      const verifier = oidc.randomPKCECodeVerifier();
+      const url = oidc.buildAuthorizationUrl(cfg, { redirect_uri: REDIRECT, scope: 'openid fhirUser offline_access user/Patient.rs', code_challenge: await oidc.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256', state: 'b' });
+      const back = await signInAndAllow(new TestAgent(), url.toString(), REDIRECT, USER.username, USER.password);
+      const tokens = await oidc.authorizationCodeGrant(cfg, new URL(back.location as string), { pkceCodeVerifier: verifier, expectedState: 'b' });
+      expect(tokens.access_token).toBeTruthy();
+      const again = await oidc.refreshTokenGrant(cfg, tokens.refresh_token as string);
+      expect(again.access_token).toBeTruthy();
     });
 
     it('a key set that cannot be fetched (too large, HTTP 500, nothing listening) is invalid_client, not a 5xx', async () => {

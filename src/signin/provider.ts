@@ -142,16 +142,19 @@ export function createProvider(options: ProviderOptions): SigninProvider {
     // private_key_jwt (SMART client-confidential-asymmetric): oidc-provider checks the signature
     // with the app's registered keys, iss = sub = client_id, exp, a jti never seen (ReplayDetection:
     // a record of the store, provider-adapter.ts, so every server process on the same store sees
-    // it) and an aud among its own URLs. SMART asks more: aud is the token endpoint (not the issuer)
-    // and the assertion lives at most 5 minutes.
+    // it) and an aud among its own URLs. We hold aud to this server: SMART's value, the token
+    // endpoint URL, or the issuer identifier, which RFC 7523 allows and OAuth clients such as
+    // openid-client send by default (both name this authorization server and nothing else); and
+    // the assertion lives at most 5 minutes, as SMART asks.
     async assertJwtClientAuthClaimsAndHeader(ctx, claims) {
       // urlFor is OIDCContext's (not in its type declarations): the absolute URL of a route.
       const urlFor = (route: string) => (ctx.oidc as unknown as { urlFor(route: string): string }).urlFor(route);
       const endpoint = urlFor(ctx.oidc.route);
       const tokenEndpoint = urlFor('token');
+      const issuer = ctx.oidc.provider.issuer;
       const audiences = Array.isArray(claims.aud) ? claims.aud : [claims.aud];
-      if (!audiences.some((aud) => aud === tokenEndpoint || aud === endpoint)) {
-        throw new errors.InvalidClientAuth(`aud of the client assertion must be the token endpoint URL (${tokenEndpoint})`);
+      if (!audiences.some((aud) => aud === tokenEndpoint || aud === endpoint || aud === issuer)) {
+        throw new errors.InvalidClientAuth(`aud of the client assertion must be the token endpoint URL (${tokenEndpoint}) or the issuer (${issuer})`);
       }
       const now = Math.floor(Date.now() / 1000);
       if (typeof claims.exp !== 'number' || claims.exp > now + MAX_CLIENT_ASSERTION_LIFETIME_S + ASSERTION_CLOCK_TOLERANCE_S) {
