@@ -1,12 +1,9 @@
 // Every acknowledged write survives kill -9 (embedded store; MongoDB tier when TEST_MONGODB_URL is
 // set), and SIGTERM finishes in-flight work, flushes and exits 0.
-import { mkdtemp, rm } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
-import { randomUUID } from 'node:crypto';
+import { rm } from 'node:fs/promises';
 import jwt from 'jsonwebtoken';
 import { afterAll, describe, expect, it } from 'vitest';
-import { startChildServer } from './helpers/child-server.js';
+import { childStoreEnv, startChildServer } from './helpers/child-server.js';
 import { patient, TEST_SECRET, testMongoUrl } from './helpers/server.js';
 
 const token = jwt.sign({ scope: 'system/*.cruds' }, TEST_SECRET, { algorithm: 'HS256', expiresIn: 3600 });
@@ -16,14 +13,7 @@ afterAll(async () => {
   for (const dir of dirs) await rm(dir, { recursive: true, force: true });
 });
 
-async function storeEnv(kind: 'embedded' | 'mongodb'): Promise<Record<string, string>> {
-  const dataDir = await mkdtemp(path.join(os.tmpdir(), 'iis-durability-'));
-  dirs.push(dataDir);
-  if (kind === 'embedded') return { DATA_DIR: dataDir };
-  const url = new URL(testMongoUrl() as string);
-  url.pathname = `/iis_durability_${randomUUID().slice(0, 8)}`;
-  return { DATA_DIR: dataDir, MONGODB_URL: url.toString() };
-}
+const storeEnv = (kind: 'embedded' | 'mongodb') => childStoreEnv(kind, 'durability', dirs);
 
 const kinds = (['embedded', 'mongodb'] as const).filter((k) => k === 'embedded' || testMongoUrl());
 if (!testMongoUrl()) console.warn('[mongodb tier] durability on MongoDB skipped: TEST_MONGODB_URL is not set');

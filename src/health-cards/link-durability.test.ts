@@ -3,14 +3,11 @@
 // again on the same DATA_DIR (and store) serves the link, remembers the attempt spent, and keeps
 // the revoked link dead. The second server listens on another port, so the manifest is asked at
 // its origin with the same link id (the id is the capability, not the host).
-import { randomUUID } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
+import { rm } from 'node:fs/promises';
 import jwt from 'jsonwebtoken';
 import { compactDecrypt } from 'jose';
 import { afterAll, describe, expect, it } from 'vitest';
-import { startChildServer } from '../../test/helpers/child-server.js';
+import { childStoreEnv, startChildServer } from '../../test/helpers/child-server.js';
 import { immunization, patient, TEST_SECRET, testMongoUrl } from '../../test/helpers/server.js';
 import { PASSCODE_ATTEMPTS } from './link-store.js';
 import { decodeShlink, linkIdOf } from './shlink.js';
@@ -27,14 +24,7 @@ if (!testMongoUrl()) console.log('link-durability: the MongoDB tier is skipped: 
 
 describe.each(kinds)('SMART Health Links on the %s store across kill -9', (kind) => {
   it('a link, a spent passcode attempt and a revocation survive SIGKILL and a restart', async () => {
-    const dataDir = await mkdtemp(path.join(os.tmpdir(), 'iis-link-durability-'));
-    dirs.push(dataDir);
-    const env: Record<string, string> = { DATA_DIR: dataDir };
-    if (kind === 'mongodb') {
-      const url = new URL(testMongoUrl() as string);
-      url.pathname = `/iis_shl_${randomUUID().slice(0, 8)}`;
-      env.MONGODB_URL = url.toString();
-    }
+    const env = await childStoreEnv(kind, 'link-durability', dirs);
     const first = await startChildServer(env);
     const created = await fetch(`${first.baseUrl}/Patient`, { method: 'POST', headers, body: JSON.stringify(patient({ name: [{ family: 'Durable', given: ['Lin'] }] })) });
     const id = ((await created.json()) as { id: string }).id;

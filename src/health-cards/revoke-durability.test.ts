@@ -1,15 +1,12 @@
 // An acknowledged revoke survives kill -9: the server process is killed right after the 200, and
 // the server started again on the same DATA_DIR (and store) still publishes the list, with the
 // same ctr and crlVersion, and the rid secret unchanged (later cards carry the same rid).
-import { randomUUID } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
+import { rm } from 'node:fs/promises';
 import { inflateRawSync } from 'node:zlib';
 import jwt from 'jsonwebtoken';
 import { decodeProtectedHeader } from 'jose';
 import { afterAll, describe, expect, it } from 'vitest';
-import { startChildServer } from '../../test/helpers/child-server.js';
+import { childStoreEnv, startChildServer } from '../../test/helpers/child-server.js';
 import { immunization, patient, TEST_SECRET, testMongoUrl } from '../../test/helpers/server.js';
 
 const token = jwt.sign({ scope: 'system/*.cruds' }, TEST_SECRET, { algorithm: 'HS256', expiresIn: 3600 });
@@ -29,14 +26,7 @@ function ridOf(jws: string): string {
 
 describe.each(kinds)('revocation lists on the %s store across kill -9', (kind) => {
   it('an acknowledged revoke is still published after SIGKILL and a restart', async () => {
-    const dataDir = await mkdtemp(path.join(os.tmpdir(), 'iis-revoke-durability-'));
-    dirs.push(dataDir);
-    const env: Record<string, string> = { DATA_DIR: dataDir };
-    if (kind === 'mongodb') {
-      const url = new URL(testMongoUrl() as string);
-      url.pathname = `/iis_revoke_${randomUUID().slice(0, 8)}`;
-      env.MONGODB_URL = url.toString();
-    }
+    const env = await childStoreEnv(kind, 'revoke-durability', dirs);
     const first = await startChildServer(env);
     const origin = first.baseUrl.replace(/\/fhir$/, '');
     const created = await fetch(`${first.baseUrl}/Patient`, { method: 'POST', headers, body: JSON.stringify(patient({ name: [{ family: 'Durable', given: ['Dana'] }] })) });

@@ -1,7 +1,11 @@
 // A server in a child process, for crash (SIGKILL) and shutdown (SIGTERM) tests.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { mkdtemp } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { freePort, TEST_SECRET } from './server.js';
+import { freePort, TEST_SECRET, testMongoUrl } from './server.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -10,6 +14,19 @@ export interface ChildServer {
   baseUrl: string;
   exited: Promise<number | null>;
   output: () => string;
+}
+
+/**
+ * The environment of a child server on a store of its own: a new temporary DATA_DIR (pushed on
+ * `dirs` for the caller to remove), and on MongoDB a new database named after `label`.
+ */
+export async function childStoreEnv(kind: 'embedded' | 'mongodb', label: string, dirs: string[]): Promise<Record<string, string>> {
+  const dataDir = await mkdtemp(path.join(os.tmpdir(), `iis-${label}-`));
+  dirs.push(dataDir);
+  if (kind === 'embedded') return { DATA_DIR: dataDir };
+  const url = new URL(testMongoUrl() as string);
+  url.pathname = `/iis_${label.replace(/-/g, '_')}_${randomUUID().slice(0, 8)}`;
+  return { DATA_DIR: dataDir, MONGODB_URL: url.toString() };
 }
 
 export async function startChildServer(env: Record<string, string>): Promise<ChildServer> {

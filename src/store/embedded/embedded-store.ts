@@ -1297,10 +1297,14 @@ export class EmbeddedStore implements Store {
   /** One write transaction of lmdb's batch for short-lived records; close() waits for it. */
   private async writeExpiring(fn: () => void): Promise<void> {
     this.assertWritable();
-    const task = this.env.transaction(fn);
+    await this.awaitCommit(this.env.transaction(fn));
+  }
+
+  /** Waits for a commit that close() waits for too; a failed commit is the store being unavailable. */
+  private async awaitCommit<T>(task: Promise<T>): Promise<T> {
     this.pending.add(task);
     try {
-      await task;
+      return await task;
     } catch (err) {
       throw new StoreUnavailableError('Embedded store could not commit the write', { cause: err });
     } finally {
@@ -1359,14 +1363,9 @@ export class EmbeddedStore implements Store {
     this.forgetRawReads(ops);
     const group = this.openGroup ?? this.startGroup();
     const at = group.requests.push(ops) - 1;
-    const task = group.committed;
-    this.pending.add(task);
     try {
-      await task;
-    } catch (err) {
-      throw new StoreUnavailableError('Embedded store could not commit the write', { cause: err });
+      await this.awaitCommit(group.committed);
     } finally {
-      this.pending.delete(task);
       this.writeSeq++;
       this.raiseTypeSeq(types);
       this.forgetRawReads(ops);
