@@ -6,6 +6,7 @@
 //   neither                          → HS256 with the DATA_DIR development secret (created on first
 //                                      start; `npm run token` mints tokens for it);
 //   always                           → tokens from our own POST /auth/token (key in DATA_DIR).
+import path from 'node:path';
 import type express from 'express';
 import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
@@ -32,6 +33,23 @@ export interface AuthSetupOptions {
   remoteJwks?: RemoteJwksOptions;
 }
 
+/**
+ * The command that mints a token for this server, naming the settings it was started with that the
+ * token depends on: the secret lives in DATA_DIR and the token's aud is PUBLIC_BASE_URL/fhir (from
+ * PORT), so a bare `npm run token` against a server on another port or data directory is refused.
+ */
+export function mintTokenCommand(config: Pick<Config, 'port' | 'publicBaseUrl' | 'dataDir'>): string {
+  const settings: string[] = [];
+  if (config.dataDir !== path.resolve('./data')) settings.push(`DATA_DIR=${shellWord(config.dataDir)}`);
+  if (config.publicBaseUrl !== `http://localhost:${config.port}`) settings.push(`PUBLIC_BASE_URL=${shellWord(config.publicBaseUrl)}`);
+  else if (config.port !== 8080) settings.push(`PORT=${config.port}`);
+  return [...settings, 'npm run token -- --scope "system/*.cruds"'].join(' ');
+}
+
+function shellWord(value: string): string {
+  return /^[\w@%+=:,./-]+$/.test(value) ? value : `'${value.replace(/'/g, `'\\''`)}'`;
+}
+
 export async function createAuth(config: Config, fhirBaseUrl: string, logger: Logger, options: AuthSetupOptions = {}): Promise<Auth> {
   if (Boolean(config.authJwksUrl) !== Boolean(config.authIssuer)) {
     throw new Error('AUTH_JWKS_URL and AUTH_ISSUER must be set together');
@@ -44,7 +62,7 @@ export async function createAuth(config: Config, fhirBaseUrl: string, logger: Lo
     if (secret.source === 'DATA_DIR') {
       logger.info(secret.created ? 'created a development token secret' : 'using the development token secret', {
         file: `${config.dataDir}/${SECRET_FILE}`,
-        mintToken: 'npm run token -- --scope "system/*.cruds"',
+        mintToken: mintTokenCommand(config),
       });
     }
   }
