@@ -127,6 +127,42 @@ describe('data sharing and patient compartments', () => {
     expect(history.body.entry.map((e: any) => e.resource.status)).toEqual(['inactive', 'active']);
   });
 
+  it('a Consent naming its patient by an absolute or versioned reference decides as well; an absolute permit actor stays exempt', async () => {
+    for (const form of ['absolute', 'versioned'] as const) {
+      const target = (await server.fhir('POST', 'Patient', { body: patient({ name: [{ family: `Ref${form}`, given: ['Kid'] }] }) })).body.id;
+      const dose = (await server.fhir('POST', 'Immunization', { body: immunization(`Patient/${target}`) })).body.id;
+      const reference = form === 'absolute' ? `${server.baseUrl}/Patient/${target}` : `Patient/${target}/_history/1`;
+      const objection = await server.fhir('POST', 'Consent', {
+        body: consent(target, {
+          patient: { reference },
+          provision: {
+            type: 'deny',
+            provision: [{ type: 'permit', actor: [{ role: { text: 'custodian' }, reference: { reference: `${server.baseUrl}/Organization/B` } }] }],
+          },
+        }),
+      });
+      expect(objection.status, objection.text).toBe(201);
+      for (const path of [`Patient/${target}`, `Immunization/${dose}`]) {
+        const res = await server.fhir('GET', path, { headers: orgC() });
+        expect(res.status, `${form} ${path}`).toBe(403);
+        expect(res.body.issue[0].details.coding[0].code).toBe('data-sharing-restricted');
+      }
+      const search = await server.fhir('GET', `Patient?family=Ref${form}&_revinclude=Immunization:patient`, { headers: orgC() });
+      expect(search.body.entry ?? [], form).toEqual([]);
+      const exempt = as({ scope: 'user/*.rs', organization: 'Organization/B' });
+      expect((await server.fhir('GET', `Patient/${target}`, { headers: exempt })).status, form).toBe(200);
+    }
+  });
+
+  it('an organization claim that names no facility is refused (401), never taken for public health', async () => {
+    for (const organization of ['', 7, null, ['Organization/C'], { reference: 'Organization/C' }]) {
+      const res = await server.fhir('GET', `Patient/${ids.no}`, { headers: as({ scope: 'user/*.cruds', organization }) });
+      expect(res.status, JSON.stringify(organization)).toBe(401);
+      expect(res.body.resourceType).toBe('OperationOutcome');
+      expect(res.text).not.toContain('Shareno');
+    }
+  });
+
   it('patient/ tokens are confined to their compartment on read, search and writes', async () => {
     const mine = as({ scope: 'patient/*.rs patient/Immunization.c', patient: ids.yes });
     expect((await server.fhir('GET', `Patient/${ids.yes}`, { headers: mine })).status).toBe(200);

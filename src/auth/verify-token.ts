@@ -170,6 +170,11 @@ function callerFrom(payload: JWTPayload): Caller {
   const scope = typeof payload.scope === 'string' ? payload.scope : '';
   const claim = (name: string): string | undefined =>
     typeof payload[name] === 'string' ? (payload[name] as string) : undefined;
+  // An organization claim that is there but not a name (a number, a list, "") must not read as
+  // absent: absent means public health, which sees every patient whatever their data sharing.
+  if (payload.organization !== undefined && !(typeof payload.organization === 'string' && payload.organization !== '')) {
+    throw unauthorized('The access token\'s organization claim must be a string naming the facility (Organization/<id>)');
+  }
   return {
     sub: payload.sub,
     organization: claim('organization'),

@@ -7,7 +7,7 @@ import type { Resource } from '@medplum/fhirtypes';
 import type { Caller } from '../fhir/request.js';
 import { forbidden, FhirError, makeIssue, outcome } from '../fhir/outcome.js';
 import type { Filter } from '../store/store.js';
-import type { DataSharing } from './data-sharing.js';
+import { localReference, type DataSharing } from './data-sharing.js';
 import type { SharingIndex } from './sharing-index.js';
 
 /** Resource types whose instances belong to one patient, and where that patient is named. */
@@ -128,7 +128,5 @@ function sharingError(code: string, text: string): FhirError {
 }
 
 function normaliseRef(reference: string | undefined): string | undefined {
-  if (!reference) return undefined;
-  const match = /(?:^|\/)(Patient\/[A-Za-z0-9\-.]{1,64})(?:\/_history\/[^/]+)?$/.exec(reference);
-  return match ? match[1] : undefined;
+  return localReference('Patient', reference);
 }

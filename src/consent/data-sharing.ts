@@ -18,11 +18,33 @@ export interface DataSharing {
   decidedBy?: string;
 }
 
+const REFERENCE_TO = {
+  Patient: /(?:^|\/)(Patient\/[A-Za-z0-9\-.]{1,64})(?:\/_history\/[^/]+)?$/,
+  Organization: /(?:^|\/)(Organization\/[A-Za-z0-9\-.]{1,64})(?:\/_history\/[^/]+)?$/,
+};
+
+/**
+ * `<type>/<id>` from a reference in any form the store accepts and search indexes alike: relative
+ * (`Patient/1`), versioned (`Patient/1/_history/2`) or absolute (`http://host/fhir/Patient/1`).
+ * Data sharing must key on this form: a Consent naming its patient by an absolute or versioned
+ * URL is the same objection, and the search index already finds it under `Patient/1`.
+ */
+export function localReference(type: 'Patient' | 'Organization', reference: string | undefined): string | undefined {
+  if (!reference) return undefined;
+  const match = REFERENCE_TO[type].exec(reference);
+  return match ? match[1] : undefined;
+}
+
+/** The `Patient/<id>` a Consent is about, whatever form its reference takes. */
+export function consentPatient(consent: Consent): string | undefined {
+  return localReference('Patient', consent.patient?.reference);
+}
+
 /** True for a Consent that records the data-sharing choice (others, e.g. treatment consents, do not count). */
 export function isDataSharingConsent(consent: Consent): boolean {
   const scoped = consent.scope?.coding?.some((c) => c.system === CONSENT_SCOPE_SYSTEM && c.code === CONSENT_SCOPE_CODE);
   const categorised = consent.category?.some((cc) => cc.coding?.some((c) => c.system === LOINC && c.code === DATA_SHARING_CATEGORY));
-  return !!scoped && !!categorised && typeof consent.patient?.reference === 'string';
+  return !!scoped && !!categorised && consentPatient(consent) !== undefined;
 }
 
 /** The Consent's effect, or undefined when it does not take part (draft, inactive, rejected…). */
@@ -61,13 +83,17 @@ export function dataSharingOf(consents: Consent[]): DataSharing {
 /** The Consent's own organizations, and the actors of permit provisions nested in the deny. */
 function exemptOrganizationsOf(consent: Consent): string[] {
   const orgs = new Set<string>();
-  for (const org of consent.organization ?? []) if (org.reference) orgs.add(org.reference);
+  const add = (reference: string | undefined): void => {
+    const org = localReference('Organization', reference);
+    if (org) orgs.add(org);
+  };
+  for (const org of consent.organization ?? []) add(org.reference);
   const visit = (provisions: ConsentProvision[] | undefined): void => {
     for (const p of provisions ?? []) {
-      if (p.type === 'permit') for (const actor of p.actor ?? []) if (actor.reference?.reference) orgs.add(actor.reference.reference);
+      if (p.type === 'permit') for (const actor of p.actor ?? []) add(actor.reference?.reference);
       visit(p.provision);
     }
   };
   visit(consent.provision?.provision);
-  return [...orgs].filter((r) => r.startsWith('Organization/'));
+  return [...orgs];
 }

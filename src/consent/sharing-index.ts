@@ -3,7 +3,7 @@
 // store sees a Consent change on its next request.
 import type { Consent } from '@medplum/fhirtypes';
 import type { Store } from '../store/store.js';
-import { dataSharingOf, isDataSharingConsent, type DataSharing } from './data-sharing.js';
+import { consentPatient, dataSharingOf, isDataSharingConsent, type DataSharing } from './data-sharing.js';
 
 interface Snapshot {
   stamp: string;
@@ -49,7 +49,7 @@ export class SharingIndex {
       for (const record of page) {
         const consent = record.resource as Consent;
         if (!isDataSharingConsent(consent)) continue;
-        const ref = consent.patient?.reference as string;
+        const ref = consentPatient(consent) as string;
         const list = byPatient.get(ref) ?? [];
         list.push(consent);
         byPatient.set(ref, list);
