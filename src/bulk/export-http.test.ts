@@ -307,6 +307,10 @@ for (const kind of kinds) {
         expect(k.status, f).toBe(202);
         expect((await poll(k.headers.get('content-location') as string, PUBLIC_HEALTH)).status).toBe(200);
       }
+      // The + left unencoded, as clients type it: the query string decodes it to a space.
+      const unencoded = await kickoff(server.baseUrl, 'Patient/$export?_outputFormat=application/fhir+ndjson&_type=Consent', { token: PUBLIC_HEALTH });
+      expect(unencoded.status).toBe(202);
+      expect((await poll(unencoded.headers.get('content-location') as string, PUBLIC_HEALTH)).status).toBe(200);
       const bad = [
         '_outputFormat=text/csv',
         '_since=yesterday',

@@ -18,6 +18,11 @@ function issuesOf(fn: () => unknown): string[] {
 }
 
 describe('$export kick-off parameters', () => {
+  it('reads application/fhir+ndjson with its + decoded to a space (typed unencoded in a URL) as NDJSON', () => {
+    expect(parseExportParams([['_outputFormat', 'application/fhir ndjson']], ctx()).outputFormat).toBe('application/fhir+ndjson');
+    expect(issuesOf(() => parseExportParams([['_outputFormat', 'application/fhir json']], ctx()))[0]).toContain('_outputFormat');
+  });
+
   it('parses every supported parameter', () => {
     const p = parseExportParams(
       [

@@ -13,7 +13,12 @@ export type ExportLevel = 'system' | 'patient' | 'group';
 /** The Patient compartment types this server stores: what Patient- and Group-level exports cover. */
 export const COMPARTMENT_TYPES = ['Patient', 'Immunization', 'Consent', 'Condition'] as const;
 
-export const NDJSON_FORMATS = ['application/fhir+ndjson', 'application/ndjson', 'ndjson'];
+/**
+ * `_outputFormat` values meaning NDJSON. A `+` typed unencoded in a query string reads as a space
+ * (form encoding), so `?_outputFormat=application/fhir+ndjson` arrives as `application/fhir ndjson`:
+ * clients send it so (the ONC (g)(10) test kit did), and no other format is spelled that way.
+ */
+export const NDJSON_FORMATS = ['application/fhir+ndjson', 'application/fhir ndjson', 'application/ndjson', 'ndjson'];
 
 /** includeAssociatedData values of the IG: accepted; this server stores no Provenance, so they add nothing. */
 const ASSOCIATED_DATA = ['LatestProvenanceResources', 'RelevantProvenanceResources'];
