@@ -231,6 +231,19 @@ export function runHttpContract(kind: StoreKind): void {
         expect((await server.fhir('GET', 'Patient/_history?_since=yesterday')).status).toBe(400);
         expect((await server.fhir('GET', 'Patient/unknown-id/_history')).status).toBe(404);
       });
+
+      it('_count=0 answers the total only, at every level', async () => {
+        const created = await createPatient();
+        await server.fhir('PUT', `Patient/${created.id}`, { body: { ...patient(), id: created.id, gender: 'male' } });
+        for (const path of [`Patient/${created.id}/_history`, 'Patient/_history', '_history']) {
+          const res = await server.fhir('GET', `${path}?_count=0`);
+          expect(res.status, path).toBe(200);
+          expect(res.body, path).not.toHaveProperty('entry');
+          expect(res.body.link.map((l: any) => l.relation), path).toEqual(['self']);
+          expect(res.body.total, path).toBeGreaterThanOrEqual(2);
+        }
+        expect((await server.fhir('GET', `Patient/${created.id}/_history?_count=0`)).body.total).toBe(2);
+      });
     });
 
     describe('validation', () => {
@@ -266,7 +279,11 @@ export function runHttpContract(kind: StoreKind): void {
     });
 
     describe('bad input never causes a 500 or a write', () => {
-      const count = async () => (await server.fhir('GET', 'Patient/_history?_count=0')).body.total as number;
+      const count = async () => {
+        const res = await server.fhir('GET', 'Patient/_history?_count=0');
+        expect(res.status).toBe(200);
+        return res.body.total as number;
+      };
 
       it.each([
         ['malformed JSON', '{"resourceType": "Patient", ', 400],

@@ -28,8 +28,9 @@ export async function history(req: FhirRequest, ctx: HandlerContext): Promise<Fh
       throw notFound(`${req.resourceType}/${req.id} is not known to this server`);
     }
   }
+  // _count=0 asks for the total only: no page to read, so no next page to link.
   const [records, total] = await Promise.all([
-    ctx.store.history({ ...base, count: params.count + 1, after: params.after }),
+    params.count === 0 ? Promise.resolve([]) : ctx.store.history({ ...base, count: params.count + 1, after: params.after }),
     params.after ? Promise.resolve(undefined) : ctx.store.historyCount(base),
   ]);
   const page = records.slice(0, params.count);
@@ -47,8 +48,9 @@ export async function history(req: FhirRequest, ctx: HandlerContext): Promise<Fh
     // sharing) and gives no total for such callers, so it cannot reveal how many were hidden.
     ...(total !== undefined ? { total } : {}),
     link,
-    entry: page.map((r) => historyEntry(ctx.baseUrl, r)),
   };
+  // FHIR JSON has no empty arrays: an empty page has no entry element (as a search's).
+  if (page.length > 0) bundle.entry = page.map((r) => historyEntry(ctx.baseUrl, r));
   return { status: 200, body: bundle };
 }
 
