@@ -74,6 +74,40 @@ describe('pair file reader', () => {
     expect(two.address?.map((a) => a.postalCode)).toEqual(['48910', '48278']);
   });
 
+  it('reads the spellings and fields of labelled sets written by other tools (mismo\'s Patient model, FHIR-style values)', () => {
+    const p = toPatient(
+      {
+        nameFirst: 'Ann', nameLast: 'Ode', birthDate: '2019-03-07', gender: 'female', mrns: '5-V27|6-O47', birthOrder: 'true',
+        motherNameFirst: 'Rosa', motherNameMiddle: 'May', motherNameLast: 'Ode', fatherNameFirst: 'Tom', fatherNameLast: 'Ode',
+        addressStreet1: '1 Elm St', addressZip: '48910', address2Street1: '9 Oak Ave', address2City: 'Flint', address2Zip: '48502',
+        address3City: 'Lansing', phone: '(517)555-0101', phone2: '(517)555-0102', email: 'ode@example.org',
+      },
+      'o'
+    );
+    expect(p.birthDate).toBe('2019-03-07');
+    expect(p.gender).toBe('female');
+    expect(p.identifier?.map((i) => [i.system, i.value])).toEqual([['urn:iis-test:mrn:provider-5', 'V27'], ['urn:iis-test:mrn:provider-6', 'O47']]);
+    expect(p.multipleBirthBoolean).toBe(true);
+    expect(p.contact?.map((c) => [c.relationship?.[0].coding?.[0].code, c.name?.given, c.name?.family])).toEqual([
+      ['MTH', ['Rosa', 'May'], 'Ode'],
+      ['FTH', ['Tom'], 'Ode'],
+    ]);
+    expect(p.address).toEqual([
+      { line: ['1 Elm St'], postalCode: '48910' },
+      { line: ['9 Oak Ave'], city: 'Flint', postalCode: '48502' },
+      { city: 'Lansing' },
+    ]);
+    expect(p.telecom?.map((t) => t.value)).toEqual(['(517)555-0101', '(517)555-0102', 'ode@example.org']);
+    expect(features(p).guardians).toEqual([{ first: 'rosa', family: 'ode' }, { first: 'tom', family: 'ode' }]);
+    expect(toPatient({ birthDate: '03/07/2019', gender: 'M', birthOrder: 'false' }, 'u')).toMatchObject({ birthDate: '2019-03-07', gender: 'male', multipleBirthBoolean: false });
+    expect(toPatient({ birthDate: '2019-3-7' }, 'v').birthDate).toBeUndefined();
+  });
+
+  it('a byte-order mark before the first TEST line does not lose the first pair', () => {
+    const text = '\uFEFFTEST: S-1:X:IDEAL-IDEAL\nEXPECT: Match\nPATIENT A: nameFirst=A,\nPATIENT B: nameFirst=A,\n';
+    expect(parsePairFile(text).map((p) => [p.id, p.expect])).toEqual([['S-1', 'Match']]);
+  });
+
   it('an empty first name with a middle name keeps the middle name a middle name', () => {
     const p = toPatient({ nameFirst: '', nameMiddle: 'Mauricio', nameLast: 'Delta' }, 'z');
     expect(p.name?.[0].given).toEqual([null, 'Mauricio']);

@@ -29,7 +29,7 @@ export function parsePairFile(text: string): LabelledPair[] {
   let lastTest = '';
   let expect: PairLabel | undefined;
   let a: Record<string, string> | undefined;
-  for (const raw of text.split(/\r?\n/)) {
+  for (const raw of text.replace(/^\uFEFF/, '').split(/\r?\n/)) {
     const line = raw.trimEnd();
     if (line.startsWith('TEST:')) {
       test = line.slice(5).trim();
@@ -89,16 +89,23 @@ const typeOf = (code: string) => ({ coding: [{ system: IDENTIFIER_TYPE_SYSTEM, c
  *   nameFirst/nameMiddle/nameLast/nameSuffix → name[0] (official), a suffix written into nameLast
  *   (`COFFIN, III`) as the suffix; nameAlias → a `nickname` name;
  *   nameLastHyph is ignored (upstream: a generator's holding place, "not to be used in production");
- *   birthDate YYYYMMDD → birthDate; gender M/F → male/female;
+ *   birthDate YYYYMMDD (or YYYY-MM-DD, MM/DD/YYYY) → birthDate; gender M/F (or male/female) →
+ *   male/female;
  *   motherMaidenName → extension patient-mothersMaidenName;
- *   guardianNameFirst/Last → contact (v3-RoleCode GUARD);
- *   addressStreet1/2, City, State, Zip → address[0]; address2Zip → address[1], or address[0]'s ZIP
- *   when there is no addressZip (the AART-TM records write their ZIP there);
- *   phone → telecom phone; ssn → identifier us-ssn (type SS); medicaid → identifier type MA;
- *   mrns `P-VALUE` → identifier type MR, system per provider P (an MRN is only comparable within
- *   one provider);
+ *   guardianNameFirst/Last → contact (v3-RoleCode GUARD); motherNameFirst/Middle/Last and
+ *   fatherNameFirst/Last (fields of mismo's Patient model that our files leave out) → contacts
+ *   (MTH, FTH);
+ *   addressStreet1/2, City, State, Zip → address[0]; address2Street1/2, City, State, Zip →
+ *   address[1] (address2Zip alone: address[0]'s ZIP when there is no addressZip, as the AART-TM
+ *   records write their ZIP there); address3… → address[2];
+ *   phone, phone2 → telecom phone; email → telecom email; ssn → identifier us-ssn (type SS);
+ *   medicaid → identifier type MA; mrns `P-VALUE` (several separated by `|`, `,` or spaces) →
+ *   identifier type MR, system per provider P (an MRN is only comparable within one provider);
  *   birthStatus Y/N, birthType (children in the birth), birthOrder → multipleBirthInteger (order,
- *   when part of a multiple birth or when only the order is known), multipleBirthBoolean otherwise.
+ *   when part of a multiple birth or when only the order is known), multipleBirthBoolean otherwise
+ *   (a birthOrder of `true`/`false`, as mismo writes FHIR's multipleBirthBoolean, is that flag).
+ * Labelled sets written by other tools may spell dates and sexes the FHIR way or carry fields our
+ * files do not: reading them here keeps a set from being scored without its birth dates.
  */
 export function toPatient(fields: Record<string, string>, id: string): Patient {
   const v = (k: string) => (fields[k] ?? '').trim();
@@ -124,46 +131,55 @@ export function toPatient(fields: Record<string, string>, id: string): Patient {
   if (v('nameAlias')) names.push({ use: 'nickname', given: [v('nameAlias')], ...(family ? { family } : {}) });
   if (names.length) p.name = names;
 
-  const dob = v('birthDate');
-  if (/^\d{8}$/.test(dob)) p.birthDate = `${dob.slice(0, 4)}-${dob.slice(4, 6)}-${dob.slice(6, 8)}`;
+  const birthDate = fhirDate(v('birthDate'));
+  if (birthDate) p.birthDate = birthDate;
   const g = v('gender').toUpperCase();
-  if (g === 'M') p.gender = 'male';
-  else if (g === 'F') p.gender = 'female';
+  if (g === 'M' || g === 'MALE') p.gender = 'male';
+  else if (g === 'F' || g === 'FEMALE') p.gender = 'female';
 
   const ext: Extension[] = [];
   if (v('motherMaidenName')) ext.push({ url: MOTHERS_MAIDEN_NAME_URL, valueString: v('motherMaidenName') });
   if (ext.length) p.extension = ext;
 
-  if (v('guardianNameFirst') || v('guardianNameLast')) {
-    p.contact = [
-      {
-        relationship: [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-RoleCode', code: 'GUARD' }] }],
-        name: { ...(v('guardianNameLast') ? { family: v('guardianNameLast') } : {}), ...(v('guardianNameFirst') ? { given: [v('guardianNameFirst')] } : {}) },
-      },
-    ];
-  }
+  const contacts: NonNullable<Patient['contact']> = [];
+  const contact = (role: string, first: string, last: string, middle = '') => {
+    if (!first && !last) return;
+    const given = [first, middle].filter((x) => x !== '');
+    contacts.push({
+      relationship: [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-RoleCode', code: role }] }],
+      name: { ...(last ? { family: last } : {}), ...(given.length ? { given } : {}) },
+    });
+  };
+  contact('GUARD', v('guardianNameFirst'), v('guardianNameLast'));
+  contact('MTH', v('motherNameFirst'), v('motherNameLast'), v('motherNameMiddle'));
+  contact('FTH', v('fatherNameFirst'), v('fatherNameLast'));
+  if (contacts.length) p.contact = contacts;
 
   const addresses: NonNullable<Patient['address']> = [];
-  const lines = [v('addressStreet1'), v('addressStreet2')].filter((x) => x !== '');
-  // The AART-TM records carry their ZIP as address2Zip and have no addressZip (shared data README).
-  const zip = v('addressZip') || v('address2Zip');
-  const secondZip = v('addressZip') ? v('address2Zip') : '';
-  if (lines.length || v('addressCity') || zip || v('addressState')) {
-    addresses.push({
-      ...(lines.length ? { line: lines } : {}),
-      ...(v('addressCity') ? { city: v('addressCity') } : {}),
-      ...(v('addressState') ? { state: v('addressState') } : {}),
-      ...(zip ? { postalCode: zip } : {}),
-    });
-  }
-  if (secondZip) addresses.push({ postalCode: secondZip });
+  const address = (prefix: string, zip: string) => {
+    const lines = [v(`${prefix}Street1`), v(`${prefix}Street2`)].filter((x) => x !== '');
+    const city = v(`${prefix}City`);
+    const state = v(`${prefix}State`);
+    if (!lines.length && !city && !zip && !state) return;
+    addresses.push({ ...(lines.length ? { line: lines } : {}), ...(city ? { city } : {}), ...(state ? { state } : {}), ...(zip ? { postalCode: zip } : {}) });
+  };
+  // The AART-TM records carry their ZIP as address2Zip, with no addressZip and no other address2
+  // field (shared data README): that ZIP is the first address's.
+  const secondAddress = ['Street1', 'Street2', 'City', 'State'].some((f) => v(`address2${f}`) !== '');
+  const zipOnlyInSecond = !v('addressZip') && !secondAddress;
+  address('address', v('addressZip') || (zipOnlyInSecond ? v('address2Zip') : ''));
+  address('address2', zipOnlyInSecond ? '' : v('address2Zip'));
+  address('address3', v('address3Zip'));
   if (addresses.length) p.address = addresses;
-  if (v('phone')) p.telecom = [{ system: 'phone', value: v('phone') }];
+  const telecom: NonNullable<Patient['telecom']> = [];
+  for (const phone of [v('phone'), v('phone2')]) if (phone) telecom.push({ system: 'phone', value: phone });
+  if (v('email')) telecom.push({ system: 'email', value: v('email') });
+  if (telecom.length) p.telecom = telecom;
 
   const ids: Identifier[] = [];
   if (v('ssn')) ids.push({ type: typeOf('SS'), system: SSN_SYSTEM, value: v('ssn') });
   if (v('medicaid')) ids.push({ type: typeOf('MA'), system: TEST_MEDICAID_SYSTEM, value: v('medicaid') });
-  for (const mrn of v('mrns').split(/[,\s]+/).filter(Boolean)) {
+  for (const mrn of v('mrns').split(/[|,\s]+/).filter(Boolean)) {
     const m = /^([^-]+)-(.+)$/.exec(mrn);
     ids.push({ type: typeOf('MR'), system: `${TEST_MRN_SYSTEM}${m ? m[1] : 'unknown'}`, value: m ? m[2] : mrn });
   }
@@ -171,8 +187,9 @@ export function toPatient(fields: Record<string, string>, id: string): Patient {
 
   const status = v('birthStatus').toUpperCase();
   const type = Number(v('birthType') || '0');
-  const order = Number(v('birthOrder') || '0');
-  const multiple = status === 'Y' || type >= 2 ? true : status === 'N' || type === 1 ? false : undefined;
+  const flag = v('birthOrder').toLowerCase();
+  const order = flag === 'true' || flag === 'false' ? 0 : Number(v('birthOrder') || '0');
+  const multiple = status === 'Y' || type >= 2 || flag === 'true' ? true : status === 'N' || type === 1 || flag === 'false' ? false : undefined;
   if (multiple === true) {
     if (order >= 1) p.multipleBirthInteger = order;
     else p.multipleBirthBoolean = true;
@@ -183,4 +200,13 @@ export function toPatient(fields: Record<string, string>, id: string): Patient {
     p.multipleBirthInteger = order;
   }
   return p;
+}
+
+/** A pair file's birth date as a FHIR date: YYYYMMDD (our files), YYYY-MM-DD or MM/DD/YYYY; else undefined. */
+function fhirDate(value: string): string | undefined {
+  const compact = /^(\d{4})(\d{2})(\d{2})$/.exec(value) ?? /^(\d{4})-(\d{2})-(\d{2})$/.exec(value);
+  if (compact) return `${compact[1]}-${compact[2]}-${compact[3]}`;
+  const us = /^(\d{1,2})\/(\d{1,2})\/(\d{4})$/.exec(value);
+  if (us) return `${us[3]}-${us[1].padStart(2, '0')}-${us[2].padStart(2, '0')}`;
+  return undefined;
 }
