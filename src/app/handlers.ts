@@ -95,7 +95,7 @@ function registerOperations(registry: HandlerRegistry, services: HandlerServices
     methods: ['GET', 'POST'],
     permissions: ['r'],
     scopeTypes: ['Immunization'],
-    handler: immdsForecastOperation,
+    handler: immdsForecastOperation(services.codeSets),
   });
   // SMART Health Cards (src/health-cards): a signed copy of what a read of the patient shows.
   registry.operation({

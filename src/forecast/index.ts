@@ -19,6 +19,7 @@ export function forecastFromFhir(input: ForecastFromFhirInput): ForecastOutput {
 }
 
 export type { ForecastOutput } from './fhir.js';
+export { cvxOf, observationCodesOfConcept } from './fhir.js';
 export {
   CDSI_OBSERVATION_SYSTEM,
   CVX_SYSTEM,

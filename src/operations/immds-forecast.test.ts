@@ -77,12 +77,93 @@ describe('$immds-forecast', () => {
           { name: 'assessmentDate', valueDate: '2025-11-10' },
           { name: 'patient', resource: { resourceType: 'Patient', birthDate: '2025-01-06', extension: {} } },
           { name: 'immunization', resource: { resourceType: 'Immunization', id: 'a', vaccineCode: { coding: [{ code: '20' }] }, occurrenceDateTime: '2025-03-10', extension: 'x' } },
-          { name: 'condition', resource: { resourceType: 'Condition', code: { coding: {} } } },
+          { name: 'condition', resource: { resourceType: 'Condition', code: { coding: [{ system: 'https://www.cdc.gov/vaccines/programs/iis/cdsi.html', code: '042' }] }, evidence: 'x' } },
         ],
       },
     });
     expect(odd.status, odd.text).toBe(200);
     expect((await server.fhir('POST', '$immds-forecast', { body: { resourceType: 'Parameters', parameter: [{ name: 'assessmentDate', valueDate: '2025-11-10' }, { name: 'patient', resource: { resourceType: 'Patient', birthDate: '2025-01-06' } }, { name: 'immunization', resource: { resourceType: 'Immunization', vaccineCode: { coding: {} }, occurrenceDateTime: '2025-03-10' } }] } })).status).toBe(400);
+  });
+
+  const forecastInput = (parts: { assessmentDate?: string; patient?: object; immunizations?: object[]; conditions?: object[]; extra?: object[] }) => ({
+    resourceType: 'Parameters',
+    parameter: [
+      { name: 'assessmentDate', valueDate: parts.assessmentDate ?? '2025-11-10' },
+      { name: 'patient', resource: parts.patient ?? { resourceType: 'Patient', id: 'x', birthDate: '2025-09-06', gender: 'female' } },
+      ...(parts.immunizations ?? []).map((resource) => ({ name: 'immunization', resource })),
+      ...(parts.conditions ?? []).map((resource) => ({ name: 'condition', resource })),
+      ...(parts.extra ?? []),
+    ],
+  });
+  const dose = (id: string | undefined, cvx: string, occurrenceDateTime: string) => ({
+    resourceType: 'Immunization',
+    ...(id === undefined ? {} : { id }),
+    status: 'completed',
+    patient: { reference: 'Patient/x' },
+    vaccineCode: { coding: [{ system: 'http://hl7.org/fhir/sid/cvx', code: cvx }] },
+    occurrenceDateTime,
+  });
+  const problems = (res: { body: any }) => res.body.issue.map((i: any) => i.diagnostics ?? i.details?.text).join(' ');
+  const ruleCodes = (res: { body: any }) => res.body.issue.map((i: any) => i.details?.coding?.[0]?.code);
+
+  it('POST: input the forecast would silently mis-read is a 400 naming it (ImmDS cardinalities, dose ids, real dates, CDSi conditions)', async () => {
+    // Doses without ids (or sharing one): the evaluations' immunizationEvent could not name them.
+    const noIds = await server.fhir('POST', '$immds-forecast', { body: forecastInput({ immunizations: [dose(undefined, '107', '2025-10-15'), dose(undefined, '107', '2025-11-01')] }) });
+    expect(noIds.status, noIds.text).toBe(400);
+    expect(problems(noIds)).toMatch(/immunization 1: an Immunization needs an id.*immunization 2: an Immunization needs an id/);
+    const sameId = await server.fhir('POST', '$immds-forecast', { body: forecastInput({ immunizations: [dose('d1', '107', '2025-10-15'), dose('d1', '107', '2025-11-01')] }) });
+    expect(sameId.status, sameId.text).toBe(400);
+    expect(problems(sameId)).toMatch(/two immunizations have the id "d1"/);
+    // A date the calendar lacks would drop the dose unseen.
+    const noSuchDay = await server.fhir('POST', '$immds-forecast', { body: forecastInput({ immunizations: [dose('d1', '107', '2025-09-31')] }) });
+    expect(noSuchDay.status, noSuchDay.text).toBe(400);
+    expect(problems(noSuchDay)).toMatch(/immunization d1: occurrenceDateTime must hold a full, real date/);
+    // assessmentDate and patient are 1..1: a second one is not silently preferred.
+    const twoPatients = await server.fhir('POST', '$immds-forecast', { body: forecastInput({ extra: [{ name: 'patient', resource: { resourceType: 'Patient', birthDate: '2020-01-01' } }] }) });
+    expect(twoPatients.status, twoPatients.text).toBe(400);
+    expect(problems(twoPatients)).toMatch(/patient is given more than once/);
+    const twoDates = await server.fhir('POST', '$immds-forecast', { body: forecastInput({ extra: [{ name: 'assessmentDate', valueDate: '2026-01-01' }] }) });
+    expect(twoDates.status, twoDates.text).toBe(400);
+    expect(problems(twoDates)).toMatch(/assessmentDate is given more than once/);
+    const unborn = await server.fhir('POST', '$immds-forecast', { body: forecastInput({ assessmentDate: '2025-01-01' }) });
+    expect(unborn.status, unborn.text).toBe(400);
+    expect(problems(unborn)).toMatch(/birthDate 2025-09-06 is after the assessmentDate 2025-01-01/);
+    // A condition whose code is no CDSi observation (nor maps to one) would change nothing unseen.
+    for (const coding of [[{ system: 'https://www.cdc.gov/vaccines/programs/iis/cdsi.html', code: '999' }], [{ system: 'http://snomed.info/sct', code: '123' }], {}]) {
+      const res = await server.fhir('POST', '$immds-forecast', { body: forecastInput({ conditions: [{ resourceType: 'Condition', id: 'c1', code: { coding } }] }) });
+      expect(res.status, res.text).toBe(400);
+      expect(problems(res)).toMatch(/condition c1: its code .* is no CDSi observation code/);
+    }
+    // SNOMED 91930004 (allergy to eggs) is mapped by the supporting data: accepted.
+    const mapped = await server.fhir('POST', '$immds-forecast', { body: forecastInput({ conditions: [{ resourceType: 'Condition', code: { coding: [{ system: 'http://snomed.info/sct', code: '91930004' }] } }] }) });
+    expect(mapped.status, mapped.text).toBe(200);
+  });
+
+  it('POST: a dose in the future or before birth, a birth in the future or an unknown CVX is a 422 with the rule code', async () => {
+    const future = await server.fhir('POST', '$immds-forecast', {
+      body: forecastInput({ assessmentDate: '2099-01-01', immunizations: [dose('d1', '107', '2025-10-15'), dose('planned', '107', '2098-01-01')] }),
+    });
+    expect(future.status, future.text).toBe(422);
+    expect(ruleCodes(future)).toEqual(['vaccination-date-in-future']);
+    expect(problems(future)).toMatch(/immunization planned: occurrenceDateTime 2098-01-01 is in the future/);
+    const beforeBirth = await server.fhir('POST', '$immds-forecast', { body: forecastInput({ immunizations: [dose('d0', '107', '2025-09-05T23:30:00-05:00')] }) });
+    expect(beforeBirth.status, beforeBirth.text).toBe(422);
+    expect(ruleCodes(beforeBirth)).toEqual(['vaccination-before-birth']);
+    const unbornPatient = await server.fhir('POST', '$immds-forecast', { body: forecastInput({ assessmentDate: '2099-01-01', patient: { resourceType: 'Patient', birthDate: '2098-06-01' } }) });
+    expect(unbornPatient.status, unbornPatient.text).toBe(422);
+    expect(ruleCodes(unbornPatient)).toEqual(['birthdate-in-future']);
+    const unknownCvx = await server.fhir('POST', '$immds-forecast', { body: forecastInput({ immunizations: [dose('d1', '9999', '2025-10-15'), dose('d2', 'abc', '2025-10-15')] }) });
+    expect(unknownCvx.status, unknownCvx.text).toBe(422);
+    expect(ruleCodes(unknownCvx)).toEqual(['vaccine-code-unknown', 'vaccine-code-unknown']);
+    expect(problems(unknownCvx)).toMatch(/immunization d1: CVX "9999" is not in the CDC CVX code set/);
+    // CVX codes that are no CDSi vaccine (998: no vaccine administered) are real codes: accepted, counted for nothing.
+    const noVaccine = await server.fhir('POST', '$immds-forecast', { body: forecastInput({ immunizations: [dose('d1', '998', '2025-10-15')] }) });
+    expect(noVaccine.status, noVaccine.text).toBe(200);
+    // A dose given late on the birth day in a zone behind UTC is on the birth day, not before it.
+    const birthDay = await server.fhir('POST', '$immds-forecast', { body: forecastInput({ immunizations: [dose('hepb', '08', '2025-09-06T23:30:00-05:00')] }) });
+    expect(birthDay.status, birthDay.text).toBe(200);
+    const hepb = birthDay.body.parameter.find((p: any) => p.name === 'evaluation' && p.resource.targetDisease.text === 'HepB').resource;
+    expect(hepb.doseStatus.coding[0].code).toBe('valid');
   });
 
   it('GET on a stored patient: the record\'s doses, at the assessment date asked for', async () => {
@@ -95,6 +176,22 @@ describe('$immds-forecast', () => {
     expect(hepb.doseNumberPositiveInt).toBe(3);
     expect((await server.fhir('GET', `Patient/${ids.shared}/$immds-forecast?assessmentDate=2025-13-01`)).status).toBe(400);
     expect((await server.fhir('GET', `Patient/does-not-exist/$immds-forecast`)).status).toBe(404);
+  });
+
+  it('stored patient: assessmentDate given once, in the query or a POSTed Parameters, never before birth', async () => {
+    const twice = await server.fhir('GET', `Patient/${ids.shared}/$immds-forecast?assessmentDate=2025-06-01&assessmentDate=2025-02-01`);
+    expect(twice.status, twice.text).toBe(400);
+    expect(problems(twice)).toMatch(/assessmentDate is given more than once/);
+    const beforeBirth = await server.fhir('GET', `Patient/${ids.shared}/$immds-forecast?assessmentDate=2024-12-31`);
+    expect(beforeBirth.status, beforeBirth.text).toBe(400);
+    expect(problems(beforeBirth)).toMatch(/before Patient\/.*'s birthDate 2025-01-10/);
+    // An operation POSTed carries its parameters in the body: the same answer as the GET.
+    const posted = await server.fhir('POST', `Patient/${ids.shared}/$immds-forecast`, { body: { resourceType: 'Parameters', parameter: [{ name: 'assessmentDate', valueDate: '2025-06-01' }] } });
+    const got = await server.fhir('GET', `Patient/${ids.shared}/$immds-forecast?assessmentDate=2025-06-01`);
+    expect(posted.status, posted.text).toBe(200);
+    expect(posted.body).toEqual(got.body);
+    const badPosted = await server.fhir('POST', `Patient/${ids.shared}/$immds-forecast`, { body: { resourceType: 'Parameters', parameter: [{ name: 'assessmentDate', valueString: 'soon' }] } });
+    expect(badPosted.status, badPosted.text).toBe(400);
   });
 
   it('GET follows data sharing and scopes like a read', async () => {

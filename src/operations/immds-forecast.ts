@@ -4,35 +4,47 @@
 //   Immunizations and, when the token may read them, its Conditions), read under the caller-scoped
 //   store exactly like $everything (a hidden patient is a 403).
 // Both answer a Parameters with evaluation* (ImmunizationEvaluation) and one recommendation.
-import type { Condition, Immunization, Parameters, ParametersParameter, Patient, Resource } from '@medplum/fhirtypes';
+import type { Condition, Immunization, OperationOutcomeIssue, Parameters, ParametersParameter, Patient, Resource } from '@medplum/fhirtypes';
 import { grants } from '../auth/scopes.js';
-import { badRequest } from '../fhir/outcome.js';
-import { forecastFromFhir, type ForecastOutput } from '../forecast/index.js';
+import { badRequest, failWith, makeIssue } from '../fhir/outcome.js';
+import { CVX_SYSTEM, cvxOf, defaultSupportingData, forecastFromFhir, observationCodesOfConcept, type ForecastOutput } from '../forecast/index.js';
 import { readCurrent } from '../interactions/read.js';
-import type { FhirRequest, FhirResponse, HandlerContext } from '../interactions/types.js';
+import type { FhirRequest, FhirResponse, Handler, HandlerContext } from '../interactions/types.js';
+import { compareDates, isInFuture, parseFhirDate } from '../quality/dates.js';
 import type { Filter } from '../store/store.js';
+import type { CodeSets } from '../terminology/code-sets.js';
 
 const DATE = /^\d{4}-\d{2}-\d{2}$/;
 const MAX_IMMUNIZATIONS = 10_000;
 const MAX_CONDITIONS = 1_000;
 
-export async function immdsForecastOperation(req: FhirRequest, ctx: HandlerContext): Promise<FhirResponse> {
-  if (req.id !== undefined) {
-    if (req.resourceType !== 'Patient') throw badRequest('$immds-forecast is defined on Patient instances and the system level');
-    return { status: 200, body: await forecastStoredPatient(req, ctx) };
-  }
-  if (req.resourceType !== undefined) throw badRequest('$immds-forecast is invoked at /fhir/$immds-forecast or /fhir/Patient/[id]/$immds-forecast');
-  if (req.method !== 'POST') throw badRequest('POST a Parameters resource to /fhir/$immds-forecast (or GET /fhir/Patient/[id]/$immds-forecast)');
-  return { status: 200, body: forecastParameters(req.body) };
+/** The handler; `codeSets` (the server's CVX code set) judges the POSTed doses' vaccine codes. */
+export function immdsForecastOperation(codeSets?: CodeSets): Handler {
+  return async (req: FhirRequest, ctx: HandlerContext): Promise<FhirResponse> => {
+    if (req.id !== undefined) {
+      if (req.resourceType !== 'Patient') throw badRequest('$immds-forecast is defined on Patient instances and the system level');
+      return { status: 200, body: await forecastStoredPatient(req, ctx) };
+    }
+    if (req.resourceType !== undefined) throw badRequest('$immds-forecast is invoked at /fhir/$immds-forecast or /fhir/Patient/[id]/$immds-forecast');
+    if (req.method !== 'POST') throw badRequest('POST a Parameters resource to /fhir/$immds-forecast (or GET /fhir/Patient/[id]/$immds-forecast)');
+    return { status: 200, body: forecastParameters(req.body, { codeSets }) };
+  };
+}
+
+export interface ForecastParametersOptions {
+  /** The server's vaccine code sets: a CVX they do not know is refused (without them, none is). */
+  codeSets?: CodeSets;
+  /** The present moment, for doses and birth dates in the future (tests fix it). */
+  now?: Date;
 }
 
 /** The POST body to the answer; pure (no store), so the CDSi evaluation tool runs exactly this. */
-export function forecastParameters(body: unknown): Parameters {
-  const input = readInput(body);
+export function forecastParameters(body: unknown, options: ForecastParametersOptions = {}): Parameters {
+  const input = readInput(body, options);
   return toParameters(forecastFromFhir(input));
 }
 
-function readInput(body: unknown): { assessmentDate: string; patient: Patient; immunizations: Immunization[]; conditions: Condition[] } {
+function readInput(body: unknown, options: ForecastParametersOptions): { assessmentDate: string; patient: Patient; immunizations: Immunization[]; conditions: Condition[] } {
   const params = body as Parameters | undefined;
   if (!params || typeof params !== 'object' || params.resourceType !== 'Parameters') {
     throw badRequest('$immds-forecast expects a Parameters resource');
@@ -42,6 +54,7 @@ function readInput(body: unknown): { assessmentDate: string; patient: Patient; i
   const immunizations: Immunization[] = [];
   const conditions: Condition[] = [];
   const issues: string[] = [];
+  const counts = { assessmentDate: 0, patient: 0 };
   if (params.parameter !== undefined && !Array.isArray(params.parameter)) throw badRequest('Parameters.parameter must be an array');
   (params.parameter ?? []).forEach((p: ParametersParameter, i) => {
     if (!p || typeof p !== 'object') {
@@ -51,10 +64,12 @@ function readInput(body: unknown): { assessmentDate: string; patient: Patient; i
     const where = `Parameters.parameter[${i}]`;
     switch (p.name) {
       case 'assessmentDate':
+        counts.assessmentDate++;
         if (typeof p.valueDate !== 'string' || !DATE.test(p.valueDate)) issues.push(`${where}: assessmentDate needs valueDate YYYY-MM-DD`);
         else assessmentDate = p.valueDate;
         break;
       case 'patient':
+        counts.patient++;
         if (resourceOf(p, 'Patient')) patient = p.resource as Patient;
         else issues.push(`${where}: patient needs a Patient resource`);
         break;
@@ -71,19 +86,74 @@ function readInput(body: unknown): { assessmentDate: string; patient: Patient; i
         break;
     }
   });
+  if (counts.assessmentDate > 1) issues.push('assessmentDate is given more than once (ImmDS: 1..1)');
+  if (counts.patient > 1) issues.push('patient is given more than once (ImmDS: 1..1): forecast one patient per request');
   if (!assessmentDate) issues.push('assessmentDate (valueDate) is required');
   if (!patient) issues.push('patient (a Patient resource with birthDate) is required');
   else if (!patient.birthDate || !DATE.test(patient.birthDate)) issues.push('patient.birthDate must be a full date (YYYY-MM-DD)');
+  else if (assessmentDate && patient.birthDate > assessmentDate) issues.push(`patient.birthDate ${patient.birthDate} is after the assessmentDate ${assessmentDate}: there is nothing to forecast before birth`);
+  const seenIds = new Set<string>();
   immunizations.forEach((imm, i) => {
-    if (!imm.occurrenceDateTime || !/^\d{4}-\d{2}-\d{2}/.test(imm.occurrenceDateTime)) {
-      issues.push(`immunization ${imm.id ?? i}: occurrenceDateTime must hold a full date`);
+    const name = typeof imm.id === 'string' && imm.id ? `immunization ${imm.id}` : `immunization ${i + 1}`;
+    // Each ImmunizationEvaluation points at its dose by `Immunization/<id>`: without an id (or
+    // with one id on two doses) the client cannot tell which dose an evaluation is about.
+    if (typeof imm.id !== 'string' || !imm.id) issues.push(`${name}: an Immunization needs an id (each evaluation's immunizationEvent refers to it)`);
+    else if (seenIds.has(imm.id)) issues.push(`${name}: two immunizations have the id "${imm.id}" (each evaluation's immunizationEvent refers to one)`);
+    else seenIds.add(imm.id);
+    const occurrence = parseFhirDate(imm.occurrenceDateTime);
+    // A date the calendar does not have (2025-09-31) would drop the dose from the history unseen.
+    if (!occurrence || (occurrence.precision !== 'day' && occurrence.precision !== 'time')) {
+      issues.push(`${name}: occurrenceDateTime must hold a full, real date (YYYY-MM-DD or a dateTime), got ${JSON.stringify(imm.occurrenceDateTime ?? null)}`);
     }
     const coding = imm.vaccineCode?.coding;
-    if (!Array.isArray(coding) || !coding.some((c) => c && typeof c.code === 'string' && c.code)) issues.push(`immunization ${imm.id ?? i}: vaccineCode needs a CVX coding`);
+    if (!Array.isArray(coding) || !coding.some((c) => c && typeof c.code === 'string' && c.code)) issues.push(`${name}: vaccineCode needs a CVX coding`);
   });
+  for (const condition of conditions) {
+    // The contract's condition input is a CDSi observation (its code, or a SNOMED / CDCPHINVS code
+    // the supporting data maps to one): any other code would silently change nothing.
+    if (observationCodesOfConcept(condition.code, defaultSupportingData()).length === 0) {
+      const codes = (Array.isArray(condition.code?.coding) ? condition.code.coding : []).filter((c) => c && typeof c === 'object').map((c) => `${c.system ?? '(no system)'}|${c.code ?? ''}`);
+      issues.push(`condition${typeof condition.id === 'string' ? ` ${condition.id}` : ''}: its code (${codes.join(', ') || 'none'}) is no CDSi observation code (https://www.cdc.gov/vaccines/programs/iis/cdsi.html, see CodeSystem/cdsi-observation) nor a SNOMED / CDCPHINVS code the CDSi supporting data maps to one`);
+    }
+  }
   if (immunizations.length > MAX_IMMUNIZATIONS) issues.push(`at most ${MAX_IMMUNIZATIONS} immunizations per request`);
+  if (conditions.length > MAX_CONDITIONS) issues.push(`at most ${MAX_CONDITIONS} conditions per request`);
   if (issues.length > 0) throw badRequest(issues.join('; '));
+  const ruleIssues = ruleBreaches(patient!, immunizations, options);
+  if (ruleIssues.length > 0) throw failWith(422, ruleIssues);
   return { assessmentDate: assessmentDate!, patient: patient!, immunizations, conditions };
+}
+
+/**
+ * The data-quality rules (CONTRACT.md "Rule codes") a forecast input cannot pass either: a dose or a
+ * birth in the future has not happened (a planned dose must not count as given), a dose before
+ * birth is a wrong date (CDSi would grade it "too young" and go on), and a CVX the
+ * server's code set does not know is no vaccine the forecast can place (it would silently count for nothing).
+ */
+function ruleBreaches(patient: Patient, immunizations: Immunization[], options: ForecastParametersOptions): OperationOutcomeIssue[] {
+  const now = options.now ?? new Date();
+  const issues: OperationOutcomeIssue[] = [];
+  const birth = parseFhirDate(patient.birthDate);
+  if (birth && isInFuture(birth, now)) {
+    issues.push(makeIssue('error', 'business-rule', `patient.birthDate ${patient.birthDate} is in the future`, { ruleCode: 'birthdate-in-future', expression: 'Patient.birthDate' }));
+  }
+  const codeSets = options.codeSets?.hasVaccineCodes ? options.codeSets : undefined;
+  immunizations.forEach((imm, i) => {
+    const where = `Parameters.parameter.where(name = 'immunization')[${i}].resource`;
+    const occurrence = parseFhirDate(imm.occurrenceDateTime);
+    if (occurrence && isInFuture(occurrence, now)) {
+      issues.push(makeIssue('error', 'business-rule', `immunization ${imm.id}: occurrenceDateTime ${imm.occurrenceDateTime} is in the future (a planned dose is not history)`, { ruleCode: 'vaccination-date-in-future', expression: `${where}.occurrenceDateTime` }));
+    }
+    if (occurrence && birth && compareDates(occurrence, birth) < 0) {
+      issues.push(makeIssue('error', 'business-rule', `immunization ${imm.id}: occurrenceDateTime ${imm.occurrenceDateTime} is before the patient's birthDate ${patient.birthDate}`, { ruleCode: 'vaccination-before-birth', expression: `${where}.occurrenceDateTime` }));
+    }
+    const cvx = cvxOf(imm);
+    const cvxCoding = (imm.vaccineCode?.coding ?? []).some((c) => c && c.system === CVX_SYSTEM) || !!cvx;
+    if (codeSets && cvxCoding && (!cvx || !codeSets.cvx(cvx))) {
+      issues.push(makeIssue('error', 'code-invalid', `immunization ${imm.id}: CVX "${cvx ?? ''}" is not in the CDC CVX code set (see CodeSystem/cvx)`, { ruleCode: 'vaccine-code-unknown', expression: `${where}.vaccineCode` }));
+    }
+  });
+  return issues;
 }
 
 function resourceOf(p: ParametersParameter, type: string): boolean {
@@ -101,20 +171,44 @@ export function toParameters(out: ForecastOutput): Parameters {
   };
 }
 
-async function forecastStoredPatient(req: FhirRequest, ctx: HandlerContext): Promise<Parameters> {
-  let assessmentDate = new Date().toISOString().slice(0, 10);
-  for (const [name, value] of req.query) {
+/**
+ * The stored-patient form's one input, `assessmentDate`: from the query (GET) or, POSTed, from a
+ * Parameters body as well (an operation's POST carries its parameters in the body). Given twice
+ * (ImmDS: 1..1) or with another parameter: a 400, never one of them silently.
+ */
+function storedPatientAssessmentDate(req: FhirRequest): string | undefined {
+  const pairs: Array<[string, unknown]> = [...req.query];
+  if (req.method === 'POST' && req.body !== undefined) {
+    const params = req.body as Parameters;
+    if (!params || typeof params !== 'object' || params.resourceType !== 'Parameters') throw badRequest('POST a Parameters resource (assessmentDate) to /fhir/Patient/[id]/$immds-forecast, or GET it');
+    if (params.parameter !== undefined && !Array.isArray(params.parameter)) throw badRequest('Parameters.parameter must be an array');
+    for (const p of params.parameter ?? []) {
+      if (!p || typeof p !== 'object') throw badRequest('Parameters.parameter entries must be objects');
+      pairs.push([String(p.name), p.name === 'assessmentDate' ? p.valueDate : undefined]);
+    }
+  }
+  let assessmentDate: string | undefined;
+  for (const [name, value] of pairs) {
     if (name === 'assessmentDate') {
-      if (!DATE.test(value)) throw badRequest(`assessmentDate must be YYYY-MM-DD, got "${value}"`, { expression: 'assessmentDate' });
+      if (typeof value !== 'string' || !DATE.test(value) || parseFhirDate(value) === undefined) throw badRequest(`assessmentDate must be a date YYYY-MM-DD (valueDate when POSTed), got ${JSON.stringify(value ?? null)}`, { expression: 'assessmentDate' });
+      if (assessmentDate !== undefined) throw badRequest('assessmentDate is given more than once (ImmDS: 1..1)', { expression: 'assessmentDate' });
       assessmentDate = value;
     } else if (req.prefer.handling !== 'lenient' && !name.startsWith('_')) {
       throw badRequest(`Unknown $immds-forecast parameter "${name}"`, { expression: name });
     }
   }
+  return assessmentDate;
+}
+
+async function forecastStoredPatient(req: FhirRequest, ctx: HandlerContext): Promise<Parameters> {
+  const assessmentDate = storedPatientAssessmentDate(req) ?? new Date().toISOString().slice(0, 10);
   const patientRecord = await readCurrent(ctx, 'Patient', req.id!);
   const patient = patientRecord.resource as Patient;
   if (!patient.birthDate || !DATE.test(patient.birthDate)) {
     throw badRequest(`Patient/${req.id} has no full birthDate: CDSi cannot forecast without one`, { expression: 'Patient.birthDate' });
+  }
+  if (patient.birthDate > assessmentDate) {
+    throw badRequest(`assessmentDate ${assessmentDate} is before Patient/${req.id}'s birthDate ${patient.birthDate}: there is nothing to forecast before birth`, { expression: 'assessmentDate' });
   }
   // One indexed equality and no store-side sort: the store answers it from the patient index alone
   // (a sort or an $and would make it evaluate a filter and sort every dose); ordered here by id so
