@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { Hl7Field, Hl7Segment } from '@medplum/core';
 import { IIS_RULES } from '../quality/rule-catalog.js';
 import { ackRequestOf, buildAck, err } from './ack.js';
-import { component, DEFAULT_CONTEXT, escapeText, fhirDateTimeToHl7, hl7Instant, hl7InstantUncached, hl7ToFhirDateTime, nowHl7, parseMessage, parseSegment, segment, segmentText, unescapeText } from './er7.js';
+import { component, components, DEFAULT_CONTEXT, escapeText, fhirDateTimeToHl7, hl7Instant, hl7InstantUncached, hl7ToFhirDateTime, nowHl7, parseMessage, parseSegment, segment, segmentText, unescapeText } from './er7.js';
 import { RULE_MAP } from './issue-map.js';
 import { Hl7Problem } from './problems.js';
 
@@ -81,6 +81,17 @@ describe('parseSegment (the fast path of reading a segment)', () => {
       }),
       { numRuns: 2000 }
     );
+  });
+
+  it('reads HL7\'s null ("") as empty, in a field, a component, a repetition or a subcomponent: never as the text ""', () => {
+    const rxa = parseSegment('RXA|0|1|20240101||08^HepB^CVX|""|""^""^UCUM||||||||""|20300101|X&""&Y~""');
+    expect(component(rxa, 6)).toBe('');
+    expect(components(rxa, 7)).toEqual(['', '', 'UCUM']);
+    expect(component(rxa, 15)).toBe('');
+    expect(component(rxa, 17, 1, 0)).toBe('X&&Y');
+    expect(component(rxa, 17, 1, 1)).toBe('');
+    // A quote inside a value is text, not a null.
+    expect(component(parseSegment('PID|1||X||O"Brien^""Sam""'), 5, 2)).toBe('""Sam""');
   });
 
   it('reads MSH (its MSH-2 holds the repetition separator) as Hl7Segment.parse does', () => {

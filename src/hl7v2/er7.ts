@@ -161,9 +161,29 @@ function parseField(text: string): Hl7Field {
   return new Hl7Field(components, DEFAULT_CONTEXT);
 }
 
-/** Hl7Segment.parse(line, DEFAULT_CONTEXT) with parseField: the same segment, about twice as fast. */
+/**
+ * HL7's null (`""`, v2.5.1 section 2.5.3: "delete the value the receiver holds") in a field,
+ * component or subcomponent. It is never a value: read as empty, so it is never stored as the
+ * text `""` — a dose, sent whole, loses what was there; see src/hl7v2/README.md for the patient.
+ */
+const HL7_NULL = '""';
+
+function withoutNulls(repetitions: string[][]): string[][] {
+  return repetitions.map((parts) =>
+    parts.map((part) => (part === HL7_NULL ? '' : part.includes('&') ? part.split('&').map((s) => (s === HL7_NULL ? '' : s)).join('&').replace(/&+$/, '') : part))
+  );
+}
+
+/**
+ * Hl7Segment.parse(line, DEFAULT_CONTEXT) with parseField: the same segment, about twice as fast —
+ * except that HL7's null `""` is read as empty (below).
+ */
 export function parseSegment(line: string): Hl7Segment {
-  return new Hl7Segment(line.split('|').map(parseField), DEFAULT_CONTEXT);
+  return new Hl7Segment(line.split('|').map(readField), DEFAULT_CONTEXT);
+}
+
+function readField(text: string): Hl7Field {
+  return text.includes(HL7_NULL) ? new Hl7Field(withoutNulls(parseField(text).components), DEFAULT_CONTEXT) : parseField(text);
 }
 
 /** 1-based ordinal of the segment at lines[index] among segments with its id (ERR-2.2). */

@@ -449,7 +449,12 @@ function readRxa(rxa: Hl7Segment, orc: Hl7Segment | undefined, ctx: RxaContext):
   const at = (field: number): ErrorLocation => ({ segment: 'RXA', sequence: ctx.rxaOrdinal, field });
   const action = (component(rxa, 21, 1).toUpperCase() || 'A') as ActionCode;
   if (!['A', 'U', 'D'].includes(action)) {
-    ctx.issues.push({ ...tableIssue('RXA', ctx.rxaOrdinal, 21, action, 'action code (HL7 table 0206: A, U or D)'), severity: 'E' });
+    // Not stored: an action the registry cannot read might have been a deletion.
+    ctx.issues.push({
+      ...tableIssue('RXA', ctx.rxaOrdinal, 21, action, 'action code (HL7 table 0323: A, U or D)'),
+      severity: 'E',
+      text: `RXA-21 "${action}" is not a known action code (HL7 table 0323: A add, U update, D delete): the dose was not stored`,
+    });
     return undefined;
   }
   const imm: Immunization = { resourceType: 'Immunization', status: 'completed', vaccineCode: {}, patient: { reference: 'Patient/placeholder' } };

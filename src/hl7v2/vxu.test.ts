@@ -267,6 +267,33 @@ describe('VXU^V04 → ACK^V04 (Z23)', () => {
     expect(await immunizationsOf(patient.id)).toHaveLength(0);
   });
 
+  it('HL7\'s null ("") is never stored as text: a resent dose with RXA-15 "" loses its lot number, PID-11 "" adds no address', async () => {
+    const child = { mrn: 'NULL-1', family: 'Aalto', given: 'Aino', birth: yearsAgo(1), sex: 'F' };
+    const date = hl7Date(5);
+    await post(vxu({ pid: pid(child), orders: [order({ filler: 'NULL-1-A', cvx: '10', date, lot: 'LOT-A' })] }));
+    const withoutAddress = pid(child).split('|').map((f, i) => (i === 11 ? '""' : f)).join('|');
+    const resend = await post(vxu({ pid: withoutAddress, orders: [order({ filler: 'NULL-1-A', cvx: '10', date, lot: '""' })] }));
+    expect(['AA', 'AE'], resend.text).toContain(msa(resend.ack));
+    const [patient] = await patientsBy(`${authority('MYEHR')}|NULL-1`);
+    expect(JSON.stringify(patient)).not.toContain('\\"\\"');
+    const [dose] = await immunizationsOf(patient.id);
+    expect(dose.lotNumber).toBeUndefined();
+  });
+
+  it('an unknown RXA-21 action code: that dose is not stored, and its ERR says so (E, table 0323); the others are (AE)', async () => {
+    const message = vxu({
+      pid: pid({ mrn: 'ACT-1', family: 'Okafor', given: 'Ada', birth: yearsAgo(1), sex: 'F' }),
+      orders: [order({ filler: 'ACT-1-A', cvx: '10', date: hl7Date(5) }), order({ filler: 'ACT-1-X', cvx: '08', date: hl7Date(5), action: 'CP' })],
+    });
+    const { ack, text } = await post(message);
+    expect(msa(ack), text).toBe('AE');
+    const action = errs(ack).find((e) => e.location === 'RXA^2^21^1');
+    expect(action, text).toMatchObject({ hl7: '103', severity: 'E', app: '5' });
+    expect(unescapeText(action!.text)).toBe('RXA-21 "CP" is not a known action code (HL7 table 0323: A add, U update, D delete): the dose was not stored');
+    const [patient] = await patientsBy(`${authority('MYEHR')}|ACT-1`);
+    expect((await immunizationsOf(patient.id)).map((d) => d.vaccineCode.coding[0].code)).toEqual(['10']);
+  });
+
   it('a refusal (RXA-20 RE, RXA-18 parental decision) is stored as not-done with its reason', async () => {
     const message = vxu({
       pid: pid({ mrn: 'REF-1', family: 'Novak', given: 'Ema', birth: yearsAgo(1), sex: 'F' }),
