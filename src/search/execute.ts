@@ -50,6 +50,12 @@ export interface SearchBundleRequest {
   now?: Date;
   /** Bounds on the query (absent: the defaults). */
   limits?: SearchLimits;
+  /**
+   * Whether the caller's scopes let it see resources of this type (absent: every type). Types the
+   * search names are checked before it runs; `_include`/`_revinclude` reach other types, which are
+   * left out unless this allows them (an outcome entry says so).
+   */
+  readable?: (resourceType: string) => boolean;
 }
 
 export async function searchBundle(store: StoreReader, request: SearchBundleRequest): Promise<Bundle> {
@@ -97,7 +103,9 @@ export async function searchBundle(store: StoreReader, request: SearchBundleRequ
   }
 
   // includes
-  const included = countOnly ? { records: [] as ResourceRecord[], truncated: false } : await resolveIncludes(store, parsed, matches, ctx);
+  const included = countOnly
+    ? { records: [] as ResourceRecord[], truncated: false, withheld: new Set<string>() }
+    : await resolveIncludes(store, parsed, matches, ctx, request.readable ?? (() => true));
 
   const entries: BundleEntry[] = [];
   for (const r of matches) if (r.resource) entries.push(entryOf(r, r.resource, baseUrl, parsed, 'match'));
@@ -110,6 +118,10 @@ export async function searchBundle(store: StoreReader, request: SearchBundleRequ
       diagnostics: `_include/_revinclude stopped after ${MAX_INCLUDES} resources`,
       details: { text: `_include/_revinclude stopped after ${MAX_INCLUDES} resources` },
     });
+  }
+  for (const type of included.withheld) {
+    const text = `_include/_revinclude left out ${type} resources: the token's scopes do not allow reading ${type}`;
+    issues.push({ severity: 'warning', code: 'forbidden', diagnostics: text, details: { text } });
   }
   if (issues.length > 0) {
     entries.push({
@@ -362,10 +374,13 @@ async function resolveIncludes(
   store: StoreReader,
   parsed: ParsedSearch,
   matches: ResourceRecord[],
-  ctx: CompileContext
-): Promise<{ records: ResourceRecord[]; truncated: boolean }> {
+  ctx: CompileContext,
+  readable: (resourceType: string) => boolean
+): Promise<{ records: ResourceRecord[]; truncated: boolean; withheld: Set<string> }> {
   const out: ResourceRecord[] = [];
-  if (parsed.include.length === 0 && parsed.revinclude.length === 0) return { records: out, truncated: false };
+  // Types an include would have reached but the caller's scopes do not let it read.
+  const withheld = new Set<string>();
+  if (parsed.include.length === 0 && parsed.revinclude.length === 0) return { records: out, truncated: false, withheld };
   const have = new Set(matches.map((r) => `${r.resourceType}/${r.id}`));
   let frontier = matches;
   let truncated = false;
@@ -397,6 +412,10 @@ async function resolveIncludes(
             const [type, id] = ref.split('/');
             if (spec.targetType && type !== spec.targetType) continue;
             if (!isSupportedType(type) || have.has(ref)) continue;
+            if (!readable(type)) {
+              withheld.add(type);
+              continue;
+            }
             let set = wanted.get(type);
             if (!set) wanted.set(type, (set = new Set()));
             set.add(id);
@@ -419,6 +438,10 @@ async function resolveIncludes(
       if (truncated) break;
       const def = paramDef(spec.sourceType, spec.param);
       if (!def) continue;
+      if (!readable(spec.sourceType)) {
+        withheld.add(spec.sourceType);
+        continue;
+      }
       const refs = frontier
         .filter((r) => (spec.targetType ? r.resourceType === spec.targetType : def.targets.length === 0 || def.targets.includes(r.resourceType)))
         .map((r) => `${r.resourceType}/${r.id}`);
@@ -433,7 +456,7 @@ async function resolveIncludes(
     }
     frontier = next;
   }
-  return { records: out, truncated };
+  return { records: out, truncated, withheld };
 }
 
 function includeDefs(spec: IncludeSpec): ParamDef[] {
