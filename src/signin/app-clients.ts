@@ -30,6 +30,12 @@ export interface AppClient {
   public: boolean;
   /** Where the clinic web app opens the app for a SMART EHR launch (`?iss=…&launch=…`); none: no EHR launch. */
   launchUri?: string;
+  /**
+   * Where the sign-in server may send the browser back after the user signed out there
+   * (`/auth/logout`, OpenID Connect RP-initiated logout). Only the built-in web app has one: its
+   * Sign out ends the sign-in server's session and comes back to `/app/`.
+   */
+  postLogoutRedirectUris?: string[];
   /** Confidential apps only: the secret's scrypt hash (`scrypt$N$r$p$salt$hash`, passwords.ts). */
   secretHash?: string;
   /**
@@ -71,6 +77,7 @@ export function webAppClient(publicBaseUrl: string): AppClient {
     clientId: WEB_APP_CLIENT_ID,
     name: 'IIS clinic web app',
     redirectUris: [`${publicBaseUrl}/app/callback`],
+    postLogoutRedirectUris: [`${publicBaseUrl}/app/`],
     public: true,
     createdAt: new Date(0).toISOString(),
   };
@@ -93,6 +100,7 @@ export function clientMetadata(client: AppClient, remoteKeys?: (url: string) => 
     client_id: client.clientId,
     ...(client.name ? { client_name: client.name } : {}),
     redirect_uris: client.redirectUris,
+    ...(client.postLogoutRedirectUris ? { post_logout_redirect_uris: client.postLogoutRedirectUris } : {}),
     grant_types: ['authorization_code', 'refresh_token'],
     response_types: ['code'],
     token_endpoint_auth_method: method,

@@ -1,7 +1,8 @@
 // The app shell: launch and session, header navigation, and the screen for the current path.
 import { Anchor, AppShell, Button, Container, Group, Loader, MantineProvider, Text, createTheme, type CSSVariablesResolver } from '@mantine/core';
 import { useCallback, useEffect, useMemo, useState } from 'react';
-import { completeLaunch, createApi, restoreSession, sessionInfo, signOut, startLaunch } from './fhir';
+import { completeLaunch, createApi, restartSignIn, restoreSession, sessionInfo, signOutOfRegistry, startLaunch } from './fhir';
+import type Client from 'fhirclient/lib/Client';
 import { AddPatient } from './pages/AddPatient';
 import { DuplicateReview, Duplicates } from './pages/Duplicates';
 import { FindPatient } from './pages/FindPatient';
@@ -22,7 +23,7 @@ const contrastSafe: CSSVariablesResolver = () => ({
   dark: {},
 });
 
-type State = { kind: 'starting' } | { kind: 'ready'; session: Session } | { kind: 'signed-out' } | { kind: 'failed'; error: unknown };
+type State = { kind: 'starting' } | { kind: 'ready'; session: Session; client: Client } | { kind: 'signing-out' } | { kind: 'signed-out' } | { kind: 'failed'; error: unknown };
 
 export function App() {
   const location = useLocation();
@@ -37,13 +38,13 @@ export function App() {
       if (window.location.pathname === '/app/callback') {
         const { client, returnTo } = await completeLaunch();
         if (cancelled) return;
-        setState({ kind: 'ready', session: { api: createApi(client, onSignedOut), info: sessionInfo(client) } });
+        setState({ kind: 'ready', session: { api: createApi(client, onSignedOut), info: sessionInfo(client) }, client });
         navigate(returnTo, true);
         return;
       }
       const client = await restoreSession();
       if (cancelled) return;
-      if (client) setState({ kind: 'ready', session: { api: createApi(client, onSignedOut), info: sessionInfo(client) } });
+      if (client) setState({ kind: 'ready', session: { api: createApi(client, onSignedOut), info: sessionInfo(client) }, client });
       else await startLaunch(window.location.pathname + window.location.search);
     };
     begin().catch((error: unknown) => !cancelled && setState({ kind: 'failed', error }));
@@ -53,9 +54,12 @@ export function App() {
   }, [onSignedOut]);
 
   const signInAgain = () => {
-    signOut();
     setState({ kind: 'starting' });
-    startLaunch(window.location.pathname + window.location.search).catch((error: unknown) => setState({ kind: 'failed', error }));
+    restartSignIn();
+  };
+  const signOutNow = (client: Client) => {
+    setState({ kind: 'signing-out' });
+    void signOutOfRegistry(client);
   };
 
   const body = useMemo(() => {
@@ -65,6 +69,13 @@ export function App() {
           <Group gap="sm" role="status">
             <Loader size="sm" aria-hidden />
             <Text>Signing you in…</Text>
+          </Group>
+        );
+      case 'signing-out':
+        return (
+          <Group gap="sm" role="status">
+            <Loader size="sm" aria-hidden />
+            <Text>Signing you out…</Text>
           </Group>
         );
       case 'signed-out':
@@ -123,10 +134,7 @@ export function App() {
                   <Button
                     variant="subtle"
                     size="compact-sm"
-                    onClick={() => {
-                      signOut();
-                      setState({ kind: 'signed-out' });
-                    }}
+                    onClick={() => state.kind === 'ready' && signOutNow(state.client)}
                   >
                     Sign out
                   </Button>

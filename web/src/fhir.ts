@@ -44,8 +44,44 @@ export async function restoreSession(): Promise<Client | undefined> {
   }
 }
 
-export function signOut(): void {
+/**
+ * Starts the sign-in again, on a fresh page load of the page the user was on. Not an authorize()
+ * in this page: fhirclient reads the page's URL once per page load, and on a page loaded at
+ * /app/callback that URL carries the sign-in server's `iss` (RFC 9207, the issuer `/auth`), which a
+ * second authorize() takes as the FHIR server: "Sign in again" after the session ended then failed.
+ */
+export function restartSignIn(): void {
   sessionStorage.clear();
+  const { pathname, search } = window.location;
+  window.location.assign(pathname === '/app/callback' ? '/app/' : pathname + search);
+}
+
+/**
+ * Signs the user out of the registry, not only of this tab: the refresh token is revoked, and the
+ * browser goes to the sign-in server's logout (OpenID Connect RP-initiated logout), which ends its
+ * session and comes back to /app/ (the sign-in form). Clearing the tab alone left that session
+ * alive: the next visit to /app (another tab, the next person at a shared clinic computer) was
+ * signed in as this user without a password.
+ */
+export async function signOutOfRegistry(client: Client): Promise<void> {
+  const origin = window.location.origin;
+  const idToken = client.getState('tokenResponse.id_token') as string | undefined;
+  const refreshToken = client.getState('tokenResponse.refresh_token') as string | undefined;
+  if (refreshToken) {
+    try {
+      await fetch(`${origin}/auth/revoke`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ token: refreshToken, token_type_hint: 'refresh_token', client_id: CLIENT_ID }),
+      });
+    } catch {
+      // Unreachable now: ending the session below still signs the user out of the sign-in server.
+    }
+  }
+  sessionStorage.clear();
+  const params = new URLSearchParams({ client_id: CLIENT_ID, post_logout_redirect_uri: `${origin}/app/` });
+  if (idToken) params.set('id_token_hint', idToken);
+  window.location.assign(`${origin}/auth/logout?${params}`);
 }
 
 /** Claims of the access token the app shows or uses (the user's facility, who they are). */
