@@ -259,4 +259,24 @@ describe('QBP^Q11 Z44 → RSP^K11 Z42', () => {
     expect(obx.some((o) => o.startsWith('30956-7=45^HepB^CVX'))).toBe(true);
     expect(obx.some((o) => o.startsWith('30980-7='))).toBe(true);
   });
+
+  it('names each evaluated and forecast vaccine group by its CVX code: one OBX group per vaccine group of a dose (DTaP, not its three antigens)', async () => {
+    const birth = yearsAgo(0, 100);
+    const sent = await post(vxu({ pid: pid({ mrn: 'Z42-GRP-1', family: 'Lindqvist', given: 'Elsa', birth, sex: 'F' }), orders: [order({ filler: 'Z42-GRP-1-A', cvx: '20', date: hl7Date(30) })] }));
+    expect(['AA', 'AE'], sent.text).toContain(sent.msg.getSegment('MSA')?.getField(1).toString());
+    const { msg, text } = await post(qbp(qpd({ id: 'Z42-GRP-1^^^MYEHR^MR', family: 'Lindqvist', given: 'Elsa', birth }, 'Z44'), 'Z44'));
+    expect(profileOf(msg), text).toBe('Z42');
+    // The OBX under the DTaP dose (before the forecast's RXA 998).
+    const segments = msg.segments;
+    const dose = segments.findIndex((s) => s.name === 'RXA' && s.getComponent(5, 1) === '20');
+    const forecast = segments.findIndex((s) => s.name === 'RXA' && s.getComponent(5, 1) === '998');
+    const evaluated = segments.slice(dose + 1, forecast).filter((s) => s.name === 'OBX');
+    const types = evaluated.filter((s) => s.getComponent(3, 1) === '30956-7').map((s) => s.getField(5).toString());
+    expect(types, text).toEqual(['107^DTaP/Tdap/Td^CVX']);
+    expect(evaluated.map((s) => `${s.getComponent(3, 1)}=${s.getField(5).toString()}`)).toEqual(expect.arrayContaining(['30973-2=1', '59781-5=Y']));
+    // Every forecast group but Chikungunya (no "unspecified" CVX) carries a code; RSV is 304 "RSV, unspecified".
+    const forecastTypes = segments.slice(forecast + 1).filter((s) => s.name === 'OBX' && s.getComponent(3, 1) === '30956-7');
+    expect(forecastTypes.filter((s) => !s.getComponent(5, 1)).map((s) => s.getComponent(5, 2))).toEqual(['Chikungunya']);
+    expect(forecastTypes.map((s) => s.getField(5).toString())).toContain('304^RSV^CVX');
+  });
 });

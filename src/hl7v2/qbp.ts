@@ -326,7 +326,12 @@ function nextObxSetId(segments: Hl7Segment[]): number {
 
 // ---- Z42: evaluations and forecast --------------------------------------------------------------
 
-/** CDSi vaccine group names → the CVX "unspecified formulation" code that names the group in OBX 30956-7. */
+/**
+ * CDSi vaccine group names → the CVX "unspecified formulation" code that names the group in OBX
+ * 30956-7 (the IG's Z42 names each evaluated and forecast vaccine group by such a code). RSV is
+ * 304 "RSV, unspecified" (the group holds the vaccines and the infant antibodies); Chikungunya
+ * has no unspecified code in CDC's CVX table: its OBX-5 carries the group's name only.
+ */
 export const GROUP_CVX: Record<string, string> = {
   'DTaP/Tdap/Td': '107',
   Polio: '89',
@@ -343,29 +348,65 @@ export const GROUP_CVX: Record<string, string> = {
   'Meningococcal B': '164',
   'COVID-19': '213',
   Zoster: '188',
-  RSV: '305',
+  RSV: '304',
+  Cholera: '26',
+  Dengue: '330',
+  Ebola: '214',
+  'Japanese Encephalitis': '129',
+  Orthopoxvirus: '325',
+  Rabies: '90',
+  TBE: '222',
+  Typhoid: '91',
+  'Yellow Fever': '184',
 };
+
+/** OBX-5 of a 30956-7: the vaccine group as its CVX code (the name alone when it has none). */
+function vaccineGroupValue(group: string): string[] {
+  const cvx = GROUP_CVX[group];
+  return cvx ? [cvx, group, 'CVX'] : ['', group, ''];
+}
 
 function obxSegment(setId: number, valueType: string, code: string, name: string, subId: number, value: string | string[] | undefined): Hl7Segment {
   return segment('OBX', [String(setId), valueType, [code, name, 'LN'], String(subId), value, undefined, undefined, undefined, undefined, undefined, 'F']);
 }
 
+/**
+ * The evaluations of one dose, one OBX group per vaccine group as the IG's Z42 reports them (a
+ * DTaP dose is one DTaP/Tdap/Td group, not its Diphtheria, Tetanus and Pertussis antigens): valid
+ * when every antigen of the group counted it, the dose number when they agree, the reasons of
+ * those that did not.
+ */
 function evaluationSegments(evaluations: ImmunizationEvaluation[], firstSetId: number): Hl7Segment[] {
   const out: Hl7Segment[] = [];
   let setId = firstSetId;
-  evaluations.forEach((evaluation, i) => {
+  evaluationsByGroup(evaluations).forEach(({ group, evaluations: own }, i) => {
     const subId = 100 + i;
-    const disease = evaluation.targetDisease?.text ?? evaluation.targetDisease?.coding?.[0]?.display ?? '';
-    out.push(obxSegment(setId++, 'CE', '30956-7', 'Vaccine Type', subId, ['', disease, '']));
+    out.push(obxSegment(setId++, 'CE', '30956-7', 'Vaccine Type', subId, vaccineGroupValue(group)));
     out.push(obxSegment(setId++, 'CE', '59779-9', 'Immunization Schedule used', subId, ['VXC16', 'ACIP', 'CDCPHINVS']));
-    const dose = evaluation.doseNumberPositiveInt ?? evaluation.doseNumberString;
-    if (dose !== undefined) out.push(obxSegment(setId++, 'NM', '30973-2', 'Dose number in series', subId, String(dose)));
-    const valid = evaluation.doseStatus?.coding?.[0]?.code === 'valid';
-    out.push(obxSegment(setId++, 'ID', '59781-5', 'Dose validity', subId, valid ? 'Y' : 'N'));
-    const reason = evaluation.doseStatusReason?.[0]?.text;
-    if (!valid && reason) out.push(obxSegment(setId++, 'CE', '30982-3', 'Reason applied by forecast logic to project this vaccine', subId, ['', reason, '']));
+    const doses = new Set(own.map((e) => e.doseNumberPositiveInt ?? e.doseNumberString));
+    const [dose] = doses;
+    if (doses.size === 1 && dose !== undefined) out.push(obxSegment(setId++, 'NM', '30973-2', 'Dose number in series', subId, String(dose)));
+    const invalid = own.filter((e) => e.doseStatus?.coding?.[0]?.code !== 'valid');
+    out.push(obxSegment(setId++, 'ID', '59781-5', 'Dose validity', subId, invalid.length === 0 ? 'Y' : 'N'));
+    const reasons = [...new Set(invalid.map((e) => e.doseStatusReason?.[0]?.text).filter((r): r is string => !!r))];
+    if (reasons.length > 0) out.push(obxSegment(setId++, 'CE', '30982-3', 'Reason applied by forecast logic to project this vaccine', subId, ['', reasons.join('; '), '']));
   });
   return out;
+}
+
+/** A dose's evaluations (one per CDSi antigen) grouped by the CDSi vaccine group of their antigen, in the order first met. */
+function evaluationsByGroup(evaluations: ImmunizationEvaluation[]): Array<{ group: string; evaluations: ImmunizationEvaluation[] }> {
+  const groups = new Map<string, ImmunizationEvaluation[]>();
+  for (const evaluation of evaluations) {
+    const antigen = evaluation.targetDisease?.text ?? evaluation.targetDisease?.coding?.[0]?.display ?? '';
+    const group = vaccineGroupOfAntigen(antigen);
+    groups.set(group, [...(groups.get(group) ?? []), evaluation]);
+  }
+  return [...groups].map(([group, own]) => ({ group, evaluations: own }));
+}
+
+function vaccineGroupOfAntigen(antigen: string): string {
+  return defaultSupportingData().vaccineGroups.find((g) => g.antigens.includes(antigen))?.name ?? antigen;
 }
 
 const FORECAST_DATES: Array<[string, string, string]> = [
@@ -385,7 +426,7 @@ function forecastSegments(recommendation: ImmunizationRecommendation, assessment
   recommendation.recommendation?.forEach((rec, i) => {
     const subId = i + 1;
     const group = rec.vaccineCode?.[0]?.text ?? '';
-    out.push(obxSegment(setId++, 'CE', '30956-7', 'Vaccine Type', subId, [GROUP_CVX[group] ?? '', group, GROUP_CVX[group] ? 'CVX' : '']));
+    out.push(obxSegment(setId++, 'CE', '30956-7', 'Vaccine Type', subId, vaccineGroupValue(group)));
     out.push(obxSegment(setId++, 'CE', '59779-9', 'Immunization Schedule used', subId, ['VXC16', 'ACIP', 'CDCPHINVS']));
     const status = rec.forecastStatus?.coding?.[0]?.code ?? '';
     out.push(obxSegment(setId++, 'CE', '59783-1', 'Status in immunization series', subId, [status, rec.forecastStatus?.coding?.[0]?.display ?? status, 'ImmDSForecastStatus']));
