@@ -151,6 +151,34 @@ describe.each(KINDS)('data quality over HTTP (%s store)', (kind) => {
     expect(ruleIssues(ok.body.entry[2].response.outcome)).toEqual([['lot-number-missing', 'warning', 'Immunization.lotNumber']]);
   });
 
+  it('a transaction with several bad entries reports every entry\'s rule codes at once (422), and stores nothing', async () => {
+    const identifier = [{ system: 'urn:test:tx', value: `tx-all-${Date.now()}` }];
+    const urn = 'urn:uuid:22222222-2222-4222-8222-222222222222';
+    const before = await countImmunizations(patientId);
+    const res = await server.fhir('POST', '', {
+      body: {
+        resourceType: 'Bundle',
+        type: 'transaction',
+        entry: [
+          { fullUrl: urn, resource: patient({ identifier, birthDate: undefined }), request: { method: 'POST', url: 'Patient' } },
+          { resource: immunization(`Patient/${patientId}`, { occurrenceDateTime: '2099-01-01' }), request: { method: 'POST', url: 'Immunization' } },
+          { resource: immunization(`Patient/${patientId}`), request: { method: 'POST', url: 'Immunization' } },
+          { resource: immunization('Patient/nobody-here'), request: { method: 'POST', url: 'Immunization' } },
+        ],
+      },
+    });
+    if (!server.store.supportsTransactions) {
+      expect(res.status).toBe(400);
+      return;
+    }
+    expect(res.status).toBe(422);
+    expect(ruleIssues(res.body).map(([code]) => code)).toEqual(['birthdate-missing', 'vaccination-date-in-future', 'patient-unknown']);
+    expect(res.body.issue.map((i: any) => /^Bundle\.entry\[(\d+)\]/.exec(i.diagnostics)?.[1])).toEqual(['0', '1', '3']);
+    expect(await countImmunizations(patientId)).toBe(before);
+    const none = await server.fhir('GET', `Patient?identifier=urn:test:tx|${identifier[0]!.value}&_summary=count`);
+    expect(none.body.total).toBe(0);
+  });
+
   it('$validate reports the rule issues without storing', async () => {
     const res = await server.fhir('POST', 'Immunization/$validate', {
       body: immunization(`Patient/${patientId}`, { occurrenceDateTime: '2020-05-16' }),

@@ -175,6 +175,34 @@ describe.each([
     expect(answers[1]).toBe(answers[0]);
   }, 120_000);
 
+  it('reports the rule issues of every failing entry at once (422), and stores nothing', async () => {
+    const before = await store.count('Patient', {});
+    const failed = await failure([
+      { resource: patient('Robot', { gender: 'robot' }), request: { method: 'POST', url: 'Patient' } },
+      { resource: patient('Fine'), request: { method: 'POST', url: 'Patient' } },
+      { resource: patient('Martian', { gender: 'martian' }), request: { method: 'PUT', url: 'Patient?identifier=urn:test|Martian' } },
+    ]);
+    expect(failed.status).toBe(422);
+    expect(failed.text).toMatch(/^Bundle\.entry\[0\]: .*robot/);
+    expect(failed.text).toMatch(/\| Bundle\.entry\[2\]: .*martian/);
+    expect(failed.text).not.toContain('Bundle.entry[1]');
+    expect(await store.count('Patient', {})).toBe(before);
+  });
+
+  it('the first refusal that is not a rule decides the status; rule issues before it are what is reported', async () => {
+    const stale = await failure([
+      { resource: patient('Stale2', { id: 'stale-2' }), request: { method: 'PUT', url: 'Patient/stale-2', ifMatch: 'W/"4"' } },
+      { resource: patient('Robot2', { id: 'robot-2', gender: 'robot' }), request: { method: 'PUT', url: 'Patient/robot-2' } },
+    ]);
+    expect(stale.status).toBe(412);
+    const robotFirst = await failure([
+      { resource: patient('Robot3', { id: 'robot-3', gender: 'robot' }), request: { method: 'PUT', url: 'Patient/robot-3' } },
+      { resource: patient('Stale3', { id: 'stale-3' }), request: { method: 'PUT', url: 'Patient/stale-3', ifMatch: 'W/"4"' } },
+    ]);
+    expect(robotFirst.status).toBe(422);
+    expect(robotFirst.text).toMatch(/^Bundle\.entry\[0\]: .*robot/);
+  });
+
   it('all or nothing: one failing entry leaves nothing stored', async () => {
     const before = await store.count('Patient', {});
     const failed = await failure([

@@ -75,13 +75,16 @@ export async function processTransaction(bundle: Bundle, outer: FhirRequest, ctx
   for (const p of writes) for (const key of writeLockKeys(p.request)) lockKeys.push(key);
 
   return withLocks(ctx, lockKeys, async () => {
-    const references = await resolveAll(writes);
-    checkDistinctTargets(writes);
+    const refusals = new RuleRefusals();
+    const references = await resolveAll(writes, refusals);
+    if (!refusals.stopped) checkDistinctTargets(writes);
     for (const p of writes) {
       const req = p.resolved?.req;
-      if (req && !p.resolved?.done && req.body !== undefined && req.method !== 'PATCH') {
+      if (req && !p.resolved?.done && req.body !== undefined && req.method !== 'PATCH' && !refusals.stopped) {
         await letOtherRequestsRun();
-        req.body = await atEntry(p.index, () => rewriteReferences(req.body, references, p.ctx));
+        const body = await refusals.attempt(p.index, () => rewriteReferences(req.body, references, p.ctx));
+        if (refusals.failed(p.index)) p.resolved = undefined;
+        else req.body = body;
       }
     }
     // What earlier entries write, so validation of later ones resolves references to them.
@@ -96,15 +99,19 @@ export async function processTransaction(bundle: Bundle, outer: FhirRequest, ctx
     // With a validation pool, every entry's validation starts now, side by side with the preparing.
     for (const p of order) if (p.resolved) prefetchValidation(p.resolved, p.ctx);
     for (const p of order) {
+      if (!p.resolved || refusals.stopped) continue;
       await letOtherRequestsRun();
-      const prepared = await atEntry(p.index, () => prepareWrite(p.resolved as ResolvedWrite, p.ctx, pending));
-      if (prepared.kind === 'done') p.response = prepared.response;
-      else {
-        // The entry's own policy (a patient/ scope's compartment) holds for what it writes.
-        atEntry(p.index, () => p.ctx.store.checkWrite(prepared.op));
-        p.prepared = prepared;
-      }
+      await refusals.attempt(p.index, async () => {
+        const prepared = await prepareWrite(p.resolved as ResolvedWrite, p.ctx, pending);
+        if (prepared.kind === 'done') p.response = prepared.response;
+        else {
+          // The entry's own policy (a patient/ scope's compartment) holds for what it writes.
+          p.ctx.store.checkWrite(prepared.op);
+          p.prepared = prepared;
+        }
+      });
     }
+    refusals.throwIfAny();
     const committing = order.filter((p) => p.prepared);
     let records;
     latencyTrace?.mark(ctx.requestId, 'commitAsked');
@@ -145,13 +152,14 @@ export async function processTransaction(bundle: Bundle, outer: FhirRequest, ctx
  * conditions name another entry's fullUrl are resolved after that entry, with the reference
  * rewritten, so `ifNoneExist: patient=urn:uuid:…` finds (or does not find) the right patient.
  */
-async function resolveAll(writes: Planned[]): Promise<Map<string, string>> {
+async function resolveAll(writes: Planned[], refusals: RuleRefusals): Promise<Map<string, string>> {
   const references = new Map<string, string>();
   const fullUrls = new Set(writes.map((p) => p.entry.fullUrl).filter((u): u is string => typeof u === 'string'));
   let waiting = [...writes];
-  while (waiting.length > 0) {
+  while (waiting.length > 0 && !refusals.stopped) {
     const blocked: Planned[] = [];
     for (const p of waiting) {
+      if (refusals.stopped) break;
       const names = conditionReferences(p.request).filter((r) => fullUrls.has(r) && r !== p.entry.fullUrl);
       if (names.some((r) => !references.has(r))) {
         blocked.push(p);
@@ -159,7 +167,11 @@ async function resolveAll(writes: Planned[]): Promise<Map<string, string>> {
       }
       await letOtherRequestsRun();
       const request = atEntry(p.index, () => withConditionsRewritten(p.request, references));
-      p.resolved = await atEntry(p.index, () => resolveWrite(request, p.ctx));
+      // An entry that breaks rules here (a Patient is validated before it is matched) resolves to
+      // nothing; the entries whose conditions name it stay blocked and the refusal is reported.
+      const resolved = await refusals.attempt(p.index, () => resolveWrite(request, p.ctx));
+      if (!resolved) continue;
+      p.resolved = resolved;
       const fullUrl = p.entry.fullUrl;
       if (fullUrl && p.resolved.target) {
         if (references.has(fullUrl)) throw atEntryError(p.index, badRequest(`fullUrl ${fullUrl} appears twice in the transaction`));
@@ -167,6 +179,7 @@ async function resolveAll(writes: Planned[]): Promise<Map<string, string>> {
       }
     }
     if (blocked.length === waiting.length) {
+      refusals.throwIfAny();
       throw atEntryError(blocked[0].index, badRequest('The conditions of these entries name each other: none can be resolved first'));
     }
     waiting = blocked;
@@ -292,6 +305,43 @@ export function withReplacements(node: unknown, replacements: Map<string, string
 }
 
 const CONDITIONAL_REFERENCE = /^([A-Z][A-Za-z]+)\?(.+)$/;
+
+/**
+ * The entries refused for breaking rules (422). Such a refusal does not stop the other entries'
+ * validation: the answer reports every entry's issues at once, as a single request's 422 reports
+ * all of its own. Any other refusal (400, 403, 404, 409, 412) is thrown as it comes when it is the
+ * first; after a rule refusal it only stops the work, and the rule issues found so far are the
+ * answer (the first refusal in processing order decides the status).
+ */
+class RuleRefusals {
+  private readonly refused = new Map<number, FhirError>();
+  stopped = false;
+
+  async attempt<T>(index: number, fn: () => T | Promise<T>): Promise<T | undefined> {
+    try {
+      return await atEntry(index, fn);
+    } catch (err) {
+      if (isFhirError(err) && err.status === 422) {
+        this.refused.set(index, err);
+        return undefined;
+      }
+      if (this.refused.size === 0) throw err;
+      this.stopped = true;
+      return undefined;
+    }
+  }
+
+  failed(index: number): boolean {
+    return this.refused.has(index);
+  }
+
+  throwIfAny(): void {
+    if (this.refused.size === 0) return;
+    const refusals = [...this.refused.entries()].sort(([a], [b]) => a - b).map(([, err]) => err);
+    if (refusals.length === 1) throw refusals[0];
+    throw new FhirError(422, outcome(refusals.flatMap((err) => err.outcome.issue ?? [])));
+  }
+}
 
 function isResource(body: unknown): body is Resource {
   return !!body && typeof body === 'object' && !Array.isArray(body) && typeof (body as Resource).resourceType === 'string';
