@@ -23,9 +23,9 @@ export interface PatientInput {
   conditions?: Condition[] | string;
 }
 
-/** Due items and the recommendation holding them; undefined when nothing is due or CDSi cannot forecast. */
+/** Due items and the recommendation holding them; undefined when nothing is due, CDSi cannot forecast or the patient is out of the run (outOfPopulation). */
 export type DueResult = { items: DueItem[]; recommendation: ImmunizationRecommendation } | undefined;
-/** In the numerator or not; undefined when CDSi cannot forecast the patient (no full birth date). */
+/** In the numerator or not; undefined (not in the population) when CDSi cannot forecast the patient (no full birth date) or it is out of the run (outOfPopulation). */
 export type MeasureResult = boolean | undefined;
 
 export type TaskResult<T extends PopulationTask> = T extends { kind: 'due' } ? DueResult : MeasureResult;
@@ -59,7 +59,23 @@ export function inNumerator(rule: NumeratorRule, patient: Patient, immunizations
   return rule.counts.every((c) => (valid.get(c.antigen)?.size ?? 0) >= c.min);
 }
 
+/**
+ * A patient no population run is about on `date`: a record no longer in use (`active: false`: merged
+ * into another by $merge, or created in error: its doses, if any, live on the surviving record) or
+ * a patient who had died by then (`deceasedBoolean`, or `deceasedDateTime` on or before `date`, at
+ * whatever precision it is written). No reminder is sent for them, and coverage leaves them out of
+ * every population (as HEDIS-style measures exclude deaths), rather than counting a duplicate or a
+ * dead child as not up to date.
+ */
+export function outOfPopulation(patient: Patient, date: string): boolean {
+  if (patient.active === false || patient.deceasedBoolean === true) return true;
+  const died = typeof patient.deceasedDateTime === 'string' ? patient.deceasedDateTime.slice(0, 10) : undefined;
+  // A year or month alone (2025, 2025-06) sorts before every day of it: died "in 2025" counts from its start.
+  return died !== undefined && died !== '' && died <= date;
+}
+
 export function runTask<T extends PopulationTask>(task: T, input: PatientInput): TaskResult<T> {
+  if (outOfPopulation(input.patient, task.kind === 'due' ? task.asOf : task.periodEnd)) return undefined as TaskResult<T>;
   const immunizations = typeof input.immunizations === 'string' ? (JSON.parse(input.immunizations) as Immunization[]) : input.immunizations;
   const conditions = typeof input.conditions === 'string' ? (JSON.parse(input.conditions) as Condition[]) : input.conditions;
   const more = conditions && conditions.length > 0 ? { conditions } : {};
