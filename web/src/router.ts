@@ -1,9 +1,10 @@
 // A small history-API router for the app's few paths under /app (no router library needed).
 import { useEffect, useState } from 'react';
 
-export function navigate(to: string, replace = false): void {
-  if (replace) window.history.replaceState(null, '', to);
-  else window.history.pushState(null, '', to);
+/** state: kept with the history entry for the next screen (e.g. what a save answered). */
+export function navigate(to: string, replace = false, state: unknown = null): void {
+  if (replace) window.history.replaceState(state, '', to);
+  else window.history.pushState(state, '', to);
   window.dispatchEvent(new PopStateEvent('popstate'));
 }
 

@@ -27,12 +27,13 @@ export function PageTitle({ children }: { children: ReactNode }) {
   );
 }
 
-export function ErrorPanel({ error, title = 'Something went wrong' }: { error: unknown; title?: string }) {
+/** ref: for screens that move the focus to the answer (tabIndex -1 makes it focusable). */
+export function ErrorPanel({ error, title = 'Something went wrong', ref }: { error: unknown; title?: string; ref?: React.Ref<HTMLDivElement> }) {
   if (!error) return null;
   const message = error instanceof ApiError ? error.message : error instanceof Error ? error.message : String(error);
   const details = error instanceof ApiError ? error.details : [];
   return (
-    <Alert color="red" title={title} role="alert" mb="md" variant="light">
+    <Alert color="red" title={title} role="alert" mb="md" variant="light" ref={ref} tabIndex={ref ? -1 : undefined}>
       {message}
       {details.length > 0 && (
         <List size="sm" mt="xs">

@@ -1,8 +1,8 @@
 // A patient's record: demographics, data sharing (Yes / No, with history), immunization history
 // with the CDSi evaluation of each dose, the forecast per vaccine group, and the Conditions (CDSi
 // observations) the forecast reads — a Condition recorded or changed asks for the forecast again.
-import { Alert, Badge, Button, Group, Loader, Paper, Radio, SimpleGrid, Stack, Table, Text, Title } from '@mantine/core';
-import { useCallback, useEffect, useState } from 'react';
+import { Alert, Badge, Button, Group, List, Loader, Paper, Radio, SimpleGrid, Stack, Table, Text, Title } from '@mantine/core';
+import { useCallback, useEffect, useRef, useState } from 'react';
 import { ageAt, showDate, today } from '../dates';
 import { ApiError } from '../fhir';
 import type { Bundle, Consent, Immunization, Parameters, Patient } from '../fhir-types';
@@ -11,6 +11,7 @@ import { navigate } from '../router';
 import { useSession } from '../session';
 import { Conditions } from './Conditions';
 import { LaunchApp } from './LaunchApp';
+import type { SavedImmunization } from './RecordImmunization';
 import { consentStatus, currentSharing, newSharingConsent, sharingHistory, type SharingStatus } from '../sharing';
 import { BADGE, ErrorPanel, genderText, PageTitle, patientName } from '../ui';
 
@@ -23,6 +24,8 @@ export function PatientRecord({ patientId }: { patientId: string }) {
   // Bumped when a Condition is recorded or changed: the forecast is asked for again.
   const [conditionsRevision, setConditionsRevision] = useState(0);
   const saved = new URLSearchParams(window.location.search).get('saved');
+  // The rule warnings the registry stored the dose with (RecordImmunization's Save puts them here).
+  const savedWarnings = saved === 'immunization' ? savedImmunizationWarnings() : [];
 
   const load = useCallback(async () => {
     setLoading(true);
@@ -82,8 +85,20 @@ export function PatientRecord({ patientId }: { patientId: string }) {
     <>
       <PageTitle>{patientName(patient)}</PageTitle>
       {saved && (
-        <Alert color="green" title="Saved" mb="md" role="status">
+        <Alert color={savedWarnings.length ? 'yellow' : 'green'} title="Saved" mb="md" role="status">
           {saved === 'immunization' ? 'The immunization was recorded.' : 'The patient was saved.'}
+          {savedWarnings.length > 0 && (
+            <>
+              <Text size="sm" mt="xs">
+                The registry stored it with these data-quality warnings:
+              </Text>
+              <List size="sm">
+                {savedWarnings.map((warning) => (
+                  <List.Item key={warning}>{warning}</List.Item>
+                ))}
+              </List>
+            </>
+          )}
         </Alert>
       )}
       {patient.active === false && (
@@ -103,6 +118,11 @@ export function PatientRecord({ patientId }: { patientId: string }) {
       </Stack>
     </>
   );
+}
+
+function savedImmunizationWarnings(): string[] {
+  const state = window.history.state as { savedImmunization?: SavedImmunization } | null;
+  return state?.savedImmunization?.warnings ?? [];
 }
 
 function Demographics({ patient }: { patient: Patient }) {
@@ -141,7 +161,10 @@ function DataSharing({ patientId, onChange, closed = false }: { patientId: strin
   const { api, info } = useSession();
   const [consents, setConsents] = useState<Consent[] | undefined>();
   const [error, setError] = useState<unknown>();
-  const [saving, setSaving] = useState(false);
+  const [loadError, setLoadError] = useState<unknown>();
+  // One choice saved at a time. The radios stay enabled meanwhile: disabling the one that has the
+  // focus (it was just chosen, often with the arrow keys) dropped the focus to the page's body.
+  const saving = useRef(false);
   const [message, setMessage] = useState<string | undefined>();
   // The choice just made shows at once; it stays until the stored Consents say the same.
   const [chosen, setChosen] = useState<'Yes' | 'No' | undefined>();
@@ -153,7 +176,7 @@ function DataSharing({ patientId, onChange, closed = false }: { patientId: strin
     } catch (err) {
       // A closed (Unknown) record may hide its Consents too: the choice can still be recorded.
       if (closed && err instanceof ApiError && err.status === 403) setConsents([]);
-      else setError(err);
+      else setLoadError(err);
     }
   }, [api, patientId, closed]);
 
@@ -165,8 +188,9 @@ function DataSharing({ patientId, onChange, closed = false }: { patientId: strin
   const history = consents ? sharingHistory(consents) : [];
 
   const record = async (choice: 'Yes' | 'No') => {
+    if (saving.current) return;
+    saving.current = true;
     setChosen(choice);
-    setSaving(true);
     setError(undefined);
     setMessage(undefined);
     try {
@@ -179,7 +203,7 @@ function DataSharing({ patientId, onChange, closed = false }: { patientId: strin
       setError(err);
       setChosen(undefined);
     } finally {
-      setSaving(false);
+      saving.current = false;
     }
   };
 
@@ -188,6 +212,7 @@ function DataSharing({ patientId, onChange, closed = false }: { patientId: strin
       <Title order={2} id="sharing-heading" mb="sm">
         Data sharing
       </Title>
+      <ErrorPanel error={loadError} title="The data-sharing choices could not be loaded" />
       <ErrorPanel error={error} title="The data-sharing choice was not saved" />
       <Text mb="xs">
         Current status: <strong>{consents === undefined ? 'loading…' : (status ?? 'Yes (nothing recorded)')}</strong>
@@ -199,8 +224,8 @@ function DataSharing({ patientId, onChange, closed = false }: { patientId: strin
         mb="sm"
       >
         <Group mt="xs">
-          <Radio value="Yes" label="Yes" disabled={saving} />
-          <Radio value="No" label="No" disabled={saving} />
+          <Radio value="Yes" label="Yes" />
+          <Radio value="No" label="No" />
         </Group>
       </Radio.Group>
       <div role="status" aria-live="polite">

@@ -2,9 +2,10 @@
 // given, lot, expiration, site, route, VIS date, funding. The server's data-quality checks run
 // ($validate) while the form is filled in, so warnings show before saving.
 import { Alert, Button, Group, List, NativeSelect, SimpleGrid, Text, TextInput } from '@mantine/core';
-import { useEffect, useMemo, useState } from 'react';
+import { useEffect, useMemo, useRef, useState } from 'react';
 import { parseDate, today } from '../dates';
 import { issueText } from '../errors';
+import { ApiError } from '../fhir';
 import type { Immunization, OperationOutcome, OperationOutcomeIssue, Patient } from '../fhir-types';
 import { navigate } from '../router';
 import { useSession } from '../session';
@@ -40,6 +41,37 @@ const FUNDING = [
   ['V05', 'VFC: underinsured (FQHC/RHC)'],
 ] as const;
 
+// The form field an issue's FHIRPath expression names, so a refused save marks that field.
+const FIELD_OF_EXPRESSION: Array<[RegExp, keyof Form]> = [
+  [/occurrence/i, 'date'],
+  [/vaccineCode/i, 'vaccine'],
+  [/lotNumber/i, 'lot'],
+  [/expirationDate/i, 'expiration'],
+  [/education/i, 'vis'],
+  [/\.site/i, 'site'],
+  [/\.route/i, 'route'],
+  [/programEligibility/i, 'funding'],
+];
+
+/** The errors of a refused save per form field (the server's own words), from its OperationOutcome. */
+function fieldErrorsOf(error: unknown): Partial<Record<keyof Form, string>> {
+  const found: Partial<Record<keyof Form, string>> = {};
+  if (!(error instanceof ApiError)) return found;
+  for (const issue of error.outcome?.issue ?? []) {
+    if (issue.severity !== 'error' && issue.severity !== 'fatal') continue;
+    const expression = issue.expression?.[0] ?? '';
+    const field = FIELD_OF_EXPRESSION.find(([pattern]) => pattern.test(expression))?.[1];
+    const text = issue.details?.text ?? issue.diagnostics;
+    if (field && text && !found[field]) found[field] = text;
+  }
+  return found;
+}
+
+/** What a saved dose's answer warned about, carried to the record (history state) and shown there. */
+export interface SavedImmunization {
+  warnings: string[];
+}
+
 interface Form {
   vaccine: string;
   date: string;
@@ -61,6 +93,17 @@ export function RecordImmunization({ patientId }: { patientId: string }) {
   const [checks, setChecks] = useState<OperationOutcomeIssue[]>([]);
   const [error, setError] = useState<unknown>();
   const [busy, setBusy] = useState(false);
+  const formRef = useRef<HTMLFormElement>(null);
+  const errorRef = useRef<HTMLDivElement>(null);
+  // Bumped when a Save is refused (by the form's own checks or by the registry): focus then moves
+  // to the first field marked invalid, or to the registry's answer (the Save button was disabled
+  // while saving, which left the focus nowhere).
+  const [refusals, setRefusals] = useState(0);
+  useEffect(() => {
+    if (refusals === 0) return;
+    const invalid = formRef.current?.querySelector<HTMLElement>('[aria-invalid="true"]');
+    (invalid ?? errorRef.current)?.focus();
+  }, [refusals]);
 
   useEffect(() => {
     api.get<Patient>(`Patient/${patientId}`).then(setPatient, setError);
@@ -149,22 +192,34 @@ export function RecordImmunization({ patientId }: { patientId: string }) {
     if (form.expiration.trim() && !parseDate(form.expiration)) found.expiration = 'Enter a real date or leave it empty';
     if (form.vis.trim() && !parseDate(form.vis)) found.vis = 'Enter a real date or leave it empty';
     setFieldErrors(found);
-    if (Object.keys(found).length > 0) return;
+    if (Object.keys(found).length > 0) {
+      setRefusals((n) => n + 1);
+      return;
+    }
     const resource = build();
     if (!resource) return;
     setBusy(true);
     setError(undefined);
     try {
-      await api.post('Immunization', resource, { Prefer: 'return=minimal' });
-      navigate(`/app/patients/${patientId}?saved=immunization`);
+      // The answer's OperationOutcome holds the rule warnings the dose was stored with: shown on the
+      // record, as the checks while typing may not have come back before Save was pressed.
+      const outcome = await api.post<OperationOutcome | undefined>('Immunization', resource, { Prefer: 'return=OperationOutcome' });
+      const warnings = (outcome?.issue ?? []).filter((i) => i.severity === 'warning').map(issueText);
+      const saved: SavedImmunization = { warnings };
+      navigate(`/app/patients/${patientId}?saved=immunization`, false, { savedImmunization: saved });
     } catch (err) {
       setError(err);
+      setFieldErrors(fieldErrorsOf(err));
+      setRefusals((n) => n + 1);
     } finally {
       setBusy(false);
     }
   };
 
-  const set = (key: keyof Form) => (e: React.ChangeEvent<HTMLInputElement | HTMLSelectElement>) => setForm({ ...form, [key]: e.currentTarget.value });
+  const set = (key: keyof Form) => (e: React.ChangeEvent<HTMLInputElement | HTMLSelectElement>) => {
+    setForm({ ...form, [key]: e.currentTarget.value });
+    if (fieldErrors[key]) setFieldErrors({ ...fieldErrors, [key]: undefined });
+  };
   const problems = checks.filter((i) => i.severity === 'error' || i.severity === 'fatal');
   const warnings = checks.filter((i) => i.severity === 'warning');
 
@@ -176,17 +231,17 @@ export function RecordImmunization({ patientId }: { patientId: string }) {
           For <strong>{patientName(patient)}</strong>, born {patient.birthDate}
         </Text>
       )}
-      <ErrorPanel error={error} title="The immunization was not saved" />
-      <form onSubmit={submit} noValidate aria-label="Record immunization">
+      <ErrorPanel error={error} title="The immunization was not saved" ref={errorRef} />
+      <form onSubmit={submit} noValidate aria-label="Record immunization" ref={formRef}>
         <SimpleGrid cols={{ base: 1, sm: 2 }} spacing="md">
           <VaccineInput value={form.vaccine} onChange={(value) => setForm({ ...form, vaccine: value })} options={options} error={fieldErrors.vaccine} />
           <TextInput label="Date given" description="YYYY-MM-DD or MM/DD/YYYY" required value={form.date} onChange={set('date')} error={fieldErrors.date} />
-          <TextInput label="Lot number" value={form.lot} onChange={set('lot')} />
+          <TextInput label="Lot number" value={form.lot} onChange={set('lot')} error={fieldErrors.lot} />
           <TextInput label="Expiration date" description="YYYY-MM-DD or MM/DD/YYYY" value={form.expiration} onChange={set('expiration')} error={fieldErrors.expiration} />
-          <NativeSelect label="Site" value={form.site} onChange={set('site')} data={SITES.map(([value, label]) => ({ value, label }))} />
-          <NativeSelect label="Route" value={form.route} onChange={set('route')} data={ROUTES.map(([value, label]) => ({ value, label }))} />
+          <NativeSelect label="Site" value={form.site} onChange={set('site')} data={SITES.map(([value, label]) => ({ value, label }))} error={fieldErrors.site} />
+          <NativeSelect label="Route" value={form.route} onChange={set('route')} data={ROUTES.map(([value, label]) => ({ value, label }))} error={fieldErrors.route} />
           <TextInput label="VIS date" description="Edition date of the Vaccine Information Statement given" value={form.vis} onChange={set('vis')} error={fieldErrors.vis} />
-          <NativeSelect label="Funding" value={form.funding} onChange={set('funding')} data={FUNDING.map(([value, label]) => ({ value, label }))} />
+          <NativeSelect label="Funding" value={form.funding} onChange={set('funding')} data={FUNDING.map(([value, label]) => ({ value, label }))} error={fieldErrors.funding} />
         </SimpleGrid>
         <div aria-live="polite">
           {vaccine && (

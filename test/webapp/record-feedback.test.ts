@@ -1,0 +1,129 @@
+// What the clinic web app tells the user after Save, in a real browser (Debian's chromium through
+// playwright-core) against a real server: the rule warnings the registry stored a dose with are
+// shown on the record even when Save was pressed before the checks-while-typing came back; a
+// refused save keeps the form, marks the field the registry names (aria-invalid, its words linked
+// by aria-describedby) and moves the focus there; choosing Yes / No for data sharing with the
+// keyboard keeps the focus on the choice and stores the Consent CONTRACT.md "Data sharing" reads.
+// axe runs on each state.
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildWebApp } from '../../scripts/build-web.js';
+import { startTestServer, type TestServer } from '../helpers/server.js';
+import { browserMissingReason, describeViolations, launchChromium, seriousViolations } from './browser.js';
+import { focusedName, tabTo } from './keyboard.js';
+import { CLINIC, isoDaysAgo } from './seed.js';
+import { signInUser } from './sign-in.js';
+
+const missing = browserMissingReason();
+if (missing) console.log(`clinic web app save-feedback browser tests SKIPPED: ${missing}`);
+
+const NURSE = { username: 'nurse.feedback', password: 'feedback nurse password', organization: CLINIC, role: 'clinician' };
+
+describe.skipIf(Boolean(missing))('clinic web app: what Save tells the user', () => {
+  let server: TestServer;
+  let browser: Browser;
+  let context: BrowserContext;
+  let page: Page;
+  let origin: string;
+  let patientId: string;
+  const birthDate = isoDaysAgo(70);
+
+  beforeAll(async () => {
+    const [, started, launched] = await Promise.all([buildWebApp({ ifStale: true, quiet: true }), startTestServer('embedded'), launchChromium()]);
+    server = started;
+    browser = launched;
+    origin = new URL(server.baseUrl).origin;
+    const created = await server.fhir('POST', 'Patient', {
+      body: { resourceType: 'Patient', name: [{ family: "O'Brien", given: ['Siobhán'] }], gender: 'female', birthDate, managingOrganization: { reference: CLINIC } },
+    });
+    expect(created.status).toBe(201);
+    patientId = created.body.id;
+    context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    context.setDefaultTimeout(10_000);
+    page = await context.newPage();
+    await signInUser(page, origin, server.token(), NURSE);
+  }, 90_000);
+
+  afterAll(async () => {
+    await context?.close();
+    await browser?.close();
+    await server?.close();
+  });
+
+  const noSeriousViolations = async () => {
+    const violations = await seriousViolations(page);
+    expect(violations, describeViolations(violations)).toEqual([]);
+  };
+
+  /** The text an element's aria-describedby points at. */
+  const description = (label: string) =>
+    page.getByLabel(label).evaluate((el) =>
+      (el.getAttribute('aria-describedby') ?? '')
+        .split(/\s+/)
+        .map((id) => (id ? (document.getElementById(id)?.textContent ?? '') : ''))
+        .join(' ')
+    );
+
+  it('shows the warnings the dose was stored with on the record, even when Save came before the checks', async () => {
+    await page.goto(`${origin}/app/patients/${patientId}/immunizations/new`);
+    await page.getByLabel('Vaccine').waitFor();
+    // CVX 01 (DTP) is inactive today; no lot number: saved with two warnings. Save at once, before
+    // the form's debounced $validate could answer.
+    await page.getByLabel('Vaccine').fill('01');
+    await page.getByRole('button', { name: 'Save' }).click();
+    const saved = page.getByRole('status').filter({ hasText: 'The immunization was recorded.' });
+    await saved.waitFor();
+    const text = await saved.innerText();
+    expect(text).toContain('data-quality warnings');
+    expect(text).toMatch(/Vaccine: CVX 01 \(DTP\) is Inactive/);
+    expect(text).toMatch(/Lot number: .*no lotNumber/);
+    await page.getByRole('table', { name: 'Immunization history' }).getByText('CVX 01').waitFor();
+    await noSeriousViolations();
+  });
+
+  it('keeps a refused form, marks the field the registry names, and moves the focus to it', async () => {
+    await page.getByRole('button', { name: 'Record immunization' }).click();
+    await page.getByLabel('Vaccine').fill('20');
+    await page.getByLabel('Lot number').fill('LOT-7');
+    await page.getByLabel('Date given').fill(isoDaysAgo(100));
+    await page.getByRole('button', { name: 'Save' }).click();
+    await page.getByRole('alert').filter({ hasText: 'The immunization was not saved' }).waitFor();
+    // The focus is on the field to correct, which says what is wrong (not on the page's body).
+    await expect.poll(() => focusedName(page)).toBe('Date given');
+    await expect(page.getByLabel('Date given').getAttribute('aria-invalid')).resolves.toBe('true');
+    await expect(description('Date given')).resolves.toMatch(/before the patient's birth date/);
+    // Nothing typed was lost.
+    await expect(page.getByLabel('Vaccine').inputValue()).resolves.toBe('20');
+    await expect(page.getByLabel('Lot number').inputValue()).resolves.toBe('LOT-7');
+    await noSeriousViolations();
+    // Correcting the date clears the mark; Save then records the dose without warnings.
+    await page.getByLabel('Date given').fill(isoDaysAgo(0));
+    await expect(page.getByLabel('Date given').getAttribute('aria-invalid')).resolves.not.toBe('true');
+    await page.getByRole('button', { name: 'Save' }).click();
+    const saved = page.getByRole('status').filter({ hasText: 'The immunization was recorded.' });
+    await saved.waitFor();
+    expect(await saved.innerText()).not.toContain('warnings');
+  });
+
+  it('records No with the keyboard, keeps the focus on the choice, and stores the contract Consent', async () => {
+    await page.getByRole('heading', { name: 'Data sharing' }).waitFor();
+    await tabTo(page, 'Yes');
+    await page.keyboard.press('ArrowRight');
+    await page.getByText('Recorded: the family objects to sharing this record.').waitFor();
+    await expect(focusedName(page)).resolves.toBe('No');
+    await noSeriousViolations();
+
+    const consents = await server.fhir('GET', `Consent?patient=Patient/${patientId}`);
+    expect(consents.status).toBe(200);
+    const stored = (consents.body.entry ?? []).map((e: { resource: any }) => e.resource);
+    expect(stored).toHaveLength(1);
+    const [consent] = stored;
+    expect(consent.status).toBe('active');
+    expect(consent.scope.coding).toContainEqual(expect.objectContaining({ system: 'http://terminology.hl7.org/CodeSystem/consentscope', code: 'patient-privacy' }));
+    expect(consent.category.flatMap((c: { coding: unknown[] }) => c.coding)).toContainEqual(expect.objectContaining({ system: 'http://loinc.org', code: '59284-0' }));
+    expect(consent.patient.reference).toBe(`Patient/${patientId}`);
+    expect(consent.provision.type).toBe('deny');
+    expect(consent.organization.map((o: { reference: string }) => o.reference)).toEqual([CLINIC]);
+    expect(Number.isNaN(Date.parse(consent.dateTime))).toBe(false);
+  });
+});
