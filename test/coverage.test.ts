@@ -184,6 +184,11 @@ describe('$evaluate-measure', () => {
       [`Measure/childhood-combined-7/$evaluate-measure?periodEnd=${PERIOD_END}&periodStart=2027-01-01`, 400],
       [`Measure/no-such-measure/$evaluate-measure?periodEnd=${PERIOD_END}`, 404],
       [`Measure/childhood-combined-7/$evaluate-measure?periodEnd=${PERIOD_END}&subject=Group/missing`, 404],
+      // A second value is not silently preferred; a dateTime must be one (seconds and offset).
+      [`Measure/childhood-combined-7/$evaluate-measure?periodEnd=${PERIOD_END}&periodEnd=2020-01-01`, 400],
+      [`Measure/childhood-combined-7/$evaluate-measure?periodEnd=${PERIOD_END}&subject=${PRACTICE}&subject=${OTHER}`, 400],
+      ['Measure/childhood-combined-7/$evaluate-measure?periodEnd=2026-06-30Tjunk', 400],
+      ['Measure/childhood-combined-7/$evaluate-measure?periodEnd=2026-06-30T25:00:00Z', 400],
     ] as const) {
       const res = await server.fhir('GET', path);
       expect(res.status, path).toBe(status);

@@ -263,6 +263,10 @@ describe('$reminder-recall', () => {
       `organization=${PRACTICE}&ageMin=5&ageMax=2`,
       `organization=Patient/x`,
       `organization=${PRACTICE}&colour=blue`,
+      // One value each: a second organization, asOf or age bound is not silently preferred.
+      `organization=${PRACTICE}&organization=${OTHER}&asOf=${AS_OF}`,
+      `organization=${PRACTICE}&asOf=${AS_OF}&asOf=2020-01-01`,
+      `organization=${PRACTICE}&asOf=${AS_OF}&ageMax=6&ageMax=2`,
     ]) {
       const res = await server.fhir('GET', `$reminder-recall?${q}`);
       expect(res.status, q).toBe(400);

@@ -17,6 +17,8 @@ import { pipelined } from './pipelined.js';
 import { parseMeasure, shippedMeasures, type MeasureDefinition } from './measure-definition.js';
 
 const POPULATION_SYSTEM = 'http://terminology.hl7.org/CodeSystem/measure-population';
+/** What may follow the day in a FHIR dateTime: `Thh:mm:ss[.fff](Z|±hh:mm)`. */
+const DATE_TIME_TAIL = /^T([01]\d|2[0-3]):[0-5]\d:([0-5]\d|60)(\.\d+)?(Z|[+-]((0\d|1[0-3]):[0-5]\d|14:00))$/;
 const BATCH = 250;
 
 export interface EvaluateParams {
@@ -44,12 +46,19 @@ export function readEvaluateParams(req: FhirRequest): EvaluateParams {
   let periodEnd: string | undefined;
   let subjectReference: string | undefined;
   let reportType: EvaluateParams['reportType'] = 'summary';
+  // Each parameter once (0..1 in $evaluate-measure): a second one is a 400, never silently preferred.
+  const given = new Set<string>();
   for (const [name, value] of pairs) {
+    if (given.has(name) && (name === 'periodStart' || name === 'periodEnd' || name === 'subject' || name === 'reportType')) {
+      throw badRequest(`${name} is given more than once; give it once`, { expression: name });
+    }
+    given.add(name);
     switch (name) {
       case 'periodStart':
       case 'periodEnd': {
         const date = value.slice(0, 10);
-        if (!isDate(date) || (value.length > 10 && !/^\d{4}-\d{2}-\d{2}T/.test(value))) throw badRequest(`${name} must be a date YYYY-MM-DD, got "${value}"`, { expression: name });
+        // A date, or a dateTime (its day): FHIR's dateTime with a time needs seconds and an offset.
+        if (!isDate(date) || (value.length > 10 && !DATE_TIME_TAIL.test(value.slice(10)))) throw badRequest(`${name} must be a date YYYY-MM-DD, got "${value}"`, { expression: name });
         if (name === 'periodStart') periodStart = date;
         else periodEnd = date;
         break;

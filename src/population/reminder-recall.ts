@@ -53,7 +53,14 @@ export function readReminderParams(req: Pick<FhirRequest, 'query' | 'prefer'>): 
     if (!/^\d{1,3}$/.test(value)) throw badRequest(`${name} must be a whole number of years, got "${value}"`, { expression: name });
     return Number(value);
   };
+  // One value each (vaccineGroup and status are lists): a second one is a 400, never silently preferred.
+  const single = new Set(['organization', 'asOf', 'ageMin', 'ageMax', '_count', '_cursor']);
+  const given = new Set<string>();
   for (const [name, value] of req.query) {
+    if (single.has(name)) {
+      if (given.has(name)) throw badRequest(`${name} is given more than once; give it once`, { expression: name });
+      given.add(name);
+    }
     switch (name) {
       case 'organization':
         organization = value;
