@@ -182,6 +182,8 @@ function callerFrom(payload: JWTPayload): Caller {
     ...(fhirUserOf(claim('fhirUser')) ? { fhirUser: fhirUserOf(claim('fhirUser')) } : {}),
     clientId: claim('client_id') ?? claim('azp'),
     issuer: payload.iss,
+    // Only ever narrows what the scopes allow (a reports user's token), so any issuer may set it.
+    ...(claim('role') ? { role: claim('role') } : {}),
     scopes: parseScopes(scope),
     scope,
   };

@@ -4,14 +4,14 @@
 // with a warning in the kick-off response.
 import type { OperationOutcomeIssue, Parameters } from '@medplum/fhirtypes';
 import { failWith, isFhirError, makeIssue } from '../fhir/outcome.js';
-import { isSupportedType } from '../fhir/resource-types.js';
+import { isSupportedType, PATIENT_COMPARTMENT_TYPES } from '../fhir/resource-types.js';
 import { parseQuery } from '../fhir/url.js';
 import { parseCriteria } from '../search/parse.js';
 
 export type ExportLevel = 'system' | 'patient' | 'group';
 
 /** The Patient compartment types this server stores: what Patient- and Group-level exports cover. */
-export const COMPARTMENT_TYPES = ['Patient', 'Immunization', 'Consent', 'Condition'] as const;
+export const COMPARTMENT_TYPES = PATIENT_COMPARTMENT_TYPES;
 
 /**
  * `_outputFormat` values meaning NDJSON. A `+` typed unencoded in a query string reads as a space

@@ -123,6 +123,11 @@ export interface Caller {
   clientId?: string;
   /** The token's `iss` claim, when it has one (always for JWKS-issuer and server-issued tokens). */
   issuer?: string;
+  /**
+   * The signed-in person's role (the `role` claim of sign-in tokens, or set by another front door):
+   * `reports` reads patient data only through reminder/recall and coverage (src/pipeline/authorize.ts).
+   */
+  role?: string;
   scopes: ResourceScope[];
   /** The raw scope string, for audit. */
   scope: string;

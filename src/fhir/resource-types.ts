@@ -16,6 +16,9 @@ export const SUPPORTED_TYPES = [
 ] as const;
 export type SupportedType = (typeof SUPPORTED_TYPES)[number];
 
+/** The types of the Patient compartment this server stores: one patient's record. */
+export const PATIENT_COMPARTMENT_TYPES = ['Patient', 'Immunization', 'Consent', 'Condition'] as const;
+
 export function isSupportedType(type: string): type is SupportedType {
   return (SUPPORTED_TYPES as readonly string[]).includes(type);
 }

@@ -3,7 +3,7 @@ import { grants, permissionsFor } from '../auth/scopes.js';
 import { forbidden } from '../fhir/outcome.js';
 import { auditAllowed } from '../audit/access.js';
 import type { Caller, FhirRequest } from '../fhir/request.js';
-import { AUDIT_TYPE, SUPPORTED_TYPES } from '../fhir/resource-types.js';
+import { AUDIT_TYPE, PATIENT_COMPARTMENT_TYPES, SUPPORTED_TYPES } from '../fhir/resource-types.js';
 import type { RouteResult } from './router.js';
 
 export interface Authorization {
@@ -40,6 +40,31 @@ export function authorize(caller: Caller, route: RouteResult, req: FhirRequest):
     throw forbidden(`The token's scopes do not allow ${describe(route)} on ${resourceType} (needs ${needed.join('')})`);
   }
   return { confinedToPatient };
+}
+
+/**
+ * The routes through which a `reports` user reads patient data: reminder/recall and coverage, and
+ * the status and files of its own asynchronous runs of them (a job belongs to the caller that
+ * started it, and such a caller cannot start an $export of patient data).
+ */
+const REPORT_ROUTES = new Set(['reminder-recall', 'evaluate-measure', 'export-poll-status', 'export-download']);
+
+/**
+ * The caller as this route may see it. A `reports` user (CONTRACT.md: runs reminder/recall and
+ * coverage only) keeps its read rights on a patient's record only on the report routes; elsewhere
+ * its scopes lose the Patient compartment types, so reads, searches, includes, $everything or an
+ * export of patients are refused (or left out) as for any token without them.
+ */
+export function callerForRoute(caller: Caller, route: RouteResult): Caller {
+  if (caller.role !== 'reports' || (route.operation !== undefined && REPORT_ROUTES.has(route.operation))) return caller;
+  const patientData = new Set<string>(PATIENT_COMPARTMENT_TYPES);
+  const scopes = caller.scopes.flatMap((s) => {
+    if (patientData.has(s.resourceType)) return [];
+    if (s.resourceType !== '*') return [s];
+    // A wildcard stands for every type: keep it for the others only.
+    return SUPPORTED_TYPES.filter((t) => !patientData.has(t)).map((t) => ({ ...s, resourceType: t }));
+  });
+  return { ...caller, scopes };
 }
 
 function typesTouched(route: RouteResult, req: FhirRequest): string[] {

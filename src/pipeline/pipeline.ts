@@ -14,7 +14,7 @@ import { splitUrl } from '../fhir/url.js';
 import type { EntryPipeline, HandlerContext } from '../interactions/types.js';
 import type { Store } from '../store/store.js';
 import type { RuleRegistry } from '../validation/business-rules.js';
-import { authorize } from './authorize.js';
+import { authorize, callerForRoute } from './authorize.js';
 import { statusOf } from './errors.js';
 import type { HandlerRegistry } from './registry.js';
 import { externalFields, routedRequest } from './request-object.js';
@@ -192,7 +192,8 @@ export class Pipeline {
     auditDisclosed?: HandlerContext['auditDisclosed']
   ): Promise<HandlerContext> {
     if (isResource(req.body)) touched.push(req.body);
-    const { confinedToPatient } = authorize(scope.caller, routed, req);
+    const caller = callerForRoute(scope.caller, routed);
+    const { confinedToPatient } = authorize(caller, routed, req);
     const key = confinedToPatient ?? '';
     let policy = scope.policies.get(key);
     if (!policy) {
@@ -200,7 +201,7 @@ export class Pipeline {
       scope.policies.set(key, policy);
     }
     const access = await policy;
-    return this.context(scope, access, new ScopedStore(this.deps.store, access, this.deps.onCommitted, touched), touched, auditDisclosed);
+    return this.context(scope, access, new ScopedStore(this.deps.store, access, this.deps.onCommitted, touched), touched, auditDisclosed, caller);
   }
 
   private context(
@@ -208,7 +209,8 @@ export class Pipeline {
     access: AccessPolicy,
     store: ScopedStore,
     touched: Resource[] = [],
-    auditDisclosed?: HandlerContext['auditDisclosed']
+    auditDisclosed?: HandlerContext['auditDisclosed'],
+    caller: Caller = scope.caller
   ): HandlerContext {
     const entries: EntryPipeline = {
       route: (method, url) => this.request(method, url, { requestId: scope.requestId }),
@@ -218,7 +220,7 @@ export class Pipeline {
     };
     return {
       store,
-      caller: scope.caller,
+      caller,
       access,
       config: this.deps.config,
       rules: this.deps.rules,

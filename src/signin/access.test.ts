@@ -212,6 +212,31 @@ describe('administration: a site-admin manages its own facility only', () => {
   });
 });
 
+describe('roles at the FHIR endpoint', () => {
+  it('a reports user runs reminder/recall but cannot open a patient’s record in any other way', async () => {
+    await signinOf(server).users.create({ username: 'reports.a', password: 'clinic a reports', role: 'reports', organization: 'Organization/clinic-a' });
+    const { access_token: token } = await webAppTokens('reports.a', 'clinic a reports');
+    expect(decodeJwt(token).role).toBe('reports');
+    const as = (path: string, init: { method?: string; body?: unknown } = {}) =>
+      server.fhir(init.method ?? 'GET', path, { body: init.body, headers: { authorization: `Bearer ${token}` } });
+    const list = await as('$reminder-recall?organization=Organization/clinic-a');
+    expect(list.status).toBe(200);
+    expect(list.body.resourceType).toBe('Bundle');
+    for (const path of [`Patient/${visibleId}`, `Patient?_id=${visibleId}`, `Immunization?patient=Patient/${visibleId}`, `Patient/${visibleId}/$everything`, `Patient/${visibleId}/_history`]) {
+      expect((await as(path)).status, path).toBe(403);
+    }
+    const batch = await as('', { method: 'POST', body: { resourceType: 'Bundle', type: 'batch', entry: [{ request: { method: 'GET', url: `Patient/${visibleId}` } }] } });
+    expect(batch.body.entry[0].response.status).toMatch(/^403/);
+    expect((await as('Organization?_id=clinic-a&_revinclude=Patient:organization')).body.entry.some((e: any) => e.resource.resourceType === 'Patient')).toBe(false);
+    expect((await server.fhir('GET', 'Patient/$export', { headers: { authorization: `Bearer ${token}`, prefer: 'respond-async' } })).status).toBe(403);
+    // Not the record, but what reports are made of: measures and the facility.
+    expect((await as('Organization/clinic-a')).status).toBe(200);
+    // A clinician's token of the same sign-in path still reads the record.
+    const nurse = (await webAppTokens('nurse.joy', 'pallet town 1')).access_token;
+    expect((await server.fhir('GET', `Patient/${visibleId}`, { headers: { authorization: `Bearer ${nurse}` } })).status).toBe(200);
+  });
+});
+
 describe('the sign-in form: lockout and the second factor', () => {
   it('locks the account after repeated failures (the right password is then refused too)', async () => {
     await signinOf(server).users.create({ username: 'forgetful', password: 'right password 1', role: 'reports', organization: 'Organization/clinic-a' });

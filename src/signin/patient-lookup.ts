@@ -24,6 +24,7 @@ export function callerForUser(user: User, scope: string, extra: { clientId?: str
     ...(extra.clientId ? { clientId: extra.clientId } : {}),
     ...(extra.issuer ? { issuer: extra.issuer } : {}),
     fhirUser: fhirUserOf(user),
+    role: user.role,
     scopes: parseScopes(granted),
     scope: granted,
   };

@@ -227,6 +227,8 @@ export function createProvider(options: ProviderOptions): SigninProvider {
       return {
         fhirUser: `${fhirBaseUrl}/${fhirUserOf(user)}`,
         ...(user.organization ? { organization: user.organization } : {}),
+        // The FHIR endpoint confines a reports user to reminder/recall and coverage by it.
+        role: user.role,
         ...(patient ? { patient } : {}),
       };
     },
