@@ -460,6 +460,32 @@ export function runHttpContract(kind: StoreKind): void {
         expect(stored.status).toBe(200);
       });
 
+      it('batch: each entry\'s response.lastModified is its version\'s meta.lastUpdated, to the millisecond', async () => {
+        const created = await createPatient();
+        const res = await server.fhir('POST', '', {
+          body: {
+            resourceType: 'Bundle',
+            type: 'batch',
+            entry: [
+              { resource: patient(), request: { method: 'POST', url: 'Patient' } },
+              { resource: { ...patient(), id: created.id, gender: 'male' }, request: { method: 'PUT', url: `Patient/${created.id}` } },
+              { request: { method: 'GET', url: `Patient/${created.id}/_history/1` } },
+            ],
+          },
+        });
+        expect(res.status).toBe(200);
+        const [posted, put, vread] = res.body.entry;
+        expect(posted.response.lastModified).toBe(posted.resource.meta.lastUpdated);
+        expect(put.response.lastModified).toBe(put.resource.meta.lastUpdated);
+        expect(vread.response.lastModified).toBe(created.meta.lastUpdated);
+        const deleted = await server.fhir('POST', '', {
+          body: { resourceType: 'Bundle', type: 'batch', entry: [{ request: { method: 'DELETE', url: `Patient/${created.id}` } }] },
+        });
+        const history = await server.fhir('GET', `Patient/${created.id}/_history?_count=1`);
+        expect(history.body.entry[0].request.method).toBe('DELETE');
+        expect(deleted.body.entry[0].response.lastModified).toBe(history.body.entry[0].response.lastModified);
+      });
+
       const transactionBundle = (entries: unknown[]) => ({ resourceType: 'Bundle', type: 'transaction', entry: entries });
 
       it('transaction: urn:uuid references rewritten, all entries committed (or refused without transactions)', async () => {

@@ -126,7 +126,8 @@ export function responseEntry(res: FhirResponse, baseUrl: string): BundleEntry {
   const headers = res.headers ?? {};
   if (headers.Location) response.location = headers.Location;
   if (headers.ETag) response.etag = headers.ETag;
-  if (headers['Last-Modified']) response.lastModified = instantOf(headers['Last-Modified']);
+  if (res.lastUpdated) response.lastModified = res.lastUpdated;
+  else if (headers['Last-Modified']) response.lastModified = instantOf(headers['Last-Modified']);
   const informational = (res.issues ?? []).filter((i) => i.severity !== 'error');
   if (informational.length > 0) response.outcome = outcome(informational);
   const entry: BundleEntry = { response };

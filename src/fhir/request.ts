@@ -90,6 +90,11 @@ export interface FhirResponse {
   status: number;
   body?: Resource;
   headers?: Record<string, string>;
+  /**
+   * The instant of the stored version answered (its meta.lastUpdated): a Bundle entry's
+   * response.lastModified, where the Last-Modified header names only its second.
+   */
+  lastUpdated?: string;
   /** Warnings and information to report (Prefer: return=OperationOutcome, bundle outcomes). */
   issues?: OperationOutcomeIssue[];
   /** A body that is not a FHIR resource (bulk export manifest and NDJSON files), sent instead of `body`. */

@@ -25,6 +25,7 @@ export async function prepareDelete(req: FhirRequest, ctx: HandlerContext): Prom
     respond: (record) => ({
       ...deletedResponse(req, [makeIssue('information', 'informational', `Deleted ${resourceType}/${id}`)]),
       headers: versionHeaders(record),
+      lastUpdated: record.lastUpdated,
     }),
   };
 }

@@ -7,8 +7,8 @@ import type { FhirRequest, FhirResponse, HandlerContext } from './types.js';
 export async function read(req: FhirRequest, ctx: HandlerContext): Promise<FhirResponse> {
   const record = await readCurrent(ctx, req.resourceType as string, req.id as string);
   const headers = versionHeaders(record);
-  if (notModified(req, record)) return { status: 304, headers };
-  return { status: 200, headers, body: record.resource };
+  if (notModified(req, record)) return { status: 304, headers, lastUpdated: record.lastUpdated };
+  return { status: 200, headers, body: record.resource, lastUpdated: record.lastUpdated };
 }
 
 /** The current, non-deleted version, or 404 / 410. */

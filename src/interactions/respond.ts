@@ -54,7 +54,7 @@ export function writeResponse(
 ): FhirResponse {
   const headers = versionHeaders(record);
   if (options.location) headers.Location = versionUrl(baseUrl, record);
-  return { status, headers, body: chooseBody(req, record.resource, issues, status), issues };
+  return { status, headers, body: chooseBody(req, record.resource, issues, status), issues, lastUpdated: record.lastUpdated };
 }
 
 export function chooseBody(

@@ -13,5 +13,5 @@ export async function vread(req: FhirRequest, ctx: HandlerContext): Promise<Fhir
     Object.assign(err.headers, versionHeaders(record));
     throw err;
   }
-  return { status: 200, headers: versionHeaders(record), body: record.resource };
+  return { status: 200, headers: versionHeaders(record), body: record.resource, lastUpdated: record.lastUpdated };
 }

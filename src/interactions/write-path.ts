@@ -84,6 +84,7 @@ export async function resolveWrite(req: FhirRequest, ctx: HandlerContext): Promi
             status: 200,
             headers: { ...versionHeaders(existing), Location: `${ctx.baseUrl}/${resourceType}/${existing.id}/_history/${existing.versionId}` },
             body: chooseBody(req, existing.resource, [], 200),
+            lastUpdated: existing.lastUpdated,
           };
           return { req: { ...req, id: existing.id }, target: `${resourceType}/${existing.id}`, done: response };
         }
