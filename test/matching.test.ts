@@ -172,6 +172,12 @@ describe('newborn matching over HTTP', () => {
     expect(only.body.entry.every((e: any) => e.search.extension[0].valueCode === 'certain')).toBe(true);
     const bad = await server.fhir('POST', 'Patient/$match', { body: { resourceType: 'Parameters', parameter: [] } });
     expect(bad.status).toBe(400);
+    // No candidate: total 0 and no entry element (FHIR JSON has no empty arrays).
+    const nobody = { resourceType: 'Patient', name: [{ family: 'Nobodyknown', given: ['Zed'] }], birthDate: '1901-02-03', gender: 'male' };
+    const none = await server.fhir('POST', 'Patient/$match', { body: { resourceType: 'Parameters', parameter: [{ name: 'resource', resource: nobody }] } });
+    expect(none.status, none.text).toBe(200);
+    expect(none.body).toMatchObject({ resourceType: 'Bundle', type: 'searchset', total: 0 });
+    expect(none.body).not.toHaveProperty('entry');
   });
 
   it('a probable match is stored as a new record tagged for review; $merge combines them', async () => {

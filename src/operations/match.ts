@@ -32,7 +32,8 @@ export async function matchOperation(req: FhirRequest, ctx: HandlerContext): Pro
       ],
     },
   }));
-  const bundle: Bundle = { resourceType: 'Bundle', type: 'searchset', total: entry.length, entry };
+  // FHIR JSON has no empty arrays: no candidate, no entry element.
+  const bundle: Bundle = { resourceType: 'Bundle', type: 'searchset', total: entry.length, ...(entry.length ? { entry } : {}) };
   return { status: 200, body: bundle };
 }
 
