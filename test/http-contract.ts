@@ -437,6 +437,15 @@ export function runHttpContract(kind: StoreKind): void {
     });
 
     describe('batch and transaction', () => {
+      it('an empty batch or transaction answers a response Bundle without an entry element (FHIR JSON has no empty arrays)', async () => {
+        for (const type of ['batch', 'transaction']) {
+          const res = await server.fhir('POST', '', { body: { resourceType: 'Bundle', type } });
+          if (type === 'transaction' && res.status === 400) continue; // a store without transactions refuses them
+          expect(res.status, res.text).toBe(200);
+          expect(res.body).toEqual({ resourceType: 'Bundle', type: `${type}-response` });
+        }
+      });
+
       it('batch: good entries are stored, a bad one gets its own outcome', async () => {
         const res = await server.fhir('POST', '', {
           body: {

@@ -157,6 +157,13 @@ describe('$reminder-recall', () => {
     }
   });
 
+  it('an organization with nobody due: a searchset without an entry element (FHIR JSON has no empty arrays)', async () => {
+    const res = await server.fhir('GET', `$reminder-recall?organization=Organization/nobody-here&asOf=${AS_OF}`);
+    expect(res.status, res.text).toBe(200);
+    expect(res.body.type).toBe('searchset');
+    expect(res.body).not.toHaveProperty('entry');
+  });
+
   it('pages with _count and next links, each patient once', async () => {
     const all = await listFor('DTaP/Tdap/Td');
     const seen: string[] = [];

@@ -29,5 +29,5 @@ export async function processBatch(
     }
   };
   await Promise.all(Array.from({ length: Math.min(CONCURRENCY, entries.length) }, worker));
-  return { status: 200, body: { resourceType: 'Bundle', type: 'batch-response', entry: results } };
+  return { status: 200, body: { resourceType: 'Bundle', type: 'batch-response', ...(results.length ? { entry: results } : {}) } };
 }

@@ -143,7 +143,7 @@ export async function processTransaction(bundle: Bundle, outer: FhirRequest, ctx
       }
     }
     const entry: BundleEntry[] = planned.map((p) => responseEntry(p.response as FhirResponse, ctx.baseUrl));
-    return { status: 200, body: { resourceType: 'Bundle', type: 'transaction-response', entry } };
+    return { status: 200, body: { resourceType: 'Bundle', type: 'transaction-response', ...(entry.length ? { entry } : {}) } };
   });
 }
 

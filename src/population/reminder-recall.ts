@@ -186,7 +186,7 @@ async function page(ctx: HandlerContext, req: FhirRequest, p: ReminderRecallPara
   }
   const link: BundleLink[] = [{ relation: 'self', url: linkUrl(ctx, req, p.cursor) }];
   if (more && lastId) link.push({ relation: 'next', url: linkUrl(ctx, req, lastId) });
-  return { resourceType: 'Bundle', type: 'searchset', link, entry };
+  return { resourceType: 'Bundle', type: 'searchset', link, ...(entry.length ? { entry } : {}) };
 }
 
 function linkUrl(ctx: HandlerContext, req: FhirRequest, cursor: string | undefined): string {
