@@ -23,6 +23,7 @@ import {
   writeLockKeys,
   type ResolvedWrite,
 } from '../interactions/write-path.js';
+import { reachChecker } from '../interactions/reach-scopes.js';
 import { followUpOps, translateConflict, type PendingResources } from '../interactions/write-support.js';
 import { findMatches } from '../search/execute.js';
 import { latencyTrace } from '../latency-trace.js';
@@ -243,7 +244,12 @@ async function rewriteReferences(body: unknown, references: Map<string, string>,
   const { replacements, conditionals } = found;
   for (const reference of conditionals) {
     const [, type, query] = CONDITIONAL_REFERENCE.exec(reference) as RegExpExecArray;
-    const matches = await findMatches(ctx.store, type, query, 2, { baseUrl: ctx.baseUrl });
+    // Resolving it searches the type it names (and what its chains reach): the token needs s there.
+    const checkReach = reachChecker(ctx);
+    const matches = await findMatches(ctx.store, type, query, 2, {
+      baseUrl: ctx.baseUrl,
+      checkReach: (reached) => checkReach(new Map([...reached, [type, new Set([...(reached.get(type) ?? []), 's' as const])]])),
+    });
     if (matches.length !== 1) {
       throw preconditionFailed(`The conditional reference ${reference} matches ${matches.length === 0 ? 'nothing' : 'more than one resource'}`);
     }

@@ -4,6 +4,7 @@ import type { OperationOutcomeIssue, Resource } from '@medplum/fhirtypes';
 import { badRequest, conflict, preconditionFailed } from '../fhir/outcome.js';
 import { matchKeysOf } from '../matching/candidates.js';
 import { findMatches } from '../search/execute.js';
+import { reachChecker } from './reach-scopes.js';
 import { parseVersionTag } from './respond.js';
 import { extractSearchIndex } from '../search/extract.js';
 import { copyWithId, VersionConflictError, type ResourceRecord, type WriteOp } from '../store/store.js';
@@ -287,5 +288,5 @@ export function conditionalLockKey(resourceType: string, query: string): string 
 export async function conditionalMatches(ctx: HandlerContext, resourceType: string, query: string): Promise<ResourceRecord[]> {
   const trimmed = query.replace(/^\?/, '');
   if (trimmed.trim() === '') throw badRequest('A conditional request needs search parameters');
-  return findMatches(ctx.store, resourceType, trimmed, 2, { baseUrl: ctx.baseUrl });
+  return findMatches(ctx.store, resourceType, trimmed, 2, { baseUrl: ctx.baseUrl, checkReach: reachChecker(ctx) });
 }

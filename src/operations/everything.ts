@@ -4,6 +4,7 @@
 import type { Bundle, BundleEntry } from '@medplum/fhirtypes';
 import { badRequest } from '../fhir/outcome.js';
 import { readCurrent } from '../interactions/read.js';
+import { mayReach, reachChecker } from '../interactions/reach-scopes.js';
 import type { FhirRequest, FhirResponse, HandlerContext } from '../interactions/types.js';
 import type { Filter } from '../store/store.js';
 
@@ -12,7 +13,12 @@ const MAX_ENTRIES = 10_000;
 
 export async function everythingOperation(req: FhirRequest, ctx: HandlerContext): Promise<FhirResponse> {
   if (req.id === undefined) throw badRequest('$everything needs a patient: GET /fhir/Patient/[id]/$everything');
-  const { since, types } = readParams(req);
+  const { since, types, typesListed } = readParams(req);
+  // The scope check passed the Patient; the compartment's other types need the token's rights too:
+  // a `_type` that names one the token cannot read is refused, and by default they are left out.
+  const compartment = COMPARTMENT_TYPES.filter((type) => types.has(type));
+  if (typesListed) reachChecker(ctx)(new Map(compartment.map((type) => [type, new Set(['r', 's'] as const)])));
+  for (const type of compartment) if (!mayReach(ctx, type, ['r', 's'])) types.delete(type);
   const patient = await readCurrent(ctx, 'Patient', req.id);
   const entry: BundleEntry[] = [];
   if (types.has('Patient') && (!since || patient.lastUpdated >= since)) {
@@ -33,8 +39,9 @@ export async function everythingOperation(req: FhirRequest, ctx: HandlerContext)
   return { status: 200, body: bundle };
 }
 
-function readParams(req: FhirRequest): { since?: string; types: Set<string> } {
+function readParams(req: FhirRequest): { since?: string; types: Set<string>; typesListed: boolean } {
   let since: string | undefined;
+  let typesListed = false;
   let types = new Set<string>(['Patient', ...COMPARTMENT_TYPES]);
   for (const [name, value] of req.query) {
     if (name === '_since') {
@@ -46,9 +53,10 @@ function readParams(req: FhirRequest): { since?: string; types: Set<string> } {
       const unknown = listed.filter((t) => t !== 'Patient' && !(COMPARTMENT_TYPES as readonly string[]).includes(t));
       if (unknown.length > 0) throw badRequest(`_type lists types outside the patient compartment: ${unknown.join(', ')}`, { expression: '_type' });
       types = new Set(listed);
+      typesListed = true;
     } else if (req.prefer.handling !== 'lenient') {
       throw badRequest(`Unknown $everything parameter "${name}"`, { expression: name });
     }
   }
-  return { since, types };
+  return { since, types, typesListed };
 }

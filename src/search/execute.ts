@@ -24,8 +24,10 @@ import { and, compileCriteria, referencesOf, type AccessFilter, type CompileCont
 import { extractSearchIndex } from './extract.js';
 import { paramDef, paramDefs, type ParamDef } from './params.js';
 import { parseCriteria, parseSearch, type IncludeSpec, type ParsedSearch, type SearchLimits, type SortSpec } from './parse.js';
+import { typesReached, typesReachedByCriteria, type ReachedTypes } from './reach.js';
 
 export type { AccessFilter } from './compile.js';
+export type { ReachedTypes } from './reach.js';
 
 export const SUBSETTED: Coding = {
   system: 'http://terminology.hl7.org/CodeSystem/v3-ObservationValue',
@@ -56,6 +58,11 @@ export interface SearchBundleRequest {
    * left out unless this allows them (an outcome entry says so).
    */
   readable?: (resourceType: string) => boolean;
+  /**
+   * Called once the search is parsed, before it reads anything, with the types its chains and
+   * `_has` search besides the searched ones: throws when the caller may not search them.
+   */
+  checkReach?: (reached: ReachedTypes) => void;
 }
 
 export async function searchBundle(store: StoreReader, request: SearchBundleRequest): Promise<Bundle> {
@@ -66,6 +73,7 @@ export async function searchBundle(store: StoreReader, request: SearchBundleRequ
     baseUrl,
     limits: request.limits,
   });
+  request.checkReach?.(typesReached(parsed));
   const ctx: CompileContext = { store, baseUrl, accessFilter: request.accessFilter, now: request.now };
 
   const filters = new Map<string, Filter>();
@@ -188,6 +196,8 @@ export interface FindMatchesOptions {
   /** The FHIR base, so absolute references in the query compare equal to relative ones. */
   baseUrl: string;
   accessFilter?: AccessFilter;
+  /** As in SearchBundleRequest: the types the query's chains and `_has` reach, checked before it runs. */
+  checkReach?: (reached: ReachedTypes) => void;
 }
 
 /**
@@ -206,6 +216,7 @@ export async function findMatches(
   if (params.length === 0) throw badRequest('A conditional request needs search parameters');
   const baseUrl = options.baseUrl;
   const criteria = parseCriteria(resourceType, params, baseUrl);
+  options.checkReach?.(typesReachedByCriteria(resourceType, criteria));
   const ctx: CompileContext = { store, baseUrl, accessFilter: options.accessFilter };
   const filter = await compileCriteria(resourceType, criteria, ctx);
   return store.search(resourceType, { filter, limit, sort: [{ field: '_id', direction: 1 }] });
