@@ -14,6 +14,7 @@ import { FRONT_DOORS } from './app/front-doors.js';
 import { buildRegistry } from './app/handlers.js';
 import { ForecastPool } from './population/worker-pool.js';
 import { populationJobTasks } from './population/async-jobs.js';
+import { syncShippedMeasures } from './population/shipped-measures.js';
 import { HealthCardIssuer } from './health-cards/issuer.js';
 import { createFileStore, createStore } from './app/open-store.js';
 import type { FastLane } from './pipeline/front-door.js';
@@ -67,6 +68,8 @@ export async function startServer(
   // CDSi's observation codes (what a Condition carries for the forecast) as CodeSystem/cdsi-observation,
   // rewritten when the supporting data changed, before the code sets load (src/terminology/cdsi-observations.ts).
   await syncCdsiObservations(store);
+  // The shipped coverage Measures, readable and searchable like any Measure (src/population/shipped-measures.ts).
+  await syncShippedMeasures(store);
   const terminology = new TerminologySync(store, new CodeSets(), { logger });
   await terminology.start();
   const validationPool = new StructuralValidationPool(config.validationWorkers ?? 0);

@@ -84,7 +84,7 @@ for (const kind of kinds) {
       expect(Date.parse(m.transactionTime)).toBeLessThanOrEqual(Date.now());
       expect(m.error).toEqual([]);
       expect(m.deleted).toBeUndefined();
-      expect(typesIn(m)).toEqual(['CodeSystem', 'ConceptMap', 'Consent', 'Group', 'Immunization', 'Organization', 'Patient', 'ValueSet']);
+      expect(typesIn(m)).toEqual(['CodeSystem', 'ConceptMap', 'Consent', 'Group', 'Immunization', 'Measure', 'Organization', 'Patient', 'ValueSet']);
       // files rotate every 2 resources (BULK_FILE_MAX_LINES=2)
       expect(m.output.filter((o) => o.type === 'Immunization').map((o) => o.count)).toEqual([2, 2, 2]);
       expect(countOf(m, 'Patient')).toBe(5);
