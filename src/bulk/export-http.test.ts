@@ -368,6 +368,17 @@ for (const kind of kinds) {
       expect((await fetch(done.body.output[0].url)).status).toBe(401);
       // the same client with a narrower token may not read the file's type any more
       expect((await download(done.body.output[0].url, tokenFor({ scope: 'system/Immunization.rs' }))).status).toBe(403);
+
+      // People signed in to one app at one facility: a job is the person's, not the app's.
+      const person = (user: string) =>
+        tokenFor({ sub: user, client_id: 'clinic-app', fhirUser: `${server.baseUrl}/Practitioner/${user}`, organization: 'Organization/A', scope: 'user/*.rs' });
+      const mine = await kickoff(server.baseUrl, 'Patient/$export?_type=Patient', { token: person('nurse-1') });
+      const mineAt = mine.headers.get('content-location') as string;
+      const finished = await poll(mineAt, person('nurse-1'));
+      expect((await fetch(mineAt, { headers: { authorization: `Bearer ${person('clerk-2')}` } })).status).toBe(403);
+      expect((await download(finished.body.output[0].url, person('clerk-2'))).status).toBe(403);
+      expect((await fetch(mineAt, { method: 'DELETE', headers: { authorization: `Bearer ${person('clerk-2')}` } })).status).toBe(403);
+      expect((await download(finished.body.output[0].url, person('nurse-1'))).status).toBe(200);
     });
 
     it('data sharing: organization callers never get No/Unknown patients; exempt organizations and public health do', async () => {

@@ -243,9 +243,16 @@ function levelOf(req: FhirRequest): ExportLevel {
   );
 }
 
-/** The client a job belongs to: token issuer, client (or subject) and organization. */
+/**
+ * Who a job belongs to: token issuer, client (or subject) and organization, and for a signed-in
+ * person (fhirUser) that person: the users of one app at one facility do not share their exports
+ * (nor a reports user a clinician's files). Without a person the key is as before, so jobs started
+ * before stay their client's.
+ */
 export function ownerOf(caller: Caller): string {
-  return [caller.issuer ?? '', caller.clientId ?? caller.sub ?? '', caller.organization ?? ''].join('|');
+  const key = [caller.issuer ?? '', caller.clientId ?? caller.sub ?? '', caller.organization ?? ''];
+  if (caller.fhirUser) key.push(caller.fhirUser);
+  return key.join('|');
 }
 
 function singleParam(req: FhirRequest, name: string): string {
