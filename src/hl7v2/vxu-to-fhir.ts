@@ -445,6 +445,9 @@ const COMPLETION: Record<string, Partial<Immunization>> = {
   NA: { status: 'not-done' },
 };
 
+/** ORC-3 of the IG's records of doses not given (CDC guide release 1.5, ORC-3). */
+const NOT_GIVEN_FILLER_NUMBER = '9999';
+
 function readRxa(rxa: Hl7Segment, orc: Hl7Segment | undefined, ctx: RxaContext): DoseFromMessage | undefined {
   const at = (field: number): ErrorLocation => ({ segment: 'RXA', sequence: ctx.rxaOrdinal, field });
   const action = (component(rxa, 21, 1).toUpperCase() || 'A') as ActionCode;
@@ -479,9 +482,12 @@ function readRxa(rxa: Hl7Segment, orc: Hl7Segment | undefined, ctx: RxaContext):
   imm.vaccineCode = vaccine;
 
   // Identity: ORC-3 (filler order number) makes resends and updates land on the same record.
+  // ORC-3 9999 is the IG's placeholder for a record of a dose not given (a refusal, RXA 998 "no
+  // vaccine administered"): every such record carries it, so it names none of them — the dose key
+  // (patient, vaccine, date) does, as for a dose sent without ORC-3.
   const filler = orc ? components(orc, 3) : [];
   let identifier: Identifier;
-  if (filler[0]) {
+  if (filler[0] && filler[0] !== NOT_GIVEN_FILLER_NUMBER) {
     identifier = { value: filler[0], system: authoritySystem(filler[1] ?? '', filler[2] ?? '', filler[3] ?? '') ?? authoritySystem(ctx.sendingFacility) };
     if (filler[1]) identifier.assigner = { display: filler[1] };
   } else {

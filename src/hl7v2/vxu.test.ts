@@ -294,6 +294,35 @@ describe('VXU^V04 → ACK^V04 (Z23)', () => {
     expect((await immunizationsOf(patient.id)).map((d) => d.vaccineCode.coding[0].code)).toEqual(['10']);
   });
 
+  it("ORC-3 9999 (the IG's filler number of every dose not given) names no dose: two children's refusals stay each their own", async () => {
+    const refusal = (mrn: string, family: string) =>
+      vxu({ pid: pid({ mrn, family, given: 'Mia', birth: yearsAgo(1), sex: 'F' }), orders: [order({ filler: '9999', cvx: '03', date: hl7Date(2), completion: 'RE', refusal: '00^Parental decision^NIP002', amount: '999' })] });
+    for (const [mrn, family] of [['NG-1', 'Virtanen'], ['NG-2', 'Korhonen']]) {
+      const { ack, text } = await post(refusal(mrn, family));
+      expect(['AA', 'AE'], text).toContain(msa(ack));
+    }
+    for (const mrn of ['NG-1', 'NG-2']) {
+      const [patient] = await patientsBy(`${authority('MYEHR')}|${mrn}`);
+      const doses = await immunizationsOf(patient.id);
+      expect(doses.map((d) => d.status), mrn).toEqual(['not-done']);
+    }
+  });
+
+  it("an ORC-3 the submitter also gave another child's dose neither moves that dose nor deletes it", async () => {
+    const date = hl7Date(4);
+    const first = pid({ mrn: 'ORC-DUP-1', family: 'Halvorsen', given: 'Ida', birth: yearsAgo(1), sex: 'F' });
+    const second = pid({ mrn: 'ORC-DUP-2', family: 'Lindgren', given: 'Oskar', birth: yearsAgo(2) });
+    await post(vxu({ pid: first, orders: [order({ filler: 'ORC-DUP', cvx: '10', date })] }));
+    const other = await post(vxu({ pid: second, orders: [order({ filler: 'ORC-DUP', cvx: '08', date })] }));
+    expect(['AA', 'AE'], other.text).toContain(msa(other.ack));
+    const deletion = await post(vxu({ pid: second, orders: [order({ filler: 'ORC-DUP', cvx: '08', date, action: 'D' })] }));
+    expect(msa(deletion.ack), deletion.text).toBe('AA');
+    const [ida] = await patientsBy(`${authority('MYEHR')}|ORC-DUP-1`);
+    expect((await immunizationsOf(ida.id)).map((d) => d.vaccineCode.coding[0].code)).toEqual(['10']);
+    const [oskar] = await patientsBy(`${authority('MYEHR')}|ORC-DUP-2`);
+    expect(await immunizationsOf(oskar.id)).toEqual([]);
+  });
+
   it('a refusal (RXA-20 RE, RXA-18 parental decision) is stored as not-done with its reason', async () => {
     const message = vxu({
       pid: pid({ mrn: 'REF-1', family: 'Novak', given: 'Ema', birth: yearsAgo(1), sex: 'F' }),

@@ -205,7 +205,10 @@ function transactionFor(
   }
   const conditions: Array<{ dose: DoseFromMessage; item: ConditionFromMessage; doseUrl: string }> = [];
   doses.forEach((dose, n) => {
-    const condition = `Immunization?identifier=${encodeURIComponent(token(dose.identifier))}`;
+    // The dose of THIS patient that the identifier names: an ORC-3 the submitter also gave a dose
+    // of another child (a reused or mistyped order number) must neither move that dose to this
+    // child nor delete it (the patient entry's fullUrl is rewritten to its id before the condition runs).
+    const condition = `Immunization?identifier=${encodeURIComponent(token(dose.identifier))}&patient=${PATIENT_URL}`;
     if (dose.action === 'D') entry.push({ request: { method: 'DELETE', url: condition } });
     else {
       const resource = { ...dose.immunization, patient: { reference: PATIENT_URL } };
