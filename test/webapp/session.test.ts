@@ -3,7 +3,9 @@
 // very page the sign-in server sent the browser back to (/app/callback, where fhirclient keeps the
 // sign-in server's `iss` of RFC 9207 as the page's URL), and "Sign out" ending the sign-in
 // server's session too, so the next visit to /app (another tab, the next person at a shared clinic
-// computer) asks for the password again. axe runs on the sign-in server's sign-out confirmation.
+// computer) asks for the password again and the tab's refresh token stops working; and a user at
+// work whose access token runs out is refreshed (offline_access), not signed out. axe runs on the
+// sign-in server's sign-out confirmation.
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildWebApp } from '../../scripts/build-web.js';
@@ -67,7 +69,39 @@ describe.skipIf(Boolean(missing))('clinic web app: the sign-in ends', () => {
     expect(new URL(page.url()).searchParams.get('family')).toBe('Rivera');
   });
 
+  /** The tab's fhirclient state (sessionStorage, as the app keeps it between page loads). */
+  const tokenState = () =>
+    page.evaluate(() => {
+      const key = JSON.parse(sessionStorage.getItem('SMART_KEY') ?? '""') as string;
+      return JSON.parse(sessionStorage.getItem(key) ?? '{}') as { expiresAt?: number; tokenResponse: { access_token?: string; refresh_token?: string } };
+    });
+
+  it('refreshes an access token about to run out instead of signing a user at work out', async () => {
+    const before = await tokenState();
+    expect(before.tokenResponse.refresh_token, 'the web app got no refresh token: it signs users out every SIGNIN_ACCESS_TOKEN_MINUTES').toBeTruthy();
+    // The access token runs out in 5 s (as after SIGNIN_ACCESS_TOKEN_MINUTES at work).
+    await page.evaluate(() => {
+      const key = JSON.parse(sessionStorage.getItem('SMART_KEY') ?? '""') as string;
+      const state = JSON.parse(sessionStorage.getItem(key) ?? '{}');
+      state.expiresAt = Math.floor(Date.now() / 1000) + 5;
+      sessionStorage.setItem(key, JSON.stringify(state));
+    });
+    // The first request after the page loads refreshes the token first.
+    const refreshed = page.waitForResponse((res) => res.url().endsWith('/auth/token') && (res.request().postData() ?? '').includes('grant_type=refresh_token'));
+    await page.reload();
+    await page.getByLabel('Last name').waitFor();
+    await page.getByLabel('Last name').fill('Rivera');
+    await page.getByRole('button', { name: 'Search' }).click();
+    expect((await refreshed).status()).toBe(200);
+    await page.getByText('No patient matches these details.').waitFor();
+    await expect(page.getByRole('heading', { level: 1, name: 'Signed out' }).count()).resolves.toBe(0);
+    const after = await tokenState();
+    expect(after.tokenResponse.access_token).not.toBe(before.tokenResponse.access_token);
+    expect(after.tokenResponse.refresh_token).not.toBe(before.tokenResponse.refresh_token);
+  });
+
   it('"Sign out" ends the sign-in server session: the sign-in form comes back, in this tab and in a new one', async () => {
+    const { refresh_token: refreshToken } = (await tokenState()).tokenResponse;
     await page.getByRole('button', { name: 'Sign out' }).click();
     // The sign-in server asks to confirm (OpenID Connect RP-initiated logout).
     await page.getByRole('heading', { level: 1, name: 'Sign out' }).waitFor();
@@ -76,6 +110,14 @@ describe.skipIf(Boolean(missing))('clinic web app: the sign-in ends', () => {
     await page.getByRole('button', { name: 'Sign out' }).click();
     await page.getByLabel('Username').waitFor();
     expect(new URL(page.url()).pathname).toMatch(/^\/auth\//);
+    // The tab's refresh token no longer works.
+    const refresh = await fetch(`${origin}/auth/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: String(refreshToken), client_id: 'iis-web-app' }),
+    });
+    expect(refresh.status).toBe(400);
+    expect(((await refresh.json()) as { error: string }).error).toBe('invalid_grant');
 
     const another = await context.newPage();
     try {

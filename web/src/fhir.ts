@@ -6,8 +6,15 @@ import type { OperationOutcome, Resource } from './fhir-types';
 import { describeFailure, STATUS_TEXT } from './errors';
 
 export const CLIENT_ID = 'iis-web-app';
-export const SCOPE = 'openid fhirUser profile user/*.cruds';
+// offline_access: a refresh token (rotated at each use, ended by the sign-in server's idle and
+// session limits, SIGNIN_IDLE_MINUTES / SIGNIN_MAX_SESSION_HOURS), so a user at work is not signed
+// out each time an access token runs out (SIGNIN_ACCESS_TOKEN_MINUTES); the API door refreshes it.
+export const SCOPE = 'openid fhirUser profile offline_access user/*.cruds';
 const RETURN_TO_KEY = 'iis-app-return-to';
+
+// A public client names itself when it refreshes (the sign-in server refuses a refresh without
+// client_id); fhirclient leaves it out unless told.
+FHIR.oauth2.settings.refreshTokenWithClientId = true;
 
 export function fhirBaseUrl(): string {
   return `${window.location.origin}/fhir`;
@@ -16,13 +23,17 @@ export function fhirBaseUrl(): string {
 /** Starts a standalone launch against this server: the browser leaves for the sign-in page. */
 export async function startLaunch(returnTo: string): Promise<void> {
   sessionStorage.setItem(RETURN_TO_KEY, returnTo);
-  await FHIR.oauth2.authorize({
+  const authorizeUrl = await FHIR.oauth2.authorize({
     iss: fhirBaseUrl(),
     clientId: CLIENT_ID,
     scope: SCOPE,
     redirectUri: `${window.location.origin}/app/callback`,
     pkceMode: 'required',
+    noRedirect: true,
   });
+  // OpenID Connect grants offline_access only with prompt=consent (the web app is first-party: the
+  // sign-in server asks no question for it); fhirclient has no option for prompt.
+  window.location.assign(`${String(authorizeUrl)}&prompt=consent`);
 }
 
 /** Completes the launch on /app/callback (or restores a session): the client, and where to go next. */
