@@ -231,7 +231,14 @@ export class AppClients {
   }
 }
 
-/** What is wrong with an app's redirect or launch URL: absolute, no fragment, http only for loopback. */
+/**
+ * Schemes that run script or read what the browser already holds rather than reach an app: a code
+ * (or a launch id) sent to one of them is given to no app at all (OAuth 2.0 Security BCP: exact,
+ * app-owned redirect URIs). Native apps' private-use schemes (`com.example.app:/cb`) stay allowed.
+ */
+const NOT_APP_SCHEMES = ['javascript:', 'data:', 'vbscript:', 'file:', 'blob:', 'about:'];
+
+/** What is wrong with an app's redirect or launch URL: absolute, an app's scheme, no fragment, http only for loopback. */
 function appUrlProblems(what: string, uri: string): string[] {
   let url: URL;
   try {
@@ -239,6 +246,7 @@ function appUrlProblems(what: string, uri: string): string[] {
   } catch {
     return [`The ${what} "${uri}" is not an absolute URL`];
   }
+  if (NOT_APP_SCHEMES.includes(url.protocol)) return [`The ${what} "${uri}" must be an app's address (https, http on loopback, or the app's own scheme), not ${url.protocol}`];
   const problems: string[] = [];
   if (url.hash) problems.push(`The ${what} "${uri}" must not have a fragment`);
   const loopback = ['localhost', '127.0.0.1', '[::1]'].includes(url.hostname);

@@ -87,6 +87,13 @@ describe('npm run users / clients against a running server (admin API)', () => {
     const badLaunch = capture();
     expect(await runCli('clients', ['add', '--client-id', 'bad-launch', '--redirect-uri', 'https://x.example/cb', '--public', '--launch-uri', 'http://x.example/launch'], config, badLaunch.io)).toBe(1);
     expect(badLaunch.errors.join('\n')).toMatch(/launch URI .* must use https/);
+    for (const [flag, uri] of [['--redirect-uri', 'javascript:alert(1)//'], ['--launch-uri', 'data:text/html,<script>alert(1)</script>']]) {
+      const scripted = capture();
+      const args = ['add', '--client-id', 'scripted', '--redirect-uri', 'https://s.example/cb', '--public', flag, uri];
+      expect(await runCli('clients', args, config, scripted.io), uri).toBe(1);
+      expect(scripted.errors.join('\n')).toMatch(/must be an app's address/);
+    }
+    expect(await signinOf(server).clients.get('scripted')).toBeUndefined();
     const byUrl = capture();
     expect(await runCli('clients', ['add', '--client-id', 'url-app', '--redirect-uri', 'https://u.example/cb', '--jwks-uri', 'https://u.example/jwks.json'], config, byUrl.io)).toBe(0);
     expect(await signinOf(server).clients.get('url-app')).toMatchObject({ public: false, jwksUri: 'https://u.example/jwks.json' });
