@@ -232,6 +232,37 @@ export function runHttpContract(kind: StoreKind): void {
         expect((await server.fhir('GET', 'Patient/unknown-id/_history')).status).toBe(404);
       });
 
+      it('_at: the versions current at some point during the period it names (R4)', async () => {
+        const v1 = await createPatient();
+        const pause = () => new Promise((resolve) => setTimeout(resolve, 15));
+        await pause();
+        const v2 = (await server.fhir('PUT', `Patient/${v1.id}`, { body: { ...patient(), id: v1.id, gender: 'male' } })).body;
+        await pause();
+        const v3 = (await server.fhir('PUT', `Patient/${v1.id}`, { body: { ...patient(), id: v1.id, gender: 'other' } })).body;
+        const versionsAt = async (path: string, at: string, count = 100): Promise<string[]> => {
+          let url: string | undefined = `${path}?_at=${encodeURIComponent(at)}&_count=${count}`;
+          const seen: string[] = [];
+          while (url) {
+            const res = await server.fhir('GET', url);
+            expect(res.status, url).toBe(200);
+            for (const e of res.body.entry ?? []) if (e.fullUrl.endsWith(`/Patient/${v1.id}`)) seen.push(e.response.etag);
+            url = res.body.link.find((l: any) => l.relation === 'next')?.url.slice(server.baseUrl.length + 1);
+          }
+          return seen;
+        };
+        const instance = `Patient/${v1.id}/_history`;
+        const after = (instant: string) => new Date(Date.parse(instant) + 1).toISOString();
+        expect(await versionsAt(instance, v2.meta.lastUpdated)).toEqual(['W/"2"']);
+        expect(await versionsAt(instance, after(v1.meta.lastUpdated))).toEqual(['W/"1"']);
+        expect(await versionsAt(instance, after(v3.meta.lastUpdated))).toEqual(['W/"3"']);
+        expect(await versionsAt(instance, v1.meta.lastUpdated.slice(0, 10))).toEqual(['W/"3"', 'W/"2"', 'W/"1"']);
+        expect(await versionsAt(instance, v1.meta.lastUpdated.slice(0, 10), 1)).toEqual(['W/"3"', 'W/"2"', 'W/"1"']);
+        expect(await versionsAt(instance, '2000')).toEqual([]);
+        expect(await versionsAt('Patient/_history', v2.meta.lastUpdated)).toEqual(['W/"2"']);
+        expect(await versionsAt('_history', after(v3.meta.lastUpdated), 2)).toEqual(['W/"3"']);
+        expect((await server.fhir('GET', `${instance}?_at=yesterday`)).status).toBe(400);
+      });
+
       it('_count=0 answers the total only, at every level', async () => {
         const created = await createPatient();
         await server.fhir('PUT', `Patient/${created.id}`, { body: { ...patient(), id: created.id, gender: 'male' } });
