@@ -19,6 +19,13 @@ import type { SupportingData } from './supporting-data.js';
 
 export const CVX_SYSTEM = 'http://hl7.org/fhir/sid/cvx';
 export const MVX_SYSTEM = 'http://hl7.org/fhir/sid/mvx';
+/**
+ * The HL7 OIDs of the CVX and MVX tables (HL7 tables 0292 and 0227): the server stores doses coded
+ * with them as CVX / MVX (src/terminology), so the forecast reads them as such too — a dose coded
+ * `urn:oid:2.16.840.1.113883.12.292` was stored and then counted for nothing.
+ */
+const CVX_SYSTEMS: readonly string[] = [CVX_SYSTEM, 'urn:oid:2.16.840.1.113883.12.292'];
+const MVX_SYSTEMS: readonly string[] = [MVX_SYSTEM, 'urn:oid:2.16.840.1.113883.12.227'];
 export const CDSI_OBSERVATION_SYSTEM = 'https://www.cdc.gov/vaccines/programs/iis/cdsi.html';
 export const SNOMED_SYSTEM = 'http://snomed.info/sct';
 /** CDC PHIN VADS code system for the VXC observation codes. */
@@ -89,7 +96,7 @@ function requireDate(value: string | undefined, what: string, expression: string
 /** The dose's CVX code, two digits at least ("3" and "03" are the same vaccine). */
 export function cvxOf(imm: Immunization): string | undefined {
   const coding = listOf(imm.vaccineCode?.coding);
-  const cvx = coding.find((c) => c.system === CVX_SYSTEM && text(c.code)) ?? coding.find((c) => !c.system && text(c.code));
+  const cvx = coding.find((c) => CVX_SYSTEMS.includes(c.system as string) && text(c.code)) ?? coding.find((c) => !c.system && text(c.code));
   const code = text(cvx?.code)?.trim();
   // CVX codes are written with or without their leading zero ("3" / "03"); CDC's tables use two digits.
   return code && /^\d+$/.test(code) ? code.padStart(2, '0') : code;
@@ -98,7 +105,7 @@ export function cvxOf(imm: Immunization): string | undefined {
 function mvxOf(imm: Immunization): string | undefined {
   const identifier = imm.manufacturer?.identifier;
   const value = text(identifier?.value);
-  if (value && (!identifier!.system || identifier!.system === MVX_SYSTEM)) return value.trim().toUpperCase();
+  if (value && (!identifier!.system || MVX_SYSTEMS.includes(identifier!.system))) return value.trim().toUpperCase();
   return undefined;
 }
 

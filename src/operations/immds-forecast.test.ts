@@ -178,6 +178,32 @@ describe('$immds-forecast', () => {
     expect((await server.fhir('GET', `Patient/does-not-exist/$immds-forecast`)).status).toBe(404);
   });
 
+  it('a dose coded by NDC only, or with the CVX table\'s OID, counts (stored and POSTed): it was stored and then forecast as not given', async () => {
+    const p = await server.fhir('POST', 'Patient', { body: patient({ name: [{ family: 'Forecastcodes', given: ['Kid'] }], birthDate: '2025-06-01' }) });
+    expect(p.status, p.text).toBe(201);
+    // Engerix-B pediatric (NDC 58160-0820-43 → CVX 08) at birth; the second HepB dose as CVX under urn:oid:2.16.840.1.113883.12.292.
+    const byNdc = { vaccineCode: { coding: [{ system: 'http://hl7.org/fhir/sid/ndc', code: '58160-0820-43' }] }, occurrenceDateTime: '2025-06-01' };
+    const byOid = { vaccineCode: { coding: [{ system: 'urn:oid:2.16.840.1.113883.12.292', code: '08' }] }, occurrenceDateTime: '2025-07-15' };
+    for (const fields of [byNdc, byOid]) {
+      const i = await server.fhir('POST', 'Immunization', { body: immunization(`Patient/${p.body.id}`, fields) });
+      expect(i.status, i.text).toBe(201);
+    }
+    const stored = await server.fhir('GET', `Patient/${p.body.id}/$immds-forecast?assessmentDate=2025-09-01`);
+    expect(stored.status, stored.text).toBe(200);
+    const hepbEvaluations = stored.body.parameter.filter((x: any) => x.name === 'evaluation' && x.resource.targetDisease.text === 'HepB');
+    expect(hepbEvaluations.map((x: any) => x.resource.doseStatus.coding[0].code)).toEqual(['valid', 'valid']);
+    expect(group(stored.body, 'HepB').doseNumberPositiveInt).toBe(3);
+    const posted = await server.fhir('POST', '$immds-forecast', {
+      body: forecastInput({ assessmentDate: '2025-09-01', patient: { resourceType: 'Patient', id: 'x', birthDate: '2025-06-01' }, immunizations: [{ ...dose('n1', '08', '2025-06-01'), ...byNdc }, { ...dose('o1', '08', '2025-07-15'), ...byOid }] }),
+    });
+    expect(posted.status, posted.text).toBe(200);
+    expect(group(posted.body, 'HepB').doseNumberPositiveInt).toBe(3);
+    // An NDC the code set does not know gives no CVX: refused, not dropped unseen.
+    const unknownNdc = await server.fhir('POST', '$immds-forecast', { body: forecastInput({ immunizations: [{ ...dose('n2', '08', '2025-10-01'), vaccineCode: { coding: [{ system: 'http://hl7.org/fhir/sid/ndc', code: '00000-0000-00' }] } }] }) });
+    expect(unknownNdc.status, unknownNdc.text).toBe(422);
+    expect(ruleCodes(unknownNdc)).toEqual(['vaccine-code-unknown']);
+  });
+
   it('stored patient: assessmentDate given once, in the query or a POSTed Parameters, never before birth', async () => {
     const twice = await server.fhir('GET', `Patient/${ids.shared}/$immds-forecast?assessmentDate=2025-06-01&assessmentDate=2025-02-01`);
     expect(twice.status, twice.text).toBe(400);

@@ -7,12 +7,12 @@
 import type { Condition, Immunization, OperationOutcomeIssue, Parameters, ParametersParameter, Patient, Resource } from '@medplum/fhirtypes';
 import { grants } from '../auth/scopes.js';
 import { badRequest, failWith, makeIssue } from '../fhir/outcome.js';
-import { CVX_SYSTEM, cvxOf, defaultSupportingData, forecastFromFhir, observationCodesOfConcept, type ForecastOutput } from '../forecast/index.js';
+import { CVX_SYSTEM, cvxOf, defaultSupportingData, forecastFromFhir, MVX_SYSTEM, observationCodesOfConcept, type ForecastOutput } from '../forecast/index.js';
 import { readCurrent } from '../interactions/read.js';
 import type { FhirRequest, FhirResponse, Handler, HandlerContext } from '../interactions/types.js';
 import { compareDates, isInFuture, parseFhirDate } from '../quality/dates.js';
 import type { Filter } from '../store/store.js';
-import type { CodeSets } from '../terminology/code-sets.js';
+import { systemKind, type CodeSets } from '../terminology/code-sets.js';
 
 const DATE = /^\d{4}-\d{2}-\d{2}$/;
 const MAX_IMMUNIZATIONS = 10_000;
@@ -23,7 +23,7 @@ export function immdsForecastOperation(codeSets?: CodeSets): Handler {
   return async (req: FhirRequest, ctx: HandlerContext): Promise<FhirResponse> => {
     if (req.id !== undefined) {
       if (req.resourceType !== 'Patient') throw badRequest('$immds-forecast is defined on Patient instances and the system level');
-      return { status: 200, body: await forecastStoredPatient(req, ctx) };
+      return { status: 200, body: await forecastStoredPatient(req, ctx, codeSets) };
     }
     if (req.resourceType !== undefined) throw badRequest('$immds-forecast is invoked at /fhir/$immds-forecast or /fhir/Patient/[id]/$immds-forecast');
     if (req.method !== 'POST') throw badRequest('POST a Parameters resource to /fhir/$immds-forecast (or GET /fhir/Patient/[id]/$immds-forecast)');
@@ -41,7 +41,7 @@ export interface ForecastParametersOptions {
 /** The POST body to the answer; pure (no store), so the CDSi evaluation tool runs exactly this. */
 export function forecastParameters(body: unknown, options: ForecastParametersOptions = {}): Parameters {
   const input = readInput(body, options);
-  return toParameters(forecastFromFhir(input));
+  return toParameters(forecastFromFhir({ ...input, immunizations: input.immunizations.map((imm) => withCvxFromNdc(imm, options.codeSets)) }));
 }
 
 function readInput(body: unknown, options: ForecastParametersOptions): { assessmentDate: string; patient: Patient; immunizations: Immunization[]; conditions: Condition[] } {
@@ -148,12 +148,36 @@ function ruleBreaches(patient: Patient, immunizations: Immunization[], options: 
       issues.push(makeIssue('error', 'business-rule', `immunization ${imm.id}: occurrenceDateTime ${imm.occurrenceDateTime} is before the patient's birthDate ${patient.birthDate}`, { ruleCode: 'vaccination-before-birth', expression: `${where}.occurrenceDateTime` }));
     }
     const cvx = cvxOf(imm);
-    const cvxCoding = (imm.vaccineCode?.coding ?? []).some((c) => c && c.system === CVX_SYSTEM) || !!cvx;
+    const cvxCoding = (imm.vaccineCode?.coding ?? []).some((c) => c && systemKind(c.system) === 'cvx') || !!cvx;
     if (codeSets && cvxCoding && (!cvx || !codeSets.cvx(cvx))) {
       issues.push(makeIssue('error', 'code-invalid', `immunization ${imm.id}: CVX "${cvx ?? ''}" is not in the CDC CVX code set (see CodeSystem/cvx)`, { ruleCode: 'vaccine-code-unknown', expression: `${where}.vaccineCode` }));
+    } else if (codeSets && !cvxCoding && cvxOf(withCvxFromNdc(imm, codeSets)) === undefined) {
+      // No CVX, and no NDC the code set maps to one: the dose would count for nothing, unseen.
+      issues.push(makeIssue('error', 'code-invalid', `immunization ${imm.id}: no CVX coding, and no NDC the CDC code set maps to a CVX (see CodeSystem/cvx and the NDC ConceptMap)`, { ruleCode: 'vaccine-code-unknown', expression: `${where}.vaccineCode` }));
     }
   });
   return issues;
+}
+
+/**
+ * The dose with the CVX of its NDC added (and the NDC's MVX, when the dose names no manufacturer),
+ * when it carries an NDC but no CVX: the CDSi engine reads CVX codes only, so an NDC-only dose —
+ * which the server stores, as the contract's code rules allow — would otherwise count for nothing
+ * and its dose be forecast as still due. An NDC the CDC files list under several CVX takes the
+ * first. The stored record is not changed: this is the forecast's reading of it.
+ */
+export function withCvxFromNdc(imm: Immunization, codeSets: CodeSets | undefined): Immunization {
+  if (!codeSets || cvxOf(imm) !== undefined) return imm;
+  const codings = Array.isArray(imm.vaccineCode?.coding) ? imm.vaccineCode.coding : [];
+  for (const coding of codings) {
+    if (!coding || typeof coding !== 'object' || systemKind(coding.system) !== 'ndc' || typeof coding.code !== 'string') continue;
+    const info = codeSets.ndc(coding.code);
+    const cvx = info?.cvx[0];
+    if (!info || !cvx) continue;
+    const mvx = info.mvx.length === 1 && !imm.manufacturer ? { manufacturer: { identifier: { system: MVX_SYSTEM, value: info.mvx[0] } } } : {};
+    return { ...imm, ...mvx, vaccineCode: { ...imm.vaccineCode, coding: [...codings, { system: CVX_SYSTEM, code: cvx }] } };
+  }
+  return imm;
 }
 
 function resourceOf(p: ParametersParameter, type: string): boolean {
@@ -200,7 +224,7 @@ function storedPatientAssessmentDate(req: FhirRequest): string | undefined {
   return assessmentDate;
 }
 
-async function forecastStoredPatient(req: FhirRequest, ctx: HandlerContext): Promise<Parameters> {
+async function forecastStoredPatient(req: FhirRequest, ctx: HandlerContext, codeSets?: CodeSets): Promise<Parameters> {
   const assessmentDate = storedPatientAssessmentDate(req) ?? new Date().toISOString().slice(0, 10);
   const patientRecord = await readCurrent(ctx, 'Patient', req.id!);
   const patient = patientRecord.resource as Patient;
@@ -225,6 +249,7 @@ async function forecastStoredPatient(req: FhirRequest, ctx: HandlerContext): Pro
   const conditions = conditionRecords.map((r) => r.resource as Condition);
   const immunizations = records
     .map((r) => r.resource as Immunization)
-    .sort((a, b) => (a.id! < b.id! ? -1 : a.id! > b.id! ? 1 : 0));
+    .sort((a, b) => (a.id! < b.id! ? -1 : a.id! > b.id! ? 1 : 0))
+    .map((imm) => withCvxFromNdc(imm, codeSets));
   return toParameters(forecastFromFhir({ assessmentDate, patient, immunizations, conditions }));
 }
