@@ -3,8 +3,8 @@
 // shown on the record even when Save was pressed before the checks-while-typing came back; a
 // refused save keeps the form, marks the field the registry names (aria-invalid, its words linked
 // by aria-describedby) and moves the focus there; choosing Yes / No for data sharing with the
-// keyboard keeps the focus on the choice and stores the Consent CONTRACT.md "Data sharing" reads.
-// axe runs on each state.
+// keyboard keeps the focus on the choice and stores the Consent CONTRACT.md "Data sharing" reads;
+// Search and Run reminder/recall keep the focus while they work. axe runs on each state.
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildWebApp } from '../../scripts/build-web.js';
@@ -125,5 +125,34 @@ describe.skipIf(Boolean(missing))('clinic web app: what Save tells the user', ()
     expect(consent.provision.type).toBe('deny');
     expect(consent.organization.map((o: { reference: string }) => o.reference)).toEqual([CLINIC]);
     expect(Number.isNaN(Date.parse(consent.dateTime))).toBe(false);
+  });
+
+  it('keeps the focus on Search and on Run reminder/recall while they work and after (axe while busy)', async () => {
+    await page.goto(`${origin}/app/`);
+    await page.getByLabel('Last name').fill("O'Brien");
+    await tabTo(page, 'Search');
+    await page.keyboard.press('Enter');
+    await page.getByRole('table', { name: 'Search results' }).getByRole('link', { name: "Siobhán O'Brien" }).waitFor();
+    await expect(focusedName(page)).resolves.toBe('Search');
+
+    await page.goto(`${origin}/app/reports`);
+    await page.getByRole('button', { name: 'Run reminder/recall' }).waitFor();
+    // Hold the list's answer for a moment, to look at the page while it is being computed.
+    let release = () => {};
+    const held = new Promise<void>((resolve) => (release = resolve));
+    await page.route(/\$reminder-recall/, async (route) => {
+      await held;
+      await route.continue();
+    });
+    await tabTo(page, 'Run reminder/recall');
+    await page.keyboard.press('Enter');
+    await expect.poll(() => page.getByRole('button', { name: 'Run reminder/recall' }).getAttribute('aria-busy')).toBe('true');
+    await expect(focusedName(page)).resolves.toBe('Run reminder/recall');
+    await noSeriousViolations();
+    release();
+    await page.getByRole('link', { name: 'Download CSV' }).waitFor();
+    await expect(page.getByRole('button', { name: 'Run reminder/recall' }).getAttribute('aria-busy')).resolves.toBeNull();
+    await expect(focusedName(page)).resolves.toBe('Run reminder/recall');
+    await page.unroute(/\$reminder-recall/);
   });
 });

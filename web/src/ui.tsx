@@ -1,5 +1,5 @@
 // Small shared pieces: in-app links, the error panel, page titles that take focus, names.
-import { Alert, Anchor, List, Title } from '@mantine/core';
+import { Alert, Anchor, Button, List, Loader, Title, type ButtonProps } from '@mantine/core';
 import { useEffect, useRef, type ReactNode } from 'react';
 import { ApiError } from './fhir';
 import type { HumanName, Patient } from './fhir-types';
@@ -64,3 +64,34 @@ export function genderText(gender: string | undefined): string {
 
 /** Badge backgrounds dark enough for white text at 4.5:1 (WCAG AA, small bold text). */
 export const BADGE = { good: '#1b5e20', caution: '#7a4500', neutral: '#495057', bad: '#a61e1e', info: '#1864ab' } as const;
+
+/**
+ * A button that shows it is working without becoming disabled. Mantine's `loading` disables the
+ * button, and a disabled button drops the keyboard focus to the page's body: after Search, Save or
+ * Run reminder/recall a keyboard or screen-reader user was left nowhere. While busy this one is
+ * aria-disabled with a spinner, keeps the focus, and a press (or Enter in the form) does nothing.
+ */
+export function BusyButton({
+  busy,
+  onClick,
+  children,
+  ...rest
+}: ButtonProps & { busy: boolean; type?: 'submit' | 'button'; onClick?: (event: React.MouseEvent<HTMLButtonElement>) => void }) {
+  return (
+    <Button
+      {...rest}
+      aria-disabled={busy || undefined}
+      aria-busy={busy || undefined}
+      leftSection={busy ? <Loader size={14} color="currentColor" aria-hidden /> : rest.leftSection}
+      onClick={(event: React.MouseEvent<HTMLButtonElement>) => {
+        if (busy) {
+          event.preventDefault();
+          return;
+        }
+        onClick?.(event);
+      }}
+    >
+      {children}
+    </Button>
+  );
+}

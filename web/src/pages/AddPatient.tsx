@@ -6,7 +6,7 @@ import { parseDate, today } from '../dates';
 import type { OperationOutcome, Patient } from '../fhir-types';
 import { navigate } from '../router';
 import { useSession } from '../session';
-import { ErrorPanel, PageTitle } from '../ui';
+import { BusyButton, ErrorPanel, PageTitle } from '../ui';
 
 export function AddPatient({ initial }: { initial: URLSearchParams }) {
   const { api, info } = useSession();
@@ -98,9 +98,9 @@ export function AddPatient({ initial }: { initial: URLSearchParams }) {
           <TextInput label="ZIP code" value={form.postalCode} onChange={set('postalCode')} />
         </SimpleGrid>
         <Group mt="lg">
-          <Button type="submit" loading={busy}>
+          <BusyButton type="submit" busy={busy}>
             Save
-          </Button>
+          </BusyButton>
           <Button variant="outline" onClick={() => window.history.back()}>
             Cancel
           </Button>

@@ -21,7 +21,7 @@ import { parseDate, showDate, today } from '../dates';
 import type { Bundle, Condition, Organization } from '../fhir-types';
 import { useSession } from '../session';
 import { SuggestInput } from '../SuggestInput';
-import { ErrorPanel } from '../ui';
+import { BusyButton, ErrorPanel } from '../ui';
 
 export function Conditions({ patientId, onChange }: { patientId: string; onChange: () => void }) {
   const { api, info } = useSession();
@@ -274,9 +274,9 @@ function ConditionForm({ observations, busy, onSave, onCancel }: { observations:
         )}
       </div>
       <Group mt="md">
-        <Button type="submit" loading={busy}>
+        <BusyButton type="submit" busy={busy}>
           Save
-        </Button>
+        </BusyButton>
         <Button variant="outline" onClick={onCancel}>
           Cancel
         </Button>

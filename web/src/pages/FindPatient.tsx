@@ -6,7 +6,7 @@ import { parseDate, showDate } from '../dates';
 import type { Bundle, Patient } from '../fhir-types';
 import { navigate } from '../router';
 import { useSession } from '../session';
-import { AppLink, BADGE, ErrorPanel, genderText, PageTitle, patientName } from '../ui';
+import { AppLink, BADGE, BusyButton, ErrorPanel, genderText, PageTitle, patientName } from '../ui';
 
 const GRADE_EXTENSION = 'http://hl7.org/fhir/StructureDefinition/match-grade';
 const GRADE_COLOR: Record<string, string> = { certain: BADGE.good, probable: BADGE.caution, possible: BADGE.neutral };
@@ -144,9 +144,9 @@ export function FindPatient({ initial }: { initial: URLSearchParams }) {
             onChange={(e) => setForm({ ...form, birthDate: e.currentTarget.value })}
             w={{ base: '100%', sm: 220 }}
           />
-          <Button type="submit" mt={{ base: 0, sm: 26 }} loading={busy}>
+          <BusyButton type="submit" mt={{ base: 0, sm: 26 }} busy={busy}>
             Search
-          </Button>
+          </BusyButton>
         </Group>
       </form>
       <Stack mt="lg" gap="sm">

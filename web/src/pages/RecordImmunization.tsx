@@ -9,7 +9,7 @@ import { ApiError } from '../fhir';
 import type { Immunization, OperationOutcome, OperationOutcomeIssue, Patient } from '../fhir-types';
 import { navigate } from '../router';
 import { useSession } from '../session';
-import { ErrorPanel, PageTitle, patientName } from '../ui';
+import { BusyButton, ErrorPanel, PageTitle, patientName } from '../ui';
 import { VaccineInput } from '../VaccineInput';
 import { CVX_SYSTEM, loadCvx, lookupNdc, ndcDigits, NDC_SYSTEM, resolveVaccine, suggest, vaccineLabel, type Vaccine } from '../vaccines';
 
@@ -272,9 +272,9 @@ export function RecordImmunization({ patientId }: { patientId: string }) {
           )}
         </div>
         <Group mt="lg">
-          <Button type="submit" loading={busy}>
+          <BusyButton type="submit" busy={busy}>
             Save
-          </Button>
+          </BusyButton>
           <Button variant="outline" onClick={() => navigate(`/app/patients/${patientId}`)}>
             Cancel
           </Button>

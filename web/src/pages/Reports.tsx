@@ -1,12 +1,12 @@
 // Reports for the practice: the reminder/recall list (filters, table, "Download CSV") and the
 // coverage chart (the shipped measures, by vaccine and age group).
-import { Anchor, Button, Group, NativeSelect, Stack, Table, Text, TextInput, Title } from '@mantine/core';
+import { Anchor, Group, NativeSelect, Stack, Table, Text, TextInput, Title } from '@mantine/core';
 import { useState } from 'react';
 import { parseDate, showDate, today } from '../dates';
 import type { Bundle, ImmunizationRecommendation, MeasureReport, Patient } from '../fhir-types';
 import { LOINC_PAST_DUE, LOINC_RECOMMENDED } from '../forecast';
 import { useSession } from '../session';
-import { AppLink, ErrorPanel, PageTitle, patientName } from '../ui';
+import { AppLink, BusyButton, ErrorPanel, PageTitle, patientName } from '../ui';
 import { coverageBar } from '../coverage';
 import { CoverageChart, MEASURES, type CoverageBar } from './CoverageChart';
 
@@ -136,9 +136,9 @@ export function Reports() {
             <TextInput label="Age to (years)" inputMode="numeric" value={filters.ageMax} onChange={(e) => setFilters({ ...filters, ageMax: e.currentTarget.value })} w={130} />
           </Group>
           <Group mt="md">
-            <Button type="submit" loading={busy}>
+            <BusyButton type="submit" busy={busy}>
               Run reminder/recall
-            </Button>
+            </BusyButton>
             {listQuery && (
               // A plain address would lack the token: opened elsewhere, it just shows this page.
               <Anchor href="/app/reports" onClick={(e: React.MouseEvent<HTMLAnchorElement>) => void download(e)} aria-busy={downloading || undefined}>
@@ -193,9 +193,9 @@ export function Reports() {
             </div>
           )}
           {next && (
-            <Button variant="outline" onClick={() => void more()} loading={busy} w="fit-content">
+            <BusyButton variant="outline" onClick={() => void more()} busy={busy} w="fit-content">
               Show more patients
-            </Button>
+            </BusyButton>
           )}
         </Stack>
       </section>
@@ -287,9 +287,9 @@ function Coverage({ organization }: { organization: string }) {
       <form onSubmit={show} noValidate aria-label="Coverage">
         <Group align="flex-end">
           <TextInput label="Period end" value={periodEnd} onChange={(e) => setPeriodEnd(e.currentTarget.value)} w={160} />
-          <Button type="submit" loading={busy}>
+          <BusyButton type="submit" busy={busy}>
             Show coverage
-          </Button>
+          </BusyButton>
         </Group>
       </form>
       <ErrorPanel error={error} title="Coverage could not be computed" />

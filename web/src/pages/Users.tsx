@@ -4,7 +4,7 @@ import { Badge, Button, Group, NativeSelect, PasswordInput, SimpleGrid, Table, T
 import { useCallback, useEffect, useState } from 'react';
 import { showDate } from '../dates';
 import { useSession } from '../session';
-import { BADGE, ErrorPanel, PageTitle } from '../ui';
+import { BADGE, BusyButton, ErrorPanel, PageTitle } from '../ui';
 
 export interface UserView {
   id: string;
@@ -173,9 +173,9 @@ export function Users() {
             />
             <NativeSelect label="Role" value={form.role} onChange={(e) => setForm({ ...form, role: e.currentTarget.value })} data={FACILITY_ROLES.map(([value, label]) => ({ value, label }))} />
           </SimpleGrid>
-          <Button type="submit" mt="md" loading={busy}>
+          <BusyButton type="submit" mt="md" busy={busy}>
             Add user
-          </Button>
+          </BusyButton>
         </form>
       </section>
     </>
