@@ -154,6 +154,37 @@ describe('data sharing and patient compartments', () => {
     }
   });
 
+  it('"No": a version past the last, a deleted record and its deletion say nothing either (403, left out of history)', async () => {
+    const target = (await server.fhir('POST', 'Patient', { body: patient({ name: [{ family: 'Gonehidden', given: ['Kid'] }] }) })).body.id;
+    const dose = (await server.fhir('POST', 'Immunization', { body: immunization(`Patient/${target}`) })).body.id;
+    expect((await server.fhir('POST', 'Consent', { body: consent(target, { provision: { type: 'deny' }, organization: [{ reference: 'Organization/A' }] }) })).status).toBe(201);
+    for (const path of [`Patient/${target}/_history/2`, `Patient/${target}/_history/99`, `Immunization/${dose}/_history/2`]) {
+      const res = await server.fhir('GET', path, { headers: orgC() });
+      expect(res.status, path).toBe(403);
+      expect(res.body.issue[0].details.coding[0].code, path).toBe('data-sharing-restricted');
+    }
+    expect((await server.fhir('DELETE', `Immunization/${dose}`)).status).toBe(204);
+    expect((await server.fhir('DELETE', `Patient/${target}`)).status).toBe(204);
+    for (const path of [`Patient/${target}`, `Patient/${target}/_history`, `Patient/${target}/_history/2`, `Immunization/${dose}`, `Immunization/${dose}/_history/2`]) {
+      const res = await server.fhir('GET', path, { headers: orgC() });
+      expect(res.status, path).toBe(403);
+      expect(res.headers.get('etag'), path).toBeNull();
+    }
+    for (const path of ['Patient/_history?_count=1000', 'Immunization/_history?_count=1000', '_history?_count=1000']) {
+      const history = await server.fhir('GET', path, { headers: orgC() });
+      expect(history.status, path).toBe(200);
+      expect(JSON.stringify(history.body), path).not.toContain(target);
+      expect(JSON.stringify(history.body), path).not.toContain(dose);
+    }
+    const recreate = await server.fhir('PUT', `Patient/${target}`, { body: patient({ id: target }), headers: orgC() });
+    expect(recreate.status).toBe(403);
+    // Public health and the Consent's organization still see the deletions.
+    expect((await server.fhir('GET', `Patient/${target}`)).status).toBe(410);
+    expect((await server.fhir('GET', `Patient/${target}`, { headers: as({ scope: 'user/*.rs', organization: 'Organization/A' }) })).status).toBe(410);
+    const own = await server.fhir('GET', 'Immunization/_history?_count=1000', { headers: as({ scope: 'user/*.rs', organization: 'Organization/A' }) });
+    expect(JSON.stringify(own.body)).toContain(dose);
+  });
+
   it('an organization claim that names no facility is refused (401), never taken for public health', async () => {
     for (const organization of ['', 7, null, ['Organization/C'], { reference: 'Organization/C' }]) {
       const res = await server.fhir('GET', `Patient/${ids.no}`, { headers: as({ scope: 'user/*.cruds', organization }) });

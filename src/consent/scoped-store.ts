@@ -46,11 +46,19 @@ export class ScopedStore implements StoreReader {
 
   /** The current version, or undefined; 403 when the caller may not see it. */
   async read(resourceType: string, id: string): Promise<ResourceRecord | undefined> {
-    return this.checked(await this.#base.read(resourceType, id));
+    const record = await this.#base.read(resourceType, id);
+    // A deletion has no content to check: whose it was decides (a 410 would tell the caller that
+    // a hidden child's record existed, when it went, and how many versions it had).
+    if (record?.deleted) await this.assertWasVisible(resourceType, id, record.versionId);
+    return this.checked(record);
   }
 
   async vread(resourceType: string, id: string, versionId: number): Promise<ResourceRecord | undefined> {
-    return this.checked(await this.#base.vread(resourceType, id, versionId));
+    const record = await this.#base.vread(resourceType, id, versionId);
+    // Likewise a version that does not exist (or is a deletion) of a hidden record: a 404 past the
+    // last version would count a hidden child's changes.
+    if (!record || record.deleted) await this.assertWasVisible(resourceType, id);
+    return this.checked(record);
   }
 
   async search(resourceType: string, query: StoreQuery): Promise<ResourceRecord[]> {
@@ -92,7 +100,7 @@ export class ScopedStore implements StoreReader {
     for (;;) {
       const page = await this.#base.history({ ...query, after });
       for (const record of page) {
-        if (record.resource && !this.policy.visible(record.resource)) continue;
+        if (record.resource ? !this.policy.visible(record.resource) : !(await this.wasVisible(record.resourceType, record.id, record.versionId))) continue;
         kept.push(record);
         if (kept.length === query.count) return kept;
       }
@@ -133,6 +141,41 @@ export class ScopedStore implements StoreReader {
     // carries that id (the policies only read it; a spread copy per written resource was V8's slow
     // path on Node 20, a spread followed by a member).
     if (op.resource) this.policy.assertWritable(op.resource.id === op.id ? op.resource : ({ ...op.resource, id: op.id } as Resource));
+  }
+
+  /** 403 (as a read of it would be) when the record's last content is hidden from the caller. */
+  private async assertWasVisible(resourceType: string, id: string, before?: number): Promise<void> {
+    if (!this.policy.restricts) return;
+    const content = await this.lastContent(resourceType, id, before);
+    if (content) this.policy.assertVisible(content);
+  }
+
+  private async wasVisible(resourceType: string, id: string, before: number): Promise<boolean> {
+    const content = await this.lastContent(resourceType, id, before);
+    return !content || this.policy.visible(content);
+  }
+
+  /**
+   * The content a deleted or missing version stands for: a Patient is its own id; any other type
+   * its newest version with content (before `before`, else the current one's or, deleted, the
+   * one before). Undefined when there never was any.
+   */
+  private async lastContent(resourceType: string, id: string, before?: number): Promise<Resource | undefined> {
+    if (resourceType === 'Patient') return { resourceType: 'Patient', id };
+    let versionId = before;
+    if (versionId === undefined) {
+      const current = await this.#base.read(resourceType, id);
+      if (!current) return undefined;
+      if (current.resource) return current.resource;
+      versionId = current.versionId;
+    }
+    // A deletion follows a version with content (deleting a deleted record writes nothing), so
+    // this looks back one version, rarely more.
+    for (let v = versionId - 1; v >= 1; v--) {
+      const earlier = await this.#base.vread(resourceType, id, v);
+      if (earlier?.resource) return earlier.resource;
+    }
+    return undefined;
   }
 
   private checked(record: ResourceRecord | undefined): ResourceRecord | undefined {
