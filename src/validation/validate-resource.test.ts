@@ -626,3 +626,24 @@ describe('issue paths of the walk (built only where an issue needs them)', () =>
     );
   });
 });
+
+describe('references by absolute URL', () => {
+  it('reads the type of an absolute reference from its path, not its scheme', () => {
+    const imm = clone(validImmunization);
+    imm.patient = { reference: 'https://iis.example.org/base/fhir/Patient/p-1' };
+    imm.performer[0].actor = { reference: 'http://other.example.org/fhir/Organization/o-1/_history/2' };
+    imm.extension = [{ url: 'http://example.org/x', valueReference: { reference: 'https://iis.example.org/fhir/Patient/p-1' } }];
+    expect(validateResource(imm, { resourceType: 'Immunization' })).toEqual([]);
+    expect(imm.patient.reference).toBe('https://iis.example.org/base/fhir/Patient/p-1');
+  });
+
+  it('still warns when an absolute reference names a type the element does not allow, naming that type', () => {
+    const imm = clone(validImmunization);
+    imm.patient = { reference: 'https://iis.example.org/fhir/Organization/o-1' };
+    const issues = validateResource(imm, { resourceType: 'Immunization' });
+    const issue = issueAt(issues, 'Immunization.patient');
+    expect(issue.severity).toBe('warning');
+    expect(issue.diagnostics).toContain('Organization');
+    expect(issue.diagnostics).not.toContain('https:');
+  });
+});

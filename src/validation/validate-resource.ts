@@ -158,8 +158,12 @@ export function validateResource(input: unknown, expect: ValidationExpectations 
   walker.walkResource(input, typeName, typeName);
   issues.push(...walker.issues);
   // Medplum aborts on a contained resource of unknown type; it gets a copy without them (their
-  // slots become nulls, at paths we flagged, so its issues there are dropped).
-  const forMedplum = walker.unreadable.size > 0 ? withoutObjects(input, walker.unreadable) : input;
+  // slots become nulls, at paths we flagged, so its issues there are dropped). It reads the type
+  // of an absolute reference as its scheme ("https:"), so it gets those as `Type/id`.
+  const forMedplum =
+    walker.unreadable.size > 0 || walker.absoluteReferences.size > 0
+      ? copyForMedplum(input, walker.unreadable, walker.absoluteReferences)
+      : input;
   issues.push(...medplumIssues(forMedplum as unknown as Resource, walker.flagged));
   return dedupe(issues);
 }
@@ -302,6 +306,8 @@ class Walker {
   readonly flagged = new Set<string>();
   /** Embedded resources without a usable resourceType (kept from the medplum validator). */
   readonly unreadable = new Set<object>();
+  /** References by absolute URL (`http://host/fhir/Patient/1`), with the `Type/id` they name. */
+  readonly absoluteReferences = new Map<object, string>();
 
   private error(code: IssueType, text: string, path: string): void {
     this.issues.push(makeIssue('error', code, text, { expression: path }));
@@ -468,6 +474,10 @@ class Walker {
     }
     const schema = schemaFor(prop.type);
     if (schema) this.walkObject(value, schema, path, false);
+    if (prop.type === 'Reference' && typeof value.reference === 'string') {
+      const relative = ABSOLUTE_REFERENCE.exec(value.reference);
+      if (relative) this.absoluteReferences.set(value, relative[1]);
+    }
     if (prop.valueSet) {
       if (prop.type === 'CodeableConcept') this.checkCodeableConcept(value, prop, path);
       else if (prop.type === 'Coding') this.checkCoding(value, prop, path);
@@ -626,8 +636,18 @@ function isAtOrBelow(expression: string, flagged: ReadonlySet<string>): boolean 
   return false;
 }
 
-function withoutObjects(input: Record<string, unknown>, drop: ReadonlySet<object>): unknown {
-  return JSON.parse(JSON.stringify(input, (_key, value: unknown) => (drop.has(value as object) ? undefined : value)));
+/** An absolute URL naming a resource (`…/Type/id`, optionally `/_history/n`): group 1 is the `Type/id[/_history/n]`. */
+const ABSOLUTE_REFERENCE = /^https?:\/\/[^?#]*?\/([A-Z][A-Za-z]+\/[A-Za-z0-9\-.]{1,64}(?:\/_history\/[A-Za-z0-9\-.]{1,64})?)$/;
+
+/** A copy without the `drop` objects, and with each mapped Reference's reference replaced. */
+function copyForMedplum(input: Record<string, unknown>, drop: ReadonlySet<object>, references: ReadonlyMap<object, string>): unknown {
+  return JSON.parse(
+    JSON.stringify(input, (_key, value: unknown) => {
+      if (drop.has(value as object)) return undefined;
+      const relative = references.get(value as object);
+      return relative === undefined ? value : { ...(value as object), reference: relative };
+    })
+  );
 }
 
 function dedupe(issues: OperationOutcomeIssue[]): OperationOutcomeIssue[] {
