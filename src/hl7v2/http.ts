@@ -226,7 +226,8 @@ async function answerSubmission(
 ): Promise<SoapAnswer> {
   const caller = await soapCaller(input.authorization, request, (h) => deps.verifier.verify(h), deps.checkPassword && ((u, p) => deps.checkPassword!(u, p, input.address)));
   input.locals.caller = caller;
-  const facility = request.facilityID.trim();
+  // facilityID names the Organization by its id; "Organization/<id>", its FHIR reference, names the same one.
+  const facility = request.facilityID.trim().replace(/^Organization\//, '');
   if (facility && caller.organization && caller.organization !== `Organization/${facility}`) {
     throw new SoapFault('SecurityFault', `facilityID "${facility}" is not the organization these credentials act for (${caller.organization})`);
   }

@@ -86,6 +86,15 @@ describe('CDC WSDL SOAP 1.2 at /soap', () => {
     expect(String((error as { body?: string }).body)).toContain('SecurityFault');
   });
 
+  it('facilityID may name the organization by its id or as Organization/<id>', async () => {
+    const token = server.token({ scope: 'user/*.cruds', organization: 'Organization/pharm-9' });
+    const message = vxu({ facility: 'PHARM-9', pid: pid({ mrn: 'SOAP-3', authority: 'RXCHAIN', family: 'Moreau', given: 'Lea', birth: yearsAgo(29), sex: 'F' }), orders: [order({ filler: 'SOAP-3-FLU', ndc: '49281-0643-15', date: hl7Date(1), mvx: 'PMC' })] });
+    for (const facilityID of ['pharm-9', 'Organization/pharm-9']) {
+      const [stored] = (await client.submitSingleMessageAsync({ username: 'x', password: token, facilityID, hl7Message: message })) as [SoapResult];
+      expect(stored.return, facilityID).toMatch(/\rMSA\|A[AE]\|/);
+    }
+  });
+
   it('a message over the size limit: MessageTooLargeFault', async () => {
     const big = `MSH|^~\\&|A|B|C|D|20240101||VXU^V04^VXU_V04|X|P|2.5.1\r${'NTE|1||'.concat('y'.repeat(1_100_000))}`;
     const error = await client.submitSingleMessageAsync({ username: 'x', password: server.token(), facilityID: '', hl7Message: big }).catch((e: unknown) => e);
