@@ -280,3 +280,12 @@ describe('QBP^Q11 Z44 → RSP^K11 Z42', () => {
     expect(forecastTypes.map((s) => s.getField(5).toString())).toContain('304^RSV^CVX');
   });
 });
+
+describe('QAK', () => {
+  it('QAK-3 echoes QPD-1 as sent, also for a query this registry does not answer (QAK-2 AE)', async () => {
+    const unknown = [msh({ type: 'QBP^Q11^QBP_Q11', profile: 'Z99^CDCPHINVS', controlId: controlId('Q') }), 'QPD|Z99^Some Other Query^CDCPHINVS|TAG-Z99|X-1^^^MYEHR^MR', 'RCP|I|5^RD&Records&HL70126'].join('\r');
+    const { msg, text } = await post(unknown);
+    expect(qakStatus(msg), text).toBe('AE');
+    expect(msg.getSegment('QAK')?.getField(3).toString(), text).toBe('Z99^Some Other Query^CDCPHINVS');
+  });
+});

@@ -80,7 +80,7 @@ export async function processQbp(parsed: ParsedMessage, run: FhirRunner, today: 
       responseMsh(parsed, ['RSP', 'K11', 'RSP_K11'], 'Z31'),
       msa('AA', parsed),
       ...issues.map(err),
-      qak(query.tag, 'OK', query.profile),
+      qak(query.tag, 'OK', query.profile, query.qpd),
       query.qpd,
       ...candidates.patients.flatMap((p, i) => [pidSegment(p, i + 1), ...nk1Segments(p)]),
     ]);
@@ -96,8 +96,10 @@ function isoToday(): string {
   return new Date().toISOString().slice(0, 10);
 }
 
-function qak(tag: string, status: string, profile: QueryProfile): Hl7Segment {
-  return segment('QAK', [tag, status, profileConcept(profile)]);
+/** QAK-3 echoes QPD-1, the query name as sent (HL7 v2.5.1 5.5.3): a query this registry does not answer too. */
+function qak(tag: string, status: string, profile: QueryProfile, qpd?: Hl7Segment): Hl7Segment {
+  const sent = qpd ? components(qpd, 1) : [];
+  return segment('QAK', [tag, status, sent[0] ? sent : profileConcept(profile)]);
 }
 
 function profileConcept(profile: QueryProfile): string[] {
@@ -119,7 +121,7 @@ function answerNoPatient(
     responseMsh(parsed, ['RSP', 'K11', 'RSP_K11'], 'Z33'),
     msa(code, parsed),
     ...issues.map(err),
-    qak(tag, status, profile),
+    qak(tag, status, profile, qpd),
     ...(qpd ? [qpd] : []),
   ]);
   return { body, code, issues, status: httpStatus, profile: 'Z33' };
@@ -262,7 +264,7 @@ async function historyResponse(
     responseMsh(parsed, ['RSP', 'K11', 'RSP_K11'], query.profile === 'Z44' ? 'Z42' : 'Z32'),
     msa('AA', parsed),
     ...issues.map(err),
-    qak(query.tag, 'OK', query.profile),
+    qak(query.tag, 'OK', query.profile, query.qpd),
     query.qpd,
     pidSegment(patient),
   ];
