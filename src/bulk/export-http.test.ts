@@ -141,6 +141,15 @@ for (const kind of kinds) {
       expect(typesIn(manifest)).not.toContain('Consent');
       expect((await kickoff(server.baseUrl, 'Group/nope/$export', { token: PUBLIC_HEALTH })).status).toBe(404);
       expect((await kickoff(server.baseUrl, `Organization/${orgId}/$export`, { token: PUBLIC_HEALTH })).status).toBe(404);
+      // Members named by versioned or absolute references are members all the same.
+      const otherForms = await create({
+        resourceType: 'Group',
+        type: 'person',
+        actual: true,
+        member: [{ entity: { reference: `Patient/${P[0]}/_history/1` } }, { entity: { reference: `${server.baseUrl}/Patient/${P[1]}` } }],
+      });
+      const forms = await exportAll(server.baseUrl, `Group/${otherForms}/$export?_type=Patient`, { token: PUBLIC_HEALTH });
+      expect(ids(await resourcesOf(forms.manifest, 'Patient', PUBLIC_HEALTH))).toEqual([P[0], P[1]].sort());
     });
 
     it('POST with Parameters: patient limits the cohort; unknown patients are reported in error[]', async () => {

@@ -5,6 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Bundle, Group, OperationOutcome, Resource } from '@medplum/fhirtypes';
 import { accessPolicyFor } from '../consent/access.js';
+import { localReference } from '../consent/data-sharing.js';
 import { ScopedStore } from '../consent/scoped-store.js';
 import type { SharingIndex } from '../consent/sharing-index.js';
 import { parseQuery } from '../fhir/url.js';
@@ -177,9 +178,9 @@ async function resolveCohort(job: ExportJob, view: ScopedStore, problems: Operat
     const members = new Set<string>();
     for (const m of (rec.resource as Group).member ?? []) {
       if (m.inactive) continue;
-      const ref = m.entity?.reference ?? '';
-      const match = /(?:^|\/)Patient\/([A-Za-z0-9\-.]{1,64})$/.exec(ref);
-      if (match) members.add(match[1]);
+      // Relative, versioned (`Patient/1/_history/2`) or absolute: the same member (as $reminder-recall reads it).
+      const patient = localReference('Patient', m.entity?.reference);
+      if (patient) members.add(patient.slice('Patient/'.length));
     }
     ids = [...members];
     if (job.patients) {
