@@ -14,6 +14,7 @@ import { FRONT_DOORS } from './app/front-doors.js';
 import { buildRegistry } from './app/handlers.js';
 import { ForecastPool } from './population/worker-pool.js';
 import { populationJobTasks } from './population/async-jobs.js';
+import { withCvxForNdcDoses } from './population/forecast-runner.js';
 import { syncShippedMeasures } from './population/shipped-measures.js';
 import { HealthCardIssuer } from './health-cards/issuer.js';
 import { createFileStore, createStore } from './app/open-store.js';
@@ -87,7 +88,7 @@ export async function startServer(
   // Population runs forecast on worker threads (src/population/worker-pool.ts; 0: request thread).
   const forecastPool = new ForecastPool(config.populationWorkers ?? 0);
   // Asynchronous population runs are jobs of the bulk worker (src/population/async-jobs.ts).
-  const bulk = new BulkExports({ store, files, sharing, baseUrl, logger, options: { ...loadBulkOptions(), ...options.bulk }, tasks: populationJobTasks(forecastPool.runner, audit) });
+  const bulk = new BulkExports({ store, files, sharing, baseUrl, logger, options: { ...loadBulkOptions(), ...options.bulk }, tasks: populationJobTasks(withCvxForNdcDoses(forecastPool.runner, terminology.codeSets), audit) });
   const registry = buildRegistry({ codeSets: terminology.codeSets, bulk, healthCards: new HealthCardIssuer(config, store), forecasts: forecastPool.runner });
   // The request pipeline holds the unscoped store; handlers get the caller-scoped view it builds.
   // Committed writes of code sets reload the rules' in-memory view at once (src/terminology/store-sync.ts).

@@ -23,7 +23,7 @@ import { mergeOperationWith } from '../operations/merge.js';
 import { validateOperation } from '../operations/validate.js';
 import { HandlerRegistry } from '../pipeline/registry.js';
 import { populationOperations } from '../population/async-jobs.js';
-import { inThreadRunner } from '../population/forecast-runner.js';
+import { inThreadRunner, withCvxForNdcDoses } from '../population/forecast-runner.js';
 import type { ForecastRunner } from '../population/forecast-runner.js';
 import type { CodeSets } from '../terminology/code-sets.js';
 import { lookupOperation } from '../terminology/lookup.js';
@@ -140,7 +140,8 @@ function registerOperations(registry: HandlerRegistry, services: HandlerServices
   });
   // Population runs on the forecast (src/population): reminder/recall lists and coverage measures,
   // at once or (Prefer: respond-async) as jobs of the bulk worker, polled like $export.
-  const population = populationOperations(services.forecasts ?? inThreadRunner, services.bulk);
+  // NDC-only doses read as their CVX, as in $immds-forecast (src/terminology/forecast-codes.ts).
+  const population = populationOperations(withCvxForNdcDoses(services.forecasts ?? inThreadRunner, services.codeSets), services.bulk);
   registry.operation({
     name: 'reminder-recall',
     levels: ['system'],

@@ -7,12 +7,13 @@
 import type { Condition, Immunization, OperationOutcomeIssue, Parameters, ParametersParameter, Patient, Resource } from '@medplum/fhirtypes';
 import { grants } from '../auth/scopes.js';
 import { badRequest, failWith, makeIssue } from '../fhir/outcome.js';
-import { CVX_SYSTEM, cvxOf, defaultSupportingData, forecastFromFhir, MVX_SYSTEM, observationCodesOfConcept, type ForecastOutput } from '../forecast/index.js';
+import { cvxOf, defaultSupportingData, forecastFromFhir, observationCodesOfConcept, type ForecastOutput } from '../forecast/index.js';
 import { readCurrent } from '../interactions/read.js';
 import type { FhirRequest, FhirResponse, Handler, HandlerContext } from '../interactions/types.js';
 import { compareDates, isInFuture, parseFhirDate } from '../quality/dates.js';
 import type { Filter } from '../store/store.js';
 import { systemKind, type CodeSets } from '../terminology/code-sets.js';
+import { withCvxFromNdc } from '../terminology/forecast-codes.js';
 
 const DATE = /^\d{4}-\d{2}-\d{2}$/;
 const MAX_IMMUNIZATIONS = 10_000;
@@ -157,27 +158,6 @@ function ruleBreaches(patient: Patient, immunizations: Immunization[], options: 
     }
   });
   return issues;
-}
-
-/**
- * The dose with the CVX of its NDC added (and the NDC's MVX, when the dose names no manufacturer),
- * when it carries an NDC but no CVX: the CDSi engine reads CVX codes only, so an NDC-only dose —
- * which the server stores, as the contract's code rules allow — would otherwise count for nothing
- * and its dose be forecast as still due. An NDC the CDC files list under several CVX takes the
- * first. The stored record is not changed: this is the forecast's reading of it.
- */
-export function withCvxFromNdc(imm: Immunization, codeSets: CodeSets | undefined): Immunization {
-  if (!codeSets || cvxOf(imm) !== undefined) return imm;
-  const codings = Array.isArray(imm.vaccineCode?.coding) ? imm.vaccineCode.coding : [];
-  for (const coding of codings) {
-    if (!coding || typeof coding !== 'object' || systemKind(coding.system) !== 'ndc' || typeof coding.code !== 'string') continue;
-    const info = codeSets.ndc(coding.code);
-    const cvx = info?.cvx[0];
-    if (!info || !cvx) continue;
-    const mvx = info.mvx.length === 1 && !imm.manufacturer ? { manufacturer: { identifier: { system: MVX_SYSTEM, value: info.mvx[0] } } } : {};
-    return { ...imm, ...mvx, vaccineCode: { ...imm.vaccineCode, coding: [...codings, { system: CVX_SYSTEM, code: cvx }] } };
-  }
-  return imm;
 }
 
 function resourceOf(p: ParametersParameter, type: string): boolean {
