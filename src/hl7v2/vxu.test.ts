@@ -140,6 +140,39 @@ describe('VXU^V04 → ACK^V04 (Z23)', () => {
     expect((await immunizationsOf(child.id)).map((i) => i.vaccineCode.coding[0].code).sort()).toEqual(['08', '20']);
   });
 
+  it('twins: the hospital\'s two "BABY BOY" records with birth orders 1 and 2, then the clinic\'s legal names in the other order, end as two children, each dose on its own', async () => {
+    const birth = hl7Date(41);
+    for (const order_ of ['1', '2']) {
+      const hospital = vxu({
+        facility: 'HOSP-1',
+        pid: pid({ mrn: `H-TW${order_}`, authority: 'GENHOSP', family: 'Adeyemi', given: 'Baby Boy', birth, multiple: 'Y', order: order_ }),
+        orders: [order({ filler: `H-TW${order_}-HEPB`, cvx: '08', date: birth })],
+      });
+      const ack = await post(hospital);
+      expect(['AA', 'AE'], ack.text).toContain(msa(ack.ack));
+    }
+    const legal: Record<string, string> = { '1': 'Tobi', '2': 'Femi' };
+    for (const order_ of ['2', '1']) {
+      const clinic = vxu({
+        facility: 'CLINIC-7',
+        pid: pid({ mrn: `C-TW${order_}`, authority: 'CLINICEHR', family: 'Adeyemi', given: legal[order_], birth, multiple: 'Y', order: order_ }),
+        orders: [order({ filler: `C-TW${order_}-DTAP`, cvx: '20', date: hl7Date(0) })],
+      });
+      const ack = await post(clinic);
+      expect(['AA', 'AE'], ack.text).toContain(msa(ack.ack));
+    }
+    for (const order_ of ['1', '2']) {
+      const byHospital = await patientsBy(`${authority('GENHOSP')}|H-TW${order_}`);
+      const byClinic = await patientsBy(`${authority('CLINICEHR')}|C-TW${order_}`);
+      expect(byHospital, `twin ${order_}`).toHaveLength(1);
+      expect(byClinic.map((p) => p.id), `twin ${order_}'s legal record reached its own placeholder`).toEqual([byHospital[0].id]);
+      const child = byClinic[0];
+      expect(child.multipleBirthInteger).toBe(Number(order_));
+      expect(child.name.find((n: any) => n.use === 'official').given).toEqual([legal[order_]]);
+      expect((await immunizationsOf(child.id)).map((i) => i.vaccineCode.coding[0].code).sort()).toEqual(['08', '20']);
+    }
+  });
+
   it('the hospital\'s next VXU for its newborn, still under "BABY BOY", is stored on the same record, the placeholder still its name', async () => {
     const birth = hl7Date(41);
     const hospital = (filler: string, date: string) =>
