@@ -5,13 +5,14 @@
 // server's session too, so the next visit to /app (another tab, the next person at a shared clinic
 // computer) asks for the password again and the tab's refresh token stops working; and a user at
 // work whose access token runs out is refreshed (offline_access), not signed out. axe runs on the
-// sign-in server's sign-out confirmation.
+// sign-in server's sign-out confirmation. A reports user (reminder/recall and coverage only) opens
+// on Reports and is offered no patient search or record links.
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildWebApp } from '../../scripts/build-web.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import { browserMissingReason, describeViolations, launchChromium, seriousViolations } from './browser.js';
-import { CLINIC } from './seed.js';
+import { CLINIC, isoDaysAgo } from './seed.js';
 import { signInUser } from './sign-in.js';
 
 const missing = browserMissingReason();
@@ -67,6 +68,32 @@ describe.skipIf(Boolean(missing))('clinic web app: the sign-in ends', () => {
     expect(await failed.count(), await page.locator('main').innerText()).toBe(0);
     expect(new URL(page.url()).pathname).toBe('/app/');
     expect(new URL(page.url()).searchParams.get('family')).toBe('Rivera');
+  });
+
+  it('a reports user opens on Reports, is offered no patient search, and the list names are not links', async () => {
+    const clinicManager = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    clinicManager.setDefaultTimeout(10_000);
+    try {
+      const tab = await clinicManager.newPage();
+      await server.fhir('POST', 'Patient', {
+        body: { resourceType: 'Patient', name: [{ family: 'Due', given: ['Dana'] }], gender: 'female', birthDate: isoDaysAgo(400), managingOrganization: { reference: CLINIC } },
+      });
+      await signInUser(tab, origin, server.token(), { username: 'manager.session', password: 'session manager password', organization: CLINIC, role: 'reports' });
+      expect(new URL(tab.url()).pathname).toBe('/app/reports');
+      await tab.getByRole('heading', { level: 1, name: 'Reports' }).waitFor();
+      const menu = tab.getByRole('navigation', { name: 'Main' });
+      await expect(menu.getByRole('link', { name: 'Reports' }).count()).resolves.toBe(1);
+      await expect(menu.getByRole('link', { name: 'Find a patient' }).count()).resolves.toBe(0);
+      await expect(menu.getByRole('link', { name: 'Possible duplicates' }).count()).resolves.toBe(0);
+      await tab.getByRole('button', { name: 'Run reminder/recall' }).click();
+      const list = tab.getByRole('table', { name: 'Reminder/recall list' });
+      await list.getByRole('cell', { name: 'Dana Due' }).first().waitFor();
+      await expect(list.getByRole('link').count()).resolves.toBe(0);
+      const violations = await seriousViolations(tab);
+      expect(violations, describeViolations(violations)).toEqual([]);
+    } finally {
+      await clinicManager.close();
+    }
   });
 
   /** The tab's fhirclient state (sessionStorage, as the app keeps it between page loads). */

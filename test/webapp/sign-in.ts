@@ -10,7 +10,7 @@ export interface ClinicUser {
   role?: string;
 }
 
-/** Creates the user where needed and signs in at /app/; answers ms from "Sign in" to a usable first screen. */
+/** Creates the user where needed and signs in at /app/; answers ms from "Sign in" to a usable first screen (search, or Reports for a reports user). */
 export async function signInUser(
   page: Page,
   origin: string,
@@ -31,9 +31,11 @@ export async function signInUser(
   };
   page.on('framenavigated', onNavigated);
   await page.getByRole('button', { name: 'Sign in' }).click();
-  await page.getByLabel('Last name').waitFor({ state: 'visible' });
+  // A reports user's first screen is Reports (it may not search patients); everyone else's the search.
+  const firstScreen = user.role === 'reports' ? page.getByRole('button', { name: 'Run reminder/recall' }) : page.getByLabel('Last name');
+  await firstScreen.waitFor({ state: 'visible' });
   page.off('framenavigated', onNavigated);
-  if (!(await page.getByLabel('Last name').isEditable())) throw new Error('the search field is not editable after sign-in');
+  if (!(await firstScreen.isEnabled())) throw new Error('the first screen is not usable after sign-in');
   const total = Date.now() - started;
   lastSignInBreakdown = callbackAt ? `sign-in server ${callbackAt - started} ms, then app (load, token exchange, first screen) ${total - (callbackAt - started)} ms` : '';
   return total;

@@ -1,7 +1,7 @@
 // The app shell: launch and session, header navigation, and the screen for the current path.
 import { Anchor, AppShell, Button, Container, Group, Loader, MantineProvider, Text, createTheme, type CSSVariablesResolver } from '@mantine/core';
 import { useCallback, useEffect, useMemo, useState } from 'react';
-import { completeLaunch, createApi, restartSignIn, restoreSession, sessionInfo, signOutOfRegistry, startLaunch } from './fhir';
+import { completeLaunch, createApi, reportsOnly, restartSignIn, restoreSession, sessionInfo, signOutOfRegistry, startLaunch } from './fhir';
 import type Client from 'fhirclient/lib/Client';
 import { AddPatient } from './pages/AddPatient';
 import { DuplicateReview, Duplicates } from './pages/Duplicates';
@@ -11,7 +11,7 @@ import { RecordImmunization } from './pages/RecordImmunization';
 import { Reports } from './pages/Reports';
 import { Users } from './pages/Users';
 import { linkClick, navigate, useLocation } from './router';
-import { SessionContext, type Session } from './session';
+import { SessionContext, useSession, type Session } from './session';
 import { ErrorPanel, PageTitle } from './ui';
 
 // Darker primary shades than the defaults so text on buttons and links meets WCAG AA contrast.
@@ -123,9 +123,13 @@ export function App() {
               </Text>
               {session && (
                 <Group component="nav" aria-label="Main" gap="md" wrap="wrap">
-                  <NavLink to="/app/" label="Find a patient" current={location.pathname === '/app/' || location.pathname.startsWith('/app/patients')} />
+                  {!reportsOnly(session.info) && (
+                    <NavLink to="/app/" label="Find a patient" current={location.pathname === '/app/' || location.pathname.startsWith('/app/patients')} />
+                  )}
                   <NavLink to="/app/reports" label="Reports" current={location.pathname === '/app/reports'} />
-                  <NavLink to="/app/duplicates" label="Possible duplicates" current={location.pathname.startsWith('/app/duplicates')} />
+                  {!reportsOnly(session.info) && (
+                    <NavLink to="/app/duplicates" label="Possible duplicates" current={location.pathname.startsWith('/app/duplicates')} />
+                  )}
                   {canAdminister && <NavLink to="/app/users" label="Users" current={location.pathname === '/app/users'} />}
                   <Text size="sm" c="dimmed" component="span">
                     {session.info.user}
@@ -171,8 +175,11 @@ function launchError(error: unknown): Error {
 }
 
 function Screen({ path, search }: { path: string; search: URLSearchParams }) {
+  const { info } = useSession();
   let match: RegExpExecArray | null;
-  if (path === '/app' || path === '/app/' || path === '/app/callback') return <FindPatient initial={search} />;
+  if (path === '/app' || path === '/app/' || path === '/app/callback') {
+    return reportsOnly(info) ? <GoTo to="/app/reports" /> : <FindPatient initial={search} />;
+  }
   if (path === '/app/patients/new') return <AddPatient initial={search} />;
   if ((match = /^\/app\/patients\/([A-Za-z0-9\-.]{1,64})\/immunizations\/new$/.exec(path))) return <RecordImmunization patientId={match[1]} key={match[1]} />;
   if ((match = /^\/app\/patients\/([A-Za-z0-9\-.]{1,64})$/.exec(path))) return <PatientRecord patientId={match[1]} key={match[1]} />;
@@ -188,4 +195,10 @@ function Screen({ path, search }: { path: string; search: URLSearchParams }) {
       </Text>
     </>
   );
+}
+
+/** Replaces the address with another screen's (the first screen of a reports user is Reports). */
+function GoTo({ to }: { to: string }) {
+  useEffect(() => navigate(to, true), [to]);
+  return null;
 }

@@ -103,6 +103,15 @@ export interface SessionInfo {
   roles: string[];
 }
 
+/**
+ * A `reports` user runs reminder/recall and coverage only (CONTRACT.md "Users, facilities and
+ * sign-in"; the FHIR endpoint refuses its patient searches and reads): the app opens on Reports and
+ * offers no screen or link that would only be refused.
+ */
+export function reportsOnly(info: SessionInfo): boolean {
+  return info.roles.includes('reports');
+}
+
 export function sessionInfo(client: Client): SessionInfo {
   const token = String(client.getState('tokenResponse.access_token') ?? '');
   let claims: Record<string, unknown> = {};

@@ -3,6 +3,7 @@
 import { Anchor, Group, NativeSelect, Stack, Table, Text, TextInput, Title } from '@mantine/core';
 import { useState } from 'react';
 import { parseDate, showDate, today } from '../dates';
+import { reportsOnly } from '../fhir';
 import type { Bundle, ImmunizationRecommendation, MeasureReport, Patient } from '../fhir-types';
 import { LOINC_PAST_DUE, LOINC_RECOMMENDED } from '../forecast';
 import { useSession } from '../session';
@@ -29,6 +30,8 @@ interface RecallRow {
 export function Reports() {
   const { api, info } = useSession();
   const [organization, setOrganization] = useState(info.organization ?? '');
+  // A reports user cannot open the records: the names are not links to a refusal.
+  const recordsOpen = !reportsOnly(info);
   const [filters, setFilters] = useState({ asOf: today(), vaccineGroup: '', status: '', ageMin: '', ageMax: '' });
   const [rows, setRows] = useState<RecallRow[] | undefined>();
   // The query of the list on screen: "Download CSV" asks the server for the same list as CSV.
@@ -177,7 +180,7 @@ export function Reports() {
                   {rows.map((r) => (
                     <Table.Tr key={`${r.patient.id}-${r.group}`}>
                       <Table.Td>
-                        <AppLink to={`/app/patients/${r.patient.id}`}>{patientName(r.patient)}</AppLink>
+                        {recordsOpen ? <AppLink to={`/app/patients/${r.patient.id}`}>{patientName(r.patient)}</AppLink> : patientName(r.patient)}
                       </Table.Td>
                       <Table.Td>{showDate(r.patient.birthDate)}</Table.Td>
                       <Table.Td>{r.patient.telecom?.find((t) => t.system === 'phone')?.value ?? '—'}</Table.Td>
