@@ -18,6 +18,14 @@ function issuesOf(fn: () => unknown): string[] {
 }
 
 describe('$export kick-off parameters', () => {
+  it('_elements of a type this server does not export is a 400 (or dropped under lenient handling)', () => {
+    expect(issuesOf(() => parseExportParams([['_elements', 'Patient.name,Patinet.birthDate']], ctx()))[0]).toContain('"Patinet.birthDate" names Patinet');
+    const lenient = parseExportParams([['_elements', 'Foo.bar']], ctx({ lenient: true }));
+    expect(lenient.elements).toBeUndefined();
+    expect(lenient.issues.some((i) => i.expression?.[0] === '_elements')).toBe(true);
+    expect(parseExportParams([['_elements', 'Patient.name,birthDate']], ctx()).elements).toEqual(['Patient.name', 'birthDate']);
+  });
+
   it('reads application/fhir+ndjson with its + decoded to a space (typed unencoded in a URL) as NDJSON', () => {
     expect(parseExportParams([['_outputFormat', 'application/fhir ndjson']], ctx()).outputFormat).toBe('application/fhir+ndjson');
     expect(issuesOf(() => parseExportParams([['_outputFormat', 'application/fhir json']], ctx()))[0]).toContain('_outputFormat');

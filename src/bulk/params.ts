@@ -165,7 +165,10 @@ export function parseExportParams(pairs: Array<[string, string | { reference?: s
       case '_elements': {
         const list = value.split(',').map((e) => e.trim()).filter(Boolean);
         const bad = list.filter((e) => !ELEMENT.test(e));
+        // `Type.element` applies to that type only: a type this server does not export is a typo.
+        const foreign = list.filter((e) => ELEMENT.test(e) && e.includes('.') && !isSupportedType(e.split('.')[0]));
         if (bad.length > 0 || list.length === 0) problem(name, bad.length > 0 ? `"${bad[0]}" is not an element name` : 'needs an element name');
+        else if (foreign.length > 0) problem(name, `"${foreign[0]}" names ${foreign[0].split('.')[0]}, which is not a resource type this server exports`);
         else out.elements = list;
         break;
       }
