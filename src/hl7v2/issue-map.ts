@@ -117,7 +117,9 @@ export function hl7IssueFrom(issue: OperationOutcomeIssue, ordinal: number): Hl7
       if (segment) location = { segment, sequence: segment === 'RXA' ? ordinal : 1 };
     }
     hl7Code = issue.code === 'required' ? '101' : issue.code === 'code-invalid' ? '103' : severity === 'E' ? '102' : '0';
-    appCode = issue.code === 'required' ? '7' : issue.code === 'code-invalid' ? '5' : '4';
+    // CDC table 0533 names problems: a note of what was done (an informational issue, "Deleted
+    // Immunization/…") has none, so ERR-5 stays empty rather than "4 Invalid value".
+    appCode = issue.code === 'required' ? '7' : issue.code === 'code-invalid' ? '5' : issue.code === 'informational' && severity === 'I' ? '' : '4';
   }
   return { severity, hl7Code, appCode, text: sentenceOf(issue), location, ruleCode };
 }

@@ -298,6 +298,8 @@ describe('VXU^V04 → ACK^V04 (Z23)', () => {
     const deletion = await post(vxu({ ...base, orders: [order({ filler: 'UPD-1-A', cvx: '10', date, action: 'D' })] }));
     expect(msa(deletion.ack), deletion.text).toBe('AA');
     expect(await immunizationsOf(patient.id)).toHaveLength(0);
+    // The note of the deletion is located at its RXA and carries no CDC 0533 problem code (nothing was wrong).
+    expect(errs(deletion.ack), deletion.text).toEqual([expect.objectContaining({ location: 'RXA^1', severity: 'I', app: '' })]);
   });
 
   it('HL7\'s null ("") is never stored as text: a resent dose with RXA-15 "" loses its lot number, PID-11 "" adds no address', async () => {

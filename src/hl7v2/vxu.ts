@@ -134,7 +134,10 @@ function ordinalOf(role: EntryRole | undefined): number {
 /** An entry's FHIR issue as an ERR: a Condition's issues point at the OBX it came from. */
 function issueAt(issue: OperationOutcomeIssue, role: EntryRole | undefined): Hl7Issue {
   const mapped = hl7IssueFrom(issue, ordinalOf(role));
-  return role?.kind === 'condition' ? { ...mapped, location: { ...role.item.obx, field: 5 } } : mapped;
+  if (role?.kind === 'condition') return { ...mapped, location: { ...role.item.obx, field: 5 } };
+  // An issue of a dose's entry that names no element (a deletion's "Deleted Immunization/…") is still that dose's: its RXA.
+  if (role?.kind === 'dose' && !mapped.location) return { ...mapped, location: { segment: 'RXA', sequence: role.dose.rxa.sequence } };
+  return mapped;
 }
 
 function locationOf(entry: BundleEntry | undefined): string | undefined {
