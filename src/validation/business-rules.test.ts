@@ -129,6 +129,18 @@ describe('validateWrite', () => {
     expect(rule).not.toHaveBeenCalled();
   });
 
+  it('runs the rules too when the only structural errors are codes outside a required binding, and reports all at once', async () => {
+    const rules = new RuleRegistry();
+    rules.register('Immunization', () => [ruleIssue('error', 'vaccination-date-in-future')]);
+    const body = { ...clone(validImmunization), status: 'bogus' };
+    const err = await rejection(() => validateWrite(body, expectImm, context(), rules));
+    expect(err.status).toBe(422);
+    expect(err.outcome.issue.map((i) => [i.code, i.details?.coding?.[0]?.code ?? i.expression?.[0]])).toEqual([
+      ['code-invalid', 'Immunization.status'],
+      ['business-rule', 'vaccination-date-in-future'],
+    ]);
+  });
+
   it('answers 422 with all rule issues (errors and warnings) when a rule reports an error', async () => {
     const rules = new RuleRegistry();
     rules.register('Immunization', () => [ruleIssue('error', 'vaccination-date-in-future')]);

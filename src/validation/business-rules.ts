@@ -150,8 +150,8 @@ export function rejectionStatus(issues: readonly OperationOutcomeIssue[]): 400 |
 }
 
 /**
- * Validates a write: structural validation first, then (only if structurally valid) the business
- * rules registered for the resource type. Throws a FhirError with every issue found (status from
+ * Validates a write: structural validation first, then (if structurally valid, or wrong only in
+ * codes of required bindings) the business rules registered for the resource type. Throws a FhirError with every issue found (status from
  * rejectionStatus); otherwise returns the resource and the warning / information issues to store
  * and return.
  */
@@ -164,13 +164,20 @@ export async function validateWrite(
   const completed = rules.complete(input);
   const structural = await rules.structural.validate(completed.input, expect);
   const structuralStatus = rejectionStatus(structural);
-  if (structuralStatus) throw failWith(structuralStatus, structural);
+  // The rules read a resource of the right shape; one whose only errors are codes outside a
+  // required binding has it, so they run too and the client hears every issue at once (CONTRACT.md
+  // "Errors") instead of learning of a future date only after fixing a status code.
+  if (structuralStatus && !onlyCodeErrors(structural)) throw failWith(structuralStatus, structural);
 
   const resource = completed.input as Resource;
   const ruleIssues = await rules.run(resource, { ...ctx, resolve: memoize(ctx.resolve.bind(ctx)) });
   const issues = [...structural, ...completed.issues, ...ruleIssues];
   if (hasErrors(issues)) throw failWith(rejectionStatus(issues) ?? 422, issues);
   return { resource, issues };
+}
+
+function onlyCodeErrors(issues: readonly OperationOutcomeIssue[]): boolean {
+  return issues.every((i) => (i.severity !== 'error' && i.severity !== 'fatal') || i.code === 'code-invalid');
 }
 
 /** Several rules often read the same reference (the Patient): read it once per write. */
