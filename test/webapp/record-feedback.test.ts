@@ -11,7 +11,7 @@ import { buildWebApp } from '../../scripts/build-web.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import { browserMissingReason, describeViolations, launchChromium, seriousViolations } from './browser.js';
 import { focusedName, tabTo } from './keyboard.js';
-import { CLINIC, isoDaysAgo } from './seed.js';
+import { CLINIC, isoDaysAgo, OTHER_CLINIC } from './seed.js';
 import { signInUser } from './sign-in.js';
 
 const missing = browserMissingReason();
@@ -125,6 +125,27 @@ describe.skipIf(Boolean(missing))('clinic web app: what Save tells the user', ()
     expect(consent.provision.type).toBe('deny');
     expect(consent.organization.map((o: { reference: string }) => o.reference)).toEqual([CLINIC]);
     expect(Number.isNaN(Date.parse(consent.dateTime))).toBe(false);
+  });
+
+  it('offers another facility no form for a child whose family said No, only why (the record form\'s address)', async () => {
+    // The family's No was recorded by the clinic in the test before.
+    const other = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    other.setDefaultTimeout(10_000);
+    try {
+      const tab = await other.newPage();
+      await signInUser(tab, origin, server.token(), { username: 'nurse.elsewhere', password: 'elsewhere nurse password', organization: OTHER_CLINIC, role: 'clinician' });
+      await tab.goto(`${origin}/app/patients/${patientId}/immunizations/new`);
+      const refused = tab.getByRole('alert').filter({ hasText: 'The record could not be opened' });
+      await refused.waitFor();
+      await expect(refused.innerText()).resolves.toMatch(/chosen not to share this record/);
+      await expect(tab.getByRole('alert').filter({ hasText: 'was not saved' }).count()).resolves.toBe(0);
+      await expect(tab.getByLabel('Vaccine').count()).resolves.toBe(0);
+      await expect(tab.getByRole('button', { name: 'Save' }).count()).resolves.toBe(0);
+      const violations = await seriousViolations(tab);
+      expect(violations, describeViolations(violations)).toEqual([]);
+    } finally {
+      await other.close();
+    }
   });
 
   it('keeps the focus on Search and on Run reminder/recall while they work and after (axe while busy)', async () => {

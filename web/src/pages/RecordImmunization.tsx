@@ -105,8 +105,12 @@ export function RecordImmunization({ patientId }: { patientId: string }) {
     (invalid ?? errorRef.current)?.focus();
   }, [refusals]);
 
+  // The patient could not be read (data sharing No for this facility, unknown, not allowed): no
+  // form then, only why — it said "The immunization was not saved" above a form for a record the
+  // user may not see, before anything was saved.
+  const [patientError, setPatientError] = useState<unknown>();
   useEffect(() => {
-    api.get<Patient>(`Patient/${patientId}`).then(setPatient, setError);
+    api.get<Patient>(`Patient/${patientId}`).then(setPatient, setPatientError);
     loadCvx(api).then(setCvx, setError);
   }, [api, patientId]);
 
@@ -222,6 +226,18 @@ export function RecordImmunization({ patientId }: { patientId: string }) {
   };
   const problems = checks.filter((i) => i.severity === 'error' || i.severity === 'fatal');
   const warnings = checks.filter((i) => i.severity === 'warning');
+
+  if (patientError) {
+    return (
+      <>
+        <PageTitle>Record immunization</PageTitle>
+        <ErrorPanel error={patientError} title="The record could not be opened" />
+        <Button variant="outline" onClick={() => navigate('/app/')}>
+          Back to search
+        </Button>
+      </>
+    );
+  }
 
   return (
     <>
