@@ -12,6 +12,25 @@ function daysIn(year: number, month: number): number {
   return [4, 6, 9, 11].includes(month) ? 30 : 31;
 }
 
+const TIME_PART = /T(\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?(Z|[+-]\d{2}:\d{2})?$/;
+
+/**
+ * Why the time of a dateTime or instant is incomplete, or undefined when it has none or is
+ * complete. R4: "If hours and minutes are specified, a time zone SHALL be populated", and seconds
+ * are required (the format's regex). Without a zone, 10:00 names no instant: stored as is, it
+ * would be read as UTC (searches, the future-date rule) whatever the sender meant.
+ */
+export function timeProblem(value: string): string | undefined {
+  const m = TIME_PART.exec(value);
+  if (!m || !/^\d{4}-\d{2}-\d{2}T/.test(value)) return undefined;
+  const [, time, zone] = m;
+  // Hours and minutes themselves missing or malformed are the format check's to report.
+  if (time === undefined) return undefined;
+  const missing = [time.length < 8 ? 'seconds' : undefined, zone ? undefined : 'a time zone (Z or +hh:mm / -hh:mm)'].filter(Boolean);
+  if (missing.length === 0) return undefined;
+  return `a time needs ${missing.join(' and ')}, e.g. ${value.slice(0, 10)}T${time.slice(0, 5)}:${time.length >= 8 ? time.slice(6, 8) : '00'}-05:00`;
+}
+
 /**
  * Why `value` is not a date on the calendar, or undefined when it is one (or when its format is
  * not a date at all: that is the format check's to report).

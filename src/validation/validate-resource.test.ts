@@ -647,3 +647,21 @@ describe('references by absolute URL', () => {
     expect(issue.diagnostics).not.toContain('https:');
   });
 });
+
+describe('times without a zone', () => {
+  it('a dateTime with a time but no time zone (or no seconds) is a 422-class issue at the element', () => {
+    const imm = clone(validImmunization);
+    imm.occurrenceDateTime = '2020-07-01T10:00:00';
+    imm.recorded = '2020-07-01T10:00Z';
+    const issues = validateResource(imm, { resourceType: 'Immunization' });
+    expect(summary(issues)).toEqual([
+      ['error', 'value', 'Immunization.occurrence'],
+      ['error', 'value', 'Immunization.recorded'],
+    ]);
+    expect(issues.some(isMalformedRequestIssue)).toBe(false);
+    expect(issues[0].diagnostics).toContain('time zone');
+    imm.occurrenceDateTime = '2020-07-01T10:00:00-05:00';
+    imm.recorded = '2020-07-01';
+    expect(validateResource(imm, { resourceType: 'Immunization' })).toEqual([]);
+  });
+});

@@ -22,7 +22,7 @@ import { loadDefinitions } from '../fhir/definitions.js';
 import { makeIssue } from '../fhir/outcome.js';
 import type { IssueType } from '../fhir/outcome.js';
 import { ID_PATTERN } from '../fhir/resource-types.js';
-import { CALENDAR_TYPES, calendarProblem } from './calendar.js';
+import { CALENDAR_TYPES, calendarProblem, timeProblem } from './calendar.js';
 import { medplumFindsNothing } from './medplum-clean.js';
 import { PRIMITIVE_JS_TYPES, type JsType } from './primitive-types.js';
 import { canonicalUrl, expandValueSet, loadTerminology } from './terminology.js';
@@ -449,7 +449,7 @@ class Walker {
         }
         if (prop.valueSet) this.checkCode(value, prop, parent, index);
         if (CALENDAR_TYPES.has(prop.type)) {
-          const problem = calendarProblem(value);
+          const problem = calendarProblem(value) ?? (prop.type === 'date' ? undefined : timeProblem(value));
           if (problem) {
             const path = valuePath(parent, prop.name, index);
             this.shape('value', `${path} "${truncate(value)}" is not a valid ${prop.type}: ${problem}`, path, rawPath(parent, key, index));
