@@ -44,7 +44,9 @@ export function inNumerator(rule: NumeratorRule, patient: Patient, immunizations
   const birth = patient.birthDate as string;
   const by = rule.by ? addMonths(birth, months(rule.by.n, rule.by.unit)) : undefined;
   const from = rule.from ? addMonths(birth, months(rule.from.n, rule.from.unit)) : undefined;
-  const dateOf = new Map(immunizations.map((i) => [`Immunization/${i.id}`, (i.occurrenceDateTime ?? '').slice(0, 10)]));
+  // The day the CDSi engine dated the dose by (src/forecast/fhir.ts): occurrenceDateTime, or an
+  // occurrenceString that starts with a date — such a dose was valid for CDSi yet never counted here.
+  const dateOf = new Map(immunizations.map((i) => [`Immunization/${i.id}`, /^\d{4}-\d{2}-\d{2}/.exec(i.occurrenceDateTime ?? i.occurrenceString ?? '')?.[0] ?? '']));
   const valid = new Map<string, Set<string>>();
   for (const e of forecast.evaluations) {
     if (!e.doseStatus?.coding?.some((c) => c.code === 'valid')) continue;
