@@ -94,17 +94,8 @@ function readInput(body: unknown, options: ForecastParametersOptions): { assessm
   else if (!patient.birthDate || !DATE.test(patient.birthDate)) issues.push('patient.birthDate must be a full date (YYYY-MM-DD)');
   else if (assessmentDate && patient.birthDate > assessmentDate) issues.push(`patient.birthDate ${patient.birthDate} is after the assessmentDate ${assessmentDate}: there is nothing to forecast before birth`);
   const seenIds = new Set<string>();
-  // A dose or condition naming another patient than the one given is another patient's history.
-  const patientId = patient && typeof patient.id === 'string' && patient.id ? patient.id : undefined;
-  const otherPatient = (reference: unknown): string | undefined => {
-    if (!patientId || typeof reference !== 'string' || reference.startsWith('urn:') || reference.startsWith('#')) return undefined;
-    const id = /(?:^|\/)Patient\/([^/]+)(?:\/_history\/[^/]+)?$/.exec(reference)?.[1];
-    return id !== undefined && id !== patientId ? reference : undefined;
-  };
   immunizations.forEach((imm, i) => {
     const name = typeof imm.id === 'string' && imm.id ? `immunization ${imm.id}` : `immunization ${i + 1}`;
-    const other = otherPatient(imm.patient?.reference);
-    if (other) issues.push(`${name}: its patient ${other} is not the patient given (Patient/${patientId}): forecast one patient's history per request`);
     // Each ImmunizationEvaluation points at its dose by `Immunization/<id>`: without an id (or
     // with one id on two doses) the client cannot tell which dose an evaluation is about.
     if (typeof imm.id !== 'string' || !imm.id) issues.push(`${name}: an Immunization needs an id (each evaluation's immunizationEvent refers to it)`);
@@ -119,8 +110,6 @@ function readInput(body: unknown, options: ForecastParametersOptions): { assessm
     if (!Array.isArray(coding) || !coding.some((c) => c && typeof c.code === 'string' && c.code)) issues.push(`${name}: vaccineCode needs a CVX coding`);
   });
   for (const condition of conditions) {
-    const other = otherPatient(condition.subject?.reference);
-    if (other) issues.push(`condition${typeof condition.id === 'string' ? ` ${condition.id}` : ''}: its subject ${other} is not the patient given (Patient/${patientId})`);
     // The contract's condition input is a CDSi observation (its code, or a SNOMED / CDCPHINVS code
     // the supporting data maps to one): any other code would silently change nothing.
     if (observationCodesOfConcept(condition.code, defaultSupportingData()).length === 0) {
