@@ -59,7 +59,23 @@ export function handleMessage(text: string, ctx: MessageContext): Promise<Messag
     throw unsupported(parsed);
   } catch (err) {
     if (!isHl7Problem(err)) return Promise.reject(err);
-    return Promise.resolve(rejection(err, parsed, parsed ? facilityOf(parsed) : '', parsed ? `${parsed.messageType}^${parsed.triggerEvent}` : ''));
+    const header = parsed ?? readableHeader(text, ctx.maxBytes);
+    return Promise.resolve(rejection(err, header, header ? facilityOf(header) : '', header ? `${header.messageType}^${header.triggerEvent}` : ''));
+  }
+}
+
+/**
+ * The MSH of a message refused before it was read whole (a malformed later segment, a second MSH):
+ * when that first segment is readable, the AR still answers it — MSA-2 its MSH-10, MSH-3..6 its
+ * applications swapped — so the sender can tell which message was refused.
+ */
+function readableHeader(text: string, maxBytes: number): ParsedMessage | undefined {
+  const firstLine = /^[^\r\n]*/.exec(text.replace(/^[\uFEFF\s\x0b]+/, ''))?.[0] ?? '';
+  try {
+    return parseMessage(firstLine, { maxBytes });
+  } catch (err) {
+    if (isHl7Problem(err)) return undefined;
+    throw err;
   }
 }
 

@@ -502,10 +502,14 @@ describe('messages refused as a whole (AR)', () => {
 
   it('a malformed segment', async () => {
     const message = good().replace('\rPID|', '\rP!D|');
-    const { ack, status } = await post(message);
+    const { ack, status, text } = await post(message);
     expect(status).toBe(400);
     expect(msa(ack)).toBe('AR');
     expect(errs(ack)[0]).toMatchObject({ hl7: '100', severity: 'E' });
+    // The MSH was readable: the AR answers that message (MSA-2 its MSH-10, its applications swapped).
+    const request = Hl7Message.parse(message.replace(/\r.*$/s, ''));
+    expect(ack.getSegment('MSA')?.getField(2).toString(), text).toBe(request.getSegment('MSH')?.getField(10).toString());
+    expect(ack.getSegment('MSH')?.getField(5).toString(), text).toBe(request.getSegment('MSH')?.getField(3).toString());
   });
 
   it('wrong delimiters (MSH-2)', async () => {
