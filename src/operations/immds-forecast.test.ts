@@ -128,12 +128,24 @@ describe('$immds-forecast', () => {
     const unborn = await server.fhir('POST', '$immds-forecast', { body: forecastInput({ assessmentDate: '2025-01-01' }) });
     expect(unborn.status, unborn.text).toBe(400);
     expect(problems(unborn)).toMatch(/birthDate 2025-09-06 is after the assessmentDate 2025-01-01/);
-    // A condition whose code is no CDSi observation (nor maps to one) would change nothing unseen.
-    for (const coding of [[{ system: 'https://www.cdc.gov/vaccines/programs/iis/cdsi.html', code: '999' }], [{ system: 'http://snomed.info/sct', code: '123' }], {}]) {
-      const res = await server.fhir('POST', '$immds-forecast', { body: forecastInput({ conditions: [{ resourceType: 'Condition', id: 'c1', code: { coding } }] }) });
-      expect(res.status, res.text).toBe(400);
-      expect(problems(res)).toMatch(/condition c1: its code .* is no CDSi observation code/);
-    }
+    // A code in the CDSi observation system that is no CDSi observation would change nothing unseen.
+    const unknownCdsi = await server.fhir('POST', '$immds-forecast', {
+      body: forecastInput({ conditions: [{ resourceType: 'Condition', id: 'c1', code: { coding: [{ system: 'https://www.cdc.gov/vaccines/programs/iis/cdsi.html', code: '999' }] } }] }),
+    });
+    expect(unknownCdsi.status, unknownCdsi.text).toBe(400);
+    expect(problems(unknownCdsi)).toMatch(/condition c1: .*cdsi.html\|999 is no CDSi observation code/);
+    // Conditions of other systems that map to no observation (a whole problem list) are left out: the
+    // forecast is the one without them.
+    const plain = await server.fhir('POST', '$immds-forecast', { body: forecastInput({}) });
+    expect(plain.status, plain.text).toBe(200);
+    const unrelated = [
+      { resourceType: 'Condition', id: 'asthma', code: { coding: [{ system: 'http://snomed.info/sct', code: '195967001' }] } },
+      { resourceType: 'Condition', id: 'otitis', code: { coding: [{ system: 'http://hl7.org/fhir/sid/icd-10-cm', code: 'H66.90' }] } },
+      { resourceType: 'Condition', id: 'uncoded', code: { text: 'ear infection' } },
+    ];
+    const withUnrelated = await server.fhir('POST', '$immds-forecast', { body: forecastInput({ conditions: unrelated }) });
+    expect(withUnrelated.status, withUnrelated.text).toBe(200);
+    expect(withUnrelated.body).toEqual(plain.body);
     // SNOMED 91930004 (allergy to eggs) is mapped by the supporting data: accepted.
     const mapped = await server.fhir('POST', '$immds-forecast', { body: forecastInput({ conditions: [{ resourceType: 'Condition', code: { coding: [{ system: 'http://snomed.info/sct', code: '91930004' }] } }] }) });
     expect(mapped.status, mapped.text).toBe(200);

@@ -7,7 +7,7 @@
 import type { Condition, Immunization, OperationOutcomeIssue, Parameters, ParametersParameter, Patient, Resource } from '@medplum/fhirtypes';
 import { grants } from '../auth/scopes.js';
 import { badRequest, failWith, makeIssue } from '../fhir/outcome.js';
-import { cvxOf, defaultSupportingData, forecastFromFhir, observationCodesOfConcept, type ForecastOutput } from '../forecast/index.js';
+import { CDSI_OBSERVATION_SYSTEM, cvxOf, defaultSupportingData, forecastFromFhir, observationCodesOfConcept, type ForecastOutput } from '../forecast/index.js';
 import { readCurrent } from '../interactions/read.js';
 import type { FhirRequest, FhirResponse, Handler, HandlerContext } from '../interactions/types.js';
 import { compareDates, isInFuture, parseFhirDate } from '../quality/dates.js';
@@ -110,11 +110,13 @@ function readInput(body: unknown, options: ForecastParametersOptions): { assessm
     if (!Array.isArray(coding) || !coding.some((c) => c && typeof c.code === 'string' && c.code)) issues.push(`${name}: vaccineCode needs a CVX coding`);
   });
   for (const condition of conditions) {
-    // The contract's condition input is a CDSi observation (its code, or a SNOMED / CDCPHINVS code
-    // the supporting data maps to one): any other code would silently change nothing.
-    if (observationCodesOfConcept(condition.code, defaultSupportingData()).length === 0) {
-      const codes = (Array.isArray(condition.code?.coding) ? condition.code.coding : []).filter((c) => c && typeof c === 'object').map((c) => `${c.system ?? '(no system)'}|${c.code ?? ''}`);
-      issues.push(`condition${typeof condition.id === 'string' ? ` ${condition.id}` : ''}: its code (${codes.join(', ') || 'none'}) is no CDSi observation code (https://www.cdc.gov/vaccines/programs/iis/cdsi.html, see CodeSystem/cdsi-observation) nor a SNOMED / CDCPHINVS code the CDSi supporting data maps to one`);
+    // A code written in the CDSi observation system that is no CDSi observation is a mistake that
+    // would change nothing unseen: refused. Codes of other systems that map to no observation (a
+    // problem list sent whole: asthma, otitis…) are other conditions, and are left out.
+    const codings = Array.isArray(condition.code?.coding) ? condition.code.coding : [];
+    const unknown = codings.filter((c) => c && typeof c === 'object' && c.system === CDSI_OBSERVATION_SYSTEM && observationCodesOfConcept({ coding: [c] }, defaultSupportingData()).length === 0);
+    if (unknown.length > 0) {
+      issues.push(`condition${typeof condition.id === 'string' ? ` ${condition.id}` : ''}: ${unknown.map((c) => `${CDSI_OBSERVATION_SYSTEM}|${c.code ?? ''}`).join(', ')} is no CDSi observation code (see CodeSystem/cdsi-observation)`);
     }
   }
   if (immunizations.length > MAX_IMMUNIZATIONS) issues.push(`at most ${MAX_IMMUNIZATIONS} immunizations per request`);
