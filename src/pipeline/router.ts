@@ -60,6 +60,9 @@ export function route(method: FhirRequest['method'], segments: string[], registr
         return { interaction: 'conditional-delete', resourceType };
       case 'PATCH':
         return { interaction: 'conditional-patch', resourceType };
+      default:
+        // Without this, the method fell through to the instance routes and named "Patient/undefined".
+        throw methodNotAllowed(`${method} is not allowed on ${resourceType}`);
     }
   }
   if (second === '_search' && third === undefined) {
