@@ -185,6 +185,37 @@ describe('data sharing and patient compartments', () => {
     expect(JSON.stringify(own.body)).toContain(dose);
   });
 
+  it('"No": $merge moves the choice to the target and the merged-away source keeps it (a copy), so neither shows', async () => {
+    const family = `Mergehidden${Date.now()}`;
+    const source = (await server.fhir('POST', 'Patient', { body: patient({ name: [{ family, given: ['Kid'] }], birthDate: '2022-02-02' }) })).body.id;
+    const target = (await server.fhir('POST', 'Patient', { body: patient({ name: [{ family: `${family}x`, given: ['Kid'] }], birthDate: '2022-02-02' }) })).body.id;
+    const dose = (await server.fhir('POST', 'Immunization', { body: immunization(`Patient/${source}`, { occurrenceDateTime: '2022-04-01' }) })).body.id;
+    const objection = await server.fhir('POST', 'Consent', { body: consent(source, { provision: { type: 'deny' }, organization: [{ reference: 'Organization/A' }] }) });
+    expect(objection.status).toBe(201);
+    const merged = await server.fhir('POST', 'Patient/$merge', {
+      body: {
+        resourceType: 'Parameters',
+        parameter: [
+          { name: 'source-patient', valueReference: { reference: `Patient/${source}` } },
+          { name: 'target-patient', valueReference: { reference: `Patient/${target}` } },
+        ],
+      },
+    });
+    expect(merged.status, merged.text).toBe(200);
+    for (const path of [`Patient/${source}`, `Patient/${source}/_history/1`, `Patient/${target}`, `Immunization/${dose}`]) {
+      const res = await server.fhir('GET', path, { headers: orgC() });
+      expect(res.status, path).toBe(403);
+      expect(res.body.issue[0].details.coding[0].code, path).toBe('data-sharing-restricted');
+    }
+    const search = await server.fhir('GET', `Patient?family=${family}`, { headers: orgC() });
+    expect(search.body.entry ?? []).toEqual([]);
+    // The original moved with the doses; the source holds a copy of the same choice.
+    expect((await server.fhir('GET', `Consent/${objection.body.id}`)).body.patient.reference).toBe(`Patient/${target}`);
+    const kept = await server.fhir('GET', `Consent?patient=Patient/${source}`);
+    expect(kept.body.entry.map((e: any) => [e.resource.provision.type, e.resource.organization[0].reference])).toEqual([['deny', 'Organization/A']]);
+    expect((await server.fhir('GET', `Patient/${source}`, { headers: as({ scope: 'user/*.rs', organization: 'Organization/A' }) })).status).toBe(200);
+  });
+
   it('an organization claim that names no facility is refused (401), never taken for public health', async () => {
     for (const organization of ['', 7, null, ['Organization/C'], { reference: 'Organization/C' }]) {
       const res = await server.fhir('GET', `Patient/${ids.no}`, { headers: as({ scope: 'user/*.cruds', organization }) });

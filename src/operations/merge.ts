@@ -4,7 +4,8 @@
 // record carrying all of them (a record merged away is not a candidate while a live one carries
 // the identifiers too: after a merge the target holds the source's identifiers); with a reference
 // as well, every identifier given must be on the record referenced. Then:
-// the source's Immunizations, data-sharing Consents and Conditions move to the target, the source becomes
+// the source's Immunizations, data-sharing Consents and Conditions move to the target (the source
+// keeps a copy of each data-sharing Consent: its own record still names the child), the source becomes
 // inactive with a replaced-by link, the target gets a replaces link and the source's identifiers
 // and names, and the pair leaves the review list (the target's possible-duplicate-of naming the
 // source goes, its review tag when no other candidate is named; the source, merged away, loses its
@@ -15,6 +16,8 @@
 // without writing.
 import type { Condition, Consent, Extension, Identifier, Immunization, OperationOutcomeIssue, Parameters, ParametersParameter, Patient, PatientLink, Resource } from '@medplum/fhirtypes';
 import { grants } from '../auth/scopes.js';
+import { isDataSharingConsent } from '../consent/data-sharing.js';
+import { newResourceId } from '../fhir/resource-id.js';
 import { badRequest, forbidden, makeIssue, outcome, unprocessable } from '../fhir/outcome.js';
 import { readCurrent } from '../interactions/read.js';
 import type { FhirRequest, FhirResponse, HandlerContext } from '../interactions/types.js';
@@ -63,10 +66,16 @@ async function merge(req: FhirRequest, ctx: HandlerContext, afterMerge: AfterMer
   };
   const moved = await recordsOf(ctx, `Patient/${source.id}`);
   const conditions = moved.filter((r) => r.resourceType === 'Condition').length;
+  // The source keeps its name, birth date and identifiers: its data-sharing choice must stay with
+  // it too, or moving the Consents would show a No child's merged-away record to every facility.
+  const keptChoices = moved
+    .filter((r) => r.resourceType === 'Consent' && isDataSharingConsent(r.resource as Consent))
+    .map((r) => copyFor(r.resource as Consent, source.id));
   const ops: WriteOp[] = [
     write('Patient', target, newTarget),
     write('Patient', source, newSource),
     ...moved.map((record) => write(record.resourceType, record, repoint(record.resource as Immunization | Consent | Condition, target.id))),
+    ...keptChoices.map((consent) => ({ resourceType: 'Consent', id: consent.id as string, resource: consent, ifVersion: 'absent' as const, index: indexFor(consent) })),
   ];
   const summary = makeIssue(
     'information',
@@ -75,7 +84,8 @@ async function merge(req: FhirRequest, ctx: HandlerContext, afterMerge: AfterMer
       `${moved.filter((r) => r.resourceType === 'Immunization').length} Immunization(s) and ` +
       `${moved.filter((r) => r.resourceType === 'Consent').length} Consent(s)` +
       (conditions > 0 ? ` and ${conditions} Condition(s)` : '') +
-      ' moved; the source is inactive with a replaced-by link'
+      ' moved; the source is inactive with a replaced-by link' +
+      (keptChoices.length > 0 ? ` and keeps a copy of its ${keptChoices.length} data-sharing Consent(s)` : '')
   );
   if (input.preview) return { status: 200, body: result(input.raw, [summary], newTarget) };
 
@@ -84,9 +94,11 @@ async function merge(req: FhirRequest, ctx: HandlerContext, afterMerge: AfterMer
     if (ctx.store.supportsTransactions) written = await ctx.store.transact(ops);
     else {
       // Without transactions each step is its own versioned write, in an order that leaves no
-      // Immunization pointing at a record marked replaced: target, moves, then the source.
+      // Immunization pointing at a record marked replaced and the source never without its
+      // data-sharing choice: the source's Consent copies, target, moves, then the source.
       written = [];
-      const ordered = [ops[0], ...ops.slice(2), ops[1]];
+      const copies = ops.slice(ops.length - keptChoices.length);
+      const ordered = [...copies, ops[0], ...ops.slice(2, ops.length - keptChoices.length), ops[1]];
       for (const op of ordered) written.push(await ctx.store.write(op));
     }
   } catch (err) {
@@ -181,6 +193,12 @@ async function recordsOf(ctx: HandlerContext, patientRef: string): Promise<Resou
     throw unprocessable(`More than ${MAX_MOVED} records would move; merge refused`);
   }
   return [...immunizations, ...consents, ...conditions];
+}
+
+/** A data-sharing Consent's copy for the merged-away source: the same choice, a record of its own. */
+function copyFor(consent: Consent, sourceId: string): Consent {
+  const { id: _id, meta: _meta, ...content } = consent;
+  return { ...content, id: newResourceId(), patient: { ...consent.patient, reference: `Patient/${sourceId}` } };
 }
 
 function repoint<T extends Immunization | Consent | Condition>(resource: T, targetId: string): T {
