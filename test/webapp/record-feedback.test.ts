@@ -1,6 +1,6 @@
 // What the clinic web app tells the user after Save, in a real browser (Debian's chromium through
 // playwright-core) against a real server: the rule warnings the registry stored a dose with are
-// shown on the record even when Save was pressed before the checks-while-typing came back; a
+// shown on the record, and focused, even when Save was pressed before the checks-while-typing came back; a
 // refused save keeps the form, marks the field the registry names (aria-invalid, its words linked
 // by aria-describedby) and moves the focus there; choosing Yes / No for data sharing with the
 // keyboard keeps the focus on the choice and stores the Consent CONTRACT.md "Data sharing" reads;
@@ -77,6 +77,8 @@ describe.skipIf(Boolean(missing))('clinic web app: what Save tells the user', ()
     expect(text).toContain('data-quality warnings');
     expect(text).toMatch(/Vaccine: CVX 01 \(DTP\) is Inactive/);
     expect(text).toMatch(/Lot number: .*no lotNumber/);
+    // The focus is on that notice, so a screen reader reads what the save answered.
+    await expect.poll(() => page.evaluate(() => document.activeElement?.textContent ?? '')).toContain('The immunization was recorded.');
     await page.getByRole('table', { name: 'Immunization history' }).getByText('CVX 01').waitFor();
     await noSeriousViolations();
   });

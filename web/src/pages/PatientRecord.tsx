@@ -26,6 +26,14 @@ export function PatientRecord({ patientId }: { patientId: string }) {
   const saved = new URLSearchParams(window.location.search).get('saved');
   // The rule warnings the registry stored the dose with (RecordImmunization's Save puts them here).
   const savedWarnings = saved === 'immunization' ? savedImmunizationWarnings() : [];
+  // After a save the focus goes to what it answered (and its warnings), read out by screen readers
+  // as the page opens; a notice already in the page when it appears is not announced as a live
+  // region is. Once, when the record first shows (not again after a data-sharing change).
+  const savedRef = useRef<HTMLDivElement>(null);
+  const shown = Boolean(patient);
+  useEffect(() => {
+    if (shown && saved) savedRef.current?.focus();
+  }, [shown, saved]);
 
   const load = useCallback(async () => {
     setLoading(true);
@@ -85,7 +93,7 @@ export function PatientRecord({ patientId }: { patientId: string }) {
     <>
       <PageTitle>{patientName(patient)}</PageTitle>
       {saved && (
-        <Alert color={savedWarnings.length ? 'yellow' : 'green'} title="Saved" mb="md" role="status">
+        <Alert color={savedWarnings.length ? 'yellow' : 'green'} title="Saved" mb="md" role="status" ref={savedRef} tabIndex={-1}>
           {saved === 'immunization' ? 'The immunization was recorded.' : 'The patient was saved.'}
           {savedWarnings.length > 0 && (
             <>
