@@ -79,7 +79,9 @@ async function checkPatientLink(imm: Immunization, ctx: RuleContext, occurrence:
   }
 }
 
-const ABSOLUTE_PATIENT = /\/(Patient\/[A-Za-z0-9\-.]{1,64})(?:\/_history\/[^/]+)?$/;
+// `Patient/<id>` at the end of an absolute URL, or before a version (`Patient/<id>/_history/2`,
+// relative or absolute): the patient it names, whose current record the rules read.
+const ABSOLUTE_PATIENT = /(?:^|\/)(Patient\/[A-Za-z0-9\-.]{1,64})(?:\/_history\/[^/]+)?$/;
 
 async function resolvePatient(imm: Immunization, ref: string, ctx: RuleContext): Promise<Patient | undefined> {
   if (ref.startsWith('#')) {

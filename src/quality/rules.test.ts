@@ -182,6 +182,9 @@ describe('Immunization rules', () => {
     expect(await found(baseImm({ patient: { reference: 'Patient/p2' } }))).toEqual([['patient-unknown', 'error', 'Immunization.patient']]);
     expect(await found(baseImm({ patient: { identifier: { value: 'x' } } }))).toEqual([['patient-unknown', 'error', 'Immunization.patient']]);
     expect(await found(baseImm({ patient: { reference: 'http://elsewhere.example/fhir/Patient/p1' } }))).toEqual([]);
+    // A version-specific reference (R4 allows them) names the same patient.
+    expect(await found(baseImm({ patient: { reference: 'Patient/p1/_history/1' } }))).toEqual([]);
+    expect(await found(baseImm({ patient: { reference: 'Patient/p2/_history/1' } }))).toEqual([['patient-unknown', 'error', 'Immunization.patient']]);
     expect(await found(baseImm({ patient: { reference: 'Group/p1' } }))).toEqual([['patient-unknown', 'error', 'Immunization.patient']]);
     const contained = baseImm({ contained: [basePatient({ id: 'c' })], patient: { reference: '#c' } });
     expect(await found(contained)).toEqual([]);
