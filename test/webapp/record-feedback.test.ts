@@ -81,6 +81,11 @@ describe.skipIf(Boolean(missing))('clinic web app: what Save tells the user', ()
     await expect.poll(() => page.evaluate(() => document.activeElement?.textContent ?? '')).toContain('The immunization was recorded.');
     await page.getByRole('table', { name: 'Immunization history' }).getByText('CVX 01').waitFor();
     await noSeriousViolations();
+    // Said once: a reload of the record does not announce the save again.
+    await page.reload();
+    await page.getByRole('table', { name: 'Immunization history' }).getByText('CVX 01').waitFor();
+    await expect(page.getByText('The immunization was recorded.').count()).resolves.toBe(0);
+    expect(new URL(page.url()).search).toBe('');
   });
 
   it('keeps a refused form, marks the field the registry names, and moves the focus to it', async () => {

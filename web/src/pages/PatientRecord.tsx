@@ -23,9 +23,15 @@ export function PatientRecord({ patientId }: { patientId: string }) {
   const [loading, setLoading] = useState(true);
   // Bumped when a Condition is recorded or changed: the forecast is asked for again.
   const [conditionsRevision, setConditionsRevision] = useState(0);
-  const saved = new URLSearchParams(window.location.search).get('saved');
+  // What was just saved, said once: read when the record opens, then the address drops `?saved=`
+  // and its history state, so a reload or a later visit through the history does not announce a
+  // save again (it did, focus included).
+  const [saved] = useState(() => new URLSearchParams(window.location.search).get('saved'));
   // The rule warnings the registry stored the dose with (RecordImmunization's Save puts them here).
-  const savedWarnings = saved === 'immunization' ? savedImmunizationWarnings() : [];
+  const [savedWarnings] = useState(() => (saved === 'immunization' ? savedImmunizationWarnings() : []));
+  useEffect(() => {
+    if (saved) window.history.replaceState(null, '', window.location.pathname);
+  }, [saved]);
   // After a save the focus goes to what it answered (and its warnings), read out by screen readers
   // as the page opens; a notice already in the page when it appears is not announced as a live
   // region is. Once, when the record first shows (not again after a data-sharing change).
