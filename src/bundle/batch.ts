@@ -22,7 +22,7 @@ export async function processBatch(
       try {
         // Each entry runs through the same pipeline as an HTTP request: scopes, policy, audit.
         const routed = routeEntry(entries[index], index, outer, ctx);
-        results[index] = responseEntry(await ctx.entries.run(routed.request), ctx.baseUrl);
+        results[index] = responseEntry(await ctx.entries.run(routed.request), ctx.baseUrl, routed.request.method);
       } catch (err) {
         results[index] = errorEntry(err);
       }

@@ -70,6 +70,13 @@ describe('responseEntry', () => {
       { numRuns: 1000 }
     );
   });
+
+  it('a HEAD entry answers status and headers without the resource, as HTTP HEAD does', () => {
+    const patient: Resource = { resourceType: 'Patient', id: 'p1' };
+    const res: FhirResponse = { status: 200, headers: { ETag: 'W/"3"' }, body: patient, lastUpdated: '2024-01-02T03:04:05.678Z' };
+    expect(responseEntry(res, 'http://x/fhir', 'HEAD')).toEqual({ response: { status: '200 OK', etag: 'W/"3"', lastModified: '2024-01-02T03:04:05.678Z' } });
+    expect(responseEntry(res, 'http://x/fhir', 'GET').resource).toEqual(patient);
+  });
 });
 
 describe('routeEntry', () => {

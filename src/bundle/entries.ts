@@ -120,8 +120,11 @@ function instantOf(httpDate: string): string {
 
 let lastInstant = { httpDate: '', iso: '' };
 
-/** The entry of a batch-/transaction-response for a handler's answer. */
-export function responseEntry(res: FhirResponse, baseUrl: string): BundleEntry {
+/**
+ * The entry of a batch-/transaction-response for a handler's answer. A HEAD entry answers as HTTP
+ * HEAD does: status and headers, without the resource.
+ */
+export function responseEntry(res: FhirResponse, baseUrl: string, method?: string): BundleEntry {
   const response: BundleEntryResponse = { status: statusLine(res.status) };
   const headers = res.headers ?? {};
   if (headers.Location) response.location = headers.Location;
@@ -133,7 +136,7 @@ export function responseEntry(res: FhirResponse, baseUrl: string): BundleEntry {
   const entry: BundleEntry = { response };
   if (res.body) {
     if (res.body.resourceType === 'OperationOutcome' && !response.outcome) response.outcome = res.body as OperationOutcome;
-    else if (res.body.resourceType !== 'OperationOutcome') entry.resource = res.body;
+    else if (res.body.resourceType !== 'OperationOutcome' && method !== 'HEAD') entry.resource = res.body;
   }
   // fullUrl first, then response and resource: built in that order rather than spread together
   // (a literal's properties after a spread take V8's slow path).

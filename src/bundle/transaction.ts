@@ -143,7 +143,7 @@ export async function processTransaction(bundle: Bundle, outer: FhirRequest, ctx
         p.response = { status: err.status, body: err.outcome };
       }
     }
-    const entry: BundleEntry[] = planned.map((p) => responseEntry(p.response as FhirResponse, ctx.baseUrl));
+    const entry: BundleEntry[] = planned.map((p) => responseEntry(p.response as FhirResponse, ctx.baseUrl, p.request.method));
     return { status: 200, body: { resourceType: 'Bundle', type: 'transaction-response', ...(entry.length ? { entry } : {}) } };
   });
 }
