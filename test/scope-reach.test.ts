@@ -58,6 +58,16 @@ describe('scopes on the types a search reaches', () => {
     expect(included.text).not.toContain('REACHLOT');
   });
 
+  it('a bulk export _typeFilter needs search rights on what its chains and _has reach', async () => {
+    const typeFilter = encodeURIComponent('Patient?_has:Immunization:patient:lot-number=REACHLOT');
+    const kickoff = (scope: string) =>
+      server.fhir('GET', `Patient/$export?_type=Patient&_typeFilter=${typeFilter}`, { headers: { ...as(scope), prefer: 'respond-async' } });
+    const refused = await kickoff('system/Patient.rs');
+    expect(refused.status).toBe(403);
+    expect(refused.body.issue[0].diagnostics).toContain('Immunization');
+    expect((await kickoff('system/Patient.rs system/Immunization.s')).status).toBe(202);
+  });
+
   it('$everything leaves out the compartment types the token may not read, and 403 when _type names one', async () => {
     const everything = await server.fhir('GET', `Patient/${patientId}/$everything`, { headers: as('user/Patient.rs') });
     expect(everything.status).toBe(200);

@@ -12,6 +12,9 @@ import { grants } from '../auth/scopes.js';
 import { badRequest, FhirError, forbidden, makeIssue, notFound, outcome } from '../fhir/outcome.js';
 import { ID_PATTERN, SUPPORTED_TYPES } from '../fhir/resource-types.js';
 import type { FhirRequest, FhirResponse, Handler, HandlerContext } from '../interactions/types.js';
+import { parseQuery } from '../fhir/url.js';
+import { parseCriteria } from '../search/parse.js';
+import { typesReachedByCriteria } from '../search/reach.js';
 import { FileNotFoundError } from '../store/files.js';
 import { nextInstant } from '../store/store.js';
 import { ACTIVE_STATES, type ExportFile, type ExportJob } from './jobs.js';
@@ -62,6 +65,15 @@ async function exportOperation(bulk: BulkExports, req: FhirRequest, ctx: Handler
   }
   const deniedFilters = params.typeFilters.filter((f) => !readable(f.type)).map((f) => f.type);
   if (deniedFilters.length > 0) throw forbidden(`The token's scopes do not allow exporting ${deniedFilters.join(', ')} (${scopeHint})`);
+  // A _typeFilter's chains and _has search other types (Patient?_has:Immunization:…): those need
+  // search rights too, or the export would answer questions about resources the token cannot read.
+  const reached = new Set(
+    params.typeFilters.flatMap((f) => [...typesReachedByCriteria(f.type, parseCriteria(f.type, parseQuery(f.query), ctx.baseUrl)).keys()])
+  );
+  const unsearchable = [...reached].filter((type) => !grants(caller.scopes, type, ['s'], ['user', 'system']));
+  if (unsearchable.length > 0) {
+    throw forbidden(`The token's scopes do not allow searching ${unsearchable.join(', ')}, which _typeFilter reaches through a chain or _has (${scopeHint})`);
+  }
 
   if (level === 'group') {
     const group = await ctx.store.read('Group', req.id as string);
