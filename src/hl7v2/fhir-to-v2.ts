@@ -242,15 +242,19 @@ function completionOf(imm: Immunization): string {
   return 'CP';
 }
 
+/** OBX-17 of 64994-7: CDC PHIN VADS "eligibility captured at the immunization level". */
+const ELIGIBILITY_PER_DOSE = ['VXC40', 'Eligibility captured at the immunization level', 'CDCPHINVS'];
+
 function observationSegments(imm: Immunization, date: string | undefined): Hl7Segment[] {
   const out: Hl7Segment[] = [];
   let setId = 0;
   let subId = 0;
-  const obx = (valueType: string, code: string, name: string, value: FieldValue, group: number, observed = date) => {
+  const obx = (valueType: string, code: string, name: string, value: FieldValue, group: number, observed = date, method?: FieldValue) => {
     setId += 1;
-    out.push(segment('OBX', [String(setId), valueType, [code, name, 'LN'], String(group), value, undefined, undefined, undefined, undefined, undefined, 'F', undefined, undefined, observed]));
+    out.push(segment('OBX', [String(setId), valueType, [code, name, 'LN'], String(group), value, undefined, undefined, undefined, undefined, undefined, 'F', undefined, undefined, observed, undefined, undefined, method]));
   };
-  for (const eligibility of imm.programEligibility ?? []) obx('CE', LOINC_OBX.fundingEligibility, 'Vaccine funding program eligibility category', ceFrom(eligibility), ++subId);
+  // OBX-17 is required with 64994-7 (CDC guide release 1.5): the eligibility is kept per dose, so VXC40.
+  for (const eligibility of imm.programEligibility ?? []) obx('CE', LOINC_OBX.fundingEligibility, 'Vaccine funding program eligibility category', ceFrom(eligibility), ++subId, date, ELIGIBILITY_PER_DOSE);
   if (imm.fundingSource) obx('CE', LOINC_OBX.fundingSource, 'Vaccine funding source', ceFrom(imm.fundingSource), ++subId);
   for (const vis of imm.education ?? []) {
     const group = ++subId;

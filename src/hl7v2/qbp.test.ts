@@ -129,6 +129,9 @@ describe('QBP^Q11 Z34 → RSP^K11', () => {
     // Observations: every OBX-3 / OBX-5 sent comes back under its dose.
     const obx = (m: Hl7Message) => m.getAllSegments('OBX').map((s) => `${components(s, 3)[0]}=${fieldText(s, 5)}`).sort();
     expect(obx(msg)).toEqual(obx(sent));
+    // 64994-7 needs OBX-17 (CDC guide release 1.5): the eligibility is the dose's, VXC40.
+    const eligibility = msg.getAllSegments('OBX').find((s) => components(s, 3)[0] === '64994-7');
+    expect(eligibility && components(eligibility, 17)[0], text).toBe('VXC40');
   });
 
   it('a query by name and birth date only finds the child through $match (Z32)', async () => {
