@@ -155,6 +155,21 @@ describe.skipIf(Boolean(missing))('clinic web app: what Save tells the user', ()
     }
   });
 
+  it('Add patient keeps every part of the address typed (a State and ZIP code alone were dropped)', async () => {
+    await page.goto(`${origin}/app/patients/new`);
+    await page.getByLabel(/^Last name/).fill("Ní Bhriain-O'Neill");
+    await page.getByLabel(/^First name/).fill('Saoirse Éabha');
+    await page.getByLabel(/^Date of birth/).fill(isoDaysAgo(200));
+    await page.getByLabel('State').fill('MA');
+    await page.getByLabel('ZIP code').fill('01001');
+    await page.getByRole('button', { name: 'Save' }).click();
+    await page.getByRole('heading', { level: 1, name: "Saoirse Éabha Ní Bhriain-O'Neill" }).waitFor();
+    const id = new URL(page.url()).pathname.split('/').pop();
+    const stored = await server.fhir('GET', `Patient/${id}`);
+    expect(stored.body.name[0]).toMatchObject({ family: "Ní Bhriain-O'Neill", given: ['Saoirse', 'Éabha'] });
+    expect(stored.body.address).toEqual([{ state: 'MA', postalCode: '01001' }]);
+  });
+
   it('keeps the focus on Search and on Run reminder/recall while they work and after (axe while busy)', async () => {
     await page.goto(`${origin}/app/`);
     await page.getByLabel('Last name').fill("O'Brien");

@@ -43,7 +43,8 @@ export function AddPatient({ initial }: { initial: URLSearchParams }) {
       birthDate,
       ...(form.gender ? { gender: form.gender as Patient['gender'] } : {}),
       ...(form.phone.trim() ? { telecom: [{ system: 'phone', value: form.phone.trim(), use: 'home' }] } : {}),
-      ...(form.line.trim() || form.city.trim()
+      // Any part of the address keeps it (a State and ZIP code alone were dropped without a word).
+      ...(form.line.trim() || form.city.trim() || form.state.trim() || form.postalCode.trim()
         ? {
             address: [
               {
