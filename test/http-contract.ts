@@ -175,6 +175,13 @@ export function runHttpContract(kind: StoreKind): void {
         const second = await server.fhir('POST', 'Patient', { body, headers });
         expect(second.status).toBe(200);
         expect(second.body.id).toBe(first.body.id);
+        // The whole search URL, as some clients send it, names the same condition.
+        for (const condition of [`?identifier=urn:mrn|${value}`, `Patient?identifier=urn:mrn|${value}`]) {
+          const again = await server.fhir('POST', 'Patient', { body, headers: { 'if-none-exist': condition } });
+          expect(again.status, condition).toBe(200);
+          expect(again.body.id, condition).toBe(first.body.id);
+        }
+        expect((await server.fhir('POST', 'Patient', { body, headers: { 'if-none-exist': `Immunization?identifier=urn:mrn|${value}` } })).status).toBe(400);
         // A second record with the same identifier (PUT to a client id: a POST would merge into the first).
         const dupId = `dup-${Date.now()}`;
         await server.fhir('PUT', `Patient/${dupId}`, { body: { ...patient({ identifier: [{ system: 'urn:mrn', value }] }), id: dupId } });

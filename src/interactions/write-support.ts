@@ -286,7 +286,10 @@ export function conditionalLockKey(resourceType: string, query: string): string 
 
 /** Resolves a conditional query (If-None-Exist, conditional update/delete/patch) to at most 2 records. */
 export async function conditionalMatches(ctx: HandlerContext, resourceType: string, query: string): Promise<ResourceRecord[]> {
-  const trimmed = query.replace(/^\?/, '');
+  // The condition is the query (R4: If-None-Exist: [search parameters]); a leading `?`, or the
+  // `[type]?` of clients that send the whole search URL, names the same search.
+  const typePrefix = `${resourceType}?`;
+  const trimmed = query.startsWith(typePrefix) ? query.slice(typePrefix.length) : query.replace(/^\?/, '');
   if (trimmed.trim() === '') throw badRequest('A conditional request needs search parameters');
   return findMatches(ctx.store, resourceType, trimmed, 2, { baseUrl: ctx.baseUrl, checkReach: reachChecker(ctx) });
 }
