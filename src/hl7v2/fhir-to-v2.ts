@@ -7,7 +7,7 @@ import { CDCPHINVS_SYSTEMS, conditionObservations, cvxOf, observationCodesOf, ob
 import { parseIsoDate } from '../forecast/dates.js';
 import type { SupportingData } from '../forecast/supporting-data.js';
 import type { DataSharing } from '../consent/data-sharing.js';
-import { ceFrom, codingOf, CVX, nameFor, NDC } from './codes.js';
+import { ceFrom, codingOf, CVX, nameFor, NDC, TABLE_BASE } from './codes.js';
 import { fhirDateTimeToHl7, fhirDateToHl7, segment, type FieldValue } from './er7.js';
 import { authorityOf, DOSE_KEY_SYSTEM, SSN_SYSTEM } from './identifiers.js';
 import { ADDRESS_USE, EXT, LOINC_OBX, NAME_USE, PERFORMER_FUNCTION, VIS_BY_VACCINE_TYPE } from './vxu-to-fhir.js';
@@ -195,7 +195,7 @@ export function doseSegments(imm: Immunization): Hl7Segment[] {
     imm.lotNumber,
     fhirDateToHl7(imm.expirationDate),
     imm.manufacturer?.identifier?.value ? [imm.manufacturer.identifier.value, imm.manufacturer.display, nameFor(imm.manufacturer.identifier.system) ?? 'MVX'] : undefined,
-    completion === 'RE' || completion === 'NA' ? ceFrom(imm.statusReason) : undefined,
+    refusalReasonOf(imm, completion),
     undefined,
     completion,
     'A',
@@ -221,6 +221,23 @@ function storedXcn(extension: Extension[] | undefined): FieldValue | undefined {
   } catch {
     return undefined;
   }
+}
+
+const NIP002 = `${TABLE_BASE}NIP002`;
+
+/**
+ * RXA-18 (refusal reason, CDC table NIP002; required with RXA-20 RE). A reason in NIP002 goes back
+ * as sent. A refusal recorded otherwise — FHIR's PATOBJ "patient objection", the reason stored for
+ * an RE sent without RXA-18, or another code a FHIR client chose — is NIP002 02 "Other" with that
+ * reason's text: a code outside the table is not an RXA-18 value. A dose not given for another
+ * reason (NA: immune, medical precaution, out of stock) has no refusal reason.
+ */
+function refusalReasonOf(imm: Immunization, completion: string): string[] | undefined {
+  if (completion !== 'RE' && completion !== 'NA') return undefined;
+  const reason = imm.statusReason;
+  if (reason?.coding?.some((c) => c.system === NIP002)) return ceFrom(reason, NIP002);
+  if (completion === 'NA') return undefined;
+  return ['02', reason?.text ?? reason?.coding?.[0]?.display ?? 'Other', 'NIP002'];
 }
 
 /** CVX first, then NDC (RXA-5 carries two codes; others after). */

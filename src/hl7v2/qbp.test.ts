@@ -292,3 +292,15 @@ describe('QAK', () => {
     expect(msg.getSegment('QAK')?.getField(3).toString(), text).toBe('Z99^Some Other Query^CDCPHINVS');
   });
 });
+
+describe('RXA-18 in a Z32', () => {
+  it('a refusal stored without a NIP002 reason (RE sent without RXA-18) comes back as NIP002 02 "Other", never as PATOBJ', async () => {
+    const birth = yearsAgo(1);
+    const refusal = order({ filler: 'RXA18-1-MMR', cvx: '03', date: hl7Date(3), completion: 'RE', amount: '999' });
+    const sent = await post(vxu({ pid: pid({ mrn: 'RXA18-1', family: 'Saarinen', given: 'Eero', birth }), orders: [refusal] }));
+    expect(['AA', 'AE'], sent.text).toContain(sent.msg.getSegment('MSA')?.getField(1).toString());
+    const { msg, text } = await post(qbp(qpd({ id: 'RXA18-1^^^MYEHR^MR', family: 'Saarinen', given: 'Eero', birth })));
+    const rxa = msg.getAllSegments('RXA').find((s) => s.getComponent(20, 1) === 'RE');
+    expect(rxa && components(rxa, 18), text).toEqual(['02', 'patient objection', 'NIP002']);
+  });
+});
