@@ -46,6 +46,15 @@ describe('data sharing and patient compartments', () => {
       expect(res.status, path).toBe(403);
       expect(res.body.issue[0].details.coding[0].code).toBe('data-sharing-restricted');
     }
+    // The refusal of a dose, a Consent or an unknown-status dose does not say whose it is.
+    const consents = (await server.fhir('GET', `Consent?patient=Patient/${ids.no}`)).body.entry.map((e: any) => e.resource.id);
+    for (const path of [`Immunization/${imm.no}`, `Consent/${consents[0]}`, `Immunization/${imm.unknown}`]) {
+      const res = await server.fhir('GET', path, { headers: orgC() });
+      expect(res.status, path).toBe(403);
+      expect(res.text, path).not.toContain(ids.no);
+      expect(res.text, path).not.toContain(ids.unknown);
+      expect(res.body.issue[0].diagnostics, path).toContain(path);
+    }
     expect((await server.fhir('GET', `Patient/${ids.yes}`, { headers: orgC() })).status).toBe(200);
   });
 

@@ -86,12 +86,16 @@ export async function accessPolicyFor(
     const patient = patientOf?.(resource);
     const s = patient ? hidden.get(patient) : undefined;
     if (!s) return undefined;
+    // Name what was asked for, never the patient it belongs to: "Patient/7 does not share…" in
+    // answer to Immunization/3 would tell the caller whose dose that is.
+    const asked = `${resource.resourceType}/${resource.id ?? ''}`;
+    const whose = resource.resourceType === 'Patient' ? asked : `The patient of ${asked}`;
     return s.status === 'unknown'
       ? sharingError(
           'data-sharing-unknown',
-          `The data-sharing status of ${patient} is unknown: record a Consent (Yes or No) before reading the record`
+          `The data-sharing status of ${resource.resourceType === 'Patient' ? asked : `the patient of ${asked}`} is unknown: record a Consent (Yes or No) for the patient before reading the record`
         )
-      : sharingError('data-sharing-restricted', `${patient} does not share data with ${organization}`);
+      : sharingError('data-sharing-restricted', `${whose} does not share data with ${organization}`);
   };
 
   return {
