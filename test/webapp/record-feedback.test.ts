@@ -170,6 +170,29 @@ describe.skipIf(Boolean(missing))('clinic web app: what Save tells the user', ()
     expect(stored.body.address).toEqual([{ state: 'MA', postalCode: '01001' }]);
   });
 
+  it('Add patient shows what the registry said about the new record (a test-like name)', async () => {
+    const addTestLike = async () => {
+      // Saved with the rule warning test-patient-name.
+      await page.goto(`${origin}/app/patients/new`);
+      await page.getByLabel(/^Last name/).fill('Testcase');
+      await page.getByLabel(/^First name/).fill('Test');
+      await page.getByLabel(/^Date of birth/).fill(isoDaysAgo(300));
+      await page.getByLabel('Phone').fill('413-555-0142');
+      await page.getByLabel('Street address').fill('12 Birch Lane');
+      await page.getByLabel('City').fill('Amherst');
+      await page.getByRole('button', { name: 'Save' }).click();
+      await page.getByRole('heading', { level: 1, name: 'Test Testcase' }).waitFor();
+      const saved = page.getByRole('status').filter({ hasText: 'The patient was saved.' });
+      await saved.waitFor();
+      return { id: new URL(page.url()).pathname.split('/').pop(), notice: await saved.innerText() };
+    };
+    const first = await addTestLike();
+    expect(first.notice).toMatch(/looks like test data/);
+    await noSeriousViolations();
+    const stored = await server.fhir('GET', `Patient/${first.id}`);
+    expect(stored.body.name[0]).toMatchObject({ family: 'Testcase', given: ['Test'] });
+  });
+
   it('keeps the focus on Search and on Run reminder/recall while they work and after (axe while busy)', async () => {
     await page.goto(`${origin}/app/`);
     await page.getByLabel('Last name').fill("O'Brien");

@@ -146,6 +146,12 @@ export class ApiError extends Error {
 
 export interface Api {
   get<T = Resource>(path: string): Promise<T>;
+  /**
+   * Creates a resource asking for the answer's OperationOutcome (`Prefer: return=OperationOutcome`):
+   * the rule warnings and notes it was stored with, and its id from `Location` (a Patient the
+   * registry matched to an existing child answers 200 with that record's).
+   */
+  create(type: string, body: unknown): Promise<{ id?: string; outcome?: OperationOutcome }>;
   post<T = Resource>(path: string, body: unknown, headers?: Record<string, string>): Promise<T>;
   /** headers: e.g. If-Match (W/"versionId") so a record changed meanwhile answers 412, not overwritten. */
   put<T = Resource>(path: string, body: unknown, headers?: Record<string, string>): Promise<T>;
@@ -207,6 +213,12 @@ export function createApi(client: Client, onSignedOut: () => void): Api {
   return {
     get: async (path) => json(await call('GET', path)),
     post: async (path, body, headers) => json(await call('POST', path, body, headers)),
+    create: async (type, body) => {
+      const res = await call('POST', type, body, { Prefer: 'return=OperationOutcome' });
+      const location = res.headers.get('Location') ?? res.headers.get('Content-Location') ?? '';
+      const id = new RegExp(`/${type}/([A-Za-z0-9\\-.]{1,64})(/|$)`).exec(location)?.[1];
+      return { id, outcome: await json<OperationOutcome | undefined>(res) };
+    },
     put: async (path, body, headers) => json(await call('PUT', path, body, headers)),
     text: async (path, accept) => (await call('GET', path, undefined, {}, accept)).text(),
     admin: async (method, path, body) => json(await call(method, path, body, {}, 'application/json', `${new URL(base).origin}/auth/admin`)),

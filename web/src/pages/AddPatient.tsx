@@ -3,10 +3,12 @@
 import { Button, Group, NativeSelect, SimpleGrid, TextInput } from '@mantine/core';
 import { useState } from 'react';
 import { parseDate, today } from '../dates';
-import type { OperationOutcome, Patient } from '../fhir-types';
+import { issueText } from '../errors';
+import type { Patient } from '../fhir-types';
 import { navigate } from '../router';
 import { useSession } from '../session';
 import { BusyButton, ErrorPanel, PageTitle } from '../ui';
+import type { SavedNotes } from './RecordImmunization';
 
 export function AddPatient({ initial }: { initial: URLSearchParams }) {
   const { api, info } = useSession();
@@ -61,8 +63,11 @@ export function AddPatient({ initial }: { initial: URLSearchParams }) {
     setBusy(true);
     setError(undefined);
     try {
-      const saved = await api.post<Patient | OperationOutcome>('Patient', patient, { Prefer: 'return=representation' });
-      if (saved.resourceType === 'Patient' && saved.id) navigate(`/app/patients/${saved.id}?saved=patient`);
+      // The answer's OperationOutcome: the rule warnings and notes (a test-like or newborn
+      // placeholder name, the child already registered) are shown on the record.
+      const { id, outcome } = await api.create('Patient', patient);
+      const notes: SavedNotes = { notes: (outcome?.issue ?? []).filter((i) => i.severity === 'warning' || i.severity === 'information').map(issueText) };
+      if (id) navigate(`/app/patients/${id}?saved=patient`, false, notes);
       else setError(new Error('The registry saved the patient but did not say under which record. Search for the patient again.'));
     } catch (err) {
       setError(err);

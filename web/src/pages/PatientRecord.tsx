@@ -11,7 +11,7 @@ import { navigate } from '../router';
 import { useSession } from '../session';
 import { Conditions } from './Conditions';
 import { LaunchApp } from './LaunchApp';
-import type { SavedImmunization } from './RecordImmunization';
+import type { SavedNotes } from './RecordImmunization';
 import { consentStatus, currentSharing, newSharingConsent, sharingHistory, type SharingStatus } from '../sharing';
 import { BADGE, ErrorPanel, genderText, PageTitle, patientName } from '../ui';
 
@@ -28,7 +28,7 @@ export function PatientRecord({ patientId }: { patientId: string }) {
   // save again (it did, focus included).
   const [saved] = useState(() => new URLSearchParams(window.location.search).get('saved'));
   // The rule warnings the registry stored the dose with (RecordImmunization's Save puts them here).
-  const [savedWarnings] = useState(() => (saved === 'immunization' ? savedImmunizationWarnings() : []));
+  const [savedWarnings] = useState(() => (saved ? savedNotes() : []));
   useEffect(() => {
     if (saved) window.history.replaceState(null, '', window.location.pathname);
   }, [saved]);
@@ -104,7 +104,7 @@ export function PatientRecord({ patientId }: { patientId: string }) {
           {savedWarnings.length > 0 && (
             <>
               <Text size="sm" mt="xs">
-                The registry stored it with these data-quality warnings:
+                {saved === 'immunization' ? 'The registry stored it with these data-quality warnings:' : 'The registry says:'}
               </Text>
               <List size="sm">
                 {savedWarnings.map((warning) => (
@@ -134,9 +134,9 @@ export function PatientRecord({ patientId }: { patientId: string }) {
   );
 }
 
-function savedImmunizationWarnings(): string[] {
-  const state = window.history.state as { savedImmunization?: SavedImmunization } | null;
-  return state?.savedImmunization?.warnings ?? [];
+function savedNotes(): string[] {
+  const state = window.history.state as Partial<SavedNotes> | null;
+  return Array.isArray(state?.notes) ? state.notes : [];
 }
 
 function Demographics({ patient }: { patient: Patient }) {

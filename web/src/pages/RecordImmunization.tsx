@@ -67,9 +67,9 @@ function fieldErrorsOf(error: unknown): Partial<Record<keyof Form, string>> {
   return found;
 }
 
-/** What a saved dose's answer warned about, carried to the record (history state) and shown there. */
-export interface SavedImmunization {
-  warnings: string[];
+/** What a save's answer said (rule warnings, notes), carried to the record (history state) and shown there. */
+export interface SavedNotes {
+  notes: string[];
 }
 
 interface Form {
@@ -209,8 +209,8 @@ export function RecordImmunization({ patientId }: { patientId: string }) {
       // record, as the checks while typing may not have come back before Save was pressed.
       const outcome = await api.post<OperationOutcome | undefined>('Immunization', resource, { Prefer: 'return=OperationOutcome' });
       const warnings = (outcome?.issue ?? []).filter((i) => i.severity === 'warning').map(issueText);
-      const saved: SavedImmunization = { warnings };
-      navigate(`/app/patients/${patientId}?saved=immunization`, false, { savedImmunization: saved });
+      const saved: SavedNotes = { notes: warnings };
+      navigate(`/app/patients/${patientId}?saved=immunization`, false, saved);
     } catch (err) {
       setError(err);
       setFieldErrors(fieldErrorsOf(err));
