@@ -1,7 +1,8 @@
-// Scopes for the types a request reaches besides the one it names (src/search/reach.ts: chains,
-// `_has`, `_include`, `_revinclude`, conditional references; `$everything`'s compartment types). The
-// pipeline's scope check (src/pipeline/authorize.ts) sees only the named type, so these are checked
-// here, once the request is parsed. user/ and system/ scopes grant them; patient/ scopes only when
+// Scopes for the types a request reaches besides the one it names: the types chains, `_has` and
+// conditional references search (src/search/reach.ts: 403 when not allowed), the types
+// `_include` / `_revinclude` would add and `$everything`'s compartment types (left out when not
+// allowed). The pipeline's scope check (src/pipeline/authorize.ts) sees only the named type, so
+// these are checked here, once the request is parsed. user/ and system/ scopes grant them; patient/ scopes only when
 // the request is already confined to the token's patient (then the caller-scoped store keeps the
 // reached types inside that compartment too).
 import { grants } from '../auth/scopes.js';
@@ -24,7 +25,7 @@ export function reachChecker(ctx: Caller): (reached: ReachedTypes) => void {
       .filter(([type, permissions]) => !mayReach(ctx, type, permissions))
       .map(([type, permissions]) => `${type} (needs ${[...permissions].sort().join('')})`);
     if (refused.length > 0) {
-      throw forbidden(`The token's scopes do not allow ${refused.join(', ')}, which this request reaches through a chain, _has, _include, _revinclude or a conditional reference`);
+      throw forbidden(`The token's scopes do not allow ${refused.join(', ')}, which this request searches through a chain, _has or a conditional reference`);
     }
   };
 }
