@@ -193,6 +193,21 @@ describe.skipIf(Boolean(missing))('clinic web app: what Save tells the user', ()
     expect(stored.body.name[0]).toMatchObject({ family: 'Testcase', given: ['Test'] });
   });
 
+  it('Add patient: a refused save marks the date of birth the registry names and moves the focus there', async () => {
+    await page.goto(`${origin}/app/patients/new`);
+    await page.getByLabel(/^Last name/).fill('Oldest');
+    await page.getByLabel(/^First name/).fill('Ada');
+    // 130 years ago: birthdate-implausible, refused by the registry (the form only checks the format).
+    await page.getByLabel(/^Date of birth/).fill(`${new Date().getUTCFullYear() - 130}-01-15`);
+    await page.getByRole('button', { name: 'Save' }).click();
+    await page.getByRole('alert').filter({ hasText: 'The patient was not saved' }).waitFor();
+    await expect.poll(() => focusedName(page)).toBe('Date of birth');
+    await expect(page.getByLabel(/^Date of birth/).getAttribute('aria-invalid')).resolves.toBe('true');
+    await expect(description('Date of birth')).resolves.toMatch(/125 years/);
+    await expect(page.getByLabel(/^Last name/).inputValue()).resolves.toBe('Oldest');
+    await noSeriousViolations();
+  });
+
   it('keeps the focus on Search and on Run reminder/recall while they work and after (axe while busy)', async () => {
     await page.goto(`${origin}/app/`);
     await page.getByLabel('Last name').fill("O'Brien");

@@ -1,14 +1,38 @@
 // Add a patient not found by the search. The server may recognise the person (certain match) and
 // answer with the existing record: then that record opens, and the user is told so.
 import { Button, Group, NativeSelect, SimpleGrid, TextInput } from '@mantine/core';
-import { useState } from 'react';
+import { useEffect, useRef, useState } from 'react';
 import { parseDate, today } from '../dates';
 import { issueText } from '../errors';
+import { ApiError } from '../fhir';
 import type { Patient } from '../fhir-types';
 import { navigate } from '../router';
 import { useSession } from '../session';
 import { BusyButton, ErrorPanel, PageTitle } from '../ui';
 import type { SavedNotes } from './RecordImmunization';
+
+// The form field an issue's FHIRPath expression names, so a refused save marks that field.
+const FIELD_OF_EXPRESSION: Array<[RegExp, string]> = [
+  [/birthDate/i, 'birthDate'],
+  [/given/i, 'given'],
+  [/family|\.name\b/i, 'family'],
+  [/gender/i, 'gender'],
+  [/telecom/i, 'phone'],
+  [/address/i, 'line'],
+];
+
+/** The errors of a refused save per form field (the registry's own words). */
+function fieldErrorsOf(error: unknown): Record<string, string> {
+  const found: Record<string, string> = {};
+  if (!(error instanceof ApiError)) return found;
+  for (const issue of error.outcome?.issue ?? []) {
+    if (issue.severity !== 'error' && issue.severity !== 'fatal') continue;
+    const field = FIELD_OF_EXPRESSION.find(([pattern]) => pattern.test(issue.expression?.[0] ?? ''))?.[1];
+    const text = issue.details?.text ?? issue.diagnostics;
+    if (field && text && !found[field]) found[field] = text;
+  }
+  return found;
+}
 
 export function AddPatient({ initial }: { initial: URLSearchParams }) {
   const { api, info } = useSession();
@@ -26,7 +50,19 @@ export function AddPatient({ initial }: { initial: URLSearchParams }) {
   const [errors, setErrors] = useState<Record<string, string>>({});
   const [error, setError] = useState<unknown>();
   const [busy, setBusy] = useState(false);
-  const set = (key: keyof typeof form) => (e: React.ChangeEvent<HTMLInputElement | HTMLSelectElement>) => setForm({ ...form, [key]: e.currentTarget.value });
+  const set = (key: keyof typeof form) => (e: React.ChangeEvent<HTMLInputElement | HTMLSelectElement>) => {
+    setForm({ ...form, [key]: e.currentTarget.value });
+    if (errors[key]) setErrors({ ...errors, [key]: '' });
+  };
+  // After a refused Save the focus goes to the first field marked invalid, or to the refusal.
+  const formRef = useRef<HTMLFormElement>(null);
+  const errorRef = useRef<HTMLDivElement>(null);
+  const [refusals, setRefusals] = useState(0);
+  useEffect(() => {
+    if (refusals === 0) return;
+    const invalid = formRef.current?.querySelector<HTMLElement>('[aria-invalid="true"]');
+    (invalid ?? errorRef.current)?.focus();
+  }, [refusals]);
 
   const submit = async (event: React.FormEvent) => {
     event.preventDefault();
@@ -37,7 +73,10 @@ export function AddPatient({ initial }: { initial: URLSearchParams }) {
     if (!birthDate) found.birthDate = 'Enter the date of birth, e.g. 2024-03-05 or 03/05/2024';
     else if (birthDate > today()) found.birthDate = 'The date of birth cannot be in the future';
     setErrors(found);
-    if (Object.keys(found).length > 0) return;
+    if (Object.keys(found).length > 0) {
+      setRefusals((n) => n + 1);
+      return;
+    }
     const patient: Patient = {
       resourceType: 'Patient',
       active: true,
@@ -71,6 +110,8 @@ export function AddPatient({ initial }: { initial: URLSearchParams }) {
       else setError(new Error('The registry saved the patient but did not say under which record. Search for the patient again.'));
     } catch (err) {
       setError(err);
+      setErrors(fieldErrorsOf(err));
+      setRefusals((n) => n + 1);
     } finally {
       setBusy(false);
     }
@@ -79,8 +120,8 @@ export function AddPatient({ initial }: { initial: URLSearchParams }) {
   return (
     <>
       <PageTitle>Add patient</PageTitle>
-      <ErrorPanel error={error} title="The patient was not saved" />
-      <form onSubmit={submit} noValidate aria-label="Add patient">
+      <ErrorPanel error={error} title="The patient was not saved" ref={errorRef} />
+      <form onSubmit={submit} noValidate aria-label="Add patient" ref={formRef}>
         <SimpleGrid cols={{ base: 1, sm: 2, md: 3 }} spacing="md">
           <TextInput label="Last name" required value={form.family} onChange={set('family')} error={errors.family} />
           <TextInput label="First name" required value={form.given} onChange={set('given')} error={errors.given} />
@@ -89,6 +130,7 @@ export function AddPatient({ initial }: { initial: URLSearchParams }) {
             label="Gender"
             value={form.gender}
             onChange={set('gender')}
+            error={errors.gender}
             data={[
               { value: '', label: 'Not given' },
               { value: 'female', label: 'Female' },
@@ -97,8 +139,8 @@ export function AddPatient({ initial }: { initial: URLSearchParams }) {
               { value: 'unknown', label: 'Unknown' },
             ]}
           />
-          <TextInput label="Phone" type="tel" value={form.phone} onChange={set('phone')} />
-          <TextInput label="Street address" value={form.line} onChange={set('line')} />
+          <TextInput label="Phone" type="tel" value={form.phone} onChange={set('phone')} error={errors.phone} />
+          <TextInput label="Street address" value={form.line} onChange={set('line')} error={errors.line} />
           <TextInput label="City" value={form.city} onChange={set('city')} />
           <TextInput label="State" value={form.state} onChange={set('state')} />
           <TextInput label="ZIP code" value={form.postalCode} onChange={set('postalCode')} />
