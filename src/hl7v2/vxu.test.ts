@@ -392,6 +392,19 @@ describe('VXU^V04 → ACK^V04 (Z23)', () => {
     expect(await immunizationsOf(patient.id)).toHaveLength(1);
   });
 
+  it('two doses a rule rejects: each reported once, at its own RXA; the patient is stored (AE)', async () => {
+    const message = vxu({
+      pid: pid({ mrn: 'RULE-3', family: 'Ito', given: 'Yui', birth: yearsAgo(2), sex: 'F' }),
+      orders: [order({ filler: 'RULE-3-A', cvx: '08', date: hl7Date(-30) }), order({ filler: 'RULE-3-B', cvx: '10', date: hl7Date(-40) })],
+    });
+    const { ack, text } = await post(message);
+    expect(msa(ack), text).toBe('AE');
+    const future = errs(ack).filter((e) => e.severity === 'E');
+    expect(future.map((e) => e.location), text).toEqual(['RXA^1^3^1', 'RXA^2^3^1']);
+    const [patient] = await patientsBy(`${authority('MYEHR')}|RULE-3`);
+    expect(await immunizationsOf(patient.id)).toEqual([]);
+  });
+
   it('a patient a rule rejects (no birth date) rejects the message: AR, nothing stored', async () => {
     const message = vxu({
       pid: pid({ mrn: 'RULE-2', family: 'Ito', given: 'Mai', birth: '' }),

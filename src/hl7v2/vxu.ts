@@ -86,21 +86,28 @@ async function storeVxu(content: VxuContent, request: AckRequest, run: FhirRunne
       return { ack: buildAck(request, code, issues), code, issues, status: 200, patient };
     } catch (err) {
       if (!isFhirError(err)) throw err;
+      // A 422 names every entry that broke a rule (each issue prefixed with its entry): when each of
+      // them is a dose, all are reported at their own RXA and left out together.
+      const refused = err.status === 422 ? refusedEntries(err.outcome.issue ?? [], roles) : undefined;
+      if (refused && refused.length > 1) {
+        for (const { role, issues: own } of refused) {
+          if (role.kind === 'condition') {
+            refusedConditions.add(role.item);
+            issues.push(...own.map(conditionLeftOut));
+          } else {
+            issues.push(...own);
+            doses = doses.filter((d) => d !== role.dose);
+          }
+        }
+        continue;
+      }
       const failing = failingEntry(err.outcome.issue ?? []);
       const role = failing === undefined ? undefined : roles[failing];
       const entryIssues = (err.outcome.issue ?? []).map((i) => issueAt(i, role));
       if (role?.kind === 'condition' && err.status >= 400 && err.status < 500 && err.status !== 409 && err.status !== 412) {
         // The Condition alone is left out; the OBX stays on its dose (and in the forecast) as before.
         refusedConditions.add(role.item);
-        issues.push(
-          ...entryIssues.map((i) => ({
-            ...i,
-            severity: 'I' as const,
-            hl7Code: '0',
-            appCode: '8',
-            text: `OBX-5 was kept with the dose but not recorded as a Condition: ${i.text}`,
-          }))
-        );
+        issues.push(...entryIssues.map(conditionLeftOut));
         continue;
       }
       if (role?.kind === 'dose' && err.status === 422 && doses.length > 0) {
@@ -147,6 +154,30 @@ function locationOf(entry: BundleEntry | undefined): string | undefined {
 }
 
 /** The entry a transaction error names (`Bundle.entry[i]: …`), if any. */
+type RefusedEntry = { role: Extract<EntryRole, { kind: 'dose' | 'condition' }>; issues: Hl7Issue[] };
+
+/**
+ * The entries a 422 refuses, each with its own issues at its own segment (every issue names its
+ * entry); undefined when one of them is not a dose or a Condition (the message is then refused).
+ */
+function refusedEntries(issues: OperationOutcomeIssue[], roles: EntryRole[]): RefusedEntry[] | undefined {
+  const byEntry = new Map<number, RefusedEntry>();
+  for (const issue of issues) {
+    const index = failingEntry([issue]);
+    const role = index === undefined ? undefined : roles[index];
+    if (index === undefined || (role?.kind !== 'dose' && role?.kind !== 'condition')) return undefined;
+    const entry = byEntry.get(index) ?? { role, issues: [] };
+    entry.issues.push(issueAt(issue, role));
+    byEntry.set(index, entry);
+  }
+  return [...byEntry.values()];
+}
+
+/** A Condition's refusal as the information that it was left out (the OBX stays on its dose). */
+function conditionLeftOut(issue: Hl7Issue): Hl7Issue {
+  return { ...issue, severity: 'I', hl7Code: '0', appCode: '8', text: `OBX-5 was kept with the dose but not recorded as a Condition: ${issue.text}` };
+}
+
 function failingEntry(issues: OperationOutcomeIssue[]): number | undefined {
   for (const issue of issues) {
     const m = /^Bundle\.entry\[(\d+)\]/.exec(issue.diagnostics ?? issue.details?.text ?? '');
