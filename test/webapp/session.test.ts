@@ -6,7 +6,8 @@
 // computer) asks for the password again and the tab's refresh token stops working; and a user at
 // work whose access token runs out is refreshed (offline_access), not signed out. axe runs on the
 // sign-in server's sign-out confirmation. A reports user (reminder/recall and coverage only) opens
-// on Reports and is offered no patient search or record links.
+// on Reports and is offered no patient search or record links; a site-admin's "Add a user" marks
+// the fields at fault.
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildWebApp } from '../../scripts/build-web.js';
@@ -93,6 +94,41 @@ describe.skipIf(Boolean(missing))('clinic web app: the sign-in ends', () => {
       expect(violations, describeViolations(violations)).toEqual([]);
     } finally {
       await clinicManager.close();
+    }
+  });
+
+  it('a site-admin adding a user with a bad username and a short password gets both fields marked, the first focused', async () => {
+    const adminContext = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    adminContext.setDefaultTimeout(10_000);
+    try {
+      const tab = await adminContext.newPage();
+      await signInUser(tab, origin, server.token(), { username: 'admin.session', password: 'session admin password', organization: CLINIC, role: 'site-admin' });
+      await tab.goto(`${origin}/app/users`);
+      await tab.getByRole('table', { name: 'Users' }).waitFor();
+      const posted: string[] = [];
+      tab.on('request', (r) => r.method() === 'POST' && r.url().includes('/auth/admin/users') && posted.push(r.url()));
+      await tab.getByLabel(/^New username/).fill('x');
+      await tab.getByLabel(/^Initial password/).fill('short');
+      await tab.getByRole('button', { name: 'Add user' }).click();
+      const username = tab.getByLabel(/^New username/);
+      const password = tab.getByLabel(/^Initial password/);
+      await expect.poll(() => username.getAttribute('aria-invalid')).toBe('true');
+      await expect(password.getAttribute('aria-invalid')).resolves.toBe('true');
+      await expect(username.evaluate((el) => el === document.activeElement)).resolves.toBe(true);
+      const described = (field: typeof username) =>
+        field.evaluate((el) => (el.getAttribute('aria-describedby') ?? '').split(/\s+/).map((id) => (id ? (document.getElementById(id)?.textContent ?? '') : '')).join(' '));
+      await expect(described(username)).resolves.toMatch(/2 to 64 characters/);
+      await expect(described(password)).resolves.toMatch(/at least 8 characters/);
+      expect(posted, 'nothing is sent while the form says what to correct').toEqual([]);
+      const violations = await seriousViolations(tab);
+      expect(violations, describeViolations(violations)).toEqual([]);
+      // Corrected, the user is added.
+      await username.fill('nurse.added');
+      await password.fill('a long enough password');
+      await tab.getByRole('button', { name: 'Add user' }).click();
+      await tab.getByText('Added nurse.added.').waitFor();
+    } finally {
+      await adminContext.close();
     }
   });
 

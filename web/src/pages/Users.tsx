@@ -1,7 +1,7 @@
 // Site administration: the users of the administrator's facility (the sign-in server's
 // /auth/admin/users API; a site-admin sees and changes its own facility's accounts only).
 import { Badge, Button, Group, NativeSelect, PasswordInput, SimpleGrid, Table, Text, TextInput, Title } from '@mantine/core';
-import { useCallback, useEffect, useState } from 'react';
+import { useCallback, useEffect, useRef, useState } from 'react';
 import { showDate } from '../dates';
 import { useSession } from '../session';
 import { BADGE, BusyButton, ErrorPanel, PageTitle } from '../ui';
@@ -32,6 +32,15 @@ export function Users() {
   const [message, setMessage] = useState<string | undefined>();
   const [form, setForm] = useState({ username: '', name: '', password: '', role: 'clinician' });
   const [busy, setBusy] = useState(false);
+  // The sign-in server's rules for a new account (src/signin/users.ts, passwords.ts), checked here
+  // first so the field at fault is marked (aria-invalid, its words by aria-describedby) and focused;
+  // its 400 names no field ("Check the fields below" had nothing marked). The server still decides.
+  const [fieldErrors, setFieldErrors] = useState<{ username?: string; password?: string }>({});
+  const [refusals, setRefusals] = useState(0);
+  const addForm = useRef<HTMLFormElement>(null);
+  useEffect(() => {
+    if (refusals > 0) addForm.current?.querySelector<HTMLElement>('[aria-invalid="true"]')?.focus();
+  }, [refusals]);
   const query = info.organization ? `?organization=${encodeURIComponent(info.organization)}` : '';
 
   const load = useCallback(async () => {
@@ -61,6 +70,17 @@ export function Users() {
 
   const add = async (event: React.FormEvent) => {
     event.preventDefault();
+    const found: { username?: string; password?: string } = {};
+    if (!/^[a-z0-9][a-z0-9._@-]{1,63}$/.test(form.username.trim().toLowerCase())) {
+      found.username = 'Use 2 to 64 characters: letters, digits, ".", "_", "@" or "-", starting with a letter or digit';
+    }
+    if (form.password.length < 8) found.password = 'Use at least 8 characters';
+    else if (form.password.length > 1024) found.password = 'Use at most 1024 characters';
+    setFieldErrors(found);
+    if (found.username || found.password) {
+      setRefusals((n) => n + 1);
+      return;
+    }
     setBusy(true);
     setActionError(undefined);
     setMessage(undefined);
@@ -159,9 +179,16 @@ export function Users() {
         <Title order={2} id="add-user-heading" mb="sm">
           Add a user
         </Title>
-        <form onSubmit={add} aria-label="Add a user">
+        <form onSubmit={add} aria-label="Add a user" noValidate ref={addForm}>
           <SimpleGrid cols={{ base: 1, sm: 2 }} spacing="md">
-            <TextInput label="New username" required value={form.username} onChange={(e) => setForm({ ...form, username: e.currentTarget.value })} autoComplete="off" />
+            <TextInput
+              label="New username"
+              required
+              value={form.username}
+              onChange={(e) => setForm({ ...form, username: e.currentTarget.value })}
+              autoComplete="off"
+              error={fieldErrors.username}
+            />
             <TextInput label="Full name" value={form.name} onChange={(e) => setForm({ ...form, name: e.currentTarget.value })} autoComplete="off" />
             <PasswordInput
               label="Initial password"
@@ -170,6 +197,9 @@ export function Users() {
               value={form.password}
               onChange={(e) => setForm({ ...form, password: e.currentTarget.value })}
               autoComplete="new-password"
+              error={fieldErrors.password}
+              // Mantine's PasswordInput links its error (aria-describedby) but does not set aria-invalid.
+              aria-invalid={fieldErrors.password ? true : undefined}
             />
             <NativeSelect label="Role" value={form.role} onChange={(e) => setForm({ ...form, role: e.currentTarget.value })} data={FACILITY_ROLES.map(([value, label]) => ({ value, label }))} />
           </SimpleGrid>
