@@ -599,25 +599,63 @@ interface Recorder {
   messageTime?: string;
 }
 
+/** The OBX-3 codes whose OBX-5 is a coded value (CE/CWE). */
+const CODED_OBSERVATIONS: ReadonlySet<string> = new Set<string>([
+  LOINC_OBX.fundingEligibility,
+  LOINC_OBX.fundingSource,
+  LOINC_OBX.vaccineType,
+  LOINC_OBX.evidenceOfImmunity,
+  LOINC_OBX.contraindication,
+  LOINC_OBX.reaction,
+]);
+
 /** OBX groups by OBX-4 (sub-id): VIS statements are one group per document. */
 function applyObservations(dose: DoseFromMessage, obxs: Array<{ obx: Hl7Segment; ordinal: number }>, issues: Hl7Issue[], recorder: Recorder): void {
   const imm = dose.immunization;
   const education = new Map<string, ImmunizationEducation & { vaccineType?: CodeableConcept }>();
+  /** The first OBX of each VIS group (ERR-2 of a group that names no VIS). */
+  const educationOrdinals = new Map<string, number>();
+  let currentOrdinal = 1;
   const educationFor = (subId: string) => {
     let entry = education.get(subId);
     if (!entry) {
       entry = {};
       education.set(subId, entry);
+      educationOrdinals.set(subId, currentOrdinal);
     }
     return entry;
   };
   for (const { obx, ordinal } of obxs) {
+    currentOrdinal = ordinal;
     const code = component(obx, 3, 1);
     const valueType = component(obx, 2, 1).toUpperCase();
     const value = components(obx, 5);
     const concept = valueType === 'CE' || valueType === 'CWE' ? conceptFrom(value) : undefined;
     const date = hl7ToFhirDateTime(value[0] ?? '');
     const subId = component(obx, 4, 1) || '1';
+    // A value this registry cannot read is not stored: the sender hears it was ignored (W), as for an unknown OBX-3.
+    const ignored = (kind: 'coded' | 'date') => {
+      const sent = value.join('^');
+      issues.push({
+        severity: 'W',
+        hl7Code: '102',
+        appCode: kind === 'date' ? '2' : '4',
+        text:
+          kind === 'date'
+            ? `OBX-5 "${sent}" of ${code} is not a date (YYYYMMDD): it was ignored`
+            : `OBX-5 "${sent}" of ${code} is not a coded value (OBX-2 "${valueType}"; send CE or CWE with a code): it was ignored`,
+        location: { segment: 'OBX', sequence: ordinal, field: 5 },
+      });
+    };
+    const coded = CODED_OBSERVATIONS.has(code);
+    if (coded && !concept) {
+      ignored('coded');
+      continue;
+    }
+    if ((code === LOINC_OBX.visPublished || code === LOINC_OBX.visPresented) && !date) {
+      ignored('date');
+      continue;
+    }
     switch (code) {
       case LOINC_OBX.fundingEligibility:
         if (concept) imm.programEligibility = [...(imm.programEligibility ?? []), concept];
@@ -670,9 +708,21 @@ function applyObservations(dose: DoseFromMessage, obxs: Array<{ obx: Hl7Segment;
         });
     }
   }
-  for (const entry of education.values()) {
+  for (const [subId, entry] of education) {
     const { vaccineType, ...rest } = entry;
     const item: ImmunizationEducation = { ...rest };
+    if (!item.documentType && !item.reference && !vaccineType) {
+      // VIS dates naming no VIS (neither 69764-9 nor 30956-7 in their OBX-4 group): FHIR cannot
+      // record them (imm-1), and the dose is stored without them rather than refused.
+      issues.push({
+        severity: 'W',
+        hl7Code: '101',
+        appCode: '6',
+        text: `The VIS dates of OBX-4 group ${subId} name no VIS: send the VIS document (69764-9) or the vaccine type (30956-7) in the same group; they were ignored`,
+        location: { segment: 'OBX', sequence: educationOrdinals.get(subId) ?? 1, field: 4 },
+      });
+      continue;
+    }
     // A VIS named by vaccine type (30956-7) rather than by document (69764-9): R4 needs a
     // documentType (imm-1), so it names the vaccine type; the response messages leave it out.
     if (!item.documentType && !item.reference && vaccineType) {

@@ -405,6 +405,26 @@ describe('VXU^V04 → ACK^V04 (Z23)', () => {
     expect(await immunizationsOf(patient.id)).toEqual([]);
   });
 
+  it('an OBX value that cannot be read (a VIS date that is no date, a funding source not coded) and VIS dates naming no VIS are ignored with a warning, not silently, and the dose is stored', async () => {
+    const given = hl7Date(3);
+    const obx = [`OBX|1|TS|29768-9^Date Vis Published^LN|1|2019-13-45||||||F`, `OBX|2|TS|29769-7^Date Vis Presented^LN|1|${given}||||||F`, `OBX|3|NM|30963-3^Vaccine funding source^LN|2|12||||||F`];
+    const { ack, text } = await post(vxu({ pid: pid({ mrn: 'OBX-BAD-1', family: 'Berg', given: 'Ola', birth: yearsAgo(1) }), orders: [order({ filler: 'OBX-BAD-1-A', cvx: '10', date: given, obx })] }));
+    expect(msa(ack), text).toBe('AE');
+    expect(errs(ack)).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ location: 'OBX^1^5^1', hl7: '102', severity: 'W', app: '2' }),
+        expect.objectContaining({ location: 'OBX^3^5^1', hl7: '102', severity: 'W', app: '4' }),
+      ])
+    );
+    // The presented date alone names no VIS (no 69764-9 / 30956-7 in its group): ignored with a warning, the dose stored.
+    expect(errs(ack)).toContainEqual(expect.objectContaining({ location: 'OBX^2^4^1', hl7: '101', severity: 'W', app: '6' }));
+    const [patient] = await patientsBy(`${authority('MYEHR')}|OBX-BAD-1`);
+    const [dose] = await immunizationsOf(patient.id);
+    expect(dose, text).toBeDefined();
+    expect(dose.fundingSource).toBeUndefined();
+    expect(dose.education).toBeUndefined();
+  });
+
   it('a patient a rule rejects (no birth date) rejects the message: AR, nothing stored', async () => {
     const message = vxu({
       pid: pid({ mrn: 'RULE-2', family: 'Ito', given: 'Mai', birth: '' }),
