@@ -225,6 +225,44 @@ describe('data sharing and patient compartments', () => {
     expect((await server.fhir('GET', `Patient/${source}`, { headers: as({ scope: 'user/*.rs', organization: 'Organization/A' }) })).status).toBe(200);
   });
 
+  it('"No": a Group shows another organization its other members only, and keeps the hidden ones when that organization writes it', async () => {
+    const group = await server.fhir('POST', 'Group', {
+      body: { resourceType: 'Group', type: 'person', actual: true, quantity: 2, member: [{ entity: { reference: `Patient/${ids.no}` } }, { entity: { reference: `Patient/${ids.yes}` } }] },
+    });
+    expect(group.status, group.text).toBe(201);
+    const id = group.body.id;
+    for (const path of [`Group/${id}`, `Group/${id}/_history/1`, `Group?_id=${id}`, `Group/${id}/_history`, 'Group/_history']) {
+      const res = await server.fhir('GET', path, { headers: orgC() });
+      expect(res.status, path).toBe(200);
+      expect(res.text, path).not.toContain(ids.no);
+      expect(res.text, path).toContain(ids.yes);
+    }
+    // Asking which Groups a hidden child is in finds none; asking about a visible one still works.
+    expect((await server.fhir('GET', `Group?member=Patient/${ids.no}`, { headers: orgC() })).body.entry ?? []).toEqual([]);
+    expect((await server.fhir('GET', `Group?member=Patient/${ids.no}&_summary=count`, { headers: orgC() })).body.total).toBe(0);
+    expect((await server.fhir('GET', `Group?member=${ids.no}`, { headers: orgC() })).body.entry ?? []).toEqual([]);
+    expect((await server.fhir('GET', `Group?member=Patient/${ids.yes}`, { headers: orgC() })).body.total).toBe(1);
+    expect((await server.fhir('GET', `Group?member=Patient/${ids.no}`)).body.total).toBe(1);
+    const seen = (await server.fhir('GET', `Group/${id}`, { headers: orgC() })).body;
+    expect(seen.quantity).toBe(1);
+    expect(seen.meta.tag.map((t: any) => t.code)).toContain('SUBSETTED');
+    // Organization C renames the Group it sees, then patches it: the hidden member stays.
+    const renamed = await server.fhir('PUT', `Group/${id}`, { body: { ...seen, name: 'Renamed' }, headers: orgC() });
+    expect(renamed.status, renamed.text).toBe(200);
+    expect(renamed.text).not.toContain(ids.no);
+    const patched = await server.fhir('PATCH', `Group/${id}`, {
+      raw: JSON.stringify([{ op: 'add', path: '/member/-', value: { entity: { reference: `Patient/${ids.noExempt}` } } }]),
+      headers: { ...orgC(), 'content-type': 'application/json-patch+json' },
+    });
+    expect(patched.status, patched.text).toBe(200);
+    expect(patched.text).not.toContain(ids.no + '"');
+    const stored = (await server.fhir('GET', `Group/${id}`)).body;
+    expect(stored.name).toBe('Renamed');
+    expect(stored.member.map((m: any) => m.entity.reference).sort()).toEqual([`Patient/${ids.no}`, `Patient/${ids.noExempt}`, `Patient/${ids.yes}`].sort());
+    expect(stored.quantity).toBe(2);
+    expect((stored.meta.tag ?? []).map((t: any) => t.code)).not.toContain('SUBSETTED');
+  });
+
   it('an organization claim that names no facility is refused (401), never taken for public health', async () => {
     for (const organization of ['', 7, null, ['Organization/C'], { reference: 'Organization/C' }]) {
       const res = await server.fhir('GET', `Patient/${ids.no}`, { headers: as({ scope: 'user/*.cruds', organization }) });

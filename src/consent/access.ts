@@ -23,6 +23,8 @@ export interface AccessPolicy {
   readonly kind: 'public-health' | 'organization' | 'patient-compartment' | 'anonymous';
   /** True when the policy hides anything at all (then totals that could count hidden records are left out). */
   readonly restricts: boolean;
+  /** `Patient/<id>` of the patients an organization caller may not see (Group members, src/consent/group-members.ts). */
+  readonly hiddenPatients?: readonly string[];
   /** Filter ANDed onto every query of that type (undefined: no restriction). */
   accessFilter(resourceType: string): Filter | undefined;
   /** Throws 403 (with a data-sharing rule code where that is the reason) when the resource is hidden. */
@@ -101,6 +103,7 @@ export async function accessPolicyFor(
   return {
     kind: compartment ? 'patient-compartment' : 'organization',
     restricts: compartment !== undefined || hiddenRefs.length > 0,
+    hiddenPatients: hiddenRefs,
     accessFilter(resourceType) {
       const inCompartment = resourceType in PATIENT_OF;
       if (compartment) {

@@ -17,7 +17,9 @@ import type {
   StoreReader,
   WriteOp,
 } from '../store/store.js';
+import { extractSearchIndex } from '../search/extract.js';
 import type { AccessPolicy } from './access.js';
+import { asksAboutHiddenMember, hidesGroupMembers, withHiddenMembersKept, withoutHiddenMembers } from './group-members.js';
 
 /** Told about every committed write (e.g. the terminology code sets reload on a CodeSystem change). */
 export type CommitObserver = (records: ResourceRecord[]) => void;
@@ -50,7 +52,7 @@ export class ScopedStore implements StoreReader {
     // A deletion has no content to check: whose it was decides (a 410 would tell the caller that
     // a hidden child's record existed, when it went, and how many versions it had).
     if (record?.deleted) await this.assertWasVisible(resourceType, id, record.versionId);
-    return this.checked(record);
+    return this.shown(this.checked(record));
   }
 
   async vread(resourceType: string, id: string, versionId: number): Promise<ResourceRecord | undefined> {
@@ -58,23 +60,26 @@ export class ScopedStore implements StoreReader {
     // Likewise a version that does not exist (or is a deletion) of a hidden record: a 404 past the
     // last version would count a hidden child's changes.
     if (!record || record.deleted) await this.assertWasVisible(resourceType, id);
-    return this.checked(record);
+    return this.shown(this.checked(record));
   }
 
   async search(resourceType: string, query: StoreQuery): Promise<ResourceRecord[]> {
     // A search for one visible patient's records (`{'s.patient': 'Patient/x'}`, x not hidden)
     // already stays inside the policy: ANDing the policy's `$nin` of every hidden patient would
     // only make the store test each match against it. The results are checked below all the same.
+    if (resourceType === 'Group' && hidesGroupMembers(this.policy) && asksAboutHiddenMember(query.filter, this.policy)) return [];
     const access = this.policy.accessFilter(resourceType);
     const filter = access && withinAccess(query.filter, access) ? query.filter : this.scoped(resourceType, query.filter);
     const records = await this.#base.search(resourceType, { ...query, filter });
     // The filter already hides what the policy hides; checking again costs little and guards
     // against a search value that was not indexed as the filter expects.
     if (!this.policy.restricts) return records;
-    return records.filter((r) => isVisible(r, this.policy));
+    const visible = records.filter((r) => isVisible(r, this.policy));
+    return resourceType === 'Group' && hidesGroupMembers(this.policy) ? visible.map((r) => withoutHiddenMembers(r, this.policy)) : visible;
   }
 
   count(resourceType: string, filter: Filter): Promise<number> {
+    if (resourceType === 'Group' && hidesGroupMembers(this.policy) && asksAboutHiddenMember(filter, this.policy)) return Promise.resolve(0);
     return this.#base.count(resourceType, this.scoped(resourceType, filter));
   }
 
@@ -84,6 +89,9 @@ export class ScopedStore implements StoreReader {
     // record. The fields involved are single-valued (a record's patient), so nothing hidden can match.
     // As search does, the records are still checked one by one when the $nin was left out.
     const access = this.policy.accessFilter(resourceType);
+    if (resourceType === 'Group' && hidesGroupMembers(this.policy)) {
+      return shownGroups(this.#base.scan(resourceType, asksAboutHiddenMember(filter, this.policy) ? { _id: { $in: [] } } : filter, options), this.policy);
+    }
     if (!access || !withinAccess(filter, access)) return this.#base.scan(resourceType, this.scoped(resourceType, filter), options);
     return visibleOnly(this.#base.scan(resourceType, filter, options), this.policy);
   }
@@ -101,7 +109,7 @@ export class ScopedStore implements StoreReader {
       const page = await this.#base.history({ ...query, after });
       for (const record of page) {
         if (record.resource ? !this.policy.visible(record.resource) : !(await this.wasVisible(record.resourceType, record.id, record.versionId))) continue;
-        kept.push(record);
+        kept.push(hidesGroupMembers(this.policy) ? withoutHiddenMembers(record, this.policy) : record);
         if (kept.length === query.count) return kept;
       }
       if (page.length < query.count) return kept;
@@ -118,17 +126,19 @@ export class ScopedStore implements StoreReader {
 
   async write(op: WriteOp): Promise<ResourceRecord> {
     this.checkWrite(op);
+    op = await this.keepingHiddenMembers(op);
     const record = await this.#base.write(op);
     if (!op.verifyOnly) this.onCommitted([record]);
-    return record;
+    return this.shown(record) as ResourceRecord;
   }
 
   async transact(ops: WriteOp[]): Promise<ResourceRecord[]> {
     for (const op of ops) this.checkWrite(op);
+    ops = await Promise.all(ops.map((op) => this.keepingHiddenMembers(op)));
     const records = await this.#base.transact(ops);
     // A verify-only op wrote nothing: its record is no committed change.
     this.onCommitted(ops.some((op) => op.verifyOnly) ? records.filter((_, i) => !ops[i].verifyOnly) : records);
-    return records;
+    return hidesGroupMembers(this.policy) ? records.map((r) => withoutHiddenMembers(r, this.policy)) : records;
   }
 
   withLock<T>(key: string, fn: () => Promise<T>): Promise<T> {
@@ -141,6 +151,19 @@ export class ScopedStore implements StoreReader {
     // carries that id (the policies only read it; a spread copy per written resource was V8's slow
     // path on Node 20, a spread followed by a member).
     if (op.resource) this.policy.assertWritable(op.resource.id === op.id ? op.resource : ({ ...op.resource, id: op.id } as Resource));
+  }
+
+  /** A Group as this caller may see it (src/consent/group-members.ts). */
+  private shown(record: ResourceRecord | undefined): ResourceRecord | undefined {
+    return record && hidesGroupMembers(this.policy) ? withoutHiddenMembers(record, this.policy) : record;
+  }
+
+  /** A Group this caller writes keeps the stored members it could not see. */
+  private async keepingHiddenMembers(op: WriteOp): Promise<WriteOp> {
+    if (op.resourceType !== 'Group' || !op.resource || op.verifyOnly || !hidesGroupMembers(this.policy)) return op;
+    const stored = await this.#base.read('Group', op.id);
+    const kept = withHiddenMembersKept(op.resource, stored?.resource, this.policy);
+    return kept ? { ...op, resource: kept, index: extractSearchIndex(kept) } : op;
   }
 
   /** 403 (as a read of it would be) when the record's last content is hidden from the caller. */
@@ -192,6 +215,10 @@ export class ScopedStore implements StoreReader {
     if (Object.keys(filter).length === 0) return access;
     return { $and: [filter, access] };
   }
+}
+
+async function* shownGroups(records: AsyncIterable<ResourceRecord>, policy: AccessPolicy): AsyncIterable<ResourceRecord> {
+  for await (const record of records) yield withoutHiddenMembers(record, policy);
 }
 
 async function* visibleOnly(records: AsyncIterable<ResourceRecord>, policy: AccessPolicy): AsyncIterable<ResourceRecord> {
