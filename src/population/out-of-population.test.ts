@@ -5,23 +5,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { immunization, startTestServer, type TestServer } from '../../test/helpers/server.js';
 import { addMonths } from './dates.js';
+import { FULL_CHILDHOOD_SERIES as FULL } from './test-series.js';
 import { outOfPopulation } from './patient-task.js';
 
 const AS_OF = '2026-06-15';
 const PRACTICE = 'Organization/practice-out';
 const BIRTH = '2024-03-01'; // 27 months on AS_OF: in childhood-combined-7's 24-35 months
 
-// A full childhood series by the second birthday (HepB 0/1/6, DTaP 2/4/6/15, IPV 2/4/6, Hib 2/4/6/12,
-// PCV 2/4/6/12, MMR 12, varicella 12): in the coverage numerator, and nothing due on AS_OF but
-// the seasonal and later groups.
-const FULL: Array<[string, number]> = [
-  ['08', 0], ['08', 1], ['08', 6],
-  ['20', 2], ['20', 4], ['20', 6], ['20', 15],
-  ['10', 2], ['10', 4], ['10', 6],
-  ['48', 2], ['48', 4], ['48', 6], ['48', 12],
-  ['133', 2], ['133', 4], ['133', 6], ['133', 12],
-  ['03', 12], ['21', 12],
-];
 
 describe('population runs leave out the dead and records no longer in use', () => {
   let server: TestServer;

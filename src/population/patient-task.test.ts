@@ -4,18 +4,11 @@
 import type { Immunization, Patient } from '@medplum/fhirtypes';
 import { describe, expect, it } from 'vitest';
 import { addMonths } from './dates.js';
+import { FULL_CHILDHOOD_SERIES as FULL } from './test-series.js';
 import { parseMeasure, shippedMeasures } from './measure-definition.js';
 import { runTask, type PopulationTask } from './patient-task.js';
 
 const BIRTH = '2024-03-01';
-const FULL: Array<[string, number]> = [
-  ['08', 0], ['08', 1], ['08', 6],
-  ['20', 2], ['20', 4], ['20', 6], ['20', 15],
-  ['10', 2], ['10', 4], ['10', 6],
-  ['48', 2], ['48', 4], ['48', 6], ['48', 12],
-  ['133', 2], ['133', 4], ['133', 6], ['133', 12],
-  ['03', 12], ['21', 12],
-];
 
 describe('coverage numerator', () => {
   const def = parseMeasure(shippedMeasures().get('childhood-combined-7')!);
