@@ -3,6 +3,7 @@
 // error codes. Counts are kept in memory and added to one stored document per organization,
 // facility and day every few seconds and at shutdown (internal type Hl7SubmitterDay, never served
 // over FHIR), with the version read as precondition so several server processes add up correctly.
+import { csvCell } from '../csv/cell.js';
 import { createHash } from 'node:crypto';
 import type { Resource } from '@medplum/fhirtypes';
 import { latencyTrace } from '../latency-trace.js';
@@ -190,13 +191,8 @@ function idOf(c: DayCounts): string {
 /** CSV with a header line; the top error codes as `code:count` separated by spaces. */
 export function reportCsv(rows: ReportRow[]): string {
   const header = ['day', 'facility', 'organization', 'received', 'accepted', 'accepted_with_errors', 'rejected', 'top_error_codes'];
-  const cell = (value: string | number) => {
-    // A leading = + - @ would be a formula to a spreadsheet: prefixed with a quote.
-    const text = /^[=+\-@]/.test(String(value)) && typeof value === 'string' ? `'${value}` : String(value);
-    return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
-  };
   const lines = rows.map((r) =>
-    [r.day, r.facility, r.organization, r.received, r.accepted, r.acceptedWithErrors, r.rejected, r.topErrors.map((e) => `${e.code}:${e.count}`).join(' ')].map(cell).join(',')
+    [r.day, r.facility, r.organization, r.received, r.accepted, r.acceptedWithErrors, r.rejected, r.topErrors.map((e) => `${e.code}:${e.count}`).join(' ')].map(csvCell).join(',')
   );
   return `${[header.join(','), ...lines].join('\r\n')}\r\n`;
 }

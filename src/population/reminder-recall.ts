@@ -7,6 +7,7 @@
 // ImmunizationRecommendation (search.mode include) holding the groups due or overdue.
 // _format=text/csv: the whole list, one row per patient and vaccine group, streamed as computed.
 // The caller's data-sharing restrictions apply to every query (src/population/cohort.ts).
+import { csvCell } from '../csv/cell.js';
 import { Readable } from 'node:stream';
 import { randomUUID } from 'node:crypto';
 import type { Bundle, BundleEntry, BundleLink, ImmunizationRecommendation, Patient } from '@medplum/fhirtypes';
@@ -196,11 +197,6 @@ function linkUrl(ctx: HandlerContext, req: FhirRequest, cursor: string | undefin
 }
 
 export const CSV_HEADER = ['id', 'name', 'birthDate', 'phone', 'address', 'vaccineGroup', 'dose', 'recommended', 'pastDue', 'status'];
-
-function csvCell(value: string | number | undefined): string {
-  const s = value === undefined ? '' : String(value);
-  return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
-}
 
 function nameOf(p: Patient): string {
   const name = p.name?.find((n) => n.use === 'official') ?? p.name?.find((n) => n.use !== 'old') ?? p.name?.[0];
