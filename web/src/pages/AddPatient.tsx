@@ -1,8 +1,9 @@
 // Add a patient not found by the search. The server may recognise the person (certain match) and
 // answer with the existing record: then that record opens, and the user is told so.
 import { Button, Group, NativeSelect, SimpleGrid, TextInput } from '@mantine/core';
-import { useEffect, useRef, useState } from 'react';
+import { useState } from 'react';
 import { parseDate, today } from '../dates';
+import { useRefusalFocus } from '../refusal-focus';
 import { issueText } from '../errors';
 import { ApiError } from '../fhir';
 import type { Patient } from '../fhir-types';
@@ -54,15 +55,7 @@ export function AddPatient({ initial }: { initial: URLSearchParams }) {
     setForm({ ...form, [key]: e.currentTarget.value });
     if (errors[key]) setErrors({ ...errors, [key]: '' });
   };
-  // After a refused Save the focus goes to the first field marked invalid, or to the refusal.
-  const formRef = useRef<HTMLFormElement>(null);
-  const errorRef = useRef<HTMLDivElement>(null);
-  const [refusals, setRefusals] = useState(0);
-  useEffect(() => {
-    if (refusals === 0) return;
-    const invalid = formRef.current?.querySelector<HTMLElement>('[aria-invalid="true"]');
-    (invalid ?? errorRef.current)?.focus();
-  }, [refusals]);
+  const { formRef, errorRef, refused } = useRefusalFocus();
 
   const submit = async (event: React.FormEvent) => {
     event.preventDefault();
@@ -74,7 +67,7 @@ export function AddPatient({ initial }: { initial: URLSearchParams }) {
     else if (birthDate > today()) found.birthDate = 'The date of birth cannot be in the future';
     setErrors(found);
     if (Object.keys(found).length > 0) {
-      setRefusals((n) => n + 1);
+      refused();
       return;
     }
     const patient: Patient = {
@@ -111,7 +104,7 @@ export function AddPatient({ initial }: { initial: URLSearchParams }) {
     } catch (err) {
       setError(err);
       setErrors(fieldErrorsOf(err));
-      setRefusals((n) => n + 1);
+      refused();
     } finally {
       setBusy(false);
     }

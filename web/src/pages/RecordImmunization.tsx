@@ -2,8 +2,9 @@
 // given, lot, expiration, site, route, VIS date, funding. The server's data-quality checks run
 // ($validate) while the form is filled in, so warnings show before saving.
 import { Alert, Button, Group, List, NativeSelect, SimpleGrid, Text, TextInput } from '@mantine/core';
-import { useEffect, useMemo, useRef, useState } from 'react';
+import { useEffect, useMemo, useState } from 'react';
 import { parseDate, today } from '../dates';
+import { useRefusalFocus } from '../refusal-focus';
 import { issueText } from '../errors';
 import { ApiError } from '../fhir';
 import type { Immunization, OperationOutcome, OperationOutcomeIssue, Patient } from '../fhir-types';
@@ -93,17 +94,7 @@ export function RecordImmunization({ patientId }: { patientId: string }) {
   const [checks, setChecks] = useState<OperationOutcomeIssue[]>([]);
   const [error, setError] = useState<unknown>();
   const [busy, setBusy] = useState(false);
-  const formRef = useRef<HTMLFormElement>(null);
-  const errorRef = useRef<HTMLDivElement>(null);
-  // Bumped when a Save is refused (by the form's own checks or by the registry): focus then moves
-  // to the first field marked invalid, or to the registry's answer (the Save button was disabled
-  // while saving, which left the focus nowhere).
-  const [refusals, setRefusals] = useState(0);
-  useEffect(() => {
-    if (refusals === 0) return;
-    const invalid = formRef.current?.querySelector<HTMLElement>('[aria-invalid="true"]');
-    (invalid ?? errorRef.current)?.focus();
-  }, [refusals]);
+  const { formRef, errorRef, refused } = useRefusalFocus();
 
   // The patient could not be read (data sharing No for this facility, unknown, not allowed): no
   // form then, only why — it said "The immunization was not saved" above a form for a record the
@@ -197,7 +188,7 @@ export function RecordImmunization({ patientId }: { patientId: string }) {
     if (form.vis.trim() && !parseDate(form.vis)) found.vis = 'Enter a real date or leave it empty';
     setFieldErrors(found);
     if (Object.keys(found).length > 0) {
-      setRefusals((n) => n + 1);
+      refused();
       return;
     }
     const resource = build();
@@ -214,7 +205,7 @@ export function RecordImmunization({ patientId }: { patientId: string }) {
     } catch (err) {
       setError(err);
       setFieldErrors(fieldErrorsOf(err));
-      setRefusals((n) => n + 1);
+      refused();
     } finally {
       setBusy(false);
     }
