@@ -43,6 +43,7 @@ import {
   type CurrentHead,
 } from './layout.js';
 import { latencyTrace, type LatencyTrace } from '../../latency-trace.js';
+import { absorbCommitFailure, absorbLmdbCommitFailureEchoes } from './commit-failure-echoes.js';
 import { acquireLockFile, releaseLockFile } from './lock-file.js';
 import { checkNamespace, type ExpiringRecords } from '../expiring.js';
 import { EmbeddedExpiringRecords, type ExpiringHost } from './expiring-records.js';
@@ -209,6 +210,7 @@ export class EmbeddedStore implements Store {
     if (this.state !== 'new') throw new Error(`EmbeddedStore.init called twice (state ${this.state})`);
     await mkdir(this.dataDir, { recursive: true });
     await acquireLockFile(this.lockPath);
+    absorbLmdbCommitFailureEchoes();
     try {
       this.env = open({ path: join(this.dataDir, 'store.mdb'), maxDbs: 12, overlappingSync: false });
       this.thist = this.env.openDB<Buffer, AnyKey>('thist', { encoding: 'binary' });
@@ -1306,6 +1308,7 @@ export class EmbeddedStore implements Store {
     try {
       return await task;
     } catch (err) {
+      absorbCommitFailure(err);
       throw new StoreUnavailableError('Embedded store could not commit the write', { cause: err });
     } finally {
       this.pending.delete(task);

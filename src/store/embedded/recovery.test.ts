@@ -325,3 +325,40 @@ describe('embedded store crash (SIGKILL mid-write)', () => {
     }
   }, 60_000);
 });
+
+describe('embedded store on a full disk', () => {
+  // The child runs under a file size limit (SIGXFSZ ignored: writes past it fail with EFBIG), the
+  // way a full disk refuses the store's file growth.
+  it('refuses writes with StoreUnavailableError, does not crash, and keeps every acknowledged write', async () => {
+    const dir = await tempDir();
+    const fixture = join(here, 'disk-full-writer.fixture.ts');
+    const child = spawn('/bin/sh', ['-c', `trap '' XFSZ; ulimit -f 2048; exec "$0" --import tsx "$1" "$2"`, process.execPath, fixture, dir], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    const acks: { id: string; version: number }[] = [];
+    const refusals = new Map<string, number>();
+    for await (const line of createInterface({ input: child.stdout })) {
+      const [tag, id, detail] = line.split(' ');
+      if (tag === 'ack') acks.push({ id, version: Number(detail) });
+      if (tag === 'refused') refusals.set(detail, (refusals.get(detail) ?? 0) + 1);
+    }
+    expect(await exited, `the writer crashed; stderr: ${stderr.slice(-2000)}`).toBe(0);
+    expect(acks.length).toBeGreaterThan(0);
+    expect(Object.fromEntries(refusals)).toEqual({ StoreUnavailableError: expect.any(Number) });
+
+    const store = await open(dir, { indexes: { Patient: ['s.family'] } });
+    try {
+      for (const ack of acks) {
+        const rec = await store.read('Patient', ack.id);
+        expect(rec?.versionId, `${ack.id} lost`).toBe(ack.version);
+        expect((await store.search('Patient', { filter: { 's.family': ack.id }, limit: 2 })).map((r) => r.id)).toEqual([ack.id]);
+      }
+      await store.write({ resourceType: 'Patient', id: 'after-full', resource: patient('after-full', 'ok'), ifVersion: 'absent' });
+    } finally {
+      await store.close();
+    }
+  }, 60_000);
+});
