@@ -1,4 +1,5 @@
 // Process start: configuration, definitions, store, HTTP server, graceful shutdown.
+import { markDuplicatesHiddenFromCreator } from './consent/hidden-duplicates.js';
 import { createServer, type Server } from 'node:http';
 import { pathToFileURL } from 'node:url';
 import { AuditLog } from './audit/audit-log.js';
@@ -79,6 +80,8 @@ export async function startServer(
   rules.registerCompletion('Consent', completePolicyRule);
   // A Condition made from a dose's HL7 v2 OBX follows that dose (src/hl7v2/observation-conditions.ts).
   rules.registerFollowUp('Immunization', retireWithdrawnObservationConditions);
+  // A child hidden from the creating organization gets the review mark instead (src/consent/hidden-duplicates.ts).
+  rules.registerFollowUp('Patient', markDuplicatesHiddenFromCreator);
   const audit = new AuditLog({ store, logger, serverUrl: baseUrl, dataDir: config.dataDir, searchIndexOf: validationPool.searchIndexOf });
   await audit.start();
   const sharing = new SharingIndex(store);

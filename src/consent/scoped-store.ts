@@ -6,7 +6,7 @@
 //    conditional matches all query through here), and search results checked once more,
 //  - history: hidden versions left out (pages still fill up), no count that could reveal them,
 //  - writes: content a patient/ token writes must stay inside its compartment.
-import type { Resource } from '@medplum/fhirtypes';
+import type { Patient, Resource } from '@medplum/fhirtypes';
 import type {
   Filter,
   HistoryQuery,
@@ -17,6 +17,7 @@ import type {
   StoreReader,
   WriteOp,
 } from '../store/store.js';
+import { findMatches } from '../matching/candidates.js';
 import { extractSearchIndex } from '../search/extract.js';
 import type { AccessPolicy } from './access.js';
 import { asksAboutHiddenMember, hidesGroupMembers, withHiddenMembersKept, withoutHiddenMembers } from './group-members.js';
@@ -139,6 +140,26 @@ export class ScopedStore implements StoreReader {
     // A verify-only op wrote nothing: its record is no committed change.
     this.onCommitted(ops.some((op) => op.verifyOnly) ? records.filter((_, i) => !ops[i].verifyOnly) : records);
     return hidesGroupMembers(this.policy) ? records.map((r) => withoutHiddenMembers(r, this.policy)) : records;
+  }
+
+  /**
+   * The stored records hidden from this organization (data sharing No or Unknown) that `patient`
+   * probably or certainly is: the same child registered elsewhere, which the caller's own
+   * matching could not see. Only for the review mark a follow-up writes (hidden-duplicates.ts):
+   * nothing of them may reach the caller's answer. None for callers who see every record.
+   */
+  async probableMatchesHiddenFromCaller(patient: Patient): Promise<ResourceRecord[]> {
+    const hidden = this.policy.kind === 'organization' ? (this.policy.hiddenPatients ?? []) : [];
+    if (hidden.length === 0) return [];
+    const hiddenIds = hidden.map((reference) => reference.slice('Patient/'.length));
+    const ranked = await findMatches(this.#base, patient, { accessFilter: { _id: { $in: hiddenIds } }, excludeId: patient.id });
+    const records: ResourceRecord[] = [];
+    for (const candidate of ranked) {
+      if (candidate.decision.grade !== 'certain' && candidate.decision.grade !== 'probable') continue;
+      const record = await this.#base.read('Patient', candidate.patient.id as string);
+      if (record?.resource && !record.deleted && !this.policy.visible(record.resource)) records.push(record);
+    }
+    return records;
   }
 
   withLock<T>(key: string, fn: () => Promise<T>): Promise<T> {

@@ -229,6 +229,7 @@ async function followUpsAfter(writes: ReadonlyArray<{ ctx: HandlerContext; prepa
 function followUpContext(ctx: HandlerContext, pending: PendingResources | undefined): FollowUpContext {
   return {
     store: ctx.store,
+    probableMatchesHiddenFromCaller: (patient) => ctx.store.probableMatchesHiddenFromCaller(patient),
     async resolve(reference) {
       if (pending?.has(reference)) return pending.get(reference) ?? undefined;
       const match = /^([A-Z][A-Za-z]+)\/([A-Za-z0-9\-.]{1,64})$/.exec(reference);

@@ -1,6 +1,6 @@
 // The single hook where IIS business rules (CONTRACT.md "Rule codes") plug into every write, and
 // the one function that turns validation issues into 400 / 422.
-import type { OperationOutcomeIssue, Resource } from '@medplum/fhirtypes';
+import type { OperationOutcomeIssue, Patient, Resource } from '@medplum/fhirtypes';
 import { failWith, hasErrors } from '../fhir/outcome.js';
 import type { ResourceRecord, StoreReader } from '../store/store.js';
 import { inThreadValidator, type StructuralValidation } from './structural-pool.js';
@@ -40,6 +40,11 @@ export interface FollowUpContext {
   store: StoreReader;
   /** `Type/id` → the content as it will be once the commit lands (the transaction's writes first, null: deleted there); undefined: absent. */
   resolve(reference: string): Promise<Resource | undefined>;
+  /**
+   * Stored Patients hidden from the caller by data sharing that this Patient probably is (current
+   * versions, for a review mark only: never shown to the caller). None for callers who see all.
+   */
+  probableMatchesHiddenFromCaller(patient: Patient): Promise<ResourceRecord[]>;
 }
 
 /** A stored resource a follow-up rewrites, and the version it read (the commit's precondition). */
