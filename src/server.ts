@@ -117,7 +117,7 @@ export async function startServer(
   const server = await new Promise<Server>((resolve, reject) => {
     // FHIR GETs (reads, searches) skip express too, unless the config turns that lane off (tests compare both).
     if (config.fhirGetLane !== false) lanes.push(fhirGetLane({ pipeline, config, verifier: auth.verifier, logger }));
-    const s = createServer(withFastLanes(app, lanes, logger));
+    const s = createServer(withFastLanes(app, lanes, logger, config.publicBaseUrl));
     s.once('error', reject);
     s.listen(config.port, () => {
       s.off('error', reject);

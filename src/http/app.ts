@@ -70,7 +70,9 @@ export function createApp({ pipeline, store, config, verifier, logger, routers =
 
   app.use(challengeEvery401(pipeline.baseUrl));
 
+  const securityHeaders = securityHeadersFor(config.publicBaseUrl);
   app.use((req, res, next) => {
+    securityHeaders(req, res);
     if (corsHeaders(req, res)) next();
   });
 
@@ -137,6 +139,26 @@ function startRequest(req: IncomingMessage & { originalUrl?: string }, res: Serv
   });
 }
 
+/** Paths whose answers carry patient data, tokens or accounts: no cache (browser, proxy) may keep them. */
+const NO_STORE_PATH = /^\/(?:fhir|hl7v2|soap|auth\/admin)(?:[/?]|$)/;
+
+/**
+ * Web-security headers every answer gets before its handler runs (a handler may set its own
+ * Cache-Control, as SMART discovery, the health-card keys and the web app's assets do):
+ * nosniff everywhere (an uploaded or echoed value must never be run as HTML or script); no-store on
+ * the FHIR API, HL7 v2 and user administration (a children's registry's records and tokens must
+ * not stay in a shared computer's browser cache or a proxy); HSTS when PUBLIC_BASE_URL is https
+ * (RFC 6797: only meaningful, and only sent, over https).
+ */
+function securityHeadersFor(publicBaseUrl: string): (req: IncomingMessage, res: ServerResponse) => void {
+  const hsts = publicBaseUrl.startsWith('https:');
+  return (req, res) => {
+    res.setHeader('X-Content-Type-Options', 'nosniff');
+    if (hsts) res.setHeader('Strict-Transport-Security', 'max-age=31536000');
+    if (NO_STORE_PATH.test(req.url ?? '')) res.setHeader('Cache-Control', 'no-store');
+  };
+}
+
 /** CORS headers on every answer; an OPTIONS preflight is answered here (false: nothing more to do). */
 function corsHeaders(req: IncomingMessage, res: ServerResponse): boolean {
   res.setHeader('Access-Control-Allow-Origin', req.headers.origin ?? '*');
@@ -157,13 +179,15 @@ function corsHeaders(req: IncomingMessage, res: ServerResponse): boolean {
  * goes to express. A lane that writes a 401 itself applies challengeEvery401 (fhirGetLane); one
  * that hands its errors to `fail` gets express's error edge, which sets the challenge.
  */
-export function withFastLanes(app: express.Express, lanes: FastLane[], logger: Logger): RequestListener {
+export function withFastLanes(app: express.Express, lanes: FastLane[], logger: Logger, publicBaseUrl: string): RequestListener {
   if (lanes.length === 0) return app;
+  const securityHeaders = securityHeadersFor(publicBaseUrl);
   return (req, res) => {
     for (const lane of lanes) {
       if (lane.claims(req)) {
         const locals = { requestId: '' } as RequestLocals;
         startRequest(req, res, logger, locals);
+        securityHeaders(req, res);
         if (latencyTrace) traceRequest(latencyTrace, locals.requestId, res);
         // An error the lane cannot answer goes through express to its error edge, with this
         // request's locals (request id, caller) and without starting the request a second time.

@@ -25,13 +25,22 @@ button.secondary{background:#fff;color:#0b5cad}
 th,td{text-align:left;padding:.4rem;border-bottom:1px solid #ddd}.actions{display:flex;gap:1rem;flex-wrap:wrap}
 `;
 
+/**
+ * Headers of every sign-in page (ours and the ones oidc-provider renders through provider.ts): no
+ * script, never in a frame (a framed Sign in, Allow or Sign out button could be clickjacked), not
+ * kept in a cache, no Referer carrying the interaction's URL to anywhere.
+ */
+export const PAGE_HEADERS: Readonly<Record<string, string>> = {
+  'Cache-Control': 'no-store',
+  'Content-Security-Policy': "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'",
+  'X-Frame-Options': 'DENY',
+  'Referrer-Policy': 'no-referrer',
+};
+
 export function page(res: Response, status: number, title: string, body: string): void {
   res.status(status);
   res.setHeader('Content-Type', 'text/html; charset=utf-8');
-  res.setHeader('Cache-Control', 'no-store');
-  res.setHeader('Content-Security-Policy', "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'");
-  res.setHeader('X-Frame-Options', 'DENY');
-  res.setHeader('Referrer-Policy', 'no-referrer');
+  for (const [name, value] of Object.entries(PAGE_HEADERS)) res.setHeader(name, value);
   res.send(`<!doctype html>
 <html lang="en">
 <head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">

@@ -18,7 +18,7 @@ import { decodeJwt } from 'jose';
 import { CLIENT_ASSERTION_ALGORITHMS, clientMetadata, type AppClients, type AppClient } from './app-clients.js';
 import type { ClientKeySets } from './client-keys.js';
 import type { EhrLaunches } from './ehr-launch.js';
-import { messagePage, esc } from './pages.js';
+import { messagePage, esc, PAGE_HEADERS } from './pages.js';
 import { adapterFactory, type StoredArtifacts } from './provider-adapter.js';
 import { NON_RESOURCE_SCOPES, narrowScope } from './roles.js';
 import { USERINFO_PATH } from './userinfo.js';
@@ -191,10 +191,12 @@ export function createProvider(options: ProviderOptions): SigninProvider {
         enabled: true,
         async logoutSource(ctx, form) {
           ctx.type = 'html';
+          ctx.set(PAGE_HEADERS);
           ctx.body = plainPage('Sign out', `<h1>Sign out</h1><p>Sign out of the Immunization Information System?</p>${form}<button type="submit" form="op.logoutForm" name="logout" value="yes">Sign out</button>`);
         },
         async postLogoutSuccessSource(ctx) {
           ctx.type = 'html';
+          ctx.set(PAGE_HEADERS);
           ctx.body = plainPage('Signed out', '<h1>Signed out</h1><p>You are signed out.</p>');
         },
       },
@@ -270,6 +272,7 @@ export function createProvider(options: ProviderOptions): SigninProvider {
     clientBasedCORS: () => true,
     async renderError(ctx, out, err) {
       ctx.type = 'html';
+      ctx.set(PAGE_HEADERS);
       if (err instanceof StoreUnavailableError) {
         ctx.status = 503;
         ctx.set('Retry-After', '5');
@@ -295,6 +298,12 @@ export function createProvider(options: ProviderOptions): SigninProvider {
 
   provider.use(async (ctx, next) => {
     await next();
+    // oidc-provider's own HTML (the auto-submitting form_post and logout pages, inline script
+    // included) is never shown in another site's frame either.
+    if (ctx.response.is('html') && !ctx.response.get('Content-Security-Policy')) {
+      ctx.set('Content-Security-Policy', "frame-ancestors 'none'; base-uri 'none'; object-src 'none'");
+      ctx.set('X-Frame-Options', 'DENY');
+    }
     const oidc = (ctx as KoaContextWithOIDC).oidc;
     if (!oidc) return;
     // SMART: the token response names the launched patient.

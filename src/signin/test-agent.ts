@@ -5,6 +5,7 @@ export interface AgentResponse {
   url: string;
   location?: string;
   html: string;
+  headers: Headers;
 }
 
 export class TestAgent {
@@ -50,7 +51,7 @@ export class TestAgent {
       if (expired) this.cookies.delete(name);
       else this.cookies.set(name, value);
     }
-    return { status: res.status, url, location: res.headers.get('location') ?? undefined, html: await res.text() };
+    return { status: res.status, url, location: res.headers.get('location') ?? undefined, html: await res.text(), headers: res.headers };
   }
 }
 
