@@ -299,7 +299,13 @@ function readInput(body: unknown): MergeInput {
   if (!params || params.resourceType !== 'Parameters' || !Array.isArray(params.parameter)) {
     throw badRequest('$merge needs a Parameters body with source-patient and target-patient references');
   }
-  const part = (name: string): ParametersParameter | undefined => params.parameter?.find((p) => p.name === name);
+  // source-patient, target-patient, preview and result-patient are 0..1 (only the -identifier
+  // forms repeat): given twice, which record would be merged into which? Refused, never guessed.
+  const part = (name: string): ParametersParameter | undefined => {
+    const parts = params.parameter?.filter((p) => p.name === name) ?? [];
+    if (parts.length > 1) throw badRequest(`$merge takes one "${name}" parameter; it was given ${parts.length} times`, { expression: name });
+    return parts[0];
+  };
   const selectorOf = (name: string): PatientSelector => {
     const ref = part(name);
     const identifiers: Identifier[] = [];

@@ -1,0 +1,38 @@
+// Patient/$merge input over HTTP: a 0..1 parameter given twice is a 400 and nothing is merged (the
+// first target-patient was used and the merge done, whatever the second one said).
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { patient, startTestServer, type TestServer } from '../../test/helpers/server.js';
+
+describe('Patient/$merge input', () => {
+  let server: TestServer;
+  beforeAll(async () => {
+    server = await startTestServer('embedded');
+  });
+  afterAll(async () => {
+    await server?.close();
+  });
+
+  const ref = (name: string, id: string) => ({ name, valueReference: { reference: `Patient/${id}` } });
+
+  it.each([
+    ['target-patient', (s: string, t: string, o: string) => [ref('source-patient', s), ref('target-patient', t), ref('target-patient', o)]],
+    ['source-patient', (s: string, t: string, o: string) => [ref('source-patient', s), ref('source-patient', o), ref('target-patient', t)]],
+    ['preview', (s: string, t: string) => [ref('source-patient', s), ref('target-patient', t), { name: 'preview', valueBoolean: false }, { name: 'preview', valueBoolean: true }]],
+  ])('"%s" given twice: 400 naming it, nothing merged', async (name, parts) => {
+    const ids: string[] = [];
+    for (const family of ['Source', 'Target', 'Third']) {
+      const res = await server.fhir('POST', 'Patient', { body: patient({ name: [{ family, given: [name] }], birthDate: `201${ids.length}-03-0${ids.length + 1}` }) });
+      expect(res.status, res.text).toBe(201);
+      ids.push(res.body.id);
+    }
+    const [source, target, third] = ids;
+    const res = await server.fhir('POST', 'Patient/$merge', { body: { resourceType: 'Parameters', parameter: parts(source, target, third) } });
+    expect(res.status, res.text).toBe(400);
+    expect(res.body.issue[0].diagnostics).toContain(`"${name}"`);
+    for (const id of ids) {
+      const stored = await server.fhir('GET', `Patient/${id}`);
+      expect(stored.body.meta.versionId, id).toBe('1');
+      expect(stored.body.link, id).toBeUndefined();
+    }
+  });
+});
