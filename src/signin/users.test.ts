@@ -60,6 +60,29 @@ describe('UserDirectory', () => {
     expect(await users.authenticate('nurse.joy', 'pallet town 1')).toMatchObject({ ok: true });
   });
 
+  it('counts guesses sent at once one by one: a burst gets no more than the lockout allows, the right password in it included', async () => {
+    await users.create(nurse);
+    // Twelve guesses at once, the right password last (lockout after 3 in this directory).
+    const guesses = [...Array.from({ length: 11 }, (_, i) => `bad ${i}`), 'pallet town 1'];
+    const results = await Promise.all(guesses.map((password) => users.authenticate('nurse.joy', password)));
+    expect(results.map((r) => r.ok ? 'ok' : r.reason)).toEqual([
+      'invalid-credentials',
+      'invalid-credentials',
+      ...Array.from({ length: 10 }, () => 'locked'),
+    ]);
+    // The account stays locked: the right password did not clear the lockout.
+    expect(await users.authenticate('nurse.joy', 'pallet town 1')).toMatchObject({ ok: false, reason: 'locked' });
+  });
+
+  it('does not sign in over a lockout another process wrote while the password was checked', async () => {
+    const created = await users.create(nurse);
+    const elsewhere = new UserDirectory(store, { hashParams: FAST_HASH, lockoutAttempts: 3 });
+    const checking = users.authenticate('nurse.joy', 'pallet town 1');
+    // The other process's lockout lands while this one's password check (scrypt) runs.
+    await elsewhere.update(created.id, (u) => ({ ...u, lockedUntil: new Date(Date.now() + 60_000).toISOString() }));
+    expect(await checking).toMatchObject({ ok: false, reason: 'locked' });
+  });
+
   it('refuses disabled users and users of suspended facilities', async () => {
     const user = await users.create(nurse);
     await users.update(user.id, (u) => ({ ...u, active: false }));

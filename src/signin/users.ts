@@ -112,6 +112,8 @@ let decoyHash: Promise<string> | undefined;
 export class UserDirectory {
   private readonly lockoutAttempts: number;
   private readonly lockoutMs: number;
+  /** Per user id: the end of the sign-in check running for that user in this process (see authenticate). */
+  private readonly signInChecks = new Map<string, Promise<void>>();
 
   constructor(
     private readonly store: Store,
@@ -203,12 +205,38 @@ export class UserDirectory {
    * even with the right password.
    */
   async authenticate(username: string, password: string, totpCode?: string): Promise<SignInResult> {
-    const user = typeof username === 'string' && username.length <= 256 ? await this.findByUsername(username) : undefined;
-    if (!user) {
+    const known = typeof username === 'string' && username.length <= 256 ? await this.findByUsername(username) : undefined;
+    if (!known) {
       decoyHash ??= hashPassword('decoy password', this.options.hashParams);
       await verifyPassword(typeof password === 'string' ? password : '', await decoyHash);
       return { ok: false, reason: 'invalid-credentials' };
     }
+    // One check at a time per user: guesses sent at once all read the account before any failure
+    // was counted, so a burst of 20 got 20 guesses past a 5-attempt lockout (and version conflicts
+    // on the counter answered 409 without counting the guess). Each check now reads the account as
+    // the previous one left it; once locked, the rest are refused without a password check.
+    return this.oneCheckAtATime(known.id, async () => {
+      const user = await this.get(known.id);
+      if (!user) return { ok: false, reason: 'invalid-credentials' };
+      return this.checkCredentials(user, password, totpCode);
+    });
+  }
+
+  private async oneCheckAtATime(userId: string, check: () => Promise<SignInResult>): Promise<SignInResult> {
+    const previous = this.signInChecks.get(userId) ?? Promise.resolve();
+    const result = previous.then(check);
+    const done = result.then(
+      () => undefined,
+      () => undefined
+    );
+    this.signInChecks.set(userId, done);
+    void done.then(() => {
+      if (this.signInChecks.get(userId) === done) this.signInChecks.delete(userId);
+    });
+    return result;
+  }
+
+  private async checkCredentials(user: User, password: string, totpCode: string | undefined): Promise<SignInResult> {
     if (isLocked(user)) return { ok: false, reason: 'locked', user };
     const passwordOk = typeof password === 'string' && (await verifyPassword(password, user.passwordHash));
     if (!passwordOk) return this.failed(user, 'invalid-credentials');
@@ -222,13 +250,21 @@ export class UserDirectory {
       step = acceptTotp(user.totp.secret, totpCode, user.totp.lastStep);
       if (step === undefined) return this.failed(user, 'totp-invalid');
     }
-    const signedIn = await this.update(user.id, (u) => ({
-      ...u,
-      failedAttempts: 0,
-      lockedUntil: undefined,
-      lastSignInAt: new Date().toISOString(),
-      ...(u.totp && step !== undefined ? { totp: { ...u.totp, lastStep: step } } : {}),
-    }));
+    // Another server process on the same store may have locked the account while the password was
+    // checked: the sign-in is written only over a version that is not locked.
+    let lockedMeanwhile = false;
+    const signedIn = await this.update(user.id, (u) => {
+      lockedMeanwhile = isLocked(u);
+      if (lockedMeanwhile) return u;
+      return {
+        ...u,
+        failedAttempts: 0,
+        lockedUntil: undefined,
+        lastSignInAt: new Date().toISOString(),
+        ...(u.totp && step !== undefined ? { totp: { ...u.totp, lastStep: step } } : {}),
+      };
+    });
+    if (lockedMeanwhile) return { ok: false, reason: 'locked', user: signedIn };
     return { ok: true, user: signedIn };
   }
 
