@@ -364,3 +364,64 @@ describe('a data-sharing Consent with only the contract\'s fields', () => {
     }
   });
 });
+
+describe('data-sharing Consents over HTTP: patient, future dateTime, nested deny', () => {
+  let server: TestServer;
+  beforeAll(async () => {
+    server = await startTestServer('embedded');
+  });
+  afterAll(async () => {
+    await server?.close();
+  });
+  const org = (id: string) => ({ authorization: `Bearer ${server.token({ scope: 'user/*.cruds', organization: `Organization/${id}` })}` });
+  const newKid = async (given: string) => (await server.fhir('POST', 'Patient', { body: patient({ name: [{ family: 'Consentprobe', given: [given] }] }) })).body.id as string;
+
+  it('refuses a Consent whose patient is unknown, not a Patient, contained or missing (422 at Consent.patient)', async () => {
+    const kid = await newKid('Ana');
+    const contained = consent(kid, { patient: { reference: '#p' }, contained: [patient({ id: 'p' })], provision: { type: 'deny' } });
+    for (const body of [
+      consent('no-such-child', { provision: { type: 'deny' } }),
+      consent(kid, { patient: { reference: `Group/${kid}` }, provision: { type: 'deny' } }),
+      contained,
+      consent(kid, { patient: { display: 'Ana' }, provision: { type: 'deny' } }),
+    ]) {
+      const res = await server.fhir('POST', 'Consent', { body });
+      expect(res.status, JSON.stringify(body.patient)).toBe(422);
+      expect(res.body.issue.some((i: any) => i.severity === 'error' && i.expression?.[0] === 'Consent.patient'), res.text).toBe(true);
+    }
+    expect((await server.fhir('POST', 'Consent', { body: consent(kid, { provision: { type: 'deny' } }) })).status).toBe(201);
+  });
+
+  it('refuses an Immunization whose patient is contained (patient-unknown)', async () => {
+    const body = { ...immunization('#c'), contained: [patient({ id: 'c' })] };
+    const res = await server.fhir('POST', 'Immunization', { body });
+    expect(res.status, res.text).toBe(422);
+    expect(res.body.issue.map((i: any) => i.details?.coding?.[0]?.code)).toContain('patient-unknown');
+  });
+
+  it('a Consent dated in the future does not outrank the family withdrawing it later', async () => {
+    const kid = await newKid('Bea');
+    expect((await server.fhir('POST', 'Consent', { body: consent(kid, { dateTime: '2099-01-01', provision: { type: 'deny' } }) })).status).toBe(201);
+    expect((await server.fhir('GET', `Patient/${kid}`, { headers: org('C') })).status).toBe(403);
+    const now = new Date().toISOString();
+    expect((await server.fhir('POST', 'Consent', { body: consent(kid, { dateTime: now, provision: { type: 'permit' } }) })).status).toBe(201);
+    expect((await server.fhir('GET', `Patient/${kid}`, { headers: org('C') })).status).toBe(200);
+  });
+
+  it('a deny nested in a permit hides the child from that organization only; an ended deny hides nobody', async () => {
+    const kid = await newKid('Cleo');
+    const nested = { type: 'permit', provision: [{ type: 'deny', actor: [{ role: { text: 'custodian' }, reference: { reference: 'Organization/C' } }] }] };
+    expect((await server.fhir('POST', 'Consent', { body: consent(kid, { provision: nested }) })).status).toBe(201);
+    const refused = await server.fhir('GET', `Patient/${kid}`, { headers: org('C') });
+    expect(refused.status).toBe(403);
+    expect(refused.body.issue[0].details.coding[0].code).toBe('data-sharing-restricted');
+    const search = await server.fhir('GET', `Patient?family=Consentprobe&given=Cleo`, { headers: org('C') });
+    expect(search.body.entry ?? []).toHaveLength(0);
+    expect((await server.fhir('GET', `Patient/${kid}`, { headers: org('D') })).status).toBe(200);
+
+    const other = await newKid('Dora');
+    const ended = { type: 'deny', period: { start: '2020-01-01', end: '2020-12-31' } };
+    expect((await server.fhir('POST', 'Consent', { body: consent(other, { dateTime: '2020-01-01T00:00:00Z', provision: ended }) })).status).toBe(201);
+    expect((await server.fhir('GET', `Patient/${other}`, { headers: org('C') })).status).toBe(200);
+  });
+});

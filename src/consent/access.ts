@@ -71,7 +71,7 @@ export async function accessPolicyFor(
   const hidden = new Map<string, DataSharing>();
   if (organization && !compartment) {
     for (const [patient, s] of await sharing.restricted()) {
-      if (s.status === 'unknown' || !s.exemptOrganizations.includes(organization)) hidden.set(patient, s);
+      if (hiddenFrom(s, organization)) hidden.set(patient, s);
     }
   }
   const hiddenRefs = [...hidden.keys()];
@@ -128,6 +128,13 @@ export async function accessPolicyFor(
       if (err) throw err;
     },
   };
+}
+
+/** Unknown hides from every organization; No from all but the exempt; Yes only from nested deny actors. */
+function hiddenFrom(sharing: DataSharing, organization: string): boolean {
+  if (sharing.status === 'unknown') return true;
+  if (sharing.status === 'no') return !sharing.exemptOrganizations.includes(organization);
+  return sharing.deniedOrganizations?.includes(organization) ?? false;
 }
 
 function sharingError(code: string, text: string): FhirError {

@@ -1,14 +1,17 @@
 // Which patients are restricted (data sharing no or unknown), kept in memory and revalidated on
 // every use against the newest Consent version in the store, so every server process sharing a
-// store sees a Consent change on its next request.
+// store sees a Consent change on its next request, and rebuilt when a provision period begins or
+// ends (the status it gives changes then without any write).
 import type { Consent } from '@medplum/fhirtypes';
 import type { Store } from '../store/store.js';
-import { consentPatient, dataSharingOf, isDataSharingConsent, type DataSharing } from './data-sharing.js';
+import { consentPatient, dataSharingOf, isDataSharingConsent, nextPeriodBoundary, type DataSharing } from './data-sharing.js';
 
 interface Snapshot {
   stamp: string;
-  /** Only restricted patients (`Patient/<id>` → sharing); everyone else is "yes". */
+  /** Only restricted patients (`Patient/<id>` → sharing: no, unknown, or yes with denied organizations); everyone else is "yes". */
   restricted: Map<string, DataSharing>;
+  /** When a provision period of some Consent begins or ends (epoch ms): the map is stale from then. */
+  validUntil: number;
 }
 
 const PAGE = 1000;
@@ -22,7 +25,7 @@ export class SharingIndex {
   /** The current restricted-patient map (rebuilt when any Consent changed since the last build). */
   async restricted(): Promise<Map<string, DataSharing>> {
     const stamp = await this.currentStamp();
-    if (this.snapshot?.stamp === stamp) return this.snapshot.restricted;
+    if (this.snapshot?.stamp === stamp && Date.now() < this.snapshot.validUntil) return this.snapshot.restricted;
     this.building ??= this.build(stamp).finally(() => {
       this.building = undefined;
     });
@@ -57,11 +60,14 @@ export class SharingIndex {
       if (page.length < PAGE) break;
       skip += PAGE;
     }
+    const now = new Date();
     const restricted = new Map<string, DataSharing>();
+    let validUntil = Number.POSITIVE_INFINITY;
     for (const [patient, consents] of byPatient) {
-      const sharing = dataSharingOf(consents);
-      if (sharing.status !== 'yes') restricted.set(patient, sharing);
+      const sharing = dataSharingOf(consents, now);
+      if (sharing.status !== 'yes' || (sharing.deniedOrganizations?.length ?? 0) > 0) restricted.set(patient, sharing);
+      validUntil = Math.min(validUntil, nextPeriodBoundary(consents, now));
     }
-    return { stamp, restricted };
+    return { stamp, restricted, validUntil };
   }
 }

@@ -51,7 +51,17 @@ async function checkPatientLink(imm: Immunization, ctx: RuleContext, occurrence:
     );
     return;
   }
-  const patient = await resolvePatient(imm, ref, ctx);
+  if (ref.startsWith('#')) {
+    // A contained patient is no record of this registry: data sharing (keyed on Patient/<id>),
+    // matching, forecasts and reminders never reach it, so the dose would escape all of them.
+    emit(
+      'patient-unknown',
+      'Immunization.patient',
+      `The patient ${ref} is a contained resource, not a patient of this registry: send the Patient first and reference it as Patient/<id> (or urn:uuid:… inside a transaction).`
+    );
+    return;
+  }
+  const patient = await resolvePatient(ref, ctx);
   if (!patient) {
     emit(
       'patient-unknown',
@@ -83,11 +93,7 @@ async function checkPatientLink(imm: Immunization, ctx: RuleContext, occurrence:
 // relative or absolute): the patient it names, whose current record the rules read.
 const ABSOLUTE_PATIENT = /(?:^|\/)(Patient\/[A-Za-z0-9\-.]{1,64})(?:\/_history\/[^/]+)?$/;
 
-async function resolvePatient(imm: Immunization, ref: string, ctx: RuleContext): Promise<Patient | undefined> {
-  if (ref.startsWith('#')) {
-    const contained = imm.contained?.find((r) => r.id === ref.slice(1));
-    return contained?.resourceType === 'Patient' ? contained : undefined;
-  }
+async function resolvePatient(ref: string, ctx: RuleContext): Promise<Patient | undefined> {
   let resource: Resource | undefined = await ctx.resolve(ref);
   if (!resource) {
     const m = ABSOLUTE_PATIENT.exec(ref);

@@ -186,8 +186,9 @@ describe('Immunization rules', () => {
     expect(await found(baseImm({ patient: { reference: 'Patient/p1/_history/1' } }))).toEqual([]);
     expect(await found(baseImm({ patient: { reference: 'Patient/p2/_history/1' } }))).toEqual([['patient-unknown', 'error', 'Immunization.patient']]);
     expect(await found(baseImm({ patient: { reference: 'Group/p1' } }))).toEqual([['patient-unknown', 'error', 'Immunization.patient']]);
+    // A contained patient is no registry patient: data sharing, matching and forecasts never reach it.
     const contained = baseImm({ contained: [basePatient({ id: 'c' })], patient: { reference: '#c' } });
-    expect(await found(contained)).toEqual([]);
+    expect(await found(contained)).toEqual([['patient-unknown', 'error', 'Immunization.patient']]);
   });
 
   it('vaccine-code-unknown: no CVX or NDC known', async () => {
