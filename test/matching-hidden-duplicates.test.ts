@@ -84,6 +84,30 @@ describe.each(KINDS)('a child hidden from the registering organization (%s store
     expect(again.text).not.toContain(hiddenId);
     const still = await reviewEntry(hiddenId);
     expect(still.extension.filter((e: any) => e.url === DUPLICATE_OF)).toHaveLength(1);
+
+    // The reviewer merges B's record into the hidden one: B's merged-away record, which names its
+    // target (replaced-by), takes the child's choice with it — B is refused it, as the child.
+    const merged = await server.fhir('POST', 'Patient/$merge', {
+      body: {
+        resourceType: 'Parameters',
+        parameter: [
+          { name: 'source-patient', valueReference: { reference: `Patient/${newId}` } },
+          { name: 'target-patient', valueReference: { reference: `Patient/${hiddenId}` } },
+        ],
+      },
+    });
+    expect(merged.status, merged.text).toBe(200);
+    const source = await server.fhir('GET', `Patient/${newId}`);
+    expect(source.body.link).toEqual([{ other: { reference: `Patient/${hiddenId}` }, type: 'replaced-by' }]);
+    for (const path of [`Patient/${newId}`, `Patient/${newId}/_history/2`]) {
+      const res = await server.fhir('GET', path, { headers: as('Organization/B') });
+      expect(res.status, path).toBe(403);
+      expect(res.text, path).not.toContain(hiddenId);
+    }
+    const search = await server.fhir('GET', `Patient?identifier=${encodeURIComponent(body.identifier[0].value)}`, { headers: as('Organization/B') });
+    expect(search.body.total).toBe(0);
+    // Clinic A, whose child it is, still sees both records.
+    expect((await server.fhir('GET', `Patient/${newId}`, { headers: as('Organization/A') })).status).toBe(200);
   });
 
   // A VXU is a transaction: the MongoDB tier here (FerretDB, no replica set) refuses those whole.

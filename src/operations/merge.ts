@@ -5,7 +5,7 @@
 // the identifiers too: after a merge the target holds the source's identifiers); with a reference
 // as well, every identifier given must be on the record referenced. Then:
 // the source's Immunizations, data-sharing Consents and Conditions move to the target (the source
-// keeps a copy of each data-sharing Consent: its own record still names the child), the source becomes
+// keeps a copy of each data-sharing Consent, and of the target's: its own record still names the child), the source becomes
 // inactive with a replaced-by link, the target gets a replaces link and the source's identifiers
 // and names, and the pair leaves the review list (the target's possible-duplicate-of naming the
 // source goes, its review tag when no other candidate is named; the source, merged away, loses its
@@ -68,7 +68,13 @@ async function merge(req: FhirRequest, ctx: HandlerContext, afterMerge: AfterMer
   const conditions = moved.filter((r) => r.resourceType === 'Condition').length;
   // The source keeps its name, birth date and identifiers: its data-sharing choice must stay with
   // it too, or moving the Consents would show a No child's merged-away record to every facility.
-  const keptChoices = moved
+  // The target's choice goes to the source as well: the merged-away record is the same child and
+  // names the target (replaced-by), so a No / Unknown target's id, and that it is this child, would
+  // otherwise be shown to the organization that registered the source (a hidden child registered
+  // again elsewhere, src/consent/hidden-duplicates.ts). Both records then hold the same Consents,
+  // so the newest one decides the same for both.
+  const targetChoices = await ctx.store.search('Consent', { filter: { 's.patient': `Patient/${target.id}` }, limit: MAX_MOVED + 1 });
+  const keptChoices = [...moved, ...targetChoices]
     .filter((r) => r.resourceType === 'Consent' && isDataSharingConsent(r.resource as Consent))
     .map((r) => copyFor(r.resource as Consent, source.id));
   const ops: WriteOp[] = [
@@ -85,7 +91,7 @@ async function merge(req: FhirRequest, ctx: HandlerContext, afterMerge: AfterMer
       `${moved.filter((r) => r.resourceType === 'Consent').length} Consent(s)` +
       (conditions > 0 ? ` and ${conditions} Condition(s)` : '') +
       ' moved; the source is inactive with a replaced-by link' +
-      (keptChoices.length > 0 ? ` and keeps a copy of its ${keptChoices.length} data-sharing Consent(s)` : '')
+      (keptChoices.length > 0 ? ` and keeps a copy of the ${keptChoices.length} data-sharing Consent(s) of the two records` : '')
   );
   if (input.preview) return { status: 200, body: result(input.raw, [summary], newTarget) };
 
