@@ -81,6 +81,15 @@ describe('data sharing', () => {
     expect(currentSharing(history)).toBe('Yes');
     expect(sharingHistory(history).map((c) => c.dateTime)).toEqual(['2024-03-01', '2024-02-01', '2024-01-01']);
     expect(currentSharing(history.slice(0, 1))).toBe('No');
+    // A Consent dated in the future counts as stored; a period that ended takes no part; instants, not strings.
+    const future = { ...consent('active', 'deny', '2099-01-01'), meta: { lastUpdated: '2024-04-01T00:00:00Z' } };
+    const later = { ...consent('active', 'permit', '2024-05-01'), meta: { lastUpdated: '2024-05-01T00:00:00Z' } };
+    expect(currentSharing([future, later])).toBe('Yes');
+    expect(currentSharing([future])).toBe('No');
+    const ended = { ...consent('active', 'permit', '2024-06-01'), provision: { type: 'permit' as const, period: { end: '2024-06-30' } } };
+    expect(currentSharing([history[0]!, ended])).toBe('No');
+    expect(currentSharing([consent('active', 'permit', '2024-03-01T09:00:00Z'), consent('active', 'deny', '2024-03-01T10:00:00+05:00')])).toBe('Yes');
+    expect(currentSharing([consent('active', undefined, '2024-09-01'), history[0]!])).toBe('No');
     expect(newSharingConsent('p1', 'No', 'Organization/a')).toMatchObject({ status: 'active', provision: { type: 'deny' }, organization: [{ reference: 'Organization/a' }] });
   });
 });

@@ -1,5 +1,7 @@
 // Data-sharing status from the patient's privacy Consents (CONTRACT.md "Data sharing"): the newest
-// decides; active+permit Yes, active+deny No, proposed Unknown, none Yes.
+// decides; active+permit Yes, active+deny No, proposed Unknown, none Yes. The order and the
+// provision periods follow the registry's reading (src/consent/data-sharing.ts), so the record
+// shows the status the registry applies.
 import type { Consent } from './fhir-types';
 
 export type SharingStatus = 'Yes' | 'No' | 'Unknown';
@@ -16,21 +18,57 @@ export function isPrivacyConsent(c: Consent): boolean {
 export function consentStatus(c: Consent): SharingStatus | undefined {
   if (c.status === 'proposed') return 'Unknown';
   if (c.status !== 'active') return undefined;
-  return c.provision?.type === 'deny' ? 'No' : 'Yes';
+  if (c.provision?.type === 'deny') return 'No';
+  if (c.provision?.type === 'permit') return 'Yes';
+  return undefined;
 }
 
-/** Newest first. */
+/**
+ * Newest first, as the registry orders them: by dateTime, never later than the moment the Consent
+ * was stored (a Consent dated in the future would otherwise stay on top), then meta.lastUpdated.
+ * Instants are compared, not strings (2024-03-01T10:00:00+05:00 is before 2024-03-01T09:00:00Z).
+ */
 export function sharingHistory(consents: Consent[]): Consent[] {
-  const key = (c: Consent) => `${c.dateTime ?? ''}|${c.meta?.lastUpdated ?? ''}`;
-  return consents.filter(isPrivacyConsent).sort((a, b) => (key(a) < key(b) ? 1 : key(a) > key(b) ? -1 : 0));
+  const byNewest = (a: Consent, b: Consent) => decisionTime(b) - decisionTime(a) || instant(b.meta?.lastUpdated) - instant(a.meta?.lastUpdated);
+  return consents.filter(isPrivacyConsent).sort(byNewest);
 }
 
-export function currentSharing(consents: Consent[]): SharingStatus {
+/** The status the registry applies now: the newest Consent in force decides (a provision outside its period takes no part). */
+export function currentSharing(consents: Consent[], now: Date = new Date()): SharingStatus {
   for (const c of sharingHistory(consents)) {
     const status = consentStatus(c);
-    if (status) return status;
+    if (status && (status === 'Unknown' || inForce(c.provision?.period, now.getTime()))) return status;
   }
   return 'Yes';
+}
+
+function decisionTime(c: Consent): number {
+  const stated = instant(c.dateTime);
+  const stored = instant(c.meta?.lastUpdated);
+  return stored !== Number.NEGATIVE_INFINITY && stated > stored ? stored : stated;
+}
+
+function instant(value: string | undefined): number {
+  if (!value) return Number.NEGATIVE_INFINITY;
+  const t = Date.parse(value.length === 4 ? `${value}-01-01` : value.length === 7 ? `${value}-01` : value);
+  return Number.isNaN(t) ? Number.NEGATIVE_INFINITY : t;
+}
+
+function inForce(period: { start?: string; end?: string } | undefined, now: number): boolean {
+  if (!period) return true;
+  if (period.start && instant(period.start) > now) return false;
+  if (period.end) {
+    const start = instant(period.end);
+    const d = new Date(start);
+    const end =
+      start === Number.NEGATIVE_INFINITY ? Number.POSITIVE_INFINITY
+      : period.end.length === 4 ? Date.UTC(d.getUTCFullYear() + 1, 0, 1)
+      : period.end.length === 7 ? Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + 1, 1)
+      : period.end.length === 10 ? start + 86_400_000
+      : start + 1;
+    if (end <= now) return false;
+  }
+  return true;
 }
 
 export function newSharingConsent(patientId: string, choice: 'Yes' | 'No', organization: string | undefined): Consent {
