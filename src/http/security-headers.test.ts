@@ -70,6 +70,36 @@ describe('HSTS', () => {
       await https.close();
     }
   });
+
+  it("and the sign-in server's cookies are Secure and its URLs https, whether or not the proxy sends X-Forwarded-Proto", async () => {
+    const https = await startTestServer('embedded', { publicBaseUrl: 'https://iis.example.org' });
+    try {
+      const port = (https.server.address() as AddressInfo).port;
+      const challenge = createHash('sha256').update('v'.repeat(50)).digest('base64url');
+      const query = new URLSearchParams({
+        client_id: 'iis-web-app',
+        response_type: 'code',
+        redirect_uri: 'https://iis.example.org/app/callback',
+        scope: 'openid fhirUser user/Patient.rs',
+        state: 's',
+        code_challenge: challenge,
+        code_challenge_method: 'S256',
+      });
+      const proxies: Array<Record<string, string>> = [{}, { 'x-forwarded-proto': 'https' }];
+      for (const forwarded of proxies) {
+        const authorize = await fetch(`http://127.0.0.1:${port}/auth/authorize?${query}`, { redirect: 'manual', headers: forwarded });
+        await authorize.text();
+        expect(authorize.status).toBe(303);
+        const cookies = authorize.headers.getSetCookie();
+        expect(cookies.length).toBeGreaterThan(0);
+        for (const cookie of cookies) expect(cookie, JSON.stringify(forwarded)).toMatch(/;\s*secure(;|$)/i);
+        const logout = await fetch(`http://127.0.0.1:${port}/auth/logout`, { headers: forwarded });
+        expect(await logout.text()).toMatch(/action="https:\/\/[^"]+\/auth\/logout\/confirm"/);
+      }
+    } finally {
+      await https.close();
+    }
+  });
 });
 
 describe("the sign-in server's own pages are never framed", () => {

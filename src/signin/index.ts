@@ -160,6 +160,17 @@ export async function createSignin(services: FrontDoorServices, options: SigninO
   });
 
   const router = express.Router();
+  if (config.publicBaseUrl.startsWith('https:')) {
+    // The public address is https, so every request reached the sign-in server over https (through
+    // a TLS-terminating proxy; provider.proxy is set). oidc-provider marks its cookies Secure and
+    // writes https URLs only when X-Forwarded-Proto says https: a proxy that does not send it got
+    // session and interaction cookies without Secure (sent again over any plain-http request) and
+    // an http form action on the Sign out page.
+    router.use(basePath, (req, _res, next) => {
+      req.headers['x-forwarded-proto'] = 'https';
+      next();
+    });
+  }
   // /auth/token: the backend-services endpoint (src/auth/router.ts, mounted before the front doors)
   // answers client_credentials and passes authorization_code and refresh_token requests on to
   // here, with the body already read (req.body, the form as text). oidc-provider takes req.body
