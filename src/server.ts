@@ -18,6 +18,7 @@ import { populationJobTasks } from './population/async-jobs.js';
 import { withCvxForNdcDoses } from './population/forecast-runner.js';
 import { syncShippedMeasures } from './population/shipped-measures.js';
 import { HealthCardIssuer } from './health-cards/issuer.js';
+import { assertDataDirUsable, DataDirUnusableError } from './app/data-dir.js';
 import { createFileStore, createStore } from './app/open-store.js';
 import type { FastLane } from './pipeline/front-door.js';
 import { Pipeline } from './pipeline/pipeline.js';
@@ -164,6 +165,7 @@ export async function startServer(
 
 async function main(): Promise<void> {
   const config = loadConfig();
+  assertDataDirUsable(config.dataDir);
   const logger = createLogger(config.logLevel);
   const running = await startServer(config, { logger });
   let stopping = false;
@@ -188,7 +190,9 @@ async function main(): Promise<void> {
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   main().catch((err: unknown) => {
-    process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    // A DATA_DIR the server cannot use is the operator's to fix: its sentence says all, no stack.
+    if (err instanceof DataDirUnusableError) process.stderr.write(`${err.message}\n`);
+    else process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
     process.exit(1);
   });
 }

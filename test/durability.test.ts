@@ -1,6 +1,10 @@
 // Every acknowledged write survives kill -9 (embedded store; MongoDB tier when TEST_MONGODB_URL is
 // set), and SIGTERM finishes in-flight work, flushes and exits 0.
-import { rm } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import jwt from 'jsonwebtoken';
 import { afterAll, describe, expect, it } from 'vitest';
 import { childStoreEnv, startChildServer } from './helpers/child-server.js';
@@ -81,4 +85,26 @@ describe.each(kinds)('durability on the %s store', (kind) => {
       await again.exited;
     }
   }, 120_000);
+});
+
+describe('a DATA_DIR the server cannot use', () => {
+  // Works as root too (unlike a chmod'ed directory): no one can create a directory below a file.
+  it('stops the server at once with one sentence naming DATA_DIR and why, exit 1', async () => {
+    const parent = await mkdtemp(path.join(os.tmpdir(), 'iis-datadir-'));
+    dirs.push(parent);
+    await writeFile(path.join(parent, 'a-file'), 'not a directory');
+    const dataDir = path.join(parent, 'a-file', 'data');
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
+      cwd: fileURLToPath(new URL('../', import.meta.url)),
+      env: { ...process.env, PORT: '0', DATA_DIR: dataDir, AUTH_JWT_SECRET: TEST_SECRET, LOG_LEVEL: 'silent' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+    expect(code).toBe(1);
+    expect(stderr.trim()).toBe(
+      `DATA_DIR ${dataDir} cannot be used: a part of its path is a file, not a directory (ENOTDIR). The server keeps its store, keys and export files there: set DATA_DIR to a writable directory.`
+    );
+  }, 60_000);
 });
