@@ -124,6 +124,36 @@ describe('newborn matching over HTTP', () => {
     expect(res.body.entry[1].resource.patient.reference).toBe(`Patient/${hospital.body.id}`);
   });
 
+  it('a transaction creating one child twice is a 400 naming both entries, and stores nothing; twins in one transaction are two children', async () => {
+    const h = household();
+    const twice = await server.fhir('POST', '', {
+      body: {
+        resourceType: 'Bundle',
+        type: 'transaction',
+        entry: [
+          { fullUrl: 'urn:uuid:0c3f1d2a-5b6e-4f70-8a91-b2c3d4e5f601', resource: legalRecord(h, 'Mila'), request: { method: 'POST', url: 'Patient' } },
+          { fullUrl: 'urn:uuid:0c3f1d2a-5b6e-4f70-8a91-b2c3d4e5f602', resource: legalRecord(h, 'Mila'), request: { method: 'POST', url: 'Patient' } },
+        ],
+      },
+    });
+    expect(twice.status, twice.text).toBe(400);
+    expect(twice.body.issue[0].diagnostics).toContain('Bundle.entry[0] and Bundle.entry[1] create the same child');
+    expect((await server.fhir('GET', `Patient?birthdate=${h.birthDate}`)).body.total).toBe(0);
+
+    const twins = await server.fhir('POST', '', {
+      body: {
+        resourceType: 'Bundle',
+        type: 'transaction',
+        entry: [
+          { resource: { ...legalRecord(h, 'Noah'), multipleBirthInteger: 1 }, request: { method: 'POST', url: 'Patient' } },
+          { resource: { ...legalRecord(h, 'Owen'), multipleBirthInteger: 2 }, request: { method: 'POST', url: 'Patient' } },
+        ],
+      },
+    });
+    expect(twins.status, twins.text).toBe(200);
+    expect(twins.body.entry.map((e: any) => e.response.status)).toEqual(['201 Created', '201 Created']);
+  });
+
   it('twins stay two children, and a later legal name does not merge them', async () => {
     const h = household();
     const a = await server.fhir('POST', 'Patient', { body: { ...hospitalRecord(h, `MRN-A-${seq}`, 'Baby Boy A'), multipleBirthInteger: 1 } });

@@ -11,7 +11,7 @@
 // time, not for its whole validation. It stays atomic: its locks are held throughout, nothing is
 // written before the one commit, and the answer does not depend on what ran in between.
 // Processing order follows R4: DELETE, POST, PUT/PATCH, then GET/HEAD (after the commit).
-import type { Bundle, BundleEntry, Resource } from '@medplum/fhirtypes';
+import type { Bundle, BundleEntry, Patient, Resource } from '@medplum/fhirtypes';
 import { badRequest, FhirError, isFhirError, makeIssue, outcome, preconditionFailed } from '../fhir/outcome.js';
 import type { FhirRequest, FhirResponse, HandlerContext, PreparedWrite } from '../interactions/types.js';
 import {
@@ -27,6 +27,7 @@ import { reachChecker } from '../interactions/reach-scopes.js';
 import { followUpOps, translateConflict, type PendingResources } from '../interactions/write-support.js';
 import { findMatches } from '../search/execute.js';
 import { latencyTrace } from '../latency-trace.js';
+import { comparePatients } from '../matching/compare.js';
 import { copyWithId, TransactionsUnsupportedError } from '../store/store.js';
 import { letOtherRequestsRun, responseEntry, routeEntry, type RoutedEntry } from './entries.js';
 
@@ -78,7 +79,10 @@ export async function processTransaction(bundle: Bundle, outer: FhirRequest, ctx
   return withLocks(ctx, lockKeys, async () => {
     const refusals = new RuleRefusals();
     const references = await resolveAll(writes, refusals);
-    if (!refusals.stopped) checkDistinctTargets(writes);
+    if (!refusals.stopped) {
+      checkDistinctTargets(writes);
+      checkDistinctChildren(writes);
+    }
     for (const p of writes) {
       const req = p.resolved?.req;
       if (req && !p.resolved?.done && req.body !== undefined && req.method !== 'PATCH' && !refusals.stopped) {
@@ -228,6 +232,34 @@ function checkDistinctTargets(writes: Planned[]): void {
       });
     }
     seen.set(target, p.index);
+  }
+}
+
+/**
+ * Two Patient creates of one transaction that certainly are one child: each was matched against
+ * the stored records only (the other is not stored yet), so both would be stored, a duplicate no
+ * review list shows. Refused as two entries writing one record are (checkDistinctTargets, which
+ * also catches both merging into one stored child). Twins are never a certain match.
+ */
+function checkDistinctChildren(writes: Planned[]): void {
+  // By birth date, as concurrent creates are serialised (ingestLockKey): a transaction of many
+  // children compares only those born the same day.
+  const byBirthDate = new Map<string, Array<{ index: number; patient: Patient }>>();
+  for (const p of writes) {
+    const ingest = p.resolved?.done ? undefined : p.resolved?.ingest;
+    if (ingest?.kind !== 'new') continue;
+    const key = ingest.patient.birthDate ?? '';
+    const created = byBirthDate.get(key) ?? [];
+    byBirthDate.set(key, created);
+    for (const earlier of created) {
+      if (comparePatients(earlier.patient, ingest.patient).grade === 'certain') {
+        throw badRequest(
+          `Bundle.entry[${earlier.index}] and Bundle.entry[${p.index}] create the same child (a certain match): send the child once and point the other entries at its fullUrl`,
+          { expression: `Bundle.entry[${p.index}]` }
+        );
+      }
+    }
+    created.push({ index: p.index, patient: ingest.patient });
   }
 }
 
