@@ -151,11 +151,13 @@ export class ScopedStore implements StoreReader {
   async probableMatchesHiddenFromCaller(patient: Patient): Promise<ResourceRecord[]> {
     const hidden = this.policy.kind === 'organization' ? (this.policy.hiddenPatients ?? []) : [];
     if (hidden.length === 0) return [];
-    const hiddenIds = hidden.map((reference) => reference.slice('Patient/'.length));
-    const ranked = await findMatches(this.#base, patient, { accessFilter: { _id: { $in: hiddenIds } }, excludeId: patient.id });
+    // The blocking searches as the create's own matching runs them (bounded by their keys), the
+    // hidden ones kept below: an `_id $in` of every hidden child could walk thousands of ids.
+    const ranked = await findMatches(this.#base, patient, { excludeId: patient.id });
     const records: ResourceRecord[] = [];
     for (const candidate of ranked) {
       if (candidate.decision.grade !== 'certain' && candidate.decision.grade !== 'probable') continue;
+      if (!hidden.includes(`Patient/${candidate.patient.id}`)) continue;
       const record = await this.#base.read('Patient', candidate.patient.id as string);
       if (record?.resource && !record.deleted && !this.policy.visible(record.resource)) records.push(record);
     }
