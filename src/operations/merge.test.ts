@@ -36,3 +36,38 @@ describe('Patient/$merge input', () => {
     }
   });
 });
+
+describe('Patient/$merge result-patient', () => {
+  let server: TestServer;
+  beforeAll(async () => {
+    server = await startTestServer('embedded');
+  });
+  afterAll(async () => {
+    await server?.close();
+  });
+
+  it("a result-patient whose id is not the target's is a 400 and nothing is merged; the target's id is taken", async () => {
+    const ids: string[] = [];
+    for (const [i, family] of ['Source', 'Target', 'Other'].entries()) {
+      const res = await server.fhir('POST', 'Patient', { body: patient({ name: [{ family, given: ['Result'] }], birthDate: `200${i}-04-0${i + 1}` }) });
+      ids.push(res.body.id);
+    }
+    const [source, target, other] = ids;
+    const body = (resultId: string) => ({
+      resourceType: 'Parameters',
+      parameter: [
+        { name: 'source-patient', valueReference: { reference: `Patient/${source}` } },
+        { name: 'target-patient', valueReference: { reference: `Patient/${target}` } },
+        { name: 'result-patient', resource: patient({ id: resultId, name: [{ family: 'Merged', given: ['Result'] }], birthDate: '2001-04-02' }) },
+      ],
+    });
+    const wrong = await server.fhir('POST', 'Patient/$merge', { body: body(other) });
+    expect(wrong.status, wrong.text).toBe(400);
+    expect(wrong.body.issue[0].diagnostics).toContain(`Patient/${target}`);
+    for (const id of ids) expect((await server.fhir('GET', `Patient/${id}`)).body.meta.versionId, id).toBe('1');
+
+    const right = await server.fhir('POST', 'Patient/$merge', { body: body(target) });
+    expect(right.status, right.text).toBe(200);
+    expect((await server.fhir('GET', `Patient/${target}`)).body.name[0].family).toBe('Merged');
+  });
+});

@@ -54,6 +54,12 @@ async function merge(req: FhirRequest, ctx: HandlerContext, afterMerge: AfterMer
     throw unprocessable(`Patient/${source.id} was already merged into another record`, { expression: 'Patient.link' });
   }
   refuseInactiveTarget(target.id, target.resource as Patient);
+  // R5 $merge: the result-patient's id SHALL be the target's. Another id was overwritten with the
+  // target's, so a client that sent the wrong record's content had it stored as the target.
+  const resultId = input.resultPatient?.id;
+  if (resultId !== undefined && resultId !== target.id) {
+    throw badRequest(`result-patient has id ${JSON.stringify(resultId)}; it must be the target's, Patient/${target.id}`, { expression: 'result-patient' });
+  }
 
   const newTarget = await buildTarget(ctx, target, sourcePatient, input.resultPatient);
   const newSource: Patient = {
