@@ -26,6 +26,7 @@ import type { FileStore } from './store/files.js';
 import { loadBulkOptions, type BulkOptions } from './bulk/config.js';
 import { BulkExports } from './bulk/service.js';
 import type { Store } from './store/store.js';
+import { checkConsentFutureDate } from './consent/future-date-rule.js';
 import { checkConsentPatient } from './consent/patient-rule.js';
 import { completePolicyRule } from './consent/policy-rule.js';
 import { registerIisRules } from './quality/register.js';
@@ -81,6 +82,7 @@ export async function startServer(
   registerIisRules(rules, { codeSets: terminology.codeSets, policy });
   rules.registerCompletion('Consent', completePolicyRule);
   rules.register('Consent', checkConsentPatient);
+  rules.register('Consent', checkConsentFutureDate);
   // A Condition made from a dose's HL7 v2 OBX follows that dose (src/hl7v2/observation-conditions.ts).
   rules.registerFollowUp('Immunization', retireWithdrawnObservationConditions);
   // A child hidden from the creating organization gets the review mark instead (src/consent/hidden-duplicates.ts).

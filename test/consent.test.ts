@@ -401,7 +401,9 @@ describe('data-sharing Consents over HTTP: patient, future dateTime, nested deny
 
   it('a Consent dated in the future does not outrank the family withdrawing it later', async () => {
     const kid = await newKid('Bea');
-    expect((await server.fhir('POST', 'Consent', { body: consent(kid, { dateTime: '2099-01-01', provision: { type: 'deny' } }) })).status).toBe(201);
+    const future = await server.fhir('POST', 'Consent', { body: consent(kid, { dateTime: '2099-01-01', provision: { type: 'deny' } }), headers: { prefer: 'return=OperationOutcome' } });
+    expect(future.status).toBe(201);
+    expect(future.body.issue.find((i: any) => i.expression?.[0] === 'Consent.dateTime')?.severity).toBe('warning');
     expect((await server.fhir('GET', `Patient/${kid}`, { headers: org('C') })).status).toBe(403);
     const now = new Date().toISOString();
     expect((await server.fhir('POST', 'Consent', { body: consent(kid, { dateTime: now, provision: { type: 'permit' } }) })).status).toBe(201);
