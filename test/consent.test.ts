@@ -1,7 +1,7 @@
 // Data sharing by Consent (CONTRACT.md "Data sharing") and patient/ compartment confinement, on
 // every read path: read, vread, search, _include, _revinclude, history, batch entries.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { immunization, patient, sharingConsent, startTestServer, type TestServer } from './helpers/server.js';
+import { immunization, mergeParameters, patient, sharingConsent, startTestServer, type TestServer } from './helpers/server.js';
 
 const consent = sharingConsent;
 
@@ -202,13 +202,7 @@ describe('data sharing and patient compartments', () => {
     const objection = await server.fhir('POST', 'Consent', { body: consent(source, { provision: { type: 'deny' }, organization: [{ reference: 'Organization/A' }] }) });
     expect(objection.status).toBe(201);
     const merged = await server.fhir('POST', 'Patient/$merge', {
-      body: {
-        resourceType: 'Parameters',
-        parameter: [
-          { name: 'source-patient', valueReference: { reference: `Patient/${source}` } },
-          { name: 'target-patient', valueReference: { reference: `Patient/${target}` } },
-        ],
-      },
+      body: mergeParameters(source, target),
     });
     expect(merged.status, merged.text).toBe(200);
     for (const path of [`Patient/${source}`, `Patient/${source}/_history/1`, `Patient/${target}`, `Immunization/${dose}`]) {

@@ -5,7 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { controlId, order, pid, vxu } from '../src/hl7v2/test-messages.js';
-import { sharingConsent, startTestServer, testMongoUrl, type StoreKind, type TestServer } from './helpers/server.js';
+import { mergeParameters, sharingConsent, startTestServer, testMongoUrl, type StoreKind, type TestServer } from './helpers/server.js';
 
 const DUPLICATE_OF = 'https://iis-fhir-server.org/fhir/StructureDefinition/possible-duplicate-of';
 const REVIEW_LIST = 'Patient?_tag=https://iis-fhir-server.org/fhir/CodeSystem/match-review|possible-duplicate&_count=100';
@@ -88,13 +88,7 @@ describe.each(KINDS)('a child hidden from the registering organization (%s store
     // The reviewer merges B's record into the hidden one: B's merged-away record, which names its
     // target (replaced-by), takes the child's choice with it — B is refused it, as the child.
     const merged = await server.fhir('POST', 'Patient/$merge', {
-      body: {
-        resourceType: 'Parameters',
-        parameter: [
-          { name: 'source-patient', valueReference: { reference: `Patient/${newId}` } },
-          { name: 'target-patient', valueReference: { reference: `Patient/${hiddenId}` } },
-        ],
-      },
+      body: mergeParameters(newId, hiddenId),
     });
     expect(merged.status, merged.text).toBe(200);
     const source = await server.fhir('GET', `Patient/${newId}`);

@@ -2,24 +2,12 @@
 // reconciled with the legal name on create and in transactions, twins kept apart, $match,
 // the review list, $merge, and the hospital's later update by MRN.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { immunization, startTestServer, type TestServer } from './helpers/server.js';
+import { immunization, mergeParameters, startTestServer, type TestServer } from './helpers/server.js';
 
 const MMN = 'http://hl7.org/fhir/StructureDefinition/patient-mothersMaidenName';
 const MRN_SYSTEM = 'urn:oid:1.2.840.114350.1.13.0.1.7.5.737384.14';
 const DUPLICATE_OF = 'https://iis-fhir-server.org/fhir/StructureDefinition/possible-duplicate-of';
 const REVIEW_LIST = 'Patient?_tag=https://iis-fhir-server.org/fhir/CodeSystem/match-review|possible-duplicate';
-
-/** The R5-style Parameters of Patient/$merge (ids of the two records; `preview` only when given). */
-function mergeParameters(sourceId: string, targetId: string, preview?: boolean) {
-  return {
-    resourceType: 'Parameters',
-    parameter: [
-      { name: 'source-patient', valueReference: { reference: `Patient/${sourceId}` } },
-      { name: 'target-patient', valueReference: { reference: `Patient/${targetId}` } },
-      ...(preview === undefined ? [] : [{ name: 'preview', valueBoolean: preview }]),
-    ],
-  };
-}
 
 let seq = 0;
 function household() {

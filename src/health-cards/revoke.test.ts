@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { inflateRawSync } from 'node:zlib';
 import { compactVerify, decodeProtectedHeader, importJWK, type JWK } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { immunization, patient, sharingConsent, startTestServer, testMongoUrl, type StoreKind, type TestServer } from '../../test/helpers/server.js';
+import { immunization, mergeParameters, patient, sharingConsent, startTestServer, testMongoUrl, type StoreKind, type TestServer } from '../../test/helpers/server.js';
 import type { Config } from '../config.js';
 import { EmbeddedStore } from '../store/embedded/embedded-store.js';
 import { runHealthCardsCli } from './cli.js';
@@ -238,13 +238,7 @@ function suite(kind: StoreKind): void {
       const sourceCard = await issue(source);
       const targetCard = await issue(target);
       const merged = await server.fhir('POST', 'Patient/$merge', {
-        body: {
-          resourceType: 'Parameters',
-          parameter: [
-            { name: 'source-patient', valueReference: { reference: `Patient/${source}` } },
-            { name: 'target-patient', valueReference: { reference: `Patient/${target}` } },
-          ],
-        },
+        body: mergeParameters(source, target),
       });
       expect(merged.status, merged.text).toBe(200);
       const issues = merged.body.parameter.find((p: any) => p.name === 'outcome').resource.issue;
@@ -255,14 +249,7 @@ function suite(kind: StoreKind): void {
       const other = await child();
       const otherCard = await issue(other);
       const preview = await server.fhir('POST', 'Patient/$merge', {
-        body: {
-          resourceType: 'Parameters',
-          parameter: [
-            { name: 'source-patient', valueReference: { reference: `Patient/${other}` } },
-            { name: 'target-patient', valueReference: { reference: `Patient/${target}` } },
-            { name: 'preview', valueBoolean: true },
-          ],
-        },
+        body: mergeParameters(other, target, true),
       });
       expect(preview.status).toBe(200);
       expect((await verify(otherCard)).revoked).toBe(false);

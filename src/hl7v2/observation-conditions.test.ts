@@ -4,7 +4,7 @@
 // recorded otherwise, or still reported by another dose, are untouched.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Hl7Message } from '@medplum/core';
-import { startTestServer, testMongoUrl, type TestServer } from '../../test/helpers/server.js';
+import { mergeParameters, startTestServer, testMongoUrl, type TestServer } from '../../test/helpers/server.js';
 import { controlId, hl7Date, order, pid, vxu, yearsAgo } from './test-messages.js';
 import { postHl7v2 } from './test-http.js';
 
@@ -212,7 +212,7 @@ describe.each(testMongoUrl() ? (['embedded', 'mongodb'] as const) : (['embedded'
     const source = await patientId('FOL-3');
     const target = await server.fhir('POST', 'Patient', { body: { resourceType: 'Patient', name: [{ family: 'Mergetarget', given: ['Flora'] }], birthDate: iso(yearsAgo(4, 99)), gender: 'female' } });
     const merged = await server.fhir('POST', 'Patient/$merge', {
-      body: { resourceType: 'Parameters', parameter: [{ name: 'source-patient', valueReference: { reference: `Patient/${source}` } }, { name: 'target-patient', valueReference: { reference: `Patient/${target.body.id}` } }] },
+      body: mergeParameters(source, target.body.id),
     });
     expect(merged.status, merged.text).toBe(200);
     const conditions = await search(`Condition?patient=Patient/${target.body.id}`);

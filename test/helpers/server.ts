@@ -150,3 +150,15 @@ export function sharingConsent(patientId: string, fields: Record<string, unknown
     ...fields,
   };
 }
+
+/** The R5-style Parameters of Patient/$merge (ids of the two records; `preview` only when given). */
+export function mergeParameters(sourceId: string, targetId: string, preview?: boolean) {
+  return {
+    resourceType: 'Parameters',
+    parameter: [
+      { name: 'source-patient', valueReference: { reference: `Patient/${sourceId}` } },
+      { name: 'target-patient', valueReference: { reference: `Patient/${targetId}` } },
+      ...(preview === undefined ? [] : [{ name: 'preview', valueBoolean: preview }]),
+    ],
+  };
+}
