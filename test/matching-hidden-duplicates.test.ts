@@ -104,8 +104,13 @@ describe.each(KINDS)('a child hidden from the registering organization (%s store
     expect((await server.fhir('GET', `Patient/${newId}`, { headers: as('Organization/A') })).status).toBe(200);
   });
 
-  // A VXU is a transaction: the MongoDB tier here (FerretDB, no replica set) refuses those whole.
-  it.runIf(kind === 'embedded')('a VXU from clinic B for a child whose sharing status is Unknown: the hidden record is put under review, the ACK names nothing of it', async () => {
+  it('a VXU from clinic B for a child whose sharing status is Unknown: the hidden record is put under review, the ACK names nothing of it', async () => {
+    // A VXU is a transaction: a store without multi-document transactions (FerretDB, MongoDB
+    // without a replica set) refuses every VXU by design (README), so there is nothing to check.
+    if (!server.store.supportsTransactions) {
+      console.log(`[matching-hidden-duplicates: ${kind}] the VXU case is SKIPPED: this deployment has no multi-document transactions, so every VXU is refused (AR) by design`);
+      return;
+    }
     const mrn = `V${Date.now() % 1_000_000_000}`;
     const body = child(mrn, 'Nowakowska', '2026-02-11');
     const hiddenId = await hiddenChild(
