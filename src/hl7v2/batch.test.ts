@@ -146,7 +146,9 @@ describe('batch files (batch.ts)', () => {
           return;
         }
         const sent = body.split(/\r\n|\r|\n/).filter((l) => l.startsWith('MSH|')).map((l) => l.split('|')[9]);
-        expect(log.map((m) => m.split('|')[9])).toEqual(sent);
+        // Every message runs once; side by side (HL7V2_BATCH_CONCURRENCY), one that cannot be read
+        // touches nothing and may start before an earlier one, so only the answers keep file order.
+        expect(log.map((m) => m.split('|')[9]).sort()).toEqual([...sent].sort());
         expect(msa.map((s) => s.split('|')[2])).toEqual(sent);
         const counts = segments(answer.body).filter((s) => s.startsWith('BTS')).map((s) => Number(s.split('|')[1]));
         expect(counts.reduce((a, b) => a + b, 0)).toBe(sent.length);
