@@ -1,6 +1,7 @@
 // Process start: configuration, definitions, store, HTTP server, graceful shutdown.
 import { markDuplicatesHiddenFromCreator } from './consent/hidden-duplicates.js';
-import { createServer, type Server } from 'node:http';
+import { createServer, type RequestListener, type Server } from 'node:http';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { pathToFileURL } from 'node:url';
 import { AuditLog } from './audit/audit-log.js';
 import { metricsRouter } from './audit/metrics.js';
@@ -25,7 +26,8 @@ import { Pipeline } from './pipeline/pipeline.js';
 import type { FileStore } from './store/files.js';
 import { loadBulkOptions, type BulkOptions } from './bulk/config.js';
 import { BulkExports } from './bulk/service.js';
-import type { Store } from './store/store.js';
+import { StoreUnavailableError, type Store } from './store/store.js';
+import { startingHandler } from './http/starting.js';
 import { checkConsentFutureDate } from './consent/future-date-rule.js';
 import { checkConsentPatient } from './consent/patient-rule.js';
 import { completePolicyRule } from './consent/policy-rule.js';
@@ -57,16 +59,97 @@ export interface RunningServer {
 
 export async function startServer(
   config: Config,
-  options: { logger?: Logger; store?: Store; files?: FileStore; bulk?: Partial<BulkOptions> } = {}
+  options: {
+    logger?: Logger;
+    store?: Store;
+    files?: FileStore;
+    bulk?: Partial<BulkOptions>;
+    /** Aborts a start still waiting for its store (SIGTERM before the server was ready). */
+    signal?: AbortSignal;
+  } = {}
 ): Promise<RunningServer> {
   const logger = options.logger ?? createLogger(config.logLevel);
+  // The port is bound first and answers 503 (alive, not ready) until everything below is ready, so a
+  // MongoDB that is not reachable yet is waited for instead of ending the process (src/http/starting.ts).
+  let notReadyReason = config.mongodbUrl && !options.store ? 'connecting to MongoDB' : 'starting';
+  let handle: RequestListener = startingHandler({
+    storeKind: options.store?.kind ?? (config.mongodbUrl ? 'mongodb' : 'embedded'),
+    reason: () => notReadyReason,
+  });
+  const server = await new Promise<Server>((resolve, reject) => {
+    const s = createServer((req, res) => handle(req, res));
+    s.once('error', reject);
+    s.listen(config.port, () => {
+      s.off('error', reject);
+      resolve(s);
+    });
+  });
+  server.on('clientError', answerClientError);
+  try {
+    const ready = await assemble(config, options, logger, server, (reason) => (notReadyReason = reason));
+    handle = ready.handler;
+    return ready.running;
+  } catch (err) {
+    await new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      server.closeAllConnections();
+    });
+    throw err;
+  }
+}
+
+/**
+ * Opens the store and the file store. While MongoDB is unreachable (StoreUnavailableError) it tries
+ * again, 1 s after the first failure and up to 15 s apart, until it answers or the start is aborted;
+ * any other failure (a locked or unusable DATA_DIR, a bad URL) ends the start at once.
+ */
+async function openStores(
+  config: Config,
+  options: { store?: Store; files?: FileStore; signal?: AbortSignal },
+  logger: Logger,
+  waiting: (reason: string) => void
+): Promise<{ store: Store; files: FileStore }> {
+  for (let attempt = 1; ; attempt++) {
+    options.signal?.throwIfAborted();
+    const store = options.store ?? (await createStore(config));
+    let files: FileStore | undefined;
+    // An abort closes the store being opened, so that a SIGTERM does not wait out the driver's
+    // server selection (5 s).
+    const closeOnAbort = () => void store.close().catch(() => undefined);
+    if (!options.store) options.signal?.addEventListener('abort', closeOnAbort, { once: true });
+    try {
+      await store.init();
+      files = options.files ?? (await createFileStore(config));
+      await files.init();
+      return { store, files };
+    } catch (err) {
+      options.signal?.throwIfAborted();
+      if (!(err instanceof StoreUnavailableError) || options.store) throw err;
+      await store.close().catch(() => undefined);
+      if (files && !options.files) await files.close().catch(() => undefined);
+      const retryInMs = Math.min(1000 * 2 ** (attempt - 1), 15_000);
+      waiting(err.message);
+      logger.warn('store unavailable at start; trying again', { error: err.message, attempt, retryInMs });
+      await sleep(retryInMs, undefined, { signal: options.signal });
+    } finally {
+      options.signal?.removeEventListener('abort', closeOnAbort);
+    }
+  }
+}
+
+async function assemble(
+  config: Config,
+  options: { store?: Store; files?: FileStore; bulk?: Partial<BulkOptions>; signal?: AbortSignal },
+  logger: Logger,
+  server: Server,
+  waiting: (reason: string) => void
+): Promise<{ handler: RequestListener; running: RunningServer }> {
   loadDefinitions();
   warmUpValidation();
   const baseUrl = `${config.publicBaseUrl}/fhir`;
   const auth = await createAuth(config, baseUrl, logger);
   const policy = loadSeverityPolicy(config.rulePolicyFile);
-  const baseStore = options.store ?? (await createStore(config));
-  await baseStore.init();
+  const { store: baseStore, files } = await openStores(config, options, logger, waiting);
   // Vaccine code sets live in the store (seeded when absent); committed writes to them reload the
   // rules' in-memory view at once (src/terminology/store-sync.ts).
   const store = baseStore;
@@ -91,8 +174,6 @@ export async function startServer(
   await audit.start();
   const sharing = new SharingIndex(store);
   // Bulk export: jobs in the store, outputs in the file store next to it (src/bulk).
-  const files = options.files ?? (await createFileStore(config));
-  await files.init();
   // Population runs forecast on worker threads (src/population/worker-pool.ts; 0: request thread).
   const forecastPool = new ForecastPool(config.populationWorkers ?? 0);
   // Asynchronous population runs are jobs of the bulk worker (src/population/async-jobs.ts).
@@ -119,17 +200,9 @@ export async function startServer(
     logger,
     routers: [auth.router, metricsRouter(audit), ...frontDoors],
   });
-  const server = await new Promise<Server>((resolve, reject) => {
-    // FHIR GETs (reads, searches) skip express too, unless the config turns that lane off (tests compare both).
-    if (config.fhirGetLane !== false) lanes.push(fhirGetLane({ pipeline, config, verifier: auth.verifier, logger }));
-    const s = createServer(withFastLanes(app, lanes, logger, config.publicBaseUrl));
-    s.once('error', reject);
-    s.listen(config.port, () => {
-      s.off('error', reject);
-      resolve(s);
-    });
-  });
-  server.on('clientError', answerClientError);
+  // FHIR GETs (reads, searches) skip express too, unless the config turns that lane off (tests compare both).
+  if (config.fhirGetLane !== false) lanes.push(fhirGetLane({ pipeline, config, verifier: auth.verifier, logger }));
+  const handler = withFastLanes(app, lanes, logger, config.publicBaseUrl);
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
   logger.info('listening', { port, store: store.kind, fhirBase: baseUrl });
@@ -162,20 +235,19 @@ export async function startServer(
     })();
     return closing;
   };
-  return { url: `http://127.0.0.1:${port}`, baseUrl, store, pipeline, server, audit, bulk, close };
+  return { handler, running: { url: `http://127.0.0.1:${port}`, baseUrl, store, pipeline, server, audit, bulk, close } };
 }
 
 async function main(): Promise<void> {
   const config = loadConfig();
   assertDataDirUsable(config.dataDir);
   const logger = createLogger(config.logLevel);
-  const running = await startServer(config, { logger });
+  // SIGTERM while the server still waits for its store ends the wait: nothing was accepted yet.
+  const starting = new AbortController();
+  let running: RunningServer | undefined;
   let stopping = false;
-  const stop = (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    logger.info('shutting down', { signal });
-    running.close().then(
+  const exitAfterClose = (server: RunningServer) => {
+    server.close().then(
       () => {
         logger.info('stopped');
         process.exit(0);
@@ -186,8 +258,23 @@ async function main(): Promise<void> {
       }
     );
   };
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info('shutting down', { signal });
+    if (running) exitAfterClose(running);
+    else starting.abort();
+  };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+  try {
+    running = await startServer(config, { logger, signal: starting.signal });
+  } catch (err) {
+    if (!stopping) throw err;
+    logger.info('stopped before the store was reachable');
+    process.exit(0);
+  }
+  if (stopping) exitAfterClose(running);
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
