@@ -10,22 +10,37 @@ import type { Immunization, Parameters, ParametersParameter, Patient } from '@me
 import { badRequest, conflict, FhirError, isFhirError, makeIssue, notFound, outcome } from '../fhir/outcome.js';
 import { readCurrent } from '../interactions/read.js';
 import type { FhirRequest, FhirResponse, Handler, HandlerContext } from '../interactions/types.js';
-import { cardContent, IDENTITY_CLAIMS, IMMUNIZATION_CARD, HEALTH_CARD, type IdentityClaim } from './credential.js';
+import { cardContent, IDENTITY_CLAIMS, IMMUNIZATION_CARD, HEALTH_CARD, isCardDose, type IdentityClaim } from './credential.js';
 import type { HealthCardIssuer } from './issuer.js';
 import { healthCardPayload, signHealthCard } from './jws.js';
 import { MAX_SINGLE_QR_JWS, qrPng, qrSvg, toNumeric } from './qr.js';
+import { findValueSet, type CardValueSet } from './value-sets.js';
 
-/** credentialType values that ask for an immunization card. */
-const IMMUNIZATION_TYPES = new Set([IMMUNIZATION_CARD, 'Immunization', HEALTH_CARD]);
+/**
+ * credentialType values an immunization card satisfies. Several types ask for a card holding all of
+ * them (the IG: "logical AND"), so one type outside this list means no card. `#covid19` (the
+ * framework's earlier COVID-19 card type) asks for the COVID-19 doses, as credentialValueSet
+ * immunization-covid-all does.
+ */
+const COVID19_CARD = 'https://smarthealth.cards#covid19';
+const COVID19_VALUE_SET = 'https://terminology.smarthealth.cards/ValueSet/immunization-covid-all';
+const IMMUNIZATION_TYPES = new Set([IMMUNIZATION_CARD, 'Immunization', HEALTH_CARD, COVID19_CARD]);
 const MAX_DOSES = 1000;
 /** Longest wait for a revocation's last second to pass before signing (revocations are never in the future). */
 const MAX_ISSUE_WAIT_MS = 2000;
 export const SHC_FILE = 'application/smart-health-card';
 
-interface IssueInput {
+interface IssueInput extends CardSelection {
   credentialTypes: string[];
+}
+
+/** What goes on a card besides its patient: the $health-cards-issue inputs that select content. */
+export interface CardSelection {
   identity?: IdentityClaim[];
+  /** Only Immunizations stored (created or changed) at or after this instant. */
   since?: string;
+  /** credentialValueSet: only doses whose vaccine is in one of these, and a card only when each has one. */
+  valueSets?: CardValueSet[];
 }
 
 export function healthCardsIssueOperation(issuer: HealthCardIssuer): Handler {
@@ -42,8 +57,9 @@ async function issueCard(req: FhirRequest, ctx: HandlerContext, issuer: HealthCa
     if (format !== 'parameters') throw notFound(`No health card to issue: ${why}`);
     return { status: 200, body: { resourceType: 'Parameters' } };
   };
-  if (!input.credentialTypes.some((t) => IMMUNIZATION_TYPES.has(t))) {
-    return nothing(`this server issues immunization cards only (credentialType ${IMMUNIZATION_CARD})`);
+  const otherType = input.credentialTypes.find((t) => !IMMUNIZATION_TYPES.has(t));
+  if (otherType !== undefined) {
+    return nothing(`this server issues immunization cards only (credentialType ${IMMUNIZATION_CARD}), not ${otherType}`);
   }
 
   const issued = await issueImmunizationCard(ctx, issuer, req.id, input);
@@ -86,7 +102,7 @@ export async function issueImmunizationCard(
   ctx: HandlerContext,
   issuer: HealthCardIssuer,
   patientId: string,
-  input: { identity?: IdentityClaim[]; since?: string } = {}
+  input: CardSelection = {}
 ): Promise<IssuedCard | { nothing: string }> {
   const patientRecord = await readCurrent(ctx, 'Patient', patientId);
   const patient = patientRecord.resource as Patient;
@@ -95,12 +111,22 @@ export async function issueImmunizationCard(
     sort: [{ field: '_id', direction: 1 }],
     limit: MAX_DOSES,
   });
-  const immunizations = records.map((r) => r.resource as Immunization);
-  if (input.since) {
-    const since = input.since;
-    const changed = patientRecord.lastUpdated >= since || records.some((r) => r.lastUpdated >= since);
-    if (!changed) return { nothing: `nothing changed since ${since}` };
+  const since = input.since;
+  const valueSets = input.valueSets ?? [];
+  // _since: "only cards pertaining to data since a specific point in time": the doses stored or
+  // changed since then (the patient's own changes alone make no new vaccination data).
+  const recent = since === undefined ? records : records.filter((r) => r.lastUpdated >= since);
+  const immunizations = recent
+    .map((r) => r.resource as Immunization)
+    .filter((imm) => isCardDose(imm) && (valueSets.length === 0 || valueSets.some((vs) => vs.hasVaccine(imm))));
+  if (immunizations.length === 0) {
+    const what = [valueSets.length > 0 ? `in ${valueSets.map((vs) => vs.url).join(' or ')}` : '', since ? `recorded since ${since}` : ''].filter(Boolean).join(', ');
+    return { nothing: `Patient/${patientId} has no completed immunizations${what ? ` ${what}` : ''} on record` };
   }
+  // Several credentialValueSets ask for "content from all of the supplied ValueSets" (logical AND):
+  // the card carries the doses of every set, and is issued only when each set has one.
+  const emptySet = valueSets.find((vs) => !immunizations.some((imm) => vs.hasVaccine(imm)));
+  if (emptySet) return { nothing: `Patient/${patientId} has no completed immunization in ${emptySet.url}${since ? ` recorded since ${since}` : ''}` };
   const organizations = await performerNames(immunizations, ctx);
   const content = cardContent(patient, immunizations, {
     baseUrl: ctx.baseUrl,
@@ -110,11 +136,11 @@ export async function issueImmunizationCard(
       return imm.performer?.find((p) => p.actor?.display)?.actor?.display ?? (ref ? organizations.get(ref) : undefined);
     },
   });
-  if (content.bundle.entry!.length === 1) return { nothing: `Patient/${patientId} has no completed immunizations on record` };
 
   const key = await issuer.keys.signingKey();
   const rid = issuer.rids.ridFor(key.kid, patientRecord.id);
-  const jws = await signHealthCard(healthCardPayload(issuer.iss, content.bundle, await issueTime(issuer, key.kid, rid), rid), key);
+  const cardTypes = [...new Set(valueSets.flatMap((vs) => vs.cardTypes))];
+  const jws = await signHealthCard(healthCardPayload(issuer.iss, content.bundle, await issueTime(issuer, key.kid, rid), rid, cardTypes), key);
   return { jws, links: content.links };
 }
 
@@ -183,6 +209,25 @@ function wantedFormat(accept: string | undefined): Format {
   return 'parameters';
 }
 
+/** FHIR dateTime forms (https://hl7.org/fhir/R4/datatypes.html#dateTime); a time must carry its zone. */
+const FHIR_DATE_TIME = /^(\d{4})(?:-(0[1-9]|1[0-2])(?:-(0[1-9]|[12]\d|3[01])(?:T([01]\d|2[0-3]):([0-5]\d):([0-5]\d|60)(\.\d+)?(Z|[+-](?:0\d|1[0-4]):[0-5]\d))?)?)?$/;
+
+/**
+ * The instant a `_since` starts at: a year, month or day starts at its first moment (UTC: the
+ * registry's clock; the IG's own example asks for "2023-03"), a date and time is that instant.
+ */
+function sinceInstant(value: unknown): string | undefined {
+  if (typeof value !== 'string') return undefined;
+  const m = FHIR_DATE_TIME.exec(value);
+  if (!m) return undefined;
+  const [, year, month = '01', day = '01', time] = m;
+  const text = time === undefined ? `${year}-${month}-${day}T00:00:00Z` : value;
+  // A day the month does not have (2021-02-30) is not a date, though Date.parse may roll it over.
+  if (Number(day) > new Date(Date.UTC(Number(year), Number(month), 0)).getUTCDate()) return undefined;
+  const ms = Date.parse(text);
+  return Number.isNaN(ms) ? undefined : new Date(ms).toISOString();
+}
+
 function readInput(body: unknown, lenient: boolean): IssueInput {
   const params = body as Parameters | undefined;
   if (!params || typeof params !== 'object' || params.resourceType !== 'Parameters') {
@@ -197,9 +242,16 @@ function readInput(body: unknown, lenient: boolean): IssueInput {
         if (typeof p.valueUri !== 'string') problems.push(`${where}: credentialType needs valueUri`);
         else input.credentialTypes.push(p.valueUri);
         break;
-      case 'credentialValueSet':
-        // Accepted: an immunization card holds every dose, so no value set narrows it.
+      case 'credentialValueSet': {
+        if (typeof p.valueUri !== 'string') {
+          problems.push(`${where}: credentialValueSet needs valueUri`);
+          break;
+        }
+        const found = findValueSet(p.valueUri);
+        if ('problem' in found) problems.push(`${where}: ${found.problem}`);
+        else if (!input.valueSets?.includes(found)) (input.valueSets ??= []).push(found);
         break;
+      }
       case 'includeIdentityClaim':
         if (typeof p.valueString !== 'string' || !(IDENTITY_CLAIMS as readonly string[]).includes(p.valueString)) {
           problems.push(`${where}: includeIdentityClaim must be one of ${IDENTITY_CLAIMS.join(', ')}`);
@@ -208,10 +260,10 @@ function readInput(body: unknown, lenient: boolean): IssueInput {
         }
         break;
       case '_since': {
-        const value = p.valueDateTime ?? p.valueInstant;
-        const time = typeof value === 'string' && /^\d{4}-\d{2}-\d{2}/.test(value) ? Date.parse(value) : NaN;
-        if (Number.isNaN(time)) problems.push(`${where}: _since needs valueDateTime`);
-        else input.since = new Date(time).toISOString();
+        const since = sinceInstant(p.valueDateTime ?? p.valueInstant);
+        if (since === undefined) problems.push(`${where}: _since needs a valueDateTime (a year, year-month, date, or date and time with a zone: 2021, 2021-03, 2021-03-01, 2021-03-01T08:00:00Z)`);
+        else if (input.since !== undefined) problems.push(`${where}: _since may be given once`);
+        else input.since = since;
         break;
       }
       default:
@@ -219,6 +271,10 @@ function readInput(body: unknown, lenient: boolean): IssueInput {
     }
   });
   if (input.credentialTypes.length === 0) problems.push('credentialType is required (https://smarthealth.cards#immunization or Immunization)');
+  if (input.credentialTypes.includes(COVID19_CARD) && problems.length === 0) {
+    const covid = findValueSet(COVID19_VALUE_SET) as CardValueSet;
+    if (!input.valueSets?.includes(covid)) (input.valueSets ??= []).push(covid);
+  }
   if (problems.length > 0) {
     throw new FhirError(400, outcome(problems.map((text) => makeIssue('error', 'invalid', text, { expression: 'Parameters.parameter' }))));
   }

@@ -14,11 +14,12 @@ export interface HealthCardPayload {
   vc: { type: string[]; credentialSubject: { fhirVersion: string; fhirBundle: Bundle }; rid?: string };
 }
 
-export function healthCardPayload(issuer: string, bundle: Bundle, now: Date, rid?: string): HealthCardPayload {
+/** `moreTypes`: the types of the credentialValueSets the card was restricted to (`#covid19`). */
+export function healthCardPayload(issuer: string, bundle: Bundle, now: Date, rid?: string, moreTypes: readonly string[] = []): HealthCardPayload {
   return {
     iss: issuer,
     nbf: Math.floor(now.getTime() / 1000),
-    vc: { type: [HEALTH_CARD, IMMUNIZATION_CARD], credentialSubject: { fhirVersion: '4.0.1', fhirBundle: bundle }, ...(rid === undefined ? {} : { rid }) },
+    vc: { type: [HEALTH_CARD, IMMUNIZATION_CARD, ...moreTypes], credentialSubject: { fhirVersion: '4.0.1', fhirBundle: bundle }, ...(rid === undefined ? {} : { rid }) },
   };
 }
 
