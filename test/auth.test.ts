@@ -322,11 +322,20 @@ describe('SMART Backend Services: POST /auth/token', () => {
     await expectOAuthError(res, 401, 'invalid_client', /not registered/);
   });
 
-  it('unsupported_grant_type (400) for another grant type', async () => {
+  it('unsupported_grant_type (400) for a grant type the server does not have', async () => {
     const f = form(await assertion(keys.clientEs, 'inline-es'));
-    for (const grant of ['authorization_code', 'urn:ietf:params:oauth:grant-type:jwt-bearer', 'password']) {
+    for (const grant of ['urn:ietf:params:oauth:grant-type:jwt-bearer', 'password']) {
       await expectOAuthError(await tokenRequest(server, { ...f, grant_type: grant }), 400, 'unsupported_grant_type');
     }
+  });
+
+  it('unauthorized_client (400) when a backend-services client asks for a grant of the sign-in flow (RFC 6749 §5.2); invalid_client first when its assertion fails', async () => {
+    for (const grant of ['authorization_code', 'refresh_token']) {
+      const f = form(await assertion(keys.clientEs, 'inline-es'));
+      await expectOAuthError(await tokenRequest(server, { ...f, grant_type: grant, code: 'x', refresh_token: 'x' }), 400, 'unauthorized_client', /client_credentials only/);
+    }
+    const forged = await assertion(keys.clientOrg, 'inline-es', {}, { kid: 'client-es' });
+    await expectOAuthError(await tokenRequest(server, { ...form(forged), grant_type: 'authorization_code', code: 'x' }), 401, 'invalid_client', /signature/);
   });
 
   it('invalid_client (401) for a bad signature, iss ≠ sub, an alg other than RS384/ES384, or a malformed assertion', async () => {

@@ -6,6 +6,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { MedplumClient } from '@medplum/core';
+import * as oidc from 'openid-client';
 import type { Patient } from '@medplum/fhirtypes';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeKey, signWith, type TestKey } from './helpers/jwks-server.js';
@@ -77,5 +78,36 @@ describe('MedplumClient as a SMART Backend Services client', () => {
     });
     await expect(medplum.startJwtAssertionLogin(wrongAudience)).rejects.toThrow();
     expect(medplum.getAccessToken()).toBeUndefined();
+  });
+
+  it('openid-client as the backend client: a token, and a refused assertion is the invalid_client of the body (no Bearer challenge on the token endpoint)', async () => {
+    const tokenUrl = `${server.url}/auth/token`;
+    const client = (signingKey: TestKey) =>
+      oidc.discovery(new URL(`${server.url}/auth`), 'medplum-bot', undefined, oidc.PrivateKeyJwt({ key: signingKey.privateKey, kid: key.kid }, { [oidc.modifyAssertion]: (_header, payload) => void (payload.aud = tokenUrl) }), {
+        execute: [oidc.allowInsecureRequests],
+      });
+    const granted = await oidc.clientCredentialsGrant(await client(key), { scope: 'system/Patient.rs' });
+    expect(granted.scope).toBe('system/Patient.rs');
+    // Signed with a key the client did not register (same kid): RFC 6749 §5.2 invalid_client, 401.
+    // The client authenticated in the form, so the answer carries no WWW-Authenticate; a Bearer
+    // challenge for the FHIR realm made openid-client report a challenge, not the OAuth error.
+    const impostor = await makeKey('ES384', key.kid);
+    const refused = await oidc.clientCredentialsGrant(await client(impostor), { scope: 'system/Patient.rs' }).catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(oidc.ResponseBodyError);
+    expect(refused).toMatchObject({ status: 401, error: 'invalid_client' });
+    for (const endpoint of ['token', 'introspect', 'revoke']) {
+      const res = await fetch(`${server.url}/auth/${endpoint}`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'grant_type=refresh_token&refresh_token=x&client_id=nobody&token=x' });
+      expect(res.status, endpoint).toBe(401);
+      expect(res.headers.get('www-authenticate'), endpoint).toBeNull();
+      expect((await res.json()).error, endpoint).toBe('invalid_client');
+    }
+    // A client that did use Basic gets the Basic challenge (oidc-provider's), as RFC 6749 §5.2 asks.
+    const basic = await fetch(tokenUrl, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from('nobody:wrong').toString('base64')}` },
+      body: 'grant_type=refresh_token&refresh_token=x',
+    });
+    expect(basic.status).toBe(401);
+    expect(basic.headers.get('www-authenticate')).toMatch(/^Basic realm=/);
   });
 });

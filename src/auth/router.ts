@@ -8,7 +8,7 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import type { Logger } from '../logger.js';
 import { publicJwks, type ServerKey } from './server-key.js';
 import { smartConfiguration } from './smart-config.js';
-import type { TokenEndpoint } from './token-endpoint.js';
+import { PEOPLES_GRANTS, type TokenEndpoint } from './token-endpoint.js';
 
 export interface AuthRouterOptions {
   tokenEndpoint: TokenEndpoint;
@@ -19,8 +19,6 @@ export interface AuthRouterOptions {
 }
 
 const FORM = 'application/x-www-form-urlencoded';
-/** Grants of the sign-in flow for people (src/signin), not of SMART Backend Services. */
-const USER_GRANTS = new Set(['authorization_code', 'refresh_token']);
 
 export function authRouter({ tokenEndpoint, serverKeys, publicBaseUrl, logger }: AuthRouterOptions): express.Router {
   const router = express.Router();
@@ -49,9 +47,10 @@ export function authRouter({ tokenEndpoint, serverKeys, publicBaseUrl, logger }:
     // (src/signin), mounted after this router; it reads the body this one already read. Those apps
     // may authenticate with a signed client assertion too (private_key_jwt). Every other grant, and
     // any request whose assertion names a backend-services client, is answered here (SMART Backend
-    // Services: client_credentials only; another grant is unsupported_grant_type).
+    // Services: client_credentials only; a backend client asking for a people's grant is
+    // unauthorized_client, any other grant unsupported_grant_type).
     const assertion = form.get('client_assertion');
-    if (USER_GRANTS.has(form.get('grant_type') ?? '') && !(assertion !== null && tokenEndpoint.namesOwnClient(assertion))) {
+    if (PEOPLES_GRANTS.has(form.get('grant_type') ?? '') && !(assertion !== null && tokenEndpoint.namesOwnClient(assertion))) {
       next('router');
       return;
     }

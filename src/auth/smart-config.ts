@@ -53,6 +53,16 @@ export const SMART_CAPABILITIES = [
   'permission-v2',
 ] as const;
 
+/**
+ * How clients authenticate at the token endpoint: backend services and asymmetric apps with a
+ * signed assertion, confidential apps with their secret in the Authorization header or in the form
+ * (oidc-provider takes either for a client with a secret), public apps with none (PKCE).
+ */
+export const TOKEN_ENDPOINT_AUTH_METHODS = ['private_key_jwt', 'client_secret_basic', 'client_secret_post', 'none'] as const;
+
+/** Every grant the token endpoint answers: people's apps (src/signin) and backend services. */
+export const GRANT_TYPES = ['authorization_code', 'refresh_token', 'client_credentials'] as const;
+
 /** Scopes of the sign-in flow that are not about resources. */
 const LAUNCH_SCOPES = ['openid', 'fhirUser', 'profile', 'launch', 'launch/patient', 'offline_access'];
 
@@ -72,9 +82,9 @@ export function smartConfiguration(publicBaseUrl: string): Record<string, unknow
     jwks_uri: urls.jwksUri,
     authorization_endpoint: urls.authorizationEndpoint,
     token_endpoint: urls.tokenEndpoint,
-    token_endpoint_auth_methods_supported: ['private_key_jwt', 'client_secret_basic', 'none'],
+    token_endpoint_auth_methods_supported: [...TOKEN_ENDPOINT_AUTH_METHODS],
     token_endpoint_auth_signing_alg_values_supported: [...ASSERTION_ALGORITHMS],
-    grant_types_supported: ['authorization_code', 'refresh_token', 'client_credentials'],
+    grant_types_supported: [...GRANT_TYPES],
     response_types_supported: ['code'],
     code_challenge_methods_supported: ['S256'],
     revocation_endpoint: urls.revocationEndpoint,

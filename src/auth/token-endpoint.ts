@@ -29,7 +29,10 @@ export const ACCESS_TOKEN_LIFETIME_S = 300;
 export const MAX_ASSERTION_LIFETIME_S = 300;
 const CLOCK_TOLERANCE_S = 5;
 
-export type OAuthErrorCode = 'invalid_request' | 'invalid_client' | 'invalid_grant' | 'unsupported_grant_type' | 'invalid_scope';
+export type OAuthErrorCode = 'invalid_request' | 'invalid_client' | 'invalid_grant' | 'unauthorized_client' | 'unsupported_grant_type' | 'invalid_scope';
+
+/** Grants of the sign-in flow for people (src/signin), which backend-services clients may not use. */
+export const PEOPLES_GRANTS: ReadonlySet<string> = new Set(['authorization_code', 'refresh_token']);
 
 export interface TokenResponse {
   status: number;
@@ -117,8 +120,12 @@ export class TokenEndpoint {
       return value || undefined;
     };
     const grantType = param('grant_type', true) as string;
-    if (grantType !== 'client_credentials') {
-      throw new OAuthError('unsupported_grant_type', `grant_type "${grantType}" is not supported; use client_credentials (SMART Backend Services)`);
+    // The router sends authorization_code and refresh_token here only for a backend-services
+    // client's assertion: the server has those grants, this client may not use them (RFC 6749
+    // §5.2 unauthorized_client, once the client is authenticated). Any other grant is unknown here.
+    const peoplesGrant = PEOPLES_GRANTS.has(grantType);
+    if (grantType !== 'client_credentials' && !peoplesGrant) {
+      throw new OAuthError('unsupported_grant_type', `grant_type "${grantType}" is not supported; this token endpoint takes authorization_code and refresh_token (apps signing people in) and client_credentials (SMART Backend Services)`);
     }
     const assertionType = param('client_assertion_type', true) as string;
     if (assertionType !== CLIENT_ASSERTION_TYPE) {
@@ -131,6 +138,9 @@ export class TokenEndpoint {
     const clientIdParam = param('client_id', false);
 
     const { registration } = await this.authenticate(assertion, clientIdParam);
+    if (peoplesGrant) {
+      throw new OAuthError('unauthorized_client', `client "${registration.clientId}" is a SMART Backend Services client (AUTH_CLIENTS_FILE): it may use grant_type client_credentials only, not ${grantType}`);
+    }
 
     const requestedScope = scopeParam ?? registration.scope;
     const granted = intersectScopes(requestedScope, registration.scope);

@@ -25,11 +25,27 @@ export function bearerChallenge(realm: string, tokenSent: boolean, description?:
 }
 
 /**
+ * The authorization server's endpoints where a 401 is a client's failed authentication (RFC 6749
+ * §5.2 `invalid_client`, RFC 7662, RFC 7009), not a refused bearer token: the challenge there names
+ * the HTTP scheme the client used (oidc-provider sends `Basic` when it was Basic); a client that
+ * authenticated in the form (client_secret_post, a client assertion) or not at all gets none. A
+ * Bearer challenge for the FHIR realm told such a client to send a bearer token, and OAuth client
+ * libraries (openid-client) then report a challenge instead of the `invalid_client` in the body.
+ */
+const CLIENT_AUTHENTICATION_PATHS = new Set(['/auth/token', '/auth/introspect', '/auth/revoke']);
+
+/**
  * Middleware: any 401 written without a WWW-Authenticate header (an auth endpoint, a router added
- * later) gets the plain Bearer challenge, so no 401 leaves without one.
+ * later) gets the plain Bearer challenge, so no 401 leaves without one, except the client
+ * authentication failures of the token, introspection and revocation endpoints (above).
  */
 export function challengeEvery401(realm: string) {
   return (req: Request, res: Response, next: NextFunction): void => {
+    // As express routes match them: any case, a trailing slash.
+    if (typeof req.path === 'string' && CLIENT_AUTHENTICATION_PATHS.has(req.path.toLowerCase().replace(/\/+$/, ''))) {
+      next();
+      return;
+    }
     const writeHead = res.writeHead;
     res.writeHead = function (this: ServerResponse, statusCode: number, ...rest: unknown[]) {
       if (statusCode === 401 && !this.headersSent && !this.hasHeader('www-authenticate')) {

@@ -55,6 +55,22 @@ describe('SMART discovery of the sign-in flow', () => {
     expect(jwks.keys.map((k: { alg: string }) => k.alg).sort()).toEqual(['ES256', 'ES384']);
     expect(JSON.stringify(jwks)).not.toContain('"d"');
   });
+
+  it('the OpenID configuration and the SMART configuration describe the same server (issuer, keys, endpoints, grants, client authentication)', async () => {
+    const openid = await (await fetch(`${server.url}/auth/.well-known/openid-configuration`)).json();
+    const smart = await (await fetch(`${server.url}/.well-known/smart-configuration`)).json();
+    for (const field of ['issuer', 'jwks_uri', 'authorization_endpoint', 'token_endpoint', 'revocation_endpoint', 'introspection_endpoint', 'registration_endpoint']) {
+      expect(openid[field], field).toBe(smart[field]);
+    }
+    for (const field of ['grant_types_supported', 'token_endpoint_auth_methods_supported', 'token_endpoint_auth_signing_alg_values_supported', 'code_challenge_methods_supported', 'response_types_supported']) {
+      expect([...openid[field]].sort(), field).toEqual([...smart[field]].sort());
+    }
+    // Every method listed is one the token endpoint takes (signin-flow.test.ts: client_secret_post too).
+    expect(smart.token_endpoint_auth_methods_supported).toEqual(expect.arrayContaining(['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none']));
+    // The key set named there verifies the sign-in's id_tokens (its ES256 key is in it).
+    const jwks = await (await fetch(openid.jwks_uri)).json();
+    expect(jwks.keys.map((k: { alg: string }) => k.alg)).toContain('ES256');
+  });
 });
 
 describe('idle timeout', () => {

@@ -14,6 +14,7 @@ import { SUPPORTED_TYPES } from '../fhir/resource-types.js';
 import { StoreUnavailableError } from '../store/store.js';
 import type { Logger } from '../logger.js';
 import type { TokenVerifier } from '../auth/verify-token.js';
+import { GRANT_TYPES, smartUrls, TOKEN_ENDPOINT_AUTH_METHODS } from '../auth/smart-config.js';
 import { decodeJwt } from 'jose';
 import { CLIENT_ASSERTION_ALGORITHMS, clientMetadata, type AppClients, type AppClient } from './app-clients.js';
 import type { ClientKeySets } from './client-keys.js';
@@ -321,9 +322,17 @@ export function createProvider(options: ProviderOptions): SigninProvider {
     }
     // Our own userinfo endpoint (userinfo.ts) answers for the JWT access tokens.
     if (oidc.route === 'discovery' && ctx.status === 200 && ctx.body && typeof ctx.body === 'object') {
-      (ctx.body as Record<string, unknown>).userinfo_endpoint = `${options.issuer}${USERINFO_PATH}`;
+      const discovery = ctx.body as Record<string, unknown>;
+      discovery.userinfo_endpoint = `${options.issuer}${USERINFO_PATH}`;
       // Dynamic registration is ours too (registration.ts: initial access token required).
-      (ctx.body as Record<string, unknown>).registration_endpoint = `${options.issuer}${REGISTRATION_PATH}`;
+      discovery.registration_endpoint = `${options.issuer}${REGISTRATION_PATH}`;
+      // The same authorization server as /.well-known/smart-configuration describes, so the two
+      // documents agree: the key set that also holds the backend-services key (the sign-in key,
+      // which signs id_tokens, is in both sets), and the one token endpoint's grants and client
+      // authentication methods (client_credentials is answered there by src/auth).
+      discovery.jwks_uri = smartUrls(options.publicBaseUrl).jwksUri;
+      discovery.grant_types_supported = [...GRANT_TYPES];
+      discovery.token_endpoint_auth_methods_supported = [...TOKEN_ENDPOINT_AUTH_METHODS];
     }
     if (oidc.route === 'introspection' && ctx.body && typeof ctx.body === 'object') {
       const body = ctx.body as Record<string, unknown>;

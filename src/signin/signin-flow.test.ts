@@ -125,6 +125,24 @@ describe('authorization code flow with openid-client', () => {
     expect(refused).toMatchObject({ status: 401 });
   });
 
+  it('client_secret_post (the secret in the form, as discovery lists) authenticates too; a wrong one is invalid_client', async () => {
+    const config = await discover('ehr-app', oidc.ClientSecretPost(ehrSecret));
+    const verifier = oidc.randomPKCECodeVerifier();
+    const url = oidc.buildAuthorizationUrl(config, {
+      redirect_uri: REDIRECT,
+      scope: 'openid offline_access user/Patient.rs',
+      code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
+      code_challenge_method: 'S256',
+      state: 'p1',
+    });
+    const back = await signIn(new TestAgent(), url);
+    const tokens = await oidc.authorizationCodeGrant(config, new URL(back.location as string), { pkceCodeVerifier: verifier, expectedState: 'p1' });
+    expect(decodeJwt(tokens.access_token).client_id).toBe('ehr-app');
+    const wrong = await discover('ehr-app', oidc.ClientSecretPost(`${ehrSecret.slice(0, -1)}x`));
+    await expect(oidc.refreshTokenGrant(wrong, tokens.refresh_token as string)).rejects.toMatchObject({ status: 401, error: 'invalid_client' });
+    expect((await oidc.refreshTokenGrant(config, tokens.refresh_token as string)).access_token).toBeTruthy();
+  });
+
   it('client_secret_basic is checked against the stored hash: the right secret gets tokens, a wrong one invalid_client (401)', async () => {
     const stored = await server.store.read('SigninClient', 'ehr-app');
     expect(JSON.stringify(stored?.resource)).not.toContain(ehrSecret);
