@@ -4,6 +4,7 @@ import type { Bundle, BundleEntry, BundleEntryResponse, OperationOutcome } from 
 import { STATUS_CODES } from 'node:http';
 import { badRequest, isFhirError, makeIssue, outcome } from '../fhir/outcome.js';
 import { markUnchangedWritesNothing, unchangedWritesNothing } from '../fhir/request.js';
+import { markWithdrawnFacts, withdrawnFactsOf } from '../matching/withdrawn-facts.js';
 import type { FhirRequest, FhirResponse, HandlerContext } from '../interactions/types.js';
 
 const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE']);
@@ -77,6 +78,8 @@ export function routeEntry(entry: BundleEntry, index: number, outer: Pick<FhirRe
   });
   // An internal caller's marker (a Symbol key: a client's JSON cannot set it) goes with the entry.
   if (unchangedWritesNothing(req)) markUnchangedWritesNothing(request);
+  const withdrawn = withdrawnFactsOf(req);
+  if (withdrawn) markWithdrawnFacts(request, withdrawn);
   if (['POST', 'PUT'].includes(method) && routed.interaction !== 'operation' && body === undefined) {
     throw badRequest(`${where}.resource is required for ${method}`, { expression: `${where}.resource` });
   }

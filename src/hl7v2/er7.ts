@@ -164,9 +164,23 @@ function parseField(text: string): Hl7Field {
 /**
  * HL7's null (`""`, v2.5.1 section 2.5.3: "delete the value the receiver holds") in a field,
  * component or subcomponent. It is never a value: read as empty, so it is never stored as the
- * text `""` — a dose, sent whole, loses what was there; see src/hl7v2/README.md for the patient.
+ * text `""` — a dose, sent whole, loses what was there. A whole field sent as `""` is also
+ * remembered (isHl7Null): on the patient it deletes the stored value, where an empty field keeps
+ * it (src/hl7v2/README.md).
  */
 const HL7_NULL = '""';
+
+/** A field sent as HL7's null `""`: read as empty, and told apart from one sent empty by isHl7Null. */
+class Hl7NullField extends Hl7Field {
+  constructor() {
+    super([['']], DEFAULT_CONTEXT);
+  }
+}
+
+/** Whether field n of the segment was sent as HL7's null `""` (the whole field, not a component of it). */
+export function isHl7Null(segment: Hl7Segment, n: number): boolean {
+  return segment.fields[segment.name === 'MSH' ? n - 1 : n] instanceof Hl7NullField;
+}
 
 function withoutNulls(repetitions: string[][]): string[][] {
   return repetitions.map((parts) =>
@@ -183,6 +197,7 @@ export function parseSegment(line: string): Hl7Segment {
 }
 
 function readField(text: string): Hl7Field {
+  if (text === HL7_NULL) return new Hl7NullField();
   return text.includes(HL7_NULL) ? new Hl7Field(withoutNulls(parseField(text).components), DEFAULT_CONTEXT) : parseField(text);
 }
 

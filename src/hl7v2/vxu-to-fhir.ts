@@ -19,11 +19,12 @@ import type {
 } from '@medplum/fhirtypes';
 import type { Hl7Segment } from '@medplum/core';
 import { CDCREC, codingOf, conceptFrom, CVX, MVX, NDC, systemFor, UCUM } from './codes.js';
-import { component, components, hl7ToFhirDateTime, repetitions, subcomponents, type ParsedMessage } from './er7.js';
+import { component, components, hl7ToFhirDateTime, isHl7Null, repetitions, subcomponents, type ParsedMessage } from './er7.js';
 import { authoritySystem, doseKey, DOSE_KEY_SYSTEM, PD1_CONSENT_SYSTEM, SSN_SYSTEM } from './identifiers.js';
 import { Hl7Problem, type ErrorLocation, type Hl7Issue } from './problems.js';
 import { CDSI_OBSERVATION_SYSTEM, cvxOf, observationCodesOfConcept } from '../forecast/fhir.js';
 import { defaultSupportingData } from '../forecast/supporting-data.js';
+import { noWithdrawnFacts, type WithdrawnFacts } from '../matching/withdrawn-facts.js';
 
 export const EXT = {
   race: 'http://hl7.org/fhir/us/core/StructureDefinition/us-core-race',
@@ -101,6 +102,12 @@ export interface VxuContent {
   doses: DoseFromMessage[];
   /** Problems that drop a dose or a field but keep the rest of the message. */
   issues: Hl7Issue[];
+  /** What the message's fields sent as HL7's null `""` delete from the stored record (an empty field keeps it). */
+  withdrawn: WithdrawnFacts;
+  /** Required PID fields sent as `""` (PID-5 name, PID-7 birth date): they identify the patient and are never deleted. */
+  requiredNulls: Array<{ field: number; what: string }>;
+  /** PD1-12 sent as `""`: the protection indicator this submitter recorded is withdrawn. */
+  protectionWithdrawn: boolean;
 }
 
 export interface ReadOptions {
@@ -133,7 +140,9 @@ export function readVxu(parsed: ParsedMessage, options: ReadOptions = {}): VxuCo
   const identifiers = patient.identifier ?? [];
   if (identifiers.length === 0) {
     throw new Hl7Problem({
-      text: 'PID-3 (patient identifier list) is empty: the patient cannot be identified',
+      text: isHl7Null(pid, 3)
+        ? 'PID-3 (patient identifier list) is HL7\'s null "": a patient\'s identifiers cannot be deleted, and without one the patient cannot be identified'
+        : 'PID-3 (patient identifier list) is empty: the patient cannot be identified',
       hl7Code: '101',
       appCode: '7',
       location: { segment: 'PID', sequence: 1, field: 3 },
@@ -144,8 +153,12 @@ export function readVxu(parsed: ParsedMessage, options: ReadOptions = {}): VxuCo
   const pd1 = segments.find((s) => s.name === 'PD1');
   if (pd1) consent = readPd1(pd1, patient, identifiers[0], messageTime, options, issues);
 
-  const contacts = segments.filter((s) => s.name === 'NK1').map((nk1) => readNk1(nk1));
+  const nk1s = segments.filter((s) => s.name === 'NK1');
+  // An NK1 whose name (NK1-2) is HL7's null names no one: it is the sender saying the patient has
+  // no next of kin on record. The message's other NK1 replace the stored contacts as ever.
+  const contacts = nk1s.filter((nk1) => !isHl7Null(nk1, 2)).map((nk1) => readNk1(nk1));
   if (contacts.length > 0) patient.contact = contacts;
+  const { withdrawn, requiredNulls, protectionWithdrawn } = readNulls(pid, pd1, nk1s, contacts.length > 0);
 
   const doses: DoseFromMessage[] = [];
   let rxaOrdinal = 0;
@@ -193,7 +206,45 @@ export function readVxu(parsed: ParsedMessage, options: ReadOptions = {}): VxuCo
     }
   }
   finish();
-  return { patient, identifiers, consent, doses, issues };
+  return { patient, identifiers, consent, doses, issues, withdrawn, requiredNulls, protectionWithdrawn };
+}
+
+/**
+ * PID/PD1/NK1 fields sent as HL7's null `""` (v2.5.1 section 2.5.3: "delete the value held"): each
+ * deletes what the registry holds for it. PID-3, PID-5 and PID-7 are required by the CDC guide
+ * (usage R: never empty, and `""` is no value) and identify the patient: never deleted.
+ */
+function readNulls(
+  pid: Hl7Segment,
+  pd1: Hl7Segment | undefined,
+  nk1s: Hl7Segment[],
+  hasContacts: boolean
+): Pick<VxuContent, 'withdrawn' | 'requiredNulls' | 'protectionWithdrawn'> {
+  const withdrawn = noWithdrawnFacts();
+  const pidNull = (n: number) => isHl7Null(pid, n);
+  if (pidNull(6)) withdrawn.extensions.push(EXT.mothersMaidenName);
+  if (pidNull(8)) withdrawn.elements.push('gender');
+  if (pidNull(10)) withdrawn.extensions.push(EXT.race);
+  if (pidNull(11)) withdrawn.elements.push('address');
+  if (pidNull(13)) withdrawn.telecoms.push('other');
+  if (pidNull(14)) withdrawn.telecoms.push('work');
+  if (pidNull(22)) withdrawn.extensions.push(EXT.ethnicity);
+  if (pidNull(24)) withdrawn.elements.push('multipleBirthBoolean', 'multipleBirthInteger');
+  else if (pidNull(25)) withdrawn.elements.push('multipleBirthInteger');
+  if (pidNull(30)) withdrawn.elements.push('deceasedBoolean', 'deceasedDateTime');
+  else if (pidNull(29)) withdrawn.elements.push('deceasedDateTime');
+  if (pd1) {
+    if (isHl7Null(pd1, 11)) withdrawn.extensions.push(EXT.publicity, EXT.publicityDate);
+    else if (isHl7Null(pd1, 18)) withdrawn.extensions.push(EXT.publicityDate);
+    if (isHl7Null(pd1, 16)) withdrawn.extensions.push(EXT.registryStatus, EXT.registryStatusDate);
+    else if (isHl7Null(pd1, 17)) withdrawn.extensions.push(EXT.registryStatusDate);
+  }
+  if (!hasContacts && nk1s.some((nk1) => isHl7Null(nk1, 2))) withdrawn.elements.push('contact');
+  const requiredNulls = [
+    { field: 5, what: 'patient name' },
+    { field: 7, what: 'date of birth' },
+  ].filter(({ field }) => pidNull(field));
+  return { withdrawn, requiredNulls, protectionWithdrawn: !!pd1 && isHl7Null(pd1, 12) };
 }
 
 function ordinalOf(segments: Hl7Segment[], seg: Hl7Segment): number {

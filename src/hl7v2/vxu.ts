@@ -3,16 +3,17 @@
 // and the rest committed again as one transaction (AE, "partly rejected"); anything wrong with the
 // patient rejects the message (AR). Idempotent: the Patient is found by its PID-3 identifiers,
 // doses by ORC-3 (or a key of the dose), the PD1-12 Consent by patient, choice and date.
-import type { Bundle, BundleEntry, BundleEntryRequest, Identifier, OperationOutcomeIssue, Patient } from '@medplum/fhirtypes';
+import type { Bundle, BundleEntry, BundleEntryRequest, Consent, Identifier, OperationOutcomeIssue, Patient } from '@medplum/fhirtypes';
 import { isFhirError } from '../fhir/outcome.js';
 import { markUnchangedWritesNothing } from '../fhir/request.js';
 import { sharedInFamilies } from '../matching/features.js';
 import { REVIEW_TAG } from '../matching/ingest.js';
 import { mergeInto } from '../matching/merge-records.js';
+import { markWithdrawnFacts, withoutWithdrawnFacts } from '../matching/withdrawn-facts.js';
 import { ackCodeFor, ackRequestOf, buildAck, type AckRequest } from './ack.js';
 import type { ParsedMessage } from './er7.js';
 import type { FhirRunner } from './fhir-runner.js';
-import { token } from './identifiers.js';
+import { PD1_CONSENT_SYSTEM, token } from './identifiers.js';
 import { hl7IssueFrom } from './issue-map.js';
 import type { Hl7Issue } from './problems.js';
 import { readVxu, type ConditionFromMessage, type DoseFromMessage, type VxuContent } from './vxu-to-fhir.js';
@@ -45,10 +46,10 @@ const doseUrl = (n: number) => `urn:uuid:9b4e1b6a-0000-4000-8001-${String(n).pad
 export function prepareVxu(parsed: ParsedMessage, options: { organization?: string } = {}): (run: FhirRunner) => Promise<VxuResult> {
   const content = readVxu(parsed, options);
   const request = ackRequestOf(parsed);
-  return (run) => storeVxu(content, request, run);
+  return (run) => storeVxu(content, request, run, options.organization);
 }
 
-async function storeVxu(content: VxuContent, request: AckRequest, run: FhirRunner): Promise<VxuResult> {
+async function storeVxu(content: VxuContent, request: AckRequest, run: FhirRunner, organization: string | undefined): Promise<VxuResult> {
   const issues: Hl7Issue[] = [...content.issues];
   let doses = content.doses;
   /** Conditions the store refused (a rule, or credentials that may not write Conditions): the dose keeps the OBX as its extension. */
@@ -71,7 +72,11 @@ async function storeVxu(content: VxuContent, request: AckRequest, run: FhirRunne
         location: { segment: 'PID', sequence: 1, field: 3 },
       });
     }
-    const { bundle, roles } = transactionFor(content, doses, existing, refusedConditions);
+    // PD1-12 "" withdraws the protection indicator this submitter recorded on the record PID-3
+    // names (a record only matching finds has none of its PD1 Consents: they are stored with the
+    // record its PID-3 identifiers are on).
+    const withdrawnConsents = content.protectionWithdrawn && existing ? await ownProtectionConsents(run, existing.patient, organization) : [];
+    const { bundle, roles } = transactionFor(content, doses, existing, refusedConditions, withdrawnConsents);
     try {
       const response = await run({ method: 'POST', url: '', body: bundle });
       const body = response.body as Bundle;
@@ -82,6 +87,7 @@ async function storeVxu(content: VxuContent, request: AckRequest, run: FhirRunne
       });
       const patientEntry = body.entry?.[0];
       const patient = patientEntry?.resource?.id ? `Patient/${patientEntry.resource.id}` : locationOf(patientEntry);
+      if (existing) issues.push(...content.requiredNulls.map(requiredNullKept));
       const code = ackCodeFor(true, issues);
       return { ack: buildAck(request, code, issues), code, issues, status: 200, patient };
     } catch (err) {
@@ -128,6 +134,36 @@ async function storeVxu(content: VxuContent, request: AckRequest, run: FhirRunne
   }
   issues.push({ severity: 'E', hl7Code: '207', appCode: '', text: 'The message could not be stored after several attempts; send it again' });
   return reject(request, issues, 409);
+}
+
+function withoutMeta(consent: Consent): Consent {
+  const copy = { ...consent };
+  delete copy.meta;
+  return copy;
+}
+
+/** A required PID field sent as HL7's null on a stored record: the value identifies the patient, so it is kept (AE). */
+function requiredNullKept({ field, what }: { field: number; what: string }): Hl7Issue {
+  return {
+    severity: 'W',
+    hl7Code: '101',
+    appCode: '7',
+    text: `PID-${field} (${what}) is HL7's null "": it is required and identifies the patient, so it cannot be deleted; the stored value was kept`,
+    location: { segment: 'PID', sequence: 1, field },
+  };
+}
+
+/** The active PD1-12 Consents of the patient that this submitter's organization recorded (none of another's). */
+async function ownProtectionConsents(run: FhirRunner, patient: Patient, organization: string | undefined): Promise<Consent[]> {
+  const query = `patient=Patient/${patient.id}&identifier=${encodeURIComponent(`${PD1_CONSENT_SYSTEM}|`)}&status=active&_count=100`;
+  const response = await run({ method: 'GET', url: `Consent?${query}` });
+  return ((response.body as Bundle).entry ?? [])
+    .map((e) => e.resource as Consent)
+    .filter((c) => c?.resourceType === 'Consent' && c.status === 'active')
+    .filter((c) => {
+      const owners = (c.organization ?? []).map((o) => o.reference);
+      return organization ? owners.includes(organization) : owners.length === 0;
+    });
 }
 
 function reject(request: AckRequest, issues: Hl7Issue[], status: number): VxuResult {
@@ -210,7 +246,8 @@ function transactionFor(
   content: VxuContent,
   doses: DoseFromMessage[],
   existing: { patient: Patient; version: string } | undefined,
-  refusedConditions: ReadonlySet<ConditionFromMessage>
+  refusedConditions: ReadonlySet<ConditionFromMessage>,
+  withdrawnConsents: Consent[]
 ): { bundle: Bundle; roles: EntryRole[] } {
   const entry: BundleEntry[] = [];
   const roles: EntryRole[] = [];
@@ -221,19 +258,29 @@ function transactionFor(
     // checked inside the store's write (UNCHANGED_WRITES_NOTHING).
     entry.push({
       fullUrl: PATIENT_URL,
-      resource: updatedPatient(existing.patient, content.patient),
+      // Facts the message sent as HL7's null are deleted from the record, then its values merged in.
+      resource: updatedPatient(withoutWithdrawnFacts(existing.patient, content.withdrawn), content.patient),
       request: markUnchangedWritesNothing<BundleEntryRequest>({ method: 'PUT', url: `Patient/${existing.patient.id}`, ifMatch: `W/"${existing.version}"` }),
     });
   } else {
     // A plain create: matching runs on it (serialised per birth date), so a copy of this message
     // arriving at the same time, or the same child sent by another facility, is merged, not doubled.
-    entry.push({ fullUrl: PATIENT_URL, resource: content.patient, request: { method: 'POST', url: 'Patient' } });
+    // The facts the message deletes go with it: a certain match deletes them from the record it updates.
+    entry.push({ fullUrl: PATIENT_URL, resource: content.patient, request: markWithdrawnFacts<BundleEntryRequest>({ method: 'POST', url: 'Patient' }, content.withdrawn) });
   }
   roles.push({ kind: 'patient' });
   if (content.consent) {
     entry.push({
       resource: { ...content.consent.consent, patient: { reference: PATIENT_URL } },
       request: { method: 'POST', url: 'Consent', ifNoneExist: `identifier=${encodeURIComponent(token(content.consent.identifier))}` },
+    });
+    roles.push({ kind: 'consent' });
+  }
+  for (const consent of withdrawnConsents) {
+    // Withdrawn, not deleted: its history keeps the choice and when it stopped counting.
+    entry.push({
+      resource: { ...withoutMeta(consent), status: 'inactive' },
+      request: { method: 'PUT', url: `Consent/${consent.id}`, ifMatch: `W/"${consent.meta?.versionId ?? ''}"` },
     });
     roles.push({ kind: 'consent' });
   }

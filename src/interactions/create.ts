@@ -5,6 +5,7 @@ import type { OperationOutcomeIssue, Patient, Resource } from '@medplum/fhirtype
 import { makeIssue } from '../fhir/outcome.js';
 import { sameStoredContent } from '../fhir/same-content.js';
 import { ingestLockKey, markForReview, type IngestDecision } from '../matching/ingest.js';
+import { withdrawnFactsOf, withoutWithdrawnFacts } from '../matching/withdrawn-facts.js';
 import { shareFeatures } from '../matching/features.js';
 import { mergeInto } from '../matching/merge-records.js';
 import { writeResponse } from './respond.js';
@@ -88,8 +89,9 @@ function prepareMerge(
   validationIssues: OperationOutcomeIssue[]
 ): Prepared {
   const { existing } = decision;
-  // Merged with the content as validated (in a transaction: after its references were rewritten).
-  const stored = { ...mergeInto(existing.resource as Patient, incoming), id: existing.id };
+  // Merged with the content as validated (in a transaction: after its references were rewritten),
+  // after the facts its sender withdrew (HL7 v2's null "") are deleted from the record.
+  const stored = { ...mergeInto(withoutWithdrawnFacts(existing.resource as Patient, withdrawnFactsOf(req)), incoming), id: existing.id };
   const issues = [
     ...validationIssues,
     makeIssue(

@@ -1,0 +1,204 @@
+// HL7's null `""` in PID/PD1/NK1 over POST /hl7v2 (v2.5.1 section 2.5.3; CDC guide release 1.5):
+// an empty field is "no information" and keeps what the registry holds; `""` deletes it, on the
+// record PID-3 names and on the one newborn reconciliation finds; the fields that identify the
+// patient (PID-3, PID-5, PID-7) are never deleted, and the ACK says so.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Hl7Message } from '@medplum/core';
+import { startTestServer, testMongoUrl, type StoreKind, type TestServer } from '../../test/helpers/server.js';
+import { EXT } from './vxu-to-fhir.js';
+import { hl7Date, order, pid, vxu, yearsAgo } from './test-messages.js';
+
+const authority = (ns: string) => `https://iis-fhir-server.org/fhir/sid/hl7v2-authority/${ns}`;
+
+/** A PID with fields replaced by position (PID-n is index n). */
+function pidWith(base: string, fields: Record<number, string>): string {
+  const parts = base.split('|');
+  for (const [n, value] of Object.entries(fields)) {
+    while (parts.length <= Number(n)) parts.push('');
+    parts[Number(n)] = value;
+  }
+  return parts.join('|');
+}
+
+const WORK_PHONE = '^WPN^PH^^^617^5551234';
+const NK1_MOTHER = 'NK1|1|Lam^Morgan^^^^^L|MTH^Mother^HL70063|32 Prescott Street Ave^^Warwick^MA^02452^USA^L|^PRN^PH^^^657^5558563';
+const pd1 = (fields: { publicity?: string; protection?: string; protectionDate?: string; registry?: string; registryDate?: string }) =>
+  `PD1|||||||||||${fields.publicity ?? ''}|${fields.protection ?? ''}|${fields.protectionDate ?? ''}|||${fields.registry ?? ''}|${fields.registryDate ?? ''}`;
+
+const suites: Array<{ kind: StoreKind; skip: boolean }> = [
+  { kind: 'embedded', skip: false },
+  { kind: 'mongodb', skip: !testMongoUrl() },
+];
+
+for (const { kind, skip } of suites) {
+  describe.skipIf(skip)(`HL7's null "" on the patient (${kind})`, () => {
+    let server: TestServer;
+    /** Without multi-document transactions every VXU is refused (AR): nothing here to check. */
+    let noTransactions = false;
+    beforeAll(async () => {
+      server = await startTestServer(kind);
+      noTransactions = !server.store.supportsTransactions;
+      if (noTransactions) console.log(`${kind}: no multi-document transactions, every VXU is answered AR (vxu.test.ts "VXU on MongoDB"): the "" tests have nothing to check`);
+    });
+    afterAll(async () => {
+      await server?.close();
+    });
+
+    async function post(message: string, token = server.token()): Promise<{ text: string; ack: Hl7Message; msa: string; errs: Array<{ location: string; hl7: string; severity: string; app: string; text: string }> }> {
+      const res = await fetch(`${server.url}/hl7v2`, { method: 'POST', headers: { 'content-type': 'application/hl7-v2', authorization: `Bearer ${token}` }, body: message });
+      const text = await res.text();
+      const ack = Hl7Message.parse(text);
+      const errs = ack.getAllSegments('ERR').map((e) => ({
+        location: e.getField(2).toString(),
+        hl7: e.getComponent(3, 1),
+        severity: e.getField(4).toString(),
+        app: e.getComponent(5, 1),
+        text: e.getField(8).toString(),
+      }));
+      return { text, ack, msa: ack.getSegment('MSA')?.getField(1).toString() ?? '', errs };
+    }
+    async function patientsBy(identifier: string): Promise<any[]> {
+      const res = await server.fhir('GET', `Patient?identifier=${encodeURIComponent(identifier)}`);
+      return (res.body.entry ?? []).map((e: any) => e.resource);
+    }
+    const urls = (patient: any): string[] => (patient.extension ?? []).map((e: any) => e.url);
+
+    it('an empty field keeps the stored value; "" deletes it (PID-6, -8, -10, -11, -13, -22, PD1-11, PD1-16, NK1), the rest untouched: AA', async (ctx) => {
+      if (noTransactions) ctx.skip();
+      const child = { mrn: 'NULL-P1', family: 'Aalto', given: 'Aino', birth: yearsAgo(2), sex: 'F' };
+      const full = pidWith(pid(child), { 14: WORK_PHONE });
+      const first = await post(
+        vxu({ pid: full, pd1: pd1({ publicity: '02^Reminder/recall - any method^HL70215', registry: 'A', registryDate: hl7Date(10) }), nk1: [NK1_MOTHER], orders: [order({ filler: 'NULL-P1-A', cvx: '08', date: hl7Date(30) })] })
+      );
+      expect(first.msa, first.text).toBe('AA');
+      const [stored] = await patientsBy(`${authority('MYEHR')}|NULL-P1`);
+      expect(urls(stored)).toEqual(expect.arrayContaining([EXT.mothersMaidenName, EXT.race, EXT.ethnicity, EXT.publicity, EXT.registryStatus, EXT.registryStatusDate]));
+      expect(stored.telecom).toHaveLength(2);
+
+      // Empty fields, no PD1, no NK1: the sender has no information; nothing stored is lost.
+      const empty = pidWith(pid(child), { 6: '', 8: '', 10: '', 11: '', 13: '', 22: '' });
+      const second = await post(vxu({ pid: empty, orders: [order({ filler: 'NULL-P1-B', cvx: '20', date: hl7Date(5) })] }));
+      expect(second.msa, second.text).toBe('AA');
+      const [kept] = await patientsBy(`${authority('MYEHR')}|NULL-P1`);
+      for (const key of ['gender', 'address', 'telecom', 'contact', 'extension', 'name', 'birthDate', 'identifier']) expect(kept[key], key).toEqual(stored[key]);
+
+      // "" in each: each is deleted; PID-14 (sent as before) keeps the business phone.
+      const nulls = pidWith(pid(child), { 6: '""', 8: '""', 10: '""', 11: '""', 13: '""', 14: WORK_PHONE, 22: '""' });
+      const third = await post(vxu({ pid: nulls, pd1: pd1({ publicity: '""', registry: '""' }), nk1: ['NK1|1|""'], orders: [order({ filler: 'NULL-P1-C', cvx: '10', date: hl7Date(2) })] }));
+      expect(third.msa, third.text).toBe('AA');
+      expect(third.errs).toEqual([]);
+      const [after] = await patientsBy(`${authority('MYEHR')}|NULL-P1`);
+      expect(JSON.stringify(after)).not.toContain('\\"\\"');
+      expect(after.gender).toBeUndefined();
+      expect(after.address).toBeUndefined();
+      expect(after.contact).toBeUndefined();
+      expect(after.telecom).toEqual([expect.objectContaining({ use: 'work', value: '(617)555-1234' })]);
+      expect(urls(after)).toEqual([]);
+      // What identifies the child stays.
+      expect(after.name).toEqual(stored.name);
+      expect(after.birthDate).toBe(stored.birthDate);
+      expect(after.identifier).toEqual(stored.identifier);
+      // The deletion is a new version: the earlier one keeps what was deleted.
+      const history = await server.fhir('GET', `Patient/${after.id}/_history`);
+      expect(history.body.entry.some((e: any) => e.resource.address?.length > 0)).toBe(true);
+    });
+
+    it('PID-24/25 and PID-29/30 "": multiple birth and death are deleted', async (ctx) => {
+      if (noTransactions) ctx.skip();
+      const child = { mrn: 'NULL-P2', family: 'Brannstrom', given: 'Elsa', birth: yearsAgo(1), sex: 'F', multiple: 'Y', order: '2' };
+      const first = await post(vxu({ pid: pidWith(pid(child), { 29: hl7Date(3), 30: 'Y' }), orders: [order({ filler: 'NULL-P2-A', cvx: '08', date: hl7Date(20) })] }));
+      expect(first.msa, first.text).toBe('AA');
+      const [stored] = await patientsBy(`${authority('MYEHR')}|NULL-P2`);
+      expect(stored.multipleBirthInteger).toBe(2);
+      expect(stored.deceasedDateTime).toBeDefined();
+      const second = await post(vxu({ pid: pidWith(pid({ ...child, multiple: '""', order: '""' }), { 29: '""', 30: '""' }), orders: [] }));
+      expect(second.msa, second.text).toBe('AA');
+      const [after] = await patientsBy(`${authority('MYEHR')}|NULL-P2`);
+      expect(after.multipleBirthInteger).toBeUndefined();
+      expect(after.multipleBirthBoolean).toBeUndefined();
+      expect(after.deceasedDateTime).toBeUndefined();
+      expect(after.deceasedBoolean).toBeUndefined();
+    });
+
+    it('PID-5 and PID-7 "" on a stored child: required, they identify the patient, so they are kept; AE with a W ERR at each', async (ctx) => {
+      if (noTransactions) ctx.skip();
+      const child = { mrn: 'NULL-P3', family: 'Carvalho', given: 'Rui', birth: yearsAgo(3), sex: 'M' };
+      expect((await post(vxu({ pid: pid(child), orders: [order({ filler: 'NULL-P3-A', cvx: '08', date: hl7Date(40) })] }))).msa).toBe('AA');
+      const [stored] = await patientsBy(`${authority('MYEHR')}|NULL-P3`);
+      const res = await post(vxu({ pid: pidWith(pid(child), { 5: '""', 7: '""' }), orders: [order({ filler: 'NULL-P3-B', cvx: '20', date: hl7Date(3) })] }));
+      expect(res.msa, res.text).toBe('AE');
+      expect(res.errs).toEqual([
+        expect.objectContaining({ location: 'PID^1^5^1', hl7: '101', severity: 'W', app: '7', text: expect.stringContaining('cannot be deleted') }),
+        expect.objectContaining({ location: 'PID^1^7^1', hl7: '101', severity: 'W', app: '7', text: expect.stringContaining('cannot be deleted') }),
+      ]);
+      const [after] = await patientsBy(`${authority('MYEHR')}|NULL-P3`);
+      expect(after.name).toEqual(stored.name);
+      expect(after.birthDate).toBe(stored.birthDate);
+      const doses = await server.fhir('GET', `Immunization?patient=Patient/${after.id}`);
+      expect(doses.body.entry).toHaveLength(2);
+    });
+
+    it('PID-3 "" names no one: AR, its ERR says the identifiers cannot be deleted; PID-5 "" for a new child: AR (name-missing)', async (ctx) => {
+      if (noTransactions) ctx.skip();
+      const noIds = await post(vxu({ pid: pidWith(pid({ mrn: 'x', family: 'Dahl', given: 'Ida', birth: yearsAgo(1) }), { 3: '""' }), orders: [] }));
+      expect(noIds.msa).toBe('AR');
+      expect(noIds.errs).toEqual([expect.objectContaining({ location: 'PID^1^3^1', hl7: '101', severity: 'E', text: expect.stringContaining('HL7\'s null ""') })]);
+      const noName = await post(vxu({ pid: pidWith(pid({ mrn: 'NULL-P4', family: 'Dahl', given: 'Ida', birth: yearsAgo(1) }), { 5: '""' }), orders: [] }));
+      expect(noName.msa, noName.text).toBe('AR');
+      expect(noName.errs.some((e) => e.severity === 'E' && /name/i.test(e.text))).toBe(true);
+      expect(await patientsBy(`${authority('MYEHR')}|NULL-P4`)).toEqual([]);
+    });
+
+    it('newborn reconciliation: the clinic\'s first VXU certainly matches the hospital\'s "BABY GIRL" record, and its "" deletes on that record', async (ctx) => {
+      if (noTransactions) ctx.skip();
+      const birth = hl7Date(45);
+      const hospital = await post(
+        vxu({
+          facility: 'HOSP-N',
+          pid: pid({ mrn: 'H-NULL-1', authority: 'GENHOSP', family: 'Eklund', given: 'Baby Girl', birth, sex: 'F' }),
+          pd1: pd1({ registry: 'A' }),
+          nk1: [NK1_MOTHER],
+          orders: [order({ filler: 'H-NULL-1-HEPB', cvx: '08', date: birth })],
+        })
+      );
+      expect(['AA', 'AE'], hospital.text).toContain(hospital.msa);
+      const clinicPid = pidWith(pid({ mrn: 'C-NULL-1', authority: 'CLINICEHR', family: 'Eklund', given: 'Saga', birth, sex: 'F' }), { 10: '""', 22: '""' });
+      const clinic = await post(vxu({ facility: 'CLINIC-N', pid: clinicPid, pd1: pd1({ registry: '""' }), nk1: ['NK1|1|""'], orders: [order({ filler: 'C-NULL-1-DTAP', cvx: '20', date: hl7Date(0) })] }));
+      expect(['AA', 'AE'], clinic.text).toContain(clinic.msa);
+      const [byHospital] = await patientsBy(`${authority('GENHOSP')}|H-NULL-1`);
+      const byClinic = await patientsBy(`${authority('CLINICEHR')}|C-NULL-1`);
+      expect(byClinic.map((p) => p.id)).toEqual([byHospital.id]);
+      expect(urls(byHospital)).toEqual(expect.not.arrayContaining([EXT.race, EXT.ethnicity, EXT.registryStatus]));
+      expect(urls(byHospital)).toContain(EXT.mothersMaidenName);
+      expect(byHospital.contact).toBeUndefined();
+      expect(byHospital.name.find((n: any) => n.use === 'official').given).toEqual(['Saga']);
+    });
+
+    it('PD1-12 "": the protection indicator this organization recorded is withdrawn (its Consent inactive, history kept); another organization\'s stays', async (ctx) => {
+      if (noTransactions) ctx.skip();
+      const clinicA = server.token({ scope: 'user/*.cruds', organization: 'Organization/null-clinic-a' });
+      const clinicB = server.token({ scope: 'user/*.cruds', organization: 'Organization/null-clinic-b' });
+      const child = { mrn: 'NULL-P5', family: 'Fagerlund', given: 'Nils', birth: yearsAgo(4), sex: 'M' };
+      const send = (token: string, protection: string, filler: string, date: string) =>
+        post(vxu({ pid: pid(child), pd1: pd1({ protection, protectionDate: date }), orders: [order({ filler, cvx: '08', date: hl7Date(60) })] }), token);
+      expect((await send(clinicB, 'N', 'NULL-P5-A', hl7Date(20))).msa).toBe('AA');
+      expect((await send(clinicA, 'Y', 'NULL-P5-A', hl7Date(10))).msa).toBe('AA');
+      const [patient] = await patientsBy(`${authority('MYEHR')}|NULL-P5`);
+      const readAs = (token: string) => fetch(`${server.url}/fhir/Patient/${patient.id}`, { headers: { authorization: `Bearer ${token}` } }).then((r) => r.status);
+      expect(await readAs(clinicB)).toBe(403);
+
+      const withdrawn = await send(clinicA, '""', 'NULL-P5-A', '""');
+      expect(withdrawn.msa, withdrawn.text).toBe('AA');
+      const consents = (await server.fhir('GET', `Consent?patient=Patient/${patient.id}`)).body.entry.map((e: any) => e.resource);
+      const byOrganization = Object.fromEntries(consents.map((c: any) => [c.organization[0].reference, c]));
+      expect(byOrganization['Organization/null-clinic-a']).toMatchObject({ status: 'inactive', provision: { type: 'deny' } });
+      expect(byOrganization['Organization/null-clinic-b']).toMatchObject({ status: 'active', provision: { type: 'permit' } });
+      expect(await readAs(clinicB)).toBe(200);
+      const history = await server.fhir('GET', `Consent/${byOrganization['Organization/null-clinic-a'].id}/_history`);
+      expect(history.body.entry.map((e: any) => e.resource.status)).toEqual(['inactive', 'active']);
+      // Sent again, nothing left to withdraw: no new version.
+      expect((await send(clinicA, '""', 'NULL-P5-A', '""')).msa).toBe('AA');
+      expect((await server.fhir('GET', `Consent/${byOrganization['Organization/null-clinic-a'].id}/_history`)).body.entry).toHaveLength(2);
+    });
+  });
+}
