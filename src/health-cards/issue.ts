@@ -15,6 +15,7 @@ import type { HealthCardIssuer } from './issuer.js';
 import { healthCardPayload, signHealthCard } from './jws.js';
 import { MAX_SINGLE_QR_JWS, qrPng, qrSvg, toNumeric } from './qr.js';
 import { findValueSet, type CardValueSet } from './value-sets.js';
+import { parameterList } from './parameters.js';
 
 /**
  * credentialType values an immunization card satisfies. Several types ask for a card holding all of
@@ -235,7 +236,7 @@ function readInput(body: unknown, lenient: boolean): IssueInput {
   }
   const input: IssueInput = { credentialTypes: [] };
   const problems: string[] = [];
-  (params.parameter ?? []).forEach((p, i) => {
+  parameterList(params, '$health-cards-issue').forEach((p, i) => {
     const where = `Parameters.parameter[${i}]`;
     switch (p.name) {
       case 'credentialType':

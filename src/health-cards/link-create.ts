@@ -19,6 +19,7 @@ import { issueImmunizationCard } from './issue.js';
 import type { HealthCardIssuer } from './issuer.js';
 import { MAX_LINK_LIFETIME_MS, MAX_PASSCODE_LENGTH, type LinkSharer } from './link-store.js';
 import { encodeShlink, linkHandle, MANIFEST_PATH, MAX_LABEL, MAX_MANIFEST_URL, randomToken, shlinkQrPng, shlinkQrSvg } from './shlink.js';
+import { parameterList } from './parameters.js';
 
 export const MIN_PASSCODE_LENGTH = 4;
 
@@ -138,7 +139,7 @@ function readInput(body: unknown, lenient: boolean): LinkInput {
   }
   const problems: string[] = [];
   const seen = new Set<string>();
-  (Array.isArray(params.parameter) ? params.parameter : []).forEach((p, i) => {
+  parameterList(params, '$health-link-create').forEach((p, i) => {
     const where = `Parameters.parameter[${i}]`;
     const name = typeof p?.name === 'string' ? p.name : '';
     if (['passcode', 'expiration', 'label', 'longTerm', 'directFile'].includes(name)) {

@@ -12,6 +12,7 @@ import { readCurrent } from '../interactions/read.js';
 import type { FhirRequest, FhirResponse, Handler, HandlerContext } from '../interactions/types.js';
 import type { HealthCardIssuer } from './issuer.js';
 import { decodeShlink, linkHandle, linkIdOf } from './shlink.js';
+import { parameterList } from './parameters.js';
 
 /** A handle is the base64url SHA-256 of a link id: 43 characters. */
 const HANDLE = /^[A-Za-z0-9_-]{43}$/;
@@ -47,7 +48,7 @@ function readLink(body: unknown, lenient: boolean): string | undefined {
   }
   let handle: string | undefined;
   const problems: string[] = [];
-  (Array.isArray(params.parameter) ? params.parameter : []).forEach((p, i) => {
+  parameterList(params, '$health-link-revoke').forEach((p, i) => {
     const where = `Parameters.parameter[${i}]`;
     if (p?.name !== 'link') {
       if (!lenient) problems.push(`${where}: unknown parameter "${String(p?.name)}" (only "link")`);

@@ -14,6 +14,7 @@ import { grants } from '../auth/scopes.js';
 import { badRequest, FhirError, forbidden, makeIssue, notFound, outcome } from '../fhir/outcome.js';
 import type { FhirRequest, FhirResponse, Handler, HandlerContext } from '../interactions/types.js';
 import type { HealthCardIssuer } from './issuer.js';
+import { parameterList } from './parameters.js';
 
 export function healthCardsRevokeOperation(issuer: HealthCardIssuer): Handler {
   return (req, ctx) => revokeCards(req, ctx, issuer);
@@ -54,7 +55,7 @@ function readBefore(body: unknown, lenient: boolean, now: Date): Date {
   }
   let before: Date | undefined;
   const problems: string[] = [];
-  (params.parameter ?? []).forEach((p, i) => {
+  parameterList(params, '$health-cards-revoke').forEach((p, i) => {
     const where = `Parameters.parameter[${i}]`;
     if (p.name !== 'before') {
       if (!lenient) problems.push(`${where}: unknown parameter "${p.name}" (only "before")`);
