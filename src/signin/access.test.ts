@@ -141,6 +141,29 @@ describe('standalone launch with launch/patient', () => {
     expect(tokens.patient).toBe(hiddenId);
   });
 
+  it('a reports user asking for launch/patient: access_denied back at the app saying why (the picker’s searches were answered as raw 403 OperationOutcome JSON)', async () => {
+    // A facility of its own, so the other tests' lists of clinic-a's users stay as they are.
+    await server.fhir('PUT', 'Organization/clinic-r', { body: { resourceType: 'Organization', id: 'clinic-r', name: 'clinic-r', active: true } });
+    await signinOf(server).users.create({ username: 'reports.launch', password: 'clinic r reports', role: 'reports', organization: 'Organization/clinic-r' });
+    const cfg = await config('launch-app');
+    const url = oidc.buildAuthorizationUrl(cfg, {
+      redirect_uri: REDIRECT,
+      scope: 'openid launch/patient patient/Immunization.rs',
+      code_challenge: await oidc.calculatePKCECodeChallenge(oidc.randomPKCECodeVerifier()),
+      code_challenge_method: 'S256',
+      state: 'r1',
+    });
+    const agent = new TestAgent();
+    const loginPage = await agent.follow(await agent.get(url.toString()), REDIRECT);
+    const back = await agent.follow(await agent.post(agent.formAction(loginPage), { username: 'reports.launch', password: 'clinic r reports' }), REDIRECT);
+    expect(back.location, back.html.slice(0, 300)).toBeDefined();
+    const answer = new URL(back.location as string);
+    expect(`${answer.origin}${answer.pathname}`).toBe(REDIRECT);
+    expect(answer.searchParams.get('error')).toBe('access_denied');
+    expect(answer.searchParams.get('error_description')).toMatch(/reports role opens no patient's record/);
+    expect(answer.searchParams.get('state')).toBe('r1');
+  });
+
   it('denying on the consent screen sends access_denied to the app', async () => {
     const cfg = await config('launch-app');
     const url = oidc.buildAuthorizationUrl(cfg, { redirect_uri: REDIRECT, scope: 'openid user/Patient.rs', code_challenge: await oidc.calculatePKCECodeChallenge(oidc.randomPKCECodeVerifier()), code_challenge_method: 'S256', state: 'd1' });

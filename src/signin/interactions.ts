@@ -96,6 +96,24 @@ export function interactionRouter(options: InteractionOptions): express.Router {
   };
 
   /**
+   * A standalone launch asks for a patient; a user whose role opens no patient's record (`reports`:
+   * reminder/recall and coverage only) could only meet the picker's searches refused. The app gets
+   * the OAuth error instead, back at its redirect URI, saying why. True when refused.
+   */
+  const refuseLaunchWithoutRecords = async (req: Request, res: Response, details: Details): Promise<boolean> => {
+    const user = await signedInUser(details);
+    if (!user) throw new Error('launch prompt without a signed-in user');
+    if (patients.mayOpenRecords(user, String(details.params.client_id))) return false;
+    await provider.interactionFinished(
+      req,
+      res,
+      { error: 'access_denied', error_description: `the ${user.role} role opens no patient's record, so the app cannot be given a patient (launch/patient): ask without launch/patient, or sign in as a user who sees patients` },
+      { mergeWithLastSubmission: false }
+    );
+    return true;
+  };
+
+  /**
    * EHR launch: the launch id the app was opened with is taken (used once, whatever the outcome)
    * and must be this app's, this user's and this facility's, and the patient still visible to the
    * user; the patient is then the launch's, as if picked. Otherwise the app gets an OAuth error.
@@ -147,6 +165,7 @@ export function interactionRouter(options: InteractionOptions): express.Router {
       }
       case 'launch':
         if (ehrLaunchId(details)) await resolveEhrLaunch(req, res, details);
+        else if (await refuseLaunchWithoutRecords(req, res, details)) return;
         else await showPicker(req, res, details);
         return;
       case 'consent': {

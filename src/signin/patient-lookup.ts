@@ -4,6 +4,7 @@ import type { Bundle, Patient } from '@medplum/fhirtypes';
 import type { Caller } from '../auth/caller.js';
 import { parseScopes } from '../auth/scopes.js';
 import { isFhirError } from '../fhir/outcome.js';
+import { callerForRoute } from '../pipeline/authorize.js';
 import type { Pipeline } from '../pipeline/pipeline.js';
 import type { PatientChoice } from './pages.js';
 import { narrowScope } from './roles.js';
@@ -35,6 +36,15 @@ export class PatientLookup {
     private readonly pipeline: Pipeline,
     private readonly issuer: string
   ) {}
+
+  /**
+   * Whether the user may open a patient's record at all: the pipeline's own rule for a Patient
+   * search (a `reports` user keeps no Patient rights outside reminder/recall and coverage).
+   */
+  mayOpenRecords(user: User, clientId: string): boolean {
+    const caller = callerForRoute(this.caller(user, clientId), { interaction: 'search-type', resourceType: 'Patient' });
+    return caller.scopes.some((s) => s.resourceType === 'Patient' || s.resourceType === '*');
+  }
 
   /** Up to 20 patients matching the query that the user may see. */
   async search(user: User, clientId: string, query: PatientQuery, requestId: string): Promise<PatientChoice[]> {
