@@ -88,7 +88,7 @@ export function buildCapabilityStatement(version: string): CapabilityStatement {
     implementation: { description: 'FHIR R4 Immunization Information System server' },
     fhirVersion: '4.0.1',
     format: ['application/fhir+json', 'json'],
-    patchFormat: ['application/json-patch+json'],
+    patchFormat: ['application/json-patch+json', 'application/fhir+json'],
     rest: [
       {
         mode: 'server',

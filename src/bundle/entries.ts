@@ -63,13 +63,14 @@ export function routeEntry(entry: BundleEntry, index: number, outer: Pick<FhirRe
     throw badRequest(`${where}: a Bundle may not contain another batch or transaction`, { expression: where });
   }
   let body: unknown = entry.resource;
-  if (method === 'PATCH') body = patchBody(entry, where);
+  let contentType: string | undefined;
+  if (method === 'PATCH') ({ body, contentType } = patchBody(entry, where));
   // Object.assign, not `{ ...routed, body, … }`: the same request, without V8's slow path for the
   // properties a literal adds after a spread (~11 µs an entry on Node 20; `routed` is the router's
   // own object, no client data, so no "__proto__" key to tell the two apart).
   const request: FhirRequest = Object.assign({}, routed, {
     body,
-    contentType: method === 'PATCH' ? 'application/json-patch+json' : undefined,
+    contentType,
     ifMatch: req.ifMatch,
     ifNoneMatch: req.ifNoneMatch,
     ifNoneExist: req.ifNoneExist,
@@ -86,17 +87,21 @@ export function routeEntry(entry: BundleEntry, index: number, outer: Pick<FhirRe
   return { index, entry, request };
 }
 
-/** PATCH entries carry a JSON Patch as a Binary (base64 data) or a Parameters resource is not supported. */
-function patchBody(entry: BundleEntry, where: string): unknown {
+/**
+ * A PATCH entry's patch (R4 http.html#patch, Bundle entries): a FHIRPath Patch is the entry's
+ * resource (a Parameters); a JSON Patch travels as a Binary with the patch in base64 `data`.
+ */
+function patchBody(entry: BundleEntry, where: string): { body: unknown; contentType: string } {
   const resource = entry.resource as { resourceType?: string; data?: string; contentType?: string } | undefined;
+  if (resource?.resourceType === 'Parameters') return { body: resource, contentType: 'application/fhir+json' };
   if (resource?.resourceType === 'Binary' && typeof resource.data === 'string') {
     try {
-      return JSON.parse(Buffer.from(resource.data, 'base64').toString('utf8'));
+      return { body: JSON.parse(Buffer.from(resource.data, 'base64').toString('utf8')), contentType: 'application/json-patch+json' };
     } catch {
       throw badRequest(`${where}.resource Binary.data is not a base64 JSON Patch`, { expression: `${where}.resource` });
     }
   }
-  throw badRequest(`${where}: PATCH entries need a Binary resource holding a JSON Patch (FHIRPath Patch is not supported)`, {
+  throw badRequest(`${where}: PATCH entries need a Parameters resource (FHIRPath Patch) or a Binary holding a JSON Patch`, {
     expression: `${where}.resource`,
   });
 }

@@ -24,6 +24,7 @@ import {
   type ResolvedWrite,
 } from '../interactions/write-path.js';
 import { reachChecker } from '../interactions/reach-scopes.js';
+import { isFhirPathPatch } from '../interactions/fhirpath-patch.js';
 import { followUpOps, translateConflict, type PendingResources } from '../interactions/write-support.js';
 import { findMatches } from '../search/execute.js';
 import { latencyTrace } from '../latency-trace.js';
@@ -85,7 +86,9 @@ export async function processTransaction(bundle: Bundle, outer: FhirRequest, ctx
     }
     for (const p of writes) {
       const req = p.resolved?.req;
-      if (req && !p.resolved?.done && req.body !== undefined && req.method !== 'PATCH' && !refusals.stopped) {
+      // A FHIRPath Patch is the entry's resource (a Parameters): its values' references are rewritten too.
+      const rewritable = req?.method !== 'PATCH' || isFhirPathPatch(req.body);
+      if (req && !p.resolved?.done && req.body !== undefined && rewritable && !refusals.stopped) {
         await letOtherRequestsRun();
         const body = await refusals.attempt(p.index, () => rewriteReferences(req.body, references, p.ctx));
         if (refusals.failed(p.index)) p.resolved = undefined;

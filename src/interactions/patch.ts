@@ -1,14 +1,18 @@
-// patch: PATCH [type]/[id] with a JSON Patch (RFC 6902) body, and conditional patch PATCH [type]?query.
+// patch: PATCH [type]/[id] with a JSON Patch (RFC 6902) body or a FHIRPath Patch (a Parameters
+// resource, fhirpath-patch.ts), and conditional patch PATCH [type]?query.
 import jsonPatch from 'fast-json-patch';
 import type { Operation } from 'fast-json-patch';
 import type { Resource } from '@medplum/fhirtypes';
 import { badRequest, makeIssue, failWith, preconditionFailed, unsupportedMediaType } from '../fhir/outcome.js';
+import { applyFhirPathPatch, isFhirPathPatch, parseFhirPathPatch } from './fhirpath-patch.js';
 import { readCurrent } from './read.js';
 import { prepareUpdate } from './update.js';
 import type { FhirRequest, FhirResponse, Prepared, HandlerContext } from './types.js';
 import { ifMatchVersion, type PendingResources } from './write-support.js';
 
 const JSON_PATCH = 'application/json-patch+json';
+/** FHIRPath Patch travels as a FHIR resource (Parameters), in any JSON type the server reads FHIR in. */
+const FHIR_JSON_TYPES = new Set(['application/fhir+json', 'application/json', 'application/json+fhir']);
 
 /** Applies the patch to the current version; the result is validated like any update. */
 export async function preparePatch(
@@ -18,16 +22,13 @@ export async function preparePatch(
 ): Promise<Prepared> {
   const resourceType = req.resourceType as string;
   const id = req.id as string;
-  if (req.contentType !== undefined && req.contentType !== JSON_PATCH) {
-    throw unsupportedMediaType(`PATCH needs Content-Type ${JSON_PATCH}, got ${req.contentType}`);
-  }
-  const operations = parseOperations(req.body);
+  const apply = patchOf(req);
   const expected = ifMatchVersion(req);
   const current = await readCurrent(ctx, resourceType, id);
   if (expected !== undefined && current.versionId !== expected) {
     throw preconditionFailed(`If-Match W/"${expected}" does not hold: ${resourceType}/${id} is at version ${current.versionId}`);
   }
-  const patched = applyOperations(current.resource as Resource, operations);
+  const patched = apply(current.resource as Resource);
   if (patched.resourceType !== resourceType || patched.id !== id) {
     throw failWith(422, [
       makeIssue('error', 'processing', 'A patch may not change resourceType or id', {
@@ -37,6 +38,23 @@ export async function preparePatch(
   }
   // The version read here becomes the write's precondition: a concurrent change fails the commit.
   return prepareUpdate({ ...req, body: patched, ifMatch: `W/"${current.versionId}"` }, ctx, options);
+}
+
+/** The patch the body holds, checked before anything is read: JSON Patch or FHIRPath Patch. */
+function patchOf(req: FhirRequest): (resource: Resource) => Resource {
+  if (req.contentType === undefined || req.contentType === JSON_PATCH) {
+    const operations = parseOperations(req.body);
+    return (resource) => applyOperations(resource, operations);
+  }
+  if (!FHIR_JSON_TYPES.has(req.contentType)) {
+    throw unsupportedMediaType(`PATCH needs Content-Type ${JSON_PATCH} (JSON Patch) or application/fhir+json (FHIRPath Patch), got ${req.contentType}`);
+  }
+  const body = req.body;
+  if (!isFhirPathPatch(body)) {
+    throw badRequest(`A PATCH with Content-Type ${req.contentType} is a FHIRPath Patch: its body must be a Parameters resource (a JSON Patch array needs Content-Type ${JSON_PATCH})`);
+  }
+  const operations = parseFhirPathPatch(body);
+  return (resource) => applyFhirPathPatch(resource, operations);
 }
 
 function parseOperations(body: unknown): Operation[] {

@@ -1,0 +1,507 @@
+// FHIRPath Patch (FHIR R4 fhirpatch.html): a Parameters resource whose `operation` parameters
+// add / insert / delete / replace / move elements named by FHIRPath. The paths are parsed and
+// evaluated by @medplum/core; this file only finds, for the element a path names, the JSON
+// object that holds it (its container), the property and the position, and edits the resource
+// there. Every operation applies to a copy: a patch that cannot apply leaves the stored version
+// as it was (patch.ts validates the result like any update).
+import {
+  DotAtom,
+  FhirPathAtom,
+  FunctionAtom,
+  IndexerAtom,
+  SymbolAtom,
+  evalFhirPathTyped,
+  getElementDefinition,
+  getTypedPropertyValue,
+  isPrimitiveType,
+  parseFhirPath,
+  toTypedValue,
+  type Atom,
+  type AtomContext,
+  type InternalSchemaElement,
+  type TypedValue,
+} from '@medplum/core';
+import type { Parameters, ParametersParameter, Resource } from '@medplum/fhirtypes';
+import { failWith, makeIssue } from '../fhir/outcome.js';
+
+const OPERATION_TYPES = ['add', 'insert', 'delete', 'replace', 'move'] as const;
+type OperationType = (typeof OPERATION_TYPES)[number];
+
+/** The parts each operation type takes (R4 fhirpatch.html, the operations table). */
+const PARTS: Record<OperationType, { required: string[]; optional?: string[] }> = {
+  add: { required: ['path', 'name', 'value'] },
+  insert: { required: ['path', 'value', 'index'] },
+  delete: { required: ['path'] },
+  replace: { required: ['path', 'value'] },
+  move: { required: ['path', 'source', 'destination'] },
+};
+
+/**
+ * Functions a path may end with after the element it names: each keeps some of the elements it is
+ * given, so the elements it answers are still elements of the resource (medplum's functions return
+ * the same TypedValue objects they were given; `resolve()`, `select()` and the like would not).
+ */
+const SUBSETTING_FUNCTIONS = new Set(['where', 'first', 'last', 'tail', 'skip', 'take', 'single', 'ofType']);
+
+export interface PatchOperation {
+  /** Position among the Parameters' parameters, for the error's `Parameters.parameter[n]`. */
+  index: number;
+  type: OperationType;
+  path: string;
+  ast: FhirPathAtom;
+  name?: string;
+  value?: ParametersParameter;
+  position?: number;
+  source?: number;
+  destination?: number;
+}
+
+/** Is the body a FHIRPath Patch (a Parameters resource), as opposed to a JSON Patch array? */
+export function isFhirPathPatch(body: unknown): body is Parameters {
+  return typeof body === 'object' && body !== null && !Array.isArray(body) && (body as Resource).resourceType === 'Parameters';
+}
+
+/**
+ * The operations of a FHIRPath Patch, checked before the resource is read: a 400 naming the
+ * operation (`Parameters.parameter[n]`) for missing or unknown parts or a path FHIRPath cannot parse.
+ */
+export function parseFhirPathPatch(body: Parameters): PatchOperation[] {
+  return parseOperations(body);
+}
+
+/**
+ * Applies the operations, in order, to a copy of the resource and returns the copy. Throws a 400
+ * for an operation wrong whatever the resource (an unknown element, a value of the wrong type, a
+ * path that leaves the resource) and a 422 for one that cannot apply to this resource (its path
+ * finds no element, or several, an index out of range, an add to a single element already
+ * present); each names the operation (`Parameters.parameter[n]`).
+ */
+export function applyFhirPathPatch(resource: Resource, operations: PatchOperation[]): Resource {
+  const target = structuredClone(resource);
+  for (const operation of operations) applyOperation(target, operation);
+  return target;
+}
+
+function parseOperations(body: Parameters): PatchOperation[] {
+  const parameters: unknown = body.parameter ?? [];
+  if (!Array.isArray(parameters)) throw malformed('Parameters.parameter must be an array of operations', 'Parameters.parameter');
+  return parameters.map((parameter, index) => parseOperation(parameter, index));
+}
+
+function parseOperation(parameter: unknown, index: number): PatchOperation {
+  const where = `Parameters.parameter[${index}]`;
+  const refuse = (text: string): never => {
+    throw malformed(`${where}: ${text}`, where);
+  };
+  if (typeof parameter !== 'object' || parameter === null || Array.isArray(parameter)) refuse('must be an object');
+  const { name, part } = parameter as ParametersParameter;
+  if (name !== 'operation') refuse(`every parameter of a FHIRPath Patch is named "operation", not ${JSON.stringify(name)}`);
+  if (!Array.isArray(part)) refuse('an operation needs its parts (type, path, …)');
+  const parts = new Map<string, ParametersParameter>();
+  for (const p of part as unknown[]) {
+    const partName = (p as ParametersParameter | null)?.name;
+    if (typeof partName !== 'string') refuse('every part needs a name');
+    if (parts.has(partName as string)) refuse(`the part "${partName}" appears twice`);
+    parts.set(partName as string, p as ParametersParameter);
+  }
+  const type = parts.get('type')?.valueCode;
+  if (!OPERATION_TYPES.includes(type as OperationType)) {
+    refuse(`the part "type" must be a valueCode, one of ${OPERATION_TYPES.join(', ')}; got ${JSON.stringify(type ?? null)}`);
+  }
+  const opType = type as OperationType;
+  const allowed = new Set(['type', ...PARTS[opType].required, ...(PARTS[opType].optional ?? [])]);
+  for (const partName of parts.keys()) if (!allowed.has(partName)) refuse(`a ${opType} operation has no part "${partName}"`);
+  for (const partName of PARTS[opType].required) if (!parts.has(partName)) refuse(`a ${opType} operation needs the part "${partName}"`);
+
+  const path = parts.get('path')?.valueString;
+  if (typeof path !== 'string' || path.trim() === '') refuse('the part "path" must be a non-empty valueString');
+  let ast: FhirPathAtom;
+  try {
+    ast = parseFhirPath(path as string);
+  } catch (err) {
+    return refuse(`the path ${JSON.stringify(path)} is not FHIRPath: ${(err as Error).message}`);
+  }
+  const operation: PatchOperation = { index, type: opType, path: path as string, ast };
+  if (parts.has('name')) {
+    const propertyName = parts.get('name')?.valueString;
+    if (typeof propertyName !== 'string' || !/^[a-z][A-Za-z0-9]*$/.test(propertyName)) refuse('the part "name" must be a valueString naming an element');
+    operation.name = propertyName;
+  }
+  if (parts.has('value')) operation.value = parts.get('value');
+  for (const [partName, key] of [['index', 'position'], ['source', 'source'], ['destination', 'destination']] as const) {
+    if (!parts.has(partName)) continue;
+    const number = parts.get(partName)?.valueInteger;
+    if (typeof number !== 'number' || !Number.isInteger(number) || number < 0) refuse(`the part "${partName}" must be a valueInteger of 0 or more`);
+    operation[key] = number;
+  }
+  return operation;
+}
+
+/** An element the path names: where it sits in the resource's JSON. */
+interface Located {
+  container: Record<string, unknown>;
+  /** The JSON key (a choice element's key carries its type: occurrenceDateTime). */
+  key: string;
+  /** Position in the container's array; undefined for a single element. */
+  position?: number;
+  definition: InternalSchemaElement;
+}
+
+/** What a path names: the element list it ends in, and the elements its selectors keep. */
+interface Selection {
+  /** The containers of the element list and the list's elements, in document order. */
+  containers: TypedValue[];
+  property: string;
+  selected: Located[];
+  /** True when the path names the element list itself (no index, no function after it). */
+  wholeList: boolean;
+}
+
+function applyOperation(resource: Resource, operation: PatchOperation): void {
+  const root = toTypedValue(resource);
+  const objects = reachableObjects(resource);
+  const fail = (text: string): never => {
+    throw cannotApply(operation, text);
+  };
+  switch (operation.type) {
+    case 'add': {
+      const containers = evaluate(operation, operation.ast, root);
+      if (containers.length !== 1) fail(`the path must name one element to add to; it names ${containers.length}`);
+      const container = containerObject(operation, containers[0], objects);
+      const definition = elementDefinition(operation, containers[0].type, operation.name as string);
+      const { key, value } = typedValue(operation, operation.value as ParametersParameter, definition);
+      if (definition.isArray) {
+        const list = ensureList(container, key, operation);
+        list.push(value);
+        const extensions = container[`_${key}`];
+        if (Array.isArray(extensions)) extensions.push(null);
+      } else {
+        const present = choiceKeys(definition).filter((k) => container[k] !== undefined);
+        if (present.length > 0) fail(`${containers[0].type}.${operation.name} is a single element and already present: use replace`);
+        container[key] = value;
+      }
+      return;
+    }
+    case 'insert':
+    case 'move': {
+      const selection = select(operation, root, objects);
+      if (!selection.wholeList) fail('the path must name the list itself (no index or function after the element)');
+      if (selection.containers.length !== 1) fail(`the path must name the list of one element; it is the list of ${selection.containers.length}`);
+      const container = containerObject(operation, selection.containers[0], objects);
+      const definition = elementDefinition(operation, selection.containers[0].type, selection.property);
+      if (!definition.isArray) fail(`${selection.containers[0].type}.${selection.property} is not a list`);
+      const length = selection.selected.length;
+      if (operation.type === 'insert') {
+        const position = operation.position as number;
+        if (position > length) fail(`index ${position} is past the end of the list (${length} elements)`);
+        const { key, value } = typedValue(operation, operation.value as ParametersParameter, definition);
+        const list = ensureList(container, key, operation);
+        list.splice(position, 0, value);
+        const extensions = container[`_${key}`];
+        if (Array.isArray(extensions)) extensions.splice(position, 0, null);
+        return;
+      }
+      const source = operation.source as number;
+      const destination = operation.destination as number;
+      if (source >= length) fail(`source ${source} is not in the list (${length} elements)`);
+      if (destination >= length) fail(`destination ${destination} is not in the list (${length} elements)`);
+      const key = selection.selected[0].key;
+      moveWithin(container[key] as unknown[], source, destination);
+      const extensions = container[`_${key}`];
+      if (Array.isArray(extensions)) moveWithin(extensions, source, destination);
+      return;
+    }
+    case 'delete': {
+      const { selected } = select(operation, root, objects);
+      // R4: only a single element can be deleted; deleting nothing is not an error.
+      if (selected.length > 1) fail(`the path names ${selected.length} elements; only one can be deleted`);
+      if (selected.length === 1) remove(selected[0]);
+      return;
+    }
+    case 'replace': {
+      const { selected, containers, property } = select(operation, root, objects);
+      if (selected.length !== 1) fail(`the path must name one element to replace; it names ${selected.length}`);
+      const located = selected[0];
+      const { key, value } = typedValue(operation, operation.value as ParametersParameter, located.definition);
+      if (located.position === undefined) {
+        // A choice element may change type (occurrenceDateTime → occurrenceString): one key remains.
+        delete located.container[located.key];
+        delete located.container[`_${located.key}`];
+        located.container[key] = value;
+      } else {
+        if (key !== located.key) fail(`${containers[0]?.type}.${property} holds ${located.key}, not ${key}`);
+        (located.container[key] as unknown[])[located.position] = value;
+        clearExtension(located.container, key, located.position);
+      }
+      return;
+    }
+  }
+}
+
+/**
+ * Splits the path into the element list it ends in and the selectors after it: `Patient.name[0].given[1]`
+ * is the list `given` of `Patient.name[0]`, then `[1]`. The containers are evaluated by FHIRPath;
+ * the list's elements are each container's values of the property, in order, and the selectors
+ * (indexers, subsetting functions) run on those same TypedValue objects, so each element they keep
+ * is known by identity, with its container, key and position, primitives included.
+ */
+function select(operation: PatchOperation, root: TypedValue, objects: WeakSet<object>): Selection {
+  const selectors: Atom[] = [];
+  let atom: Atom = operation.ast.child;
+  let extensionUrl: Atom | undefined;
+  for (;;) {
+    if (atom instanceof IndexerAtom) {
+      selectors.unshift(atom);
+      atom = atom.left;
+    } else if (atom instanceof DotAtom && atom.right instanceof FunctionAtom && SUBSETTING_FUNCTIONS.has(atom.right.name)) {
+      selectors.unshift(atom.right);
+      atom = atom.left;
+    } else break;
+  }
+  let containerAtom: Atom | undefined;
+  let property: string;
+  if (atom instanceof DotAtom && atom.right instanceof SymbolAtom) {
+    containerAtom = atom.left;
+    property = atom.right.name;
+  } else if (atom instanceof DotAtom && atom.right instanceof FunctionAtom && atom.right.name === 'extension' && atom.right.args.length === 1) {
+    // extension(url): the element's extensions with that url (FHIR's FHIRPath extension function).
+    containerAtom = atom.left;
+    property = 'extension';
+    extensionUrl = atom.right.args[0];
+  } else if (atom instanceof SymbolAtom && !atom.name.startsWith('%') && atom.name !== '$this' && atom.name !== root.type) {
+    property = atom.name; // a path without the type in front: `birthDate`
+  } else {
+    throw cannotApply(operation, 'the path must end in an element of the resource (optionally with an index or where/first/last…)', 400);
+  }
+  const containers = containerAtom ? evaluate(operation, new FhirPathAtom(operation.path, containerAtom), root) : [root];
+  const context: AtomContext = { variables: variablesFor(root) };
+  const located = new Map<TypedValue, Located>();
+  let list: TypedValue[] = [];
+  for (const container of containers) {
+    const object = containerObject(operation, container, objects);
+    const definition = elementDefinition(operation, container.type, property);
+    const values = getTypedPropertyValue(container, property);
+    const valueList = values === undefined ? [] : Array.isArray(values) ? values : [values];
+    const keyOfType = (type: string): string => elementName(definition) + (definition.path.endsWith('[x]') ? capitalize(type) : '');
+    valueList.forEach((value, position) => {
+      const key = keyOfType(value.type);
+      located.set(value, { container: object, key, position: Array.isArray(object[key]) || Array.isArray(object[`_${key}`]) ? position : undefined, definition });
+      list.push(value);
+    });
+  }
+  try {
+    if (extensionUrl) {
+      const url = extensionUrl.eval(context, [root])[0]?.value;
+      list = list.filter((value) => (value.value as { url?: unknown })?.url === url);
+    }
+    for (const selector of selectors) {
+      if (selector instanceof IndexerAtom) {
+        const index = selector.expr.eval(context, [root])[0]?.value;
+        if (typeof index !== 'number') throw new Error('an index must be an integer');
+        list = index in list ? [list[index]] : [];
+      } else list = selector.eval(context, list);
+    }
+  } catch (err) {
+    throw cannotApply(operation, `the path cannot be evaluated: ${(err as Error).message}`, 400);
+  }
+  const selected = list.map((value) => {
+    const found = located.get(value);
+    if (!found) throw cannotApply(operation, 'the path names something that is not an element of the resource', 400);
+    return found;
+  });
+  return { containers, property, selected, wholeList: selectors.length === 0 && !extensionUrl };
+}
+
+function evaluate(operation: PatchOperation, ast: FhirPathAtom, root: TypedValue): TypedValue[] {
+  try {
+    return evalFhirPathTyped(ast, [root], variablesFor(root));
+  } catch (err) {
+    throw cannotApply(operation, `the path cannot be evaluated: ${(err as Error).message}`, 400);
+  }
+}
+
+function variablesFor(root: TypedValue): Record<string, TypedValue> {
+  return { '%resource': root, '%rootResource': root, '%context': root };
+}
+
+/** The container as the JSON object it is in the resource (a path through resolve() leaves the resource). */
+function containerObject(operation: PatchOperation, container: TypedValue, objects: WeakSet<object>): Record<string, unknown> {
+  const value = container.value as unknown;
+  if (typeof value !== 'object' || value === null || isPrimitiveType(container.type)) {
+    throw cannotApply(operation, `the element the path names is a ${container.type}, which has no elements to patch`, 400);
+  }
+  if (!objects.has(value)) throw cannotApply(operation, 'the path must stay inside the resource being patched', 400);
+  return value as Record<string, unknown>;
+}
+
+function reachableObjects(resource: Resource): WeakSet<object> {
+  const seen = new WeakSet<object>();
+  const walk = (value: unknown): void => {
+    if (typeof value !== 'object' || value === null || seen.has(value)) return;
+    seen.add(value);
+    for (const child of Array.isArray(value) ? value : Object.values(value)) walk(child);
+  };
+  walk(resource);
+  return seen;
+}
+
+function elementDefinition(operation: PatchOperation, type: string, property: string, where?: string): InternalSchemaElement {
+  const definition = schemaElement(type, property);
+  if (!definition) throw cannotApply(operation, `${where ? `${where}: ` : ''}${type} has no element "${property}"`, 400);
+  return definition;
+}
+
+/**
+ * The schema's definition of the element, or undefined: FHIR element names are lowerCamelCase,
+ * and the schema's index is a plain object (`constructor`, `__proto__` would answer its prototype).
+ */
+function schemaElement(type: string, property: string): InternalSchemaElement | undefined {
+  if (!/^[a-z][A-Za-z0-9]*$/.test(property)) return undefined;
+  const definition = getElementDefinition(type, property);
+  return definition && Array.isArray(definition.type) ? definition : undefined;
+}
+
+/** The element's name as its definition has it, without a choice element's [x] (`occurrence`). */
+function elementName(definition: InternalSchemaElement): string {
+  return definition.path.slice(definition.path.lastIndexOf('.') + 1).replace('[x]', '');
+}
+
+/** The JSON keys an element may have: one, or one per type of a choice element. */
+function choiceKeys(definition: InternalSchemaElement): string[] {
+  const name = elementName(definition);
+  if (!definition.path.endsWith('[x]')) return [name];
+  return definition.type.map((t) => name + capitalize(t.code));
+}
+
+/**
+ * The value part as JSON for an element of the given definition, and the key it goes under: a
+ * `value[x]` whose type is one of the element's types, or nested parts (one per property) for a
+ * complex element such as a BackboneElement. A wrong type is refused (R4: "Servers SHALL return
+ * an error if the type is wrong").
+ */
+function typedValue(
+  operation: PatchOperation,
+  part: ParametersParameter,
+  definition: InternalSchemaElement,
+  where = 'value'
+): { key: string; value: unknown } {
+  const refuse = (text: string): never => {
+    throw cannotApply(operation, `${where}: ${text}`, 400);
+  };
+  const types = definition.type.map((t) => t.code);
+  const choice = definition.path.endsWith('[x]');
+  const base = elementName(definition);
+  const valueKeys = Object.keys(part).filter((k) => k.startsWith('value') && k.length > 'value'.length);
+  const hasParts = Array.isArray(part.part);
+  const hasResource = part.resource !== undefined;
+  if (valueKeys.length + (hasParts ? 1 : 0) + (hasResource ? 1 : 0) !== 1) {
+    refuse('give the value as one value[x], as nested parts, or as a resource');
+  }
+  if (valueKeys.length === 1) {
+    const suffix = valueKeys[0].slice('value'.length);
+    const type = types.find((t) => capitalize(t) === suffix || capitalize(SPECIALIZES[uncapitalize(suffix)] ?? '') === capitalize(t));
+    if (!type) refuse(`${valueKeys[0]} does not fit ${definition.path}, which takes ${types.join(' | ')}`);
+    return { key: choice ? base + capitalize(type as string) : base, value: (part as unknown as Record<string, unknown>)[valueKeys[0]] };
+  }
+  if (hasResource) {
+    const resource = part.resource as Resource;
+    if (!types.includes('Resource')) refuse(`${definition.path} does not take a resource`);
+    return { key: base, value: resource };
+  }
+  const complex = types.filter((t) => !isPrimitiveType(t));
+  if (complex.length !== 1) refuse(`${definition.path} needs a value[x] naming its type (${types.join(' | ')})`);
+  const type = complex[0];
+  const value: Record<string, unknown> = {};
+  (part.part as ParametersParameter[]).forEach((child, i) => {
+    const at = `${where}.part[${i}]`;
+    if (typeof child?.name !== 'string') throw cannotApply(operation, `${at}: every part needs a name`, 400);
+    const childDefinition = elementDefinition(operation, type, child.name, at);
+    const typed = typedValue(operation, child, childDefinition, at);
+    if (childDefinition.isArray) ((value[typed.key] ??= []) as unknown[]).push(typed.value);
+    else if (choiceKeys(childDefinition).some((k) => value[k] !== undefined)) {
+      throw cannotApply(operation, `${at}: ${type}.${child.name} is a single element and given twice`, 400);
+    } else value[typed.key] = typed.value;
+  });
+  return { key: choice ? base + capitalize(type) : base, value };
+}
+
+function ensureList(container: Record<string, unknown>, key: string, operation: PatchOperation): unknown[] {
+  const current = container[key];
+  if (current === undefined) {
+    const list: unknown[] = [];
+    container[key] = list;
+    return list;
+  }
+  if (!Array.isArray(current)) throw cannotApply(operation, `${key} is stored as a single value, not a list`);
+  return current;
+}
+
+function remove(located: Located): void {
+  const { container, key, position } = located;
+  const extensionKey = `_${key}`;
+  if (position === undefined) {
+    delete container[key];
+    delete container[extensionKey];
+    return;
+  }
+  const list = container[key];
+  if (Array.isArray(list)) {
+    list.splice(position, 1);
+    if (list.length === 0 || list.every((v) => v === null)) delete container[key];
+  }
+  const extensions = container[extensionKey];
+  if (Array.isArray(extensions)) {
+    extensions.splice(position, 1);
+    if (extensions.every((e) => e === null)) delete container[extensionKey];
+  }
+}
+
+/** A primitive list element replaced by a bare value loses the id and extensions it had. */
+function clearExtension(container: Record<string, unknown>, key: string, position: number): void {
+  const extensions = container[`_${key}`];
+  if (!Array.isArray(extensions)) return;
+  extensions[position] = null;
+  if (extensions.every((e) => e === null)) delete container[`_${key}`];
+}
+
+function moveWithin(list: unknown[], source: number, destination: number): void {
+  const [moved] = list.splice(source, 1);
+  list.splice(destination, 0, moved);
+}
+
+/**
+ * Primitive types that are specializations of another (R4 datatypes.html): a value of the
+ * specialization fits an element of the general type (a valueId in a string element), never the
+ * other way round (a valueString is not a code).
+ */
+const SPECIALIZES: Record<string, string> = {
+  code: 'string',
+  id: 'string',
+  markdown: 'string',
+  url: 'uri',
+  canonical: 'uri',
+  oid: 'uri',
+  uuid: 'uri',
+  positiveInt: 'integer',
+  unsignedInt: 'integer',
+};
+
+function uncapitalize(text: string): string {
+  return text.charAt(0).toLowerCase() + text.slice(1);
+}
+
+function capitalize(text: string): string {
+  return text.charAt(0).toUpperCase() + text.slice(1);
+}
+
+function malformed(text: string, expression: string) {
+  return failWith(400, [makeIssue('error', 'invalid', text, { expression: [expression] })]);
+}
+
+/** An operation that cannot apply: 422 (the resource's content) or 400 (the operation itself). */
+function cannotApply(operation: PatchOperation, text: string, status: 400 | 422 = 422) {
+  const where = `Parameters.parameter[${operation.index}]`;
+  return failWith(status, [
+    makeIssue('error', status === 400 ? 'invalid' : 'processing', `${where} (${operation.type} ${operation.path}): ${text}`, { expression: [where] }),
+  ]);
+}
