@@ -191,6 +191,13 @@ describe('$health-cards-issue', () => {
     expect(scanned).toMatch(/^shc:\/\d+$/);
     await verifyAsVerifier(fromNumeric(scanned));
 
+    // Accept's q weights decide, not the order written (RFC 9110): the QR text here, and q=0 is never chosen.
+    const weighted = await issue(childId, { accept: 'application/fhir+json;q=0.1, text/plain' });
+    expect(weighted.status).toBe(200);
+    expect(weighted.text).toMatch(/^shc:\/\d+$/);
+    const refused = await issue(childId, { accept: 'text/plain;q=0, application/smart-health-card;q=0.5' });
+    expect(JSON.parse(refused.text).verifiableCredential).toHaveLength(1);
+
     // The very JWS of a Parameters answer, through the QR and back.
     const jws = (await issue(childId)).body.parameter[0].valueString;
     expect(fromNumeric(scan(await qrPng(jws)))).toBe(jws);

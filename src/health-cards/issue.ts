@@ -16,6 +16,7 @@ import { healthCardPayload, signHealthCard } from './jws.js';
 import { MAX_SINGLE_QR_JWS, qrPng, qrSvg, toNumeric } from './qr.js';
 import { findValueSet, type CardValueSet } from './value-sets.js';
 import { parameterList } from './parameters.js';
+import { preferredMediaTypes } from './accept.js';
 
 /**
  * credentialType values an immunization card satisfies. Several types ask for a card holding all of
@@ -199,8 +200,7 @@ async function performerNames(immunizations: Immunization[], ctx: HandlerContext
 type Format = 'parameters' | 'file' | 'png' | 'svg' | 'text';
 
 function wantedFormat(accept: string | undefined): Format {
-  const types = (accept ?? '').split(',').map((t) => t.split(';')[0].trim().toLowerCase());
-  for (const t of types) {
+  for (const t of preferredMediaTypes(accept)) {
     if (t === SHC_FILE) return 'file';
     if (t === 'image/png') return 'png';
     if (t === 'image/svg+xml') return 'svg';

@@ -20,6 +20,7 @@ import type { HealthCardIssuer } from './issuer.js';
 import { MAX_LINK_LIFETIME_MS, MAX_PASSCODE_LENGTH, type LinkSharer } from './link-store.js';
 import { encodeShlink, linkHandle, MANIFEST_PATH, MAX_LABEL, MAX_MANIFEST_URL, randomToken, shlinkQrPng, shlinkQrSvg } from './shlink.js';
 import { parameterList } from './parameters.js';
+import { preferredMediaTypes } from './accept.js';
 
 export const MIN_PASSCODE_LENGTH = 4;
 
@@ -118,7 +119,7 @@ function sharerOf(ctx: HandlerContext): LinkSharer {
 }
 
 function wantedFormat(accept: string | undefined): 'parameters' | 'png' | 'svg' | 'text' {
-  for (const type of (accept ?? '').split(',').map((t) => t.split(';')[0].trim().toLowerCase())) {
+  for (const type of preferredMediaTypes(accept)) {
     if (type === 'image/png') return 'png';
     if (type === 'image/svg+xml') return 'svg';
     if (type === 'text/plain') return 'text';
