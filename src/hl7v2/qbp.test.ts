@@ -3,7 +3,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Hl7Message, type Hl7Segment } from '@medplum/core';
 import { Message } from 'node-hl7-client';
-import { startTestServer, type TestServer } from '../../test/helpers/server.js';
+import { mergeParameters, startTestServer, type TestServer } from '../../test/helpers/server.js';
 import { components, parseMessage, repetitions } from './er7.js';
 import { controlId, hl7Date, msh, order, pid, vxu, yearsAgo } from './test-messages.js';
 import { postHl7v2 } from './test-http.js';
@@ -207,6 +207,39 @@ describe('QBP^Q11 Z34 → RSP^K11', () => {
     expect(owner.msg.getSegment('PD1')?.getField(12).toString()).toBe('Y');
     const publicHealth = await post(query);
     expect(profileOf(publicHealth.msg)).toBe('Z32');
+  });
+
+  it('a record merged away twice (a → b → c): a query by its first record number and demographics answers the surviving record, every dose (Z32, Z42)', async () => {
+    const birth = yearsAgo(1, 40);
+    const records = [
+      { mrn: 'MRG-A', given: 'Siri', maiden: 'Dahl', cvx: '08', date: hl7Date(90) },
+      { mrn: 'MRG-B', given: 'Sigrid', maiden: 'Berg', cvx: '20', date: hl7Date(60) },
+      { mrn: 'MRG-C', given: 'Sara', maiden: 'Lund', cvx: '10', date: hl7Date(30) },
+    ];
+    const ids: string[] = [];
+    for (const r of records) {
+      const pidText = pid({ mrn: r.mrn, family: 'Vikstrom', given: r.given, birth, sex: 'F' }).replace('Lam^Morgan^^^^^M', `${r.maiden}^Anna^^^^^M`);
+      expect((await post(vxu({ pid: pidText, orders: [order({ filler: `${r.mrn}-1`, cvx: r.cvx, date: r.date })] }))).msg.getSegment('MSA')?.getField(1).toString()).toMatch(/^A[AE]$/);
+      const found = await server.fhir('GET', `Patient?identifier=${encodeURIComponent(`https://iis-fhir-server.org/fhir/sid/hl7v2-authority/MYEHR|${r.mrn}`)}`);
+      ids.push(found.body.entry[0].resource.id);
+    }
+    expect(new Set(ids).size).toBe(3);
+    for (const [source, target] of [
+      [ids[0], ids[1]],
+      [ids[1], ids[2]],
+    ]) {
+      expect((await server.fhir('POST', 'Patient/$merge', { body: mergeParameters(source, target) })).status).toBe(200);
+    }
+    // The submitter still knows the child by its first record: the two records merged away carry
+    // that number too, and must not hide the survivor that carries it.
+    for (const profile of ['Z34', 'Z44']) {
+      const res = await post(qbp(qpd({ id: 'MRG-A^^^MYEHR^MR', family: 'Vikstrom', given: 'Siri', maiden: 'Dahl^Anna', birth, sex: 'F' }, profile), profile));
+      expect(profileOf(res.msg), res.text).toBe(profile === 'Z34' ? 'Z32' : 'Z42');
+      expect(res.msg.getAllSegments('PID')).toHaveLength(1);
+      expect(repetitions(res.msg.getSegment('PID') as Hl7Segment, 3).map((r) => r[0])).toContain('MRG-C');
+      const cvx = res.msg.getAllSegments('RXA').map((rxa) => rxa.getComponent(5, 1));
+      expect(cvx.filter((c) => c !== '998').sort()).toEqual(['08', '10', '20']);
+    }
   });
 
   it('a query without identifier or name and birth date: Z33 with QAK AE and an ERR', async () => {

@@ -213,7 +213,10 @@ async function findCandidates(query: Query, run: FhirRunner): Promise<Candidates
   const { patient } = query;
   const identified = (patient.identifier ?? []).filter((i) => i.system);
   if (identified.length > 0) {
-    const response = await run({ method: 'GET', url: `Patient?identifier=${identified.map(token).map(encodeURIComponent).join(',')}&_count=2` });
+    // Records merged away ($merge: active false, replaced-by) carry the identifier too, as does the
+    // record they were merged into: only the records still in use are asked for, else two merged-away
+    // records could fill the two answers asked for and hide the survivor (a → b → c).
+    const response = await run({ method: 'GET', url: `Patient?identifier=${identified.map(token).map(encodeURIComponent).join(',')}&active:not=false&_count=2` });
     const found = patientsOf(response.body as Bundle);
     // An identifier hit counts when the demographics sent do not contradict it: the birth date, and
     // the name as the matching engine weighs it (a twin or sibling carrying the same SSN has another
