@@ -35,3 +35,15 @@ export function toFhirError(err: unknown): FhirError {
 export function statusOf(err: unknown): number {
   return toFhirError(err).status;
 }
+
+/**
+ * An error of a Bundle entry run through the pipeline, as that entry answers it: a store error is
+ * mapped as for an HTTP request (503 unavailable, 409 conflict), so a batch entry read while the
+ * store is down says 503 in its response, not 500, and the others keep theirs. An unexpected error
+ * stays itself (the Bundle answers it as a server error).
+ */
+export function entryError(err: unknown): unknown {
+  if (isFhirError(err)) return err;
+  const mapped = toFhirError(err);
+  return mapped.status === 500 ? err : mapped;
+}

@@ -15,7 +15,7 @@ import type { EntryPipeline, HandlerContext } from '../interactions/types.js';
 import type { Store } from '../store/store.js';
 import type { RuleRegistry } from '../validation/business-rules.js';
 import { authorize, callerForRoute } from './authorize.js';
-import { statusOf } from './errors.js';
+import { entryError, statusOf } from './errors.js';
 import type { HandlerRegistry } from './registry.js';
 import { externalFields, routedRequest } from './request-object.js';
 import { route, type RouteResult } from './router.js';
@@ -216,7 +216,12 @@ export class Pipeline {
       route: (method, url) => this.request(method, url, { requestId: scope.requestId }),
       // A transaction's entries are audited with the transaction: what they touch counts for it.
       contextFor: (entry) => this.contextFor(entry, this.routeOf(entry), scope, touched),
-      run: (entry) => this.run(entry, scope),
+      // A store error answers the entry as it would an HTTP request (503, 409), in the entry's own
+      // response: it was a 500 there, while the same read or write over HTTP is a 503.
+      run: (entry) =>
+        this.run(entry, scope).catch((err: unknown) => {
+          throw entryError(err);
+        }),
     };
     return {
       store,
