@@ -51,6 +51,9 @@ export const SMART_CAPABILITIES = [
   'permission-patient',
   'permission-v1',
   'permission-v2',
+  // SMART Health Cards ("Discovery of FHIR Support"): a server issuing cards through
+  // $health-cards-issue SHALL list it, so a wallet knows to ask (src/health-cards).
+  'health-cards',
 ] as const;
 
 /**

@@ -160,6 +160,13 @@ describe('$health-cards-issue', () => {
     expect((await server.fhir('GET', ISSUE(childId))).status).toBe(405);
   });
 
+  it('a wallet discovers the issuing: smart-configuration lists the health-cards capability', async () => {
+    for (const path of ['/.well-known/smart-configuration', '/fhir/.well-known/smart-configuration']) {
+      const doc = (await (await fetch(`${server.url}${path}`)).json()) as { capabilities: string[] };
+      expect(doc.capabilities, path).toContain('health-cards');
+    }
+  });
+
   it('downloads the .smart-health-card file', async () => {
     const res = await fetch(`${server.baseUrl}/${ISSUE(childId)}`, {
       method: 'POST',
