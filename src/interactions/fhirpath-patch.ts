@@ -76,9 +76,18 @@ export function parseFhirPathPatch(body: Parameters): PatchOperation[] {
  * finds no element, or several, an index out of range, an add to a single element already
  * present); each names the operation (`Parameters.parameter[n]`).
  */
-export function applyFhirPathPatch(resource: Resource, operations: PatchOperation[]): Resource {
+export async function applyFhirPathPatch(resource: Resource, operations: PatchOperation[]): Promise<Resource> {
   const target = structuredClone(resource);
-  for (const operation of operations) applyOperation(target, operation);
+  // The resource's objects, so a container a path reaches outside it (resolve()) is told apart;
+  // what the operations put in joins them as it goes in (one walk, not one per operation).
+  const objects = new WeakSet<object>();
+  addObjects(objects, target);
+  for (const [i, operation] of operations.entries()) {
+    // Each operation evaluates FHIRPath over the whole resource: a long patch lets other requests
+    // run between its operations rather than holding the event loop for all of them.
+    if (i > 0) await new Promise((resolve) => setImmediate(resolve));
+    applyOperation(target, operation, objects);
+  }
   return target;
 }
 
@@ -157,9 +166,8 @@ interface Selection {
   wholeList: boolean;
 }
 
-function applyOperation(resource: Resource, operation: PatchOperation): void {
+function applyOperation(resource: Resource, operation: PatchOperation, objects: WeakSet<object>): void {
   const root = toTypedValue(resource);
-  const objects = reachableObjects(resource);
   const fail = (text: string): never => {
     throw cannotApply(operation, text);
   };
@@ -170,6 +178,7 @@ function applyOperation(resource: Resource, operation: PatchOperation): void {
       const container = containerObject(operation, containers[0], objects);
       const definition = elementDefinition(operation, containers[0].type, operation.name as string);
       const { key, value } = typedValue(operation, operation.value as ParametersParameter, definition);
+      addObjects(objects, value);
       if (definition.isArray) {
         const list = ensureList(container, key, operation);
         list.push(value);
@@ -195,6 +204,7 @@ function applyOperation(resource: Resource, operation: PatchOperation): void {
         const position = operation.position as number;
         if (position > length) fail(`index ${position} is past the end of the list (${length} elements)`);
         const { key, value } = typedValue(operation, operation.value as ParametersParameter, definition);
+        addObjects(objects, value);
         const list = ensureList(container, key, operation);
         list.splice(position, 0, value);
         const extensions = container[`_${key}`];
@@ -223,6 +233,7 @@ function applyOperation(resource: Resource, operation: PatchOperation): void {
       if (selected.length !== 1) fail(`the path must name one element to replace; it names ${selected.length}`);
       const located = selected[0];
       const { key, value } = typedValue(operation, operation.value as ParametersParameter, located.definition);
+      addObjects(objects, value);
       if (located.position === undefined) {
         // A choice element may change type (occurrenceDateTime → occurrenceString): one key remains.
         delete located.container[located.key];
@@ -334,15 +345,10 @@ function containerObject(operation: PatchOperation, container: TypedValue, objec
   return value as Record<string, unknown>;
 }
 
-function reachableObjects(resource: Resource): WeakSet<object> {
-  const seen = new WeakSet<object>();
-  const walk = (value: unknown): void => {
-    if (typeof value !== 'object' || value === null || seen.has(value)) return;
-    seen.add(value);
-    for (const child of Array.isArray(value) ? value : Object.values(value)) walk(child);
-  };
-  walk(resource);
-  return seen;
+function addObjects(objects: WeakSet<object>, value: unknown): void {
+  if (typeof value !== 'object' || value === null || objects.has(value)) return;
+  objects.add(value);
+  for (const child of Array.isArray(value) ? value : Object.values(value)) addObjects(objects, child);
 }
 
 function elementDefinition(operation: PatchOperation, type: string, property: string, where?: string): InternalSchemaElement {

@@ -28,7 +28,7 @@ export async function preparePatch(
   if (expected !== undefined && current.versionId !== expected) {
     throw preconditionFailed(`If-Match W/"${expected}" does not hold: ${resourceType}/${id} is at version ${current.versionId}`);
   }
-  const patched = apply(current.resource as Resource);
+  const patched = await apply(current.resource as Resource);
   if (patched.resourceType !== resourceType || patched.id !== id) {
     throw failWith(422, [
       makeIssue('error', 'processing', 'A patch may not change resourceType or id', {
@@ -41,10 +41,10 @@ export async function preparePatch(
 }
 
 /** The patch the body holds, checked before anything is read: JSON Patch or FHIRPath Patch. */
-function patchOf(req: FhirRequest): (resource: Resource) => Resource {
+function patchOf(req: FhirRequest): (resource: Resource) => Promise<Resource> {
   if (req.contentType === undefined || req.contentType === JSON_PATCH) {
     const operations = parseOperations(req.body);
-    return (resource) => applyOperations(resource, operations);
+    return async (resource) => applyOperations(resource, operations);
   }
   if (!FHIR_JSON_TYPES.has(req.contentType)) {
     throw unsupportedMediaType(`PATCH needs Content-Type ${JSON_PATCH} (JSON Patch) or application/fhir+json (FHIRPath Patch), got ${req.contentType}`);
