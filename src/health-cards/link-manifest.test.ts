@@ -89,10 +89,12 @@ function suite(kind: StoreKind): void {
     }
 
     /** The manifest's card, verified, and its FHIR Bundle file. */
-    async function receive(payload: ShlinkPayload, body?: unknown): Promise<{ card: any; bundle: any; files: any[] }> {
+    async function receive(payload: ShlinkPayload, body?: unknown): Promise<{ card: any; bundle: any; files: any[]; status: string }> {
       const res = await manifest(payload, body);
       expect(res.status, JSON.stringify(res.body)).toBe(200);
       const files = res.body.files as any[];
+      // The manifest's own status (IG STU1 ShlManifest.status) agrees with its files'.
+      expect(files.every((f) => f.status === res.body.status)).toBe(true);
       expect(files.map((f) => f.contentType)).toEqual(['application/smart-health-card', 'application/fhir+json']);
       const shc = await decryptFile(payload, files[0]);
       expect(shc.cty).toBe('application/smart-health-card');
@@ -100,7 +102,7 @@ function suite(kind: StoreKind): void {
       const card = await verifyCard(shc.content.verifiableCredential[0]);
       const fhir = await decryptFile(payload, files[1]);
       expect(fhir.content).toEqual(card.vc.credentialSubject.fhirBundle);
-      return { card, bundle: fhir.content, files };
+      return { card, bundle: fhir.content, files, status: res.body.status };
     }
 
     it('a receiving app decodes the link, gets the manifest without a token, decrypts both files and verifies the card', async () => {
@@ -121,7 +123,8 @@ function suite(kind: StoreKind): void {
       const handle = res.body.parameter.find((p: any) => p.name === 'link').valueString;
       expect(payload.url).not.toContain(handle);
 
-      const { card, bundle, files } = await receive(payload);
+      const { card, bundle, files, status } = await receive(payload);
+      expect(status).toBe('finalized');
       expect(card.iss).toBe(server.url);
       expect(bundle.entry.map((e: any) => e.resource.resourceType)).toEqual(['Patient', 'Immunization', 'Immunization']);
       expect(bundle.entry[0].resource.name).toEqual([{ family: 'Linkable', given: [expect.stringMatching(/^Kid/)] }]);
@@ -183,6 +186,7 @@ function suite(kind: StoreKind): void {
       const later = await receive(longTerm.payload);
       expect(later.bundle.entry).toHaveLength(3);
       expect(later.files[0].status).toBe('can-change');
+      expect(later.status).toBe('can-change');
     });
 
     it('flag U: the url answers GET ?recipient= with the card file itself (a JWE); never with a passcode', async () => {

@@ -1,7 +1,7 @@
 // What a SMART Health Links receiving app calls, without a token (the link id in the URL is the
 // capability; CORS is open as for every answer of this server):
 //   POST /shl/{id}        the manifest request: JSON {recipient, passcode?, embeddedLengthMax?}
-//                         → {files: [{contentType, embedded | location, lastUpdated, status, …}]}
+//                         → {status, files: [{contentType, embedded | location, lastUpdated, status, …}]}
 //   GET  /shl/file/{token} a manifest's single-use `location` (5 minutes; the first GET takes it)
 //                         → the JWE, content-type application/jose
 //   GET  /shl/{id}?recipient=…  a link with flag U: its one file (the card) directly, as a JWE
@@ -151,7 +151,13 @@ async function answerManifest(req: Request, res: Response, links: HealthLinks, s
   const files = jws === undefined ? [] : await manifestFiles(link, jws, input.embeddedLengthMax, links, publicBase);
   audit(200, `manifest with ${files.length} file${files.length === 1 ? '' : 's'} (${files.map((f) => (f.embedded ? 'embedded' : 'location')).join(', ')})`);
   res.setHeader('Cache-Control', 'no-store');
-  res.status(200).json({ files });
+  // The manifest's status (IG STU1: ShlManifest.status, whether the files may change; later
+  // drafts put it on each file, which is kept too): a long-term link's card follows the record.
+  res.status(200).json({ status: manifestStatus(link), files });
+}
+
+function manifestStatus(link: HealthLink): 'finalized' | 'can-change' {
+  return link.flag.includes('L') ? 'can-change' : 'finalized';
 }
 
 /**
@@ -200,7 +206,7 @@ async function manifestFiles(link: HealthLink, jws: string, embeddedLengthMax: n
     vc: { credentialSubject: { fhirVersion: string; fhirBundle: unknown } };
   };
   const lastUpdated = new Date(payload.nbf * 1000).toISOString();
-  const status = link.flag.includes('L') ? 'can-change' : 'finalized';
+  const status = manifestStatus(link);
   const contents: Array<[string, string, Partial<ManifestFile>]> = [
     [SHC_FILE, JSON.stringify({ verifiableCredential: [jws] }), {}],
     [FHIR_JSON, JSON.stringify(payload.vc.credentialSubject.fhirBundle), { fhirVersion: payload.vc.credentialSubject.fhirVersion }],
