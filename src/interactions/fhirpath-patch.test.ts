@@ -2,7 +2,7 @@
 // and PATCH [type]?query with a Parameters body (application/fhir+json), and PATCH entries of
 // batches and transactions, on both stores.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { immunization, patient, startTestServer, testMongoUrl, type StoreKind, type TestServer } from '../../test/helpers/server.js';
+import { immunization, patient, sharingConsent, startTestServer, testMongoUrl, type StoreKind, type TestServer } from '../../test/helpers/server.js';
 
 const kinds: StoreKind[] = testMongoUrl() ? ['embedded', 'mongodb'] : ['embedded'];
 if (!testMongoUrl()) console.warn('[FHIRPath Patch] MongoDB tier SKIPPED: set TEST_MONGODB_URL (e.g. a FerretDB from scripts/ferretdb.sh) to run it');
@@ -204,6 +204,28 @@ for (const kind of kinds) {
       const current = await patch(`Patient/${p.id}`, body, { 'if-match': 'W/"1"', authorization: `Bearer ${server.token({ scope: 'system/Patient.u' })}` });
       expect(current.status, current.text).toBe(200);
       expect(current.body.gender).toBe('male');
+    });
+
+    it('data sharing: another organization cannot patch a No child; patching the Consent to permit opens the record', async () => {
+      const p = await create(child({ gender: 'female' }));
+      const optOut = { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-ActCode', code: 'OPTOUT' }] };
+      const consent = await create(sharingConsent(p.id, { provision: { type: 'deny' }, policyRule: optOut }));
+      const clinic = { authorization: `Bearer ${server.token({ scope: 'user/*.cruds', organization: 'Organization/elsewhere' })}` };
+      const body = fhirPathPatch(operation('replace', 'Patient.gender', value({ valueCode: 'male' })));
+      const refused = await patch(`Patient/${p.id}`, body, clinic);
+      expect(refused.status, refused.text).toBe(403);
+      expect((await read(`Patient/${p.id}`)).gender).toBe('female');
+      const opened = await patch(
+        `Consent/${consent.id}`,
+        fhirPathPatch(
+          operation('replace', 'Consent.provision.type', value({ valueCode: 'permit' })),
+          operation('replace', 'Consent.policyRule.coding[0].code', value({ valueCode: 'OPTIN' }))
+        )
+      );
+      expect(opened.status, opened.text).toBe(200);
+      const allowed = await patch(`Patient/${p.id}`, body, clinic);
+      expect(allowed.status, allowed.text).toBe(200);
+      expect(allowed.body.gender).toBe('male');
     });
 
     it('conditional patch: PATCH [type]?query patches the one match (404 for none)', async () => {
