@@ -14,6 +14,8 @@ import { answerClientError } from './http/protocol.js';
 import { SharingIndex } from './consent/sharing-index.js';
 import { FRONT_DOORS } from './app/front-doors.js';
 import { buildRegistry } from './app/handlers.js';
+import { tokenIssuer } from './auth/smart-config.js';
+import { userDirectoryFor } from './signin/index.js';
 import { ForecastPool } from './population/worker-pool.js';
 import { populationJobTasks } from './population/async-jobs.js';
 import { withCvxForNdcDoses } from './population/forecast-runner.js';
@@ -178,7 +180,14 @@ async function assemble(
   const forecastPool = new ForecastPool(config.populationWorkers ?? 0);
   // Asynchronous population runs are jobs of the bulk worker (src/population/async-jobs.ts).
   const bulk = new BulkExports({ store, files, sharing, baseUrl, logger, options: { ...loadBulkOptions(), ...options.bulk }, tasks: populationJobTasks(withCvxForNdcDoses(forecastPool.runner, terminology.codeSets), audit) });
-  const registry = buildRegistry({ codeSets: terminology.codeSets, bulk, healthCards: new HealthCardIssuer(config, store), forecasts: forecastPool.runner });
+  const registry = buildRegistry({
+    codeSets: terminology.codeSets,
+    bulk,
+    healthCards: new HealthCardIssuer(config, store),
+    forecasts: forecastPool.runner,
+    // Practitioner/[id]: the signed-in person a sign-in token's fhirUser names (read from the store's user directory).
+    people: { users: userDirectoryFor(store, config), issuer: tokenIssuer(config.publicBaseUrl) },
+  });
   // The request pipeline holds the unscoped store; handlers get the caller-scoped view it builds.
   // Committed writes of code sets reload the rules' in-memory view at once (src/terminology/store-sync.ts).
   const pipeline = new Pipeline({ store, config, rules, baseUrl, sharing, audit, registry, onCommitted: terminology.onCommitted });

@@ -4,6 +4,7 @@
 import type { CapabilityStatement, CapabilityStatementRestResource } from '@medplum/fhirtypes';
 import { supportedSearchParams } from '../search/capability.js';
 import { SUPPORTED_TYPES } from '../fhir/resource-types.js';
+import { PRACTITIONER_TYPE } from '../signin/practitioner-read.js';
 
 export const TYPE_INTERACTIONS = [
   'read',
@@ -77,6 +78,15 @@ export function buildCapabilityStatement(version: string): CapabilityStatement {
     })),
     operation: TYPE_OPERATIONS.filter((op) => !op.types || op.types.includes(type)).map((op) => ({ name: op.name, definition: op.definition })),
   }));
+  // People are not stored resources: the one a sign-in token's fhirUser names is read from the
+  // user directory (src/signin/practitioner-read.ts), by that token only.
+  resource.push({
+    type: PRACTITIONER_TYPE,
+    profile: `http://hl7.org/fhir/StructureDefinition/${PRACTITIONER_TYPE}`,
+    documentation:
+      "The signed-in person: GET the fhirUser URL of a sign-in token (Practitioner/<user id>) with that token and the fhirUser scope. No other token reads it; no search.",
+    interaction: [{ code: 'read' }],
+  });
   return {
     resourceType: 'CapabilityStatement',
     status: 'active',

@@ -25,6 +25,8 @@ import { HandlerRegistry } from '../pipeline/registry.js';
 import { populationOperations } from '../population/async-jobs.js';
 import { inThreadRunner, withCvxForNdcDoses } from '../population/forecast-runner.js';
 import type { ForecastRunner } from '../population/forecast-runner.js';
+import { practitionerRead, PRACTITIONER_TYPE } from '../signin/practitioner-read.js';
+import type { UserDirectory } from '../signin/users.js';
 import type { CodeSets } from '../terminology/code-sets.js';
 import { lookupOperation } from '../terminology/lookup.js';
 import { translateOperation } from '../terminology/translate.js';
@@ -41,12 +43,19 @@ export interface HandlerServices {
   healthCards: HealthCardIssuer;
   /** Runs population forecasts (src/population): in the request thread or on a worker pool. */
   forecasts?: ForecastRunner;
+  /**
+   * The people of the sign-in server (src/signin) and its issuer: `Practitioner/[id]` answers a
+   * sign-in token's own fhirUser from them.
+   */
+  people?: { users: Pick<UserDirectory, 'get'>; issuer: string };
 }
 
 export function buildRegistry(services: HandlerServices): HandlerRegistry {
   const registry = new HandlerRegistry();
   registerInteractions(registry);
   registerOperations(registry, services);
+  // The fhirUser of sign-in tokens resolves (src/signin/practitioner-read.ts).
+  if (services.people) registry.directoryType({ type: PRACTITIONER_TYPE, read: practitionerRead(services.people.users, services.people.issuer) });
   return registry;
 }
 

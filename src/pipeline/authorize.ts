@@ -20,6 +20,9 @@ export function authorize(caller: Caller, route: RouteResult, req: FhirRequest):
   if (route.resourceType === AUDIT_TYPE && !auditAllowed(caller)) {
     throw forbidden('The audit trail is readable only by public-health system clients (a system/ scope and no organization)');
   }
+  // A directory type (Practitioner: the signed-in people) is no stored resource a scope names: its
+  // handler lets a token read only what it may (its own fhirUser).
+  if (route.directory) return {};
   const needed = route.registration?.permissions ? [...route.registration.permissions] : permissionsFor(route.interaction, route.operation);
   // A conditional create searches first, so it can reveal whether a record exists: it needs s too.
   if (route.interaction === 'create' && req.ifNoneExist !== undefined) needed.push('s');

@@ -239,7 +239,8 @@ export class Pipeline {
   private routeOf(req: FhirRequest): RouteResult {
     if (!req.interaction) throw new Error('FhirRequest not routed: build it with Pipeline.request()');
     if (req.interaction !== 'operation') {
-      return { interaction: req.interaction, resourceType: req.resourceType, id: req.id, versionId: req.versionId };
+      const directory = req.interaction === 'read' ? this.deps.registry.findDirectoryType(req.resourceType) : undefined;
+      return { interaction: req.interaction, resourceType: req.resourceType, id: req.id, versionId: req.versionId, ...(directory ? { directory } : {}) };
     }
     const level = req.id !== undefined ? 'instance' : req.resourceType !== undefined ? 'type' : 'system';
     const registration = this.deps.registry.findOperation(req.operation ?? '', level, req.method, req.resourceType);
@@ -248,6 +249,7 @@ export class Pipeline {
 
   private handlerOf(routed: RouteResult) {
     if (routed.interaction === 'operation') return (routed.registration as NonNullable<RouteResult['registration']>).handler;
+    if (routed.directory) return routed.directory.read;
     return this.deps.registry.interactionHandler(routed.interaction);
   }
 

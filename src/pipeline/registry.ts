@@ -32,18 +32,42 @@ export interface OperationRegistration {
   definition?: string;
 }
 
+/**
+ * A resource type the server does not store but answers from elsewhere, read by id only:
+ * `Practitioner`, the people of the sign-in server (src/signin), so that the `fhirUser` of their
+ * tokens resolves. Its handler decides who may read what (no type scope is asked for).
+ */
+export interface DirectoryTypeRegistration {
+  type: string;
+  /** Serves `GET [base]/[type]/[id]`. */
+  read: Handler;
+}
+
 /** Interactions whose handler the composition provides (`capabilities` included). */
 export type HandledInteraction = Exclude<Interaction, 'operation'>;
 
 export class HandlerRegistry {
   private readonly interactions = new Map<HandledInteraction, Handler>();
   private readonly operations: OperationRegistration[] = [];
+  private readonly directoryTypes = new Map<string, DirectoryTypeRegistration>();
 
   /** Registers the handler of an interaction (read, create, batch…); once per interaction. */
   interaction(interaction: HandledInteraction, handler: Handler): this {
     if (this.interactions.has(interaction)) throw new Error(`The ${interaction} interaction is registered twice`);
     this.interactions.set(interaction, handler);
     return this;
+  }
+
+  /** Registers a type read from a directory rather than the store (see DirectoryTypeRegistration). */
+  directoryType(registration: DirectoryTypeRegistration): this {
+    if (this.directoryTypes.has(registration.type)) throw new Error(`The directory type ${registration.type} is registered twice`);
+    this.directoryTypes.set(registration.type, registration);
+    return this;
+  }
+
+  /** The directory type of this name, if one is registered. */
+  findDirectoryType(type: string | undefined): DirectoryTypeRegistration | undefined {
+    return type === undefined ? undefined : this.directoryTypes.get(type);
   }
 
   /** Registers an operation; a name may be registered several times for different levels or types. */

@@ -4,7 +4,7 @@
 import { badRequest, methodNotAllowed, notFound } from '../fhir/outcome.js';
 import { AUDIT_TYPE, isSupportedType, ID_PATTERN } from '../fhir/resource-types.js';
 import type { FhirRequest, Interaction } from '../fhir/request.js';
-import type { HandlerRegistry, OperationLevel, OperationRegistration } from './registry.js';
+import type { DirectoryTypeRegistration, HandlerRegistry, OperationLevel, OperationRegistration } from './registry.js';
 
 export interface RouteResult {
   interaction: Interaction;
@@ -14,6 +14,8 @@ export interface RouteResult {
   operation?: string;
   /** For operations: the registration that serves it. */
   registration?: OperationRegistration;
+  /** For a directory type's read (registry.ts): the registration that serves it. */
+  directory?: DirectoryTypeRegistration;
 }
 
 export function route(method: FhirRequest['method'], segments: string[], registry: HandlerRegistry): RouteResult {
@@ -45,6 +47,8 @@ export function route(method: FhirRequest['method'], segments: string[], registr
   }
 
   if (first === AUDIT_TYPE) return auditRoute(verb, segments);
+  const directory = registry.findDirectoryType(first);
+  if (directory) return directoryRoute(verb, segments, directory);
   if (!isSupportedType(first)) throw notFound(`Resource type "${first}" is not supported by this server`);
   const resourceType = first;
 
@@ -115,6 +119,15 @@ function operationRoute(
   const name = segment.slice(1);
   const registration = registry.findOperation(name, level, method, resourceType);
   return { interaction: 'operation', operation: name, registration };
+}
+
+/** A directory type (registry.ts) is read by id only: GET [type]/[id]. */
+function directoryRoute(verb: string, segments: string[], directory: DirectoryTypeRegistration): RouteResult {
+  const [type, id, ...rest] = segments;
+  if (id === undefined || rest.length > 0) throw notFound(`${type} is read by id only: GET ${type}/[id]`);
+  if (!ID_PATTERN.test(id)) throw badRequest(`"${id}" is not a valid FHIR id ([A-Za-z0-9-.]{1,64})`);
+  if (verb !== 'GET') throw methodNotAllowed(`${type} is read-only: GET only`);
+  return { interaction: 'read', resourceType: type, id, directory };
 }
 
 /** The audit trail is read-only: search, read and vread (authorize() limits it to public health). */

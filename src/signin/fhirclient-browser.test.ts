@@ -36,7 +36,9 @@ FHIR.oauth2.ready()
   .then(async (client) => {
     const bundle = await client.request('Immunization?patient=' + client.patient.id);
     const who = client.getFhirUser();
-    document.getElementById('out').textContent = JSON.stringify({ patient: client.patient.id, fhirUser: who,
+    // fhirclient's own read of the signed-in user: a GET of the id_token's fhirUser URL.
+    const me = await client.user.read();
+    document.getElementById('out').textContent = JSON.stringify({ patient: client.patient.id, fhirUser: who, user: { resourceType: me.resourceType, id: me.id },
       immunizations: (bundle.entry || []).map((e) => e.resource.vaccineCode.coding[0].code) });
   })
   .catch((err) => { document.getElementById('out').textContent = JSON.stringify({ error: String(err) }); });
@@ -113,6 +115,7 @@ describe.skipIf(Boolean(missing))('fhirclient standalone launch in Chromium', ()
       expect(result.error).toBeUndefined();
       expect(result.patient).toBe(childId);
       expect(result.fhirUser).toMatch(/^Practitioner\/u-[0-9a-f]{32}$/);
+      expect(`${result.user.resourceType}/${result.user.id}`).toBe(result.fhirUser);
       expect(result.immunizations.sort()).toEqual(['08', '110']);
     } finally {
       await page.close();
