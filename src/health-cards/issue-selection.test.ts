@@ -94,7 +94,13 @@ function suite(kind: StoreKind): void {
       expect(payload.vc.type).toEqual([HEALTH_CARD, IMMUNIZATION_CARD, COVID19]);
       const codes = payload.vc.credentialSubject.fhirBundle.entry.slice(1).map((e: any) => e.resource.vaccineCode.coding.map((c: any) => c.code).join('+'));
       expect(codes).toEqual(['208', '213+28581000087106']);
-      // The CVX-only set leaves the SNOMED-coded dose out; a 2024-25 code (312) is in it.
+      // The single-system sets: CVX leaves the SNOMED-coded dose out (its CVX 213 is not in it), SNOMED CT keeps only it.
+      expect((await card(childId, ask(valueSet('immunization-covid-snomed')))).doseIds).toEqual([dose.covidSnomed]);
+      expect((await issue(childId, ask(valueSet('immunization-covid-icd11')))).body).toEqual({ resourceType: 'Parameters' });
+      // The HL7 IG's canonical of a set names the same set.
+      const hl7 = await card(childId, ask([{ name: 'credentialValueSet', valueUri: 'http://hl7.org/fhir/uv/smart-health-cards-and-links/ValueSet/immunization-covid-all' }]));
+      expect(hl7.doseIds.sort()).toEqual([dose.covidCvx, dose.covidSnomed].sort());
+      // A 2024-25 code (312) is in the CVX set.
       expect((await card(childId, ask(valueSet('immunization-covid-cvx')))).doseIds).toEqual([dose.covidCvx]);
       expect((await card(covidOnlyId, ask(valueSet('immunization-covid-cvx')))).doseIds).toHaveLength(1);
     });
@@ -103,6 +109,7 @@ function suite(kind: StoreKind): void {
       const { payload, doseIds } = await card(childId, ask(valueSet('immunization-orthopoxvirus-all')));
       expect(doseIds).toEqual([dose.mpox]);
       expect(payload.vc.type).toEqual([HEALTH_CARD, IMMUNIZATION_CARD]);
+      expect((await card(childId, ask(valueSet('immunization-orthopoxvirus-cvx')))).doseIds).toEqual([dose.mpox]);
     });
 
     it('the "all" sets keep the doses coded in their system: CVX with or without a leading zero, ICD-11', async () => {

@@ -45,6 +45,14 @@ function load(): { sets: Map<string, CardValueSet>; notExpandable: Map<string, s
 
 const loaded = load();
 
+const TERMINOLOGY = 'https://terminology.smarthealth.cards/ValueSet/';
+/** The HL7 SMART Health Cards and Links IG publishes the same value sets under its own canonical. */
+const HL7_IG = 'http://hl7.org/fhir/uv/smart-health-cards-and-links/ValueSet/';
+
+function canonical(url: string): string {
+  return url.startsWith(HL7_IG) ? TERMINOLOGY + url.slice(HL7_IG.length) : url;
+}
+
 /** The URLs `credentialValueSet` accepts. */
 export const KNOWN_VALUE_SETS: readonly string[] = [...loaded.sets.keys()];
 
@@ -53,7 +61,7 @@ export const KNOWN_VALUE_SETS: readonly string[] = [...loaded.sets.keys()];
  * each is shipped), or why it cannot be applied.
  */
 export function findValueSet(url: string): CardValueSet | { problem: string } {
-  const bare = url.split('|')[0];
+  const bare = canonical(url.split('|')[0]);
   const found = loaded.sets.get(bare);
   if (found) return found;
   const why = loaded.notExpandable.get(bare);
