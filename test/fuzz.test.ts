@@ -115,6 +115,47 @@ const bodyText = fc.tuple(fhirish, fc.nat(), fc.constantFrom('as-is', 'as-is', '
   }
 });
 
+/** A FHIRPath Patch operation (R4 fhirpatch.html), well-formed or not. */
+const fhirPathOperation = fc.record(
+  {
+    type: fc.oneof(fc.constantFrom('add', 'insert', 'delete', 'replace', 'move'), oddString),
+    path: fc.oneof(
+      fc.constantFrom(
+        'Patient', 'Patient.name', 'Patient.name[0].given', 'Patient.name.given[1]', "Patient.identifier.where(system = 'x')", 'Patient.birthDate',
+        'Patient.birthDate.extension', 'Immunization', 'Immunization.occurrence', 'Immunization.vaccineCode.coding.first()', 'Immunization.performer.actor',
+        "Patient.extension('http://example.org/x')", 'Patient.managingOrganization.resolve().name', 'Patient.name.select(family)', 'name[-1]', '%resource.id',
+        'Patient.constructor', 'Patient.__proto__', 'Patient.name.skip(1).take(2)', 'Patient.name.single()', 'Patient.contact.name.family'
+      ),
+      oddString
+    ),
+    name: fc.oneof(fc.constantFrom('given', 'name', 'extension', 'performer', 'deceased', 'contact', 'constructor', '__proto__'), oddString),
+    value: fc.oneof(
+      fc.record({ valueString: scalar }),
+      fc.record({ valueCode: scalar }),
+      fc.record({ valueDate: dateLike }),
+      fc.record({ valueHumanName: fc.jsonValue({ maxDepth: 2 }) }),
+      fc.record({ part: fc.array(fc.record({ name: oddString, valueString: scalar }, { requiredKeys: [] }), { maxLength: 3 }) }),
+      fc.record({ part: fc.jsonValue({ maxDepth: 2 }) }),
+      fc.record({ resource: fc.jsonValue({ maxDepth: 2 }) })
+    ),
+    index: fc.oneof(fc.integer({ min: -2, max: 5 }), scalar),
+    source: fc.integer({ min: -1, max: 5 }),
+    destination: fc.integer({ min: -1, max: 5 }),
+  },
+  { requiredKeys: ['type', 'path'] }
+).map(({ type, path, name, value, index, source, destination }) => ({
+  name: 'operation',
+  part: [
+    { name: 'type', valueCode: type },
+    { name: 'path', valueString: path },
+    ...(name === undefined ? [] : [{ name: 'name', valueString: name }]),
+    ...(value === undefined ? [] : [{ name: 'value', ...value }]),
+    ...(index === undefined ? [] : [{ name: 'index', valueInteger: index }]),
+    ...(source === undefined ? [] : [{ name: 'source', valueInteger: source }]),
+    ...(destination === undefined ? [] : [{ name: 'destination', valueInteger: destination }]),
+  ],
+}));
+
 /** A write: create, update or patch (seeded targets only with bodies that must be refused). */
 const write = fc.oneof(
   fc.tuple(fc.constantFrom('Patient', 'Immunization', 'Consent', 'Organization', 'Group', ''), bodyText).map(([type, body]) => ({ method: 'POST', path: type, body })),
@@ -125,6 +166,17 @@ const write = fc.oneof(
     path: () => seeded[i % seeded.length],
     body: JSON.stringify([...ops, { op: 'test', path: '/id', value: 'not-this-id' }]),
     contentType: 'application/json-patch+json',
+  })),
+  // A FHIRPath Patch of a seeded record whose last operation changes the id (refused, or its path
+  // names nothing once an earlier one deleted it): the patch as a whole must be refused.
+  fc.tuple(fc.nat(), fc.array(fhirPathOperation, { maxLength: 4 })).map(([i, ops]) => ({
+    method: 'PATCH',
+    path: () => seeded[i % seeded.length],
+    body: JSON.stringify({
+      resourceType: 'Parameters',
+      parameter: [...ops, { name: 'operation', part: [{ name: 'type', valueCode: 'replace' }, { name: 'path', valueString: 'id' }, { name: 'value', valueString: 'not-this-id' }] }],
+    }),
+    contentType: 'application/fhir+json',
   }))
 );
 
