@@ -3,7 +3,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Hl7Message, type Hl7Segment } from '@medplum/core';
 import { Message } from 'node-hl7-client';
-import { mergeParameters, startTestServer, type TestServer } from '../../test/helpers/server.js';
+import { mergeParameters, startTestServer, testMongoUrl, type TestServer } from '../../test/helpers/server.js';
 import { components, parseMessage, repetitions } from './er7.js';
 import { controlId, hl7Date, msh, order, pid, vxu, yearsAgo } from './test-messages.js';
 import { postHl7v2 } from './test-http.js';
@@ -335,5 +335,46 @@ describe('RXA-18 in a Z32', () => {
     const { msg, text } = await post(qbp(qpd({ id: 'RXA18-1^^^MYEHR^MR', family: 'Saarinen', given: 'Eero', birth })));
     const rxa = msg.getAllSegments('RXA').find((s) => s.getComponent(20, 1) === 'RE');
     expect(rxa && components(rxa, 18), text).toEqual(['02', 'patient objection', 'NIP002']);
+  });
+});
+
+// The MongoDB tier (TEST_MONGODB_URL): the records made over FHIR (a VXU needs transactions), merged
+// a → b → c, the query by a's record number answers c as on the embedded store.
+describe.skipIf(!testMongoUrl())('a record merged away twice, on MongoDB', () => {
+  let mongo: TestServer;
+  beforeAll(async () => {
+    mongo = await startTestServer('mongodb');
+  });
+  afterAll(async () => {
+    await mongo?.close();
+  });
+
+  it('a query by its first record number answers the surviving record with every dose (Z32)', async () => {
+    const birth = yearsAgo(1, 50);
+    const iso = `${birth.slice(0, 4)}-${birth.slice(4, 6)}-${birth.slice(6, 8)}`;
+    const ids: string[] = [];
+    for (const [i, given] of ['Siri', 'Sigrid', 'Sara'].entries()) {
+      const created = await mongo.fhir('POST', 'Patient', {
+        body: {
+          resourceType: 'Patient',
+          identifier: [{ system: 'https://iis-fhir-server.org/fhir/sid/hl7v2-authority/MYEHR', value: `MGM-${i}` }],
+          name: [{ family: 'Vikstrom', given: [given] }],
+          birthDate: iso,
+          gender: 'female',
+          extension: [{ url: 'http://hl7.org/fhir/StructureDefinition/patient-mothersMaidenName', valueString: ['Dahl', 'Berg', 'Lund'][i] }],
+        },
+      });
+      expect(created.status, created.text).toBe(201);
+      ids.push(created.body.id);
+      const dose = { resourceType: 'Immunization', status: 'completed', vaccineCode: { coding: [{ system: 'http://hl7.org/fhir/sid/cvx', code: ['08', '20', '10'][i] }] }, patient: { reference: `Patient/${created.body.id}` }, occurrenceDateTime: new Date(Date.now() - (90 - i * 30) * 86_400_000).toISOString().slice(0, 10), primarySource: false };
+      expect((await mongo.fhir('POST', 'Immunization', { body: dose })).status).toBe(201);
+    }
+    expect((await mongo.fhir('POST', 'Patient/$merge', { body: mergeParameters(ids[0], ids[1]) })).status).toBe(200);
+    expect((await mongo.fhir('POST', 'Patient/$merge', { body: mergeParameters(ids[1], ids[2]) })).status).toBe(200);
+    // The record number, family name and birth date (no given name: demographics alone name no one certainly).
+    const { msg, text } = await postHl7v2(mongo, qbp(qpd({ id: 'MGM-0^^^MYEHR^MR', family: 'Vikstrom', given: '', birth, sex: 'F' })));
+    expect(profileOf(msg), text).toBe('Z32');
+    expect(repetitions(msg.getSegment('PID') as Hl7Segment, 3).map((r) => r[0])).toContain('MGM-2');
+    expect(msg.getAllSegments('RXA').map((rxa) => rxa.getComponent(5, 1)).sort()).toEqual(['08', '10', '20']);
   });
 });
