@@ -47,6 +47,7 @@ export const SMART_CAPABILITIES = [
   'context-ehr-patient',
   'sso-openid-connect',
   'permission-offline',
+  'permission-online',
   'permission-user',
   'permission-patient',
   'permission-v1',
@@ -67,7 +68,7 @@ export const TOKEN_ENDPOINT_AUTH_METHODS = ['private_key_jwt', 'client_secret_ba
 export const GRANT_TYPES = ['authorization_code', 'refresh_token', 'client_credentials'] as const;
 
 /** Scopes of the sign-in flow that are not about resources. */
-const LAUNCH_SCOPES = ['openid', 'fhirUser', 'profile', 'launch', 'launch/patient', 'offline_access'];
+const LAUNCH_SCOPES = ['openid', 'fhirUser', 'profile', 'launch', 'launch/patient', 'offline_access', 'online_access'];
 
 /** The scopes clients may ask for (v2 and v1 spellings), for each type and `*`. */
 export function scopesSupported(): string[] {

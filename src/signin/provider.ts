@@ -251,7 +251,11 @@ export function createProvider(options: ProviderOptions): SigninProvider {
       policy,
       url: (_ctx, interaction) => `${new URL(options.issuer).pathname}/interaction/${interaction.uid}`,
     },
-    issueRefreshToken: async (_ctx, client, code) => client.grantTypeAllowed('refresh_token') && code.scopes.has('offline_access'),
+    // SMART: offline_access asks for a refresh token that outlives the sign-in; online_access for one
+    // usable "as long as the end-user remains online". A code without offline_access is bound to
+    // the user's session (oidc-provider's expiresWithSession), and so is its refresh token and each
+    // rotation of it: once the session ends (Sign out, the idle timeout) it is refused.
+    issueRefreshToken: async (_ctx, client, code) => client.grantTypeAllowed('refresh_token') && (code.scopes.has('offline_access') || code.scopes.has('online_access')),
     // Every use of a refresh token replaces it with one valid for the idle timeout again.
     rotateRefreshToken: () => true,
     ttl: {

@@ -89,6 +89,39 @@ describe('authorization code flow with openid-client', () => {
     await expect(oidc.refreshTokenGrant(config, refreshed.refresh_token as string)).rejects.toThrow();
   });
 
+  it('online_access: a refresh token that works while the user stays signed in and is refused after Sign out; offline_access outlives it', async () => {
+    const config = await discover('phone-app', oidc.None());
+    const agent = new TestAgent();
+    const signInFor = async (scope: string, state: string) => {
+      const verifier = oidc.randomPKCECodeVerifier();
+      const url = oidc.buildAuthorizationUrl(config, { redirect_uri: REDIRECT, scope, code_challenge: await oidc.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256', state });
+      // The same browser: the second authorization is answered from the live session (no password).
+      let back = await agent.follow(await agent.get(url.toString()), REDIRECT);
+      if (back.html.includes('name="username"')) back = await agent.follow(await agent.post(agent.formAction(back), { username: 'nurse.joy', password: 'pallet town 1' }), REDIRECT);
+      if (back.html.includes('name="decision"')) back = await agent.follow(await agent.post(agent.formAction(back, 'decision'), { decision: 'allow' }), REDIRECT);
+      return oidc.authorizationCodeGrant(config, new URL(back.location as string), { pkceCodeVerifier: verifier, expectedState: state });
+    };
+    const online = await signInFor('openid online_access user/Patient.rs', 'on1');
+    expect(online.refresh_token).toBeTruthy();
+    expect(online.scope?.split(' ')).toContain('online_access');
+    // Rotated like any refresh token, and the new one is bound to the session too.
+    const onlineAgain = await oidc.refreshTokenGrant(config, online.refresh_token as string);
+    expect(onlineAgain.refresh_token).toBeTruthy();
+    const offline = await signInFor('openid offline_access user/Patient.rs', 'off1');
+    expect(offline.refresh_token).toBeTruthy();
+
+    const confirm = await agent.get(`${server.url}/auth/logout`);
+    const xsrf = /name="xsrf" value="([^"]+)"/.exec(confirm.html)?.[1] ?? '';
+    const done = await agent.follow(await agent.post(agent.formAction(confirm), { xsrf, logout: 'yes' }), REDIRECT);
+    expect(done.html).toContain('You are signed out');
+    await expect(oidc.refreshTokenGrant(config, onlineAgain.refresh_token as string)).rejects.toMatchObject({ error: 'invalid_grant' });
+    expect((await oidc.refreshTokenGrant(config, offline.refresh_token as string)).access_token).toBeTruthy();
+    // Discovery says so.
+    const smart = await (await fetch(`${server.url}/.well-known/smart-configuration`)).json();
+    expect(smart.capabilities).toContain('permission-online');
+    expect(smart.scopes_supported).toContain('online_access');
+  });
+
   it('public client without PKCE is refused', async () => {
     const config = await discover('phone-app', oidc.None());
     const url = oidc.buildAuthorizationUrl(config, { redirect_uri: REDIRECT, scope: 'openid user/Patient.rs', state: 'x' });
