@@ -31,6 +31,12 @@ import { encryptFile, LINK_ID, linkHandle, MANIFEST_PATH } from './shlink.js';
 
 const FHIR_JSON = 'application/fhir+json';
 const JOSE = 'application/jose';
+
+/** A JWE as the SHL spec serves it: `Content-Type: application/jose` exactly (express would add a charset to a string). */
+function sendJwe(res: Response, jwe: string): void {
+  res.setHeader('Content-Type', JOSE);
+  res.send(Buffer.from(jwe, 'ascii'));
+}
 /** A manifest request is a few fields; anything bigger is refused before it is parsed. */
 const MAX_MANIFEST_BODY = '4kb';
 const MAX_RECIPIENT = 256;
@@ -91,7 +97,7 @@ export function healthLinksFrontDoor(services: Services): express.Router {
       const jwe = LINK_ID.test(req.params.token) ? await links.takeFile(req.params.token) : undefined;
       if (jwe === undefined) throw notFound('No such file: file URLs of a SMART Health Link manifest are used once and expire after 5 minutes; request the manifest again');
       res.setHeader('Cache-Control', 'no-store');
-      res.type(JOSE).send(jwe);
+      sendJwe(res, jwe);
     })().catch(next);
   });
   return router;
@@ -115,7 +121,7 @@ async function answerDirectFile(req: Request, res: Response, links: HealthLinks,
   const jwe = await encryptFile(link.key, SHC_FILE, JSON.stringify({ verifiableCredential: [jws] }));
   audit(200, 'direct file (flag U)');
   res.setHeader('Cache-Control', 'no-store');
-  res.type(JOSE).send(jwe);
+  sendJwe(res, jwe);
 }
 
 /** The recipient string as the audit trail shows it (control characters dropped), or undefined when unusable. */
