@@ -199,6 +199,15 @@ for (const { kind, skip } of suites) {
       // Sent again, nothing left to withdraw: no new version.
       expect((await send(clinicA, '""', 'NULL-P5-A', '""')).msa).toBe('AA');
       expect((await server.fhir('GET', `Consent/${byOrganization['Organization/null-clinic-a'].id}/_history`)).body.entry).toHaveLength(2);
+
+      // Public health (no organization) withdraws what it recorded itself, never an organization's.
+      const publicHealth = server.token();
+      expect((await send(publicHealth, 'Y', 'NULL-P5-A', hl7Date(1))).msa).toBe('AA');
+      expect((await send(publicHealth, '""', 'NULL-P5-A', '""')).msa).toBe('AA');
+      const after = (await server.fhir('GET', `Consent?patient=Patient/${patient.id}`)).body.entry.map((e: any) => e.resource);
+      expect(after.find((c: any) => !c.organization)).toMatchObject({ status: 'inactive', provision: { type: 'deny' } });
+      expect(after.find((c: any) => c.organization?.[0]?.reference === 'Organization/null-clinic-b')).toMatchObject({ status: 'active' });
+      expect(await readAs(clinicB)).toBe(200);
     });
   });
 }
