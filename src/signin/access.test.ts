@@ -102,6 +102,8 @@ describe('standalone launch with launch/patient', () => {
     const back = await agent.follow(await agent.post(agent.formAction(consent, 'decision'), { decision: 'allow' }), REDIRECT);
     const tokens = await oidc.authorizationCodeGrant(cfg, new URL(back.location as string), { pkceCodeVerifier: verifier, expectedState: 'l1' });
     expect(tokens.patient).toBe(visibleId);
+    // SMART 2: no EHR frame around the app shows who the patient is.
+    expect(tokens.need_patient_banner).toBe(true);
     expect(decodeJwt(tokens.access_token)).toMatchObject({ patient: visibleId, organization: 'Organization/clinic-a' });
 
     const auth = { authorization: `Bearer ${tokens.access_token}` };

@@ -109,6 +109,7 @@ function ehrLaunchSuite(kind: StoreKind): void {
       expect(pages[0]).toContain('Launched');
       const tokens = await oidc.authorizationCodeGrant(cfg, new URL(back.location as string), { pkceCodeVerifier: verifier, expectedState: 'e' });
       expect(tokens.patient).toBe(visibleId);
+      expect(tokens.need_patient_banner).toBe(true);
       expect(decodeJwt(tokens.access_token)).toMatchObject({ patient: visibleId, client_id: 'growth-chart' });
       expect(String(tokens.scope).split(' ')).toEqual(expect.arrayContaining(['launch', 'patient/Patient.rs']));
       const read = await fetch(`${server.baseUrl}/Patient/${visibleId}`, { headers: { authorization: `Bearer ${tokens.access_token}` } });

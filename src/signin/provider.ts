@@ -316,7 +316,13 @@ export function createProvider(options: ProviderOptions): SigninProvider {
       const body = ctx.body as Record<string, unknown>;
       const source = oidc.entities.AuthorizationCode ?? oidc.entities.RefreshToken;
       const patient = await launchPatient(source?.grantId);
-      if (patient) body.patient = patient;
+      if (patient) {
+        body.patient = patient;
+        // SMART 2: whether the app must show which patient it is working on. It always must here:
+        // a standalone launch has no EHR around it, and the clinic web app opens a launched app in
+        // its own page (location.assign), not inside the record that shows the patient.
+        body.need_patient_banner = true;
+      }
       // The response's scope names the OpenID scopes granted too (openid, fhirUser, launch/patient,
       // offline_access), not only the FHIR ones the access token carries.
       if (source?.scope && oidc.entities.Grant && typeof body.scope === 'string') {
