@@ -183,7 +183,7 @@ async function assemble(
   const registry = buildRegistry({
     codeSets: terminology.codeSets,
     bulk,
-    healthCards: new HealthCardIssuer(config, store),
+    healthCards: new HealthCardIssuer(config, store, terminology.codeSets),
     forecasts: forecastPool.runner,
     // Practitioner/[id]: the signed-in person a sign-in token's fhirUser names (read from the store's user directory).
     people: { users: userDirectoryFor(store, config), issuer: tokenIssuer(config.publicBaseUrl) },

@@ -138,6 +138,25 @@ function suite(kind: StoreKind): void {
       expect((await card(childId, ask([], ['Immunization', HEALTH_CARD]))).doseIds).toHaveLength(5);
     });
 
+    it('a dose recorded by NDC alone carries the CVX of its NDC on the card and counts for the CVX sets; ICD-11 under the IG\'s release URI', async () => {
+      const id = (await server.fhir('POST', 'Patient', { body: patient({ name: [{ family: 'Nadir', given: ['Ned'] }], birthDate: '1985-05-05' }) })).body.id;
+      // 59267-1000-01: Pfizer-BioNTech COVID-19 vaccine, CVX 208 in the CDC's NDC files.
+      const ndcOnly = await server.fhir('POST', 'Immunization', { body: immunization(`Patient/${id}`, { vaccineCode: { coding: [{ system: 'http://hl7.org/fhir/sid/ndc', code: '59267-1000-01' }] }, occurrenceDateTime: '2021-04-01' }) });
+      expect(ndcOnly.status, ndcOnly.text).toBe(201);
+      const { payload, doseIds } = await card(id, ask(valueSet('immunization-covid-cvx')));
+      expect(doseIds).toEqual([ndcOnly.body.id]);
+      expect(payload.vc.credentialSubject.fhirBundle.entry[1].resource.vaccineCode.coding).toContainEqual({ system: CVX, code: '208' });
+      const plain = await card(id, ask());
+      expect(plain.payload.vc.credentialSubject.fhirBundle.entry[1].resource.vaccineCode.coding).toContainEqual({ system: CVX, code: '208' });
+      // The stored record is not changed.
+      expect((await server.fhir('GET', `Immunization/${ndcOnly.body.id}`)).body.vaccineCode.coding).toEqual([{ system: 'http://hl7.org/fhir/sid/ndc', code: '59267-1000-01' }]);
+      const icd = await server.fhir('POST', 'Immunization', {
+        body: immunization(`Patient/${id}`, { vaccineCode: { coding: [{ system: CVX, code: '213' }, { system: 'http://id.who.int/icd/release/11/mms', code: 'XM8NQ0' }] }, occurrenceDateTime: '2021-05-01' }),
+      });
+      expect(icd.status, icd.text).toBe(201);
+      expect((await card(id, ask(valueSet('immunization-covid-icd11')))).doseIds).toEqual([icd.body.id]);
+    });
+
     it('an unknown or unusable credentialValueSet is a 400 that names it', async () => {
       const unknown = await issue(childId, ask([{ name: 'credentialValueSet', valueUri: `${VS}immunization-all` }]));
       expect(unknown.status).toBe(400);

@@ -17,6 +17,7 @@ import { MAX_SINGLE_QR_JWS, qrPng, qrSvg, toNumeric } from './qr.js';
 import { findValueSet, type CardValueSet } from './value-sets.js';
 import { parameterList } from './parameters.js';
 import { preferredMediaTypes } from './accept.js';
+import { withCvxFromNdc } from '../terminology/forecast-codes.js';
 
 /**
  * credentialType values an immunization card satisfies. Several types ask for a card holding all of
@@ -119,7 +120,9 @@ export async function issueImmunizationCard(
   // changed since then (the patient's own changes alone make no new vaccination data).
   const recent = since === undefined ? records : records.filter((r) => r.lastUpdated >= since);
   const immunizations = recent
-    .map((r) => r.resource as Immunization)
+    // An NDC-only dose gets the CVX of its NDC (the vaccination IG's verifiers read CVX, not NDC),
+    // so it is on the card in a form they read and counts for the CVX value sets.
+    .map((r) => withCvxFromNdc(r.resource as Immunization, issuer.codeSets))
     .filter((imm) => isCardDose(imm) && (valueSets.length === 0 || valueSets.some((vs) => vs.hasVaccine(imm))));
   if (immunizations.length === 0) {
     const what = [valueSets.length > 0 ? `in ${valueSets.map((vs) => vs.url).join(' or ')}` : '', since ? `recorded since ${since}` : ''].filter(Boolean).join(', ');

@@ -13,6 +13,7 @@ import { IssuerKeys } from './issuer-keys.js';
 import { HealthLinks } from './link-store.js';
 import { RevocationLists, type RevokeResult } from './revocation-list.js';
 import { RidSecret } from './rid.js';
+import type { CodeSets } from '../terminology/code-sets.js';
 
 export class HealthCardIssuer {
   /** `iss` of every card, and the base of its key set URL. */
@@ -22,9 +23,15 @@ export class HealthCardIssuer {
   readonly revocations: RevocationLists;
   /** The SMART Health Links made for patients' cards (link-store.ts). */
   readonly links: HealthLinks;
+  /**
+   * The server's code sets: a dose recorded by NDC alone gets the CVX of its NDC on the card (the
+   * vaccination IG lists CVX, not NDC, among the vaccineCode systems verifiers read).
+   */
+  readonly codeSets: CodeSets | undefined;
 
-  constructor(config: Pick<Config, 'dataDir' | 'publicBaseUrl'>, store: Store) {
+  constructor(config: Pick<Config, 'dataDir' | 'publicBaseUrl'>, store: Store, codeSets?: CodeSets) {
     this.iss = config.publicBaseUrl;
+    this.codeSets = codeSets;
     this.keys = new IssuerKeys(config.dataDir);
     this.rids = new RidSecret(config.dataDir);
     this.revocations = new RevocationLists(store);

@@ -5,8 +5,12 @@
 // with the file and commit of each: the server never calls out to expand a value set.
 import { readFileSync } from 'node:fs';
 import type { Coding, Immunization } from '@medplum/fhirtypes';
+import { systemKind } from '../terminology/code-sets.js';
 
 const CVX = 'http://hl7.org/fhir/sid/cvx';
+const ICD11 = 'http://id.who.int/icd11/mms';
+/** The vaccination IG writes ICD-11 MMS as this URI; the terminology value sets as ICD11. */
+const ICD11_RELEASE = 'http://id.who.int/icd/release/11/mms';
 
 interface ValueSetFile {
   notExpandable: Record<string, string>;
@@ -24,7 +28,10 @@ export interface CardValueSet {
 
 /** CVX codes are numbers written with or without a leading zero ("08" and "8" are Hep B). */
 function codeKey(system: string, code: string): string {
-  return `${system}|${system === CVX ? code.replace(/^0+(?=\d)/, '') : code}`;
+  if (system === ICD11_RELEASE) return `${ICD11}|${code}`;
+  // CVX also by its HL7 v2 OID, as some senders write it.
+  if (systemKind(system) === 'cvx') return `${CVX}|${code.replace(/^0+(?=\d)/, '')}`;
+  return `${system}|${code}`;
 }
 
 function load(): { sets: Map<string, CardValueSet>; notExpandable: Map<string, string> } {
