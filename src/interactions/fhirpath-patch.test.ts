@@ -171,7 +171,8 @@ for (const kind of kinds) {
         [fhirPathPatch(operation('rename', 'Patient.gender')), 400, /"type"/],
         [fhirPathPatch(operation('replace', 'Patient.gender')), 400, /needs the part "value"/],
         [fhirPathPatch(operation('delete', 'Patient.gender', value({ valueCode: 'male' }))), 400, /has no part "value"/],
-        [fhirPathPatch(operation('replace', 'Patient.name.select(family)', value({ valueString: 'x' }))), 400, /must end in an element/],
+        [fhirPathPatch(operation('replace', 'Patient.name.select(family)', value({ valueString: 'x' }))), 400, /may not use select\(\)/],
+        [fhirPathPatch(operation('replace', 'Patient.name.family.exists()', value({ valueString: 'x' }))), 400, /must end in an element/],
         [{ resourceType: 'Parameters', parameter: [{ name: 'op' }] }, 400, /"operation"/],
         // Names the schema's index would answer from Object.prototype are no elements (not a 500).
         [fhirPathPatch(operation('add', 'Patient', { name: 'name', valueString: 'constructor' }, value({ valueString: 'x' }))), 400, /no element "constructor"/],
@@ -191,6 +192,34 @@ for (const kind of kinds) {
       expect(future.status, future.text).toBe(422);
       expect(future.body.issue[0].details.coding[0].code).toBe('birthdate-in-future');
       expect(await read(`Patient/${p.id}`)).toEqual(before);
+    });
+
+    it('a path is held to what names elements, and to a budget: a costly one is refused at once (400 too-costly)', async () => {
+      const identifiers = Array.from({ length: 400 }, (_, i) => ({ system: 'urn:many', value: String(i) }));
+      const p = await create(child({ identifier: identifiers }));
+      // Evaluated naively this is 400 × 400 × 400 steps (seconds of the event loop, minutes with more identifiers).
+      const nested = 'Patient.identifier.where(%resource.identifier.where(%resource.identifier.count() > 0).count() > 0).first()';
+      const started = Date.now();
+      const costly = await patch(`Patient/${p.id}`, fhirPathPatch(operation('delete', nested)));
+      expect(costly.status, costly.text).toBe(400);
+      expect(costly.body.issue[0].code).toBe('too-costly');
+      expect(costly.body.issue[0].expression).toEqual(['Parameters.parameter[0]']);
+      expect(Date.now() - started).toBeLessThan(5_000);
+      for (const [path, text] of [
+        ['Patient.descendants().descendants().descendants()', /descendants\(\)/],
+        ['(Patient.identifier | Patient.identifier).first()', /operator/],
+        ["Patient.name.given.where($this.matches('(a+)+$'))", /matches\(\)/],
+        [`Patient${'.name'.repeat(300)}`, /characters long/],
+      ] as const) {
+        const refused = await patch(`Patient/${p.id}`, fhirPathPatch(operation('delete', path)));
+        expect(refused.status, refused.text).toBe(400);
+        expect(refused.body.issue[0].diagnostics).toMatch(text);
+      }
+      // A where() over the same list, naming one element, is well within the budget.
+      const direct = await patch(`Patient/${p.id}`, fhirPathPatch(operation('delete', "Patient.identifier.where(system = 'urn:many' and value = '399')")));
+      expect(direct.status, direct.text).toBe(200);
+      expect(direct.body.identifier).toHaveLength(399);
+      expect(direct.body.identifier.at(-1).value).toBe('398');
     });
 
     it('honours If-Match and needs the u scope', async () => {

@@ -5,11 +5,28 @@
 // there. Every operation applies to a copy: a patch that cannot apply leaves the stored version
 // as it was (patch.ts validates the result like any update).
 import {
+  AndAtom,
+  ArithemticOperatorAtom,
+  AsAtom,
+  ConcatAtom,
+  ContainsAtom,
   DotAtom,
+  EmptySetAtom,
+  EqualsAtom,
+  EquivalentAtom,
   FhirPathAtom,
   FunctionAtom,
+  ImpliesAtom,
+  InAtom,
   IndexerAtom,
+  IsAtom,
+  LiteralAtom,
+  NotEqualsAtom,
+  NotEquivalentAtom,
+  OrAtom,
   SymbolAtom,
+  UnaryOperatorAtom,
+  XorAtom,
   evalFhirPathTyped,
   getElementDefinition,
   getTypedPropertyValue,
@@ -43,12 +60,43 @@ const PARTS: Record<OperationType, { required: string[]; optional?: string[] }> 
  */
 const SUBSETTING_FUNCTIONS = new Set(['where', 'first', 'last', 'tail', 'skip', 'take', 'single', 'ofType']);
 
+/**
+ * What a path may cost. A client's FHIRPath runs inside the server, so it is held to expressions
+ * whose every collection is a set of the resource's own elements (navigation, filters, comparisons:
+ * none of union, select(), repeat(), descendants(), combine(), which multiply collections, nor
+ * matches(), whose regular expression is the client's), to MAX_PATH_LENGTH characters, and to
+ * PATH_BUDGET units of work per operation (each step of the evaluation spends one unit plus the
+ * sizes of the collections it takes and gives). `where(%resource.identifier.where(…))` over a long
+ * list is refused after PATH_BUDGET units instead of running for minutes.
+ */
+export const MAX_PATH_LENGTH = 1_000;
+export const PATH_BUDGET = 500_000;
+const ALLOWED_FUNCTIONS = new Set([
+  'where', 'exists', 'empty', 'not', 'all', 'first', 'last', 'tail', 'skip', 'take', 'single', 'ofType', 'extension',
+  'count', 'hasValue', 'startsWith', 'endsWith', 'contains', 'lower', 'upper', 'length', 'toString', 'toInteger', 'is', 'as',
+  'today', 'now',
+]);
+const ALLOWED_ATOMS = [
+  FhirPathAtom, LiteralAtom, SymbolAtom, EmptySetAtom, DotAtom, IndexerAtom, FunctionAtom, UnaryOperatorAtom, ArithemticOperatorAtom,
+  ConcatAtom, EqualsAtom, NotEqualsAtom, EquivalentAtom, NotEquivalentAtom, ContainsAtom, InAtom, IsAtom, AsAtom, AndAtom, OrAtom,
+  XorAtom, ImpliesAtom,
+];
+
+/** Thrown inside an evaluation when it has spent its budget. */
+class PathTooCostly extends Error {}
+
+interface Budget {
+  remaining: number;
+}
+
 export interface PatchOperation {
   /** Position among the Parameters' parameters, for the error's `Parameters.parameter[n]`. */
   index: number;
   type: OperationType;
   path: string;
   ast: FhirPathAtom;
+  /** Spent by the path's evaluation; refilled before each application. */
+  budget: Budget;
   name?: string;
   value?: ParametersParameter;
   position?: number;
@@ -124,13 +172,17 @@ function parseOperation(parameter: unknown, index: number): PatchOperation {
 
   const path = parts.get('path')?.valueString;
   if (typeof path !== 'string' || path.trim() === '') refuse('the part "path" must be a non-empty valueString');
+  if ((path as string).length > MAX_PATH_LENGTH) refuse(`the path is ${(path as string).length} characters long, more than ${MAX_PATH_LENGTH}`);
   let ast: FhirPathAtom;
   try {
     ast = parseFhirPath(path as string);
   } catch (err) {
     return refuse(`the path ${JSON.stringify(path)} is not FHIRPath: ${(err as Error).message}`);
   }
-  const operation: PatchOperation = { index, type: opType, path: path as string, ast };
+  const budget: Budget = { remaining: PATH_BUDGET };
+  const refused = metered(ast, budget);
+  if (refused) refuse(`the path may not use ${refused} (a patch path names elements: navigation, indexes, where(), first(), comparisons…)`);
+  const operation: PatchOperation = { index, type: opType, path: path as string, ast, budget };
   if (parts.has('name')) {
     const propertyName = parts.get('name')?.valueString;
     if (typeof propertyName !== 'string' || !/^[a-z][A-Za-z0-9]*$/.test(propertyName)) refuse('the part "name" must be a valueString naming an element');
@@ -168,6 +220,7 @@ interface Selection {
 
 function applyOperation(resource: Resource, operation: PatchOperation, objects: WeakSet<object>): void {
   const root = toTypedValue(resource);
+  operation.budget.remaining = PATH_BUDGET;
   const fail = (text: string): never => {
     throw cannotApply(operation, text);
   };
@@ -313,7 +366,7 @@ function select(operation: PatchOperation, root: TypedValue, objects: WeakSet<ob
       } else list = selector.eval(context, list);
     }
   } catch (err) {
-    throw cannotApply(operation, `the path cannot be evaluated: ${(err as Error).message}`, 400);
+    throw evaluationError(operation, err);
   }
   const selected = list.map((value) => {
     const found = located.get(value);
@@ -327,8 +380,61 @@ function evaluate(operation: PatchOperation, ast: FhirPathAtom, root: TypedValue
   try {
     return evalFhirPathTyped(ast, [root], variablesFor(root));
   } catch (err) {
-    throw cannotApply(operation, `the path cannot be evaluated: ${(err as Error).message}`, 400);
+    throw evaluationError(operation, err);
   }
+}
+
+/** A path that cannot be evaluated (400), or that spent its budget (400 too-costly). */
+function evaluationError(operation: PatchOperation, err: unknown) {
+  for (let cause: unknown = err; cause instanceof Error; cause = cause.cause) {
+    if (cause instanceof PathTooCostly) {
+      const where = `Parameters.parameter[${operation.index}]`;
+      return failWith(400, [
+        makeIssue('error', 'too-costly', `${where} (${operation.type} ${operation.path}): the path needs more than ${PATH_BUDGET} steps to evaluate on this resource; name the element more directly`, {
+          expression: [where],
+        }),
+      ]);
+    }
+  }
+  return cannotApply(operation, `the path cannot be evaluated: ${(err as Error).message}`, 400);
+}
+
+/**
+ * Checks that every step of the parsed path is one a patch path may use, and makes each step
+ * spend from the budget when it runs (an own `eval` on each atom of this path's tree, calling the
+ * class's). Returns what is not allowed, or undefined.
+ */
+function metered(atom: Atom, budget: Budget): string | undefined {
+  if (!ALLOWED_ATOMS.some((type) => atom instanceof type)) return `the operator in ${JSON.stringify(atom.toString())}`;
+  if (atom instanceof FunctionAtom && !ALLOWED_FUNCTIONS.has(atom.name)) return `${atom.name}()`;
+  for (const child of childAtoms(atom)) {
+    const refused = metered(child, budget);
+    if (refused) return refused;
+  }
+  const evaluate = atom.eval.bind(atom);
+  atom.eval = (context: AtomContext, input: TypedValue[]): TypedValue[] => {
+    spend(budget, 1 + input.length);
+    const output = evaluate(context, input);
+    spend(budget, output.length);
+    return output;
+  };
+  return undefined;
+}
+
+function spend(budget: Budget, units: number): void {
+  budget.remaining -= units;
+  if (budget.remaining < 0) throw new PathTooCostly();
+}
+
+/** The atoms an atom evaluates: operands, a function's arguments, an indexer's list and index. */
+function childAtoms(atom: Atom): Atom[] {
+  const children: Atom[] = [];
+  for (const value of Object.values(atom) as unknown[]) {
+    for (const item of Array.isArray(value) ? value : [value]) {
+      if (typeof item === 'object' && item !== null && typeof (item as Atom).eval === 'function') children.push(item as Atom);
+    }
+  }
+  return children;
 }
 
 function variablesFor(root: TypedValue): Record<string, TypedValue> {
