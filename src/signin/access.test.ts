@@ -166,6 +166,34 @@ describe('standalone launch with launch/patient', () => {
     expect(answer.searchParams.get('state')).toBe('r1');
   });
 
+  it('scopes this server does not know are invalid_scope before any sign-in; scopes the role excludes altogether are access_denied with the reason', async () => {
+    const cfg = await config('launch-app');
+    const authorize = async (scope: string, state: string) =>
+      oidc.buildAuthorizationUrl(cfg, { redirect_uri: REDIRECT, scope, code_challenge: await oidc.calculatePKCECodeChallenge(oidc.randomPKCECodeVerifier()), code_challenge_method: 'S256', state });
+    // .sr breaks SMART v2's order of cruds; Observation is no type of this server.
+    for (const scope of ['user/Patient.sr', 'user/Observation.rs patient/Foo.read']) {
+      const res = await new TestAgent().get((await authorize(scope, 'u1')).toString());
+      const back = new URL(res.location as string);
+      expect(`${back.origin}${back.pathname}`, scope).toBe(REDIRECT);
+      expect(back.searchParams.get('error'), scope).toBe('invalid_scope');
+      expect(back.searchParams.get('error_description'), scope).toContain(`none of the requested scopes (${scope})`);
+      expect(back.searchParams.get('state')).toBe('u1');
+    }
+    // One known scope among unknown ones: the flow goes on (the unknown ones are not granted).
+    const browser = new TestAgent();
+    const mixed = await browser.follow(await browser.get((await authorize('user/Observation.rs user/Patient.rs', 'u2')).toString()), REDIRECT);
+    expect(mixed.html).toContain('name="username"');
+
+    await server.fhir('PUT', 'Organization/clinic-q', { body: { resourceType: 'Organization', id: 'clinic-q', name: 'clinic-q', active: true } });
+    await signinOf(server).users.create({ username: 'reports.scope', password: 'clinic q reports', role: 'reports', organization: 'Organization/clinic-q' });
+    const agent = new TestAgent();
+    const loginPage = await agent.follow(await agent.get((await authorize('user/Consent.rs', 'u3')).toString()), REDIRECT);
+    const back = await agent.follow(await agent.post(agent.formAction(loginPage), { username: 'reports.scope', password: 'clinic q reports' }), REDIRECT);
+    const answer = new URL(back.location as string);
+    expect(answer.searchParams.get('error')).toBe('access_denied');
+    expect(answer.searchParams.get('error_description')).toBe('the reports role allows none of the requested scopes (user/Consent.rs)');
+  });
+
   it('denying on the consent screen sends access_denied to the app', async () => {
     const cfg = await config('launch-app');
     const url = oidc.buildAuthorizationUrl(cfg, { redirect_uri: REDIRECT, scope: 'openid user/Patient.rs', code_challenge: await oidc.calculatePKCECodeChallenge(oidc.randomPKCECodeVerifier()), code_challenge_method: 'S256', state: 'd1' });

@@ -171,6 +171,18 @@ export function interactionRouter(options: InteractionOptions): express.Router {
       case 'consent': {
         const user = await signedInUser(details);
         if (!user) throw new Error('consent prompt without a signed-in user');
+        const asked = String(details.params.scope ?? '').split(' ').filter(Boolean);
+        if (narrowScope(user.role, asked.join(' ')) === '') {
+          // Nothing the app asked for is within the user's role: an Allow would grant nothing, and
+          // oidc-provider would end it with a bare access_denied. The app is told why instead.
+          await provider.interactionFinished(
+            req,
+            res,
+            { error: 'access_denied', error_description: `the ${user.role} role allows none of the requested scopes (${asked.join(' ')})` },
+            { mergeWithLastSubmission: false }
+          );
+          return;
+        }
         if (options.firstParty(String(details.params.client_id))) {
           const grantId = await grantConsent(details, user);
           await provider.interactionFinished(req, res, { consent: { grantId } }, { mergeWithLastSubmission: true });

@@ -110,6 +110,26 @@ export function createProvider(options: ProviderOptions): SigninProvider {
     ),
     1
   );
+  // Before anything else (no sign-in for nothing): a request none of whose scopes this server knows
+  // (unknown types, malformed SMART permissions such as `.sr`, whose letters must keep the order of
+  // `cruds`) could only end, after the user signed in, in an access_denied without a word; the app
+  // is told which scopes it sent, as RFC 6749 §4.1.2.1's invalid_scope.
+  const knownScopes = new Set<string>([...NON_RESOURCE_SCOPES, ...resourceScopes()]);
+  policy.add(
+    new interactionPolicy.Prompt(
+      { name: 'scope', requestable: false },
+      new interactionPolicy.Check('no_known_scope', 'none of the requested scopes is known', 'invalid_scope', (ctx) => {
+        const requested = [...ctx.oidc.requestParamScopes];
+        if (requested.some((scope) => knownScopes.has(scope))) return interactionPolicy.Check.NO_NEED_TO_PROMPT;
+        throw new errors.InvalidScope(
+          `none of the requested scopes (${requested.join(' ') || 'none'}) is one this server grants: ask for openid, fhirUser, launch/patient, offline_access and user/ or patient/ scopes such as user/Immunization.rs (SMART v2 permissions keep the order of cruds) or user/Immunization.read (v1)`,
+          requested.join(' ')
+        );
+      })
+    ),
+    // After the launch prompt was put after login (index 1): first of all.
+    0
+  );
 
   const idleSeconds = options.idleMinutes * 60;
   const maxSeconds = options.maxSessionHours * 3600;
