@@ -1,6 +1,7 @@
 // FHIRPath Patch over HTTP, as an outside client sends it (R4 fhirpatch.html): PATCH [type]/[id]
 // and PATCH [type]?query with a Parameters body (application/fhir+json), and PATCH entries of
 // batches and transactions, on both stores.
+import type { AuditEvent } from '@medplum/fhirtypes';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { immunization, patient, sharingConsent, startTestServer, testMongoUrl, type StoreKind, type TestServer } from '../../test/helpers/server.js';
 
@@ -63,6 +64,20 @@ for (const kind of kinds) {
       expect((await read(`Patient/${created.id}`)).birthDate).toBe('2020-06-01');
       const history = await server.fhir('GET', `Patient/${created.id}/_history`);
       expect(history.body.entry.map((e: { resource: { birthDate: string } }) => e.resource.birthDate)).toEqual(['2020-06-01', created.birthDate]);
+    });
+
+    it('is audited as an update: an AuditEvent with subtype patch, action U, the patient and the outcome', async () => {
+      const p = await create(child());
+      await patch(`Patient/${p.id}`, fhirPathPatch(operation('replace', 'Patient.gender', value({ valueCode: 'male' }))));
+      await patch(`Patient/${p.id}`, fhirPathPatch(operation('replace', 'Patient.deceased', value({ valueBoolean: true }))));
+      await server.audit.flush(5000);
+      const events = (await server.store.history({ resourceType: 'AuditEvent', count: 10_000 }))
+        .map((r) => r.resource as AuditEvent)
+        .filter((e) => e.subtype?.[0]?.code === 'patch' && e.entity?.some((x) => x.what?.reference === `Patient/${p.id}`));
+      expect(events.map((e) => [e.action, e.outcome]).sort()).toEqual([
+        ['U', '0'],
+        ['U', '4'],
+      ]);
     });
 
     it('replace: a choice element may change type (occurrenceDateTime → occurrenceString)', async () => {
