@@ -52,7 +52,7 @@ export function cardContent(
     const dose: Immunization = {
       resourceType: 'Immunization',
       status: 'completed',
-      vaccineCode: { coding: (imm.vaccineCode.coding ?? []).filter((c) => c.system && c.code).map(minimalCoding) },
+      vaccineCode: { coding: cardVaccineCodings(imm.vaccineCode.coding ?? []) },
       patient: { reference: 'resource:0' },
       // The date alone: the time of day adds bytes and nothing a verifier needs.
       occurrenceDateTime: (imm.occurrenceDateTime as string).slice(0, 10),
@@ -67,6 +67,35 @@ export function cardContent(
   return { bundle: { resourceType: 'Bundle', type: 'collection', entry }, links };
 }
 
-function minimalCoding(c: Coding): Coding {
-  return { system: c.system, code: c.code };
+const CVX = 'http://hl7.org/fhir/sid/cvx';
+/** CVX by its HL7 v2 OID, as some senders write it: on a card, the URI verifiers know. */
+const CVX_OID = 'urn:oid:2.16.840.1.113883.12.292';
+/**
+ * The code systems the vaccination IG's verifiers "SHALL be able to meaningfully process" in
+ * vaccineCode (CVX, SNOMED CT, ICD-11 in both spellings, GTIN, AIR, ATC/DDD).
+ */
+const VERIFIER_SYSTEMS = new Set([
+  CVX,
+  'http://snomed.info/sct',
+  'http://id.who.int/icd11/mms',
+  'http://id.who.int/icd/release/11/mms',
+  'https://www.gs1.org/gtin',
+  'https://www.humanservices.gov.au/organisations/health-professionals/enablers/air-vaccine-code-formats',
+  'http://www.whocc.no/atc',
+]);
+
+/**
+ * A dose's vaccine codings as a card carries them: system and code only, CVX under its URI, and —
+ * data minimization, the IG: "Issuers SHOULD typically include ONLY a single code … UNLESS they
+ * believe another actor may benefit" — only the codings of the verifiers' systems when the dose has
+ * one (an NDC or a local code next to the CVX adds bytes a verifier cannot use). A dose with none
+ * of them keeps what it has.
+ */
+function cardVaccineCodings(codings: Coding[]): Coding[] {
+  const minimal = codings
+    .filter((c) => c && typeof c.system === 'string' && typeof c.code === 'string' && c.system && c.code)
+    .map((c): Coding => ({ system: c.system === CVX_OID ? CVX : c.system, code: c.code }));
+  const unique = minimal.filter((c, i) => minimal.findIndex((d) => d.system === c.system && d.code === c.code) === i);
+  const readable = unique.filter((c) => VERIFIER_SYSTEMS.has(c.system!));
+  return readable.length > 0 ? readable : unique;
 }

@@ -157,6 +157,24 @@ function suite(kind: StoreKind): void {
       expect((await card(id, ask(valueSet('immunization-covid-icd11')))).doseIds).toEqual([icd.body.id]);
     });
 
+    it('a card carries only the vaccine codings verifiers read (data minimization), CVX under its URI', async () => {
+      const id = (await server.fhir('POST', 'Patient', { body: patient({ name: [{ family: 'Minima', given: ['Mia'] }], birthDate: '2019-07-07' }) })).body.id;
+      const mixed = await server.fhir('POST', 'Immunization', {
+        body: immunization(`Patient/${id}`, {
+          vaccineCode: { coding: [{ system: 'http://hl7.org/fhir/sid/ndc', code: '49281-0286-10' }, { system: CVX, code: '106', display: 'DTaP, 5 pertussis antigens' }, { system: 'urn:local:vaccines', code: 'DTAP-1' }], text: 'DTaP' },
+          occurrenceDateTime: '2019-09-07',
+        }),
+      });
+      expect(mixed.status, mixed.text).toBe(201);
+      const oid = await server.fhir('POST', 'Immunization', {
+        body: immunization(`Patient/${id}`, { vaccineCode: { coding: [{ system: 'urn:oid:2.16.840.1.113883.12.292', code: '10' }] }, occurrenceDateTime: '2019-11-07' }),
+      });
+      expect(oid.status, oid.text).toBe(201);
+      const entries = (await card(id, ask())).payload.vc.credentialSubject.fhirBundle.entry;
+      expect(entries[1].resource.vaccineCode).toEqual({ coding: [{ system: CVX, code: '106' }] });
+      expect(entries[2].resource.vaccineCode).toEqual({ coding: [{ system: CVX, code: '10' }] });
+    });
+
     it('an unknown or unusable credentialValueSet is a 400 that names it', async () => {
       const unknown = await issue(childId, ask([{ name: 'credentialValueSet', valueUri: `${VS}immunization-all` }]));
       expect(unknown.status).toBe(400);
