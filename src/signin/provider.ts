@@ -364,6 +364,19 @@ export function createProvider(options: ProviderOptions): SigninProvider {
       discovery.grant_types_supported = [...GRANT_TYPES];
       discovery.token_endpoint_auth_methods_supported = [...TOKEN_ENDPOINT_AUTH_METHODS];
     }
+    if (oidc.route === 'revocation' && ctx.status === 200 && oidc.client) {
+      // oidc-provider answers 200 for a token it does not know, as RFC 7009 §2.2 asks of invalid
+      // tokens; but our access tokens are valid JWTs it never stores, so the app was told "revoked"
+      // while the token went on working until it expired. RFC 7009 §2.2.1: unsupported_token_type.
+      const token = typeof oidc.params?.token === 'string' ? oidc.params.token : '';
+      if (token.split('.').length === 3 && (await introspectJwt(token, oidc.client.clientId)).active) {
+        ctx.status = 400;
+        ctx.body = {
+          error: 'unsupported_token_type',
+          error_description: `access tokens cannot be revoked: they are self-contained and expire ${options.accessTokenMinutes} minutes after issue; revoke the refresh token to end the grant (no new access tokens), or sign the user out`,
+        };
+      }
+    }
     if (oidc.route === 'introspection' && ctx.body && typeof ctx.body === 'object') {
       const body = ctx.body as Record<string, unknown>;
       const token = typeof oidc.params?.token === 'string' ? oidc.params.token : '';
