@@ -7,8 +7,12 @@ import type { Bundle, BundleEntry, Coding, Immunization, Patient } from '@medplu
 export const HEALTH_CARD = 'https://smarthealth.cards#health-card';
 export const IMMUNIZATION_CARD = 'https://smarthealth.cards#immunization';
 
-/** Identity elements a card may carry (`includeIdentityClaim`); name and birth date by default. */
-export const IDENTITY_CLAIMS = ['Patient.name', 'Patient.birthDate', 'Patient.gender'] as const;
+/**
+ * Identity elements a card may carry (`includeIdentityClaim`); both by default. Not gender: the
+ * vaccination IG's Patient profiles set it 0..0 ("SHALL not be included": it may change and then
+ * not match the holder's identification, and a card cannot be updated).
+ */
+export const IDENTITY_CLAIMS = ['Patient.name', 'Patient.birthDate'] as const;
 export type IdentityClaim = (typeof IDENTITY_CLAIMS)[number];
 
 export interface CardContent {
@@ -40,7 +44,6 @@ export function cardContent(
     }
   }
   if (identity.has('Patient.birthDate') && patient.birthDate) minimalPatient.birthDate = patient.birthDate;
-  if (identity.has('Patient.gender') && patient.gender) minimalPatient.gender = patient.gender;
 
   const doses = immunizations
     .filter(isCardDose)

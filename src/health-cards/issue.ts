@@ -257,7 +257,9 @@ function readInput(body: unknown, lenient: boolean): IssueInput {
         break;
       }
       case 'includeIdentityClaim':
-        if (typeof p.valueString !== 'string' || !(IDENTITY_CLAIMS as readonly string[]).includes(p.valueString)) {
+        if (p.valueString === 'Patient.gender') {
+          problems.push(`${where}: Patient.gender is never put on a card (the SMART Health Cards vaccination IG's Patient profiles forbid it); includeIdentityClaim may be ${IDENTITY_CLAIMS.join(', ')}`);
+        } else if (typeof p.valueString !== 'string' || !(IDENTITY_CLAIMS as readonly string[]).includes(p.valueString)) {
           problems.push(`${where}: includeIdentityClaim must be one of ${IDENTITY_CLAIMS.join(', ')}`);
         } else {
           (input.identity ??= []).push(p.valueString as IdentityClaim);
