@@ -331,6 +331,10 @@ export function createProvider(options: ProviderOptions): SigninProvider {
     }
     const oidc = (ctx as KoaContextWithOIDC).oidc;
     if (!oidc) return;
+    // RFC 6749 §5.1: responses with tokens (and, §5.2, their errors) carry Pragma: no-cache next to
+    // Cache-Control: no-store, as the backend-services answers of src/auth do; oidc-provider 8 sends
+    // only the latter.
+    if (oidc.route === 'token') ctx.set('Pragma', 'no-cache');
     // SMART: the token response names the launched patient.
     if (oidc.route === 'token' && ctx.status === 200 && ctx.body && typeof ctx.body === 'object') {
       const body = ctx.body as Record<string, unknown>;

@@ -192,10 +192,15 @@ describe('authorization code flow with openid-client', () => {
     const ok = await exchange(ehrSecret);
     expect(ok.status).toBe(200);
     expect(ok.body.access_token).toBeTruthy();
+    // RFC 6749 §5.1: a response with tokens is never cached.
+    expect(ok.headers.get('cache-control')).toBe('no-store');
+    expect(ok.headers.get('pragma')).toBe('no-cache');
     for (const wrong of [`${ehrSecret.slice(0, -1)}x`, (stored?.resource as unknown as { secretHash: string }).secretHash]) {
       const refused = await exchange(wrong);
       expect(refused.status).toBe(401);
       expect(refused.body.error).toBe('invalid_client');
+      expect(refused.headers.get('cache-control')).toBe('no-store');
+      expect(refused.headers.get('pragma')).toBe('no-cache');
     }
   });
 
@@ -248,7 +253,7 @@ describe('authorization code flow with openid-client', () => {
 });
 
 /** Signs nurse.joy in for a confidential app and exchanges the code with client_secret_basic (this secret). */
-async function codeExchange(clientId: string, secret: string): Promise<{ status: number; body: any }> {
+async function codeExchange(clientId: string, secret: string): Promise<{ status: number; body: any; headers: Headers }> {
   const verifier = oidc.randomPKCECodeVerifier();
   const config = await discover(clientId, oidc.None());
   const url = oidc.buildAuthorizationUrl(config, {
@@ -265,7 +270,7 @@ async function codeExchange(clientId: string, secret: string): Promise<{ status:
     headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from(`${encodeURIComponent(clientId)}:${encodeURIComponent(secret)}`).toString('base64')}` },
     body: new URLSearchParams({ grant_type: 'authorization_code', code, redirect_uri: REDIRECT, code_verifier: verifier }).toString(),
   });
-  return { status: res.status, body: await res.json() };
+  return { status: res.status, body: await res.json(), headers: res.headers };
 }
 
 describe('the built-in web app client (iis-web-app)', () => {
