@@ -182,6 +182,8 @@ for (const kind of kinds) {
         [fhirPathPatch(operation('replace', 'Patient.gender', value({ valueCode: 'male' })), operation('replace', 'Patient.deceased', value({ valueBoolean: true }))), 422, /parameter\[1\]/],
         [fhirPathPatch(operation('replace', 'Patient.birthDate', value({ valueString: '2020-01-01' }))), 400, /valueString does not fit Patient\.birthDate/],
         [fhirPathPatch(operation('replace', 'Patient.nickname', value({ valueString: 'x' }))), 400, /Patient has no element "nickname"/],
+        // A choice element named with its type takes only that type.
+        [fhirPathPatch(operation('add', 'Patient', { name: 'name', valueString: 'deceasedBoolean' }, value({ valueDateTime: '2021-01-01' }))), 400, /deceasedBoolean cannot hold this value/],
         [fhirPathPatch(operation('replace', 'Patient.name[', value({ valueString: 'x' }))), 400, /not FHIRPath/],
         [fhirPathPatch(operation('rename', 'Patient.gender')), 400, /"type"/],
         [fhirPathPatch(operation('replace', 'Patient.gender')), 400, /needs the part "value"/],

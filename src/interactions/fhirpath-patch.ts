@@ -230,7 +230,7 @@ function applyOperation(resource: Resource, operation: PatchOperation, objects: 
       if (containers.length !== 1) fail(`the path must name one element to add to; it names ${containers.length}`);
       const container = containerObject(operation, containers[0], objects);
       const definition = elementDefinition(operation, containers[0].type, operation.name as string);
-      const { key, value } = typedValue(operation, operation.value as ParametersParameter, definition);
+      const { key, value } = typedValue(operation, operation.value as ParametersParameter, definition, 'value', operation.name);
       addObjects(objects, value);
       if (definition.isArray) {
         const list = ensureList(container, key, operation);
@@ -285,7 +285,7 @@ function applyOperation(resource: Resource, operation: PatchOperation, objects: 
       const { selected, containers, property } = select(operation, root, objects);
       if (selected.length !== 1) fail(`the path must name one element to replace; it names ${selected.length}`);
       const located = selected[0];
-      const { key, value } = typedValue(operation, operation.value as ParametersParameter, located.definition);
+      const { key, value } = typedValue(operation, operation.value as ParametersParameter, located.definition, 'value', property);
       addObjects(objects, value);
       if (located.position === undefined) {
         // A choice element may change type (occurrenceDateTime → occurrenceString): one key remains.
@@ -495,7 +495,22 @@ function typedValue(
   operation: PatchOperation,
   part: ParametersParameter,
   definition: InternalSchemaElement,
-  where = 'value'
+  where = 'value',
+  /** The name the client gave the element: a choice element named with its type (deceasedBoolean) takes only that type. */
+  givenName?: string
+): { key: string; value: unknown } {
+  const typed = typedValueOf(operation, part, definition, where);
+  if (givenName !== undefined && givenName !== elementName(definition) && typed.key !== givenName) {
+    throw cannotApply(operation, `${where}: ${givenName} cannot hold this value (it would be ${typed.key})`, 400);
+  }
+  return typed;
+}
+
+function typedValueOf(
+  operation: PatchOperation,
+  part: ParametersParameter,
+  definition: InternalSchemaElement,
+  where: string
 ): { key: string; value: unknown } {
   const refuse = (text: string): never => {
     throw cannotApply(operation, `${where}: ${text}`, 400);
@@ -528,7 +543,7 @@ function typedValue(
     const at = `${where}.part[${i}]`;
     if (typeof child?.name !== 'string') throw cannotApply(operation, `${at}: every part needs a name`, 400);
     const childDefinition = elementDefinition(operation, type, child.name, at);
-    const typed = typedValue(operation, child, childDefinition, at);
+    const typed = typedValue(operation, child, childDefinition, at, child.name);
     if (childDefinition.isArray) ((value[typed.key] ??= []) as unknown[]).push(typed.value);
     else if (choiceKeys(childDefinition).some((k) => value[k] !== undefined)) {
       throw cannotApply(operation, `${at}: ${type}.${child.name} is a single element and given twice`, 400);
