@@ -322,6 +322,23 @@ describe('SMART Backend Services: POST /auth/token', () => {
     await expectOAuthError(res, 401, 'invalid_client', /not registered/);
   });
 
+  it('invalid_client (401) for a client secret on client_credentials, with the Basic challenge when it came in the header (RFC 6749 §5.2: an authentication method it does not take)', async () => {
+    const basic = await fetch(`${server.url}/auth/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from('inline-es:some-secret').toString('base64')}` },
+      body: 'grant_type=client_credentials&scope=system/*.rs',
+    });
+    expect(basic.status).toBe(401);
+    expect(basic.headers.get('www-authenticate')).toMatch(/^Basic realm="[^"]+\/auth", error="invalid_client"$/);
+    expect(basic.headers.get('cache-control')).toBe('no-store');
+    expect(await basic.json()).toMatchObject({ error: 'invalid_client', error_description: expect.stringMatching(/signed client assertion/) });
+    const post = await tokenRequest(server, { grant_type: 'client_credentials', client_id: 'inline-es', client_secret: 'some-secret', scope: 'system/*.rs' });
+    await expectOAuthError(post, 401, 'invalid_client', /not a client secret/);
+    expect(post.headers.get('www-authenticate')).toBeNull();
+    // Nothing at all is still a malformed request.
+    await expectOAuthError(await tokenRequest(server, { grant_type: 'client_credentials', scope: 'system/*.rs' }), 400, 'invalid_request', /client_assertion_type/);
+  });
+
   it('unsupported_grant_type (400) for a grant type the server does not have', async () => {
     const f = form(await assertion(keys.clientEs, 'inline-es'));
     for (const grant of ['urn:ietf:params:oauth:grant-type:jwt-bearer', 'password']) {

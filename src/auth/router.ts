@@ -54,7 +54,7 @@ export function authRouter({ tokenEndpoint, serverKeys, publicBaseUrl, logger }:
       next('router');
       return;
     }
-    tokenEndpoint.handle(form).then((result) => {
+    tokenEndpoint.handle(form, req.headers.authorization).then((result) => {
       if (result.status !== 200) {
         logger.warn('token request refused', {
           requestId: res.locals.requestId,
@@ -62,6 +62,7 @@ export function authRouter({ tokenEndpoint, serverKeys, publicBaseUrl, logger }:
           description: result.body.error_description,
         });
       }
+      for (const [name, value] of Object.entries(result.headers ?? {})) res.setHeader(name, value);
       sendOAuth(res, result.status, result.body);
     }, next);
   });

@@ -37,6 +37,7 @@ export const PEOPLES_GRANTS: ReadonlySet<string> = new Set(['authorization_code'
 export interface TokenResponse {
   status: number;
   body: Record<string, unknown>;
+  headers?: Record<string, string>;
 }
 
 export class OAuthError extends Error {
@@ -100,18 +101,28 @@ export class TokenEndpoint {
     }
   }
 
-  async handle(form: URLSearchParams): Promise<TokenResponse> {
+  /**
+   * `authorization`: the request's Authorization header, if any. A client that authenticates with
+   * HTTP Basic (a people's app's secret) uses a method client_credentials does not take: RFC 6749
+   * §5.2 invalid_client, with the Basic challenge.
+   */
+  async handle(form: URLSearchParams, authorization?: string): Promise<TokenResponse> {
     try {
-      return { status: 200, body: await this.issue(form) };
+      return { status: 200, body: await this.issue(form, authorization) };
     } catch (err) {
       if (err instanceof OAuthError) {
-        return { status: err.status, body: { error: err.error, error_description: err.description } };
+        const basic = err.error === 'invalid_client' && /^basic\s/i.test(authorization ?? '');
+        return {
+          status: err.status,
+          body: { error: err.error, error_description: err.description },
+          ...(basic ? { headers: { 'WWW-Authenticate': `Basic realm="${this.options.issuer}", error="invalid_client"` } } : {}),
+        };
       }
       throw err;
     }
   }
 
-  private async issue(form: URLSearchParams): Promise<Record<string, unknown>> {
+  private async issue(form: URLSearchParams, authorization?: string): Promise<Record<string, unknown>> {
     const param = (name: string, required: boolean): string | undefined => {
       const values = form.getAll(name);
       if (values.length > 1) throw new OAuthError('invalid_request', `The parameter ${name} is given more than once`);
@@ -126,6 +137,9 @@ export class TokenEndpoint {
     const peoplesGrant = PEOPLES_GRANTS.has(grantType);
     if (grantType !== 'client_credentials' && !peoplesGrant) {
       throw new OAuthError('unsupported_grant_type', `grant_type "${grantType}" is not supported; this token endpoint takes authorization_code and refresh_token (apps signing people in) and client_credentials (SMART Backend Services)`);
+    }
+    if (form.get('client_assertion_type') === null && (authorization !== undefined || form.get('client_secret') !== null)) {
+      throw new OAuthError('invalid_client', 'client_credentials (SMART Backend Services) takes a signed client assertion (private_key_jwt), not a client secret: send client_assertion_type and client_assertion');
     }
     const assertionType = param('client_assertion_type', true) as string;
     if (assertionType !== CLIENT_ASSERTION_TYPE) {
