@@ -72,6 +72,12 @@ describe('a server whose MongoDB is not reachable at start', () => {
     expect(fhir.headers.get('retry-after')).toBe('5');
     expect(fhir.body.resourceType).toBe('OperationOutcome');
     expect(fhir.body.issue[0]).toMatchObject({ severity: 'error', code: 'transient' });
+    // A browser verifier fetching the issuer's keys can read the refusal (CORS as on every answer).
+    const keys = await fetch(`http://127.0.0.1:${config.port}/.well-known/jwks.json`, { headers: { origin: 'https://verifier.example' } });
+    expect(keys.status).toBe(503);
+    expect(keys.headers.get('access-control-allow-origin')).toBe('https://verifier.example');
+    const preflight = await fetch(`http://127.0.0.1:${config.port}/fhir/Patient`, { method: 'OPTIONS', headers: { origin: 'https://app.example', 'access-control-request-method': 'GET' } });
+    expect(preflight.status).toBe(204);
     // After the first attempt failed, the reason says why (the driver's own words).
     await expect.poll(async () => (await get(config, '/readyz')).body.reason, { timeout: 15_000 }).toMatch(/MongoDB unavailable/);
 

@@ -23,6 +23,7 @@ import { jsonBody } from './json-body.js';
 import { bearerChallenge, challengeEvery401 } from './protocol.js';
 import type { Logger } from '../logger.js';
 import { latencyTrace, type LatencyTrace } from '../latency-trace.js';
+import { corsHeaders } from './cors.js';
 
 export interface AppOptions {
   pipeline: Pipeline;
@@ -41,14 +42,6 @@ export interface AppOptions {
 /** A path under /fhir the FHIR edge answers: the base, or a first segment that is a type, `$op`, `_x` or `metadata`. */
 const FHIR_PATH = /^\/?(?:$|[A-Z$_]|metadata(?:\/|$))/;
 
-const CORS_HEADERS = {
-  'Access-Control-Allow-Methods': 'GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS',
-  'Access-Control-Allow-Headers':
-    'Authorization, Content-Type, Accept, If-Match, If-None-Match, If-None-Exist, If-Modified-Since, Prefer, X-Request-Id',
-  'Access-Control-Expose-Headers':
-    'ETag, Location, Content-Location, Last-Modified, X-Progress, Retry-After, Expires, X-Request-Id',
-  'Access-Control-Max-Age': '600',
-};
 
 export function createApp({ pipeline, store, config, verifier, logger, routers = [] }: AppOptions): express.Express {
   const app = express();
@@ -157,20 +150,6 @@ function securityHeadersFor(publicBaseUrl: string): (req: IncomingMessage, res: 
     if (hsts) res.setHeader('Strict-Transport-Security', 'max-age=31536000');
     if (NO_STORE_PATH.test(req.url ?? '')) res.setHeader('Cache-Control', 'no-store');
   };
-}
-
-/** CORS headers on every answer; an OPTIONS preflight is answered here (false: nothing more to do). */
-function corsHeaders(req: IncomingMessage, res: ServerResponse): boolean {
-  res.setHeader('Access-Control-Allow-Origin', req.headers.origin ?? '*');
-  res.setHeader('Vary', 'Origin');
-  if (req.method === 'OPTIONS') {
-    for (const [name, value] of Object.entries(CORS_HEADERS)) res.setHeader(name, value);
-    res.statusCode = 204;
-    res.end();
-    return false;
-  }
-  res.setHeader('Access-Control-Expose-Headers', CORS_HEADERS['Access-Control-Expose-Headers']);
-  return true;
 }
 
 /**

@@ -3,6 +3,7 @@
 // database, a database restarting) is alive (`/healthz` 200) and not ready (`/readyz` 503), and every
 // other request is a 503 OperationOutcome with Retry-After, instead of the process exiting.
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { corsHeaders } from './cors.js';
 
 /** Seconds a client is asked to wait before trying again while the server starts. */
 export const STARTING_RETRY_AFTER_SECONDS = 5;
@@ -21,6 +22,8 @@ export function startingHandler(state: StartingState): (req: IncomingMessage, re
     const path = (req.url ?? '/').split('?')[0];
     res.setHeader('X-Content-Type-Options', 'nosniff');
     res.setHeader('Cache-Control', 'no-store');
+    // A browser app (a SMART app, a health-card verifier) must be able to read why it was refused.
+    if (!corsHeaders(req, res)) return;
     if (path === '/healthz') {
       send(res, 200, 'application/json', { status: 'ok', starting: true });
       return;
