@@ -124,6 +124,8 @@ export function buildCapabilityStatement(version: string): CapabilityStatement {
                 { url: 'token', valueUri: 'auth/token' },
                 { url: 'revoke', valueUri: 'auth/revoke' },
                 { url: 'introspect', valueUri: 'auth/introspect' },
+                // Dynamic client registration (RFC 7591, src/signin/registration.ts), as smart-configuration's registration_endpoint.
+                { url: 'register', valueUri: 'auth/register' },
               ],
             },
           ],
@@ -132,7 +134,7 @@ export function buildCapabilityStatement(version: string): CapabilityStatement {
             'RS256/RS384/ES256/ES384 from the issuer AUTH_ISSUER whose keys are at AUTH_JWKS_URL; ' +
             'and ES384 tokens from this server\'s own SMART Backend Services token endpoint (POST /auth/token, client_credentials ' +
             'with a private_key_jwt assertion signed RS384 or ES384, clients registered in AUTH_CLIENTS_FILE); ' +
-            'and ES384 tokens issued to people signing in at /auth/authorize (SMART App Launch: fhirUser, organization = the user\'s facility, ' +
+            'and ES256 tokens issued to people signing in at /auth/authorize (SMART App Launch: fhirUser, organization = the user\'s facility, ' +
             'scope narrowed to the user\'s role). exp is required; aud, when present, must be the FHIR base. Discovery: GET /.well-known/smart-configuration. ' +
             'SMART v1/v2 patient/, user/ and system/ resource scopes are enforced per interaction and per Bundle entry.',
         },

@@ -44,6 +44,16 @@ describe('SMART discovery of the sign-in flow', () => {
       token: `${server.url}/auth/token`,
       revoke: `${server.url}/auth/revoke`,
       introspect: `${server.url}/auth/introspect`,
+      register: `${server.url}/auth/register`,
+    });
+    // The same URLs as the SMART configuration's.
+    const smart = await (await fetch(`${server.url}/.well-known/smart-configuration`)).json();
+    expect(Object.fromEntries(uris.extension.map((e: { url: string; valueUri: string }) => [e.url, e.valueUri]))).toEqual({
+      authorize: smart.authorization_endpoint,
+      token: smart.token_endpoint,
+      revoke: smart.revocation_endpoint,
+      introspect: smart.introspection_endpoint,
+      register: smart.registration_endpoint,
     });
   });
 
