@@ -4,7 +4,7 @@
 // read, vread, history, search (chains, _has, _include, counts), $everything, $match, conditional
 // create / update / patch / delete, batch and transaction entries. Public health sees everything.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { immunization, patient, sharingConsent, startTestServer, type StoreKind, type TestServer } from './helpers/server.js';
+import { immunization, mergeParameters, patient, sharingConsent, startTestServer, type StoreKind, type TestServer } from './helpers/server.js';
 
 const MRN_SYSTEM = 'urn:oid:2.16.840.1.113883.3.72.5.9.1';
 
@@ -47,6 +47,83 @@ export function runDataSharingContract(kind: StoreKind): void {
       expect(res.body.meta.versionId).toBe('1');
     };
     const ids = (bundle: any): string[] => (bundle.entry ?? []).map((e: any) => `${e.resource?.resourceType}/${e.resource?.id}`);
+
+    describe('a child with merged records: the newest choice on any of its records decides for all of them', () => {
+      const twoRecords = async () => {
+        const mrn = `merged-${Date.now()}-${Math.random().toString(36).slice(2)}`;
+        const family = `Merged${Math.random().toString(36).slice(2, 8)}`;
+        const make = async (given: string, value: string) => {
+          const p = await server.fhir('POST', 'Patient', {
+            body: patient({ identifier: [{ system: MRN_SYSTEM, value }], name: [{ family, given: [given] }], birthDate: '2022-06-07', gender: 'female' }),
+          });
+          expect(p.status, p.text).toBe(201);
+          return p.body.id as string;
+        };
+        const source = await make('Ebba', `${mrn}-s`);
+        const target = await make('Ebbe', `${mrn}-t`);
+        const merged = await server.fhir('POST', 'Patient/$merge', { body: mergeParameters(source, target) });
+        expect(merged.status, merged.text).toBe(200);
+        // A dose recorded on the merged-away record afterwards (a late message naming its id).
+        const dose = await server.fhir('POST', 'Immunization', { body: immunization(`Patient/${source}`, { occurrenceDateTime: '2022-08-01' }) });
+        expect(dose.status, dose.text).toBe(201);
+        return { source, target, mrn, family, dose: dose.body.id as string };
+      };
+      const expectHidden = async (c: Awaited<ReturnType<typeof twoRecords>>) => {
+        for (const path of [`Patient/${c.source}`, `Patient/${c.source}/_history/1`, `Patient/${c.source}/_history`, `Patient/${c.source}/$everything`, `Immunization/${c.dose}`, `Patient/${c.target}`]) {
+          const res = await server.fhir('GET', path, { headers: orgC() });
+          expect(res.status, path).toBe(403);
+          expect(res.body.issue[0].details.coding[0].code, path).toBe('data-sharing-restricted');
+        }
+        for (const query of [
+          `Patient?identifier=${MRN_SYSTEM}|${c.mrn}-s`,
+          `Patient?family=${c.family}`,
+          `Patient?_id=${c.source}`,
+          `Immunization?patient.identifier=${MRN_SYSTEM}|${c.mrn}-s`,
+          `Immunization?patient=Patient/${c.source}`,
+          `Patient?_has:Immunization:patient:_id=${c.dose}`,
+          `Immunization?_id=${c.dose}&_include=Immunization:patient`,
+        ]) {
+          const res = await server.fhir('GET', query, { headers: orgC() });
+          expect(res.status, query).toBe(200);
+          expect(ids(res.body), query).toEqual([]);
+        }
+        const match = await server.fhir('POST', 'Patient/$match', {
+          body: { resourceType: 'Parameters', parameter: [{ name: 'resource', resource: patient({ name: [{ family: c.family, given: ['Ebba'] }], birthDate: '2022-06-07', gender: 'female' }) }] },
+          headers: orgC(),
+        });
+        expect(match.status, match.text).toBe(200);
+        expect(ids(match.body)).toEqual([]);
+        // Public health still sees both records.
+        expect(ids((await server.fhir('GET', `Patient?family=${c.family}`)).body).sort()).toEqual([`Patient/${c.source}`, `Patient/${c.target}`].sort());
+      };
+
+      it('a No recorded on the survivor after the merge hides the merged-away record and its doses too', async () => {
+        const c = await twoRecords();
+        expect((await server.fhir('GET', `Patient/${c.source}`, { headers: orgC() })).status).toBe(200);
+        const no = await server.fhir('POST', 'Consent', {
+          body: sharingConsent(c.target, { dateTime: new Date().toISOString(), provision: { type: 'deny' }, organization: [{ reference: 'Organization/A' }] }),
+        });
+        expect(no.status, no.text).toBe(201);
+        await expectHidden(c);
+        // The organization the family shares with still sees both.
+        const orgA = { authorization: `Bearer ${server.token({ scope: 'user/*.cruds', organization: 'Organization/A' })}` };
+        expect((await server.fhir('GET', `Patient/${c.source}`, { headers: orgA })).status).toBe(200);
+      }, 120_000);
+
+      it('a No recorded on the merged-away record hides the survivor, and a newer Yes on the survivor shows both again', async () => {
+        const c = await twoRecords();
+        const no = await server.fhir('POST', 'Consent', {
+          body: sharingConsent(c.source, { dateTime: new Date(Date.now() - 60_000).toISOString(), provision: { type: 'deny' }, organization: [{ reference: 'Organization/A' }] }),
+        });
+        expect(no.status, no.text).toBe(201);
+        await expectHidden(c);
+        const yes = await server.fhir('POST', 'Consent', { body: sharingConsent(c.target, { dateTime: new Date().toISOString(), provision: { type: 'permit' } }) });
+        expect(yes.status, yes.text).toBe(201);
+        for (const path of [`Patient/${c.source}`, `Patient/${c.target}`, `Immunization/${c.dose}`]) {
+          expect((await server.fhir('GET', path, { headers: orgC() })).status, path).toBe(200);
+        }
+      }, 120_000);
+    });
 
     for (const status of ['no', 'unknown'] as const) {
       describe(`a patient whose data sharing is ${status}`, () => {
