@@ -124,6 +124,40 @@ for (const kind of kinds) {
       expect((await read(`Immunization/${imm.id}`)).lotNumber).toBe('LOT-9');
     });
 
+    it("a primitive's extensions: added, replaced and deleted beside the value (`_birthDate`, `_given[n]`)", async () => {
+      const birthTime = 'http://hl7.org/fhir/StructureDefinition/patient-birthTime';
+      const p = await create(child({}, ['Anna', 'Beth']));
+      const added = await patch(
+        `Patient/${p.id}`,
+        fhirPathPatch(
+          operation('add', 'Patient.birthDate', { name: 'name', valueString: 'extension' }, value({ valueExtension: { url: birthTime, valueDateTime: `${p.birthDate}T08:15:00-05:00` } })),
+          operation('add', 'Patient.name[0].given[1]', { name: 'name', valueString: 'id' }, value({ valueString: 'second-given' }))
+        )
+      );
+      expect(added.status, added.text).toBe(200);
+      let stored = await read(`Patient/${p.id}`);
+      expect(stored._birthDate).toEqual({ extension: [{ url: birthTime, valueDateTime: `${p.birthDate}T08:15:00-05:00` }] });
+      expect(stored.name[0]._given).toEqual([null, { id: 'second-given' }]);
+
+      const replaced = await patch(
+        `Patient/${p.id}`,
+        fhirPathPatch(operation('replace', `Patient.birthDate.extension('${birthTime}').value`, value({ valueDateTime: `${p.birthDate}T09:30:00-05:00` })))
+      );
+      expect(replaced.status, replaced.text).toBe(200);
+      expect((await read(`Patient/${p.id}`))._birthDate.extension[0].valueDateTime).toBe(`${p.birthDate}T09:30:00-05:00`);
+
+      // Deleting the last extension or id drops the `_` object; deleting the value takes its extensions along.
+      const deleted = await patch(
+        `Patient/${p.id}`,
+        fhirPathPatch(operation('delete', `Patient.birthDate.extension('${birthTime}')`), operation('delete', 'Patient.name[0].given[1].id'))
+      );
+      expect(deleted.status, deleted.text).toBe(200);
+      stored = await read(`Patient/${p.id}`);
+      expect(stored).not.toHaveProperty('_birthDate');
+      expect(stored.name[0]).not.toHaveProperty('_given');
+      expect(stored.birthDate).toBe(p.birthDate);
+    });
+
     it('insert: puts the value at the index of the list (0 to its length)', async () => {
       const p = await create(child({ identifier: [{ system: 'urn:a', value: '1' }, { system: 'urn:c', value: '3' }] }));
       const res = await patch(

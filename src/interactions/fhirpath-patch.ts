@@ -206,12 +206,27 @@ interface Located {
   /** Position in the container's array; undefined for a single element. */
   position?: number;
   definition: InternalSchemaElement;
+  /** After a delete: drops a primitive's `_key` object left empty. */
+  prune: () => void;
+}
+
+/**
+ * The JSON object that holds a container's elements: a complex element is its own; a primitive's
+ * `id` and `extension` live in its `_key` object beside it (`_birthDate`, or `_given[1]`), made
+ * when something is first added and dropped when left empty.
+ */
+interface Holder {
+  /** The container's FHIR type (`HumanName`, `Patient`, or a primitive's: `date`). */
+  type: string;
+  object: () => Record<string, unknown> | undefined;
+  make: () => Record<string, unknown>;
+  prune: () => void;
 }
 
 /** What a path names: the element list it ends in, and the elements its selectors keep. */
 interface Selection {
-  /** The containers of the element list and the list's elements, in document order. */
-  containers: TypedValue[];
+  /** The containers of the element list, in document order. */
+  holders: Holder[];
   property: string;
   selected: Located[];
   /** True when the path names the element list itself (no index, no function after it). */
@@ -226,10 +241,10 @@ function applyOperation(resource: Resource, operation: PatchOperation, objects: 
   };
   switch (operation.type) {
     case 'add': {
-      const containers = evaluate(operation, operation.ast, root);
-      if (containers.length !== 1) fail(`the path must name one element to add to; it names ${containers.length}`);
-      const container = containerObject(operation, containers[0], objects);
-      const definition = elementDefinition(operation, containers[0].type, operation.name as string);
+      const holders = holdersOf(operation, operation.ast.child, root, objects);
+      if (holders.length !== 1) fail(`the path must name one element to add to; it names ${holders.length}`);
+      const definition = elementDefinition(operation, holders[0].type, operation.name as string);
+      const container = holders[0].make();
       const { key, value } = typedValue(operation, operation.value as ParametersParameter, definition, 'value', operation.name);
       addObjects(objects, value);
       if (definition.isArray) {
@@ -239,7 +254,7 @@ function applyOperation(resource: Resource, operation: PatchOperation, objects: 
         if (Array.isArray(extensions)) extensions.push(null);
       } else {
         const present = choiceKeys(definition).filter((k) => container[k] !== undefined);
-        if (present.length > 0) fail(`${containers[0].type}.${operation.name} is a single element and already present: use replace`);
+        if (present.length > 0) fail(`${holders[0].type}.${operation.name} is a single element and already present: use replace`);
         container[key] = value;
       }
       return;
@@ -248,16 +263,17 @@ function applyOperation(resource: Resource, operation: PatchOperation, objects: 
     case 'move': {
       const selection = select(operation, root, objects);
       if (!selection.wholeList) fail('the path must name the list itself (no index or function after the element)');
-      if (selection.containers.length !== 1) fail(`the path must name the list of one element; it is the list of ${selection.containers.length}`);
-      const container = containerObject(operation, selection.containers[0], objects);
-      const definition = elementDefinition(operation, selection.containers[0].type, selection.property);
-      if (!definition.isArray) fail(`${selection.containers[0].type}.${selection.property} is not a list`);
+      if (selection.holders.length !== 1) fail(`the path must name the list of one element; it is the list of ${selection.holders.length}`);
+      const holder = selection.holders[0];
+      const definition = elementDefinition(operation, holder.type, selection.property);
+      if (!definition.isArray) fail(`${holder.type}.${selection.property} is not a list`);
       const length = selection.selected.length;
       if (operation.type === 'insert') {
         const position = operation.position as number;
         if (position > length) fail(`index ${position} is past the end of the list (${length} elements)`);
         const { key, value } = typedValue(operation, operation.value as ParametersParameter, definition);
         addObjects(objects, value);
+        const container = holder.make();
         const list = ensureList(container, key, operation);
         list.splice(position, 0, value);
         const extensions = container[`_${key}`];
@@ -268,7 +284,7 @@ function applyOperation(resource: Resource, operation: PatchOperation, objects: 
       const destination = operation.destination as number;
       if (source >= length) fail(`source ${source} is not in the list (${length} elements)`);
       if (destination >= length) fail(`destination ${destination} is not in the list (${length} elements)`);
-      const key = selection.selected[0].key;
+      const { key, container } = selection.selected[0];
       moveWithin(container[key] as unknown[], source, destination);
       const extensions = container[`_${key}`];
       if (Array.isArray(extensions)) moveWithin(extensions, source, destination);
@@ -278,22 +294,25 @@ function applyOperation(resource: Resource, operation: PatchOperation, objects: 
       const { selected } = select(operation, root, objects);
       // R4: only a single element can be deleted; deleting nothing is not an error.
       if (selected.length > 1) fail(`the path names ${selected.length} elements; only one can be deleted`);
-      if (selected.length === 1) remove(selected[0]);
+      if (selected.length === 1) {
+        remove(selected[0]);
+        selected[0].prune();
+      }
       return;
     }
     case 'replace': {
-      const { selected, containers, property } = select(operation, root, objects);
+      const { selected, holders, property } = select(operation, root, objects);
       if (selected.length !== 1) fail(`the path must name one element to replace; it names ${selected.length}`);
       const located = selected[0];
       const { key, value } = typedValue(operation, operation.value as ParametersParameter, located.definition, 'value', property);
       addObjects(objects, value);
       if (located.position === undefined) {
-        // A choice element may change type (occurrenceDateTime → occurrenceString): one key remains.
-        delete located.container[located.key];
         delete located.container[`_${located.key}`];
+        // A choice element may change type (occurrenceDateTime → occurrenceString): one key remains.
+        if (key !== located.key) delete located.container[located.key];
         located.container[key] = value;
       } else {
-        if (key !== located.key) fail(`${containers[0]?.type}.${property} holds ${located.key}, not ${key}`);
+        if (key !== located.key) fail(`${holders[0]?.type}.${property} holds ${located.key}, not ${key}`);
         (located.container[key] as unknown[])[located.position] = value;
         clearExtension(located.container, key, located.position);
       }
@@ -309,9 +328,9 @@ function applyOperation(resource: Resource, operation: PatchOperation, objects: 
  * (indexers, subsetting functions) run on those same TypedValue objects, so each element they keep
  * is known by identity, with its container, key and position, primitives included.
  */
-function select(operation: PatchOperation, root: TypedValue, objects: WeakSet<object>): Selection {
+function select(operation: PatchOperation, root: TypedValue, objects: WeakSet<object>, path: Atom = operation.ast.child): Selection {
   const selectors: Atom[] = [];
-  let atom: Atom = operation.ast.child;
+  let atom: Atom = path;
   let extensionUrl: Atom | undefined;
   for (;;) {
     if (atom instanceof IndexerAtom) {
@@ -337,19 +356,21 @@ function select(operation: PatchOperation, root: TypedValue, objects: WeakSet<ob
   } else {
     throw cannotApply(operation, 'the path must end in an element of the resource (optionally with an index or where/first/last…)', 400);
   }
-  const containers = containerAtom ? evaluate(operation, new FhirPathAtom(operation.path, containerAtom), root) : [root];
+  const holders = containerAtom ? holdersOf(operation, containerAtom, root, objects) : [complexHolder(operation, root, objects)];
   const context: AtomContext = { variables: variablesFor(root) };
   const located = new Map<TypedValue, Located>();
   let list: TypedValue[] = [];
-  for (const container of containers) {
-    const object = containerObject(operation, container, objects);
-    const definition = elementDefinition(operation, container.type, property);
-    const values = getTypedPropertyValue(container, property);
+  for (const holder of holders) {
+    const definition = elementDefinition(operation, holder.type, property);
+    const object = holder.object();
+    if (!object) continue;
+    const values = getTypedPropertyValue({ type: holder.type, value: object }, property);
     const valueList = values === undefined ? [] : Array.isArray(values) ? values : [values];
     const keyOfType = (type: string): string => elementName(definition) + (definition.path.endsWith('[x]') ? capitalize(type) : '');
     valueList.forEach((value, position) => {
       const key = keyOfType(value.type);
-      located.set(value, { container: object, key, position: Array.isArray(object[key]) || Array.isArray(object[`_${key}`]) ? position : undefined, definition });
+      const inList = Array.isArray(object[key]) || Array.isArray(object[`_${key}`]);
+      located.set(value, { container: object, key, position: inList ? position : undefined, definition, prune: holder.prune });
       list.push(value);
     });
   }
@@ -373,7 +394,7 @@ function select(operation: PatchOperation, root: TypedValue, objects: WeakSet<ob
     if (!found) throw cannotApply(operation, 'the path names something that is not an element of the resource', 400);
     return found;
   });
-  return { containers, property, selected, wholeList: selectors.length === 0 && !extensionUrl };
+  return { holders, property, selected, wholeList: selectors.length === 0 && !extensionUrl };
 }
 
 function evaluate(operation: PatchOperation, ast: FhirPathAtom, root: TypedValue): TypedValue[] {
@@ -441,14 +462,61 @@ function variablesFor(root: TypedValue): Record<string, TypedValue> {
   return { '%resource': root, '%rootResource': root, '%context': root };
 }
 
-/** The container as the JSON object it is in the resource (a path through resolve() leaves the resource). */
-function containerObject(operation: PatchOperation, container: TypedValue, objects: WeakSet<object>): Record<string, unknown> {
+/**
+ * The holders of the elements the path names, in document order. A primitive's holder is found
+ * through the primitive's own place (the same path, located as an element list of its container).
+ */
+function holdersOf(operation: PatchOperation, path: Atom, root: TypedValue, objects: WeakSet<object>): Holder[] {
+  const containers = evaluate(operation, new FhirPathAtom(operation.path, path), root);
+  if (!containers.some((container) => isPrimitiveType(container.type))) {
+    return containers.map((container) => complexHolder(operation, container, objects));
+  }
+  const places = select(operation, root, objects, path).selected;
+  if (places.length !== containers.length) throw cannotApply(operation, 'the path must name elements of the resource', 400);
+  return containers.map((container, i) => (isPrimitiveType(container.type) ? primitiveHolder(container.type, places[i]) : complexHolder(operation, container, objects)));
+}
+
+/** A complex element holds its own elements: the JSON object it is in the resource. */
+function complexHolder(operation: PatchOperation, container: TypedValue, objects: WeakSet<object>): Holder {
   const value = container.value as unknown;
-  if (typeof value !== 'object' || value === null || isPrimitiveType(container.type)) {
+  if (typeof value !== 'object' || value === null) {
     throw cannotApply(operation, `the element the path names is a ${container.type}, which has no elements to patch`, 400);
   }
+  // A path through resolve() or the like would reach an object that is not the resource's.
   if (!objects.has(value)) throw cannotApply(operation, 'the path must stay inside the resource being patched', 400);
-  return value as Record<string, unknown>;
+  const object = value as Record<string, unknown>;
+  return { type: container.type, object: () => object, make: () => object, prune: () => undefined };
+}
+
+/** A primitive's `id` and `extension` are in `_key` (a single element) or `_key[position]` (in a list). */
+function primitiveHolder(type: string, place: Located): Holder {
+  const { container, key, position } = place;
+  const extensionKey = `_${key}`;
+  const object = (): Record<string, unknown> | undefined => {
+    const holder = container[extensionKey] as unknown;
+    const found = position === undefined ? holder : Array.isArray(holder) ? holder[position] : undefined;
+    return typeof found === 'object' && found !== null && !Array.isArray(found) ? (found as Record<string, unknown>) : undefined;
+  };
+  const make = (): Record<string, unknown> => {
+    const existing = object();
+    if (existing) return existing;
+    const made: Record<string, unknown> = {};
+    if (position === undefined) container[extensionKey] = made;
+    else {
+      const values = container[key] as unknown[];
+      const list = Array.isArray(container[extensionKey]) ? (container[extensionKey] as unknown[]) : values.map(() => null);
+      list[position] = made;
+      container[extensionKey] = list;
+    }
+    return made;
+  };
+  const prune = (): void => {
+    const holder = object();
+    if (!holder || Object.keys(holder).length > 0) return;
+    if (position === undefined) delete container[extensionKey];
+    else clearExtension(container, key, position);
+  };
+  return { type, object, make, prune };
 }
 
 function addObjects(objects: WeakSet<object>, value: unknown): void {
