@@ -2,6 +2,7 @@
 // cohort whose answer is counted by hand below, by subject, by caller (data sharing), by ZIP code
 // and by age band; subject-list; the adolescent measures; bad input.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { AuditEvent } from '@medplum/fhirtypes';
 import { addDays, addMonths } from '../src/population/dates.js';
 import { exportAll, kickoff, resourcesOf } from '../src/bulk/test-helpers.js';
 import { immunization, sharingConsent, startTestServer, type TestServer } from './helpers/server.js';
@@ -151,6 +152,33 @@ describe('$evaluate-measure', () => {
     const numerator = res.body.group[0].population.find((p: any) => p.code.coding[0].code === 'numerator');
     const list = res.body.contained.find((c: any) => `#${c.id}` === numerator.subjectResults.reference);
     expect(list.entry.map((e: any) => e.item.reference).sort()).toEqual(['Patient/cov-a', 'Patient/cov-g']);
+  });
+
+  it('a subject-list report is audited naming every patient it lists (synchronous, and its job\'s file); a summary names none', async () => {
+    const auditOf = async (requestId: string) => {
+      await server.audit.flush(5000);
+      const events: AuditEvent[] = [];
+      for await (const r of server.store.scan('AuditEvent', {})) {
+        const e = r.resource as AuditEvent;
+        if (e.entity?.some((x) => x.what?.identifier?.value === requestId)) events.push(e);
+      }
+      return events;
+    };
+    const patientsOf = (events: AuditEvent[]) => [...new Set(events.flatMap((e) => (e.entity ?? []).filter((x) => x.role?.code === '1').map((x) => x.what?.reference)))].sort();
+    const query = `periodEnd=${PERIOD_END}&subject=${PRACTICE}&reportType=subject-list`;
+    const listed = ['Patient/cov-a', 'Patient/cov-b', 'Patient/cov-c', 'Patient/cov-d', 'Patient/cov-f', 'Patient/cov-h'];
+    await evaluate('childhood-combined-7', query, { 'x-request-id': 'measure-list-1' });
+    expect(patientsOf(await auditOf('measure-list-1'))).toEqual(listed);
+    await evaluate('childhood-combined-7', `periodEnd=${PERIOD_END}&subject=${PRACTICE}`, { 'x-request-id': 'measure-summary-1' });
+    const summary = await auditOf('measure-summary-1');
+    expect(summary.length).toBe(1);
+    expect(patientsOf(summary)).toEqual([]);
+    const token = server.token();
+    const { manifest } = await exportAll(server.baseUrl, `Measure/childhood-combined-7/$evaluate-measure?${query}`, { token, headers: { 'x-request-id': 'measure-list-job' } });
+    const [report] = await resourcesOf(manifest, 'MeasureReport', token);
+    expect(report.contained.length).toBeGreaterThan(0);
+    const jobEvents = (await auditOf('measure-list-job')).filter((e) => e.outcomeDesc?.includes('written to its MeasureReport file'));
+    expect(patientsOf(jobEvents)).toEqual(listed);
   });
 
   it('adolescent measures: Tdap and MenACWY at 10 years or older; HPV', async () => {

@@ -147,6 +147,26 @@ describe('patientRef / patientRefsOf', () => {
       ])
     ).toEqual(['Patient/a', 'Patient/b', 'Patient/c']);
   });
+
+  it('names the patients of a subject-list MeasureReport (its contained Lists) and of an ImmunizationRecommendation', () => {
+    expect(
+      patientRefsOf([
+        {
+          resourceType: 'MeasureReport',
+          status: 'complete',
+          type: 'subject-list',
+          measure: 'm',
+          period: {},
+          subject: { reference: 'Organization/clinic' },
+          contained: [
+            { resourceType: 'List', id: 'initial-population', status: 'current', mode: 'snapshot', entry: [{ item: { reference: 'Patient/d' } }, { item: { reference: 'Patient/e' } }] },
+            { resourceType: 'List', id: 'numerator', status: 'current', mode: 'snapshot', entry: [{ item: { reference: 'Patient/e' } }] },
+          ],
+        },
+        { resourceType: 'ImmunizationRecommendation', patient: { reference: 'Patient/f' }, date: '2020', recommendation: [] },
+      ])
+    ).toEqual(['Patient/d', 'Patient/e', 'Patient/f']);
+  });
 });
 
 describe('auditAllowed', () => {

@@ -104,7 +104,11 @@ export function patientRef(reference: string): string | undefined {
 
 const PLAIN_PATIENT_REF = /^Patient\/[A-Za-z0-9\-.]{1,64}$/;
 
-/** The patients a set of resources belongs to (Patient itself, Immunization/Consent.patient, Condition.subject, Group members). */
+/**
+ * The patients a set of resources belongs to (Patient itself, Immunization/Consent/
+ * ImmunizationRecommendation.patient, Condition.subject, Group members, the patients a subject-list
+ * MeasureReport lists).
+ */
 export function patientRefsOf(resources: Iterable<Resource | undefined>): string[] {
   const refs = new Set<string>();
   const add = (reference: string | undefined) => {
@@ -126,6 +130,17 @@ export function patientRefsOf(resources: Iterable<Resource | undefined>): string
         break;
       case 'Group':
         for (const member of resource.member ?? []) add(member.entity?.reference);
+        break;
+      case 'ImmunizationRecommendation':
+        add(resource.patient?.reference);
+        break;
+      case 'MeasureReport':
+        // A subject-list report names its patients in contained Lists (initial population,
+        // numerator, per stratum): who is, and who is not, up to date is patient data.
+        add(resource.subject?.reference);
+        for (const contained of resource.contained ?? []) {
+          if (contained.resourceType === 'List') for (const entry of contained.entry ?? []) add(entry.item?.reference);
+        }
         break;
     }
   }

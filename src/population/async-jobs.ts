@@ -18,6 +18,7 @@ import { randomUUID } from 'node:crypto';
 import type { OperationOutcome } from '@medplum/fhirtypes';
 import { grants } from '../auth/scopes.js';
 import type { AuditLog } from '../audit/audit-log.js';
+import { patientRefsOf } from '../audit/audit-event.js';
 import type { ExportFile, ExportJob } from '../bulk/jobs.js';
 import type { JobTask, JobTaskContext } from '../bulk/exporter.js';
 import { enqueueJob, statusUrl } from '../bulk/operations.js';
@@ -28,7 +29,7 @@ import { evaluate, evaluateMeasureHandler, loadMeasure, readEvaluateParams, type
 import { readsConditions } from './cohort.js';
 import type { ForecastRunner } from './forecast-runner.js';
 import { parseMeasure } from './measure-definition.js';
-import { PatientDisclosures } from './disclosure.js';
+import { PatientDisclosures, type RecordDisclosure } from './disclosure.js';
 import { CSV_HEADER_LINE, CSV_NEWLINE, csvRows, duePatients, readReminderParams, reminderRecallHandler, type DuePatient } from './reminder-recall.js';
 
 export const REMINDER_TASK = 'reminder-recall';
@@ -135,20 +136,23 @@ function pairsOf(query: string | Array<[string, string]>): Array<[string, string
  */
 function jobDisclosures(job: ExportJob, audit: AuditLog | undefined, params: ReminderJobParams, answer: string): PatientDisclosures | undefined {
   if (!audit) return undefined;
-  const kept = params.audit;
+  return new PatientDisclosures(jobRecord(job, audit, params.audit, pairsOf(params.audit?.query ?? params.query), REMINDER_TASK), answer);
+}
+
+/** Records one event of a job's kick-off naming patients its files hold (`kept` absent: the job's owner). */
+function jobRecord(job: ExportJob, audit: AuditLog, kept: JobAudit | undefined, query: Array<[string, string]>, operation: string = MEASURE_TASK): RecordDisclosure {
   const caller: Caller = { ...(kept?.caller ?? { sub: job.owner, organization: job.organization, scope: '' }), scopes: [] };
-  const record = (patientRefs: string[], description: string) =>
+  return (patientRefs, description) =>
     audit.recordAccess({
       caller,
       interaction: 'operation',
-      operation: REMINDER_TASK,
-      query: pairsOf(kept?.query ?? params.query),
+      operation,
+      query,
       patientRefs,
       outcome: 202,
       outcomeDesc: `asynchronous job ${job.id}, ${description}`,
       requestId: kept?.requestId ?? job.id,
     });
-  return new PatientDisclosures(record, answer);
 }
 
 async function reminderJob(ctx: JobTaskContext, runner: ForecastRunner, audit: AuditLog | undefined): Promise<ExportFile[]> {
@@ -209,14 +213,32 @@ async function reminderCsvJob(ctx: JobTaskContext, patientsDue: AsyncIterable<Du
   }
 }
 
-async function measureJob(ctx: JobTaskContext, runner: ForecastRunner): Promise<ExportFile[]> {
-  const params = ctx.job.task?.params as { measure: string; evaluate: EvaluateParams };
+/** What a measure job keeps from its kick-off (ExportJob.task.params). */
+interface MeasureJobParams {
+  measure: string;
+  evaluate: EvaluateParams;
+  /** Who started it and how, for the AuditEvents naming the patients a subject-list report lists. */
+  audit?: JobAudit;
+}
+
+async function measureJob(ctx: JobTaskContext, runner: ForecastRunner, audit: AuditLog | undefined): Promise<ExportFile[]> {
+  const { job } = ctx;
+  const params = job.task?.params as unknown as MeasureJobParams;
   const def = parseMeasure(await loadMeasure(ctx, params.measure));
   const report = await evaluate(ctx, def, params.evaluate, runner, ctx.signal);
   const out = ctx.output('MeasureReport');
   try {
     out.push(JSON.stringify({ ...report, id: randomUUID() }));
-    return outputs(await out.close(), 'MeasureReport', 'Measure');
+    const files = outputs(await out.close(), 'MeasureReport', 'Measure');
+    // A subject-list report names its patients (who is, and is not, up to date): audited as the
+    // synchronous answer's event names them, by events of the kick-off naming the job.
+    const listed = patientRefsOf([report]);
+    if (audit && listed.length > 0) {
+      const disclosures = new PatientDisclosures(jobRecord(job, audit, params.audit, pairsOf(params.audit?.query ?? '')), 'written to its MeasureReport file');
+      for (const ref of listed) disclosures.add(ref.slice('Patient/'.length));
+      disclosures.flush();
+    }
+    return files;
   } catch (err) {
     await Promise.allSettled([out.close()]);
     throw err;
@@ -225,12 +247,13 @@ async function measureJob(ctx: JobTaskContext, runner: ForecastRunner): Promise<
 
 /**
  * The tasks the bulk worker runs for population jobs (registered where the server is built);
- * `audit` records the patients a reminder/recall job writes to its files.
+ * `audit` records the patients a reminder/recall job writes to its files, and those a subject-list
+ * MeasureReport lists.
  */
 export function populationJobTasks(runner: ForecastRunner, audit?: AuditLog): Map<string, JobTask> {
   return new Map<string, JobTask>([
     [REMINDER_TASK, (ctx) => reminderJob(ctx, runner, audit)],
-    [MEASURE_TASK, (ctx) => measureJob(ctx, runner)],
+    [MEASURE_TASK, (ctx) => measureJob(ctx, runner, audit)],
   ]);
 }
 
@@ -273,7 +296,12 @@ export function populationOperations(runner: ForecastRunner, bulk: BulkExports):
       if (req.resourceType !== 'Measure' || req.id === undefined) return measureNow(req, ctx); // its 400
       const evaluateParams = { ...readEvaluateParams(req), conditions: readsConditions(ctx.caller) };
       parseMeasure(await loadMeasure(ctx, req.id)); // unknown or unreadable Measure: 404 / 400 now
-      return startPopulationJob(bulk, req, ctx, MEASURE_TASK, { measure: req.id, evaluate: evaluateParams }, ['MeasureReport']);
+      const params: MeasureJobParams = {
+        measure: req.id,
+        evaluate: evaluateParams,
+        audit: { caller: auditedCaller(ctx.caller), requestId: ctx.requestId, query: new URLSearchParams(req.query).toString() },
+      };
+      return startPopulationJob(bulk, req, ctx, MEASURE_TASK, params as unknown as Record<string, unknown>, ['MeasureReport']);
     },
   };
 }
