@@ -73,10 +73,12 @@ function parseOperations(body: unknown): Operation[] {
  */
 function applyOperations(resource: Resource, operations: Operation[], maxValues: number): Resource {
   let document = structuredClone(resource);
-  let values = countValues(document, maxValues);
+  // Counted at the first copy: a patch without one never walks the resource for it.
+  let values: number | undefined;
   try {
     operations.forEach((operation, index) => {
       if (operation.op === 'copy') {
+        values ??= countValues(document, maxValues);
         values += countValues(jsonPatch.getValueByPointer(document, operation.from), maxValues);
         if (values > maxValues) {
           throw failWith(400, [
