@@ -45,6 +45,8 @@ export const SMART_CAPABILITIES = [
   'client-confidential-asymmetric',
   'context-standalone-patient',
   'context-ehr-patient',
+  // need_patient_banner in the token response of a launch (src/signin/provider.ts).
+  'context-passthrough-banner',
   'sso-openid-connect',
   'permission-offline',
   'permission-online',

@@ -117,6 +117,23 @@ describe('standalone launch with launch/patient', () => {
     expect(byName.entry ?? []).toHaveLength(0);
   });
 
+  it('patient/ scopes without launch/patient: the picker comes all the same, and the token names the patient (it had patient/ scopes and no patient, useless)', async () => {
+    const cfg = await config('launch-app');
+    const verifier = oidc.randomPKCECodeVerifier();
+    const url = oidc.buildAuthorizationUrl(cfg, { redirect_uri: REDIRECT, scope: 'openid patient/Immunization.rs', code_challenge: await oidc.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256', state: 'i1' });
+    const agent = new TestAgent();
+    const loginPage = await agent.follow(await agent.get(url.toString()), REDIRECT);
+    const picker = await agent.follow(await agent.post(agent.formAction(loginPage), { username: 'nurse.joy', password: 'pallet town 1' }), REDIRECT);
+    expect(picker.html).toContain('<h1>Choose a patient</h1>');
+    const found = await agent.get(`${agent.formAction(picker, 'family')}?family=Visible`);
+    const consent = await agent.follow(await agent.post(agent.formAction(found, 'patient'), { patient: visibleId }), REDIRECT);
+    const back = await agent.follow(await agent.post(agent.formAction(consent, 'decision'), { decision: 'allow' }), REDIRECT);
+    const tokens = await oidc.authorizationCodeGrant(cfg, new URL(back.location as string), { pkceCodeVerifier: verifier, expectedState: 'i1' });
+    expect(tokens.patient).toBe(visibleId);
+    const shots = await fetch(`${server.baseUrl}/Immunization?patient=${visibleId}`, { headers: { authorization: `Bearer ${tokens.access_token}` } });
+    expect(shots.status).toBe(200);
+  });
+
   it('a clinic-b nurse finds Oscar (the objection was recorded with her clinic)', async () => {
     const tokens = await webAppTokens('nurse.b', 'clinic b nurse');
     const res = await fetch(`${server.baseUrl}/Patient/${hiddenId}`, { headers: { authorization: `Bearer ${tokens.access_token}` } });

@@ -31,7 +31,7 @@ describe('SMART discovery of the sign-in flow', () => {
     });
     expect(doc.grant_types_supported).toEqual(expect.arrayContaining(['authorization_code', 'refresh_token', 'client_credentials']));
     expect(doc.capabilities).toEqual(
-      expect.arrayContaining(['launch-standalone', 'client-public', 'client-confidential-symmetric', 'context-standalone-patient', 'permission-user', 'permission-patient', 'permission-v2', 'sso-openid-connect'])
+      expect.arrayContaining(['launch-standalone', 'client-public', 'client-confidential-symmetric', 'context-standalone-patient', 'permission-user', 'permission-patient', 'permission-v2', 'sso-openid-connect', 'context-passthrough-banner'])
     );
     expect(doc.scopes_supported).toEqual(expect.arrayContaining(['openid', 'fhirUser', 'launch/patient', 'offline_access', 'patient/Immunization.rs', 'user/*.cruds']));
   });

@@ -107,7 +107,7 @@ export function interactionRouter(options: InteractionOptions): express.Router {
     await provider.interactionFinished(
       req,
       res,
-      { error: 'access_denied', error_description: `the ${user.role} role opens no patient's record, so the app cannot be given a patient (launch/patient): ask without launch/patient, or sign in as a user who sees patients` },
+      { error: 'access_denied', error_description: `the ${user.role} role opens no patient's record, so the app cannot be given a patient (launch/patient, patient/ scopes): ask without them, or sign in as a user who sees patients` },
       { mergeWithLastSubmission: false }
     );
     return true;

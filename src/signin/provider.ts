@@ -103,7 +103,12 @@ export function createProvider(options: ProviderOptions): SigninProvider {
       { name: 'launch', requestable: false },
       new interactionPolicy.Check('launch_patient_missing', 'the app asks for a patient (launch/patient)', 'interaction_required', (ctx) => {
         const result = ctx.oidc.result as { launch?: { patient?: string } } | undefined;
-        return (ctx.oidc.requestParamScopes.has('launch/patient') || isEhrLaunch(ctx)) && !result?.launch?.patient
+        // patient/ scopes are granted only with a patient in context (SMART: the server provides the
+        // patient launch context with them; it may infer launch/patient): without one the token was
+        // useless, every FHIR request a 403 "patient/ scopes need a patient claim".
+        const asked = ctx.oidc.requestParamScopes;
+        const needsPatient = asked.has('launch/patient') || [...asked].some((scope) => scope.startsWith('patient/'));
+        return (needsPatient || isEhrLaunch(ctx)) && !result?.launch?.patient
           ? interactionPolicy.Check.REQUEST_PROMPT
           : interactionPolicy.Check.NO_NEED_TO_PROMPT;
       })
