@@ -45,12 +45,12 @@ const OPERATION_TYPES = ['add', 'insert', 'delete', 'replace', 'move'] as const;
 type OperationType = (typeof OPERATION_TYPES)[number];
 
 /** The parts each operation type takes (R4 fhirpatch.html, the operations table). */
-const PARTS: Record<OperationType, { required: string[]; optional?: string[] }> = {
-  add: { required: ['path', 'name', 'value'] },
-  insert: { required: ['path', 'value', 'index'] },
-  delete: { required: ['path'] },
-  replace: { required: ['path', 'value'] },
-  move: { required: ['path', 'source', 'destination'] },
+const PARTS: Record<OperationType, string[]> = {
+  add: ['path', 'name', 'value'],
+  insert: ['path', 'value', 'index'],
+  delete: ['path'],
+  replace: ['path', 'value'],
+  move: ['path', 'source', 'destination'],
 };
 
 /**
@@ -166,9 +166,9 @@ function parseOperation(parameter: unknown, index: number): PatchOperation {
     refuse(`the part "type" must be a valueCode, one of ${OPERATION_TYPES.join(', ')}; got ${JSON.stringify(type ?? null)}`);
   }
   const opType = type as OperationType;
-  const allowed = new Set(['type', ...PARTS[opType].required, ...(PARTS[opType].optional ?? [])]);
+  const allowed = new Set(['type', ...PARTS[opType]]);
   for (const partName of parts.keys()) if (!allowed.has(partName)) refuse(`a ${opType} operation has no part "${partName}"`);
-  for (const partName of PARTS[opType].required) if (!parts.has(partName)) refuse(`a ${opType} operation needs the part "${partName}"`);
+  for (const partName of PARTS[opType]) if (!parts.has(partName)) refuse(`a ${opType} operation needs the part "${partName}"`);
 
   const path = parts.get('path')?.valueString;
   if (typeof path !== 'string' || path.trim() === '') refuse('the part "path" must be a non-empty valueString');
