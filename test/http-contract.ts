@@ -413,6 +413,8 @@ export function runHttpContract(kind: StoreKind): void {
           'ValueSet',
           'ConceptMap',
           'Measure',
+          // Read only: the signed-in user as fhirUser names it (src/signin/practitioner-read.ts).
+          'Practitioner',
         ]);
       });
     });
