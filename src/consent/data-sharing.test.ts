@@ -27,6 +27,16 @@ describe('newest decides', () => {
     expect(dataSharingOf([deny, sameDay], NOW)).toMatchObject({ status: 'yes', decidedBy: 'p2' });
   });
 
+  it('Consents without a dateTime: the one stored last decides, in whatever order they were read', () => {
+    const permit = consent('p', { provision: { type: 'permit' }, ...stored('2026-01-01T00:00:00Z') });
+    const deny = consent('d', { provision: { type: 'deny' }, ...stored('2026-01-02T00:00:00Z') });
+    expect(dataSharingOf([permit, deny], NOW)).toMatchObject({ status: 'no', decidedBy: 'd' });
+    expect(dataSharingOf([deny, permit], NOW)).toMatchObject({ status: 'no', decidedBy: 'd' });
+    // A dated Consent still outranks an undated one (the contract orders by dateTime first).
+    const dated = consent('t', { dateTime: '2025-01-01', provision: { type: 'permit' }, ...stored('2025-01-01T00:00:00Z') });
+    expect(dataSharingOf([deny, dated], NOW)).toMatchObject({ status: 'yes', decidedBy: 't' });
+  });
+
   it('a dateTime later than the Consent was stored counts as the moment it was stored: it cannot pin the choice', () => {
     const future = consent('f', { dateTime: '2099-01-01', provision: { type: 'deny' }, ...stored('2026-03-01T00:00:00Z') });
     const withdrawal = consent('w', { dateTime: '2026-04-01T00:00:00Z', provision: { type: 'permit' }, ...stored('2026-04-01T00:00:01Z') });

@@ -65,9 +65,13 @@ function effect(consent: Consent, now: number): SharingStatus | undefined {
 
 /** Newest first: dateTime, then meta.lastUpdated. */
 function newestFirst(a: Consent, b: Consent): number {
-  const byDate = decisionTime(b) - decisionTime(a);
-  if (byDate !== 0) return byDate;
-  return time(b.meta?.lastUpdated) - time(a.meta?.lastUpdated);
+  // Compared, not subtracted: two Consents without a dateTime are both -Infinity, whose difference
+  // is NaN, which sort takes as "equal" — the order they were read in decided, never lastUpdated.
+  return compareTimes(decisionTime(b), decisionTime(a)) || compareTimes(time(b.meta?.lastUpdated), time(a.meta?.lastUpdated));
+}
+
+function compareTimes(x: number, y: number): number {
+  return x === y ? 0 : x > y ? 1 : -1;
 }
 
 /**
