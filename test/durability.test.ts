@@ -5,6 +5,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { AuditEvent } from '@medplum/fhirtypes';
 import jwt from 'jsonwebtoken';
 import { afterAll, describe, expect, it } from 'vitest';
 import { childStoreEnv, startChildServer } from './helpers/child-server.js';
@@ -57,6 +58,48 @@ describe.each(kinds)('durability on the %s store', (kind) => {
         expect(res.status, `Patient/${id}`).toBe(200);
         expect(await res.json()).toEqual(body);
       }
+    } finally {
+      second.child.kill('SIGTERM');
+      expect(await second.exited).toBe(0);
+    }
+  }, 240_000);
+
+  it('every acknowledged read has its AuditEvent after SIGKILL right after the last answer', async () => {
+    // A burst of reads, then kill -9 at once: the events still queued (batched off the response
+    // path) were lost — 29 of 2,000 on the embedded store — until the journal (src/audit/audit-journal.ts).
+    const env = await storeEnv(kind);
+    const first = await startChildServer(env);
+    const created = await fetch(`${first.baseUrl}/Patient`, { method: 'POST', headers: auth, body: JSON.stringify(patient()) });
+    const { id } = (await created.json()) as { id: string };
+    const reads = kind === 'embedded' ? 600 : 150;
+    const acknowledged: string[] = [];
+    let next = 0;
+    const reader = async () => {
+      while (next < reads) {
+        const requestId = `durable-read-${next++}`;
+        const res = await fetch(`${first.baseUrl}/Patient/${id}`, { headers: { ...auth, 'x-request-id': requestId } });
+        await res.text();
+        if (res.status === 200) acknowledged.push(requestId);
+      }
+    };
+    await Promise.all(Array.from({ length: 16 }, reader));
+    first.child.kill('SIGKILL');
+    await first.exited;
+
+    const second = await startChildServer(env);
+    try {
+      const audited = new Set<string>();
+      const deadline = Date.now() + 60_000;
+      while (audited.size < acknowledged.length && Date.now() < deadline) {
+        let url: string | undefined = `${second.baseUrl}/AuditEvent?entity=Patient/${id}&_count=1000`;
+        while (url) {
+          const page = (await (await fetch(url, { headers: auth })).json()) as { entry?: Array<{ resource: AuditEvent }>; link?: Array<{ relation: string; url: string }> };
+          for (const e of page.entry ?? []) for (const x of e.resource.entity ?? []) if (x.what?.identifier?.value?.startsWith('durable-read-')) audited.add(x.what.identifier.value);
+          url = page.link?.find((l) => l.relation === 'next')?.url;
+        }
+        if (audited.size < acknowledged.length) await new Promise((r) => setTimeout(r, 200));
+      }
+      expect(acknowledged.filter((requestId) => !audited.has(requestId))).toEqual([]);
     } finally {
       second.child.kill('SIGTERM');
       expect(await second.exited).toBe(0);
