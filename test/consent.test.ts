@@ -194,7 +194,7 @@ describe('data sharing and patient compartments', () => {
     expect(JSON.stringify(own.body)).toContain(dose);
   });
 
-  it('"No": $merge moves the choice to the target and the merged-away source keeps it (a copy), so neither shows', async () => {
+  it('"No": after $merge the choice on the merged-away source counts for the target too, so neither shows', async () => {
     const family = `Mergehidden${Date.now()}`;
     const source = (await server.fhir('POST', 'Patient', { body: patient({ name: [{ family, given: ['Kid'] }], birthDate: '2022-02-02' }) })).body.id;
     const target = (await server.fhir('POST', 'Patient', { body: patient({ name: [{ family: `${family}x`, given: ['Kid'] }], birthDate: '2022-02-02' }) })).body.id;
@@ -212,10 +212,10 @@ describe('data sharing and patient compartments', () => {
     }
     const search = await server.fhir('GET', `Patient?family=${family}`, { headers: orgC() });
     expect(search.body.entry ?? []).toEqual([]);
-    // The original moved with the doses; the source holds a copy of the same choice.
-    expect((await server.fhir('GET', `Consent/${objection.body.id}`)).body.patient.reference).toBe(`Patient/${target}`);
-    const kept = await server.fhir('GET', `Consent?patient=Patient/${source}`);
-    expect(kept.body.entry.map((e: any) => [e.resource.provision.type, e.resource.organization[0].reference])).toEqual([['deny', 'Organization/A']]);
+    // The choice stays, unchanged (version 1), on the record it names: the person's records share it.
+    const kept = await server.fhir('GET', `Consent/${objection.body.id}`);
+    expect([kept.body.patient.reference, kept.body.meta.versionId]).toEqual([`Patient/${source}`, '1']);
+    expect((await server.fhir('GET', `Consent?patient=Patient/${target}`)).body.entry ?? []).toEqual([]);
     expect((await server.fhir('GET', `Patient/${source}`, { headers: as({ scope: 'user/*.rs', organization: 'Organization/A' }) })).status).toBe(200);
   });
 

@@ -49,6 +49,15 @@ export function runDataSharingContract(kind: StoreKind): void {
     const ids = (bundle: any): string[] => (bundle.entry ?? []).map((e: any) => `${e.resource?.resourceType}/${e.resource?.id}`);
 
     describe('a child with merged records: the newest choice on any of its records decides for all of them', () => {
+      const twoRecordsUnmerged = async () => {
+        const family = `Order${Math.random().toString(36).slice(2, 8)}`;
+        const make = async (given: string) => {
+          const p = await server.fhir('POST', 'Patient', { body: patient({ name: [{ family, given: [given] }], birthDate: '2022-06-08', gender: 'male' }) });
+          expect(p.status, p.text).toBe(201);
+          return p.body.id as string;
+        };
+        return { source: await make('Olle'), target: await make('Olof') };
+      };
       const twoRecords = async () => {
         const mrn = `merged-${Date.now()}-${Math.random().toString(36).slice(2)}`;
         const family = `Merged${Math.random().toString(36).slice(2, 8)}`;
@@ -121,6 +130,24 @@ export function runDataSharingContract(kind: StoreKind): void {
         expect(yes.status, yes.text).toBe(201);
         for (const path of [`Patient/${c.source}`, `Patient/${c.target}`, `Immunization/${c.dose}`]) {
           expect((await server.fhir('GET', path, { headers: orgC() })).status, path).toBe(200);
+        }
+      }, 120_000);
+
+      it('a merge keeps the order of the two records\' choices: a newer No (no dateTime, or the same one) is not outranked by an older Yes moved over', async () => {
+        for (const dateTime of [undefined, '2024-05-06']) {
+          for (const [older, newer] of [
+            ['source', 'target'],
+            ['target', 'source'],
+          ] as const) {
+            const c = await twoRecordsUnmerged();
+            const yes = await server.fhir('POST', 'Consent', { body: sharingConsent(c[older], { dateTime, provision: { type: 'permit' } }) });
+            expect(yes.status, yes.text).toBe(201);
+            const no = await server.fhir('POST', 'Consent', { body: sharingConsent(c[newer], { dateTime, provision: { type: 'deny' }, organization: [{ reference: 'Organization/A' }] }) });
+            expect(no.status, no.text).toBe(201);
+            const merged = await server.fhir('POST', 'Patient/$merge', { body: mergeParameters(c.source, c.target) });
+            expect(merged.status, merged.text).toBe(200);
+            for (const id of [c.source, c.target]) expect((await server.fhir('GET', `Patient/${id}`, { headers: orgC() })).status, `${dateTime} Yes on ${older}`).toBe(403);
+          }
         }
       }, 120_000);
     });

@@ -209,6 +209,29 @@ describe('QBP^Q11 Z34 → RSP^K11', () => {
     expect(profileOf(publicHealth.msg)).toBe('Z32');
   });
 
+  it('a No recorded on a record later merged away still shows in the survivor\'s PD1-12, and hides the survivor from another organization', async () => {
+    const clinicA = server.token({ scope: 'user/*.cruds', organization: 'Organization/clinic-a' });
+    const clinicB = server.token({ scope: 'user/*.cruds', organization: 'Organization/clinic-b' });
+    const birth = yearsAgo(1, 100);
+    const ids: string[] = [];
+    for (const [mrn, given, pd1] of [
+      ['PRIVM-S', 'Hedda', `PD1|||||||||||01^No reminder/recall^HL70215|Y|${hl7Date(5)}`],
+      ['PRIVM-T', 'Hedvig', undefined],
+    ] as const) {
+      const ack = await post(vxu({ pid: pid({ mrn, authority: 'CLINICA', family: 'Lindqvist', given, birth, sex: 'F' }), ...(pd1 ? { pd1 } : {}), orders: [order({ filler: `${mrn}-1`, cvx: '08', date: hl7Date(30) })] }), clinicA);
+      expect(ack.msg.getSegment('MSA')?.getField(1).toString(), ack.text).toMatch(/^A[AE]$/);
+      const found = await server.fhir('GET', `Patient?identifier=${encodeURIComponent(`https://iis-fhir-server.org/fhir/sid/hl7v2-authority/CLINICA|${mrn}`)}`);
+      ids.push(found.body.entry[0].resource.id);
+    }
+    expect((await server.fhir('POST', 'Patient/$merge', { body: mergeParameters(ids[0], ids[1]) })).status).toBe(200);
+    const query = qbp(qpd({ id: 'PRIVM-T^^^CLINICA^MR', family: 'Lindqvist', given: 'Hedvig', birth, sex: 'F' }));
+    const owner = await post(query, clinicA);
+    expect(profileOf(owner.msg), owner.text).toBe('Z32');
+    expect(owner.msg.getSegment('PD1')?.getField(12).toString(), owner.text).toBe('Y');
+    const other = await post(query, clinicB);
+    expect(profileOf(other.msg), other.text).toBe('Z33');
+  });
+
   it('a record merged away twice (a → b → c): a query by its first record number and demographics answers the surviving record, every dose (Z32, Z42)', async () => {
     const birth = yearsAgo(1, 40);
     const records = [

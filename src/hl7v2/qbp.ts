@@ -18,6 +18,7 @@ import type {
   Patient,
 } from '@medplum/fhirtypes';
 import { dataSharingOf } from '../consent/data-sharing.js';
+import { sameRecordLinksOf } from '../consent/sharing-index.js';
 import { isFhirError } from '../fhir/outcome.js';
 import { comparePatients } from '../matching/compare.js';
 import { GRADE_ORDER } from '../matching/types.js';
@@ -260,7 +261,10 @@ async function historyResponse(
 ): Promise<string> {
   const immunizations = await readAll<Immunization>(run, `Immunization?patient=Patient/${patient.id}&_count=1000`);
   immunizations.sort((a, b) => (a.occurrenceDateTime ?? '').localeCompare(b.occurrenceDateTime ?? ''));
-  const consents = await readAll<Consent>(run, `Consent?patient=Patient/${patient.id}&_count=100`);
+  // The child's data-sharing status is the person's: the choices recorded on every record merged
+  // into this one (or this one's) count, the newest deciding, as the registry applies it.
+  const records = await personRecords(run, patient);
+  const consents = await readAll<Consent>(run, `Consent?patient=${records.map((id) => `Patient/${id}`).join(',')}&_count=100`);
   const sharing = dataSharingOf(consents);
   const deciding = consents.find((c) => c.id === sharing.decidedBy);
   const segments: Hl7Segment[] = [
@@ -307,6 +311,37 @@ async function conditionsOf(run: FhirRunner, patient: Patient): Promise<Conditio
     if (isFhirError(error) && error.status === 403) return [];
     throw error;
   }
+}
+
+/** Records of one child looked at for its data-sharing choices, at most (a merge chain is short). */
+const MAX_PERSON_RECORDS = 20;
+
+/**
+ * The ids of the child's records: this one and every record joined to it, in either direction and
+ * through chains, by a replaced-by / replaces link (src/consent/sharing-index.ts), as the caller
+ * may read them.
+ */
+async function personRecords(run: FhirRunner, patient: Patient): Promise<string[]> {
+  const known = new Map<string, Patient>([[patient.id as string, patient]]);
+  const queue = [patient.id as string];
+  while (queue.length > 0 && known.size < MAX_PERSON_RECORDS) {
+    const id = queue.shift() as string;
+    const linking = (await readAll<Patient>(run, `Patient?link=Patient/${id}&_count=100`)).filter((p) => sameRecordLinksOf(p).includes(`Patient/${id}`));
+    const neighbours = new Map<string, Patient | undefined>(sameRecordLinksOf(known.get(id)).map((ref) => [ref.slice('Patient/'.length), undefined]));
+    for (const p of linking) neighbours.set(p.id as string, p);
+    for (const [other, found] of neighbours) {
+      if (known.has(other) || known.size >= MAX_PERSON_RECORDS) continue;
+      let record = found;
+      if (!record) {
+        const response = await run({ method: 'GET', url: `Patient/${other}` });
+        if (response.status !== 200) continue;
+        record = response.body as Patient;
+      }
+      known.set(other, record);
+      queue.push(other);
+    }
+  }
+  return [...known.keys()];
 }
 
 async function readAll<T>(run: FhirRunner, url: string): Promise<T[]> {

@@ -4,8 +4,8 @@
 // record carrying all of them (a record merged away is not a candidate while a live one carries
 // the identifiers too: after a merge the target holds the source's identifiers); with a reference
 // as well, every identifier given must be on the record referenced. Then:
-// the source's Immunizations, data-sharing Consents and Conditions move to the target (the source
-// keeps a copy of each data-sharing Consent, and of the target's: its own record still names the child), the source becomes
+// the source's Immunizations, Conditions and other Consents move to the target (its data-sharing
+// Consents stay where they are: the status is the person's, src/consent/sharing-index.ts), the source becomes
 // inactive with a replaced-by link, the target gets a replaces link and the source's identifiers
 // and names, and the pair leaves the review list (the target's possible-duplicate-of naming the
 // source goes, its review tag when no other candidate is named; the source, merged away, loses its
@@ -17,7 +17,6 @@
 import type { Condition, Consent, Extension, Identifier, Immunization, OperationOutcomeIssue, Parameters, ParametersParameter, Patient, PatientLink, Resource } from '@medplum/fhirtypes';
 import { grants } from '../auth/scopes.js';
 import { isDataSharingConsent } from '../consent/data-sharing.js';
-import { newResourceId } from '../fhir/resource-id.js';
 import { badRequest, forbidden, makeIssue, outcome, unprocessable } from '../fhir/outcome.js';
 import { readCurrent } from '../interactions/read.js';
 import type { FhirRequest, FhirResponse, HandlerContext } from '../interactions/types.js';
@@ -70,24 +69,18 @@ async function merge(req: FhirRequest, ctx: HandlerContext, afterMerge: AfterMer
       { other: { reference: `Patient/${target.id}` }, type: 'replaced-by' },
     ],
   };
-  const moved = await recordsOf(ctx, `Patient/${source.id}`);
+  // Data-sharing Consents stay on the record they name: the links this merge writes make the two
+  // records one person, whose status the newest choice on any of its records decides
+  // (src/consent/sharing-index.ts), for the merged-away record (its name, identifiers and
+  // replaced-by link) as for the survivor. Moving them rewrote them: every write renews
+  // meta.lastUpdated, which orders choices of the same dateTime (or none), so an older choice
+  // moved outranked a newer one left in place (a No child merged into a Yes child shown to all).
+  const moved = (await recordsOf(ctx, `Patient/${source.id}`)).filter((r) => !(r.resourceType === 'Consent' && isDataSharingConsent(r.resource as Consent)));
   const conditions = moved.filter((r) => r.resourceType === 'Condition').length;
-  // The source keeps its name, birth date and identifiers: its data-sharing choice must stay with
-  // it too, or moving the Consents would show a No child's merged-away record to every facility.
-  // The target's choice goes to the source as well: the merged-away record is the same child and
-  // names the target (replaced-by), so a No / Unknown target's id, and that it is this child, would
-  // otherwise be shown to the organization that registered the source (a hidden child registered
-  // again elsewhere, src/consent/hidden-duplicates.ts). Both records then hold the same Consents,
-  // so the newest one decides the same for both.
-  const targetChoices = await ctx.store.search('Consent', { filter: { 's.patient': `Patient/${target.id}` }, limit: MAX_MOVED + 1 });
-  const keptChoices = [...moved, ...targetChoices]
-    .filter((r) => r.resourceType === 'Consent' && isDataSharingConsent(r.resource as Consent))
-    .map((r) => copyFor(r.resource as Consent, source.id));
   const ops: WriteOp[] = [
     write('Patient', target, newTarget),
     write('Patient', source, newSource),
     ...moved.map((record) => write(record.resourceType, record, repoint(record.resource as Immunization | Consent | Condition, target.id))),
-    ...keptChoices.map((consent) => ({ resourceType: 'Consent', id: consent.id as string, resource: consent, ifVersion: 'absent' as const, index: indexFor(consent) })),
   ];
   const summary = makeIssue(
     'information',
@@ -96,8 +89,7 @@ async function merge(req: FhirRequest, ctx: HandlerContext, afterMerge: AfterMer
       `${moved.filter((r) => r.resourceType === 'Immunization').length} Immunization(s) and ` +
       `${moved.filter((r) => r.resourceType === 'Consent').length} Consent(s)` +
       (conditions > 0 ? ` and ${conditions} Condition(s)` : '') +
-      ' moved; the source is inactive with a replaced-by link' +
-      (keptChoices.length > 0 ? ` and keeps a copy of the ${keptChoices.length} data-sharing Consent(s) of the two records` : '')
+      ' moved; the source is inactive with a replaced-by link (data-sharing Consents stay on their record and count for both)'
   );
   if (input.preview) return { status: 200, body: result(input.raw, [summary], newTarget) };
 
@@ -106,11 +98,10 @@ async function merge(req: FhirRequest, ctx: HandlerContext, afterMerge: AfterMer
     if (ctx.store.supportsTransactions) written = await ctx.store.transact(ops);
     else {
       // Without transactions each step is its own versioned write, in an order that leaves no
-      // Immunization pointing at a record marked replaced and the source never without its
-      // data-sharing choice: the source's Consent copies, target, moves, then the source.
+      // Immunization pointing at a record marked replaced: target (its replaces link already joins
+      // the two records' data sharing), moves, then the source.
       written = [];
-      const copies = ops.slice(ops.length - keptChoices.length);
-      const ordered = [...copies, ops[0], ...ops.slice(2, ops.length - keptChoices.length), ops[1]];
+      const ordered = [ops[0], ...ops.slice(2), ops[1]];
       for (const op of ordered) written.push(await ctx.store.write(op));
     }
   } catch (err) {
@@ -205,12 +196,6 @@ async function recordsOf(ctx: HandlerContext, patientRef: string): Promise<Resou
     throw unprocessable(`More than ${MAX_MOVED} records would move; merge refused`);
   }
   return [...immunizations, ...consents, ...conditions];
-}
-
-/** A data-sharing Consent's copy for the merged-away source: the same choice, a record of its own. */
-function copyFor(consent: Consent, sourceId: string): Consent {
-  const { id: _id, meta: _meta, ...content } = consent;
-  return { ...content, id: newResourceId(), patient: { ...consent.patient, reference: `Patient/${sourceId}` } };
 }
 
 function repoint<T extends Immunization | Consent | Condition>(resource: T, targetId: string): T {

@@ -3,9 +3,9 @@
 import { describe, expect, it } from 'vitest';
 import { ageAt, parseDate, showDate } from './dates';
 import { describeFailure, STATUS_TEXT } from './errors';
-import type { Consent, Parameters } from './fhir-types';
+import type { Bundle, Consent, Parameters, Patient } from './fhir-types';
 import { readForecast } from './forecast';
-import { currentSharing, newSharingConsent, sharingHistory } from './sharing';
+import { currentSharing, newSharingConsent, personRecordIds, sharingHistory } from './sharing';
 import { ndcDigits, resolveVaccine, suggest, vaccineLabel, type Vaccine } from './vaccines';
 
 describe('dates', () => {
@@ -203,5 +203,31 @@ describe('coverage band labels', () => {
       { id: 'adolescent-tdap', vaccine: 'Tdap', short: 'Tdap', age: 'Adolescents', unit: 'years' }
     );
     expect(bar.bands.map((b) => b.label)).toEqual(['13-15 years', '16-17 years']);
+  });
+});
+
+describe('the records of a merged child', () => {
+  it('finds every record joined by replaced-by / replaces links, both ways and through a chain (a → b → c), and no other', async () => {
+    const records: Patient[] = [
+      { resourceType: 'Patient', id: 'a', active: false, link: [{ type: 'replaced-by', other: { reference: 'Patient/b' } }] },
+      { resourceType: 'Patient', id: 'b', active: false, link: [{ type: 'replaces', other: { reference: 'Patient/a' } }, { type: 'replaced-by', other: { reference: 'Patient/c' } }] },
+      // The survivor names b only; a is found through b.
+      { resourceType: 'Patient', id: 'c', link: [{ type: 'replaces', other: { reference: 'http://host/fhir/Patient/b' } }] },
+      { resourceType: 'Patient', id: 'x', link: [{ type: 'seealso', other: { reference: 'Patient/c' } }] },
+    ];
+    const api = {
+      async get<T>(path: string): Promise<T> {
+        const byLink = /^Patient\?link=Patient\/([^&]+)/.exec(path);
+        if (byLink) {
+          const named = records.filter((p) => p.link?.some((l) => l.other?.reference?.endsWith(`Patient/${byLink[1]}`)));
+          return { resourceType: 'Bundle', type: 'searchset', entry: named.map((resource) => ({ resource })) } as Bundle as T;
+        }
+        const found = records.find((p) => path === `Patient/${p.id}`);
+        if (!found) throw new Error(`not found: ${path}`);
+        return found as T;
+      },
+    };
+    for (const start of ['a', 'b', 'c']) expect((await personRecordIds(api, start)).sort()).toEqual(['a', 'b', 'c']);
+    expect(await personRecordIds(api, 'x')).toEqual(['x']);
   });
 });

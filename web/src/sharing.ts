@@ -2,7 +2,7 @@
 // decides; active+permit Yes, active+deny No, proposed Unknown, none Yes. The order and the
 // provision periods follow the registry's reading (src/consent/data-sharing.ts), so the record
 // shows the status the registry applies.
-import type { Consent } from './fhir-types';
+import type { Bundle, Consent, Patient } from './fhir-types';
 
 export type SharingStatus = 'Yes' | 'No' | 'Unknown';
 export const PRIVACY_SCOPE = { system: 'http://terminology.hl7.org/CodeSystem/consentscope', code: 'patient-privacy' };
@@ -85,4 +85,45 @@ export function newSharingConsent(patientId: string, choice: 'Yes' | 'No', organ
     },
     provision: { type: choice === 'Yes' ? 'permit' : 'deny' },
   };
+}
+
+/** Records of one child looked at for its data-sharing choices, at most (a merge chain is short). */
+const MAX_PERSON_RECORDS = 20;
+const SAME_PERSON = new Set(['replaced-by', 'replaces']);
+
+function sameRecordLinks(patient: Patient | undefined): string[] {
+  return (patient?.link ?? [])
+    .filter((l) => l.type !== undefined && SAME_PERSON.has(l.type))
+    .map((l) => /(?:^|\/)Patient\/([A-Za-z0-9\-.]{1,64})(?:\/_history\/[^/]+)?$/.exec(l.other?.reference ?? '')?.[1])
+    .filter((id): id is string => id !== undefined);
+}
+
+/**
+ * The ids of the child's records whose privacy Consents count (the registry's reading,
+ * src/consent/sharing-index.ts): this one and every record joined to it, in either direction and
+ * through chains, by a replaced-by / replaces link (a `$merge`), as the user may read them.
+ */
+export async function personRecordIds(api: { get<T>(path: string): Promise<T> }, patientId: string): Promise<string[]> {
+  const known = new Map<string, Patient | undefined>([[patientId, undefined]]);
+  const queue = [patientId];
+  while (queue.length > 0 && known.size < MAX_PERSON_RECORDS) {
+    const id = queue.shift() as string;
+    let self = known.get(id);
+    if (!self) {
+      self = await api.get<Patient>(`Patient/${id}`).catch(() => undefined);
+      known.set(id, self);
+    }
+    const linking = await api.get<Bundle<Patient>>(`Patient?link=Patient/${id}&_count=100`).catch(() => undefined);
+    const neighbours = new Map<string, Patient | undefined>(sameRecordLinks(self).map((other) => [other, undefined]));
+    for (const e of linking?.entry ?? []) {
+      const p = e.resource as Patient | undefined;
+      if (p?.id && sameRecordLinks(p).includes(id)) neighbours.set(p.id, p);
+    }
+    for (const [other, found] of neighbours) {
+      if (known.has(other) || known.size >= MAX_PERSON_RECORDS) continue;
+      known.set(other, found);
+      queue.push(other);
+    }
+  }
+  return [...known.keys()];
 }

@@ -12,7 +12,7 @@ import { useSession } from '../session';
 import { Conditions } from './Conditions';
 import { LaunchApp } from './LaunchApp';
 import type { SavedNotes } from './RecordImmunization';
-import { consentStatus, currentSharing, newSharingConsent, sharingHistory, type SharingStatus } from '../sharing';
+import { consentStatus, currentSharing, newSharingConsent, personRecordIds, sharingHistory, type SharingStatus } from '../sharing';
 import { BADGE, ErrorPanel, genderText, PageTitle, patientName } from '../ui';
 
 export function PatientRecord({ patientId }: { patientId: string }) {
@@ -185,7 +185,9 @@ function DataSharing({ patientId, onChange, closed = false }: { patientId: strin
 
   const load = useCallback(async () => {
     try {
-      const bundle = await api.get<Bundle<Consent>>(`Consent?patient=Patient/${patientId}&_count=100`);
+      // The choices recorded on every record of this child (merged records) count, as the registry applies them.
+      const records = closed ? [patientId] : await personRecordIds(api, patientId);
+      const bundle = await api.get<Bundle<Consent>>(`Consent?patient=${records.map((id) => `Patient/${id}`).join(',')}&_count=100`);
       setConsents((bundle.entry ?? []).map((e) => e.resource as Consent));
     } catch (err) {
       // A closed (Unknown) record may hide its Consents too: the choice can still be recorded.
