@@ -42,6 +42,25 @@ describe('audit trail', () => {
     expect(Buffer.from(query, 'base64').toString()).toContain(`patient=Patient%2F${id}`);
   });
 
+  it('a search about a patient names the patient even when it finds nothing (Immunization?patient=, Condition?subject=, Consent?patient=)', async () => {
+    const created = await server.fhir('POST', 'Patient', { body: patient({ name: [{ family: 'Undosed', given: ['Una'] }] }) });
+    const id = created.body.id as string;
+    const queries = [`Immunization?patient=${id}`, `Condition?subject=Patient/${id}`, `Consent?patient=Patient/${id}&status=active`];
+    for (const [i, query] of queries.entries()) {
+      const res = await server.fhir('GET', query, { headers: { 'x-request-id': `empty-search-${i}` } });
+      expect(res.status, res.text).toBe(200);
+      expect(res.body.total ?? res.body.entry?.length ?? 0, query).toBe(0);
+    }
+    const events = await eventsFor(id);
+    for (const [i, query] of queries.entries()) {
+      const event = events.find((e) => e.entity?.some((x) => x.what?.identifier?.value === `empty-search-${i}`));
+      expect(event?.subtype?.[0]?.code, query).toBe('search-type');
+    }
+    // An Immunization's own id is no patient: nothing named.
+    await server.fhir('GET', `Immunization?_id=${id}`, { headers: { 'x-request-id': 'imm-id-search' } });
+    expect((await eventsFor(id)).some((e) => e.entity?.some((x) => x.what?.identifier?.value === 'imm-id-search'))).toBe(false);
+  });
+
   it('a refused read is audited as a failure naming the patient', async () => {
     const created = await server.fhir('POST', 'Patient', { body: patient({ name: [{ family: 'Refused', given: ['Ray'] }] }) });
     const id = created.body.id as string;

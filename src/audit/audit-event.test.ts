@@ -21,6 +21,7 @@ import {
   PARTICIPATION,
   patientRef,
   patientRefsOf,
+  queriedPatientRefs,
   RESTFUL_INTERACTION,
   SOURCE_TYPE,
   SUBTYPE,
@@ -146,6 +147,20 @@ describe('patientRef / patientRefsOf', () => {
         undefined,
       ])
     ).toEqual(['Patient/a', 'Patient/b', 'Patient/c']);
+  });
+
+  it('queriedPatientRefs: the patients a search\'s parameters name', () => {
+    expect(queriedPatientRefs('Immunization', [['patient', 'a'], ['date', 'ge2020']])).toEqual(['Patient/a']);
+    expect(queriedPatientRefs('Immunization', [['patient', 'Patient/a,https://x/fhir/Patient/b']])).toEqual(['Patient/a', 'Patient/b']);
+    expect(queriedPatientRefs('Condition', [['subject', 'Patient/c']])).toEqual(['Patient/c']);
+    expect(queriedPatientRefs('Condition', [['subject:Patient', 'c']])).toEqual(['Patient/c']);
+    expect(queriedPatientRefs('Patient', [['_id', 'd,e']])).toEqual(['Patient/d', 'Patient/e']);
+    expect(queriedPatientRefs(undefined, [['_type', 'Immunization,Consent'], ['patient', 'f']])).toEqual(['Patient/f']);
+    // Not about these patients, or not patients at all:
+    expect(queriedPatientRefs('Immunization', [['_id', 'i-1']])).toEqual([]);
+    expect(queriedPatientRefs('Condition', [['subject', 'g'], ['subject', 'Group/h']])).toEqual([]);
+    expect(queriedPatientRefs('Immunization', [['patient:not', 'a'], ['patient:missing', 'true'], ['patient.name', 'Smith'], ['patient:identifier', 'sys|1']])).toEqual([]);
+    expect(queriedPatientRefs('Patient', [['_id:not', 'a'], ['name', 'Patient/x']])).toEqual([]);
   });
 
   it('names the patients of a subject-list MeasureReport (its contained Lists) and of an ImmunizationRecommendation', () => {

@@ -147,6 +147,33 @@ export function patientRefsOf(resources: Iterable<Resource | undefined>): string
   return [...refs];
 }
 
+/**
+ * The patients a search's parameters name (BALP: a query about a known patient names it, whatever
+ * it found): `patient`, `subject` and `_id` on Patient (with modifiers and chains cut: `patient:Patient`
+ * yes, `patient.name` no), comma-separated values, `Patient/<id>` or a bare id where the parameter
+ * can only mean a Patient. A search that finds nothing (`Immunization?patient=X`: X has no dose on
+ * record, also an answer about X) named no patient before.
+ */
+export function queriedPatientRefs(resourceType: string | undefined, query: ReadonlyArray<readonly [string, string]>): string[] {
+  const refs: string[] = [];
+  for (const [key, value] of query) {
+    const colon = key.indexOf(':');
+    const name = colon < 0 ? key : key.slice(0, colon);
+    const modifier = colon < 0 ? '' : key.slice(colon + 1);
+    if (modifier !== '' && modifier !== 'Patient') continue; // :not, :missing, :identifier, chains: not these patients
+    // A bare id means a Patient for patient=, subject:Patient= and Patient?_id=; subject= only names
+    // one as Patient/<id>.
+    const bareIsPatient = name === 'patient' || (name === 'subject' && modifier === 'Patient') || (name === '_id' && resourceType === 'Patient' && modifier === '');
+    if (!bareIsPatient && name !== 'subject') continue;
+    for (const item of value.split(',')) {
+      const given = item.trim();
+      const ref = patientRef(given) ?? (bareIsPatient && !given.includes('/') ? patientRef(`Patient/${given}`) : undefined);
+      if (ref) refs.push(ref);
+    }
+  }
+  return refs;
+}
+
 export function buildAuditEvent(event: AccessEvent, serverUrl: string): AuditEvent & { id: string } {
   const { caller } = event;
   const subtype: Coding[] = [{ system: RESTFUL_INTERACTION, code: SUBTYPE[event.interaction], display: SUBTYPE[event.interaction] }];

@@ -3,7 +3,7 @@
 // patient compartment, data sharing) → the registered handler → AuditEvent with the status the
 // client sees. Handlers get a HandlerContext whose only store is the caller-scoped view.
 import type { Resource } from '@medplum/fhirtypes';
-import { patientRefsOf, type AccessEvent } from '../audit/audit-event.js';
+import { patientRefsOf, queriedPatientRefs, type AccessEvent } from '../audit/audit-event.js';
 import type { AuditLog } from '../audit/audit-log.js';
 import type { Config } from '../config.js';
 import { accessPolicyFor, ANONYMOUS, type AccessPolicy } from '../consent/access.js';
@@ -270,7 +270,7 @@ export class Pipeline {
       resourceType: routed.resourceType,
       id: routed.id,
       query: !isTransaction && req.query.length > 0 ? req.query : undefined,
-      patientRefs: patientRefsOf(touched),
+      patientRefs: isSearch(routed.interaction) && req.query.length > 0 ? [...patientRefsOf(touched), ...queriedPatientRefs(routed.resourceType, req.query)] : patientRefsOf(touched),
       outcome: status,
       requestId: scope.requestId,
     };
@@ -302,6 +302,11 @@ export class Pipeline {
       requestId: scope.requestId,
     });
   }
+}
+
+/** A search names the patients its parameters are about even when it finds nothing (queriedPatientRefs). */
+function isSearch(interaction: RouteResult['interaction']): boolean {
+  return interaction === 'search-type' || interaction === 'search-system';
 }
 
 /** The resources in a response: the resource itself, or a Bundle's entries. */
