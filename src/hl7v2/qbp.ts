@@ -18,13 +18,13 @@ import type {
   Patient,
 } from '@medplum/fhirtypes';
 import { dataSharingOf } from '../consent/data-sharing.js';
-import { sameRecordLinksOf } from '../consent/sharing-index.js';
 import { isFhirError } from '../fhir/outcome.js';
 import { comparePatients } from '../matching/compare.js';
 import { GRADE_ORDER } from '../matching/types.js';
 import { err, msa, responseMsh } from './ack.js';
 import { buildMessage, component, components, hl7ToFhirDateTime, repetitions, segment, subcomponents, type ParsedMessage } from './er7.js';
 import type { FhirRunner } from './fhir-runner.js';
+import { personRecords } from './person-records.js';
 import { defaultSupportingData } from '../forecast/supporting-data.js';
 import { conditionSegments, doseSegments, nk1Segments, pd1Segment, pidSegment } from './fhir-to-v2.js';
 import { authoritySystem, SSN_SYSTEM, token } from './identifiers.js';
@@ -311,37 +311,6 @@ async function conditionsOf(run: FhirRunner, patient: Patient): Promise<Conditio
     if (isFhirError(error) && error.status === 403) return [];
     throw error;
   }
-}
-
-/** Records of one child looked at for its data-sharing choices, at most (a merge chain is short). */
-const MAX_PERSON_RECORDS = 20;
-
-/**
- * The ids of the child's records: this one and every record joined to it, in either direction and
- * through chains, by a replaced-by / replaces link (src/consent/sharing-index.ts), as the caller
- * may read them.
- */
-async function personRecords(run: FhirRunner, patient: Patient): Promise<string[]> {
-  const known = new Map<string, Patient>([[patient.id as string, patient]]);
-  const queue = [patient.id as string];
-  while (queue.length > 0 && known.size < MAX_PERSON_RECORDS) {
-    const id = queue.shift() as string;
-    const linking = (await readAll<Patient>(run, `Patient?link=Patient/${id}&_count=100`)).filter((p) => sameRecordLinksOf(p).includes(`Patient/${id}`));
-    const neighbours = new Map<string, Patient | undefined>(sameRecordLinksOf(known.get(id)).map((ref) => [ref.slice('Patient/'.length), undefined]));
-    for (const p of linking) neighbours.set(p.id as string, p);
-    for (const [other, found] of neighbours) {
-      if (known.has(other) || known.size >= MAX_PERSON_RECORDS) continue;
-      let record = found;
-      if (!record) {
-        const response = await run({ method: 'GET', url: `Patient/${other}` });
-        if (response.status !== 200) continue;
-        record = response.body as Patient;
-      }
-      known.set(other, record);
-      queue.push(other);
-    }
-  }
-  return [...known.keys()];
 }
 
 async function readAll<T>(run: FhirRunner, url: string): Promise<T[]> {

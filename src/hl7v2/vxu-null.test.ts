@@ -4,7 +4,7 @@
 // patient (PID-3, PID-5, PID-7) are never deleted, and the ACK says so.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Hl7Message } from '@medplum/core';
-import { startTestServer, testMongoUrl, type StoreKind, type TestServer } from '../../test/helpers/server.js';
+import { mergeParameters, startTestServer, testMongoUrl, type StoreKind, type TestServer } from '../../test/helpers/server.js';
 import { EXT } from './vxu-to-fhir.js';
 import { hl7Date, order, pid, vxu, yearsAgo } from './test-messages.js';
 
@@ -172,6 +172,28 @@ for (const { kind, skip } of suites) {
       expect(urls(byHospital)).toContain(EXT.mothersMaidenName);
       expect(byHospital.contact).toBeUndefined();
       expect(byHospital.name.find((n: any) => n.use === 'official').given).toEqual(['Saga']);
+    });
+
+    it('PD1-12 "" on the surviving record withdraws the protection indicator the organization recorded on a record since merged into it', async (ctx) => {
+      if (noTransactions) ctx.skip();
+      const clinicA = server.token({ scope: 'user/*.cruds', organization: 'Organization/null-clinic-a' });
+      const clinicB = server.token({ scope: 'user/*.cruds', organization: 'Organization/null-clinic-b' });
+      const birth = yearsAgo(3);
+      const source = { mrn: 'NULL-M1-S', family: 'Wennberg', given: 'Tove', birth, sex: 'F' };
+      const target = { mrn: 'NULL-M1-T', family: 'Wennberg', given: 'Tova', birth, sex: 'F' };
+      const protect = await post(vxu({ pid: pid(source), pd1: pd1({ protection: 'Y', protectionDate: hl7Date(10) }), orders: [order({ filler: 'NULL-M1-S-A', cvx: '08', date: hl7Date(60) })] }), clinicA);
+      expect(protect.msa, protect.text).toMatch(/^A[AE]$/);
+      expect((await post(vxu({ pid: pid(target), orders: [order({ filler: 'NULL-M1-T-A', cvx: '20', date: hl7Date(40) })] }), clinicA)).msa).toMatch(/^A[AE]$/);
+      const [s] = await patientsBy(`${authority('MYEHR')}|NULL-M1-S`);
+      const t = (await patientsBy(`${authority('MYEHR')}|NULL-M1-T`)).find((p) => p.id !== s.id);
+      expect((await server.fhir('POST', 'Patient/$merge', { body: mergeParameters(s.id, t.id) })).status).toBe(200);
+      const readAs = (token: string, id: string) => fetch(`${server.url}/fhir/Patient/${id}`, { headers: { authorization: `Bearer ${token}` } }).then((r) => r.status);
+      expect([await readAs(clinicB, s.id), await readAs(clinicB, t.id)]).toEqual([403, 403]);
+      const withdrawn = await post(vxu({ pid: pid(target), pd1: pd1({ protection: '""', protectionDate: '""' }), orders: [order({ filler: 'NULL-M1-T-A', cvx: '20', date: hl7Date(40) })] }), clinicA);
+      expect(withdrawn.msa, withdrawn.text).toBe('AA');
+      const [kept] = (await server.fhir('GET', `Consent?patient=Patient/${s.id}`)).body.entry.map((e: any) => e.resource);
+      expect(kept).toMatchObject({ status: 'inactive', provision: { type: 'deny' } });
+      expect([await readAs(clinicB, s.id), await readAs(clinicB, t.id)]).toEqual([200, 200]);
     });
 
     it('PD1-12 "": the protection indicator this organization recorded is withdrawn (its Consent inactive, history kept); another organization\'s stays', async (ctx) => {

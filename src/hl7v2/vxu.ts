@@ -13,6 +13,7 @@ import { markWithdrawnFacts, withoutWithdrawnFacts } from '../matching/withdrawn
 import { ackCodeFor, ackRequestOf, buildAck, type AckRequest } from './ack.js';
 import type { ParsedMessage } from './er7.js';
 import type { FhirRunner } from './fhir-runner.js';
+import { personRecords } from './person-records.js';
 import { PD1_CONSENT_SYSTEM, token } from './identifiers.js';
 import { hl7IssueFrom } from './issue-map.js';
 import type { Hl7Issue } from './problems.js';
@@ -73,8 +74,8 @@ async function storeVxu(content: VxuContent, request: AckRequest, run: FhirRunne
       });
     }
     // PD1-12 "" withdraws the protection indicator this submitter recorded on the record PID-3
-    // names (a record only matching finds has none of its PD1 Consents: they are stored with the
-    // record its PID-3 identifiers are on).
+    // names, or on a record merged into it (a record only matching finds has none of its PD1
+    // Consents: they are stored with the record its PID-3 identifiers are on).
     const withdrawnConsents = content.protectionWithdrawn && existing ? await ownProtectionConsents(run, existing.patient, organization) : [];
     const { bundle, roles } = transactionFor(content, doses, existing, refusedConditions, withdrawnConsents);
     try {
@@ -153,9 +154,11 @@ function requiredNullKept({ field, what }: { field: number; what: string }): Hl7
   };
 }
 
-/** The active PD1-12 Consents of the patient that this submitter's organization recorded (none of another's). */
+/** The active PD1-12 Consents of the child (any of its merged records) that this submitter's organization recorded (none of another's). */
 async function ownProtectionConsents(run: FhirRunner, patient: Patient, organization: string | undefined): Promise<Consent[]> {
-  const query = `patient=Patient/${patient.id}&identifier=${encodeURIComponent(`${PD1_CONSENT_SYSTEM}|`)}&status=active&_count=100`;
+  // Those recorded on a record since merged into this one (or this one's) count for this child too.
+  const records = (await personRecords(run, patient)).map((id) => `Patient/${id}`).join(',');
+  const query = `patient=${records}&identifier=${encodeURIComponent(`${PD1_CONSENT_SYSTEM}|`)}&status=active&_count=100`;
   const response = await run({ method: 'GET', url: `Consent?${query}` });
   return ((response.body as Bundle).entry ?? [])
     .map((e) => e.resource as Consent)
