@@ -16,6 +16,7 @@ import { FRONT_DOORS } from './app/front-doors.js';
 import { buildRegistry } from './app/handlers.js';
 import { tokenIssuer } from './auth/smart-config.js';
 import { userDirectoryFor } from './signin/index.js';
+import { buildSecurityEvent } from './signin/audit.js';
 import { ForecastPool } from './population/worker-pool.js';
 import { populationJobTasks } from './population/async-jobs.js';
 import { withCvxForNdcDoses } from './population/forecast-runner.js';
@@ -174,6 +175,9 @@ async function assemble(
   rules.registerFollowUp('Patient', markDuplicatesHiddenFromCreator);
   const audit = new AuditLog({ store, logger, serverUrl: baseUrl, dataDir: config.dataDir, searchIndexOf: validationPool.searchIndexOf });
   await audit.start();
+  // Backend services' client_credentials requests, issued or refused (people's codes and refresh
+  // tokens are audited by src/signin): IHE BALP IUA.71 Get Access Token.
+  auth.tokenAudit.listener = (outcome) => audit.recordEvent(buildSecurityEvent({ kind: 'token', ...outcome }, baseUrl));
   const sharing = new SharingIndex(store);
   // Bulk export: jobs in the store, outputs in the file store next to it (src/bulk).
   // Population runs forecast on worker threads (src/population/worker-pool.ts; 0: request thread).

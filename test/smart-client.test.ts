@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { MedplumClient } from '@medplum/core';
 import * as oidc from 'openid-client';
-import type { Patient } from '@medplum/fhirtypes';
+import type { AuditEvent, Patient } from '@medplum/fhirtypes';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeKey, signWith, type TestKey } from './helpers/jwks-server.js';
 import { patient, startTestServer, type TestServer } from './helpers/server.js';
@@ -78,6 +78,27 @@ describe('MedplumClient as a SMART Backend Services client', () => {
     });
     await expect(medplum.startJwtAssertionLogin(wrongAudience)).rejects.toThrow();
     expect(medplum.getAccessToken()).toBeUndefined();
+  });
+
+  it('each client_credentials request, issued or refused, is an AuditEvent naming the client (IHE BALP IUA.71 Get Access Token)', async () => {
+    const tokenUrl = `${server.url}/auth/token`;
+    const request = async (aud: string) => {
+      const assertion = await signWith(key, { iss: 'medplum-bot', sub: 'medplum-bot', aud, jti: randomUUID(), exp: Math.floor(Date.now() / 1000) + 120 });
+      const body = new URLSearchParams({ grant_type: 'client_credentials', scope: 'system/Patient.rs', client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer', client_assertion: assertion });
+      return fetch(tokenUrl, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body });
+    };
+    const issued = await request(tokenUrl);
+    expect(issued.status).toBe(200);
+    const token = (await issued.json()).access_token as string;
+    expect((await request(server.baseUrl)).status).toBe(401);
+    await server.audit.flush(5000);
+    const events = ((await server.fhir('GET', 'AuditEvent?_count=1000')).body.entry ?? [])
+      .map((e: { resource: AuditEvent }) => e.resource)
+      .filter((e: AuditEvent) => e.subtype?.some((c) => c.code === 'ITI-71') && e.agent?.some((a) => a.who?.identifier?.value === 'medplum-bot'));
+    const summary = events.map((e: AuditEvent) => [e.type?.code, e.outcome, e.entity?.[0]?.detail?.find((d) => d.type === 'scope')?.valueString]);
+    expect(summary).toEqual(expect.arrayContaining([['110114', '0', 'system/Patient.rs'], ['110114', '4', undefined]]));
+    expect(events.find((e: AuditEvent) => e.outcome === '4')?.outcomeDesc).toContain('invalid_client');
+    expect(JSON.stringify(events)).not.toContain(token);
   });
 
   it('openid-client as the backend client: a token, and a refused assertion is the invalid_client of the body (no Bearer challenge on the token endpoint)', async () => {

@@ -5,13 +5,32 @@
 //   GET  /.well-known/smart-configuration         SMART discovery
 //   GET  /fhir/.well-known/smart-configuration    the same, under the FHIR base
 import express, { type NextFunction, type Request, type Response } from 'express';
+import { decodeJwt } from 'jose';
 import type { Logger } from '../logger.js';
 import { publicJwks, type ServerKey } from './server-key.js';
 import { smartConfiguration } from './smart-config.js';
 import { PEOPLES_GRANTS, type TokenEndpoint } from './token-endpoint.js';
 
+/** One client_credentials request answered here, for the audit trail (no token in it). */
+export interface TokenRequestOutcome {
+  grantType: string;
+  /** The client its assertion names (authenticated when result is success). */
+  clientId?: string;
+  scope?: string;
+  address?: string;
+  /** `success`, or the OAuth error code. */
+  result: string;
+  description?: string;
+}
+
+/** Where token requests are reported; set by the composition once the audit trail exists. */
+export interface TokenRequestAudit {
+  listener?: (outcome: TokenRequestOutcome) => void;
+}
+
 export interface AuthRouterOptions {
   tokenEndpoint: TokenEndpoint;
+  tokenAudit?: TokenRequestAudit;
   /** Published at /auth/jwks.json: the backend-services key and the sign-in key. */
   serverKeys: ServerKey[];
   publicBaseUrl: string;
@@ -20,7 +39,7 @@ export interface AuthRouterOptions {
 
 const FORM = 'application/x-www-form-urlencoded';
 
-export function authRouter({ tokenEndpoint, serverKeys, publicBaseUrl, logger }: AuthRouterOptions): express.Router {
+export function authRouter({ tokenEndpoint, tokenAudit, serverKeys, publicBaseUrl, logger }: AuthRouterOptions): express.Router {
   const router = express.Router();
   const discovery = smartConfiguration(publicBaseUrl);
 
@@ -55,6 +74,15 @@ export function authRouter({ tokenEndpoint, serverKeys, publicBaseUrl, logger }:
       return;
     }
     tokenEndpoint.handle(form, req.headers.authorization).then((result) => {
+      const ok = result.status === 200;
+      tokenAudit?.listener?.({
+        grantType: form.get('grant_type') ?? '',
+        ...clientNamed(assertion, form.get('client_id')),
+        ...(ok && typeof result.body.scope === 'string' ? { scope: result.body.scope } : {}),
+        ...(req.ip ? { address: req.ip } : {}),
+        result: ok ? 'success' : String(result.body.error),
+        ...(!ok && typeof result.body.error_description === 'string' ? { description: result.body.error_description } : {}),
+      });
       if (result.status !== 200) {
         logger.warn('token request refused', {
           requestId: res.locals.requestId,
@@ -86,4 +114,17 @@ function sendOAuth(res: Response, status: number, body: Record<string, unknown>)
   res.setHeader('Cache-Control', 'no-store');
   res.setHeader('Pragma', 'no-cache');
   res.status(status).json(body);
+}
+
+/** The client a token request names: its assertion's iss (verified when the token was issued), else client_id. */
+function clientNamed(assertion: string | null, clientId: string | null): { clientId?: string } {
+  if (assertion) {
+    try {
+      const iss = decodeJwt(assertion).iss;
+      if (typeof iss === 'string' && iss) return { clientId: iss.slice(0, 256) };
+    } catch {
+      // Not a JWT: the refusal says so; the event names no client.
+    }
+  }
+  return clientId ? { clientId: clientId.slice(0, 256) } : {};
 }

@@ -12,7 +12,7 @@ import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
 import { loadClients } from './clients.js';
 import { RemoteJwks, type RemoteJwksOptions } from './jwks-cache.js';
-import { authRouter } from './router.js';
+import { authRouter, type TokenRequestAudit } from './router.js';
 import { loadSigningSecret, SECRET_FILE } from './secret.js';
 import { loadServerKey, type ServerKey } from './server-key.js';
 import { smartUrls, tokenIssuer } from './smart-config.js';
@@ -26,6 +26,8 @@ export interface Auth {
   tokenEndpoint: TokenEndpoint;
   /** The issuer's key set when AUTH_JWKS_URL is configured. */
   issuerJwks?: RemoteJwks;
+  /** Set its listener to audit the client_credentials requests of /auth/token. */
+  tokenAudit: TokenRequestAudit;
 }
 
 export interface AuthSetupOptions {
@@ -93,6 +95,7 @@ export async function createAuth(config: Config, fhirBaseUrl: string, logger: Lo
     jwks: issuerJwks && config.authIssuer ? { issuer: config.authIssuer, getKey: issuerJwks.getKey } : undefined,
     serverKeys: [serverKey, signinKey].map((k) => ({ issuer, kid: k.kid, alg: k.alg, publicKey: k.publicKey })),
   });
-  const router = authRouter({ tokenEndpoint, serverKeys: [serverKey, signinKey], publicBaseUrl: config.publicBaseUrl, logger });
-  return { verifier, router, serverKey, tokenEndpoint, issuerJwks };
+  const tokenAudit: TokenRequestAudit = {};
+  const router = authRouter({ tokenEndpoint, tokenAudit, serverKeys: [serverKey, signinKey], publicBaseUrl: config.publicBaseUrl, logger });
+  return { verifier, router, serverKey, tokenEndpoint, issuerJwks, tokenAudit };
 }

@@ -40,13 +40,71 @@ export interface AdminEvent {
   detail?: string;
 }
 
-export function buildSecurityEvent(event: SignInEvent | AdminEvent, serverUrl: string): AuditEvent & { id: string } {
+/**
+ * One token request at /auth/token (IHE BALP IHE.IUA.71 "Get Access Token": DICOM 110114 User
+ * Authentication, subtype ITI-71): a code exchanged, a refresh token used, a backend-services
+ * client's client_credentials; issued or refused. The token itself is never recorded.
+ */
+export interface TokenEvent {
+  kind: 'token';
+  /** authorization_code, refresh_token, client_credentials (or what the client sent). */
+  grantType: string;
+  /** The client as authenticated, or as it named itself when refused. */
+  clientId?: string;
+  /** The signed-in user the token is for (people's apps). */
+  userId?: string;
+  /** The scopes granted. */
+  scope?: string;
+  address?: string;
+  /** `success`, or the OAuth error code (invalid_grant, invalid_client, …). */
+  result: string;
+  /** The refusal's description. */
+  description?: string;
+}
+
+export const IHE_EVENT_TYPE = 'urn:ihe:event-type-code';
+
+export function buildSecurityEvent(event: SignInEvent | AdminEvent | TokenEvent, serverUrl: string): AuditEvent & { id: string } {
   const source = {
     site: serverUrl,
     observer: { identifier: { value: serverUrl }, display: 'iis-fhir-server' },
     type: [{ system: SOURCE_TYPE, code: '4', display: 'Application Server' }],
   };
   const recorded = new Date().toISOString();
+  if (event.kind === 'token') {
+    const ok = event.result === 'success';
+    const client: AuditEventAgent = {
+      type: { coding: [{ system: DCM, code: '110150', display: 'Application' }] },
+      who: { identifier: { system: `${serverUrl}/clients`, value: event.clientId ?? 'unknown' } },
+      requestor: event.userId === undefined,
+    };
+    if (event.address) client.network = { address: event.address, type: '2' };
+    const agent: AuditEventAgent[] = [client];
+    if (event.userId !== undefined) agent.push({ who: { reference: `Practitioner/${event.userId}` }, requestor: true });
+    agent.push({
+      type: { coding: [{ system: DCM, code: '110152', display: 'Destination Role ID' }] },
+      who: { identifier: { value: serverUrl }, display: 'iis-fhir-server' },
+      requestor: false,
+    });
+    const detail: NonNullable<AuditEventEntity['detail']> = [{ type: 'grant_type', valueString: event.grantType }];
+    if (event.scope) detail.push({ type: 'scope', valueString: event.scope });
+    return {
+      resourceType: 'AuditEvent',
+      id: newResourceId(),
+      type: { system: DCM, code: '110114', display: 'User Authentication' },
+      subtype: [
+        { system: IHE_EVENT_TYPE, code: 'ITI-71', display: 'Get Access Token' },
+        { system: SIGNIN_EVENT, code: `token-${event.result}`, display: `token ${ok ? 'issued' : 'refused'}: ${event.grantType}` },
+      ],
+      action: 'E',
+      recorded,
+      outcome: ok ? '0' : '4',
+      outcomeDesc: ok ? `token issued (${event.grantType})` : `token refused (${event.grantType}): ${event.result}${event.description ? ` — ${event.description}` : ''}`.slice(0, 1000),
+      agent,
+      source,
+      entity: [{ type: { system: ENTITY_TYPE, code: '2', display: 'System Object' }, what: { display: 'access token request' }, detail }],
+    };
+  }
   if (event.kind === 'signin') {
     const ok = event.result === 'success';
     const agent: AuditEventAgent[] = [

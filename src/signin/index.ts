@@ -15,6 +15,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import express, { type NextFunction, type Request, type Response } from 'express';
+import type { KoaContextWithOIDC } from 'oidc-provider';
 import type { Caller } from '../auth/caller.js';
 import { loadServerKey } from '../auth/server-key.js';
 import { tokenIssuer } from '../auth/smart-config.js';
@@ -151,6 +152,25 @@ export async function createSignin(services: FrontDoorServices, options: SigninO
     verifier: services.verifier,
     launches,
     logger,
+  });
+  // Every code exchange and refresh at /auth/token, issued or refused, is an AuditEvent (IHE BALP
+  // IHE.IUA.71 Get Access Token); only the sign-in itself was audited, so an app refreshing a
+  // nurse's token for days left no trace of it.
+  provider.provider.on('grant.success', (ctx: KoaContextWithOIDC) => {
+    const { params, client, entities } = ctx.oidc;
+    const token = entities.AccessToken as { scope?: string; accountId?: string } | undefined;
+    const userId = (entities.Account as { accountId?: string } | undefined)?.accountId ?? token?.accountId;
+    sink(buildSecurityEvent({ kind: 'token', grantType: String(params?.grant_type ?? ''), clientId: client?.clientId, ...(userId ? { userId } : {}), ...(token?.scope ? { scope: token.scope } : {}), address: ctx.ip, result: 'success' }, services.baseUrl));
+  });
+  provider.provider.on('grant.error', (ctx: KoaContextWithOIDC, err: { error?: string; error_description?: string; message?: string }) => {
+    const { params, client } = ctx.oidc;
+    const claimed = typeof params?.client_id === 'string' ? params.client_id : undefined;
+    sink(
+      buildSecurityEvent(
+        { kind: 'token', grantType: String(params?.grant_type ?? ''), clientId: client?.clientId ?? claimed, address: ctx.ip, result: err.error ?? 'server_error', description: err.error_description ?? err.message },
+        services.baseUrl
+      )
+    );
   });
   const basePath = new URL(issuer).pathname.replace(/\/$/, '');
   const callback = provider.provider.callback();

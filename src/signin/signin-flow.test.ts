@@ -2,6 +2,7 @@
 // a public PKCE client and a confidential one, refresh, introspection, revocation, userinfo, and
 // the access token used on the FHIR API.
 import * as oidc from 'openid-client';
+import type { AuditEvent } from '@medplum/fhirtypes';
 import { decodeJwt } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, type TestServer } from '../../test/helpers/server.js';
@@ -87,6 +88,29 @@ describe('authorization code flow with openid-client', () => {
     // Revocation ends the refresh token.
     await oidc.tokenRevocation(config, refreshed.refresh_token as string);
     await expect(oidc.refreshTokenGrant(config, refreshed.refresh_token as string)).rejects.toThrow();
+
+    // Each token request is audited (IHE BALP IUA.71 Get Access Token): the code exchange and the
+    // refresh for the user, and the refused reuse of a rotated refresh token.
+    await server.audit.flush(5000);
+    const events = await server.fhir('GET', 'AuditEvent?_count=1000');
+    const tokenEvents = (events.body.entry ?? [])
+      .map((e: { resource: AuditEvent }) => e.resource)
+      .filter((e: AuditEvent) => e.subtype?.some((c) => c.code === 'ITI-71') && e.agent?.some((a) => a.who?.identifier?.value === 'phone-app'));
+    const summary = tokenEvents.map((e: AuditEvent) => [
+      e.type?.code,
+      e.entity?.[0]?.detail?.find((d) => d.type === 'grant_type')?.valueString,
+      e.outcome,
+      e.agent?.find((a) => a.who?.reference)?.who?.reference,
+    ]);
+    expect(summary).toEqual(
+      expect.arrayContaining([
+        ['110114', 'authorization_code', '0', `Practitioner/${user?.id}`],
+        ['110114', 'refresh_token', '0', `Practitioner/${user?.id}`],
+        ['110114', 'refresh_token', '4', undefined],
+      ])
+    );
+    expect(JSON.stringify(tokenEvents)).not.toContain(tokens.access_token);
+    expect(JSON.stringify(tokenEvents)).not.toContain(tokens.refresh_token as string);
   });
 
   it('online_access: a refresh token that works while the user stays signed in and is refused after Sign out; offline_access outlives it', async () => {
