@@ -140,7 +140,7 @@ function suite(kind: StoreKind): void {
 
     it('embeddedLengthMax: longer files come as single-use location URLs that serve the JWE', async () => {
       const id = await child(1);
-      const { payload } = await makeLink(id);
+      const { payload, handle } = await makeLink(id);
       const res = await manifest(payload, { recipient: 'School nurse', embeddedLengthMax: 10 });
       expect(res.status).toBe(200);
       for (const file of res.body.files) {
@@ -151,6 +151,16 @@ function suite(kind: StoreKind): void {
       expect((await verifyCard(content.verifiableCredential[0])).vc.credentialSubject.fhirBundle.entry).toHaveLength(2);
       // Used once: a second fetch is refused.
       expect((await fetch(res.body.files[0].location)).status).toBe(404);
+      // The fetch is audited (the URL is a bearer token: the manifest's event does not say the card
+      // left): the recipient of the manifest request, the link, the patient, the file's type.
+      await server.audit.flush(5000);
+      const found = await server.fhir('GET', `AuditEvent?entity=Patient/${id}&_count=50`);
+      const fetched = found.body.entry.map((e: any) => e.resource).filter((e: any) => e.subtype?.some((c: any) => c.code === 'file'));
+      expect(fetched).toHaveLength(1);
+      expect(fetched[0]).toMatchObject({ outcome: '0', type: { code: '110106' }, agent: [{ who: { display: 'School nurse' } }, {}] });
+      expect(fetched[0].outcomeDesc).toContain('application/smart-health-card');
+      expect(fetched[0].entity.find((x: any) => x.what.identifier?.system?.endsWith('/health-links')).what.identifier.value).toBe(handle);
+      expect(JSON.stringify(fetched[0])).not.toContain(res.body.files[0].location.split('/').pop());
       // A generous maximum embeds them.
       const big = await manifest(payload, { recipient: 'School nurse', embeddedLengthMax: 100_000 });
       expect(big.body.files.every((f: any) => typeof f.embedded === 'string' && f.embedded.length <= 100_000)).toBe(true);

@@ -94,10 +94,17 @@ export function healthLinksFrontDoor(services: Services): express.Router {
 
   router.get(`${MANIFEST_PATH}/file/:token`, (req, res, next) => {
     (async () => {
-      const jwe = LINK_ID.test(req.params.token) ? await links.takeFile(req.params.token) : undefined;
-      if (jwe === undefined) throw notFound('No such file: file URLs of a SMART Health Link manifest are used once and expire after 5 minutes; request the manifest again');
+      const file = LINK_ID.test(req.params.token) ? await links.takeFile(req.params.token) : undefined;
+      if (file === undefined) throw notFound('No such file: file URLs of a SMART Health Link manifest are used once and expire after 5 minutes; request the manifest again');
+      // The file leaves now: audited as its manifest request was (who asked for the manifest, the
+      // link, the patient). The URL is a bearer token anyone holding it may use once, so the
+      // manifest's event alone did not say whether or from where the card was fetched.
+      const requestId = (res.locals as { requestId?: string }).requestId ?? newResourceId();
+      services.audit.recordEvent(
+        manifestEvent({ link: file.link, recipient: file.recipient, address: req.ip, status: 200, outcomeDesc: `file fetched from its location (${file.contentType})`, requestId, serverUrl: services.baseUrl, subtype: 'file' })
+      );
       res.setHeader('Cache-Control', 'no-store');
-      sendJwe(res, jwe);
+      sendJwe(res, file.jwe);
     })().catch(next);
   });
   return router;
@@ -154,7 +161,7 @@ async function answerManifest(req: Request, res: Response, links: HealthLinks, s
   }
 
   const jws = await currentCard(link, services, requestId, audit);
-  const files = jws === undefined ? [] : await manifestFiles(link, jws, input.embeddedLengthMax, links, publicBase);
+  const files = jws === undefined ? [] : await manifestFiles(link, jws, input.embeddedLengthMax, links, publicBase, input.recipient);
   audit(200, `manifest with ${files.length} file${files.length === 1 ? '' : 's'} (${files.map((f) => (f.embedded ? 'embedded' : 'location')).join(', ')})`);
   res.setHeader('Cache-Control', 'no-store');
   // The manifest's status (IG STU1: ShlManifest.status, whether the files may change; later
@@ -206,7 +213,7 @@ async function reissue(link: HealthLink, services: Services, requestId: string):
   return card;
 }
 
-async function manifestFiles(link: HealthLink, jws: string, embeddedLengthMax: number | undefined, links: HealthLinks, publicBase: string): Promise<ManifestFile[]> {
+async function manifestFiles(link: HealthLink, jws: string, embeddedLengthMax: number | undefined, links: HealthLinks, publicBase: string, recipient: string): Promise<ManifestFile[]> {
   const payload = JSON.parse(inflateRawSync(Buffer.from(jws.split('.')[1], 'base64url')).toString('utf8')) as {
     nbf: number;
     vc: { credentialSubject: { fhirVersion: string; fhirBundle: unknown } };
@@ -222,7 +229,7 @@ async function manifestFiles(link: HealthLink, jws: string, embeddedLengthMax: n
     const jwe = await encryptFile(link.key, contentType, content);
     const file: ManifestFile = { contentType };
     if (embeddedLengthMax === undefined || jwe.length <= embeddedLengthMax) file.embedded = jwe;
-    else file.location = `${publicBase}${MANIFEST_PATH}/file/${await links.putFile(link, jwe)}`;
+    else file.location = `${publicBase}${MANIFEST_PATH}/file/${await links.putFile(link, jwe, recipient, contentType)}`;
     files.push({ ...file, lastUpdated, status, ...extra });
   }
   return files;
@@ -250,7 +257,9 @@ function readManifestRequest(body: unknown): ManifestRequest {
 
 /** The AuditEvent of one manifest request: the recipient, the link (its handle), the Patient, the outcome. */
 export function manifestEvent(event: {
-  link: HealthLink;
+  link: Pick<HealthLink, 'handle' | 'patient' | 'flag' | 'label'>;
+  /** manifest (default): a manifest request or a flag U direct file; file: a file fetched from its single-use location. */
+  subtype?: 'manifest' | 'file';
   recipient: string;
   address?: string;
   status: number;
@@ -279,7 +288,7 @@ export function manifestEvent(event: {
     resourceType: 'AuditEvent',
     id: newResourceId(),
     type: { system: DCM, code: '110106', display: 'Export' },
-    subtype: [{ system: LINK_EVENT, code: 'manifest', display: 'SMART Health Link manifest request' }],
+    subtype: [event.subtype === 'file' ? { system: LINK_EVENT, code: 'file', display: 'SMART Health Link file fetched' } : { system: LINK_EVENT, code: 'manifest', display: 'SMART Health Link manifest request' }],
     action: 'R',
     recorded: new Date().toISOString(),
     outcome: event.status < 400 ? '0' : event.status < 500 ? '4' : '8',

@@ -59,6 +59,14 @@ export type PasscodeCheck = { ok: true; link: HealthLink } | { ok: false; remain
 
 const SCRYPT = { N: 2 ** 14, r: 8, p: 1 };
 
+/** A file taken by its single-use URL, with what its AuditEvent names. */
+export interface TakenFile {
+  jwe: string;
+  recipient: string;
+  contentType: string;
+  link: Pick<HealthLink, 'handle' | 'patient' | 'flag' | 'label'>;
+}
+
 export class HealthLinks {
   private readonly links: ExpiringRecords;
   private readonly files: ExpiringRecords;
@@ -123,17 +131,34 @@ export class HealthLinks {
   }
 
   /** A single-use URL token for one encrypted file of a manifest; expires after FILE_URL_TTL_MS. */
-  async putFile(link: HealthLink, jwe: string, now = Date.now()): Promise<string> {
+  /**
+   * A single-use file URL's token. The file keeps what its fetch's AuditEvent names: the link (its
+   * handle, flag, label), the patient and the recipient of the manifest request that listed it.
+   */
+  async putFile(link: HealthLink, jwe: string, recipient: string, contentType: string, now = Date.now()): Promise<string> {
     const token = randomToken();
-    await this.files.put({ key: linkHandle(token), value: { jwe }, expiresAt: now + FILE_URL_TTL_MS, lookups: { link: link.handle, patient: link.patient } });
+    const value: Record<string, unknown> = { jwe, recipient, contentType, flag: link.flag };
+    if (link.label !== undefined) value.label = link.label;
+    await this.files.put({ key: linkHandle(token), value, expiresAt: now + FILE_URL_TTL_MS, lookups: { link: link.handle, patient: link.patient } });
     return token;
   }
 
   /** The file behind a token, once: the first fetch removes it. */
-  async takeFile(token: string): Promise<string | undefined> {
+  async takeFile(token: string): Promise<TakenFile | undefined> {
     const record = await this.files.take(linkHandle(token));
-    const jwe = record?.value.jwe;
-    return typeof jwe === 'string' ? jwe : undefined;
+    const { jwe, recipient, contentType, flag, label } = record?.value ?? {};
+    if (typeof jwe !== 'string') return undefined;
+    return {
+      jwe,
+      recipient: typeof recipient === 'string' ? recipient : '(not recorded)',
+      contentType: typeof contentType === 'string' ? contentType : 'unknown',
+      link: {
+        handle: record?.lookups?.link ?? '',
+        patient: record?.lookups?.patient ?? '',
+        flag: typeof flag === 'string' ? flag : '',
+        ...(typeof label === 'string' ? { label } : {}),
+      },
+    };
   }
 
   /** Removes expired links and file URLs (a bounded number per call). */
