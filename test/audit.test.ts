@@ -61,6 +61,23 @@ describe('audit trail', () => {
     expect((await eventsFor(id)).some((e) => e.entity?.some((x) => x.what?.identifier?.value === 'imm-id-search'))).toBe(false);
   });
 
+  it('a $match that finds nobody records the demographics it searched for (the query), as a search would', async () => {
+    const res = await server.fhir('POST', 'Patient/$match', {
+      headers: { 'x-request-id': 'match-nobody' },
+      body: { resourceType: 'Parameters', parameter: [{ name: 'resource', resource: patient({ name: [{ family: 'Nowhere', given: ['Nell'] }], birthDate: '2011-11-11' }) }] },
+    });
+    expect(res.status, res.text).toBe(200);
+    expect(res.body.total ?? res.body.entry?.length ?? 0).toBe(0);
+    await server.audit.flush(5000);
+    const history = await server.store.history({ resourceType: 'AuditEvent', count: 10_000 });
+    const event = history.map((r) => r.resource as AuditEvent).find((e) => e.entity?.some((x) => x.what?.identifier?.value === 'match-nobody'));
+    expect(event?.subtype?.map((c) => c.code)).toEqual(['operation', '$match']);
+    const query = Buffer.from(event?.entity?.find((x) => x.role?.code === '24')?.query ?? '', 'base64').toString();
+    expect(query).toMatch(/^Patient\?/);
+    const asked = new URLSearchParams(query.slice('Patient?'.length));
+    expect([asked.get('family'), asked.get('given'), asked.get('birthdate')]).toEqual(['Nowhere', 'Nell', '2011-11-11']);
+  });
+
   it('a refused read is audited as a failure naming the patient', async () => {
     const created = await server.fhir('POST', 'Patient', { body: patient({ name: [{ family: 'Refused', given: ['Ray'] }] }) });
     const id = created.body.id as string;

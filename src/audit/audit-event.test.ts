@@ -20,6 +20,7 @@ import {
   outcomeOf,
   PARTICIPATION,
   patientRef,
+  matchQuery,
   patientRefsOf,
   queriedPatientRefs,
   RESTFUL_INTERACTION,
@@ -161,6 +162,35 @@ describe('patientRef / patientRefsOf', () => {
     expect(queriedPatientRefs('Condition', [['subject', 'g'], ['subject', 'Group/h']])).toEqual([]);
     expect(queriedPatientRefs('Immunization', [['patient:not', 'a'], ['patient:missing', 'true'], ['patient.name', 'Smith'], ['patient:identifier', 'sys|1']])).toEqual([]);
     expect(queriedPatientRefs('Patient', [['_id:not', 'a'], ['name', 'Patient/x']])).toEqual([]);
+  });
+
+  it('matchQuery: a $match input as the equivalent search parameters, bounded', () => {
+    const resource = {
+      resourceType: 'Patient',
+      name: [{ family: 'Doe', given: ['Jo', 'Ann'] }],
+      birthDate: '2020-01-02',
+      gender: 'female',
+      identifier: [{ system: 'urn:mrn', value: '42' }],
+      address: [{ postalCode: '02452' }],
+      telecom: [{ system: 'phone', value: '555-1234' }, { system: 'email', value: 'x@y' }],
+    };
+    expect(matchQuery({ resourceType: 'Parameters', parameter: [{ name: 'resource', resource }, { name: 'onlyCertainMatches', valueBoolean: true }] })).toEqual([
+      ['onlyCertainMatches', 'true'],
+      ['family', 'Doe'],
+      ['given', 'Jo'],
+      ['given', 'Ann'],
+      ['birthdate', '2020-01-02'],
+      ['gender', 'female'],
+      ['identifier', 'urn:mrn|42'],
+      ['address-postalcode', '02452'],
+      ['phone', '555-1234'],
+    ]);
+    const many = { resourceType: 'Patient', name: Array.from({ length: 50 }, () => ({ family: 'x'.repeat(1000) })) };
+    const bounded = matchQuery({ resourceType: 'Parameters', parameter: [{ name: 'resource', resource: many }] }) ?? [];
+    expect(bounded.length).toBe(24);
+    expect(bounded.every(([, v]) => v.length <= 256)).toBe(true);
+    expect(matchQuery({ resourceType: 'Patient' })).toBeUndefined();
+    expect(matchQuery({ resourceType: 'Parameters', parameter: { name: 'resource' } })).toBeUndefined();
   });
 
   it('names the patients of a subject-list MeasureReport (its contained Lists) and of an ImmunizationRecommendation', () => {

@@ -174,6 +174,42 @@ export function queriedPatientRefs(resourceType: string | undefined, query: Read
   return refs;
 }
 
+/**
+ * What a `Patient/$match` searched for, as the equivalent search's parameters (family, given,
+ * birthdate, gender, identifier, address-postalcode, phone; each value at most 256 characters, at
+ * most 24 in all): the input is a Patient in the body, not a query string, so a $match that found
+ * nobody (an HL7 v2 QBP answered Z33 "not found") recorded no trace of the demographics asked
+ * about. Undefined when the body holds no Patient.
+ */
+export function matchQuery(body: unknown): Array<[string, string]> | undefined {
+  const parameter = (body as { resourceType?: unknown; parameter?: unknown } | undefined)?.parameter;
+  if ((body as { resourceType?: unknown } | undefined)?.resourceType !== 'Parameters' || !Array.isArray(parameter)) return undefined;
+  const pairs: Array<[string, string]> = [];
+  const add = (name: string, value: unknown) => {
+    if (pairs.length < 24 && (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean') && String(value) !== '') pairs.push([name, String(value).slice(0, 256)]);
+  };
+  const list = (value: unknown): unknown[] => (Array.isArray(value) ? value : []);
+  let patient: Record<string, unknown> | undefined;
+  for (const p of parameter as Array<Record<string, unknown>>) {
+    if (p?.name === 'resource' && (p.resource as { resourceType?: unknown } | undefined)?.resourceType === 'Patient') patient = p.resource as Record<string, unknown>;
+    else if (p?.name === 'onlyCertainMatches') add('onlyCertainMatches', p.valueBoolean);
+    else if (p?.name === 'count') add('count', p.valueInteger);
+  }
+  if (!patient) return pairs.length > 0 ? pairs : undefined;
+  for (const name of list(patient.name) as Array<Record<string, unknown>>) {
+    add('family', name?.family);
+    for (const given of list(name?.given)) add('given', given);
+  }
+  add('birthdate', patient.birthDate);
+  add('gender', patient.gender);
+  for (const id of list(patient.identifier) as Array<Record<string, unknown>>) {
+    if (typeof id?.value === 'string') add('identifier', typeof id.system === 'string' ? `${id.system}|${id.value}` : id.value);
+  }
+  for (const address of list(patient.address) as Array<Record<string, unknown>>) add('address-postalcode', address?.postalCode);
+  for (const telecom of list(patient.telecom) as Array<Record<string, unknown>>) if (telecom?.system === 'phone') add('phone', telecom.value);
+  return pairs;
+}
+
 export function buildAuditEvent(event: AccessEvent, serverUrl: string): AuditEvent & { id: string } {
   const { caller } = event;
   const subtype: Coding[] = [{ system: RESTFUL_INTERACTION, code: SUBTYPE[event.interaction], display: SUBTYPE[event.interaction] }];

@@ -3,7 +3,7 @@
 // patient compartment, data sharing) → the registered handler → AuditEvent with the status the
 // client sees. Handlers get a HandlerContext whose only store is the caller-scoped view.
 import type { Resource } from '@medplum/fhirtypes';
-import { patientRefsOf, queriedPatientRefs, type AccessEvent } from '../audit/audit-event.js';
+import { matchQuery, patientRefsOf, queriedPatientRefs, type AccessEvent } from '../audit/audit-event.js';
 import type { AuditLog } from '../audit/audit-log.js';
 import type { Config } from '../config.js';
 import { accessPolicyFor, ANONYMOUS, type AccessPolicy } from '../consent/access.js';
@@ -269,7 +269,7 @@ export class Pipeline {
       operation: routed.operation,
       resourceType: routed.resourceType,
       id: routed.id,
-      query: !isTransaction && req.query.length > 0 ? req.query : undefined,
+      query: !isTransaction && req.query.length > 0 ? req.query : routed.operation === 'match' ? matchQuery(req.body) : undefined,
       patientRefs: isSearch(routed.interaction) && req.query.length > 0 ? [...patientRefsOf(touched), ...queriedPatientRefs(routed.resourceType, req.query)] : patientRefsOf(touched),
       outcome: status,
       requestId: scope.requestId,
