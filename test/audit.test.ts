@@ -78,6 +78,17 @@ describe('audit trail', () => {
     expect([asked.get('family'), asked.get('given'), asked.get('birthdate')]).toEqual(['Nowhere', 'Nell', '2011-11-11']);
   });
 
+  it('an asynchronous kick-off names its job, as the job\'s status and download events do', async () => {
+    const res = await fetch(`${server.baseUrl}/Patient/$export`, { headers: { authorization: `Bearer ${server.token()}`, prefer: 'respond-async', 'x-request-id': 'export-kickoff' } });
+    expect(res.status).toBe(202);
+    const jobId = new URL(res.headers.get('content-location') as string).searchParams.get('_jobId');
+    expect(jobId).toBeTruthy();
+    await server.audit.flush(5000);
+    const history = await server.store.history({ resourceType: 'AuditEvent', count: 10_000 });
+    const event = history.map((r) => r.resource as AuditEvent).find((e) => e.entity?.some((x) => x.what?.identifier?.value === 'export-kickoff'));
+    expect(event?.outcomeDesc).toBe(`HTTP 202, asynchronous job ${jobId}`);
+  });
+
   it('a refused read is audited as a failure naming the patient', async () => {
     const created = await server.fhir('POST', 'Patient', { body: patient({ name: [{ family: 'Refused', given: ['Ray'] }] }) });
     const id = created.body.id as string;

@@ -167,6 +167,7 @@ export class Pipeline {
     const routed = this.routeOf(req);
     const touched: Resource[] = [];
     let status = 500;
+    let job: string | undefined;
     // Patients a streamed answer gives out after this request was audited (HandlerContext.auditDisclosed).
     const auditDisclosed = (patientRefs: string[], description: string) => this.auditDisclosed(req, routed, scope, status, patientRefs, description);
     try {
@@ -174,12 +175,13 @@ export class Pipeline {
       const response = await this.handlerOf(routed)(req, ctx);
       status = response.status;
       touched.push(...resourcesIn(response.body));
+      if (status === 202) job = jobOf(response);
       return response;
     } catch (err) {
       status = statusOf(err);
       throw err;
     } finally {
-      this.audit(req, routed, scope, touched, status, unit);
+      this.audit(req, routed, scope, touched, status, unit, job);
     }
   }
 
@@ -258,7 +260,7 @@ export class Pipeline {
    * Bundle is audited entry by entry; a transaction commits as one and is audited as one, naming
    * every patient its entries touched.
    */
-  private audit(req: FhirRequest, routed: RouteResult, scope: RequestScope, touched: Resource[], status: number, unit?: AuditUnit): void {
+  private audit(req: FhirRequest, routed: RouteResult, scope: RequestScope, touched: Resource[], status: number, unit?: AuditUnit, job?: string): void {
     if (routed.resourceType && UNAUDITED_TYPES.has(routed.resourceType)) return;
     if (routed.interaction === 'capabilities') return;
     const isTransaction = routed.interaction === 'batch' && (req.body as { type?: unknown } | undefined)?.type === 'transaction';
@@ -274,6 +276,9 @@ export class Pipeline {
       outcome: status,
       requestId: scope.requestId,
     };
+    // An asynchronous kick-off ($export, $reminder-recall, $evaluate-measure) names its job, as
+    // the job's file events and the downloads do (`_jobId`): the trail links the request to them.
+    if (job !== undefined) event.outcomeDesc = `asynchronous job ${job}`;
     if (!unit) {
       this.deps.audit.recordAccess(event);
       return;
@@ -302,6 +307,13 @@ export class Pipeline {
       requestId: scope.requestId,
     });
   }
+}
+
+/** The job id of an asynchronous kick-off's answer (its Content-Location status URL's `_jobId`). */
+function jobOf(response: FhirResponse): string | undefined {
+  const location = response.headers?.['Content-Location'];
+  const match = location ? /[?&]_jobId=([^&#]+)/.exec(location) : null;
+  return match ? decodeURIComponent(match[1]) : undefined;
 }
 
 /** A search names the patients its parameters are about even when it finds nothing (queriedPatientRefs). */
