@@ -89,6 +89,22 @@ describe('audit trail', () => {
     expect(event?.outcomeDesc).toBe(`HTTP 202, asynchronous job ${jobId}`);
   });
 
+  it('a read of a deleted Patient (410) names that patient', async () => {
+    const created = await server.fhir('POST', 'Patient', { body: patient({ name: [{ family: 'Gone', given: ['Gail'] }] }) });
+    const id = created.body.id as string;
+    expect((await server.fhir('DELETE', `Patient/${id}`)).status).toBe(204);
+    expect((await server.fhir('GET', `Patient/${id}`, { headers: { 'x-request-id': 'read-deleted' } })).status).toBe(410);
+    const everything = await server.fhir('GET', `Patient/${id}/$everything`, { headers: { 'x-request-id': 'everything-deleted' } });
+    const forecast = await server.fhir('GET', `Patient/${id}/$immds-forecast`, { headers: { 'x-request-id': 'forecast-deleted' } });
+    const card = await server.fhir('POST', `Patient/${id}/$health-cards-issue`, { body: { resourceType: 'Parameters', parameter: [{ name: 'credentialType', valueUri: 'https://smarthealth.cards#immunization' }] }, headers: { 'x-request-id': 'card-deleted' } });
+    expect([everything.status, forecast.status, card.status]).toEqual([410, 410, 410]);
+    const events = await eventsFor(id);
+    for (const requestId of ['read-deleted', 'everything-deleted', 'forecast-deleted', 'card-deleted']) {
+      const event = events.find((e) => e.entity?.some((x) => x.what?.identifier?.value === requestId));
+      expect(event?.outcome, requestId).toBe('4');
+    }
+  });
+
   it('a refused read is audited as a failure naming the patient', async () => {
     const created = await server.fhir('POST', 'Patient', { body: patient({ name: [{ family: 'Refused', given: ['Ray'] }] }) });
     const id = created.body.id as string;

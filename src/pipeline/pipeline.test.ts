@@ -94,6 +94,13 @@ describe('Pipeline', () => {
     }
   });
 
+  it('a request on Patient/<id> names that patient even when the answer holds none (a deleted record after a restart, an unknown id)', async () => {
+    audited.length = 0;
+    const res = await pipeline.executeAs(system(), { method: 'GET', url: 'Patient/p-gone' });
+    expect(res.status).toBe(404);
+    expect(audited.map((a) => a.patientRefs)).toEqual([['Patient/p-gone']]);
+  });
+
   it('handlers get the caller-scoped store view: public health by an explicit policy', async () => {
     seen.length = 0;
     const res = await pipeline.executeAs(system(), { method: 'GET', url: 'Patient/p1' });

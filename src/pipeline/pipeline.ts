@@ -3,7 +3,7 @@
 // patient compartment, data sharing) → the registered handler → AuditEvent with the status the
 // client sees. Handlers get a HandlerContext whose only store is the caller-scoped view.
 import type { Resource } from '@medplum/fhirtypes';
-import { matchQuery, patientRefsOf, queriedPatientRefs, type AccessEvent } from '../audit/audit-event.js';
+import { matchQuery, patientRef, patientRefsOf, queriedPatientRefs, type AccessEvent } from '../audit/audit-event.js';
 import type { AuditLog } from '../audit/audit-log.js';
 import type { Config } from '../config.js';
 import { accessPolicyFor, ANONYMOUS, type AccessPolicy } from '../consent/access.js';
@@ -272,7 +272,7 @@ export class Pipeline {
       resourceType: routed.resourceType,
       id: routed.id,
       query: !isTransaction && req.query.length > 0 ? req.query : routed.operation === 'match' ? matchQuery(req.body) : undefined,
-      patientRefs: isSearch(routed.interaction) && req.query.length > 0 ? [...patientRefsOf(touched), ...queriedPatientRefs(routed.resourceType, req.query)] : patientRefsOf(touched),
+      patientRefs: patientsOfRequest(routed, req, touched),
       outcome: status,
       requestId: scope.requestId,
     };
@@ -316,9 +316,20 @@ function jobOf(response: FhirResponse): string | undefined {
   return match ? decodeURIComponent(match[1]) : undefined;
 }
 
-/** A search names the patients its parameters are about even when it finds nothing (queriedPatientRefs). */
-function isSearch(interaction: RouteResult['interaction']): boolean {
-  return interaction === 'search-type' || interaction === 'search-system';
+/**
+ * The patients a request's event names: those of the resources it touched; for a search, also
+ * those its parameters are about, even when it finds nothing (queriedPatientRefs); for a request
+ * on Patient/<id> (read, vread, history, an operation), that patient even when the answer names
+ * none — a 410 for a deleted record, or a 404 — a request about that child all the same.
+ */
+function patientsOfRequest(routed: RouteResult, req: FhirRequest, touched: Resource[]): string[] {
+  const refs = patientRefsOf(touched);
+  if ((routed.interaction === 'search-type' || routed.interaction === 'search-system') && req.query.length > 0) refs.push(...queriedPatientRefs(routed.resourceType, req.query));
+  if (routed.resourceType === 'Patient' && routed.id !== undefined) {
+    const own = patientRef(`Patient/${routed.id}`);
+    if (own) refs.push(own);
+  }
+  return refs;
 }
 
 /** The resources in a response: the resource itself, or a Bundle's entries. */
