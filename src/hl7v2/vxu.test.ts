@@ -617,6 +617,9 @@ describe.skipIf(!testMongoUrl())('VXU on MongoDB', () => {
       expect(res.status).toBe(400);
       expect(msa(ack)).toBe('AR');
       expect(errs(ack)[0]).toMatchObject({ hl7: '207', severity: 'E' });
+      // Words for the sender of a VXU, not the FHIR refusal's advice to send a batch Bundle.
+      expect(ack.toString()).not.toContain('batch Bundle');
+      expect(ack.toString()).toContain('not a replica set');
       expect(stored.body.entry ?? []).toHaveLength(0);
     }
   });

@@ -128,7 +128,13 @@ async function storeVxu(content: VxuContent, request: AckRequest, run: FhirRunne
         await new Promise((resolve) => setTimeout(resolve, Math.random() * 5 * conflicts));
         continue;
       }
-      // Refusals that are not about a field (scopes, data sharing, a deployment without transactions).
+      if (err.status === 400 && failing === undefined && err.outcome.issue?.some((i) => i.code === 'not-supported')) {
+        // The FHIR refusal tells a FHIR client to send a batch Bundle: the sender of a VXU can do nothing
+        // of the kind, the registry's operators can.
+        issues.push({ severity: 'E', hl7Code: '207', appCode: '', text: DEPLOYMENT_WITHOUT_TRANSACTIONS });
+        return reject(request, issues, err.status);
+      }
+      // Refusals that are not about a field (scopes, data sharing).
       issues.push(...entryIssues.map((i) => (i.ruleCode || i.location ? i : { ...i, hl7Code: '207', appCode: '' })));
       return reject(request, issues, err.status);
     }
@@ -136,6 +142,11 @@ async function storeVxu(content: VxuContent, request: AckRequest, run: FhirRunne
   issues.push({ severity: 'E', hl7Code: '207', appCode: '', text: 'The message could not be stored after several attempts; send it again' });
   return reject(request, issues, 409);
 }
+
+/** ERR-8 of a VXU refused because the store cannot commit a message's writes together. */
+export const DEPLOYMENT_WITHOUT_TRANSACTIONS =
+  'This registry cannot store VXU messages yet: each message is stored as one atomic write of the patient and its doses, ' +
+  'and the registry\'s MongoDB is not a replica set. Nothing was stored; the registry\'s operators must run MongoDB as a replica set.';
 
 function withoutMeta(consent: Consent): Consent {
   const copy = { ...consent };
