@@ -140,6 +140,37 @@ describe.each(KINDS)('a child hidden from the registering organization (%s store
     expect(vxuRecord.text).not.toContain(hiddenId);
   });
 
+  it('after clinic B registered the hidden child again under the same record number, clinic A\'s next VXU still goes to the record its No protects', async () => {
+    if (!server.store.supportsTransactions) {
+      console.log(`[matching-hidden-duplicates: ${kind}] the owner's VXU case is SKIPPED: this deployment has no multi-document transactions, so every VXU is refused (AR) by design`);
+      return;
+    }
+    const mrn = `W${Date.now() % 1_000_000_000}`;
+    const hiddenId = await hiddenChild(
+      { ...child(mrn, 'Kowalczyk', '2026-03-12'), identifier: [{ system: 'https://iis-fhir-server.org/fhir/sid/hl7v2-authority/CLINICA', value: mrn }] },
+      'no'
+    );
+    const send = async (organization: string, date: string, cvx: string) => {
+      const message = vxu({
+        controlId: controlId('OWN'),
+        pid: pid({ mrn, authority: 'CLINICA', family: 'Kowalczyk', given: 'Zofia', middle: 'Anna', birth: '20260312', sex: 'F' }),
+        orders: [order({ date, cvx, filler: `${mrn}-${cvx}` })],
+      });
+      const res = await fetch(`${server.url}/hl7v2`, { method: 'POST', headers: { 'content-type': 'application/hl7-v2', ...as(organization) }, body: message });
+      const ack = await res.text();
+      expect(ack, ack).toMatch(/MSA\|A[AE]\|/);
+    };
+    await send('Organization/B', '20260401', '20');
+    const records = (await server.fhir('GET', `Patient?identifier=https://iis-fhir-server.org/fhir/sid/hl7v2-authority/CLINICA|${mrn}`)).body.entry.map((e: any) => e.resource.id);
+    expect(records).toHaveLength(2);
+    const newId = records.find((id: string) => id !== hiddenId);
+    await send('Organization/A', '20260501', '10');
+    const dosesOf = async (id: string) => ((await server.fhir('GET', `Immunization?patient=Patient/${id}`)).body.entry ?? []).map((e: any) => e.resource.vaccineCode.coding[0].code);
+    expect(await dosesOf(hiddenId)).toContain('10');
+    expect(await dosesOf(newId)).toEqual(['20']);
+    expect((await server.fhir('GET', `Immunization?vaccine-code=10&patient=Patient/${hiddenId}`, { headers: as('Organization/B') })).body.entry ?? []).toEqual([]);
+  });
+
   it('a different child of the same birth date registered by clinic B leaves the hidden record alone', async () => {
     const hiddenId = await hiddenChild(child(`MRN-${randomUUID()}`, 'Wiśniewska', '2026-01-20'), 'no');
     const other = {

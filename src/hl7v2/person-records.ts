@@ -4,6 +4,7 @@
 // withdraws of it (QBP's PD1-12, VXU's PD1-12 "") looks at the Consents of all of them.
 import type { Bundle, Patient } from '@medplum/fhirtypes';
 import { sameRecordLinksOf } from '../consent/sharing-index.js';
+import { isFhirError } from '../fhir/outcome.js';
 import type { FhirRunner } from './fhir-runner.js';
 
 /** Records of one child looked at, at most (a merge chain is short). */
@@ -25,9 +26,13 @@ export async function personRecords(run: FhirRunner, patient: Patient): Promise<
       if (known.has(other) || known.size >= MAX_PERSON_RECORDS) continue;
       let record = found;
       if (!record) {
-        const read = await run({ method: 'GET', url: `Patient/${other}` });
-        if (read.status !== 200) continue;
-        record = read.body as Patient;
+        // A linked record deleted (410) or gone (404) is no record of the child any more.
+        try {
+          record = (await run({ method: 'GET', url: `Patient/${other}` })).body as Patient;
+        } catch (err) {
+          if (isFhirError(err)) continue;
+          throw err;
+        }
       }
       known.set(other, record);
       queue.push(other);

@@ -238,7 +238,12 @@ function failingEntry(issues: OperationOutcomeIssue[]): number | undefined {
 
 /**
  * The patient the submitter's identifiers already name, as the caller sees it. When several do (a
- * possible duplicate awaiting review), the one not tagged for review, else the oldest, is chosen.
+ * possible duplicate awaiting review), the record created first is chosen, then the one not
+ * tagged for review: the review tag is on the newer record when matching stored a probable
+ * duplicate, but on the OLDER one when an organization the child is hidden from registered it
+ * again (src/consent/hidden-duplicates.ts), and the messages of the organization the family
+ * shares with must stay on the record its choice protects, not go to the new one every
+ * organization sees.
  */
 async function findPatient(
   run: FhirRunner,
@@ -252,8 +257,26 @@ async function findPatient(
     .filter((p) => p?.resourceType === 'Patient' && p.active !== false);
   if (found.length === 0) return undefined;
   const underReview = (p: Patient) => p.meta?.tag?.some((t) => t.system === REVIEW_TAG.system && t.code === REVIEW_TAG.code) ?? false;
-  const chosen = found.find((p) => !underReview(p)) ?? found[0];
+  let chosen = found.find((p) => !underReview(p)) ?? found[0];
+  if (found.length > 1) {
+    const created = await Promise.all(found.map((p) => createdAt(run, p)));
+    const first = Math.min(...created);
+    const earliest = found.filter((_, i) => created[i] === first);
+    if (!earliest.includes(chosen)) chosen = earliest.find((p) => !underReview(p)) ?? earliest[0];
+  }
   return { chosen: { patient: chosen, version: chosen.meta?.versionId ?? '' }, others: found.filter((p) => p !== chosen) };
+}
+
+/** When the record was created: its first version's meta.lastUpdated (+Infinity when that cannot be read). */
+async function createdAt(run: FhirRunner, patient: Patient): Promise<number> {
+  try {
+    const response = await run({ method: 'GET', url: `Patient/${patient.id}/_history/1` });
+    const instant = Date.parse((response.body as Patient).meta?.lastUpdated ?? '');
+    return Number.isNaN(instant) ? Number.POSITIVE_INFINITY : instant;
+  } catch (err) {
+    if (isFhirError(err)) return Number.POSITIVE_INFINITY;
+    throw err;
+  }
 }
 
 function transactionFor(
