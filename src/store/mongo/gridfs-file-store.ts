@@ -7,6 +7,7 @@ import { GridFSBucket, MongoClient, type Collection, type Db } from 'mongodb';
 import type { Writable } from 'node:stream';
 import { checkFileName, FileNotFoundError, type FileInfo, type FileStore, type OpenedFile } from '../files.js';
 import { StoreUnavailableError } from '../store.js';
+import { ClientRecovery } from './client-recovery.js';
 import { databaseNameFromUrl, isConnectionError } from './mongo-store.js';
 
 export interface GridFsFileStoreOptions {
@@ -17,6 +18,8 @@ export interface GridFsFileStoreOptions {
   /** Default 1 MiB: fewer, larger chunk documents than GridFS's 255 KiB. */
   chunkSizeBytes?: number;
   serverSelectionTimeoutMS?: number;
+  /** Time between checks of a client whose driver may be stuck, while operations fail (10 s). */
+  recoveryCheckMs?: number;
 }
 
 interface FilesDoc {
@@ -33,10 +36,22 @@ export class GridFsFileStore implements FileStore {
   private readonly bucketName: string;
   private readonly chunkSizeBytes: number;
   private closed = false;
+  private readonly recovery: ClientRecovery;
 
   constructor(options: GridFsFileStoreOptions) {
     this.client = new MongoClient(options.url, { serverSelectionTimeoutMS: options.serverSelectionTimeoutMS ?? 5000 });
-    this.db = this.client.db(options.dbName ?? databaseNameFromUrl(options.url));
+    const dbName = options.dbName ?? databaseNameFromUrl(options.url);
+    this.db = this.client.db(dbName);
+    // Its own client, so its own watch for a driver stuck after an outage (src/store/mongo/client-recovery.ts).
+    const pingTimeoutMs = 2_000;
+    this.recovery = new ClientRecovery({
+      client: this.client,
+      url: options.url,
+      dbName,
+      pingTimeoutMs,
+      checkMs: options.recoveryCheckMs ?? 10_000,
+      ping: () => this.db.command({ ping: 1 }, { timeoutMS: pingTimeoutMs }).then(() => undefined),
+    });
     this.bucketName = options.bucketName ?? 'bulk';
     this.bucket = new GridFSBucket(this.db, { bucketName: this.bucketName });
     this.chunkSizeBytes = options.chunkSizeBytes ?? 1024 * 1024;
@@ -48,6 +63,7 @@ export class GridFsFileStore implements FileStore {
 
   async close(): Promise<void> {
     this.closed = true;
+    this.recovery.stop();
     await this.client.close();
   }
 
@@ -105,6 +121,7 @@ export class GridFsFileStore implements FileStore {
       return await fn();
     } catch (err) {
       if (!isConnectionError(err)) throw err;
+      this.recovery.noticeUnavailable();
       throw new StoreUnavailableError(`MongoDB unavailable (files ${what}): ${(err as Error).message}`, { cause: err });
     }
   }

@@ -5,7 +5,8 @@ import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import type { Resource } from '@medplum/fhirtypes';
-import { MongoClient, MongoNetworkError } from 'mongodb';
+import { MongoClient } from 'mongodb';
+import { wedgeServerMonitor } from './test-wedge.js';
 import { afterAll, describe, expect, it } from 'vitest';
 import { runStoreContract } from '../store-contract.js';
 import { runExpiringContract } from '../expiring-contract.js';
@@ -359,16 +360,7 @@ if (!TEST_URL) {
       const store = storeOn('wedged', { recoveryCheckMs: 200 });
       await store.init();
       await store.write({ resourceType: 'Patient', id: 'w1', resource: patient('w1', 'Wedge') });
-      // The state a server process was found in after several FerretDB restarts (README "Not yet"):
-      // the monitor's hello never settles (it waits for 'drain' on a socket closed mid-write), and
-      // the server was reset to Unknown with its pool paused, so every operation fails at once.
-      type Monitor = { connection?: { command: () => Promise<never> }; emit(event: string, err: Error): void };
-      const topology = (store as unknown as { client: { topology: { s: { servers: Map<string, { monitor: Monitor }> } } } }).client.topology;
-      const monitor = [...topology.s.servers.values()][0].monitor;
-      for (let i = 0; i < 50 && !monitor.connection; i++) await sleep(100);
-      if (!monitor.connection) throw new Error('the driver\'s monitor has no connection to wedge');
-      monitor.connection.command = () => new Promise<never>(() => undefined);
-      monitor.emit('resetServer', new MongoNetworkError('connection 85 to the server closed'));
+      await wedgeServerMonitor((store as unknown as { client: MongoClient }).client);
       const started = Date.now();
       let family: string | undefined;
       let failures = 0;

@@ -45,6 +45,7 @@ import { acquireLock, CLAIM_PREFIX, isDuplicateKey, sleep, type LockDoc } from '
 
 import { checkNamespace, type ExpiringRecords } from '../expiring.js';
 import { EXPIRING_COLLECTION, EXPIRING_INDEXES, MongoExpiringRecords, type ExpiringDoc } from './expiring-records.js';
+import { ClientRecovery } from './client-recovery.js';
 
 export type { HistoryDoc } from './journal.js';
 export type { LockDoc } from './locks.js';
@@ -180,11 +181,7 @@ export class MongoStore implements Store {
   private arrayObjectQueries = true;
   private ferretdbVersion: string | undefined;
   private closed = false;
-  private readonly recoveryCheckMs: number;
-  private recoveryTimer: NodeJS.Timeout | undefined;
-  private recoveryRunning = false;
-  /** Recovery checks in a row that found the server answering a new client but not this one. */
-  private wedgedChecks = 0;
+  private readonly recovery: ClientRecovery;
   private readonly ensured = new Map<string, Promise<void>>();
   private readonly writeQueues = new Map<string, Promise<void>>();
 
@@ -193,7 +190,6 @@ export class MongoStore implements Store {
     this.lockTtlMs = options.lockTtlMs ?? 30_000;
     this.lockWaitMs = options.lockWaitMs ?? 60_000;
     this.pingTimeoutMs = options.pingTimeoutMs ?? 2_000;
-    this.recoveryCheckMs = options.recoveryCheckMs ?? 10_000;
     this.extraIndexes = options.indexes ?? {};
     this.forcedTransactions = options.transactions ?? parseTransactionsEnv(process.env.MONGODB_TRANSACTIONS);
     const serverSelectionTimeoutMS = options.serverSelectionTimeoutMS ?? 5_000;
@@ -206,6 +202,14 @@ export class MongoStore implements Store {
       ...(options.maxPoolSize !== undefined ? { maxPoolSize: options.maxPoolSize } : {}),
     });
     this.db = this.client.db(this.dbName);
+    this.recovery = new ClientRecovery({
+      client: this.client,
+      url: options.url,
+      dbName: this.dbName,
+      pingTimeoutMs: this.pingTimeoutMs,
+      checkMs: options.recoveryCheckMs ?? 10_000,
+      ping: () => this.ping(),
+    });
   }
 
   get supportsTransactions(): boolean {
@@ -252,69 +256,8 @@ export class MongoStore implements Store {
   async close(): Promise<void> {
     // Every write is acknowledged with w: majority, j: true before it returns: nothing to flush.
     this.closed = true;
-    this.stopRecoveryChecks();
+    this.recovery.stop();
     await this.client.close();
-  }
-
-  /** Starts the recovery checks when an operation found the server unreachable (once at a time). */
-  private noticeUnavailable(): void {
-    if (this.closed || this.recoveryTimer) return;
-    this.wedgedChecks = 0;
-    this.recoveryTimer = setInterval(() => void this.checkRecovery(), this.recoveryCheckMs);
-    this.recoveryTimer.unref();
-  }
-
-  private stopRecoveryChecks(): void {
-    if (this.recoveryTimer) clearInterval(this.recoveryTimer);
-    this.recoveryTimer = undefined;
-  }
-
-  /**
-   * The driver recovers from an outage by itself, except when its server monitor hangs: a socket
-   * closed while the monitor's hello was being written leaves it waiting for a 'drain' that never
-   * comes (mongodb 7.8 / 7.9 Connection.writeCommand, no timeout), so the server stays Unknown and
-   * every operation fails with the old error for as long as the process runs (seen after several
-   * FerretDB restarts in a row: 17 minutes of 503 while a new client connected at once). When this
-   * client cannot ping, a new one can, twice in a row, the client is closed and connected again;
-   * the Db and collection objects stay valid, operations in flight at that moment fail as 503.
-   */
-  private async checkRecovery(): Promise<void> {
-    if (this.recoveryRunning || this.closed) return;
-    this.recoveryRunning = true;
-    try {
-      try {
-        await this.ping();
-        this.stopRecoveryChecks();
-        return;
-      } catch {
-        // Still unreachable through this client: does the server answer a new one?
-      }
-      if (!(await this.answersNewClient())) {
-        this.wedgedChecks = 0;
-        return;
-      }
-      this.wedgedChecks += 1;
-      if (this.wedgedChecks < 2 || this.closed) return;
-      this.wedgedChecks = 0;
-      await this.client.close().catch(() => undefined);
-      if (!this.closed) await this.client.connect().catch(() => undefined);
-    } finally {
-      this.recoveryRunning = false;
-    }
-  }
-
-  /** Whether a new client of the same URL reaches the server and gets a ping answered. */
-  private async answersNewClient(): Promise<boolean> {
-    const probe = new MongoClient(this.options.url, { serverSelectionTimeoutMS: this.pingTimeoutMs, connectTimeoutMS: this.pingTimeoutMs });
-    try {
-      await probe.connect();
-      await probe.db(this.dbName).command({ ping: 1 }, { timeoutMS: this.pingTimeoutMs });
-      return true;
-    } catch {
-      return false;
-    } finally {
-      await probe.close().catch(() => undefined);
-    }
   }
 
   async ping(): Promise<void> {
@@ -806,11 +749,11 @@ export class MongoStore implements Store {
       return await fn();
     } catch (err) {
       if (err instanceof StoreUnavailableError) {
-        this.noticeUnavailable();
+        this.recovery.noticeUnavailable();
         throw err;
       }
       if (!isConnectionError(err)) throw err;
-      this.noticeUnavailable();
+      this.recovery.noticeUnavailable();
       const message = err instanceof Error ? err.message : String(err);
       throw new StoreUnavailableError(`MongoDB unavailable (${what}): ${message}`, { cause: err });
     }
