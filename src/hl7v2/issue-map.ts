@@ -19,6 +19,7 @@ export const RULE_MAP: Record<string, RuleMapping> = {
   'vaccination-before-birth': { segment: 'RXA', field: 3, hl7Code: '102', appCode: '1' },
   'vaccination-after-death': { segment: 'RXA', field: 3, hl7Code: '102', appCode: '1' },
   'patient-unknown': { segment: 'PID', field: 3, hl7Code: '204', appCode: '7' },
+  'patient-merged': { segment: 'PID', field: 3, hl7Code: '204', appCode: '7' },
   'vaccine-code-unknown': { segment: 'RXA', field: 5, hl7Code: '103', appCode: '5' },
   'ndc-cvx-mismatch': { segment: 'RXA', field: 5, hl7Code: '103', appCode: '3' },
   'vaccine-code-inactive-for-date': { segment: 'RXA', field: 5, hl7Code: '103', appCode: '3' },

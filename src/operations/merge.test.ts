@@ -1,7 +1,7 @@
 // Patient/$merge input over HTTP: a 0..1 parameter given twice is a 400 and nothing is merged (the
 // first target-patient was used and the merge done, whatever the second one said).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { patient, startTestServer, type TestServer } from '../../test/helpers/server.js';
+import { immunization, patient, startTestServer, type TestServer } from '../../test/helpers/server.js';
 
 describe('Patient/$merge input', () => {
   let server: TestServer;
@@ -69,5 +69,38 @@ describe('Patient/$merge result-patient', () => {
     const right = await server.fhir('POST', 'Patient/$merge', { body: body(target) });
     expect(right.status, right.text).toBe(200);
     expect((await server.fhir('GET', `Patient/${target}`)).body.name[0].family).toBe('Merged');
+  });
+});
+
+describe('a dose for a record merged away', () => {
+  let server: TestServer;
+  beforeAll(async () => {
+    server = await startTestServer('embedded');
+  });
+  afterAll(async () => {
+    await server?.close();
+  });
+
+  it('is refused (422 patient-merged naming the survivor), so that no dose ends up missing from the child', async () => {
+    const ids: string[] = [];
+    for (const given of ['Merged', 'Survivor']) {
+      const res = await server.fhir('POST', 'Patient', { body: patient({ name: [{ family: 'Okafor', given: [given] }], birthDate: '2019-05-06' }) });
+      ids.push(res.body.id);
+    }
+    const [source, target] = ids;
+    const merge = await server.fhir('POST', 'Patient/$merge', {
+      body: { resourceType: 'Parameters', parameter: [{ name: 'source-patient', valueReference: { reference: `Patient/${source}` } }, { name: 'target-patient', valueReference: { reference: `Patient/${target}` } }] },
+    });
+    expect(merge.status, merge.text).toBe(200);
+
+    const refused = await server.fhir('POST', 'Immunization', { body: immunization(`Patient/${source}`) });
+    expect(refused.status, refused.text).toBe(422);
+    const issue = refused.body.issue.find((i: any) => i.details?.coding?.[0]?.code === 'patient-merged');
+    expect(issue).toMatchObject({ severity: 'error', expression: ['Immunization.patient'] });
+    expect(issue.diagnostics).toContain(`Patient/${target}`);
+    expect((await server.fhir('GET', `Immunization?patient=Patient/${source}`)).body.total).toBe(0);
+
+    const stored = await server.fhir('POST', 'Immunization', { body: immunization(`Patient/${target}`) });
+    expect(stored.status, stored.text).toBe(201);
   });
 });

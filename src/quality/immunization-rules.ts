@@ -70,6 +70,17 @@ async function checkPatientLink(imm: Immunization, ctx: RuleContext, occurrence:
     );
     return;
   }
+  const survivor = patient.active === false ? patient.link?.find((l) => l.type === 'replaced-by')?.other?.reference : undefined;
+  if (survivor) {
+    // $merge moved every dose of this record to the survivor; a dose stored here would be missing
+    // from the child's history, forecast, reminders and coverage (they read the survivor).
+    emit(
+      'patient-merged',
+      'Immunization.patient',
+      `The patient ${ref} was merged into ${survivor} and is no longer used: record the dose for ${survivor}.`
+    );
+    return;
+  }
   if (!occurrence) return;
   const birth = parseFhirDate(patient.birthDate);
   if (birth && compareDates(occurrence, birth) < 0) {

@@ -39,6 +39,7 @@ export const IIS_RULES = [
   { code: 'manufacturer-unknown', resourceType: 'Immunization', severity: 'warning', issueType: 'code-invalid', when: "manufacturer given as an MVX code that is not in the server's MVX code set" },
   { code: 'ndc-mvx-mismatch', resourceType: 'Immunization', severity: 'warning', issueType: 'business-rule', when: 'NDC and MVX both given and the NDC belongs to another manufacturer' },
   { code: 'recorded-before-vaccination', resourceType: 'Immunization', severity: 'warning', issueType: 'business-rule', when: 'recorded (entry date) before the occurrence' },
+  { code: 'patient-merged', resourceType: 'Immunization', severity: 'error', issueType: 'business-rule', when: 'Immunization.patient is a record merged into another (active false, link replaced-by)' },
 ] as const satisfies readonly RuleDefinition[];
 
 export type RuleCode = (typeof IIS_RULES)[number]['code'];
