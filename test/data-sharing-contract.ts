@@ -70,11 +70,12 @@ export function runDataSharingContract(kind: StoreKind): void {
         };
         const source = await make('Ebba', `${mrn}-s`);
         const target = await make('Ebbe', `${mrn}-t`);
-        const merged = await server.fhir('POST', 'Patient/$merge', { body: mergeParameters(source, target) });
-        expect(merged.status, merged.text).toBe(200);
-        // A dose recorded on the merged-away record afterwards (a late message naming its id).
+        // A dose recorded on the record that is merged away (the merge moves it to the survivor; a
+        // dose sent for the merged-away id after the merge is refused, patient-merged).
         const dose = await server.fhir('POST', 'Immunization', { body: immunization(`Patient/${source}`, { occurrenceDateTime: '2022-08-01' }) });
         expect(dose.status, dose.text).toBe(201);
+        const merged = await server.fhir('POST', 'Patient/$merge', { body: mergeParameters(source, target) });
+        expect(merged.status, merged.text).toBe(200);
         return { source, target, mrn, family, dose: dose.body.id as string };
       };
       const expectHidden = async (c: Awaited<ReturnType<typeof twoRecords>>) => {
