@@ -27,6 +27,7 @@ import {
   SymbolAtom,
   UnaryOperatorAtom,
   XorAtom,
+  capitalize,
   evalFhirPathTyped,
   getElementDefinition,
   getTypedPropertyValue,
@@ -683,10 +684,6 @@ const SPECIALIZES: Record<string, string> = {
 
 function uncapitalize(text: string): string {
   return text.charAt(0).toLowerCase() + text.slice(1);
-}
-
-function capitalize(text: string): string {
-  return text.charAt(0).toUpperCase() + text.slice(1);
 }
 
 function malformed(text: string, expression: string) {
