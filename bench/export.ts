@@ -164,6 +164,11 @@ async function runExport(label: string, env: Record<string, string>): Promise<Re
         const wait = Math.min(1000, Number(res.headers.get('retry-after') ?? 1) * 1000);
         await res.arrayBuffer().then(() => new Promise((r) => setTimeout(r, wait)));
       }
+      else if (res.status === 429) {
+        // Polled before the Retry-After (the 1 s cap above): wait the seconds the server names.
+        const wait = Number(res.headers.get('retry-after') ?? 1) * 1000;
+        await res.arrayBuffer().then(() => new Promise((r) => setTimeout(r, wait)));
+      }
       else throw new Error(`status answered ${res.status}: ${await res.text()}`);
     }
     const t1 = performance.now();

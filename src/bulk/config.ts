@@ -28,6 +28,8 @@ export interface BulkOptions {
   throttleMs: number;
   /** Attempts (leases taken) before a job that keeps failing is given up as failed. */
   maxAttempts: number;
+  /** Status polls sooner than the Retry-After given are answered 429 (Bulk Data "Status Request"); off for test suites that poll fast. */
+  throttleStatusPolls: boolean;
 }
 
 export const DEFAULT_BULK_OPTIONS: BulkOptions = {
@@ -45,6 +47,7 @@ export const DEFAULT_BULK_OPTIONS: BulkOptions = {
   batchSize: 1000,
   throttleMs: 0,
   maxAttempts: 3,
+  throttleStatusPolls: true,
 };
 
 export function loadBulkOptions(env: NodeJS.ProcessEnv = process.env): BulkOptions {
@@ -66,6 +69,9 @@ export function loadBulkOptions(env: NodeJS.ProcessEnv = process.env): BulkOptio
   o.batchSize = int(env, 'BULK_BATCH_SIZE', o.batchSize, 1);
   o.throttleMs = int(env, 'BULK_THROTTLE_MS', o.throttleMs, 0);
   o.maxAttempts = int(env, 'BULK_MAX_ATTEMPTS', o.maxAttempts, 1);
+  const pollLimit = env.BULK_STATUS_POLL_LIMIT ?? 'on';
+  if (pollLimit !== 'on' && pollLimit !== 'off') throw new Error(`BULK_STATUS_POLL_LIMIT must be on or off, got "${pollLimit}"`);
+  o.throttleStatusPolls = pollLimit === 'on';
   return o;
 }
 

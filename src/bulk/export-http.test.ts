@@ -545,4 +545,71 @@ for (const kind of kinds) {
       expect(await server.bulk.repo.get(id2)).toBeUndefined();
     });
   });
+  describe(`bulk export status polls (${kind}): faster than Retry-After is a 429`, { timeout: kind === 'mongodb' ? 120_000 : 30_000 }, () => {
+    let server: TestServer;
+
+    beforeAll(async () => {
+      // The suite switches the limit off (vitest.config.ts); on here, with an export slow enough
+      // (15 batches of 2 patients, 250 ms apart) to be polled several times while it runs.
+      server = await withEnv({ BULK_STATUS_POLL_LIMIT: 'on', BULK_BATCH_SIZE: '2', BULK_THROTTLE_MS: '250', BULK_POLL_SECONDS: '0.2' }, () => startTestServer(kind));
+      const bundle = {
+        resourceType: 'Bundle',
+        type: 'batch',
+        entry: Array.from({ length: 30 }, (_, i) => ({ resource: distinctPatient(300 + i), request: { method: 'POST', url: 'Patient' } })),
+      };
+      const res = await server.fhir('POST', '', { body: bundle });
+      expect(res.status, res.text).toBe(200);
+    });
+    afterAll(async () => {
+      await server?.close();
+    });
+
+    const get = (url: string, token: string) => fetch(url, { headers: { authorization: `Bearer ${token}` } });
+
+    it('a poll before the Retry-After is answered 429 throttled with the seconds left; on time it is answered; per job and caller; DELETE is never throttled', async () => {
+      const k = await kickoff(server.baseUrl, 'Patient/$export?_type=Patient', { token: PUBLIC_HEALTH });
+      expect(k.status).toBe(202);
+      const location = k.headers.get('content-location') as string;
+      const first = await get(location, PUBLIC_HEALTH);
+      expect(first.status).toBe(202);
+      expect(first.headers.get('retry-after')).toBe('1');
+      const tooSoon = await get(location, PUBLIC_HEALTH);
+      expect(tooSoon.status).toBe(429);
+      expect(tooSoon.headers.get('retry-after')).toBe('1');
+      const body = await tooSoon.json();
+      expect(body.resourceType).toBe('OperationOutcome');
+      expect(body.issue[0].code).toBe('throttled');
+      // Another client has no accounting on this job: its poll is refused for ownership, not rate.
+      const other = tokenFor({ sub: 'other-poller', scope: 'system/*.rs' });
+      expect((await get(location, other)).status).toBe(403);
+      // The same client's other job is not throttled by this one.
+      const k2 = await kickoff(server.baseUrl, 'Patient/$export?_type=Patient', { token: PUBLIC_HEALTH });
+      expect(k2.status).toBe(202);
+      expect((await get(k2.headers.get('content-location') as string, PUBLIC_HEALTH)).status).toBe(202);
+      // A 429 does not push the due instant back: at the Retry-After first given, the poll is answered.
+      await new Promise((r) => setTimeout(r, 1000));
+      expect([200, 202]).toContain((await get(location, PUBLIC_HEALTH)).status);
+      // Cancelling right after a poll is allowed.
+      for (const l of [location, k2.headers.get('content-location') as string]) {
+        expect((await fetch(l, { method: 'DELETE', headers: { authorization: `Bearer ${PUBLIC_HEALTH}` } })).status).toBe(202);
+      }
+    });
+
+    it('a client that waits exactly the Retry-After it is given is never throttled', async () => {
+      const k = await kickoff(server.baseUrl, 'Patient/$export?_type=Patient', { token: PUBLIC_HEALTH });
+      expect(k.status).toBe(202);
+      const location = k.headers.get('content-location') as string;
+      const statuses: number[] = [];
+      for (;;) {
+        const res = await get(location, PUBLIC_HEALTH);
+        await res.arrayBuffer();
+        statuses.push(res.status);
+        if (res.status !== 202) break;
+        await new Promise((r) => setTimeout(r, Number(res.headers.get('retry-after')) * 1000));
+      }
+      expect(statuses.at(-1)).toBe(200);
+      expect(statuses.filter((s) => s === 202).length).toBeGreaterThan(1);
+      expect(statuses.filter((s) => s !== 202 && s !== 200)).toEqual([]);
+    });
+  });
 }

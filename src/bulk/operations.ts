@@ -155,9 +155,22 @@ export async function enqueueJob(bulk: BulkExports, ctx: HandlerContext, fields:
 async function exportStatusOperation(bulk: BulkExports, req: FhirRequest, ctx: HandlerContext): Promise<FhirResponse> {
   const caller = ctx.caller;
   const id = jobIdOf(req);
+  // Per job and caller: another client's key never holds a due instant, so it gets its 403 below.
+  const pollKey = `${id}|${ownerOf(caller)}`;
+  if (req.method !== 'DELETE') {
+    const early = bulk.statusPolls?.secondsEarly(pollKey) ?? 0;
+    if (early > 0) {
+      throw new FhirError(
+        429,
+        outcome([makeIssue('error', 'throttled', `Export job ${id} was polled before the Retry-After of the last status answer; poll again in ${early} s`)]),
+        { 'Retry-After': String(early) }
+      );
+    }
+  }
   const job = await ownedJob(bulk, id, caller);
 
   if (req.method === 'DELETE') {
+    bulk.statusPolls?.forget(pollKey);
     const terminal = job.state === 'completed' || job.state === 'failed';
     await bulk.repo.modify(id, (j) => {
       if (j.state === 'cancelled') return undefined;
@@ -176,8 +189,11 @@ async function exportStatusOperation(bulk: BulkExports, req: FhirRequest, ctx: H
 
   switch (job.state) {
     case 'queued':
-    case 'running':
-      return { status: 202, headers: { 'X-Progress': progressText(job, bulk.worker.progressOf(id)), 'Retry-After': String(retryAfter(job)) } };
+    case 'running': {
+      const wait = retryAfter(job);
+      bulk.statusPolls?.record(pollKey, wait);
+      return { status: 202, headers: { 'X-Progress': progressText(job, bulk.worker.progressOf(id)), 'Retry-After': String(wait) } };
+    }
     case 'failed':
       throw new FhirError(500, outcome([makeIssue('error', 'exception', `Export job ${id} failed: ${job.error ?? 'unknown error'}`)]));
     case 'completed': {

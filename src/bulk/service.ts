@@ -9,6 +9,7 @@ import type { Store } from '../store/store.js';
 import type { BulkOptions } from './config.js';
 import type { JobTask } from './exporter.js';
 import { JobRepository } from './jobs.js';
+import { StatusPollThrottle } from './poll-throttle.js';
 import { ExportStopped, ExportWorker } from './worker.js';
 
 export interface BulkExportsDeps {
@@ -28,11 +29,14 @@ export class BulkExports {
   readonly files: FileStore;
   readonly options: BulkOptions;
   readonly nodeId = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
+  /** Status polls of this process, when BULK_STATUS_POLL_LIMIT is on. */
+  readonly statusPolls: StatusPollThrottle | undefined;
 
   constructor(deps: BulkExportsDeps) {
     this.repo = new JobRepository(deps.store);
     this.files = deps.files;
     this.options = deps.options;
+    this.statusPolls = deps.options.throttleStatusPolls ? new StatusPollThrottle() : undefined;
     this.worker = new ExportWorker({ ...deps, repo: this.repo, nodeId: this.nodeId });
   }
 

@@ -56,9 +56,11 @@ export async function poll(statusUrl: string, token: string, timeoutMs = 25_000)
     const res = await fetch(statusUrl, { headers: { authorization: `Bearer ${token}` } });
     const text = await res.text();
     polls.push({ status: res.status, progress: res.headers.get('x-progress'), retryAfter: res.headers.get('retry-after') });
-    if (res.status !== 202) return { status: res.status, headers: res.headers, body: text ? JSON.parse(text) : undefined, polls };
+    // 429 (BULK_STATUS_POLL_LIMIT on): polled before the Retry-After; wait what it names.
+    const throttled = res.status === 429;
+    if (res.status !== 202 && !throttled) return { status: res.status, headers: res.headers, body: text ? JSON.parse(text) : undefined, polls };
     if (Date.now() > deadline) throw new Error(`export still running after ${timeoutMs} ms: ${JSON.stringify(polls.slice(-3))}`);
-    await new Promise((r) => setTimeout(r, 50));
+    await new Promise((r) => setTimeout(r, throttled ? Number(res.headers.get('retry-after')) * 1000 : 50));
   }
 }
 
