@@ -183,6 +183,27 @@ export function runDataSharingContract(kind: StoreKind): void {
           expect(ids((await server.fhir('GET', `Immunization?patient.identifier=${MRN_SYSTEM}|${mrn}`)).body)).toEqual([`Immunization/${imm}`]);
         });
 
+        it('an app launched for it by a clinician of another organization (patient/ scopes, that organization) sees nothing of it', async () => {
+          const { id, imm, code } = hidden[status];
+          const app = { authorization: `Bearer ${server.token({ scope: 'patient/*.rs', organization: 'Organization/C', patient: id, fhirUser: 'Practitioner/clinician-c' })}` };
+          for (const path of [`Patient/${id}`, `Immunization/${imm}`, `Patient/${id}/$everything`]) {
+            const res = await server.fhir('GET', path, { headers: app });
+            expect(res.status, path).toBe(403);
+            expect(res.body.issue[0].details.coding[0].code, path).toBe(code);
+          }
+          for (const path of [`Immunization?patient=Patient/${id}`, `Patient?_id=${id}`, 'Immunization?_summary=count', 'Consent?_summary=count']) {
+            const res = await server.fhir('GET', path, { headers: app });
+            expect(res.status, path).toBe(200);
+            expect(ids(res.body), path).toEqual([]);
+            expect(res.body.total ?? 0, path).toBe(0);
+          }
+          // The organization the family shares with keeps its app's view of the child.
+          if (status === 'no') {
+            const owner = { authorization: `Bearer ${server.token({ scope: 'patient/*.rs', organization: 'Organization/A', patient: id })}` };
+            expect((await server.fhir('GET', `Immunization?patient=Patient/${id}`, { headers: owner })).body.total).toBe(1);
+          }
+        });
+
         it('type and system history leave its versions out and give no total', async () => {
           const { id, imm } = hidden[status];
           for (const path of ['Patient/_history?_count=1000', '_history?_count=1000', 'Immunization/_history?_count=1000']) {

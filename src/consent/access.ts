@@ -67,24 +67,33 @@ export async function accessPolicyFor(
   const organization = caller.organization;
   if (!compartment && !organization) return PUBLIC_HEALTH;
 
-  // A patient's own app is not subject to the patient's sharing choice; an organization is.
+  // The patient's choice binds whoever acts for an organization, in a patient context too: an app
+  // a clinician of that facility launched for the child (a patient/ token carrying the facility's
+  // `organization`) sees nothing of a child who is No / Unknown for that facility, even when the
+  // choice was recorded after the launch. Only a token without an organization (public health's)
+  // is not subject to it.
   const hidden = new Map<string, DataSharing>();
-  if (organization && !compartment) {
+  if (organization) {
     for (const [patient, s] of await sharing.restricted()) {
       if (hiddenFrom(s, organization)) hidden.set(patient, s);
     }
   }
   const hiddenRefs = [...hidden.keys()];
   const hiddenIds = hiddenRefs.map((r) => r.slice('Patient/'.length));
+  const compartmentHidden = compartment !== undefined && hidden.has(compartment);
+
+  const outsideCompartment = (resource: Resource): FhirError | undefined => {
+    const patientOf = PATIENT_OF[resource.resourceType];
+    if (compartment && (!patientOf || patientOf(resource) !== compartment)) {
+      return forbidden(`${resource.resourceType}/${resource.id ?? ''} is outside the patient compartment of this token`);
+    }
+    return undefined;
+  };
 
   const reasonFor = (resource: Resource): FhirError | undefined => {
+    const outside = outsideCompartment(resource);
+    if (outside) return outside;
     const patientOf = PATIENT_OF[resource.resourceType];
-    if (compartment) {
-      if (!patientOf || patientOf(resource) !== compartment) {
-        return forbidden(`${resource.resourceType}/${resource.id ?? ''} is outside the patient compartment of this token`);
-      }
-      return undefined;
-    }
     const patient = patientOf?.(resource);
     const s = patient ? hidden.get(patient) : undefined;
     if (!s) return undefined;
@@ -103,11 +112,12 @@ export async function accessPolicyFor(
   return {
     kind: compartment ? 'patient-compartment' : 'organization',
     restricts: compartment !== undefined || hiddenRefs.length > 0,
-    hiddenPatients: hiddenRefs,
+    hiddenPatients: compartment ? [] : hiddenRefs,
     accessFilter(resourceType) {
       const inCompartment = resourceType in PATIENT_OF;
       if (compartment) {
-        if (!inCompartment) return { _id: { $in: [] } };
+        // A compartment the organization may not see matches nothing (no count, no search hit).
+        if (!inCompartment || compartmentHidden) return { _id: { $in: [] } };
         return resourceType === 'Patient' ? { _id: confinedToPatient } : { 's.patient': compartment };
       }
       if (hiddenRefs.length === 0 || !inCompartment) return undefined;
@@ -123,8 +133,7 @@ export async function accessPolicyFor(
     assertWritable(resource) {
       // Data sharing restricts what an organization sees, not what it may record (a Consent for
       // an Unknown patient must be accepted); a patient/ token writes only inside its compartment.
-      if (!compartment) return;
-      const err = reasonFor(resource);
+      const err = outsideCompartment(resource);
       if (err) throw err;
     },
   };

@@ -174,6 +174,19 @@ describe('ScopedStore', () => {
     expect((await view.write({ resourceType: 'Immunization', id: 'w2', resource: own, ifVersion: 'absent', index: extractSearchIndex(own) })).id).toBe('w2');
   });
 
+  it("a patient/ token acting for an organization sees nothing of a patient hidden from that organization (an app launched before the objection)", async () => {
+    const view = await viewFor({ patient: 'hidden', organization: 'Organization/C' }, 'hidden');
+    expect(await refusal(view.read('Patient', 'hidden'))).toBe('403 data-sharing-restricted');
+    expect(await view.search('Immunization', { filter: {}, limit: 10 })).toEqual([]);
+    expect(await view.count('Immunization', {})).toBe(0);
+    expect(await view.count('Patient', {})).toBe(0);
+    // The Consent organization's app, and a token without an organization, keep the compartment.
+    const own = await viewFor({ patient: 'hidden', organization: 'Organization/A' }, 'hidden');
+    expect(ids(await own.search('Immunization', { filter: {}, limit: 10 }))).toEqual(['Immunization/imm-hidden']);
+    const noOrganization = await viewFor({ patient: 'hidden' }, 'hidden');
+    expect((await noOrganization.read('Patient', 'hidden'))?.id).toBe('hidden');
+  });
+
   it('an organization may record data (a Consent for a patient it cannot see); committed writes are observed', async () => {
     const seen: string[] = [];
     const view = new ScopedStore(store, await accessPolicyFor(caller({ organization: 'Organization/C' }), undefined, sharing), (records) =>
