@@ -165,8 +165,8 @@ function parseField(text: string): Hl7Field {
  * HL7's null (`""`, v2.5.1 section 2.5.3: "delete the value the receiver holds") in a field,
  * component or subcomponent. It is never a value: read as empty, so it is never stored as the
  * text `""` — a dose, sent whole, loses what was there. A whole field sent as `""` is also
- * remembered (isHl7Null): on the patient it deletes the stored value, where an empty field keeps
- * it (src/hl7v2/README.md).
+ * remembered (isHl7Null), and so is a component sent as `""` (isHl7NullComponent): on the patient
+ * they delete the stored value (or that part of it), where an empty field keeps it (src/hl7v2/README.md).
  */
 const HL7_NULL = '""';
 
@@ -182,10 +182,34 @@ export function isHl7Null(segment: Hl7Segment, n: number): boolean {
   return segment.fields[segment.name === 'MSH' ? n - 1 : n] instanceof Hl7NullField;
 }
 
-function withoutNulls(repetitions: string[][]): string[][] {
-  return repetitions.map((parts) =>
-    parts.map((part) => (part === HL7_NULL ? '' : part.includes('&') ? part.split('&').map((s) => (s === HL7_NULL ? '' : s)).join('&').replace(/&+$/, '') : part))
-  );
+/**
+ * A field with HL7's null `""` in some of its components: they are read as empty, and remembered
+ * (isHl7NullComponent) — on the patient a `""` component deletes that part of the stored value.
+ */
+class Hl7FieldWithNullComponents extends Hl7Field {
+  /** `r.c` (repetition 0-based, component 1-based) of each component sent as `""`. */
+  readonly nullComponents: ReadonlySet<string>;
+
+  constructor(sent: string[][]) {
+    const nulls = new Set<string>();
+    const parts = sent.map((components, r) =>
+      components.map((part, i) => {
+        if (part === HL7_NULL) {
+          nulls.add(`${r}.${i + 1}`);
+          return '';
+        }
+        return part.includes('&') ? part.split('&').map((s) => (s === HL7_NULL ? '' : s)).join('&').replace(/&+$/, '') : part;
+      })
+    );
+    super(parts, DEFAULT_CONTEXT);
+    this.nullComponents = nulls;
+  }
+}
+
+/** Whether component c (1-based) of repetition r (0-based) of field n was sent as HL7's null `""` (the component alone). */
+export function isHl7NullComponent(segment: Hl7Segment, n: number, c: number, r = 0): boolean {
+  const field = segment.fields[segment.name === 'MSH' ? n - 1 : n];
+  return field instanceof Hl7FieldWithNullComponents && field.nullComponents.has(`${r}.${c}`);
 }
 
 /**
@@ -198,7 +222,7 @@ export function parseSegment(line: string): Hl7Segment {
 
 function readField(text: string): Hl7Field {
   if (text === HL7_NULL) return new Hl7NullField();
-  return text.includes(HL7_NULL) ? new Hl7Field(withoutNulls(parseField(text).components), DEFAULT_CONTEXT) : parseField(text);
+  return text.includes(HL7_NULL) ? new Hl7FieldWithNullComponents(parseField(text).components) : parseField(text);
 }
 
 /** 1-based ordinal of the segment at lines[index] among segments with its id (ERR-2.2). */

@@ -174,6 +174,92 @@ for (const { kind, skip } of suites) {
       expect(byHospital.name.find((n: any) => n.use === 'official').given).toEqual(['Saga']);
     });
 
+    it('"" in one component deletes that part of the stored name, address and phones (PID-5.3/.4, PID-11.2/.3, PID-13.4/.7/.8, PID-6.1); an empty component keeps it', async (ctx) => {
+      if (noTransactions) ctx.skip();
+      const child = { mrn: 'NULL-C1', family: 'Halonen', given: 'Ilmari', birth: yearsAgo(3), sex: 'M' };
+      const base = pid(child);
+      const full = pidWith(base, {
+        5: 'Halonen^Ilmari^Kaarlo^Jr^^^L',
+        11: '12 Main St^Apt 4^Boston^MA^02110^USA^L~9 Elm Rd^Unit B^Quincy^MA^02169^USA^M',
+        13: '^PRN^PH^^^617^5551234^12~^PRN^CP^^^617^5559876~^NET^INTERNET^ilmari@example.org',
+        14: '^WPN^PH^^^617^5550000',
+      });
+      expect((await post(vxu({ pid: full, orders: [order({ filler: 'NULL-C1-A', cvx: '08', date: hl7Date(60) })] }))).msa).toBe('AA');
+      const [stored] = await patientsBy(`${authority('MYEHR')}|NULL-C1`);
+      expect(stored.address).toHaveLength(2);
+
+      // Components left empty: no information, the stored parts stay.
+      const empty = pidWith(base, { 5: 'Halonen^Ilmari^^^^^L', 11: '12 Main St^^Boston^MA^02110^USA^L', 13: '^PRN^PH^^^617^5551234' });
+      expect((await post(vxu({ pid: empty, orders: [order({ filler: 'NULL-C1-B', cvx: '20', date: hl7Date(30) })] }))).msa).toBe('AA');
+      const [kept] = await patientsBy(`${authority('MYEHR')}|NULL-C1`);
+      expect(kept.name.some((n: any) => n.given.includes('Kaarlo'))).toBe(true);
+      expect(kept.address.find((a: any) => a.city === 'Boston').line).toEqual(['12 Main St', 'Apt 4']);
+      expect(kept.telecom.map((t: any) => t.value)).toEqual(expect.arrayContaining(['(617)555-1234 x12', '(617)555-9876', 'ilmari@example.org']));
+
+      // "" components: the middle name and suffix, Boston's second line, the first phone's
+      // extension, the mobile number, the e-mail address and the mother's maiden name go; the rest stays.
+      const nulls = pidWith(base, {
+        5: 'Halonen^Ilmari^""^""^^^L',
+        6: '""^Morgan',
+        11: '12 Main St^""^Boston^MA^02110^USA^L~9 Elm Rd^Unit B^""^MA^02169^USA^M',
+        13: '^PRN^PH^^^617^5551234^""~^PRN^CP^^^617^""~^NET^INTERNET^""',
+      });
+      const deleted = await post(vxu({ pid: nulls, orders: [order({ filler: 'NULL-C1-C', cvx: '10', date: hl7Date(10) })] }));
+      expect(deleted.msa, deleted.text).toBe('AA');
+      const [after] = await patientsBy(`${authority('MYEHR')}|NULL-C1`);
+      expect(after.name).toEqual([{ family: 'Halonen', given: ['Ilmari'], use: 'official' }]);
+      expect(urls(after)).not.toContain(EXT.mothersMaidenName);
+      const lines = Object.fromEntries(after.address.map((a: any) => [a.postalCode, { line: a.line, city: a.city }]));
+      expect(lines).toEqual({ '02110': { line: ['12 Main St'], city: 'Boston' }, '02169': { line: ['9 Elm Rd', 'Unit B'], city: undefined } });
+      expect(after.telecom.map((t: any) => `${t.system}|${t.use}|${t.value}`).sort()).toEqual(['phone|home|(617)555-1234', 'phone|work|(617)555-0000']);
+      expect(after.identifier.map((i: any) => i.value)).toContain('NULL-C1');
+      expect(after.birthDate).toBe(stored.birthDate);
+    });
+
+    it('"" in the family or given name (PID-5.1, PID-5.2): they identify the patient, the stored name is kept with a W ERR; a new child without another name: AR', async (ctx) => {
+      if (noTransactions) ctx.skip();
+      const child = { mrn: 'NULL-C2', family: 'Ilves', given: 'Juho', birth: yearsAgo(5), sex: 'M' };
+      expect((await post(vxu({ pid: pid(child), orders: [order({ filler: 'NULL-C2-A', cvx: '08', date: hl7Date(60) })] }))).msa).toBe('AA');
+      for (const [c, name] of [[1, '""^Juho^^^^^L'], [2, 'Ilves^""^^^^^L']] as const) {
+        const answer = await post(vxu({ pid: pidWith(pid(child), { 5: name }), orders: [order({ filler: `NULL-C2-${c}`, cvx: '20', date: hl7Date(30 - c) })] }));
+        expect(answer.msa, answer.text).toBe('AE');
+        expect(answer.errs).toContainEqual(expect.objectContaining({ location: `PID^1^5^1^${c}`, hl7: '101', severity: 'W', app: '7' }));
+        const [stored] = await patientsBy(`${authority('MYEHR')}|NULL-C2`);
+        expect(stored.name).toEqual([{ family: 'Ilves', given: ['Juho'], use: 'official' }]);
+      }
+      const newChild = await post(vxu({ pid: pidWith(pid({ mrn: 'NULL-C3', family: 'Jokela', given: 'Kaisa', birth: yearsAgo(6), sex: 'F' }), { 5: '""^Kaisa^^^^^L' }), orders: [order({ filler: 'NULL-C3-A', cvx: '08', date: hl7Date(60) })] }));
+      expect(newChild.msa, newChild.text).toBe('AR');
+      expect(await patientsBy(`${authority('MYEHR')}|NULL-C3`)).toEqual([]);
+    });
+
+    it('a "" component decides the same over SOAP and in a batch file', async (ctx) => {
+      if (noTransactions) ctx.skip();
+      const soap = (message: string) =>
+        fetch(`${server.url}/soap`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/soap+xml; charset=utf-8' },
+          body:
+            '<soap:Envelope xmlns:soap="http://www.w3.org/2003/05/soap-envelope"><soap:Body><submitSingleMessage xmlns="urn:cdc:iisb:2011">' +
+            `<username>x</username><password>${server.token()}</password><facilityID></facilityID><hl7Message>${message.replace(/&/g, '&amp;').replace(/</g, '&lt;')}</hl7Message>` +
+            '</submitSingleMessage></soap:Body></soap:Envelope>',
+        }).then((r) => r.text());
+      const soapChild = { mrn: 'NULL-C4', family: 'Kallio', given: 'Lauri', birth: yearsAgo(4), sex: 'M' };
+      const batchChild = { mrn: 'NULL-C5', family: 'Laine', given: 'Mikko', birth: yearsAgo(4), sex: 'M' };
+      for (const child of [soapChild, batchChild]) {
+        const first = await post(vxu({ pid: pidWith(pid(child), { 5: `${child.family}^${child.given}^Olavi^^^^L` }), orders: [order({ filler: `${child.mrn}-A`, cvx: '08', date: hl7Date(60) })] }));
+        expect(first.msa).toBe('AA');
+      }
+      const middleDeleted = (child: typeof soapChild) => vxu({ pid: pidWith(pid(child), { 5: `${child.family}^${child.given}^""^^^^L` }), orders: [order({ filler: `${child.mrn}-B`, cvx: '20', date: hl7Date(20) })] });
+      expect(await soap(middleDeleted(soapChild))).toContain('MSA|AA');
+      const batch = [`FHS|^~\\&|Test EHR Application|X68|IIS|IIS Facility|${hl7Date(0)}||||F-C5`, `BHS|^~\\&|Test EHR Application|X68|IIS|IIS Facility|${hl7Date(0)}||||B-C5`, middleDeleted(batchChild), 'BTS|1', 'FTS|1'].join('\r');
+      const batchAnswer = await fetch(`${server.url}/hl7v2`, { method: 'POST', headers: { 'content-type': 'application/hl7-v2', authorization: `Bearer ${server.token()}` }, body: batch }).then((r) => r.text());
+      expect(batchAnswer).toContain('MSA|AA');
+      for (const child of [soapChild, batchChild]) {
+        const [stored] = await patientsBy(`${authority('MYEHR')}|${child.mrn}`);
+        expect(stored.name, child.mrn).toEqual([{ family: child.family, given: [child.given], use: 'official' }]);
+      }
+    });
+
     it('PD1-12 "" on the surviving record withdraws the protection indicator the organization recorded on a record since merged into it', async (ctx) => {
       if (noTransactions) ctx.skip();
       const clinicA = server.token({ scope: 'user/*.cruds', organization: 'Organization/null-clinic-a' });

@@ -19,12 +19,12 @@ import type {
 } from '@medplum/fhirtypes';
 import type { Hl7Segment } from '@medplum/core';
 import { CDCREC, codingOf, conceptFrom, CVX, MVX, NDC, systemFor, UCUM } from './codes.js';
-import { component, components, hl7ToFhirDateTime, isHl7Null, repetitions, subcomponents, type ParsedMessage } from './er7.js';
+import { component, components, hl7ToFhirDateTime, isHl7Null, isHl7NullComponent, repetitions, subcomponents, type ParsedMessage } from './er7.js';
 import { authoritySystem, doseKey, DOSE_KEY_SYSTEM, PD1_CONSENT_SYSTEM, SSN_SYSTEM } from './identifiers.js';
 import { Hl7Problem, type ErrorLocation, type Hl7Issue } from './problems.js';
 import { CDSI_OBSERVATION_SYSTEM, cvxOf, observationCodesOfConcept } from '../forecast/fhir.js';
 import { defaultSupportingData } from '../forecast/supporting-data.js';
-import { noWithdrawnFacts, type WithdrawnFacts } from '../matching/withdrawn-facts.js';
+import { noWithdrawnFacts, type AddressPart, type WithdrawnFacts, type WithdrawnParts } from '../matching/withdrawn-facts.js';
 
 export const EXT = {
   race: 'http://hl7.org/fhir/us/core/StructureDefinition/us-core-race',
@@ -104,8 +104,8 @@ export interface VxuContent {
   issues: Hl7Issue[];
   /** What the message's fields sent as HL7's null `""` delete from the stored record (an empty field keeps it). */
   withdrawn: WithdrawnFacts;
-  /** Required PID fields sent as `""` (PID-5 name, PID-7 birth date): they identify the patient and are never deleted. */
-  requiredNulls: Array<{ field: number; what: string }>;
+  /** Required PID fields (or components) sent as `""` (PID-5 name, its family or given name; PID-7 birth date): they identify the patient and are never deleted. */
+  requiredNulls: Array<{ field: number; component?: number; what: string }>;
   /** PD1-12 sent as `""`: the protection indicator this submitter recorded is withdrawn. */
   protectionWithdrawn: boolean;
 }
@@ -240,11 +240,67 @@ function readNulls(
     else if (isHl7Null(pd1, 17)) withdrawn.extensions.push(EXT.registryStatusDate);
   }
   if (!hasContacts && nk1s.some((nk1) => isHl7Null(nk1, 2))) withdrawn.elements.push('contact');
-  const requiredNulls = [
+  // PID-6 is read for the mother's family name alone (PID-6.1): its `""` deletes the stored one.
+  if (!pidNull(6) && isHl7NullComponent(pid, 6, 1)) withdrawn.extensions.push(EXT.mothersMaidenName);
+  withdrawn.parts = nullComponents(pid);
+  const requiredNulls: VxuContent['requiredNulls'] = [
     { field: 5, what: 'patient name' },
     { field: 7, what: 'date of birth' },
   ].filter(({ field }) => pidNull(field));
+  repetitions(pid, 5).forEach((_, r) => {
+    for (const [c, what] of [[1, 'family name'], [2, 'given name']] as const) {
+      if (isHl7NullComponent(pid, 5, c, r)) requiredNulls.push({ field: 5, component: c, what: `patient ${what}` });
+    }
+  });
   return { withdrawn, requiredNulls, protectionWithdrawn: !!pd1 && isHl7Null(pd1, 12) };
+}
+
+/**
+ * `""` in one component of PID-5, PID-11, PID-13 or PID-14 (v2.5.1 2.5.3: that component's value
+ * is to be deleted): the parts of the stored names, addresses and telecoms the repetition stands
+ * for. PID-3 is left out (identifiers are never deleted); so are the fields the message replaces
+ * whole (race, ethnicity, publicity code, registry status, NK1 contacts): there the message's
+ * value, without the part, already replaces the stored one.
+ */
+function nullComponents(pid: Hl7Segment): WithdrawnParts {
+  const parts: WithdrawnParts = { names: [], addresses: [], telecoms: [] };
+  repetitions(pid, 5).forEach((_, r) => {
+    const isNull = (c: number) => isHl7NullComponent(pid, 5, c, r);
+    // A repetition whose family or given name is `""` is not read at all (readPatient): nothing deleted.
+    if (isNull(1) || isNull(2)) return;
+    const remove = (['middle', 'suffix', 'prefix'] as const).filter((_, i) => isNull(i + 3));
+    if (remove.length === 0) return;
+    const [family, given] = components(pid, 5, r);
+    parts.names.push({ sent: { ...(family ? { family } : {}), ...(given ? { given } : {}) }, remove });
+  });
+  repetitions(pid, 11).forEach((_, r) => {
+    const xad = components(pid, 11, r);
+    const byComponent: Array<[number, AddressPart]> = [[1, 'street'], [2, 'other'], [3, 'city'], [4, 'state'], [5, 'postalCode'], [6, 'country'], [9, 'district']];
+    const remove = byComponent.filter(([c]) => isHl7NullComponent(pid, 11, c, r)).map(([, part]) => part);
+    if (remove.length === 0) return;
+    const sent: Partial<Record<AddressPart, string>> = {};
+    for (const [c, part] of byComponent) {
+      const value = c <= 2 ? subcomponents(xad[c - 1] ?? '')[0] : xad[c - 1];
+      if (value) sent[part] = value;
+    }
+    parts.addresses.push({ sent, remove });
+  });
+  for (const [field, fallbackUse] of [[13, 'home'], [14, 'work']] as const) {
+    repetitions(pid, field).forEach((_, r) => {
+      const isNull = (c: number) => isHl7NullComponent(pid, field, c, r);
+      const xtn = components(pid, field, r);
+      const { system, use } = telecomKind(xtn, fallbackUse);
+      const remove: WithdrawnParts['telecoms'][number]['remove'] = [];
+      if (numberWithdrawn(pid, field, r)) remove.push('number');
+      if (system !== 'email' && isNull(5)) remove.push('country');
+      if (system !== 'email' && isNull(8)) remove.push('extension');
+      if (remove.length === 0) return;
+      const [legacy, , , , , area, local] = xtn;
+      const localDigits = local || (area ? undefined : (legacy ?? '').replace(/\D/g, '') || undefined);
+      parts.telecoms.push({ system, use, ...(area ? { areaCode: area } : {}), ...(localDigits ? { local: localDigits } : {}), remove });
+    });
+  }
+  return parts;
 }
 
 function ordinalOf(segments: Hl7Segment[], seg: Hl7Segment): number {
@@ -273,6 +329,9 @@ function readPatient(pid: Hl7Segment, sendingFacility: string, issues: Hl7Issue[
 
   const names: HumanName[] = [];
   repetitions(pid, 5).forEach((_, r) => {
+    // A family or given name sent as `""` identifies no one and cannot be deleted (readNulls): the
+    // repetition is left out, so the stored name stays (and a new child without another name is refused).
+    if (isHl7NullComponent(pid, 5, 1, r) || isHl7NullComponent(pid, 5, 2, r)) return;
     const name = readName(components(pid, 5, r));
     if (name) names.push(name);
   });
@@ -300,9 +359,10 @@ function readPatient(pid: Hl7Segment, sendingFacility: string, issues: Hl7Issue[
 
   const addresses = repetitions(pid, 11).map((_, r) => readAddress(components(pid, 11, r))).filter((a): a is Address => !!a);
   if (addresses.length > 0) patient.address = addresses;
+  // A repetition whose number (or e-mail address) is `""` deletes the stored one (readNulls): it adds none.
   const telecom = [
-    ...repetitions(pid, 13).map((_, r) => readPhone(components(pid, 13, r), 'home')),
-    ...repetitions(pid, 14).map((_, r) => readPhone(components(pid, 14, r), 'work')),
+    ...repetitions(pid, 13).map((_, r) => (numberWithdrawn(pid, 13, r) ? undefined : readPhone(components(pid, 13, r), 'home'))),
+    ...repetitions(pid, 14).map((_, r) => (numberWithdrawn(pid, 14, r) ? undefined : readPhone(components(pid, 14, r), 'work'))),
   ].filter((t): t is ContactPoint => !!t);
   if (telecom.length > 0) patient.telecom = telecom;
 
@@ -368,18 +428,34 @@ function readAddress(xad: string[]): Address | undefined {
   return address;
 }
 
+/** Whether repetition r of PID-13/14 sends its number (area code or local number, or the old-style text) or e-mail address as `""`. */
+function numberWithdrawn(pid: Hl7Segment, field: 13 | 14, r: number): boolean {
+  const isNull = (c: number) => isHl7NullComponent(pid, field, c, r);
+  const xtn = components(pid, field, r);
+  if (telecomKind(xtn, 'home').system === 'email') return isNull(4) || (isNull(1) && !xtn[3]);
+  return isNull(6) || isNull(7) || (isNull(1) && !xtn[5] && !xtn[6]);
+}
+
+/** The system and use an XTN is stored with (PID-13 falls back to home, PID-14 to work). */
+function telecomKind(xtn: string[], fallbackUse: ContactPoint['use']): Required<Pick<ContactPoint, 'system' | 'use'>> {
+  const [, useCode, equipment] = xtn;
+  if ((equipment ?? '').toUpperCase() === 'INTERNET' || useCode === 'NET') return { system: 'email', use: 'home' };
+  const use: ContactPoint['use'] =
+    useCode === 'WPN' ? 'work' : equipment === 'CP' ? 'mobile' : useCode === 'PRN' || useCode === 'ORN' ? 'home' : (fallbackUse ?? 'home');
+  return { system: (equipment ?? '').toUpperCase() === 'FX' ? 'fax' : 'phone', use };
+}
+
 function readPhone(xtn: string[], fallbackUse: ContactPoint['use']): ContactPoint | undefined {
-  const [legacy, useCode, equipment, email, country, area, local, extension] = xtn;
-  if ((equipment ?? '').toUpperCase() === 'INTERNET' || useCode === 'NET') {
+  const [legacy, , , email, country, area, local, extension] = xtn;
+  const { system, use } = telecomKind(xtn, fallbackUse);
+  if (system === 'email') {
     const value = email || legacy;
-    return value ? { system: 'email', value, use: 'home' } : undefined;
+    return value ? { system, value, use } : undefined;
   }
   const number = area || local ? `${area ?? ''}${local ?? ''}` : (legacy ?? '').replace(/[^\d]/g, '');
   if (!number) return undefined;
   const value = area && local && local.length === 7 ? `(${area})${local.slice(0, 3)}-${local.slice(3)}` : number;
-  const use: ContactPoint['use'] =
-    useCode === 'WPN' ? 'work' : equipment === 'CP' ? 'mobile' : useCode === 'PRN' || useCode === 'ORN' ? 'home' : fallbackUse;
-  const contact: ContactPoint = { system: (equipment ?? '').toUpperCase() === 'FX' ? 'fax' : 'phone', value, use };
+  const contact: ContactPoint = { system, value, use };
   if (country || extension) contact.value = `${country ? `+${country} ` : ''}${value}${extension ? ` x${extension}` : ''}`;
   return contact;
 }
