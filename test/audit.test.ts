@@ -2,7 +2,7 @@
 // outcome), and the audit trail never shows up in system history.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AuditEvent } from '@medplum/fhirtypes';
-import { immunization, patient, startTestServer, type TestServer } from './helpers/server.js';
+import { immunization, patient, startTestServer, testMongoUrl, type StoreKind, type TestServer } from './helpers/server.js';
 
 describe('audit trail', () => {
   let server: TestServer;
@@ -167,3 +167,88 @@ describe('reading the audit trail', () => {
     expect(rev.status).toBe(400);
   });
 });
+
+const kinds: StoreKind[] = testMongoUrl() ? ['embedded', 'mongodb'] : ['embedded'];
+if (!testMongoUrl()) console.info('audit trail history (mongodb): skipped, TEST_MONGODB_URL is not set');
+
+for (const kind of kinds) {
+  describe(`history of the audit trail (${kind})`, { timeout: kind === 'mongodb' ? 120_000 : 30_000 }, () => {
+    let server: TestServer;
+    let eventIds: string[] = [];
+    beforeAll(async () => {
+      server = await startTestServer(kind);
+      const created = await server.fhir('POST', 'Patient', { body: patient({ name: [{ family: 'Ledger', given: ['Lea'] }] }) });
+      for (let i = 0; i < 3; i++) await server.fhir('GET', `Patient/${created.body.id}`);
+      await server.audit.flush(5000);
+      const found = await server.fhir('GET', `AuditEvent?entity=Patient/${created.body.id}&_count=50`);
+      eventIds = found.body.entry.map((e: any) => e.resource.id);
+      expect(eventIds.length).toBeGreaterThanOrEqual(4);
+    });
+    afterAll(async () => {
+      await server?.close();
+    });
+
+    it('an AuditEvent\'s instance history is its one version (events are never updated); unknown 404, bad id 400', async () => {
+      const read = await server.fhir('GET', `AuditEvent/${eventIds[0]}`);
+      const res = await server.fhir('GET', `AuditEvent/${eventIds[0]}/_history`);
+      expect(res.status, res.text).toBe(200);
+      expect(res.body.type).toBe('history');
+      expect(res.body.total).toBe(1);
+      expect(res.body.entry).toHaveLength(1);
+      expect(res.body.entry[0].resource).toEqual(read.body);
+      expect(res.body.entry[0].response.etag).toBe('W/"1"');
+      expect(res.body.entry[0].request).toEqual({ method: 'POST', url: 'AuditEvent' });
+      expect((await server.fhir('GET', 'AuditEvent/no-such-event/_history')).status).toBe(404);
+      expect((await server.fhir('GET', 'AuditEvent/bad_id/_history')).status).toBe(400);
+      expect((await server.fhir('POST', `AuditEvent/${eventIds[0]}/_history`, { body: {} })).status).toBe(405);
+    });
+
+    it('the type history lists every event newest first, paged, with _since; the rest of the history is not in it', async () => {
+      await server.audit.flush(5000);
+      const stored = await server.store.historyCount({ resourceType: 'AuditEvent' });
+      const first = await server.fhir('GET', 'AuditEvent/_history?_count=2');
+      expect(first.status, first.text).toBe(200);
+      expect(first.body.type).toBe('history');
+      expect(first.body.total).toBeGreaterThanOrEqual(stored);
+      expect(first.body.entry).toHaveLength(2);
+      const seen: string[] = [];
+      let page = first;
+      for (let n = 0; n < 100; n++) {
+        for (const e of page.body.entry ?? []) {
+          expect(e.resource.resourceType).toBe('AuditEvent');
+          seen.push(e.resource.id);
+        }
+        const next = page.body.link.find((l: any) => l.relation === 'next')?.url;
+        if (!next) break;
+        page = await server.fhir('GET', next.slice(server.baseUrl.length + 1));
+        expect(page.status, page.text).toBe(200);
+      }
+      expect(new Set(seen).size).toBe(seen.length);
+      for (const id of eventIds) expect(seen).toContain(id);
+      const lastModified = first.body.entry.map((e: any) => e.response.lastModified);
+      expect(lastModified[0] >= lastModified[1]).toBe(true);
+      const later = await server.fhir('GET', `AuditEvent/_history?_since=${encodeURIComponent(new Date(Date.now() + 60_000).toISOString())}`);
+      expect(later.status).toBe(200);
+      expect(later.body.total).toBe(0);
+      expect(later.body.entry).toBeUndefined();
+      expect((await server.fhir('GET', 'AuditEvent/_history?colour=blue')).status).toBe(400);
+      expect((await server.fhir('DELETE', 'AuditEvent/_history')).status).toBe(405);
+    });
+
+    it('history of the trail is public health\'s only, with the scopes of search (type) and read (instance)', async () => {
+      const as = (claims: Record<string, unknown>) => ({ headers: { authorization: `Bearer ${server.token(claims)}` } });
+      for (const claims of [
+        { scope: 'system/*.rs', organization: 'Organization/clinic' },
+        { scope: 'user/*.rs' },
+        { scope: 'patient/*.rs', patient: 'someone' },
+      ]) {
+        expect((await server.fhir('GET', 'AuditEvent/_history', as(claims))).status, JSON.stringify(claims)).toBe(403);
+        expect((await server.fhir('GET', `AuditEvent/${eventIds[0]}/_history`, as(claims))).status, JSON.stringify(claims)).toBe(403);
+      }
+      expect((await server.fhir('GET', 'AuditEvent/_history', as({ scope: 'system/AuditEvent.r' }))).status).toBe(403);
+      expect((await server.fhir('GET', 'AuditEvent/_history', as({ scope: 'system/AuditEvent.s' }))).status).toBe(200);
+      expect((await server.fhir('GET', `AuditEvent/${eventIds[0]}/_history`, as({ scope: 'system/AuditEvent.s' }))).status).toBe(403);
+      expect((await server.fhir('GET', `AuditEvent/${eventIds[0]}/_history`, as({ scope: 'system/AuditEvent.r' }))).status).toBe(200);
+    });
+  });
+}

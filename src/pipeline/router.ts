@@ -130,14 +130,20 @@ function directoryRoute(verb: string, segments: string[], directory: DirectoryTy
   return { interaction: 'read', resourceType: type, id, directory };
 }
 
-/** The audit trail is read-only: search, read and vread (authorize() limits it to public health). */
+/**
+ * The audit trail is read-only: search, read, vread and history (authorize() limits it to public
+ * health). An AuditEvent is written once and never updated, so its instance history is its one
+ * version, and the type's history lists every event as written (newest first, `_since`/`_at`).
+ */
 function auditRoute(verb: string, segments: string[]): RouteResult {
   const [, id, history, version, ...rest] = segments;
   if (verb !== 'GET') throw methodNotAllowed('AuditEvents are read-only: GET only');
   if (id === undefined) return { interaction: 'search-type', resourceType: AUDIT_TYPE };
+  if (id === '_history' && history === undefined) return { interaction: 'history-type', resourceType: AUDIT_TYPE };
   if (!ID_PATTERN.test(id)) throw badRequest(`"${id}" is not a valid FHIR id ([A-Za-z0-9-.]{1,64})`);
   if (history === undefined) return { interaction: 'read', resourceType: AUDIT_TYPE, id };
-  if (history === '_history' && version !== undefined && rest.length === 0) {
+  if (history === '_history' && version === undefined) return { interaction: 'history-instance', resourceType: AUDIT_TYPE, id };
+  if (history === '_history' && rest.length === 0) {
     return { interaction: 'vread', resourceType: AUDIT_TYPE, id, versionId: version };
   }
   throw notFound(`No FHIR endpoint at /${segments.join('/')}`);
