@@ -104,3 +104,35 @@ describe('a dose for a record merged away', () => {
     expect(stored.status, stored.text).toBe(201);
   });
 });
+
+describe('a merge of records without identifiers', () => {
+  let server: TestServer;
+  beforeAll(async () => {
+    server = await startTestServer('embedded');
+  });
+  afterAll(async () => {
+    await server?.close();
+  });
+
+  it('stores and answers a survivor without an empty identifier list (FHIR ele-1), which a write of it as read back would refuse', async () => {
+    const ids: string[] = [];
+    for (const given of ['Gone', 'Kept']) {
+      const res = await server.fhir('POST', 'Patient', { body: patient({ identifier: undefined, name: [{ family: 'Nwosu', given: [given] }], birthDate: '2018-02-03' }) });
+      expect(res.status, res.text).toBe(201);
+      ids.push(res.body.id);
+    }
+    const [source, target] = ids;
+    const merge = await server.fhir('POST', 'Patient/$merge', {
+      body: { resourceType: 'Parameters', parameter: [{ name: 'source-patient', valueReference: { reference: `Patient/${source}` } }, { name: 'target-patient', valueReference: { reference: `Patient/${target}` } }] },
+    });
+    expect(merge.status, merge.text).toBe(200);
+    const answered = merge.body.parameter.find((p: any) => p.name === 'result').resource;
+    expect(answered).not.toHaveProperty('identifier');
+
+    const stored = await server.fhir('GET', `Patient/${target}`);
+    expect(stored.body).not.toHaveProperty('identifier');
+    const { meta: _meta, ...asRead } = stored.body;
+    const rewritten = await server.fhir('PUT', `Patient/${target}`, { body: asRead });
+    expect(rewritten.status, rewritten.text).toBe(200);
+  });
+});

@@ -119,11 +119,13 @@ async function buildTarget(ctx: HandlerContext, target: ResourceRecord, source: 
     const { resource } = await validateBody(ctx, { ...resultPatient, id: target.id }, { resourceType: 'Patient', id: target.id }, 'update');
     next = resource as Patient;
   } else {
-    next = {
-      ...current,
-      name: mergeNames(current.name ?? [], (source.name ?? []).map((n) => ({ ...n, use: n.use === 'official' ? 'old' : n.use }))),
-      identifier: unique([...(current.identifier ?? []), ...(source.identifier ?? []).map((i) => ({ ...i, use: i.use ?? 'old' }))], (i) => `${i.system}|${i.value}`),
-    };
+    const name = mergeNames(current.name ?? [], (source.name ?? []).map((n) => ({ ...n, use: n.use === 'official' ? 'old' : n.use })));
+    const identifier = unique([...(current.identifier ?? []), ...(source.identifier ?? []).map((i) => ({ ...i, use: i.use ?? 'old' }))], (i) => `${i.system}|${i.value}`);
+    // A list with nothing in it is left out (FHIR ele-1: no empty arrays): two records without
+    // identifiers stored `identifier: []`, which every write of that record would then refuse.
+    next = { ...current };
+    if (name.length > 0) next.name = name;
+    if (identifier.length > 0) next.identifier = identifier;
   }
   next = resolveReview(next, source.id as string);
   const replaces: PatientLink = { other: { reference: `Patient/${source.id}` }, type: 'replaces' };
