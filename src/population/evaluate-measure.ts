@@ -174,18 +174,21 @@ function report(ctx: RunContext, def: MeasureDefinition, p: EvaluateParams, tota
       const pop: MeasureReportGroupPopulation = { code: { coding: [{ system: POPULATION_SYSTEM, code }] }, count };
       if (refs) {
         const id = `${prefix}${code}`;
-        contained.push({ resourceType: 'List', id, status: 'current', mode: 'snapshot', entry: refs.map((reference) => ({ item: { reference } })) });
+        // An empty population's List has no entry at all (FHIR ele-1: no empty arrays).
+        contained.push({ resourceType: 'List', id, status: 'current', mode: 'snapshot', ...(refs.length > 0 ? { entry: refs.map((reference) => ({ item: { reference } })) } : {}) });
         pop.subjectResults = { reference: `#${id}` };
       }
       return pop;
     });
   const score = (t: Tally) => (t.initial > 0 ? { measureScore: { value: Math.round((t.numerator / t.initial) * 10000) / 10000 } } : {});
-  const stratifier: MeasureReportGroupStratifier[] = def.stratifiers.map((s, j) => ({
-    code: [{ text: s.code }],
-    stratum: [...strata[j].entries()]
+  const stratifier: MeasureReportGroupStratifier[] = def.stratifiers.map((s, j) => {
+    const stratum = [...strata[j].entries()]
       .sort(([a], [b]) => a.localeCompare(b))
-      .map(([value, t], k) => ({ value: { text: value }, population: populations(t, `s${j}-${k}-`), ...score(t) })),
-  }));
+      .map(([value, t], k) => ({ value: { text: value }, population: populations(t, `s${j}-${k}-`), ...score(t) }));
+    // No patient in the population: the stratifier names its code and has no stratum (FHIR
+    // ele-1: `stratum: []` is refused by validators).
+    return { code: [{ text: s.code }], ...(stratum.length > 0 ? { stratum } : {}) };
+  });
   const group = [{ population: populations(total, ''), ...score(total), stratifier }];
   return {
     resourceType: 'MeasureReport',

@@ -4,6 +4,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { validateResource } from '@medplum/core';
 import type { Measure } from '@medplum/fhirtypes';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, type TestServer } from '../../test/helpers/server.js';
@@ -36,6 +37,17 @@ describe('shipped Measures over HTTP', () => {
     expect(report.status, report.text).toBe(200);
     const byUrl = await server.fhir('GET', `Measure?url=${encodeURIComponent(report.body.measure)}`);
     expect(byUrl.body.entry.map((e: any) => e.resource.id)).toEqual(['adolescent-tdap']);
+  });
+
+  it('a report of an empty population holds no empty list (FHIR ele-1): no stratum: [] and no List entry: [], and it validates', async () => {
+    loadDefinitions();
+    for (const query of ['periodEnd=2026-06-30', 'periodEnd=2026-06-30&subject=Organization/nobody&reportType=subject-list']) {
+      const res = await server.fhir('GET', `Measure/childhood-combined-7/$evaluate-measure?${query}`);
+      expect(res.status, res.text).toBe(200);
+      expect(emptyArraysIn(res.body, 'MeasureReport'), query).toEqual([]);
+      expect(() => validateResource(res.body), query).not.toThrow();
+      expect(res.body.group[0].stratifier.map((s: any) => s.code[0].text).length).toBeGreaterThan(0);
+    }
   });
 });
 
@@ -78,3 +90,10 @@ describe('syncShippedMeasures', () => {
     expect(await syncShippedMeasures(store, one('v2', 'gone'))).toEqual([]);
   });
 });
+
+/** Paths of the empty arrays in a JSON value. */
+function emptyArraysIn(value: unknown, path: string): string[] {
+  if (Array.isArray(value)) return value.length === 0 ? [path] : value.flatMap((v, i) => emptyArraysIn(v, `${path}[${i}]`));
+  if (value && typeof value === 'object') return Object.entries(value).flatMap(([k, v]) => emptyArraysIn(v, `${path}.${k}`));
+  return [];
+}
