@@ -89,7 +89,9 @@ async function createLink(req: FhirRequest, ctx: HandlerContext, issuer: HealthC
       const parameter: ParametersParameter[] = [
         { name: 'shlink', valueString: shlink },
         { name: 'link', valueString: link.handle },
-        { name: 'flag', valueString: flag },
+        // A link without flags has no flag parameter: a valueString "" is not a FHIR string
+        // (ele-1, and a Parameters parameter needs a value), so validators refused the answer.
+        ...(flag ? [{ name: 'flag', valueString: flag }] : []),
         { name: 'expiration', valueInstant: new Date(expiresAt).toISOString() },
       ];
       if (input.label !== undefined) parameter.push({ name: 'label', valueString: input.label });

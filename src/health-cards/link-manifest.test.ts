@@ -7,10 +7,12 @@
 // MongoDB when TEST_MONGODB_URL is set (FerretDB in CI: scripts/ferretdb.sh).
 import { gzipSync, inflateRawSync } from 'node:zlib';
 import { compactDecrypt, compactVerify, decodeProtectedHeader, importJWK, type JWK } from 'jose';
+import { validateResource } from '@medplum/core';
 import jsQRModule from 'jsqr';
 import { PNG } from 'pngjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { immunization, patient, sharingConsent, startTestServer, testMongoUrl, type StoreKind, type TestServer } from '../../test/helpers/server.js';
+import { loadDefinitions } from '../fhir/definitions.js';
 import { PASSCODE_ATTEMPTS } from './link-store.js';
 import { decodeShlink, type ShlinkPayload } from './shlink.js';
 
@@ -114,6 +116,10 @@ function suite(kind: StoreKind): void {
       expect(shlink).toMatch(/^shlink:\/[A-Za-z0-9_-]+$/);
       const payload = decodeShlink(shlink)!;
       expect(Object.keys(payload)).toEqual(['url', 'key', 'exp', 'label']);
+      // No flags: no flag parameter (a valueString "" is not valid FHIR), and the answer validates.
+      expect(res.body.parameter.map((p: any) => p.name)).toEqual(['shlink', 'link', 'expiration', 'label']);
+      loadDefinitions();
+      expect(() => validateResource(res.body)).not.toThrow();
       expect(payload.url).toMatch(new RegExp(`^${server.url}/shl/[A-Za-z0-9_-]{43}$`));
       expect(payload.url.length).toBeLessThanOrEqual(128);
       expect(Buffer.from(payload.key, 'base64url')).toHaveLength(32);
