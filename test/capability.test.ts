@@ -1,7 +1,7 @@
 // capability-statement.json is true to the code: it equals what the code builds, and every
 // interaction and search parameter it lists is actually routed.
 import { readFileSync } from 'node:fs';
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildCapabilityStatement, TYPE_OPERATIONS } from '../src/app/capability.js';
 import { buildRegistry } from '../src/app/handlers.js';
 import { DirectoryFileStore } from '../src/store/embedded/file-store.js';
@@ -14,6 +14,7 @@ import type { FhirMethod } from '../src/fhir/request.js';
 import { route as routeWith } from '../src/pipeline/router.js';
 import { TestStore } from '../src/search/test-store.js';
 import { CodeSets } from '../src/terminology/code-sets.js';
+import { startTestServer, type TestServer } from './helpers/server.js';
 
 // The registry the server composes (src/app/handlers.ts), with services that are never started.
 const store = new TestStore();
@@ -84,6 +85,8 @@ describe('capability-statement.json', () => {
           if (op.types && !op.types.includes(type)) continue;
           // A directory type (Practitioner, the signed-in people) is read by id only: no operation is routed on it.
           if (registry.findDirectoryType(type)) continue;
+          // The audit trail (read, vread, search only) routes no operation.
+          if (type === 'AuditEvent') continue;
           if (!names.has(op.name)) missing.push(`${type}/$${op.name}`);
         }
       }
@@ -93,5 +96,54 @@ describe('capability-statement.json', () => {
 
   it('routes the system-level interactions', () => {
     expect(route('POST', []).interaction).toBe('batch');
+  });
+});
+
+// What an outside client (Inferno, a SMART app) reads in the statement before asking must be what
+// the server answers: every listed _include / _revinclude value and every type it serves.
+describe('the CapabilityStatement served at /metadata, as a client uses it', () => {
+  let server: TestServer;
+  let statement: any;
+  beforeAll(async () => {
+    server = await startTestServer('embedded');
+    statement = (await server.fhir('GET', 'metadata')).body;
+  });
+  afterAll(async () => {
+    await server?.close();
+  });
+
+  it('lists the _include and _revinclude values of every stored type, and each is accepted by its search', async () => {
+    const refused: string[] = [];
+    for (const resource of statement.rest[0].resource) {
+      if (['Practitioner', 'AuditEvent'].includes(resource.type)) continue;
+      expect(resource.searchInclude, resource.type).toContain('*');
+      expect(resource.searchRevInclude?.length, resource.type).toBeGreaterThan(0);
+      for (const [name, values] of [['_include', resource.searchInclude], ['_revinclude', resource.searchRevInclude]] as const) {
+        for (const value of values) {
+          const res = await server.fhir('GET', `${resource.type}?${name}=${encodeURIComponent(value)}&_count=1`);
+          if (res.status !== 200) refused.push(`${resource.type}?${name}=${value}: ${res.status} ${res.text.slice(0, 120)}`);
+        }
+      }
+    }
+    expect(refused).toEqual([]);
+    const patient = statement.rest[0].resource.find((r: any) => r.type === 'Patient');
+    expect(patient.searchRevInclude).toEqual(expect.arrayContaining(['Immunization:patient', 'Consent:patient', 'Condition:patient', 'Group:member']));
+  });
+
+  it('lists AuditEvent (read, vread, search) with search parameters its search accepts, and nothing it refuses', async () => {
+    const audit = statement.rest[0].resource.find((r: any) => r.type === 'AuditEvent');
+    expect(audit?.interaction.map((i: any) => i.code)).toEqual(['read', 'vread', 'search-type']);
+    const names = audit.searchParam.map((p: any) => p.name);
+    expect(names).toEqual(expect.arrayContaining(['patient', 'date', 'subtype', 'entity', 'agent', 'outcome']));
+    const refused: string[] = [];
+    for (const name of names) {
+      const res = await server.fhir('GET', `AuditEvent?${name}:missing=true&_count=1`);
+      if (res.status !== 200) refused.push(`${name}: ${res.status}`);
+    }
+    expect(refused).toEqual([]);
+    // Not listed, not served: no AuditEvent history, no _include on the trail.
+    expect(audit.searchInclude).toBeUndefined();
+    expect((await server.fhir('GET', 'AuditEvent?_include=AuditEvent:patient')).status).toBe(400);
+    expect((await server.fhir('GET', 'AuditEvent/_history')).status).toBeGreaterThanOrEqual(400);
   });
 });

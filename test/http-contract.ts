@@ -413,6 +413,8 @@ export function runHttpContract(kind: StoreKind): void {
           'ValueSet',
           'ConceptMap',
           'Measure',
+          // Read, vread and search, public-health system clients only: the audit trail (src/audit).
+          'AuditEvent',
           // Read only: the signed-in user as fhirUser names it (src/signin/practitioner-read.ts).
           'Practitioner',
         ]);

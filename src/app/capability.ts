@@ -2,8 +2,8 @@
 // and operations the router and search compiler really support. `npm run capability` writes it
 // to capability-statement.json; test/capability.test.ts fails when the file and the code differ.
 import type { CapabilityStatement, CapabilityStatementRestResource } from '@medplum/fhirtypes';
-import { supportedSearchParams } from '../search/capability.js';
-import { SUPPORTED_TYPES } from '../fhir/resource-types.js';
+import { supportedIncludes, supportedRevIncludes, supportedSearchParams } from '../search/capability.js';
+import { AUDIT_TYPE, SUPPORTED_TYPES } from '../fhir/resource-types.js';
 import { PRACTITIONER_TYPE } from '../signin/practitioner-read.js';
 
 export const TYPE_INTERACTIONS = [
@@ -70,14 +70,23 @@ export function buildCapabilityStatement(version: string): CapabilityStatement {
     conditionalUpdate: true,
     conditionalDelete: 'single',
     referencePolicy: ['literal', 'local'],
-    searchParam: supportedSearchParams(type).map((p) => ({
-      name: p.name,
-      type: p.type,
-      ...(p.definition ? { definition: p.definition } : {}),
-      ...(p.documentation ? { documentation: p.documentation } : {}),
-    })),
+    // The _include / _revinclude values the search compiler takes (src/search/capability.ts):
+    // clients such as Inferno read them here before asking.
+    searchInclude: supportedIncludes(type),
+    searchRevInclude: supportedRevIncludes(type),
+    searchParam: searchParamsOf(type),
     operation: TYPE_OPERATIONS.filter((op) => !op.types || op.types.includes(type)).map((op) => ({ name: op.name, definition: op.definition })),
   }));
+  // The audit trail (src/audit): read, vread and search for public-health system clients only; it
+  // is never written over REST, and its searches take no _include / _revinclude.
+  resource.push({
+    type: AUDIT_TYPE,
+    profile: `http://hl7.org/fhir/StructureDefinition/${AUDIT_TYPE}`,
+    documentation:
+      'The audit trail: one AuditEvent per request (IHE BALP). Readable only by public-health system clients (a system/ scope and no organization claim); never created, updated or deleted over REST.',
+    interaction: [{ code: 'read' }, { code: 'vread' }, { code: 'search-type' }],
+    searchParam: searchParamsOf(AUDIT_TYPE),
+  });
   // People are not stored resources: the one a sign-in token's fhirUser names is read from the
   // user directory (src/signin/practitioner-read.ts), by that token only.
   resource.push({
@@ -144,6 +153,15 @@ export function buildCapabilityStatement(version: string): CapabilityStatement {
       },
     ],
   };
+}
+
+function searchParamsOf(type: string): NonNullable<CapabilityStatementRestResource['searchParam']> {
+  return supportedSearchParams(type).map((p) => ({
+    name: p.name,
+    type: p.type,
+    ...(p.definition ? { definition: p.definition } : {}),
+    ...(p.documentation ? { documentation: p.documentation } : {}),
+  }));
 }
 
 /** The statement with the oauth-uris endpoint URLs made absolute against PUBLIC_BASE_URL. */
