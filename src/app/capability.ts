@@ -77,14 +77,14 @@ export function buildCapabilityStatement(version: string): CapabilityStatement {
     searchParam: searchParamsOf(type),
     operation: TYPE_OPERATIONS.filter((op) => !op.types || op.types.includes(type)).map((op) => ({ name: op.name, definition: op.definition })),
   }));
-  // The audit trail (src/audit): read, vread and search for public-health system clients only; it
+  // The audit trail (src/audit): read, vread, history and search for public-health system clients only; it
   // is never written over REST, and its searches take no _include / _revinclude.
   resource.push({
     type: AUDIT_TYPE,
     profile: `http://hl7.org/fhir/StructureDefinition/${AUDIT_TYPE}`,
     documentation:
       'The audit trail: one AuditEvent per request (IHE BALP). Readable only by public-health system clients (a system/ scope and no organization claim); never created, updated or deleted over REST.',
-    interaction: [{ code: 'read' }, { code: 'vread' }, { code: 'search-type' }],
+    interaction: [{ code: 'read' }, { code: 'vread' }, { code: 'history-instance' }, { code: 'history-type' }, { code: 'search-type' }],
     searchParam: searchParamsOf(AUDIT_TYPE),
   });
   // People are not stored resources: the one a sign-in token's fhirUser names is read from the
