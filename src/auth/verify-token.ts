@@ -23,15 +23,30 @@ export interface TokenVerifier {
   verify(authorization: string | undefined): Caller | Promise<Caller>;
   /**
    * From now on, also refuses the tokens `revoked` names (checked on every request, cached tokens
-   * included): src/signin registers the people disabled since their tokens were issued.
+   * included): src/signin registers the people disabled since their tokens were issued and the
+   * access tokens (and grants) revoked before their exp.
    */
   useRevocations?(revoked: RevokedTokens): void;
 }
 
+/** What revocation lists know a token by (its verified claims). */
+export interface TokenIdentity {
+  issuer?: string;
+  subject?: string;
+  /** `iat`, seconds. */
+  issuedAt?: number;
+  /** `jti`: the token's own id. */
+  jti?: string;
+  /** `grant_ref`: the sign-in grant the token was issued under (src/signin). */
+  grant?: string;
+}
+
 /** Tokens that stopped being valid before their exp (a synchronous, in-memory check: it runs on every request). */
 export interface RevokedTokens {
-  /** True when the token of this issuer and subject, issued at `issuedAt` (seconds), is revoked. */
-  isRevoked(issuer: string | undefined, subject: string | undefined, issuedAt: number | undefined): boolean;
+  /** Why a token this list names is refused (the 401's diagnostics). */
+  readonly reason: string;
+  /** True when the token is revoked. */
+  isRevoked(token: TokenIdentity): boolean;
 }
 
 /** Algorithms accepted from the configured JWKS issuer. */
@@ -55,10 +70,10 @@ export interface VerifierOptions {
  * A token is only ever cached after passing every check, and never past its exp.
  */
 class VerifiedTokens {
-  private readonly entries = new Map<string, { caller: Caller; expiresAt: number; issuedAt?: number }>();
+  private readonly entries = new Map<string, { caller: Caller; expiresAt: number; identity: TokenIdentity }>();
   constructor(private readonly max = 10_000) {}
 
-  get(token: string, now = Date.now()): { caller: Caller; issuedAt?: number } | undefined {
+  get(token: string, now = Date.now()): { caller: Caller; identity: TokenIdentity } | undefined {
     const hit = this.entries.get(token);
     if (!hit) return undefined;
     if (hit.expiresAt <= now) {
@@ -68,31 +83,41 @@ class VerifiedTokens {
     return hit;
   }
 
-  set(token: string, caller: Caller, exp: number | undefined, issuedAt: number | undefined): void {
+  set(token: string, caller: Caller, exp: number | undefined, identity: TokenIdentity): void {
     if (typeof exp !== 'number') return;
     if (this.entries.size >= this.max) this.entries.delete(this.entries.keys().next().value as string);
-    this.entries.set(token, { caller, expiresAt: exp * 1000, ...(typeof issuedAt === 'number' ? { issuedAt } : {}) });
+    this.entries.set(token, { caller, expiresAt: exp * 1000, identity });
   }
 }
 
-function assertNotRevoked(revoked: RevokedTokens | undefined, caller: Caller, issuedAt: number | undefined): void {
-  if (revoked?.isRevoked(caller.issuer, caller.sub, issuedAt)) throw unauthorized('The access token was revoked: its user has been disabled since it was issued');
+function identityOf(payload: JWTPayload): TokenIdentity {
+  return {
+    issuer: payload.iss,
+    subject: payload.sub,
+    ...(typeof payload.iat === 'number' ? { issuedAt: payload.iat } : {}),
+    ...(typeof payload.jti === 'string' ? { jti: payload.jti } : {}),
+    ...(typeof payload.grant_ref === 'string' ? { grant: payload.grant_ref } : {}),
+  };
+}
+
+function assertNotRevoked(lists: RevokedTokens[], identity: TokenIdentity): void {
+  for (const list of lists) if (list.isRevoked(identity)) throw unauthorized(`The access token was revoked: ${list.reason}`);
 }
 
 export function createTokenVerifier(options: VerifierOptions): TokenVerifier {
   const hsKey: KeyObject | undefined = options.hs256Secret ? createSecretKey(Buffer.from(options.hs256Secret, 'utf8')) : undefined;
   const verified = new VerifiedTokens();
   const own = new Map((options.serverKeys ?? []).map((k) => [k.kid, k]));
-  let revoked: RevokedTokens | undefined;
+  const revoked: RevokedTokens[] = [];
   return {
     useRevocations(list) {
-      revoked = list;
+      revoked.push(list);
     },
     async verify(authorization) {
       const token = bearerToken(authorization);
       const known = verified.get(token);
       if (known) {
-        assertNotRevoked(revoked, known.caller, known.issuedAt);
+        assertNotRevoked(revoked, known.identity);
         return known.caller;
       }
       let header: ReturnType<typeof decodeProtectedHeader>;
@@ -126,8 +151,9 @@ export function createTokenVerifier(options: VerifierOptions): TokenVerifier {
       }
       checkAudience(payload.aud, options.fhirBaseUrl);
       const caller = callerFrom(payload);
-      assertNotRevoked(revoked, caller, payload.iat);
-      verified.set(token, caller, payload.exp, payload.iat);
+      const identity = identityOf(payload);
+      assertNotRevoked(revoked, identity);
+      verified.set(token, caller, payload.exp, identity);
       return caller;
     },
   };

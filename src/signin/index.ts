@@ -35,7 +35,8 @@ import { EhrLaunches, ehrLaunchRouter } from './ehr-launch.js';
 import { narrowScope, type Role } from './roles.js';
 import { userinfoRouter } from './userinfo.js';
 import { RegistrationTokens, registrationRouter } from './registration.js';
-import { DisabledUsers } from './revocations.js';
+import { DEFAULT_REVOCATION_POLL_SECONDS, DisabledUsers } from './revocations.js';
+import { RevokedAccessTokens } from './revoked-tokens.js';
 import { fhirUserOf, UserDirectory, type DirectoryOptions } from './users.js';
 
 export { WEB_APP_CLIENT_ID } from './app-clients.js';
@@ -129,7 +130,14 @@ export async function createSignin(services: FrontDoorServices, options: SigninO
   // publishes it at /auth/jwks.json and lets the FHIR endpoint verify its tokens.
   const { key: signingKey } = await loadServerKey(config.dataDir, 'signin');
   // Sessions, codes, grants and refresh tokens: short-lived records of the store (provider-adapter.ts).
-  const artifacts = new StoredArtifacts(store, logger);
+  // Access tokens revoked before their exp (RFC 7009: by the app at /auth/revoke, or with their
+  // grant: a revoked refresh token, a sign-out) are refused at the FHIR endpoint at once here and
+  // within the poll interval on other processes (revoked-tokens.ts).
+  const revokedTokens = new RevokedAccessTokens(store.expiringRecords(ARTIFACTS_NAMESPACE), issuer, settings.accessTokenMinutes * 60, logger);
+  await revokedTokens.refresh();
+  revokedTokens.start(options.revocationPollSeconds ?? DEFAULT_REVOCATION_POLL_SECONDS);
+  services.verifier.useRevocations?.(revokedTokens);
+  const artifacts = new StoredArtifacts(store, logger, undefined, (grantId) => revokedTokens.revokeGrant(grantId));
   // EHR launch ids: short-lived records beside the provider's artifacts (swept with them).
   const launches = new EhrLaunches(store.expiringRecords(ARTIFACTS_NAMESPACE));
   const patients = new PatientLookup(services.pipeline, issuer);
@@ -150,6 +158,7 @@ export async function createSignin(services: FrontDoorServices, options: SigninO
     maxSessionHours: settings.maxSessionHours,
     accessTokenMinutes: settings.accessTokenMinutes,
     verifier: services.verifier,
+    revokedTokens,
     launches,
     logger,
   });
@@ -267,6 +276,7 @@ export async function createSignin(services: FrontDoorServices, options: SigninO
   return { router, users, clients, provider, checkCredentials, close: () => {
     artifacts.close();
     disabledUsers?.stop();
+    revokedTokens.stop();
   } };
 }
 

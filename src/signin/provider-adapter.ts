@@ -43,7 +43,13 @@ export class StoredArtifacts {
   constructor(
     store: Store,
     private readonly logger?: Logger,
-    sweepMs = 60_000
+    sweepMs = 60_000,
+    /**
+     * Called when a grant's access tokens are revoked (oidc-provider's revoke: a revoked refresh
+     * token, a sign-out, a reused code or refresh token). Our access tokens are JWTs it never
+     * stored, so there is nothing here to remove: the caller refuses them (revoked-tokens.ts).
+     */
+    private readonly onAccessTokensRevoked?: (grantId: string) => Promise<void>
   ) {
     this.records = store.expiringRecords(ARTIFACTS_NAMESPACE);
     // Expired artifacts are never returned; this only reclaims their space, walking the expired
@@ -104,6 +110,7 @@ export class StoredArtifacts {
         await this.records.remove(key(id));
       },
       revokeByGrantId: async (grantId) => {
+        if (model === 'AccessToken') await this.onAccessTokensRevoked?.(grantId);
         await this.records.removeBy('grant', artifactHash('grant', grantId));
       },
     };

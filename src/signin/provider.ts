@@ -25,6 +25,7 @@ import { NON_RESOURCE_SCOPES, narrowScope } from './roles.js';
 import { USERINFO_PATH } from './userinfo.js';
 import { REGISTRATION_PATH } from './registration.js';
 import { fhirUserOf, type UserDirectory } from './users.js';
+import { grantRef, type RevokedAccessTokens } from './revoked-tokens.js';
 
 export const PROVIDER_ROUTES = {
   authorization: '/authorize',
@@ -67,6 +68,8 @@ export interface ProviderOptions {
   launches: EhrLaunches;
   /** Verifies our JWT access tokens (src/auth/verify-token.ts), for introspection. */
   verifier: TokenVerifier;
+  /** Access tokens revoked before their exp (revoked-tokens.ts): /auth/revoke adds to it. */
+  revokedTokens: RevokedAccessTokens;
   logger: Logger;
 }
 
@@ -251,8 +254,12 @@ export function createProvider(options: ProviderOptions): SigninProvider {
       // The token never carries more than the user's role allows (roles.ts).
       const scoped = token as { scope?: string };
       if (scoped.scope) scoped.scope = narrowScope(user.role, scoped.scope);
-      const patient = await launchPatient((token as { grantId?: string }).grantId);
+      const grantId = (token as { grantId?: string }).grantId;
+      const patient = await launchPatient(grantId);
       return {
+        // Ending the grant (a revoked refresh token, a sign-out) ends its access tokens by this
+        // (revoked-tokens.ts); a hash, not the grant id, which the store keeps hashed too.
+        ...(grantId ? { grant_ref: grantRef(grantId) } : {}),
         fhirUser: `${fhirBaseUrl}/${fhirUserOf(user)}`,
         ...(user.organization ? { organization: user.organization } : {}),
         // The FHIR endpoint confines a reports user to reminder/recall and coverage by it.
@@ -374,17 +381,12 @@ export function createProvider(options: ProviderOptions): SigninProvider {
       discovery.token_endpoint_auth_methods_supported = [...TOKEN_ENDPOINT_AUTH_METHODS];
     }
     if (oidc.route === 'revocation' && ctx.status === 200 && oidc.client) {
-      // oidc-provider answers 200 for a token it does not know, as RFC 7009 §2.2 asks of invalid
-      // tokens; but our access tokens are valid JWTs it never stores, so the app was told "revoked"
-      // while the token went on working until it expired. RFC 7009 §2.2.1: unsupported_token_type.
+      // oidc-provider answers 200 for a token it does not know (RFC 7009 §2.2), and our access
+      // tokens are JWTs it never stores: one that is live and ours is revoked here (refused from
+      // now on, revoked-tokens.ts), if it was issued to the app asking, as oidc-provider
+      // requires of its own tokens.
       const token = typeof oidc.params?.token === 'string' ? oidc.params.token : '';
-      if (token.split('.').length === 3 && (await introspectJwt(token, oidc.client.clientId)).active) {
-        ctx.status = 400;
-        ctx.body = {
-          error: 'unsupported_token_type',
-          error_description: `access tokens cannot be revoked: they are self-contained and expire ${options.accessTokenMinutes} minutes after issue; revoke the refresh token to end the grant (no new access tokens), or sign the user out`,
-        };
-      }
+      if (token.split('.').length === 3) await revokeJwt(ctx, token, oidc.client.clientId);
     }
     if (oidc.route === 'introspection' && ctx.body && typeof ctx.body === 'object') {
       const body = ctx.body as Record<string, unknown>;
@@ -400,6 +402,34 @@ export function createProvider(options: ProviderOptions): SigninProvider {
       }
     }
   });
+
+  async function revokeJwt(ctx: { status: number; body: unknown; set(field: string, value: string): void }, token: string, clientId: string): Promise<void> {
+    let claims: ReturnType<typeof decodeJwt>;
+    try {
+      const caller = await options.verifier.verify(`Bearer ${token}`);
+      if (caller.issuer !== options.issuer) return;
+      claims = decodeJwt(token);
+    } catch {
+      // Not a live token of ours (expired, revoked, foreign, malformed): nothing to revoke (§2.2).
+      return;
+    }
+    if (claims.client_id !== clientId) {
+      ctx.status = 400;
+      ctx.body = { error: 'invalid_request', error_description: 'this token does not belong to you' };
+      return;
+    }
+    if (typeof claims.jti !== 'string' || typeof claims.exp !== 'number') return;
+    try {
+      await options.revokedTokens.revokeToken(claims.jti, claims.exp);
+    } catch (err) {
+      if (!(err instanceof StoreUnavailableError)) throw err;
+      // Refused by this process already; the app must ask again for the others to learn it.
+      options.logger.warn('authorization server: the store is unavailable', { error: err.message });
+      ctx.status = 503;
+      ctx.set('Retry-After', '5');
+      ctx.body = { error: 'temporarily_unavailable', error_description: STORE_UNAVAILABLE };
+    }
+  }
 
   async function introspectJwt(token: string, clientId: string): Promise<Record<string, unknown>> {
     try {

@@ -7,13 +7,14 @@
 // the changes other server processes make on a shared MongoDB. An entry is kept for an access
 // token's lifetime after the user is enabled again, so the tokens issued before the disabling
 // never come back.
-import type { RevokedTokens } from '../auth/verify-token.js';
+import type { RevokedTokens, TokenIdentity } from '../auth/verify-token.js';
 import type { Logger } from '../logger.js';
 import type { User, UserDirectory } from './users.js';
 
 export const DEFAULT_REVOCATION_POLL_SECONDS = 5;
 
 export class DisabledUsers implements RevokedTokens {
+  readonly reason = 'its user has been disabled since it was issued';
   /** User id → the moment (epoch seconds) from which the user's earlier tokens are refused. */
   private readonly disabledAt = new Map<string, number>();
   private timer: NodeJS.Timeout | undefined;
@@ -28,7 +29,7 @@ export class DisabledUsers implements RevokedTokens {
     private readonly logger?: Logger
   ) {}
 
-  isRevoked(issuer: string | undefined, subject: string | undefined, issuedAt: number | undefined): boolean {
+  isRevoked({ issuer, subject, issuedAt }: TokenIdentity): boolean {
     if (issuer !== this.issuer || subject === undefined || this.disabledAt.size === 0) return false;
     const since = this.disabledAt.get(subject);
     // A token without iat cannot show it came after: refused while the entry lasts.

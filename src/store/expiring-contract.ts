@@ -69,6 +69,24 @@ export function runExpiringContract(name: string, open: () => Promise<ExpiringSu
       expect(await records.removeBy('grant', 'g1')).toBe(0);
     });
 
+    it('listBy gives every live record holding a lookup value (not expired ones, not other values), up to a limit', async () => {
+      const records = fresh();
+      const later = Date.now() + 3_600_000;
+      await records.put({ key: 'a', value: { n: 1 }, expiresAt: later, lookups: { kind: 'revoked' } });
+      await records.put({ key: 'b', value: { n: 2 }, expiresAt: later, lookups: { kind: 'revoked', grant: 'g' } });
+      await records.put({ key: 'c', value: { n: 3 }, expiresAt: later, lookups: { kind: 'other' } });
+      await records.put({ key: 'd', value: { n: 4 }, expiresAt: Date.now() - 1, lookups: { kind: 'revoked' } });
+      await records.put({ key: 'e', value: { n: 5 }, expiresAt: later });
+      const listed = await records.listBy('kind', 'revoked');
+      expect(listed.map((r) => r.key).sort()).toEqual(['a', 'b']);
+      expect(listed.find((r) => r.key === 'b')).toEqual({ key: 'b', value: { n: 2 }, expiresAt: later, lookups: { kind: 'revoked', grant: 'g' } });
+      expect(await records.listBy('kind', 'revoked', 1)).toHaveLength(1);
+      expect(await records.listBy('kind', 'none')).toEqual([]);
+      // A record replaced without the lookup is no longer listed.
+      await records.put({ key: 'a', value: { n: 6 }, expiresAt: later });
+      expect((await records.listBy('kind', 'revoked')).map((r) => r.key)).toEqual(['b']);
+    });
+
     it('update sets fields of a live record and keeps its expiry and lookups; false for none', async () => {
       const records = fresh();
       const later = Date.now() + 3_600_000;

@@ -41,6 +41,11 @@ export interface ExpiringRecords {
    * record, only one gets it (single-use credentials). Undefined when there is no live record.
    */
   take(key: string): Promise<ExpiringRecord | undefined>;
+  /**
+   * Every live record whose lookup `name` is `value`, at most `limit` of them (in no particular
+   * order): what a process reads to learn the records other processes wrote (revoked tokens).
+   */
+  listBy(name: string, value: string, limit?: number): Promise<ExpiringRecord[]>;
   /** Removes every record, live or expired, whose lookup `name` is `value`; how many there were. */
   removeBy(name: string, value: string): Promise<number>;
   /** Removes up to `limit` expired records, earliest expiry first; how many it removed. */
@@ -48,6 +53,7 @@ export interface ExpiringRecords {
 }
 
 export const DEFAULT_SWEEP_LIMIT = 1000;
+export const DEFAULT_LIST_LIMIT = 10_000;
 
 const NAMESPACE = /^[a-z][a-z0-9-]{0,31}$/;
 const LOOKUP_NAME = /^[A-Za-z][A-Za-z0-9]{0,31}$/;
@@ -107,6 +113,12 @@ export class MemoryExpiringRecords implements ExpiringRecords {
     const now = this.now();
     for (const record of this.records.values()) if (record.lookups?.[name] === value && record.expiresAt > now) return jsonCopy(record);
     return undefined;
+  }
+
+  async listBy(name: string, value: string, limit = DEFAULT_LIST_LIMIT): Promise<ExpiringRecord[]> {
+    checkLookup(name, value);
+    const now = this.now();
+    return [...this.records.values()].filter((r) => r.lookups?.[name] === value && r.expiresAt > now).slice(0, limit).map((r) => jsonCopy(r));
   }
 
   async update(key: string, fields: Record<string, unknown>): Promise<boolean> {

@@ -2,12 +2,12 @@
 // beside the resources. Keys (ordered-binary arrays):
 //   ['r', namespace, key]                      → { v: value, x: expiresAt, l?: lookups }  (JSON)
 //   ['x', namespace, expiresAt, key]           → null the expiry order `sweep` walks (only expired)
-//   ['l', namespace, name, value, key]         → null lookups (findBy, removeBy)
+//   ['l', namespace, name, value, key]         → null lookups (findBy, listBy, removeBy)
 // Every change is one write transaction of lmdb's batch, like the resources' writes: its promise
 // resolves once the commit is on disk (overlappingSync off), and requests made in the same event
 // turn share the commit.
 import type { Database, RootDatabase } from 'lmdb';
-import { checkFields, checkLookup, checkRecord, DEFAULT_SWEEP_LIMIT, jsonCopy, type ExpiringRecord, type ExpiringRecords } from '../expiring.js';
+import { checkFields, checkLookup, checkRecord, DEFAULT_LIST_LIMIT, DEFAULT_SWEEP_LIMIT, jsonCopy, type ExpiringRecord, type ExpiringRecords } from '../expiring.js';
 import { MAX_KEY_STRING } from './layout.js';
 
 /** lmdb's declared key type leaves out some of what ordered-binary encodes: keys are typed loosely. */
@@ -67,6 +67,19 @@ export class EmbeddedExpiringRecords implements ExpiringRecords {
       if (record?.lookups?.[name] === value) return record;
     }
     return undefined;
+  }
+
+  async listBy(name: string, value: string, limit = DEFAULT_LIST_LIMIT): Promise<ExpiringRecord[]> {
+    checkLookup(name, value);
+    this.host.assertReadable();
+    const now = this.now();
+    const found: ExpiringRecord[] = [];
+    for (const k of this.lookupKeys(name, value)) {
+      if (found.length >= limit) break;
+      const record = this.live(String(k[4]), now);
+      if (record?.lookups?.[name] === value) found.push(record);
+    }
+    return found;
   }
 
   async update(key: string, fields: Record<string, unknown>): Promise<boolean> {

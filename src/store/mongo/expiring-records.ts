@@ -11,7 +11,7 @@
 // FerretDB's updates are not atomic (read, then write back): `update` may then lose a concurrent
 // update of the same record, which the sign-in server never makes (it sets `consumed` once).
 import type { Collection } from 'mongodb';
-import { checkFields, checkLookup, checkRecord, DEFAULT_SWEEP_LIMIT, type ExpiringRecord, type ExpiringRecords } from '../expiring.js';
+import { checkFields, checkLookup, checkRecord, DEFAULT_LIST_LIMIT, DEFAULT_SWEEP_LIMIT, type ExpiringRecord, type ExpiringRecords } from '../expiring.js';
 
 export const EXPIRING_COLLECTION = 'expiring';
 
@@ -61,6 +61,12 @@ export class MongoExpiringRecords implements ExpiringRecords {
     checkLookup(name, value);
     const doc = await this.guard('expiring findBy', () => this.coll.findOne({ ns: this.ns, l: `${name}:${value}`, x: { $gt: new Date(this.now()) } }));
     return doc ? this.recordOf(doc) : undefined;
+  }
+
+  async listBy(name: string, value: string, limit = DEFAULT_LIST_LIMIT): Promise<ExpiringRecord[]> {
+    checkLookup(name, value);
+    const docs = await this.guard('expiring listBy', () => this.coll.find({ ns: this.ns, l: `${name}:${value}`, x: { $gt: new Date(this.now()) } }, { limit }).toArray());
+    return docs.map((doc) => this.recordOf(doc));
   }
 
   async update(key: string, fields: Record<string, unknown>): Promise<boolean> {
