@@ -319,6 +319,20 @@ describe('QBP^Q11 Z44 → RSP^K11 Z42', () => {
     expect(obx.some((o) => o.startsWith('30980-7='))).toBe(true);
   });
 
+  it('OBX-1 runs 1, 2, 3… within each RXA group: the evaluation continues after the dose\'s own OBX (never a second OBX|1 under one dose)', async () => {
+    const { msg, text } = await post(qbp(qpd({ id: 'RT-7001^^^MYEHR^MR', family: 'Whitaker', given: 'Noah', birth: yearsAgo(0, 200) }, 'Z44'), 'Z44'));
+    expect(profileOf(msg), text).toBe('Z42');
+    const groups: string[][] = [];
+    for (const s of msg.segments) {
+      if (s.name === 'RXA') groups.push([]);
+      else if (s.name === 'OBX' && groups.length > 0) groups[groups.length - 1].push(s.getField(1).toString());
+    }
+    expect(groups.length, text).toBeGreaterThanOrEqual(3);
+    // The first dose carries six OBX of its own (funding, VIS, reaction) before its evaluation.
+    expect(groups[0].length, text).toBeGreaterThan(6);
+    for (const ids of groups) expect(ids, text).toEqual(ids.map((_, i) => String(i + 1)));
+  });
+
   it('names each evaluated and forecast vaccine group by its CVX code: one OBX group per vaccine group of a dose (DTaP, not its three antigens)', async () => {
     const birth = yearsAgo(0, 100);
     const sent = await post(vxu({ pid: pid({ mrn: 'Z42-GRP-1', family: 'Lindqvist', given: 'Elsa', birth, sex: 'F' }), orders: [order({ filler: 'Z42-GRP-1-A', cvx: '20', date: hl7Date(30) })] }));

@@ -292,7 +292,9 @@ async function historyResponse(
   const recommendation = parameters.parameter?.find((p) => p.name === 'recommendation')?.resource as ImmunizationRecommendation | undefined;
   for (const imm of immunizations) {
     const own = evaluations.filter((e) => e.immunizationEvent?.reference === `Immunization/${imm.id}`);
-    segments.push(...doseSegments(imm), ...evaluationSegments(own, nextObxSetId(segments)));
+    // The dose's own OBX first: the evaluation's OBX-1 continues after them (within its RXA).
+    segments.push(...doseSegments(imm));
+    segments.push(...evaluationSegments(own, nextObxSetId(segments)));
   }
   segments.push(...observed);
   if (recommendation) segments.push(...forecastSegments(recommendation, assessmentDate));
