@@ -2,7 +2,7 @@
 // response profile), MSA, and one ERR per issue (CDC guide release 1.5, ACK^V04 profile Z23).
 import { randomUUID } from 'node:crypto';
 import type { Hl7Segment } from '@medplum/core';
-import { buildMessage, component, nowHl7, segment, segmentText, type FieldValue, type ParsedMessage } from './er7.js';
+import { buildMessage, component, nowHl7, repetitions, segment, segmentText, subcomponents, unescapeText, type FieldValue, type ParsedMessage } from './er7.js';
 import { CDC_0533, HL7_0357, type Hl7Issue } from './problems.js';
 
 export type AckCode = 'AA' | 'AE' | 'AR';
@@ -19,13 +19,27 @@ export interface AckRequest {
   processingId: string;
   controlId: string;
   triggerEvent: string;
+  /**
+   * MSH-22 and MSH-23 (sending / receiving responsible organization, XON, usage RE), each as its
+   * components (subcomponents split): the answer carries them swapped, as it does MSH-3/4 and
+   * MSH-5/6 — the organization the message was addressed to is the one answering.
+   */
+  responsibleOrganizations?: [Array<string | string[]>, Array<string | string[]>];
 }
 
 /** The header facts of a parsed request that a response needs. */
 export function ackRequestOf(request: ParsedMessage): AckRequest {
   const msh = request.msh;
   const pick = (field: number): string[] => [component(msh, field, 1), component(msh, field, 2), component(msh, field, 3)];
-  return { applications: [pick(3), pick(4), pick(5), pick(6)], processingId: request.processingId, controlId: request.controlId, triggerEvent: request.triggerEvent };
+  // Raw components: a subcomponent separator is told apart from an escaped `\T\` before unescaping.
+  const organization = (field: number): Array<string | string[]> => (repetitions(msh, field)[0] ?? []).map((c) => (c.includes('&') ? subcomponents(c) : unescapeText(c)));
+  return {
+    applications: [pick(3), pick(4), pick(5), pick(6)],
+    processingId: request.processingId,
+    controlId: request.controlId,
+    triggerEvent: request.triggerEvent,
+    responsibleOrganizations: [organization(22), organization(23)],
+  };
 }
 
 function asAckRequest(request: ParsedMessage | AckRequest | undefined): AckRequest | undefined {
@@ -39,6 +53,7 @@ export function responseMsh(request: ParsedMessage | AckRequest | undefined, mes
 
 function mshFields(request: AckRequest | undefined, messageType: [string, string, string], profile: string): FieldValue[] {
   const [sendingApplication, sendingFacility, receivingApplication, receivingFacility] = request?.applications ?? [[], [], [], []];
+  const [sendingOrganization, receivingOrganization] = request?.responsibleOrganizations ?? [[], []];
   return [
     '|',
     '^~\\&',
@@ -61,6 +76,8 @@ function mshFields(request: AckRequest | undefined, messageType: [string, string
     undefined,
     undefined,
     [profile, 'CDCPHINVS'],
+    receivingOrganization,
+    sendingOrganization,
   ];
 }
 

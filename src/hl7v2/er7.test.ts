@@ -138,9 +138,13 @@ describe('segmentText and buildAck (text written without building segments)', ()
       { nil: undefined }
     ),
   });
-  const header = fc.tuple(text, text, text, text, fc.constantFrom('V04', 'Q11', ''), fc.constantFrom('P', 'T', '')).map(
-    ([app, fac, recvApp, recvFac, trigger, processing]) =>
-      `MSH|^~\\&|${escapeText(app)}^x|${escapeText(fac)}|${escapeText(recvApp)}^${escapeText(recvFac)}^ISO|${escapeText(recvFac)}|20240101||VXU^${trigger}|C${escapeText(app)}|${processing}|2.5.1`
+  // MSH-22/23 (responsible organizations, XON with an HD in component 6) or none.
+  const organizations = fc.option(fc.tuple(text, text), { nil: undefined }).map((orgs) =>
+    orgs ? `|||||||||Z22^CDCPHINVS|${escapeText(orgs[0])}^^^^^AA&2.16.840.1&ISO^XX^^^${escapeText(orgs[1])}|${escapeText(orgs[1])}` : ''
+  );
+  const header = fc.tuple(text, text, text, text, fc.constantFrom('V04', 'Q11', ''), fc.constantFrom('P', 'T', ''), organizations).map(
+    ([app, fac, recvApp, recvFac, trigger, processing, orgs]) =>
+      `MSH|^~\\&|${escapeText(app)}^x|${escapeText(fac)}|${escapeText(recvApp)}^${escapeText(recvFac)}^ISO|${escapeText(recvFac)}|20240101||VXU^${trigger}|C${escapeText(app)}|${processing}|2.5.1${orgs}`
   );
   // MSH-7 (now) and MSH-10 (a random id) differ between any two answers.
   const stable = (ack: string) => ack.replace(/^(MSH(?:\|[^|]*){5})\|[^|]*((?:\|[^|]*){2})\|[^|]*/, '$1|T$2|ID');

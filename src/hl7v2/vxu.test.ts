@@ -570,6 +570,24 @@ describe('messages refused as a whole (AR)', () => {
     expect(ack.getSegment('MSA')?.getField(2).toString()).toMatch(/^V-/);
   });
 
+  it('MSH-22/23 (responsible organizations, XON) come back swapped in the ACK (AA and AR) and the RSP, as MSH-3/4 and MSH-5/6 do', async () => {
+    const clinic = 'Clinic \\T\\ Co^^^^^NIST-AA-IZ-1&2.16.840.1.113883.3.72.5.40.1&ISO^XX^^^100-6482';
+    const registry = 'State IIS^^^^^NIST-AA-IZ-1^XX^^^100-3322';
+    const withOrganizations = (message: string) => message.replace(/^(MSH[^\r]*)/, (header) => `${header}|${clinic}|${registry}`);
+    const sent = withOrganizations(vxu({ pid: pid({ mrn: 'RESP-ORG-1', family: 'Oja', given: 'Pia', birth: yearsAgo(1), sex: 'F' }), orders: [order({ filler: 'RESP-ORG-1-A', cvx: '08', date: hl7Date(10) })] }));
+    expect(sent.split('\r')[0].split('|')[20]).toBe('Z22^CDCPHINVS'); // index n is MSH-(n+1)
+    const answers = [
+      await post(sent),
+      await post(withOrganizations(good().replace(/^(MSH(?:\|[^|\r]*){10})\|2\.5\.1/, '$1|2.3.1'))),
+      await post(withOrganizations([msh({ type: 'QBP^Q11^QBP_Q11', profile: 'Z34^CDCPHINVS', controlId: controlId('Q') }), 'QPD|Z34^Request Immunization History^CDCPHINVS|T1|RESP-ORG-1^^^MYEHR^MR|Oja^Pia^^^^^L||' + yearsAgo(1), 'RCP|I|5^RD&Records&HL70126'].join('\r'))),
+    ];
+    expect(answers.map(({ ack }) => `${ack.getSegment('MSH')?.getComponent(9, 1)} ${msa(ack)}`)).toEqual(['ACK AA', 'ACK AR', 'RSP AA']);
+    for (const { text } of answers) {
+      const header = text.split('\r')[0].split('|');
+      expect(header.slice(21, 23), text).toEqual([registry, clinic]);
+    }
+  });
+
   it('an unsupported message type', async () => {
     const message = good().replace('VXU^V04^VXU_V04', 'ADT^A01^ADT_A01');
     const { ack } = await post(message);
