@@ -11,6 +11,7 @@ import { parseScopes } from '../auth/scopes.js';
 import { SharingIndex } from '../consent/sharing-index.js';
 import { isFhirError } from '../fhir/outcome.js';
 import type { Caller, FhirResponse } from '../fhir/request.js';
+import type { HandlerContext } from '../interactions/types.js';
 import { read } from '../interactions/read.js';
 import { executeWrite } from '../interactions/write-path.js';
 import { Pipeline } from '../pipeline/pipeline.js';
@@ -19,7 +20,7 @@ import { EmbeddedStore } from '../store/embedded/embedded-store.js';
 import { RuleRegistry } from '../validation/business-rules.js';
 import { StructuralValidationPool } from '../validation/structural-pool.js';
 import { bundleHandler } from './bundle.js';
-import { scanReferences, withReplacements } from './transaction.js';
+import { rewriteJsonPatchReferences, scanReferences, withReplacements } from './transaction.js';
 
 // letOtherRequestsRun, switchable: the same transaction with and without yielding between entries.
 const yielding = vi.hoisted(() => ({ on: true, calls: 0 }));
@@ -262,5 +263,44 @@ describe('reference rewriting of a body (scanReferences, withReplacements)', () 
   it('refuses a urn that names no entry', () => {
     const found = { references: map, replacements: new Map<string, string>(), conditionals: [] as string[] };
     expect(() => scanReferences({ a: [{ b: { reference: 'urn:uuid:zz' } }] }, found)).toThrow(/names no entry/);
+  });
+});
+
+describe('reference rewriting of a JSON Patch (rewriteJsonPatchReferences)', () => {
+  const map = new Map([
+    ['urn:uuid:org', 'Organization/o1'],
+    ['urn:uuid:pat', 'Patient/p1'],
+  ]);
+  // No conditional reference below: the context (searched only for those) is never used.
+  const ctx = {} as HandlerContext;
+
+  it('rewrites References in values and reference strings at …/reference paths; leaves the rest as written', async () => {
+    const ops = [
+      { op: 'add', path: '/performer', value: [{ actor: { reference: 'urn:uuid:org', display: 'Clinic' } }] },
+      { op: 'replace', path: '/patient/reference', value: 'urn:uuid:pat' },
+      { op: 'test', path: '/performer/0/actor/reference', value: 'urn:uuid:org' },
+      { op: 'replace', path: '/note/0/text', value: 'urn:uuid:pat' },
+      { op: 'replace', path: '/lotNumber', value: 'L1' },
+      { op: 'copy', from: '/performer/0', path: '/performer/-' },
+    ];
+    const before = JSON.stringify(ops);
+    const out = await rewriteJsonPatchReferences(ops, map, ctx);
+    expect(out).toEqual([
+      { op: 'add', path: '/performer', value: [{ actor: { reference: 'Organization/o1', display: 'Clinic' } }] },
+      { op: 'replace', path: '/patient/reference', value: 'Patient/p1' },
+      { op: 'test', path: '/performer/0/actor/reference', value: 'Organization/o1' },
+      { op: 'replace', path: '/note/0/text', value: 'urn:uuid:pat' },
+      { op: 'replace', path: '/lotNumber', value: 'L1' },
+      { op: 'copy', from: '/performer/0', path: '/performer/-' },
+    ]);
+    expect(JSON.stringify(ops)).toBe(before);
+    expect(out[4]).toBe(ops[4]);
+  });
+
+  it('returns the patch itself when nothing names an entry; a urn naming no entry is refused; non-operations are left alone', async () => {
+    const plain = [{ op: 'replace', path: '/patient/reference', value: 'Patient/9' }, 'not an operation', null];
+    expect(await rewriteJsonPatchReferences(plain, map, ctx)).toBe(plain);
+    await expect(rewriteJsonPatchReferences([{ op: 'replace', path: '/patient/reference', value: 'urn:uuid:nobody' }], map, ctx)).rejects.toThrow(/names no entry/);
+    await expect(rewriteJsonPatchReferences([{ op: 'add', path: '/performer/-', value: { actor: { reference: 'urn:uuid:nobody' } } }], map, ctx)).rejects.toThrow(/names no entry/);
   });
 });

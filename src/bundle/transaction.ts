@@ -86,11 +86,15 @@ export async function processTransaction(bundle: Bundle, outer: FhirRequest, ctx
     }
     for (const p of writes) {
       const req = p.resolved?.req;
-      // A FHIRPath Patch is the entry's resource (a Parameters): its values' references are rewritten too.
-      const rewritable = req?.method !== 'PATCH' || isFhirPathPatch(req.body);
+      // A FHIRPath Patch is the entry's resource (a Parameters): its values' references are
+      // rewritten as a body's; a JSON Patch's (from a Binary) by rewriteJsonPatchReferences.
+      const jsonPatch = req?.method === 'PATCH' && Array.isArray(req.body);
+      const rewritable = req?.method !== 'PATCH' || isFhirPathPatch(req.body) || jsonPatch;
       if (req && !p.resolved?.done && req.body !== undefined && rewritable && !refusals.stopped) {
         await letOtherRequestsRun();
-        const body = await refusals.attempt(p.index, () => rewriteReferences(req.body, references, p.ctx));
+        const body = await refusals.attempt(p.index, () =>
+          jsonPatch ? rewriteJsonPatchReferences(req.body as unknown[], references, p.ctx) : rewriteReferences(req.body, references, p.ctx)
+        );
         if (refusals.failed(p.index)) p.resolved = undefined;
         else req.body = body;
       }
@@ -300,6 +304,29 @@ async function rewriteReferences(body: unknown, references: Map<string, string>,
   if (replacements.size === 0) return body;
   // 2. The body with those references replaced.
   return withReplacements(body, replacements);
+}
+
+/**
+ * A JSON Patch's references to entries' fullUrls (and conditional references), rewritten as a
+ * body's are: in an operation's `value` that holds References (`{"reference": …}` at any depth),
+ * and in a `value` that is the reference string itself (a `path` ending in `/reference`, e.g.
+ * `replace /patient/reference`). Anything that is not an operation object is left for the PATCH
+ * interaction to refuse. Copy on write, as rewriteReferences.
+ */
+export async function rewriteJsonPatchReferences(operations: unknown[], references: Map<string, string>, ctx: HandlerContext): Promise<unknown[]> {
+  // A bare reference string is scanned as the Reference it is part of, then unwrapped.
+  const wrapped = operations.map((op) => (holdsReferenceString(op) ? { ...op, value: { reference: op.value } } : op));
+  const rewritten = (await rewriteReferences(wrapped, references, ctx)) as unknown[];
+  if (rewritten === wrapped) return operations; // nothing replaced
+  return rewritten.map((op, i) =>
+    wrapped[i] === operations[i] ? op : { ...(op as object), value: ((op as { value: { reference: string } }).value).reference }
+  );
+}
+
+function holdsReferenceString(op: unknown): op is { path: string; value: string } {
+  if (op === null || typeof op !== 'object' || Array.isArray(op)) return false;
+  const { path, value } = op as { path?: unknown; value?: unknown };
+  return typeof path === 'string' && typeof value === 'string' && /(^|\/)reference$/.test(path);
 }
 
 /** What scanReferences collects: the fullUrls it maps, and what it finds to replace. */
