@@ -204,6 +204,32 @@ export function runDataSharingContract(kind: StoreKind): void {
           }
         });
 
+        it("a visible record matching flagged as its possible duplicate does not name it, and keeps the flag when written back", async () => {
+          const { id, family } = hidden[status];
+          const ext = 'https://iis-fhir-server.org/fhir/StructureDefinition/possible-duplicate-of';
+          // Registered by public health, whose matching sees the hidden child: a probable duplicate of it.
+          const created = await server.fhir('POST', 'Patient', { body: patient({ name: [{ family, given: ['Kimm'] }], birthDate: '2021-03-04' }) });
+          expect(created.status, created.text).toBe(201);
+          const other = created.body.id as string;
+          expect(JSON.stringify(created.body.extension), 'precondition: flagged as a duplicate of the hidden child').toContain(`Patient/${id}`);
+          for (const path of [`Patient/${other}`, `Patient/${other}/_history/1`, `Patient?_id=${other}`, `Patient/${other}/_history`, `Patient/${other}/$everything`]) {
+            const res = await server.fhir('GET', path, { headers: orgC() });
+            expect(res.status, path).toBe(200);
+            expect(res.text, path).not.toContain(id);
+          }
+          const seen = (await server.fhir('GET', `Patient/${other}`, { headers: orgC() })).body;
+          expect(seen.extension?.some((e: any) => e.url === ext) ?? false).toBe(false);
+          // Written back as seen (a phone number added): the registry's review of the pair stays.
+          const put = await server.fhir('PUT', `Patient/${other}`, { body: { ...seen, telecom: [{ system: 'phone', value: '555-0100' }] }, headers: orgC() });
+          expect(put.status, put.text).toBe(200);
+          expect(put.text).not.toContain(id);
+          const stored = (await server.fhir('GET', `Patient/${other}`)).body;
+          expect(stored.telecom[0].value).toBe('555-0100');
+          expect(stored.extension.filter((e: any) => e.url === ext).map((e: any) => e.valueReference.reference)).toEqual([`Patient/${id}`]);
+          expect(stored.meta.tag.map((t: any) => t.code)).toContain('possible-duplicate');
+          expect((await server.fhir('DELETE', `Patient/${other}`)).status).toBe(204);
+        });
+
         it('type and system history leave its versions out and give no total', async () => {
           const { id, imm } = hidden[status];
           for (const path of ['Patient/_history?_count=1000', '_history?_count=1000', 'Immunization/_history?_count=1000']) {

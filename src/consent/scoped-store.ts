@@ -21,6 +21,7 @@ import { findMatches } from '../matching/candidates.js';
 import { extractSearchIndex } from '../search/extract.js';
 import type { AccessPolicy } from './access.js';
 import { asksAboutHiddenMember, hidesGroupMembers, withHiddenMembersKept, withoutHiddenMembers } from './group-members.js';
+import { hidesPatientReferences, withHiddenPatientReferencesKept, withoutHiddenPatientReferences } from './patient-references.js';
 
 /** Told about every committed write (e.g. the terminology code sets reload on a CodeSystem change). */
 export type CommitObserver = (records: ResourceRecord[]) => void;
@@ -76,7 +77,7 @@ export class ScopedStore implements StoreReader {
     // against a search value that was not indexed as the filter expects.
     if (!this.policy.restricts) return records;
     const visible = records.filter((r) => isVisible(r, this.policy));
-    return resourceType === 'Group' && hidesGroupMembers(this.policy) ? visible.map((r) => withoutHiddenMembers(r, this.policy)) : visible;
+    return reshapes(resourceType, this.policy) ? visible.map((r) => shownTo(r, this.policy)) : visible;
   }
 
   count(resourceType: string, filter: Filter): Promise<number> {
@@ -91,10 +92,13 @@ export class ScopedStore implements StoreReader {
     // As search does, the records are still checked one by one when the $nin was left out.
     const access = this.policy.accessFilter(resourceType);
     if (resourceType === 'Group' && hidesGroupMembers(this.policy)) {
-      return shownGroups(this.#base.scan(resourceType, asksAboutHiddenMember(filter, this.policy) ? { _id: { $in: [] } } : filter, options), this.policy);
+      return shown(this.#base.scan(resourceType, asksAboutHiddenMember(filter, this.policy) ? { _id: { $in: [] } } : filter, options), this.policy);
     }
-    if (!access || !withinAccess(filter, access)) return this.#base.scan(resourceType, this.scoped(resourceType, filter), options);
-    return visibleOnly(this.#base.scan(resourceType, filter, options), this.policy);
+    const records =
+      !access || !withinAccess(filter, access)
+        ? this.#base.scan(resourceType, this.scoped(resourceType, filter), options)
+        : visibleOnly(this.#base.scan(resourceType, filter, options), this.policy);
+    return reshapes(resourceType, this.policy) ? shown(records, this.policy) : records;
   }
 
   /**
@@ -110,7 +114,7 @@ export class ScopedStore implements StoreReader {
       const page = await this.#base.history({ ...query, after });
       for (const record of page) {
         if (record.resource ? !this.policy.visible(record.resource) : !(await this.wasVisible(record.resourceType, record.id, record.versionId))) continue;
-        kept.push(hidesGroupMembers(this.policy) ? withoutHiddenMembers(record, this.policy) : record);
+        kept.push(shownTo(record, this.policy));
         if (kept.length === query.count) return kept;
       }
       if (page.length < query.count) return kept;
@@ -139,7 +143,7 @@ export class ScopedStore implements StoreReader {
     const records = await this.#base.transact(ops);
     // A verify-only op wrote nothing: its record is no committed change.
     this.onCommitted(ops.some((op) => op.verifyOnly) ? records.filter((_, i) => !ops[i].verifyOnly) : records);
-    return hidesGroupMembers(this.policy) ? records.map((r) => withoutHiddenMembers(r, this.policy)) : records;
+    return records.map((r) => shownTo(r, this.policy));
   }
 
   /**
@@ -176,16 +180,20 @@ export class ScopedStore implements StoreReader {
     if (op.resource) this.policy.assertWritable(op.resource.id === op.id ? op.resource : ({ ...op.resource, id: op.id } as Resource));
   }
 
-  /** A Group as this caller may see it (src/consent/group-members.ts). */
+  /** A Group or Patient as this caller may see it (src/consent/group-members.ts, patient-references.ts). */
   private shown(record: ResourceRecord | undefined): ResourceRecord | undefined {
-    return record && hidesGroupMembers(this.policy) ? withoutHiddenMembers(record, this.policy) : record;
+    return record && shownTo(record, this.policy);
   }
 
-  /** A Group this caller writes keeps the stored members it could not see. */
+  /** A Group or Patient this caller writes keeps what the stored version names that the caller could not see. */
   private async keepingHiddenMembers(op: WriteOp): Promise<WriteOp> {
-    if (op.resourceType !== 'Group' || !op.resource || op.verifyOnly || !hidesGroupMembers(this.policy)) return op;
-    const stored = await this.#base.read('Group', op.id);
-    const kept = withHiddenMembersKept(op.resource, stored?.resource, this.policy);
+    // A create (ifVersion 'absent') has no stored version to keep anything of.
+    if (!op.resource || op.verifyOnly || op.ifVersion === 'absent' || !reshapes(op.resourceType, this.policy)) return op;
+    const stored = await this.#base.read(op.resourceType, op.id);
+    const kept =
+      op.resourceType === 'Group'
+        ? withHiddenMembersKept(op.resource, stored?.resource, this.policy)
+        : withHiddenPatientReferencesKept(op.resource, stored?.resource, this.policy);
     return kept ? { ...op, resource: kept, index: extractSearchIndex(kept) } : op;
   }
 
@@ -240,8 +248,20 @@ export class ScopedStore implements StoreReader {
   }
 }
 
-async function* shownGroups(records: AsyncIterable<ResourceRecord>, policy: AccessPolicy): AsyncIterable<ResourceRecord> {
-  for await (const record of records) yield withoutHiddenMembers(record, policy);
+/** Whether records of this type are shown to the caller reshaped (hidden patients they name taken out). */
+function reshapes(resourceType: string, policy: AccessPolicy): boolean {
+  if (resourceType === 'Group') return hidesGroupMembers(policy);
+  return resourceType === 'Patient' && hidesPatientReferences(policy);
+}
+
+/** The record as the caller may see it: Groups without hidden members, Patients without references to hidden patients. */
+function shownTo(record: ResourceRecord, policy: AccessPolicy): ResourceRecord {
+  if (!reshapes(record.resourceType, policy)) return record;
+  return record.resourceType === 'Group' ? withoutHiddenMembers(record, policy) : withoutHiddenPatientReferences(record, policy);
+}
+
+async function* shown(records: AsyncIterable<ResourceRecord>, policy: AccessPolicy): AsyncIterable<ResourceRecord> {
+  for await (const record of records) yield shownTo(record, policy);
 }
 
 async function* visibleOnly(records: AsyncIterable<ResourceRecord>, policy: AccessPolicy): AsyncIterable<ResourceRecord> {
