@@ -1,6 +1,7 @@
 // capability-statement.json is true to the code: it equals what the code builds, and every
 // interaction and search parameter it lists is actually routed.
 import { readFileSync } from 'node:fs';
+import { validateResource } from '@medplum/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildCapabilityStatement, TYPE_OPERATIONS } from '../src/app/capability.js';
 import { buildRegistry } from '../src/app/handlers.js';
@@ -115,7 +116,7 @@ describe('the CapabilityStatement served at /metadata, as a client uses it', () 
   it('lists the _include and _revinclude values of every stored type, and each is accepted by its search', async () => {
     const refused: string[] = [];
     for (const resource of statement.rest[0].resource) {
-      if (['Practitioner', 'AuditEvent'].includes(resource.type)) continue;
+      if (['Practitioner', 'AuditEvent', 'OperationDefinition'].includes(resource.type)) continue;
       expect(resource.searchInclude, resource.type).toContain('*');
       expect(resource.searchRevInclude?.length, resource.type).toBeGreaterThan(0);
       for (const [name, values] of [['_include', resource.searchInclude], ['_revinclude', resource.searchRevInclude]] as const) {
@@ -128,6 +129,42 @@ describe('the CapabilityStatement served at /metadata, as a client uses it', () 
     expect(refused).toEqual([]);
     const patient = statement.rest[0].resource.find((r: any) => r.type === 'Patient');
     expect(patient.searchRevInclude).toEqual(expect.arrayContaining(['Immunization:patient', 'Consent:patient', 'Condition:patient', 'Group:member']));
+  });
+
+  it('every operation definition it names (but the Bulk Data IG\'s) is served at OperationDefinition/<id>, valid, for the code, levels and types listed', async () => {
+    loadDefinitions();
+    const rest = statement.rest[0];
+    const listed = [
+      ...rest.resource.flatMap((r: any) => (r.operation ?? []).map((op: any) => ({ ...op, type: r.type }))),
+      ...(rest.operation ?? []).map((op: any) => ({ ...op, type: undefined })),
+    ].filter((op: any) => !op.definition.startsWith('http://hl7.org/fhir/uv/bulkdata/'));
+    expect(listed.length).toBeGreaterThan(15);
+    const problems: string[] = [];
+    for (const op of listed) {
+      const id = op.definition.split('/').pop();
+      const res = await server.fhir('GET', `OperationDefinition/${id}`);
+      if (res.status !== 200) {
+        problems.push(`${op.definition}: ${res.status}`);
+        continue;
+      }
+      const definition = res.body;
+      try {
+        validateResource(definition);
+      } catch (err) {
+        problems.push(`${op.definition}: invalid ${JSON.stringify((err as any).outcome?.issue ?? String(err)).slice(0, 200)}`);
+      }
+      if (definition.url !== op.definition) problems.push(`${op.definition}: url ${definition.url}`);
+      if (definition.code !== op.name) problems.push(`${op.definition}: code ${definition.code} for $${op.name}`);
+      if (op.type === undefined && definition.system !== true) problems.push(`${op.definition}: listed at system level, system is ${definition.system}`);
+      if (op.type !== undefined) {
+        if (!(definition.resource ?? []).includes(op.type) && !(definition.resource ?? []).includes('Resource')) problems.push(`${op.definition}: listed on ${op.type}, resource ${definition.resource}`);
+        const instanceOnly = TYPE_OPERATIONS.find((o) => o.name === op.name && o.definition === op.definition)?.instanceOnly;
+        if (instanceOnly && definition.instance !== true) problems.push(`${op.definition}: instance is ${definition.instance}`);
+        if (!instanceOnly && definition.type !== true) problems.push(`${op.definition}: type is ${definition.type}`);
+      }
+    }
+    expect(problems).toEqual([]);
+    expect((await server.fhir('GET', 'OperationDefinition/not-an-operation')).status).toBe(404);
   });
 
   it('lists AuditEvent (read, vread, history, search) with search parameters its search accepts, and nothing it refuses', async () => {

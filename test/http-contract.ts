@@ -417,6 +417,8 @@ export function runHttpContract(kind: StoreKind): void {
           'AuditEvent',
           // Read only: the signed-in user as fhirUser names it (src/signin/practitioner-read.ts).
           'Practitioner',
+          // Read only: the definitions of the operations listed (src/conformance/).
+          'OperationDefinition',
         ]);
       });
     });

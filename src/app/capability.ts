@@ -5,6 +5,7 @@ import type { CapabilityStatement, CapabilityStatementRestResource } from '@medp
 import { supportedIncludes, supportedRevIncludes, supportedSearchParams } from '../search/capability.js';
 import { AUDIT_TYPE, SUPPORTED_TYPES } from '../fhir/resource-types.js';
 import { PRACTITIONER_TYPE } from '../signin/practitioner-read.js';
+import { OPERATION_DEFINITION_TYPE } from '../conformance/operation-definition-read.js';
 
 export const TYPE_INTERACTIONS = [
   'read',
@@ -31,7 +32,8 @@ export const TYPE_OPERATIONS: ReadonlyArray<{ name: string; definition: string; 
   { name: 'validate-code', definition: 'http://hl7.org/fhir/OperationDefinition/ValueSet-validate-code', types: ['ValueSet'] },
   { name: 'translate', definition: 'http://hl7.org/fhir/OperationDefinition/ConceptMap-translate', types: ['ConceptMap'] },
   { name: 'match', definition: 'http://hl7.org/fhir/OperationDefinition/Patient-match', types: ['Patient'] },
-  { name: 'merge', definition: 'http://hl7.org/fhir/OperationDefinition/Patient-merge', types: ['Patient'] },
+  // R4 has no merge: R5's parameters, under our canonical (profiles/OperationDefinition-merge.json, base R5 Patient-merge).
+  { name: 'merge', definition: 'https://iis-fhir-server.org/fhir/OperationDefinition/merge', types: ['Patient'] },
   { name: 'everything', definition: 'http://hl7.org/fhir/OperationDefinition/Patient-everything', types: ['Patient'], instanceOnly: true },
   // CDC CDSi forecasting (src/forecast): profiles/OperationDefinition-immds-forecast.json.
   { name: 'immds-forecast', definition: 'https://iis-fhir-server.org/fhir/OperationDefinition/immds-forecast', types: ['Patient'], instanceOnly: true },
@@ -56,6 +58,11 @@ export const SYSTEM_OPERATIONS: ReadonlyArray<{ name: string; definition: string
   // Reminder/recall (src/population): profiles/OperationDefinition-reminder-recall.json.
   { name: 'reminder-recall', definition: 'https://iis-fhir-server.org/fhir/OperationDefinition/reminder-recall' },
 ];
+
+/** The canonicals of the operations' definitions the statement names, each once. */
+export function operationDefinitionCanonicals(): string[] {
+  return [...new Set([...TYPE_OPERATIONS, ...SYSTEM_OPERATIONS].map((op) => op.definition))];
+}
 
 export function buildCapabilityStatement(version: string): CapabilityStatement {
   const resource: CapabilityStatementRestResource[] = SUPPORTED_TYPES.map((type) => ({
@@ -94,6 +101,14 @@ export function buildCapabilityStatement(version: string): CapabilityStatement {
     profile: `http://hl7.org/fhir/StructureDefinition/${PRACTITIONER_TYPE}`,
     documentation:
       "The signed-in person: GET the fhirUser URL of a sign-in token (Practitioner/<user id>) with that token and the fhirUser scope. No other token reads it; no search.",
+    interaction: [{ code: 'read' }],
+  });
+  // The operations' definitions (src/conformance/operation-definition-read.ts), read by id.
+  resource.push({
+    type: OPERATION_DEFINITION_TYPE,
+    profile: `http://hl7.org/fhir/StructureDefinition/${OPERATION_DEFINITION_TYPE}`,
+    documentation:
+      "The definitions of the operations listed here: GET OperationDefinition/<the definition canonical's last segment> (this server's own, and the R4 core ones it implements; the Bulk Data IG publishes its export operations). No search.",
     interaction: [{ code: 'read' }],
   });
   return {

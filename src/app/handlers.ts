@@ -31,6 +31,8 @@ import type { CodeSets } from '../terminology/code-sets.js';
 import { lookupOperation } from '../terminology/lookup.js';
 import { translateOperation } from '../terminology/translate.js';
 import { validateCodeOperation } from '../terminology/validate-code.js';
+import { operationDefinitionRead, OPERATION_DEFINITION_TYPE } from '../conformance/operation-definition-read.js';
+import { operationDefinitionCanonicals } from './capability.js';
 import { capabilities } from './metadata.js';
 
 /** The services of this server process that operation handlers are built with. */
@@ -56,6 +58,9 @@ export function buildRegistry(services: HandlerServices): HandlerRegistry {
   registerOperations(registry, services);
   // The fhirUser of sign-in tokens resolves (src/signin/practitioner-read.ts).
   if (services.people) registry.directoryType({ type: PRACTITIONER_TYPE, read: practitionerRead(services.people.users, services.people.issuer) });
+  // The definitions of the operations the CapabilityStatement lists resolve at this server
+  // (src/conformance/operation-definition-read.ts).
+  registry.directoryType({ type: OPERATION_DEFINITION_TYPE, read: operationDefinitionRead(operationDefinitionCanonicals()) });
   return registry;
 }
 

@@ -75,7 +75,7 @@ interface RequestScope {
 }
 
 /** Interactions whose response body is not patient data of its own (no AuditEvent for them). */
-const UNAUDITED_TYPES = new Set(['Organization', 'CodeSystem', 'ValueSet', 'ConceptMap']);
+const UNAUDITED_TYPES = new Set(['Organization', 'CodeSystem', 'ValueSet', 'ConceptMap', 'OperationDefinition']);
 
 export class Pipeline {
   constructor(private readonly deps: PipelineDeps) {}

