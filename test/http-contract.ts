@@ -62,6 +62,18 @@ export function runHttpContract(kind: StoreKind): void {
         expect(res.status).toBe(304);
         const changed = await server.fhir('GET', `Patient/${created.id}`, { headers: { 'if-none-match': 'W/"0"' } });
         expect(changed.status).toBe(200);
+        // RFC 9110 §13.1.2: a list of entity tags, any of which may match.
+        expect((await server.fhir('GET', `Patient/${created.id}`, { headers: { 'if-none-match': 'W/"7", W/"1"' } })).status).toBe(304);
+        expect((await server.fhir('GET', `Patient/${created.id}`, { headers: { 'if-none-match': 'W/"7", W/"8"' } })).status).toBe(200);
+        // A vread's version never changes: the client holding it gets 304 too.
+        const vread = (headers: Record<string, string>) => server.fhir('GET', `Patient/${created.id}/_history/1`, { headers });
+        const held = await vread({ 'if-none-match': 'W/"1"' });
+        expect(held.status).toBe(304);
+        expect(held.headers.get('etag')).toBe('W/"1"');
+        expect(held.text).toBe('');
+        expect((await vread({ 'if-none-match': 'W/"2"' })).status).toBe(200);
+        expect((await vread({ 'if-modified-since': new Date(Date.now() + 3600_000).toUTCString() })).status).toBe(304);
+        expect((await vread({ 'if-modified-since': 'Tue, 01 Jan 2019 00:00:00 GMT' })).status).toBe(200);
       });
     });
 

@@ -1,7 +1,7 @@
 // read: GET [type]/[id], with conditional read (If-None-Match, If-Modified-Since → 304).
 import { gone, notFound } from '../fhir/outcome.js';
 import type { ResourceRecord } from '../store/store.js';
-import { parseVersionTag, versionHeaders } from './respond.js';
+import { notModified, versionHeaders } from './respond.js';
 import type { FhirRequest, FhirResponse, HandlerContext } from './types.js';
 
 export async function read(req: FhirRequest, ctx: HandlerContext): Promise<FhirResponse> {
@@ -21,16 +21,4 @@ export async function readCurrent(ctx: HandlerContext, resourceType: string, id:
     throw err;
   }
   return record;
-}
-
-function notModified(req: FhirRequest, record: ResourceRecord): boolean {
-  if (req.ifNoneMatch !== undefined) {
-    return parseVersionTag(req.ifNoneMatch) === record.versionId || req.ifNoneMatch.trim() === '*';
-  }
-  if (req.ifModifiedSince !== undefined) {
-    const since = Date.parse(req.ifModifiedSince);
-    // Last-Modified has second precision, so compare at seconds.
-    return !Number.isNaN(since) && Math.floor(Date.parse(record.lastUpdated) / 1000) <= Math.floor(since / 1000);
-  }
-  return false;
 }

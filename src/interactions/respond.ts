@@ -85,3 +85,21 @@ export function parseVersionTag(value: string | undefined): number | undefined {
   const match = /^\s*(?:W\/)?"?(\d+)"?\s*$/.exec(value);
   return match ? Number(match[1]) : undefined;
 }
+
+/**
+ * Conditional read (R4 http.html#cread, RFC 9110 §13.1.2–13.1.3): whether the version the client
+ * holds is this one. If-None-Match is a list of entity tags, any of which may match (weak
+ * comparison), or `*`; when it is sent, If-Modified-Since is ignored. Last-Modified has second
+ * precision, so If-Modified-Since compares at seconds; a date that does not parse is ignored.
+ */
+export function notModified(req: FhirRequest, record: { versionId: number; lastUpdated: string }): boolean {
+  if (req.ifNoneMatch !== undefined) {
+    if (req.ifNoneMatch.trim() === '*') return true;
+    return req.ifNoneMatch.split(',').some((tag) => parseVersionTag(tag) === record.versionId);
+  }
+  if (req.ifModifiedSince !== undefined) {
+    const since = Date.parse(req.ifModifiedSince);
+    return !Number.isNaN(since) && Math.floor(Date.parse(record.lastUpdated) / 1000) <= Math.floor(since / 1000);
+  }
+  return false;
+}

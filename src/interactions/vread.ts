@@ -1,6 +1,7 @@
-// vread: GET [type]/[id]/_history/[vid].
+// vread: GET [type]/[id]/_history/[vid], with conditional read as read's (a version never changes,
+// so a client holding it gets 304).
 import { gone, notFound } from '../fhir/outcome.js';
-import { versionHeaders } from './respond.js';
+import { notModified, versionHeaders } from './respond.js';
 import type { FhirRequest, FhirResponse, HandlerContext } from './types.js';
 
 export async function vread(req: FhirRequest, ctx: HandlerContext): Promise<FhirResponse> {
@@ -13,5 +14,7 @@ export async function vread(req: FhirRequest, ctx: HandlerContext): Promise<Fhir
     Object.assign(err.headers, versionHeaders(record));
     throw err;
   }
-  return { status: 200, headers: versionHeaders(record), body: record.resource, lastUpdated: record.lastUpdated };
+  const headers = versionHeaders(record);
+  if (notModified(req, record)) return { status: 304, headers, lastUpdated: record.lastUpdated };
+  return { status: 200, headers, body: record.resource, lastUpdated: record.lastUpdated };
 }
