@@ -52,6 +52,12 @@ describe('references of a visible Patient to hidden patients', () => {
     expect(kept.extension?.filter((e) => e.url === POSSIBLE_DUPLICATE_EXTENSION).map((e) => e.valueReference?.reference)).toEqual(['Patient/h']);
     expect(kept.meta?.tag).toEqual([REVIEW_TAG]);
     expect(kept.link?.map((l) => l.other?.reference)).toEqual(['Patient/w', 'http://host/fhir/Patient/h']);
+    // A record merged away keeps no review mark ($merge takes them off), only its links.
+    const mergedAway: Patient = { ...written, active: false, link: [...(written.link ?? []), { type: 'replaced-by', other: { reference: 'Patient/w' } }] };
+    const keptOnMerge = withHiddenPatientReferencesKept(mergedAway, flagged, policy) as Patient;
+    expect(JSON.stringify(keptOnMerge.extension ?? [])).not.toContain('Patient/h');
+    expect(keptOnMerge.meta?.tag).toBeUndefined();
+    expect(keptOnMerge.link?.map((l) => l.other?.reference)).toEqual(['Patient/w', 'Patient/w', 'http://host/fhir/Patient/h']);
     // Nothing hidden in the stored version: nothing to change.
     expect(withHiddenPatientReferencesKept(written, { resourceType: 'Patient', id: 'v' }, policy)).toBeUndefined();
   });

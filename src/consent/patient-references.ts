@@ -61,8 +61,11 @@ export function withHiddenPatientReferencesKept(written: Resource, stored: Resou
   if (written.resourceType !== 'Patient' || stored?.resourceType !== 'Patient') return undefined;
   const patient = written as Patient;
   const before = stored as Patient;
+  // A record being merged away leaves the review list ($merge takes its marks off: it can no longer
+  // be merged), so none is put back on it; its links are.
+  const mergedAway = patient.link?.some((l) => l.type === 'replaced-by') ?? false;
   const presentExtensions = new Set((patient.extension ?? []).filter((e) => e.url === POSSIBLE_DUPLICATE_EXTENSION).map((e) => e.valueReference?.reference));
-  const duplicates = (before.extension ?? []).filter(hiddenDuplicate(policy)).filter((e) => !presentExtensions.has(e.valueReference?.reference));
+  const duplicates = (mergedAway ? [] : (before.extension ?? [])).filter(hiddenDuplicate(policy)).filter((e) => !presentExtensions.has(e.valueReference?.reference));
   const presentLinks = new Set((patient.link ?? []).map((l) => l.other?.reference));
   const links = (before.link ?? []).filter(hiddenLink(policy)).filter((l) => !presentLinks.has(l.other?.reference));
   if (duplicates.length === 0 && links.length === 0) return undefined;
