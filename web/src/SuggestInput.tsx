@@ -1,6 +1,9 @@
 // A coded field: a text field with a list of suggestions (ARIA combobox). Built from Mantine's
 // Combobox parts so that only the field carries its label (the list is named apart, e.g. "Matching
-// codes"). The Vaccine and Condition fields are this.
+// codes"). The Vaccine and Condition fields are this. withExpandedAttribute gives the field its
+// role="combobox" and aria-expanded: without them the field was a plain text box to a screen
+// reader (nothing said a list had opened, nor which suggestion the arrow keys reached), and axe
+// took the open list for a scrollable region no keyboard could reach (scrollable-region-focusable).
 import { Combobox, TextInput, useCombobox } from '@mantine/core';
 
 export interface SuggestInputProps {
@@ -24,12 +27,13 @@ export function SuggestInput({ label, description, listLabel, value, onChange, o
         combobox.closeDropdown();
       }}
     >
-      <Combobox.Target>
+      <Combobox.Target withExpandedAttribute>
         <TextInput
           label={label}
           description={description}
           required
           autoComplete="off"
+          aria-autocomplete="list"
           value={value}
           error={error}
           onChange={(event) => {

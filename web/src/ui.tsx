@@ -1,6 +1,6 @@
 // Small shared pieces: in-app links, the error panel, page titles that take focus, names.
 import { Alert, Anchor, Button, List, Loader, Title, type ButtonProps } from '@mantine/core';
-import { useEffect, useRef, type ReactNode } from 'react';
+import { useEffect, useRef, useState, type ReactNode } from 'react';
 import { ApiError } from './fhir';
 import type { HumanName, Patient } from './fhir-types';
 import { linkClick } from './router';
@@ -93,5 +93,32 @@ export function BusyButton({
     >
       {children}
     </Button>
+  );
+}
+
+/**
+ * The box a table scrolls sideways in, so the page itself never does (WCAG 1.4.10 reflow). When the
+ * table is wider than the box (a 320 px window, 400 % zoom) the box is a named region in the tab
+ * order, so a keyboard user can scroll it with the arrow keys (WCAG 2.1.1; axe
+ * scrollable-region-focusable): at 320 px the Forecast and Immunization history tables, which hold
+ * no link or button, could not be scrolled without a mouse. A table that fits adds no tab stop.
+ */
+export function TableScroll({ label, children }: { label: string; children: ReactNode }) {
+  const ref = useRef<HTMLDivElement>(null);
+  const [overflowing, setOverflowing] = useState(false);
+  useEffect(() => {
+    const box = ref.current;
+    if (!box) return;
+    const measure = () => setOverflowing(box.scrollWidth > box.clientWidth + 1);
+    measure();
+    const observer = new ResizeObserver(measure);
+    observer.observe(box);
+    for (const child of Array.from(box.children)) observer.observe(child);
+    return () => observer.disconnect();
+  }, []);
+  return (
+    <div ref={ref} className="table-scroll" {...(overflowing ? { role: 'region', 'aria-label': label, tabIndex: 0 } : {})}>
+      {children}
+    </div>
   );
 }

@@ -21,7 +21,7 @@ import { parseDate, showDate, today } from '../dates';
 import type { Bundle, Condition, Organization } from '../fhir-types';
 import { useSession } from '../session';
 import { SuggestInput } from '../SuggestInput';
-import { BusyButton, ErrorPanel } from '../ui';
+import { BusyButton, ErrorPanel, TableScroll } from '../ui';
 
 export function Conditions({ patientId, onChange }: { patientId: string; onChange: () => void }) {
   const { api, info } = useSession();
@@ -179,7 +179,7 @@ export function Conditions({ patientId, onChange }: { patientId: string; onChang
       {!conditions && !listError && <Text role="status">Loading conditions…</Text>}
       {conditions && rows.length === 0 && <Text>No conditions recorded.</Text>}
       {rows.length > 0 && (
-        <div className="table-scroll">
+        <TableScroll label="Patient conditions">
           <Table withTableBorder aria-label="Patient conditions">
             <Table.Thead>
               <Table.Tr>
@@ -234,7 +234,7 @@ export function Conditions({ patientId, onChange }: { patientId: string; onChang
               ))}
             </Table.Tbody>
           </Table>
-        </div>
+        </TableScroll>
       )}
     </section>
   );

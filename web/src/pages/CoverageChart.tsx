@@ -2,6 +2,7 @@
 // bar per shipped measure and, under it, one per age band of its stratifier; the same figures as
 // a table for screen readers and anyone who prefers numbers.
 import { Table, Text } from '@mantine/core';
+import { TableScroll } from '../ui';
 
 export const MEASURES = [
   { id: 'childhood-combined-7', vaccine: 'Combined 7-series (DTaP, Polio, MMR, Hib, HepB, Varicella, PCV)', short: 'Childhood 7-series', age: 'Children 24–35 months', unit: 'months' },
@@ -75,7 +76,7 @@ export function CoverageChart({ bars }: { bars: CoverageBar[] }) {
       <figcaption id="coverage-caption">
         <Text size="sm">Coverage by vaccine and age group: share of the practice’s patients in each group who are up to date, with each age band below its measure.</Text>
       </figcaption>
-      <div className="table-scroll">
+      <TableScroll label="Coverage figures">
         <Table withTableBorder mt="sm" aria-label="Coverage figures">
           <Table.Thead>
             <Table.Tr>
@@ -107,7 +108,7 @@ export function CoverageChart({ bars }: { bars: CoverageBar[] }) {
             ])}
           </Table.Tbody>
         </Table>
-      </div>
+      </TableScroll>
     </figure>
   );
 }

@@ -8,7 +8,7 @@ import { showDate } from '../dates';
 import { ApiError } from '../fhir';
 import type { Bundle, Immunization, OperationOutcome, Parameters, Patient } from '../fhir-types';
 import { useSession } from '../session';
-import { AppLink, BADGE, ErrorPanel, genderText, PageTitle, patientName } from '../ui';
+import { AppLink, BADGE, ErrorPanel, genderText, PageTitle, patientName, TableScroll } from '../ui';
 import { duplicateOf, notTheSameChild, REVIEW_TAG, underReview } from './duplicate-review';
 
 /** A 412 to the If-Match PUT: someone (or a new message from a provider) changed the record meanwhile. */
@@ -33,7 +33,7 @@ export function Duplicates() {
       {!patients && !error && <Loader size="sm" aria-label="Loading" />}
       {patients && patients.length === 0 && <Text>No records are waiting for review.</Text>}
       {patients && patients.length > 0 && (
-        <div className="table-scroll">
+        <TableScroll label="Possible duplicates">
           <Table withTableBorder striped aria-label="Possible duplicates">
             <Table.Thead>
               <Table.Tr>
@@ -54,7 +54,7 @@ export function Duplicates() {
               ))}
             </Table.Tbody>
           </Table>
-        </div>
+        </TableScroll>
       )}
     </>
   );
@@ -218,7 +218,7 @@ export function DuplicateReview({ patientId }: { patientId: string }) {
               ))}
             </Group>
           )}
-          <div className="table-scroll">
+          <TableScroll label="Records side by side">
             <Table withTableBorder aria-label="Records side by side">
               <Table.Thead>
                 <Table.Tr>
@@ -241,7 +241,7 @@ export function DuplicateReview({ patientId }: { patientId: string }) {
                 })}
               </Table.Tbody>
             </Table>
-          </div>
+          </TableScroll>
           <Text size="sm" mt="xs">
             Fields that differ are in bold.
           </Text>

@@ -1,15 +1,21 @@
 // Find a patient: last name, first name, date of birth → candidates ranked by Patient/$match with
-// their grades (or a name search when no date of birth is given); "not found" offers to add one.
+// their grades (a name search when no date of birth is given, a birth-date search when no last
+// name is); "not found" offers to add one. At most PAGE rows are shown, and the screen says when
+// more patients match (it said "20 patients found" of 27 Nguyens, with no hint that any were left).
 import { Badge, Button, Group, Stack, Table, Text, TextInput } from '@mantine/core';
 import { useEffect, useState } from 'react';
 import { parseDate, showDate } from '../dates';
 import type { Bundle, Patient } from '../fhir-types';
+import { useRefusalFocus } from '../refusal-focus';
 import { navigate } from '../router';
 import { useSession } from '../session';
-import { AppLink, BADGE, BusyButton, ErrorPanel, genderText, PageTitle, patientName } from '../ui';
+import { AppLink, BADGE, BusyButton, ErrorPanel, genderText, PageTitle, patientName, TableScroll } from '../ui';
 
 const GRADE_EXTENSION = 'http://hl7.org/fhir/StructureDefinition/match-grade';
 const GRADE_COLOR: Record<string, string> = { certain: BADGE.good, probable: BADGE.caution, possible: BADGE.neutral };
+
+/** Rows shown; one more is asked for, to know whether more patients match than are shown. */
+const PAGE = 20;
 
 interface Row {
   patient: Patient;
@@ -32,26 +38,35 @@ export function FindPatient({ initial }: { initial: URLSearchParams }) {
   });
   const [fieldErrors, setFieldErrors] = useState<Partial<Record<keyof Criteria, string>>>({});
   const [rows, setRows] = useState<Row[] | undefined>();
+  const [more, setMore] = useState(false);
   const [searched, setSearched] = useState<Criteria | undefined>();
   const [elapsed, setElapsed] = useState<number | undefined>();
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<unknown>();
+  const { formRef, refused } = useRefusalFocus();
 
   const run = async (criteria: Criteria) => {
     const errors: Partial<Record<keyof Criteria, string>> = {};
-    if (!criteria.family.trim()) errors.family = 'Enter the last name';
+    if (!criteria.family.trim() && !criteria.birthDate.trim()) errors.family = 'Enter the last name, or the date of birth';
     const birthDate = criteria.birthDate.trim() ? parseDate(criteria.birthDate) : undefined;
     if (criteria.birthDate.trim() && !birthDate) errors.birthDate = 'Enter a real date, e.g. 2024-03-05 or 03/05/2024';
     setFieldErrors(errors);
-    if (Object.keys(errors).length > 0) return;
+    if (Object.keys(errors).length > 0) {
+      // The rows of the last search no longer answer what the form now says; the focus goes to
+      // the field to correct (it stayed on Search, and nothing said why no search ran).
+      setRows(undefined);
+      refused();
+      return;
+    }
     // The request leaves first; the screen's own updates (busy button) render while it is out.
     const started = performance.now();
-    const request = birthDate ? match(criteria, birthDate) : searchByName(criteria);
+    const request = birthDate && criteria.family.trim() ? match(criteria, birthDate) : search(criteria, birthDate);
     setBusy(true);
     setError(undefined);
     try {
       const found = await request;
-      setRows(found);
+      setMore(found.length > PAGE);
+      setRows(found.slice(0, PAGE));
       setSearched({ ...criteria, birthDate: birthDate ?? '' });
       setElapsed(Math.round(performance.now() - started));
     } catch (err) {
@@ -72,7 +87,7 @@ export function FindPatient({ initial }: { initial: URLSearchParams }) {
       resourceType: 'Parameters',
       parameter: [
         { name: 'resource', resource },
-        { name: 'count', valueInteger: 20 },
+        { name: 'count', valueInteger: PAGE + 1 },
       ],
     });
     return (bundle.entry ?? [])
@@ -84,9 +99,12 @@ export function FindPatient({ initial }: { initial: URLSearchParams }) {
       }));
   };
 
-  const searchByName = async (criteria: Criteria): Promise<Row[]> => {
-    const params = new URLSearchParams({ family: criteria.family.trim(), 'active:not': 'false', _count: '20', _sort: 'family,given' });
+  /** By name (FHIR string search: starts with, accents and case ignored), or by birth date alone. */
+  const search = async (criteria: Criteria, birthDate: string | undefined): Promise<Row[]> => {
+    const params = new URLSearchParams({ 'active:not': 'false', _count: String(PAGE + 1), _sort: 'family,given' });
+    if (criteria.family.trim()) params.set('family', criteria.family.trim());
     if (criteria.given.trim()) params.set('given', criteria.given.trim());
+    if (birthDate) params.set('birthdate', birthDate);
     const bundle = await api.get<Bundle<Patient>>(`Patient?${params}`);
     return (bundle.entry ?? []).filter((e) => e.resource).map((e) => ({ patient: e.resource as Patient }));
   };
@@ -116,11 +134,11 @@ export function FindPatient({ initial }: { initial: URLSearchParams }) {
   return (
     <>
       <PageTitle>Find a patient</PageTitle>
-      <form onSubmit={submit} noValidate aria-label="Find a patient">
+      <form onSubmit={submit} noValidate aria-label="Find a patient" ref={formRef}>
         <Group align="flex-start" wrap="wrap" gap="md">
           <TextInput
             label="Last name"
-            required
+            description="Or search by date of birth alone"
             autoComplete="off"
             value={form.family}
             error={fieldErrors.family}
@@ -154,13 +172,17 @@ export function FindPatient({ initial }: { initial: URLSearchParams }) {
         <div role="status" aria-live="polite">
           {rows && (
             <Text size="sm" data-testid="search-summary">
-              {rows.length === 0 ? 'No patient matches these details.' : `${rows.length} ${rows.length === 1 ? 'patient' : 'patients'} found`}
+              {rows.length === 0
+                ? 'No patient matches these details.'
+                : more
+                  ? `More than ${rows.length} patients match: the first ${rows.length} are shown. Add the first name or date of birth to find the child.`
+                  : `${rows.length} ${rows.length === 1 ? 'patient' : 'patients'} found`}
               {elapsed !== undefined ? ` (${elapsed} ms)` : ''}
             </Text>
           )}
         </div>
         {rows && rows.length > 0 && (
-          <div className="table-scroll">
+          <TableScroll label="Search results">
             <Table striped highlightOnHover withTableBorder aria-label="Search results">
               <Table.Thead>
                 <Table.Tr>
@@ -187,14 +209,14 @@ export function FindPatient({ initial }: { initial: URLSearchParams }) {
                           {row.score !== undefined ? ` ${Math.round(row.score * 100)}%` : ''}
                         </Badge>
                       ) : (
-                        'name search'
+                        searched?.family ? 'name search' : 'date of birth search'
                       )}
                     </Table.Td>
                   </Table.Tr>
                 ))}
               </Table.Tbody>
             </Table>
-          </div>
+          </TableScroll>
         )}
         {rows && (
           <Group>

@@ -13,7 +13,7 @@ import { Conditions } from './Conditions';
 import { LaunchApp } from './LaunchApp';
 import type { SavedNotes } from './RecordImmunization';
 import { consentStatus, currentSharing, newSharingConsent, personRecordIds, sharingHistory, type SharingStatus } from '../sharing';
-import { BADGE, ErrorPanel, genderText, PageTitle, patientName } from '../ui';
+import { BADGE, ErrorPanel, genderText, PageTitle, patientName, TableScroll } from '../ui';
 
 export function PatientRecord({ patientId }: { patientId: string }) {
   const { api } = useSession();
@@ -252,7 +252,7 @@ function DataSharing({ patientId, onChange, closed = false }: { patientId: strin
         )}
       </div>
       {history.length > 0 && (
-        <div className="table-scroll">
+        <TableScroll label="Data-sharing history">
           <Table withTableBorder mt="sm" aria-label="Data-sharing history">
             <Table.Thead>
               <Table.Tr>
@@ -271,7 +271,7 @@ function DataSharing({ patientId, onChange, closed = false }: { patientId: strin
               ))}
             </Table.Tbody>
           </Table>
-        </div>
+        </TableScroll>
       )}
     </section>
   );
@@ -336,7 +336,7 @@ function HistoryAndForecast({ patientId, revision, conditions }: { patientId: st
         {!immunizations && !historyError && <Text role="status">Loading immunizations…</Text>}
         {immunizations && immunizations.length === 0 && <Text>No immunizations recorded.</Text>}
         {immunizations && immunizations.length > 0 && (
-          <div className="table-scroll">
+          <TableScroll label="Immunization history">
             <Table withTableBorder striped aria-label="Immunization history">
               <Table.Thead>
                 <Table.Tr>
@@ -383,7 +383,7 @@ function HistoryAndForecast({ patientId, revision, conditions }: { patientId: st
                 })}
               </Table.Tbody>
             </Table>
-          </div>
+          </TableScroll>
         )}
       </section>
     </>
@@ -424,7 +424,7 @@ function ForecastTable({ rows, asOf }: { rows: ForecastRow[]; asOf: string }) {
 
 function ForecastRows({ rows, label }: { rows: ForecastRow[]; label: string }) {
   return (
-    <div className="table-scroll">
+    <TableScroll label={label}>
       <Table withTableBorder aria-label={label}>
         <Table.Thead>
           <Table.Tr>
@@ -460,6 +460,6 @@ function ForecastRows({ rows, label }: { rows: ForecastRow[]; label: string }) {
           })}
         </Table.Tbody>
       </Table>
-    </div>
+    </TableScroll>
   );
 }

@@ -7,7 +7,7 @@ import { reportsOnly } from '../fhir';
 import type { Bundle, ImmunizationRecommendation, MeasureReport, Patient } from '../fhir-types';
 import { LOINC_PAST_DUE, LOINC_RECOMMENDED } from '../forecast';
 import { useSession } from '../session';
-import { AppLink, BusyButton, ErrorPanel, PageTitle, patientName } from '../ui';
+import { AppLink, BusyButton, ErrorPanel, PageTitle, patientName, TableScroll } from '../ui';
 import { coverageBar } from '../coverage';
 import { CoverageChart, MEASURES, type CoverageBar } from './CoverageChart';
 
@@ -162,7 +162,7 @@ export function Reports() {
             {rows && <Text size="sm">{rows.length === 0 ? 'Nobody is due or overdue for these filters.' : `${new Set(rows.map((r) => r.patient.id)).size} patients, ${rows.length} doses due or overdue`}</Text>}
           </div>
           {rows && rows.length > 0 && (
-            <div className="table-scroll">
+            <TableScroll label="Reminder/recall list">
               <Table withTableBorder striped aria-label="Reminder/recall list">
                 <Table.Thead>
                   <Table.Tr>
@@ -193,7 +193,7 @@ export function Reports() {
                   ))}
                 </Table.Tbody>
               </Table>
-            </div>
+            </TableScroll>
           )}
           {next && (
             <BusyButton variant="outline" onClick={() => void more()} busy={busy} w="fit-content">

@@ -4,7 +4,7 @@ import { Badge, Button, Group, NativeSelect, PasswordInput, SimpleGrid, Table, T
 import { useCallback, useEffect, useRef, useState } from 'react';
 import { showDate } from '../dates';
 import { useSession } from '../session';
-import { BADGE, BusyButton, ErrorPanel, PageTitle } from '../ui';
+import { BADGE, BusyButton, ErrorPanel, PageTitle, TableScroll } from '../ui';
 
 export interface UserView {
   id: string;
@@ -116,7 +116,7 @@ export function Users() {
         )}
       </div>
       {users && (
-        <div className="table-scroll">
+        <TableScroll label="Users">
           <Table withTableBorder striped aria-label="Users">
             <Table.Thead>
               <Table.Tr>
@@ -173,7 +173,7 @@ export function Users() {
               ))}
             </Table.Tbody>
           </Table>
-        </div>
+        </TableScroll>
       )}
       <section aria-labelledby="add-user-heading" style={{ marginTop: '2rem' }}>
         <Title order={2} id="add-user-heading" mb="sm">

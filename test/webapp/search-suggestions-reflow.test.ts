@@ -1,0 +1,168 @@
+// Found probing the clinic web app as clinic staff use it, in a real browser (Debian's chromium
+// through playwright-core) against a real server: a search matching more patients than the screen
+// shows says so (it said "20 patients found" of 27); a child can be found by date of birth alone;
+// a date the form cannot read moves the focus to it and clears the old rows; the Vaccine field is
+// an ARIA combobox whose open suggestion list axe accepts; at 320 px (WCAG 1.4.10 reflow) a
+// record's tables that scroll sideways can be reached and scrolled with the keyboard.
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildWebApp } from '../../scripts/build-web.js';
+import { startTestServer, type TestServer } from '../helpers/server.js';
+import { browserMissingReason, describeViolations, launchChromium, seriousViolations } from './browser.js';
+import { CLINIC, isoDaysAgo } from './seed.js';
+import { signInUser } from './sign-in.js';
+
+const missing = browserMissingReason();
+if (missing) console.log(`clinic web app search / suggestions / reflow browser tests SKIPPED: ${missing}`);
+
+const NURSE = { username: 'nurse.reflow', password: 'reflow nurse password', organization: CLINIC, role: 'clinician' };
+const NGUYENS = 27;
+
+describe.skipIf(Boolean(missing))('clinic web app: many results, date of birth only, suggestions, 320 px', () => {
+  let server: TestServer;
+  let browser: Browser;
+  let context: BrowserContext;
+  let page: Page;
+  let origin: string;
+  let childId: string;
+  const childBirth = isoDaysAgo(430);
+
+  beforeAll(async () => {
+    const [, started, launched] = await Promise.all([buildWebApp({ ifStale: true, quiet: true }), startTestServer('embedded'), launchChromium()]);
+    server = started;
+    browser = launched;
+    origin = new URL(server.baseUrl).origin;
+    await server.fhir('PUT', CLINIC, { body: { resourceType: 'Organization', id: CLINIC.split('/')[1], name: 'Maple Pediatrics', active: true } });
+    // Siblings and cousins of one common surname, none born on the child's birth date.
+    for (let i = 0; i < NGUYENS; i++) {
+      const created = await server.fhir('POST', 'Patient', {
+        body: { resourceType: 'Patient', name: [{ family: 'Nguyen', given: [`Minh${String.fromCharCode(65 + (i % 26))}${i}`] }], gender: i % 2 ? 'male' : 'female', birthDate: isoDaysAgo(900 + i * 41), managingOrganization: { reference: CLINIC } },
+      });
+      expect(created.status).toBe(201);
+    }
+    const child = await server.fhir('POST', 'Patient', {
+      body: { resourceType: 'Patient', name: [{ family: 'Smith-Jones', given: ['Anna-Maria'] }], gender: 'female', birthDate: childBirth, managingOrganization: { reference: CLINIC } },
+    });
+    expect(child.status).toBe(201);
+    childId = child.body.id;
+    for (const [cvx, age] of [
+      ['08', 0],
+      ['20', 61],
+      ['10', 61],
+    ] as const) {
+      const given = new Date(`${childBirth}T00:00:00Z`);
+      given.setUTCDate(given.getUTCDate() + age);
+      const dose = await server.fhir('POST', 'Immunization', {
+        body: {
+          resourceType: 'Immunization',
+          status: 'completed',
+          vaccineCode: { coding: [{ system: 'http://hl7.org/fhir/sid/cvx', code: cvx }] },
+          patient: { reference: `Patient/${childId}` },
+          occurrenceDateTime: given.toISOString().slice(0, 10),
+          primarySource: true,
+          lotNumber: `LOT${cvx}`,
+          performer: [{ actor: { reference: CLINIC } }],
+        },
+      });
+      expect(dose.status).toBe(201);
+    }
+    context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    context.setDefaultTimeout(10_000);
+    page = await context.newPage();
+    await signInUser(page, origin, server.token(), NURSE);
+  }, 120_000);
+
+  afterAll(async () => {
+    await context?.close();
+    await browser?.close();
+    await server?.close();
+  });
+
+  const noSeriousViolations = async () => {
+    const violations = await seriousViolations(page);
+    expect(violations, describeViolations(violations)).toEqual([]);
+  };
+  const summary = () => page.getByTestId('search-summary');
+  const resultLinks = () => page.getByRole('table', { name: 'Search results' }).getByRole('link');
+
+  it('says when more patients match than are shown, and not when all are', async () => {
+    await page.goto(`${origin}/app/`);
+    await page.getByLabel('Last name').fill('Nguyen');
+    await page.getByRole('button', { name: 'Search' }).click();
+    await expect.poll(() => summary().innerText()).toMatch(/^More than 20 patients match: the first 20 are shown/);
+    await expect(resultLinks().count()).resolves.toBe(20);
+    await noSeriousViolations();
+    // Narrowed by first name: one child, and the count is the truth.
+    await page.getByLabel('First name').fill('MinhC2');
+    await page.getByRole('button', { name: 'Search' }).click();
+    await expect.poll(() => summary().innerText()).toMatch(/^1 patient found/);
+  });
+
+  it('finds a child by date of birth alone', async () => {
+    await page.goto(`${origin}/app/`);
+    await page.getByLabel('Date of birth').fill(childBirth);
+    await page.getByRole('button', { name: 'Search' }).click();
+    await expect.poll(() => summary().innerText()).toMatch(/^1 patient found/);
+    await expect(resultLinks().allInnerTexts()).resolves.toEqual(['Anna-Maria Smith-Jones']);
+    await noSeriousViolations();
+  });
+
+  it('a date it cannot read moves the focus to the field and clears the last rows', async () => {
+    await page.goto(`${origin}/app/`);
+    await page.getByLabel('Last name').fill('smith-j');
+    await page.getByRole('button', { name: 'Search' }).click();
+    await expect.poll(() => resultLinks().count()).toBe(1);
+    await page.getByLabel('Date of birth').fill('13/45/2020');
+    await page.getByRole('button', { name: 'Search' }).click();
+    const field = page.getByLabel('Date of birth');
+    await expect.poll(() => field.getAttribute('aria-invalid')).toBe('true');
+    await expect(field.evaluate((el) => el === document.activeElement)).resolves.toBe(true);
+    await expect(resultLinks().count()).resolves.toBe(0);
+    await noSeriousViolations();
+  });
+
+  it('the Vaccine field is a combobox: its open suggestion list is announced and passes axe', async () => {
+    await page.goto(`${origin}/app/patients/${childId}/immunizations/new`);
+    const vaccine = page.getByRole('combobox', { name: 'Vaccine' });
+    await vaccine.waitFor();
+    await expect(vaccine.getAttribute('aria-expanded')).resolves.toBe('false');
+    // "hep" matches more vaccines than the list shows at once: the list scrolls.
+    await vaccine.fill('hep');
+    const list = page.getByRole('listbox', { name: 'Matching codes' });
+    await list.waitFor();
+    await expect(vaccine.getAttribute('aria-expanded')).resolves.toBe('true');
+    await expect(list.evaluate((el) => el.scrollHeight > el.clientHeight)).resolves.toBe(true);
+    await noSeriousViolations();
+    // The arrow keys name the option they reach.
+    await page.keyboard.press('ArrowDown');
+    const active = await vaccine.getAttribute('aria-activedescendant');
+    expect(active).toBeTruthy();
+    await expect(page.locator(`[id="${active}"]`).getAttribute('role')).resolves.toBe('option');
+    await page.keyboard.press('Escape');
+  });
+
+  it('at 320 px a record never scrolls sideways, and its wide tables scroll with the keyboard', async () => {
+    await page.setViewportSize({ width: 320, height: 720 });
+    try {
+      await page.goto(`${origin}/app/patients/${childId}`);
+      const forecast = page.getByRole('table', { name: /^Forecast/ }).first();
+      await forecast.waitFor();
+      await page.getByRole('table', { name: 'Immunization history' }).waitFor();
+      await expect(page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth)).resolves.toBeLessThanOrEqual(0);
+      await noSeriousViolations();
+      // The history's scroll box is a named region in the tab order; the arrow keys scroll it.
+      const box = page.getByRole('region', { name: 'Immunization history' });
+      await expect(box.getAttribute('tabindex')).resolves.toBe('0');
+      await box.focus();
+      await page.keyboard.press('ArrowRight');
+      await page.keyboard.press('ArrowRight');
+      await expect.poll(() => box.evaluate((el) => el.scrollLeft)).toBeGreaterThan(0);
+    } finally {
+      await page.setViewportSize({ width: 1280, height: 900 });
+    }
+    // Wide enough for the table: no extra tab stop.
+    await page.goto(`${origin}/app/patients/${childId}`);
+    await page.getByRole('table', { name: 'Immunization history' }).waitFor();
+    await expect(page.getByRole('region', { name: 'Immunization history' }).count()).resolves.toBe(0);
+  });
+});
