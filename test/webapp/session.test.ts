@@ -4,7 +4,8 @@
 // sign-in server's `iss` of RFC 9207 as the page's URL), and "Sign out" ending the sign-in
 // server's session too, so the next visit to /app (another tab, the next person at a shared clinic
 // computer) asks for the password again and the tab's refresh token stops working; and a user at
-// work whose access token runs out is refreshed (offline_access), not signed out. axe runs on the
+// work whose access token runs out is refreshed (offline_access), not signed out; a sign-in that
+// ends while a dose is being typed keeps what was typed through "Sign in again". axe runs on the
 // sign-in server's sign-out confirmation. A reports user (reminder/recall and coverage only) opens
 // on Reports and is offered no patient search or record links; a site-admin's "Add a user" marks
 // the fields at fault.
@@ -161,6 +162,56 @@ describe.skipIf(Boolean(missing))('clinic web app: the sign-in ends', () => {
     const after = await tokenState();
     expect(after.tokenResponse.access_token).not.toBe(before.tokenResponse.access_token);
     expect(after.tokenResponse.refresh_token).not.toBe(before.tokenResponse.refresh_token);
+  });
+
+  it('a sign-in that ends while a dose is typed keeps what was typed: after "Sign in again" it is back in the form, saved once', async () => {
+    const child = await server.fhir('POST', 'Patient', {
+      body: { resourceType: 'Patient', name: [{ family: 'Halfway', given: ['Hana'] }], gender: 'female', birthDate: isoDaysAgo(200), managingOrganization: { reference: CLINIC } },
+    });
+    expect(child.status).toBe(201);
+    const formPath = `/app/patients/${child.body.id}/immunizations/new`;
+    await page.goto(`${origin}${formPath}`);
+    await page.getByLabel('Vaccine').fill('08');
+    await page.keyboard.press('Escape');
+    await page.getByLabel('Lot number').fill('KEPT-LOT-42');
+    await page.getByLabel('Site').selectOption('LT');
+    // The nurse is called away, and the sign-in ends (SIGNIN_IDLE_MINUTES): the registry answers
+    // Save with 401, as it does then.
+    await page.route(
+      /\/fhir\/Immunization$/,
+      (route) =>
+        route.request().method() === 'POST'
+          ? route.fulfill({
+              status: 401,
+              contentType: 'application/fhir+json',
+              body: JSON.stringify({ resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'login', diagnostics: 'The access token has expired' }] }),
+            })
+          : route.continue(),
+      { times: 1 }
+    );
+    await page.getByRole('button', { name: 'Save' }).click();
+    await page.getByRole('heading', { level: 1, name: 'Signed out' }).waitFor();
+    await page.getByText('What you had typed is kept').waitFor();
+    const doses = async () => ((await server.fhir('GET', `Immunization?patient=${child.body.id}`)).body.entry ?? []).length;
+    await expect(doses()).resolves.toBe(0);
+    await page.getByRole('button', { name: 'Sign in again' }).click();
+    // The sign-in server still holds the session: straight back to the same form, filled in.
+    await page.getByRole('heading', { level: 1, name: 'Record immunization' }).waitFor();
+    expect(new URL(page.url()).pathname).toBe(formPath);
+    await page.getByText('Your typing was kept').waitFor();
+    await expect(page.getByLabel('Lot number').inputValue()).resolves.toBe('KEPT-LOT-42');
+    await expect(page.getByLabel('Site').inputValue()).resolves.toBe('LT');
+    await expect(page.getByLabel('Vaccine').inputValue()).resolves.toBe('08');
+    const violations = await seriousViolations(page);
+    expect(violations, describeViolations(violations)).toEqual([]);
+    await page.getByRole('button', { name: 'Save' }).click();
+    await page.getByRole('status').filter({ hasText: 'The immunization was recorded.' }).waitFor();
+    await expect(doses()).resolves.toBe(1);
+    // Kept once: the form opens empty the next time.
+    await page.goto(`${origin}${formPath}`);
+    await page.getByLabel('Lot number').waitFor();
+    await expect(page.getByLabel('Lot number').inputValue()).resolves.toBe('');
+    await expect(page.getByText('Your typing was kept').count()).resolves.toBe(0);
   });
 
   it('"Sign out" ends the sign-in server session: the sign-in form comes back, in this tab and in a new one', async () => {

@@ -3,6 +3,7 @@ import { Anchor, AppShell, Button, Container, Group, Loader, MantineProvider, Te
 import { useCallback, useEffect, useMemo, useState } from 'react';
 import { completeLaunch, createApi, reportsOnly, restartSignIn, restoreSession, sessionInfo, signOutOfRegistry, startLaunch } from './fhir';
 import type Client from 'fhirclient/lib/Client';
+import { keepDrafts } from './drafts';
 import { AddPatient } from './pages/AddPatient';
 import { DuplicateReview, Duplicates } from './pages/Duplicates';
 import { FindPatient } from './pages/FindPatient';
@@ -23,12 +24,21 @@ const contrastSafe: CSSVariablesResolver = () => ({
   dark: {},
 });
 
-type State = { kind: 'starting' } | { kind: 'ready'; session: Session; client: Client } | { kind: 'signing-out' } | { kind: 'signed-out' } | { kind: 'failed'; error: unknown };
+type State =
+  | { kind: 'starting' }
+  | { kind: 'ready'; session: Session; client: Client }
+  | { kind: 'signing-out' }
+  | { kind: 'signed-out'; keptDrafts: boolean }
+  | { kind: 'failed'; error: unknown };
 
 export function App() {
   const location = useLocation();
   const [state, setState] = useState<State>({ kind: 'starting' });
-  const onSignedOut = useCallback(() => setState({ kind: 'signed-out' }), []);
+  // The sign-in ended (401): what the open form holds is kept before the screen gives way.
+  const onSignedOut = useCallback(() => {
+    const keptDrafts = keepDrafts();
+    setState((now) => (now.kind === 'signed-out' ? now : { kind: 'signed-out', keptDrafts }));
+  }, []);
   // The Users screen is offered to those the sign-in server lets administer accounts.
   const [canAdminister, setCanAdminister] = useState(false);
 
@@ -83,6 +93,7 @@ export function App() {
           <>
             <PageTitle>Signed out</PageTitle>
             <Text mb="md">Your sign-in has ended. Sign in again to continue where you were.</Text>
+            {state.keptDrafts && <Text mb="md">What you had typed is kept: it will be back in the form after you sign in again (nothing was saved).</Text>}
             <Button onClick={signInAgain}>Sign in again</Button>
           </>
         );

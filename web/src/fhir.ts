@@ -3,6 +3,7 @@
 import FHIR from 'fhirclient';
 import type Client from 'fhirclient/lib/Client';
 import type { OperationOutcome, Resource } from './fhir-types';
+import { DRAFTS_KEY } from './drafts';
 import { describeFailure, STATUS_TEXT } from './errors';
 
 export const CLIENT_ID = 'iis-web-app';
@@ -62,7 +63,11 @@ export async function restoreSession(): Promise<Client | undefined> {
  * second authorize() takes as the FHIR server: "Sign in again" after the session ended then failed.
  */
 export function restartSignIn(): void {
+  // The tab's sign-in state goes; what the user had typed when the sign-in ended stays for the
+  // same form after signing in again (src/drafts.ts).
+  const drafts = sessionStorage.getItem(DRAFTS_KEY);
   sessionStorage.clear();
+  if (drafts) sessionStorage.setItem(DRAFTS_KEY, drafts);
   const { pathname, search } = window.location;
   window.location.assign(pathname === '/app/callback' ? '/app/' : pathname + search);
 }

@@ -1,8 +1,9 @@
 // Add a patient not found by the search. The server may recognise the person (certain match) and
 // answer with the existing record: then that record opens, and the user is told so.
-import { Button, Group, NativeSelect, SimpleGrid, TextInput } from '@mantine/core';
+import { Alert, Button, Group, NativeSelect, SimpleGrid, TextInput } from '@mantine/core';
 import { useState } from 'react';
 import { parseDate, today } from '../dates';
+import { useKeptForm } from '../drafts';
 import { useRefusalFocus } from '../refusal-focus';
 import { issueText } from '../errors';
 import { ApiError } from '../fhir';
@@ -37,7 +38,8 @@ function fieldErrorsOf(error: unknown): Record<string, string> {
 
 export function AddPatient({ initial }: { initial: URLSearchParams }) {
   const { api, info } = useSession();
-  const [form, setForm] = useState({
+  // Kept through a sign-in that ends before Save (src/drafts.ts).
+  const [form, setForm, restored] = useKeptForm(info.user, () => ({
     family: initial.get('family') ?? '',
     given: initial.get('given') ?? '',
     birthDate: initial.get('birthDate') ?? '',
@@ -47,7 +49,7 @@ export function AddPatient({ initial }: { initial: URLSearchParams }) {
     city: '',
     state: '',
     postalCode: '',
-  });
+  }));
   const [errors, setErrors] = useState<Record<string, string>>({});
   const [error, setError] = useState<unknown>();
   const [busy, setBusy] = useState(false);
@@ -113,6 +115,11 @@ export function AddPatient({ initial }: { initial: URLSearchParams }) {
   return (
     <>
       <PageTitle>Add patient</PageTitle>
+      {restored && (
+        <Alert color="blue" title="Your typing was kept" mb="md" variant="light">
+          Your sign-in ended before this patient was saved. What you had typed is back below: check it, then Save.
+        </Alert>
+      )}
       <ErrorPanel error={error} title="The patient was not saved" ref={errorRef} />
       <form onSubmit={submit} noValidate aria-label="Add patient" ref={formRef}>
         <SimpleGrid cols={{ base: 1, sm: 2, md: 3 }} spacing="md">

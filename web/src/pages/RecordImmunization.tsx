@@ -4,6 +4,7 @@
 import { Alert, Button, Group, List, NativeSelect, SimpleGrid, Text, TextInput } from '@mantine/core';
 import { useEffect, useMemo, useState } from 'react';
 import { parseDate, today } from '../dates';
+import { useKeptForm } from '../drafts';
 import { useRefusalFocus } from '../refusal-focus';
 import { issueText } from '../errors';
 import { ApiError } from '../fhir';
@@ -89,7 +90,8 @@ export function RecordImmunization({ patientId }: { patientId: string }) {
   const [patient, setPatient] = useState<Patient | undefined>();
   const [cvx, setCvx] = useState<Vaccine[]>([]);
   const [ndcHits, setNdcHits] = useState<Vaccine[]>([]);
-  const [form, setForm] = useState<Form>({ vaccine: '', date: today(), lot: '', expiration: '', site: '', route: '', vis: '', funding: '' });
+  // Kept through a sign-in that ends before Save (src/drafts.ts).
+  const [form, setForm, restored] = useKeptForm<Form>(info.user, () => ({ vaccine: '', date: today(), lot: '', expiration: '', site: '', route: '', vis: '', funding: '' }));
   const [fieldErrors, setFieldErrors] = useState<Partial<Record<keyof Form, string>>>({});
   const [checks, setChecks] = useState<OperationOutcomeIssue[]>([]);
   const [error, setError] = useState<unknown>();
@@ -237,6 +239,11 @@ export function RecordImmunization({ patientId }: { patientId: string }) {
         <Text mb="md">
           For <strong>{patientName(patient)}</strong>, born {patient.birthDate}
         </Text>
+      )}
+      {restored && (
+        <Alert color="blue" title="Your typing was kept" mb="md" variant="light">
+          Your sign-in ended before this immunization was saved. What you had typed is back below: check it, then Save.
+        </Alert>
       )}
       <ErrorPanel error={error} title="The immunization was not saved" ref={errorRef} />
       <form onSubmit={submit} noValidate aria-label="Record immunization" ref={formRef}>
