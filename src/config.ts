@@ -24,6 +24,13 @@ export interface Config {
   webAppDir?: string;
   /** Sign-in for people (src/signin); unset fields take the defaults there. */
   signin?: SigninSettings;
+  /**
+   * TRUST_PROXY: which proxies in front of the server may name the client address in
+   * X-Forwarded-For (express's 'trust proxy': true = any, a number = that many hops, or addresses
+   * and subnets such as "loopback, 10.0.0.0/8"). Absent: the connection's address is the client's
+   * (a client could otherwise pick its own address, e.g. to escape the sign-in's per-address limit).
+   */
+  trustProxy?: boolean | number | string;
   /** POPULATION_WORKERS: worker threads forecasting population runs (src/population); 0 or absent: the request thread. */
   populationWorkers?: number;
   /** VALIDATION_WORKERS: worker threads for structural validation of writes (src/validation); 0 or absent: the request thread. */
@@ -57,6 +64,9 @@ export interface SigninSettings {
   lockoutMinutes?: number;
   /** SIGNIN_ACCESS_TOKEN_MINUTES (15): lifetime of access tokens issued to people's apps. */
   accessTokenMinutes?: number;
+  /** SIGNIN_ADDRESS_ATTEMPTS (30) failed sign-ins from one client address within SIGNIN_ADDRESS_WINDOW_MINUTES (15) hold off its next ones. */
+  addressAttempts?: number;
+  addressWindowMinutes?: number;
 }
 
 /** Bounds on one request (README "Configuration"): each refused with a 4xx OperationOutcome. */
@@ -164,8 +174,20 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       lockoutAttempts: positive(env, 'SIGNIN_LOCKOUT_ATTEMPTS'),
       lockoutMinutes: positive(env, 'SIGNIN_LOCKOUT_MINUTES'),
       accessTokenMinutes: positive(env, 'SIGNIN_ACCESS_TOKEN_MINUTES'),
+      addressAttempts: positive(env, 'SIGNIN_ADDRESS_ATTEMPTS'),
+      addressWindowMinutes: positive(env, 'SIGNIN_ADDRESS_WINDOW_MINUTES'),
     },
+    ...(trustProxy(env.TRUST_PROXY) !== undefined ? { trustProxy: trustProxy(env.TRUST_PROXY) } : {}),
   };
+}
+
+/** TRUST_PROXY: "true"/"false", a number of hops, or addresses and subnets for express's 'trust proxy'. */
+function trustProxy(value: string | undefined): boolean | number | string | undefined {
+  const text = value?.trim();
+  if (!text || text === 'false') return undefined;
+  if (text === 'true') return true;
+  if (/^\d+$/.test(text)) return Number(text) > 0 ? Number(text) : undefined;
+  return text;
 }
 
 function positive(env: NodeJS.ProcessEnv, name: string): number | undefined {

@@ -48,6 +48,9 @@ export function createApp({ pipeline, store, config, verifier, logger, routers =
   app.disable('x-powered-by');
   app.set('etag', false);
   app.set('query parser', false);
+  // req.ip is the connection's address unless TRUST_PROXY names the proxies whose X-Forwarded-For
+  // says the client's (the sign-in's per-address limit, audit addresses). An invalid value stops the start.
+  if (config.trustProxy !== undefined) app.set('trust proxy', config.trustProxy);
 
   app.use((req, res, next) => {
     // A fast lane's error (withFastLanes): straight to the error edge below, as a route's error goes.

@@ -37,6 +37,7 @@ import { userinfoRouter } from './userinfo.js';
 import { RegistrationTokens, registrationRouter } from './registration.js';
 import { DEFAULT_REVOCATION_POLL_SECONDS, DisabledUsers } from './revocations.js';
 import { RevokedAccessTokens } from './revoked-tokens.js';
+import { FailedSignInsByAddress } from './address-throttle.js';
 import { fhirUserOf, UserDirectory, type DirectoryOptions } from './users.js';
 
 export { WEB_APP_CLIENT_ID } from './app-clients.js';
@@ -239,6 +240,7 @@ export async function createSignin(services: FrontDoorServices, options: SigninO
       firstParty: (clientId) => builtIn.some((c) => c.clientId === clientId),
       basePath,
       lockoutMinutes: settings.lockoutMinutes,
+      addressThrottle: new FailedSignInsByAddress({ attempts: config.signin?.addressAttempts, windowMinutes: config.signin?.addressWindowMinutes }),
     })
   );
   // OpenID Connect honours offline_access only with prompt=consent; SMART apps ask for it without a

@@ -5,6 +5,7 @@
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type Provider from 'oidc-provider';
 import { errors as oidcErrors } from 'oidc-provider';
+import type { FailedSignInsByAddress } from './address-throttle.js';
 import type { AppClients } from './app-clients.js';
 import type { SignInEvent } from './audit.js';
 import { launchRefusal, type EhrLaunches } from './ehr-launch.js';
@@ -27,9 +28,14 @@ export interface InteractionOptions {
   /** Mount path of the provider, e.g. `/auth`. */
   basePath: string;
   lockoutMinutes: number;
+  /** Failed sign-ins per client address (address-throttle.ts). */
+  addressThrottle: FailedSignInsByAddress;
 }
 
 type Details = Awaited<ReturnType<Provider['interactionDetails']>>;
+
+/** The failures that count against the client address: guesses (a disabled or suspended account's right password does not). */
+const ADDRESS_COUNTED = new Set<SignInFailure>(['invalid-credentials', 'locked', 'totp-invalid']);
 
 const FAILURE_TEXT: Record<Exclude<SignInFailure, 'totp-required'>, (o: InteractionOptions) => string> = {
   'invalid-credentials': () => 'The username or password is not right. Check them and try again.',
@@ -229,8 +235,32 @@ export function interactionRouter(options: InteractionOptions): express.Router {
       page(res, 400, title, html);
       return;
     }
-    const result = await users.authenticate(username, password, code);
-    const audit = { username: username.trim().toLowerCase().slice(0, 256), clientId, address: req.ip };
+    const address = req.ip ?? req.socket.remoteAddress ?? 'unknown';
+    const audit = { username: username.trim().toLowerCase().slice(0, 256), clientId, address };
+    // Too many failures from this address (one password tried across many usernames never locks
+    // an account): refused before any password check, and not counted against the account.
+    const attempt = options.addressThrottle.begin(address);
+    if ('retryAfterSeconds' in attempt) {
+      options.auditSignIn({ ...audit, result: 'address-throttled' });
+      const minutes = Math.ceil(attempt.retryAfterSeconds / 60);
+      const { title, body: html } = loginPage({
+        action: at(details.uid, '/login'),
+        clientName: name,
+        username,
+        error: `Too many failed sign-ins from your network address: try again in ${minutes === 1 ? '1 minute' : `${minutes} minutes`}.`,
+      });
+      res.setHeader('Retry-After', String(attempt.retryAfterSeconds));
+      page(res, 429, title, html);
+      return;
+    }
+    let result: Awaited<ReturnType<typeof users.authenticate>>;
+    try {
+      result = await users.authenticate(username, password, code);
+    } catch (err) {
+      attempt.settle(false);
+      throw err;
+    }
+    attempt.settle(!result.ok && ADDRESS_COUNTED.has(result.reason));
     if (result.ok) {
       options.auditSignIn({ ...audit, userId: result.user.id, organization: result.user.organization, result: 'success' });
       await provider.interactionFinished(req, res, { login: { accountId: result.user.id } }, { mergeWithLastSubmission: false });

@@ -15,8 +15,8 @@ export class TestAgent {
     return this.request(url, { method: 'GET' });
   }
 
-  async post(url: string, form: Record<string, string>): Promise<AgentResponse> {
-    return this.request(url, { method: 'POST', body: new URLSearchParams(form).toString(), headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+  async post(url: string, form: Record<string, string>, headers: Record<string, string> = {}): Promise<AgentResponse> {
+    return this.request(url, { method: 'POST', body: new URLSearchParams(form).toString(), headers: { ...headers, 'content-type': 'application/x-www-form-urlencoded' } });
   }
 
   /** Follows redirects until a page is shown, or until `stopAt` (a redirect_uri prefix) is reached. */

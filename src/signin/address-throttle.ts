@@ -1,0 +1,83 @@
+// Failed sign-ins counted per client address, next to the per-account lockout (users.ts): the
+// lockout alone let one address try a common password against every username (one guess per
+// account never locks any). From one address, at most `attempts` failed sign-ins (wrong password
+// or one-time code, or a try on a locked account) within `windowMinutes`; past that the form is
+// refused (429 with Retry-After) before any password is checked, until the oldest failure in the
+// window ages out. A success does not wipe the count (an attacker could sign in to their own account
+// between guesses). Sign-ins in progress hold a place, so a burst sent at once gets no more than
+// the limit either. Kept in memory per process (at most MAX_ADDRESSES addresses, the least recently
+// failing dropped first): each server process counts its own.
+export const DEFAULT_ADDRESS_ATTEMPTS = 30;
+export const DEFAULT_ADDRESS_WINDOW_MINUTES = 15;
+const MAX_ADDRESSES = 100_000;
+
+export interface AddressThrottleOptions {
+  attempts?: number;
+  windowMinutes?: number;
+}
+
+/** A sign-in attempt that holds a place for its address until it is settled. */
+export interface AddressAttempt {
+  /** The attempt ended: a failure counts against the address; a success frees its place. */
+  settle(failed: boolean): void;
+}
+
+export class FailedSignInsByAddress {
+  readonly attempts: number;
+  readonly windowMs: number;
+  /** Address → the times (ms) of its failures in the window, oldest first (at most `attempts`). */
+  private readonly failures = new Map<string, number[]>();
+  /** Address → its sign-ins being checked now. */
+  private readonly inProgress = new Map<string, number>();
+
+  constructor(options: AddressThrottleOptions = {}, private readonly now: () => number = Date.now) {
+    this.attempts = options.attempts ?? DEFAULT_ADDRESS_ATTEMPTS;
+    this.windowMs = (options.windowMinutes ?? DEFAULT_ADDRESS_WINDOW_MINUTES) * 60_000;
+  }
+
+  /**
+   * A place for a sign-in from `address`, or the seconds to wait (Retry-After) when the address
+   * has used up its failures in the window (counting the sign-ins still in progress).
+   */
+  begin(address: string): AddressAttempt | { retryAfterSeconds: number } {
+    const now = this.now();
+    const recent = this.recentFailures(address, now);
+    const busy = this.inProgress.get(address) ?? 0;
+    if (recent.length + busy >= this.attempts) {
+      // Full with failures: until the oldest leaves the window; full only with sign-ins in
+      // progress: they settle within a second or two.
+      const waitMs = recent.length >= this.attempts ? recent[recent.length - this.attempts] + this.windowMs - now : 1000;
+      return { retryAfterSeconds: Math.max(1, Math.ceil(waitMs / 1000)) };
+    }
+    this.inProgress.set(address, busy + 1);
+    let settled = false;
+    return {
+      settle: (failed: boolean) => {
+        if (settled) return;
+        settled = true;
+        const left = (this.inProgress.get(address) ?? 1) - 1;
+        if (left > 0) this.inProgress.set(address, left);
+        else this.inProgress.delete(address);
+        if (failed) this.noteFailure(address);
+      },
+    };
+  }
+
+  private noteFailure(address: string): void {
+    const now = this.now();
+    const recent = [...this.recentFailures(address, now), now].slice(-this.attempts);
+    // Re-inserted: the Map's order is then the order of the latest failures (oldest first dropped).
+    this.failures.delete(address);
+    this.failures.set(address, recent);
+    if (this.failures.size > MAX_ADDRESSES) this.failures.delete(this.failures.keys().next().value as string);
+  }
+
+  private recentFailures(address: string, now: number): number[] {
+    const times = this.failures.get(address);
+    if (!times) return [];
+    const recent = times.filter((t) => t > now - this.windowMs);
+    if (recent.length === 0) this.failures.delete(address);
+    else if (recent.length !== times.length) this.failures.set(address, recent);
+    return recent;
+  }
+}
