@@ -17,6 +17,8 @@ describe('escaping', () => {
   });
   it('reads hex and line-break escapes', () => {
     expect(unescapeText('a\\X41\\b\\.br\\c')).toBe('aAb\nc');
+    // \Xhh..\ are bytes in the message's character set: UTF-8's when they are UTF-8, else ISO 8859-1's.
+    expect(unescapeText('Jos\\XC3A9\\ Jos\\XE9\\')).toBe('José José');
   });
   it('built segments escape values and keep MSH delimiters raw', () => {
     expect(segment('NTE', [undefined, undefined, 'x|y']).toString()).toBe('NTE|||x\\F\\y');

@@ -1,6 +1,7 @@
 // ER7 (pipe-delimited) HL7 v2 on top of @medplum/core's Hl7Message: strict reading of what the CDC
 // guide fixes (MSH-1 `|`, MSH-2 `^~\&`, one message), escaping, and typed access to fields by
 // position that @medplum/core leaves raw (repetitions, subcomponents, unescaped text).
+import { isUtf8 } from 'node:buffer';
 import { Hl7Context, Hl7Field, Hl7Message, Hl7Segment } from '@medplum/core';
 import { Hl7Problem } from './problems.js';
 
@@ -56,7 +57,10 @@ export function unescapeText(text: string): string {
       default: {
         const hex = code.slice(1);
         if (hex.length % 2 !== 0) return whole;
-        return Buffer.from(hex, 'hex').toString('latin1');
+        // The bytes of a character in the message's character set: UTF-8's (\XC3A9\ é) when they
+        // are UTF-8, else ISO 8859-1's (\XE9\ é), a byte a character.
+        const bytes = Buffer.from(hex, 'hex');
+        return isUtf8(bytes) ? bytes.toString('utf8') : bytes.toString('latin1');
       }
     }
   });

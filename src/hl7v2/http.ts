@@ -18,6 +18,7 @@ import { buildAck } from './ack.js';
 import { DEFAULT_BATCH_CONCURRENCY, DEFAULT_MAX_BATCH_MESSAGES, handleBatch, isBatch } from './batch.js';
 import { DEFAULT_MAX_CONCURRENT_MESSAGES, MessageGate } from './gate.js';
 import { pipelineMessageRunner, pipelineRunner } from './fhir-runner.js';
+import { bodyText } from './charset.js';
 import { handleMessage } from './messages.js';
 import { reportCsv, SubmitterReport } from './report.js';
 import type { Hl7Issue } from './problems.js';
@@ -304,7 +305,7 @@ function tooLargeAnswer(deps: Hl7v2Deps, text = `The message is larger than the 
 
 async function handleHl7Post(req: Request, res: Response, deps: Hl7v2Deps): Promise<void> {
   const body = Buffer.isBuffer(req.body) ? req.body : undefined;
-  const text = body ? body.toString('utf8') : '';
+  const { text, problem: unreadable } = body ? bodyText(body, req.headers['content-type']) : { text: '', problem: undefined };
   const batch = isBatch(text);
   // A single message is refused at the single-message limit, before its media type is looked at,
   // exactly as when express's body limit was that limit.
@@ -319,8 +320,8 @@ async function handleHl7Post(req: Request, res: Response, deps: Hl7v2Deps): Prom
   }
   const locals = res.locals as RequestLocals;
   const answer = batch
-    ? await answerHl7Batch(text, contentType, req.headers.authorization, locals, deps, () => res.socket?.destroyed === true)
-    : await gated(deps, () => answerHl7(text, contentType, req.headers.authorization, locals, deps));
+    ? await answerHl7Batch(text, contentType, req.headers.authorization, locals, deps, () => res.socket?.destroyed === true, unreadable)
+    : await gated(deps, () => answerHl7(text, contentType, req.headers.authorization, locals, deps, unreadable));
   res.status(answer.status).type(answer.contentType).send(answer.body);
 }
 
@@ -330,13 +331,13 @@ function hl7ContentType(header: string | undefined): string {
 }
 
 /** POST /hl7v2 once its media type is one of HL7_CONTENT_TYPES; throws FhirErrors (401…) for the HTTP edge. */
-async function answerHl7(text: string, contentType: string, authorization: string | undefined, locals: RequestLocals, deps: Hl7v2Deps): Promise<SoapAnswer> {
+async function answerHl7(text: string, contentType: string, authorization: string | undefined, locals: RequestLocals, deps: Hl7v2Deps, unreadable?: Hl7Issue): Promise<SoapAnswer> {
   const caller = await deps.verifier.verify(authorization);
   locals.caller = caller;
   const run = pipelineRunner(deps.pipeline, caller, locals.requestId);
   const runMessage = pipelineMessageRunner(deps.pipeline, caller, locals.requestId);
   // Returned, not awaited: the message's text is let go while the message is processed (answerSoap).
-  return handleMessage(text, { run, runMessage, organization: caller.organization, maxBytes: deps.options.maxMessageBytes }).then((result) => {
+  return handleMessage(text, { run, runMessage, organization: caller.organization, maxBytes: deps.options.maxMessageBytes, unreadable }).then((result) => {
     deps.report?.record(result, caller.organization);
     return { status: result.status, contentType: `${contentType}; charset=utf-8`, body: result.body };
   });
@@ -348,7 +349,15 @@ async function answerHl7(text: string, contentType: string, authorization: strin
  * at once when they concern different patients: batch-schedule.ts), each counted in the submitter
  * report — and one batch of answers.
  */
-async function answerHl7Batch(text: string, contentType: string, authorization: string | undefined, locals: RequestLocals, deps: Hl7v2Deps, clientGone: () => boolean): Promise<SoapAnswer> {
+async function answerHl7Batch(
+  text: string,
+  contentType: string,
+  authorization: string | undefined,
+  locals: RequestLocals,
+  deps: Hl7v2Deps,
+  clientGone: () => boolean,
+  unreadable?: Hl7Issue
+): Promise<SoapAnswer> {
   const caller = await deps.verifier.verify(authorization);
   locals.caller = caller;
   const context = {
@@ -356,6 +365,7 @@ async function answerHl7Batch(text: string, contentType: string, authorization: 
     runMessage: pipelineMessageRunner(deps.pipeline, caller, locals.requestId),
     organization: caller.organization,
     maxBytes: deps.options.maxMessageBytes,
+    unreadable,
   };
   const answer = await handleBatch(text, {
     maxMessages: deps.options.maxBatchMessages ?? DEFAULT_MAX_BATCH_MESSAGES,
@@ -387,11 +397,11 @@ export function hl7FastLane(deps: Hl7v2Deps): FastLane {
     },
     answer(req, res, locals, fail) {
       readPlainBody(req, res, (body) => {
-        const text = body.toString('utf8');
+        const { text, problem: unreadable } = bodyText(body, req.headers['content-type']);
         const contentType = hl7ContentType(req.headers['content-type']);
         const answered = isBatch(text)
-          ? answerHl7Batch(text, contentType, req.headers.authorization, locals, deps, () => res.socket?.destroyed === true)
-          : gated(deps, () => answerHl7(text, contentType, req.headers.authorization, locals, deps));
+          ? answerHl7Batch(text, contentType, req.headers.authorization, locals, deps, () => res.socket?.destroyed === true, unreadable)
+          : gated(deps, () => answerHl7(text, contentType, req.headers.authorization, locals, deps, unreadable));
         answered.then((answer) => send(res, answer), fail);
       });
     },

@@ -17,6 +17,8 @@ export interface MessageContext {
   /** `Organization/<id>` the caller acts for (owner of PD1 Consents, performer of administered doses). */
   organization?: string;
   maxBytes: number;
+  /** Why the body's bytes could not be read as text (charset.ts): each message is refused with it (AR), nothing read further. */
+  unreadable?: Hl7Issue;
 }
 
 export interface MessageResult {
@@ -42,6 +44,7 @@ export const SUPPORTED_VERSIONS = ['2.5.1'];
 export function handleMessage(text: string, ctx: MessageContext): Promise<MessageResult> {
   let parsed: ParsedMessage | undefined;
   try {
+    if (ctx.unreadable) throw new Hl7Problem(ctx.unreadable);
     parsed = parseMessage(text, { maxBytes: ctx.maxBytes });
     checkHeader(parsed);
     const type = `${parsed.messageType}^${parsed.triggerEvent}`;

@@ -1,0 +1,64 @@
+// The character set of an HL7 v2 body (MSH-18, or the Content-Type's charset): ISO 8859-1 text is
+// read as such, bytes that are not text in the declared set are refused (AR), never stored as U+FFFD.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestServer, type TestServer } from '../../test/helpers/server.js';
+import { bodyText } from './charset.js';
+import { hl7Date, msh, order, pid, vxu, yearsAgo } from './test-messages.js';
+
+/** A VXU whose MSH-18 is `charset` (MSH-18 is index 17 of the MSH split on `|`). */
+function withCharset(message: string, charset: string): string {
+  return message.replace(/^[^\r]*/, (header) => {
+    const fields = header.split('|');
+    while (fields.length < 18) fields.push('');
+    fields[17] = charset;
+    return fields.join('|');
+  });
+}
+
+describe('bodyText', () => {
+  const header = (charset: string) => `${msh({}).split('|').slice(0, 17).join('|')}|${charset}\rPID|1||X^^^A^MR||Jos`;
+  it('reads MSH-18 8859/1 as ISO 8859-1, an empty MSH-18 or UNICODE UTF-8 as UTF-8, and the Content-Type charset first', () => {
+    expect(bodyText(Buffer.concat([Buffer.from(header('8859/1'), 'latin1'), Buffer.from([0xe9])]), 'application/hl7-v2').text).toMatch(/José$/);
+    expect(bodyText(Buffer.from(`${header('')}é`, 'utf8'), 'application/hl7-v2').text).toMatch(/José$/);
+    expect(bodyText(Buffer.from(`${header('UNICODE UTF-8')}é`, 'utf8'), undefined).text).toMatch(/José$/);
+    expect(bodyText(Buffer.concat([Buffer.from(header(''), 'latin1'), Buffer.from([0xe9])]), 'application/hl7-v2; charset=ISO-8859-1').text).toMatch(/José$/);
+    expect(bodyText(Buffer.concat([Buffer.from(header('8859/15'), 'latin1'), Buffer.from([0xa4])]), undefined).text).toMatch(/Jos€$/);
+  });
+
+  it('refuses bytes that are not text in the declared set, and a set it does not read, at MSH-18', () => {
+    const latin1WithoutMsh18 = bodyText(Buffer.concat([Buffer.from(header(''), 'latin1'), Buffer.from([0xe9])]), 'application/hl7-v2');
+    expect(latin1WithoutMsh18.problem).toMatchObject({ severity: 'E', hl7Code: '102', location: { segment: 'MSH', field: 18 } });
+    expect(latin1WithoutMsh18.problem?.text).toContain('not valid UTF-8');
+    expect(bodyText(Buffer.from(header('ISO IR87'), 'latin1'), undefined).problem).toMatchObject({ hl7Code: '103' });
+  });
+});
+
+describe('POST /hl7v2 in ISO 8859-1', () => {
+  let server: TestServer;
+  beforeAll(async () => {
+    server = await startTestServer('embedded');
+  });
+  afterAll(async () => {
+    await server?.close();
+  });
+  const post = (body: Buffer) =>
+    fetch(`${server.url}/hl7v2`, { method: 'POST', headers: { 'content-type': 'application/hl7-v2', authorization: `Bearer ${server.token()}` }, body: new Uint8Array(body) }).then(async (r) => ({ status: r.status, text: await r.text() }));
+
+  it('MSH-18 8859/1: "José Müller" is stored as such; the same bytes without MSH-18: AR at MSH-18, nothing stored (single message and batch)', async () => {
+    const message = (mrn: string) => vxu({ pid: pid({ mrn, family: 'Müller', given: 'José', birth: yearsAgo(2) }), orders: [order({ filler: `${mrn}-A`, cvx: '08', date: hl7Date(20) })] });
+    const stored = await post(Buffer.from(withCharset(message('CS-1'), '8859/1'), 'latin1'));
+    expect(stored.text).toContain('MSA|AA');
+    const found = await server.fhir('GET', 'Patient?identifier=CS-1');
+    expect(found.body.entry[0].resource.name[0]).toMatchObject({ family: 'Müller', given: ['José'] });
+
+    const refused = await post(Buffer.from(message('CS-2'), 'latin1'));
+    expect(refused.status).toBe(400);
+    expect(refused.text).toContain('MSA|AR|');
+    expect(refused.text).toMatch(/ERR\|\|MSH\^1\^18\^1\|102\^/);
+    const batch = ['FHS|^~\\&|EHR|X68|IIS|IIS|' + hl7Date(0), 'BHS|^~\\&|EHR|X68|IIS|IIS|' + hl7Date(0), message('CS-3'), 'BTS|1', 'FTS|1'].join('\r');
+    const refusedBatch = await post(Buffer.from(batch, 'latin1'));
+    expect(refusedBatch.text).toContain('MSA|AR|');
+    expect(refusedBatch.text).toMatch(/ERR\|\|MSH\^1\^18\^1\|102\^/);
+    for (const mrn of ['CS-2', 'CS-3']) expect((await server.fhir('GET', `Patient?identifier=${mrn}`)).body.entry ?? []).toEqual([]);
+  });
+});

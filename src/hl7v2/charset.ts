@@ -1,0 +1,75 @@
+// The text of an HL7 v2 body. HL7 names a message's character set in MSH-18 (HL7 table 0211);
+// left empty it is the standard's default, 7-bit ASCII, which UTF-8 extends. A body is read in the
+// character set the HTTP Content-Type's `charset` names, else its first MSH-18, else UTF-8 — and
+// refused (AR, 400) when its bytes are not text in that set: read as UTF-8 regardless, an EHR's
+// ISO 8859-1 "José" was stored as "Jos\uFFFD", the name lost for good.
+import { isUtf8 } from 'node:buffer';
+import type { Hl7Issue } from './problems.js';
+
+export type BodyText = { text: string; problem?: undefined } | { text: string; problem: Hl7Issue };
+
+/** MSH-18 values (HL7 table 0211) read, and the WHATWG encoding label each is decoded with. */
+const TABLE_0211: Record<string, string> = {
+  '': 'utf-8',
+  ASCII: 'utf-8',
+  'UNICODE UTF-8': 'utf-8',
+  'UNICODE': 'utf-8',
+  '8859/1': 'latin1',
+  '8859/2': 'iso-8859-2',
+  '8859/3': 'iso-8859-3',
+  '8859/4': 'iso-8859-4',
+  '8859/5': 'iso-8859-5',
+  '8859/6': 'iso-8859-6',
+  '8859/7': 'iso-8859-7',
+  '8859/8': 'iso-8859-8',
+  '8859/9': 'iso-8859-9',
+  '8859/15': 'iso-8859-15',
+};
+
+/** The body as text, or why it cannot be read (with the text read as UTF-8, for the AR's header). */
+export function bodyText(body: Buffer, contentType: string | undefined): BodyText {
+  const declared = charsetParameter(contentType);
+  const label = declared !== undefined ? declared.toLowerCase() : TABLE_0211[msh18(body).toUpperCase()];
+  const where = declared !== undefined ? `the Content-Type charset "${declared}"` : `MSH-18 "${msh18(body)}"`;
+  if (label === undefined) {
+    return refused(body, `${where} is not a character set this registry reads: send UNICODE UTF-8 (or leave MSH-18 empty for UTF-8), or 8859/1`, '103', '5');
+  }
+  if (label === 'utf-8' || label === 'utf8' || label === 'us-ascii' || label === 'ascii') {
+    if (isUtf8(body)) return { text: body.toString('utf8') };
+    return refused(body, `The message is not valid UTF-8 (${where === 'MSH-18 ""' ? 'MSH-18 is empty' : where}): declare its character set in MSH-18 (8859/1 for ISO 8859-1) or send UTF-8`, '102', '4');
+  }
+  if (label === 'latin1' || label === 'iso-8859-1') return { text: body.toString('latin1') };
+  try {
+    return { text: new TextDecoder(label, { fatal: true }).decode(body) };
+  } catch (error) {
+    const reason = error instanceof RangeError ? 'is not a character set this registry reads' : 'does not match the message\'s bytes';
+    return refused(body, `${where} ${reason}: send UNICODE UTF-8, or 8859/1`, error instanceof RangeError ? '103' : '102', error instanceof RangeError ? '5' : '4');
+  }
+}
+
+function refused(body: Buffer, text: string, hl7Code: string, appCode: string): BodyText {
+  return { text: body.toString('utf8'), problem: { severity: 'E', hl7Code, appCode, text, location: { segment: 'MSH', sequence: 1, field: 18 } } };
+}
+
+/** The `charset` parameter of a Content-Type header, if any. */
+function charsetParameter(contentType: string | undefined): string | undefined {
+  const match = /;\s*charset\s*=\s*"?([^";\s]+)"?/i.exec(contentType ?? '');
+  return match?.[1];
+}
+
+/**
+ * MSH-18 (its first repetition's first component) of the body's first MSH, read byte for byte:
+ * the header is ASCII in every character set the registry reads.
+ */
+function msh18(body: Buffer): string {
+  const head = body.subarray(0, 4096).toString('latin1');
+  const at = head.search(/(^|[\r\n])MSH/);
+  if (at < 0) return '';
+  const line = head.slice(head.indexOf('MSH', at)).split(/[\r\n]/)[0];
+  const fieldSeparator = line[3];
+  if (!fieldSeparator) return '';
+  const fields = line.split(fieldSeparator);
+  const encoding = fields[1] ?? '';
+  const [componentSeparator = '^', repetitionSeparator = '~'] = encoding;
+  return (fields[17] ?? '').split(repetitionSeparator)[0].split(componentSeparator)[0].trim();
+}
