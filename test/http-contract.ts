@@ -391,6 +391,29 @@ export function runHttpContract(kind: StoreKind): void {
         expect(accepted.status).toBe(201);
       });
 
+      it("FHIR's version parameter: R4 (4.0) is served, another version is 406 (Accept, _format) or 415 (Content-Type)", async () => {
+        const created = await createPatient();
+        for (const accept of ['application/fhir+json; fhirVersion=4.0', 'application/fhir+json;fhirVersion=4.0.1', 'application/fhir+json; fhirVersion=3.0, application/fhir+json; fhirVersion=4.0']) {
+          const res = await server.fhir('GET', `Patient/${created.id}`, { headers: { accept } });
+          expect(res.status, accept).toBe(200);
+        }
+        for (const accept of ['application/fhir+json; fhirVersion=3.0', 'application/fhir+json; fhirVersion=5.0', 'application/fhir+json; fhirVersion="1.0"']) {
+          const res = await server.fhir('GET', `Patient/${created.id}`, { headers: { accept } });
+          expect(res.status, accept).toBe(406);
+          expect(res.body.resourceType).toBe('OperationOutcome');
+          expect(res.body.issue[0].diagnostics).toContain('R4');
+          expect((await server.fhir('GET', 'metadata', { headers: { accept, authorization: '' } })).status, `metadata ${accept}`).toBe(406);
+        }
+        expect((await server.fhir('GET', `Patient/${created.id}?_format=${encodeURIComponent('application/fhir+json; fhirVersion=4.0')}`)).status).toBe(200);
+        expect((await server.fhir('GET', `Patient/${created.id}?_format=${encodeURIComponent('application/fhir+json;fhirVersion=3.0')}`)).status).toBe(406);
+        const before = (await server.fhir('GET', 'Patient?_summary=count')).body.total;
+        const stu3 = await server.fhir('POST', 'Patient', { raw: JSON.stringify(patient()), headers: { 'content-type': 'application/fhir+json; fhirVersion=3.0' } });
+        expect(stu3.status).toBe(415);
+        expect((await server.fhir('GET', 'Patient?_summary=count')).body.total).toBe(before);
+        const r4 = await server.fhir('POST', 'Patient', { raw: JSON.stringify(patient()), headers: { 'content-type': 'application/fhir+json; fhirVersion=4.0; charset=utf-8' } });
+        expect(r4.status).toBe(201);
+      });
+
       it('CORS preflight and request ids', async () => {
         const res = await fetch(`${server.baseUrl}/Patient`, {
           method: 'OPTIONS',

@@ -15,6 +15,26 @@ export function mediaType(header: string | undefined): string | undefined {
 }
 
 /**
+ * The `fhirVersion` parameter of one media type (`application/fhir+json; fhirVersion=4.0`), if
+ * any. R4 names its version 4.0 there (major.minor); 4.0.1 is taken too.
+ */
+function fhirVersionOf(type: string): string | undefined {
+  for (const param of type.split(';').slice(1)) {
+    const [name, ...value] = param.split('=');
+    if (name.trim().toLowerCase() === 'fhirversion') return value.join('=').trim().replace(/^"(.*)"$/, '$1');
+  }
+  return undefined;
+}
+
+const isR4 = (version: string) => /^4\.0(\.\d+)?$/.test(version);
+
+/** The FHIR version a media type asks for, when it is not this server's (R4); undefined otherwise. */
+function otherFhirVersion(type: string): string | undefined {
+  const version = fhirVersionOf(type);
+  return version !== undefined && !isR4(version) ? version : undefined;
+}
+
+/**
  * Parses the request body for what the route accepts: FHIR JSON, JSON Patch for PATCH; for
  * `_search` only a form (the search parameters). JSON is parsed within the request limits
  * (json-guard.ts). Returns undefined for an empty body.
@@ -39,6 +59,9 @@ export function parseBody(
     const allowed = [FHIR_JSON, 'application/json', ...(accept.patch ? ['application/json-patch+json'] : [])];
     throw unsupportedMediaType(`Content-Type ${type ?? '(none)'} is not accepted here; use ${allowed.join(' or ')}`);
   }
+  // A body of another FHIR version (fhirVersion=3.0, 5.0) would be read as R4 and stored wrong.
+  const version = otherFhirVersion(req.headers['content-type'] ?? '');
+  if (version !== undefined) throw unsupportedMediaType(`Content-Type asks for FHIR version ${version}; this server speaks FHIR R4 (fhirVersion=4.0)`);
   return {
     body: parseJsonWithin(raw.toString('utf8'), {
       maxDepth: limits.jsonMaxDepth,
@@ -100,15 +123,24 @@ export function responseFormat(req: Pick<IncomingMessage, 'headers'>, query: Arr
   const format = query.find(([k]) => k === '_format')?.[1];
   const pretty = query.find(([k]) => k === '_pretty')?.[1] === 'true';
   if (format !== undefined) {
-    const f = format.toLowerCase();
-    if (['json', FHIR_JSON, 'application/fhir+json;fhirversion=4.0', 'application/json+fhir'].includes(f)) return { contentType: FHIR_JSON, pretty };
+    const version = otherFhirVersion(format);
+    if (version !== undefined) throw notAcceptable(`_format asks for FHIR version ${version}; this server speaks FHIR R4 (fhirVersion=4.0)`);
+    // The media type without its parameters (`application/fhir+json; fhirVersion=4.0` is JSON).
+    const f = mediaType(format) ?? '';
+    if (['json', FHIR_JSON, 'application/json+fhir'].includes(f)) return { contentType: FHIR_JSON, pretty };
     if (f === 'application/json') return { contentType: 'application/json', pretty };
     if (CSV_FORMATS.has(f)) return { contentType: FHIR_JSON, pretty, csv: true };
     throw notAcceptable(`_format=${format} is not supported; this server speaks JSON (_format=json)`);
   }
   const accept = req.headers.accept;
   if (!accept) return { contentType: FHIR_JSON, pretty };
-  const types = accept.split(',').map((t) => mediaType(t) ?? '');
+  // A type asking for another FHIR version cannot be served (R4 only): it is left out, and when
+  // nothing else is acceptable the answer is 406, as FHIR's version parameter asks.
+  const ranges = accept.split(',');
+  const types = ranges.filter((t) => otherFhirVersion(t) === undefined).map((t) => mediaType(t) ?? '');
+  if (types.length === 0) {
+    throw notAcceptable(`Accept: ${accept} asks for FHIR version ${otherFhirVersion(ranges[0])}; this server speaks FHIR R4 (fhirVersion=4.0)`);
+  }
   if (types.some((t) => t === FHIR_JSON || t === 'application/json+fhir' || t === '*/*' || t === 'application/*')) return { contentType: FHIR_JSON, pretty };
   if (types.includes('application/json')) return { contentType: 'application/json', pretty };
   if (types.some((t) => t === 'application/fhir+ndjson' || t === 'application/ndjson')) return { contentType: FHIR_JSON, pretty };
