@@ -245,6 +245,11 @@ describe('administration: a site-admin manages its own facility only', () => {
     expect(created.body).toMatchObject({ username: 'clerk.a', organization: 'Organization/clinic-a', role: 'data-entry' });
     expect((await admin(siteAdmin, 'PATCH', '/auth/admin/users/clerk.a', { role: 'reports' })).body.role).toBe('reports');
     expect((await admin(siteAdmin, 'POST', '/auth/admin/users', { username: 'x', password: 'p' })).status).toBe(400);
+    // A commonly used password, at creation or reset (NIST SP 800-63B 5.1.1.2): 400 naming why.
+    const common = await admin(siteAdmin, 'POST', '/auth/admin/users', { username: 'clerk.common', password: 'sunshine1', role: 'data-entry' });
+    expect(common.status).toBe(400);
+    expect(JSON.stringify(common.body)).toMatch(/most commonly used/);
+    expect((await admin(siteAdmin, 'PATCH', '/auth/admin/users/clerk.a', { password: 'Password1' })).status).toBe(400);
     expect((await admin(siteAdmin, 'PATCH', '/auth/admin/users/clerk.a', { colour: 'red' })).status).toBe(400);
     // A clinician administers nothing; without a token, 401.
     const nurse = (await webAppTokens('nurse.joy', 'pallet town 1')).access_token;

@@ -35,6 +35,9 @@ describe('npm run users / clients with no server running (direct store access)',
     expect(again.errors.join('\n')).toMatch(/409.*taken/);
     const bad = capture();
     expect(await runCli('users', ['add', '--username', 'x', '--password', 'p', '--role', 'nurse'], config, bad.io)).toBe(2);
+    const common = capture();
+    expect(await runCli('users', ['add', '--username', 'nurse.common', '--password', 'qwertyuiop', '--organization', 'Organization/clinic-a', '--role', 'clinician'], config, common.io)).not.toBe(0);
+    expect(common.errors.join('\n')).toMatch(/most commonly used/);
     expect(await runCli('users', ['disable', '--username', 'nurse.joy'], config, capture().io)).toBe(0);
     const list = capture();
     expect(await runCli('users', ['list'], config, list.io)).toBe(0);

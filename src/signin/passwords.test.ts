@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { hashPassword, passwordProblem, verifyPassword } from './passwords.js';
+import { hashPassword, isCommonPassword, passwordProblem, verifyPassword } from './passwords.js';
 
 const FAST = { N: 1024, r: 8, p: 1 };
 
@@ -30,5 +30,13 @@ describe('passwords', () => {
   it('names password problems', () => {
     expect(passwordProblem('short')).toMatch(/at least 8/);
     expect(passwordProblem('long enough')).toBeUndefined();
+  });
+
+  it('refuses commonly used and breached passwords, whatever their case (NIST SP 800-63B 5.1.1.2)', () => {
+    for (const common of ['password', 'Password1', '12345678', 'qwertyuiop', 'iloveyou', 'LETMEIN123', 'trustno1', 'sunshine']) {
+      expect(isCommonPassword(common)).toBe(true);
+      expect(passwordProblem(common)).toMatch(/most commonly used/);
+    }
+    for (const fine of ['correct horse battery', 'lot 4471 measles clinic', 'soon disabled 1']) expect(passwordProblem(fine)).toBeUndefined();
   });
 });

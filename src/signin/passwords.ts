@@ -1,6 +1,7 @@
 // Password hashing with Node's memory-hard scrypt. A stored hash names its own parameters
 // (`scrypt$N$r$p$salt$hash`, base64url), so they can be raised later without breaking older hashes.
 import { randomBytes, scrypt, timingSafeEqual, type ScryptOptions } from 'node:crypto';
+import { createRequire } from 'node:module';
 
 /** 2^15 × 8 × 128 B = 32 MiB of memory per hash, about 50–100 ms on one core. */
 const DEFAULT_PARAMS = { N: 2 ** 15, r: 8, p: 1 };
@@ -38,5 +39,28 @@ export async function verifyPassword(password: string, stored: string): Promise<
 export function passwordProblem(password: string): string | undefined {
   if (password.length < MIN_PASSWORD_LENGTH) return `The password must have at least ${MIN_PASSWORD_LENGTH} characters`;
   if (password.length > MAX_PASSWORD_LENGTH) return `The password must have at most ${MAX_PASSWORD_LENGTH} characters`;
+  if (isCommonPassword(password)) return 'The password is one of the most commonly used (found in lists of breached passwords): choose another, e.g. a few unrelated words';
   return undefined;
+}
+
+let commonPasswords: Set<string> | undefined;
+
+/**
+ * NIST SP 800-63B 5.1.1.2: a new password is compared against values known to be commonly used or
+ * compromised. The list is zxcvbn-ts's `passwords-common` (@zxcvbn-ts/language-common, MIT: about
+ * 49,000 passwords ranked by frequency in breached-password corpora), lower case, so the comparison
+ * ignores case ("Password1" is "password1"). Loaded on the first password set (about 0.2 s, some
+ * 10 MB kept), not at start: signing in never needs it.
+ */
+export function isCommonPassword(password: string): boolean {
+  commonPasswords ??= new Set(loadCommonPasswords());
+  return commonPasswords.has(password.normalize('NFKC').toLowerCase());
+}
+
+function loadCommonPasswords(): string[] {
+  // The package's CommonJS build, so the check stays synchronous (passwordProblem is).
+  const { dictionary } = createRequire(import.meta.url)('@zxcvbn-ts/language-common') as { dictionary: Record<string, string[]> };
+  const list = dictionary['passwords-common'];
+  if (!Array.isArray(list) || list.length < 10_000) throw new Error('@zxcvbn-ts/language-common: the passwords-common list is missing');
+  return list;
 }

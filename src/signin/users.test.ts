@@ -42,6 +42,16 @@ describe('UserDirectory', () => {
     await expect(users.create({ ...nurse, role: 'admin' })).rejects.toMatchObject({ status: 400 });
   });
 
+  it('refuses a commonly used password at creation and at every change (NIST SP 800-63B 5.1.1.2)', async () => {
+    const err = await users.create({ ...nurse, username: 'nurse.common', password: 'Password123' }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ status: 400 });
+    expect(JSON.stringify((err as { outcome: unknown }).outcome)).toMatch(/most commonly used/);
+    expect(await users.findByUsername('nurse.common')).toBeUndefined();
+    const created = await users.create({ ...nurse, username: 'nurse.changes', password: 'a fine first one' });
+    await expect(users.setPassword(created.id, 'iloveyou1')).rejects.toMatchObject({ status: 400 });
+    expect(await users.authenticate('nurse.changes', 'a fine first one')).toMatchObject({ ok: true });
+  });
+
   it('signs in with the right password only', async () => {
     await users.create(nurse);
     expect(await users.authenticate('nurse.joy', 'pallet town 1')).toMatchObject({ ok: true, user: { username: 'nurse.joy' } });
