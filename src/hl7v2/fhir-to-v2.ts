@@ -181,7 +181,8 @@ export function doseSegments(imm: Immunization): Hl7Segment[] {
     '0',
     '1',
     occurrence,
-    undefined,
+    // RXA-4, end of administration: the CDC guide has it the same as RXA-3 (a dose is given at once).
+    occurrence,
     vaccine,
     amount,
     units,

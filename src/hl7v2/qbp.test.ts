@@ -333,6 +333,16 @@ describe('QBP^Q11 Z44 → RSP^K11 Z42', () => {
     for (const ids of groups) expect(ids, text).toEqual(ids.map((_, i) => String(i + 1)));
   });
 
+  it('each history RXA carries RXA-4 (end of administration) the same as RXA-3, as the forecast\'s RXA 998 does', async () => {
+    const { msg, text } = await post(qbp(qpd({ id: 'RT-7001^^^MYEHR^MR', family: 'Whitaker', given: 'Noah', birth: yearsAgo(0, 200) }, 'Z44'), 'Z44'));
+    const rxa = msg.getAllSegments('RXA');
+    expect(rxa.length, text).toBeGreaterThanOrEqual(3);
+    for (const s of rxa) {
+      expect(s.getField(3).toString(), text).toMatch(/^\d{8}/);
+      expect(s.getField(4).toString(), text).toBe(s.getField(3).toString());
+    }
+  });
+
   it('names each evaluated and forecast vaccine group by its CVX code: one OBX group per vaccine group of a dose (DTaP, not its three antigens)', async () => {
     const birth = yearsAgo(0, 100);
     const sent = await post(vxu({ pid: pid({ mrn: 'Z42-GRP-1', family: 'Lindqvist', given: 'Elsa', birth, sex: 'F' }), orders: [order({ filler: 'Z42-GRP-1-A', cvx: '20', date: hl7Date(30) })] }));
