@@ -56,6 +56,35 @@ export function runHttpContract(kind: StoreKind): void {
         expect((await server.fhir('GET', 'Patient/bad_id!')).status).toBe(400);
       });
 
+      it('read and vread: _summary and _elements return the elements asked for (and the mandatory ones), tagged SUBSETTED; bad values 400', async () => {
+        const created = await createPatient();
+        const subsetted = (r: any) => r.meta.tag?.some((t: any) => t.code === 'SUBSETTED') === true;
+        for (const path of [`Patient/${created.id}`, `Patient/${created.id}/_history/1`]) {
+          const full = await server.fhir('GET', path);
+          expect(full.body.name).toBeDefined();
+          expect(subsetted(full.body)).toBe(false);
+          const elements = await server.fhir('GET', `${path}?_elements=gender`);
+          expect(elements.status, elements.text).toBe(200);
+          expect(Object.keys(elements.body).sort()).toEqual(['gender', 'id', 'meta', 'resourceType']);
+          expect(elements.body.meta.versionId).toBe('1');
+          expect(subsetted(elements.body)).toBe(true);
+          expect(elements.headers.get('etag')).toBe('W/"1"');
+          // Patient's summary elements include name, gender and birthDate; a narrative is not one.
+          const summary = await server.fhir('GET', `${path}?_summary=true`);
+          expect(summary.status, summary.text).toBe(200);
+          expect(summary.body.name).toEqual(full.body.name);
+          expect(subsetted(summary.body)).toBe(true);
+          expect((await server.fhir('GET', `${path}?_summary=false`)).body).toEqual(full.body);
+          for (const bad of ['_summary=bogus', '_summary=count', '_elements=9x', '_summary=true&_summary=data']) {
+            const res = await server.fhir('GET', `${path}?${bad}`);
+            expect(res.status, `${path}?${bad}`).toBe(400);
+            expect(res.body.resourceType).toBe('OperationOutcome');
+          }
+        }
+        // What is stored is untouched.
+        expect((await server.fhir('GET', `Patient/${created.id}`)).body.name).toBeDefined();
+      });
+
       it('conditional read: If-None-Match answers 304', async () => {
         const created = await createPatient();
         const res = await server.fhir('GET', `Patient/${created.id}`, { headers: { 'if-none-match': 'W/"1"' } });

@@ -13,8 +13,7 @@
 // is not full, without counting) and carries that number in the page token, so continuation
 // pages cost no count. `_summary=count` and `_count=0` always count.
 import { randomUUID } from 'node:crypto';
-import { getDataType } from '@medplum/core';
-import type { Bundle, BundleEntry, BundleLink, Coding, Resource } from '@medplum/fhirtypes';
+import type { Bundle, BundleEntry, BundleLink, Resource } from '@medplum/fhirtypes';
 import { isoNow } from '../fhir/instant.js';
 import { badRequest } from '../fhir/outcome.js';
 import { isSupportedType } from '../fhir/resource-types.js';
@@ -25,15 +24,12 @@ import { extractSearchIndex } from './extract.js';
 import { paramDef, paramDefs, type ParamDef } from './params.js';
 import { parseCriteria, parseSearch, type IncludeSpec, type ParsedSearch, type SearchLimits, type SortSpec } from './parse.js';
 import { typesReached, typesReachedByCriteria, type ReachedTypes } from './reach.js';
+import { subsetResource } from './subset.js';
 
 export type { AccessFilter } from './compile.js';
 export type { ReachedTypes } from './reach.js';
 
-export const SUBSETTED: Coding = {
-  system: 'http://terminology.hl7.org/CodeSystem/v3-ObservationValue',
-  code: 'SUBSETTED',
-  display: 'subsetted',
-};
+export { SUBSETTED } from './subset.js';
 
 /** Most resources `_include`/`_revinclude` add to one page. */
 export const MAX_INCLUDES = 1000;
@@ -479,51 +475,6 @@ function includeDefs(spec: IncludeSpec): ParamDef[] {
 // ---- _summary / _elements ------------------------------------------------------------------------
 
 function shape(resource: Resource, parsed: ParsedSearch, isMatch: boolean): Resource {
-  const summary = parsed.summary;
-  const elements = isMatch ? parsed.elements : undefined;
-  if ((!summary || summary === 'false') && !elements) return resource;
-  const source = resource as unknown as Record<string, unknown>;
-  const schema = getDataType(resource.resourceType);
-  const mandatory = new Set<string>();
-  for (const [key, el] of Object.entries(schema.elements)) if (el.min > 0) mandatory.add(key.replace('[x]', ''));
-  const keep = (name: string, wanted: Set<string>): boolean => {
-    if (name === 'resourceType' || name === 'id' || name === 'meta') return true;
-    for (const w of wanted) {
-      if (name === w) return true;
-      if (name.startsWith(w) && /^[A-Z]/.test(name.slice(w.length))) return true; // choice type: deceased → deceasedBoolean
-    }
-    return false;
-  };
-  let out: Record<string, unknown>;
-  if (elements) {
-    const wanted = new Set<string>(mandatory);
-    for (const e of elements) {
-      const dot = e.indexOf('.');
-      if (dot >= 0) {
-        if (e.slice(0, dot) === resource.resourceType) wanted.add(e.slice(dot + 1).replace('[x]', ''));
-      } else wanted.add(e.replace('[x]', ''));
-    }
-    out = pick(source, (k) => keep(k, wanted));
-  } else if (summary === 'true') {
-    const wanted = new Set<string>([...(schema.summaryProperties ?? []), ...mandatory]);
-    out = pick(source, (k) => keep(k, wanted));
-  } else if (summary === 'text') {
-    out = pick(source, (k) => keep(k, new Set(['text', ...mandatory])));
-  } else if (summary === 'data') {
-    out = pick(source, (k) => k !== 'text');
-  } else {
-    return resource;
-  }
-  const meta = { ...((source.meta as Record<string, unknown>) ?? {}) };
-  const tags = Array.isArray(meta.tag) ? [...(meta.tag as Coding[])] : [];
-  if (!tags.some((t) => t.system === SUBSETTED.system && t.code === SUBSETTED.code)) tags.push(SUBSETTED);
-  meta.tag = tags;
-  out.meta = meta;
-  return out as unknown as Resource;
-}
-
-function pick(source: Record<string, unknown>, keep: (key: string) => boolean): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(source)) if (keep(k)) out[k] = v;
-  return out;
+  // _elements names the searched type's elements: it cuts the matches only; _summary cuts includes too.
+  return subsetResource(resource, { summary: parsed.summary, elements: isMatch ? parsed.elements : undefined });
 }

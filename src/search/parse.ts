@@ -10,6 +10,7 @@ import { badRequest, failWith, makeIssue, notFound } from '../fhir/outcome.js';
 import { AUDIT_TYPE, SUPPORTED_TYPES, isSupportedType } from '../fhir/resource-types.js';
 import { paramDef, paramDefs, type ParamDef, type ParamType } from './params.js';
 import { dateRange } from './util.js';
+import { ELEMENT_NAME, SUMMARY_MODES, type SummaryMode } from './subset.js';
 
 export const DEFAULT_COUNT = 20;
 /** The default largest `_count` (SEARCH_MAX_COUNT); larger is a 400, or capped with Prefer: handling=lenient. */
@@ -91,7 +92,7 @@ export interface ParsedSearch {
   count: number;
   sort: SortSpec[];
   total?: 'none' | 'estimate' | 'accurate';
-  summary?: 'true' | 'false' | 'text' | 'data' | 'count';
+  summary?: SummaryMode;
   elements?: string[];
   include: IncludeSpec[];
   revinclude: IncludeSpec[];
@@ -223,7 +224,7 @@ export function parseSearch(params: Array<[string, string]> | unknown, options: 
         continue;
       }
       if (base === '_summary') {
-        if (!['true', 'false', 'text', 'data', 'count'].includes(value)) {
+        if (!(SUMMARY_MODES as readonly string[]).includes(value)) {
           fail(name, `must be true, false, text, data or count, got "${value}"`);
         }
         out.summary = value as ParsedSearch['summary'];
@@ -233,7 +234,7 @@ export function parseSearch(params: Array<[string, string]> | unknown, options: 
       if (base === '_elements') {
         const list = value.split(',').map((e) => e.trim()).filter((e) => e !== '');
         for (const e of list) {
-          if (!/^([A-Z][A-Za-z]+\.)?[a-z][A-Za-z0-9]*(\[x\])?$/.test(e)) fail(name, `"${e}" is not an element name`);
+          if (!ELEMENT_NAME.test(e)) fail(name, `"${e}" is not an element name`);
         }
         out.elements = list;
         linkParams.push([name, list.join(',')]);
