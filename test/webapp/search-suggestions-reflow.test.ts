@@ -105,6 +105,12 @@ describe.skipIf(Boolean(missing))('clinic web app: many results, date of birth o
     await expect.poll(() => summary().innerText()).toMatch(/^1 patient found/);
     await expect(resultLinks().allInnerTexts()).resolves.toEqual(['Anna-Maria Smith-Jones']);
     await noSeriousViolations();
+    // Open the record, then Back: the same search is shown again.
+    await resultLinks().first().click();
+    await page.getByRole('heading', { name: 'Immunizations' }).waitFor();
+    await page.goBack();
+    await expect.poll(() => resultLinks().allInnerTexts()).toEqual(['Anna-Maria Smith-Jones']);
+    await expect(page.getByLabel('Date of birth').inputValue()).resolves.toBe(childBirth);
   });
 
   it('a date it cannot read moves the focus to the field and clears the last rows', async () => {

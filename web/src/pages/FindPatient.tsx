@@ -110,7 +110,7 @@ export function FindPatient({ initial }: { initial: URLSearchParams }) {
   };
 
   useEffect(() => {
-    if (initial.get('family')) void run(form);
+    if (initial.get('family') || initial.get('birthDate')) void run(form);
     // Runs once for a search carried in the address (back button, shared link).
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, []);
