@@ -4,6 +4,7 @@
 // read, vread, history, search (chains, _has, _include, counts), $everything, $match, conditional
 // create / update / patch / delete, batch and transaction entries. Public health sees everything.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { download, exportAll } from '../src/bulk/test-helpers.js';
 import { immunization, mergeParameters, patient, sharingConsent, startTestServer, type StoreKind, type TestServer } from './helpers/server.js';
 
 const MRN_SYSTEM = 'urn:oid:2.16.840.1.113883.3.72.5.9.1';
@@ -216,6 +217,15 @@ export function runDataSharingContract(kind: StoreKind): void {
             const res = await server.fhir('GET', path, { headers: orgC() });
             expect(res.status, path).toBe(200);
             expect(res.text, path).not.toContain(id);
+          }
+          // Nor does an export of the organization's patients (one file per type, and patient blocks).
+          const exportToken = server.token({ scope: 'user/*.rs', organization: 'Organization/C' });
+          for (const path of ['Patient/$export?_type=Patient', 'Patient/$export?organizeOutputBy=Patient']) {
+            const { manifest } = await exportAll(server.baseUrl, path, { token: exportToken });
+            const files = await Promise.all(manifest.output.map((f: { url: string }) => download(f.url, exportToken)));
+            const text = files.map((f) => f.text).join('\n');
+            expect(text, path).toContain(`"id":"${other}"`);
+            expect(text, path).not.toContain(id);
           }
           const seen = (await server.fhir('GET', `Patient/${other}`, { headers: orgC() })).body;
           expect(seen.extension?.some((e: any) => e.url === ext) ?? false).toBe(false);

@@ -42,6 +42,13 @@ describe('references of a visible Patient to hidden patients', () => {
     expect(withoutHiddenPatientReferences(plain, policy)).toBe(plain);
     const noReferences = record({ resourceType: 'Patient', id: 'q', birthDate: '2020-01-01' }, true);
     expect(withoutHiddenPatientReferences(noReferences, policy)).toBe(noReferences);
+    // Stored bytes (an export's raw scan) are read the same way.
+    const asBytes = (p: Patient) => ({ ...record(p), resource: undefined, jsonBytes: new TextEncoder().encode(JSON.stringify(p)) }) as unknown as ResourceRecord;
+    const shown = withoutHiddenPatientReferences(asBytes(flagged), policy);
+    expect(shown.jsonBytes).toBeUndefined();
+    expect(JSON.stringify(shown.resource)).not.toContain('Patient/h');
+    const plainBytes = asBytes({ resourceType: 'Patient', id: 'q', birthDate: '2020-01-01' });
+    expect(withoutHiddenPatientReferences(plainBytes, policy)).toBe(plainBytes);
   });
 
   it('are put back when the caller writes the Patient, with the review tag the stored version had', () => {

@@ -33,8 +33,9 @@ export function withoutHiddenPatientReferences(record: ResourceRecord, policy: A
   // Most records name no other patient: a raw record is parsed only when its text could.
   let patient = record.resource as Patient | undefined;
   if (!patient) {
+    if (!mayNameOtherPatients(record)) return record;
     const text = storedText(record);
-    if (text === undefined || (!text.includes(POSSIBLE_DUPLICATE_EXTENSION) && !text.includes('"link"'))) return record;
+    if (text === undefined) return record;
     patient = JSON.parse(text) as Patient;
   }
   const isHiddenDuplicate = hiddenDuplicate(policy);
@@ -77,6 +78,15 @@ export function withHiddenPatientReferencesKept(written: Resource, stored: Resou
   }
   if (links.length > 0) kept.link = [...(patient.link ?? []), ...links];
   return kept;
+}
+
+/** Whether a raw record's stored JSON could hold such a reference (searched as bytes: an export's Patients are not decoded for it). */
+function mayNameOtherPatients(record: ResourceRecord): boolean {
+  if (record.json !== undefined) return record.json.includes(POSSIBLE_DUPLICATE_EXTENSION) || record.json.includes('"link"');
+  const bytes = record.jsonBytes;
+  if (!bytes) return false;
+  const stored = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  return stored.includes(POSSIBLE_DUPLICATE_EXTENSION) || stored.includes('"link"');
 }
 
 function storedText(record: ResourceRecord): string | undefined {
