@@ -34,6 +34,7 @@ import { ARTIFACTS_NAMESPACE, StoredArtifacts } from './provider-adapter.js';
 import { EhrLaunches, ehrLaunchRouter } from './ehr-launch.js';
 import { narrowScope, type Role } from './roles.js';
 import { userinfoRouter } from './userinfo.js';
+import { smartStyleRouter } from './smart-style.js';
 import { RegistrationTokens, registrationRouter } from './registration.js';
 import { DEFAULT_REVOCATION_POLL_SECONDS, DisabledUsers } from './revocations.js';
 import { RevokedAccessTokens } from './revoked-tokens.js';
@@ -255,6 +256,7 @@ export async function createSignin(services: FrontDoorServices, options: SigninO
     }
     next();
   });
+  router.use(smartStyleRouter(basePath));
   router.use(userinfoRouter({ users, verifier: services.verifier, issuer, fhirBaseUrl: services.baseUrl, basePath }));
   router.use(ehrLaunchRouter({ users, clients, verifier: services.verifier, patients, launches, issuer, fhirBaseUrl: services.baseUrl, basePath }));
   // Dynamic client registration (RFC 7591) with single-use initial access tokens issued by public

@@ -24,6 +24,7 @@ import { adapterFactory, type StoredArtifacts } from './provider-adapter.js';
 import { NON_RESOURCE_SCOPES, narrowScope } from './roles.js';
 import { USERINFO_PATH } from './userinfo.js';
 import { REGISTRATION_PATH } from './registration.js';
+import { SMART_STYLE_PATH } from './smart-style.js';
 import { fhirUserOf, type UserDirectory } from './users.js';
 import { grantRef, type RevokedAccessTokens } from './revoked-tokens.js';
 
@@ -359,6 +360,8 @@ export function createProvider(options: ProviderOptions): SigninProvider {
         // its own page (location.assign), not inside the record that shows the patient.
         body.need_patient_banner = true;
       }
+      // SMART App Launch 2: where the app finds the host's style (the clinic web app's, smart-style.ts).
+      body.smart_style_url = `${options.issuer}${SMART_STYLE_PATH}`;
       // The response's scope names the OpenID scopes granted too (openid, fhirUser, launch/patient,
       // offline_access), not only the FHIR ones the access token carries.
       if (source?.scope && oidc.entities.Grant && typeof body.scope === 'string') {
