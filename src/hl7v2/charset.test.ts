@@ -2,7 +2,7 @@
 // read as such, bytes that are not text in the declared set are refused (AR), never stored as U+FFFD.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, type TestServer } from '../../test/helpers/server.js';
-import { bodyText } from './charset.js';
+import { bodyText, withDeclaredCharset } from './charset.js';
 import { hl7Date, msh, order, pid, vxu, yearsAgo } from './test-messages.js';
 
 /** A VXU whose MSH-18 is `charset` (MSH-18 is index 17 of the MSH split on `|`). */
@@ -33,6 +33,16 @@ describe('bodyText', () => {
   });
 });
 
+describe('withDeclaredCharset', () => {
+  it('sets MSH-18 UNICODE UTF-8 on an answer holding a character outside ASCII, and leaves an ASCII answer as it is', () => {
+    const ascii = 'MSH|^~\\&|IIS||EHR||20240101||ACK^V04^ACK|1|P|2.5.1|||NE|NE|||||Z23^CDCPHINVS\rMSA|AA|1';
+    expect(withDeclaredCharset(ascii)).toBe(ascii);
+    const named = `${ascii}\rERR||PID^1^5^1|0^Message accepted^HL70357|I||||José`;
+    expect(withDeclaredCharset(named).split('\r')[0].split('|').slice(17, 21)).toEqual(['UNICODE UTF-8', '', '', 'Z23^CDCPHINVS']);
+    expect(withDeclaredCharset(named).split('\r').slice(1)).toEqual(named.split('\r').slice(1));
+  });
+});
+
 describe('POST /hl7v2 in ISO 8859-1', () => {
   let server: TestServer;
   beforeAll(async () => {
@@ -50,6 +60,12 @@ describe('POST /hl7v2 in ISO 8859-1', () => {
     expect(stored.text).toContain('MSA|AA');
     const found = await server.fhir('GET', 'Patient?identifier=CS-1');
     expect(found.body.entry[0].resource.name[0]).toMatchObject({ family: 'Müller', given: ['José'] });
+    expect(stored.text.split('\r')[0].split('|')[17]).toBe(''); // an ASCII answer: MSH-18 left empty
+    // The history comes back in UTF-8, and its MSH-18 says so.
+    const query = [msh({ type: 'QBP^Q11^QBP_Q11', profile: 'Z34^CDCPHINVS' }), 'QPD|Z34^Request Immunization History^CDCPHINVS|T1|CS-1^^^MYEHR^MR|Müller^José^^^^^L||' + yearsAgo(2), 'RCP|I|5^RD&Records&HL70126'].join('\r');
+    const history = await post(Buffer.from(query, 'utf8'));
+    expect(history.text).toContain('|Müller^José^');
+    expect(history.text.split('\r')[0].split('|')[17]).toBe('UNICODE UTF-8');
 
     const refused = await post(Buffer.from(message('CS-2'), 'latin1'));
     expect(refused.status).toBe(400);

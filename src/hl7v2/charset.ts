@@ -73,3 +73,19 @@ function msh18(body: Buffer): string {
   const [componentSeparator = '^', repetitionSeparator = '~'] = encoding;
   return (fields[17] ?? '').split(repetitionSeparator)[0].split(componentSeparator)[0].trim();
 }
+
+/**
+ * An answer (always sent as UTF-8) with MSH-18 `UNICODE UTF-8` when it holds a character outside
+ * ASCII — an RSP naming "José": an MSH-18 left empty says ASCII (HL7 v2.5.1 2.15.9.18), and an EHR
+ * that sent ISO 8859-1 would read the name's UTF-8 bytes as two characters. An ASCII answer is left as it is.
+ */
+export function withDeclaredCharset(answer: string): string {
+  // eslint-disable-next-line no-control-regex
+  if (!/[^\x00-\x7f]/.test(answer) || !answer.startsWith('MSH|')) return answer;
+  const end = answer.indexOf('\r');
+  const header = end < 0 ? answer : answer.slice(0, end);
+  const fields = header.split('|');
+  while (fields.length < 18) fields.push('');
+  fields[17] = 'UNICODE UTF-8';
+  return fields.join('|') + (end < 0 ? '' : answer.slice(end));
+}

@@ -1,6 +1,7 @@
 // One HL7 v2 message in, one response out, whatever the transport: read and check the header,
 // dispatch by message type, and turn anything wrong with the message into an AR acknowledgement.
 import { ackRequestOf, buildAck, type AckRequest } from './ack.js';
+import { withDeclaredCharset } from './charset.js';
 import { parseMessage, type ParsedMessage } from './er7.js';
 import type { FhirRunner, MessageRunner } from './fhir-runner.js';
 import { Hl7Problem, isHl7Problem, type Hl7Issue } from './problems.js';
@@ -52,11 +53,11 @@ export function handleMessage(text: string, ctx: MessageContext): Promise<Messag
     if (type === 'VXU^V04') {
       const store = prepareVxu(parsed, { organization: ctx.organization });
       const stored = ctx.runMessage ? ctx.runMessage(store, (r) => ({ status: r.status, description: `HL7 MSA-1 ${r.code}` })) : store(ctx.run);
-      const answered = stored.then((result): MessageResult => ({ body: result.ack, code: result.code, issues: result.issues, status: result.status, facility, messageType: type }));
+      const answered = stored.then((result): MessageResult => ({ body: withDeclaredCharset(result.ack), code: result.code, issues: result.issues, status: result.status, facility, messageType: type }));
       return rejectedLater(answered, ackRequestOf(parsed), facility, type);
     }
     if (type === 'QBP^Q11') {
-      const answered = processQbp(parsed, ctx.run).then((result): MessageResult => ({ body: result.body, code: result.code, issues: result.issues, status: result.status, facility, messageType: type }));
+      const answered = processQbp(parsed, ctx.run).then((result): MessageResult => ({ body: withDeclaredCharset(result.body), code: result.code, issues: result.issues, status: result.status, facility, messageType: type }));
       return rejectedLater(answered, ackRequestOf(parsed), facility, type);
     }
     throw unsupported(parsed);
@@ -92,7 +93,7 @@ function rejectedLater(answered: Promise<MessageResult>, request: AckRequest, fa
 
 function rejection(problem: Hl7Problem, request: ParsedMessage | AckRequest | undefined, facility: string, messageType: string): MessageResult {
   const issues = [problem.issue];
-  return { body: buildAck(request, 'AR', issues), code: 'AR', issues, status: problem.httpStatus, facility, messageType };
+  return { body: withDeclaredCharset(buildAck(request, 'AR', issues)), code: 'AR', issues, status: problem.httpStatus, facility, messageType };
 }
 
 function facilityOf(parsed: ParsedMessage): string {
