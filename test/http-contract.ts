@@ -2,6 +2,8 @@
 // run against both stores by http-embedded.test.ts and http-mongodb.test.ts.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import jwt from 'jsonwebtoken';
+import { validateResource } from '@medplum/core';
+import { loadDefinitions } from '../src/fhir/definitions.js';
 import { immunization, patient, startTestServer, TEST_SECRET, type StoreKind, type TestServer } from './helpers/server.js';
 
 export function runHttpContract(kind: StoreKind): void {
@@ -441,6 +443,25 @@ export function runHttpContract(kind: StoreKind): void {
         expect((await server.fhir('GET', 'Patient?_summary=count')).body.total).toBe(before);
         const r4 = await server.fhir('POST', 'Patient', { raw: JSON.stringify(patient()), headers: { 'content-type': 'application/fhir+json; fhirVersion=4.0; charset=utf-8' } });
         expect(r4.status).toBe(201);
+      });
+
+      it('$everything and $match answer searchsets a validator accepts: a self link, and no entry: [] when nothing is found', async () => {
+        loadDefinitions();
+        const created = await createPatient({ name: [{ family: 'Everythingless', given: ['Una'] }], birthDate: '2017-07-07' });
+        const found = await server.fhir('GET', `Patient/${created.id}/$everything?_type=Patient,Immunization`);
+        expect(found.status, found.text).toBe(200);
+        expect(found.body.link).toEqual([{ relation: 'self', url: `${server.baseUrl}/Patient/${created.id}/$everything?_type=Patient%2CImmunization` }]);
+        expect(found.body.entry.map((e: any) => e.resource.id)).toEqual([created.id]);
+        const none = await server.fhir('GET', `Patient/${created.id}/$everything?_since=2099-01-01T00:00:00Z`);
+        expect(none.status, none.text).toBe(200);
+        expect(none.body.total).toBe(0);
+        expect(none.body).not.toHaveProperty('entry');
+        expect(() => validateResource(none.body)).not.toThrow();
+        const match = await server.fhir('POST', 'Patient/$match', {
+          body: { resourceType: 'Parameters', parameter: [{ name: 'resource', resource: { resourceType: 'Patient', name: [{ family: 'Everythingless', given: ['Una'] }], birthDate: '2017-07-07' } }] },
+        });
+        expect(match.status, match.text).toBe(200);
+        expect(match.body.link).toEqual([{ relation: 'self', url: `${server.baseUrl}/Patient/$match` }]);
       });
 
       it('CORS preflight and request ids', async () => {

@@ -35,7 +35,16 @@ export async function everythingOperation(req: FhirRequest, ctx: HandlerContext)
     });
     for (const r of records) entry.push({ fullUrl: `${ctx.baseUrl}/${type}/${r.id}`, resource: r.resource, search: { mode: 'include' } });
   }
-  const bundle: Bundle = { resourceType: 'Bundle', type: 'searchset', total: entry.length, entry };
+  // A searchset names the search it answers (self link); with nothing found it has no entry at all
+  // (FHIR JSON has no empty arrays: `entry: []` was refused by validators).
+  const query = req.method === 'GET' && req.query.length > 0 ? `?${new URLSearchParams(req.query).toString()}` : '';
+  const bundle: Bundle = {
+    resourceType: 'Bundle',
+    type: 'searchset',
+    total: entry.length,
+    link: [{ relation: 'self', url: `${ctx.baseUrl}/Patient/${patient.id}/$everything${query}` }],
+    ...(entry.length > 0 ? { entry } : {}),
+  };
   return { status: 200, body: bundle };
 }
 

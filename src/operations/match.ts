@@ -40,7 +40,14 @@ export async function matchOperation(req: FhirRequest, ctx: HandlerContext): Pro
     },
   }));
   // FHIR JSON has no empty arrays: no candidate, no entry element.
-  const bundle: Bundle = { resourceType: 'Bundle', type: 'searchset', total: entry.length, ...(entry.length ? { entry } : {}) };
+  const bundle: Bundle = {
+    resourceType: 'Bundle',
+    type: 'searchset',
+    total: entry.length,
+    // The search this set answers (R4 search: a searchset's self link); its input is the POSTed Parameters.
+    link: [{ relation: 'self', url: `${ctx.baseUrl}/Patient/$match` }],
+    ...(entry.length ? { entry } : {}),
+  };
   return { status: 200, body: bundle };
 }
 
