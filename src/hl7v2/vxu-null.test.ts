@@ -149,7 +149,7 @@ for (const { kind, skip } of suites) {
       expect(await patientsBy(`${authority('MYEHR')}|NULL-P4`)).toEqual([]);
     });
 
-    it('newborn reconciliation: the clinic\'s first VXU certainly matches the hospital\'s "BABY GIRL" record, and its "" deletes on that record', async (ctx) => {
+    it('newborn reconciliation: the clinic\'s first VXU certainly matches the hospital\'s "BABY GIRL" record, and its "" (a field or a component) deletes on that record', async (ctx) => {
       if (noTransactions) ctx.skip();
       const birth = hl7Date(45);
       const hospital = await post(
@@ -162,7 +162,7 @@ for (const { kind, skip } of suites) {
         })
       );
       expect(['AA', 'AE'], hospital.text).toContain(hospital.msa);
-      const clinicPid = pidWith(pid({ mrn: 'C-NULL-1', authority: 'CLINICEHR', family: 'Eklund', given: 'Saga', birth, sex: 'F' }), { 10: '""', 22: '""' });
+      const clinicPid = pidWith(pid({ mrn: 'C-NULL-1', authority: 'CLINICEHR', family: 'Eklund', given: 'Saga', birth, sex: 'F' }), { 10: '""', 22: '""', 13: '^PRN^PH^^^657^""' });
       const clinic = await post(vxu({ facility: 'CLINIC-N', pid: clinicPid, pd1: pd1({ registry: '""' }), nk1: ['NK1|1|""'], orders: [order({ filler: 'C-NULL-1-DTAP', cvx: '20', date: hl7Date(0) })] }));
       expect(['AA', 'AE'], clinic.text).toContain(clinic.msa);
       const [byHospital] = await patientsBy(`${authority('GENHOSP')}|H-NULL-1`);
@@ -171,6 +171,8 @@ for (const { kind, skip } of suites) {
       expect(urls(byHospital)).toEqual(expect.not.arrayContaining([EXT.race, EXT.ethnicity, EXT.registryStatus]));
       expect(urls(byHospital)).toContain(EXT.mothersMaidenName);
       expect(byHospital.contact).toBeUndefined();
+      // A "" component too: the home phone whose local number is "" is gone from the hospital's record.
+      expect(byHospital.telecom).toBeUndefined();
       expect(byHospital.name.find((n: any) => n.use === 'official').given).toEqual(['Saga']);
     });
 
