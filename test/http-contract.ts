@@ -58,7 +58,7 @@ export function runHttpContract(kind: StoreKind): void {
         expect((await server.fhir('GET', 'Patient/bad_id!')).status).toBe(400);
       });
 
-      it('read and vread: _summary and _elements return the elements asked for (and the mandatory ones), tagged SUBSETTED; bad values 400', async () => {
+      it('read, vread and history: _summary and _elements return the elements asked for (and the mandatory ones), tagged SUBSETTED; bad values 400', async () => {
         const created = await createPatient();
         const subsetted = (r: any) => r.meta.tag?.some((t: any) => t.code === 'SUBSETTED') === true;
         for (const path of [`Patient/${created.id}`, `Patient/${created.id}/_history/1`]) {
@@ -82,6 +82,24 @@ export function runHttpContract(kind: StoreKind): void {
             expect(res.status, `${path}?${bad}`).toBe(400);
             expect(res.body.resourceType).toBe('OperationOutcome');
           }
+        }
+        // History: every version cut alike; the paging links keep the parameters.
+        const updated = await server.fhir('PUT', `Patient/${created.id}`, { body: { ...patient(), id: created.id, gender: 'male' } });
+        expect(updated.status, updated.text).toBe(200);
+        for (const path of [`Patient/${created.id}/_history`, 'Patient/_history']) {
+          const page = await server.fhir('GET', `${path}?_elements=gender&_count=1`);
+          expect(page.status, page.text).toBe(200);
+          expect(Object.keys(page.body.entry[0].resource).sort()).toEqual(['gender', 'id', 'meta', 'resourceType']);
+          expect(subsetted(page.body.entry[0].resource)).toBe(true);
+          const next = page.body.link.find((l: any) => l.relation === 'next').url as string;
+          expect(new URL(next).searchParams.get('_elements')).toBe('gender');
+          const second = await server.fhir('GET', next.slice(server.baseUrl.length + 1));
+          expect(Object.keys(second.body.entry[0].resource).sort()).toEqual(['gender', 'id', 'meta', 'resourceType']);
+          const summary = await server.fhir('GET', `${path}?_summary=true&_count=1`);
+          expect(summary.body.entry[0].resource.name).toBeDefined();
+          expect(subsetted(summary.body.entry[0].resource)).toBe(true);
+          expect((await server.fhir('GET', `${path}?_summary=count`)).status).toBe(400);
+          expect((await server.fhir('GET', `${path}?_elements=9x`)).status).toBe(400);
         }
         // What is stored is untouched.
         expect((await server.fhir('GET', `Patient/${created.id}`)).body.name).toBeDefined();

@@ -1,5 +1,5 @@
-// history: GET [type]/[id]/_history, [type]/_history, /_history with _since, _at, _count and
-// keyset paging (an opaque _page_token), newest first.
+// history: GET [type]/[id]/_history, [type]/_history, /_history with _since, _at, _count, keyset
+// paging (an opaque _page_token), newest first, and _summary / _elements as a read takes them.
 // _at (R4 http.html#history): the versions that were current at some point during the period the
 // value names (`2024` a year, `2024-05-01` a day, an instant its millisecond): those written in
 // the period, and the one each resource had at its start.
@@ -7,6 +7,7 @@ import type { Bundle, BundleEntry, BundleLink } from '@medplum/fhirtypes';
 import { badRequest, notFound } from '../fhir/outcome.js';
 import { SUPPORTED_TYPES } from '../fhir/resource-types.js';
 import type { HistoryCursor, HistoryQuery, ResourceRecord } from '../store/store.js';
+import { parseReadSubset, subsetResource, type SubsetRequest } from '../search/subset.js';
 import { etag } from './respond.js';
 import type { FhirRequest, FhirResponse, HandlerContext } from './types.js';
 
@@ -14,10 +15,12 @@ const DEFAULT_COUNT = 20;
 const MAX_COUNT = 1000;
 /** Versions one _at page may look at: a page can hold fewer than _count, its next link goes on. */
 const AT_MAX_SCANNED = 2000;
-const KNOWN = new Set(['_since', '_at', '_count', '_page_token', '_format', '_pretty']);
+const KNOWN = new Set(['_since', '_at', '_count', '_page_token', '_format', '_pretty', '_summary', '_elements']);
 
 export async function history(req: FhirRequest, ctx: HandlerContext): Promise<FhirResponse> {
   const params = parseHistoryParams(req);
+  // _summary / _elements cut each version as they cut a read (search.html#summary, #elements).
+  const subset = parseReadSubset(req.query, 'history');
   const base: Omit<HistoryQuery, 'count' | 'after'> = {
     resourceType: req.resourceType,
     id: req.id,
@@ -52,7 +55,7 @@ export async function history(req: FhirRequest, ctx: HandlerContext): Promise<Fh
     if (records.length > params.count) nextAfter = cursorOf(page[page.length - 1]);
   }
   const selfPath = historyPath(req);
-  const keep = req.query.filter(([k]) => k === '_since' || k === '_at');
+  const keep = req.query.filter(([k]) => k === '_since' || k === '_at' || k === '_summary' || k === '_elements');
   const link: BundleLink[] = [{ relation: 'self', url: pageUrl(ctx.baseUrl, selfPath, keep, params.count, params.token) }];
   if (nextAfter) link.push({ relation: 'next', url: pageUrl(ctx.baseUrl, selfPath, keep, params.count, encodeCursor(nextAfter)) });
   const bundle: Bundle = {
@@ -64,11 +67,11 @@ export async function history(req: FhirRequest, ctx: HandlerContext): Promise<Fh
     link,
   };
   // FHIR JSON has no empty arrays: an empty page has no entry element (as a search's).
-  if (page.length > 0) bundle.entry = page.map((r) => historyEntry(ctx.baseUrl, r));
+  if (page.length > 0) bundle.entry = page.map((r) => historyEntry(ctx.baseUrl, r, subset));
   return { status: 200, body: bundle };
 }
 
-function historyEntry(baseUrl: string, record: ResourceRecord): BundleEntry {
+function historyEntry(baseUrl: string, record: ResourceRecord, subset: SubsetRequest): BundleEntry {
   const url = `${record.resourceType}/${record.id}`;
   const entry: BundleEntry = {
     fullUrl: `${baseUrl}/${url}`,
@@ -82,7 +85,7 @@ function historyEntry(baseUrl: string, record: ResourceRecord): BundleEntry {
       lastModified: record.lastUpdated,
     },
   };
-  if (record.resource) entry.resource = record.resource;
+  if (record.resource) entry.resource = subsetResource(record.resource, subset);
   return entry;
 }
 

@@ -64,10 +64,10 @@ export function subsetResource(resource: Resource, request: SubsetRequest): Reso
 }
 
 /**
- * `_summary` and `_elements` of a read or vread (other query parameters are not read there). Each
- * at most once; `_summary=count` is a search's, so a 400 here, as is any other bad value.
+ * `_summary` and `_elements` of a read, vread or history (other query parameters are not read
+ * here). Each at most once; `_summary=count` is a search's, so a 400 here, as is any other bad value.
  */
-export function parseReadSubset(query: ReadonlyArray<[string, string]>): SubsetRequest {
+export function parseReadSubset(query: ReadonlyArray<[string, string]>, interaction = 'read'): SubsetRequest {
   const request: SubsetRequest = {};
   const issues: OperationOutcomeIssue[] = [];
   const seen = new Set<string>();
@@ -80,7 +80,7 @@ export function parseReadSubset(query: ReadonlyArray<[string, string]>): SubsetR
     seen.add(name);
     if (name === '_summary') {
       if (value === 'count' || !(SUMMARY_MODES as readonly string[]).includes(value)) {
-        issues.push(makeIssue('error', 'invalid', `Parameter "_summary" of a read must be true, false, text or data, got "${value}"`, { expression: name }));
+        issues.push(makeIssue('error', 'invalid', `Parameter "_summary" of a ${interaction} must be true, false, text or data, got "${value}"`, { expression: name }));
       } else request.summary = value as SummaryMode;
     } else {
       const list = value.split(',').map((e) => e.trim()).filter((e) => e !== '');
