@@ -3,7 +3,8 @@
 // shows says so (it said "20 patients found" of 27); a child can be found by date of birth alone;
 // a date the form cannot read moves the focus to it and clears the old rows; the Vaccine field is
 // an ARIA combobox whose open suggestion list axe accepts; at 320 px (WCAG 1.4.10 reflow) a
-// record's tables that scroll sideways can be reached and scrolled with the keyboard.
+// record's tables that scroll sideways can be reached and scrolled with the keyboard; the checks
+// while typing are a status, not an alert; a dose stored with a bare CVX code is named.
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildWebApp } from '../../scripts/build-web.js';
@@ -145,6 +146,21 @@ describe.skipIf(Boolean(missing))('clinic web app: many results, date of birth o
     expect(active).toBeTruthy();
     await expect(page.locator(`[id="${active}"]`).getAttribute('role')).resolves.toBe('option');
     await page.keyboard.press('Escape');
+    // No lot number: a warning while typing, said politely (a status), not as an alert.
+    await vaccine.fill('08');
+    await page.keyboard.press('Escape');
+    const checks = page.getByRole('status').filter({ hasText: 'Data-quality checks' });
+    await checks.filter({ hasText: 'Warnings (the dose can still be saved)' }).waitFor();
+    await expect(checks.innerText()).resolves.toMatch(/lotNumber|lot number/i);
+    await expect(page.getByRole('alert').count()).resolves.toBe(0);
+  });
+
+  it('names each dose of the history even when it was stored with a bare CVX code', async () => {
+    await page.goto(`${origin}/app/patients/${childId}`);
+    const history = page.getByRole('table', { name: 'Immunization history' });
+    await history.waitFor();
+    await expect.poll(() => history.innerText()).toMatch(/Hep B, adolescent or pediatric \(CVX 08\)/);
+    await expect(history.innerText()).resolves.not.toMatch(/Vaccine \(CVX/);
   });
 
   it('at 320 px a record never scrolls sideways, and its wide tables scroll with the keyboard', async () => {

@@ -6,7 +6,7 @@ import { describeFailure, STATUS_TEXT } from './errors';
 import type { Bundle, Consent, Parameters, Patient } from './fhir-types';
 import { readForecast } from './forecast';
 import { currentSharing, newSharingConsent, personRecordIds, sharingHistory } from './sharing';
-import { ndcDigits, resolveVaccine, suggest, vaccineLabel, type Vaccine } from './vaccines';
+import { doseVaccineName, ndcDigits, resolveVaccine, suggest, vaccineLabel, type Vaccine } from './vaccines';
 
 describe('dates', () => {
   it('reads ISO and US forms, refuses impossible dates', () => {
@@ -229,5 +229,16 @@ describe('the records of a merged child', () => {
     };
     for (const start of ['a', 'b', 'c']) expect((await personRecordIds(api, start)).sort()).toEqual(['a', 'b', 'c']);
     expect(await personRecordIds(api, 'x')).toEqual(['x']);
+  });
+});
+
+describe('a dose\'s vaccine name', () => {
+  const names = new Map([['08', 'Hep B, adolescent or pediatric']]);
+  it('takes the dose\'s own text or display first, the CVX code set\'s name for a bare code', () => {
+    expect(doseVaccineName({ text: 'Engerix-B', coding: [{ system: 'http://hl7.org/fhir/sid/cvx', code: '08' }] }, names)).toBe('Engerix-B');
+    expect(doseVaccineName({ coding: [{ system: 'http://hl7.org/fhir/sid/cvx', code: '08', display: 'HepB peds' }] }, names)).toBe('HepB peds');
+    expect(doseVaccineName({ coding: [{ system: 'http://hl7.org/fhir/sid/cvx', code: '08' }] }, names)).toBe('Hep B, adolescent or pediatric');
+    expect(doseVaccineName({ coding: [{ system: 'http://hl7.org/fhir/sid/cvx', code: '08' }] })).toBeUndefined();
+    expect(doseVaccineName({ coding: [{ system: 'http://hl7.org/fhir/sid/cvx', code: '999' }] }, names)).toBeUndefined();
   });
 });

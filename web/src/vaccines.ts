@@ -27,6 +27,16 @@ export function loadCvx(api: Api): Promise<Vaccine[]> {
   return cvxCache;
 }
 
+/**
+ * The vaccine's name for a dose as stored: its text, a coding's display, or else the name the CVX
+ * code set gives its code (`names`, from CodeSystem/cvx): doses sent with a bare CVX code (FHIR
+ * clients, other systems) were listed as "Vaccine (CVX 08)", leaving staff to know the codes.
+ */
+export function doseVaccineName(vaccineCode: { text?: string; coding?: Array<{ system?: string; code?: string; display?: string }> } | undefined, names?: ReadonlyMap<string, string>): string | undefined {
+  const cvx = vaccineCode?.coding?.find((c) => c.system === CVX_SYSTEM);
+  return vaccineCode?.text ?? cvx?.display ?? vaccineCode?.coding?.find((c) => c.display)?.display ?? (cvx?.code ? names?.get(cvx.code) : undefined);
+}
+
 /** Digits of something that looks like an NDC (10 or 11 digits, hyphens allowed). */
 export function ndcDigits(text: string): string | undefined {
   const trimmed = text.trim();

@@ -14,6 +14,7 @@ import { LaunchApp } from './LaunchApp';
 import type { SavedNotes } from './RecordImmunization';
 import { consentStatus, currentSharing, newSharingConsent, personRecordIds, sharingHistory, type SharingStatus } from '../sharing';
 import { BADGE, ErrorPanel, genderText, PageTitle, patientName, TableScroll } from '../ui';
+import { doseVaccineName, loadCvx } from '../vaccines';
 
 export function PatientRecord({ patientId }: { patientId: string }) {
   const { api } = useSession();
@@ -301,6 +302,21 @@ function HistoryAndForecast({ patientId, revision, conditions }: { patientId: st
     };
   }, [api, patientId]);
 
+  // The CVX code set's names, read (once per session) only when a dose carries no name of its own.
+  const [cvxNames, setCvxNames] = useState<ReadonlyMap<string, string> | undefined>();
+  const needsNames = Boolean(immunizations?.some((imm) => !doseVaccineName(imm.vaccineCode)));
+  useEffect(() => {
+    if (!needsNames) return;
+    let cancelled = false;
+    loadCvx(api).then(
+      (list) => !cancelled && setCvxNames(new Map(list.map((v) => [v.cvx, v.name]))),
+      () => undefined
+    );
+    return () => {
+      cancelled = true;
+    };
+  }, [api, needsNames]);
+
   // The forecast again after each change of the Conditions (revision): they change what is due.
   useEffect(() => {
     let cancelled = false;
@@ -354,7 +370,7 @@ function HistoryAndForecast({ patientId, revision, conditions }: { patientId: st
                     <Table.Tr key={imm.id}>
                       <Table.Td>{showDate(imm.occurrenceDateTime ?? imm.occurrenceString)}</Table.Td>
                       <Table.Td>
-                        {imm.vaccineCode?.text ?? cvx?.display ?? imm.vaccineCode?.coding?.[0]?.display ?? 'Vaccine'}
+                        {doseVaccineName(imm.vaccineCode, cvxNames) ?? 'Vaccine'}
                         {cvx?.code ? ` (CVX ${cvx.code})` : ''}
                         {imm.status !== 'completed' ? ` — ${imm.status}` : ''}
                       </Table.Td>

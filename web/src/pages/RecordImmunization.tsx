@@ -265,7 +265,9 @@ export function RecordImmunization({ patientId }: { patientId: string }) {
             </Text>
           )}
           {(problems.length > 0 || warnings.length > 0) && (
-            <Alert color={problems.length ? 'red' : 'yellow'} title="Data-quality checks" mt="md">
+            // role status, not Mantine's default alert: the checks change as the user types, and a
+            // warning (no lot number) is advice, not an error to interrupt them with.
+            <Alert color={problems.length ? 'red' : 'yellow'} title="Data-quality checks" mt="md" role="status">
               {problems.length > 0 && <Text size="sm">These must be corrected before saving:</Text>}
               <List size="sm">
                 {problems.map((i, n) => (
