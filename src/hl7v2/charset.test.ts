@@ -77,4 +77,24 @@ describe('POST /hl7v2 in ISO 8859-1', () => {
     expect(refusedBatch.text).toMatch(/ERR\|\|MSH\^1\^18\^1\|102\^/);
     for (const mrn of ['CS-2', 'CS-3']) expect((await server.fhir('GET', `Patient?identifier=${mrn}`)).body.entry ?? []).toEqual([]);
   });
+  it('SOAP: an envelope declaring encoding="ISO-8859-1" is read so ("José" stored); the same bytes declaring nothing: UnknownFault, nothing stored', async () => {
+    const soap = (message: string, declaration: string) =>
+      Buffer.from(
+        `${declaration}<soap:Envelope xmlns:soap="http://www.w3.org/2003/05/soap-envelope"><soap:Body><submitSingleMessage xmlns="urn:cdc:iisb:2011">` +
+          `<username>x</username><password>${server.token()}</password><facilityID></facilityID><hl7Message>${message.replace(/&/g, '&amp;')}</hl7Message>` +
+          '</submitSingleMessage></soap:Body></soap:Envelope>',
+        'latin1'
+      );
+    const send = (body: Buffer) =>
+      fetch(`${server.url}/soap`, { method: 'POST', headers: { 'content-type': 'application/soap+xml' }, body: new Uint8Array(body) }).then(async (r) => ({ status: r.status, text: await r.text() }));
+    const message = (mrn: string) => vxu({ pid: pid({ mrn, family: 'Nuñez', given: 'José', birth: yearsAgo(3) }), orders: [order({ filler: `${mrn}-A`, cvx: '08', date: hl7Date(20) })] });
+    const stored = await send(soap(message('CS-S1'), '<?xml version="1.0" encoding="ISO-8859-1"?>'));
+    expect(stored.text).toContain('MSA|AA');
+    expect((await server.fhir('GET', 'Patient?identifier=CS-S1')).body.entry[0].resource.name[0]).toMatchObject({ family: 'Nuñez', given: ['José'] });
+    const refused = await send(soap(message('CS-S2'), ''));
+    expect(refused.status).toBe(400);
+    expect(refused.text).toContain('<fault xmlns="urn:cdc:iisb:2011"><Code>40</Code>');
+    expect(refused.text).toContain('not valid UTF-8');
+    expect((await server.fhir('GET', 'Patient?identifier=CS-S2')).body.entry ?? []).toEqual([]);
+  });
 });

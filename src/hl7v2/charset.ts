@@ -89,3 +89,24 @@ export function withDeclaredCharset(answer: string): string {
   fields[17] = 'UNICODE UTF-8';
   return fields.join('|') + (end < 0 ? '' : answer.slice(end));
 }
+
+/**
+ * A SOAP body's text: in the Content-Type's `charset`, else the XML declaration's `encoding`, else
+ * UTF-8 (XML's default); `problem` says why the bytes are not text in it (an UnknownFault) — read as
+ * UTF-8 regardless, an `encoding="ISO-8859-1"` envelope's "José" was stored as "Jos\uFFFD".
+ */
+export function xmlText(body: Buffer, contentType: string | undefined): { text: string; problem?: string } {
+  const declared = charsetParameter(contentType) ?? /^(?:\uFEFF)?<\?xml[^>]*?\sencoding\s*=\s*["']([^"']+)["']/.exec(body.subarray(0, 256).toString('latin1'))?.[1];
+  const label = (declared ?? 'utf-8').toLowerCase();
+  if (label === 'utf-8' || label === 'utf8' || label === 'us-ascii' || label === 'ascii') {
+    if (isUtf8(body)) return { text: body.toString('utf8') };
+    return { text: body.toString('utf8'), problem: `The request is not valid UTF-8${declared ? ` (declared ${declared})` : ''}: send UTF-8, or declare its encoding (encoding="ISO-8859-1")` };
+  }
+  if (label === 'iso-8859-1' || label === 'latin1') return { text: body.toString('latin1') };
+  try {
+    return { text: new TextDecoder(label, { fatal: true }).decode(body) };
+  } catch (error) {
+    const reason = error instanceof RangeError ? 'is not an encoding this registry reads' : "does not match the request's bytes";
+    return { text: body.toString('utf8'), problem: `The request's encoding "${declared}" ${reason}: send UTF-8` };
+  }
+}

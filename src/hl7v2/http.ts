@@ -18,7 +18,7 @@ import { buildAck } from './ack.js';
 import { DEFAULT_BATCH_CONCURRENCY, DEFAULT_MAX_BATCH_MESSAGES, handleBatch, isBatch } from './batch.js';
 import { DEFAULT_MAX_CONCURRENT_MESSAGES, MessageGate } from './gate.js';
 import { pipelineMessageRunner, pipelineRunner } from './fhir-runner.js';
-import { bodyText } from './charset.js';
+import { bodyText, xmlText } from './charset.js';
 import { handleMessage } from './messages.js';
 import { reportCsv, SubmitterReport } from './report.js';
 import type { Hl7Issue } from './problems.js';
@@ -186,7 +186,7 @@ interface SoapAnswer {
 async function handleSoapPost(req: Request, res: Response, deps: Hl7v2Deps): Promise<void> {
   const body = Buffer.isBuffer(req.body) ? req.body : undefined;
   const input = { contentType: req.headers['content-type'], authorization: req.headers.authorization, address: req.ip, locals: res.locals as RequestLocals };
-  const answer = await gated(deps, () => answerSoap(body ? body.toString('utf8') : '', input, deps));
+  const answer = await gated(deps, () => answerSoap(body ? xmlText(body, req.headers['content-type']) : { text: '' }, input, deps));
   res.status(answer.status).type(answer.contentType).send(answer.body);
 }
 
@@ -197,11 +197,12 @@ async function handleSoapPost(req: Request, res: Response, deps: Hl7v2Deps): Pro
  * processed — an async function would keep its arguments and locals alive until it returns, and
  * each young-generation GC meanwhile would copy them.
  */
-function answerSoap(xml: string, input: SoapRequestIn, deps: Hl7v2Deps): Promise<SoapAnswer> {
+function answerSoap(xml: { text: string; problem?: string }, input: SoapRequestIn, deps: Hl7v2Deps): Promise<SoapAnswer> {
   latencyTrace?.mark(input.locals.requestId, 'handler');
   let version: '1.1' | '1.2' = (input.contentType ?? '').includes('text/xml') ? '1.1' : '1.2';
   try {
-    const envelope = parseEnvelope(xml);
+    if (xml.problem) throw new SoapFault('UnknownFault', xml.problem);
+    const envelope = parseEnvelope(xml.text);
     version = envelope.version;
     const { request } = envelope;
     if (request.operation === 'connectivityTest') {
@@ -269,7 +270,7 @@ export function soapFastLane(deps: Hl7v2Deps): FastLane {
       readPlainBody(req, res, (body) => {
         const input = { contentType: req.headers['content-type'], authorization: req.headers.authorization, address: req.socket.remoteAddress, locals };
         // answerSoap answers every error as a fault; anything else is the edge's, as from the route.
-        gated(deps, () => answerSoap(body.toString('utf8'), input, deps)).then((answer) => {
+        gated(deps, () => answerSoap(xmlText(body, req.headers['content-type']), input, deps)).then((answer) => {
           latencyTrace?.mark(locals.requestId, 'answered');
           send(res, answer);
         }, fail);
