@@ -7,7 +7,7 @@ import { decodeJwt } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { immunization, patient, sharingConsent, startTestServer, type TestServer } from '../../test/helpers/server.js';
 import { signinOf } from './test-helpers.js';
-import { signInAndAllow, TestAgent } from './test-agent.js';
+import { signInWithCode, TestAgent } from './test-agent.js';
 import { currentTotp } from './totp.js';
 
 const REDIRECT = 'http://127.0.0.1:9/launch-callback';
@@ -48,12 +48,7 @@ async function config(clientId: string): Promise<oidc.Configuration> {
 /** Tokens of the built-in web app for a user (sign-in form only). */
 async function webAppTokens(username: string, password: string, scope = 'openid fhirUser offline_access user/*.cruds') {
   const cfg = await config('iis-web-app');
-  const verifier = oidc.randomPKCECodeVerifier();
-  const callback = `${server.url}/app/callback`;
-  const url = oidc.buildAuthorizationUrl(cfg, { redirect_uri: callback, scope, code_challenge: await oidc.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256', state: 'st' });
-  const back = await signInAndAllow(new TestAgent(), url.toString(), callback, username, password);
-  if (!back.location?.startsWith(callback)) throw new Error(`sign-in of ${username} did not come back: ${back.status} ${back.html.slice(0, 400)}`);
-  return oidc.authorizationCodeGrant(cfg, new URL(back.location), { pkceCodeVerifier: verifier, expectedState: 'st' });
+  return signInWithCode(cfg, { redirectUri: `${server.url}/app/callback`, scope, username, password });
 }
 
 async function admin(token: string, method: string, path: string, body?: unknown) {

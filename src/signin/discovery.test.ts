@@ -3,7 +3,7 @@ import * as oidc from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, type TestServer } from '../../test/helpers/server.js';
 import { signinOf } from './test-helpers.js';
-import { signInAndAllow, TestAgent } from './test-agent.js';
+import { signInWithCode } from './test-agent.js';
 
 let server: TestServer;
 
@@ -86,11 +86,7 @@ describe('SMART discovery of the sign-in flow', () => {
 describe('idle timeout', () => {
   it('a refresh token unused for longer than SIGNIN_IDLE_MINUTES is refused; used in time, it keeps the session going', async () => {
     const cfg = await oidc.discovery(new URL(`${server.url}/auth`), 'iis-web-app', undefined, oidc.None(), { execute: [oidc.allowInsecureRequests] });
-    const verifier = oidc.randomPKCECodeVerifier();
-    const callback = `${server.url}/app/callback`;
-    const url = oidc.buildAuthorizationUrl(cfg, { redirect_uri: callback, scope: 'openid offline_access user/Patient.rs', code_challenge: await oidc.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256', state: 'i' });
-    const back = await signInAndAllow(new TestAgent(), url.toString(), callback, 'nurse.idle', 'idle nurse 12');
-    const tokens = await oidc.authorizationCodeGrant(cfg, new URL(back.location as string), { pkceCodeVerifier: verifier, expectedState: 'i' });
+    const tokens = await signInWithCode(cfg, { redirectUri: `${server.url}/app/callback`, scope: 'openid offline_access user/Patient.rs', username: 'nurse.idle', password: 'idle nurse 12' });
     await new Promise((r) => setTimeout(r, 1500));
     const kept = await oidc.refreshTokenGrant(cfg, tokens.refresh_token as string);
     await new Promise((r) => setTimeout(r, 1500));

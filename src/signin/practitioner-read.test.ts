@@ -6,7 +6,7 @@ import * as oidc from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, testMongoUrl, type StoreKind, type TestServer } from '../../test/helpers/server.js';
 import { signinOf } from './test-helpers.js';
-import { signInAndAllow, TestAgent } from './test-agent.js';
+import { signInWithCode } from './test-agent.js';
 
 const REDIRECT = 'http://127.0.0.1:9/fhiruser-callback';
 
@@ -30,10 +30,7 @@ function fhirUserSuite(kind: StoreKind): void {
 
     async function signIn(scope: string): Promise<oidc.TokenEndpointResponse & oidc.TokenEndpointResponseHelpers> {
       const config = await oidc.discovery(new URL(`${server.url}/auth`), 'who-app', undefined, oidc.None(), { execute: [oidc.allowInsecureRequests] });
-      const verifier = oidc.randomPKCECodeVerifier();
-      const url = oidc.buildAuthorizationUrl(config, { redirect_uri: REDIRECT, scope, code_challenge: await oidc.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256', state: 'w', aud: server.baseUrl });
-      const back = await signInAndAllow(new TestAgent(), url.toString(), REDIRECT, 'nurse.joy', 'pallet town 1');
-      return oidc.authorizationCodeGrant(config, new URL(back.location as string), { pkceCodeVerifier: verifier, expectedState: 'w' });
+      return signInWithCode(config, { redirectUri: REDIRECT, scope, username: 'nurse.joy', password: 'pallet town 1', params: { aud: server.baseUrl } });
     }
     const get = (url: string, token: string) => fetch(url, { headers: { authorization: `Bearer ${token}` } });
 

@@ -12,7 +12,7 @@ import { decodeJwt, exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JW
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, testMongoUrl, type StoreKind, type TestServer } from '../../test/helpers/server.js';
 import { signinOf } from './test-helpers.js';
-import { signInAndAllow, TestAgent } from './test-agent.js';
+import { signInWithCode } from './test-agent.js';
 
 const REDIRECT = 'http://127.0.0.1:9/asym-callback';
 const USER = { username: 'nurse.asym', password: 'asymmetric 12' };
@@ -92,11 +92,7 @@ function asymmetricSuite(kind: StoreKind): void {
     /** Signs the user in for the app and exchanges the code (openid-client). */
     async function signIn(clientId: string, key: AppKey) {
       const cfg = await discover(clientId, key);
-      const verifier = oidc.randomPKCECodeVerifier();
-      const url = oidc.buildAuthorizationUrl(cfg, { redirect_uri: REDIRECT, scope: 'openid fhirUser offline_access user/Patient.rs', code_challenge: await oidc.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256', state: 'a' });
-      const back = await signInAndAllow(new TestAgent(), url.toString(), REDIRECT, USER.username, USER.password);
-      expect(back.location).toContain('code=');
-      return { cfg, tokens: await oidc.authorizationCodeGrant(cfg, new URL(back.location as string), { pkceCodeVerifier: verifier, expectedState: 'a' }) };
+      return { cfg, tokens: await signInWithCode(cfg, { redirectUri: REDIRECT, scope: 'openid fhirUser offline_access user/Patient.rs', ...USER }) };
     }
 
     /** An assertion as a hand-written app would make it; `claims` override the valid ones. */
@@ -176,10 +172,7 @@ function asymmetricSuite(kind: StoreKind): void {
       const cfg = await oidc.discovery(new URL(`${server.url}/auth`), 'asym-inline', undefined, oidc.PrivateKeyJwt({ key: esKey.privateKey, kid: esKey.kid }), {
         execute: [oidc.allowInsecureRequests],
       });
-      const verifier = oidc.randomPKCECodeVerifier();
-      const url = oidc.buildAuthorizationUrl(cfg, { redirect_uri: REDIRECT, scope: 'openid fhirUser offline_access user/Patient.rs', code_challenge: await oidc.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256', state: 'b' });
-      const back = await signInAndAllow(new TestAgent(), url.toString(), REDIRECT, USER.username, USER.password);
-      const tokens = await oidc.authorizationCodeGrant(cfg, new URL(back.location as string), { pkceCodeVerifier: verifier, expectedState: 'b' });
+      const tokens = await signInWithCode(cfg, { redirectUri: REDIRECT, scope: 'openid fhirUser offline_access user/Patient.rs', ...USER });
       expect(tokens.access_token).toBeTruthy();
       const again = await oidc.refreshTokenGrant(cfg, tokens.refresh_token as string);
       expect(again.access_token).toBeTruthy();

@@ -8,7 +8,7 @@ import { exportJWK, generateKeyPair } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, testMongoUrl, type StoreKind, type TestServer } from '../../test/helpers/server.js';
 import { signinOf } from './test-helpers.js';
-import { signInAndAllow, TestAgent } from './test-agent.js';
+import { signInWithCode } from './test-agent.js';
 
 const REDIRECT = 'http://127.0.0.1:9/dyn-callback';
 const USER = { username: 'nurse.dyn', password: 'dynamic nurse 1' };
@@ -52,10 +52,7 @@ function registrationSuite(kind: StoreKind): void {
       expect(again.headers.get('www-authenticate')).toContain('invalid_token');
 
       const cfg = await oidc.discovery(new URL(`${server.url}/auth`), made.body.client_id, undefined, oidc.None(), { execute: [oidc.allowInsecureRequests] });
-      const verifier = oidc.randomPKCECodeVerifier();
-      const url = oidc.buildAuthorizationUrl(cfg, { redirect_uri: REDIRECT, scope: 'openid user/Patient.rs', code_challenge: await oidc.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256', state: 'd' });
-      const back = await signInAndAllow(new TestAgent(), url.toString(), REDIRECT, USER.username, USER.password);
-      const tokens = await oidc.authorizationCodeGrant(cfg, new URL(back.location as string), { pkceCodeVerifier: verifier, expectedState: 'd' });
+      const tokens = await signInWithCode(cfg, { redirectUri: REDIRECT, scope: 'openid user/Patient.rs', ...USER });
       expect(tokens.access_token).toBeTruthy();
     });
 
@@ -72,10 +69,7 @@ function registrationSuite(kind: StoreKind): void {
         oidc.PrivateKeyJwt({ key: privateKey, kid: 'dyn-es' }, { [oidc.modifyAssertion]: (_h, payload) => void (payload.aud = `${server.url}/auth/token`) }),
         { execute: [oidc.allowInsecureRequests] }
       );
-      const verifier = oidc.randomPKCECodeVerifier();
-      const url = oidc.buildAuthorizationUrl(cfg, { redirect_uri: REDIRECT, scope: 'openid user/Patient.rs', code_challenge: await oidc.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256', state: 'k' });
-      const back = await signInAndAllow(new TestAgent(), url.toString(), REDIRECT, USER.username, USER.password);
-      expect((await oidc.authorizationCodeGrant(cfg, new URL(back.location as string), { pkceCodeVerifier: verifier, expectedState: 'k' })).access_token).toBeTruthy();
+      expect((await signInWithCode(cfg, { redirectUri: REDIRECT, scope: 'openid user/Patient.rs', ...USER })).access_token).toBeTruthy();
     });
 
     it('refuses without a valid token (401), and bad metadata (400) without spending the token', async () => {

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, testMongoUrl, type StoreKind, type TestServer } from '../../test/helpers/server.js';
 import { DEFAULT_REVOCATION_POLL_SECONDS } from './revocations.js';
 import { signinOf } from './test-helpers.js';
-import { signInAndAllow, TestAgent } from './test-agent.js';
+import { signInWithCode } from './test-agent.js';
 
 function revocationSuite(kind: StoreKind): void {
   let server: TestServer;
@@ -23,11 +23,7 @@ function revocationSuite(kind: StoreKind): void {
 
   async function webAppToken(username: string, password: string): Promise<string> {
     const cfg = await oidc.discovery(new URL(`${server.url}/auth`), 'iis-web-app', undefined, oidc.None(), { execute: [oidc.allowInsecureRequests] });
-    const verifier = oidc.randomPKCECodeVerifier();
-    const callback = `${server.url}/app/callback`;
-    const url = oidc.buildAuthorizationUrl(cfg, { redirect_uri: callback, scope: 'openid fhirUser user/*.cruds', code_challenge: await oidc.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256', state: 'r' });
-    const back = await signInAndAllow(new TestAgent(), url.toString(), callback, username, password);
-    return (await oidc.authorizationCodeGrant(cfg, new URL(back.location as string), { pkceCodeVerifier: verifier, expectedState: 'r' })).access_token;
+    return (await signInWithCode(cfg, { redirectUri: `${server.url}/app/callback`, scope: 'openid fhirUser user/*.cruds', username, password })).access_token;
   }
 
   const fhirStatus = async (token: string) => (await fetch(`${server.baseUrl}/Patient?_count=1`, { headers: { authorization: `Bearer ${token}` } })).status;

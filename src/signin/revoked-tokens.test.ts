@@ -10,7 +10,7 @@ import { DEFAULT_REVOCATION_POLL_SECONDS } from './revocations.js';
 import { RevokedAccessTokens } from './revoked-tokens.js';
 import { ARTIFACTS_NAMESPACE } from './provider-adapter.js';
 import { signinOf } from './test-helpers.js';
-import { signInAndAllow, TestAgent } from './test-agent.js';
+import { signInWithCode, TestAgent } from './test-agent.js';
 
 describe('RevokedAccessTokens (in memory)', () => {
   it("names only its own issuer's tokens, by jti or grant_ref, until they expire", async () => {
@@ -45,10 +45,7 @@ function revokedTokensSuite(kind: StoreKind): void {
 
   async function signIn(scope: string, agent = new TestAgent()) {
     const cfg = await webApp();
-    const verifier = oidc.randomPKCECodeVerifier();
-    const url = oidc.buildAuthorizationUrl(cfg, { redirect_uri: callback(), scope, code_challenge: await oidc.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256', state: 'r' });
-    const back = await signInAndAllow(agent, url.toString(), callback(), 'nurse.revoke', 'revoke me soon 1');
-    return { cfg, agent, tokens: await oidc.authorizationCodeGrant(cfg, new URL(back.location as string), { pkceCodeVerifier: verifier, expectedState: 'r' }) };
+    return { cfg, agent, tokens: await signInWithCode(cfg, { redirectUri: callback(), scope, username: 'nurse.revoke', password: 'revoke me soon 1', agent }) };
   }
 
   const fhir = (token: string) => fetch(`${server.baseUrl}/Patient?_count=1`, { headers: { authorization: `Bearer ${token}` } });

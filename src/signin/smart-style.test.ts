@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, type TestServer } from '../../test/helpers/server.js';
 import { SMART_STYLE } from './smart-style.js';
 import { signinOf } from './test-helpers.js';
-import { signInAndAllow, TestAgent } from './test-agent.js';
+import { signInWithCode } from './test-agent.js';
 
 describe('smart_style_url', () => {
   let server: TestServer;
@@ -22,10 +22,7 @@ describe('smart_style_url', () => {
   it('is in the token response of a code exchange and of a refresh, and serves the style document to any origin', async () => {
     const cfg = await oidc.discovery(new URL(`${server.url}/auth`), 'iis-web-app', undefined, oidc.None(), { execute: [oidc.allowInsecureRequests] });
     const callback = `${server.url}/app/callback`;
-    const verifier = oidc.randomPKCECodeVerifier();
-    const url = oidc.buildAuthorizationUrl(cfg, { redirect_uri: callback, scope: 'openid offline_access user/Patient.rs', code_challenge: await oidc.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256', state: 's' });
-    const back = await signInAndAllow(new TestAgent(), url.toString(), callback, 'nurse.style', 'styled like home 1');
-    const tokens = await oidc.authorizationCodeGrant(cfg, new URL(back.location as string), { pkceCodeVerifier: verifier, expectedState: 's' });
+    const tokens = await signInWithCode(cfg, { redirectUri: callback, scope: 'openid offline_access user/Patient.rs', username: 'nurse.style', password: 'styled like home 1' });
     expect(tokens.smart_style_url).toBe(`${server.url}/auth/smart-style.json`);
     expect((await oidc.refreshTokenGrant(cfg, tokens.refresh_token as string)).smart_style_url).toBe(tokens.smart_style_url);
     const style = await fetch(String(tokens.smart_style_url), { headers: { origin: 'https://app.example' } });

@@ -1,5 +1,6 @@
 // A minimal user agent for tests: follows redirects by hand, keeps cookies, reads and submits the
 // sign-in pages' forms the way a browser would (fields by name, the submit button's value).
+import * as oidc from 'openid-client';
 export interface AgentResponse {
   status: number;
   url: string;
@@ -61,4 +62,28 @@ export async function signInAndAllow(agent: TestAgent, authorizeUrl: string, red
   const afterLogin = await agent.follow(await agent.post(agent.formAction(loginPage), { username, password }), redirect);
   if (afterLogin.location?.startsWith(redirect) || !afterLogin.html.includes('name="decision"')) return afterLogin;
   return agent.follow(await agent.post(agent.formAction(afterLogin, 'decision'), { decision: 'allow' }), redirect);
+}
+
+/**
+ * The PKCE sign-in most sign-in tests make: an authorization request (S256, a fresh verifier and
+ * state), the sign-in form filled and the app allowed (signInAndAllow), the code exchanged by
+ * openid-client. Throws, naming the page, when the browser does not come back to the app.
+ */
+export async function signInWithCode(
+  config: oidc.Configuration,
+  request: { redirectUri: string; scope: string; username: string; password: string; agent?: TestAgent; params?: Record<string, string> }
+): Promise<Awaited<ReturnType<typeof oidc.authorizationCodeGrant>>> {
+  const verifier = oidc.randomPKCECodeVerifier();
+  const state = oidc.randomState();
+  const url = oidc.buildAuthorizationUrl(config, {
+    redirect_uri: request.redirectUri,
+    scope: request.scope,
+    code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
+    code_challenge_method: 'S256',
+    state,
+    ...request.params,
+  });
+  const back = await signInAndAllow(request.agent ?? new TestAgent(), url.toString(), request.redirectUri, request.username, request.password);
+  if (!back.location?.startsWith(request.redirectUri)) throw new Error(`the sign-in of ${request.username} did not come back to the app: ${back.status} ${back.html.slice(0, 400)}`);
+  return oidc.authorizationCodeGrant(config, new URL(back.location), { pkceCodeVerifier: verifier, expectedState: state });
 }

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadServerKey } from '../auth/server-key.js';
 import { startTestServer, type TestServer } from '../../test/helpers/server.js';
 import { signinOf } from './test-helpers.js';
-import { signInAndAllow, TestAgent } from './test-agent.js';
+import { signInWithCode } from './test-agent.js';
 
 let server: TestServer;
 const REDIRECT = 'http://127.0.0.1:9/callback';
@@ -23,10 +23,7 @@ afterAll(async () => {
 
 async function signIn(scope: string, username = 'nurse.info', password = 'info nurse 12'): Promise<{ config: oidc.Configuration; tokens: oidc.TokenEndpointResponse & oidc.TokenEndpointResponseHelpers }> {
   const config = await oidc.discovery(new URL(`${server.url}/auth`), 'info-app', undefined, oidc.None(), { execute: [oidc.allowInsecureRequests] });
-  const verifier = oidc.randomPKCECodeVerifier();
-  const url = oidc.buildAuthorizationUrl(config, { redirect_uri: REDIRECT, scope, code_challenge: await oidc.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256', state: 's' });
-  const back = await signInAndAllow(new TestAgent(), url.toString(), REDIRECT, username, password);
-  const tokens = await oidc.authorizationCodeGrant(config, new URL(back.location as string), { pkceCodeVerifier: verifier, expectedState: 's' });
+  const tokens = await signInWithCode(config, { redirectUri: REDIRECT, scope, username, password });
   return { config, tokens };
 }
 
