@@ -218,6 +218,14 @@ export function runDataSharingContract(kind: StoreKind): void {
             expect(res.status, path).toBe(200);
             expect(res.text, path).not.toContain(id);
           }
+          // Nor does an app a clinician of that organization launched for the visible record.
+          const app = { authorization: `Bearer ${server.token({ scope: 'patient/*.rs', organization: 'Organization/C', patient: other })}` };
+          for (const path of [`Patient/${other}`, `Patient/${other}/$everything`, `Patient?_id=${other}`]) {
+            const res = await server.fhir('GET', path, { headers: app });
+            expect(res.status, path).toBe(200);
+            expect(res.text, path).toContain(other);
+            expect(res.text, path).not.toContain(id);
+          }
           // Nor does an export of the organization's patients (one file per type, and patient blocks).
           const exportToken = server.token({ scope: 'user/*.rs', organization: 'Organization/C' });
           for (const path of ['Patient/$export?_type=Patient', 'Patient/$export?organizeOutputBy=Patient']) {
@@ -238,7 +246,7 @@ export function runDataSharingContract(kind: StoreKind): void {
           expect(stored.extension.filter((e: any) => e.url === ext).map((e: any) => e.valueReference.reference)).toEqual([`Patient/${id}`]);
           expect(stored.meta.tag.map((t: any) => t.code)).toContain('possible-duplicate');
           expect((await server.fhir('DELETE', `Patient/${other}`)).status).toBe(204);
-        });
+        }, 120_000);
 
         it('type and system history leave its versions out and give no total', async () => {
           const { id, imm } = hidden[status];

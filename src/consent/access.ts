@@ -23,7 +23,11 @@ export interface AccessPolicy {
   readonly kind: 'public-health' | 'organization' | 'patient-compartment' | 'anonymous';
   /** True when the policy hides anything at all (then totals that could count hidden records are left out). */
   readonly restricts: boolean;
-  /** `Patient/<id>` of the patients an organization caller may not see (Group members, src/consent/group-members.ts). */
+  /**
+   * `Patient/<id>` of the patients a caller acting for an organization may not see, in a patient
+   * context too (Group members, src/consent/group-members.ts; a Patient's references to them,
+   * src/consent/patient-references.ts).
+   */
   readonly hiddenPatients?: readonly string[];
   /** Filter ANDed onto every query of that type (undefined: no restriction). */
   accessFilter(resourceType: string): Filter | undefined;
@@ -112,7 +116,7 @@ export async function accessPolicyFor(
   return {
     kind: compartment ? 'patient-compartment' : 'organization',
     restricts: compartment !== undefined || hiddenRefs.length > 0,
-    hiddenPatients: compartment ? [] : hiddenRefs,
+    hiddenPatients: hiddenRefs,
     accessFilter(resourceType) {
       const inCompartment = resourceType in PATIENT_OF;
       if (compartment) {

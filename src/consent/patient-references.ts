@@ -13,14 +13,23 @@ import type { ResourceRecord } from '../store/store.js';
 import type { AccessPolicy } from './access.js';
 import { localReference } from './data-sharing.js';
 
-/** Whether Patients need this treatment for the caller: only organizations hiding someone. */
+/**
+ * Whether Patients need this treatment for the caller: callers acting for an organization that
+ * hides someone from them, with or without a patient context (an app a clinician launched).
+ */
 export function hidesPatientReferences(policy: AccessPolicy): boolean {
-  return policy.kind === 'organization' && policy.restricts;
+  return (policy.hiddenPatients?.length ?? 0) > 0;
 }
+
+/** The hidden patients of a policy as a set, made once per policy (one per request). */
+const hiddenSets = new WeakMap<AccessPolicy, Set<string>>();
 
 function hiddenPatient(reference: string | undefined, policy: AccessPolicy): boolean {
   const patient = localReference('Patient', reference);
-  return patient !== undefined && !policy.visible({ resourceType: 'Patient', id: patient.slice('Patient/'.length) });
+  if (patient === undefined) return false;
+  let hidden = hiddenSets.get(policy);
+  if (!hidden) hiddenSets.set(policy, (hidden = new Set(policy.hiddenPatients ?? [])));
+  return hidden.has(patient);
 }
 
 const hiddenDuplicate = (policy: AccessPolicy) => (e: Extension) =>
