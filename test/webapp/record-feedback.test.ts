@@ -4,7 +4,8 @@
 // refused save keeps the form, marks the field the registry names (aria-invalid, its words linked
 // by aria-describedby) and moves the focus there; choosing Yes / No for data sharing with the
 // keyboard keeps the focus on the choice and stores the Consent CONTRACT.md "Data sharing" reads;
-// Search and Run reminder/recall keep the focus while they work. axe runs on each state.
+// Search and Run reminder/recall keep the focus while they work; a slow Save does not pull a user
+// who went elsewhere back to the record. axe runs on each state.
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildWebApp } from '../../scripts/build-web.js';
@@ -206,6 +207,36 @@ describe.skipIf(Boolean(missing))('clinic web app: what Save tells the user', ()
     await expect(description('Date of birth')).resolves.toMatch(/125 years/);
     await expect(page.getByLabel(/^Last name/).inputValue()).resolves.toBe('Oldest');
     await noSeriousViolations();
+  });
+
+  it('a slow Save does not pull a user who went elsewhere meanwhile back to the record; the dose is stored once', async () => {
+    const doses = async () => ((await server.fhir('GET', `Immunization?patient=Patient/${patientId}&lot-number=SLOW-SAVE-1`)).body.entry ?? []).length;
+    await page.goto(`${origin}/app/patients/${patientId}/immunizations/new`);
+    await page.getByLabel('Vaccine').fill('08');
+    await page.keyboard.press('Escape');
+    await page.getByLabel('Lot number').fill('SLOW-SAVE-1');
+    // The registry is slow to answer this Save.
+    let answered!: () => void;
+    const saveAnswered = new Promise<void>((resolve) => (answered = resolve));
+    await page.route(
+      /\/fhir\/Immunization$/,
+      async (route) => {
+        if (route.request().method() !== 'POST') return route.continue();
+        await new Promise((resolve) => setTimeout(resolve, 2_000));
+        await route.continue();
+        answered();
+      },
+      { times: 1 }
+    );
+    await page.getByRole('button', { name: 'Save' }).click();
+    // Meanwhile the nurse goes on to find the next child.
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Find a patient' }).click();
+    await page.getByLabel('Last name').fill('Next-Child');
+    await saveAnswered;
+    await page.waitForTimeout(500);
+    expect(new URL(page.url()).pathname).toBe('/app/');
+    await expect(page.getByLabel('Last name').inputValue()).resolves.toBe('Next-Child');
+    await expect(doses()).resolves.toBe(1);
   });
 
   it('keeps the focus on Search and on Run reminder/recall while they work and after (axe while busy)', async () => {

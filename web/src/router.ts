@@ -24,3 +24,12 @@ export function linkClick(event: React.MouseEvent<HTMLAnchorElement>, to: string
   event.preventDefault();
   navigate(to);
 }
+
+/**
+ * For a screen that moves on when its request answers (Save → the record): whether the user is
+ * still on the page the request left from. Someone who went elsewhere while a slow save was out
+ * (the menu, Back) was pulled back to the record when it answered, away from what they were doing.
+ */
+export function stillOn(path: string): boolean {
+  return window.location.pathname === path;
+}

@@ -8,7 +8,7 @@ import { useRefusalFocus } from '../refusal-focus';
 import { issueText } from '../errors';
 import { ApiError } from '../fhir';
 import type { Patient } from '../fhir-types';
-import { navigate } from '../router';
+import { navigate, stillOn } from '../router';
 import { useSession } from '../session';
 import { BusyButton, ErrorPanel, PageTitle } from '../ui';
 import type { SavedNotes } from './RecordImmunization';
@@ -96,11 +96,14 @@ export function AddPatient({ initial }: { initial: URLSearchParams }) {
     };
     setBusy(true);
     setError(undefined);
+    const from = window.location.pathname;
     try {
       // The answer's OperationOutcome: the rule warnings and notes (a test-like or newborn
       // placeholder name, the child already registered) are shown on the record.
       const { id, outcome } = await api.create('Patient', patient);
       const notes: SavedNotes = { notes: (outcome?.issue ?? []).filter((i) => i.severity === 'warning' || i.severity === 'information').map(issueText) };
+      // Stored; a user who went elsewhere meanwhile stays there.
+      if (!stillOn(from)) return;
       if (id) navigate(`/app/patients/${id}?saved=patient`, false, notes);
       else setError(new Error('The registry saved the patient but did not say under which record. Search for the patient again.'));
     } catch (err) {

@@ -9,7 +9,7 @@ import { useRefusalFocus } from '../refusal-focus';
 import { issueText } from '../errors';
 import { ApiError } from '../fhir';
 import type { Immunization, OperationOutcome, OperationOutcomeIssue, Patient } from '../fhir-types';
-import { navigate } from '../router';
+import { navigate, stillOn } from '../router';
 import { useSession } from '../session';
 import { BusyButton, ErrorPanel, PageTitle, patientName } from '../ui';
 import { VaccineInput } from '../VaccineInput';
@@ -197,13 +197,15 @@ export function RecordImmunization({ patientId }: { patientId: string }) {
     if (!resource) return;
     setBusy(true);
     setError(undefined);
+    const from = window.location.pathname;
     try {
       // The answer's OperationOutcome holds the rule warnings the dose was stored with: shown on the
       // record, as the checks while typing may not have come back before Save was pressed.
       const outcome = await api.post<OperationOutcome | undefined>('Immunization', resource, { Prefer: 'return=OperationOutcome' });
       const warnings = (outcome?.issue ?? []).filter((i) => i.severity === 'warning').map(issueText);
       const saved: SavedNotes = { notes: warnings };
-      navigate(`/app/patients/${patientId}?saved=immunization`, false, saved);
+      // Stored; a user who went elsewhere meanwhile stays there (the dose is on the record).
+      if (stillOn(from)) navigate(`/app/patients/${patientId}?saved=immunization`, false, saved);
     } catch (err) {
       setError(err);
       setFieldErrors(fieldErrorsOf(err));
