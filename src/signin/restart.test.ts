@@ -122,9 +122,32 @@ function restartSuite(kind: 'embedded' | 'mongodb'): void {
       const replayed = await token(server, exchange);
       expect(replayed.status).toBe(400);
       expect(replayed.body.error).toBe('invalid_grant');
-      // Replaying the code revoked its grant: the refresh token issued with it is refused.
+      // Replaying the code revoked its grant: the refresh token issued with it is refused, and so is
+      // the access token (RFC 7009 §2.1: revoked-tokens.ts).
       const refreshed = await token(server, { grant_type: 'refresh_token', refresh_token: tokens.body.refresh_token as string, client_id: 'iis-web-app' });
       expect(refreshed.body.error).toBe('invalid_grant');
+      expect((await fetch(`${server.baseUrl}/Patient?_count=1`, { headers: { authorization: `Bearer ${tokens.body.access_token}` } })).status).toBe(401);
+    });
+
+    it('an access token revoked before a restart stays refused after it; one not revoked keeps working', async () => {
+      const overrides = await restartableOverrides();
+      let server: TestServer = await startTestServer('embedded', overrides);
+      await signinOf(server).users.create({ ...USER, role: 'clinician', organization: 'Organization/clinic-a' });
+      const callback = `${server.url}/app/callback`;
+      const exchange = async () => {
+        const signedIn = await authorize(server, new TestAgent(), callback, 'openid fhirUser user/Patient.rs');
+        return (await token(server, { grant_type: 'authorization_code', code: signedIn.code as string, redirect_uri: callback, code_verifier: signedIn.verifier, client_id: 'iis-web-app' })).body.access_token as string;
+      };
+      const revokedToken = await exchange();
+      const keptToken = await exchange();
+      const revocation = await fetch(`${server.url}/auth/revoke`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ token: revokedToken, client_id: 'iis-web-app' }) });
+      expect(revocation.status).toBe(200);
+      await server.close();
+      server = await startTestServer('embedded', overrides);
+      cleanups.push(() => server.close());
+      const read = async (accessToken: string) => (await fetch(`${server.baseUrl}/Patient?_count=1`, { headers: { authorization: `Bearer ${accessToken}` } })).status;
+      expect(await read(revokedToken)).toBe(401);
+      expect(await read(keptToken)).toBe(200);
     });
   });
 }
