@@ -357,6 +357,9 @@ function suite(kind: StoreKind): void {
       const blocked = await manifest(link.payload);
       expect(blocked.status).toBe(403);
       expect(blocked.body.issue[0].details.coding[0].code).toBe('data-sharing-restricted');
+      // Whoever holds the link learns neither the registry's id of the child nor whom the family refused.
+      expect(JSON.stringify(blocked.body)).not.toContain(later);
+      expect(JSON.stringify(blocked.body)).not.toContain('Organization/C');
     });
 
     it('every manifest request for a link is audited: the recipient, the link, the patient, the outcome', async () => {

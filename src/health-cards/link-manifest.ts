@@ -186,8 +186,24 @@ async function currentCard(link: HealthLink, services: Services, requestId: stri
     return link.card;
   } catch (err) {
     audit(isFhirError(err) ? err.status : 500, `no card to share: ${err instanceof Error ? err.message : String(err)}`);
-    throw err;
+    throw forLinkHolder(err);
   }
+}
+
+/**
+ * A data-sharing refusal as the link's holder gets it: anyone holding the link, no caller of ours,
+ * so it keeps the status and rule code but names neither the registry's id of the patient nor the
+ * organization the family stopped sharing with (the audit trail keeps the full reason).
+ */
+function forLinkHolder(err: unknown): unknown {
+  if (!isFhirError(err) || err.status !== 403) return err;
+  const ruleCode = err.outcome.issue?.[0]?.details?.coding?.[0]?.code;
+  if (ruleCode !== 'data-sharing-restricted' && ruleCode !== 'data-sharing-unknown') return err;
+  const text =
+    ruleCode === 'data-sharing-unknown'
+      ? 'The record this SMART Health Link shares cannot be shared now: its data-sharing status is unknown'
+      : 'The record this SMART Health Link shares is no longer shared with the organization that made the link';
+  return new FhirError(403, outcome([makeIssue('error', 'forbidden', text, { ruleCode })]));
 }
 
 /** The card of a long-term link, issued now through the pipeline as the link's sharer; undefined when there is no dose to show. */
