@@ -40,6 +40,7 @@ import { backfillObservationConditions } from './hl7v2/backfill-conditions.js';
 import { loadSeverityPolicy } from './quality/policy.js';
 import { CodeSets } from './terminology/code-sets.js';
 import { syncCdsiObservations } from './terminology/cdsi-observations.js';
+import { syncRuleCodeSystem } from './terminology/rule-code-system.js';
 import { TerminologySync } from './terminology/store-sync.js';
 import { RuleRegistry } from './validation/business-rules.js';
 import { StructuralValidationPool } from './validation/structural-pool.js';
@@ -159,6 +160,8 @@ async function assemble(
   // CDSi's observation codes (what a Condition carries for the forecast) as CodeSystem/cdsi-observation,
   // rewritten when the supporting data changed, before the code sets load (src/terminology/cdsi-observations.ts).
   await syncCdsiObservations(store);
+  // The rule codes of OperationOutcomes as CodeSystem/iis-rule, from profiles/ (src/terminology/rule-code-system.ts).
+  await syncRuleCodeSystem(store);
   // The shipped coverage Measures, readable and searchable like any Measure (src/population/shipped-measures.ts).
   await syncShippedMeasures(store);
   const terminology = new TerminologySync(store, new CodeSets(), { logger });
