@@ -5,7 +5,8 @@
 // by aria-describedby) and moves the focus there; choosing Yes / No for data sharing with the
 // keyboard keeps the focus on the choice and stores the Consent CONTRACT.md "Data sharing" reads;
 // Search and Run reminder/recall keep the focus while they work; a slow Save does not pull a user
-// who went elsewhere back to the record. axe runs on each state.
+// who went elsewhere back to the record; a merged-away record leads to the one it was merged into.
+// axe runs on each state.
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildWebApp } from '../../scripts/build-web.js';
@@ -237,6 +238,43 @@ describe.skipIf(Boolean(missing))('clinic web app: what Save tells the user', ()
     expect(new URL(page.url()).pathname).toBe('/app/');
     await expect(page.getByLabel('Last name').inputValue()).resolves.toBe('Next-Child');
     await expect(doses()).resolves.toBe(1);
+  });
+
+  it('a record merged into another sends the user to the one it was merged into, and takes no dose', async () => {
+    const make = async (family: string, birthDate: string) => {
+      const created = await server.fhir('POST', 'Patient', {
+        body: { resourceType: 'Patient', name: [{ family, given: ['Merle'] }], gender: 'female', birthDate, managingOrganization: { reference: CLINIC } },
+      });
+      expect(created.status).toBe(201);
+      return created.body.id as string;
+    };
+    const source = await make('Oldrecord', isoDaysAgo(500));
+    const target = await make('Keptrecord', isoDaysAgo(501));
+    const merged = await server.fhir('POST', 'Patient/$merge', {
+      body: {
+        resourceType: 'Parameters',
+        parameter: [
+          { name: 'source-patient', valueReference: { reference: `Patient/${source}` } },
+          { name: 'target-patient', valueReference: { reference: `Patient/${target}` } },
+        ],
+      },
+    });
+    expect(merged.status).toBe(200);
+    await page.goto(`${origin}/app/patients/${source}`);
+    const toSurvivor = page.getByRole('link', { name: 'Open the record it was merged into' });
+    await toSurvivor.waitFor();
+    await noSeriousViolations();
+    await toSurvivor.click();
+    await expect.poll(() => new URL(page.url()).pathname).toBe(`/app/patients/${target}`);
+    // The old record's form: no Save that the registry would refuse, the way to the kept record.
+    await page.goto(`${origin}/app/patients/${source}/immunizations/new`);
+    const there = page.getByRole('link', { name: 'Record the immunization there' });
+    await there.waitFor();
+    await expect(page.getByRole('button', { name: 'Save' }).count()).resolves.toBe(0);
+    await noSeriousViolations();
+    await there.click();
+    await expect.poll(() => new URL(page.url()).pathname).toBe(`/app/patients/${target}/immunizations/new`);
+    await page.getByRole('button', { name: 'Save' }).waitFor();
   });
 
   it('keeps the focus on Search and on Run reminder/recall while they work and after (axe while busy)', async () => {

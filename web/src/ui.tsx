@@ -51,6 +51,12 @@ function currentName(patient: Patient): HumanName | undefined {
   return names.find((n) => n.use === 'official') ?? names.find((n) => n.use !== 'old') ?? names[0];
 }
 
+/** The id of the record this one was merged into (its `replaced-by` link), if any. */
+export function mergedInto(patient: Patient): string | undefined {
+  const reference = patient.link?.find((l) => l.type === 'replaced-by')?.other?.reference ?? '';
+  return /^Patient\/([A-Za-z0-9\-.]{1,64})$/.exec(reference)?.[1];
+}
+
 /** "Given Family" as people say it. */
 export function patientName(patient: Patient): string {
   const name = currentName(patient);

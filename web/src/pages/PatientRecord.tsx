@@ -13,7 +13,7 @@ import { Conditions } from './Conditions';
 import { LaunchApp } from './LaunchApp';
 import type { SavedNotes } from './RecordImmunization';
 import { consentStatus, currentSharing, newSharingConsent, personRecordIds, sharingHistory, type SharingStatus } from '../sharing';
-import { BADGE, ErrorPanel, genderText, PageTitle, patientName, TableScroll } from '../ui';
+import { AppLink, BADGE, ErrorPanel, genderText, mergedInto, PageTitle, patientName, TableScroll } from '../ui';
 import { doseVaccineName, loadCvx } from '../vaccines';
 
 export function PatientRecord({ patientId }: { patientId: string }) {
@@ -96,6 +96,7 @@ export function PatientRecord({ patientId }: { patientId: string }) {
     );
   }
 
+  const survivor = patient.active === false ? mergedInto(patient) : undefined;
   return (
     <>
       <PageTitle>{patientName(patient)}</PageTitle>
@@ -119,6 +120,12 @@ export function PatientRecord({ patientId }: { patientId: string }) {
       {patient.active === false && (
         <Alert color="yellow" mb="md">
           This record is inactive (merged into another record).
+          {survivor && (
+            <>
+              {' '}
+              <AppLink to={`/app/patients/${survivor}`}>Open the record it was merged into</AppLink>: doses and data sharing are recorded there.
+            </>
+          )}
         </Alert>
       )}
       <LaunchApp patientId={patientId} />

@@ -11,7 +11,7 @@ import { ApiError } from '../fhir';
 import type { Immunization, OperationOutcome, OperationOutcomeIssue, Patient } from '../fhir-types';
 import { navigate, stillOn } from '../router';
 import { useSession } from '../session';
-import { BusyButton, ErrorPanel, PageTitle, patientName } from '../ui';
+import { AppLink, BusyButton, ErrorPanel, mergedInto, PageTitle, patientName } from '../ui';
 import { VaccineInput } from '../VaccineInput';
 import { CVX_SYSTEM, loadCvx, lookupNdc, ndcDigits, NDC_SYSTEM, resolveVaccine, suggest, vaccineLabel, type Vaccine } from '../vaccines';
 
@@ -221,6 +221,21 @@ export function RecordImmunization({ patientId }: { patientId: string }) {
   };
   const problems = checks.filter((i) => i.severity === 'error' || i.severity === 'fatal');
   const warnings = checks.filter((i) => i.severity === 'warning');
+
+  // A record merged into another takes no dose (the registry refuses it, patient-merged): the
+  // form is offered on the record it was merged into.
+  const survivor = patient?.active === false ? mergedInto(patient) : undefined;
+  if (survivor) {
+    return (
+      <>
+        <PageTitle>Record immunization</PageTitle>
+        <Alert color="yellow" title="This record was merged into another" mb="md">
+          {patientName(patient as Patient)}&apos;s record is no longer used: doses are recorded on the record it was merged into.{' '}
+          <AppLink to={`/app/patients/${survivor}/immunizations/new`}>Record the immunization there</AppLink>.
+        </Alert>
+      </>
+    );
+  }
 
   if (patientError) {
     return (
