@@ -92,3 +92,35 @@ describe('the sign-in form counts failures per client address', () => {
     expect(other.status).toBe(303);
   });
 });
+
+describe('SOAP credentials (src/hl7v2) count failures per client address too', () => {
+  let server: TestServer;
+  beforeAll(async () => {
+    server = await startTestServer('embedded', { signin: { addressAttempts: 3, addressWindowMinutes: 15 } });
+    const { users } = signinOf(server);
+    for (const name of ['eve', 'fay', 'gus', 'hal']) await users.create({ username: `clerk.${name}`, password: `${name}'s soap password`, role: 'data-entry', organization: 'Organization/clinic-a' });
+  });
+  afterAll(async () => {
+    await server?.close();
+  });
+
+  const submit = async (username: string, password: string) => {
+    const xml = (text: string) => text.replace(/&/g, '&amp;').replace(/</g, '&lt;');
+    const envelope =
+      '<soap:Envelope xmlns:soap="http://www.w3.org/2003/05/soap-envelope"><soap:Body><submitSingleMessage xmlns="urn:cdc:iisb:2011">' +
+      `<username>${xml(username)}</username><password>${xml(password)}</password><facilityID>clinic-a</facilityID>` +
+      '<hl7Message>MSH|^~\\&amp;|A|B|C|D|20240101||VXU^V04^VXU_V04|X1|P|2.5.1</hl7Message></submitSingleMessage></soap:Body></soap:Envelope>';
+    const res = await fetch(`${server.url}/soap`, { method: 'POST', headers: { 'content-type': 'application/soap+xml; charset=utf-8' }, body: envelope });
+    return res.text();
+  };
+
+  it('one password across usernames: SecurityFault from the limit on, even for the right password of another user', async () => {
+    expect(await submit('clerk.hal', "hal's soap password")).not.toContain('SecurityFault');
+    for (const name of ['eve', 'fay', 'gus']) expect(await submit(`clerk.${name}`, 'one common guess')).toContain('SecurityFault');
+    expect(await submit('clerk.hal', "hal's soap password")).toContain('SecurityFault');
+    await server.audit.flush();
+    const audit = await server.fhir('GET', 'AuditEvent?_count=200');
+    expect(JSON.stringify(audit.body)).toContain('address-throttled');
+  });
+});
+

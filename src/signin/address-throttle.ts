@@ -7,9 +7,14 @@
 // between guesses). Sign-ins in progress hold a place, so a burst sent at once gets no more than
 // the limit either. Kept in memory per process (at most MAX_ADDRESSES addresses, the least recently
 // failing dropped first): each server process counts its own.
+import type { SignInFailure } from './users.js';
+
 export const DEFAULT_ADDRESS_ATTEMPTS = 30;
 export const DEFAULT_ADDRESS_WINDOW_MINUTES = 15;
 const MAX_ADDRESSES = 100_000;
+
+/** The failures that count against the client address: guesses (a disabled or suspended account's right password does not). */
+export const ADDRESS_COUNTED: ReadonlySet<SignInFailure> = new Set<SignInFailure>(['invalid-credentials', 'locked', 'totp-invalid']);
 
 export interface AddressThrottleOptions {
   attempts?: number;

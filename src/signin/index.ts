@@ -38,7 +38,7 @@ import { smartStyleRouter } from './smart-style.js';
 import { RegistrationTokens, registrationRouter } from './registration.js';
 import { DEFAULT_REVOCATION_POLL_SECONDS, DisabledUsers } from './revocations.js';
 import { RevokedAccessTokens } from './revoked-tokens.js';
-import { FailedSignInsByAddress } from './address-throttle.js';
+import { ADDRESS_COUNTED, FailedSignInsByAddress } from './address-throttle.js';
 import { fhirUserOf, UserDirectory, type DirectoryOptions } from './users.js';
 
 export { WEB_APP_CLIENT_ID } from './app-clients.js';
@@ -302,17 +302,37 @@ export function userDirectoryFor(store: Store, config: Config, options: SigninOp
 
 /**
  * Username/password checking for other front doors (SOAP credentials in src/hl7v2): build it once
- * from the front door's services, then `await check(username, password, { via: 'soap' })` gives
- * the Principal (whose `caller` goes to pipeline.executeAs) or undefined. Lockout, disabled
- * accounts, suspended facilities and TOTP apply; every attempt is audited.
+ * from the front door's services, then `await check(username, password, { via: 'soap', address })`
+ * gives the Principal (whose `caller` goes to pipeline.executeAs) or undefined. Lockout, disabled
+ * accounts, suspended facilities and TOTP apply, and the failures per client address of the sign-in
+ * form (address-throttle.ts; its own count, per checker): an address past its limit is refused
+ * without a password check. Every attempt is audited.
  */
 export function credentialChecker(
   services: Pick<FrontDoorServices, 'systemStore' | 'audit' | 'baseUrl' | 'config'>,
   users: UserDirectory = userDirectoryFor(services.systemStore, services.config)
 ): Signin['checkCredentials'] {
   const issuer = tokenIssuer(services.config.publicBaseUrl);
+  const throttle = new FailedSignInsByAddress({ attempts: services.config.signin?.addressAttempts, windowMinutes: services.config.signin?.addressWindowMinutes });
   return async (username, password, check = {}) => {
-    const result = await users.authenticate(username, password, check.totp);
+    const attempt = check.address ? throttle.begin(check.address) : undefined;
+    if (attempt && 'retryAfterSeconds' in attempt) {
+      services.audit.recordEvent(
+        buildSecurityEvent(
+          { kind: 'signin', username: String(username ?? '').trim().toLowerCase().slice(0, 256), clientId: check.via, address: check.address, result: 'address-throttled' },
+          services.baseUrl
+        )
+      );
+      return undefined;
+    }
+    let result: Awaited<ReturnType<UserDirectory['authenticate']>>;
+    try {
+      result = await users.authenticate(username, password, check.totp);
+    } catch (err) {
+      attempt?.settle(false);
+      throw err;
+    }
+    attempt?.settle(!result.ok && ADDRESS_COUNTED.has(result.reason));
     services.audit.recordEvent(
       buildSecurityEvent(
         {

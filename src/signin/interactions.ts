@@ -5,7 +5,7 @@
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type Provider from 'oidc-provider';
 import { errors as oidcErrors } from 'oidc-provider';
-import type { FailedSignInsByAddress } from './address-throttle.js';
+import { ADDRESS_COUNTED, type FailedSignInsByAddress } from './address-throttle.js';
 import type { AppClients } from './app-clients.js';
 import type { SignInEvent } from './audit.js';
 import { launchRefusal, type EhrLaunches } from './ehr-launch.js';
@@ -33,9 +33,6 @@ export interface InteractionOptions {
 }
 
 type Details = Awaited<ReturnType<Provider['interactionDetails']>>;
-
-/** The failures that count against the client address: guesses (a disabled or suspended account's right password does not). */
-const ADDRESS_COUNTED = new Set<SignInFailure>(['invalid-credentials', 'locked', 'totp-invalid']);
 
 const FAILURE_TEXT: Record<Exclude<SignInFailure, 'totp-required'>, (o: InteractionOptions) => string> = {
   'invalid-credentials': () => 'The username or password is not right. Check them and try again.',
