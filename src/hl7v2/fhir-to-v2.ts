@@ -129,10 +129,14 @@ function xad(address: Address): FieldValue {
 function xtn(telecom: ContactPoint): FieldValue | undefined {
   if (!telecom.value) return undefined;
   if (telecom.system === 'email') return [undefined, 'NET', 'Internet', telecom.value];
-  const digits = telecom.value.replace(/\D/g, '');
+  // A VXU's XTN-5 country code and XTN-8 extension are kept as `+1 ` and ` x12` around the number
+  // (vxu-to-fhir.ts readPhone): they go back to their components, not into XTN-1, which the CDC
+  // guide does not support.
+  const [, country, number, extension] = /^(?:\+(\d+) )?(.*?)(?: x(\S+))?$/.exec(telecom.value.trim()) ?? [];
+  const digits = (number ?? telecom.value).replace(/\D/g, '');
   const use = telecom.use === 'work' ? 'WPN' : 'PRN';
   const equipment = telecom.system === 'fax' ? 'FX' : telecom.use === 'mobile' ? 'CP' : 'PH';
-  if (digits.length === 10) return [undefined, use, equipment, undefined, undefined, digits.slice(0, 3), digits.slice(3)];
+  if (digits.length === 10) return [undefined, use, equipment, undefined, country, digits.slice(0, 3), digits.slice(3), extension];
   return [telecom.value, use, equipment];
 }
 

@@ -134,6 +134,23 @@ describe('QBP^Q11 Z34 → RSP^K11', () => {
     expect(eligibility && components(eligibility, 17)[0], text).toBe('VXC40');
   });
 
+  it('phones with a country code or an extension come back in XTN-5 / XTN-8 (with area code and local number), never in XTN-1', async () => {
+    const birth = yearsAgo(3);
+    const child = pid({ mrn: 'XTN-1', family: 'Virtanen', given: 'Aapo', birth }).split('|');
+    child[13] = '^PRN^PH^^1^617^5551234^12~^PRN^CP^^^617^5559876';
+    child[14] = '^WPN^PH^^^617^5550000^99';
+    const sent = await post(vxu({ pid: child.join('|'), orders: [order({ filler: 'XTN-1-A', cvx: '08', date: hl7Date(20) })] }));
+    expect(['AA', 'AE'], sent.text).toContain(sent.msg.getSegment('MSA')?.getField(1).toString());
+    const { msg, text } = await post(qbp(qpd({ id: 'XTN-1^^^MYEHR^MR', family: 'Virtanen', given: 'Aapo', birth })));
+    expect(profileOf(msg), text).toBe('Z32');
+    const pidSegment = msg.getSegment('PID') as Hl7Segment;
+    expect(repetitions(pidSegment, 13), text).toEqual([
+      ['', 'PRN', 'PH', '', '1', '617', '5551234', '12'],
+      ['', 'PRN', 'CP', '', '', '617', '5559876'],
+    ]);
+    expect(repetitions(pidSegment, 14), text).toEqual([['', 'WPN', 'PH', '', '', '617', '5550000', '99']]);
+  });
+
   it('a query by name and birth date only finds the child through $match (Z32)', async () => {
     const { msg, text } = await post(qbp(qpd({ family: 'Whitaker', given: 'Noah', birth: yearsAgo(0, 200), sex: 'M', maiden: 'Ferreira' })));
     expect(profileOf(msg), text).toBe('Z32');
