@@ -4,7 +4,7 @@
 import * as oidc from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, type TestServer } from '../../test/helpers/server.js';
-import { FailedSignInsByAddress } from './address-throttle.js';
+import { addressKey, FailedSignInsByAddress } from './address-throttle.js';
 import { signinOf } from './test-helpers.js';
 import { TestAgent } from './test-agent.js';
 
@@ -28,6 +28,23 @@ describe('FailedSignInsByAddress', () => {
     expect('settle' in throttle.begin('10.0.0.2')).toBe(true);
     now += 9 * 60_000; // the first failure leaves the window
     expect('settle' in throttle.begin('10.0.0.1')).toBe(true);
+  });
+
+  it('counts an IPv6 client by its /64 (one host has all of it) and an IPv4-mapped address as its IPv4 address', () => {
+    expect(addressKey('2001:db8:0:1:aaaa:bbbb:cccc:dddd')).toBe('2001:db8:0:1::/64');
+    expect(addressKey('2001:0db8:0000:0001::1')).toBe('2001:db8:0:1::/64');
+    expect(addressKey('2001:db8::1')).toBe('2001:db8:0:0::/64');
+    expect(addressKey('::1')).toBe('0:0:0:0::/64');
+    expect(addressKey('fe80::1%eth0')).toBe('fe80:0:0:0::/64');
+    expect(addressKey('::ffff:203.0.113.9')).toBe('203.0.113.9');
+    expect(addressKey('203.0.113.9')).toBe('203.0.113.9');
+    const throttle = new FailedSignInsByAddress({ attempts: 2, windowMinutes: 10 });
+    for (const address of ['2001:db8:0:1::a', '2001:db8:0:1::b']) {
+      const attempt = throttle.begin(address);
+      if ('settle' in attempt) attempt.settle(true);
+    }
+    expect(throttle.begin('2001:db8:0:1:ffff::c')).toMatchObject({ retryAfterSeconds: expect.any(Number) });
+    expect('settle' in throttle.begin('2001:db8:0:2::a')).toBe(true);
   });
 
   it('sign-ins in progress hold a place: a burst sent at once gets no more than the limit', () => {

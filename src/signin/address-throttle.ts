@@ -5,8 +5,11 @@
 // refused (429 with Retry-After) before any password is checked, until the oldest failure in the
 // window ages out. A success does not wipe the count (an attacker could sign in to their own account
 // between guesses). Sign-ins in progress hold a place, so a burst sent at once gets no more than
-// the limit either. Kept in memory per process (at most MAX_ADDRESSES addresses, the least recently
+// the limit either. An IPv6 client is counted by its /64 network (one host is routinely given a
+// whole /64, so counting single addresses would let it try 2^64 times); an IPv4-mapped IPv6
+// address (::ffff:a.b.c.d) counts as its IPv4 address. Kept in memory per process (at most MAX_ADDRESSES addresses, the least recently
 // failing dropped first): each server process counts its own.
+import { isIPv4, isIPv6 } from 'node:net';
 import type { SignInFailure } from './users.js';
 
 export const DEFAULT_ADDRESS_ATTEMPTS = 30;
@@ -44,7 +47,8 @@ export class FailedSignInsByAddress {
    * A place for a sign-in from `address`, or the seconds to wait (Retry-After) when the address
    * has used up its failures in the window (counting the sign-ins still in progress).
    */
-  begin(address: string): AddressAttempt | { retryAfterSeconds: number } {
+  begin(clientAddress: string): AddressAttempt | { retryAfterSeconds: number } {
+    const address = addressKey(clientAddress);
     const now = this.now();
     const recent = this.recentFailures(address, now);
     const busy = this.inProgress.get(address) ?? 0;
@@ -85,4 +89,18 @@ export class FailedSignInsByAddress {
     else if (recent.length !== times.length) this.failures.set(address, recent);
     return recent;
   }
+}
+
+/** What failures are counted by: an IPv4 address, or an IPv6 address's /64 network (`2001:db8:0:1::/64`). */
+export function addressKey(address: string): string {
+  const mapped = /^::ffff:(\d{1,3}(?:\.\d{1,3}){3})$/i.exec(address);
+  if (mapped && isIPv4(mapped[1])) return mapped[1];
+  const bare = address.split('%')[0];
+  if (!isIPv6(bare)) return address;
+  const [head, tail = ''] = bare.toLowerCase().split('::');
+  const left = head === '' ? [] : head.split(':');
+  const right = bare.includes('::') ? (tail === '' ? [] : tail.split(':')) : [];
+  // An embedded IPv4 tail (::1.2.3.4) is in the last 32 bits: it never reaches the first 64.
+  const groups = [...left, ...Array(Math.max(0, 8 - left.length - right.length)).fill('0'), ...right];
+  return `${groups.slice(0, 4).map((g) => g.replace(/^0+(?=.)/, '')).join(':')}::/64`;
 }
