@@ -229,6 +229,10 @@ for (const { kind, skip } of suites) {
         const [stored] = await patientsBy(`${authority('MYEHR')}|NULL-C2`);
         expect(stored.name).toEqual([{ family: 'Ilves', given: ['Juho'], use: 'official' }]);
       }
+      // In a second repetition (an alias): its ERR names that repetition; the legal name is read as sent.
+      const alias = await post(vxu({ pid: pidWith(pid(child), { 5: 'Ilves^Juho^^^^^L~""^Jussi^^^^^A' }), orders: [order({ filler: 'NULL-C2-3', cvx: '20', date: hl7Date(20) })] }));
+      expect(alias.msa, alias.text).toBe('AE');
+      expect(alias.errs).toContainEqual(expect.objectContaining({ location: 'PID^1^5^2^1', hl7: '101', severity: 'W' }));
       const newChild = await post(vxu({ pid: pidWith(pid({ mrn: 'NULL-C3', family: 'Jokela', given: 'Kaisa', birth: yearsAgo(6), sex: 'F' }), { 5: '""^Kaisa^^^^^L' }), orders: [order({ filler: 'NULL-C3-A', cvx: '08', date: hl7Date(60) })] }));
       expect(newChild.msa, newChild.text).toBe('AR');
       expect(await patientsBy(`${authority('MYEHR')}|NULL-C3`)).toEqual([]);

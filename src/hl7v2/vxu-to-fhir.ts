@@ -105,7 +105,7 @@ export interface VxuContent {
   /** What the message's fields sent as HL7's null `""` delete from the stored record (an empty field keeps it). */
   withdrawn: WithdrawnFacts;
   /** Required PID fields (or components) sent as `""` (PID-5 name, its family or given name; PID-7 birth date): they identify the patient and are never deleted. */
-  requiredNulls: Array<{ field: number; component?: number; what: string }>;
+  requiredNulls: Array<{ field: number; component?: number; repetition?: number; what: string }>;
   /** PD1-12 sent as `""`: the protection indicator this submitter recorded is withdrawn. */
   protectionWithdrawn: boolean;
 }
@@ -249,7 +249,7 @@ function readNulls(
   ].filter(({ field }) => pidNull(field));
   repetitions(pid, 5).forEach((_, r) => {
     for (const [c, what] of [[1, 'family name'], [2, 'given name']] as const) {
-      if (isHl7NullComponent(pid, 5, c, r)) requiredNulls.push({ field: 5, component: c, what: `patient ${what}` });
+      if (isHl7NullComponent(pid, 5, c, r)) requiredNulls.push({ field: 5, component: c, repetition: r + 1, what: `patient ${what}` });
     }
   });
   return { withdrawn, requiredNulls, protectionWithdrawn: !!pd1 && isHl7Null(pd1, 12) };

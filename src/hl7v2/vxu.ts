@@ -155,14 +155,14 @@ function withoutMeta(consent: Consent): Consent {
 }
 
 /** A required PID field sent as HL7's null on a stored record: the value identifies the patient, so it is kept (AE). */
-function requiredNullKept({ field, component, what }: { field: number; component?: number; what: string }): Hl7Issue {
+function requiredNullKept({ field, component, repetition, what }: { field: number; component?: number; repetition?: number; what: string }): Hl7Issue {
   const where = component ? `PID-${field}.${component}` : `PID-${field}`;
   return {
     severity: 'W',
     hl7Code: '101',
     appCode: '7',
     text: `${where} (${what}) is HL7's null "": it is required and identifies the patient, so it cannot be deleted; the stored value was kept`,
-    location: { segment: 'PID', sequence: 1, field, ...(component ? { component } : {}) },
+    location: { segment: 'PID', sequence: 1, field, ...(repetition ? { repetition } : {}), ...(component ? { component } : {}) },
   };
 }
 
