@@ -7,6 +7,7 @@ import { calculateJwkThumbprint, compactVerify, decodeProtectedHeader, importJWK
 import jsQRModule from 'jsqr';
 import { PNG } from 'pngjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { outParameterProblems } from '../../test/helpers/operation-definition.js';
 import { immunization, patient, sharingConsent, startTestServer, type TestServer } from '../../test/helpers/server.js';
 import { rotateIssuerKey } from './issuer-keys.js';
 import { fromNumeric, qrPng } from './qr.js';
@@ -88,6 +89,7 @@ describe('$health-cards-issue', () => {
   it('issues a card a verifier trusting only the published keys accepts, with a minimised Bundle', async () => {
     const res = await issue(childId);
     expect(res.status, res.text).toBe(200);
+    expect(outParameterProblems(res.body, 'health-cards-issue')).toEqual([]);
     const params = res.body;
     expect(params.resourceType).toBe('Parameters');
     const jws = params.parameter.find((p: any) => p.name === 'verifiableCredential').valueString;

@@ -11,6 +11,7 @@ import { validateResource } from '@medplum/core';
 import jsQRModule from 'jsqr';
 import { PNG } from 'pngjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { outParameterProblems } from '../../test/helpers/operation-definition.js';
 import { immunization, patient, sharingConsent, startTestServer, testMongoUrl, type StoreKind, type TestServer } from '../../test/helpers/server.js';
 import { loadDefinitions } from '../fhir/definitions.js';
 import { PASSCODE_ATTEMPTS } from './link-store.js';
@@ -120,6 +121,7 @@ function suite(kind: StoreKind): void {
       expect(res.body.parameter.map((p: any) => p.name)).toEqual(['shlink', 'link', 'expiration', 'label']);
       loadDefinitions();
       expect(() => validateResource(res.body)).not.toThrow();
+      expect(outParameterProblems(res.body, 'health-link-create')).toEqual([]);
       expect(payload.url).toMatch(new RegExp(`^${server.url}/shl/[A-Za-z0-9_-]{43}$`));
       expect(payload.url.length).toBeLessThanOrEqual(128);
       expect(Buffer.from(payload.key, 'base64url')).toHaveLength(32);
@@ -290,6 +292,7 @@ function suite(kind: StoreKind): void {
       const revokeOne = await server.fhir('POST', `Patient/${id}/$health-link-revoke`, { body: params(param('link', { valueString: a.handle })) });
       expect(revokeOne.status, revokeOne.text).toBe(200);
       expect(revokeOne.body.parameter).toEqual([{ name: 'revoked', valueInteger: 1 }]);
+      expect(outParameterProblems(revokeOne.body, 'health-link-revoke')).toEqual([]);
       expect((await manifest(a.payload)).status).toBe(404);
       expect((await manifest(b.payload)).status).toBe(200);
       // By its shlink URI (as the family has it) too; revoking again: 404.
@@ -311,6 +314,8 @@ function suite(kind: StoreKind): void {
       const cardsRevoked = await server.fhir('POST', `Patient/${id}/$health-cards-revoke`);
       expect(cardsRevoked.status, cardsRevoked.text).toBe(200);
       expect(cardsRevoked.body.parameter.find((p: any) => p.name === 'healthLinksDeactivated').valueInteger).toBe(1);
+      // The answer is what OperationDefinition/health-cards-revoke says it is.
+      expect(outParameterProblems(cardsRevoked.body, 'health-cards-revoke')).toEqual([]);
       expect((await manifest(d.payload)).status).toBe(404);
 
       // $merge: the source's links go, the target's stay.

@@ -1,6 +1,7 @@
 // $immds-forecast over HTTP: the POST with the history in Parameters, the GET on a stored patient
 // under the same scope and data-sharing rules as a read, and clear 4xx answers to bad input.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { outParameterProblems } from '../../test/helpers/operation-definition.js';
 import { immunization, patient, sharingConsent, startTestServer, type TestServer } from '../../test/helpers/server.js';
 
 type Rec = { vaccineCode: { text: string }[]; forecastStatus: { coding: { code: string }[] }; doseNumberPositiveInt?: number; dateCriterion?: { code: { coding: { code: string }[] }; value: string }[] };
@@ -45,6 +46,7 @@ describe('$immds-forecast', () => {
     });
     expect(res.status, res.text).toBe(200);
     expect(res.body.resourceType).toBe('Parameters');
+    expect(outParameterProblems(res.body, 'immds-forecast')).toEqual([]);
     const second = res.body.parameter.filter((p: any) => p.name === 'evaluation' && p.resource.immunizationEvent.reference === 'Immunization/d2');
     expect(second).toHaveLength(3);
     expect(second[0].resource.doseStatusReason[0].text).toBe('Age: Too Young');

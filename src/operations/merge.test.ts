@@ -1,6 +1,7 @@
 // Patient/$merge input over HTTP: a 0..1 parameter given twice is a 400 and nothing is merged (the
 // first target-patient was used and the merge done, whatever the second one said).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { outParameterProblems } from '../../test/helpers/operation-definition.js';
 import { immunization, patient, startTestServer, type TestServer } from '../../test/helpers/server.js';
 
 describe('Patient/$merge input', () => {
@@ -126,6 +127,7 @@ describe('a merge of records without identifiers', () => {
       body: { resourceType: 'Parameters', parameter: [{ name: 'source-patient', valueReference: { reference: `Patient/${source}` } }, { name: 'target-patient', valueReference: { reference: `Patient/${target}` } }] },
     });
     expect(merge.status, merge.text).toBe(200);
+    expect(outParameterProblems(merge.body, 'merge')).toEqual([]);
     const answered = merge.body.parameter.find((p: any) => p.name === 'result').resource;
     expect(answered).not.toHaveProperty('identifier');
 
