@@ -163,6 +163,33 @@ describe.skipIf(Boolean(missing))('clinic web app: many results, date of birth o
     await expect(history.innerText()).resolves.not.toMatch(/Vaccine \(CVX/);
   });
 
+  it('a data-entry user sees the data-sharing status but no choice its account cannot record', async () => {
+    const entryContext = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    entryContext.setDefaultTimeout(10_000);
+    try {
+      const tab = await entryContext.newPage();
+      await signInUser(tab, origin, server.token(), { username: 'entry.reflow', password: 'reflow entry password', organization: CLINIC, role: 'data-entry' });
+      const consentWrites: string[] = [];
+      tab.on('request', (r) => r.method() === 'POST' && /\/fhir\/Consent$/.test(r.url()) && consentWrites.push(r.url()));
+      await tab.goto(`${origin}/app/patients/${childId}`);
+      await tab.getByRole('heading', { name: 'Data sharing' }).waitFor();
+      await tab.getByText('Your account cannot record this choice').waitFor();
+      await expect(tab.getByRole('radio', { name: 'No' }).isDisabled()).resolves.toBe(true);
+      await expect(tab.getByRole('radio', { name: 'Yes' }).isDisabled()).resolves.toBe(true);
+      await tab.getByRole('radio', { name: 'No' }).click({ force: true });
+      await tab.waitForTimeout(300);
+      expect(consentWrites).toEqual([]);
+      const violations = await seriousViolations(tab);
+      expect(violations, describeViolations(violations)).toEqual([]);
+    } finally {
+      await entryContext.close();
+    }
+    // A clinician still chooses.
+    await page.goto(`${origin}/app/patients/${childId}`);
+    await page.getByRole('heading', { name: 'Data sharing' }).waitFor();
+    await expect(page.getByRole('radio', { name: 'No' }).isEnabled()).resolves.toBe(true);
+  });
+
   it('at 320 px a record never scrolls sideways, and its wide tables scroll with the keyboard', async () => {
     await page.setViewportSize({ width: 320, height: 720 });
     try {

@@ -106,7 +106,10 @@ export interface SessionInfo {
   organization?: string;
   fhirUser?: string;
   roles: string[];
+  /** The access token's scopes (undefined when the token names none: the registry decides alone). */
+  scopes?: string[];
 }
+
 
 /**
  * A `reports` user runs reminder/recall and coverage only (CONTRACT.md "Users, facilities and
@@ -134,6 +137,7 @@ export function sessionInfo(client: Client): SessionInfo {
     organization: (claims.organization ?? client.getState('tokenResponse.organization')) as string | undefined,
     fhirUser,
     roles: Array.isArray(roleClaim) ? roleClaim.map(String) : typeof roleClaim === 'string' ? roleClaim.split(/[ ,]+/) : [],
+    scopes: typeof claims.scope === 'string' ? claims.scope.split(' ').filter(Boolean) : undefined,
   };
 }
 

@@ -3,6 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { ageAt, parseDate, showDate } from './dates';
 import { describeFailure, STATUS_TEXT } from './errors';
+import { mayCreate } from './scopes';
 import type { Bundle, Consent, Parameters, Patient } from './fhir-types';
 import { readForecast } from './forecast';
 import { currentSharing, newSharingConsent, personRecordIds, sharingHistory } from './sharing';
@@ -240,5 +241,20 @@ describe('a dose\'s vaccine name', () => {
     expect(doseVaccineName({ coding: [{ system: 'http://hl7.org/fhir/sid/cvx', code: '08' }] }, names)).toBe('Hep B, adolescent or pediatric');
     expect(doseVaccineName({ coding: [{ system: 'http://hl7.org/fhir/sid/cvx', code: '08' }] })).toBeUndefined();
     expect(doseVaccineName({ coding: [{ system: 'http://hl7.org/fhir/sid/cvx', code: '999' }] }, names)).toBeUndefined();
+  });
+});
+
+describe('what the session may create', () => {
+  const info = (scopes?: string[]) => ({ user: 'u', roles: [], scopes });
+  it('reads SMART v2 and v1 scopes for the type or every type', () => {
+    expect(mayCreate(info(['openid', 'user/Patient.cruds', 'user/Consent.cruds']), 'Consent')).toBe(true);
+    expect(mayCreate(info(['user/*.cruds']), 'Consent')).toBe(true);
+    expect(mayCreate(info(['user/Consent.write']), 'Consent')).toBe(true);
+    expect(mayCreate(info(['user/Patient.crus', 'user/Consent.rs']), 'Consent')).toBe(false);
+    expect(mayCreate(info(['user/*.rs']), 'Consent')).toBe(false);
+    expect(mayCreate(info(['user/Immunization.cruds']), 'Consent')).toBe(false);
+  });
+  it('leaves the decision to the registry when the token names no scopes', () => {
+    expect(mayCreate(info(undefined), 'Consent')).toBe(true);
   });
 });

@@ -5,6 +5,7 @@ import { Alert, Badge, Button, Group, List, Loader, Paper, Radio, SimpleGrid, St
 import { useCallback, useEffect, useRef, useState } from 'react';
 import { ageAt, showDate, today } from '../dates';
 import { ApiError } from '../fhir';
+import { mayCreate } from '../scopes';
 import type { Bundle, Consent, Immunization, Parameters, Patient } from '../fhir-types';
 import { readForecast, type Forecast, type ForecastRow } from '../forecast';
 import { navigate } from '../router';
@@ -208,6 +209,8 @@ function DataSharing({ patientId, onChange, closed = false }: { patientId: strin
     void load();
   }, [load]);
 
+  // Data-entry users and site administrators may not record it (their tokens hold no Consent create).
+  const mayRecord = mayCreate(info, 'Consent');
   const status: SharingStatus | undefined = closed ? 'Unknown' : consents ? (consents.length === 0 ? undefined : currentSharing(consents)) : undefined;
   const history = consents ? sharingHistory(consents) : [];
 
@@ -243,13 +246,14 @@ function DataSharing({ patientId, onChange, closed = false }: { patientId: strin
       </Text>
       <Radio.Group
         label="Does the patient or family agree to share immunization records with other providers?"
+        description={mayRecord ? undefined : 'Your account cannot record this choice (a clinician records it): ask a clinician to record Yes or No.'}
         value={chosen ?? (consents && status !== 'Unknown' && status ? status : null)}
         onChange={(value) => void record(value as 'Yes' | 'No')}
         mb="sm"
       >
         <Group mt="xs">
-          <Radio value="Yes" label="Yes" />
-          <Radio value="No" label="No" />
+          <Radio value="Yes" label="Yes" disabled={!mayRecord} />
+          <Radio value="No" label="No" disabled={!mayRecord} />
         </Group>
       </Radio.Group>
       <div role="status" aria-live="polite">
