@@ -215,6 +215,12 @@ for (const { kind, skip } of suites) {
       expect(lines).toEqual({ '02110': { line: ['12 Main St'], city: 'Boston' }, '02169': { line: ['9 Elm Rd', 'Unit B'], city: undefined } });
       expect(after.telecom.map((t: any) => `${t.system}|${t.use}|${t.value}`).sort()).toEqual(['phone|home|(617)555-1234', 'phone|work|(617)555-0000']);
       expect(after.identifier.map((i: any) => i.value)).toContain('NULL-C1');
+      // The NK1 replace the contacts whole: a phone whose number is "" is no phone (not "617").
+      const nk1 = await post(vxu({ pid: base, nk1: ['NK1|1|Halonen^Maija^^^^^L|MTH^Mother^HL70063||^PRN^PH^^^617^""~^PRN^CP^^^617^5552222'], orders: [order({ filler: 'NULL-C1-D', cvx: '10', date: hl7Date(5) })] }));
+      expect(nk1.msa, nk1.text).toBe('AA');
+      const [withContact] = await patientsBy(`${authority('MYEHR')}|NULL-C1`);
+      expect(withContact.contact).toHaveLength(1);
+      expect(withContact.contact[0].telecom).toEqual([{ system: 'phone', value: '(617)555-2222', use: 'mobile' }]);
       expect(after.birthDate).toBe(stored.birthDate);
     });
 

@@ -428,10 +428,10 @@ function readAddress(xad: string[]): Address | undefined {
   return address;
 }
 
-/** Whether repetition r of PID-13/14 sends its number (area code or local number, or the old-style text) or e-mail address as `""`. */
-function numberWithdrawn(pid: Hl7Segment, field: 13 | 14, r: number): boolean {
-  const isNull = (c: number) => isHl7NullComponent(pid, field, c, r);
-  const xtn = components(pid, field, r);
+/** Whether repetition r of an XTN field (PID-13/14, NK1-5) sends its number (area code or local number, or the old-style text) or e-mail address as `""`. */
+function numberWithdrawn(segment: Hl7Segment, field: number, r: number): boolean {
+  const isNull = (c: number) => isHl7NullComponent(segment, field, c, r);
+  const xtn = components(segment, field, r);
   if (telecomKind(xtn, 'home').system === 'email') return isNull(4) || (isNull(1) && !xtn[3]);
   return isNull(6) || isNull(7) || (isNull(1) && !xtn[5] && !xtn[6]);
 }
@@ -547,8 +547,9 @@ function readNk1(nk1: Hl7Segment): PatientContact {
   if (relationship) contact.relationship = [relationship];
   const address = readAddress(components(nk1, 4));
   if (address) contact.address = address;
+  // A phone whose number is `""` is none (the message's NK1 replace the stored contacts whole).
   const telecom = repetitions(nk1, 5)
-    .map((_, r) => readPhone(components(nk1, 5, r), 'home'))
+    .map((_, r) => (numberWithdrawn(nk1, 5, r) ? undefined : readPhone(components(nk1, 5, r), 'home')))
     .filter((t): t is ContactPoint => !!t);
   if (telecom.length > 0) contact.telecom = telecom;
   return contact;
