@@ -187,6 +187,34 @@ describe('ScopedStore', () => {
     expect((await noOrganization.read('Patient', 'hidden'))?.id).toBe('hidden');
   });
 
+  it("a visible Patient naming the hidden one is shown without that reference and keeps it when written back, without a second read", async () => {
+    const ext = 'https://iis-fhir-server.org/fhir/StructureDefinition/possible-duplicate-of';
+    await put({ resourceType: 'Patient', id: 'flagged', birthDate: '2020-01-01', extension: [{ url: ext, valueReference: { reference: 'Patient/hidden' } }] } as Resource);
+    let reads = 0;
+    const counting = new Proxy(store, {
+      get(target, property) {
+        const value = Reflect.get(target, property, target);
+        if (typeof value !== 'function') return value;
+        return property === 'read' ? (...args: unknown[]) => (reads++, value.apply(target, args)) : value.bind(target);
+      },
+    });
+    const view = new ScopedStore(counting, await accessPolicyFor(caller({ organization: 'Organization/C' }), undefined, sharing));
+    const seen = (await view.read('Patient', 'flagged'))?.resource as Resource & { extension?: unknown[] };
+    expect(JSON.stringify(seen)).not.toContain('Patient/hidden');
+    const written = { ...seen, gender: 'female' } as Resource;
+    const before = reads;
+    await view.write({ resourceType: 'Patient', id: 'flagged', resource: written, ifVersion: 'any', index: extractSearchIndex(written) });
+    expect(reads - before).toBe(0);
+    expect(JSON.stringify((await store.read('Patient', 'flagged'))?.resource)).toContain('Patient/hidden');
+    // A write of a Patient this view never read looks the stored version up.
+    const blind = new ScopedStore(counting, view.policy);
+    const blindBefore = reads;
+    await blind.write({ resourceType: 'Patient', id: 'flagged', resource: { resourceType: 'Patient', id: 'flagged', birthDate: '2020-01-01' }, ifVersion: 'any' });
+    expect(reads - blindBefore).toBe(1);
+    expect(JSON.stringify((await store.read('Patient', 'flagged'))?.resource)).toContain('Patient/hidden');
+    await store.write({ resourceType: 'Patient', id: 'flagged', ifVersion: 'any' });
+  });
+
   it('an organization may record data (a Consent for a patient it cannot see); committed writes are observed', async () => {
     const seen: string[] = [];
     const view = new ScopedStore(store, await accessPolicyFor(caller({ organization: 'Organization/C' }), undefined, sharing), (records) =>

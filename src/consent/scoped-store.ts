@@ -29,6 +29,12 @@ export type CommitObserver = (records: ResourceRecord[]) => void;
 export class ScopedStore implements StoreReader {
   /** The unscoped store: a JavaScript private field, so not even a cast reaches it from a handler. */
   readonly #base: Store;
+  /**
+   * The current Patient versions this view read (read, search) as stored, before they were shown
+   * reshaped: a handler writes a Patient back after reading it, so what the caller could not see
+   * is put back from here without reading the record a second time.
+   */
+  readonly #patientsAsStored = new Map<string, Resource>();
 
   constructor(
     base: Store,
@@ -54,7 +60,9 @@ export class ScopedStore implements StoreReader {
     // A deletion has no content to check: whose it was decides (a 410 would tell the caller that
     // a hidden child's record existed, when it went, and how many versions it had).
     if (record?.deleted) await this.assertWasVisible(resourceType, id, record.versionId);
-    return this.shown(this.checked(record));
+    const checked = this.checked(record);
+    if (checked) this.rememberAsStored(checked);
+    return this.shown(checked);
   }
 
   async vread(resourceType: string, id: string, versionId: number): Promise<ResourceRecord | undefined> {
@@ -77,7 +85,9 @@ export class ScopedStore implements StoreReader {
     // against a search value that was not indexed as the filter expects.
     if (!this.policy.restricts) return records;
     const visible = records.filter((r) => isVisible(r, this.policy));
-    return reshapes(resourceType, this.policy) ? visible.map((r) => shownTo(r, this.policy)) : visible;
+    if (!reshapes(resourceType, this.policy)) return visible;
+    for (const r of visible) this.rememberAsStored(r);
+    return visible.map((r) => shownTo(r, this.policy));
   }
 
   count(resourceType: string, filter: Filter): Promise<number> {
@@ -189,12 +199,19 @@ export class ScopedStore implements StoreReader {
   private async keepingHiddenMembers(op: WriteOp): Promise<WriteOp> {
     // A create (ifVersion 'absent') has no stored version to keep anything of.
     if (!op.resource || op.verifyOnly || op.ifVersion === 'absent' || !reshapes(op.resourceType, this.policy)) return op;
-    const stored = await this.#base.read(op.resourceType, op.id);
+    const stored = (op.resourceType === 'Patient' ? this.#patientsAsStored.get(op.id) : undefined) ?? (await this.#base.read(op.resourceType, op.id))?.resource;
     const kept =
       op.resourceType === 'Group'
-        ? withHiddenMembersKept(op.resource, stored?.resource, this.policy)
-        : withHiddenPatientReferencesKept(op.resource, stored?.resource, this.policy);
+        ? withHiddenMembersKept(op.resource, stored, this.policy)
+        : withHiddenPatientReferencesKept(op.resource, stored, this.policy);
+    if (op.resourceType === 'Patient') this.#patientsAsStored.set(op.id, kept ?? op.resource);
     return kept ? { ...op, resource: kept, index: extractSearchIndex(kept) } : op;
+  }
+
+  /** Keeps a current Patient version as stored, when this caller is shown Patients reshaped. */
+  private rememberAsStored(record: ResourceRecord): void {
+    if (record.resourceType !== 'Patient' || !record.resource || record.deleted || !reshapes('Patient', this.policy)) return;
+    this.#patientsAsStored.set(record.id, record.resource);
   }
 
   /** 403 (as a read of it would be) when the record's last content is hidden from the caller. */
