@@ -71,6 +71,15 @@ describe('responseEntry', () => {
     );
   });
 
+  it("a search's Bundle or an operation's Parameters gets a urn:uuid: fullUrl, not an address the server does not serve", () => {
+    const id = '3b77204b-fcfc-4150-9f19-2f8c0631df8a';
+    const searchset: Resource = { resourceType: 'Bundle', id, type: 'searchset', total: 0 };
+    expect(responseEntry({ status: 200, body: searchset }, 'http://x/fhir').fullUrl).toBe(`urn:uuid:${id}`);
+    expect(responseEntry({ status: 200, body: { resourceType: 'Parameters', id } as Resource }, 'http://x/fhir').fullUrl).toBe(`urn:uuid:${id}`);
+    expect(responseEntry({ status: 200, body: { resourceType: 'Parameters', id: 'not-a-uuid' } as Resource }, 'http://x/fhir')).not.toHaveProperty('fullUrl');
+    expect(responseEntry({ status: 200, body: { resourceType: 'Patient', id: 'p1' } }, 'http://x/fhir').fullUrl).toBe('http://x/fhir/Patient/p1');
+  });
+
   it('a HEAD entry answers status and headers without the resource, as HTTP HEAD does', () => {
     const patient: Resource = { resourceType: 'Patient', id: 'p1' };
     const res: FhirResponse = { status: 200, headers: { ETag: 'W/"3"' }, body: patient, lastUpdated: '2024-01-02T03:04:05.678Z' };

@@ -1,6 +1,6 @@
 // Bundle entry plumbing shared by batch and transaction: request checks, entry → FhirRequest,
 // FhirResponse → entry.response.
-import type { Bundle, BundleEntry, BundleEntryResponse, OperationOutcome } from '@medplum/fhirtypes';
+import type { Bundle, BundleEntry, BundleEntryResponse, OperationOutcome, Resource } from '@medplum/fhirtypes';
 import { STATUS_CODES } from 'node:http';
 import { badRequest, isFhirError, makeIssue, outcome } from '../fhir/outcome.js';
 import { markUnchangedWritesNothing, unchangedWritesNothing } from '../fhir/request.js';
@@ -149,9 +149,25 @@ export function responseEntry(res: FhirResponse, baseUrl: string, method?: strin
   // fullUrl first, then response and resource: built in that order rather than spread together
   // (a literal's properties after a spread take V8's slow path).
   if (!entry.resource?.id) return entry;
-  const withUrl: BundleEntry = { fullUrl: `${baseUrl}/${entry.resource.resourceType}/${entry.resource.id}`, response };
+  const fullUrl = fullUrlOf(entry.resource, baseUrl);
+  if (fullUrl === undefined) return entry;
+  const withUrl: BundleEntry = { fullUrl, response };
   withUrl.resource = entry.resource;
   return withUrl;
+}
+
+/** Types this server answers but never serves at [base]/[type]/[id]: a search's or history's Bundle, an operation's Parameters. */
+const UNADDRESSED_TYPES = new Set(['Bundle', 'Parameters']);
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/**
+ * An entry's fullUrl: where the resource is served, or, for a searchset/history Bundle or a
+ * Parameters (no such address here: GET [base]/Bundle/<id> is a 404), its urn:uuid: (FHIR R4
+ * Bundle.entry.fullUrl is the resource's absolute URL, a urn:uuid: for one without a location).
+ */
+function fullUrlOf(resource: Resource, baseUrl: string): string | undefined {
+  if (!UNADDRESSED_TYPES.has(resource.resourceType)) return `${baseUrl}/${resource.resourceType}/${resource.id}`;
+  return UUID.test(resource.id ?? '') ? `urn:uuid:${resource.id}` : undefined;
 }
 
 /** The entry of a batch-response for an entry that failed. */
