@@ -72,6 +72,34 @@ describe.skipIf(Boolean(missing))('clinic web app: the sign-in ends', () => {
     expect(new URL(page.url()).searchParams.get('family')).toBe('Rivera');
   });
 
+  it('back from the sign-in page, the code exchange starts before the screens’ code has loaded', async () => {
+    const fresh = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    fresh.setDefaultTimeout(15_000);
+    try {
+      const tab = await fresh.newPage();
+      let screensServedAt = 0;
+      let exchangeSentAt = 0;
+      // The script holding the screens (their words) comes 1.5 s late, as a slow parse at a load peak.
+      await tab.route(/\/app\/assets\/.*\.js$/, async (route) => {
+        const response = await route.fetch();
+        const body = await response.text();
+        const holdsScreens = body.includes('Find a patient');
+        if (holdsScreens && new URL(tab.url()).pathname === '/app/callback') await new Promise((resolve) => setTimeout(resolve, 1_500));
+        await route.fulfill({ response, body });
+        if (holdsScreens && new URL(tab.url()).pathname === '/app/callback') screensServedAt ||= Date.now();
+      });
+      tab.on('request', (request) => {
+        if (request.method() === 'POST' && request.url().endsWith('/auth/token') && !exchangeSentAt) exchangeSentAt = Date.now();
+      });
+      await signInUser(tab, origin, server.token(), { username: 'nurse.early', password: 'early nurse password', organization: CLINIC, role: 'clinician' });
+      expect(exchangeSentAt, 'no code exchange').toBeGreaterThan(0);
+      expect(screensServedAt, 'the screens were not loaded after the sign-in').toBeGreaterThan(0);
+      expect(exchangeSentAt, 'the code exchange waited for the screens’ code').toBeLessThan(screensServedAt);
+    } finally {
+      await fresh.close();
+    }
+  });
+
   it('a reports user opens on Reports, is offered no patient search, and the list names are not links', async () => {
     const clinicManager = await browser.newContext({ viewport: { width: 1280, height: 900 } });
     clinicManager.setDefaultTimeout(10_000);

@@ -37,9 +37,21 @@ export async function startLaunch(returnTo: string): Promise<void> {
   window.location.assign(`${String(authorizeUrl)}&prompt=consent`);
 }
 
+let callback: Promise<Client> | undefined;
+
+/** On /app/callback, starts the code exchange at once (main.tsx, before the screens' code loads). */
+export function beginCallback(): void {
+  if (window.location.pathname !== '/app/callback' || callback) return;
+  callback = FHIR.oauth2.ready();
+  // A failed exchange is shown by the App when it awaits this (completeLaunch), not reported early.
+  callback.catch(() => undefined);
+}
+
 /** Completes the launch on /app/callback (or restores a session): the client, and where to go next. */
 export async function completeLaunch(): Promise<{ client: Client; returnTo: string }> {
-  const client = await FHIR.oauth2.ready();
+  const started = callback ?? FHIR.oauth2.ready();
+  callback = undefined;
+  const client = await started;
   const returnTo = sessionStorage.getItem(RETURN_TO_KEY) ?? '/app/';
   sessionStorage.removeItem(RETURN_TO_KEY);
   return { client, returnTo };
