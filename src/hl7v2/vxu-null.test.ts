@@ -215,6 +215,12 @@ for (const { kind, skip } of suites) {
       expect(lines).toEqual({ '02110': { line: ['12 Main St'], city: 'Boston' }, '02169': { line: ['9 Elm Rd', 'Unit B'], city: undefined } });
       expect(after.telecom.map((t: any) => `${t.system}|${t.use}|${t.value}`).sort()).toEqual(['phone|home|(617)555-1234', 'phone|work|(617)555-0000']);
       expect(after.identifier.map((i: any) => i.value)).toContain('NULL-C1');
+      // A repetition that sends no value besides its "" (a bare "" repetition, ^^"") stands for no stored value: nothing goes.
+      const vague = await post(vxu({ pid: pidWith(base, { 5: 'Halonen^Ilmari^^^^^L~^^""', 11: '12 Main St^^Boston^MA^02110^USA^L~""~^""', 13: '^PRN^PH^^^617^5551234~""' }), orders: [order({ filler: 'NULL-C1-E', cvx: '10', date: hl7Date(4) })] }));
+      expect(vague.msa, vague.text).toBe('AA');
+      const [unchanged] = await patientsBy(`${authority('MYEHR')}|NULL-C1`);
+      expect(unchanged.address).toEqual(after.address);
+      expect(unchanged.telecom).toEqual(after.telecom);
       // The NK1 replace the contacts whole: a phone whose number is "" is no phone (not "617").
       const nk1 = await post(vxu({ pid: base, nk1: ['NK1|1|Halonen^Maija^^^^^L|MTH^Mother^HL70063||^PRN^PH^^^617^""~^PRN^CP^^^617^5552222'], orders: [order({ filler: 'NULL-C1-D', cvx: '10', date: hl7Date(5) })] }));
       expect(nk1.msa, nk1.text).toBe('AA');

@@ -264,13 +264,15 @@ function readNulls(
  */
 function nullComponents(pid: Hl7Segment): WithdrawnParts {
   const parts: WithdrawnParts = { names: [], addresses: [], telecoms: [] };
+  // A name or address repetition stands for the stored ones agreeing with what it sends: one that
+  // sends no value at all (`^^""`, or a bare `""` repetition) stands for none in particular and deletes nothing.
   repetitions(pid, 5).forEach((_, r) => {
     const isNull = (c: number) => isHl7NullComponent(pid, 5, c, r);
     // A repetition whose family or given name is `""` is not read at all (readPatient): nothing deleted.
     if (isNull(1) || isNull(2)) return;
     const remove = (['middle', 'suffix', 'prefix'] as const).filter((_, i) => isNull(i + 3));
-    if (remove.length === 0) return;
     const [family, given] = components(pid, 5, r);
+    if (remove.length === 0 || (!family && !given)) return;
     parts.names.push({ sent: { ...(family ? { family } : {}), ...(given ? { given } : {}) }, remove });
   });
   repetitions(pid, 11).forEach((_, r) => {
@@ -283,6 +285,7 @@ function nullComponents(pid: Hl7Segment): WithdrawnParts {
       const value = c <= 2 ? subcomponents(xad[c - 1] ?? '')[0] : xad[c - 1];
       if (value) sent[part] = value;
     }
+    if (Object.keys(sent).length === 0) return;
     parts.addresses.push({ sent, remove });
   });
   for (const [field, fallbackUse] of [[13, 'home'], [14, 'work']] as const) {
@@ -432,6 +435,8 @@ function readAddress(xad: string[]): Address | undefined {
 function numberWithdrawn(segment: Hl7Segment, field: number, r: number): boolean {
   const isNull = (c: number) => isHl7NullComponent(segment, field, c, r);
   const xtn = components(segment, field, r);
+  // A bare `""` repetition names no kind of telecom: it deletes none.
+  if (xtn.length <= 1) return false;
   if (telecomKind(xtn, 'home').system === 'email') return isNull(4) || (isNull(1) && !xtn[3]);
   return isNull(6) || isNull(7) || (isNull(1) && !xtn[5] && !xtn[6]);
 }
