@@ -203,7 +203,7 @@ export function runDataSharingContract(kind: StoreKind): void {
             const owner = { authorization: `Bearer ${server.token({ scope: 'patient/*.rs', organization: 'Organization/A', patient: id })}` };
             expect((await server.fhir('GET', `Immunization?patient=Patient/${id}`, { headers: owner })).body.total).toBe(1);
           }
-        });
+        }, 120_000);
 
         it("a visible record matching flagged as its possible duplicate does not name it, and keeps the flag when written back", async () => {
           const { id, family } = hidden[status];
