@@ -163,7 +163,7 @@ describe.skipIf(Boolean(missing))('clinic web app: many results, date of birth o
     await expect(history.innerText()).resolves.not.toMatch(/Vaccine \(CVX/);
   });
 
-  it('a data-entry user sees the data-sharing status but no choice its account cannot record', async () => {
+  it('a data-entry user sees the data-sharing status but no choice its account cannot record, and no Add user form', async () => {
     const entryContext = await browser.newContext({ viewport: { width: 1280, height: 900 } });
     entryContext.setDefaultTimeout(10_000);
     try {
@@ -181,6 +181,11 @@ describe.skipIf(Boolean(missing))('clinic web app: many results, date of birth o
       expect(consentWrites).toEqual([]);
       const violations = await seriousViolations(tab);
       expect(violations, describeViolations(violations)).toEqual([]);
+      // The Users address (not in its menu): the reason, and no form its account would be refused.
+      await tab.goto(`${origin}/app/users`);
+      await tab.getByRole('alert').filter({ hasText: 'The users could not be listed' }).waitFor();
+      await expect(tab.getByRole('button', { name: 'Add user' }).count()).resolves.toBe(0);
+      await expect(tab.getByLabel(/^New username/).count()).resolves.toBe(0);
     } finally {
       await entryContext.close();
     }

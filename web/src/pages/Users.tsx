@@ -3,6 +3,7 @@
 import { Badge, Button, Group, NativeSelect, PasswordInput, SimpleGrid, Table, Text, TextInput, Title } from '@mantine/core';
 import { useCallback, useEffect, useRef, useState } from 'react';
 import { showDate } from '../dates';
+import { ApiError } from '../fhir';
 import { useSession } from '../session';
 import { BADGE, BusyButton, ErrorPanel, PageTitle, TableScroll } from '../ui';
 
@@ -41,6 +42,7 @@ export function Users() {
   useEffect(() => {
     if (refusals > 0) addForm.current?.querySelector<HTMLElement>('[aria-invalid="true"]')?.focus();
   }, [refusals]);
+  const notAllowed = error instanceof ApiError && error.status === 403;
   const query = info.organization ? `?organization=${encodeURIComponent(info.organization)}` : '';
 
   const load = useCallback(async () => {
@@ -175,39 +177,43 @@ export function Users() {
           </Table>
         </TableScroll>
       )}
-      <section aria-labelledby="add-user-heading" style={{ marginTop: '2rem' }}>
-        <Title order={2} id="add-user-heading" mb="sm">
-          Add a user
-        </Title>
-        <form onSubmit={add} aria-label="Add a user" noValidate ref={addForm}>
-          <SimpleGrid cols={{ base: 1, sm: 2 }} spacing="md">
-            <TextInput
-              label="New username"
-              required
-              value={form.username}
-              onChange={(e) => setForm({ ...form, username: e.currentTarget.value })}
-              autoComplete="off"
-              error={fieldErrors.username}
-            />
-            <TextInput label="Full name" value={form.name} onChange={(e) => setForm({ ...form, name: e.currentTarget.value })} autoComplete="off" />
-            <PasswordInput
-              label="Initial password"
-              description="At least 8 characters"
-              required
-              value={form.password}
-              onChange={(e) => setForm({ ...form, password: e.currentTarget.value })}
-              autoComplete="new-password"
-              error={fieldErrors.password}
-              // Mantine's PasswordInput links its error (aria-describedby) but does not set aria-invalid.
-              aria-invalid={fieldErrors.password ? true : undefined}
-            />
-            <NativeSelect label="Role" value={form.role} onChange={(e) => setForm({ ...form, role: e.currentTarget.value })} data={FACILITY_ROLES.map(([value, label]) => ({ value, label }))} />
-          </SimpleGrid>
-          <BusyButton type="submit" mt="md" busy={busy}>
-            Add user
-          </BusyButton>
-        </form>
-      </section>
+      {/* An account the sign-in server does not let administer accounts (403: a clinician, data-entry
+          or reports user at this address) gets the reason above, not a form it would refuse. */}
+      {!notAllowed && (
+        <section aria-labelledby="add-user-heading" style={{ marginTop: '2rem' }}>
+          <Title order={2} id="add-user-heading" mb="sm">
+            Add a user
+          </Title>
+          <form onSubmit={add} aria-label="Add a user" noValidate ref={addForm}>
+            <SimpleGrid cols={{ base: 1, sm: 2 }} spacing="md">
+              <TextInput
+                label="New username"
+                required
+                value={form.username}
+                onChange={(e) => setForm({ ...form, username: e.currentTarget.value })}
+                autoComplete="off"
+                error={fieldErrors.username}
+              />
+              <TextInput label="Full name" value={form.name} onChange={(e) => setForm({ ...form, name: e.currentTarget.value })} autoComplete="off" />
+              <PasswordInput
+                label="Initial password"
+                description="At least 8 characters"
+                required
+                value={form.password}
+                onChange={(e) => setForm({ ...form, password: e.currentTarget.value })}
+                autoComplete="new-password"
+                error={fieldErrors.password}
+                // Mantine's PasswordInput links its error (aria-describedby) but does not set aria-invalid.
+                aria-invalid={fieldErrors.password ? true : undefined}
+              />
+              <NativeSelect label="Role" value={form.role} onChange={(e) => setForm({ ...form, role: e.currentTarget.value })} data={FACILITY_ROLES.map(([value, label]) => ({ value, label }))} />
+            </SimpleGrid>
+            <BusyButton type="submit" mt="md" busy={busy}>
+              Add user
+            </BusyButton>
+          </form>
+        </section>
+      )}
     </>
   );
 }
