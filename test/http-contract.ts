@@ -440,6 +440,19 @@ export function runHttpContract(kind: StoreKind): void {
         expect(accepted.status).toBe(201);
       });
 
+      it('an Accept naming only an image or text is a 406 on a read or search (those formats are operations\' own)', async () => {
+        const created = await createPatient();
+        for (const accept of ['text/plain', 'image/png', 'application/smart-health-card']) {
+          for (const path of [`Patient/${created.id}`, 'Patient?_count=1']) {
+            const res = await server.fhir('GET', path, { headers: { accept } });
+            expect(res.status, `${accept} ${path}`).toBe(406);
+            expect(res.body.resourceType).toBe('OperationOutcome');
+          }
+        }
+        expect((await server.fhir('GET', `Patient/${created.id}`, { headers: { accept: 'text/plain, application/fhir+json;q=0.5' } })).status).toBe(200);
+        expect((await server.fhir('GET', `Patient/${created.id}`, { headers: { accept: 'application/json, text/plain, */*' } })).status).toBe(200);
+      });
+
       it("FHIR's version parameter: R4 (4.0) is served, another version is 406 (Accept, _format) or 415 (Content-Type)", async () => {
         const created = await createPatient();
         for (const accept of ['application/fhir+json; fhirVersion=4.0', 'application/fhir+json;fhirVersion=4.0.1', 'application/fhir+json; fhirVersion=3.0, application/fhir+json; fhirVersion=4.0']) {

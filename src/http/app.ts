@@ -277,6 +277,10 @@ async function handleFhir(req: FhirHttpRequest, res: ServerResponse, locals: Fhi
   if (format.csv && !(routed.interaction === 'operation' && (method === 'GET' || method === 'HEAD'))) {
     throw new FhirError(406, outcome([makeIssue('error', 'not-supported', 'text/csv is offered by GET operations such as $reminder-recall only; this endpoint speaks FHIR JSON')]));
   }
+  // A read, search or write cannot answer an image or text: 406, not FHIR JSON the client did not accept.
+  if (format.operationFormat && routed.interaction !== 'operation') {
+    throw new FhirError(406, outcome([makeIssue('error', 'not-supported', `Accept: ${format.operationFormat} is offered by operations such as $health-cards-issue only; this endpoint speaks ${FHIR_JSON}`)]));
+  }
 
   if (routed.interaction !== 'capabilities') {
     locals.caller = await verifier.verify(req.headers.authorization);

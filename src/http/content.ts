@@ -114,6 +114,11 @@ export interface ResponseFormat {
   pretty: boolean;
   /** CSV was asked for (`_format=text/csv` or `csv`, `Accept: text/csv`): only operations that offer it answer it. */
   csv?: boolean;
+  /**
+   * Accept names only a format some operations produce themselves (a health card file, a QR
+   * image, text): an operation may answer it; any other interaction cannot (406).
+   */
+  operationFormat?: string;
 }
 
 const CSV_FORMATS = new Set(['text/csv', 'csv']);
@@ -146,7 +151,8 @@ export function responseFormat(req: Pick<IncomingMessage, 'headers'>, query: Arr
   if (types.some((t) => t === 'application/fhir+ndjson' || t === 'application/ndjson')) return { contentType: FHIR_JSON, pretty };
   if (types.includes('text/csv')) return { contentType: FHIR_JSON, pretty, csv: true };
   // Formats an operation answers itself (health card file, QR image); errors are still FHIR JSON.
-  if (types.some((t) => OPERATION_FORMATS.has(t))) return { contentType: FHIR_JSON, pretty };
+  const operationFormat = types.find((t) => OPERATION_FORMATS.has(t));
+  if (operationFormat) return { contentType: FHIR_JSON, pretty, operationFormat };
   throw notAcceptable(`Accept: ${accept} cannot be served; this server speaks ${FHIR_JSON}`);
 }
 
