@@ -131,7 +131,7 @@ describe('the CapabilityStatement served at /metadata, as a client uses it', () 
     expect(patient.searchRevInclude).toEqual(expect.arrayContaining(['Immunization:patient', 'Consent:patient', 'Condition:patient', 'Group:member']));
   });
 
-  it('every operation definition it names (but the Bulk Data IG\'s) is served at OperationDefinition/<id>, valid, for the code, levels and types listed', async () => {
+  it('every operation definition it names (but the Bulk Data IG\'s) is served at OperationDefinition/<id> and found by ?url=, valid, for the code, levels and types listed', async () => {
     loadDefinitions();
     const rest = statement.rest[0];
     const listed = [
@@ -165,6 +165,18 @@ describe('the CapabilityStatement served at /metadata, as a client uses it', () 
     }
     expect(problems).toEqual([]);
     expect((await server.fhir('GET', 'OperationDefinition/not-an-operation')).status).toBe(404);
+    // Resolving a canonical by search, as validators do.
+    for (const op of listed) {
+      const found = await server.fhir('GET', `OperationDefinition?url=${encodeURIComponent(op.definition)}`);
+      expect(found.status, found.text).toBe(200);
+      expect(found.body.entry.map((e: any) => e.resource.url), op.definition).toEqual([op.definition]);
+      expect(found.body.entry[0].fullUrl).toBe(`${server.baseUrl}/OperationDefinition/${op.definition.split('/').pop()}`);
+    }
+    const none = await server.fhir('GET', 'OperationDefinition?url=http%3A%2F%2Fexample.org%2Fnot-here');
+    expect(none.body).toMatchObject({ type: 'searchset', total: 0 });
+    expect(none.body).not.toHaveProperty('entry');
+    expect((await server.fhir('GET', 'OperationDefinition?name=x')).status).toBe(400);
+    expect((await server.fhir('GET', 'Practitioner')).status).toBe(404);
   });
 
   it('lists AuditEvent (read, vread, history, search) with search parameters its search accepts, and nothing it refuses', async () => {

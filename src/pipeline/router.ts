@@ -14,7 +14,7 @@ export interface RouteResult {
   operation?: string;
   /** For operations: the registration that serves it. */
   registration?: OperationRegistration;
-  /** For a directory type's read (registry.ts): the registration that serves it. */
+  /** For a directory type's read or search (registry.ts): the registration that serves it. */
   directory?: DirectoryTypeRegistration;
 }
 
@@ -121,9 +121,13 @@ function operationRoute(
   return { interaction: 'operation', operation: name, registration };
 }
 
-/** A directory type (registry.ts) is read by id only: GET [type]/[id]. */
+/** A directory type (registry.ts) is read by id (GET [type]/[id]), and searched when it registers a search. */
 function directoryRoute(verb: string, segments: string[], directory: DirectoryTypeRegistration): RouteResult {
   const [type, id, ...rest] = segments;
+  if (id === undefined && directory.search) {
+    if (verb !== 'GET') throw methodNotAllowed(`${type} is read-only: GET only`);
+    return { interaction: 'search-type', resourceType: type, directory };
+  }
   if (id === undefined || rest.length > 0) throw notFound(`${type} is read by id only: GET ${type}/[id]`);
   if (!ID_PATTERN.test(id)) throw badRequest(`"${id}" is not a valid FHIR id ([A-Za-z0-9-.]{1,64})`);
   if (verb !== 'GET') throw methodNotAllowed(`${type} is read-only: GET only`);
