@@ -245,6 +245,14 @@ describe('administration: a site-admin manages its own facility only', () => {
     expect(common.status).toBe(400);
     expect(JSON.stringify(common.body)).toMatch(/most commonly used/);
     expect((await admin(siteAdmin, 'PATCH', '/auth/admin/users/clerk.a', { password: 'Password1' })).status).toBe(400);
+    // The operator's `npm run users` (a full public-health system client, not a person): CONTRACT.md's
+    // bootstrap command takes any password of the length rules, so it is set (the CLI warns).
+    const operator = server.token({ scope: 'system/*.cruds' });
+    expect((await admin(operator, 'POST', '/auth/admin/users', { username: 'clerk.ops', password: 'password123', role: 'data-entry', organization: 'Organization/clinic-a' })).status).toBe(201);
+    expect((await admin(operator, 'PATCH', '/auth/admin/users/clerk.ops', { password: 'test1234' })).status).toBe(200);
+    // People administering accounts are refused it, public health's administrators too.
+    const phAdmin = (await webAppTokens('ph.admin', 'public health 1')).access_token;
+    expect((await admin(phAdmin, 'PATCH', '/auth/admin/users/clerk.ops', { password: 'secret123' })).status).toBe(400);
     expect((await admin(siteAdmin, 'PATCH', '/auth/admin/users/clerk.a', { colour: 'red' })).status).toBe(400);
     // A clinician administers nothing; without a token, 401.
     const nurse = (await webAppTokens('nurse.joy', 'pallet town 1')).access_token;
@@ -343,5 +351,16 @@ describe('the sign-in form: lockout and the second factor', () => {
     expect(wrong.html).toContain('The one-time code is not right');
     const back = await agent.follow(await agent.post(agent.formAction(wrong), { username: 'careful', password: 'careful nurse 1', code: currentTotp(enabled.body.totpSecret) }), callback);
     expect(back.location?.startsWith(callback)).toBe(true);
+  });
+});
+
+describe('IIS_ADMIN_PASSWORD', () => {
+  it('bootstraps the administrator with a commonly used password too (CONTRACT.md: the operator chooses it), with a warning', async () => {
+    const own = await startTestServer('embedded', { signin: { adminUsername: 'ph.weak', adminPassword: 'password123' } });
+    try {
+      expect(await signinOf(own).users.authenticate('ph.weak', 'password123')).toMatchObject({ ok: true, user: { role: 'admin' } });
+    } finally {
+      await own.close();
+    }
   });
 });

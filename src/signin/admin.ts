@@ -37,8 +37,17 @@ export interface AdminOptions {
 
 /** Who is administering: public health (all facilities) or one facility's site-admin. */
 export type Administrator =
-  | { kind: 'public-health'; actor: string }
+  | { kind: 'public-health'; actor: string; /** A system client (the operator's `npm run users`), not a person. */ operator?: true }
   | { kind: 'site-admin'; actor: string; user: User; organization: string };
+
+/**
+ * The operator's `npm run users` (a public-health system client): CONTRACT.md's bootstrap commands
+ * set any password of the length rules, so a commonly used one is set (the CLI warns); people
+ * administering accounts (admins, site-admins, the web app) are refused it.
+ */
+function operatorCommand(admin: Administrator): boolean {
+  return admin.kind === 'public-health' && admin.operator === true;
+}
 
 /** Resolves the administrator behind a caller, or throws 403. */
 export async function administratorOf(caller: Caller, users: UserDirectory, issuer: string): Promise<Administrator> {
@@ -53,7 +62,7 @@ export async function administratorOf(caller: Caller, users: UserDirectory, issu
   // a read-only or narrower system client administers nothing.
   const full = (s: Caller['scopes'][number]) => s.context === 'system' && s.resourceType === '*' && [...'cruds'].every((p) => s.permissions.has(p as 'c'));
   if (!caller.organization && !caller.fhirUser && caller.scopes.some(full)) {
-    return { kind: 'public-health', actor: caller.sub ?? caller.clientId ?? 'system' };
+    return { kind: 'public-health', actor: caller.sub ?? caller.clientId ?? 'system', operator: true };
   }
   throw forbidden('Administering accounts needs a public-health administrator or a site-admin');
 }
@@ -137,7 +146,7 @@ export function adminRouter(options: AdminOptions): express.Router {
     guarded(admin, 'create', { username: input.username, organization: input.organization }, () =>
       assertMayChange(admin, { organization: input.organization, role: input.role }, { creating: true })
     );
-    const user = await users.create(input);
+    const user = await users.create(input, { allowCommonPassword: operatorCommand(admin) });
     audit(admin, 'create', user, `role ${user.role}`);
     res.status(201).setHeader('Location', `/auth/admin/users/${encodeURIComponent(user.username)}`);
     res.json(viewOf(user));
@@ -168,7 +177,7 @@ export function adminRouter(options: AdminOptions): express.Router {
       // create a separate account instead.
       throw badRequest('Moving an account between public health and a facility is not supported: create a new account');
     }
-    if (change.password !== undefined) await users.setPassword(user.id, change.password);
+    if (change.password !== undefined) await users.setPassword(user.id, change.password, { allowCommonPassword: operatorCommand(admin) });
     let secret: string | undefined;
     if (change.totp === 'enable') secret = newTotpSecret();
     const updated = await users.update(user.id, (u) => ({

@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { AuditLog } from '../audit/audit-log.js';
 import { operatorToken } from '../auth/operator-token.js';
+import { COMMON_PASSWORD_WARNING, isCommonPassword, MIN_PASSWORD_LENGTH } from './passwords.js';
 import type { Config } from '../config.js';
 import { isFhirError } from '../fhir/outcome.js';
 import { createLogger } from '../logger.js';
@@ -91,6 +92,8 @@ export async function runCli(kind: 'users' | 'clients', argv: string[], config: 
     io.err(`${plan}\n${usage}`);
     return 2;
   }
+  const password = (plan.body as { password?: unknown } | undefined)?.password;
+  if (typeof password === 'string' && password.length >= MIN_PASSWORD_LENGTH && isCommonPassword(password)) io.err(COMMON_PASSWORD_WARNING);
   const backend = values.direct ? await directBackend(config) : await httpOrDirect(config, values.url);
   try {
     const res = await backend.request(plan.method, plan.path, plan.body);
@@ -269,14 +272,14 @@ export async function directBackend(config: Config, openStore: (c: Config) => St
         return { status: 200, body: { users: (await users.list(organization ? { organization } : {})).map((u) => viewOf(u)) } };
       }
       if (method === 'POST') {
-        const user = await users.create(body);
+        const user = await users.create(body, { allowCommonPassword: true });
         record('create', `user:${user.username}`, `role ${user.role}`, user.organization);
         return { status: 201, body: viewOf(user) };
       }
       const id = userIdFor(segments[1] ?? '');
       const current = await users.get(id);
       if (!current) return { status: 404, body: { issue: [{ diagnostics: `No user "${segments[1]}"` }] } };
-      if (body.password !== undefined) await users.setPassword(id, body.password);
+      if (body.password !== undefined) await users.setPassword(id, body.password, { allowCommonPassword: true });
       const secret = body.totp === 'enable' ? newTotpSecret() : undefined;
       if (body.role !== undefined && (body.role === 'admin') !== (current.role === 'admin')) {
         return { status: 400, body: { issue: [{ diagnostics: 'Moving an account between public health and a facility is not supported: create a new account' }] } };

@@ -32,6 +32,7 @@ import { callerForUser, PatientLookup } from './patient-lookup.js';
 import { createProvider, type SigninProvider } from './provider.js';
 import { ARTIFACTS_NAMESPACE, StoredArtifacts } from './provider-adapter.js';
 import { EhrLaunches, ehrLaunchRouter } from './ehr-launch.js';
+import { COMMON_PASSWORD_WARNING, isCommonPassword } from './passwords.js';
 import { narrowScope, type Role } from './roles.js';
 import { userinfoRouter } from './userinfo.js';
 import { smartStyleRouter } from './smart-style.js';
@@ -367,7 +368,10 @@ async function bootstrapAdmin(users: UserDirectory, config: Config, logger: Logg
   if (!adminUsername || !adminPassword) throw new Error('IIS_ADMIN_USERNAME and IIS_ADMIN_PASSWORD must be set together');
   if (await users.findByUsername(adminUsername)) return;
   try {
-    const user = await users.create({ username: adminUsername, password: adminPassword, role: 'admin' });
+    // CONTRACT.md: the bootstrap takes the operator's password as given (length rules only); a
+    // commonly used one is set with a warning in the log.
+    const user = await users.create({ username: adminUsername, password: adminPassword, role: 'admin' }, { allowCommonPassword: true });
+    if (isCommonPassword(adminPassword)) logger.warn(`IIS_ADMIN_PASSWORD: ${COMMON_PASSWORD_WARNING}`, { username: user.username });
     auditAdmin({ actor: 'IIS_ADMIN_USERNAME', action: 'create', target: `user:${user.username}`, detail: 'role admin (bootstrap)' });
     logger.info('created the public-health administrator', { username: user.username });
   } catch (err) {

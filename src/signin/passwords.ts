@@ -35,13 +35,21 @@ export async function verifyPassword(password: string, stored: string): Promise<
   return key.length === expected.length && timingSafeEqual(key, expected);
 }
 
-/** A reason the password cannot be used, or undefined when it is acceptable. */
-export function passwordProblem(password: string): string | undefined {
+/**
+ * A reason the password cannot be used, or undefined when it is acceptable. `commonAllowed`: the
+ * operator's own commands (`npm run users`, `IIS_ADMIN_PASSWORD`), which CONTRACT.md lets take any
+ * password of the length rules; they warn instead (see `COMMON_PASSWORD_WARNING`).
+ */
+export function passwordProblem(password: string, options: { commonAllowed?: boolean } = {}): string | undefined {
   if (password.length < MIN_PASSWORD_LENGTH) return `The password must have at least ${MIN_PASSWORD_LENGTH} characters`;
   if (password.length > MAX_PASSWORD_LENGTH) return `The password must have at most ${MAX_PASSWORD_LENGTH} characters`;
-  if (isCommonPassword(password)) return 'The password is one of the most commonly used (found in lists of breached passwords): choose another, e.g. a few unrelated words';
+  if (!options.commonAllowed && isCommonPassword(password)) return 'The password is one of the most commonly used (found in lists of breached passwords): choose another, e.g. a few unrelated words';
   return undefined;
 }
+
+/** What the operator's commands print when they set a commonly used password. */
+export const COMMON_PASSWORD_WARNING =
+  'warning: this password is one of the most commonly used (found in lists of breached passwords); it is set because an operator command sets it, but people choosing their own (the admin API, the web app) are refused it: change it soon';
 
 let commonPasswords: Set<string> | undefined;
 

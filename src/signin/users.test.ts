@@ -50,6 +50,10 @@ describe('UserDirectory', () => {
     const created = await users.create({ ...nurse, username: 'nurse.changes', password: 'a fine first one' });
     await expect(users.setPassword(created.id, 'iloveyou1')).rejects.toMatchObject({ status: 400 });
     expect(await users.authenticate('nurse.changes', 'a fine first one')).toMatchObject({ ok: true });
+    // The operator's commands (npm run users, IIS_ADMIN_PASSWORD) may set one; the length rules still hold.
+    await users.create({ ...nurse, username: 'nurse.operator', password: 'Password123' }, { allowCommonPassword: true });
+    expect(await users.authenticate('nurse.operator', 'Password123')).toMatchObject({ ok: true });
+    await expect(users.create({ ...nurse, username: 'nurse.short', password: 'pass' }, { allowCommonPassword: true })).rejects.toMatchObject({ status: 400 });
   });
 
   it('signs in with the right password only', async () => {

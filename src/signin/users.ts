@@ -140,12 +140,15 @@ export class UserDirectory {
     return records.map(userOf).filter((u): u is User => u !== undefined);
   }
 
-  /** Creates a user; 400 for bad input, 409 when the username is taken. */
-  async create(input: NewUser): Promise<User> {
+  /**
+   * Creates a user; 400 for bad input, 409 when the username is taken. `allowCommonPassword`: the
+   * operator's commands (passwords.ts, `passwordProblem`).
+   */
+  async create(input: NewUser, options: { allowCommonPassword?: boolean } = {}): Promise<User> {
     const username = normaliseUsername(input.username ?? '');
     const problems: string[] = [];
     if (!USERNAME.test(username)) problems.push('The username must be 2-64 characters: letters, digits, ".", "_", "@" or "-"');
-    const weak = passwordProblem(input.password ?? '');
+    const weak = passwordProblem(input.password ?? '', { commonAllowed: options.allowCommonPassword });
     if (weak) problems.push(weak);
     if (!isRole(input.role)) problems.push(`The role must be one of admin, ${FACILITY_ROLES.join(', ')}`);
     else if (input.role === 'admin' && input.organization) problems.push('A public-health admin belongs to no facility: leave the organization out');
@@ -192,8 +195,8 @@ export class UserDirectory {
     }
   }
 
-  async setPassword(id: string, password: string): Promise<User> {
-    const weak = passwordProblem(password ?? '');
+  async setPassword(id: string, password: string, options: { allowCommonPassword?: boolean } = {}): Promise<User> {
+    const weak = passwordProblem(password ?? '', { commonAllowed: options.allowCommonPassword });
     if (weak) throw badRequest(weak);
     const passwordHash = await hashPassword(password, this.options.hashParams);
     return this.update(id, (u) => ({ ...u, passwordHash, failedAttempts: 0, lockedUntil: undefined }));
