@@ -47,7 +47,9 @@ export const DEFAULT_BULK_OPTIONS: BulkOptions = {
   batchSize: 1000,
   throttleMs: 0,
   maxAttempts: 3,
-  throttleStatusPolls: true,
+  // Off unless asked for: CONTRACT.md's polling (202 with X-Progress and Retry-After, then the
+  // manifest) names no 429, and a client polling faster than Retry-After still works as it did.
+  throttleStatusPolls: false,
 };
 
 export function loadBulkOptions(env: NodeJS.ProcessEnv = process.env): BulkOptions {
@@ -69,7 +71,7 @@ export function loadBulkOptions(env: NodeJS.ProcessEnv = process.env): BulkOptio
   o.batchSize = int(env, 'BULK_BATCH_SIZE', o.batchSize, 1);
   o.throttleMs = int(env, 'BULK_THROTTLE_MS', o.throttleMs, 0);
   o.maxAttempts = int(env, 'BULK_MAX_ATTEMPTS', o.maxAttempts, 1);
-  const pollLimit = env.BULK_STATUS_POLL_LIMIT ?? 'on';
+  const pollLimit = env.BULK_STATUS_POLL_LIMIT ?? 'off';
   if (pollLimit !== 'on' && pollLimit !== 'off') throw new Error(`BULK_STATUS_POLL_LIMIT must be on or off, got "${pollLimit}"`);
   o.throttleStatusPolls = pollLimit === 'on';
   return o;

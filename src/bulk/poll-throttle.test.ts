@@ -1,5 +1,14 @@
 import { describe, expect, it } from 'vitest';
+import { loadBulkOptions } from './config.js';
 import { POLL_SLACK_MS, StatusPollThrottle } from './poll-throttle.js';
+
+describe('BULK_STATUS_POLL_LIMIT', () => {
+  it('is off unless set on: CONTRACT.md\'s polling (202 with Retry-After, then the manifest) names no 429', () => {
+    expect(loadBulkOptions({}).throttleStatusPolls).toBe(false);
+    expect(loadBulkOptions({ BULK_STATUS_POLL_LIMIT: 'on' }).throttleStatusPolls).toBe(true);
+    expect(() => loadBulkOptions({ BULK_STATUS_POLL_LIMIT: 'yes' })).toThrow(/on or off/);
+  });
+});
 
 describe('StatusPollThrottle', () => {
   const clock = () => {
