@@ -1,5 +1,6 @@
 // The character set of an HL7 v2 body (MSH-18, or the Content-Type's charset): ISO 8859-1 text is
-// read as such, bytes that are not text in the declared set are refused (AR), never stored as U+FFFD.
+// read as such, bytes that are not text in the declared set are refused (AR), never stored as U+FFFD;
+// a body declaring nothing is UTF-8 when its bytes are, else ISO 8859-1 (a legacy sender's).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, type TestServer } from '../../test/helpers/server.js';
 import { bodyText, withDeclaredCharset } from './charset.js';
@@ -26,10 +27,22 @@ describe('bodyText', () => {
   });
 
   it('refuses bytes that are not text in the declared set, and a set it does not read, at MSH-18', () => {
-    const latin1WithoutMsh18 = bodyText(Buffer.concat([Buffer.from(header(''), 'latin1'), Buffer.from([0xe9])]), 'application/hl7-v2');
-    expect(latin1WithoutMsh18.problem).toMatchObject({ severity: 'E', hl7Code: '102', location: { segment: 'MSH', field: 18 } });
-    expect(latin1WithoutMsh18.problem?.text).toContain('not valid UTF-8');
+    const latin1AsUtf8 = bodyText(Buffer.concat([Buffer.from(header('UNICODE UTF-8'), 'latin1'), Buffer.from([0xe9])]), 'application/hl7-v2');
+    expect(latin1AsUtf8.problem).toMatchObject({ severity: 'E', hl7Code: '102', location: { segment: 'MSH', field: 18 } });
+    expect(latin1AsUtf8.problem?.text).toContain('not valid UTF-8');
+    expect(bodyText(Buffer.concat([Buffer.from(header(''), 'latin1'), Buffer.from([0xe9])]), 'application/hl7-v2; charset=utf-8').problem).toMatchObject({ hl7Code: '102' });
     expect(bodyText(Buffer.from(header('ISO IR87'), 'latin1'), undefined).problem).toMatchObject({ hl7Code: '103' });
+  });
+
+  it('declaring nothing (no charset, MSH-18 empty): UTF-8 when the bytes are UTF-8, else ISO 8859-1; UTF-8 and ISO-8859-1 spelled so in MSH-18 are read', () => {
+    const latin1WithoutMsh18 = bodyText(Buffer.concat([Buffer.from(header(''), 'latin1'), Buffer.from([0xe9])]), 'application/hl7-v2');
+    expect(latin1WithoutMsh18.problem).toBeUndefined();
+    expect(latin1WithoutMsh18.text).toMatch(/José$/);
+    expect(bodyText(Buffer.from(`${header('')}é`, 'utf8'), undefined).text).toMatch(/José$/);
+    for (const read of [bodyText(Buffer.from(`${header('UTF-8')}é`, 'utf8'), undefined), bodyText(Buffer.concat([Buffer.from(header('ISO-8859-1'), 'latin1'), Buffer.from([0xe9])]), undefined)]) {
+      expect(read.problem).toBeUndefined();
+      expect(read.text).toMatch(/José$/);
+    }
   });
 });
 
@@ -54,7 +67,7 @@ describe('POST /hl7v2 in ISO 8859-1', () => {
   const post = (body: Buffer) =>
     fetch(`${server.url}/hl7v2`, { method: 'POST', headers: { 'content-type': 'application/hl7-v2', authorization: `Bearer ${server.token()}` }, body: new Uint8Array(body) }).then(async (r) => ({ status: r.status, text: await r.text() }));
 
-  it('MSH-18 8859/1: "José Müller" is stored as such; the same bytes without MSH-18: AR at MSH-18, nothing stored (single message and batch)', async () => {
+  it('MSH-18 8859/1 or nothing declared: "José Müller" is stored as such; the same bytes declared UTF-8: AR at MSH-18, nothing stored (single message and batch)', async () => {
     const message = (mrn: string) => vxu({ pid: pid({ mrn, family: 'Müller', given: 'José', birth: yearsAgo(2) }), orders: [order({ filler: `${mrn}-A`, cvx: '08', date: hl7Date(20) })] });
     const stored = await post(Buffer.from(withCharset(message('CS-1'), '8859/1'), 'latin1'));
     expect(stored.text).toContain('MSA|AA');
@@ -67,17 +80,22 @@ describe('POST /hl7v2 in ISO 8859-1', () => {
     expect(history.text).toContain('|Müller^José^');
     expect(history.text.split('\r')[0].split('|')[17]).toBe('UNICODE UTF-8');
 
-    const refused = await post(Buffer.from(message('CS-2'), 'latin1'));
+    // Nothing declared (MSH-18 empty, no charset): bytes that are not UTF-8 are a legacy sender's 8859-1.
+    const undeclared = await post(Buffer.from(message('CS-4'), 'latin1'));
+    expect(undeclared.text).toContain('MSA|AA');
+    expect((await server.fhir('GET', 'Patient?identifier=CS-4')).body.entry[0].resource.name[0]).toMatchObject({ family: 'Müller', given: ['José'] });
+
+    const refused = await post(Buffer.from(withCharset(message('CS-2'), 'UNICODE UTF-8'), 'latin1'));
     expect(refused.status).toBe(400);
     expect(refused.text).toContain('MSA|AR|');
     expect(refused.text).toMatch(/ERR\|\|MSH\^1\^18\^1\|102\^/);
-    const batch = ['FHS|^~\\&|EHR|X68|IIS|IIS|' + hl7Date(0), 'BHS|^~\\&|EHR|X68|IIS|IIS|' + hl7Date(0), message('CS-3'), 'BTS|1', 'FTS|1'].join('\r');
+    const batch = ['FHS|^~\\&|EHR|X68|IIS|IIS|' + hl7Date(0), 'BHS|^~\\&|EHR|X68|IIS|IIS|' + hl7Date(0), withCharset(message('CS-3'), 'UNICODE UTF-8'), 'BTS|1', 'FTS|1'].join('\r');
     const refusedBatch = await post(Buffer.from(batch, 'latin1'));
     expect(refusedBatch.text).toContain('MSA|AR|');
     expect(refusedBatch.text).toMatch(/ERR\|\|MSH\^1\^18\^1\|102\^/);
     for (const mrn of ['CS-2', 'CS-3']) expect((await server.fhir('GET', `Patient?identifier=${mrn}`)).body.entry ?? []).toEqual([]);
   });
-  it('SOAP: an envelope declaring encoding="ISO-8859-1" is read so ("José" stored); the same bytes declaring nothing: UnknownFault, nothing stored', async () => {
+  it('SOAP: an envelope declaring encoding="ISO-8859-1", or nothing, is read so ("José" stored); the same bytes declaring UTF-8: UnknownFault, nothing stored', async () => {
     const soap = (message: string, declaration: string) =>
       Buffer.from(
         `${declaration}<soap:Envelope xmlns:soap="http://www.w3.org/2003/05/soap-envelope"><soap:Body><submitSingleMessage xmlns="urn:cdc:iisb:2011">` +
@@ -91,7 +109,10 @@ describe('POST /hl7v2 in ISO 8859-1', () => {
     const stored = await send(soap(message('CS-S1'), '<?xml version="1.0" encoding="ISO-8859-1"?>'));
     expect(stored.text).toContain('MSA|AA');
     expect((await server.fhir('GET', 'Patient?identifier=CS-S1')).body.entry[0].resource.name[0]).toMatchObject({ family: 'Nuñez', given: ['José'] });
-    const refused = await send(soap(message('CS-S2'), ''));
+    const undeclared = await send(soap(message('CS-S3'), ''));
+    expect(undeclared.text).toContain('MSA|AA');
+    expect((await server.fhir('GET', 'Patient?identifier=CS-S3')).body.entry[0].resource.name[0]).toMatchObject({ family: 'Nuñez', given: ['José'] });
+    const refused = await send(soap(message('CS-S2'), '<?xml version="1.0" encoding="UTF-8"?>'));
     expect(refused.status).toBe(400);
     expect(refused.text).toContain('<fault xmlns="urn:cdc:iisb:2011"><Code>40</Code>');
     expect(refused.text).toContain('not valid UTF-8');

@@ -1,8 +1,11 @@
 // The text of an HL7 v2 body. HL7 names a message's character set in MSH-18 (HL7 table 0211);
 // left empty it is the standard's default, 7-bit ASCII, which UTF-8 extends. A body is read in the
-// character set the HTTP Content-Type's `charset` names, else its first MSH-18, else UTF-8 — and
-// refused (AR, 400) when its bytes are not text in that set: read as UTF-8 regardless, an EHR's
-// ISO 8859-1 "José" was stored as "Jos\uFFFD", the name lost for good.
+// character set the HTTP Content-Type's `charset` names, else its first MSH-18 — and refused (AR,
+// 400) when its bytes are not text in that declared set. Declaring nothing, it is read as UTF-8
+// when its bytes are UTF-8, else as ISO 8859-1: senders that leave MSH-18 empty and write their
+// legacy system's 8859-1 are common, and refusing each of their doses over an accented name loses
+// more than it protects (every byte is a character in 8859-1, and UTF-8 text is almost never
+// mistaken for it). Read as UTF-8 regardless, such an "José" was stored as "Jos\uFFFD" for good.
 import { isUtf8 } from 'node:buffer';
 import type { Hl7Issue } from './problems.js';
 
@@ -14,6 +17,11 @@ const TABLE_0211: Record<string, string> = {
   ASCII: 'utf-8',
   'UNICODE UTF-8': 'utf-8',
   'UNICODE': 'utf-8',
+  // Not table 0211's spellings, but what senders write for them.
+  'UTF-8': 'utf-8',
+  UTF8: 'utf-8',
+  'ISO-8859-1': 'latin1',
+  'ISO8859-1': 'latin1',
   '8859/1': 'latin1',
   '8859/2': 'iso-8859-2',
   '8859/3': 'iso-8859-3',
@@ -36,7 +44,9 @@ export function bodyText(body: Buffer, contentType: string | undefined): BodyTex
   }
   if (label === 'utf-8' || label === 'utf8' || label === 'us-ascii' || label === 'ascii') {
     if (isUtf8(body)) return { text: body.toString('utf8') };
-    return refused(body, `The message is not valid UTF-8 (${where === 'MSH-18 ""' ? 'MSH-18 is empty' : where}): declare its character set in MSH-18 (8859/1 for ISO 8859-1) or send UTF-8`, '102', '4');
+    // Nothing declared (Content-Type without charset, MSH-18 empty): a legacy sender's 8859-1.
+    if (declared === undefined && msh18(body) === '') return { text: body.toString('latin1') };
+    return refused(body, `The message is not valid UTF-8 (${where}): declare its character set in MSH-18 (8859/1 for ISO 8859-1) or send UTF-8`, '102', '4');
   }
   if (label === 'latin1' || label === 'iso-8859-1') return { text: body.toString('latin1') };
   try {
@@ -100,6 +110,8 @@ export function xmlText(body: Buffer, contentType: string | undefined): { text: 
   const label = (declared ?? 'utf-8').toLowerCase();
   if (label === 'utf-8' || label === 'utf8' || label === 'us-ascii' || label === 'ascii') {
     if (isUtf8(body)) return { text: body.toString('utf8') };
+    // Nothing declared: read as ISO 8859-1, as an HL7 body declaring nothing (bodyText).
+    if (declared === undefined) return { text: body.toString('latin1') };
     return { text: body.toString('utf8'), problem: `The request is not valid UTF-8${declared ? ` (declared ${declared})` : ''}: send UTF-8, or declare its encoding (encoding="ISO-8859-1")` };
   }
   if (label === 'iso-8859-1' || label === 'latin1') return { text: body.toString('latin1') };
