@@ -11,10 +11,10 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildWebApp } from '../../scripts/build-web.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
-import { browserMissingReason, describeViolations, launchChromium, seriousViolations } from './browser.js';
+import { browserMissingReason, expectNoSeriousViolations, launchChromium } from './browser.js';
 import { focusedName, tabTo } from './keyboard.js';
 import { CLINIC, isoDaysAgo, OTHER_CLINIC } from './seed.js';
-import { signInUser } from './sign-in.js';
+import { signInUser, signedInPage } from './sign-in.js';
 
 const missing = browserMissingReason();
 if (missing) console.log(`clinic web app save-feedback browser tests SKIPPED: ${missing}`);
@@ -40,10 +40,7 @@ describe.skipIf(Boolean(missing))('clinic web app: what Save tells the user', ()
     });
     expect(created.status).toBe(201);
     patientId = created.body.id;
-    context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
-    context.setDefaultTimeout(10_000);
-    page = await context.newPage();
-    await signInUser(page, origin, server.token(), NURSE);
+    ({ context, page } = await signedInPage(browser, origin, server.token(), NURSE));
   }, 90_000);
 
   afterAll(async () => {
@@ -52,10 +49,6 @@ describe.skipIf(Boolean(missing))('clinic web app: what Save tells the user', ()
     await server?.close();
   });
 
-  const noSeriousViolations = async () => {
-    const violations = await seriousViolations(page);
-    expect(violations, describeViolations(violations)).toEqual([]);
-  };
 
   /** The text an element's aria-describedby points at. */
   const description = (label: string) =>
@@ -82,7 +75,7 @@ describe.skipIf(Boolean(missing))('clinic web app: what Save tells the user', ()
     // The focus is on that notice, so a screen reader reads what the save answered.
     await expect.poll(() => page.evaluate(() => document.activeElement?.textContent ?? '')).toContain('The immunization was recorded.');
     await page.getByRole('table', { name: 'Immunization history' }).getByText('CVX 01').waitFor();
-    await noSeriousViolations();
+    await expectNoSeriousViolations(page);
     // Said once: a reload of the record does not announce the save again.
     await page.reload();
     await page.getByRole('table', { name: 'Immunization history' }).getByText('CVX 01').waitFor();
@@ -104,7 +97,7 @@ describe.skipIf(Boolean(missing))('clinic web app: what Save tells the user', ()
     // Nothing typed was lost.
     await expect(page.getByLabel('Vaccine').inputValue()).resolves.toBe('20');
     await expect(page.getByLabel('Lot number').inputValue()).resolves.toBe('LOT-7');
-    await noSeriousViolations();
+    await expectNoSeriousViolations(page);
     // Correcting the date clears the mark; Save then records the dose without warnings.
     await page.getByLabel('Date given').fill(isoDaysAgo(0));
     await expect(page.getByLabel('Date given').getAttribute('aria-invalid')).resolves.not.toBe('true');
@@ -120,7 +113,7 @@ describe.skipIf(Boolean(missing))('clinic web app: what Save tells the user', ()
     await page.keyboard.press('ArrowRight');
     await page.getByText('Recorded: the family objects to sharing this record.').waitFor();
     await expect(focusedName(page)).resolves.toBe('No');
-    await noSeriousViolations();
+    await expectNoSeriousViolations(page);
 
     const consents = await server.fhir('GET', `Consent?patient=Patient/${patientId}`);
     expect(consents.status).toBe(200);
@@ -150,8 +143,7 @@ describe.skipIf(Boolean(missing))('clinic web app: what Save tells the user', ()
       await expect(tab.getByRole('alert').filter({ hasText: 'was not saved' }).count()).resolves.toBe(0);
       await expect(tab.getByLabel('Vaccine').count()).resolves.toBe(0);
       await expect(tab.getByRole('button', { name: 'Save' }).count()).resolves.toBe(0);
-      const violations = await seriousViolations(tab);
-      expect(violations, describeViolations(violations)).toEqual([]);
+      await expectNoSeriousViolations(tab);
     } finally {
       await other.close();
     }
@@ -190,7 +182,7 @@ describe.skipIf(Boolean(missing))('clinic web app: what Save tells the user', ()
     };
     const first = await addTestLike();
     expect(first.notice).toMatch(/looks like test data/);
-    await noSeriousViolations();
+    await expectNoSeriousViolations(page);
     const stored = await server.fhir('GET', `Patient/${first.id}`);
     expect(stored.body.name[0]).toMatchObject({ family: 'Testcase', given: ['Test'] });
   });
@@ -207,7 +199,7 @@ describe.skipIf(Boolean(missing))('clinic web app: what Save tells the user', ()
     await expect(page.getByLabel(/^Date of birth/).getAttribute('aria-invalid')).resolves.toBe('true');
     await expect(description('Date of birth')).resolves.toMatch(/125 years/);
     await expect(page.getByLabel(/^Last name/).inputValue()).resolves.toBe('Oldest');
-    await noSeriousViolations();
+    await expectNoSeriousViolations(page);
   });
 
   it('a slow Save does not pull a user who went elsewhere meanwhile back to the record; the dose is stored once', async () => {
@@ -263,7 +255,7 @@ describe.skipIf(Boolean(missing))('clinic web app: what Save tells the user', ()
     await page.goto(`${origin}/app/patients/${source}`);
     const toSurvivor = page.getByRole('link', { name: 'Open the record it was merged into' });
     await toSurvivor.waitFor();
-    await noSeriousViolations();
+    await expectNoSeriousViolations(page);
     await toSurvivor.click();
     await expect.poll(() => new URL(page.url()).pathname).toBe(`/app/patients/${target}`);
     // The old record's form: no Save that the registry would refuse, the way to the kept record.
@@ -271,7 +263,7 @@ describe.skipIf(Boolean(missing))('clinic web app: what Save tells the user', ()
     const there = page.getByRole('link', { name: 'Record the immunization there' });
     await there.waitFor();
     await expect(page.getByRole('button', { name: 'Save' }).count()).resolves.toBe(0);
-    await noSeriousViolations();
+    await expectNoSeriousViolations(page);
     await there.click();
     await expect.poll(() => new URL(page.url()).pathname).toBe(`/app/patients/${target}/immunizations/new`);
     await page.getByRole('button', { name: 'Save' }).waitFor();
@@ -298,7 +290,7 @@ describe.skipIf(Boolean(missing))('clinic web app: what Save tells the user', ()
     await page.keyboard.press('Enter');
     await expect.poll(() => page.getByRole('button', { name: 'Run reminder/recall' }).getAttribute('aria-busy')).toBe('true');
     await expect(focusedName(page)).resolves.toBe('Run reminder/recall');
-    await noSeriousViolations();
+    await expectNoSeriousViolations(page);
     release();
     await page.getByRole('link', { name: 'Download CSV' }).waitFor();
     await expect(page.getByRole('button', { name: 'Run reminder/recall' }).getAttribute('aria-busy')).resolves.toBeNull();

@@ -9,9 +9,9 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildWebApp } from '../../scripts/build-web.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
-import { browserMissingReason, describeViolations, launchChromium, seriousViolations } from './browser.js';
+import { browserMissingReason, expectNoSeriousViolations, launchChromium } from './browser.js';
 import { CLINIC, isoDaysAgo } from './seed.js';
-import { signInUser } from './sign-in.js';
+import { signInUser, signedInPage } from './sign-in.js';
 
 const missing = browserMissingReason();
 if (missing) console.log(`clinic web app search / suggestions / reflow browser tests SKIPPED: ${missing}`);
@@ -67,10 +67,7 @@ describe.skipIf(Boolean(missing))('clinic web app: many results, date of birth o
       });
       expect(dose.status).toBe(201);
     }
-    context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
-    context.setDefaultTimeout(10_000);
-    page = await context.newPage();
-    await signInUser(page, origin, server.token(), NURSE);
+    ({ context, page } = await signedInPage(browser, origin, server.token(), NURSE));
   }, 120_000);
 
   afterAll(async () => {
@@ -79,10 +76,6 @@ describe.skipIf(Boolean(missing))('clinic web app: many results, date of birth o
     await server?.close();
   });
 
-  const noSeriousViolations = async () => {
-    const violations = await seriousViolations(page);
-    expect(violations, describeViolations(violations)).toEqual([]);
-  };
   const summary = () => page.getByTestId('search-summary');
   const resultLinks = () => page.getByRole('table', { name: 'Search results' }).getByRole('link');
 
@@ -92,7 +85,7 @@ describe.skipIf(Boolean(missing))('clinic web app: many results, date of birth o
     await page.getByRole('button', { name: 'Search' }).click();
     await expect.poll(() => summary().innerText()).toMatch(/^More than 20 patients match: the first 20 are shown/);
     await expect(resultLinks().count()).resolves.toBe(20);
-    await noSeriousViolations();
+    await expectNoSeriousViolations(page);
     // Narrowed by first name: one child, and the count is the truth.
     await page.getByLabel('First name').fill('MinhC2');
     await page.getByRole('button', { name: 'Search' }).click();
@@ -105,7 +98,7 @@ describe.skipIf(Boolean(missing))('clinic web app: many results, date of birth o
     await page.getByRole('button', { name: 'Search' }).click();
     await expect.poll(() => summary().innerText()).toMatch(/^1 patient found/);
     await expect(resultLinks().allInnerTexts()).resolves.toEqual(['Anna-Maria Smith-Jones']);
-    await noSeriousViolations();
+    await expectNoSeriousViolations(page);
     // Open the record, then Back: the same search is shown again.
     await resultLinks().first().click();
     await page.getByRole('heading', { name: 'Immunizations' }).waitFor();
@@ -125,7 +118,7 @@ describe.skipIf(Boolean(missing))('clinic web app: many results, date of birth o
     await expect.poll(() => field.getAttribute('aria-invalid')).toBe('true');
     await expect(field.evaluate((el) => el === document.activeElement)).resolves.toBe(true);
     await expect(resultLinks().count()).resolves.toBe(0);
-    await noSeriousViolations();
+    await expectNoSeriousViolations(page);
   });
 
   it('the Vaccine field is a combobox: its open suggestion list is announced and passes axe', async () => {
@@ -139,7 +132,7 @@ describe.skipIf(Boolean(missing))('clinic web app: many results, date of birth o
     await list.waitFor();
     await expect(vaccine.getAttribute('aria-expanded')).resolves.toBe('true');
     await expect(list.evaluate((el) => el.scrollHeight > el.clientHeight)).resolves.toBe(true);
-    await noSeriousViolations();
+    await expectNoSeriousViolations(page);
     // The arrow keys name the option they reach.
     await page.keyboard.press('ArrowDown');
     const active = await vaccine.getAttribute('aria-activedescendant');
@@ -179,8 +172,7 @@ describe.skipIf(Boolean(missing))('clinic web app: many results, date of birth o
       await tab.getByRole('radio', { name: 'No' }).click({ force: true });
       await tab.waitForTimeout(300);
       expect(consentWrites).toEqual([]);
-      const violations = await seriousViolations(tab);
-      expect(violations, describeViolations(violations)).toEqual([]);
+      await expectNoSeriousViolations(tab);
       // The Users address (not in its menu): the reason, and no form its account would be refused.
       await tab.goto(`${origin}/app/users`);
       await tab.getByRole('alert').filter({ hasText: 'The users could not be listed' }).waitFor();
@@ -203,7 +195,7 @@ describe.skipIf(Boolean(missing))('clinic web app: many results, date of birth o
       await forecast.waitFor();
       await page.getByRole('table', { name: 'Immunization history' }).waitFor();
       await expect(page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth)).resolves.toBeLessThanOrEqual(0);
-      await noSeriousViolations();
+      await expectNoSeriousViolations(page);
       // The history's scroll box is a named region in the tab order; the arrow keys scroll it.
       const box = page.getByRole('region', { name: 'Immunization history' });
       await expect(box.getAttribute('tabindex')).resolves.toBe('0');

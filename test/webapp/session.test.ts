@@ -13,7 +13,7 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildWebApp } from '../../scripts/build-web.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
-import { browserMissingReason, describeViolations, launchChromium, seriousViolations } from './browser.js';
+import { browserMissingReason, expectNoSeriousViolations, launchChromium } from './browser.js';
 import { CLINIC, isoDaysAgo } from './seed.js';
 import { signInUser } from './sign-in.js';
 
@@ -119,8 +119,7 @@ describe.skipIf(Boolean(missing))('clinic web app: the sign-in ends', () => {
       const list = tab.getByRole('table', { name: 'Reminder/recall list' });
       await list.getByRole('cell', { name: 'Dana Due' }).first().waitFor();
       await expect(list.getByRole('link').count()).resolves.toBe(0);
-      const violations = await seriousViolations(tab);
-      expect(violations, describeViolations(violations)).toEqual([]);
+      await expectNoSeriousViolations(tab);
     } finally {
       await clinicManager.close();
     }
@@ -149,8 +148,7 @@ describe.skipIf(Boolean(missing))('clinic web app: the sign-in ends', () => {
       await expect(described(username)).resolves.toMatch(/2 to 64 characters/);
       await expect(described(password)).resolves.toMatch(/at least 8 characters/);
       expect(posted, 'nothing is sent while the form says what to correct').toEqual([]);
-      const violations = await seriousViolations(tab);
-      expect(violations, describeViolations(violations)).toEqual([]);
+      await expectNoSeriousViolations(tab);
       // Corrected, the user is added.
       await username.fill('nurse.added');
       await password.fill('a long enough password');
@@ -230,8 +228,7 @@ describe.skipIf(Boolean(missing))('clinic web app: the sign-in ends', () => {
     await expect(page.getByLabel('Lot number').inputValue()).resolves.toBe('KEPT-LOT-42');
     await expect(page.getByLabel('Site').inputValue()).resolves.toBe('LT');
     await expect(page.getByLabel('Vaccine').inputValue()).resolves.toBe('08');
-    const violations = await seriousViolations(page);
-    expect(violations, describeViolations(violations)).toEqual([]);
+    await expectNoSeriousViolations(page);
     await page.getByRole('button', { name: 'Save' }).click();
     await page.getByRole('status').filter({ hasText: 'The immunization was recorded.' }).waitFor();
     await expect(doses()).resolves.toBe(1);
@@ -247,8 +244,7 @@ describe.skipIf(Boolean(missing))('clinic web app: the sign-in ends', () => {
     await page.getByRole('button', { name: 'Sign out' }).click();
     // The sign-in server asks to confirm (OpenID Connect RP-initiated logout).
     await page.getByRole('heading', { level: 1, name: 'Sign out' }).waitFor();
-    const violations = await seriousViolations(page);
-    expect(violations, describeViolations(violations)).toEqual([]);
+    await expectNoSeriousViolations(page);
     await page.getByRole('button', { name: 'Sign out' }).click();
     await page.getByLabel('Username').waitFor();
     expect(new URL(page.url()).pathname).toMatch(/^\/auth\//);

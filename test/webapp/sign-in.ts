@@ -1,13 +1,22 @@
 // Signing a clinic user in through the app's SMART launch, as a person would: the user is created
 // through the sign-in server's account API (with a public-health system token), then signs in on
 // the server's own sign-in page.
-import type { Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
 
 export interface ClinicUser {
   username: string;
   password: string;
   organization: string;
   role?: string;
+}
+
+/** A desktop-sized tab of its own (10 s default timeout) with `user` signed in at /app/. */
+export async function signedInPage(browser: Browser, origin: string, systemToken: string, user: ClinicUser): Promise<{ context: BrowserContext; page: Page }> {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  context.setDefaultTimeout(10_000);
+  const page = await context.newPage();
+  await signInUser(page, origin, systemToken, user);
+  return { context, page };
 }
 
 /** Creates the user where needed and signs in at /app/; answers ms from "Sign in" to a usable first screen (search, or Reports for a reports user). */
