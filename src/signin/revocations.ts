@@ -9,16 +9,15 @@
 // never come back.
 import type { RevokedTokens, TokenIdentity } from '../auth/verify-token.js';
 import type { Logger } from '../logger.js';
+import { PolledList } from './polled-list.js';
 import type { User, UserDirectory } from './users.js';
 
 export const DEFAULT_REVOCATION_POLL_SECONDS = 5;
 
-export class DisabledUsers implements RevokedTokens {
+export class DisabledUsers extends PolledList implements RevokedTokens {
   readonly reason = 'its user has been disabled since it was issued';
   /** User id → the moment (epoch seconds) from which the user's earlier tokens are refused. */
   private readonly disabledAt = new Map<string, number>();
-  private timer: NodeJS.Timeout | undefined;
-  private polling: Promise<void> | undefined;
 
   constructor(
     private readonly users: UserDirectory,
@@ -26,8 +25,10 @@ export class DisabledUsers implements RevokedTokens {
     private readonly issuer: string,
     /** An access token's lifetime: how long an enabled-again user's entry must outlive its tokens. */
     private readonly tokenSeconds: number,
-    private readonly logger?: Logger
-  ) {}
+    logger?: Logger
+  ) {
+    super('could not read the disabled users (their tokens are refused from the next read on)', logger);
+  }
 
   isRevoked({ issuer, subject, issuedAt }: TokenIdentity): boolean {
     if (issuer !== this.issuer || subject === undefined || this.disabledAt.size === 0) return false;
@@ -41,35 +42,20 @@ export class DisabledUsers implements RevokedTokens {
     if (!user.active) this.disabledAt.set(user.id, Math.max(this.disabledAt.get(user.id) ?? 0, Math.floor(Date.parse(user.updatedAt) / 1000) || nowSeconds()));
   }
 
-  /** Reads the whole directory once (at start and then every pollSeconds). */
-  async refresh(): Promise<void> {
-    if (this.polling) return this.polling;
-    this.polling = (async () => {
-      try {
-        const disabled = new Set<string>();
-        for (const user of await this.users.list()) {
-          if (user.active) continue;
-          disabled.add(user.id);
-          this.noteUser(user);
-        }
-        const now = nowSeconds();
-        for (const [id, since] of this.disabledAt) if (!disabled.has(id) && now - since > this.tokenSeconds + 60) this.disabledAt.delete(id);
-      } catch (err) {
-        this.logger?.warn('could not read the disabled users (their tokens are refused from the next read on)', { error: (err as Error).message });
-      } finally {
-        this.polling = undefined;
-      }
-    })();
-    return this.polling;
+  /** Reads the whole directory (PolledList: at start and then every pollSeconds). */
+  protected async read(): Promise<void> {
+    const disabled = new Set<string>();
+    for (const user of await this.users.list()) {
+      if (user.active) continue;
+      disabled.add(user.id);
+      this.noteUser(user);
+    }
+    const now = nowSeconds();
+    for (const [id, since] of this.disabledAt) if (!disabled.has(id) && now - since > this.tokenSeconds + 60) this.disabledAt.delete(id);
   }
 
-  start(pollSeconds = DEFAULT_REVOCATION_POLL_SECONDS): void {
-    this.timer = setInterval(() => void this.refresh(), pollSeconds * 1000);
-    this.timer.unref();
-  }
-
-  stop(): void {
-    clearInterval(this.timer);
+  override start(pollSeconds = DEFAULT_REVOCATION_POLL_SECONDS): void {
+    super.start(pollSeconds);
   }
 }
 

@@ -15,6 +15,7 @@
 import type { RevokedTokens, TokenIdentity } from '../auth/verify-token.js';
 import type { Logger } from '../logger.js';
 import type { ExpiringRecords } from '../store/expiring.js';
+import { PolledList } from './polled-list.js';
 import { artifactHash } from './provider-adapter.js';
 
 /** The lookup every revocation record carries: `token` or `grant`. */
@@ -27,14 +28,12 @@ export function grantRef(grantId: string): string {
   return artifactHash('GrantRef', grantId);
 }
 
-export class RevokedAccessTokens implements RevokedTokens {
+export class RevokedAccessTokens extends PolledList implements RevokedTokens {
   readonly reason = 'it, or the grant it was issued under (a revoked refresh token, a sign-out), was revoked before it expired';
   /** jti → until when (epoch ms) it is refused. */
   private readonly tokens = new Map<string, number>();
   /** grant_ref → until when (epoch ms) the grant's tokens are refused. */
   private readonly grants = new Map<string, number>();
-  private timer: NodeJS.Timeout | undefined;
-  private polling: Promise<void> | undefined;
 
   constructor(
     private readonly records: ExpiringRecords,
@@ -42,8 +41,10 @@ export class RevokedAccessTokens implements RevokedTokens {
     private readonly issuer: string,
     /** An access token's lifetime: how long after a grant ends one of its tokens may still be live. */
     private readonly tokenSeconds: number,
-    private readonly logger?: Logger
-  ) {}
+    logger?: Logger
+  ) {
+    super("could not read the revoked access tokens (other processes' revocations apply from the next read on)", logger);
+  }
 
   isRevoked({ issuer, jti, grant }: TokenIdentity): boolean {
     if (issuer !== this.issuer || (this.tokens.size === 0 && this.grants.size === 0)) return false;
@@ -67,35 +68,16 @@ export class RevokedAccessTokens implements RevokedTokens {
     await this.records.put({ key: artifactHash('RevokedGrant', grantId), value: { grant: ref }, expiresAt: until, lookups: { [REVOKED_LOOKUP]: 'grant' } });
   }
 
-  /** Reads the revocations of every process (at start and then every pollSeconds); drops the expired. */
-  async refresh(): Promise<void> {
-    if (this.polling) return this.polling;
-    this.polling = (async () => {
-      try {
-        for (const record of await this.records.listBy(REVOKED_LOOKUP, 'token')) {
-          if (typeof record.value.jti === 'string') this.note(this.tokens, record.value.jti, record.expiresAt);
-        }
-        for (const record of await this.records.listBy(REVOKED_LOOKUP, 'grant')) {
-          if (typeof record.value.grant === 'string') this.note(this.grants, record.value.grant, record.expiresAt);
-        }
-        const now = Date.now();
-        for (const map of [this.tokens, this.grants]) for (const [id, until] of map) if (until <= now) map.delete(id);
-      } catch (err) {
-        this.logger?.warn('could not read the revoked access tokens (other processes\' revocations apply from the next read on)', { error: (err as Error).message });
-      } finally {
-        this.polling = undefined;
-      }
-    })();
-    return this.polling;
-  }
-
-  start(pollSeconds: number): void {
-    this.timer = setInterval(() => void this.refresh(), pollSeconds * 1000);
-    this.timer.unref();
-  }
-
-  stop(): void {
-    clearInterval(this.timer);
+  /** Reads the revocations of every process (PolledList: at start and then every pollSeconds); drops the expired. */
+  protected async read(): Promise<void> {
+    for (const record of await this.records.listBy(REVOKED_LOOKUP, 'token')) {
+      if (typeof record.value.jti === 'string') this.note(this.tokens, record.value.jti, record.expiresAt);
+    }
+    for (const record of await this.records.listBy(REVOKED_LOOKUP, 'grant')) {
+      if (typeof record.value.grant === 'string') this.note(this.grants, record.value.grant, record.expiresAt);
+    }
+    const now = Date.now();
+    for (const map of [this.tokens, this.grants]) for (const [id, until] of map) if (until <= now) map.delete(id);
   }
 
   private note(map: Map<string, number>, id: string, until: number): void {
