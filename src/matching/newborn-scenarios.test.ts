@@ -175,6 +175,27 @@ describe('concatenated placeholder "BabyGirlJones"', () => {
   });
 });
 
+describe('a surname that starts like a placeholder word (Boyle, Newbornian, Babyak, Twining)', () => {
+  // The placeholder is the given name; the family name is the child's real one and must not lose
+  // its first letters to a glued-prefix cut ("Boyle" read as boy + "le" conflicted with Emma Boyle).
+  for (const family of ['Boyle', 'Boyer', 'BOYLE', 'Newbornian', 'Babyak', 'Twining', 'Girling', 'Infantino']) {
+    it(`Baby Girl ${family} → Emma ${family}, same MRN: certain, the family names agree`, () => {
+      const baby = hospital(['Baby', 'Girl'], { family, gender: 'female' });
+      const emma = patient({ given: ['Emma'], family, birthDate: DOB, gender: 'female', hospitalMrn: 'H-1001', ...HOUSEHOLD });
+      const d = comparePatients(emma, baby);
+      expect(reason(d, 'name.family')).toMatchObject({ outcome: 'agree' });
+      expect(d.grade).toBe('certain');
+    });
+  }
+
+  it('"Baby Boyle" states no sex: it is not a boy against a girl', () => {
+    const baby = hospital(['Baby'], { family: 'Boyle', gender: 'female' });
+    const emma = patient({ given: ['Emma'], family: 'Boyle', birthDate: DOB, gender: 'female', hospitalMrn: 'H-1001', ...HOUSEHOLD });
+    expect(reason(comparePatients(emma, baby), 'gender')).toMatchObject({ outcome: 'agree' });
+    expect(comparePatients(emma, baby).grade).toBe('certain');
+  });
+});
+
 describe("mother's maiden name as the only link", () => {
   // Registered at birth under the mother's surname; the legal surname is the father's.
   const baby = patient({ names: [{ given: ['Baby', 'Girl'], family: 'Lopez' }], birthDate: DOB, gender: 'female', mothersMaidenName: 'Lopez' });

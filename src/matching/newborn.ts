@@ -1,9 +1,9 @@
 // Newborn placeholder names seen by the matcher. Detection is the data-quality module's
 // (src/quality/names.ts: isPlaceholderName / isTestName); this thin adapter adds what matching
-// needs on top: the real surname inside a placeholder (BabyGirlJones → jones), the sex the
+// needs on top: the real surname inside a placeholder (BabyGirlJones → jones, Baby Girl Boyle → boyle), the sex the
 // placeholder states (Baby Boy → male) and its birth order as a number (Baby Girl B → 2).
 import type { HumanName } from '@medplum/fhirtypes';
-import { isPlaceholderName, isTestName, nameTokens } from '../quality/names.js';
+import { isPlaceholderName, isTestName, nameTokens, placeholderTokens } from '../quality/names.js';
 
 export interface PlaceholderInfo {
   placeholder: boolean;
@@ -24,22 +24,6 @@ const PLACEHOLDER_WORDS = new Set([
 ]);
 const MALE_WORDS = new Set(['boy', 'male', 'nino', 'varon', 'bboy']);
 const FEMALE_WORDS = new Set(['girl', 'female', 'nina', 'hembra', 'bgirl']);
-/** Glued prefixes stripped from an all-caps surname token (BABYGIRLJONES → JONES). */
-const GLUED = ['newborn', 'infant', 'baby', 'bby', 'twin', 'boy', 'girl'];
-
-function unglue(token: string): string[] {
-  const out: string[] = [];
-  let rest = token;
-  for (let guard = 0; guard < 4; guard++) {
-    const p = GLUED.find((g) => rest.startsWith(g) && rest.length - g.length >= 2);
-    if (!p) break;
-    out.push(p);
-    rest = rest.slice(p.length);
-  }
-  out.push(rest);
-  return out;
-}
-
 function orderNumber(order: string | undefined): number | undefined {
   if (!order) return undefined;
   const last = order.trim().split(/\s+/).pop() ?? '';
@@ -58,15 +42,19 @@ export function placeholderInfo(name: HumanName): PlaceholderInfo {
   if (!MAYBE_PLACEHOLDER.test(joined)) return NOT_PLACEHOLDER;
   const result = isPlaceholderName({ family: name.family, given: name.given, text: name.text });
   if (!result.placeholder) return NOT_PLACEHOLDER;
-  const tokens = [...nameTokens(name.given?.join(' ')), ...nameTokens(name.family)].flatMap(unglue);
+  // Glued words are split as the placeholder check splits them, never by prefix alone: the
+  // surname of "Baby Girl Boyle" is boyle, not "le" (a prefix cut made the legal "Emma Boyle"
+  // conflict with her own placeholder, stored twice instead of merged, and read Boyle as a boy).
+  const familyWords = new Set(nameTokens(name.family).filter((t) => t.length > 1));
+  const tokens = [...placeholderTokens(name.given?.join(' '), familyWords), ...placeholderTokens(name.family)];
   let sexHint: 'male' | 'female' | undefined;
   for (const t of tokens) {
     if (MALE_WORDS.has(t)) sexHint ??= 'male';
     else if (FEMALE_WORDS.has(t)) sexHint ??= 'female';
   }
   // The surname is in `family`, or glued into the given name when there is none (BabyBoySmith).
-  const source = name.family ? nameTokens(name.family) : nameTokens(name.given?.join(' ') ?? name.text);
-  const familyTokens = source.flatMap(unglue).filter((t) => t.length > 1 && !PLACEHOLDER_WORDS.has(t) && !/^\d+$/.test(t));
+  const source = name.family ? placeholderTokens(name.family) : placeholderTokens(name.given?.join(' ') ?? name.text);
+  const familyTokens = source.filter((t) => t.length > 1 && !PLACEHOLDER_WORDS.has(t) && !/^\d+$/.test(t));
   const order = orderNumber(result.birthOrder);
   const info: PlaceholderInfo = {
     placeholder: true,

@@ -175,6 +175,15 @@ function analyse(tokens: string[], family: ReadonlySet<string>): PlaceholderResu
   return result;
 }
 
+/**
+ * The tokens of a name with glued placeholder words split as the placeholder checks split them
+ * (BABYGIRLJONES → baby girl jones) and real surnames left whole (Boyle, Babyak, Newbornian,
+ * Twining): the matcher reads the surname inside a placeholder from these.
+ */
+export function placeholderTokens(value: string | undefined, family: ReadonlySet<string> = new Set()): string[] {
+  return expandGlued(nameTokens(value), family);
+}
+
 /** Is this given name (as written, all given names joined) a newborn placeholder? */
 export function isPlaceholderGiven(given: string, family?: string): PlaceholderResult {
   const familyTokens = new Set(nameTokens(family).filter((t) => t.length > 1));
