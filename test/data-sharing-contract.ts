@@ -307,6 +307,64 @@ export function runDataSharingContract(kind: StoreKind): void {
           expect((await server.fhir('DELETE', `Patient/${put.body.id}`)).status).toBe(204);
         });
 
+        it('nothing can be recorded about it: a Condition or a dose by POST, PUT, conditional create, batch or transaction is the same 403; its data-sharing Consent is accepted', async () => {
+          const { id, code } = hidden[status];
+          const condition = (subject: string) => ({
+            resourceType: 'Condition',
+            subject: { reference: subject },
+            code: { coding: [{ system: 'http://snomed.info/sct', code: '38907003' }] },
+          });
+          const refusedWith = (res: { status: number; text: string; body: any }, what: string) => {
+            expect(res.status, `${what}: ${res.text}`).toBe(403);
+            expect(res.body.issue[0].details.coding[0].code, what).toBe(code);
+            expect(res.text, what).not.toContain('Kim');
+          };
+          for (const subject of [`Patient/${id}`, `${server.baseUrl}/Patient/${id}`, `Patient/${id}/_history/1`]) {
+            refusedWith(await server.fhir('POST', 'Condition', { body: condition(subject), headers: orgC() }), `POST Condition ${subject}`);
+          }
+          refusedWith(await server.fhir('POST', 'Immunization', { body: immunization(`Patient/${id}`), headers: orgC() }), 'POST Immunization');
+          const putId = `hidden-cond-${status}-${Date.now()}`;
+          refusedWith(await server.fhir('PUT', `Condition/${putId}`, { body: { ...condition(`Patient/${id}`), id: putId }, headers: orgC() }), 'PUT Condition');
+          refusedWith(
+            await server.fhir('POST', 'Condition', { body: condition(`Patient/${id}`), headers: { ...orgC(), 'if-none-exist': `subject=Patient/${id}` } }),
+            'conditional create'
+          );
+          // A Condition of a child the caller sees cannot be moved onto the hidden one either.
+          const visible = await server.fhir('POST', 'Patient', { body: patient({ name: [{ family: 'Seen', given: ['Ada'] }], birthDate: '2020-01-02' }), headers: orgC() });
+          expect(visible.status, visible.text).toBe(201);
+          const own = await server.fhir('POST', 'Condition', { body: condition(`Patient/${visible.body.id}`), headers: orgC() });
+          expect(own.status, own.text).toBe(201);
+          refusedWith(
+            await server.fhir('PATCH', `Condition/${own.body.id}`, {
+              body: [{ op: 'replace', path: '/subject/reference', value: `Patient/${id}` }],
+              headers: { ...orgC(), 'content-type': 'application/json-patch+json' },
+            }),
+            'PATCH Condition onto it'
+          );
+          const batch = await server.fhir('POST', '', {
+            body: { resourceType: 'Bundle', type: 'batch', entry: [{ resource: condition(`Patient/${id}`), request: { method: 'POST', url: 'Condition' } }] },
+            headers: orgC(),
+          });
+          expect(batch.status, batch.text).toBe(200);
+          expect(batch.body.entry[0].response.status).toBe('403 Forbidden');
+          expect(batch.body.entry[0].response.outcome.issue[0].details.coding[0].code).toBe(code);
+          const transaction = await server.fhir('POST', '', {
+            body: { resourceType: 'Bundle', type: 'transaction', entry: [{ resource: condition(`Patient/${id}`), request: { method: 'POST', url: 'Condition' } }] },
+            headers: orgC(),
+          });
+          if (!(transaction.status === 400 && transaction.body.issue[0].code === 'not-supported')) refusedWith(transaction, 'transaction');
+          const stored = await server.fhir('GET', `Condition?subject=Patient/${id}`);
+          expect(stored.body.entry ?? [], 'nothing was stored for the hidden child').toEqual([]);
+          // The family's choice may always be recorded, and public health records as before.
+          const yes = await server.fhir('POST', 'Consent', { body: sharingConsent(id, { status: 'proposed', provision: { type: 'deny' } }), headers: orgC() });
+          expect(yes.status, yes.text).toBe(201);
+          const byPublicHealth = await server.fhir('POST', 'Condition', { body: condition(`Patient/${id}`) });
+          expect(byPublicHealth.status, byPublicHealth.text).toBe(201);
+          for (const cleanup of [`Condition/${byPublicHealth.body.id}`, `Consent/${yes.body.id}`, `Condition/${own.body.id}`, `Patient/${visible.body.id}`]) {
+            expect((await server.fhir('DELETE', cleanup)).status, cleanup).toBe(204);
+          }
+        }, 120_000);
+
         it('batch and transaction entries are refused or left out like requests', async () => {
           const { id, mrn, code } = hidden[status];
           const batch = await server.fhir('POST', '', {

@@ -3,11 +3,11 @@
 // inside the caller-scoped store view (scoped-store.ts): reads check the resource, searches,
 // counts, scans and includes AND its filter, history drops what it hides, writes must stay inside a
 // patient compartment. Public health gets an explicit unrestricted policy, never an absent one.
-import type { Resource } from '@medplum/fhirtypes';
+import type { Consent, Resource } from '@medplum/fhirtypes';
 import type { Caller } from '../fhir/request.js';
 import { forbidden, FhirError, makeIssue, outcome } from '../fhir/outcome.js';
 import type { Filter } from '../store/store.js';
-import { localReference, type DataSharing } from './data-sharing.js';
+import { isDataSharingConsent, localReference, type DataSharing } from './data-sharing.js';
 import type { SharingIndex } from './sharing-index.js';
 
 /** Resource types whose instances belong to one patient, and where that patient is named. */
@@ -108,7 +108,7 @@ export async function accessPolicyFor(
     return s.status === 'unknown'
       ? sharingError(
           'data-sharing-unknown',
-          `The data-sharing status of ${resource.resourceType === 'Patient' ? asked : `the patient of ${asked}`} is unknown: record a Consent (Yes or No) for the patient before reading the record`
+          `The data-sharing status of ${resource.resourceType === 'Patient' ? asked : `the patient of ${asked}`} is unknown: record a Consent (Yes or No) for the patient before reading or adding to the record`
         )
       : sharingError('data-sharing-restricted', `${whose} does not share data with ${organization}`);
   };
@@ -135,12 +135,23 @@ export async function accessPolicyFor(
       return reasonFor(resource) === undefined;
     },
     assertWritable(resource) {
-      // Data sharing restricts what an organization sees, not what it may record (a Consent for
-      // an Unknown patient must be accepted); a patient/ token writes only inside its compartment.
-      const err = outsideCompartment(resource);
+      // A patient/ token writes only inside its compartment. An organization the child does not
+      // share with may record nothing about it (a Condition, a dose, any record naming it): the
+      // same 403 and rule code as a read, so a write can neither add to a hidden record nor tell
+      // more than the read does. Two writes stay open: the family's data-sharing choice (CONTRACT.md:
+      // POSTing that Consent is always allowed to such a caller), and the Patient itself — an
+      // update reads the stored record first (403 there), while the registry's own review mark on
+      // a hidden duplicate (hidden-duplicates.ts) is a Patient write made on this caller's behalf.
+      const err = outsideCompartment(resource) ?? (recordsAbout(resource) ? reasonFor(resource) : undefined);
       if (err) throw err;
     },
   };
+}
+
+/** Whether writing the resource records something about its patient that data sharing governs. */
+function recordsAbout(resource: Resource): boolean {
+  if (resource.resourceType === 'Patient') return false;
+  return !(resource.resourceType === 'Consent' && isDataSharingConsent(resource as Consent));
 }
 
 /** Unknown hides from every organization; No from all but the exempt; Yes only from nested deny actors. */

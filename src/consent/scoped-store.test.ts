@@ -215,13 +215,31 @@ describe('ScopedStore', () => {
     await store.write({ resourceType: 'Patient', id: 'flagged', ifVersion: 'any' });
   });
 
-  it('an organization may record data (a Consent for a patient it cannot see); committed writes are observed', async () => {
+  it('an organization may record the data-sharing choice of a patient it cannot see, and nothing else about it; committed writes are observed', async () => {
     const seen: string[] = [];
     const view = new ScopedStore(store, await accessPolicyFor(caller({ organization: 'Organization/C' }), undefined, sharing), (records) =>
       seen.push(...records.map((r) => r.id))
     );
-    const consent = { resourceType: 'Consent', status: 'proposed', patient: { reference: 'Patient/hidden' } } as Resource;
-    await view.write({ resourceType: 'Consent', id: 'c2', resource: consent, ifVersion: 'absent' });
+    const choice = {
+      resourceType: 'Consent',
+      status: 'proposed',
+      scope: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/consentscope', code: 'patient-privacy' }] },
+      category: [{ coding: [{ system: 'http://loinc.org', code: '59284-0' }] }],
+      patient: { reference: 'Patient/hidden' },
+    } as Resource;
+    await view.write({ resourceType: 'Consent', id: 'c2', resource: choice, ifVersion: 'absent' });
+    expect(seen).toEqual(['c2']);
+    const about: Resource[] = [
+      { resourceType: 'Condition', subject: { reference: 'Patient/hidden' } } as Resource,
+      { resourceType: 'Immunization', patient: { reference: 'Patient/hidden' } } as Resource,
+      // A Consent that is not the data-sharing choice (a treatment consent) is a record about the child.
+      { resourceType: 'Consent', status: 'active', patient: { reference: 'Patient/hidden' } } as Resource,
+    ];
+    for (const resource of about) {
+      const refusal = await view.transact([{ resourceType: resource.resourceType, id: 'x1', resource, ifVersion: 'absent' }]).catch((err: unknown) => err);
+      expect(isFhirError(refusal) && refusal.status, resource.resourceType).toBe(403);
+      expect(isFhirError(refusal) && refusal.outcome.issue?.[0].details?.coding?.[0].code, resource.resourceType).toBe('data-sharing-restricted');
+    }
     expect(seen).toEqual(['c2']);
   });
 
