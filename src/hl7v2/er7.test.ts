@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { Hl7Field, Hl7Segment } from '@medplum/core';
 import { IIS_RULES } from '../quality/rule-catalog.js';
 import { ackRequestOf, buildAck, err } from './ack.js';
-import { component, components, DEFAULT_CONTEXT, escapeText, fhirDateTimeToHl7, hl7Instant, hl7InstantUncached, hl7ToFhirDateTime, nowHl7, parseMessage, parseSegment, segment, segmentText, unescapeText } from './er7.js';
+import { component, components, DEFAULT_CONTEXT, escapeText, firstSubcomponents, isHl7NullComponent, fhirDateTimeToHl7, hl7Instant, hl7InstantUncached, hl7ToFhirDateTime, nowHl7, parseMessage, parseSegment, segment, segmentText, unescapeText } from './er7.js';
 import { RULE_MAP } from './issue-map.js';
 import { Hl7Problem } from './problems.js';
 
@@ -94,6 +94,19 @@ describe('parseSegment (the fast path of reading a segment)', () => {
     expect(component(rxa, 17, 1, 1)).toBe('');
     // A quote inside a value is text, not a null.
     expect(component(parseSegment('PID|1||X||O"Brien^""Sam""'), 5, 2)).toBe('""Sam""');
+  });
+
+  it('a "" first subcomponent marks its component as "" (deleted); a later "" subcomponent is only empty', () => {
+    const pid = parseSegment('PID|1||M1^^^""&2.16.840.1&ISO^MR||""&van^Lauri~Koivu&""^Lauri||||||12 Main\\T\\Co&""&""^^Boston~""&Main St&12^^Quincy');
+    expect(isHl7NullComponent(pid, 5, 1, 0)).toBe(true);
+    expect(isHl7NullComponent(pid, 5, 1, 1)).toBe(false);
+    expect(isHl7NullComponent(pid, 11, 1, 0)).toBe(false);
+    expect(isHl7NullComponent(pid, 11, 1, 1)).toBe(true);
+    // The part kept of such a component is its first subcomponent, unescaped: never `&`-joined text.
+    expect(firstSubcomponents(pid, 5, 1)).toEqual(['Koivu', 'Lauri']);
+    expect(firstSubcomponents(pid, 11, 0)).toEqual(['12 Main&Co', '', 'Boston']);
+    expect(firstSubcomponents(pid, 11, 1)).toEqual(['', '', 'Quincy']);
+    expect(components(pid, 3)[3]).toBe('&2.16.840.1&ISO');
   });
 
   it('reads MSH (its MSH-2 holds the repetition separator) as Hl7Segment.parse does', () => {

@@ -202,7 +202,14 @@ class Hl7FieldWithNullComponents extends Hl7Field {
           nulls.add(`${r}.${i + 1}`);
           return '';
         }
-        return part.includes('&') ? part.split('&').map((s) => (s === HL7_NULL ? '' : s)).join('&').replace(/&+$/, '') : part;
+        if (!part.includes('&')) return part;
+        const sub = part.split('&');
+        // The value this registry keeps of a component with subcomponents is its first (SAD's
+        // street address in PID-11.1, FN's surname in PID-5.1/6.1): `""` there deletes that part,
+        // as `""` in the whole component does. `""` in a later subcomponent (SAD's street name or
+        // dwelling number, FN's prefixes, CX-4's universal id) is a part never kept: read as empty.
+        if (sub[0] === HL7_NULL) nulls.add(`${r}.${i + 1}`);
+        return sub.map((s) => (s === HL7_NULL ? '' : s)).join('&').replace(/&+$/, '');
       })
     );
     super(parts, DEFAULT_CONTEXT);
@@ -210,7 +217,10 @@ class Hl7FieldWithNullComponents extends Hl7Field {
   }
 }
 
-/** Whether component c (1-based) of repetition r (0-based) of field n was sent as HL7's null `""` (the component alone). */
+/**
+ * Whether component c (1-based) of repetition r (0-based) of field n was sent as HL7's null `""`
+ * (the component alone, or its first subcomponent: `""&Main St` in PID-11.1).
+ */
 export function isHl7NullComponent(segment: Hl7Segment, n: number, c: number, r = 0): boolean {
   const field = segment.fields[segment.name === 'MSH' ? n - 1 : n];
   return field instanceof Hl7FieldWithNullComponents && field.nullComponents.has(`${r}.${c}`);
@@ -273,6 +283,16 @@ export function component(segment: Hl7Segment, n: number, c = 1, r = 0): string 
 export function subcomponent(segment: Hl7Segment, n: number, c: number, s: number, r = 0): string {
   const value = repetitions(segment, n)[r]?.[c - 1] ?? '';
   return unescapeText(value.split('&')[s - 1] ?? '');
+}
+
+/**
+ * Field n (repetition r) as the text this registry keeps of each component: its first subcomponent
+ * when it has some (FN's surname in XPN.1, SAD's street address in XAD.1), unescaped. `components`
+ * leaves such a component raw (`SMITH&van` was stored as the family name, escapes and all), and an
+ * unescaped `\T\` cannot be told from a subcomponent separator after it.
+ */
+export function firstSubcomponents(segment: Hl7Segment, n: number, r = 0): string[] {
+  return (repetitions(segment, n)[r] ?? []).map((c) => unescapeText(c.includes('&') ? c.slice(0, c.indexOf('&')) : c));
 }
 
 /** A component split into its subcomponents, unescaped. */

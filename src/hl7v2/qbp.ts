@@ -22,7 +22,7 @@ import { isFhirError } from '../fhir/outcome.js';
 import { comparePatients } from '../matching/compare.js';
 import { GRADE_ORDER } from '../matching/types.js';
 import { err, msa, responseMsh } from './ack.js';
-import { buildMessage, component, components, hl7ToFhirDateTime, repetitions, segment, subcomponents, type ParsedMessage } from './er7.js';
+import { buildMessage, component, components, firstSubcomponents, hl7ToFhirDateTime, repetitions, segment, subcomponent, subcomponents, type ParsedMessage } from './er7.js';
 import type { FhirRunner } from './fhir-runner.js';
 import { personRecords } from './person-records.js';
 import { defaultSupportingData } from '../forecast/supporting-data.js';
@@ -184,15 +184,15 @@ function patientFromQpd(qpd: Hl7Segment): Patient {
       return system ? { system, value: cx[0] } : { value: cx[0] };
     });
   if (identifier.length > 0) patient.identifier = identifier;
-  const [family, given, middle] = components(qpd, 4);
+  const [family, given, middle] = firstSubcomponents(qpd, 4);
   if (family || given) patient.name = [{ ...(family ? { family } : {}), given: [given, middle].filter((g): g is string => !!g) }];
-  const maiden = component(qpd, 5, 1);
+  const maiden = subcomponent(qpd, 5, 1, 1);
   if (maiden) patient.extension = [{ url: EXT.mothersMaidenName, valueString: maiden }];
   const birth = hl7ToFhirDateTime(component(qpd, 6, 1));
   if (birth) patient.birthDate = birth.slice(0, 10);
   const sex = component(qpd, 7, 1).toUpperCase();
   if (sex === 'F' || sex === 'M') patient.gender = sex === 'F' ? 'female' : 'male';
-  const address = components(qpd, 8);
+  const address = firstSubcomponents(qpd, 8);
   if (address.some(Boolean)) {
     patient.address = [{ line: address[0] ? [address[0]] : undefined, city: address[2] || undefined, state: address[3] || undefined, postalCode: address[4] || undefined }];
   }

@@ -230,6 +230,41 @@ for (const { kind, skip } of suites) {
       expect(after.birthDate).toBe(stored.birthDate);
     });
 
+    it('"" in a first subcomponent (PID-11.1 SAD street address, PID-6.1 FN surname) deletes that part; in a later one it is empty; a name\'s other subcomponents are never stored as text', async (ctx) => {
+      if (noTransactions) ctx.skip();
+      const child = { mrn: 'NULL-S1', family: 'Koivu', given: 'Lauri', birth: yearsAgo(4), sex: 'M' };
+      const base = pid(child);
+      // FN's surname and SAD's street address are the parts kept: "van&Koivu" is not a family name.
+      const full = pidWith(base, { 5: 'Koivu&van^Lauri^^^^^L', 6: 'Lam&de^Morgan', 11: '12 Main St&Main St&12^Apt 4^Boston^MA^02110^USA^L' });
+      const first = await post(vxu({ pid: full, orders: [order({ filler: 'NULL-S1-A', cvx: '08', date: hl7Date(60) })] }));
+      expect(first.msa, first.text).toBe('AA');
+      const [stored] = await patientsBy(`${authority('MYEHR')}|NULL-S1`);
+      expect(stored.name).toEqual([{ family: 'Koivu', given: ['Lauri'], use: 'official' }]);
+      expect(stored.extension.find((e: any) => e.url === EXT.mothersMaidenName).valueString).toBe('Lam');
+      expect(stored.address.map((a: any) => a.line)).toEqual([['12 Main St', 'Apt 4']]);
+
+      // "" in a later subcomponent (the street name, the dwelling number): parts never kept, nothing deleted.
+      const later = await post(vxu({ pid: pidWith(base, { 11: '12 Main St&""&""^Apt 4^Boston^MA^02110^USA^L' }), orders: [order({ filler: 'NULL-S1-B', cvx: '20', date: hl7Date(40) })] }));
+      expect(later.msa, later.text).toBe('AA');
+      const [kept] = await patientsBy(`${authority('MYEHR')}|NULL-S1`);
+      expect(kept.address.map((a: any) => a.line)).toEqual([['12 Main St', 'Apt 4']]);
+
+      // "" as the street address subcomponent: the street line goes from the address the rest agrees with; "" as the surname of PID-6.1: the maiden name goes.
+      const nulls = await post(vxu({ pid: pidWith(base, { 6: '""&de^Morgan', 11: '""&Main St&12^Apt 4^Boston^MA^02110^USA^L' }), orders: [order({ filler: 'NULL-S1-C', cvx: '10', date: hl7Date(20) })] }));
+      expect(nulls.msa, nulls.text).toBe('AA');
+      const [after] = await patientsBy(`${authority('MYEHR')}|NULL-S1`);
+      expect(after.address.map((a: any) => a.line)).toEqual([['Apt 4']]);
+      expect(JSON.stringify(after)).not.toContain('""');
+      expect(urls(after)).not.toContain(EXT.mothersMaidenName);
+
+      // "" as PID-5.1's surname is the family name sent as "": it identifies the child, kept with a W ERR.
+      const family = await post(vxu({ pid: pidWith(base, { 5: '""&van^Lauri^^^^^L' }), orders: [order({ filler: 'NULL-S1-D', cvx: '10', date: hl7Date(10) })] }));
+      expect(family.msa, family.text).toBe('AE');
+      expect(family.errs).toContainEqual(expect.objectContaining({ location: 'PID^1^5^1^1', hl7: '101', severity: 'W' }));
+      const [named] = await patientsBy(`${authority('MYEHR')}|NULL-S1`);
+      expect(named.name).toEqual([{ family: 'Koivu', given: ['Lauri'], use: 'official' }]);
+    });
+
     it('"" in the family or given name (PID-5.1, PID-5.2): they identify the patient, the stored name is kept with a W ERR; a new child without another name: AR', async (ctx) => {
       if (noTransactions) ctx.skip();
       const child = { mrn: 'NULL-C2', family: 'Ilves', given: 'Juho', birth: yearsAgo(5), sex: 'M' };

@@ -19,7 +19,7 @@ import type {
 } from '@medplum/fhirtypes';
 import type { Hl7Segment } from '@medplum/core';
 import { CDCREC, codingOf, conceptFrom, CVX, MVX, NDC, systemFor, UCUM } from './codes.js';
-import { component, components, hl7ToFhirDateTime, isHl7Null, isHl7NullComponent, repetitions, subcomponents, type ParsedMessage } from './er7.js';
+import { component, components, firstSubcomponents, hl7ToFhirDateTime, isHl7Null, isHl7NullComponent, repetitions, subcomponent, subcomponents, type ParsedMessage } from './er7.js';
 import { authoritySystem, doseKey, DOSE_KEY_SYSTEM, PD1_CONSENT_SYSTEM, SSN_SYSTEM } from './identifiers.js';
 import { Hl7Problem, type ErrorLocation, type Hl7Issue } from './problems.js';
 import { CDSI_OBSERVATION_SYSTEM, cvxOf, observationCodesOfConcept } from '../forecast/fhir.js';
@@ -271,18 +271,18 @@ function nullComponents(pid: Hl7Segment): WithdrawnParts {
     // A repetition whose family or given name is `""` is not read at all (readPatient): nothing deleted.
     if (isNull(1) || isNull(2)) return;
     const remove = (['middle', 'suffix', 'prefix'] as const).filter((_, i) => isNull(i + 3));
-    const [family, given] = components(pid, 5, r);
+    const [family, given] = firstSubcomponents(pid, 5, r);
     if (remove.length === 0 || (!family && !given)) return;
     parts.names.push({ sent: { ...(family ? { family } : {}), ...(given ? { given } : {}) }, remove });
   });
   repetitions(pid, 11).forEach((_, r) => {
-    const xad = components(pid, 11, r);
+    const xad = firstSubcomponents(pid, 11, r);
     const byComponent: Array<[number, AddressPart]> = [[1, 'street'], [2, 'other'], [3, 'city'], [4, 'state'], [5, 'postalCode'], [6, 'country'], [9, 'district']];
     const remove = byComponent.filter(([c]) => isHl7NullComponent(pid, 11, c, r)).map(([, part]) => part);
     if (remove.length === 0) return;
     const sent: Partial<Record<AddressPart, string>> = {};
     for (const [c, part] of byComponent) {
-      const value = c <= 2 ? subcomponents(xad[c - 1] ?? '')[0] : xad[c - 1];
+      const value = xad[c - 1];
       if (value) sent[part] = value;
     }
     if (Object.keys(sent).length === 0) return;
@@ -335,12 +335,12 @@ function readPatient(pid: Hl7Segment, sendingFacility: string, issues: Hl7Issue[
     // A family or given name sent as `""` identifies no one and cannot be deleted (readNulls): the
     // repetition is left out, so the stored name stays (and a new child without another name is refused).
     if (isHl7NullComponent(pid, 5, 1, r) || isHl7NullComponent(pid, 5, 2, r)) return;
-    const name = readName(components(pid, 5, r));
+    const name = readName(firstSubcomponents(pid, 5, r));
     if (name) names.push(name);
   });
   if (names.length > 0) patient.name = names;
 
-  const maiden = component(pid, 6, 1);
+  const maiden = subcomponent(pid, 6, 1, 1);
   const extension: Extension[] = [];
   if (maiden) extension.push({ url: EXT.mothersMaidenName, valueString: maiden });
 
@@ -360,7 +360,7 @@ function readPatient(pid: Hl7Segment, sendingFacility: string, issues: Hl7Issue[
   const ethnicity = repetitions(pid, 22).map((_, r) => components(pid, 22, r)).filter((ce) => ce[0] || ce[1]);
   if (ethnicity.length > 0) extension.push(usCoreCategory(EXT.ethnicity, ethnicity));
 
-  const addresses = repetitions(pid, 11).map((_, r) => readAddress(components(pid, 11, r))).filter((a): a is Address => !!a);
+  const addresses = repetitions(pid, 11).map((_, r) => readAddress(firstSubcomponents(pid, 11, r))).filter((a): a is Address => !!a);
   if (addresses.length > 0) patient.address = addresses;
   // A repetition whose number (or e-mail address) is `""` deletes the stored one (readNulls): it adds none.
   const telecom = [
@@ -419,7 +419,7 @@ function readAddress(xad: string[]): Address | undefined {
   const [street, other, city, state, zip, country, type, , county] = xad;
   if (![street, other, city, state, zip].some(Boolean)) return undefined;
   const address: Address = {};
-  const line = [street, other].filter((l): l is string => !!l).map((l) => subcomponents(l)[0]);
+  const line = [street, other].filter((l): l is string => !!l);
   if (line.length > 0) address.line = line;
   if (city) address.city = city;
   if (state) address.state = state;
@@ -546,11 +546,11 @@ function readPd1(
 
 function readNk1(nk1: Hl7Segment): PatientContact {
   const contact: PatientContact = {};
-  const name = readName(components(nk1, 2));
+  const name = readName(firstSubcomponents(nk1, 2));
   if (name) contact.name = name;
   const relationship = conceptFrom(components(nk1, 3));
   if (relationship) contact.relationship = [relationship];
-  const address = readAddress(components(nk1, 4));
+  const address = readAddress(firstSubcomponents(nk1, 4));
   if (address) contact.address = address;
   // A phone whose number is `""` is none (the message's NK1 replace the stored contacts whole).
   const telecom = repetitions(nk1, 5)
