@@ -7,6 +7,7 @@ import { buildCapabilityStatement, TYPE_OPERATIONS } from '../src/app/capability
 import { buildRegistry } from '../src/app/handlers.js';
 import { DirectoryFileStore } from '../src/store/embedded/file-store.js';
 import { DEFAULT_BULK_OPTIONS } from '../src/bulk/config.js';
+import { EXPORT_PARAMETERS, parseExportParams } from '../src/bulk/params.js';
 import { BulkExports } from '../src/bulk/service.js';
 import { SharingIndex } from '../src/consent/sharing-index.js';
 import { loadDefinitions } from '../src/fhir/definitions.js';
@@ -131,14 +132,15 @@ describe('the CapabilityStatement served at /metadata, as a client uses it', () 
     expect(patient.searchRevInclude).toEqual(expect.arrayContaining(['Immunization:patient', 'Consent:patient', 'Condition:patient', 'Group:member']));
   });
 
-  it('every operation definition it names (but the Bulk Data IG\'s) is served at OperationDefinition/<id> and found by ?url=, valid, for the code, levels and types listed', async () => {
+  it('every operation definition it names is served at OperationDefinition/<id> and found by ?url=, valid, for the code, levels and types listed', async () => {
     loadDefinitions();
     const rest = statement.rest[0];
     const listed = [
       ...rest.resource.flatMap((r: any) => (r.operation ?? []).map((op: any) => ({ ...op, type: r.type }))),
       ...(rest.operation ?? []).map((op: any) => ({ ...op, type: undefined })),
-    ].filter((op: any) => !op.definition.startsWith('http://hl7.org/fhir/uv/bulkdata/'));
+    ];
     expect(listed.length).toBeGreaterThan(15);
+    expect(listed.filter((op: any) => op.definition.startsWith('http://hl7.org/fhir/uv/bulkdata/'))).toHaveLength(3);
     const problems: string[] = [];
     for (const op of listed) {
       const id = op.definition.split('/').pop();
@@ -177,6 +179,35 @@ describe('the CapabilityStatement served at /metadata, as a client uses it', () 
     expect(none.body).not.toHaveProperty('entry');
     expect((await server.fhir('GET', 'OperationDefinition?name=x')).status).toBe(400);
     expect((await server.fhir('GET', 'Practitioner')).status).toBe(404);
+  });
+
+  it('the Bulk Data definitions it serves list exactly the kick-off parameters the export accepts, at each level', async () => {
+    for (const [id, level] of [
+      ['export', 'system'],
+      ['patient-export', 'patient'],
+      ['group-export', 'group'],
+    ] as const) {
+      const res = await server.fhir('GET', `OperationDefinition/${id}`);
+      expect(res.status, res.text).toBe(200);
+      const inputs = res.body.parameter.filter((p: any) => p.use === 'in').map((p: any) => p.name);
+      const accepted = EXPORT_PARAMETERS.filter((name) => level !== 'system' || name !== 'patient');
+      expect([...inputs].sort(), id).toEqual([...accepted].sort());
+      // What a definition lists, the kick-off takes; what it leaves out, the kick-off refuses.
+      const ctx = { level, method: 'POST', lenient: false, baseUrl: server.baseUrl } as const;
+      const sample: Record<string, string | { reference: string }> = {
+        _outputFormat: 'application/fhir+ndjson',
+        _since: '2020-01-01T00:00:00Z',
+        _until: '2021-01-01T00:00:00Z',
+        _type: 'Patient',
+        _elements: 'id',
+        patient: { reference: 'Patient/1' },
+        includeAssociatedData: 'LatestProvenanceResources',
+        _typeFilter: 'Patient?birthdate=2020',
+        organizeOutputBy: 'Patient',
+      };
+      for (const name of inputs) expect(() => parseExportParams([[name, sample[name]]], ctx), `${id} ${name}`).not.toThrow();
+      if (level === 'system') expect(() => parseExportParams([['patient', sample.patient]], ctx)).toThrow();
+    }
   });
 
   it('lists AuditEvent (read, vread, history, search) with search parameters its search accepts, and nothing it refuses', async () => {

@@ -57,7 +57,12 @@ export interface ParseContext {
   baseUrl: string;
 }
 
-const KNOWN = new Set(['_outputFormat', '_since', '_until', '_type', '_typeFilter', '_elements', 'patient', 'includeAssociatedData', 'organizeOutputBy']);
+/**
+ * The kick-off parameters this server accepts (`patient` not at system level): its served Bulk Data
+ * OperationDefinitions (profiles/OperationDefinition-bulkdata-*.json) list exactly these.
+ */
+export const EXPORT_PARAMETERS = ['_outputFormat', '_since', '_until', '_type', '_elements', 'patient', 'includeAssociatedData', '_typeFilter', 'organizeOutputBy'] as const;
+const KNOWN: ReadonlySet<string> = new Set(EXPORT_PARAMETERS);
 const INSTANT = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$/;
 const ELEMENT = /^([A-Z][A-Za-z]+\.)?[a-z][A-Za-z0-9]*(\[x\])?$/;
 const PATIENT_REF = /^(?:.*\/)?Patient\/([A-Za-z0-9\-.]{1,64})$/;

