@@ -240,6 +240,7 @@ export async function createSignin(services: FrontDoorServices, options: SigninO
       launches,
       auditSignIn,
       firstParty: (clientId) => builtIn.some((c) => c.clientId === clientId),
+      resourceIndicator: services.baseUrl,
       basePath,
       lockoutMinutes: settings.lockoutMinutes,
       addressThrottle: new FailedSignInsByAddress({ attempts: config.signin?.addressAttempts, windowMinutes: config.signin?.addressWindowMinutes }),

@@ -11,7 +11,8 @@ import type { SignInEvent } from './audit.js';
 import { launchRefusal, type EhrLaunches } from './ehr-launch.js';
 import { consentPage, describeScope, loginPage, messagePage, page, patientPickerPage } from './pages.js';
 import type { PatientLookup, PatientQuery } from './patient-lookup.js';
-import { narrowScope } from './roles.js';
+import { resourceScopes } from './provider.js';
+import { NON_RESOURCE_SCOPES, narrowScope } from './roles.js';
 import type { SignInFailure, User, UserDirectory } from './users.js';
 
 export interface InteractionOptions {
@@ -25,6 +26,8 @@ export interface InteractionOptions {
   auditSignIn(event: Omit<SignInEvent, 'kind'>): void;
   /** First-party apps (the built-in web app): no consent screen, the role's scopes are granted. */
   firstParty(clientId: string): boolean;
+  /** The resource indicator of every token (the FHIR base URL): where resource scopes are granted. */
+  resourceIndicator: string;
   /** Mount path of the provider, e.g. `/auth`. */
   basePath: string;
   lockoutMinutes: number;
@@ -139,21 +142,49 @@ export function interactionRouter(options: InteractionOptions): express.Router {
     await provider.interactionFinished(req, res, { launch: { patient: chosen.id }, consent: { grantId } }, { mergeWithLastSubmission: true });
   };
 
-  /** Records the user's consent to what the app asked, within the user's role; returns the grant id. */
-  const grantConsent = async (details: Details, user: User): Promise<string> => {
-    const clientId = String(details.params.client_id);
-    const grant = details.grantId ? await provider.Grant.find(details.grantId) : new provider.Grant({ accountId: user.id, clientId });
-    if (!grant) throw new Error(`grant ${details.grantId} vanished`);
-    const missing = details.prompt.details as { missingOIDCScope?: string[]; missingOIDCClaims?: string[]; missingResourceScopes?: Record<string, string[]> };
-    if (missing.missingOIDCScope) grant.addOIDCScope(missing.missingOIDCScope.join(' '));
-    if (missing.missingOIDCClaims) grant.addOIDCClaims(missing.missingOIDCClaims);
+  /** Adds to the grant the OpenID scopes and claims named, and the resource scopes within the user's role. */
+  const grantWithinRole = (
+    grant: InstanceType<Provider['Grant']>,
+    user: User,
+    missing: { missingOIDCScope?: string[]; missingOIDCClaims?: string[]; missingResourceScopes?: Record<string, string[]> }
+  ): void => {
+    if (missing.missingOIDCScope?.length) grant.addOIDCScope(missing.missingOIDCScope.join(' '));
+    if (missing.missingOIDCClaims?.length) grant.addOIDCClaims(missing.missingOIDCClaims);
     for (const [indicator, scopes] of Object.entries(missing.missingResourceScopes ?? {})) {
       // Scopes the role allows in part are granted (tokens carry them narrowed); the rest are not.
       const allowed = scopes.filter((s) => narrowScope(user.role, s) !== '');
       if (allowed.length > 0) grant.addResourceScope(indicator, allowed.join(' '));
     }
-    const grantId = await grant.save();
-    return grantId;
+  };
+
+  /** Records the user's consent to what the app asked, within the user's role; returns the grant id. */
+  const grantConsent = async (details: Details, user: User): Promise<string> => {
+    const clientId = String(details.params.client_id);
+    const grant = details.grantId ? await provider.Grant.find(details.grantId) : new provider.Grant({ accountId: user.id, clientId });
+    if (!grant) throw new Error(`grant ${details.grantId} vanished`);
+    grantWithinRole(grant, user, details.prompt.details as Parameters<typeof grantWithinRole>[2]);
+    return grant.save();
+  };
+
+  const oidcScopes = new Set<string>(NON_RESOURCE_SCOPES);
+  const knownResourceScopes = new Set(resourceScopes());
+  /**
+   * The first-party web app's consent, given with the sign-in itself: a grant of what it asked
+   * within the user's role, so the browser goes from the password straight back to the app (no
+   * consent step: two redirects fewer). Undefined when the role allows none of it: the consent
+   * step then tells the app why (access_denied), as for any app.
+   */
+  const firstPartyGrantAtLogin = async (details: Details, user: User): Promise<string | undefined> => {
+    const clientId = String(details.params.client_id ?? '');
+    if (!options.firstParty(clientId)) return undefined;
+    const asked = String(details.params.scope ?? '').split(' ').filter(Boolean);
+    if (narrowScope(user.role, asked.join(' ')) === '') return undefined;
+    const grant = new provider.Grant({ accountId: user.id, clientId });
+    grantWithinRole(grant, user, {
+      missingOIDCScope: asked.filter((scope) => oidcScopes.has(scope)),
+      missingResourceScopes: { [options.resourceIndicator]: asked.filter((scope) => knownResourceScopes.has(scope)) },
+    });
+    return grant.save();
   };
 
   router.get(`${basePath}/interaction/:uid`, wrap(async (req, res) => {
@@ -260,7 +291,8 @@ export function interactionRouter(options: InteractionOptions): express.Router {
     attempt.settle(!result.ok && ADDRESS_COUNTED.has(result.reason));
     if (result.ok) {
       options.auditSignIn({ ...audit, userId: result.user.id, organization: result.user.organization, result: 'success' });
-      await provider.interactionFinished(req, res, { login: { accountId: result.user.id } }, { mergeWithLastSubmission: false });
+      const grantId = await firstPartyGrantAtLogin(details, result.user);
+      await provider.interactionFinished(req, res, { login: { accountId: result.user.id }, ...(grantId ? { consent: { grantId } } : {}) }, { mergeWithLastSubmission: false });
       return;
     }
     if (result.reason === 'totp-required') {
