@@ -124,3 +124,25 @@ describe('the records of one person (merged away: replaced-by / replaces links) 
     expect(await statusOf(new SharingIndex(store), 'c1-a', 'c1-b', 'c1-c', 'm1-src', 'k1-src')).toEqual(['yes', 'yes', 'yes', 'yes', 'no']);
   });
 });
+
+it('knows whether a Consent or a Patient was written since it last looked without reading either one', async () => {
+  // Nearly every FHIR and HL7 v2 request of an organization asks; a VXU has just written a Patient.
+  const reads: string[] = [];
+  const counting = Object.create(store) as EmbeddedStore;
+  for (const method of ['read', 'vread', 'history', 'search'] as const) {
+    counting[method] = ((...args: unknown[]) => {
+      reads.push(method);
+      return (store[method] as (...a: unknown[]) => unknown).apply(store, args);
+    }) as never;
+  }
+  const sharing = new SharingIndex(counting);
+  await sharing.restricted();
+  reads.length = 0;
+  const before = await sharing.restricted();
+  expect(await sharing.restricted()).toBe(before);
+  expect(reads).toEqual([]);
+  // A Patient written since: its version, read once to see whether it changed a link.
+  await store.write({ resourceType: 'Patient', id: 'stamp-only', resource: { resourceType: 'Patient', id: 'stamp-only' }, ifVersion: 'any' });
+  expect(await sharing.restricted()).toBe(before);
+  expect(reads).toEqual(['history']);
+});

@@ -8,6 +8,7 @@ import {
   TransactionsUnsupportedError,
   VersionConflictError,
   type Filter,
+  type HistoryCursor,
   type HistoryQuery,
   type ResourceRecord,
   type ScanOptions,
@@ -119,6 +120,10 @@ export class TestStore implements Store {
 
   async history(_query: HistoryQuery): Promise<ResourceRecord[]> {
     return [];
+  }
+
+  async newestVersion(): Promise<HistoryCursor | undefined> {
+    return undefined;
   }
 
   async historyCount(): Promise<number> {

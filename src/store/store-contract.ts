@@ -804,6 +804,39 @@ export function runStoreContract(
         expect(await store.historyCount({ ...window, resourceTypes: [] })).toBe(0);
       });
 
+      it("a type's newest version is history's first entry, without its content, and moves with every version of the type", async () => {
+        // A type no other case writes: its newest version is this case's alone.
+        const type = 'Flag';
+        const newestOfHistory = async () => {
+          const [first] = await store.history({ resourceType: type, count: 1 });
+          return first && { lastUpdated: first.lastUpdated, resourceType: first.resourceType, id: first.id, versionId: first.versionId };
+        };
+        expect(await store.newestVersion(type)).toBeUndefined();
+        const a = randomUUID();
+        const b = randomUUID();
+        const flag = (id: string, text: string) => ({ resourceType: type, id, status: 'active', code: { text }, subject: { reference: 'Patient/x' } }) as unknown as Resource;
+        const seen: unknown[] = [];
+        for (const step of [
+          () => store.write({ resourceType: type, id: a, resource: flag(a, 'one'), ifVersion: 'absent' }),
+          () => store.write({ resourceType: type, id: b, resource: flag(b, 'one'), ifVersion: 'absent' }),
+          () => store.write({ resourceType: type, id: a, resource: flag(a, 'two'), ifVersion: 1 }),
+          () => store.write({ resourceType: type, id: b, ifVersion: 1 }),
+          // Another type's version leaves it where it was.
+          () => {
+            const other = randomUUID();
+            return store.write({ resourceType: 'Patient', id: other, resource: patient(other, 'Other'), ifVersion: 'any' });
+          },
+        ]) {
+          const written = await step();
+          const newest = await store.newestVersion(type);
+          expect(newest).toEqual(await newestOfHistory());
+          if (written.resourceType === type) expect(newest).toEqual({ lastUpdated: written.lastUpdated, resourceType: type, id: written.id, versionId: written.versionId });
+          seen.push(newest);
+        }
+        expect(new Set(seen.map((v) => JSON.stringify(v))).size).toBe(4);
+        expect(seen[4]).toEqual(seen[3]);
+      });
+
       it('history entries carry stamped meta and equal vread', async () => {
         const id = randomUUID();
         await store.write({ resourceType: 'Immunization', id, resource: imm(id, 'L1'), ifVersion: 'absent' });

@@ -198,6 +198,13 @@ export interface Store {
 
   /** Versions newest first, in the order of HistoryCursor. */
   history(query: HistoryQuery): Promise<ResourceRecord[]>;
+  /**
+   * Where the type's newest version stands in history (the first entry `history({ resourceType,
+   * count: 1 })` returns), without reading its content; undefined when the type has none. A new
+   * version of any resource of the type changes it: the data-sharing index compares it on every
+   * request to know whether a Consent or a Patient was written since it last looked.
+   */
+  newestVersion(resourceType: string): Promise<HistoryCursor | undefined>;
   /** Count of versions a HistoryQuery (without cursor and count) would return. */
   historyCount(query: Omit<HistoryQuery, 'after' | 'count'>): Promise<number>;
 

@@ -15,6 +15,7 @@ import {
   StoreUnavailableError,
   VersionConflictError,
   type Filter,
+  type HistoryCursor,
   type HistoryQuery,
   type ResourceRecord,
   type ScanOptions,
@@ -186,10 +187,10 @@ export class EmbeddedStore implements Store {
   private lastCount: { key: string; seq: number; n: number } | undefined;
   /**
    * Per type: a counter raised when a write request of that type starts and again when it ends
-   * (like `writeSeq`), and the newest history entry read at a counter's value (`newestVersion`).
+   * (like `writeSeq`), and the newest history entry read at a counter's value (`newestEntry`).
    */
   private readonly typeSeq = new Map<string, number>();
-  private readonly newestVersions = new Map<string, { seq: number; entry: { id: string; v: number } | null }>();
+  private readonly newestVersions = new Map<string, { seq: number; entry: { u: string; id: string; v: number } | null }>();
   /** Raw records directWalk read, per type by id, until a write request of the record starts or ends (see `liveRawRecord`). */
   private readonly rawReads = new Map<string, Map<string, ResourceRecord | null>>();
   /** Per type: its index definitions by path, for the planner (see `indexesOf`). */
@@ -1179,7 +1180,7 @@ export class EmbeddedStore implements Store {
     // A type's newest version (the data-sharing index asks for Consent's on every FHIR request, the
     // terminology poll for its types'): known without a walk while no write of the type came since.
     if (count === 1 && query.resourceType !== undefined && query.id === undefined && query.since === undefined && query.before === undefined && query.after === undefined) {
-      const newest = this.newestVersion(query.resourceType);
+      const newest = this.newestEntry(query.resourceType);
       if (newest === null) return out;
       const rec = this.versionRecord(query.resourceType, newest.id, newest.v);
       if (rec) return [rec];
@@ -1190,6 +1191,13 @@ export class EmbeddedStore implements Store {
       if (out.length >= count) break;
     }
     return out;
+  }
+
+  async newestVersion(resourceType: string): Promise<HistoryCursor | undefined> {
+    this.assertReadable();
+    // The history key holds the version's place whole: no record is read or decoded.
+    const newest = this.newestEntry(resourceType);
+    return newest === null ? undefined : { lastUpdated: newest.u, resourceType, id: newest.id, versionId: newest.v };
   }
 
   async historyCount(query: Omit<HistoryQuery, 'after' | 'count'>): Promise<number> {
@@ -1215,13 +1223,13 @@ export class EmbeddedStore implements Store {
    * keys. lmdb renews the read snapshot before a commit's promise settles, so a read after the
    * second raise sees the commit.
    */
-  private newestVersion(t: string): { id: string; v: number } | null {
+  private newestEntry(t: string): { u: string; id: string; v: number } | null {
     const seq = this.typeSeq.get(t) ?? 0;
     const known = this.newestVersions.get(t);
     if (known !== undefined && known.seq === seq) return known.entry;
-    let entry: { id: string; v: number } | null = null;
+    let entry: { u: string; id: string; v: number } | null = null;
     for (const key of this.thist.getKeys({ start: [t, MAX_KEY_STRING], end: [t, ''], reverse: true, limit: 1 })) {
-      entry = { id: String((key as Key)[2]), v: Number((key as Key)[3]) };
+      entry = { u: String((key as Key)[1]), id: String((key as Key)[2]), v: Number((key as Key)[3]) };
     }
     this.newestVersions.set(t, { seq, entry });
     return entry;
@@ -1357,7 +1365,7 @@ export class EmbeddedStore implements Store {
     }
     for (const t of new Set(ops.map((op) => op.resourceType))) await this.ensureType(t);
     // The types and records this request writes: a verify-only op writes nothing, so what is kept
-    // per type while no write of it comes (newestVersion) and per record (liveRawRecord) stays
+    // per type while no write of it comes (newestEntry) and per record (liveRawRecord) stays
     // valid (a further VXU of an unchanged child keeps the Patient reads matching's walks reuse).
     const types = new Set<string>();
     for (const op of ops) if (!op.verifyOnly) types.add(op.resourceType);

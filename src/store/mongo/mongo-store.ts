@@ -55,6 +55,7 @@ import {
   TransactionsUnsupportedError,
   VersionConflictError,
   type Filter,
+  type HistoryCursor,
   type HistoryQuery,
   type ResourceRecord,
   type ScanOptions,
@@ -437,6 +438,16 @@ export class MongoStore implements Store {
         .find(filter, { projection: { s: 0 }, sort: { ...HISTORY_SORT }, limit: count })
         .toArray();
       return docs.map(historyToRecord);
+    });
+  }
+
+  async newestVersion(resourceType: string): Promise<HistoryCursor | undefined> {
+    return this.guard('newestVersion', async () => {
+      // Only the entry's place is fetched: the resource and its search values stay on the server.
+      const [doc] = await this.historyColl()
+        .find(historyFilter({ resourceType }), { projection: { _id: 0, lastUpdated: 1, resourceType: 1, id: 1, versionId: 1 }, sort: { ...HISTORY_SORT }, limit: 1 })
+        .toArray();
+      return doc === undefined ? undefined : { lastUpdated: doc.lastUpdated, resourceType: doc.resourceType, id: doc.id, versionId: doc.versionId };
     });
   }
 
