@@ -422,9 +422,22 @@ export function runHttpContract(kind: StoreKind): void {
         expect((await server.fhir('GET', 'Patient?_id[$gt]=')).status).toBe(400);
       });
 
-      it('unsupported methods are 405', async () => {
-        expect((await server.fhir('DELETE', 'metadata')).status).toBe(405);
-        expect((await server.fhir('POST', 'Patient/x/_history')).status).toBe(405);
+      it('unsupported methods are 405 with the Allow header naming the methods that are (RFC 9110 15.5.6)', async () => {
+        const cases: Array<[string, string, string]> = [
+          ['DELETE', 'metadata', 'GET, HEAD'],
+          ['POST', 'Patient/x/_history', 'GET, HEAD'],
+          ['POST', 'Patient/x', 'GET, PUT, PATCH, DELETE, HEAD'],
+          ['DELETE', '', 'GET, POST, HEAD'],
+          ['GET', 'Patient/_search', 'POST'],
+          ['POST', 'AuditEvent', 'GET, HEAD'],
+          ['POST', '$reminder-recall', 'GET, HEAD'],
+        ];
+        for (const [method, path, allow] of cases) {
+          const res = await server.fhir(method, path, method === 'POST' ? { body: { resourceType: 'Parameters' } } : {});
+          expect(res.status, `${method} ${path}`).toBe(405);
+          expect(res.body.resourceType).toBe('OperationOutcome');
+          expect(res.headers.get('allow'), `${method} ${path}`).toBe(allow);
+        }
       });
     });
 

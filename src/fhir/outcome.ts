@@ -72,7 +72,14 @@ export const badRequest = fail(400, 'invalid');
 export const unauthorized = fail(401, 'login');
 export const forbidden = fail(403, 'forbidden');
 export const notFound = fail(404, 'not-found');
-export const methodNotAllowed = fail(405, 'not-supported');
+/**
+ * 405 with the `Allow` header RFC 9110 15.5.6 requires: the methods the address does answer
+ * (HEAD wherever GET is, as the router serves it).
+ */
+export function methodNotAllowed(text: string, allowed: readonly string[], options: IssueOptions = {}): FhirError {
+  const methods = allowed.includes('GET') && !allowed.includes('HEAD') ? [...allowed, 'HEAD'] : allowed;
+  return new FhirError(405, outcome([makeIssue('error', 'not-supported', text, options)]), { Allow: methods.join(', ') });
+}
 export const conflict = fail(409, 'conflict');
 export const gone = fail(410, 'deleted');
 export const preconditionFailed = fail(412, 'conflict');

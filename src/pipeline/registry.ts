@@ -106,7 +106,10 @@ export class HandlerRegistry {
     if (forType.length === 0) throw notFound(`Operation $${name} is not defined on ${resourceType}`);
     const verb = method === 'HEAD' ? 'GET' : method;
     const registration = forType.find((o) => o.methods.includes(verb));
-    if (!registration) throw methodNotAllowed(`$${name} answers ${forType[0].methods.join(', ')}`);
+    if (!registration) {
+      const methods = [...new Set(forType.flatMap((o) => o.methods))];
+      throw methodNotAllowed(`$${name} answers ${methods.join(', ')}`, methods);
+    }
     return registration;
   }
 

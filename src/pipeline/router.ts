@@ -26,11 +26,11 @@ export function route(method: FhirRequest['method'], segments: string[], registr
   if (first === undefined) {
     if (verb === 'POST') return { interaction: 'batch' };
     if (verb === 'GET') return { interaction: 'search-system' };
-    throw methodNotAllowed(`${method} is not allowed on the FHIR base`);
+    throw methodNotAllowed(`${method} is not allowed on the FHIR base`, ['GET', 'POST']);
   }
   if (first === 'metadata') {
     if (second !== undefined) throw notFound(`No FHIR endpoint at /${segments.join('/')}`);
-    if (verb !== 'GET') throw methodNotAllowed('metadata answers GET only');
+    if (verb !== 'GET') throw methodNotAllowed('metadata answers GET only', ['GET']);
     return { interaction: 'capabilities' };
   }
   if (first === '_history' && second === undefined) {
@@ -38,7 +38,7 @@ export function route(method: FhirRequest['method'], segments: string[], registr
     return { interaction: 'history-system' };
   }
   if (first === '_search' && second === undefined) {
-    if (verb !== 'POST') throw methodNotAllowed('_search answers POST only');
+    if (verb !== 'POST') throw methodNotAllowed('_search answers POST only', ['POST']);
     return { interaction: 'search-system' };
   }
   if (first.startsWith('$')) {
@@ -66,11 +66,11 @@ export function route(method: FhirRequest['method'], segments: string[], registr
         return { interaction: 'conditional-patch', resourceType };
       default:
         // Without this, the method fell through to the instance routes and named "Patient/undefined".
-        throw methodNotAllowed(`${method} is not allowed on ${resourceType}`);
+        throw methodNotAllowed(`${method} is not allowed on ${resourceType}`, ['GET', 'POST', 'PUT', 'PATCH', 'DELETE']);
     }
   }
   if (second === '_search' && third === undefined) {
-    if (verb !== 'POST') throw methodNotAllowed('_search answers POST only');
+    if (verb !== 'POST') throw methodNotAllowed('_search answers POST only', ['POST']);
     return { interaction: 'search-type', resourceType };
   }
   if (second === '_history' && third === undefined) {
@@ -95,7 +95,7 @@ export function route(method: FhirRequest['method'], segments: string[], registr
       case 'DELETE':
         return { interaction: 'delete', resourceType, id };
       default:
-        throw methodNotAllowed(`${method} is not allowed on ${resourceType}/${id}`);
+        throw methodNotAllowed(`${method} is not allowed on ${resourceType}/${id}`, ['GET', 'PUT', 'PATCH', 'DELETE']);
     }
   }
   if (third === '_history') {
@@ -125,12 +125,12 @@ function operationRoute(
 function directoryRoute(verb: string, segments: string[], directory: DirectoryTypeRegistration): RouteResult {
   const [type, id, ...rest] = segments;
   if (id === undefined && directory.search) {
-    if (verb !== 'GET') throw methodNotAllowed(`${type} is read-only: GET only`);
+    if (verb !== 'GET') throw methodNotAllowed(`${type} is read-only: GET only`, ['GET']);
     return { interaction: 'search-type', resourceType: type, directory };
   }
   if (id === undefined || rest.length > 0) throw notFound(`${type} is read by id only: GET ${type}/[id]`);
   if (!ID_PATTERN.test(id)) throw badRequest(`"${id}" is not a valid FHIR id ([A-Za-z0-9-.]{1,64})`);
-  if (verb !== 'GET') throw methodNotAllowed(`${type} is read-only: GET only`);
+  if (verb !== 'GET') throw methodNotAllowed(`${type} is read-only: GET only`, ['GET']);
   return { interaction: 'read', resourceType: type, id, directory };
 }
 
@@ -141,7 +141,7 @@ function directoryRoute(verb: string, segments: string[], directory: DirectoryTy
  */
 function auditRoute(verb: string, segments: string[]): RouteResult {
   const [, id, history, version, ...rest] = segments;
-  if (verb !== 'GET') throw methodNotAllowed('AuditEvents are read-only: GET only');
+  if (verb !== 'GET') throw methodNotAllowed('AuditEvents are read-only: GET only', ['GET']);
   if (id === undefined) return { interaction: 'search-type', resourceType: AUDIT_TYPE };
   if (id === '_history' && history === undefined) return { interaction: 'history-type', resourceType: AUDIT_TYPE };
   if (!ID_PATTERN.test(id)) throw badRequest(`"${id}" is not a valid FHIR id ([A-Za-z0-9-.]{1,64})`);
@@ -154,6 +154,6 @@ function auditRoute(verb: string, segments: string[]): RouteResult {
 }
 
 function requireGet(verb: string, what: string): void {
-  if (verb !== 'GET') throw methodNotAllowed(`${what} answers GET only`);
+  if (verb !== 'GET') throw methodNotAllowed(`${what} answers GET only`, ['GET']);
 }
 

@@ -88,6 +88,6 @@ export class OperationInput {
 export function requireType(req: FhirRequest, allowed: string[], operation: string): string {
   const type = req.resourceType ?? '';
   if (!allowed.includes(type)) throw notFound(`$${operation} is not supported on ${type || 'the system level'} (only on ${allowed.join(', ')})`);
-  if (req.method !== 'GET' && req.method !== 'POST' && req.method !== 'HEAD') throw methodNotAllowed(`$${operation} answers GET and POST`);
+  if (req.method !== 'GET' && req.method !== 'POST' && req.method !== 'HEAD') throw methodNotAllowed(`$${operation} answers GET and POST`, ['GET', 'POST']);
   return type;
 }
