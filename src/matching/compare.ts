@@ -25,7 +25,9 @@
 //       differs but the first names are the same, which is a data error to review, or when the
 //       full middle names agree — or the middle initial fits and an identifier and a household
 //       fact agree — and no birth order conflicts: a changed first name);
-//     - different sex: none, unless the first names agree (probable, for review);
+//     - different sex: none, unless the first names agree, or a newborn placeholder fits the
+//       legal record in all else (surname, birth date, an identifier or two household facts, no
+//       birth order against it: the sex recorded wrong at birth) — probable, for review;
 //     - a newborn placeholder carrying a birth order (Baby Girl B) against a record without one
 //       cannot be certain: which twin it is stays open.
 //  4. a different family name with the same first name, birth date and phone (a married name) is
@@ -205,14 +207,23 @@ export function safetyRules(fa: Features, fb: Features, f: FieldSet): RuleVerdic
           : 'a multiple birth with the birth order on one record only, a different first name and nothing else telling two children apart: a twin or a changed first name, review'
         : 'twins or siblings: same birth date, different first names; never merged');
   }
+  // A newborn placeholder of the other sex against a legal record, everything else the child's
+  // (surname, birth date, an identifier or two household facts, no birth order against it): the
+  // sex is often recorded wrong at birth, and the other child of a boy/girl pair has a placeholder
+  // of its own that the legal record matches certainly. Never a merge; a reviewer decides, so no
+  // duplicate is left unseen. (Two placeholders of the other sex are a boy and a girl: none.)
+  const placeholderSexSlip =
+    sex.outcome === 'conflict' && newbornPath && fa.placeholder !== fb.placeholder && strong && !hospitalMrnsDiffer &&
+    family.outcome === 'agree' && birth.outcome === 'agree' && multiple.outcome !== 'conflict';
   if (sex.outcome === 'conflict') {
-    cap = lower(cap, realFirstsAgree ? 'probable' : idAgree ? 'possible' : 'none', notes, 'decision', 'different sex');
+    cap = lower(cap, realFirstsAgree || placeholderSexSlip ? 'probable' : idAgree ? 'possible' : 'none', notes, 'decision',
+      placeholderSexSlip ? 'different sex on a newborn placeholder that otherwise fits: the sex recorded wrong, or the other child of a boy/girl pair; review' : 'different sex');
   }
   // A married or otherwise changed surname: first name, birth date and the phone still agree. (A
   // shared MRN or address is not enough: siblings and cousins share those.) A marriage keeps the
   // person's SSN, Medicaid number and mother's maiden name: one of those differing says another
   // person who shares the phone (a relative), so no review is forced.
-  let floor: MatchGrade = 'none';
+  let floor: MatchGrade = placeholderSexSlip ? 'probable' : 'none';
   const keptFactDiffers = ssn.outcome === 'conflict' || medicaid.outcome === 'conflict' || maiden.outcome === 'conflict';
   if (family.outcome === 'conflict' && first.outcome === 'agree' && birth.outcome === 'agree' && sex.outcome !== 'conflict' && phone.outcome === 'agree' && !keptFactDiffers) {
     floor = 'probable';

@@ -146,6 +146,48 @@ describe('same surname and birth date, different sex', () => {
   });
 });
 
+describe('a newborn placeholder of the other sex (the sex recorded wrong at birth)', () => {
+  it('against the legal record with two household facts and no birth order against it: probable (review), never certain', () => {
+    const girl = hospital(['Baby', 'Girl'], { gender: 'female', hospitalMrn: 'H-1008' });
+    const noah = patient({ given: ['Noah'], family: 'Smith', birthDate: DOB, gender: 'male', ...HOUSEHOLD });
+    const d = comparePatients(noah, girl);
+    expect(d.grade).toBe('probable');
+    expect(d.reasons.map((r) => r.detail).join(' ')).toMatch(/sex recorded wrong/);
+    expect(comparePatients(girl, noah).grade).toBe('probable');
+  });
+
+  it('without household facts, with another household, against another hospital MRN, another birth order, or two placeholders: none', () => {
+    const girl = hospital(['Baby', 'Girl'], { gender: 'female', hospitalMrn: 'H-1009' });
+    expect(comparePatients(patient({ given: ['Noah'], family: 'Smith', birthDate: DOB, gender: 'male' }), girl).grade).toBe('none');
+    const elsewhere = { phone: '(313) 555-0199', line: '400 Elm Avenue', city: 'Detroit', zip: '48201', mothersMaidenName: 'Nguyen' };
+    expect(comparePatients(patient({ given: ['Noah'], family: 'Smith', birthDate: DOB, gender: 'male', ...elsewhere }), girl).grade).toBe('none');
+    expect(comparePatients(patient({ given: ['Noah'], family: 'Smith', birthDate: DOB, gender: 'male', hospitalMrn: 'H-1010', ...HOUSEHOLD }), girl).grade).toBe('none');
+    const second = hospital(['Baby', 'Girl'], { gender: 'female', hospitalMrn: undefined, order: 2 });
+    expect(comparePatients(patient({ given: ['Noah'], family: 'Smith', birthDate: DOB, gender: 'male', order: 1, ...HOUSEHOLD }), second).grade).toBe('none');
+    const boy = hospital(['Baby', 'Boy'], { gender: 'male', hospitalMrn: undefined });
+    expect(comparePatients(boy, hospital(['Baby', 'Girl'], { gender: 'female', hospitalMrn: undefined })).grade).toBe('none');
+  });
+});
+
+describe('a first name that says it is not known ("Unknown", "FNU", "No Name")', () => {
+  for (const given of [['Unknown'], ['UNKNOWN'], ['FNU'], ['No', 'Name']]) {
+    it(`"${given.join(' ')}" is a placeholder: certain with two household facts, like "Baby Boy"`, () => {
+      const unknown = hospital(given, { gender: 'male' });
+      const liam = patient({ given: ['Liam'], family: 'Smith', birthDate: DOB, gender: 'male', ...HOUSEHOLD });
+      const d = comparePatients(liam, unknown);
+      expect(d.grade).toBe('certain');
+      expect(reason(d, 'name.given')).toMatchObject({ outcome: 'missing' });
+    });
+  }
+
+  it('without household facts it is only probable, and a family name that says nothing either is no placeholder', () => {
+    const unknown = hospital(['Unknown'], { gender: 'male' });
+    expect(comparePatients(patient({ given: ['Liam'], family: 'Smith', birthDate: DOB, gender: 'male' }), unknown).grade).toBe('probable');
+    const nameless = patient({ given: ['Unknown'], family: 'Unknown', birthDate: DOB, gender: 'male', ...HOUSEHOLD });
+    expect(comparePatients(patient({ given: ['Liam'], family: 'Unknown', birthDate: DOB, gender: 'male', ...HOUSEHOLD }), nameless).grade).toBe('none');
+  });
+});
+
 describe('concatenated placeholder "BabyGirlJones"', () => {
   const olivia = patient({ given: ['Olivia'], family: 'Jones', birthDate: DOB, gender: 'female', ...HOUSEHOLD });
   for (const [label, name] of [

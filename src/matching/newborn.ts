@@ -36,8 +36,27 @@ function orderNumber(order: string | undefined): number | undefined {
 const MAYBE_PLACEHOLDER = /bab|bby|new|nb|inf|neo|unnamed|beb|bb|bg|boy|girl|male|nin|var|hem|twin|trip|quad|mult/i;
 const NOT_PLACEHOLDER: PlaceholderInfo = Object.freeze({ placeholder: false, family: '', multiple: false });
 
+/**
+ * Given names that say the first name is not known (FNU: first name unknown; NFN: no first name).
+ * A hospital writes them for a newborn not named yet, a clinic for a person whose first name it
+ * did not get: they stand in for a first name, as a placeholder does, and are no first name to
+ * compare (Unknown Walsh against Finn Walsh is not two children).
+ */
+const UNKNOWN_FIRST_NAME = /^[\s.]*(?:unknown|unk|f\.?n\.?u|n\.?f\.?n|no\s*name|none|null)[\s.]*$/i;
+
+function unknownFirstName(name: HumanName): PlaceholderInfo | undefined {
+  const given = name.given?.join(' ');
+  if (!given || !UNKNOWN_FIRST_NAME.test(given)) return undefined;
+  const family = nameTokens(name.family).filter((t) => t.length > 1 && !UNKNOWN_FIRST_NAME.test(t));
+  // A family name that is no name either is junk, not a person waiting for a first name.
+  if (family.length === 0) return undefined;
+  return { placeholder: true, family: family.join(' '), multiple: false, reason: `"${given.trim()}" says the first name is not known` };
+}
+
 /** Placeholder analysis of one HumanName. */
 export function placeholderInfo(name: HumanName): PlaceholderInfo {
+  const unknown = unknownFirstName(name);
+  if (unknown) return unknown;
   const joined = `${name.given?.join(' ') ?? ''} ${name.family ?? ''} ${name.text ?? ''}`;
   if (!MAYBE_PLACEHOLDER.test(joined)) return NOT_PLACEHOLDER;
   const result = isPlaceholderName({ family: name.family, given: name.given, text: name.text });

@@ -215,7 +215,11 @@ export class CandidateRanker {
     // The married-name floor (compare.ts) makes a pair probable whatever its weight. (It needs the
     // same phone, so the input has one and the bound is above the line anyway: kept in case the
     // weights change.)
-    const floorPossible = family.outcome === 'conflict' && first.outcome === 'agree' && birth.outcome === 'agree' && sex.outcome !== 'conflict';
+    const floorPossible =
+      (family.outcome === 'conflict' && first.outcome === 'agree' && birth.outcome === 'agree' && sex.outcome !== 'conflict') ||
+      // The floor of a newborn placeholder of the other sex (compare.ts). It needs an identifier or
+      // two household facts, so today's bound is above the line anyway: kept in case the weights change.
+      (sex.outcome === 'conflict' && first.outcome === 'missing' && family.outcome === 'agree' && birth.outcome === 'agree');
     if (floorPossible || bound >= UNDER_POSSIBLE) return undefined;
     return birth.outcome === 'agree' ? 'none-same-birth-date' : 'none';
   }
