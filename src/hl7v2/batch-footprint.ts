@@ -46,6 +46,8 @@ export interface FootprintOptions {
   maxBytes: number;
   /** `Organization/<id>` the caller acts for, as handleMessage reads the VXU with it. */
   organization?: string;
+  /** The set the message was read in, as handleMessage reads it (charset.ts ReadAs). */
+  readAs?: string;
 }
 
 /**
@@ -62,7 +64,7 @@ const KEY_PATH = 'k';
 export function footprintOf(message: string, options: FootprintOptions): Footprint {
   let parsed: ParsedMessage;
   try {
-    parsed = parseMessage(message, { maxBytes: options.maxBytes });
+    parsed = parseMessage(message, { maxBytes: options.maxBytes, readAs: options.readAs });
   } catch {
     return { kind: 'none' };
   }

@@ -302,6 +302,8 @@ export interface BatchOptions {
   concurrency?: number;
   /** `Organization/<id>` the caller acts for: the messages' footprints are read as handleMessage reads them. */
   organization?: string;
+  /** The set the file was read in (charset.ts ReadAs): the messages' footprints are read as handleMessage reads them. */
+  readAs?: string;
   /** Called with each message's result as it is answered (the submitter report). */
   answered?: (result: MessageResult) => void;
   /** True once the client has gone: the messages not yet run are not run. */
@@ -338,7 +340,7 @@ export async function handleBatch(text: string, options: BatchOptions): Promise<
     concurrency,
     lookahead: Math.max(BATCH_LOOKAHEAD, 4 * concurrency),
     // A stopped batch runs nothing more: its messages need no footprint.
-    footprint: (index) => (stop ? { kind: 'none' } : footprintOf(messageAt(index), { maxBytes: options.maxMessageBytes, organization: options.organization })),
+    footprint: (index) => (stop ? { kind: 'none' } : footprintOf(messageAt(index), { maxBytes: options.maxMessageBytes, organization: options.organization, readAs: options.readAs })),
     run: async (index) => {
       const ordinal = index + 1;
       const message = messageAt(index);

@@ -3,6 +3,7 @@
 // position that @medplum/core leaves raw (repetitions, subcomponents, unescaped text).
 import { isUtf8 } from 'node:buffer';
 import { Hl7Context, Hl7Field, Hl7Message, Hl7Segment } from '@medplum/core';
+import { readCharacterSetEscapes, type ReadAs } from './charset.js';
 import { Hl7Problem } from './problems.js';
 
 export const DEFAULT_CONTEXT = new Hl7Context('\r', '|', '^', '~', '\\', '&');
@@ -85,6 +86,8 @@ export interface ParsedMessage {
 
 export interface ParseLimits {
   maxBytes: number;
+  /** The set the message's text was read in (charset.ts ReadAs), for its `\Cxxyy\` / `\Mxxyyzz\` escapes; `utf-8` when absent. */
+  readAs?: ReadAs;
 }
 
 /**
@@ -120,7 +123,9 @@ export function parseMessage(text: string, limits: ParseLimits): ParsedMessage {
       location: { segment: 'MSH', sequence: 1, field: fieldSeparator === '|' ? 2 : 1 },
     });
   }
-  const lines = normalised.split('\r').filter((line) => line.length > 0);
+  // Character set escapes are read first, into the characters they stand for (rare: one scan for `\C` and `\M`).
+  const read = normalised.includes('\\C') || normalised.includes('\\M') ? readCharacterSetEscapes(normalised, limits.readAs ?? 'utf-8', (issue) => new Hl7Problem(issue)) : normalised;
+  const lines = read.split('\r').filter((line) => line.length > 0);
   const segments: Hl7Segment[] = [];
   lines.forEach((line, index) => {
     if (!/^[A-Z][A-Z0-9]{2}(\||$)/.test(line)) {

@@ -18,7 +18,7 @@ import { buildAck } from './ack.js';
 import { DEFAULT_BATCH_CONCURRENCY, DEFAULT_MAX_BATCH_MESSAGES, handleBatch, isBatch } from './batch.js';
 import { DEFAULT_MAX_CONCURRENT_MESSAGES, MessageGate } from './gate.js';
 import { pipelineMessageRunner, pipelineRunner } from './fhir-runner.js';
-import { bodyText, xmlText } from './charset.js';
+import { answerBytes, bodyText, xmlText, type BodyText, type ReadAs } from './charset.js';
 import { handleMessage } from './messages.js';
 import { reportCsv, SubmitterReport } from './report.js';
 import type { Hl7Issue } from './problems.js';
@@ -180,13 +180,14 @@ interface SoapRequestIn {
 interface SoapAnswer {
   status: number;
   contentType: string;
-  body: string;
+  /** A string is sent as UTF-8; bytes (an answer in the sender's single-byte set: charset.ts answerBytes) as they are. */
+  body: string | Buffer;
 }
 
 async function handleSoapPost(req: Request, res: Response, deps: Hl7v2Deps): Promise<void> {
   const body = Buffer.isBuffer(req.body) ? req.body : undefined;
   const input = { contentType: req.headers['content-type'], authorization: req.headers.authorization, address: req.ip, locals: res.locals as RequestLocals };
-  const answer = await gated(deps, () => answerSoap(body ? xmlText(body, req.headers['content-type']) : { text: '' }, input, deps));
+  const answer = await gated(deps, () => answerSoap(body ? xmlText(body, req.headers['content-type']) : { text: '', readAs: 'utf-8' }, input, deps));
   res.status(answer.status).type(answer.contentType).send(answer.body);
 }
 
@@ -197,7 +198,7 @@ async function handleSoapPost(req: Request, res: Response, deps: Hl7v2Deps): Pro
  * processed — an async function would keep its arguments and locals alive until it returns, and
  * each young-generation GC meanwhile would copy them.
  */
-function answerSoap(xml: { text: string; problem?: string }, input: SoapRequestIn, deps: Hl7v2Deps): Promise<SoapAnswer> {
+function answerSoap(xml: { text: string; readAs: ReadAs; problem?: string }, input: SoapRequestIn, deps: Hl7v2Deps): Promise<SoapAnswer> {
   latencyTrace?.mark(input.locals.requestId, 'handler');
   let version: '1.1' | '1.2' = (input.contentType ?? '').includes('text/xml') ? '1.1' : '1.2';
   try {
@@ -213,7 +214,7 @@ function answerSoap(xml: { text: string; problem?: string }, input: SoapRequestI
       throw new SoapFault('MessageTooLargeFault', `The HL7 message is ${size} bytes, more than the limit of ${deps.options.maxMessageBytes} bytes`);
     }
     const submitted = version;
-    return answerSubmission(submitted, request, input, deps).catch((err: unknown) => failureAnswer(submitted, err, input, deps));
+    return answerSubmission(submitted, request, xml.readAs, input, deps).catch((err: unknown) => failureAnswer(submitted, err, input, deps));
   } catch (err) {
     return Promise.resolve(failureAnswer(version, err, input, deps));
   }
@@ -223,6 +224,7 @@ function answerSoap(xml: { text: string; problem?: string }, input: SoapRequestI
 async function answerSubmission(
   version: '1.1' | '1.2',
   request: Extract<SoapRequest, { operation: 'submitSingleMessage' }>,
+  readAs: ReadAs,
   input: SoapRequestIn,
   deps: Hl7v2Deps
 ): Promise<SoapAnswer> {
@@ -239,9 +241,11 @@ async function answerSubmission(
   const runMessage = pipelineMessageRunner(deps.pipeline, caller, requestId);
   // Returned, not awaited: this function (and the message's text in `request`) is done with while
   // the message is processed.
-  return handleMessage(request.hl7Message, { run, runMessage, organization, maxBytes: deps.options.maxMessageBytes }).then((result) => {
+  return handleMessage(request.hl7Message, { run, runMessage, organization, maxBytes: deps.options.maxMessageBytes, readAs }).then((result) => {
     deps.report?.record(result, organization);
-    return { status: 200, contentType: soapContentType(version), body: responseEnvelope(version, 'submitSingleMessage', result.body) };
+    // The envelope in the set it came in (its XML declaration and Content-Type saying so) when the answer fits it.
+    const { body, charset } = answerBytes(result.body, readAs, (hl7, encoding) => responseEnvelope(version, 'submitSingleMessage', hl7, encoding));
+    return { status: 200, contentType: soapContentType(version).replace('charset=utf-8', `charset=${charset}`), body };
   });
 }
 
@@ -306,7 +310,8 @@ function tooLargeAnswer(deps: Hl7v2Deps, text = `The message is larger than the 
 
 async function handleHl7Post(req: Request, res: Response, deps: Hl7v2Deps): Promise<void> {
   const body = Buffer.isBuffer(req.body) ? req.body : undefined;
-  const { text, problem: unreadable } = body ? bodyText(body, req.headers['content-type']) : { text: '', problem: undefined };
+  // The text apart from the rest: the rest goes on while the message is processed, the text is let go.
+  const { text, ...read }: BodyText = body ? bodyText(body, req.headers['content-type']) : { text: '', readAs: 'utf-8' };
   const batch = isBatch(text);
   // A single message is refused at the single-message limit, before its media type is looked at,
   // exactly as when express's body limit was that limit.
@@ -321,8 +326,8 @@ async function handleHl7Post(req: Request, res: Response, deps: Hl7v2Deps): Prom
   }
   const locals = res.locals as RequestLocals;
   const answer = batch
-    ? await answerHl7Batch(text, contentType, req.headers.authorization, locals, deps, () => res.socket?.destroyed === true, unreadable)
-    : await gated(deps, () => answerHl7(text, contentType, req.headers.authorization, locals, deps, unreadable));
+    ? await answerHl7Batch(text, contentType, req.headers.authorization, locals, deps, () => res.socket?.destroyed === true, read)
+    : await gated(deps, () => answerHl7(text, contentType, req.headers.authorization, locals, deps, read));
   res.status(answer.status).type(answer.contentType).send(answer.body);
 }
 
@@ -332,15 +337,20 @@ function hl7ContentType(header: string | undefined): string {
 }
 
 /** POST /hl7v2 once its media type is one of HL7_CONTENT_TYPES; throws FhirErrors (401…) for the HTTP edge. */
-async function answerHl7(text: string, contentType: string, authorization: string | undefined, locals: RequestLocals, deps: Hl7v2Deps, unreadable?: Hl7Issue): Promise<SoapAnswer> {
+/** The set an HL7 body was read in and why it could not be (charset.ts bodyText), without its text. */
+type BodyRead = { readAs: ReadAs; problem?: Hl7Issue };
+
+
+async function answerHl7(text: string, contentType: string, authorization: string | undefined, locals: RequestLocals, deps: Hl7v2Deps, read: BodyRead): Promise<SoapAnswer> {
   const caller = await deps.verifier.verify(authorization);
   locals.caller = caller;
   const run = pipelineRunner(deps.pipeline, caller, locals.requestId);
   const runMessage = pipelineMessageRunner(deps.pipeline, caller, locals.requestId);
   // Returned, not awaited: the message's text is let go while the message is processed (answerSoap).
-  return handleMessage(text, { run, runMessage, organization: caller.organization, maxBytes: deps.options.maxMessageBytes, unreadable }).then((result) => {
+  return handleMessage(text, { run, runMessage, organization: caller.organization, maxBytes: deps.options.maxMessageBytes, readAs: read.readAs, unreadable: read.problem }).then((result) => {
     deps.report?.record(result, caller.organization);
-    return { status: result.status, contentType: `${contentType}; charset=utf-8`, body: result.body };
+    const { body, charset } = answerBytes(result.body, read.readAs);
+    return { status: result.status, contentType: `${contentType}; charset=${charset}`, body };
   });
 }
 
@@ -357,7 +367,7 @@ async function answerHl7Batch(
   locals: RequestLocals,
   deps: Hl7v2Deps,
   clientGone: () => boolean,
-  unreadable?: Hl7Issue
+  read: BodyRead
 ): Promise<SoapAnswer> {
   const caller = await deps.verifier.verify(authorization);
   locals.caller = caller;
@@ -366,7 +376,8 @@ async function answerHl7Batch(
     runMessage: pipelineMessageRunner(deps.pipeline, caller, locals.requestId),
     organization: caller.organization,
     maxBytes: deps.options.maxMessageBytes,
-    unreadable,
+    readAs: read.readAs,
+    unreadable: read.problem,
   };
   const answer = await handleBatch(text, {
     maxMessages: deps.options.maxBatchMessages ?? DEFAULT_MAX_BATCH_MESSAGES,
@@ -374,13 +385,15 @@ async function answerHl7Batch(
     answer: (message) => handleMessage(message, context),
     concurrency: deps.options.batchConcurrency ?? DEFAULT_BATCH_CONCURRENCY,
     organization: caller.organization,
+    readAs: read.readAs,
     gate: deps.gate,
     answered: (result) => deps.report?.record(result, caller.organization),
     clientGone,
     logger: deps.logger,
     requestId: locals.requestId,
   });
-  return { status: answer.status, contentType: `${contentType}; charset=utf-8`, body: answer.body };
+  const { body, charset } = answerBytes(answer.body, read.readAs);
+  return { status: answer.status, contentType: `${contentType}; charset=${charset}`, body };
 }
 
 /**
@@ -398,11 +411,11 @@ export function hl7FastLane(deps: Hl7v2Deps): FastLane {
     },
     answer(req, res, locals, fail) {
       readPlainBody(req, res, (body) => {
-        const { text, problem: unreadable } = bodyText(body, req.headers['content-type']);
+        const { text, ...read } = bodyText(body, req.headers['content-type']);
         const contentType = hl7ContentType(req.headers['content-type']);
         const answered = isBatch(text)
-          ? answerHl7Batch(text, contentType, req.headers.authorization, locals, deps, () => res.socket?.destroyed === true, unreadable)
-          : gated(deps, () => answerHl7(text, contentType, req.headers.authorization, locals, deps, unreadable));
+          ? answerHl7Batch(text, contentType, req.headers.authorization, locals, deps, () => res.socket?.destroyed === true, read)
+          : gated(deps, () => answerHl7(text, contentType, req.headers.authorization, locals, deps, read));
         answered.then((answer) => send(res, answer), fail);
       });
     },
@@ -434,8 +447,9 @@ function readPlainBody(req: IncomingMessage, res: ServerResponse, then: (body: B
 function send(res: ServerResponse, answer: SoapAnswer): void {
   res.statusCode = answer.status;
   res.setHeader('Content-Type', answer.contentType);
-  res.setHeader('Content-Length', Buffer.byteLength(answer.body, 'utf8'));
-  res.end(answer.body, 'utf8');
+  res.setHeader('Content-Length', Buffer.byteLength(answer.body));
+  if (typeof answer.body === 'string') res.end(answer.body, 'utf8');
+  else res.end(answer.body);
 }
 
 /**

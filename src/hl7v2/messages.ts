@@ -18,6 +18,8 @@ export interface MessageContext {
   /** `Organization/<id>` the caller acts for (owner of PD1 Consents, performer of administered doses). */
   organization?: string;
   maxBytes: number;
+  /** The set the message's text was read in (charset.ts ReadAs): its character set escapes are read from those bytes. */
+  readAs?: string;
   /** Why the body's bytes could not be read as text (charset.ts): each message is refused with it (AR), nothing read further. */
   unreadable?: Hl7Issue;
 }
@@ -46,7 +48,7 @@ export function handleMessage(text: string, ctx: MessageContext): Promise<Messag
   let parsed: ParsedMessage | undefined;
   try {
     if (ctx.unreadable) throw new Hl7Problem(ctx.unreadable);
-    parsed = parseMessage(text, { maxBytes: ctx.maxBytes });
+    parsed = parseMessage(text, { maxBytes: ctx.maxBytes, readAs: ctx.readAs });
     checkHeader(parsed);
     const type = `${parsed.messageType}^${parsed.triggerEvent}`;
     const facility = facilityOf(parsed);

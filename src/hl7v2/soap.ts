@@ -211,15 +211,16 @@ function requestOf(xml: string, doc: Record<string, unknown>, decode: (value: st
   throw new SoapFault('UnsupportedOperationFault', `Operation ${operation ?? '(none)'} is not offered: use submitSingleMessage or connectivityTest`);
 }
 
-function envelope(version: '1.1' | '1.2', body: Record<string, unknown>): string {
+function envelope(version: '1.1' | '1.2', body: Record<string, unknown>, encoding = 'UTF-8'): string {
   const ns = version === '1.1' ? SOAP11_NS : SOAP12_NS;
   const xml = builder.build({ 'soap:Envelope': { '@_xmlns:soap': ns, 'soap:Body': body } }) as string;
   // XML parsers turn a literal CR into LF: HL7 segment ends travel as character references.
-  return `<?xml version="1.0" encoding="UTF-8"?>${xml.replace(/\r/g, '&#13;')}`;
+  return `<?xml version="1.0" encoding="${encoding}"?>${xml.replace(/\r/g, '&#13;')}`;
 }
 
-export function responseEnvelope(version: '1.1' | '1.2', operation: SoapRequest['operation'], value: string): string {
-  return envelope(version, { [`${operation}Response`]: { '@_xmlns': CDC_NAMESPACE, return: value } });
+/** `encoding`: the XML declaration's, the name of the set the caller writes the envelope's bytes in (UTF-8 unless told). */
+export function responseEnvelope(version: '1.1' | '1.2', operation: SoapRequest['operation'], value: string, encoding = 'UTF-8'): string {
+  return envelope(version, { [`${operation}Response`]: { '@_xmlns': CDC_NAMESPACE, return: value } }, encoding);
 }
 
 export function faultEnvelope(version: '1.1' | '1.2', fault: SoapFault): string {
