@@ -77,11 +77,15 @@ export function runHttpContract(kind: StoreKind): void {
           expect(summary.body.name).toEqual(full.body.name);
           expect(subsetted(summary.body)).toBe(true);
           expect((await server.fhir('GET', `${path}?_summary=false`)).body).toEqual(full.body);
-          for (const bad of ['_summary=bogus', '_summary=count', '_elements=9x', '_summary=true&_summary=data']) {
+          for (const bad of ['_summary=bogus', '_summary=count', '_elements=9x', '_summary=true&_summary=data', '_elements=gender,shoeSize', '_elements=Immunization.status']) {
             const res = await server.fhir('GET', `${path}?${bad}`);
             expect(res.status, `${path}?${bad}`).toBe(400);
             expect(res.body.resourceType).toBe('OperationOutcome');
           }
+          // Lenient: the unknown name is left out, the others still cut.
+          const lenient = await server.fhir('GET', `${path}?_elements=gender,shoeSize`, { headers: { prefer: 'handling=lenient' } });
+          expect(lenient.status, lenient.text).toBe(200);
+          expect(Object.keys(lenient.body).sort()).toEqual(['gender', 'id', 'meta', 'resourceType']);
         }
         // History: every version cut alike; the paging links keep the parameters.
         const updated = await server.fhir('PUT', `Patient/${created.id}`, { body: { ...patient(), id: created.id, gender: 'male' } });
@@ -100,6 +104,7 @@ export function runHttpContract(kind: StoreKind): void {
           expect(subsetted(summary.body.entry[0].resource)).toBe(true);
           expect((await server.fhir('GET', `${path}?_summary=count`)).status).toBe(400);
           expect((await server.fhir('GET', `${path}?_elements=9x`)).status).toBe(400);
+          expect((await server.fhir('GET', `${path}?_elements=shoeSize`)).status).toBe(400);
         }
         // What is stored is untouched.
         expect((await server.fhir('GET', `Patient/${created.id}`)).body.name).toBeDefined();

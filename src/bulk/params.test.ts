@@ -24,6 +24,12 @@ describe('$export kick-off parameters', () => {
     expect(lenient.elements).toBeUndefined();
     expect(lenient.issues.some((i) => i.expression?.[0] === '_elements')).toBe(true);
     expect(parseExportParams([['_elements', 'Patient.name,birthDate']], ctx()).elements).toEqual(['Patient.name', 'birthDate']);
+    // A name no exported type has cuts nothing: a 400, or left out with a warning under lenient handling.
+    expect(issuesOf(() => parseExportParams([['_type', 'Patient,Immunization'], ['_elements', 'lotNumber,shoeSize']], ctx()))[0]).toContain('"shoeSize" is not an element of Patient or Immunization');
+    expect(issuesOf(() => parseExportParams([['_type', 'Patient'], ['_elements', 'Immunization.lotNumber']], ctx()))[0]).toContain('names Immunization');
+    const kept = parseExportParams([['_elements', 'gender,shoeSize'], ['_type', 'Patient']], ctx({ lenient: true }));
+    expect(kept.elements).toEqual(['gender']);
+    expect(kept.issues.map((i) => i.diagnostics)).toEqual([expect.stringContaining('"shoeSize"')]);
   });
 
   it('reads application/fhir+ndjson with its + decoded to a space (typed unencoded in a URL) as NDJSON', () => {

@@ -4,9 +4,10 @@
 // with a warning in the kick-off response.
 import type { OperationOutcomeIssue, Parameters } from '@medplum/fhirtypes';
 import { failWith, isFhirError, makeIssue } from '../fhir/outcome.js';
-import { isSupportedType, PATIENT_COMPARTMENT_TYPES } from '../fhir/resource-types.js';
+import { isSupportedType, PATIENT_COMPARTMENT_TYPES, SUPPORTED_TYPES } from '../fhir/resource-types.js';
 import { parseQuery } from '../fhir/url.js';
 import { parseCriteria } from '../search/parse.js';
+import { unknownElements, unknownElementText } from '../search/subset.js';
 
 export type ExportLevel = 'system' | 'patient' | 'group';
 
@@ -200,6 +201,14 @@ export function parseExportParams(pairs: Array<[string, string | { reference?: s
     }
     out.types = out.types.filter((x) => (COMPARTMENT_TYPES as readonly string[]).includes(x));
     if (out.types.length === 0) delete out.types;
+  }
+  if (out.elements) {
+    // As a search's _elements: a name no exported type has would cut nothing (a typo).
+    const exported = out.types ?? (ctx.level === 'system' && !out.organizeOutputBy ? SUPPORTED_TYPES : COMPARTMENT_TYPES);
+    const unknown = unknownElements(out.elements, exported);
+    for (const e of unknown) problem('_elements', unknownElementText(e, exported));
+    out.elements = out.elements.filter((e) => !unknown.includes(e));
+    if (out.elements.length === 0) delete out.elements;
   }
   if (out.since !== undefined && out.until !== undefined && out.until <= out.since) {
     problem('_until', `${out.until} is not after _since (${out.since}): the window would be empty`);

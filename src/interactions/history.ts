@@ -20,7 +20,11 @@ const KNOWN = new Set(['_since', '_at', '_count', '_page_token', '_format', '_pr
 export async function history(req: FhirRequest, ctx: HandlerContext): Promise<FhirResponse> {
   const params = parseHistoryParams(req);
   // _summary / _elements cut each version as they cut a read (search.html#summary, #elements).
-  const subset = parseReadSubset(req.query, 'history');
+  const subset = parseReadSubset(req.query, {
+    interaction: 'history',
+    types: req.resourceType === undefined ? SUPPORTED_TYPES : [req.resourceType],
+    lenient: req.prefer.handling === 'lenient',
+  });
   const base: Omit<HistoryQuery, 'count' | 'after'> = {
     resourceType: req.resourceType,
     id: req.id,

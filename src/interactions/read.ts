@@ -7,7 +7,7 @@ import { notModified, versionHeaders } from './respond.js';
 import type { FhirRequest, FhirResponse, HandlerContext } from './types.js';
 
 export async function read(req: FhirRequest, ctx: HandlerContext): Promise<FhirResponse> {
-  const subset = parseReadSubset(req.query);
+  const subset = parseReadSubset(req.query, { types: [req.resourceType as string], lenient: req.prefer.handling === 'lenient' });
   const record = await readCurrent(ctx, req.resourceType as string, req.id as string);
   const headers = versionHeaders(record);
   if (notModified(req, record)) return { status: 304, headers, lastUpdated: record.lastUpdated };

@@ -7,7 +7,7 @@ import type { FhirRequest, FhirResponse, HandlerContext } from './types.js';
 
 export async function vread(req: FhirRequest, ctx: HandlerContext): Promise<FhirResponse> {
   const { resourceType, id, versionId } = req as Required<Pick<FhirRequest, 'resourceType' | 'id' | 'versionId'>>;
-  const subset = parseReadSubset(req.query);
+  const subset = parseReadSubset(req.query, { interaction: 'vread', types: [req.resourceType as string], lenient: req.prefer.handling === 'lenient' });
   const version = /^[1-9]\d{0,15}$/.test(versionId) ? Number(versionId) : undefined;
   const record = version === undefined ? undefined : await ctx.store.vread(resourceType, id, version);
   if (!record) throw notFound(`${resourceType}/${id} has no version ${versionId}`);

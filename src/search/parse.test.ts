@@ -1,5 +1,6 @@
 // Strict vs lenient handling, injection attempts, malformed values, and findMatches.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Patient } from '@medplum/fhirtypes';
 import type { Store } from '../store/store.js';
 import { findMatches } from './execute.js';
 import { BASE, STORE_FACTORIES, expectFhirError, linkOf, loadFixtures, matchIds, search } from './fixtures.js';
@@ -38,6 +39,9 @@ describe('parameter validation', () => {
     ['_total bad', [['_total', 'maybe']], '_total'],
     ['_summary bad', [['_summary', 'yes']], '_summary'],
     ['_elements bad', [['_elements', 'name,$where']], '_elements'],
+    ['_elements naming no element of the type', [['_elements', 'gender,shoeSize']], '_elements'],
+    ['_elements naming an element of another type', [['_elements', 'lotNumber']], '_elements'],
+    ['_elements naming a type the search does not return', [['_elements', 'Immunization.status']], '_elements'],
     ['_include bad', [['_include', 'Patient']], '_include'],
     ['_include non-reference', [['_include', 'Patient:name']], '_include'],
     ['_revinclude unknown type', [['_revinclude', 'Foo:patient']], '_revinclude'],
@@ -85,6 +89,29 @@ describe('parameter validation', () => {
     };
     walk(filters);
     for (const k of keys) if (k.startsWith('$')) expect(['$regex', '$elemMatch', '$in', '$exists', '$nor']).toContain(k);
+  });
+
+  it('_elements takes every element form of the type: name, choice name[x] and its typed names, Type.name', async () => {
+    for (const value of ['gender,birthDate', 'deceased', 'deceased[x]', 'deceasedBoolean,multipleBirthInteger', 'Patient.gender', 'id,meta,extension']) {
+      expect(parseSearch([['_elements', value]], { resourceType: 'Patient' }).elements, value).toEqual(value.split(','));
+    }
+    // At system level a name counts when one of the searched types has it.
+    expect(parseSearch([['_type', 'Patient,Immunization'], ['_elements', 'gender,lotNumber']], {}).elements).toEqual(['gender', 'lotNumber']);
+    expect(() => parseSearch([['_type', 'Patient'], ['_elements', 'lotNumber']], {})).toThrow();
+  });
+
+  it('lenient: _elements names that are no element are left out and each said in a warning; the others still cut', async () => {
+    const b = await search(store, 'Patient', [['_id', 'pB'], ['_elements', 'gender,shoeSize,Immunization.status']], { lenient: true });
+    const match = b.entry?.find((e) => e.search?.mode === 'match')?.resource as unknown as Record<string, unknown>;
+    expect(Object.keys(match).sort()).toEqual(['gender', 'id', 'meta', 'resourceType']);
+    const issues = (b.entry?.find((e) => e.search?.mode === 'outcome')?.resource as { issue: Array<{ severity: string; diagnostics: string }> }).issue;
+    expect(issues.map((i) => i.severity)).toEqual(['warning', 'warning']);
+    expect(issues[0].diagnostics).toContain('"shoeSize" is not an element of Patient');
+    expect(issues[1].diagnostics).toContain('"Immunization.status" names Immunization');
+    expect(linkOf(b, 'self')).toContain('_elements=gender&');
+    // None left: as if _elements had not been given.
+    const none = await search(store, 'Patient', [['_id', 'pB'], ['_elements', 'shoeSize']], { lenient: true });
+    expect((none.entry?.find((e) => e.search?.mode === 'match')?.resource as Patient).name).toBeDefined();
   });
 
   it('lenient: unknown and malformed parameters are ignored, reported, and left out of the self link', async () => {

@@ -10,7 +10,7 @@ import { badRequest, failWith, makeIssue, notFound } from '../fhir/outcome.js';
 import { AUDIT_TYPE, SUPPORTED_TYPES, isSupportedType } from '../fhir/resource-types.js';
 import { paramDef, paramDefs, type ParamDef, type ParamType } from './params.js';
 import { dateRange } from './util.js';
-import { ELEMENT_NAME, SUMMARY_MODES, type SummaryMode } from './subset.js';
+import { ELEMENT_NAME, SUMMARY_MODES, unknownElements, unknownElementText, type SummaryMode } from './subset.js';
 
 export const DEFAULT_COUNT = 20;
 /** The default largest `_count` (SEARCH_MAX_COUNT); larger is a 400, or capped with Prefer: handling=lenient. */
@@ -236,8 +236,14 @@ export function parseSearch(params: Array<[string, string]> | unknown, options: 
         for (const e of list) {
           if (!ELEMENT_NAME.test(e)) fail(name, `"${e}" is not an element name`);
         }
-        out.elements = list;
-        linkParams.push([name, list.join(',')]);
+        const unknown = unknownElements(list, types);
+        if (unknown.length > 0 && !lenient) fail(name, unknown.map((e) => unknownElementText(e, types)).join('; '));
+        // Lenient: the names that cut something are kept, each other one said in a warning.
+        for (const e of unknown) issues.push(makeIssue('warning', 'not-supported', `Parameter "${name}": ${unknownElementText(e, types)}; ignored`, { expression: name }));
+        const known = list.filter((e) => !unknown.includes(e));
+        if (known.length === 0) continue;
+        out.elements = known;
+        linkParams.push([name, known.join(',')]);
         continue;
       }
       if (base === '_sort') {
