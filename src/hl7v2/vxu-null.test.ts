@@ -335,6 +335,32 @@ for (const { kind, skip } of suites) {
       expect([await readAs(clinicB, s.id), await readAs(clinicB, t.id)]).toEqual([200, 200]);
     });
 
+    it('PD1-12 "" in a message matching alone puts on a stored record (SSN only: a certain match) withdraws the protection this organization recorded there; another organization\'s stays', async (ctx) => {
+      if (noTransactions) ctx.skip();
+      const clinicA = server.token({ scope: 'user/*.cruds', organization: 'Organization/null-clinic-a' });
+      const clinicB = server.token({ scope: 'user/*.cruds', organization: 'Organization/null-clinic-b' });
+      const child = { mrn: 'NULL-P6', family: 'Sandvik', given: 'Ebba', birth: yearsAgo(4, 3), sex: 'F' };
+      const withSsn = pid(child).replace(/^(PID\|1\|\|)([^|]*)/, '$1$2~402236678^^^SSA^SS');
+      const ssnOnly = pid(child).replace(/^(PID\|1\|\|)([^|]*)/, '$1402236678^^^SSA^SS');
+      expect((await post(vxu({ pid: withSsn, pd1: pd1({ protection: 'N', protectionDate: hl7Date(20) }), orders: [order({ filler: 'NULL-P6-A', cvx: '08', date: hl7Date(60) })] }), clinicB)).msa).toMatch(/^A[AE]$/);
+      expect((await post(vxu({ pid: withSsn, pd1: pd1({ protection: 'Y', protectionDate: hl7Date(10) }), orders: [order({ filler: 'NULL-P6-A', cvx: '08', date: hl7Date(60) })] }), clinicA)).msa).toMatch(/^A[AE]$/);
+      const [patient] = await patientsBy(`${authority('MYEHR')}|NULL-P6`);
+      const readAs = (token: string) => fetch(`${server.url}/fhir/Patient/${patient.id}`, { headers: { authorization: `Bearer ${token}` } }).then((r) => r.status);
+      expect(await readAs(clinicB)).toBe(403);
+
+      // Another system of clinic A sends the child by its SSN alone, PD1-12 "": matching puts the dose on the record, and the protection goes.
+      const withdrawn = await post(vxu({ pid: ssnOnly, pd1: pd1({ protection: '""', protectionDate: '""' }), orders: [order({ filler: 'NULL-P6-OTHER', cvx: '141', date: hl7Date(5) })] }), clinicA);
+      expect(withdrawn.msa, withdrawn.text).toMatch(/^A[AE]$/);
+      expect(withdrawn.errs.filter((e) => e.location.startsWith('PD1'))).toEqual([]);
+      const doses = (await server.fhir('GET', `Immunization?patient=Patient/${patient.id}`)).body.entry.map((e: any) => e.resource.vaccineCode.coding[0].code);
+      expect(doses.sort()).toEqual(['08', '141']);
+      const consents = (await server.fhir('GET', `Consent?patient=Patient/${patient.id}`)).body.entry.map((e: any) => e.resource);
+      const byOrganization = Object.fromEntries(consents.map((c: any) => [c.organization[0].reference, c]));
+      expect(byOrganization['Organization/null-clinic-a']).toMatchObject({ status: 'inactive', provision: { type: 'deny' } });
+      expect(byOrganization['Organization/null-clinic-b']).toMatchObject({ status: 'active', provision: { type: 'permit' } });
+      expect(await readAs(clinicB)).toBe(200);
+    });
+
     it('PD1-12 "": the protection indicator this organization recorded is withdrawn (its Consent inactive, history kept); another organization\'s stays', async (ctx) => {
       if (noTransactions) ctx.skip();
       const clinicA = server.token({ scope: 'user/*.cruds', organization: 'Organization/null-clinic-a' });

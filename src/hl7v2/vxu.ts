@@ -74,8 +74,8 @@ async function storeVxu(content: VxuContent, request: AckRequest, run: FhirRunne
       });
     }
     // PD1-12 "" withdraws the protection indicator this submitter recorded on the record PID-3
-    // names, or on a record merged into it (a record only matching finds has none of its PD1
-    // Consents: they are stored with the record its PID-3 identifiers are on).
+    // names, or on a record merged into it, in the message's transaction (on a record only
+    // matching finds: withdrawOnMatchedRecord, after it).
     const withdrawnConsents = content.protectionWithdrawn && existing ? await ownProtectionConsents(run, existing.patient, organization) : [];
     const { bundle, roles } = transactionFor(content, doses, existing, refusedConditions, withdrawnConsents);
     try {
@@ -89,6 +89,11 @@ async function storeVxu(content: VxuContent, request: AckRequest, run: FhirRunne
       const patientEntry = body.entry?.[0];
       const patient = patientEntry?.resource?.id ? `Patient/${patientEntry.resource.id}` : locationOf(patientEntry);
       if (existing) issues.push(...content.requiredNulls.map(requiredNullKept));
+      // PID-3 named no record and matching put the message on a stored one (a certain match: the
+      // POST answered 200, the record the doses went to): PD1-12 "" withdraws there too.
+      if (content.protectionWithdrawn && !existing && patient && parseInt(patientEntry?.response?.status ?? '', 10) === 200) {
+        issues.push(...(await withdrawOnMatchedRecord(run, patient, organization)));
+      }
       const code = ackCodeFor(true, issues);
       return { ack: buildAck(request, code, issues), code, issues, status: 200, patient };
     } catch (err) {
@@ -164,6 +169,43 @@ function requiredNullKept({ field, component, repetition, what }: { field: numbe
     text: `${where} (${what}) is HL7's null "": it is required and identifies the patient, so it cannot be deleted; the stored value was kept`,
     location: { segment: 'PID', sequence: 1, field, ...(repetition ? { repetition } : {}), ...(component ? { component } : {}) },
   };
+}
+
+/**
+ * PD1-12 "" on the record matching found: this organization's protection Consents on it (and on
+ * records merged into it) become inactive in a transaction of their own, right after the message's
+ * (the record is known only once matching has run inside that one); a Consent changed meanwhile is
+ * read again. What could not be withdrawn stays active — the record stays protected, never the
+ * reverse — and the ACK says so (W): a resend names the record by the PID-3 it now carries and
+ * withdraws in the message's own transaction.
+ */
+async function withdrawOnMatchedRecord(run: FhirRunner, reference: string, organization: string | undefined): Promise<Hl7Issue[]> {
+  for (let attempt = 0; attempt <= MAX_CONFLICT_RETRIES; attempt++) {
+    try {
+      const patient = (await run({ method: 'GET', url: reference })).body as Patient;
+      const consents = await ownProtectionConsents(run, patient, organization);
+      if (consents.length === 0) return [];
+      const entry = consents.map((consent) => ({
+        resource: { ...withoutMeta(consent), status: 'inactive' as const },
+        request: { method: 'PUT' as const, url: `Consent/${consent.id}`, ifMatch: `W/"${consent.meta?.versionId ?? ''}"` },
+      }));
+      await run({ method: 'POST', url: '', body: { resourceType: 'Bundle', type: 'transaction', entry } });
+      return [];
+    } catch (err) {
+      if (!isFhirError(err)) throw err;
+      if ((err.status === 409 || err.status === 412) && attempt < MAX_CONFLICT_RETRIES) continue;
+      break;
+    }
+  }
+  return [
+    {
+      severity: 'W',
+      hl7Code: '207',
+      appCode: '',
+      text: `PD1-12 (protection indicator) is HL7's null "", but the protection this organization recorded on ${reference} (the record the message was matched to) could not be withdrawn: it stays in force; send the message again`,
+      location: { segment: 'PD1', sequence: 1, field: 12 },
+    },
+  ];
 }
 
 /** The active PD1-12 Consents of the child (any of its merged records) that this submitter's organization recorded (none of another's). */
