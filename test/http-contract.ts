@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import jwt from 'jsonwebtoken';
 import { validateResource } from '@medplum/core';
 import { loadDefinitions } from '../src/fhir/definitions.js';
-import { immunization, patient, startTestServer, TEST_SECRET, type StoreKind, type TestServer } from './helpers/server.js';
+import { immunization, mergeParameters, patient, startTestServer, TEST_SECRET, type StoreKind, type TestServer } from './helpers/server.js';
 
 export function runHttpContract(kind: StoreKind): void {
   describe(`HTTP contract on the ${kind} store`, () => {
@@ -228,6 +228,38 @@ export function runHttpContract(kind: StoreKind): void {
         const oo = await server.fhir('POST', 'Patient', { body: patient(), headers: { prefer: 'return=OperationOutcome' } });
         expect(oo.status).toBe(201);
         expect(oo.body.resourceType).toBe('OperationOutcome');
+      });
+    });
+
+    describe('Patient/$merge answers as Prefer: return asks', () => {
+      it('Parameters by default and with representation; OperationOutcome alone; minimal: no body, the survivor\'s version in Location', async () => {
+        const merge = async (prefer: string | undefined, preview?: boolean) => {
+          const source = await createPatient({ name: [{ family: 'Mergesource', given: ['Ann'] }] });
+          const target = await createPatient({ name: [{ family: 'Mergetarget', given: ['Ann'] }] });
+          const res = await server.fhir('POST', 'Patient/$merge', { body: mergeParameters(source.id, target.id, preview), headers: prefer ? { prefer } : {} });
+          expect(res.status, res.text).toBe(200);
+          return { res, source: source.id, target: target.id };
+        };
+        for (const prefer of [undefined, 'return=representation']) {
+          const { res, target } = await merge(prefer);
+          expect(res.body.resourceType, String(prefer)).toBe('Parameters');
+          expect(res.body.parameter.map((p: any) => p.name)).toEqual(['input', 'outcome', 'result']);
+          expect(res.body.parameter[2].resource.id).toBe(target);
+        }
+        const oo = await merge('return=OperationOutcome');
+        expect(oo.res.body.resourceType).toBe('OperationOutcome');
+        expect(oo.res.body.issue[0].diagnostics).toContain(`Merged Patient/${oo.source} into Patient/${oo.target}`);
+        const minimal = await merge('return=minimal');
+        expect(minimal.res.text).toBe('');
+        expect(minimal.res.headers.get('location')).toBe(`${server.baseUrl}/Patient/${minimal.target}/_history/2`);
+        expect((await server.fhir('GET', `Patient/${minimal.source}`)).body.active).toBe(false);
+        // A preview writes nothing: no Location, and the outcome says what would happen.
+        const preview = await merge('return=minimal', true);
+        expect(preview.res.text).toBe('');
+        expect(preview.res.headers.get('location')).toBeNull();
+        expect((await server.fhir('GET', `Patient/${preview.source}`)).body.meta.versionId).toBe('1');
+        const previewOutcome = await merge('return=OperationOutcome', true);
+        expect(previewOutcome.res.body.issue[0].diagnostics).toContain('Would merge');
       });
     });
 

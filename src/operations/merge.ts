@@ -19,6 +19,7 @@ import { grants } from '../auth/scopes.js';
 import { isDataSharingConsent } from '../consent/data-sharing.js';
 import { badRequest, forbidden, makeIssue, outcome, unprocessable } from '../fhir/outcome.js';
 import { readCurrent } from '../interactions/read.js';
+import { versionUrl } from '../interactions/respond.js';
 import type { FhirRequest, FhirResponse, HandlerContext } from '../interactions/types.js';
 import { indexFor, translateConflict, validateBody } from '../interactions/write-support.js';
 import { POSSIBLE_DUPLICATE_EXTENSION, REVIEW_TAG } from '../matching/ingest.js';
@@ -91,7 +92,7 @@ async function merge(req: FhirRequest, ctx: HandlerContext, afterMerge: AfterMer
       (conditions > 0 ? ` and ${conditions} Condition(s)` : '') +
       ' moved; the source is inactive with a replaced-by link (data-sharing Consents stay on their record and count for both)'
   );
-  if (input.preview) return { status: 200, body: result(input.raw, [summary], newTarget) };
+  if (input.preview) return answer(req, ctx, result(input.raw, [summary], newTarget));
 
   let written: ResourceRecord[];
   try {
@@ -109,7 +110,26 @@ async function merge(req: FhirRequest, ctx: HandlerContext, afterMerge: AfterMer
   }
   const stored = written.find((r) => r.resourceType === 'Patient' && r.id === target.id)?.resource as Patient;
   const more = afterMerge ? await afterMerge({ sourceId: source.id, targetId: target.id, mergedAt: new Date() }, ctx) : [];
-  return { status: 200, body: result(input.raw, [summary, ...more], stored) };
+  const storedTarget = written.find((r) => r.resourceType === 'Patient' && r.id === target.id);
+  return answer(req, ctx, result(input.raw, [summary, ...more], stored), storedTarget);
+}
+
+/**
+ * The merge's answer as `Prefer: return` asks (R4 http.html#ops: minimal, representation,
+ * OperationOutcome); without it, and with representation, R5 $merge's Parameters (input, outcome,
+ * result), as before. CONTRACT.md names the operation and what it does, not its answer, so the
+ * default stays. minimal: no body, the survivor's new version in `Location` (none for a preview,
+ * which wrote nothing); OperationOutcome: the outcome part alone.
+ */
+function answer(req: FhirRequest, ctx: HandlerContext, parameters: Parameters, stored?: ResourceRecord): FhirResponse {
+  switch (req.prefer.return) {
+    case 'minimal':
+      return { status: 200, headers: stored ? { Location: versionUrl(ctx.baseUrl, stored) } : {}, body: undefined };
+    case 'OperationOutcome':
+      return { status: 200, body: parameters.parameter?.find((p) => p.name === 'outcome')?.resource };
+    default:
+      return { status: 200, body: parameters };
+  }
 }
 
 async function buildTarget(ctx: HandlerContext, target: ResourceRecord, source: Patient, resultPatient: Patient | undefined): Promise<Patient> {
