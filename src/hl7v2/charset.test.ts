@@ -177,6 +177,11 @@ describe('POST /hl7v2 in ISO 8859-1', () => {
     expect(unread.bytes.toString('latin1')).toContain('MSA|AR|');
     expect(unread.bytes.toString('latin1')).toMatch(/ERR\|\|PID\^1\^5\^1\^1\|103\^/);
     expect((await server.fhir('GET', 'Patient?identifier=CS-E2')).body.entry ?? []).toEqual([]);
+    // In the header (MSH-4): the AR still answers the message (MSA-2 its MSH-10), in ASCII.
+    const header = await postRaw(latin1(withCharset(vxu({ facility: 'X\\M242941\\68', controlId: 'CS-E2-H', pid: pid({ mrn: 'CS-E2', family: 'Li', given: 'Wei', birth: yearsAgo(2) }), orders: [order({ filler: 'CS-E2-A', cvx: '08', date: hl7Date(20) })] }), '8859/1')));
+    expect(header.bytes.toString('latin1')).toContain('MSA|AR|CS-E2-H');
+    expect(header.bytes.toString('latin1')).toMatch(/ERR\|\|MSH\^1\^4\^1\^1\|103\^/);
+    expect(header.bytes.every((b) => b < 0x80)).toBe(true);
 
     // "Zoë Müller" fits ISO 8859-1: the history comes back in it, declared in MSH-18 and the Content-Type.
     expect((await postRaw(latin1(message('CS-E3', 'M\u00fcller', 'Zo\u00eb')))).bytes.toString('latin1')).toContain('MSA|AA');

@@ -337,7 +337,7 @@ function readValue(value: string, readAs: ReadAs, place: Place, problem: (issue:
         severity: 'E',
         hl7Code: '103',
         appCode: '5',
-        text: `The escape \\${code}\\ switches to a character set this registry does not read: send the text in UTF-8 (MSH-18 UNICODE UTF-8), or switch to ISO 8859 (\\C2D41\\ … \\C2D62\\) or JIS X 0201/0208/0212`,
+        text: `The escape \\${code}\\ switches to a character set this registry does not read: send the text in UTF-8 (MSH-18 UNICODE UTF-8), or switch to ISO 8859 (\\C2D41\\ to \\C2D62\\) or JIS X 0201/0208/0212`,
         location: where(place),
       });
     }

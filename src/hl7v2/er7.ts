@@ -88,6 +88,8 @@ export interface ParseLimits {
   maxBytes: number;
   /** The set the message's text was read in (charset.ts ReadAs), for its `\Cxxyy\` / `\Mxxyyzz\` escapes; `utf-8` when absent. */
   readAs?: ReadAs;
+  /** false: the escapes are left as sent (the header of a message refused for one of them, for its AR). */
+  characterSetEscapes?: boolean;
 }
 
 /**
@@ -124,7 +126,7 @@ export function parseMessage(text: string, limits: ParseLimits): ParsedMessage {
     });
   }
   // Character set escapes are read first, into the characters they stand for (rare: one scan for `\C` and `\M`).
-  const read = normalised.includes('\\C') || normalised.includes('\\M') ? readCharacterSetEscapes(normalised, limits.readAs ?? 'utf-8', (issue) => new Hl7Problem(issue)) : normalised;
+  const read = limits.characterSetEscapes !== false && (normalised.includes('\\C') || normalised.includes('\\M')) ? readCharacterSetEscapes(normalised, limits.readAs ?? 'utf-8', (issue) => new Hl7Problem(issue)) : normalised;
   const lines = read.split('\r').filter((line) => line.length > 0);
   const segments: Hl7Segment[] = [];
   lines.forEach((line, index) => {

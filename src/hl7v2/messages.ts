@@ -77,12 +77,15 @@ export function handleMessage(text: string, ctx: MessageContext): Promise<Messag
  */
 function readableHeader(text: string, maxBytes: number): ParsedMessage | undefined {
   const firstLine = /^[^\r\n]*/.exec(text.replace(/^[\uFEFF\s\x0b]+/, ''))?.[0] ?? '';
-  try {
-    return parseMessage(firstLine, { maxBytes });
-  } catch (err) {
-    if (isHl7Problem(err)) return undefined;
-    throw err;
+  // A header refused for a character set escape (in MSH-4, say) still names the message: read without them.
+  for (const characterSetEscapes of [true, false]) {
+    try {
+      return parseMessage(firstLine, { maxBytes, characterSetEscapes });
+    } catch (err) {
+      if (!isHl7Problem(err)) throw err;
+    }
   }
+  return undefined;
 }
 
 /** The answer, or the AR of an Hl7Problem met while the message was being processed. */
