@@ -39,6 +39,8 @@ export interface TokenIdentity {
   jti?: string;
   /** `grant_ref`: the sign-in grant the token was issued under (src/signin). */
   grant?: string;
+  /** `client_id`: the app the token was issued to (src/signin). */
+  client?: string;
 }
 
 /** Tokens that stopped being valid before their exp (a synchronous, in-memory check: it runs on every request). */
@@ -97,6 +99,7 @@ function identityOf(payload: JWTPayload): TokenIdentity {
     ...(typeof payload.iat === 'number' ? { issuedAt: payload.iat } : {}),
     ...(typeof payload.jti === 'string' ? { jti: payload.jti } : {}),
     ...(typeof payload.grant_ref === 'string' ? { grant: payload.grant_ref } : {}),
+    ...(typeof payload.client_id === 'string' ? { client: payload.client_id } : {}),
   };
 }
 

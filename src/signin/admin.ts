@@ -28,6 +28,8 @@ export interface AdminOptions {
   users: UserDirectory;
   clients: AppClients;
   registrationTokens: RegistrationTokens;
+  /** Ends the access tokens of a removed app (revoked-tokens.ts). */
+  revokedTokens?: { revokeClient(clientId: string): Promise<void> };
   verifier: TokenVerifier;
   /** Tokens of people come from here (`iss`): only they can name a user as actor. */
   issuer: string;
@@ -233,6 +235,8 @@ export function adminRouter(options: AdminOptions): express.Router {
     if (admin.kind !== 'public-health') throw forbidden('Apps are registered by public health');
     const clientId = String(req.params.clientId);
     if (!(await clients.remove(clientId))) throw notFound(`No registered client "${clientId}"`);
+    // Its refresh tokens are refused (the app is unknown); its access tokens from now on too.
+    await options.revokedTokens?.revokeClient(clientId);
     options.auditAdmin({ actor: admin.actor, action: 'client-remove', target: `client:${clientId}` });
     res.status(204).end();
   }));

@@ -47,7 +47,14 @@ export interface AppClient {
   jwksUri?: string;
   /** Asymmetric apps (private_key_jwt): their public key set, inline. */
   jwks?: JSONWebKeySet;
+  /**
+   * Dynamically registered apps (registration.ts): the SHA-256 (hex) of the RFC 7592 registration
+   * access token with which the app reads, updates or deletes its registration (never the token).
+   */
+  registrationAccessTokenHash?: string;
   createdAt: string;
+  /** When the registration was last changed (RFC 7592 update), if ever. */
+  updatedAt?: string;
 }
 
 /** A just-registered app with its secret: the only time the secret is seen (the CLI prints it). */
@@ -63,6 +70,8 @@ export interface NewAppClient {
   jwksUri?: string;
   /** Asymmetric: the app's public keys (RSA or EC P-384). Not with `jwksUri` nor `public`. */
   jwks?: unknown;
+  /** Dynamic registration: the hash of the app's registration access token (AppClient). */
+  registrationAccessTokenHash?: string;
 }
 
 /** Signing algorithms of client assertions (SMART App Launch 2 requires RS384 and ES384; the backend-services endpoint takes the same). */
@@ -210,6 +219,7 @@ export class AppClients {
       ...(input.jwksUri !== undefined ? { jwksUri: input.jwksUri } : {}),
       ...(jwks ? { jwks } : {}),
       ...(secret ? { secretHash: await hashPassword(secret, this.hashParams) } : {}),
+      ...(input.registrationAccessTokenHash ? { registrationAccessTokenHash: input.registrationAccessTokenHash } : {}),
       createdAt: new Date().toISOString(),
     };
     try {
@@ -220,6 +230,37 @@ export class AppClients {
     }
     const { secretHash: _hash, ...shown } = client;
     return { ...shown, ...(secret ? { secret } : {}) };
+  }
+
+  /**
+   * Replaces a dynamically registered app's metadata (RFC 7592 update: what is not sent is
+   * dropped), and its registration access token's hash. Only apps without a secret (public or
+   * private_key_jwt, as dynamic registration makes them). Undefined when the app is gone; a 409
+   * when another change came in between.
+   */
+  async update(clientId: string, changes: Pick<NewAppClient, 'redirectUris' | 'public' | 'name' | 'jwks'>, registrationAccessTokenHash: string): Promise<AppClient | undefined> {
+    const record = await this.store.read(CLIENT_TYPE, clientId);
+    const current = clientOf(record);
+    if (!record || !current) return undefined;
+    const jwks = this.check({ clientId, ...changes });
+    const client: AppClient = {
+      clientId,
+      ...(changes.name ? { name: changes.name } : {}),
+      redirectUris: [...new Set(changes.redirectUris)],
+      public: changes.public,
+      ...(current.launchUri !== undefined ? { launchUri: current.launchUri } : {}),
+      ...(jwks ? { jwks } : {}),
+      registrationAccessTokenHash,
+      createdAt: current.createdAt,
+      updatedAt: new Date().toISOString(),
+    };
+    try {
+      await this.store.write({ resourceType: CLIENT_TYPE, id: clientId, resource: toResource(client), ifVersion: record.versionId, index: {} });
+    } catch (err) {
+      if (err instanceof VersionConflictError) throw conflict(`The registration of "${clientId}" changed meanwhile: read it again`);
+      throw err;
+    }
+    return client;
   }
 
   /** Removes a registered app (its tokens die with their short lifetime; refresh tokens are refused). */
@@ -296,8 +337,8 @@ export function clientKind(client: Pick<AppClient, 'public' | 'jwks' | 'jwksUri'
 }
 
 /** What the admin API and the CLI list about an app: never its secret nor the secret's hash. */
-export function publicView(client: AppClient): Omit<AppClient, 'secret' | 'secretHash'> {
-  const { secret: _s, secretHash: _h, ...view } = client;
+export function publicView(client: AppClient): Omit<AppClient, 'secret' | 'secretHash' | 'registrationAccessTokenHash'> {
+  const { secret: _s, secretHash: _h, registrationAccessTokenHash: _r, ...view } = client;
   return view;
 }
 

@@ -6,7 +6,9 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig, type Config } from '../config.js';
 import { startTestServer, type TestServer } from '../../test/helpers/server.js';
+import { createStore } from '../app/open-store.js';
 import { runCli } from './cli.js';
+import { ARTIFACTS_NAMESPACE } from './provider-adapter.js';
 import { signinOf } from './test-helpers.js';
 
 function capture() {
@@ -62,6 +64,16 @@ describe('npm run users / clients with no server running (direct store access)',
     const token = capture();
     expect(await runCli('clients', ['registration-token', '--hours', '2'], config, token.io)).toBe(0);
     expect(token.lines.join('\n')).toMatch(/registration_token=[\w-]{40,}/);
+    // Removing an app on the store ends its access tokens for the servers started on it (a revoked-client record).
+    expect(await runCli('clients', ['remove', '--client-id', 'chart-app'], config, capture().io)).toBe(0);
+    const store = await createStore(config);
+    await store.init();
+    try {
+      const revoked = await store.expiringRecords(ARTIFACTS_NAMESPACE).listBy('revoked', 'client');
+      expect(revoked.map((r) => r.value.client)).toEqual(['chart-app']);
+    } finally {
+      await store.close();
+    }
   });
 });
 

@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { AuditLog } from '../audit/audit-log.js';
 import { operatorToken } from '../auth/operator-token.js';
+import { tokenIssuer } from '../auth/smart-config.js';
 import { COMMON_PASSWORD_WARNING, isCommonPassword, MIN_PASSWORD_LENGTH } from './passwords.js';
 import type { Config } from '../config.js';
 import { isFhirError } from '../fhir/outcome.js';
@@ -16,6 +17,7 @@ import type { Store } from '../store/store.js';
 import { AppClients, clientKind, publicView, webAppClient } from './app-clients.js';
 import { buildSecurityEvent } from './audit.js';
 import { ARTIFACTS_NAMESPACE } from './provider-adapter.js';
+import { RevokedAccessTokens } from './revoked-tokens.js';
 import { DEFAULT_REGISTRATION_TOKEN_HOURS, RegistrationTokens } from './registration.js';
 import { ROLES } from './roles.js';
 import { userIdFor, UserDirectory, viewOf } from './users.js';
@@ -316,6 +318,8 @@ export async function directBackend(config: Config, openStore: (c: Config) => St
       }
       if (method === 'DELETE') {
         if (!(await clients.remove(segments[1] ?? ''))) return { status: 404, body: { issue: [{ diagnostics: `No registered client "${segments[1]}"` }] } };
+        // As the server's admin API does: the app's access tokens are refused (by the server processes, at their next read of the store).
+        await new RevokedAccessTokens(store.expiringRecords(ARTIFACTS_NAMESPACE), tokenIssuer(config.publicBaseUrl), (config.signin?.accessTokenMinutes ?? 15) * 60).revokeClient(segments[1] ?? '');
         record('client-remove', `client:${segments[1]}`);
         return { status: 204, body: undefined };
       }

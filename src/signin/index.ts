@@ -264,8 +264,8 @@ export async function createSignin(services: FrontDoorServices, options: SigninO
   // Dynamic client registration (RFC 7591) with single-use initial access tokens issued by public
   // health (registration.ts); the tokens are short-lived records beside the provider's artifacts.
   const registrationTokens = new RegistrationTokens(store.expiringRecords(ARTIFACTS_NAMESPACE));
-  router.use(registrationRouter({ tokens: registrationTokens, clients, basePath, issuer, auditAdmin }));
-  router.use(adminRouter({ users, clients, registrationTokens, verifier: services.verifier, issuer, auditAdmin, totpIssuer: 'IIS' }));
+  router.use(registrationRouter({ tokens: registrationTokens, clients, revokedTokens, basePath, issuer, auditAdmin }));
+  router.use(adminRouter({ users, clients, registrationTokens, revokedTokens, verifier: services.verifier, issuer, auditAdmin, totpIssuer: 'IIS' }));
   // Everything else under /auth that the backend-services router does not answer (token, jwks.json).
   const providerPaths = Object.values({ authorize: '/authorize', revoke: '/revoke', introspect: '/introspect', logout: '/logout', jwks: '/jwks', wellKnown: '/.well-known' });
   router.use(basePath, (req, res, next) => {

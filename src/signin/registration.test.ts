@@ -113,6 +113,101 @@ function registrationSuite(kind: StoreKind): void {
       expect(events.some((r: any) => r.subtype?.[0]?.code === 'registration-token')).toBe(true);
     });
 
+    it('RFC 7592: the app reads, replaces and deletes its registration with its registration access token; deleted, its tokens stop working', async () => {
+      const made = await register(await registrationToken(), { redirect_uris: [REDIRECT], token_endpoint_auth_method: 'none', client_name: 'Managed app' });
+      expect(made.status).toBe(201);
+      const clientId: string = made.body.client_id;
+      const uri = `${server.url}/auth/register/${clientId}`;
+      expect(made.body.registration_client_uri).toBe(uri);
+      expect(made.body.registration_access_token).toMatch(/^[\w-]{40,}$/);
+      const manage = async (method: string, token: string | undefined, body?: unknown) => {
+        const res = await fetch(uri, {
+          method,
+          headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(body ? { 'content-type': 'application/json' } : {}) },
+          ...(body ? { body: JSON.stringify(body) } : {}),
+        });
+        return { status: res.status, headers: res.headers, body: res.status === 204 ? undefined : await res.json() };
+      };
+      const first: string = made.body.registration_access_token;
+
+      // Read: the registration as registered, with the token; none, another token, or the initial access token: 401.
+      const read = await manage('GET', first);
+      expect(read.status).toBe(200);
+      expect(read.headers.get('cache-control')).toBe('no-store');
+      expect(read.body).toMatchObject({ client_id: clientId, redirect_uris: [REDIRECT], client_name: 'Managed app', token_endpoint_auth_method: 'none', registration_client_uri: uri, registration_access_token: first });
+      for (const token of [undefined, randomUUID().replace(/-/g, ''), await registrationToken()]) {
+        const refused = await manage('GET', token);
+        expect(refused.status).toBe(401);
+        expect(refused.headers.get('www-authenticate')).toContain('invalid_token');
+      }
+      // Another dynamically registered app's token does not manage this one.
+      const other = await register(await registrationToken(), { redirect_uris: [REDIRECT], token_endpoint_auth_method: 'none' });
+      expect((await manage('GET', other.body.registration_access_token)).status).toBe(401);
+
+      // A user signs in to the app: an access token and a refresh token.
+      const cfg = await oidc.discovery(new URL(`${server.url}/auth`), clientId, undefined, oidc.None(), { execute: [oidc.allowInsecureRequests] });
+      const tokens = await signInWithCode(cfg, { redirectUri: REDIRECT, scope: 'openid offline_access user/Patient.rs', ...USER });
+      expect(tokens.refresh_token).toBeTruthy();
+      const fhirWith = (accessToken: string) => fetch(`${server.baseUrl}/Patient?family=Nobody`, { headers: { authorization: `Bearer ${accessToken}` } });
+      expect((await fhirWith(tokens.access_token)).status).toBe(200);
+
+      // Replace: the metadata as sent (the name dropped), the rules of registering, a new token; the old one stops working.
+      const NEW_REDIRECT = 'http://127.0.0.1:9/dyn-callback-2';
+      expect((await manage('PUT', first, { client_id: 'someone-else', redirect_uris: [NEW_REDIRECT], token_endpoint_auth_method: 'none' })).status).toBe(400);
+      const badUri = await manage('PUT', first, { client_id: clientId, redirect_uris: ['http://evil.example/cb'], token_endpoint_auth_method: 'none' });
+      expect({ status: badUri.status, error: badUri.body.error }).toEqual({ status: 400, error: 'invalid_redirect_uri' });
+      expect((await manage('PUT', first, { client_id: clientId, redirect_uris: [NEW_REDIRECT], token_endpoint_auth_method: 'client_secret_basic' })).body.error).toBe('invalid_client_metadata');
+      const replaced = await manage('PUT', first, { client_id: clientId, redirect_uris: [REDIRECT, NEW_REDIRECT], token_endpoint_auth_method: 'none', registration_client_uri: uri });
+      expect(replaced.status).toBe(200);
+      expect(replaced.body).toMatchObject({ client_id: clientId, redirect_uris: [REDIRECT, NEW_REDIRECT], registration_client_uri: uri });
+      expect(replaced.body.client_name).toBeUndefined();
+      const second: string = replaced.body.registration_access_token;
+      expect(second).not.toBe(first);
+      expect((await manage('GET', first)).status).toBe(401);
+      expect((await manage('GET', second)).body.redirect_uris).toEqual([REDIRECT, NEW_REDIRECT]);
+      // The new redirect URI is the app's now: a sign-in comes back to it.
+      expect((await signInWithCode(cfg, { redirectUri: NEW_REDIRECT, scope: 'openid user/Patient.rs', ...USER })).access_token).toBeTruthy();
+      // The user's tokens outlive an update.
+      expect((await fhirWith(tokens.access_token)).status).toBe(200);
+
+      // Delete: 204; the registration is gone (401), and so are its tokens.
+      expect((await manage('DELETE', first)).status).toBe(401);
+      expect((await manage('POST', second)).status).toBe(405);
+      expect((await manage('DELETE', second)).status).toBe(204);
+      expect((await manage('GET', second)).status).toBe(401);
+      expect((await manage('DELETE', second)).status).toBe(401);
+      const refused = await fhirWith(tokens.access_token);
+      expect(refused.status).toBe(401);
+      expect(JSON.stringify(await refused.json())).toContain('revoked');
+      await expect(oidc.refreshTokenGrant(cfg, tokens.refresh_token as string)).rejects.toMatchObject({ error: 'invalid_client' });
+      const authorize = await fetch(`${server.url}/auth/authorize?${new URLSearchParams({ client_id: clientId, redirect_uri: REDIRECT, response_type: 'code', scope: 'openid', code_challenge: 'x'.repeat(43), code_challenge_method: 'S256' })}`, { redirect: 'manual' });
+      expect(authorize.status).toBe(400);
+      // The other app is untouched.
+      expect((await manage('GET', other.body.registration_access_token)).status).toBe(401); // its own URI is another
+      expect((await fetch(other.body.registration_client_uri, { headers: { authorization: `Bearer ${other.body.registration_access_token}` } })).status).toBe(200);
+
+      await server.audit.flush();
+      const events = ((await server.fhir('GET', 'AuditEvent?_count=500')).body.entry ?? []).map((e: { resource: any }) => e.resource);
+      const managed = events.filter((r: any) => ['client-update-dynamic', 'client-remove-dynamic'].includes(r.subtype?.[0]?.code) && JSON.stringify(r).includes(clientId));
+      expect(managed.map((r: any) => `${r.subtype[0].code} ${r.outcome}`).sort()).toEqual(expect.arrayContaining(['client-remove-dynamic 0', 'client-update-dynamic 0', 'client-update-dynamic 4']));
+    });
+
+    it("an app an administrator removes (DELETE /auth/admin/clients/<id>) loses its users' access tokens too", async () => {
+      const admin = server.token({ scope: 'system/*.cruds', sub: 'ph-operator' });
+      const added = await fetch(`${server.url}/auth/admin/clients`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${admin}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ clientId: 'removed-app', redirectUris: [REDIRECT], public: true }),
+      });
+      expect(added.status).toBe(201);
+      const cfg = await oidc.discovery(new URL(`${server.url}/auth`), 'removed-app', undefined, oidc.None(), { execute: [oidc.allowInsecureRequests] });
+      const tokens = await signInWithCode(cfg, { redirectUri: REDIRECT, scope: 'openid user/Patient.rs', ...USER });
+      const fhirStatus = async () => (await fetch(`${server.baseUrl}/Patient?family=Nobody`, { headers: { authorization: `Bearer ${tokens.access_token}` } })).status;
+      expect(await fhirStatus()).toBe(200);
+      expect((await fetch(`${server.url}/auth/admin/clients/removed-app`, { method: 'DELETE', headers: { authorization: `Bearer ${admin}` } })).status).toBe(204);
+      expect(await fhirStatus()).toBe(401);
+    });
+
     it('discovery names the registration endpoint', async () => {
       expect((await (await fetch(`${server.url}/.well-known/smart-configuration`)).json()).registration_endpoint).toBe(`${server.url}/auth/register`);
       expect((await (await fetch(`${server.url}/auth/.well-known/openid-configuration`)).json()).registration_endpoint).toBe(`${server.url}/auth/register`);

@@ -9,23 +9,34 @@
 // administrator who issued the token. The app is then an ordinary registered app (app-clients.ts):
 // listed and removed with `npm run clients`.
 //
+// RFC 7592 management: the registration answer also carries `registration_client_uri`
+// (`/auth/register/<client_id>`) and a `registration_access_token` (256 random bits; only its
+// SHA-256 is kept, in the app's record). With it as a Bearer token the app reads (GET), replaces
+// (PUT: the same metadata rules as registering; a new token is issued and the old one stops
+// working) or deletes (DELETE → 204) its own registration. A deleted app's refresh tokens are
+// refused (the app is unknown) and its access tokens too (RevokedAccessTokens.revokeClient).
+// oidc-provider's registrationManagement feature is not used: it manages only clients registered
+// through its own registration feature, which this server does not enable (registration here has
+// the registry's rules above).
+//
 //   POST /auth/register   Authorization: Bearer <initial access token>
 //                         { redirect_uris, token_endpoint_auth_method: "none" | "private_key_jwt",
 //                           jwks?, client_name?, grant_types?, response_types? }
 //   → 201 { client_id, client_id_issued_at, redirect_uris, token_endpoint_auth_method, grant_types,
-//           response_types, client_name?, jwks? }
+//           response_types, client_name?, jwks?, registration_client_uri, registration_access_token }
+//   GET | PUT | DELETE /auth/register/<client_id>   Authorization: Bearer <registration access token>
 //   → 400 { error: "invalid_redirect_uri" | "invalid_client_metadata", error_description }
 //   → 401 WWW-Authenticate: Bearer error="invalid_token" (no token, unknown, expired or used)
 //
 // Tokens are short-lived records of the store (namespace `signin`, beside the provider's
 // artifacts) under the SHA-256 of the token (never the token itself), taken atomically
 // (ExpiringRecords.take): of two registrations with one token only one succeeds.
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { ExpiringRecords } from '../store/expiring.js';
 import { StoreUnavailableError } from '../store/store.js';
 import type { AdminEvent } from './audit.js';
-import { authMethodOf, clientKind, type AppClients, type NewAppClient, type RegisteredAppClient } from './app-clients.js';
+import { authMethodOf, clientKind, type AppClient, type AppClients, type NewAppClient } from './app-clients.js';
 import { artifactHash } from './provider-adapter.js';
 
 export const REGISTRATION_PATH = '/register';
@@ -69,6 +80,8 @@ export class RegistrationTokens {
 export interface RegistrationOptions {
   tokens: RegistrationTokens;
   clients: AppClients;
+  /** Ends the access tokens of a deleted registration (revoked-tokens.ts). */
+  revokedTokens: { revokeClient(clientId: string): Promise<void> };
   /** `/auth`. */
   basePath: string;
   issuer: string;
@@ -88,37 +101,141 @@ class RegistrationError extends Error {
 export function registrationRouter(options: RegistrationOptions): express.Router {
   const router = express.Router();
   const json = express.json({ limit: '32kb', type: () => true });
-  router.post(`${options.basePath}${REGISTRATION_PATH}`, json, (req: Request, res: Response, next: NextFunction) => {
-    res.setHeader('Cache-Control', 'no-store');
-    register(options, req).then(
-      (registered) => res.status(201).json(registered),
-      (err: unknown) => {
-        if (err instanceof RegistrationError) {
-          if (err.status === 401) res.setHeader('WWW-Authenticate', `Bearer realm="${options.issuer}", error="invalid_token", error_description="${err.message.replace(/[^\x20-\x7e]|["\\]/g, '')}"`);
-          res.status(err.status).json({ error: err.code, error_description: err.message });
-          return;
+  const path = `${options.basePath}${REGISTRATION_PATH}`;
+  /** Runs a registration request: its answer (status and JSON, or 204), or the error in RFC 7591/7592 terms. */
+  const answer =
+    (handle: (req: Request) => Promise<{ status: number; body?: Record<string, unknown> }>) =>
+    (req: Request, res: Response, next: NextFunction): void => {
+      res.setHeader('Cache-Control', 'no-store');
+      res.setHeader('Pragma', 'no-cache');
+      handle(req).then(
+        ({ status, body }) => (body ? res.status(status).json(body) : res.status(status).end()),
+        (err: unknown) => {
+          if (err instanceof RegistrationError) {
+            if (err.status === 401) res.setHeader('WWW-Authenticate', `Bearer realm="${options.issuer}", error="invalid_token", error_description="${err.message.replace(/[^\x20-\x7e]|["\\]/g, '')}"`);
+            res.status(err.status).json({ error: err.code, error_description: err.message });
+            return;
+          }
+          if ((err as { status?: number }).status === 409) {
+            res.status(409).json({ error: 'invalid_request', error_description: (err as Error).message });
+            return;
+          }
+          if (err instanceof StoreUnavailableError) {
+            res.setHeader('Retry-After', '5');
+            res.status(503).json({ error: 'temporarily_unavailable', error_description: 'The data store is unavailable; try again shortly' });
+            return;
+          }
+          next(err);
         }
-        if (err instanceof StoreUnavailableError) {
-          res.setHeader('Retry-After', '5');
-          res.status(503).json({ error: 'temporarily_unavailable', error_description: 'The data store is unavailable; try again shortly' });
-          return;
-        }
-        next(err);
-      }
-    );
-  });
-  router.all(`${options.basePath}${REGISTRATION_PATH}`, (_req, res) => {
+      );
+    };
+  router.post(path, json, answer(async (req) => ({ status: 201, body: await register(options, req) })));
+  router.all(path, (_req, res) => {
     res.setHeader('Allow', 'POST');
     res.status(405).json({ error: 'invalid_request', error_description: 'Register with POST' });
   });
+  // RFC 7592: the client configuration endpoint of each dynamically registered app.
+  router.get(`${path}/:clientId`, answer(async (req) => {
+    const { client, token } = await registrationOf(options, req);
+    return { status: 200, body: clientInformation(options, client, token) };
+  }));
+  router.put(`${path}/:clientId`, json, answer(async (req) => ({ status: 200, body: await update(options, req) })));
+  router.delete(`${path}/:clientId`, answer(async (req) => {
+    const { client } = await registrationOf(options, req);
+    const audit = managementAudit(options, client.clientId, 'client-remove-dynamic');
+    if (!(await options.clients.remove(client.clientId))) throw new RegistrationError(401, 'invalid_token', 'The registration access token is unknown, or its app is no longer registered');
+    // The app is gone, so its refresh tokens are refused (unknown client); its access tokens from now on too.
+    await options.revokedTokens.revokeClient(client.clientId);
+    audit({ target: `client:${client.clientId}` });
+    return { status: 204 };
+  }));
+  router.all(`${path}/:clientId`, (_req, res) => {
+    res.setHeader('Allow', 'GET, PUT, DELETE');
+    res.status(405).json({ error: 'invalid_request', error_description: 'A registration is read (GET), replaced (PUT) or deleted (DELETE)' });
+  });
   // A body that is not JSON (or too large): RFC 7591's invalid_client_metadata, not a 500.
-  router.use(`${options.basePath}${REGISTRATION_PATH}`, (err: unknown, _req: Request, res: Response, next: NextFunction) => {
+  router.use(path, (err: unknown, _req: Request, res: Response, next: NextFunction) => {
     const status = (err as { status?: number }).status;
     if (res.headersSent || typeof status !== 'number' || status >= 500) return next(err);
     res.setHeader('Cache-Control', 'no-store');
     res.status(status === 413 ? 413 : 400).json({ error: 'invalid_client_metadata', error_description: `The registration body could not be read: ${(err as Error).message}` });
   });
   return router;
+}
+
+function sha256(token: string): string {
+  return createHash('sha256').update(token).digest('hex');
+}
+
+function newRegistrationAccessToken(): { token: string; hash: string } {
+  const token = randomBytes(32).toString('base64url');
+  return { token, hash: sha256(token) };
+}
+
+/**
+ * The app whose configuration endpoint was called, when the Bearer token is its registration
+ * access token; otherwise 401 (RFC 7592 §2: also when the app does not exist, so that the answer
+ * says nothing about which client ids exist).
+ */
+async function registrationOf(options: RegistrationOptions, req: Request): Promise<{ client: AppClient; token: string }> {
+  const match = /^Bearer ([A-Za-z0-9_-]{20,200})$/.exec(req.headers.authorization ?? '');
+  if (!match) throw new RegistrationError(401, 'invalid_token', 'Managing a registration needs its registration access token (Authorization: Bearer <registration_access_token>)');
+  const token = match[1];
+  const client = await options.clients.get(String(req.params.clientId));
+  const stored = client?.registrationAccessTokenHash;
+  const presented = Buffer.from(sha256(token), 'hex');
+  if (!client || !stored || stored.length !== 64 || !timingSafeEqual(Buffer.from(stored, 'hex'), presented)) {
+    throw new RegistrationError(401, 'invalid_token', 'The registration access token is unknown, or its app is no longer registered');
+  }
+  return { client, token };
+}
+
+function managementAudit(options: RegistrationOptions, clientId: string, action: string) {
+  return (event: { target: string; detail?: string; refused?: string }) => options.auditAdmin({ actor: `${clientId} (registration access token)`, action, ...event });
+}
+
+/** RFC 7592 §2.2: the app's metadata replaced as a whole (the rules of registering), a new registration access token. */
+async function update(options: RegistrationOptions, req: Request): Promise<Record<string, unknown>> {
+  const { client } = await registrationOf(options, req);
+  const audit = managementAudit(options, client.clientId, 'client-update-dynamic');
+  let metadata: ReturnType<typeof clientMetadataOf>;
+  try {
+    const body = req.body as Record<string, unknown> | undefined;
+    if (typeof body === 'object' && body !== null && !Array.isArray(body) && body.client_id !== client.clientId) {
+      throw new RegistrationError(400, 'invalid_request', `client_id must be sent, and be this registration's (${client.clientId})`);
+    }
+    metadata = clientMetadataOf(body);
+    try {
+      options.clients.check({ clientId: client.clientId, ...metadata });
+    } catch (err) {
+      if ((err as { status?: number }).status === 400) throw new RegistrationError(400, 'invalid_client_metadata', (err as Error).message);
+      throw err;
+    }
+  } catch (err) {
+    if (err instanceof RegistrationError) audit({ target: `client:${client.clientId}`, refused: err.message });
+    throw err;
+  }
+  const next = newRegistrationAccessToken();
+  const updated = await options.clients.update(client.clientId, metadata, next.hash);
+  if (!updated) throw new RegistrationError(401, 'invalid_token', 'The registration access token is unknown, or its app is no longer registered');
+  audit({ target: `client:${client.clientId}`, detail: clientKind(updated) });
+  return clientInformation(options, updated, next.token);
+}
+
+/** RFC 7591 §3.2.1 / RFC 7592 §3: what the app is registered with, and how it manages the registration. */
+function clientInformation(options: RegistrationOptions, client: AppClient, registrationAccessToken: string): Record<string, unknown> {
+  return {
+    client_id: client.clientId,
+    client_id_issued_at: Math.floor(Date.parse(client.createdAt) / 1000),
+    redirect_uris: client.redirectUris,
+    token_endpoint_auth_method: authMethodOf(client),
+    grant_types: GRANT_TYPES,
+    response_types: ['code'],
+    ...(client.name ? { client_name: client.name } : {}),
+    ...(client.jwks ? { jwks: client.jwks } : {}),
+    registration_client_uri: `${options.issuer}${REGISTRATION_PATH}/${encodeURIComponent(client.clientId)}`,
+    registration_access_token: registrationAccessToken,
+  };
 }
 
 async function register(options: RegistrationOptions, req: Request): Promise<Record<string, unknown>> {
@@ -148,18 +265,10 @@ async function register(options: RegistrationOptions, req: Request): Promise<Rec
   }
   // Spent only now, so a request with bad metadata can be corrected and sent again.
   if (!(await options.tokens.spend(token))) throw new RegistrationError(401, 'invalid_token', 'The initial access token is unknown, expired or already used');
-  const client: RegisteredAppClient = await options.clients.register(input);
+  const management = newRegistrationAccessToken();
+  const client = await options.clients.register({ ...input, registrationAccessTokenHash: management.hash });
   audit({ target: `client:${client.clientId}`, detail: clientKind(client) });
-  return {
-    client_id: client.clientId,
-    client_id_issued_at: Math.floor(Date.parse(client.createdAt) / 1000),
-    redirect_uris: client.redirectUris,
-    token_endpoint_auth_method: authMethodOf(client),
-    grant_types: GRANT_TYPES,
-    response_types: ['code'],
-    ...(client.name ? { client_name: client.name } : {}),
-    ...(client.jwks ? { jwks: client.jwks } : {}),
-  };
+  return clientInformation(options, client, management.token);
 }
 
 /** RFC 7591 metadata → what AppClients registers, or a RegistrationError (400). */

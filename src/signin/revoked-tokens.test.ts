@@ -29,6 +29,29 @@ describe('RevokedAccessTokens (in memory)', () => {
   });
 });
 
+describe('RevokedAccessTokens: a removed app (in memory)', () => {
+  it("refuses the app's tokens issued up to its removal, not later ones nor other apps'; another process reads it", async () => {
+    const { MemoryExpiringRecords } = await import('../store/expiring.js');
+    const records = new MemoryExpiringRecords();
+    const issuer = 'https://iis.example/auth';
+    const revoked = new RevokedAccessTokens(records, issuer, 900);
+    const now = Math.floor(Date.now() / 1000);
+    expect(revoked.isRevoked({ issuer, client: 'dyn-a', issuedAt: now - 60 })).toBe(false);
+    await revoked.revokeClient('dyn-a');
+    expect(revoked.isRevoked({ issuer, client: 'dyn-a', issuedAt: now - 60 })).toBe(true);
+    expect(revoked.isRevoked({ issuer, client: 'dyn-a' })).toBe(true);
+    // Registered again under the same id (an administrator's app): its new tokens work.
+    expect(revoked.isRevoked({ issuer, client: 'dyn-a', issuedAt: now + 5 })).toBe(false);
+    expect(revoked.isRevoked({ issuer, client: 'dyn-b', issuedAt: now - 60 })).toBe(false);
+    expect(revoked.isRevoked({ issuer: 'https://other.example', client: 'dyn-a', issuedAt: now - 60 })).toBe(false);
+    // Another process on the same store learns it at its next read.
+    const elsewhere = new RevokedAccessTokens(records, issuer, 900);
+    expect(elsewhere.isRevoked({ issuer, client: 'dyn-a', issuedAt: now - 60 })).toBe(false);
+    await elsewhere.refresh();
+    expect(elsewhere.isRevoked({ issuer, client: 'dyn-a', issuedAt: now - 60 })).toBe(true);
+  });
+});
+
 function revokedTokensSuite(kind: StoreKind): void {
   let server: TestServer;
   const callback = () => `${server.url}/app/callback`;
