@@ -1,4 +1,5 @@
 // What apps discover (CONTRACT.md "Users, facilities and sign-in"), and the idle timeout.
+import http from 'node:http';
 import * as oidc from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, type TestServer } from '../../test/helpers/server.js';
@@ -64,6 +65,25 @@ describe('SMART discovery of the sign-in flow', () => {
     const jwks = await (await fetch(`${server.url}/auth/jwks.json`)).json();
     expect(jwks.keys.map((k: { alg: string }) => k.alg).sort()).toEqual(['ES256', 'ES384']);
     expect(JSON.stringify(jwks)).not.toContain('"d"');
+  });
+
+  it("the OpenID configuration's endpoints are PUBLIC_BASE_URL's whatever Host the request names (a proxy that rewrites it)", async () => {
+    // fetch cannot set Host: a raw request naming the address a proxy would forward to.
+    const body = await new Promise<string>((resolve, reject) => {
+      const target = new URL(`${server.url}/auth/.well-known/openid-configuration`);
+      const req = http.get(target, { headers: { host: 'iis-internal.local:9000' } }, (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => (text += chunk));
+        res.on('end', () => resolve(text));
+      });
+      req.on('error', reject);
+    });
+    const openid = JSON.parse(body);
+    const endpoints = Object.entries(openid).filter(([field]) => field.endsWith('_endpoint'));
+    expect(endpoints.map(([field]) => field)).toEqual(expect.arrayContaining(['authorization_endpoint', 'token_endpoint', 'revocation_endpoint', 'introspection_endpoint', 'end_session_endpoint']));
+    for (const [field, value] of endpoints) expect(value, field).toMatch(new RegExp(`^${server.url}/auth/`));
+    expect(body).not.toContain('iis-internal.local');
   });
 
   it('the OpenID configuration and the SMART configuration describe the same server (issuer, keys, endpoints, grants, client authentication)', async () => {

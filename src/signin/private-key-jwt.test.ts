@@ -4,7 +4,7 @@
 // a certified client library, as the app); a replayed jti, an assertion living longer than
 // 5 minutes, one for another audience, signed with another key or alg, and a key set that cannot be
 // fetched are all `invalid_client` (401), never a 5xx. The key set URL is fetched once and cached.
-import { createServer, type Server } from 'node:http';
+import { createServer, request as httpRequest, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { randomUUID } from 'node:crypto';
 import * as oidc from 'openid-client';
@@ -166,6 +166,24 @@ function asymmetricSuite(kind: StoreKind): void {
       // aud = the issuer identifier (RFC 7523; openid-client's default) names this server too.
       const byIssuer = await refresh(fresh.body.refresh_token, await assertion('asym-inline', esKey, { aud: `${server.url}/auth` }));
       expect(byIssuer.status, JSON.stringify(byIssuer.body)).toBe(200);
+    });
+
+    it('aud = the token endpoint the discovery names is accepted whatever Host the request reached the server with (a proxy that rewrites it)', async () => {
+      const { tokens } = await signIn('asym-inline', esKey);
+      const form = new URLSearchParams({ grant_type: 'refresh_token', refresh_token: tokens.refresh_token as string, client_assertion: await assertion('asym-inline', esKey), client_assertion_type: ASSERTION_TYPE });
+      // fetch cannot set Host: a raw request naming the address a proxy would forward to.
+      const answer = await new Promise<{ status: number; body: Record<string, string> }>((resolve, reject) => {
+        const req = httpRequest(tokenUrl, { method: 'POST', headers: { host: 'iis-internal.local:9000', 'content-type': 'application/x-www-form-urlencoded' } }, (res) => {
+          let text = '';
+          res.setEncoding('utf8');
+          res.on('data', (chunk: string) => (text += chunk));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) }));
+        });
+        req.on('error', reject);
+        req.end(form.toString());
+      });
+      expect(answer.status, JSON.stringify(answer.body)).toBe(200);
+      expect(answer.body.access_token).toBeTruthy();
     });
 
     it("openid-client's own private_key_jwt (aud: the issuer, no override) signs in and refreshes", async () => {

@@ -179,11 +179,14 @@ export function createProvider(options: ProviderOptions): SigninProvider {
     async assertJwtClientAuthClaimsAndHeader(ctx, claims) {
       // urlFor is OIDCContext's (not in its type declarations): the absolute URL of a route.
       const urlFor = (route: string) => (ctx.oidc as unknown as { urlFor(route: string): string }).urlFor(route);
+      // urlFor builds on the request's Host; the app takes the endpoint from the discovery
+      // documents, which name it at PUBLIC_BASE_URL (behind a proxy that rewrites Host they differ).
       const endpoint = urlFor(ctx.oidc.route);
-      const tokenEndpoint = urlFor('token');
+      const tokenEndpoint = atIssuerOrigin(urlFor('token'), options.issuer);
       const issuer = ctx.oidc.provider.issuer;
+      const accepted = new Set([issuer, tokenEndpoint, endpoint, urlFor('token'), atIssuerOrigin(endpoint, options.issuer)]);
       const audiences = Array.isArray(claims.aud) ? claims.aud : [claims.aud];
-      if (!audiences.some((aud) => aud === tokenEndpoint || aud === endpoint || aud === issuer)) {
+      if (!audiences.some((aud) => typeof aud === 'string' && accepted.has(aud))) {
         throw new errors.InvalidClientAuth(`aud of the client assertion must be the token endpoint URL (${tokenEndpoint}) or the issuer (${issuer})`);
       }
       const now = Math.floor(Date.now() / 1000);
@@ -333,6 +336,16 @@ export function createProvider(options: ProviderOptions): SigninProvider {
     return options.clients.secretMatches(this.clientId, this.clientSecret, actual);
   };
   if (options.publicBaseUrl.startsWith('https:')) provider.proxy = true;
+  // oidc-provider accepts a client assertion whose aud is the issuer or the endpoint's URL as built
+  // from the request's Host; the discovery documents name the endpoints at PUBLIC_BASE_URL, so an
+  // app reaching the server through a proxy that rewrites Host signs for that URL: accept it too.
+  const contextPrototype = provider.OIDCContext.prototype as unknown as { clientJwtAuthExpectedAudience(this: unknown): Set<string> };
+  const hostAudiences = contextPrototype.clientJwtAuthExpectedAudience;
+  contextPrototype.clientJwtAuthExpectedAudience = function publicAudiences(this: unknown): Set<string> {
+    const audiences = hostAudiences.call(this);
+    for (const aud of [...audiences]) if (aud !== options.issuer) audiences.add(atIssuerOrigin(aud, options.issuer));
+    return audiences;
+  };
 
   provider.use(async (ctx, next) => {
     await next();
@@ -372,6 +385,13 @@ export function createProvider(options: ProviderOptions): SigninProvider {
     // Our own userinfo endpoint (userinfo.ts) answers for the JWT access tokens.
     if (oidc.route === 'discovery' && ctx.status === 200 && ctx.body && typeof ctx.body === 'object') {
       const discovery = ctx.body as Record<string, unknown>;
+      // oidc-provider writes its endpoints from the request's Host: behind a proxy that rewrites
+      // it (or any request naming another host) the document sent apps to an internal address.
+      // Every absolute URL the server writes is PUBLIC_BASE_URL's (CONTRACT.md "Running it"), as
+      // the issuer and the SMART configuration already were.
+      for (const [field, value] of Object.entries(discovery)) {
+        if (field.endsWith('_endpoint') && typeof value === 'string') discovery[field] = atIssuerOrigin(value, options.issuer);
+      }
       discovery.userinfo_endpoint = `${options.issuer}${USERINFO_PATH}`;
       // Dynamic registration is ours too (registration.ts: initial access token required).
       discovery.registration_endpoint = `${options.issuer}${REGISTRATION_PATH}`;
@@ -480,3 +500,8 @@ function plainPage(title: string, body: string): string {
   return `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>${esc(title)}</title></head><body><main>${body}</main></body></html>`;
 }
 
+/** The same path and query at the issuer's origin (scheme, host and port of PUBLIC_BASE_URL). */
+function atIssuerOrigin(url: string, issuer: string): string {
+  const parsed = new URL(url);
+  return `${new URL(issuer).origin}${parsed.pathname}${parsed.search}`;
+}
