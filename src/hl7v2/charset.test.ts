@@ -84,6 +84,9 @@ describe('character set escapes (v2.5.1 2.7.2: \\Cxxyy\\, \\Mxxyyzz\\)', () => {
     // Other escapes inside a switched run are read as ever; an escaped backslash is text, not a switch.
     expect(family('A\\C2D42\\\\T\\\u00b9', 'latin1')).toBe('A&\u0161');
     expect(family('\\E\\C2D41\\E\\', 'latin1')).toBe('\\C2D41\\');
+    // Bytes in hex after a switch are the switched set's too (0xB9: š in 8859-2, ¹ in 8859-1).
+    expect(family('Ma\\C2D42\\\\XB9\\ek')).toBe('Ma\u0161ek');
+    expect(family('Ma\\XB9\\ek')).toBe('Ma\u00b9ek');
   });
 
   it('reads JIS X 0201 and the two-byte JIS X 0208 / 0212 after \\C284A\\, \\C2949\\, \\M2442\\, \\M242844\\', () => {

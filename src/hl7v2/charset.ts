@@ -326,8 +326,18 @@ function readValue(value: string, readAs: ReadAs, place: Place, problem: (issue:
     out += read(value.slice(i, start));
     const code = value.slice(start + 1, end);
     i = end + 1;
+    if (decode && /^X(?:[0-9A-Fa-f]{2})+$/.test(code)) {
+      // Bytes given in hex after a switch are that set's too: passed on as the UTF-8 bytes of the
+      // characters they stand for (unescapeText reads \Xhh\ as UTF-8 when it is).
+      const text = decode(Buffer.from(code.slice(1), 'hex'));
+      if (text === undefined || text.includes('\uFFFD')) {
+        throw problem({ severity: 'E', hl7Code: '102', appCode: '4', text: `The escape \\${code}\\ after the escape to ${switchedTo} is not text in that character set`, location: where(place) });
+      }
+      out += `\\X${Buffer.from(text, 'utf8').toString('hex').toUpperCase()}\\`;
+      continue;
+    }
     if (!/^[CM][0-9A-Fa-f]{4,6}$/.test(code)) {
-      // Another escape (\F\, \X…\, …): kept for unescapeText, as sent.
+      // Another escape (\F\, \X…\ in the message's own set, …): kept for unescapeText, as sent.
       out += value.slice(start, end + 1);
       continue;
     }
