@@ -143,6 +143,18 @@ describe('newborn records as hospitals and clinics write them', () => {
       expect(await recordsBorn(date)).toHaveLength(1);
     });
 
+    it('$match with onlyCertainMatches for the hospital\'s "Unknown Walsh" answers the registered legal record', async () => {
+      const date = birthDate();
+      const h = household();
+      const legal = await clinic({ name: { family: 'Walsh', given: ['Finn'] }, gender: 'male', birthDate: date, household: h });
+      const input = { ...childRecord({ gender: 'male', household: h }, date), name: [{ family: 'Walsh', given: ['Unknown'] }] };
+      const match = await server.fhir('POST', 'Patient/$match', {
+        body: { resourceType: 'Parameters', parameter: [{ name: 'resource', resource: input }, { name: 'onlyCertainMatches', valueBoolean: true }] },
+      });
+      expect(match.status, match.text).toBe(200);
+      expect((match.body.entry ?? []).map((e: any) => e.resource.id)).toEqual([legal.patient.id]);
+    });
+
     it('another mother\'s "Unknown Walsh" born the same day is not merged (no household fact in common)', async () => {
       const date = birthDate();
       const placeholder = await hospital({ name: { family: 'Walsh', given: ['Unknown'] }, gender: 'male', birthDate: date, household: household() });
@@ -175,6 +187,14 @@ describe('newborn records as hospitals and clinics write them', () => {
       const emma = await clinic({ name: { family: 'Adams', given: ['Emma'] }, gender: 'female', birthDate: date, household: h, order: 2 });
       expectReview(emma, girl.patient.id, 'Emma');
       expect(duplicateOf(emma.patient)).not.toContain(`Patient/${boy.patient.id}`);
+    });
+
+    it('the legal record first, the hospital\'s "Baby Girl" for the boy after it: the placeholder is stored for review against it', async () => {
+      const date = birthDate();
+      const h = household();
+      const legal = await clinic({ name: { family: 'Adams', given: ['Noah'] }, gender: 'male', birthDate: date, household: h });
+      const placeholder = await hospital({ name: { family: 'Adams', given: ['Baby', 'Girl'] }, gender: 'female', birthDate: date, household: h });
+      expectReview(placeholder, legal.patient.id, 'the "Baby Girl" placeholder');
     });
 
     it('a "Baby Girl" of another household: no review (look-alike newborns stay apart silently)', async () => {
@@ -222,6 +242,28 @@ describe('newborn records as hospitals and clinics write them', () => {
       expect(second.status).toBe(200);
       expect(second.patient.id).toBe(noah.patient.id);
       expect(await dosesOf(noah.patient.id)).toBe(2);
+      expect(await recordsBorn(date)).toHaveLength(2);
+    });
+
+    it('twin placeholders with birth orders, then the clinic\'s two legal records in one transaction Bundle: each reaches its own', async () => {
+      const date = birthDate();
+      const h = household();
+      const first = await hospital({ name: { family: 'Ross', given: ['Baby', 'Boy'] }, gender: 'male', birthDate: date, household: h, order: 1 });
+      const second = await hospital({ name: { family: 'Ross', given: ['Baby', 'Boy'] }, gender: 'male', birthDate: date, household: h, order: 2 });
+      const entries = (['Liam', 'Noah'] as const).flatMap((given, i) => {
+        const urn = `urn:uuid:5c1e7d2a-0b7c-4e0e-9a51-7d3f4c2b1a0${i}`;
+        return [
+          { fullUrl: urn, resource: { ...childRecord({ gender: 'male', household: h, order: i + 1 }, date), name: [{ use: 'official', family: 'Ross', given: [given] }] }, request: { method: 'POST', url: 'Patient' } },
+          { resource: immunization(urn, { occurrenceDateTime: date }), request: { method: 'POST', url: 'Immunization' } },
+        ];
+      });
+      const res = await server.fhir('POST', '', { body: { resourceType: 'Bundle', type: 'transaction', entry: entries } });
+      expect(res.status, res.text).toBe(200);
+      expect(res.body.entry.filter((_: unknown, i: number) => i % 2 === 0).map((e: any) => [e.response.status, e.resource.id])).toEqual([
+        ['200 OK', first.patient.id],
+        ['200 OK', second.patient.id],
+      ]);
+      for (const id of [first.patient.id, second.patient.id]) expect(await dosesOf(id)).toBe(2);
       expect(await recordsBorn(date)).toHaveLength(2);
     });
 
