@@ -37,6 +37,7 @@ import { completePolicyRule } from './consent/policy-rule.js';
 import { registerIisRules } from './quality/register.js';
 import { retireWithdrawnObservationConditions } from './hl7v2/observation-conditions.js';
 import { backfillObservationConditions } from './hl7v2/backfill-conditions.js';
+import { repairMergedEmptyLists } from './operations/merge-repair.js';
 import { loadSeverityPolicy } from './quality/policy.js';
 import { CodeSets } from './terminology/code-sets.js';
 import { syncCdsiObservations } from './terminology/cdsi-observations.js';
@@ -225,10 +226,16 @@ async function assemble(
   bulk.start();
   // Records stored before HL7 v2 OBX also became Conditions get theirs, in the background, once
   // (src/hl7v2/backfill-conditions.ts: a done run costs one read at start; stopped by close()).
-  let closingBackfill = false;
+  let stoppingBackgroundWork = false;
   // Small pages and a pause between them: a page's read holds the event loop (~1–2 ms per 100 doses).
-  const backfill = backfillObservationConditions({ store, audit: (event) => audit.recordAccess(event), logger, pageSize: 100, pauseMs: 10, stopped: () => closingBackfill }).catch((err: unknown) =>
+  const backfill = backfillObservationConditions({ store, audit: (event) => audit.recordAccess(event), logger, pageSize: 100, pauseMs: 10, stopped: () => stoppingBackgroundWork }).catch((err: unknown) =>
     logger.error('observation Conditions backfill failed; it resumes at the next start', { error: String(err) })
+  );
+
+  // $merge survivors stored with an empty list before 38c99bf get a version without it
+  // (src/operations/merge-repair.ts: with nothing to repair, one indexed walk over the merged records).
+  const mergeRepair = repairMergedEmptyLists({ store, audit: (event) => audit.recordAccess(event), logger, stopped: () => stoppingBackgroundWork }).catch((err: unknown) =>
+    logger.error('repairing merged Patients with empty lists failed; it runs again at the next start', { error: String(err) })
   );
 
   let closing: Promise<void> | undefined;
@@ -239,8 +246,9 @@ async function assemble(
         server.closeIdleConnections();
       });
       await bulk.stop();
-      closingBackfill = true;
+      stoppingBackgroundWork = true;
       await backfill;
+      await mergeRepair;
       await forecastPool.close();
       await validationPool.close();
       for (const hook of closeHooks) await hook();
