@@ -77,6 +77,23 @@ describe('npm run users / clients with no server running (direct store access)',
   });
 });
 
+describe('npm run users / clients while a server it does not find holds the store', () => {
+  it('names the address it looked at and how to reach the server, not "stop it first"', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'iis-cli-locked-'));
+    try {
+      // A live process (this test's parent) holds the lock, as a server on another port would.
+      await writeFile(path.join(dir, 'LOCK'), `${process.ppid}\n`);
+      const config = loadConfig({ DATA_DIR: dir, PORT: '1', LOG_LEVEL: 'silent' });
+      const add = capture();
+      await expect(runCli('users', ['list'], config, add.io)).rejects.toThrow(
+        new RegExp(`in use by process ${process.ppid}, but no server answers at http://localhost:1: run this command with that server's PORT or PUBLIC_BASE_URL, or --url`)
+      );
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('npm run users / clients against a running server (admin API)', () => {
   let server: TestServer;
   let config: Config;

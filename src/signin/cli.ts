@@ -234,7 +234,19 @@ async function httpOrDirect(config: Config, url: string | undefined): Promise<Ba
     // No server there: work on the store itself.
   }
   if (url) throw new Error(`No server answers at ${base}`);
-  return directBackend(config);
+  try {
+    return await directBackend(config);
+  } catch (err) {
+    // The store is held by a server this command did not find: it looked at the address its own
+    // environment names. "Stop it first" (the store's advice to a second server) is the wrong
+    // advice to an operator adding a user to a running server on another port.
+    const message = err instanceof Error ? err.message : String(err);
+    if (!message.startsWith('Data directory is locked')) throw err;
+    const holder = /locked by ([^:]+):/.exec(message)?.[1] ?? 'a server';
+    throw new Error(
+      `DATA_DIR ${config.dataDir} is in use by ${holder}, but no server answers at ${base}: run this command with that server's PORT or PUBLIC_BASE_URL, or --url <its address>, and it goes through the server`
+    );
+  }
 }
 
 async function httpBackend(config: Config, base: string): Promise<Backend> {
