@@ -146,3 +146,31 @@ it('knows whether a Consent or a Patient was written since it last looked withou
   expect(await sharing.restricted()).toBe(before);
   expect(reads).toEqual(['history']);
 });
+
+it('does not parse a Patient version whose stored text names no link (the links are read from the ones that do)', async () => {
+  const sharing = new SharingIndex(store);
+  await sharing.restricted();
+  const parse = vi.spyOn(JSON, 'parse');
+  try {
+    await store.write({ resourceType: 'Patient', id: 'unlinked-version', resource: { resourceType: 'Patient', id: 'unlinked-version', name: [{ family: 'Link' }] }, ifVersion: 'any' });
+    parse.mockClear();
+    await sharing.restricted();
+    expect(parse.mock.calls.filter(([text]) => String(text).includes('unlinked-version'))).toEqual([]);
+    // A version that has one is parsed and its link counts.
+    await store.write({ resourceType: 'Patient', id: 'unlinked-version', resource: { resourceType: 'Patient', id: 'unlinked-version', link: [{ type: 'replaced-by', other: { reference: 'Patient/linked-survivor' } }] }, ifVersion: 'any' });
+    const no: Consent = {
+      resourceType: 'Consent',
+      id: 'linked-no',
+      status: 'active',
+      dateTime: '2025-01-01',
+      scope: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/consentscope', code: 'patient-privacy' }] },
+      category: [{ coding: [{ system: 'http://loinc.org', code: '59284-0' }] }],
+      patient: { reference: 'Patient/linked-survivor' },
+      provision: { type: 'deny' },
+    };
+    await store.write({ resourceType: 'Consent', id: 'linked-no', resource: no, ifVersion: 'any', index: extractSearchIndex(no) });
+    expect((await sharing.sharingOf('Patient/unlinked-version')).status).toBe('no');
+  } finally {
+    parse.mockRestore();
+  }
+});

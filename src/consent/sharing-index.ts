@@ -10,7 +10,7 @@
 // the status applies to each record. So a No recorded on the survivor after the merge hides the
 // merged-away records too, and one recorded on a merged-away record counts for the survivor.
 import type { Consent, Patient } from '@medplum/fhirtypes';
-import type { Store } from '../store/store.js';
+import type { ResourceRecord, Store } from '../store/store.js';
 import { consentPatient, dataSharingOf, isDataSharingConsent, localReference, nextPeriodBoundary, type DataSharing } from './data-sharing.js';
 
 interface ConsentSnapshot {
@@ -137,7 +137,9 @@ export class SharingIndex {
     const known = this.linkSnapshot;
     if (known?.stamp === stamp) return known.links;
     if (known?.since !== undefined && Date.now() - known.readAt < FULL_READ_EVERY_MS) {
-      const versions = await this.store.history({ resourceType: 'Patient', since: known.since, count: LINK_UPDATE_LIMIT + 1 });
+      // As stored text where the store can give it: a version whose text does not name `link` has
+      // none and is not parsed (nearly every Patient version: a VXU's child, a demographics update).
+      const versions = await this.store.history({ resourceType: 'Patient', since: known.since, count: LINK_UPDATE_LIMIT + 1, raw: true });
       if (versions.length <= LINK_UPDATE_LIMIT) {
         let links = known.links;
         // Newest first: the first version seen of each record is its current one.
@@ -146,7 +148,7 @@ export class SharingIndex {
           if (seen.has(version.id)) continue;
           seen.add(version.id);
           const ref = `Patient/${version.id}`;
-          const others = version.deleted ? [] : sameRecordLinksOf(version.resource as Patient | undefined);
+          const others = version.deleted ? [] : sameRecordLinksOf(linkedPatientOf(version));
           if (sameList(links.get(ref) ?? [], others)) continue;
           // A new map only when a link changed, so an unchanged one tells build() to keep its answer.
           if (links === known.links) links = new Map(known.links);
@@ -174,6 +176,17 @@ export class SharingIndex {
     this.linkSnapshot = { stamp, since: newest, readAt, links };
     return links;
   }
+}
+
+/**
+ * The version's Patient when it may have a `link`, else undefined (no links). Stored JSON is
+ * `JSON.stringify`'s, which writes the member as `"link":`, so text without `"link"` holds none.
+ */
+const utf8 = new TextDecoder();
+function linkedPatientOf(version: ResourceRecord): Patient | undefined {
+  if (version.resource) return version.resource as Patient;
+  const json = version.json ?? (version.jsonBytes ? utf8.decode(version.jsonBytes) : undefined);
+  return json !== undefined && json.includes('"link"') ? (JSON.parse(json) as Patient) : undefined;
 }
 
 function sameList(a: string[], b: string[]): boolean {

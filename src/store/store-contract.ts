@@ -804,6 +804,18 @@ export function runStoreContract(
         expect(await store.historyCount({ ...window, resourceTypes: [] })).toBe(0);
       });
 
+      it('history with raw gives the same versions, each resource as it is or as its JSON text', async () => {
+        const id = randomUUID();
+        await store.write({ resourceType: 'Patient', id, resource: patient(id, 'Raw1'), ifVersion: 'absent' });
+        await store.write({ resourceType: 'Patient', id, resource: patient(id, 'Raw2'), ifVersion: 1 });
+        await store.write({ resourceType: 'Patient', id, ifVersion: 2 });
+        for (const query of [{ resourceType: 'Patient', id, count: 10 }, { resourceType: 'Patient', id, count: 1 }, { resourceType: 'Patient', count: 1 }]) {
+          const plain = await store.history(query);
+          const raw = await store.history({ ...query, raw: true });
+          expect(raw.map(({ json, resource, jsonBytes, ...rest }) => ({ ...rest, resource: resource ?? (json !== undefined ? JSON.parse(json) : jsonBytes && JSON.parse(Buffer.from(jsonBytes).toString('utf8'))) }))).toEqual(plain);
+        }
+      });
+
       it("a type's newest version is history's first entry, without its content, and moves with every version of the type", async () => {
         // A type no other case writes: its newest version is this case's alone.
         const type = 'Flag';

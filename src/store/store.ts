@@ -35,7 +35,7 @@ export interface ResourceRecord {
   /** Absent for a delete marker. meta.versionId / meta.lastUpdated are set by the store. */
   resource?: Resource;
   /**
-   * The stamped resource as JSON text, only from `scan` or `search` with `raw: true` (which may
+   * The stamped resource as JSON text, only from `scan`, `search` or `history` with `raw: true` (which may
    * then leave `resource` out; a scan with `rawBytes` may give `jsonBytes` instead): lets bulk
    * export stream resources without a parse/serialise round trip, and the matching engine look at
    * a candidate's birth date before parsing it.
@@ -137,6 +137,11 @@ export interface HistoryQuery {
    */
   after?: HistoryCursor;
   count: number;
+  /**
+   * Records may carry `json` (the stamped resource as JSON text) instead of `resource`; a hint (a
+   * store may still parse), with the same versions in the same order as without it.
+   */
+  raw?: boolean;
 }
 
 export interface HistoryCursor {

@@ -554,14 +554,18 @@ export class EmbeddedStore implements Store {
     return this.versionRecord(resourceType, id, versionId);
   }
 
-  private versionRecord(resourceType: string, id: string, versionId: number): ResourceRecord | undefined {
+  /** One version (raw: its JSON text as `json`, unparsed). */
+  private versionRecord(resourceType: string, id: string, versionId: number, raw = false): ResourceRecord | undefined {
     const cur = this.cur.get([resourceType, id]);
-    if (cur && cur.readUInt32LE(2) === versionId) return currentRecord(resourceType, id, cur);
+    if (cur && cur.readUInt32LE(2) === versionId) return currentRecord(resourceType, id, cur, raw);
     const buf = this.ver.get([resourceType, id, versionId]);
     if (!buf) return undefined;
     const json = versionJson(buf);
     const rec: ResourceRecord = { resourceType, id, versionId, lastUpdated: versionInstant(buf), deleted: json === null };
-    if (json !== null) rec.resource = JSON.parse(json) as Resource;
+    if (json !== null) {
+      if (raw) rec.json = json;
+      else rec.resource = JSON.parse(json) as Resource;
+    }
     return rec;
   }
 
@@ -1182,11 +1186,11 @@ export class EmbeddedStore implements Store {
     if (count === 1 && query.resourceType !== undefined && query.id === undefined && query.since === undefined && query.before === undefined && query.after === undefined) {
       const newest = this.newestEntry(query.resourceType);
       if (newest === null) return out;
-      const rec = this.versionRecord(query.resourceType, newest.id, newest.v);
+      const rec = this.versionRecord(query.resourceType, newest.id, newest.v, query.raw === true);
       if (rec) return [rec];
     }
     for (const v of this.historyEntries(query)) {
-      const rec = this.versionRecord(v.t, v.id, v.v);
+      const rec = this.versionRecord(v.t, v.id, v.v, query.raw === true);
       if (rec) out.push(rec);
       if (out.length >= count) break;
     }
