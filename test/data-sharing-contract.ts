@@ -320,7 +320,11 @@ export function runDataSharingContract(kind: StoreKind): void {
             expect(res.text, what).not.toContain('Kim');
           };
           for (const subject of [`Patient/${id}`, `${server.baseUrl}/Patient/${id}`, `Patient/${id}/_history/1`]) {
-            refusedWith(await server.fhir('POST', 'Condition', { body: condition(subject), headers: orgC() }), `POST Condition ${subject}`);
+            const res = await server.fhir('POST', 'Condition', { body: condition(subject), headers: orgC() });
+            refusedWith(res, `POST Condition ${subject}`);
+            // It names the patient the caller sent, not the id a create would have had.
+            expect(res.body.issue[0].diagnostics).toContain(`Patient/${id}`);
+            expect(res.body.issue[0].diagnostics).not.toContain('Condition/');
           }
           refusedWith(await server.fhir('POST', 'Immunization', { body: immunization(`Patient/${id}`), headers: orgC() }), 'POST Immunization');
           const putId = `hidden-cond-${status}-${Date.now()}`;

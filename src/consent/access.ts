@@ -108,9 +108,23 @@ export async function accessPolicyFor(
     return s.status === 'unknown'
       ? sharingError(
           'data-sharing-unknown',
-          `The data-sharing status of ${resource.resourceType === 'Patient' ? asked : `the patient of ${asked}`} is unknown: record a Consent (Yes or No) for the patient before reading or adding to the record`
+          `The data-sharing status of ${resource.resourceType === 'Patient' ? asked : `the patient of ${asked}`} is unknown: record a Consent (Yes or No) for the patient before reading the record`
         )
       : sharingError('data-sharing-restricted', `${whose} does not share data with ${organization}`);
+  };
+
+  // A write names the patient itself (the id the caller sent), so the answer may name it; the
+  // resource's id is the server's new one for a create, which would tell the caller nothing.
+  const writeRefusal = (resource: Resource): FhirError | undefined => {
+    const patient = PATIENT_OF[resource.resourceType]?.(resource);
+    const s = patient ? hidden.get(patient) : undefined;
+    if (!s) return undefined;
+    return s.status === 'unknown'
+      ? sharingError(
+          'data-sharing-unknown',
+          `The data-sharing status of ${patient} is unknown: record a Consent (Yes or No) for the patient before recording a ${resource.resourceType} about them`
+        )
+      : sharingError('data-sharing-restricted', `${patient} does not share data with ${organization}: no ${resource.resourceType} can be recorded about them`);
   };
 
   return {
@@ -142,7 +156,7 @@ export async function accessPolicyFor(
       // POSTing that Consent is always allowed to such a caller), and the Patient itself — an
       // update reads the stored record first (403 there), while the registry's own review mark on
       // a hidden duplicate (hidden-duplicates.ts) is a Patient write made on this caller's behalf.
-      const err = outsideCompartment(resource) ?? (recordsAbout(resource) ? reasonFor(resource) : undefined);
+      const err = outsideCompartment(resource) ?? (recordsAbout(resource) ? writeRefusal(resource) : undefined);
       if (err) throw err;
     },
   };
