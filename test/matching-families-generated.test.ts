@@ -3,7 +3,8 @@
 // with birth orders, a boy and a girl of one birth date, look-alike newborns of other mothers, a
 // single newborn, twins without birth orders — with names from a pool that holds look-alike
 // names (Ann / Anna, Thor / Thorfinn, Leah / Lea, Eva / Ava), which household facts the clinic
-// sends, the placeholder's wording and the order in which the clinic names the children. The
+// sends, the placeholder's wording (Baby Boy / Baby Girl, Baby, all caps, Newborn, or a first name
+// not known: Unknown, FNU) and the order in which the clinic names the children. The
 // hospital registers each newborn under its placeholder with a birth dose; then the clinic sends
 // each legal record with a dose. Checked for every family:
 //  - safety, always: a legal record never lands on another child's placeholder (no two children in
@@ -21,6 +22,7 @@ const HOSPITALS = ['urn:oid:2.16.840.1.113883.3.9999.201', 'urn:oid:2.16.840.1.1
 const NAMES = ['Liam', 'Noah', 'Ann', 'Anna', 'Thor', 'Thorfinn', 'Leah', 'Lea', 'Eva', 'Ava', 'Mason', 'Jason', 'Emma', 'Emily', 'Chris', 'Christina'];
 const SURNAMES = ['Smith', 'Johnson', 'Williams', 'Garcia', 'Nguyen'];
 type Kind = 'twins' | 'triplets' | 'boyGirl' | 'lookAlikes' | 'single' | 'twinsWithoutOrder';
+type Placeholder = 'sexed' | 'plain' | 'caps' | 'newborn' | 'unknown';
 
 interface Child {
   legal: string;
@@ -33,8 +35,8 @@ interface Child {
 interface Family {
   kind: Kind;
   surname: string;
-  /** 'sexed': Baby Boy / Baby Girl; 'plain': Baby. */
-  placeholder: 'sexed' | 'plain';
+  /** 'sexed': Baby Boy / Baby Girl; 'plain': Baby; 'caps': BABY BOY / BABY GIRL; 'newborn': Newborn; 'unknown': Unknown / FNU (a first name not known). */
+  placeholder: Placeholder;
   children: Child[];
   /** Household facts the clinic's records carry. */
   clinicFacts: HouseholdFact[];
@@ -57,7 +59,7 @@ const familyArb: fc.Arbitrary<Family> = fc
   .record({
     kind: fc.constantFrom<Kind>('twins', 'triplets', 'boyGirl', 'lookAlikes', 'single', 'twinsWithoutOrder'),
     surname: fc.constantFrom(...SURNAMES),
-    placeholder: fc.constantFrom<'sexed' | 'plain'>('sexed', 'plain'),
+    placeholder: fc.constantFrom<Placeholder>('sexed', 'plain', 'caps', 'newborn', 'unknown'),
     names: fc.shuffledSubarray(NAMES, { minLength: 3, maxLength: 3 }),
     sex: fc.constantFrom<'male' | 'female'>('male', 'female'),
     sameMother: fc.boolean(),
@@ -88,9 +90,19 @@ const familyArb: fc.Arbitrary<Family> = fc
     return { kind, surname, placeholder, children, clinicFacts, clinicOrder };
   });
 
-function placeholderGiven(family: Family, child: Child): string[] {
-  if (family.placeholder === 'plain') return ['Baby'];
-  return ['Baby', child.gender === 'male' ? 'Boy' : 'Girl'];
+function placeholderGiven(family: Family, child: Child, index: number): string[] {
+  switch (family.placeholder) {
+    case 'plain':
+      return ['Baby'];
+    case 'caps':
+      return ['BABY', child.gender === 'male' ? 'BOY' : 'GIRL'];
+    case 'newborn':
+      return ['Newborn'];
+    case 'unknown':
+      return [index % 2 === 0 ? 'Unknown' : 'FNU'];
+    default:
+      return ['Baby', child.gender === 'male' ? 'Boy' : 'Girl'];
+  }
 }
 
 
@@ -111,12 +123,12 @@ describe('generated families over HTTP: never two children in one record; one re
     // A birth date of its own per family (no other family shares it), so each family is judged alone.
     const birthDate = `20${10 + Math.floor(birthSeq / 300)}-${String(1 + (Math.floor(birthSeq / 28) % 12)).padStart(2, '0')}-${String(1 + (birthSeq % 28)).padStart(2, '0')}`;
     const placeholders: string[] = [];
-    for (const child of family.children) {
+    for (const [index, child] of family.children.entries()) {
       const hospital = await server.fhir('POST', 'Patient', {
         body: {
           ...childRecord(child, birthDate),
           identifier: [{ type: MR, system: child.hospital, value: `GNB-${++mrnSeq}` }],
-          name: [{ family: family.surname, given: placeholderGiven(family, child) }],
+          name: [{ family: family.surname, given: placeholderGiven(family, child, index) }],
         },
       });
       expect(hospital.status, hospital.text).toBe(201);
