@@ -389,6 +389,12 @@ describe('newborn records as hospitals and clinics write them', () => {
       const byClinic = await byMrn('NBCLINIC', 'NBV-C1');
       expect(byClinic.map((p) => p.id), 'the legal record reached the hospital\'s').toEqual([byHospital.id]);
       expect(await dosesOf(byHospital.id)).toBe(2);
+      // The hospital's next VXU, still "UNKNOWN", lands on the same record and leaves the legal name official.
+      accepted(await postHl7(vxu({ facility: 'HOSP-NB', pid: pid({ mrn: 'NBV-U1', authority: 'NBHOSP', family: 'WALSH', given: 'UNKNOWN', birth: HL7_BIRTH }), orders: [order({ filler: 'NBV-U1-HEPB2', cvx: '08', date: '20240905' })] })));
+      const [after] = await byMrn('NBHOSP', 'NBV-U1');
+      expect(after.id).toBe(byHospital.id);
+      expect(after.name.filter((n: any) => n.use === 'official').map((n: any) => n.given.join(' '))).toEqual(['Finn']);
+      expect(await dosesOf(byHospital.id)).toBe(3);
     });
 
     it('a "BABY^GIRL" placeholder of a boy, the legal record over SOAP: stored for review against it, its dose on its own record', async () => {
