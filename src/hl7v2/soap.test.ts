@@ -86,6 +86,15 @@ describe('CDC WSDL SOAP 1.2 at /soap', () => {
     expect(String((error as { body?: string }).body)).toContain('SecurityFault');
   });
 
+  it('credentials that may not search Patients: the VXU is answered AR (207, why), not an UnknownFault (500)', async () => {
+    const token = server.token({ scope: 'user/Immunization.cruds', organization: 'Organization/pharm-9' });
+    const message = vxu({ facility: 'PHARM-9', pid: pid({ mrn: 'SOAP-4', authority: 'RXCHAIN', family: 'Okafor', given: 'Ada', birth: yearsAgo(40), sex: 'F' }), orders: [order({ filler: 'SOAP-4-FLU', ndc: '49281-0643-15', date: hl7Date(1), mvx: 'PMC' })] });
+    const [answered] = (await client.submitSingleMessageAsync({ username: 'x', password: token, facilityID: 'pharm-9', hl7Message: message })) as [SoapResult];
+    const ack = parseMessage(answered.return, { maxBytes: 1e6 });
+    expect(ack.message.getSegment('MSA')?.getField(1).toString(), answered.return).toBe('AR');
+    expect(ack.message.getSegment('ERR')?.getField(3).toString(), answered.return).toMatch(/^207/);
+  });
+
   it('facilityID may name the organization by its id or as Organization/<id>', async () => {
     const token = server.token({ scope: 'user/*.cruds', organization: 'Organization/pharm-9' });
     const message = vxu({ facility: 'PHARM-9', pid: pid({ mrn: 'SOAP-3', authority: 'RXCHAIN', family: 'Moreau', given: 'Lea', birth: yearsAgo(29), sex: 'F' }), orders: [order({ filler: 'SOAP-3-FLU', ndc: '49281-0643-15', date: hl7Date(1), mvx: 'PMC' })] });

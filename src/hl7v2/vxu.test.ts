@@ -603,6 +603,15 @@ describe('messages refused as a whole (AR)', () => {
     expect((await wrongType.json()).resourceType).toBe('OperationOutcome');
   });
 
+  it('a token that may not search Patients (the PID-3 look-up before the transaction): AR 403 naming why, not a FHIR OperationOutcome', async () => {
+    const { ack, status, text } = await post(good(), { token: server.token({ scope: 'system/Immunization.cruds' }) });
+    expect(status).toBe(403);
+    expect(text.startsWith('MSH|'), text).toBe(true);
+    expect(msa(ack)).toBe('AR');
+    expect(errs(ack)[0]).toMatchObject({ hl7: '207', severity: 'E' });
+    expect(errs(ack)[0].text).toMatch(/scopes do not allow search-type on Patient/);
+  });
+
   it('a token without write scopes: AR, nothing stored', async () => {
     const { ack, status } = await post(good(), { token: server.token({ scope: 'system/*.rs' }) });
     expect(status).toBe(403);

@@ -51,6 +51,20 @@ export function prepareVxu(parsed: ParsedMessage, options: { organization?: stri
 }
 
 async function storeVxu(content: VxuContent, request: AckRequest, run: FhirRunner, organization: string | undefined): Promise<VxuResult> {
+  try {
+    return await storeVxuSteps(content, request, run, organization);
+  } catch (err) {
+    if (!isFhirError(err)) throw err;
+    // A read the message needs before its transaction (the record PID-3 names, the protection
+    // Consents PD1-12 withdraws) refused by the pipeline — credentials that may not search
+    // Patients, the store unavailable — is answered as the transaction's refusal is: an AR naming
+    // why. It escaped as a FHIR OperationOutcome at /hl7v2 and a 500 UnknownFault at /soap.
+    const refusal = (err.outcome.issue ?? []).map((i) => issueAt(i, undefined)).map((i) => (i.ruleCode || i.location ? i : { ...i, hl7Code: '207', appCode: '' }));
+    return reject(request, [...content.issues, ...refusal], err.status);
+  }
+}
+
+async function storeVxuSteps(content: VxuContent, request: AckRequest, run: FhirRunner, organization: string | undefined): Promise<VxuResult> {
   const issues: Hl7Issue[] = [...content.issues];
   let doses = content.doses;
   /** Conditions the store refused (a rule, or credentials that may not write Conditions): the dose keeps the OBX as its extension. */
