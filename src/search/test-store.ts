@@ -22,6 +22,7 @@ import { extractSearchIndex } from './extract.js';
 
 export class TestStore implements Store {
   readonly kind = 'embedded' as const;
+  readonly sharedByProcesses = false;
   readonly supportsTransactions = false;
   readonly docs = new Map<string, Map<string, StoredDoc>>();
   /** Every query the store answered (type + filter), for assertions on what was pushed down. */

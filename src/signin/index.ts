@@ -39,7 +39,7 @@ import { smartStyleRouter } from './smart-style.js';
 import { RegistrationTokens, registrationRouter } from './registration.js';
 import { DEFAULT_REVOCATION_POLL_SECONDS, DisabledUsers } from './revocations.js';
 import { RevokedAccessTokens } from './revoked-tokens.js';
-import { ADDRESS_COUNTED, FailedSignInsByAddress } from './address-throttle.js';
+import { ADDRESS_COUNTED, failedSignInsFor } from './address-throttle.js';
 import { fhirUserOf, UserDirectory, type DirectoryOptions } from './users.js';
 
 export { WEB_APP_CLIENT_ID } from './app-clients.js';
@@ -243,7 +243,7 @@ export async function createSignin(services: FrontDoorServices, options: SigninO
       resourceIndicator: services.baseUrl,
       basePath,
       lockoutMinutes: settings.lockoutMinutes,
-      addressThrottle: new FailedSignInsByAddress({ attempts: config.signin?.addressAttempts, windowMinutes: config.signin?.addressWindowMinutes }),
+      addressThrottle: failedSignInsFor(store, { attempts: config.signin?.addressAttempts, windowMinutes: config.signin?.addressWindowMinutes }),
     })
   );
   // OpenID Connect honours offline_access only with prompt=consent; SMART apps ask for it without a
@@ -307,7 +307,7 @@ export function userDirectoryFor(store: Store, config: Config, options: SigninOp
  * from the front door's services, then `await check(username, password, { via: 'soap', address })`
  * gives the Principal (whose `caller` goes to pipeline.executeAs) or undefined. Lockout, disabled
  * accounts, suspended facilities and TOTP apply, and the failures per client address of the sign-in
- * form (address-throttle.ts; its own count, per checker): an address past its limit is refused
+ * form (address-throttle.ts; the same count, one per address and store): an address past its limit is refused
  * without a password check. Every attempt is audited.
  */
 export function credentialChecker(
@@ -315,9 +315,10 @@ export function credentialChecker(
   users: UserDirectory = userDirectoryFor(services.systemStore, services.config)
 ): Signin['checkCredentials'] {
   const issuer = tokenIssuer(services.config.publicBaseUrl);
-  const throttle = new FailedSignInsByAddress({ attempts: services.config.signin?.addressAttempts, windowMinutes: services.config.signin?.addressWindowMinutes });
+  // The sign-in form's count (one per address for every door checking passwords: address-throttle.ts).
+  const throttle = failedSignInsFor(services.systemStore, { attempts: services.config.signin?.addressAttempts, windowMinutes: services.config.signin?.addressWindowMinutes });
   return async (username, password, check = {}) => {
-    const attempt = check.address ? throttle.begin(check.address) : undefined;
+    const attempt = check.address ? await throttle.begin(check.address) : undefined;
     if (attempt && 'retryAfterSeconds' in attempt) {
       services.audit.recordEvent(
         buildSecurityEvent(
@@ -331,10 +332,10 @@ export function credentialChecker(
     try {
       result = await users.authenticate(username, password, check.totp);
     } catch (err) {
-      attempt?.settle(false);
+      await attempt?.settle(false);
       throw err;
     }
-    attempt?.settle(!result.ok && ADDRESS_COUNTED.has(result.reason));
+    await attempt?.settle(!result.ok && ADDRESS_COUNTED.has(result.reason));
     services.audit.recordEvent(
       buildSecurityEvent(
         {

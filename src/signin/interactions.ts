@@ -267,7 +267,7 @@ export function interactionRouter(options: InteractionOptions): express.Router {
     const audit = { username: username.trim().toLowerCase().slice(0, 256), clientId, address };
     // Too many failures from this address (one password tried across many usernames never locks
     // an account): refused before any password check, and not counted against the account.
-    const attempt = options.addressThrottle.begin(address);
+    const attempt = await options.addressThrottle.begin(address);
     if ('retryAfterSeconds' in attempt) {
       options.auditSignIn({ ...audit, result: 'address-throttled' });
       const minutes = Math.ceil(attempt.retryAfterSeconds / 60);
@@ -285,10 +285,10 @@ export function interactionRouter(options: InteractionOptions): express.Router {
     try {
       result = await users.authenticate(username, password, code);
     } catch (err) {
-      attempt.settle(false);
+      await attempt.settle(false);
       throw err;
     }
-    attempt.settle(!result.ok && ADDRESS_COUNTED.has(result.reason));
+    await attempt.settle(!result.ok && ADDRESS_COUNTED.has(result.reason));
     if (result.ok) {
       options.auditSignIn({ ...audit, userId: result.user.id, organization: result.user.organization, result: 'success' });
       const grantId = await firstPartyGrantAtLogin(details, result.user);

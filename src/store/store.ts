@@ -168,6 +168,12 @@ export interface Store {
   readonly kind: 'embedded' | 'mongodb';
   /** True when transact() can commit several writes atomically. */
   readonly supportsTransactions: boolean;
+  /**
+   * True when several server processes may use the store at once (MongoDB), so what they must
+   * agree on (failed sign-ins per address) is kept in the store; false when one process owns it
+   * (the embedded store: one process per DATA_DIR), where that process's memory is enough.
+   */
+  readonly sharedByProcesses: boolean;
 
   /** Open, recover, create indexes. */
   init(): Promise<void>;

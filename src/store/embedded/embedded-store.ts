@@ -135,6 +135,7 @@ interface WriteGroup {
 
 export class EmbeddedStore implements Store {
   readonly kind = 'embedded' as const;
+  readonly sharedByProcesses = false;
   readonly supportsTransactions = true;
 
   /** Documents the last search or count evaluated its filter on (diagnostics: index use). */

@@ -213,6 +213,9 @@ export class MongoStore implements Store {
     });
   }
 
+  /** Every server process on the same database shares it. */
+  readonly sharedByProcesses = true;
+
   get supportsTransactions(): boolean {
     return this.transactions;
   }
