@@ -2,7 +2,7 @@
 // response profile), MSA, and one ERR per issue (CDC guide release 1.5, ACK^V04 profile Z23).
 import { randomUUID } from 'node:crypto';
 import type { Hl7Segment } from '@medplum/core';
-import { buildMessage, component, nowHl7, repetitions, segment, segmentText, subcomponents, unescapeText, type FieldValue, type ParsedMessage } from './er7.js';
+import { buildMessage, component, nowHl7, segment, segmentText, structuredComponents, type FieldValue, type ParsedMessage } from './er7.js';
 import { CDC_0533, HL7_0357, type Hl7Issue } from './problems.js';
 
 export type AckCode = 'AA' | 'AE' | 'AR';
@@ -32,7 +32,7 @@ export function ackRequestOf(request: ParsedMessage): AckRequest {
   const msh = request.msh;
   const pick = (field: number): string[] => [component(msh, field, 1), component(msh, field, 2), component(msh, field, 3)];
   // Raw components: a subcomponent separator is told apart from an escaped `\T\` before unescaping.
-  const organization = (field: number): Array<string | string[]> => (repetitions(msh, field)[0] ?? []).map((c) => (c.includes('&') ? subcomponents(c) : unescapeText(c)));
+  const organization = (field: number): Array<string | string[]> => structuredComponents(msh, field);
   return {
     applications: [pick(3), pick(4), pick(5), pick(6)],
     processingId: request.processingId,

@@ -302,6 +302,14 @@ export function firstSubcomponents(segment: Hl7Segment, n: number, r = 0): strin
   return (repetitions(segment, n)[r] ?? []).map((c) => unescapeText(c.includes('&') ? c.slice(0, c.indexOf('&')) : c));
 }
 
+/**
+ * Field n (repetition r) as it is written back: each component unescaped, one with subcomponents
+ * as the array of them (unescaped) — a FieldValue that segment() writes as it was sent.
+ */
+export function structuredComponents(segment: Hl7Segment, n: number, r = 0): Array<string | string[]> {
+  return (repetitions(segment, n)[r] ?? []).map((c) => (c.includes('&') ? subcomponents(c) : unescapeText(c)));
+}
+
 /** A component split into its subcomponents, unescaped. */
 export function subcomponents(value: string): string[] {
   return value.split('&').map(unescapeText);

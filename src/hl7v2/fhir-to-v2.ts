@@ -8,7 +8,7 @@ import { parseIsoDate } from '../forecast/dates.js';
 import type { SupportingData } from '../forecast/supporting-data.js';
 import type { DataSharing } from '../consent/data-sharing.js';
 import { ceFrom, codingOf, CVX, nameFor, NDC, TABLE_BASE } from './codes.js';
-import { fhirDateTimeToHl7, fhirDateToHl7, segment, type FieldValue } from './er7.js';
+import { fhirDateTimeToHl7, fhirDateToHl7, segment, subcomponents, type FieldValue } from './er7.js';
 import { authorityOf, DOSE_KEY_SYSTEM, SSN_SYSTEM } from './identifiers.js';
 import { ADDRESS_USE, EXT, LOINC_OBX, NAME_USE, PERFORMER_FUNCTION, VIS_BY_VACCINE_TYPE } from './vxu-to-fhir.js';
 
@@ -157,7 +157,7 @@ export function doseSegments(imm: Immunization): Hl7Segment[] {
   const ext = (url: string) => imm.extension?.filter((e) => e.url === url) ?? [];
   const performer = (code: string) => imm.performer?.find((p) => p.function?.coding?.some((c) => c.system === PERFORMER_FUNCTION && c.code === code));
   const xcnOf = (p: ReturnType<typeof performer>): FieldValue =>
-    p ? (storedXcn(p.extension) ?? [p.actor.identifier?.value, p.actor.display]) : undefined;
+    p ? (storedXcn(p.extension?.find((e) => e.url === EXT.xcn)?.valueString) ?? [p.actor.identifier?.value, p.actor.display]) : undefined;
   const entered = ext(EXT.enteredBy)[0]?.valueString;
   const orc = segment('ORC', [
     'RE',
@@ -169,7 +169,7 @@ export function doseSegments(imm: Immunization): Hl7Segment[] {
     undefined,
     undefined,
     undefined,
-    entered ? (JSON.parse(entered) as string[]) : undefined,
+    storedXcn(entered),
     undefined,
     xcnOf(performer('OP')),
   ]);
@@ -217,12 +217,20 @@ function ei(identifier: Identifier): FieldValue {
   return [identifier.value, namespace, universalId, universalIdType];
 }
 
-function storedXcn(extension: Extension[] | undefined): FieldValue | undefined {
-  const raw = extension?.find((e) => e.url === EXT.xcn)?.valueString;
+/**
+ * An XCN kept as sent (vxu-to-fhir storedXcnText): a component's text, or its subcomponents'. A
+ * text holding `&` is a record stored before subcomponents were kept apart: the component as
+ * sent, raw (escapes unread), so split and unescaped — never written back `\T\`-escaped.
+ */
+function storedXcn(raw: string | undefined): FieldValue | undefined {
   if (!raw) return undefined;
   try {
     const parsed: unknown = JSON.parse(raw);
-    return Array.isArray(parsed) ? parsed.map((c) => (typeof c === 'string' ? c : '')) : undefined;
+    if (!Array.isArray(parsed)) return undefined;
+    return parsed.map((c) => {
+      if (typeof c === 'string') return c.includes('&') ? subcomponents(c) : c;
+      return Array.isArray(c) ? c.map((s) => (typeof s === 'string' ? s : '')) : '';
+    });
   } catch {
     return undefined;
   }

@@ -7,6 +7,8 @@ import { mergeParameters, startTestServer, testMongoUrl, type TestServer } from 
 import { components, parseMessage, repetitions } from './er7.js';
 import { controlId, hl7Date, msh, order, pid, vxu, yearsAgo } from './test-messages.js';
 import { postHl7v2 } from './test-http.js';
+import { doseSegments } from './fhir-to-v2.js';
+import { EXT, PERFORMER_FUNCTION } from './vxu-to-fhir.js';
 
 let server: TestServer;
 beforeAll(async () => {
@@ -149,6 +151,39 @@ describe('QBP^Q11 Z34 → RSP^K11', () => {
       ['', 'PRN', 'CP', '', '', '617', '5559876'],
     ]);
     expect(repetitions(pidSegment, 14), text).toEqual([['', 'WPN', 'PH', '', '', '617', '5550000', '99']]);
+  });
+
+  it('providers (RXA-10, ORC-10/12 XCN) come back as sent: subcomponents (FN surname, HD namespace & OID) stay subcomponents and an escaped & stays text', async () => {
+    const birth = yearsAgo(3, 9);
+    const administering = '7832-1^Lemon&van^Mike^A^^^^^NIST-AA-1&2.16.840.1.113883.3.72.5.40.9&ISO^^^^PRN';
+    const enteredBy = '7824^Jackson\\T\\Co^Lily^Suzanne^^^^^NIST-PI-1^L^^^PRN';
+    const dose = order({ filler: 'XCN-1-A', cvx: '08', date: hl7Date(20) }).map((s) =>
+      s.startsWith('RXA') ? s.replace('7832-1^Lemon^Mike^A^^^^^NIST-AA-1^^^^PRN', administering) : s.startsWith('ORC') ? s.replace('7824^Jackson^Lily^Suzanne^^^^^NIST-PI-1^L^^^PRN', enteredBy) : s
+    );
+    expect(dose.join('\r')).toContain(administering);
+    expect(dose.join('\r')).toContain(enteredBy);
+    const sent = await post(vxu({ pid: pid({ mrn: 'XCN-1', family: 'Aho', given: 'Eino', birth }), orders: [dose] }));
+    expect(['AA', 'AE'], sent.text).toContain(sent.msg.getSegment('MSA')?.getField(1).toString());
+    const { text } = await post(qbp(qpd({ id: 'XCN-1^^^MYEHR^MR', family: 'Aho', given: 'Eino', birth })));
+    const lines = text.split('\r');
+    expect(lines.find((l) => l.startsWith('RXA|'))?.split('|')[10], text).toBe(administering);
+    expect(lines.find((l) => l.startsWith('ORC|'))?.split('|')[10], text).toBe(enteredBy);
+    const stored = await server.fhir('GET', 'Immunization?identifier=XCN-1-A');
+    expect(stored.body.entry[0].resource.performer[0].actor.display).toBe('Mike Lemon');
+  });
+
+  it('a provider stored before subcomponents were kept apart (its XCN components as raw text) comes back with its subcomponents, not \\T\\-escaped', () => {
+    const legacy = JSON.stringify(['7832-1', 'Lemon&van', 'Mike', 'A', '', '', '', '', 'NIST-AA-1&2.16.840.1.113883.3.72.5.40.9&ISO']);
+    const segments = doseSegments({
+      resourceType: 'Immunization',
+      status: 'completed',
+      vaccineCode: { coding: [{ system: 'http://hl7.org/fhir/sid/cvx', code: '08' }] },
+      patient: { reference: 'Patient/x' },
+      occurrenceDateTime: '2024-01-02',
+      performer: [{ function: { coding: [{ system: PERFORMER_FUNCTION, code: 'AP' }] }, actor: { display: 'Mike Lemon&van' }, extension: [{ url: EXT.xcn, valueString: legacy }] }],
+    });
+    const rxa = segments.find((seg) => seg.name === 'RXA') as Hl7Segment;
+    expect(rxa.toString().split('|')[10]).toBe('7832-1^Lemon&van^Mike^A^^^^^NIST-AA-1&2.16.840.1.113883.3.72.5.40.9&ISO');
   });
 
   it('a query by name and birth date only finds the child through $match (Z32)', async () => {

@@ -19,7 +19,7 @@ import type {
 } from '@medplum/fhirtypes';
 import type { Hl7Segment } from '@medplum/core';
 import { CDCREC, codingOf, conceptFrom, CVX, MVX, NDC, systemFor, UCUM } from './codes.js';
-import { component, components, firstSubcomponents, hl7ToFhirDateTime, isHl7Null, isHl7NullComponent, repetitions, subcomponent, subcomponents, type ParsedMessage } from './er7.js';
+import { component, components, firstSubcomponents, structuredComponents, hl7ToFhirDateTime, isHl7Null, isHl7NullComponent, repetitions, subcomponent, subcomponents, type ParsedMessage } from './er7.js';
 import { authoritySystem, doseKey, DOSE_KEY_SYSTEM, PD1_CONSENT_SYSTEM, SSN_SYSTEM } from './identifiers.js';
 import { Hl7Problem, type ErrorLocation, type Hl7Issue } from './problems.js';
 import { CDSI_OBSERVATION_SYSTEM, cvxOf, observationCodesOfConcept } from '../forecast/fhir.js';
@@ -659,12 +659,12 @@ function readRxa(rxa: Hl7Segment, orc: Hl7Segment | undefined, ctx: RxaContext):
   if (sourceCode) imm.reportOrigin = conceptFrom(source.length >= 3 ? source : [sourceCode, source[1] ?? '', 'NIP001']);
 
   const performers: ImmunizationPerformer[] = [];
-  const administering = readProvider(components(rxa, 10));
+  const administering = readProvider(structuredComponents(rxa, 10));
   if (administering) performers.push({ function: { coding: [{ system: PERFORMER_FUNCTION, code: 'AP', display: 'Administering Provider' }] }, actor: administering.actor, extension: administering.extension });
-  const ordering = orc ? readProvider(components(orc, 12)) : undefined;
+  const ordering = orc ? readProvider(structuredComponents(orc, 12)) : undefined;
   if (ordering) performers.push({ function: { coding: [{ system: PERFORMER_FUNCTION, code: 'OP', display: 'Ordering Provider' }] }, actor: ordering.actor, extension: ordering.extension });
-  const enteredBy = orc ? readProvider(components(orc, 10)) : undefined;
-  if (enteredBy) imm.extension = [...(imm.extension ?? []), { url: EXT.enteredBy, valueString: JSON.stringify(components(orc as Hl7Segment, 10)) }];
+  const enteredBy = orc ? readProvider(structuredComponents(orc, 10)) : undefined;
+  if (enteredBy) imm.extension = [...(imm.extension ?? []), { url: EXT.enteredBy, valueString: storedXcnText(structuredComponents(orc as Hl7Segment, 10)) }];
   if (ctx.options.organization && imm.primarySource) performers.push({ actor: { reference: ctx.options.organization } });
   if (performers.length > 0) imm.performer = performers;
 
@@ -709,14 +709,24 @@ function readRxa(rxa: Hl7Segment, orc: Hl7Segment | undefined, ctx: RxaContext):
  * XCN (id, family, given, …) → a display-only reference (providers are not stored as resources),
  * with the XCN components kept in an extension for the response messages.
  */
-function readProvider(xcn: string[]): { actor: ImmunizationPerformer['actor']; extension: Extension[] } | undefined {
-  const [id, family, given] = xcn;
+/**
+ * An XCN as kept to be written back as sent (fhir-to-v2 storedXcn): each component its text, one
+ * with subcomponents (XCN-2's FN, XCN-9's HD `NIST-AA-1&2.16.840.1…&ISO`) the array of them, and
+ * a text holding `&` an array too — a string with `&` is read back as the raw subcomponents
+ * records stored before this kept (they were written back `\T\`-escaped, one namespace).
+ */
+function storedXcnText(xcn: Array<string | string[]>): string {
+  return JSON.stringify(xcn.map((c) => (typeof c === 'string' && c.includes('&') ? [c] : c)));
+}
+
+function readProvider(xcn: Array<string | string[]>): { actor: ImmunizationPerformer['actor']; extension: Extension[] } | undefined {
+  const [id, family, given] = xcn.map((c) => (typeof c === 'string' ? c : c[0]));
   if (!id && !family) return undefined;
   const actor: ImmunizationPerformer['actor'] = {};
   if (id) actor.identifier = { value: id };
   const display = [given, family].filter(Boolean).join(' ');
   if (display) actor.display = display;
-  return { actor, extension: [{ url: EXT.xcn, valueString: JSON.stringify(xcn) }] };
+  return { actor, extension: [{ url: EXT.xcn, valueString: storedXcnText(xcn) }] };
 }
 
 function readRxr(rxr: Hl7Segment, imm: Immunization): void {
