@@ -135,6 +135,8 @@ function registrationSuite(kind: StoreKind): void {
       expect(read.status).toBe(200);
       expect(read.headers.get('cache-control')).toBe('no-store');
       expect(read.body).toMatchObject({ client_id: clientId, redirect_uris: [REDIRECT], client_name: 'Managed app', token_endpoint_auth_method: 'none', registration_client_uri: uri, registration_access_token: first });
+      // The auth scheme is case-insensitive (RFC 7235 §2.1).
+      expect((await fetch(uri, { headers: { authorization: `bearer ${first}` } })).status).toBe(200);
       for (const token of [undefined, randomUUID().replace(/-/g, ''), await registrationToken()]) {
         const refused = await manage('GET', token);
         expect(refused.status).toBe(401);

@@ -178,7 +178,7 @@ function newRegistrationAccessToken(): { token: string; hash: string } {
  * says nothing about which client ids exist).
  */
 async function registrationOf(options: RegistrationOptions, req: Request): Promise<{ client: AppClient; token: string }> {
-  const match = /^Bearer ([A-Za-z0-9_-]{20,200})$/.exec(req.headers.authorization ?? '');
+  const match = /^Bearer ([A-Za-z0-9_-]{20,200})$/i.exec(req.headers.authorization ?? '');
   if (!match) throw new RegistrationError(401, 'invalid_token', 'Managing a registration needs its registration access token (Authorization: Bearer <registration_access_token>)');
   const token = match[1];
   const client = await options.clients.get(String(req.params.clientId));
@@ -240,7 +240,7 @@ function clientInformation(options: RegistrationOptions, client: AppClient, regi
 
 async function register(options: RegistrationOptions, req: Request): Promise<Record<string, unknown>> {
   const auth = req.headers.authorization ?? '';
-  const match = /^Bearer ([A-Za-z0-9_-]{20,200})$/.exec(auth);
+  const match = /^Bearer ([A-Za-z0-9_-]{20,200})$/i.exec(auth);
   if (!match) throw new RegistrationError(401, 'invalid_token', 'Registration needs an initial access token from a public-health administrator (Authorization: Bearer <token>)');
   const token = match[1];
   const actor = await options.tokens.issuerOf(token);
