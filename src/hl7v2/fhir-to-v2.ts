@@ -193,7 +193,8 @@ export function doseSegments(imm: Immunization): Hl7Segment[] {
     undefined,
     ceFrom(imm.reportOrigin) ?? (historical ? ['01', 'Historical information - source unspecified', 'NIP001'] : NIP001_NEW),
     xcnOf(performer('AP')),
-    location ? [undefined, undefined, undefined, location.split('&')] : undefined,
+    // RXA-11.4 as sent (its ER7 text: vxu-to-fhir), its subcomponents unescaped to be written again.
+    location ? [undefined, undefined, undefined, subcomponents(location)] : undefined,
     undefined,
     undefined,
     undefined,

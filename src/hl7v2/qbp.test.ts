@@ -172,6 +172,24 @@ describe('QBP^Q11 Z34 → RSP^K11', () => {
     expect(stored.body.entry[0].resource.performer[0].actor.display).toBe('Mike Lemon');
   });
 
+  it('RXA-11 (administered-at location) comes back as sent: an escaped & in the facility name is text, not the separator before an OID', async () => {
+    for (const [mrn, family, location, display, oid] of [
+      ['LOC-1', 'Aalto', '^^^Clinic\\T\\Co', 'Clinic&Co', undefined],
+      ['LOC-2', 'Berglund', '^^^Clinic\\T\\Co&2.16.840.1.113883.19&ISO', 'Clinic&Co', 'urn:oid:2.16.840.1.113883.19'],
+    ] as const) {
+      const birth = yearsAgo(2, 11);
+      const dose = order({ filler: `${mrn}-A`, cvx: '08', date: hl7Date(20) }).map((s) => (s.startsWith('RXA') ? s.replace('|^^^X68|', `|${location}|`) : s));
+      expect(dose.join('\r')).toContain(location);
+      const sent = await post(vxu({ pid: pid({ mrn, family, given: 'Eino', birth }), orders: [dose] }));
+      expect(['AA', 'AE'], sent.text).toContain(sent.msg.getSegment('MSA')?.getField(1).toString());
+      const { text } = await post(qbp(qpd({ id: `${mrn}^^^MYEHR^MR`, family, given: 'Eino', birth })));
+      expect(text.split('\r').find((l) => l.startsWith('RXA|'))?.split('|')[11], text).toBe(location);
+      const stored = (await server.fhir('GET', `Immunization?identifier=${mrn}-A`)).body.entry[0].resource;
+      expect(stored.location.display).toBe(display);
+      expect(stored.location.identifier?.value).toBe(oid);
+    }
+  });
+
   it('a provider stored before subcomponents were kept apart (its XCN components as raw text) comes back with its subcomponents, not \\T\\-escaped', () => {
     const legacy = JSON.stringify(['7832-1', 'Lemon&van', 'Mike', 'A', '', '', '', '', 'NIST-AA-1&2.16.840.1.113883.3.72.5.40.9&ISO']);
     const segments = doseSegments({

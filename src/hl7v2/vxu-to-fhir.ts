@@ -668,11 +668,14 @@ function readRxa(rxa: Hl7Segment, orc: Hl7Segment | undefined, ctx: RxaContext):
   if (ctx.options.organization && imm.primarySource) performers.push({ actor: { reference: ctx.options.organization } });
   if (performers.length > 0) imm.performer = performers;
 
-  const location = components(rxa, 11);
-  const facility = subcomponents(location[3] ?? '');
+  // RXA-11.4 (HD: facility name & OID & type) kept as its ER7 text, escapes and all: split before
+  // unescaping, so an escaped `\T\` in the name is text, not a separator ("Clinic\T\Co" was the
+  // facility "Clinic" with the OID "Co"), and written back as sent (fhir-to-v2).
+  const sentLocation = repetitions(rxa, 11)[0]?.[3] ?? '';
+  const facility = subcomponents(sentLocation);
   if (facility[0] || facility[1]) {
     imm.location = { display: facility[0] || facility[1], ...(facility[1] ? { identifier: { system: 'urn:ietf:rfc:3986', value: `urn:oid:${facility[1]}` } } : {}) };
-    imm.extension = [...(imm.extension ?? []), { url: EXT.administeredAt, valueString: location[3] ?? '' }];
+    imm.extension = [...(imm.extension ?? []), { url: EXT.administeredAt, valueString: sentLocation }];
   }
 
   const lot = component(rxa, 15, 1);
