@@ -130,19 +130,19 @@ export function xmlText(body: Buffer, contentType: string | undefined): { text: 
 // ---- character set escapes (\Cxxyy\, \Mxxyyzz\) ----------------------------------------------
 
 /**
- * How a text was read from its bytes: `latin1` or a WHATWG label of a single-byte set (each
- * character one byte of it), or `utf-8` (a character is itself; only ASCII stands for its byte).
- * SOAP envelopes and tests without bytes are `utf-8`.
+ * How a text was read from its bytes (a /hl7v2 body by bodyText, a SOAP envelope by xmlText):
+ * `latin1` or a WHATWG label of a single-byte set (each character one byte of it), or `utf-8` (a
+ * character is itself; only ASCII stands for its byte — also a multi-byte set, and text without bytes).
  */
 export type ReadAs = string;
 
 /** A decoder of the bytes written after a character set escape; undefined when they are not text in that set. */
 type SetDecoder = (bytes: Buffer) => string | undefined;
 
-function fatalDecoder(label: string, wrap: (bytes: Buffer) => Buffer = (b) => b): SetDecoder {
+function fatalDecoder(label: string): SetDecoder {
   return (bytes) => {
     try {
-      return new TextDecoder(label, { fatal: true }).decode(wrap(bytes));
+      return new TextDecoder(label, { fatal: true }).decode(bytes);
     } catch {
       return undefined;
     }
