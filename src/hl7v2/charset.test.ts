@@ -26,6 +26,13 @@ describe('bodyText', () => {
     expect(bodyText(Buffer.from(`${header('UNICODE UTF-8')}é`, 'utf8'), undefined).text).toMatch(/José$/);
     expect(bodyText(Buffer.concat([Buffer.from(header(''), 'latin1'), Buffer.from([0xe9])]), 'application/hl7-v2; charset=ISO-8859-1').text).toMatch(/José$/);
     expect(bodyText(Buffer.concat([Buffer.from(header('8859/15'), 'latin1'), Buffer.from([0xa4])]), undefined).text).toMatch(/Jos€$/);
+    // Table 0211's ISO-IR names, and its multi-byte sets.
+    expect(bodyText(Buffer.concat([Buffer.from(header('ISO IR100'), 'latin1'), Buffer.from([0xe9])]), undefined)).toMatchObject({ text: expect.stringMatching(/José$/), readAs: 'latin1' });
+    expect(bodyText(Buffer.from(`${header('ISO IR192')}é`, 'utf8'), undefined)).toMatchObject({ text: expect.stringMatching(/José$/), readAs: 'utf-8' });
+    expect(bodyText(Buffer.from(`${header('ISO IR6')}`, 'utf8'), undefined).problem).toBeUndefined();
+    expect(bodyText(Buffer.concat([Buffer.from(header('KS X 1001'), 'latin1'), Buffer.from([0xb1, 0xe8])]), undefined).text).toMatch(/Jos김$/);
+    expect(bodyText(Buffer.concat([Buffer.from(header('BIG-5'), 'latin1'), Buffer.from([0xa4, 0xa4])]), undefined).text).toMatch(/Jos中$/);
+    expect(bodyText(Buffer.concat([Buffer.from(header('GB 18030-2000'), 'latin1'), Buffer.from([0xd6, 0xd0])]), undefined)).toMatchObject({ text: expect.stringMatching(/Jos中$/), readAs: 'utf-8' });
   });
 
   it('refuses bytes that are not text in the declared set, and a set it does not read, at MSH-18', () => {

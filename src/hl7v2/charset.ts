@@ -33,6 +33,13 @@ const TABLE_0211: Record<string, string> = {
   '8859/8': 'iso-8859-8',
   '8859/9': 'iso-8859-9',
   '8859/15': 'iso-8859-15',
+  // Table 0211's ISO-IR names of the same sets, and its multi-byte sets WHATWG decodes.
+  'ISO IR6': 'utf-8',
+  'ISO IR100': 'latin1',
+  'ISO IR192': 'utf-8',
+  'GB 18030-2000': 'gb18030',
+  'KS X 1001': 'euc-kr',
+  'BIG-5': 'big5',
 };
 
 /** The body as text, or why it cannot be read (with the text read as UTF-8, for the AR's header). */
