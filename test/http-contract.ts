@@ -474,6 +474,8 @@ export function runHttpContract(kind: StoreKind): void {
           expect(res.status, `${method} ${path}`).toBe(405);
           expect(res.body.resourceType).toBe('OperationOutcome');
           expect(res.headers.get('allow'), `${method} ${path}`).toBe(allow);
+          // A browser app (CORS) may read it too.
+          expect(res.headers.get('access-control-expose-headers')?.split(/,\s*/)).toContain('Allow');
         }
       });
     });

@@ -7,7 +7,7 @@ const CORS_HEADERS = {
   'Access-Control-Allow-Headers':
     'Authorization, Content-Type, Accept, If-Match, If-None-Match, If-None-Exist, If-Modified-Since, Prefer, X-Request-Id',
   'Access-Control-Expose-Headers':
-    'ETag, Location, Content-Location, Last-Modified, X-Progress, Retry-After, Expires, X-Request-Id',
+    'ETag, Location, Content-Location, Last-Modified, X-Progress, Retry-After, Expires, X-Request-Id, Allow',
   'Access-Control-Max-Age': '600',
 };
 
