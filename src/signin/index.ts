@@ -40,6 +40,9 @@ import { RegistrationTokens, registrationRouter } from './registration.js';
 import { DEFAULT_REVOCATION_POLL_SECONDS, DisabledUsers } from './revocations.js';
 import { RevokedAccessTokens } from './revoked-tokens.js';
 import { ADDRESS_COUNTED, failedSignInsFor } from './address-throttle.js';
+
+/** Where the sign-in server is served on this process (a proxy may add a path in front: PUBLIC_BASE_URL's). */
+const SIGNIN_ROOT = '/auth';
 import { fhirUserOf, UserDirectory, type DirectoryOptions } from './users.js';
 
 export { WEB_APP_CLIENT_ID } from './app-clients.js';
@@ -192,6 +195,23 @@ export async function createSignin(services: FrontDoorServices, options: SigninO
   });
 
   const router = express.Router();
+  if (basePath !== SIGNIN_ROOT) {
+    // PUBLIC_BASE_URL has a path (https://iis.example.org/registry): the sign-in server's routes,
+    // its pages' links and its discovery documents name it under that path (the issuer's), while
+    // a proxy that serves the registry there strips the path off, as it does for /fhir, /soap and
+    // /app, which are served at the root. Requests at /auth/… are taken as the issuer's path, so
+    // both the stripped and the unstripped address reach it (before, only the unstripped one did,
+    // and /fhir only the stripped one: no proxy served both).
+    // The operators' admin API (admin.ts) is served at /auth/admin itself.
+    router.use((req, _res, next) => {
+      const atRoot = req.url === SIGNIN_ROOT || req.url.startsWith(`${SIGNIN_ROOT}/`) || req.url.startsWith(`${SIGNIN_ROOT}?`);
+      if (atRoot && !req.url.startsWith(`${SIGNIN_ROOT}/admin/`)) {
+        req.url = `${basePath}${req.url.slice(SIGNIN_ROOT.length)}`;
+        req.originalUrl = req.url;
+      }
+      next();
+    });
+  }
   if (config.publicBaseUrl.startsWith('https:')) {
     // The public address is https, so every request reached the sign-in server over https (through
     // a TLS-terminating proxy; provider.proxy is set). oidc-provider marks its cookies Secure and
