@@ -85,13 +85,15 @@ export class RevokedAccessTokens extends PolledList implements RevokedTokens {
 
   /** Reads the revocations of every process (PolledList: at start and then every pollSeconds); drops the expired. */
   protected async read(): Promise<void> {
-    for (const record of await this.records.listBy(REVOKED_LOOKUP, 'token')) {
+    // The three lists at once: a poll costs one store round trip's time, not three.
+    const [tokens, grants, clients] = await Promise.all(['token', 'grant', 'client'].map((kind) => this.records.listBy(REVOKED_LOOKUP, kind)));
+    for (const record of tokens) {
       if (typeof record.value.jti === 'string') this.note(this.tokens, record.value.jti, record.expiresAt);
     }
-    for (const record of await this.records.listBy(REVOKED_LOOKUP, 'grant')) {
+    for (const record of grants) {
       if (typeof record.value.grant === 'string') this.note(this.grants, record.value.grant, record.expiresAt);
     }
-    for (const record of await this.records.listBy(REVOKED_LOOKUP, 'client')) {
+    for (const record of clients) {
       if (typeof record.value.client === 'string' && typeof record.value.at === 'number') this.noteClient(record.value.client, record.value.at, record.expiresAt);
     }
     const now = Date.now();
