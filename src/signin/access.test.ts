@@ -35,7 +35,7 @@ beforeAll(async () => {
   await users.create({ username: 'nurse.joy', password: 'pallet town 1', role: 'clinician', organization: 'Organization/clinic-a' });
   await users.create({ username: 'admin.a', password: 'clinic a admin', role: 'site-admin', organization: 'Organization/clinic-a' });
   await users.create({ username: 'nurse.b', password: 'clinic b nurse', role: 'clinician', organization: 'Organization/clinic-b' });
-  await clients.register({ clientId: 'launch-app', redirectUris: [REDIRECT], public: true });
+  await clients.register({ clientId: 'launch-app', redirectUris: [REDIRECT], public: true, askConsent: true });
 });
 afterAll(async () => {
   await server?.close();

@@ -211,6 +211,7 @@ export function adminRouter(options: AdminOptions): express.Router {
       launchUri: str(body.launchUri) || undefined,
       ...(body.jwksUri !== undefined ? { jwksUri: str(body.jwksUri) } : {}),
       ...(body.jwks !== undefined ? { jwks: body.jwks } : {}),
+      ...(body.askConsent === true ? { askConsent: true } : {}),
     });
     options.auditAdmin({ actor: admin.actor, action: 'client-register', target: `client:${client.clientId}`, detail: clientKind(client) });
     res.status(201).json(client);

@@ -52,6 +52,14 @@ export interface AppClient {
    * access token with which the app reads, updates or deletes its registration (never the token).
    */
   registrationAccessTokenHash?: string;
+  /**
+   * Show the user the consent screen (what the app will get) before the app gets its code. Apps a
+   * public-health administrator registered (CLI, admin API) are vouched for by the registry: the
+   * user's consent is given with the sign-in (the password POST grants what the app asked, within
+   * the user's role), unless registered with `--ask-consent`. Dynamically registered apps
+   * (`dyn-…`, RFC 7591) always ask (`asksConsent`).
+   */
+  askConsent?: boolean;
   createdAt: string;
   /** When the registration was last changed (RFC 7592 update), if ever. */
   updatedAt?: string;
@@ -70,6 +78,8 @@ export interface NewAppClient {
   jwksUri?: string;
   /** Asymmetric: the app's public keys (RSA or EC P-384). Not with `jwksUri` nor `public`. */
   jwks?: unknown;
+  /** Show the consent screen at every sign-in (AppClient.askConsent). */
+  askConsent?: boolean;
   /** Dynamic registration: the hash of the app's registration access token (AppClient). */
   registrationAccessTokenHash?: string;
 }
@@ -80,6 +90,18 @@ export const CLIENT_ASSERTION_ALGORITHMS = ['RS384', 'ES384'];
 const MAX_INLINE_KEYS = 10;
 
 const CLIENT_ID = /^[A-Za-z0-9][A-Za-z0-9._~-]{1,127}$/;
+
+/** Client ids given by dynamic registration (registration.ts). */
+export const DYNAMIC_CLIENT_PREFIX = 'dyn-';
+
+/**
+ * Does the user see the consent screen for this app? Dynamically registered apps always (no one at
+ * the registry vetted them; also those registered before `askConsent` existed), others only when
+ * registered with it. An unknown app: yes.
+ */
+export function asksConsent(client: AppClient | undefined): boolean {
+  return client === undefined || client.askConsent === true || client.clientId.startsWith(DYNAMIC_CLIENT_PREFIX);
+}
 
 export function webAppClient(publicBaseUrl: string): AppClient {
   return {
@@ -220,6 +242,7 @@ export class AppClients {
       ...(jwks ? { jwks } : {}),
       ...(secret ? { secretHash: await hashPassword(secret, this.hashParams) } : {}),
       ...(input.registrationAccessTokenHash ? { registrationAccessTokenHash: input.registrationAccessTokenHash } : {}),
+      ...(input.askConsent ? { askConsent: true } : {}),
       createdAt: new Date().toISOString(),
     };
     try {
@@ -251,6 +274,7 @@ export class AppClients {
       ...(current.launchUri !== undefined ? { launchUri: current.launchUri } : {}),
       ...(jwks ? { jwks } : {}),
       registrationAccessTokenHash,
+      ...(current.askConsent ? { askConsent: true } : {}),
       createdAt: current.createdAt,
       updatedAt: new Date().toISOString(),
     };

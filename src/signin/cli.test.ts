@@ -116,6 +116,12 @@ describe('npm run users / clients against a running server (admin API)', () => {
     expect(await runCli('clients', ['add', '--client-id', 'phone-app', '--redirect-uri', 'http://127.0.0.1:7000/cb', '--public'], config, pub.io)).toBe(0);
     expect(pub.lines.join('\n')).not.toMatch(/client_secret/);
     expect(await signinOf(server).clients.get('phone-app')).toMatchObject({ public: true });
+    expect((await signinOf(server).clients.get('phone-app'))?.askConsent).toBeUndefined();
+    expect(pub.lines.join('\n')).toMatch(/consent: given with the user's sign-in/);
+    const asking = capture();
+    expect(await runCli('clients', ['add', '--client-id', 'asking-app', '--redirect-uri', 'http://127.0.0.1:7000/cb', '--public', '--ask-consent'], config, asking.io)).toBe(0);
+    expect(asking.lines.join('\n')).toMatch(/consent: the user allows the app on a consent screen/);
+    expect(await signinOf(server).clients.get('asking-app')).toMatchObject({ askConsent: true });
     const launchable = capture();
     expect(await runCli('clients', ['add', '--client-id', 'growth-chart', '--redirect-uri', 'https://growth.example/cb', '--public', '--launch-uri', 'https://growth.example/launch'], config, launchable.io)).toBe(0);
     expect(launchable.lines.join('\n')).toMatch(/launch_uri=https:\/\/growth\.example\/launch/);

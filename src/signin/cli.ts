@@ -34,7 +34,7 @@ export const USERS_USAGE = `usage:
 options: --url <server> (default PUBLIC_BASE_URL or http://localhost:PORT); --direct (open the store, no server)`;
 
 export const CLIENTS_USAGE = `usage:
-  npm run clients -- add --client-id C --redirect-uri URI [--redirect-uri URI2] [--public] [--name "N"] [--launch-uri URL]
+  npm run clients -- add --client-id C --redirect-uri URI [--redirect-uri URI2] [--public] [--name "N"] [--launch-uri URL] [--ask-consent]
                         [--jwks-uri URL | --jwks FILE]   (private_key_jwt: the app's key set, by URL or a JSON file; no secret)
   npm run clients -- registration-token [--hours H]   (one dynamic registration at POST /auth/register; default 24 h)
   npm run clients -- list
@@ -73,6 +73,7 @@ export async function runCli(kind: 'users' | 'clients', argv: string[], config: 
         hours: { type: 'string' },
         jwks: { type: 'string' },
         public: { type: 'boolean' },
+        'ask-consent': { type: 'boolean' },
         url: { type: 'string' },
         direct: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
@@ -187,10 +188,12 @@ function clientRequest(command: string, v: Record<string, unknown>): Plan | stri
           ...(v['launch-uri'] ? { launchUri: v['launch-uri'] } : {}),
           ...(v['jwks-uri'] !== undefined ? { jwksUri: v['jwks-uri'] } : {}),
           ...(jwks !== undefined ? { jwks } : {}),
+          ...(v['ask-consent'] ? { askConsent: true } : {}),
         },
         print: (c, io) => {
           io.out(`registered ${c.clientId} (${c.public ? 'public: PKCE, no secret' : c.jwksUri || c.jwks ? `confidential: private_key_jwt (RS384 or ES384 assertions; ${c.jwksUri ? `keys fetched from ${c.jwksUri}` : 'keys as given'}), no secret` : 'confidential: client_secret_basic'})`);
           io.out(`client_id=${c.clientId}`);
+          io.out(c.askConsent ? 'consent: the user allows the app on a consent screen at every sign-in' : "consent: given with the user's sign-in (no consent screen; --ask-consent shows one)");
           if (c.launchUri) io.out(`launch_uri=${c.launchUri} (EHR launch from a patient's record in the clinic web app)`);
           if (c.secret) io.out(`client_secret=${c.secret}\n(shown once: store it in the app's configuration)`);
         },

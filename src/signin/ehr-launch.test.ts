@@ -35,7 +35,7 @@ function ehrLaunchSuite(kind: StoreKind): void {
       const { users, clients } = signinOf(server);
       await users.create({ username: 'nurse.joy', password: 'pallet town 1', role: 'clinician', organization: 'Organization/clinic-a' });
       await users.create({ username: 'nurse.b', password: 'clinic b nurse', role: 'clinician', organization: 'Organization/clinic-b' });
-      await clients.register({ clientId: 'growth-chart', name: 'Growth chart', redirectUris: [REDIRECT], public: true, launchUri: LAUNCH_URI });
+      await clients.register({ clientId: 'growth-chart', name: 'Growth chart', redirectUris: [REDIRECT], public: true, launchUri: LAUNCH_URI, askConsent: true });
       await clients.register({ clientId: 'no-launch-app', redirectUris: [REDIRECT], public: true });
     });
     afterAll(async () => {

@@ -73,7 +73,7 @@ beforeAll(async () => {
   await new Promise<void>((resolve) => app.listen(0, '127.0.0.1', resolve));
   const address = app.address();
   appOrigin = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
-  await signinOf(server).clients.register({ clientId: 'smart-test-app', redirectUris: [`${appOrigin}/index.html`], public: true });
+  await signinOf(server).clients.register({ clientId: 'smart-test-app', redirectUris: [`${appOrigin}/index.html`], public: true, askConsent: true });
   browser = await launchChromium();
 }, 60_000);
 

@@ -24,7 +24,7 @@ import type { Logger } from '../logger.js';
 import type { FrontDoorServices } from '../pipeline/front-door.js';
 import { StoreUnavailableError, type Store } from '../store/store.js';
 import { adminRouter } from './admin.js';
-import { AppClients, webAppClient } from './app-clients.js';
+import { AppClients, asksConsent, webAppClient } from './app-clients.js';
 import { ClientKeySets } from './client-keys.js';
 import { buildSecurityEvent, type AdminEvent, type AuditSink, type SignInEvent } from './audit.js';
 import { interactionRouter } from './interactions.js';
@@ -259,7 +259,7 @@ export async function createSignin(services: FrontDoorServices, options: SigninO
       setLaunchPatient: provider.setLaunchPatient,
       launches,
       auditSignIn,
-      firstParty: (clientId) => builtIn.some((c) => c.clientId === clientId),
+      consentWithSignIn: async (clientId) => !asksConsent(await clients.get(clientId)),
       resourceIndicator: services.baseUrl,
       basePath,
       lockoutMinutes: settings.lockoutMinutes,

@@ -24,8 +24,12 @@ export interface InteractionOptions {
   /** EHR launch ids (ehr-launch.ts). */
   launches: EhrLaunches;
   auditSignIn(event: Omit<SignInEvent, 'kind'>): void;
-  /** First-party apps (the built-in web app): no consent screen, the role's scopes are granted. */
-  firstParty(clientId: string): boolean;
+  /**
+   * Apps whose consent is given with the sign-in (the built-in web app, and apps public health
+   * registered without `askConsent`: app-clients.ts `asksConsent`): no consent screen, what the app
+   * asked is granted within the user's role.
+   */
+  consentWithSignIn(clientId: string): Promise<boolean>;
   /** The resource indicator of every token (the FHIR base URL): where resource scopes are granted. */
   resourceIndicator: string;
   /** Mount path of the provider, e.g. `/auth`. */
@@ -169,14 +173,15 @@ export function interactionRouter(options: InteractionOptions): express.Router {
   const oidcScopes = new Set<string>(NON_RESOURCE_SCOPES);
   const knownResourceScopes = new Set(resourceScopes());
   /**
-   * The first-party web app's consent, given with the sign-in itself: a grant of what it asked
+   * The consent of an app that does not ask for it (the web app, apps public health registered
+   * without askConsent), given with the sign-in itself: a grant of what it asked
    * within the user's role, so the browser goes from the password straight back to the app (no
    * consent step: two redirects fewer). Undefined when the role allows none of it: the consent
    * step then tells the app why (access_denied), as for any app.
    */
-  const firstPartyGrantAtLogin = async (details: Details, user: User): Promise<string | undefined> => {
+  const consentGrantAtLogin = async (details: Details, user: User): Promise<string | undefined> => {
     const clientId = String(details.params.client_id ?? '');
-    if (!options.firstParty(clientId)) return undefined;
+    if (!(await options.consentWithSignIn(clientId))) return undefined;
     const asked = String(details.params.scope ?? '').split(' ').filter(Boolean);
     if (narrowScope(user.role, asked.join(' ')) === '') return undefined;
     const grant = new provider.Grant({ accountId: user.id, clientId });
@@ -217,7 +222,7 @@ export function interactionRouter(options: InteractionOptions): express.Router {
           );
           return;
         }
-        if (options.firstParty(String(details.params.client_id))) {
+        if (await options.consentWithSignIn(String(details.params.client_id))) {
           const grantId = await grantConsent(details, user);
           await provider.interactionFinished(req, res, { consent: { grantId } }, { mergeWithLastSubmission: true });
           return;
@@ -291,7 +296,7 @@ export function interactionRouter(options: InteractionOptions): express.Router {
     await attempt.settle(!result.ok && ADDRESS_COUNTED.has(result.reason));
     if (result.ok) {
       options.auditSignIn({ ...audit, userId: result.user.id, organization: result.user.organization, result: 'success' });
-      const grantId = await firstPartyGrantAtLogin(details, result.user);
+      const grantId = await consentGrantAtLogin(details, result.user);
       await provider.interactionFinished(req, res, { login: { accountId: result.user.id }, ...(grantId ? { consent: { grantId } } : {}) }, { mergeWithLastSubmission: false });
       return;
     }

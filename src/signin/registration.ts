@@ -36,7 +36,7 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import type { ExpiringRecords } from '../store/expiring.js';
 import { StoreUnavailableError } from '../store/store.js';
 import type { AdminEvent } from './audit.js';
-import { authMethodOf, clientKind, type AppClient, type AppClients, type NewAppClient } from './app-clients.js';
+import { authMethodOf, clientKind, DYNAMIC_CLIENT_PREFIX, type AppClient, type AppClients, type NewAppClient } from './app-clients.js';
 import { artifactHash } from './provider-adapter.js';
 
 export const REGISTRATION_PATH = '/register';
@@ -247,7 +247,7 @@ async function register(options: RegistrationOptions, req: Request): Promise<Rec
   if (!actor) throw new RegistrationError(401, 'invalid_token', 'The initial access token is unknown, expired or already used');
   const audit = (event: { target: string; detail?: string; refused?: string }) => options.auditAdmin({ actor: `${actor} (registration token)`, action: 'client-register-dynamic', ...event });
 
-  const clientId = `dyn-${randomBytes(16).toString('base64url')}`;
+  const clientId = `${DYNAMIC_CLIENT_PREFIX}${randomBytes(16).toString('base64url')}`;
   let input: NewAppClient;
   try {
     input = { clientId, ...clientMetadataOf(req.body) };
@@ -266,7 +266,7 @@ async function register(options: RegistrationOptions, req: Request): Promise<Rec
   // Spent only now, so a request with bad metadata can be corrected and sent again.
   if (!(await options.tokens.spend(token))) throw new RegistrationError(401, 'invalid_token', 'The initial access token is unknown, expired or already used');
   const management = newRegistrationAccessToken();
-  const client = await options.clients.register({ ...input, registrationAccessTokenHash: management.hash });
+  const client = await options.clients.register({ ...input, askConsent: true, registrationAccessTokenHash: management.hash });
   audit({ target: `client:${client.clientId}`, detail: clientKind(client) });
   return clientInformation(options, client, management.token);
 }

@@ -20,6 +20,7 @@ beforeAll(async () => {
   await signinOf(server).users.create({ username: 'nurse.joy', password: 'pallet town 1', role: 'clinician', organization: 'Organization/clinic-a' });
   ehrSecret = (await signinOf(server).clients.register({ clientId: 'ehr-app', redirectUris: [REDIRECT], public: false })).secret as string;
   await signinOf(server).clients.register({ clientId: 'phone-app', redirectUris: [REDIRECT], public: true });
+  await signinOf(server).clients.register({ clientId: 'asking-app', name: 'Asking app', redirectUris: [REDIRECT], public: true, askConsent: true });
 });
 afterAll(async () => {
   await server?.close();
@@ -295,6 +296,58 @@ async function codeExchange(clientId: string, secret: string): Promise<{ status:
   });
   return { status: res.status, body: await res.json(), headers: res.headers };
 }
+
+describe('consent: given with the sign-in for apps public health registered, a screen for those that ask and for dynamic registrations', () => {
+  /** The authorization request of a public app, up to the answer to the password POST. */
+  async function afterPassword(clientId: string, scope: string): Promise<{ agent: TestAgent; answer: AgentResponse; config: oidc.Configuration; verifier: string }> {
+    const config = await discover(clientId, oidc.None());
+    const verifier = oidc.randomPKCECodeVerifier();
+    const url = oidc.buildAuthorizationUrl(config, { redirect_uri: REDIRECT, scope, code_challenge: await oidc.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256', state: 's1' });
+    const agent = new TestAgent();
+    const loginPage = await agent.follow(await agent.get(url.toString()), REDIRECT);
+    const answer = await agent.follow(await agent.post(agent.formAction(loginPage), { username: 'nurse.joy', password: 'pallet town 1' }), REDIRECT);
+    return { agent, answer, config, verifier };
+  }
+
+  it('an app registered by public health (npm run clients -- add) gets its code right after the password, its scopes within the role', async () => {
+    // CONTRACT.md's sign-in is the form with username and password: an outside client posting it
+    // is sent back to its redirect URI with a code, no page between.
+    const { answer, config, verifier } = await afterPassword('phone-app', 'openid fhirUser offline_access user/Patient.rs user/Immunization.rs system/Patient.rs');
+    expect(answer.html).not.toContain('name="decision"');
+    expect(answer.location).toMatch(/^http:\/\/127\.0\.0\.1:9\/callback\?code=/);
+    const tokens = await oidc.authorizationCodeGrant(config, new URL(answer.location as string), { pkceCodeVerifier: verifier, expectedState: 's1' });
+    const scopes = tokens.scope?.split(' ') ?? [];
+    expect(scopes).toEqual(expect.arrayContaining(['openid', 'fhirUser', 'offline_access', 'user/Patient.rs', 'user/Immunization.rs']));
+    expect(scopes).not.toContain('system/Patient.rs');
+    expect(tokens.refresh_token).toBeTruthy();
+  });
+
+  it('an app registered with askConsent shows the consent screen, and Deny sends the app access_denied', async () => {
+    const { agent, answer } = await afterPassword('asking-app', 'openid user/Patient.rs');
+    expect(answer.html).toContain('<h1>Allow Asking app');
+    const denied = await agent.follow(await agent.post(agent.formAction(answer, 'decision'), { decision: 'deny' }), REDIRECT);
+    expect(denied.location).toMatch(/error=access_denied/);
+  });
+
+  it('a dynamically registered app (RFC 7591) shows the consent screen', async () => {
+    const issued = await fetch(`${server.url}/auth/admin/registration-tokens`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${server.token({ scope: 'system/*.cruds', sub: 'ph-operator' })}`, 'content-type': 'application/json' },
+      body: '{}',
+    });
+    expect(issued.status).toBe(201);
+    const { token } = (await issued.json()) as { token: string };
+    const res = await fetch(`${server.url}/auth/register`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ redirect_uris: [REDIRECT], token_endpoint_auth_method: 'none', client_name: 'Self-registered' }),
+    });
+    expect(res.status).toBe(201);
+    const { client_id: clientId } = (await res.json()) as { client_id: string };
+    const { answer } = await afterPassword(clientId, 'openid user/Patient.rs');
+    expect(answer.html).toContain('<h1>Allow Self-registered');
+  });
+});
 
 describe('the built-in web app client (iis-web-app)', () => {
   it('signs in with the form and comes straight back to /app/callback (first party: no consent screen)', async () => {
