@@ -132,6 +132,7 @@ function atRest(model: string, payload: AdapterPayload, id: string): Record<stri
 /** The adapter factory handed to oidc-provider. */
 export function adapterFactory(artifacts: StoredArtifacts, clients: AppClients, clientKeys?: ClientKeySets): (model: string) => Adapter {
   return (model) => {
+    if (model === 'Grant') return grantsOfCurrentRegistrations(artifacts.adapter(model), clients);
     if (model !== 'Client') return artifacts.adapter(model);
     return {
       // Apps with a JWKS URL carry the keys the server fetched (client-keys.ts), inline.
@@ -143,5 +144,26 @@ export function adapterFactory(artifacts: StoredArtifacts, clients: AppClients, 
       destroy: async () => undefined,
       revokeByGrantId: async () => undefined,
     };
+  };
+}
+
+/**
+ * Grants made for an app that was since removed are not found: every code and refresh token of
+ * theirs is then refused (invalid_grant), even when an app is registered again under the same id
+ * (an administrator's app: removed, then added back). A grant whose second of issue (`iat`) ended
+ * before the app's current registration (`createdAt`) belongs to an earlier one. One read of the
+ * app's record per grant looked up (the code exchange, a refresh, a sign-in from a live session).
+ */
+function grantsOfCurrentRegistrations(grants: Adapter, clients: AppClients): Adapter {
+  return {
+    ...grants,
+    find: async (id) => {
+      const grant = await grants.find(id);
+      const clientId = grant?.clientId;
+      if (!grant || typeof clientId !== 'string' || typeof grant.iat !== 'number') return grant;
+      const client = await clients.get(clientId);
+      if (!client) return undefined;
+      return (grant.iat + 1) * 1000 <= Date.parse(client.createdAt) ? undefined : grant;
+    },
   };
 }

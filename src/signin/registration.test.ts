@@ -210,6 +210,24 @@ function registrationSuite(kind: StoreKind): void {
       expect(await fhirStatus()).toBe(401);
     });
 
+    it("an app removed and registered again under the same id does not bring back the old registration's refresh tokens", async () => {
+      const admin = server.token({ scope: 'system/*.cruds', sub: 'ph-operator' });
+      const add = () =>
+        fetch(`${server.url}/auth/admin/clients`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${admin}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ clientId: 'again-app', redirectUris: [REDIRECT], public: true }),
+        });
+      expect((await add()).status).toBe(201);
+      const cfg = await oidc.discovery(new URL(`${server.url}/auth`), 'again-app', undefined, oidc.None(), { execute: [oidc.allowInsecureRequests] });
+      const tokens = await signInWithCode(cfg, { redirectUri: REDIRECT, scope: 'openid offline_access user/Patient.rs', ...USER });
+      // Grants carry their time of issue in seconds: the new registration comes in a later second.
+      await new Promise((resolve) => setTimeout(resolve, 1100));
+      expect((await fetch(`${server.url}/auth/admin/clients/again-app`, { method: 'DELETE', headers: { authorization: `Bearer ${admin}` } })).status).toBe(204);
+      expect((await add()).status).toBe(201);
+      await expect(oidc.refreshTokenGrant(cfg, tokens.refresh_token as string)).rejects.toMatchObject({ error: 'invalid_grant' });
+    });
+
     it('discovery names the registration endpoint', async () => {
       expect((await (await fetch(`${server.url}/.well-known/smart-configuration`)).json()).registration_endpoint).toBe(`${server.url}/auth/register`);
       expect((await (await fetch(`${server.url}/auth/.well-known/openid-configuration`)).json()).registration_endpoint).toBe(`${server.url}/auth/register`);
