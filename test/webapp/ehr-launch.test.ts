@@ -45,7 +45,7 @@ describe.skipIf(Boolean(missing))('clinic web app: Launch app (SMART EHR launch)
     });
     await new Promise<void>((resolve) => appServer.listen(0, '127.0.0.1', resolve));
     appOrigin = `http://127.0.0.1:${(appServer.address() as AddressInfo).port}`;
-    await new AppClients(server.store).register({ clientId: 'growth-chart', name: 'Growth chart', redirectUris: [`${appOrigin}/cb`], public: true, launchUri: `${appOrigin}/launch` });
+    await new AppClients(server.store).register({ clientId: 'growth-chart', name: 'Growth chart', redirectUris: [`${appOrigin}/cb`], public: true, launchUri: `${appOrigin}/launch`, askConsent: true });
     // A child whose family said No to sharing with the nurse's clinic (recorded by the other clinic).
     hiddenId = (await server.fhir('POST', 'Patient', { body: patient({ name: [{ family: 'Private', given: ['Pia'] }], birthDate: '2022-03-04' }) })).body.id;
     const objection = await server.fhir('POST', 'Consent', {
