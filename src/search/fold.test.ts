@@ -5,7 +5,7 @@
 // of every kind and run length, apostrophes, leading and trailing blanks, accents, special letters.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { fold, foldedWithWords } from './util.js';
+import { fold, foldedWithWords, MAX_LATER_WORDS_INDEXED } from './util.js';
 
 const MARKS = /\p{M}+/gu;
 const SEPARATORS = /[^\p{L}\p{N}]+/gu;
@@ -26,7 +26,7 @@ function foldedWithWordsReference(value: string): string[] {
   const words = f.split(' ');
   if (words.length === 1) return [f];
   const out = [f];
-  for (let i = 1; i < words.length; i++) out.push(words.slice(i).join(' '));
+  for (let i = 1; i < Math.min(words.length, MAX_LATER_WORDS_INDEXED + 1); i++) out.push(words.slice(i).join(' '));
   out.push(words.join(''));
   return out;
 }
@@ -48,5 +48,24 @@ describe('fold and foldedWithWords', () => {
       }),
       { numRuns: 20000 }
     );
+  });
+});
+
+describe('foldedWithWords of hostile values', () => {
+  it('indexes at most MAX_LATER_WORDS_INDEXED later words: 16,000 words are not 16,000 tails (words × length)', () => {
+    const value = 'a '.repeat(16_000) + 'z';
+    const started = performance.now();
+    const folded = foldedWithWords(value);
+    expect(performance.now() - started).toBeLessThan(1000);
+    expect(folded.length).toBe(18);
+    expect(folded.reduce((sum, entry) => sum + entry.length, 0)).toBeLessThan(value.length * (MAX_LATER_WORDS_INDEXED + 3));
+    expect(folded[1]).toBe(folded[0].slice(2));
+    expect(folded.at(-1)).toBe('a'.repeat(16_000) + 'z');
+  });
+
+  it('a value of 17 words keeps every later word', () => {
+    const words = Array.from({ length: MAX_LATER_WORDS_INDEXED + 1 }, (_, i) => `w${i}`);
+    expect(foldedWithWords(words.join(' '))).toEqual(foldedWithWordsReference(words.join(' ')));
+    expect(foldedWithWords(words.join(' '))).toContain(`w${MAX_LATER_WORDS_INDEXED}`);
   });
 });

@@ -45,8 +45,17 @@ export function fold(value: string): string {
 }
 
 /**
- * Folded value, each later word of it (`smith jones` → also `jones`) for word-start matching, and
- * the words run together (`smithjones`, so `AB12` finds lot `AB-12`).
+ * Later words of a value indexed for word-start matching: the 2nd to the 17th. Each is a tail of
+ * the value, so indexing all of them costs words × length: a 32,000-character family name of
+ * 16,000 one-letter words (within JSON_MAX_STRING_LENGTH; a VXU's `\C\C\C…` surname the same)
+ * made 16,000 tails, half a gigabyte, and the server ran out of memory and stopped. Names, address
+ * lines and code texts have far fewer words.
+ */
+export const MAX_LATER_WORDS_INDEXED = 16;
+
+/**
+ * Folded value, each later word of it (`smith jones` → also `jones`; up to MAX_LATER_WORDS_INDEXED)
+ * for word-start matching, and the words run together (`smithjones`, so `AB12` finds lot `AB-12`).
  */
 export function foldedWithWords(value: string): string[] {
   const f = fold(value);
@@ -59,7 +68,7 @@ export function foldedWithWords(value: string): string[] {
   let together = f.slice(0, space);
   while (space >= 0) {
     const next = f.indexOf(' ', space + 1);
-    out.push(f.slice(space + 1));
+    if (out.length <= MAX_LATER_WORDS_INDEXED) out.push(f.slice(space + 1));
     together += next < 0 ? f.slice(space + 1) : f.slice(space + 1, next);
     space = next;
   }
