@@ -1837,6 +1837,15 @@ class Plan {
 }
 
 /**
+ * The Set of a frozen id list, made once: an organization caller's hidden patients come as one
+ * frozen list per data-sharing snapshot (src/consent/access.ts), ANDed onto every search of the
+ * request, and making the Set again for each search cost ~400 µs with 1,500 ids and ~3.6 ms with
+ * 15,000 (a VXU's matching runs ~8 such searches). A frozen array cannot change, so its Set stays
+ * right; the Set is never handed out to be changed (a plan only asks `has`).
+ */
+const frozenIdSets = new WeakMap<readonly string[], Set<string>>();
+
+/**
  * Takes `_id: {$nin: [ids]}` out of a filter (top level, or members of a top-level `$and`) as one
  * Set; what remains is evaluated as before. Anything else about `_id` stays in the filter.
  */
@@ -1845,12 +1854,13 @@ export function splitIdExclusions(filter: Filter): { rest: Filter; excludedIds: 
     if (!cond || typeof cond !== 'object' || Array.isArray(cond)) return undefined;
     const ops = Object.keys(cond);
     const list = (cond as { $nin?: unknown }).$nin;
-    return ops.length === 1 && ops[0] === '$nin' && Array.isArray(list) && list.every((v) => typeof v === 'string') ? (list as string[]) : undefined;
+    if (ops.length !== 1 || ops[0] !== '$nin' || !Array.isArray(list)) return undefined;
+    if (frozenIdSets.has(list)) return list as string[];
+    return list.every((v) => typeof v === 'string') ? (list as string[]) : undefined;
   };
-  let excluded: Set<string> | undefined;
+  const lists: string[][] = [];
   const exclude = (list: string[]) => {
-    excluded ??= new Set();
-    for (const id of list) excluded.add(id);
+    lists.push(list);
   };
   const rest: Filter = {};
   for (const [key, cond] of Object.entries(filter)) {
@@ -1877,7 +1887,15 @@ export function splitIdExclusions(filter: Filter): { rest: Filter; excludedIds: 
     }
     rest[key] = cond;
   }
-  return excluded ? { rest, excludedIds: excluded } : { rest: filter, excludedIds: undefined };
+  if (lists.length === 0) return { rest: filter, excludedIds: undefined };
+  if (lists.length === 1 && Object.isFrozen(lists[0])) {
+    let known = frozenIdSets.get(lists[0]);
+    if (!known) frozenIdSets.set(lists[0], (known = new Set(lists[0])));
+    return { rest, excludedIds: known };
+  }
+  const excluded = new Set<string>();
+  for (const list of lists) for (const id of list) excluded.add(id);
+  return { rest, excludedIds: excluded };
 }
 
 /** `{_id: v}` / `{_id: {$in: [ids]}}`: the primary keys answer it whole. */

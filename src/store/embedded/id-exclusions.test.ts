@@ -26,6 +26,28 @@ describe('splitIdExclusions', () => {
   });
 });
 
+describe('splitIdExclusions of a frozen list (an organization\'s hidden patients, one list per data-sharing snapshot)', () => {
+  it('makes its Set once and gives the same one to every later search; a list that can change gets a Set of its own each time', () => {
+    const hidden = Object.freeze(['a', 'b']);
+    const first = splitIdExclusions({ $and: [{ 's.tag': 't' }, { _id: { $nin: hidden } }] });
+    const second = splitIdExclusions({ _id: { $nin: hidden } });
+    expect(first).toEqual({ rest: { 's.tag': 't' }, excludedIds: new Set(['a', 'b']) });
+    expect(second.excludedIds).toBe(first.excludedIds);
+    // Two lists at once: their union, made for this filter (the frozen list's Set is left as it is).
+    expect(splitIdExclusions({ $and: [{ _id: { $nin: hidden } }, { _id: { $nin: ['c'] } }] }).excludedIds).toEqual(new Set(['a', 'b', 'c']));
+    expect(first.excludedIds).toEqual(new Set(['a', 'b']));
+    const open = ['a'];
+    const before = splitIdExclusions({ _id: { $nin: open } }).excludedIds;
+    open.push('c');
+    const after = splitIdExclusions({ _id: { $nin: open } }).excludedIds;
+    expect(after).toEqual(new Set(['a', 'c']));
+    expect(after).not.toBe(before);
+    // A frozen list that is not all strings stays in the filter, as before.
+    const odd = Object.freeze(['a', 1]);
+    expect(splitIdExclusions({ _id: { $nin: odd } })).toEqual({ rest: { _id: { $nin: odd } }, excludedIds: undefined });
+  });
+});
+
 describe('embedded store: searches and counts with ids excluded', () => {
   let dir: string;
   let store: EmbeddedStore;
