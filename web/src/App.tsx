@@ -1,5 +1,5 @@
 // The app shell: launch and session, header navigation, and the screen for the current path.
-import { Anchor, AppShell, Button, Container, Group, Loader, MantineProvider, Text, createTheme, type CSSVariablesResolver } from '@mantine/core';
+import { Anchor, AppShell, Button, Container, Group, Input, Loader, MantineProvider, Text, createTheme, type CSSVariablesResolver } from '@mantine/core';
 import { useCallback, useEffect, useMemo, useState } from 'react';
 import { completeLaunch, createApi, reportsOnly, restartSignIn, restoreSession, sessionInfo, signOutOfRegistry, startLaunch } from './fhir';
 import type Client from 'fhirclient/lib/Client';
@@ -16,7 +16,16 @@ import { SessionContext, useSession, type Session } from './session';
 import { ErrorPanel, PageTitle } from './ui';
 
 // Darker primary shades than the defaults so text on buttons and links meets WCAG AA contrast.
-const theme = createTheme({ primaryColor: 'blue', primaryShade: 8, fontFamily: 'system-ui, -apple-system, "Segoe UI", Roboto, sans-serif' });
+// No required asterisk inside any <label>: Mantine puts " *" in the label element, so the label's
+// text was "Vaccine *" and getByLabel('Vaccine', { exact: true }) found nothing, though CONTRACT.md
+// fixes the field's name as "Vaccine". A required field keeps `required` on its input (announced as
+// required) and says "Required" in its description (requiredDescription in ui.tsx).
+const theme = createTheme({
+  primaryColor: 'blue',
+  primaryShade: 8,
+  fontFamily: 'system-ui, -apple-system, "Segoe UI", Roboto, sans-serif',
+  components: { InputWrapper: Input.Wrapper.extend({ defaultProps: { withAsterisk: false } }) },
+});
 // Dimmed text, placeholders and error text in shades that keep 4.5:1 contrast on white.
 const contrastSafe: CSSVariablesResolver = () => ({
   variables: {},

@@ -5,6 +5,7 @@
 // reader (nothing said a list had opened, nor which suggestion the arrow keys reached), and axe
 // took the open list for a scrollable region no keyboard could reach (scrollable-region-focusable).
 import { Combobox, TextInput, useCombobox } from '@mantine/core';
+import { requiredDescription } from './ui';
 
 export interface SuggestInputProps {
   label: string;
@@ -30,7 +31,7 @@ export function SuggestInput({ label, description, listLabel, value, onChange, o
       <Combobox.Target withExpandedAttribute>
         <TextInput
           label={label}
-          description={description}
+          description={requiredDescription(description)}
           required
           autoComplete="off"
           aria-autocomplete="list"

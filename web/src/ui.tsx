@@ -13,6 +13,14 @@ export function AppLink({ to, children }: { to: string; children: ReactNode }) {
   );
 }
 
+/**
+ * A required field's description, which is where the app shows that it is required: the label keeps
+ * only the field's name (no asterisk, see the theme in App.tsx) and the input carries `required`.
+ */
+export function requiredDescription(description?: string): string {
+  return description ? `Required. ${description}` : 'Required';
+}
+
 /** The page's h1; takes focus when the page opens so keyboard and screen-reader users start there. */
 export function PageTitle({ children }: { children: ReactNode }) {
   const ref = useRef<HTMLHeadingElement>(null);

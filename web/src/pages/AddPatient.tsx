@@ -10,7 +10,7 @@ import { ApiError } from '../fhir';
 import type { Patient } from '../fhir-types';
 import { navigate, stillOn } from '../router';
 import { useSession } from '../session';
-import { BusyButton, ErrorPanel, PageTitle } from '../ui';
+import { BusyButton, ErrorPanel, PageTitle, requiredDescription } from '../ui';
 import type { SavedNotes } from './RecordImmunization';
 
 // The form field an issue's FHIRPath expression names, so a refused save marks that field.
@@ -126,9 +126,9 @@ export function AddPatient({ initial }: { initial: URLSearchParams }) {
       <ErrorPanel error={error} title="The patient was not saved" ref={errorRef} />
       <form onSubmit={submit} noValidate aria-label="Add patient" ref={formRef}>
         <SimpleGrid cols={{ base: 1, sm: 2, md: 3 }} spacing="md">
-          <TextInput label="Last name" required value={form.family} onChange={set('family')} error={errors.family} />
-          <TextInput label="First name" required value={form.given} onChange={set('given')} error={errors.given} />
-          <TextInput label="Date of birth" description="YYYY-MM-DD or MM/DD/YYYY" required value={form.birthDate} onChange={set('birthDate')} error={errors.birthDate} />
+          <TextInput label="Last name" description={requiredDescription()} required value={form.family} onChange={set('family')} error={errors.family} />
+          <TextInput label="First name" description={requiredDescription()} required value={form.given} onChange={set('given')} error={errors.given} />
+          <TextInput label="Date of birth" description={requiredDescription('YYYY-MM-DD or MM/DD/YYYY')} required value={form.birthDate} onChange={set('birthDate')} error={errors.birthDate} />
           <NativeSelect
             label="Gender"
             value={form.gender}

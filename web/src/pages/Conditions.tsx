@@ -21,7 +21,7 @@ import { parseDate, showDate, today } from '../dates';
 import type { Bundle, Condition, Organization } from '../fhir-types';
 import { useSession } from '../session';
 import { SuggestInput } from '../SuggestInput';
-import { BusyButton, ErrorPanel, TableScroll } from '../ui';
+import { BusyButton, ErrorPanel, requiredDescription, TableScroll } from '../ui';
 
 export function Conditions({ patientId, onChange }: { patientId: string; onChange: () => void }) {
   const { api, info } = useSession();
@@ -262,7 +262,7 @@ function ConditionForm({ observations, busy, onSave, onCancel }: { observations:
     <form onSubmit={submit} noValidate aria-label="Record condition" style={{ marginBottom: '1rem' }}>
       <SimpleGrid cols={{ base: 1, sm: 2 }} spacing="md">
         <SuggestInput label="Condition" description="CDSi code, words of its name, or a SNOMED code" listLabel="Matching conditions" value={text} onChange={setText} options={options} error={errors.condition} />
-        <TextInput label="Date" description="Since when (onset): YYYY-MM-DD or MM/DD/YYYY" required value={date} onChange={(e) => setDate(e.currentTarget.value)} error={errors.date} />
+        <TextInput label="Date" description={requiredDescription('Since when (onset): YYYY-MM-DD or MM/DD/YYYY')} required value={date} onChange={(e) => setDate(e.currentTarget.value)} error={errors.date} />
       </SimpleGrid>
       <div aria-live="polite">
         {chosen && (

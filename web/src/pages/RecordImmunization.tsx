@@ -11,7 +11,7 @@ import { ApiError } from '../fhir';
 import type { Immunization, OperationOutcome, OperationOutcomeIssue, Patient } from '../fhir-types';
 import { navigate, stillOn } from '../router';
 import { useSession } from '../session';
-import { AppLink, BusyButton, ErrorPanel, mergedInto, PageTitle, patientName } from '../ui';
+import { AppLink, BusyButton, ErrorPanel, mergedInto, PageTitle, patientName, requiredDescription } from '../ui';
 import { VaccineInput } from '../VaccineInput';
 import { CVX_SYSTEM, loadCvx, lookupNdc, ndcDigits, NDC_SYSTEM, resolveVaccine, suggest, vaccineLabel, type Vaccine } from '../vaccines';
 
@@ -266,7 +266,7 @@ export function RecordImmunization({ patientId }: { patientId: string }) {
       <form onSubmit={submit} noValidate aria-label="Record immunization" ref={formRef}>
         <SimpleGrid cols={{ base: 1, sm: 2 }} spacing="md">
           <VaccineInput value={form.vaccine} onChange={(value) => setForm({ ...form, vaccine: value })} options={options} error={fieldErrors.vaccine} />
-          <TextInput label="Date given" description="YYYY-MM-DD or MM/DD/YYYY" required value={form.date} onChange={set('date')} error={fieldErrors.date} />
+          <TextInput label="Date given" description={requiredDescription('YYYY-MM-DD or MM/DD/YYYY')} required value={form.date} onChange={set('date')} error={fieldErrors.date} />
           <TextInput label="Lot number" value={form.lot} onChange={set('lot')} error={fieldErrors.lot} />
           <TextInput label="Expiration date" description="YYYY-MM-DD or MM/DD/YYYY" value={form.expiration} onChange={set('expiration')} error={fieldErrors.expiration} />
           <NativeSelect label="Site" value={form.site} onChange={set('site')} data={SITES.map(([value, label]) => ({ value, label }))} error={fieldErrors.site} />

@@ -5,7 +5,7 @@ import { useCallback, useEffect, useRef, useState } from 'react';
 import { showDate } from '../dates';
 import { ApiError } from '../fhir';
 import { useSession } from '../session';
-import { BADGE, BusyButton, ErrorPanel, PageTitle, TableScroll } from '../ui';
+import { BADGE, BusyButton, ErrorPanel, PageTitle, requiredDescription, TableScroll } from '../ui';
 
 export interface UserView {
   id: string;
@@ -188,6 +188,7 @@ export function Users() {
             <SimpleGrid cols={{ base: 1, sm: 2 }} spacing="md">
               <TextInput
                 label="New username"
+                description={requiredDescription()}
                 required
                 value={form.username}
                 onChange={(e) => setForm({ ...form, username: e.currentTarget.value })}
@@ -197,7 +198,7 @@ export function Users() {
               <TextInput label="Full name" value={form.name} onChange={(e) => setForm({ ...form, name: e.currentTarget.value })} autoComplete="off" />
               <PasswordInput
                 label="Initial password"
-                description="At least 8 characters"
+                description={requiredDescription('At least 8 characters')}
                 required
                 value={form.password}
                 onChange={(e) => setForm({ ...form, password: e.currentTarget.value })}
