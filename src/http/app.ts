@@ -429,12 +429,21 @@ function header(req: IncomingMessage, name: string): string | undefined {
   return Array.isArray(value) ? value.join(', ') : value;
 }
 
+/**
+ * The Prefer header's preferences (RFC 7240). A preference named more than once (`return=minimal,
+ * return=representation`, or two Prefer headers, which arrive joined) is read from its first
+ * instance only (RFC 7240 §2: later ones are ignored); the last had won, so a client that asked
+ * for minimal first got the whole resource.
+ */
 export function parsePrefer(value: string | undefined): PreferHeader {
   const prefer: PreferHeader = {};
   if (!value) return prefer;
+  const seen = new Set<string>();
   for (const part of value.split(/[,;]/)) {
     const [rawKey, rawValue] = part.split('=');
     const key = rawKey.trim().toLowerCase();
+    if (seen.has(key)) continue;
+    seen.add(key);
     const val = rawValue?.trim().replace(/^"|"$/g, '');
     if (key === 'return' && (val === 'minimal' || val === 'representation' || val === 'OperationOutcome')) prefer.return = val;
     else if (key === 'handling' && (val === 'strict' || val === 'lenient')) prefer.handling = val;
