@@ -1,10 +1,9 @@
 // HTTP transports for HL7 v2: POST /hl7v2 (one ER7 message per request, the response message as
 // the body; or a batch file, FHS/BHS…BTS/FTS, answered as a batch: batch.ts) and the CDC SOAP service at POST /soap (WSDL at GET /soap?wsdl). Credentials are the
-// FHIR ones (a bearer token); the caller's organization claim is the facility the message is
-// stored for.
+// FHIR ones (a bearer token; for SOAP also a registered user's or app's username and password);
+// the caller's organization is the facility the message is stored for.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import express, { type NextFunction, type Request, type Response } from 'express';
-import type { Caller } from '../auth/caller.js';
 import { DEFAULT_LIMITS, limitsOf } from '../config.js';
 import { inflateAsItComes } from '../http/body.js';
 import type { TokenVerifier } from '../auth/verify-token.js';
@@ -12,7 +11,7 @@ import { failWith, forbidden, isFhirError, makeIssue, notFound, unsupportedMedia
 import type { Logger } from '../logger.js';
 import type { FastLane, FrontDoorParts, FrontDoorServices, RequestLocals } from '../pipeline/front-door.js';
 import type { Pipeline } from '../pipeline/pipeline.js';
-import { credentialChecker } from '../signin/index.js';
+import { submitterChecker, type SubmitterCheck } from '../signin/index.js';
 import { StoreUnavailableError } from '../store/store.js';
 import { buildAck } from './ack.js';
 import { DEFAULT_BATCH_CONCURRENCY, DEFAULT_MAX_BATCH_MESSAGES, handleBatch, isBatch } from './batch.js';
@@ -50,8 +49,11 @@ export interface Hl7v2Deps {
   pipeline: Pick<Pipeline, 'executeAs' | 'executeMessageAs'>;
   /** PUBLIC_BASE_URL, for the WSDL's service address. */
   publicBaseUrl: string;
-  /** Checks a registered user's username and password (SOAP credentials), when sign-in provides one. */
-  checkPassword?: (username: string, password: string, address?: string) => Promise<Caller | undefined>;
+  /**
+   * Checks SOAP's username and password: a registered user's, or a registered app's client id and
+   * secret acting for `facility` (facilityID's Organization id), when sign-in provides the check.
+   */
+  checkPassword?: (username: string, password: string, address: string | undefined, facility: string) => Promise<SubmitterCheck>;
   verifier: TokenVerifier;
   options: Hl7v2Options;
   logger?: Logger;
@@ -67,10 +69,11 @@ export function hl7v2FrontDoor(services: FrontDoorServices): FrontDoorParts {
   const report = new SubmitterReport(services.systemStore, { logger: services.logger });
   report.start();
   services.onClose(() => report.close());
-  // SOAP username/password: the registered users of src/signin (lockout, TOTP, audit apply there).
-  const check = credentialChecker(services);
+  // SOAP username/password: the registered users and apps of src/signin (lockout, TOTP, the
+  // per-address count, audit apply there).
+  const check = submitterChecker(services);
   const deps: Hl7v2Deps = {
-    checkPassword: async (username, password, address) => (await check(username, password, { via: 'soap', address }))?.caller,
+    checkPassword: (username, password, address, facility) => check(username, password, { via: 'soap', address, facility }),
     pipeline: services.pipeline,
     publicBaseUrl: services.config.publicBaseUrl,
     verifier: services.verifier,
@@ -228,10 +231,10 @@ async function answerSubmission(
   input: SoapRequestIn,
   deps: Hl7v2Deps
 ): Promise<SoapAnswer> {
-  const caller = await soapCaller(input.authorization, request, (h) => deps.verifier.verify(h), deps.checkPassword && ((u, p) => deps.checkPassword!(u, p, input.address)));
-  input.locals.caller = caller;
   // facilityID names the Organization by its id; "Organization/<id>", its FHIR reference, names the same one.
   const facility = request.facilityID.trim().replace(/^Organization\//, '');
+  const caller = await soapCaller(input.authorization, request, (h) => deps.verifier.verify(h), deps.checkPassword && ((u, p) => deps.checkPassword!(u, p, input.address, facility)));
+  input.locals.caller = caller;
   if (facility && caller.organization && caller.organization !== `Organization/${facility}`) {
     throw new SoapFault('SecurityFault', `facilityID "${facility}" is not the organization these credentials act for (${caller.organization})`);
   }

@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { XMLBuilder, XMLParser, type EntityDecoderOptions } from 'fast-xml-parser';
 import type { Caller } from '../auth/caller.js';
 import { isFhirError } from '../fhir/outcome.js';
+import type { SubmitterCheck } from '../signin/index.js';
 
 export const CDC_NAMESPACE = 'urn:cdc:iisb:2011';
 export const SOAP12_NS = 'http://www.w3.org/2003/05/soap-envelope';
@@ -275,7 +276,7 @@ export async function soapCaller(
   authorization: string | undefined,
   request: Extract<SoapRequest, { operation: 'submitSingleMessage' }>,
   verify: (authorization: string | undefined) => Caller | Promise<Caller>,
-  checkPassword?: (username: string, password: string) => Promise<Caller | undefined>
+  checkPassword?: (username: string, password: string) => Promise<SubmitterCheck>
 ): Promise<Caller> {
   try {
     if (authorization) return await verify(authorization);
@@ -285,11 +286,11 @@ export async function soapCaller(
     throw new SoapFault('SecurityFault', err.message);
   }
   if (request.username && request.password && checkPassword) {
-    const caller = await checkPassword(request.username, request.password);
-    if (caller) return caller;
-    throw new SoapFault('SecurityFault', 'The username or password is not valid (or the account is locked, disabled or its facility suspended)');
+    const checked = await checkPassword(request.username, request.password);
+    if ('caller' in checked) return checked.caller;
+    throw new SoapFault('SecurityFault', checked.refused);
   }
-  throw new SoapFault('SecurityFault', 'No valid credentials: send the username and password of a registered user, or an access token');
+  throw new SoapFault('SecurityFault', 'No valid credentials: send the username and password of a registered user (or the client id and secret of a registered app), or an access token');
 }
 
 const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;

@@ -14,14 +14,20 @@ export type AuditSink = (event: AuditEvent & { id: string }) => void;
 
 export interface SignInEvent {
   kind: 'signin';
+  /** The username tried, or a registered app's client id (`app`). */
   username: string;
+  /** The credentials were a registered app's client id and secret (SOAP), not a person's. */
+  app?: boolean;
   /** Present when the username names a user. */
   userId?: string;
   organization?: string;
   clientId?: string;
   /** Remote address of the browser or client. */
   address?: string;
-  /** `success`, or why it failed: invalid-credentials, locked, disabled, facility-suspended, totp-invalid. */
+  /**
+   * `success`, or why it failed: invalid-credentials, locked, disabled, facility-suspended, totp-invalid;
+   * an app's: app-public, app-private-key-jwt, facility-missing, facility-unknown (app-credentials.ts).
+   */
   result: string;
 }
 
@@ -109,8 +115,9 @@ export function buildSecurityEvent(event: SignInEvent | AdminEvent | TokenEvent,
     const ok = event.result === 'success';
     const agent: AuditEventAgent[] = [
       {
+        ...(event.app ? { type: { coding: [{ system: DCM, code: '110150', display: 'Application' }] } } : {}),
         who: {
-          identifier: { system: `${serverUrl}/users`, value: event.username },
+          identifier: { system: `${serverUrl}/${event.app ? 'clients' : 'users'}`, value: event.username },
           ...(event.userId ? { reference: `Practitioner/${event.userId}` } : {}),
         },
         ...(event.clientId ? { altId: event.clientId } : {}),
@@ -118,7 +125,7 @@ export function buildSecurityEvent(event: SignInEvent | AdminEvent | TokenEvent,
         ...(event.address ? { network: { address: event.address, type: '2' as const } } : {}),
       },
     ];
-    if (event.organization) agent.push({ type: { text: 'organization the user acts for' }, who: { reference: event.organization }, requestor: false });
+    if (event.organization) agent.push({ type: { text: `organization the ${event.app ? 'app' : 'user'} acts for` }, who: { reference: event.organization }, requestor: false });
     return {
       resourceType: 'AuditEvent',
       id: newResourceId(),

@@ -25,6 +25,7 @@ import type { FrontDoorServices } from '../pipeline/front-door.js';
 import { StoreUnavailableError, type Store } from '../store/store.js';
 import { adminRouter } from './admin.js';
 import { AppClients, asksConsent, webAppClient } from './app-clients.js';
+import { APP_FAILURES_COUNTED, checkAppCredentials, type AppSignInResult } from './app-credentials.js';
 import { ClientKeySets } from './client-keys.js';
 import { buildSecurityEvent, type AdminEvent, type AuditSink, type SignInEvent } from './audit.js';
 import { interactionRouter } from './interactions.js';
@@ -334,51 +335,95 @@ export function credentialChecker(
   services: Pick<FrontDoorServices, 'systemStore' | 'audit' | 'baseUrl' | 'config'>,
   users: UserDirectory = userDirectoryFor(services.systemStore, services.config)
 ): Signin['checkCredentials'] {
+  const check = signInChecker(services, users);
+  return async (username, password, options = {}) => {
+    const checked = await check(username, password, options);
+    return 'principal' in checked ? checked.principal : undefined;
+  };
+}
+
+/** Who SOAP credentials act as (a user's or a registered app's caller), or why they were refused (the SecurityFault's words). */
+export type SubmitterCheck = { caller: Caller } | { refused: string };
+
+/**
+ * SOAP's `username` / `password` (src/hl7v2): a registered user's, as `credentialChecker` checks
+ * them, or — when the username names no user — a confidential app's client id and secret, acting
+ * for the Organization `facility` (facilityID's id) with the facility clinicians' scopes
+ * (app-credentials.ts). Both share the per-address count of failed sign-ins and the audit.
+ */
+export function submitterChecker(
+  services: Pick<FrontDoorServices, 'systemStore' | 'audit' | 'baseUrl' | 'config'>,
+  clients: AppClients = new AppClients(services.systemStore, [webAppClient(services.config.publicBaseUrl)])
+): (username: string, password: string, check: CredentialCheck & { facility: string }) => Promise<SubmitterCheck> {
+  const check = signInChecker(services, userDirectoryFor(services.systemStore, services.config), clients);
+  return async (username, password, options) => {
+    const checked = await check(username, password, options);
+    if ('principal' in checked) return { caller: checked.principal.caller };
+    if ('app' in checked) return { caller: checked.app };
+    return { refused: checked.refused ?? USER_REFUSED };
+  };
+}
+
+const USER_REFUSED = 'The username or password is not valid (or the account is locked, disabled or its facility suspended)';
+
+type Checked = { principal: Principal } | { app: Caller } | { refused?: string };
+
+/** The one check behind both: throttle, the user (then, given `clients` and a facility, the app), audit. */
+function signInChecker(
+  services: Pick<FrontDoorServices, 'systemStore' | 'audit' | 'baseUrl' | 'config'>,
+  users: UserDirectory,
+  clients?: AppClients
+): (username: string, password: string, check: CredentialCheck & { facility?: string }) => Promise<Checked> {
   const issuer = tokenIssuer(services.config.publicBaseUrl);
   // The sign-in form's count (one per address for every door checking passwords: address-throttle.ts).
   const throttle = failedSignInsFor(services.systemStore, { attempts: services.config.signin?.addressAttempts, windowMinutes: services.config.signin?.addressWindowMinutes });
+  const audit = (event: Omit<SignInEvent, 'kind'>) => services.audit.recordEvent(buildSecurityEvent({ kind: 'signin', ...event }, services.baseUrl));
   return async (username, password, check = {}) => {
+    const name = String(username ?? '').trim().toLowerCase().slice(0, 256);
     const attempt = check.address ? await throttle.begin(check.address) : undefined;
     if (attempt && 'retryAfterSeconds' in attempt) {
-      services.audit.recordEvent(
-        buildSecurityEvent(
-          { kind: 'signin', username: String(username ?? '').trim().toLowerCase().slice(0, 256), clientId: check.via, address: check.address, result: 'address-throttled' },
-          services.baseUrl
-        )
-      );
-      return undefined;
+      audit({ username: name, clientId: check.via, address: check.address, result: 'address-throttled' });
+      return {};
     }
     let result: Awaited<ReturnType<UserDirectory['authenticate']>>;
+    let app: AppSignInResult | undefined;
     try {
       result = await users.authenticate(username, password, check.totp);
+      // A username that names no user may be a registered app's client id (SOAP, with a facility).
+      if (!result.ok && !result.user && result.reason === 'invalid-credentials' && clients && check.facility !== undefined && typeof username === 'string') {
+        app = await checkAppCredentials(clients, services.systemStore, username.trim(), typeof password === 'string' ? password : '', check.facility, issuer);
+      }
     } catch (err) {
       await attempt?.settle(false);
       throw err;
     }
+    // A registered app's attempt is audited as the app's (a wrong secret answered as a wrong password);
+    // a username that names neither a user nor an app, as an unknown user's.
+    if (app) {
+      await attempt?.settle(!app.ok && APP_FAILURES_COUNTED.has(app.reason));
+      audit({
+        username: String(username).trim().slice(0, 256),
+        app: true,
+        organization: app.ok ? app.caller.organization : app.organization,
+        clientId: check.via,
+        address: check.address,
+        result: app.ok ? 'success' : app.reason,
+      });
+      return app.ok ? { app: app.caller } : { refused: app.message };
+    }
     await attempt?.settle(!result.ok && ADDRESS_COUNTED.has(result.reason));
-    services.audit.recordEvent(
-      buildSecurityEvent(
-        {
-          kind: 'signin',
-          username: String(username ?? '').trim().toLowerCase().slice(0, 256),
-          userId: result.user?.id,
-          organization: result.user?.organization,
-          clientId: check.via,
-          address: check.address,
-          result: result.ok ? 'success' : result.reason,
-        },
-        services.baseUrl
-      )
-    );
-    if (!result.ok) return undefined;
+    audit({ username: name, userId: result.user?.id, organization: result.user?.organization, clientId: check.via, address: check.address, result: result.ok ? 'success' : result.reason });
+    if (!result.ok) return {};
     const user = result.user;
     return {
-      userId: user.id,
-      username: user.username,
-      role: user.role,
-      ...(user.organization ? { organization: user.organization } : {}),
-      fhirUser: fhirUserOf(user),
-      caller: callerForUser(user, narrowScope(user.role, 'user/*.cruds'), { clientId: check.via, issuer }),
+      principal: {
+        userId: user.id,
+        username: user.username,
+        role: user.role,
+        ...(user.organization ? { organization: user.organization } : {}),
+        fhirUser: fhirUserOf(user),
+        caller: callerForUser(user, narrowScope(user.role, 'user/*.cruds'), { clientId: check.via, issuer }),
+      },
     };
   };
 }
