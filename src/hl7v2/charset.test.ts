@@ -1,6 +1,7 @@
 // The character set of an HL7 v2 body (MSH-18, or the Content-Type's charset): ISO 8859-1 text is
 // read as such, bytes that are not text in the declared set are refused (AR), never stored as U+FFFD;
 // a body declaring nothing is UTF-8 when its bytes are, else ISO 8859-1 (a legacy sender's).
+import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, type TestServer } from '../../test/helpers/server.js';
 import { answerBytes, bodyText, withDeclaredCharset } from './charset.js';
@@ -107,6 +108,40 @@ describe('character set escapes (v2.5.1 2.7.2: \\Cxxyy\\, \\Mxxyyzz\\)', () => {
     expect(refusal('\\C2D47\\\u00a1', 'latin1')).toMatchObject({ hl7Code: '102', location: { segment: 'PID', field: 5, component: 1 } }); // 0xA1 is no character in 8859-6
     expect(refusal('\\M2442\\0', 'latin1')).toMatchObject({ hl7Code: '102' }); // half a pair
     expect(refusal('Jos\\XE9\\')).toBeUndefined();
+  });
+});
+
+describe('character set escapes of any shape (fast-check)', () => {
+  /** Pieces of hostile values: switches known and unknown, truncated and unterminated escapes, hex runs of odd length, delimiters, bytes of every half. */
+  const piece = fc.oneof(
+    fc.constantFrom('\\C2D42\\', '\\C2842\\', '\\M2442\\', '\\M242844\\', '\\C284A\\', '\\C2949\\', '\\C2D4\\', '\\C2D41', '\\M24\\', '\\CZZZZ\\', '\\C\\', '\\M\\', '\\', '\\X\\', '\\XB\\', '\\XB9\\', '\\XC3A9\\', '\\X00\\', '\\F\\', '\\E\\', '\\.br\\', '""', '&', '^', '~', '%"', '!!'),
+    fc.string({ maxLength: 4 }),
+    fc.integer({ min: 0, max: 255 }).map((b) => String.fromCharCode(b))
+  );
+  const value = fc.array(piece, { maxLength: 12 }).map((pieces) => pieces.join(''));
+
+  it('a value is read or refused as an HL7 problem (AR) in every set a message is read in; nothing else is thrown', () => {
+    fc.assert(
+      fc.property(value, fc.constantFrom('utf-8', 'latin1', 'iso-8859-2', 'iso-8859-5', 'windows-1254', 'iso-8859-15'), (name, readAs) => {
+        try {
+          parseMessage(`${msh({})}\rPID|1||X^^^A^MR||${name}^Ann`, { maxBytes: 100_000, readAs });
+        } catch (err) {
+          expect(isHl7Problem(err), String(err)).toBe(true);
+        }
+      }),
+      { numRuns: 3000 }
+    );
+  });
+
+  it('the time to read a value grows with its length, not its square: 60,000 switches with text between them', () => {
+    const run = (n: number) => {
+      const name = '\\C2D42\\\u00b9a\\C2842\\b'.repeat(n);
+      const started = performance.now();
+      parseMessage(`${msh({})}\rPID|1||X^^^A^MR||${name}^Ann`, { maxBytes: 10_000_000, readAs: 'latin1' });
+      return performance.now() - started;
+    };
+    run(1_000);
+    expect(run(60_000)).toBeLessThan(3000);
   });
 });
 
