@@ -335,6 +335,20 @@ describe('QBP^Q11 Z34 → RSP^K11', () => {
     }
   });
 
+  it('a query by surname and birth date without a given name is run through $match (Z31), not refused AR for an empty given name', async () => {
+    const birth = yearsAgo(5, 33);
+    for (const [mrn, given] of [
+      ['SN-1', 'Ilse'],
+      ['SN-2', 'Oskar'],
+    ]) {
+      await post(vxu({ pid: pid({ mrn, family: 'Vanderpoel', given, birth }), orders: [order({ filler: `${mrn}-A`, cvx: '08', date: hl7Date(30) })] }));
+    }
+    const { msg, text } = await post(qbp(qpd({ family: 'Vanderpoel', given: '', birth })));
+    expect(msg.getSegment('MSA')?.getField(1).toString(), text).toBe('AA');
+    expect(profileOf(msg), text).toBe('Z31');
+    expect(msg.getAllSegments('PID')).toHaveLength(2);
+  });
+
   it('a query without identifier or name and birth date: Z33 with QAK AE and an ERR', async () => {
     const { msg, status } = await post(qbp('QPD|Z34^Request Immunization History^CDCPHINVS|TAG9||Smith'));
     expect(status).toBe(400);

@@ -185,7 +185,9 @@ function patientFromQpd(qpd: Hl7Segment): Patient {
     });
   if (identifier.length > 0) patient.identifier = identifier;
   const [family, given, middle] = firstSubcomponents(qpd, 4);
-  if (family || given) patient.name = [{ ...(family ? { family } : {}), given: [given, middle].filter((g): g is string => !!g) }];
+  // No given name sent: no `given` at all (an empty array is refused by $match's validation).
+  const givens = [given, middle].filter((g): g is string => !!g);
+  if (family || given) patient.name = [{ ...(family ? { family } : {}), ...(givens.length > 0 ? { given: givens } : {}) }];
   const maiden = subcomponent(qpd, 5, 1, 1);
   if (maiden) patient.extension = [{ url: EXT.mothersMaidenName, valueString: maiden }];
   const birth = hl7ToFhirDateTime(component(qpd, 6, 1));
