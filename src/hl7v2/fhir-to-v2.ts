@@ -9,7 +9,7 @@ import type { SupportingData } from '../forecast/supporting-data.js';
 import type { DataSharing } from '../consent/data-sharing.js';
 import { ceFrom, codingOf, CVX, nameFor, NDC, TABLE_BASE } from './codes.js';
 import { fhirDateTimeToHl7, fhirDateToHl7, segment, subcomponents, type FieldValue } from './er7.js';
-import { authorityOf, DOSE_KEY_SYSTEM, SSN_SYSTEM } from './identifiers.js';
+import { authorityOf, DOSE_KEY_SYSTEM, isRegistryIdentifier, REGISTRY_AUTHORITY, REGISTRY_ID_TYPE, SSN_SYSTEM } from './identifiers.js';
 import { ADDRESS_USE, EXT, LOINC_OBX, NAME_USE, PERFORMER_FUNCTION, VIS_BY_VACCINE_TYPE } from './vxu-to-fhir.js';
 
 const NAME_TYPE: Record<string, string> = Object.fromEntries(
@@ -21,7 +21,9 @@ const NAME_TYPE: Record<string, string> = Object.fromEntries(
 // ---- Patient ---------------------------------------------------------------------------------
 
 export function pidSegment(patient: Patient, setId = 1): Hl7Segment {
-  const ids = (patient.identifier ?? []).filter((i) => i.value && i.system !== DOSE_KEY_SYSTEM).map(cx);
+  const ids = (patient.identifier ?? []).filter((i) => i.value && i.system !== DOSE_KEY_SYSTEM && !isRegistryIdentifier(i)).map(cx);
+  // PID-3 is required (usage R): the registry's own id is always there, after the submitters' ones.
+  if (patient.id) ids.push([patient.id, undefined, undefined, [REGISTRY_AUTHORITY], REGISTRY_ID_TYPE]);
   const names = (patient.name ?? []).filter((n) => n.use !== 'old').sort((a, b) => Number(b.use === 'official') - Number(a.use === 'official'));
   const ext = (url: string) => patient.extension?.find((e) => e.url === url);
   const maiden = ext(EXT.mothersMaidenName)?.valueString;

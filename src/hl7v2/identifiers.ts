@@ -11,6 +11,31 @@ export const DOSE_KEY_SYSTEM = 'https://iis-fhir-server.org/fhir/sid/hl7v2-dose-
 /** Data-sharing Consents recorded from PD1-12: one per patient, choice and effective date. */
 export const PD1_CONSENT_SYSTEM = 'https://iis-fhir-server.org/fhir/sid/hl7v2-pd1-protection';
 
+/**
+ * The registry's own id for a record (the FHIR Patient id) in PID-3 of its answers (RSP Z31/Z32/Z42):
+ * a CX of identifier type SR ("State registry ID", HL7 table 0203) whose assigning authority is
+ * this namespace — the CDC guide makes PID-3 required and has the IIS return its own id there. A
+ * sender that sends it back (PID-3 of a VXU, QPD-3 of a QBP) names that record. Both parts must
+ * agree: an `IIS` authority of another type (MR…) or an SR of another authority is an identifier
+ * like any other.
+ */
+export const REGISTRY_AUTHORITY = 'IIS';
+export const REGISTRY_ID_TYPE = 'SR';
+/** The system such an id is read into (as any namespace is), kept apart from the record's identifiers. */
+export const REGISTRY_ID_SYSTEM = `${AUTHORITY_BASE}${REGISTRY_AUTHORITY}`;
+/** A FHIR id (R4 `id`): what a registry id must look like to name a record. */
+const FHIR_ID = /^[A-Za-z0-9\-.]{1,64}$/;
+
+/** CX-1, CX-4 (its namespace and universal id) and CX-5 name a record of this registry. */
+export function isRegistryCx(value: string, namespace: string, universalId: string, type: string): boolean {
+  return namespace === REGISTRY_AUTHORITY && !universalId && type.toUpperCase() === REGISTRY_ID_TYPE && FHIR_ID.test(value);
+}
+
+/** An identifier read from such a CX (system REGISTRY_ID_SYSTEM, type SR). */
+export function isRegistryIdentifier(identifier: Identifier): boolean {
+  return identifier.system === REGISTRY_ID_SYSTEM && identifier.type?.coding?.[0]?.code === REGISTRY_ID_TYPE && FHIR_ID.test(identifier.value ?? '');
+}
+
 /** HD components: namespace id, universal id, universal id type. */
 export function authoritySystem(namespace: string, universalId = '', universalIdType = ''): string | undefined {
   if (universalId && (universalIdType.toUpperCase() === 'ISO' || /^\d+(\.\d+)+$/.test(universalId))) return `urn:oid:${universalId}`;

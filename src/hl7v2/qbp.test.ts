@@ -123,10 +123,13 @@ describe('QBP^Q11 Z34 → RSP^K11', () => {
     expect(qakStatus(msg)).toBe('OK');
     expect(msg.getSegment('MSH')?.getField(9).toString()).toBe('RSP^K11^RSP_K11');
     const pairs = (name: string) => [sent.getAllSegments(name), msg.getAllSegments(name)] as const;
+    const id = (await server.fhir('GET', `Patient?identifier=${encodeURIComponent('https://iis-fhir-server.org/fhir/sid/hl7v2-authority/MYEHR|RT-7001')}`)).body.entry[0].resource.id;
     for (const [name, field, comp] of CORE_FIELDS) {
       const [a, b] = pairs(name);
       expect(b.length, `${name} count`).toBe(a.length);
-      a.forEach((seg, i) => expect(fieldText(b[i], field, comp), `${name}-${field}[${i}]`).toBe(fieldText(seg, field, comp)));
+      // PID-3 as sent, then the registry's own id for the record (SR).
+      const expected = (seg: Hl7Segment) => fieldText(seg, field, comp) + (name === 'PID' && field === 3 ? `~${id}^^^IIS^SR` : '');
+      a.forEach((seg, i) => expect(fieldText(b[i], field, comp), `${name}-${field}[${i}]`).toBe(expected(seg)));
     }
     // Observations: every OBX-3 / OBX-5 sent comes back under its dose.
     const obx = (m: Hl7Message) => m.getAllSegments('OBX').map((s) => `${components(s, 3)[0]}=${fieldText(s, 5)}`).sort();

@@ -27,7 +27,7 @@ import type { FhirRunner } from './fhir-runner.js';
 import { personRecords } from './person-records.js';
 import { defaultSupportingData } from '../forecast/supporting-data.js';
 import { conditionSegments, doseSegments, nk1Segments, pd1Segment, pidSegment } from './fhir-to-v2.js';
-import { authoritySystem, SSN_SYSTEM, token } from './identifiers.js';
+import { authoritySystem, isRegistryCx, SSN_SYSTEM, token } from './identifiers.js';
 import { hl7IssueFrom } from './issue-map.js';
 import type { Hl7Issue } from './problems.js';
 import { EXT } from './vxu-to-fhir.js';
@@ -53,6 +53,8 @@ interface Query {
   qpd: Hl7Segment;
   limit: number;
   patient: Patient;
+  /** QPD-3 ids of this registry's records (SR, REGISTRY_AUTHORITY): the Patient ids they name. */
+  registryIds: string[];
 }
 
 export async function processQbp(parsed: ParsedMessage, run: FhirRunner, today: () => string = isoToday): Promise<QueryResult> {
@@ -150,9 +152,10 @@ function readQuery(parsed: ParsedMessage, issues: Hl7Issue[]): Query | { error: 
     });
     return { error: true, qpd, tag, profile };
   }
-  const patient = patientFromQpd(qpd);
+  const registryIds: string[] = [];
+  const patient = patientFromQpd(qpd, registryIds);
   const hasDemographics = !!patient.name?.[0]?.family && !!patient.birthDate;
-  if (!patient.identifier?.length && !hasDemographics) {
+  if (!patient.identifier?.length && registryIds.length === 0 && !hasDemographics) {
     issues.push({
       severity: 'E',
       hl7Code: '101',
@@ -169,15 +172,22 @@ function readQuery(parsed: ParsedMessage, issues: Hl7Issue[]): Query | { error: 
     if (Number.isInteger(n) && n > 0) limit = Math.min(n, MAX_LIMIT);
     else issues.push({ severity: 'W', hl7Code: '102', appCode: '4', text: `RCP-2 "${requested}" is not a positive number: ${DEFAULT_LIMIT} is used`, location: { segment: 'RCP', sequence: 1, field: 2 } });
   }
-  return { profile, tag, qpd, limit, patient };
+  return { profile, tag, qpd, limit, patient, registryIds };
 }
 
 /** The query's demographics as a Patient, for the identifier search and Patient/$match. */
-function patientFromQpd(qpd: Hl7Segment): Patient {
+function patientFromQpd(qpd: Hl7Segment, registryIds: string[]): Patient {
   const patient: Patient = { resourceType: 'Patient' };
   const identifier = repetitions(qpd, 3)
     .map((_, r) => components(qpd, 3, r))
     .filter((cx) => cx[0])
+    .filter((cx) => {
+      // The registry's own id (SR, as its RSP gives it): looked up as the record's id, not as an identifier.
+      const [ns, uid] = subcomponents(cx[3] ?? '');
+      if (!isRegistryCx(cx[0], ns, uid ?? '', cx[4] ?? '')) return true;
+      registryIds.push(cx[0]);
+      return false;
+    })
     .map((cx) => {
       const [ns, uid, uidType] = subcomponents(cx[3] ?? '');
       const system = cx[4] === 'SS' ? SSN_SYSTEM : authoritySystem(ns, uid, uidType);
@@ -214,6 +224,13 @@ type Candidates = { kind: 'one'; patient: Patient } | { kind: 'many'; patients: 
 
 async function findCandidates(query: Query, run: FhirRunner): Promise<Candidates> {
   const { patient } = query;
+  if (query.registryIds.length > 0) {
+    // The registry's own id: the record itself, as the caller may see it (a hidden child is not
+    // found), held to the demographics sent like an identifier hit.
+    const response = await run({ method: 'GET', url: `Patient?_id=${query.registryIds.map(encodeURIComponent).join(',')}&active:not=false&_count=2` });
+    const found = patientsOf(response.body as Bundle);
+    if (found.length === 1 && confirmedBy(patient, found[0])) return { kind: 'one', patient: found[0] };
+  }
   const identified = (patient.identifier ?? []).filter((i) => i.system);
   if (identified.length > 0) {
     // Records merged away ($merge: active false, replaced-by) carry the identifier too, as does the
@@ -224,7 +241,7 @@ async function findCandidates(query: Query, run: FhirRunner): Promise<Candidates
     // An identifier hit counts when the demographics sent do not contradict it: the birth date, and
     // the name as the matching engine weighs it (a twin or sibling carrying the same SSN has another
     // first name: the engine grades that below probable, so the query goes to $match).
-    if (found.length === 1 && (!patient.birthDate || found[0].birthDate === patient.birthDate) && !namesAnotherChild(patient, found[0])) {
+    if (found.length === 1 && confirmedBy(patient, found[0])) {
       return { kind: 'one', patient: found[0] };
     }
   }
@@ -239,6 +256,11 @@ async function findCandidates(query: Query, run: FhirRunner): Promise<Candidates
   const certain = graded.filter((g) => g.grade === 'certain');
   if (certain.length === 1) return { kind: 'one', patient: certain[0].patient };
   return { kind: 'many', patients: graded.map((g) => g.patient) };
+}
+
+/** A record an id names is the one asked for unless the demographics sent contradict it. */
+function confirmedBy(query: Patient, found: Patient): boolean {
+  return (!query.birthDate || found.birthDate === query.birthDate) && !namesAnotherChild(query, found);
 }
 
 /** The query names someone the engine would not even send to review against this record. */

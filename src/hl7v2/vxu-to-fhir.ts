@@ -20,7 +20,7 @@ import type {
 import type { Hl7Segment } from '@medplum/core';
 import { CDCREC, codingOf, conceptFrom, CVX, MVX, NDC, systemFor, UCUM } from './codes.js';
 import { component, components, firstSubcomponents, structuredComponents, hl7ToFhirDateTime, isHl7Null, isHl7NullComponent, repetitions, subcomponent, subcomponents, type ParsedMessage } from './er7.js';
-import { authoritySystem, doseKey, DOSE_KEY_SYSTEM, PD1_CONSENT_SYSTEM, SSN_SYSTEM } from './identifiers.js';
+import { authoritySystem, doseKey, DOSE_KEY_SYSTEM, isRegistryIdentifier, PD1_CONSENT_SYSTEM, SSN_SYSTEM } from './identifiers.js';
 import { Hl7Problem, type ErrorLocation, type Hl7Issue } from './problems.js';
 import { CDSI_OBSERVATION_SYSTEM, cvxOf, observationCodesOfConcept } from '../forecast/fhir.js';
 import { defaultSupportingData } from '../forecast/supporting-data.js';
@@ -137,7 +137,7 @@ export function readVxu(parsed: ParsedMessage, options: ReadOptions = {}): VxuCo
     });
   }
   const patient = readPatient(pid, sendingFacility, issues);
-  const identifiers = patient.identifier ?? [];
+  let identifiers = patient.identifier ?? [];
   if (identifiers.length === 0) {
     throw new Hl7Problem({
       text: isHl7Null(pid, 3)
@@ -147,6 +147,15 @@ export function readVxu(parsed: ParsedMessage, options: ReadOptions = {}): VxuCo
       appCode: '7',
       location: { segment: 'PID', sequence: 1, field: 3 },
     });
+  }
+  // The registry's own id (SR, from an RSP) names the record (vxu.ts looks it up) but is not one of
+  // its identifiers: the record is not given a copy of its own id. It goes last, so what keys the
+  // message's doses and Consent (the first identifier) stays the submitter's record number.
+  if (identifiers.some(isRegistryIdentifier)) {
+    const own = identifiers.filter((id) => !isRegistryIdentifier(id));
+    if (own.length > 0) patient.identifier = own;
+    else delete patient.identifier;
+    identifiers = [...own, ...identifiers.filter(isRegistryIdentifier)];
   }
 
   let consent: VxuContent['consent'];

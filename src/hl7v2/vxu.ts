@@ -14,7 +14,7 @@ import { ackCodeFor, ackRequestOf, buildAck, type AckRequest } from './ack.js';
 import type { ParsedMessage } from './er7.js';
 import type { FhirRunner } from './fhir-runner.js';
 import { personRecords } from './person-records.js';
-import { PD1_CONSENT_SYSTEM, token } from './identifiers.js';
+import { isRegistryIdentifier, PD1_CONSENT_SYSTEM, token } from './identifiers.js';
 import { hl7IssueFrom } from './issue-map.js';
 import type { Hl7Issue } from './problems.js';
 import { readVxu, type ConditionFromMessage, type DoseFromMessage, type VxuContent } from './vxu-to-fhir.js';
@@ -307,6 +307,17 @@ async function findPatient(
   identifiers: Identifier[]
 ): Promise<{ chosen: { patient: Patient; version: string }; others: Patient[] } | undefined> {
   if (identifiers.length === 0) return undefined;
+  // The registry's own id (SR, sent back from an RSP) names the record itself; one it does not
+  // name (another deployment's, a record merged away or hidden from the caller) names nothing,
+  // and the submitter's own identifiers decide as ever.
+  if (identifiers.some(isRegistryIdentifier)) {
+    const registryIds = identifiers.filter(isRegistryIdentifier);
+    const response = await run({ method: 'GET', url: `Patient?_id=${registryIds.map((id) => encodeURIComponent(id.value ?? '')).join(',')}&_count=20` });
+    const named = ((response.body as Bundle).entry ?? []).map((e) => e.resource as Patient).find((p) => p?.resourceType === 'Patient' && p.active !== false);
+    if (named) return { chosen: { patient: named, version: named.meta?.versionId ?? '' }, others: [] };
+    identifiers = identifiers.filter((id) => !isRegistryIdentifier(id));
+    if (identifiers.length === 0) return undefined;
+  }
   const query = identifiers.map(token).map(encodeURIComponent).join(',');
   const response = await run({ method: 'GET', url: `Patient?identifier=${query}&_count=20&_sort=_lastUpdated` });
   const found = ((response.body as Bundle).entry ?? [])

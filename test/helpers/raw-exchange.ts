@@ -46,7 +46,7 @@ export function rawPost(path: string, body: string, headers: Record<string, stri
 /**
  * An HL7 v2 answer without what differs between two servers by nature: the Date header, each
  * server's own URL (the Bearer realm), HL7 timestamps (the time of answering), the ACK's or RSP's
- * own control id (MSH-10, random) and resource ids (random UUIDs).
+ * own control id (MSH-10, random) and resource ids (random UUIDs; in a reference or PID-3's SR id).
  */
 export function normalisedHl7Answer(raw: string): string {
   return raw
@@ -54,5 +54,7 @@ export function normalisedHl7Answer(raw: string): string {
     .replace(/http:\/\/127\.0\.0\.1:\d+\//g, 'http://127.0.0.1:(port)/')
     .replace(/\d{14}(\.\d{1,4})?[-+]\d{4}/g, '(time)')
     .replace(/(\|(?:ACK\^V04\^ACK|RSP\^K11\^RSP_K11)\|)[0-9a-f]{20}\|/g, '$1(id)|')
-    .replace(/([A-Z][A-Za-z]+\/)[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/g, '$1(id)');
+    .replace(/([A-Z][A-Za-z]+\/)[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/g, '$1(id)')
+    // The record's id in an RSP's PID-3 (the registry's own id, type SR).
+    .replace(/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}(\^\^\^IIS\^SR)/g, '(id)$1');
 }
