@@ -88,6 +88,8 @@ function registrationSuite(kind: StoreKind): void {
         ['implicit grant', { redirect_uris: [REDIRECT], token_endpoint_auth_method: 'none', grant_types: ['implicit'] }, 'invalid_client_metadata'],
         ['client_credentials', { redirect_uris: [REDIRECT], token_endpoint_auth_method: 'none', grant_types: ['client_credentials'] }, 'invalid_client_metadata'],
         ['not JSON', 'redirect_uris=x', 'invalid_client_metadata'],
+        ['a space before the URI (the URL parser drops it)', { redirect_uris: [' https://app.example/cb'], token_endpoint_auth_method: 'none' }, 'invalid_redirect_uri'],
+        ['a line break inside the URI', { redirect_uris: ['https://app.example/c\nb'], token_endpoint_auth_method: 'none' }, 'invalid_redirect_uri'],
       ];
       for (const [what, metadata, error] of bad) {
         const res = await register(token, metadata);
@@ -137,6 +139,9 @@ function registrationSuite(kind: StoreKind): void {
       expect(read.body).toMatchObject({ client_id: clientId, redirect_uris: [REDIRECT], client_name: 'Managed app', token_endpoint_auth_method: 'none', registration_client_uri: uri, registration_access_token: first });
       // The auth scheme is case-insensitive (RFC 7235 §2.1).
       expect((await fetch(uri, { headers: { authorization: `bearer ${first}` } })).status).toBe(200);
+      // A client id that is not percent-encoded text: the address is named, not a body a GET never had.
+      const undecodable = await fetch(uri.replace(/[^/]+$/, '%ZZ'), { headers: { authorization: `Bearer ${first}` } });
+      expect({ status: undecodable.status, error: (await undecodable.json()).error }).toEqual({ status: 400, error: 'invalid_request' });
       for (const token of [undefined, randomUUID().replace(/-/g, ''), await registrationToken()]) {
         const refused = await manage('GET', token);
         expect(refused.status).toBe(401);

@@ -153,11 +153,16 @@ export function registrationRouter(options: RegistrationOptions): express.Router
     res.setHeader('Allow', 'GET, PUT, DELETE');
     res.status(405).json({ error: 'invalid_request', error_description: 'A registration is read (GET), replaced (PUT) or deleted (DELETE)' });
   });
-  // A body that is not JSON (or too large): RFC 7591's invalid_client_metadata, not a 500.
+  // A body that is not JSON (or too large): RFC 7591's invalid_client_metadata, not a 500. Other
+  // 4xx (a client id that is not percent-encoded text, /auth/register/%ZZ) say so: a GET has no body.
   router.use(path, (err: unknown, _req: Request, res: Response, next: NextFunction) => {
     const status = (err as { status?: number }).status;
     if (res.headersSent || typeof status !== 'number' || status >= 500) return next(err);
     res.setHeader('Cache-Control', 'no-store');
+    if (typeof (err as { type?: unknown }).type !== 'string') {
+      res.status(400).json({ error: 'invalid_request', error_description: `The address could not be read: ${(err as Error).message}` });
+      return;
+    }
     res.status(status === 413 ? 413 : 400).json({ error: 'invalid_client_metadata', error_description: `The registration body could not be read: ${(err as Error).message}` });
   });
   return router;
@@ -309,6 +314,10 @@ function clientMetadataOf(body: unknown): { redirectUris: string[]; public: bool
 
 /** Dynamic registrations take https redirect URIs, or http ones on loopback; no fragment, no credentials. */
 function redirectUriProblem(uri: string): string | undefined {
+  // The URL parser drops edge spaces, tabs and line breaks, so " https://app.example/cb" parsed as
+  // a good URI and was stored as sent: a redirect_uri no authorization request can ever match.
+  // eslint-disable-next-line no-control-regex
+  if (/[\s\x00-\x1f\x7f]/.test(uri)) return `The redirect URI ${JSON.stringify(uri)} must not hold spaces or control characters`;
   let url: URL;
   try {
     url = new URL(uri);
