@@ -349,7 +349,13 @@ export function hull(intervals: Interval[]): Interval | undefined {
 
 function mergeIntervals(intervals: Interval[]): Interval[] {
   const byKind = new Map<string, Interval[]>();
-  for (const i of intervals) byKind.set(i.kind, [...(byKind.get(i.kind) ?? []), i]);
+  // Appended in place: copying the list for each interval made a search OR-ing n values (a VXU's
+  // PID-3 of 32,000 identifiers, looked up before matching) cost n² — 7 s of the event loop.
+  for (const i of intervals) {
+    const list = byKind.get(i.kind);
+    if (list) list.push(i);
+    else byKind.set(i.kind, [i]);
+  }
   const out: Interval[] = [];
   for (const list of byKind.values()) {
     if (list.every(isPoint)) {
