@@ -66,6 +66,20 @@ describe('parseEnvelope (fields read raw) against the full library parse', () =>
     );
   });
 
+  it('refuses a character reference to a character XML does not allow (&#0;, a surrogate, beyond U+10FFFF) as not well-formed, in both parses; it had been kept as written and split the HL7 value at its &', () => {
+    for (const reference of ['&#0;', '&#x0;', '&#xD800;', '&#56320;', '&#1114112;', '&#xFFFFFF;']) {
+      const xml =
+        '<soap:Envelope xmlns:soap="http://www.w3.org/2003/05/soap-envelope"><soap:Body><submitSingleMessage xmlns="urn:cdc:iisb:2011">' +
+        `<username>u</username><password>p</password><facilityID>F</facilityID><hl7Message>MSH|^~\\&amp;|A&#13;PID|1||X^^^Y^MR||ZED${reference}QUIX^ANNA</hl7Message>` +
+        '</submitSingleMessage></soap:Body></soap:Envelope>';
+      for (const reference_ of [false, true]) {
+        const refused = outcome(xml, reference_) as { fault?: string; detail?: string; side?: string };
+        expect({ reference, fault: refused.fault, side: refused.side }).toEqual({ reference, fault: 'UnknownFault', side: 'Sender' });
+        expect(refused.detail).toContain(reference);
+      }
+    }
+  });
+
   it('reads a VXU envelope with segment ends as references', () => {
     const xml =
       '<soap:Envelope xmlns:soap="http://www.w3.org/2003/05/soap-envelope"><soap:Body><submitSingleMessage xmlns="urn:cdc:iisb:2011">' +

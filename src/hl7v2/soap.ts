@@ -154,6 +154,8 @@ const builder = new XMLBuilder({ ignoreAttributes: false, attributeNamePrefix: '
 /** Reads a SOAP envelope; SoapFault (UnknownFault / UnsupportedOperationFault) when it is not one we answer. */
 export function parseEnvelope(xml: string, options: { reference?: boolean } = {}): ParsedEnvelope {
   if (/<!DOCTYPE/i.test(xml)) throw new SoapFault('UnknownFault', 'Document type declarations are not accepted in SOAP messages');
+  const illegal = illegalCharacterReference(xml);
+  if (illegal) throw new SoapFault('UnknownFault', `The request is not well-formed XML: the character reference ${illegal} is not a character XML allows`);
   const raw = options.reference ? undefined : readRawFields(xml);
   if (raw) return requestOf(xml, raw.doc, (value) => (value.length > 0 ? ENTITIES.decode(value) : value));
   let doc: Record<string, unknown>;
@@ -163,6 +165,22 @@ export function parseEnvelope(xml: string, options: { reference?: boolean } = {}
     throw new SoapFault('UnknownFault', `The request is not well-formed XML: ${(err as Error).message}`);
   }
   return requestOf(xml, doc, (value) => value);
+}
+
+/**
+ * A character reference to a character XML does not allow (&#0;, a surrogate, beyond U+10FFFF),
+ * outside CDATA sections and comments: the document is not well-formed (XML 1.0 WFC Legal
+ * Character). The entity decoder kept it as written, and its `&` was then an HL7 subcomponent
+ * separator: PID-5 `ZED&#0;QUIX` was stored as the family name "ZED", the rest dropped unsaid.
+ */
+function illegalCharacterReference(xml: string): string | undefined {
+  if (!/&#(?!13;)/.test(xml)) return undefined;
+  const text = xml.includes('<!') ? xml.replace(/<!\[CDATA\[[\s\S]*?\]\]>|<!--[\s\S]*?-->/g, '') : xml;
+  for (const [whole, digits] of text.matchAll(/&#([xX][0-9a-fA-F]+|[0-9]+);/g)) {
+    const code = digits[0] === 'x' || digits[0] === 'X' ? parseInt(digits.slice(1), 16) : parseInt(digits, 10);
+    if (!(code === 0x9 || code === 0xa || code === 0xd || (code >= 0x20 && code <= 0xd7ff) || (code >= 0xe000 && code <= 0xfffd) || (code >= 0x10000 && code <= 0x10ffff))) return whole;
+  }
+  return undefined;
 }
 
 /** The stop-node parse, when every request field it read is plain text (see `parser`). */
