@@ -4,7 +4,7 @@
 // Both stores for the queries; the VXU needs transactions (a MongoDB without them answers AR).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Hl7Message, Hl7Segment } from '@medplum/core';
-import { startTestServer, testMongoUrl, type TestServer } from '../../test/helpers/server.js';
+import { sharingConsent, startTestServer, testMongoUrl, type TestServer } from '../../test/helpers/server.js';
 import { repetitions } from './er7.js';
 import { controlId, hl7Date, msh, order, vxu, yearsAgo } from './test-messages.js';
 import { postHl7v2 } from './test-http.js';
@@ -90,16 +90,12 @@ for (const kind of ['embedded', 'mongodb'] as const) {
       const birth = yearsAgo(2, 77);
       const id = await child('Sorensen', 'Freja', birth);
       const consent = await server.fhir('POST', 'Consent', {
-        body: {
-          resourceType: 'Consent',
-          status: 'active',
-          scope: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/consentscope', code: 'patient-privacy' }] },
-          category: [{ coding: [{ system: 'http://loinc.org', code: '59284-0' }] }],
-          patient: { reference: `Patient/${id}` },
+        body: sharingConsent(id, {
           dateTime: new Date().toISOString(),
           organization: [{ reference: 'Organization/clinic-a' }],
+          policyRule: undefined,
           provision: { type: 'deny' },
-        },
+        }),
       });
       expect(consent.status, consent.text).toBe(201);
       const clinicB = server.token({ scope: 'user/*.cruds', organization: 'Organization/clinic-b' });
