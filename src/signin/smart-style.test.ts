@@ -37,7 +37,7 @@ describe('smart_style_url', () => {
   it("its values are the clinic web app's theme", () => {
     const app = readFileSync(new URL('../../web/src/App.tsx', import.meta.url), 'utf8');
     const ui = readFileSync(new URL('../../web/src/ui.tsx', import.meta.url), 'utf8');
-    const primary = /primaryColor: '(\w+)', primaryShade: (\d)/.exec(app);
+    const primary = /primaryColor: '(\w+)',\s*primaryShade: (\d)/.exec(app);
     expect(primary).toBeTruthy();
     const palette = DEFAULT_THEME.colors[(primary as RegExpExecArray)[1]];
     expect(SMART_STYLE.color_highlight).toBe(palette[Number((primary as RegExpExecArray)[2])]);
