@@ -6,12 +6,13 @@
 import { readFile } from 'node:fs/promises';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildWebApp, describeBuild, JS_BUDGET_BYTES } from '../../scripts/build-web.js';
-import { startTestServer, type TestServer } from '../helpers/server.js';
-import { browserMissingReason, launchChromium, screenshot } from './browser.js';
+import { describeBuild, JS_BUDGET_BYTES } from '../../scripts/build-web.js';
+import type { TestServer } from '../helpers/server.js';
+import { browserMissingReason, screenshot } from './browser.js';
 import { CLINIC, isoDaysAgo, OTHER_CLINIC, seedRegistry, type Seeded } from './seed.js';
 import { checkEverySize, focusedName, retype, tabTo } from './keyboard.js';
 import { createUser, lastSignInBreakdown, signInUser } from './sign-in.js';
+import { startWebAppStack } from './stack.js';
 
 const missing = browserMissingReason();
 if (missing) console.log(`clinic web app browser tests SKIPPED: ${missing}`);
@@ -29,12 +30,10 @@ describe.skipIf(Boolean(missing))('clinic web app in a browser', () => {
   const figures: string[] = [];
 
   beforeAll(async () => {
-    const [build, started, launched] = await Promise.all([buildWebApp({ ifStale: true, quiet: true }), startTestServer('embedded'), launchChromium()]);
-    figures.push(describeBuild(build));
-    expect(build.jsGzipBytes).toBeLessThanOrEqual(JS_BUDGET_BYTES);
-    server = started;
-    browser = launched;
-    origin = new URL(server.baseUrl).origin;
+    const stack = await startWebAppStack();
+    ({ server, browser, origin } = stack);
+    figures.push(describeBuild(stack.build));
+    expect(stack.build.jsGzipBytes).toBeLessThanOrEqual(JS_BUDGET_BYTES);
     seeded = await seedRegistry(server);
     context = await browser.newContext({ viewport: { width: 1280, height: 900 }, acceptDownloads: true });
     context.setDefaultTimeout(8000);
@@ -394,10 +393,7 @@ describe.skipIf(Boolean(missing))('the nurse and the clinic manager, end to end,
   const problems: string[] = [];
 
   beforeAll(async () => {
-    const [, started, launched] = await Promise.all([buildWebApp({ ifStale: true, quiet: true }), startTestServer('embedded'), launchChromium()]);
-    server = started;
-    browser = launched;
-    origin = new URL(server.baseUrl).origin;
+    ({ server, browser, origin } = await startWebAppStack());
     seeded = await seedRegistry(server);
   }, 90_000);
 

@@ -10,13 +10,13 @@
 // layout checks run on the new screens (test/webapp/keyboard.ts checkEverySize).
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildWebApp } from '../../scripts/build-web.js';
 import { roleScope, type Role } from '../../src/signin/roles.js';
-import { sharingConsent, startTestServer, type TestServer } from '../helpers/server.js';
-import { browserMissingReason, launchChromium, screenshot } from './browser.js';
+import { sharingConsent, type TestServer } from '../helpers/server.js';
+import { browserMissingReason, screenshot } from './browser.js';
 import { checkEverySize, tabTo } from './keyboard.js';
 import { CLINIC, isoDaysAgo, OTHER_CLINIC, seedRegistry, type Seeded } from './seed.js';
 import { signInUser } from './sign-in.js';
+import { startWebAppStack } from './stack.js';
 
 const missing = browserMissingReason();
 if (missing) console.log(`clinic web app Conditions browser tests SKIPPED: ${missing}`);
@@ -36,10 +36,7 @@ describe.skipIf(Boolean(missing))('clinic web app: Conditions on the record', ()
   const problems: string[] = [];
 
   beforeAll(async () => {
-    const [, started, launched] = await Promise.all([buildWebApp({ ifStale: true, quiet: true }), startTestServer('embedded'), launchChromium()]);
-    server = started;
-    browser = launched;
-    origin = new URL(server.baseUrl).origin;
+    ({ server, browser, origin } = await startWebAppStack());
     seeded = await seedRegistry(server);
   }, 90_000);
 

@@ -6,11 +6,11 @@
 // is aria-hidden) but getByLabel('Vaccine', { exact: true }) and the label's text did not match.
 import type { Browser, BrowserContext, Locator, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildWebApp } from '../../scripts/build-web.js';
-import { startTestServer, type TestServer } from '../helpers/server.js';
-import { browserMissingReason, expectNoSeriousViolations, launchChromium } from './browser.js';
+import type { TestServer } from '../helpers/server.js';
+import { browserMissingReason, expectNoSeriousViolations } from './browser.js';
 import { CLINIC, isoDaysAgo } from './seed.js';
 import { signInUser } from './sign-in.js';
+import { startWebAppStack } from './stack.js';
 
 const missing = browserMissingReason();
 if (missing) console.log(`clinic web app contract names browser tests SKIPPED: ${missing}`);
@@ -59,10 +59,7 @@ describe.skipIf(Boolean(missing))('clinic web app: the contract names, by every 
   let patientId: string;
 
   beforeAll(async () => {
-    const [, started, launched] = await Promise.all([buildWebApp({ ifStale: true, quiet: true }), startTestServer('embedded'), launchChromium()]);
-    server = started;
-    browser = launched;
-    origin = new URL(server.baseUrl).origin;
+    ({ server, browser, origin } = await startWebAppStack());
     await server.fhir('PUT', CLINIC, { body: { resourceType: 'Organization', id: CLINIC.split('/')[1], name: 'Maple Pediatrics', active: true } });
     const child = await server.fhir('POST', 'Patient', {
       body: { resourceType: 'Patient', name: [{ family, given: [given] }], gender: 'female', birthDate, managingOrganization: { reference: CLINIC } },

@@ -11,13 +11,13 @@ import type { AddressInfo } from 'node:net';
 import * as oidc from 'openid-client';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildWebApp } from '../../scripts/build-web.js';
 import { AppClients } from '../../src/signin/app-clients.js';
-import { patient, sharingConsent, startTestServer, type TestServer } from '../helpers/server.js';
-import { browserMissingReason, launchChromium } from './browser.js';
+import { patient, sharingConsent, type TestServer } from '../helpers/server.js';
+import { browserMissingReason } from './browser.js';
 import { checkEverySize, tabTo } from './keyboard.js';
 import { CLINIC, OTHER_CLINIC, seedRegistry, type Seeded } from './seed.js';
 import { signInUser } from './sign-in.js';
+import { startWebAppStack } from './stack.js';
 
 const missing = browserMissingReason();
 if (missing) console.log(`clinic web app EHR launch browser tests SKIPPED: ${missing}`);
@@ -34,10 +34,7 @@ describe.skipIf(Boolean(missing))('clinic web app: Launch app (SMART EHR launch)
   const problems: string[] = [];
 
   beforeAll(async () => {
-    const [, started, launched] = await Promise.all([buildWebApp({ ifStale: true, quiet: true }), startTestServer('embedded'), launchChromium()]);
-    server = started;
-    browser = launched;
-    origin = new URL(server.baseUrl).origin;
+    ({ server, browser, origin } = await startWebAppStack());
     seeded = await seedRegistry(server);
     appServer = createServer((req, res) => {
       res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });

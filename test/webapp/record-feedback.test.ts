@@ -9,12 +9,12 @@
 // axe runs on each state.
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildWebApp } from '../../scripts/build-web.js';
-import { startTestServer, type TestServer } from '../helpers/server.js';
-import { browserMissingReason, expectNoSeriousViolations, launchChromium } from './browser.js';
+import type { TestServer } from '../helpers/server.js';
+import { browserMissingReason, expectNoSeriousViolations } from './browser.js';
 import { focusedName, tabTo } from './keyboard.js';
 import { CLINIC, isoDaysAgo, OTHER_CLINIC } from './seed.js';
 import { signInUser, signedInPage } from './sign-in.js';
+import { startWebAppStack } from './stack.js';
 
 const missing = browserMissingReason();
 if (missing) console.log(`clinic web app save-feedback browser tests SKIPPED: ${missing}`);
@@ -31,10 +31,7 @@ describe.skipIf(Boolean(missing))('clinic web app: what Save tells the user', ()
   const birthDate = isoDaysAgo(70);
 
   beforeAll(async () => {
-    const [, started, launched] = await Promise.all([buildWebApp({ ifStale: true, quiet: true }), startTestServer('embedded'), launchChromium()]);
-    server = started;
-    browser = launched;
-    origin = new URL(server.baseUrl).origin;
+    ({ server, browser, origin } = await startWebAppStack());
     const created = await server.fhir('POST', 'Patient', {
       body: { resourceType: 'Patient', name: [{ family: "O'Brien", given: ['Siobhán'] }], gender: 'female', birthDate, managingOrganization: { reference: CLINIC } },
     });

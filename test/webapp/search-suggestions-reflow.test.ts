@@ -7,11 +7,11 @@
 // while typing are a status, not an alert; a dose stored with a bare CVX code is named.
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildWebApp } from '../../scripts/build-web.js';
-import { startTestServer, type TestServer } from '../helpers/server.js';
-import { browserMissingReason, expectNoSeriousViolations, launchChromium } from './browser.js';
+import type { TestServer } from '../helpers/server.js';
+import { browserMissingReason, expectNoSeriousViolations } from './browser.js';
 import { CLINIC, isoDaysAgo } from './seed.js';
 import { signInUser, signedInPage } from './sign-in.js';
+import { startWebAppStack } from './stack.js';
 
 const missing = browserMissingReason();
 if (missing) console.log(`clinic web app search / suggestions / reflow browser tests SKIPPED: ${missing}`);
@@ -29,10 +29,7 @@ describe.skipIf(Boolean(missing))('clinic web app: many results, date of birth o
   const childBirth = isoDaysAgo(430);
 
   beforeAll(async () => {
-    const [, started, launched] = await Promise.all([buildWebApp({ ifStale: true, quiet: true }), startTestServer('embedded'), launchChromium()]);
-    server = started;
-    browser = launched;
-    origin = new URL(server.baseUrl).origin;
+    ({ server, browser, origin } = await startWebAppStack());
     await server.fhir('PUT', CLINIC, { body: { resourceType: 'Organization', id: CLINIC.split('/')[1], name: 'Maple Pediatrics', active: true } });
     // Siblings and cousins of one common surname, none born on the child's birth date.
     for (let i = 0; i < NGUYENS; i++) {

@@ -11,11 +11,11 @@
 // the fields at fault.
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildWebApp } from '../../scripts/build-web.js';
-import { startTestServer, type TestServer } from '../helpers/server.js';
-import { browserMissingReason, expectNoSeriousViolations, launchChromium } from './browser.js';
+import type { TestServer } from '../helpers/server.js';
+import { browserMissingReason, expectNoSeriousViolations } from './browser.js';
 import { CLINIC, isoDaysAgo } from './seed.js';
 import { signInUser } from './sign-in.js';
+import { startWebAppStack } from './stack.js';
 
 const missing = browserMissingReason();
 if (missing) console.log(`clinic web app session browser tests SKIPPED: ${missing}`);
@@ -30,10 +30,7 @@ describe.skipIf(Boolean(missing))('clinic web app: the sign-in ends', () => {
   let origin: string;
 
   beforeAll(async () => {
-    const [, started, launched] = await Promise.all([buildWebApp({ ifStale: true, quiet: true }), startTestServer('embedded'), launchChromium()]);
-    server = started;
-    browser = launched;
-    origin = new URL(server.baseUrl).origin;
+    ({ server, browser, origin } = await startWebAppStack());
     context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
     context.setDefaultTimeout(10_000);
     page = await context.newPage();
